@@ -1,0 +1,128 @@
+import struct Foundation.UUID
+
+/// Why bytes are not a valid canonical encoding.
+public struct CodecError: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        case truncated, trailingBytes, nonCanonical, badVersion, badTag, tooLarge, invalidValue, unsorted
+    }
+    public var code: Code
+    public var detail: String
+    public init(_ code: Code, _ detail: String) {
+        self.code = code
+        self.detail = detail
+    }
+    public var description: String { "\(code.rawValue): \(detail)" }
+}
+
+/// Appends the primitives of the canonical encoding (see `Protocol/PROTOCOL.md`, section 1).
+struct ByteWriter {
+    var bytes: [UInt8] = []
+
+    mutating func u8(_ v: UInt8) { bytes.append(v) }
+
+    /// Unsigned LEB128, shortest form.
+    mutating func uvarint(_ value: UInt64) {
+        var v = value
+        while v >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        bytes.append(UInt8(v))
+    }
+
+    /// Zig-zag signed integer as uvarint.
+    mutating func svarint(_ value: Int64) {
+        uvarint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
+    }
+
+    mutating func u64(_ v: UInt64) {
+        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt64(shift))) }
+    }
+
+    mutating func string(_ s: String) {
+        uvarint(UInt64(s.utf8.count))
+        bytes.append(contentsOf: s.utf8)
+    }
+
+    mutating func uuid(_ id: UUID) {
+        withUnsafeBytes(of: id.uuid) { bytes.append(contentsOf: $0) }
+    }
+
+    mutating func raw(_ b: [UInt8]) { bytes.append(contentsOf: b) }
+}
+
+/// Reads the canonical encoding strictly: minimal varints, bounded lengths, valid UTF-8.
+struct ByteReader {
+    let bytes: [UInt8]
+    var offset = 0
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    var isAtEnd: Bool { offset == bytes.count }
+    var remaining: Int { bytes.count - offset }
+
+    mutating func u8() throws(CodecError) -> UInt8 {
+        guard offset < bytes.count else { throw CodecError(.truncated, "input ends at byte \(offset)") }
+        defer { offset += 1 }
+        return bytes[offset]
+    }
+
+    mutating func uvarint() throws(CodecError) -> UInt64 {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        let start = offset
+        while true {
+            let b = try u8()
+            if shift == 63 && b > 1 { throw CodecError(.nonCanonical, "varint at byte \(start) overflows 64 bits") }
+            result |= UInt64(b & 0x7f) << shift
+            if b & 0x80 == 0 {
+                if b == 0 && offset - start > 1 { throw CodecError(.nonCanonical, "varint at byte \(start) is not in shortest form") }
+                return result
+            }
+            shift += 7
+            if shift > 63 { throw CodecError(.nonCanonical, "varint at byte \(start) is longer than 10 bytes") }
+        }
+    }
+
+    mutating func svarint() throws(CodecError) -> Int64 {
+        let u = try uvarint()
+        return Int64(bitPattern: (u >> 1) ^ (0 &- (u & 1)))
+    }
+
+    mutating func u64() throws(CodecError) -> UInt64 {
+        var v: UInt64 = 0
+        for _ in 0..<8 { v = v << 8 | UInt64(try u8()) }
+        return v
+    }
+
+    mutating func take(_ n: Int) throws(CodecError) -> ArraySlice<UInt8> {
+        guard n >= 0, n <= remaining else { throw CodecError(.truncated, "needs \(n) bytes at byte \(offset), \(remaining) left") }
+        defer { offset += n }
+        return bytes[offset..<offset + n]
+    }
+
+    mutating func string(max: Int) throws(CodecError) -> String {
+        let start = offset
+        let length = try uvarint()
+        guard length <= UInt64(max) else { throw CodecError(.tooLarge, "string at byte \(start) is \(length) bytes; the limit is \(max)") }
+        let slice = try take(Int(length))
+        guard let s = String(validating: slice, as: UTF8.self) else {
+            throw CodecError(.invalidValue, "string at byte \(start) is not valid UTF-8")
+        }
+        return s
+    }
+
+    mutating func uuid() throws(CodecError) -> UUID {
+        let b = Array(try take(16))
+        return UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+    }
+
+    mutating func siteID() throws(CodecError) -> SiteID {
+        let start = offset
+        let raw = try string(max: 32)
+        do { return try SiteID(raw) } catch { throw CodecError(.invalidValue, "site id at byte \(start): \(error.detail)") }
+    }
+
+    func expectEnd() throws(CodecError) {
+        guard isAtEnd else { throw CodecError(.trailingBytes, "\(remaining) bytes after the end at byte \(offset)") }
+    }
+}

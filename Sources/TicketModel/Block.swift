@@ -1,0 +1,169 @@
+import Crypto
+import struct Foundation.Data
+import struct Foundation.UUID
+
+/// Bounds of one block, checked when it is made and when it is decoded.
+public enum BlockLimits {
+    /// Changes in one block; a bulk write becomes consecutive blocks.
+    public static let maxChanges = 256
+    /// Bytes of one encoded block, signature included.
+    public static let maxBlockBytes = 1 << 20
+    /// Bytes of an event body.
+    public static let maxBodyBytes = 65_536
+    /// Bytes of a field's text value.
+    public static let maxTextBytes = 4_096
+    /// Bytes of a set element, an actor, a custom field name.
+    public static let maxNameBytes = 256
+    /// Sites in a `deps` vector.
+    public static let maxDeps = 4_096
+    /// Observed dots in one remove.
+    public static let maxObservedDots = 4_096
+    /// Length of an Ed25519 signature.
+    public static let signatureBytes = 64
+    /// Version of the block encoding.
+    public static let encodingVersion: UInt8 = 1
+}
+
+/// The signing key of a site (Ed25519).
+public struct SiteKey: Sendable {
+    /// The 32-byte private key; kept as bytes so the key is `Sendable`.
+    public let rawRepresentation: [UInt8]
+    /// The 32-byte public key.
+    public let publicKey: [UInt8]
+
+    /// Wraps a 32-byte Ed25519 private key.
+    public init(rawRepresentation: [UInt8]) throws {
+        let key = try Curve25519.Signing.PrivateKey(rawRepresentation: rawRepresentation)
+        self.rawRepresentation = rawRepresentation
+        publicKey = Array(key.publicKey.rawRepresentation)
+    }
+
+    /// A new random key.
+    public static func generate() -> SiteKey {
+        // A fresh key's raw bytes always make a valid key.
+        try! SiteKey(rawRepresentation: Array(Curve25519.Signing.PrivateKey().rawRepresentation))
+    }
+
+    func sign(_ body: [UInt8]) throws -> [UInt8] {
+        Array(try Curve25519.Signing.PrivateKey(rawRepresentation: rawRepresentation).signature(for: body))
+    }
+}
+
+/// The changes of one local write, from one origin, numbered by that origin's gap-free `seq`.
+///
+/// A block carries one HLC stamp, the author's version vector at write time (``deps``) and the
+/// origin's Ed25519 signature over its canonical body. One canonical encoding (``bytes``) is what is
+/// hashed, signed, stored, exported and sent; relays forward it byte for byte. ``hash`` is the SHA-256
+/// of the body: the same `(origin, seq)` under two hashes is equivocation.
+public struct Block: Hashable, Sendable {
+    public let origin: SiteID
+    public let seq: UInt64
+    public let hlc: HLC
+    public let deps: VersionVector
+    public let changes: [Change]
+    public let signature: [UInt8]
+    /// The canonical body: everything but the signature.
+    public let body: [UInt8]
+    /// SHA-256 of ``body``.
+    public let hash: [UInt8]
+
+    /// The whole canonical encoding: body then signature.
+    public var bytes: [UInt8] { body + signature }
+
+    /// The stamp of every change in the block.
+    public var stamp: Stamp { Stamp(hlc: hlc, site: origin) }
+
+    /// Encodes, checks and signs a new block.
+    ///
+    /// - Throws: ``CodecError`` when the changes break a rule of the encoding (too many, a value of the
+    ///   wrong kind, two sets of one field, `deps` that do not name `seq - 1` for the origin).
+    public static func make(origin: SiteID, seq: UInt64, hlc: HLC, deps: VersionVector, changes: [Change],
+                            key: SiteKey) throws(CodecError) -> Block {
+        var writer = ByteWriter()
+        BlockCodec.encodeBody(origin: origin, seq: seq, hlc: hlc, deps: deps, changes: changes, into: &writer)
+        let body = writer.bytes
+        // Decoding what we just wrote runs every structural check once, in one place.
+        let checked = try Block.decodeBody(body)
+        let signature: [UInt8]
+        do { signature = try key.sign(body) } catch {
+            throw CodecError(.invalidValue, "signing failed: \(error)")
+        }
+        return Block(origin: checked.origin, seq: checked.seq, hlc: checked.hlc, deps: checked.deps,
+                     changes: checked.changes, signature: signature, body: body)
+    }
+
+    init(origin: SiteID, seq: UInt64, hlc: HLC, deps: VersionVector, changes: [Change], signature: [UInt8], body: [UInt8]) {
+        self.origin = origin
+        self.seq = seq
+        self.hlc = hlc
+        self.deps = deps
+        self.changes = changes
+        self.signature = signature
+        self.body = body
+        self.hash = Array(SHA256.hash(data: body))
+    }
+
+    /// Decodes a block from its canonical encoding, strictly.
+    /// - Throws: ``CodecError`` naming the first byte that is wrong. Signatures are not checked
+    ///   here (see ``isSignatureValid(publicKey:)``).
+    public init(decoding bytes: some Collection<UInt8>) throws(CodecError) {
+        let all = Array(bytes)
+        guard all.count <= BlockLimits.maxBlockBytes else {
+            throw CodecError(.tooLarge, "block is \(all.count) bytes; the limit is \(BlockLimits.maxBlockBytes)")
+        }
+        guard all.count > BlockLimits.signatureBytes else { throw CodecError(.truncated, "block of \(all.count) bytes has no room for a signature") }
+        let body = Array(all.dropLast(BlockLimits.signatureBytes))
+        let parsed = try Block.decodeBody(body)
+        self.init(origin: parsed.origin, seq: parsed.seq, hlc: parsed.hlc, deps: parsed.deps, changes: parsed.changes,
+                  signature: Array(all.suffix(BlockLimits.signatureBytes)), body: body)
+    }
+
+    /// Whether ``signature`` is the Ed25519 signature of ``body`` by the key `publicKey`.
+    public func isSignatureValid(publicKey: [UInt8]) -> Bool {
+        guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey) else { return false }
+        return key.isValidSignature(signature, for: body)
+    }
+
+    /// Whether this block's author had seen the change `dot` (its own block counts as seen).
+    public func covers(_ dot: Dot) -> Bool {
+        dot.origin == origin ? dot.seq <= seq : deps[dot.origin] >= dot.seq
+    }
+
+    /// The id of the change at `index`.
+    public func dot(_ index: Int) -> Dot { Dot(origin: origin, seq: seq, index: UInt32(index)) }
+
+    /// Whether a replica with `vector` can apply this block now: its predecessor and everything its
+    /// author had seen are applied.
+    public func isApplicable(after vector: VersionVector) -> Bool {
+        vector[origin] == seq - 1 && vector.dominates(deps)
+    }
+
+    struct Parsed {
+        var origin: SiteID, seq: UInt64, hlc: HLC, deps: VersionVector, changes: [Change]
+    }
+
+    static func decodeBody(_ body: [UInt8]) throws(CodecError) -> Parsed {
+        var reader = ByteReader(body)
+        let parsed = try BlockCodec.decodeBody(&reader)
+        try reader.expectEnd()
+        return parsed
+    }
+}
+
+public extension Block {
+    /// A hex rendering of ``hash``.
+    var hashHex: String { hash.hexString }
+}
+
+public extension Sequence<UInt8> {
+    /// Lowercase hexadecimal.
+    var hexString: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for b in self {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 15)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

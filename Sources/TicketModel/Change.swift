@@ -1,0 +1,60 @@
+import struct Foundation.UUID
+
+/// The kinds of replicated entities. Tickets first; customers, articles and configuration later,
+/// without a new block format.
+public enum EntityKind: UInt8, Sendable, Hashable, CaseIterable {
+    case ticket = 1
+}
+
+/// Names one replicated entity.
+public struct EntityRef: Hashable, Sendable {
+    public var kind: EntityKind
+    public var id: UUID
+    public init(kind: EntityKind, id: UUID) {
+        self.kind = kind
+        self.id = id
+    }
+    public static func ticket(_ id: UUID) -> EntityRef { EntityRef(kind: .ticket, id: id) }
+}
+
+/// The identity of one change: its block's origin and `seq`, and its position in the block.
+///
+/// Dots are the add tags of observed-remove sets and the ids from which conflict ids are hashed.
+public struct Dot: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var origin: SiteID
+    public var seq: UInt64
+    public var index: UInt32
+    public init(origin: SiteID, seq: UInt64, index: UInt32) {
+        self.origin = origin
+        self.seq = seq
+        self.index = index
+    }
+    public static func < (lhs: Dot, rhs: Dot) -> Bool {
+        (lhs.origin, lhs.seq, lhs.index) < (rhs.origin, rhs.seq, rhs.index)
+    }
+    public var description: String { "\(origin):\(seq):\(index)" }
+}
+
+/// What one change does to its entity.
+public enum Operation: Hashable, Sendable {
+    /// Creates the ticket with display number `SITE-number` (the site is the block's origin).
+    case create(number: UInt64)
+    /// Writes one register.
+    case set(Field, FieldValue)
+    /// Adds an element to a set; the change's ``Dot`` tags the addition.
+    case addElement(ElementSet, String)
+    /// Removes the additions of an element that the author had observed.
+    case removeElement(ElementSet, String, observed: [Dot])
+    /// Appends an event to the ticket's log.
+    case event(TicketEvent)
+}
+
+/// One operation on one entity.
+public struct Change: Hashable, Sendable {
+    public var entity: EntityRef
+    public var operation: Operation
+    public init(_ entity: EntityRef, _ operation: Operation) {
+        self.entity = entity
+        self.operation = operation
+    }
+}

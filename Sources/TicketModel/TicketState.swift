@@ -1,0 +1,341 @@
+import Crypto
+import struct Foundation.UUID
+
+/// One change of one entity, with what the fold needs of its block: its id, stamp and `deps`.
+public struct EntityChange: Sendable, Hashable {
+    public var dot: Dot
+    public var hlc: HLC
+    public var deps: VersionVector
+    public var operation: Operation
+
+    public init(dot: Dot, hlc: HLC, deps: VersionVector, operation: Operation) {
+        self.dot = dot
+        self.hlc = hlc
+        self.deps = deps
+        self.operation = operation
+    }
+
+    public var stamp: Stamp { Stamp(hlc: hlc, site: dot.origin) }
+
+    /// Whether the author of this change had seen the change `other` (changes of one block see each other).
+    public func covers(_ other: Dot) -> Bool {
+        other.origin == dot.origin ? other.seq <= dot.seq : deps[other.origin] >= other.seq
+    }
+
+    /// Neither change had seen the other.
+    public func isConcurrent(with other: EntityChange) -> Bool {
+        !covers(other.dot) && !other.covers(dot)
+    }
+}
+
+public extension Block {
+    /// The block's changes, each with its entity and the block's metadata.
+    var entityChanges: [(entity: EntityRef, change: EntityChange)] {
+        changes.enumerated().map { index, change in
+            (change.entity, EntityChange(dot: dot(index), hlc: hlc, deps: deps, operation: change.operation))
+        }
+    }
+}
+
+/// One `set` of one field, as the history and conflicts show it.
+public struct FieldWrite: Sendable, Hashable {
+    public var field: Field
+    public var value: FieldValue
+    public var stamp: Stamp
+    public var dot: Dot
+}
+
+/// An event of the log, with the stamp and site of the block that carried it.
+public struct EventEntry: Sendable, Hashable {
+    public var event: TicketEvent
+    public var stamp: Stamp
+    public var dot: Dot
+}
+
+/// Two concurrent writes of one field with different values.
+///
+/// Derived from the blocks, never written: every replica holding both writes shows the same conflict
+/// with the same id (a hash of the two sorted change ids).
+public struct Conflict: Sendable, Hashable {
+    public var id: String
+    public var field: Field
+    /// The write with the smaller change id.
+    public var first: FieldWrite
+    public var second: FieldWrite
+    /// The write the merge rule kept, if it is one of the two.
+    public var winner: Dot?
+
+    static func makeID(_ a: Dot, _ b: Dot) -> String {
+        let text = "\(min(a, b))|\(max(a, b))"
+        return Array(SHA256.hash(data: Array(text.utf8))).prefix(12).hexString
+    }
+}
+
+/// A ticket's wish to be merged into another: the first writer's target.
+public struct MergeCandidate: Sendable, Hashable {
+    public var target: UUID
+    public var stamp: Stamp
+    public var dot: Dot
+}
+
+/// The merged state of one ticket: a pure function of the set of its changes.
+///
+/// ``fold(id:changes:)`` is commutative, associative and idempotent in its input: any order, any
+/// repetition of the same changes gives an equal state. The merge rules are those of DESIGN.md.
+///
+/// ## Topics
+/// - ``fold(id:changes:)``
+/// - ``stateHash``
+public struct TicketState: Sendable, Equatable {
+    public let id: UUID
+    /// The per-site counter of the display number, from the `create` change.
+    public private(set) var number: UInt64?
+    public private(set) var originSite: SiteID?
+    public private(set) var created: Stamp?
+    public private(set) var updated: Stamp?
+    /// The winning write of each field that has one.
+    public private(set) var registers: [Field: FieldWrite] = [:]
+    /// The status by the status rule, before a merge makes it `merged`.
+    public private(set) var baseStatus: Status = .new
+    /// Live additions of each element of each set.
+    public private(set) var elements: [ElementSet: [String: [Dot]]] = [:]
+    /// The event log, oldest first.
+    public private(set) var events: [EventEntry] = []
+    /// Every `set`, oldest first: the field-change part of the history.
+    public private(set) var writes: [FieldWrite] = []
+    public private(set) var conflicts: [Conflict] = []
+    public private(set) var mergeCandidate: MergeCandidate?
+    /// Why the status differs from the last status write, when a domain rule decided it.
+    public private(set) var statusNote: String?
+
+    public var isCreated: Bool { number != nil }
+
+    public var displayNumber: String? {
+        guard let number, let originSite else { return nil }
+        return TicketState.displayNumber(site: originSite, number: number)
+    }
+
+    public static func displayNumber(site: SiteID, number: UInt64) -> String {
+        "\(site.rawValue.uppercased())-\(number)"
+    }
+
+    public func text(_ field: Field) -> String? { registers[field]?.value.text }
+    public var subject: String { text(.subject) ?? "" }
+    public var priority: Priority { text(.priority).flatMap(Priority.init(rawValue:)) ?? .normal }
+
+    /// Owning site `(epoch, site)`: the origin at epoch 0 until a handoff bumps it.
+    public var owner: (epoch: UInt64, site: SiteID?) {
+        if case .owner(let epoch, let site)? = registers[.owner]?.value { return (epoch, site) }
+        return (0, originSite)
+    }
+
+    public var escalation: (cycle: UInt64, level: UInt64) {
+        if case .level(let cycle, let level)? = registers[.escalation]?.value { return (cycle, level) }
+        return (0, 0)
+    }
+
+    public var isDeleted: Bool { registers[.deleted]?.value == .flag(true) }
+
+    public func members(_ set: ElementSet) -> [String] {
+        (elements[set] ?? [:]).keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+
+    public var tags: [String] { members(.tags) }
+
+    public var customFields: [String: String] {
+        var out: [String: String] = [:]
+        for (field, write) in registers {
+            if case .custom(let name) = field, let text = write.value.text { out[name] = text }
+        }
+        return out
+    }
+
+    init(id: UUID) { self.id = id }
+
+    /// Folds the changes of one ticket into its state.
+    public static func fold(id: UUID, changes input: some Sequence<EntityChange>) -> TicketState {
+        var byDot: [Dot: EntityChange] = [:]
+        for change in input where byDot[change.dot] == nil { byDot[change.dot] = change }
+        let changes = byDot.values.sorted { ($0.stamp, $0.dot) < ($1.stamp, $1.dot) }
+
+        var state = TicketState(id: id)
+        var setsByField: [Field: [EntityChange]] = [:]
+        var adds: [ElementSet: [String: [Dot]]] = [:]
+        var removed = Set<Dot>()
+        var eventsByID: [UUID: EventEntry] = [:]
+        var customerMessages: [EntityChange] = []
+
+        for change in changes {
+            state.updated = change.stamp
+            switch change.operation {
+            case .create(let number):
+                if state.created == nil {
+                    state.number = number
+                    state.originSite = change.dot.origin
+                    state.created = change.stamp
+                }
+            case .set(let field, let value):
+                setsByField[field, default: []].append(change)
+                state.writes.append(FieldWrite(field: field, value: value, stamp: change.stamp, dot: change.dot))
+            case .addElement(let set, let element):
+                adds[set, default: [:]][element, default: []].append(change.dot)
+            case .removeElement(_, _, let observed):
+                removed.formUnion(observed)
+            case .event(let event):
+                if eventsByID[event.id] == nil {
+                    eventsByID[event.id] = EventEntry(event: event, stamp: change.stamp, dot: change.dot)
+                    if event.kind == .customerMessage { customerMessages.append(change) }
+                }
+            }
+        }
+
+        for (set, byElement) in adds {
+            for (element, dots) in byElement {
+                let live = dots.filter { !removed.contains($0) }.sorted()
+                if !live.isEmpty { state.elements[set, default: [:]][element] = live }
+            }
+        }
+        state.events = eventsByID.values.sorted { ($0.stamp, $0.dot) < ($1.stamp, $1.dot) }
+
+        for (field, sets) in setsByField {
+            state.resolve(field, sets, customerMessages: customerMessages)
+        }
+        state.conflicts.sort { $0.id < $1.id }
+        return state
+    }
+
+    private static func write(_ field: Field, _ change: EntityChange) -> FieldWrite {
+        guard case .set(_, let value) = change.operation else { preconditionFailure("not a set") }
+        return FieldWrite(field: field, value: value, stamp: change.stamp, dot: change.dot)
+    }
+
+    /// The writes no other write has seen.
+    private static func frontier(_ sets: [EntityChange]) -> [EntityChange] {
+        sets.filter { candidate in !sets.contains { $0.dot != candidate.dot && $0.covers(candidate.dot) } }
+    }
+
+    private mutating func resolve(_ field: Field, _ sets: [EntityChange], customerMessages: [EntityChange]) {
+        let writes = sets.map { TicketState.write(field, $0) }
+        switch field {
+        case .escalation, .owner:
+            // Max-registers: the largest (cycle, level) or (epoch, site) wins; they never go back.
+            registers[field] = writes.max { TicketState.rank($0.value, $0.stamp) < TicketState.rank($1.value, $1.stamp) }
+            return
+        case .deleted:
+            // Remove-wins: a delete that no later write has seen beats a concurrent undelete.
+            let front = TicketState.frontier(sets).map { TicketState.write(field, $0) }
+            let deleting = front.filter { $0.value == .flag(true) }
+            registers[field] = (deleting.isEmpty ? front : deleting).max { $0.stamp < $1.stamp }
+            return
+        case .mergedInto:
+            // First writer wins among merges; cycles across tickets are cut by ``MergeGraph``.
+            if let first = writes.filter({ $0.value != .null }).min(by: { $0.stamp < $1.stamp }), case .ticket(let target) = first.value {
+                mergeCandidate = MergeCandidate(target: target, stamp: first.stamp, dot: first.dot)
+                registers[field] = first
+            }
+        case .status:
+            resolveStatus(sets, customerMessages: customerMessages)
+        default:
+            registers[field] = writes.max { $0.stamp < $1.stamp }
+        }
+        recordConflicts(field, sets)
+    }
+
+    private static func rank(_ value: FieldValue, _ stamp: Stamp) -> (UInt64, UInt64, String, Stamp) {
+        switch value {
+        case .level(let cycle, let level): (cycle, level, "", stamp)
+        case .owner(let epoch, let site): (epoch, 0, site.rawValue, stamp)
+        default: (0, 0, "", stamp)
+        }
+    }
+
+    private mutating func resolveStatus(_ sets: [EntityChange], customerMessages: [EntityChange]) {
+        func precedence(_ change: EntityChange) -> Int {
+            if case .set(_, .text(Status.closed.rawValue)) = change.operation { return 1 }
+            return 0
+        }
+        // Among writes no other has seen, closed beats the rest, then the last writer wins.
+        guard let winner = TicketState.frontier(sets).max(by: { (precedence($0), $0.stamp) < (precedence($1), $1.stamp) }) else { return }
+        let written = TicketState.write(.status, winner)
+        registers[.status] = written
+        baseStatus = written.value.text.flatMap(Status.init(rawValue:)) ?? .open
+        // A customer message the resolver had not seen reopens the ticket: solved by any such message,
+        // closed only by one written concurrently with the close (closed leaves only through reopen).
+        let unseen = customerMessages.filter { !winner.covers($0.dot) }
+        if baseStatus == .solved, !unseen.isEmpty {
+            baseStatus = .open
+            statusNote = "reopened: a customer message the resolver had not seen"
+        } else if baseStatus == .closed, unseen.contains(where: { !$0.covers(winner.dot) }) {
+            baseStatus = .open
+            statusNote = "reopened: a customer message concurrent with the close"
+        }
+    }
+
+    private mutating func recordConflicts(_ field: Field, _ sets: [EntityChange]) {
+        let winner = registers[field]?.dot
+        for i in sets.indices {
+            for j in sets.indices where j > i {
+                let a = sets[i], b = sets[j]
+                guard a.isConcurrent(with: b), a.operation != b.operation else { continue }
+                let (x, y) = a.dot < b.dot ? (a, b) : (b, a)
+                conflicts.append(Conflict(id: Conflict.makeID(x.dot, y.dot), field: field,
+                                          first: TicketState.write(field, x), second: TicketState.write(field, y),
+                                          winner: winner == x.dot || winner == y.dot ? winner : nil))
+            }
+        }
+    }
+
+    /// SHA-256 over the canonical rendering of the materialized values, their winning stamps, the
+    /// OR-set dots, the events and the conflicts. Two replicas with the same changes of this ticket
+    /// have the same hash.
+    public var stateHash: [UInt8] {
+        var w = ByteWriter()
+        w.uuid(id)
+        w.uvarint(number ?? 0)
+        w.string(originSite?.rawValue ?? "")
+        w.u64(created?.hlc.rawValue ?? 0)
+        for (field, write) in registers.sorted(by: { $0.key < $1.key }) {
+            w.u8(field.code)
+            if case .custom(let name) = field { w.string(name) }
+            BlockCodec.encode(write.value, into: &w)
+            w.u64(write.stamp.hlc.rawValue)
+            w.string(write.stamp.site.rawValue)
+        }
+        w.string(baseStatus.rawValue)
+        for (set, byElement) in elements.sorted(by: { $0.key < $1.key }) {
+            for element in byElement.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+                w.u8(set.rawValue)
+                w.string(element)
+                for dot in byElement[element]! { w.string(dot.description) }
+            }
+        }
+        for entry in events {
+            w.string(entry.dot.description)
+            BlockCodec.encode(Change(.ticket(id), .event(entry.event)), into: &w)
+        }
+        for conflict in conflicts { w.string(conflict.id) }
+        return Array(SHA256.hash(data: w.bytes))
+    }
+}
+
+/// Resolves merges across tickets: first writer wins per ticket, and a merge that would close a cycle
+/// (A into B, B into A) loses to the earlier ones.
+public enum MergeGraph {
+    /// - Returns: the accepted `ticket → target` edges and the tickets whose merge lost.
+    public static func resolve(_ candidates: [UUID: MergeCandidate]) -> (accepted: [UUID: UUID], rejected: Set<UUID>) {
+        var accepted: [UUID: UUID] = [:]
+        var rejected = Set<UUID>()
+        for (ticket, candidate) in candidates.sorted(by: { ($0.value.stamp, $0.value.dot) < ($1.value.stamp, $1.value.dot) }) {
+            var cursor: UUID? = candidate.target
+            var steps = 0
+            var closesCycle = false
+            while let node = cursor, steps <= accepted.count {
+                if node == ticket { closesCycle = true; break }
+                cursor = accepted[node]
+                steps += 1
+            }
+            if closesCycle { rejected.insert(ticket) } else { accepted[ticket] = candidate.target }
+        }
+        return (accepted, rejected)
+    }
+}
