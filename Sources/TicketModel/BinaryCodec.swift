@@ -15,13 +15,14 @@ public struct CodecError: Error, Hashable, Sendable, CustomStringConvertible {
 }
 
 /// Appends the primitives of the canonical encoding (see `Protocol/PROTOCOL.md`, section 1).
-struct ByteWriter {
-    var bytes: [UInt8] = []
+public struct ByteWriter {
+    public var bytes: [UInt8] = []
+    public init() {}
 
-    mutating func u8(_ v: UInt8) { bytes.append(v) }
+    public mutating func u8(_ v: UInt8) { bytes.append(v) }
 
     /// Unsigned LEB128, shortest form.
-    mutating func uvarint(_ value: UInt64) {
+    public mutating func uvarint(_ value: UInt64) {
         var v = value
         while v >= 0x80 {
             bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
@@ -31,42 +32,42 @@ struct ByteWriter {
     }
 
     /// Zig-zag signed integer as uvarint.
-    mutating func svarint(_ value: Int64) {
+    public mutating func svarint(_ value: Int64) {
         uvarint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
     }
 
-    mutating func u64(_ v: UInt64) {
+    public mutating func u64(_ v: UInt64) {
         for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt64(shift))) }
     }
 
-    mutating func string(_ s: String) {
+    public mutating func string(_ s: String) {
         uvarint(UInt64(s.utf8.count))
         bytes.append(contentsOf: s.utf8)
     }
 
-    mutating func uuid(_ id: UUID) {
+    public mutating func uuid(_ id: UUID) {
         withUnsafeBytes(of: id.uuid) { bytes.append(contentsOf: $0) }
     }
 
-    mutating func raw(_ b: [UInt8]) { bytes.append(contentsOf: b) }
+    public mutating func raw(_ b: [UInt8]) { bytes.append(contentsOf: b) }
 }
 
 /// Reads the canonical encoding strictly: minimal varints, bounded lengths, valid UTF-8.
-struct ByteReader {
-    let bytes: [UInt8]
-    var offset = 0
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+public struct ByteReader {
+    public let bytes: [UInt8]
+    public var offset = 0
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
 
-    var isAtEnd: Bool { offset == bytes.count }
-    var remaining: Int { bytes.count - offset }
+    public var isAtEnd: Bool { offset == bytes.count }
+    public var remaining: Int { bytes.count - offset }
 
-    mutating func u8() throws(CodecError) -> UInt8 {
+    public mutating func u8() throws(CodecError) -> UInt8 {
         guard offset < bytes.count else { throw CodecError(.truncated, "input ends at byte \(offset)") }
         defer { offset += 1 }
         return bytes[offset]
     }
 
-    mutating func uvarint() throws(CodecError) -> UInt64 {
+    public mutating func uvarint() throws(CodecError) -> UInt64 {
         var result: UInt64 = 0
         var shift: UInt64 = 0
         let start = offset
@@ -83,24 +84,24 @@ struct ByteReader {
         }
     }
 
-    mutating func svarint() throws(CodecError) -> Int64 {
+    public mutating func svarint() throws(CodecError) -> Int64 {
         let u = try uvarint()
         return Int64(bitPattern: (u >> 1) ^ (0 &- (u & 1)))
     }
 
-    mutating func u64() throws(CodecError) -> UInt64 {
+    public mutating func u64() throws(CodecError) -> UInt64 {
         var v: UInt64 = 0
         for _ in 0..<8 { v = v << 8 | UInt64(try u8()) }
         return v
     }
 
-    mutating func take(_ n: Int) throws(CodecError) -> ArraySlice<UInt8> {
+    public mutating func take(_ n: Int) throws(CodecError) -> ArraySlice<UInt8> {
         guard n >= 0, n <= remaining else { throw CodecError(.truncated, "needs \(n) bytes at byte \(offset), \(remaining) left") }
         defer { offset += n }
         return bytes[offset..<offset + n]
     }
 
-    mutating func string(max: Int) throws(CodecError) -> String {
+    public mutating func string(max: Int) throws(CodecError) -> String {
         let start = offset
         let length = try uvarint()
         guard length <= UInt64(max) else { throw CodecError(.tooLarge, "string at byte \(start) is \(length) bytes; the limit is \(max)") }
@@ -111,18 +112,18 @@ struct ByteReader {
         return s
     }
 
-    mutating func uuid() throws(CodecError) -> UUID {
+    public mutating func uuid() throws(CodecError) -> UUID {
         let b = Array(try take(16))
         return UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
     }
 
-    mutating func siteID() throws(CodecError) -> SiteID {
+    public mutating func siteID() throws(CodecError) -> SiteID {
         let start = offset
         let raw = try string(max: 32)
         do { return try SiteID(raw) } catch { throw CodecError(.invalidValue, "site id at byte \(start): \(error.detail)") }
     }
 
-    func expectEnd() throws(CodecError) {
+    public func expectEnd() throws(CodecError) {
         guard isAtEnd else { throw CodecError(.trailingBytes, "\(remaining) bytes after the end at byte \(offset)") }
     }
 }

@@ -167,3 +167,50 @@ public extension Sequence<UInt8> {
         return String(decoding: out, as: UTF8.self)
     }
 }
+
+/// Cuts a write's changes into consecutive blocks that respect every bound of a block.
+public enum BlockPlanner {
+    /// Splits `changes` in order: a new block starts when the current one is full (count or bytes)
+    /// or already sets the same field of the same entity.
+    public static func split(_ changes: [Change]) -> [[Change]] {
+        var blocks: [[Change]] = []
+        var current: [Change] = []
+        var bytes = 0
+        var fields = Set<String>()
+        // Room for the header: version, origin, seq, hlc, a deps vector of many sites, the count.
+        let budget = BlockLimits.maxBlockBytes - BlockLimits.signatureBytes - 64 * 1024
+        for change in changes {
+            var w = ByteWriter()
+            BlockCodec.encode(change, into: &w)
+            var fieldKey: String?
+            if case .set(let field, _) = change.operation { fieldKey = "\(change.entity.id)|\(field.code)|\(field)" }
+            let clash = fieldKey.map { fields.contains($0) } ?? false
+            if !current.isEmpty && (current.count == BlockLimits.maxChanges || bytes + w.bytes.count > budget || clash) {
+                blocks.append(current)
+                current = []
+                bytes = 0
+                fields = []
+            }
+            current.append(change)
+            bytes += w.bytes.count
+            if let fieldKey { fields.insert(fieldKey) }
+        }
+        if !current.isEmpty { blocks.append(current) }
+        return blocks
+    }
+}
+
+/// Version 7 UUIDs: 48 bits of Unix milliseconds, then random bits, so ids sort by creation time.
+public enum UUIDv7 {
+    /// Makes a UUIDv7 from `millis` and 10 random bytes (the caller draws them: this module does no I/O).
+    public static func make(millis: UInt64, random: [UInt8]) -> UUID {
+        precondition(random.count >= 10, "UUIDv7 needs 10 random bytes")
+        var b = [UInt8](repeating: 0, count: 16)
+        for i in 0..<6 { b[i] = UInt8(truncatingIfNeeded: millis >> UInt64(40 - 8 * i)) }
+        b[6] = 0x70 | (random[0] & 0x0f)
+        b[7] = random[1]
+        b[8] = 0x80 | (random[2] & 0x3f)
+        for i in 9..<16 { b[i] = random[i - 6] }
+        return UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+    }
+}

@@ -139,9 +139,14 @@ public struct TicketView: Sendable, Equatable {
 
     /// SHA-256 over every ticket's entry, in id order, as hex.
     public static func digest(_ views: some Sequence<TicketView>) -> String {
+        digest(entries: views.map { ($0.state.id, $0.state.stateHash, $0.mergedInto) })
+    }
+
+    /// The digest from each ticket's id, ``TicketState/stateHash`` and accepted merge target.
+    public static func digest(entries: [(id: UUID, stateHash: [UInt8], mergedInto: UUID?)]) -> String {
         var hasher = SHA256()
-        for view in views.sorted(by: { $0.state.id.uuidString < $1.state.id.uuidString }) {
-            hasher.update(data: digestEntry(id: view.state.id, stateHash: view.state.stateHash, mergedInto: view.mergedInto))
+        for entry in entries.sorted(by: { $0.id.uuidString < $1.id.uuidString }) {
+            hasher.update(data: digestEntry(id: entry.id, stateHash: entry.stateHash, mergedInto: entry.mergedInto))
         }
         return Array(hasher.finalize()).hexString
     }

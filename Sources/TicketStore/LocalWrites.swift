@@ -1,0 +1,129 @@
+import Foundation
+import GRDB
+import TicketModel
+
+/// What an agent gives to open a ticket.
+public struct TicketDraft: Sendable {
+    public var subject: String
+    public var priority: Priority
+    public var customer: String?
+    public var channel: String?
+    public var group: String?
+    public var assignee: String?
+    public var tags: [String]
+    /// The customer's first message, if the ticket starts from one.
+    public var firstMessage: String?
+    public var actor: String
+
+    public init(subject: String, priority: Priority = .normal, customer: String? = nil, channel: String? = nil,
+                group: String? = nil, assignee: String? = nil, tags: [String] = [], firstMessage: String? = nil,
+                actor: String = "agent") {
+        self.subject = subject
+        self.priority = priority
+        self.customer = customer
+        self.channel = channel
+        self.group = group
+        self.assignee = assignee
+        self.tags = tags
+        self.firstMessage = firstMessage
+        self.actor = actor
+    }
+}
+
+extension TicketDatabase {
+    /// Opens a ticket with a new UUIDv7 and the next display number of this site.
+    @discardableResult
+    public func createTicket(_ draft: TicketDraft) throws -> TicketRecord {
+        try checkText(draft.subject, "subject", max: BlockLimits.maxTextBytes, allowEmpty: false)
+        for tag in draft.tags { try checkText(tag, "tag", max: BlockLimits.maxNameBytes, allowEmpty: false) }
+        let id = UUIDv7.make(millis: wallClock(), random: Self.randomBytes(10))
+        let ref = EntityRef.ticket(id)
+        try writeLocal { _, _, nextNumber in
+            var changes = [Change(ref, .create(number: try nextNumber())),
+                           Change(ref, .set(.subject, .text(draft.subject))),
+                           Change(ref, .set(.status, .text(Status.new.rawValue))),
+                           Change(ref, .set(.priority, .text(draft.priority.rawValue)))]
+            let optional: [(Field, String?)] = [(.customer, draft.customer), (.channel, draft.channel), (.group, draft.group), (.assignee, draft.assignee)]
+            for case let (field, value?) in optional { changes.append(Change(ref, .set(field, .text(value)))) }
+            for tag in Set(draft.tags).sorted() { changes.append(Change(ref, .addElement(.tags, tag))) }
+            if let body = draft.firstMessage {
+                changes.append(Change(ref, .event(TicketEvent(id: UUIDv7.make(millis: wallClock(), random: Self.randomBytes(10)),
+                                                              kind: .customerMessage, actor: draft.customer ?? "customer",
+                                                              visibility: .public, body: body))))
+            }
+            return changes
+        }
+        return try ticket(id.lowercased)
+    }
+
+    /// Writes fields of a ticket. A closed ticket leaves `closed` only through ``reopen(_:)``; `merged`
+    /// is never written directly.
+    @discardableResult
+    public func update(_ ref: String, _ fields: [(Field, FieldValue)]) throws -> TicketRecord {
+        guard !fields.isEmpty else { throw StoreError(.invalidInput, "nothing to update; pass at least one field") }
+        for (field, value) in fields {
+            do { try field.validate(value) } catch { throw StoreError(.invalidInput, error.detail) }
+            if let text = value.text { try checkText(text, field.description, max: BlockLimits.maxTextBytes, allowEmpty: field != .subject) }
+        }
+        let id = try resolve(ref)
+        try writeLocal { db, _, _ in
+            let status = try String.fetchOne(db, sql: "SELECT status FROM ticket WHERE id = ?", arguments: [id.lowercased])
+            if status == Status.closed.rawValue, fields.contains(where: { $0.0 == .status && $0.1 != .text(Status.closed.rawValue) }) {
+                throw StoreError(.refusedWrite, "ticket is closed; use `tierline ticket reopen` to open it again")
+            }
+            return fields.map { Change(.ticket(id), .set($0.0, $0.1)) }
+        }
+        return try ticket(id.lowercased)
+    }
+
+    /// Appends a reply, an internal note or a customer message.
+    @discardableResult
+    public func comment(_ ref: String, body: String, kind: EventKind, visibility: Visibility, actor: String) throws -> TicketRecord {
+        try checkText(body, "body", max: BlockLimits.maxBodyBytes, allowEmpty: false)
+        try checkText(actor, "actor", max: BlockLimits.maxNameBytes, allowEmpty: true)
+        let id = try resolve(ref)
+        let event = TicketEvent(id: UUIDv7.make(millis: wallClock(), random: Self.randomBytes(10)), kind: kind, actor: actor,
+                                visibility: visibility, body: body)
+        try writeLocal { _, _, _ in [Change(.ticket(id), .event(event))] }
+        return try ticket(id.lowercased)
+    }
+
+    /// Adds and removes tags. A remove takes away the additions this replica has seen (observed-remove):
+    /// a concurrent add elsewhere survives.
+    @discardableResult
+    public func tag(_ ref: String, add: [String], remove: [String]) throws -> TicketRecord {
+        guard !add.isEmpty || !remove.isEmpty else { throw StoreError(.invalidInput, "pass --add or --remove") }
+        for tag in add + remove { try checkText(tag, "tag", max: BlockLimits.maxNameBytes, allowEmpty: false) }
+        let id = try resolve(ref)
+        try writeLocal { db, _, _ in
+            let state = try Self.fold(db, id)
+            var changes = Set(add).sorted().map { Change(.ticket(id), .addElement(.tags, $0)) }
+            for tag in Set(remove).subtracting(add).sorted() {
+                let observed = state.elements[.tags]?[tag] ?? []
+                if !observed.isEmpty { changes.append(Change(.ticket(id), .removeElement(.tags, tag, observed: observed))) }
+            }
+            return changes
+        }
+        return try ticket(id.lowercased)
+    }
+
+    /// Opens a solved or closed ticket again: the one way out of `closed`.
+    @discardableResult
+    public func reopen(_ ref: String) throws -> TicketRecord {
+        let id = try resolve(ref)
+        try writeLocal { _, _, _ in [Change(.ticket(id), .set(.status, .text(Status.open.rawValue)))] }
+        return try ticket(id.lowercased)
+    }
+
+    private func checkText(_ text: String, _ what: String, max: Int, allowEmpty: Bool) throws {
+        if !allowEmpty && text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            throw StoreError(.invalidInput, "\(what) must not be empty")
+        }
+        if text.utf8.count > max { throw StoreError(.invalidInput, "\(what) is \(text.utf8.count) bytes; the limit is \(max)") }
+    }
+
+    static func randomBytes(_ count: Int) -> [UInt8] {
+        var rng = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import GRDB
+import TicketModel
+
+extension TicketDatabase {
+    /// Finds a ticket by id or display number (`NORTH-12`, any case).
+    /// - Throws: `.unknownTicket` when no ticket matches.
+    public func resolve(_ ref: String) throws -> UUID {
+        try writer.read { db in
+            let trimmed = ref.trimmingCharacters(in: .whitespaces)
+            let text = try String.fetchOne(db, sql: "SELECT id FROM ticket WHERE (id = ? OR displayNumber = ?) AND number IS NOT NULL",
+                                           arguments: [trimmed.lowercased(), trimmed.uppercased()])
+            guard let text else {
+                throw StoreError(.unknownTicket, "no ticket \(trimmed.debugDescription) in this store; `tierline ticket list` shows ids and display numbers")
+            }
+            return try Self.uuid(text)
+        }
+    }
+
+    /// One ticket's materialized record.
+    public func ticket(_ ref: String) throws -> TicketRecord {
+        let id = try resolve(ref)
+        return try writer.read { db in
+            guard let record = try Self.records(db, where: "id = ?", [id.lowercased]).first else {
+                throw StoreError(.unknownTicket, "no ticket \(ref) in this store")
+            }
+            return record
+        }
+    }
+
+    /// Tickets, newest first, filtered by status and origin site. Deleted tickets are left out.
+    public func tickets(status: Status? = nil, site: SiteID? = nil, limit: Int = 10_000) throws -> [TicketRecord] {
+        try writer.read { db in
+            var clauses = ["NOT deleted"]
+            var args: [(any DatabaseValueConvertible)?] = []
+            if let status { clauses.append("status = ?"); args.append(status.rawValue) }
+            if let site { clauses.append("originSite = ?"); args.append(site.rawValue) }
+            return try Self.records(db, where: clauses.joined(separator: " AND "), StatementArguments(args)!, limit: limit)
+        }
+    }
+
+    static func records(_ db: Database, where clause: String, _ args: StatementArguments, limit: Int = 10_000) throws -> [TicketRecord] {
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT t.*, (SELECT group_concat(element, char(31)) FROM (SELECT element FROM ticketElement e
+                          WHERE e.ticket = t.id AND e.setName = 'tags' ORDER BY element)) AS tagList,
+                        (SELECT group_concat(element, char(31)) FROM (SELECT element FROM ticketElement e
+                          WHERE e.ticket = t.id AND e.setName = 'watchers' ORDER BY element)) AS watcherList
+            FROM ticket t WHERE number IS NOT NULL AND (\(clause)) ORDER BY createdHLC DESC, id LIMIT \(limit)
+            """, arguments: args)
+        return rows.map { row in
+            func list(_ column: String) -> [String] {
+                (row[column] as String?).map { $0.split(separator: "\u{1f}", omittingEmptySubsequences: true).map(String.init) } ?? []
+            }
+            return TicketRecord(
+                id: row["id"], displayNumber: row["displayNumber"], subject: row["subject"], status: row["status"],
+                priority: row["priority"], assignee: row["assignee"], group: row["group"], category: row["category"],
+                customer: row["customer"], channel: row["channel"], tags: list("tagList"), watchers: list("watcherList"),
+                originSite: row["originSite"], owningSite: row["owningSite"], owningEpoch: UInt64(row["owningEpoch"] as Int64),
+                escalationCycle: UInt64(row["escalationCycle"] as Int64), escalationLevel: UInt64(row["escalationLevel"] as Int64),
+                mergedInto: row["mergedInto"], deleted: row["deleted"],
+                createdAt: (row["createdHLC"] as Int64?).map { HLC(rawValue: UInt64(bitPattern: $0)).iso8601 },
+                updatedAt: (row["updatedHLC"] as Int64?).map { HLC(rawValue: UInt64(bitPattern: $0)).iso8601 },
+                conflictCount: row["conflictCount"])
+        }
+    }
+
+    /// A ticket with its whole history: events, field changes and conflicts as one timeline.
+    public func detail(_ ref: String) throws -> TicketDetail {
+        let record = try ticket(ref)
+        return try writer.read { db in
+            let state = try Self.fold(db, try Self.uuid(record.id))
+            var items: [HistoryItem] = []
+            if let created = state.created, let number = state.displayNumber {
+                items.append(HistoryItem(id: "created", kind: .created, site: created.site.rawValue, actor: nil, at: created.hlc.iso8601,
+                                         visibility: nil, field: nil, value: nil, body: "created \(number)",
+                                         order: (created.hlc.rawValue, created.site.rawValue, "")))
+            }
+            for entry in state.events {
+                items.append(HistoryItem(id: entry.event.id.lowercased, kind: HistoryItem.Kind(rawValue: entry.event.kind.rawValue) ?? .internalNote,
+                                         site: entry.stamp.site.rawValue, actor: entry.event.actor, at: entry.stamp.hlc.iso8601,
+                                         visibility: entry.event.visibility.rawValue, field: nil, value: nil, body: entry.event.body,
+                                         order: (entry.stamp.hlc.rawValue, entry.stamp.site.rawValue, entry.dot.description)))
+            }
+            for write in state.writes {
+                items.append(HistoryItem(id: write.dot.description, kind: .fieldChange, site: write.stamp.site.rawValue, actor: nil,
+                                         at: write.stamp.hlc.iso8601, visibility: nil, field: write.field.description,
+                                         value: write.value == .null ? nil : write.value.description,
+                                         body: "\(write.field) → \(write.value)",
+                                         order: (write.stamp.hlc.rawValue, write.stamp.site.rawValue, write.dot.description)))
+            }
+            for conflict in state.conflicts {
+                let later = max(conflict.first.stamp, conflict.second.stamp)
+                let kept = [conflict.first, conflict.second].first { $0.dot == conflict.winner }
+                let body = "conflict on \(conflict.field): \(conflict.first.value) (\(conflict.first.stamp.site)) vs "
+                    + "\(conflict.second.value) (\(conflict.second.stamp.site))" + (kept.map { "; kept \($0.value)" } ?? "")
+                items.append(HistoryItem(id: conflict.id, kind: .conflict, site: later.site.rawValue, actor: nil, at: later.hlc.iso8601,
+                                         visibility: nil, field: conflict.field.description, value: kept?.value.description, body: body,
+                                         order: (later.hlc.rawValue, later.site.rawValue, "~" + conflict.id)))
+            }
+            let rejected = try Bool.fetchOne(db, sql: "SELECT mergeRejected FROM ticket WHERE id = ?", arguments: [record.id]) ?? false
+            if rejected, let candidate = state.mergeCandidate {
+                items.append(HistoryItem(id: "merge-" + candidate.dot.description, kind: .conflict, site: candidate.stamp.site.rawValue,
+                                         actor: nil, at: candidate.stamp.hlc.iso8601, visibility: nil, field: Field.mergedInto.description,
+                                         value: nil, body: "merge into \(candidate.target.lowercased) refused: an earlier merge makes it a cycle",
+                                         order: (candidate.stamp.hlc.rawValue, candidate.stamp.site.rawValue, "~merge")))
+            }
+            items.sort { $0.order < $1.order }
+            return TicketDetail(ticket: record, customFields: state.customFields, events: items, statusNote: state.statusNote)
+        }
+    }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import TicketModel
+
+/// The role of a site in the fleet.
+public enum SiteRole: String, CaseIterable, Sendable, Codable {
+    case site, coordinator, laptop
+}
+
+/// Who this store writes as.
+public struct LocalIdentity: Sendable, Equatable {
+    public var site: SiteID
+    public var role: SiteRole
+    public var publicKey: [UInt8]
+}
+
+/// A ticket as the CLI and scripts see it. Every key is always present in JSON (`null` when unset).
+public struct TicketRecord: Sendable, Equatable, Encodable {
+    public var id: String
+    public var displayNumber: String
+    public var subject: String
+    public var status: String
+    public var priority: String
+    public var assignee: String?
+    public var group: String?
+    public var category: String?
+    public var customer: String?
+    public var channel: String?
+    public var tags: [String]
+    public var watchers: [String]
+    public var originSite: String
+    public var owningSite: String
+    public var owningEpoch: UInt64
+    public var escalationCycle: UInt64
+    public var escalationLevel: UInt64
+    public var mergedInto: String?
+    public var deleted: Bool
+    /// Creation and last change, as ISO-8601 from the clock stamps' milliseconds.
+    public var createdAt: String?
+    public var updatedAt: String?
+    public var conflictCount: Int
+
+    enum CodingKeys: String, CodingKey {
+        case id, displayNumber, subject, status, priority, assignee, group, category, customer, channel, tags, watchers,
+             originSite, owningSite, owningEpoch, escalationCycle, escalationLevel, mergedInto, deleted, createdAt,
+             updatedAt, conflictCount
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        // Optionals go through the generic encode, which writes `null` instead of dropping the key.
+        try c.encode(id, forKey: .id)
+        try c.encode(displayNumber, forKey: .displayNumber)
+        try c.encode(subject, forKey: .subject)
+        try c.encode(status, forKey: .status)
+        try c.encode(priority, forKey: .priority)
+        try c.encode(assignee, forKey: .assignee)
+        try c.encode(group, forKey: .group)
+        try c.encode(category, forKey: .category)
+        try c.encode(customer, forKey: .customer)
+        try c.encode(channel, forKey: .channel)
+        try c.encode(tags, forKey: .tags)
+        try c.encode(watchers, forKey: .watchers)
+        try c.encode(originSite, forKey: .originSite)
+        try c.encode(owningSite, forKey: .owningSite)
+        try c.encode(owningEpoch, forKey: .owningEpoch)
+        try c.encode(escalationCycle, forKey: .escalationCycle)
+        try c.encode(escalationLevel, forKey: .escalationLevel)
+        try c.encode(mergedInto, forKey: .mergedInto)
+        try c.encode(deleted, forKey: .deleted)
+        try c.encode(createdAt, forKey: .createdAt)
+        try c.encode(updatedAt, forKey: .updatedAt)
+        try c.encode(conflictCount, forKey: .conflictCount)
+    }
+}
+
+/// One line of a ticket's history: an event, a field change, a conflict.
+public struct HistoryItem: Sendable, Equatable, Encodable {
+    public enum Kind: String, Sendable, Encodable {
+        case created, customerMessage = "customer_message", agentReply = "agent_reply", internalNote = "internal_note",
+             handoffNote = "handoff_note", fieldChange = "field_change", conflict
+    }
+    public var id: String
+    public var kind: Kind
+    public var site: String
+    public var actor: String?
+    public var at: String
+    public var visibility: String?
+    public var field: String?
+    public var value: String?
+    public var body: String
+    /// Ordering key: clock stamp, then site, then id.
+    var order: (UInt64, String, String)
+
+    enum CodingKeys: String, CodingKey { case id, kind, site, actor, at, visibility, field, value, body }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(site, forKey: .site)
+        try c.encode(actor, forKey: .actor)
+        try c.encode(at, forKey: .at)
+        try c.encode(visibility, forKey: .visibility)
+        try c.encode(field, forKey: .field)
+        try c.encode(value, forKey: .value)
+        try c.encode(body, forKey: .body)
+    }
+
+    public static func == (lhs: HistoryItem, rhs: HistoryItem) -> Bool { lhs.id == rhs.id && lhs.kind == rhs.kind && lhs.body == rhs.body }
+}
+
+/// A ticket with its whole history, as `ticket show` prints it.
+public struct TicketDetail: Sendable, Encodable {
+    public var ticket: TicketRecord
+    public var customFields: [String: String]
+    public var events: [HistoryItem]
+    /// Why the status differs from the last status write, when a merge rule decided it.
+    public var statusNote: String?
+
+    enum CodingKeys: String, CodingKey { case ticket, customFields, events, statusNote }
+
+    public func encode(to encoder: any Encoder) throws {
+        // The ticket's keys sit at the top level, beside `events`, so `show --json` is a ticket plus its history.
+        try ticket.encode(to: encoder)
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(customFields, forKey: .customFields)
+        try c.encode(events, forKey: .events)
+        try c.encode(statusNote, forKey: .statusNote)
+    }
+}
+
+/// What an `apply` or an import did.
+public struct ApplyReport: Sendable, Equatable, Encodable {
+    public struct Refusal: Sendable, Equatable, Encodable {
+        public var origin: String
+        public var seq: UInt64
+        public var code: String
+        public var reason: String
+    }
+    public var received = 0
+    public var applied = 0
+    public var duplicates = 0
+    /// Blocks held back (waiting for a predecessor or deps, or stamped too far ahead), in total after this apply.
+    public var held = 0
+    public var refused: [Refusal] = []
+    public init() {}
+}
+
+extension HLC {
+    /// The stamp's wall time as ISO-8601 with milliseconds.
+    var iso8601: String {
+        let date = Date(timeIntervalSince1970: Double(millis) / 1000)
+        return Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)
+    }
+}

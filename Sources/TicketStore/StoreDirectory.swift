@@ -1,0 +1,97 @@
+import Foundation
+import TicketModel
+
+/// A store on disk: a folder with the SQLite database and the site's private key.
+///
+/// ```
+/// DIR/tierline.sqlite    the database (WAL)
+/// DIR/site.key           the Ed25519 private key, hex, mode 0600
+/// ```
+public struct StoreDirectory: Sendable {
+    public let path: String
+    public var databasePath: String { path + "/tierline.sqlite" }
+    public var keyPath: String { path + "/site.key" }
+
+    public init(path: String) { self.path = path }
+
+    /// The folder from `--store`, else `$TIERLINE_STORE`, else `~/.tierline`.
+    public static func resolve(_ option: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> StoreDirectory {
+        if let option, !option.isEmpty { return StoreDirectory(path: option) }
+        if let env = environment["TIERLINE_STORE"], !env.isEmpty { return StoreDirectory(path: env) }
+        return StoreDirectory(path: (environment["HOME"] ?? NSHomeDirectory()) + "/.tierline")
+    }
+
+    /// Creates the folder, the site's key pair (private key file mode 0600) and the database.
+    public func create(site: SiteID, role: SiteRole) throws -> TicketDatabase {
+        let files = FileManager.default
+        if files.fileExists(atPath: databasePath) || files.fileExists(atPath: keyPath) {
+            throw StoreError(.alreadyInitialized, "a store already exists at \(path); use another --store or remove it first")
+        }
+        try files.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let key = SiteKey.generate()
+        // Create the key file with mode 0600 from the start, so the key is never readable by others.
+        guard files.createFile(atPath: keyPath, contents: Data((key.rawRepresentation.hexString + "\n").utf8),
+                               attributes: [.posixPermissions: 0o600]) else {
+            throw StoreError(.refusedWrite, "cannot write \(keyPath); check the folder's permissions")
+        }
+        let database = try TicketDatabase(TicketDatabase.openPool(path: databasePath), key: key)
+        try database.initialize(site: site, role: role)
+        return database
+    }
+
+    /// Opens an initialized store with its key.
+    public func open() throws -> TicketDatabase {
+        guard FileManager.default.fileExists(atPath: databasePath) else {
+            throw StoreError(.notInitialized, "no store at \(path); run `tierline init --site NAME --store \(path)` first")
+        }
+        let key = try loadKey()
+        return try TicketDatabase(TicketDatabase.openPool(path: databasePath), key: key)
+    }
+
+    func loadKey() throws -> SiteKey {
+        guard let data = FileManager.default.contents(atPath: keyPath) else {
+            throw StoreError(.notInitialized, "the site key \(keyPath) is missing; restore it from the site's backup")
+        }
+        let hex = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard hex.count == 64, let bytes = [UInt8](hex: hex), let key = try? SiteKey(rawRepresentation: bytes) else {
+            throw StoreError(.corruptFile, "the site key \(keyPath) is not 64 hex digits; restore it from the site's backup")
+        }
+        return key
+    }
+}
+
+extension [UInt8] {
+    init?(hex: String) {
+        var out: [UInt8] = []
+        var iterator = hex.utf8.makeIterator()
+        while let high = iterator.next() {
+            guard let low = iterator.next(), let h = Self.nibble(high), let l = Self.nibble(low) else { return nil }
+            out.append(h << 4 | l)
+        }
+        self = out
+    }
+
+    private static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
+
+extension TicketDatabase {
+    /// An export of the blocks a peer with `vector` lacks (all blocks for an empty vector).
+    public func exportArchive(after vector: VersionVector = VersionVector()) throws -> (bytes: [UInt8], blockCount: Int) {
+        let blocks = try blocks(after: vector)
+        return (try BlockArchive.encode(blocks: blocks, keys: try siteKeys()), blocks.count)
+    }
+
+    /// Imports an export file: learns the keys of new sites, then applies the blocks in one transaction.
+    public func importArchive(_ file: [UInt8]) throws -> ApplyReport {
+        let archive = try BlockArchive.decode(file)
+        try learn(keys: archive.keys)
+        return try apply(archive.blocks)
+    }
+}

@@ -1,0 +1,15 @@
+import TicketModel
+
+/// What went wrong with a store, with what to do about it. Ticket text never appears here.
+public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        case notInitialized, alreadyInitialized, unknownTicket, invalidInput, corruptFile, refusedWrite, keyMismatch
+    }
+    public var code: Code
+    public var detail: String
+    public init(_ code: Code, _ detail: String) {
+        self.code = code
+        self.detail = detail
+    }
+    public var description: String { detail }
+}

@@ -1,0 +1,326 @@
+import Foundation
+import GRDB
+import TicketModel
+
+/// The SQLite store of one replica: the replication log, the version vector and the materialized tickets.
+///
+/// A `Sendable` value over a GRDB writer; every method is one transaction. Local writes run in
+/// `BEGIN IMMEDIATE` transactions, so the CLI and a running node can share a store file: each write
+/// allocates the next `seq`, advances the persisted clock, signs its block, appends it to the log and
+/// updates the materialized state, all or nothing. Methods block the calling thread on SQLite; call
+/// them off event loops.
+///
+/// ```swift
+/// let db = try TicketDatabase(DatabaseQueue(), key: key)
+/// try db.initialize(site: SiteID("north"), role: .site)
+/// let ticket = try db.createTicket(TicketDraft(subject: "Printer offline"))
+/// ```
+///
+/// ## Topics
+/// - Local writes: ``createTicket(_:)``, ``update(_:_:)``, ``comment(_:body:kind:visibility:actor:)``,
+///   ``tag(_:add:remove:)``, ``reopen(_:)``
+/// - Replication: ``apply(_:)``, ``blocks(after:)``, ``vector()``, ``digest()``
+public struct TicketDatabase: Sendable {
+    public let writer: any DatabaseWriter
+    let key: SiteKey?
+    let wallClock: @Sendable () -> UInt64
+    /// How far ahead of local time a remote block's stamp may be before it is held back (ms).
+    public var maxDrift: UInt64 = 300_000
+    /// Called at named points inside write transactions; tests throw from it to prove atomicity.
+    public var faultHook: (@Sendable (String) throws -> Void)?
+
+    /// Opens a store over `writer`, migrating its schema.
+    /// - Parameters:
+    ///   - key: the site's signing key; without it the store is read-only for local writes.
+    ///   - wallClock: milliseconds since 1970 (injected so tests fix time).
+    public init(_ writer: any DatabaseWriter, key: SiteKey?,
+                wallClock: @escaping @Sendable () -> UInt64 = TicketDatabase.systemMillis) throws {
+        self.writer = writer
+        self.key = key
+        self.wallClock = wallClock
+        try Schema.migrator.migrate(writer)
+    }
+
+    /// The system's wall time in milliseconds.
+    public static func systemMillis() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
+
+    /// Opens (or creates) a WAL database file with `synchronous=FULL`: a write is on disk when it returns.
+    public static func openPool(path: String) throws -> DatabasePool {
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        return try DatabasePool(path: path, configuration: config)
+    }
+
+    // MARK: Identity
+
+    /// Records this store's site, role and public key. Fails if the store already has an identity.
+    public func initialize(site: SiteID, role: SiteRole) throws {
+        guard let key else { throw StoreError(.refusedWrite, "initializing a store needs the site's key") }
+        try writer.write { db in
+            if try Row.fetchOne(db, sql: "SELECT site FROM localSite") != nil {
+                throw StoreError(.alreadyInitialized, "this store already belongs to a site")
+            }
+            try db.execute(sql: "INSERT INTO localSite (id, site, role, publicKey, hlc, nextNumber) VALUES (1, ?, ?, ?, 0, 1)",
+                           arguments: [site.rawValue, role.rawValue, Data(key.publicKey)])
+            try db.execute(sql: "INSERT INTO siteKey (site, publicKey) VALUES (?, ?)", arguments: [site.rawValue, Data(key.publicKey)])
+        }
+    }
+
+    /// This store's site, role and public key.
+    public func identity() throws -> LocalIdentity {
+        try writer.read { db in try Self.identity(db) }
+    }
+
+    static func identity(_ db: Database) throws -> LocalIdentity {
+        guard let row = try Row.fetchOne(db, sql: "SELECT site, role, publicKey FROM localSite WHERE id = 1") else {
+            throw StoreError(.notInitialized, "this store has no site yet; run `tierline init --site NAME` first")
+        }
+        return LocalIdentity(site: try SiteID(row["site"]), role: SiteRole(rawValue: row["role"]) ?? .site,
+                             publicKey: [UInt8](row["publicKey"] as Data))
+    }
+
+    // MARK: Local writes
+
+    /// Appends `changes` as one or more consecutive blocks in one `BEGIN IMMEDIATE` transaction.
+    ///
+    /// `makeChanges` runs inside the transaction with this site's id and a display-number allocator, so
+    /// it sees the state it writes over.
+    @discardableResult
+    func writeLocal(_ makeChanges: (Database, SiteID, () throws -> UInt64) throws -> [Change]) throws -> [Block] {
+        guard let key else { throw StoreError(.refusedWrite, "this store was opened without its site key; local writes need it") }
+        return try writer.writeWithoutTransaction { db in
+            var blocks: [Block] = []
+            try db.inTransaction(.immediate) {
+                blocks = []
+                let me = try Self.identity(db)
+                guard me.publicKey == key.publicKey else {
+                    throw StoreError(.keyMismatch, "the key file does not match this store's site key; restore the store's own site.key")
+                }
+                let changes = try makeChanges(db, me.site) {
+                    let number = try Int64.fetchOne(db, sql: "SELECT nextNumber FROM localSite WHERE id = 1") ?? 1
+                    try db.execute(sql: "UPDATE localSite SET nextNumber = ? WHERE id = 1", arguments: [number + 1])
+                    return UInt64(number)
+                }
+                var clock = HybridClock(last: HLC(rawValue: UInt64(try Int64.fetchOne(db, sql: "SELECT hlc FROM localSite WHERE id = 1") ?? 0)),
+                                        maxDrift: maxDrift)
+                for chunk in BlockPlanner.split(changes) {
+                    let vector = try Self.vector(db)
+                    let hlc = try clock.now(wall: wallClock())
+                    let block: Block
+                    do {
+                        block = try Block.make(origin: me.site, seq: vector[me.site] + 1, hlc: hlc, deps: vector, changes: chunk, key: key)
+                    } catch {
+                        throw StoreError(.invalidInput, "the write does not fit a block: \(error)")
+                    }
+                    try Self.insert(db, block)
+                    try faultHook?("afterBlockInsert")
+                    try Self.materialize(db, Set(block.changes.map(\.entity.id)))
+                    blocks.append(block)
+                }
+                try db.execute(sql: "UPDATE localSite SET hlc = ? WHERE id = 1", arguments: [Int64(bitPattern: clock.last.rawValue)])
+                try faultHook?("beforeCommit")
+                return .commit
+            }
+            return blocks
+        }
+    }
+
+    // MARK: Replication
+
+    /// This store's version vector.
+    public func vector() throws -> VersionVector {
+        try writer.read { db in try Self.vector(db) }
+    }
+
+    static func vector(_ db: Database) throws -> VersionVector {
+        var vector = VersionVector()
+        for row in try Row.fetchAll(db, sql: "SELECT site, seq FROM versionEntry") {
+            vector[try SiteID(row["site"])] = UInt64(row["seq"] as Int64)
+        }
+        return vector
+    }
+
+    /// Public keys known to this store, by site.
+    public func siteKeys() throws -> [SiteID: [UInt8]] {
+        try writer.read { db in try Self.siteKeys(db) }
+    }
+
+    static func siteKeys(_ db: Database) throws -> [SiteID: [UInt8]] {
+        var keys: [SiteID: [UInt8]] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT site, publicKey FROM siteKey") {
+            keys[try SiteID(row["site"])] = [UInt8](row["publicKey"] as Data)
+        }
+        return keys
+    }
+
+    /// Learns site keys on first use. A key that differs from the one already known is refused.
+    public func learn(keys: [SiteID: [UInt8]]) throws {
+        try writer.write { db in
+            let known = try Self.siteKeys(db)
+            for (site, key) in keys.sorted(by: { $0.key < $1.key }) {
+                if let existing = known[site] {
+                    guard existing == key else {
+                        throw StoreError(.keyMismatch, "site \(site) is known here with another public key; nothing was imported. Check where this file came from")
+                    }
+                } else {
+                    guard key.count == 32 else { throw StoreError(.corruptFile, "the public key of \(site) is \(key.count) bytes, not 32") }
+                    try db.execute(sql: "INSERT INTO siteKey (site, publicKey) VALUES (?, ?)", arguments: [site.rawValue, Data(key)])
+                }
+            }
+        }
+    }
+
+    /// Applies remote blocks in one transaction: atomically, idempotently, in causal order.
+    ///
+    /// A block whose predecessor or deps are missing is held back and applied once they arrive; one
+    /// stamped more than ``maxDrift`` ahead waits until local time catches up. A block with a bad
+    /// signature, from a site with no known key, or under an `(origin, seq)` already held with another
+    /// hash (equivocation) is refused and reported; the others still apply.
+    public func apply(_ blocks: [Block]) throws -> ApplyReport {
+        try writer.writeWithoutTransaction { db in
+            var report = ApplyReport()
+            try db.inTransaction(.immediate) {
+                report = ApplyReport()
+                report.received = blocks.count
+                let keys = try Self.siteKeys(db)
+                for block in blocks {
+                    do {
+                        if try Self.hold(db, block, keys: keys) { continue }
+                        report.duplicates += 1
+                    } catch let error as ApplyError {
+                        report.refused.append(.init(origin: block.origin.rawValue, seq: block.seq, code: error.code.rawValue, reason: error.detail))
+                    }
+                }
+                report.applied = try drain(db)
+                report.held = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pendingBlock") ?? 0
+                try faultHook?("beforeCommit")
+                return .commit
+            }
+            return report
+        }
+    }
+
+    /// Puts a block in the pending table. Returns `false` for a duplicate.
+    static func hold(_ db: Database, _ block: Block, keys: [SiteID: [UInt8]]) throws -> Bool {
+        let args: StatementArguments = [block.origin.rawValue, Int64(block.seq)]
+        let known = try Data.fetchOne(db, sql: "SELECT hash FROM block WHERE origin = ? AND seq = ?", arguments: args)
+            ?? Data.fetchOne(db, sql: "SELECT hash FROM pendingBlock WHERE origin = ? AND seq = ?", arguments: args)
+        if let known {
+            guard [UInt8](known) == block.hash else {
+                throw ApplyError(.equivocation, "\(block.origin) seq \(block.seq) is already held with hash \(known.prefix(8).hexString); this block has \(block.hashHex.prefix(16))")
+            }
+            return false
+        }
+        guard let key = keys[block.origin] else {
+            throw ApplyError(.unknownSite, "no public key is known for site \(block.origin)")
+        }
+        guard block.isSignatureValid(publicKey: key) else {
+            throw ApplyError(.badSignature, "the signature of \(block.origin) seq \(block.seq) does not match its content")
+        }
+        try db.execute(sql: "INSERT INTO pendingBlock (origin, seq, hash, bytes, reason) VALUES (?, ?, ?, ?, 'waiting')",
+                       arguments: [block.origin.rawValue, Int64(block.seq), Data(block.hash), Data(block.bytes)])
+        return true
+    }
+
+    /// Applies every pending block that has become applicable; returns how many.
+    func drain(_ db: Database) throws -> Int {
+        var count = 0
+        var clock = HybridClock(last: HLC(rawValue: UInt64(try Int64.fetchOne(db, sql: "SELECT hlc FROM localSite WHERE id = 1") ?? 0)),
+                                maxDrift: maxDrift)
+        var progress = true
+        while progress {
+            progress = false
+            var vector = try Self.vector(db)
+            let rows = try Row.fetchAll(db, sql: "SELECT bytes FROM pendingBlock ORDER BY origin, seq")
+            var touched = Set<UUID>()
+            for row in rows {
+                let block = try Self.decodeStored(row["bytes"])
+                guard block.isApplicable(after: vector) else {
+                    try Self.setReason(db, block, "waiting for earlier blocks")
+                    continue
+                }
+                let wall = wallClock()
+                do { _ = try clock.receive(block.hlc, wall: wall) } catch {
+                    try Self.setReason(db, block, "stamped too far ahead: \(error.detail)")
+                    continue
+                }
+                try db.execute(sql: "DELETE FROM pendingBlock WHERE origin = ? AND seq = ?", arguments: [block.origin.rawValue, Int64(block.seq)])
+                try Self.insert(db, block)
+                vector[block.origin] = block.seq
+                touched.formUnion(block.changes.map(\.entity.id))
+                count += 1
+                progress = true
+            }
+            try faultHook?("afterApplyBatch")
+            try Self.materialize(db, touched)
+        }
+        try db.execute(sql: "UPDATE localSite SET hlc = ? WHERE id = 1", arguments: [Int64(bitPattern: clock.last.rawValue)])
+        return count
+    }
+
+    private static func setReason(_ db: Database, _ block: Block, _ reason: String) throws {
+        try db.execute(sql: "UPDATE pendingBlock SET reason = ? WHERE origin = ? AND seq = ?",
+                       arguments: [reason, block.origin.rawValue, Int64(block.seq)])
+    }
+
+    static func decodeStored(_ bytes: Data) throws -> Block {
+        do { return try Block(decoding: [UInt8](bytes)) } catch {
+            throw StoreError(.corruptFile, "a stored block does not decode (\(error)); the database file is damaged, restore it from a backup or a peer")
+        }
+    }
+
+    /// Appends a block to the log and advances the vector. The caller materializes its entities.
+    static func insert(_ db: Database, _ block: Block) throws {
+        try db.execute(sql: "INSERT INTO block (origin, seq, hlc, hash, bytes) VALUES (?, ?, ?, ?, ?)",
+                       arguments: [block.origin.rawValue, Int64(block.seq), Int64(bitPattern: block.hlc.rawValue),
+                                   Data(block.hash), Data(block.bytes)])
+        try db.execute(sql: "INSERT INTO versionEntry (site, seq) VALUES (?, ?) ON CONFLICT(site) DO UPDATE SET seq = excluded.seq",
+                       arguments: [block.origin.rawValue, Int64(block.seq)])
+        for entity in Set(block.changes.map(\.entity.id)) {
+            try db.execute(sql: "INSERT OR IGNORE INTO blockEntity (entity, origin, seq) VALUES (?, ?, ?)",
+                           arguments: [entity.lowercased, block.origin.rawValue, Int64(block.seq)])
+        }
+    }
+
+    /// Exactly the applied blocks a peer with `peer` lacks, in causal order (by stamp).
+    public func blocks(after peer: VersionVector) throws -> [Block] {
+        try writer.read { db in
+            var out: [Block] = []
+            let rows = try Row.fetchCursor(db, sql: "SELECT origin, seq, bytes FROM block ORDER BY hlc, origin, seq")
+            while let row = try rows.next() {
+                let origin = try SiteID(row["origin"] as String)
+                guard UInt64(row["seq"] as Int64) > peer[origin] else { continue }
+                out.append(try Self.decodeStored(row["bytes"]))
+            }
+            return out
+        }
+    }
+
+    /// Number of held-back blocks.
+    public func pendingCount() throws -> Int {
+        try writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pendingBlock") ?? 0 }
+    }
+
+    /// The state digest (DESIGN.md, Digest): equal on two replicas exactly when they hold the same tickets.
+    public func digest() throws -> String {
+        try writer.read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT id, stateHash, mergedInto FROM ticket")
+            return TicketView.digest(entries: try rows.map { row in
+                (id: try Self.uuid(row["id"]), stateHash: [UInt8](row["stateHash"] as Data),
+                 mergedInto: try (row["mergedInto"] as String?).map(Self.uuid))
+            })
+        }
+    }
+
+    static func uuid(_ text: String) throws -> UUID {
+        guard let id = UUID(uuidString: text) else { throw StoreError(.corruptFile, "a stored ticket id is not a UUID") }
+        return id
+    }
+}
+
+extension UUID {
+    var lowercased: String { uuidString.lowercased() }
+}

@@ -1,0 +1,40 @@
+import Foundation
+import TicketModel
+import TicketStore
+
+/// Prints `value` as one JSON document: sorted keys, ISO-8601 dates.
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .iso8601
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+/// Left-aligned columns, widths from the content, a header line. Long cells are cut with an ellipsis.
+func printTable(_ header: [String], _ rows: [[String]], maxWidth: Int = 48) {
+    let cut = rows.map { $0.map { $0.count > maxWidth ? String($0.prefix(maxWidth - 1)) + "…" : $0 } }
+    var widths = header.map(\.count)
+    for row in cut { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+    func line(_ cells: [String]) -> String {
+        cells.enumerated().map { i, cell in i == cells.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+            .joined(separator: "  ")
+    }
+    print(line(header))
+    print(line(widths.map { String(repeating: "-", count: $0) }))
+    for row in cut { print(line(row)) }
+}
+
+func printTicketSummary(_ t: TicketRecord) {
+    let pairs: [(String, String)] = [
+        ("ticket", "\(t.displayNumber)  \(t.id)"), ("subject", t.subject), ("status", t.status), ("priority", t.priority),
+        ("assignee", t.assignee ?? "—"), ("group", t.group ?? "—"), ("category", t.category ?? "—"),
+        ("customer", t.customer ?? "—"), ("channel", t.channel ?? "—"),
+        ("tags", t.tags.isEmpty ? "—" : t.tags.joined(separator: ", ")),
+        ("owning site", "\(t.owningSite) (epoch \(t.owningEpoch))"), ("origin site", t.originSite),
+        ("escalation", "cycle \(t.escalationCycle), level \(t.escalationLevel)"),
+        ("merged into", t.mergedInto ?? "—"), ("created", t.createdAt ?? "—"), ("updated", t.updatedAt ?? "—"),
+        ("conflicts", String(t.conflictCount)),
+    ]
+    let width = pairs.map(\.0.count).max() ?? 0
+    for (key, value) in pairs { print(key.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value) }
+}

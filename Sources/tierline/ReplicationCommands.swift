@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import TicketModel
+import TicketStore
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write blocks to a file (zlib) for another store to import.")
+    @OptionGroup var options: StoreOptions
+    @Option(help: "The file to write.") var out: String
+    @Option(help: "A version vector (JSON from `tierline vector` of the receiving store): export only what it lacks.")
+    var sinceVector: String?
+
+    struct Output: Encodable {
+        var file: String
+        var blocks: Int
+        var bytes: Int
+    }
+
+    func run() throws {
+        var vector = VersionVector()
+        if let sinceVector {
+            guard let data = FileManager.default.contents(atPath: sinceVector) else {
+                throw CLIFailure(message: "cannot read \(sinceVector); write it with `tierline vector > FILE` on the receiving store")
+            }
+            do { vector = try JSONDecoder().decode(VersionVector.self, from: data) } catch {
+                throw CLIFailure(message: "\(sinceVector) is not a version vector (a JSON object of site → seq): \(error.localizedDescription)")
+            }
+        }
+        let archive = try options.open().exportArchive(after: vector)
+        let tmp = out + ".partial"
+        // Write then rename, so a reader never sees half a file.
+        guard FileManager.default.createFile(atPath: tmp, contents: Data(archive.bytes)) else {
+            throw CLIFailure(message: "cannot write \(out); check the folder exists and is writable")
+        }
+        _ = try? FileManager.default.removeItem(atPath: out)
+        try FileManager.default.moveItem(atPath: tmp, toPath: out)
+        let output = Output(file: out, blocks: archive.blockCount, bytes: archive.bytes.count)
+        if options.json { return try printJSON(output) }
+        print("exported \(output.blocks) blocks (\(output.bytes) bytes) to \(out)")
+    }
+}
+
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply the blocks of an export file.")
+    @OptionGroup var options: StoreOptions
+    @Argument(help: "The file written by `tierline export`.") var file: String
+
+    func run() throws {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw CLIFailure(message: "cannot read \(file); check the path")
+        }
+        let report = try options.open().importArchive([UInt8](data))
+        if options.json { try printJSON(report) } else {
+            print("received \(report.received) blocks: \(report.applied) applied, \(report.duplicates) already here, \(report.held) held back")
+            for refusal in report.refused { print("refused \(refusal.origin) seq \(refusal.seq): \(refusal.code): \(refusal.reason)") }
+        }
+        if !report.refused.isEmpty {
+            throw CLIFailure(message: "\(report.refused.count) block(s) refused; the others were applied")
+        }
+    }
+}
+
+struct VectorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "vector", abstract: "Print this store's version vector as JSON.")
+    @OptionGroup var options: StoreOptions
+
+    func run() throws {
+        try printJSON(try options.open().vector())
+    }
+}
+
+struct Digest: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the state digest: equal on two stores exactly when they hold the same tickets.")
+    @OptionGroup var options: StoreOptions
+
+    func run() throws {
+        let digest = try options.open().digest()
+        if options.json { return try printJSON(["digest": digest]) }
+        print(digest)
+    }
+}

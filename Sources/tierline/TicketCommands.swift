@@ -1,0 +1,164 @@
+import ArgumentParser
+import Foundation
+import TicketModel
+import TicketStore
+
+struct TicketCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ticket", abstract: "Agents' daily work on tickets.",
+        subcommands: [Create.self, List.self, Show.self, Update.self, Comment.self, Tag.self, Reopen.self])
+}
+
+/// Who the write is recorded as.
+struct ActorOption: ParsableArguments {
+    @Option(help: "Who is writing (default: $USER).")
+    var actor: String = ProcessInfo.processInfo.environment["USER"] ?? "agent"
+}
+
+func report(_ record: TicketRecord, _ options: StoreOptions, _ verb: String) throws {
+    if options.json { return try printJSON(record) }
+    print("\(verb) \(record.displayNumber)  \(record.id)")
+}
+
+extension TicketCommand {
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Open a ticket; prints its id and display number.")
+        @OptionGroup var options: StoreOptions
+        @OptionGroup var actor: ActorOption
+        @Option(help: "One line saying what is wrong.") var subject: String
+        @Option(help: "low, normal, high or urgent.") var priority: Priority = .normal
+        @Option(help: "The customer's id or address.") var customer: String?
+        @Option(help: "Where the ticket came from: email, chat, phone, social, portal, bot, api.") var channel: String?
+        @Option(help: "The group that works on it.") var group: String?
+        @Option(help: "The agent who owns it.") var assignee: String?
+        @Option(name: .customLong("tag"), help: "A tag (repeat for more).") var tags: [String] = []
+        @Option(help: "The customer's first message.") var message: String?
+
+        func run() throws {
+            let record = try options.open().createTicket(TicketDraft(
+                subject: subject, priority: priority, customer: customer, channel: channel, group: group, assignee: assignee,
+                tags: tags, firstMessage: message, actor: actor.actor))
+            try report(record, options, "created")
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tickets, newest first.")
+        @OptionGroup var options: StoreOptions
+        @Option(help: "Only this status.") var status: Status?
+        @Option(help: "Only tickets created at this site.") var site: SiteID?
+        @Option(help: "At most this many.") var limit = 500
+
+        func validate() throws {
+            guard limit > 0 else { throw ValidationError("--limit must be at least 1") }
+        }
+
+        func run() throws {
+            let records = try options.open().tickets(status: status, site: site, limit: limit)
+            if options.json { return try printJSON(records) }
+            if records.isEmpty { return print("no tickets") }
+            printTable(["NUMBER", "STATUS", "PRIORITY", "ASSIGNEE", "OWNER", "TAGS", "SUBJECT"], records.map {
+                [$0.displayNumber, $0.status, $0.priority, $0.assignee ?? "—", $0.owningSite, $0.tags.joined(separator: ","),
+                 $0.subject + ($0.conflictCount > 0 ? "  ⚠ \($0.conflictCount) conflict(s)" : "")]
+            })
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A ticket's fields, tags and whole history, conflicts included.")
+        @OptionGroup var options: StoreOptions
+        @Argument(help: "The ticket's id or display number (e.g. NORTH-12).") var id: String
+
+        func run() throws {
+            let detail = try options.open().detail(id)
+            if options.json { return try printJSON(detail) }
+            printTicketSummary(detail.ticket)
+            if let note = detail.statusNote { print("status note  \(note)") }
+            for (name, value) in detail.customFields.sorted(by: { $0.key < $1.key }) { print("custom.\(name)  \(value)") }
+            print("")
+            printTable(["WHEN", "SITE", "KIND", "BY", "WHAT"], detail.events.map {
+                [$0.at, $0.site, $0.kind.rawValue + ($0.visibility == "internal" ? " (internal)" : ""), $0.actor ?? "", $0.body]
+            }, maxWidth: 120)
+        }
+    }
+
+    struct Update: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change fields of a ticket (an empty value clears a field).")
+        @OptionGroup var options: StoreOptions
+        @Argument(help: "The ticket's id or display number.") var id: String
+        @Option var subject: String?
+        @Option(help: "new, open, pending_customer, pending_third_party, on_hold, solved, closed.") var status: Status?
+        @Option var priority: Priority?
+        @Option var assignee: String?
+        @Option var group: String?
+        @Option var category: String?
+
+        func validate() throws {
+            if status == .merged { throw ValidationError("--status merged is set by merging tickets, not by an update") }
+            if subject?.trimmingCharacters(in: .whitespaces).isEmpty == true { throw ValidationError("--subject must not be empty") }
+            if [subject, status?.rawValue, priority?.rawValue, assignee, group, category].allSatisfy({ $0 == nil }) {
+                throw ValidationError("nothing to update: pass --subject, --status, --priority, --assignee, --group or --category")
+            }
+        }
+
+        func run() throws {
+            func text(_ value: String?) -> FieldValue? { value.map { $0.isEmpty ? .null : .text($0) } }
+            let fields: [(Field, FieldValue?)] = [
+                (.subject, subject.map { .text($0) }), (.status, status.map { .text($0.rawValue) }),
+                (.priority, priority.map { .text($0.rawValue) }), (.assignee, text(assignee)), (.group, text(group)),
+                (.category, text(category)),
+            ]
+            let record = try options.open().update(id, fields.compactMap { field, value in value.map { (field, $0) } })
+            try report(record, options, "updated")
+        }
+    }
+
+    struct Comment: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a reply, an internal note or a customer message.")
+        @OptionGroup var options: StoreOptions
+        @OptionGroup var actor: ActorOption
+        @Argument(help: "The ticket's id or display number.") var id: String
+        @Option(help: "The text.") var body: String
+        @Flag(help: "An internal note, not shown to the customer.") var `internal` = false
+        @Flag(help: "A message from the customer (it reopens a solved ticket).") var fromCustomer = false
+
+        func validate() throws {
+            if `internal` && fromCustomer { throw ValidationError("--internal and --from-customer exclude each other") }
+        }
+
+        func run() throws {
+            let kind: EventKind = fromCustomer ? .customerMessage : (`internal` ? .internalNote : .agentReply)
+            let record = try options.open().comment(id, body: body, kind: kind, visibility: `internal` ? .internal : .public,
+                                                    actor: actor.actor)
+            try report(record, options, "commented on")
+        }
+    }
+
+    struct Tag: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add and remove tags.")
+        @OptionGroup var options: StoreOptions
+        @Argument(help: "The ticket's id or display number.") var id: String
+        @Option(help: "A tag to add (repeat for more).") var add: [String] = []
+        @Option(help: "A tag to remove (repeat for more).") var remove: [String] = []
+
+        func validate() throws {
+            if add.isEmpty && remove.isEmpty { throw ValidationError("pass --add TAG or --remove TAG") }
+        }
+
+        func run() throws {
+            let record = try options.open().tag(id, add: add, remove: remove)
+            if options.json { return try printJSON(record) }
+            print("tagged \(record.displayNumber): \(record.tags.isEmpty ? "no tags" : record.tags.joined(separator: ", "))")
+        }
+    }
+
+    struct Reopen: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Open a solved or closed ticket again.")
+        @OptionGroup var options: StoreOptions
+        @Argument(help: "The ticket's id or display number.") var id: String
+
+        func run() throws {
+            try report(try options.open().reopen(id), options, "reopened")
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import ArgumentParser
+import Foundation
+import TicketModel
+import TicketStore
+
+@main
+struct Tierline: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tierline",
+        abstract: "Multi-site help desk: tickets in SQLite, merged without loss across sites.",
+        subcommands: [Init.self, TicketCommand.self, Export.self, Import.self, VectorCommand.self, Digest.self, Demo.self])
+
+    /// Exit codes: 0 ok, 1 failure, 2 usage. ArgumentParser's own usage code (64) becomes 2.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var async = command as? any AsyncParsableCommand { try await async.run() } else { try command.run() }
+        } catch let error as StoreError {
+            fail(error.description, code: error.code == .invalidInput ? 2 : 1)
+        } catch let error as CLIFailure {
+            fail(error.message, code: 1)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }
+            if code == .validationFailure {
+                fail(fullMessage(for: error), code: 2)
+            }
+            if error is CleanExit || code.rawValue == 0 { exit(withError: error) }
+            fail(fullMessage(for: error).isEmpty ? "\(error)" : fullMessage(for: error), code: 1)
+        }
+    }
+
+    static func fail(_ message: String, code: Int32) -> Never {
+        FileHandle.standardError.write(Data(("error: " + message + "\n").utf8))
+        Foundation.exit(code)
+    }
+}
+
+/// A failure the CLI reports with exit code 1.
+struct CLIFailure: Error {
+    var message: String
+}
+
+/// Flags every command takes.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: "The store folder (else $TIERLINE_STORE, else ~/.tierline).")
+    var store: String?
+
+    @Flag(name: .long, help: "Print one JSON document instead of a table.")
+    var json = false
+
+    var directory: StoreDirectory { StoreDirectory.resolve(store) }
+
+    func open() throws -> TicketDatabase { try directory.open() }
+}
+
+extension Priority: ExpressibleByArgument {}
+extension Status: ExpressibleByArgument {}
+extension SiteRole: ExpressibleByArgument {}
+
+extension SiteID: ExpressibleByArgument {
+    public init?(argument: String) { try? self.init(argument) }
+}
