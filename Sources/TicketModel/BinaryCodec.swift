@@ -1,4 +1,4 @@
-import struct Foundation.UUID
+import Foundation
 
 /// Why bytes are not a valid canonical encoding.
 public struct CodecError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -112,6 +112,15 @@ public struct ByteReader {
         return s
     }
 
+    /// A name (custom field, set element): like ``string(max:)``, and it must be in Unicode NFC, so that
+    /// byte equality and Swift's canonical-equivalence equality agree on every replica.
+    public mutating func name(max: Int) throws(CodecError) -> String {
+        let start = offset
+        let s = try string(max: max)
+        guard s.isNFC else { throw CodecError(.invalidValue, "name at byte \(start) is not in Unicode NFC") }
+        return s
+    }
+
     public mutating func uuid() throws(CodecError) -> UUID {
         let b = Array(try take(16))
         return UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
@@ -126,4 +135,9 @@ public struct ByteReader {
     public func expectEnd() throws(CodecError) {
         guard isAtEnd else { throw CodecError(.trailingBytes, "\(remaining) bytes after the end at byte \(offset)") }
     }
+}
+
+extension String {
+    /// Whether the text is already in Unicode Normalization Form C.
+    public var isNFC: Bool { precomposedStringWithCanonicalMapping.utf8.elementsEqual(utf8) }
 }

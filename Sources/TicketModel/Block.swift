@@ -82,6 +82,9 @@ public struct Block: Hashable, Sendable {
         var writer = ByteWriter()
         BlockCodec.encodeBody(origin: origin, seq: seq, hlc: hlc, deps: deps, changes: changes, into: &writer)
         let body = writer.bytes
+        guard body.count + BlockLimits.signatureBytes <= BlockLimits.maxBlockBytes else {
+            throw CodecError(.tooLarge, "block would be \(body.count + BlockLimits.signatureBytes) bytes; the limit is \(BlockLimits.maxBlockBytes)")
+        }
         // Decoding what we just wrote runs every structural check once, in one place.
         let checked = try Block.decodeBody(body)
         let signature: [UInt8]
@@ -177,8 +180,9 @@ public enum BlockPlanner {
         var current: [Change] = []
         var bytes = 0
         var fields = Set<String>()
-        // Room for the header: version, origin, seq, hlc, a deps vector of many sites, the count.
-        let budget = BlockLimits.maxBlockBytes - BlockLimits.signatureBytes - 64 * 1024
+        // Room for the header: version, origin, seq, hlc, the count, and a deps vector of up to
+        // maxDeps sites of at most 43 bytes each (176 KiB).
+        let budget = BlockLimits.maxBlockBytes - BlockLimits.signatureBytes - BlockLimits.maxDeps * 43 - 64
         for change in changes {
             var w = ByteWriter()
             BlockCodec.encode(change, into: &w)

@@ -137,7 +137,7 @@ enum BlockCodec {
             let code = try r.u8()
             let field: Field
             if code == 255 {
-                let name = try r.string(max: BlockLimits.maxNameBytes)
+                let name = try r.name(max: BlockLimits.maxNameBytes)
                 guard !name.isEmpty else { throw CodecError(.invalidValue, "empty custom field name") }
                 field = .custom(name)
             } else if let known = Field.fromCode(code) {
@@ -151,7 +151,7 @@ enum BlockCodec {
         case .add, .remove:
             let setByte = try r.u8()
             guard let set = ElementSet(rawValue: setByte) else { throw CodecError(.badTag, "unknown set \(setByte)") }
-            let element = try r.string(max: BlockLimits.maxNameBytes)
+            let element = try r.name(max: BlockLimits.maxNameBytes)
             guard !element.isEmpty else { throw CodecError(.invalidValue, "empty \(set.name) element") }
             if op == .add { return Change(entity, .addElement(set, element)) }
             let dotCount = try r.uvarint()
@@ -159,6 +159,7 @@ enum BlockCodec {
             var dots: [Dot] = []
             for _ in 0..<dotCount {
                 let dot = Dot(origin: try r.siteID(), seq: try r.uvarint(), index: try index(&r))
+                guard dot.seq >= 1 else { throw CodecError(.invalidValue, "an observed dot with seq 0 names no block") }
                 if let last = dots.last, !(last < dot) { throw CodecError(.unsorted, "observed dots must be sorted without repeats") }
                 dots.append(dot)
             }

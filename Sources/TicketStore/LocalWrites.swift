@@ -45,7 +45,7 @@ extension TicketDatabase {
                            Change(ref, .set(.priority, .text(draft.priority.rawValue)))]
             let optional: [(Field, String?)] = [(.customer, draft.customer), (.channel, draft.channel), (.group, draft.group), (.assignee, draft.assignee)]
             for case let (field, value?) in optional { changes.append(Change(ref, .set(field, .text(value)))) }
-            for tag in Set(draft.tags).sorted() { changes.append(Change(ref, .addElement(.tags, tag))) }
+            for tag in Set(draft.tags.map(\.precomposedStringWithCanonicalMapping)).sorted() { changes.append(Change(ref, .addElement(.tags, tag))) }
             if let body = draft.firstMessage {
                 changes.append(Change(ref, .event(TicketEvent(id: UUIDv7.make(millis: wallClock(), random: Self.randomBytes(10)),
                                                               kind: .customerMessage, actor: draft.customer ?? "customer",
@@ -94,6 +94,8 @@ extension TicketDatabase {
     public func tag(_ ref: String, add: [String], remove: [String]) throws -> TicketRecord {
         guard !add.isEmpty || !remove.isEmpty else { throw StoreError(.invalidInput, "pass --add or --remove") }
         for tag in add + remove { try checkText(tag, "tag", max: BlockLimits.maxNameBytes, allowEmpty: false) }
+        let add = add.map(\.precomposedStringWithCanonicalMapping)
+        let remove = remove.map(\.precomposedStringWithCanonicalMapping)
         let id = try resolve(ref)
         try writeLocal { db, _, _ in
             let state = try Self.fold(db, id)

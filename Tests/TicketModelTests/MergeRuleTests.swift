@@ -321,3 +321,41 @@ struct Pair {
         #expect(SiteID.isValid("branch-7"))
     }
 }
+
+@Suite struct EncodingRuleTests {
+    @Test func namesMustBeNFC() {
+        let kelvin = "\u{212A}elvin"
+        #expect(!kelvin.isNFC)
+        #expect(throws: CodecError.self) {
+            try Block.make(origin: try SiteID("north"), seq: 1, hlc: HLC(millis: 1, counter: 0), deps: VersionVector(),
+                           changes: [Change(.ticket(ticketID(1)), .addElement(.tags, kelvin))], key: SiteKey.generate())
+        }
+    }
+
+    @Test func observedDotWithSeqZeroIsRefused() {
+        let dot = Dot(origin: try! SiteID("north"), seq: 0, index: 0)
+        #expect(throws: CodecError(.invalidValue, "an observed dot with seq 0 names no block")) {
+            try Block.make(origin: try SiteID("north"), seq: 1, hlc: HLC(millis: 1, counter: 0), deps: VersionVector(),
+                           changes: [Change(.ticket(ticketID(1)), .removeElement(.tags, "vip", observed: [dot]))], key: SiteKey.generate())
+        }
+    }
+
+    @Test func oversizedBlockIsRefusedBeforeSigningAndThePlannerSplitsIt() throws {
+        let id = ticketID(1)
+        let body = String(repeating: "x", count: BlockLimits.maxBodyBytes)
+        let changes = (0..<20).map { message(id, eventID(UInt8($0)), body: body) }
+        #expect(throws: CodecError.self) {
+            try Block.make(origin: try SiteID("north"), seq: 1, hlc: HLC(millis: 1, counter: 0), deps: VersionVector(),
+                           changes: changes, key: SiteKey.generate())
+        }
+        let planned = BlockPlanner.split(changes)
+        #expect(planned.count == 2)
+        #expect(planned.flatMap { $0 } == changes)
+    }
+
+    @Test func plannerStartsANewBlockForASecondSetOfOneField() {
+        let id = ticketID(1)
+        let planned = BlockPlanner.split([set(id, .assignee, .text("a")), set(id, .priority, .text("high")), set(id, .assignee, .text("b"))])
+        #expect(planned.map(\.count) == [2, 1])
+    }
+}
