@@ -44,17 +44,22 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
+        .target(
+            name: "TestSupport",
+            dependencies: ["TicketModel"],
+            path: "Tests/TestSupport",
+            swiftSettings: strict),
         .testTarget(
             name: "TicketModelTests",
             dependencies: [
-                "TicketModel",
+                "TicketModel", "TestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict),
         .testTarget(
             name: "TicketStoreTests",
             dependencies: [
-                "TicketModel", "TicketStore",
+                "TicketModel", "TicketStore", "TestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
