@@ -45,6 +45,15 @@ public struct FieldWrite: Sendable, Hashable {
     public var dot: Dot
 }
 
+/// An addition to or removal from a set, as the history shows it.
+public struct ElementWrite: Sendable, Hashable {
+    public var set: ElementSet
+    public var element: String
+    public var isAddition: Bool
+    public var stamp: Stamp
+    public var dot: Dot
+}
+
 /// An event of the log, with the stamp and site of the block that carried it.
 public struct EventEntry: Sendable, Hashable {
     public var event: TicketEvent
@@ -103,6 +112,8 @@ public struct TicketState: Sendable, Equatable {
     public private(set) var events: [EventEntry] = []
     /// Every `set`, oldest first: the field-change part of the history.
     public private(set) var writes: [FieldWrite] = []
+    /// Every set addition and removal, oldest first.
+    public private(set) var elementWrites: [ElementWrite] = []
     public private(set) var conflicts: [Conflict] = []
     public private(set) var mergeCandidate: MergeCandidate?
     /// Why the status differs from the last status write, when a domain rule decided it.
@@ -179,8 +190,10 @@ public struct TicketState: Sendable, Equatable {
                 state.writes.append(FieldWrite(field: field, value: value, stamp: change.stamp, dot: change.dot))
             case .addElement(let set, let element):
                 adds[set, default: [:]][element, default: []].append(change.dot)
-            case .removeElement(_, _, let observed):
+                state.elementWrites.append(ElementWrite(set: set, element: element, isAddition: true, stamp: change.stamp, dot: change.dot))
+            case .removeElement(let set, let element, let observed):
                 removed.formUnion(observed)
+                state.elementWrites.append(ElementWrite(set: set, element: element, isAddition: false, stamp: change.stamp, dot: change.dot))
             case .event(let event):
                 if eventsByID[event.id] == nil {
                     eventsByID[event.id] = EventEntry(event: event, stamp: change.stamp, dot: change.dot)

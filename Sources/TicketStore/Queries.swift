@@ -88,6 +88,13 @@ extension TicketDatabase {
                                          body: "\(write.field) → \(write.value)",
                                          order: (write.stamp.hlc.rawValue, write.stamp.site.rawValue, write.dot.description)))
             }
+            for write in state.elementWrites {
+                let set = String(write.set.name.dropLast())
+                items.append(HistoryItem(id: write.dot.description, kind: .fieldChange, site: write.stamp.site.rawValue, actor: nil,
+                                         at: write.stamp.hlc.iso8601, visibility: nil, field: write.set.name, value: write.element,
+                                         body: "\(set) \(write.isAddition ? "+" : "−") \(write.element)",
+                                         order: (write.stamp.hlc.rawValue, write.stamp.site.rawValue, write.dot.description)))
+            }
             for conflict in state.conflicts {
                 let later = max(conflict.first.stamp, conflict.second.stamp)
                 let kept = [conflict.first, conflict.second].first { $0.dot == conflict.winner }
