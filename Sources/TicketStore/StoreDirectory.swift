@@ -88,10 +88,9 @@ extension TicketDatabase {
         return (try BlockArchive.encode(blocks: blocks, keys: try siteKeys()), blocks.count)
     }
 
-    /// Imports an export file: learns the keys of new sites, then applies the blocks in one transaction.
+    /// Imports an export file: learns the keys of new sites and applies the blocks, in one transaction.
     public func importArchive(_ file: [UInt8]) throws -> ApplyReport {
         let archive = try BlockArchive.decode(file)
-        try learn(keys: archive.keys)
-        return try apply(archive.blocks)
+        return try apply(archive.blocks, learning: archive.keys)
     }
 }

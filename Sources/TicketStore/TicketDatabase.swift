@@ -158,17 +158,19 @@ public struct TicketDatabase: Sendable {
 
     /// Learns site keys on first use. A key that differs from the one already known is refused.
     public func learn(keys: [SiteID: [UInt8]]) throws {
-        try writer.write { db in
-            let known = try Self.siteKeys(db)
-            for (site, key) in keys.sorted(by: { $0.key < $1.key }) {
-                if let existing = known[site] {
-                    guard existing == key else {
-                        throw StoreError(.keyMismatch, "site \(site) is known here with another public key; nothing was imported. Check where this file came from")
-                    }
-                } else {
-                    guard key.count == 32 else { throw StoreError(.corruptFile, "the public key of \(site) is \(key.count) bytes, not 32") }
-                    try db.execute(sql: "INSERT INTO siteKey (site, publicKey) VALUES (?, ?)", arguments: [site.rawValue, Data(key)])
+        try writer.write { db in try Self.learn(db, keys: keys) }
+    }
+
+    static func learn(_ db: Database, keys: [SiteID: [UInt8]]) throws {
+        let known = try siteKeys(db)
+        for (site, key) in keys.sorted(by: { $0.key < $1.key }) {
+            if let existing = known[site] {
+                guard existing == key else {
+                    throw StoreError(.keyMismatch, "site \(site) is known here with another public key; nothing was imported. Check where this file came from")
                 }
+            } else {
+                guard key.count == 32 else { throw StoreError(.corruptFile, "the public key of \(site) is \(key.count) bytes, not 32") }
+                try db.execute(sql: "INSERT INTO siteKey (site, publicKey) VALUES (?, ?)", arguments: [site.rawValue, Data(key)])
             }
         }
     }
@@ -179,11 +181,13 @@ public struct TicketDatabase: Sendable {
     /// stamped more than ``maxDrift`` ahead waits until local time catches up. A block with a bad
     /// signature, from a site with no known key, or under an `(origin, seq)` already held with another
     /// hash (equivocation) is refused and reported; the others still apply.
-    public func apply(_ blocks: [Block]) throws -> ApplyReport {
+    /// - Parameter keys: public keys to learn first, in the same transaction (from an export file).
+    public func apply(_ blocks: [Block], learning keys: [SiteID: [UInt8]] = [:]) throws -> ApplyReport {
         try writer.writeWithoutTransaction { db in
             var report = ApplyReport()
             try db.inTransaction(.immediate) {
                 report = ApplyReport()
+                try Self.learn(db, keys: keys)
                 report.received = blocks.count
                 let keys = try Self.siteKeys(db)
                 for block in blocks {

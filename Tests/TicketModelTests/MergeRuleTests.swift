@@ -231,7 +231,7 @@ struct Pair {
         #expect(block.isSignatureValid(publicKey: north.key.publicKey))
         var bytes = block.bytes
         // Flip one bit of the subject text.
-        let index = bytes.lastIndex(of: UInt8(ascii: "P"))!
+        let index = block.body.lastIndex(of: UInt8(ascii: "P"))!
         bytes[index] ^= 0x01
         let tampered = try Block(decoding: bytes)
         #expect(!tampered.isSignatureValid(publicKey: north.key.publicKey))
