@@ -7,6 +7,7 @@ swift build --build-tests
 swift test --skip-build --parallel
 bin=.build/debug/tierline
 Tests/CLI/two-stores.sh "$bin"
+python3 Tests/CLI/crash-writes.py "$bin" 40
 contract=../shared/checks/cli_contract.py
 if [ -f "$contract" ]; then
   python3 "$contract" "$bin"
