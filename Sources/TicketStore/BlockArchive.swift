@@ -37,6 +37,7 @@ public enum BlockArchive {
     /// anything is stored.
     /// - Throws: ``StoreError`` `.corruptFile` saying what is wrong.
     public static func decode(_ file: [UInt8]) throws -> (keys: [SiteID: [UInt8]], blocks: [Block]) {
+        guard !file.isEmpty else { throw StoreError(.corruptFile, "the file is empty; export it again") }
         var buffer = ByteBuffer(bytes: file)
         let raw: ByteBuffer
         do {
@@ -44,7 +45,7 @@ public enum BlockArchive {
         } catch let error as CompressNIOError where error == .bufferOverflow {
             throw StoreError(.corruptFile, "the file inflates beyond \(maxDecompressedBytes >> 20) MiB; split the export with --since-vector")
         } catch {
-            throw StoreError(.corruptFile, "the file is not a complete zlib stream (\(error)); it is truncated or damaged, export it again")
+            throw StoreError(.corruptFile, "the file is not a Tierline export or is damaged: its zlib stream does not inflate (\(error)); export it again")
         }
         var r = ByteReader(Array(raw.readableBytesView))
         do {

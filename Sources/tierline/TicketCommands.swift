@@ -96,12 +96,14 @@ extension TicketCommand {
         func validate() throws {
             if status == .merged { throw ValidationError("--status merged is set by merging tickets, not by an update") }
             if subject?.trimmingCharacters(in: .whitespaces).isEmpty == true { throw ValidationError("--subject must not be empty") }
-            if [subject, status?.rawValue, priority?.rawValue, assignee, group, category].allSatisfy({ $0 == nil }) {
-                throw ValidationError("nothing to update: pass --subject, --status, --priority, --assignee, --group or --category")
-            }
         }
 
         func run() throws {
+            // Checked here, not in validate(): ArgumentParser validates before it reports an unknown
+            // option, and a misspelt flag must be named as such.
+            if [subject, status?.rawValue, priority?.rawValue, assignee, group, category].allSatisfy({ $0 == nil }) {
+                throw ValidationError("nothing to update: pass --subject, --status, --priority, --assignee, --group or --category")
+            }
             func text(_ value: String?) -> FieldValue? { value.map { $0.isEmpty ? .null : .text($0) } }
             let fields: [(Field, FieldValue?)] = [
                 (.subject, subject.map { .text($0) }), (.status, status.map { .text($0.rawValue) }),

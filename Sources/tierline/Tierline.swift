@@ -31,7 +31,8 @@ struct Tierline: AsyncParsableCommand {
     }
 
     static func fail(_ message: String, code: Int32) -> Never {
-        FileHandle.standardError.write(Data(("error: " + message + "\n").utf8))
+        let text = message.hasPrefix("Error: ") ? "error: " + message.dropFirst(7) : "error: " + message
+        FileHandle.standardError.write(Data((text + "\n").utf8))
         Foundation.exit(code)
     }
 }
