@@ -8,10 +8,13 @@ extension TicketDatabase {
     public func resolve(_ ref: String) throws -> UUID {
         try writer.read { db in
             let trimmed = ref.trimmingCharacters(in: .whitespaces)
-            let text = try String.fetchOne(db, sql: "SELECT id FROM ticket WHERE (id = ? OR displayNumber = ?) AND number IS NOT NULL",
-                                           arguments: [trimmed.lowercased(), trimmed.uppercased()])
-            guard let text else {
+            let ids = try String.fetchAll(db, sql: "SELECT id FROM ticket WHERE (id = ? OR displayNumber = ?) AND number IS NOT NULL ORDER BY id",
+                                          arguments: [trimmed.lowercased(), trimmed.uppercased()])
+            guard let text = ids.first else {
                 throw StoreError(.unknownTicket, "no ticket \(trimmed.debugDescription) in this store; `tierline ticket list` shows ids and display numbers")
+            }
+            guard ids.count == 1 else {
+                throw StoreError(.unknownTicket, "\(trimmed) names \(ids.count) tickets (\(ids.joined(separator: ", "))); use the id")
             }
             return try Self.uuid(text)
         }

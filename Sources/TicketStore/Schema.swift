@@ -53,7 +53,9 @@ enum Schema {
             // Materialized tickets for fast queries; always a pure fold of the blocks above.
             try db.create(table: "ticket") { t in
                 t.primaryKey("id", .text)
-                t.column("displayNumber", .text).unique()
+                // Not unique: a display number is a per-site counter, and a store restored from an old
+                // backup (or a faulty peer) can reuse one; INSERT OR REPLACE must never drop another row.
+                t.column("displayNumber", .text).indexed()
                 t.column("number", .integer)
                 t.column("originSite", .text)
                 t.column("owningSite", .text)

@@ -248,3 +248,19 @@ struct Fault: Error {}
         }
     }
 }
+
+@Suite struct DisplayNumberTests {
+    /// A reused display number (a site restored from an old backup) must not hide either ticket.
+    @Test func aReusedDisplayNumberKeepsBothTicketsAndAsksForTheID() throws {
+        var north = SimSite("north")
+        let first = north.write(create(ticketID(1), number: 1, subject: "First"))
+        let second = north.write(create(ticketID(2), number: 1, subject: "Second"))
+        let store = try makeStore("south")
+        try trust(store, [north])
+        _ = try store.apply([first, second])
+        #expect(Set(try store.tickets().map(\.subject)) == ["First", "Second"])
+        #expect(throws: StoreError.self) { try store.ticket("NORTH-1") }
+        #expect(try store.ticket(ticketID(2).uuidString).subject == "Second")
+        #expect(try store.digest() == north.replica.digest)
+    }
+}
