@@ -92,8 +92,13 @@ extension TicketCommand {
         @Option var assignee: String?
         @Option var group: String?
         @Option var category: String?
+        @Option(name: .customLong("field"), help: "A custom field as NAME=VALUE (repeat for more; an empty value clears it).")
+        var customFields: [String] = []
 
         func validate() throws {
+            for pair in customFields where !pair.contains("=") || pair.hasPrefix("=") {
+                throw ValidationError("--field takes NAME=VALUE; got \(pair.debugDescription)")
+            }
             if status == .merged { throw ValidationError("--status merged is set by merging tickets, not by an update") }
             if subject?.trimmingCharacters(in: .whitespaces).isEmpty == true { throw ValidationError("--subject must not be empty") }
         }
@@ -101,15 +106,18 @@ extension TicketCommand {
         func run() throws {
             // Checked here, not in validate(): ArgumentParser validates before it reports an unknown
             // option, and a misspelt flag must be named as such.
-            if [subject, status?.rawValue, priority?.rawValue, assignee, group, category].allSatisfy({ $0 == nil }) {
-                throw ValidationError("nothing to update: pass --subject, --status, --priority, --assignee, --group or --category")
+            if [subject, status?.rawValue, priority?.rawValue, assignee, group, category].allSatisfy({ $0 == nil }) && customFields.isEmpty {
+                throw ValidationError("nothing to update: pass --subject, --status, --priority, --assignee, --group, --category or --field")
             }
             func text(_ value: String?) -> FieldValue? { value.map { $0.isEmpty ? .null : .text($0) } }
             let fields: [(Field, FieldValue?)] = [
                 (.subject, subject.map { .text($0) }), (.status, status.map { .text($0.rawValue) }),
                 (.priority, priority.map { .text($0.rawValue) }), (.assignee, text(assignee)), (.group, text(group)),
                 (.category, text(category)),
-            ]
+            ] + customFields.map { pair in
+                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                return (Field.custom(String(parts[0]).precomposedStringWithCanonicalMapping), text(String(parts[1])))
+            }
             let record = try options.open().update(id, fields.compactMap { field, value in value.map { (field, $0) } })
             try report(record, options, "updated")
         }
