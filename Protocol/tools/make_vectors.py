@@ -215,7 +215,7 @@ def encode_change(c):
 def encode_body(origin, seq, hlc, deps, changes):
     """The canonical body (1.2), checking every rule an encoder is responsible for."""
     check_site(origin)
-    assert seq >= 1 and 0 <= hlc < 1 << 64
+    assert 1 <= seq < 1 << 63 and 0 <= hlc < 1 << 64
     deps = {s: n for s, n in deps.items() if n != 0}
     assert deps.get(origin, 0) == seq - 1, "deps must name seq - 1 for the origin"
     assert len(deps) <= MAX_DEPS
@@ -375,15 +375,15 @@ SITE32 = "z" + "0123456789-abcdefghijklmnopqrst"  # 32 bytes
 assert len(SITE32) == 32
 add_valid(
     "extremes",
-    "Boundary values: seq 2^64-1 (10-byte varint), hlc 2^64-1, a 32-byte site id, create number 2^64-1, "
-    "pending_until at both ends of the signed 64-bit range, an escalation cycle of 2^64-1, a text of exactly "
+    "Boundary values: seq 2^63-1 (9-byte varint), hlc 2^64-1, a 32-byte site id, create number 2^63-1, "
+    "pending_until at both ends of the signed 64-bit range, an escalation cycle of 2^63-1, a text of exactly "
     "4096 bytes, a custom field name of exactly 256 bytes, nil and max uuids, and a dot index of 255.",
-    "z", (1 << 64) - 1, (1 << 64) - 1, {"z": (1 << 64) - 2, SITE32: 1},
+    "z", (1 << 63) - 1, (1 << 64) - 1, {"z": (1 << 63) - 2, SITE32: 1},
     [
-        create(T3, (1 << 64) - 1),
+        create(T3, (1 << 63) - 1),
         set_(T3, "pending_until", ("integer", -(1 << 63))),
         set_(T4, "pending_until", ("integer", (1 << 63) - 1)),
-        set_(T3, "escalation", ("level", (1 << 64) - 1, 0)),
+        set_(T3, "escalation", ("level", (1 << 63) - 1, 0)),
         set_(T4, "owning_site", ("owner", 0, SITE32)),
         set_(T3, "subject", ("text", "x" * 4096)),
         set_(T3, "custom:" + "n" * 256, ("text", "")),
@@ -467,6 +467,12 @@ add_invalid("non-minimal-varint-zero", "The deps count 0 written as 80 00.",
             "nonCanonical")
 add_invalid("varint-overflow", "A create number whose 10th varint byte is 02 (beyond 64 bits).",
             head() + changes(ticket(OP_CREATE, bytes([0xFF] * 9 + [0x02]))), "nonCanonical")
+add_invalid("create-number-2^63", "A create number of 2^63: counters, sequence numbers, levels and epochs "
+            "must fit a signed 64-bit integer.",
+            head() + changes(ticket(OP_CREATE, uvarint(1 << 63))), "invalidValue")
+add_invalid("seq-2^63", "seq 2^63 (with deps naming 2^63-1 for the origin).",
+            bytes([1]) + raw_string("north") + uvarint(1 << 63) + u64(H0) + uvarint(1) + raw_string("north")
+            + uvarint((1 << 63) - 1) + changes(SUBJECT), "invalidValue")
 add_invalid("version-2", "Version byte 2.", head(version=2) + changes(SUBJECT), "badVersion")
 add_invalid("version-0", "Version byte 0.", head(version=0) + changes(SUBJECT), "badVersion")
 add_invalid("unknown-op", "Operation byte 6.", head() + changes(ticket(6, uvarint(1))), "badTag")

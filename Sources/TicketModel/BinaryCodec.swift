@@ -84,6 +84,15 @@ public struct ByteReader {
         }
     }
 
+    /// A uvarint that must fit a signed 64-bit integer (sequence numbers, counters, levels, epochs),
+    /// so stores that keep it in an SQLite INTEGER never overflow.
+    public mutating func count63() throws(CodecError) -> UInt64 {
+        let start = offset
+        let v = try uvarint()
+        guard v <= UInt64(Int64.max) else { throw CodecError(.invalidValue, "number at byte \(start) exceeds 2^63-1") }
+        return v
+    }
+
     public mutating func svarint() throws(CodecError) -> Int64 {
         let u = try uvarint()
         return Int64(bitPattern: (u >> 1) ^ (0 &- (u & 1)))

@@ -80,7 +80,7 @@ enum BlockCodec {
             throw CodecError(.badVersion, "block encoding version \(version); this build reads version \(BlockLimits.encodingVersion)")
         }
         let origin = try r.siteID()
-        let seq = try r.uvarint()
+        let seq = try r.count63()
         guard seq >= 1 else { throw CodecError(.invalidValue, "seq must be at least 1") }
         let hlc = HLC(rawValue: try r.u64())
         let depCount = try r.uvarint()
@@ -90,7 +90,7 @@ enum BlockCodec {
         for _ in 0..<depCount {
             let site = try r.siteID()
             if let previous, !(previous < site) { throw CodecError(.unsorted, "deps must be sorted by site id without repeats (\(site))") }
-            let depSeq = try r.uvarint()
+            let depSeq = try r.count63()
             guard depSeq >= 1 else { throw CodecError(.nonCanonical, "deps entry \(site) is 0; zero entries are omitted") }
             deps[site] = depSeq
             previous = site
@@ -130,7 +130,7 @@ enum BlockCodec {
         guard let op = Op(rawValue: opByte) else { throw CodecError(.badTag, "unknown operation \(opByte)") }
         switch op {
         case .create:
-            let number = try r.uvarint()
+            let number = try r.count63()
             guard number >= 1 else { throw CodecError(.invalidValue, "display numbers start at 1") }
             return Change(entity, .create(number: number))
         case .set:
@@ -158,7 +158,7 @@ enum BlockCodec {
             guard dotCount <= UInt64(BlockLimits.maxObservedDots) else { throw CodecError(.tooLarge, "\(dotCount) observed dots") }
             var dots: [Dot] = []
             for _ in 0..<dotCount {
-                let dot = Dot(origin: try r.siteID(), seq: try r.uvarint(), index: try index(&r))
+                let dot = Dot(origin: try r.siteID(), seq: try r.count63(), index: try index(&r))
                 guard dot.seq >= 1 else { throw CodecError(.invalidValue, "an observed dot with seq 0 names no block") }
                 if let last = dots.last, !(last < dot) { throw CodecError(.unsorted, "observed dots must be sorted without repeats") }
                 dots.append(dot)
@@ -193,8 +193,8 @@ enum BlockCodec {
             guard b <= 1 else { throw CodecError(.nonCanonical, "flag byte \(b)") }
             return .flag(b == 1)
         case 4: return .ticket(try r.uuid())
-        case 5: return .level(cycle: try r.uvarint(), level: try r.uvarint())
-        case 6: return .owner(epoch: try r.uvarint(), site: try r.siteID())
+        case 5: return .level(cycle: try r.count63(), level: try r.count63())
+        case 6: return .owner(epoch: try r.count63(), site: try r.siteID())
         default: throw CodecError(.badTag, "unknown value tag \(tag)")
         }
     }

@@ -172,7 +172,7 @@ public struct TicketState: Sendable, Equatable {
         var state = TicketState(id: id)
         var setsByField: [Field: [EntityChange]] = [:]
         var adds: [ElementSet: [String: [Dot]]] = [:]
-        var removed = Set<Dot>()
+        var removes: [(change: EntityChange, set: ElementSet, element: String, observed: [Dot])] = []
         var eventsByID: [UUID: EventEntry] = [:]
         var customerMessages: [EntityChange] = []
 
@@ -192,7 +192,7 @@ public struct TicketState: Sendable, Equatable {
                 adds[set, default: [:]][element, default: []].append(change.dot)
                 state.elementWrites.append(ElementWrite(set: set, element: element, isAddition: true, stamp: change.stamp, dot: change.dot))
             case .removeElement(let set, let element, let observed):
-                removed.formUnion(observed)
+                removes.append((change, set, element, observed))
                 state.elementWrites.append(ElementWrite(set: set, element: element, isAddition: false, stamp: change.stamp, dot: change.dot))
             case .event(let event):
                 if eventsByID[event.id] == nil {
@@ -202,6 +202,12 @@ public struct TicketState: Sendable, Equatable {
             }
         }
 
+        // A remove takes away only additions of its own element that its author had seen.
+        var removed = Set<Dot>()
+        for remove in removes {
+            let added = Set(adds[remove.set]?[remove.element] ?? [])
+            removed.formUnion(remove.observed.filter { added.contains($0) && remove.change.covers($0) })
+        }
         for (set, byElement) in adds {
             for (element, dots) in byElement {
                 let live = dots.filter { !removed.contains($0) }.sorted()
@@ -233,13 +239,11 @@ public struct TicketState: Sendable, Equatable {
         case .escalation, .owner:
             // Max-registers: the largest (cycle, level) or (epoch, site) wins; they never go back.
             registers[field] = writes.max { TicketState.rank($0.value, $0.stamp) < TicketState.rank($1.value, $1.stamp) }
-            return
         case .deleted:
             // Remove-wins: a delete that no later write has seen beats a concurrent undelete.
             let front = TicketState.frontier(sets).map { TicketState.write(field, $0) }
             let deleting = front.filter { $0.value == .flag(true) }
             registers[field] = (deleting.isEmpty ? front : deleting).max { $0.stamp < $1.stamp }
-            return
         case .mergedInto:
             // First writer wins among merges; cycles across tickets are cut by ``MergeGraph``.
             if let first = writes.filter({ $0.value != .null }).min(by: { $0.stamp < $1.stamp }), case .ticket(let target) = first.value {
@@ -289,7 +293,9 @@ public struct TicketState: Sendable, Equatable {
         for i in sets.indices {
             for j in sets.indices where j > i {
                 let a = sets[i], b = sets[j]
-                guard a.isConcurrent(with: b), a.operation != b.operation else { continue }
+                // Values compare by their canonical bytes, not by Swift's Unicode-equivalence `==`,
+                // so every implementation derives the same conflicts.
+                guard a.isConcurrent(with: b), TicketState.canonical(a.operation) != TicketState.canonical(b.operation) else { continue }
                 let (x, y) = a.dot < b.dot ? (a, b) : (b, a)
                 conflicts.append(Conflict(id: Conflict.makeID(x.dot, y.dot), field: field,
                                           first: TicketState.write(field, x), second: TicketState.write(field, y),
@@ -298,16 +304,26 @@ public struct TicketState: Sendable, Equatable {
         }
     }
 
+    private static func canonical(_ operation: Operation) -> [UInt8] {
+        guard case .set(_, let value) = operation else { return [] }
+        var w = ByteWriter()
+        BlockCodec.encode(value, into: &w)
+        return w.bytes
+    }
+
     /// SHA-256 over the canonical rendering of the materialized values, their winning stamps, the
     /// OR-set dots, the events and the conflicts. Two replicas with the same changes of this ticket
     /// have the same hash.
     public var stateHash: [UInt8] {
+        // Every list is prefixed by its length, so two different states never render the same bytes.
         var w = ByteWriter()
         w.uuid(id)
         w.uvarint(number ?? 0)
         w.string(originSite?.rawValue ?? "")
         w.u64(created?.hlc.rawValue ?? 0)
-        for (field, write) in registers.sorted(by: { $0.key < $1.key }) {
+        let fields = registers.sorted(by: { $0.key < $1.key })
+        w.uvarint(UInt64(fields.count))
+        for (field, write) in fields {
             w.u8(field.code)
             if case .custom(let name) = field { w.string(name) }
             BlockCodec.encode(write.value, into: &w)
@@ -315,17 +331,24 @@ public struct TicketState: Sendable, Equatable {
             w.string(write.stamp.site.rawValue)
         }
         w.string(baseStatus.rawValue)
-        for (set, byElement) in elements.sorted(by: { $0.key < $1.key }) {
+        let sets = elements.sorted(by: { $0.key < $1.key })
+        w.uvarint(UInt64(sets.count))
+        for (set, byElement) in sets {
+            w.u8(set.rawValue)
+            w.uvarint(UInt64(byElement.count))
             for element in byElement.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
-                w.u8(set.rawValue)
                 w.string(element)
-                for dot in byElement[element]! { w.string(dot.description) }
+                let dots = byElement[element]!
+                w.uvarint(UInt64(dots.count))
+                for dot in dots { w.string(dot.description) }
             }
         }
+        w.uvarint(UInt64(events.count))
         for entry in events {
             w.string(entry.dot.description)
             BlockCodec.encode(Change(.ticket(id), .event(entry.event)), into: &w)
         }
+        w.uvarint(UInt64(conflicts.count))
         for conflict in conflicts { w.string(conflict.id) }
         return Array(SHA256.hash(data: w.bytes))
     }

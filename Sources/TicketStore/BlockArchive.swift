@@ -55,9 +55,12 @@ public enum BlockArchive {
             var keys: [SiteID: [UInt8]] = [:]
             let keyCount = try r.uvarint()
             guard keyCount <= UInt64(BlockLimits.maxDeps) else { throw CodecError(.tooLarge, "\(keyCount) keys") }
+            var previous: SiteID?
             for _ in 0..<keyCount {
                 let site = try r.siteID()
+                if let previous, !(previous < site) { throw CodecError(.unsorted, "site keys must be sorted by site id without repeats (\(site))") }
                 keys[site] = Array(try r.take(32))
+                previous = site
             }
             let count = try r.uvarint()
             var blocks: [Block] = []

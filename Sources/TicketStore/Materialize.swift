@@ -51,9 +51,10 @@ extension TicketDatabase {
                                    arguments: [key, set.name, element])
                 }
             }
+            try db.execute(sql: "DELETE FROM ticketEvent WHERE ticket = ?", arguments: [key])
             for entry in state.events {
                 try db.execute(sql: """
-                    INSERT OR IGNORE INTO ticketEvent (id, ticket, hlc, site, kind, actor, visibility, body)
+                    INSERT INTO ticketEvent (id, ticket, hlc, site, kind, actor, visibility, body)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: [entry.event.id.lowercased, key, Int64(bitPattern: entry.stamp.hlc.rawValue),
                                      entry.stamp.site.rawValue, entry.event.kind.rawValue, entry.event.actor,

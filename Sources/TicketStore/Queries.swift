@@ -44,15 +44,18 @@ extension TicketDatabase {
 
     static func records(_ db: Database, where clause: String, _ args: StatementArguments, limit: Int = 10_000) throws -> [TicketRecord] {
         let rows = try Row.fetchAll(db, sql: """
-            SELECT t.*, (SELECT group_concat(element, char(31)) FROM (SELECT element FROM ticketElement e
+            SELECT t.*, (SELECT json_group_array(element) FROM (SELECT element FROM ticketElement e
                           WHERE e.ticket = t.id AND e.setName = 'tags' ORDER BY element)) AS tagList,
-                        (SELECT group_concat(element, char(31)) FROM (SELECT element FROM ticketElement e
+                        (SELECT json_group_array(element) FROM (SELECT element FROM ticketElement e
                           WHERE e.ticket = t.id AND e.setName = 'watchers' ORDER BY element)) AS watcherList
             FROM ticket t WHERE number IS NOT NULL AND (\(clause)) ORDER BY createdHLC DESC, id LIMIT \(limit)
             """, arguments: args)
         return rows.map { row in
+            // Elements travel as a JSON array, so any text (even control characters) survives.
             func list(_ column: String) -> [String] {
-                (row[column] as String?).map { $0.split(separator: "\u{1f}", omittingEmptySubsequences: true).map(String.init) } ?? []
+                guard let json = row[column] as String? else { return [] }
+                let items = (try? JSONDecoder().decode([String].self, from: Data(json.utf8))) ?? []
+                return items.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
             }
             return TicketRecord(
                 id: row["id"], displayNumber: row["displayNumber"], subject: row["subject"], status: row["status"],

@@ -89,15 +89,18 @@ enum Schema {
                 t.column("element", .text).notNull()
                 t.primaryKey(["ticket", "setName", "element"])
             }
+            // Keyed by (ticket, id) and rewritten on every re-fold, so the row is the fold's copy of an
+            // event whatever the arrival order (two sites may derive the same event id).
             try db.create(table: "ticketEvent") { t in
-                t.primaryKey("id", .text)
-                t.column("ticket", .text).notNull().indexed()
+                t.column("id", .text).notNull()
+                t.column("ticket", .text).notNull()
                 t.column("hlc", .integer).notNull()
                 t.column("site", .text).notNull()
                 t.column("kind", .text).notNull()
                 t.column("actor", .text).notNull()
                 t.column("visibility", .text).notNull()
                 t.column("body", .text).notNull()
+                t.primaryKey(["ticket", "id"])
             }
             try db.create(table: "ticketConflict") { t in
                 t.primaryKey("id", .text)

@@ -99,8 +99,16 @@ public struct TicketDatabase: Sendable {
                 guard me.publicKey == key.publicKey else {
                     throw StoreError(.keyMismatch, "the key file does not match this store's site key; restore the store's own site.key")
                 }
+                if let held = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM pendingBlock WHERE origin = ?", arguments: [me.site.rawValue]) {
+                    throw StoreError(.refusedWrite, "this store holds its own site's block \(held) but not the ones before it (a restore from backup?); import or sync the missing blocks from a peer before writing, so no sequence number is reused")
+                }
                 let changes = try makeChanges(db, me.site) {
-                    let number = try Int64.fetchOne(db, sql: "SELECT nextNumber FROM localSite WHERE id = 1") ?? 1
+                    // Never below a number this site already used: a restored store learns its own
+                    // tickets from peers, and its counter must move past them.
+                    let number = try Int64.fetchOne(db, sql: """
+                        SELECT MAX(nextNumber, COALESCE((SELECT MAX(number) + 1 FROM ticket WHERE originSite = ?), 1))
+                        FROM localSite WHERE id = 1
+                        """, arguments: [me.site.rawValue]) ?? 1
                     try db.execute(sql: "UPDATE localSite SET nextNumber = ? WHERE id = 1", arguments: [number + 1])
                     return UInt64(number)
                 }
@@ -230,25 +238,30 @@ public struct TicketDatabase: Sendable {
     }
 
     /// Applies every pending block that has become applicable; returns how many.
+    ///
+    /// Pending blocks are decoded once and visited in stamp order, which respects causality, so a
+    /// backlog usually drains in one pass; touched tickets are re-folded once at the end.
     func drain(_ db: Database) throws -> Int {
-        var count = 0
         var clock = HybridClock(last: HLC(rawValue: UInt64(try Int64.fetchOne(db, sql: "SELECT hlc FROM localSite WHERE id = 1") ?? 0)),
                                 maxDrift: maxDrift)
+        var waiting = try Row.fetchAll(db, sql: "SELECT bytes FROM pendingBlock").map { try Self.decodeStored($0["bytes"]) }
+            .sorted { ($0.hlc, $0.origin, $0.seq) < ($1.hlc, $1.origin, $1.seq) }
+        var vector = try Self.vector(db)
+        var touched = Set<UUID>()
+        var tooFarAhead: [String: String] = [:]
+        var count = 0
         var progress = true
-        while progress {
+        while progress && !waiting.isEmpty {
             progress = false
-            var vector = try Self.vector(db)
-            let rows = try Row.fetchAll(db, sql: "SELECT bytes FROM pendingBlock ORDER BY origin, seq")
-            var touched = Set<UUID>()
-            for row in rows {
-                let block = try Self.decodeStored(row["bytes"])
+            var stillWaiting: [Block] = []
+            for block in waiting {
                 guard block.isApplicable(after: vector) else {
-                    try Self.setReason(db, block, "waiting for earlier blocks")
+                    stillWaiting.append(block)
                     continue
                 }
-                let wall = wallClock()
-                do { _ = try clock.receive(block.hlc, wall: wall) } catch {
-                    try Self.setReason(db, block, "stamped too far ahead: \(error.detail)")
+                do { _ = try clock.receive(block.hlc, wall: wallClock()) } catch {
+                    tooFarAhead["\(block.origin):\(block.seq)"] = "stamped too far ahead: \(error.detail)"
+                    stillWaiting.append(block)
                     continue
                 }
                 try db.execute(sql: "DELETE FROM pendingBlock WHERE origin = ? AND seq = ?", arguments: [block.origin.rawValue, Int64(block.seq)])
@@ -258,9 +271,13 @@ public struct TicketDatabase: Sendable {
                 count += 1
                 progress = true
             }
-            try faultHook?("afterApplyBatch")
-            try Self.materialize(db, touched)
+            waiting = stillWaiting
         }
+        for block in waiting {
+            try Self.setReason(db, block, tooFarAhead["\(block.origin):\(block.seq)"] ?? "waiting for earlier blocks")
+        }
+        try faultHook?("afterApplyBatch")
+        try Self.materialize(db, touched)
         try db.execute(sql: "UPDATE localSite SET hlc = ? WHERE id = 1", arguments: [Int64(bitPattern: clock.last.rawValue)])
         return count
     }

@@ -360,3 +360,32 @@ struct Pair {
         #expect(planned.map(\.count) == [2, 1])
     }
 }
+
+@Suite struct ReviewedRuleTests {
+    @Test func textValuesConflictByTheirBytesNotByUnicodeEquivalence() {
+        var pair = Pair()
+        pair.north.write([set(pair.id, .assignee, .text("Jos\u{E9}"))])
+        pair.south.write([set(pair.id, .assignee, .text("Jose\u{301}"))])
+        let (n, s) = pair.exchange()
+        #expect(n.state.conflicts.count == 1)
+        #expect(n.state.stateHash == s.state.stateHash)
+    }
+
+    @Test func aRemoveIgnoresDotsItsAuthorHadNotSeen() {
+        var pair = Pair()
+        // South adds a tag north has not seen; a (faulty) remove from north names that add's dot.
+        let add = pair.south.write([Change(.ticket(pair.id), .addElement(.tags, "vip"))])
+        pair.north.write([Change(.ticket(pair.id), .removeElement(.tags, "vip", observed: [add.dot(0)]))])
+        let (n, s) = pair.exchange()
+        #expect(n.state.tags == ["vip"])
+        #expect(s.state.tags == ["vip"])
+    }
+
+    @Test func concurrentDeleteAndUndeleteShowAConflict() {
+        var pair = Pair()
+        pair.north.write([set(pair.id, .deleted, .flag(true))])
+        pair.south.write([set(pair.id, .deleted, .flag(false))])
+        let (n, _) = pair.exchange()
+        #expect(n.state.conflicts.map(\.field) == [.deleted])
+    }
+}
