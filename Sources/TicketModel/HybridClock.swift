@@ -59,15 +59,7 @@ public struct HybridClock: Sendable {
     /// Issues a stamp for a local write, larger than every stamp seen so far.
     /// - Throws: `.clockExhausted` only when the 48-bit millisecond field would overflow.
     public mutating func now(wall: UInt64) throws(ModelError) -> HLC {
-        let next: HLC
-        if wall > last.millis {
-            guard wall <= HLC.maxMillis else { throw ModelError(.clockExhausted, "wall time beyond the 48-bit range of the clock") }
-            next = HLC(millis: wall, counter: 0)
-        } else {
-            next = try HybridClock.successor(of: last)
-        }
-        last = next
-        return next
+        try advance(past: last, wall: wall)
     }
 
     /// Takes in a remote stamp, so later local stamps exceed it.
@@ -76,12 +68,17 @@ public struct HybridClock: Sendable {
     ///   holds such a block back instead of dragging this clock into the future.
     public mutating func receive(_ remote: HLC, wall: UInt64) throws(ModelError) -> HLC {
         try checkDrift(remote, wall: wall)
-        let top = max(last.millis, remote.millis, wall)
+        return try advance(past: max(last, remote), wall: wall)
+    }
+
+    /// The wall time at counter 0 if it is past `seen`, else the stamp right after `seen`.
+    private mutating func advance(past seen: HLC, wall: UInt64) throws(ModelError) -> HLC {
         let next: HLC
-        if top == last.millis || top == remote.millis {
-            next = try HybridClock.successor(of: max(last.millis == top ? last : .zero, remote.millis == top ? remote : .zero))
+        if wall > seen.millis {
+            guard wall <= HLC.maxMillis else { throw ModelError(.clockExhausted, "wall time beyond the 48-bit range of the clock") }
+            next = HLC(millis: wall, counter: 0)
         } else {
-            next = HLC(millis: top, counter: 0)
+            next = try HybridClock.successor(of: seen)
         }
         last = next
         return next

@@ -77,45 +77,36 @@ extension TicketDatabase {
             let state = try Self.fold(db, try Self.uuid(record.id))
             var items: [HistoryItem] = []
             if let created = state.created, let number = state.displayNumber {
-                items.append(HistoryItem(id: "created", kind: .created, site: created.site.rawValue, actor: nil, at: created.hlc.iso8601,
-                                         visibility: nil, field: nil, value: nil, body: "created \(number)",
-                                         order: (created.hlc.rawValue, created.site.rawValue, "")))
+                items.append(HistoryItem(id: "created", kind: .created, stamp: created, tiebreak: "", body: "created \(number)"))
             }
             for entry in state.events {
                 items.append(HistoryItem(id: entry.event.id.lowercased, kind: HistoryItem.Kind(rawValue: entry.event.kind.rawValue) ?? .internalNote,
-                                         site: entry.stamp.site.rawValue, actor: entry.event.actor, at: entry.stamp.hlc.iso8601,
-                                         visibility: entry.event.visibility.rawValue, field: nil, value: nil, body: entry.event.body,
-                                         order: (entry.stamp.hlc.rawValue, entry.stamp.site.rawValue, entry.dot.description)))
+                                         stamp: entry.stamp, tiebreak: entry.dot.description, body: entry.event.body,
+                                         actor: entry.event.actor, visibility: entry.event.visibility.rawValue))
             }
             for write in state.writes {
-                items.append(HistoryItem(id: write.dot.description, kind: .fieldChange, site: write.stamp.site.rawValue, actor: nil,
-                                         at: write.stamp.hlc.iso8601, visibility: nil, field: write.field.description,
-                                         value: write.value == .null ? nil : write.value.description,
-                                         body: "\(write.field) → \(write.value)",
-                                         order: (write.stamp.hlc.rawValue, write.stamp.site.rawValue, write.dot.description)))
+                items.append(HistoryItem(id: write.dot.description, kind: .fieldChange, stamp: write.stamp, tiebreak: write.dot.description,
+                                         body: "\(write.field) → \(write.value)", field: write.field.description,
+                                         value: write.value == .null ? nil : write.value.description))
             }
             for write in state.elementWrites {
-                let set = String(write.set.name.dropLast())
-                items.append(HistoryItem(id: write.dot.description, kind: .fieldChange, site: write.stamp.site.rawValue, actor: nil,
-                                         at: write.stamp.hlc.iso8601, visibility: nil, field: write.set.name, value: write.element,
-                                         body: "\(set) \(write.isAddition ? "+" : "−") \(write.element)",
-                                         order: (write.stamp.hlc.rawValue, write.stamp.site.rawValue, write.dot.description)))
+                items.append(HistoryItem(id: write.dot.description, kind: .fieldChange, stamp: write.stamp, tiebreak: write.dot.description,
+                                         body: "\(write.set.name.dropLast()) \(write.isAddition ? "+" : "−") \(write.element)",
+                                         field: write.set.name, value: write.element))
             }
             for conflict in state.conflicts {
-                let later = max(conflict.first.stamp, conflict.second.stamp)
                 let kept = [conflict.first, conflict.second].first { $0.dot == conflict.winner }
                 let body = "conflict on \(conflict.field): \(conflict.first.value) (\(conflict.first.stamp.site)) vs "
                     + "\(conflict.second.value) (\(conflict.second.stamp.site))" + (kept.map { "; kept \($0.value)" } ?? "")
-                items.append(HistoryItem(id: conflict.id, kind: .conflict, site: later.site.rawValue, actor: nil, at: later.hlc.iso8601,
-                                         visibility: nil, field: conflict.field.description, value: kept?.value.description, body: body,
-                                         order: (later.hlc.rawValue, later.site.rawValue, "~" + conflict.id)))
+                items.append(HistoryItem(id: conflict.id, kind: .conflict, stamp: max(conflict.first.stamp, conflict.second.stamp),
+                                         tiebreak: "~" + conflict.id, body: body, field: conflict.field.description,
+                                         value: kept?.value.description))
             }
             let rejected = try Bool.fetchOne(db, sql: "SELECT mergeRejected FROM ticket WHERE id = ?", arguments: [record.id]) ?? false
             if rejected, let candidate = state.mergeCandidate {
-                items.append(HistoryItem(id: "merge-" + candidate.dot.description, kind: .conflict, site: candidate.stamp.site.rawValue,
-                                         actor: nil, at: candidate.stamp.hlc.iso8601, visibility: nil, field: Field.mergedInto.description,
-                                         value: nil, body: "merge into \(candidate.target.lowercased) refused: an earlier merge makes it a cycle",
-                                         order: (candidate.stamp.hlc.rawValue, candidate.stamp.site.rawValue, "~merge")))
+                items.append(HistoryItem(id: "merge-" + candidate.dot.description, kind: .conflict, stamp: candidate.stamp, tiebreak: "~merge",
+                                         body: "merge into \(candidate.target.lowercased) refused: an earlier merge makes it a cycle",
+                                         field: Field.mergedInto.description))
             }
             items.sort { $0.order < $1.order }
             return TicketDetail(ticket: record, customFields: state.customFields, events: items, statusNote: state.statusNote)

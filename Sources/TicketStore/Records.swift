@@ -74,7 +74,7 @@ public struct TicketRecord: Sendable, Equatable, Encodable {
 }
 
 /// One line of a ticket's history: an event, a field change, a conflict.
-public struct HistoryItem: Sendable, Equatable, Encodable {
+public struct HistoryItem: Sendable, Encodable {
     public enum Kind: String, Sendable, Encodable {
         case created, customerMessage = "customer_message", agentReply = "agent_reply", internalNote = "internal_note",
              handoffNote = "handoff_note", fieldChange = "field_change", conflict
@@ -88,8 +88,22 @@ public struct HistoryItem: Sendable, Equatable, Encodable {
     public var field: String?
     public var value: String?
     public var body: String
-    /// Ordering key: clock stamp, then site, then id.
-    var order: (UInt64, String, String)
+    /// Ordering key: clock stamp, then site, then a tiebreak (the change id).
+    let order: (UInt64, String, String)
+
+    init(id: String, kind: Kind, stamp: Stamp, tiebreak: String, body: String, actor: String? = nil,
+         visibility: String? = nil, field: String? = nil, value: String? = nil) {
+        self.id = id
+        self.kind = kind
+        self.site = stamp.site.rawValue
+        self.at = stamp.hlc.iso8601
+        self.body = body
+        self.actor = actor
+        self.visibility = visibility
+        self.field = field
+        self.value = value
+        order = (stamp.hlc.rawValue, stamp.site.rawValue, tiebreak)
+    }
 
     enum CodingKeys: String, CodingKey { case id, kind, site, actor, at, visibility, field, value, body }
 
@@ -105,8 +119,6 @@ public struct HistoryItem: Sendable, Equatable, Encodable {
         try c.encode(value, forKey: .value)
         try c.encode(body, forKey: .body)
     }
-
-    public static func == (lhs: HistoryItem, rhs: HistoryItem) -> Bool { lhs.id == rhs.id && lhs.kind == rhs.kind && lhs.body == rhs.body }
 }
 
 /// A ticket with its whole history, as `ticket show` prints it.

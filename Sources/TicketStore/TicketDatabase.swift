@@ -198,16 +198,23 @@ public struct TicketDatabase: Sendable {
                 try Self.learn(db, keys: keys)
                 report.received = blocks.count
                 let keys = try Self.siteKeys(db)
+                var accepted: [Block] = []
+                var acceptedHashes: [Dot: [UInt8]] = [:]
                 for block in blocks {
                     do {
-                        if try Self.hold(db, block, keys: keys) { continue }
-                        report.duplicates += 1
+                        let slot = Dot(origin: block.origin, seq: block.seq, index: 0)
+                        let known = try acceptedHashes[slot] ?? Self.storedHash(db, block)
+                        if try Self.check(block, known: known, keys: keys) {
+                            accepted.append(block)
+                            acceptedHashes[slot] = block.hash
+                        } else {
+                            report.duplicates += 1
+                        }
                     } catch let error as ApplyError {
                         report.refused.append(.init(origin: block.origin.rawValue, seq: block.seq, code: error.code.rawValue, reason: error.detail))
                     }
                 }
-                report.applied = try drain(db)
-                report.held = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pendingBlock") ?? 0
+                (report.applied, report.held) = try drain(db, arriving: accepted)
                 try faultHook?("beforeCommit")
                 return .commit
             }
@@ -215,13 +222,20 @@ public struct TicketDatabase: Sendable {
         }
     }
 
-    /// Puts a block in the pending table. Returns `false` for a duplicate.
-    static func hold(_ db: Database, _ block: Block, keys: [SiteID: [UInt8]]) throws -> Bool {
-        let args: StatementArguments = [block.origin.rawValue, Int64(block.seq)]
-        let known = try Data.fetchOne(db, sql: "SELECT hash FROM block WHERE origin = ? AND seq = ?", arguments: args)
-            ?? Data.fetchOne(db, sql: "SELECT hash FROM pendingBlock WHERE origin = ? AND seq = ?", arguments: args)
+    /// The hash stored (applied or held back) under the block's `(origin, seq)`, if any.
+    static func storedHash(_ db: Database, _ block: Block) throws -> [UInt8]? {
+        let args: StatementArguments = [block.origin.rawValue, Int64(block.seq), block.origin.rawValue, Int64(block.seq)]
+        return try Data.fetchOne(db, sql: """
+            SELECT hash FROM block WHERE origin = ? AND seq = ?
+            UNION ALL SELECT hash FROM pendingBlock WHERE origin = ? AND seq = ?
+            """, arguments: args).map { [UInt8]($0) }
+    }
+
+    /// Decides whether a received block is new: `false` for a duplicate; throws for equivocation, an
+    /// unknown site or a bad signature.
+    static func check(_ block: Block, known: [UInt8]?, keys: [SiteID: [UInt8]]) throws -> Bool {
         if let known {
-            guard [UInt8](known) == block.hash else {
+            guard known == block.hash else {
                 throw ApplyError(.equivocation, "\(block.origin) seq \(block.seq) is already held with hash \(known.prefix(8).hexString); this block has \(block.hashHex.prefix(16))")
             }
             return false
@@ -232,39 +246,43 @@ public struct TicketDatabase: Sendable {
         guard block.isSignatureValid(publicKey: key) else {
             throw ApplyError(.badSignature, "the signature of \(block.origin) seq \(block.seq) does not match its content")
         }
-        try db.execute(sql: "INSERT INTO pendingBlock (origin, seq, hash, bytes, reason) VALUES (?, ?, ?, ?, 'waiting')",
-                       arguments: [block.origin.rawValue, Int64(block.seq), Data(block.hash), Data(block.bytes)])
         return true
     }
 
-    /// Applies every pending block that has become applicable; returns how many.
+    /// Applies every block, newly `arriving` or held back earlier, that can be applied now; the rest
+    /// wait in the pending table with a reason.
     ///
-    /// Pending blocks are decoded once and visited in stamp order, which respects causality, so a
-    /// backlog usually drains in one pass; touched tickets are re-folded once at the end.
-    func drain(_ db: Database) throws -> Int {
+    /// Blocks are decoded once and visited in stamp order, which respects causality, so a backlog
+    /// usually applies in one pass; an arriving block that applies at once is written to the log only,
+    /// never to the pending table; touched tickets are re-folded once at the end.
+    /// - Returns: how many blocks were applied, and how many wait.
+    func drain(_ db: Database, arriving: [Block] = []) throws -> (applied: Int, held: Int) {
         var clock = HybridClock(last: HLC(rawValue: UInt64(try Int64.fetchOne(db, sql: "SELECT hlc FROM localSite WHERE id = 1") ?? 0)),
                                 maxDrift: maxDrift)
-        var waiting = try Row.fetchAll(db, sql: "SELECT bytes FROM pendingBlock").map { try Self.decodeStored($0["bytes"]) }
-            .sorted { ($0.hlc, $0.origin, $0.seq) < ($1.hlc, $1.origin, $1.seq) }
+        let stored = try Row.fetchAll(db, sql: "SELECT bytes FROM pendingBlock").map { try Self.decodeStored($0["bytes"]) }
+        var waiting = (stored.map { ($0, true) } + arriving.map { ($0, false) })
+            .sorted { ($0.0.hlc, $0.0.origin, $0.0.seq) < ($1.0.hlc, $1.0.origin, $1.0.seq) }
         var vector = try Self.vector(db)
         var touched = Set<UUID>()
-        var tooFarAhead: [String: String] = [:]
+        var tooFarAhead: [Dot: String] = [:]
         var count = 0
         var progress = true
         while progress && !waiting.isEmpty {
             progress = false
-            var stillWaiting: [Block] = []
-            for block in waiting {
+            var stillWaiting: [(Block, Bool)] = []
+            for (block, isStored) in waiting {
                 guard block.isApplicable(after: vector) else {
-                    stillWaiting.append(block)
+                    stillWaiting.append((block, isStored))
                     continue
                 }
                 do { _ = try clock.receive(block.hlc, wall: wallClock()) } catch {
-                    tooFarAhead["\(block.origin):\(block.seq)"] = "stamped too far ahead: \(error.detail)"
-                    stillWaiting.append(block)
+                    tooFarAhead[block.dot(0)] = "stamped too far ahead: \(error.detail)"
+                    stillWaiting.append((block, isStored))
                     continue
                 }
-                try db.execute(sql: "DELETE FROM pendingBlock WHERE origin = ? AND seq = ?", arguments: [block.origin.rawValue, Int64(block.seq)])
+                if isStored {
+                    try db.execute(sql: "DELETE FROM pendingBlock WHERE origin = ? AND seq = ?", arguments: [block.origin.rawValue, Int64(block.seq)])
+                }
                 try Self.insert(db, block)
                 vector[block.origin] = block.seq
                 touched.formUnion(block.changes.map(\.entity.id))
@@ -273,18 +291,17 @@ public struct TicketDatabase: Sendable {
             }
             waiting = stillWaiting
         }
-        for block in waiting {
-            try Self.setReason(db, block, tooFarAhead["\(block.origin):\(block.seq)"] ?? "waiting for earlier blocks")
+        for (block, _) in waiting {
+            try db.execute(sql: """
+                INSERT INTO pendingBlock (origin, seq, hash, bytes, reason) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(origin, seq) DO UPDATE SET reason = excluded.reason
+                """, arguments: [block.origin.rawValue, Int64(block.seq), Data(block.hash), Data(block.bytes),
+                                 tooFarAhead[block.dot(0)] ?? "waiting for earlier blocks"])
         }
         try faultHook?("afterApplyBatch")
         try Self.materialize(db, touched)
         try db.execute(sql: "UPDATE localSite SET hlc = ? WHERE id = 1", arguments: [Int64(bitPattern: clock.last.rawValue)])
-        return count
-    }
-
-    private static func setReason(_ db: Database, _ block: Block, _ reason: String) throws {
-        try db.execute(sql: "UPDATE pendingBlock SET reason = ? WHERE origin = ? AND seq = ?",
-                       arguments: [reason, block.origin.rawValue, Int64(block.seq)])
+        return (count, waiting.count)
     }
 
     static func decodeStored(_ bytes: Data) throws -> Block {

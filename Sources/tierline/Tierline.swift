@@ -20,13 +20,11 @@ struct Tierline: AsyncParsableCommand {
         } catch let error as CLIFailure {
             fail(error.message, code: 1)
         } catch {
-            let code = exitCode(for: error)
-            if code == .success { exit(withError: error) }
-            if code == .validationFailure {
-                fail(fullMessage(for: error), code: 2)
+            switch exitCode(for: error) {
+            case .success: exit(withError: error)  // --help and other clean exits
+            case .validationFailure: fail(fullMessage(for: error), code: 2)
+            default: fail(fullMessage(for: error).isEmpty ? "\(error)" : fullMessage(for: error), code: 1)
             }
-            if error is CleanExit || code.rawValue == 0 { exit(withError: error) }
-            fail(fullMessage(for: error).isEmpty ? "\(error)" : fullMessage(for: error), code: 1)
         }
     }
 
