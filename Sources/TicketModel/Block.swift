@@ -44,8 +44,15 @@ public struct SiteKey: Sendable {
         try! SiteKey(rawRepresentation: Array(Curve25519.Signing.PrivateKey().rawRepresentation))
     }
 
-    func sign(_ body: [UInt8]) throws -> [UInt8] {
-        Array(try Curve25519.Signing.PrivateKey(rawRepresentation: rawRepresentation).signature(for: body))
+    /// An Ed25519 signature of `message` by this key.
+    public func sign(_ message: [UInt8]) throws -> [UInt8] {
+        Array(try Curve25519.Signing.PrivateKey(rawRepresentation: rawRepresentation).signature(for: message))
+    }
+
+    /// Whether `signature` is a valid Ed25519 signature of `message` under `publicKey`.
+    public static func isValid(signature: [UInt8], of message: [UInt8], publicKey: [UInt8]) -> Bool {
+        guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey) else { return false }
+        return key.isValidSignature(signature, for: message)
     }
 }
 
@@ -156,6 +163,29 @@ public struct Block: Hashable, Sendable {
 public extension Block {
     /// A hex rendering of ``hash``.
     var hashHex: String { hash.hexString }
+}
+
+public extension [UInt8] {
+    /// Decodes hexadecimal digits (either case); `nil` for an odd length or a non-hex character.
+    init?(hex: String) {
+        var out: [UInt8] = []
+        out.reserveCapacity(hex.utf8.count / 2)
+        var iterator = hex.utf8.makeIterator()
+        while let high = iterator.next() {
+            guard let low = iterator.next(), let h = Self.nibble(high), let l = Self.nibble(low) else { return nil }
+            out.append(h << 4 | l)
+        }
+        self = out
+    }
+
+    private static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
 }
 
 public extension Sequence<UInt8> {

@@ -36,6 +36,11 @@ public struct SiteID: Hashable, Comparable, Sendable, CustomStringConvertible {
 }
 
 /// The errors of the pure model: invalid identifiers, values that do not fit a field, clock faults.
+/// The role of a site in the fleet: an office node, the coordinator, or a technician's laptop.
+public enum SiteRole: String, CaseIterable, Sendable, Codable {
+    case site, coordinator, laptop
+}
+
 public struct ModelError: Error, Hashable, Sendable, CustomStringConvertible {
     public enum Code: String, Sendable {
         case invalidSiteID, invalidValue, clockAhead, clockExhausted, blockTooLarge

@@ -1,10 +1,6 @@
 import Foundation
 import TicketModel
 
-/// The role of a site in the fleet.
-public enum SiteRole: String, CaseIterable, Sendable, Codable {
-    case site, coordinator, laptop
-}
 
 /// Who this store writes as.
 public struct LocalIdentity: Sendable, Equatable {

@@ -112,6 +112,20 @@ enum Schema {
                 t.column("secondSite", .text).notNull()
             }
         }
+        migrator.registerMigration("v2-peers") { db in
+            // What this node last learned about each peer it synced with (for `tierline status`).
+            try db.create(table: "peer") { t in
+                t.primaryKey("site", .text)
+                t.column("role", .text).notNull()
+                t.column("address", .text).notNull()
+                t.column("lastSeen", .integer).notNull()
+                t.column("vector", .text).notNull()
+                t.column("skewMillis", .integer)
+                t.column("lastError", .text)
+                t.column("blocksIn", .integer).notNull().defaults(to: 0)
+                t.column("blocksOut", .integer).notNull().defaults(to: 0)
+            }
+        }
         return migrator
     }
 }

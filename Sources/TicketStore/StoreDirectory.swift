@@ -60,27 +60,6 @@ public struct StoreDirectory: Sendable {
     }
 }
 
-extension [UInt8] {
-    init?(hex: String) {
-        var out: [UInt8] = []
-        var iterator = hex.utf8.makeIterator()
-        while let high = iterator.next() {
-            guard let low = iterator.next(), let h = Self.nibble(high), let l = Self.nibble(low) else { return nil }
-            out.append(h << 4 | l)
-        }
-        self = out
-    }
-
-    private static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
-}
-
 extension TicketDatabase {
     /// An export of the blocks a peer with `vector` lacks (all blocks for an empty vector).
     public func exportArchive(after vector: VersionVector = VersionVector()) throws -> (bytes: [UInt8], blockCount: Int) {

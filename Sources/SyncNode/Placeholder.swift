@@ -1,0 +1,1 @@
+// SyncNode: the node runtime (in progress).

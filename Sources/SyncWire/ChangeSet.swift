@@ -1,0 +1,143 @@
+import CompressNIO
+import Foundation
+import NIOCore
+import TicketModel
+
+/// A `blocks` frame ready to write: its line and what it carries.
+public struct EncodedBatch: Sendable {
+    public var batch: UInt64
+    public var line: [UInt8]
+    public var blockCount: Int
+    /// Inflated size of the change set.
+    public var size: Int
+    /// The highest seq per origin in the batch.
+    public var through: VersionVector
+}
+
+/// The change-set payload of a `blocks` frame (`Protocol/PROTOCOL.md` §2.3): length-prefixed canonical
+/// blocks, compressed with zlib (RFC 1950) and written in base64.
+public enum ChangeSet {
+    /// zlib level used by senders. Level 1 deflates these batches almost as well as level 6 at a
+    /// fraction of the time (see the sync benchmark); receivers accept any level.
+    public static let defaultLevel: Int32 = 1
+
+    /// Encodes `blocks` (in order) as one `blocks` frame line.
+    /// - Throws: ``WireError`` `.tooLarge` if they exceed a batch's limits.
+    public static func encode(_ blocks: [Block], batch: UInt64, keys: [SiteID: [UInt8]],
+                              level: Int32 = defaultLevel, limits: WireLimits = .standard) throws(WireError) -> EncodedBatch {
+        var raw = ByteBuffer()
+        raw.reserveCapacity(blocks.reduce(0) { $0 + $1.bytes.count + 3 })
+        var through = VersionVector()
+        for block in blocks {
+            let bytes = block.bytes
+            var w = ByteWriter()
+            w.uvarint(UInt64(bytes.count))
+            raw.writeBytes(w.bytes)
+            raw.writeBytes(bytes)
+            through[block.origin] = max(through[block.origin], block.seq)
+        }
+        let size = raw.readableBytes
+        guard blocks.count <= limits.maxBatchBlocks, size <= limits.maxBatchBytes, !blocks.isEmpty else {
+            throw WireError(.tooLarge, "a batch of \(blocks.count) blocks and \(size) bytes is outside the limits (1…\(limits.maxBatchBlocks) blocks, \(limits.maxBatchBytes) bytes)")
+        }
+        let compressed: ByteBuffer
+        do { compressed = try raw.compress(with: .zlib(configuration: .init(compressionLevel: level))) } catch {
+            throw WireError(.internal, "zlib failed to compress a batch: \(error)")
+        }
+        let origins = Set(blocks.map(\.origin))
+        var keyText: [String: String] = [:]
+        for (site, key) in keys where origins.contains(site) { keyText[site.rawValue] = key.hexString }
+        // Hand-built JSON: the members are fixed and the base64 text needs no escaping, so the large
+        // payload is written once instead of going through an encoder.
+        var line: [UInt8] = []
+        let data = Data(compressed.readableBytesView).base64EncodedString()
+        line.reserveCapacity(data.utf8.count + 128 + keyText.count * 100)
+        line += Array("{\"batch\":\(batch),\"count\":\(blocks.count),\"data\":\"".utf8)
+        line += Array(data.utf8)
+        line += Array("\",\"keys\":{".utf8)
+        line += Array(keyText.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\"\($0.value)\"" }.joined(separator: ",").utf8)
+        line += Array("},\"size\":\(size),\"type\":\"blocks\"}".utf8)
+        return EncodedBatch(batch: batch, line: line, blockCount: blocks.count, size: size, through: through)
+    }
+
+    /// Decodes the `data` member: base64, then zlib inflated to exactly `size` bytes, then exactly
+    /// `count` canonical blocks.
+    public static func decode(base64 text: String, count: Int, size: Int) throws(WireError) -> [Block] {
+        var compressed = try Self.base64(text)
+        var raw = try inflate(&compressed, size: size)
+        var reader = ByteReader(Array(raw.readBytes(length: raw.readableBytes) ?? []))
+        var blocks: [Block] = []
+        blocks.reserveCapacity(count)
+        do {
+            for index in 0..<count {
+                let length = try reader.uvarint()
+                guard length <= UInt64(BlockLimits.maxBlockBytes) else {
+                    throw WireError(.badBatch, "block \(index) claims \(length) bytes; a block is at most \(BlockLimits.maxBlockBytes)")
+                }
+                do { blocks.append(try Block(decoding: try reader.take(Int(length)))) } catch {
+                    throw WireError(.badBatch, "block \(index) does not decode: \(error.code.rawValue): \(error.detail)")
+                }
+            }
+            try reader.expectEnd()
+        } catch let error as WireError {
+            throw error
+        } catch {
+            throw WireError(.badBatch, "the change set does not hold \(count) whole blocks and nothing else (\(error))")
+        }
+        return blocks
+    }
+
+    /// Strict standard base64 with padding: no whitespace, no URL alphabet, canonical final bits.
+    static func base64(_ text: String) throws(WireError) -> ByteBuffer {
+        guard !text.isEmpty, text.utf8.count % 4 == 0, let data = Data(base64Encoded: text) else {
+            throw WireError(.badBase64, "member \"data\" is not standard base64 with padding (RFC 4648 §4)")
+        }
+        // Foundation ignores the unused low bits of the last group; a canonical encoder writes zeros.
+        let tailBytes = data.count % 3 == 0 ? 3 : data.count % 3
+        let tail = data.suffix(tailBytes).base64EncodedString()
+        guard text.utf8.suffix(4).elementsEqual(tail.utf8) else {
+            throw WireError(.badBase64, "member \"data\" ends in a non-canonical base64 group")
+        }
+        return ByteBuffer(bytes: data)
+    }
+
+    /// Inflates a whole zlib stream into exactly `size` bytes at most, so a small line can never
+    /// make the receiver allocate more than the declared (and bounded) size.
+    static func inflate(_ input: inout ByteBuffer, size: Int) throws(WireError) -> ByteBuffer {
+        let decompressor = CompressionAlgorithm.zlib().decompressor
+        do { try decompressor.startStream() } catch {
+            throw WireError(.internal, "zlib failed to start: \(error)")
+        }
+        defer { try? decompressor.finishStream() }
+        var output = ByteBufferAllocator().buffer(capacity: size + 1)
+        do {
+            try decompressor.inflate(from: &input, to: &output)
+        } catch let error as CompressNIOError where error == .bufferOverflow {
+            throw WireError(.tooLarge, "the change set inflates past its declared size of \(size) bytes")
+        } catch let error as CompressNIOError where error == .inputBufferOverflow {
+            throw WireError(.badZlib, "the zlib stream ends early")
+        } catch {
+            throw WireError(.badZlib, "the data is not a valid zlib stream (\(error))")
+        }
+        guard output.readableBytes <= size else {
+            throw WireError(.tooLarge, "the change set inflates past its declared size of \(size) bytes")
+        }
+        guard input.readableBytes == 0 else {
+            throw WireError(.badZlib, "\(input.readableBytes) bytes follow the end of the zlib stream")
+        }
+        // inflate() may stop with all input used but the stream unfinished (a cut trailer). A finished
+        // stream leaves one more byte unread; an unfinished one takes it as data or fails on it.
+        var probe = ByteBuffer(bytes: [0])
+        var spare = ByteBufferAllocator().buffer(capacity: 64)
+        do { try decompressor.inflate(from: &probe, to: &spare) } catch {
+            throw WireError(.badZlib, "the zlib stream ends early")
+        }
+        guard probe.readableBytes == 1, spare.readableBytes == 0 else {
+            throw WireError(.badZlib, "the zlib stream ends early")
+        }
+        guard output.readableBytes == size else {
+            throw WireError(.badBatch, "the change set inflates to \(output.readableBytes) bytes, not the declared \(size)")
+        }
+        return output
+    }
+}

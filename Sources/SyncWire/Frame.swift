@@ -1,0 +1,337 @@
+import Foundation
+import TicketModel
+
+/// One protocol frame: a JSON object on one line (`Protocol/PROTOCOL.md` §2.2).
+public enum Frame: Sendable, Equatable {
+    case hello(Hello)
+    case auth(signature: [UInt8])
+    case vector(VersionVector)
+    case blocks(BlockBatch)
+    case ack(Ack)
+    case synced(VersionVector)
+    case ping(id: UInt64, time: UInt64)
+    case pong(id: UInt64, time: UInt64)
+    case bye(reason: String?)
+    case error(code: WireError.Code, message: String, fatal: Bool)
+
+    /// The `type` member.
+    public var type: String {
+        switch self {
+        case .hello: "hello"
+        case .auth: "auth"
+        case .vector: "vector"
+        case .blocks: "blocks"
+        case .ack: "ack"
+        case .synced: "synced"
+        case .ping: "ping"
+        case .pong: "pong"
+        case .bye: "bye"
+        case .error: "error"
+        }
+    }
+
+    /// An `error` frame for `error`, fatal as its code says.
+    public static func error(_ error: WireError) -> Frame {
+        .error(code: error.code, message: error.detail, fatal: error.code.isFatal)
+    }
+}
+
+/// The `hello` frame: who the sender is and what it speaks.
+public struct Hello: Sendable, Equatable {
+    public var protocolVersion: Int
+    public var minProtocol: Int
+    public var schema: Int
+    public var site: SiteID
+    public var role: SiteRole
+    public var publicKey: [UInt8]
+    public var nonce: [UInt8]
+    /// The sender's wall clock, ms since 1970.
+    public var time: UInt64
+    public var software: String?
+
+    public init(protocolVersion: Int = WireVersion.protocolVersion, minProtocol: Int = WireVersion.minProtocolVersion,
+                schema: Int = WireVersion.schema, site: SiteID, role: SiteRole, publicKey: [UInt8], nonce: [UInt8],
+                time: UInt64, software: String? = nil) {
+        self.protocolVersion = protocolVersion
+        self.minProtocol = minProtocol
+        self.schema = schema
+        self.site = site
+        self.role = role
+        self.publicKey = publicKey
+        self.nonce = nonce
+        self.time = time
+        self.software = software
+    }
+}
+
+/// The `ack` frame: a batch was applied durably, and the receiver's vector after it.
+public struct Ack: Sendable, Equatable {
+    public var batch: UInt64
+    public var vector: VersionVector
+    public var applied: UInt64
+    public var held: UInt64
+    public var refused: UInt64
+
+    public init(batch: UInt64, vector: VersionVector, applied: UInt64, held: UInt64, refused: UInt64) {
+        self.batch = batch
+        self.vector = vector
+        self.applied = applied
+        self.held = held
+        self.refused = refused
+    }
+}
+
+/// A decoded `blocks` frame: a numbered batch of canonical blocks with their origins' keys.
+public struct BlockBatch: Sendable, Equatable {
+    public var batch: UInt64
+    public var blocks: [Block]
+    public var keys: [SiteID: [UInt8]]
+    /// Inflated size of the change set.
+    public var size: Int
+    /// Length of the base64 text on the wire.
+    public var wireBytes: Int
+
+    public init(batch: UInt64, blocks: [Block], keys: [SiteID: [UInt8]], size: Int, wireBytes: Int) {
+        self.batch = batch
+        self.blocks = blocks
+        self.keys = keys
+        self.size = size
+        self.wireBytes = wireBytes
+    }
+}
+
+// MARK: - Decoding
+
+extension Frame {
+    /// Decodes one line (without its LF) strictly; every failure is a ``WireError`` with the code
+    /// `Protocol/PROTOCOL.md` §2.8 gives it.
+    public static func decode(line: some Collection<UInt8>, limits: WireLimits = .standard) throws(WireError) -> Frame {
+        guard line.count <= limits.maxLineBytes else {
+            throw WireError(.lineTooLong, "the line is \(line.count) bytes; the limit is \(limits.maxLineBytes)")
+        }
+        let data = Data(line)
+        let decoder = JSONDecoder()
+        let probe: TypeProbe
+        do { probe = try decoder.decode(TypeProbe.self, from: data) } catch {
+            throw WireError(.badJSON, "the line is not a JSON object with a string member \"type\" (\(Self.describe(error)))")
+        }
+        do {
+            switch probe.type {
+            case "hello": return .hello(try decoder.decode(WireHello.self, from: data).validated())
+            case "auth":
+                let auth = try decoder.decode(WireAuth.self, from: data)
+                return .auth(signature: try Field.hex(auth.signature, bytes: 64, name: "signature"))
+            case "vector": return .vector(try Field.vector(decoder.decode(WireVector.self, from: data).vector, name: "vector"))
+            case "blocks": return .blocks(try decoder.decode(WireBlocks.self, from: data).validated(limits: limits))
+            case "ack":
+                let ack = try decoder.decode(WireAck.self, from: data)
+                return .ack(Ack(batch: try Field.positive(ack.batch, name: "batch"), vector: try Field.vector(ack.vector, name: "vector"),
+                                applied: try Field.count(ack.applied, name: "applied"), held: try Field.count(ack.held, name: "held"),
+                                refused: try Field.count(ack.refused, name: "refused")))
+            case "synced": return .synced(try Field.vector(decoder.decode(WireVector.self, from: data).vector, name: "vector"))
+            case "ping", "pong":
+                let ping = try decoder.decode(WirePing.self, from: data)
+                let id = try Field.count(ping.id, name: "id"), time = try Field.count(ping.time, name: "time")
+                return probe.type == "ping" ? .ping(id: id, time: time) : .pong(id: id, time: time)
+            case "bye": return .bye(reason: try decoder.decode(WireBye.self, from: data).reason)
+            case "error":
+                let error = try decoder.decode(WireErrorFrame.self, from: data)
+                // An unknown code from a newer peer is kept as `internal`, its message intact.
+                let code = WireError.Code(rawValue: error.code) ?? .internal
+                return .error(code: code, message: error.code == code.rawValue ? error.message : "\(error.code): \(error.message)", fatal: error.fatal)
+            default:
+                throw WireError(.unknownFrame, "frame type \"\(probe.type.prefix(64))\" is not known to protocol version \(WireVersion.protocolVersion); it was ignored")
+            }
+        } catch let error as WireError {
+            throw error
+        } catch {
+            throw WireError(.badField, "\(probe.type) frame: \(Self.describe(error))")
+        }
+    }
+
+    /// A short account of a JSON decoding error: which member, and what was wrong.
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? DecodingError else { return "\(error)" }
+        func path(_ keys: [any CodingKey]) -> String { keys.map(\.stringValue).joined(separator: ".") }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "missing member \"\(path(context.codingPath + [key]))\""
+        case .typeMismatch(let type, let context):
+            return "member \"\(path(context.codingPath))\" is not of type \(type)"
+        case .valueNotFound(let type, let context):
+            return "member \"\(path(context.codingPath))\" is null, expected \(type)"
+        case .dataCorrupted(let context):
+            let at = context.codingPath.isEmpty ? "" : "member \"\(path(context.codingPath))\": "
+            return at + context.debugDescription
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}
+
+/// Field checks shared by the frame decoders; each names the member at fault.
+enum Field {
+    static let maxInteger = Int64.max
+
+    static func count(_ value: Int64, name: String) throws(WireError) -> UInt64 {
+        guard value >= 0 else { throw WireError(.badField, "member \"\(name)\" is \(value); it must not be negative") }
+        return UInt64(value)
+    }
+
+    static func positive(_ value: Int64, name: String) throws(WireError) -> UInt64 {
+        guard value >= 1 else { throw WireError(.badField, "member \"\(name)\" is \(value); it must be at least 1") }
+        return UInt64(value)
+    }
+
+    static func site(_ text: String, name: String) throws(WireError) -> SiteID {
+        do { return try SiteID(text) } catch {
+            throw WireError(.badField, "member \"\(name)\" is not a site id: \(error.detail)")
+        }
+    }
+
+    static func hex(_ text: String, bytes: Int, name: String) throws(WireError) -> [UInt8] {
+        guard text.utf8.count == bytes * 2, text.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }),
+              let value = [UInt8](hex: text) else {
+            throw WireError(.badField, "member \"\(name)\" must be \(bytes * 2) lowercase hex digits (\(bytes) bytes)")
+        }
+        return value
+    }
+
+    static func vector(_ raw: [String: Int64], name: String) throws(WireError) -> VersionVector {
+        var entries: [SiteID: UInt64] = [:]
+        for (key, value) in raw {
+            let site = try Field.site(key, name: "\(name).\(key.prefix(40))")
+            entries[site] = try Field.count(value, name: "\(name).\(key)")
+        }
+        return VersionVector(entries)
+    }
+}
+
+struct TypeProbe: Decodable { var type: String }
+
+struct WireHello: Codable {
+    var type = "hello"
+    var `protocol`: Int64
+    var minProtocol: Int64
+    var schema: Int64
+    var site: String
+    var role: String
+    var publicKey: String
+    var nonce: String
+    var time: Int64
+    var software: String?
+
+    func validated() throws(WireError) -> Hello {
+        guard self.protocol >= 1 else { throw WireError(.badField, "member \"protocol\" must be at least 1") }
+        guard minProtocol >= 1, minProtocol <= self.protocol else {
+            throw WireError(.badField, "member \"minProtocol\" must be between 1 and \"protocol\" (\(self.protocol))")
+        }
+        guard schema >= 1 else { throw WireError(.badField, "member \"schema\" must be at least 1") }
+        guard let role = SiteRole(rawValue: role) else {
+            throw WireError(.badField, "member \"role\" must be site, coordinator or laptop")
+        }
+        if let software, software.utf8.count > 64 { throw WireError(.badField, "member \"software\" is longer than 64 bytes") }
+        return Hello(protocolVersion: Int(self.protocol), minProtocol: Int(minProtocol), schema: Int(schema),
+                     site: try Field.site(site, name: "site"), role: role,
+                     publicKey: try Field.hex(publicKey, bytes: 32, name: "publicKey"),
+                     nonce: try Field.hex(nonce, bytes: 32, name: "nonce"),
+                     time: try Field.count(time, name: "time"), software: software)
+    }
+}
+
+struct WireAuth: Codable {
+    var type = "auth"
+    var signature: String
+}
+
+struct WireVector: Codable {
+    var type: String
+    var vector: [String: Int64]
+}
+
+struct WireAck: Codable {
+    var type = "ack"
+    var batch: Int64
+    var vector: [String: Int64]
+    var applied: Int64
+    var held: Int64
+    var refused: Int64
+}
+
+struct WirePing: Codable {
+    var type: String
+    var id: Int64
+    var time: Int64
+}
+
+struct WireBye: Codable {
+    var type = "bye"
+    var reason: String?
+}
+
+struct WireErrorFrame: Codable {
+    var type = "error"
+    var code: String
+    var message: String
+    var fatal: Bool
+}
+
+struct WireBlocks: Codable {
+    var type = "blocks"
+    var batch: Int64
+    var count: Int64
+    var size: Int64
+    var keys: [String: String]?
+    var data: String
+
+    func validated(limits: WireLimits) throws(WireError) -> BlockBatch {
+        let batch = try Field.positive(batch, name: "batch")
+        guard count >= 1 else { throw WireError(.badField, "member \"count\" must be at least 1") }
+        guard count <= Int64(limits.maxBatchBlocks) else {
+            throw WireError(.tooLarge, "the batch holds \(count) blocks; the limit is \(limits.maxBatchBlocks)")
+        }
+        guard size >= 1 else { throw WireError(.badField, "member \"size\" must be at least 1") }
+        guard size <= Int64(limits.maxBatchBytes) else {
+            throw WireError(.tooLarge, "the batch inflates to \(size) bytes; the limit is \(limits.maxBatchBytes)")
+        }
+        var decodedKeys: [SiteID: [UInt8]] = [:]
+        for (site, key) in keys ?? [:] {
+            decodedKeys[try Field.site(site, name: "keys.\(site.prefix(40))")] = try Field.hex(key, bytes: 32, name: "keys.\(site)")
+        }
+        let blocks = try ChangeSet.decode(base64: data, count: Int(count), size: Int(size))
+        return BlockBatch(batch: batch, blocks: blocks, keys: decodedKeys, size: Int(size), wireBytes: data.utf8.count)
+    }
+}
+
+// MARK: - Encoding
+
+extension Frame {
+    /// The frame as one line of JSON with sorted keys, without the LF.
+    public func encodeLine() -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        func vector(_ v: VersionVector) -> [String: Int64] {
+            Dictionary(uniqueKeysWithValues: v.entries.map { ($0.key.rawValue, Int64($0.value)) })
+        }
+        // Encoding these plain structs cannot fail.
+        func json(_ value: some Encodable) -> [UInt8] { Array(try! encoder.encode(value)) }
+        switch self {
+        case .hello(let h):
+            return json(WireHello(protocol: Int64(h.protocolVersion), minProtocol: Int64(h.minProtocol), schema: Int64(h.schema),
+                                  site: h.site.rawValue, role: h.role.rawValue, publicKey: h.publicKey.hexString,
+                                  nonce: h.nonce.hexString, time: Int64(h.time), software: h.software))
+        case .auth(let signature): return json(WireAuth(signature: signature.hexString))
+        case .vector(let v): return json(WireVector(type: "vector", vector: vector(v)))
+        case .synced(let v): return json(WireVector(type: "synced", vector: vector(v)))
+        case .blocks(let batch):
+            return (try? ChangeSet.encode(batch.blocks, batch: batch.batch, keys: batch.keys).line) ?? []
+        case .ack(let a):
+            return json(WireAck(batch: Int64(a.batch), vector: vector(a.vector), applied: Int64(a.applied),
+                                held: Int64(a.held), refused: Int64(a.refused)))
+        case .ping(let id, let time): return json(WirePing(type: "ping", id: Int64(id), time: Int64(time)))
+        case .pong(let id, let time): return json(WirePing(type: "pong", id: Int64(id), time: Int64(time)))
+        case .bye(let reason): return json(WireBye(reason: reason))
+        case .error(let code, let message, let fatal): return json(WireErrorFrame(code: code.rawValue, message: message, fatal: fatal))
+        }
+    }
+}

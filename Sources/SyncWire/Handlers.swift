@@ -1,0 +1,112 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOExtras
+
+/// What the decoding pipeline hands on: a frame, or the protocol error a line caused.
+///
+/// Errors in a line are values, not channel errors, so the session can answer with an `error` frame
+/// before it closes (or, for an unknown frame type, carry on).
+public enum Inbound: Sendable, Equatable {
+    case frame(Frame)
+    case invalid(WireError)
+}
+
+/// What the session writes: a frame, or a `blocks` line encoded ahead of time.
+public enum Outbound: Sendable {
+    case frame(Frame)
+    case batch(EncodedBatch)
+}
+
+/// Decodes each line from `LineBasedFrameDecoder` into an ``Inbound``.
+public final class FrameDecoder: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = Inbound
+
+    let limits: WireLimits
+
+    public init(limits: WireLimits = .standard) { self.limits = limits }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let line = unwrapInboundIn(data)
+        let inbound: Inbound
+        do { inbound = .frame(try Frame.decode(line: line.readableBytesView, limits: limits)) } catch {
+            inbound = .invalid(error)
+        }
+        context.fireChannelRead(wrapInboundOut(inbound))
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch error {
+        case is ByteToMessageDecoderError.PayloadTooLargeError:
+            let invalid = WireError(.lineTooLong, "a line grew past \(limits.maxLineBytes) bytes without a line feed")
+            context.fireChannelRead(wrapInboundOut(.invalid(invalid)))
+        case is NIOExtrasErrors.LeftOverBytesError:
+            // The peer closed in the middle of a line; the partial line is dropped with the connection.
+            break
+        default:
+            context.fireErrorCaught(error)
+        }
+    }
+}
+
+/// Writes each ``Outbound`` as one line with its LF.
+public final class FrameEncoder: ChannelOutboundHandler, RemovableChannelHandler {
+    public typealias OutboundIn = Outbound
+    public typealias OutboundOut = ByteBuffer
+
+    public init() {}
+
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let line: [UInt8]
+        switch unwrapOutboundIn(data) {
+        case .frame(let frame): line = frame.encodeLine()
+        case .batch(let batch): line = batch.line
+        }
+        var buffer = context.channel.allocator.buffer(capacity: line.count + 1)
+        buffer.writeBytes(line)
+        buffer.writeInteger(UInt8(ascii: "\n"))
+        context.write(wrapOutboundOut(buffer), promise: promise)
+    }
+}
+
+/// Bytes read and written on one connection, as they cross the socket.
+public final class WireCounter: ChannelDuplexHandler, Sendable {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = ByteBuffer
+    public typealias OutboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    private let counts = NIOLockedValueBox((read: 0, written: 0))
+
+    public init() {}
+
+    /// Bytes received so far.
+    public var bytesRead: Int { counts.withLockedValue { $0.read } }
+    /// Bytes sent so far.
+    public var bytesWritten: Int { counts.withLockedValue { $0.written } }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let count = unwrapInboundIn(data).readableBytes
+        counts.withLockedValue { $0.read += count }
+        context.fireChannelRead(data)
+    }
+
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let count = unwrapOutboundIn(data).readableBytes
+        counts.withLockedValue { $0.written += count }
+        context.write(data, promise: promise)
+    }
+}
+
+/// The sync protocol's pipeline.
+public enum SyncPipeline {
+    /// Adds, in order: a byte counter, `LineBasedFrameDecoder` bounded by the line limit (plus room
+    /// for the LF), the frame decoder and the frame encoder. Call on the channel's event loop.
+    public static func install(on pipeline: ChannelPipeline.SynchronousOperations, limits: WireLimits = .standard,
+                               counter: WireCounter = WireCounter()) throws {
+        try pipeline.addHandler(counter)
+        try pipeline.addHandler(ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: limits.maxLineBytes + 2))
+        try pipeline.addHandler(FrameDecoder(limits: limits))
+        try pipeline.addHandler(FrameEncoder())
+    }
+}

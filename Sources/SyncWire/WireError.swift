@@ -1,0 +1,66 @@
+/// A protocol error with its stable code (`Protocol/PROTOCOL.md` §2.8).
+///
+/// The code is what travels in an `error` frame; the detail says what was wrong in words.
+public struct WireError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Stable error codes. Never renumbered or renamed: peers and scripts match on them.
+    public enum Code: String, Sendable, CaseIterable, Codable {
+        case lineTooLong = "line-too-long"
+        case badJSON = "bad-json"
+        case unknownFrame = "unknown-frame"
+        case badField = "bad-field"
+        case badBase64 = "bad-base64"
+        case badZlib = "bad-zlib"
+        case tooLarge = "too-large"
+        case badBatch = "bad-batch"
+        case unexpectedFrame = "unexpected-frame"
+        case unsupportedProtocol = "unsupported-protocol"
+        case unsupportedSchema = "unsupported-schema"
+        case authFailed = "auth-failed"
+        case duplicateSite = "duplicate-site"
+        case blockRefused = "block-refused"
+        case timeout = "timeout"
+        case `internal` = "internal"
+
+        /// Whether the session ends after this error. Only an unknown frame type and refused blocks
+        /// leave it open: the first so newer peers can probe, the second so one bad block does not
+        /// stall every other origin.
+        public var isFatal: Bool { self != .unknownFrame && self != .blockRefused }
+    }
+
+    public var code: Code
+    public var detail: String
+
+    public init(_ code: Code, _ detail: String) {
+        self.code = code
+        self.detail = detail
+    }
+
+    public var description: String { "\(code.rawValue): \(detail)" }
+}
+
+/// The protocol's bounds (`Protocol/PROTOCOL.md` §2.9). Receivers enforce them; senders stay within them.
+public struct WireLimits: Sendable, Hashable {
+    /// Longest line in bytes, the terminating LF excluded.
+    public var maxLineBytes = 8 << 20
+    /// Largest inflated change set of one `blocks` frame.
+    public var maxBatchBytes = 4 << 20
+    /// Most blocks in one `blocks` frame.
+    public var maxBatchBlocks = 4096
+    /// Unacknowledged `blocks` frames a sender may have in flight.
+    public var window = 4
+
+    public init() {}
+
+    /// The limits of protocol version 1.
+    public static let standard = WireLimits()
+}
+
+/// Versions this implementation speaks.
+public enum WireVersion {
+    /// Highest (and only) protocol version spoken.
+    public static let protocolVersion = 1
+    /// Lowest protocol version spoken.
+    public static let minProtocolVersion = 1
+    /// The block encoding schema written and read (`Protocol/PROTOCOL.md` §1).
+    public static let schema = 1
+}

@@ -1,0 +1,111 @@
+import Foundation
+import GRDB
+import TicketModel
+
+/// What a node last learned about one peer.
+public struct PeerRecord: Sendable, Equatable {
+    public var site: SiteID
+    public var role: SiteRole
+    /// Where the session ran (`HOST:PORT` dialled, or the remote address of an accepted session).
+    public var address: String
+    /// Wall time of the last frame heard, ms since 1970.
+    public var lastSeen: UInt64
+    /// The peer's version vector as last acknowledged or announced.
+    public var vector: VersionVector
+    /// Peer clock minus local clock, estimated from ping round trips (ms).
+    public var skewMillis: Int64?
+    /// The last protocol error of a session with this peer, if any.
+    public var lastError: String?
+    /// Blocks received from and sent to this peer, over all sessions.
+    public var blocksIn: UInt64
+    public var blocksOut: UInt64
+
+    public init(site: SiteID, role: SiteRole, address: String, lastSeen: UInt64, vector: VersionVector,
+                skewMillis: Int64? = nil, lastError: String? = nil, blocksIn: UInt64 = 0, blocksOut: UInt64 = 0) {
+        self.site = site
+        self.role = role
+        self.address = address
+        self.lastSeen = lastSeen
+        self.vector = vector
+        self.skewMillis = skewMillis
+        self.lastError = lastError
+        self.blocksIn = blocksIn
+        self.blocksOut = blocksOut
+    }
+}
+
+extension TicketDatabase {
+    /// The oldest applied blocks a peer with `peer` lacks, in stamp order, at most `limit` of them and
+    /// about `maxBytes` (always at least one block when any is lacking).
+    ///
+    /// Starts at the oldest lacking block of each origin (found by primary key), so a peer that is
+    /// nearly in sync costs a short index scan, not a pass over the whole log.
+    public func blocks(after peer: VersionVector, limit: Int, maxBytes: Int) throws -> [Block] {
+        try writer.read { db in
+            var start: Int64?
+            for (site, seq) in try Self.vector(db).entries where seq > peer[site] {
+                if let hlc = try Int64.fetchOne(db, sql: "SELECT hlc FROM block WHERE origin = ? AND seq = ?",
+                                                arguments: [site.rawValue, Int64(peer[site] + 1)]) {
+                    start = min(start ?? hlc, hlc)
+                }
+            }
+            guard let start else { return [] }
+            var out: [Block] = []
+            var bytes = 0
+            let rows = try Row.fetchCursor(db, sql: "SELECT origin, seq, bytes FROM block WHERE hlc >= ? ORDER BY hlc, origin, seq",
+                                           arguments: [start])
+            while let row = try rows.next() {
+                let origin = try SiteID(row["origin"] as String)
+                guard UInt64(row["seq"] as Int64) > peer[origin] else { continue }
+                let data: Data = row["bytes"]
+                if !out.isEmpty && bytes + data.count > maxBytes { break }
+                out.append(try Self.decodeStored(data))
+                bytes += data.count
+                if out.count >= limit { break }
+            }
+            return out
+        }
+    }
+
+    /// Number of open conflicts over all tickets.
+    public func conflictCount() throws -> Int {
+        try writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticketConflict") ?? 0 }
+    }
+
+    /// Saves what was learned about a peer, replacing the previous record of that site.
+    public func recordPeer(_ peer: PeerRecord) throws {
+        let vector = String(decoding: try JSONEncoder().encode(peer.vector), as: UTF8.self)
+        try writer.write { db in
+            try db.execute(sql: """
+                INSERT INTO peer (site, role, address, lastSeen, vector, skewMillis, lastError, blocksIn, blocksOut)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(site) DO UPDATE SET role = excluded.role, address = excluded.address, lastSeen = excluded.lastSeen,
+                  vector = excluded.vector, skewMillis = coalesce(excluded.skewMillis, skewMillis), lastError = excluded.lastError,
+                  blocksIn = excluded.blocksIn, blocksOut = excluded.blocksOut
+                """, arguments: [peer.site.rawValue, peer.role.rawValue, peer.address, Int64(peer.lastSeen), vector,
+                                 peer.skewMillis, peer.lastError, Int64(peer.blocksIn), Int64(peer.blocksOut)])
+        }
+    }
+
+    /// Every peer this store has synced with, by site.
+    public func peers() throws -> [PeerRecord] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM peer ORDER BY site").map { row in
+                PeerRecord(site: try SiteID(row["site"] as String), role: SiteRole(rawValue: row["role"]) ?? .site,
+                           address: row["address"], lastSeen: UInt64(row["lastSeen"] as Int64),
+                           vector: try JSONDecoder().decode(VersionVector.self, from: Data((row["vector"] as String).utf8)),
+                           skewMillis: row["skewMillis"], lastError: row["lastError"],
+                           blocksIn: UInt64(row["blocksIn"] as Int64), blocksOut: UInt64(row["blocksOut"] as Int64))
+            }
+        }
+    }
+
+    /// Held-back blocks with the reason each waits.
+    public func pendingBlocks() throws -> [(origin: SiteID, seq: UInt64, reason: String)] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT origin, seq, reason FROM pendingBlock ORDER BY origin, seq").map {
+                (try SiteID($0["origin"] as String), UInt64($0["seq"] as Int64), $0["reason"] as String)
+            }
+        }
+    }
+}
