@@ -111,7 +111,7 @@ public enum ChangeSet {
         defer { try? decompressor.finishStream() }
         var output = ByteBufferAllocator().buffer(capacity: size + 1)
         do {
-            try decompressor.inflate(from: &input, to: &output)
+            try decompressor.streamInflate(from: &input, to: &output)
         } catch let error as CompressNIOError where error == .bufferOverflow {
             throw WireError(.tooLarge, "the change set inflates past its declared size of \(size) bytes")
         } catch let error as CompressNIOError where error == .inputBufferOverflow {
@@ -129,7 +129,7 @@ public enum ChangeSet {
         // stream leaves one more byte unread; an unfinished one takes it as data or fails on it.
         var probe = ByteBuffer(bytes: [0])
         var spare = ByteBufferAllocator().buffer(capacity: 64)
-        do { try decompressor.inflate(from: &probe, to: &spare) } catch {
+        do { try decompressor.streamInflate(from: &probe, to: &spare) } catch {
             throw WireError(.badZlib, "the zlib stream ends early")
         }
         guard probe.readableBytes == 1, spare.readableBytes == 0 else {

@@ -35,6 +35,15 @@ public final class FrameDecoder: ChannelInboundHandler, RemovableChannelHandler 
         context.fireChannelRead(wrapInboundOut(inbound))
     }
 
+    /// A read-idle event from `IdleStateHandler` becomes a `timeout`.
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            context.fireChannelRead(wrapInboundOut(.invalid(WireError(.timeout, "nothing was heard from the peer for too long"))))
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         switch error {
         case is ByteToMessageDecoderError.PayloadTooLargeError:
@@ -101,10 +110,12 @@ public final class WireCounter: ChannelDuplexHandler, Sendable {
 /// The sync protocol's pipeline.
 public enum SyncPipeline {
     /// Adds, in order: a byte counter, `LineBasedFrameDecoder` bounded by the line limit (plus room
-    /// for the LF), the frame decoder and the frame encoder. Call on the channel's event loop.
+    /// for the LF), an idle guard when `readTimeout` is set, the frame decoder and the frame encoder.
+    /// Call on the channel's event loop.
     public static func install(on pipeline: ChannelPipeline.SynchronousOperations, limits: WireLimits = .standard,
-                               counter: WireCounter = WireCounter()) throws {
+                               counter: WireCounter = WireCounter(), readTimeout: TimeAmount? = nil) throws {
         try pipeline.addHandler(counter)
+        if let readTimeout { try pipeline.addHandler(IdleStateHandler(readTimeout: readTimeout)) }
         try pipeline.addHandler(ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: limits.maxLineBytes + 2))
         try pipeline.addHandler(FrameDecoder(limits: limits))
         try pipeline.addHandler(FrameEncoder())

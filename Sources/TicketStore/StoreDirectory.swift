@@ -48,7 +48,8 @@ public struct StoreDirectory: Sendable {
         return try TicketDatabase(TicketDatabase.openPool(path: databasePath), key: key)
     }
 
-    func loadKey() throws -> SiteKey {
+    /// The site's signing key from `site.key`.
+    public func loadKey() throws -> SiteKey {
         guard let data = FileManager.default.contents(atPath: keyPath) else {
             throw StoreError(.notInitialized, "the site key \(keyPath) is missing; restore it from the site's backup")
         }

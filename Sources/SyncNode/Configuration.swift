@@ -1,0 +1,141 @@
+import Foundation
+
+/// A `HOST:PORT` address (`[::1]:7400` for IPv6 literals).
+public struct Endpoint: Sendable, Hashable, CustomStringConvertible, Codable {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `HOST:PORT`; the error says what is wrong.
+    public init(parsing text: String) throws(ConfigurationError) {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        var host: Substring
+        var portText: Substring
+        if trimmed.hasPrefix("[") {
+            guard let close = trimmed.firstIndex(of: "]"), trimmed[trimmed.index(after: close)...].hasPrefix(":") else {
+                throw ConfigurationError("\(text.debugDescription) is not HOST:PORT; write IPv6 addresses as [::1]:7400")
+            }
+            host = trimmed[trimmed.index(after: trimmed.startIndex)..<close]
+            portText = trimmed[trimmed.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = trimmed.lastIndex(of: ":"), !trimmed[..<colon].contains(":") else {
+                throw ConfigurationError("\(text.debugDescription) is not HOST:PORT (for example 127.0.0.1:7400)")
+            }
+            host = trimmed[..<colon]
+            portText = trimmed[trimmed.index(after: colon)...]
+        }
+        guard !host.isEmpty else { throw ConfigurationError("\(text.debugDescription) has no host") }
+        guard let port = Int(portText), (0...65535).contains(port) else {
+            throw ConfigurationError("\(text.debugDescription) has no port between 0 and 65535")
+        }
+        self.host = String(host)
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try String(from: decoder)
+        do { self = try Endpoint(parsing: text) } catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.message))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws { try description.encode(to: encoder) }
+}
+
+/// A bad address, option or configuration file.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// A node's settings: where it listens and which peers it dials. `tierline serve --config FILE` reads
+/// the same settings from JSON (see `Deploy/` and README.md).
+public struct NodeConfiguration: Sendable, Codable, Equatable {
+    /// Address for incoming sessions; `nil` for a node that only dials.
+    public var listen: Endpoint?
+    /// Peers to dial and keep connected.
+    public var peers: [Endpoint]
+    /// The store folder (the CLI's `--store` wins over it).
+    public var store: String?
+    /// How often the node looks for blocks written by other processes (the CLI) into its store, ms.
+    public var pollMillis: Int
+    /// Reconnect backoff bounds, ms.
+    public var reconnectMinMillis: Int
+    public var reconnectMaxMillis: Int
+
+    public init(listen: Endpoint? = nil, peers: [Endpoint] = [], store: String? = nil, pollMillis: Int = 250,
+                reconnectMinMillis: Int = 250, reconnectMaxMillis: Int = 30_000) {
+        self.listen = listen
+        self.peers = peers
+        self.store = store
+        self.pollMillis = pollMillis
+        self.reconnectMinMillis = reconnectMinMillis
+        self.reconnectMaxMillis = reconnectMaxMillis
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = NodeConfiguration()
+        listen = try c.decodeIfPresent(Endpoint.self, forKey: .listen)
+        peers = try c.decodeIfPresent([Endpoint].self, forKey: .peers) ?? []
+        store = try c.decodeIfPresent(String.self, forKey: .store)
+        pollMillis = try c.decodeIfPresent(Int.self, forKey: .pollMillis) ?? defaults.pollMillis
+        reconnectMinMillis = try c.decodeIfPresent(Int.self, forKey: .reconnectMinMillis) ?? defaults.reconnectMinMillis
+        reconnectMaxMillis = try c.decodeIfPresent(Int.self, forKey: .reconnectMaxMillis) ?? defaults.reconnectMaxMillis
+    }
+
+    /// Reads a JSON configuration file, rejecting unknown keys so a typo is not silently ignored.
+    public static func load(path: String) throws(ConfigurationError) -> NodeConfiguration {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError("cannot read the configuration file \(path); check the path and its permissions")
+        }
+        do {
+            if let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] {
+                let known = Set(["listen", "peers", "store", "pollMillis", "reconnectMinMillis", "reconnectMaxMillis"])
+                if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
+                    throw ConfigurationError("\(path): unknown setting \"\(unknown)\"; known settings are \(known.sorted().joined(separator: ", "))")
+                }
+            } else {
+                throw ConfigurationError("\(path) must hold one JSON object")
+            }
+            let config = try JSONDecoder().decode(NodeConfiguration.self, from: data)
+            try config.validate()
+            return config
+        } catch let error as ConfigurationError {
+            throw error
+        } catch let error as DecodingError {
+            throw ConfigurationError("\(path): \(Self.explain(error))")
+        } catch {
+            throw ConfigurationError("\(path) is not valid JSON: \(error.localizedDescription)")
+        }
+    }
+
+    /// Checks bounds that JSON types alone do not.
+    public func validate() throws(ConfigurationError) {
+        guard pollMillis >= 10, pollMillis <= 60_000 else { throw ConfigurationError("pollMillis must be between 10 and 60000") }
+        guard reconnectMinMillis >= 10, reconnectMaxMillis >= reconnectMinMillis else {
+            throw ConfigurationError("reconnectMinMillis must be at least 10 and at most reconnectMaxMillis")
+        }
+    }
+
+    static func explain(_ error: DecodingError) -> String {
+        switch error {
+        case .dataCorrupted(let c), .typeMismatch(_, let c), .valueNotFound(_, let c), .keyNotFound(_, let c):
+            let path = c.codingPath.map(\.stringValue).joined(separator: ".")
+            return (path.isEmpty ? "" : "\(path): ") + c.debugDescription
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}

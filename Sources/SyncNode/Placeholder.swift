@@ -1,1 +1,0 @@
-// SyncNode: the node runtime (in progress).

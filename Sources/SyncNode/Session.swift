@@ -1,0 +1,509 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import SyncWire
+import TicketModel
+import TicketStore
+
+/// What one session did, for the `sync` summary, the node's log and `tierline status`.
+public struct SessionSummary: Sendable, Codable, Equatable {
+    public var address: String
+    public var peerSite: String?
+    public var peerRole: String?
+    public var sentBlocks = 0
+    public var sentBatches = 0
+    public var receivedBlocks = 0
+    public var applied = 0
+    public var held = 0
+    public var duplicates = 0
+    public var refused = 0
+    /// Bytes on the socket, both ways.
+    public var bytesIn = 0
+    public var bytesOut = 0
+    /// Inflated change-set bytes, both ways.
+    public var changeSetBytesIn = 0
+    public var changeSetBytesOut = 0
+    public var durationMillis = 0
+    public var skewMillis: Int64?
+    /// The error that ended the session, if one did.
+    public var error: String?
+    public var errorCode: String?
+    /// Both sides caught up (a one-shot `sync` finished its exchange).
+    public var completed = false
+    /// Conflicts that appeared in this store during the session (one-shot `sync` only).
+    public var newConflicts = 0
+
+    public init(address: String) { self.address = address }
+}
+
+/// Progress of a session, reported as it goes.
+public struct SyncProgress: Sendable, Equatable {
+    public var toSend = 0
+    public var sent = 0
+    public var toReceive = 0
+    public var received = 0
+    public var bytesIn = 0
+    public var bytesOut = 0
+}
+
+/// Settings every session of a node shares.
+struct SessionContext: Sendable {
+    var identity: LocalIdentity
+    var key: SiteKey
+    var store: StoreAccess
+    var feed: ChangeFeed
+    var limits = WireLimits.standard
+    var logger: Logger
+    var clock: @Sendable () -> UInt64 = TicketDatabase.systemMillis
+    /// Sender batch bounds: many small blocks go in one frame, a backlog in bounded frames.
+    var batchBlocks = 1024
+    var batchBytes = 1 << 20
+    var pingIntervalMillis: UInt64 = 15_000
+    var handshakeTimeout = TimeAmount.seconds(10)
+    var readTimeout = TimeAmount.seconds(45)
+    var isShuttingDown: @Sendable () -> Bool = { false }
+}
+
+/// Why a session ended early.
+struct SessionEnded: Error {
+    var error: WireError
+    /// The peer sent the error (we did not).
+    var fromPeer: Bool
+}
+
+/// One sync session over one connection, either side: handshake, then exchange and live push until
+/// `bye`, an error, or (for a one-shot `sync`) both sides caught up.
+final class SyncSession: Sendable {
+    enum Mode: Sendable { case live, oneShot }
+
+    struct Link {
+        var peer: Hello?
+        var open = false
+        /// Announced, acknowledged or received: what the peer certainly holds.
+        var peerVector = VersionVector()
+        /// `peerVector` plus every block sent in this session: never send these again.
+        var has = VersionVector()
+        var inFlight = 0
+        var peerSynced = false
+        var syncedSent = false
+        var lastSentMillis: UInt64 = 0
+        var pings: [UInt64: UInt64] = [:]
+        var progress = SyncProgress()
+        var summary: SummaryCounts = .init()
+        var lastRecorded: UInt64 = 0
+        /// Blocks in and out already added to the peer's record.
+        var recordedIn = 0
+        var recordedOut = 0
+    }
+
+    struct SummaryCounts {
+        var sentBlocks = 0, sentBatches = 0, receivedBlocks = 0, applied = 0, held = 0, duplicates = 0, refused = 0
+        var changeSetBytesIn = 0, changeSetBytesOut = 0
+        var skew: Int64?
+    }
+
+    let context: SessionContext
+    let mode: Mode
+    let address: String
+    let ownHello: Hello
+    let counter: WireCounter
+    let link = NIOLockedValueBox(Link())
+    let onProgress: (@Sendable (SyncProgress) -> Void)?
+
+    init(context: SessionContext, mode: Mode, address: String, counter: WireCounter,
+         onProgress: (@Sendable (SyncProgress) -> Void)? = nil) {
+        self.context = context
+        self.mode = mode
+        self.address = address
+        self.counter = counter
+        self.onProgress = onProgress
+        var nonce = [UInt8](repeating: 0, count: 32)
+        var rng = SystemRandomNumberGenerator()
+        for i in nonce.indices { nonce[i] = UInt8.random(in: .min ... .max, using: &rng) }
+        ownHello = Hello(site: context.identity.site, role: context.identity.role, publicKey: context.identity.publicKey,
+                         nonce: nonce, time: context.clock(), software: "tierline \(TierlineVersion.current)")
+    }
+
+    var logger: Logger {
+        var logger = context.logger
+        logger[metadataKey: "peer"] = "\(address)"
+        if let site = link.withLockedValue({ $0.peer?.site }) { logger[metadataKey: "site"] = "\(site)" }
+        return logger
+    }
+
+    /// Runs the session to its end and closes the connection.
+    func run(_ channel: NIOAsyncChannel<Inbound, Outbound>) async -> SessionSummary {
+        let started = context.clock()
+        let (token, wakes) = context.feed.subscribe()
+        var ending: SessionEnded?
+        var completed = false
+        do {
+            try await channel.executeThenClose { inbound, _ in
+                let raw = channel.channel
+                let timer = raw.eventLoop.scheduleTask(in: context.handshakeTimeout) { [self] in
+                    if !link.withLockedValue({ $0.open }) {
+                        let error = WireError(.timeout, "the handshake did not finish within \(context.handshakeTimeout.nanoseconds / 1_000_000_000) s")
+                        raw.writeAndFlush(Outbound.frame(.error(error))).whenComplete { _ in raw.close(promise: nil) }
+                    }
+                }
+                defer { timer.cancel() }
+                try await write(raw, .frame(.hello(ownHello)))
+                try await withThrowingTaskGroup(of: Bool.self) { group in
+                    group.addTask { try await self.readLoop(inbound, raw, token: token) }
+                    group.addTask { try await self.sendLoop(raw, wakes: wakes) }
+                    group.addTask {
+                        // A tick a second keeps pings going and wakes a one-shot sender to check it is done.
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: .seconds(1))
+                            self.context.feed.signal(token)
+                        }
+                        return false
+                    }
+                    defer { group.cancelAll() }
+                    if let first = try await group.next() { completed = first }
+                }
+            }
+        } catch let error as SessionEnded {
+            ending = error
+        } catch let error as WireError {
+            ending = SessionEnded(error: error, fromPeer: false)
+        } catch {
+            ending = SessionEnded(error: WireError(.internal, "\(error)"), fromPeer: false)
+        }
+        context.feed.unsubscribe(token)
+        var summary = makeSummary(started: started)
+        summary.completed = completed
+        if let ending {
+            summary.error = (ending.fromPeer ? "peer reported " : "") + ending.error.description
+            summary.errorCode = ending.error.code.rawValue
+            logger.warning("session ended: \(summary.error ?? "")")
+        } else {
+            logger.info("session ended", metadata: ["sent": "\(summary.sentBlocks)", "received": "\(summary.receivedBlocks)"])
+        }
+        await recordPeer(error: summary.error)
+        return summary
+    }
+
+    func makeSummary(started: UInt64) -> SessionSummary {
+        var summary = SessionSummary(address: address)
+        link.withLockedValue { link in
+            summary.peerSite = link.peer?.site.rawValue
+            summary.peerRole = link.peer?.role.rawValue
+            let c = link.summary
+            (summary.sentBlocks, summary.sentBatches, summary.receivedBlocks) = (c.sentBlocks, c.sentBatches, c.receivedBlocks)
+            (summary.applied, summary.held, summary.duplicates, summary.refused) = (c.applied, c.held, c.duplicates, c.refused)
+            (summary.changeSetBytesIn, summary.changeSetBytesOut, summary.skewMillis) = (c.changeSetBytesIn, c.changeSetBytesOut, c.skew)
+        }
+        summary.bytesIn = counter.bytesRead
+        summary.bytesOut = counter.bytesWritten
+        summary.durationMillis = Int(context.clock() &- started)
+        return summary
+    }
+
+    // MARK: Writing
+
+    /// Writes one line and waits until it is handed to the socket: a slow reader slows the writer.
+    func write(_ channel: any Channel, _ item: Outbound) async throws {
+        try await channel.writeAndFlush(item).get()
+        link.withLockedValue { $0.lastSentMillis = context.clock() }
+    }
+
+    /// Sends an error frame; a fatal one ends the session.
+    func fail(_ channel: any Channel, _ error: WireError) async throws {
+        try? await write(channel, .frame(.error(error)))
+        if error.code.isFatal { throw SessionEnded(error: error, fromPeer: false) }
+    }
+
+    // MARK: Reading
+
+    enum Phase { case awaitHello, awaitAuth, awaitVector, open }
+
+    /// Handles every inbound frame in order. Returns when the peer says `bye` or closes.
+    func readLoop(_ inbound: NIOAsyncChannelInboundStream<Inbound>, _ channel: any Channel, token: Int) async throws -> Bool {
+        var phase = Phase.awaitHello
+        var nextBatch: UInt64 = 1
+        for try await item in inbound {
+            let frame: Frame
+            switch item {
+            case .invalid(let error):
+                try await fail(channel, error)
+                continue
+            case .frame(let f): frame = f
+            }
+            switch (phase, frame) {
+            case (_, .ping(let id, _)):
+                try await write(channel, .frame(.pong(id: id, time: context.clock())))
+            case (_, .pong(let id, let time)):
+                notePong(id: id, peerTime: time)
+            case (_, .error(let code, let message, let fatal)):
+                logger.warning("peer reported \(code.rawValue): \(message)")
+                if fatal { throw SessionEnded(error: WireError(code, message), fromPeer: true) }
+            case (_, .bye(let reason)):
+                logger.debug("peer said bye: \(reason ?? "")")
+                return link.withLockedValue { $0.syncedSent && $0.peerSynced && $0.inFlight == 0 }
+            case (.awaitHello, .hello(let hello)):
+                try await accept(hello, channel)
+                link.withLockedValue { $0.peer = hello }
+                try await write(channel, .frame(.auth(signature: try SessionAuth.prove(key: context.key, own: ownHello, peer: hello))))
+                phase = .awaitAuth
+            case (.awaitAuth, .auth(let signature)):
+                try await verify(signature, channel)
+                let vector = try await context.store.run { try $0.vector() }
+                try await write(channel, .frame(.vector(vector)))
+                phase = .awaitVector
+            case (.awaitVector, .vector(let peerVector)):
+                let ours = try await context.store.run { try $0.vector() }
+                link.withLockedValue { link in
+                    link.open = true
+                    link.peerVector = peerVector
+                    link.has = peerVector
+                    link.progress.toSend = Self.lacking(in: peerVector, from: ours)
+                    link.progress.toReceive = Self.lacking(in: ours, from: peerVector)
+                }
+                phase = .open
+                logger.info("session open", metadata: ["role": "\(link.withLockedValue { $0.peer?.role.rawValue ?? "" })"])
+                await recordPeer(error: nil)
+                context.feed.signal(token)
+                // A first ping measures the round trip and the clock skew.
+                try await sendPing(channel)
+            case (.open, .blocks(let batch)):
+                guard batch.batch == nextBatch else {
+                    try await fail(channel, WireError(.badBatch, "batch \(batch.batch) arrived where batch \(nextBatch) was due"))
+                    continue
+                }
+                nextBatch += 1
+                try await receive(batch, channel)
+            case (.open, .ack(let ack)):
+                link.withLockedValue { link in
+                    link.inFlight = max(0, link.inFlight - 1)
+                    link.peerVector = link.peerVector.merging(ack.vector)
+                    link.has = link.has.merging(ack.vector)
+                }
+                context.feed.signal(token)
+                await recordPeerIfDue()
+            case (.open, .synced(let vector)):
+                link.withLockedValue { link in
+                    link.peerSynced = true
+                    link.peerVector = link.peerVector.merging(vector)
+                    link.has = link.has.merging(vector)
+                }
+                context.feed.signal(token)
+            default:
+                try await fail(channel, WireError(.unexpectedFrame, "a \(frame.type) frame is not allowed \(Self.describe(phase))"))
+            }
+        }
+        // The peer closed without bye.
+        let done = link.withLockedValue { $0.syncedSent && $0.peerSynced && $0.inFlight == 0 }
+        if mode == .oneShot && !done {
+            throw SessionEnded(error: WireError(.internal, "the peer closed the connection before the exchange finished"), fromPeer: true)
+        }
+        return done
+    }
+
+    static func describe(_ phase: Phase) -> String {
+        switch phase {
+        case .awaitHello: "before hello"
+        case .awaitAuth: "while waiting for auth"
+        case .awaitVector: "while waiting for the vector"
+        case .open: "after the handshake"
+        }
+    }
+
+    /// Version, schema and identity checks on the peer's hello.
+    func accept(_ hello: Hello, _ channel: any Channel) async throws {
+        let negotiated = min(hello.protocolVersion, ownHello.protocolVersion)
+        if negotiated < max(hello.minProtocol, ownHello.minProtocol) {
+            try await fail(channel, WireError(.unsupportedProtocol, "the peer speaks protocol \(hello.minProtocol)…\(hello.protocolVersion); this node speaks \(ownHello.minProtocol)…\(ownHello.protocolVersion); upgrade the older node"))
+        }
+        if hello.schema > ownHello.schema {
+            try await fail(channel, WireError(.unsupportedSchema, "the peer writes block schema \(hello.schema); this node reads up to \(ownHello.schema); upgrade this node"))
+        }
+        if hello.site == ownHello.site {
+            try await fail(channel, WireError(.duplicateSite, "the peer claims this node's own site id \(hello.site); each store needs its own site (was a store copied?)"))
+        }
+    }
+
+    /// Checks the peer's proof of its key, and that the key is the one this store knows for that site.
+    func verify(_ signature: [UInt8], _ channel: any Channel) async throws {
+        guard let peer = link.withLockedValue({ $0.peer }) else { return }
+        guard SessionAuth.verify(signature: signature, own: ownHello, peer: peer) else {
+            try await fail(channel, WireError(.authFailed, "the peer's auth signature does not verify under the key in its hello"))
+            return
+        }
+        let known = try await context.store.run { try $0.siteKeys()[peer.site] }
+        if let known, known != peer.publicKey {
+            try await fail(channel, WireError(.authFailed, "site \(peer.site) is known here with another public key; refusing the session"))
+        }
+        if known == nil {
+            // Trust on first use, until the coordinator's roster (a later protocol revision) decides.
+            try await context.store.run { try $0.learn(keys: [peer.site: peer.publicKey]) }
+        }
+    }
+
+    /// Applies one received batch atomically, then acknowledges it.
+    func receive(_ batch: BlockBatch, _ channel: any Channel) async throws {
+        let result: (report: ApplyReport, vector: VersionVector)
+        do {
+            result = try await context.store.run { db in
+                let report = try db.apply(batch.blocks, learning: batch.keys)
+                return (report, try db.vector())
+            }
+        } catch let error as StoreError where error.code == .keyMismatch {
+            try await fail(channel, WireError(.badBatch, error.detail))
+            return
+        } catch {
+            try await fail(channel, WireError(.internal, "this node could not store the batch (\(error)); retry later"))
+            return
+        }
+        var through = VersionVector()
+        for block in batch.blocks { through[block.origin] = max(through[block.origin], block.seq) }
+        let progress = link.withLockedValue { link in
+            link.has = link.has.merging(through)
+            link.peerVector = link.peerVector.merging(through)
+            link.summary.receivedBlocks += batch.blocks.count
+            link.summary.applied += result.report.applied
+            link.summary.held += result.report.held
+            link.summary.duplicates += result.report.duplicates
+            link.summary.refused += result.report.refused.count
+            link.summary.changeSetBytesIn += batch.size
+            link.progress.received += batch.blocks.count
+            return link.progress
+        }
+        report(progress)
+        try await write(channel, .frame(.ack(Ack(batch: batch.batch, vector: result.vector, applied: UInt64(result.report.applied),
+                                                 held: UInt64(result.report.held), refused: UInt64(result.report.refused.count)))))
+        if !result.report.refused.isEmpty {
+            let list = result.report.refused.prefix(5).map { "\($0.origin) seq \($0.seq): \($0.code)" }.joined(separator: "; ")
+            logger.warning("refused \(result.report.refused.count) blocks: \(list)")
+            try await fail(channel, WireError(.blockRefused, "\(result.report.refused.count) blocks refused: \(list)"))
+        }
+        if result.report.applied > 0 { context.feed.signal() }
+    }
+
+    // MARK: Sending
+
+    /// Sends what the peer lacks, oldest first, within the window; then live-pushes new blocks.
+    func sendLoop(_ channel: any Channel, wakes: AsyncStream<Void>) async throws -> Bool {
+        var batchNumber: UInt64 = 0
+        var keys = try await context.store.run { try $0.siteKeys() }
+        var wakeups = wakes.makeAsyncIterator()
+        while true {
+            if context.isShuttingDown() {
+                try? await write(channel, .frame(.bye(reason: "node shutting down")))
+                return false
+            }
+            let (open, inFlight) = link.withLockedValue { ($0.open, $0.inFlight) }
+            if open {
+                var room = context.limits.window - inFlight
+                while room > 0 {
+                    let has = link.withLockedValue { $0.has }
+                    let page = try await context.store.run { [context] in
+                        try $0.blocks(after: has, limit: context.batchBlocks, maxBytes: context.batchBytes)
+                    }
+                    if page.isEmpty {
+                        if !link.withLockedValue({ $0.syncedSent }) {
+                            let vector = try await context.store.run { try $0.vector() }
+                            try await write(channel, .frame(.synced(vector)))
+                            link.withLockedValue { $0.syncedSent = true }
+                        }
+                        break
+                    }
+                    if page.contains(where: { keys[$0.origin] == nil }) { keys = try await context.store.run { try $0.siteKeys() } }
+                    batchNumber += 1
+                    let encoded = try ChangeSet.encode(page, batch: batchNumber, keys: keys, limits: context.limits)
+                    let progress = link.withLockedValue { link in
+                        link.has = link.has.merging(encoded.through)
+                        link.inFlight += 1
+                        link.summary.sentBatches += 1
+                        link.summary.sentBlocks += encoded.blockCount
+                        link.summary.changeSetBytesOut += encoded.size
+                        link.progress.sent += encoded.blockCount
+                        return link.progress
+                    }
+                    try await write(channel, .batch(encoded))
+                    report(progress)
+                    room -= 1
+                }
+                let (done, quiet) = link.withLockedValue {
+                    ($0.syncedSent && $0.peerSynced && $0.inFlight == 0, context.clock() &- $0.lastSentMillis)
+                }
+                if mode == .oneShot && done {
+                    try await write(channel, .frame(.bye(reason: "sync complete")))
+                    return true
+                }
+                if quiet >= context.pingIntervalMillis { try await sendPing(channel) }
+            }
+            guard await wakeups.next() != nil else { return false }
+        }
+    }
+
+    func sendPing(_ channel: any Channel) async throws {
+        let now = context.clock()
+        let id = link.withLockedValue { link in
+            let id = UInt64(link.pings.count + 1) + (link.pings.keys.max() ?? 0)
+            link.pings[id] = now
+            if link.pings.count > 16, let oldest = link.pings.keys.min() { link.pings.removeValue(forKey: oldest) }
+            return id
+        }
+        try await write(channel, .frame(.ping(id: id, time: now)))
+    }
+
+    /// Skew = the peer's clock at the pong minus the midpoint of our round trip.
+    func notePong(id: UInt64, peerTime: UInt64) {
+        let now = context.clock()
+        link.withLockedValue { link in
+            guard let sent = link.pings.removeValue(forKey: id) else { return }
+            let midpoint = Int64(sent) + (Int64(now) - Int64(sent)) / 2
+            link.summary.skew = Int64(peerTime) - midpoint
+        }
+    }
+
+    func report(_ progress: SyncProgress) {
+        guard let onProgress else { return }
+        var progress = progress
+        progress.bytesIn = counter.bytesRead
+        progress.bytesOut = counter.bytesWritten
+        onProgress(progress)
+    }
+
+    static func lacking(in peer: VersionVector, from ours: VersionVector) -> Int {
+        ours.entries.reduce(0) { $0 + Int($1.value > peer[$1.key] ? $1.value - peer[$1.key] : 0) }
+    }
+
+    // MARK: Peer records
+
+    func recordPeerIfDue() async {
+        let now = context.clock()
+        let due = link.withLockedValue { link in
+            guard now &- link.lastRecorded >= 2_000 else { return false }
+            link.lastRecorded = now
+            return true
+        }
+        if due { await recordPeer(error: nil) }
+    }
+
+    func recordPeer(error: String?) async {
+        let snapshot = link.withLockedValue { link in
+            let delta = (link.summary.applied - link.recordedIn, link.summary.sentBlocks - link.recordedOut)
+            (link.recordedIn, link.recordedOut) = (link.summary.applied, link.summary.sentBlocks)
+            return (link.peer, link.peerVector, link.summary, link.open, delta)
+        }
+        guard let peer = snapshot.0, snapshot.3 || error != nil else { return }
+        let address = address
+        let now = context.clock()
+        _ = try? await context.store.run { db in
+            let previous = try db.peers().first { $0.site == peer.site }
+            try db.recordPeer(PeerRecord(site: peer.site, role: peer.role, address: address, lastSeen: now,
+                                         vector: (previous?.vector ?? VersionVector()).merging(snapshot.1),
+                                         skewMillis: snapshot.2.skew, lastError: error,
+                                         blocksIn: (previous?.blocksIn ?? 0) + UInt64(snapshot.4.0),
+                                         blocksOut: (previous?.blocksOut ?? 0) + UInt64(snapshot.4.1)))
+        }
+    }
+}
+
+/// The version string in `hello` and `--version`.
+public enum TierlineVersion {
+    public static let current = "0.3.0"
+}

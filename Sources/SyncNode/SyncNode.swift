@@ -1,0 +1,243 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import SyncWire
+import TicketModel
+import TicketStore
+
+/// A headless node: accepts sessions on its listen address, dials its peers (reconnecting with
+/// backoff), pushes new blocks to every connected peer within a second, and relays blocks of every
+/// origin, so sites that only reach a hub still converge.
+///
+/// It is a `Service`: run it in a `ServiceGroup`, and SIGTERM or SIGINT ends every session with `bye`
+/// before the store closes.
+public final class SyncNode: Service, Sendable {
+    let configuration: NodeConfiguration
+    let context: SessionContext
+    let group: any EventLoopGroup
+    let state = NIOLockedValueBox(State())
+
+    struct State {
+        var shuttingDown = false
+        var server: NIOAsyncChannel<NIOAsyncChannel<Inbound, Outbound>, Never>?
+        var sessions = 0
+    }
+
+    /// Most sessions served at once; more are refused with an error frame.
+    public static let maxSessions = 128
+
+    /// - Parameters:
+    ///   - store: the node's store; `key` must be the key of its site.
+    ///   - clock: wall time in ms (tests fix it).
+    public init(store: TicketDatabase, key: SiteKey, configuration: NodeConfiguration,
+                logger: Logger = Logger(label: "tierline.node"),
+                clock: @escaping @Sendable () -> UInt64 = TicketDatabase.systemMillis,
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
+        self.configuration = configuration
+        self.group = group
+        let identity = try store.identity()
+        guard identity.publicKey == key.publicKey else {
+            throw ConfigurationError("the site key does not match the store's site \(identity.site); use the key made by `tierline init` for this store")
+        }
+        let shutdownFlag = state
+        context = SessionContext(identity: identity, key: key, store: StoreAccess(store, threads: 3), feed: ChangeFeed(),
+                                 logger: logger, clock: clock,
+                                 isShuttingDown: { shutdownFlag.withLockedValue { $0.shuttingDown } })
+    }
+
+    /// The site this node writes as.
+    public var site: SiteID { context.identity.site }
+
+    /// Binds the listen address (if any) and returns it; port 0 picks a free port. Idempotent.
+    @discardableResult
+    public func bind() async throws -> SocketAddress? {
+        if let server = state.withLockedValue({ $0.server }) { return server.channel.localAddress }
+        guard let listen = configuration.listen else { return nil }
+        let limits = context.limits
+        let readTimeout = context.readTimeout
+        let server = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .bind(host: listen.host, port: listen.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try SyncPipeline.install(on: channel.pipeline.syncOperations, limits: limits, readTimeout: readTimeout)
+                    return try NIOAsyncChannel<Inbound, Outbound>(wrappingChannelSynchronously: channel, configuration: .init(
+                        backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16)))
+                }
+            }
+        state.withLockedValue { $0.server = server }
+        context.logger.info("listening", metadata: ["address": "\(server.channel.localAddress.map(Self.describe) ?? "?")", "site": "\(site)"])
+        return server.channel.localAddress
+    }
+
+    public func run() async throws {
+        try await bind()
+        try await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                if let server = state.withLockedValue({ $0.server }) {
+                    group.addTask { await self.serve(server) }
+                }
+                for peer in configuration.peers {
+                    group.addTask { await self.dial(peer) }
+                }
+                group.addTask { await self.watchStore() }
+            }
+        } onGracefulShutdown: {
+            self.shutdown()
+        }
+        await context.store.close()
+        context.logger.info("stopped", metadata: ["site": "\(site)"])
+    }
+
+    /// Starts a graceful shutdown: sessions end with `bye`, the listener closes, dialers stop.
+    public func shutdown() {
+        let server = state.withLockedValue { state -> NIOAsyncChannel<NIOAsyncChannel<Inbound, Outbound>, Never>? in
+            state.shuttingDown = true
+            return state.server
+        }
+        context.feed.signal()
+        server?.channel.close(promise: nil)
+    }
+
+    var isShuttingDown: Bool { state.withLockedValue { $0.shuttingDown } }
+
+    func serve(_ server: NIOAsyncChannel<NIOAsyncChannel<Inbound, Outbound>, Never>) async {
+        do {
+            try await server.executeThenClose { inbound in
+                try await withThrowingDiscardingTaskGroup { group in
+                    for try await connection in inbound {
+                        let admitted = state.withLockedValue { state in
+                            guard state.sessions < Self.maxSessions else { return false }
+                            state.sessions += 1
+                            return true
+                        }
+                        guard admitted else {
+                            let error = WireError(.internal, "this node already serves \(Self.maxSessions) sessions; retry later")
+                            connection.channel.writeAndFlush(Outbound.frame(.error(error))).whenComplete { _ in connection.channel.close(promise: nil) }
+                            continue
+                        }
+                        group.addTask {
+                            let address = connection.channel.remoteAddress.map(Self.describe) ?? "unknown"
+                            let counter = try await connection.channel.pipeline.handler(type: WireCounter.self).get()
+                            _ = await SyncSession(context: self.context, mode: .live, address: address, counter: counter).run(connection)
+                            self.state.withLockedValue { $0.sessions -= 1 }
+                        }
+                    }
+                }
+            }
+        } catch {
+            if !isShuttingDown { context.logger.error("the listener failed: \(error)") }
+        }
+    }
+
+    /// Keeps a session with `peer` up, reconnecting with capped exponential backoff and jitter.
+    func dial(_ peer: Endpoint) async {
+        var backoff = configuration.reconnectMinMillis
+        while !isShuttingDown {
+            let started = context.clock()
+            var progressed = false
+            do {
+                let (channel, counter) = try await Self.connect(to: peer, group: group, limits: context.limits, readTimeout: context.readTimeout)
+                let summary = await SyncSession(context: context, mode: .live, address: peer.description, counter: counter).run(channel)
+                progressed = summary.errorCode == nil || summary.receivedBlocks + summary.sentBlocks > 0
+            } catch {
+                context.logger.warning("cannot reach \(peer): \(error); retrying in \(backoff) ms")
+            }
+            if isShuttingDown { break }
+            if progressed || context.clock() &- started > 10_000 { backoff = configuration.reconnectMinMillis }
+            let jittered = backoff / 2 + Int.random(in: 0...max(1, backoff / 2))
+            await sleep(millis: jittered)
+            backoff = min(backoff * 2, configuration.reconnectMaxMillis)
+        }
+    }
+
+    /// Sleeps in short slices so a shutdown is noticed quickly.
+    func sleep(millis: Int) async {
+        var left = millis
+        while left > 0 && !isShuttingDown {
+            let slice = min(left, 100)
+            try? await Task.sleep(for: .milliseconds(slice))
+            left -= slice
+        }
+    }
+
+    /// Notices blocks written into the store by other processes (the CLI) and wakes the sessions.
+    func watchStore() async {
+        var last = try? await context.store.run { try $0.vector() }
+        while !isShuttingDown {
+            await sleep(millis: configuration.pollMillis)
+            guard let now = try? await context.store.run({ try $0.vector() }) else { continue }
+            if now != last {
+                last = now
+                context.feed.signal()
+            }
+        }
+    }
+
+    /// `HOST:PORT` of a socket address.
+    static func describe(_ address: SocketAddress) -> String {
+        let host = address.ipAddress ?? "\(address)"
+        return host.contains(":") ? "[\(host)]:\(address.port ?? 0)" : "\(host):\(address.port ?? 0)"
+    }
+
+    /// Opens a connection with the sync pipeline.
+    static func connect(to peer: Endpoint, group: any EventLoopGroup, limits: WireLimits,
+                        readTimeout: TimeAmount?) async throws -> (NIOAsyncChannel<Inbound, Outbound>, WireCounter) {
+        let counter = WireCounter()
+        let channel = try await ClientBootstrap(group: group)
+            .connectTimeout(.seconds(5))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connect(host: peer.host, port: peer.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try SyncPipeline.install(on: channel.pipeline.syncOperations, limits: limits, counter: counter, readTimeout: readTimeout)
+                    return try NIOAsyncChannel<Inbound, Outbound>(wrappingChannelSynchronously: channel, configuration: .init(
+                        backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16)))
+                }
+            }
+        return (channel, counter)
+    }
+}
+
+/// One two-way exchange with a node, then disconnect: `tierline sync HOST:PORT`.
+public enum SyncClient {
+    /// Connects to `peer`, sends what it lacks, receives what this store lacks, and returns when both
+    /// sides have caught up (or throws ``SyncFailure`` saying why not).
+    public static func exchange(store: TicketDatabase, key: SiteKey, with peer: Endpoint,
+                                logger: Logger = Logger(label: "tierline.sync"),
+                                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                                onProgress: (@Sendable (SyncProgress) -> Void)? = nil) async throws -> SessionSummary {
+        let access = StoreAccess(store, threads: 2)
+        defer { Task { await access.close() } }
+        let identity = try store.identity()
+        guard identity.publicKey == key.publicKey else {
+            throw ConfigurationError("the site key does not match the store's site \(identity.site)")
+        }
+        let context = SessionContext(identity: identity, key: key, store: access, feed: ChangeFeed(), logger: logger)
+        let conflictsBefore = try await access.run { try $0.conflictCount() }
+        let (channel, counter): (NIOAsyncChannel<Inbound, Outbound>, WireCounter)
+        do {
+            (channel, counter) = try await SyncNode.connect(to: peer, group: group, limits: context.limits, readTimeout: context.readTimeout)
+        } catch {
+            throw SyncFailure(summary: SessionSummary(address: peer.description),
+                              message: "cannot connect to \(peer): \(error); check that `tierline serve` runs there and the port is open")
+        }
+        var summary = await SyncSession(context: context, mode: .oneShot, address: peer.description, counter: counter,
+                                        onProgress: onProgress).run(channel)
+        let conflictsAfter = try await access.run { try $0.conflictCount() }
+        summary.newConflicts = max(0, conflictsAfter - conflictsBefore)
+        guard summary.completed, summary.error == nil else {
+            throw SyncFailure(summary: summary, message: "sync with \(peer) did not finish: \(summary.error ?? "the session ended early")")
+        }
+        return summary
+    }
+}
+
+/// A one-shot sync that did not finish, with what it did before it stopped.
+public struct SyncFailure: Error, CustomStringConvertible {
+    public var summary: SessionSummary
+    public var message: String
+    public var description: String { message }
+}

@@ -1,0 +1,258 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+import SyncNode
+import TicketModel
+import TicketStore
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a headless node: accept sessions, dial peers, push new blocks to them until SIGTERM or SIGINT.",
+        discussion: "Logs go to stderr. A --config FILE (JSON: listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis) holds the same settings; flags win over it.")
+
+    @OptionGroup var options: StoreOptions
+    @Option(help: "Accept sessions on HOST:PORT (for example 0.0.0.0:7400).") var listen: String?
+    @Option(name: .customLong("peer"), help: "Dial and keep a session with HOST:PORT (repeatable).") var peers: [String] = []
+    @Option(help: "A JSON configuration file.") var config: String?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
+
+    func run() async throws {
+        var settings: NodeConfiguration
+        do {
+            settings = try config.map(NodeConfiguration.load(path:)) ?? NodeConfiguration()
+            if let listen { settings.listen = try Endpoint(parsing: listen) }
+            if !peers.isEmpty { settings.peers = try peers.map { try Endpoint(parsing: $0) } }
+        } catch {
+            throw ValidationError((error as? ConfigurationError)?.message ?? "\(error)")
+        }
+        guard settings.listen != nil || !settings.peers.isEmpty else {
+            throw ValidationError("nothing to do: give --listen HOST:PORT, --peer HOST:PORT or a --config file that sets them")
+        }
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        let directory = StoreDirectory.resolve(options.store ?? settings.store)
+        let store = try directory.open()
+        let key = try directory.loadKey()
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "tierline.node")
+        let node: SyncNode
+        do { node = try SyncNode(store: store, key: key, configuration: settings, logger: logger) } catch let error as ConfigurationError {
+            throw CLIFailure(message: error.message)
+        }
+        do { try await node.bind() } catch {
+            throw CLIFailure(message: "cannot listen on \(settings.listen.map { "\($0)" } ?? "?"): \(error); is another node using the port?")
+        }
+        let group = ServiceGroup(services: [node], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+    }
+}
+
+struct SyncCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync",
+        abstract: "Exchange blocks with a node once, both ways, then exit.",
+        discussion: "Shows progress on stderr. Exit code 0 when both sides caught up, 1 when the exchange did not finish (what was applied stays applied; run it again to resume).")
+
+    @OptionGroup var options: StoreOptions
+    @Argument(help: "The node's HOST:PORT.") var peer: String
+    @Flag(help: "No progress on stderr.") var quiet = false
+
+    struct Output: Encodable {
+        var peer: String
+        var peerSite: String?
+        var sent: Direction
+        var received: Direction
+        var applied: Int
+        var held: Int
+        var refused: Int
+        var duplicates: Int
+        var conflicts: Int
+        var durationMillis: Int
+        var skewMillis: Int64?
+        var completed: Bool
+        var error: String?
+        var vector: VersionVector
+    }
+
+    struct Direction: Encodable {
+        var blocks: Int
+        var batches: Int?
+        var wireBytes: Int
+        var changeSetBytes: Int
+    }
+
+    func validate() throws {
+        do { _ = try Endpoint(parsing: peer) } catch { throw ValidationError(error.message) }
+    }
+
+    func run() async throws {
+        let endpoint = try Endpoint(parsing: peer)
+        let directory = options.directory
+        let store = try directory.open()
+        let key = try directory.loadKey()
+        let bar = ProgressBar(enabled: !quiet)
+        var summary: SessionSummary
+        var failure: String?
+        do {
+            summary = try await SyncClient.exchange(store: store, key: key, with: endpoint, logger: Logger(label: "tierline.sync", factory: { _ in SwiftLogNoOpLogHandler() }),
+                                                    onProgress: { bar.update($0) })
+        } catch let error as SyncFailure {
+            summary = error.summary
+            failure = error.message
+        }
+        bar.finish()
+        let output = Output(peer: endpoint.description, peerSite: summary.peerSite,
+                            sent: Direction(blocks: summary.sentBlocks, batches: summary.sentBatches, wireBytes: summary.bytesOut,
+                                            changeSetBytes: summary.changeSetBytesOut),
+                            received: Direction(blocks: summary.receivedBlocks, batches: nil, wireBytes: summary.bytesIn,
+                                                changeSetBytes: summary.changeSetBytesIn),
+                            applied: summary.applied, held: summary.held, refused: summary.refused, duplicates: summary.duplicates,
+                            conflicts: summary.newConflicts, durationMillis: summary.durationMillis, skewMillis: summary.skewMillis,
+                            completed: failure == nil, error: failure, vector: try store.vector())
+        if options.json {
+            try printJSON(output)
+        } else {
+            printTable(["", "BLOCKS", "ON THE WIRE", "CHANGE SETS"], [
+                ["sent", "\(output.sent.blocks)", byteText(output.sent.wireBytes), byteText(output.sent.changeSetBytes)],
+                ["received", "\(output.received.blocks)", byteText(output.received.wireBytes), byteText(output.received.changeSetBytes)],
+            ])
+            print("")
+            print("peer \(output.peerSite ?? "?") at \(output.peer): applied \(output.applied), held back \(output.held), refused \(output.refused), new conflicts \(output.conflicts), \(output.durationMillis) ms"
+                  + (output.skewMillis.map { ", clock skew \($0) ms" } ?? ""))
+        }
+        if let failure { throw CLIFailure(message: failure) }
+    }
+}
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "This store's peers: when each was last seen, what each lacks from us and we from it, clock skew.")
+
+    @OptionGroup var options: StoreOptions
+
+    struct Output: Encodable {
+        var site: String
+        var role: String
+        var vector: VersionVector
+        var pendingBlocks: [Pending]
+        var peers: [Peer]
+    }
+
+    struct Pending: Encodable {
+        var origin: String
+        var seq: UInt64
+        var reason: String
+    }
+
+    struct Peer: Encodable {
+        var site: String
+        var role: String
+        var address: String
+        var lastSeen: Date
+        var theyLack: Int
+        var weLack: Int
+        var skewMillis: Int64?
+        var blocksIn: UInt64
+        var blocksOut: UInt64
+        var lastError: String?
+    }
+
+    func run() throws {
+        let store = try options.open()
+        let identity = try store.identity()
+        let vector = try store.vector()
+        let peers = try store.peers().map { p in
+            Peer(site: p.site.rawValue, role: p.role.rawValue, address: p.address,
+                 lastSeen: Date(timeIntervalSince1970: Double(p.lastSeen) / 1000),
+                 theyLack: lacking(in: p.vector, from: vector), weLack: lacking(in: vector, from: p.vector),
+                 skewMillis: p.skewMillis, blocksIn: p.blocksIn, blocksOut: p.blocksOut, lastError: p.lastError)
+        }
+        let pending = try store.pendingBlocks().map { Pending(origin: $0.origin.rawValue, seq: $0.seq, reason: $0.reason) }
+        let output = Output(site: identity.site.rawValue, role: identity.role.rawValue, vector: vector, pendingBlocks: pending, peers: peers)
+        if options.json { return try printJSON(output) }
+        print("site \(output.site) (\(output.role)), vector \(vector)")
+        print("")
+        if peers.isEmpty {
+            print("no peers yet; run `tierline sync HOST:PORT` or `tierline serve --peer HOST:PORT`")
+        } else {
+            let now = Date()
+            printTable(["PEER", "ROLE", "ADDRESS", "LAST SEEN", "THEY LACK", "WE LACK", "SKEW", "LAST ERROR"], peers.map { p in
+                [p.site, p.role, p.address, ageText(now.timeIntervalSince(p.lastSeen)), "\(p.theyLack)", "\(p.weLack)",
+                 p.skewMillis.map { "\($0) ms" } ?? "—", p.lastError ?? "—"]
+            })
+        }
+        if !pending.isEmpty {
+            print("\n\(pending.count) blocks held back:")
+            printTable(["ORIGIN", "SEQ", "REASON"], pending.prefix(20).map { [$0.origin, "\($0.seq)", $0.reason] }, maxWidth: 80)
+        }
+    }
+}
+
+/// Blocks `ours` has that a peer at `peer` lacks (by version vector).
+func lacking(in peer: VersionVector, from ours: VersionVector) -> Int {
+    ours.entries.reduce(0) { $0 + Int($1.value > peer[$1.key] ? $1.value - peer[$1.key] : 0) }
+}
+
+func byteText(_ bytes: Int) -> String {
+    if bytes < 1024 { return "\(bytes) B" }
+    if bytes < 1 << 20 { return String(format: "%.1f KiB", Double(bytes) / 1024) }
+    return String(format: "%.1f MiB", Double(bytes) / Double(1 << 20))
+}
+
+func ageText(_ seconds: TimeInterval) -> String {
+    if seconds < 60 { return "\(max(0, Int(seconds))) s ago" }
+    if seconds < 3600 { return "\(Int(seconds / 60)) min ago" }
+    if seconds < 86400 { return "\(Int(seconds / 3600)) h ago" }
+    return "\(Int(seconds / 86400)) d ago"
+}
+
+/// A one-line progress bar on stderr when it is a terminal; a line every two seconds otherwise.
+final class ProgressBar: @unchecked Sendable {
+    let enabled: Bool
+    let tty = isatty(2) == 1
+    let lock = NSLock()
+    var lastDraw = Date.distantPast
+    var drawn = false
+    var last: SyncProgress?
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func update(_ p: SyncProgress) {
+        guard enabled else { return }
+        lock.lock()
+        defer { lock.unlock() }
+        last = p
+        let now = Date()
+        guard now.timeIntervalSince(lastDraw) >= (tty ? 0.1 : 2.0) else { return }
+        lastDraw = now
+        draw(p)
+    }
+
+    /// Draws the final state (when anything was shown), then ends the line.
+    func finish() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard drawn, let last else { return }
+        draw(last)
+        if tty { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+
+    private func draw(_ p: SyncProgress) {
+        let total = max(1, p.toSend + p.toReceive)
+        let fraction = min(1, Double(p.sent + p.received) / Double(total))
+        let width = 24
+        let filled = Int(fraction * Double(width))
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        let text = "[\(bar)] \(Int(fraction * 100))%  ↑ \(p.sent)/\(p.toSend) blocks \(byteText(p.bytesOut))  ↓ \(p.received)/\(p.toReceive) blocks \(byteText(p.bytesIn))"
+        FileHandle.standardError.write(Data(((tty ? "\r\u{1B}[K" : "") + text + (tty ? "" : "\n")).utf8))
+        drawn = true
+    }
+}
