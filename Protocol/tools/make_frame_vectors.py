@@ -165,6 +165,23 @@ def uvarint(n):
     return mv.uvarint(n)
 
 
+def read_uvarint(data, pos):
+    """A section-1 uvarint; returns (value, new position); raises ValueError with a section-1 code."""
+    value = 0
+    for i in range(10):
+        if pos + i >= len(data):
+            raise ValueError("truncated")
+        byte = data[pos + i]
+        if i == 9 and byte > 1:
+            raise ValueError("nonCanonical")
+        value |= (byte & 0x7F) << (7 * i)
+        if byte & 0x80 == 0:
+            if i > 0 and byte == 0:
+                raise ValueError("nonCanonical")
+            return value, pos + i + 1
+    raise ValueError("nonCanonical")
+
+
 def batch_bytes(blocks):
     return b"".join(uvarint(len(b)) + b for b in blocks)
 
@@ -369,7 +386,7 @@ add_valid("hello-later-version",
           "A hello from a later version that speaks protocols 1 to 3 and writes schema 2. It decodes; whether a "
           "session can follow is decided by negotiation (2.5), not by the decoder.", line(h), expect_hello(h))
 h = hello("z" + "0123456789-abcdefghijklmnopqrst", "site", bytes(32), INT_MAX, protocol=INT_MAX,
-          min_protocol=INT_MAX, schema=INT_MAX, software="é" * 32)
+          min_protocol=INT_MAX, schema=INT_MAX, software="é" * 32, public_key=PUB["central"])
 add_valid("hello-extremes",
           "Boundary values: a 32-byte site id, protocol, minProtocol, schema and time 2^63-1, an all-zero nonce, "
           "and a software string of exactly 64 bytes (32 two-byte characters).", line(h), expect_hello(h))
@@ -519,7 +536,7 @@ def hello_with(**changes):
 
 for member in ("protocol", "minProtocol", "schema", "site", "role", "publicKey", "nonce", "time"):
     add_invalid(f"hello-missing-{member}", f"A hello without {member}.", hello_without(member), "bad-field")
-add_invalid("hello-protocol-zero", "protocol 0.", hello_with(protocol=0, minProtocol=0), "bad-field")
+add_invalid("hello-min-protocol-zero", "minProtocol 0.", hello_with(minProtocol=0), "bad-field")
 add_invalid("hello-protocol-string", "protocol given as the string \"1\".", hello_with(protocol="1"), "bad-field")
 add_invalid("hello-min-above-protocol", "minProtocol 2 above protocol 1.", hello_with(minProtocol=2), "bad-field")
 add_invalid("hello-schema-zero", "schema 0.", hello_with(schema=0), "bad-field")
@@ -591,27 +608,28 @@ add_invalid("error-message-null", "An error whose message is null.",
 GOOD_BATCH = [block("north", 1), block("south", 1)]
 
 
-def bad_blocks(name, description, error, blocks=GOOD_BATCH, keys=None, level=6, **override):
-    add_invalid(name, description, line(blocks_frame(1, blocks, keys=keys, level=level, **override)), error)
+def bad_blocks(name, description, error, blocks=GOOD_BATCH, key_sites=None, level=6, override=None, drop=()):
+    obj = blocks_frame(1, blocks, keys=key_sites, level=level)
+    obj.update(override or {})
+    add_invalid(name, description, line({k: v for k, v in obj.items() if k not in drop}), error)
 
 
-bad_blocks("blocks-batch-zero", "batch 0.", "bad-field", batch=0)
-bad_blocks("blocks-batch-negative", "batch -1.", "bad-field", batch=-1)
-bad_blocks("blocks-count-zero", "count 0 (the data still holds its two blocks).", "bad-field", count=0)
-bad_blocks("blocks-size-zero", "size 0.", "bad-field", size=0)
-bad_blocks("blocks-count-string", "count given as a string.", "bad-field", count="2")
-bad_blocks("blocks-missing-data", "No data member.", "bad-field", data=None)  # removed below
-invalid[-1]["line"] = line({k: v for k, v in blocks_frame(1, GOOD_BATCH).items() if k != "data"})
-bad_blocks("blocks-data-number", "data given as a number.", "bad-field", data=12)
+bad_blocks("blocks-batch-zero", "batch 0.", "bad-field", override={"batch": 0})
+bad_blocks("blocks-batch-negative", "batch -1.", "bad-field", override={"batch": -1})
+bad_blocks("blocks-count-zero", "count 0 (the data still holds its two blocks).", "bad-field", override={"count": 0})
+bad_blocks("blocks-size-zero", "size 0.", "bad-field", override={"size": 0})
+bad_blocks("blocks-count-string", "count given as a string.", "bad-field", override={"count": "2"})
+bad_blocks("blocks-missing-data", "No data member.", "bad-field", drop=("data",))
+bad_blocks("blocks-data-number", "data given as a number.", "bad-field", override={"data": 12})
 bad_blocks("blocks-keys-bad-hex", "A key of 63 hex digits.", "bad-field",
-           keys=["north"], **{"keys": {"north": PUB["north"][:63]}})
+           override={"keys": {"north": PUB["north"][:63]}})
 bad_blocks("blocks-keys-uppercase-hex", "A key in upper-case hex.", "bad-field",
-           keys=["north"], **{"keys": {"north": PUB["north"].upper()}})
-bad_blocks("blocks-keys-bad-site", "A key for site North.", "bad-field", **{"keys": {"North": PUB["north"]}})
-bad_blocks("blocks-keys-array", "keys given as an array.", "bad-field", **{"keys": [PUB["north"]]})
+           override={"keys": {"north": PUB["north"].upper()}})
+bad_blocks("blocks-keys-bad-site", "A key for site North.", "bad-field", override={"keys": {"North": PUB["north"]}})
+bad_blocks("blocks-keys-array", "keys given as an array.", "bad-field", override={"keys": [PUB["north"]]})
 bad_blocks("blocks-keys-not-an-origin",
            "A key for central, which is the origin of no block in the batch (the batch is north 1, south 1).",
-           "bad-field", keys=["north", "central"])
+           "bad-field", key_sites=["north", "central"])
 
 # blocks: limits. The data really holds `count` blocks of `size` bytes: only the limit is broken.
 many = [write_block("s%04d" % i, 1, "2025-03-04T09:00:00.000", {}, [mv.set_(TICKET, "subject", ("text", ""))])
@@ -623,40 +641,36 @@ bad_blocks("blocks-count-4097",
 
 def big_block(origin, seq, when, deps, length):
     """A valid block of exactly `length` bytes: events with long bodies of one repeated letter."""
-    stamp = millis(when)
-    events, total = [], 0
-    i = 0
-    while True:
-        # try one more full event, else finish with a short one tuned to the length
-        trial = events + [mv.event(TICKET, "%08x-0000-7000-8000-%012x" % (seq, i), "internal_note", "internal", "",
-                                   "x" * 65536)]
-        body = mv.encode_body(origin, seq, mv.hlc(stamp), deps, trial)
-        if len(body) + 64 > length:
-            break
-        events, i = trial, i + 1
-    for pad in range(65536, -1, -1):
-        trial = events + [mv.event(TICKET, "%08x-0000-7000-8000-%012x" % (seq, i), "internal_note", "internal", "",
-                                   "x" * pad)]
-        body = mv.encode_body(origin, seq, mv.hlc(stamp), deps, trial)
-        if len(body) + 64 == length:
+    stamp = mv.hlc(millis(when))
+
+    def note(i, size):
+        return mv.event(TICKET, "%08x-0000-7000-8000-%012x" % (seq, i), "internal_note", "internal", "", "x" * size)
+
+    def signed_length(events):
+        return len(mv.encode_body(origin, seq, stamp, deps, events)) + 64
+
+    events = []
+    while signed_length(events + [note(len(events), 60000), note(len(events) + 1, 0)]) <= length:
+        events.append(note(len(events), 60000))
+    # One more event whose body fills the rest exactly.
+    short = signed_length(events + [note(len(events), 0)])
+    for size in range(length - short - 3, length - short + 1):
+        if size >= 0 and signed_length(events + [note(len(events), size)]) == length:
+            body = mv.encode_body(origin, seq, stamp, deps, events + [note(len(events), size)])
             b = body + mv.sign(body, KEYS["north"])
             KNOWN_VALID.add(b)
-            STAMPS[b] = (mv.hlc(stamp), origin, seq)
+            STAMPS[b] = (stamp, origin, seq)
             return b
     raise AssertionError("no exact length")
 
 
-def big_batch(total):
-    """Valid blocks of origin lab whose entries add up to exactly `total` bytes."""
-    blocks, seq, left = [], 1, total
-    while left > 0:
-        length = min(MAX_ENTRY_BYTES, left - 3) if left > MAX_ENTRY_BYTES + 3 else left - len(uvarint(left))
-        if left - length - len(uvarint(length)) not in (0,) and left - length - len(uvarint(length)) < 200:
-            length -= 400  # leave room for a last block of a decent size
-        deps = {"lab": seq - 1} if seq > 1 else {}
-        blocks.append(big_block("lab", seq, "2025-03-04T09:00:%02d.000" % seq, deps, length))
-        left -= len(uvarint(length)) + length
-        seq += 1
+def big_batch(total, n=4):
+    """n valid blocks of origin lab whose entries (3-byte length prefix each) add up to exactly `total` bytes."""
+    lengths = [(total - 3 * n) // n] * n
+    lengths[-1] += (total - 3 * n) % n
+    assert all(1 << 14 <= x <= MAX_ENTRY_BYTES for x in lengths)
+    blocks = [big_block("lab", seq, "2025-03-04T09:00:%02d.000" % seq, {"lab": seq - 1} if seq > 1 else {}, length)
+              for seq, length in enumerate(lengths, 1)]
     assert len(batch_bytes(blocks)) == total
     return blocks
 
@@ -678,8 +692,9 @@ def with_data(name, description, error, new_data, **override):
     add_invalid(name, description, line(obj), error)
 
 
-with_data("blocks-base64-url-alphabet", "A '+' replaced by '-' (the URL-safe alphabet is not accepted).",
-          "bad-base64", data.replace("+", "-", 1)) if "+" in data else None
+plus, dash = ("+", "-") if "+" in data else ("/", "_")
+with_data("blocks-base64-url-alphabet", f"A '{plus}' replaced by '{dash}' (the URL-safe alphabet is not accepted).",
+          "bad-base64", data.replace(plus, dash, 1))
 with_data("blocks-base64-bad-character", "A '*' in place of the first character.", "bad-base64", "*" + data[1:])
 with_data("blocks-base64-space", "A space in the middle of the data.", "bad-base64", data[:40] + " " + data[40:])
 with_data("blocks-base64-line-break", "A line break (an escaped \\n) after 76 characters, as MIME writes.",
@@ -759,7 +774,6 @@ batch_case("blocks-out-of-order", "Two valid blocks, south 2 before south 1: not
            batch_bytes([block("south", 2), block("south", 1)]), 2)
 batch_case("blocks-same-block-twice", "The same block twice in one batch.", "bad-batch",
            batch_bytes([block("north", 1), block("north", 1)]), 2)
-STAMPS.update({})
 
 # ---------------------------------------------------------------------------------------------
 # Worked examples of the auth message (2.6)
@@ -902,23 +916,6 @@ def vector(obj, name):
     return out
 
 
-def read_uvarint(data, pos):
-    """A section-1 uvarint; returns (value, new position); raises ValueError with a section-1 code."""
-    value = 0
-    for i in range(10):
-        if pos + i >= len(data):
-            raise ValueError("truncated")
-        byte = data[pos + i]
-        if i == 9 and byte > 1:
-            raise ValueError("nonCanonical")
-        value |= (byte & 0x7F) << (7 * i)
-        if byte & 0x80 == 0:
-            if i > 0 and byte == 0:
-                raise ValueError("nonCanonical")
-            return value, pos + i + 1
-    raise ValueError("nonCanonical")
-
-
 def section1_decode(b):
     """Stands in for a section-1 decoder: the blocks this file uses are known valid or known invalid."""
     if len(b) > MAX_ENTRY_BYTES:
@@ -1040,6 +1037,24 @@ def decode_frame(raw):
     return DECODERS[obj["type"]](obj)
 
 
+def check_payload(obj, got):
+    """Independently of decode_batch: the data round-trips through base64 and zlib to the expected blocks,
+    and every block whose origin has a key in `keys` (or in this file's key table) verifies with it."""
+    data = obj["data"]
+    compressed = base64.b64decode(data, validate=True)
+    assert base64.b64encode(compressed).decode("ascii") == data
+    inflated = zlib.decompress(compressed)
+    blocks = [bytes.fromhex(h) for h in got["blocks"]]
+    assert inflated == batch_bytes(blocks) and len(inflated) == obj["size"] and len(blocks) == obj["count"]
+    for b in blocks:
+        origin = STAMPS[b][1]
+        key = obj.get("keys", {}).get(origin)
+        if key is not None:
+            assert key == PUB[origin]
+        if origin in PUB:
+            Ed25519PublicKey.from_public_bytes(bytes.fromhex(PUB[origin])).verify(b[-64:], b[:-64])
+
+
 def check():
     names = [v["name"] for v in valid + invalid]
     assert len(names) == len(set(names)), "vector names must be unique"
@@ -1047,6 +1062,8 @@ def check():
         got = decode_frame(v["line"].encode("utf-8"))
         assert got == v["expect"], (v["name"], got, v["expect"])
         assert "\n" not in v["line"] and "\r" not in v["line"]
+        if got["type"] == "blocks":
+            check_payload(json.loads(v["line"]), got)
     for v in invalid:
         raw = base64.b64decode(v["lineBase64"]) if "lineBase64" in v else v["line"].encode("utf-8")
         assert b"\n" not in raw and b"\r" not in raw, v["name"]
