@@ -69,9 +69,12 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
     /// Reconnect backoff bounds, ms.
     public var reconnectMinMillis: Int
     public var reconnectMaxMillis: Int
+    /// Most blocks per `blocks` frame this node sends (1…4096).
+    public var batchBlocks: Int
 
     public init(listen: Endpoint? = nil, peers: [Endpoint] = [], store: String? = nil, pollMillis: Int = 250,
-                reconnectMinMillis: Int = 250, reconnectMaxMillis: Int = 30_000) {
+                reconnectMinMillis: Int = 250, reconnectMaxMillis: Int = 30_000, batchBlocks: Int = 1024) {
+        self.batchBlocks = batchBlocks
         self.listen = listen
         self.peers = peers
         self.store = store
@@ -80,8 +83,8 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
         self.reconnectMaxMillis = reconnectMaxMillis
     }
 
-    enum CodingKeys: String, CodingKey {
-        case listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks
     }
 
     public init(from decoder: any Decoder) throws {
@@ -93,6 +96,7 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
         pollMillis = try c.decodeIfPresent(Int.self, forKey: .pollMillis) ?? defaults.pollMillis
         reconnectMinMillis = try c.decodeIfPresent(Int.self, forKey: .reconnectMinMillis) ?? defaults.reconnectMinMillis
         reconnectMaxMillis = try c.decodeIfPresent(Int.self, forKey: .reconnectMaxMillis) ?? defaults.reconnectMaxMillis
+        batchBlocks = try c.decodeIfPresent(Int.self, forKey: .batchBlocks) ?? defaults.batchBlocks
     }
 
     /// Reads a JSON configuration file, rejecting unknown keys so a typo is not silently ignored.
@@ -102,7 +106,7 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
         }
         do {
             if let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] {
-                let known = Set(["listen", "peers", "store", "pollMillis", "reconnectMinMillis", "reconnectMaxMillis"])
+                let known = Set(CodingKeys.allCases.map(\.rawValue))
                 if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
                     throw ConfigurationError("\(path): unknown setting \"\(unknown)\"; known settings are \(known.sorted().joined(separator: ", "))")
                 }
@@ -127,6 +131,7 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
         guard reconnectMinMillis >= 10, reconnectMaxMillis >= reconnectMinMillis else {
             throw ConfigurationError("reconnectMinMillis must be at least 10 and at most reconnectMaxMillis")
         }
+        guard (1...4096).contains(batchBlocks) else { throw ConfigurationError("batchBlocks must be between 1 and 4096") }
     }
 
     static func explain(_ error: DecodingError) -> String {

@@ -44,7 +44,7 @@ public final class SyncNode: Service, Sendable {
         }
         let shutdownFlag = state
         context = SessionContext(identity: identity, key: key, store: StoreAccess(store, threads: 3), feed: ChangeFeed(),
-                                 logger: logger, clock: clock,
+                                 logger: logger, clock: clock, batchBlocks: configuration.batchBlocks,
                                  isShuttingDown: { shutdownFlag.withLockedValue { $0.shuttingDown } })
     }
 
@@ -206,7 +206,7 @@ public enum SyncClient {
     /// Connects to `peer`, sends what it lacks, receives what this store lacks, and returns when both
     /// sides have caught up (or throws ``SyncFailure`` saying why not).
     public static func exchange(store: TicketDatabase, key: SiteKey, with peer: Endpoint,
-                                logger: Logger = Logger(label: "tierline.sync"),
+                                logger: Logger = Logger(label: "tierline.sync"), batchBlocks: Int = 1024,
                                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                                 onProgress: (@Sendable (SyncProgress) -> Void)? = nil) async throws -> SessionSummary {
         let access = StoreAccess(store, threads: 2)
@@ -215,7 +215,8 @@ public enum SyncClient {
         guard identity.publicKey == key.publicKey else {
             throw ConfigurationError("the site key does not match the store's site \(identity.site)")
         }
-        let context = SessionContext(identity: identity, key: key, store: access, feed: ChangeFeed(), logger: logger)
+        let context = SessionContext(identity: identity, key: key, store: access, feed: ChangeFeed(), logger: logger,
+                                     batchBlocks: batchBlocks)
         let conflictsBefore = try await access.run { try $0.conflictCount() }
         let (channel, counter): (NIOAsyncChannel<Inbound, Outbound>, WireCounter)
         do {

@@ -1,0 +1,184 @@
+import Foundation
+import GRDB
+import Logging
+import NIOCore
+import NIOPosix
+@testable import SyncNode
+import SyncWire
+import Testing
+import TicketModel
+import TicketStore
+
+/// A store in a temporary folder and, when started, a node serving it on 127.0.0.1.
+final class TestSite: @unchecked Sendable {
+    let db: TicketDatabase
+    let key = SiteKey.generate()
+    let folder: String
+    var node: SyncNode?
+    var task: Task<Void, any Error>?
+
+    init(_ site: String, role: SiteRole = .site) throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("tierline-node-\(site)-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        db = try TicketDatabase(TicketDatabase.openPool(path: folder + "/tierline.sqlite"), key: key)
+        try db.initialize(site: try SiteID(site), role: role)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: folder) }
+
+    /// Starts a node; returns its port when it listens.
+    @discardableResult
+    func start(listen: Bool = true, peers: [Endpoint] = [], batchBlocks: Int = 1024) async throws -> Endpoint? {
+        var logger = Logger(label: "test.node")
+        logger.logLevel = .critical
+        let config = NodeConfiguration(listen: listen ? Endpoint(host: "127.0.0.1", port: 0) : nil, peers: peers,
+                                       pollMillis: 50, reconnectMinMillis: 50, reconnectMaxMillis: 400, batchBlocks: batchBlocks)
+        let node = try SyncNode(store: db, key: key, configuration: config, logger: logger)
+        let address = try await node.bind()
+        self.node = node
+        task = Task { try await node.run() }
+        return address.flatMap { $0.port }.map { Endpoint(host: "127.0.0.1", port: $0) }
+    }
+
+    func stop() async {
+        node?.shutdown()
+        _ = try? await task?.value
+        node = nil
+        task = nil
+    }
+
+    func create(_ count: Int, prefix: String) throws {
+        for i in 0..<count {
+            let t = try db.createTicket(TicketDraft(subject: "\(prefix) \(i)", firstMessage: "help \(i)"))
+            if i % 3 == 0 { _ = try db.tag(t.id, add: ["\(prefix)-tag"], remove: []) }
+        }
+    }
+}
+
+/// Polls `condition` every 50 ms until it holds or `seconds` pass.
+func eventually(_ seconds: Double, _ what: String, _ condition: () throws -> Bool) async throws {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try condition() { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    Issue.record("timed out after \(seconds) s waiting until \(what)")
+    throw CancellationError()
+}
+
+func quietLogger() -> Logger {
+    var logger = Logger(label: "test.sync")
+    logger.logLevel = .critical
+    return logger
+}
+
+@Suite(.serialized) struct NodeTests {
+    @Test func aChainOfThreeConvergesThroughTheHub() async throws {
+        let north = try TestSite("north"), hub = try TestSite("hub"), south = try TestSite("south")
+        try north.create(5, prefix: "north")
+        try hub.create(3, prefix: "hub")
+        try south.create(4, prefix: "south")
+        let hubAddress = try #require(try await hub.start())
+        try await north.start(listen: false, peers: [hubAddress])
+        try await south.start(listen: false, peers: [hubAddress])
+        defer { Task { await north.stop(); await south.stop(); await hub.stop() } }
+        try await eventually(20, "all three digests are equal") {
+            let digests = try [north, hub, south].map { try $0.db.digest() }
+            let all = try north.db.tickets().count
+            return Set(digests).count == 1 && all == 12
+        }
+        #expect(try north.db.vector() == south.db.vector())
+
+        // Live push across the hub: a write at north reaches south.
+        _ = try north.db.createTicket(TicketDraft(subject: "late news"))
+        try await eventually(5, "the new ticket reaches south") { try south.db.tickets().contains { $0.subject == "late news" } }
+        await north.stop(); await south.stop(); await hub.stop()
+        // Each node knows its peers.
+        #expect(try hub.db.peers().map(\.site.rawValue).sorted() == ["north", "south"])
+        #expect(try north.db.peers().first?.vector == (try hub.db.vector()))
+    }
+
+    @Test func aLaptopSyncsBothWays() async throws {
+        let node = try TestSite("branch"), laptop = try TestSite("laptop-anna", role: .laptop)
+        try node.create(6, prefix: "branch")
+        try laptop.create(4, prefix: "offline")
+        let address = try #require(try await node.start())
+        defer { Task { await node.stop() } }
+        let first = try await SyncClient.exchange(store: laptop.db, key: laptop.key, with: address, logger: quietLogger())
+        #expect(first.completed)
+        #expect(first.receivedBlocks == (try node.db.vector()[try SiteID("branch")]).toInt)
+        #expect(first.sentBlocks == (try laptop.db.vector()[try SiteID("laptop-anna")]).toInt)
+        try await eventually(20, "the node has the laptop's work") { try node.db.digest() == laptop.db.digest() }
+        // Already in sync: nothing moves but the handshake.
+        let second = try await SyncClient.exchange(store: laptop.db, key: laptop.key, with: address, logger: quietLogger())
+        #expect(second.sentBlocks == 0 && second.receivedBlocks == 0)
+        #expect(second.bytesIn + second.bytesOut < 4096)
+        let peers = try laptop.db.peers()
+        #expect(peers.map(\.site.rawValue) == ["branch"])
+        #expect(peers.first?.vector == (try node.db.vector()))
+        await node.stop()
+    }
+
+    @Test func aTransferCutMidwayResumesWithoutLossOrDuplication() async throws {
+        let big = try TestSite("big"), east = try TestSite("east")
+        try big.create(600, prefix: "backlog")
+        let total = Int(try big.db.vector()[try SiteID("big")])
+        let address = try #require(try await east.start())
+        // Small batches so the cut lands mid-transfer.
+        let transfer = Task {
+            try await SyncClient.exchange(store: big.db, key: big.key, with: address, logger: quietLogger(), batchBlocks: 20)
+        }
+        try await eventually(20, "east has applied part of the backlog") { try east.db.vector()[try SiteID("big")] > 0 }
+        await east.stop()
+        let cut = try await transfer.result
+        let partial = Int(try east.db.vector()[try SiteID("big")])
+        if case .success = cut { Issue.record("the transfer finished before the cut (\(partial) of \(total)); raise the backlog") }
+        #expect(partial < total)
+
+        // The node comes back on a new port; the next exchange sends only the rest.
+        let again = try #require(try await east.start())
+        let resumed = try await SyncClient.exchange(store: big.db, key: big.key, with: again, logger: quietLogger(), batchBlocks: 20)
+        await east.stop()
+        #expect(resumed.completed)
+        #expect(Int(try east.db.vector()[try SiteID("big")]) == total)
+        #expect(try east.db.digest() == big.db.digest())
+        #expect(resumed.sentBlocks <= total - partial + 20 * 4, "at most the unacknowledged window is sent twice")
+        #expect(try east.db.pendingCount() == 0)
+        let count = try await east.db.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM block WHERE origin = 'big'") }
+        #expect(count == total, "each block is stored exactly once")
+    }
+
+    @Test func anUnknownProtocolVersionIsRefused() async throws {
+        let node = try TestSite("north")
+        let address = try #require(try await node.start())
+        defer { Task { await node.stop() } }
+        for (version, schema, expected) in [(99, 1, WireError.Code.unsupportedProtocol), (1, 99, .unsupportedSchema)] {
+            let (channel, _) = try await SyncNode.connect(to: address, group: MultiThreadedEventLoopGroup.singleton,
+                                                        limits: .standard, readTimeout: nil)
+            let stranger = SiteKey.generate()
+            let hello = Hello(protocolVersion: version, minProtocol: version, schema: schema, site: try SiteID("stranger"),
+                              role: .site, publicKey: stranger.publicKey, nonce: Array(repeating: 1, count: 32), time: 0)
+            var received: [Inbound] = []
+            try await channel.executeThenClose { inbound, _ in
+                try await channel.channel.writeAndFlush(Outbound.frame(.hello(hello))).get()
+                for try await item in inbound { received.append(item) }
+            }
+            guard received.count == 2, case .frame(.hello) = received[0],
+                  case .frame(.error(let code, let message, let fatal)) = received[1] else {
+                Issue.record("expected hello then error, got \(received)")
+                continue
+            }
+            #expect(code == expected)
+            #expect(fatal)
+            #expect(message.contains("upgrade"))
+        }
+        // The node still serves others.
+        let laptop = try TestSite("laptop", role: .laptop)
+        #expect(try await SyncClient.exchange(store: laptop.db, key: laptop.key, with: address, logger: quietLogger()).completed)
+        await node.stop()
+    }
+}
+
+extension UInt64 {
+    var toInt: Int { Int(self) }
+}
