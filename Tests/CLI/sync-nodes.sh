@@ -1,0 +1,500 @@
+#!/usr/bin/env bash
+# End-to-end check of TCP sync: `tierline serve` nodes and `tierline sync` on 127.0.0.1.
+#
+#   Tests/CLI/sync-nodes.sh [PATH/TO/tierline]      (default: .build/debug/tierline)
+#
+#   a. three nodes north (a), hub (b), south (c), edited apart; a and c each dial only b: all three
+#      converge (equal digests and vectors) through the hub.
+#   b. a ticket written with the CLI into a's store while a runs reaches c within 5 s (live push).
+#   c. a store `big` with a backlog of large blocks syncs into a fresh node `east`; the node is killed
+#      with SIGKILL mid-transfer, restarted on the same store, and a second sync finishes the job:
+#      nothing lost, nothing sent twice, a further sync moves 0 blocks.
+#   d. a laptop with offline edits syncs with the hub both ways; its changes reach north and south.
+#   e. `status --json` on the laptop lists the hub with theyLack 0 and weLack 0.
+#   f. SIGTERM stops every node within 5 s with exit code 0.
+#   g. usage and connection errors of `sync` and `serve`.
+#
+# Every process runs in the background with its pid recorded; the EXIT trap kills exactly those pids
+# and removes the temporary folder. Every wait is a bounded loop. Prints one PASS/FAIL line per check;
+# exits 1 if any check fails. Needs bash, python3 (JSON, free ports) and coreutils `timeout`.
+set -euo pipefail
+
+BIN=${1:-.build/debug/tierline}
+if [[ $# -eq 0 && ! -x $BIN ]]; then BIN=$(dirname "$0")/../../.build/debug/tierline; fi
+if [[ ! -x $BIN ]]; then
+    echo "FAIL: no executable tierline at '$BIN' (build it with 'swift build', or pass its path)" >&2
+    exit 1
+fi
+BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+
+W=$(mktemp -d "${TMPDIR:-/tmp}/tierline-sync-nodes.XXXXXX")
+PIDS=() # every background process this script started and has not yet reaped
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$W"
+}
+trap cleanup EXIT
+# Run a private copy, so a `swift build` relinking the binary meanwhile cannot disturb the run.
+cp "$BIN" "$W/tierline"
+echo "tierline: $BIN"
+BIN=$W/tierline
+unset TIERLINE_STORE
+START_NS=$(date +%s%N)
+
+PASSED=0
+FAILED=0
+pass() { echo "PASS: $1"; PASSED=$((PASSED + 1)); }
+fail() {
+    echo "FAIL: $1"
+    if [[ -n ${2:-} ]]; then printf '%s\n' "$2" | head -n 30 | sed 's/^/      /'; fi
+    FAILED=$((FAILED + 1))
+}
+finish() {
+    echo "---- $PASSED passed, $FAILED failed ($(elapsed_ms) ms)"
+    if ((FAILED > 0)); then exit 1; fi
+    exit 0
+}
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+elapsed_ms() { echo $((($(date +%s%N) - START_NS) / 1000000)); }
+
+# ---- processes ----------------------------------------------------------------------------------
+# alive PID: the process runs (not exited, not a zombie).
+alive() {
+    local st
+    [[ -r /proc/$1/stat ]] || return 1
+    st=$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ -n $st && $st != Z ]]
+}
+forget() { # forget PID: drop a reaped pid from PIDS
+    local p keep=()
+    for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+# reap PID TIMEOUT_S: waits (bounded) for PID to exit; sets RC to its exit code, or 124 if it is
+# still running at the deadline (it is then left running).
+reap() {
+    local pid=$1 deadline=$(($(now_ms) + $2 * 1000))
+    while alive "$pid" && (($(now_ms) < deadline)); do sleep 0.05; done
+    if alive "$pid"; then RC=124; return 0; fi
+    set +e
+    wait "$pid" 2>/dev/null
+    RC=$?
+    set -e
+    forget "$pid"
+}
+# bg NAME CMD...: starts CMD in the background (stdout $W/NAME.out, stderr $W/NAME.log); pid in BGPID.
+bg() {
+    local name=$1
+    shift
+    "$@" >"$W/$name.out" 2>"$W/$name.log" &
+    BGPID=$!
+    PIDS+=("$BGPID")
+}
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+declare -A NODE_PID NODE_PORT
+# start_node NAME STORE [ARGS...]: `serve --listen 127.0.0.1:PORT` (port in NODE_PORT[NAME], reused
+# when set) and waits up to 10 s until the node logs that it listens.
+start_node() {
+    local name=$1 store=$2
+    shift 2
+    if [[ -z ${NODE_PORT[$name]:-} ]]; then NODE_PORT[$name]=$(free_port); fi
+    bg "node-$name" "$BIN" serve --store "$store" --listen "127.0.0.1:${NODE_PORT[$name]}" "$@"
+    NODE_PID[$name]=$BGPID
+    local deadline=$(($(now_ms) + 10000))
+    while (($(now_ms) < deadline)); do
+        if grep -q 'listening' "$W/node-$name.log" 2>/dev/null; then return 0; fi
+        if ! alive "$BGPID"; then break; fi
+        sleep 0.05
+    done
+    fail "node $name listens on 127.0.0.1:${NODE_PORT[$name]} within 10 s" "$(node_log "$name")"
+    echo "(stopping: later checks depend on this node)"
+    finish
+}
+node_log() { echo "log of node $1:"; tail -n 15 "$W/node-$1.log" 2>/dev/null || true; }
+
+# ---- commands -----------------------------------------------------------------------------------
+# run STORE ARGS...: tierline ARGS --store STORE, bounded by 60 s; stdout $W/out, stderr $W/err, RC.
+RC=0
+run() {
+    local store=$1
+    shift
+    set +e
+    timeout -k 2 60 "$BIN" "$@" --store "$store" >"$W/out" 2>"$W/err"
+    RC=$?
+    set -e
+    LAST="tierline $* --store $store"
+}
+last_output() { printf 'command: %s\nexit: %s\nstdout: %s\nstderr: %s' "$LAST" "$RC" "$(head -c 1500 "$W/out")" "$(tail -c 1500 "$W/err")"; }
+must() { # must NAME STORE ARGS...: a step the rest depends on; on failure, report and stop.
+    local name=$1
+    shift
+    run "$@"
+    if ((RC == 0)); then
+        pass "$name"
+    else
+        fail "$name" "$(last_output)"
+        echo "(stopping: later checks depend on this step)"
+        finish
+    fi
+}
+quietly() { # quietly STORE ARGS...: a setup write; stops the script if it fails.
+    run "$@"
+    if ((RC != 0)); then
+        fail "setup: $LAST" "$(last_output)"
+        finish
+    fi
+}
+check() { # check NAME CMD...: PASS if CMD succeeds, else FAIL with what it printed.
+    local name=$1 detail
+    shift
+    if detail=$("$@" 2>&1); then pass "$name"; else fail "$name" "$detail"; fi
+}
+save() { cp "$W/out" "$W/$1"; }
+
+cat >"$W/h.py" <<'PY'
+import json, sys
+
+def load(path):
+    with open(path) as f:
+        text = f.read()
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        fail(f"{path}: not one JSON document ({e}): {text[:300]!r}")
+
+def fail(msg):
+    print(msg)
+    sys.exit(1)
+
+def ensure(cond, msg):
+    if not cond:
+        fail(msg)
+PY
+py() { PYTHONPATH=$W python3 - "$@"; }
+
+digest_of() { run "$1" digest; if ((RC != 0)); then echo "digest-failed-$RC:$(head -c 200 "$W/err")"; else cat "$W/out"; fi; }
+vector_of() { run "$1" vector; if ((RC != 0)); then echo "vector-failed-$RC"; else tr -d ' \n' <"$W/out"; fi; }
+# seq_of STORE SITE: SITE's entry in STORE's vector (0 when absent).
+seq_of() {
+    local v
+    v=$(vector_of "$1")
+    if [[ $v =~ \"$2\":([0-9]+) ]]; then echo "${BASH_REMATCH[1]}"; else echo 0; fi
+}
+# digests_equal STORE...: prints the digests; succeeds when all are equal and valid.
+digests_equal() {
+    local s d first="" ok=0
+    for s in "$@"; do
+        d=$(digest_of "$s")
+        echo "$(basename "$s"): $d"
+        [[ $d =~ ^[0-9a-f]{64}$ ]] || ok=1
+        if [[ -z $first ]]; then first=$d; elif [[ $d != "$first" ]]; then ok=1; fi
+    done
+    return $ok
+}
+# converge TIMEOUT_S STORE...: polls until the stores' digests are equal; CONVERGE_MS is how long it took.
+converge() {
+    local t=$1 t0
+    shift
+    t0=$(now_ms)
+    local deadline=$((t0 + t * 1000))
+    while true; do
+        if digests_equal "$@" >"$W/converge.txt"; then
+            CONVERGE_MS=$(($(now_ms) - t0))
+            return 0
+        fi
+        if (($(now_ms) >= deadline)); then
+            cat "$W/converge.txt"
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+A=$W/a
+B=$W/b
+C=$W/c
+BIG=$W/big
+E=$W/e
+LAP=$W/laptop
+
+echo "== setup: stores edited apart"
+must "init a (north)" "$A" init --site north --role site
+must "init b (hub)" "$B" init --site hub --role site
+must "init c (south)" "$C" init --site south --role site
+must "init big (big)" "$BIG" init --site big --role site
+must "init e (east), empty" "$E" init --site east --role site
+must "init laptop (role laptop)" "$LAP" init --site tech-laptop --role laptop
+
+# The backlog of `big` is written in the background while the three nodes converge: two writers
+# (SQLite serializes them), each ticket with a distinct ~24 KB customer message, so the backlog is
+# ~10 MB in ~11 batches of at most 1 MiB and takes long enough on the wire to be cut mid-transfer.
+BIG_TICKETS=${BIG_TICKETS:-400}
+POOL=$(python3 -c 'import os, base64; print(base64.b64encode(os.urandom(90000)).decode())')
+write_backlog() { # write_backlog FIRST STEP
+    local i
+    for ((i = $1; i <= BIG_TICKETS; i += $2)); do
+        "$BIN" ticket create --store "$BIG" --subject "backlog ticket $i" --priority low --tag backlog \
+            --message "m$i ${POOL:$(((i * 7919) % 85000)):24000}" >/dev/null || return 1
+    done
+}
+bg backlog-1 write_backlog 1 2
+BACKLOG_PIDS=("$BGPID")
+bg backlog-2 write_backlog 2 2
+BACKLOG_PIDS+=("$BGPID")
+
+quietly "$A" ticket create --subject "north: printer jam" --priority high --tag printer --customer c1@example.com --channel email
+quietly "$A" ticket create --subject "north: badge reader" --tag access
+quietly "$A" ticket create --subject "north: projector" --message "it flickers"
+quietly "$A" ticket comment NORTH-1 --body "north: cleared the tray"
+quietly "$A" ticket tag NORTH-2 --add hardware --remove access
+quietly "$B" ticket create --subject "hub: mail quota" --tag mail
+quietly "$B" ticket create --subject "hub: vpn certificate" --priority urgent
+quietly "$B" ticket update HUB-1 --assignee anna --status pending_customer
+quietly "$C" ticket create --subject "south: wifi drops" --tag network
+quietly "$C" ticket create --subject "south: laptop fan" --priority low
+quietly "$C" ticket create --subject "south: shared drive" --tag storage
+quietly "$C" ticket comment SOUTH-3 --internal --body "south: quota hit"
+quietly "$C" ticket tag SOUTH-1 --add wifi
+SEQ_A=$(seq_of "$A" north)
+SEQ_B=$(seq_of "$B" hub)
+SEQ_C=$(seq_of "$C" south)
+if digests_equal "$A" "$C" >/dev/null; then fail "a and c differ before sync"; else pass "a and c differ before sync"; fi
+
+echo "== a. three nodes, a and c dial only the hub"
+start_node b "$B"
+start_node a "$A" --peer "127.0.0.1:${NODE_PORT[b]}"
+start_node c "$C" --peer "127.0.0.1:${NODE_PORT[b]}"
+if converge 30 "$A" "$B" "$C"; then
+    pass "a, b, c reach equal digests within 30 s (${CONVERGE_MS} ms)"
+else
+    fail "a, b, c reach equal digests within 30 s" "$(cat "$W/converge.txt"; node_log a; node_log b; node_log c)"
+fi
+for s in a b c; do
+    run "$W/$s" vector --json
+    save "vector-$s.json"
+done
+check "vector --json equal on a, b, c: {north: $SEQ_A, hub: $SEQ_B, south: $SEQ_C}" \
+    py "$W" "$SEQ_A" "$SEQ_B" "$SEQ_C" <<'PY'
+import sys, h
+want = {"north": int(sys.argv[2]), "hub": int(sys.argv[3]), "south": int(sys.argv[4])}
+for s in "abc":
+    v = h.load(f"{sys.argv[1]}/vector-{s}.json")
+    got = {k: n for k, n in v.items() if n}
+    h.ensure(got == want, f"store {s}: vector {v}, want {want}")
+PY
+run "$C" ticket list --json
+save list-c.json
+check "c lists north's and hub's tickets (with north's tag change)" py "$W/list-c.json" <<'PY'
+import sys, h
+l = h.load(sys.argv[1])
+subjects = {t["subject"]: t for t in l}
+for s in ["north: printer jam", "north: badge reader", "north: projector", "hub: mail quota", "hub: vpn certificate"]:
+    h.ensure(s in subjects, f"c lacks {s!r}; has {sorted(subjects)}")
+h.ensure(subjects["north: badge reader"]["tags"] == ["hardware"], f"tags {subjects['north: badge reader']['tags']}")
+h.ensure(subjects["hub: mail quota"]["assignee"] == "anna", f"assignee {subjects['hub: mail quota']['assignee']}")
+PY
+run "$C" status --json
+save status-c.json
+check "c's peers are the hub only (a and c never connect directly)" py "$W/status-c.json" <<'PY'
+import sys, h
+st = h.load(sys.argv[1])
+sites = sorted({p.get("site") for p in st.get("peers", [])})
+h.ensure(sites == ["hub"], f"c's peers: {sites}")
+PY
+
+echo "== b. live push: a CLI write into a's store reaches c"
+T0=$(now_ms)
+must "ticket create in store a while node a runs" "$A" ticket create --subject "north: live push" --tag live --json
+LIVE_ID=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["id"])' "$W/out")
+found=no
+deadline=$((T0 + 5000))
+while (($(now_ms) < deadline)); do
+    run "$C" ticket show "$LIVE_ID" --json
+    if ((RC == 0)); then found=yes; break; fi
+    sleep 0.1
+done
+if [[ $found == yes ]]; then
+    pass "the new ticket shows on c within 5 s ($(($(now_ms) - T0)) ms)"
+else
+    fail "the new ticket shows on c within 5 s" "$(last_output; node_log a; node_log b; node_log c)"
+fi
+if converge 5 "$A" "$B" "$C"; then pass "a, b, c equal again after the live write"; else fail "a, b, c equal again after the live write" "$(cat "$W/converge.txt")"; fi
+
+echo "== c. kill -9 a node mid-transfer, restart, resume"
+backlog_ok=yes
+for p in "${BACKLOG_PIDS[@]}"; do
+    reap "$p" 45
+    if ((RC != 0)); then backlog_ok="no (writer exit $RC)"; fi
+done
+if [[ $backlog_ok != yes ]]; then
+    fail "backlog of $BIG_TICKETS tickets written into big" "$backlog_ok; $(tail -n 5 "$W/backlog-1.log" "$W/backlog-2.log")"
+    finish
+fi
+for i in 1 2 3 4 5; do quietly "$BIG" ticket comment "BIG-$i" --body "big: comment $i"; done
+BIG_TOTAL=$(seq_of "$BIG" big)
+check "big holds $BIG_TICKETS tickets and 5 comments: $BIG_TOTAL blocks" test "$BIG_TOTAL" -eq $((BIG_TICKETS + 5))
+start_node e "$E"
+bg sync-big-1 "$BIN" sync "127.0.0.1:${NODE_PORT[e]}" --store "$BIG" --json --quiet
+SYNC1=$BGPID
+# Poll e's vector and kill the node as soon as it holds some, not all, of big's blocks.
+mid=0
+deadline=$(($(now_ms) + 20000))
+while (($(now_ms) < deadline)); do
+    n=$(seq_of "$E" big)
+    if ((n > 0 && n < BIG_TOTAL)); then mid=$n; break; fi
+    if ((n >= BIG_TOTAL)) || ! alive "$SYNC1"; then break; fi
+done
+kill -9 "${NODE_PID[e]}"
+reap "${NODE_PID[e]}" 5
+if ((mid > 0)); then
+    pass "node e killed (SIGKILL) mid-transfer, holding $mid of $BIG_TOTAL blocks of big"
+else
+    fail "node e killed (SIGKILL) mid-transfer" "e held $(seq_of "$E" big) of $BIG_TOTAL blocks when polled; the transfer was not caught mid-way (sync still running: $(alive "$SYNC1" && echo yes || echo no))"
+fi
+reap "$SYNC1" 15
+check "the interrupted sync exits 1 (did not finish), not 0 and not a crash" test "$RC" -eq 1
+if [[ $RC -ne 1 ]]; then echo "      sync exit $RC; stderr: $(tail -c 400 "$W/sync-big-1.log")"; fi
+AFTER_KILL=$(seq_of "$E" big)
+check "e kept every block it had shown before the kill ($AFTER_KILL >= $mid, < $BIG_TOTAL)" \
+    test "$AFTER_KILL" -ge "$mid" -a "$AFTER_KILL" -lt "$BIG_TOTAL"
+run "$E" digest
+check "e's store opens after the kill (digest exits 0)" test "$RC" -eq 0
+start_node e "$E"
+set +e
+timeout -k 2 40 "$BIN" sync "127.0.0.1:${NODE_PORT[e]}" --store "$BIG" --json --quiet >"$W/sync-big-2.json" 2>"$W/sync-big-2.log"
+RC=$?
+set -e
+if ((RC == 0)); then pass "the resumed sync exits 0"; else fail "the resumed sync exits 0" "exit $RC; $(tail -c 600 "$W/sync-big-2.log"; node_log e)"; fi
+check "the resumed sync sent exactly the $((BIG_TOTAL - AFTER_KILL)) blocks e lacked, received none" \
+    py "$W/sync-big-2.json" "$((BIG_TOTAL - AFTER_KILL))" <<'PY'
+import sys, h
+r = h.load(sys.argv[1])
+h.ensure(r.get("completed") is True, f"report: {r}")
+h.ensure(r["sent"]["blocks"] == int(sys.argv[2]), f"sent {r['sent']['blocks']} blocks, want {sys.argv[2]}: {r}")
+h.ensure(r["received"]["blocks"] == 0, f"received {r['received']['blocks']} blocks: {r}")
+PY
+if digests_equal "$E" "$BIG" >"$W/d.txt"; then pass "e and big have equal digests"; else fail "e and big have equal digests" "$(cat "$W/d.txt")"; fi
+check "e's vector for big equals big's own seq ($BIG_TOTAL): no loss" test "$(seq_of "$E" big)" -eq "$BIG_TOTAL"
+set +e
+timeout -k 2 20 "$BIN" sync "127.0.0.1:${NODE_PORT[e]}" --store "$BIG" --json --quiet >"$W/sync-big-3.json" 2>"$W/sync-big-3.log"
+RC=$?
+set -e
+check "a further sync exits 0" test "$RC" -eq 0
+check "a further sync --json reports 0 blocks received and 0 sent (no duplication)" py "$W/sync-big-3.json" <<'PY'
+import sys, h
+r = h.load(sys.argv[1])
+h.ensure(r["sent"]["blocks"] == 0 and r["received"]["blocks"] == 0 and r.get("applied") == 0
+         and r.get("duplicates", 0) == 0, f"report: {r}")
+PY
+run "$E" ticket list --json
+save list-e.json
+check "e lists all $BIG_TICKETS backlog tickets, each once" py "$W/list-e.json" "$BIG_TICKETS" <<'PY'
+import sys, h
+l = h.load(sys.argv[1])
+subjects = [t["subject"] for t in l if t["subject"].startswith("backlog ticket ")]
+h.ensure(len(subjects) == int(sys.argv[2]) == len(set(subjects)), f"{len(subjects)} backlog tickets, {len(set(subjects))} distinct")
+PY
+
+echo "== d. a laptop with offline edits syncs with the hub"
+quietly "$LAP" ticket create --subject "laptop: on-site visit" --tag field --message "customer called from the car park"
+quietly "$LAP" ticket create --subject "laptop: spare parts" --priority high
+quietly "$LAP" ticket comment TECH-LAPTOP-1 --body "laptop: replaced the cable"
+quietly "$LAP" ticket tag TECH-LAPTOP-2 --add parts
+SEQ_LAP=$(seq_of "$LAP" tech-laptop)
+set +e
+timeout -k 2 20 "$BIN" sync "127.0.0.1:${NODE_PORT[b]}" --store "$LAP" --json --quiet >"$W/sync-lap-1.json" 2>"$W/sync-lap-1.log"
+RC=$?
+set -e
+if ((RC == 0)); then pass "laptop: sync with the hub exits 0"; else fail "laptop: sync with the hub exits 0" "exit $RC; $(tail -c 600 "$W/sync-lap-1.log")"; fi
+check "the sync report: sent the laptop's $SEQ_LAP blocks, completed" py "$W/sync-lap-1.json" "$SEQ_LAP" <<'PY'
+import sys, h
+r = h.load(sys.argv[1])
+h.ensure(r.get("completed") is True and r["sent"]["blocks"] == int(sys.argv[2]) and r["received"]["blocks"] > 0,
+         f"report: {r}")
+h.ensure(r.get("peerSite") == "hub", f"peerSite {r.get('peerSite')}")
+PY
+if digests_equal "$LAP" "$B" >"$W/d.txt"; then pass "laptop equals the hub right after the sync"; else fail "laptop equals the hub right after the sync" "$(cat "$W/d.txt")"; fi
+if converge 10 "$LAP" "$A" "$B" "$C"; then
+    pass "laptop, a, b, c reach equal digests within 10 s (${CONVERGE_MS} ms)"
+else
+    fail "laptop, a, b, c reach equal digests within 10 s" "$(cat "$W/converge.txt"; node_log b)"
+fi
+run "$A" ticket list --json
+save list-a.json
+check "the laptop's tickets show on a (relayed by the hub)" py "$W/list-a.json" <<'PY'
+import sys, h
+subjects = {t["subject"]: t for t in h.load(sys.argv[1])}
+for s in ["laptop: on-site visit", "laptop: spare parts"]:
+    h.ensure(s in subjects, f"a lacks {s!r}")
+h.ensure(subjects["laptop: spare parts"]["tags"] == ["parts"], f"tags {subjects['laptop: spare parts']['tags']}")
+PY
+# The laptop edits a ticket it got from north while offline; the second sync carries it to south.
+quietly "$LAP" ticket comment NORTH-1 --body "laptop: toner delivered"
+set +e
+timeout -k 2 20 "$BIN" sync "127.0.0.1:${NODE_PORT[b]}" --store "$LAP" --json --quiet >"$W/sync-lap-2.json" 2>"$W/sync-lap-2.log"
+RC=$?
+set -e
+check "laptop: second sync exits 0" test "$RC" -eq 0
+found=no
+deadline=$(($(now_ms) + 10000))
+while (($(now_ms) < deadline)); do
+    run "$C" ticket show NORTH-1 --json
+    if ((RC == 0)) && grep -q 'laptop: toner delivered' "$W/out"; then found=yes; break; fi
+    sleep 0.2
+done
+if [[ $found == yes ]]; then pass "the laptop's comment on NORTH-1 reaches c within 10 s"; else fail "the laptop's comment on NORTH-1 reaches c within 10 s" "$(last_output)"; fi
+
+echo "== e. status on the laptop"
+run "$LAP" status --json
+save status-lap.json
+check "status --store laptop --json exits 0" test "$RC" -eq 0
+check "status lists peer hub with theyLack 0 and weLack 0" py "$W/status-lap.json" <<'PY'
+import sys, h
+st = h.load(sys.argv[1])
+hub = [p for p in st.get("peers", []) if p.get("site") == "hub"]
+h.ensure(len(hub) == 1, f"peers: {st.get('peers')}")
+h.ensure(hub[0].get("theyLack") == 0 and hub[0].get("weLack") == 0, f"hub: {hub[0]}")
+PY
+
+echo "== f. SIGTERM stops every node with exit code 0"
+for n in a c e b; do
+    kill -TERM "${NODE_PID[$n]}"
+    t0=$(now_ms)
+    reap "${NODE_PID[$n]}" 5
+    if ((RC == 0)); then
+        pass "node $n exits 0 within 5 s of SIGTERM ($(($(now_ms) - t0)) ms)"
+    elif ((RC == 124)); then
+        fail "node $n exits 0 within 5 s of SIGTERM" "still running after 5 s; $(node_log "$n")"
+    else
+        fail "node $n exits 0 within 5 s of SIGTERM" "exit code $RC; $(node_log "$n")"
+    fi
+done
+
+echo "== g. errors of sync and serve"
+CLOSED=$(free_port)
+run "$LAP" sync "127.0.0.1:$CLOSED"
+if ((RC == 1)) && [[ -n $(tr -d '[:space:]' <"$W/err") ]]; then
+    pass "sync to a closed port exits 1 with a message on stderr"
+else
+    fail "sync to a closed port exits 1 with a message on stderr" "$(last_output)"
+fi
+run "$LAP" sync nonsense
+if ((RC == 2)) && [[ -n $(tr -d '[:space:]' <"$W/err") ]]; then pass "sync nonsense exits 2 (usage)"; else fail "sync nonsense exits 2 (usage)" "$(last_output)"; fi
+bg serve-bare "$BIN" serve --store "$LAP"
+SPID=$BGPID
+reap "$SPID" 5
+if ((RC == 124)); then
+    kill -9 "$SPID" 2>/dev/null || true
+    reap "$SPID" 5
+    fail "serve without --listen or --peer exits 2" "still running after 5 s; stderr: $(head -c 400 "$W/serve-bare.log")"
+elif ((RC == 2)); then
+    pass "serve without --listen or --peer exits 2"
+else
+    fail "serve without --listen or --peer exits 2" "exit $RC; stderr: $(head -c 400 "$W/serve-bare.log")"
+fi
+
+finish
