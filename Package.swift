@@ -72,6 +72,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
+        .executableTarget(
+            name: "tierline-bench",
+            dependencies: [
+                "TicketModel", "TicketStore", "SyncNode",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Benchmarks/tierline-bench",
+            swiftSettings: strict),
         .target(
             name: "TestSupport",
             dependencies: ["TicketModel"],

@@ -36,6 +36,8 @@ cleanup() {
     rm -rf "$W"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 # Run a private copy, so a `swift build` relinking the binary meanwhile cannot disturb the run.
 cp "$BIN" "$W/tierline"
 echo "tierline: $BIN"
