@@ -90,17 +90,12 @@ final class SyncSession: Sendable {
         var lastSentMillis: UInt64 = 0
         var pings: [UInt64: UInt64] = [:]
         var progress = SyncProgress()
-        var summary: SummaryCounts = .init()
+        /// Counts so far; the socket counts and duration are filled in at the end.
+        var summary: SessionSummary
         var lastRecorded: UInt64 = 0
         /// Blocks in and out already added to the peer's record.
         var recordedIn = 0
         var recordedOut = 0
-    }
-
-    struct SummaryCounts {
-        var sentBlocks = 0, sentBatches = 0, receivedBlocks = 0, applied = 0, held = 0, duplicates = 0, refused = 0
-        var changeSetBytesIn = 0, changeSetBytesOut = 0
-        var skew: Int64?
     }
 
     let context: SessionContext
@@ -108,7 +103,7 @@ final class SyncSession: Sendable {
     let address: String
     let ownHello: Hello
     let counter: WireCounter
-    let link = NIOLockedValueBox(Link())
+    let link: NIOLockedValueBox<Link>
     let onProgress: (@Sendable (SyncProgress) -> Void)?
 
     init(context: SessionContext, mode: Mode, address: String, counter: WireCounter,
@@ -118,6 +113,7 @@ final class SyncSession: Sendable {
         self.address = address
         self.counter = counter
         self.onProgress = onProgress
+        link = NIOLockedValueBox(Link(summary: SessionSummary(address: address)))
         var nonce = [UInt8](repeating: 0, count: 32)
         var rng = SystemRandomNumberGenerator()
         for i in nonce.indices { nonce[i] = UInt8.random(in: .min ... .max, using: &rng) }
@@ -186,14 +182,11 @@ final class SyncSession: Sendable {
     }
 
     func makeSummary(started: UInt64) -> SessionSummary {
-        var summary = SessionSummary(address: address)
-        link.withLockedValue { link in
+        var summary = link.withLockedValue { link in
+            var summary = link.summary
             summary.peerSite = link.peer?.site.rawValue
             summary.peerRole = link.peer?.role.rawValue
-            let c = link.summary
-            (summary.sentBlocks, summary.sentBatches, summary.receivedBlocks) = (c.sentBlocks, c.sentBatches, c.receivedBlocks)
-            (summary.applied, summary.held, summary.duplicates, summary.refused) = (c.applied, c.held, c.duplicates, c.refused)
-            (summary.changeSetBytesIn, summary.changeSetBytesOut, summary.skewMillis) = (c.changeSetBytesIn, c.changeSetBytesOut, c.skew)
+            return summary
         }
         summary.bytesIn = counter.bytesRead
         summary.bytesOut = counter.bytesWritten
@@ -258,8 +251,8 @@ final class SyncSession: Sendable {
                     link.open = true
                     link.peerVector = peerVector
                     link.has = peerVector
-                    link.progress.toSend = Self.lacking(in: peerVector, from: ours)
-                    link.progress.toReceive = Self.lacking(in: ours, from: peerVector)
+                    link.progress.toSend = peerVector.lacking(from: ours)
+                    link.progress.toReceive = ours.lacking(from: peerVector)
                 }
                 phase = .open
                 logger.info("session open", metadata: ["role": "\(link.withLockedValue { $0.peer?.role.rawValue ?? "" })"])
@@ -455,7 +448,7 @@ final class SyncSession: Sendable {
         link.withLockedValue { link in
             guard let sent = link.pings.removeValue(forKey: id) else { return }
             let midpoint = Int64(sent) + (Int64(now) - Int64(sent)) / 2
-            link.summary.skew = Int64(peerTime) - midpoint
+            link.summary.skewMillis = Int64(peerTime) - midpoint
         }
     }
 
@@ -465,10 +458,6 @@ final class SyncSession: Sendable {
         progress.bytesIn = counter.bytesRead
         progress.bytesOut = counter.bytesWritten
         onProgress(progress)
-    }
-
-    static func lacking(in peer: VersionVector, from ours: VersionVector) -> Int {
-        ours.entries.reduce(0) { $0 + Int($1.value > peer[$1.key] ? $1.value - peer[$1.key] : 0) }
     }
 
     // MARK: Peer records
@@ -496,7 +485,7 @@ final class SyncSession: Sendable {
             let previous = try db.peers().first { $0.site == peer.site }
             try db.recordPeer(PeerRecord(site: peer.site, role: peer.role, address: address, lastSeen: now,
                                          vector: (previous?.vector ?? VersionVector()).merging(snapshot.1),
-                                         skewMillis: snapshot.2.skew, lastError: error,
+                                         skewMillis: snapshot.2.skewMillis, lastError: error,
                                          blocksIn: (previous?.blocksIn ?? 0) + UInt64(snapshot.4.0),
                                          blocksOut: (previous?.blocksOut ?? 0) + UInt64(snapshot.4.1)))
         }

@@ -28,6 +28,11 @@ public struct VersionVector: Hashable, Sendable, Codable, CustomStringConvertibl
     }
 
     /// The entry-wise maximum.
+    /// How many blocks `other` covers that this vector does not (what a peer at `self` lacks from `other`).
+    public func lacking(from other: VersionVector) -> Int {
+        other.entries.reduce(0) { $0 + Int($1.value > self[$1.key] ? $1.value - self[$1.key] : 0) }
+    }
+
     public func merging(_ other: VersionVector) -> VersionVector {
         VersionVector(entries.merging(other.entries, uniquingKeysWith: max))
     }

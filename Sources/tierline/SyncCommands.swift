@@ -172,7 +172,7 @@ struct StatusCommand: ParsableCommand {
         let peers = try store.peers().map { p in
             Peer(site: p.site.rawValue, role: p.role.rawValue, address: p.address,
                  lastSeen: Date(timeIntervalSince1970: Double(p.lastSeen) / 1000),
-                 theyLack: lacking(in: p.vector, from: vector), weLack: lacking(in: vector, from: p.vector),
+                 theyLack: p.vector.lacking(from: vector), weLack: vector.lacking(from: p.vector),
                  skewMillis: p.skewMillis, blocksIn: p.blocksIn, blocksOut: p.blocksOut, lastError: p.lastError)
         }
         let pending = try store.pendingBlocks().map { Pending(origin: $0.origin.rawValue, seq: $0.seq, reason: $0.reason) }
@@ -194,11 +194,6 @@ struct StatusCommand: ParsableCommand {
             printTable(["ORIGIN", "SEQ", "REASON"], pending.prefix(20).map { [$0.origin, "\($0.seq)", $0.reason] }, maxWidth: 80)
         }
     }
-}
-
-/// Blocks `ours` has that a peer at `peer` lacks (by version vector).
-func lacking(in peer: VersionVector, from ours: VersionVector) -> Int {
-    ours.entries.reduce(0) { $0 + Int($1.value > peer[$1.key] ? $1.value - peer[$1.key] : 0) }
 }
 
 func byteText(_ bytes: Int) -> String {
