@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# The test command of README.md: unit, property and store tests, then the CLI end-to-end script and
-# the CLI contract check (when the shared checks are present next to the repository).
+# The test command of README.md: unit, property, codec, store and node tests, then the CLI
+# end-to-end scripts (files, nodes over 127.0.0.1, raw wire errors, crash writes) and the CLI contract
+# check (when the shared checks are present next to the repository).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build --build-tests
 swift test --skip-build --parallel
 bin=.build/debug/tierline
 Tests/CLI/two-stores.sh "$bin"
+Tests/CLI/sync-nodes.sh "$bin"
+python3 Tests/CLI/wire-errors.py "$bin"
 python3 Tests/CLI/crash-writes.py "$bin" 40
 contract=../shared/checks/cli_contract.py
 if [ -f "$contract" ]; then

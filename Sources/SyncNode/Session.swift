@@ -92,7 +92,8 @@ final class SyncSession: Sendable {
         var progress = SyncProgress()
         /// Counts so far; the socket counts and duration are filled in at the end.
         var summary: SessionSummary
-        var lastRecorded: UInt64 = 0
+        /// The peer's vector changed since it was last saved.
+        var dirty = false
         /// Blocks in and out already added to the peer's record.
         var recordedIn = 0
         var recordedOut = 0
@@ -103,11 +104,13 @@ final class SyncSession: Sendable {
     let address: String
     let ownHello: Hello
     let counter: WireCounter
+    let gate: HandshakeGate
     let link: NIOLockedValueBox<Link>
     let onProgress: (@Sendable (SyncProgress) -> Void)?
 
-    init(context: SessionContext, mode: Mode, address: String, counter: WireCounter,
+    init(context: SessionContext, mode: Mode, address: String, counter: WireCounter, gate: HandshakeGate,
          onProgress: (@Sendable (SyncProgress) -> Void)? = nil) {
+        self.gate = gate
         self.context = context
         self.mode = mode
         self.address = address
@@ -153,6 +156,7 @@ final class SyncSession: Sendable {
                         while !Task.isCancelled {
                             try? await Task.sleep(for: .seconds(1))
                             self.context.feed.signal(token)
+                            if self.link.withLockedValue({ $0.dirty }) { await self.recordPeer(error: nil) }
                         }
                         return false
                     }
@@ -254,6 +258,7 @@ final class SyncSession: Sendable {
                     link.progress.toSend = peerVector.lacking(from: ours)
                     link.progress.toReceive = ours.lacking(from: peerVector)
                 }
+                gate.open()
                 phase = .open
                 logger.info("session open", metadata: ["role": "\(link.withLockedValue { $0.peer?.role.rawValue ?? "" })"])
                 await recordPeer(error: nil)
@@ -272,9 +277,9 @@ final class SyncSession: Sendable {
                     link.inFlight = max(0, link.inFlight - 1)
                     link.peerVector = link.peerVector.merging(ack.vector)
                     link.has = link.has.merging(ack.vector)
+                    link.dirty = true
                 }
                 context.feed.signal(token)
-                await recordPeerIfDue()
             case (.open, .synced(let vector)):
                 link.withLockedValue { link in
                     link.peerSynced = true
@@ -354,6 +359,7 @@ final class SyncSession: Sendable {
         let progress = link.withLockedValue { link in
             link.has = link.has.merging(through)
             link.peerVector = link.peerVector.merging(through)
+            link.dirty = true
             link.summary.receivedBlocks += batch.blocks.count
             link.summary.applied += result.report.applied
             link.summary.held += result.report.held
@@ -462,20 +468,11 @@ final class SyncSession: Sendable {
 
     // MARK: Peer records
 
-    func recordPeerIfDue() async {
-        let now = context.clock()
-        let due = link.withLockedValue { link in
-            guard now &- link.lastRecorded >= 2_000 else { return false }
-            link.lastRecorded = now
-            return true
-        }
-        if due { await recordPeer(error: nil) }
-    }
-
     func recordPeer(error: String?) async {
         let snapshot = link.withLockedValue { link in
             let delta = (link.summary.applied - link.recordedIn, link.summary.sentBlocks - link.recordedOut)
             (link.recordedIn, link.recordedOut) = (link.summary.applied, link.summary.sentBlocks)
+            link.dirty = false
             return (link.peer, link.peerVector, link.summary, link.open, delta)
         }
         guard let peer = snapshot.0, snapshot.3 || error != nil else { return }

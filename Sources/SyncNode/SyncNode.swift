@@ -63,7 +63,7 @@ public final class SyncNode: Service, Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: listen.host, port: listen.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try SyncPipeline.install(on: channel.pipeline.syncOperations, limits: limits, readTimeout: readTimeout)
+                    try SyncPipeline.install(on: channel.pipeline.syncOperations, limits: limits, gate: HandshakeGate(), readTimeout: readTimeout)
                     return try NIOAsyncChannel<Inbound, Outbound>(wrappingChannelSynchronously: channel, configuration: .init(
                         backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16)))
                 }
@@ -122,7 +122,9 @@ public final class SyncNode: Service, Sendable {
                         group.addTask {
                             let address = connection.channel.remoteAddress.map(Self.describe) ?? "unknown"
                             let counter = try await connection.channel.pipeline.handler(type: WireCounter.self).get()
-                            _ = await SyncSession(context: self.context, mode: .live, address: address, counter: counter).run(connection)
+                            let decoder = try await connection.channel.pipeline.handler(type: FrameDecoder.self).get()
+                            _ = await SyncSession(context: self.context, mode: .live, address: address, counter: counter,
+                                                  gate: decoder.gate ?? HandshakeGate()).run(connection)
                             self.state.withLockedValue { $0.sessions -= 1 }
                         }
                     }
@@ -140,8 +142,8 @@ public final class SyncNode: Service, Sendable {
             let started = context.clock()
             var progressed = false
             do {
-                let (channel, counter) = try await Self.connect(to: peer, group: group, limits: context.limits, readTimeout: context.readTimeout)
-                let summary = await SyncSession(context: context, mode: .live, address: peer.description, counter: counter).run(channel)
+                let (channel, counter, gate) = try await Self.connect(to: peer, group: group, limits: context.limits, readTimeout: context.readTimeout)
+                let summary = await SyncSession(context: context, mode: .live, address: peer.description, counter: counter, gate: gate).run(channel)
                 progressed = summary.errorCode == nil || summary.receivedBlocks + summary.sentBlocks > 0
             } catch {
                 context.logger.warning("cannot reach \(peer): \(error); retrying in \(backoff) ms")
@@ -185,19 +187,20 @@ public final class SyncNode: Service, Sendable {
 
     /// Opens a connection with the sync pipeline.
     static func connect(to peer: Endpoint, group: any EventLoopGroup, limits: WireLimits,
-                        readTimeout: TimeAmount?) async throws -> (NIOAsyncChannel<Inbound, Outbound>, WireCounter) {
+                        readTimeout: TimeAmount?) async throws -> (NIOAsyncChannel<Inbound, Outbound>, WireCounter, HandshakeGate) {
         let counter = WireCounter()
+        let gate = HandshakeGate()
         let channel = try await ClientBootstrap(group: group)
             .connectTimeout(.seconds(5))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connect(host: peer.host, port: peer.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try SyncPipeline.install(on: channel.pipeline.syncOperations, limits: limits, counter: counter, readTimeout: readTimeout)
+                    try SyncPipeline.install(on: channel.pipeline.syncOperations, limits: limits, counter: counter, gate: gate, readTimeout: readTimeout)
                     return try NIOAsyncChannel<Inbound, Outbound>(wrappingChannelSynchronously: channel, configuration: .init(
                         backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16)))
                 }
             }
-        return (channel, counter)
+        return (channel, counter, gate)
     }
 }
 
@@ -218,15 +221,15 @@ public enum SyncClient {
         let context = SessionContext(identity: identity, key: key, store: access, feed: ChangeFeed(), logger: logger,
                                      batchBlocks: batchBlocks)
         let conflictsBefore = try await access.run { try $0.conflictCount() }
-        let (channel, counter): (NIOAsyncChannel<Inbound, Outbound>, WireCounter)
+        let (channel, counter, gate): (NIOAsyncChannel<Inbound, Outbound>, WireCounter, HandshakeGate)
         do {
-            (channel, counter) = try await SyncNode.connect(to: peer, group: group, limits: context.limits, readTimeout: context.readTimeout)
+            (channel, counter, gate) = try await SyncNode.connect(to: peer, group: group, limits: context.limits, readTimeout: context.readTimeout)
         } catch {
             throw SyncFailure(summary: SessionSummary(address: peer.description),
                               message: "cannot connect to \(peer): \(error); check that `tierline serve` runs there and the port is open")
         }
         var summary = await SyncSession(context: context, mode: .oneShot, address: peer.description, counter: counter,
-                                        onProgress: onProgress).run(channel)
+                                        gate: gate, onProgress: onProgress).run(channel)
         let conflictsAfter = try await access.run { try $0.conflictCount() }
         summary.newConflicts = max(0, conflictsAfter - conflictsBefore)
         guard summary.completed, summary.error == nil else {

@@ -105,7 +105,10 @@ public struct BlockBatch: Sendable, Equatable {
 extension Frame {
     /// Decodes one line (without its LF) strictly; every failure is a ``WireError`` with the code
     /// `Protocol/PROTOCOL.md` §2.8 gives it.
-    public static func decode(line: some Collection<UInt8>, limits: WireLimits = .standard) throws(WireError) -> Frame {
+    /// - Parameter allowBatches: `false` refuses a `blocks` frame as `unexpected-frame` before its
+    ///   payload is decoded (a session before its handshake).
+    public static func decode(line: some Collection<UInt8>, limits: WireLimits = .standard,
+                              allowBatches: Bool = true) throws(WireError) -> Frame {
         guard line.count <= limits.maxLineBytes else {
             throw WireError(.lineTooLong, "the line is \(line.count) bytes; the limit is \(limits.maxLineBytes)")
         }
@@ -122,7 +125,9 @@ extension Frame {
                 let auth = try decoder.decode(WireAuth.self, from: data)
                 return .auth(signature: try Field.hex(auth.signature, bytes: 64, name: "signature"))
             case "vector": return .vector(try Field.vector(decoder.decode(WireVector.self, from: data).vector, name: "vector"))
-            case "blocks": return .blocks(try decoder.decode(WireBlocks.self, from: data).validated(limits: limits))
+            case "blocks":
+                guard allowBatches else { throw WireError(.unexpectedFrame, "a blocks frame is not allowed before the handshake is done") }
+                return .blocks(try decoder.decode(WireBlocks.self, from: data).validated(limits: limits))
             case "ack":
                 let ack = try decoder.decode(WireAck.self, from: data)
                 return .ack(Ack(batch: try Field.positive(ack.batch, name: "batch"), vector: try Field.vector(ack.vector, name: "vector"),

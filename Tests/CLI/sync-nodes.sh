@@ -234,6 +234,8 @@ must "init laptop (role laptop)" "$LAP" init --site tech-laptop --role laptop
 # The backlog of `big` is written in the background while the three nodes converge: two writers
 # (SQLite serializes them), each ticket with a distinct ~24 KB customer message, so the backlog is
 # ~10 MB in ~11 batches of at most 1 MiB and takes long enough on the wire to be cut mid-transfer.
+# (One `ticket create` of the debug build takes 13-30 ms, so 3000 small tickets would take 40-90 s;
+# a few hundred large blocks make more batches in less time. BIG_TICKETS=N overrides the count.)
 BIG_TICKETS=${BIG_TICKETS:-400}
 POOL=$(python3 -c 'import os, base64; print(base64.b64encode(os.urandom(90000)).decode())')
 write_backlog() { # write_backlog FIRST STEP

@@ -153,7 +153,7 @@ func quietLogger() -> Logger {
         let address = try #require(try await node.start())
         defer { Task { await node.stop() } }
         for (version, schema, expected) in [(99, 1, WireError.Code.unsupportedProtocol), (1, 99, .unsupportedSchema)] {
-            let (channel, _) = try await SyncNode.connect(to: address, group: MultiThreadedEventLoopGroup.singleton,
+            let (channel, _, _) = try await SyncNode.connect(to: address, group: MultiThreadedEventLoopGroup.singleton,
                                                         limits: .standard, readTimeout: nil)
             let stranger = SiteKey.generate()
             let hello = Hello(protocolVersion: version, minProtocol: version, schema: schema, site: try SiteID("stranger"),

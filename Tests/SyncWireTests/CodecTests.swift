@@ -164,6 +164,20 @@ func lines(_ frames: [Frame]) -> [UInt8] { frames.flatMap { $0.encodeLine() + [0
         #expect(try channel.readInbound(as: Inbound.self).map(code) == .timeout)
     }
 
+    @Test func batchesWaitForTheHandshake() throws {
+        let gate = HandshakeGate()
+        let channel = EmbeddedChannel()
+        try SyncPipeline.install(on: channel.pipeline.syncOperations, gate: gate)
+        let (blocks, keys) = sampleBlocks(2)
+        let line = try ChangeSet.encode(blocks, batch: 1, keys: keys).line + [0x0A]
+        // Refused unread, even when its payload is garbage: nothing is inflated before the handshake.
+        #expect(try feed(channel, line).map(code) == [.unexpectedFrame])
+        #expect(try feed(channel, Array("{\"type\":\"blocks\",\"batch\":1,\"count\":1,\"size\":1,\"data\":\"AAAA\"}\n".utf8)).map(code) == [.unexpectedFrame])
+        gate.open()
+        guard case .frame(.blocks(let batch)) = try feed(channel, line).first else { Issue.record("no batch after the gate opened"); return }
+        #expect(batch.blocks == blocks)
+    }
+
     @Test func outboundFramesAreLines() throws {
         let channel = try pipeline()
         try channel.writeOutbound(Outbound.frame(.ping(id: 1, time: 2)))
