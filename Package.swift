@@ -75,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "tierline-bench",
             dependencies: [
-                "TicketModel", "TicketStore", "SyncNode",
+                "TicketModel", "TicketStore", "SyncWire", "SyncNode",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

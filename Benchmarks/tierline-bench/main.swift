@@ -9,6 +9,7 @@ import GRDB
 import Logging
 import NIOCore
 import SyncNode
+import SyncWire
 import TicketModel
 import TicketStore
 #if canImport(Glibc)
@@ -32,7 +33,7 @@ func note(_ text: String) { if !jsonOnly { FileHandle.standardError.write(Data((
 
 @MainActor func emit(_ figure: Figure) {
     figures.append(figure)
-    let value = figure.value.rounded() == figure.value ? String(Int(figure.value)) : String(format: "%.3f", figure.value)
+    let value = figure.value.rounded() == figure.value ? String(Int(figure.value)) : String(format: figure.value < 0.1 ? "%.6f" : "%.3f", figure.value)
     print("{\"peer\":\"\(figure.peer)\",\"workload\":\"\(figure.workload)\",\"metric\":\"\(figure.metric)\",\"value\":\(value),\"unit\":\"\(figure.unit)\"}")
 }
 
@@ -155,7 +156,22 @@ _ = try? await nodeTask.value
 let rawSeconds = try rawLoopback(bytes: wireBytes)
 emit(Figure(peer: "tcp-loopback", workload: "sync", metric: "same_bytes_seconds", value: rawSeconds, unit: "s"))
 emit(Figure(peer: "tcp-loopback", workload: "sync", metric: "MB_per_s", value: Double(wireBytes) / rawSeconds / 1e6, unit: "MB/s"))
-emit(Figure(workload: "sync", metric: "ratio_to_raw_loopback", value: rawSeconds / syncSeconds, unit: "x"))
+emit(Figure(workload: "sync", metric: "slowdown_vs_raw_loopback", value: syncSeconds / rawSeconds, unit: "x"))
+
+// 6. zlib on the same change sets: why senders use level 1.
+for level: Int32 in [1, 6] {
+    var compressedBytes = 0
+    var rawBytes = 0
+    let elapsed = try await seconds {
+        for start in stride(from: 0, to: allBlocks.count, by: 1024) {
+            let batch = try ChangeSet.encode(Array(allBlocks[start..<min(start + 1024, allBlocks.count)]), batch: 1, keys: [:], level: level)
+            rawBytes += batch.size
+            compressedBytes += batch.line.count
+        }
+    }
+    emit(Figure(peer: "zlib-\(level)", workload: "sync", metric: "line_bytes_per_change", value: Double(compressedBytes) / Double(changes), unit: "bytes"))
+    emit(Figure(peer: "zlib-\(level)", workload: "sync", metric: "encode_MB_per_s", value: Double(rawBytes) / elapsed / 1e6, unit: "MB/s"))
+}
 
 if !jsonOnly {
     print("")
