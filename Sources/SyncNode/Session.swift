@@ -85,6 +85,8 @@ final class SyncSession: Sendable {
         /// `peerVector` plus every block sent in this session: never send these again.
         var has = VersionVector()
         var inFlight = 0
+        /// The last batch the peer acknowledged.
+        var acked: UInt64 = 0
         var peerSynced = false
         var syncedSent = false
         var lastSentMillis: UInt64 = 0
@@ -234,8 +236,11 @@ final class SyncSession: Sendable {
             case (_, .pong(let id, let time)):
                 notePong(id: id, peerTime: time)
             case (_, .error(let code, let message, let fatal)):
-                logger.warning("peer reported \(code.rawValue): \(message)")
-                if fatal { throw SessionEnded(error: WireError(code, message), fromPeer: true) }
+                logger.warning("peer reported \(code): \(message)")
+                if fatal {
+                    let known = WireError.Code(rawValue: code)
+                    throw SessionEnded(error: WireError(known ?? .internal, known == nil ? "\(code): \(message)" : message), fromPeer: true)
+                }
             case (_, .bye(let reason)):
                 logger.debug("peer said bye: \(reason ?? "")")
                 return link.withLockedValue { $0.syncedSent && $0.peerSynced && $0.inFlight == 0 }
@@ -273,7 +278,13 @@ final class SyncSession: Sendable {
                 nextBatch += 1
                 try await receive(batch, channel)
             case (.open, .ack(let ack)):
+                let due = link.withLockedValue { $0.acked + 1 }
+                guard ack.batch == due, ack.batch <= UInt64(link.withLockedValue { $0.summary.sentBatches }) else {
+                    try await fail(channel, WireError(.unexpectedFrame, "ack of batch \(ack.batch) where batch \(due) was the oldest unacknowledged"))
+                    continue
+                }
                 link.withLockedValue { link in
+                    link.acked = ack.batch
                     link.inFlight = max(0, link.inFlight - 1)
                     link.peerVector = link.peerVector.merging(ack.vector)
                     link.has = link.has.merging(ack.vector)

@@ -89,7 +89,7 @@ public enum ChangeSet {
 
     /// Strict standard base64 with padding: no whitespace, no URL alphabet, canonical final bits.
     static func base64(_ text: String) throws(WireError) -> ByteBuffer {
-        guard !text.isEmpty, text.utf8.count % 4 == 0, let data = Data(base64Encoded: text) else {
+        guard text.utf8.count % 4 == 0, let data = Data(base64Encoded: text) else {
             throw WireError(.badBase64, "member \"data\" is not standard base64 with padding (RFC 4648 §4)")
         }
         // Foundation ignores the unused low bits of the last group; a canonical encoder writes zeros.
@@ -104,6 +104,7 @@ public enum ChangeSet {
     /// Inflates a whole zlib stream into exactly `size` bytes at most, so a small line can never
     /// make the receiver allocate more than the declared (and bounded) size.
     static func inflate(_ input: inout ByteBuffer, size: Int) throws(WireError) -> ByteBuffer {
+        guard input.readableBytes > 0 else { throw WireError(.badZlib, "member \"data\" is empty; a change set is a zlib stream") }
         let decompressor = CompressionAlgorithm.zlib().decompressor
         do { try decompressor.startStream() } catch {
             throw WireError(.internal, "zlib failed to start: \(error)")

@@ -12,7 +12,8 @@ public enum Frame: Sendable, Equatable {
     case ping(id: UInt64, time: UInt64)
     case pong(id: UInt64, time: UInt64)
     case bye(reason: String?)
-    case error(code: WireError.Code, message: String, fatal: Bool)
+    /// `code` is kept as sent: a newer peer may send codes this version does not know.
+    case error(code: String, message: String, fatal: Bool)
 
     /// The `type` member.
     public var type: String {
@@ -32,7 +33,7 @@ public enum Frame: Sendable, Equatable {
 
     /// An `error` frame for `error`, fatal as its code says.
     public static func error(_ error: WireError) -> Frame {
-        .error(code: error.code, message: error.detail, fatal: error.code.isFatal)
+        .error(code: error.code.rawValue, message: error.detail, fatal: error.code.isFatal)
     }
 }
 
@@ -112,11 +113,20 @@ extension Frame {
         guard line.count <= limits.maxLineBytes else {
             throw WireError(.lineTooLong, "the line is \(line.count) bytes; the limit is \(limits.maxLineBytes)")
         }
+        let findings = try StrictJSON.scan(line)
         let data = Data(line)
         let decoder = JSONDecoder()
         let probe: TypeProbe
         do { probe = try decoder.decode(TypeProbe.self, from: data) } catch {
             throw WireError(.badJSON, "the line is not a JSON object with a string member \"type\" (\(Self.describe(error)))")
+        }
+        if let members = Self.members[probe.type] {
+            if let bad = members.sorted().first(where: findings.nonIntegers.contains) {
+                throw WireError(.badField, "\(probe.type) frame: member \"\(bad)\" must hold integers without fraction, exponent or minus zero")
+            }
+            if let bad = members.sorted().first(where: findings.nulls.contains) {
+                throw WireError(.badField, "\(probe.type) frame: member \"\(bad)\" is null; leave an optional member out instead")
+            }
         }
         do {
             switch probe.type {
@@ -141,18 +151,27 @@ extension Frame {
             case "bye": return .bye(reason: try decoder.decode(WireBye.self, from: data).reason)
             case "error":
                 let error = try decoder.decode(WireErrorFrame.self, from: data)
-                // An unknown code from a newer peer is kept as `internal`, its message intact.
-                let code = WireError.Code(rawValue: error.code) ?? .internal
-                return .error(code: code, message: error.code == code.rawValue ? error.message : "\(error.code): \(error.message)", fatal: error.fatal)
+                return .error(code: error.code, message: error.message, fatal: error.fatal)
             default:
                 throw WireError(.unknownFrame, "frame type \"\(probe.type.prefix(64))\" is not known to protocol version \(WireVersion.protocolVersion); it was ignored")
             }
         } catch let error as WireError {
             throw error
+        } catch let DecodingError.dataCorrupted(context) where context.codingPath.isEmpty {
+            throw WireError(.badJSON, "the line is not valid JSON (\(context.debugDescription))")
         } catch {
             throw WireError(.badField, "\(probe.type) frame: \(Self.describe(error))")
         }
     }
+
+    /// The members each known frame type defines.
+    static let members: [String: Set<String>] = [
+        "hello": ["protocol", "minProtocol", "schema", "site", "role", "publicKey", "nonce", "time", "software"],
+        "auth": ["signature"], "vector": ["vector"], "synced": ["vector"],
+        "blocks": ["batch", "count", "size", "keys", "data"],
+        "ack": ["batch", "vector", "applied", "held", "refused"],
+        "ping": ["id", "time"], "pong": ["id", "time"], "bye": ["reason"], "error": ["code", "message", "fatal"],
+    ]
 
     /// A short account of a JSON decoding error: which member, and what was wrong.
     static func describe(_ error: any Error) -> String {
@@ -304,6 +323,15 @@ struct WireBlocks: Codable {
             decodedKeys[try Field.site(site, name: "keys.\(site.prefix(40))")] = try Field.hex(key, bytes: 32, name: "keys.\(site)")
         }
         let blocks = try ChangeSet.decode(base64: data, count: Int(count), size: Int(size))
+        let origins = Set(blocks.map(\.origin))
+        if let stray = decodedKeys.keys.sorted().first(where: { !origins.contains($0) }) {
+            throw WireError(.badField, "member \"keys\" names \(stray), which wrote no block of this batch")
+        }
+        for (earlier, later) in zip(blocks, blocks.dropFirst()) {
+            guard (earlier.hlc, earlier.origin, earlier.seq) < (later.hlc, later.origin, later.seq) else {
+                throw WireError(.badBatch, "blocks must be in stamp order without repeats (\(later.origin) seq \(later.seq) follows \(earlier.origin) seq \(earlier.seq))")
+            }
+        }
         return BlockBatch(batch: batch, blocks: blocks, keys: decodedKeys, size: Int(size), wireBytes: data.utf8.count)
     }
 }
@@ -336,7 +364,7 @@ extension Frame {
         case .ping(let id, let time): return json(WirePing(type: "ping", id: Int64(id), time: Int64(time)))
         case .pong(let id, let time): return json(WirePing(type: "pong", id: Int64(id), time: Int64(time)))
         case .bye(let reason): return json(WireBye(reason: reason))
-        case .error(let code, let message, let fatal): return json(WireErrorFrame(code: code.rawValue, message: message, fatal: fatal))
+        case .error(let code, let message, let fatal): return json(WireErrorFrame(code: code, message: message, fatal: fatal))
         }
     }
 }

@@ -127,14 +127,14 @@ public final class WireCounter: ChannelDuplexHandler, Sendable {
 /// The sync protocol's pipeline.
 public enum SyncPipeline {
     /// Adds, in order: a byte counter, `LineBasedFrameDecoder` bounded by the line limit (plus room
-    /// for the LF), an idle guard when `readTimeout` is set, the frame decoder and the frame encoder.
+    /// for the LF; a CR before the LF counts toward the limit), an idle guard when `readTimeout` is set, the frame decoder and the frame encoder.
     /// Call on the channel's event loop.
     public static func install(on pipeline: ChannelPipeline.SynchronousOperations, limits: WireLimits = .standard,
                                counter: WireCounter = WireCounter(), gate: HandshakeGate? = nil,
                                readTimeout: TimeAmount? = nil) throws {
         try pipeline.addHandler(counter)
         if let readTimeout { try pipeline.addHandler(IdleStateHandler(readTimeout: readTimeout)) }
-        try pipeline.addHandler(ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: limits.maxLineBytes + 2))
+        try pipeline.addHandler(ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: limits.maxLineBytes + 1))
         try pipeline.addHandler(FrameDecoder(limits: limits, gate: gate))
         try pipeline.addHandler(FrameEncoder())
     }

@@ -168,7 +168,7 @@ func quietLogger() -> Logger {
                 Issue.record("expected hello then error, got \(received)")
                 continue
             }
-            #expect(code == expected)
+            #expect(code == expected.rawValue)
             #expect(fatal)
             #expect(message.contains("upgrade"))
         }

@@ -35,7 +35,7 @@ func sampleFrames() throws -> [Frame] {
         .ack(Ack(batch: 1, vector: VersionVector([try SiteID("north"): 4]), applied: 4, held: 0, refused: 0)),
         .synced(VersionVector()),
         .ping(id: 1, time: 5), .pong(id: 1, time: 6),
-        .error(code: .unknownFrame, message: "x", fatal: false),
+        .error(code: "unknown-frame", message: "x", fatal: false),
         .bye(reason: "done"),
     ]
 }
@@ -87,7 +87,7 @@ func lines(_ frames: [Frame]) -> [UInt8] { frames.flatMap { $0.encodeLine() + [0
     @Test func aCompleteLineOverTheLimitIsRefused() throws {
         var limits = WireLimits()
         limits.maxLineBytes = 64
-        let line = Frame.error(code: .internal, message: String(repeating: "m", count: 60), fatal: true).encodeLine()
+        let line = Frame.error(code: "internal", message: String(repeating: "m", count: 60), fatal: true).encodeLine()
         #expect(try feed(try pipeline(limits: limits), line + [0x0A]).map(code) == [.lineTooLong])
     }
 
