@@ -1,6 +1,7 @@
 import Foundation
 import SyncWire
 import Testing
+import TestSupport
 import TicketModel
 
 /// Checks the frame decoder against `Protocol/vectors/frames.json`, written by
@@ -102,5 +103,34 @@ import TicketModel
                 #expect(error.code.rawValue == item.error, "\(item.name): \(error)")
             }
         }
+    }
+}
+
+/// Random damage to valid lines: the decoder answers with a frame or a `WireError`, never a crash.
+@Suite struct FrameMutationTests {
+    @Test func damagedLinesNeverCrashTheDecoder() throws {
+        let lines = try FrameVectorTests.load().file.valid.map(\.bytes)
+        var rng = SplitMix(state: 0x7131_2026)
+        var outcomes: [String: Int] = [:]
+        for round in 0..<3000 {
+            var line = lines[round % lines.count]
+            for _ in 0..<Int.random(in: 1...4, using: &rng) where !line.isEmpty {
+                let at = Int.random(in: 0..<line.count, using: &rng)
+                switch Int.random(in: 0..<4, using: &rng) {
+                case 0: line[at] ^= UInt8.random(in: 1...255, using: &rng)
+                case 1: line.remove(at: at)
+                case 2: line.insert(UInt8.random(in: 0...255, using: &rng), at: at)
+                default: line = Array(line.prefix(at))
+                }
+            }
+            do {
+                let frame = try Frame.decode(line: line)
+                outcomes[frame.type, default: 0] += 1
+            } catch {
+                outcomes[error.code.rawValue, default: 0] += 1
+            }
+        }
+        // The damage is mostly caught, and by more than one check.
+        #expect(outcomes.keys.filter { WireError.Code(rawValue: $0) != nil }.count >= 4, "\(outcomes)")
     }
 }
