@@ -89,6 +89,8 @@ final class SyncSession: Sendable {
         var acked: UInt64 = 0
         var peerSynced = false
         var syncedSent = false
+        /// Set when the handshake timer closed the connection.
+        var timedOut: WireError?
         var lastSentMillis: UInt64 = 0
         var pings: [UInt64: UInt64] = [:]
         var progress = SyncProgress()
@@ -145,6 +147,7 @@ final class SyncSession: Sendable {
                 let timer = raw.eventLoop.scheduleTask(in: context.handshakeTimeout) { [self] in
                     if !link.withLockedValue({ $0.open }) {
                         let error = WireError(.timeout, "the handshake did not finish within \(context.handshakeTimeout.nanoseconds / 1_000_000_000) s")
+                        link.withLockedValue { $0.timedOut = error }
                         raw.writeAndFlush(Outbound.frame(.error(error))).whenComplete { _ in raw.close(promise: nil) }
                     }
                 }
@@ -174,6 +177,7 @@ final class SyncSession: Sendable {
             ending = SessionEnded(error: WireError(.internal, "\(error)"), fromPeer: false)
         }
         context.feed.unsubscribe(token)
+        if ending == nil, let timeout = link.withLockedValue({ $0.timedOut }) { ending = SessionEnded(error: timeout, fromPeer: false) }
         var summary = makeSummary(started: started)
         summary.completed = completed
         if let ending {

@@ -120,12 +120,16 @@ public final class SyncNode: Service, Sendable {
                             continue
                         }
                         group.addTask {
+                            defer { self.state.withLockedValue { $0.sessions -= 1 } }
                             let address = connection.channel.remoteAddress.map(Self.describe) ?? "unknown"
-                            let counter = try await connection.channel.pipeline.handler(type: WireCounter.self).get()
-                            let decoder = try await connection.channel.pipeline.handler(type: FrameDecoder.self).get()
+                            // A connection that closed before it could be served ends here, never the listener.
+                            guard let counter = try? await connection.channel.pipeline.handler(type: WireCounter.self).get(),
+                                  let decoder = try? await connection.channel.pipeline.handler(type: FrameDecoder.self).get() else {
+                                connection.channel.close(promise: nil)
+                                return
+                            }
                             _ = await SyncSession(context: self.context, mode: .live, address: address, counter: counter,
                                                   gate: decoder.gate ?? HandshakeGate()).run(connection)
-                            self.state.withLockedValue { $0.sessions -= 1 }
                         }
                     }
                 }

@@ -346,6 +346,18 @@ def main(work, port, proc, node_site, node_key):
               not any(f.get("type") == "vector" for f in c.skipped), f"frames before the error: {c.skipped!r}")
     c.close()
 
+    # 9b. a peer that connects and says nothing gets a timeout error when the 10 s handshake bound passes
+    c, _ = connect()
+    started = time.monotonic()
+    err = c.error(timeout=15)
+    waited = time.monotonic() - started
+    check("a silent peer gets a fatal timeout error after the handshake bound",
+          isinstance(err, dict) and err.get("code") == "timeout" and err.get("fatal") is True and 8 <= waited <= 14,
+          f"got {err!r} after {waited:.1f} s")
+    is_closed, what = c.closed()
+    check("a silent peer's connection is closed", is_closed, f"next read: {what!r}")
+    c.close()
+
     # 10. the node survived all of that, and a normal sync still works
     check("the node is still running", proc.poll() is None, f"exit code {proc.poll()}")
     r = tl("sync", f"{HOST}:{port}", "--store", os.path.join(work, "src"), "--json", "--quiet", timeout=30)
