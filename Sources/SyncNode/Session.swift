@@ -89,6 +89,8 @@ final class SyncSession: Sendable {
         var acked: UInt64 = 0
         var peerSynced = false
         var syncedSent = false
+        /// The highest seq per origin sent in this session.
+        var sentThrough = VersionVector()
         /// Set when the handshake timer closed the connection.
         var timedOut: WireError?
         var lastSentMillis: UInt64 = 0
@@ -108,13 +110,11 @@ final class SyncSession: Sendable {
     let address: String
     let ownHello: Hello
     let counter: WireCounter
-    let gate: HandshakeGate
     let link: NIOLockedValueBox<Link>
     let onProgress: (@Sendable (SyncProgress) -> Void)?
 
-    init(context: SessionContext, mode: Mode, address: String, counter: WireCounter, gate: HandshakeGate,
+    init(context: SessionContext, mode: Mode, address: String, counter: WireCounter,
          onProgress: (@Sendable (SyncProgress) -> Void)? = nil) {
-        self.gate = gate
         self.context = context
         self.mode = mode
         self.address = address
@@ -149,6 +149,8 @@ final class SyncSession: Sendable {
                         let error = WireError(.timeout, "the handshake did not finish within \(context.handshakeTimeout.nanoseconds / 1_000_000_000) s")
                         link.withLockedValue { $0.timedOut = error }
                         raw.writeAndFlush(Outbound.frame(.error(error))).whenComplete { _ in raw.close(promise: nil) }
+                        // A peer that does not read cannot hold the connection open.
+                        raw.eventLoop.scheduleTask(in: .seconds(2)) { raw.close(promise: nil) }
                     }
                 }
                 defer { timer.cancel() }
@@ -165,7 +167,11 @@ final class SyncSession: Sendable {
                         }
                         return false
                     }
-                    defer { group.cancelAll() }
+                    defer {
+                        group.cancelAll()
+                        // Unblocks a task waiting on a write to a peer that stopped reading.
+                        raw.close(promise: nil)
+                    }
                     if let first = try await group.next() { completed = first }
                 }
             }
@@ -180,6 +186,13 @@ final class SyncSession: Sendable {
         if ending == nil, let timeout = link.withLockedValue({ $0.timedOut }) { ending = SessionEnded(error: timeout, fromPeer: false) }
         var summary = makeSummary(started: started)
         summary.completed = completed
+        // A one-shot sync is complete only if the peer applied everything it was sent: blocks it
+        // holds back (stamped too far ahead, say) or refuses would otherwise pass unnoticed.
+        let unapplied = link.withLockedValue { $0.peerVector.lacking(from: $0.sentThrough) }
+        if mode == .oneShot && completed && unapplied > 0 && ending == nil {
+            summary.completed = false
+            ending = SessionEnded(error: WireError(.blockRefused, "the peer did not apply \(unapplied) of the blocks sent to it (held back or refused); `tierline status` on the node says why, often a clock more than 5 minutes ahead"), fromPeer: true)
+        }
         if let ending {
             summary.error = (ending.fromPeer ? "peer reported " : "") + ending.error.description
             summary.errorCode = ending.error.code.rawValue
@@ -200,14 +213,23 @@ final class SyncSession: Sendable {
         }
         summary.bytesIn = counter.bytesRead
         summary.bytesOut = counter.bytesWritten
-        summary.durationMillis = Int(context.clock() &- started)
+        summary.durationMillis = Int(clamping: elapsed(since: started))
         return summary
+    }
+
+    /// Milliseconds since `start`; zero if the wall clock stepped back.
+    func elapsed(since start: UInt64) -> UInt64 {
+        let now = context.clock()
+        return now >= start ? now - start : 0
     }
 
     // MARK: Writing
 
     /// Writes one line and waits until it is handed to the socket: a slow reader slows the writer.
-    func write(_ channel: any Channel, _ item: Outbound) async throws {
+    /// A peer that reads nothing for `deadline` loses the connection, so no task waits forever.
+    func write(_ channel: any Channel, _ item: Outbound, deadline: TimeAmount = .seconds(30)) async throws {
+        let guardTimer = channel.eventLoop.scheduleTask(in: deadline) { channel.close(promise: nil) }
+        defer { guardTimer.cancel() }
         try await channel.writeAndFlush(item).get()
         link.withLockedValue { $0.lastSentMillis = context.clock() }
     }
@@ -231,6 +253,24 @@ final class SyncSession: Sendable {
             switch item {
             case .invalid(let error):
                 try await fail(channel, error)
+                continue
+            case .batch(let raw):
+                // The payload is decoded only here, after the handshake, and off the event loop.
+                guard phase == .open else {
+                    try await fail(channel, WireError(.unexpectedFrame, "a blocks frame is not allowed \(Self.describe(phase))"))
+                    continue
+                }
+                guard raw.batch == nextBatch else {
+                    try await fail(channel, WireError(.badBatch, "batch \(raw.batch) arrived where batch \(nextBatch) was due"))
+                    continue
+                }
+                let batch: BlockBatch
+                do { batch = try raw.decode(limits: context.limits) } catch {
+                    try await fail(channel, error)
+                    continue
+                }
+                nextBatch += 1
+                try await receive(batch, channel)
                 continue
             case .frame(let f): frame = f
             }
@@ -267,20 +307,12 @@ final class SyncSession: Sendable {
                     link.progress.toSend = peerVector.lacking(from: ours)
                     link.progress.toReceive = ours.lacking(from: peerVector)
                 }
-                gate.open()
                 phase = .open
                 logger.info("session open", metadata: ["role": "\(link.withLockedValue { $0.peer?.role.rawValue ?? "" })"])
                 await recordPeer(error: nil)
                 context.feed.signal(token)
                 // A first ping measures the round trip and the clock skew.
                 try await sendPing(channel)
-            case (.open, .blocks(let batch)):
-                guard batch.batch == nextBatch else {
-                    try await fail(channel, WireError(.badBatch, "batch \(batch.batch) arrived where batch \(nextBatch) was due"))
-                    continue
-                }
-                nextBatch += 1
-                try await receive(batch, channel)
             case (.open, .ack(let ack)):
                 let due = link.withLockedValue { $0.acked + 1 }
                 guard ack.batch == due, ack.batch <= UInt64(link.withLockedValue { $0.summary.sentBatches }) else {
@@ -307,7 +339,8 @@ final class SyncSession: Sendable {
             }
         }
         // The peer closed without bye.
-        let done = link.withLockedValue { $0.syncedSent && $0.peerSynced && $0.inFlight == 0 }
+        let (done, timedOut) = link.withLockedValue { ($0.syncedSent && $0.peerSynced && $0.inFlight == 0, $0.timedOut) }
+        if let timedOut { throw SessionEnded(error: timedOut, fromPeer: false) }
         if mode == .oneShot && !done {
             throw SessionEnded(error: WireError(.internal, "the peer closed the connection before the exchange finished"), fromPeer: true)
         }
@@ -404,7 +437,7 @@ final class SyncSession: Sendable {
         var wakeups = wakes.makeAsyncIterator()
         while true {
             if context.isShuttingDown() {
-                try? await write(channel, .frame(.bye(reason: "node shutting down")))
+                try? await write(channel, .frame(.bye(reason: "node shutting down")), deadline: .seconds(2))
                 return false
             }
             let (open, inFlight) = link.withLockedValue { ($0.open, $0.inFlight) }
@@ -428,6 +461,7 @@ final class SyncSession: Sendable {
                     let encoded = try ChangeSet.encode(page, batch: batchNumber, keys: keys, limits: context.limits)
                     let progress = link.withLockedValue { link in
                         link.has = link.has.merging(encoded.through)
+                        link.sentThrough = link.sentThrough.merging(encoded.through)
                         link.inFlight += 1
                         link.summary.sentBatches += 1
                         link.summary.sentBlocks += encoded.blockCount
@@ -440,7 +474,7 @@ final class SyncSession: Sendable {
                     room -= 1
                 }
                 let (done, quiet) = link.withLockedValue {
-                    ($0.syncedSent && $0.peerSynced && $0.inFlight == 0, context.clock() &- $0.lastSentMillis)
+                    ($0.syncedSent && $0.peerSynced && $0.inFlight == 0, elapsed(since: $0.lastSentMillis))
                 }
                 if mode == .oneShot && done {
                     try await write(channel, .frame(.bye(reason: "sync complete")))
@@ -485,8 +519,8 @@ final class SyncSession: Sendable {
 
     func recordPeer(error: String?) async {
         let snapshot = link.withLockedValue { link in
-            let delta = (link.summary.applied - link.recordedIn, link.summary.sentBlocks - link.recordedOut)
-            (link.recordedIn, link.recordedOut) = (link.summary.applied, link.summary.sentBlocks)
+            let delta = (link.summary.receivedBlocks - link.recordedIn, link.summary.sentBlocks - link.recordedOut)
+            (link.recordedIn, link.recordedOut) = (link.summary.receivedBlocks, link.summary.sentBlocks)
             link.dirty = false
             return (link.peer, link.peerVector, link.summary, link.open, delta)
         }
@@ -494,12 +528,9 @@ final class SyncSession: Sendable {
         let address = address
         let now = context.clock()
         _ = try? await context.store.run { db in
-            let previous = try db.peers().first { $0.site == peer.site }
             try db.recordPeer(PeerRecord(site: peer.site, role: peer.role, address: address, lastSeen: now,
-                                         vector: (previous?.vector ?? VersionVector()).merging(snapshot.1),
-                                         skewMillis: snapshot.2.skewMillis, lastError: error,
-                                         blocksIn: (previous?.blocksIn ?? 0) + UInt64(snapshot.4.0),
-                                         blocksOut: (previous?.blocksOut ?? 0) + UInt64(snapshot.4.1)))
+                                         vector: snapshot.1, skewMillis: snapshot.2.skewMillis, lastError: error,
+                                         blocksIn: UInt64(snapshot.4.0), blocksOut: UInt64(snapshot.4.1)))
         }
     }
 }

@@ -63,7 +63,7 @@ public final class SyncNode: Service, Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: listen.host, port: listen.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try SyncPipeline.install(on: channel.pipeline.syncOperations, limits: limits, gate: HandshakeGate(), readTimeout: readTimeout)
+                    try SyncPipeline.install(on: channel.pipeline.syncOperations, limits: limits, readTimeout: readTimeout)
                     return try NIOAsyncChannel<Inbound, Outbound>(wrappingChannelSynchronously: channel, configuration: .init(
                         backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16)))
                 }
@@ -123,13 +123,11 @@ public final class SyncNode: Service, Sendable {
                             defer { self.state.withLockedValue { $0.sessions -= 1 } }
                             let address = connection.channel.remoteAddress.map(Self.describe) ?? "unknown"
                             // A connection that closed before it could be served ends here, never the listener.
-                            guard let counter = try? await connection.channel.pipeline.handler(type: WireCounter.self).get(),
-                                  let decoder = try? await connection.channel.pipeline.handler(type: FrameDecoder.self).get() else {
+                            guard let counter = try? await connection.channel.pipeline.handler(type: WireCounter.self).get() else {
                                 connection.channel.close(promise: nil)
                                 return
                             }
-                            _ = await SyncSession(context: self.context, mode: .live, address: address, counter: counter,
-                                                  gate: decoder.gate ?? HandshakeGate()).run(connection)
+                            _ = await SyncSession(context: self.context, mode: .live, address: address, counter: counter).run(connection)
                         }
                     }
                 }
@@ -146,14 +144,15 @@ public final class SyncNode: Service, Sendable {
             let started = context.clock()
             var progressed = false
             do {
-                let (channel, counter, gate) = try await Self.connect(to: peer, group: group, limits: context.limits, readTimeout: context.readTimeout)
-                let summary = await SyncSession(context: context, mode: .live, address: peer.description, counter: counter, gate: gate).run(channel)
+                let (channel, counter) = try await Self.connect(to: peer, group: group, limits: context.limits, readTimeout: context.readTimeout)
+                let summary = await SyncSession(context: context, mode: .live, address: peer.description, counter: counter).run(channel)
                 progressed = summary.errorCode == nil || summary.receivedBlocks + summary.sentBlocks > 0
             } catch {
                 context.logger.warning("cannot reach \(peer): \(error); retrying in \(backoff) ms")
             }
             if isShuttingDown { break }
-            if progressed || context.clock() &- started > 10_000 { backoff = configuration.reconnectMinMillis }
+            let now = context.clock()
+            if progressed || (now >= started && now - started > 10_000) { backoff = configuration.reconnectMinMillis }
             let jittered = backoff / 2 + Int.random(in: 0...max(1, backoff / 2))
             await sleep(millis: jittered)
             backoff = min(backoff * 2, configuration.reconnectMaxMillis)
@@ -191,20 +190,19 @@ public final class SyncNode: Service, Sendable {
 
     /// Opens a connection with the sync pipeline.
     static func connect(to peer: Endpoint, group: any EventLoopGroup, limits: WireLimits,
-                        readTimeout: TimeAmount?) async throws -> (NIOAsyncChannel<Inbound, Outbound>, WireCounter, HandshakeGate) {
+                        readTimeout: TimeAmount?) async throws -> (NIOAsyncChannel<Inbound, Outbound>, WireCounter) {
         let counter = WireCounter()
-        let gate = HandshakeGate()
         let channel = try await ClientBootstrap(group: group)
             .connectTimeout(.seconds(5))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connect(host: peer.host, port: peer.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try SyncPipeline.install(on: channel.pipeline.syncOperations, limits: limits, counter: counter, gate: gate, readTimeout: readTimeout)
+                    try SyncPipeline.install(on: channel.pipeline.syncOperations, limits: limits, counter: counter, readTimeout: readTimeout)
                     return try NIOAsyncChannel<Inbound, Outbound>(wrappingChannelSynchronously: channel, configuration: .init(
                         backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16)))
                 }
             }
-        return (channel, counter, gate)
+        return (channel, counter)
     }
 }
 
@@ -225,15 +223,15 @@ public enum SyncClient {
         let context = SessionContext(identity: identity, key: key, store: access, feed: ChangeFeed(), logger: logger,
                                      batchBlocks: batchBlocks)
         let conflictsBefore = try await access.run { try $0.conflictCount() }
-        let (channel, counter, gate): (NIOAsyncChannel<Inbound, Outbound>, WireCounter, HandshakeGate)
+        let (channel, counter): (NIOAsyncChannel<Inbound, Outbound>, WireCounter)
         do {
-            (channel, counter, gate) = try await SyncNode.connect(to: peer, group: group, limits: context.limits, readTimeout: context.readTimeout)
+            (channel, counter) = try await SyncNode.connect(to: peer, group: group, limits: context.limits, readTimeout: context.readTimeout)
         } catch {
             throw SyncFailure(summary: SessionSummary(address: peer.description),
                               message: "cannot connect to \(peer): \(error); check that `tierline serve` runs there and the port is open")
         }
         var summary = await SyncSession(context: context, mode: .oneShot, address: peer.description, counter: counter,
-                                        gate: gate, onProgress: onProgress).run(channel)
+                                        onProgress: onProgress).run(channel)
         let conflictsAfter = try await access.run { try $0.conflictCount() }
         summary.newConflicts = max(0, conflictsAfter - conflictsBefore)
         guard summary.completed, summary.error == nil else {

@@ -106,10 +106,17 @@ public struct BlockBatch: Sendable, Equatable {
 extension Frame {
     /// Decodes one line (without its LF) strictly; every failure is a ``WireError`` with the code
     /// `Protocol/PROTOCOL.md` §2.8 gives it.
-    /// - Parameter allowBatches: `false` refuses a `blocks` frame as `unexpected-frame` before its
-    ///   payload is decoded (a session before its handshake).
-    public static func decode(line: some Collection<UInt8>, limits: WireLimits = .standard,
-                              allowBatches: Bool = true) throws(WireError) -> Frame {
+    public static func decode(line: some Collection<UInt8>, limits: WireLimits = .standard) throws(WireError) -> Frame {
+        switch try decodeDeferringBatches(line: line, limits: limits) {
+        case .frame(let frame): return frame
+        case .batch(let raw): return .blocks(try raw.decode(limits: limits))
+        case .invalid(let error): throw error
+        }
+    }
+
+    /// Like ``decode(line:limits:)``, but a `blocks` frame's payload is left undecoded (its header is
+    /// checked): the session decodes it once the frame is allowed, off the event loop.
+    public static func decodeDeferringBatches(line: some Collection<UInt8>, limits: WireLimits = .standard) throws(WireError) -> Inbound {
         guard line.count <= limits.maxLineBytes else {
             throw WireError(.lineTooLong, "the line is \(line.count) bytes; the limit is \(limits.maxLineBytes)")
         }
@@ -130,28 +137,26 @@ extension Frame {
         }
         do {
             switch probe.type {
-            case "hello": return .hello(try decoder.decode(WireHello.self, from: data).validated())
+            case "hello": return .frame(.hello(try decoder.decode(WireHello.self, from: data).validated()))
             case "auth":
                 let auth = try decoder.decode(WireAuth.self, from: data)
-                return .auth(signature: try Field.hex(auth.signature, bytes: 64, name: "signature"))
-            case "vector": return .vector(try Field.vector(decoder.decode(WireVector.self, from: data).vector, name: "vector"))
-            case "blocks":
-                guard allowBatches else { throw WireError(.unexpectedFrame, "a blocks frame is not allowed before the handshake is done") }
-                return .blocks(try decoder.decode(WireBlocks.self, from: data).validated(limits: limits))
+                return .frame(.auth(signature: try Field.hex(auth.signature, bytes: 64, name: "signature")))
+            case "vector": return .frame(.vector(try Field.vector(decoder.decode(WireVector.self, from: data).vector, name: "vector")))
+            case "blocks": return .batch(try decoder.decode(WireBlocks.self, from: data).header(limits: limits))
             case "ack":
                 let ack = try decoder.decode(WireAck.self, from: data)
-                return .ack(Ack(batch: try Field.positive(ack.batch, name: "batch"), vector: try Field.vector(ack.vector, name: "vector"),
+                return .frame(.ack(Ack(batch: try Field.positive(ack.batch, name: "batch"), vector: try Field.vector(ack.vector, name: "vector"),
                                 applied: try Field.count(ack.applied, name: "applied"), held: try Field.count(ack.held, name: "held"),
-                                refused: try Field.count(ack.refused, name: "refused")))
-            case "synced": return .synced(try Field.vector(decoder.decode(WireVector.self, from: data).vector, name: "vector"))
+                                refused: try Field.count(ack.refused, name: "refused"))))
+            case "synced": return .frame(.synced(try Field.vector(decoder.decode(WireVector.self, from: data).vector, name: "vector")))
             case "ping", "pong":
                 let ping = try decoder.decode(WirePing.self, from: data)
                 let id = try Field.count(ping.id, name: "id"), time = try Field.count(ping.time, name: "time")
-                return probe.type == "ping" ? .ping(id: id, time: time) : .pong(id: id, time: time)
-            case "bye": return .bye(reason: try decoder.decode(WireBye.self, from: data).reason)
+                return .frame(probe.type == "ping" ? .ping(id: id, time: time) : .pong(id: id, time: time))
+            case "bye": return .frame(.bye(reason: try decoder.decode(WireBye.self, from: data).reason))
             case "error":
                 let error = try decoder.decode(WireErrorFrame.self, from: data)
-                return .error(code: error.code, message: error.message, fatal: error.fatal)
+                return .frame(.error(code: error.code, message: error.message, fatal: error.fatal))
             default:
                 throw WireError(.unknownFrame, "frame type \"\(probe.type.prefix(64))\" is not known to protocol version \(WireVersion.protocolVersion); it was ignored")
             }
@@ -308,7 +313,8 @@ struct WireBlocks: Codable {
     var keys: [String: String]?
     var data: String
 
-    func validated(limits: WireLimits) throws(WireError) -> BlockBatch {
+    /// Checks everything but the payload.
+    func header(limits: WireLimits) throws(WireError) -> RawBatch {
         let batch = try Field.positive(batch, name: "batch")
         guard count >= 1 else { throw WireError(.badField, "member \"count\" must be at least 1") }
         guard count <= Int64(limits.maxBatchBlocks) else {
@@ -322,17 +328,31 @@ struct WireBlocks: Codable {
         for (site, key) in keys ?? [:] {
             decodedKeys[try Field.site(site, name: "keys.\(site.prefix(40))")] = try Field.hex(key, bytes: 32, name: "keys.\(site)")
         }
-        let blocks = try ChangeSet.decode(base64: data, count: Int(count), size: Int(size))
-        let origins = Set(blocks.map(\.origin))
-        if let stray = decodedKeys.keys.sorted().first(where: { !origins.contains($0) }) {
-            throw WireError(.badField, "member \"keys\" names \(stray), which wrote no block of this batch")
-        }
+        return RawBatch(batch: batch, count: Int(count), size: Int(size), keys: decodedKeys, data: data)
+    }
+}
+
+/// A `blocks` frame whose header is checked and whose payload is not yet decoded.
+public struct RawBatch: Sendable, Equatable {
+    public var batch: UInt64
+    public var count: Int
+    public var size: Int
+    public var keys: [SiteID: [UInt8]]
+    var data: String
+
+    /// Decodes the payload (base64, zlib, blocks) and checks it against the header.
+    public func decode(limits: WireLimits = .standard) throws(WireError) -> BlockBatch {
+        let blocks = try ChangeSet.decode(base64: data, count: count, size: size)
         for (earlier, later) in zip(blocks, blocks.dropFirst()) {
             guard (earlier.hlc, earlier.origin, earlier.seq) < (later.hlc, later.origin, later.seq) else {
                 throw WireError(.badBatch, "blocks must be in stamp order without repeats (\(later.origin) seq \(later.seq) follows \(earlier.origin) seq \(earlier.seq))")
             }
         }
-        return BlockBatch(batch: batch, blocks: blocks, keys: decodedKeys, size: Int(size), wireBytes: data.utf8.count)
+        let origins = Set(blocks.map(\.origin))
+        if let stray = keys.keys.sorted().first(where: { !origins.contains($0) }) {
+            throw WireError(.badField, "member \"keys\" names \(stray), which wrote no block of this batch")
+        }
+        return BlockBatch(batch: batch, blocks: blocks, keys: keys, size: size, wireBytes: data.utf8.count)
     }
 }
 

@@ -8,6 +8,10 @@ import NIOExtras
 /// before it closes (or, for an unknown frame type, carry on).
 public enum Inbound: Sendable, Equatable {
     case frame(Frame)
+    /// A `blocks` frame with a checked header; the session decodes its payload only once the
+    /// handshake is done, so an unauthenticated peer cannot make the node inflate anything, and
+    /// inflating happens off the event loop.
+    case batch(RawBatch)
     case invalid(WireError)
 }
 
@@ -17,36 +21,19 @@ public enum Outbound: Sendable {
     case batch(EncodedBatch)
 }
 
-/// Opens once the session's handshake is done. Until then a `blocks` frame is refused as
-/// `unexpected-frame` before its payload is decoded, so an unauthenticated peer cannot make the node
-/// inflate change sets.
-public final class HandshakeGate: Sendable {
-    private let isOpen = NIOLockedValueBox(false)
-    public init() {}
-    public func open() { isOpen.withLockedValue { $0 = true } }
-    public var allowsBatches: Bool { isOpen.withLockedValue { $0 } }
-}
-
 /// Decodes each line from `LineBasedFrameDecoder` into an ``Inbound``.
 public final class FrameDecoder: ChannelInboundHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = Inbound
 
     let limits: WireLimits
-    /// `nil` decodes every frame whatever the session's state (tests, tools).
-    public let gate: HandshakeGate?
 
-    public init(limits: WireLimits = .standard, gate: HandshakeGate? = nil) {
-        self.limits = limits
-        self.gate = gate
-    }
+    public init(limits: WireLimits = .standard) { self.limits = limits }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let line = unwrapInboundIn(data)
         let inbound: Inbound
-        do {
-            inbound = .frame(try Frame.decode(line: line.readableBytesView, limits: limits, allowBatches: gate?.allowsBatches ?? true))
-        } catch {
+        do { inbound = try Frame.decodeDeferringBatches(line: line.readableBytesView, limits: limits) } catch {
             inbound = .invalid(error)
         }
         context.fireChannelRead(wrapInboundOut(inbound))
@@ -130,12 +117,11 @@ public enum SyncPipeline {
     /// for the LF; a CR before the LF counts toward the limit), an idle guard when `readTimeout` is set, the frame decoder and the frame encoder.
     /// Call on the channel's event loop.
     public static func install(on pipeline: ChannelPipeline.SynchronousOperations, limits: WireLimits = .standard,
-                               counter: WireCounter = WireCounter(), gate: HandshakeGate? = nil,
-                               readTimeout: TimeAmount? = nil) throws {
+                               counter: WireCounter = WireCounter(), readTimeout: TimeAmount? = nil) throws {
         try pipeline.addHandler(counter)
         if let readTimeout { try pipeline.addHandler(IdleStateHandler(readTimeout: readTimeout)) }
         try pipeline.addHandler(ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: limits.maxLineBytes + 1))
-        try pipeline.addHandler(FrameDecoder(limits: limits, gate: gate))
+        try pipeline.addHandler(FrameDecoder(limits: limits))
         try pipeline.addHandler(FrameEncoder())
     }
 }

@@ -29,8 +29,14 @@ public struct VersionVector: Hashable, Sendable, Codable, CustomStringConvertibl
 
     /// The entry-wise maximum.
     /// How many blocks `other` covers that this vector does not (what a peer at `self` lacks from `other`).
+    /// Saturates at `Int.max`: vectors can come from peers, and a crafted one must not trap.
     public func lacking(from other: VersionVector) -> Int {
-        other.entries.reduce(0) { $0 + Int($1.value > self[$1.key] ? $1.value - self[$1.key] : 0) }
+        var total: UInt64 = 0
+        for (site, seq) in other.entries where seq > self[site] {
+            let (sum, overflow) = total.addingReportingOverflow(seq - self[site])
+            total = overflow ? .max : sum
+        }
+        return Int(clamping: total)
     }
 
     public func merging(_ other: VersionVector) -> VersionVector {

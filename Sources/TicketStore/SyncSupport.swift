@@ -72,18 +72,26 @@ extension TicketDatabase {
         try writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticketConflict") ?? 0 }
     }
 
-    /// Saves what was learned about a peer, replacing the previous record of that site.
+    /// Merges what a session learned about a peer into its record, in one transaction: the vector is
+    /// merged with the stored one, `blocksIn`/`blocksOut` are added (they are this session's new
+    /// counts), the rest replaces what was stored. Two sessions with one site lose no update.
     public func recordPeer(_ peer: PeerRecord) throws {
-        let vector = String(decoding: try JSONEncoder().encode(peer.vector), as: UTF8.self)
         try writer.write { db in
+            var vector = peer.vector
+            if let stored = try String.fetchOne(db, sql: "SELECT vector FROM peer WHERE site = ?", arguments: [peer.site.rawValue]),
+               let previous = try? JSONDecoder().decode(VersionVector.self, from: Data(stored.utf8)) {
+                vector = vector.merging(previous)
+            }
+            let text = String(decoding: try JSONEncoder().encode(vector), as: UTF8.self)
             try db.execute(sql: """
                 INSERT INTO peer (site, role, address, lastSeen, vector, skewMillis, lastError, blocksIn, blocksOut)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT(site) DO UPDATE SET role = excluded.role, address = excluded.address, lastSeen = excluded.lastSeen,
-                  vector = excluded.vector, skewMillis = coalesce(excluded.skewMillis, skewMillis), lastError = excluded.lastError,
-                  blocksIn = excluded.blocksIn, blocksOut = excluded.blocksOut
-                """, arguments: [peer.site.rawValue, peer.role.rawValue, peer.address, Int64(peer.lastSeen), vector,
-                                 peer.skewMillis, peer.lastError, Int64(peer.blocksIn), Int64(peer.blocksOut)])
+                ON CONFLICT(site) DO UPDATE SET role = excluded.role, address = excluded.address,
+                  lastSeen = max(lastSeen, excluded.lastSeen), vector = excluded.vector,
+                  skewMillis = coalesce(excluded.skewMillis, skewMillis), lastError = excluded.lastError,
+                  blocksIn = blocksIn + excluded.blocksIn, blocksOut = blocksOut + excluded.blocksOut
+                """, arguments: [peer.site.rawValue, peer.role.rawValue, peer.address, Int64(clamping: peer.lastSeen), text,
+                                 peer.skewMillis, peer.lastError, Int64(clamping: peer.blocksIn), Int64(clamping: peer.blocksOut)])
         }
     }
 

@@ -17,10 +17,19 @@ final class TestSite: @unchecked Sendable {
     var node: SyncNode?
     var task: Task<Void, any Error>?
 
-    init(_ site: String, role: SiteRole = .site) throws {
+    /// - Parameters:
+    ///   - clockAhead: how far this site's wall clock runs ahead, ms.
+    ///   - applyDelay: a pause inside each apply transaction, to slow a transfer down deterministically.
+    init(_ site: String, role: SiteRole = .site, clockAhead: UInt64 = 0, applyDelay: Duration? = nil) throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("tierline-node-\(site)-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        db = try TicketDatabase(TicketDatabase.openPool(path: folder + "/tierline.sqlite"), key: key)
+        var db = try TicketDatabase(TicketDatabase.openPool(path: folder + "/tierline.sqlite"), key: key,
+                                    wallClock: { TicketDatabase.systemMillis() + clockAhead })
+        if let applyDelay {
+            let micros = UInt32(applyDelay.components.seconds * 1_000_000 + applyDelay.components.attoseconds / 1_000_000_000_000)
+            db.faultHook = { point in if point == "afterApplyBatch" { usleep(micros) } }
+        }
+        self.db = db
         try db.initialize(site: try SiteID(site), role: role)
     }
 
@@ -120,7 +129,8 @@ func quietLogger() -> Logger {
     }
 
     @Test func aTransferCutMidwayResumesWithoutLossOrDuplication() async throws {
-        let big = try TestSite("big"), east = try TestSite("east")
+        // east pauses 30 ms in each apply, so the 30 batches take about a second and the cut lands mid-way.
+        let big = try TestSite("big"), east = try TestSite("east", applyDelay: .milliseconds(30))
         try big.create(600, prefix: "backlog")
         let total = Int(try big.db.vector()[try SiteID("big")])
         let address = try #require(try await east.start())
@@ -148,12 +158,31 @@ func quietLogger() -> Logger {
         #expect(count == total, "each block is stored exactly once")
     }
 
+    @Test func aSyncWhoseBlocksTheNodeHoldsBackDoesNotReportSuccess() async throws {
+        // The laptop's clock runs 10 minutes ahead: the node quarantines its blocks (DESIGN: never
+        // merge a stamp more than 5 minutes ahead), and `sync` must say so instead of "completed".
+        let node = try TestSite("branch"), laptop = try TestSite("laptop-fast", role: .laptop, clockAhead: 600_000)
+        try laptop.create(3, prefix: "ahead")
+        let address = try #require(try await node.start())
+        defer { Task { await node.stop() } }
+        do {
+            _ = try await SyncClient.exchange(store: laptop.db, key: laptop.key, with: address, logger: quietLogger())
+            Issue.record("the sync reported success although the node held every block back")
+        } catch let failure as SyncFailure {
+            #expect(failure.summary.errorCode == "block-refused")
+            #expect(failure.summary.sentBlocks > 0)
+            #expect(failure.message.contains("clock"))
+        }
+        #expect(try node.db.pendingCount() > 0)
+        await node.stop()
+    }
+
     @Test func anUnknownProtocolVersionIsRefused() async throws {
         let node = try TestSite("north")
         let address = try #require(try await node.start())
         defer { Task { await node.stop() } }
         for (version, schema, expected) in [(99, 1, WireError.Code.unsupportedProtocol), (1, 99, .unsupportedSchema)] {
-            let (channel, _, _) = try await SyncNode.connect(to: address, group: MultiThreadedEventLoopGroup.singleton,
+            let (channel, _) = try await SyncNode.connect(to: address, group: MultiThreadedEventLoopGroup.singleton,
                                                         limits: .standard, readTimeout: nil)
             let stranger = SiteKey.generate()
             let hello = Hello(protocolVersion: version, minProtocol: version, schema: schema, site: try SiteID("stranger"),

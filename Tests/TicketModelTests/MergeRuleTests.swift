@@ -389,3 +389,14 @@ struct Pair {
         #expect(n.state.conflicts.map(\.field) == [.deleted])
     }
 }
+
+@Suite struct VersionVectorTests {
+    @Test func lackingCountsAndSaturates() throws {
+        let a = try SiteID("a"), b = try SiteID("b")
+        #expect(VersionVector([a: 3]).lacking(from: VersionVector([a: 5, b: 2])) == 4)
+        #expect(VersionVector([a: 9]).lacking(from: VersionVector([a: 5])) == 0)
+        // A crafted vector from a peer must not trap.
+        let huge = VersionVector([a: UInt64(Int64.max), b: UInt64(Int64.max)])
+        #expect(VersionVector().lacking(from: huge) == Int.max)
+    }
+}
