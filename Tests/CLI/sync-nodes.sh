@@ -26,6 +26,7 @@ if [[ ! -x $BIN ]]; then
     exit 1
 fi
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+CLI_DIR=$(cd "$(dirname "$0")" && pwd)
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/tierline-sync-nodes.XXXXXX")
 PIDS=() # every background process this script started and has not yet reaped
@@ -159,24 +160,10 @@ save() { cp "$W/out" "$W/$1"; }
 
 cat >"$W/h.py" <<'PY'
 import json, sys
+from clijson import load, fail, ensure
 
-def load(path):
-    with open(path) as f:
-        text = f.read()
-    try:
-        return json.loads(text)
-    except ValueError as e:
-        fail(f"{path}: not one JSON document ({e}): {text[:300]!r}")
-
-def fail(msg):
-    print(msg)
-    sys.exit(1)
-
-def ensure(cond, msg):
-    if not cond:
-        fail(msg)
 PY
-py() { PYTHONPATH=$W python3 - "$@"; }
+py() { PYTHONPATH=$W:$CLI_DIR python3 - "$@"; }
 
 digest_of() { run "$1" digest; if ((RC != 0)); then echo "digest-failed-$RC:$(head -c 200 "$W/err")"; else cat "$W/out"; fi; }
 vector_of() { run "$1" vector; if ((RC != 0)); then echo "vector-failed-$RC"; else tr -d ' \n' <"$W/out"; fi; }

@@ -18,6 +18,7 @@ if [[ ! -x $BIN ]]; then
     exit 1
 fi
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+CLI_DIR=$(cd "$(dirname "$0")" && pwd)
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/tierline-two-stores.XXXXXX")
 trap 'rm -rf "$W"' EXIT
@@ -80,25 +81,10 @@ check() {
 # JSON helpers for the python3 snippets: `py ARGS... <<'PY' ... PY`.
 cat >"$W/h.py" <<'PY'
 import json, sys
+from clijson import load, fail, ensure
 
 TICKET_KEYS = ["id", "displayNumber", "subject", "status", "priority", "assignee", "group", "tags",
                "originSite", "owningSite", "owningEpoch"]
-
-def load(path):
-    with open(path) as f:
-        text = f.read()
-    try:
-        return json.loads(text)
-    except ValueError as e:
-        fail(f"{path}: not one JSON document ({e}): {text[:300]!r}")
-
-def fail(msg):
-    print(msg)
-    sys.exit(1)
-
-def ensure(cond, msg):
-    if not cond:
-        fail(msg)
 
 def ticket_keys(t, where):
     ensure(isinstance(t, dict), f"{where}: a ticket is not an object: {t!r}"[:300])
@@ -122,10 +108,10 @@ def events(t, where):
         ensure(not missing, f"{where}: event without {missing}: {e}")
     return ev
 PY
-py() { PYTHONPATH=$W python3 - "$@"; }
+py() { PYTHONPATH=$W:$CLI_DIR python3 - "$@"; }
 
 save() { cp "$W/out" "$W/$1"; }
-field() { PYTHONPATH=$W python3 -c 'import sys,h; print(h.load(sys.argv[1])[sys.argv[2]])' "$W/$1" "$2"; }
+field() { PYTHONPATH=$W:$CLI_DIR python3 -c 'import sys,h; print(h.load(sys.argv[1])[sys.argv[2]])' "$W/$1" "$2"; }
 digest_of() { run "$1" digest; if ((RC != 0)); then echo "digest-failed-$RC"; else cat "$W/out"; fi; }
 vector_of() { run "$1" vector; if ((RC != 0)); then echo "vector-failed-$RC"; else cat "$W/out"; fi; }
 same() { # same WHAT A B

@@ -1,0 +1,23 @@
+"""JSON helpers shared by the CLI scripts' python3 snippets."""
+import json
+import sys
+
+
+def load(path):
+    """The one JSON document in `path`, or a failure quoting what was there."""
+    with open(path) as f:
+        text = f.read()
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        fail(f"{path}: not one JSON document ({e}): {text[:300]!r}")
+
+
+def fail(msg):
+    print(msg)
+    sys.exit(1)
+
+
+def ensure(cond, msg):
+    if not cond:
+        fail(msg)
