@@ -451,8 +451,26 @@ h.ensure(len(hub) == 1, f"peers: {st.get('peers')}")
 h.ensure(hub[0].get("theyLack") == 0 and hub[0].get("weLack") == 0, f"hub: {hub[0]}")
 PY
 
+echo "== e2. a node configured by a file"
+F=$W/f
+must "init f (west)" "$F" init --site west --role site
+NODE_PORT[f]=$(free_port)
+cat >"$W/west.json" <<JSON
+{"listen": "127.0.0.1:${NODE_PORT[f]}", "peers": ["127.0.0.1:${NODE_PORT[b]}"], "store": "$F", "pollMillis": 100}
+JSON
+bg node-f "$BIN" serve --config "$W/west.json"
+NODE_PID[f]=$BGPID
+if converge 20 "$F" "$B"; then
+    pass "serve --config: the node dials the hub from its file and converges ($CONVERGE_MS ms)"
+else
+    fail "serve --config: the node dials the hub from its file and converges" "$(node_log f)"
+fi
+printf '{"listen": "127.0.0.1:1", "peer": ["x:1"]}' >"$W/typo.json"
+run "$F" serve --config "$W/typo.json"
+check "serve --config with an unknown setting exits 2 and names it" test "$RC" -eq 2 -a -n "$(grep -F 'unknown setting "peer"' "$W/err")"
+
 echo "== f. SIGTERM stops every node with exit code 0"
-for n in a c e b; do
+for n in a c e f b; do
     kill -TERM "${NODE_PID[$n]}"
     t0=$(now_ms)
     reap "${NODE_PID[$n]}" 5
