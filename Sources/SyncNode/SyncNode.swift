@@ -75,7 +75,7 @@ public final class SyncNode: Service, Sendable {
 
     public func run() async throws {
         try await bind()
-        try await withGracefulShutdownHandler {
+        await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 if let server = state.withLockedValue({ $0.server }) {
                     group.addTask { await self.serve(server) }
