@@ -107,6 +107,40 @@ func quietLogger() -> Logger {
         #expect(try north.db.peers().first?.vector == (try hub.db.vector()))
     }
 
+    @Test func nodesThatDialEachOtherAndThemselvesStillConverge() async throws {
+        // Both sides list the other as a peer (two sessions between them at once), and north also
+        // lists its own address: that session is refused as duplicate-site and retried with backoff.
+        let north = try TestSite("north"), south = try TestSite("south")
+        try north.create(4, prefix: "north")
+        try south.create(4, prefix: "south")
+        let southAddress = try #require(try await south.start())
+        let northListener = try TestSite("north-probe")  // only to learn a free port for north
+        let probe = try #require(try await northListener.start())
+        await northListener.stop()
+        let northAddress = Endpoint(host: "127.0.0.1", port: probe.port)
+        var logger = Logger(label: "test.node")
+        logger.logLevel = .critical
+        let node = try SyncNode(store: north.db, key: north.key,
+                                configuration: NodeConfiguration(listen: northAddress, peers: [southAddress, northAddress],
+                                                                 pollMillis: 50, reconnectMinMillis: 50, reconnectMaxMillis: 400),
+                                logger: logger)
+        try await node.bind()
+        let task = Task { try await node.run() }
+        await south.stop()
+        _ = try await south.start(peers: [northAddress])
+        try await eventually(20, "north and south converge") {
+            let ticketCount = try south.db.tickets().count
+            return try north.db.digest() == south.db.digest() && ticketCount == 8
+        }
+        // Blocks that came over both sessions are stored once.
+        let count = try await north.db.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM block") }
+        #expect(count == Int(try north.db.vector().entries.values.reduce(0, +)))
+        #expect(try north.db.peers().contains { $0.site.rawValue == "north" } == false, "a session with itself is never recorded as a peer")
+        node.shutdown()
+        _ = try? await task.value
+        await south.stop()
+    }
+
     @Test func aLaptopSyncsBothWays() async throws {
         let node = try TestSite("branch"), laptop = try TestSite("laptop-anna", role: .laptop)
         try node.create(6, prefix: "branch")
