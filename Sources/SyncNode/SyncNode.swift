@@ -214,12 +214,25 @@ public enum SyncClient {
                                 logger: Logger = Logger(label: "tierline.sync"), batchBlocks: Int = 1024,
                                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                                 onProgress: (@Sendable (SyncProgress) -> Void)? = nil) async throws -> SessionSummary {
-        let access = StoreAccess(store, threads: 2)
-        defer { Task { await access.close() } }
         let identity = try store.identity()
         guard identity.publicKey == key.publicKey else {
             throw ConfigurationError("the site key does not match the store's site \(identity.site)")
         }
+        let access = StoreAccess(store, threads: 2)
+        do {
+            let summary = try await exchange(access: access, identity: identity, key: key, with: peer, logger: logger,
+                                             batchBlocks: batchBlocks, group: group, onProgress: onProgress)
+            await access.close()
+            return summary
+        } catch {
+            await access.close()
+            throw error
+        }
+    }
+
+    static func exchange(access: StoreAccess, identity: LocalIdentity, key: SiteKey, with peer: Endpoint, logger: Logger,
+                         batchBlocks: Int, group: any EventLoopGroup,
+                         onProgress: (@Sendable (SyncProgress) -> Void)?) async throws -> SessionSummary {
         let context = SessionContext(identity: identity, key: key, store: access, feed: ChangeFeed(), logger: logger,
                                      batchBlocks: batchBlocks)
         let conflictsBefore = try await access.run { try $0.conflictCount() }

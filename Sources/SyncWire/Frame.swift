@@ -200,7 +200,6 @@ extension Frame {
 
 /// Field checks shared by the frame decoders; each names the member at fault.
 enum Field {
-    static let maxInteger = Int64.max
 
     static func count(_ value: Int64, name: String) throws(WireError) -> UInt64 {
         guard value >= 0 else { throw WireError(.badField, "member \"\(name)\" is \(value); it must not be negative") }

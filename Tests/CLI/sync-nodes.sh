@@ -19,14 +19,7 @@
 # exits 1 if any check fails. Needs bash, python3 (JSON, free ports) and coreutils `timeout`.
 set -euo pipefail
 
-BIN=${1:-.build/debug/tierline}
-if [[ $# -eq 0 && ! -x $BIN ]]; then BIN=$(dirname "$0")/../../.build/debug/tierline; fi
-if [[ ! -x $BIN ]]; then
-    echo "FAIL: no executable tierline at '$BIN' (build it with 'swift build', or pass its path)" >&2
-    exit 1
-fi
-BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
-CLI_DIR=$(cd "$(dirname "$0")" && pwd)
+source "$(dirname "$0")/lib.sh" "$@"
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/tierline-sync-nodes.XXXXXX")
 PIDS=() # every background process this script started and has not yet reaped
@@ -44,23 +37,7 @@ cp "$BIN" "$W/tierline"
 echo "tierline: $BIN"
 BIN=$W/tierline
 unset TIERLINE_STORE
-START_NS=$(date +%s%N)
 
-PASSED=0
-FAILED=0
-pass() { echo "PASS: $1"; PASSED=$((PASSED + 1)); }
-fail() {
-    echo "FAIL: $1"
-    if [[ -n ${2:-} ]]; then printf '%s\n' "$2" | head -n 30 | sed 's/^/      /'; fi
-    FAILED=$((FAILED + 1))
-}
-finish() {
-    echo "---- $PASSED passed, $FAILED failed ($(elapsed_ms) ms)"
-    if ((FAILED > 0)); then exit 1; fi
-    exit 0
-}
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-elapsed_ms() { echo $((($(date +%s%N) - START_NS) / 1000000)); }
 
 # ---- processes ----------------------------------------------------------------------------------
 # alive PID: the process runs (not exited, not a zombie).
@@ -120,30 +97,6 @@ start_node() {
 node_log() { echo "log of node $1:"; tail -n 15 "$W/node-$1.log" 2>/dev/null || true; }
 
 # ---- commands -----------------------------------------------------------------------------------
-# run STORE ARGS...: tierline ARGS --store STORE, bounded by 60 s; stdout $W/out, stderr $W/err, RC.
-RC=0
-run() {
-    local store=$1
-    shift
-    set +e
-    timeout -k 2 60 "$BIN" "$@" --store "$store" >"$W/out" 2>"$W/err"
-    RC=$?
-    set -e
-    LAST="tierline $* --store $store"
-}
-last_output() { printf 'command: %s\nexit: %s\nstdout: %s\nstderr: %s' "$LAST" "$RC" "$(head -c 1500 "$W/out")" "$(tail -c 1500 "$W/err")"; }
-must() { # must NAME STORE ARGS...: a step the rest depends on; on failure, report and stop.
-    local name=$1
-    shift
-    run "$@"
-    if ((RC == 0)); then
-        pass "$name"
-    else
-        fail "$name" "$(last_output)"
-        echo "(stopping: later checks depend on this step)"
-        finish
-    fi
-}
 quietly() { # quietly STORE ARGS...: a setup write; stops the script if it fails.
     run "$@"
     if ((RC != 0)); then
@@ -151,19 +104,12 @@ quietly() { # quietly STORE ARGS...: a setup write; stops the script if it fails
         finish
     fi
 }
-check() { # check NAME CMD...: PASS if CMD succeeds, else FAIL with what it printed.
-    local name=$1 detail
-    shift
-    if detail=$("$@" 2>&1); then pass "$name"; else fail "$name" "$detail"; fi
-}
-save() { cp "$W/out" "$W/$1"; }
 
 cat >"$W/h.py" <<'PY'
 import json, sys
 from clijson import load, fail, ensure
 
 PY
-py() { PYTHONPATH=$W:$CLI_DIR python3 - "$@"; }
 
 digest_of() { run "$1" digest; if ((RC != 0)); then echo "digest-failed-$RC:$(head -c 200 "$W/err")"; else cat "$W/out"; fi; }
 vector_of() { run "$1" vector; if ((RC != 0)); then echo "vector-failed-$RC"; else tr -d ' \n' <"$W/out"; fi; }

@@ -11,14 +11,7 @@
 # Needs bash and python3 (for JSON); no jq.
 set -euo pipefail
 
-BIN=${1:-.build/debug/tierline}
-if [[ $# -eq 0 && ! -x $BIN ]]; then BIN=$(dirname "$0")/../../.build/debug/tierline; fi
-if [[ ! -x $BIN ]]; then
-    echo "FAIL: no executable tierline at '$BIN' (build it with 'swift build', or pass its path)" >&2
-    exit 1
-fi
-BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
-CLI_DIR=$(cd "$(dirname "$0")" && pwd)
+source "$(dirname "$0")/lib.sh" "$@"
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/tierline-two-stores.XXXXXX")
 trap 'rm -rf "$W"' EXIT
@@ -30,53 +23,9 @@ unset TIERLINE_STORE
 NORTH=$W/north
 SOUTH=$W/south
 
-PASSED=0
-FAILED=0
-pass() { echo "PASS: $1"; PASSED=$((PASSED + 1)); }
-fail() {
-    echo "FAIL: $1"
-    if [[ -n ${2:-} ]]; then printf '%s\n' "$2" | head -n 25 | sed 's/^/      /'; fi
-    FAILED=$((FAILED + 1))
-}
-finish() {
-    echo "---- $PASSED passed, $FAILED failed"
-    if ((FAILED > 0)); then exit 1; fi
-    exit 0
-}
 
-# run STORE ARGS...: runs tierline with --store STORE; stdout in $W/out, stderr in $W/err, exit code in RC.
-RC=0
-run() {
-    local store=$1
-    shift
-    set +e
-    "$BIN" "$@" --store "$store" >"$W/out" 2>"$W/err"
-    RC=$?
-    set -e
-    LAST="tierline $* --store $store"
-}
-last_output() { printf 'command: %s\nexit: %s\nstdout: %s\nstderr: %s' "$LAST" "$RC" "$(head -c 1500 "$W/out")" "$(head -c 1500 "$W/err")"; }
 
-# must NAME STORE ARGS...: a step the rest depends on; on failure, report and stop.
-must() {
-    local name=$1
-    shift
-    run "$@"
-    if ((RC == 0)); then
-        pass "$name"
-    else
-        fail "$name" "$(last_output)"
-        echo "(stopping: later checks depend on this step)"
-        finish
-    fi
-}
 
-# check NAME CMD...: PASS if CMD succeeds, else FAIL with what it printed.
-check() {
-    local name=$1 detail
-    shift
-    if detail=$("$@" 2>&1); then pass "$name"; else fail "$name" "$detail"; fi
-}
 
 # JSON helpers for the python3 snippets: `py ARGS... <<'PY' ... PY`.
 cat >"$W/h.py" <<'PY'
@@ -108,9 +57,7 @@ def events(t, where):
         ensure(not missing, f"{where}: event without {missing}: {e}")
     return ev
 PY
-py() { PYTHONPATH=$W:$CLI_DIR python3 - "$@"; }
 
-save() { cp "$W/out" "$W/$1"; }
 field() { PYTHONPATH=$W:$CLI_DIR python3 -c 'import sys,h; print(h.load(sys.argv[1])[sys.argv[2]])' "$W/$1" "$2"; }
 digest_of() { run "$1" digest; if ((RC != 0)); then echo "digest-failed-$RC"; else cat "$W/out"; fi; }
 vector_of() { run "$1" vector; if ((RC != 0)); then echo "vector-failed-$RC"; else cat "$W/out"; fi; }

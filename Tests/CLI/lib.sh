@@ -1,0 +1,63 @@
+# Shared by the CLI scripts: `source "$(dirname "$0")/lib.sh" "$@"` right after `set -euo pipefail`.
+# Sets BIN (the tierline binary: the script's first argument, else .build/debug/tierline) and
+# CLI_DIR, and defines the PASS/FAIL bookkeeping and the `run`/`must`/`check` helpers. The script
+# sets W (its temporary folder) before calling any of them.
+
+BIN=${1:-.build/debug/tierline}
+if [[ $# -eq 0 && ! -x $BIN ]]; then BIN=$(dirname "$0")/../../.build/debug/tierline; fi
+if [[ ! -x $BIN ]]; then
+    echo "FAIL: no executable tierline at '$BIN' (build it with 'swift build', or pass its path)" >&2
+    exit 1
+fi
+BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+CLI_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+START_NS=$(date +%s%N)
+
+PASSED=0
+FAILED=0
+pass() { echo "PASS: $1"; PASSED=$((PASSED + 1)); }
+fail() {
+    echo "FAIL: $1"
+    if [[ -n ${2:-} ]]; then printf '%s\n' "$2" | head -n 30 | sed 's/^/      /'; fi
+    FAILED=$((FAILED + 1))
+}
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+elapsed_ms() { echo $((($(date +%s%N) - START_NS) / 1000000)); }
+finish() {
+    echo "---- $PASSED passed, $FAILED failed ($(elapsed_ms) ms)"
+    if ((FAILED > 0)); then exit 1; fi
+    exit 0
+}
+
+# run STORE ARGS...: tierline ARGS --store STORE, bounded by 60 s; stdout $W/out, stderr $W/err, RC.
+RC=0
+run() {
+    local store=$1
+    shift
+    set +e
+    timeout -k 2 60 "$BIN" "$@" --store "$store" >"$W/out" 2>"$W/err"
+    RC=$?
+    set -e
+    LAST="tierline $* --store $store"
+}
+last_output() { printf 'command: %s\nexit: %s\nstdout: %s\nstderr: %s' "$LAST" "$RC" "$(head -c 1500 "$W/out")" "$(tail -c 1500 "$W/err")"; }
+must() { # must NAME STORE ARGS...: a step the rest depends on; on failure, report and stop.
+    local name=$1
+    shift
+    run "$@"
+    if ((RC == 0)); then
+        pass "$name"
+    else
+        fail "$name" "$(last_output)"
+        echo "(stopping: later checks depend on this step)"
+        finish
+    fi
+}
+check() { # check NAME CMD...: PASS if CMD succeeds, else FAIL with what it printed.
+    local name=$1 detail
+    shift
+    if detail=$("$@" 2>&1); then pass "$name"; else fail "$name" "$detail"; fi
+}
+save() { cp "$W/out" "$W/$1"; }
+# py ARGS... <<'PY' ... PY: a python3 snippet that can `import h` ($W/h.py) and `clijson`.
+py() { PYTHONPATH=$W:$CLI_DIR python3 - "$@"; }
