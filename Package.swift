@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "TicketModel", targets: ["TicketModel"]),
         .library(name: "TicketStore", targets: ["TicketStore"]),
         .library(name: "SyncWire", targets: ["SyncWire"]),
+        .library(name: "Escalation", targets: ["Escalation"]),
         .library(name: "SyncNode", targets: ["SyncNode"]),
     ],
     dependencies: [
@@ -53,9 +54,13 @@ let package = Package(
             ],
             swiftSettings: strict),
         .target(
+            name: "Escalation",
+            dependencies: ["TicketModel", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
+        .target(
             name: "SyncNode",
             dependencies: [
-                "TicketModel", "TicketStore", "SyncWire",
+                "TicketModel", "TicketStore", "SyncWire", "Escalation",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -65,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "tierline",
             dependencies: [
-                "TicketModel", "TicketStore", "SyncWire", "SyncNode",
+                "TicketModel", "TicketStore", "SyncWire", "SyncNode", "Escalation",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -112,9 +117,13 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(
+            name: "EscalationTests",
+            dependencies: ["TicketModel", "Escalation", "TestSupport"],
+            swiftSettings: strict),
+        .testTarget(
             name: "SyncNodeTests",
             dependencies: [
-                "TicketModel", "TicketStore", "SyncWire", "SyncNode", "TestSupport",
+                "TicketModel", "TicketStore", "SyncWire", "SyncNode", "Escalation", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

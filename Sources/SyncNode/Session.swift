@@ -63,6 +63,21 @@ struct SessionContext: Sendable {
     var handshakeTimeout = TimeAmount.seconds(10)
     var readTimeout = TimeAmount.seconds(45)
     var isShuttingDown: @Sendable () -> Bool = { false }
+    /// The sites with an open session, for the coordinator's backstop.
+    var presence = Presence()
+}
+
+/// Which peer sites have a session open right now.
+final class Presence: Sendable {
+    private let open = NIOLockedValueBox<[SiteID: Int]>([:])
+    func enter(_ site: SiteID) { open.withLockedValue { $0[site, default: 0] += 1 } }
+    func leave(_ site: SiteID) {
+        open.withLockedValue { open in
+            open[site, default: 0] -= 1
+            if open[site, default: 0] <= 0 { open[site] = nil }
+        }
+    }
+    var sites: Set<SiteID> { open.withLockedValue { Set($0.keys) } }
 }
 
 /// Why a session ended early.
@@ -93,6 +108,8 @@ final class SyncSession: Sendable {
         var sentThrough = VersionVector()
         /// Set when the handshake timer closed the connection.
         var timedOut: WireError?
+        /// The peer site counted in ``Presence`` while this session is open.
+        var present: SiteID?
         var lastSentMillis: UInt64 = 0
         var pings: [UInt64: UInt64] = [:]
         var progress = SyncProgress()
@@ -183,6 +200,7 @@ final class SyncSession: Sendable {
             ending = SessionEnded(error: WireError(.internal, "\(error)"), fromPeer: false)
         }
         context.feed.unsubscribe(token)
+        if let site = link.withLockedValue({ $0.present }) { context.presence.leave(site) }
         if ending == nil, let timeout = link.withLockedValue({ $0.timedOut }) { ending = SessionEnded(error: timeout, fromPeer: false) }
         var summary = makeSummary(started: started)
         summary.completed = completed
@@ -308,6 +326,10 @@ final class SyncSession: Sendable {
                     link.progress.toReceive = ours.lacking(from: peerVector)
                 }
                 phase = .open
+                if let site = link.withLockedValue({ $0.peer?.site }) {
+                    context.presence.enter(site)
+                    link.withLockedValue { $0.present = site }
+                }
                 logger.info("session open", metadata: ["role": "\(link.withLockedValue { $0.peer?.role.rawValue ?? "" })"])
                 await recordPeer(error: nil)
                 context.feed.signal(token)

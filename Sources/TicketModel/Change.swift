@@ -1,9 +1,12 @@
 import struct Foundation.UUID
 
-/// The kinds of replicated entities. Tickets first; customers, articles and configuration later,
-/// without a new block format.
+/// The kinds of replicated entities. Tickets and configuration documents; customers and articles
+/// later, without a new block format.
 public enum EntityKind: UInt8, Sendable, Hashable, CaseIterable {
     case ticket = 1
+    /// A configuration document (calendar, SLA policy, ladder, matrix, rule): each published version
+    /// is one `config_version` event of the document's log (schema 2).
+    case config = 2
 }
 
 /// Names one replicated entity.

@@ -59,6 +59,11 @@ public struct EventEntry: Sendable, Hashable {
     public var event: TicketEvent
     public var stamp: Stamp
     public var dot: Dot
+    public init(event: TicketEvent, stamp: Stamp, dot: Dot) {
+        self.event = event
+        self.stamp = stamp
+        self.dot = dot
+    }
 }
 
 /// Two concurrent writes of one field with different values.

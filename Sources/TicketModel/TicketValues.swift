@@ -28,6 +28,13 @@ public enum EventKind: String, CaseIterable, Sendable, Codable {
     case agentReply = "agent_reply"
     case internalNote = "internal_note"
     case handoffNote = "handoff_note"
+    /// A reply sent by automation: public, but not a response for the SLA clocks (schema 2).
+    case autoReply = "auto_reply"
+    /// An SLA or escalation record (applied policy, warning, breach, ladder level, handoff…): the body
+    /// is its canonical JSON, the `Escalation` module reads it (schema 2).
+    case escalation
+    /// One published version of a configuration document; the body is its canonical JSON (schema 2).
+    case configVersion = "config_version"
 
     var code: UInt8 { UInt8(EventKind.allCases.firstIndex(of: self)! + 1) }
 }

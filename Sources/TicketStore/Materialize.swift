@@ -17,6 +17,36 @@ extension TicketDatabase {
         return TicketState.fold(id: id, changes: changes)
     }
 
+    /// Rewrites the materialized rows of the touched entities: tickets and configuration documents.
+    static func materialize(_ db: Database, _ entities: Set<EntityRef>) throws {
+        try materialize(db, Set(entities.filter { $0.kind == .ticket }.map(\.id)))
+        for entity in entities where entity.kind == .config { try materializeConfig(db, entity.id) }
+    }
+
+    /// A configuration document's published versions: one row per version event, the copy with the
+    /// smallest (stamp, change id) when two blocks carry the same version id.
+    static func materializeConfig(_ db: Database, _ id: UUID) throws {
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT b.bytes FROM blockEntity e JOIN block b ON b.origin = e.origin AND b.seq = e.seq WHERE e.entity = ?
+            """, arguments: [id.lowercased])
+        var versions: [UUID: EventEntry] = [:]
+        for row in rows {
+            let block = try decodeStored(row["bytes"])
+            for (entity, change) in block.entityChanges where entity == EntityRef(kind: .config, id: id) {
+                guard case .event(let event) = change.operation, event.kind == .configVersion else { continue }
+                let entry = EventEntry(event: event, stamp: change.stamp, dot: change.dot)
+                if let held = versions[event.id], (held.stamp, held.dot) < (entry.stamp, entry.dot) { continue }
+                versions[event.id] = entry
+            }
+        }
+        try db.execute(sql: "DELETE FROM configVersion WHERE entity = ?", arguments: [id.lowercased])
+        for (versionID, entry) in versions {
+            try db.execute(sql: "INSERT INTO configVersion (id, entity, hlc, origin, actor, body) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [versionID.lowercased, id.lowercased, Int64(bitPattern: entry.stamp.hlc.rawValue),
+                                       entry.stamp.site.rawValue, entry.event.actor, entry.event.body])
+        }
+    }
+
     /// Re-folds `ids` and rewrites their materialized rows, then resolves merges across tickets if any
     /// of them asks for (or asked for) a merge.
     static func materialize(_ db: Database, _ ids: Set<UUID>) throws {

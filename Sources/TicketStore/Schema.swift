@@ -126,6 +126,18 @@ enum Schema {
                 t.column("blocksOut", .integer).notNull().defaults(to: 0)
             }
         }
+        migrator.registerMigration("v3-config") { db in
+            // Published versions of configuration documents (calendars, SLA policies, ladders, the
+            // matrix, rules), materialized from `config_version` events of config entities.
+            try db.create(table: "configVersion") { t in
+                t.primaryKey("id", .text)
+                t.column("entity", .text).notNull().indexed()
+                t.column("hlc", .integer).notNull()
+                t.column("origin", .text).notNull()
+                t.column("actor", .text).notNull()
+                t.column("body", .text).notNull()
+            }
+        }
         return migrator
     }
 }

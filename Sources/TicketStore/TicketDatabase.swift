@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import GRDB
 import TicketModel
@@ -125,7 +126,7 @@ public struct TicketDatabase: Sendable {
                     }
                     try Self.insert(db, block)
                     try faultHook?("afterBlockInsert")
-                    try Self.materialize(db, Set(block.changes.map(\.entity.id)))
+                    try Self.materialize(db, Set(block.changes.map(\.entity)))
                     blocks.append(block)
                 }
                 try db.execute(sql: "UPDATE localSite SET hlc = ? WHERE id = 1", arguments: [Int64(bitPattern: clock.last.rawValue)])
@@ -263,7 +264,7 @@ public struct TicketDatabase: Sendable {
         var waiting = (stored.map { ($0, true) } + arriving.map { ($0, false) })
             .sorted { ($0.0.hlc, $0.0.origin, $0.0.seq) < ($1.0.hlc, $1.0.origin, $1.0.seq) }
         var vector = try Self.vector(db)
-        var touched = Set<UUID>()
+        var touched = Set<EntityRef>()
         var tooFarAhead: [Dot: String] = [:]
         var count = 0
         var progress = true
@@ -285,7 +286,7 @@ public struct TicketDatabase: Sendable {
                 }
                 try Self.insert(db, block)
                 vector[block.origin] = block.seq
-                touched.formUnion(block.changes.map(\.entity.id))
+                touched.formUnion(block.changes.map(\.entity))
                 count += 1
                 progress = true
             }
@@ -346,10 +347,16 @@ public struct TicketDatabase: Sendable {
     public func digest() throws -> String {
         try writer.read { db in
             let rows = try Row.fetchAll(db, sql: "SELECT id, stateHash, mergedInto FROM ticket")
-            return TicketView.digest(entries: try rows.map { row in
+            var entries = try rows.map { row in
                 (id: try Self.uuid(row["id"]), stateHash: [UInt8](row["stateHash"] as Data),
                  mergedInto: try (row["mergedInto"] as String?).map(Self.uuid))
-            })
+            }
+            // Configuration versions count too: replicas that hold different versions differ.
+            for row in try Row.fetchAll(db, sql: "SELECT id, hlc, origin, body FROM configVersion") {
+                let text = "\(row["hlc"] as Int64)|\(row["origin"] as String)|\(row["body"] as String)"
+                entries.append((id: try Self.uuid(row["id"]), stateHash: Array(SHA256.hash(data: Array(text.utf8))), mergedInto: nil))
+            }
+            return TicketView.digest(entries: entries)
         }
     }
 

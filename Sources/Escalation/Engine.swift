@@ -1,0 +1,293 @@
+import Foundation
+import TicketModel
+
+/// Where one SLA clock stands at a moment.
+public struct ClockReport: Sendable, Hashable {
+    public enum State: String, Sendable {
+        case running, paused, met, breached
+        /// Stopped before its target, or the ticket is resolved.
+        case stopped
+    }
+    public var kind: ClockKind
+    public var cycle: Int
+    public var target: Int64
+    public var businessHours: Bool
+    public var start: Int64
+    /// When the target is (or was) reached, assuming no further pause; `nil` while paused or stopped.
+    public var deadline: Int64?
+    public var warnAt: Int64?
+    /// Counted (business, unpaused) time so far.
+    public var elapsed: Int64
+    public var state: State
+}
+
+/// Where one ladder cycle stands.
+public struct CycleReport: Sendable, Hashable {
+    public var start: StoredRecord
+    public var ordinal: Int
+    public var ladder: Pin
+    /// The last level fired: (level, loop).
+    public var fired: (level: Int, loop: Int)?
+    /// When the next level fires, if the ladder still runs.
+    public var next: (at: Int64, level: Int, loop: Int)?
+    public var ended: String?
+
+    public static func == (a: CycleReport, b: CycleReport) -> Bool {
+        a.start == b.start && a.ordinal == b.ordinal && a.ladder == b.ladder && a.fired?.level == b.fired?.level
+            && a.fired?.loop == b.fired?.loop && a.next?.at == b.next?.at && a.ended == b.ended
+    }
+    public func hash(into h: inout Hasher) { h.combine(start) }
+}
+
+/// A record that is due, and what it does to the ticket.
+public struct DerivedEffect: Sendable, Hashable {
+    public var id: UUID
+    public var record: EscalationRecord
+    /// Changes written with the record: priority, group, watchers, tags, the escalation register.
+    public var operations: [TicketModel.Operation]
+
+    /// The event that carries the record: identical on every replica that derives it.
+    public var event: TicketEvent {
+        TicketEvent(id: id, kind: .escalation, actor: "tierline", visibility: .internal, body: record.encoded())
+    }
+}
+
+/// Everything the escalation rules say about one ticket at one moment.
+public struct Evaluation: Sendable {
+    public var pin: EscalationRecord?
+    public var clocks: [ClockReport]
+    public var cycles: [CycleReport]
+    /// Records due by now and not yet in the ticket's log, oldest first.
+    public var due: [DerivedEffect]
+    /// Handoff requests nobody has answered yet.
+    public var pendingHandoffs: [StoredRecord]
+    /// The next time something becomes due, if any.
+    public var nextDue: Int64?
+}
+
+/// The SLA and ladder rules: a pure function of (ticket, pinned configuration, now).
+public enum EscalationEngine {
+    /// Evaluates `state` at `now` (milliseconds) against the versions it pinned in `library`.
+    public static func evaluate(_ state: TicketState, library: ConfigLibrary, now: Int64) -> Evaluation {
+        let facts = TicketFacts(state)
+        var records = facts.records
+        var due: [DerivedEffect] = []
+        var nextDue: Int64?
+        func note(_ t: Int64?) { if let t, t > now { nextDue = min(nextDue ?? t, t) } }
+        func add(_ effect: DerivedEffect) {
+            guard !facts.eventIDs.contains(effect.id), !due.contains(where: { $0.id == effect.id }) else { return }
+            due.append(effect)
+            records.append(StoredRecord(id: effect.id, record: effect.record, site: nil))
+        }
+
+        var clocks: [ClockReport] = []
+        if facts.status != .merged, let pin = facts.pin, let policyPin = pin.policy, let policy = library.policy(policyPin),
+           let calendarPin = pin.calendar, let calendar = library.calendar(calendarPin) {
+            for kind in ClockKind.allCases {
+                guard let doc = policy.clocks[kind], let text = doc.targets[facts.priority.rawValue],
+                      let target = DurationText.millis(text) else { continue }
+                let clockCalendar = doc.businessHours == false ? WorkingCalendar.always : calendar
+                for run in runs(kind, facts) {
+                    var pauses = facts.spans { Set(doc.pauseWhen ?? []).contains($0.rawValue) }
+                    pauses += run.pauses
+                    let active = ActiveTime(calendar: clockCalendar, pauses: pauses)
+                    let deadline = active.add(target, to: run.start)
+                    let warnAt = doc.warnAt.flatMap { active.add(target * Int64($0) / 100, to: run.start) }
+                    let elapsed = active.elapsed(from: run.start, to: max(run.start, now))
+                    let state: ClockReport.State
+                    if let deadline, deadline <= now { state = .breached }
+                    else if run.stop.map({ $0 <= now }) ?? false { state = .met }
+                    else if pauses.contains(where: { $0.start <= now && now < $0.end }) { state = .paused }
+                    else { state = .running }
+                    clocks.append(ClockReport(kind: kind, cycle: run.cycle, target: target, businessHours: doc.businessHours != false,
+                                              start: run.start, deadline: deadline, warnAt: warnAt, elapsed: elapsed, state: state))
+                    for (type, at, actions) in [(RecordType.slaWarning, warnAt, doc.onWarn), (.slaBreach, deadline, doc.onBreach)] {
+                        guard let at else { continue }
+                        guard at <= now else { note(at); continue }
+                        var record = EscalationRecord(type: type, at: at)
+                        record.clock = kind
+                        record.clockCycle = run.cycle
+                        record.policy = policyPin
+                        let phase = type == .slaWarning ? "warning" : "breach"
+                        var operations: [TicketModel.Operation] = []
+                        if actions?.contains(SLAAction.raisePriority.rawValue) == true, facts.priority != .urgent {
+                            operations.append(.set(.priority, .text(facts.priority.raised.rawValue)))
+                        }
+                        add(DerivedEffect(id: DerivedID.record(ticket: facts.id, type.rawValue, kind.rawValue, String(run.cycle)),
+                                          record: record, operations: operations))
+                        if actions?.contains(SLAAction.escalate.rawValue) == true, let ladder = pin.ladder {
+                            var start = EscalationRecord(type: .escalationStarted, at: at)
+                            start.ladder = ladder
+                            start.ladderCalendar = pin.ladderCalendar
+                            start.matrix = pin.matrix
+                            start.clock = kind
+                            start.clockCycle = run.cycle
+                            start.reason = "\(kind.rawValue) \(phase)"
+                            add(DerivedEffect(id: DerivedID.record(ticket: facts.id, "escalation_started", "sla", kind.rawValue, String(run.cycle), phase),
+                                              record: start, operations: []))
+                        }
+                    }
+                }
+            }
+        }
+
+        // Ladder cycles, oldest first; a new cycle ends the one before it.
+        let starts = records.filter { $0.record.type == .escalationStarted }
+            .sorted { ($0.record.at, $0.id.uuidString) < ($1.record.at, $1.id.uuidString) }
+        var cycles: [CycleReport] = []
+        for (i, start) in starts.enumerated() {
+            guard let ladderPin = start.record.ladder, let ladder = library.ladder(ladderPin) else { continue }
+            let supersededAt = i + 1 < starts.count ? starts[i + 1].record.at : nil
+            let report = ladderCycle(start, ordinal: i + 1, ladder: ladder, ladderPin: ladderPin, endedBy: supersededAt,
+                                     facts: facts, records: records, library: library, now: now, add: add)
+            note(report.next?.at)
+            cycles.append(report)
+        }
+
+        let answered = Set(records.filter { $0.record.type == .handoffAccepted || $0.record.type == .handoffRejected }.compactMap(\.record.refersTo))
+        let pending = records.filter { $0.record.isHandoffRequest && !answered.contains($0.id) && $0.record.toSite != facts.ownerSite?.rawValue }
+        return Evaluation(pin: facts.pin, clocks: clocks, cycles: cycles, due: due.sorted { ($0.record.at, $0.id.uuidString) < ($1.record.at, $1.id.uuidString) },
+                          pendingHandoffs: pending, nextDue: nextDue)
+    }
+
+    /// One run of a clock: when it started, when it stopped for good, and spans it does not count.
+    struct Run {
+        var cycle: Int
+        var start: Int64
+        var stop: Int64?
+        var pauses: [TimeSpan]
+    }
+
+    static func runs(_ kind: ClockKind, _ facts: TicketFacts) -> [Run] {
+        let resolvedSpans = facts.spans { $0.isResolved }
+        func stopped(_ start: Int64, _ times: [Int64?]) -> Run {
+            let stop = times.compactMap { $0 }.filter { $0 >= start }.min()
+            return Run(cycle: 1, start: start, stop: stop, pauses: stop.map { [TimeSpan(start: $0, end: .max)] } ?? [])
+        }
+        switch kind {
+        case .firstResponse:
+            return [stopped(facts.created, [facts.publicReplies.first, facts.resolved(after: facts.created)])]
+        case .timeToOwn:
+            return [stopped(facts.created, [facts.ownedAt, facts.resolved(after: facts.created)])]
+        case .resolution:
+            // Runs while unresolved; a reopened ticket carries on counting from where it stopped.
+            let stop = facts.status.isResolved ? facts.statuses.last?.at : nil
+            return [Run(cycle: 1, start: facts.created, stop: stop, pauses: resolvedSpans)]
+        case .nextResponse:
+            // After the first public reply, each customer message that finds no reply pending starts
+            // a cycle; the next public reply (or resolving the ticket) ends it.
+            guard let first = facts.publicReplies.first else { return [] }
+            var out: [Run] = []
+            var timeline = facts.customerMessages.filter { $0 > first }.map { ($0, true) } + facts.publicReplies.filter { $0 > first }.map { ($0, false) }
+            timeline.sort { ($0.0, $0.1 ? 1 : 0) < ($1.0, $1.1 ? 1 : 0) }
+            for (at, isCustomer) in timeline {
+                if isCustomer, out.last.map({ $0.stop != nil }) ?? true {
+                    out.append(Run(cycle: out.count + 1, start: at, stop: nil, pauses: []))
+                } else if !isCustomer, let last = out.indices.last, out[last].stop == nil {
+                    out[last].stop = at
+                }
+            }
+            return out.map { run in
+                let stop = [run.stop, facts.resolved(after: run.start)].compactMap { $0 }.min()
+                return Run(cycle: run.cycle, start: run.start, stop: stop, pauses: stop.map { [TimeSpan(start: $0, end: .max)] } ?? [])
+            }
+        }
+    }
+
+    static func ladderCycle(_ start: StoredRecord, ordinal: Int, ladder: LadderDocument, ladderPin: Pin, endedBy superseded: Int64?,
+                            facts: TicketFacts, records: [StoredRecord], library: ConfigLibrary, now: Int64,
+                            add: (DerivedEffect) -> Void) -> CycleReport {
+        var report = CycleReport(start: start, ordinal: ordinal, ladder: ladderPin)
+        let mine = records.filter { $0.record.cycle == start.id }
+        let levelIDs = Set(mine.filter { $0.record.type == .levelFired }.map(\.id))
+        var ends: [(Int64, String)] = []
+        if let superseded { ends.append((superseded, "superseded by a new cycle")) }
+        if let resolved = facts.resolved(after: start.record.at) { ends.append((resolved, "ticket resolved")) }
+        if let stop = mine.first(where: { $0.record.type == .escalationStopped }) { ends.append((stop.record.at, "stopped by an agent")) }
+        let end = ends.min { $0.0 < $1.0 }
+
+        // Timers freeze in pause statuses and for the ack timeout after an acknowledgement or an
+        // accepted handoff of this cycle (without an ack timeout, an acknowledgement holds for good).
+        var pauses = facts.spans { Set(ladder.pauseWhen ?? []).contains($0.rawValue) }
+        let holdFor = ladder.ackTimeout.flatMap(DurationText.millis)
+        for r in records where (r.record.type == .acknowledged && r.record.cycle == start.id)
+            || (r.record.type == .handoffAccepted && r.record.refersTo.map(levelIDs.contains) == true) {
+            let (hold, overflow) = r.record.at.addingReportingOverflow(holdFor ?? .max)
+            pauses.append(TimeSpan(start: r.record.at, end: overflow ? .max : hold))
+        }
+        let calendar = start.record.ladderCalendar.flatMap(library.calendar) ?? .always
+        let active = ActiveTime(calendar: calendar, pauses: pauses)
+
+        var t = start.record.at
+        for loop in 0...ladder.loops {
+            for (index, level) in ladder.levels.enumerated() {
+                guard let delay = DurationText.millis(level.delay), let at = active.add(delay, to: t) else {
+                    report.ended = report.ended ?? "held (acknowledged)"
+                    return report
+                }
+                if let end, at >= end.0 {
+                    report.ended = end.1
+                    return report
+                }
+                if at > now {
+                    report.next = (at, index + 1, loop)
+                    return report
+                }
+                add(fire(level, number: index + 1, loop: loop, at: at, start: start, ordinal: ordinal, facts: facts, library: library))
+                report.fired = (index + 1, loop)
+                t = at
+            }
+        }
+        var exhausted = EscalationRecord(type: .escalationExhausted, at: t)
+        exhausted.cycle = start.id
+        add(DerivedEffect(id: DerivedID.record(ticket: facts.id, "escalation_exhausted", start.id.uuidString.lowercased()),
+                          record: exhausted, operations: []))
+        report.ended = "exhausted after \(ladder.loops + 1) pass(es)"
+        return report
+    }
+
+    static func fire(_ level: LevelDocument, number: Int, loop: Int, at: Int64, start: StoredRecord, ordinal: Int,
+                     facts: TicketFacts, library: ConfigLibrary) -> DerivedEffect {
+        let matrix = start.record.matrix.flatMap(library.matrix)
+        let targets = level.targets.compactMap(Target.init).map { resolve($0, facts: facts, matrix: matrix) }
+        var record = EscalationRecord(type: .levelFired, at: at)
+        record.cycle = start.id
+        record.level = number
+        record.loop = loop
+        record.ladder = start.record.ladder
+        record.targets = targets.map(\.description)
+        record.assignment = level.assignment
+        var operations: [TicketModel.Operation] = [.set(.escalation, .level(cycle: UInt64(ordinal), level: UInt64(number)))]
+        if level.assignment != .notify, case .group(let group, let site)? = targets.first {
+            if site == facts.ownerSite {
+                operations.append(.set(.group, .text(group)))
+            } else {
+                record.toGroup = group
+                record.toSite = site.rawValue
+                record.assignment = .transferSite
+            }
+        }
+        for action in (level.actions ?? []).compactMap(LevelAction.init) {
+            switch action {
+            case .notify: break
+            case .raisePriority where facts.priority != .urgent: operations.append(.set(.priority, .text(facts.priority.raised.rawValue)))
+            case .raisePriority: break
+            case .watch(let who): operations.append(.addElement(.watchers, who))
+            case .tag(let tag): operations.append(.addElement(.tags, tag))
+            }
+        }
+        let id = DerivedID.record(ticket: facts.id, "level_fired", start.id.uuidString.lowercased(), String(number), String(loop))
+        return DerivedEffect(id: id, record: record, operations: operations)
+    }
+
+    /// `tier:N` becomes the matrix's group@site for the owning site and category (exact entries
+    /// before `*`); other targets stay as written.
+    static func resolve(_ target: Target, facts: TicketFacts, matrix: MatrixDocument?) -> Target {
+        guard case .tier(let tier) = target, let matrix else { return target }
+        let site = facts.ownerSite?.rawValue ?? ""
+        let category = facts.category ?? ""
+        let candidates = matrix.entries.filter { $0.tier == tier && ($0.site == site || $0.site == "*") && ($0.category == category || $0.category == "*") }
+        let best = candidates.min { ($0.site == "*" ? 1 : 0, $0.category == "*" ? 1 : 0) < ($1.site == "*" ? 1 : 0, $1.category == "*" ? 1 : 0) }
+        return best.flatMap { Target($0.target) } ?? target
+    }
+}

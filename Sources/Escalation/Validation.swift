@@ -1,0 +1,253 @@
+import Foundation
+import TicketModel
+
+/// Reading and checking configuration files before anything of them is published.
+public enum ConfigReader {
+    /// Decodes a bundle file and checks it against itself and the versions already published.
+    ///
+    /// - Returns: the documents to publish (versions already published with the same content are left
+    ///   out).
+    /// - Throws: every problem found, each naming the file, the key and what is wrong.
+    public static func read(_ data: Data, file: String, published: ConfigLibrary) throws(ConfigErrors) -> [ConfigDocument] {
+        let bundle: ConfigBundle
+        do {
+            bundle = try JSONDecoder().decode(ConfigBundle.self, from: data)
+        } catch let error as DecodingError {
+            throw ConfigErrors([issue(error, file: file)])
+        } catch {
+            throw ConfigErrors([ConfigIssue(file: file, path: "", "not a JSON document: \(error)")])
+        }
+        var issues = unknownKeys(data, bundle: bundle).map { ConfigIssue(file: file, path: $0.path, $0.message) }
+        var checker = Checker(bundle: bundle, published: published)
+        checker.check()
+        issues += checker.issues.map { ConfigIssue(file: file, path: $0.path, $0.message) }
+        if bundle.documents.isEmpty && issues.isEmpty {
+            issues.append(ConfigIssue(file: file, path: "", "the file holds no documents; give calendars, policies, ladders, matrix or rules"))
+        }
+        guard issues.isEmpty else { throw ConfigErrors(issues) }
+        return bundle.documents.filter { published.document($0.kind, $0.name, version: $0.version) != $0 }
+    }
+
+    static func issue(_ error: DecodingError, file: String) -> ConfigIssue {
+        func path(_ keys: [any CodingKey]) -> String {
+            keys.reduce(into: "") { out, key in
+                if let i = key.intValue { out += "[\(i)]" } else { out += out.isEmpty ? key.stringValue : ".\(key.stringValue)" }
+            }
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return ConfigIssue(file: file, path: path(context.codingPath + [key]), "required key is missing")
+        case .typeMismatch(let type, let context):
+            return ConfigIssue(file: file, path: path(context.codingPath), "expected \(describe(type))")
+        case .valueNotFound(let type, let context):
+            return ConfigIssue(file: file, path: path(context.codingPath), "expected \(describe(type)), found null")
+        case .dataCorrupted(let context):
+            if let issue = context.underlyingError as? ConfigIssue {
+                return ConfigIssue(file: file, path: issue.path.isEmpty ? path(context.codingPath) : issue.path, issue.message)
+            }
+            return ConfigIssue(file: file, path: path(context.codingPath), context.debugDescription)
+        @unknown default:
+            return ConfigIssue(file: file, path: "", "\(error)")
+        }
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Int.Type: "an integer"
+        case is Bool.Type: "true or false"
+        default: type is any Collection.Type ? "a list" : "an object"
+        }
+    }
+
+    /// Keys of the file that the decoded documents do not hold: typos and unsupported options.
+    static func unknownKeys(_ data: Data, bundle: ConfigBundle) -> [ConfigIssue] {
+        guard let original = try? JSONSerialization.jsonObject(with: data),
+              let known = try? JSONSerialization.jsonObject(with: JSONEncoder().encode(bundle)) else { return [] }
+        var out: [ConfigIssue] = []
+        func walk(_ a: Any, _ b: Any, _ path: String) {
+            if let a = a as? [String: Any], let b = b as? [String: Any] {
+                for key in a.keys.sorted() {
+                    let here = path.isEmpty ? key : "\(path).\(key)"
+                    if let sub = b[key] { walk(a[key]!, sub, here) } else if a[key] is NSNull {
+                        out.append(ConfigIssue(path: here, "null is not a value here; leave the key out"))
+                    } else {
+                        out.append(ConfigIssue(path: here, "unknown key"))
+                    }
+                }
+            } else if let a = a as? [Any], let b = b as? [Any] {
+                for (i, pair) in zip(a, b).enumerated() { walk(pair.0, pair.1, "\(path)[\(i)]") }
+            }
+        }
+        walk(original, known, "")
+        return out
+    }
+}
+
+/// Every problem of a configuration file.
+public struct ConfigErrors: Error, Sendable, CustomStringConvertible {
+    public var issues: [ConfigIssue]
+    public init(_ issues: [ConfigIssue]) { self.issues = issues }
+    public var description: String { issues.map(\.description).joined(separator: "\n") }
+}
+
+/// The semantic checks of a bundle: values, references and versions.
+private struct Checker {
+    let bundle: ConfigBundle
+    let published: ConfigLibrary
+    var issues: [ConfigIssue] = []
+
+    init(bundle: ConfigBundle, published: ConfigLibrary) {
+        self.bundle = bundle
+        self.published = published
+    }
+
+    static var namePattern: Regex<Substring> { #/[a-z0-9][a-z0-9_-]{0,63}/# }
+    static var sitePattern: Regex<Substring> { #/[a-z][a-z0-9-]{0,31}/# }
+
+    mutating func fail(_ path: String, _ message: String) { issues.append(ConfigIssue(path: path, message)) }
+
+    func exists(_ kind: ConfigDocument.Kind, _ name: String) -> Bool {
+        bundle.documents.contains { $0.kind == kind && $0.name == name } || published.latest(kind, name) != nil
+    }
+
+    mutating func check() {
+        for (i, calendar) in (bundle.calendars ?? []).enumerated() {
+            do { _ = try WorkingCalendar(document: calendar) } catch {
+                fail("calendars[\(i)]" + (error.path.isEmpty ? "" : ".\(error.path)"), error.message)
+            }
+        }
+        for (i, p) in (bundle.policies ?? []).enumerated() { checkPolicy(p, "policies[\(i)]") }
+        for (i, l) in (bundle.ladders ?? []).enumerated() { checkLadder(l, "ladders[\(i)]") }
+        if let m = bundle.matrix { checkMatrix(m, "matrix") }
+        for (i, r) in (bundle.rules ?? []).enumerated() {
+            checkName(r.name, "rules[\(i)].name")
+            checkMatch(r.match, "rules[\(i)].match")
+            if !exists(.ladder, r.ladder) { fail("rules[\(i)].ladder", "no ladder named \"\(r.ladder)\" in this file or published") }
+        }
+        checkVersions()
+    }
+
+    mutating func checkName(_ name: String, _ path: String) {
+        if (try? Self.namePattern.wholeMatch(in: name)) == nil {
+            fail(path, "\"\(name)\" is not a name; use 1-64 of a-z, 0-9, _ and -, starting with a letter or digit")
+        }
+    }
+
+    mutating func checkStatuses(_ statuses: [String]?, _ path: String) {
+        for (i, s) in (statuses ?? []).enumerated() where Status(rawValue: s) == nil || Status(rawValue: s)!.isResolved {
+            fail("\(path)[\(i)]", "\"\(s)\" is not a status that can pause a clock; use new, open, pending_customer, pending_third_party or on_hold")
+        }
+    }
+
+    mutating func checkDuration(_ text: String, _ path: String, allowZero: Bool) {
+        guard let ms = DurationText.millis(text) else {
+            return fail(path, "\"\(text)\" is not a duration; write e.g. 90s, 30m, 2h, 1h30m or 3d")
+        }
+        if ms == 0 && !allowZero { fail(path, "must be longer than 0") }
+    }
+
+    mutating func checkCalendarRef(_ name: String, _ path: String) {
+        if name != WorkingCalendar.always.name && !exists(.calendar, name) {
+            fail(path, "no calendar named \"\(name)\" in this file or published; name one, or use 24x7")
+        }
+    }
+
+    mutating func checkMatch(_ match: MatchDocument?, _ path: String) {
+        for (i, p) in (match?.priority ?? []).enumerated() where Priority(rawValue: p) == nil {
+            fail("\(path).priority[\(i)]", "\"\(p)\" is not a priority; use low, normal, high or urgent")
+        }
+        for (i, s) in (match?.site ?? []).enumerated() where (try? Self.sitePattern.wholeMatch(in: s)) == nil {
+            fail("\(path).site[\(i)]", "\"\(s)\" is not a site id")
+        }
+    }
+
+    mutating func checkPolicy(_ p: PolicyDocument, _ path: String) {
+        checkName(p.name, "\(path).name")
+        checkMatch(p.match, "\(path).match")
+        checkCalendarRef(p.calendar, "\(path).calendar")
+        if let ladder = p.ladder, !exists(.ladder, ladder) { fail("\(path).ladder", "no ladder named \"\(ladder)\" in this file or published") }
+        var any = false
+        for kind in ClockKind.allCases {
+            guard let clock = p.clocks[kind] else { continue }
+            any = true
+            let here = "\(path).clocks.\(kind.rawValue)"
+            if clock.targets.isEmpty { fail("\(here).targets", "give a target for at least one priority") }
+            for (priority, duration) in clock.targets.sorted(by: { $0.key < $1.key }) {
+                if Priority(rawValue: priority) == nil { fail("\(here).targets.\(priority)", "not a priority; use low, normal, high or urgent") }
+                checkDuration(duration, "\(here).targets.\(priority)", allowZero: false)
+            }
+            checkStatuses(clock.pauseWhen, "\(here).pauseWhen")
+            if let warn = clock.warnAt, !(1...99).contains(warn) { fail("\(here).warnAt", "a percent of the target from 1 to 99") }
+            for (list, actions) in [("onWarn", clock.onWarn), ("onBreach", clock.onBreach)] {
+                for (i, action) in (actions ?? []).enumerated() {
+                    guard let parsed = SLAAction(rawValue: action) else {
+                        fail("\(here).\(list)[\(i)]", "\"\(action)\" is not an action; use notify, escalate or raise_priority")
+                        continue
+                    }
+                    if parsed == .escalate && p.ladder == nil { fail("\(here).\(list)[\(i)]", "escalate needs the policy's \"ladder\"") }
+                }
+            }
+            if clock.onWarn?.isEmpty == false && clock.warnAt == nil { fail("\(here).warnAt", "onWarn needs warnAt") }
+        }
+        if !any { fail("\(path).clocks", "give at least one of firstResponse, nextResponse, resolution, timeToOwn") }
+    }
+
+    mutating func checkLadder(_ l: LadderDocument, _ path: String) {
+        checkName(l.name, "\(path).name")
+        if !(0...9).contains(l.loops) { fail("\(path).loops", "from 0 to 9") }
+        if let ack = l.ackTimeout { checkDuration(ack, "\(path).ackTimeout", allowZero: false) }
+        if let calendar = l.calendar { checkCalendarRef(calendar, "\(path).calendar") }
+        checkStatuses(l.pauseWhen, "\(path).pauseWhen")
+        if l.levels.isEmpty { fail("\(path).levels", "a ladder needs at least one level") }
+        if l.levels.count > 16 { fail("\(path).levels", "at most 16 levels") }
+        for (i, level) in l.levels.enumerated() {
+            let here = "\(path).levels[\(i)]"
+            checkDuration(level.delay, "\(here).delay", allowZero: true)
+            if level.targets.isEmpty { fail("\(here).targets", "a level needs at least one target") }
+            for (j, target) in level.targets.enumerated() {
+                switch Target(target) {
+                case nil: fail("\(here).targets[\(j)]", "\"\(target)\" is not a target; use group@site, tier:N, role:NAME or coordinator")
+                case .tier?:
+                    if bundle.matrix == nil && published.matrix == nil { fail("\(here).targets[\(j)]", "tier targets need an escalation matrix; publish one") }
+                default: break
+                }
+            }
+            if level.assignment != .notify, let first = level.targets.first, case .role? = Target(first) {
+                fail("\(here).targets[0]", "\(level.assignment.rawValue) needs a group@site or tier:N target first")
+            }
+            for (j, action) in (level.actions ?? []).enumerated() where LevelAction(action) == nil {
+                fail("\(here).actions[\(j)]", "\"\(action)\" is not an action; use notify, raise_priority, watch:NAME or tag:NAME")
+            }
+        }
+    }
+
+    mutating func checkMatrix(_ m: MatrixDocument, _ path: String) {
+        checkDuration(m.grace, "\(path).grace", allowZero: false)
+        for (i, e) in m.entries.enumerated() {
+            if e.site != "*", (try? Self.sitePattern.wholeMatch(in: e.site)) == nil { fail("\(path).entries[\(i)].site", "\"\(e.site)\" is not a site id or *") }
+            if e.tier < 1 || e.tier > 9 { fail("\(path).entries[\(i)].tier", "a tier from 1 to 9") }
+            if case .group? = Target(e.target) {} else { fail("\(path).entries[\(i)].target", "\"\(e.target)\" is not group@site") }
+        }
+    }
+
+    /// A version is at least 1, appears once per document in the file, and does not go back or
+    /// rewrite a published version.
+    mutating func checkVersions() {
+        var seen = Set<String>()
+        let paths: [ConfigDocument.Kind: String] = [.calendar: "calendars", .policy: "policies", .ladder: "ladders", .rule: "rules"]
+        var index: [ConfigDocument.Kind: Int] = [:]
+        for doc in bundle.documents {
+            let i = index[doc.kind, default: 0]
+            index[doc.kind] = i + 1
+            let path = paths[doc.kind].map { "\($0)[\(i)].version" } ?? "matrix.version"
+            if doc.version < 1 { fail(path, "version must be at least 1"); continue }
+            if !seen.insert(doc.key).inserted { fail(path.replacingOccurrences(of: ".version", with: ".name"), "\(doc.kind.rawValue) \"\(doc.name)\" appears twice in this file") }
+            if let same = published.document(doc.kind, doc.name, version: doc.version) {
+                if same != doc { fail(path, "\(doc.kind.rawValue) \"\(doc.name)\" version \(doc.version) is already published with other content; published versions never change, so raise the version") }
+            } else if let latest = published.latest(doc.kind, doc.name), latest.version > doc.version {
+                fail(path, "\(doc.kind.rawValue) \"\(doc.name)\" is published at version \(latest.version); a new version must be higher")
+            }
+        }
+    }
+}
