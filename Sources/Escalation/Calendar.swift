@@ -239,7 +239,9 @@ public struct ActiveTime: Sendable {
         let openPause = pauses.last { $0.end == .max }?.start ?? .max
         let range = TimeSpan(start: start, end: min(horizonEnd(after: start), openPause))
         calendar.forEachSpan(in: range) { span in
-            for piece in unpaused(span) where !countdown.consume(piece) { return false }
+            for piece in unpaused(span) {
+                guard countdown.consume(piece) else { return false }
+            }
             return true
         }
         return countdown.reached
@@ -521,13 +523,14 @@ private extension KeyedDecodingContainer where Key == DynamicKey {
         do {
             return try decode(Value.self, forKey: codingKey)
         } catch let error as DecodingError {
-            throw ConfigIssue(path: render(error.codingPath ?? codingPath + [codingKey]), "expected \(expected)")
+            throw ConfigIssue(path: render(error.failurePath ?? codingPath + [codingKey]), "expected \(expected)")
         }
     }
 }
 
 private extension DecodingError {
-    var codingPath: [any CodingKey]? {
+    /// Where decoding failed, from the root of the decoded data.
+    var failurePath: [any CodingKey]? {
         switch self {
         case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
             context.codingPath

@@ -260,6 +260,8 @@ public enum EscalationEngine {
         var operations: [TicketModel.Operation] = [.set(.escalation, .level(cycle: UInt64(ordinal), level: UInt64(number)))]
         if level.assignment != .notify, case .group(let group, let site)? = targets.first {
             if site == facts.ownerSite {
+                // A move to the site that already owns the ticket is a reassignment.
+                record.assignment = .reassign
                 operations.append(.set(.group, .text(group)))
             } else {
                 record.toGroup = group

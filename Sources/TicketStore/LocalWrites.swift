@@ -14,10 +14,15 @@ public struct TicketDraft: Sendable {
     /// The customer's first message, if the ticket starts from one.
     public var firstMessage: String?
     public var actor: String
+    public var category: String?
+    /// The customer's tier (e.g. platinum), kept as the custom field `customer_tier`.
+    public var customerTier: String?
 
     public init(subject: String, priority: Priority = .normal, customer: String? = nil, channel: String? = nil,
                 group: String? = nil, assignee: String? = nil, tags: [String] = [], firstMessage: String? = nil,
-                actor: String = "agent") {
+                actor: String = "agent", category: String? = nil, customerTier: String? = nil) {
+        self.category = category
+        self.customerTier = customerTier
         self.subject = subject
         self.priority = priority
         self.customer = customer
@@ -43,7 +48,8 @@ extension TicketDatabase {
                            Change(ref, .set(.subject, .text(draft.subject))),
                            Change(ref, .set(.status, .text(Status.new.rawValue))),
                            Change(ref, .set(.priority, .text(draft.priority.rawValue)))]
-            let optional: [(Field, String?)] = [(.customer, draft.customer), (.channel, draft.channel), (.group, draft.group), (.assignee, draft.assignee)]
+            let optional: [(Field, String?)] = [(.customer, draft.customer), (.channel, draft.channel), (.group, draft.group), (.assignee, draft.assignee),
+                                                (.category, draft.category), (.custom("customer_tier"), draft.customerTier)]
             for case let (field, value?) in optional { changes.append(Change(ref, .set(field, .text(value)))) }
             for tag in Set(draft.tags.map(\.precomposedStringWithCanonicalMapping)).sorted() { changes.append(Change(ref, .addElement(.tags, tag))) }
             if let body = draft.firstMessage {

@@ -73,7 +73,7 @@ public struct TicketRecord: Sendable, Equatable, Encodable {
 public struct HistoryItem: Sendable, Encodable {
     public enum Kind: String, Sendable, Encodable {
         case created, customerMessage = "customer_message", agentReply = "agent_reply", internalNote = "internal_note",
-             handoffNote = "handoff_note", fieldChange = "field_change", conflict
+             handoffNote = "handoff_note", autoReply = "auto_reply", escalation, fieldChange = "field_change", conflict
     }
     public var id: String
     public var kind: Kind

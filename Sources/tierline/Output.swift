@@ -1,3 +1,4 @@
+import Escalation
 import Foundation
 import TicketModel
 import TicketStore
@@ -37,4 +38,30 @@ func printTicketSummary(_ t: TicketRecord) {
     ]
     let width = pairs.map(\.0.count).max() ?? 0
     for (key, value) in pairs { print(key.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value) }
+}
+
+/// The SLA clocks, ladder cycles and escalation history of `ticket show`.
+func printSLA(_ sla: SLAReport) {
+    print("")
+    guard let policy = sla.policy else {
+        print("SLA: no policy applied")
+        return
+    }
+    print("SLA policy \(policy), calendar \(sla.calendar ?? "—")" + (sla.ladder.map { ", ladder \($0)" } ?? ""))
+    if !sla.clocks.isEmpty {
+        printTable(["CLOCK", "STATE", "TARGET", "ELAPSED", "REMAINING", "DEADLINE"], sla.clocks.map { c in
+            [c.clock + (c.cycle > 1 ? " #\(c.cycle)" : ""), c.state + (c.businessHours ? "" : " (24x7)"), c.target, DurationText.render(c.elapsedMillis),
+             c.remainingMillis.map { $0 < 0 ? "over by " + DurationText.render(-$0) : DurationText.render($0) } ?? "—", c.deadline ?? "—"]
+        })
+    }
+    print("")
+    print("escalation  cycle \(sla.escalationCycle), level \(sla.escalationLevel)")
+    for c in sla.cycles {
+        let state = c.ended ?? (c.nextAt.map { "next: level \(c.nextLevel ?? 0) at \($0)" } ?? "running")
+        print("  cycle \(c.cycle) ladder \(c.ladder) (\(c.reason ?? "")): last level \(c.level.map(String.init) ?? "—"); \(state)")
+    }
+    for h in sla.pendingHandoffs { print("  pending handoff: \(h.text)") }
+    if !sla.history.isEmpty {
+        printTable(["WHEN", "SITE", "RECORD"], sla.history.map { [$0.at, $0.site ?? "", $0.text] }, maxWidth: 140)
+    }
 }

@@ -1,5 +1,7 @@
 import ArgumentParser
+import Escalation
 import Foundation
+import SyncNode
 import TicketModel
 import TicketStore
 
@@ -34,10 +36,19 @@ extension TicketCommand {
         @Option(name: .customLong("tag"), help: "A tag (repeat for more).") var tags: [String] = []
         @Option(help: "The customer's first message.") var message: String?
 
+        @Option(help: "The customer's tier (e.g. platinum): SLA policies and proactive rules match on it.") var customerTier: String?
+        @Option(help: "The category (e.g. billing): the escalation matrix routes on it.") var category: String?
+
         func run() throws {
-            let record = try options.open().createTicket(TicketDraft(
+            let store = try options.open()
+            var record = try store.createTicket(TicketDraft(
                 subject: subject, priority: priority, customer: customer, channel: channel, group: group, assignee: assignee,
-                tags: tags, firstMessage: message, actor: actor.actor))
+                tags: tags, firstMessage: message, actor: actor.actor, category: category, customerTier: customerTier))
+            // The matching SLA policy is pinned now; a ticket opened before any policy is pinned by the
+            // site's ticker once one arrives.
+            if try EscalationDesk(store: store).applyPolicy(UUID(uuidString: record.id)!, now: nowMillis()).isEmpty == false {
+                record = try store.ticket(record.id)
+            }
             try report(record, options, "created")
         }
     }
@@ -68,17 +79,33 @@ extension TicketCommand {
         static let configuration = CommandConfiguration(abstract: "A ticket's fields, tags and whole history, conflicts included.")
         @OptionGroup var options: StoreOptions
         @Argument(help: "The ticket's id or display number (e.g. NORTH-12).") var id: String
+        @OptionGroup var at: AtOption
+
+        struct Output: Encodable {
+            var detail: TicketDetail
+            var sla: SLAReport
+            enum CodingKeys: String, CodingKey { case sla }
+            func encode(to encoder: any Encoder) throws {
+                try detail.encode(to: encoder)
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(sla, forKey: .sla)
+            }
+        }
 
         func run() throws {
-            let detail = try options.open().detail(id)
-            if options.json { return try printJSON(detail) }
+            let store = try options.open()
+            let detail = try store.detail(id)
+            let (state, evaluation) = try EscalationDesk(store: store).evaluate(id, now: at.millis)
+            let sla = SLAReport(state, evaluation, now: at.millis)
+            if options.json { return try printJSON(Output(detail: detail, sla: sla)) }
             printTicketSummary(detail.ticket)
             if let note = detail.statusNote { print("status note  \(note)") }
             for (name, value) in detail.customFields.sorted(by: { $0.key < $1.key }) { print("custom.\(name)  \(value)") }
             print("")
-            printTable(["WHEN", "SITE", "KIND", "BY", "WHAT"], detail.events.map {
+            printTable(["WHEN", "SITE", "KIND", "BY", "WHAT"], detail.events.filter { $0.kind != .escalation }.map {
                 [$0.at, $0.site, $0.kind.rawValue + ($0.visibility == "internal" ? " (internal)" : ""), $0.actor ?? "", $0.body]
             }, maxWidth: 120)
+            printSLA(sla)
         }
     }
 

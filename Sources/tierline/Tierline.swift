@@ -8,7 +8,8 @@ struct Tierline: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tierline",
         abstract: "Multi-site help desk: tickets in SQLite, merged without loss across sites.",
-        subcommands: [Init.self, TicketCommand.self, Export.self, Import.self, VectorCommand.self, Digest.self,
+        subcommands: [Init.self, TicketCommand.self, Transfer.self, Escalate.self, Handoff.self, Ack.self, SLACommand.self,
+                      ConfigCommand.self, EscalationCommand.self, Export.self, Import.self, VectorCommand.self, Digest.self,
                       Serve.self, SyncCommand.self, StatusCommand.self, Demo.self])
 
     /// Exit codes: 0 ok, 1 failure, 2 usage. ArgumentParser's own usage code (64) becomes 2.

@@ -1,0 +1,113 @@
+import Foundation
+import TicketModel
+
+/// A ticket's SLA clocks and escalation state, as `ticket show`, `sla` and the dashboard present them.
+public struct SLAReport: Encodable, Sendable {
+    public struct Clock: Encodable, Sendable {
+        public var clock: String
+        public var cycle: Int
+        public var state: String
+        public var target: String
+        public var targetMillis: Int64
+        public var businessHours: Bool
+        public var startedAt: String
+        public var deadline: String?
+        public var warnAt: String?
+        /// Counted time so far (business, unpaused).
+        public var elapsedMillis: Int64
+        /// Wall time until the deadline; negative once breached; `nil` while paused or stopped.
+        public var remainingMillis: Int64?
+    }
+
+    public struct Cycle: Encodable, Sendable {
+        public var cycle: Int
+        public var ladder: String
+        public var reason: String?
+        public var startedAt: String
+        public var level: Int?
+        public var loop: Int?
+        public var nextLevel: Int?
+        public var nextAt: String?
+        public var ended: String?
+    }
+
+    public struct Entry: Encodable, Sendable {
+        public var id: String
+        public var type: String
+        public var at: String
+        /// The site that wrote it (for a derived record: the site that fired it).
+        public var site: String?
+        public var text: String
+        public init(id: String, type: String, at: String, site: String?, text: String) {
+            self.id = id
+            self.type = type
+            self.at = at
+            self.site = site
+            self.text = text
+        }
+    }
+
+    public var policy: String?
+    public var calendar: String?
+    public var ladder: String?
+    public var clocks: [Clock]
+    public var cycles: [Cycle]
+    public var escalationCycle: Int
+    public var escalationLevel: Int
+    public var pendingHandoffs: [Entry]
+    public var history: [Entry]
+
+    public init(_ state: TicketState, _ evaluation: Evaluation, now: Int64) {
+        let facts = TicketFacts(state)
+        policy = evaluation.pin?.policy?.description
+        calendar = evaluation.pin?.calendar?.description
+        ladder = evaluation.pin?.ladder?.description
+        clocks = evaluation.clocks.map { c in
+            Clock(clock: c.kind.rawValue, cycle: c.cycle, state: c.state.rawValue, target: DurationText.render(c.target),
+                  targetMillis: c.target, businessHours: c.businessHours, startedAt: SLAReport.iso(c.start),
+                  deadline: c.deadline.map(SLAReport.iso), warnAt: c.warnAt.map(SLAReport.iso), elapsedMillis: c.elapsed,
+                  remainingMillis: c.state == .met || c.state == .stopped ? nil : c.deadline.map { $0 - now })
+        }
+        cycles = evaluation.cycles.map { c in
+            Cycle(cycle: c.ordinal, ladder: c.ladder.description, reason: c.start.record.reason, startedAt: SLAReport.iso(c.start.record.at),
+                  level: c.fired?.level, loop: c.fired?.loop, nextLevel: c.next?.level, nextAt: c.next.map { SLAReport.iso($0.at) }, ended: c.ended)
+        }
+        escalationCycle = Int(state.escalation.cycle)
+        escalationLevel = Int(state.escalation.level)
+        pendingHandoffs = evaluation.pendingHandoffs.map(SLAReport.entry)
+        history = facts.records.map(SLAReport.entry)
+    }
+
+    static func entry(_ stored: StoredRecord) -> Entry {
+        Entry(id: stored.id.uuidString.lowercased(), type: stored.record.type.rawValue, at: iso(stored.record.at),
+              site: stored.site?.rawValue, text: describe(stored.record))
+    }
+
+    /// One line saying what a record means.
+    public static func describe(_ r: EscalationRecord) -> String {
+        switch r.type {
+        case .slaApplied: return "SLA policy \(r.policy?.description ?? "?") on calendar \(r.calendar?.description ?? "?")" + (r.ladder.map { ", ladder \($0)" } ?? "")
+        case .slaWarning: return "\(r.clock?.rawValue ?? "?") warning (cycle \(r.clockCycle ?? 1))"
+        case .slaBreach: return "\(r.clock?.rawValue ?? "?") breached (cycle \(r.clockCycle ?? 1))"
+        case .escalationStarted: return "ladder \(r.ladder?.description ?? "?") started: \(r.reason ?? "")"
+        case .levelFired:
+            let move = r.toSite.map { " → handoff requested to \(r.toGroup ?? "?")@\($0)" } ?? ""
+            return "level \(r.level ?? 0) (loop \(r.loop ?? 0)) fired: \((r.targets ?? []).joined(separator: ", ")) [\(r.assignment?.rawValue ?? "")]\(move)"
+        case .escalationExhausted: return "ladder exhausted: every level and loop fired"
+        case .acknowledged: return "acknowledged: the ladder holds until the ack timeout"
+        case .escalationStopped: return "ladder stopped" + (r.reason.map { ": \($0)" } ?? "")
+        case .transferred: return "transferred \(r.fromGroup ?? "—") → \(r.toGroup ?? "?")" + (r.reason.map { ": \($0)" } ?? "")
+        case .escalated:
+            let note = r.note.map { " | summary: \($0.summary) | verified: \($0.verifiedFacts) | tried: \($0.stepsTried) | requested: \($0.requestedAction)" } ?? ""
+            return "escalated \(r.fromGroup ?? "—") → \(r.toGroup ?? "?")@\(r.toSite ?? "?")\(note)"
+        case .handoffAccepted: return "handoff accepted by \(r.toGroup ?? "?")@\(r.toSite ?? "?")"
+        case .handoffRejected: return "handoff rejected by \(r.toSite ?? "?"): \(r.reason ?? "")"
+        }
+    }
+
+    public static func iso(_ ms: Int64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
+    }
+}
