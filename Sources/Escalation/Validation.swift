@@ -14,6 +14,8 @@ public enum ConfigReader {
             bundle = try JSONDecoder().decode(ConfigBundle.self, from: data)
         } catch let error as DecodingError {
             throw ConfigErrors([issue(error, file: file)])
+        } catch let error as ConfigIssue {
+            throw ConfigErrors([ConfigIssue(file: file, path: error.path, error.message)])
         } catch {
             throw ConfigErrors([ConfigIssue(file: file, path: "", "not a JSON document: \(error)")])
         }

@@ -71,10 +71,14 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
     public var reconnectMaxMillis: Int
     /// Most blocks per `blocks` frame this node sends (1…4096).
     public var batchBlocks: Int
+    /// How often the escalation ticker writes due SLA and ladder records, ms; 0 turns it off.
+    public var escalationMillis: Int
 
     public init(listen: Endpoint? = nil, peers: [Endpoint] = [], store: String? = nil, pollMillis: Int = 250,
-                reconnectMinMillis: Int = 250, reconnectMaxMillis: Int = 30_000, batchBlocks: Int = 1024) {
+                reconnectMinMillis: Int = 250, reconnectMaxMillis: Int = 30_000, batchBlocks: Int = 1024,
+                escalationMillis: Int = 1000) {
         self.batchBlocks = batchBlocks
+        self.escalationMillis = escalationMillis
         self.listen = listen
         self.peers = peers
         self.store = store
@@ -84,7 +88,7 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks
+        case listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis
     }
 
     public init(from decoder: any Decoder) throws {
@@ -97,6 +101,7 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
         reconnectMinMillis = try c.decodeIfPresent(Int.self, forKey: .reconnectMinMillis) ?? defaults.reconnectMinMillis
         reconnectMaxMillis = try c.decodeIfPresent(Int.self, forKey: .reconnectMaxMillis) ?? defaults.reconnectMaxMillis
         batchBlocks = try c.decodeIfPresent(Int.self, forKey: .batchBlocks) ?? defaults.batchBlocks
+        escalationMillis = try c.decodeIfPresent(Int.self, forKey: .escalationMillis) ?? defaults.escalationMillis
     }
 
     /// Reads a JSON configuration file, rejecting unknown keys so a typo is not silently ignored.
@@ -132,6 +137,9 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
             throw ConfigurationError("reconnectMinMillis must be at least 10 and at most reconnectMaxMillis")
         }
         guard (1...4096).contains(batchBlocks) else { throw ConfigurationError("batchBlocks must be between 1 and 4096") }
+        guard escalationMillis == 0 || (50...600_000).contains(escalationMillis) else {
+            throw ConfigurationError("escalationMillis must be 0 (off) or between 50 and 600000")
+        }
     }
 
     static func explain(_ error: DecodingError) -> String {

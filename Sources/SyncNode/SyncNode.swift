@@ -84,6 +84,9 @@ public final class SyncNode: Service, Sendable {
                     group.addTask { await self.dial(peer) }
                 }
                 group.addTask { await self.watchStore() }
+                if configuration.escalationMillis > 0 {
+                    group.addTask { await self.escalationTicker() }
+                }
             }
         } onGracefulShutdown: {
             self.shutdown()
@@ -178,6 +181,36 @@ public final class SyncNode: Service, Sendable {
             if now != last {
                 last = now
                 context.feed.signal()
+            }
+        }
+    }
+
+    /// Writes due SLA and ladder records for the tickets this site owns; a coordinator also fires,
+    /// as a backstop, for sites it has not heard from past the matrix's grace period. The records'
+    /// ids and times are the same whoever fires them, so a double firing is one event.
+    func escalationTicker() async {
+        let isCoordinator = context.identity.role == .coordinator
+        let presence = context.presence
+        let clock = context.clock
+        while !isShuttingDown {
+            await sleep(millis: configuration.escalationMillis)
+            guard !isShuttingDown else { break }
+            do {
+                let written = try await context.store.run { db -> Int in
+                    let now = Int64(clock())
+                    let heard = isCoordinator ? try db.lastHeard() : [:]
+                    let live = presence.sites
+                    let written = try EscalationDesk(store: db).tick(now: now) { site, grace in
+                        isCoordinator && !live.contains(site) && now - Int64(heard[site] ?? 0) > grace
+                    }
+                    return written.values.reduce(0) { $0 + $1.count }
+                }
+                if written > 0 {
+                    context.logger.info("escalation records written", metadata: ["count": "\(written)"])
+                    context.feed.signal()
+                }
+            } catch {
+                context.logger.warning("escalation ticker: \(error)")
             }
         }
     }
