@@ -21,3 +21,8 @@ def fail(msg):
 def ensure(cond, msg):
     if not cond:
         fail(msg)
+
+
+def where(items, **fields):
+    """The dicts of `items` whose keys equal every given value, e.g. where(records, type="sla_breach")."""
+    return [x for x in items if isinstance(x, dict) and all(x.get(k) == v for k, v in fields.items())]

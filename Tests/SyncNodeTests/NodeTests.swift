@@ -37,11 +37,12 @@ final class TestSite: @unchecked Sendable {
 
     /// Starts a node; returns its port when it listens.
     @discardableResult
-    func start(listen: Bool = true, peers: [Endpoint] = [], batchBlocks: Int = 1024) async throws -> Endpoint? {
+    func start(listen: Bool = true, peers: [Endpoint] = [], batchBlocks: Int = 1024, escalationMillis: Int = 1000) async throws -> Endpoint? {
         var logger = Logger(label: "test.node")
         logger.logLevel = .critical
         let config = NodeConfiguration(listen: listen ? Endpoint(host: "127.0.0.1", port: 0) : nil, peers: peers,
-                                       pollMillis: 50, reconnectMinMillis: 50, reconnectMaxMillis: 400, batchBlocks: batchBlocks)
+                                       pollMillis: 50, reconnectMinMillis: 50, reconnectMaxMillis: 400, batchBlocks: batchBlocks,
+                                       escalationMillis: escalationMillis)
         let node = try SyncNode(store: db, key: key, configuration: config, logger: logger)
         let address = try await node.bind()
         self.node = node
