@@ -33,10 +33,11 @@ MAX_BODY = 65536
 MAX_NAME = 256
 MAX_SITE = 32
 
-ENTITY_TICKET = 1
+ENTITY_TICKET, ENTITY_CONFIG = 1, 2
 OP_CREATE, OP_SET, OP_ADD, OP_REMOVE, OP_EVENT = 1, 2, 3, 4, 5
 SETS = {"tags": 1, "watchers": 2, "links": 3}
-EVENT_KINDS = {"customer_message": 1, "agent_reply": 2, "internal_note": 3, "handoff_note": 4}
+EVENT_KINDS = {"customer_message": 1, "agent_reply": 2, "internal_note": 3, "handoff_note": 4,
+               "auto_reply": 5, "escalation": 6, "config_version": 7}
 VISIBILITY = {"public": 1, "internal": 2}
 TAG_NULL, TAG_TEXT, TAG_INTEGER, TAG_FLAG, TAG_TICKET, TAG_LEVEL, TAG_OWNER = range(7)
 CUSTOM = 0xFF
@@ -180,8 +181,11 @@ def event(entity, event_id, kind, visibility, actor, body):
 
 
 def encode_change(c):
-    out = bytes([ENTITY_TICKET]) + uuid(c["entity"])
+    kind = c.get("entityKind", ENTITY_TICKET)
+    out = bytes([kind]) + uuid(c["entity"])
     op = c["op"]
+    # Schema 2: a configuration entity takes only config_version events, and only it does.
+    assert (kind == ENTITY_CONFIG) == (op == "event" and c.get("kind") == "config_version")
     if op == "create":
         assert c["number"] >= 1
         return out + bytes([OP_CREATE]) + uvarint(c["number"])
@@ -270,6 +274,8 @@ E2 = "e0000000-0000-7000-8000-000000000002"
 E3 = "e0000000-0000-7000-8000-000000000003"
 E4 = "e0000000-0000-7000-8000-000000000004"
 E5 = "e0000000-0000-7000-8000-000000000005"
+E6 = "e0000000-0000-7000-8000-000000000006"
+E7 = "e0000000-0000-7000-8000-000000000007"
 
 H0 = hlc(1_700_000_000_000)
 
@@ -370,6 +376,21 @@ add_valid(
     "lab-2", 7, hlc(1_700_000_123_456, 513),
     {"south": 3, "north": 2, "laba": 1, "lab0": 1 << 32, "lab-2": 6, "lab-10": 300, "lab": 1, "central": 1},
     [set_(T1, "status", ("text", "open"))])
+
+# Schema 2: a configuration version on a configuration entity, and a ticket's escalation record and
+# auto reply. The bodies are opaque strings to the block format; PROTOCOL.md 1.8 describes them.
+CONFIG_ENTITY = "9b0f3c1e-2d4a-5b6c-8d7e-0f1a2b3c4d5e"
+config_version = dict(event(CONFIG_ENTITY, "3f2e1d0c-bbaa-5988-8776-655443322110", "config_version", "internal", "ops",
+                            '{"matrix":{"entries":[],"grace":"2m","version":1}}'), entityKind=ENTITY_CONFIG)
+add_valid(
+    "schema2-config-and-escalation",
+    "Block 2 of central (schema 2): a published matrix version on a configuration entity (kind 2), a "
+    "level_fired escalation record and an auto reply on a ticket.",
+    "central", 2, hlc(1_700_000_200_000, 0), {"central": 1},
+    [config_version,
+     event(T1, E6, "escalation", "internal", "tierline",
+           '{"assignment":"notify","at":1700000190000,"level":1,"loop":0,"targets":["lead@north"],"type":"level_fired"}'),
+     event(T1, E7, "auto_reply", "public", "bot", "We received your message.")])
 
 SITE32 = "z" + "0123456789-abcdefghijklmnopqrst"  # 32 bytes
 assert len(SITE32) == 32
@@ -477,15 +498,21 @@ add_invalid("version-2", "Version byte 2.", head(version=2) + changes(SUBJECT), 
 add_invalid("version-0", "Version byte 0.", head(version=0) + changes(SUBJECT), "badVersion")
 add_invalid("unknown-op", "Operation byte 6.", head() + changes(ticket(6, uvarint(1))), "badTag")
 add_invalid("op-zero", "Operation byte 0.", head() + changes(ticket(0, uvarint(1))), "badTag")
-add_invalid("unknown-entity-kind", "Entity kind 2.",
+add_invalid("unknown-entity-kind", "Entity kind 3.",
+            head() + changes(ticket(OP_CREATE, uvarint(1), kind=3)), "badTag")
+add_invalid("config-entity-create", "A create on a configuration entity (kind 2): it takes only events.",
             head() + changes(ticket(OP_CREATE, uvarint(1), kind=2)), "badTag")
+add_invalid("config-version-on-ticket", "A config_version event (kind 7) on a ticket.",
+            head() + changes(ticket(OP_EVENT, uuid(E1) + bytes([7, 2]) + raw_string("a") + raw_string("{}"))), "badTag")
+add_invalid("ticket-event-on-config", "An agent_reply event on a configuration entity.",
+            head() + changes(ticket(OP_EVENT, uuid(E1) + bytes([2, 1]) + raw_string("a") + raw_string("b"), kind=2)), "badTag")
 add_invalid("unknown-field-code", "Field code 14 (0x0e).", head() + changes(set_raw(14, bytes([TAG_NULL]))), "badTag")
 add_invalid("field-code-zero", "Field code 0.", head() + changes(set_raw(0, bytes([TAG_NULL]))), "badTag")
 add_invalid("unknown-value-tag", "Value tag 7 on subject.", head() + changes(set_raw(1, bytes([7]))), "badTag")
 add_invalid("unknown-set", "Set byte 4 in an add.",
             head() + changes(ticket(OP_ADD, bytes([4]) + raw_string("x"))), "badTag")
-add_invalid("unknown-event-kind", "Event kind 5.",
-            head() + changes(ticket(OP_EVENT, uuid(E1) + bytes([5, 1]) + raw_string("a") + raw_string("b"))),
+add_invalid("unknown-event-kind", "Event kind 8.",
+            head() + changes(ticket(OP_EVENT, uuid(E1) + bytes([8, 1]) + raw_string("a") + raw_string("b"))),
             "badTag")
 add_invalid("unknown-visibility", "Visibility 3.",
             head() + changes(ticket(OP_EVENT, uuid(E1) + bytes([1, 3]) + raw_string("a") + raw_string("b"))),

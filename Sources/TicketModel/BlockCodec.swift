@@ -128,6 +128,7 @@ enum BlockCodec {
         let entity = EntityRef(kind: kind, id: try r.uuid())
         let opByte = try r.u8()
         guard let op = Op(rawValue: opByte) else { throw CodecError(.badTag, "unknown operation \(opByte)") }
+        if kind == .config && op != .event { throw CodecError(.badTag, "a configuration entity takes only events (operation \(opByte))") }
         switch op {
         case .create:
             let number = try r.count63()
@@ -168,6 +169,10 @@ enum BlockCodec {
             let id = try r.uuid()
             let kindCode = try r.u8()
             guard let eventKind = EventKind.allCases.first(where: { $0.code == kindCode }) else { throw CodecError(.badTag, "unknown event kind \(kindCode)") }
+            // config_version events belong to configuration entities, and only they.
+            guard (kind == .config) == (eventKind == .configVersion) else {
+                throw CodecError(.badTag, "event kind \(eventKind.rawValue) does not belong on a \(kind == .config ? "configuration" : "ticket") entity")
+            }
             let visCode = try r.u8()
             guard let visibility = Visibility.allCases.first(where: { $0.code == visCode }) else { throw CodecError(.badTag, "unknown visibility \(visCode)") }
             let actor = try r.string(max: BlockLimits.maxNameBytes)
