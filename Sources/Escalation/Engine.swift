@@ -144,8 +144,10 @@ public enum EscalationEngine {
             cycles.append(report)
         }
 
-        let answered = Set(records.filter { $0.record.type == .handoffAccepted || $0.record.type == .handoffRejected }.compactMap(\.record.refersTo))
-        let pending = records.filter { $0.record.isHandoffRequest && !answered.contains($0.id) && $0.record.toSite != facts.ownerSite?.rawValue }
+        // Only requests written to the log are pending: one derived here and not yet fired must not
+        // be answered before the owning site (or the backstop) makes it.
+        let answered = Set(facts.records.filter { $0.record.type == .handoffAccepted || $0.record.type == .handoffRejected }.compactMap(\.record.refersTo))
+        let pending = facts.records.filter { $0.record.isHandoffRequest && !answered.contains($0.id) && $0.record.toSite != facts.ownerSite?.rawValue }
         return Evaluation(pin: facts.pin, clocks: clocks, cycles: cycles, due: due.sorted { ($0.record.at, $0.id.uuidString) < ($1.record.at, $1.id.uuidString) },
                           pendingHandoffs: pending, nextDue: nextDue)
     }

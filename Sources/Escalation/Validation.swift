@@ -13,7 +13,7 @@ public enum ConfigReader {
         do {
             bundle = try JSONDecoder().decode(ConfigBundle.self, from: data)
         } catch let error as DecodingError {
-            throw ConfigErrors([issue(error, file: file)])
+            throw ConfigErrors([issue(error, file: file)] + misspelt(error, data, file: file))
         } catch let error as ConfigIssue {
             throw ConfigErrors([ConfigIssue(file: file, path: error.path, error.message)])
         } catch {
@@ -51,6 +51,45 @@ public enum ConfigReader {
         @unknown default:
             return ConfigIssue(file: file, path: "", "\(error)")
         }
+    }
+
+    /// When a required key is missing, a key beside it that is spelt almost the same is most likely
+    /// the culprit: name it too.
+    static func misspelt(_ error: DecodingError, _ data: Data, file: String) -> [ConfigIssue] {
+        guard case .keyNotFound(let key, let context) = error,
+              var node = try? JSONSerialization.jsonObject(with: data) else { return [] }
+        var path = ""
+        for step in context.codingPath {
+            if let i = step.intValue, let list = node as? [Any], i < list.count {
+                node = list[i]
+                path += "[\(i)]"
+            } else if let object = node as? [String: Any], let next = object[step.stringValue] {
+                node = next
+                path += path.isEmpty ? step.stringValue : ".\(step.stringValue)"
+            } else {
+                return []
+            }
+        }
+        guard let object = node as? [String: Any] else { return [] }
+        return object.keys.sorted().filter { $0 != key.stringValue && distance($0, key.stringValue) <= 2 }.map {
+            ConfigIssue(file: file, path: path.isEmpty ? $0 : "\(path).\($0)", "unknown key; did you mean \"\(key.stringValue)\"?")
+        }
+    }
+
+    /// Levenshtein distance between two short keys.
+    static func distance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var row = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var previous = row[0]
+            row[0] = i
+            for j in stride(from: 1, through: b.count, by: 1) {
+                let held = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+                previous = held
+            }
+        }
+        return a.isEmpty ? b.count : row[b.count]
     }
 
     private static func describe(_ type: Any.Type) -> String {

@@ -1,3 +1,4 @@
+import Escalation
 import Foundation
 import Logging
 import NIOCore
@@ -25,7 +26,24 @@ public enum FleetDemo {
         public var tickets: [TicketRecord]
         public var conflictTicket: String
         public var laptopSync: SessionSummary
+        /// The ticket that escalated across sites, and its escalation history as south sees it.
+        public var escalatedTicket: String
+        public var escalationHistory: [String]
     }
+
+    /// The demo's escalation configuration: seconds instead of hours, for platinum customers only.
+    static let escalationConfig = #"""
+    {
+      "ladders": [{"name": "demo", "version": 1, "loops": 0, "ackTimeout": "30m", "calendar": "24x7",
+                   "levels": [{"delay": "0", "targets": ["role:team_lead"], "assignment": "notify", "actions": ["watch:team-lead"]},
+                              {"delay": "2s", "targets": ["tier:2"], "assignment": "transfer_site", "actions": ["raise_priority"]}]}],
+      "policies": [{"name": "platinum-demo", "version": 1, "position": 1, "match": {"customerTier": ["platinum"]},
+                    "calendar": "24x7", "ladder": "demo",
+                    "clocks": {"firstResponse": {"targets": {"high": "3s", "urgent": "3s"}, "warnAt": 50, "onBreach": ["escalate"]},
+                               "resolution": {"targets": {"high": "1h", "urgent": "1h"}, "pauseWhen": ["pending_customer"]}}}],
+      "matrix": {"version": 1, "grace": "30s", "entries": [{"site": "*", "category": "*", "tier": 2, "target": "tier2@hub"}]}
+    }
+    """#
 
     struct Member {
         var directory: StoreDirectory
@@ -50,7 +68,7 @@ public enum FleetDemo {
 
         func start(_ member: inout Member, listen: Bool, peers: [Endpoint]) async throws -> Endpoint? {
             let config = NodeConfiguration(listen: listen ? Endpoint(host: "127.0.0.1", port: 0) : nil, peers: peers,
-                                           pollMillis: 100, reconnectMinMillis: 100, reconnectMaxMillis: 1_000)
+                                           pollMillis: 100, reconnectMinMillis: 100, reconnectMaxMillis: 1_000, escalationMillis: 200)
             let node = try SyncNode(store: member.db, key: member.key, configuration: config, logger: logger)
             let address = try await node.bind()
             member.node = node
@@ -107,6 +125,8 @@ public enum FleetDemo {
             say("- The link heals: south's node starts again and reconnects")
             _ = try await start(&south, listen: false, peers: [hubAddress])
             try await converge([hub, north, south], what: "after the partition")
+            let (escalated, history) = try await escalationAct(hub: hub, north: north, south: south, say: say, converge: converge)
+
             let laptopSync = try await SyncClient.exchange(store: laptop.db, key: laptop.key, with: hubAddress, logger: logger)
             say("- laptop-anna runs `tierline sync`: sent \(laptopSync.sentBlocks) blocks, received \(laptopSync.receivedBlocks), \(laptopSync.bytesIn + laptopSync.bytesOut) bytes on the wire")
             try await converge([hub, north, south, laptop], what: "fleet and laptop")
@@ -121,12 +141,48 @@ public enum FleetDemo {
                                          vector: try member.db.vector().description, digest: try member.db.digest()))
             }
             let outcome = Outcome(folder: folder, converged: Set(sites.map(\.digest)).count == 1, sites: sites,
-                                  tickets: try hub.db.tickets(), conflictTicket: printer.displayNumber, laptopSync: laptopSync)
+                                  tickets: try hub.db.tickets(), conflictTicket: printer.displayNumber, laptopSync: laptopSync,
+                                  escalatedTicket: escalated, escalationHistory: history)
             await stop(&north); await stop(&south); await stop(&hub)
             return outcome
         } catch {
             await stop(&north); await stop(&south); await stop(&hub)
             throw error
         }
+    }
+
+    /// The coordinator publishes the escalation configuration; a platinum customer's ticket at north
+    /// misses its first-response target, north's ticker starts the ladder and requests a handoff to
+    /// tier 2 at the hub, and the hub accepts it.
+    static func escalationAct(hub: Member, north: Member, south: Member, say: @escaping @Sendable (String) -> Void,
+                              converge: ([Member], String) async throws -> Void) async throws -> (String, [String]) {
+        let published = try EscalationDesk(store: hub.db).publish(Data(escalationConfig.utf8), file: "demo escalation", actor: "ops")
+        say("- hub (the coordinator) publishes \(published.map { "\($0.kind.rawValue) \($0.name) v\($0.version)" }.joined(separator: ", "))")
+        try await converge([hub, north, south], "configuration replicated")
+        let ticket = try north.db.createTicket(TicketDraft(subject: "Payroll export fails for all employees", priority: .urgent,
+                                                           customer: "initech", channel: "phone", firstMessage: "Payroll run is due today.",
+                                                           category: "payroll", customerTier: "platinum"))
+        try EscalationDesk(store: north.db).applyPolicy(UUID(uuidString: ticket.id)!, now: Int64(TicketDatabase.systemMillis()))
+        say("- north opens \(ticket.displayNumber) for a platinum customer: policy platinum-demo v1 pinned, first response due in 3 s")
+        let started = Date()
+        var pending: [StoredRecord] = []
+        while Date().timeIntervalSince(started) < 20 {
+            let now = Int64(TicketDatabase.systemMillis())
+            // The hub may not hold the ticket yet: live push brings it within a moment.
+            pending = (try? EscalationDesk(store: hub.db).evaluate(ticket.id, now: now).1.pendingHandoffs) ?? []
+            if !pending.isEmpty { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        guard !pending.isEmpty else { throw ConfigurationError("the demo ticket did not escalate within 20 s") }
+        say("   nobody answered: north's ticker records the breach, starts the ladder, and level 2 asks tier2@hub to take it")
+        _ = try EscalationDesk(store: hub.db).accept(ticket.id, actor: "tier2-lead", now: Int64(TicketDatabase.systemMillis()))
+        try await converge([hub, north, south], "handoff accepted at hub")
+        let owner = try south.db.ticket(ticket.id)
+        say("   hub accepts: \(ticket.displayNumber) is now owned by \(owner.owningSite) (epoch \(owner.owningEpoch)), group \(owner.group ?? "—"), priority \(owner.priority) on every replica")
+        let state = try south.db.ticketState(ticket.id)
+        let history = TicketFacts(state).records.map { "\(SLAReport.iso($0.record.at)) [\($0.site?.rawValue ?? "")] \(SLAReport.describe($0.record))" }
+        say("   its escalation history, read at south:")
+        for line in history { say("     " + line) }
+        return (ticket.displayNumber, history)
     }
 }

@@ -11,13 +11,21 @@ struct AtOption: ParsableArguments {
     var at: String?
 
     func validate() throws {
-        if let at, ISO8601DateFormatter().date(from: at) == nil {
+        if let at, Self.parse(at) == nil {
             throw ValidationError("--at takes an ISO 8601 time with a zone, e.g. 2026-11-24T17:00:00Z; got \(at.debugDescription)")
         }
     }
 
+    /// Whole seconds or fractions (`2026-11-24T12:45:43.125Z`, as `ticket show` prints them).
+    static func parse(_ text: String) -> Date? {
+        let plain = ISO8601DateFormatter()
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions.insert(.withFractionalSeconds)
+        return plain.date(from: text) ?? fractional.date(from: text)
+    }
+
     var millis: Int64 {
-        let date = at.flatMap { ISO8601DateFormatter().date(from: $0) } ?? Date()
+        let date = at.flatMap(Self.parse) ?? Date()
         return Int64((date.timeIntervalSince1970 * 1000).rounded())
     }
 }
