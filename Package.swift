@@ -80,7 +80,7 @@ let package = Package(
         .executableTarget(
             name: "tierline-bench",
             dependencies: [
-                "TicketModel", "TicketStore", "SyncWire", "SyncNode",
+                "TicketModel", "TicketStore", "SyncWire", "SyncNode", "Escalation",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -4,6 +4,7 @@
 //
 // Prints one JSON object per figure ({"peer","workload","metric","value","unit"}, the shape of
 // ../shared/bench/peers) and then a table.
+import Escalation
 import Foundation
 import GRDB
 import Logging
@@ -172,6 +173,52 @@ for level: Int32 in [1, 6] {
     emit(Figure(peer: "zlib-\(level)", workload: "sync", metric: "line_bytes_per_change", value: Double(compressedBytes) / Double(changes), unit: "bytes"))
     emit(Figure(peer: "zlib-\(level)", workload: "sync", metric: "encode_MB_per_s", value: Double(rawBytes) / elapsed / 1e6, unit: "MB/s"))
 }
+
+// 7. The escalation ticker: one pass over every open ticket (fold, evaluate, write what is due),
+// beside the fold alone and a plain SQLite scan of the same blocks, in the same run.
+let benchConfig = #"""
+{"calendars": [{"name": "office", "version": 1, "timezone": "Europe/Berlin",
+                "weekly": {"mon": ["08:00-12:30", "13:30-17:00"], "tue": ["08:00-17:00"], "wed": ["08:00-17:00"], "thu": ["08:00-17:00"], "fri": ["08:00-16:00"]},
+                "holidays": ["12-25", "12-26", "01-01"]}],
+ "ladders": [{"name": "std", "version": 1, "loops": 1, "ackTimeout": "30m", "calendar": "office", "pauseWhen": ["pending_customer"],
+              "levels": [{"delay": "0", "targets": ["role:lead"], "assignment": "notify"},
+                         {"delay": "30m", "targets": ["tier2@central"], "assignment": "reassign", "actions": ["raise_priority"]}]}],
+ "policies": [{"name": "std", "version": 1, "position": 1, "calendar": "office", "ladder": "std",
+               "clocks": {"firstResponse": {"targets": {"low": "16h", "normal": "8h", "high": "2h", "urgent": "30m"}, "warnAt": 75, "onBreach": ["escalate"]},
+                          "resolution": {"targets": {"low": "80h", "normal": "40h", "high": "16h", "urgent": "8h"}, "pauseWhen": ["pending_customer"]},
+                          "timeToOwn": {"targets": {"low": "8h", "normal": "4h", "high": "1h", "urgent": "15m"}}}}]}
+"""#
+let deskStore = try openStore(root + "/desk", site: "central", role: .coordinator, key: SiteKey.generate(), durable: false)
+let desk = try EscalationDesk(store: deskStore)
+_ = try desk.publish(Data(benchConfig.utf8), file: "bench", actor: "bench")
+let deskTickets = min(tickets, 2_000)
+note("escalation: \(deskTickets) tickets on a business calendar…")
+for i in 0..<deskTickets {
+    let t = try deskStore.createTicket(TicketDraft(subject: "Ticket \(i)", priority: [.low, .normal, .high, .urgent][i % 4],
+                                                   firstMessage: "help \(i)"))
+    try desk.applyPolicy(UUID(uuidString: t.id)!, now: Int64(TicketDatabase.systemMillis()))
+}
+let ids = try deskStore.activeTicketIDs()
+var scanned = 0
+let scanSeconds = try await seconds {
+    scanned = try deskStore.writer.read { db in try Int.fetchOne(db, sql: "SELECT SUM(length(bytes)) FROM block") ?? 0 }
+}
+let foldSeconds = try await seconds { for id in ids { _ = try deskStore.ticketState(id.uuidString) } }
+let later = Int64(TicketDatabase.systemMillis()) + 3 * 86_400_000
+var fired = 0
+let schedule = TickSchedule()
+let firstPass = try await seconds { fired = try desk.tick(now: later, schedule: schedule).values.reduce(0) { $0 + $1.count } }
+// Without the schedule every ticket is folded and evaluated again; with it only changed or due ones.
+let fullPass = try await seconds { _ = try desk.tick(now: later) }
+let steadyPass = try await seconds { _ = try desk.tick(now: later, schedule: schedule) }
+emit(Figure(peer: "sqlite", workload: "escalation", metric: "scan_all_blocks_ms", value: scanSeconds * 1000, unit: "ms"))
+emit(Figure(workload: "escalation", metric: "fold_all_tickets_ms", value: foldSeconds * 1000, unit: "ms"))
+emit(Figure(workload: "escalation", metric: "tick_first_pass_ms", value: firstPass * 1000, unit: "ms"))
+emit(Figure(workload: "escalation", metric: "records_written_first_pass", value: Double(fired), unit: "records"))
+emit(Figure(workload: "escalation", metric: "tick_full_reevaluation_ms", value: fullPass * 1000, unit: "ms"))
+emit(Figure(workload: "escalation", metric: "tick_full_us_per_ticket", value: fullPass * 1e6 / Double(max(ids.count, 1)), unit: "us"))
+emit(Figure(workload: "escalation", metric: "tick_steady_pass_ms", value: steadyPass * 1000, unit: "ms"))
+_ = scanned
 
 if !jsonOnly {
     print("")

@@ -7,12 +7,17 @@ import TicketModel
 /// pinned, so every replica derives the same facts from the same versions.
 public struct ConfigLibrary: Sendable {
     private var versions: [String: [Int: ConfigDocument]] = [:]
+    /// Calendars parsed once (time-zone lookup and checks), by `name@vVERSION`.
+    private var calendars: [String: WorkingCalendar] = [:]
 
     public init() {}
 
     /// A library of `documents` (later duplicates of one version are ignored).
     public init(_ documents: [ConfigDocument]) {
-        for doc in documents where versions[doc.key]?[doc.version] == nil { versions[doc.key, default: [:]][doc.version] = doc }
+        for doc in documents where versions[doc.key]?[doc.version] == nil {
+            versions[doc.key, default: [:]][doc.version] = doc
+            if case .calendar(let d) = doc, let calendar = try? WorkingCalendar(document: d) { calendars[doc.pin.description] = calendar }
+        }
     }
 
     /// Reads version bodies; those that do not decode (written by a newer release) are skipped.
@@ -42,9 +47,7 @@ public struct ConfigLibrary: Sendable {
     }
 
     public func calendar(_ pin: Pin) -> WorkingCalendar? {
-        if pin.name == WorkingCalendar.always.name { return .always }
-        guard case .calendar(let doc)? = document(.calendar, pin.name, version: pin.version) else { return nil }
-        return try? WorkingCalendar(document: doc)
+        pin.name == WorkingCalendar.always.name ? .always : calendars[pin.description]
     }
 
     public func policy(_ pin: Pin) -> PolicyDocument? {

@@ -1,5 +1,6 @@
 import Escalation
 import Foundation
+import NIOConcurrencyHelpers
 import TicketModel
 import TicketStore
 
@@ -71,24 +72,46 @@ public struct EscalationDesk: Sendable {
     /// - Parameter backstop: for a ticket owned by another site, whether this node should fire for
     ///   it (the coordinator, when that site has been silent past the matrix's grace).
     /// - Returns: the records written, per ticket.
-    public func tick(now: Int64, backstop: (SiteID, Int64) -> Bool = { _, _ in false }) throws -> [UUID: [TicketEvent]] {
-        let library = try library()
+    public func tick(now: Int64, schedule: TickSchedule? = nil,
+                     backstop: (SiteID, Int64) -> Bool = { _, _ in false }) throws -> [UUID: [TicketEvent]] {
+        let bodies = try store.configBodies()
+        let library = ConfigLibrary(bodies: bodies)
         guard !library.isEmpty else { return [:] }
         let grace = library.matrix.flatMap { DurationText.millis($0.grace) } ?? 300_000
+        schedule?.configuration(count: bodies.count)
         var written: [UUID: [TicketEvent]] = [:]
-        for id in try store.activeTicketIDs() {
-            let state = try store.ticketState(id.uuidString)
+        for (id, updated) in try store.activeTickets() {
+            // A ticket that has not changed since its last evaluation waits until its next due time.
+            if let schedule, !schedule.isDue(id, updated: updated, now: now) { continue }
+            var state = try store.ticketState(id.uuidString)
             let owner = state.owner.site
             let mine = owner == identity.site
-            guard mine || (owner.map { backstop($0, grace) } ?? false) else { continue }
-            if mine, TicketFacts(state).pin == nil { try applyPolicy(id, now: now) }
-            let events = try store.writeRecords(id) { state in
-                EscalationEngine.evaluate(state, library: library, now: now).due
-                    // The backstop fires only what is overdue by the grace period.
-                    .filter { mine || $0.record.at + grace <= now }
-                    .map { ($0.event, $0.operations) }
+            guard mine || (owner.map { backstop($0, grace) } ?? false) else {
+                // Not ours to fire now: look again on every pass while something is due.
+                let evaluation = EscalationEngine.evaluate(state, library: library, now: now)
+                schedule?.remember(id, updated: updated, next: evaluation.due.isEmpty ? evaluation.nextDue : now)
+                continue
             }
-            if !events.isEmpty { written[id] = events }
+            let facts = TicketFacts(state)
+            if mine, facts.pin == nil, library.apply(to: facts.match, at: now) != nil {
+                try applyPolicy(id, now: now)
+                continue  // its clocks count from creation; the next pass evaluates them
+            }
+            // The backstop fires only what is overdue by the grace period.
+            func due(_ evaluation: Evaluation) -> [DerivedEffect] { evaluation.due.filter { mine || $0.record.at + grace <= now } }
+            var evaluation = EscalationEngine.evaluate(state, library: library, now: now)
+            // Most tickets have nothing due: decide on a read, and open a write transaction only when
+            // there is something to write (it derives again inside, from the locked state).
+            if !due(evaluation).isEmpty {
+                let events = try store.writeRecords(id) { locked in
+                    due(EscalationEngine.evaluate(locked, library: library, now: now)).map { ($0.event, $0.operations) }
+                }
+                if !events.isEmpty { written[id] = events }
+                state = try store.ticketState(id.uuidString)
+                evaluation = EscalationEngine.evaluate(state, library: library, now: now)
+            }
+            schedule?.remember(id, updated: state.updated.map { Int64(bitPattern: $0.hlc.rawValue) } ?? 0,
+                               next: due(evaluation).isEmpty ? evaluation.nextDue : now)
         }
         return written
     }
@@ -210,6 +233,30 @@ public struct EscalationDesk: Sendable {
     private func random() -> [UInt8] {
         var rng = SystemRandomNumberGenerator()
         return (0..<10).map { _ in UInt8.random(in: 0...255, using: &rng) }
+    }
+}
+
+/// What the ticker learned on its last pass: per ticket, the stamp of its latest change and when
+/// something next falls due, so unchanged tickets are not evaluated again before then.
+public final class TickSchedule: Sendable {
+    private let entries = NIOLockedValueBox<(configCount: Int, byTicket: [UUID: (updated: Int64, next: Int64?)])>((0, [:]))
+
+    public init() {}
+
+    /// Forgets everything when the configuration changes.
+    func configuration(count: Int) {
+        entries.withLockedValue { if $0.configCount != count { $0 = (count, [:]) } }
+    }
+
+    func isDue(_ id: UUID, updated: Int64, now: Int64) -> Bool {
+        entries.withLockedValue { entries in
+            guard let known = entries.byTicket[id], known.updated == updated else { return true }
+            return known.next.map { $0 <= now } ?? false
+        }
+    }
+
+    func remember(_ id: UUID, updated: Int64, next: Int64?) {
+        entries.withLockedValue { $0.byTicket[id] = (updated, next) }
     }
 }
 

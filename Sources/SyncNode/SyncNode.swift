@@ -192,6 +192,7 @@ public final class SyncNode: Service, Sendable {
         let isCoordinator = context.identity.role == .coordinator
         let presence = context.presence
         let clock = context.clock
+        let schedule = TickSchedule()
         while !isShuttingDown {
             await sleep(millis: configuration.escalationMillis)
             guard !isShuttingDown else { break }
@@ -200,7 +201,7 @@ public final class SyncNode: Service, Sendable {
                     let now = Int64(clock())
                     let heard = isCoordinator ? try db.lastHeard() : [:]
                     let live = presence.sites
-                    let written = try EscalationDesk(store: db).tick(now: now) { site, grace in
+                    let written = try EscalationDesk(store: db).tick(now: now, schedule: schedule) { site, grace in
                         isCoordinator && !live.contains(site) && now - Int64(heard[site] ?? 0) > grace
                     }
                     return written.values.reduce(0) { $0 + $1.count }

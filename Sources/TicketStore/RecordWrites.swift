@@ -44,10 +44,14 @@ extension TicketDatabase {
     }
 
     /// Ids of tickets that may still have running clocks or ladders: not closed, merged or deleted.
-    public func activeTicketIDs() throws -> [UUID] {
+    public func activeTicketIDs() throws -> [UUID] { try activeTickets().map(\.id) }
+
+    /// The active tickets with the stamp of their latest change, so a caller can tell which changed.
+    public func activeTickets() throws -> [(id: UUID, updated: Int64)] {
         try writer.read { db in
-            try String.fetchAll(db, sql: "SELECT id FROM ticket WHERE number IS NOT NULL AND status NOT IN ('closed', 'merged') AND NOT deleted ORDER BY id")
-                .map(Self.uuid)
+            try Row.fetchAll(db, sql: """
+                SELECT id, updatedHLC FROM ticket WHERE number IS NOT NULL AND status NOT IN ('closed', 'merged') AND NOT deleted ORDER BY id
+                """).map { (try Self.uuid($0["id"]), ($0["updatedHLC"] as Int64?) ?? 0) }
         }
     }
 
