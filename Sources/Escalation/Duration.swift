@@ -2,8 +2,12 @@
 /// clock's time: 24 business hours on a business calendar), or `0`.
 public enum DurationText {
     /// Milliseconds of `text`, or `nil` if it is not a duration.
+    /// The longest duration accepted: ten years.
+    public static let maximum: Int64 = 3_650 * 86_400_000
+
     public static func millis(_ text: String) -> Int64? {
         if text == "0" { return 0 }
+        guard text.utf8.count <= 32 else { return nil }
         var total: Int64 = 0
         var digits = ""
         var sawUnit = false
@@ -23,6 +27,7 @@ public enum DurationText {
             }
             guard let n = Int64(digits) else { return nil }
             total += n * unit
+            guard total <= maximum else { return nil }
             digits = ""
             sawUnit = true
         }

@@ -81,13 +81,20 @@ public enum EscalationEngine {
         }
 
         var clocks: [ClockReport] = []
-        if facts.status != .merged, let pin = facts.pin, let policyPin = pin.policy, let policy = library.policy(policyPin),
+        // A replica that lacks a pinned version (not replicated yet, or from a newer release) derives
+        // nothing from it rather than guessing.
+        if let pin = facts.pin, let policyPin = pin.policy, let policy = library.policy(policyPin),
            let calendarPin = pin.calendar, let calendar = library.calendar(calendarPin) {
+            // Clocks count from the pin, not from before it: a policy applied late does not backdate breaches.
+            let floor = max(facts.created, pin.at)
             for kind in ClockKind.allCases {
-                guard let doc = policy.clocks[kind], let text = doc.targets[facts.priority.rawValue],
-                      let target = DurationText.millis(text) else { continue }
+                guard let doc = policy.clocks[kind] else { continue }
                 let clockCalendar = doc.businessHours == false ? WorkingCalendar.always : calendar
-                for run in runs(kind, facts) {
+                for var run in runs(kind, facts) {
+                    run.start = max(run.start, floor)
+                    if let stop = run.stop, stop < run.start { continue }
+                    // The target is the one for the priority the run started with, whenever it is evaluated.
+                    guard let text = doc.targets[facts.priority(at: run.start).rawValue], let target = DurationText.millis(text) else { continue }
                     var pauses = facts.spans { Set(doc.pauseWhen ?? []).contains($0.rawValue) }
                     pauses += run.pauses
                     let active = ActiveTime(calendar: clockCalendar, pauses: pauses)
@@ -110,8 +117,8 @@ public enum EscalationEngine {
                         record.policy = policyPin
                         let phase = type == .slaWarning ? "warning" : "breach"
                         var operations: [TicketModel.Operation] = []
-                        if actions?.contains(SLAAction.raisePriority.rawValue) == true, facts.priority != .urgent {
-                            operations.append(.set(.priority, .text(facts.priority.raised.rawValue)))
+                        if actions?.contains(SLAAction.raisePriority.rawValue) == true {
+                            operations.append(.set(.priority, .text(Priority.urgent.rawValue)))  // settled in `settlePriorities`
                         }
                         add(DerivedEffect(id: DerivedID.record(ticket: facts.id, type.rawValue, kind.rawValue, String(run.cycle)),
                                           record: record, operations: operations))
@@ -148,8 +155,25 @@ public enum EscalationEngine {
         // be answered before the owning site (or the backstop) makes it.
         let answered = Set(facts.records.filter { $0.record.type == .handoffAccepted || $0.record.type == .handoffRejected }.compactMap(\.record.refersTo))
         let pending = facts.records.filter { $0.record.isHandoffRequest && !answered.contains($0.id) && $0.record.toSite != facts.ownerSite?.rawValue }
-        return Evaluation(pin: facts.pin, clocks: clocks, cycles: cycles, due: due.sorted { ($0.record.at, $0.id.uuidString) < ($1.record.at, $1.id.uuidString) },
-                          pendingHandoffs: pending, nextDue: nextDue)
+        let ordered = settlePriorities(due.sorted { ($0.record.at, $0.id.uuidString) < ($1.record.at, $1.id.uuidString) }, facts)
+        return Evaluation(pin: facts.pin, clocks: clocks, cycles: cycles, due: ordered, pendingHandoffs: pending, nextDue: nextDue)
+    }
+
+    /// Each `raise_priority` raises one step from the priority at its record's time, counting the
+    /// raises before it in this pass: one late pass and many punctual ones end at the same priority.
+    static func settlePriorities(_ due: [DerivedEffect], _ facts: TicketFacts) -> [DerivedEffect] {
+        var raisedTo: Priority?
+        return due.map { effect in
+            var effect = effect
+            effect.operations = effect.operations.compactMap { operation in
+                guard case .set(.priority, _) = operation else { return operation }
+                let base = max(facts.priority(at: effect.record.at), raisedTo ?? .low)
+                guard base != .urgent else { return nil }
+                raisedTo = base.raised
+                return .set(.priority, .text(base.raised.rawValue))
+            }
+            return effect
+        }
     }
 
     /// One run of a clock: when it started, when it stopped for good, and spans it does not count.
@@ -217,14 +241,21 @@ public enum EscalationEngine {
             let (hold, overflow) = r.record.at.addingReportingOverflow(holdFor ?? .max)
             pauses.append(TimeSpan(start: r.record.at, end: overflow ? .max : hold))
         }
-        let calendar = start.record.ladderCalendar.flatMap(library.calendar) ?? .always
+        var calendar = WorkingCalendar.always
+        if let pin = start.record.ladderCalendar {
+            guard let pinned = library.calendar(pin) else {
+                report.ended = "waiting for calendar \(pin) to replicate"
+                return report
+            }
+            calendar = pinned
+        }
         let active = ActiveTime(calendar: calendar, pauses: pauses)
 
         var t = start.record.at
         for loop in 0...ladder.loops {
             for (index, level) in ladder.levels.enumerated() {
                 guard let delay = DurationText.millis(level.delay), let at = active.add(delay, to: t) else {
-                    report.ended = report.ended ?? "held (acknowledged)"
+                    // Held open-ended (paused, or acknowledged without an ack timeout) or beyond the horizon.
                     return report
                 }
                 if let end, at >= end.0 {
@@ -251,7 +282,10 @@ public enum EscalationEngine {
     static func fire(_ level: LevelDocument, number: Int, loop: Int, at: Int64, start: StoredRecord, ordinal: Int,
                      facts: TicketFacts, library: ConfigLibrary) -> DerivedEffect {
         let matrix = start.record.matrix.flatMap(library.matrix)
-        let targets = level.targets.compactMap(Target.init).map { resolve($0, facts: facts, matrix: matrix) }
+        // The body depends only on what held when the cycle started, so every replica writes the
+        // same one; the changes follow the owner as this replica knows it.
+        let site = facts.owner(at: start.record.at)
+        let targets = level.targets.compactMap(Target.init).map { resolve($0, site: site, category: facts.category(at: start.record.at), matrix: matrix) }
         var record = EscalationRecord(type: .levelFired, at: at)
         record.cycle = start.id
         record.level = number
@@ -260,22 +294,20 @@ public enum EscalationEngine {
         record.targets = targets.map(\.description)
         record.assignment = level.assignment
         var operations: [TicketModel.Operation] = [.set(.escalation, .level(cycle: UInt64(ordinal), level: UInt64(number)))]
-        if level.assignment != .notify, case .group(let group, let site)? = targets.first {
-            if site == facts.ownerSite {
-                // A move to the site that already owns the ticket is a reassignment.
-                record.assignment = .reassign
-                operations.append(.set(.group, .text(group)))
-            } else {
+        if level.assignment != .notify {
+            if case .group(let group, let target)? = targets.first {
                 record.toGroup = group
-                record.toSite = site.rawValue
-                record.assignment = .transferSite
+                if level.assignment == .transferSite { record.toSite = target.rawValue }
+                // At the site that owns the ticket the group changes now; elsewhere it is a handoff request.
+                if target == facts.ownerSite { operations.append(.set(.group, .text(group))) }
+            } else {
+                record.assignment = .notify  // an unresolved tier: nobody to hand the ticket to
             }
         }
         for action in (level.actions ?? []).compactMap(LevelAction.init) {
             switch action {
             case .notify: break
-            case .raisePriority where facts.priority != .urgent: operations.append(.set(.priority, .text(facts.priority.raised.rawValue)))
-            case .raisePriority: break
+            case .raisePriority: operations.append(.set(.priority, .text(Priority.urgent.rawValue)))  // settled later
             case .watch(let who): operations.append(.addElement(.watchers, who))
             case .tag(let tag): operations.append(.addElement(.tags, tag))
             }
@@ -286,10 +318,10 @@ public enum EscalationEngine {
 
     /// `tier:N` becomes the matrix's group@site for the owning site and category (exact entries
     /// before `*`); other targets stay as written.
-    static func resolve(_ target: Target, facts: TicketFacts, matrix: MatrixDocument?) -> Target {
+    static func resolve(_ target: Target, site: SiteID?, category: String?, matrix: MatrixDocument?) -> Target {
         guard case .tier(let tier) = target, let matrix else { return target }
-        let site = facts.ownerSite?.rawValue ?? ""
-        let category = facts.category ?? ""
+        let site = site?.rawValue ?? ""
+        let category = category ?? ""
         let candidates = matrix.entries.filter { $0.tier == tier && ($0.site == site || $0.site == "*") && ($0.category == category || $0.category == "*") }
         let best = candidates.min { ($0.site == "*" ? 1 : 0, $0.category == "*" ? 1 : 0) < ($1.site == "*" ? 1 : 0, $1.category == "*" ? 1 : 0) }
         return best.flatMap { Target($0.target) } ?? target

@@ -14,7 +14,7 @@ public struct ConfigLibrary: Sendable {
 
     /// A library of `documents` (later duplicates of one version are ignored).
     public init(_ documents: [ConfigDocument]) {
-        for doc in documents where versions[doc.key]?[doc.version] == nil {
+        for doc in documents where versions[doc.key]?[doc.version] == nil && doc.isUsable {
             versions[doc.key, default: [:]][doc.version] = doc
             if case .calendar(let d) = doc, let calendar = try? WorkingCalendar(document: d) { calendars[doc.pin.description] = calendar }
         }
@@ -117,5 +117,26 @@ public struct MatchFacts: Sendable, Hashable {
         func ok(_ list: [String]?, _ value: String?) -> Bool { list.map { l in value.map(l.contains) ?? false } ?? true }
         return ok(match.priority, priority.rawValue) && ok(match.customerTier, customerTier) && ok(match.channel, channel)
             && ok(match.site, site?.rawValue) && ok(match.category, category)
+    }
+}
+
+extension ConfigDocument {
+    /// The bounds the engine relies on, checked again on every replica: a version that arrived from
+    /// elsewhere (another release, a damaged publisher) is left out rather than trusted.
+    var isUsable: Bool {
+        func durations(_ texts: [String?]) -> Bool { texts.allSatisfy { $0.map { DurationText.millis($0) != nil } ?? true } }
+        switch self {
+        case .calendar: return true
+        case .policy(let p):
+            return ClockKind.allCases.compactMap { p.clocks[$0] }.allSatisfy { clock in
+                durations(clock.targets.values.map { $0 }) && (clock.warnAt.map { (1...99).contains($0) } ?? true)
+            }
+        case .ladder(let l):
+            return (0...9).contains(l.loops) && (1...16).contains(l.levels.count) && durations([l.ackTimeout] + l.levels.map(\.delay))
+        case .matrix(let m):
+            return durations([m.grace])
+        case .rule:
+            return true
+        }
     }
 }

@@ -29,6 +29,11 @@ public struct TicketFacts: Sendable {
     /// When an assignee was first set.
     public let ownedAt: Int64?
     public let records: [StoredRecord]
+    /// Stamped writes, oldest first, so rules can ask what a field was at a moment.
+    let priorities: [(at: Int64, value: Priority)]
+    let categories: [(at: Int64, value: String?)]
+    let owners: [(at: Int64, value: (UInt64, SiteID))]
+    let origin: SiteID?
     public let eventIDs: Set<UUID>
     public let match: MatchFacts
 
@@ -50,8 +55,29 @@ public struct TicketFacts: Sendable {
         }.sorted { ($0.record.at, $0.id.uuidString) < ($1.record.at, $1.id.uuidString) }
         eventIDs = Set(state.events.map(\.event.id))
         statuses = TicketFacts.timeline(state)
+        func history<T>(_ field: Field, _ value: (FieldValue) -> T?) -> [(at: Int64, value: T)] {
+            state.writes.filter { $0.field == field }.sorted { ($0.stamp, $0.dot) < ($1.stamp, $1.dot) }
+                .compactMap { write in value(write.value).map { (ms(write.stamp), $0) } }
+        }
+        priorities = history(.priority) { $0.text.flatMap(Priority.init(rawValue:)) }
+        categories = history(.category) { value -> String?? in value == .null ? .some(nil) : value.text.map { .some($0) } }
+        owners = history(.owner) { value -> (UInt64, SiteID)? in
+            if case .owner(let epoch, let site) = value { return (epoch, site) } else { return nil }
+        }
+        origin = state.originSite
         match = MatchFacts(priority: state.priority, customerTier: state.customFields["customer_tier"],
                            channel: state.text(.channel), site: state.owner.site, category: state.text(.category))
+    }
+
+    /// The priority at `t` by the writes stamped up to then (`normal` before any, as for the ticket).
+    public func priority(at t: Int64) -> Priority { priorities.last { $0.at <= t }?.value ?? .normal }
+
+    /// The category at `t`.
+    public func category(at t: Int64) -> String? { categories.last { $0.at <= t }?.value ?? nil }
+
+    /// The owning site at `t`: the largest (epoch, site) written up to then, else the origin.
+    public func owner(at t: Int64) -> SiteID? {
+        owners.filter { $0.at <= t }.map(\.value).max { ($0.0, $0.1.rawValue) < ($1.0, $1.1.rawValue) }?.1 ?? origin
     }
 
     /// Status writes in stamp order; a customer message while solved opens the ticket again.
@@ -67,6 +93,11 @@ public struct TicketFacts: Sendable {
             let next: Status
             if let status = change.status { next = status } else if current == .solved { next = .open } else { continue }
             if next != current { out.append((change.at, next)) }
+        }
+        // Concurrent writes are ordered by the merge rule, not by time: where the two disagree about
+        // the present, the merged status holds from the latest change on.
+        if let last = out.last, last.status != state.baseStatus, state.baseStatus != .merged {
+            out.append((max(last.at, Int64(state.updated?.hlc.millis ?? 0)), state.baseStatus))
         }
         return out
     }
@@ -84,7 +115,7 @@ public struct TicketFacts: Sendable {
     /// The first time at or after `from` that the ticket was resolved.
     public func resolved(after from: Int64) -> Int64? {
         statuses.first { $0.status.isResolved && $0.at >= from }?.at
-            ?? (statuses.last { $0.at < from }.map { $0.status.isResolved ? from : nil } ?? nil)
+            ?? (statuses.last { $0.at <= from }.map { $0.status.isResolved ? from : nil } ?? nil)
     }
 
     /// The newest `sla_applied` record: the pinned versions.

@@ -110,8 +110,10 @@ public struct EscalationDesk: Sendable {
                 state = try store.ticketState(id.uuidString)
                 evaluation = EscalationEngine.evaluate(state, library: library, now: now)
             }
+            // Records held back by the grace period come due when it has passed.
+            let held = evaluation.due.filter { !mine && $0.record.at + grace > now }.map { $0.record.at + grace }.min()
             schedule?.remember(id, updated: state.updated.map { Int64(bitPattern: $0.hlc.rawValue) } ?? 0,
-                               next: due(evaluation).isEmpty ? evaluation.nextDue : now)
+                               next: due(evaluation).isEmpty ? [held, evaluation.nextDue].compactMap { $0 }.min() : now)
         }
         return written
     }

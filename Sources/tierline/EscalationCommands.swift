@@ -53,6 +53,12 @@ struct Transfer: ParsableCommand {
     @Option(help: "The group that takes it.") var group: String
     @Option(help: "Why (kept in the history).") var reason: String?
 
+    func validate() throws {
+        if group.isEmpty || group.utf8.count > 64 || group.contains("@") || group.contains(where: \.isWhitespace) {
+            throw ValidationError("--group takes a group name: 1-64 characters, no spaces and no @; got \(group.debugDescription)")
+        }
+    }
+
     func run() throws {
         let desk = try EscalationDesk(store: options.open())
         _ = try escalationCommand { try desk.transfer(id, group: group, reason: reason, actor: actor.actor, now: nowMillis()) }
@@ -76,6 +82,10 @@ struct Escalate: ParsableCommand {
     func validate() throws {
         if Target(to).map({ if case .group = $0 { true } else { false } }) != true {
             throw ValidationError("--to takes GROUP@SITE, e.g. tier2@central; got \(to.debugDescription)")
+        }
+        for (text, flag) in [(summary, "--summary"), (verifiedFacts, "--verified-facts"), (stepsTried, "--steps-tried"), (requestedAction, "--requested-action")]
+            where text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            throw ValidationError("\(flag) must not be empty: the next tier reads the handoff note instead of asking the customer again")
         }
     }
 
@@ -110,6 +120,10 @@ struct Handoff: ParsableCommand {
         @OptionGroup var actor: ActorOption
         @Argument(help: "The ticket's id or display number.") var id: String
         @Option(help: "Why (the origin reads it).") var reason: String
+
+        func validate() throws {
+            if reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw ValidationError("--reason must not be empty: the origin needs to know why") }
+        }
 
         func run() throws {
             let desk = try EscalationDesk(store: options.open())

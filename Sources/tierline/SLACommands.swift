@@ -111,6 +111,14 @@ struct EscalationCommand: ParsableCommand {
             abstract: "Write the SLA and ladder records due now for tickets this site owns (what `serve` does every second).")
         @OptionGroup var options: StoreOptions
         @OptionGroup var at: AtOption
+        @Flag(help: "Allow an --at in the future: the records written are permanent facts that replicate, so only for a rehearsal on a copy of a store.")
+        var allowFuture = false
+
+        func validate() throws {
+            if at.millis > nowMillis() + 1_000 && !allowFuture {
+                throw ValidationError("--at is in the future: records written now would claim breaches and firings that have not happened, and they replicate; pass --allow-future only on a copy of a store")
+            }
+        }
 
         struct Written: Encodable {
             var ticket: String

@@ -316,7 +316,8 @@ PY
 refused "ack of a ticket without a running ladder: exit 1" "$CENTRAL" 1 'no running' ack "$PLAIN"
 
 echo "== 9. escalation tick, hours later"
-must "escalation tick --at +4h" "$CENTRAL" escalation tick --at "$AT4H" --json
+refused "escalation tick --at in the future without --allow-future: exit 2" "$CENTRAL" 2 'allow-future' escalation tick --at "$AT4H"
+must "escalation tick --at +4h" "$CENTRAL" escalation tick --allow-future --at "$AT4H" --json
 save tick-1.json
 check "the tick wrote firstResponse and timeToOwn breaches and level_fired records for the platinum ticket" \
     py "$W/tick-1.json" "$PLAT" <<'PY'
@@ -330,13 +331,13 @@ h.ensure("firstResponse" in breaches and "timeToOwn" in breaches, f"breaches: {b
 h.ensure(types.count("level_fired") >= 2, f"records {types}")
 PY
 VEC_TICKED=$(vector_of "$CENTRAL" | tr -d ' \n')
-must "the same tick again" "$CENTRAL" escalation tick --at "$AT4H" --json
+must "the same tick again" "$CENTRAL" escalation tick --allow-future --at "$AT4H" --json
 save tick-2.json
 check "the second identical tick writes nothing: []" py "$W/tick-2.json" <<'PY'
 import sys, h
 r = h.load(sys.argv[1]); h.ensure(r == [], f"second tick wrote {r}")
 PY
-run "$CENTRAL" escalation tick --at "$AT4H"
+run "$CENTRAL" escalation tick --allow-future --at "$AT4H"
 check "a third (table) tick says nothing due and exits 0" grep -qi 'nothing due' "$W/out"
 check "the repeated ticks left the vector unchanged" same vectors "$VEC_TICKED" "$(vector_of "$CENTRAL" | tr -d ' \n')"
 run "$CENTRAL" ticket show "$PLAT" --json --at "$AT4H"
@@ -516,7 +517,7 @@ if ((RC == 0)); then pass "ticket show --at the ticket's own createdAt ($CREATED
 refused "sla --at yesterday: exit 2" "$CENTRAL" 2 'yesterday' sla --at yesterday
 refused "escalate without --summary: exit 2" "$NORTH" 2 'summary' escalate "$Y" --to tier2@central \
     --verified-facts a --steps-tried b --requested-action c
-refused "escalate with a blank --summary: exit 1" "$NORTH" 1 'summary' escalate "$Y" --to tier2@central \
+refused "escalate with a blank --summary: exit 2" "$NORTH" 2 'summary' escalate "$Y" --to tier2@central \
     --summary "  " --verified-facts a --steps-tried b --requested-action c
 refused "escalate --to without @SITE: exit 2" "$NORTH" 2 'GROUP@SITE' escalate "$Y" --to tier2 \
     --summary a --verified-facts b --steps-tried c --requested-action d

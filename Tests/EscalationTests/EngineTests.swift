@@ -67,6 +67,9 @@ private func levels(_ effects: [DerivedEffect]) -> [String] {
     @Test func levelsFireAtTheirDelaysLoopAndNeverTwice() throws {
         var (north, id) = desk()
         let start = startLadder(&north, id, minute: 0)
+        // A public reply meets first response, so no breach starts a second cycle.
+        north.wall = UInt64(at(1)) - 1
+        north.write([Change(.ticket(id), .event(TicketEvent(id: eventID(4), kind: .agentReply, actor: "a", visibility: .public, body: "on it")))])
         // Nothing before level 1's delay; the report says when it comes.
         let early = EscalationEngine.evaluate(north.view(id).state, library: library, now: at(4))
         #expect(levels(early.due).isEmpty)
@@ -88,8 +91,9 @@ private func levels(_ effects: [DerivedEffect]) -> [String] {
         // Loop 1 (20 and 30 minutes), then the ladder is exhausted; a late tick fires all in order.
         let rest = fire(&north, id, now: at(120))
         #expect(levels(rest) == ["L1/1@20", "L2/1@30"])
-        #expect(rest.last?.record.type == .escalationExhausted)
-        #expect(rest.last?.record.cycle == start)
+        let exhausted = try #require(rest.first { $0.record.type == .escalationExhausted })
+        #expect(exhausted.record.cycle == start)
+        #expect(exhausted.record.at == at(30))
         #expect(fire(&north, id, now: at(500)).isEmpty)
         let state = north.view(id).state
         #expect(state.escalation == (1, 2) || state.escalation.level == 2)
