@@ -21,16 +21,7 @@ private func policy(_ clocks: ClocksDocument) -> PolicyDocument {
 }
 
 /// A ticket created at minute 0 at north with `library`'s policy pinned.
-private func ticket(_ library: ConfigLibrary) -> (SimSite, UUID) {
-    var north = SimSite("north")
-    let id = ticketID(1)
-    north.wall = UInt64(at(0)) - 1
-    var changes = create(id, number: 1)
-    let pin = library.apply(to: MatchFacts(priority: .normal, site: north.site), at: at(0))!
-    changes.append(Change(.ticket(id), .event(TicketEvent(id: eventID(100), kind: .escalation, actor: "tierline", visibility: .internal, body: pin.encoded()))))
-    north.write(changes)
-    return (north, id)
-}
+private func ticket(_ library: ConfigLibrary) -> (SimSite, UUID) { pinnedTicket(library, created: at(0)) }
 
 private func write(_ site: inout SimSite, minute: Int64, _ changes: [Change]) {
     site.wall = UInt64(at(minute)) - 1

@@ -23,16 +23,7 @@ private let policy = PolicyDocument(
 private let library = ConfigLibrary([.ladder(ladder), .matrix(matrix), .policy(policy)])
 
 /// A north site with one ticket created at T0 and the policy applied.
-private func desk() -> (SimSite, UUID) {
-    var north = SimSite("north")
-    let id = ticketID(1)
-    north.wall = UInt64(at(0)) - 1
-    var changes = create(id, number: 1)
-    let pin = library.apply(to: MatchFacts(priority: .normal, site: north.site), at: at(0))!
-    changes.append(Change(.ticket(id), .event(TicketEvent(id: eventID(100), kind: .escalation, actor: "tierline", visibility: .internal, body: pin.encoded()))))
-    north.write(changes)
-    return (north, id)
-}
+private func desk() -> (SimSite, UUID) { pinnedTicket(library, created: at(0)) }
 
 private func startLadder(_ site: inout SimSite, _ id: UUID, minute: Int64) -> UUID {
     var start = EscalationRecord(type: .escalationStarted, at: at(minute))
