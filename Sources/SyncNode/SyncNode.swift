@@ -58,11 +58,15 @@ public final class SyncNode: Service, Sendable {
         guard let listen = configuration.listen else { return nil }
         let limits = context.limits
         let readTimeout = context.readTimeout
+        let flags = state
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: listen.host, port: listen.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // A connection accepted while the node stops is closed, not wrapped: nobody would
+                    // consume its async channel, and NIO traps on an async writer dropped unfinished.
+                    if flags.withLockedValue({ $0.shuttingDown }) { throw ChannelError.ioOnClosedChannel }
                     try SyncPipeline.install(on: channel.pipeline.syncOperations, limits: limits, readTimeout: readTimeout)
                     return try NIOAsyncChannel<Inbound, Outbound>(wrappingChannelSynchronously: channel, configuration: .init(
                         backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16)))
