@@ -28,7 +28,6 @@ public struct MatchDocument: Codable, Sendable, Hashable {
     public var site: [String]?
     public var category: [String]?
 
-
     public init(priority: [String]? = nil, customerTier: [String]? = nil, channel: [String]? = nil, site: [String]? = nil, category: [String]? = nil) {
         self.priority = priority
         self.customerTier = customerTier
@@ -52,7 +51,6 @@ public struct ClockDocument: Codable, Sendable, Hashable {
     public var onWarn: [String]?
     public var onBreach: [String]?
 
-
     public init(targets: [String: String], businessHours: Bool? = nil, pauseWhen: [String]? = nil, warnAt: Int? = nil, onWarn: [String]? = nil, onBreach: [String]? = nil) {
         self.targets = targets
         self.businessHours = businessHours
@@ -68,7 +66,6 @@ public struct ClocksDocument: Codable, Sendable, Hashable {
     public var nextResponse: ClockDocument?
     public var resolution: ClockDocument?
     public var timeToOwn: ClockDocument?
-
 
     public init(firstResponse: ClockDocument? = nil, nextResponse: ClockDocument? = nil, resolution: ClockDocument? = nil, timeToOwn: ClockDocument? = nil) {
         self.firstResponse = firstResponse
@@ -99,7 +96,6 @@ public struct PolicyDocument: Codable, Sendable, Hashable {
     public var ladder: String?
     public var clocks: ClocksDocument
 
-
     public init(name: String, version: Int, position: Int, match: MatchDocument? = nil, calendar: String, ladder: String? = nil, clocks: ClocksDocument) {
         self.name = name
         self.version = version
@@ -120,7 +116,6 @@ public struct LevelDocument: Codable, Sendable, Hashable {
     public var assignment: Assignment
     /// `notify`, `raise_priority`, `watch:NAME`, `tag:NAME`.
     public var actions: [String]?
-
 
     public init(delay: String, targets: [String], assignment: Assignment, actions: [String]? = nil) {
         self.delay = delay
@@ -144,7 +139,6 @@ public struct LadderDocument: Codable, Sendable, Hashable {
     public var pauseWhen: [String]?
     public var levels: [LevelDocument]
 
-
     public init(name: String, version: Int, loops: Int, ackTimeout: String? = nil, calendar: String? = nil, pauseWhen: [String]? = nil, levels: [LevelDocument]) {
         self.name = name
         self.version = version
@@ -166,7 +160,6 @@ public struct MatrixEntry: Codable, Sendable, Hashable {
     /// `group@site`.
     public var target: String
 
-
     public init(site: String, category: String, tier: Int, target: String) {
         self.site = site
         self.category = category
@@ -182,12 +175,12 @@ public struct MatrixDocument: Codable, Sendable, Hashable {
     public var grace: String
     public var entries: [MatrixEntry]
 
-
     public init(version: Int, grace: String, entries: [MatrixEntry]) {
         self.version = version
         self.grace = grace
         self.entries = entries
     }
+
     public var name: String { "matrix" }
 
     private enum CodingKeys: String, CodingKey { case version, grace, entries }
@@ -199,7 +192,6 @@ public struct RuleDocument: Codable, Sendable, Hashable {
     public var version: Int
     public var match: MatchDocument
     public var ladder: String
-
 
     public init(name: String, version: Int, match: MatchDocument, ladder: String) {
         self.name = name
@@ -216,7 +208,6 @@ public struct ConfigBundle: Codable, Sendable, Hashable {
     public var ladders: [LadderDocument]?
     public var matrix: MatrixDocument?
     public var rules: [RuleDocument]?
-
 
     public init(calendars: [CalendarDocument]? = nil, policies: [PolicyDocument]? = nil, ladders: [LadderDocument]? = nil, matrix: MatrixDocument? = nil, rules: [RuleDocument]? = nil) {
         self.calendars = calendars
@@ -320,14 +311,6 @@ public enum ConfigDocument: Sendable, Hashable, Codable {
         }
     }
 
-    private static let encoder: JSONEncoder = {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return e
-    }()
-
-    /// The canonical body of the version's event: JSON with sorted keys.
-    public func encoded() -> String {
-        String(decoding: (try? Self.encoder.encode(self)) ?? Data(), as: UTF8.self)
-    }
+    /// The canonical body of the version's event.
+    public func encoded() -> String { CanonicalJSON.string(self) }
 }

@@ -5,8 +5,6 @@ import TicketModel
 public struct ClockReport: Sendable, Hashable {
     public enum State: String, Sendable {
         case running, paused, met, breached
-        /// Stopped before its target, or the ticket is resolved.
-        case stopped
     }
     public var kind: ClockKind
     public var cycle: Int

@@ -94,17 +94,8 @@ public struct EscalationRecord: Codable, Sendable, Hashable {
         self.at = at
     }
 
-    private static let encoder: JSONEncoder = {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return e
-    }()
-
     /// The canonical body.
-    public func encoded() -> String {
-        // Encoding plain strings, integers and arrays of them cannot fail.
-        String(decoding: (try? Self.encoder.encode(self)) ?? Data(), as: UTF8.self)
-    }
+    public func encoded() -> String { CanonicalJSON.string(self) }
 
     /// Reads a record body; `nil` if it is not one (a future record type, or damage).
     public static func decode(_ body: String) -> EscalationRecord? {

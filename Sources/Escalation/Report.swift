@@ -15,8 +15,10 @@ public struct SLAReport: Encodable, Sendable {
         public var warnAt: String?
         /// Counted time so far (business, unpaused).
         public var elapsedMillis: Int64
-        /// Wall time until the deadline; negative once breached; `nil` while paused or stopped.
+        /// Wall time until the deadline; negative once breached; `nil` while paused or met.
         public var remainingMillis: Int64?
+        /// Not breached yet, but past the warning threshold or in the last quarter of the target.
+        public var atRisk: Bool
     }
 
     public struct Cycle: Encodable, Sendable {
@@ -66,7 +68,9 @@ public struct SLAReport: Encodable, Sendable {
             Clock(clock: c.kind.rawValue, cycle: c.cycle, state: c.state.rawValue, target: DurationText.render(c.target),
                   targetMillis: c.target, businessHours: c.businessHours, startedAt: SLAReport.iso(c.start),
                   deadline: c.deadline.map(SLAReport.iso), warnAt: c.warnAt.map(SLAReport.iso), elapsedMillis: c.elapsed,
-                  remainingMillis: c.state == .met || c.state == .stopped ? nil : c.deadline.map { $0 - now })
+                  remainingMillis: c.state == .met ? nil : c.deadline.map { $0 - now },
+                  atRisk: (c.state == .running || c.state == .paused)
+                      && ((c.warnAt.map { $0 <= now } ?? false) || c.elapsed * 4 >= c.target * 3))
         }
         cycles = evaluation.cycles.map { c in
             Cycle(cycle: c.ordinal, ladder: c.ladder.description, reason: c.start.record.reason, startedAt: SLAReport.iso(c.start.record.at),
@@ -105,6 +109,7 @@ public struct SLAReport: Encodable, Sendable {
         }
     }
 
+    /// `ms` as ISO 8601 in UTC, whole seconds.
     public static func iso(_ ms: Int64) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]

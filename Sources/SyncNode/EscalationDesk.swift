@@ -43,6 +43,16 @@ public struct EscalationDesk: Sendable {
         return (state, EscalationEngine.evaluate(state, library: try library(), now: now))
     }
 
+    /// Every active ticket with its evaluation at `now`, by id: what `sla`, `handoff list` and the
+    /// dashboard read.
+    public func evaluations(now: Int64) throws -> [(state: TicketState, evaluation: Evaluation)] {
+        let library = try library()
+        return try store.activeTicketIDs().map { id in
+            let state = try store.ticketState(id.uuidString)
+            return (state, EscalationEngine.evaluate(state, library: library, now: now))
+        }
+    }
+
     /// Pins the matching policy and starts the ladders of matching proactive rules: what a site
     /// does when it opens a ticket (and its ticker does for tickets opened before any policy).
     @discardableResult
@@ -130,7 +140,7 @@ public struct EscalationDesk: Sendable {
             record.fromGroup = state.text(.group)
             record.toGroup = group
             record.reason = reason
-            return [(event(UUIDv7.make(millis: UInt64(now), random: random()), record, actor: actor), [.set(.group, .text(group))])]
+            return [(event(UUIDv7.make(millis: UInt64(now), random: TicketDatabase.randomBytes(10)), record, actor: actor), [.set(.group, .text(group))])]
         }
     }
 
@@ -156,7 +166,7 @@ public struct EscalationDesk: Sendable {
             let level = state.escalation
             var operations: [TicketModel.Operation] = [.set(.escalation, .level(cycle: max(level.cycle, 1), level: level.level + 1))]
             if site == state.owner.site { operations.append(.set(.group, .text(group))) }
-            return [(event(UUIDv7.make(millis: UInt64(now), random: random()), record, actor: actor), operations)]
+            return [(event(UUIDv7.make(millis: UInt64(now), random: TicketDatabase.randomBytes(10)), record, actor: actor), operations)]
         }
     }
 
@@ -196,7 +206,7 @@ public struct EscalationDesk: Sendable {
                 operations.append(.set(.owner, .owner(epoch: state.owner.epoch + 1, site: me)))
                 if let group = request.record.toGroup { operations.append(.set(.group, .text(group))) }
             }
-            return [(event(UUIDv7.make(millis: UInt64(now), random: random()), record, actor: actor), operations)]
+            return [(event(UUIDv7.make(millis: UInt64(now), random: TicketDatabase.randomBytes(10)), record, actor: actor), operations)]
         }
     }
 
@@ -211,7 +221,7 @@ public struct EscalationDesk: Sendable {
             }
             var record = EscalationRecord(type: .acknowledged, at: now)
             record.cycle = cycle.start.id
-            return [(event(UUIDv7.make(millis: UInt64(now), random: random()), record, actor: actor), [])]
+            return [(event(UUIDv7.make(millis: UInt64(now), random: TicketDatabase.randomBytes(10)), record, actor: actor), [])]
         }
     }
 
@@ -230,11 +240,6 @@ public struct EscalationDesk: Sendable {
         if name.isEmpty || name.utf8.count > 64 || name.contains("@") || name.contains(where: \.isWhitespace) {
             throw EscalationError("\"\(name)\" is not a \(what) name: 1-64 characters, no spaces and no @")
         }
-    }
-
-    private func random() -> [UInt8] {
-        var rng = SystemRandomNumberGenerator()
-        return (0..<10).map { _ in UInt8.random(in: 0...255, using: &rng) }
     }
 }
 

@@ -130,7 +130,8 @@ extension TicketDatabase {
         if text.utf8.count > max { throw StoreError(.invalidInput, "\(what) is \(text.utf8.count) bytes; the limit is \(max)") }
     }
 
-    static func randomBytes(_ count: Int) -> [UInt8] {
+    /// `count` bytes from the system's secure generator (for UUIDv7 ids).
+    public static func randomBytes(_ count: Int) -> [UInt8] {
         var rng = SystemRandomNumberGenerator()
         return (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
     }

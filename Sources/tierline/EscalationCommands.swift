@@ -32,10 +32,6 @@ struct AtOption: ParsableArguments {
 
 func nowMillis() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
 
-func isoTime(_ ms: Int64?) -> String? {
-    ms.map { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double($0) / 1000)) }
-}
-
 /// Runs `body` and turns escalation refusals and configuration problems into CLI failures.
 func escalationCommand<T>(_ body: () throws -> T) throws -> T {
     do { return try body() } catch let error as EscalationError {
@@ -138,14 +134,12 @@ struct Handoff: ParsableCommand {
 
         func run() throws {
             let desk = try EscalationDesk(store: options.open())
-            let library = try desk.library()
             var rows: [PendingHandoff] = []
-            for id in try desk.store.activeTicketIDs() {
-                let state = try desk.store.ticketState(id.uuidString)
-                for request in EscalationEngine.evaluate(state, library: library, now: nowMillis()).pendingHandoffs {
-                    rows.append(PendingHandoff(ticket: state.displayNumber ?? id.uuidString, id: id.uuidString.lowercased(),
+            for (state, evaluation) in try desk.evaluations(now: nowMillis()) {
+                for request in evaluation.pendingHandoffs {
+                    rows.append(PendingHandoff(ticket: state.displayNumber ?? "", id: state.id.uuidString.lowercased(),
                                                fromSite: state.owner.site?.rawValue ?? "", toSite: request.record.toSite ?? "",
-                                               toGroup: request.record.toGroup ?? "", requestedAt: isoTime(request.record.at) ?? "",
+                                               toGroup: request.record.toGroup ?? "", requestedAt: SLAReport.iso(request.record.at),
                                                incoming: request.record.toSite == desk.identity.site.rawValue))
                 }
             }

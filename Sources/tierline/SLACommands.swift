@@ -20,32 +20,26 @@ struct SLACommand: ParsableCommand {
         var subject: String
         var owningSite: String
         var clock: SLAReport.Clock
-        var atRisk: Bool
     }
 
     func run() throws {
         let desk = try EscalationDesk(store: options.open())
-        let library = try desk.library()
         let now = at.millis
         var rows: [Row] = []
-        for id in try desk.store.activeTicketIDs() {
-            let state = try desk.store.ticketState(id.uuidString)
-            let report = SLAReport(state, EscalationEngine.evaluate(state, library: library, now: now), now: now)
-            for clock in report.clocks where clock.state != "met" && clock.state != "stopped" {
-                let warned = clock.warnAt.map { $0 <= SLAReport.iso(now) } ?? false
-                let risky = clock.state != "breached" && (warned || clock.elapsedMillis * 4 >= clock.targetMillis * 3)
-                if atRisk || breached, !((atRisk && risky) || (breached && clock.state == "breached")) { continue }
-                rows.append(Row(ticket: state.displayNumber ?? "", id: id.uuidString.lowercased(), subject: state.subject,
-                                owningSite: state.owner.site?.rawValue ?? "", clock: clock, atRisk: risky))
+        for (state, evaluation) in try desk.evaluations(now: now) {
+            for clock in SLAReport(state, evaluation, now: now).clocks where clock.state != "met" {
+                if atRisk || breached, !((atRisk && clock.atRisk) || (breached && clock.state == "breached")) { continue }
+                rows.append(Row(ticket: state.displayNumber ?? "", id: state.id.uuidString.lowercased(), subject: state.subject,
+                                owningSite: state.owner.site?.rawValue ?? "", clock: clock))
             }
         }
         // Breached first (most overdue first), then by the time left; paused clocks last.
         rows.sort { ($0.clock.remainingMillis ?? .max, $0.ticket) < ($1.clock.remainingMillis ?? .max, $1.ticket) }
         if options.json { return try printJSON(rows) }
-        if rows.isEmpty { return print(library.isEmpty ? "no SLA policy is published; `tierline config publish FILE` on the coordinator" : "no clocks match") }
+        if rows.isEmpty { return print(try desk.library().isEmpty ? "no SLA policy is published; `tierline config publish FILE` on the coordinator" : "no clocks match") }
         printTable(["TICKET", "CLOCK", "STATE", "TARGET", "ELAPSED", "REMAINING", "DEADLINE", "OWNER", "SUBJECT"], rows.map { row in
             let c = row.clock
-            let state = c.state == "running" && row.atRisk ? "at risk" : c.state
+            let state = c.state == "running" && c.atRisk ? "at risk" : c.state
             return [row.ticket, c.clock + (c.cycle > 1 ? " #\(c.cycle)" : ""), state, c.target, DurationText.render(c.elapsedMillis),
                     c.remainingMillis.map { $0 < 0 ? "over by " + DurationText.render(-$0) : DurationText.render($0) } ?? "—",
                     c.deadline ?? "—", row.owningSite, row.subject]

@@ -15,13 +15,7 @@ set -euo pipefail
 
 source "$(dirname "$0")/lib.sh" "$@"
 
-W=$(mktemp -d "${TMPDIR:-/tmp}/tierline-escalation.XXXXXX")
-trap 'rm -rf "$W"' EXIT
-# Run a private copy, so a `swift build` relinking the binary meanwhile cannot disturb the run.
-cp "$BIN" "$W/tierline"
-echo "tierline: $BIN"
-BIN=$W/tierline
-unset TIERLINE_STORE
+workspace escalation
 CENTRAL=$W/central
 NORTH=$W/north
 EXAMPLE=$CLI_DIR/../../Deploy/escalation.json
@@ -387,7 +381,7 @@ check "sla --at-risk --at +12m lists the platinum firstResponse (15m, warns at 7
     py "$W/sla-risk-12m.json" "$PLAT" <<'PY'
 import sys, h
 rows = [r for r in h.load(sys.argv[1]) if r.get("id") == sys.argv[2]]
-h.ensure([r for r in rows if r["clock"]["clock"] == "firstResponse" and r["atRisk"] is True
+h.ensure([r for r in rows if r["clock"]["clock"] == "firstResponse" and r["clock"]["atRisk"] is True
           and r["clock"]["state"] == "running"], f"platinum rows {rows}")
 PY
 

@@ -1,7 +1,7 @@
 # Shared by the CLI scripts: `source "$(dirname "$0")/lib.sh" "$@"` right after `set -euo pipefail`.
 # Sets BIN (the tierline binary: the script's first argument, else .build/debug/tierline) and
 # CLI_DIR, and defines the PASS/FAIL bookkeeping and the `run`/`must`/`check` helpers. The script
-# sets W (its temporary folder) before calling any of them.
+# calls `workspace NAME` (which sets W, its temporary folder) before calling any of them.
 
 BIN=${1:-.build/debug/tierline}
 if [[ $# -eq 0 && ! -x $BIN ]]; then BIN=$(dirname "$0")/../../.build/debug/tierline; fi
@@ -10,6 +10,18 @@ if [[ ! -x $BIN ]]; then
     exit 1
 fi
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+
+# workspace NAME: a temporary folder W for the script, removed on exit unless the script traps EXIT
+# itself later, and a private copy of the binary, so a `swift build` relinking it meanwhile cannot
+# disturb the run.
+workspace() {
+    W=$(mktemp -d "${TMPDIR:-/tmp}/tierline-$1.XXXXXX")
+    trap 'rm -rf "$W"' EXIT
+    cp "$BIN" "$W/tierline"
+    echo "tierline: $BIN"
+    BIN=$W/tierline
+    unset TIERLINE_STORE
+}
 CLI_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 START_NS=$(date +%s%N)
 

@@ -21,7 +21,7 @@ set -euo pipefail
 
 source "$(dirname "$0")/lib.sh" "$@"
 
-W=$(mktemp -d "${TMPDIR:-/tmp}/tierline-sync-nodes.XXXXXX")
+workspace sync-nodes
 PIDS=() # every background process this script started and has not yet reaped
 cleanup() {
     local p
@@ -32,11 +32,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-# Run a private copy, so a `swift build` relinking the binary meanwhile cannot disturb the run.
-cp "$BIN" "$W/tierline"
-echo "tierline: $BIN"
-BIN=$W/tierline
-unset TIERLINE_STORE
 
 
 # ---- processes ----------------------------------------------------------------------------------

@@ -13,13 +13,7 @@ set -euo pipefail
 
 source "$(dirname "$0")/lib.sh" "$@"
 
-W=$(mktemp -d "${TMPDIR:-/tmp}/tierline-two-stores.XXXXXX")
-trap 'rm -rf "$W"' EXIT
-# Run a private copy, so a `swift build` relinking the binary meanwhile cannot disturb the run.
-cp "$BIN" "$W/tierline"
-echo "tierline: $BIN"
-BIN=$W/tierline
-unset TIERLINE_STORE
+workspace two-stores
 NORTH=$W/north
 SOUTH=$W/south
 
