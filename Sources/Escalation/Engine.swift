@@ -14,9 +14,14 @@ public struct ClockReport: Sendable, Hashable {
     /// When the target is (or was) reached, assuming no further pause; `nil` while paused or stopped.
     public var deadline: Int64?
     public var warnAt: Int64?
-    /// Counted (business, unpaused) time so far.
+    /// Counted (business, unpaused) time so far; once the run stopped, its whole counted time.
     public var elapsed: Int64
     public var state: State
+    /// When the run stopped for good (the response, the resolution), if it did.
+    public var stop: Int64?
+
+    /// Whether this run is over and its deadline was kept: stopped before any deadline was reached.
+    public var isAchieved: Bool { stop != nil && (deadline.map { $0 > stop! } ?? true) }
 }
 
 /// Where one ladder cycle stands.
@@ -105,7 +110,8 @@ public enum EscalationEngine {
                     else if pauses.contains(where: { $0.start <= now && now < $0.end }) { state = .paused }
                     else { state = .running }
                     clocks.append(ClockReport(kind: kind, cycle: run.cycle, target: target, businessHours: doc.businessHours != false,
-                                              start: run.start, deadline: deadline, warnAt: warnAt, elapsed: elapsed, state: state))
+                                              start: run.start, deadline: deadline, warnAt: warnAt, elapsed: elapsed, state: state,
+                                              stop: run.stop))
                     for (type, at, actions) in [(RecordType.slaWarning, warnAt, doc.onWarn), (.slaBreach, deadline, doc.onBreach)] {
                         guard let at else { continue }
                         guard at <= now else { note(at); continue }
@@ -175,14 +181,16 @@ public enum EscalationEngine {
     }
 
     /// One run of a clock: when it started, when it stopped for good, and spans it does not count.
-    struct Run {
-        var cycle: Int
-        var start: Int64
-        var stop: Int64?
-        var pauses: [TimeSpan]
+    public struct Run: Sendable {
+        public var cycle: Int
+        public var start: Int64
+        public var stop: Int64?
+        public var pauses: [TimeSpan]
     }
 
-    static func runs(_ kind: ClockKind, _ facts: TicketFacts) -> [Run] {
+    /// The runs of clock `kind` on a ticket, in calendar time, whether or not a policy is pinned
+    /// (the dashboard measures response and resolution times of every ticket with them).
+    public static func runs(_ kind: ClockKind, _ facts: TicketFacts) -> [Run] {
         let resolvedSpans = facts.spans { $0.isResolved }
         func stopped(_ start: Int64, _ times: [Int64?]) -> Run {
             let stop = times.compactMap { $0 }.filter { $0 >= start }.min()

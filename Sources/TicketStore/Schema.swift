@@ -138,6 +138,114 @@ enum Schema {
                 t.column("body", .text).notNull()
             }
         }
+        migrator.registerMigration("v4-metrics") { db in
+            try createMetricTables(db)
+        }
         return migrator
+    }
+
+    /// Per-ticket facts the dashboard aggregates, derived from the materialized tickets by the
+    /// `Dashboard` target and kept current through a dirty list that triggers fill in the same
+    /// transaction as every ticket write (so a crash can never leave a changed ticket unlisted).
+    static func createMetricTables(_ db: Database) throws {
+        try db.create(table: "metricTicket") { t in
+            t.primaryKey("id", .text)
+            t.column("site", .text).notNull()
+            t.column("origin", .text).notNull()
+            t.column("tier", .integer).notNull()
+            t.column("channel", .text).notNull()
+            t.column("priority", .text).notNull()
+            t.column("customerTier", .text).notNull()
+            t.column("grp", .text).notNull()
+            t.column("category", .text).notNull()
+            t.column("status", .text).notNull()
+            t.column("open", .boolean).notNull()
+            t.column("createdAt", .integer).notNull()
+            t.column("firstSolvedAt", .integer)
+            t.column("lastSolvedAt", .integer)
+            t.column("reopens", .integer).notNull()
+            t.column("reopenedWithin30d", .boolean).notNull()
+            t.column("publicReplies", .integer).notNull()
+            t.column("firstResponseAt", .integer)
+            t.column("frtCalendar", .integer)
+            t.column("frtBusiness", .integer)
+            t.column("ttoCalendar", .integer)
+            t.column("ttoBusiness", .integer)
+            t.column("resolutionCalendar", .integer)
+            t.column("resolutionBusiness", .integer)
+            t.column("escalatedAt", .integer)
+            t.column("escalationTrigger", .text)
+            t.column("transferred", .boolean).notNull()
+            t.column("crossSite", .boolean).notNull()
+            t.column("maxLevel", .integer).notNull()
+            t.column("exhausted", .integer).notNull()
+            t.column("backstopFirings", .integer).notNull()
+            t.column("csatScore", .integer)
+            t.column("csatAt", .integer)
+        }
+        try db.create(index: "metricTicket_on_createdAt", on: "metricTicket", columns: ["createdAt"])
+        try db.create(index: "metricTicket_on_firstSolvedAt", on: "metricTicket", columns: ["firstSolvedAt"])
+        try db.create(index: "metricTicket_on_open", on: "metricTicket", columns: ["open", "site", "status", "createdAt"])
+        try db.create(index: "metricTicket_on_site", on: "metricTicket", columns: ["site", "createdAt"])
+        // One row per run of an SLA clock (next response has one per customer message).
+        try db.create(table: "metricClock") { t in
+            t.column("ticket", .text).notNull()
+            t.column("kind", .text).notNull()
+            t.column("cycle", .integer).notNull()
+            t.column("start", .integer).notNull()
+            t.column("target", .integer)
+            t.column("deadline", .integer)
+            t.column("warnAt", .integer)
+            t.column("stop", .integer)
+            t.column("calendarMillis", .integer)
+            t.column("businessMillis", .integer)
+            t.primaryKey(["ticket", "kind", "cycle"])
+        }
+        try db.create(index: "metricClock_on_stop", on: "metricClock", columns: ["stop"])
+        try db.execute(sql: "CREATE INDEX metricClock_active ON metricClock (deadline, warnAt) WHERE stop IS NULL AND target IS NOT NULL")
+        try db.create(index: "metricClock_on_deadline", on: "metricClock", columns: ["deadline"])
+        // One row per handoff request (an agent's escalation or a ladder's site transfer).
+        try db.create(table: "metricHandoff") { t in
+            t.column("id", .text).notNull()
+            t.column("ticket", .text).notNull().indexed()
+            t.column("requestedAt", .integer).notNull()
+            t.column("toSite", .text).notNull()
+            t.column("answeredAt", .integer)
+            t.column("accepted", .boolean)
+            t.column("timedOut", .boolean).notNull()
+            t.primaryKey(["ticket", "id"])
+        }
+        try db.create(index: "metricHandoff_on_requestedAt", on: "metricHandoff", columns: ["requestedAt"])
+        // Per UTC day and owning site: tickets created, tickets whose last solve fell that day (and are
+        // still solved), and tickets created that day that were escalated. The charts read these sums.
+        try db.create(table: "metricDay") { t in
+            t.column("day", .integer).notNull()
+            t.column("site", .text).notNull()
+            t.column("created", .integer).notNull()
+            t.column("solved", .integer).notNull()
+            t.column("escalated", .integer).notNull()
+            t.primaryKey(["day", "site"])
+        }
+        // Tickets whose facts are stale; the triggers fill it, the dashboard drains it.
+        try db.create(table: "metricDirty") { t in
+            t.primaryKey("id", .text)
+        }
+        try db.create(table: "metricState") { t in
+            t.primaryKey("key", .text)
+            t.column("value", .integer).notNull()
+        }
+        try db.execute(sql: """
+            CREATE TRIGGER metricDirty_insert AFTER INSERT ON ticket BEGIN
+              INSERT OR IGNORE INTO metricDirty (id) VALUES (NEW.id);
+            END;
+            CREATE TRIGGER metricDirty_update AFTER UPDATE ON ticket BEGIN
+              INSERT OR IGNORE INTO metricDirty (id) VALUES (NEW.id);
+            END;
+            CREATE TRIGGER metricConfig_insert AFTER INSERT ON configVersion BEGIN
+              INSERT OR REPLACE INTO metricState (key, value) VALUES ('configChanged', 1);
+            END;
+            INSERT INTO metricDirty (id) SELECT id FROM ticket;
+            INSERT INTO metricState (key, value) VALUES ('configChanged', 0);
+            """)
     }
 }

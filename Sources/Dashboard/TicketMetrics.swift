@@ -1,0 +1,206 @@
+import Escalation
+import Foundation
+import TicketModel
+
+/// What the dashboard keeps of one ticket: its dimensions and the moments and durations the metric
+/// formulas read (helpdesk-anchors §7). A pure function of the merged ticket and its evaluation, so
+/// every replica that holds the same blocks derives the same row.
+///
+/// Times are milliseconds since 1970 (the physical part of the HLC stamps, records' own `at`);
+/// durations are milliseconds. "Business" durations come from the pinned policy's clocks (working
+/// hours of its calendar, minus its pause statuses); tickets without a pinned policy have calendar
+/// durations only.
+public struct TicketMetricRow: Sendable, Equatable {
+    public var id: String
+    /// The owning site now (after handoffs).
+    public var site: String
+    public var origin: String
+    /// The support tier the ticket is at: the escalation level of its current ladder cycle (0 = first line).
+    public var tier: Int
+    public var channel: String
+    public var priority: String
+    public var customerTier: String
+    public var group: String
+    public var category: String
+    public var status: String
+    /// Not solved, closed or merged.
+    public var isOpen: Bool
+    public var createdAt: Int64
+    public var firstSolvedAt: Int64?
+    /// The last solve, while the ticket is still resolved.
+    public var lastSolvedAt: Int64?
+    /// Times the ticket left a resolved status.
+    public var reopens: Int
+    /// Reopened within 30 days of its first solve.
+    public var reopenedWithin30d: Bool
+    public var publicReplies: Int
+    public var firstResponseAt: Int64?
+    public var frtCalendar: Int64?
+    public var frtBusiness: Int64?
+    public var ttoCalendar: Int64?
+    public var ttoBusiness: Int64?
+    /// Created to last solve (full resolution time), while resolved.
+    public var resolutionCalendar: Int64?
+    public var resolutionBusiness: Int64?
+    /// The first hierarchical escalation: a ladder cycle starting, a level firing, or an agent's escalation.
+    public var escalatedAt: Int64?
+    /// What started the first hierarchical escalation: `sla_warning`, `sla_breach`, `rule` or `manual`.
+    public var escalationTrigger: String?
+    /// Moved sideways to another group (a `transferred` record).
+    public var transferred: Bool
+    /// A handoff to a site other than the origin was accepted.
+    public var crossSite: Bool
+    public var maxLevel: Int
+    public var exhausted: Int
+    /// Levels fired by a site other than the owner of the moment (the coordinator's backstop).
+    public var backstopFirings: Int
+    /// Customer satisfaction, 1 to 5, from the custom field `csat_score`, and when it was given.
+    public var csatScore: Int?
+    public var csatAt: Int64?
+
+    public var clocks: [ClockRow]
+    public var handoffs: [HandoffRow]
+}
+
+/// One run of one SLA clock.
+public struct ClockRow: Sendable, Equatable {
+    public var kind: String
+    public var cycle: Int
+    public var start: Int64
+    /// From the pinned policy; `nil` when no policy is pinned (the run is then measured only).
+    public var target: Int64?
+    /// When the target is (or was) reached; `nil` while paused, or when the run stopped in time.
+    public var deadline: Int64?
+    public var warnAt: Int64?
+    /// When the run stopped for good.
+    public var stop: Int64?
+    /// Stop minus start, once stopped.
+    public var calendarMillis: Int64?
+    /// Counted business time, once stopped (pinned policy only).
+    public var businessMillis: Int64?
+}
+
+/// One request to move a ticket to another site, and its answer.
+public struct HandoffRow: Sendable, Equatable {
+    public var id: String
+    public var requestedAt: Int64
+    public var toSite: String
+    public var answeredAt: Int64?
+    public var accepted: Bool?
+    /// Unanswered when its ladder moved on to a later level.
+    public var timedOut: Bool
+}
+
+extension TicketMetricRow {
+    static let thirtyDays: Int64 = 30 * 86_400_000
+
+    /// Derives the row of `state`; `evaluation` supplies the pinned policy's clocks.
+    public init(_ state: TicketState, evaluation: Evaluation) {
+        let facts = TicketFacts(state)
+        let none = "none"
+        id = state.id.uuidString.lowercased()
+        origin = state.originSite?.rawValue ?? none
+        site = state.owner.site?.rawValue ?? origin
+        tier = Int(state.escalation.level)
+        channel = state.text(.channel) ?? none
+        priority = state.priority.rawValue
+        customerTier = state.customFields["customer_tier"] ?? none
+        group = state.text(.group) ?? none
+        category = state.text(.category) ?? none
+        status = state.baseStatus.rawValue
+        isOpen = !state.baseStatus.isResolved
+        createdAt = facts.created
+
+        // Solves and reopenings from the status timeline.
+        var solves: [Int64] = []
+        var reopenTimes: [Int64] = []
+        var wasResolved = false
+        for entry in facts.statuses {
+            if entry.status.isResolved, !wasResolved { solves.append(entry.at) }
+            if !entry.status.isResolved, wasResolved { reopenTimes.append(entry.at) }
+            wasResolved = entry.status.isResolved
+        }
+        firstSolvedAt = solves.first
+        lastSolvedAt = state.baseStatus.isResolved ? solves.last : nil
+        reopens = reopenTimes.count
+        reopenedWithin30d = firstSolvedAt.map { first in reopenTimes.contains { $0 > first && $0 - first <= Self.thirtyDays } } ?? false
+        publicReplies = facts.publicReplies.count
+
+        // Clocks: calendar runs for every ticket, business figures where the policy's clock ran.
+        var clocks: [ClockRow] = []
+        for kind in ClockKind.allCases {
+            for run in EscalationEngine.runs(kind, facts) {
+                let report = evaluation.clocks.first { $0.kind == kind && $0.cycle == run.cycle }
+                var row = ClockRow(kind: kind.rawValue, cycle: run.cycle, start: report?.start ?? run.start, target: report?.target,
+                                   deadline: report?.deadline, warnAt: report?.warnAt, stop: run.stop)
+                if let stop = run.stop {
+                    row.calendarMillis = max(0, stop - run.start)
+                    row.businessMillis = report?.elapsed
+                }
+                clocks.append(row)
+            }
+        }
+        self.clocks = clocks
+        func stoppedBy(_ kind: ClockKind, at moment: Int64?) -> ClockRow? {
+            guard let moment else { return nil }
+            return clocks.first { $0.kind == kind.rawValue && $0.cycle == 1 && $0.stop == moment }
+        }
+
+        // First response: the first public reply, unless an agent wrote to the customer first
+        // (an agent-started conversation is not a response).
+        let firstReply = facts.publicReplies.first
+        if let firstReply, facts.customerMessages.first.map({ $0 <= firstReply }) ?? true {
+            firstResponseAt = firstReply
+            frtCalendar = max(0, firstReply - facts.created)
+            frtBusiness = stoppedBy(.firstResponse, at: firstReply)?.businessMillis
+        }
+        if let owned = facts.ownedAt {
+            ttoCalendar = max(0, owned - facts.created)
+            ttoBusiness = stoppedBy(.timeToOwn, at: owned)?.businessMillis
+        }
+        if let last = lastSolvedAt {
+            resolutionCalendar = max(0, last - facts.created)
+            resolutionBusiness = stoppedBy(.resolution, at: last)?.businessMillis
+        }
+
+        // Escalation history from the records in the log.
+        let records = facts.records
+        let hierarchical = records.filter { [.escalationStarted, .levelFired, .escalated].contains($0.record.type) }
+        if let first = hierarchical.first {
+            escalatedAt = first.record.at
+            switch first.record.type {
+            case .escalated: escalationTrigger = "manual"
+            case .escalationStarted where first.record.clock != nil:
+                escalationTrigger = first.record.reason?.hasSuffix("warning") == true ? "sla_warning" : "sla_breach"
+            default: escalationTrigger = "rule"
+            }
+        }
+        transferred = records.contains { $0.record.type == .transferred }
+        maxLevel = records.filter { $0.record.type == .levelFired }.compactMap(\.record.level).max() ?? 0
+        exhausted = records.filter { $0.record.type == .escalationExhausted }.count
+        backstopFirings = records.filter { record in
+            record.record.type == .levelFired && record.site != nil && record.site != facts.owner(at: record.record.at)
+        }.count
+
+        var handoffs: [HandoffRow] = []
+        for request in records where request.record.isHandoffRequest {
+            let answer = records.first { ($0.record.type == .handoffAccepted || $0.record.type == .handoffRejected) && $0.record.refersTo == request.id }
+            let answeredAt = answer?.record.at ?? .max
+            let movedOn = request.record.type == .levelFired && records.contains {
+                $0.record.type == .levelFired && $0.record.cycle == request.record.cycle && $0.record.at > request.record.at
+                    && $0.record.at < answeredAt
+            }
+            handoffs.append(HandoffRow(id: request.id.uuidString.lowercased(), requestedAt: request.record.at, toSite: request.record.toSite ?? none,
+                                       answeredAt: answer?.record.at, accepted: answer.map { $0.record.type == .handoffAccepted },
+                                       timedOut: movedOn))
+        }
+        self.handoffs = handoffs
+        let originSite = origin
+        crossSite = handoffs.contains { $0.accepted == true && $0.toSite != originSite }
+
+        if let write = state.registers[.custom("csat_score")], let text = write.value.text, let score = Int(text), (1...5).contains(score) {
+            csatScore = score
+            csatAt = Int64(write.stamp.hlc.millis)
+        }
+    }
+}
