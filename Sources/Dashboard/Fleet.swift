@@ -87,9 +87,9 @@ public enum FleetQueries {
             }
             let p: StatementArguments = [period.from, period.to]
             for row in try Row.fetchAll(db, sql: """
-                SELECT site, SUM(open) AS backlog, SUM(createdAt >= ? AND createdAt < ?) AS created,
-                       SUM(firstSolvedAt >= ? AND firstSolvedAt < ?) AS solved,
-                       SUM(createdAt >= ? AND createdAt < ? AND escalatedAt IS NOT NULL) AS escalated
+                SELECT site, COALESCE(SUM(open), 0) AS backlog, COALESCE(SUM(createdAt >= ? AND createdAt < ?), 0) AS created,
+                       COALESCE(SUM(firstSolvedAt >= ? AND firstSolvedAt < ?), 0) AS solved,
+                       COALESCE(SUM(createdAt >= ? AND createdAt < ? AND escalatedAt IS NOT NULL), 0) AS escalated
                 FROM metricTicket GROUP BY site
                 """, arguments: p + p + p) {
                 var s = line(row["site"])
@@ -100,7 +100,7 @@ public enum FleetQueries {
                 figures[s.site] = s
             }
             for row in try Row.fetchAll(db, sql: """
-                SELECT t.site, SUM(c.warnAt <= ? AND (c.deadline IS NULL OR c.deadline > ?)) AS atRisk, SUM(c.deadline <= ?) AS breached
+                SELECT t.site, COALESCE(SUM(c.warnAt <= ? AND (c.deadline IS NULL OR c.deadline > ?)), 0) AS atRisk, COALESCE(SUM(c.deadline <= ?), 0) AS breached
                 FROM metricClock c JOIN metricTicket t ON t.id = c.ticket
                 WHERE c.stop IS NULL AND c.target IS NOT NULL GROUP BY t.site
                 """, arguments: [now, now, now]) {
@@ -110,8 +110,8 @@ public enum FleetQueries {
                 figures[s.site] = s
             }
             for row in try Row.fetchAll(db, sql: """
-                SELECT t.site, SUM(c.deadline IS NULL AND c.stop >= ? AND c.stop < ?) AS achieved,
-                       SUM(c.deadline >= ? AND c.deadline < ? AND c.deadline <= ?) AS breached
+                SELECT t.site, COALESCE(SUM(c.deadline IS NULL AND c.stop >= ? AND c.stop < ?), 0) AS achieved,
+                       COALESCE(SUM(c.deadline >= ? AND c.deadline < ? AND c.deadline <= ?), 0) AS breached
                 FROM metricClock c JOIN metricTicket t ON t.id = c.ticket WHERE c.target IS NOT NULL GROUP BY t.site
                 """, arguments: p + p + [now]) {
                 var s = line(row["site"])
@@ -195,7 +195,7 @@ public enum FleetQueries {
         var open = Int((before?["c"] as Int64? ?? 0) - (before?["s"] as Int64? ?? 0))
         var byDay: [Int64: Int] = [:]
         for row in try Row.fetchAll(db, sql: """
-            SELECT day, SUM(created) - SUM(solved) AS delta FROM metricDay WHERE day >= ? AND day <= ? AND (? IS NULL OR site = ?) GROUP BY day
+            SELECT day, COALESCE(SUM(created), 0) - COALESCE(SUM(solved), 0) AS delta FROM metricDay WHERE day >= ? AND day <= ? AND (? IS NULL OR site = ?) GROUP BY day
             """, arguments: [first, last, site, site]) {
             byDay[row["day"]] = row["delta"]
         }

@@ -274,8 +274,8 @@ public enum MetricQueries {
         var clocks: [String: Attainment] = [:]
         var totals = (0, 0)
         for row in try Row.fetchAll(db, sql: """
-            SELECT c.kind, SUM(CASE WHEN \(achievedWhere) THEN 1 ELSE 0 END) AS achieved,
-                   SUM(CASE WHEN \(breachedWhere) THEN 1 ELSE 0 END) AS breached
+            SELECT c.kind, COALESCE(SUM(CASE WHEN \(achievedWhere) THEN 1 ELSE 0 END), 0) AS achieved,
+                   COALESCE(SUM(CASE WHEN \(breachedWhere) THEN 1 ELSE 0 END), 0) AS breached
             FROM metricClock c JOIN metricTicket t ON t.id = c.ticket
             WHERE c.target IS NOT NULL AND \(condition) GROUP BY c.kind
             """, arguments: StatementArguments([period.from, period.to, period.from, period.to, now]) + filterArguments) {

@@ -73,10 +73,13 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
     public var batchBlocks: Int
     /// How often the escalation ticker writes due SLA and ladder records, ms; 0 turns it off.
     public var escalationMillis: Int
+    /// Address of the node's HTTP server (dashboard, JSON API, `/metrics`); `nil` for none.
+    public var http: Endpoint?
 
     public init(listen: Endpoint? = nil, peers: [Endpoint] = [], store: String? = nil, pollMillis: Int = 250,
                 reconnectMinMillis: Int = 250, reconnectMaxMillis: Int = 30_000, batchBlocks: Int = 1024,
-                escalationMillis: Int = 1000) {
+                escalationMillis: Int = 1000, http: Endpoint? = nil) {
+        self.http = http
         self.batchBlocks = batchBlocks
         self.escalationMillis = escalationMillis
         self.listen = listen
@@ -88,7 +91,7 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis
+        case listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http
     }
 
     public init(from decoder: any Decoder) throws {
@@ -102,6 +105,7 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
         reconnectMaxMillis = try c.decodeIfPresent(Int.self, forKey: .reconnectMaxMillis) ?? defaults.reconnectMaxMillis
         batchBlocks = try c.decodeIfPresent(Int.self, forKey: .batchBlocks) ?? defaults.batchBlocks
         escalationMillis = try c.decodeIfPresent(Int.self, forKey: .escalationMillis) ?? defaults.escalationMillis
+        http = try c.decodeIfPresent(Endpoint.self, forKey: .http)
     }
 
     /// Reads a JSON configuration file, rejecting unknown keys so a typo is not silently ignored.

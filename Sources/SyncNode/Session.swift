@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -65,6 +66,35 @@ struct SessionContext: Sendable {
     var isShuttingDown: @Sendable () -> Bool = { false }
     /// The sites with an open session, for the coordinator's backstop.
     var presence = Presence()
+    var metrics = SyncMetrics()
+}
+
+/// The node's sync counters (swift-metrics): `serve --http` exports them at `/metrics`.
+public struct SyncMetrics: Sendable {
+    let blocksIn: Counter
+    let blocksApplied: Counter
+    let blocksOut: Counter
+    let changeSetBytesIn: Counter
+    let changeSetBytesOut: Counter
+    let socketBytesIn: Counter
+    let socketBytesOut: Counter
+    let sessions: Counter
+    let sessionErrors: Counter
+    let openSessions: Meter
+
+    /// Counters made by `factory` (by default the process-wide one, which does nothing unless bootstrapped).
+    public init(factory: any MetricsFactory = MetricsSystem.factory) {
+        blocksIn = Counter(label: "tierline_sync_blocks_received_total", factory: factory)
+        blocksApplied = Counter(label: "tierline_sync_blocks_applied_total", factory: factory)
+        blocksOut = Counter(label: "tierline_sync_blocks_sent_total", factory: factory)
+        changeSetBytesIn = Counter(label: "tierline_sync_changeset_bytes_received_total", factory: factory)
+        changeSetBytesOut = Counter(label: "tierline_sync_changeset_bytes_sent_total", factory: factory)
+        socketBytesIn = Counter(label: "tierline_sync_socket_bytes_received_total", factory: factory)
+        socketBytesOut = Counter(label: "tierline_sync_socket_bytes_sent_total", factory: factory)
+        sessions = Counter(label: "tierline_sync_sessions_total", factory: factory)
+        sessionErrors = Counter(label: "tierline_sync_session_errors_total", factory: factory)
+        openSessions = Meter(label: "tierline_sync_sessions_open", factory: factory)
+    }
 }
 
 /// Which peer sites have a session open right now.
@@ -155,6 +185,9 @@ final class SyncSession: Sendable {
     /// Runs the session to its end and closes the connection.
     func run(_ channel: NIOAsyncChannel<Inbound, Outbound>) async -> SessionSummary {
         let started = context.clock()
+        context.metrics.sessions.increment()
+        context.metrics.openSessions.increment()
+        defer { context.metrics.openSessions.decrement() }
         let (token, wakes) = context.feed.subscribe()
         var ending: SessionEnded?
         var completed = false
@@ -218,6 +251,9 @@ final class SyncSession: Sendable {
         } else {
             logger.info("session ended", metadata: ["sent": "\(summary.sentBlocks)", "received": "\(summary.receivedBlocks)"])
         }
+        context.metrics.socketBytesIn.increment(by: summary.bytesIn)
+        context.metrics.socketBytesOut.increment(by: summary.bytesOut)
+        if summary.error != nil { context.metrics.sessionErrors.increment() }
         await recordPeer(error: summary.error)
         return summary
     }
@@ -440,6 +476,9 @@ final class SyncSession: Sendable {
             return link.progress
         }
         report(progress)
+        context.metrics.blocksIn.increment(by: batch.blocks.count)
+        context.metrics.blocksApplied.increment(by: result.report.applied)
+        context.metrics.changeSetBytesIn.increment(by: batch.size)
         try await write(channel, .frame(.ack(Ack(batch: batch.batch, vector: result.vector, applied: UInt64(result.report.applied),
                                                  held: UInt64(result.report.held), refused: UInt64(result.report.refused.count)))))
         if !result.report.refused.isEmpty {
@@ -492,6 +531,8 @@ final class SyncSession: Sendable {
                         return link.progress
                     }
                     try await write(channel, .batch(encoded))
+                    context.metrics.blocksOut.increment(by: encoded.blockCount)
+                    context.metrics.changeSetBytesOut.increment(by: encoded.size)
                     report(progress)
                     room -= 1
                 }

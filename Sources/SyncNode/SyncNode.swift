@@ -35,7 +35,8 @@ public final class SyncNode: Service, Sendable {
     public init(store: TicketDatabase, key: SiteKey, configuration: NodeConfiguration,
                 logger: Logger = Logger(label: "tierline.node"),
                 clock: @escaping @Sendable () -> UInt64 = TicketDatabase.systemMillis,
-                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                metrics: SyncMetrics = SyncMetrics()) throws {
         self.configuration = configuration
         self.group = group
         let identity = try store.identity()
@@ -45,7 +46,7 @@ public final class SyncNode: Service, Sendable {
         let shutdownFlag = state
         context = SessionContext(identity: identity, key: key, store: StoreAccess(store, threads: 3), feed: ChangeFeed(),
                                  logger: logger, clock: clock, batchBlocks: configuration.batchBlocks,
-                                 isShuttingDown: { shutdownFlag.withLockedValue { $0.shuttingDown } })
+                                 isShuttingDown: { shutdownFlag.withLockedValue { $0.shuttingDown } }, metrics: metrics)
     }
 
     /// The site this node writes as.

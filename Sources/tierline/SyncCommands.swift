@@ -1,6 +1,8 @@
 import ArgumentParser
+import Dashboard
 import Foundation
 import Logging
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 import SyncNode
@@ -10,11 +12,12 @@ import TicketStore
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a headless node: accept sessions, dial peers, push new blocks to them until SIGTERM or SIGINT.",
-        discussion: "Logs go to stderr. A --config FILE (JSON: listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis) holds the same settings; flags win over it.")
+        discussion: "Logs go to stderr. A --config FILE (JSON: listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http) holds the same settings; flags win over it. --http serves the dashboard, its JSON API and /metrics.")
 
     @OptionGroup var options: StoreOptions
     @Option(help: "Accept sessions on HOST:PORT (for example 0.0.0.0:7400).") var listen: String?
     @Option(name: .customLong("peer"), help: "Dial and keep a session with HOST:PORT (repeatable).") var peers: [String] = []
+    @Option(help: "Serve the dashboard, JSON API and /metrics on HOST:PORT (for example 127.0.0.1:8080).") var http: String?
     @Option(help: "A JSON configuration file.") var config: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
 
@@ -24,11 +27,12 @@ struct Serve: AsyncParsableCommand {
             settings = try config.map(NodeConfiguration.load(path:)) ?? NodeConfiguration()
             if let listen { settings.listen = try Endpoint(parsing: listen) }
             if !peers.isEmpty { settings.peers = try peers.map { try Endpoint(parsing: $0) } }
+            if let http { settings.http = try Endpoint(parsing: http) }
         } catch {
             throw ValidationError((error as? ConfigurationError)?.message ?? "\(error)")
         }
-        guard settings.listen != nil || !settings.peers.isEmpty else {
-            throw ValidationError("nothing to do: give --listen HOST:PORT, --peer HOST:PORT or a --config file that sets them")
+        guard settings.listen != nil || !settings.peers.isEmpty || settings.http != nil else {
+            throw ValidationError("nothing to do: give --listen HOST:PORT, --peer HOST:PORT, --http HOST:PORT or a --config file that sets them")
         }
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
@@ -42,14 +46,24 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "tierline.node")
+        let dashboard = DashboardServer(database: store)
         let node: SyncNode
-        do { node = try SyncNode(store: store, key: key, configuration: settings, logger: logger) } catch let error as ConfigurationError {
+        do {
+            node = try SyncNode(store: store, key: key, configuration: settings, logger: logger,
+                                metrics: SyncMetrics(factory: PrometheusMetricsFactory(registry: dashboard.registry)))
+        } catch let error as ConfigurationError {
             throw CLIFailure(message: error.message)
         }
         do { try await node.bind() } catch {
             throw CLIFailure(message: "cannot listen on \(settings.listen.map { "\($0)" } ?? "?"): \(error); is another node using the port?")
         }
-        let group = ServiceGroup(services: [node], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        var services: [any Service] = [node]
+        if let http = settings.http {
+            services.append(dashboard.application(host: http.host, port: http.port, logger: Logger(label: "tierline.http")) { port in
+                logger.info("dashboard listening", metadata: ["address": "http://\(http.host):\(port)/"])
+            })
+        }
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
     }
 }

@@ -1,0 +1,293 @@
+import Escalation
+import Foundation
+import GRDB
+import Hummingbird
+import Logging
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+import TicketStore
+
+/// What a dashboard request asks for: a period and a filter, read from the query string.
+///
+/// `days` (1–3650, default 30) counts back from now; `from` and `to` (`YYYY-MM-DD` or ISO 8601, UTC)
+/// override it. Filters: `site`, `tier`, `channel`, `priority`, `customer_tier`, `group`, `category`.
+public struct DashboardQuery: Sendable, Equatable {
+    public var period: Period
+    public var filter: MetricFilter
+    public var days: Int
+
+    public init(period: Period, filter: MetricFilter = MetricFilter(), days: Int = 30) {
+        self.period = period
+        self.filter = filter
+        self.days = days
+    }
+
+    /// Reads the query string; a bad value is a ``DashboardQueryError`` naming the parameter.
+    public init(_ parameters: [String: String], now: Int64) throws(DashboardQueryError) {
+        let known: Set = ["days", "from", "to", "site", "tier", "channel", "priority", "customer_tier", "group", "category", "table"]
+        if let unknown = parameters.keys.sorted().first(where: { !known.contains($0) }) {
+            throw DashboardQueryError(parameter: unknown, message: "unknown parameter; known: \(known.sorted().joined(separator: ", "))")
+        }
+        days = 30
+        if let text = parameters["days"] {
+            guard let value = Int(text), (1...3650).contains(value) else {
+                throw DashboardQueryError(parameter: "days", message: "expected a whole number of days from 1 to 3650, got '\(text)'")
+            }
+            days = value
+        }
+        period = Period.last(days: days, now: now)
+        if let text = parameters["from"] { period.from = try Self.time(text, "from") }
+        if let text = parameters["to"] { period.to = try Self.time(text, "to") }
+        guard period.from < period.to else {
+            throw DashboardQueryError(parameter: "from", message: "the period must start before it ends")
+        }
+        var tier: Int?
+        if let text = parameters["tier"] {
+            guard let value = Int(text), value >= 0 else {
+                throw DashboardQueryError(parameter: "tier", message: "expected a support tier (0 = first line, 1, 2, …), got '\(text)'")
+            }
+            tier = value
+        }
+        if let text = parameters["priority"], !["low", "normal", "high", "urgent"].contains(text) {
+            throw DashboardQueryError(parameter: "priority", message: "expected low, normal, high or urgent, got '\(text)'")
+        }
+        filter = MetricFilter(site: parameters["site"], tier: tier, channel: parameters["channel"], priority: parameters["priority"],
+                              customerTier: parameters["customer_tier"], group: parameters["group"], category: parameters["category"])
+    }
+
+    static func time(_ text: String, _ name: String) throws(DashboardQueryError) -> Int64 {
+        let full = ISO8601DateFormatter()
+        let day = ISO8601DateFormatter()
+        day.formatOptions = [.withFullDate]
+        guard let date = full.date(from: text) ?? day.date(from: text) else {
+            throw DashboardQueryError(parameter: name, message: "expected a date (YYYY-MM-DD) or an ISO 8601 time, got '\(text)'")
+        }
+        return Int64(date.timeIntervalSince1970 * 1000)
+    }
+
+    /// The query string that reproduces this query (for links), with `changes` applied.
+    func link(_ changes: [String: String?] = [:]) -> String {
+        var items: [String: String] = ["days": String(days)]
+        if let v = filter.site { items["site"] = v }
+        if let v = filter.tier { items["tier"] = String(v) }
+        if let v = filter.channel { items["channel"] = v }
+        if let v = filter.priority { items["priority"] = v }
+        if let v = filter.customerTier { items["customer_tier"] = v }
+        if let v = filter.group { items["group"] = v }
+        if let v = filter.category { items["category"] = v }
+        for (key, value) in changes { items[key] = value }
+        var components = URLComponents()
+        components.queryItems = items.keys.sorted().map { URLQueryItem(name: $0, value: items[$0]) }
+        return components.percentEncodedQuery ?? ""
+    }
+}
+
+public struct DashboardQueryError: Error, Sendable, CustomStringConvertible {
+    public var parameter: String
+    public var message: String
+    public var description: String { "query parameter '\(parameter)': \(message)" }
+}
+
+/// Everything `/api/metrics` answers.
+public struct MetricsReply: Sendable, Encodable {
+    public var generatedAt: String
+    public var asOf: String?
+    public var pendingFacts: Int
+    public var metrics: MetricSet
+}
+
+/// The charts' data: `/api/series`.
+public struct SeriesReply: Sendable, Encodable {
+    public var generatedAt: String
+    public var backlog: [SeriesPoint]
+    public var escalationRate: [SeriesPoint]
+}
+
+/// The node's one HTTP server: the dashboard page, its JSON API, a CSV export and `/metrics`.
+public struct DashboardServer: Sendable {
+    public let database: TicketDatabase
+    /// Holds the sync counters (given to the node) and the help-desk gauges set at each scrape.
+    public let registry: PrometheusCollectorRegistry
+    let now: @Sendable () -> Int64
+
+    public init(database: TicketDatabase, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+                now: @escaping @Sendable () -> Int64 = { Int64(TicketDatabase.systemMillis()) }) {
+        self.database = database
+        self.registry = registry
+        self.now = now
+    }
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/") { request, _ in try await self.page(request) }
+        router.get("/api/summary") { request, _ in
+            try await self.answer(request) { query, now in
+                try json(try FleetQueries.summary(self.database, period: query.period, now: now, site: query.filter.site))
+            }
+        }
+        router.get("/api/sites") { request, _ in
+            try await self.answer(request) { query, now in
+                try json(try FleetQueries.summary(self.database, period: query.period, now: now, site: query.filter.site).sites)
+            }
+        }
+        router.get("/api/metrics") { request, _ in
+            try await self.answer(request) { query, now in try json(try self.metrics(query, now: now)) }
+        }
+        router.get("/api/series") { request, _ in
+            try await self.answer(request) { query, now in
+                let (backlog, trend) = try self.database.writer.read { db in
+                    (try FleetQueries.backlogSeries(db, period: query.period, site: query.filter.site),
+                     try FleetQueries.escalationTrend(db, period: query.period, site: query.filter.site))
+                }
+                return try json(SeriesReply(generatedAt: SLAReport.iso(now), backlog: backlog, escalationRate: trend))
+            }
+        }
+        router.get("/export.csv") { request, _ in
+            try await self.answer(request) { query, now in
+                let summary = try FleetQueries.summary(self.database, period: query.period, now: now, site: query.filter.site)
+                let csv = request.uri.queryParameters.get("table") == "metrics"
+                    ? CSVExport.metrics(try self.metrics(query, now: now)) : CSVExport.sites(summary)
+                var headers = HTTPFields()
+                headers[.contentType] = "text/csv; charset=utf-8"
+                headers[.contentDisposition] = "attachment; filename=\"tierline-\(request.uri.queryParameters.get("table") == "metrics" ? "metrics" : "sites").csv\""
+                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: csv)))
+            }
+        }
+        router.get("/metrics") { _, _ in
+            let text = try await self.scrape()
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        return router
+    }
+
+    func metrics(_ query: DashboardQuery, now: Int64) throws -> MetricsReply {
+        let summary = try FleetQueries.summary(database, period: query.period, now: now, site: query.filter.site)
+        let set = try database.writer.read { db in try MetricQueries.metrics(db, filter: query.filter, period: query.period, now: now) }
+        return MetricsReply(generatedAt: summary.generatedAt, asOf: summary.asOf, pendingFacts: summary.pendingFacts, metrics: set)
+    }
+
+    /// Parses the query and runs `body` off the event loop; a bad query is a 400 naming the parameter.
+    func answer(_ request: Request, _ body: @escaping @Sendable (DashboardQuery, Int64) throws -> Response) async throws -> Response {
+        let now = now()
+        let query: DashboardQuery
+        do {
+            query = try DashboardQuery(parameters(request), now: now)
+        } catch {
+            return errorResponse(.badRequest, parameter: error.parameter, message: error.message)
+        }
+        return try await offload { try body(query, now) }
+    }
+
+    func page(_ request: Request) async throws -> Response {
+        let now = now()
+        let query: DashboardQuery
+        do {
+            query = try DashboardQuery(parameters(request), now: now)
+        } catch {
+            return errorResponse(.badRequest, parameter: error.parameter, message: error.message)
+        }
+        let html = try await offload { () throws -> String in
+            let summary = try FleetQueries.summary(self.database, period: query.period, now: now, site: query.filter.site)
+            let (set, backlog, trend) = try self.database.writer.read { db in
+                (try MetricQueries.metrics(db, filter: query.filter, period: query.period, now: now),
+                 try FleetQueries.backlogSeries(db, period: query.period, site: query.filter.site),
+                 try FleetQueries.escalationTrend(db, period: query.period, site: query.filter.site))
+            }
+            return DashboardPage(query: query, summary: summary, metrics: set, backlog: backlog, trend: trend).render()
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "text/html; charset=utf-8"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    /// The Prometheus text: the registry's sync counters plus help-desk gauges set from the facts now.
+    public func scrape() async throws -> String {
+        let now = now()
+        let summary = try await offload {
+            try FleetQueries.summary(self.database, period: Period.last(days: 1, now: now), now: now)
+        }
+        for site in summary.sites {
+            let labels = [("site", site.site)]
+            registry.makeGauge(name: "tierline_backlog_tickets", labels: labels, help: "Open tickets owned by the site").set(Double(site.backlog))
+            registry.makeGauge(name: "tierline_sla_breached_now", labels: labels, help: "Running SLA clocks past their deadline").set(Double(site.breachedNow))
+            registry.makeGauge(name: "tierline_sla_at_risk_now", labels: labels, help: "Running SLA clocks past their warning point").set(Double(site.atRiskNow))
+            if let lag = site.lagMillis {
+                registry.makeGauge(name: "tierline_replication_lag_seconds", labels: labels, help: "Now minus the newest block stamp from the site")
+                    .set(Double(lag) / 1000)
+            }
+            registry.makeGauge(name: "tierline_blocks_pending_in", labels: labels, help: "Blocks from the site held back here").set(Double(site.blocksPendingIn))
+            registry.makeGauge(name: "tierline_blocks_quarantined", labels: labels, help: "Blocks from the site stamped too far ahead")
+                .set(Double(site.quarantined))
+        }
+        registry.makeGauge(name: "tierline_metric_facts_pending", help: "Tickets whose dashboard facts wait to be derived")
+            .set(Double(summary.pendingFacts))
+        return registry.emitToString()
+    }
+
+    func parameters(_ request: Request) -> [String: String] {
+        var out: [String: String] = [:]
+        for (key, value) in request.uri.queryParameters { out[String(key)] = String(value) }
+        return out
+    }
+
+    func errorResponse(_ status: HTTPResponse.Status, parameter: String, message: String) -> Response {
+        let body = (try? JSONEncoder().encode(["error": message, "parameter": parameter])) ?? Data()
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// An application serving ``router()`` on `host:port`, refreshing the facts every `refreshMillis`.
+    public func application(host: String, port: Int, refreshMillis: Int = 1000, logger: Logger,
+                            onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        Application(router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "tierline"),
+                    services: [MetricRefresher(index: MetricIndex(database), everyMillis: refreshMillis, logger: logger, now: now)],
+                    onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
+    }
+}
+
+/// Runs GRDB's blocking calls on a thread of their own, never on a cooperative thread.
+func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+    }
+}
+
+func json(_ value: some Encodable) throws -> Response {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    var headers = HTTPFields()
+    headers[.contentType] = "application/json"
+    return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+}
+
+/// Keeps the dashboard's facts current: derives listed tickets, then waits `everyMillis`.
+public struct MetricRefresher: Service {
+    let index: MetricIndex
+    let everyMillis: Int
+    let logger: Logger
+    let now: @Sendable () -> Int64
+
+    public init(index: MetricIndex, everyMillis: Int, logger: Logger, now: @escaping @Sendable () -> Int64) {
+        self.index = index
+        self.everyMillis = everyMillis
+        self.logger = logger
+        self.now = now
+    }
+
+    public func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                let index = index, now = now()
+                let derived = try await offload { try index.refresh(now: now) }
+                if derived > 0 { logger.debug("dashboard facts derived", metadata: ["tickets": "\(derived)"]) }
+            } catch {
+                logger.error("dashboard facts could not be derived: \(error)")
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(self.everyMillis)) }
+        }
+    }
+}

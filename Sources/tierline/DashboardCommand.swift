@@ -1,0 +1,49 @@
+import ArgumentParser
+import Dashboard
+import Foundation
+import Logging
+import ServiceLifecycle
+import SyncNode
+import UnixSignals
+
+struct DashboardCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dashboard",
+        abstract: "Serve the dashboard over a store, without syncing, until SIGTERM or SIGINT.",
+        discussion: """
+            Pages: / (fleet overview, charts, metrics; ?site=NAME drills down), /api/summary, /api/sites, /api/metrics, \
+            /api/series, /export.csv, /metrics (Prometheus). Query parameters: days, from, to, site, tier, channel, priority, \
+            customer_tier, group, category. A node that syncs serves the same pages with `tierline serve --http HOST:PORT`.
+            """)
+
+    @OptionGroup var options: StoreOptions
+    @Option(help: "Serve on HOST:PORT (for example 127.0.0.1:8080; port 0 picks a free one).") var listen: String
+    @Option(help: "How often to count changed tickets into the dashboard's figures, ms (100-600000).") var refreshMillis = 1000
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
+
+    func validate() throws {
+        do { _ = try Endpoint(parsing: listen) } catch { throw ValidationError("--listen: \(error.message)") }
+        guard (100...600_000).contains(refreshMillis) else { throw ValidationError("--refresh-millis must be between 100 and 600000") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+    }
+
+    func run() async throws {
+        let endpoint = try Endpoint(parsing: listen)
+        let store = try options.open()
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "tierline.dashboard")
+        let server = DashboardServer(database: store)
+        let app = server.application(host: endpoint.host, port: endpoint.port, refreshMillis: refreshMillis, logger: logger) { port in
+            logger.info("dashboard listening", metadata: ["address": "http://\(endpoint.host):\(port)/"])
+        }
+        let group = ServiceGroup(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+    }
+}
