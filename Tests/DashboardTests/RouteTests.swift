@@ -1,0 +1,173 @@
+import Dashboard
+import Foundation
+import GRDB
+import Hummingbird
+import HummingbirdTesting
+import Synchronization
+import Testing
+import TicketModel
+import TicketStore
+
+/// A store of one site with a few tickets, and a dashboard over it at a fixed time.
+struct RouteFixture {
+    static let start: UInt64 = 1_790_000_000_000
+    let store: TicketDatabase
+    let server: DashboardServer
+    let now: Int64
+
+    init() throws {
+        let clock = Mutex<UInt64>(Self.start)
+        store = try TicketDatabase(DatabaseQueue(), key: .generate(), wallClock: { clock.withLock { $0 } })
+        try store.initialize(site: try SiteID("north"), role: .coordinator)
+        let printer = try store.createTicket(TicketDraft(subject: "Printer offline", priority: .high))
+        clock.withLock { $0 += 60_000 }
+        _ = try store.comment(printer.displayNumber, body: "Restarted the spooler.", kind: .agentReply, visibility: .public, actor: "anna")
+        _ = try store.update(printer.displayNumber, [(.status, .text("solved"))])
+        clock.withLock { $0 += 60_000 }
+        _ = try store.createTicket(TicketDraft(subject: "VPN <drops> & \"reconnects\"", priority: .urgent))
+        let now = Int64(clock.withLock { $0 }) + 1000
+        self.now = now
+        server = DashboardServer(database: store, now: { now })
+        try MetricIndex(store).refresh(now: now)
+    }
+
+    func test(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        try await Application(router: server.router()).test(.router, body)
+    }
+}
+
+func object(_ buffer: ByteBuffer) throws -> [String: Any] {
+    try #require(try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any])
+}
+
+@Suite struct RouteTests {
+    @Test func summaryCountsTheSiteTickets() async throws {
+        let fixture = try RouteFixture()
+        try await fixture.test { client in
+            try await client.execute(uri: "/api/summary", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "application/json")
+                let json = try object(response.body)
+                let totals = try #require(json["totals"] as? [String: Any])
+                #expect(totals["created"] as? Int == 2)
+                #expect(totals["solved"] as? Int == 1)
+                #expect(totals["backlog"] as? Int == 1)
+                let sites = try #require(json["sites"] as? [[String: Any]])
+                #expect(sites.map { $0["site"] as? String } == ["north"])
+                #expect(sites.first?["isLocal"] as? Bool == true)
+                #expect(json["pendingFacts"] as? Int == 0)
+            }
+        }
+    }
+
+    @Test func metricsHonourFiltersAndPeriod() async throws {
+        let fixture = try RouteFixture()
+        try await fixture.test { client in
+            try await client.execute(uri: "/api/metrics?priority=urgent", method: .get) { response in
+                #expect(response.status == .ok)
+                let metrics = try #require(try object(response.body)["metrics"] as? [String: Any])
+                #expect(metrics["created"] as? Int == 1)
+                #expect(metrics["solved"] as? Int == 0)
+                #expect((metrics["filter"] as? [String: Any])?["priority"] as? String == "urgent")
+            }
+            // A period that ends before the tickets were created counts none of them.
+            try await client.execute(uri: "/api/metrics?from=2020-01-01&to=2020-02-01", method: .get) { response in
+                let metrics = try #require(try object(response.body)["metrics"] as? [String: Any])
+                #expect(metrics["created"] as? Int == 0)
+                #expect(metrics["from"] as? String == "2020-01-01T00:00:00Z")
+            }
+            try await client.execute(uri: "/api/metrics", method: .get) { response in
+                let metrics = try #require(try object(response.body)["metrics"] as? [String: Any])
+                let speed = try #require(metrics["speed"] as? [String: Any])
+                let frt = try #require((speed["firstResponse"] as? [String: Any])?["calendar"] as? [String: Any])
+                // One reply, 60 s after creation.
+                #expect(frt["count"] as? Int == 1)
+                #expect(frt["medianMillis"] as? Int == 60_000)
+            }
+        }
+    }
+
+    @Test(arguments: [
+        ("/api/metrics?days=0", "days"), ("/api/metrics?days=ten", "days"), ("/api/summary?tier=-1", "tier"),
+        ("/api/metrics?priority=critical", "priority"), ("/?from=yesterday", "from"), ("/api/sites?colour=red", "colour"),
+        ("/api/metrics?from=2025-02-01&to=2025-01-01", "from"),
+    ])
+    func badQueriesAreRefusedNamingTheParameter(uri: String, parameter: String) async throws {
+        let fixture = try RouteFixture()
+        try await fixture.test { client in
+            try await client.execute(uri: uri, method: .get) { response in
+                #expect(response.status == .badRequest)
+                let json = try object(response.body)
+                #expect(json["parameter"] as? String == parameter)
+                #expect((json["error"] as? String)?.isEmpty == false)
+            }
+        }
+    }
+
+    @Test func pageShowsSitesChartsAndEscapedText() async throws {
+        let fixture = try RouteFixture()
+        try await fixture.test { client in
+            try await client.execute(uri: "/?site=north&channel=%3Cscript%3E", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "text/html; charset=utf-8")
+                let html = String(buffer: response.body)
+                #expect(html.contains("<tr data-site=\"north\">"))
+                #expect(html.contains("id=\"chart-backlog\""))
+                #expect(html.contains("id=\"chart-sla\""))
+                #expect(html.filter { $0 == "<" }.count > 100)
+                // A filter value is shown escaped, never as markup.
+                #expect(html.contains("value=\"&lt;script&gt;\""))
+                #expect(!html.contains("<script>\""))
+            }
+        }
+    }
+
+    @Test func csvHasOneLinePerSiteAndQuotesFields() async throws {
+        let fixture = try RouteFixture()
+        try await fixture.test { client in
+            try await client.execute(uri: "/export.csv", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "text/csv; charset=utf-8")
+                let lines = String(buffer: response.body).split(separator: "\r\n")
+                #expect(lines.count == 2)
+                #expect(lines.first?.hasPrefix("site,role,backlog,created,solved") == true)
+                #expect(lines.last?.hasPrefix("north,coordinator,1,2,1,") == true)
+            }
+            try await client.execute(uri: "/export.csv?table=metrics", method: .get) { response in
+                let text = String(buffer: response.body)
+                #expect(text.contains("\r\ncreated,2\r\n"))
+                #expect(text.contains("\r\nquality.firstContactResolution.part,1\r\n"))
+            }
+        }
+    }
+
+    @Test func prometheusTextHasOneGaugePerSite() async throws {
+        let fixture = try RouteFixture()
+        try await fixture.test { client in
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(response.status == .ok)
+                let text = String(buffer: response.body)
+                #expect(text.contains("# TYPE tierline_backlog_tickets gauge"))
+                #expect(text.contains("tierline_backlog_tickets{site=\"north\"} 1.0"))
+                // Every sample line is `name{labels} value`.
+                for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+                    let parts = line.split(separator: " ")
+                    #expect(parts.count == 2 && Double(parts[1]) != nil, "not a sample line: \(line)")
+                }
+            }
+        }
+    }
+
+    @Test func seriesEndsWithTheBacklogOfToday() async throws {
+        let fixture = try RouteFixture()
+        try await fixture.test { client in
+            try await client.execute(uri: "/api/series?days=7", method: .get) { response in
+                let json = try object(response.body)
+                let backlog = try #require(json["backlog"] as? [[String: Any]])
+                #expect(backlog.count == 7 || backlog.count == 8)
+                #expect(backlog.last?["value"] as? Double == 1)
+                #expect(backlog.first?["value"] as? Double == 0)
+            }
+        }
+    }
+}
