@@ -1,6 +1,7 @@
 // tierline-bench: sync figures beside their loopback ceiling, in one run.
 //
 //   swift run -c release tierline-bench [--changes N] [--json-only]
+//   swift run -c release tierline-bench --dashboard [--sizes 10000,100000,1000000]
 //
 // Prints one JSON object per figure ({"peer","workload","metric","value","unit"}, the shape of
 // ../shared/bench/peers) and then a table.
@@ -96,6 +97,13 @@ func rawLoopback(bytes: Int) throws -> Double {
 
 let root = FileManager.default.temporaryDirectory.appendingPathComponent("tierline-bench-\(UUID().uuidString.prefix(8))").path
 defer { try? FileManager.default.removeItem(atPath: root) }
+if arguments.contains("--dashboard") {
+    let sizes = arguments.firstIndex(of: "--sizes").map { arguments[$0 + 1].split(separator: ",").compactMap { Int($0) } } ?? [10_000, 100_000, 1_000_000]
+    try dashboardBench(sizes: sizes, root: root)
+    printTable("dashboard summary over \(sizes.map(String.init).joined(separator: ", ")) tickets")
+    exit(0)
+}
+
 var logger = Logger(label: "bench")
 logger.logLevel = .critical
 
@@ -176,18 +184,6 @@ for level: Int32 in [1, 6] {
 
 // 7. The escalation ticker: one pass over every open ticket (fold, evaluate, write what is due),
 // beside the fold alone and a plain SQLite scan of the same blocks, in the same run.
-let benchConfig = #"""
-{"calendars": [{"name": "office", "version": 1, "timezone": "Europe/Berlin",
-                "weekly": {"mon": ["08:00-12:30", "13:30-17:00"], "tue": ["08:00-17:00"], "wed": ["08:00-17:00"], "thu": ["08:00-17:00"], "fri": ["08:00-16:00"]},
-                "holidays": ["12-25", "12-26", "01-01"]}],
- "ladders": [{"name": "std", "version": 1, "loops": 1, "ackTimeout": "30m", "calendar": "office", "pauseWhen": ["pending_customer"],
-              "levels": [{"delay": "0", "targets": ["role:lead"], "assignment": "notify"},
-                         {"delay": "30m", "targets": ["tier2@central"], "assignment": "reassign", "actions": ["raise_priority"]}]}],
- "policies": [{"name": "std", "version": 1, "position": 1, "calendar": "office", "ladder": "std",
-               "clocks": {"firstResponse": {"targets": {"low": "16h", "normal": "8h", "high": "2h", "urgent": "30m"}, "warnAt": 75, "onBreach": ["escalate"]},
-                          "resolution": {"targets": {"low": "80h", "normal": "40h", "high": "16h", "urgent": "8h"}, "pauseWhen": ["pending_customer"]},
-                          "timeToOwn": {"targets": {"low": "8h", "normal": "4h", "high": "1h", "urgent": "15m"}}}}]}
-"""#
 let deskStore = try openStore(root + "/desk", site: "central", role: .coordinator, key: SiteKey.generate(), durable: false)
 let desk = try EscalationDesk(store: deskStore)
 _ = try desk.publish(Data(benchConfig.utf8), file: "bench", actor: "bench")
@@ -220,9 +216,12 @@ emit(Figure(workload: "escalation", metric: "tick_full_us_per_ticket", value: fu
 emit(Figure(workload: "escalation", metric: "tick_steady_pass_ms", value: steadyPass * 1000, unit: "ms"))
 _ = scanned
 
-if !jsonOnly {
+printTable("sync of \(changes) changes (\(summary.sentBlocks) blocks, \(tickets) tickets) laptop → node over 127.0.0.1")
+
+@MainActor func printTable(_ title: String) {
+    guard !jsonOnly else { return }
     print("")
-    print("sync of \(changes) changes (\(summary.sentBlocks) blocks, \(tickets) tickets) laptop → node over 127.0.0.1")
+    print(title)
     for f in figures {
         let value = f.value >= 100 ? String(format: "%.0f", f.value) : String(format: "%.3f", f.value)
         print(f.peer.padding(toLength: 14, withPad: " ", startingAt: 0) + f.metric.padding(toLength: 42, withPad: " ", startingAt: 0)
