@@ -84,15 +84,17 @@ public struct SpeedFigure: Sendable, Equatable, Encodable {
     public var business: DurationStats
 }
 
-/// `achieved / (achieved + breached)` for one clock kind.
+/// `attainment = achieved / (achieved + breached)` for one clock kind; `breachRate = breached / (achieved + breached)`.
 public struct Attainment: Sendable, Equatable, Encodable {
     public var achieved: Int
     public var breached: Int
     public var attainment: Double?
+    public var breachRate: Double?
     public init(achieved: Int, breached: Int) {
         self.achieved = achieved
         self.breached = breached
         attainment = ratio(achieved, achieved + breached)
+        breachRate = ratio(breached, achieved + breached)
     }
 }
 
