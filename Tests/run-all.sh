@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command of README.md: unit, property, codec, store and node tests, then the CLI
-# end-to-end scripts (files, nodes over 127.0.0.1, raw wire errors, crash writes) and the CLI contract
+# end-to-end scripts (files, nodes over 127.0.0.1, raw wire errors, crash writes, the dashboard in headless
+# Chromium, whose screenshot lands in Tests/artifacts/dashboard.png) and the CLI contract
 # check (when the shared checks are present next to the repository).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ Tests/CLI/sync-nodes.sh "$bin"
 Tests/CLI/escalation.sh "$bin"
 python3 Tests/CLI/wire-errors.py "$bin"
 python3 Tests/CLI/crash-writes.py "$bin" 40
+python3 Tests/CLI/dashboard-browser.py "$bin"
 contract=../shared/checks/cli_contract.py
 if [ -f "$contract" ]; then
   python3 "$contract" "$bin"

@@ -105,9 +105,8 @@ struct DashboardPage {
     }
 
     func charts() -> String {
-        let clocks = ["firstResponse", "nextResponse", "timeToOwn", "resolution"].map { kind in
-            (kind, metrics.sla.clocks[kind]?.attainment)
-        }
+        let clocks = [("firstResponse", "first response"), ("nextResponse", "next response"), ("timeToOwn", "time to own"),
+                      ("resolution", "resolution")].map { kind, label in (label, metrics.sla.clocks[kind]?.attainment) }
         return """
             <h2>Trends</h2><div class="charts">
             <figure id="chart-backlog"><figcaption>Backlog at the end of each day</figcaption>\(SVGChart.line(backlog))</figure>
@@ -204,7 +203,7 @@ enum SVGChart {
                 out += "<rect x=\"\(format(x))\" y=\"\(format(height - pad - 2))\" width=\"\(format(slot * 0.7))\" height=\"2\" fill=\"#bbb\">\(label)</rect>"
             }
             if items.count <= 8 {
-                out += "<text x=\"\(format(x + slot * 0.35))\" y=\"\(format(height - pad + 12))\" font-size=\"9\" text-anchor=\"middle\">\(escape(String(item.0.suffix(12))))</text>"
+                out += "<text x=\"\(format(x + slot * 0.35))\" y=\"\(format(height - pad + 12))\" font-size=\"9\" text-anchor=\"middle\">\(escape(item.0))</text>"
             }
         }
         return svg(out + axes(top: percent ? "100%" : format(top), first: items.count > 8 ? items.first!.0 : "", last: items.count > 8 ? items.last!.0 : ""))
