@@ -182,25 +182,18 @@ public struct DashboardServer: Sendable {
     }
 
     func page(_ request: Request) async throws -> Response {
-        let now = now()
-        let query: DashboardQuery
-        do {
-            query = try DashboardQuery(parameters(request), now: now)
-        } catch {
-            return errorResponse(.badRequest, parameter: error.parameter, message: error.message)
-        }
-        let html = try await offload { () throws -> String in
+        try await answer(request) { query, now in
             let summary = try FleetQueries.summary(self.database, period: query.period, now: now, site: query.filter.site)
             let (set, backlog, trend) = try self.database.writer.read { db in
                 (try MetricQueries.metrics(db, filter: query.filter, period: query.period, now: now),
                  try FleetQueries.backlogSeries(db, period: query.period, site: query.filter.site),
                  try FleetQueries.escalationTrend(db, period: query.period, site: query.filter.site))
             }
-            return DashboardPage(query: query, summary: summary, metrics: set, backlog: backlog, trend: trend).render()
+            let html = DashboardPage(query: query, summary: summary, metrics: set, backlog: backlog, trend: trend).render()
+            var headers = HTTPFields()
+            headers[.contentType] = "text/html; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
         }
-        var headers = HTTPFields()
-        headers[.contentType] = "text/html; charset=utf-8"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 
     /// The Prometheus text: the registry's sync counters plus help-desk gauges set from the facts now.

@@ -32,12 +32,7 @@ struct DashboardCommand: AsyncParsableCommand {
     func run() async throws {
         let endpoint = try Endpoint(parsing: listen)
         let store = try options.open()
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        bootstrapLogging(Logger.Level(rawValue: logLevel) ?? .info)
         let logger = Logger(label: "tierline.dashboard")
         let server = DashboardServer(database: store)
         let app = server.application(host: endpoint.host, port: endpoint.port, refreshMillis: refreshMillis, logger: logger) { port in

@@ -40,11 +40,7 @@ struct Serve: AsyncParsableCommand {
         let directory = StoreDirectory.resolve(options.store ?? settings.store)
         let store = try directory.open()
         let key = try directory.loadKey()
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        bootstrapLogging(level)
         let logger = Logger(label: "tierline.node")
         let dashboard = DashboardServer(database: store)
         let node: SyncNode
@@ -263,5 +259,14 @@ final class ProgressBar: @unchecked Sendable {
         let text = "[\(bar)] \(Int(fraction * 100))%  ↑ \(p.sent)/\(p.toSend) blocks \(byteText(p.bytesOut))  ↓ \(p.received)/\(p.toReceive) blocks \(byteText(p.bytesIn))"
         FileHandle.standardError.write(Data(((tty ? "\r\u{1B}[K" : "") + text + (tty ? "" : "\n")).utf8))
         drawn = true
+    }
+}
+
+/// Logs of a long-running command go to stderr at `level`.
+func bootstrapLogging(_ level: Logger.Level) {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
     }
 }
