@@ -152,7 +152,7 @@ let package = Package(
         .testTarget(
             name: "DashboardTests",
             dependencies: [
-                "TicketModel", "TicketStore", "Escalation", "Dashboard", "TestSupport",
+                "TicketModel", "TicketStore", "Escalation", "SyncNode", "Dashboard", "TestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -160,14 +160,19 @@ extension TicketMetricRow {
         }
         if let last = lastSolvedAt {
             resolutionCalendar = max(0, last - facts.created)
-            resolutionBusiness = stoppedBy(.resolution, at: last)?.businessMillis
+            // The resolution run stops at the latest resolved status (a close after the solve), and
+            // counts no time while resolved: its business time is the resolution's.
+            resolutionBusiness = clocks.first { $0.kind == ClockKind.resolution.rawValue && $0.cycle == 1 && $0.stop != nil }?.businessMillis
         }
 
         // Escalation history from the records in the log.
         let records = facts.records
         let hierarchical = records.filter { [.escalationStarted, .levelFired, .escalated].contains($0.record.type) }
-        if let first = hierarchical.first {
-            escalatedAt = first.record.at
+        if let earliest = hierarchical.first {
+            escalatedAt = earliest.record.at
+            // A ladder's first level can fire at the instant its cycle starts (delay 0); records of one
+            // instant sort by id, so the cause is the start (or the agent's escalation), not the level.
+            let first = hierarchical.first { $0.record.at == earliest.record.at && $0.record.type != .levelFired } ?? earliest
             switch first.record.type {
             case .escalated: escalationTrigger = "manual"
             case .escalationStarted where first.record.clock != nil:
@@ -183,7 +188,8 @@ extension TicketMetricRow {
         }.count
 
         var handoffs: [HandoffRow] = []
-        for request in records where request.record.isHandoffRequest {
+        // An escalation to a group of the site that owns the ticket moves it at once: no request.
+        for request in records where request.record.isHandoffRequest && request.record.toSite != facts.owner(at: request.record.at)?.rawValue {
             let answer = records.first { ($0.record.type == .handoffAccepted || $0.record.type == .handoffRejected) && $0.record.refersTo == request.id }
             let answeredAt = answer?.record.at ?? .max
             let movedOn = request.record.type == .levelFired && records.contains {
