@@ -73,6 +73,8 @@ public struct MetricIndex: Sendable {
         if stored["status"] as String == Status.merged.rawValue {
             row.status = Status.merged.rawValue
             row.isOpen = false
+            // Leaves the backlog series at its last change (the merge), as it leaves the backlog.
+            row.lastSolvedAt = row.lastSolvedAt ?? state.updated.map { Int64($0.hlc.millis) } ?? row.createdAt
         }
         try insert(db, row)
         try addToDays(db, site: row.site, created: row.createdAt, lastSolved: row.lastSolvedAt, escalated: row.escalatedAt != nil, sign: 1)

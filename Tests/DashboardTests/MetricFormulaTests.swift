@@ -604,6 +604,22 @@ private struct Week {
         #expect(trend.map(\.value) == [0, 0.5])
     }
 
+    @Test func aMergedTicketLeavesTheBacklogAndItsSeries() throws {
+        let s = try Scenario()
+        let x = try s.open(at(0, 10), "VPN drops")
+        let y = try s.open(at(0, 11), "VPN drops again")
+        try s.set(y, [(.mergedInto, .ticket(try #require(UUID(uuidString: x))))], at(1, 12))
+        try s.refresh(now: at(2, 0))
+        let m = try s.metrics(Period(from: at(0, 0), to: at(2, 0)), now: at(2, 0))
+        // Both were created; only X is still open (Y is merged into it).
+        #expect(m.created == 2)
+        #expect(m.backlog.total == 1)
+        #expect(m.backlog.byStatus == ["new": 1])
+        // End of day 0: X and Y open → 2; end of day 1: Y merged at 12:00 → 1.
+        let series = try s.store.writer.read { db in try FleetQueries.backlogSeries(db, period: Period(from: at(0, 0), to: at(2, 0)), site: nil) }
+        #expect(series.map(\.value) == [2, 1])
+    }
+
     @Test func fleetSummaryPerOwningSite() throws {
         let week = try Week()
         let summary = try FleetQueries.summary(week.s.store, period: Week.period, now: Week.now)
