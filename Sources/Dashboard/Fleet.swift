@@ -37,7 +37,6 @@ public struct SiteHealth: Sendable, Encodable {
     public var solved: Int
     public var escalationRate: Double?
     public var slaAttainment: Double?
-    public var firstResponseMedianMillis: Int64?
 }
 
 /// The fleet overview: totals and one line per site.
@@ -69,6 +68,68 @@ public struct SeriesPoint: Sendable, Encodable, Equatable {
     public var value: Double?
 }
 
+/// Counts from `metricDay` over any interval: whole UTC days from the sums, the partial days at the
+/// edges counted exactly from the facts (by the column's own time, through its index).
+struct DaySums {
+    let db: Database
+    init(_ db: Database) { self.db = db }
+
+    static let day: Int64 = 86_400_000
+
+    /// The exact count of `column` for times in [from, to), by site, from the facts.
+    func exact(_ column: String, _ from: Int64, _ to: Int64) throws -> [String: Int] {
+        let sql: String
+        switch column {
+        case "created": sql = "SELECT site, COUNT(*) AS n FROM metricTicket WHERE createdAt >= ? AND createdAt < ? GROUP BY site"
+        case "firstSolved": sql = "SELECT site, COUNT(*) AS n FROM metricTicket WHERE firstSolvedAt >= ? AND firstSolvedAt < ? GROUP BY site"
+        case "escalated":
+            sql = "SELECT site, COUNT(*) AS n FROM metricTicket WHERE createdAt >= ? AND createdAt < ? AND escalatedAt IS NOT NULL GROUP BY site"
+        case "achieved":
+            sql = "SELECT site, COUNT(*) AS n FROM metricClock WHERE stop >= ? AND stop < ? AND +deadline IS NULL AND target IS NOT NULL GROUP BY site"
+        case "breached":
+            sql = "SELECT site, COUNT(*) AS n FROM metricClock WHERE deadline >= ? AND deadline < ? AND target IS NOT NULL GROUP BY site"
+        case "running":
+            sql = "SELECT site, COUNT(*) AS n FROM metricClock WHERE deadline >= ? AND deadline < ? AND stop IS NULL AND target IS NOT NULL GROUP BY site"
+        default: preconditionFailure("no exact count for \(column)")
+        }
+        var out: [String: Int] = [:]
+        for row in try Row.fetchAll(db, sql: sql, arguments: [from, to]) { out[row["site"]] = row["n"] }
+        return out
+    }
+
+    /// Whole days [firstDay, endDay) from the sums, by site.
+    func days(_ column: String, _ firstDay: Int64?, _ endDay: Int64) throws -> [String: Int] {
+        var out: [String: Int] = [:]
+        for row in try Row.fetchAll(db, sql: """
+            SELECT site, COALESCE(SUM(\(column)), 0) AS n FROM metricDay WHERE (? IS NULL OR day >= ?) AND day < ? GROUP BY site
+            """, arguments: [firstDay, firstDay, endDay]) {
+            out[row["site"]] = row["n"]
+        }
+        return out
+    }
+
+    /// `column` for times in [from, to), by site.
+    func count(_ column: String, _ from: Int64, _ to: Int64) throws -> [String: Int] {
+        guard from < to else { return [:] }
+        let firstFull = MetricIndex.day(from + Self.day - 1)  // the first day starting at or after `from`
+        let endFull = MetricIndex.day(to)                     // days before this one end by `to`
+        guard firstFull < endFull else { return try exact(column, from, to) }
+        var out = try days(column, firstFull, endFull)
+        out.merge(try exact(column, from, firstFull * Self.day), uniquingKeysWith: +)
+        out.merge(try exact(column, endFull * Self.day, to), uniquingKeysWith: +)
+        return out
+    }
+
+    /// `column` for all times before `through` (all times when `nil`), by site.
+    func total(_ column: String, through: Int64?) throws -> [String: Int] {
+        guard let through else { return try days(column, nil, .max) }
+        let endFull = MetricIndex.day(through)
+        var out = try days(column, nil, endFull)
+        out.merge(try exact(column, endFull * Self.day, through + 1), uniquingKeysWith: +)
+        return out
+    }
+}
+
 public enum FleetQueries {
     static let dayMillis: Int64 = 86_400_000
 
@@ -85,44 +146,33 @@ public enum FleetQueries {
                 figures[name] ?? SiteHealth(site: name, role: nil, isLocal: name == identity.site.rawValue, blocksPendingIn: 0, quarantined: 0,
                                             conflicts: [:], backlog: 0, atRiskNow: 0, breachedNow: 0, created: 0, solved: 0)
             }
-            let p: StatementArguments = [period.from, period.to]
+            // Help-desk figures from the per-day sums, plus exact counts for the partial days at the
+            // period's edges: a few hundred rows and two short index ranges, however many tickets.
+            let sums = DaySums(db)
+            let untilNow = min(period.to, now)
+            let backlog = try sums.total("created", through: nil).merging(try sums.total("solved", through: nil).mapValues { -$0 }, uniquingKeysWith: +)
+            let created = try sums.count("created", period.from, period.to)
+            let solved = try sums.count("firstSolved", period.from, period.to)
+            let escalated = try sums.count("escalated", period.from, period.to)
+            let achieved = try sums.count("achieved", period.from, untilNow)
+            let breached = try sums.count("breached", period.from, untilNow)
+            let breachedNow = try sums.total("running", through: now)
+            var atRisk: [String: Int] = [:]
             for row in try Row.fetchAll(db, sql: """
-                SELECT site, COALESCE(SUM(open), 0) AS backlog, COALESCE(SUM(createdAt >= ? AND createdAt < ?), 0) AS created,
-                       COALESCE(SUM(firstSolvedAt >= ? AND firstSolvedAt < ?), 0) AS solved,
-                       COALESCE(SUM(createdAt >= ? AND createdAt < ? AND escalatedAt IS NOT NULL), 0) AS escalated
-                FROM metricTicket GROUP BY site
-                """, arguments: p + p + p) {
-                var s = line(row["site"])
-                s.backlog = row["backlog"]
-                s.created = row["created"]
-                s.solved = row["solved"]
-                s.escalationRate = ratio(row["escalated"], s.created)
-                figures[s.site] = s
+                SELECT site, COUNT(*) AS n FROM metricClock INDEXED BY metricClock_running
+                WHERE stop IS NULL AND target IS NOT NULL AND (deadline > ? OR deadline IS NULL) AND warnAt <= ? GROUP BY site
+                """, arguments: [now, now]) {
+                atRisk[row["site"]] = row["n"]
             }
-            for row in try Row.fetchAll(db, sql: """
-                SELECT t.site, COALESCE(SUM(c.warnAt <= ? AND (c.deadline IS NULL OR c.deadline > ?)), 0) AS atRisk, COALESCE(SUM(c.deadline <= ?), 0) AS breached
-                FROM metricClock c JOIN metricTicket t ON t.id = c.ticket
-                WHERE c.stop IS NULL AND c.target IS NOT NULL GROUP BY t.site
-                """, arguments: [now, now, now]) {
-                var s = line(row["site"])
-                s.atRiskNow = row["atRisk"] ?? 0
-                s.breachedNow = row["breached"] ?? 0
-                figures[s.site] = s
-            }
-            for row in try Row.fetchAll(db, sql: """
-                SELECT t.site, COALESCE(SUM(c.deadline IS NULL AND c.stop >= ? AND c.stop < ?), 0) AS achieved,
-                       COALESCE(SUM(c.deadline >= ? AND c.deadline < ? AND c.deadline <= ?), 0) AS breached
-                FROM metricClock c JOIN metricTicket t ON t.id = c.ticket WHERE c.target IS NOT NULL GROUP BY t.site
-                """, arguments: p + p + [now]) {
-                var s = line(row["site"])
-                s.slaAttainment = ratio(row["achieved"] ?? 0, (row["achieved"] ?? 0) + (row["breached"] ?? 0))
-                figures[s.site] = s
-            }
-            for name in Array(figures.keys) {
-                var s = figures[name]!
-                s.firstResponseMedianMillis = DurationStats(try Int64.fetchAll(db, sql: """
-                    SELECT frtCalendar FROM metricTicket WHERE site = ? AND firstResponseAt >= ? AND firstResponseAt < ? AND frtCalendar IS NOT NULL
-                    """, arguments: [name, period.from, period.to])).medianMillis
+            for name in Set(backlog.keys).union(created.keys).union(breachedNow.keys).union(atRisk.keys) {
+                var s = line(name)
+                s.backlog = backlog[name] ?? 0
+                s.created = created[name] ?? 0
+                s.solved = solved[name] ?? 0
+                s.escalationRate = ratio(escalated[name] ?? 0, s.created)
+                s.slaAttainment = ratio(achieved[name] ?? 0, (achieved[name] ?? 0) + (breached[name] ?? 0))
+                s.breachedNow = breachedNow[name] ?? 0
+                s.atRiskNow = atRisk[name] ?? 0
                 figures[name] = s
             }
             for row in try Row.fetchAll(db, sql: """
@@ -150,7 +200,8 @@ public enum FleetQueries {
                     s.skewMillis = peer?.skewMillis
                     s.lastError = peer?.lastError
                     s.lastSeenMillis = siteID.flatMap { heard[$0] }.map { Int64($0) }
-                    if let newest = try Int64.fetchOne(db, sql: "SELECT MAX(hlc) FROM block WHERE origin = ?", arguments: [name]) {
+                    // A site's stamps grow with its seq: its newest block is its last.
+                    if let newest = try Int64.fetchOne(db, sql: "SELECT hlc FROM block WHERE origin = ? ORDER BY seq DESC LIMIT 1", arguments: [name]) {
                         s.lagMillis = max(0, now - Int64(HLC(rawValue: UInt64(bitPattern: newest)).millis))
                     }
                     if let peer {
@@ -164,20 +215,11 @@ public enum FleetQueries {
             }
             var sites = figures.values.sorted { $0.site < $1.site }
             if let site { sites = sites.filter { $0.site == site } }
-            let achieved = try Int.fetchOne(db, sql: """
-                SELECT COUNT(*) FROM metricClock c JOIN metricTicket t ON t.id = c.ticket
-                WHERE c.target IS NOT NULL AND c.deadline IS NULL AND c.stop >= ? AND c.stop < ? AND (? IS NULL OR t.site = ?)
-                """, arguments: p + [site, site]) ?? 0
-            let breached = try Int.fetchOne(db, sql: """
-                SELECT COUNT(*) FROM metricClock c JOIN metricTicket t ON t.id = c.ticket
-                WHERE c.target IS NOT NULL AND c.deadline >= ? AND c.deadline < ? AND c.deadline <= ? AND (? IS NULL OR t.site = ?)
-                """, arguments: p + [now, site, site]) ?? 0
-            let created = sites.reduce(0) { $0 + $1.created }
-            let escalated = sites.reduce(0) { $0 + Int((($1.escalationRate ?? 0) * Double($1.created)).rounded()) }
+            let chosen = Set(sites.map(\.site))
+            func sum(_ counts: [String: Int]) -> Int { counts.filter { chosen.contains($0.key) }.values.reduce(0, +) }
             let totals = FleetSummary.Totals(
-                created: created, solved: sites.reduce(0) { $0 + $1.solved }, backlog: sites.reduce(0) { $0 + $1.backlog },
-                atRiskNow: sites.reduce(0) { $0 + $1.atRiskNow }, breachedNow: sites.reduce(0) { $0 + $1.breachedNow },
-                escalationRate: ratio(escalated, created), slaAttainment: ratio(achieved, achieved + breached))
+                created: sum(created), solved: sum(solved), backlog: sum(backlog), atRiskNow: sum(atRisk), breachedNow: sum(breachedNow),
+                escalationRate: ratio(sum(escalated), sum(created)), slaAttainment: ratio(sum(achieved), sum(achieved) + sum(breached)))
             let pendingFacts = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM metricDirty") ?? 0
             return FleetSummary(generatedAt: SLAReport.iso(now), asOf: sites.compactMap(\.lastSeenMillis).min().map(SLAReport.iso),
                                 from: SLAReport.iso(period.from), to: SLAReport.iso(period.to), site: site ?? "all",

@@ -25,33 +25,68 @@ public struct MetricIndex: Sendable {
         }
     }
 
-    /// Derives the facts of every listed ticket, `batch` tickets per transaction.
+    /// What one ``refresh(now:batch:progress:shouldContinue:)`` did.
+    public struct RefreshReport: Sendable, Equatable {
+        public var derived = 0
+        /// Tickets whose facts could not be derived (their rows are removed, not left stale), with why.
+        public var failed: [(id: String, error: String)] = []
+        /// Tickets still listed when `shouldContinue` said stop.
+        public var remaining = 0
+
+        public static func == (a: RefreshReport, b: RefreshReport) -> Bool {
+            a.derived == b.derived && a.remaining == b.remaining && a.failed.map(\.id) == b.failed.map(\.id)
+        }
+    }
+
+    /// Derives the facts of every listed ticket, `batch` tickets per transaction, checking
+    /// `shouldContinue` between transactions (a stopping server does not wait for a long backlog).
     /// - Parameters:
     ///   - now: the evaluation time (ms): it decides nothing stored except which clock deadlines are known.
     ///   - progress: called after each batch with (done, total).
-    /// - Returns: how many tickets were derived.
     @discardableResult
-    public func refresh(now: Int64, batch: Int = 400, progress: ((Int, Int) -> Void)? = nil) throws -> Int {
-        let library = ConfigLibrary(bodies: try database.configBodies())
+    public func refresh(now: Int64, batch: Int = 200, progress: ((Int, Int) -> Void)? = nil,
+                        shouldContinue: () -> Bool = { true }) throws -> RefreshReport {
+        var report = RefreshReport()
+        var total = 0
+        var library = ConfigLibrary()
         try database.writer.write { db in
+            // The configuration is read in the transaction that clears its flag: a version arriving
+            // after this sets the flag again.
             if try Int.fetchOne(db, sql: "SELECT value FROM metricState WHERE key = 'configChanged'") != 0 {
                 try db.execute(sql: "INSERT OR IGNORE INTO metricDirty (id) SELECT id FROM ticket")
                 try db.execute(sql: "UPDATE metricState SET value = 0 WHERE key = 'configChanged'")
             }
+            library = ConfigLibrary(bodies: try String.fetchAll(db, sql: "SELECT body FROM configVersion ORDER BY id"))
+            total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM metricDirty") ?? 0
         }
-        let total = try database.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM metricDirty") ?? 0 }
-        var done = 0
-        while true {
-            let count = try database.writer.write { db -> Int in
+        while shouldContinue() {
+            let count = try database.writer.write { [library] db -> Int in
                 let ids = try String.fetchAll(db, sql: "SELECT id FROM metricDirty LIMIT ?", arguments: [batch])
-                for id in ids { try Self.derive(db, id, library: library, now: now) }
+                for id in ids {
+                    do {
+                        try db.inSavepoint {
+                            try Self.derive(db, id, library: library, now: now)
+                            return .commit
+                        }
+                    } catch {
+                        // One bad ticket must not hold back the others: drop its facts and go on.
+                        try db.execute(sql: "DELETE FROM metricDirty WHERE id = ?", arguments: [id])
+                        try Self.addToDays(db, try Self.contributions(db, id), sign: -1)
+                        for table in ["metricTicket", "metricClock", "metricHandoff"] {
+                            try db.execute(sql: "DELETE FROM \(table) WHERE \(table == "metricTicket" ? "id" : "ticket") = ?", arguments: [id])
+                        }
+                        report.failed.append((id, "\(error)"))
+                    }
+                }
                 return ids.count
             }
             guard count > 0 else { break }
-            done += count
-            progress?(min(done, total), max(total, done))
+            report.derived += count
+            progress?(min(report.derived, total), max(total, report.derived))
         }
-        return done
+        report.derived -= report.failed.count
+        report.remaining = try database.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM metricDirty") ?? 0 }
+        return report
     }
 
     static func day(_ ms: Int64) -> Int64 { ms >= 0 ? ms / 86_400_000 : (ms - 86_399_999) / 86_400_000 }
@@ -59,9 +94,7 @@ public struct MetricIndex: Sendable {
     /// Replaces the facts of one ticket and moves its contribution to the per-day sums.
     static func derive(_ db: Database, _ id: String, library: ConfigLibrary, now: Int64) throws {
         try db.execute(sql: "DELETE FROM metricDirty WHERE id = ?", arguments: [id])
-        if let old = try Row.fetchOne(db, sql: "SELECT site, createdAt, lastSolvedAt, escalatedAt FROM metricTicket WHERE id = ?", arguments: [id]) {
-            try addToDays(db, site: old["site"], created: old["createdAt"], lastSolved: old["lastSolvedAt"], escalated: old["escalatedAt"] != nil, sign: -1)
-        }
+        try addToDays(db, try contributions(db, id), sign: -1)
         try db.execute(sql: "DELETE FROM metricTicket WHERE id = ?", arguments: [id])
         try db.execute(sql: "DELETE FROM metricClock WHERE ticket = ?", arguments: [id])
         try db.execute(sql: "DELETE FROM metricHandoff WHERE ticket = ?", arguments: [id])
@@ -73,21 +106,47 @@ public struct MetricIndex: Sendable {
         if stored["status"] as String == Status.merged.rawValue {
             row.status = Status.merged.rawValue
             row.isOpen = false
-            // Leaves the backlog series at its last change (the merge), as it leaves the backlog.
+            // Leaves the backlog series at its last change (the merge), as it leaves the backlog; a
+            // merged ticket's clocks that still run are void (its target carries on).
             row.lastSolvedAt = row.lastSolvedAt ?? state.updated.map { Int64($0.hlc.millis) } ?? row.createdAt
+            row.clocks.removeAll { $0.stop == nil }
         }
         try insert(db, row)
-        try addToDays(db, site: row.site, created: row.createdAt, lastSolved: row.lastSolvedAt, escalated: row.escalatedAt != nil, sign: 1)
+        try addToDays(db, try contributions(db, id), sign: 1)
     }
 
-    static func addToDays(_ db: Database, site: String, created: Int64, lastSolved: Int64?, escalated: Bool, sign: Int) throws {
-        let add = """
-            INSERT INTO metricDay (day, site, created, solved, escalated) VALUES (?, ?, ?, ?, ?)
-            ON CONFLICT(day, site) DO UPDATE SET created = created + excluded.created, solved = solved + excluded.solved,
-              escalated = escalated + excluded.escalated
-            """
-        try db.execute(sql: add, arguments: [day(created), site, sign, 0, escalated ? sign : 0])
-        if let lastSolved { try db.execute(sql: add, arguments: [day(lastSolved), site, 0, sign, 0]) }
+    /// What one ticket's stored facts add to `metricDay`: (day, site, column) once each.
+    static func contributions(_ db: Database, _ id: String) throws -> [(day: Int64, site: String, column: String)] {
+        guard let ticket = try Row.fetchOne(db, sql: """
+            SELECT site, createdAt, lastSolvedAt, firstSolvedAt, escalatedAt FROM metricTicket WHERE id = ?
+            """, arguments: [id]) else { return [] }
+        let site: String = ticket["site"]
+        var out: [(Int64, String, String)] = [(day(ticket["createdAt"]), site, "created")]
+        if let t: Int64 = ticket["lastSolvedAt"] { out.append((day(t), site, "solved")) }
+        if let t: Int64 = ticket["firstSolvedAt"] { out.append((day(t), site, "firstSolved")) }
+        if ticket["escalatedAt"] as Int64? != nil { out.append((day(ticket["createdAt"]), site, "escalated")) }
+        for clock in try Row.fetchAll(db, sql: "SELECT deadline, stop FROM metricClock WHERE ticket = ? AND target IS NOT NULL", arguments: [id]) {
+            let deadline: Int64? = clock["deadline"], stop: Int64? = clock["stop"]
+            if let deadline {
+                out.append((day(deadline), site, "breached"))
+                if stop == nil { out.append((day(deadline), site, "running")) }
+            } else if let stop {
+                out.append((day(stop), site, "achieved"))
+            }
+        }
+        return out
+    }
+
+    static let dayColumns: Set = ["created", "solved", "firstSolved", "escalated", "achieved", "breached", "running"]
+
+    static func addToDays(_ db: Database, _ entries: [(day: Int64, site: String, column: String)], sign: Int) throws {
+        for entry in entries {
+            precondition(dayColumns.contains(entry.column))
+            try db.execute(sql: """
+                INSERT INTO metricDay (day, site, \(entry.column)) VALUES (?, ?, ?)
+                ON CONFLICT(day, site) DO UPDATE SET \(entry.column) = \(entry.column) + excluded.\(entry.column)
+                """, arguments: [entry.day, entry.site, sign])
+        }
     }
 
     static func insert(_ db: Database, _ row: TicketMetricRow) throws {
@@ -106,9 +165,9 @@ public struct MetricIndex: Sendable {
             ])
         for clock in row.clocks {
             try db.execute(sql: """
-                INSERT INTO metricClock (ticket, kind, cycle, start, target, deadline, warnAt, stop, calendarMillis, businessMillis)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [row.id, clock.kind, clock.cycle, clock.start, clock.target, clock.deadline, clock.warnAt,
+                INSERT INTO metricClock (ticket, site, kind, cycle, start, target, deadline, warnAt, stop, calendarMillis, businessMillis)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [row.id, row.site, clock.kind, clock.cycle, clock.start, clock.target, clock.deadline, clock.warnAt,
                                  clock.stop, clock.calendarMillis, clock.businessMillis])
         }
         for handoff in row.handoffs {

@@ -239,17 +239,22 @@ public enum MetricQueries {
 
         // Backlog now.
         var byStatus: [String: Int] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT t.status, COUNT(*) AS n FROM metricTicket t WHERE \(condition) AND t.open GROUP BY t.status",
+        for row in try Row.fetchAll(db, sql: "SELECT t.status, COUNT(*) AS n FROM metricTicket t WHERE t.open = 1 AND \(condition) GROUP BY t.status",
                                     arguments: filterArguments) {
             byStatus[row["status"]] = row["n"]
         }
-        var byAge: [String: Int] = [:]
-        var lower: Int64 = 0
-        for (name, upper) in ageBuckets {
-            byAge[name] = try count("t.open AND ? - t.createdAt >= ? AND ? - t.createdAt < ?", [now, lower, now, upper])
-            lower = upper
+        // Age buckets by creation time: one pass over the open tickets (a ticket stamped slightly ahead
+        // of this clock is younger than a day).
+        var byAge = Dictionary(uniqueKeysWithValues: ageBuckets.map { ($0.0, 0) })
+        let bucket = "CASE " + ageBuckets.dropLast().enumerated().map { "WHEN t.createdAt > ? - \(ageBuckets[$0.offset].1) THEN \($0.offset)" }
+            .joined(separator: " ") + " ELSE \(ageBuckets.count - 1) END"
+        var bucketArguments = StatementArguments(Array(repeating: now, count: ageBuckets.count - 1))
+        _ = bucketArguments.append(contentsOf: filterArguments)
+        for row in try Row.fetchAll(db, sql: "SELECT \(bucket) AS b, COUNT(*) AS n FROM metricTicket t WHERE t.open = 1 AND \(condition) GROUP BY b",
+                                    arguments: bucketArguments) {
+            byAge[ageBuckets[row["b"] as Int].0] = row["n"]
         }
-        let oldest = try Int64.fetchOne(db, sql: "SELECT MIN(t.createdAt) FROM metricTicket t WHERE \(condition) AND t.open", arguments: filterArguments)
+        let oldest = try Int64.fetchOne(db, sql: "SELECT MIN(t.createdAt) FROM metricTicket t WHERE t.open = 1 AND \(condition)", arguments: filterArguments)
         let backlog = MetricSet.Backlog(total: byStatus.values.reduce(0, +), byStatus: byStatus, byAge: byAge,
                                         oldestOpenAgeMillis: oldest.map { max(0, now - $0) })
 
@@ -270,29 +275,36 @@ public enum MetricQueries {
             timeToOwn: try figure("t.ttoCalendar", "t.ttoBusiness", inCohort),
             resolution: try figure("t.resolutionCalendar", "t.resolutionBusiness", "t.lastSolvedAt >= ? AND t.lastSolvedAt < ?"))
 
-        // SLA attainment per clock kind.
-        let achievedWhere = "c.target IS NOT NULL AND c.deadline IS NULL AND c.stop >= ? AND c.stop < ?"
-        let breachedWhere = "c.target IS NOT NULL AND c.deadline >= ? AND c.deadline < ? AND c.deadline <= ?"
+        // SLA attainment per clock kind: achieved runs by their stop, breached ones by their deadline,
+        // each through its own index (`+` keeps the planner off the deadline index for achieved runs).
+        let achievedWhere = "c.stop >= ? AND c.stop < ? AND +c.deadline IS NULL AND c.target IS NOT NULL"
+        let breachedWhere = "c.deadline >= ? AND c.deadline < ? AND c.deadline <= ? AND c.target IS NOT NULL"
+        let achievedArguments: [(any DatabaseValueConvertible)?] = [period.from, period.to]
+        let breachedArguments: [(any DatabaseValueConvertible)?] = [period.from, period.to, now]
+        func perKind(_ clause: String, _ more: [(any DatabaseValueConvertible)?]) throws -> [String: Int] {
+            var out: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT c.kind, COUNT(*) AS n FROM metricClock c JOIN metricTicket t ON t.id = c.ticket WHERE \(clause) AND \(condition) GROUP BY c.kind
+                """, arguments: StatementArguments(more) + filterArguments) {
+                out[row["kind"]] = row["n"]
+            }
+            return out
+        }
+        let achievedByKind = try perKind(achievedWhere, achievedArguments)
+        let breachedByKind = try perKind(breachedWhere, breachedArguments)
         var clocks: [String: Attainment] = [:]
-        var totals = (0, 0)
-        for row in try Row.fetchAll(db, sql: """
-            SELECT c.kind, COALESCE(SUM(CASE WHEN \(achievedWhere) THEN 1 ELSE 0 END), 0) AS achieved,
-                   COALESCE(SUM(CASE WHEN \(breachedWhere) THEN 1 ELSE 0 END), 0) AS breached
-            FROM metricClock c JOIN metricTicket t ON t.id = c.ticket
-            WHERE c.target IS NOT NULL AND \(condition) GROUP BY c.kind
-            """, arguments: StatementArguments([period.from, period.to, period.from, period.to, now]) + filterArguments) {
-            let figure = Attainment(achieved: row["achieved"], breached: row["breached"])
-            clocks[row["kind"]] = figure
-            totals.0 += figure.achieved
-            totals.1 += figure.breached
+        for kind in Set(achievedByKind.keys).union(breachedByKind.keys) {
+            clocks[kind] = Attainment(achieved: achievedByKind[kind] ?? 0, breached: breachedByKind[kind] ?? 0)
         }
-        let ticketsWith = { (clause: String, more: [(any DatabaseValueConvertible)?]) throws -> Int in
-            try Int.fetchOne(db, sql: """
-                SELECT COUNT(DISTINCT c.ticket) FROM metricClock c JOIN metricTicket t ON t.id = c.ticket WHERE \(condition) AND (\(clause))
-                """, arguments: args(more)) ?? 0
+        let totals = (achievedByKind.values.reduce(0, +), breachedByKind.values.reduce(0, +))
+        func tickets(_ clause: String) -> String {
+            "SELECT c.ticket FROM metricClock c JOIN metricTicket t ON t.id = c.ticket WHERE \(clause) AND \(condition)"
         }
-        let breachedTickets = try ticketsWith(breachedWhere, [period.from, period.to, now])
-        let completedTickets = try ticketsWith("(\(achievedWhere)) OR (\(breachedWhere))", [period.from, period.to, period.from, period.to, now])
+        let breachedTickets = try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT ticket) FROM (\(tickets(breachedWhere)))",
+                                               arguments: StatementArguments(breachedArguments) + filterArguments) ?? 0
+        let completedTickets = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(tickets(achievedWhere)) UNION \(tickets(breachedWhere)))",
+                                                arguments: StatementArguments(achievedArguments) + filterArguments
+                                                    + StatementArguments(breachedArguments) + filterArguments) ?? 0
         let active = "c.stop IS NULL AND c.target IS NOT NULL"
         let clockCount = { (clause: String, more: [(any DatabaseValueConvertible)?]) throws -> Int in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM metricClock c JOIN metricTicket t ON t.id = c.ticket WHERE \(condition) AND \(clause)",
@@ -344,15 +356,15 @@ public enum MetricQueries {
         // Quality over tickets first solved in P.
         let solvedInP = "t.firstSolvedAt >= ? AND t.firstSolvedAt < ?"
         let csatAnswers = try count("t.csatAt >= ? AND t.csatAt < ?", p)
-        let goalMet = try count("\(inCohort) AND t.lastSolvedAt IS NOT NULL AND t.lastSolvedAt - t.createdAt <= ?", p + [30 * day])
+        let goalMet = try count("\(inCohort) AND t.lastSolvedAt IS NOT NULL AND t.status != 'merged' AND t.lastSolvedAt - t.createdAt <= ?", p + [30 * day])
         let quality = MetricSet.Quality(
             firstContactResolution: Share(try count("\(solvedInP) AND t.publicReplies <= 1 AND t.reopens = 0 AND t.escalatedAt IS NULL AND NOT t.transferred", p), of: solved),
-            firstContactResolutionZendesk: Share(try count("\(solvedInP) AND t.publicReplies < 2 AND NOT t.open", p), of: solved),
+            firstContactResolutionZendesk: Share(try count("\(solvedInP) AND t.publicReplies < 2 AND t.open = 0", p), of: solved),
             reopenRate: Share(try count("\(solvedInP) AND t.reopenedWithin30d", p), of: solved),
             csat: Share(try count("t.csatAt >= ? AND t.csatAt < ? AND t.csatScore >= 4", p), of: csatAnswers),
             resolutionGoal30d: MetricSet.Goal(
                 cohort: created, met: goalMet,
-                openOver30d: try count("\(inCohort) AND t.open AND ? - t.createdAt > ?", p + [now, 30 * day]),
+                openOver30d: try count("\(inCohort) AND t.open = 1 AND ? - t.createdAt > ?", p + [now, 30 * day]),
                 attainment: ratio(goalMet, created), final: now >= period.to + 30 * day))
 
         return MetricSet(filter: filter, from: SLAReport.iso(period.from), to: SLAReport.iso(period.to), created: created, solved: solved,

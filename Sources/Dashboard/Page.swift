@@ -54,7 +54,7 @@ struct DashboardPage {
         }
         var out = "<form method=\"get\" action=\"/\" id=\"filters\">"
         out += "<label>Days<select name=\"days\">"
-        for days in [1, 7, 30, 90, 365] {
+        for days in Set([1, 7, 30, 90, 365, query.days]).sorted() {
             out += "<option value=\"\(days)\"\(days == query.days ? " selected" : "")>\(days)</option>"
         }
         out += "</select></label>"
@@ -70,9 +70,6 @@ struct DashboardPage {
         out += "<button type=\"submit\">Apply</button>"
         if query.filter != MetricFilter() { out += " <a href=\"/?days=\(query.days)\">Whole fleet</a>" }
         out += "</form>"
-        // Empty fields would filter on ""; drop them before the form is sent.
-        out += "<script>document.getElementById('filters').addEventListener('submit',function(){"
-            + "for(const e of this.elements){if(e.name&&e.value===''){e.disabled=true}}})</script>"
         return out
     }
 
@@ -80,7 +77,7 @@ struct DashboardPage {
         var out = """
             <h2>Fleet overview by site</h2>
             <table id="sites"><thead><tr><th>Site</th><th>Role</th><th>Backlog</th><th>Created</th><th>Solved</th>
-            <th>At risk</th><th>Breached now</th><th>Escalation rate</th><th>SLA attainment</th><th>FRT median</th>
+            <th>At risk</th><th>Breached now</th><th>Escalation rate</th><th>SLA attainment</th>
             <th>Last seen</th><th>Lag</th><th>Pending in / out</th><th>Skew</th><th>Quarantined</th><th>Conflicts</th></tr></thead><tbody>
             """
         for site in summary.sites {
@@ -89,7 +86,7 @@ struct DashboardPage {
                 <tr data-site="\(escape(site.site))"><td><a href="/?\(escape(query.link(["site": site.site])))">\(escape(site.site))</a>\(site.isLocal ? " (this node)" : "")</td>
                 <td>\(escape(site.role ?? "—"))</td><td class="backlog">\(site.backlog)</td><td>\(site.created)</td><td>\(site.solved)</td>
                 <td\(site.atRiskNow > 0 ? " class=\"warn\"" : "")>\(site.atRiskNow)</td><td class="breached\(site.breachedNow > 0 ? " bad" : "")">\(site.breachedNow)</td>
-                <td>\(percent(site.escalationRate))</td><td>\(percent(site.slaAttainment))</td><td>\(duration(site.firstResponseMedianMillis))</td>
+                <td>\(percent(site.escalationRate))</td><td>\(percent(site.slaAttainment))</td>
                 <td><time>\(escape(site.lastSeen ?? "never"))</time></td><td>\(duration(site.lagMillis))</td>
                 <td>\(site.blocksPendingIn) / \(site.blocksPendingOut.map(String.init) ?? "—")</td><td>\(site.skewMillis.map { "\($0) ms" } ?? "—")</td>
                 <td\(site.quarantined > 0 ? " class=\"bad\"" : "")>\(site.quarantined)</td><td>\(conflicts.isEmpty ? "0" : escape(conflicts))</td></tr>
@@ -99,7 +96,7 @@ struct DashboardPage {
         out += """
             </tbody><tfoot><tr id="fleet-total"><th>Fleet</th><td></td><td>\(t.backlog)</td><td>\(t.created)</td><td>\(t.solved)</td>
             <td>\(t.atRiskNow)</td><td>\(t.breachedNow)</td><td>\(percent(t.escalationRate))</td><td>\(percent(t.slaAttainment))</td>
-            <td colspan="7"></td></tr></tfoot></table>
+            <td colspan="6"></td></tr></tfoot></table>
             """
         return out
     }
@@ -232,11 +229,11 @@ enum SVGChart {
 enum CSVExport {
     static func sites(_ summary: FleetSummary) -> String {
         var lines = [["site", "role", "backlog", "created", "solved", "at_risk_now", "breached_now", "escalation_rate", "sla_attainment",
-                      "frt_median_ms", "last_seen", "lag_ms", "blocks_pending_in", "blocks_pending_out", "skew_ms", "quarantined", "as_of"]]
+                      "last_seen", "lag_ms", "blocks_pending_in", "blocks_pending_out", "skew_ms", "quarantined", "as_of"]]
         for s in summary.sites {
             lines.append([s.site, s.role ?? "", String(s.backlog), String(s.created), String(s.solved), String(s.atRiskNow), String(s.breachedNow),
                           s.escalationRate.map { String($0) } ?? "", s.slaAttainment.map { String($0) } ?? "",
-                          s.firstResponseMedianMillis.map(String.init) ?? "", s.lastSeen ?? "", s.lagMillis.map(String.init) ?? "",
+                          s.lastSeen ?? "", s.lagMillis.map(String.init) ?? "",
                           String(s.blocksPendingIn), s.blocksPendingOut.map(String.init) ?? "", s.skewMillis.map(String.init) ?? "",
                           String(s.quarantined), summary.asOf ?? ""])
         }
@@ -268,7 +265,9 @@ enum CSVExport {
         lines.map { $0.map(quote).joined(separator: ",") }.joined(separator: "\r\n") + "\r\n"
     }
 
-    static func quote(_ field: String) -> String {
+    static func quote(_ text: String) -> String {
+        // A cell starting like a formula is kept as text in spreadsheets.
+        let field = text.first.map { "=+-@\t\r".contains($0) } == true && Double(text) == nil ? "'" + text : text
         guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return field }
         return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }

@@ -4,18 +4,22 @@ import GRDB
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 import TicketStore
 
 /// What a dashboard request asks for: a period and a filter, read from the query string.
 ///
 /// `days` (1–3650, default 30) counts back from now; `from` and `to` (`YYYY-MM-DD` or ISO 8601, UTC)
 /// override it. Filters: `site`, `tier`, `channel`, `priority`, `customer_tier`, `group`, `category`.
-public struct DashboardQuery: Sendable, Equatable {
+public struct DashboardQuery: Sendable {
     public var period: Period
     public var filter: MetricFilter
     public var days: Int
+    /// `from` and `to` as given, kept for links.
+    var custom: (from: String?, to: String?)?
 
     public init(period: Period, filter: MetricFilter = MetricFilter(), days: Int = 30) {
         self.period = period
@@ -24,7 +28,9 @@ public struct DashboardQuery: Sendable, Equatable {
     }
 
     /// Reads the query string; a bad value is a ``DashboardQueryError`` naming the parameter.
-    public init(_ parameters: [String: String], now: Int64) throws(DashboardQueryError) {
+    public init(_ given: [String: String], now: Int64) throws(DashboardQueryError) {
+        // An empty field of the page's form means "any".
+        let parameters = given.filter { !$0.value.isEmpty }
         let known: Set = ["days", "from", "to", "site", "tier", "channel", "priority", "customer_tier", "group", "category", "table"]
         if let unknown = parameters.keys.sorted().first(where: { !known.contains($0) }) {
             throw DashboardQueryError(parameter: unknown, message: "unknown parameter; known: \(known.sorted().joined(separator: ", "))")
@@ -42,6 +48,10 @@ public struct DashboardQuery: Sendable, Equatable {
         guard period.from < period.to else {
             throw DashboardQueryError(parameter: "from", message: "the period must start before it ends")
         }
+        guard period.to - period.from <= 3650 * 86_400_000 else {
+            throw DashboardQueryError(parameter: "from", message: "the period is longer than 3650 days; choose a shorter one")
+        }
+        if parameters["from"] != nil || parameters["to"] != nil { custom = (parameters["from"], parameters["to"]) }
         var tier: Int?
         if let text = parameters["tier"] {
             guard let value = Int(text), value >= 0 else {
@@ -69,6 +79,8 @@ public struct DashboardQuery: Sendable, Equatable {
     /// The query string that reproduces this query (for links), with `changes` applied.
     func link(_ changes: [String: String?] = [:]) -> String {
         var items: [String: String] = ["days": String(days)]
+        if let v = custom?.from { items["from"] = v }
+        if let v = custom?.to { items["to"] = v }
         if let v = filter.site { items["site"] = v }
         if let v = filter.tier { items["tier"] = String(v) }
         if let v = filter.channel { items["channel"] = v }
@@ -242,11 +254,10 @@ public struct DashboardServer: Sendable {
     }
 }
 
-/// Runs GRDB's blocking calls on a thread of their own, never on a cooperative thread.
+/// Runs GRDB's blocking calls on NIO's shared pool of blocking threads (a fixed number, so a burst
+/// of requests queues instead of piling up threads), never on a cooperative thread.
 func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
-    }
+    try await NIOThreadPool.singleton.runIfActive(work)
 }
 
 func json(_ value: some Encodable) throws -> Response {
@@ -272,15 +283,23 @@ public struct MetricRefresher: Service {
     }
 
     public func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            do {
-                let index = index, now = now()
-                let derived = try await offload { try index.refresh(now: now) }
-                if derived > 0 { logger.debug("dashboard facts derived", metadata: ["tickets": "\(derived)"]) }
-            } catch {
-                logger.error("dashboard facts could not be derived: \(error)")
+        let stopping = Atomic<Bool>(false)
+        try await withGracefulShutdownHandler {
+            while !Task.isCancelled && !stopping.load(ordering: .relaxed) {
+                do {
+                    let index = index, now = now()
+                    let report = try await offload { try index.refresh(now: now, shouldContinue: { !stopping.load(ordering: .relaxed) }) }
+                    if report.derived > 0 { logger.debug("dashboard facts derived", metadata: ["tickets": "\(report.derived)"]) }
+                    for failure in report.failed.prefix(5) {
+                        logger.error("dashboard facts of ticket \(failure.id) could not be derived: \(failure.error)")
+                    }
+                } catch {
+                    logger.error("dashboard facts could not be derived: \(error)")
+                }
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(self.everyMillis)) }
             }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(self.everyMillis)) }
+        } onGracefulShutdown: {
+            stopping.store(true, ordering: .relaxed)
         }
     }
 }

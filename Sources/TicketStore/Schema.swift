@@ -187,9 +187,13 @@ enum Schema {
         try db.create(index: "metricTicket_on_firstSolvedAt", on: "metricTicket", columns: ["firstSolvedAt"])
         try db.create(index: "metricTicket_on_open", on: "metricTicket", columns: ["open", "site", "status", "createdAt"])
         try db.create(index: "metricTicket_on_site", on: "metricTicket", columns: ["site", "createdAt"])
+        try db.create(index: "metricTicket_on_firstResponseAt", on: "metricTicket", columns: ["firstResponseAt"])
+        try db.create(index: "metricTicket_on_lastSolvedAt", on: "metricTicket", columns: ["lastSolvedAt"])
+        try db.create(index: "metricTicket_on_csatAt", on: "metricTicket", columns: ["csatAt"])
         // One row per run of an SLA clock (next response has one per customer message).
         try db.create(table: "metricClock") { t in
             t.column("ticket", .text).notNull()
+            t.column("site", .text).notNull()
             t.column("kind", .text).notNull()
             t.column("cycle", .integer).notNull()
             t.column("start", .integer).notNull()
@@ -201,9 +205,11 @@ enum Schema {
             t.column("businessMillis", .integer)
             t.primaryKey(["ticket", "kind", "cycle"])
         }
+        try db.create(index: "metricClock_on_ticket", on: "metricClock", columns: ["ticket"])
         try db.create(index: "metricClock_on_stop", on: "metricClock", columns: ["stop"])
-        try db.execute(sql: "CREATE INDEX metricClock_active ON metricClock (deadline, warnAt) WHERE stop IS NULL AND target IS NOT NULL")
         try db.create(index: "metricClock_on_deadline", on: "metricClock", columns: ["deadline"])
+        // Running runs with a target: the few with a deadline ahead or none (paused) decide "at risk now".
+        try db.execute(sql: "CREATE INDEX metricClock_running ON metricClock (deadline, warnAt, site) WHERE stop IS NULL AND target IS NOT NULL")
         // One row per handoff request (an agent's escalation or a ladder's site transfer).
         try db.create(table: "metricHandoff") { t in
             t.column("id", .text).notNull()
@@ -216,14 +222,21 @@ enum Schema {
             t.primaryKey(["ticket", "id"])
         }
         try db.create(index: "metricHandoff_on_requestedAt", on: "metricHandoff", columns: ["requestedAt"])
-        // Per UTC day and owning site: tickets created, tickets whose last solve fell that day (and are
-        // still solved), and tickets created that day that were escalated. The charts read these sums.
+        // Per UTC day and owning site, kept exact by the dashboard as facts change, so the summary adds
+        // up a few hundred rows instead of scanning every ticket: tickets created that day, tickets whose
+        // last solve fell that day (and are still solved), tickets first solved that day, tickets created
+        // that day that were escalated; SLA runs (with a target) achieved that day (by stop), with a
+        // deadline that day (breached, or breaching if still running), and still running with a deadline that day.
         try db.create(table: "metricDay") { t in
             t.column("day", .integer).notNull()
             t.column("site", .text).notNull()
-            t.column("created", .integer).notNull()
-            t.column("solved", .integer).notNull()
-            t.column("escalated", .integer).notNull()
+            t.column("created", .integer).notNull().defaults(to: 0)
+            t.column("solved", .integer).notNull().defaults(to: 0)
+            t.column("firstSolved", .integer).notNull().defaults(to: 0)
+            t.column("escalated", .integer).notNull().defaults(to: 0)
+            t.column("achieved", .integer).notNull().defaults(to: 0)
+            t.column("breached", .integer).notNull().defaults(to: 0)
+            t.column("running", .integer).notNull().defaults(to: 0)
             t.primaryKey(["day", "site"])
         }
         // Tickets whose facts are stale; the triggers fill it, the dashboard drains it.

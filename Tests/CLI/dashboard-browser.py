@@ -50,7 +50,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # The header of /export.csv (CSVExport.sites in Sources/Dashboard/Page.swift).
 SITES_CSV_HEADER = ["site", "role", "backlog", "created", "solved", "at_risk_now", "breached_now", "escalation_rate",
-                    "sla_attainment", "frt_median_ms", "last_seen", "lag_ms", "blocks_pending_in", "blocks_pending_out",
+                    "sla_attainment", "last_seen", "lag_ms", "blocks_pending_in", "blocks_pending_out",
                     "skew_ms", "quarantined", "as_of"]
 # What SyncMetrics (Sources/SyncNode/Session.swift) registers: counters, then the open-sessions meter.
 SYNC_COUNTERS = ["tierline_sync_blocks_received_total", "tierline_sync_blocks_applied_total", "tierline_sync_blocks_sent_total",
