@@ -403,6 +403,21 @@ def bad_query_checks(base):
           f"status {status}, content type {ctype!r}, body {body[:500]!r}")
 
 
+def usage_checks(work):
+    """The dashboard's flags: bad values exit 2 naming the flag; a missing store exits 1 saying what to do."""
+    cases = [
+        (["dashboard", "--listen", "nowhere"], 2, "--listen"),
+        (["dashboard", "--listen", "127.0.0.1:0", "--refresh-millis", "5"], 2, "--refresh-millis"),
+        (["serve", "--store", os.path.join(work, "none"), "--http", "127.0.0.1:99999"], 2, "port"),
+        (["dashboard", "--store", os.path.join(work, "none"), "--listen", "127.0.0.1:0"], 1, "init"),
+    ]
+    for args, code, word in cases:
+        rc, out, err = run_bounded([BIN] + args, 20)
+        text = err.decode(errors="replace")
+        check(f"tierline {' '.join(args[:1] + args[-2:])} exits {code} and mentions {word!r}",
+              rc == code and word in text, f"exit {rc}, stderr {text[:400]!r}")
+
+
 def run():
     started = time.monotonic()
     work = tempfile.mkdtemp(prefix="tierline-dashboard-browser.")
@@ -482,6 +497,7 @@ def run():
         prometheus_checks(base, summary)
         csv_checks(base, summary, metrics)
         bad_query_checks(base)
+        usage_checks(work)
         check("the node is still running after all requests", proc.poll() is None, f"exit code {proc.poll()}")
     except Exception:  # a crash of this script is a failure, with its traceback
         check("the script ran to the end", False, traceback.format_exc())
