@@ -74,8 +74,6 @@ struct DaySums {
     let db: Database
     init(_ db: Database) { self.db = db }
 
-    static let day: Int64 = 86_400_000
-
     /// The exact count of `column` for times in [from, to), by site, from the facts.
     func exact(_ column: String, _ from: Int64, _ to: Int64) throws -> [String: Int] {
         let sql: String
@@ -111,12 +109,12 @@ struct DaySums {
     /// `column` for times in [from, to), by site.
     func count(_ column: String, _ from: Int64, _ to: Int64) throws -> [String: Int] {
         guard from < to else { return [:] }
-        let firstFull = MetricIndex.day(from + Self.day - 1)  // the first day starting at or after `from`
+        let firstFull = MetricIndex.day(from + MetricIndex.dayMillis - 1)  // the first day starting at or after `from`
         let endFull = MetricIndex.day(to)                     // days before this one end by `to`
         guard firstFull < endFull else { return try exact(column, from, to) }
         var out = try days(column, firstFull, endFull)
-        out.merge(try exact(column, from, firstFull * Self.day), uniquingKeysWith: +)
-        out.merge(try exact(column, endFull * Self.day, to), uniquingKeysWith: +)
+        out.merge(try exact(column, from, firstFull * MetricIndex.dayMillis), uniquingKeysWith: +)
+        out.merge(try exact(column, endFull * MetricIndex.dayMillis, to), uniquingKeysWith: +)
         return out
     }
 
@@ -125,13 +123,13 @@ struct DaySums {
         guard let through else { return try days(column, nil, .max) }
         let endFull = MetricIndex.day(through)
         var out = try days(column, nil, endFull)
-        out.merge(try exact(column, endFull * Self.day, through + 1), uniquingKeysWith: +)
+        out.merge(try exact(column, endFull * MetricIndex.dayMillis, through + 1), uniquingKeysWith: +)
         return out
     }
 }
 
 public enum FleetQueries {
-    static let dayMillis: Int64 = 86_400_000
+    static let dayMillis = MetricIndex.dayMillis
 
     /// Site lines and totals for the period; `site` narrows to one site.
     public static func summary(_ database: TicketDatabase, period: Period, now: Int64, site: String? = nil) throws -> FleetSummary {

@@ -70,11 +70,7 @@ public struct MetricIndex: Sendable {
                         }
                     } catch {
                         // One bad ticket must not hold back the others: drop its facts and go on.
-                        try db.execute(sql: "DELETE FROM metricDirty WHERE id = ?", arguments: [id])
-                        try Self.addToDays(db, try Self.contributions(db, id), sign: -1)
-                        for table in ["metricTicket", "metricClock", "metricHandoff"] {
-                            try db.execute(sql: "DELETE FROM \(table) WHERE \(table == "metricTicket" ? "id" : "ticket") = ?", arguments: [id])
-                        }
+                        try Self.removeFacts(db, id)
                         report.failed.append((id, "\(error)"))
                     }
                 }
@@ -89,15 +85,15 @@ public struct MetricIndex: Sendable {
         return report
     }
 
-    static func day(_ ms: Int64) -> Int64 { ms >= 0 ? ms / 86_400_000 : (ms - 86_399_999) / 86_400_000 }
+    /// One UTC day, ms.
+    static let dayMillis: Int64 = 86_400_000
+
+    /// The UTC day number of a time (days since 1970, rounding down before it).
+    static func day(_ ms: Int64) -> Int64 { ms >= 0 ? ms / dayMillis : (ms - dayMillis + 1) / dayMillis }
 
     /// Replaces the facts of one ticket and moves its contribution to the per-day sums.
     static func derive(_ db: Database, _ id: String, library: ConfigLibrary, now: Int64) throws {
-        try db.execute(sql: "DELETE FROM metricDirty WHERE id = ?", arguments: [id])
-        try addToDays(db, try contributions(db, id), sign: -1)
-        try db.execute(sql: "DELETE FROM metricTicket WHERE id = ?", arguments: [id])
-        try db.execute(sql: "DELETE FROM metricClock WHERE ticket = ?", arguments: [id])
-        try db.execute(sql: "DELETE FROM metricHandoff WHERE ticket = ?", arguments: [id])
+        try removeFacts(db, id)
         guard let stored = try Row.fetchOne(db, sql: "SELECT status, deleted FROM ticket WHERE id = ?", arguments: [id]),
               !(stored["deleted"] as Bool), let uuid = UUID(uuidString: id) else { return }
         let state = try TicketDatabase.ticketState(db, id: uuid)
@@ -113,6 +109,15 @@ public struct MetricIndex: Sendable {
         }
         try insert(db, row)
         try addToDays(db, try contributions(db, id), sign: 1)
+    }
+
+    /// Unlists a ticket and takes its facts, and their share of the per-day sums, away.
+    static func removeFacts(_ db: Database, _ id: String) throws {
+        try db.execute(sql: "DELETE FROM metricDirty WHERE id = ?", arguments: [id])
+        try addToDays(db, try contributions(db, id), sign: -1)
+        try db.execute(sql: "DELETE FROM metricTicket WHERE id = ?", arguments: [id])
+        try db.execute(sql: "DELETE FROM metricClock WHERE ticket = ?", arguments: [id])
+        try db.execute(sql: "DELETE FROM metricHandoff WHERE ticket = ?", arguments: [id])
     }
 
     /// What one ticket's stored facts add to `metricDay`: (day, site, column) once each.

@@ -214,7 +214,7 @@ public struct MetricSet: Sendable, Encodable {
 
 /// The SQL behind ``MetricSet``; every query reads the derived facts under one read transaction.
 public enum MetricQueries {
-    static let day: Int64 = 86_400_000
+    static let day = MetricIndex.dayMillis
     static let ageBuckets: [(String, Int64)] = [("<1d", day), ("1-3d", 3 * day), ("3-7d", 7 * day), ("7-30d", 30 * day), (">30d", .max)]
 
     public static func metrics(_ db: Database, filter: MetricFilter, period: Period, now: Int64) throws -> MetricSet {
