@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "Escalation", targets: ["Escalation"]),
         .library(name: "SyncNode", targets: ["SyncNode"]),
         .library(name: "Dashboard", targets: ["Dashboard"]),
+        .library(name: "FaultProxy", targets: ["FaultProxy"]),
+        .executable(name: "tierline-faultproxy", targets: ["tierline-faultproxy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
@@ -86,10 +88,38 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
+        .target(
+            name: "Demo",
+            dependencies: [
+                "TicketModel", "TicketStore", "SyncNode", "Escalation", "Dashboard",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "FaultProxy",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "tierline-faultproxy",
+            dependencies: [
+                "FaultProxy",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
         .executableTarget(
             name: "tierline",
             dependencies: [
-                "TicketModel", "TicketStore", "SyncWire", "SyncNode", "Escalation", "Dashboard",
+                "TicketModel", "TicketStore", "SyncWire", "SyncNode", "Escalation", "Dashboard", "Demo",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -148,6 +178,14 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "FaultProxyTests",
+            dependencies: [
+                "FaultProxy",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict),
         .testTarget(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Demo
 import SyncNode
 import TicketStore
 

@@ -2,6 +2,7 @@ import Escalation
 import Foundation
 import Logging
 import NIOCore
+import SyncNode
 import TicketModel
 import TicketStore
 

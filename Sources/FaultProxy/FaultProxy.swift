@@ -1,0 +1,2 @@
+// Placeholder: the fault-injecting TCP proxy is being written.
+public enum FaultProxyPlaceholder {}

@@ -1,0 +1,4 @@
+import Testing
+@testable import FaultProxy
+
+@Test func placeholder() { #expect(Bool(true)) }
