@@ -391,6 +391,13 @@ final class SyncSession: Sendable {
                     link.peerVector = link.peerVector.merging(vector)
                     link.has = link.has.merging(vector)
                 }
+                // Every batch the peer sent before `synced` is applied (frames are handled in order),
+                // so a restored store now holds all of its own blocks this peer knows.
+                let own = context.identity.site
+                if try await context.store.run({ try $0.confirmOwnSequence(peer: vector) }) {
+                    logger.notice("restored store learned its own highest block from the peer; local writes resume",
+                                  metadata: ["seq": "\(vector[own])"])
+                }
                 context.feed.signal(token)
             default:
                 try await fail(channel, WireError(.unexpectedFrame, "a \(frame.type) frame is not allowed \(Self.describe(phase))"))

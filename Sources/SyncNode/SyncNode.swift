@@ -203,6 +203,8 @@ public final class SyncNode: Service, Sendable {
             guard !isShuttingDown else { break }
             do {
                 let written = try await context.store.run { db -> Int in
+                    // A restored store writes nothing until a peer has told it its own highest block.
+                    guard try db.restoredAt() == nil else { return 0 }
                     let now = Int64(clock())
                     let heard = isCoordinator ? try db.lastHeard() : [:]
                     let live = presence.sites

@@ -141,6 +141,11 @@ enum Schema {
         migrator.registerMigration("v4-metrics") { db in
             try createMetricTables(db)
         }
+        migrator.registerMigration("v5-restore") { db in
+            // Set when the store was restored from a backup: local writes wait until a peer has told
+            // this store its own highest block (so no sequence number is reused); NULL otherwise.
+            try db.alter(table: "localSite") { t in t.add(column: "restoredAt", .integer) }
+        }
         return migrator
     }
 

@@ -49,7 +49,10 @@ public struct StoreDirectory: Sendable {
     }
 
     /// The site's signing key from `site.key`.
-    public func loadKey() throws -> SiteKey {
+    public func loadKey() throws -> SiteKey { try Self.loadKey(from: keyPath) }
+
+    /// A site's signing key from a key file (64 hex digits).
+    public static func loadKey(from keyPath: String) throws -> SiteKey {
         guard let data = FileManager.default.contents(atPath: keyPath) else {
             throw StoreError(.notInitialized, "the site key \(keyPath) is missing; restore it from the site's backup")
         }

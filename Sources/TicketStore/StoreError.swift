@@ -3,7 +3,7 @@ import TicketModel
 /// What went wrong with a store, with what to do about it. Ticket text never appears here.
 public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
     public enum Code: String, Sendable {
-        case notInitialized, alreadyInitialized, unknownTicket, invalidInput, corruptFile, refusedWrite, keyMismatch
+        case notInitialized, alreadyInitialized, unknownTicket, invalidInput, corruptFile, refusedWrite, keyMismatch, awaitingSync
     }
     public var code: Code
     public var detail: String

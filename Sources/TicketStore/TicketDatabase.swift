@@ -100,6 +100,9 @@ public struct TicketDatabase: Sendable {
                 guard me.publicKey == key.publicKey else {
                     throw StoreError(.keyMismatch, "the key file does not match this store's site key; restore the store's own site.key")
                 }
+                if try Self.restoredAt(db) != nil {
+                    throw StoreError(.awaitingSync, "this store was restored from a backup and has not yet learned its own highest block from a peer; run `tierline sync HOST:PORT` (or start `tierline serve` with a peer) first, so no sequence number is reused")
+                }
                 if let held = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM pendingBlock WHERE origin = ?", arguments: [me.site.rawValue]) {
                     throw StoreError(.refusedWrite, "this store holds its own site's block \(held) but not the ones before it (a restore from backup?); import or sync the missing blocks from a peer before writing, so no sequence number is reused")
                 }
@@ -345,7 +348,10 @@ public struct TicketDatabase: Sendable {
 
     /// The state digest (DESIGN.md, Digest): equal on two replicas exactly when they hold the same tickets.
     public func digest() throws -> String {
-        try writer.read { db in
+        try writer.read { db in try Self.digest(db) }
+    }
+
+    static func digest(_ db: Database) throws -> String {
             let rows = try Row.fetchAll(db, sql: "SELECT id, stateHash, mergedInto FROM ticket")
             var entries = try rows.map { row in
                 (id: try Self.uuid(row["id"]), stateHash: [UInt8](row["stateHash"] as Data),
@@ -357,7 +363,6 @@ public struct TicketDatabase: Sendable {
                 entries.append((id: try Self.uuid(row["id"]), stateHash: Array(SHA256.hash(data: Array(text.utf8))), mergedInto: nil))
             }
             return TicketView.digest(entries: entries)
-        }
     }
 
     static func uuid(_ text: String) throws -> UUID {

@@ -10,7 +10,7 @@ struct Tierline: AsyncParsableCommand {
         abstract: "Multi-site help desk: tickets in SQLite, merged without loss across sites.",
         subcommands: [Init.self, TicketCommand.self, Transfer.self, Escalate.self, Handoff.self, Ack.self, SLACommand.self,
                       ConfigCommand.self, EscalationCommand.self, Export.self, Import.self, VectorCommand.self, Digest.self,
-                      Serve.self, SyncCommand.self, StatusCommand.self, DashboardCommand.self, Demo.self])
+                      Serve.self, SyncCommand.self, StatusCommand.self, Backup.self, Restore.self, DashboardCommand.self, Demo.self])
 
     /// Exit codes: 0 ok, 1 failure, 2 usage. ArgumentParser's own usage code (64) becomes 2.
     static func main() async {
