@@ -91,7 +91,7 @@ let package = Package(
         .target(
             name: "Demo",
             dependencies: [
-                "TicketModel", "TicketStore", "SyncNode", "Escalation", "Dashboard",
+                "TicketModel", "TicketStore", "SyncNode", "Escalation", "Dashboard", "FaultProxy",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -11,6 +11,7 @@ bin=.build/debug/tierline
 Tests/CLI/two-stores.sh "$bin"
 Tests/CLI/sync-nodes.sh "$bin"
 Tests/CLI/backup-restore.sh "$bin"
+Tests/CLI/demo.sh "$bin"
 Tests/CLI/escalation.sh "$bin"
 python3 Tests/CLI/wire-errors.py "$bin"
 python3 Tests/CLI/crash-writes.py "$bin" 40

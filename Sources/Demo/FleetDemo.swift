@@ -1,16 +1,32 @@
+import Dashboard
 import Escalation
+import FaultProxy
 import Foundation
-import Logging
-import NIOCore
 import SyncNode
 import TicketModel
 import TicketStore
 
-/// The main-job demo: a small fleet on 127.0.0.1 — a hub, two regional sites that reach only the
-/// hub, and a technician's laptop — edits apart, a partition, healing, and equal digests at the end.
-///
-/// Everything is real: SQLite files under `folder`, TCP sessions on loopback, zlib change sets,
-/// signed blocks. Only the clock of the narrative is fast.
+/// How the demo runs.
+public struct FleetDemoOptions: Sendable {
+    /// Run the story with short pauses and return at its end (tests, `--short`); otherwise keep the
+    /// fleet running with a stream of work after the story until the task is cancelled (Ctrl-C).
+    public var short: Bool
+    /// Where the hub serves the dashboard; `nil` for none.
+    public var dashboard: Endpoint?
+    /// Seeds the stream of work, so runs differ only in ids and times.
+    public var seed: UInt64
+
+    public init(short: Bool = false, dashboard: Endpoint? = Endpoint(host: "127.0.0.1", port: 8080), seed: UInt64 = 2026) {
+        self.short = short
+        self.dashboard = dashboard
+        self.seed = seed
+    }
+}
+
+/// The main-job demo: a small fleet on 127.0.0.1 — a coordinator (hub) with the dashboard, two
+/// regional sites that reach only the hub, and a technician's laptop — with a stream of help-desk
+/// work, a cut link that heals, a hierarchical escalation across sites with its handoff note, an
+/// SLA-driven escalation, and equal digests at the end.
 public enum FleetDemo {
     public struct SiteOutcome: Sendable, Encodable {
         public var site: String
@@ -22,168 +38,322 @@ public enum FleetDemo {
 
     public struct Outcome: Sendable, Encodable {
         public var folder: String
+        /// `true` when every replica holds the same tickets at the end.
         public var converged: Bool
+        /// `false` when the demo was stopped (Ctrl-C) before the story ended.
+        public var storyCompleted: Bool
+        public var dashboard: String?
         public var sites: [SiteOutcome]
-        public var tickets: [TicketRecord]
+        public var stream: StreamCounts
+        /// SLA clocks breached at the end, as the hub sees them.
+        public var breachedClocks: Int
         public var conflictTicket: String
-        public var laptopSync: SessionSummary
-        /// The ticket that escalated across sites, and its escalation history as south sees it.
+        public var laptopSync: SessionSummary?
+        /// The ticket north's agent escalated to tier 2 at the hub, and the note the hub read.
+        public var handoffTicket: String
+        public var handoffNote: HandoffNote?
+        public var handoffOwner: String
+        /// The ticket that escalated on a missed SLA target, and its escalation history as south sees it.
         public var escalatedTicket: String
         public var escalationHistory: [String]
     }
 
-    /// The demo's escalation configuration: seconds instead of hours, for platinum customers only.
+    /// What the stream of work wrote.
+    public struct StreamCounts: Sendable, Encodable {
+        public var tickets = 0
+        public var replies = 0
+        public var customerMessages = 0
+        public var tags = 0
+        public var priorityRaises = 0
+        public var pending = 0
+        public var solved = 0
+    }
+
+    /// The demo's escalation configuration: targets of seconds, so breaches show within a minute.
     static let escalationConfig = #"""
     {
-      "ladders": [{"name": "demo", "version": 1, "loops": 0, "ackTimeout": "30m", "calendar": "24x7",
+      "ladders": [{"name": "platinum-payroll", "version": 1, "loops": 0, "ackTimeout": "30m", "calendar": "24x7",
                    "levels": [{"delay": "0", "targets": ["role:team_lead"], "assignment": "notify", "actions": ["watch:team-lead"]},
                               {"delay": "2s", "targets": ["tier:2"], "assignment": "transfer_site", "actions": ["raise_priority"]}]}],
-      "policies": [{"name": "platinum-demo", "version": 1, "position": 1, "match": {"customerTier": ["platinum"]},
-                    "calendar": "24x7", "ladder": "demo",
+      "policies": [{"name": "platinum-payroll", "version": 1, "position": 1,
+                    "match": {"customerTier": ["platinum"], "category": ["payroll"]},
+                    "calendar": "24x7", "ladder": "platinum-payroll",
                     "clocks": {"firstResponse": {"targets": {"high": "3s", "urgent": "3s"}, "warnAt": 50, "onBreach": ["escalate"]},
-                               "resolution": {"targets": {"high": "1h", "urgent": "1h"}, "pauseWhen": ["pending_customer"]}}}],
+                               "resolution": {"targets": {"high": "1h", "urgent": "1h"}, "pauseWhen": ["pending_customer"]}}},
+                   {"name": "demo-standard", "version": 1, "position": 2, "match": {}, "calendar": "24x7",
+                    "clocks": {"firstResponse": {"targets": {"urgent": "30s", "high": "45s", "normal": "90s", "low": "3m"}, "warnAt": 60},
+                               "resolution": {"targets": {"urgent": "4m", "high": "8m", "normal": "20m", "low": "1h"},
+                                              "pauseWhen": ["pending_customer"], "warnAt": 75}}}],
       "matrix": {"version": 1, "grace": "30s", "entries": [{"site": "*", "category": "*", "tier": 2, "target": "tier2@hub"}]}
     }
     """#
 
-    struct Member {
-        var directory: StoreDirectory
-        var db: TicketDatabase
-        var key: SiteKey
-        var node: SyncNode?
-        var task: Task<Void, any Error>?
-    }
-
-    /// Runs the demo in `folder` (which must not hold stores yet), narrating to `say`.
-    public static func run(in folder: String, say: @escaping @Sendable (String) -> Void) async throws -> Outcome {
-        var logger = Logger(label: "tierline.demo")
-        logger.logLevel = .critical
-        func make(_ site: String, _ role: SiteRole) throws -> Member {
-            let directory = StoreDirectory(path: folder + "/" + site)
-            let db = try directory.create(site: try SiteID(site), role: role)
-            return Member(directory: directory, db: db, key: try directory.loadKey())
-        }
-        var hub = try make("hub", .coordinator), north = try make("north", .site), south = try make("south", .site)
-        let laptop = try make("laptop-anna", .laptop)
-        say("- Four stores in \(folder): hub (coordinator), north and south (offices that reach only the hub), laptop-anna")
-
-        func start(_ member: inout Member, listen: Bool, peers: [Endpoint]) async throws -> Endpoint? {
-            let config = NodeConfiguration(listen: listen ? Endpoint(host: "127.0.0.1", port: 0) : nil, peers: peers,
-                                           pollMillis: 100, reconnectMinMillis: 100, reconnectMaxMillis: 1_000, escalationMillis: 200)
-            let node = try SyncNode(store: member.db, key: member.key, configuration: config, logger: logger)
-            let address = try await node.bind()
-            member.node = node
-            member.task = Task { try await node.run() }
-            return address?.port.map { Endpoint(host: "127.0.0.1", port: $0) }
-        }
-        func stop(_ member: inout Member) async {
-            member.node?.shutdown()
-            _ = try? await member.task?.value
-            member.node = nil
-        }
-        func converge(_ members: [Member], what: String) async throws {
-            let started = Date()
-            while Date().timeIntervalSince(started) < 30 {
-                if Set(try members.map { try $0.db.digest() }).count == 1 {
-                    say("   \(what): converged in \(Int(Date().timeIntervalSince(started) * 1000)) ms")
-                    return
-                }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            throw ConfigurationError("the demo fleet did not converge within 30 s (\(what))")
-        }
-
-        guard let hubAddress = try await start(&hub, listen: true, peers: []) else {
-            throw ConfigurationError("the hub did not bind a port")
-        }
-        _ = try await start(&north, listen: false, peers: [hubAddress])
-        _ = try await start(&south, listen: false, peers: [hubAddress])
-        say("- Nodes running: hub listens on \(hubAddress); north and south dial it")
+    /// Runs the demo in `folder` (which must not hold stores yet), narrating to `say`. Cancel the
+    /// calling task to stop it (Ctrl-C): during the story that stops everything and throws
+    /// `CancellationError`; after it (the live phase) the fleet converges, stops, and the outcome returns.
+    public static func run(in folder: String, options: FleetDemoOptions = FleetDemoOptions(),
+                           say: @escaping @Sendable (String) -> Void) async throws -> Outcome {
+        let fleet = try Fleet(folder: folder)
+        say("Four stores in \(folder): hub (the coordinator), north and south (offices that reach only the hub), laptop-anna (a technician's laptop)")
         do {
-            let printer = try north.db.createTicket(TicketDraft(subject: "Printer on floor 2 prints blank pages", priority: .high,
-                                                                customer: "acme-corp", channel: "email", group: "hardware",
-                                                                tags: ["printer", "floor-2"], firstMessage: "Every page comes out blank since this morning."))
-            let vpn = try south.db.createTicket(TicketDraft(subject: "VPN drops every 10 minutes", priority: .urgent, customer: "globex",
-                                                            channel: "phone", tags: ["network"]))
-            _ = try hub.db.createTicket(TicketDraft(subject: "Quarterly access review", priority: .low, channel: "portal"))
-            say("- north opens \(printer.displayNumber), south opens \(vpn.displayNumber), hub opens HUB-1; live push carries them")
-            try await converge([hub, north, south], what: "three nodes")
-
-            say("- south's link is cut (its node stops); both sides keep working:")
-            await stop(&south)
-            _ = try north.db.update(printer.id, [(.assignee, .text("anna"))])
-            _ = try south.db.update(printer.id, [(.assignee, .text("bela"))])
-            say("   north assigns \(printer.displayNumber) to anna while south assigns it to bela")
-            _ = try north.db.comment(vpn.id, body: "Pushed a new VPN profile; should be stable now.", kind: .agentReply, visibility: .public, actor: "anna")
-            _ = try north.db.update(vpn.id, [(.status, .text("solved"))])
-            _ = try south.db.comment(vpn.id, body: "It dropped again at 14:05.", kind: .customerMessage, visibility: .public, actor: "globex")
-            say("   north solves \(vpn.displayNumber); south records a customer message north has not seen")
-            _ = try south.db.tag(printer.id, add: ["toner"], remove: [])
-            let offline = try laptop.db.createTicket(TicketDraft(subject: "Meeting room screen flickers", customer: "acme-corp", channel: "phone"))
-            _ = try laptop.db.comment(offline.id, body: "Replaced the HDMI cable on site, flicker gone.", kind: .internalNote, visibility: .internal, actor: "bela")
-            say("   laptop-anna, offline all along, opens \(offline.displayNumber) on site")
-
-            say("- The link heals: south's node starts again and reconnects")
-            _ = try await start(&south, listen: false, peers: [hubAddress])
-            try await converge([hub, north, south], what: "after the partition")
-            let (escalated, history) = try await escalationAct(hub: hub, north: north, south: south, say: say, converge: converge)
-
-            let laptopSync = try await SyncClient.exchange(store: laptop.db, key: laptop.key, with: hubAddress, logger: logger)
-            say("- laptop-anna runs `tierline sync`: sent \(laptopSync.sentBlocks) blocks, received \(laptopSync.receivedBlocks), \(laptopSync.bytesIn + laptopSync.bytesOut) bytes on the wire")
-            try await converge([hub, north, south, laptop], what: "fleet and laptop")
-
-            let merged = try hub.db.ticket(printer.id)
-            say("- \(printer.displayNumber): assignee \(merged.assignee ?? "—"), tags \(merged.tags.joined(separator: ", ")), \(merged.conflictCount) conflict kept in its history")
-            say("   \(vpn.displayNumber): status \(try hub.db.ticket(vpn.id).status) (the unseen customer message reopened it)")
-            var sites: [SiteOutcome] = []
-            for member in [hub, north, south, laptop] {
-                let identity = try member.db.identity()
-                sites.append(SiteOutcome(site: identity.site.rawValue, role: identity.role.rawValue, tickets: try member.db.tickets().count,
-                                         vector: try member.db.vector().description, digest: try member.db.digest()))
-            }
-            let outcome = Outcome(folder: folder, converged: Set(sites.map(\.digest)).count == 1, sites: sites,
-                                  tickets: try hub.db.tickets(), conflictTicket: printer.displayNumber, laptopSync: laptopSync,
-                                  escalatedTicket: escalated, escalationHistory: history)
-            await stop(&north); await stop(&south); await stop(&hub)
+            var story = Story(fleet: fleet, options: options, say: say)
+            let outcome = try await story.run()
+            await fleet.shutdown()
             return outcome
         } catch {
-            await stop(&north); await stop(&south); await stop(&hub)
+            await fleet.shutdown()
             throw error
         }
     }
+}
 
-    /// The coordinator publishes the escalation configuration; a platinum customer's ticket at north
-    /// misses its first-response target, north's ticker starts the ladder and requests a handoff to
-    /// tier 2 at the hub, and the hub accepts it.
-    static func escalationAct(hub: Member, north: Member, south: Member, say: @escaping @Sendable (String) -> Void,
-                              converge: ([Member], String) async throws -> Void) async throws -> (String, [String]) {
-        let published = try EscalationDesk(store: hub.db).publish(Data(escalationConfig.utf8), file: "demo escalation", actor: "ops")
-        say("- hub (the coordinator) publishes \(published.map { "\($0.kind.rawValue) \($0.name) v\($0.version)" }.joined(separator: ", "))")
-        try await converge([hub, north, south], "configuration replicated")
-        let ticket = try north.db.createTicket(TicketDraft(subject: "Payroll export fails for all employees", priority: .urgent,
-                                                           customer: "initech", channel: "phone", firstMessage: "Payroll run is due today.",
-                                                           category: "payroll", customerTier: "platinum"))
-        try EscalationDesk(store: north.db).applyPolicy(UUID(uuidString: ticket.id)!, now: Int64(TicketDatabase.systemMillis()))
-        say("- north opens \(ticket.displayNumber) for a platinum customer: policy platinum-demo v1 pinned, first response due in 3 s")
+/// The acts of the demo, in order.
+struct Story {
+    let fleet: Fleet
+    let options: FleetDemoOptions
+    let say: @Sendable (String) -> Void
+    var stream: TicketStream
+    var dashboardURL: String?
+
+    init(fleet: Fleet, options: FleetDemoOptions, say: @escaping @Sendable (String) -> Void) {
+        self.fleet = fleet
+        self.options = options
+        self.say = say
+        stream = TicketStream(seed: options.seed)
+    }
+
+    static func now() -> Int64 { Int64(TicketDatabase.systemMillis()) }
+
+    /// A pause of the narrative: `millis` in the full demo, a tenth of it (at most 50 ms) with `--short`.
+    func pause(_ millis: Int) async throws {
+        try await Task.sleep(for: .milliseconds(options.short ? min(50, millis / 10) : millis))
+    }
+
+    mutating func run() async throws -> FleetDemo.Outcome {
+        var server: DashboardServer?
+        if options.dashboard != nil { server = DashboardServer(database: fleet.hub.db) }
+        try await fleet.start(registry: server?.registry)
+        say("\n1. The fleet starts")
+        say("   hub listens on \(fleet.hubAddress); north dials it; south dials it through a fault-injecting proxy (so its link can be cut)")
+        if let server, let endpoint = options.dashboard {
+            let url = try await fleet.startDashboard(server, at: endpoint, say: say)
+            dashboardURL = url
+            say("   dashboard: open \(url) (fleet overview, SLA, escalations; /api/summary for JSON, /metrics for Prometheus)")
+        }
+        let published = try EscalationDesk(store: fleet.hub.db).publish(Data(FleetDemo.escalationConfig.utf8), file: "demo escalation", actor: "ops")
+        say("   the hub publishes \(published.map { "\($0.kind.rawValue) \($0.name) v\($0.version)" }.joined(separator: ", "))")
+        say("   (demo targets are seconds: first response 30 s for urgent, 90 s for normal, so breaches show within a minute)")
+        let configured = try await fleet.converge(fleet.running)
+        say("   configuration replicated to north and south in \(configured) ms")
+
+        say("\n2. A morning of work: customers write in, agents reply, tag, wait for customers, solve")
+        try await work(steps: 18, every: 500, sites: [fleet.hub, fleet.north, fleet.south], narrate: true)
+        say("   every site sees every ticket: converged in \(try await fleet.converge(fleet.running)) ms")
+
+        let conflict = try await partition()
+        let handoff = try await hierarchicalEscalation()
+        let (escalated, history) = try await slaEscalation()
+
+        say("\n6. laptop-anna comes back online and runs `tierline sync` with the hub")
+        let laptopSync = try await SyncClient.exchange(store: fleet.laptop.db, key: fleet.laptop.key, with: fleet.hubAddress, logger: fleet.logger)
+        say("   sent \(laptopSync.sentBlocks) blocks, received \(laptopSync.receivedBlocks), \(laptopSync.bytesIn + laptopSync.bytesOut) bytes on the wire")
+        say("   the whole fleet holds the same tickets: converged in \(try await fleet.converge(fleet.running + [fleet.laptop])) ms")
+
+        var completed = true
+        if !options.short {
+            completed = try await live()
+        }
+        return try await finish(storyCompleted: completed, conflict: conflict, handoff: handoff, escalated: escalated, history: history,
+                                laptopSync: laptopSync)
+    }
+
+    /// Writes `steps` steps of the stream, round-robin over `sites`, one every `every` ms.
+    mutating func work(steps: Int, every: Int, sites: [Member], narrate: Bool) async throws {
+        for n in 0..<steps {
+            let member = sites[n % sites.count]
+            let step = try stream.step(member.db, site: member.name, now: Self.now())
+            if narrate { say("   " + Self.describe(step)) }
+            try await pause(every)
+        }
+    }
+
+    static func describe(_ step: TicketStream.Step) -> String {
+        switch step {
+        case .created(let site, let number, let subject, let priority): "\(site): \(number) opened, \(priority.rawValue): \(subject)"
+        case .replied(let site, let number): "\(site): an agent replies on \(number)"
+        case .customerWrote(let site, let number): "\(site): the customer writes again on \(number)"
+        case .tagged(let site, let number, let tag): "\(site): \(number) tagged \(tag)"
+        case .raised(let site, let number): "\(site): \(number) priority raised"
+        case .waiting(let site, let number): "\(site): \(number) waits for the customer"
+        case .solved(let site, let number): "\(site): \(number) solved"
+        }
+    }
+
+    /// South's link is cut while both sides keep working, including on the same ticket; it heals
+    /// and the fleet converges with the conflict kept. Returns the conflicting ticket's number.
+    mutating func partition() async throws -> String {
+        say("\n3. South's link to the hub is cut; both sides keep working")
+        let printer = try fleet.north.db.createTicket(TicketDraft(subject: "Label printer in dispatch prints blank labels", priority: .high,
+                                                                  customer: "orchard-logistics", channel: "email", group: "field-service",
+                                                                  tags: ["printer"], firstMessage: "Every label comes out blank since this morning.",
+                                                                  category: "hardware", customerTier: "gold"))
+        try EscalationDesk(store: fleet.north.db).applyPolicy(UUID(uuidString: printer.id)!, now: Self.now())
+        _ = try await fleet.converge(fleet.running)
+        await fleet.southLink?.partition()
+        say("   (the proxy drops south's connection and refuses new ones; south's node keeps running and retrying)")
+        _ = try fleet.north.db.update(printer.id, [(.assignee, .text("anna"))])
+        _ = try fleet.south.db.update(printer.id, [(.assignee, .text("bela"))])
+        _ = try fleet.south.db.tag(printer.id, add: ["toner"], remove: [])
+        _ = try fleet.south.db.comment(printer.id, body: "Dispatch says it happens only with the new label roll.", kind: .customerMessage,
+                                       visibility: .public, actor: "orchard-logistics")
+        say("   north assigns \(printer.displayNumber) to anna while south assigns it to bela and tags it toner")
+        let offline = try fleet.laptop.db.createTicket(TicketDraft(subject: "Meeting room screen flickers", customer: "quarry-legal", channel: "phone"))
+        _ = try fleet.laptop.db.comment(offline.id, body: "Replaced the HDMI cable on site; the flicker is gone.", kind: .internalNote,
+                                        visibility: .internal, actor: "anna")
+        say("   laptop-anna, offline all day, opens \(offline.displayNumber) on site")
+        try await work(steps: 8, every: 400, sites: [fleet.north, fleet.south], narrate: true)
+        let southDigest = try fleet.south.db.digest(), hubDigest = try fleet.hub.db.digest()
+        say("   south and the hub now differ (\(southDigest.prefix(8))… vs \(hubDigest.prefix(8))…)")
+        await fleet.southLink?.heal()
+        say("   the link heals: south's node reconnects by itself")
+        say("   converged in \(try await fleet.converge(fleet.running)) ms")
+        let merged = try fleet.hub.db.ticket(printer.id)
+        say("   \(printer.displayNumber): assignee \(merged.assignee ?? "—"), tags \(merged.tags.joined(separator: ", ")); \(merged.conflictCount) conflict kept in its history for an agent to review")
+        return printer.displayNumber
+    }
+
+    /// North's first line escalates a ticket to tier 2 at the hub with a handoff note; the hub
+    /// accepts it and reads the note; every site sees the new owner.
+    func hierarchicalEscalation() async throws -> (number: String, note: HandoffNote?, owner: String) {
+        say("\n4. A hierarchical escalation across sites, with its handoff note")
+        let ticket = try fleet.north.db.createTicket(TicketDraft(subject: "Warehouse scanners drop off Wi-Fi in aisle 4", priority: .high,
+                                                                 customer: "orchard-logistics", channel: "phone", group: "network",
+                                                                 tags: ["wifi", "warehouse"],
+                                                                 firstMessage: "Scanners lose the network every few minutes; picking has stopped.",
+                                                                 actor: "orchard-logistics", category: "network", customerTier: "gold"))
+        try EscalationDesk(store: fleet.north.db).applyPolicy(UUID(uuidString: ticket.id)!, now: Self.now())
+        _ = try fleet.north.db.comment(ticket.id, body: "We are on it; a network engineer is checking the access points.", kind: .agentReply,
+                                       visibility: .public, actor: "chidi")
+        let note = HandoffNote(summary: "Scanners in aisle 4 lose Wi-Fi every 3-5 minutes since the firmware update on Monday.",
+                               verifiedFacts: "Only aisle 4; both access points there show the scanners roaming back and forth.",
+                               stepsTried: "Rebooted both access points; rolled one scanner back to the old firmware (it stays connected).",
+                               requestedAction: "Check the roaming thresholds on the controller at the hub; roll back the firmware fleet-wide if needed.")
+        _ = try EscalationDesk(store: fleet.north.db).escalate(ticket.id, to: "tier2@hub", note: note, actor: "chidi", now: Self.now())
+        say("   north's agent chidi escalates \(ticket.displayNumber) to tier2@hub (level 1 → 2) with a note")
+        // The hub accepts once the request has reached it.
+        let started = Date()
+        var accepted = false
+        while !accepted && Date().timeIntervalSince(started) < 20 {
+            do {
+                _ = try EscalationDesk(store: fleet.hub.db).accept(ticket.id, actor: "tier2-lead", now: Self.now())
+                accepted = true
+            } catch is EscalationError {
+                try await Task.sleep(for: .milliseconds(50))
+            } catch let error as StoreError where error.code == .unknownTicket {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        guard accepted else { throw ConfigurationError("the hub did not receive the handoff request within 20 s") }
+        _ = try await fleet.converge(fleet.running)
+        let state = try fleet.south.db.ticketState(ticket.id)
+        let request = TicketFacts(state).records.last { $0.record.type == .escalated }
+        let owner = try fleet.south.db.ticket(ticket.id)
+        say("   the hub's tier2-lead accepts; read at the hub, the note says:")
+        if let note = request?.record.note {
+            say("     summary:          \(note.summary)")
+            say("     verified facts:   \(note.verifiedFacts)")
+            say("     steps tried:      \(note.stepsTried)")
+            say("     requested action: \(note.requestedAction)")
+        }
+        say("   \(ticket.displayNumber) is now owned by \(owner.owningSite) (epoch \(owner.owningEpoch)), group \(owner.group ?? "—"), on every site")
+        return (ticket.displayNumber, request?.record.note, owner.owningSite)
+    }
+
+    /// A platinum customer's payroll ticket at north misses its 3-second first-response target;
+    /// north's ticker starts the ladder, whose level 2 hands the ticket to tier 2 at the hub.
+    func slaEscalation() async throws -> (String, [String]) {
+        say("\n5. An SLA-driven escalation: nobody answers a platinum customer in time")
+        let ticket = try fleet.north.db.createTicket(TicketDraft(subject: "Payroll export fails for all employees", priority: .urgent,
+                                                                 customer: "kestrel-air", channel: "phone", firstMessage: "Payroll run is due today.",
+                                                                 actor: "kestrel-air", category: "payroll", customerTier: "platinum"))
+        try EscalationDesk(store: fleet.north.db).applyPolicy(UUID(uuidString: ticket.id)!, now: Self.now())
+        say("   north opens \(ticket.displayNumber) for kestrel-air (platinum): policy platinum-payroll v1, first response due in 3 s")
         let started = Date()
         var pending: [StoredRecord] = []
         while Date().timeIntervalSince(started) < 20 {
-            let now = Int64(TicketDatabase.systemMillis())
             // The hub may not hold the ticket yet: live push brings it within a moment.
-            pending = (try? EscalationDesk(store: hub.db).evaluate(ticket.id, now: now).1.pendingHandoffs) ?? []
+            pending = (try? EscalationDesk(store: fleet.hub.db).evaluate(ticket.id, now: Self.now()).1.pendingHandoffs) ?? []
             if !pending.isEmpty { break }
             try await Task.sleep(for: .milliseconds(100))
         }
         guard !pending.isEmpty else { throw ConfigurationError("the demo ticket did not escalate within 20 s") }
-        say("   nobody answered: north's ticker records the breach, starts the ladder, and level 2 asks tier2@hub to take it")
-        _ = try EscalationDesk(store: hub.db).accept(ticket.id, actor: "tier2-lead", now: Int64(TicketDatabase.systemMillis()))
-        try await converge([hub, north, south], "handoff accepted at hub")
-        let owner = try south.db.ticket(ticket.id)
-        say("   hub accepts: \(ticket.displayNumber) is now owned by \(owner.owningSite) (epoch \(owner.owningEpoch)), group \(owner.group ?? "—"), priority \(owner.priority) on every replica")
-        let state = try south.db.ticketState(ticket.id)
+        say("   the target passes: north's ticker records the breach, notifies the team lead, and 2 s later level 2 asks tier2@hub to take it")
+        _ = try EscalationDesk(store: fleet.hub.db).accept(ticket.id, actor: "tier2-lead", now: Self.now())
+        _ = try await fleet.converge(fleet.running)
+        let owner = try fleet.south.db.ticket(ticket.id)
+        say("   the hub accepts: \(ticket.displayNumber) is owned by \(owner.owningSite) (epoch \(owner.owningEpoch)), priority \(owner.priority), on every site")
+        let state = try fleet.south.db.ticketState(ticket.id)
         let history = TicketFacts(state).records.map { "\(SLAReport.iso($0.record.at)) [\($0.site?.rawValue ?? "")] \(SLAReport.describe($0.record))" }
         say("   its escalation history, read at south:")
         for line in history { say("     " + line) }
         return (ticket.displayNumber, history)
+    }
+
+    /// After the story: work keeps arriving until the task is cancelled (Ctrl-C). Returns `true`.
+    mutating func live() async throws -> Bool {
+        say("\nThe fleet keeps running: new work arrives every couple of seconds, and unanswered tickets breach their targets.")
+        if let dashboardURL { say("Open \(dashboardURL) to watch it. Press Ctrl-C to stop.") } else { say("Press Ctrl-C to stop.") }
+        var n = 0
+        do {
+            while true {
+                try await work(steps: 1, every: 2_000, sites: [[fleet.hub, fleet.north, fleet.south][n % 3]], narrate: true)
+                n += 1
+                if n % 10 == 0 { say("   -- \(try status())") }
+            }
+        } catch is CancellationError {
+            say("\nStopping: waiting for the last changes to reach every site")
+            return true
+        }
+    }
+
+    /// Backlog and breached clocks as the hub sees them now.
+    func status() throws -> String {
+        let tickets = try fleet.hub.db.tickets()
+        let open = tickets.filter { $0.status != "solved" && $0.status != "closed" }.count
+        return "backlog \(open) open of \(tickets.count) tickets, \(try breachedClocks()) SLA clocks breached (hub's view)"
+    }
+
+    func breachedClocks() throws -> Int {
+        let now = Self.now()
+        return try EscalationDesk(store: fleet.hub.db).evaluations(now: now).reduce(0) { count, pair in
+            count + SLAReport(pair.state, pair.evaluation, now: now).clocks.filter { $0.state == "breached" }.count
+        }
+    }
+
+    /// Final convergence and the outcome. Runs in a task of its own, so a Ctrl-C that ended the live
+    /// phase does not cut it short.
+    func finish(storyCompleted: Bool, conflict: String, handoff: (number: String, note: HandoffNote?, owner: String),
+                escalated: String, history: [String], laptopSync: SessionSummary?) async throws -> FleetDemo.Outcome {
+        let fleet = fleet, counts = stream.counts, dashboardURL = dashboardURL
+        let breached = try breachedClocks()
+        return try await Task {
+            let members = fleet.running + [fleet.laptop]
+            // The laptop has no node: one more exchange brings it what the live phase wrote.
+            if fleet.hub.node != nil {
+                _ = try? await SyncClient.exchange(store: fleet.laptop.db, key: fleet.laptop.key, with: fleet.hubAddress, logger: fleet.logger)
+            }
+            let converged = (try? await fleet.converge(members, within: 15)) != nil
+            var sites: [FleetDemo.SiteOutcome] = []
+            for member in members {
+                let identity = try member.db.identity()
+                sites.append(FleetDemo.SiteOutcome(site: identity.site.rawValue, role: identity.role.rawValue, tickets: try member.db.tickets().count,
+                                                   vector: try member.db.vector().description, digest: try member.db.digest()))
+            }
+            return FleetDemo.Outcome(folder: fleet.hub.directory.path.components(separatedBy: "/").dropLast().joined(separator: "/"),
+                                     converged: converged && Set(sites.map(\.digest)).count == 1, storyCompleted: storyCompleted,
+                                     dashboard: dashboardURL, sites: sites, stream: counts, breachedClocks: breached,
+                                     conflictTicket: conflict, laptopSync: laptopSync, handoffTicket: handoff.number, handoffNote: handoff.note,
+                                     handoffOwner: handoff.owner, escalatedTicket: escalated, escalationHistory: history)
+        }.value
     }
 }

@@ -4,7 +4,7 @@ would see against the node's own JSON, Prometheus text and CSV.
 
 Usage: Tests/CLI/dashboard-browser.py [PATH/TO/tierline]      (default: .build/debug/tierline)
 
-Runs `tierline demo --dir TMP/fleet` (a local fleet: hub, north, south and a laptop), then serves the
+Runs `tierline demo --dir TMP/fleet --short --dashboard off` (a local fleet: hub, north, south and a laptop), then serves the
 hub's store with `tierline serve --http 127.0.0.1:0` (the port is read from the log line
 `dashboard listening address=http://HOST:PORT/`) and waits until /api/summary says pendingFacts 0.
 Then:
@@ -437,8 +437,8 @@ def run():
               "no `chromium` on PATH: install Debian's chromium package: apt-get install -y chromium fonts-dejavu-core")
 
         fleet = os.path.join(work, "fleet")
-        rc, out, err = run_bounded([BIN, "demo", "--dir", fleet, "--json"], 180)
-        if not check("tierline demo --dir TMP/fleet --json exits 0 and keeps the stores", rc == 0,
+        rc, out, err = run_bounded([BIN, "demo", "--dir", fleet, "--short", "--dashboard", "off", "--json"], 180)
+        if not check("tierline demo --dir TMP/fleet --short --json exits 0 and keeps the stores", rc == 0,
                      f"exit {rc}\nstderr: {err.decode('utf-8', 'replace')[-1500:]}"):
             return
         demo = json.loads(out)

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# End-to-end check of `tierline demo`, the README's main-job command.
+#
+#   Tests/CLI/demo.sh [PATH/TO/tierline]      (default: .build/debug/tierline)
+#
+#   a. `demo --short --json` runs the whole story to its end: four replicas with equal digests, a
+#      conflict kept, a handoff note read at the hub and the ticket owned there, an SLA breach that
+#      climbed the ladder to a handoff, the laptop's sync; its temporary stores are removed.
+#   b. `demo` (the full run) serves the dashboard; Ctrl-C in the middle of the story stops it within
+#      10 s with exit 130: the dashboard's port is closed and no temporary store is left.
+#   c. the full run reaches its live phase; Ctrl-C there ends it cleanly (exit 0) with equal digests.
+#   d. bad flags exit 2 naming the flag.
+set -euo pipefail
+
+source "$(dirname "$0")/lib.sh" "$@"
+
+workspace demo
+source "$(dirname "$0")/nodes.sh"
+# The demo's temporary stores go under TMPDIR: a folder of this run, checked empty afterwards.
+DEMO_TMP=$W/tmp
+mkdir -p "$DEMO_TMP"
+
+echo "== a. the short story, to its end"
+set +e
+TMPDIR=$DEMO_TMP timeout -k 2 120 "$BIN" demo --short --json --dashboard 127.0.0.1:0 >"$W/short.json" 2>"$W/short.err"
+RC=$?
+set -e
+check "demo --short --json exits 0" test "$RC" -eq 0
+check "the outcome: converged, every site equal, the story's acts all happened" py "$W/short.json" <<'PY'
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["converged"] is True and o["storyCompleted"] is True, (o["converged"], o["storyCompleted"])
+sites = {s["site"]: s for s in o["sites"]}
+assert sorted(sites) == ["hub", "laptop-anna", "north", "south"], sorted(sites)
+assert len({s["digest"] for s in o["sites"]}) == 1, [s["digest"] for s in o["sites"]]
+assert sites["hub"]["role"] == "coordinator" and sites["laptop-anna"]["role"] == "laptop"
+assert o["dashboard"].startswith("http://127.0.0.1:"), o["dashboard"]
+assert o["stream"]["tickets"] >= 3 and o["stream"]["replies"] >= 1, o["stream"]
+note = o["handoffNote"]
+assert note and all(note[k] for k in ("summary", "verifiedFacts", "stepsTried", "requestedAction")), note
+assert o["handoffOwner"] == "hub", o["handoffOwner"]
+history = "\n".join(o["escalationHistory"])
+for needle in ("firstResponse breached", "handoff requested to tier2@hub", "handoff accepted"):
+    assert needle in history, (needle, history)
+assert o["laptopSync"]["sentBlocks"] >= 2, o["laptopSync"]
+print(f"{sites['hub']['tickets']} tickets on every replica; {o['stream']}")
+PY
+check "the narration went to stderr and names each act" \
+    bash -c 'for act in "South.s link to the hub is cut" "handoff note" "SLA-driven escalation" "laptop-anna comes back online"; do grep -q "$act" "$0" || { echo "missing: $act"; exit 1; }; done' "$W/short.err"
+check "no temporary store is left" bash -c '[[ -z $(ls -A "$0") ]]' "$DEMO_TMP"
+
+# start_demo NAME: the full demo in the background, dashboard on a free port; waits for its URL.
+start_demo() {
+    bg "$1" env TMPDIR="$DEMO_TMP" "$BIN" demo --dashboard 127.0.0.1:0
+    DEMO_PID=$BGPID
+    local deadline=$(($(now_ms) + 30000))
+    URL=""
+    while (($(now_ms) < deadline)) && alive "$DEMO_PID"; do
+        URL=$(grep -o 'http://127.0.0.1:[0-9]*/' "$W/$1.out" | head -n 1 || true)
+        [[ -n $URL ]] && return 0
+        sleep 0.1
+    done
+    fail "the demo prints where to open the dashboard within 30 s" "$(tail -n 20 "$W/$1.out" "$W/$1.log")"
+    finish
+}
+http_status() { python3 - "$1" <<'PY'
+import sys, urllib.request
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=5) as r: print(r.status, len(r.read()))
+except Exception as e: print("error", type(e).__name__)
+PY
+}
+
+echo "== b. Ctrl-C in the middle of the story"
+start_demo interrupted
+check "the dashboard answers at $URL while the demo runs" bash -c '[[ $0 == "200 "* ]]' "$(http_status "$URL")"
+sleep 2
+kill -INT "$DEMO_PID"
+reap "$DEMO_PID" 10
+check "Ctrl-C stops it within 10 s with exit 130" test "$RC" -eq 130
+check "it says what it stopped" grep -q "Interrupted: every node, the proxy and the dashboard are stopped" "$W/interrupted.out"
+check "the dashboard's port is closed" bash -c '[[ $0 == error* ]]' "$(http_status "$URL")"
+check "no temporary store is left" bash -c '[[ -z $(ls -A "$0") ]]' "$DEMO_TMP"
+
+echo "== c. the live phase, then Ctrl-C"
+start_demo live
+deadline=$(($(now_ms) + 90000))
+while (($(now_ms) < deadline)) && alive "$DEMO_PID" && ! grep -q "Press Ctrl-C to stop" "$W/live.out"; do sleep 0.2; done
+check "the story reaches its live phase within 90 s" grep -q "Press Ctrl-C to stop" "$W/live.out"
+sleep 3
+kill -INT "$DEMO_PID"
+reap "$DEMO_PID" 30
+check "Ctrl-C in the live phase ends it with exit 0" test "$RC" -eq 0
+check "it ends with equal digests and every part stopped" \
+    bash -c 'grep -q "all replicas hold the same tickets (equal digests)" "$0" && grep -q "every node, the proxy and the dashboard are stopped" "$0"' "$W/live.out"
+check "the dashboard's port is closed" bash -c '[[ $0 == error* ]]' "$(http_status "$URL")"
+check "no temporary store is left" bash -c '[[ -z $(ls -A "$0") ]]' "$DEMO_TMP"
+
+echo "== d. usage errors"
+demo_rc() { set +e; timeout -k 2 30 "$BIN" demo "$@" >"$W/out" 2>"$W/err"; RC=$?; set -e; }
+demo_rc --dashboard nowhere
+check "--dashboard nowhere exits 2 naming the flag" bash -c '[[ $0 -eq 2 ]] && grep -q -- "--dashboard" "$1" && ! grep -qi "unknown option" "$1"' "$RC" "$W/err"
+mkdir -p "$W/kept/hub"
+demo_rc --dir "$W/kept" --short
+check "--dir over existing demo stores exits 2" bash -c '[[ $0 -eq 2 ]] && grep -q "already holds demo stores" "$1"' "$RC" "$W/err"
+
+finish
