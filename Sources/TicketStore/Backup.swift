@@ -138,6 +138,9 @@ extension StoreDirectory {
             throw StoreError(.keyMismatch, "the key does not belong to site \(identity.site) of this backup; use that site's own site.key")
         }
         try files.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        if keyFile != nil, files.fileExists(atPath: keyPath), (try? loadKey())?.publicKey != key.publicKey {
+            throw StoreError(.keyMismatch, "\(keyPath) holds another key than --key; remove it or leave out --key")
+        }
         if keyFile != nil, !files.fileExists(atPath: keyPath) {
             guard files.createFile(atPath: keyPath, contents: Data((key.rawRepresentation.hexString + "\n").utf8),
                                    attributes: [.posixPermissions: 0o600]) else {

@@ -14,7 +14,7 @@ struct Backup: ParsableCommand {
 
     func run() throws {
         let store = try options.open()
-        let showProgress = !quiet && !options.json
+        let showProgress = !quiet && !options.json && isatty(2) == 1
         let report = try store.backup(to: file) { done, total in
             guard showProgress, total > 0 else { return }
             FileHandle.standardError.write(Data("\rbacking up: \(done * 100 / total)% of \(total) pages".utf8))
