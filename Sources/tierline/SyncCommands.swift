@@ -12,7 +12,7 @@ import TicketStore
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a headless node: accept sessions, dial peers, push new blocks to them until SIGTERM or SIGINT.",
-        discussion: "Logs go to stderr. A --config FILE (JSON: listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http) holds the same settings; flags win over it. --http serves the dashboard, its JSON API and /metrics.")
+        discussion: "Logs go to stderr. A --config FILE (JSON: listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http) holds the same settings; flags win over it. --http serves the dashboard, its JSON API and /metrics. --check reads the settings, opens the store and its key as serve does, prints the effective settings and exits without listening: exit 0 when serve would start, 2 for bad settings, 1 for a missing or unreadable store or key.")
 
     @OptionGroup var options: StoreOptions
     @Option(help: "Accept sessions on HOST:PORT (for example 0.0.0.0:7400).") var listen: String?
@@ -20,8 +20,23 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Serve the dashboard, JSON API and /metrics on HOST:PORT (for example 127.0.0.1:8080).") var http: String?
     @Option(help: "A JSON configuration file.") var config: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
+    @Flag(help: "Check the settings, the store and its key, print the effective settings (--json for JSON), and exit without listening.")
+    var check = false
 
-    func run() async throws {
+    /// What serve runs with, once the settings, the store and its key have been read and checked.
+    struct Prepared {
+        var settings: NodeConfiguration
+        var level: Logger.Level
+        var directory: StoreDirectory
+        var store: TicketDatabase
+        var key: SiteKey
+        var identity: LocalIdentity
+    }
+
+    /// Reads the settings (file, then flags), opens the store and its key, and checks that the key is
+    /// the store's: everything serve does before it binds a port. Bad settings throw a
+    /// `ValidationError` (exit 2); a missing store or key, or a key of another site, exit 1.
+    func prepare() throws -> Prepared {
         var settings: NodeConfiguration
         do {
             settings = try config.map(NodeConfiguration.load(path:)) ?? NodeConfiguration()
@@ -40,12 +55,25 @@ struct Serve: AsyncParsableCommand {
         let directory = StoreDirectory.resolve(options.store ?? settings.store)
         let store = try directory.open()
         let key = try directory.loadKey()
-        bootstrapLogging(level)
+        let identity = try store.identity()
+        // The same check (and message) as SyncNode's initializer, so --check fails where serve would.
+        guard identity.publicKey == key.publicKey else {
+            throw CLIFailure(message: "the site key does not match the store's site \(identity.site); use the key made by `tierline init` for this store")
+        }
+        return Prepared(settings: settings, level: level, directory: directory, store: store, key: key, identity: identity)
+    }
+
+    func run() async throws {
+        let prepared = try prepare()
+        if check { return try printCheck(prepared) }
+        let settings = prepared.settings
+        let store = prepared.store
+        bootstrapLogging(prepared.level)
         let logger = Logger(label: "tierline.node")
         let dashboard = DashboardServer(database: store)
         let node: SyncNode
         do {
-            node = try SyncNode(store: store, key: key, configuration: settings, logger: logger,
+            node = try SyncNode(store: store, key: prepared.key, configuration: settings, logger: logger,
                                 metrics: SyncMetrics(factory: PrometheusMetricsFactory(registry: dashboard.registry)))
         } catch let error as ConfigurationError {
             throw CLIFailure(message: error.message)
@@ -61,6 +89,73 @@ struct Serve: AsyncParsableCommand {
         }
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
+    }
+
+    /// The effective settings of `serve --check`. Every key is present; unset ones are `null`.
+    struct CheckOutput: Encodable {
+        var site: String
+        var role: String
+        var publicKey: String
+        var store: String
+        var config: String?
+        var listen: String?
+        var peers: [String]
+        var http: String?
+        var logLevel: String
+        var pollMillis: Int
+        var reconnectMinMillis: Int
+        var reconnectMaxMillis: Int
+        var batchBlocks: Int
+        var escalationMillis: Int
+
+        enum CodingKeys: String, CodingKey {
+            case site, role, publicKey, store, config, listen, peers, http, logLevel, pollMillis, reconnectMinMillis,
+                 reconnectMaxMillis, batchBlocks, escalationMillis
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(site, forKey: .site)
+            try c.encode(role, forKey: .role)
+            try c.encode(publicKey, forKey: .publicKey)
+            try c.encode(store, forKey: .store)
+            try c.encode(config, forKey: .config)
+            try c.encode(listen, forKey: .listen)
+            try c.encode(peers, forKey: .peers)
+            try c.encode(http, forKey: .http)
+            try c.encode(logLevel, forKey: .logLevel)
+            try c.encode(pollMillis, forKey: .pollMillis)
+            try c.encode(reconnectMinMillis, forKey: .reconnectMinMillis)
+            try c.encode(reconnectMaxMillis, forKey: .reconnectMaxMillis)
+            try c.encode(batchBlocks, forKey: .batchBlocks)
+            try c.encode(escalationMillis, forKey: .escalationMillis)
+        }
+    }
+
+    func printCheck(_ p: Prepared) throws {
+        let s = p.settings
+        let output = CheckOutput(site: p.identity.site.rawValue, role: p.identity.role.rawValue, publicKey: p.identity.publicKey.hexString,
+                                 store: p.directory.path, config: config, listen: s.listen?.description, peers: s.peers.map(\.description),
+                                 http: s.http?.description, logLevel: p.level.rawValue, pollMillis: s.pollMillis,
+                                 reconnectMinMillis: s.reconnectMinMillis, reconnectMaxMillis: s.reconnectMaxMillis,
+                                 batchBlocks: s.batchBlocks, escalationMillis: s.escalationMillis)
+        if options.json { return try printJSON(output) }
+        printTable(["SETTING", "VALUE"], [
+            ["site", "\(output.site) (\(output.role))"],
+            ["public key", output.publicKey],
+            ["store", output.store],
+            ["config file", output.config ?? "—"],
+            ["listen", output.listen ?? "— (does not accept sessions)"],
+            ["peers", output.peers.isEmpty ? "— (dials nobody)" : output.peers.joined(separator: ", ")],
+            ["http", output.http ?? "— (no dashboard)"],
+            ["log level", output.logLevel],
+            ["pollMillis", "\(output.pollMillis)"],
+            ["reconnectMillis", "\(output.reconnectMinMillis)…\(output.reconnectMaxMillis)"],
+            ["batchBlocks", "\(output.batchBlocks)"],
+            ["escalationMillis", output.escalationMillis == 0 ? "0 (ticker off)" : "\(output.escalationMillis)"],
+        ], maxWidth: 80)
+        print("")
+        print("ok: serve would start with these settings (nothing was bound)")
     }
 }
 
