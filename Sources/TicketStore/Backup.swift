@@ -148,13 +148,26 @@ extension StoreDirectory {
             }
         }
         do {
-            let pool = try TicketDatabase.openPool(path: databasePath)
-            try backup.backup(to: pool)
-            let database = try TicketDatabase(pool, key: key)
-            try pool.write { db in try db.execute(sql: "UPDATE localSite SET restoredAt = ? WHERE id = 1", arguments: [now]) }
+            // The copy is migrated and fenced under a temporary name, then renamed into place: a crash
+            // at any point leaves either no database (restore again) or a whole, fenced one.
+            let staging = databasePath + ".restoring"
+            for suffix in ["", "-wal", "-shm"] { try? files.removeItem(atPath: staging + suffix) }
+            let copy = try DatabaseQueue(path: staging)
+            try backup.backup(to: copy)
+            _ = try TicketDatabase(copy, key: key)
+            try copy.write { db in try db.execute(sql: "UPDATE localSite SET restoredAt = ? WHERE id = 1", arguments: [now]) }
+            // Closing checkpoints any WAL into the file, so the rename moves the whole database.
+            try copy.close()
+            guard rename(staging, databasePath) == 0 else {
+                throw StoreError(.refusedWrite, "cannot move the restored database into place (errno \(errno))")
+            }
+            let database = try TicketDatabase(TicketDatabase.openPool(path: databasePath), key: key)
             return (database, try database.report(file: databasePath))
         } catch {
-            for suffix in ["", "-wal", "-shm"] { try? files.removeItem(atPath: databasePath + suffix) }
+            for suffix in ["", "-wal", "-shm"] { try? files.removeItem(atPath: databasePath + ".restoring" + suffix) }
+            if files.fileExists(atPath: databasePath) {
+                throw StoreError(.refusedWrite, "the store was restored into \(path), but opening it failed (\(error)); it still waits for a sync before local writes")
+            }
             throw StoreError(.refusedWrite, "restoring into \(path) failed (\(error)); nothing was kept, check the folder's permissions and room")
         }
     }

@@ -80,6 +80,24 @@ import TicketModel
         #expect(try hub.digest() == (try restored.digest()))
     }
 
+    @Test func aRestoreCutShortLeavesNoDatabaseAndTheNextOneIsFenced() throws {
+        defer { cleanUp() }
+        let store = try north.create(site: try SiteID("north"), role: .site)
+        _ = try store.createTicket(TicketDraft(subject: "one"))
+        _ = try store.backup(to: folder + "/b.sqlite")
+        // A restore killed while copying leaves only its staging file, never tierline.sqlite, so the
+        // folder cannot be opened as an unfenced store.
+        let target = StoreDirectory(path: folder + "/again")
+        try FileManager.default.createDirectory(atPath: target.path, withIntermediateDirectories: true)
+        try Data("half a copy".utf8).write(to: URL(fileURLWithPath: target.databasePath + ".restoring"))
+        #expect(storeErrorCode { _ = try target.open() } == .notInitialized)
+        let (restored, _) = try target.restore(from: folder + "/b.sqlite", keyFile: north.keyPath, now: 7)
+        #expect(try restored.restoredAt() == 7)
+        #expect(!FileManager.default.fileExists(atPath: target.databasePath + ".restoring"))
+        // Opened afresh, as the next command would: still fenced.
+        #expect(storeErrorCode { _ = try target.open().createTicket(TicketDraft(subject: "x")) } == .awaitingSync)
+    }
+
     @Test func restoreRefusesAWrongKeyACorruptFileAndAFolderWithADatabase() throws {
         defer { cleanUp() }
         let store = try north.create(site: try SiteID("north"), role: .site)
