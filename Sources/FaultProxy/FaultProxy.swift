@@ -91,7 +91,7 @@ public final class FaultProxy: Sendable {
         var bootstrap = ServerBootstrap(group: loop)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 256)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 1)
         if let size = configuration.socketBufferBytes {
             // On the listener too: an accepted socket's window scale is fixed before accept returns.

@@ -92,7 +92,7 @@ final class ProxyConnection {
         let bound = NIOLoopBound(self, eventLoop: loop)
         var bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(.milliseconds(Int64(configuration.connectTimeoutMillis)))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.maxMessagesPerRead, value: 1)
         if let size = configuration.socketBufferBytes {
             bootstrap = bootstrap
