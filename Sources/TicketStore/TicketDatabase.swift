@@ -39,7 +39,14 @@ public struct TicketDatabase: Sendable {
         self.writer = writer
         self.key = key
         self.wallClock = wallClock
-        try Schema.migrator.migrate(writer)
+        let migrator = Schema.migrator
+        // A store a newer Tierline has migrated may hold tables and rules this binary does not know:
+        // writing to it could break them, so an older binary refuses it instead of going back.
+        let unknown = try writer.read { db in try migrator.appliedIdentifiers(db).subtracting(migrator.migrations) }
+        guard unknown.isEmpty else {
+            throw StoreError(.refusedWrite, "this store was upgraded by a newer Tierline (migration \(unknown.sorted().joined(separator: ", "))); run that version or newer (`tierline --version` shows this one's)")
+        }
+        try migrator.migrate(writer)
     }
 
     /// The system's wall time in milliseconds.

@@ -247,8 +247,23 @@ struct StatusCommand: ParsableCommand {
         var site: String
         var role: String
         var vector: VersionVector
+        /// Set while a store restored from a backup waits for a sync to learn its own highest block.
+        var restoredAt: Date?
         var pendingBlocks: [Pending]
         var peers: [Peer]
+
+        enum Keys: String, CodingKey { case site, role, vector, restoredAt, pendingBlocks, peers }
+
+        // Every key is present, `null` when empty, so scripts need not guess.
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: Keys.self)
+            try c.encode(site, forKey: .site)
+            try c.encode(role, forKey: .role)
+            try c.encode(vector, forKey: .vector)
+            try c.encode(restoredAt, forKey: .restoredAt)
+            try c.encode(pendingBlocks, forKey: .pendingBlocks)
+            try c.encode(peers, forKey: .peers)
+        }
     }
 
     struct Pending: Encodable {
@@ -268,6 +283,22 @@ struct StatusCommand: ParsableCommand {
         var blocksIn: UInt64
         var blocksOut: UInt64
         var lastError: String?
+
+        enum Keys: String, CodingKey { case site, role, address, lastSeen, theyLack, weLack, skewMillis, blocksIn, blocksOut, lastError }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: Keys.self)
+            try c.encode(site, forKey: .site)
+            try c.encode(role, forKey: .role)
+            try c.encode(address, forKey: .address)
+            try c.encode(lastSeen, forKey: .lastSeen)
+            try c.encode(theyLack, forKey: .theyLack)
+            try c.encode(weLack, forKey: .weLack)
+            try c.encode(skewMillis, forKey: .skewMillis)
+            try c.encode(blocksIn, forKey: .blocksIn)
+            try c.encode(blocksOut, forKey: .blocksOut)
+            try c.encode(lastError, forKey: .lastError)
+        }
     }
 
     func run() throws {
@@ -281,9 +312,14 @@ struct StatusCommand: ParsableCommand {
                  skewMillis: p.skewMillis, blocksIn: p.blocksIn, blocksOut: p.blocksOut, lastError: p.lastError)
         }
         let pending = try store.pendingBlocks().map { Pending(origin: $0.origin.rawValue, seq: $0.seq, reason: $0.reason) }
-        let output = Output(site: identity.site.rawValue, role: identity.role.rawValue, vector: vector, pendingBlocks: pending, peers: peers)
+        let restored = try store.restoredAt().map { Date(timeIntervalSince1970: Double($0) / 1000) }
+        let output = Output(site: identity.site.rawValue, role: identity.role.rawValue, vector: vector, restoredAt: restored,
+                            pendingBlocks: pending, peers: peers)
         if options.json { return try printJSON(output) }
         print("site \(output.site) (\(output.role)), vector \(vector)")
+        if let restored {
+            print("restored from a backup \(ageText(Date().timeIntervalSince(restored))); local writes wait for one sync with a peer (`tierline sync HOST:PORT` or `tierline serve`)")
+        }
         print("")
         if peers.isEmpty {
             print("no peers yet; run `tierline sync HOST:PORT` or `tierline serve --peer HOST:PORT`")

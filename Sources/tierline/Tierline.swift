@@ -1,4 +1,5 @@
 import ArgumentParser
+import SyncNode
 import Foundation
 import TicketModel
 import TicketStore
@@ -8,6 +9,7 @@ struct Tierline: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tierline",
         abstract: "Multi-site help desk: tickets in SQLite, merged without loss across sites.",
+        version: TierlineVersion.current,
         subcommands: [Init.self, TicketCommand.self, Transfer.self, Escalate.self, Handoff.self, Ack.self, SLACommand.self,
                       ConfigCommand.self, EscalationCommand.self, Export.self, Import.self, VectorCommand.self, Digest.self,
                       Serve.self, SyncCommand.self, StatusCommand.self, Backup.self, Restore.self, DashboardCommand.self, Demo.self])

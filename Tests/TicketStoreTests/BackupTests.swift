@@ -128,3 +128,17 @@ import TicketModel
 func storeErrorCode(_ body: () throws -> Void) -> StoreError.Code? {
     do { try body(); return nil } catch let error as StoreError { return error.code } catch { return nil }
 }
+
+@Suite struct UpgradeTests {
+    @Test func anOlderBinaryRefusesAStoreANewerOneMigrated() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tl-upgrade-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let directory = StoreDirectory(path: folder)
+        let store = try directory.create(site: try SiteID("north"), role: .site)
+        _ = try store.createTicket(TicketDraft(subject: "kept"))
+        // What a newer Tierline leaves behind: a migration this binary does not know.
+        try store.writer.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99-future')") }
+        #expect(storeErrorCode { _ = try directory.open() } == .refusedWrite)
+        do { _ = try directory.open() } catch { #expect("\(error)".contains("v99-future")) }
+    }
+}
