@@ -17,6 +17,7 @@ python3 Tests/CLI/wire-errors.py "$bin"
 python3 Tests/CLI/crash-writes.py "$bin" 40
 python3 Tests/CLI/dashboard-browser.py "$bin"
 Tests/CLI/deploy-check.sh "$bin"
+python3 Tests/Multihost/netns.py "$bin" .build/debug/tierline-faultproxy
 contract=../shared/checks/cli_contract.py
 if [ -f "$contract" ]; then
   python3 "$contract" "$bin"
