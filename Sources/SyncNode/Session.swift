@@ -302,110 +302,120 @@ final class SyncSession: Sendable {
     func readLoop(_ inbound: NIOAsyncChannelInboundStream<Inbound>, _ channel: any Channel, token: Int) async throws -> Bool {
         var phase = Phase.awaitHello
         var nextBatch: UInt64 = 1
+        var writeFailed = false
         for try await item in inbound {
-            let frame: Frame
-            switch item {
-            case .invalid(let error):
-                try await fail(channel, error)
-                continue
-            case .batch(let raw):
-                // The payload is decoded only here, after the handshake, and off the event loop.
-                guard phase == .open else {
-                    try await fail(channel, WireError(.unexpectedFrame, "a blocks frame is not allowed \(Self.describe(phase))"))
-                    continue
-                }
-                guard raw.batch == nextBatch else {
-                    try await fail(channel, WireError(.badBatch, "batch \(raw.batch) arrived where batch \(nextBatch) was due"))
-                    continue
-                }
-                let batch: BlockBatch
-                do { batch = try raw.decode(limits: context.limits) } catch {
+            // A write can fail because the peer closed right after sending an error frame; the
+            // frames it sent are still buffered, so reading goes on to report its reason.
+            do {
+                let frame: Frame
+                switch item {
+                case .invalid(let error):
                     try await fail(channel, error)
                     continue
-                }
-                nextBatch += 1
-                try await receive(batch, channel)
-                continue
-            case .frame(let f): frame = f
-            }
-            switch (phase, frame) {
-            case (_, .ping(let id, _)):
-                try await write(channel, .frame(.pong(id: id, time: context.clock())))
-            case (_, .pong(let id, let time)):
-                notePong(id: id, peerTime: time)
-            case (_, .error(let code, let message, let fatal)):
-                logger.warning("peer reported \(code): \(message)")
-                if fatal {
-                    let known = WireError.Code(rawValue: code)
-                    throw SessionEnded(error: WireError(known ?? .internal, known == nil ? "\(code): \(message)" : message), fromPeer: true)
-                }
-            case (_, .bye(let reason)):
-                logger.debug("peer said bye: \(reason ?? "")")
-                return link.withLockedValue { $0.syncedSent && $0.peerSynced && $0.inFlight == 0 }
-            case (.awaitHello, .hello(let hello)):
-                try await accept(hello, channel)
-                link.withLockedValue { $0.peer = hello }
-                try await write(channel, .frame(.auth(signature: try SessionAuth.prove(key: context.key, own: ownHello, peer: hello))))
-                phase = .awaitAuth
-            case (.awaitAuth, .auth(let signature)):
-                try await verify(signature, channel)
-                let vector = try await context.store.run { try $0.vector() }
-                try await write(channel, .frame(.vector(vector)))
-                phase = .awaitVector
-            case (.awaitVector, .vector(let peerVector)):
-                let ours = try await context.store.run { try $0.vector() }
-                link.withLockedValue { link in
-                    link.open = true
-                    link.peerVector = peerVector
-                    link.has = peerVector
-                    link.progress.toSend = peerVector.lacking(from: ours)
-                    link.progress.toReceive = ours.lacking(from: peerVector)
-                }
-                phase = .open
-                if let site = link.withLockedValue({ $0.peer?.site }) {
-                    context.presence.enter(site)
-                    link.withLockedValue { $0.present = site }
-                }
-                logger.info("session open", metadata: ["role": "\(link.withLockedValue { $0.peer?.role.rawValue ?? "" })"])
-                await recordPeer(error: nil)
-                context.feed.signal(token)
-                // A first ping measures the round trip and the clock skew.
-                try await sendPing(channel)
-            case (.open, .ack(let ack)):
-                let due = link.withLockedValue { $0.acked + 1 }
-                guard ack.batch == due, ack.batch <= UInt64(link.withLockedValue { $0.summary.sentBatches }) else {
-                    try await fail(channel, WireError(.unexpectedFrame, "ack of batch \(ack.batch) where batch \(due) was the oldest unacknowledged"))
+                case .batch(let raw):
+                    // The payload is decoded only here, after the handshake, and off the event loop.
+                    guard phase == .open else {
+                        try await fail(channel, WireError(.unexpectedFrame, "a blocks frame is not allowed \(Self.describe(phase))"))
+                        continue
+                    }
+                    guard raw.batch == nextBatch else {
+                        try await fail(channel, WireError(.badBatch, "batch \(raw.batch) arrived where batch \(nextBatch) was due"))
+                        continue
+                    }
+                    let batch: BlockBatch
+                    do { batch = try raw.decode(limits: context.limits) } catch {
+                        try await fail(channel, error)
+                        continue
+                    }
+                    nextBatch += 1
+                    try await receive(batch, channel)
                     continue
+                case .frame(let f): frame = f
                 }
-                link.withLockedValue { link in
-                    link.acked = ack.batch
-                    link.inFlight = max(0, link.inFlight - 1)
-                    link.peerVector = link.peerVector.merging(ack.vector)
-                    link.has = link.has.merging(ack.vector)
-                    link.dirty = true
+                switch (phase, frame) {
+                case (_, .ping(let id, _)):
+                    try await write(channel, .frame(.pong(id: id, time: context.clock())))
+                case (_, .pong(let id, let time)):
+                    notePong(id: id, peerTime: time)
+                case (_, .error(let code, let message, let fatal)):
+                    logger.warning("peer reported \(code): \(message)")
+                    if fatal {
+                        let known = WireError.Code(rawValue: code)
+                        throw SessionEnded(error: WireError(known ?? .internal, known == nil ? "\(code): \(message)" : message), fromPeer: true)
+                    }
+                case (_, .bye(let reason)):
+                    logger.debug("peer said bye: \(reason ?? "")")
+                    return link.withLockedValue { $0.syncedSent && $0.peerSynced && $0.inFlight == 0 }
+                case (.awaitHello, .hello(let hello)):
+                    try await accept(hello, channel)
+                    link.withLockedValue { $0.peer = hello }
+                    try await write(channel, .frame(.auth(signature: try SessionAuth.prove(key: context.key, own: ownHello, peer: hello))))
+                    phase = .awaitAuth
+                case (.awaitAuth, .auth(let signature)):
+                    try await verify(signature, channel)
+                    let vector = try await context.store.run { try $0.vector() }
+                    try await write(channel, .frame(.vector(vector)))
+                    phase = .awaitVector
+                case (.awaitVector, .vector(let peerVector)):
+                    let ours = try await context.store.run { try $0.vector() }
+                    link.withLockedValue { link in
+                        link.open = true
+                        link.peerVector = peerVector
+                        link.has = peerVector
+                        link.progress.toSend = peerVector.lacking(from: ours)
+                        link.progress.toReceive = ours.lacking(from: peerVector)
+                    }
+                    phase = .open
+                    if let site = link.withLockedValue({ $0.peer?.site }) {
+                        context.presence.enter(site)
+                        link.withLockedValue { $0.present = site }
+                    }
+                    logger.info("session open", metadata: ["role": "\(link.withLockedValue { $0.peer?.role.rawValue ?? "" })"])
+                    await recordPeer(error: nil)
+                    context.feed.signal(token)
+                    // A first ping measures the round trip and the clock skew.
+                    try await sendPing(channel)
+                case (.open, .ack(let ack)):
+                    let due = link.withLockedValue { $0.acked + 1 }
+                    guard ack.batch == due, ack.batch <= UInt64(link.withLockedValue { $0.summary.sentBatches }) else {
+                        try await fail(channel, WireError(.unexpectedFrame, "ack of batch \(ack.batch) where batch \(due) was the oldest unacknowledged"))
+                        continue
+                    }
+                    link.withLockedValue { link in
+                        link.acked = ack.batch
+                        link.inFlight = max(0, link.inFlight - 1)
+                        link.peerVector = link.peerVector.merging(ack.vector)
+                        link.has = link.has.merging(ack.vector)
+                        link.dirty = true
+                    }
+                    context.feed.signal(token)
+                case (.open, .synced(let vector)):
+                    link.withLockedValue { link in
+                        link.peerSynced = true
+                        link.peerVector = link.peerVector.merging(vector)
+                        link.has = link.has.merging(vector)
+                    }
+                    // Every batch the peer sent before `synced` is applied (frames are handled in order),
+                    // so a restored store now holds all of its own blocks this peer knows.
+                    let own = context.identity.site
+                    if try await context.store.run({ try $0.confirmOwnSequence(peer: vector) }) {
+                        logger.notice("restored store learned its own highest block from the peer; local writes resume",
+                                      metadata: ["seq": "\(vector[own])"])
+                    }
+                    context.feed.signal(token)
+                default:
+                    try await fail(channel, WireError(.unexpectedFrame, "a \(frame.type) frame is not allowed \(Self.describe(phase))"))
                 }
-                context.feed.signal(token)
-            case (.open, .synced(let vector)):
-                link.withLockedValue { link in
-                    link.peerSynced = true
-                    link.peerVector = link.peerVector.merging(vector)
-                    link.has = link.has.merging(vector)
-                }
-                // Every batch the peer sent before `synced` is applied (frames are handled in order),
-                // so a restored store now holds all of its own blocks this peer knows.
-                let own = context.identity.site
-                if try await context.store.run({ try $0.confirmOwnSequence(peer: vector) }) {
-                    logger.notice("restored store learned its own highest block from the peer; local writes resume",
-                                  metadata: ["seq": "\(vector[own])"])
-                }
-                context.feed.signal(token)
-            default:
-                try await fail(channel, WireError(.unexpectedFrame, "a \(frame.type) frame is not allowed \(Self.describe(phase))"))
+            } catch let error as ChannelError where error == .ioOnClosedChannel || error == .alreadyClosed {
+                writeFailed = true
             }
         }
         // The peer closed without bye.
         let (done, timedOut) = link.withLockedValue { ($0.syncedSent && $0.peerSynced && $0.inFlight == 0, $0.timedOut) }
         if let timedOut { throw SessionEnded(error: timedOut, fromPeer: false) }
+        if writeFailed && !done {
+            throw SessionEnded(error: WireError(.internal, "the peer closed the connection without saying why; its log or `tierline status` there may"), fromPeer: true)
+        }
         if mode == .oneShot && !done {
             throw SessionEnded(error: WireError(.internal, "the peer closed the connection before the exchange finished"), fromPeer: true)
         }
