@@ -398,7 +398,8 @@ final class SyncSession: Sendable {
                     // Every batch the peer sent before `synced` is applied (frames are handled in order),
                     // so a restored store now holds all of its own blocks this peer knows.
                     let own = context.identity.site
-                    if try await context.store.run({ try $0.confirmOwnSequence(peer: vector) }) {
+                    let peerRole = link.withLockedValue { $0.peer?.role } ?? .site
+                    if try await context.store.run({ try $0.confirmOwnSequence(peer: vector, peerRole: peerRole) }) {
                         logger.notice("restored store learned its own highest block from the peer; local writes resume",
                                       metadata: ["seq": "\(vector[own])"])
                     }

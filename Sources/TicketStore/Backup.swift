@@ -33,6 +33,9 @@ extension TicketDatabase {
             try writer.backup(to: copy, pagesPerStep: 256) { step in
                 progress?(Int(step.completedPageCount), Int(step.totalPageCount))
             }
+            // The copy leaves WAL mode, so it opens read-only (from a backup volume) and leaves no
+            // -wal or -shm files beside it.
+            try copy.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
             try Self.check(copy, file: file)
             let report = try TicketDatabase(copy, key: nil).report(file: file)
             try copy.close()
@@ -82,21 +85,31 @@ extension TicketDatabase {
         try Int64.fetchOne(db, sql: "SELECT restoredAt FROM localSite WHERE id = 1")
     }
 
-    /// Called when a peer has sent everything it holds (its `synced` vector): a restored store now
-    /// holds every block of its own site that the peer knows, so local writes may resume above them.
+    /// Called when a peer has sent everything it holds (its `synced` vector): a restored store that
+    /// now holds every block of its own site the peer knows may write again, above them.
     ///
-    /// Returns `true` when this call lifted the restore fence. It stays up while the peer claims a
-    /// block of this site that this store does not hold (it was held back, or is still in flight).
+    /// Only a peer that can be expected to hold the site's newest blocks lifts the fence: the
+    /// coordinator, through which every site syncs (for a restored coordinator, any site). A peer
+    /// that has never received a block of this site never lifts it. The fence also stays up while
+    /// the peer claims a block of this site that this store does not hold (held back, in flight).
+    /// Returns `true` when this call lifted the fence.
     @discardableResult
-    public func confirmOwnSequence(peer: VersionVector) throws -> Bool {
+    public func confirmOwnSequence(peer: VersionVector, peerRole: SiteRole) throws -> Bool {
         try writer.write { db in
             guard try Self.restoredAt(db) != nil else { return false }
-            let me = try Self.identity(db).site
-            let pending = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pendingBlock WHERE origin = ?", arguments: [me.rawValue]) ?? 0
-            guard try Self.vector(db)[me] >= peer[me], pending == 0 else { return false }
+            let me = try Self.identity(db)
+            guard peerRole == .coordinator || me.role == .coordinator, peer[me.site] > 0 else { return false }
+            let pending = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pendingBlock WHERE origin = ?", arguments: [me.site.rawValue]) ?? 0
+            guard try Self.vector(db)[me.site] >= peer[me.site], pending == 0 else { return false }
             try db.execute(sql: "UPDATE localSite SET restoredAt = NULL WHERE id = 1")
             return true
         }
+    }
+
+    /// Lifts the restore fence by hand: the operator vouches that no block of this site exists
+    /// beyond what this store holds (for example, the site never wrote after the backup).
+    public func releaseRestoreFence() throws {
+        try writer.write { db in try db.execute(sql: "UPDATE localSite SET restoredAt = NULL WHERE id = 1") }
     }
 }
 

@@ -108,7 +108,7 @@ public struct TicketDatabase: Sendable {
                     throw StoreError(.keyMismatch, "the key file does not match this store's site key; restore the store's own site.key")
                 }
                 if try Self.restoredAt(db) != nil {
-                    throw StoreError(.awaitingSync, "this store was restored from a backup and has not yet learned its own highest block from a peer; run `tierline sync HOST:PORT` (or start `tierline serve` with a peer) first, so no sequence number is reused")
+                    throw StoreError(.awaitingSync, "this store was restored from a backup and has not yet had its own newer blocks back from the coordinator; run `tierline sync HUB:PORT` (or start `tierline serve` dialing the coordinator) first, so no sequence number is reused")
                 }
                 if let held = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM pendingBlock WHERE origin = ?", arguments: [me.site.rawValue]) {
                     throw StoreError(.refusedWrite, "this store holds its own site's block \(held) but not the ones before it (a restore from backup?); import or sync the missing blocks from a peer before writing, so no sequence number is reused")

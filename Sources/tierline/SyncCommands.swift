@@ -318,7 +318,7 @@ struct StatusCommand: ParsableCommand {
         if options.json { return try printJSON(output) }
         print("site \(output.site) (\(output.role)), vector \(vector)")
         if let restored {
-            print("restored from a backup \(ageText(Date().timeIntervalSince(restored))); local writes wait for one sync with a peer (`tierline sync HOST:PORT` or `tierline serve`)")
+            print("restored from a backup \(ageText(Date().timeIntervalSince(restored))); local writes wait for a sync with the coordinator (`tierline sync HUB:PORT` or `tierline serve` dialing it; `tierline restore --release` lifts it by hand)")
         }
         print("")
         if peers.isEmpty {

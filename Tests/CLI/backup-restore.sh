@@ -7,7 +7,7 @@
 #      two backups taken meanwhile are whole (integrity_check ok) and internally consistent.
 #   b. north's disk "dies" after more writes reached the hub; north is restored from the older backup.
 #   c. the restored store refuses local writes (exit 1, saying why) and `status` says it waits.
-#   d. its node syncs with the hub: it gets its own newer blocks back, writes again above them (no
+#   d. its node syncs with the hub (the coordinator): it gets its own newer blocks back, writes again above them (no
 #      sequence number reused: the hub refuses nothing) and the two digests are equal.
 #   e. errors: a backup never overwrites a file; restore refuses a folder with a database, a wrong
 #      key and a file that is not a store, each exiting 1 with a message saying what to do.
@@ -80,13 +80,15 @@ bg node-north2 "$BIN" serve --store "$N" --peer "127.0.0.1:${NODE_PORT[hub]}" --
 if converge 30 "$N" "$HUB"; then pass "restored north caught up with the hub (${CONVERGE_MS} ms)"; else fail "restored north caught up with the hub"; fi
 check "north's own seq is back to $TOP" test "$(seq_of "$N" north)" -eq "$TOP"
 deadline=$(($(now_ms) + 10000))
+LIFTED=no
 while (($(now_ms) < deadline)); do
     run "$N" status --json
-    if py "$W/out" <<'PY' 2>/dev/null; then break; fi
+    if py "$W/out" <<'PY' 2>/dev/null; then LIFTED=yes; break; fi
 import json, sys; assert json.load(open(sys.argv[1]))["restoredAt"] is None
 PY
     sleep 0.1
 done
+check "the coordinator's synced lifted the fence within 10 s" test "$LIFTED" = yes
 must "a local write after the sync succeeds" "$N" ticket create --subject "After restore" --json
 check "it took seq $((TOP + 1)), not a reused one" test "$(seq_of "$N" north)" -eq $((TOP + 1))
 if converge 30 "$N" "$HUB"; then pass "the hub took it: equal digests (${CONVERGE_MS} ms)"; else fail "the hub took it"; fi
@@ -113,6 +115,11 @@ check "restore with another site's key exits 1 naming the site" \
 head -c 8192 /dev/urandom >"$W/noise.sqlite"
 run "$W/noise-restore" restore "$W/noise.sqlite" --key "$W/north.dead/site.key"
 check "restore of a file that is not a store exits 1" bash -c '[[ $0 -eq 1 ]] && [[ ! -e $1 ]]' "$RC" "$W/noise-restore/tierline.sqlite"
+must "a second restore of b2, for --release" "$W/north-copy" restore "$W/b2.sqlite" --key "$W/north.dead/site.key"
+must "restore --release lifts the wait by hand" "$W/north-copy" restore --release
+must "and the copy writes again" "$W/north-copy" ticket create --subject "After release"
+run "$W/north-copy" restore --release "$W/b2.sqlite"
+check "restore --release with a FILE exits 2" test "$RC" -eq 2
 run "$W/missing" restore "$W/nope.sqlite"
 check "restore of a missing file exits 1 naming it" bash -c '[[ $0 -eq 1 ]] && grep -q "nope.sqlite" "$1"' "$RC" "$W/err"
 

@@ -65,10 +65,14 @@ import TicketModel
         #expect(storeErrorCode { _ = try restored.createTicket(TicketDraft(subject: "too early")) } == .awaitingSync)
 
         // The hub knows north's seq 3: the fence stays up until blocks 2 and 3 are here.
-        #expect(try restored.confirmOwnSequence(peer: try hub.vector()) == false)
+        #expect(try restored.confirmOwnSequence(peer: try hub.vector(), peerRole: .coordinator) == false)
         #expect(try restored.restoredAt() != nil)
         _ = try restored.apply(try hub.blocks(after: try restored.vector()))
-        #expect(try restored.confirmOwnSequence(peer: try hub.vector()))
+        // A site that is not the coordinator may itself be behind: it does not lift the fence, nor
+        // does a peer that never heard of north.
+        #expect(try restored.confirmOwnSequence(peer: try hub.vector(), peerRole: .site) == false)
+        #expect(try restored.confirmOwnSequence(peer: VersionVector(), peerRole: .coordinator) == false)
+        #expect(try restored.confirmOwnSequence(peer: try hub.vector(), peerRole: .coordinator))
         #expect(try restored.restoredAt() == nil)
 
         let four = try restored.createTicket(TicketDraft(subject: "four"))
