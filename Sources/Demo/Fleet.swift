@@ -75,8 +75,8 @@ final class Fleet: @unchecked Sendable {
                                        pollMillis: 100, reconnectMinMillis: 100, reconnectMaxMillis: 500, escalationMillis: 200)
         let node = try SyncNode(store: member.db, key: member.key, configuration: config, logger: logger,
                                 metrics: metrics ?? SyncMetrics())
-        let address = try await node.bind()
         member.node = node
+        let address = try await node.bind()
         member.task = Task { try await node.run() }
         return address?.port.map { Endpoint(host: "127.0.0.1", port: $0) }
     }
@@ -106,17 +106,21 @@ final class Fleet: @unchecked Sendable {
                 throw error
             }
         }
+        // Kept at once, so `shutdown()` stops it whatever happens next (a cancel, a timeout).
+        dashboardGroup = group
+        dashboardTask = task
         let started = ContinuousClock.now
         while ContinuousClock.now - started < .seconds(10) {
             if let bound = port.withLock({ $0 }) {
-                dashboardGroup = group
-                dashboardTask = task
                 return "http://\(endpoint.host.contains(":") ? "[\(endpoint.host)]" : endpoint.host):\(bound)/"
             }
-            if let failure = failure.withLock({ $0 }) { throw DashboardBindError(message: failure) }
+            if let failure = failure.withLock({ $0 }) {
+                dashboardGroup = nil
+                dashboardTask = nil
+                throw DashboardBindError(message: failure)
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
-        await group.triggerGracefulShutdown()
         throw DashboardBindError(message: "the dashboard did not start within 10 s")
     }
 

@@ -49,7 +49,7 @@ public enum FleetDemo {
         public var breachedClocks: Int
         public var conflictTicket: String
         public var laptopSync: SessionSummary?
-        /// The ticket north's agent escalated to tier 2 at the hub, and the note the hub read.
+        /// The ticket north's agent escalated to tier 2 at the hub, and its handoff note as the hub holds it.
         public var handoffTicket: String
         public var handoffNote: HandoffNote?
         public var handoffOwner: String
@@ -255,7 +255,7 @@ struct Story {
         }
         guard accepted else { throw ConfigurationError("the hub did not receive the handoff request within 20 s") }
         _ = try await fleet.converge(fleet.running)
-        let state = try fleet.south.db.ticketState(ticket.id)
+        let state = try fleet.hub.db.ticketState(ticket.id)
         let request = TicketFacts(state).records.last { $0.record.type == .escalated }
         let owner = try fleet.south.db.ticket(ticket.id)
         say("   the hub's tier2-lead accepts; read at the hub, the note says:")
@@ -338,11 +338,17 @@ struct Story {
         let breached = try breachedClocks()
         return try await Task {
             let members = fleet.running + [fleet.laptop]
-            // The laptop has no node: one more exchange brings it what the live phase wrote.
-            if fleet.hub.node != nil {
-                _ = try? await SyncClient.exchange(store: fleet.laptop.db, key: fleet.laptop.key, with: fleet.hubAddress, logger: fleet.logger)
+            // The laptop has no node: it exchanges with the hub until all four agree (a ticker may
+            // still write a record meanwhile, which the next round carries).
+            var converged = false
+            let started = Date()
+            while !converged && Date().timeIntervalSince(started) < 20 {
+                _ = try? await fleet.converge(fleet.running, within: 5)
+                if fleet.hub.node != nil {
+                    _ = try await SyncClient.exchange(store: fleet.laptop.db, key: fleet.laptop.key, with: fleet.hubAddress, logger: fleet.logger)
+                }
+                converged = Set(try members.map { try $0.db.digest() }).count == 1
             }
-            let converged = (try? await fleet.converge(members, within: 15)) != nil
             var sites: [FleetDemo.SiteOutcome] = []
             for member in members {
                 let identity = try member.db.identity()

@@ -57,12 +57,18 @@ struct Demo: AsyncParsableCommand {
         }
         let options = FleetDemoOptions(short: short, dashboard: dashboard == "off" ? nil : try Endpoint(parsing: dashboard))
         // Ctrl-C (or SIGTERM) cancels the demo, which stops every node; a second one exits at once.
+        // The signals are trapped before the first store is made, so no Ctrl-C finds them untrapped.
+        let trapped = await UnixSignalsSequence(trapping: .sigint, .sigterm)
         let demo = Task { try await FleetDemo.run(in: folder, options: options, say: say) }
+        let temporary = dir == nil
         let signals = Task {
             var count = 0
-            for await _ in await UnixSignalsSequence(trapping: .sigint, .sigterm) {
+            for await _ in trapped {
                 count += 1
-                if count == 1 { demo.cancel() } else { Foundation.exit(130) }
+                if count == 1 { demo.cancel() } else {
+                    if temporary { try? FileManager.default.removeItem(atPath: folder) }
+                    Foundation.exit(130)
+                }
             }
         }
         defer { signals.cancel() }

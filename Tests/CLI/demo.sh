@@ -8,6 +8,7 @@
 #      climbed the ladder to a handoff, the laptop's sync; its temporary stores are removed.
 #   b. `demo` (the full run) serves the dashboard; Ctrl-C in the middle of the story stops it within
 #      10 s with exit 130: the dashboard's port is closed and no temporary store is left.
+#   b2. a second Ctrl-C exits at once, and a Ctrl-C right at start, both leave no temporary store.
 #   c. the full run reaches its live phase; Ctrl-C there ends it cleanly (exit 0) with equal digests.
 #   d. bad flags exit 2 naming the flag.
 set -euo pipefail
@@ -81,6 +82,19 @@ check "Ctrl-C stops it within 10 s with exit 130" test "$RC" -eq 130
 check "it says what it stopped" grep -q "Interrupted: every node, the proxy and the dashboard are stopped" "$W/interrupted.out"
 check "the dashboard's port is closed" bash -c '[[ $0 == error* ]]' "$(http_status "$URL")"
 check "no temporary store is left" bash -c '[[ -z $(ls -A "$0") ]]' "$DEMO_TMP"
+
+echo "== b2. Ctrl-C twice, and Ctrl-C at once"
+start_demo twice
+kill -INT "$DEMO_PID"; sleep 0.05; kill -INT "$DEMO_PID"
+reap "$DEMO_PID" 10
+check "a second Ctrl-C exits 130 at once" test "$RC" -eq 130
+check "no temporary store is left after it" bash -c '[[ -z $(ls -A "$0") ]]' "$DEMO_TMP"
+bg at-once env TMPDIR="$DEMO_TMP" "$BIN" demo --dashboard 127.0.0.1:0
+sleep 0.02
+kill -INT "$BGPID"
+reap "$BGPID" 10
+check "Ctrl-C right at start exits 130 (or 0 if it came before anything ran)" bash -c '[[ $0 -eq 130 || $0 -eq 0 ]]' "$RC"
+check "no temporary store is left after it" bash -c '[[ -z $(ls -A "$0") ]]' "$DEMO_TMP"
 
 echo "== c. the live phase, then Ctrl-C"
 start_demo live
