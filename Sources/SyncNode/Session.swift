@@ -32,6 +32,8 @@ public struct SessionSummary: Sendable, Codable, Equatable {
     public var errorCode: String?
     /// Both sides caught up (a one-shot `sync` finished its exchange).
     public var completed = false
+    /// The handshake finished: both sides proved their keys and exchanged vectors.
+    public var opened = false
     /// Conflicts that appeared in this store during the session (one-shot `sync` only).
     public var newConflicts = 0
 
@@ -263,6 +265,7 @@ final class SyncSession: Sendable {
             var summary = link.summary
             summary.peerSite = link.peer?.site.rawValue
             summary.peerRole = link.peer?.role.rawValue
+            summary.opened = link.open
             return summary
         }
         summary.bytesIn = counter.bytesRead

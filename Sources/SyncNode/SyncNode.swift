@@ -154,7 +154,11 @@ public final class SyncNode: Service, Sendable {
             do {
                 let (channel, counter) = try await Self.connect(to: peer, group: group, limits: context.limits, readTimeout: context.readTimeout)
                 let summary = await SyncSession(context: context, mode: .live, address: peer.description, counter: counter).run(channel)
-                progressed = summary.errorCode == nil || summary.receivedBlocks + summary.sentBlocks > 0
+                // A session that opened shows the link works: a reset while idle (a NAT timeout, a
+                // cut) must not stretch the next reconnect toward the 30 s cap.
+                // A peer that keeps refusing after the handshake still backs off.
+                let transport = summary.errorCode == nil || summary.errorCode == WireError.Code.internal.rawValue
+                progressed = summary.errorCode == nil || (summary.opened && transport) || summary.receivedBlocks + summary.sentBlocks > 0
             } catch {
                 context.logger.warning("cannot reach \(peer): \(error); retrying in \(backoff) ms")
             }
