@@ -35,8 +35,11 @@ final class Fleet: @unchecked Sendable {
     var dashboardGroup: ServiceGroup?
     var dashboardTask: Task<Void, any Error>?
     let logger: Logger
+    /// The folder holding the four stores.
+    let folder: String
 
     init(folder: String) throws {
+        self.folder = folder
         func make(_ site: String, _ role: SiteRole) throws -> Member {
             let directory = StoreDirectory(path: folder + "/" + site)
             let db = try directory.create(site: try SiteID(site), role: role)

@@ -355,7 +355,7 @@ struct Story {
                 sites.append(FleetDemo.SiteOutcome(site: identity.site.rawValue, role: identity.role.rawValue, tickets: try member.db.tickets().count,
                                                    vector: try member.db.vector().description, digest: try member.db.digest()))
             }
-            return FleetDemo.Outcome(folder: fleet.hub.directory.path.components(separatedBy: "/").dropLast().joined(separator: "/"),
+            return FleetDemo.Outcome(folder: fleet.folder,
                                      converged: converged && Set(sites.map(\.digest)).count == 1, storyCompleted: storyCompleted,
                                      dashboard: dashboardURL, sites: sites, stream: counts, breachedClocks: breached,
                                      conflictTicket: conflict, laptopSync: laptopSync, handoffTicket: handoff.number, handoffNote: handoff.note,
