@@ -48,6 +48,8 @@ public enum FleetDemo {
         /// SLA clocks breached at the end, as the hub sees them.
         public var breachedClocks: Int
         public var conflictTicket: String
+        /// Its status at the hub at the end: solved at north, but reopened by the customer message south recorded.
+        public var conflictTicketStatus: String
         public var laptopSync: SessionSummary?
         /// The ticket north's agent escalated to tier 2 at the hub, and its handoff note as the hub holds it.
         public var handoffTicket: String
@@ -206,7 +208,11 @@ struct Story {
         _ = try fleet.south.db.tag(printer.id, add: ["toner"], remove: [])
         _ = try fleet.south.db.comment(printer.id, body: "Dispatch says it happens only with the new label roll.", kind: .customerMessage,
                                        visibility: .public, actor: "orchard-logistics")
-        say("   north assigns \(printer.displayNumber) to anna while south assigns it to bela and tags it toner")
+        _ = try fleet.north.db.comment(printer.id, body: "Updated the printer driver; labels print again here.", kind: .agentReply,
+                                       visibility: .public, actor: "anna")
+        _ = try fleet.north.db.update(printer.id, [(.status, .text("solved"))])
+        say("   north assigns \(printer.displayNumber) to anna, replies and solves it, while south assigns it to bela, tags it toner")
+        say("   and records a new message from the customer that north has not seen")
         let offline = try fleet.laptop.db.createTicket(TicketDraft(subject: "Meeting room screen flickers", customer: "quarry-legal", channel: "phone"))
         _ = try fleet.laptop.db.comment(offline.id, body: "Replaced the HDMI cable on site; the flicker is gone.", kind: .internalNote,
                                         visibility: .internal, actor: "anna")
@@ -219,6 +225,7 @@ struct Story {
         say("   converged in \(try await fleet.converge(fleet.running)) ms")
         let merged = try fleet.hub.db.ticket(printer.id)
         say("   \(printer.displayNumber): assignee \(merged.assignee ?? "—"), tags \(merged.tags.joined(separator: ", ")); \(merged.conflictCount) conflict kept in its history for an agent to review")
+        say("   it is \(merged.status) again: the customer's message, unseen by the agent who solved it, reopens it instead of being lost")
         return printer.displayNumber
     }
 
@@ -358,7 +365,7 @@ struct Story {
             return FleetDemo.Outcome(folder: fleet.folder,
                                      converged: converged && Set(sites.map(\.digest)).count == 1, storyCompleted: storyCompleted,
                                      dashboard: dashboardURL, sites: sites, stream: counts, breachedClocks: breached,
-                                     conflictTicket: conflict, laptopSync: laptopSync, handoffTicket: handoff.number, handoffNote: handoff.note,
+                                     conflictTicket: conflict, conflictTicketStatus: try fleet.hub.db.ticket(conflict).status, laptopSync: laptopSync, handoffTicket: handoff.number, handoffNote: handoff.note,
                                      handoffOwner: handoff.owner, escalatedTicket: escalated, escalationHistory: history)
         }.value
     }

@@ -4,7 +4,7 @@
 #   Tests/CLI/demo.sh [PATH/TO/tierline]      (default: .build/debug/tierline)
 #
 #   a. `demo --short --json` runs the whole story to its end: four replicas with equal digests, a
-#      conflict kept, a handoff note read at the hub and the ticket owned there, an SLA breach that
+#      conflict kept, a solved ticket reopened by a customer message its resolver had not seen, a handoff note read at the hub and the ticket owned there, an SLA breach that
 #      climbed the ladder to a handoff, the laptop's sync; its temporary stores are removed.
 #   b. `demo` (the full run) serves the dashboard; Ctrl-C in the middle of the story stops it within
 #      10 s with exit 130: the dashboard's port is closed and no temporary store is left.
@@ -40,6 +40,7 @@ assert o["stream"]["tickets"] >= 3 and o["stream"]["replies"] >= 1, o["stream"]
 note = o["handoffNote"]
 assert note and all(note[k] for k in ("summary", "verifiedFacts", "stepsTried", "requestedAction")), note
 assert o["handoffOwner"] == "hub", o["handoffOwner"]
+assert o["conflictTicketStatus"] == "open", ("the unseen customer message should reopen it", o["conflictTicketStatus"])
 history = "\n".join(o["escalationHistory"])
 for needle in ("firstResponse breached", "handoff requested to tier2@hub", "handoff accepted"):
     assert needle in history, (needle, history)
