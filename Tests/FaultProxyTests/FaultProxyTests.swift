@@ -1,4 +1,5 @@
 @testable import FaultProxy
+import Glibc
 import NIOCore
 import NIOPosix
 import Testing
@@ -394,18 +395,33 @@ import Testing
         try await gone.close()
         do {
             let address = try await proxy.start()
-            let client = try await Self.connect(group, to: address)
-            let ended: Bool = try await Self.bounded(10, "the client to be reset", closing: client.channel) {
-                try await client.executeThenClose { inbound, _ in
-                    var iterator = inbound.makeAsyncIterator()
-                    do {
-                        while try await iterator.next() != nil {}
-                    } catch {}
-                    return true
+            // The reset can beat the client's own connect completion (the kernel then reports
+            // ECONNRESET to connect); either way the client must end up reset, not left hanging.
+            let ended: Bool
+            do {
+                let client = try await Self.connect(group, to: address)
+                ended = try await Self.bounded(10, "the client to be reset", closing: client.channel) {
+                    try await client.executeThenClose { inbound, _ in
+                        var iterator = inbound.makeAsyncIterator()
+                        do {
+                            while try await iterator.next() != nil {}
+                        } catch {}
+                        return true
+                    }
                 }
+            } catch let error as IOError where error.errnoCode == ECONNRESET {
+                ended = true
+            } catch let error as NIOConnectionError where error.connectionErrors.contains(where: {
+                ($0.error as? IOError)?.errnoCode == ECONNRESET
+            }) {
+                ended = true
             }
             #expect(ended)
-            let counters = await proxy.counters()
+            var counters = await proxy.counters()
+            for _ in 0..<100 where counters.upstreamFailures != 1 || counters.open != 0 {
+                try await Task.sleep(for: .milliseconds(20))
+                counters = await proxy.counters()
+            }
             #expect(counters.upstreamFailures == 1 && counters.open == 0)
         } catch {
             Issue.record(error)
