@@ -152,6 +152,10 @@ final class SyncSession: Sendable {
         /// Blocks in and out already added to the peer's record.
         var recordedIn = 0
         var recordedOut = 0
+        /// The roster version this side announced in its hello.
+        var ownRoster: UInt64 = 0
+        /// The newest roster version the peer is known to hold (announced, sent to it, or received from it).
+        var peerRoster: UInt64 = 0
     }
 
     let context: SessionContext
@@ -206,7 +210,10 @@ final class SyncSession: Sendable {
                     }
                 }
                 defer { timer.cancel() }
-                try await write(raw, .frame(.hello(ownHello)))
+                var hello = ownHello
+                hello.roster = try await context.store.run { try $0.rosterVersion() }
+                link.withLockedValue { $0.ownRoster = hello.roster }
+                try await write(raw, .frame(.hello(hello)))
                 try await withThrowingTaskGroup(of: Bool.self) { group in
                     group.addTask { try await self.readLoop(inbound, raw, token: token) }
                     group.addTask { try await self.sendLoop(raw, wakes: wakes) }
@@ -299,7 +306,7 @@ final class SyncSession: Sendable {
 
     // MARK: Reading
 
-    enum Phase { case awaitHello, awaitAuth, awaitVector, open }
+    enum Phase { case awaitHello, awaitRoster, awaitAuth, awaitVector, open }
 
     /// Handles every inbound frame in order. Returns when the peer says `bye` or closes.
     func readLoop(_ inbound: NIOAsyncChannelInboundStream<Inbound>, _ channel: any Channel, token: Int) async throws -> Bool {
@@ -351,9 +358,23 @@ final class SyncSession: Sendable {
                     return link.withLockedValue { $0.syncedSent && $0.peerSynced && $0.inFlight == 0 }
                 case (.awaitHello, .hello(let hello)):
                     try await accept(hello, channel)
-                    link.withLockedValue { $0.peer = hello }
+                    let ownRoster = link.withLockedValue { link in
+                        link.peer = hello
+                        link.peerRoster = hello.roster
+                        return link.ownRoster
+                    }
+                    // The side with the newer roster sends it before its proof, so the other side can
+                    // judge this session by it (§2.6).
+                    if ownRoster > hello.roster { try await sendRoster(channel) }
                     try await write(channel, .frame(.auth(signature: try SessionAuth.prove(key: context.key, own: ownHello, peer: hello))))
+                    phase = hello.roster > ownRoster ? .awaitRoster : .awaitAuth
+                case (.awaitRoster, .roster(let document, let signature)):
+                    try await adoptRoster(document: document, signature: signature, channel)
                     phase = .awaitAuth
+                case (.awaitAuth, .roster(let document, let signature)), (.awaitVector, .roster(let document, let signature)),
+                     (.open, .roster(let document, let signature)):
+                    // A roster edited while the session runs.
+                    try await adoptRoster(document: document, signature: signature, channel)
                 case (.awaitAuth, .auth(let signature)):
                     try await verify(signature, channel)
                     let vector = try await context.store.run { try $0.vector() }
@@ -429,6 +450,7 @@ final class SyncSession: Sendable {
     static func describe(_ phase: Phase) -> String {
         switch phase {
         case .awaitHello: "before hello"
+        case .awaitRoster: "while waiting for the roster the peer's hello announced"
         case .awaitAuth: "while waiting for auth"
         case .awaitVector: "while waiting for the vector"
         case .open: "after the handshake"
@@ -447,6 +469,31 @@ final class SyncSession: Sendable {
         if hello.site == ownHello.site {
             try await fail(channel, WireError(.duplicateSite, "the peer claims this node's own site id \(hello.site); each store needs its own site (was a store copied?)"))
         }
+        if try await context.store.run({ try $0.pinnedCoordinatorKey() }) == nil {
+            try await fail(channel, WireError(.authFailed, "\(ownHello.site) has not pinned its coordinator's key, so it can judge no roster and syncs with nobody; its operator runs `tierline roster pin KEY` with the coordinator's public key"))
+        }
+    }
+
+    /// Sends this store's roster and notes that the peer now holds it.
+    func sendRoster(_ channel: any Channel) async throws {
+        guard let signed = try await context.store.run({ try $0.roster() }) else { return }
+        try await write(channel, .frame(.roster(document: signed.document, signature: signed.signature)))
+        link.withLockedValue { $0.peerRoster = max($0.peerRoster, signed.roster.version) }
+    }
+
+    /// Adopts a roster the peer sent if it is newer; one that is not the coordinator's ends the session.
+    func adoptRoster(document: String, signature: [UInt8], _ channel: any Channel) async throws {
+        do {
+            let adopted = try await context.store.run { try $0.adopt(document: document, signature: signature) }
+            let version = try await context.store.run { try $0.rosterVersion() }
+            link.withLockedValue { $0.peerRoster = max($0.peerRoster, version) }
+            if adopted {
+                logger.notice("adopted roster version \(version) from the peer")
+                context.feed.signal()
+            }
+        } catch let error as StoreError {
+            try await fail(channel, WireError(.authFailed, "the peer's roster was refused: \(error.detail)"))
+        }
     }
 
     /// Checks the peer's proof of its key, and that the key is the one this store knows for that site.
@@ -456,13 +503,35 @@ final class SyncSession: Sendable {
             try await fail(channel, WireError(.authFailed, "the peer's auth signature does not verify under the key in its hello"))
             return
         }
-        let known = try await context.store.run { try $0.siteKeys()[peer.site] }
-        if let known, known != peer.publicKey {
-            try await fail(channel, WireError(.authFailed, "site \(peer.site) is known here with another public key; refusing the session"))
+        guard let roster = try await context.store.run({ try $0.roster()?.roster }) else {
+            try await fail(channel, WireError(.authFailed, "\(ownHello.site) holds no roster yet and neither side sent one; sync with the coordinator (or a site that has its roster) first"))
+            return
         }
-        if known == nil {
-            // Trust on first use, until the coordinator's roster (a later protocol revision) decides.
-            try await context.store.run { try $0.learn(keys: [peer.site: peer.publicKey]) }
+        guard let member = roster.member(peer.site), member.revokedAfter == nil else {
+            let removed = roster.member(peer.site)?.revokedAfter != nil
+            try await fail(channel, WireError(.authFailed, removed
+                ? "site \(peer.site) was removed from the roster (version \(roster.version)); it may not sync"
+                : "site \(peer.site) is not in the roster (version \(roster.version)); the coordinator adds it with `tierline roster add \(peer.site) --key \(peer.publicKey.hexString) --role \(peer.role == .coordinator ? "site" : peer.role.rawValue)`"))
+            return
+        }
+        guard member.key == peer.publicKey.hexString else {
+            try await fail(channel, WireError(.authFailed, "site \(peer.site) proved a key that is not the one the roster lists for it (\(member.key.prefix(16))…); refusing the session"))
+            return
+        }
+        if member.role != peer.role {
+            logger.warning("the peer announces role \(peer.role.rawValue) but the roster lists \(member.role.rawValue); the roster's role counts")
+        }
+        // Every later decision (the restore fence, presence, status) uses the role the roster gives.
+        link.withLockedValue { $0.peer?.role = member.role }
+    }
+
+    /// On an open session: sends a roster edited since, and ends the session if the peer was removed.
+    func checkRoster(_ channel: any Channel) async throws {
+        let (version, peerSite) = (try await context.store.run { try $0.rosterVersion() }, link.withLockedValue { $0.peer?.site })
+        guard version > link.withLockedValue({ $0.peerRoster }), let peerSite else { return }
+        try await sendRoster(channel)
+        if let roster = try await context.store.run({ try $0.roster()?.roster }), roster.member(peerSite)?.revokedAfter != nil || roster.member(peerSite) == nil {
+            try await fail(channel, WireError(.authFailed, "site \(peerSite) was removed from the roster (version \(roster.version)); ending the session"))
         }
     }
 
@@ -515,7 +584,6 @@ final class SyncSession: Sendable {
     /// Sends what the peer lacks, oldest first, within the window; then live-pushes new blocks.
     func sendLoop(_ channel: any Channel, wakes: AsyncStream<Void>) async throws -> Bool {
         var batchNumber: UInt64 = 0
-        var keys = try await context.store.run { try $0.siteKeys() }
         var wakeups = wakes.makeAsyncIterator()
         while true {
             if context.isShuttingDown() {
@@ -524,6 +592,7 @@ final class SyncSession: Sendable {
             }
             let (open, inFlight) = link.withLockedValue { ($0.open, $0.inFlight) }
             if open {
+                try await checkRoster(channel)
                 var room = context.limits.window - inFlight
                 while room > 0 {
                     let has = link.withLockedValue { $0.has }
@@ -538,9 +607,8 @@ final class SyncSession: Sendable {
                         }
                         break
                     }
-                    if page.contains(where: { keys[$0.origin] == nil }) { keys = try await context.store.run { try $0.siteKeys() } }
                     batchNumber += 1
-                    let encoded = try ChangeSet.encode(page, batch: batchNumber, keys: keys, limits: context.limits)
+                    let encoded = try ChangeSet.encode(page, batch: batchNumber, keys: [:], limits: context.limits)
                     let progress = link.withLockedValue { link in
                         link.has = link.has.merging(encoded.through)
                         link.sentThrough = link.sentThrough.merging(encoded.through)

@@ -12,6 +12,8 @@ public enum Frame: Sendable, Equatable {
     case ping(id: UInt64, time: UInt64)
     case pong(id: UInt64, time: UInt64)
     case bye(reason: String?)
+    /// The coordinator-signed roster: its exact text and the signature (§2.2.10).
+    case roster(document: String, signature: [UInt8])
     /// `code` is kept as sent: a newer peer may send codes this version does not know.
     case error(code: String, message: String, fatal: Bool)
 
@@ -27,6 +29,7 @@ public enum Frame: Sendable, Equatable {
         case .ping: "ping"
         case .pong: "pong"
         case .bye: "bye"
+        case .roster: "roster"
         case .error: "error"
         }
     }
@@ -49,10 +52,13 @@ public struct Hello: Sendable, Equatable {
     /// The sender's wall clock, ms since 1970.
     public var time: UInt64
     public var software: String?
+    /// The version of the roster the sender holds; 0 for none.
+    public var roster: UInt64
 
     public init(protocolVersion: Int = WireVersion.protocolVersion, minProtocol: Int = WireVersion.minProtocolVersion,
                 schema: Int = WireVersion.schema, site: SiteID, role: SiteRole, publicKey: [UInt8], nonce: [UInt8],
-                time: UInt64, software: String? = nil) {
+                time: UInt64, software: String? = nil, roster: UInt64 = 0) {
+        self.roster = roster
         self.protocolVersion = protocolVersion
         self.minProtocol = minProtocol
         self.schema = schema
@@ -154,6 +160,12 @@ extension Frame {
                 let id = try Field.count(ping.id, name: "id"), time = try Field.count(ping.time, name: "time")
                 return .frame(probe.type == "ping" ? .ping(id: id, time: time) : .pong(id: id, time: time))
             case "bye": return .frame(.bye(reason: try decoder.decode(WireBye.self, from: data).reason))
+            case "roster":
+                let roster = try decoder.decode(WireRoster.self, from: data)
+                guard roster.document.utf8.count <= RosterLimits.maxDocumentBytes else {
+                    throw WireError(.tooLarge, "the roster document is \(roster.document.utf8.count) bytes; the limit is \(RosterLimits.maxDocumentBytes)")
+                }
+                return .frame(.roster(document: roster.document, signature: try Field.hex(roster.signature, bytes: 64, name: "signature")))
             case "error":
                 let error = try decoder.decode(WireErrorFrame.self, from: data)
                 return .frame(.error(code: error.code, message: error.message, fatal: error.fatal))
@@ -171,7 +183,8 @@ extension Frame {
 
     /// The members each known frame type defines.
     static let members: [String: Set<String>] = [
-        "hello": ["protocol", "minProtocol", "schema", "site", "role", "publicKey", "nonce", "time", "software"],
+        "hello": ["protocol", "minProtocol", "schema", "site", "role", "publicKey", "nonce", "time", "software", "roster"],
+        "roster": ["document", "signature"],
         "auth": ["signature"], "vector": ["vector"], "synced": ["vector"],
         "blocks": ["batch", "count", "size", "keys", "data"],
         "ack": ["batch", "vector", "applied", "held", "refused"],
@@ -248,6 +261,7 @@ struct WireHello: Codable {
     var nonce: String
     var time: Int64
     var software: String?
+    var roster: Int64?
 
     func validated() throws(WireError) -> Hello {
         guard self.protocol >= 1 else { throw WireError(.badField, "member \"protocol\" must be at least 1") }
@@ -263,8 +277,15 @@ struct WireHello: Codable {
                      site: try Field.site(site, name: "site"), role: role,
                      publicKey: try Field.hex(publicKey, bytes: 32, name: "publicKey"),
                      nonce: try Field.hex(nonce, bytes: 32, name: "nonce"),
-                     time: try Field.count(time, name: "time"), software: software)
+                     time: try Field.count(time, name: "time"), software: software,
+                     roster: try Field.count(roster ?? 0, name: "roster"))
     }
+}
+
+struct WireRoster: Codable {
+    var type = "roster"
+    var document: String
+    var signature: String
 }
 
 struct WireAuth: Codable {
@@ -371,7 +392,8 @@ extension Frame {
         case .hello(let h):
             return json(WireHello(protocol: Int64(h.protocolVersion), minProtocol: Int64(h.minProtocol), schema: Int64(h.schema),
                                   site: h.site.rawValue, role: h.role.rawValue, publicKey: h.publicKey.hexString,
-                                  nonce: h.nonce.hexString, time: Int64(h.time), software: h.software))
+                                  nonce: h.nonce.hexString, time: Int64(h.time), software: h.software,
+                                  roster: h.roster == 0 ? nil : Int64(clamping: h.roster)))
         case .auth(let signature): return json(WireAuth(signature: signature.hexString))
         case .vector(let v): return json(WireVector(type: "vector", vector: vector(v)))
         case .synced(let v): return json(WireVector(type: "synced", vector: vector(v)))
@@ -386,6 +408,7 @@ extension Frame {
         case .ping(let id, let time): return json(WirePing(type: "ping", id: Int64(id), time: Int64(time)))
         case .pong(let id, let time): return json(WirePing(type: "pong", id: Int64(id), time: Int64(time)))
         case .bye(let reason): return json(WireBye(reason: reason))
+        case .roster(let document, let signature): return json(WireRoster(document: document, signature: signature.hexString))
         case .error(let code, let message, let fatal): return json(WireErrorFrame(code: code, message: message, fatal: fatal))
         }
     }

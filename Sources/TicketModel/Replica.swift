@@ -10,6 +10,8 @@ public struct ApplyError: Error, Hashable, Sendable, CustomStringConvertible {
         case badSignature
         /// No key is known for the origin.
         case unknownSite
+        /// The origin was removed from the roster before it wrote this block.
+        case revoked
     }
     public var code: Code
     public var detail: String
@@ -41,6 +43,9 @@ public struct Replica: Sendable {
     /// if ``requiresKeys`` is set.
     public var keys: [SiteID: [UInt8]] = [:]
     public var requiresKeys = false
+    /// Roles by site, from the roster: changes a role may not make are skipped (``Authorization``).
+    /// A site with no role here counts as an office site.
+    public var roles: [SiteID: SiteRole] = [:]
     private var applied: [SiteID: [UInt64: Block]] = [:]
     private var pending: [SiteID: [UInt64: Block]] = [:]
     private var changesByTicket: [UUID: [EntityChange]] = [:]
@@ -88,7 +93,9 @@ public struct Replica: Sendable {
     private mutating func apply(_ block: Block) {
         applied[block.origin, default: [:]][block.seq] = block
         vector[block.origin] = block.seq
+        let role = roles[block.origin] ?? .site
         for (entity, change) in block.entityChanges where entity.kind == .ticket {
+            guard Authorization.refusal(change.operation, on: entity, by: role) == nil else { continue }
             changesByTicket[entity.id, default: []].append(change)
         }
     }

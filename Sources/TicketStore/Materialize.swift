@@ -4,7 +4,9 @@ import TicketModel
 
 extension TicketDatabase {
     /// Folds one ticket from the blocks that touch it (the pure rules of ``TicketState``).
-    static func fold(_ db: Database, _ id: UUID) throws -> TicketState {
+    /// Changes the author's role may not make (``Authorization``) are skipped.
+    static func fold(_ db: Database, _ id: UUID, roles known: [SiteID: SiteRole]? = nil) throws -> TicketState {
+        let roles = try known ?? Self.roles(db)
         let rows = try Row.fetchAll(db, sql: """
             SELECT b.bytes FROM blockEntity e JOIN block b ON b.origin = e.origin AND b.seq = e.seq
             WHERE e.entity = ?
@@ -12,7 +14,10 @@ extension TicketDatabase {
         var changes: [EntityChange] = []
         for row in rows {
             let block = try decodeStored(row["bytes"])
-            for (entity, change) in block.entityChanges where entity.id == id { changes.append(change) }
+            let role = roles[block.origin] ?? .site
+            for (entity, change) in block.entityChanges where entity.id == id {
+                if Authorization.refusal(change.operation, on: entity, by: role) == nil { changes.append(change) }
+            }
         }
         return TicketState.fold(id: id, changes: changes)
     }
@@ -30,8 +35,11 @@ extension TicketDatabase {
             SELECT b.bytes FROM blockEntity e JOIN block b ON b.origin = e.origin AND b.seq = e.seq WHERE e.entity = ?
             """, arguments: [id.lowercased])
         var versions: [UUID: EventEntry] = [:]
+        let roles = try Self.roles(db)
         for row in rows {
             let block = try decodeStored(row["bytes"])
+            // Only the coordinator publishes configuration.
+            guard Authorization.refusal(.create(number: 0), on: EntityRef(kind: .config, id: id), by: roles[block.origin] ?? .site) == nil else { continue }
             for (entity, change) in block.entityChanges where entity == EntityRef(kind: .config, id: id) {
                 guard case .event(let event) = change.operation, event.kind == .configVersion else { continue }
                 let entry = EventEntry(event: event, stamp: change.stamp, dot: change.dot)
@@ -52,8 +60,9 @@ extension TicketDatabase {
     static func materialize(_ db: Database, _ ids: Set<UUID>) throws {
         guard !ids.isEmpty else { return }
         var mergesChanged = false
+        let roles = try Self.roles(db)
         for id in ids {
-            let state = try fold(db, id)
+            let state = try fold(db, id, roles: roles)
             let key = id.lowercased
             let previousCandidate = try String.fetchOne(db, sql: "SELECT mergeCandidate FROM ticket WHERE id = ?", arguments: [key])
             let candidate = state.mergeCandidate?.target.lowercased
@@ -112,9 +121,10 @@ extension TicketDatabase {
     static func resolveMerges(_ db: Database) throws {
         let ids = try String.fetchAll(db, sql: "SELECT id FROM ticket WHERE mergeCandidate IS NOT NULL OR mergedInto IS NOT NULL OR mergeRejected")
         var candidates: [UUID: MergeCandidate] = [:]
+        let roles = try Self.roles(db)
         for text in ids {
             let id = try uuid(text)
-            if let candidate = try fold(db, id).mergeCandidate { candidates[id] = candidate }
+            if let candidate = try fold(db, id, roles: roles).mergeCandidate { candidates[id] = candidate }
         }
         let graph = MergeGraph.resolve(candidates)
         for text in ids {

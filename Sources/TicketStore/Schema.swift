@@ -146,6 +146,36 @@ enum Schema {
             // this store its own highest block (so no sequence number is reused); NULL otherwise.
             try db.alter(table: "localSite") { t in t.add(column: "restoredAt", .integer) }
         }
+        migrator.registerMigration("v6-roster") { db in
+            // The coordinator's public key, pinned at setup: the only key a roster is accepted under.
+            try db.alter(table: "localSite") { t in t.add(column: "coordinatorKey", .blob) }
+            // siteKey becomes the roster's list once one is adopted: the role decides which changes a
+            // site may make, and a removed site's blocks above revokedAfter are refused.
+            try db.alter(table: "siteKey") { t in
+                t.add(column: "role", .text)
+                t.add(column: "revokedAfter", .integer)
+            }
+            // The adopted roster: the exact text the coordinator signed, and the signature.
+            try db.create(table: "roster") { t in
+                t.primaryKey("id", .integer).check { $0 == 1 }
+                t.column("version", .integer).notNull()
+                t.column("document", .text).notNull()
+                t.column("signature", .blob).notNull()
+            }
+            // Blocks refused (forged, unknown origin, equivocation, revoked) and changes skipped because
+            // their author's role may not make them, for `tierline status`. Nothing of them is applied.
+            try db.create(table: "refusal") { t in
+                t.column("origin", .text).notNull()
+                t.column("seq", .integer).notNull()
+                t.column("hash", .blob).notNull()
+                t.column("code", .text).notNull()
+                t.column("reason", .text).notNull()
+                t.column("firstAt", .integer).notNull()
+                t.column("lastAt", .integer).notNull()
+                t.column("count", .integer).notNull()
+                t.primaryKey(["origin", "seq", "hash", "code"])
+            }
+        }
         return migrator
     }
 

@@ -73,8 +73,11 @@ public struct TicketDatabase: Sendable {
             }
             try db.execute(sql: "INSERT INTO localSite (id, site, role, publicKey, hlc, nextNumber) VALUES (1, ?, ?, ?, 0, 1)",
                            arguments: [site.rawValue, role.rawValue, Data(key.publicKey)])
-            try db.execute(sql: "INSERT INTO siteKey (site, publicKey) VALUES (?, ?)", arguments: [site.rawValue, Data(key.publicKey)])
+            try db.execute(sql: "INSERT INTO siteKey (site, publicKey, role) VALUES (?, ?, ?)",
+                           arguments: [site.rawValue, Data(key.publicKey), role.rawValue])
         }
+        // A coordinator founds the fleet's roster and trusts its own key.
+        if role == .coordinator { try foundRoster() }
     }
 
     /// This store's site, role and public key.
@@ -181,6 +184,8 @@ public struct TicketDatabase: Sendable {
     }
 
     static func learn(_ db: Database, keys: [SiteID: [UInt8]]) throws {
+        // With a pinned coordinator, keys come from the signed roster only.
+        guard try pinnedKey(db) == nil else { return }
         let known = try siteKeys(db)
         for (site, key) in keys.sorted(by: { $0.key < $1.key }) {
             if let existing = known[site] {
@@ -209,13 +214,14 @@ public struct TicketDatabase: Sendable {
                 try Self.learn(db, keys: keys)
                 report.received = blocks.count
                 let keys = try Self.siteKeys(db)
+                let revoked = try Self.revocations(db)
                 var accepted: [Block] = []
                 var acceptedHashes: [Dot: [UInt8]] = [:]
                 for block in blocks {
                     do {
                         let slot = Dot(origin: block.origin, seq: block.seq, index: 0)
                         let known = try acceptedHashes[slot] ?? Self.storedHash(db, block)
-                        if try Self.check(block, known: known, keys: keys) {
+                        if try Self.check(block, known: known, keys: keys, revoked: revoked) {
                             accepted.append(block)
                             acceptedHashes[slot] = block.hash
                         } else {
@@ -223,6 +229,8 @@ public struct TicketDatabase: Sendable {
                         }
                     } catch let error as ApplyError {
                         report.refused.append(.init(origin: block.origin.rawValue, seq: block.seq, code: error.code.rawValue, reason: error.detail))
+                        try Self.recordRefusal(db, origin: block.origin, seq: block.seq, hash: block.hash, code: error.code.rawValue,
+                                               reason: error.detail, at: wallClock())
                     }
                 }
                 (report.applied, report.held) = try drain(db, arriving: accepted)
@@ -244,7 +252,7 @@ public struct TicketDatabase: Sendable {
 
     /// Decides whether a received block is new: `false` for a duplicate; throws for equivocation, an
     /// unknown site or a bad signature.
-    static func check(_ block: Block, known: [UInt8]?, keys: [SiteID: [UInt8]]) throws -> Bool {
+    static func check(_ block: Block, known: [UInt8]?, keys: [SiteID: [UInt8]], revoked: [SiteID: UInt64] = [:]) throws -> Bool {
         if let known {
             guard known == block.hash else {
                 throw ApplyError(.equivocation, "\(block.origin) seq \(block.seq) is already held with hash \(known.prefix(8).hexString); this block has \(block.hashHex.prefix(16))")
@@ -252,7 +260,10 @@ public struct TicketDatabase: Sendable {
             return false
         }
         guard let key = keys[block.origin] else {
-            throw ApplyError(.unknownSite, "no public key is known for site \(block.origin)")
+            throw ApplyError(.unknownSite, "site \(block.origin) is not in this store's roster (no public key is known for it); the coordinator adds sites with `tierline roster add`")
+        }
+        if let limit = revoked[block.origin], block.seq > limit {
+            throw ApplyError(.revoked, "site \(block.origin) was removed from the roster after its block \(limit); its later blocks are refused")
         }
         guard block.isSignatureValid(publicKey: key) else {
             throw ApplyError(.badSignature, "the signature of \(block.origin) seq \(block.seq) does not match its content")
@@ -274,6 +285,7 @@ public struct TicketDatabase: Sendable {
         var waiting = (stored.map { ($0, true) } + arriving.map { ($0, false) })
             .sorted { ($0.0.hlc, $0.0.origin, $0.0.seq) < ($1.0.hlc, $1.0.origin, $1.0.seq) }
         var vector = try Self.vector(db)
+        let roster = try Self.roster(db)?.roster
         var touched = Set<EntityRef>()
         var tooFarAhead: [Dot: String] = [:]
         var count = 0
@@ -287,14 +299,18 @@ public struct TicketDatabase: Sendable {
                     continue
                 }
                 do { _ = try clock.receive(block.hlc, wall: wallClock()) } catch {
-                    tooFarAhead[block.dot(0)] = "stamped too far ahead: \(error.detail)"
-                    stillWaiting.append((block, isStored))
-                    continue
+                    // A block the coordinator released applies without moving this node's clock ahead.
+                    if roster?.isReleased(site: block.origin, seq: block.seq, hash: block.hash) != true {
+                        tooFarAhead[block.dot(0)] = "stamped too far ahead: \(error.detail)"
+                        stillWaiting.append((block, isStored))
+                        continue
+                    }
                 }
                 if isStored {
                     try db.execute(sql: "DELETE FROM pendingBlock WHERE origin = ? AND seq = ?", arguments: [block.origin.rawValue, Int64(block.seq)])
                 }
                 try Self.insert(db, block)
+                try Self.recordUnauthorized(db, block, at: wallClock())
                 vector[block.origin] = block.seq
                 touched.formUnion(block.changes.map(\.entity))
                 count += 1

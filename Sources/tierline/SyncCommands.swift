@@ -246,23 +246,39 @@ struct StatusCommand: ParsableCommand {
     struct Output: Encodable {
         var site: String
         var role: String
+        /// This site's public key, for the coordinator's `roster add`.
+        var publicKey: String
         var vector: VersionVector
         /// Set while a store restored from a backup waits for a sync to learn its own highest block.
         var restoredAt: Date?
         var pendingBlocks: [Pending]
         var peers: [Peer]
+        /// The roster version held (0: none) and whether a coordinator key is pinned.
+        var rosterVersion: UInt64
+        var coordinatorPinned: Bool
+        /// Blocks stamped too far ahead, with how far.
+        var quarantined: [QuarantinedBlock]
+        /// Refused blocks and skipped changes, newest first.
+        var refusals: [RefusalRecord]
 
-        enum Keys: String, CodingKey { case site, role, vector, restoredAt, pendingBlocks, peers }
+        enum Keys: String, CodingKey {
+            case site, role, publicKey, vector, restoredAt, pendingBlocks, peers, rosterVersion, coordinatorPinned, quarantined, refusals
+        }
 
         // Every key is present, `null` when empty, so scripts need not guess.
         func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: Keys.self)
             try c.encode(site, forKey: .site)
             try c.encode(role, forKey: .role)
+            try c.encode(publicKey, forKey: .publicKey)
             try c.encode(vector, forKey: .vector)
             try c.encode(restoredAt, forKey: .restoredAt)
             try c.encode(pendingBlocks, forKey: .pendingBlocks)
             try c.encode(peers, forKey: .peers)
+            try c.encode(rosterVersion, forKey: .rosterVersion)
+            try c.encode(coordinatorPinned, forKey: .coordinatorPinned)
+            try c.encode(quarantined, forKey: .quarantined)
+            try c.encode(refusals, forKey: .refusals)
         }
     }
 
@@ -313,10 +329,18 @@ struct StatusCommand: ParsableCommand {
         }
         let pending = try store.pendingBlocks().map { Pending(origin: $0.origin.rawValue, seq: $0.seq, reason: $0.reason) }
         let restored = try store.restoredAt().map { Date(timeIntervalSince1970: Double($0) / 1000) }
-        let output = Output(site: identity.site.rawValue, role: identity.role.rawValue, vector: vector, restoredAt: restored,
-                            pendingBlocks: pending, peers: peers)
+        let output = Output(site: identity.site.rawValue, role: identity.role.rawValue, publicKey: identity.publicKey.hexString, vector: vector, restoredAt: restored,
+                            pendingBlocks: pending, peers: peers, rosterVersion: try store.rosterVersion(),
+                            coordinatorPinned: try store.pinnedCoordinatorKey() != nil, quarantined: try store.quarantined(),
+                            refusals: try store.refusals())
         if options.json { return try printJSON(output) }
         print("site \(output.site) (\(output.role)), vector \(vector)")
+        print("public key \(output.publicKey)")
+        if !output.coordinatorPinned {
+            print("no coordinator key pinned: this store syncs with nobody (`tierline roster pin KEY`)")
+        } else {
+            print(output.rosterVersion == 0 ? "coordinator pinned; no roster yet (the first sync brings it)" : "roster version \(output.rosterVersion) (`tierline roster list`)")
+        }
         if let restored {
             print("restored from a backup \(ageText(Date().timeIntervalSince(restored))); local writes wait for a sync with the coordinator (`tierline sync HUB:PORT` or `tierline serve` dialing it; `tierline restore --release` lifts it by hand)")
         }
@@ -333,6 +357,16 @@ struct StatusCommand: ParsableCommand {
         if !pending.isEmpty {
             print("\n\(pending.count) blocks held back:")
             printTable(["ORIGIN", "SEQ", "REASON"], pending.prefix(20).map { [$0.origin, "\($0.seq)", $0.reason] }, maxWidth: 80)
+        }
+        if !output.quarantined.isEmpty {
+            print("\n\(output.quarantined.count) blocks quarantined for clock drift (retried as time passes; the coordinator can `tierline quarantine release SITE SEQ`):")
+            printTable(["SITE", "SEQ", "AHEAD"], output.quarantined.prefix(20).map { [$0.origin, "\($0.seq)", durationText(millis: $0.aheadMillis)] })
+        }
+        if !output.refusals.isEmpty {
+            print("\nrefused (nothing of these was applied):")
+            printTable(["ORIGIN", "SEQ", "CODE", "TIMES", "LAST", "REASON"], output.refusals.prefix(20).map { r in
+                [r.origin, "\(r.seq)", r.code, "\(r.count)", ageText(Date().timeIntervalSince1970 - Double(r.lastAt) / 1000), r.reason]
+            }, maxWidth: 90)
         }
     }
 }

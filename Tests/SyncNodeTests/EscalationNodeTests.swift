@@ -27,6 +27,7 @@ private func records(_ db: TicketDatabase, _ ref: String) throws -> [(id: UUID, 
 @Suite(.serialized) struct EscalationNodeTests {
     @Test func theCoordinatorFiresForASilentSiteAndThePartitionHealsToOneEvent() async throws {
         let central = try TestSite("central", role: .coordinator), north = try TestSite("north")
+        try admit(central, north)
         let published = try EscalationDesk(store: central.db).publish(Data(fastConfig.utf8), file: "fast.json", actor: "ops")
         #expect(published.count == 3)
         let hub = try #require(try await central.start(escalationMillis: 100))
@@ -71,6 +72,7 @@ private func records(_ db: TicketDatabase, _ ref: String) throws -> [(id: UUID, 
 
     @Test func aHandoffRequestedAtOneSiteAndAcceptedAtAnotherMovesTheOwningSite() async throws {
         let central = try TestSite("central", role: .coordinator), north = try TestSite("north"), south = try TestSite("south")
+        try admit(central, north, south)
         let hub = try #require(try await central.start(escalationMillis: 0))
         try await north.start(listen: false, peers: [hub], escalationMillis: 0)
         try await south.start(listen: false, peers: [hub], escalationMillis: 0)

@@ -65,6 +65,28 @@ final class TestSite: @unchecked Sendable {
     }
 }
 
+/// The key of the coordinator that signs the rosters of tests without a coordinator of their own.
+let outsideCoordinatorKey = SiteKey.generate()
+
+/// Makes `sites` one fleet: each pins the coordinator's key and adopts a roster that lists them all.
+/// The coordinator among them signs it; without one, an outside coordinator key does.
+func admit(_ sites: TestSite...) throws {
+    let coordinator = sites.first { (try? $0.db.identity().role) == .coordinator }
+    let signer = coordinator?.key ?? outsideCoordinatorKey
+    let hq = try coordinator?.db.identity().site ?? SiteID("hq")
+    var members = [Roster.Member(site: hq, key: signer.publicKey, role: .coordinator)]
+    for site in sites where site !== coordinator {
+        let me = try site.db.identity()
+        members.append(Roster.Member(site: me.site, key: me.publicKey, role: me.role))
+    }
+    let version = try sites.map { try $0.db.rosterVersion() }.max()! + 1
+    let signed = try SignedRoster.sign(Roster(version: version, coordinator: hq, issued: 1, sites: members), key: signer)
+    for site in sites {
+        if site !== coordinator { try site.db.pinCoordinator(key: signer.publicKey) }
+        try site.db.adopt(document: signed.document, signature: signed.signature)
+    }
+}
+
 /// Polls `condition` every 50 ms until it holds or `seconds` pass.
 func eventually(_ seconds: Double, _ what: String, _ condition: () throws -> Bool) async throws {
     let deadline = Date().addingTimeInterval(seconds)
@@ -85,6 +107,7 @@ func quietLogger() -> Logger {
 @Suite(.serialized) struct NodeTests {
     @Test func aChainOfThreeConvergesThroughTheHub() async throws {
         let north = try TestSite("north"), hub = try TestSite("hub"), south = try TestSite("south")
+        try admit(north, hub, south)
         try north.create(5, prefix: "north")
         try hub.create(3, prefix: "hub")
         try south.create(4, prefix: "south")
@@ -112,6 +135,7 @@ func quietLogger() -> Logger {
         // Both sides list the other as a peer (two sessions between them at once), and north also
         // lists its own address: that session is refused as duplicate-site and retried with backoff.
         let north = try TestSite("north"), south = try TestSite("south")
+        try admit(north, south)
         try north.create(4, prefix: "north")
         try south.create(4, prefix: "south")
         let southAddress = try #require(try await south.start())
@@ -144,6 +168,7 @@ func quietLogger() -> Logger {
 
     @Test func aLaptopSyncsBothWays() async throws {
         let node = try TestSite("branch"), laptop = try TestSite("laptop-anna", role: .laptop)
+        try admit(node, laptop)
         try node.create(6, prefix: "branch")
         try laptop.create(4, prefix: "offline")
         let address = try #require(try await node.start())
@@ -166,6 +191,7 @@ func quietLogger() -> Logger {
     @Test func aTransferCutMidwayResumesWithoutLossOrDuplication() async throws {
         // east pauses 30 ms in each apply, so the 30 batches take about a second and the cut lands mid-way.
         let big = try TestSite("big"), east = try TestSite("east", applyDelay: .milliseconds(30))
+        try admit(big, east)
         try big.create(600, prefix: "backlog")
         let total = Int(try big.db.vector()[try SiteID("big")])
         let address = try #require(try await east.start())
@@ -197,6 +223,7 @@ func quietLogger() -> Logger {
         // The laptop's clock runs 10 minutes ahead: the node quarantines its blocks (DESIGN: never
         // merge a stamp more than 5 minutes ahead), and `sync` must say so instead of "completed".
         let node = try TestSite("branch"), laptop = try TestSite("laptop-fast", role: .laptop, clockAhead: 600_000)
+        try admit(node, laptop)
         try laptop.create(3, prefix: "ahead")
         let address = try #require(try await node.start())
         defer { Task { await node.stop() } }
@@ -214,6 +241,7 @@ func quietLogger() -> Logger {
 
     @Test func anUnknownProtocolVersionIsRefused() async throws {
         let node = try TestSite("north")
+        try admit(node)
         let address = try #require(try await node.start())
         defer { Task { await node.stop() } }
         for (version, schema, expected) in [(99, 1, WireError.Code.unsupportedProtocol), (1, 99, .unsupportedSchema)] {
@@ -238,6 +266,7 @@ func quietLogger() -> Logger {
         }
         // The node still serves others.
         let laptop = try TestSite("laptop", role: .laptop)
+        try admit(node, laptop)
         #expect(try await SyncClient.exchange(store: laptop.db, key: laptop.key, with: address, logger: quietLogger()).completed)
         await node.stop()
     }

@@ -43,9 +43,12 @@ import TicketModel
         }
         switch frame {
         case .hello(let h):
-            return ["type": "hello", "protocol": h.protocolVersion, "minProtocol": h.minProtocol, "schema": h.schema,
+            var shape: [String: Any] = ["type": "hello", "protocol": h.protocolVersion, "minProtocol": h.minProtocol, "schema": h.schema,
                     "site": h.site.rawValue, "role": h.role.rawValue, "publicKey": h.publicKey.hexString,
                     "nonce": h.nonce.hexString, "time": Int(h.time), "software": h.software as Any? ?? NSNull()]
+            if h.roster != 0 { shape["roster"] = Int(h.roster) }
+            return shape
+        case .roster(let document, let signature): return ["type": "roster", "document": document, "signature": signature.hexString]
         case .auth(let signature): return ["type": "auth", "signature": signature.hexString]
         case .vector(let v): return ["type": "vector", "vector": vector(v)]
         case .synced(let v): return ["type": "synced", "vector": vector(v)]

@@ -56,7 +56,8 @@ import TicketModel
         // The hub holds all three of north's blocks; then north's disk dies.
         let hub = try TicketDatabase(DatabaseQueue(), key: .generate())
         try hub.initialize(site: try SiteID("hub"), role: .coordinator)
-        _ = try hub.apply(try store.blocks(after: VersionVector()), learning: [me: try store.identity().publicKey])
+        try hub.editRoster { roster, _ in roster.sites.append(.init(site: me, key: try store.identity().publicKey, role: .site)) }
+        _ = try hub.apply(try store.blocks(after: VersionVector()))
 
         let restoredDir = StoreDirectory(path: folder + "/north-restored")
         let (restored, report) = try restoredDir.restore(from: folder + "/b.sqlite", keyFile: north.keyPath, now: 42)

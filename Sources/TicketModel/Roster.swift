@@ -1,0 +1,185 @@
+import Foundation
+
+/// The fleet's membership: each site's id, public key and role, signed by the coordinator.
+///
+/// Every node pins the coordinator's public key at setup and accepts a roster only under that key, so
+/// every replica judges sessions and blocks by the same list (`Protocol/PROTOCOL.md` §2.6). A removed
+/// site stays listed with ``Member/revokedAfter``: its blocks up to that `seq` (which some replicas
+/// may already hold) stay valid everywhere, later ones are refused everywhere. ``released`` names
+/// blocks stamped too far ahead that the coordinator let through.
+public struct Roster: Codable, Equatable, Sendable {
+    public struct Member: Codable, Equatable, Sendable {
+        public var site: String
+        /// The Ed25519 public key, 64 lowercase hex digits.
+        public var key: String
+        public var role: SiteRole
+        /// Set when the site was removed: its blocks above this `seq` are refused.
+        public var revokedAfter: UInt64?
+
+        public init(site: SiteID, key: [UInt8], role: SiteRole, revokedAfter: UInt64? = nil) {
+            self.site = site.rawValue
+            self.key = key.hexString
+            self.role = role
+            self.revokedAfter = revokedAfter
+        }
+    }
+
+    /// A block the coordinator released from the clock-drift quarantine.
+    public struct Release: Codable, Equatable, Sendable {
+        public var site: String
+        public var seq: UInt64
+        /// The block's hash, 64 hex digits: only that exact block is released.
+        public var hash: String
+
+        public init(site: SiteID, seq: UInt64, hash: [UInt8]) {
+            self.site = site.rawValue
+            self.seq = seq
+            self.hash = hash.hexString
+        }
+    }
+
+    /// Raised by one on every edit; a node adopts only a higher version.
+    public var version: UInt64
+    public var coordinator: String
+    /// The coordinator's wall clock when it signed this version, ms since 1970.
+    public var issued: UInt64
+    /// Sorted by site id.
+    public var sites: [Member]
+    /// The most recent releases, oldest first, at most ``RosterLimits/maxReleases``.
+    public var released: [Release]
+
+    public init(version: UInt64, coordinator: SiteID, issued: UInt64, sites: [Member], released: [Release] = []) {
+        self.version = version
+        self.coordinator = coordinator.rawValue
+        self.issued = issued
+        self.sites = sites.sorted { $0.site < $1.site }
+        self.released = released
+    }
+
+    /// The first roster of a fleet: the coordinator alone.
+    public static func founding(coordinator: SiteID, key: [UInt8], issued: UInt64) -> Roster {
+        Roster(version: 1, coordinator: coordinator, issued: issued, sites: [Member(site: coordinator, key: key, role: .coordinator)])
+    }
+
+    /// The entry of `site`, removed or not.
+    public func member(_ site: SiteID) -> Member? { sites.first { $0.site == site.rawValue } }
+
+    /// Whether `site` may open sessions: listed, not removed, with exactly `key`.
+    public func admits(_ site: SiteID, key: [UInt8]) -> Bool {
+        guard let member = member(site) else { return false }
+        return member.revokedAfter == nil && member.key == key.hexString
+    }
+
+    /// Whether the block `hash` of `site`/`seq` was released from quarantine.
+    public func isReleased(site: SiteID, seq: UInt64, hash: [UInt8]) -> Bool {
+        released.contains { $0.site == site.rawValue && $0.seq == seq && $0.hash == hash.hexString }
+    }
+
+    /// The canonical text that is signed: JSON with sorted keys, no spaces.
+    public func canonicalText() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Encoding plain strings and integers cannot fail.
+        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+    }
+
+    /// The signed message: a domain label, a zero byte, the document's bytes.
+    public static func signedMessage(_ document: String) -> [UInt8] {
+        Array("tierline-roster-v1".utf8) + [0] + Array(document.utf8)
+    }
+}
+
+/// Bounds of a roster document.
+public enum RosterLimits {
+    public static let maxSites = 4_096
+    public static let maxReleases = 256
+    public static let maxDocumentBytes = 1 << 20
+}
+
+/// A roster with the exact text the coordinator signed and its signature.
+public struct SignedRoster: Equatable, Sendable {
+    public let document: String
+    public let signature: [UInt8]
+    public let roster: Roster
+
+    /// Signs `roster` with the coordinator's key.
+    public static func sign(_ roster: Roster, key: SiteKey) throws(RosterError) -> SignedRoster {
+        let document = roster.canonicalText()
+        let signature: [UInt8]
+        do { signature = try key.sign(Roster.signedMessage(document)) } catch {
+            throw RosterError("signing the roster failed: \(error)")
+        }
+        return try SignedRoster(document: document, signature: signature, pinnedKey: key.publicKey)
+    }
+
+    /// Verifies `signature` over `document` under the pinned coordinator key, then parses and checks it.
+    /// - Throws: ``RosterError`` saying what is wrong; nothing is trusted from a document that fails.
+    public init(document: String, signature: [UInt8], pinnedKey: [UInt8]) throws(RosterError) {
+        guard document.utf8.count <= RosterLimits.maxDocumentBytes else {
+            throw RosterError("the roster is \(document.utf8.count) bytes; the limit is \(RosterLimits.maxDocumentBytes)")
+        }
+        guard SiteKey.isValid(signature: signature, of: Roster.signedMessage(document), publicKey: pinnedKey) else {
+            throw RosterError("the roster's signature does not verify under the pinned coordinator key; it was not issued by this fleet's coordinator")
+        }
+        let roster: Roster
+        do { roster = try JSONDecoder().decode(Roster.self, from: Data(document.utf8)) } catch {
+            throw RosterError("the signed roster does not parse: \(error)")
+        }
+        try Self.check(roster, pinnedKey: pinnedKey)
+        self.document = document
+        self.signature = signature
+        self.roster = roster
+    }
+
+    static func check(_ roster: Roster, pinnedKey: [UInt8]) throws(RosterError) {
+        guard roster.version >= 1 else { throw RosterError("roster version must be at least 1") }
+        guard roster.sites.count <= RosterLimits.maxSites, roster.released.count <= RosterLimits.maxReleases else {
+            throw RosterError("the roster lists more than \(RosterLimits.maxSites) sites or \(RosterLimits.maxReleases) releases")
+        }
+        var seen = Set<String>()
+        for member in roster.sites {
+            guard SiteID.isValid(member.site) else { throw RosterError("roster entry \(member.site.prefix(40).debugDescription) is not a site id") }
+            guard seen.insert(member.site).inserted else { throw RosterError("site \(member.site) is listed twice") }
+            guard member.key.utf8.count == 64, [UInt8](hex: member.key) != nil else {
+                throw RosterError("the key of \(member.site) is not 64 hex digits")
+            }
+        }
+        guard let coordinator = roster.sites.first(where: { $0.site == roster.coordinator }), coordinator.role == .coordinator,
+              coordinator.revokedAfter == nil, coordinator.key == pinnedKey.hexString else {
+            throw RosterError("the roster must list its coordinator \(roster.coordinator) with role coordinator and the pinned key")
+        }
+        guard roster.sites.filter({ $0.role == .coordinator }).count == 1 else {
+            throw RosterError("the roster names more than one coordinator")
+        }
+        for release in roster.released {
+            guard SiteID.isValid(release.site), release.seq >= 1, release.hash.utf8.count == 64, [UInt8](hex: release.hash) != nil else {
+                throw RosterError("a release entry is malformed (site \(release.site.prefix(40).debugDescription), seq \(release.seq))")
+            }
+        }
+    }
+}
+
+/// A roster that cannot be trusted or an edit that cannot be made.
+public struct RosterError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var detail: String
+    public init(_ detail: String) { self.detail = detail }
+    public var description: String { detail }
+}
+
+/// Which changes each role may make (`Protocol/PROTOCOL.md` §1.5.5).
+///
+/// A change its author's role may not make is skipped when the entity is folded, the same way on every
+/// replica because the roster is replicated; the rest of its block applies, so the origin never stalls.
+public enum Authorization {
+    /// Why a site with `role` may not make `change`, or `nil` when it may.
+    public static func refusal(_ operation: Operation, on entity: EntityRef, by role: SiteRole) -> String? {
+        switch (entity.kind, operation) {
+        case (.config, _) where role != .coordinator:
+            return "only the coordinator publishes configuration (policies, calendars, ladders, the escalation matrix, rules); this change came from a \(role.rawValue)"
+        case (.ticket, .set(.owner, _)) where role == .laptop:
+            return "a laptop may not move a ticket's owning site (bump its owning-site epoch); a site or the coordinator accepts handoffs"
+        default:
+            return nil
+        }
+    }
+}

@@ -1,0 +1,284 @@
+import Foundation
+import GRDB
+import TicketModel
+
+/// A refused block or a skipped change, as `tierline status` lists it.
+public struct RefusalRecord: Sendable, Equatable, Encodable {
+    public var origin: String
+    public var seq: UInt64
+    public var hash: String
+    /// `badSignature`, `unknownSite`, `equivocation`, `revoked` or `unauthorized`.
+    public var code: String
+    public var reason: String
+    public var firstAt: Int64
+    public var lastAt: Int64
+    public var count: Int
+}
+
+/// A block held back because its stamp is too far ahead of this node's clock.
+public struct QuarantinedBlock: Sendable, Equatable, Encodable {
+    public var origin: String
+    public var seq: UInt64
+    public var hash: String
+    /// How far the block's stamp is ahead of this node's clock now, ms.
+    public var aheadMillis: Int64
+}
+
+extension TicketDatabase {
+    // MARK: Pinning and reading
+
+    /// The coordinator key this store accepts rosters under; `nil` until pinned.
+    public func pinnedCoordinatorKey() throws -> [UInt8]? {
+        try writer.read { db in try Self.pinnedKey(db) }
+    }
+
+    static func pinnedKey(_ db: Database) throws -> [UInt8]? {
+        try Data.fetchOne(db, sql: "SELECT coordinatorKey FROM localSite WHERE id = 1").map { [UInt8]($0) }
+    }
+
+    /// Pins the coordinator's public key (a site or laptop, at setup). Pinning the same key again is a
+    /// no-op; another key is refused, because every roster this store holds was judged by the first.
+    public func pinCoordinator(key: [UInt8]) throws {
+        guard key.count == 32 else { throw StoreError(.invalidInput, "a coordinator key is 64 hex digits (32 bytes); got \(key.count) bytes") }
+        try writer.write { db in
+            let me = try Self.identity(db)
+            if me.role == .coordinator && key != me.publicKey {
+                throw StoreError(.invalidInput, "this store is the coordinator; its own key is the pinned one")
+            }
+            if let pinned = try Self.pinnedKey(db) {
+                guard pinned == key else {
+                    throw StoreError(.keyMismatch, "this store already pinned another coordinator key (\(pinned.hexString.prefix(16))…); a store trusts one coordinator for life; make a new store for another fleet")
+                }
+                return
+            }
+            try db.execute(sql: "UPDATE localSite SET coordinatorKey = ? WHERE id = 1", arguments: [Data(key)])
+        }
+    }
+
+    /// The adopted roster, if any.
+    public func roster() throws -> SignedRoster? {
+        try writer.read { db in try Self.roster(db) }
+    }
+
+    static func roster(_ db: Database) throws -> SignedRoster? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT document, signature FROM roster WHERE id = 1"),
+              let pinned = try pinnedKey(db) else { return nil }
+        do {
+            return try SignedRoster(document: row["document"], signature: [UInt8](row["signature"] as Data), pinnedKey: pinned)
+        } catch {
+            throw StoreError(.corruptFile, "the stored roster no longer verifies (\(error)); the database file is damaged, restore it from a backup")
+        }
+    }
+
+    /// The adopted roster's version; 0 when none.
+    public func rosterVersion() throws -> UInt64 {
+        try writer.read { db in UInt64(try Int64.fetchOne(db, sql: "SELECT version FROM roster WHERE id = 1") ?? 0) }
+    }
+
+    /// Roles by site from the roster (an entry without a role counts as an office site).
+    static func roles(_ db: Database) throws -> [SiteID: SiteRole] {
+        var roles: [SiteID: SiteRole] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT site, role FROM siteKey WHERE role IS NOT NULL") {
+            roles[try SiteID(row["site"] as String)] = SiteRole(rawValue: row["role"]) ?? .site
+        }
+        return roles
+    }
+
+    /// Highest valid `seq` of each removed site.
+    static func revocations(_ db: Database) throws -> [SiteID: UInt64] {
+        var out: [SiteID: UInt64] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT site, revokedAfter FROM siteKey WHERE revokedAfter IS NOT NULL") {
+            out[try SiteID(row["site"] as String)] = UInt64(row["revokedAfter"] as Int64)
+        }
+        return out
+    }
+
+    // MARK: Adopting
+
+    /// Adopts a roster received from a peer if it verifies under the pinned key and is newer.
+    /// - Returns: whether it was adopted (`false`: this store already holds that version or a newer one).
+    /// - Throws: ``StoreError`` `.keyMismatch` when nothing is pinned or the signature is not the
+    ///   coordinator's; `.invalidInput` when the document is malformed. Nothing changes then.
+    @discardableResult
+    public func adopt(document: String, signature: [UInt8]) throws -> Bool {
+        try writer.writeWithoutTransaction { db in
+            var adopted = false
+            try db.inTransaction(.immediate) {
+                guard let pinned = try Self.pinnedKey(db) else {
+                    throw StoreError(.keyMismatch, "this store has no pinned coordinator key, so it cannot judge a roster; run `tierline roster pin KEY` with the coordinator's public key")
+                }
+                let signed: SignedRoster
+                do { signed = try SignedRoster(document: document, signature: signature, pinnedKey: pinned) } catch {
+                    throw StoreError(.keyMismatch, "\(error)")
+                }
+                adopted = try adopt(db, signed)
+                return .commit
+            }
+            return adopted
+        }
+    }
+
+    /// Stores `signed` if newer, rebuilds the key table from it, re-folds what a role change affects and
+    /// applies blocks it released.
+    func adopt(_ db: Database, _ signed: SignedRoster) throws -> Bool {
+        let current = UInt64(try Int64.fetchOne(db, sql: "SELECT version FROM roster WHERE id = 1") ?? 0)
+        guard signed.roster.version > current else { return false }
+        let oldRoles = try Self.roles(db)
+        let me = try Self.identity(db)
+        try db.execute(sql: """
+            INSERT INTO roster (id, version, document, signature) VALUES (1, ?, ?, ?)
+            ON CONFLICT(id) DO UPDATE SET version = excluded.version, document = excluded.document, signature = excluded.signature
+            """, arguments: [Int64(signed.roster.version), signed.document, Data(signed.signature)])
+        try db.execute(sql: "DELETE FROM siteKey")
+        var newRoles: [SiteID: SiteRole] = [:]
+        for member in signed.roster.sites {
+            let site = try SiteID(member.site)
+            newRoles[site] = member.role
+            try db.execute(sql: "INSERT INTO siteKey (site, publicKey, role, revokedAfter) VALUES (?, ?, ?, ?)",
+                           arguments: [member.site, Data([UInt8](hex: member.key) ?? []), member.role.rawValue,
+                                       member.revokedAfter.map { Int64($0) }])
+            if let limit = member.revokedAfter {
+                try db.execute(sql: "DELETE FROM pendingBlock WHERE origin = ? AND seq > ?", arguments: [member.site, Int64(limit)])
+            }
+        }
+        if signed.roster.member(me.site) == nil {
+            // Not (yet) listed: this store still verifies and folds its own blocks.
+            try db.execute(sql: "INSERT INTO siteKey (site, publicKey, role) VALUES (?, ?, ?)",
+                           arguments: [me.site.rawValue, Data(me.publicKey), me.role.rawValue])
+            newRoles[me.site] = me.role
+        }
+        let changed = Set(oldRoles.keys).union(newRoles.keys).filter { (oldRoles[$0] ?? .site) != (newRoles[$0] ?? .site) }
+        if !changed.isEmpty {
+            let ids = try String.fetchAll(db, sql: "SELECT DISTINCT entity FROM blockEntity WHERE origin IN (\(changed.map { _ in "?" }.joined(separator: ",")))",
+                                          arguments: StatementArguments(changed.map(\.rawValue)))
+            let tickets = Set(try String.fetchAll(db, sql: "SELECT id FROM ticket"))
+            let entities = try ids.map { EntityRef(kind: tickets.contains($0) ? .ticket : .config, id: try Self.uuid($0)) }
+            try Self.materialize(db, Set(entities))
+        }
+        if !signed.roster.released.isEmpty { _ = try drain(db) }
+        return true
+    }
+
+    // MARK: Editing (coordinator)
+
+    /// Edits the roster on the coordinator: applies `edit` to the current one, raises the version,
+    /// signs it with this store's key and adopts it. Peers learn it at their next session or within a
+    /// second on an open one.
+    @discardableResult
+    public func editRoster(_ edit: (inout Roster, Database) throws -> Void) throws -> SignedRoster {
+        guard let key else { throw StoreError(.refusedWrite, "editing the roster needs the coordinator's site key") }
+        return try writer.writeWithoutTransaction { db in
+            var result: SignedRoster?
+            try db.inTransaction(.immediate) {
+                let me = try Self.identity(db)
+                guard me.role == .coordinator else {
+                    throw StoreError(.refusedWrite, "only the coordinator edits the roster; this store is \(me.site), a \(me.role.rawValue). Ask the coordinator's operator (run `tierline roster …` there)")
+                }
+                guard me.publicKey == key.publicKey else {
+                    throw StoreError(.keyMismatch, "the key file does not match this store's site key; restore the store's own site.key")
+                }
+                if try Self.restoredAt(db) != nil {
+                    throw StoreError(.awaitingSync, "this coordinator was restored from a backup; sync with a site first so it learns the newest roster, then edit it (or `tierline restore --release`)")
+                }
+                guard var roster = try Self.roster(db)?.roster else {
+                    throw StoreError(.notInitialized, "this coordinator has no roster yet; `tierline init --role coordinator` founds it")
+                }
+                let before = roster
+                try edit(&roster, db)
+                guard roster != before else { return .rollback }
+                roster.version = before.version + 1
+                roster.issued = wallClock()
+                roster.sites.sort { $0.site < $1.site }
+                if roster.released.count > RosterLimits.maxReleases { roster.released.removeFirst(roster.released.count - RosterLimits.maxReleases) }
+                let signed: SignedRoster
+                do { signed = try SignedRoster.sign(roster, key: key) } catch {
+                    throw StoreError(.invalidInput, "\(error)")
+                }
+                _ = try adopt(db, signed)
+                result = signed
+                return .commit
+            }
+            if let result { return result }
+            guard let current = try Self.roster(db) else { throw StoreError(.invalidInput, "the roster is empty") }
+            return current
+        }
+    }
+
+    /// Makes a coordinator's founding roster and pins its own key. Idempotent; a no-op on other roles.
+    ///
+    /// A new coordinator's roster lists itself alone. A coordinator upgraded from a version that trusted
+    /// keys on first use lists the sites it had already met, with the role they last announced, so the
+    /// fleet keeps syncing; `tierline roster list` shows them for review.
+    public func foundRoster() throws {
+        guard let key else { throw StoreError(.refusedWrite, "founding the roster needs the coordinator's site key") }
+        try writer.write { db in
+            let me = try Self.identity(db)
+            guard me.role == .coordinator, try Self.roster(db) == nil else { return }
+            guard me.publicKey == key.publicKey else {
+                throw StoreError(.keyMismatch, "the key file does not match this store's site key; restore the store's own site.key")
+            }
+            try db.execute(sql: "UPDATE localSite SET coordinatorKey = ? WHERE id = 1", arguments: [Data(me.publicKey)])
+            var founding = Roster.founding(coordinator: me.site, key: me.publicKey, issued: wallClock())
+            for row in try Row.fetchAll(db, sql: """
+                SELECT k.site, k.publicKey, p.role FROM siteKey k LEFT JOIN peer p ON p.site = k.site WHERE k.site != ?
+                """, arguments: [me.site.rawValue]) {
+                let role = (row["role"] as String?).flatMap(SiteRole.init(rawValue:)).flatMap { $0 == .coordinator ? nil : $0 } ?? .site
+                founding.sites.append(.init(site: try SiteID(row["site"] as String), key: [UInt8](row["publicKey"] as Data), role: role))
+            }
+            founding.sites.sort { $0.site < $1.site }
+            do { _ = try adopt(db, try SignedRoster.sign(founding, key: key)) } catch let error as RosterError {
+                throw StoreError(.invalidInput, error.detail)
+            }
+        }
+    }
+
+    // MARK: Reports
+
+    /// Refused blocks and skipped changes, newest first.
+    public func refusals(limit: Int = 50) throws -> [RefusalRecord] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM refusal ORDER BY lastAt DESC, origin, seq LIMIT ?", arguments: [limit]).map { row in
+                RefusalRecord(origin: row["origin"], seq: UInt64(row["seq"] as Int64), hash: [UInt8](row["hash"] as Data).hexString,
+                              code: row["code"], reason: row["reason"], firstAt: row["firstAt"], lastAt: row["lastAt"], count: row["count"])
+            }
+        }
+    }
+
+    /// Blocks held back because they are stamped too far ahead, with how far.
+    public func quarantined() throws -> [QuarantinedBlock] {
+        let now = Int64(wallClock())
+        return try writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT origin, seq, hash, bytes FROM pendingBlock WHERE reason LIKE 'stamped too far ahead%' ORDER BY origin, seq").map { row in
+                let block = try Self.decodeStored(row["bytes"])
+                return QuarantinedBlock(origin: row["origin"], seq: UInt64(row["seq"] as Int64), hash: [UInt8](row["hash"] as Data).hexString,
+                                        aheadMillis: Int64(block.hlc.millis) - now)
+            }
+        }
+    }
+
+    /// Records a refusal (or counts it again).
+    static func recordRefusal(_ db: Database, origin: SiteID, seq: UInt64, hash: [UInt8], code: String, reason: String, at now: UInt64) throws {
+        try db.execute(sql: """
+            INSERT INTO refusal (origin, seq, hash, code, reason, firstAt, lastAt, count) VALUES (?, ?, ?, ?, ?, ?, ?, 1)
+            ON CONFLICT(origin, seq, hash, code) DO UPDATE SET lastAt = excluded.lastAt, count = count + 1, reason = excluded.reason
+            """, arguments: [origin.rawValue, Int64(seq), Data(hash), code, reason, Int64(now), Int64(now)])
+    }
+
+    /// Records the changes of `block` its origin's role may not make (they are skipped when folding).
+    static func recordUnauthorized(_ db: Database, _ block: Block, at now: UInt64) throws {
+        let suspicious = block.changes.contains { change in
+            if change.entity.kind == .config { return true }
+            if case .set(.owner, _) = change.operation { return true }
+            return false
+        }
+        guard suspicious else { return }
+        let role = try String.fetchOne(db, sql: "SELECT role FROM siteKey WHERE site = ?", arguments: [block.origin.rawValue])
+            .flatMap(SiteRole.init(rawValue:)) ?? .site
+        let reasons = block.changes.enumerated().compactMap { index, change in
+            Authorization.refusal(change.operation, on: change.entity, by: role).map { "change \(index): \($0)" }
+        }
+        guard let first = reasons.first else { return }
+        try recordRefusal(db, origin: block.origin, seq: block.seq, hash: block.hash, code: "unauthorized",
+                          reason: reasons.count == 1 ? first : "\(first) (and \(reasons.count - 1) more)", at: now)
+    }
+}
