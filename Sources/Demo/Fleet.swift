@@ -49,6 +49,16 @@ final class Fleet: @unchecked Sendable {
         north = try make("north", .site)
         south = try make("south", .site)
         laptop = try make("laptop-anna", .laptop)
+        // The hub's roster admits the other three; each pins the hub's key, as an operator would at setup.
+        let hubKey = try hub.db.identity().publicKey
+        let others = [north, south, laptop]
+        try hub.db.editRoster { roster, _ in
+            for member in others {
+                let me = try member.db.identity()
+                roster.sites.append(Roster.Member(site: me.site, key: me.publicKey, role: me.role))
+            }
+        }
+        for member in others { try member.db.pinCoordinator(key: hubKey) }
         var logger = Logger(label: "tierline.demo")
         logger.logLevel = .critical
         self.logger = logger

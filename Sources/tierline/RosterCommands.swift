@@ -25,7 +25,7 @@ struct RosterCommand: ParsableCommand {
             `tierline init`) to the coordinator's operator, who runs `roster add`. Peers learn each edit at their next \
             session, or within a second on an open one.
             """,
-        subcommands: [RosterList.self, RosterAdd.self, RosterRemove.self, RosterPin.self],
+        subcommands: [RosterList.self, RosterAdd.self, RosterRemove.self, RosterPin.self, RosterExport.self, RosterImport.self],
         defaultSubcommand: RosterList.self)
 }
 
@@ -153,6 +153,60 @@ struct RosterPin: ParsableCommand {
         try store.pinCoordinator(key: key.bytes)
         if options.json { return try printJSON(["pinnedKey": key.bytes.hexString]) }
         print("pinned coordinator key \(key.bytes.hexString); this store now syncs only with sites in that coordinator's roster")
+    }
+}
+
+/// The file form of a signed roster: the exact signed text and the signature.
+struct RosterFile: Codable {
+    var document: String
+    var signature: String
+}
+
+struct RosterExport: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write the signed roster to a file (or stdout), to hand to a site that cannot reach the coordinator yet.")
+    @OptionGroup var options: StoreOptions
+    @Option(help: "The file to write; default: standard output.") var out: String?
+
+    func run() throws {
+        guard let signed = try options.open().roster() else {
+            throw CLIFailure(message: "this store holds no roster yet; export it from the coordinator (or a store that synced with it)")
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(RosterFile(document: signed.document, signature: signed.signature.hexString)) + Data("\n".utf8)
+        guard let out else { return FileHandle.standardOutput.write(data) }
+        guard FileManager.default.createFile(atPath: out, contents: data) else {
+            throw CLIFailure(message: "cannot write \(out); check the folder and its permissions")
+        }
+        if !options.json { print("wrote roster version \(signed.roster.version) to \(out)") }
+    }
+}
+
+struct RosterImport: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Adopt a roster file from `roster export`, if it is signed by the pinned coordinator and newer.")
+    @OptionGroup var options: StoreOptions
+    @Argument(help: "The file written by `tierline roster export`.") var file: String
+
+    func run() throws {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw CLIFailure(message: "cannot read \(file); check the path and its permissions")
+        }
+        let parsed: RosterFile
+        do { parsed = try JSONDecoder().decode(RosterFile.self, from: data) } catch {
+            throw CLIFailure(message: "\(file) is not a roster file (a JSON object with \"document\" and \"signature\", as `tierline roster export` writes)")
+        }
+        guard parsed.signature.utf8.count == 128, let signature = [UInt8](hex: parsed.signature) else {
+            throw CLIFailure(message: "\(file): \"signature\" must be 128 hex digits")
+        }
+        let store = try options.open()
+        let adopted = try store.adopt(document: parsed.document, signature: signature)
+        let version = try store.rosterVersion()
+        if options.json { return try printJSON(["adopted": adopted ? 1 : 0, "version": Int(version)]) }
+        print(adopted ? "adopted roster version \(version)" : "this store already holds roster version \(version), as new or newer; nothing changed")
     }
 }
 

@@ -22,6 +22,7 @@ HUB=$W/hub
 N=$W/north
 must "init hub (coordinator)" "$HUB" init --site hub --role coordinator
 must "init north" "$N" init --site north --role site
+admit "$HUB" "$N"
 start_node hub "$HUB"
 bg node-north "$BIN" serve --store "$N" --peer "127.0.0.1:${NODE_PORT[hub]}" --log-level warning
 NORTH_PID=$BGPID

@@ -250,6 +250,7 @@ PY
 for s in hub:coordinator north:site field-1:laptop; do
     must "init ${s%%:*} (${s#*:})" "$FW/${s%%:*}" init --site "${s%%:*}" --role "${s#*:}"
 done
+admit "$FW/hub" "$FW/north" "$FW/field-1"
 must "the hub publishes fleet/escalation.json" "$FW/hub" config publish "$FLEET/escalation.json"
 must "north records a ticket" "$FW/north" ticket create --subject "VPN drops" --category network --priority high
 must "the laptop records a ticket offline" "$FW/field-1" ticket create --subject "Printer jam at the customer" --priority low

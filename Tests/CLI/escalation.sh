@@ -117,6 +117,7 @@ bad_config() {
 echo "== 1. stores, and invalid configuration files publish nothing"
 must "init central (role coordinator)" "$CENTRAL" init --site central --role coordinator
 must "init north (role site)" "$NORTH" init --site north --role site
+admit "$CENTRAL" "$NORTH"
 must "config show --json on a fresh store" "$CENTRAL" config show --json
 check "a fresh store has no configuration: []" test "$(tr -d ' \n' <"$W/out")" = "[]"
 py "$EXAMPLE" "$CFG" <<'PY'

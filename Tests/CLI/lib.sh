@@ -73,3 +73,32 @@ check() { # check NAME CMD...: PASS if CMD succeeds, else FAIL with what it prin
 save() { cp "$W/out" "$W/$1"; }
 # py ARGS... <<'PY' ... PY: a python3 snippet that can `import h` ($W/h.py) and `clijson`.
 py() { PYTHONPATH=$W:$CLI_DIR python3 - "$@"; }
+
+# admit COORDINATOR_STORE STORE...: makes the stores one fleet, as an operator would at setup. The
+# coordinator store is made (site hq) if the folder has none; each store goes into its roster with
+# the site and role it was made with (`roster add`), pins the coordinator's key (`roster pin`) and
+# takes the roster file (`roster export`/`import`), so sites can sync with each other before either
+# has met the coordinator.
+admit() {
+    local coordinator=$1 store site key role pinned
+    shift
+    if [[ ! -e $coordinator/tierline.sqlite ]]; then
+        must "init the fleet's coordinator" "$coordinator" init --site hq --role coordinator
+    fi
+    pinned=$(status_field "$coordinator" publicKey)
+    for store in "$@"; do
+        read -r site key role < <("$BIN" status --json --store "$store" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["site"], d["publicKey"], d["role"])')
+        if [[ $role == coordinator ]]; then continue; fi
+        must "roster add $site" "$coordinator" roster add "$site" --key "$key" --role "$role"
+        must "$site pins the coordinator's key" "$store" roster pin "$pinned"
+    done
+    must "export the roster" "$coordinator" roster export --out "$W/roster.json"
+    for store in "$@"; do
+        must "import the roster into $(basename "$store")" "$store" roster import "$W/roster.json"
+    done
+}
+
+# status_field STORE KEY: one top-level member of `tierline status --json`.
+status_field() {
+    "$BIN" status --json --store "$1" | python3 -c "import json,sys; print(json.load(sys.stdin)['$2'])"
+}

@@ -38,6 +38,7 @@ must "init c (south)" "$C" init --site south --role site
 must "init big (big)" "$BIG" init --site big --role site
 must "init e (east), empty" "$E" init --site east --role site
 must "init laptop (role laptop)" "$LAP" init --site tech-laptop --role laptop
+admit "$W/hq" "$A" "$B" "$C" "$BIG" "$E" "$LAP"
 
 # The backlog of `big` is written in the background while the three nodes converge: two writers
 # (SQLite serializes them), each ticket with a distinct ~24 KB customer message, so the backlog is
@@ -275,6 +276,7 @@ PY
 echo "== e2. a node configured by a file"
 F=$W/f
 must "init f (west)" "$F" init --site west --role site
+admit "$W/hq" "$F"
 NODE_PORT[f]=$(free_port)
 cat >"$W/west.json" <<JSON
 {"listen": "127.0.0.1:${NODE_PORT[f]}", "peers": ["127.0.0.1:${NODE_PORT[b]}"], "store": "$F", "pollMillis": 100}

@@ -382,12 +382,19 @@ def run():
         BIN = os.path.join(work, "tierline")
         node = os.path.join(work, "node")
         src = os.path.join(work, "src")
-        r = tl("init", "--store", node, "--site", "west", "--json")
+        r = tl("init", "--store", node, "--site", "west", "--role", "coordinator", "--json")
         if not check("init the node's store (site west)", r.returncode == 0, r.stderr):
             return
         node_key = json.loads(r.stdout)["publicKey"]
-        r = tl("init", "--store", src, "--site", "src")
+        r = tl("init", "--store", src, "--site", "src", "--coordinator-key", node_key, "--json")
         check("init another store (site src)", r.returncode == 0, r.stderr)
+        # west is the coordinator: its roster admits src, and src takes the roster file.
+        src_key = json.loads(r.stdout or "{}").get("publicKey", "")
+        roster = os.path.join(work, "roster.json")
+        for args in (["roster", "add", "src", "--key", src_key, "--store", node],
+                     ["roster", "export", "--out", roster, "--store", node], ["roster", "import", roster, "--store", src]):
+            r = tl(*args)
+            check(f"setup: {' '.join(args[:2])}", r.returncode == 0, r.stderr)
         for args in (["ticket", "create", "--subject", "wire check", "--tag", "wire"],
                      ["ticket", "comment", "SRC-1", "--body", "a comment"]):
             r = tl(*args, "--store", src)

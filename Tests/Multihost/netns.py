@@ -299,6 +299,11 @@ def scenario(fleet, procs, topo, faultproxy, folder):
     fleet.cli("hub", "init", "--site", "hub", "--role", "coordinator")
     fleet.cli("north", "init", "--site", "north", "--role", "site")
     fleet.cli("south", "init", "--site", "south", "--role", "site")
+    # The hub's roster admits both sites; each pins the hub's key (they learn the roster at first sync).
+    hub_key = fleet.json("hub", "status")["publicKey"]
+    for site in ("north", "south"):
+        fleet.cli("hub", "roster", "add", site, "--key", fleet.json(site, "status")["publicKey"], "--role", "site")
+        fleet.cli(site, "roster", "pin", hub_key)
     procs.start("node-hub", [fleet.bin, "serve", "--store", fleet.stores["hub"], "--listen", hub_addr,
                              "--log-level", "warning"], ns=ns["hub"])
     if shutil.which("ss"):
