@@ -86,6 +86,18 @@ func block(_ origin: SiteID, _ seq: UInt64, _ changes: [Change], key: SiteKey, a
         }
     }
 
+    /// A new site the hub admits, synced once with it (the session brings the roster).
+    func newReplicaSynced(_ name: String, with address: Endpoint) async throws -> TestSite {
+        let site = try TestSite(name)
+        try site.db.pinCoordinator(key: hub.key.publicKey)
+        try hub.db.editRoster { roster, _ in
+            roster.sites.append(Roster.Member(site: try SiteID(name), key: site.key.publicKey, role: .site))
+        }
+        let summary = try await SyncClient.exchange(store: site.db, key: site.key, with: address, logger: quietLogger())
+        #expect(summary.completed)
+        return site
+    }
+
     func refusals(_ code: String) throws -> [RefusalRecord] { try hub.db.refusals().filter { $0.code == code } }
 
     @Test func forgedAlteredAndUnknownBlocksAreRefusedAndNothingOfThemIsStored() async throws {
@@ -182,13 +194,7 @@ func block(_ origin: SiteID, _ seq: UInt64, _ changes: [Change], key: SiteKey, a
         #expect(refused.count == 1 && refused.first?.reason.contains("laptop") == true)
 
         // Every replica decides the same: a site that receives the block from the hub skips the same changes.
-        let site = try TestSite("north-replica")
-        try site.db.pinCoordinator(key: hub.key.publicKey)
-        try hub.db.editRoster { roster, _ in
-            roster.sites.append(Roster.Member(site: try SiteID("north-replica"), key: site.key.publicKey, role: .site))
-        }
-        let summary = try await SyncClient.exchange(store: site.db, key: site.key, with: address, logger: quietLogger())
-        #expect(summary.completed)
+        let site = try await newReplicaSynced("north-replica", with: address)
         #expect(try site.db.digest() == hub.db.digest())
         #expect(try site.db.ticket(id.uuidString).owningEpoch == 0 && site.db.configBodies().isEmpty)
     }
@@ -213,13 +219,7 @@ func block(_ origin: SiteID, _ seq: UInt64, _ changes: [Change], key: SiteKey, a
         #expect(try hub.db.ticket(id.uuidString).subject == "from a clock 10 minutes fast")
         let hlcAfter = try await hub.db.writer.read { try Int64.fetchOne($0, sql: "SELECT hlc FROM localSite") }
         #expect(hlcAfter == hlcBefore)
-        let replica = try TestSite("south-replica")
-        try replica.db.pinCoordinator(key: hub.key.publicKey)
-        try hub.db.editRoster { roster, _ in
-            roster.sites.append(Roster.Member(site: try SiteID("south-replica"), key: replica.key.publicKey, role: .site))
-        }
-        let summary = try await SyncClient.exchange(store: replica.db, key: replica.key, with: address, logger: quietLogger())
-        #expect(summary.completed)
+        let replica = try await newReplicaSynced("south-replica", with: address)
         #expect(try replica.db.vector()[north] == 1 && replica.db.digest() == hub.db.digest())
     }
 }
