@@ -6,8 +6,8 @@ Swift code. It imports make_vectors.py only for its section-1 block encoder, so 
 in a `blocks` frame here is a canonical, signed block.
 
 The file holds, besides the frame vectors, the lines of the annotated example session of section
-2.10 (as valid vectors named `example-…`) and worked examples of the signed authentication message of
-section 2.6 (`authMessages`). A small reference decoder at the end of this file decodes every vector
+2.10 (as valid vectors named `example-…`), worked examples of the signed authentication message of
+section 2.6 (`authMessages`) and worked examples of the signed roster of section 2.6.1 (`rosters`). A small reference decoder at the end of this file decodes every vector
 before it is written and checks that it gives the recorded frame or error code.
 
 Usage:
@@ -49,6 +49,10 @@ MAX_SOFTWARE_BYTES = 64
 INT_MAX = (1 << 63) - 1
 ROLES = ("site", "coordinator", "laptop")
 AUTH_CONTEXT = b"tierline-auth-v1"
+ROSTER_CONTEXT = b"tierline-roster-v1"
+MAX_ROSTER_DOCUMENT_BYTES = 1 << 20
+MAX_ROSTER_SITES = 4096
+MAX_ROSTER_RELEASES = 256
 
 SITE_RE = re.compile(r"[a-z][a-z0-9-]{0,31}")
 HEX64_RE = re.compile(r"[0-9a-f]{64}")
@@ -71,7 +75,8 @@ def nonce(label):
     return hashlib.sha256(b"tierline frame vectors nonce: " + label.encode()).digest()
 
 
-KEYS = {site: private_key(site) for site in ("north", "south", "central")}
+# west is the removed site of the example roster (2.6.1); it signs nothing here.
+KEYS = {site: private_key(site) for site in ("north", "south", "central", "west")}
 PUB = {site: public_bytes(k).hex() for site, k in KEYS.items()}
 
 
@@ -206,11 +211,13 @@ def expect_blocks(batch, blocks, keys=None):
 
 
 def hello(site, role, nonce_bytes, time, software="tierline 0.4.0", protocol=1, min_protocol=1, schema=1,
-          public_key=None):
+          public_key=None, roster=None):
     obj = {"type": "hello", "protocol": protocol, "minProtocol": min_protocol, "schema": schema, "site": site,
            "role": role, "publicKey": public_key or PUB[site], "nonce": nonce_bytes.hex(), "time": time}
     if software is not None:
         obj["software"] = software
+    if roster is not None:
+        obj["roster"] = roster
     return obj
 
 
@@ -218,6 +225,8 @@ def expect_hello(obj):
     e = {k: obj[k] for k in ("type", "protocol", "minProtocol", "schema", "site", "role", "publicKey", "nonce",
                               "time")}
     e["software"] = obj.get("software")
+    if obj.get("roster", 0) != 0:  # absent and 0 both mean "no roster": the expect names it only when not 0
+        e["roster"] = obj["roster"]
     return e
 
 
@@ -363,6 +372,51 @@ def example_markdown():
 
 
 # ---------------------------------------------------------------------------------------------
+# The roster (2.6.1): central, the coordinator, signs it with its site key, which every node pins.
+
+
+def roster_message(document):
+    """The bytes the coordinator's roster signature covers: the context, 00, the document's UTF-8 bytes."""
+    return ROSTER_CONTEXT + b"\x00" + document.encode("utf-8")
+
+
+def roster_text(obj):
+    """The document as the coordinator writes it: sorted member names, no white space."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sign_roster(document, signer="central"):
+    return KEYS[signer].sign(roster_message(document)).hex()
+
+
+def roster_member(site, role, key=None, revoked_after=None):
+    m = {"site": site, "key": key or PUB[site], "role": role}
+    if revoked_after is not None:  # present only for a removed site
+        m["revokedAfter"] = revoked_after
+    return m
+
+
+def block_hash(b):
+    """The hash of 1.8: SHA-256 of the body, without the 64-byte signature."""
+    return hashlib.sha256(b[:-64]).hexdigest()
+
+
+def roster(version=3, sites=None, released=None, coordinator="central"):
+    """The example fleet: central (coordinator), north (office), south (laptop) and west, removed after its
+    block 12; north's block 4 released from the clock-drift quarantine."""
+    if sites is None:
+        sites = [roster_member("central", "coordinator"), roster_member("north", "site"),
+                 roster_member("south", "laptop"), roster_member("west", "site", revoked_after=12)]
+    if released is None:
+        released = [{"site": "north", "seq": 4, "hash": block_hash(block("north", 4))}]
+    return {"version": version, "coordinator": coordinator, "issued": millis("2025-03-04T09:58:00.000"),
+            "sites": sites, "released": released}
+
+
+ROSTER_DOCUMENT = roster_text(roster())
+ROSTER_SIGNATURE = sign_roster(ROSTER_DOCUMENT)
+
+# ---------------------------------------------------------------------------------------------
 # Valid vectors
 
 H_NONCE = nonce("vectors")
@@ -397,10 +451,21 @@ text = ' { "type" : "hello" ,\t"protocol":1, "minProtocol":1, "schema":1, "site"
 add_valid("hello-whitespace-and-escapes",
           "Insignificant JSON whitespace (spaces and a tab) between tokens and around the object, and a \\u "
           "escape inside a string.", text, expect_hello(h))
+h = hello("north", "site", H_NONCE, H_TIME, roster=3)
+add_valid("hello-roster", "A hello from a node that holds version 3 of the roster.", line(h), expect_hello(h))
+h = hello("south", "laptop", H_NONCE, H_TIME, roster=0)
+add_valid("hello-roster-zero",
+          "roster 0 written out: the same as leaving it out (no roster). The expect has no roster member.",
+          line(h), expect_hello(h))
 
 sig = sign_auth("north", "south", H_NONCE, nonce("other side"))
 add_valid("auth", "An auth frame: 128 lowercase hex digits.", line({"type": "auth", "signature": sig}),
           {"type": "auth", "signature": sig})
+ROSTER_FRAME = {"type": "roster", "document": ROSTER_DOCUMENT, "signature": ROSTER_SIGNATURE}
+add_valid("roster",
+          "A roster frame carrying version 3 of the example roster (rosters[0]), signed by central: central "
+          "(coordinator), north (site), south (laptop), west (removed after its block 12), and one release.",
+          line(ROSTER_FRAME), dict(ROSTER_FRAME))
 
 add_valid("vector", "A version vector.", line({"type": "vector", "vector": {"central": 1, "north": 3, "south": 2}}),
           {"type": "vector", "vector": {"central": 1, "north": 3, "south": 2}})
@@ -559,6 +624,9 @@ add_invalid("hello-time-too-large", "time 2^63, one above the largest integer.",
             "bad-field")
 add_invalid("hello-time-exponent", "time written with an exponent (1.7410827e12).",
             hello_without("time")[:-1] + ',"time":1.7410827e12}', "bad-field")
+add_invalid("hello-roster-negative", "roster -1.", hello_with(roster=-1), "bad-field")
+add_invalid("hello-roster-fraction", "roster 1.5: integers have no fraction.", hello_without("roster")[:-1]
+            + ',"roster":1.5}', "bad-field")
 add_invalid("ping-id-negative-zero", "id written -0: integers have no sign.",
             '{"type":"ping","id":-0,"time":1741082700000}', "bad-field")
 add_invalid("ping-id-zero-fraction", "id written 1.0: integers have no fraction, even a zero one.",
@@ -573,6 +641,15 @@ add_invalid("auth-signature-short", "A signature of 126 hex digits (63 bytes).",
             line({"type": "auth", "signature": sig[:126]}), "bad-field")
 add_invalid("auth-signature-uppercase", "A signature in upper-case hex.", line({"type": "auth", "signature": sig.upper()}),
             "bad-field")
+add_invalid("roster-signature-short", "A roster frame whose signature has 126 hex digits (63 bytes).",
+            line(dict(ROSTER_FRAME, signature=ROSTER_SIGNATURE[:126])), "bad-field")
+add_invalid("roster-signature-uppercase", "A roster frame whose signature is in upper-case hex.",
+            line(dict(ROSTER_FRAME, signature=ROSTER_SIGNATURE.upper())), "bad-field")
+add_invalid("roster-missing-document", "A roster frame without document.",
+            line({"type": "roster", "signature": ROSTER_SIGNATURE}), "bad-field")
+add_invalid("roster-document-object",
+            "A roster frame whose document is the roster as a JSON object, not a string holding its text.",
+            line(dict(ROSTER_FRAME, document=json.loads(ROSTER_DOCUMENT))), "bad-field")
 
 add_invalid("vector-bad-site", "A vector entry for site North.", '{"type":"vector","vector":{"North":1}}', "bad-field")
 add_invalid("vector-negative", "A vector entry of -1.", '{"type":"vector","vector":{"north":-1}}', "bad-field")
@@ -807,6 +884,61 @@ assert not add_auth("wrong-key", "south's signature checked against north's key.
                     s_sig, PUB["north"])
 
 # ---------------------------------------------------------------------------------------------
+# Worked examples of the roster (2.6.1). Each is checked by check_roster below, a receiver's checks written
+# from 2.6.1, and `accepted` records its verdict (asserted to be the one each example is meant to show).
+
+rosters = []
+
+
+def add_roster(name, description, document, signature, pinned_key, accepted):
+    reason = check_roster(document, signature, pinned_key)
+    assert (reason is None) == accepted, (name, reason)
+    rosters.append({"name": name, "description": description, "document": document, "signature": signature,
+                    "pinnedKey": pinned_key, "message": roster_message(document).hex(), "accepted": accepted})
+
+
+def signed(obj, signer="central"):
+    """A roster object written as the coordinator writes it, with its signature."""
+    text = roster_text(obj)
+    return text, sign_roster(text, signer)
+
+
+def roster_examples():
+    pinned = PUB["central"]
+    add_roster("valid", "The example roster, version 3, signed by central, checked with central's pinned key: "
+               "accepted. The same document and signature as the valid vector roster.",
+               ROSTER_DOCUMENT, ROSTER_SIGNATURE, pinned, True)
+    add_roster("signed-by-another-key",
+               "The same document signed by north, which calls itself coordinator: the signature does not verify "
+               "under the pinned key.", ROSTER_DOCUMENT, sign_roster(ROSTER_DOCUMENT, "north"), pinned, False)
+    altered = ROSTER_DOCUMENT.replace('"version":3', '"version":4')
+    assert len(altered) == len(ROSTER_DOCUMENT) and sum(a != b for a, b in zip(altered, ROSTER_DOCUMENT)) == 1
+    add_roster("altered-one-byte",
+               "The valid signature over the document with one byte changed (version 3 to 4; the document is "
+               "otherwise valid): the signature does not verify.", altered, ROSTER_SIGNATURE, pinned, False)
+    altered = ROSTER_DOCUMENT.replace('"role":"laptop","site":"south"', '"role":"coordinator","site":"south"')
+    assert altered != ROSTER_DOCUMENT
+    add_roster("altered-role",
+               "The valid signature over the document with south's role changed from laptop to coordinator: the "
+               "signature does not verify.", altered, ROSTER_SIGNATURE, pinned, False)
+    rogue = public_bytes(private_key("central, not pinned")).hex()
+    sites = roster()["sites"]
+    document, signature = signed(roster(sites=[roster_member("central", "coordinator", key=rogue)] + sites[1:]))
+    add_roster("coordinator-key-not-pinned",
+               "Correctly signed with the pinned key, but the coordinator's entry lists another key: refused.",
+               document, signature, pinned, False)
+    document, signature = signed(roster(sites=sites[:3] + [roster_member("south", "site")] + sites[3:]))
+    add_roster("site-twice", "Correctly signed, but south is listed twice (as laptop and as site): refused.",
+               document, signature, pinned, False)
+    document, signature = signed(roster(sites=[sites[0], roster_member("north", "coordinator")] + sites[2:]))
+    add_roster("two-coordinators", "Correctly signed, but north is a second coordinator: refused.",
+               document, signature, pinned, False)
+    document, signature = signed(roster(version=0))
+    add_roster("version-0", "Correctly signed, but version 0 (versions start at 1): refused.",
+               document, signature, pinned, False)
+
+
+# ---------------------------------------------------------------------------------------------
 # Reference decoder (2.1-2.3), used to check every vector before it is written.
 
 
@@ -995,7 +1127,78 @@ def decode_hello(obj):
         bad("software too long")
     if out["minProtocol"] > out["protocol"]:
         bad("minProtocol above protocol")
+    if "roster" in obj:
+        version = integer(obj, "roster")
+        if version:  # 0 means no roster, as when absent
+            out["roster"] = version
     return out
+
+
+def decode_roster(obj):
+    document = string(obj, "document")
+    signature = matching(obj, "signature", HEX128_RE)
+    if len(document.encode("utf-8")) > MAX_ROSTER_DOCUMENT_BYTES:
+        raise FrameError("too-large", "roster document above 1 MiB")
+    return {"type": "roster", "document": document, "signature": signature}
+
+
+class RosterRefused(Exception):
+    pass
+
+
+def check_roster(document, signature, pinned_key):
+    """A receiver's checks of 2.6.1: None when the roster is accepted, else why it is refused."""
+    try:
+        raw = document.encode("utf-8")
+        if len(raw) > MAX_ROSTER_DOCUMENT_BYTES:
+            raise RosterRefused("above 1 MiB")
+        try:
+            Ed25519PublicKey.from_public_bytes(bytes.fromhex(pinned_key)).verify(bytes.fromhex(signature),
+                                                                               roster_message(document))
+        except InvalidSignature:
+            raise RosterRefused("the signature does not verify under the pinned key")
+        # Only now is the document parsed: the exact bytes received, strict JSON (as a line, 2.1).
+        try:
+            r = parse_line(raw)
+        except FrameError as e:
+            raise RosterRefused(f"does not parse: {e}")
+        integer(r, "version", 1)
+        coordinator = matching(r, "coordinator", SITE_RE)
+        integer(r, "issued")
+        sites = r.get("sites")
+        if not isinstance(sites, list) or len(sites) > MAX_ROSTER_SITES:
+            raise RosterRefused("sites is not an array of at most 4096")
+        names = []
+        for m in sites:
+            if not isinstance(m, dict):
+                raise RosterRefused("a site entry is not an object")
+            names.append(matching(m, "site", SITE_RE))
+            matching(m, "key", HEX64_RE)
+            if string(m, "role") not in ROLES:
+                raise RosterRefused("unknown role")
+            if "revokedAfter" in m:
+                integer(m, "revokedAfter")
+        if len(set(names)) != len(names):
+            raise RosterRefused("a site is listed twice")
+        if [n.encode() for n in names] != sorted(n.encode() for n in names):
+            raise RosterRefused("sites not sorted by site")
+        if sum(m["role"] == "coordinator" for m in sites) != 1:
+            raise RosterRefused("not exactly one coordinator")
+        entry = next((m for m in sites if m["site"] == coordinator), None)
+        if entry is None or entry["role"] != "coordinator" or "revokedAfter" in entry or entry["key"] != pinned_key:
+            raise RosterRefused("the coordinator is not listed as coordinator, unremoved, with the pinned key")
+        released = r.get("released")
+        if not isinstance(released, list) or len(released) > MAX_ROSTER_RELEASES:
+            raise RosterRefused("released is not an array of at most 256")
+        for e in released:
+            if not isinstance(e, dict):
+                raise RosterRefused("a release is not an object")
+            matching(e, "site", SITE_RE)
+            integer(e, "seq", 1)
+            matching(e, "hash", HEX64_RE)
+    except (RosterRefused, FrameError) as e:
+        return str(e)
+    return None
 
 
 def decode_ack(obj):
@@ -1021,6 +1224,7 @@ DECODERS = {
     "pong": lambda o: {"type": "pong", "id": integer(o, "id"), "time": integer(o, "time")},
     "bye": lambda o: {"type": "bye", "reason": string(o, "reason", optional=True)},
     "error": decode_error,
+    "roster": decode_roster,
 }
 
 
@@ -1061,6 +1265,8 @@ def check():
         assert "\n" not in v["line"] and "\r" not in v["line"]
         if got["type"] == "blocks":
             check_payload(json.loads(v["line"]), got)
+        if got["type"] == "roster":
+            assert check_roster(got["document"], got["signature"], PUB["central"]) is None, v["name"]
     for v in invalid:
         raw = base64.b64decode(v["lineBase64"]) if "lineBase64" in v else v["line"].encode("utf-8")
         assert b"\n" not in raw and b"\r" not in raw, v["name"]
@@ -1075,7 +1281,10 @@ def check():
 # ---------------------------------------------------------------------------------------------
 
 if __name__ == "__main__":
+    roster_examples()
     check()
+    names = [r["name"] for r in rosters]
+    assert len(names) == len(set(names)), "roster example names must be unique"
     if sys.argv[1:] == ["--example"]:
         print(example_markdown())
         sys.exit(0)
@@ -1089,8 +1298,10 @@ if __name__ == "__main__":
         "valid": valid,
         "invalid": invalid,
         "authMessages": auth_messages,
+        "rosters": rosters,
     }
     with open(path, "w", encoding="utf-8") as f:
         json.dump(document, f, indent=1, sort_keys=True, ensure_ascii=True)
         f.write("\n")
-    print(f"wrote {path}: {len(valid)} valid, {len(invalid)} invalid, {len(auth_messages)} auth messages")
+    print(f"wrote {path}: {len(valid)} valid, {len(invalid)} invalid, {len(auth_messages)} auth messages, "
+          f"{len(rosters)} rosters")

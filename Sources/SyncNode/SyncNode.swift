@@ -186,6 +186,10 @@ public final class SyncNode: Service, Sendable {
         var last = try? await context.store.run { try $0.vector() }
         while !isShuttingDown {
             await sleep(millis: configuration.pollMillis)
+            // A block held for clock drift applies once this node's clock catches up with it.
+            if let applied = try? await context.store.run({ try $0.retryQuarantined() }), applied > 0 {
+                context.logger.notice("applied \(applied) blocks held back for clock drift: this node's clock caught up with their stamps")
+            }
             guard let now = try? await context.store.run({ try $0.vector() }) else { continue }
             if now != last {
                 last = now

@@ -256,6 +256,22 @@ extension TicketDatabase {
         }
     }
 
+    /// Applies quarantined blocks this node's clock has caught up with (a node calls it as it polls).
+    /// - Returns: how many blocks were applied.
+    @discardableResult
+    public func retryQuarantined() throws -> Int {
+        try writer.writeWithoutTransaction { db in
+            let waiting = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM pendingBlock WHERE reason LIKE 'stamped too far ahead%')") ?? false
+            guard waiting else { return 0 }
+            var applied = 0
+            try db.inTransaction(.immediate) {
+                applied = try drain(db).applied
+                return .commit
+            }
+            return applied
+        }
+    }
+
     /// Records a refusal (or counts it again).
     static func recordRefusal(_ db: Database, origin: SiteID, seq: UInt64, hash: [UInt8], code: String, reason: String, at now: UInt64) throws {
         try db.execute(sql: """

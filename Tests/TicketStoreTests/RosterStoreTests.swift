@@ -1,0 +1,76 @@
+import Foundation
+import GRDB
+import Synchronization
+import Testing
+import TestSupport
+import TicketModel
+import TicketStore
+
+/// The store's side of the roster: pinning, adoption rules, role changes re-folding, quarantine retries.
+@Suite struct RosterStoreTests {
+    let start: UInt64 = 1_790_000_000_000
+
+    @Test func aQuarantinedBlockAppliesOnceThisNodesClockCatchesUp() throws {
+        let now = Mutex<UInt64>(start)
+        let db = try TicketDatabase(DatabaseQueue(), key: .generate(), wallClock: { now.withLock { $0 } })
+        try db.initialize(site: SiteID("hub"), role: .site)
+        let key = SiteKey.generate(), north = try SiteID("north")
+        let ahead = try Block.make(origin: north, seq: 1, hlc: HLC(millis: start + 600_000, counter: 0), deps: VersionVector(),
+                                   changes: create(ticketID(1), number: 1), key: key)
+        #expect(try db.apply([ahead], learning: [north: key.publicKey]).held == 1)
+        #expect(try db.quarantined().map(\.aheadMillis) == [600_000])
+        #expect(try db.retryQuarantined() == 0)
+        now.withLock { $0 += 400_000 }
+        #expect(try db.retryQuarantined() == 1)
+        #expect(try db.vector()[north] == 1 && db.quarantined().isEmpty)
+    }
+
+    @Test func aRosterIsAdoptedOnlyUnderThePinnedKeyAndOnlyWhenNewer() throws {
+        let hub = try TicketDatabase(DatabaseQueue(), key: .generate())
+        try hub.initialize(site: SiteID("hub"), role: .coordinator)
+        let siteKey = SiteKey.generate()
+        let site = try TicketDatabase(DatabaseQueue(), key: siteKey)
+        try site.initialize(site: SiteID("north"), role: .site)
+        let v2 = try hub.editRoster { roster, _ in roster.sites.append(.init(site: try SiteID("north"), key: siteKey.publicKey, role: .site)) }
+        // Nothing pinned: no roster can be judged.
+        #expect(throws: StoreError.self) { try site.adopt(document: v2.document, signature: v2.signature) }
+        try site.pinCoordinator(key: try hub.identity().publicKey)
+        #expect(throws: StoreError.self) { try site.pinCoordinator(key: SiteKey.generate().publicKey) }
+        // A rogue coordinator's roster, even a higher version, is refused.
+        let rogue = SiteKey.generate()
+        var forged = v2.roster
+        forged.version = 99
+        forged.sites = forged.sites.map { $0.role == .coordinator ? Roster.Member(site: try! SiteID($0.site), key: rogue.publicKey, role: .coordinator) : $0 }
+        let forgedSigned = try SignedRoster.sign(forged, key: rogue)
+        #expect(throws: StoreError.self) { try site.adopt(document: forgedSigned.document, signature: forgedSigned.signature) }
+        // The hub's own document with one byte changed no longer verifies.
+        let tampered = v2.document.replacingOccurrences(of: "\"role\":\"site\"", with: "\"role\":\"coordinator\"")
+        #expect(tampered != v2.document)
+        #expect(throws: StoreError.self) { try site.adopt(document: tampered, signature: v2.signature) }
+        #expect(try site.rosterVersion() == 0)
+        #expect(try site.adopt(document: v2.document, signature: v2.signature))
+        #expect(try site.adopt(document: v2.document, signature: v2.signature) == false)
+        #expect(try site.rosterVersion() == 2)
+        // Only the coordinator edits.
+        #expect(throws: StoreError.self) { try site.editRoster { roster, _ in roster.version += 0 } }
+    }
+
+    @Test func aRoleChangeReFoldsWhatThatSiteWrote() throws {
+        let hub = try TicketDatabase(DatabaseQueue(), key: .generate())
+        try hub.initialize(site: SiteID("hub"), role: .coordinator)
+        let lapKey = SiteKey.generate(), lap = try SiteID("lap")
+        try hub.editRoster { roster, _ in roster.sites.append(.init(site: lap, key: lapKey.publicKey, role: .laptop)) }
+        let id = ticketID(2)
+        let moved = try Block.make(origin: lap, seq: 1, hlc: HLC(millis: TicketDatabase.systemMillis(), counter: 0), deps: VersionVector(),
+                                   changes: create(id, number: 1) + [set(id, .owner, .owner(epoch: 1, site: try SiteID("hub")))], key: lapKey)
+        #expect(try hub.apply([moved]).applied == 1)
+        #expect(try hub.ticket(id.uuidString).owningEpoch == 0)
+        #expect(try hub.refusals().map(\.code) == ["unauthorized"])
+        // Promoted to an office site, the same block's handoff takes effect.
+        try hub.editRoster { roster, _ in
+            if let i = roster.sites.firstIndex(where: { $0.site == "lap" }) { roster.sites[i].role = .site }
+        }
+        let ticket = try hub.ticket(id.uuidString)
+        #expect(ticket.owningEpoch == 1 && ticket.owningSite == "hub")
+    }
+}
