@@ -689,5 +689,5 @@ final class SyncSession: Sendable {
 
 /// The version string in `hello` and `--version`.
 public enum TierlineVersion {
-    public static let current = "0.3.0"
+    public static let current = "0.4.0"
 }

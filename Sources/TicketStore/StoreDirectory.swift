@@ -45,7 +45,10 @@ public struct StoreDirectory: Sendable {
             throw StoreError(.notInitialized, "no store at \(path); run `tierline init --site NAME --store \(path)` first")
         }
         let key = try loadKey()
-        return try TicketDatabase(TicketDatabase.openPool(path: databasePath), key: key)
+        let database = try TicketDatabase(TicketDatabase.openPool(path: databasePath), key: key)
+        // A coordinator made before the roster existed founds it now, from the sites it has met.
+        if try database.identity().role == .coordinator, try database.rosterVersion() == 0 { try database.foundRoster() }
+        return database
     }
 
     /// The site's signing key from `site.key`.
