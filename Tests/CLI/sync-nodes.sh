@@ -292,6 +292,42 @@ printf '{"listen": "127.0.0.1:1", "peer": ["x:1"]}' >"$W/typo.json"
 run "$F" serve --config "$W/typo.json"
 check "serve --config with an unknown setting exits 2 and names it" test "$RC" -eq 2 -a -n "$(grep -F 'unknown setting "peer"' "$W/err")"
 
+echo "== e3. the roster decides who syncs"
+R=$W/rogue
+HQKEY=$(status_field "$W/hq" publicKey)
+must "init a store that pins hq's key but is not in the roster" "$R" init --site visitor --coordinator-key "$HQKEY"
+must "visitor writes a ticket" "$R" ticket create --subject "visitor's ticket"
+run "$R" sync "127.0.0.1:${NODE_PORT[b]}"
+check "a site outside the roster is refused: exit 1, auth-failed, not in the roster" \
+    test "$RC" -eq 1 -a -n "$(grep -F 'not in the roster' "$W/err")"
+run "$B" ticket list --json
+check "nothing of the refused site reached the hub" test -z "$(grep -F "visitor's ticket" "$W/out")"
+must "hq admits visitor" "$W/hq" roster add visitor --key "$(status_field "$R" publicKey)" --role laptop
+must "hq exports the roster" "$W/hq" roster export --out "$W/roster2.json"
+must "the hub node's store takes it (while the node runs)" "$B" roster import "$W/roster2.json"
+run "$R" sync "127.0.0.1:${NODE_PORT[b]}"
+check "once admitted, visitor syncs (exit 0) and receives the roster from the hub" test "$RC" -eq 0 -a \
+    "$(status_field "$R" rosterVersion)" = "$(status_field "$W/hq" rosterVersion)"
+must "hq removes visitor" "$W/hq" roster remove visitor
+must "hq exports the roster again" "$W/hq" roster export --out "$W/roster3.json"
+must "the hub node's store takes it" "$B" roster import "$W/roster3.json"
+run "$R" sync "127.0.0.1:${NODE_PORT[b]}"
+check "a removed site is refused: exit 1, removed from the roster" test "$RC" -eq 1 -a -n "$(grep -F 'removed from the roster' "$W/err")"
+run "$B" roster add intruder --key "$HQKEY"
+check "roster add on a store that is not the coordinator exits 1" test "$RC" -eq 1 -a -n "$(grep -F 'only the coordinator' "$W/err")"
+must "init another coordinator" "$W/other-hq" init --site hq --role coordinator
+must "it exports its roster" "$W/other-hq" roster export --out "$W/other-roster.json"
+run "$B" roster import "$W/other-roster.json"
+check "a roster signed by another coordinator is refused: exit 1, pinned key" test "$RC" -eq 1 -a -n "$(grep -F 'pinned coordinator key' "$W/err")"
+run "$B" status --json
+check "status --json has the roster version and the refusal lists" py "$W/out" <<'PY'
+import sys, h
+st = h.load(sys.argv[1])
+h.ensure(st.get("coordinatorPinned") is True and st.get("rosterVersion", 0) >= 2, f"{st.get('coordinatorPinned')} {st.get('rosterVersion')}")
+h.ensure(isinstance(st.get("refusals"), list) and isinstance(st.get("quarantined"), list), str(st.keys()))
+h.ensure(len(st.get("publicKey", "")) == 64, "publicKey")
+PY
+
 echo "== f. SIGTERM stops every node with exit code 0"
 for n in a c e f b; do
     kill -TERM "${NODE_PID[$n]}"
