@@ -936,6 +936,19 @@ def roster_examples():
     document, signature = signed(roster(version=0))
     add_roster("version-0", "Correctly signed, but version 0 (versions start at 1): refused.",
                document, signature, pinned, False)
+    document, signature = signed(roster(sites=[roster_member("central", "coordinator", revoked_after=9)] + sites[1:]))
+    add_roster("coordinator-removed", "Correctly signed, but the coordinator's own entry is removed (revokedAfter 9): "
+               "refused.", document, signature, pinned, False)
+    document, signature = signed(roster(coordinator="hq"))
+    add_roster("coordinator-not-listed",
+               "Correctly signed, but it names hq as coordinator, which is not listed (central still has the role and "
+               "the pinned key): refused.", document, signature, pinned, False)
+    document = json.dumps(dict(reversed(list(roster().items()))), indent=1, ensure_ascii=False)
+    assert document != ROSTER_DOCUMENT and json.loads(document) == json.loads(ROSTER_DOCUMENT)
+    add_roster("not-canonical-text",
+               "The contents of the valid example written another way (members in reverse order, indented, with "
+               "line breaks) and signed as written: accepted, since the signature covers the bytes received and "
+               "receivers do not depend on the canonical form.", document, sign_roster(document), pinned, True)
 
 
 # ---------------------------------------------------------------------------------------------
