@@ -943,6 +943,27 @@ def roster_examples():
     add_roster("coordinator-not-listed",
                "Correctly signed, but it names hq as coordinator, which is not listed (central still has the role and "
                "the pinned key): refused.", document, signature, pinned, False)
+    document, signature = signed(roster(sites=[sites[1], sites[0]] + sites[2:]))
+    add_roster("sites-out-of-order", "Correctly signed, but north is listed before central (sites must be sorted "
+               "by site id bytewise): refused.", document, signature, pinned, False)
+    document, signature = signed(roster(sites=sites[:1] + [roster_member("north", "site", key=PUB["north"].upper())] + sites[2:]))
+    add_roster("key-uppercase", "Correctly signed, but north's key is written in upper-case hex (keys are 64 "
+               "lowercase hex digits): refused.", document, signature, pinned, False)
+    release = roster()["released"][0]
+    document, signature = signed(roster(released=[dict(release, hash=release["hash"].upper())]))
+    add_roster("release-hash-uppercase", "Correctly signed, but the release's hash is written in upper-case hex: "
+               "refused.", document, signature, pinned, False)
+    null_revoked = [dict(m) for m in sites]
+    null_revoked[1]["revokedAfter"] = None
+    document, signature = signed(roster(sites=null_revoked))
+    add_roster("revoked-after-null", "Correctly signed, but north has \"revokedAfter\": null (the member is left out "
+               "for a site that was not removed, never null): refused.", document, signature, pinned, False)
+    document = ROSTER_DOCUMENT.replace('"version":3', '"version":3,"version":3', 1)
+    add_roster("member-repeated", "Correctly signed, but the member version appears twice (with the same value): "
+               "refused, as a frame line with a repeated member is (2.1).", document, sign_roster(document), pinned, False)
+    document = ROSTER_DOCUMENT.replace('"version":3', '"version":3.0', 1)
+    add_roster("version-not-integer", "Correctly signed, but version is written 3.0: refused, integers are written "
+               "as integers (2.1).", document, sign_roster(document), pinned, False)
     document = json.dumps(dict(reversed(list(roster().items()))), indent=1, ensure_ascii=False)
     assert document != ROSTER_DOCUMENT and json.loads(document) == json.loads(ROSTER_DOCUMENT)
     add_roster("not-canonical-text",

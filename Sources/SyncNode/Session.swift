@@ -484,6 +484,12 @@ final class SyncSession: Sendable {
     /// Adopts a roster the peer sent if it is newer; one that is not the coordinator's ends the session.
     func adoptRoster(document: String, signature: [UInt8], _ channel: any Channel) async throws {
         do {
+            try StrictRoster.check(document)
+        } catch {
+            try await fail(channel, WireError(.authFailed, "the peer's roster was refused: \(error.detail)"))
+            return
+        }
+        do {
             let adopted = try await context.store.run { try $0.adopt(document: document, signature: signature) }
             let version = try await context.store.run { try $0.rosterVersion() }
             link.withLockedValue { $0.peerRoster = max($0.peerRoster, version) }

@@ -22,6 +22,20 @@ public struct Roster: Codable, Equatable, Sendable {
             self.role = role
             self.revokedAfter = revokedAfter
         }
+
+        enum CodingKeys: String, CodingKey { case site, key, role, revokedAfter }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            site = try c.decode(String.self, forKey: .site)
+            key = try c.decode(String.self, forKey: .key)
+            role = try c.decode(SiteRole.self, forKey: .role)
+            // Present only for a removed site: null would read as "not removed", so it is refused.
+            if c.contains(.revokedAfter), try c.decodeNil(forKey: .revokedAfter) {
+                throw DecodingError.valueNotFound(UInt64.self, .init(codingPath: [CodingKeys.revokedAfter], debugDescription: "revokedAfter is null; leave it out for a site that was not removed"))
+            }
+            revokedAfter = try c.decodeIfPresent(UInt64.self, forKey: .revokedAfter)
+        }
     }
 
     /// A block the coordinator released from the clock-drift quarantine.
@@ -140,9 +154,13 @@ public struct SignedRoster: Equatable, Sendable {
         for member in roster.sites {
             guard SiteID.isValid(member.site) else { throw RosterError("roster entry \(member.site.prefix(40).debugDescription) is not a site id") }
             guard seen.insert(member.site).inserted else { throw RosterError("site \(member.site) is listed twice") }
-            guard member.key.utf8.count == 64, [UInt8](hex: member.key) != nil else {
-                throw RosterError("the key of \(member.site) is not 64 hex digits")
+            guard isLowercaseHex(member.key, digits: 64) else {
+                throw RosterError("the key of \(member.site) is not 64 lowercase hex digits")
             }
+        }
+        for (earlier, later) in zip(roster.sites, roster.sites.dropFirst())
+        where !earlier.site.utf8.lexicographicallyPrecedes(later.site.utf8) {
+            throw RosterError("sites must be sorted by site id; \(later.site) follows \(earlier.site)")
         }
         guard let coordinator = roster.sites.first(where: { $0.site == roster.coordinator }), coordinator.role == .coordinator,
               coordinator.revokedAfter == nil, coordinator.key == pinnedKey.hexString else {
@@ -152,11 +170,15 @@ public struct SignedRoster: Equatable, Sendable {
             throw RosterError("the roster names more than one coordinator")
         }
         for release in roster.released {
-            guard SiteID.isValid(release.site), release.seq >= 1, release.hash.utf8.count == 64, [UInt8](hex: release.hash) != nil else {
+            guard SiteID.isValid(release.site), release.seq >= 1, isLowercaseHex(release.hash, digits: 64) else {
                 throw RosterError("a release entry is malformed (site \(release.site.prefix(40).debugDescription), seq \(release.seq))")
             }
         }
     }
+}
+
+func isLowercaseHex(_ text: String, digits: Int) -> Bool {
+    text.utf8.count == digits && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
 }
 
 /// A roster that cannot be trusted or an edit that cannot be made.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SyncWire
 import TicketModel
 
 /// Checks the roster (`Protocol/PROTOCOL.md` §2.6.1) against the `rosters` examples of
@@ -37,7 +38,7 @@ import TicketModel
             let signature = try #require([UInt8](hex: example.signature), "\(example.name)")
             let pinnedKey = try #require([UInt8](hex: example.pinnedKey), "\(example.name)")
             do {
-                let signed = try SignedRoster(document: example.document, signature: signature, pinnedKey: pinnedKey)
+                let signed = try StrictRoster.verify(document: example.document, signature: signature, pinnedKey: pinnedKey)
                 #expect(example.accepted, "\(example.name): accepted, but the spec refuses it")
                 #expect(signed.document == example.document && signed.signature == signature, "\(example.name)")
             } catch {
