@@ -44,6 +44,9 @@ public struct WireLimits: Sendable, Hashable {
     public var maxLineBytes = 8 << 20
     /// Largest inflated change set of one `blocks` frame.
     public var maxBatchBytes = 4 << 20
+    /// Largest zlib stream (the bytes `data` stands for) of one `blocks` frame. The default is the
+    /// most an 8 MiB line can carry, so only the line limit applies unless a node is configured lower.
+    public var maxBatchCompressedBytes = 6 << 20
     /// Most blocks in one `blocks` frame.
     public var maxBatchBlocks = 4096
     /// Unacknowledged `blocks` frames a sender may have in flight.
