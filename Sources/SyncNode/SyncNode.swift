@@ -26,9 +26,6 @@ public final class SyncNode: Service, Sendable {
         var sessions = 0
     }
 
-    /// Most sessions served at once; more are refused with an error frame.
-    public static let maxSessions = 128
-
     /// - Parameters:
     ///   - store: the node's store; `key` must be the key of its site.
     ///   - clock: wall time in ms (tests fix it).
@@ -44,9 +41,11 @@ public final class SyncNode: Service, Sendable {
             throw ConfigurationError("the site key does not match the store's site \(identity.site); use the key made by `tierline init` for this store")
         }
         let shutdownFlag = state
-        context = SessionContext(identity: identity, key: key, store: StoreAccess(store, threads: 3), feed: ChangeFeed(),
-                                 logger: logger, clock: clock, batchBlocks: configuration.batchBlocks,
-                                 isShuttingDown: { shutdownFlag.withLockedValue { $0.shuttingDown } }, metrics: metrics)
+        var context = SessionContext(identity: identity, key: key, store: StoreAccess(store, threads: 3), feed: ChangeFeed(),
+                                     logger: logger, clock: clock, batchBlocks: configuration.batchBlocks,
+                                     isShuttingDown: { shutdownFlag.withLockedValue { $0.shuttingDown } }, metrics: metrics)
+        context.applyLimits(of: configuration)
+        self.context = context
     }
 
     /// The site this node writes as.
@@ -117,13 +116,16 @@ public final class SyncNode: Service, Sendable {
             try await server.executeThenClose { inbound in
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await connection in inbound {
+                        let maxSessions = configuration.maxSessions
                         let admitted = state.withLockedValue { state in
-                            guard state.sessions < Self.maxSessions else { return false }
+                            guard state.sessions < maxSessions else { return false }
                             state.sessions += 1
                             return true
                         }
                         guard admitted else {
-                            let error = WireError(.internal, "this node already serves \(Self.maxSessions) sessions; retry later")
+                            context.logger.warning("refused a connection: \(maxSessions) sessions are open (maxSessions)",
+                                                   metadata: ["peer": "\(connection.channel.remoteAddress.map(Self.describe) ?? "unknown")"])
+                            let error = WireError(.internal, "this node already serves \(maxSessions) sessions; retry later")
                             connection.channel.writeAndFlush(Outbound.frame(.error(error))).whenComplete { _ in connection.channel.close(promise: nil) }
                             continue
                         }
@@ -304,4 +306,15 @@ public struct SyncFailure: Error, CustomStringConvertible {
     public var summary: SessionSummary
     public var message: String
     public var description: String { message }
+}
+
+extension SessionContext {
+    /// Takes the node's configured limits: what it reads (`maxLineBytes`, `maxBatchBytes`,
+    /// `maxBatchCompressedBytes`) and how long a silent peer may stay (`idleTimeoutMillis`, with a ping
+    /// after a third of it, so that two nodes with the same setting keep an idle link up).
+    mutating func applyLimits(of configuration: NodeConfiguration) {
+        limits = configuration.wireLimits
+        readTimeout = .milliseconds(Int64(configuration.idleTimeoutMillis))
+        pingIntervalMillis = min(pingIntervalMillis, UInt64(configuration.idleTimeoutMillis / 3))
+    }
 }

@@ -12,7 +12,7 @@ import TicketStore
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a headless node: accept sessions, dial peers, push new blocks to them until SIGTERM or SIGINT.",
-        discussion: "Logs go to stderr. A --config FILE (JSON: listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http) holds the same settings; flags win over it. --http serves the dashboard, its JSON API and /metrics. --check reads the settings, opens the store and its key as serve does, prints the effective settings and exits without listening: exit 0 when serve would start, 2 for bad settings, 1 for a missing or unreadable store or key.")
+        discussion: "Logs go to stderr. A --config FILE (JSON: listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes, maxSessions, idleTimeoutMillis) holds the same settings; flags win over it. --http serves the dashboard, its JSON API and /metrics. --check reads the settings, opens the store and its key as serve does, prints the effective settings and exits without listening: exit 0 when serve would start, 2 for bad settings, 1 for a missing or unreadable store or key.")
 
     @OptionGroup var options: StoreOptions
     @Option(help: "Accept sessions on HOST:PORT (for example 0.0.0.0:7400).") var listen: String?
@@ -43,6 +43,7 @@ struct Serve: AsyncParsableCommand {
             if let listen { settings.listen = try Endpoint(parsing: listen) }
             if !peers.isEmpty { settings.peers = try peers.map { try Endpoint(parsing: $0) } }
             if let http { settings.http = try Endpoint(parsing: http) }
+            try settings.validate()
         } catch {
             throw ValidationError((error as? ConfigurationError)?.message ?? "\(error)")
         }
@@ -107,10 +108,16 @@ struct Serve: AsyncParsableCommand {
         var reconnectMaxMillis: Int
         var batchBlocks: Int
         var escalationMillis: Int
+        var maxLineBytes: Int
+        var maxBatchBytes: Int
+        var maxBatchCompressedBytes: Int
+        var maxSessions: Int
+        var idleTimeoutMillis: Int
 
         enum CodingKeys: String, CodingKey {
             case site, role, publicKey, store, config, listen, peers, http, logLevel, pollMillis, reconnectMinMillis,
-                 reconnectMaxMillis, batchBlocks, escalationMillis
+                 reconnectMaxMillis, batchBlocks, escalationMillis, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes,
+                 maxSessions, idleTimeoutMillis
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -129,6 +136,11 @@ struct Serve: AsyncParsableCommand {
             try c.encode(reconnectMaxMillis, forKey: .reconnectMaxMillis)
             try c.encode(batchBlocks, forKey: .batchBlocks)
             try c.encode(escalationMillis, forKey: .escalationMillis)
+            try c.encode(maxLineBytes, forKey: .maxLineBytes)
+            try c.encode(maxBatchBytes, forKey: .maxBatchBytes)
+            try c.encode(maxBatchCompressedBytes, forKey: .maxBatchCompressedBytes)
+            try c.encode(maxSessions, forKey: .maxSessions)
+            try c.encode(idleTimeoutMillis, forKey: .idleTimeoutMillis)
         }
     }
 
@@ -138,7 +150,10 @@ struct Serve: AsyncParsableCommand {
                                  store: p.directory.path, config: config, listen: s.listen?.description, peers: s.peers.map(\.description),
                                  http: s.http?.description, logLevel: p.level.rawValue, pollMillis: s.pollMillis,
                                  reconnectMinMillis: s.reconnectMinMillis, reconnectMaxMillis: s.reconnectMaxMillis,
-                                 batchBlocks: s.batchBlocks, escalationMillis: s.escalationMillis)
+                                 batchBlocks: s.batchBlocks, escalationMillis: s.escalationMillis,
+                                 maxLineBytes: s.maxLineBytes, maxBatchBytes: s.maxBatchBytes,
+                                 maxBatchCompressedBytes: s.maxBatchCompressedBytes, maxSessions: s.maxSessions,
+                                 idleTimeoutMillis: s.idleTimeoutMillis)
         if options.json { return try printJSON(output) }
         printTable(["SETTING", "VALUE"], [
             ["site", "\(output.site) (\(output.role))"],
@@ -153,6 +168,10 @@ struct Serve: AsyncParsableCommand {
             ["reconnectMillis", "\(output.reconnectMinMillis)…\(output.reconnectMaxMillis)"],
             ["batchBlocks", "\(output.batchBlocks)"],
             ["escalationMillis", output.escalationMillis == 0 ? "0 (ticker off)" : "\(output.escalationMillis)"],
+            ["maxLineBytes", "\(s.maxLineBytes)"],
+            ["maxBatchBytes", "\(s.maxBatchBytes) inflated, \(s.maxBatchCompressedBytes) compressed"],
+            ["maxSessions", "\(s.maxSessions)"],
+            ["idleTimeoutMillis", "\(s.idleTimeoutMillis)"],
         ], maxWidth: 80)
         print("")
         print("ok: serve would start with these settings (nothing was bound)")
