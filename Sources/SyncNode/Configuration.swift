@@ -76,6 +76,8 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
     public var escalationMillis: Int
     /// Address of the node's HTTP server (dashboard, JSON API, `/metrics`); `nil` for none.
     public var http: Endpoint?
+    /// TLS for every session this node accepts or dials; `nil` for plain TCP (see ``TLSSettings``).
+    public var tls: TLSSettings?
     /// Longest line this node reads, bytes (`Protocol/PROTOCOL.md` §2.9; ``minimumLineBytes``…8 MiB).
     public var maxLineBytes: Int
     /// Largest inflated change set of one batch this node accepts, bytes (``minimumBatchBytes``…4 MiB).
@@ -97,11 +99,12 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
 
     public init(listen: Endpoint? = nil, peers: [Endpoint] = [], store: String? = nil, pollMillis: Int = 250,
                 reconnectMinMillis: Int = 250, reconnectMaxMillis: Int = 30_000, batchBlocks: Int = 1024,
-                escalationMillis: Int = 1000, http: Endpoint? = nil,
+                escalationMillis: Int = 1000, http: Endpoint? = nil, tls: TLSSettings? = nil,
                 maxLineBytes: Int = WireLimits.standard.maxLineBytes, maxBatchBytes: Int = WireLimits.standard.maxBatchBytes,
                 maxBatchCompressedBytes: Int = WireLimits.standard.maxBatchCompressedBytes, maxSessions: Int = 128,
                 idleTimeoutMillis: Int = 45_000) {
         self.http = http
+        self.tls = tls
         self.maxLineBytes = maxLineBytes
         self.maxBatchBytes = maxBatchBytes
         self.maxBatchCompressedBytes = maxBatchCompressedBytes
@@ -119,7 +122,7 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http
-        case maxLineBytes, maxBatchBytes, maxBatchCompressedBytes, maxSessions, idleTimeoutMillis
+        case tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes, maxSessions, idleTimeoutMillis
     }
 
     /// The wire limits this node enforces on what it reads.
@@ -143,6 +146,7 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
         batchBlocks = try c.decodeIfPresent(Int.self, forKey: .batchBlocks) ?? defaults.batchBlocks
         escalationMillis = try c.decodeIfPresent(Int.self, forKey: .escalationMillis) ?? defaults.escalationMillis
         http = try c.decodeIfPresent(Endpoint.self, forKey: .http)
+        tls = try c.decodeIfPresent(TLSSettings.self, forKey: .tls)
         maxLineBytes = try c.decodeIfPresent(Int.self, forKey: .maxLineBytes) ?? defaults.maxLineBytes
         maxBatchBytes = try c.decodeIfPresent(Int.self, forKey: .maxBatchBytes) ?? defaults.maxBatchBytes
         maxBatchCompressedBytes = try c.decodeIfPresent(Int.self, forKey: .maxBatchCompressedBytes) ?? defaults.maxBatchCompressedBytes
@@ -161,10 +165,18 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
                 if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
                     throw ConfigurationError("\(path): unknown setting \"\(unknown)\"; known settings are \(known.sorted().joined(separator: ", "))")
                 }
+                if let tls = object["tls"] as? [String: Any] {
+                    let knownTLS = Set(TLSSettings.CodingKeys.allCases.map(\.rawValue))
+                    if let unknown = tls.keys.sorted().first(where: { !knownTLS.contains($0) }) {
+                        throw ConfigurationError("\(path): unknown setting \"tls.\(unknown)\"; known tls settings are \(knownTLS.sorted().joined(separator: ", "))")
+                    }
+                }
             } else {
                 throw ConfigurationError("\(path) must hold one JSON object")
             }
-            let config = try JSONDecoder().decode(NodeConfiguration.self, from: data)
+            var config = try JSONDecoder().decode(NodeConfiguration.self, from: data)
+            // File names in the file are relative to the file's folder, not to where serve was started.
+            config.tls = config.tls?.resolvingPaths(relativeTo: URL(fileURLWithPath: path).deletingLastPathComponent().path)
             do { try config.validate() } catch { throw ConfigurationError("\(path): \(error.message)") }
             return config
         } catch let error as ConfigurationError {
@@ -200,6 +212,7 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
         guard (3000...3_600_000).contains(idleTimeoutMillis) else {
             throw ConfigurationError("idleTimeoutMillis must be between 3000 and 3600000")
         }
+        try tls?.validate(listening: listen != nil)
     }
 
     static func explain(_ error: DecodingError) -> String {

@@ -20,6 +20,11 @@ public struct WireError: Error, Hashable, Sendable, CustomStringConvertible {
         case blockRefused = "block-refused"
         case timeout = "timeout"
         case `internal` = "internal"
+        /// One side uses TLS and the other does not (§2.12).
+        case tlsRequired = "tls-required"
+        /// The TLS handshake failed: an untrusted or missing certificate, a wrong name. Never in a
+        /// frame, since no frame can cross a failed handshake; it names the failure in logs and `status`.
+        case tlsFailed = "tls-failed"
 
         /// Whether the session ends after this error. Only an unknown frame type and refused blocks
         /// leave it open: the first so newer peers can probe, the second so one bad block does not
