@@ -1,4 +1,5 @@
 import Foundation
+import SyncWire
 
 /// A `HOST:PORT` address (`[::1]:7400` for IPv6 literals).
 public struct Endpoint: Sendable, Hashable, CustomStringConvertible, Codable {
@@ -75,11 +76,40 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
     public var escalationMillis: Int
     /// Address of the node's HTTP server (dashboard, JSON API, `/metrics`); `nil` for none.
     public var http: Endpoint?
+    /// TLS for every session this node accepts or dials; `nil` for plain TCP (see ``TLSSettings``).
+    public var tls: TLSSettings?
+    /// Longest line this node reads, bytes (`Protocol/PROTOCOL.md` §2.9; ``minimumLineBytes``…8 MiB).
+    public var maxLineBytes: Int
+    /// Largest inflated change set of one batch this node accepts, bytes (``minimumBatchBytes``…4 MiB).
+    public var maxBatchBytes: Int
+    /// Largest zlib stream of one batch this node accepts, bytes (``minimumBatchBytes``…6 MiB, what an
+    /// 8 MiB line carries).
+    public var maxBatchCompressedBytes: Int
+    /// Most incoming sessions at once; further connections get an `internal` error frame and are closed.
+    public var maxSessions: Int
+    /// Silence after which a session ends with `timeout`, ms; the node pings after a third of it.
+    public var idleTimeoutMillis: Int
+
+    /// The smallest `maxLineBytes` a node may be configured with: a batch of this implementation's
+    /// senders (at most 1 MiB of blocks, or one block of the largest size) always fits in its line.
+    public static let minimumLineBytes = 2 << 20
+    /// The smallest `maxBatchBytes` and `maxBatchCompressedBytes`: such a batch, with its length
+    /// prefixes and zlib's worst case, always fits.
+    public static let minimumBatchBytes = (1 << 20) + (64 << 10)
 
     public init(listen: Endpoint? = nil, peers: [Endpoint] = [], store: String? = nil, pollMillis: Int = 250,
                 reconnectMinMillis: Int = 250, reconnectMaxMillis: Int = 30_000, batchBlocks: Int = 1024,
-                escalationMillis: Int = 1000, http: Endpoint? = nil) {
+                escalationMillis: Int = 1000, http: Endpoint? = nil, tls: TLSSettings? = nil,
+                maxLineBytes: Int = WireLimits.standard.maxLineBytes, maxBatchBytes: Int = WireLimits.standard.maxBatchBytes,
+                maxBatchCompressedBytes: Int = WireLimits.standard.maxBatchCompressedBytes, maxSessions: Int = 128,
+                idleTimeoutMillis: Int = 45_000) {
         self.http = http
+        self.tls = tls
+        self.maxLineBytes = maxLineBytes
+        self.maxBatchBytes = maxBatchBytes
+        self.maxBatchCompressedBytes = maxBatchCompressedBytes
+        self.maxSessions = maxSessions
+        self.idleTimeoutMillis = idleTimeoutMillis
         self.batchBlocks = batchBlocks
         self.escalationMillis = escalationMillis
         self.listen = listen
@@ -92,6 +122,16 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http
+        case tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes, maxSessions, idleTimeoutMillis
+    }
+
+    /// The wire limits this node enforces on what it reads.
+    public var wireLimits: WireLimits {
+        var limits = WireLimits.standard
+        limits.maxLineBytes = maxLineBytes
+        limits.maxBatchBytes = maxBatchBytes
+        limits.maxBatchCompressedBytes = maxBatchCompressedBytes
+        return limits
     }
 
     public init(from decoder: any Decoder) throws {
@@ -106,6 +146,12 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
         batchBlocks = try c.decodeIfPresent(Int.self, forKey: .batchBlocks) ?? defaults.batchBlocks
         escalationMillis = try c.decodeIfPresent(Int.self, forKey: .escalationMillis) ?? defaults.escalationMillis
         http = try c.decodeIfPresent(Endpoint.self, forKey: .http)
+        tls = try c.decodeIfPresent(TLSSettings.self, forKey: .tls)
+        maxLineBytes = try c.decodeIfPresent(Int.self, forKey: .maxLineBytes) ?? defaults.maxLineBytes
+        maxBatchBytes = try c.decodeIfPresent(Int.self, forKey: .maxBatchBytes) ?? defaults.maxBatchBytes
+        maxBatchCompressedBytes = try c.decodeIfPresent(Int.self, forKey: .maxBatchCompressedBytes) ?? defaults.maxBatchCompressedBytes
+        maxSessions = try c.decodeIfPresent(Int.self, forKey: .maxSessions) ?? defaults.maxSessions
+        idleTimeoutMillis = try c.decodeIfPresent(Int.self, forKey: .idleTimeoutMillis) ?? defaults.idleTimeoutMillis
     }
 
     /// Reads a JSON configuration file, rejecting unknown keys so a typo is not silently ignored.
@@ -119,11 +165,19 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
                 if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
                     throw ConfigurationError("\(path): unknown setting \"\(unknown)\"; known settings are \(known.sorted().joined(separator: ", "))")
                 }
+                if let tls = object["tls"] as? [String: Any] {
+                    let knownTLS = Set(TLSSettings.CodingKeys.allCases.map(\.rawValue))
+                    if let unknown = tls.keys.sorted().first(where: { !knownTLS.contains($0) }) {
+                        throw ConfigurationError("\(path): unknown setting \"tls.\(unknown)\"; known tls settings are \(knownTLS.sorted().joined(separator: ", "))")
+                    }
+                }
             } else {
                 throw ConfigurationError("\(path) must hold one JSON object")
             }
-            let config = try JSONDecoder().decode(NodeConfiguration.self, from: data)
-            try config.validate()
+            var config = try JSONDecoder().decode(NodeConfiguration.self, from: data)
+            // File names in the file are relative to the file's folder, not to where serve was started.
+            config.tls = config.tls?.resolvingPaths(relativeTo: URL(fileURLWithPath: path).deletingLastPathComponent().path)
+            do { try config.validate() } catch { throw ConfigurationError("\(path): \(error.message)") }
             return config
         } catch let error as ConfigurationError {
             throw error
@@ -144,6 +198,21 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
         guard escalationMillis == 0 || (50...600_000).contains(escalationMillis) else {
             throw ConfigurationError("escalationMillis must be 0 (off) or between 50 and 600000")
         }
+        let standard = WireLimits.standard
+        guard (Self.minimumLineBytes...standard.maxLineBytes).contains(maxLineBytes) else {
+            throw ConfigurationError("maxLineBytes must be between \(Self.minimumLineBytes) and \(standard.maxLineBytes)")
+        }
+        guard (Self.minimumBatchBytes...standard.maxBatchBytes).contains(maxBatchBytes) else {
+            throw ConfigurationError("maxBatchBytes must be between \(Self.minimumBatchBytes) and \(standard.maxBatchBytes)")
+        }
+        guard (Self.minimumBatchBytes...standard.maxBatchCompressedBytes).contains(maxBatchCompressedBytes) else {
+            throw ConfigurationError("maxBatchCompressedBytes must be between \(Self.minimumBatchBytes) and \(standard.maxBatchCompressedBytes)")
+        }
+        guard (1...4096).contains(maxSessions) else { throw ConfigurationError("maxSessions must be between 1 and 4096") }
+        guard (3000...3_600_000).contains(idleTimeoutMillis) else {
+            throw ConfigurationError("idleTimeoutMillis must be between 3000 and 3600000")
+        }
+        try tls?.validate(listening: listen != nil)
     }
 
     static func explain(_ error: DecodingError) -> String {

@@ -18,16 +18,15 @@ public final class SyncNode: Service, Sendable {
     let configuration: NodeConfiguration
     let context: SessionContext
     let group: any EventLoopGroup
+    /// TLS contexts when the configuration has `tls`; `nil` for plain TCP.
+    let tls: TLSContexts?
     let state = NIOLockedValueBox(State())
 
     struct State {
         var shuttingDown = false
-        var server: NIOAsyncChannel<NIOAsyncChannel<Inbound, Outbound>, Never>?
+        var server: NIOAsyncChannel<AcceptedConnection, Never>?
         var sessions = 0
     }
-
-    /// Most sessions served at once; more are refused with an error frame.
-    public static let maxSessions = 128
 
     /// - Parameters:
     ///   - store: the node's store; `key` must be the key of its site.
@@ -43,10 +42,13 @@ public final class SyncNode: Service, Sendable {
         guard identity.publicKey == key.publicKey else {
             throw ConfigurationError("the site key does not match the store's site \(identity.site); use the key made by `tierline init` for this store")
         }
+        tls = try configuration.tls?.makeContexts(listening: configuration.listen != nil)
         let shutdownFlag = state
-        context = SessionContext(identity: identity, key: key, store: StoreAccess(store, threads: 3), feed: ChangeFeed(),
-                                 logger: logger, clock: clock, batchBlocks: configuration.batchBlocks,
-                                 isShuttingDown: { shutdownFlag.withLockedValue { $0.shuttingDown } }, metrics: metrics)
+        var context = SessionContext(identity: identity, key: key, store: StoreAccess(store, threads: 3), feed: ChangeFeed(),
+                                     logger: logger, clock: clock, batchBlocks: configuration.batchBlocks,
+                                     isShuttingDown: { shutdownFlag.withLockedValue { $0.shuttingDown } }, metrics: metrics)
+        context.applyLimits(of: configuration)
+        self.context = context
     }
 
     /// The site this node writes as.
@@ -59,6 +61,7 @@ public final class SyncNode: Service, Sendable {
         guard let listen = configuration.listen else { return nil }
         let limits = context.limits
         let readTimeout = context.readTimeout
+        let tls = tls
         let flags = state
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -68,13 +71,18 @@ public final class SyncNode: Service, Sendable {
                     // A connection accepted while the node stops is closed, not wrapped: nobody would
                     // consume its async channel, and NIO traps on an async writer dropped unfinished.
                     if flags.withLockedValue({ $0.shuttingDown }) { throw ChannelError.ioOnClosedChannel }
-                    try SyncPipeline.install(on: channel.pipeline.syncOperations, limits: limits, readTimeout: readTimeout)
-                    return try NIOAsyncChannel<Inbound, Outbound>(wrappingChannelSynchronously: channel, configuration: .init(
+                    let counter = WireCounter()
+                    try SyncPipeline.install(on: channel.pipeline.syncOperations, limits: limits, counter: counter, readTimeout: readTimeout)
+                    let gate = try SyncTransport.install(on: channel.pipeline.syncOperations, after: counter, tls: tls, side: .accepting,
+                                                         eventLoop: channel.eventLoop)
+                    let wrapped = try NIOAsyncChannel<Inbound, Outbound>(wrappingChannelSynchronously: channel, configuration: .init(
                         backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16)))
+                    return AcceptedConnection(channel: wrapped, counter: counter, gate: gate)
                 }
             }
         state.withLockedValue { $0.server = server }
-        context.logger.info("listening", metadata: ["address": "\(server.channel.localAddress.map(Self.describe) ?? "?")", "site": "\(site)"])
+        context.logger.info("listening", metadata: ["address": "\(server.channel.localAddress.map(Self.describe) ?? "?")", "site": "\(site)",
+                                                    "tls": "\(tls == nil ? "off" : "on")"])
         return server.channel.localAddress
     }
 
@@ -102,7 +110,7 @@ public final class SyncNode: Service, Sendable {
 
     /// Starts a graceful shutdown: sessions end with `bye`, the listener closes, dialers stop.
     public func shutdown() {
-        let server = state.withLockedValue { state -> NIOAsyncChannel<NIOAsyncChannel<Inbound, Outbound>, Never>? in
+        let server = state.withLockedValue { state -> NIOAsyncChannel<AcceptedConnection, Never>? in
             state.shuttingDown = true
             return state.server
         }
@@ -112,30 +120,45 @@ public final class SyncNode: Service, Sendable {
 
     var isShuttingDown: Bool { state.withLockedValue { $0.shuttingDown } }
 
-    func serve(_ server: NIOAsyncChannel<NIOAsyncChannel<Inbound, Outbound>, Never>) async {
+    func serve(_ server: NIOAsyncChannel<AcceptedConnection, Never>) async {
         do {
             try await server.executeThenClose { inbound in
                 try await withThrowingDiscardingTaskGroup { group in
-                    for try await connection in inbound {
+                    for try await accepted in inbound {
+                        let connection = accepted.channel
+                        let maxSessions = configuration.maxSessions
                         let admitted = state.withLockedValue { state in
-                            guard state.sessions < Self.maxSessions else { return false }
+                            guard state.sessions < maxSessions else { return false }
                             state.sessions += 1
                             return true
                         }
                         guard admitted else {
-                            let error = WireError(.internal, "this node already serves \(Self.maxSessions) sessions; retry later")
+                            context.logger.warning("refused a connection: \(maxSessions) sessions are open (maxSessions)",
+                                                   metadata: ["peer": "\(connection.channel.remoteAddress.map(Self.describe) ?? "unknown")"])
+                            let error = WireError(.internal, "this node already serves \(maxSessions) sessions; retry later")
                             connection.channel.writeAndFlush(Outbound.frame(.error(error))).whenComplete { _ in connection.channel.close(promise: nil) }
                             continue
                         }
                         group.addTask {
                             defer { self.state.withLockedValue { $0.sessions -= 1 } }
                             let address = connection.channel.remoteAddress.map(Self.describe) ?? "unknown"
-                            // A connection that closed before it could be served ends here, never the listener.
-                            guard let counter = try? await connection.channel.pipeline.handler(type: WireCounter.self).get() else {
+                            // A connection that closed before it could be served ends here, never the listener;
+                            // if TLS refused it (a plain peer, an untrusted certificate), that is logged. (The
+                            // lookup runs on the channel's loop, after the channel became active.)
+                            guard (try? await connection.channel.pipeline.handler(type: WireCounter.self).get()) != nil else {
+                                if let refusal = accepted.gate.refusal {
+                                    self.context.logger.warning("session refused: \(refusal)", metadata: ["peer": "\(address)"])
+                                }
                                 connection.channel.close(promise: nil)
                                 return
                             }
-                            _ = await SyncSession(context: self.context, mode: .live, address: address, counter: counter).run(connection)
+                            // With TLS, the session starts once the handshake is done.
+                            do { try await accepted.gate.ready() } catch {
+                                self.context.logger.warning("session refused: \(error)", metadata: ["peer": "\(address)"])
+                                try? await connection.executeThenClose { _, _ in }
+                                return
+                            }
+                            _ = await SyncSession(context: self.context, mode: .live, address: address, counter: accepted.counter).run(connection)
                         }
                     }
                 }
@@ -152,8 +175,12 @@ public final class SyncNode: Service, Sendable {
             let started = context.clock()
             var progressed = false
             do {
-                let (channel, counter) = try await Self.connect(to: peer, group: group, limits: context.limits, readTimeout: context.readTimeout)
+                let (channel, counter, gate) = try await Self.connectGated(to: peer, group: group, limits: context.limits,
+                                                                           readTimeout: context.readTimeout, tls: tls)
                 let summary = await SyncSession(context: context, mode: .live, address: peer.description, counter: counter).run(channel)
+                if summary.errorCode == WireError.Code.internal.rawValue, let refusal = gate.refusal {
+                    context.logger.warning("the session with \(peer) ended because TLS failed: \(refusal)")
+                }
                 // A session that opened shows the link works: a reset while idle (a NAT timeout, a
                 // cut) must not stretch the next reconnect toward the 30 s cap.
                 // A peer that keeps refusing after the handshake still backs off.
@@ -237,40 +264,67 @@ public final class SyncNode: Service, Sendable {
         return host.contains(":") ? "[\(host)]:\(address.port ?? 0)" : "\(host):\(address.port ?? 0)"
     }
 
-    /// Opens a connection with the sync pipeline.
-    static func connect(to peer: Endpoint, group: any EventLoopGroup, limits: WireLimits,
-                        readTimeout: TimeAmount?) async throws -> (NIOAsyncChannel<Inbound, Outbound>, WireCounter) {
+    /// Opens a connection with the sync pipeline, in TLS when `tls` is given.
+    static func connect(to peer: Endpoint, group: any EventLoopGroup, limits: WireLimits, readTimeout: TimeAmount?,
+                        tls: TLSContexts? = nil) async throws -> (NIOAsyncChannel<Inbound, Outbound>, WireCounter) {
+        let (channel, counter, _) = try await connectGated(to: peer, group: group, limits: limits, readTimeout: readTimeout, tls: tls)
+        return (channel, counter)
+    }
+
+    /// Opens a connection and, with TLS, waits for the handshake: a refused handshake throws its
+    /// ``WireError`` (`tls-failed`, `tls-required`). The gate keeps a TLS failure that comes later.
+    static func connectGated(to peer: Endpoint, group: any EventLoopGroup, limits: WireLimits, readTimeout: TimeAmount?,
+                             tls: TLSContexts?) async throws -> (NIOAsyncChannel<Inbound, Outbound>, WireCounter, TransportGate) {
         let counter = WireCounter()
-        let channel = try await ClientBootstrap(group: group)
+        let (channel, gate) = try await ClientBootstrap(group: group)
             .connectTimeout(.seconds(5))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connect(host: peer.host, port: peer.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try SyncPipeline.install(on: channel.pipeline.syncOperations, limits: limits, counter: counter, readTimeout: readTimeout)
-                    return try NIOAsyncChannel<Inbound, Outbound>(wrappingChannelSynchronously: channel, configuration: .init(
+                    let gate = try SyncTransport.install(on: channel.pipeline.syncOperations, after: counter, tls: tls,
+                                                         side: .dialing(host: peer.host), eventLoop: channel.eventLoop)
+                    let wrapped = try NIOAsyncChannel<Inbound, Outbound>(wrappingChannelSynchronously: channel, configuration: .init(
                         backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16)))
+                    return (wrapped, gate)
                 }
             }
-        return (channel, counter)
+        do { try await gate.ready() } catch {
+            try? await channel.executeThenClose { _, _ in }
+            throw error
+        }
+        return (channel, counter, gate)
     }
+}
+
+/// What the listener hands on for each accepted connection.
+struct AcceptedConnection: Sendable {
+    var channel: NIOAsyncChannel<Inbound, Outbound>
+    var counter: WireCounter
+    /// Opens when the transport is ready (after the TLS handshake); says why it refused the peer.
+    var gate: TransportGate
 }
 
 /// One two-way exchange with a node, then disconnect: `tierline sync HOST:PORT`.
 public enum SyncClient {
     /// Connects to `peer`, sends what it lacks, receives what this store lacks, and returns when both
     /// sides have caught up (or throws ``SyncFailure`` saying why not).
+    /// - Parameter tls: TLS settings for the connection (`--tls-ca`, `--tls-cert`, `--tls-key`); `nil`
+    ///   for plain TCP. Bad settings throw ``ConfigurationError`` before anything is sent.
     public static func exchange(store: TicketDatabase, key: SiteKey, with peer: Endpoint,
                                 logger: Logger = Logger(label: "tierline.sync"), batchBlocks: Int = 1024,
+                                tls: TLSSettings? = nil,
                                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                                 onProgress: (@Sendable (SyncProgress) -> Void)? = nil) async throws -> SessionSummary {
         let identity = try store.identity()
         guard identity.publicKey == key.publicKey else {
             throw ConfigurationError("the site key does not match the store's site \(identity.site)")
         }
+        let contexts = try tls?.makeContexts(listening: false)
         let access = StoreAccess(store, threads: 2)
         do {
             let summary = try await exchange(access: access, identity: identity, key: key, with: peer, logger: logger,
-                                             batchBlocks: batchBlocks, group: group, onProgress: onProgress)
+                                             batchBlocks: batchBlocks, tls: contexts, group: group, onProgress: onProgress)
             await access.close()
             return summary
         } catch {
@@ -280,20 +334,32 @@ public enum SyncClient {
     }
 
     static func exchange(access: StoreAccess, identity: LocalIdentity, key: SiteKey, with peer: Endpoint, logger: Logger,
-                         batchBlocks: Int, group: any EventLoopGroup,
+                         batchBlocks: Int, tls: TLSContexts? = nil, group: any EventLoopGroup,
                          onProgress: (@Sendable (SyncProgress) -> Void)?) async throws -> SessionSummary {
         let context = SessionContext(identity: identity, key: key, store: access, feed: ChangeFeed(), logger: logger,
                                      batchBlocks: batchBlocks)
         let conflictsBefore = try await access.run { try $0.conflictCount() }
-        let (channel, counter): (NIOAsyncChannel<Inbound, Outbound>, WireCounter)
+        let (channel, counter, gate): (NIOAsyncChannel<Inbound, Outbound>, WireCounter, TransportGate)
         do {
-            (channel, counter) = try await SyncNode.connect(to: peer, group: group, limits: context.limits, readTimeout: context.readTimeout)
+            (channel, counter, gate) = try await SyncNode.connectGated(to: peer, group: group, limits: context.limits,
+                                                                       readTimeout: context.readTimeout, tls: tls)
+        } catch let error as WireError {
+            var summary = SessionSummary(address: peer.description)
+            summary.error = error.description
+            summary.errorCode = error.code.rawValue
+            throw SyncFailure(summary: summary, message: "sync with \(peer) did not finish: \(error)")
         } catch {
             throw SyncFailure(summary: SessionSummary(address: peer.description),
                               message: "cannot connect to \(peer): \(error); check that `tierline serve` runs there and the port is open")
         }
         var summary = await SyncSession(context: context, mode: .oneShot, address: peer.description, counter: counter,
                                         onProgress: onProgress).run(channel)
+        // TLS that fails after its handshake (TLS 1.3 checks this side's certificate then) can close the
+        // connection under a write; report the TLS reason, not the closed channel.
+        if summary.errorCode == WireError.Code.internal.rawValue, let refusal = gate.refusal {
+            summary.error = refusal.description
+            summary.errorCode = refusal.code.rawValue
+        }
         let conflictsAfter = try await access.run { try $0.conflictCount() }
         summary.newConflicts = max(0, conflictsAfter - conflictsBefore)
         guard summary.completed, summary.error == nil else {
@@ -308,4 +374,15 @@ public struct SyncFailure: Error, CustomStringConvertible {
     public var summary: SessionSummary
     public var message: String
     public var description: String { message }
+}
+
+extension SessionContext {
+    /// Takes the node's configured limits: what it reads (`maxLineBytes`, `maxBatchBytes`,
+    /// `maxBatchCompressedBytes`) and how long a silent peer may stay (`idleTimeoutMillis`, with a ping
+    /// after a third of it, so that two nodes with the same setting keep an idle link up).
+    mutating func applyLimits(of configuration: NodeConfiguration) {
+        limits = configuration.wireLimits
+        readTimeout = .milliseconds(Int64(configuration.idleTimeoutMillis))
+        pingIntervalMillis = min(pingIntervalMillis, UInt64(configuration.idleTimeoutMillis / 3))
+    }
 }

@@ -87,6 +87,14 @@ public enum ChangeSet {
         return blocks
     }
 
+    /// How many bytes the base64 `text` stands for, counted without decoding it: three per four
+    /// characters, less one per `=` of padding (exact for valid base64, an upper bound otherwise).
+    public static func decodedLength(base64 text: String) -> Int {
+        let utf8 = text.utf8
+        let padding = utf8.reversed().prefix(2).prefix(while: { $0 == UInt8(ascii: "=") }).count
+        return max(0, utf8.count / 4 * 3 + (utf8.count % 4) * 3 / 4 - padding)
+    }
+
     /// Strict standard base64 with padding: no whitespace, no URL alphabet, canonical final bits.
     static func base64(_ text: String) throws(WireError) -> ByteBuffer {
         guard text.utf8.count % 4 == 0, let data = Data(base64Encoded: text) else {

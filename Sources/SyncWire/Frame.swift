@@ -348,6 +348,10 @@ struct WireBlocks: Codable {
         for (site, key) in keys ?? [:] {
             decodedKeys[try Field.site(site, name: "keys.\(site.prefix(40))")] = try Field.hex(key, bytes: 32, name: "keys.\(site)")
         }
+        let compressed = ChangeSet.decodedLength(base64: data)
+        guard compressed <= limits.maxBatchCompressedBytes else {
+            throw WireError(.tooLarge, "the batch's zlib stream is \(compressed) bytes; the limit is \(limits.maxBatchCompressedBytes)")
+        }
         return RawBatch(batch: batch, count: Int(count), size: Int(size), keys: decodedKeys, data: data)
     }
 }

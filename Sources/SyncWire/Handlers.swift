@@ -40,9 +40,13 @@ public final class FrameDecoder: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     /// A read-idle event from `IdleStateHandler` becomes a `timeout`.
+    ///
+    /// The event comes outside a read cycle, so a read-complete follows it: `NIOAsyncChannel` hands on
+    /// reads only at read-complete, and a silent peer would otherwise never let the timeout through.
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
             context.fireChannelRead(wrapInboundOut(.invalid(WireError(.timeout, "nothing was heard from the peer for too long"))))
+            context.fireChannelReadComplete()
         } else {
             context.fireUserInboundEventTriggered(event)
         }

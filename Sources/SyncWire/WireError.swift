@@ -20,6 +20,11 @@ public struct WireError: Error, Hashable, Sendable, CustomStringConvertible {
         case blockRefused = "block-refused"
         case timeout = "timeout"
         case `internal` = "internal"
+        /// One side uses TLS and the other does not (§2.12).
+        case tlsRequired = "tls-required"
+        /// The TLS handshake failed: an untrusted or missing certificate, a wrong name. Never in a
+        /// frame, since no frame can cross a failed handshake; it names the failure in logs and `status`.
+        case tlsFailed = "tls-failed"
 
         /// Whether the session ends after this error. Only an unknown frame type and refused blocks
         /// leave it open: the first so newer peers can probe, the second so one bad block does not
@@ -44,6 +49,9 @@ public struct WireLimits: Sendable, Hashable {
     public var maxLineBytes = 8 << 20
     /// Largest inflated change set of one `blocks` frame.
     public var maxBatchBytes = 4 << 20
+    /// Largest zlib stream (the bytes `data` stands for) of one `blocks` frame. The default is the
+    /// most an 8 MiB line can carry, so only the line limit applies unless a node is configured lower.
+    public var maxBatchCompressedBytes = 6 << 20
     /// Most blocks in one `blocks` frame.
     public var maxBatchBlocks = 4096
     /// Unacknowledged `blocks` frames a sender may have in flight.

@@ -12,13 +12,14 @@ import TicketStore
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a headless node: accept sessions, dial peers, push new blocks to them until SIGTERM or SIGINT.",
-        discussion: "Logs go to stderr. A --config FILE (JSON: listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http) holds the same settings; flags win over it. --http serves the dashboard, its JSON API and /metrics. --check reads the settings, opens the store and its key as serve does, prints the effective settings and exits without listening: exit 0 when serve would start, 2 for bad settings, 1 for a missing or unreadable store or key.")
+        discussion: "Logs go to stderr. A --config FILE (JSON: listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http, tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes, maxSessions, idleTimeoutMillis) holds the same settings; flags win over it. --tls-cert, --tls-key and --tls-ca turn on TLS for every session (mutual TLS when a CA is given); plain TCP is the default. --http serves the dashboard, its JSON API and /metrics. --check reads the settings, opens the store and its key as serve does, prints the effective settings and exits without listening: exit 0 when serve would start, 2 for bad settings, 1 for a missing or unreadable store or key.")
 
     @OptionGroup var options: StoreOptions
     @Option(help: "Accept sessions on HOST:PORT (for example 0.0.0.0:7400).") var listen: String?
     @Option(name: .customLong("peer"), help: "Dial and keep a session with HOST:PORT (repeatable).") var peers: [String] = []
     @Option(help: "Serve the dashboard, JSON API and /metrics on HOST:PORT (for example 127.0.0.1:8080).") var http: String?
     @Option(help: "A JSON configuration file.") var config: String?
+    @OptionGroup var tls: TLSOptions
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
     @Flag(help: "Check the settings, the store and its key, print the effective settings (--json for JSON), and exit without listening.")
     var check = false
@@ -43,6 +44,8 @@ struct Serve: AsyncParsableCommand {
             if let listen { settings.listen = try Endpoint(parsing: listen) }
             if !peers.isEmpty { settings.peers = try peers.map { try Endpoint(parsing: $0) } }
             if let http { settings.http = try Endpoint(parsing: http) }
+            settings.tls = tls.applied(to: settings.tls)
+            try settings.validate()
         } catch {
             throw ValidationError((error as? ConfigurationError)?.message ?? "\(error)")
         }
@@ -107,10 +110,17 @@ struct Serve: AsyncParsableCommand {
         var reconnectMaxMillis: Int
         var batchBlocks: Int
         var escalationMillis: Int
+        var tls: TLSSettings?
+        var maxLineBytes: Int
+        var maxBatchBytes: Int
+        var maxBatchCompressedBytes: Int
+        var maxSessions: Int
+        var idleTimeoutMillis: Int
 
         enum CodingKeys: String, CodingKey {
             case site, role, publicKey, store, config, listen, peers, http, logLevel, pollMillis, reconnectMinMillis,
-                 reconnectMaxMillis, batchBlocks, escalationMillis
+                 reconnectMaxMillis, batchBlocks, escalationMillis, tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes,
+                 maxSessions, idleTimeoutMillis
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -129,6 +139,28 @@ struct Serve: AsyncParsableCommand {
             try c.encode(reconnectMaxMillis, forKey: .reconnectMaxMillis)
             try c.encode(batchBlocks, forKey: .batchBlocks)
             try c.encode(escalationMillis, forKey: .escalationMillis)
+            try c.encode(tls.map(CheckTLS.init), forKey: .tls)
+            try c.encode(maxLineBytes, forKey: .maxLineBytes)
+            try c.encode(maxBatchBytes, forKey: .maxBatchBytes)
+            try c.encode(maxBatchCompressedBytes, forKey: .maxBatchCompressedBytes)
+            try c.encode(maxSessions, forKey: .maxSessions)
+            try c.encode(idleTimeoutMillis, forKey: .idleTimeoutMillis)
+        }
+    }
+
+    /// `tls` in `--check --json`: every key, `null` when unset, and the effective client-certificate rule.
+    struct CheckTLS: Encodable {
+        var settings: TLSSettings
+
+        enum CodingKeys: String, CodingKey { case certificateFile, keyFile, caFile, requireClientCertificate, serverName }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(settings.certificateFile, forKey: .certificateFile)
+            try c.encode(settings.keyFile, forKey: .keyFile)
+            try c.encode(settings.caFile, forKey: .caFile)
+            try c.encode(settings.requiresClientCertificate, forKey: .requireClientCertificate)
+            try c.encode(settings.serverName, forKey: .serverName)
         }
     }
 
@@ -138,7 +170,10 @@ struct Serve: AsyncParsableCommand {
                                  store: p.directory.path, config: config, listen: s.listen?.description, peers: s.peers.map(\.description),
                                  http: s.http?.description, logLevel: p.level.rawValue, pollMillis: s.pollMillis,
                                  reconnectMinMillis: s.reconnectMinMillis, reconnectMaxMillis: s.reconnectMaxMillis,
-                                 batchBlocks: s.batchBlocks, escalationMillis: s.escalationMillis)
+                                 batchBlocks: s.batchBlocks, escalationMillis: s.escalationMillis, tls: s.tls,
+                                 maxLineBytes: s.maxLineBytes, maxBatchBytes: s.maxBatchBytes,
+                                 maxBatchCompressedBytes: s.maxBatchCompressedBytes, maxSessions: s.maxSessions,
+                                 idleTimeoutMillis: s.idleTimeoutMillis)
         if options.json { return try printJSON(output) }
         printTable(["SETTING", "VALUE"], [
             ["site", "\(output.site) (\(output.role))"],
@@ -153,9 +188,47 @@ struct Serve: AsyncParsableCommand {
             ["reconnectMillis", "\(output.reconnectMinMillis)…\(output.reconnectMaxMillis)"],
             ["batchBlocks", "\(output.batchBlocks)"],
             ["escalationMillis", output.escalationMillis == 0 ? "0 (ticker off)" : "\(output.escalationMillis)"],
+            ["tls", s.tls.map(Self.describe) ?? "off (plain TCP)"],
+            ["maxLineBytes", "\(s.maxLineBytes)"],
+            ["maxBatchBytes", "\(s.maxBatchBytes) inflated, \(s.maxBatchCompressedBytes) compressed"],
+            ["maxSessions", "\(s.maxSessions)"],
+            ["idleTimeoutMillis", "\(s.idleTimeoutMillis)"],
         ], maxWidth: 80)
         print("")
         print("ok: serve would start with these settings (nothing was bound)")
+    }
+
+    static func describe(_ tls: TLSSettings) -> String {
+        var parts = [tls.certificateFile.map { "certificate \($0)" } ?? "no certificate"]
+        parts.append(tls.caFile.map { "peers checked against \($0)" } ?? "peers checked against the system's CAs")
+        if tls.requiresClientCertificate { parts.append("client certificates required") }
+        if let name = tls.serverName { parts.append("server name \(name)") }
+        return parts.joined(separator: "; ")
+    }
+}
+
+/// `--tls-cert`, `--tls-key`, `--tls-ca`, `--tls-server-name` of `serve` and `sync`.
+struct TLSOptions: ParsableArguments {
+    @Option(name: .customLong("tls-cert"), help: ArgumentHelp("TLS: this side's certificate chain, a PEM file (with --tls-key).", valueName: "PEM"))
+    var certificate: String?
+    @Option(name: .customLong("tls-key"), help: ArgumentHelp("TLS: the private key of --tls-cert, a PEM file.", valueName: "PEM"))
+    var key: String?
+    @Option(name: .customLong("tls-ca"), help: ArgumentHelp("TLS: the CA certificates that sign the peers' certificates, a PEM file (a listener then requires client certificates).", valueName: "PEM"))
+    var ca: String?
+    @Option(name: .customLong("tls-server-name"), help: ArgumentHelp("TLS: the name to check in the certificate of the node dialed (default: its HOST).", valueName: "NAME"))
+    var serverName: String?
+
+    var isSet: Bool { certificate != nil || key != nil || ca != nil || serverName != nil }
+
+    /// `base` (the file's `tls`) with the flags laid over it; `nil` when neither turns TLS on.
+    func applied(to base: TLSSettings?) -> TLSSettings? {
+        guard isSet else { return base }
+        var tls = base ?? TLSSettings()
+        if let certificate { tls.certificateFile = certificate }
+        if let key { tls.keyFile = key }
+        if let ca { tls.caFile = ca }
+        if let serverName { tls.serverName = serverName }
+        return tls
     }
 }
 
@@ -163,10 +236,11 @@ struct SyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sync",
         abstract: "Exchange blocks with a node once, both ways, then exit.",
-        discussion: "Shows progress on stderr. Exit code 0 when both sides caught up, 1 when the exchange did not finish (what was applied stays applied; run it again to resume).")
+        discussion: "Shows progress on stderr. Exit code 0 when both sides caught up, 1 when the exchange did not finish (what was applied stays applied; run it again to resume). Any --tls-* option connects with TLS: --tls-ca checks the node's certificate (else the system's CAs), --tls-cert and --tls-key present this side's certificate to a node that requires one.")
 
     @OptionGroup var options: StoreOptions
     @Argument(help: "The node's HOST:PORT.") var peer: String
+    @OptionGroup var tls: TLSOptions
     @Flag(help: "No progress on stderr.") var quiet = false
 
     struct Output: Encodable {
@@ -195,6 +269,7 @@ struct SyncCommand: AsyncParsableCommand {
 
     func validate() throws {
         do { _ = try Endpoint(parsing: peer) } catch { throw ValidationError(error.message) }
+        do { try tls.applied(to: nil)?.validate(listening: false) } catch { throw ValidationError(error.message) }
     }
 
     func run() async throws {
@@ -207,7 +282,7 @@ struct SyncCommand: AsyncParsableCommand {
         var failure: String?
         do {
             summary = try await SyncClient.exchange(store: store, key: key, with: endpoint, logger: Logger(label: "tierline.sync", factory: { _ in SwiftLogNoOpLogHandler() }),
-                                                    onProgress: { bar.update($0) })
+                                                    tls: tls.applied(to: nil), onProgress: { bar.update($0) })
         } catch let error as SyncFailure {
             summary = error.summary
             failure = error.message

@@ -1,5 +1,6 @@
 import Foundation
 import SyncNode
+import SyncWire
 import Testing
 
 @Suite struct ConfigurationTests {
@@ -28,6 +29,18 @@ import Testing
         #expect(config.store == "/var/lib/tierline")
         #expect(config.batchBlocks == 256)
         #expect(config.pollMillis == NodeConfiguration().pollMillis)
+        #expect(config.maxSessions == 128 && config.idleTimeoutMillis == 45_000)
+        #expect(config.wireLimits == WireLimits.standard, "the defaults are the protocol's limits")
+    }
+
+    @Test func limitsAreSettings() throws {
+        let path = try write(#"{"listen": "0.0.0.0:7400", "maxLineBytes": 2097152, "maxBatchBytes": 2000000, "maxBatchCompressedBytes": 3000000, "maxSessions": 16, "idleTimeoutMillis": 9000}"#)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let config = try NodeConfiguration.load(path: path)
+        #expect(config.wireLimits.maxLineBytes == 2_097_152)
+        #expect(config.wireLimits.maxBatchBytes == 2_000_000)
+        #expect(config.wireLimits.maxBatchCompressedBytes == 3_000_000)
+        #expect(config.maxSessions == 16 && config.idleTimeoutMillis == 9000)
     }
 
     @Test(arguments: [
@@ -36,6 +49,11 @@ import Testing
         (#"{"peers": "hub:7400"}"#, "peers"),
         (#"{"pollMillis": 1}"#, "pollMillis"),
         (#"{"batchBlocks": 5000}"#, "batchBlocks"),
+        (#"{"maxLineBytes": 1024}"#, "maxLineBytes must be between 2097152 and 8388608"),
+        (#"{"maxBatchBytes": 5000000}"#, "maxBatchBytes must be between 1114112 and 4194304"),
+        (#"{"maxBatchCompressedBytes": 100}"#, "maxBatchCompressedBytes must be between 1114112 and 6291456"),
+        (#"{"maxSessions": 0}"#, "maxSessions must be between 1 and 4096"),
+        (#"{"idleTimeoutMillis": 500}"#, "idleTimeoutMillis must be between 3000 and 3600000"),
         (#"[1, 2]"#, "one JSON object"),
         (#"{"listen": "#, "not valid JSON"),
     ])

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import InMemoryLogging
 import Logging
 import NIOCore
 import NIOPosix
@@ -36,14 +37,20 @@ final class TestSite: @unchecked Sendable {
     deinit { try? FileManager.default.removeItem(atPath: folder) }
 
     /// Starts a node; returns its port when it listens.
+    /// - Parameters:
+    ///   - configure: changes the test configuration (TLS, limits) before the node starts.
+    ///   - logger: where the node logs; by default only critical messages, to nowhere useful.
     @discardableResult
-    func start(listen: Bool = true, peers: [Endpoint] = [], batchBlocks: Int = 1024, escalationMillis: Int = 1000) async throws -> Endpoint? {
-        var logger = Logger(label: "test.node")
-        logger.logLevel = .critical
-        let config = NodeConfiguration(listen: listen ? Endpoint(host: "127.0.0.1", port: 0) : nil, peers: peers,
+    func start(listen: Bool = true, peers: [Endpoint] = [], batchBlocks: Int = 1024, escalationMillis: Int = 1000,
+               logger: Logger? = nil, configure: (inout NodeConfiguration) -> Void = { _ in }) async throws -> Endpoint? {
+        var quiet = Logger(label: "test.node")
+        quiet.logLevel = .critical
+        var config = NodeConfiguration(listen: listen ? Endpoint(host: "127.0.0.1", port: 0) : nil, peers: peers,
                                        pollMillis: 50, reconnectMinMillis: 50, reconnectMaxMillis: 400, batchBlocks: batchBlocks,
                                        escalationMillis: escalationMillis)
-        let node = try SyncNode(store: db, key: key, configuration: config, logger: logger)
+        configure(&config)
+        try config.validate()
+        let node = try SyncNode(store: db, key: key, configuration: config, logger: logger ?? quiet)
         let address = try await node.bind()
         self.node = node
         task = Task { try await node.run() }
@@ -96,6 +103,18 @@ func eventually(_ seconds: Double, _ what: String, _ condition: () throws -> Boo
     }
     Issue.record("timed out after \(seconds) s waiting until \(what)")
     throw CancellationError()
+}
+
+/// A logger that keeps what a node says, to check that a refusal is logged with its reason.
+struct CapturedLog {
+    let handler = InMemoryLogHandler()
+    var logger: Logger { Logger(label: "test.node", factory: { _ in handler }) }
+
+    func contains(_ level: Logger.Level, _ text: String) -> Bool {
+        handler.entries.contains { $0.level >= level && "\($0.message)".contains(text) }
+    }
+
+    var warnings: String { handler.entries.filter { $0.level >= .warning }.map { "\($0.message)" }.joined(separator: " | ") }
 }
 
 func quietLogger() -> Logger {

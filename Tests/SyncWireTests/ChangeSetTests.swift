@@ -27,4 +27,35 @@ func sampleBlocks(_ count: Int = 3, seed: UInt64 = 1) -> (blocks: [Block], keys:
             #expect(batch.size == encoded.size)
         }
     }
+
+    @Test func theCompressedLengthIsCountedWithoutDecoding() {
+        for bytes in 0...9 {
+            let text = Data(repeating: 0xA5, count: bytes).base64EncodedString()
+            #expect(ChangeSet.decodedLength(base64: text) == bytes, "\(text)")
+        }
+    }
+
+    @Test func aBatchOverTheCompressedLimitIsTooLargeBeforeAnyDecoding() throws {
+        // A node configured with a lower maxBatchCompressedBytes refuses the frame from its header,
+        // like `count` and `size`; the default never refuses a line that fits in maxLineBytes.
+        var limits = WireLimits.standard
+        limits.maxBatchCompressedBytes = 1000
+        let data = String(repeating: "A", count: 1338) + "=="  // 1340 characters: 1005 bytes, less 2 of padding
+        let line = #"{"type":"blocks","batch":1,"count":1,"size":10,"data":"\#(data)"}"#
+        #expect(ChangeSet.decodedLength(base64: data) == 1003)
+        do {
+            _ = try Frame.decodeDeferringBatches(line: Array(line.utf8), limits: limits)
+            Issue.record("accepted")
+        } catch {
+            #expect(error.code == .tooLarge)
+            #expect(error.detail.contains("limit is 1000"), "\(error.detail)")
+        }
+        limits.maxBatchCompressedBytes = 1003
+        guard case .batch = try Frame.decodeDeferringBatches(line: Array(line.utf8), limits: limits) else {
+            Issue.record("not a batch")
+            return
+        }
+        #expect(WireLimits.standard.maxBatchCompressedBytes * 4 / 3 == WireLimits.standard.maxLineBytes,
+                "by default the compressed limit is what a full line can carry")
+    }
 }

@@ -172,6 +172,21 @@ func lines(_ frames: [Frame]) -> [UInt8] { frames.flatMap { $0.encodeLine() + [0
         #expect(try channel.readInbound(as: Inbound.self).map(code) == .timeout)
     }
 
+    @Test func theTimeoutIsFollowedByAReadComplete() throws {
+        // NIOAsyncChannel hands reads to the session only at read-complete; without one, a silent
+        // peer's timeout waited for the next byte from that peer, which never came.
+        final class ReadCompletes: ChannelInboundHandler {
+            typealias InboundIn = Inbound
+            var count = 0
+            func channelReadComplete(context: ChannelHandlerContext) { count += 1 }
+        }
+        let channel = try pipeline(readTimeout: .seconds(45))
+        let completes = ReadCompletes()
+        try channel.pipeline.syncOperations.addHandler(completes)
+        channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.read)
+        #expect(completes.count == 1)
+    }
+
     @Test func batchPayloadsAreLeftForTheSession() throws {
         // The pipeline checks a blocks frame's header but inflates nothing: a session decodes the
         // payload only after its handshake, so garbage from an unauthenticated peer costs nothing.

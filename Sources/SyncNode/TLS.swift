@@ -1,0 +1,452 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOSSL
+import NIOTLS
+import SyncWire
+
+/// TLS for sync sessions (`tls` in node.json; `--tls-cert`, `--tls-key`, `--tls-ca` on the CLI).
+///
+/// TLS is for links that cross networks nobody in the fleet controls; plain TCP stays the default on a
+/// trusted LAN. TLS 1.2 or 1.3 wraps the same line protocol unchanged (`Protocol/PROTOCOL.md` §2.12),
+/// and the session's own signed `hello`/`auth` handshake still runs inside it.
+///
+/// - A node that **listens** with TLS presents ``certificateFile`` (its certificate, then any
+///   intermediates) with ``keyFile``. When ``caFile`` is set it also asks every connecting peer for a
+///   certificate signed by that CA and refuses the connection without one (mutual TLS), unless
+///   ``requireClientCertificate`` is `false`.
+/// - A node that **dials** (or `tierline sync`) verifies the peer's certificate against ``caFile`` (the
+///   system's trust roots when it is not set) and the name it dials (``serverName`` when set), and
+///   presents ``certificateFile`` if it has one.
+///
+/// ```json
+/// "tls": {"certificateFile": "/etc/tierline/tls/north.pem", "keyFile": "/etc/tierline/tls/north-key.pem",
+///         "caFile": "/etc/tierline/tls/ca.pem"}
+/// ```
+public struct TLSSettings: Sendable, Codable, Equatable {
+    /// PEM file: this node's certificate first, then any intermediate certificates.
+    public var certificateFile: String?
+    /// PEM file: the private key of ``certificateFile`` (not encrypted).
+    public var keyFile: String?
+    /// PEM file: the CA certificates that sign the peers' certificates.
+    public var caFile: String?
+    /// Whether a listening node refuses peers without a certificate signed by ``caFile``.
+    /// `nil` means the default: `true` when ``caFile`` is set.
+    public var requireClientCertificate: Bool?
+    /// The name to check the peer's certificate for when dialing; by default the host of each peer's
+    /// `HOST:PORT` (an IP address is checked against the certificate's IP addresses).
+    public var serverName: String?
+
+    public init(certificateFile: String? = nil, keyFile: String? = nil, caFile: String? = nil,
+                requireClientCertificate: Bool? = nil, serverName: String? = nil) {
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
+        self.caFile = caFile
+        self.requireClientCertificate = requireClientCertificate
+        self.serverName = serverName
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case certificateFile, keyFile, caFile, requireClientCertificate, serverName
+    }
+
+    /// Whether a listening node asks peers for a certificate and refuses them without one.
+    public var requiresClientCertificate: Bool { requireClientCertificate ?? (caFile != nil) }
+
+    /// The same settings with relative file names taken relative to `folder` (the configuration
+    /// file's folder), so a node.json can name files next to it.
+    public func resolvingPaths(relativeTo folder: String) -> TLSSettings {
+        func resolve(_ path: String?) -> String? {
+            guard let path, !path.hasPrefix("/") else { return path }
+            return URL(fileURLWithPath: folder).appendingPathComponent(path).standardizedFileURL.path
+        }
+        var copy = self
+        copy.certificateFile = resolve(certificateFile)
+        copy.keyFile = resolve(keyFile)
+        copy.caFile = resolve(caFile)
+        return copy
+    }
+
+    /// Checks the combination of settings and reads every file, so a bad file is reported when the
+    /// configuration is loaded, not at the first connection.
+    /// - Parameter listening: the node accepts sessions, so it needs a certificate and key.
+    /// - Throws: ``ConfigurationError`` naming the setting and the file, and what to do.
+    public func validate(listening: Bool) throws(ConfigurationError) {
+        _ = try makeContexts(listening: listening)
+    }
+
+    /// Builds the TLS contexts for listening and dialing.
+    func makeContexts(listening: Bool) throws(ConfigurationError) -> TLSContexts {
+        guard (certificateFile == nil) == (keyFile == nil) else {
+            throw ConfigurationError("tls.certificateFile and tls.keyFile go together: give both (or neither, for a node that only dials without a certificate)")
+        }
+        if listening && certificateFile == nil {
+            throw ConfigurationError("a node that listens with TLS needs tls.certificateFile and tls.keyFile (its certificate and private key)")
+        }
+        if requireClientCertificate == true && caFile == nil {
+            throw ConfigurationError("tls.requireClientCertificate needs tls.caFile: the CA that signs the peers' certificates")
+        }
+        if let serverName {
+            guard !serverName.isEmpty, serverName.utf8.count <= 253, !serverName.contains(":"),
+                  !serverName.allSatisfy({ $0.isNumber || $0 == "." }) else {
+                throw ConfigurationError("tls.serverName \(serverName.debugDescription) must be a DNS name; to check an IP address, dial that address and leave serverName out")
+            }
+        }
+        var chain: [NIOSSLCertificate] = []
+        var key: NIOSSLPrivateKey?
+        if let certificateFile, let keyFile {
+            chain = try Self.certificates(in: certificateFile, setting: "tls.certificateFile")
+            try Self.checkDates(chain[0], file: certificateFile)
+            key = try Self.privateKey(in: keyFile)
+        }
+        let roots = try caFile.map { path throws(ConfigurationError) in try Self.certificates(in: path, setting: "tls.caFile") }
+
+        var client = TLSConfiguration.makeClientConfiguration()
+        client.minimumTLSVersion = .tlsv12
+        client.certificateVerification = .fullVerification
+        client.trustRoots = roots.map { .certificates($0) } ?? .default
+        if let key {
+            client.certificateChain = chain.map { .certificate($0) }
+            client.privateKey = .privateKey(key)
+        }
+        let clientContext = try Self.context(client, what: "dialing")
+
+        var serverContext: NIOSSLContext?
+        if let key {
+            var server = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) },
+                                                                  privateKey: .privateKey(key))
+            server.minimumTLSVersion = .tlsv12
+            if let roots, requiresClientCertificate {
+                server.trustRoots = .certificates(roots)
+                server.certificateVerification = .noHostnameVerification
+            } else {
+                server.certificateVerification = .none
+            }
+            serverContext = try Self.context(server, what: "listening")
+        }
+        return TLSContexts(server: serverContext, client: clientContext, serverName: serverName)
+    }
+
+    static func context(_ configuration: TLSConfiguration, what: String) throws(ConfigurationError) -> NIOSSLContext {
+        do { return try NIOSSLContext(configuration: configuration) } catch {
+            let text = "\(error)"
+            if text.contains("KEY_VALUES_MISMATCH") || text.contains("failedToLoadPrivateKey") {
+                throw ConfigurationError("tls.keyFile is not the private key of tls.certificateFile; give the key made with that certificate")
+            }
+            throw ConfigurationError("the TLS settings for \(what) do not work: \(text)")
+        }
+    }
+
+    /// The contents of a PEM file, or an error that says whether it is missing, unreadable or not PEM.
+    static func pem(_ path: String, setting: String) throws(ConfigurationError) -> [UInt8] {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
+            throw ConfigurationError("\(setting): \(path) does not exist; check the path")
+        }
+        guard !isFolder.boolValue else { throw ConfigurationError("\(setting): \(path) is a folder, not a PEM file") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError("\(setting): cannot read \(path); check its permissions (the node runs as the user tierline)")
+        }
+        guard let text = String(data: data, encoding: .utf8), text.contains("-----BEGIN ") else {
+            throw ConfigurationError("\(setting): \(path) is not a PEM file (no \"-----BEGIN\" line); a DER file converts with `openssl x509 -inform der -in FILE -out FILE.pem` (a key: `openssl pkey -inform der ...`)")
+        }
+        return Array(data)
+    }
+
+    static func certificates(in path: String, setting: String) throws(ConfigurationError) -> [NIOSSLCertificate] {
+        let bytes = try pem(path, setting: setting)
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard text.contains("-----BEGIN CERTIFICATE-----") else {
+            throw ConfigurationError("\(setting): \(path) holds no certificate (no \"-----BEGIN CERTIFICATE-----\"); is it the key file?")
+        }
+        let certificates: [NIOSSLCertificate]
+        do { certificates = try NIOSSLCertificate.fromPEMBytes(bytes) } catch {
+            throw ConfigurationError("\(setting): \(path) holds a damaged certificate (\(error)); check it with `openssl x509 -in \(path) -noout -text`")
+        }
+        guard !certificates.isEmpty else { throw ConfigurationError("\(setting): \(path) holds no certificate") }
+        return certificates
+    }
+
+    static func privateKey(in path: String) throws(ConfigurationError) -> NIOSSLPrivateKey {
+        let bytes = try pem(path, setting: "tls.keyFile")
+        let text = String(decoding: bytes, as: UTF8.self)
+        if text.contains("ENCRYPTED") {
+            throw ConfigurationError("tls.keyFile: \(path) is encrypted and the node cannot ask for a passphrase; write it unencrypted (mode 0600) with `openssl pkey -in \(path) -out PLAIN.pem`")
+        }
+        guard text.contains("PRIVATE KEY-----") else {
+            throw ConfigurationError("tls.keyFile: \(path) holds no private key (no \"-----BEGIN ... PRIVATE KEY-----\"); is it the certificate?")
+        }
+        do { return try NIOSSLPrivateKey(bytes: bytes, format: .pem) } catch {
+            throw ConfigurationError("tls.keyFile: \(path) holds a private key that cannot be read (\(error)); check it with `openssl pkey -in \(path) -noout`")
+        }
+    }
+
+    /// A certificate outside its validity period would make every handshake fail; say so at load.
+    static func checkDates(_ certificate: NIOSSLCertificate, file: String, now: Date = Date()) throws(ConfigurationError) {
+        let notAfter = Date(timeIntervalSince1970: TimeInterval(certificate.notValidAfter))
+        let notBefore = Date(timeIntervalSince1970: TimeInterval(certificate.notValidBefore))
+        if notAfter < now {
+            throw ConfigurationError("tls.certificateFile: the certificate in \(file) expired on \(notAfter.formatted(.iso8601)); make a new one")
+        }
+        if notBefore > now {
+            throw ConfigurationError("tls.certificateFile: the certificate in \(file) is not valid before \(notBefore.formatted(.iso8601)); check this machine's clock")
+        }
+    }
+}
+
+/// The TLS contexts a node uses: one to accept with (when it has a certificate), one to dial with.
+struct TLSContexts: Sendable {
+    var server: NIOSSLContext?
+    var client: NIOSSLContext
+    var serverName: String?
+
+    /// The name sent in SNI and checked in the peer's certificate: ``TLSSettings/serverName``, else the
+    /// dialed host; `nil` for an IP address, which NIOSSL checks against the certificate's IP addresses.
+    func expectedName(dialing host: String) -> String? {
+        if let serverName { return serverName }
+        var v4 = in_addr(), v6 = in6_addr()
+        let isAddress = host.withCString { inet_pton(AF_INET, $0, &v4) == 1 || inet_pton(AF_INET6, $0, &v6) == 1 }
+        return isAddress ? nil : host
+    }
+}
+
+// MARK: - Pipeline
+
+/// Puts TLS (or, without it, a probe for peers that speak TLS) between the byte counter and the line
+/// framing that `SyncPipeline.install` added. Call on the channel's event loop.
+enum SyncTransport {
+    enum Side { case accepting, dialing(host: String) }
+
+    /// - Returns: the gate a session waits on: open at once for plain TCP, after the handshake for TLS.
+    static func install(on pipeline: ChannelPipeline.SynchronousOperations, after counter: WireCounter,
+                        tls: TLSContexts?, side: Side, eventLoop: any EventLoop) throws -> TransportGate {
+        let gate = TransportGate(eventLoop: eventLoop)
+        guard let tls else {
+            if case .accepting = side { try pipeline.addHandler(TLSProbe(gate: gate), position: .after(counter)) }
+            gate.open()
+            return gate
+        }
+        try pipeline.addHandler(TLSFailureGuard(gate: gate), position: .after(counter))
+        switch side {
+        case .accepting:
+            guard let server = tls.server else { throw ConfigurationError("a node that listens with TLS needs tls.certificateFile and tls.keyFile") }
+            try pipeline.addHandler(NIOSSLServerHandler(context: server), position: .after(counter))
+            try pipeline.addHandler(PlaintextRefuser(), position: .after(counter))
+        case .dialing(let host):
+            try pipeline.addHandler(NIOSSLClientHandler(context: tls.client, serverHostname: tls.expectedName(dialing: host)),
+                                    position: .after(counter))
+        }
+        return gate
+    }
+}
+
+/// Whether a connection's transport is ready for the line protocol, and why not.
+///
+/// A session starts only once the gate is open, so a TLS handshake that fails (an untrusted
+/// certificate, a plain peer) is reported as that, never as a write on a closed channel.
+final class TransportGate: Sendable {
+    private let promise: EventLoopPromise<Void>
+    private let reason = NIOLockedValueBox<WireError?>(nil)
+
+    init(eventLoop: any EventLoop) { promise = eventLoop.makePromise(of: Void.self) }
+
+    /// The transport is ready: plain TCP at once, TLS once its handshake completed.
+    func open() { promise.succeed() }
+
+    /// The transport refused the connection (or TLS failed later); the first reason is kept.
+    func refuse(_ error: WireError) {
+        reason.withLockedValue { if $0 == nil { $0 = error } }
+        promise.fail(error)
+    }
+
+    /// Why the transport refused or failed, if it did.
+    var refusal: WireError? { reason.withLockedValue { $0 } }
+
+    /// Waits until the gate opens; throws the ``WireError`` that refused the connection.
+    func ready() async throws { try await promise.futureResult.get() }
+}
+
+/// On a TLS listener, below TLS: a peer whose first byte cannot start a TLS handshake (a record of
+/// type 22) spoke plain TCP. It gets one plain `error` frame, `tls-required`, that an older or
+/// misconfigured node can read and report, and the connection closes.
+final class PlaintextRefuser: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private var decided = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        guard !decided, let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else {
+            context.fireChannelRead(data)
+            return
+        }
+        decided = true
+        guard first != 0x16 else {
+            context.fireChannelRead(data)
+            return
+        }
+        let told = WireError(.tlsRequired, "this node accepts only TLS sessions; configure TLS on the connecting side (tls in node.json, or --tls-ca, --tls-cert and --tls-key)")
+        var line = context.channel.allocator.buffer(capacity: 256)
+        line.writeBytes(Frame.error(told).encodeLine())
+        line.writeInteger(UInt8(ascii: "\n"))
+        context.fireErrorCaught(WireError(.tlsRequired, "the peer spoke plain TCP to this TLS listener; it was told to use TLS"))
+        context.writeAndFlush(wrapOutboundOut(line)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+}
+
+/// On a plain listener: a peer whose first bytes are a TLS handshake record uses TLS where this node
+/// does not. Nothing it could read can be sent: its bytes are dropped, and the session (which has
+/// written its plain `hello`, which the peer's TLS rejects) ends with `tls-required` in the log.
+final class TLSProbe: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private enum State { case undecided, plain, refused }
+    private let gate: TransportGate
+    private var state = State.undecided
+
+    init(gate: TransportGate) { self.gate = gate }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        switch state {
+        case .plain: return context.fireChannelRead(data)
+        case .refused: return
+        case .undecided: break
+        }
+        // A line of JSON starts with `{` or whitespace, never with 0x16 0x03.
+        guard buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) == 0x16,
+              buffer.readableBytes < 2 || buffer.getInteger(at: buffer.readerIndex + 1, as: UInt8.self) == 0x03 else {
+            state = .plain
+            return context.fireChannelRead(data)
+        }
+        state = .refused
+        let error = WireError(.tlsRequired, "the peer began a TLS handshake and this node does not use TLS; give this node a tls setting, or connect without TLS")
+        gate.refuse(error)
+        context.fireErrorCaught(error)
+        // The session closes the connection; this is for one whose session never started.
+        let channel = context.channel
+        context.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+    }
+}
+
+/// Above TLS: opens the connection's ``TransportGate`` when the handshake completes, and refuses it
+/// with a ``WireError`` (`tls-failed`, `tls-required`) that says in words what went wrong, for the
+/// log, `tierline sync` and `status`. Writes that TLS drops fail with that reason instead of "I/O on
+/// closed channel". A handshake that has not finished after `handshakeTimeout` closes the connection.
+///
+/// A peer that closes TCP without TLS's close_notify is treated like a plain TCP close: the line
+/// protocol has its own ends (`bye`, acks), so a cut is noticed by them, not by TLS.
+final class TLSFailureGuard: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    static let handshakeTimeout = TimeAmount.seconds(10)
+
+    private let gate: TransportGate
+    private var failure: WireError?
+    private var handshakeDone = false
+    private var deadline: Scheduled<Void>?
+
+    init(gate: TransportGate) { self.gate = gate }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let channel = context.channel
+        let gate = gate
+        deadline = context.eventLoop.scheduleTask(in: Self.handshakeTimeout) {
+            gate.refuse(WireError(.tlsFailed, "the TLS handshake did not finish within \(Self.handshakeTimeout.nanoseconds / 1_000_000_000) s"))
+            channel.close(promise: nil)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        if !handshakeDone { gate.refuse(failure ?? WireError(.tlsFailed, "the connection closed before the TLS handshake finished")) }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
+            handshakeDone = true
+            deadline?.cancel()
+            gate.open()
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        if !handshakeDone {
+            gate.refuse(failure ?? WireError(.tlsFailed, "the peer closed the connection during the TLS handshake: it may not use TLS, or it refused this node's certificate (its log says which)"))
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let nio = error as? NIOSSLError, nio == .uncleanShutdown { return }
+        guard let translated = Self.translate(error) else {
+            context.fireErrorCaught(error)
+            return
+        }
+        if failure == nil {
+            failure = translated
+            gate.refuse(translated)
+            context.fireErrorCaught(translated)
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard let promise else { return context.write(data, promise: nil) }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.write(data, promise: written)
+        written.futureResult.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success: promise.succeed()
+            case .failure(let error): promise.fail(self.failure ?? Self.translate(error) ?? error)
+            }
+        }
+    }
+
+    /// A TLS error in words, or `nil` for an error that is not about TLS.
+    static func translate(_ error: any Error) -> WireError? {
+        if let wire = error as? WireError { return wire }
+        if let extra = error as? NIOSSLExtraError {
+            let text = "\(extra)"
+            if text.contains("failedToValidateHostname") {
+                return WireError(.tlsFailed, "the peer's certificate is not made out to the name or address dialed (\(text)); dial the name in its certificate, or set tls.serverName (--tls-server-name)")
+            }
+            return WireError(.tlsFailed, "TLS failed: \(text)")
+        }
+        guard error is NIOSSLError || error is BoringSSLError else { return nil }
+        let text = "\(error)"
+        let reason: String
+        if text.contains("CERTIFICATE_VERIFY_FAILED") {
+            reason = "the peer's certificate is not trusted here: it is not signed by a CA in tls.caFile (--tls-ca), or it has expired; refusing the session"
+        } else if text.contains("PEER_DID_NOT_RETURN_A_CERTIFICATE") || (text.contains("CERTIFICATE_REQUIRED") && !text.contains("ALERT")) {
+            reason = "the peer sent no certificate and this node requires one (tls.requireClientCertificate); give the peer a certificate signed by this node's CA"
+        } else if text.contains("ALERT_CERTIFICATE_REQUIRED") {
+            reason = "the peer requires a certificate from this side; give this node tls.certificateFile and tls.keyFile (--tls-cert, --tls-key) signed by the CA the peer trusts"
+        } else if text.contains("ALERT_UNKNOWN_CA") || text.contains("ALERT_BAD_CERTIFICATE") || text.contains("ALERT_CERTIFICATE_UNKNOWN")
+                    || text.contains("ALERT_DECRYPT_ERROR") || text.contains("ALERT_CERTIFICATE_EXPIRED") || text.contains("ALERT_HANDSHAKE_FAILURE") {
+            reason = "the peer refused this node's certificate (\(Self.alert(in: text))): it does not trust the CA that signed tls.certificateFile, or the certificate has expired"
+        } else if text.contains("WRONG_VERSION_NUMBER") || text.contains("HTTP_REQUEST") || text.contains("PACKET_LENGTH_TOO_LONG") {
+            reason = "the peer does not speak TLS (it answered in plain text); connect without TLS, or give the peer a tls setting"
+        } else if text.contains("eofDuringHandshake") || text.contains("UNEXPECTED_EOF") {
+            reason = "the peer closed the connection during the TLS handshake: it may not use TLS, or it refused this node's certificate (its log says which)"
+        } else if text.contains("UNSUPPORTED_PROTOCOL") || text.contains("ALERT_PROTOCOL_VERSION") {
+            reason = "the peer offers no TLS version this node accepts (TLS 1.2 or 1.3)"
+        } else {
+            reason = "TLS failed: \(text)"
+        }
+        return WireError(.tlsFailed, reason)
+    }
+
+    /// The first alert name BoringSSL reports in `text`, such as `TLSV1_ALERT_UNKNOWN_CA`.
+    static func alert(in text: String) -> String {
+        let words = text.split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "_") })
+        return words.first(where: { $0.contains("ALERT_") }).map(String.init) ?? "a TLS alert"
+    }
+}

@@ -1,0 +1,184 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+@testable import SyncNode
+@testable import SyncWire
+import Testing
+import TicketModel
+import TicketStore
+
+/// A connection to a node that speaks frames by hand: whatever the test writes, it reads back every
+/// frame until the node closes, or until `seconds` pass (then it closes and the test fails).
+struct RawPeer {
+    let channel: NIOAsyncChannel<Inbound, Outbound>
+
+    static func connect(to address: Endpoint) async throws -> RawPeer {
+        let (channel, _) = try await SyncNode.connect(to: address, group: MultiThreadedEventLoopGroup.singleton,
+                                                      limits: .standard, readTimeout: nil)
+        return RawPeer(channel: channel)
+    }
+
+    /// Writes `line` and its LF as they are, valid frame or not.
+    static func raw(_ line: [UInt8]) -> Outbound {
+        .batch(EncodedBatch(batch: 0, line: line, blockCount: 0, size: 0, through: VersionVector()))
+    }
+
+    /// Runs `body` with the connection open, then reads until the node closes it. Returns every item
+    /// read (those `body` returns first) and whether the node closed within `seconds`.
+    func exchange(within seconds: Double,
+                  _ body: @escaping @Sendable (inout NIOAsyncChannelInboundStream<Inbound>.AsyncIterator,
+                                               NIOAsyncChannelOutboundWriter<Outbound>) async throws -> [Inbound] = { _, _ in [] })
+        async throws -> (items: [Inbound], closedByNode: Bool) {
+        let raw = channel.channel
+        let timedOut = NIOLockedValueBox(false)
+        let deadline = raw.eventLoop.scheduleTask(in: .milliseconds(Int64(seconds * 1000))) {
+            timedOut.withLockedValue { $0 = true }
+            raw.close(promise: nil)
+        }
+        defer { deadline.cancel() }
+        var items: [Inbound] = []
+        try await channel.executeThenClose { inbound, outbound in
+            var iterator = inbound.makeAsyncIterator()
+            items = try await body(&iterator, outbound)
+            do {
+                while let item = try await iterator.next() { items.append(item) }
+            } catch {
+                // A reset instead of a close still ends the connection.
+            }
+        }
+        return (items, !timedOut.withLockedValue { $0 })
+    }
+}
+
+func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool)] {
+    items.compactMap { item in
+        if case .frame(.error(let code, let message, let fatal)) = item { return (code, message, fatal) }
+        return nil
+    }
+}
+
+@Suite(.serialized) struct LimitsTests {
+    @Test func aLineOverTheConfiguredMaximumIsRefusedWithLineTooLong() async throws {
+        let limited = try TestSite("limited"), standard = try TestSite("standard")
+        let limitedAddress = try #require(try await limited.start { $0.maxLineBytes = NodeConfiguration.minimumLineBytes })
+        let standardAddress = try #require(try await standard.start())
+        defer { Task { await limited.stop(); await standard.stop() } }
+        // Not JSON, and one byte longer than the configured limit, well under the protocol's 8 MiB.
+        let line = [UInt8](repeating: UInt8(ascii: "x"), count: NodeConfiguration.minimumLineBytes + 1)
+
+        let peer = try await RawPeer.connect(to: limitedAddress)
+        let (items, closed) = try await peer.exchange(within: 20) { _, outbound in
+            try await outbound.write(RawPeer.raw(line))
+            return []
+        }
+        #expect(closed, "the node closes the connection after a fatal error")
+        let refused = errors(in: items)
+        #expect(refused.count == 1)
+        #expect(refused.first?.code == "line-too-long")
+        #expect(refused.first?.fatal == true)
+        #expect(refused.first?.message.contains("\(NodeConfiguration.minimumLineBytes)") == true, "\(refused)")
+
+        // The same line at a node with the standard limit is read whole, and is merely not JSON.
+        let other = try await RawPeer.connect(to: standardAddress)
+        let (otherItems, _) = try await other.exchange(within: 20) { _, outbound in
+            try await outbound.write(RawPeer.raw(line))
+            return []
+        }
+        #expect(errors(in: otherItems).map(\.code) == ["bad-json"])
+
+        // The limited node still serves well-behaved peers.
+        let laptop = try TestSite("laptop", role: .laptop)
+        try laptop.create(3, prefix: "laptop")
+        #expect(try await SyncClient.exchange(store: laptop.db, key: laptop.key, with: limitedAddress, logger: quietLogger()).completed)
+        await limited.stop()
+        await standard.stop()
+    }
+
+    @Test func connectionsBeyondMaxSessionsAreRefusedWhileTheOpenOnesWork() async throws {
+        let hub = try TestSite("hub"), north = try TestSite("north"), south = try TestSite("south")
+        let address = try #require(try await hub.start { $0.maxSessions = 2 })
+        try await north.start(listen: false, peers: [address])
+        try await south.start(listen: false, peers: [address])
+        defer { Task { await north.stop(); await south.stop(); await hub.stop() } }
+        try await eventually(20, "both sessions are open at the hub") { try hub.db.peers().count == 2 }
+
+        // A third connection gets the error frame and is closed, before any hello.
+        let third = try await RawPeer.connect(to: address)
+        let (items, closed) = try await third.exchange(within: 20)
+        #expect(closed)
+        #expect(errors(in: items).map(\.code) == ["internal"])
+        #expect(errors(in: items).first?.message.contains("already serves 2 sessions") == true, "\(items)")
+        #expect(!items.contains { if case .frame(.hello) = $0 { true } else { false } })
+
+        // The two open sessions carry on: a ticket written at north reaches south through the hub.
+        _ = try north.db.createTicket(TicketDraft(subject: "while the hub is full"))
+        try await eventually(20, "the ticket reaches south") { try south.db.tickets().contains { $0.subject == "while the hub is full" } }
+
+        // When a session ends its place is free again.
+        await south.stop()
+        let laptop = try TestSite("laptop", role: .laptop)
+        var completed = false
+        for _ in 0..<40 where !completed {
+            completed = (try? await SyncClient.exchange(store: laptop.db, key: laptop.key, with: address, logger: quietLogger()))?.completed ?? false
+            if !completed { try await Task.sleep(for: .milliseconds(250)) }
+        }
+        #expect(completed, "a session is admitted once one of the two has ended")
+        await north.stop()
+        await hub.stop()
+    }
+
+    @Test func aPeerThatFallsSilentIsDisconnectedAfterTheIdleTimeout() async throws {
+        let node = try TestSite("north")
+        let address = try #require(try await node.start { $0.idleTimeoutMillis = 3000 })
+        defer { Task { await node.stop() } }
+        let key = SiteKey.generate()
+        let hello = Hello(site: try SiteID("idler"), role: .site, publicKey: key.publicKey,
+                          nonce: (0..<32).map { _ in UInt8.random(in: 0...255) }, time: TicketDatabase.systemMillis())
+
+        // The idler completes the handshake, then answers nothing: not even the node's pings.
+        let peer = try await RawPeer.connect(to: address)
+        let started = Date()
+        let (items, closed) = try await peer.exchange(within: 40) { inbound, outbound in
+            try await outbound.write(.frame(.hello(hello)))
+            var seen: [Inbound] = []
+            while let item = try await inbound.next() {
+                seen.append(item)
+                if case .frame(.hello(let theirs)) = item {
+                    try await outbound.write(.frame(.auth(signature: try SessionAuth.prove(key: key, own: hello, peer: theirs))))
+                    try await outbound.write(.frame(.vector(VersionVector())))
+                }
+                if case .frame(.vector) = item { break }
+            }
+            return seen
+        }
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(closed, "the node closed the silent connection")
+        #expect(items.contains { if case .frame(.vector) = $0 { true } else { false } }, "the session opened: \(items)")
+        #expect(items.contains { if case .frame(.ping) = $0 { true } else { false } }, "the node pinged before giving up")
+        let timeouts = errors(in: items).filter { $0.code == "timeout" }
+        #expect(timeouts.count == 1, "\(errors(in: items))")
+        #expect(timeouts.first?.message.contains("handshake") == false, "the idle timeout, not the handshake timeout")
+        #expect(elapsed < 30, "disconnected within a generous bound of the 3 s idle timeout (took \(elapsed) s)")
+        // The node records the reason just after it closes.
+        try await eventually(10, "the idler's last error is the timeout") { try node.db.peers().first?.lastError?.hasPrefix("timeout") == true }
+        await node.stop()
+    }
+
+    @Test func twoNodesWithAShortIdleTimeoutKeepAQuietLinkUp() async throws {
+        let hub = try TestSite("hub"), north = try TestSite("north")
+        let hubLog = CapturedLog(), northLog = CapturedLog()
+        let address = try #require(try await hub.start(logger: hubLog.logger) { $0.idleTimeoutMillis = 3000 })
+        try await north.start(listen: false, peers: [address], logger: northLog.logger) { $0.idleTimeoutMillis = 3000 }
+        defer { Task { await north.stop(); await hub.stop() } }
+        try await eventually(20, "the session opens") { try hub.db.peers().count == 1 }
+        // Nothing to send for three idle timeouts: pings (after a third of it) keep both sides hearing.
+        try await Task.sleep(for: .seconds(9))
+        #expect(!hubLog.contains(.warning, "session ended"), "\(hubLog.warnings)")
+        #expect(!northLog.contains(.warning, "session ended"), "\(northLog.warnings)")
+        #expect(try hub.db.peers().first?.lastError == nil)
+        await north.stop()
+        await hub.stop()
+    }
+}

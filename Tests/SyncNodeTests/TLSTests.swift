@@ -1,0 +1,205 @@
+import Foundation
+import Logging
+@testable import SyncNode
+import Testing
+import TicketModel
+import TicketStore
+
+/// The certificates in `Fixtures/tls`, made by `Fixtures/tls/make-certs.sh` with openssl (valid for
+/// 100 years): a test CA that signs `north` and `south`, and an unrelated `rogue-ca` that signs `rogue`.
+enum TLSFixture {
+    static func path(_ name: String) -> String {
+        Bundle.module.url(forResource: "Fixtures/tls/\(name)", withExtension: nil)!.path
+    }
+
+    /// A site's certificate and key, checking peers against `ca`.
+    static func site(_ name: String, ca: String? = "ca") -> TLSSettings {
+        TLSSettings(certificateFile: path("\(name).pem"), keyFile: path("\(name)-key.pem"), caFile: ca.map { path("\($0).pem") })
+    }
+}
+
+@Suite(.serialized) struct TLSTests {
+    @Test func twoNodesAndALaptopSyncOverMutualTLS() async throws {
+        let north = try TestSite("north"), south = try TestSite("south"), laptop = try TestSite("laptop", role: .laptop)
+        try north.create(5, prefix: "north")
+        try south.create(4, prefix: "south")
+        try laptop.create(2, prefix: "laptop")
+        let address = try #require(try await north.start { $0.tls = TLSFixture.site("north") })
+        try await south.start(listen: false, peers: [address]) { $0.tls = TLSFixture.site("south") }
+        defer { Task { await south.stop(); await north.stop() } }
+        try await eventually(20, "north and south converge over TLS") {
+            let count = try south.db.tickets().count
+            return try north.db.digest() == south.db.digest() && count == 9
+        }
+        #expect(try north.db.peers().map(\.site.rawValue) == ["south"])
+        #expect(try north.db.peers().first?.lastError == nil)
+
+        // A one-shot sync with a certificate of the same CA (the laptop reuses south's).
+        let summary = try await SyncClient.exchange(store: laptop.db, key: laptop.key, with: address, logger: quietLogger(),
+                                                    tls: TLSFixture.site("south"))
+        #expect(summary.completed)
+        #expect(summary.receivedBlocks > 0 && summary.sentBlocks > 0)
+        // Live push still runs inside TLS: a new ticket at south reaches north.
+        _ = try south.db.createTicket(TicketDraft(subject: "after the handshake"))
+        try await eventually(10, "the new ticket reaches north") { try north.db.tickets().contains { $0.subject == "after the handshake" } }
+        await south.stop()
+        await north.stop()
+    }
+
+    @Test func aPeerWithACertificateOfAnotherCAIsRefused() async throws {
+        let north = try TestSite("north"), rogue = try TestSite("rogue"), south = try TestSite("south")
+        try rogue.create(2, prefix: "rogue")
+        try south.create(1, prefix: "south")
+        let log = CapturedLog()
+        let address = try #require(try await north.start(logger: log.logger) { $0.tls = TLSFixture.site("north") })
+        defer { Task { await north.stop() } }
+
+        // rogue trusts north's CA, but north does not trust rogue's.
+        await expectFailure(code: "tls-failed", sync: rogue, with: address, tls: TLSFixture.site("rogue", ca: "ca"))
+        try? await eventually(10, "north logs why it refused rogue") { log.contains(.warning, "tls-failed: the peer's certificate is not trusted here") }
+        #expect(log.contains(.warning, "tls-failed: the peer's certificate is not trusted here"), "\(log.warnings)")
+
+        // A client without any certificate is refused too (mutual TLS is the default with a CA).
+        let noCertificate = TLSSettings(caFile: TLSFixture.path("ca.pem"))
+        await expectFailure(code: "tls-failed", sync: rogue, with: address, tls: noCertificate)
+
+        // The other way round: south's certificate is fine, but south does not trust north's CA.
+        let southTrustingRogue = TLSFixture.site("south", ca: "rogue-ca")
+        let failure = await expectFailure(code: "tls-failed", sync: south, with: address, tls: southTrustingRogue)
+        #expect(failure?.contains("not trusted here") == true, "\(failure ?? "")")
+
+        // Nothing of theirs reached north, no session was recorded, and north still serves its own.
+        #expect(try north.db.peers().isEmpty)
+        #expect(try north.db.vector()[try SiteID("rogue")] == 0)
+        let summary = try await SyncClient.exchange(store: south.db, key: south.key, with: address, logger: quietLogger(),
+                                                    tls: TLSFixture.site("south"))
+        #expect(summary.completed, "\(log.warnings)")
+        await north.stop()
+    }
+
+    @Test func plainAndTLSPeersFailCleanlyBothWays() async throws {
+        let north = try TestSite("north"), laptop = try TestSite("laptop", role: .laptop)
+        let log = CapturedLog()
+        let tlsAddress = try #require(try await north.start(logger: log.logger) { $0.tls = TLSFixture.site("north") })
+        defer { Task { await north.stop() } }
+
+        // A plain peer hears, in plain text, that the node wants TLS.
+        let told = await expectFailure(code: "tls-required", sync: laptop, with: tlsAddress, tls: nil)
+        #expect(told?.contains("peer reported tls-required: this node accepts only TLS") == true, "\(told ?? "")")
+        try? await eventually(10, "north logs the plain peer") { log.contains(.warning, "tls-required: the peer spoke plain TCP") }
+        #expect(log.contains(.warning, "tls-required: the peer spoke plain TCP"), "\(log.warnings)")
+
+        // A TLS peer against a plain listener: the peer says the node does not speak TLS, and the
+        // node logs that the peer began a TLS handshake.
+        let plain = try TestSite("plain")
+        let plainLog = CapturedLog()
+        let plainAddress = try #require(try await plain.start(logger: plainLog.logger))
+        defer { Task { await plain.stop() } }
+        let refused = await expectFailure(code: "tls-failed", sync: laptop, with: plainAddress, tls: TLSFixture.site("south"))
+        // Usually the node's plain hello reaches the peer first; if its close does, the peer says that.
+        #expect(refused?.contains("does not speak TLS") == true || refused?.contains("may not use TLS") == true, "\(refused ?? "")")
+        try? await eventually(10, "the plain node logs the TLS peer") { plainLog.contains(.warning, "tls-required: the peer began a TLS handshake") }
+        #expect(plainLog.contains(.warning, "tls-required: the peer began a TLS handshake"), "\(plainLog.warnings)")
+
+        // Both listeners go on serving peers that match them.
+        #expect(try await SyncClient.exchange(store: laptop.db, key: laptop.key, with: tlsAddress, logger: quietLogger(),
+                                              tls: TLSFixture.site("south")).completed)
+        #expect(try await SyncClient.exchange(store: laptop.db, key: laptop.key, with: plainAddress, logger: quietLogger()).completed)
+        await plain.stop()
+        await north.stop()
+    }
+
+    @Test func theDialedNameOrServerNameMustBeInTheCertificate() async throws {
+        // hub's certificate names hub.tierline.test only, no address.
+        let hub = try TestSite("hub"), laptop = try TestSite("laptop", role: .laptop)
+        let address = try #require(try await hub.start { $0.tls = TLSFixture.site("hub") })
+        defer { Task { await hub.stop() } }
+        let byAddress = await expectFailure(code: "tls-failed", sync: laptop, with: address, tls: TLSFixture.site("south"))
+        #expect(byAddress?.contains("not made out to the name or address dialed") == true, "\(byAddress ?? "")")
+        var wrong = TLSFixture.site("south")
+        wrong.serverName = "north.tierline.test"
+        await expectFailure(code: "tls-failed", sync: laptop, with: address, tls: wrong)
+        var right = wrong
+        right.serverName = "hub.tierline.test"
+        #expect(try await SyncClient.exchange(store: laptop.db, key: laptop.key, with: address, logger: quietLogger(), tls: right).completed)
+        await hub.stop()
+    }
+
+    /// Runs a one-shot sync that must fail with `code`; returns its message.
+    @discardableResult
+    func expectFailure(code: String, sync site: TestSite, with address: Endpoint, tls: TLSSettings?,
+                       sourceLocation: SourceLocation = #_sourceLocation) async -> String? {
+        do {
+            _ = try await SyncClient.exchange(store: site.db, key: site.key, with: address, logger: quietLogger(), tls: tls)
+            Issue.record("the sync succeeded; expected \(code)", sourceLocation: sourceLocation)
+            return nil
+        } catch let failure as SyncFailure {
+            #expect(failure.summary.errorCode == code, "\(failure.message)", sourceLocation: sourceLocation)
+            #expect(!failure.summary.opened, "the session must not open", sourceLocation: sourceLocation)
+            #expect(failure.summary.receivedBlocks == 0 && failure.summary.sentBlocks == 0, sourceLocation: sourceLocation)
+            return failure.message
+        } catch {
+            Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
+            return nil
+        }
+    }
+}
+
+@Suite struct TLSConfigurationTests {
+    func write(_ text: String, name: String = "node.json") throws -> (folder: String, path: String) {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tierline-tls-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let path = folder + "/" + name
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        return (folder, path)
+    }
+
+    @Test func aFileNamesItsCertificatesRelativeToItself() throws {
+        let (folder, path) = try write("{}")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        for name in ["ca.pem", "north.pem", "north-key.pem"] {
+            try FileManager.default.copyItem(atPath: TLSFixture.path(name), toPath: folder + "/" + name)
+        }
+        try Data(#"{"listen": "127.0.0.1:7400", "tls": {"certificateFile": "north.pem", "keyFile": "north-key.pem", "caFile": "ca.pem"}}"#.utf8)
+            .write(to: URL(fileURLWithPath: path))
+        let config = try NodeConfiguration.load(path: path)
+        let resolvedFolder = URL(fileURLWithPath: folder).standardizedFileURL.path
+        #expect(config.tls?.certificateFile == resolvedFolder + "/north.pem")
+        #expect(config.tls?.requiresClientCertificate == true, "mutual TLS is the default with a CA")
+    }
+
+    @Test(arguments: [
+        (#"{"tls": {"certificateFile": "/nonexistent/north.pem", "keyFile": "KEY"}}"#, "tls.certificateFile: /nonexistent/north.pem does not exist"),
+        (#"{"tls": {"certificateFile": "CERT", "keyFile": "/nonexistent/key.pem"}}"#, "tls.keyFile: /nonexistent/key.pem does not exist"),
+        (#"{"tls": {"certificateFile": "CERT", "keyFile": "KEY", "caFile": "NOTPEM"}}"#, "tls.caFile: NOTPEM is not a PEM file"),
+        (#"{"tls": {"certificateFile": "KEY", "keyFile": "KEY"}}"#, "holds no certificate"),
+        (#"{"tls": {"certificateFile": "CERT", "keyFile": "/tmp"}}"#, "tls.keyFile: /tmp is a folder"),
+        (#"{"tls": {"certificateFile": "CERT", "keyFile": "CERT"}}"#, "holds no private key"),
+        (#"{"tls": {"certificateFile": "CERT", "keyFile": "OTHERKEY"}}"#, "tls.keyFile is not the private key of tls.certificateFile"),
+        (#"{"tls": {"certificateFile": "CERT"}}"#, "go together"),
+        (#"{"tls": {"caFile": "CA"}}"#, "a node that listens with TLS needs tls.certificateFile"),
+        (#"{"tls": {"certificateFile": "CERT", "keyFile": "KEY", "requireClientCertificate": true}}"#, "needs tls.caFile"),
+        (#"{"tls": {"certificateFile": "CERT", "keyFile": "KEY", "serverName": "10.0.0.1"}}"#, "must be a DNS name"),
+        (#"{"tls": {"certFile": "CERT"}}"#, "unknown setting \"tls.certFile\""),
+    ])
+    func badSettingsSayWhichFileOrKey(template: String, expected: String) throws {
+        let (folder, path) = try write("{}")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try Data("just text\n".utf8).write(to: URL(fileURLWithPath: folder + "/notpem.txt"))
+        let text = template
+            .replacingOccurrences(of: "OTHERKEY", with: TLSFixture.path("south-key.pem"))
+            .replacingOccurrences(of: "NOTPEM", with: folder + "/notpem.txt")
+            .replacingOccurrences(of: "CERT", with: TLSFixture.path("north.pem"))
+            .replacingOccurrences(of: "KEY", with: TLSFixture.path("north-key.pem"))
+            .replacingOccurrences(of: "\"CA\"", with: "\"" + TLSFixture.path("ca.pem") + "\"")
+            .replacingOccurrences(of: "{\"tls\"", with: "{\"listen\": \"127.0.0.1:7400\", \"tls\"")
+        let expectedText = expected.replacingOccurrences(of: "NOTPEM", with: folder + "/notpem.txt")
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        do {
+            _ = try NodeConfiguration.load(path: path)
+            Issue.record("\(text) was accepted")
+        } catch {
+            #expect(error.message.contains(expectedText), "\(error.message)")
+        }
+    }
+}
