@@ -252,9 +252,14 @@ def add_invalid(name, description, text, error):
 
 
 # ---------------------------------------------------------------------------------------------
-# The example session of 2.10. South (a laptop) connects to north (an office node).
+# The example session of 2.10. South (a laptop) connects to north (an office node). Both pin central's key and
+# hold the same roster: version 3, the example roster of 2.6.1 below (the `roster` vector and rosters[0]), which
+# lists north as a site and south as a laptop with the keys of their hellos. With equal versions neither side
+# sends a roster frame, and every key, central's included, comes from that roster: the blocks frames carry no
+# `keys` (2.7, "Relaying"). The checks after the roster below hold the example to this.
 
 T = millis("2025-03-04T10:05:00.000")
+EXAMPLE_ROSTER = 3  # the roster version both sides hold; equal to roster()["version"] (asserted below)
 N_NONCE = nonce("north, example session")
 S_NONCE = nonce("south, example session")
 
@@ -270,27 +275,31 @@ def sign_auth(sender, receiver, sender_nonce, receiver_nonce):
 
 
 say(0, "south",
-    "south has connected to north. Each side writes its hello at once, without waiting for the other's.",
-    hello("south", "laptop", S_NONCE, T + 3))
-say(1, "north", "", hello("north", "site", N_NONCE, T + 1))
+    "south has connected to north. Each side writes its hello at once, without waiting for the other's. "
+    "Both hold version 3 of the roster signed by the coordinator, central (2.6.1), and name it.",
+    hello("south", "laptop", S_NONCE, T + 3, roster=EXAMPLE_ROSTER))
+say(1, "north", "", hello("north", "site", N_NONCE, T + 1, roster=EXAMPLE_ROSTER))
 say(4, "south",
-    "Each side has checked the other's hello (protocol 1 is in both ranges, schema 1, different sites) "
-    "and signs the other's nonce, its own nonce and both site ids with its site key.",
+    "Each side has checked the other's hello (protocol 1 is in both ranges, schema 1, different sites). "
+    "The roster versions are equal, so neither side sends a roster frame (2.2.10). Each signs the other's "
+    "nonce, its own nonce and both site ids with its site key.",
     {"type": "auth", "signature": sign_auth("south", "north", S_NONCE, N_NONCE)})
 say(4, "north", "", {"type": "auth", "signature": sign_auth("north", "south", N_NONCE, S_NONCE)})
 say(6, "south",
-    "Both signatures verify against the keys in the hellos. Neither node had a key for the other yet, so "
-    "each records the other's key (trust on first use). Now each sends its version vector: south has "
+    "Both signatures verify against the keys in the hellos, and each side finds the other in roster 3 with "
+    "exactly that key and not removed (2.6.1): north as a site, south as a laptop. Now each sends its version "
+    "vector: south has "
     "north's first block and its own two blocks, written offline at the customer.",
     {"type": "vector", "vector": {"north": 1, "south": 2}})
 say(6, "north", "north has four blocks: three of its own and one from the coordinator, central.",
     {"type": "vector", "vector": {"central": 1, "north": 3}})
 say(9, "north",
     "The session is open. north sends what south lacks, oldest stamp first: central 1 (09:02:11), north 2 "
-    "(09:20:30), north 3 (09:21:00). central's block is relayed byte for byte; its key is included because "
-    "south may not know it yet.",
-    blocks_frame(1, [block("central", 1), block("north", 2), block("north", 3)], keys=["central"]))
-say(10, "south", "At the same time south sends its two offline blocks. north knows south's key from the hello.",
+    "(09:20:30), north 3 (09:21:00). central's block is relayed byte for byte, without keys: south takes "
+    "central's key from the roster both hold, as it takes every key.",
+    blocks_frame(1, [block("central", 1), block("north", 2), block("north", 3)]))
+say(10, "south", "At the same time south sends its two offline blocks. north checks them with south's key from "
+    "the roster, the key south proved in its auth.",
     blocks_frame(1, [block("south", 1), block("south", 2)]))
 say(11, "north",
     "north has sent everything south lacked, so it says so. Its vector is the one it had when it wrote "
@@ -415,6 +424,22 @@ def roster(version=3, sites=None, released=None, coordinator="central"):
 
 ROSTER_DOCUMENT = roster_text(roster())
 ROSTER_SIGNATURE = sign_roster(ROSTER_DOCUMENT)
+
+# The example session (2.10) runs on this roster: both hellos name its version, it lists both sides with the
+# keys and roles of their hellos and every origin of the example's blocks, and no frame of the session carries
+# keys, so a test can pin central's key, adopt this roster on both sides and replay the session.
+assert roster()["version"] == EXAMPLE_ROSTER
+_members = {m["site"]: m for m in roster()["sites"]}
+for _offset, _sender, _comment, _obj in example:
+    if _obj["type"] == "hello":
+        assert _obj["roster"] == EXAMPLE_ROSTER
+        _m = _members[_obj["site"]]
+        assert _m["key"] == _obj["publicKey"] and _m["role"] == _obj["role"] and "revokedAfter" not in _m
+    if _obj["type"] == "blocks":
+        assert "keys" not in _obj
+        for _hex in expect_of(_obj)["blocks"]:
+            _origin = STAMPS[bytes.fromhex(_hex)][1]
+            assert _origin in _members and "revokedAfter" not in _members[_origin]
 
 # ---------------------------------------------------------------------------------------------
 # Valid vectors
