@@ -62,6 +62,7 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
 @Suite(.serialized) struct LimitsTests {
     @Test func aLineOverTheConfiguredMaximumIsRefusedWithLineTooLong() async throws {
         let limited = try TestSite("limited"), standard = try TestSite("standard")
+        try admit(limited, standard)
         let limitedAddress = try #require(try await limited.start { $0.maxLineBytes = NodeConfiguration.minimumLineBytes })
         let standardAddress = try #require(try await standard.start())
         defer { Task { await limited.stop(); await standard.stop() } }
@@ -90,6 +91,7 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
 
         // The limited node still serves well-behaved peers.
         let laptop = try TestSite("laptop", role: .laptop)
+        try admit(limited, standard, laptop)
         try laptop.create(3, prefix: "laptop")
         #expect(try await SyncClient.exchange(store: laptop.db, key: laptop.key, with: limitedAddress, logger: quietLogger()).completed)
         await limited.stop()
@@ -98,6 +100,7 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
 
     @Test func connectionsBeyondMaxSessionsAreRefusedWhileTheOpenOnesWork() async throws {
         let hub = try TestSite("hub"), north = try TestSite("north"), south = try TestSite("south")
+        try admit(hub, north, south)
         let address = try #require(try await hub.start { $0.maxSessions = 2 })
         try await north.start(listen: false, peers: [address])
         try await south.start(listen: false, peers: [address])
@@ -119,6 +122,7 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
         // When a session ends its place is free again.
         await south.stop()
         let laptop = try TestSite("laptop", role: .laptop)
+        try admit(hub, north, south, laptop)
         var completed = false
         for _ in 0..<40 where !completed {
             completed = (try? await SyncClient.exchange(store: laptop.db, key: laptop.key, with: address, logger: quietLogger()))?.completed ?? false
@@ -130,10 +134,11 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
     }
 
     @Test func aPeerThatFallsSilentIsDisconnectedAfterTheIdleTimeout() async throws {
-        let node = try TestSite("north")
+        let node = try TestSite("north"), idler = try TestSite("idler")
+        try admit(node, idler)
         let address = try #require(try await node.start { $0.idleTimeoutMillis = 3000 })
         defer { Task { await node.stop() } }
-        let key = SiteKey.generate()
+        let key = idler.key
         let hello = Hello(site: try SiteID("idler"), role: .site, publicKey: key.publicKey,
                           nonce: (0..<32).map { _ in UInt8.random(in: 0...255) }, time: TicketDatabase.systemMillis())
 
@@ -168,6 +173,7 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
 
     @Test func twoNodesWithAShortIdleTimeoutKeepAQuietLinkUp() async throws {
         let hub = try TestSite("hub"), north = try TestSite("north")
+        try admit(hub, north)
         let hubLog = CapturedLog(), northLog = CapturedLog()
         let address = try #require(try await hub.start(logger: hubLog.logger) { $0.idleTimeoutMillis = 3000 })
         try await north.start(listen: false, peers: [address], logger: northLog.logger) { $0.idleTimeoutMillis = 3000 }

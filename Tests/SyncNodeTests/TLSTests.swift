@@ -21,6 +21,7 @@ enum TLSFixture {
 @Suite(.serialized) struct TLSTests {
     @Test func twoNodesAndALaptopSyncOverMutualTLS() async throws {
         let north = try TestSite("north"), south = try TestSite("south"), laptop = try TestSite("laptop", role: .laptop)
+        try admit(north, south, laptop)
         try north.create(5, prefix: "north")
         try south.create(4, prefix: "south")
         try laptop.create(2, prefix: "laptop")
@@ -48,6 +49,7 @@ enum TLSFixture {
 
     @Test func aPeerWithACertificateOfAnotherCAIsRefused() async throws {
         let north = try TestSite("north"), rogue = try TestSite("rogue"), south = try TestSite("south")
+        try admit(north, rogue, south)
         try rogue.create(2, prefix: "rogue")
         try south.create(1, prefix: "south")
         let log = CapturedLog()
@@ -79,6 +81,7 @@ enum TLSFixture {
 
     @Test func plainAndTLSPeersFailCleanlyBothWays() async throws {
         let north = try TestSite("north"), laptop = try TestSite("laptop", role: .laptop)
+        try admit(north, laptop)
         let log = CapturedLog()
         let tlsAddress = try #require(try await north.start(logger: log.logger) { $0.tls = TLSFixture.site("north") })
         defer { Task { await north.stop() } }
@@ -92,6 +95,7 @@ enum TLSFixture {
         // A TLS peer against a plain listener: the peer says the node does not speak TLS, and the
         // node logs that the peer began a TLS handshake.
         let plain = try TestSite("plain")
+        try admit(north, laptop, plain)
         let plainLog = CapturedLog()
         let plainAddress = try #require(try await plain.start(logger: plainLog.logger))
         defer { Task { await plain.stop() } }
@@ -112,6 +116,7 @@ enum TLSFixture {
     @Test func theDialedNameOrServerNameMustBeInTheCertificate() async throws {
         // hub's certificate names hub.tierline.test only, no address.
         let hub = try TestSite("hub"), laptop = try TestSite("laptop", role: .laptop)
+        try admit(hub, laptop)
         let address = try #require(try await hub.start { $0.tls = TLSFixture.site("hub") })
         defer { Task { await hub.stop() } }
         let byAddress = await expectFailure(code: "tls-failed", sync: laptop, with: address, tls: TLSFixture.site("south"))
