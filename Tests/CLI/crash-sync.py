@@ -17,20 +17,21 @@ Usage: Tests/CLI/crash-sync.py PATH/TO/tierline [KILLS]      (default KILLS: 25;
 2. Calibration. A probe store syncs everything once (its wall time T_full) and once more with nothing
    to move (T_idle: process start, handshake, bye). The apply rate follows.
 3. Kills. The target (site east, with a few tickets of its own) runs `tierline sync` and gets SIGKILL
-   after a seeded random delay: at least a part of T_idle, plus a random share of the remaining apply
-   time, sized so that the backlog lasts over all the kills (the expected share of each kill is the
-   remaining time divided by the kills left + 2, which leaves about 2/(KILLS + 2) of the backlog for the
-   end). After each kill a copy of the target's database
-   (tierline.sqlite and its -wal: exactly what a crash leaves on disk; the copy leaves the recovery to
-   the next sync) is checked: PRAGMA integrity_check is ok; per origin the block seqs are 1..max with no
-   gap and max equals versionEntry's seq; no (origin, seq) twice; nothing held in pendingBlock; every
-   block's hash is SHA-256 of its body and equals the source's hash; every block has its blockEntity
-   rows and every entity they name is a materialized ticket. Every fourth kill also runs
-   `tierline vector` on the store itself, which must open and agree with the log. A kill counts as
-   mid-apply when the target's block count grew since the last kill but is not complete; most must be.
-4. The end. The sync runs to the end (exit 0, completed), a further sync moves 0 blocks, the digests
-   are equal, the target holds exactly the source's (origin, seq, hash) set, integrity_check is ok on
-   both, and the node survived the killed sessions and stops with exit 0 on SIGTERM.
+   after a seeded random delay: a part of T_idle, plus a random share of the remaining apply time,
+   sized so that the backlog lasts over all the kills (each kill's expected share is the remaining time
+   divided by the kills left + 2, which leaves about 2/(KILLS + 2) of the backlog for the end). After
+   each kill a copy of the target's database (tierline.sqlite and its -wal: what the crash left on
+   disk; the copy leaves the recovery to the next sync) is checked: PRAGMA integrity_check is ok; per
+   origin the block seqs are 1..max with no gap and max equals versionEntry's seq; no (origin, seq)
+   twice; nothing held in pendingBlock; every block's hash is SHA-256 of its body and equals the
+   source's; every block has its blockEntity rows and every entity they name is a materialized ticket.
+   Every fourth kill also runs `tierline vector` on the store itself, which must open and agree with
+   the log. A kill counts as mid-apply when the target's block count grew since the last kill but is
+   not complete; most must be.
+4. The end. The sync runs to the end (exit 0, completed), receiving exactly the blocks the target
+   lacked; a further sync moves 0 blocks; the digests are equal; the target holds exactly the source's
+   (origin, seq, hash) set; integrity_check is ok on both; the node survived the killed sessions and
+   stops with exit 0 on SIGTERM.
 
 Standard library only. Binds 127.0.0.1 only; every wait is bounded; every process started is stopped
 by its own pid in a finally block; the temporary folder is removed. Prints PASS/FAIL lines and a
@@ -419,6 +420,10 @@ def run():
         rc, rep, wall = sync(target, port, os.path.join(work, "final.log"))
         check("the final sync exits 0 and reports completed", rc == 0 and rep and rep.get("completed") is True,
               f"exit {rc}, report {rep}\n{tail(os.path.join(work, 'final.log'))}")
+        check(f"the final sync resumed where the last kill left off: received and applied exactly the {want - have} "
+              "blocks east lacked, no duplicate",
+              rep and rep["received"]["blocks"] == rep.get("applied") == want - have and rep.get("duplicates") == 0,
+              f"report {rep}")
         rc, rep, _ = sync(target, port, os.path.join(work, "again.log"))
         check("a further sync moves 0 blocks either way (nothing lost, nothing twice)",
               rc == 0 and rep and rep["received"]["blocks"] == 0 and rep["sent"]["blocks"] == 0
