@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command of README.md: unit, property, codec, store and node tests, then the CLI
-# end-to-end scripts (files, nodes over 127.0.0.1, raw wire errors, crash writes, the dashboard in headless
+# end-to-end scripts (files, nodes over 127.0.0.1, raw wire errors, crash writes, a sync killed mid-apply,
+# a node flooded with garbage while it serves a peer, the dashboard in headless
 # Chromium, whose screenshot lands in Tests/artifacts/dashboard.png) and the CLI contract
 # check (when the shared checks are present next to the repository).
 set -euo pipefail
@@ -15,6 +16,8 @@ Tests/CLI/demo.sh "$bin"
 Tests/CLI/escalation.sh "$bin"
 python3 Tests/CLI/wire-errors.py "$bin"
 python3 Tests/CLI/crash-writes.py "$bin" 40
+python3 Tests/CLI/crash-sync.py "$bin" 25
+python3 Tests/CLI/garbage-peer.py "$bin"
 python3 Tests/CLI/dashboard-browser.py "$bin"
 Tests/CLI/deploy-check.sh "$bin"
 python3 Tests/Multihost/netns.py "$bin" .build/debug/tierline-faultproxy
