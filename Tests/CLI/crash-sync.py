@@ -51,6 +51,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import roster  # noqa: E402  (Tests/CLI/roster.py: the fleet setup the scripts share)
+
 BIN = sys.argv[1] if len(sys.argv) > 1 else ".build/debug/tierline"
 KILLS = int(sys.argv[2]) if len(sys.argv) > 2 else 25
 SEED = int(os.environ.get("CRASH_SYNC_SEED", "20261124"))
@@ -150,6 +153,7 @@ def setup_stores(work):
         r = tl("init", "--store", path, "--site", site, "--role", role)
         require(f"init {name} (site {site}, role {role})", r.returncode == 0, r.stderr)
         stores[name] = (path, site)
+    roster.admit(tl, require, work, [path for path, _ in stores.values()])
     return stores
 # ----------------------------------------------------------------------------------------------------
 

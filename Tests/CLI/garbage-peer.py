@@ -45,6 +45,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import roster  # noqa: E402  (Tests/CLI/roster.py: the fleet setup the scripts share)
+
 BIN = sys.argv[1] if len(sys.argv) > 1 else ".build/debug/tierline"
 GARBAGE_SECONDS = float(sys.argv[2]) if len(sys.argv) > 2 else 20.0
 HOST = "127.0.0.1"
@@ -129,6 +132,7 @@ def setup_stores(work):
         r = tl("init", "--store", path, "--site", site, "--role", role)
         require(f"init {name} (site {site}, role {role})", r.returncode == 0, r.stderr)
         stores[name] = (path, site)
+    roster.admit(tl, require, work, [path for path, _ in stores.values()])
     return stores
 # ----------------------------------------------------------------------------------------------------
 
