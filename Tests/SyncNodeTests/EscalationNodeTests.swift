@@ -85,8 +85,11 @@ private func records(_ db: TicketDatabase, _ ref: String) throws -> [(id: UUID, 
         _ = try EscalationDesk(store: north.db).escalate(ticket.id, to: "billing-l2@central", note: note, actor: "ana", now: now())
         #expect(try north.db.ticket(ticket.id).owningSite == "north", "the origin keeps the ticket until the receiver accepts")
 
-        try await eventually(10, "central sees the pending handoff") {
-            (try? EscalationDesk(store: central.db).evaluate(ticket.id, now: now()).1.pendingHandoffs.count) == 1
+        // South too: otherwise its refusal below could be "unknown ticket" rather than "not for this site".
+        try await eventually(10, "central and south see the pending handoff") {
+            try [central, south].allSatisfy { site in
+                (try? EscalationDesk(store: site.db).evaluate(ticket.id, now: now()).1.pendingHandoffs.count) == 1
+            }
         }
         // Only the receiving site can accept.
         #expect(throws: EscalationError.self) { try EscalationDesk(store: south.db).accept(ticket.id, actor: "sam", now: now()) }
