@@ -533,11 +533,11 @@ final class SyncSession: Sendable {
 
     /// On an open session: sends a roster edited since, and ends the session if the peer was removed.
     func checkRoster(_ channel: any Channel) async throws {
-        let (version, peerSite) = (try await context.store.run { try $0.rosterVersion() }, link.withLockedValue { $0.peer?.site })
-        guard version > link.withLockedValue({ $0.peerRoster }), let peerSite else { return }
+        let version = try await context.store.run { try $0.rosterVersion() }
+        guard version > link.withLockedValue({ $0.peerRoster }), let peer = link.withLockedValue({ $0.peer }) else { return }
         try await sendRoster(channel)
-        if let roster = try await context.store.run({ try $0.roster()?.roster }), roster.member(peerSite)?.revokedAfter != nil || roster.member(peerSite) == nil {
-            try await fail(channel, WireError(.authFailed, "site \(peerSite) was removed from the roster (version \(roster.version)); ending the session"))
+        if let roster = try await context.store.run({ try $0.roster()?.roster }), !roster.admits(peer.site, key: peer.publicKey) {
+            try await fail(channel, WireError(.authFailed, "site \(peer.site) was removed from the roster (version \(roster.version)); ending the session"))
         }
     }
 

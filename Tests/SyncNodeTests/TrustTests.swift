@@ -222,4 +222,35 @@ func block(_ origin: SiteID, _ seq: UInt64, _ changes: [Change], key: SiteKey, a
         let replica = try await newReplicaSynced("south-replica", with: address)
         #expect(try replica.db.vector()[north] == 1 && replica.db.digest() == hub.db.digest())
     }
+
+    @Test func aRosterEditReachesAnOpenSessionAndARemovedSiteIsCutOff() async throws {
+        let branch = try TestSite("branch")
+        let me = try SiteID("branch")
+        try hub.db.editRoster { roster, _ in roster.sites.append(Roster.Member(site: me, key: branch.key.publicKey, role: .site)) }
+        try branch.db.pinCoordinator(key: hub.key.publicKey)
+        let address = try #require(try await hub.start())
+        try await branch.start(listen: false, peers: [address])
+        defer { Task { await branch.stop(); await hub.stop() } }
+        try await eventually(10, "the branch holds the hub's roster") { try branch.db.rosterVersion() == hub.db.rosterVersion() }
+
+        // An edit made while the session is open reaches the branch over that session.
+        try hub.db.editRoster { [south] roster, _ in
+            if let i = roster.sites.firstIndex(where: { $0.site == south.rawValue }) { roster.sites[i].role = .laptop }
+        }
+        try await eventually(10, "the edit reaches the branch") { try branch.db.rosterVersion() == hub.db.rosterVersion() }
+        _ = try branch.db.createTicket(TicketDraft(subject: "before removal"))
+        try await eventually(10, "the branch's ticket reaches the hub") { try hub.db.tickets().count == 1 }
+
+        // Removed, the branch loses its session, and what it writes afterwards never reaches the hub.
+        try hub.db.editRoster { roster, _ in
+            if let i = roster.sites.firstIndex(where: { $0.site == me.rawValue }) { roster.sites[i].revokedAfter = try hub.db.vector()[me] }
+        }
+        try await eventually(10, "the hub ends the branch's session") {
+            try hub.db.peers().first { $0.site == me }?.lastError?.contains("removed from the roster") == true
+        }
+        _ = try branch.db.createTicket(TicketDraft(subject: "after removal"))
+        try await Task.sleep(for: .seconds(1))
+        #expect(try hub.db.tickets().map(\.subject) == ["before removal"])
+        #expect(try hub.db.vector()[me] == 1)
+    }
 }
