@@ -43,7 +43,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -52,63 +51,16 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import roster  # noqa: E402  (Tests/CLI/roster.py: the fleet setup the scripts share)
+import harness  # noqa: E402  (Tests/CLI/harness.py: what the Python CLI scripts share)
+from harness import HOST, Stop, check, free_port, procs, require, start, tail, tl  # noqa: E402
 
-BIN = sys.argv[1] if len(sys.argv) > 1 else ".build/debug/tierline"
+harness.find_binary()
 KILLS = int(sys.argv[2]) if len(sys.argv) > 2 else 25
 SEED = int(os.environ.get("CRASH_SYNC_SEED", "20261124"))
-HOST = "127.0.0.1"
 TICKETS = 60          # tickets per writer (two writers)
 EDITS = 40            # blocks written by each ticket's one `ticket update`
 BATCH_BLOCKS = 8      # the serving node's batchBlocks: many transactions per sync
 DB = "tierline.sqlite"
-
-if not (os.path.isfile(BIN) and os.access(BIN, os.X_OK)):
-    print(f"FAIL: no executable tierline at {BIN!r} (build it with 'swift build', or pass its path)")
-    sys.exit(1)
-BIN = os.path.abspath(BIN)
-
-passed = failed = 0
-procs = []  # every process this script started
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"PASS: {name}")
-    else:
-        failed += 1
-        print(f"FAIL: {name}")
-        for line in str(detail).splitlines()[:25]:
-            print(f"      {line[:400]}")
-    return ok
-
-
-class Stop(Exception):
-    """A step the rest depends on failed."""
-
-
-def require(name, ok, detail=""):
-    if not check(name, ok, detail):
-        raise Stop(name)
-
-
-def tl(*args, timeout=60):
-    """Runs tierline ARGS (bounded); the CompletedProcess (returncode 124 on timeout)."""
-    try:
-        return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        return subprocess.CompletedProcess(e.cmd, 124, "", f"timed out after {timeout} s")
-
-
-def start(args, log_path):
-    log = open(log_path, "w")
-    p = subprocess.Popen([BIN, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log)
-    log.close()
-    procs.append(p)
-    return p
-
 
 def stop(p, sig=signal.SIGTERM, timeout=10):
     """Sends SIG to P (by its pid) if it runs and waits, bounded; SIGKILL if it does not exit. Its exit code."""
@@ -124,38 +76,10 @@ def stop(p, sig=signal.SIGTERM, timeout=10):
     return p.returncode
 
 
-def free_port():
-    s = socket.socket()
-    s.bind((HOST, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def tail(path, n=15):
-    try:
-        with open(path, errors="replace") as f:
-            return "\n".join(f.read().splitlines()[-n:])
-    except OSError:
-        return ""
-
-
-# ---- store setup: the ONE place that makes stores ready to sync with each other --------------------
-# Today a store only needs `tierline init` (nodes trust a site's key on first use). When sites must be
-# in a coordinator-signed roster before they may sync or import, adapt this function, and only it.
-# Returns {name: (folder, site)}: source (north, served), feeder (south: its blocks are imported into
-# the source), probe (calibration) and target (east, the store that gets killed).
-def setup_stores(work):
-    stores = {}
-    for name, site, role in (("source", "north", "site"), ("feeder", "south", "site"),
-                             ("probe", "probe", "laptop"), ("target", "east", "laptop")):
-        path = os.path.join(work, name)
-        r = tl("init", "--store", path, "--site", site, "--role", role)
-        require(f"init {name} (site {site}, role {role})", r.returncode == 0, r.stderr)
-        stores[name] = (path, site)
-    roster.admit(tl, require, work, [path for path, _ in stores.values()])
-    return stores
-# ----------------------------------------------------------------------------------------------------
+# The stores, made by harness.setup_stores: source (north, served), feeder (south: its blocks are
+# imported into the source), probe (calibration) and target (east, the store that gets killed).
+STORES = [("source", "north", "site"), ("feeder", "south", "site"),
+          ("probe", "probe", "laptop"), ("target", "east", "laptop")]
 
 
 def write_backlog(store, site, errors, pool):
@@ -276,16 +200,12 @@ def sync(store, port, log_path, timeout=120):
 
 
 def run():
-    global BIN
     started = time.monotonic()
     work = tempfile.mkdtemp(prefix="tierline-crash-sync.")
     node = None
     try:
-        # A private copy, so a `swift build` relinking the binary meanwhile cannot disturb the run.
-        shutil.copy2(BIN, os.path.join(work, "tierline"))
-        print(f"tierline: {BIN} (kills: {KILLS}, seed: {SEED})")
-        BIN = os.path.join(work, "tierline")
-        stores = setup_stores(work)
+        print(f"tierline: {harness.private_copy(work)} (kills: {KILLS}, seed: {SEED})")
+        stores = harness.setup_stores(work, STORES)
         source, source_site = stores["source"]
         feeder, feeder_site = stores["feeder"]
         probe, _ = stores["probe"]
@@ -465,11 +385,11 @@ def run():
         for p in procs:
             if p.poll() is None:
                 stop(p, signal.SIGKILL if p is not node else signal.SIGTERM)
-        if failed and node is not None:
+        if harness.failed and node is not None:
             print("node log (last lines):\n" + tail(os.path.join(work, "node.log")))
         shutil.rmtree(work, ignore_errors=True)
-        print(f"---- crash-sync: {passed} passed, {failed} failed ({int((time.monotonic() - started) * 1000)} ms)")
+        harness.summary("crash-sync", started)
 
 
 run()
-sys.exit(1 if failed else 0)
+sys.exit(1 if harness.failed else 0)

@@ -46,69 +46,14 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import roster  # noqa: E402  (Tests/CLI/roster.py: the fleet setup the scripts share)
+import harness  # noqa: E402  (Tests/CLI/harness.py: what the Python CLI scripts share)
+from harness import HOST, Stop, check, free_port, procs, require, start, tail, tl  # noqa: E402
 
-BIN = sys.argv[1] if len(sys.argv) > 1 else ".build/debug/tierline"
+harness.find_binary()
 GARBAGE_SECONDS = float(sys.argv[2]) if len(sys.argv) > 2 else 20.0
-HOST = "127.0.0.1"
 SYNC_BOUND = 60        # seconds one `tierline sync` may take while the garbage runs
 RSS_BOUND_MIB = 300    # growth of the node's VmRSS over its baseline
 MAX_LINE = 8_388_608   # maxLineBytes
-
-if not (os.path.isfile(BIN) and os.access(BIN, os.X_OK)):
-    print(f"FAIL: no executable tierline at {BIN!r} (build it with 'swift build', or pass its path)")
-    sys.exit(1)
-BIN = os.path.abspath(BIN)
-
-passed = failed = 0
-procs = []  # every process this script started
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"PASS: {name}")
-    else:
-        failed += 1
-        print(f"FAIL: {name}")
-        for line in str(detail).splitlines()[:25]:
-            print(f"      {line[:400]}")
-    return ok
-
-
-class Stop(Exception):
-    """A step the rest depends on failed."""
-
-
-def require(name, ok, detail=""):
-    if not check(name, ok, detail):
-        raise Stop(name)
-
-
-def tl(*args, timeout=60):
-    """Runs tierline ARGS (bounded); the CompletedProcess (returncode 124 on timeout)."""
-    try:
-        return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        return subprocess.CompletedProcess(e.cmd, 124, "", f"timed out after {timeout} s")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind((HOST, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def tail(path, n=15):
-    try:
-        with open(path, errors="replace") as f:
-            return "\n".join(f.read().splitlines()[-n:])
-    except OSError:
-        return ""
-
 
 def rss_kib(pid):
     try:
@@ -121,20 +66,8 @@ def rss_kib(pid):
     return None
 
 
-# ---- store setup: the ONE place that makes stores ready to sync with each other --------------------
-# Today a store only needs `tierline init` (nodes trust a site's key on first use). When sites must be
-# in a coordinator-signed roster before they may sync, adapt this function, and only it.
-# Returns {name: (folder, site)}: node (hub, served) and peer (field, the well-behaved peer).
-def setup_stores(work):
-    stores = {}
-    for name, site, role in (("node", "hub", "site"), ("peer", "field", "laptop")):
-        path = os.path.join(work, name)
-        r = tl("init", "--store", path, "--site", site, "--role", role)
-        require(f"init {name} (site {site}, role {role})", r.returncode == 0, r.stderr)
-        stores[name] = (path, site)
-    roster.admit(tl, require, work, [path for path, _ in stores.values()])
-    return stores
-# ----------------------------------------------------------------------------------------------------
+# The stores, made by harness.setup_stores: node (hub, served) and peer (field, the well-behaved peer).
+STORES = [("node", "hub", "site"), ("peer", "field", "laptop")]
 
 
 def hello(site):
@@ -408,17 +341,14 @@ def vector(store):
 
 
 def run():
-    global BIN
     started = time.monotonic()
     work = tempfile.mkdtemp(prefix="tierline-garbage-peer.")
     node = None
     stop = threading.Event()
     threads = []
     try:
-        shutil.copy2(BIN, os.path.join(work, "tierline"))
-        print(f"tierline: {BIN} ({GARBAGE_SECONDS:.0f} s of garbage)")
-        BIN = os.path.join(work, "tierline")
-        stores = setup_stores(work)
+        print(f"tierline: {harness.private_copy(work)} ({GARBAGE_SECONDS:.0f} s of garbage)")
+        stores = harness.setup_stores(work, STORES)
         hub, hub_site = stores["node"]
         peer, peer_site = stores["peer"]
         for i in range(1, 4):
@@ -433,10 +363,7 @@ def run():
 
         port = free_port()
         node_log = os.path.join(work, "node.log")
-        with open(node_log, "w") as log:
-            node = subprocess.Popen([BIN, "serve", "--store", hub, "--listen", f"{HOST}:{port}"],
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
-        procs.append(node)
+        node = start(["serve", "--store", hub, "--listen", f"{HOST}:{port}"], node_log, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and node.poll() is None and "listening" not in tail(node_log, 50):
             time.sleep(0.05)
@@ -448,7 +375,7 @@ def run():
         def sync_round(name):
             t0 = time.monotonic()
             try:
-                r = subprocess.run([BIN, "sync", f"{HOST}:{port}", "--store", peer, "--json", "--quiet"],
+                r = subprocess.run([harness.BIN, "sync", f"{HOST}:{port}", "--store", peer, "--json", "--quiet"],
                                    capture_output=True, text=True, timeout=SYNC_BOUND)
             except subprocess.TimeoutExpired:
                 r = subprocess.CompletedProcess([], 124, "", f"no end after {SYNC_BOUND} s")
@@ -580,11 +507,11 @@ def run():
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait(timeout=10)
-        if failed:
+        if harness.failed:
             print("node log (last lines):\n" + tail(os.path.join(work, "node.log")))
         shutil.rmtree(work, ignore_errors=True)
-        print(f"---- garbage-peer: {passed} passed, {failed} failed ({int((time.monotonic() - started) * 1000)} ms)")
+        harness.summary("garbage-peer", started)
 
 
 run()
-sys.exit(1 if failed else 0)
+sys.exit(1 if harness.failed else 0)
