@@ -204,6 +204,56 @@ extension TicketDatabase {
         }
     }
 
+    /// Adds a site to the roster, or changes an active site's role (coordinator only).
+    @discardableResult
+    public func admit(site: SiteID, key: [UInt8], role: SiteRole) throws -> SignedRoster {
+        guard role != .coordinator else {
+            throw StoreError(.invalidInput, "a fleet has one coordinator, the store that signs the roster; add sites as site or laptop")
+        }
+        guard key.count == 32 else { throw StoreError(.invalidInput, "a site key is 64 hex digits (32 bytes)") }
+        return try editRoster { roster, _ in
+            guard let index = roster.sites.firstIndex(where: { $0.site == site.rawValue }) else {
+                roster.sites.append(Roster.Member(site: site, key: key, role: role))
+                return
+            }
+            let member = roster.sites[index]
+            if let limit = member.revokedAfter {
+                throw StoreError(.refusedWrite, "\(site) was removed from the roster; a removed site id is not reused (its old blocks stay valid up to seq \(limit)). Give the new store another site id")
+            }
+            guard member.key == key.hexString else {
+                throw StoreError(.keyMismatch, "\(site) is already in the roster with another key (\(member.key.prefix(16))…); a site keeps its key for life. `tierline roster remove \(site)` and add the new store under a new site id")
+            }
+            guard member.role != .coordinator else { throw StoreError(.refusedWrite, "\(site) is the coordinator; its role does not change") }
+            roster.sites[index].role = role
+        }
+    }
+
+    /// Removes a site (coordinator only): its blocks up to the newest one this store holds stay valid
+    /// everywhere, later ones are refused, and its sessions end.
+    /// - Returns: the new roster and the last valid `seq`.
+    public func removeFromRoster(_ site: SiteID) throws -> (roster: SignedRoster, validThrough: UInt64) {
+        let held = try vector()[site]
+        let signed = try editRoster { roster, _ in
+            guard let index = roster.sites.firstIndex(where: { $0.site == site.rawValue }) else {
+                throw StoreError(.invalidInput, "\(site) is not in the roster; `tierline roster list` shows who is")
+            }
+            guard roster.sites[index].role != .coordinator else { throw StoreError(.refusedWrite, "the coordinator cannot remove itself") }
+            if roster.sites[index].revokedAfter == nil { roster.sites[index].revokedAfter = held }
+        }
+        return (signed, signed.roster.member(site)?.revokedAfter ?? held)
+    }
+
+    /// Releases a quarantined block through the roster (coordinator only): every replica that holds
+    /// the new roster applies exactly that block, whatever its stamp.
+    public func releaseQuarantined(site: SiteID, seq: UInt64) throws -> (roster: SignedRoster, block: QuarantinedBlock) {
+        guard let block = try quarantined().first(where: { $0.origin == site.rawValue && $0.seq == seq }),
+              let hash = [UInt8](hex: block.hash) else {
+            throw StoreError(.invalidInput, "no quarantined block \(site) seq \(seq) here; `tierline quarantine list` shows what is held")
+        }
+        let signed = try editRoster { roster, _ in roster.released.append(Roster.Release(site: site, seq: seq, hash: hash)) }
+        return (signed, block)
+    }
+
     /// Makes a coordinator's founding roster and pins its own key. Idempotent; a no-op on other roles.
     ///
     /// A new coordinator's roster lists itself alone. A coordinator upgraded from a version that trusted

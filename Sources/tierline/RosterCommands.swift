@@ -94,22 +94,7 @@ struct RosterAdd: ParsableCommand {
     }
 
     func run() throws {
-        let store = try options.open()
-        let signed = try store.editRoster { roster, _ in
-            if let index = roster.sites.firstIndex(where: { $0.site == site.rawValue }) {
-                let member = roster.sites[index]
-                guard member.revokedAfter == nil else {
-                    throw CLIFailure(message: "\(site) was removed from the roster; a removed site id is not reused (its old blocks stay valid up to seq \(member.revokedAfter!)). Give the new store another site id")
-                }
-                guard member.key == key.bytes.hexString else {
-                    throw CLIFailure(message: "\(site) is already in the roster with another key (\(member.key.prefix(16))…); a site keeps its key for life. `tierline roster remove \(site)` and add the new store under a new site id")
-                }
-                guard member.role != .coordinator else { throw CLIFailure(message: "\(site) is the coordinator; its role does not change") }
-                roster.sites[index].role = role
-            } else {
-                roster.sites.append(Roster.Member(site: site, key: key.bytes, role: role))
-            }
-        }
+        let signed = try options.open().admit(site: site, key: key.bytes, role: role)
         if options.json { return try printJSON(signed.roster) }
         print("roster version \(signed.roster.version): \(site) is a \(role.rawValue) with key \(key.bytes.hexString.prefix(16))…; peers learn it at their next session")
     }
@@ -128,15 +113,7 @@ struct RosterRemove: ParsableCommand {
     @Argument(help: "The site id to remove.") var site: SiteID
 
     func run() throws {
-        let store = try options.open()
-        let held = try store.vector()[site]
-        let signed = try store.editRoster { roster, _ in
-            guard let index = roster.sites.firstIndex(where: { $0.site == site.rawValue }) else {
-                throw CLIFailure(message: "\(site) is not in the roster; `tierline roster list` shows who is")
-            }
-            guard roster.sites[index].role != .coordinator else { throw CLIFailure(message: "the coordinator cannot remove itself") }
-            if roster.sites[index].revokedAfter == nil { roster.sites[index].revokedAfter = held }
-        }
+        let (signed, held) = try options.open().removeFromRoster(site)
         if options.json { return try printJSON(signed.roster) }
         print("roster version \(signed.roster.version): \(site) removed; its blocks after seq \(held) are refused everywhere")
     }
@@ -247,14 +224,7 @@ struct QuarantineRelease: ParsableCommand {
     @Argument(help: "Its seq, as `tierline quarantine list` shows it.") var seq: UInt64
 
     func run() throws {
-        let store = try options.open()
-        guard let block = try store.quarantined().first(where: { $0.origin == site.rawValue && $0.seq == seq }),
-              let hash = [UInt8](hex: block.hash) else {
-            throw CLIFailure(message: "no quarantined block \(site) seq \(seq) here; `tierline quarantine list` shows what is held")
-        }
-        let signed = try store.editRoster { roster, _ in
-            roster.released.append(Roster.Release(site: site, seq: seq, hash: hash))
-        }
+        let (signed, block) = try options.open().releaseQuarantined(site: site, seq: seq)
         if options.json { return try printJSON(signed.roster.released) }
         print("released \(site) seq \(seq) (\(durationText(millis: block.aheadMillis)) ahead) in roster version \(signed.roster.version); every replica applies it as the roster reaches it")
     }

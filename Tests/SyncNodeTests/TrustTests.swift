@@ -214,7 +214,9 @@ func block(_ origin: SiteID, _ seq: UInt64, _ changes: [Change], key: SiteKey, a
         // The release travels in the roster: the hub applies the block without moving its clock ahead,
         // and a replica that gets both from the hub applies it too.
         let hlcBefore = try await hub.db.writer.read { try Int64.fetchOne($0, sql: "SELECT hlc FROM localSite") }
-        try hub.db.editRoster { [north] roster, _ in roster.released.append(Roster.Release(site: north, seq: 1, hash: future.hash)) }
+        #expect(throws: StoreError.self) { try hub.db.releaseQuarantined(site: north, seq: 2) }
+        let released = try hub.db.releaseQuarantined(site: north, seq: 1)
+        #expect(released.roster.roster.released.map(\.hash) == [future.hash.hexString])
         #expect(try hub.db.vector()[north] == 1 && hub.db.quarantined().isEmpty)
         #expect(try hub.db.ticket(id.uuidString).subject == "from a clock 10 minutes fast")
         let hlcAfter = try await hub.db.writer.read { try Int64.fetchOne($0, sql: "SELECT hlc FROM localSite") }
