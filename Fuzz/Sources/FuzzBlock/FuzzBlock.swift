@@ -1,0 +1,12 @@
+import FuzzSupport
+import TicketModel
+
+/// `Block(decoding:)` on arbitrary bytes; a block it accepts must be the canonical encoding of its
+/// content.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzBlock(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    let bytes = fuzzBytes(data, size)
+    guard let block = try? Block(decoding: bytes) else { return 0 }
+    Oracle.checkCanonical(block, decodedFrom: bytes)
+    return 0
+}
