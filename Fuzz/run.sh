@@ -11,6 +11,9 @@
 set -euo pipefail
 
 seconds=${1:-600}
+# Leave crashes to libFuzzer's handler, which writes the input to the artifacts folder. Swift's
+# own backtracer would take the signal first, and under AddressSanitizer it can hang.
+export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}
 here=$(cd "$(dirname "$0")" && pwd)
 work=${FUZZ_WORK:-$here/work}
 read -r -a targets <<< "${FUZZ_TARGETS:-FuzzFrame FuzzChangeSet FuzzBlock}"

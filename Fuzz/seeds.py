@@ -6,7 +6,8 @@
 OUT_DIR/FuzzFrame      every line of frames.json (valid and invalid), one file each
 OUT_DIR/FuzzChangeSet  the payload of every blocks frame, in the harness's layout (FuzzChangeSet.swift)
 OUT_DIR/FuzzBlock      every block of blocks.json and every block inside a blocks frame
-OUT_DIR/FuzzChangeSet also gets single-block change sets made from blocks.json.
+OUT_DIR/FuzzChangeSet also gets single-block change sets made from blocks.json, and every target
+the files of Protocol/vectors/regressions/ meant for its decoder.
 
 Seeds larger than MAX_SEED bytes (the limit vectors) are left out: libFuzzer would cut them to
 -max_len anyway, and they slow every mutation.
@@ -115,6 +116,19 @@ def main(out):
             write(block_dir, vector["name"], block)
             entry = bytes([len(block) & 0x7F | 0x80, len(block) >> 7]) if len(block) >= 0x80 else bytes([len(block)])
             write(change_dir, vector["name"] + "-raw", change_set_seed(RAW, 1, 0, entry + block))
+
+    regressions = os.path.join(VECTORS, "regressions")
+    with open(os.path.join(regressions, "index.json")) as f:
+        for vector in json.load(f)["vectors"]:
+            with open(os.path.join(regressions, vector["file"]), "rb") as data:
+                content = data.read()
+            name = "regression-" + vector["name"]
+            if vector["decoder"] == "frame":
+                write(frame_dir, name, content)
+            elif vector["decoder"] == "block":
+                write(block_dir, name, content)
+            else:
+                write(change_dir, name, change_set_seed(TEXT, vector["count"], vector["size"], content))
 
     for directory in (frame_dir, change_dir, block_dir):
         print(f"{os.path.basename(directory)}: {len(os.listdir(directory))} seeds")

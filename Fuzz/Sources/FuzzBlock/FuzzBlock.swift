@@ -6,7 +6,12 @@ import TicketModel
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzBlock(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = fuzzBytes(data, size)
-    guard let block = try? Block(decoding: bytes) else { return 0 }
+    let block: Block
+    do { block = try Block(decoding: bytes) } catch {
+        report(error.description)
+        return 0
+    }
+    report("ok \(block.changes.count) changes")
     Oracle.checkCanonical(block, decodedFrom: bytes)
     return 0
 }

@@ -39,12 +39,20 @@ public func fuzzChangeSet(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     if viaFrame {
         let keys = withKeys ? #","keys":{"north":"\#(String(repeating: "ab", count: 32))"}"# : ""
         let line = #"{"type":"blocks","batch":1,"count":\#(count),"size":\#(batchSize),"data":"\#(text)"\#(keys)}"#
-        guard case .blocks(let batch)? = try? Frame.decode(line: Array(line.utf8)) else { return 0 }
-        blocks = batch.blocks
+        do {
+            guard case .blocks(let batch) = try Frame.decode(line: Array(line.utf8)) else { oracleFailure("a blocks line decodes to another frame") }
+            blocks = batch.blocks
+        } catch {
+            report("frame \(error)")
+            return 0
+        }
     } else {
-        guard let decoded = try? ChangeSet.decode(base64: text, count: count, size: batchSize) else { return 0 }
-        blocks = decoded
+        do { blocks = try ChangeSet.decode(base64: text, count: count, size: batchSize) } catch {
+            report(error.description)
+            return 0
+        }
     }
+    report("ok \(blocks.count) blocks\(viaFrame ? " in a frame" : "")")
     guard blocks.count == count else { oracleFailure("\(blocks.count) blocks decoded; the batch declares \(count)") }
     let changeSet = Oracle.changeSet(blocks)
     guard changeSet.count == batchSize else { oracleFailure("the blocks make \(changeSet.count) bytes; the batch declares \(batchSize)") }

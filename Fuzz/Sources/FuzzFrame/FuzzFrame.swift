@@ -14,8 +14,10 @@ public func fuzzFrame(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         case .invalid: return 0
         }
     } catch {
+        report(error.description)
         return 0
     }
+    report("ok \(frame.type)")
     Oracle.checkRoundTrip(frame)
     return 0
 }

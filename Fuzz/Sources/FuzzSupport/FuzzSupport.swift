@@ -1,5 +1,17 @@
+import Foundation
 import SyncWire
 import TicketModel
+
+/// Whether to print what the decoder made of each input. Set `FUZZ_REPORT=1` and pass files to a
+/// target (`FUZZ_REPORT=1 Fuzz/.build/release/FuzzBlock Fuzz/work/corpus/FuzzBlock/*`) to sort a
+/// corpus or a crash folder by outcome; libFuzzer prints `Running: FILE` before each.
+public let isReporting = ProcessInfo.processInfo.environment["FUZZ_REPORT"] != nil
+
+/// Prints `outcome` when ``isReporting``.
+public func report(_ outcome: @autoclosure () -> String) {
+    // stderr, unbuffered, so each line follows libFuzzer's `Running:` line for its input.
+    if isReporting { FileHandle.standardError.write(Data("outcome: \(outcome())\n".utf8)) }
+}
 
 /// The input libFuzzer hands to `LLVMFuzzerTestOneInput`, as a collection of bytes (empty when
 /// libFuzzer passes no buffer).
