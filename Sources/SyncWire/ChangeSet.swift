@@ -62,7 +62,19 @@ public enum ChangeSet {
 
     /// Decodes the `data` member: base64, then zlib inflated to exactly `size` bytes, then exactly
     /// `count` canonical blocks.
-    public static func decode(base64 text: String, count: Int, size: Int) throws(WireError) -> [Block] {
+    ///
+    /// `count` and `size` are checked against `limits` first (`Protocol/PROTOCOL.md` §2.3 steps 3
+    /// and 4), as the frame header already was: `size` is how much the inflater sets aside.
+    public static func decode(base64 text: String, count: Int, size: Int,
+                              limits: WireLimits = .standard) throws(WireError) -> [Block] {
+        guard count >= 1 else { throw WireError(.badField, "a batch holds at least 1 block, not \(count)") }
+        guard count <= limits.maxBatchBlocks else {
+            throw WireError(.tooLarge, "the batch holds \(count) blocks; the limit is \(limits.maxBatchBlocks)")
+        }
+        guard size >= 1 else { throw WireError(.badField, "a change set holds at least 1 byte, not \(size)") }
+        guard size <= limits.maxBatchBytes else {
+            throw WireError(.tooLarge, "the batch inflates to \(size) bytes; the limit is \(limits.maxBatchBytes)")
+        }
         var compressed = try Self.base64(text)
         var raw = try inflate(&compressed, size: size)
         var reader = ByteReader(Array(raw.readBytes(length: raw.readableBytes) ?? []))

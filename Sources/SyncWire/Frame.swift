@@ -366,7 +366,7 @@ public struct RawBatch: Sendable, Equatable {
 
     /// Decodes the payload (base64, zlib, blocks) and checks it against the header.
     public func decode(limits: WireLimits = .standard) throws(WireError) -> BlockBatch {
-        let blocks = try ChangeSet.decode(base64: data, count: count, size: size)
+        let blocks = try ChangeSet.decode(base64: data, count: count, size: size, limits: limits)
         for (earlier, later) in zip(blocks, blocks.dropFirst()) {
             guard (earlier.hlc, earlier.origin, earlier.seq) < (later.hlc, later.origin, later.seq) else {
                 throw WireError(.badBatch, "blocks must be in stamp order without repeats (\(later.origin) seq \(later.seq) follows \(earlier.origin) seq \(earlier.seq))")
