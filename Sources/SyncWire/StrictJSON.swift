@@ -48,7 +48,7 @@ enum StrictJSON {
             depth += 1
             guard depth <= 16 else { throw fail("nesting deeper than 16") }
             i += 1
-            var names = Set<ArraySlice<UInt8>>()
+            var names = Set<[UInt8]>()
             skipSpace()
             if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; depth -= 1; return }
             while true {
@@ -125,29 +125,63 @@ enum StrictJSON {
 
         /// A string's raw content (escapes kept). Checks escapes and control characters; UTF-8 validity
         /// is left to the decoder that follows.
-        mutating func string() throws(WireError) -> ArraySlice<UInt8> {
+        /// Scans a string and returns its content unescaped (UTF-8), so member names compare as the
+        /// decoder will read them (`"t\u0069me"` is `time`). A lone surrogate escape is refused.
+        mutating func string() throws(WireError) -> [UInt8] {
             i += 1
-            let start = i
+            var out: [UInt8] = []
             while i < bytes.count {
                 let c = bytes[i]
                 if c == UInt8(ascii: "\"") {
                     i += 1
-                    return bytes[start..<(i - 1)]
+                    return out
                 }
                 if c < 0x20 { throw fail("a control character inside a string") }
-                if c == UInt8(ascii: "\\") {
+                guard c == UInt8(ascii: "\\") else {
+                    out.append(c)
                     i += 1
-                    guard i < bytes.count else { break }
-                    if bytes[i] == UInt8(ascii: "u") {
-                        guard i + 4 < bytes.count, bytes[(i + 1)...(i + 4)].allSatisfy(Self.isHex) else { throw fail("a bad \\u escape") }
-                        i += 4
-                    } else if !"\"\\/bfnrt".utf8.contains(bytes[i]) {
-                        throw fail("a bad escape")
+                    continue
+                }
+                i += 1
+                guard i < bytes.count else { break }
+                switch bytes[i] {
+                case UInt8(ascii: "u"):
+                    var scalar = try hex4()
+                    if (0xD800...0xDBFF).contains(scalar) {
+                        guard i + 2 < bytes.count, bytes[i + 1] == UInt8(ascii: "\\"), bytes[i + 2] == UInt8(ascii: "u") else {
+                            throw fail("a lone surrogate escape")
+                        }
+                        i += 2
+                        let low = try hex4()
+                        guard (0xDC00...0xDFFF).contains(low) else { throw fail("a lone surrogate escape") }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    } else if (0xDC00...0xDFFF).contains(scalar) {
+                        throw fail("a lone surrogate escape")
                     }
+                    // A valid scalar here: surrogates were paired or refused above.
+                    out += Array(String(Character(Unicode.Scalar(scalar)!)).utf8)
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(bytes[i])
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "t"): out.append(0x09)
+                default: throw fail("a bad escape")
                 }
                 i += 1
             }
             throw fail("a string is not closed")
+        }
+
+        /// Reads the four hex digits after `\u` (at `i`), leaving `i` on the last one.
+        mutating func hex4() throws(WireError) -> UInt32 {
+            guard i + 4 < bytes.count, bytes[(i + 1)...(i + 4)].allSatisfy(Self.isHex) else { throw fail("a bad \\u escape") }
+            var value: UInt32 = 0
+            for c in bytes[(i + 1)...(i + 4)] {
+                value = value << 4 | UInt32(c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x61 + 10)
+            }
+            i += 4
+            return value
         }
 
         static func isHex(_ c: UInt8) -> Bool {
