@@ -285,7 +285,8 @@ public struct TicketDatabase: Sendable {
         var waiting = (stored.map { ($0, true) } + arriving.map { ($0, false) })
             .sorted { ($0.0.hlc, $0.0.origin, $0.0.seq) < ($1.0.hlc, $1.0.origin, $1.0.seq) }
         var vector = try Self.vector(db)
-        let roster = try Self.roster(db)?.roster
+        // Read (and its signature checked) only when a block is stamped too far ahead.
+        var releases: Roster??
         var touched = Set<EntityRef>()
         var tooFarAhead: [Dot: String] = [:]
         var count = 0
@@ -300,7 +301,8 @@ public struct TicketDatabase: Sendable {
                 }
                 do { _ = try clock.receive(block.hlc, wall: wallClock()) } catch {
                     // A block the coordinator released applies without moving this node's clock ahead.
-                    if roster?.isReleased(site: block.origin, seq: block.seq, hash: block.hash) != true {
+                    if releases == nil { releases = .some(try Self.roster(db)?.roster) }
+                    if releases??.isReleased(site: block.origin, seq: block.seq, hash: block.hash) != true {
                         tooFarAhead[block.dot(0)] = "stamped too far ahead: \(error.detail)"
                         stillWaiting.append((block, isStored))
                         continue
