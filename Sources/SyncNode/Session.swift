@@ -546,12 +546,10 @@ final class SyncSession: Sendable {
         let result: (report: ApplyReport, vector: VersionVector)
         do {
             result = try await context.store.run { db in
-                let report = try db.apply(batch.blocks, learning: batch.keys)
+                // Keys come from the roster only (§2.6.1); a batch's `keys` member is ignored.
+                let report = try db.apply(batch.blocks)
                 return (report, try db.vector())
             }
-        } catch let error as StoreError where error.code == .keyMismatch {
-            try await fail(channel, WireError(.badBatch, error.detail))
-            return
         } catch {
             try await fail(channel, WireError(.internal, "this node could not store the batch (\(error)); retry later"))
             return
