@@ -238,6 +238,11 @@ final class SyncSession: Sendable {
             ending = error
         } catch let error as WireError {
             ending = SessionEnded(error: error, fromPeer: false)
+        } catch let error as IOError {
+            // A reset or a broken pipe: the transport ended, nothing on either node failed.
+            ending = SessionEnded(error: WireError(.connectionLost, "\(error)"), fromPeer: false)
+        } catch let error as ChannelError where error == .ioOnClosedChannel || error == .alreadyClosed || error == .eof {
+            ending = SessionEnded(error: WireError(.connectionLost, "the connection closed (\(error))"), fromPeer: false)
         } catch {
             ending = SessionEnded(error: WireError(.internal, "\(error)"), fromPeer: false)
         }
@@ -439,10 +444,10 @@ final class SyncSession: Sendable {
         let (done, timedOut) = link.withLockedValue { ($0.syncedSent && $0.peerSynced && $0.inFlight == 0, $0.timedOut) }
         if let timedOut { throw SessionEnded(error: timedOut, fromPeer: false) }
         if writeFailed && !done {
-            throw SessionEnded(error: WireError(.internal, "the peer closed the connection without saying why; its log or `tierline status` there may"), fromPeer: true)
+            throw SessionEnded(error: WireError(.connectionLost, "the peer closed the connection without saying why; its log or `tierline status` there may"), fromPeer: false)
         }
         if mode == .oneShot && !done {
-            throw SessionEnded(error: WireError(.internal, "the peer closed the connection before the exchange finished"), fromPeer: true)
+            throw SessionEnded(error: WireError(.connectionLost, "the peer closed the connection before the exchange finished"), fromPeer: false)
         }
         return done
     }

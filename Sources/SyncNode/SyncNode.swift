@@ -169,6 +169,11 @@ public final class SyncNode: Service, Sendable {
     }
 
     /// Keeps a session with `peer` up, reconnecting with capped exponential backoff and jitter.
+    /// Whether a session ended because its connection failed rather than by a protocol decision.
+    static func endedInTransport(_ summary: SessionSummary) -> Bool {
+        summary.errorCode == WireError.Code.connectionLost.rawValue || summary.errorCode == WireError.Code.internal.rawValue
+    }
+
     func dial(_ peer: Endpoint) async {
         var backoff = configuration.reconnectMinMillis
         while !isShuttingDown {
@@ -178,13 +183,13 @@ public final class SyncNode: Service, Sendable {
                 let (channel, counter, gate) = try await Self.connectGated(to: peer, group: group, limits: context.limits,
                                                                            readTimeout: context.readTimeout, tls: tls)
                 let summary = await SyncSession(context: context, mode: .live, address: peer.description, counter: counter).run(channel)
-                if summary.errorCode == WireError.Code.internal.rawValue, let refusal = gate.refusal {
+                if Self.endedInTransport(summary), let refusal = gate.refusal {
                     context.logger.warning("the session with \(peer) ended because TLS failed: \(refusal)")
                 }
                 // A session that opened shows the link works: a reset while idle (a NAT timeout, a
                 // cut) must not stretch the next reconnect toward the 30 s cap.
                 // A peer that keeps refusing after the handshake still backs off.
-                let transport = summary.errorCode == nil || summary.errorCode == WireError.Code.internal.rawValue
+                let transport = summary.errorCode == nil || Self.endedInTransport(summary)
                 progressed = summary.errorCode == nil || (summary.opened && transport) || summary.receivedBlocks + summary.sentBlocks > 0
             } catch {
                 context.logger.warning("cannot reach \(peer): \(error); retrying in \(backoff) ms")
@@ -356,7 +361,7 @@ public enum SyncClient {
                                         onProgress: onProgress).run(channel)
         // TLS that fails after its handshake (TLS 1.3 checks this side's certificate then) can close the
         // connection under a write; report the TLS reason, not the closed channel.
-        if summary.errorCode == WireError.Code.internal.rawValue, let refusal = gate.refusal {
+        if SyncNode.endedInTransport(summary), let refusal = gate.refusal {
             summary.error = refusal.description
             summary.errorCode = refusal.code.rawValue
         }

@@ -25,6 +25,9 @@ public struct WireError: Error, Hashable, Sendable, CustomStringConvertible {
         /// The TLS handshake failed: an untrusted or missing certificate, a wrong name. Never in a
         /// frame, since no frame can cross a failed handshake; it names the failure in logs and `status`.
         case tlsFailed = "tls-failed"
+        /// The connection broke or the peer closed it without `bye` or an error frame: a reset, a cut
+        /// cable, a killed process. Never in a frame; it names the ending in logs and `status`.
+        case connectionLost = "connection-lost"
 
         /// Whether the session ends after this error. Only an unknown frame type and refused blocks
         /// leave it open: the first so newer peers can probe, the second so one bad block does not
