@@ -322,12 +322,22 @@ extension TicketDatabase {
         }
     }
 
+    /// Refusals kept for `status`; the oldest go first.
+    static let maxRefusals = 10_000
+
     /// Records a refusal (or counts it again).
     static func recordRefusal(_ db: Database, origin: SiteID, seq: UInt64, hash: [UInt8], code: String, reason: String, at now: UInt64) throws {
         try db.execute(sql: """
             INSERT INTO refusal (origin, seq, hash, code, reason, firstAt, lastAt, count) VALUES (?, ?, ?, ?, ?, ?, ?, 1)
             ON CONFLICT(origin, seq, hash, code) DO UPDATE SET lastAt = excluded.lastAt, count = count + 1, reason = excluded.reason
             """, arguments: [origin.rawValue, Int64(seq), Data(hash), code, reason, Int64(now), Int64(now)])
+        // A peer that keeps sending distinct forged blocks must not grow the store without bound;
+        // pruning in steps of a thousand keeps the usual refusal at one insert.
+        guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM refusal") ?? 0 > maxRefusals + 1_000 else { return }
+        try db.execute(sql: """
+            DELETE FROM refusal WHERE rowid IN (
+              SELECT rowid FROM refusal ORDER BY lastAt DESC, rowid DESC LIMIT -1 OFFSET ?)
+            """, arguments: [maxRefusals])
     }
 
     /// Records the changes of `block` its origin's role may not make (they are skipped when folding).

@@ -73,4 +73,25 @@ import TicketStore
         let ticket = try hub.ticket(id.uuidString)
         #expect(ticket.owningEpoch == 1 && ticket.owningSite == "hub")
     }
+
+    @Test func refusalsAreCountedAndTheirTableStaysBounded() throws {
+        let db = try TicketDatabase(DatabaseQueue(), key: .generate())
+        try db.initialize(site: SiteID("hub"), role: .coordinator)
+        let stranger = SiteKey.generate(), ghost = try SiteID("ghost")
+        let first = try Block.make(origin: ghost, seq: 1, hlc: HLC(millis: 1, counter: 0), deps: VersionVector(),
+                                   changes: create(ticketID(1), number: 1), key: stranger)
+        _ = try db.apply([first])
+        _ = try db.apply([first])
+        #expect(try db.refusals().map(\.count) == [2])
+        #expect(try db.refusals().first?.code == "unknownSite")
+        // Distinct forged blocks beyond the cap: the oldest refusals go, the table stays bounded.
+        let many = try (2...11_100).map { seq in
+            try Block.make(origin: ghost, seq: UInt64(seq), hlc: HLC(millis: UInt64(seq), counter: 0),
+                           deps: VersionVector([ghost: UInt64(seq - 1)]), changes: [set(ticketID(1), .subject, .text("x"))], key: stranger)
+        }
+        for chunk in stride(from: 0, to: many.count, by: 2_000) { _ = try db.apply(Array(many[chunk..<min(chunk + 2_000, many.count)])) }
+        let kept = try db.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM refusal") } ?? 0
+        #expect(kept <= 11_000 && kept >= 10_000)
+        #expect(try db.tickets().isEmpty && db.vector()[ghost] == 0)
+    }
 }
