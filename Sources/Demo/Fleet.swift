@@ -52,7 +52,7 @@ final class Fleet: @unchecked Sendable {
         // The hub's roster admits the other three; each pins the hub's key, as an operator would at setup.
         let hubKey = try hub.db.identity().publicKey
         let others = [north, south, laptop]
-        try hub.db.editRoster { roster, _ in
+        try hub.db.editRoster { roster in
             for member in others {
                 let me = try member.db.identity()
                 roster.sites.append(Roster.Member(site: me.site, key: me.publicKey, role: me.role))

@@ -165,7 +165,7 @@ extension TicketDatabase {
     /// signs it with this store's key and adopts it. Peers learn it at their next session or within a
     /// second on an open one.
     @discardableResult
-    public func editRoster(_ edit: (inout Roster, Database) throws -> Void) throws -> SignedRoster {
+    public func editRoster(_ edit: (inout Roster) throws -> Void) throws -> SignedRoster {
         guard let key else { throw StoreError(.refusedWrite, "editing the roster needs the coordinator's site key") }
         return try writer.writeWithoutTransaction { db in
             var result: SignedRoster?
@@ -184,7 +184,7 @@ extension TicketDatabase {
                     throw StoreError(.notInitialized, "this coordinator has no roster yet; `tierline init --role coordinator` founds it")
                 }
                 let before = roster
-                try edit(&roster, db)
+                try edit(&roster)
                 guard roster != before else { return .rollback }
                 roster.version = before.version + 1
                 roster.issued = wallClock()
@@ -211,7 +211,7 @@ extension TicketDatabase {
             throw StoreError(.invalidInput, "a fleet has one coordinator, the store that signs the roster; add sites as site or laptop")
         }
         guard key.count == 32 else { throw StoreError(.invalidInput, "a site key is 64 hex digits (32 bytes)") }
-        return try editRoster { roster, _ in
+        return try editRoster { roster in
             guard let index = roster.sites.firstIndex(where: { $0.site == site.rawValue }) else {
                 roster.sites.append(Roster.Member(site: site, key: key, role: role))
                 return
@@ -233,7 +233,7 @@ extension TicketDatabase {
     /// - Returns: the new roster and the last valid `seq`.
     public func removeFromRoster(_ site: SiteID) throws -> (roster: SignedRoster, validThrough: UInt64) {
         let held = try vector()[site]
-        let signed = try editRoster { roster, _ in
+        let signed = try editRoster { roster in
             guard let index = roster.sites.firstIndex(where: { $0.site == site.rawValue }) else {
                 throw StoreError(.invalidInput, "\(site) is not in the roster; `tierline roster list` shows who is")
             }
@@ -250,7 +250,7 @@ extension TicketDatabase {
               let hash = [UInt8](hex: block.hash) else {
             throw StoreError(.invalidInput, "no quarantined block \(site) seq \(seq) here; `tierline quarantine list` shows what is held")
         }
-        let signed = try editRoster { roster, _ in roster.released.append(Roster.Release(site: site, seq: seq, hash: hash)) }
+        let signed = try editRoster { roster in roster.released.append(Roster.Release(site: site, seq: seq, hash: hash)) }
         return (signed, block)
     }
 

@@ -88,7 +88,7 @@ func block(_ origin: SiteID, _ seq: UInt64, _ changes: [Change], key: SiteKey, a
 
     init() throws {
         hub = try TestSite("hub", role: .coordinator)
-        try hub.db.editRoster { [north, south, lap, northKey, southKey, lapKey] roster, _ in
+        try hub.db.editRoster { [north, south, lap, northKey, southKey, lapKey] roster in
             roster.sites += [Roster.Member(site: north, key: northKey.publicKey, role: .site),
                              Roster.Member(site: south, key: southKey.publicKey, role: .site),
                              Roster.Member(site: lap, key: lapKey.publicKey, role: .laptop)]
@@ -99,7 +99,7 @@ func block(_ origin: SiteID, _ seq: UInt64, _ changes: [Change], key: SiteKey, a
     func newReplicaSynced(_ name: String, with address: Endpoint) async throws -> TestSite {
         let site = try TestSite(name)
         try site.db.pinCoordinator(key: hub.key.publicKey)
-        try hub.db.editRoster { roster, _ in
+        try hub.db.editRoster { roster in
             roster.sites.append(Roster.Member(site: try SiteID(name), key: site.key.publicKey, role: .site))
         }
         let summary = try await SyncClient.exchange(store: site.db, key: site.key, with: address, logger: quietLogger())
@@ -172,7 +172,7 @@ func block(_ origin: SiteID, _ seq: UInt64, _ changes: [Change], key: SiteKey, a
         #expect(!stranger.opened && stranger.errors.first?.message.contains("not in the roster") == true)
         #expect(try hub.db.vector()[north] == 0)
         // A removed site is refused too, and its later blocks with it.
-        try hub.db.editRoster { [south] roster, _ in
+        try hub.db.editRoster { [south] roster in
             if let i = roster.sites.firstIndex(where: { $0.site == south.rawValue }) { roster.sites[i].revokedAfter = 0 }
         }
         let removed = try await rawSession(address, as: south, key: southKey, batches: [])
@@ -237,7 +237,7 @@ func block(_ origin: SiteID, _ seq: UInt64, _ changes: [Change], key: SiteKey, a
     @Test func aRosterEditReachesAnOpenSessionAndARemovedSiteIsCutOff() async throws {
         let branch = try TestSite("branch")
         let me = try SiteID("branch")
-        try hub.db.editRoster { roster, _ in roster.sites.append(Roster.Member(site: me, key: branch.key.publicKey, role: .site)) }
+        try hub.db.editRoster { roster in roster.sites.append(Roster.Member(site: me, key: branch.key.publicKey, role: .site)) }
         try branch.db.pinCoordinator(key: hub.key.publicKey)
         let address = try #require(try await hub.start())
         try await branch.start(listen: false, peers: [address])
@@ -245,7 +245,7 @@ func block(_ origin: SiteID, _ seq: UInt64, _ changes: [Change], key: SiteKey, a
         try await eventually(10, "the branch holds the hub's roster") { try branch.db.rosterVersion() == hub.db.rosterVersion() }
 
         // An edit made while the session is open reaches the branch over that session.
-        try hub.db.editRoster { [south] roster, _ in
+        try hub.db.editRoster { [south] roster in
             if let i = roster.sites.firstIndex(where: { $0.site == south.rawValue }) { roster.sites[i].role = .laptop }
         }
         try await eventually(10, "the edit reaches the branch") { try branch.db.rosterVersion() == hub.db.rosterVersion() }
@@ -253,7 +253,7 @@ func block(_ origin: SiteID, _ seq: UInt64, _ changes: [Change], key: SiteKey, a
         try await eventually(10, "the branch's ticket reaches the hub") { try hub.db.tickets().count == 1 }
 
         // Removed, the branch loses its session, and what it writes afterwards never reaches the hub.
-        try hub.db.editRoster { roster, _ in
+        try hub.db.editRoster { roster in
             if let i = roster.sites.firstIndex(where: { $0.site == me.rawValue }) { roster.sites[i].revokedAfter = try hub.db.vector()[me] }
         }
         try await eventually(10, "the hub ends the branch's session") {

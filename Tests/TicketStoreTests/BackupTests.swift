@@ -56,7 +56,7 @@ import TicketModel
         // The hub holds all three of north's blocks; then north's disk dies.
         let hub = try TicketDatabase(DatabaseQueue(), key: .generate())
         try hub.initialize(site: try SiteID("hub"), role: .coordinator)
-        try hub.editRoster { roster, _ in roster.sites.append(.init(site: me, key: try store.identity().publicKey, role: .site)) }
+        try hub.editRoster { roster in roster.sites.append(.init(site: me, key: try store.identity().publicKey, role: .site)) }
         _ = try hub.apply(try store.blocks(after: VersionVector()))
 
         let restoredDir = StoreDirectory(path: folder + "/north-restored")

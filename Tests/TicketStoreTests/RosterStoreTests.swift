@@ -31,7 +31,7 @@ import TicketStore
         let siteKey = SiteKey.generate()
         let site = try TicketDatabase(DatabaseQueue(), key: siteKey)
         try site.initialize(site: SiteID("north"), role: .site)
-        let v2 = try hub.editRoster { roster, _ in roster.sites.append(.init(site: try SiteID("north"), key: siteKey.publicKey, role: .site)) }
+        let v2 = try hub.editRoster { roster in roster.sites.append(.init(site: try SiteID("north"), key: siteKey.publicKey, role: .site)) }
         // Nothing pinned: no roster can be judged.
         #expect(throws: StoreError.self) { try site.adopt(document: v2.document, signature: v2.signature) }
         try site.pinCoordinator(key: try hub.identity().publicKey)
@@ -52,14 +52,14 @@ import TicketStore
         #expect(try site.adopt(document: v2.document, signature: v2.signature) == false)
         #expect(try site.rosterVersion() == 2)
         // Only the coordinator edits.
-        #expect(throws: StoreError.self) { try site.editRoster { roster, _ in roster.version += 0 } }
+        #expect(throws: StoreError.self) { try site.editRoster { roster in roster.version += 0 } }
     }
 
     @Test func aRoleChangeReFoldsWhatThatSiteWrote() throws {
         let hub = try TicketDatabase(DatabaseQueue(), key: .generate())
         try hub.initialize(site: SiteID("hub"), role: .coordinator)
         let lapKey = SiteKey.generate(), lap = try SiteID("lap")
-        try hub.editRoster { roster, _ in roster.sites.append(.init(site: lap, key: lapKey.publicKey, role: .laptop)) }
+        try hub.editRoster { roster in roster.sites.append(.init(site: lap, key: lapKey.publicKey, role: .laptop)) }
         let id = ticketID(2)
         let moved = try Block.make(origin: lap, seq: 1, hlc: HLC(millis: TicketDatabase.systemMillis(), counter: 0), deps: VersionVector(),
                                    changes: create(id, number: 1) + [set(id, .owner, .owner(epoch: 1, site: try SiteID("hub")))], key: lapKey)
@@ -67,7 +67,7 @@ import TicketStore
         #expect(try hub.ticket(id.uuidString).owningEpoch == 0)
         #expect(try hub.refusals().map(\.code) == ["unauthorized"])
         // Promoted to an office site, the same block's handoff takes effect.
-        try hub.editRoster { roster, _ in
+        try hub.editRoster { roster in
             if let i = roster.sites.firstIndex(where: { $0.site == "lap" }) { roster.sites[i].role = .site }
         }
         let ticket = try hub.ticket(id.uuidString)
