@@ -495,8 +495,9 @@ final class SyncSession: Sendable {
             return
         }
         do {
-            let adopted = try await context.store.run { try $0.adopt(document: document, signature: signature) }
-            let version = try await context.store.run { try $0.rosterVersion() }
+            let (adopted, version) = try await context.store.run { db in
+                (try db.adopt(document: document, signature: signature), try db.rosterVersion())
+            }
             link.withLockedValue { $0.peerRoster = max($0.peerRoster, version) }
             if adopted {
                 logger.notice("adopted roster version \(version) from the peer")
