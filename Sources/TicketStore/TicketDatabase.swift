@@ -205,8 +205,14 @@ public struct TicketDatabase: Sendable {
     /// stamped more than ``maxDrift`` ahead waits until local time catches up. A block with a bad
     /// signature, from a site with no known key, or under an `(origin, seq)` already held with another
     /// hash (equivocation) is refused and reported; the others still apply.
-    /// - Parameter keys: public keys to learn first, in the same transaction (from an export file).
-    public func apply(_ blocks: [Block], learning keys: [SiteID: [UInt8]] = [:]) throws -> ApplyReport {
+    /// - Parameters:
+    ///   - keys: public keys to learn first, in the same transaction (from an export file).
+    ///   - verified: the key each origin's blocks were already verified against, outside the
+    ///     transaction (a session checks signatures on every core before it takes the write lock). A
+    ///     block's signature is checked again here unless the store's key for its origin is exactly
+    ///     that key, so a roster change in between cannot let a block through unchecked.
+    public func apply(_ blocks: [Block], learning keys: [SiteID: [UInt8]] = [:],
+                      verified: [SiteID: [UInt8]] = [:]) throws -> ApplyReport {
         try writer.writeWithoutTransaction { db in
             var report = ApplyReport()
             try db.inTransaction(.immediate) {
@@ -221,7 +227,7 @@ public struct TicketDatabase: Sendable {
                     do {
                         let slot = Dot(origin: block.origin, seq: block.seq, index: 0)
                         let known = try acceptedHashes[slot] ?? Self.storedHash(db, block)
-                        if try Self.check(block, known: known, keys: keys, revoked: revoked) {
+                        if try Self.check(block, known: known, keys: keys, revoked: revoked, verified: verified) {
                             accepted.append(block)
                             acceptedHashes[slot] = block.hash
                         } else {
@@ -252,7 +258,8 @@ public struct TicketDatabase: Sendable {
 
     /// Decides whether a received block is new: `false` for a duplicate; throws for equivocation, an
     /// unknown site or a bad signature.
-    static func check(_ block: Block, known: [UInt8]?, keys: [SiteID: [UInt8]], revoked: [SiteID: UInt64] = [:]) throws -> Bool {
+    static func check(_ block: Block, known: [UInt8]?, keys: [SiteID: [UInt8]], revoked: [SiteID: UInt64] = [:],
+                      verified: [SiteID: [UInt8]] = [:]) throws -> Bool {
         if let known {
             guard known == block.hash else {
                 throw ApplyError(.equivocation, "\(block.origin) seq \(block.seq) is already held with hash \(known.prefix(8).hexString); this block has \(block.hashHex.prefix(16))")
@@ -265,7 +272,7 @@ public struct TicketDatabase: Sendable {
         if let limit = revoked[block.origin], block.seq > limit {
             throw ApplyError(.revoked, "site \(block.origin) was removed from the roster after its block \(limit); its later blocks are refused")
         }
-        guard block.isSignatureValid(publicKey: key) else {
+        guard verified[block.origin] == key || block.isSignatureValid(publicKey: key) else {
             throw ApplyError(.badSignature, "the signature of \(block.origin) seq \(block.seq) does not match its content")
         }
         return true
