@@ -207,30 +207,62 @@ public enum BlockPlanner {
     /// or already sets the same field of the same entity.
     public static func split(_ changes: [Change]) -> [[Change]] {
         var blocks: [[Change]] = []
-        var current: [Change] = []
-        var bytes = 0
-        var fields = Set<String>()
-        // Room for the header: version, origin, seq, hlc, the count, and a deps vector of up to
-        // maxDeps sites of at most 43 bytes each (176 KiB).
-        let budget = BlockLimits.maxBlockBytes - BlockLimits.signatureBytes - BlockLimits.maxDeps * 43 - 64
+        var fill = BlockFill()
         for change in changes {
-            var w = ByteWriter()
-            BlockCodec.encode(change, into: &w)
-            var fieldKey: String?
-            if case .set(let field, _) = change.operation { fieldKey = "\(change.entity.id)|\(field.code)|\(field)" }
-            let clash = fieldKey.map { fields.contains($0) } ?? false
-            if !current.isEmpty && (current.count == BlockLimits.maxChanges || bytes + w.bytes.count > budget || clash) {
-                blocks.append(current)
-                current = []
-                bytes = 0
-                fields = []
-            }
-            current.append(change)
-            bytes += w.bytes.count
-            if let fieldKey { fields.insert(fieldKey) }
+            if !fill.fits(change) { blocks.append(fill.take()) }
+            fill.append(change)
         }
-        if !current.isEmpty { blocks.append(current) }
+        if !fill.isEmpty { blocks.append(fill.take()) }
         return blocks
+    }
+}
+
+/// The block a long write is filling: says when the next change must start a new block (the
+/// current one is full by count or bytes, or already sets that field of that entity).
+public struct BlockFill: Sendable {
+    private struct Slot: Hashable {
+        var entity: EntityRef
+        var field: Field
+    }
+
+    public private(set) var changes: [Change] = []
+    private var bytes = 0
+    private var slots = Set<Slot>()
+
+    /// Room for the changes: a block's bytes less the signature, the header and a deps vector of up
+    /// to maxDeps sites of at most 43 bytes each (176 KiB).
+    static let budget = BlockLimits.maxBlockBytes - BlockLimits.signatureBytes - BlockLimits.maxDeps * 43 - 64
+
+    public init() {}
+
+    public var isEmpty: Bool { changes.isEmpty }
+
+    /// Whether `change` may join this block. An empty block takes any change (the codec then rules
+    /// on one that is too large by itself).
+    public func fits(_ change: Change) -> Bool {
+        guard !changes.isEmpty else { return true }
+        if changes.count == BlockLimits.maxChanges || bytes + Self.size(change) > Self.budget { return false }
+        if case .set(let field, _) = change.operation, slots.contains(Slot(entity: change.entity, field: field)) { return false }
+        return true
+    }
+
+    /// Adds `change`; the caller asked ``fits(_:)`` first.
+    public mutating func append(_ change: Change) {
+        changes.append(change)
+        bytes += Self.size(change)
+        if case .set(let field, _) = change.operation { slots.insert(Slot(entity: change.entity, field: field)) }
+    }
+
+    /// The changes so far; the block starts empty again.
+    public mutating func take() -> [Change] {
+        defer { self = BlockFill() }
+        return changes
+    }
+
+    private static func size(_ change: Change) -> Int {
+        var w = ByteWriter()
+        BlockCodec.encode(change, into: &w)
+        return w.bytes.count
     }
 }
 
