@@ -40,14 +40,26 @@ public struct LocalBatch: ~Copyable {
     var summary = Summary()
 
     /// Opens a ticket (as ``TicketDatabase/createTicket(_:)``) and returns its id.
+    /// - Parameter fields: further fields to set in the same changes, replacing the draft's value of
+    ///   a field it also sets (an import sets `status` this way).
     @discardableResult
-    public mutating func create(_ draft: TicketDraft) throws -> UUID {
+    public mutating func create(_ draft: TicketDraft, fields: [(Field, FieldValue)] = []) throws -> UUID {
         try store.validate(draft)
+        for (field, value) in fields { try store.validate(field, value) }
         let id = UUIDv7.make(millis: store.wallClock(), random: TicketDatabase.randomBytes(10))
         let messageID = UUIDv7.make(millis: store.wallClock(), random: TicketDatabase.randomBytes(10))
         created.insert(id)
         tagDots[id] = [:]
-        for change in TicketDatabase.changes(opening: draft, id: id, number: number, messageID: messageID) {
+        var changes = TicketDatabase.changes(opening: draft, id: id, number: number, messageID: messageID)
+        for (field, value) in fields {
+            let change = Change(.ticket(id), .set(field, value))
+            if let index = changes.firstIndex(where: { if case .set(field, _) = $0.operation { true } else { false } }) {
+                changes[index] = change
+            } else {
+                changes.append(change)
+            }
+        }
+        for change in changes {
             let dot = try append(change)
             if case .addElement(.tags, let tag) = change.operation { tagDots[id]?[tag, default: []].append(dot) }
         }
