@@ -57,7 +57,7 @@ func openStore(_ folder: String, site: String?, role: SiteRole, key: SiteKey, du
 func openStore(_ folder: String, site: String?, role: SiteRole, key: SiteKey, synchronous: String) throws -> TicketDatabase {
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     var config = Configuration()
-    config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
+    config.prepareDatabase { db in try TicketDatabase.prepare(db, synchronous: synchronous) }
     let db = try TicketDatabase(DatabasePool(path: folder + "/tierline.sqlite", configuration: config), key: key)
     if let site { try db.initialize(site: try SiteID(site), role: role) }
     return db
@@ -105,7 +105,10 @@ func rawLoopback(bytes: Int) throws -> Double {
 
 let root = FileManager.default.temporaryDirectory.appendingPathComponent("tierline-bench-\(UUID().uuidString.prefix(8))").path
 try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-defer { try? FileManager.default.removeItem(atPath: root) }
+// `--keep` leaves the stores in place (to inspect them with sqlite3); the path goes to stderr.
+let keep = arguments.contains("--keep")
+defer { if !keep { try? FileManager.default.removeItem(atPath: root) } }
+if keep { note("stores in \(root)") }
 if arguments.contains("--dashboard") {
     let sizes = arguments.firstIndex(of: "--sizes").map { arguments[$0 + 1].split(separator: ",").compactMap { Int($0) } } ?? [10_000, 100_000, 1_000_000]
     try dashboardBench(sizes: sizes, root: root)

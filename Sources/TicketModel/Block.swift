@@ -73,6 +73,9 @@ public struct Block: Hashable, Sendable {
     public let body: [UInt8]
     /// SHA-256 of ``body``.
     public let hash: [UInt8]
+    /// Where each change starts in ``body``: a store keeps an entity's offsets to decode only its
+    /// changes later (``decodeChanges(of:at:)``).
+    public let changeOffsets: [UInt32]
 
     /// The whole canonical encoding: body then signature.
     public var bytes: [UInt8] { body + signature }
@@ -98,16 +101,21 @@ public struct Block: Hashable, Sendable {
         do { signature = try key.sign(body) } catch {
             throw CodecError(.invalidValue, "signing failed: \(error)")
         }
-        return Block(origin: checked.origin, seq: checked.seq, hlc: checked.hlc, deps: checked.deps,
-                     changes: checked.changes, signature: signature, body: body)
+        return Block(checked, signature: signature, body: body)
     }
 
-    init(origin: SiteID, seq: UInt64, hlc: HLC, deps: VersionVector, changes: [Change], signature: [UInt8], body: [UInt8]) {
+    init(_ parsed: Parsed, signature: [UInt8], body: [UInt8]) {
+        self.init(origin: parsed.origin, seq: parsed.seq, hlc: parsed.hlc, deps: parsed.deps, changes: parsed.changes,
+                  offsets: parsed.offsets, signature: signature, body: body)
+    }
+
+    init(origin: SiteID, seq: UInt64, hlc: HLC, deps: VersionVector, changes: [Change], offsets: [UInt32], signature: [UInt8], body: [UInt8]) {
         self.origin = origin
         self.seq = seq
         self.hlc = hlc
         self.deps = deps
         self.changes = changes
+        self.changeOffsets = offsets
         self.signature = signature
         self.body = body
         self.hash = Array(SHA256.hash(data: body))
@@ -123,9 +131,26 @@ public struct Block: Hashable, Sendable {
         }
         guard all.count > BlockLimits.signatureBytes else { throw CodecError(.truncated, "block of \(all.count) bytes has no room for a signature") }
         let body = Array(all.dropLast(BlockLimits.signatureBytes))
-        let parsed = try Block.decodeBody(body)
-        self.init(origin: parsed.origin, seq: parsed.seq, hlc: parsed.hlc, deps: parsed.deps, changes: parsed.changes,
-                  signature: Array(all.suffix(BlockLimits.signatureBytes)), body: body)
+        self.init(try Block.decodeBody(body), signature: Array(all.suffix(BlockLimits.signatureBytes)), body: body)
+    }
+
+    /// Some changes of a stored block, decoded without the others: the header (origin, seq, stamp,
+    /// deps) and the change at each of `offsets` (from ``changeOffsets``), each with its index.
+    /// Nothing is verified beyond the codec's rules: this reads a replica's own log.
+    public static func decodeChanges(of bytes: [UInt8], at offsets: [(index: Int, offset: Int)]) throws(CodecError)
+        -> (origin: SiteID, seq: UInt64, hlc: HLC, deps: VersionVector, changes: [(index: Int, change: Change)]) {
+        var reader = ByteReader(bytes)
+        let header = try BlockCodec.decodeHeader(&reader)
+        var changes: [(index: Int, change: Change)] = []
+        changes.reserveCapacity(offsets.count)
+        for (index, offset) in offsets {
+            guard offset >= reader.offset || !changes.isEmpty, offset < bytes.count - BlockLimits.signatureBytes else {
+                throw CodecError(.invalidValue, "change offset \(offset) lies outside the block's changes")
+            }
+            reader.offset = offset
+            changes.append((index, try BlockCodec.decodeChange(&reader)))
+        }
+        return (header.origin, header.seq, header.hlc, header.deps, changes)
     }
 
     /// Whether ``signature`` is the Ed25519 signature of ``body`` by the key `publicKey`.
@@ -149,7 +174,7 @@ public struct Block: Hashable, Sendable {
     }
 
     struct Parsed {
-        var origin: SiteID, seq: UInt64, hlc: HLC, deps: VersionVector, changes: [Change]
+        var origin: SiteID, seq: UInt64, hlc: HLC, deps: VersionVector, changes: [Change], offsets: [UInt32]
     }
 
     static func decodeBody(_ body: [UInt8]) throws(CodecError) -> Parsed {

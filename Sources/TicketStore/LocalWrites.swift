@@ -149,7 +149,11 @@ extension TicketDatabase {
 
     /// `count` bytes from the system's secure generator (for UUIDv7 ids).
     public static func randomBytes(_ count: Int) -> [UInt8] {
+        // Eight bytes per call to the system's generator, not one.
         var rng = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        var out: [UInt8] = []
+        out.reserveCapacity(count + 7)
+        while out.count < count { withUnsafeBytes(of: rng.next()) { out.append(contentsOf: $0) } }
+        return Array(out.prefix(count))
     }
 }

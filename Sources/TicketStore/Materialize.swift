@@ -9,19 +9,24 @@ extension TicketDatabase {
     ///   cache decodes each block once.
     static func fold(_ db: Database, _ id: UUID, roles known: [SiteID: SiteRole]? = nil, cache: BlockCache = BlockCache()) throws -> TicketState {
         let roles = try known ?? Self.roles(db)
-        let slots = try Row.fetchAll(db.cachedStatement(sql: "SELECT origin, seq FROM blockEntity WHERE entity = ?"),
+        let slots = try Row.fetchAll(db.cachedStatement(sql: "SELECT origin, seq, offsets FROM blockEntity WHERE entity = ?"),
                                      arguments: [id.lowercased])
         var changes: [EntityChange] = []
+        func take(_ origin: SiteID, _ seq: UInt64, _ hlc: HLC, _ deps: VersionVector, _ index: Int, _ change: Change) {
+            guard Authorization.refusal(change.operation, on: change.entity, by: roles[origin] ?? .site) == nil else { return }
+            changes.append(EntityChange(dot: Dot(origin: origin, seq: seq, index: UInt32(index)), hlc: hlc, deps: deps, operation: change.operation))
+        }
         for slot in slots {
-            let entry = try cache.entry(db, origin: slot[0], seq: slot[1])
-            let block = entry.block
-            let role = roles[block.origin] ?? .site
-            for index in entry.positions[id] ?? [] {
-                let change = block.changes[index]
-                if Authorization.refusal(change.operation, on: change.entity, by: role) == nil {
-                    changes.append(EntityChange(dot: block.dot(index), hlc: block.hlc, deps: block.deps, operation: change.operation))
-                }
+            let origin: String = slot[0], seq: Int64 = slot[1]
+            if let offsets: Data = slot[2], !cache.holds(origin: origin, seq: seq) {
+                // Only this ticket's changes of the block are decoded.
+                let part = try cache.part(db, origin: origin, seq: seq, offsets: offsets)
+                for (index, change) in part.changes where change.entity.id == id { take(part.origin, part.seq, part.hlc, part.deps, index, change) }
+                continue
             }
+            let entry = try cache.entry(db, origin: origin, seq: seq)
+            let block = entry.block
+            for index in entry.positions[id] ?? [] { take(block.origin, block.seq, block.hlc, block.deps, index, block.changes[index]) }
         }
         return TicketState.fold(id: id, changes: changes)
     }
@@ -166,6 +171,31 @@ final class BlockCache {
 
     init(capacity: Int = 16_384) { self.capacity = capacity }
 
+    /// Whether the block `(origin, seq)` is here decoded.
+    func holds(origin: String, seq: Int64) -> Bool { entries[Key(origin: origin, seq: seq)] != nil }
+
+    /// The changes of block `(origin, seq)` at `offsets` (uvarint pairs of index and byte offset, as
+    /// ``TicketDatabase/insert(_:_:)`` stores them), decoded without the block's other changes.
+    func part(_ db: Database, origin: String, seq: Int64, offsets: Data) throws
+        -> (origin: SiteID, seq: UInt64, hlc: HLC, deps: VersionVector, changes: [(index: Int, change: Change)]) {
+        var reader = ByteReader([UInt8](offsets))
+        var positions: [(index: Int, offset: Int)] = []
+        do {
+            while !reader.isAtEnd { positions.append((Int(try reader.uvarint()), Int(try reader.uvarint()))) }
+            return try Block.decodeChanges(of: try bytes(db, origin: origin, seq: seq), at: positions)
+        } catch {
+            throw StoreError(.corruptFile, "block \(origin) \(seq) or its entity offsets do not decode (\(error)); the database file is damaged, restore it from a backup or a peer")
+        }
+    }
+
+    private func bytes(_ db: Database, origin: String, seq: Int64) throws -> [UInt8] {
+        guard let bytes = try Data.fetchOne(db.cachedStatement(sql: "SELECT bytes FROM block WHERE origin = ? AND seq = ?"),
+                                            arguments: [origin, seq]) else {
+            throw StoreError(.corruptFile, "blockEntity names block \(origin) \(seq), which the log does not hold; the database file is damaged, restore it from a backup or a peer")
+        }
+        return [UInt8](bytes)
+    }
+
     /// Adds a block the caller already holds decoded (one it just wrote or received).
     func insert(_ block: Block) {
         store(Key(origin: block.origin.rawValue, seq: Int64(block.seq)), block)
@@ -175,11 +205,7 @@ final class BlockCache {
     func entry(_ db: Database, origin: String, seq: Int64) throws -> Entry {
         let key = Key(origin: origin, seq: seq)
         if let entry = entries[key] { return entry }
-        guard let bytes = try Data.fetchOne(db.cachedStatement(sql: "SELECT bytes FROM block WHERE origin = ? AND seq = ?"),
-                                            arguments: [origin, seq]) else {
-            throw StoreError(.corruptFile, "blockEntity names block \(origin) \(seq), which the log does not hold; the database file is damaged, restore it from a backup or a peer")
-        }
-        return store(key, try TicketDatabase.decodeStored(bytes))
+        return store(key, try TicketDatabase.decodeStored(Data(try bytes(db, origin: origin, seq: seq))))
     }
 
     @discardableResult

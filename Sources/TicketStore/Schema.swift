@@ -176,6 +176,14 @@ enum Schema {
                 t.primaryKey(["origin", "seq", "hash", "code"])
             }
         }
+        migrator.registerMigration("v7-entity-offsets") { db in
+            // Where an entity's changes start in each block (uvarint pairs: index, byte offset), so a
+            // fold decodes only that ticket's changes of a 256-change block. NULL on rows written
+            // before: those blocks are decoded whole, as before.
+            try db.alter(table: "blockEntity") { t in t.add(column: "offsets", .blob) }
+            // The next display number reads this site's highest number on every local write.
+            try db.create(index: "ticket_on_originSite_number", on: "ticket", columns: ["originSite", "number"])
+        }
         return migrator
     }
 

@@ -56,10 +56,15 @@ public struct TicketDatabase: Sendable {
     public static func openPool(path: String) throws -> DatabasePool {
         var config = Configuration()
         config.busyMode = .timeout(10)
-        config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
+        config.prepareDatabase { db in try Self.prepare(db, synchronous: "FULL") }
         return try DatabasePool(path: path, configuration: config)
+    }
+
+    /// The settings of every connection to a store: `synchronous` as given, and a page cache of up
+    /// to 16 MiB (SQLite's default of 2 MiB spills a large write to the WAL and reads it back).
+    public static func prepare(_ db: Database, synchronous: String) throws {
+        try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+        try db.execute(sql: "PRAGMA cache_size = -16384")
     }
 
     // MARK: Identity
@@ -380,9 +385,16 @@ public struct TicketDatabase: Sendable {
                                  Data(block.hash), Data(block.bytes)])
         try db.cachedStatement(sql: "INSERT INTO versionEntry (site, seq) VALUES (?, ?) ON CONFLICT(site) DO UPDATE SET seq = excluded.seq")
             .execute(arguments: [block.origin.rawValue, Int64(block.seq)])
-        let link = try db.cachedStatement(sql: "INSERT OR IGNORE INTO blockEntity (entity, origin, seq) VALUES (?, ?, ?)")
-        for entity in Set(block.changes.map(\.entity.id)) {
-            try link.execute(arguments: [entity.lowercased, block.origin.rawValue, Int64(block.seq)])
+        let link = try db.cachedStatement(sql: "INSERT OR IGNORE INTO blockEntity (entity, origin, seq, offsets) VALUES (?, ?, ?, ?)")
+        var positions: [UUID: ByteWriter] = [:]
+        var order: [UUID] = []
+        for (index, change) in block.changes.enumerated() {
+            if positions[change.entity.id] == nil { order.append(change.entity.id) }
+            positions[change.entity.id, default: ByteWriter()].uvarint(UInt64(index))
+            positions[change.entity.id]!.uvarint(UInt64(block.changeOffsets[index]))
+        }
+        for entity in order {
+            try link.execute(arguments: [entity.lowercased, block.origin.rawValue, Int64(block.seq), Data(positions[entity]!.bytes)])
         }
     }
 
