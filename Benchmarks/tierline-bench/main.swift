@@ -181,7 +181,18 @@ printTable("Tierline beside plain SQLite and loopback in one run (ratio: Tierlin
     // 2. A node with an empty durable store.
     let nodeKey = SiteKey.generate()
     let nodeStore = try openStore(root + "/\(label)-node", site: "branch", role: .site, key: nodeKey, durable: true)
-    try nodeStore.learn(keys: [try SiteID("laptop"): laptopKey.publicKey])
+    // One fleet: a coordinator outside the bench signs a roster listing both; each pins its key and
+    // holds that roster, as `tierline roster pin` and a first sync with the coordinator leave them.
+    let coordinatorKey = SiteKey.generate()
+    let roster = try SignedRoster.sign(Roster(version: 1, coordinator: try SiteID("hq"), issued: 1, sites: [
+        Roster.Member(site: try SiteID("branch"), key: nodeKey.publicKey, role: .site),
+        Roster.Member(site: try SiteID("hq"), key: coordinatorKey.publicKey, role: .coordinator),
+        Roster.Member(site: try SiteID("laptop"), key: laptopKey.publicKey, role: .laptop),
+    ]), key: coordinatorKey)
+    for store in [laptop, nodeStore] {
+        try store.pinCoordinator(key: coordinatorKey.publicKey)
+        _ = try store.adopt(document: roster.document, signature: roster.signature)
+    }
     let node = try SyncNode(store: nodeStore, key: nodeKey, configuration: NodeConfiguration(listen: Endpoint(host: "127.0.0.1", port: 0)), logger: logger)
     let port = try await node.bind()?.port ?? 0
     let nodeTask = Task { try await node.run() }
