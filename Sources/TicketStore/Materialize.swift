@@ -154,7 +154,8 @@ extension TicketDatabase {
 
 /// Blocks decoded within one transaction, each with the positions of its changes by entity: folding
 /// the tickets of a large write or batch decodes every block once, not once per ticket it touches.
-/// Bounded: past ``capacity`` entries it starts afresh (a fold still reads what it needs).
+/// Bounded by the changes it holds: past ``capacity`` it starts afresh (a fold then decodes only the
+/// changes it needs from the log), so a million-change import does not hold its blocks in memory.
 final class BlockCache {
     struct Entry {
         let block: Block
@@ -167,9 +168,11 @@ final class BlockCache {
     }
 
     private var entries: [Key: Entry] = [:]
+    private var changes = 0
+    /// Changes held at most (about 10 MiB decoded).
     let capacity: Int
 
-    init(capacity: Int = 16_384) { self.capacity = capacity }
+    init(capacity: Int = 65_536) { self.capacity = capacity }
 
     /// Whether the block `(origin, seq)` is here decoded.
     func holds(origin: String, seq: Int64) -> Bool { entries[Key(origin: origin, seq: seq)] != nil }
@@ -210,7 +213,11 @@ final class BlockCache {
 
     @discardableResult
     private func store(_ key: Key, _ block: Block) -> Entry {
-        if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+        if changes + block.changes.count > capacity {
+            entries.removeAll()
+            changes = 0
+        }
+        changes += block.changes.count
         var positions: [UUID: [Int]] = [:]
         for (index, change) in block.changes.enumerated() { positions[change.entity.id, default: []].append(index) }
         let entry = Entry(block: block, positions: positions)
