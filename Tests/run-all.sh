@@ -8,6 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build --build-tests
 swift test --skip-build --parallel
+# The benchmark at a tiny size: its figures mean nothing in a debug build, but every section checks
+# its own result (counts, convergence) and exits non-zero if one is wrong.
+.build/debug/tierline-bench --only w1,w2,sync,rss --scale 0.01 --changes 2000 --rss-changes 20000 --json-only > /dev/null
 bin=.build/debug/tierline
 Tests/CLI/two-stores.sh "$bin"
 Tests/CLI/sync-nodes.sh "$bin"

@@ -24,6 +24,8 @@ struct Figure {
     var metric: String
     var value: Double
     var unit: String
+    /// Tierline's figure over its baseline in the same run (plain SQLite), or over a recorded peer's.
+    var ratio: Double?
 }
 
 var figures: [Figure] = []
@@ -36,10 +38,11 @@ func note(_ text: String) { if !jsonOnly { FileHandle.standardError.write(Data((
 @MainActor func emit(_ figure: Figure) {
     figures.append(figure)
     let value = figure.value.rounded() == figure.value ? String(Int(figure.value)) : String(format: figure.value < 0.1 ? "%.6f" : "%.3f", figure.value)
-    print("{\"peer\":\"\(figure.peer)\",\"workload\":\"\(figure.workload)\",\"metric\":\"\(figure.metric)\",\"value\":\(value),\"unit\":\"\(figure.unit)\"}")
+    let ratio = figure.ratio.map { String(format: ",\"ratio\":%.3f", $0) } ?? ""
+    print("{\"peer\":\"\(figure.peer)\",\"workload\":\"\(figure.workload)\",\"metric\":\"\(figure.metric)\",\"value\":\(value),\"unit\":\"\(figure.unit)\"\(ratio)}")
 }
 
-func seconds(_ work: () async throws -> Void) async rethrows -> Double {
+@MainActor func seconds(_ work: () async throws -> Void) async rethrows -> Double {
     let start = DispatchTime.now().uptimeNanoseconds
     try await work()
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
@@ -47,9 +50,14 @@ func seconds(_ work: () async throws -> Void) async rethrows -> Double {
 
 /// A store in `folder`; `durable: false` skips fsync (only to fill the laptop quickly).
 func openStore(_ folder: String, site: String?, role: SiteRole, key: SiteKey, durable: Bool) throws -> TicketDatabase {
+    try openStore(folder, site: site, role: role, key: key, synchronous: durable ? "FULL" : "OFF")
+}
+
+/// A store in `folder` with the given `PRAGMA synchronous` (W1 and W2 use NORMAL, as the peers do).
+func openStore(_ folder: String, site: String?, role: SiteRole, key: SiteKey, synchronous: String) throws -> TicketDatabase {
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     var config = Configuration()
-    config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = \(durable ? "FULL" : "OFF")") }
+    config.prepareDatabase { db in try TicketDatabase.prepare(db, synchronous: synchronous) }
     let db = try TicketDatabase(DatabasePool(path: folder + "/tierline.sqlite", configuration: config), key: key)
     if let site { try db.initialize(site: try SiteID(site), role: role) }
     return db
@@ -96,7 +104,11 @@ func rawLoopback(bytes: Int) throws -> Double {
 }
 
 let root = FileManager.default.temporaryDirectory.appendingPathComponent("tierline-bench-\(UUID().uuidString.prefix(8))").path
-defer { try? FileManager.default.removeItem(atPath: root) }
+try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+// `--keep` leaves the stores in place (to inspect them with sqlite3); the path goes to stderr.
+let keep = arguments.contains("--keep")
+defer { if !keep { try? FileManager.default.removeItem(atPath: root) } }
+if keep { note("stores in \(root)") }
 if arguments.contains("--dashboard") {
     let sizes = arguments.firstIndex(of: "--sizes").map { arguments[$0 + 1].split(separator: ",").compactMap { Int($0) } } ?? [10_000, 100_000, 1_000_000]
     try dashboardBench(sizes: sizes, root: root)
@@ -104,130 +116,179 @@ if arguments.contains("--dashboard") {
     exit(0)
 }
 
+// Which sections run: all but the dashboard by default (`--only w1,w2,sync,rss,escalation`).
+let sections = Set(arguments.firstIndex(of: "--only").map { arguments[$0 + 1].split(separator: ",").map(String.init) }
+                   ?? ["w1", "w2", "sync", "rss", "escalation"])
+let scale = arguments.firstIndex(of: "--scale").flatMap { Double(arguments[$0 + 1]) } ?? 1
+if sections.contains("w1") { try w1(root: root, scale: scale) }
+if sections.contains("w2") { try w2(root: root, scale: scale) }
+
 var logger = Logger(label: "bench")
 logger.logLevel = .critical
-
-// 1. Fill a laptop store with offline work: tickets with fields, tags and a first message.
-let laptopKey = SiteKey.generate()
-var filler = try openStore(root + "/laptop", site: "laptop", role: .laptop, key: laptopKey, durable: false)
-var changes = 0
-var tickets = 0
-var perTicket = 1
-note("filling the laptop store with \(targetChanges) changes…")
-while changes < targetChanges {
-    let t = try filler.createTicket(TicketDraft(subject: "Ticket \(tickets): printer on floor \(tickets % 9) prints blank pages",
-                                                priority: [.low, .normal, .high, .urgent][tickets % 4], customer: "customer-\(tickets % 500)",
-                                                channel: "email", group: "group-\(tickets % 12)", assignee: "agent-\(tickets % 40)",
-                                                tags: ["tag-\(tickets % 32)", "tag-\((tickets * 7) % 32)"],
-                                                firstMessage: "Every page comes out blank since this morning (\(tickets))."))
-    tickets += 1
-    if tickets == 1 { perTicket = try filler.blocks(after: VersionVector()).reduce(0) { $0 + $1.changes.count } }
-    changes = tickets * perTicket
-    _ = t
+var syncedTickets = 10_000
+if sections.contains("sync") {
+    syncedTickets = try await syncBench(root: root, target: targetChanges, label: "sync", batchFill: false, sampleMemory: false)
 }
-let allBlocks = try filler.blocks(after: VersionVector())
-changes = allBlocks.reduce(0) { $0 + $1.changes.count }
-note("laptop: \(tickets) tickets, \(allBlocks.count) blocks, \(changes) changes")
-filler = try openStore(root + "/laptop", site: nil, role: .laptop, key: laptopKey, durable: true)
-let laptop = filler
-
-// 2. A node with an empty durable store.
-let nodeKey = SiteKey.generate()
-let nodeStore = try openStore(root + "/node", site: "branch", role: .site, key: nodeKey, durable: true)
-// One fleet: a coordinator outside the bench signs a roster listing both; each pins its key and
-// holds that roster, as `tierline roster pin` and a first sync with the coordinator would leave them.
-let coordinatorKey = SiteKey.generate()
-let roster = try SignedRoster.sign(Roster(version: 1, coordinator: try SiteID("hq"), issued: 1, sites: [
-    Roster.Member(site: try SiteID("branch"), key: nodeKey.publicKey, role: .site),
-    Roster.Member(site: try SiteID("hq"), key: coordinatorKey.publicKey, role: .coordinator),
-    Roster.Member(site: try SiteID("laptop"), key: laptopKey.publicKey, role: .laptop),
-]), key: coordinatorKey)
-for store in [laptop, nodeStore] {
-    try store.pinCoordinator(key: coordinatorKey.publicKey)
-    _ = try store.adopt(document: roster.document, signature: roster.signature)
+if sections.contains("rss") {
+    let big = arguments.firstIndex(of: "--rss-changes").flatMap { Int(arguments[$0 + 1]) } ?? 1_000_000
+    _ = try await syncBench(root: root, target: big, label: "sync_1m", batchFill: true, sampleMemory: true)
 }
-let node = try SyncNode(store: nodeStore, key: nodeKey, configuration: NodeConfiguration(listen: Endpoint(host: "127.0.0.1", port: 0)), logger: logger)
-let port = try await node.bind()?.port ?? 0
-let nodeTask = Task { try await node.run() }
-let endpoint = Endpoint(host: "127.0.0.1", port: port)
+if sections.contains("escalation") { try await escalationBench(root: root, tickets: syncedTickets) }
+printTable("Tierline beside plain SQLite and loopback in one run (ratio: Tierline / baseline)")
 
-// 3. The sync, timed end to end (connect, handshake, transfer, durable apply, acks, bye).
-var summary: SessionSummary?
-let syncSeconds = try await seconds {
-    summary = try await SyncClient.exchange(store: laptop, key: laptopKey, with: endpoint, logger: logger)
-}
-guard let summary, try nodeStore.digest() == laptop.digest() else { fatalError("the node did not converge with the laptop") }
-emit(Figure(workload: "sync", metric: "changes", value: Double(changes), unit: "changes"))
-emit(Figure(workload: "sync", metric: "blocks", value: Double(summary.sentBlocks), unit: "blocks"))
-emit(Figure(workload: "sync", metric: "seconds", value: syncSeconds, unit: "s"))
-emit(Figure(workload: "sync", metric: "changes_per_s", value: Double(changes) / syncSeconds, unit: "changes/s"))
-let wireBytes = summary.bytesOut + summary.bytesIn
-emit(Figure(workload: "sync", metric: "wire_bytes_total", value: Double(wireBytes), unit: "bytes"))
-emit(Figure(workload: "sync", metric: "wire_bytes_per_change", value: Double(wireBytes) / Double(changes), unit: "bytes"))
-emit(Figure(workload: "sync", metric: "changeset_bytes_per_change_uncompressed", value: Double(summary.changeSetBytesOut) / Double(changes), unit: "bytes"))
-
-// 4. Nodes already in sync: the whole exchange costs only the handshake.
-let again = try await SyncClient.exchange(store: laptop, key: laptopKey, with: endpoint, logger: logger)
-emit(Figure(workload: "sync", metric: "in_sync_exchange_bytes", value: Double(again.bytesIn + again.bytesOut), unit: "bytes"))
-node.shutdown()
-_ = try? await nodeTask.value
-
-// 5. The ceiling: the same wire bytes through a raw loopback socket, in the same run.
-let rawSeconds = try rawLoopback(bytes: wireBytes)
-emit(Figure(peer: "tcp-loopback", workload: "sync", metric: "same_bytes_seconds", value: rawSeconds, unit: "s"))
-emit(Figure(peer: "tcp-loopback", workload: "sync", metric: "MB_per_s", value: Double(wireBytes) / rawSeconds / 1e6, unit: "MB/s"))
-emit(Figure(workload: "sync", metric: "slowdown_vs_raw_loopback", value: syncSeconds / rawSeconds, unit: "x"))
-
-// 6. zlib on the same change sets: why senders use level 1.
-for level: Int32 in [1, 6] {
-    var compressedBytes = 0
-    var rawBytes = 0
-    let elapsed = try await seconds {
-        for start in stride(from: 0, to: allBlocks.count, by: 1024) {
-            let batch = try ChangeSet.encode(Array(allBlocks[start..<min(start + 1024, allBlocks.count)]), batch: 1, keys: [:], level: level)
-            rawBytes += batch.size
-            compressedBytes += batch.line.count
-        }
+/// Sync of `target` changes laptop → node over 127.0.0.1, beside the raw loopback ceiling.
+/// - Parameter batchFill: fill the laptop with batches (256-change blocks) instead of one block per
+///   ticket; `sampleMemory` records the process's peak RSS during the sync.
+@MainActor func syncBench(root: String, target targetChanges: Int, label: String, batchFill: Bool, sampleMemory: Bool) async throws -> Int {
+    // 1. Fill a laptop store with offline work: tickets with fields, tags and a first message.
+    let laptopKey = SiteKey.generate()
+    var filler: TicketDatabase? = try openStore(root + "/\(label)-laptop", site: "laptop", role: .laptop, key: laptopKey, durable: false)
+    var changes = 0
+    var tickets = 0
+    var perTicket = 1
+    var allBlocks: [Block] = []
+    func draft(_ n: Int) -> TicketDraft {
+        TicketDraft(subject: "Ticket \(n): printer on floor \(n % 9) prints blank pages", priority: [.low, .normal, .high, .urgent][n % 4],
+                    customer: "customer-\(n % 500)", channel: "email", group: "group-\(n % 12)", assignee: "agent-\(n % 40)",
+                    tags: ["tag-\(n % 32)", "tag-\((n * 7) % 32)"], firstMessage: "Every page comes out blank since this morning (\(n)).")
     }
-    emit(Figure(peer: "zlib-\(level)", workload: "sync", metric: "line_bytes_per_change", value: Double(compressedBytes) / Double(changes), unit: "bytes"))
-    emit(Figure(peer: "zlib-\(level)", workload: "sync", metric: "encode_MB_per_s", value: Double(rawBytes) / elapsed / 1e6, unit: "MB/s"))
+    note("\(label): filling the laptop store with \(targetChanges) changes\(batchFill ? " in batches" : ", one block per ticket")…")
+    if batchFill {
+        // Batches of 2,000 tickets, so the filling itself holds little in memory.
+        while changes < targetChanges {
+            let summary = try filler!.batch { batch in
+                for _ in 0..<2_000 {
+                    try batch.create(draft(tickets))
+                    tickets += 1
+                }
+            }
+            changes += summary.changes
+        }
+    } else {
+        while changes < targetChanges {
+            try filler!.createTicket(draft(tickets))
+            tickets += 1
+            if tickets == 1 { perTicket = try filler!.blocks(after: VersionVector()).reduce(0) { $0 + $1.changes.count } }
+            changes = tickets * perTicket
+        }
+        allBlocks = try filler!.blocks(after: VersionVector())
+        changes = allBlocks.reduce(0) { $0 + $1.changes.count }
+    }
+    filler = nil
+    note("\(label): laptop holds \(tickets) tickets, \(changes) changes")
+    let laptop = try openStore(root + "/\(label)-laptop", site: nil, role: .laptop, key: laptopKey, durable: true)
+
+    // 2. A node with an empty durable store.
+    let nodeKey = SiteKey.generate()
+    let nodeStore = try openStore(root + "/\(label)-node", site: "branch", role: .site, key: nodeKey, durable: true)
+    // One fleet: a coordinator outside the bench signs a roster listing both; each pins its key and
+    // holds that roster, as `tierline roster pin` and a first sync with the coordinator leave them.
+    let coordinatorKey = SiteKey.generate()
+    let roster = try SignedRoster.sign(Roster(version: 1, coordinator: try SiteID("hq"), issued: 1, sites: [
+        Roster.Member(site: try SiteID("branch"), key: nodeKey.publicKey, role: .site),
+        Roster.Member(site: try SiteID("hq"), key: coordinatorKey.publicKey, role: .coordinator),
+        Roster.Member(site: try SiteID("laptop"), key: laptopKey.publicKey, role: .laptop),
+    ]), key: coordinatorKey)
+    for store in [laptop, nodeStore] {
+        try store.pinCoordinator(key: coordinatorKey.publicKey)
+        _ = try store.adopt(document: roster.document, signature: roster.signature)
+    }
+    let node = try SyncNode(store: nodeStore, key: nodeKey, configuration: NodeConfiguration(listen: Endpoint(host: "127.0.0.1", port: 0)), logger: logger)
+    let port = try await node.bind()?.port ?? 0
+    let nodeTask = Task { try await node.run() }
+    let endpoint = Endpoint(host: "127.0.0.1", port: port)
+
+    // 3. The sync, timed end to end (connect, handshake, transfer, durable apply, acks, bye).
+    var summary: SessionSummary?
+    let memory = sampleMemory ? MemorySampler() : nil
+    let syncSeconds = try await seconds {
+        summary = try await SyncClient.exchange(store: laptop, key: laptopKey, with: endpoint, logger: logger)
+    }
+    let peak = memory?.stop()
+    guard let summary, try nodeStore.digest() == laptop.digest(), try nodeStore.vector() == laptop.vector() else {
+        fatalError("\(label): the node did not converge with the laptop")
+    }
+    let w = label
+    emit(Figure(workload: w, metric: "changes", value: Double(changes), unit: "changes"))
+    emit(Figure(workload: w, metric: "blocks", value: Double(summary.sentBlocks), unit: "blocks"))
+    emit(Figure(workload: w, metric: "seconds", value: syncSeconds, unit: "s"))
+    emit(Figure(workload: w, metric: "changes_per_s", value: Double(changes) / syncSeconds, unit: "changes/s"))
+    let wireBytes = summary.bytesOut + summary.bytesIn
+    emit(Figure(workload: w, metric: "wire_bytes_total", value: Double(wireBytes), unit: "bytes"))
+    emit(Figure(workload: w, metric: "wire_bytes_per_change", value: Double(wireBytes) / Double(changes), unit: "bytes"))
+    emit(Figure(workload: w, metric: "changeset_bytes_per_change_uncompressed", value: Double(summary.changeSetBytesOut) / Double(changes), unit: "bytes"))
+    if let memory, let peak {
+        emit(Figure(workload: w, metric: "rss_before_sync_MiB", value: Double(memory.baseline) / 1_048_576, unit: "MiB"))
+        emit(Figure(workload: w, metric: "peak_rss_during_sync_MiB", value: Double(peak) / 1_048_576, unit: "MiB"))
+    }
+
+    // 4. Nodes already in sync: the whole exchange costs only the handshake.
+    let again = try await SyncClient.exchange(store: laptop, key: laptopKey, with: endpoint, logger: logger)
+    emit(Figure(workload: w, metric: "in_sync_exchange_bytes", value: Double(again.bytesIn + again.bytesOut), unit: "bytes"))
+    node.shutdown()
+    _ = try? await nodeTask.value
+
+    // 5. The ceiling: the same wire bytes through a raw loopback socket, in the same run.
+    let rawSeconds = try rawLoopback(bytes: wireBytes)
+    emit(Figure(peer: "tcp-loopback", workload: w, metric: "same_bytes_seconds", value: rawSeconds, unit: "s"))
+    emit(Figure(peer: "tcp-loopback", workload: w, metric: "MB_per_s", value: Double(wireBytes) / rawSeconds / 1e6, unit: "MB/s"))
+    emit(Figure(workload: w, metric: "slowdown_vs_raw_loopback", value: syncSeconds / rawSeconds, unit: "x"))
+
+    // 6. zlib on the same change sets: why senders use level 1.
+    for level: Int32 in [1, 6] where !allBlocks.isEmpty {
+        var compressedBytes = 0
+        var rawBytes = 0
+        let elapsed = try await seconds {
+            for start in stride(from: 0, to: allBlocks.count, by: 1024) {
+                let batch = try ChangeSet.encode(Array(allBlocks[start..<min(start + 1024, allBlocks.count)]), batch: 1, keys: [:], level: level)
+                rawBytes += batch.size
+                compressedBytes += batch.line.count
+            }
+        }
+        emit(Figure(peer: "zlib-\(level)", workload: w, metric: "line_bytes_per_change", value: Double(compressedBytes) / Double(changes), unit: "bytes"))
+        emit(Figure(peer: "zlib-\(level)", workload: w, metric: "encode_MB_per_s", value: Double(rawBytes) / elapsed / 1e6, unit: "MB/s"))
+    }
+
+
+    return tickets
 }
 
-// 7. The escalation ticker: one pass over every open ticket (fold, evaluate, write what is due),
-// beside the fold alone and a plain SQLite scan of the same blocks, in the same run.
-let deskStore = try openStore(root + "/desk", site: "central", role: .coordinator, key: SiteKey.generate(), durable: false)
-let desk = try EscalationDesk(store: deskStore)
-_ = try desk.publish(Data(benchConfig.utf8), file: "bench", actor: "bench")
-let deskTickets = min(tickets, 2_000)
-note("escalation: \(deskTickets) tickets on a business calendar…")
-for i in 0..<deskTickets {
-    let t = try deskStore.createTicket(TicketDraft(subject: "Ticket \(i)", priority: [.low, .normal, .high, .urgent][i % 4],
-                                                   firstMessage: "help \(i)"))
-    try desk.applyPolicy(UUID(uuidString: t.id)!, now: Int64(TicketDatabase.systemMillis()))
-}
-let ids = try deskStore.activeTicketIDs()
-var scanned = 0
-let scanSeconds = try await seconds {
-    scanned = try deskStore.writer.read { db in try Int.fetchOne(db, sql: "SELECT SUM(length(bytes)) FROM block") ?? 0 }
-}
-let foldSeconds = try await seconds { for id in ids { _ = try deskStore.ticketState(id.uuidString) } }
-let later = Int64(TicketDatabase.systemMillis()) + 3 * 86_400_000
-var fired = 0
-let schedule = TickSchedule()
-let firstPass = try await seconds { fired = try desk.tick(now: later, schedule: schedule).values.reduce(0) { $0 + $1.count } }
-// Without the schedule every ticket is folded and evaluated again; with it only changed or due ones.
-let fullPass = try await seconds { _ = try desk.tick(now: later) }
-let steadyPass = try await seconds { _ = try desk.tick(now: later, schedule: schedule) }
-emit(Figure(peer: "sqlite", workload: "escalation", metric: "scan_all_blocks_ms", value: scanSeconds * 1000, unit: "ms"))
-emit(Figure(workload: "escalation", metric: "fold_all_tickets_ms", value: foldSeconds * 1000, unit: "ms"))
-emit(Figure(workload: "escalation", metric: "tick_first_pass_ms", value: firstPass * 1000, unit: "ms"))
-emit(Figure(workload: "escalation", metric: "records_written_first_pass", value: Double(fired), unit: "records"))
-emit(Figure(workload: "escalation", metric: "tick_full_reevaluation_ms", value: fullPass * 1000, unit: "ms"))
-emit(Figure(workload: "escalation", metric: "tick_full_us_per_ticket", value: fullPass * 1e6 / Double(max(ids.count, 1)), unit: "us"))
-emit(Figure(workload: "escalation", metric: "tick_steady_pass_ms", value: steadyPass * 1000, unit: "ms"))
-_ = scanned
+/// The escalation ticker: one pass over every open ticket (fold, evaluate, write what is due),
+/// beside the fold alone and a plain SQLite scan of the same blocks, in the same run.
+@MainActor func escalationBench(root: String, tickets: Int) async throws {
+    let deskStore = try openStore(root + "/desk", site: "central", role: .coordinator, key: SiteKey.generate(), durable: false)
+    let desk = try EscalationDesk(store: deskStore)
+    _ = try desk.publish(Data(benchConfig.utf8), file: "bench", actor: "bench")
+    let deskTickets = min(tickets, 2_000)
+    note("escalation: \(deskTickets) tickets on a business calendar…")
+    for i in 0..<deskTickets {
+        let t = try deskStore.createTicket(TicketDraft(subject: "Ticket \(i)", priority: [.low, .normal, .high, .urgent][i % 4],
+                                                       firstMessage: "help \(i)"))
+        try desk.applyPolicy(UUID(uuidString: t.id)!, now: Int64(TicketDatabase.systemMillis()))
+    }
+    let ids = try deskStore.activeTicketIDs()
+    var scanned = 0
+    let scanSeconds = try await seconds {
+        scanned = try deskStore.writer.read { db in try Int.fetchOne(db, sql: "SELECT SUM(length(bytes)) FROM block") ?? 0 }
+    }
+    let foldSeconds = try await seconds { for id in ids { _ = try deskStore.ticketState(id.uuidString) } }
+    let later = Int64(TicketDatabase.systemMillis()) + 3 * 86_400_000
+    var fired = 0
+    let schedule = TickSchedule()
+    let firstPass = try await seconds { fired = try desk.tick(now: later, schedule: schedule).values.reduce(0) { $0 + $1.count } }
+    // Without the schedule every ticket is folded and evaluated again; with it only changed or due ones.
+    let fullPass = try await seconds { _ = try desk.tick(now: later) }
+    let steadyPass = try await seconds { _ = try desk.tick(now: later, schedule: schedule) }
+    emit(Figure(peer: "sqlite", workload: "escalation", metric: "scan_all_blocks_ms", value: scanSeconds * 1000, unit: "ms"))
+    emit(Figure(workload: "escalation", metric: "fold_all_tickets_ms", value: foldSeconds * 1000, unit: "ms"))
+    emit(Figure(workload: "escalation", metric: "tick_first_pass_ms", value: firstPass * 1000, unit: "ms"))
+    emit(Figure(workload: "escalation", metric: "records_written_first_pass", value: Double(fired), unit: "records"))
+    emit(Figure(workload: "escalation", metric: "tick_full_reevaluation_ms", value: fullPass * 1000, unit: "ms"))
+    emit(Figure(workload: "escalation", metric: "tick_full_us_per_ticket", value: fullPass * 1e6 / Double(max(ids.count, 1)), unit: "us"))
+    emit(Figure(workload: "escalation", metric: "tick_steady_pass_ms", value: steadyPass * 1000, unit: "ms"))
+    _ = scanned
 
-printTable("sync of \(changes) changes (\(summary.sentBlocks) blocks, \(tickets) tickets) laptop → node over 127.0.0.1")
+}
 
 @MainActor func printTable(_ title: String) {
     guard !jsonOnly else { return }
@@ -235,7 +296,9 @@ printTable("sync of \(changes) changes (\(summary.sentBlocks) blocks, \(tickets)
     print(title)
     for f in figures {
         let value = f.value >= 100 ? String(format: "%.0f", f.value) : String(format: "%.3f", f.value)
-        print(f.peer.padding(toLength: 14, withPad: " ", startingAt: 0) + f.metric.padding(toLength: 42, withPad: " ", startingAt: 0)
-              + value.padding(toLength: 14, withPad: " ", startingAt: 0) + f.unit)
+        let ratio = f.ratio.map { String(format: "%.2f×", $0) } ?? ""
+        print(f.peer.padding(toLength: 14, withPad: " ", startingAt: 0) + f.workload.padding(toLength: 11, withPad: " ", startingAt: 0)
+              + f.metric.padding(toLength: 42, withPad: " ", startingAt: 0)
+              + value.padding(toLength: 14, withPad: " ", startingAt: 0) + f.unit.padding(toLength: 11, withPad: " ", startingAt: 0) + ratio)
     }
 }

@@ -131,8 +131,11 @@ public struct ByteReader {
     }
 
     public mutating func uuid() throws(CodecError) -> UUID {
-        let b = Array(try take(16))
-        return UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+        guard remaining >= 16 else { throw CodecError(.truncated, "a UUID at byte \(offset) needs 16 bytes; \(remaining) remain") }
+        let o = offset, b = bytes
+        offset += 16
+        return UUID(uuid: (b[o], b[o + 1], b[o + 2], b[o + 3], b[o + 4], b[o + 5], b[o + 6], b[o + 7], b[o + 8], b[o + 9], b[o + 10],
+                           b[o + 11], b[o + 12], b[o + 13], b[o + 14], b[o + 15]))
     }
 
     public mutating func siteID() throws(CodecError) -> SiteID {
@@ -148,5 +151,6 @@ public struct ByteReader {
 
 extension String {
     /// Whether the text is already in Unicode Normalization Form C.
-    public var isNFC: Bool { precomposedStringWithCanonicalMapping.utf8.elementsEqual(utf8) }
+    /// ASCII text is NFC as it stands; only other text is normalized to compare.
+    public var isNFC: Bool { utf8.allSatisfy { $0 < 0x80 } || precomposedStringWithCanonicalMapping.utf8.elementsEqual(utf8) }
 }

@@ -73,6 +73,9 @@ public struct Block: Hashable, Sendable {
     public let body: [UInt8]
     /// SHA-256 of ``body``.
     public let hash: [UInt8]
+    /// Where each change starts in ``body``: a store keeps an entity's offsets to decode only its
+    /// changes later (``decodeChanges(of:at:)``).
+    public let changeOffsets: [UInt32]
 
     /// The whole canonical encoding: body then signature.
     public var bytes: [UInt8] { body + signature }
@@ -98,16 +101,21 @@ public struct Block: Hashable, Sendable {
         do { signature = try key.sign(body) } catch {
             throw CodecError(.invalidValue, "signing failed: \(error)")
         }
-        return Block(origin: checked.origin, seq: checked.seq, hlc: checked.hlc, deps: checked.deps,
-                     changes: checked.changes, signature: signature, body: body)
+        return Block(checked, signature: signature, body: body)
     }
 
-    init(origin: SiteID, seq: UInt64, hlc: HLC, deps: VersionVector, changes: [Change], signature: [UInt8], body: [UInt8]) {
+    init(_ parsed: Parsed, signature: [UInt8], body: [UInt8]) {
+        self.init(origin: parsed.origin, seq: parsed.seq, hlc: parsed.hlc, deps: parsed.deps, changes: parsed.changes,
+                  offsets: parsed.offsets, signature: signature, body: body)
+    }
+
+    init(origin: SiteID, seq: UInt64, hlc: HLC, deps: VersionVector, changes: [Change], offsets: [UInt32], signature: [UInt8], body: [UInt8]) {
         self.origin = origin
         self.seq = seq
         self.hlc = hlc
         self.deps = deps
         self.changes = changes
+        self.changeOffsets = offsets
         self.signature = signature
         self.body = body
         self.hash = Array(SHA256.hash(data: body))
@@ -123,9 +131,26 @@ public struct Block: Hashable, Sendable {
         }
         guard all.count > BlockLimits.signatureBytes else { throw CodecError(.truncated, "block of \(all.count) bytes has no room for a signature") }
         let body = Array(all.dropLast(BlockLimits.signatureBytes))
-        let parsed = try Block.decodeBody(body)
-        self.init(origin: parsed.origin, seq: parsed.seq, hlc: parsed.hlc, deps: parsed.deps, changes: parsed.changes,
-                  signature: Array(all.suffix(BlockLimits.signatureBytes)), body: body)
+        self.init(try Block.decodeBody(body), signature: Array(all.suffix(BlockLimits.signatureBytes)), body: body)
+    }
+
+    /// Some changes of a stored block, decoded without the others: the header (origin, seq, stamp,
+    /// deps) and the change at each of `offsets` (from ``changeOffsets``), each with its index.
+    /// Nothing is verified beyond the codec's rules: this reads a replica's own log.
+    public static func decodeChanges(of bytes: [UInt8], at offsets: [(index: Int, offset: Int)]) throws(CodecError)
+        -> (origin: SiteID, seq: UInt64, hlc: HLC, deps: VersionVector, changes: [(index: Int, change: Change)]) {
+        var reader = ByteReader(bytes)
+        let header = try BlockCodec.decodeHeader(&reader)
+        var changes: [(index: Int, change: Change)] = []
+        changes.reserveCapacity(offsets.count)
+        for (index, offset) in offsets {
+            guard offset >= reader.offset || !changes.isEmpty, offset < bytes.count - BlockLimits.signatureBytes else {
+                throw CodecError(.invalidValue, "change offset \(offset) lies outside the block's changes")
+            }
+            reader.offset = offset
+            changes.append((index, try BlockCodec.decodeChange(&reader)))
+        }
+        return (header.origin, header.seq, header.hlc, header.deps, changes)
     }
 
     /// Whether ``signature`` is the Ed25519 signature of ``body`` by the key `publicKey`.
@@ -149,7 +174,7 @@ public struct Block: Hashable, Sendable {
     }
 
     struct Parsed {
-        var origin: SiteID, seq: UInt64, hlc: HLC, deps: VersionVector, changes: [Change]
+        var origin: SiteID, seq: UInt64, hlc: HLC, deps: VersionVector, changes: [Change], offsets: [UInt32]
     }
 
     static func decodeBody(_ body: [UInt8]) throws(CodecError) -> Parsed {
@@ -207,30 +232,62 @@ public enum BlockPlanner {
     /// or already sets the same field of the same entity.
     public static func split(_ changes: [Change]) -> [[Change]] {
         var blocks: [[Change]] = []
-        var current: [Change] = []
-        var bytes = 0
-        var fields = Set<String>()
-        // Room for the header: version, origin, seq, hlc, the count, and a deps vector of up to
-        // maxDeps sites of at most 43 bytes each (176 KiB).
-        let budget = BlockLimits.maxBlockBytes - BlockLimits.signatureBytes - BlockLimits.maxDeps * 43 - 64
+        var fill = BlockFill()
         for change in changes {
-            var w = ByteWriter()
-            BlockCodec.encode(change, into: &w)
-            var fieldKey: String?
-            if case .set(let field, _) = change.operation { fieldKey = "\(change.entity.id)|\(field.code)|\(field)" }
-            let clash = fieldKey.map { fields.contains($0) } ?? false
-            if !current.isEmpty && (current.count == BlockLimits.maxChanges || bytes + w.bytes.count > budget || clash) {
-                blocks.append(current)
-                current = []
-                bytes = 0
-                fields = []
-            }
-            current.append(change)
-            bytes += w.bytes.count
-            if let fieldKey { fields.insert(fieldKey) }
+            if !fill.fits(change) { blocks.append(fill.take()) }
+            fill.append(change)
         }
-        if !current.isEmpty { blocks.append(current) }
+        if !fill.isEmpty { blocks.append(fill.take()) }
         return blocks
+    }
+}
+
+/// The block a long write is filling: says when the next change must start a new block (the
+/// current one is full by count or bytes, or already sets that field of that entity).
+public struct BlockFill: Sendable {
+    private struct Slot: Hashable {
+        var entity: EntityRef
+        var field: Field
+    }
+
+    public private(set) var changes: [Change] = []
+    private var bytes = 0
+    private var slots = Set<Slot>()
+
+    /// Room for the changes: a block's bytes less the signature, the header and a deps vector of up
+    /// to maxDeps sites of at most 43 bytes each (176 KiB).
+    static let budget = BlockLimits.maxBlockBytes - BlockLimits.signatureBytes - BlockLimits.maxDeps * 43 - 64
+
+    public init() {}
+
+    public var isEmpty: Bool { changes.isEmpty }
+
+    /// Whether `change` may join this block. An empty block takes any change (the codec then rules
+    /// on one that is too large by itself).
+    public func fits(_ change: Change) -> Bool {
+        guard !changes.isEmpty else { return true }
+        if changes.count == BlockLimits.maxChanges || bytes + Self.size(change) > Self.budget { return false }
+        if case .set(let field, _) = change.operation, slots.contains(Slot(entity: change.entity, field: field)) { return false }
+        return true
+    }
+
+    /// Adds `change`; the caller asked ``fits(_:)`` first.
+    public mutating func append(_ change: Change) {
+        changes.append(change)
+        bytes += Self.size(change)
+        if case .set(let field, _) = change.operation { slots.insert(Slot(entity: change.entity, field: field)) }
+    }
+
+    /// The changes so far; the block starts empty again.
+    public mutating func take() -> [Change] {
+        defer { self = BlockFill() }
+        return changes
+    }
+
+    private static func size(_ change: Change) -> Int {
+        var w = ByteWriter()
+        BlockCodec.encode(change, into: &w)
+        return w.bytes.count
     }
 }
 

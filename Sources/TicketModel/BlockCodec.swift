@@ -75,6 +75,29 @@ enum BlockCodec {
     }
 
     static func decodeBody(_ r: inout ByteReader) throws(CodecError) -> Block.Parsed {
+        var parsed = try decodeHeader(&r)
+        let count = try r.uvarint()
+        guard (1...UInt64(BlockLimits.maxChanges)).contains(count) else {
+            throw CodecError(count == 0 ? .invalidValue : .tooLarge, "a block holds 1 to \(BlockLimits.maxChanges) changes; this one says \(count)")
+        }
+        parsed.changes.reserveCapacity(Int(count))
+        parsed.offsets.reserveCapacity(Int(count))
+        var setFields = Set<SetKey>()
+        for _ in 0..<count {
+            parsed.offsets.append(UInt32(r.offset))
+            let change = try decodeChange(&r)
+            if case .set(let field, _) = change.operation {
+                guard setFields.insert(SetKey(entity: change.entity, field: field)).inserted else {
+                    throw CodecError(.invalidValue, "two sets of \(field) on one entity in one block")
+                }
+            }
+            parsed.changes.append(change)
+        }
+        return parsed
+    }
+
+    /// Everything before the changes: version, origin, seq, stamp and deps.
+    static func decodeHeader(_ r: inout ByteReader) throws(CodecError) -> Block.Parsed {
         let version = try r.u8()
         guard version == BlockLimits.encodingVersion else {
             throw CodecError(.badVersion, "block encoding version \(version); this build reads version \(BlockLimits.encodingVersion)")
@@ -98,23 +121,7 @@ enum BlockCodec {
         guard deps[origin] == seq - 1 else {
             throw CodecError(.invalidValue, "deps name \(deps[origin]) for the origin; a block with seq \(seq) must name \(seq - 1)")
         }
-        let count = try r.uvarint()
-        guard (1...UInt64(BlockLimits.maxChanges)).contains(count) else {
-            throw CodecError(count == 0 ? .invalidValue : .tooLarge, "a block holds 1 to \(BlockLimits.maxChanges) changes; this one says \(count)")
-        }
-        var changes: [Change] = []
-        changes.reserveCapacity(Int(count))
-        var setFields = Set<SetKey>()
-        for _ in 0..<count {
-            let change = try decodeChange(&r)
-            if case .set(let field, _) = change.operation {
-                guard setFields.insert(SetKey(entity: change.entity, field: field)).inserted else {
-                    throw CodecError(.invalidValue, "two sets of \(field) on one entity in one block")
-                }
-            }
-            changes.append(change)
-        }
-        return Block.Parsed(origin: origin, seq: seq, hlc: hlc, deps: deps, changes: changes)
+        return Block.Parsed(origin: origin, seq: seq, hlc: hlc, deps: deps, changes: [], offsets: [])
     }
 
     private struct SetKey: Hashable {

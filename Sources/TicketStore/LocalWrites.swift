@@ -39,27 +39,35 @@ extension TicketDatabase {
     /// Opens a ticket with a new UUIDv7 and the next display number of this site.
     @discardableResult
     public func createTicket(_ draft: TicketDraft) throws -> TicketRecord {
+        try validate(draft)
+        let id = UUIDv7.make(millis: wallClock(), random: Self.randomBytes(10))
+        let eventID = UUIDv7.make(millis: wallClock(), random: Self.randomBytes(10))
+        try writeLocal { _, _, nextNumber in Self.changes(opening: draft, id: id, number: try nextNumber(), messageID: eventID) }
+        return try ticket(id.lowercased)
+    }
+
+    /// Checks what a draft's texts may hold.
+    func validate(_ draft: TicketDraft) throws {
         try checkText(draft.subject, "subject", max: BlockLimits.maxTextBytes, allowEmpty: false)
         for tag in draft.tags { try checkText(tag, "tag", max: BlockLimits.maxNameBytes, allowEmpty: false) }
-        let id = UUIDv7.make(millis: wallClock(), random: Self.randomBytes(10))
+    }
+
+    /// The changes that open ticket `id` from `draft`: its creation, fields, tags and first message.
+    static func changes(opening draft: TicketDraft, id: UUID, number: UInt64, messageID: UUID) -> [Change] {
         let ref = EntityRef.ticket(id)
-        try writeLocal { _, _, nextNumber in
-            var changes = [Change(ref, .create(number: try nextNumber())),
-                           Change(ref, .set(.subject, .text(draft.subject))),
-                           Change(ref, .set(.status, .text(Status.new.rawValue))),
-                           Change(ref, .set(.priority, .text(draft.priority.rawValue)))]
-            let optional: [(Field, String?)] = [(.customer, draft.customer), (.channel, draft.channel), (.group, draft.group), (.assignee, draft.assignee),
-                                                (.category, draft.category), (.custom("customer_tier"), draft.customerTier)]
-            for case let (field, value?) in optional { changes.append(Change(ref, .set(field, .text(value)))) }
-            for tag in Set(draft.tags.map(\.precomposedStringWithCanonicalMapping)).sorted() { changes.append(Change(ref, .addElement(.tags, tag))) }
-            if let body = draft.firstMessage {
-                changes.append(Change(ref, .event(TicketEvent(id: UUIDv7.make(millis: wallClock(), random: Self.randomBytes(10)),
-                                                              kind: .customerMessage, actor: draft.customer ?? "customer",
-                                                              visibility: .public, body: body))))
-            }
-            return changes
+        var changes = [Change(ref, .create(number: number)),
+                       Change(ref, .set(.subject, .text(draft.subject))),
+                       Change(ref, .set(.status, .text(Status.new.rawValue))),
+                       Change(ref, .set(.priority, .text(draft.priority.rawValue)))]
+        let optional: [(Field, String?)] = [(.customer, draft.customer), (.channel, draft.channel), (.group, draft.group), (.assignee, draft.assignee),
+                                            (.category, draft.category), (.custom("customer_tier"), draft.customerTier)]
+        for case let (field, value?) in optional { changes.append(Change(ref, .set(field, .text(value)))) }
+        for tag in Set(draft.tags.map(\.precomposedStringWithCanonicalMapping)).sorted() { changes.append(Change(ref, .addElement(.tags, tag))) }
+        if let body = draft.firstMessage {
+            changes.append(Change(ref, .event(TicketEvent(id: messageID, kind: .customerMessage, actor: draft.customer ?? "customer",
+                                                          visibility: .public, body: body))))
         }
-        return try ticket(id.lowercased)
+        return changes
     }
 
     /// Writes fields of a ticket. A closed ticket leaves `closed` only through ``reopen(_:)``; `merged`
@@ -67,19 +75,28 @@ extension TicketDatabase {
     @discardableResult
     public func update(_ ref: String, _ fields: [(Field, FieldValue)]) throws -> TicketRecord {
         guard !fields.isEmpty else { throw StoreError(.invalidInput, "nothing to update; pass at least one field") }
-        for (field, value) in fields {
-            do { try field.validate(value) } catch { throw StoreError(.invalidInput, error.detail) }
-            if let text = value.text { try checkText(text, field.description, max: BlockLimits.maxTextBytes, allowEmpty: field != .subject) }
-        }
+        for (field, value) in fields { try validate(field, value) }
         let id = try resolve(ref)
         try writeLocal { db, _, _ in
-            let status = try String.fetchOne(db, sql: "SELECT status FROM ticket WHERE id = ?", arguments: [id.lowercased])
-            if status == Status.closed.rawValue, fields.contains(where: { $0.0 == .status && $0.1 != .text(Status.closed.rawValue) }) {
-                throw StoreError(.refusedWrite, "ticket is closed; use `tierline ticket reopen` to open it again")
-            }
+            try Self.checkNotClosed(db, id, fields)
             return fields.map { Change(.ticket(id), .set($0.0, $0.1)) }
         }
         return try ticket(id.lowercased)
+    }
+
+    /// Checks a field's value and the size of its text.
+    func validate(_ field: Field, _ value: FieldValue) throws {
+        do { try field.validate(value) } catch { throw StoreError(.invalidInput, error.detail) }
+        if let text = value.text { try checkText(text, field.description, max: BlockLimits.maxTextBytes, allowEmpty: field != .subject) }
+    }
+
+    /// Refuses to move a closed ticket's status anywhere but `closed`.
+    static func checkNotClosed(_ db: Database, _ id: UUID, _ fields: [(Field, FieldValue)]) throws {
+        guard fields.contains(where: { $0.0 == .status && $0.1 != .text(Status.closed.rawValue) }) else { return }
+        let status = try String.fetchOne(db.cachedStatement(sql: "SELECT status FROM ticket WHERE id = ?"), arguments: [id.lowercased])
+        if status == Status.closed.rawValue {
+            throw StoreError(.refusedWrite, "ticket is closed; use `tierline ticket reopen` to open it again")
+        }
     }
 
     /// Appends a reply, an internal note or a customer message.
@@ -123,7 +140,7 @@ extension TicketDatabase {
         return try ticket(id.lowercased)
     }
 
-    private func checkText(_ text: String, _ what: String, max: Int, allowEmpty: Bool) throws {
+    func checkText(_ text: String, _ what: String, max: Int, allowEmpty: Bool) throws {
         if !allowEmpty && text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw StoreError(.invalidInput, "\(what) must not be empty")
         }
@@ -132,7 +149,11 @@ extension TicketDatabase {
 
     /// `count` bytes from the system's secure generator (for UUIDv7 ids).
     public static func randomBytes(_ count: Int) -> [UInt8] {
+        // Eight bytes per call to the system's generator, not one.
         var rng = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        var out: [UInt8] = []
+        out.reserveCapacity(count + 7)
+        while out.count < count { withUnsafeBytes(of: rng.next()) { out.append(contentsOf: $0) } }
+        return Array(out.prefix(count))
     }
 }

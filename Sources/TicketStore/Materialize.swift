@@ -5,26 +5,35 @@ import TicketModel
 extension TicketDatabase {
     /// Folds one ticket from the blocks that touch it (the pure rules of ``TicketState``).
     /// Changes the author's role may not make (``Authorization``) are skipped.
-    static func fold(_ db: Database, _ id: UUID, roles known: [SiteID: SiteRole]? = nil) throws -> TicketState {
+    /// - Parameter cache: blocks already decoded in this transaction; folding many tickets with one
+    ///   cache decodes each block once.
+    static func fold(_ db: Database, _ id: UUID, roles known: [SiteID: SiteRole]? = nil, cache: BlockCache = BlockCache()) throws -> TicketState {
         let roles = try known ?? Self.roles(db)
-        let rows = try Row.fetchAll(db, sql: """
-            SELECT b.bytes FROM blockEntity e JOIN block b ON b.origin = e.origin AND b.seq = e.seq
-            WHERE e.entity = ?
-            """, arguments: [id.lowercased])
+        let slots = try Row.fetchAll(db.cachedStatement(sql: "SELECT origin, seq, offsets FROM blockEntity WHERE entity = ?"),
+                                     arguments: [id.lowercased])
         var changes: [EntityChange] = []
-        for row in rows {
-            let block = try decodeStored(row["bytes"])
-            let role = roles[block.origin] ?? .site
-            for (entity, change) in block.entityChanges where entity.id == id {
-                if Authorization.refusal(change.operation, on: entity, by: role) == nil { changes.append(change) }
+        func take(_ origin: SiteID, _ seq: UInt64, _ hlc: HLC, _ deps: VersionVector, _ index: Int, _ change: Change) {
+            guard Authorization.refusal(change.operation, on: change.entity, by: roles[origin] ?? .site) == nil else { return }
+            changes.append(EntityChange(dot: Dot(origin: origin, seq: seq, index: UInt32(index)), hlc: hlc, deps: deps, operation: change.operation))
+        }
+        for slot in slots {
+            let origin: String = slot[0], seq: Int64 = slot[1]
+            if let offsets: Data = slot[2], !cache.holds(origin: origin, seq: seq) {
+                // Only this ticket's changes of the block are decoded.
+                let part = try cache.part(db, origin: origin, seq: seq, offsets: offsets)
+                for (index, change) in part.changes where change.entity.id == id { take(part.origin, part.seq, part.hlc, part.deps, index, change) }
+                continue
             }
+            let entry = try cache.entry(db, origin: origin, seq: seq)
+            let block = entry.block
+            for index in entry.positions[id] ?? [] { take(block.origin, block.seq, block.hlc, block.deps, index, block.changes[index]) }
         }
         return TicketState.fold(id: id, changes: changes)
     }
 
     /// Rewrites the materialized rows of the touched entities: tickets and configuration documents.
-    static func materialize(_ db: Database, _ entities: Set<EntityRef>) throws {
-        try materialize(db, Set(entities.filter { $0.kind == .ticket }.map(\.id)))
+    static func materialize(_ db: Database, _ entities: Set<EntityRef>, cache: BlockCache = BlockCache()) throws {
+        try materialize(db, Set(entities.filter { $0.kind == .ticket }.map(\.id)), cache: cache)
         for entity in entities where entity.kind == .config { try materializeConfig(db, entity.id) }
     }
 
@@ -57,24 +66,37 @@ extension TicketDatabase {
 
     /// Re-folds `ids` and rewrites their materialized rows, then resolves merges across tickets if any
     /// of them asks for (or asked for) a merge.
-    static func materialize(_ db: Database, _ ids: Set<UUID>) throws {
+    static func materialize(_ db: Database, _ ids: Set<UUID>, cache: BlockCache = BlockCache()) throws {
         guard !ids.isEmpty else { return }
         var mergesChanged = false
         let roles = try Self.roles(db)
+        // Statements compiled once per connection and reused for every ticket.
+        let readCandidate = try db.cachedStatement(sql: "SELECT mergeCandidate FROM ticket WHERE id = ?")
+        let writeTicket = try db.cachedStatement(sql: """
+            INSERT OR REPLACE INTO ticket (id, displayNumber, number, originSite, owningSite, owningEpoch, subject, status,
+              baseStatus, priority, assignee, "group", category, customer, channel, pendingUntil, escalationCycle,
+              escalationLevel, mergeCandidate, mergedInto, mergeRejected, deleted, createdHLC, updatedHLC, conflictCount, stateHash)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, ?, ?, ?, ?, ?)
+            """)
+        let clearElements = try db.cachedStatement(sql: "DELETE FROM ticketElement WHERE ticket = ?")
+        let writeElement = try db.cachedStatement(sql: "INSERT INTO ticketElement (ticket, setName, element) VALUES (?, ?, ?)")
+        let clearEvents = try db.cachedStatement(sql: "DELETE FROM ticketEvent WHERE ticket = ?")
+        let writeEvent = try db.cachedStatement(sql: """
+            INSERT INTO ticketEvent (id, ticket, hlc, site, kind, actor, visibility, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        let clearConflicts = try db.cachedStatement(sql: "DELETE FROM ticketConflict WHERE ticket = ?")
+        let writeConflict = try db.cachedStatement(sql: """
+            INSERT INTO ticketConflict (id, ticket, field, firstValue, firstSite, secondValue, secondSite) VALUES (?, ?, ?, ?, ?, ?, ?)
+            """)
         for id in ids {
-            let state = try fold(db, id, roles: roles)
+            let state = try fold(db, id, roles: roles, cache: cache)
             let key = id.lowercased
-            let previousCandidate = try String.fetchOne(db, sql: "SELECT mergeCandidate FROM ticket WHERE id = ?", arguments: [key])
+            let previousCandidate = try String.fetchOne(readCandidate, arguments: [key])
             let candidate = state.mergeCandidate?.target.lowercased
             if previousCandidate != nil || candidate != nil { mergesChanged = true }
             let owner = state.owner
             let origin = state.originSite?.rawValue
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO ticket (id, displayNumber, number, originSite, owningSite, owningEpoch, subject, status,
-                  baseStatus, priority, assignee, "group", category, customer, channel, pendingUntil, escalationCycle,
-                  escalationLevel, mergeCandidate, mergedInto, mergeRejected, deleted, createdHLC, updatedHLC, conflictCount, stateHash)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, ?, ?, ?, ?, ?)
-                """, arguments: [
+            try writeTicket.execute(arguments: [
                     key, state.displayNumber, state.number.map { Int64($0) }, origin, owner.site?.rawValue ?? origin,
                     Int64(owner.epoch), state.subject, state.baseStatus.rawValue, state.baseStatus.rawValue,
                     state.priority.rawValue, state.text(.assignee), state.text(.group), state.text(.category),
@@ -83,33 +105,24 @@ extension TicketDatabase {
                     state.created.map { Int64(bitPattern: $0.hlc.rawValue) }, state.updated.map { Int64(bitPattern: $0.hlc.rawValue) },
                     state.conflicts.count, Data(state.stateHash),
                 ])
-            try db.execute(sql: "DELETE FROM ticketElement WHERE ticket = ?", arguments: [key])
+            try clearElements.execute(arguments: [key])
             for (set, byElement) in state.elements {
-                for element in byElement.keys {
-                    try db.execute(sql: "INSERT INTO ticketElement (ticket, setName, element) VALUES (?, ?, ?)",
-                                   arguments: [key, set.name, element])
-                }
+                for element in byElement.keys { try writeElement.execute(arguments: [key, set.name, element]) }
             }
-            try db.execute(sql: "DELETE FROM ticketEvent WHERE ticket = ?", arguments: [key])
+            try clearEvents.execute(arguments: [key])
             for entry in state.events {
-                try db.execute(sql: """
-                    INSERT INTO ticketEvent (id, ticket, hlc, site, kind, actor, visibility, body)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [entry.event.id.lowercased, key, Int64(bitPattern: entry.stamp.hlc.rawValue),
+                try writeEvent.execute(arguments: [entry.event.id.lowercased, key, Int64(bitPattern: entry.stamp.hlc.rawValue),
                                      entry.stamp.site.rawValue, entry.event.kind.rawValue, entry.event.actor,
                                      entry.event.visibility.rawValue, entry.event.body])
             }
-            try db.execute(sql: "DELETE FROM ticketConflict WHERE ticket = ?", arguments: [key])
+            try clearConflicts.execute(arguments: [key])
             for conflict in state.conflicts {
-                try db.execute(sql: """
-                    INSERT INTO ticketConflict (id, ticket, field, firstValue, firstSite, secondValue, secondSite)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [conflict.id, key, conflict.field.description, conflict.first.value.description,
+                try writeConflict.execute(arguments: [conflict.id, key, conflict.field.description, conflict.first.value.description,
                                      conflict.first.stamp.site.rawValue, conflict.second.value.description,
                                      conflict.second.stamp.site.rawValue])
             }
         }
-        if mergesChanged { try resolveMerges(db) }
+        if mergesChanged { try resolveMerges(db, cache: cache) }
     }
 
     private static func pendingUntil(_ state: TicketState) -> Int64? {
@@ -118,13 +131,13 @@ extension TicketDatabase {
     }
 
     /// Applies ``MergeGraph`` over every ticket that asks for a merge (merges are rare).
-    static func resolveMerges(_ db: Database) throws {
+    static func resolveMerges(_ db: Database, cache: BlockCache = BlockCache()) throws {
         let ids = try String.fetchAll(db, sql: "SELECT id FROM ticket WHERE mergeCandidate IS NOT NULL OR mergedInto IS NOT NULL OR mergeRejected")
         var candidates: [UUID: MergeCandidate] = [:]
         let roles = try Self.roles(db)
         for text in ids {
             let id = try uuid(text)
-            if let candidate = try fold(db, id, roles: roles).mergeCandidate { candidates[id] = candidate }
+            if let candidate = try fold(db, id, roles: roles, cache: cache).mergeCandidate { candidates[id] = candidate }
         }
         let graph = MergeGraph.resolve(candidates)
         for text in ids {
@@ -136,5 +149,79 @@ extension TicketDatabase {
                 WHERE id = ?
                 """, arguments: [target?.lowercased, graph.rejected.contains(id), target?.lowercased, text])
         }
+    }
+}
+
+/// Blocks decoded within one transaction, each with the positions of its changes by entity: folding
+/// the tickets of a large write or batch decodes every block once, not once per ticket it touches.
+/// Bounded by the changes it holds: past ``capacity`` it starts afresh (a fold then decodes only the
+/// changes it needs from the log), so a million-change import does not hold its blocks in memory.
+final class BlockCache {
+    struct Entry {
+        let block: Block
+        let positions: [UUID: [Int]]
+    }
+
+    private struct Key: Hashable {
+        let origin: String
+        let seq: Int64
+    }
+
+    private var entries: [Key: Entry] = [:]
+    private var changes = 0
+    /// Changes held at most (about 10 MiB decoded).
+    let capacity: Int
+
+    init(capacity: Int = 65_536) { self.capacity = capacity }
+
+    /// Whether the block `(origin, seq)` is here decoded.
+    func holds(origin: String, seq: Int64) -> Bool { entries[Key(origin: origin, seq: seq)] != nil }
+
+    /// The changes of block `(origin, seq)` at `offsets` (uvarint pairs of index and byte offset, as
+    /// ``TicketDatabase/insert(_:_:)`` stores them), decoded without the block's other changes.
+    func part(_ db: Database, origin: String, seq: Int64, offsets: Data) throws
+        -> (origin: SiteID, seq: UInt64, hlc: HLC, deps: VersionVector, changes: [(index: Int, change: Change)]) {
+        var reader = ByteReader([UInt8](offsets))
+        var positions: [(index: Int, offset: Int)] = []
+        do {
+            while !reader.isAtEnd { positions.append((Int(try reader.uvarint()), Int(try reader.uvarint()))) }
+            return try Block.decodeChanges(of: try bytes(db, origin: origin, seq: seq), at: positions)
+        } catch {
+            throw StoreError(.corruptFile, "block \(origin) \(seq) or its entity offsets do not decode (\(error)); the database file is damaged, restore it from a backup or a peer")
+        }
+    }
+
+    private func bytes(_ db: Database, origin: String, seq: Int64) throws -> [UInt8] {
+        guard let bytes = try Data.fetchOne(db.cachedStatement(sql: "SELECT bytes FROM block WHERE origin = ? AND seq = ?"),
+                                            arguments: [origin, seq]) else {
+            throw StoreError(.corruptFile, "blockEntity names block \(origin) \(seq), which the log does not hold; the database file is damaged, restore it from a backup or a peer")
+        }
+        return [UInt8](bytes)
+    }
+
+    /// Adds a block the caller already holds decoded (one it just wrote or received).
+    func insert(_ block: Block) {
+        store(Key(origin: block.origin.rawValue, seq: Int64(block.seq)), block)
+    }
+
+    /// The block `(origin, seq)` of the log, decoded at most once per cache.
+    func entry(_ db: Database, origin: String, seq: Int64) throws -> Entry {
+        let key = Key(origin: origin, seq: seq)
+        if let entry = entries[key] { return entry }
+        return store(key, try TicketDatabase.decodeStored(Data(try bytes(db, origin: origin, seq: seq))))
+    }
+
+    @discardableResult
+    private func store(_ key: Key, _ block: Block) -> Entry {
+        if changes + block.changes.count > capacity {
+            entries.removeAll()
+            changes = 0
+        }
+        changes += block.changes.count
+        var positions: [UUID: [Int]] = [:]
+        for (index, change) in block.changes.enumerated() { positions[change.entity.id, default: []].append(index) }
+        let entry = Entry(block: block, positions: positions)
+        entries[key] = entry
+        return entry
     }
 }

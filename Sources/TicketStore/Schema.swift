@@ -176,6 +176,27 @@ enum Schema {
                 t.primaryKey(["origin", "seq", "hash", "code"])
             }
         }
+        migrator.registerMigration("v7-entity-offsets") { db in
+            // Where an entity's changes start in each block (uvarint pairs: index, byte offset), so a
+            // fold decodes only that ticket's changes of a 256-change block. NULL on rows written
+            // before: those blocks are decoded whole, as before.
+            // Both link tables become WITHOUT ROWID: their primary key is the row, so each row is stored
+            // once and not again in a separate key index (about a third of a store's bytes per ticket).
+            try db.execute(sql: """
+                CREATE TABLE blockEntity_v7 (entity TEXT NOT NULL, origin TEXT NOT NULL, seq INTEGER NOT NULL, offsets BLOB,
+                  PRIMARY KEY (entity, origin, seq)) WITHOUT ROWID;
+                INSERT INTO blockEntity_v7 (entity, origin, seq) SELECT entity, origin, seq FROM blockEntity;
+                DROP TABLE blockEntity;
+                ALTER TABLE blockEntity_v7 RENAME TO blockEntity;
+                CREATE TABLE ticketElement_v7 (ticket TEXT NOT NULL, setName TEXT NOT NULL, element TEXT NOT NULL,
+                  PRIMARY KEY (ticket, setName, element)) WITHOUT ROWID;
+                INSERT INTO ticketElement_v7 SELECT ticket, setName, element FROM ticketElement;
+                DROP TABLE ticketElement;
+                ALTER TABLE ticketElement_v7 RENAME TO ticketElement;
+                """)
+            // The next display number reads this site's highest number on every local write.
+            try db.create(index: "ticket_on_originSite_number", on: "ticket", columns: ["originSite", "number"])
+        }
         return migrator
     }
 

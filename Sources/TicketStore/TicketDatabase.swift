@@ -56,10 +56,15 @@ public struct TicketDatabase: Sendable {
     public static func openPool(path: String) throws -> DatabasePool {
         var config = Configuration()
         config.busyMode = .timeout(10)
-        config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
+        config.prepareDatabase { db in try Self.prepare(db, synchronous: "FULL") }
         return try DatabasePool(path: path, configuration: config)
+    }
+
+    /// The settings of every connection to a store: `synchronous` as given, and a page cache of up
+    /// to 16 MiB (SQLite's default of 2 MiB spills a large write to the WAL and reads it back).
+    public static func prepare(_ db: Database, synchronous: String) throws {
+        try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+        try db.execute(sql: "PRAGMA cache_size = -16384")
     }
 
     // MARK: Identity
@@ -106,28 +111,14 @@ public struct TicketDatabase: Sendable {
             var blocks: [Block] = []
             try db.inTransaction(.immediate) {
                 blocks = []
-                let me = try Self.identity(db)
-                guard me.publicKey == key.publicKey else {
-                    throw StoreError(.keyMismatch, "the key file does not match this store's site key; restore the store's own site.key")
-                }
-                if try Self.restoredAt(db) != nil {
-                    throw StoreError(.awaitingSync, "this store was restored from a backup and has not yet had its own newer blocks back from the coordinator; run `tierline sync HUB:PORT` (or start `tierline serve` dialing the coordinator) first, so no sequence number is reused")
-                }
-                if let held = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM pendingBlock WHERE origin = ?", arguments: [me.site.rawValue]) {
-                    throw StoreError(.refusedWrite, "this store holds its own site's block \(held) but not the ones before it (a restore from backup?); import or sync the missing blocks from a peer before writing, so no sequence number is reused")
-                }
+                let me = try Self.checkLocalWrite(db, key: key)
                 let changes = try makeChanges(db, me.site) {
-                    // Never below a number this site already used: a restored store learns its own
-                    // tickets from peers, and its counter must move past them.
-                    let number = try Int64.fetchOne(db, sql: """
-                        SELECT MAX(nextNumber, COALESCE((SELECT MAX(number) + 1 FROM ticket WHERE originSite = ?), 1))
-                        FROM localSite WHERE id = 1
-                        """, arguments: [me.site.rawValue]) ?? 1
-                    try db.execute(sql: "UPDATE localSite SET nextNumber = ? WHERE id = 1", arguments: [number + 1])
-                    return UInt64(number)
+                    let number = try Self.nextNumber(db, site: me.site)
+                    try Self.setNextNumber(db, number + 1)
+                    return number
                 }
-                var clock = HybridClock(last: HLC(rawValue: UInt64(try Int64.fetchOne(db, sql: "SELECT hlc FROM localSite WHERE id = 1") ?? 0)),
-                                        maxDrift: maxDrift)
+                var clock = try Self.clock(db, maxDrift: maxDrift)
+                let cache = BlockCache()
                 for chunk in BlockPlanner.split(changes) {
                     let vector = try Self.vector(db)
                     let hlc = try clock.now(wall: wallClock())
@@ -139,15 +130,55 @@ public struct TicketDatabase: Sendable {
                     }
                     try Self.insert(db, block)
                     try faultHook?("afterBlockInsert")
-                    try Self.materialize(db, Set(block.changes.map(\.entity)))
+                    cache.insert(block)
                     blocks.append(block)
                 }
-                try db.execute(sql: "UPDATE localSite SET hlc = ? WHERE id = 1", arguments: [Int64(bitPattern: clock.last.rawValue)])
+                try Self.materialize(db, Set(blocks.flatMap { $0.changes.map(\.entity) }), cache: cache)
+                try Self.saveClock(db, clock)
                 try faultHook?("beforeCommit")
                 return .commit
             }
             return blocks
         }
+    }
+
+    /// The checks every local write makes inside its transaction: the key is this store's, no restore
+    /// fence is up, and none of this site's own blocks waits for earlier ones.
+    static func checkLocalWrite(_ db: Database, key: SiteKey) throws -> LocalIdentity {
+        let me = try Self.identity(db)
+        guard me.publicKey == key.publicKey else {
+            throw StoreError(.keyMismatch, "the key file does not match this store's site key; restore the store's own site.key")
+        }
+        if try Self.restoredAt(db) != nil {
+            throw StoreError(.awaitingSync, "this store was restored from a backup and has not yet had its own newer blocks back from the coordinator; run `tierline sync HUB:PORT` (or start `tierline serve` dialing the coordinator) first, so no sequence number is reused")
+        }
+        if let held = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM pendingBlock WHERE origin = ?", arguments: [me.site.rawValue]) {
+            throw StoreError(.refusedWrite, "this store holds its own site's block \(held) but not the ones before it (a restore from backup?); import or sync the missing blocks from a peer before writing, so no sequence number is reused")
+        }
+        return me
+    }
+
+    /// The next display number of this site. Never below a number it already used: a restored store
+    /// learns its own tickets from peers, and its counter must move past them.
+    static func nextNumber(_ db: Database, site: SiteID) throws -> UInt64 {
+        UInt64(try Int64.fetchOne(db, sql: """
+            SELECT MAX(nextNumber, COALESCE((SELECT MAX(number) + 1 FROM ticket WHERE originSite = ?), 1))
+            FROM localSite WHERE id = 1
+            """, arguments: [site.rawValue]) ?? 1)
+    }
+
+    static func setNextNumber(_ db: Database, _ number: UInt64) throws {
+        try db.execute(sql: "UPDATE localSite SET nextNumber = ? WHERE id = 1", arguments: [Int64(number)])
+    }
+
+    /// The persisted clock of this site.
+    static func clock(_ db: Database, maxDrift: UInt64) throws -> HybridClock {
+        HybridClock(last: HLC(rawValue: UInt64(bitPattern: try Int64.fetchOne(db, sql: "SELECT hlc FROM localSite WHERE id = 1") ?? 0)),
+                    maxDrift: maxDrift)
+    }
+
+    static func saveClock(_ db: Database, _ clock: HybridClock) throws {
+        try db.execute(sql: "UPDATE localSite SET hlc = ? WHERE id = 1", arguments: [Int64(bitPattern: clock.last.rawValue)])
     }
 
     // MARK: Replication
@@ -286,8 +317,7 @@ public struct TicketDatabase: Sendable {
     /// never to the pending table; touched tickets are re-folded once at the end.
     /// - Returns: how many blocks were applied, and how many wait.
     func drain(_ db: Database, arriving: [Block] = []) throws -> (applied: Int, held: Int) {
-        var clock = HybridClock(last: HLC(rawValue: UInt64(try Int64.fetchOne(db, sql: "SELECT hlc FROM localSite WHERE id = 1") ?? 0)),
-                                maxDrift: maxDrift)
+        var clock = try Self.clock(db, maxDrift: maxDrift)
         let stored = try Row.fetchAll(db, sql: "SELECT bytes FROM pendingBlock").map { try Self.decodeStored($0["bytes"]) }
         var waiting = (stored.map { ($0, true) } + arriving.map { ($0, false) })
             .sorted { ($0.0.hlc, $0.0.origin, $0.0.seq) < ($1.0.hlc, $1.0.origin, $1.0.seq) }
@@ -295,6 +325,7 @@ public struct TicketDatabase: Sendable {
         // Read (and its signature checked) only when a block is stamped too far ahead.
         var releases: Roster??
         var touched = Set<EntityRef>()
+        let cache = BlockCache()
         var tooFarAhead: [Dot: String] = [:]
         var count = 0
         var progress = true
@@ -319,6 +350,7 @@ public struct TicketDatabase: Sendable {
                     try db.execute(sql: "DELETE FROM pendingBlock WHERE origin = ? AND seq = ?", arguments: [block.origin.rawValue, Int64(block.seq)])
                 }
                 try Self.insert(db, block)
+                cache.insert(block)
                 try Self.recordUnauthorized(db, block, at: wallClock())
                 vector[block.origin] = block.seq
                 touched.formUnion(block.changes.map(\.entity))
@@ -335,8 +367,8 @@ public struct TicketDatabase: Sendable {
                                  tooFarAhead[block.dot(0)] ?? "waiting for earlier blocks"])
         }
         try faultHook?("afterApplyBatch")
-        try Self.materialize(db, touched)
-        try db.execute(sql: "UPDATE localSite SET hlc = ? WHERE id = 1", arguments: [Int64(bitPattern: clock.last.rawValue)])
+        try Self.materialize(db, touched, cache: cache)
+        try Self.saveClock(db, clock)
         return (count, waiting.count)
     }
 
@@ -348,14 +380,21 @@ public struct TicketDatabase: Sendable {
 
     /// Appends a block to the log and advances the vector. The caller materializes its entities.
     static func insert(_ db: Database, _ block: Block) throws {
-        try db.execute(sql: "INSERT INTO block (origin, seq, hlc, hash, bytes) VALUES (?, ?, ?, ?, ?)",
-                       arguments: [block.origin.rawValue, Int64(block.seq), Int64(bitPattern: block.hlc.rawValue),
-                                   Data(block.hash), Data(block.bytes)])
-        try db.execute(sql: "INSERT INTO versionEntry (site, seq) VALUES (?, ?) ON CONFLICT(site) DO UPDATE SET seq = excluded.seq",
-                       arguments: [block.origin.rawValue, Int64(block.seq)])
-        for entity in Set(block.changes.map(\.entity.id)) {
-            try db.execute(sql: "INSERT OR IGNORE INTO blockEntity (entity, origin, seq) VALUES (?, ?, ?)",
-                           arguments: [entity.lowercased, block.origin.rawValue, Int64(block.seq)])
+        try db.cachedStatement(sql: "INSERT INTO block (origin, seq, hlc, hash, bytes) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [block.origin.rawValue, Int64(block.seq), Int64(bitPattern: block.hlc.rawValue),
+                                 Data(block.hash), Data(block.bytes)])
+        try db.cachedStatement(sql: "INSERT INTO versionEntry (site, seq) VALUES (?, ?) ON CONFLICT(site) DO UPDATE SET seq = excluded.seq")
+            .execute(arguments: [block.origin.rawValue, Int64(block.seq)])
+        let link = try db.cachedStatement(sql: "INSERT OR IGNORE INTO blockEntity (entity, origin, seq, offsets) VALUES (?, ?, ?, ?)")
+        var positions: [UUID: ByteWriter] = [:]
+        var order: [UUID] = []
+        for (index, change) in block.changes.enumerated() {
+            if positions[change.entity.id] == nil { order.append(change.entity.id) }
+            positions[change.entity.id, default: ByteWriter()].uvarint(UInt64(index))
+            positions[change.entity.id]!.uvarint(UInt64(block.changeOffsets[index]))
+        }
+        for entity in order {
+            try link.execute(arguments: [entity.lowercased, block.origin.rawValue, Int64(block.seq), Data(positions[entity]!.bytes)])
         }
     }
 

@@ -1,0 +1,254 @@
+import Foundation
+import GRDB
+import SyncWire
+import TicketModel
+import TicketStore
+
+// W1 (local writes) and W2 (merge of concurrent work) of ../shared/bench/WORKLOADS.md, on Tierline and
+// on plain SQLite with the peers' plain schema (bench_sqlite_plain.py: one table, tags comma-joined,
+// WAL, synchronous=NORMAL) in the same process, so each Tierline figure has its ratio beside it.
+
+/// The peers' plain table, written with prepared statements.
+struct PlainTable {
+    let queue: DatabaseQueue
+    let path: String
+
+    init(path: String) throws {
+        self.path = path
+        var config = Configuration()
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        queue = try DatabaseQueue(path: path, configuration: config)
+        try queue.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            try db.execute(sql: """
+                CREATE TABLE tickets(id INTEGER PRIMARY KEY, title TEXT, status TEXT, priority TEXT,
+                  assignee TEXT, site TEXT, tags TEXT, created_at TEXT, updated_at TEXT)
+                """)
+        }
+    }
+
+    func create(_ tickets: [WorkTicket]) throws {
+        try queue.write { db in
+            let insert = try db.makeStatement(sql: "INSERT INTO tickets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            for (i, t) in tickets.enumerated() {
+                try insert.execute(arguments: [i, t.title, t.status, t.priority, t.assignee, t.site, t.tags.joined(separator: ","),
+                                               t.createdAt, t.updatedAt])
+            }
+        }
+    }
+
+    func apply(_ op: WorkOp, _ db: Database) throws {
+        let column = op.kind == .set ? op.key : "tags"
+        try db.cachedStatement(sql: "UPDATE tickets SET \(column) = ? WHERE id = ?")
+            .execute(arguments: [op.kind == .set ? op.value : op.tagsAfter, op.ticket])
+    }
+
+    func fileBytes() throws -> Int {
+        try queue.writeWithoutTransaction { db in _ = try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        return try fileSize(path)
+    }
+}
+
+func fileSize(_ path: String) throws -> Int {
+    (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+}
+
+/// How a workload operation is written in Tierline. `pending` is `pending_customer` here; `closed`
+/// becomes `solved`, because a closed Tierline ticket leaves `closed` only through a reopen.
+enum TierlineMapping {
+    static func status(_ s: String) -> String { s == "pending" ? "pending_customer" : s == "closed" ? "solved" : s }
+
+    static func field(_ key: String) -> Field {
+        switch key {
+        case "title": .subject
+        case "status": .status
+        case "priority": .priority
+        case "assignee": .assignee
+        default: .custom(key)
+        }
+    }
+
+    static func create(_ t: WorkTicket, in batch: inout LocalBatch) throws -> UUID {
+        try batch.create(TicketDraft(subject: t.title, priority: Priority(rawValue: t.priority) ?? .normal, assignee: t.assignee, tags: t.tags),
+                         fields: [(.status, .text(status(t.status))), (.custom("site"), .text(t.site)),
+                                  (.custom("created_at"), .text(t.createdAt)), (.custom("updated_at"), .text(t.updatedAt))])
+    }
+
+    static func apply(_ op: WorkOp, ids: [UUID], in batch: inout LocalBatch) throws {
+        let id = ids[op.ticket]
+        switch op.kind {
+        case .set: try batch.set(id, field(op.key), .text(op.key == "status" ? status(op.value) : op.value))
+        case .tagAdd: try batch.addTag(id, op.key)
+        case .tagRemove: try batch.removeTag(id, op.key)
+        }
+    }
+}
+
+@MainActor func w1(root: String, scale: Double) throws {
+    let ticketCount = max(1, Int(100_000 * scale)), updateCount = max(1, Int(200_000 * scale)), autocommitCount = max(1, Int(20_000 * scale))
+    let tickets = Workload.tickets(ticketCount, seed: 42)
+    let allOps = Workload.updates(tickets, count: updateCount + autocommitCount, seed: 43)
+    let ops = Array(allOps.prefix(updateCount)), autocommitOps = Array(allOps.suffix(autocommitCount))
+    note("W1: \(ticketCount) tickets, \(updateCount) updates in one transaction, then up to \(autocommitCount) commits or 5 s…")
+
+    let plain = try PlainTable(path: root + "/plain-w1.sqlite")
+    let plainCreate = try timed { try plain.create(tickets) }
+    let plainUpdate = try timed { try plain.queue.write { db in for op in ops { try plain.apply(op, db) } } }
+    var plainCommits = 0
+    let plainAutocommit = try timed {
+        let deadline = DispatchTime.now().uptimeNanoseconds + 5_000_000_000
+        for op in autocommitOps {
+            try plain.queue.write { db in try plain.apply(op, db) }
+            plainCommits += 1
+            if plainCommits % 256 == 0 && DispatchTime.now().uptimeNanoseconds > deadline { break }
+        }
+    }
+    let plainBytes = try plain.fileBytes()
+
+    let store = try openStore(root + "/w1", site: "north", role: .site, key: SiteKey.generate(), synchronous: "NORMAL")
+    var ids: [UUID] = []
+    ids.reserveCapacity(ticketCount)
+    let create = try timed { try store.batch { batch in for t in tickets { ids.append(try TierlineMapping.create(t, in: &batch)) } } }
+    let update = try timed { try store.batch { batch in for op in ops { try TierlineMapping.apply(op, ids: ids, in: &batch) } } }
+    var commits = 0
+    let autocommit = try timed {
+        let deadline = DispatchTime.now().uptimeNanoseconds + 5_000_000_000
+        for op in autocommitOps {
+            try store.batch { batch in try TierlineMapping.apply(op, ids: ids, in: &batch) }
+            commits += 1
+            if commits % 256 == 0 && DispatchTime.now().uptimeNanoseconds > deadline { break }
+        }
+    }
+    // The benchmark checks itself: every ticket is there, with the last status the workload gave it.
+    var expected = tickets
+    for op in (ops + autocommitOps.prefix(commits)) where op.kind == .set { expected[op.ticket].setField(op.key, op.value) }
+    let stored = try store.writer.read { db in
+        try Row.fetchAll(db, sql: "SELECT id, status FROM ticket").reduce(into: [String: String]()) { $0[$1["id"]] = $1["status"] }
+    }
+    guard stored.count == ticketCount, ids.indices.allSatisfy({ stored[ids[$0].uuidString.lowercased()] == TierlineMapping.status(expected[$0].status) }) else {
+        fatalError("W1: the Tierline store does not hold the tickets the workload wrote")
+    }
+    try store.writer.writeWithoutTransaction { db in _ = try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+    let bytes = try fileSize(root + "/w1/tierline.sqlite")
+
+    emitPair("W1", "create", count: ticketCount, seconds: create, plainSeconds: plainCreate, unit: "tickets/s")
+    emitPair("W1", "update_one_transaction", count: updateCount, seconds: update, plainSeconds: plainUpdate, unit: "ops/s")
+    emitPair("W1", "update_autocommit", count: commits, seconds: autocommit, plainCount: plainCommits, plainSeconds: plainAutocommit, unit: "ops/s")
+    emit(Figure(peer: "sqlite-plain", workload: "W1", metric: "file_bytes_per_ticket", value: Double(plainBytes) / Double(ticketCount), unit: "bytes"))
+    emit(Figure(workload: "W1", metric: "file_bytes_per_ticket", value: Double(bytes) / Double(ticketCount), unit: "bytes",
+                ratio: Double(bytes) / Double(plainBytes)))
+    emit(Figure(workload: "W1", metric: "metadata_bytes_per_ticket", value: Double(bytes - plainBytes) / Double(ticketCount), unit: "bytes"))
+}
+
+/// Emits a rate for plain SQLite and for Tierline, with Tierline's ratio to plain.
+@MainActor func emitPair(_ workload: String, _ metric: String, count: Int, seconds: Double, plainCount: Int? = nil,
+                         plainSeconds: Double, unit: String) {
+    let plainRate = Double(plainCount ?? count) / plainSeconds, rate = Double(count) / seconds
+    emit(Figure(peer: "sqlite-plain", workload: workload, metric: metric, value: plainRate, unit: unit))
+    emit(Figure(workload: workload, metric: metric, value: rate, unit: unit, ratio: rate / plainRate))
+}
+
+/// What one replica sends the other: its delta as change-set lines, and the bytes that takes.
+struct Delta {
+    var lines: [[UInt8]] = []
+    var raw = 0
+    var zlib1 = 0
+    var zlib6 = 0
+    var encodeSeconds = 0.0
+}
+
+func encodeDelta(from store: TicketDatabase, to peer: VersionVector) throws -> Delta {
+    var delta = Delta()
+    var blocks: [Block] = []
+    delta.encodeSeconds = try timed {
+        blocks = try store.blocks(after: peer)
+        for start in stride(from: 0, to: blocks.count, by: 1024) {
+            let encoded = try ChangeSet.encode(Array(blocks[start..<min(start + 1024, blocks.count)]), batch: 1, keys: [:], level: 1)
+            delta.lines.append(encoded.line)
+            delta.raw += encoded.size
+            delta.zlib1 += compressedBytes(encoded.line)
+        }
+    }
+    for start in stride(from: 0, to: blocks.count, by: 1024) {
+        let encoded = try ChangeSet.encode(Array(blocks[start..<min(start + 1024, blocks.count)]), batch: 1, keys: [:], level: 6)
+        delta.zlib6 += compressedBytes(encoded.line)
+    }
+    return delta
+}
+
+/// The zlib bytes inside a `blocks` line (its base64 `data` member, decoded length).
+func compressedBytes(_ line: [UInt8]) -> Int {
+    let text = String(decoding: line, as: UTF8.self)
+    guard let start = text.range(of: "\"data\":\""), let end = text[start.upperBound...].firstIndex(of: "\"") else { return 0 }
+    return ChangeSet.decodedLength(base64: String(text[start.upperBound..<end]))
+}
+
+/// Decodes and applies a delta as a receiving node would (one transaction per line).
+func applyDelta(_ delta: Delta, to store: TicketDatabase) throws -> ApplyReport {
+    var total = ApplyReport()
+    for line in delta.lines {
+        guard case .blocks(let batch) = try Frame.decode(line: line) else { fatalError("W2: a delta line is not a batch") }
+        let report = try store.apply(batch.blocks)
+        total.applied += report.applied
+        total.held += report.held
+        total.refused += report.refused
+    }
+    return total
+}
+
+@MainActor func w2(root: String, scale: Double) throws {
+    let base = max(1, Int(10_000 * scale)), updates = max(1, Int(50_000 * scale)), perCommit = 100
+    note("W2: \(base) shared tickets, \(updates) concurrent updates on each of two replicas, \(perCommit) per commit…")
+    let tickets = Workload.tickets(base, seed: 42)
+    let eastKey = SiteKey.generate(), westKey = SiteKey.generate()
+    let east = try openStore(root + "/w2-east", site: "east", role: .site, key: eastKey, synchronous: "NORMAL")
+    let west = try openStore(root + "/w2-west", site: "west", role: .site, key: westKey, synchronous: "NORMAL")
+    try east.learn(keys: [try SiteID("west"): westKey.publicKey])
+    try west.learn(keys: [try SiteID("east"): eastKey.publicKey])
+    var ids: [UUID] = []
+    try east.batch { batch in for t in tickets { ids.append(try TierlineMapping.create(t, in: &batch)) } }
+    _ = try west.apply(east.blocks(after: VersionVector()))
+    guard try west.digest() == east.digest() else { fatalError("W2: the replicas differ before the concurrent work") }
+
+    let plain = try PlainTable(path: root + "/plain-w2.sqlite")
+    try plain.create(tickets)
+    var localSeconds: [Double] = []
+    var plainSeconds = 0.0
+    for (store, seed) in [(east, UInt64(100)), (west, UInt64(200))] {
+        let ops = Workload.updates(tickets, count: updates, seed: seed)
+        localSeconds.append(try timed {
+            for start in stride(from: 0, to: ops.count, by: perCommit) {
+                try store.batch { batch in for op in ops[start..<min(start + perCommit, ops.count)] { try TierlineMapping.apply(op, ids: ids, in: &batch) } }
+            }
+        })
+        plainSeconds += try timed {
+            for start in stride(from: 0, to: ops.count, by: perCommit) {
+                try plain.queue.write { db in for op in ops[start..<min(start + perCommit, ops.count)] { try plain.apply(op, db) } }
+            }
+        }
+    }
+    let eastVector = try east.vector(), westVector = try west.vector()
+    let eastDelta = try encodeDelta(from: east, to: westVector)
+    let westDelta = try encodeDelta(from: west, to: eastVector)
+    var reports: [ApplyReport] = []
+    let westApplies = try timed { reports.append(try applyDelta(eastDelta, to: west)) }
+    let eastApplies = try timed { reports.append(try applyDelta(westDelta, to: east)) }
+    let converged = try east.digest() == west.digest()
+    guard converged, reports.allSatisfy({ $0.refused.isEmpty && $0.held == 0 }) else {
+        fatalError("W2: the replicas did not converge (refused \(reports.map(\.refused.count)), held \(reports.map(\.held)))")
+    }
+    // The plain rate: the same updates, 100 per commit, on the plain table (both replicas' worth).
+    let plainRate = Double(2 * updates) / plainSeconds
+    emit(Figure(peer: "sqlite-plain", workload: "W2", metric: "local_updates", value: plainRate, unit: "ops/s"))
+    emit(Figure(workload: "W2", metric: "local_updates", value: Double(2 * updates) / localSeconds.reduce(0, +), unit: "ops/s",
+                ratio: Double(2 * updates) / localSeconds.reduce(0, +) / plainRate))
+    emit(Figure(workload: "W2", metric: "delta_bytes_raw", value: Double(eastDelta.raw), unit: "bytes"))
+    emit(Figure(workload: "W2", metric: "delta_bytes_zlib1", value: Double(eastDelta.zlib1), unit: "bytes"))
+    emit(Figure(workload: "W2", metric: "delta_bytes_zlib6", value: Double(eastDelta.zlib6), unit: "bytes", ratio: Double(eastDelta.zlib6) / 338_044))
+    emit(Figure(workload: "W2", metric: "encode_ms", value: eastDelta.encodeSeconds * 1000, unit: "ms"))
+    emit(Figure(workload: "W2", metric: "apply_ms", value: westApplies * 1000, unit: "ms", ratio: westApplies * 1000 / 249))
+    emit(Figure(workload: "W2", metric: "apply_ms_other_way", value: eastApplies * 1000, unit: "ms"))
+    emit(Figure(workload: "W2", metric: "apply_updates_per_s", value: Double(updates) / westApplies, unit: "ops/s",
+                ratio: Double(updates) / westApplies / plainRate))
+    emit(Figure(workload: "W2", metric: "converged", value: converged ? 1 : 0, unit: "yes=1"))
+}

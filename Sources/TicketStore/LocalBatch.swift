@@ -1,0 +1,178 @@
+import Foundation
+import GRDB
+import TicketModel
+
+/// Many local writes in one transaction: an import, a bulk edit, a script.
+///
+/// Each write is checked as the single-write methods check it, and its changes go into the block
+/// being filled; a block is signed and appended when it is full (256 changes or its byte budget) or
+/// when a write sets a field the block already sets. Touched tickets are folded once, at the end.
+/// The batch is all or nothing: a write that throws rolls every earlier one back.
+///
+/// ```swift
+/// try db.batch { batch in
+///     let id = try batch.create(TicketDraft(subject: "Printer offline"))
+///     try batch.set(id, .assignee, .text("ana"))
+///     try batch.addTag(id, "hardware")
+/// }
+/// ```
+public struct LocalBatch: ~Copyable {
+    /// What a batch wrote.
+    public struct Summary: Sendable, Equatable {
+        public var blocks = 0
+        public var changes = 0
+        public var tickets = 0
+    }
+
+    let db: Database
+    let store: TicketDatabase
+    let site: SiteID
+    let key: SiteKey
+    var clock: HybridClock
+    var vector: VersionVector
+    var number: UInt64
+    var fill = BlockFill()
+    let cache = BlockCache()
+    var touched = Set<EntityRef>()
+    var created = Set<UUID>()
+    /// Live tag additions (their dots) of the tickets this batch tagged, read once per ticket.
+    var tagDots: [UUID: [String: [Dot]]] = [:]
+    var summary = Summary()
+
+    /// Opens a ticket (as ``TicketDatabase/createTicket(_:)``) and returns its id.
+    /// - Parameter fields: further fields to set in the same changes, replacing the draft's value of
+    ///   a field it also sets (an import sets `status` this way).
+    @discardableResult
+    public mutating func create(_ draft: TicketDraft, fields: [(Field, FieldValue)] = []) throws -> UUID {
+        try store.validate(draft)
+        for (field, value) in fields { try store.validate(field, value) }
+        let id = UUIDv7.make(millis: store.wallClock(), random: TicketDatabase.randomBytes(10))
+        let messageID = UUIDv7.make(millis: store.wallClock(), random: TicketDatabase.randomBytes(10))
+        created.insert(id)
+        tagDots[id] = [:]
+        var changes = TicketDatabase.changes(opening: draft, id: id, number: number, messageID: messageID)
+        for (field, value) in fields {
+            let change = Change(.ticket(id), .set(field, value))
+            if let index = changes.firstIndex(where: { if case .set(field, _) = $0.operation { true } else { false } }) {
+                changes[index] = change
+            } else {
+                changes.append(change)
+            }
+        }
+        for change in changes {
+            let dot = try append(change)
+            if case .addElement(.tags, let tag) = change.operation { tagDots[id]?[tag, default: []].append(dot) }
+        }
+        number += 1
+        return id
+    }
+
+    /// Sets one field of a ticket (as ``TicketDatabase/update(_:_:)``; whether a ticket is closed is
+    /// read from its state before the batch).
+    public mutating func set(_ id: UUID, _ field: Field, _ value: FieldValue) throws {
+        try store.validate(field, value)
+        try requireTicket(id)
+        try TicketDatabase.checkNotClosed(db, id, [(field, value)])
+        try append(Change(.ticket(id), .set(field, value)))
+    }
+
+    /// Adds a tag.
+    public mutating func addTag(_ id: UUID, _ tag: String) throws {
+        let tag = try checkedTag(id, tag)
+        try loadTags(id)
+        let dot = try append(Change(.ticket(id), .addElement(.tags, tag)))
+        tagDots[id]?[tag, default: []].append(dot)
+    }
+
+    /// Removes a tag: the additions this replica has seen, earlier ones of this batch included
+    /// (observed-remove). Removing a tag the ticket does not carry writes nothing.
+    public mutating func removeTag(_ id: UUID, _ tag: String) throws {
+        let tag = try checkedTag(id, tag)
+        try loadTags(id)
+        let observed = tagDots[id]?[tag] ?? []
+        guard !observed.isEmpty else { return }
+        try append(Change(.ticket(id), .removeElement(.tags, tag, observed: observed)))
+        tagDots[id]?[tag] = []
+    }
+
+    private func checkedTag(_ id: UUID, _ tag: String) throws -> String {
+        try store.checkText(tag, "tag", max: BlockLimits.maxNameBytes, allowEmpty: false)
+        try requireTicket(id)
+        return tag.precomposedStringWithCanonicalMapping
+    }
+
+    private func requireTicket(_ id: UUID) throws {
+        guard !created.contains(id) else { return }
+        let exists = try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM ticket WHERE id = ? AND number IS NOT NULL)"),
+                                       arguments: [id.lowercased]) ?? false
+        guard exists else { throw StoreError(.unknownTicket, "no ticket \(id.lowercased) in this store") }
+    }
+
+    /// Reads a ticket's live tag additions before this batch first tags it. Every tag write of the
+    /// batch goes through here first, so the log holds none of the batch's own tag changes for that
+    /// ticket yet, and the open block none either.
+    private mutating func loadTags(_ id: UUID) throws {
+        guard tagDots[id] == nil else { return }
+        tagDots[id] = try TicketDatabase.fold(db, id, cache: cache).elements[.tags] ?? [:]
+    }
+
+    /// Adds a change to the block being filled, sealing that block first if the change does not fit.
+    /// - Returns: the change's id.
+    @discardableResult
+    private mutating func append(_ change: Change) throws -> Dot {
+        if !fill.fits(change) { try seal() }
+        let dot = Dot(origin: site, seq: vector[site] + 1, index: UInt32(fill.changes.count))
+        fill.append(change)
+        touched.insert(change.entity)
+        summary.changes += 1
+        return dot
+    }
+
+    /// Signs the block being filled and appends it to the log.
+    mutating func seal() throws {
+        guard !fill.isEmpty else { return }
+        let hlc = try clock.now(wall: store.wallClock())
+        let block: Block
+        do {
+            block = try Block.make(origin: site, seq: vector[site] + 1, hlc: hlc, deps: vector, changes: fill.take(), key: key)
+        } catch {
+            throw StoreError(.invalidInput, "the write does not fit a block: \(error)")
+        }
+        try TicketDatabase.insert(db, block)
+        cache.insert(block)
+        vector[site] = block.seq
+        summary.blocks += 1
+    }
+
+    /// Seals the last block, folds every touched ticket once and saves the clock and counter.
+    consuming func finish() throws -> Summary {
+        try seal()
+        try TicketDatabase.materialize(db, touched, cache: cache)
+        try TicketDatabase.saveClock(db, clock)
+        try TicketDatabase.setNextNumber(db, number)
+        summary.tickets = touched.count
+        return summary
+    }
+}
+
+extension TicketDatabase {
+    /// Runs `writes` as one batch of local writes in one `BEGIN IMMEDIATE` transaction (see
+    /// ``LocalBatch``): all of them are stored, or none.
+    @discardableResult
+    public func batch(_ writes: (inout LocalBatch) throws -> Void) throws -> LocalBatch.Summary {
+        guard let key else { throw StoreError(.refusedWrite, "this store was opened without its site key; local writes need it") }
+        return try writer.writeWithoutTransaction { db in
+            var summary = LocalBatch.Summary()
+            try db.inTransaction(.immediate) {
+                let me = try Self.checkLocalWrite(db, key: key)
+                var batch = LocalBatch(db: db, store: self, site: me.site, key: key, clock: try Self.clock(db, maxDrift: maxDrift),
+                                       vector: try Self.vector(db), number: try Self.nextNumber(db, site: me.site))
+                try writes(&batch)
+                summary = try batch.finish()
+                try faultHook?("beforeCommit")
+                return .commit
+            }
+            return summary
+        }
+    }
+}
