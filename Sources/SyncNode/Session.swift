@@ -607,7 +607,7 @@ final class SyncSession: Sendable {
                 while room > 0 {
                     let has = link.withLockedValue { $0.has }
                     let page = try await context.store.run { [context] in
-                        try $0.blocks(after: has, limit: context.batchBlocks, maxBytes: context.batchBytes)
+                        try $0.storedBlocks(after: has, limit: context.batchBlocks, maxBytes: context.batchBytes)
                     }
                     if page.isEmpty {
                         if !link.withLockedValue({ $0.syncedSent }) {
@@ -618,7 +618,7 @@ final class SyncSession: Sendable {
                         break
                     }
                     batchNumber += 1
-                    let encoded = try ChangeSet.encode(page, batch: batchNumber, keys: [:], limits: context.limits)
+                    let encoded = try ChangeSet.encode(stored: page, batch: batchNumber, keys: [:], limits: context.limits)
                     let progress = link.withLockedValue { link in
                         link.has = link.has.merging(encoded.through)
                         link.sentThrough = link.sentThrough.merging(encoded.through)

@@ -25,15 +25,30 @@ public enum ChangeSet {
     /// - Throws: ``WireError`` `.tooLarge` if they exceed a batch's limits.
     public static func encode(_ blocks: [Block], batch: UInt64, keys: [SiteID: [UInt8]],
                               level: Int32 = defaultLevel, limits: WireLimits = .standard) throws(WireError) -> EncodedBatch {
+        try encode(stored: blocks.map { ($0.origin, $0.seq, $0.bytes) }, batch: batch, keys: keys, level: level, limits: limits)
+    }
+
+    /// Encodes blocks given as their canonical bytes (in stamp order) as one `blocks` frame line,
+    /// without decoding them: what a sender relays from its store (§2.3 sends them byte for byte).
+    ///
+    /// ```swift
+    /// let line = try ChangeSet.encode(stored: try store.storedBlocks(after: peer, limit: 1024, maxBytes: 1 << 20),
+    ///                                 batch: 1, keys: [:])
+    /// ```
+    /// - Parameter stored: each block's origin, `seq` and bytes; the origin and `seq` make the batch's
+    ///   ``EncodedBatch/through`` vector and must be those the bytes hold.
+    /// - Throws: ``WireError`` `.tooLarge` if they exceed a batch's limits.
+    public static func encode(stored blocks: [(origin: SiteID, seq: UInt64, bytes: [UInt8])], batch: UInt64, keys: [SiteID: [UInt8]],
+                              level: Int32 = defaultLevel, limits: WireLimits = .standard) throws(WireError) -> EncodedBatch {
         var raw = ByteBuffer()
         raw.reserveCapacity(blocks.reduce(0) { $0 + $1.bytes.count + 3 })
         var through = VersionVector()
+        var length = ByteWriter()
         for block in blocks {
-            let bytes = block.bytes
-            var w = ByteWriter()
-            w.uvarint(UInt64(bytes.count))
-            raw.writeBytes(w.bytes)
-            raw.writeBytes(bytes)
+            length.bytes.removeAll(keepingCapacity: true)
+            length.uvarint(UInt64(block.bytes.count))
+            raw.writeBytes(length.bytes)
+            raw.writeBytes(block.bytes)
             through[block.origin] = max(through[block.origin], block.seq)
         }
         let size = raw.readableBytes

@@ -36,11 +36,22 @@ public struct PeerRecord: Sendable, Equatable {
 
 extension TicketDatabase {
     /// The oldest applied blocks a peer with `peer` lacks, in stamp order, at most `limit` of them and
-    /// about `maxBytes` (always at least one block when any is lacking).
+    /// about `maxBytes` (always at least one block when any is lacking), as stored: each block's origin,
+    /// `seq` and canonical bytes, not decoded.
+    ///
+    /// A sender forwards a block byte for byte (`Protocol/PROTOCOL.md` §2.3), so it needs no more than
+    /// this: parsing and hashing every block only to write its bytes again cost the sender more than
+    /// reading them. A block damaged on disk is sent as it is, and the receiver refuses the batch
+    /// (`bad-batch`); ``blocks(after:)`` and the backup check are where a store finds its own damage.
     ///
     /// Starts at the oldest lacking block of each origin (found by primary key), so a peer that is
     /// nearly in sync costs a short index scan, not a pass over the whole log.
-    public func blocks(after peer: VersionVector, limit: Int, maxBytes: Int) throws -> [Block] {
+    ///
+    /// ```swift
+    /// let page = try store.storedBlocks(after: peerVector, limit: 1024, maxBytes: 1 << 20)
+    /// ```
+    public func storedBlocks(after peer: VersionVector, limit: Int,
+                             maxBytes: Int) throws -> [(origin: SiteID, seq: UInt64, bytes: [UInt8])] {
         try writer.read { db in
             var start: Int64?
             for (site, seq) in try Self.vector(db).entries where seq > peer[site] {
@@ -50,16 +61,20 @@ extension TicketDatabase {
                 }
             }
             guard let start else { return [] }
-            var out: [Block] = []
+            var out: [(origin: SiteID, seq: UInt64, bytes: [UInt8])] = []
             var bytes = 0
+            var origins: [String: SiteID] = [:]
             let rows = try Row.fetchCursor(db, sql: "SELECT origin, seq, bytes FROM block WHERE hlc >= ? ORDER BY hlc, origin, seq",
                                            arguments: [start])
             while let row = try rows.next() {
-                let origin = try SiteID(row["origin"] as String)
-                guard UInt64(row["seq"] as Int64) > peer[origin] else { continue }
+                let name: String = row["origin"]
+                let origin = try origins[name] ?? SiteID(name)
+                origins[name] = origin
+                let seq = UInt64(row["seq"] as Int64)
+                guard seq > peer[origin] else { continue }
                 let data: Data = row["bytes"]
                 if !out.isEmpty && bytes + data.count > maxBytes { break }
-                out.append(try Self.decodeStored(data))
+                out.append((origin, seq, [UInt8](data)))
                 bytes += data.count
                 if out.count >= limit { break }
             }

@@ -28,6 +28,19 @@ func sampleBlocks(_ count: Int = 3, seed: UInt64 = 1) -> (blocks: [Block], keys:
         }
     }
 
+    @Test func storedBytesEncodeToTheSameLineAsTheirBlocks() throws {
+        let blocks = sampleBlocks(6, seed: 3).blocks.sorted { ($0.hlc, $0.origin, $0.seq) < ($1.hlc, $1.origin, $1.seq) }
+        let fromBlocks = try ChangeSet.encode(blocks, batch: 2, keys: [:])
+        let fromBytes = try ChangeSet.encode(stored: blocks.map { ($0.origin, $0.seq, $0.bytes) }, batch: 2, keys: [:])
+        #expect(fromBytes.line == fromBlocks.line)
+        #expect(fromBytes.size == fromBlocks.size && fromBytes.blockCount == blocks.count)
+        var through = VersionVector()
+        for block in blocks { through[block.origin] = max(through[block.origin], block.seq) }
+        #expect(fromBytes.through == through)
+        guard case .blocks(let batch) = try Frame.decode(line: fromBytes.line) else { Issue.record("not a blocks frame"); return }
+        #expect(batch.blocks == blocks)
+    }
+
     @Test func theCompressedLengthIsCountedWithoutDecoding() {
         for bytes in 0...9 {
             let text = Data(repeating: 0xA5, count: bytes).base64EncodedString()

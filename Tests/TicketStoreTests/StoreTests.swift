@@ -157,6 +157,39 @@ struct Fault: Error {}
         }
     }
 
+    @Test func storedBlocksArePagesOfWhatThePeerLacksAsStoredBytes() throws {
+        let store = try makeStore("north")
+        var south = SimSite("south")
+        try trust(store, [south])
+        for i in 0..<5 {
+            let t = try store.createTicket(TicketDraft(subject: "t\(i)"))
+            _ = try store.apply([south.write(create(ticketID(UInt8(100 + i)), number: UInt64(i + 1)))])
+            try store.update(t.id, [(.assignee, .text("a\(i)"))])
+        }
+        for cut: UInt64 in [0, 3] {
+            var peer = VersionVector()
+            peer[try SiteID("north")] = cut
+            let lacking = try store.blocks(after: peer)
+            var paged: [(origin: SiteID, seq: UInt64, bytes: [UInt8])] = []
+            var has = peer
+            // Pages of at most 4 blocks, or of one block when bytes run out, walk the same order.
+            for maxBytes in [1 << 20, 1] {
+                paged = []
+                has = peer
+                while true {
+                    let page = try store.storedBlocks(after: has, limit: 4, maxBytes: maxBytes)
+                    if page.isEmpty { break }
+                    #expect(page.count <= (maxBytes == 1 ? 1 : 4))
+                    for block in page { has[block.origin] = max(has[block.origin], block.seq) }
+                    paged += page
+                }
+                #expect(paged.map { "\($0.origin):\($0.seq)" } == lacking.map { "\($0.origin):\($0.seq)" })
+                #expect(paged.map(\.bytes) == lacking.map(\.bytes))
+            }
+        }
+        #expect(try store.storedBlocks(after: store.vector(), limit: 10, maxBytes: 1 << 20).isEmpty)
+    }
+
     @Test func equivocationBadSignatureAndUnknownSiteAreRefusedAndNothingIsStored() throws {
         var north = SimSite("north")
         let stranger = SimSite("stranger")
