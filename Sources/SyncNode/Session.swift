@@ -156,6 +156,12 @@ final class SyncSession: Sendable {
         var ownRoster: UInt64 = 0
         /// The newest roster version the peer is known to hold (announced, sent to it, or received from it).
         var peerRoster: UInt64 = 0
+        /// The site keys this store held when it last read them (at open, after each batch applied): what
+        /// received batches are verified with before they reach the store, which checks again any
+        /// block whose origin's key has changed since.
+        var keys: [SiteID: [UInt8]] = [:]
+        /// A write failed because the peer closed; reading goes on, to report the reason it gave.
+        var writeFailed = false
     }
 
     let context: SessionContext
@@ -314,10 +320,24 @@ final class SyncSession: Sendable {
     enum Phase { case awaitHello, awaitRoster, awaitAuth, awaitVector, open }
 
     /// Handles every inbound frame in order. Returns when the peer says `bye` or closes.
+    ///
+    /// Batches go through a ``BatchIntake``: each is decoded and its signatures checked as it arrives,
+    /// while the batches before it apply; every other frame waits until they are applied and acked.
     func readLoop(_ inbound: NIOAsyncChannelInboundStream<Inbound>, _ channel: any Channel, token: Int) async throws -> Bool {
+        var intake = BatchIntake<Result<PreparedBatch, WireError>>(depth: context.limits.window)
+        do {
+            return try await readFrames(inbound, channel, token: token, intake: &intake)
+        } catch {
+            // A batch that failed closed the connection to stop the reading; its error is the reason.
+            if let failure = await intake.cancel() { throw failure }
+            throw error
+        }
+    }
+
+    func readFrames(_ inbound: NIOAsyncChannelInboundStream<Inbound>, _ channel: any Channel, token: Int,
+                    intake: inout BatchIntake<Result<PreparedBatch, WireError>>) async throws -> Bool {
         var phase = Phase.awaitHello
         var nextBatch: UInt64 = 1
-        var writeFailed = false
         for try await item in inbound {
             // A write can fail because the peer closed right after sending an error frame; the
             // frames it sent are still buffered, so reading goes on to report its reason.
@@ -325,28 +345,27 @@ final class SyncSession: Sendable {
                 let frame: Frame
                 switch item {
                 case .invalid(let error):
+                    try await intake.drain()
                     try await fail(channel, error)
                     continue
                 case .batch(let raw):
                     // The payload is decoded only here, after the handshake, and off the event loop.
-                    guard phase == .open else {
-                        try await fail(channel, WireError(.unexpectedFrame, "a blocks frame is not allowed \(Self.describe(phase))"))
-                        continue
-                    }
-                    guard raw.batch == nextBatch else {
-                        try await fail(channel, WireError(.badBatch, "batch \(raw.batch) arrived where batch \(nextBatch) was due"))
-                        continue
-                    }
-                    let batch: BlockBatch
-                    do { batch = try raw.decode(limits: context.limits) } catch {
-                        try await fail(channel, error)
+                    guard phase == .open, raw.batch == nextBatch else {
+                        try await intake.drain()
+                        try await fail(channel, phase != .open
+                            ? WireError(.unexpectedFrame, "a blocks frame is not allowed \(Self.describe(phase))")
+                            : WireError(.badBatch, "batch \(raw.batch) arrived where batch \(nextBatch) was due"))
                         continue
                     }
                     nextBatch += 1
-                    try await receive(batch, channel)
+                    let limits = context.limits
+                    try await intake.enqueue(prepare: { ahead in await self.prepare(raw, limits: limits, ahead: ahead) }) { prepared in
+                        try await self.receive(prepared, channel)
+                    }
                     continue
                 case .frame(let f): frame = f
                 }
+                try await intake.drain()
                 switch (phase, frame) {
                 case (_, .ping(let id, _)):
                     try await write(channel, .frame(.pong(id: id, time: context.clock())))
@@ -386,8 +405,9 @@ final class SyncSession: Sendable {
                     try await write(channel, .frame(.vector(vector)))
                     phase = .awaitVector
                 case (.awaitVector, .vector(let peerVector)):
-                    let ours = try await context.store.run { try $0.vector() }
+                    let (ours, keys) = try await context.store.run { try ($0.vector(), $0.siteKeys()) }
                     link.withLockedValue { link in
+                        link.keys = keys
                         link.open = true
                         link.peerVector = peerVector
                         link.has = peerVector
@@ -437,11 +457,14 @@ final class SyncSession: Sendable {
                     try await fail(channel, WireError(.unexpectedFrame, "a \(frame.type) frame is not allowed \(Self.describe(phase))"))
                 }
             } catch let error as ChannelError where error == .ioOnClosedChannel || error == .alreadyClosed {
-                writeFailed = true
+                link.withLockedValue { $0.writeFailed = true }
             }
         }
+        try await intake.drain()
         // The peer closed without bye.
-        let (done, timedOut) = link.withLockedValue { ($0.syncedSent && $0.peerSynced && $0.inFlight == 0, $0.timedOut) }
+        let (done, timedOut, writeFailed) = link.withLockedValue {
+            ($0.syncedSent && $0.peerSynced && $0.inFlight == 0, $0.timedOut, $0.writeFailed)
+        }
         if let timedOut { throw SessionEnded(error: timedOut, fromPeer: false) }
         if writeFailed && !done {
             throw SessionEnded(error: WireError(.connectionLost, "the peer closed the connection without saying why; its log or `tierline status` there may"), fromPeer: false)
@@ -547,14 +570,45 @@ final class SyncSession: Sendable {
         }
     }
 
+    /// Decodes a batch and checks its signatures with the keys last read from the store; runs while
+    /// earlier batches apply. With batches `ahead` of it, one core is left to the store's apply, which
+    /// the session waits for; with none, it takes every core.
+    func prepare(_ raw: RawBatch, limits: WireLimits, ahead: Int) async -> Result<PreparedBatch, WireError> {
+        let batch: BlockBatch
+        do { batch = try raw.decode(limits: limits) } catch { return .failure(error) }
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        // Keys come from the roster only (§2.6.1); a batch's `keys` member is ignored.
+        let verified = await SignatureCheck.verifiedKeys(batch.blocks, keys: link.withLockedValue { $0.keys },
+                                                         width: ahead == 0 ? cores : cores - 1)
+        return .success(PreparedBatch(batch: batch, verified: verified))
+    }
+
+    /// Applies one prepared batch atomically and acknowledges it, or reports why it could not be
+    /// decoded. A fatal error closes the connection, which ends the read loop (and so the session)
+    /// with that error.
+    func receive(_ prepared: Result<PreparedBatch, WireError>, _ channel: any Channel) async throws {
+        do {
+            switch prepared {
+            case .success(let batch): try await receive(batch, channel)
+            case .failure(let error): try await fail(channel, error)
+            }
+        } catch let error as ChannelError where error == .ioOnClosedChannel || error == .alreadyClosed {
+            link.withLockedValue { $0.writeFailed = true }
+        } catch {
+            channel.close(promise: nil)
+            throw error
+        }
+    }
+
     /// Applies one received batch atomically, then acknowledges it.
-    func receive(_ batch: BlockBatch, _ channel: any Channel) async throws {
-        let result: (report: ApplyReport, vector: VersionVector)
+    func receive(_ prepared: PreparedBatch, _ channel: any Channel) async throws {
+        let batch = prepared.batch
+        let result: (report: ApplyReport, vector: VersionVector, keys: [SiteID: [UInt8]])
         do {
             result = try await context.store.run { db in
-                // Keys come from the roster only (§2.6.1); a batch's `keys` member is ignored.
-                let report = try db.apply(batch.blocks)
-                return (report, try db.vector())
+                // The store checks again every block whose origin's key is not the one it was verified with.
+                let report = try db.apply(batch.blocks, verified: prepared.verified)
+                return (report, try db.vector(), try db.siteKeys())
             }
         } catch {
             try await fail(channel, WireError(.internal, "this node could not store the batch (\(error)); retry later"))
@@ -563,6 +617,7 @@ final class SyncSession: Sendable {
         var through = VersionVector()
         for block in batch.blocks { through[block.origin] = max(through[block.origin], block.seq) }
         let progress = link.withLockedValue { link in
+            link.keys = result.keys
             link.has = link.has.merging(through)
             link.peerVector = link.peerVector.merging(through)
             link.dirty = true

@@ -154,6 +154,45 @@ func block(_ origin: SiteID, _ seq: UInt64, _ changes: [Change], key: SiteKey, a
         #expect(try refusals("equivocation").count == 1)
     }
 
+    @Test func batchesBeyondTheWindowAreAppliedAckedAndRefusedInOrder() async throws {
+        let address = try #require(try await hub.start())
+        defer { Task { await hub.stop() } }
+        // Six batches without waiting for acks (more than the window): each is checked while the ones
+        // before it apply, and the forged third is refused between the acks of the second and fourth.
+        var batches: [[Block]] = []
+        for seq: UInt64 in 1...5 {
+            batches.append([try block(north, seq, create(ticketID(UInt8(40 + seq)), number: seq), key: northKey)])
+        }
+        batches.insert([try block(south, 1, create(ticketID(50), number: 1, subject: "forged"), key: SiteKey.generate())], at: 2)
+        let outcome = try await rawSession(address, as: north, key: northKey, batches: batches)
+        let replies = outcome.frames.compactMap { frame -> String? in
+            switch frame {
+            case .ack(let ack): "ack \(ack.batch): \(ack.applied) applied, \(ack.refused) refused"
+            case .error(let code, _, _): code
+            case .pong: "pong"
+            default: nil
+            }
+        }
+        #expect(replies == ["ack 1: 1 applied, 0 refused", "ack 2: 1 applied, 0 refused", "ack 3: 0 applied, 1 refused", "block-refused",
+                            "ack 4: 1 applied, 0 refused", "ack 5: 1 applied, 0 refused", "ack 6: 1 applied, 0 refused", "pong"])
+        #expect(try hub.db.vector()[north] == 5 && hub.db.vector()[south] == 0)
+        #expect(try refusals("badSignature").map(\.origin) == ["south"])
+    }
+
+    @Test func aBatchThatDoesNotDecodeEndsTheSessionAfterTheAcksBeforeIt() async throws {
+        let address = try #require(try await hub.start())
+        defer { Task { await hub.stop() } }
+        let blocks = try (1...4 as ClosedRange<UInt64>).map { try block(north, $0, create(ticketID(UInt8(60 + $0)), number: $0), key: northKey) }
+        // The second batch is out of stamp order: fatal, and the batch after it never applies.
+        let outcome = try await rawSession(address, as: north, key: northKey, batches: [[blocks[0]], [blocks[2], blocks[1]], [blocks[3]]])
+        #expect(outcome.acks.map(\.batch) == [1])
+        #expect(outcome.errors.map(\.code) == ["bad-batch"])
+        #expect(try hub.db.vector()[north] == 1 && hub.db.pendingCount() == 0)
+        try await eventually(10, "the hub records why the session ended") {
+            try hub.db.peers().first { $0.site == north }?.lastError?.hasPrefix("bad-batch") == true
+        }
+    }
+
     @Test func aPeerThatCannotProveItsKeyOrIsNotInTheRosterIsRefusedBeforeAnyBlock() async throws {
         let address = try #require(try await hub.start())
         defer { Task { await hub.stop() } }
