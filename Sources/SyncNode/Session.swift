@@ -160,6 +160,8 @@ final class SyncSession: Sendable {
         /// received batches are verified with before they reach the store, which checks again any
         /// block whose origin's key has changed since.
         var keys: [SiteID: [UInt8]] = [:]
+        /// When this side wrote its hello (own clock), to estimate the peer's clock from its hello.
+        var helloSentMillis: UInt64 = 0
         /// A write failed because the peer closed; reading goes on, to report the reason it gave.
         var writeFailed = false
     }
@@ -219,6 +221,8 @@ final class SyncSession: Sendable {
                 var hello = ownHello
                 hello.roster = try await context.store.run { try $0.rosterVersion() }
                 link.withLockedValue { $0.ownRoster = hello.roster }
+                hello.time = context.clock()
+                link.withLockedValue { $0.helloSentMillis = hello.time }
                 try await write(raw, .frame(.hello(hello)))
                 try await withThrowingTaskGroup(of: Bool.self) { group in
                     group.addTask { try await self.readLoop(inbound, raw, token: token) }
@@ -382,9 +386,11 @@ final class SyncSession: Sendable {
                     return link.withLockedValue { $0.syncedSent && $0.peerSynced && $0.inFlight == 0 }
                 case (.awaitHello, .hello(let hello)):
                     try await accept(hello, channel)
+                    let now = context.clock()
                     let ownRoster = link.withLockedValue { link in
                         link.peer = hello
                         link.peerRoster = hello.roster
+                        link.summary.skewMillis = Self.skew(peerTime: hello.time, sent: link.helloSentMillis, received: now)
                         return link.ownRoster
                     }
                     // The side with the newer roster sends it before its proof, so the other side can
@@ -422,8 +428,8 @@ final class SyncSession: Sendable {
                     logger.info("session open", metadata: ["role": "\(link.withLockedValue { $0.peer?.role.rawValue ?? "" })"])
                     await recordPeer(error: nil)
                     context.feed.signal(token)
-                    // A first ping measures the round trip and the clock skew.
-                    try await sendPing(channel)
+                    // No ping yet: the hellos gave the clock skew, and a session that stays open pings
+                    // once it has been quiet (a one-shot sync in step with the peer is over by then).
                 case (.open, .ack(let ack)):
                     let due = link.withLockedValue { $0.acked + 1 }
                     guard ack.batch == due, ack.batch <= UInt64(link.withLockedValue { $0.summary.sentBatches }) else {
@@ -719,9 +725,18 @@ final class SyncSession: Sendable {
         let now = context.clock()
         link.withLockedValue { link in
             guard let sent = link.pings.removeValue(forKey: id) else { return }
-            let midpoint = Int64(sent) + (Int64(now) - Int64(sent)) / 2
-            link.summary.skewMillis = Int64(peerTime) - midpoint
+            link.summary.skewMillis = Self.skew(peerTime: peerTime, sent: sent, received: now)
         }
+    }
+
+    /// The peer's clock minus ours: `peerTime` is its clock when it wrote a frame that we read at
+    /// `received`, in a round trip that began when we wrote at `sent`; the frame is taken to be
+    /// written at the midpoint. A pong answers our ping; the peer's hello is written, like ours, as the
+    /// connection opens, so the two hellos make the first round trip (§2.2.1: `time` lets the peer
+    /// show a clock offset) and later pongs refine it.
+    static func skew(peerTime: UInt64, sent: UInt64, received: UInt64) -> Int64 {
+        let midpoint = Int64(sent) + (Int64(received) - Int64(sent)) / 2
+        return Int64(peerTime) - midpoint
     }
 
     func report(_ progress: SyncProgress) {

@@ -112,4 +112,10 @@ struct BatchFailed: Error, Equatable { var batch: Int }
         #expect(cancelled.isEmpty)
     }
 
+    @Test func theSkewIsThePeersClockAgainstTheMidpointOfTheRoundTrip() {
+        #expect(SyncSession.skew(peerTime: 1_060, sent: 1_000, received: 1_020) == 50)
+        #expect(SyncSession.skew(peerTime: 1_000, sent: 1_000, received: 1_020) == -10)
+        // A wall clock that stepped back between the two readings still gives a number.
+        #expect(SyncSession.skew(peerTime: 1_000, sent: 1_020, received: 1_000) == -10)
+    }
 }
