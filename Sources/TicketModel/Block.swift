@@ -74,7 +74,7 @@ public struct Block: Hashable, Sendable {
     /// SHA-256 of ``body``.
     public let hash: [UInt8]
     /// Where each change starts in ``body``: a store keeps an entity's offsets to decode only its
-    /// changes later (``decodeChanges(of:at:)``).
+    /// changes later (``StoredBlock``).
     public let changeOffsets: [UInt32]
 
     /// The whole canonical encoding: body then signature.
@@ -132,25 +132,6 @@ public struct Block: Hashable, Sendable {
         guard all.count > BlockLimits.signatureBytes else { throw CodecError(.truncated, "block of \(all.count) bytes has no room for a signature") }
         let body = Array(all.dropLast(BlockLimits.signatureBytes))
         self.init(try Block.decodeBody(body), signature: Array(all.suffix(BlockLimits.signatureBytes)), body: body)
-    }
-
-    /// Some changes of a stored block, decoded without the others: the header (origin, seq, stamp,
-    /// deps) and the change at each of `offsets` (from ``changeOffsets``), each with its index.
-    /// Nothing is verified beyond the codec's rules: this reads a replica's own log.
-    public static func decodeChanges(of bytes: [UInt8], at offsets: [(index: Int, offset: Int)]) throws(CodecError)
-        -> (origin: SiteID, seq: UInt64, hlc: HLC, deps: VersionVector, changes: [(index: Int, change: Change)]) {
-        var reader = ByteReader(bytes)
-        let header = try BlockCodec.decodeHeader(&reader)
-        var changes: [(index: Int, change: Change)] = []
-        changes.reserveCapacity(offsets.count)
-        for (index, offset) in offsets {
-            guard offset >= reader.offset || !changes.isEmpty, offset < bytes.count - BlockLimits.signatureBytes else {
-                throw CodecError(.invalidValue, "change offset \(offset) lies outside the block's changes")
-            }
-            reader.offset = offset
-            changes.append((index, try BlockCodec.decodeChange(&reader)))
-        }
-        return (header.origin, header.seq, header.hlc, header.deps, changes)
     }
 
     /// Whether ``signature`` is the Ed25519 signature of ``body`` by the key `publicKey`.
@@ -303,5 +284,39 @@ public enum UUIDv7 {
         b[8] = 0x80 | (random[2] & 0x3f)
         for i in 9..<16 { b[i] = random[i - 6] }
         return UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+    }
+}
+
+/// A stored block read for some of its changes only: its header is decoded once, each change when
+/// asked for, at an offset from ``Block/changeOffsets``. Nothing is verified beyond the codec's
+/// rules: this reads a replica's own log.
+public struct StoredBlock: Sendable {
+    public let origin: SiteID
+    public let seq: UInt64
+    public let hlc: HLC
+    public let deps: VersionVector
+    let bytes: [UInt8]
+    let changesStart: Int
+
+    public init(bytes: [UInt8]) throws(CodecError) {
+        var reader = ByteReader(bytes)
+        let header = try BlockCodec.decodeHeader(&reader)
+        _ = try reader.uvarint()
+        (origin, seq, hlc, deps) = (header.origin, header.seq, header.hlc, header.deps)
+        self.bytes = bytes
+        changesStart = reader.offset
+    }
+
+    /// The bytes this block takes in memory.
+    public var size: Int { bytes.count }
+
+    /// The change that starts at `offset`.
+    public func change(at offset: Int) throws(CodecError) -> Change {
+        guard offset >= changesStart, offset < bytes.count - BlockLimits.signatureBytes else {
+            throw CodecError(.invalidValue, "change offset \(offset) lies outside the block's changes")
+        }
+        var reader = ByteReader(bytes)
+        reader.offset = offset
+        return try BlockCodec.decodeChange(&reader)
     }
 }

@@ -170,9 +170,19 @@ public struct TicketState: Sendable, Equatable {
 
     /// Folds the changes of one ticket into its state.
     public static func fold(id: UUID, changes input: some Sequence<EntityChange>) -> TicketState {
-        var byDot: [Dot: EntityChange] = [:]
-        for change in input where byDot[change.dot] == nil { byDot[change.dot] = change }
-        let changes = byDot.values.sorted { ($0.stamp, $0.dot) < ($1.stamp, $1.dot) }
+        fold(id: id, unsorted: Array(input))
+    }
+
+    /// The fold itself, on an array (not generic: it runs once per touched ticket on every write).
+    static func fold(id: UUID, unsorted: [EntityChange]) -> TicketState {
+        // In stamp order; a change given twice (same dot, so same stamp) ends up adjacent and counts once.
+        var changes = unsorted.sorted { ($0.stamp, $0.dot) < ($1.stamp, $1.dot) }
+        var kept = 0
+        for index in changes.indices where kept == 0 || changes[kept - 1].dot != changes[index].dot {
+            if kept != index { changes.swapAt(kept, index) }
+            kept += 1
+        }
+        changes.removeLast(changes.count - kept)
 
         var state = TicketState(id: id)
         var setsByField: [Field: [EntityChange]] = [:]

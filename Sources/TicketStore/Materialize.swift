@@ -21,7 +21,9 @@ extension TicketDatabase {
             if let offsets: Data = slot[2], !cache.holds(origin: origin, seq: seq) {
                 // Only this ticket's changes of the block are decoded.
                 let part = try cache.part(db, origin: origin, seq: seq, offsets: offsets)
-                for (index, change) in part.changes where change.entity.id == id { take(part.origin, part.seq, part.hlc, part.deps, index, change) }
+                for (index, change) in part.changes where change.entity.id == id {
+                    take(part.block.origin, part.block.seq, part.block.hlc, part.block.deps, index, change)
+                }
                 continue
             }
             let entry = try cache.entry(db, origin: origin, seq: seq)
@@ -169,6 +171,9 @@ final class BlockCache {
 
     private var entries: [Key: Entry] = [:]
     private var changes = 0
+    /// Blocks read for some changes only, with their decoded headers (bounded by bytes).
+    private var stored: [Key: StoredBlock] = [:]
+    private var storedBytes = 0
     /// Changes held at most (about 10 MiB decoded).
     let capacity: Int
 
@@ -178,14 +183,32 @@ final class BlockCache {
     func holds(origin: String, seq: Int64) -> Bool { entries[Key(origin: origin, seq: seq)] != nil }
 
     /// The changes of block `(origin, seq)` at `offsets` (uvarint pairs of index and byte offset, as
-    /// ``TicketDatabase/insert(_:_:)`` stores them), decoded without the block's other changes.
-    func part(_ db: Database, origin: String, seq: Int64, offsets: Data) throws
-        -> (origin: SiteID, seq: UInt64, hlc: HLC, deps: VersionVector, changes: [(index: Int, change: Change)]) {
-        var reader = ByteReader([UInt8](offsets))
-        var positions: [(index: Int, offset: Int)] = []
+    /// ``TicketDatabase/insert(_:_:)`` stores them), decoded without the block's other changes. The
+    /// block's header and bytes are kept for the next ticket that reads it.
+    func part(_ db: Database, origin: String, seq: Int64, offsets: Data) throws -> (block: StoredBlock, changes: [(index: Int, change: Change)]) {
+        let key = Key(origin: origin, seq: seq)
         do {
-            while !reader.isAtEnd { positions.append((Int(try reader.uvarint()), Int(try reader.uvarint()))) }
-            return try Block.decodeChanges(of: try bytes(db, origin: origin, seq: seq), at: positions)
+            let block: StoredBlock
+            if let held = stored[key] {
+                block = held
+            } else {
+                block = try StoredBlock(bytes: try bytes(db, origin: origin, seq: seq))
+                if storedBytes + block.size > capacity * 160 {
+                    stored.removeAll()
+                    storedBytes = 0
+                }
+                stored[key] = block
+                storedBytes += block.size
+            }
+            var reader = ByteReader([UInt8](offsets))
+            var changes: [(index: Int, change: Change)] = []
+            while !reader.isAtEnd {
+                let index = Int(try reader.uvarint())
+                changes.append((index, try block.change(at: Int(try reader.uvarint()))))
+            }
+            return (block, changes)
+        } catch let error as StoreError {
+            throw error
         } catch {
             throw StoreError(.corruptFile, "block \(origin) \(seq) or its entity offsets do not decode (\(error)); the database file is damaged, restore it from a backup or a peer")
         }
