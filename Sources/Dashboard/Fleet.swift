@@ -14,7 +14,7 @@ import TicketStore
 ///   `quarantined` = its blocks held back because they are stamped too far ahead of this clock.
 /// - `blocksPendingOut` = blocks this replica holds that the site lacked when last heard
 ///   (from its last acknowledged version vector); `nil` if this replica never had a session with it.
-/// - `skewMillis` = the site's clock minus this one's, from ping round trips.
+/// - `skewMillis` = the site's clock minus this one's, from the hellos, refined by ping round trips.
 /// - `conflicts` = concurrent writes of one field with different values that involve the site, by field.
 public struct SiteHealth: Sendable, Encodable {
     public var site: String

@@ -12,7 +12,7 @@ public struct PeerRecord: Sendable, Equatable {
     public var lastSeen: UInt64
     /// The peer's version vector as last acknowledged or announced.
     public var vector: VersionVector
-    /// Peer clock minus local clock, estimated from ping round trips (ms).
+    /// Peer clock minus local clock, estimated from the hellos and refined by ping round trips (ms).
     public var skewMillis: Int64?
     /// The last protocol error of a session with this peer, if any.
     public var lastError: String?

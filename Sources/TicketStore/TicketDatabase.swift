@@ -254,10 +254,15 @@ public struct TicketDatabase: Sendable {
                 let revoked = try Self.revocations(db)
                 var accepted: [Block] = []
                 var acceptedHashes: [Dot: [UInt8]] = [:]
+                // A block past the vector can only be held in the pending table; when that is empty
+                // (the usual case) it is not looked up at all.
+                let vector = try Self.vector(db)
+                let nothingPending = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pendingBlock") == 0
                 for block in blocks {
                     do {
                         let slot = Dot(origin: block.origin, seq: block.seq, index: 0)
-                        let known = try acceptedHashes[slot] ?? Self.storedHash(db, block)
+                        let unseen = nothingPending && block.seq > vector[block.origin]
+                        let known = try acceptedHashes[slot] ?? (unseen ? nil : Self.storedHash(db, block))
                         if try Self.check(block, known: known, keys: keys, revoked: revoked, verified: verified) {
                             accepted.append(block)
                             acceptedHashes[slot] = block.hash
@@ -281,10 +286,10 @@ public struct TicketDatabase: Sendable {
     /// The hash stored (applied or held back) under the block's `(origin, seq)`, if any.
     static func storedHash(_ db: Database, _ block: Block) throws -> [UInt8]? {
         let args: StatementArguments = [block.origin.rawValue, Int64(block.seq), block.origin.rawValue, Int64(block.seq)]
-        return try Data.fetchOne(db, sql: """
+        return try Data.fetchOne(db.cachedStatement(sql: """
             SELECT hash FROM block WHERE origin = ? AND seq = ?
             UNION ALL SELECT hash FROM pendingBlock WHERE origin = ? AND seq = ?
-            """, arguments: args).map { [UInt8]($0) }
+            """), arguments: args).map { [UInt8]($0) }
     }
 
     /// Decides whether a received block is new: `false` for a duplicate; throws for equivocation, an
