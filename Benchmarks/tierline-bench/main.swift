@@ -131,10 +131,34 @@ if sections.contains("sync") {
 }
 if sections.contains("rss") {
     let big = arguments.firstIndex(of: "--rss-changes").flatMap { Int(arguments[$0 + 1]) } ?? 1_000_000
-    _ = try await syncBench(root: root, target: big, label: "sync_1m", batchFill: true, sampleMemory: true)
+    if sections == ["rss"] {
+        _ = try await syncBench(root: root, target: big, label: "sync_1m", batchFill: true, sampleMemory: true)
+    } else {
+        // Peak memory is measured in a process of its own: what earlier sections left on the heap
+        // would otherwise count.
+        try isolated(["--only", "rss", "--rss-changes", String(big), "--json-only"])
+    }
 }
 if sections.contains("escalation") { try await escalationBench(root: root, tickets: syncedTickets) }
 printTable("Tierline beside plain SQLite and loopback in one run (ratio: Tierline / baseline)")
+
+/// Runs this benchmark again in a child process with `extra` arguments and takes its figures.
+@MainActor func isolated(_ extra: [String]) throws {
+    let child = Process()
+    child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+    child.arguments = extra
+    let output = Pipe()
+    child.standardOutput = output
+    try child.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    child.waitUntilExit()
+    guard child.terminationStatus == 0 else { fatalError("the isolated run \(extra) failed (exit \(child.terminationStatus))") }
+    struct Line: Decodable { var peer, workload, metric, unit: String; var value: Double; var ratio: Double? }
+    for text in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+        let line = try JSONDecoder().decode(Line.self, from: Data(text.utf8))
+        emit(Figure(peer: line.peer, workload: line.workload, metric: line.metric, value: line.value, unit: line.unit, ratio: line.ratio))
+    }
+}
 
 /// Sync of `target` changes laptop → node over 127.0.0.1, beside the raw loopback ceiling.
 /// - Parameter batchFill: fill the laptop with batches (256-change blocks) instead of one block per
