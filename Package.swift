@@ -133,7 +133,7 @@ let package = Package(
         .executableTarget(
             name: "tierline-bench",
             dependencies: [
-                "TicketModel", "TicketStore", "SyncWire", "SyncNode", "Escalation", "Dashboard",
+                "TicketModel", "TicketStore", "SyncWire", "SyncNode", "Escalation", "Dashboard", "Demo",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,22 +1,10 @@
+import Demo
 import Foundation
 
 // The help-desk workload of ../shared/bench/WORKLOADS.md, generated in Swift with the parameters of
 // ../shared/bench/peers/common.py: the same sizes, field values, tag pool and operation weights. Its
-// random stream is this file's own (a seeded SplitMix64), so tickets are alike in shape, not equal
+// random stream is its own (Demo's seeded SplitMix64), so tickets are alike in shape, not equal
 // value for value to the Python peers'.
-
-/// SplitMix64: small, fast and reproducible from a seed.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 struct WorkTicket {
     var title: String

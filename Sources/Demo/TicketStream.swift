@@ -162,11 +162,12 @@ struct TicketStream {
 }
 
 /// SplitMix64: a small seedable generator (the standard library's generator cannot be seeded).
-struct SeededRandom {
+/// The benchmark's workload draws from it too.
+public struct SeededRandom: RandomNumberGenerator, Sendable {
     var state: UInt64
-    init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

@@ -215,8 +215,7 @@ public enum BlockPlanner {
         var blocks: [[Change]] = []
         var fill = BlockFill()
         for change in changes {
-            if !fill.fits(change) { blocks.append(fill.take()) }
-            fill.append(change)
+            if let full = fill.place(change) { blocks.append(full) }
         }
         if !fill.isEmpty { blocks.append(fill.take()) }
         return blocks
@@ -236,27 +235,30 @@ public struct BlockFill: Sendable {
     private var slots = Set<Slot>()
 
     /// Room for the changes: a block's bytes less the signature, the header and a deps vector of up
-    /// to maxDeps sites of at most 43 bytes each (176 KiB).
+    /// to maxDeps sites of at most 43 bytes each (176 KiB). An empty block takes any change (the
+    /// codec then rules on one too large by itself).
     static let budget = BlockLimits.maxBlockBytes - BlockLimits.signatureBytes - BlockLimits.maxDeps * 43 - 64
 
     public init() {}
 
     public var isEmpty: Bool { changes.isEmpty }
 
-    /// Whether `change` may join this block. An empty block takes any change (the codec then rules
-    /// on one that is too large by itself).
-    public func fits(_ change: Change) -> Bool {
-        guard !changes.isEmpty else { return true }
-        if changes.count == BlockLimits.maxChanges || bytes + Self.size(change) > Self.budget { return false }
-        if case .set(let field, _) = change.operation, slots.contains(Slot(entity: change.entity, field: field)) { return false }
-        return true
-    }
-
-    /// Adds `change`; the caller asked ``fits(_:)`` first.
-    public mutating func append(_ change: Change) {
+    /// Adds `change` to this block, or, if it does not fit (full by count or bytes, or the block
+    /// already sets that field of that entity), starts a new block with it.
+    /// - Returns: the changes of the block `change` did not fit in, now complete; `nil` if it fit.
+    public mutating func place(_ change: Change) -> [Change]? {
+        let size = Self.size(change)
+        var slot: Slot?
+        if case .set(let field, _) = change.operation { slot = Slot(entity: change.entity, field: field) }
+        var full: [Change]?
+        if !changes.isEmpty, changes.count == BlockLimits.maxChanges || bytes + size > Self.budget || slot.map(slots.contains) == true {
+            full = changes
+            self = BlockFill()
+        }
         changes.append(change)
-        bytes += Self.size(change)
-        if case .set(let field, _) = change.operation { slots.insert(Slot(entity: change.entity, field: field)) }
+        bytes += size
+        if let slot { slots.insert(slot) }
+        return full
     }
 
     /// The changes so far; the block starts empty again.

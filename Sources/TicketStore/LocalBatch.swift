@@ -120,21 +120,20 @@ public struct LocalBatch: ~Copyable {
     /// - Returns: the change's id.
     @discardableResult
     private mutating func append(_ change: Change) throws -> Dot {
-        if !fill.fits(change) { try seal() }
-        let dot = Dot(origin: site, seq: vector[site] + 1, index: UInt32(fill.changes.count))
-        fill.append(change)
+        if let full = fill.place(change) { try seal(full) }
+        let dot = Dot(origin: site, seq: vector[site] + 1, index: UInt32(fill.changes.count - 1))
         touched.insert(change.entity)
         summary.changes += 1
         return dot
     }
 
-    /// Signs the block being filled and appends it to the log.
-    mutating func seal() throws {
-        guard !fill.isEmpty else { return }
+    /// Signs a block of `changes` and appends it to the log.
+    mutating func seal(_ changes: [Change]) throws {
+        guard !changes.isEmpty else { return }
         let hlc = try clock.now(wall: store.wallClock())
         let block: Block
         do {
-            block = try Block.make(origin: site, seq: vector[site] + 1, hlc: hlc, deps: vector, changes: fill.take(), key: key)
+            block = try Block.make(origin: site, seq: vector[site] + 1, hlc: hlc, deps: vector, changes: changes, key: key)
         } catch {
             throw StoreError(.invalidInput, "the write does not fit a block: \(error)")
         }
@@ -146,7 +145,7 @@ public struct LocalBatch: ~Copyable {
 
     /// Seals the last block, folds every touched ticket once and saves the clock and counter.
     consuming func finish() throws -> Summary {
-        try seal()
+        try seal(fill.take())
         try TicketDatabase.materialize(db, touched, cache: cache)
         try TicketDatabase.saveClock(db, clock)
         try TicketDatabase.setNextNumber(db, number)
