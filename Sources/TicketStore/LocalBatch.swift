@@ -146,7 +146,7 @@ public struct LocalBatch: ~Copyable {
     /// Seals the last block, folds every touched ticket once and saves the clock and counter.
     consuming func finish() throws -> Summary {
         try seal(fill.take())
-        try TicketDatabase.materialize(db, touched, cache: cache)
+        try TicketDatabase.materialize(db, touched, cache: cache, fresh: created)
         try TicketDatabase.saveClock(db, clock)
         try TicketDatabase.setNextNumber(db, number)
         summary.tickets = touched.count

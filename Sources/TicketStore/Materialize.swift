@@ -34,8 +34,8 @@ extension TicketDatabase {
     }
 
     /// Rewrites the materialized rows of the touched entities: tickets and configuration documents.
-    static func materialize(_ db: Database, _ entities: Set<EntityRef>, cache: BlockCache = BlockCache()) throws {
-        try materialize(db, Set(entities.filter { $0.kind == .ticket }.map(\.id)), cache: cache)
+    static func materialize(_ db: Database, _ entities: Set<EntityRef>, cache: BlockCache = BlockCache(), fresh: Set<UUID> = []) throws {
+        try materialize(db, Set(entities.filter { $0.kind == .ticket }.map(\.id)), cache: cache, fresh: fresh)
         for entity in entities where entity.kind == .config { try materializeConfig(db, entity.id) }
     }
 
@@ -68,7 +68,8 @@ extension TicketDatabase {
 
     /// Re-folds `ids` and rewrites their materialized rows, then resolves merges across tickets if any
     /// of them asks for (or asked for) a merge.
-    static func materialize(_ db: Database, _ ids: Set<UUID>, cache: BlockCache = BlockCache()) throws {
+    /// - Parameter fresh: tickets created in this transaction, which have no rows to replace yet.
+    static func materialize(_ db: Database, _ ids: Set<UUID>, cache: BlockCache = BlockCache(), fresh: Set<UUID> = []) throws {
         guard !ids.isEmpty else { return }
         var mergesChanged = false
         let roles = try Self.roles(db)
@@ -93,7 +94,8 @@ extension TicketDatabase {
         for id in ids {
             let state = try fold(db, id, roles: roles, cache: cache)
             let key = id.lowercased
-            let previousCandidate = try String.fetchOne(readCandidate, arguments: [key])
+            let isFresh = fresh.contains(id)
+            let previousCandidate = isFresh ? nil : try String.fetchOne(readCandidate, arguments: [key])
             let candidate = state.mergeCandidate?.target.lowercased
             if previousCandidate != nil || candidate != nil { mergesChanged = true }
             let owner = state.owner
@@ -107,17 +109,17 @@ extension TicketDatabase {
                     state.created.map { Int64(bitPattern: $0.hlc.rawValue) }, state.updated.map { Int64(bitPattern: $0.hlc.rawValue) },
                     state.conflicts.count, Data(state.stateHash),
                 ])
-            try clearElements.execute(arguments: [key])
+            if !isFresh { try clearElements.execute(arguments: [key]) }
             for (set, byElement) in state.elements {
                 for element in byElement.keys { try writeElement.execute(arguments: [key, set.name, element]) }
             }
-            try clearEvents.execute(arguments: [key])
+            if !isFresh { try clearEvents.execute(arguments: [key]) }
             for entry in state.events {
                 try writeEvent.execute(arguments: [entry.event.id.lowercased, key, Int64(bitPattern: entry.stamp.hlc.rawValue),
                                      entry.stamp.site.rawValue, entry.event.kind.rawValue, entry.event.actor,
                                      entry.event.visibility.rawValue, entry.event.body])
             }
-            try clearConflicts.execute(arguments: [key])
+            if !isFresh { try clearConflicts.execute(arguments: [key]) }
             for conflict in state.conflicts {
                 try writeConflict.execute(arguments: [conflict.id, key, conflict.field.description, conflict.first.value.description,
                                      conflict.first.stamp.site.rawValue, conflict.second.value.description,
