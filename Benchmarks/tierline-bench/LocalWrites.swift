@@ -94,15 +94,7 @@ enum TierlineMapping {
     let plain = try PlainTable(path: root + "/plain-w1.sqlite")
     let plainCreate = try timed { try plain.create(tickets) }
     let plainUpdate = try timed { try plain.queue.write { db in for op in ops { try plain.apply(op, db) } } }
-    var plainCommits = 0
-    let plainAutocommit = try timed {
-        let deadline = DispatchTime.now().uptimeNanoseconds + 5_000_000_000
-        for op in autocommitOps {
-            try plain.queue.write { db in try plain.apply(op, db) }
-            plainCommits += 1
-            if plainCommits % 256 == 0 && DispatchTime.now().uptimeNanoseconds > deadline { break }
-        }
-    }
+    let (plainCommits, plainAutocommit) = try commitEach(autocommitOps, seconds: 5) { op in try plain.queue.write { db in try plain.apply(op, db) } }
     let plainBytes = try plain.fileBytes()
 
     let store = try openStore(root + "/w1", site: "north", role: .site, key: SiteKey.generate(), synchronous: "NORMAL")
@@ -110,14 +102,8 @@ enum TierlineMapping {
     ids.reserveCapacity(ticketCount)
     let create = try timed { try store.batch { batch in for t in tickets { ids.append(try TierlineMapping.create(t, in: &batch)) } } }
     let update = try timed { try store.batch { batch in for op in ops { try TierlineMapping.apply(op, ids: ids, in: &batch) } } }
-    var commits = 0
-    let autocommit = try timed {
-        let deadline = DispatchTime.now().uptimeNanoseconds + 5_000_000_000
-        for op in autocommitOps {
-            try store.batch { batch in try TierlineMapping.apply(op, ids: ids, in: &batch) }
-            commits += 1
-            if commits % 256 == 0 && DispatchTime.now().uptimeNanoseconds > deadline { break }
-        }
+    let (commits, autocommit) = try commitEach(autocommitOps, seconds: 5) { op in
+        try store.batch { batch in try TierlineMapping.apply(op, ids: ids, in: &batch) }
     }
     // The benchmark checks itself: every ticket is there, with the last status the workload gave it.
     var expected = tickets
@@ -134,10 +120,36 @@ enum TierlineMapping {
     emitPair("W1", "create", count: ticketCount, seconds: create, plainSeconds: plainCreate, unit: "tickets/s")
     emitPair("W1", "update_one_transaction", count: updateCount, seconds: update, plainSeconds: plainUpdate, unit: "ops/s")
     emitPair("W1", "update_autocommit", count: commits, seconds: autocommit, plainCount: plainCommits, plainSeconds: plainAutocommit, unit: "ops/s")
+
+    // Durable commits: synchronous=FULL (a node's setting) fsyncs the WAL at every commit, on both.
+    try plain.queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+    try store.writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+    let durableOps = Array(autocommitOps.prefix(2_000))
+    let (plainDurable, plainDurableSeconds) = try commitEach(durableOps, seconds: 3) { op in try plain.queue.write { db in try plain.apply(op, db) } }
+    let (durable, durableSeconds) = try commitEach(durableOps, seconds: 3) { op in
+        try store.batch { batch in try TierlineMapping.apply(op, ids: ids, in: &batch) }
+    }
+    emitPair("W1", "update_durable_commit", count: durable, seconds: durableSeconds, plainCount: plainDurable, plainSeconds: plainDurableSeconds,
+             unit: "ops/s")
     emit(Figure(peer: "sqlite-plain", workload: "W1", metric: "file_bytes_per_ticket", value: Double(plainBytes) / Double(ticketCount), unit: "bytes"))
     emit(Figure(workload: "W1", metric: "file_bytes_per_ticket", value: Double(bytes) / Double(ticketCount), unit: "bytes",
                 ratio: Double(bytes) / Double(plainBytes)))
     emit(Figure(workload: "W1", metric: "metadata_bytes_per_ticket", value: Double(bytes - plainBytes) / Double(ticketCount), unit: "bytes"))
+}
+
+/// Runs `commit` for each of `ops` until they run out or `seconds` pass (checked every 256).
+/// - Returns: how many ran, and the time they took.
+func commitEach(_ ops: [WorkOp], seconds limit: Double, _ commit: (WorkOp) throws -> Void) throws -> (count: Int, seconds: Double) {
+    var count = 0
+    let elapsed = try timed {
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(limit * 1e9)
+        for op in ops {
+            try commit(op)
+            count += 1
+            if count % 256 == 0 && DispatchTime.now().uptimeNanoseconds > deadline { break }
+        }
+    }
+    return (count, elapsed)
 }
 
 /// Emits a rate for plain SQLite and for Tierline, with Tierline's ratio to plain.

@@ -44,26 +44,9 @@ enum Workload {
     static let kinds: [(String, Double)] = [("status", 0.25), ("priority", 0.12), ("assignee", 0.18), ("title", 0.08),
                                             ("updated_at", 0.15), ("site", 0.02), ("tag_add", 0.12), ("tag_del", 0.08)]
 
+    /// 2025-01-01T00:00:00Z plus `seconds`, in the peers' format.
     static func timestamp(_ seconds: Int) -> String {
-        // 2025-01-01T00:00:00Z plus `seconds`, in the peers' format.
-        let total = 1_735_689_600 + seconds
-        let days = total / 86_400, rest = total % 86_400
-        let (y, m, d) = civil(days)
-        func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        return "\(y)-\(two(m))-\(two(d))T\(two(rest / 3600)):\(two(rest % 3600 / 60)):\(two(rest % 60))Z"
-    }
-
-    /// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
-    private static func civil(_ days: Int) -> (Int, Int, Int) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+        Date(timeIntervalSince1970: Double(1_735_689_600 + seconds)).formatted(.iso8601)
     }
 
     static func title(_ r: inout SeededRandom) -> String {
