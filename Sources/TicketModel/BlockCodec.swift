@@ -136,6 +136,7 @@ enum BlockCodec {
         let opByte = try r.u8()
         guard let op = Op(rawValue: opByte) else { throw CodecError(.badTag, "unknown operation \(opByte)") }
         if kind == .config && op != .event { throw CodecError(.badTag, "a configuration entity takes only events (operation \(opByte))") }
+        if kind.isRecord && op != .set { throw CodecError(.badTag, "a \(kind == .customer ? "customer" : "knowledge article") entity takes only sets of its fields (operation \(opByte))") }
         switch op {
         case .create:
             let number = try r.count63()
@@ -154,7 +155,7 @@ enum BlockCodec {
                 throw CodecError(.badTag, "unknown field code \(code)")
             }
             let value = try decodeValue(&r)
-            do { try field.validate(value) } catch { throw CodecError(.invalidValue, error.detail) }
+            do { try field.validate(value, on: kind) } catch { throw CodecError(.invalidValue, error.detail) }
             return Change(entity, .set(field, value))
         case .add, .remove:
             let setByte = try r.u8()

@@ -1,12 +1,20 @@
 import struct Foundation.UUID
 
-/// The kinds of replicated entities. Tickets and configuration documents; customers and articles
-/// later, without a new block format.
+/// The kinds of replicated entities: tickets, configuration documents, customers and knowledge
+/// articles, all in the same block format.
 public enum EntityKind: UInt8, Sendable, Hashable, CaseIterable {
     case ticket = 1
     /// A configuration document (calendar, SLA policy, ladder, matrix, rule): each published version
     /// is one `config_version` event of the document's log (schema 2).
     case config = 2
+    /// A customer record: last-writer-wins text registers only (`set` of custom fields), schema 3.
+    case customer = 3
+    /// A knowledge article written from a resolution: last-writer-wins text registers only, schema 3.
+    case article = 4
+
+    /// Whether the entity is a record of named text registers (customers, articles): its changes are
+    /// `set`s of custom fields to text or null, nothing else.
+    public var isRecord: Bool { self == .customer || self == .article }
 }
 
 /// Names one replicated entity.

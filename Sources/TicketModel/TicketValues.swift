@@ -35,6 +35,9 @@ public enum EventKind: String, CaseIterable, Sendable, Codable {
     case escalation
     /// One published version of a configuration document; the body is its canonical JSON (schema 2).
     case configVersion = "config_version"
+    /// The metadata of a file a customer sent (name, type, size, link, digest), as canonical JSON;
+    /// the file itself stays where the channel keeps it (schema 3).
+    case attachment
 
     var code: UInt8 { UInt8(EventKind.allCases.firstIndex(of: self)! + 1) }
 }
@@ -139,6 +142,15 @@ public enum Field: Hashable, Sendable, Comparable, CustomStringConvertible {
         if lhs.code != rhs.code { return lhs.code < rhs.code }
         if case .custom(let a) = lhs, case .custom(let b) = rhs { return a.utf8.lexicographicallyPrecedes(b.utf8) }
         return false
+    }
+
+    /// Checks that `value` has the shape this field takes on an entity of `kind`: a customer's or an
+    /// article's fields are all custom text registers.
+    public func validate(_ value: FieldValue, on kind: EntityKind) throws(ModelError) {
+        guard kind.isRecord else { return try validate(value) }
+        guard case .custom = self, value == .null || value.text != nil else {
+            throw ModelError(.invalidValue, "a customer or knowledge article holds only custom text fields, not \(self) = \(value.kindName)")
+        }
     }
 
     /// Checks that `value` has the shape this field takes.

@@ -74,14 +74,7 @@ extension TicketDatabase {
     /// is never written directly.
     @discardableResult
     public func update(_ ref: String, _ fields: [(Field, FieldValue)]) throws -> TicketRecord {
-        guard !fields.isEmpty else { throw StoreError(.invalidInput, "nothing to update; pass at least one field") }
-        for (field, value) in fields { try validate(field, value) }
-        let id = try resolve(ref)
-        try writeLocal { db, _, _ in
-            try Self.checkNotClosed(db, id, fields)
-            return fields.map { Change(.ticket(id), .set($0.0, $0.1)) }
-        }
-        return try ticket(id.lowercased)
+        try updateIssuingSurvey(ref, fields, issue: false).ticket
     }
 
     /// Checks a field's value and the size of its text.

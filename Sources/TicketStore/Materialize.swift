@@ -37,6 +37,14 @@ extension TicketDatabase {
     static func materialize(_ db: Database, _ entities: Set<EntityRef>, cache: BlockCache = BlockCache(), fresh: Set<UUID> = []) throws {
         try materialize(db, Set(entities.filter { $0.kind == .ticket }.map(\.id)), cache: cache, fresh: fresh)
         for entity in entities where entity.kind == .config { try materializeConfig(db, entity.id) }
+        let records = entities.filter(\.kind.isRecord)
+        if !records.isEmpty {
+            let roles = try Self.roles(db)
+            for entity in records {
+                let state = try fold(db, entity.id, roles: roles, cache: cache)
+                if entity.kind == .customer { try materializeCustomer(db, state) } else { try materializeArticle(db, state) }
+            }
+        }
     }
 
     /// A configuration document's published versions: one row per version event, the copy with the
@@ -87,6 +95,8 @@ extension TicketDatabase {
         let writeEvent = try db.cachedStatement(sql: """
             INSERT INTO ticketEvent (id, ticket, hlc, site, kind, actor, visibility, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """)
+        let clearLookups = try db.cachedStatement(sql: "DELETE FROM ticketLookup WHERE ticket = ?")
+        let writeLookup = try db.cachedStatement(sql: "INSERT INTO ticketLookup (ticket, name, value) VALUES (?, ?, ?)")
         let clearConflicts = try db.cachedStatement(sql: "DELETE FROM ticketConflict WHERE ticket = ?")
         let writeConflict = try db.cachedStatement(sql: """
             INSERT INTO ticketConflict (id, ticket, field, firstValue, firstSite, secondValue, secondSite) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -118,6 +128,10 @@ extension TicketDatabase {
                 try writeEvent.execute(arguments: [entry.event.id.lowercased, key, Int64(bitPattern: entry.stamp.hlc.rawValue),
                                      entry.stamp.site.rawValue, entry.event.kind.rawValue, entry.event.actor,
                                      entry.event.visibility.rawValue, entry.event.body])
+            }
+            if !isFresh { try clearLookups.execute(arguments: [key]) }
+            for name in TicketLookup.names {
+                if case .text(let value)? = state.registers[.custom(name)]?.value { try writeLookup.execute(arguments: [key, name, value]) }
             }
             if !isFresh { try clearConflicts.execute(arguments: [key]) }
             for conflict in state.conflicts {

@@ -197,6 +197,38 @@ enum Schema {
             // The next display number reads this site's highest number on every local write.
             try db.create(index: "ticket_on_originSite_number", on: "ticket", columns: ["originSite", "number"])
         }
+        migrator.registerMigration("v8-customers-knowledge") { db in
+            // Customers (schema 3 entities): a pure fold of their blocks, like tickets.
+            try db.execute(sql: """
+                CREATE TABLE customer (id TEXT PRIMARY KEY, key TEXT NOT NULL, name TEXT, email TEXT, phone TEXT,
+                  organization TEXT, tier TEXT, value TEXT, updatedHLC INTEGER, stateHash BLOB NOT NULL);
+                CREATE INDEX customer_on_key ON customer (key);
+                CREATE INDEX customer_on_email ON customer (email COLLATE NOCASE);
+                CREATE INDEX customer_on_phone ON customer (phone);
+                CREATE TABLE article (id TEXT PRIMARY KEY, title TEXT NOT NULL, summary TEXT NOT NULL, rootCause TEXT NOT NULL,
+                  steps TEXT NOT NULL, sourceTicket TEXT, author TEXT, site TEXT, createdHLC INTEGER, updatedHLC INTEGER,
+                  stateHash BLOB NOT NULL);
+                CREATE INDEX article_on_sourceTicket ON article (sourceTicket);
+                CREATE VIRTUAL TABLE articleText USING fts5 (id UNINDEXED, title, summary, rootCause, steps,
+                  tokenize = 'unicode61 remove_diacritics 2');
+                """)
+            // Custom fields of tickets that intake looks up by value: an email's thread id, a survey's
+            // token hash. Written by the ticket fold; these fields do not exist before 0.6.
+            try db.execute(sql: """
+                CREATE TABLE ticketLookup (ticket TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,
+                  PRIMARY KEY (ticket, name)) WITHOUT ROWID;
+                CREATE INDEX ticketLookup_on_value ON ticketLookup (name, value);
+                CREATE INDEX ticketEvent_on_id ON ticketEvent (id);
+                """)
+            // This node's intake API tokens, one per integration; only their SHA-256 is kept. Local: never replicated.
+            try db.create(table: "apiToken") { t in
+                t.primaryKey("name", .text)
+                t.column("hash", .blob).notNull().unique()
+                t.column("channels", .text).notNull()
+                t.column("createdAt", .integer).notNull()
+                t.column("revokedAt", .integer)
+            }
+        }
         return migrator
     }
 

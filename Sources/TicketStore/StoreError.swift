@@ -4,6 +4,10 @@ import TicketModel
 public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
     public enum Code: String, Sendable {
         case notInitialized, alreadyInitialized, unknownTicket, invalidInput, corruptFile, refusedWrite, keyMismatch, awaitingSync
+        /// A survey token or API token this store does not know.
+        case unknownToken
+        /// A survey answered already.
+        case alreadyAnswered
     }
     public var code: Code
     public var detail: String

@@ -438,6 +438,10 @@ public struct TicketDatabase: Sendable {
                 let text = "\(row["hlc"] as Int64)|\(row["origin"] as String)|\(row["body"] as String)"
                 entries.append((id: try Self.uuid(row["id"]), stateHash: Array(SHA256.hash(data: Array(text.utf8))), mergedInto: nil))
             }
+            // So do customers and knowledge articles (schema 3).
+            for row in try Row.fetchAll(db, sql: "SELECT id, stateHash FROM customer UNION ALL SELECT id, stateHash FROM article") {
+                entries.append((id: try Self.uuid(row["id"]), stateHash: [UInt8](row["stateHash"] as Data), mergedInto: nil))
+            }
             return TicketView.digest(entries: entries)
     }
 

@@ -1,0 +1,232 @@
+import Foundation
+import GRDB
+import TicketModel
+
+/// A customer as the CLI, the intake API and `ticket show` see it. Every key is always present in
+/// JSON (`null` when unset).
+public struct CustomerRecord: Sendable, Equatable, Codable {
+    /// The entity id: a name-based UUID of ``key``, so the same customer imported at two sites is one record.
+    public var id: String
+    /// What tickets name the customer by: the CRM id when there is one, else the email, else the phone.
+    public var key: String
+    public var name: String?
+    public var email: String?
+    public var phone: String?
+    public var organization: String?
+    public var tier: String?
+    /// The customer's value as the CRM states it (a number or a band), kept as text.
+    public var value: String?
+
+    enum CodingKeys: String, CodingKey { case id, key, name, email, phone, organization, tier, value }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(key, forKey: .key)
+        try c.encode(name, forKey: .name)
+        try c.encode(email, forKey: .email)
+        try c.encode(phone, forKey: .phone)
+        try c.encode(organization, forKey: .organization)
+        try c.encode(tier, forKey: .tier)
+        try c.encode(value, forKey: .value)
+    }
+}
+
+/// What a CRM file or an intake request says about a customer; `nil` leaves a field as it is.
+public struct CustomerDraft: Sendable, Equatable {
+    public var crmID: String?
+    public var name: String?
+    public var email: String?
+    public var phone: String?
+    public var organization: String?
+    public var tier: String?
+    public var value: String?
+
+    public init(crmID: String? = nil, name: String? = nil, email: String? = nil, phone: String? = nil,
+                organization: String? = nil, tier: String? = nil, value: String? = nil) {
+        self.crmID = crmID
+        self.name = name
+        self.email = email
+        self.phone = phone
+        self.organization = organization
+        self.tier = tier
+        self.value = value
+    }
+
+    /// The key tickets name the customer by: the CRM id, else the email (lowercased), else the phone.
+    public var key: String? {
+        if let id = crmID.flatMap(nonEmpty) { return id }
+        if let email = email.flatMap(nonEmpty) { return email.lowercased() }
+        return phone.flatMap(nonEmpty)
+    }
+
+    /// The entity id of the customer with `key`.
+    public static func entityID(key: String) -> UUID { NameBasedID.make(["customer", key]) }
+
+    /// The register writes the draft asks for, field by field (only the fields it sets).
+    var fields: [(name: String, value: String)] {
+        [("name", name), ("email", email?.lowercased()), ("phone", phone), ("organization", organization), ("tier", tier?.lowercased()),
+         ("value", value)].compactMap { item in item.1.flatMap(nonEmpty).map { (item.0, $0) } }
+    }
+}
+
+private func nonEmpty(_ text: String) -> String? {
+    let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+    return trimmed.isEmpty ? nil : trimmed
+}
+
+/// What `customer import` did.
+public struct CustomerImportReport: Sendable, Equatable, Encodable {
+    public var rows = 0
+    public var created = 0
+    public var updated = 0
+    public var unchanged = 0
+    public init() {}
+}
+
+/// A customer's earlier and current tickets, for `ticket show`.
+public struct CustomerHistory: Sendable, Encodable {
+    public struct Item: Sendable, Encodable {
+        public var displayNumber: String
+        public var subject: String
+        public var status: String
+        public var channel: String?
+        public var createdAt: String?
+    }
+    public var customer: CustomerRecord?
+    /// The key the ticket names (also when no customer record exists for it).
+    public var key: String
+    public var ticketCount: Int
+    public var openCount: Int
+    /// The newest tickets first, at most 10.
+    public var recent: [Item]
+}
+
+extension TicketDatabase {
+    /// Writes customers from a CRM: each draft's fields that differ from the stored ones, in
+    /// transactions of `chunk` customers. Writing the same file twice writes nothing the second time.
+    /// - Parameter progress: called after each transaction with the rows done so far.
+    public func importCustomers(_ drafts: [CustomerDraft], chunk: Int = 2_000, progress: (Int) -> Void = { _ in }) throws -> CustomerImportReport {
+        var report = CustomerImportReport()
+        for (index, draft) in drafts.enumerated() {
+            guard draft.key != nil else { throw StoreError(.invalidInput, "customer \(index + 1) has no id, email or phone; give at least one") }
+            for (name, value) in draft.fields { try checkText(value, "customer \(index + 1) \(name)", max: BlockLimits.maxTextBytes, allowEmpty: true) }
+        }
+        var start = 0
+        while start < drafts.count {
+            let part = drafts[start..<min(start + chunk, drafts.count)]
+            var counts = (created: 0, updated: 0, unchanged: 0)
+            try writeLocal { db, _, _ in
+                counts = (0, 0, 0)
+                var changes: [Change] = []
+                // Two rows of one file for the same customer: the later one wins, written once.
+                var merged: [String: CustomerDraft] = [:]
+                var order: [String] = []
+                for draft in part {
+                    let key = draft.key!
+                    if merged[key] == nil { order.append(key) }
+                    merged[key] = Self.combine(merged[key], draft)
+                }
+                for key in order {
+                    let written = try Self.customerChanges(db, key: key, draft: merged[key]!)
+                    if written.isEmpty { counts.unchanged += 1 } else if written.isNew { counts.created += 1 } else { counts.updated += 1 }
+                    changes += written.changes
+                }
+                return changes
+            }
+            report.rows += part.count
+            report.created += counts.created
+            report.updated += counts.updated
+            report.unchanged += counts.unchanged
+            start += part.count
+            progress(start)
+        }
+        return report
+    }
+
+    private static func combine(_ earlier: CustomerDraft?, _ later: CustomerDraft) -> CustomerDraft {
+        guard var out = earlier else { return later }
+        out.name = later.name ?? out.name
+        out.email = later.email ?? out.email
+        out.phone = later.phone ?? out.phone
+        out.organization = later.organization ?? out.organization
+        out.tier = later.tier ?? out.tier
+        out.value = later.value ?? out.value
+        return out
+    }
+
+    /// The register writes that bring customer `key` to `draft` (fields the draft leaves out stay).
+    static func customerChanges(_ db: Database, key: String, draft: CustomerDraft) throws -> (changes: [Change], isNew: Bool, isEmpty: Bool) {
+        let id = CustomerDraft.entityID(key: key)
+        let stored = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM customer WHERE id = ?"), arguments: [id.lowercased])
+        var changes: [Change] = []
+        let ref = EntityRef(kind: .customer, id: id)
+        if stored?["key"] as String? != key { changes.append(Change(ref, .set(.custom("key"), .text(key)))) }
+        for (name, value) in draft.fields where stored?[name] as String? != value {
+            changes.append(Change(ref, .set(.custom(name), .text(value))))
+        }
+        return (changes, stored == nil, changes.isEmpty)
+    }
+
+    /// Rewrites a customer's row from its fold.
+    static func materializeCustomer(_ db: Database, _ state: TicketState) throws {
+        let fields = state.customFields
+        // A record without a key (only possible from a faulty writer) is kept under its id.
+        try db.execute(sql: """
+            INSERT OR REPLACE INTO customer (id, key, name, email, phone, organization, tier, value, updatedHLC, stateHash)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [state.id.lowercased, fields["key"] ?? state.id.lowercased, fields["name"], fields["email"], fields["phone"],
+                             fields["organization"], fields["tier"], fields["value"],
+                             state.updated.map { Int64(bitPattern: $0.hlc.rawValue) }, Data(state.stateHash)])
+    }
+
+    static func customerRecord(_ row: Row) -> CustomerRecord {
+        CustomerRecord(id: row["id"], key: row["key"], name: row["name"], email: row["email"], phone: row["phone"],
+                       organization: row["organization"], tier: row["tier"], value: row["value"])
+    }
+
+    /// The customer a ticket or a person names: by key, then by email, then by phone.
+    public func customer(_ ref: String) throws -> CustomerRecord? {
+        try writer.read { db in try Self.customer(db, ref) }
+    }
+
+    static func customer(_ db: Database, _ ref: String) throws -> CustomerRecord? {
+        let text = ref.trimmingCharacters(in: .whitespaces)
+        guard !text.isEmpty else { return nil }
+        for sql in ["SELECT * FROM customer WHERE key = ? ORDER BY id LIMIT 1",
+                    "SELECT * FROM customer WHERE email = ? COLLATE NOCASE ORDER BY id LIMIT 1",
+                    "SELECT * FROM customer WHERE phone = ? ORDER BY id LIMIT 1"] {
+            if let row = try Row.fetchOne(db.cachedStatement(sql: sql), arguments: [text]) { return customerRecord(row) }
+        }
+        return nil
+    }
+
+    /// Customers, by key.
+    public func customers(limit: Int = 10_000) throws -> [CustomerRecord] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM customer ORDER BY key LIMIT ?", arguments: [limit]).map(Self.customerRecord)
+        }
+    }
+
+    /// The customer of ticket `ref` with their tickets, or `nil` when the ticket names no customer.
+    public func customerHistory(ofTicket ref: String) throws -> CustomerHistory? {
+        let id = try resolve(ref)
+        return try writer.read { db in
+            guard let key = try String.fetchOne(db, sql: "SELECT customer FROM ticket WHERE id = ?", arguments: [id.lowercased]) else { return nil }
+            let record = try Self.customer(db, key)
+            // Tickets name a customer by its key; earlier ones may have used the email or phone.
+            let names = Array(Set([key] + [record?.key, record?.email, record?.phone].compactMap { $0 }))
+            let marks = names.map { _ in "?" }.joined(separator: ", ")
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT displayNumber, subject, status, channel, createdHLC FROM ticket
+                WHERE customer IN (\(marks)) AND number IS NOT NULL AND NOT deleted ORDER BY createdHLC DESC
+                """, arguments: StatementArguments(names))
+            let open = rows.filter { !(Status(rawValue: $0["status"])?.isResolved ?? false) }.count
+            let recent = rows.prefix(10).map { row in
+                CustomerHistory.Item(displayNumber: row["displayNumber"], subject: row["subject"], status: row["status"], channel: row["channel"],
+                                     createdAt: (row["createdHLC"] as Int64?).map { HLC(rawValue: UInt64(bitPattern: $0)).iso8601 })
+            }
+            return CustomerHistory(customer: record, key: key, ticketCount: rows.count, openCount: open, recent: Array(recent))
+        }
+    }
+}

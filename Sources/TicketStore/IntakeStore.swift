@@ -1,0 +1,237 @@
+import Crypto
+import Foundation
+import GRDB
+import TicketModel
+
+/// Custom fields of a ticket that intake finds tickets by (materialized in `ticketLookup`).
+public enum TicketLookup {
+    /// The channel's conversation id (an email's thread, a chat session): replies land on its ticket.
+    public static let thread = "external_thread"
+    /// SHA-256 (hex) of the survey token issued when the ticket was last solved.
+    public static let surveyToken = "csat_token"
+    static let names = [thread, surveyToken]
+}
+
+/// One integration's API token, as `intake token list` shows it (the token itself is never stored).
+public struct APIToken: Sendable, Equatable, Encodable {
+    public var name: String
+    /// The channels it may deliver; empty means every channel.
+    public var channels: [String]
+    public var createdAt: String
+    public var revokedAt: String?
+
+    enum CodingKeys: String, CodingKey { case name, channels, createdAt, revokedAt }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(channels, forKey: .channels)
+        try c.encode(createdAt, forKey: .createdAt)
+        try c.encode(revokedAt, forKey: .revokedAt)
+    }
+
+    public func allows(channel: String) -> Bool { channels.isEmpty || channels.contains(channel) }
+}
+
+/// A ticket that arrives through a channel: the draft, the ids it is known by, and what to write with it.
+public struct IntakeTicket: Sendable {
+    /// Name-based from the channel's message id when there is one, so a redelivery finds the same ticket.
+    public var id: UUID
+    public var draft: TicketDraft
+    /// The first message's event id.
+    public var messageID: UUID
+    /// Further fields (thread id, language, routing, SLA policy, bot).
+    public var fields: [(Field, FieldValue)]
+    /// Further events after the first message (attachments, a bot transcript, notes).
+    public var events: [TicketEvent]
+    /// Customer records to create or update with the ticket.
+    public var customers: [CustomerDraft]
+
+    public init(id: UUID, draft: TicketDraft, messageID: UUID, fields: [(Field, FieldValue)] = [], events: [TicketEvent] = [],
+                customers: [CustomerDraft] = []) {
+        self.id = id
+        self.draft = draft
+        self.messageID = messageID
+        self.fields = fields
+        self.events = events
+        self.customers = customers
+    }
+}
+
+/// Survey tokens: given to the customer in the clear, kept as their SHA-256.
+public enum SurveyToken {
+    public static func make() -> String { "cs_" + TokenText.random(18) }
+    public static func hash(_ token: String) -> String { TokenText.sha256Hex(token) }
+}
+
+enum TokenText {
+    /// `count` random bytes as unpadded base64url.
+    static func random(_ count: Int) -> String {
+        Data(TicketDatabase.randomBytes(count)).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    static func sha256Hex(_ text: String) -> String {
+        SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+extension TicketDatabase {
+    // MARK: API tokens (local to this node)
+
+    /// Makes a token for integration `name`. Returns it in the clear: it is shown once and kept only hashed.
+    public func addAPIToken(name: String, channels: [String]) throws -> String {
+        guard name.range(of: "^[a-z0-9][a-z0-9._-]{0,63}$", options: .regularExpression) != nil else {
+            throw StoreError(.invalidInput, "token name \(name.debugDescription) must be 1–64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit")
+        }
+        let token = "tl_" + TokenText.random(32)
+        try writer.write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM apiToken WHERE name = ?", arguments: [name]) ?? false {
+                throw StoreError(.invalidInput, "a token named \(name) exists; revoke it (`tierline intake token revoke \(name)`) or choose another name")
+            }
+            try db.execute(sql: "INSERT INTO apiToken (name, hash, channels, createdAt) VALUES (?, ?, ?, ?)",
+                           arguments: [name, Data(SHA256.hash(data: Array(token.utf8))), channels.joined(separator: ","), Int64(wallClock())])
+        }
+        return token
+    }
+
+    /// Every token, revoked ones too.
+    public func apiTokens() throws -> [APIToken] {
+        try writer.read { db in try Row.fetchAll(db, sql: "SELECT * FROM apiToken ORDER BY name").map(Self.apiToken) }
+    }
+
+    /// Revokes the token named `name`: later requests with it are refused.
+    public func revokeAPIToken(name: String) throws {
+        try writer.write { db in
+            try db.execute(sql: "UPDATE apiToken SET revokedAt = ? WHERE name = ? AND revokedAt IS NULL", arguments: [Int64(wallClock()), name])
+            if db.changesCount == 0 {
+                let exists = try Bool.fetchOne(db, sql: "SELECT 1 FROM apiToken WHERE name = ?", arguments: [name]) ?? false
+                throw StoreError(exists ? .invalidInput : .unknownToken,
+                                 exists ? "token \(name) is revoked already" : "no token named \(name); `tierline intake token list` shows them")
+            }
+        }
+    }
+
+    /// The live token `presented` is, or `nil`.
+    public func verifyAPIToken(_ presented: String) throws -> APIToken? {
+        let hash = Data(SHA256.hash(data: Array(presented.utf8)))
+        return try writer.read { db in
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM apiToken WHERE hash = ? AND revokedAt IS NULL"), arguments: [hash]).map(Self.apiToken)
+        }
+    }
+
+    private static func apiToken(_ row: Row) -> APIToken {
+        func iso(_ ms: Int64?) -> String? { ms.map { HLC(rawValue: UInt64($0) << 16).iso8601 } }
+        let channels: String = row["channels"]
+        return APIToken(name: row["name"], channels: channels.split(separator: ",").map(String.init),
+                        createdAt: iso(row["createdAt"]) ?? "", revokedAt: iso(row["revokedAt"]))
+    }
+
+    // MARK: Intake writes
+
+    /// Opens a ticket that arrived through a channel, with its customers, in one write. A ticket with
+    /// the same id (a redelivery of the same message) is left as it is: `duplicate` is then true.
+    public func intakeCreate(_ intake: IntakeTicket) throws -> (ticket: TicketRecord, duplicate: Bool) {
+        try validate(intake.draft)
+        for (field, value) in intake.fields { try validate(field, value) }
+        for event in intake.events { try checkText(event.body, "\(event.kind.rawValue) body", max: BlockLimits.maxBodyBytes, allowEmpty: false) }
+        if let body = intake.draft.firstMessage { try checkText(body, "message", max: BlockLimits.maxBodyBytes, allowEmpty: false) }
+        var duplicate = false
+        try writeLocal { db, _, nextNumber in
+            duplicate = try Bool.fetchOne(db, sql: "SELECT 1 FROM ticket WHERE id = ? AND number IS NOT NULL", arguments: [intake.id.lowercased]) ?? false
+            guard !duplicate else { return [] }
+            var changes: [Change] = []
+            for customer in intake.customers {
+                guard let key = customer.key else { continue }
+                changes += try Self.customerChanges(db, key: key, draft: customer).changes
+            }
+            changes += Self.changes(opening: intake.draft, id: intake.id, number: try nextNumber(), messageID: intake.messageID)
+            changes += intake.fields.map { Change(.ticket(intake.id), .set($0.0, $0.1)) }
+            changes += intake.events.map { Change(.ticket(intake.id), .event($0)) }
+            return changes
+        }
+        return (try ticket(intake.id.lowercased), duplicate)
+    }
+
+    /// Appends a customer's message (and its attachments) to ticket `ticket`. A message whose id this
+    /// store holds already (a redelivery) is not written again: `duplicate` is then true and
+    /// `ticket` is the ticket that holds it.
+    public func intakeAppend(_ ticket: UUID, message: TicketEvent, events: [TicketEvent] = [], fields: [(Field, FieldValue)] = [],
+                             customers: [CustomerDraft] = []) throws -> (ticket: TicketRecord, duplicate: Bool) {
+        for event in [message] + events { try checkText(event.body, "\(event.kind.rawValue) body", max: BlockLimits.maxBodyBytes, allowEmpty: false) }
+        for (field, value) in fields { try validate(field, value) }
+        var holder: String?
+        try writeLocal { db, _, _ in
+            holder = try String.fetchOne(db, sql: "SELECT ticket FROM ticketEvent WHERE id = ? LIMIT 1", arguments: [message.id.lowercased])
+            guard holder == nil else { return [] }
+            var changes: [Change] = []
+            for customer in customers {
+                guard let key = customer.key else { continue }
+                changes += try Self.customerChanges(db, key: key, draft: customer).changes
+            }
+            return changes + [Change(.ticket(ticket), .event(message))] + events.map { Change(.ticket(ticket), .event($0)) }
+                + fields.map { Change(.ticket(ticket), .set($0.0, $0.1)) }
+        }
+        return (try self.ticket(holder ?? ticket.lowercased), holder != nil)
+    }
+
+    /// The ticket whose custom field `name` (one of ``TicketLookup``) holds `value`: the newest when several do.
+    public func ticket(lookup name: String, value: String) throws -> UUID? {
+        try writer.read { db in
+            try String.fetchOne(db, sql: """
+                SELECT l.ticket FROM ticketLookup l JOIN ticket t ON t.id = l.ticket
+                WHERE l.name = ? AND l.value = ? ORDER BY t.createdHLC DESC LIMIT 1
+                """, arguments: [name, value]).map(Self.uuid)
+        }
+    }
+
+    // MARK: Customer satisfaction
+
+    /// Writes fields of a ticket like ``update(_:_:)``; when the write solves the ticket, a survey
+    /// token is issued with it (its hash is replicated with the ticket) and returned in the clear.
+    /// - Parameter issue: `false` writes the fields only (``update(_:_:)``).
+    public func updateIssuingSurvey(_ ref: String, _ fields: [(Field, FieldValue)], issue: Bool = true) throws -> (ticket: TicketRecord, surveyToken: String?) {
+        guard !fields.isEmpty else { throw StoreError(.invalidInput, "nothing to update; pass at least one field") }
+        for (field, value) in fields { try validate(field, value) }
+        let id = try resolve(ref)
+        var token: String?
+        try writeLocal { db, _, _ in
+            try Self.checkNotClosed(db, id, fields)
+            token = nil
+            var changes = fields.map { Change(.ticket(id), .set($0.0, $0.1)) }
+            if issue, fields.contains(where: { $0.0 == .status && $0.1 == .text(Status.solved.rawValue) }),
+               try String.fetchOne(db, sql: "SELECT baseStatus FROM ticket WHERE id = ?", arguments: [id.lowercased]) != Status.solved.rawValue {
+                let issued = SurveyToken.make()
+                token = issued
+                changes.append(Change(.ticket(id), .set(.custom(TicketLookup.surveyToken), .text(SurveyToken.hash(issued)))))
+            }
+            return changes
+        }
+        return (try ticket(id.lowercased), token)
+    }
+
+    /// Records a customer's answer to the survey of `token`: once per token.
+    /// - Throws: ``StoreError/Code/unknownToken`` for a token no ticket holds (or one replaced by a
+    ///   later solve), ``StoreError/Code/alreadyAnswered`` when the survey has its answer.
+    public func answerSurvey(token: String, score: Int, comment: String?) throws -> TicketRecord {
+        guard (1...5).contains(score) else { throw StoreError(.invalidInput, "score must be 1 to 5, got \(score)") }
+        if let comment { try checkText(comment, "comment", max: BlockLimits.maxTextBytes, allowEmpty: true) }
+        let hash = SurveyToken.hash(token)
+        guard let id = try ticket(lookup: TicketLookup.surveyToken, value: hash) else {
+            throw StoreError(.unknownToken, "no survey has this token; it may have been replaced when the ticket was solved again")
+        }
+        try writeLocal { db, _, _ in
+            let state = try Self.fold(db, id)
+            guard state.customFields[TicketLookup.surveyToken] == hash else {
+                throw StoreError(.unknownToken, "no survey has this token; it may have been replaced when the ticket was solved again")
+            }
+            guard state.customFields["csat_answered"] != hash else {
+                throw StoreError(.alreadyAnswered, "this survey was answered already; a survey takes one answer")
+            }
+            let ref = EntityRef.ticket(id)
+            return [Change(ref, .set(.custom("csat_score"), .text(String(score)))),
+                    Change(ref, .set(.custom("csat_comment"), comment.map { .text($0) } ?? .null)),
+                    Change(ref, .set(.custom("csat_answered"), .text(hash)))]
+        }
+        return try ticket(id.lowercased)
+    }
+}
