@@ -15,6 +15,11 @@ public enum Status: String, CaseIterable, Sendable, Codable {
     public var isResolved: Bool { self == .solved || self == .closed || self == .merged }
 }
 
+/// The channels tickets arrive through.
+public enum IntakeChannel {
+    public static let all = ["email", "chat", "phone", "social", "portal", "bot", "api"]
+}
+
 /// How urgent a ticket is.
 public enum Priority: String, CaseIterable, Sendable, Codable, Comparable {
     case low, normal, high, urgent

@@ -5,7 +5,7 @@ import TicketModel
 /// A knowledge article written from a ticket's resolution. Every key is always present in JSON.
 public struct ArticleRecord: Sendable, Equatable, Encodable {
     public var id: String
-    /// `KB-` and the first 8 hex digits of the id: what agents type.
+    /// `KB-` and the last 8 hex digits of the id (its random part; the first ones are a time): what agents type.
     public var ref: String
     public var title: String
     public var summary: String
@@ -39,7 +39,7 @@ public struct ArticleRecord: Sendable, Equatable, Encodable {
         try c.encode(uses, forKey: .uses)
     }
 
-    static func ref(_ id: String) -> String { "KB-" + id.prefix(8).lowercased() }
+    static func ref(_ id: String) -> String { "KB-" + id.suffix(8).lowercased() }
 }
 
 /// A resolution to record as an article.
@@ -140,20 +140,20 @@ extension TicketDatabase {
                              createdAt: iso("createdHLC"), updatedAt: iso("updatedHLC"), uses: row["uses"])
     }
 
-    /// The article `ref` names: its id, or `KB-` and a prefix of its id (at least 4 hex digits).
+    /// The article `ref` names: its id, or `KB-` and the end of its id (at least 4 hex digits).
     public func article(_ ref: String) throws -> ArticleRecord {
         let text = ref.trimmingCharacters(in: .whitespaces).lowercased()
-        let prefix = text.hasPrefix("kb-") ? String(text.dropFirst(3)) : text
-        guard prefix.count >= 4, prefix.allSatisfy({ $0.isHexDigit || $0 == "-" }) else {
+        let suffix = text.hasPrefix("kb-") ? String(text.dropFirst(3)) : text
+        guard suffix.count >= 4, suffix.allSatisfy({ $0.isHexDigit || $0 == "-" }) else {
             throw StoreError(.unknownTicket, "\(ref.debugDescription) is not an article reference; give KB- and at least 4 hex digits (`tierline kb list` shows them)")
         }
         return try writer.read { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT \(Self.articleColumns) FROM article a WHERE a.id LIKE ? || '%' ORDER BY a.id LIMIT 2",
-                                        arguments: [prefix])
+            let rows = try Row.fetchAll(db, sql: "SELECT \(Self.articleColumns) FROM article a WHERE a.id LIKE '%' || ? ORDER BY a.id LIMIT 2",
+                                        arguments: [suffix])
             guard let row = rows.first else {
                 throw StoreError(.unknownTicket, "no knowledge article \(ref) in this store; `tierline kb list` shows them (articles from other sites arrive with sync)")
             }
-            guard rows.count == 1 else { throw StoreError(.unknownTicket, "\(ref) names more than one article; give more digits of its id") }
+            guard rows.count == 1 else { throw StoreError(.unknownTicket, "\(ref) names more than one article; give its whole id (`tierline kb list --json`)") }
             return Self.articleRecord(row)
         }
     }

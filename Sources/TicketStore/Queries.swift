@@ -73,7 +73,7 @@ extension TicketDatabase {
     /// A ticket with its whole history: events, field changes and conflicts as one timeline.
     public func detail(_ ref: String) throws -> TicketDetail {
         let record = try ticket(ref)
-        return try writer.read { db in
+        var detail = try writer.read { db in
             let state = try Self.fold(db, try Self.uuid(record.id))
             var items: [HistoryItem] = []
             if let created = state.created, let number = state.displayNumber {
@@ -109,7 +109,14 @@ extension TicketDatabase {
                                          field: Field.mergedInto.description))
             }
             items.sort { $0.order < $1.order }
-            return TicketDetail(ticket: record, customFields: state.customFields, events: items, statusNote: state.statusNote)
+            let custom = state.customFields
+            var detail = TicketDetail(ticket: record, customFields: custom, events: items, statusNote: state.statusNote)
+            detail.routing = custom["routing"]
+            detail.csat = custom["csat_score"].flatMap(Int.init).map { TicketDetail.Satisfaction(score: $0, comment: custom["csat_comment"]) }
+            return detail
         }
+        detail.customer = try customerHistory(ofTicket: record.id)
+        detail.articles = try articles(linkedTo: record.id)
+        return detail
     }
 }

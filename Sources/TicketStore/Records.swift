@@ -73,7 +73,7 @@ public struct TicketRecord: Sendable, Equatable, Encodable {
 public struct HistoryItem: Sendable, Encodable {
     public enum Kind: String, Sendable, Encodable {
         case created, customerMessage = "customer_message", agentReply = "agent_reply", internalNote = "internal_note",
-             handoffNote = "handoff_note", autoReply = "auto_reply", escalation, fieldChange = "field_change", conflict
+             handoffNote = "handoff_note", autoReply = "auto_reply", escalation, attachment, fieldChange = "field_change", conflict
     }
     public var id: String
     public var kind: Kind
@@ -124,8 +124,27 @@ public struct TicketDetail: Sendable, Encodable {
     public var events: [HistoryItem]
     /// Why the status differs from the last status write, when a merge rule decided it.
     public var statusNote: String?
+    /// The routing rule that matched at intake, explained (`nil` for tickets not routed).
+    public var routing: String?
+    /// The ticket's customer with their tier and tickets (`nil` when it names none).
+    public var customer: CustomerHistory?
+    /// Knowledge articles linked to the ticket (first line used them).
+    public var articles: [ArticleRecord] = []
+    /// The customer's survey answer, if given: score 1–5 and comment.
+    public var csat: Satisfaction?
 
-    enum CodingKeys: String, CodingKey { case ticket, customFields, events, statusNote }
+    public struct Satisfaction: Sendable, Encodable {
+        public var score: Int
+        public var comment: String?
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(score, forKey: .score)
+            try c.encode(comment, forKey: .comment)
+        }
+        enum CodingKeys: String, CodingKey { case score, comment }
+    }
+
+    enum CodingKeys: String, CodingKey { case ticket, customFields, events, statusNote, routing, customer, articles, csat }
 
     public func encode(to encoder: any Encoder) throws {
         // The ticket's keys sit at the top level, beside `events`, so `show --json` is a ticket plus its history.
@@ -134,6 +153,10 @@ public struct TicketDetail: Sendable, Encodable {
         try c.encode(customFields, forKey: .customFields)
         try c.encode(events, forKey: .events)
         try c.encode(statusNote, forKey: .statusNote)
+        try c.encode(routing, forKey: .routing)
+        try c.encode(customer, forKey: .customer)
+        try c.encode(articles, forKey: .articles)
+        try c.encode(csat, forKey: .csat)
     }
 }
 

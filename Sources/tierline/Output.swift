@@ -65,3 +65,20 @@ func printSLA(_ sla: SLAReport) {
         printTable(["WHEN", "SITE", "RECORD"], sla.history.map { [$0.at, $0.site ?? "", $0.text] }, maxWidth: 140)
     }
 }
+
+/// The routing, customer, knowledge and satisfaction lines of `ticket show`.
+func printIntakeSections(_ detail: TicketDetail) {
+    if let routing = detail.routing { print("routed by    \(routing)") }
+    if let history = detail.customer {
+        let c = history.customer
+        let who = [c?.name, c?.organization].compactMap { $0 }.joined(separator: ", ")
+        print("customer     \(history.key)" + (who.isEmpty ? "" : " (\(who))") + "  tier \(c?.tier ?? "—")  value \(c?.value ?? "—")"
+              + (c == nil ? "  (no customer record; `tierline customer import` adds them)" : ""))
+        print("history      \(history.ticketCount) ticket(s), \(history.openCount) open")
+        for item in history.recent where item.displayNumber != detail.ticket.displayNumber {
+            print("             \(item.displayNumber)  \(item.status)  \(item.channel ?? "—")  \(item.createdAt ?? "")  \(item.subject)")
+        }
+    }
+    for article in detail.articles { print("knowledge    \(article.ref)  \(article.title)") }
+    if let csat = detail.csat { print("CSAT         \(csat.score)/5" + (csat.comment.map { "  \"\($0)\"" } ?? "")) }
+}

@@ -101,6 +101,7 @@ extension TicketCommand {
             printTicketSummary(detail.ticket)
             if let note = detail.statusNote { print("status note  \(note)") }
             for (name, value) in detail.customFields.sorted(by: { $0.key < $1.key }) { print("custom.\(name)  \(value)") }
+            printIntakeSections(detail)
             print("")
             printTable(["WHEN", "SITE", "KIND", "BY", "WHAT"], detail.events.filter { $0.kind != .escalation }.map {
                 [$0.at, $0.site, $0.kind.rawValue + ($0.visibility == "internal" ? " (internal)" : ""), $0.actor ?? "", $0.body]
@@ -145,8 +146,22 @@ extension TicketCommand {
                 let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 return (Field.custom(String(parts[0]).precomposedStringWithCanonicalMapping), text(String(parts[1])))
             }
-            let record = try options.open().update(id, fields.compactMap { field, value in value.map { (field, $0) } })
-            try report(record, options, "updated")
+            let (record, survey) = try options.open().updateIssuingSurvey(id, fields.compactMap { field, value in value.map { (field, $0) } })
+            if options.json { return try printJSON(Updated(ticket: record, surveyToken: survey)) }
+            print("updated \(record.displayNumber)  \(record.id)")
+            if let survey { print("CSAT survey token (send it to the customer; it is shown only now): \(survey)") }
+        }
+
+        /// The ticket's keys plus `surveyToken` (`null` unless this update solved it).
+        struct Updated: Encodable {
+            var ticket: TicketRecord
+            var surveyToken: String?
+            enum CodingKeys: String, CodingKey { case surveyToken }
+            func encode(to encoder: any Encoder) throws {
+                try ticket.encode(to: encoder)
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(surveyToken, forKey: .surveyToken)
+            }
         }
     }
 

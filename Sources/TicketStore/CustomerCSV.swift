@@ -1,0 +1,108 @@
+import Foundation
+
+/// Reads a CRM export: RFC 4180 CSV (comma-separated, double-quoted fields with `""` for a quote,
+/// CRLF or LF line ends), UTF-8, a header row naming the columns.
+///
+/// Columns (header names are matched without case, spaces, `_` or `-`): `id` (the CRM's customer id),
+/// `name`, `email`, `phone`, `organization` (or `company`), `tier`, `value`. Each row needs an id, an
+/// email or a phone. Unknown columns are an error, so a misspelt header never drops a field silently.
+public enum CustomerCSV {
+    nonisolated(unsafe) static let columns: [String: WritableKeyPath<CustomerDraft, String?>] = [
+        "id": \.crmID, "customerid": \.crmID, "crmid": \.crmID, "name": \.name, "email": \.email, "phone": \.phone,
+        "organization": \.organization, "organisation": \.organization, "company": \.organization, "tier": \.tier, "value": \.value,
+    ]
+
+    public static func parse(_ data: Data, file: String) throws -> [CustomerDraft] {
+        guard var text = String(data: data, encoding: .utf8) else {
+            throw StoreError(.invalidInput, "\(file) is not UTF-8 text; export the CSV as UTF-8")
+        }
+        if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
+        let rows = try records(text, file: file)
+        guard let header = rows.first else { throw StoreError(.invalidInput, "\(file) is empty; it needs a header row (id,name,email,phone,organization,tier,value)") }
+        var paths: [WritableKeyPath<CustomerDraft, String?>] = []
+        for (index, name) in header.fields.enumerated() {
+            let folded = name.lowercased().filter { $0.isLetter || $0.isNumber }
+            guard let path = columns[folded] else {
+                throw StoreError(.invalidInput, "\(file) line 1, column \(index + 1): unknown column \(name.debugDescription); known: id, name, email, phone, organization, tier, value")
+            }
+            guard !paths.contains(path) else { throw StoreError(.invalidInput, "\(file) line 1: column \(name.debugDescription) names a field twice") }
+            paths.append(path)
+        }
+        var out: [CustomerDraft] = []
+        for row in rows.dropFirst() {
+            if row.fields.allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) { continue }
+            guard row.fields.count == paths.count else {
+                throw StoreError(.invalidInput, "\(file) line \(row.line): \(row.fields.count) fields, the header has \(paths.count)")
+            }
+            var draft = CustomerDraft()
+            for (path, value) in zip(paths, row.fields) {
+                let trimmed = value.trimmingCharacters(in: .whitespaces)
+                draft[keyPath: path] = trimmed.isEmpty ? nil : trimmed
+            }
+            guard draft.key != nil else { throw StoreError(.invalidInput, "\(file) line \(row.line): no id, email or phone; each customer needs one") }
+            out.append(draft)
+        }
+        return out
+    }
+
+    /// The records of `text` with the line each starts on.
+    static func records(_ text: String, file: String) throws -> [(line: Int, fields: [String])] {
+        var out: [(line: Int, fields: [String])] = []
+        var fields: [String] = []
+        var field = ""
+        var quoted = false, wasQuoted = false
+        var line = 1, start = 1
+        var chars = text.unicodeScalars.makeIterator()
+        var pending: Unicode.Scalar? = nil
+        func next() -> Unicode.Scalar? {
+            if let p = pending { pending = nil; return p }
+            return chars.next()
+        }
+        func endRecord() {
+            fields.append(field)
+            out.append((start, fields))
+            fields = []
+            field = ""
+            wasQuoted = false
+        }
+        var sawAny = false
+        while let c = next() {
+            sawAny = true
+            if quoted {
+                if c == "\"" {
+                    if let n = next() {
+                        if n == "\"" { field.unicodeScalars.append("\"") } else { quoted = false; pending = n }
+                    } else { quoted = false }
+                } else {
+                    if c == "\n" { line += 1 }
+                    field.unicodeScalars.append(c)
+                }
+                continue
+            }
+            switch c {
+            case "\"":
+                guard field.isEmpty && !wasQuoted else {
+                    throw StoreError(.invalidInput, "\(file) line \(line): a quote inside an unquoted field; quote the whole field and double the quote (\"\")")
+                }
+                quoted = true
+                wasQuoted = true
+            case ",":
+                fields.append(field)
+                field = ""
+                wasQuoted = false
+            case "\r":
+                continue
+            case "\n":
+                endRecord()
+                line += 1
+                start = line
+            default:
+                guard !wasQuoted else { throw StoreError(.invalidInput, "\(file) line \(line): text after a closing quote") }
+                field.unicodeScalars.append(c)
+            }
+        }
+        if quoted { throw StoreError(.invalidInput, "\(file) line \(start): a quoted field never ends; close its quote") }
+        if sawAny && !(fields.isEmpty && field.isEmpty && !wasQuoted) { endRecord() }
+        return out
+    }
+}
