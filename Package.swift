@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "Escalation", targets: ["Escalation"]),
         .library(name: "SyncNode", targets: ["SyncNode"]),
         .library(name: "Dashboard", targets: ["Dashboard"]),
+        .library(name: "Intake", targets: ["Intake"]),
         .library(name: "FaultProxy", targets: ["FaultProxy"]),
         .executable(name: "tierline-faultproxy", targets: ["tierline-faultproxy"]),
     ],
@@ -92,6 +93,16 @@ let package = Package(
             ],
             swiftSettings: strict),
         .target(
+            name: "Intake",
+            dependencies: [
+                "TicketModel", "TicketStore", "Escalation", "SyncNode",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .target(
             name: "Demo",
             dependencies: [
                 "TicketModel", "TicketStore", "SyncNode", "Escalation", "Dashboard", "FaultProxy",
@@ -122,7 +133,7 @@ let package = Package(
         .executableTarget(
             name: "tierline",
             dependencies: [
-                "TicketModel", "TicketStore", "SyncWire", "SyncNode", "Escalation", "Dashboard", "Demo",
+                "TicketModel", "TicketStore", "SyncWire", "SyncNode", "Escalation", "Dashboard", "Intake", "Demo",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -193,6 +204,14 @@ let package = Package(
                 "FaultProxy",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "IntakeTests",
+            dependencies: [
+                "TicketModel", "TicketStore", "Escalation", "SyncNode", "Dashboard", "Intake", "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict),
         .testTarget(

@@ -246,9 +246,13 @@ public struct DashboardServer: Sendable {
     }
 
     /// An application serving ``router()`` on `host:port`, refreshing the facts every `refreshMillis`.
+    /// - Parameter extend: adds further routes to the same server (the intake API).
     public func application(host: String, port: Int, refreshMillis: Int = 1000, logger: Logger,
-                            onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-        Application(router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "tierline"),
+                            onRunning: @escaping @Sendable (Int) async -> Void = { _ in },
+                            extend: (Router<BasicRequestContext>) -> Void = { _ in }) -> some ApplicationProtocol {
+        let router = router()
+        extend(router)
+        return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "tierline"),
                     services: [MetricRefresher(index: MetricIndex(database), everyMillis: refreshMillis, logger: logger, now: now)],
                     onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }

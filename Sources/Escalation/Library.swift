@@ -75,7 +75,9 @@ public struct ConfigLibrary: Sendable {
     public func apply(to facts: MatchFacts, at: Int64) -> EscalationRecord? {
         let policies = current.compactMap { doc -> PolicyDocument? in if case .policy(let p) = doc { return p } else { return nil } }
             .sorted { ($0.position, $0.name) < ($1.position, $1.name) }
-        guard let policy = policies.first(where: { facts.matches($0.match) }),
+        // A policy named by routing at intake wins over matching, when this replica has it.
+        let named = facts.slaPolicy.flatMap { name in policies.first { $0.name == name } }
+        guard let policy = named ?? policies.first(where: { facts.matches($0.match) }),
               let calendar = currentPin(calendar: policy.calendar) else { return nil }
         var record = EscalationRecord(type: .slaApplied, at: at)
         record.policy = Pin(name: policy.name, version: policy.version)
@@ -103,8 +105,12 @@ public struct MatchFacts: Sendable, Hashable {
     public var channel: String?
     public var site: SiteID?
     public var category: String?
+    /// The SLA policy routing chose at intake (``RoutedEscalation/policyField``), if any.
+    public var slaPolicy: String?
 
-    public init(priority: Priority, customerTier: String? = nil, channel: String? = nil, site: SiteID? = nil, category: String? = nil) {
+    public init(priority: Priority, customerTier: String? = nil, channel: String? = nil, site: SiteID? = nil, category: String? = nil,
+                slaPolicy: String? = nil) {
+        self.slaPolicy = slaPolicy
         self.priority = priority
         self.customerTier = customerTier
         self.channel = channel
@@ -139,4 +145,12 @@ extension ConfigDocument {
             return true
         }
     }
+}
+
+/// The custom fields by which routing at intake hands its choices to escalation.
+public enum RoutedEscalation {
+    /// The SLA policy to apply instead of the first matching one.
+    public static let policyField = "sla_policy"
+    /// A ladder to start when the policy is applied: a proactive escalation at the door.
+    public static let ladderField = "routing_ladder"
 }

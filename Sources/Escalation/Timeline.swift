@@ -66,7 +66,8 @@ public struct TicketFacts: Sendable {
         }
         origin = state.originSite
         match = MatchFacts(priority: state.priority, customerTier: state.customFields["customer_tier"],
-                           channel: state.text(.channel), site: state.owner.site, category: state.text(.category))
+                           channel: state.text(.channel), site: state.owner.site, category: state.text(.category),
+                           slaPolicy: state.customFields[RoutedEscalation.policyField])
     }
 
     /// The priority at `t` by the writes stamped up to then (`normal` before any, as for the ticket).

@@ -76,6 +76,8 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
     public var escalationMillis: Int
     /// Address of the node's HTTP server (dashboard, JSON API, `/metrics`); `nil` for none.
     public var http: Endpoint?
+    /// The routing rules file applied to tickets arriving through the intake API; `nil` for none.
+    public var routing: String?
     /// TLS for every session this node accepts or dials; `nil` for plain TCP (see ``TLSSettings``).
     public var tls: TLSSettings?
     /// Longest line this node reads, bytes (`Protocol/PROTOCOL.md` §2.9; ``minimumLineBytes``…8 MiB).
@@ -121,7 +123,7 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http
+        case listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http, routing
         case tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes, maxSessions, idleTimeoutMillis
     }
 
@@ -146,6 +148,7 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
         batchBlocks = try c.decodeIfPresent(Int.self, forKey: .batchBlocks) ?? defaults.batchBlocks
         escalationMillis = try c.decodeIfPresent(Int.self, forKey: .escalationMillis) ?? defaults.escalationMillis
         http = try c.decodeIfPresent(Endpoint.self, forKey: .http)
+        routing = try c.decodeIfPresent(String.self, forKey: .routing)
         tls = try c.decodeIfPresent(TLSSettings.self, forKey: .tls)
         maxLineBytes = try c.decodeIfPresent(Int.self, forKey: .maxLineBytes) ?? defaults.maxLineBytes
         maxBatchBytes = try c.decodeIfPresent(Int.self, forKey: .maxBatchBytes) ?? defaults.maxBatchBytes

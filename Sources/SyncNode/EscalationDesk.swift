@@ -63,15 +63,20 @@ public struct EscalationDesk: Sendable {
             let facts = TicketFacts(state)
             guard facts.pin == nil, let record = library.apply(to: facts.match, at: now) else { return [] }
             var out = [(event: event(DerivedID.record(ticket: id, "sla_applied", record.policy?.description ?? ""), record, actor: "tierline"), operations: [TicketModel.Operation]())]
-            // Proactive rules run once, when the policy is first applied.
-            for rule in library.rules(matching: facts.match) {
-                guard case .ladder(let ladder)? = library.latest(.ladder, rule.ladder) else { continue }
+            func start(_ ladderName: String, reason: String, _ idParts: String...) {
+                guard case .ladder(let ladder)? = library.latest(.ladder, ladderName) else { return }
                 var start = EscalationRecord(type: .escalationStarted, at: facts.created)
                 start.ladder = Pin(name: ladder.name, version: ladder.version)
                 start.ladderCalendar = library.currentPin(calendar: ladder.calendar ?? WorkingCalendar.always.name)
                 start.matrix = record.matrix
-                start.reason = "rule \(rule.name) v\(rule.version)"
-                out.append((event(DerivedID.record(ticket: id, "escalation_started", "rule", rule.name), start, actor: "tierline"), []))
+                start.reason = reason
+                out.append((event(DerivedID.make([id.uuidString.lowercased(), "escalation_started"] + idParts), start, actor: "tierline"), []))
+            }
+            // Proactive rules run once, when the policy is first applied.
+            for rule in library.rules(matching: facts.match) { start(rule.ladder, reason: "rule \(rule.name) v\(rule.version)", "rule", rule.name) }
+            // A ladder routing chose at intake starts the same way.
+            if let name = state.customFields[RoutedEscalation.ladderField] {
+                start(name, reason: "routing at intake: \(state.customFields["routing"] ?? "rule")", "routing", name)
             }
             return out
         }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Dashboard
+import Escalation
 import Foundation
+import Intake
 import Logging
 import Prometheus
 import ServiceLifecycle
@@ -12,12 +14,13 @@ import TicketStore
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a headless node: accept sessions, dial peers, push new blocks to them until SIGTERM or SIGINT.",
-        discussion: "Logs go to stderr. A --config FILE (JSON: listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http, tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes, maxSessions, idleTimeoutMillis) holds the same settings; flags win over it. --tls-cert, --tls-key and --tls-ca turn on TLS for every session (mutual TLS when a CA is given); plain TCP is the default. --http serves the dashboard, its JSON API and /metrics. --check reads the settings, opens the store and its key as serve does, prints the effective settings and exits without listening: exit 0 when serve would start, 2 for bad settings, 1 for a missing or unreadable store or key.")
+        discussion: "Logs go to stderr. A --config FILE (JSON: listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http, routing, tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes, maxSessions, idleTimeoutMillis) holds the same settings; flags win over it. --tls-cert, --tls-key and --tls-ca turn on TLS for every session (mutual TLS when a CA is given); plain TCP is the default. --http serves the dashboard, its JSON API, the intake API (tokens: `tierline intake token add`) and /metrics; --routing FILE routes the tickets that arrive there. --check reads the settings, opens the store and its key as serve does, prints the effective settings and exits without listening: exit 0 when serve would start, 2 for bad settings, 1 for a missing or unreadable store or key.")
 
     @OptionGroup var options: StoreOptions
     @Option(help: "Accept sessions on HOST:PORT (for example 0.0.0.0:7400).") var listen: String?
     @Option(name: .customLong("peer"), help: "Dial and keep a session with HOST:PORT (repeatable).") var peers: [String] = []
     @Option(help: "Serve the dashboard, JSON API and /metrics on HOST:PORT (for example 127.0.0.1:8080).") var http: String?
+    @Option(help: "Routing rules for tickets arriving through the intake API (JSON; `tierline routing check FILE` validates one).") var routing: String?
     @Option(help: "A JSON configuration file.") var config: String?
     @OptionGroup var tls: TLSOptions
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
@@ -32,6 +35,7 @@ struct Serve: AsyncParsableCommand {
         var store: TicketDatabase
         var key: SiteKey
         var identity: LocalIdentity
+        var routing: RoutingRules?
     }
 
     /// Reads the settings (file, then flags), opens the store and its key, and checks that the key is
@@ -44,6 +48,7 @@ struct Serve: AsyncParsableCommand {
             if let listen { settings.listen = try Endpoint(parsing: listen) }
             if !peers.isEmpty { settings.peers = try peers.map { try Endpoint(parsing: $0) } }
             if let http { settings.http = try Endpoint(parsing: http) }
+            if let routing { settings.routing = routing }
             settings.tls = tls.applied(to: settings.tls)
             try settings.validate()
         } catch {
@@ -63,7 +68,15 @@ struct Serve: AsyncParsableCommand {
         guard identity.publicKey == key.publicKey else {
             throw CLIFailure(message: "the site key does not match the store's site \(identity.site); use the key made by `tierline init` for this store")
         }
-        return Prepared(settings: settings, level: level, directory: directory, store: store, key: key, identity: identity)
+        // Routing rules are validated on load: a file with problems stops serve before it listens.
+        var rules: RoutingRules?
+        if let path = settings.routing {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ValidationError("cannot read the routing file \(path); check the path and its permissions")
+            }
+            do { rules = try RoutingRules.load(data, file: path) } catch { throw ValidationError("\(error)") }
+        }
+        return Prepared(settings: settings, level: level, directory: directory, store: store, key: key, identity: identity, routing: rules)
     }
 
     func run() async throws {
@@ -86,9 +99,10 @@ struct Serve: AsyncParsableCommand {
         }
         var services: [any Service] = [node]
         if let http = settings.http {
-            services.append(dashboard.application(host: http.host, port: http.port, logger: Logger(label: "tierline.http")) { port in
+            let intake = IntakeRoutes(service: try IntakeService(store: store, routing: prepared.routing, logger: Logger(label: "tierline.intake")))
+            services.append(dashboard.application(host: http.host, port: http.port, logger: Logger(label: "tierline.http"), onRunning: { port in
                 logger.info("dashboard listening", metadata: ["address": "http://\(http.host):\(port)/"])
-            })
+            }, extend: intake.register(on:)))
         }
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()

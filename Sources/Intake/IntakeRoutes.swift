@@ -1,0 +1,171 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import NIOPosix
+import TicketModel
+import TicketStore
+
+/// The intake API's routes (`Docs/intake-openapi.yaml`), added to the node's one HTTP server.
+public struct IntakeRoutes: Sendable {
+    public let service: IntakeService
+    /// The largest request body accepted.
+    public static let maxBodyBytes = 1 << 20
+
+    public init(service: IntakeService) { self.service = service }
+
+    public func register(on router: Router<BasicRequestContext>) {
+        router.post("/api/intake/tickets") { request, _ in
+            try await handle(request, channel: .fromBody(default: nil)) { body in
+                let (result, created) = try service.create(body)
+                return (created ? .created : .ok, result)
+            }
+        }
+        router.post("/api/intake/messages") { request, _ in
+            try await handle(request, channel: .fromBody(default: nil)) { body in
+                let (result, created) = try service.append(body)
+                return (created ? .created : .ok, result)
+            }
+        }
+        router.post("/api/intake/handoffs") { request, _ in
+            try await handle(request, channel: .fromBody(default: "bot")) { body in
+                let (result, created) = try service.handoff(body)
+                return (created ? .created : .ok, result)
+            }
+        }
+        router.post("/api/intake/csat") { request, _ in
+            try await handle(request, channel: .none) { body in (.created, try service.answerSurvey(body)) }
+        }
+        router.get("/api/kb/search") { request, _ in
+            do {
+                _ = try await authenticate(request)
+                let parameters = request.uri.queryParameters
+                if let unknown = parameters.map({ String($0.key) }).sorted().first(where: { $0 != "q" && $0 != "limit" }) {
+                    throw IntakeError.bad(unknown, "unknown query parameter; known: limit, q")
+                }
+                guard let q = parameters.get("q").map { String($0) }, !q.isEmpty else { throw IntakeError.bad("q", "is required: the words to look for") }
+                guard q.unicodeScalars.count <= 500 else { throw IntakeError.bad("q", "is \(q.unicodeScalars.count) characters; the limit is 500") }
+                var limit = 10
+                if let text = parameters.get("limit").map { String($0) } {
+                    guard let value = Int(text), (1...50).contains(value) else { throw IntakeError.bad("limit", "must be a whole number from 1 to 50, got \(text.debugDescription)") }
+                    limit = value
+                }
+                let store = service.store, max = limit
+                let hits = try await NIOThreadPool.singleton.runIfActive { () throws -> [ArticleHit] in
+                    do { return try store.searchArticles(q, limit: max) } catch let error as StoreError where error.code == .invalidInput { return [] }
+                }
+                return try json(.ok, SearchAnswer(query: q, results: hits.map {
+                    SearchAnswer.Hit(id: $0.article.id, ref: $0.article.ref, title: $0.article.title, summary: $0.article.summary,
+                                     site: $0.article.site, score: $0.score)
+                }))
+            } catch let error as IntakeError {
+                return errorResponse(error)
+            }
+        }
+    }
+
+    struct SearchAnswer: Encodable {
+        struct Hit: Encodable {
+            var id: String
+            var ref: String
+            var title: String
+            var summary: String
+            var site: String?
+            var score: Double
+            enum CodingKeys: String, CodingKey { case id, ref, title, summary, site, score }
+            func encode(to encoder: any Encoder) throws {
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(id, forKey: .id)
+                try c.encode(ref, forKey: .ref)
+                try c.encode(title, forKey: .title)
+                try c.encode(summary, forKey: .summary)
+                try c.encode(site, forKey: .site)
+                try c.encode(score, forKey: .score)
+            }
+        }
+        var query: String
+        var results: [Hit]
+    }
+
+    /// Where a request names its channel, for the token's channel check.
+    enum ChannelSource {
+        /// The body's `channel`, else `default`.
+        case fromBody(default: String?)
+        /// The request has no channel (a survey answer).
+        case none
+    }
+
+    /// Authenticates, reads the JSON body, checks the token may deliver the body's channel, and runs
+    /// `work` off the event loop; every refusal is a JSON error naming the field.
+    private func handle(_ request: Request, channel source: ChannelSource,
+                        _ work: @escaping @Sendable (JSONValue) throws -> (HTTPResponse.Status, any Encodable & Sendable)) async throws -> Response {
+        do {
+            let token = try await authenticate(request)
+            guard let type = request.headers[.contentType], type.lowercased().hasPrefix("application/json") else {
+                throw IntakeError(.unsupportedMediaType, field: "Content-Type", "send the body as JSON with Content-Type: application/json")
+            }
+            var request = request
+            let buffer: ByteBuffer
+            do {
+                buffer = try await request.collectBody(upTo: Self.maxBodyBytes)
+            } catch is NIOTooManyBytesError {
+                throw IntakeError(.contentTooLarge, field: nil, "the body is over \(Self.maxBodyBytes) bytes; send attachments' metadata, not the files")
+            }
+            let body = try JSONValue.parse(Array(buffer.readableBytesView))
+            // An unknown channel is left to the request's own check (400 naming `channel`).
+            if case .fromBody(let fallback) = source, case .object(let members) = body,
+               let channel = members["channel"].map({ if case .string(let text) = $0 { text } else { "" } }) ?? fallback,
+               IntakeChannel.all.contains(channel), !token.allows(channel: channel) {
+                throw IntakeError(.forbidden, field: "channel", "token \(token.name) may deliver \(token.channels.joined(separator: ", ")), not \(channel)")
+            }
+            let (status, answer) = try await NIOThreadPool.singleton.runIfActive { () throws -> (HTTPResponse.Status, any Encodable & Sendable) in
+                do {
+                    return try work(body)
+                } catch let error as StoreError where error.code == .invalidInput {
+                    throw IntakeError(.badRequest, field: nil, error.detail)
+                }
+            }
+            return try json(status, answer)
+        } catch let error as IntakeError {
+            return errorResponse(error)
+        }
+    }
+
+    /// The token of `Authorization: Bearer …`.
+    private func authenticate(_ request: Request) async throws -> APIToken {
+        guard let header = request.headers[.authorization] else {
+            throw IntakeError(.unauthorized, field: "Authorization", "send Authorization: Bearer TOKEN (make a token with `tierline intake token add NAME`)")
+        }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            throw IntakeError(.unauthorized, field: "Authorization", "use the Bearer scheme: Authorization: Bearer TOKEN")
+        }
+        let presented = String(parts[1]).trimmingCharacters(in: .whitespaces)
+        let store = service.store
+        guard let token = try await NIOThreadPool.singleton.runIfActive({ try store.verifyAPIToken(presented) }) else {
+            throw IntakeError(.unauthorized, field: "Authorization", "the token is unknown or revoked; `tierline intake token list` shows this node's tokens")
+        }
+        return token
+    }
+}
+
+private func json(_ status: HTTPResponse.Status, _ value: any Encodable) throws -> Response {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    var headers = HTTPFields()
+    headers[.contentType] = "application/json"
+    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+}
+
+private func errorResponse(_ error: IntakeError) -> Response {
+    struct Body: Encodable {
+        var error: String
+        var field: String?
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(error, forKey: .error)
+            try c.encode(field, forKey: .field)
+        }
+        enum CodingKeys: String, CodingKey { case error, field }
+    }
+    return (try? json(error.status, Body(error: error.message, field: error.field))) ?? Response(status: error.status)
+}

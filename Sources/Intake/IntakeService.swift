@@ -1,0 +1,367 @@
+import Escalation
+import Foundation
+import HTTPTypes
+import Logging
+import SyncNode
+import TicketModel
+import TicketStore
+
+/// A ticket as an intake answer shows it. Every key is always present (`null` when unset).
+struct TicketSummary: Encodable, Sendable {
+    var id: String
+    var displayNumber: String
+    var subject: String
+    var status: String
+    var priority: String
+    var channel: String?
+    var group: String?
+    var tags: [String]
+    var customer: String?
+    var customerTier: String?
+
+    init(_ record: TicketRecord, tier: String?) {
+        id = record.id
+        displayNumber = record.displayNumber
+        subject = record.subject
+        status = record.status
+        priority = record.priority
+        channel = record.channel
+        group = record.group
+        tags = record.tags
+        customer = record.customer
+        customerTier = tier
+    }
+
+    enum CodingKeys: String, CodingKey { case id, displayNumber, subject, status, priority, channel, group, tags, customer, customerTier }
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(displayNumber, forKey: .displayNumber)
+        try c.encode(subject, forKey: .subject)
+        try c.encode(status, forKey: .status)
+        try c.encode(priority, forKey: .priority)
+        try c.encode(channel, forKey: .channel)
+        try c.encode(group, forKey: .group)
+        try c.encode(tags, forKey: .tags)
+        try c.encode(customer, forKey: .customer)
+        try c.encode(customerTier, forKey: .customerTier)
+    }
+}
+
+/// How a ticket was routed, as the answer says it.
+struct RoutingSummary: Encodable, Sendable {
+    var rule: String
+    var fallback: Bool
+    var explanation: String
+}
+
+/// What a create, append or handoff answers.
+struct IntakeResult: Encodable, Sendable {
+    var ticket: TicketSummary
+    var duplicate: Bool
+    var messageId: String
+    var routing: RoutingSummary?
+    /// Handoffs only: when the human first-response clock started.
+    var firstResponseClockStartedAt: String?
+
+    enum CodingKeys: String, CodingKey { case ticket, duplicate, messageId, routing, firstResponseClockStartedAt }
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(ticket, forKey: .ticket)
+        try c.encode(duplicate, forKey: .duplicate)
+        try c.encode(messageId, forKey: .messageId)
+        try c.encode(routing, forKey: .routing)
+        if let firstResponseClockStartedAt { try c.encode(firstResponseClockStartedAt, forKey: .firstResponseClockStartedAt) }
+    }
+}
+
+/// The intake side of a node: tickets and messages from channels, bot handoffs and survey answers,
+/// routed by the node's rules file and written to its store.
+public struct IntakeService: Sendable {
+    public let store: TicketDatabase
+    public let routing: RoutingRules?
+    let site: SiteID
+    let now: @Sendable () -> Int64
+    let logger: Logger
+
+    public init(store: TicketDatabase, routing: RoutingRules?, logger: Logger = Logger(label: "tierline.intake"),
+                now: @escaping @Sendable () -> Int64 = { Int64(TicketDatabase.systemMillis()) }) throws {
+        self.store = store
+        self.routing = routing
+        self.logger = logger
+        self.now = now
+        site = try store.identity().site
+    }
+
+    // MARK: Requests
+
+    static let customerKeys: Set = ["id", "name", "email", "phone", "organization"]
+    static let attachmentKeys: Set = ["name", "contentType", "size", "url", "sha256"]
+
+    /// Opens a ticket from a channel.
+    func create(_ body: JSONValue) throws -> (IntakeResult, created: Bool) {
+        let r = try ObjectReader(body, path: "", known: ["channel", "subject", "message", "customer", "externalMessageId", "externalThreadId",
+                                                         "attachments", "category", "language", "priority", "tags"])
+        let channel = try r.choice("channel", IntakeChannel.all, required: true)!
+        let subject = try r.string("subject", required: true, max: 1000, empty: .text)!
+        let message = try r.string("message", required: true, max: 16000, empty: .text)!
+        let customer = try Self.customer(r, "customer", required: true)!
+        let messageID = try r.string("externalMessageId", max: 200)
+        let thread = try r.string("externalThreadId", max: 200)
+        let attachments = try Self.attachments(r)
+        let category = try r.string("category", max: 64, empty: .absent)
+        let language = try r.string("language", max: 64, empty: .absent)
+        let priority = try r.choice("priority", Priority.allCases.map(\.rawValue)).flatMap(Priority.init(rawValue:))
+        let tags = try r.strings("tags", max: 20, maxLength: 64)
+        let ids = Self.ids(channel: channel, externalMessageID: messageID)
+        return try open(TicketRequest(id: ids.ticket, messageID: ids.message, channel: channel, subject: subject, firstMessage: message,
+                                      customer: customer, thread: thread, attachments: attachments, category: category, language: language,
+                                      priority: priority, tags: tags, events: [], fields: []))
+    }
+
+    /// Appends a customer's message to the ticket it answers.
+    func append(_ body: JSONValue) throws -> (IntakeResult, created: Bool) {
+        let r = try ObjectReader(body, path: "", known: ["channel", "message", "ticket", "externalThreadId", "subject", "externalMessageId",
+                                                         "from", "attachments"])
+        let channel = try r.choice("channel", IntakeChannel.all, required: true)!
+        let message = try r.string("message", required: true, max: 16000, empty: .text)!
+        let ticketRef = try r.string("ticket", max: 200)
+        let thread = try r.string("externalThreadId", max: 200)
+        let subject = try r.string("subject", max: 1000, empty: .absent)
+        let externalID = try r.string("externalMessageId", max: 200)
+        let from = try Self.customer(r, "from", required: false)
+        let attachments = try Self.attachments(r)
+        let ticket = try matchTicket(ticket: ticketRef, thread: thread, subject: subject)
+        let ids = Self.ids(channel: channel, externalMessageID: externalID)
+        let known = try store.ticket(ticket.text)
+        let event = TicketEvent(id: ids.message, kind: .customerMessage, actor: from?.key ?? known.customer ?? "customer", visibility: .public, body: message)
+        let (record, duplicate) = try store.intakeAppend(ticket, message: event, events: try attachmentEvents(attachments, ticket: ticket, message: ids.message),
+                                                         customers: try newCustomer(from).map { [$0] } ?? [])
+        return (IntakeResult(ticket: try summary(record), duplicate: duplicate, messageId: ids.message.text, routing: nil), !duplicate)
+    }
+
+    /// Turns a bot conversation into a ticket for a human.
+    func handoff(_ body: JSONValue) throws -> (IntakeResult, created: Bool) {
+        let r = try ObjectReader(body, path: "", known: ["bot", "customer", "subject", "transcript", "reason", "channel", "externalThreadId",
+                                                         "externalMessageId", "category", "language"])
+        let bot = try r.string("bot", required: true, max: 200)!
+        let customer = try Self.customer(r, "customer", required: true)!
+        let subject = try r.string("subject", required: true, max: 1000, empty: .text)!
+        var lines: [(from: String, text: String)] = []
+        for (value, path) in try r.array("transcript", required: true, min: 1, max: 500)! {
+            let line = try ObjectReader(value, path: path, known: ["from", "text"])
+            lines.append((try line.choice("from", ["customer", "bot"], required: true)!, try line.string("text", required: true, max: 16000, empty: .text)!))
+        }
+        let reason = try r.string("reason", max: 4000, empty: .absent)
+        let channel = try r.choice("channel", IntakeChannel.all) ?? "bot"
+        let thread = try r.string("externalThreadId", max: 200)
+        let externalID = try r.string("externalMessageId", max: 200)
+        let category = try r.string("category", max: 64, empty: .absent)
+        let language = try r.string("language", max: 64, empty: .absent)
+        // A redelivered handoff of the same conversation finds the same ticket.
+        let key = externalID ?? thread.map { "handoff|\(bot)|\($0)" }
+        let ids = Self.ids(channel: channel, externalMessageID: key)
+        let actor = customer.key ?? "customer"
+        var events: [TicketEvent] = []
+        for (index, line) in lines.enumerated() {
+            let id = NameBasedID.make(["transcript", ids.ticket.text, String(index)])
+            events.append(line.from == "customer"
+                ? TicketEvent(id: id, kind: .customerMessage, actor: actor, visibility: .public, body: line.text)
+                : TicketEvent(id: id, kind: .autoReply, actor: bot, visibility: .public, body: line.text))
+        }
+        events.append(TicketEvent(id: NameBasedID.make(["handoff-note", ids.ticket.text]), kind: .internalNote, actor: bot, visibility: .internal,
+                                  body: "Handed to a human by bot \(bot)" + (reason.map { ": \($0)" } ?? "") + ". The first-response clock starts now."))
+        let customerText = lines.filter { $0.from == "customer" }.map(\.text).joined(separator: "\n")
+        var (result, created) = try open(TicketRequest(id: ids.ticket, messageID: ids.message, channel: channel, subject: subject, firstMessage: nil,
+                                                       routingText: customerText, customer: customer, thread: thread, attachments: [], category: category,
+                                                       language: language, priority: nil, tags: [], events: events,
+                                                       fields: [(.custom("handoff_bot"), .text(bot))]))
+        let record = try store.ticket(result.ticket.id)
+        result.firstResponseClockStartedAt = record.createdAt
+        return (result, created)
+    }
+
+    /// Records a survey answer.
+    func answerSurvey(_ body: JSONValue) throws -> [String: JSONValueOut] {
+        let r = try ObjectReader(body, path: "", known: ["token", "score", "comment"])
+        let token = try r.string("token", required: true, max: 200)!
+        let score = try r.integer("score", required: true, 1...5)!
+        let comment = try r.string("comment", max: 1000, empty: .absent)
+        do {
+            let record = try store.answerSurvey(token: token, score: Int(score), comment: comment)
+            return ["ticket": .string(record.displayNumber), "score": .integer(score), "comment": comment.map { .string($0) } ?? .null]
+        } catch let error as StoreError where error.code == .unknownToken {
+            throw IntakeError(.notFound, field: "token", "no survey has this token (an unknown token, or one replaced when the ticket was solved again)")
+        } catch let error as StoreError where error.code == .alreadyAnswered {
+            throw IntakeError(.conflict, field: "token", "this survey has its answer already; a survey takes one answer")
+        }
+    }
+
+    // MARK: Opening a ticket
+
+    struct TicketRequest {
+        var id: UUID
+        var messageID: UUID
+        var channel: String
+        var subject: String
+        var firstMessage: String?
+        var routingText: String? = nil
+        var customer: CustomerDraft
+        var thread: String?
+        var attachments: [Attachment]
+        var category: String?
+        var language: String?
+        var priority: Priority?
+        var tags: [String]
+        var events: [TicketEvent]
+        var fields: [(Field, FieldValue)]
+    }
+
+    struct Attachment {
+        var name: String
+        var contentType: String
+        var size: Int64
+        var url: String?
+        var sha256: String?
+    }
+
+    private func open(_ request: TicketRequest) throws -> (IntakeResult, created: Bool) {
+        let known = try store.customer(request.customer.key ?? "") ?? request.customer.email.flatMap { try? store.customer($0) }
+        let customerKey = known?.key ?? request.customer.key
+        let tier = known?.tier
+        var draft = TicketDraft(subject: request.subject, priority: request.priority ?? .normal, customer: customerKey, channel: request.channel,
+                                tags: request.tags, firstMessage: request.firstMessage, actor: customerKey ?? "customer",
+                                category: request.category, customerTier: tier)
+        var fields = request.fields
+        if let thread = request.thread { fields.append((.custom(TicketLookup.thread), .text(thread))) }
+        if let language = request.language { fields.append((.custom("language"), .text(language))) }
+        var routingSummary: RoutingSummary?
+        if let routing {
+            let decision = routing.route(RoutingFacts(channel: request.channel, category: request.category, subject: request.subject,
+                                                      message: request.routingText ?? request.firstMessage ?? "", customerTier: tier,
+                                                      language: request.language, site: site.rawValue))
+            if let group = decision.group { draft.group = group }
+            if let priority = decision.priority { draft.priority = priority }
+            draft.tags = Array(Set(draft.tags + decision.tags)).sorted()
+            fields.append((.custom("routing"), .text(decision.explanation)))
+            if let policy = decision.slaPolicy { fields.append((.custom(RoutedEscalation.policyField), .text(policy))) }
+            if let ladder = decision.escalate { fields.append((.custom(RoutedEscalation.ladderField), .text(ladder))) }
+            routingSummary = RoutingSummary(rule: decision.rule, fallback: decision.isFallback, explanation: decision.explanation)
+        }
+        let events = try attachmentEvents(request.attachments, ticket: request.id, message: request.messageID) + request.events
+        let (record, duplicate) = try store.intakeCreate(IntakeTicket(id: request.id, draft: draft, messageID: request.messageID, fields: fields,
+                                                                      events: events, customers: try newCustomer(request.customer).map { [$0] } ?? []))
+        if !duplicate {
+            // What a site does when it opens a ticket: pin the SLA policy, start proactive ladders.
+            do {
+                try EscalationDesk(store: store).applyPolicy(UUID(uuidString: record.id)!, now: now())
+            } catch {
+                logger.error("intake: the SLA policy of \(record.displayNumber) could not be applied now (the ticker retries): \(error)")
+            }
+        }
+        let stored = try store.ticket(record.id)
+        return (IntakeResult(ticket: try summary(stored), duplicate: duplicate, messageId: request.messageID.text,
+                             routing: duplicate ? nil : routingSummary), !duplicate)
+    }
+
+    /// The customer record to create for a sender the store does not know (`nil` when it knows them:
+    /// the CRM import owns known customers' fields).
+    private func newCustomer(_ draft: CustomerDraft?) throws -> CustomerDraft? {
+        guard let draft, let key = draft.key else { return nil }
+        if try store.customer(key) != nil { return nil }
+        if let email = draft.email, try store.customer(email) != nil { return nil }
+        return draft
+    }
+
+    private func summary(_ record: TicketRecord) throws -> TicketSummary {
+        TicketSummary(record, tier: try record.customer.flatMap { try store.customer($0)?.tier })
+    }
+
+    /// The ticket a reply answers: by `ticket`, else by thread id, else by a `[NORTH-12]` in the subject.
+    private func matchTicket(ticket: String?, thread: String?, subject: String?) throws -> UUID {
+        if let ticket {
+            do { return try store.resolve(ticket) } catch {
+                throw IntakeError(.notFound, field: "ticket", "no ticket \(ticket.debugDescription) at this node; give a display number (NORTH-12) or a ticket id")
+            }
+        }
+        if let thread {
+            guard let id = try store.ticket(lookup: TicketLookup.thread, value: thread) else {
+                throw IntakeError(.notFound, field: "externalThreadId", "no ticket has the thread id \(thread.debugDescription); open one with POST /api/intake/tickets")
+            }
+            return id
+        }
+        if let subject, let number = Self.displayNumber(in: subject) {
+            guard let id = try? store.resolve(number) else {
+                throw IntakeError(.notFound, field: "subject", "the subject names \(number), which is no ticket at this node")
+            }
+            return id
+        }
+        throw IntakeError.bad("ticket", "say which ticket the message answers: give ticket, externalThreadId, or a subject holding [SITE-NUMBER]")
+    }
+
+    /// The first `[SITE-NUMBER]` in `subject` (as replies keep it from the notification's subject).
+    static func displayNumber(in subject: String) -> String? {
+        guard let range = subject.range(of: #"\[[A-Za-z][A-Za-z0-9-]{0,31}-[0-9]{1,18}\]"#, options: .regularExpression) else { return nil }
+        return String(subject[range].dropFirst().dropLast())
+    }
+
+    /// Name-based ids when the channel gives a message id (a redelivery makes the same ids), else new ones.
+    static func ids(channel: String, externalMessageID: String?) -> (ticket: UUID, message: UUID) {
+        guard let external = externalMessageID else {
+            let ms = TicketDatabase.systemMillis()
+            return (UUIDv7.make(millis: ms, random: TicketDatabase.randomBytes(10)), UUIDv7.make(millis: ms, random: TicketDatabase.randomBytes(10)))
+        }
+        return (NameBasedID.make(["ticket", channel, external]), NameBasedID.make(["message", channel, external]))
+    }
+
+    static func customer(_ r: ObjectReader, _ key: String, required: Bool) throws(IntakeError) -> CustomerDraft? {
+        guard let c = try r.object(key, required: required, known: customerKeys) else { return nil }
+        let draft = CustomerDraft(crmID: try c.string("id", max: 200), name: try c.string("name", max: 200, empty: .absent),
+                                  email: try c.string("email", max: 200), phone: try c.string("phone", max: 64),
+                                  organization: try c.string("organization", max: 200, empty: .absent))
+        guard draft.key != nil else { throw IntakeError.bad(c.path, "give at least one of id, email or phone, so the customer can be found again") }
+        return draft
+    }
+
+    static func attachments(_ r: ObjectReader) throws(IntakeError) -> [Attachment] {
+        var out: [Attachment] = []
+        for (value, path) in try r.array("attachments", max: 50) ?? [] {
+            let a = try ObjectReader(value, path: path, known: attachmentKeys)
+            let sha = try a.string("sha256", max: 64)
+            if let sha, sha.range(of: "^[0-9a-f]{64}$", options: .regularExpression) == nil {
+                throw IntakeError.bad(a.at("sha256"), "must be 64 lowercase hex digits (the file's SHA-256)")
+            }
+            out.append(Attachment(name: try a.string("name", required: true, max: 255)!, contentType: try a.string("contentType", required: true, max: 255)!,
+                                  size: try a.integer("size", required: true, 0...1_000_000_000_000)!, url: try a.string("url", max: 2000), sha256: sha))
+        }
+        return out
+    }
+
+    /// One `attachment` event per file, with canonical JSON metadata naming the message it came with.
+    private func attachmentEvents(_ attachments: [Attachment], ticket: UUID, message: UUID) throws -> [TicketEvent] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try attachments.enumerated().map { index, a in
+            struct Meta: Encodable { var message: String; var name: String; var contentType: String; var size: Int64; var url: String?; var sha256: String? }
+            let body = String(decoding: try encoder.encode(Meta(message: message.text, name: a.name, contentType: a.contentType, size: a.size,
+                                                                url: a.url, sha256: a.sha256)), as: UTF8.self)
+            return TicketEvent(id: NameBasedID.make(["attachment", message.text, String(index)]), kind: .attachment, actor: "intake",
+                               visibility: .public, body: body)
+        }
+    }
+}
+
+/// A JSON answer's value (for small answers built by hand).
+enum JSONValueOut: Encodable, Sendable {
+    case null
+    case string(String)
+    case integer(Int64)
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .null: try c.encodeNil()
+        case .string(let s): try c.encode(s)
+        case .integer(let i): try c.encode(i)
+        }
+    }
+}

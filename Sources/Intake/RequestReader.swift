@@ -1,0 +1,174 @@
+import Foundation
+import HTTPTypes
+
+/// A refused intake request: the HTTP status, the field at fault (a JSON path such as
+/// `attachments[0].size`, a header name, or `nil`) and what to do.
+public struct IntakeError: Error, Sendable, CustomStringConvertible {
+    public var status: HTTPResponse.Status
+    public var field: String?
+    public var message: String
+
+    public init(_ status: HTTPResponse.Status, field: String?, _ message: String) {
+        self.status = status
+        self.field = field
+        self.message = message
+    }
+
+    static func bad(_ field: String, _ message: String) -> IntakeError { IntakeError(.badRequest, field: field, message) }
+
+    public var description: String { "\(status.code) \(field.map { "\($0): " } ?? "")\(message)" }
+}
+
+/// A JSON document as decoded, keeping integers apart from other numbers and `null` apart from absence.
+enum JSONValue: Decodable, Equatable {
+    case null
+    case bool(Bool)
+    case integer(Int64)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let i = try? c.decode(Int64.self) { self = .integer(i) }
+        else if let d = try? c.decode(Double.self) { self = .number(d) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
+        else { self = .object(try c.decode([String: JSONValue].self)) }
+    }
+
+    var typeName: String {
+        switch self {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .integer, .number: "a number"
+        case .string: "a string"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+
+    static func parse(_ bytes: [UInt8]) throws(IntakeError) -> JSONValue {
+        do {
+            return try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        } catch {
+            throw IntakeError(.badRequest, field: nil, "the body is not valid JSON; send one JSON object (Content-Type: application/json)")
+        }
+    }
+}
+
+/// Reads one JSON object's members by name, naming the member's path in every refusal. Unknown
+/// members are refused, so a misspelt optional key never passes unnoticed.
+struct ObjectReader {
+    let members: [String: JSONValue]
+    let path: String
+
+    init(_ value: JSONValue, path: String, known: Set<String>) throws(IntakeError) {
+        guard case .object(let members) = value else {
+            throw IntakeError.bad(path.isEmpty ? "body" : path, "must be a JSON object, not \(value.typeName)")
+        }
+        if let unknown = members.keys.sorted().first(where: { !known.contains($0) }) {
+            throw IntakeError.bad(Self.join(path, unknown), "unknown key; known keys: \(known.sorted().joined(separator: ", "))")
+        }
+        self.members = members
+        self.path = path
+    }
+
+    static func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    func at(_ key: String) -> String { Self.join(path, key) }
+
+    func has(_ key: String) -> Bool { members[key] != nil }
+
+    /// How a string member may be empty.
+    enum Emptiness {
+        /// Refused when empty or only whitespace (a subject, a message).
+        case text
+        /// Refused when empty (an id: any characters count).
+        case nonEmpty
+        /// Allowed, and read as absent.
+        case absent
+    }
+
+    /// A string member: `nil` when absent; refused when required and absent, not a string, empty as
+    /// `empty` says, or longer than `max` characters (Unicode scalars, as JSON Schema counts them).
+    func string(_ key: String, required: Bool = false, max: Int, empty: Emptiness = .nonEmpty) throws(IntakeError) -> String? {
+        guard let value = members[key] else {
+            if required { throw IntakeError.bad(at(key), "is required") }
+            return nil
+        }
+        guard case .string(let text) = value else { throw IntakeError.bad(at(key), "must be a string, not \(value.typeName)") }
+        let length = text.unicodeScalars.count
+        if length > max { throw IntakeError.bad(at(key), "is \(length) characters; the limit is \(max)") }
+        switch empty {
+        case .text where text.unicodeScalars.allSatisfy(\.properties.isWhitespace):
+            throw IntakeError.bad(at(key), "must hold some text, not only whitespace")
+        case .nonEmpty where text.isEmpty:
+            throw IntakeError.bad(at(key), "must not be empty")
+        case .absent where text.isEmpty:
+            if required { throw IntakeError.bad(at(key), "must not be empty") }
+            return nil
+        default:
+            return text
+        }
+    }
+
+    /// A string member that must be one of `allowed`.
+    func choice(_ key: String, _ allowed: [String], required: Bool = false) throws(IntakeError) -> String? {
+        guard let text = try string(key, required: required, max: 64) else { return nil }
+        guard allowed.contains(text) else { throw IntakeError.bad(at(key), "must be one of \(allowed.joined(separator: ", ")), not \(text.debugDescription)") }
+        return text
+    }
+
+    /// An integer member within `range`.
+    func integer(_ key: String, required: Bool = false, _ range: ClosedRange<Int64>) throws(IntakeError) -> Int64? {
+        guard let value = members[key] else {
+            if required { throw IntakeError.bad(at(key), "is required") }
+            return nil
+        }
+        guard case .integer(let number) = value else { throw IntakeError.bad(at(key), "must be a whole number, not \(value.typeName)") }
+        guard range.contains(number) else { throw IntakeError.bad(at(key), "must be from \(range.lowerBound) to \(range.upperBound), got \(number)") }
+        return number
+    }
+
+    /// An object member, read with `known` keys.
+    func object(_ key: String, required: Bool = false, known: Set<String>) throws(IntakeError) -> ObjectReader? {
+        guard let value = members[key] else {
+            if required { throw IntakeError.bad(at(key), "is required") }
+            return nil
+        }
+        return try ObjectReader(value, path: at(key), known: known)
+    }
+
+    /// An array member of at most `max` items (at least `min`), each with its path.
+    func array(_ key: String, required: Bool = false, min: Int = 0, max: Int) throws(IntakeError) -> [(value: JSONValue, path: String)]? {
+        guard let value = members[key] else {
+            if required { throw IntakeError.bad(at(key), "is required") }
+            return nil
+        }
+        guard case .array(let items) = value else { throw IntakeError.bad(at(key), "must be an array, not \(value.typeName)") }
+        guard items.count >= min else { throw IntakeError.bad(at(key), "needs at least \(min) item(s)") }
+        guard items.count <= max else { throw IntakeError.bad(at(key), "has \(items.count) items; the limit is \(max)") }
+        return items.enumerated().map { ($0.element, "\(at(key))[\($0.offset)]") }
+    }
+
+    /// An array of strings, each 1…`maxLength` characters.
+    func strings(_ key: String, max: Int, maxLength: Int) throws(IntakeError) -> [String] {
+        var out: [String] = []
+        for (value, path) in try array(key, max: max) ?? [] {
+            guard case .string(let text) = value else { throw IntakeError.bad(path, "must be a string, not \(value.typeName)") }
+            guard !text.isEmpty else { throw IntakeError.bad(path, "must not be empty") }
+            guard text.unicodeScalars.count <= maxLength else { throw IntakeError.bad(path, "is \(text.unicodeScalars.count) characters; the limit is \(maxLength)") }
+            out.append(text)
+        }
+        return out
+    }
+}
+
+extension UUID {
+    /// The id as Tierline writes it: lowercase.
+    var text: String { uuidString.lowercased() }
+}
