@@ -81,16 +81,16 @@ extension TicketDatabase {
             }
             for entry in state.events {
                 items.append(HistoryItem(id: entry.event.id.lowercased, kind: HistoryItem.Kind(rawValue: entry.event.kind.rawValue) ?? .internalNote,
-                                         stamp: entry.stamp, tiebreak: entry.dot.description, body: entry.event.body,
+                                         stamp: entry.stamp, tiebreak: entry.dot.sortKey, body: entry.event.body,
                                          actor: entry.event.actor, visibility: entry.event.visibility.rawValue))
             }
             for write in state.writes {
-                items.append(HistoryItem(id: write.dot.description, kind: .fieldChange, stamp: write.stamp, tiebreak: write.dot.description,
+                items.append(HistoryItem(id: write.dot.description, kind: .fieldChange, stamp: write.stamp, tiebreak: write.dot.sortKey,
                                          body: "\(write.field) → \(write.value)", field: write.field.description,
                                          value: write.value == .null ? nil : write.value.description))
             }
             for write in state.elementWrites {
-                items.append(HistoryItem(id: write.dot.description, kind: .fieldChange, stamp: write.stamp, tiebreak: write.dot.description,
+                items.append(HistoryItem(id: write.dot.description, kind: .fieldChange, stamp: write.stamp, tiebreak: write.dot.sortKey,
                                          body: "\(write.set.name.dropLast()) \(write.isAddition ? "+" : "−") \(write.element)",
                                          field: write.set.name, value: write.element))
             }
@@ -118,5 +118,14 @@ extension TicketDatabase {
         detail.customer = try customerHistory(ofTicket: record.id)
         detail.articles = try articles(linkedTo: record.id)
         return detail
+    }
+}
+
+extension Dot {
+    /// Orders like the dot itself as text: origin, then seq and index as fixed-width numbers (so
+    /// change 10 of a block sorts after change 9).
+    var sortKey: String {
+        let seq = String(seq), index = String(index)
+        return "\(origin):\(String(repeating: "0", count: 20 - seq.count))\(seq):\(String(repeating: "0", count: 10 - index.count))\(index)"
     }
 }

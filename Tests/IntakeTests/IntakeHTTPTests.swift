@@ -1,0 +1,201 @@
+import Dashboard
+import Escalation
+import Foundation
+import GRDB
+import Hummingbird
+import HummingbirdTesting
+import Intake
+import Synchronization
+import Testing
+import TicketModel
+import TicketStore
+
+/// One node's store with its HTTP server (dashboard and intake) on 127.0.0.1, reached over real TCP.
+struct IntakeFixture {
+    let store: TicketDatabase
+    let token: String
+    let emailOnly: String
+    let routes: IntakeRoutes
+
+    init(routing: RoutingRules? = nil) throws {
+        store = try TicketDatabase(DatabaseQueue(), key: .generate())
+        try store.initialize(site: try SiteID("north"), role: .site)
+        token = try store.addAPIToken(name: "gateway", channels: [])
+        emailOnly = try store.addAPIToken(name: "mail", channels: ["email"])
+        routes = IntakeRoutes(service: try IntakeService(store: store, routing: routing))
+    }
+
+    func live(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        let router = DashboardServer(database: store).router()
+        routes.register(on: router)
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        try await app.test(.live, body)
+    }
+}
+
+/// Posts `body` as JSON and hands back the status and the decoded answer.
+func post(_ client: any TestClientProtocol, _ path: String, _ body: Any, token: String?,
+          contentType: String = "application/json") async throws -> (HTTPResponse.Status, [String: Any]) {
+    var headers = HTTPFields()
+    headers[.contentType] = contentType
+    if let token { headers[.authorization] = "Bearer \(token)" }
+    let data = try (body as? String).map { Data($0.utf8) } ?? JSONSerialization.data(withJSONObject: body)
+    return try await client.execute(uri: path, method: .post, headers: headers, body: ByteBuffer(bytes: data)) { response in
+        let json = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any] ?? [:]
+        return (response.status, json)
+    }
+}
+
+func ticketOf(_ answer: [String: Any]) -> [String: Any] { answer["ticket"] as? [String: Any] ?? [:] }
+
+@Suite struct IntakeHTTPTests {
+    @Test func everyChannelOpensATicketWithItsChannelAndFirstMessage() async throws {
+        let fixture = try IntakeFixture()
+        try await fixture.live { client in
+            for channel in IntakeChannel.all {
+                let (status, answer) = try await post(client, "/api/intake/tickets", [
+                    "channel": channel, "subject": "Help via \(channel)", "message": "First words by \(channel)",
+                    "customer": ["email": "\(channel)@example.com"],
+                ], token: fixture.token)
+                #expect(status == .created, "\(channel): \(answer)")
+                let number = try #require(ticketOf(answer)["displayNumber"] as? String)
+                #expect(ticketOf(answer)["channel"] as? String == channel)
+                let detail = try fixture.store.detail(number)
+                #expect(detail.ticket.channel == channel)
+                let messages = detail.events.filter { $0.kind == .customerMessage }
+                #expect(messages.map(\.body) == ["First words by \(channel)"])
+            }
+            #expect(try fixture.store.tickets().count == IntakeChannel.all.count)
+        }
+    }
+
+    @Test func repliesLandOnTheirTicketAndRedeliveriesAreStoredOnce() async throws {
+        let fixture = try IntakeFixture()
+        try await fixture.live { client in
+            let first: [String: Any] = ["channel": "email", "subject": "Invoice is wrong", "message": "I was billed twice.",
+                                        "customer": ["email": "ada@example.com"], "externalMessageId": "<a1@mail>", "externalThreadId": "thread-7",
+                                        "attachments": [["name": "invoice.pdf", "contentType": "application/pdf", "size": 48_213]]]
+            let (created, answer) = try await post(client, "/api/intake/tickets", first, token: fixture.token)
+            #expect(created == .created)
+            let number = try #require(ticketOf(answer)["displayNumber"] as? String)
+            // The gateway retries the same email: one ticket, one message.
+            let (again, duplicate) = try await post(client, "/api/intake/tickets", first, token: fixture.token)
+            #expect(again == .ok && duplicate["duplicate"] as? Bool == true)
+            #expect(ticketOf(duplicate)["id"] as? String == ticketOf(answer)["id"] as? String)
+            #expect(try fixture.store.tickets().count == 1)
+
+            // Replies: by ticket number, by thread id, by the number in the subject.
+            let replies: [[String: Any]] = [
+                ["channel": "email", "ticket": number, "message": "Any news?", "externalMessageId": "<a2@mail>"],
+                ["channel": "email", "externalThreadId": "thread-7", "message": "Hello again", "externalMessageId": "<a3@mail>"],
+                ["channel": "email", "subject": "Re: [\(number)] Invoice is wrong", "message": "Third try", "externalMessageId": "<a4@mail>"],
+            ]
+            for reply in replies {
+                let (status, body) = try await post(client, "/api/intake/messages", reply, token: fixture.token)
+                #expect(status == .created, "\(body)")
+                #expect(ticketOf(body)["displayNumber"] as? String == number)
+            }
+            let (redelivered, body) = try await post(client, "/api/intake/messages", replies[0], token: fixture.token)
+            #expect(redelivered == .ok && body["duplicate"] as? Bool == true)
+            let detail = try fixture.store.detail(number)
+            #expect(detail.events.filter { $0.kind == .customerMessage }.map(\.body) == ["I was billed twice.", "Any news?", "Hello again", "Third try"])
+            let attachment = try #require(detail.events.first { $0.kind == .attachment })
+            #expect(attachment.body.contains("\"name\":\"invoice.pdf\"") && attachment.body.contains("\"size\":48213"))
+
+            let (unknown, refusal) = try await post(client, "/api/intake/messages", ["channel": "email", "ticket": "NORTH-99", "message": "x"], token: fixture.token)
+            #expect(unknown == .notFound && refusal["field"] as? String == "ticket")
+            let (unmatched, why) = try await post(client, "/api/intake/messages", ["channel": "email", "message": "x"], token: fixture.token)
+            #expect(unmatched == .badRequest && why["field"] as? String == "ticket")
+        }
+    }
+
+    @Test func requestsWithoutAValidTokenAreRefused() async throws {
+        let fixture = try IntakeFixture()
+        try await fixture.live { client in
+            let body: [String: Any] = ["channel": "chat", "subject": "s", "message": "m", "customer": ["id": "C-1"]]
+            for token in [nil, "tl_wrong", fixture.token + "x"] as [String?] {
+                let (status, answer) = try await post(client, "/api/intake/tickets", body, token: token)
+                #expect(status == .unauthorized && answer["field"] as? String == "Authorization")
+            }
+            let (forbidden, answer) = try await post(client, "/api/intake/tickets", body, token: fixture.emailOnly)
+            #expect(forbidden == .forbidden && answer["field"] as? String == "channel")
+            try fixture.store.revokeAPIToken(name: "gateway")
+            let (revoked, _) = try await post(client, "/api/intake/tickets", body, token: fixture.token)
+            #expect(revoked == .unauthorized)
+            #expect(try fixture.store.tickets().isEmpty)
+        }
+    }
+
+    @Test(arguments: [
+        (#"{"channel":"chat","message":"m","customer":{"id":"c"}}"#, "subject"),
+        (#"{"channel":"chat","subject":"s","message":"m","customer":{"id":"c"},"priorty":"high"}"#, "priorty"),
+        (#"{"channel":"fax","subject":"s","message":"m","customer":{"id":"c"}}"#, "channel"),
+        (#"{"channel":"chat","subject":"   ","message":"m","customer":{"id":"c"}}"#, "subject"),
+        (#"{"channel":"chat","subject":"s","message":"m","customer":{"name":"Ada"}}"#, "customer"),
+        (#"{"channel":"chat","subject":"s","message":"m","customer":{"id":"c","mail":"x"}}"#, "customer.mail"),
+        (#"{"channel":"chat","subject":"s","message":"m","customer":{"id":"c"},"attachments":[{"name":"a","contentType":"b","size":"9"}]}"#, "attachments[0].size"),
+        (#"{"channel":"chat","subject":"s","message":"m","customer":{"id":"c"},"attachments":[{"name":"a","contentType":"b","size":-1}]}"#, "attachments[0].size"),
+        (#"{"channel":"chat","subject":"s","message":"m","customer":{"id":"c"},"tags":["ok",3]}"#, "tags[1]"),
+        (#"{"channel":"chat","subject":"s","message":null,"customer":{"id":"c"}}"#, "message"),
+        (#"[1,2]"#, "body"),
+    ])
+    func aBadRequestNamesTheField(body: String, field: String) async throws {
+        let fixture = try IntakeFixture()
+        try await fixture.live { client in
+            let (status, answer) = try await post(client, "/api/intake/tickets", body, token: fixture.token)
+            #expect(status == .badRequest)
+            #expect(answer["field"] as? String == field, "\(answer)")
+            #expect((answer["error"] as? String)?.isEmpty == false)
+        }
+        #expect(try fixture.store.tickets().isEmpty)
+    }
+
+    @Test func notJSONAndTooLargeAreRefused() async throws {
+        let fixture = try IntakeFixture()
+        try await fixture.live { client in
+            let (notJSON, _) = try await post(client, "/api/intake/tickets", "channel=chat", token: fixture.token)
+            #expect(notJSON == .badRequest)
+            let (wrongType, answer) = try await post(client, "/api/intake/tickets", "{}", token: fixture.token, contentType: "text/plain")
+            #expect(wrongType == .unsupportedMediaType && answer["field"] as? String == "Content-Type")
+            let huge = "{\"channel\":\"chat\",\"subject\":\"s\",\"message\":\"" + String(repeating: "x", count: IntakeRoutes.maxBodyBytes) + "\"}"
+            let (tooLarge, _) = try await post(client, "/api/intake/tickets", huge, token: fixture.token)
+            #expect(tooLarge == .contentTooLarge)
+        }
+    }
+
+    @Test func aBotHandoffStartsTheHumanClock() async throws {
+        let fixture = try IntakeFixture()
+        try await fixture.live { client in
+            let (status, answer) = try await post(client, "/api/intake/handoffs", [
+                "bot": "helpbot", "customer": ["id": "C-9"], "subject": "Refund for order 1142", "reason": "asked for a person",
+                "transcript": [["from": "customer", "text": "I want a refund"], ["from": "bot", "text": "Our policy allows 30 days."],
+                               ["from": "customer", "text": "A person, please"]],
+            ], token: fixture.token)
+            #expect(status == .created, "\(answer)")
+            #expect(ticketOf(answer)["channel"] as? String == "bot")
+            let started = try #require(answer["firstResponseClockStartedAt"] as? String)
+            let detail = try fixture.store.detail(try #require(ticketOf(answer)["displayNumber"] as? String))
+            #expect(detail.ticket.createdAt == started)
+            #expect(detail.events.filter { $0.kind == .customerMessage }.map(\.body) == ["I want a refund", "A person, please"])
+            #expect(detail.events.filter { $0.kind == .autoReply }.map(\.body) == ["Our policy allows 30 days."])
+            #expect(detail.events.contains { $0.kind == .internalNote && $0.body.contains("helpbot") })
+        }
+    }
+
+    @Test func aSurveyAnswerIsAcceptedOnce() async throws {
+        let fixture = try IntakeFixture()
+        let ticket = try fixture.store.createTicket(TicketDraft(subject: "Password reset"))
+        let token = try #require(try fixture.store.updateIssuingSurvey(ticket.id, [(.status, .text("solved"))]).surveyToken)
+        try await fixture.live { client in
+            let (first, answer) = try await post(client, "/api/intake/csat", ["token": token, "score": 5, "comment": "Fast"], token: fixture.token)
+            #expect(first == .created && answer["ticket"] as? String == ticket.displayNumber)
+            let (second, refusal) = try await post(client, "/api/intake/csat", ["token": token, "score": 1], token: fixture.token)
+            #expect(second == .conflict && refusal["field"] as? String == "token")
+            let (unknown, why) = try await post(client, "/api/intake/csat", ["token": "cs_nope", "score": 3], token: fixture.token)
+            #expect(unknown == .notFound && why["field"] as? String == "token")
+            let (bad, score) = try await post(client, "/api/intake/csat", ["token": token, "score": 6], token: fixture.token)
+            #expect(bad == .badRequest && score["field"] as? String == "score")
+        }
+        #expect(try fixture.store.detail(ticket.id).csat?.score == 5)
+    }
+}
