@@ -142,7 +142,11 @@ func ratio(_ a: Int, _ b: Int) -> Double? { b == 0 ? nil : Double(a) / Double(b)
 /// - Quality over tickets first solved in P: `firstContactResolution` = ≤ 1 public agent reply, never
 ///   reopened, never escalated or transferred; `firstContactResolutionZendesk` = < 2 public agent
 ///   replies and resolved now; `reopenRate` = reopened within 30 days of the first solve.
-/// - `csat` over answers given in P (custom field `csat_score`, 1–5): good = score ≥ 4, rate = good / answers.
+/// - `csat` over answers given in P (custom field `csat_score`, 1–5, written by the intake API's
+///   survey answer): good = score ≥ 4, rate = good / answers.
+/// - Knowledge: `articles` held, `written` in P; `linkRate` = cohort tickets with a `kb:` link /
+///   cohort; `firstLineWithArticle` = tickets first solved in P with a link and never escalated or
+///   transferred / tickets first solved in P with a link; `top` = the 5 most linked articles.
 /// - `resolutionGoal30d` over the cohort: met = last solve − createdAt ≤ 30 days; `openOver30d` = still
 ///   open and older than 30 days; `final` once now ≥ end of P + 30 days.
 public struct MetricSet: Sendable, Encodable {
@@ -210,6 +214,25 @@ public struct MetricSet: Sendable, Encodable {
     public var sla: SLA
     public var escalation: Escalation
     public var quality: Quality
+    public var knowledge: Knowledge
+
+    public struct Knowledge: Sendable, Encodable {
+        public struct Top: Sendable, Encodable {
+            public var ref: String
+            public var title: String
+            public var uses: Int
+        }
+        /// Articles this replica holds, from every site.
+        public var articles: Int
+        /// Articles written in P.
+        public var written: Int
+        /// Tickets of the cohort (created in P) that first line linked to an article.
+        public var linkRate: Share
+        /// Of the tickets first solved in P that used an article, those never escalated or transferred.
+        public var firstLineWithArticle: Share
+        /// The most used articles (all time), at most 5.
+        public var top: [Top]
+    }
 }
 
 /// The SQL behind ``MetricSet``; every query reads the derived facts under one read transaction.
@@ -367,7 +390,22 @@ public enum MetricQueries {
                 openOver30d: try count("\(inCohort) AND t.open = 1 AND ? - t.createdAt > ?", p + [now, 30 * day]),
                 attainment: ratio(goalMet, created), final: now >= period.to + 30 * day))
 
+        // Knowledge: articles replicated from every site, and the `kb:` links first line records.
+        let linked = "EXISTS (SELECT 1 FROM ticketElement e WHERE e.ticket = t.id AND e.setName = 'links' AND e.element LIKE 'kb:%')"
+        let linkedSolved = try count("\(solvedInP) AND \(linked)", p)
+        let hlc: [(any DatabaseValueConvertible)?] = [period.from << 16, period.to << 16]
+        let knowledge = MetricSet.Knowledge(
+            articles: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM article") ?? 0,
+            written: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM article WHERE createdHLC >= ? AND createdHLC < ?", arguments: StatementArguments(hlc)) ?? 0,
+            linkRate: Share(try count("\(inCohort) AND \(linked)", p), of: created),
+            firstLineWithArticle: Share(try count("\(solvedInP) AND \(linked) AND t.escalatedAt IS NULL AND NOT t.transferred", p), of: linkedSolved),
+            top: try Row.fetchAll(db, sql: """
+                SELECT a.id, a.title, COUNT(*) AS uses FROM ticketElement e JOIN article a ON e.element = 'kb:' || a.id
+                WHERE e.setName = 'links' GROUP BY a.id ORDER BY uses DESC, a.id LIMIT 5
+                """).map { MetricSet.Knowledge.Top(ref: "KB-" + String(($0["id"] as String).suffix(8)), title: $0["title"], uses: $0["uses"]) })
+
         return MetricSet(filter: filter, from: SLAReport.iso(period.from), to: SLAReport.iso(period.to), created: created, solved: solved,
-                         netFlow: created - solved, backlog: backlog, speed: speed, sla: sla, escalation: escalation, quality: quality)
+                         netFlow: created - solved, backlog: backlog, speed: speed, sla: sla, escalation: escalation, quality: quality,
+                         knowledge: knowledge)
     }
 }

@@ -161,6 +161,13 @@ struct DashboardPage {
         out += row("CSAT", share(q.csat), id: "csat")
         let g = q.resolutionGoal30d
         out += row("30-day resolution goal", "\(percent(g.attainment)) (\(g.met) of \(g.cohort); \(g.openOver30d) open over 30 days\(g.final ? "" : "; cohort not final"))", id: "goal-30d")
+        out += "</tbody></table>"
+        let k = m.knowledge
+        out += "<table id=\"knowledge\"><thead><tr><th colspan=\"2\">Knowledge base</th></tr></thead><tbody>"
+        out += row("Articles", "\(k.articles) (\(k.written) written in the period)", id: "kb-articles")
+        out += row("Tickets that used an article", share(k.linkRate), id: "kb-link-rate")
+        out += row("Solved at first line with an article", share(k.firstLineWithArticle), id: "kb-first-line")
+        out += row("Most used", escape(k.top.map { "\($0.ref) \($0.title) (\($0.uses))" }.joined(separator: "; ")), id: "kb-top")
         out += "</tbody></table></div>"
         return out
     }
