@@ -33,11 +33,12 @@ MAX_BODY = 65536
 MAX_NAME = 256
 MAX_SITE = 32
 
-ENTITY_TICKET, ENTITY_CONFIG = 1, 2
+ENTITY_TICKET, ENTITY_CONFIG, ENTITY_CUSTOMER, ENTITY_ARTICLE = 1, 2, 3, 4
+RECORD_KINDS = {ENTITY_CUSTOMER, ENTITY_ARTICLE}
 OP_CREATE, OP_SET, OP_ADD, OP_REMOVE, OP_EVENT = 1, 2, 3, 4, 5
 SETS = {"tags": 1, "watchers": 2, "links": 3}
 EVENT_KINDS = {"customer_message": 1, "agent_reply": 2, "internal_note": 3, "handoff_note": 4,
-               "auto_reply": 5, "escalation": 6, "config_version": 7}
+               "auto_reply": 5, "escalation": 6, "config_version": 7, "attachment": 8}
 VISIBILITY = {"public": 1, "internal": 2}
 TAG_NULL, TAG_TEXT, TAG_INTEGER, TAG_FLAG, TAG_TICKET, TAG_LEVEL, TAG_OWNER = range(7)
 CUSTOM = 0xFF
@@ -186,6 +187,9 @@ def encode_change(c):
     op = c["op"]
     # Schema 2: a configuration entity takes only config_version events, and only it does.
     assert (kind == ENTITY_CONFIG) == (op == "event" and c.get("kind") == "config_version")
+    # Schema 3: customers and articles take only sets of custom fields to text or null.
+    if kind in RECORD_KINDS:
+        assert op == "set" and c["field"].startswith("custom:")
     if op == "create":
         assert c["number"] >= 1
         return out + bytes([OP_CREATE]) + uvarint(c["number"])
@@ -392,6 +396,24 @@ add_valid(
            '{"assignment":"notify","at":1700000190000,"level":1,"loop":0,"targets":["lead@north"],"type":"level_fired"}'),
      event(T1, E7, "auto_reply", "public", "bot", "We received your message.")])
 
+# Schema 3: a customer record and a knowledge article (named text registers), and an attachment's
+# metadata on a ticket.
+CUSTOMER = "5a1b2c3d-4e5f-5061-8273-8495a6b7c8d9"
+ARTICLE = "01a20f04-1100-7538-a5f6-a71f49283fb6"
+add_valid(
+    "schema3-customer-article-attachment",
+    "Block 3 of central (schema 3): a customer (kind 3) with its key, name and tier, a knowledge article "
+    "(kind 4) with title and steps and a cleared field, and an attachment event on a ticket.",
+    "central", 3, hlc(1_700_000_300_000, 0), {"central": 2},
+    [dict(set_(CUSTOMER, "custom:key", ("text", "C-1001")), entityKind=ENTITY_CUSTOMER),
+     dict(set_(CUSTOMER, "custom:name", ("text", "Ada Lovelace")), entityKind=ENTITY_CUSTOMER),
+     dict(set_(CUSTOMER, "custom:tier", ("text", "platinum")), entityKind=ENTITY_CUSTOMER),
+     dict(set_(ARTICLE, "custom:title", ("text", "Spooler crash after a driver update")), entityKind=ENTITY_ARTICLE),
+     dict(set_(ARTICLE, "custom:steps", ("text", "Roll back the driver; restart the spooler.")), entityKind=ENTITY_ARTICLE),
+     dict(set_(ARTICLE, "custom:author", ("null",)), entityKind=ENTITY_ARTICLE),
+     event(T1, E5, "attachment", "public", "intake",
+           '{"contentType":"application/pdf","message":"' + E1 + '","name":"invoice.pdf","size":48213}')])
+
 SITE32 = "z" + "0123456789-abcdefghijklmnopqrst"  # 32 bytes
 assert len(SITE32) == 32
 add_valid(
@@ -498,8 +520,16 @@ add_invalid("version-2", "Version byte 2.", head(version=2) + changes(SUBJECT), 
 add_invalid("version-0", "Version byte 0.", head(version=0) + changes(SUBJECT), "badVersion")
 add_invalid("unknown-op", "Operation byte 6.", head() + changes(ticket(6, uvarint(1))), "badTag")
 add_invalid("op-zero", "Operation byte 0.", head() + changes(ticket(0, uvarint(1))), "badTag")
-add_invalid("unknown-entity-kind", "Entity kind 3.",
+add_invalid("unknown-entity-kind", "Entity kind 5.",
+            head() + changes(ticket(OP_CREATE, uvarint(1), kind=5)), "badTag")
+add_invalid("customer-create", "A create on a customer entity (kind 3): records take only sets.",
             head() + changes(ticket(OP_CREATE, uvarint(1), kind=3)), "badTag")
+add_invalid("article-event", "An internal_note event on a knowledge article entity (kind 4).",
+            head() + changes(ticket(OP_EVENT, uuid(E1) + bytes([3, 2]) + raw_string("a") + raw_string("b"), kind=4)), "badTag")
+add_invalid("customer-tag", "A tag added to a customer entity (kind 3).",
+            head() + changes(ticket(OP_ADD, bytes([1]) + raw_string("vip"), kind=3)), "badTag")
+add_invalid("customer-built-in-field", "A set of the built-in subject field (code 1) on a customer: records hold custom fields only.",
+            head() + changes(ticket(OP_SET, bytes([1, TAG_TEXT]) + raw_string("x"), kind=3)), "invalidValue")
 add_invalid("config-entity-create", "A create on a configuration entity (kind 2): it takes only events.",
             head() + changes(ticket(OP_CREATE, uvarint(1), kind=2)), "badTag")
 add_invalid("config-version-on-ticket", "A config_version event (kind 7) on a ticket.",
@@ -511,8 +541,8 @@ add_invalid("field-code-zero", "Field code 0.", head() + changes(set_raw(0, byte
 add_invalid("unknown-value-tag", "Value tag 7 on subject.", head() + changes(set_raw(1, bytes([7]))), "badTag")
 add_invalid("unknown-set", "Set byte 4 in an add.",
             head() + changes(ticket(OP_ADD, bytes([4]) + raw_string("x"))), "badTag")
-add_invalid("unknown-event-kind", "Event kind 8.",
-            head() + changes(ticket(OP_EVENT, uuid(E1) + bytes([8, 1]) + raw_string("a") + raw_string("b"))),
+add_invalid("unknown-event-kind", "Event kind 9.",
+            head() + changes(ticket(OP_EVENT, uuid(E1) + bytes([9, 1]) + raw_string("a") + raw_string("b"))),
             "badTag")
 add_invalid("unknown-visibility", "Visibility 3.",
             head() + changes(ticket(OP_EVENT, uuid(E1) + bytes([1, 3]) + raw_string("a") + raw_string("b"))),
