@@ -769,5 +769,5 @@ final class SyncSession: Sendable {
 
 /// The version string in `hello` and `--version`.
 public enum TierlineVersion {
-    public static let current = "0.5.0"
+    public static let current = "0.6.0"
 }
