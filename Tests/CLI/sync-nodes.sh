@@ -72,6 +72,12 @@ quietly "$C" ticket create --subject "south: laptop fan" --priority low
 quietly "$C" ticket create --subject "south: shared drive" --tag storage
 quietly "$C" ticket comment SOUTH-3 --internal --body "south: quota hit"
 quietly "$C" ticket tag SOUTH-1 --add wifi
+# Knowledge and customers written at one site each, found at the other after the TCP sync.
+quietly "$A" ticket update NORTH-3 --status solved
+quietly "$A" kb add NORTH-3 --title "Projector flickers on HDMI" --summary "The projector flickered on every HDMI laptop." \
+    --root-cause "A worn HDMI extender" --steps "Replace the extender; set the projector input to HDMI 1.4"
+printf 'id,name,email,tier,value\nC-77,Grace Hopper,grace@example.com,platinum,90000\n' >"$W/crm.csv"
+quietly "$C" customer import "$W/crm.csv"
 SEQ_A=$(seq_of "$A" north)
 SEQ_B=$(seq_of "$B" hub)
 SEQ_C=$(seq_of "$C" south)
@@ -98,6 +104,22 @@ for s in "abc":
     v = h.load(f"{sys.argv[1]}/vector-{s}.json")
     got = {k: n for k, n in v.items() if n}
     h.ensure(got == want, f"store {s}: vector {v}, want {want}")
+PY
+run "$C" kb search projector flickers --json
+save kb-c.json
+check "c finds north's knowledge article by search after the sync, the exact phrase first" py "$W/kb-c.json" <<'PY'
+import sys, h
+hits = h.load(sys.argv[1])
+h.ensure(len(hits) == 1, f"{len(hits)} hits: {hits}")
+a = hits[0]
+h.ensure(a["match"] == "phrase" and a["article"]["site"] == "north" and a["article"]["sourceTicket"] == "NORTH-3", str(a))
+PY
+run "$A" customer show grace@example.com --json
+save customer-a.json
+check "a holds south's imported customer with its tier" py "$W/customer-a.json" <<'PY'
+import sys, h
+c = h.load(sys.argv[1])
+h.ensure(c["key"] == "C-77" and c["tier"] == "platinum" and c["value"] == "90000", str(c))
 PY
 run "$C" ticket list --json
 save list-c.json
