@@ -2,8 +2,9 @@
 # The test command of README.md: unit, property, codec, store and node tests, then the CLI
 # end-to-end scripts (files, nodes over 127.0.0.1, raw wire errors, crash writes, a sync killed mid-apply,
 # a node flooded with garbage while it serves a peer, the dashboard in headless
-# Chromium, whose screenshot lands in Tests/artifacts/dashboard.png) and the CLI contract
-# check (when the shared checks are present next to the repository).
+# Chromium, whose screenshot lands in Tests/artifacts/dashboard.png, the intake API over HTTP and
+# against its OpenAPI file with schemathesis) and the CLI contract check (when the shared checks
+# are present next to the repository).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build --build-tests
@@ -22,6 +23,8 @@ python3 Tests/CLI/crash-writes.py "$bin" 40
 python3 Tests/CLI/crash-sync.py "$bin" 25
 python3 Tests/CLI/garbage-peer.py "$bin"
 python3 Tests/CLI/dashboard-browser.py "$bin"
+python3 Tests/CLI/intake-api.py "$bin"
+Tests/CLI/intake-schemathesis.sh "$bin"
 Tests/CLI/deploy-check.sh "$bin"
 python3 Tests/Multihost/netns.py "$bin" .build/debug/tierline-faultproxy
 contract=../shared/checks/cli_contract.py
