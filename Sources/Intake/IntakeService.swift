@@ -125,16 +125,17 @@ public struct IntakeService: Sendable {
                                                          "from", "attachments"])
         let channel = try r.choice("channel", IntakeChannel.all, required: true)!
         let message = try r.string("message", required: true, max: 16000, empty: .text)!
-        let ticketRef = try r.string("ticket", max: 200)
+        let ticketRef = try r.string("ticket", max: 200, empty: .text)
         let thread = try r.string("externalThreadId", max: 200)
-        let subject = try r.string("subject", max: 1000, empty: .absent)
+        let subject = try r.string("subject", max: 1000, empty: .text)
         let externalID = try r.string("externalMessageId", max: 200)
         let from = try Self.customer(r, "from", required: false)
         let attachments = try Self.attachments(r)
         let ticket = try matchTicket(ticket: ticketRef, thread: thread, subject: subject)
         let ids = Self.ids(channel: channel, externalMessageID: externalID)
         let known = try store.ticket(ticket.text)
-        let event = TicketEvent(id: ids.message, kind: .customerMessage, actor: from?.key ?? known.customer ?? "customer", visibility: .public, body: message)
+        let event = TicketEvent(id: ids.message, kind: .customerMessage, actor: TicketDatabase.actorName(from?.key ?? known.customer ?? "customer"),
+                                visibility: .public, body: message)
         let (record, duplicate) = try store.intakeAppend(ticket, message: event, events: try attachmentEvents(attachments, ticket: ticket, message: ids.message),
                                                          customers: try newCustomer(from).map { [$0] } ?? [])
         return (IntakeResult(ticket: try summary(record), duplicate: duplicate, messageId: ids.message.text, routing: nil), !duplicate)
@@ -161,15 +162,15 @@ public struct IntakeService: Sendable {
         // A redelivered handoff of the same conversation finds the same ticket.
         let key = externalID ?? thread.map { "handoff|\(bot)|\($0)" }
         let ids = Self.ids(channel: channel, externalMessageID: key)
-        let actor = customer.key ?? "customer"
+        let actor = TicketDatabase.actorName(customer.key ?? "customer"), botActor = TicketDatabase.actorName(bot)
         var events: [TicketEvent] = []
         for (index, line) in lines.enumerated() {
             let id = NameBasedID.make(["transcript", ids.ticket.text, String(index)])
             events.append(line.from == "customer"
                 ? TicketEvent(id: id, kind: .customerMessage, actor: actor, visibility: .public, body: line.text)
-                : TicketEvent(id: id, kind: .autoReply, actor: bot, visibility: .public, body: line.text))
+                : TicketEvent(id: id, kind: .autoReply, actor: botActor, visibility: .public, body: line.text))
         }
-        events.append(TicketEvent(id: NameBasedID.make(["handoff-note", ids.ticket.text]), kind: .internalNote, actor: bot, visibility: .internal,
+        events.append(TicketEvent(id: NameBasedID.make(["handoff-note", ids.ticket.text]), kind: .internalNote, actor: botActor, visibility: .internal,
                                   body: "Handed to a human by bot \(bot)" + (reason.map { ": \($0)" } ?? "") + ". The first-response clock starts now."))
         let customerText = lines.filter { $0.from == "customer" }.map(\.text).joined(separator: "\n")
         var (result, created) = try open(TicketRequest(id: ids.ticket, messageID: ids.message, channel: channel, subject: subject, firstMessage: nil,
@@ -230,7 +231,7 @@ public struct IntakeService: Sendable {
         let customerKey = known?.key ?? request.customer.key
         let tier = known?.tier
         var draft = TicketDraft(subject: request.subject, priority: request.priority ?? .normal, customer: customerKey, channel: request.channel,
-                                tags: request.tags, firstMessage: request.firstMessage, actor: customerKey ?? "customer",
+                                tags: request.tags, firstMessage: request.firstMessage, actor: TicketDatabase.actorName(customerKey ?? "customer"),
                                 category: request.category, customerTier: tier)
         var fields = request.fields
         if let thread = request.thread { fields.append((.custom(TicketLookup.thread), .text(thread))) }
@@ -301,7 +302,7 @@ public struct IntakeService: Sendable {
 
     /// The first `[SITE-NUMBER]` in `subject` (as replies keep it from the notification's subject).
     static func displayNumber(in subject: String) -> String? {
-        guard let range = subject.range(of: #"\[[A-Za-z][A-Za-z0-9-]{0,31}-[0-9]{1,18}\]"#, options: .regularExpression) else { return nil }
+        guard let range = subject.range(of: #"\[[A-Z][A-Z0-9-]{0,31}-[0-9]+\]"#, options: .regularExpression) else { return nil }
         return String(subject[range].dropFirst().dropLast())
     }
 
@@ -317,7 +318,7 @@ public struct IntakeService: Sendable {
     static func customer(_ r: ObjectReader, _ key: String, required: Bool) throws(IntakeError) -> CustomerDraft? {
         guard let c = try r.object(key, required: required, known: customerKeys) else { return nil }
         let draft = CustomerDraft(crmID: try c.string("id", max: 200), name: try c.string("name", max: 200, empty: .absent),
-                                  email: try c.string("email", max: 200), phone: try c.string("phone", max: 64),
+                                  email: try c.string("email", max: 200, empty: .absent), phone: try c.string("phone", max: 64, empty: .absent),
                                   organization: try c.string("organization", max: 200, empty: .absent))
         guard draft.key != nil else { throw IntakeError.bad(c.path, "give at least one of id, email or phone, so the customer can be found again") }
         return draft
@@ -332,7 +333,7 @@ public struct IntakeService: Sendable {
                 throw IntakeError.bad(a.at("sha256"), "must be 64 lowercase hex digits (the file's SHA-256)")
             }
             out.append(Attachment(name: try a.string("name", required: true, max: 255)!, contentType: try a.string("contentType", required: true, max: 255)!,
-                                  size: try a.integer("size", required: true, 0...1_000_000_000_000)!, url: try a.string("url", max: 2000), sha256: sha))
+                                  size: try a.integer("size", required: true, 0...1_000_000_000_000)!, url: try a.string("url", max: 2000, empty: .absent), sha256: sha))
         }
         return out
     }

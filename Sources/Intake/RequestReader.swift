@@ -160,7 +160,7 @@ struct ObjectReader {
         var out: [String] = []
         for (value, path) in try array(key, max: max) ?? [] {
             guard case .string(let text) = value else { throw IntakeError.bad(path, "must be a string, not \(value.typeName)") }
-            guard !text.isEmpty else { throw IntakeError.bad(path, "must not be empty") }
+            guard !text.unicodeScalars.allSatisfy(\.properties.isWhitespace) else { throw IntakeError.bad(path, "must hold some text, not only whitespace") }
             guard text.unicodeScalars.count <= maxLength else { throw IntakeError.bad(path, "is \(text.unicodeScalars.count) characters; the limit is \(maxLength)") }
             out.append(text)
         }

@@ -76,6 +76,17 @@ enum TokenText {
 }
 
 extension TicketDatabase {
+    /// `name` cut to the 256 bytes an event's actor holds, at a character boundary (a customer id or
+    /// a bot name may be longer in UTF-8; the full key stays in the ticket's customer field).
+    public static func actorName(_ name: String) -> String {
+        var out = ""
+        for character in name {
+            guard out.utf8.count + character.utf8.count <= BlockLimits.maxNameBytes else { break }
+            out.append(character)
+        }
+        return out
+    }
+
     // MARK: API tokens (local to this node)
 
     /// Makes a token for integration `name`. Returns it in the clear: it is shown once and kept only hashed.

@@ -64,7 +64,7 @@ extension TicketDatabase {
         for case let (field, value?) in optional { changes.append(Change(ref, .set(field, .text(value)))) }
         for tag in Set(draft.tags.map(\.precomposedStringWithCanonicalMapping)).sorted() { changes.append(Change(ref, .addElement(.tags, tag))) }
         if let body = draft.firstMessage {
-            changes.append(Change(ref, .event(TicketEvent(id: messageID, kind: .customerMessage, actor: draft.customer ?? "customer",
+            changes.append(Change(ref, .event(TicketEvent(id: messageID, kind: .customerMessage, actor: Self.actorName(draft.customer ?? "customer"),
                                                           visibility: .public, body: body))))
         }
         return changes
