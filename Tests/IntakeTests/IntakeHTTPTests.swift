@@ -17,9 +17,9 @@ struct IntakeFixture {
     let emailOnly: String
     let routes: IntakeRoutes
 
-    init(routing: RoutingRules? = nil) throws {
+    init(routing: RoutingRules? = nil, role: SiteRole = .site) throws {
         store = try TicketDatabase(DatabaseQueue(), key: .generate())
-        try store.initialize(site: try SiteID("north"), role: .site)
+        try store.initialize(site: try SiteID("north"), role: role)
         token = try store.addAPIToken(name: "gateway", channels: [])
         emailOnly = try store.addAPIToken(name: "mail", channels: ["email"])
         routes = IntakeRoutes(service: try IntakeService(store: store, routing: routing))
