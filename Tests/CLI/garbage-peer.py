@@ -484,12 +484,7 @@ def run():
                 elif " critical " in entry or " error " in entry:
                     reasons[entry.strip()[:120]] += 1
         print("      node log, sessions ended with: " + ", ".join(f"{r} {n}" for r, n in reasons.most_common(12)))
-        node.send_signal(signal.SIGTERM)
-        try:
-            rc = node.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            rc = "still running 10 s after SIGTERM"
-        check("the node stops with exit 0 on SIGTERM", rc == 0, f"{rc}\n{tail(node_log)}")
+        harness.check_stops(node, node_log)
     except Stop:
         print("(stopping: later checks depend on this step)")
     except Exception:  # a crash of this script is a failure, with its traceback

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import socket
+import signal
 import subprocess
 import sys
 import time
@@ -98,6 +99,16 @@ def tail(path, n=15):
             return "\n".join(f.read().splitlines()[-n:])
     except OSError:
         return ""
+
+
+def check_stops(node, log_path, within=10):
+    """SIGTERM `node` and check that it exits 0 within `within` seconds."""
+    node.send_signal(signal.SIGTERM)
+    try:
+        rc = node.wait(timeout=within)
+    except subprocess.TimeoutExpired:
+        rc = f"still running {within} s after SIGTERM"
+    check("the node stops with exit 0 on SIGTERM", rc == 0, f"{rc}\n{tail(log_path)}")
 
 
 def setup_stores(work, specs):

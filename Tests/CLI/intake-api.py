@@ -489,12 +489,7 @@ def run():
         csat_checks(email_number, opened["phone"][1].get("ticket", "displayNumber"))
         kb_checks()
         check("the node still runs after all requests", node.poll() is None, f"exit code {node.poll()}\n{tail(log_path)}")
-        node.send_signal(signal.SIGTERM)
-        try:
-            rc = node.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            rc = "still running 10 s after SIGTERM"
-        check("the node stops with exit 0 on SIGTERM", rc == 0, f"{rc}\n{tail(log_path)}")
+        harness.check_stops(node, log_path)
     except Stop:
         print("(stopping: later checks depend on this step)")
     except Exception:  # a crash of this script is a failure, with its traceback
