@@ -57,6 +57,11 @@ public enum FleetDemo {
         public var handoffOwner: String
         /// The ticket that escalated on a missed SLA target, and its escalation history as south sees it.
         public var escalatedTicket: String
+        /// The knowledge article recorded from the escalated ticket's resolution, whether south found
+        /// it by search after sync, and the customer's survey score.
+        public var knowledgeArticle: String
+        public var knowledgeFoundAtSouth: Bool
+        public var csatScore: Int?
         public var escalationHistory: [String]
     }
 
@@ -156,7 +161,9 @@ struct Story {
         let handoff = try await hierarchicalEscalation()
         let (escalated, history) = try await slaEscalation()
 
-        say("\n6. laptop-anna comes back online and runs `tierline sync` with the hub")
+        let knowledge = try await knowledgeAndSatisfaction(handoff.number)
+
+        say("\n7. laptop-anna comes back online and runs `tierline sync` with the hub")
         let laptopSync = try await SyncClient.exchange(store: fleet.laptop.db, key: fleet.laptop.key, with: fleet.hubAddress, logger: fleet.logger)
         say("   sent \(laptopSync.sentBlocks) blocks, received \(laptopSync.receivedBlocks), \(laptopSync.bytesIn + laptopSync.bytesOut) bytes on the wire")
         say("   the whole fleet holds the same tickets: converged in \(try await fleet.converge(fleet.running + [fleet.laptop])) ms")
@@ -166,7 +173,7 @@ struct Story {
             completed = try await live()
         }
         return try await finish(storyCompleted: completed, conflict: conflict, handoff: handoff, escalated: escalated, history: history,
-                                laptopSync: laptopSync)
+                                knowledge: knowledge, laptopSync: laptopSync)
     }
 
     /// Writes `steps` steps of the stream, round-robin over `sites`, one every `every` ms.
@@ -231,6 +238,44 @@ struct Story {
 
     /// North's first line escalates a ticket to tier 2 at the hub with a handoff note; the hub
     /// accepts it and reads the note; every site sees the new owner.
+    /// The escalated ticket's resolution becomes a knowledge article at the hub; its customer answers
+    /// the survey at north; first line at south finds the article by search and uses it.
+    func knowledgeAndSatisfaction(_ number: String) async throws -> Knowledge {
+        say("\n6. The resolution becomes knowledge; the customer rates the help")
+        _ = try fleet.hub.db.comment(number, body: "Raised the roaming threshold on the controller; scanners in aisle 4 stay connected.",
+                                     kind: .agentReply, visibility: .public, actor: "tier2-lead")
+        let (_, survey) = try fleet.hub.db.updateIssuingSurvey(number, [(.status, .text(Status.solved.rawValue))])
+        let article = try fleet.hub.db.recordResolution(number, ArticleDraft(
+            title: "Warehouse scanners drop off Wi-Fi after a firmware update",
+            summary: "Scanners roamed between two access points every few minutes after Monday's firmware update.",
+            rootCause: "The new firmware roams at a weaker signal threshold than the controller expects.",
+            steps: "Raise the roaming threshold on the controller, or roll the scanners back to the previous firmware.",
+            author: "tier2-lead"))
+        say("   the hub's tier2-lead solves \(number) and records its resolution as \(article.ref)")
+        _ = try await fleet.converge(fleet.running)
+        if let survey {
+            _ = try fleet.north.db.answerSurvey(token: survey, score: 5, comment: "Picking runs again, thanks")
+            let again = (try? fleet.north.db.answerSurvey(token: survey, score: 1, comment: nil)) == nil
+            say("   the customer answers the survey sent on solve, through north: 5 of 5" + (again ? "; a second answer is refused" : ""))
+        }
+        _ = try await fleet.converge(fleet.running)
+        let score = try fleet.hub.db.detail(number).csat?.score
+        let hits = try fleet.south.db.searchArticles("scanners drop off Wi-Fi")
+        let found = hits.first?.article.id == article.id
+        let fresh = try fleet.south.db.createTicket(TicketDraft(subject: "Scanners in aisle 7 keep losing Wi-Fi", priority: .high, customer: "orchard-logistics",
+                                                                channel: "email", firstMessage: "Same as last week in aisle 4?", actor: "orchard-logistics"))
+        if found { _ = try fleet.south.db.linkArticle(fresh.id, article.ref) }
+        say("   at south, first line searches \"scanners drop off Wi-Fi\": \(hits.first.map { "\($0.article.ref) (\($0.match) match, written at \($0.article.site ?? "?"))" } ?? "nothing")")
+        say("   and links it to the new \(fresh.displayNumber) instead of escalating again")
+        return Knowledge(article: article.ref, foundAtSouth: found, csatScore: score)
+    }
+
+    struct Knowledge {
+        var article: String
+        var foundAtSouth: Bool
+        var csatScore: Int?
+    }
+
     func hierarchicalEscalation() async throws -> (number: String, note: HandoffNote?, owner: String) {
         say("\n4. A hierarchical escalation across sites, with its handoff note")
         let ticket = try fleet.north.db.createTicket(TicketDraft(subject: "Warehouse scanners drop off Wi-Fi in aisle 4", priority: .high,
@@ -340,7 +385,7 @@ struct Story {
     /// Final convergence and the outcome. Runs in a task of its own, so a Ctrl-C that ended the live
     /// phase does not cut it short.
     func finish(storyCompleted: Bool, conflict: String, handoff: (number: String, note: HandoffNote?, owner: String),
-                escalated: String, history: [String], laptopSync: SessionSummary?) async throws -> FleetDemo.Outcome {
+                escalated: String, history: [String], knowledge: Knowledge, laptopSync: SessionSummary?) async throws -> FleetDemo.Outcome {
         let fleet = fleet, counts = stream.counts, dashboardURL = dashboardURL
         let breached = try breachedClocks()
         return try await Task {
@@ -366,7 +411,8 @@ struct Story {
                                      converged: converged && Set(sites.map(\.digest)).count == 1, storyCompleted: storyCompleted,
                                      dashboard: dashboardURL, sites: sites, stream: counts, breachedClocks: breached,
                                      conflictTicket: conflict, conflictTicketStatus: try fleet.hub.db.ticket(conflict).status, laptopSync: laptopSync, handoffTicket: handoff.number, handoffNote: handoff.note,
-                                     handoffOwner: handoff.owner, escalatedTicket: escalated, escalationHistory: history)
+                                     handoffOwner: handoff.owner, escalatedTicket: escalated, knowledgeArticle: knowledge.article,
+                                     knowledgeFoundAtSouth: knowledge.foundAtSouth, csatScore: knowledge.csatScore, escalationHistory: history)
         }.value
     }
 }

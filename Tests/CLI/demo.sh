@@ -45,10 +45,12 @@ history = "\n".join(o["escalationHistory"])
 for needle in ("firstResponse breached", "handoff requested to tier2@hub", "handoff accepted"):
     assert needle in history, (needle, history)
 assert o["laptopSync"]["sentBlocks"] >= 2, o["laptopSync"]
+assert o["knowledgeArticle"].startswith("KB-") and o["knowledgeFoundAtSouth"] is True, (o["knowledgeArticle"], o["knowledgeFoundAtSouth"])
+assert o["csatScore"] == 5, o["csatScore"]
 print(f"{sites['hub']['tickets']} tickets on every replica; {o['stream']}")
 PY
 check "the narration went to stderr and names each act" \
-    bash -c 'for act in "South.s link to the hub is cut" "handoff note" "SLA-driven escalation" "laptop-anna comes back online"; do grep -q "$act" "$0" || { echo "missing: $act"; exit 1; }; done' "$W/short.err"
+    bash -c 'for act in "South.s link to the hub is cut" "handoff note" "SLA-driven escalation" "resolution becomes knowledge" "a second answer is refused" "laptop-anna comes back online"; do grep -q "$act" "$0" || { echo "missing: $act"; exit 1; }; done' "$W/short.err"
 check "no temporary store is left" bash -c '[[ -z $(ls -A "$0") ]]' "$DEMO_TMP"
 
 # start_demo NAME: the full demo in the background, dashboard on a free port; waits for its URL.
