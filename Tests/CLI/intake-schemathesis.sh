@@ -52,6 +52,7 @@ stop_server() {
     SERVER_PID=
 }
 trap 'stop_server; rm -rf "$W"' EXIT
+trap 'exit 130' INT TERM   # so that the EXIT trap stops the node and removes $W then too
 
 if ! command -v schemathesis >/dev/null; then
     fail "schemathesis is installed" "no schemathesis on PATH: python3 -m pip install schemathesis==$WANT_VERSION (see .ci/run)"
