@@ -13,7 +13,8 @@
 #     number, by thread id and by the `[NORTH-1]` in a subject;
 #   - NORTH-2, solved with `tierline ticket update --status solved --json`: its survey token goes into
 #     the answerSurvey example of a copy of the schema (the only change to it), so that example gets
-#     201 (and any later answer with it 409).
+#     201 (and any later answer with it 409); and a knowledge article written from it with
+#     `tierline kb add`, so that searches answer results to check, not only empty lists.
 # Then `schemathesis run` with every check of schemathesis 4.32.5 except unsupported_method (see
 # below), EXAMPLES generated cases per operation and each phase (examples, coverage, fuzzing,
 # stateful), bounded by RUN_SECONDS in all. Afterwards the node must still run, NORTH-2 must hold the
@@ -140,8 +141,28 @@ else
 fi
 
 must "ticket update NORTH-2 --status solved --json issues a survey token" "$STORE" ticket update NORTH-2 --status solved --json
+cp "$W/out" "$W/solved.json"
+# A knowledge article, so that searches have results to check against the schema.
+must "kb add NORTH-2 (an article for searchKnowledge to find)" "$STORE" kb add NORTH-2 --title "Refund a card charged twice" \
+    --summary "One invoice was charged twice; the second charge is refunded." \
+    --root-cause "The payment gateway retried a capture that had timed out." \
+    --steps "Find the second capture in the gateway, refund it, and send the customer the refund id."
+if py "$BASE" "$TOKEN" >"$W/kb.out" 2>&1 <<'PY'; then
+import json, sys, urllib.request
+
+base, token = sys.argv[1:3]
+request = urllib.request.Request(base + "/api/kb/search?q=refund", headers={"Authorization": "Bearer " + token})
+with urllib.request.urlopen(request, timeout=20) as r:
+    answer = json.loads(r.read())
+if len(answer.get("results", [])) != 1:
+    sys.exit(f"want 1 result, got: {json.dumps(answer)[:600]}")
+PY
+    pass "GET /api/kb/search?q=refund finds the article"
+else
+    fail "GET /api/kb/search?q=refund finds the article" "$(cat "$W/kb.out")"
+fi
 # The schema's copy whose answerSurvey example carries that token (written as JSON; YAML is a superset).
-if py "$W/out" "$SPEC" "$W/intake-openapi.json" >"$W/spec.out" 2>&1 <<'PY'; then
+if py "$W/solved.json" "$SPEC" "$W/intake-openapi.json" >"$W/spec.out" 2>&1 <<'PY'; then
 import json, sys
 import yaml
 
