@@ -37,18 +37,24 @@ SPEC=$CLI_DIR/../../Docs/intake-openapi.yaml
 STORE=$W/north
 SERVER_PID=
 
+# stop_server: SIGTERM to the node (by its pid), SIGKILL if it still runs 10 s later. STOP_RC: its
+# exit status, or "killed".
+STOP_RC=
 stop_server() {
-    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    if [[ -n $SERVER_PID ]]; then
         kill -TERM "$SERVER_PID" 2>/dev/null || true
         for _ in $(seq 100); do
             kill -0 "$SERVER_PID" 2>/dev/null || break
             sleep 0.1
         done
         if kill -0 "$SERVER_PID" 2>/dev/null; then
-            echo "node $SERVER_PID still running 10 s after SIGTERM; killing it"
             kill -KILL "$SERVER_PID" 2>/dev/null || true
+            wait "$SERVER_PID" 2>/dev/null || true
+            STOP_RC=killed
+        else
+            STOP_RC=0
+            wait "$SERVER_PID" 2>/dev/null || STOP_RC=$?
         fi
-        wait "$SERVER_PID" 2>/dev/null || true
     fi
     SERVER_PID=
 }
@@ -248,6 +254,11 @@ missing = [w for w in want if w not in bodies]
 sys.exit(0 if not missing else f"missing {missing}; customer messages: {bodies}")' "$W/out"
 
 stop_server
+if [[ $STOP_RC == 0 ]]; then
+    pass "the node stops with exit 0 on SIGTERM"
+else
+    fail "the node stops with exit 0 on SIGTERM" "exit: $STOP_RC (killed: still running 10 s after SIGTERM)"
+fi
 if ((FAILED > 0)); then
     echo "node log (last lines):"
     tail -n 15 "$W/node.log" | sed 's/^/      /'
