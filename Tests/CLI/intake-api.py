@@ -304,6 +304,8 @@ def bad_request_checks(email_number):
                 post("/api/intake/tickets", dict(base, customer={"email": "   "})), 400, "customer")
     check_error("a message of only whitespace: 400 with field 'message'",
                 post("/api/intake/tickets", dict(base, message=" \n\t ")), 400, "message")
+    check_error("category null (omit a key instead): 400 with field 'category'",
+                post("/api/intake/tickets", dict(base, category=None)), 400, "category")
     check_error("priority 'asap': 400 with field 'priority'", post("/api/intake/tickets", dict(base, priority="asap")),
                 400, "priority")
     check_error("21 tags: 400 with field 'tags'", post("/api/intake/tickets", dict(base, tags=[f"t{i}" for i in range(21)])),
@@ -432,10 +434,21 @@ def csat_checks(number, second):
     check("a comment of 1000 'é' (2000 bytes) is within the 1000-character limit: 201", a.status == 201, a)
 
 
-def kb_checks():
+def kb_checks(solved):
     a = call("GET", "/api/kb/search?q=crash&limit=5")
-    check("GET /api/kb/search?q=crash&limit=5: 200 {query: 'crash', results: [...]}",
-          a.status == 200 and a.get("query") == "crash" and isinstance(a.get("results"), list) and len(a.get("results")) <= 5, a)
+    check("GET /api/kb/search?q=crash&limit=5 before any article: 200 {query: 'crash', results: []}",
+          a.status == 200 and a.get("query") == "crash" and a.get("results") == [], a)
+    r = tl("kb", "add", solved, "--title", "App crashes on start after the update", "--summary", "Clear the app cache.",
+           "--root-cause", "A stale cache from the old version.", "--steps", "Settings, Storage, Clear cache; start the app again.",
+           "--store", STORE)
+    require(f"tierline kb add {solved} (an article to search for)", r.returncode == 0, r.stderr)
+    a = call("GET", "/api/kb/search?q=crashes&limit=5")
+    hit = a.get("results", 0)
+    check("GET /api/kb/search?q=crashes finds it: {id: uuid, ref: KB-8 hex, title, summary, site north, score: number}",
+          a.status == 200 and len(a.get("results") or []) == 1 and isinstance(hit, dict) and UUID.match(str(hit.get("id")))
+          and re.fullmatch(r"KB-[0-9a-f]{8}", str(hit.get("ref"))) is not None and hit.get("title") == "App crashes on start after the update"
+          and hit.get("summary") == "Clear the app cache." and hit.get("site") == "north"
+          and isinstance(hit.get("score"), (int, float)) and not isinstance(hit.get("score"), bool), a)
     check_error("GET /api/kb/search without q: 400 with field 'q'", call("GET", "/api/kb/search"), 400, "q")
     check_error("GET /api/kb/search?q=x&limit=0: 400 with field 'limit'", call("GET", "/api/kb/search?q=x&limit=0"), 400, "limit")
     check_error("GET /api/kb/search?q=x&limit=51: 400 with field 'limit'", call("GET", "/api/kb/search?q=x&limit=51"), 400, "limit")
@@ -487,7 +500,7 @@ def run():
         limit_checks()
         handoff_checks()
         csat_checks(email_number, opened["phone"][1].get("ticket", "displayNumber"))
-        kb_checks()
+        kb_checks(email_number)
         check("the node still runs after all requests", node.poll() is None, f"exit code {node.poll()}\n{tail(log_path)}")
         harness.check_stops(node, log_path)
     except Stop:
