@@ -264,7 +264,9 @@ struct Story {
         let found = hits.first?.article.id == article.id
         let fresh = try fleet.south.db.createTicket(TicketDraft(subject: "Scanners in aisle 7 keep losing Wi-Fi", priority: .high, customer: "orchard-logistics",
                                                                 channel: "email", firstMessage: "Same as last week in aisle 4?", actor: "orchard-logistics"))
+        try EscalationDesk(store: fleet.south.db).applyPolicy(UUID(uuidString: fresh.id)!, now: Self.now())
         if found { _ = try fleet.south.db.linkArticle(fresh.id, article.ref) }
+        _ = try await fleet.converge(fleet.running)
         say("   at south, first line searches \"scanners drop off Wi-Fi\": \(hits.first.map { "\($0.article.ref) (\($0.match) match, written at \($0.article.site ?? "?"))" } ?? "nothing")")
         say("   and links it to the new \(fresh.displayNumber) instead of escalating again")
         return Knowledge(article: article.ref, foundAtSouth: found, csatScore: score)

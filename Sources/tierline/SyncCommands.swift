@@ -118,6 +118,8 @@ struct Serve: AsyncParsableCommand {
         var listen: String?
         var peers: [String]
         var http: String?
+        /// The routing file and its rules' version (`FILE (rules 3f2a…, 5 rules)`).
+        var routing: String?
         var logLevel: String
         var pollMillis: Int
         var reconnectMinMillis: Int
@@ -132,7 +134,7 @@ struct Serve: AsyncParsableCommand {
         var idleTimeoutMillis: Int
 
         enum CodingKeys: String, CodingKey {
-            case site, role, publicKey, store, config, listen, peers, http, logLevel, pollMillis, reconnectMinMillis,
+            case site, role, publicKey, store, config, listen, peers, http, routing, logLevel, pollMillis, reconnectMinMillis,
                  reconnectMaxMillis, batchBlocks, escalationMillis, tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes,
                  maxSessions, idleTimeoutMillis
         }
@@ -147,6 +149,7 @@ struct Serve: AsyncParsableCommand {
             try c.encode(listen, forKey: .listen)
             try c.encode(peers, forKey: .peers)
             try c.encode(http, forKey: .http)
+            try c.encode(routing, forKey: .routing)
             try c.encode(logLevel, forKey: .logLevel)
             try c.encode(pollMillis, forKey: .pollMillis)
             try c.encode(reconnectMinMillis, forKey: .reconnectMinMillis)
@@ -182,7 +185,9 @@ struct Serve: AsyncParsableCommand {
         let s = p.settings
         let output = CheckOutput(site: p.identity.site.rawValue, role: p.identity.role.rawValue, publicKey: p.identity.publicKey.hexString,
                                  store: p.directory.path, config: config, listen: s.listen?.description, peers: s.peers.map(\.description),
-                                 http: s.http?.description, logLevel: p.level.rawValue, pollMillis: s.pollMillis,
+                                 http: s.http?.description,
+                                 routing: s.routing.map { path in "\(path) (rules \(p.routing?.version ?? "?"), \(p.routing?.rules.count ?? 0) rules and a fallback)" },
+                                 logLevel: p.level.rawValue, pollMillis: s.pollMillis,
                                  reconnectMinMillis: s.reconnectMinMillis, reconnectMaxMillis: s.reconnectMaxMillis,
                                  batchBlocks: s.batchBlocks, escalationMillis: s.escalationMillis, tls: s.tls,
                                  maxLineBytes: s.maxLineBytes, maxBatchBytes: s.maxBatchBytes,
@@ -197,6 +202,7 @@ struct Serve: AsyncParsableCommand {
             ["listen", output.listen ?? "— (does not accept sessions)"],
             ["peers", output.peers.isEmpty ? "— (dials nobody)" : output.peers.joined(separator: ", ")],
             ["http", output.http ?? "— (no dashboard)"],
+            ["routing", output.routing ?? "— (intake tickets are not routed)"],
             ["log level", output.logLevel],
             ["pollMillis", "\(output.pollMillis)"],
             ["reconnectMillis", "\(output.reconnectMinMillis)…\(output.reconnectMaxMillis)"],

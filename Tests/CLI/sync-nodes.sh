@@ -386,5 +386,11 @@ elif ((RC == 2)); then
 else
     fail "serve without --listen or --peer exits 2" "exit $RC; stderr: $(head -c 400 "$W/serve-bare.log")"
 fi
+printf '{"rules":[{"name":"x","when":{"chanel":["email"]}}]}' >"$W/bad-routing.json"
+run "$LAP" serve --http 127.0.0.1:0 --routing "$W/bad-routing.json"
+check "serve with a routing file that has problems exits 2 before it listens, naming every problem's path" \
+    bash -c '[[ $0 -eq 2 ]] && grep -q "rules\[0\].when.chanel: unknown key" "$1" && grep -q "rules\[0\].then" "$1" && grep -q "fallback" "$1"' "$RC" "$W/err"
+run "$LAP" serve --http 127.0.0.1:0 --routing "$CLI_DIR/../../Deploy/routing.json" --check
+check "serve --check names the routing file and its rules' version" grep -q "routing .*Deploy/routing.json (rules [0-9a-f]\{12\}" "$W/out"
 
 finish

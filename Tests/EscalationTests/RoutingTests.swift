@@ -230,3 +230,19 @@ private let broken: [BrokenFile] = [
         #expect(throws: RoutingError.self) { try RoutingRules.load(Data((file("") + padding).utf8), file: "big.json") }
     }
 }
+
+/// The SLA policy routing names at intake wins over the first matching policy, when the replica has it.
+@Suite struct RoutedPolicyTests {
+    @Test func aNamedPolicyWinsOverMatching() throws {
+        let file = try Data(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Deploy/escalation.json"))
+        let library = ConfigLibrary(try ConfigReader.read(file, file: "escalation.json", published: ConfigLibrary()))
+        let platinum = MatchFacts(priority: .normal, customerTier: "platinum")
+        #expect(library.apply(to: platinum, at: 0)?.policy?.name == "platinum")
+        var routed = platinum
+        routed.slaPolicy = "standard"
+        #expect(library.apply(to: routed, at: 0)?.policy?.name == "standard")
+        routed.slaPolicy = "no-such-policy"  // not (yet) replicated here: matching decides
+        #expect(library.apply(to: routed, at: 0)?.policy?.name == "platinum")
+    }
+}
