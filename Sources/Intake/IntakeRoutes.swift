@@ -120,8 +120,13 @@ public struct IntakeRoutes: Sendable {
             let (status, answer) = try await NIOThreadPool.singleton.runIfActive { () throws -> (HTTPResponse.Status, any Encodable & Sendable) in
                 do {
                     return try work(body)
-                } catch let error as StoreError where error.code == .invalidInput {
-                    throw IntakeError(.badRequest, field: nil, error.detail)
+                } catch let error as StoreError {
+                    switch error.code {
+                    case .invalidInput: throw IntakeError(.badRequest, field: nil, error.detail)
+                    case .unknownTicket: throw IntakeError(.notFound, field: "ticket", error.detail)
+                    // The store cannot take writes now (restored and awaiting sync, a key mismatch): try later.
+                    default: throw IntakeError(.serviceUnavailable, field: nil, error.detail)
+                    }
                 }
             }
             return try json(status, answer)

@@ -131,7 +131,7 @@ public struct IntakeService: Sendable {
         let externalID = try r.string("externalMessageId", max: 200)
         let from = try Self.customer(r, "from", required: false)
         let attachments = try Self.attachments(r)
-        let ticket = try matchTicket(ticket: ticketRef, thread: thread, subject: subject)
+        let ticket = try matchTicket(ticket: ticketRef, thread: thread, channel: channel, subject: subject)
         let ids = Self.ids(channel: channel, externalMessageID: externalID)
         let known = try store.ticket(ticket.text)
         let event = TicketEvent(id: ids.message, kind: .customerMessage, actor: TicketDatabase.actorName(from?.key ?? known.customer ?? "customer"),
@@ -236,7 +236,6 @@ public struct IntakeService: Sendable {
         var fields = request.fields
         if let thread = request.thread { fields.append((.custom(TicketLookup.thread), .text(thread))) }
         if let language = request.language { fields.append((.custom("language"), .text(language))) }
-        var routingSummary: RoutingSummary?
         if let routing {
             let decision = routing.route(RoutingFacts(channel: request.channel, category: request.category, subject: request.subject,
                                                       message: request.routingText ?? request.firstMessage ?? "", customerTier: tier,
@@ -245,9 +244,9 @@ public struct IntakeService: Sendable {
             if let priority = decision.priority { draft.priority = priority }
             draft.tags = Array(Set(draft.tags + decision.tags)).sorted()
             fields.append((.custom("routing"), .text(decision.explanation)))
+            fields.append((.custom("routing_rule"), .text(decision.rule)))
             if let policy = decision.slaPolicy { fields.append((.custom(RoutedEscalation.policyField), .text(policy))) }
             if let ladder = decision.escalate { fields.append((.custom(RoutedEscalation.ladderField), .text(ladder))) }
-            routingSummary = RoutingSummary(rule: decision.rule, fallback: decision.isFallback, explanation: decision.explanation)
         }
         let events = try attachmentEvents(request.attachments, ticket: request.id, message: request.messageID) + request.events
         let (record, duplicate) = try store.intakeCreate(IntakeTicket(id: request.id, draft: draft, messageID: request.messageID, fields: fields,
@@ -262,7 +261,7 @@ public struct IntakeService: Sendable {
         }
         let stored = try store.ticket(record.id)
         return (IntakeResult(ticket: try summary(stored), duplicate: duplicate, messageId: request.messageID.text,
-                             routing: duplicate ? nil : routingSummary), !duplicate)
+                             routing: try routingSummary(stored.id)), !duplicate)
     }
 
     /// The customer record to create for a sender the store does not know (`nil` when it knows them:
@@ -274,20 +273,28 @@ public struct IntakeService: Sendable {
         return draft
     }
 
+    /// How the ticket was routed, from what it holds (so a redelivery answers as the first delivery did).
+    private func routingSummary(_ id: String) throws -> RoutingSummary? {
+        guard routing != nil else { return nil }
+        let fields = try store.ticketState(id).customFields
+        guard let rule = fields["routing_rule"], let explanation = fields["routing"] else { return nil }
+        return RoutingSummary(rule: rule, fallback: explanation.hasPrefix("fallback"), explanation: explanation)
+    }
+
     private func summary(_ record: TicketRecord) throws -> TicketSummary {
         TicketSummary(record, tier: try record.customer.flatMap { try store.customer($0)?.tier })
     }
 
     /// The ticket a reply answers: by `ticket`, else by thread id, else by a `[NORTH-12]` in the subject.
-    private func matchTicket(ticket: String?, thread: String?, subject: String?) throws -> UUID {
+    private func matchTicket(ticket: String?, thread: String?, channel: String, subject: String?) throws -> UUID {
         if let ticket {
             do { return try store.resolve(ticket) } catch {
                 throw IntakeError(.notFound, field: "ticket", "no ticket \(ticket.debugDescription) at this node; give a display number (NORTH-12) or a ticket id")
             }
         }
         if let thread {
-            guard let id = try store.ticket(lookup: TicketLookup.thread, value: thread) else {
-                throw IntakeError(.notFound, field: "externalThreadId", "no ticket has the thread id \(thread.debugDescription); open one with POST /api/intake/tickets")
+            guard let id = try store.ticket(lookup: TicketLookup.thread, value: thread, channel: channel) else {
+                throw IntakeError(.notFound, field: "externalThreadId", "no \(channel) ticket has the thread id \(thread.debugDescription); open one with POST /api/intake/tickets")
             }
             return id
         }

@@ -68,7 +68,8 @@ struct ObjectReader {
 
     init(_ value: JSONValue, path: String, known: Set<String>) throws(IntakeError) {
         guard case .object(let members) = value else {
-            throw IntakeError.bad(path.isEmpty ? "body" : path, "must be a JSON object, not \(value.typeName)")
+            // The body as a whole has no field name: `field` is null, as the OpenAPI file says.
+            throw IntakeError(.badRequest, field: path.isEmpty ? nil : path, "\(path.isEmpty ? "the body" : path) must be a JSON object, not \(value.typeName)")
         }
         if let unknown = members.keys.sorted().first(where: { !known.contains($0) }) {
             throw IntakeError.bad(Self.join(path, unknown), "unknown key; known keys: \(known.sorted().joined(separator: ", "))")

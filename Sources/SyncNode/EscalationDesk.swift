@@ -63,8 +63,10 @@ public struct EscalationDesk: Sendable {
             let facts = TicketFacts(state)
             guard facts.pin == nil, let record = library.apply(to: facts.match, at: now) else { return [] }
             var out = [(event: event(DerivedID.record(ticket: id, "sla_applied", record.policy?.description ?? ""), record, actor: "tierline"), operations: [TicketModel.Operation]())]
+            var started = Set<String>()
             func start(_ ladderName: String, reason: String, _ idParts: String...) {
-                guard case .ladder(let ladder)? = library.latest(.ladder, ladderName) else { return }
+                // One cycle per ladder: a rule and routing naming the same ladder start it once.
+                guard case .ladder(let ladder)? = library.latest(.ladder, ladderName), started.insert(ladder.name).inserted else { return }
                 var start = EscalationRecord(type: .escalationStarted, at: facts.created)
                 start.ladder = Pin(name: ladder.name, version: ladder.version)
                 start.ladderCalendar = library.currentPin(calendar: ladder.calendar ?? WorkingCalendar.always.name)

@@ -96,9 +96,11 @@ extension TicketDatabase {
         }
         let token = "tl_" + TokenText.random(32)
         try writer.write { db in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM apiToken WHERE name = ?", arguments: [name]) ?? false {
-                throw StoreError(.invalidInput, "a token named \(name) exists; revoke it (`tierline intake token revoke \(name)`) or choose another name")
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM apiToken WHERE name = ? AND revokedAt IS NULL", arguments: [name]) ?? false {
+                throw StoreError(.invalidInput, "a live token named \(name) exists; revoke it first (`tierline intake token revoke \(name)`) or choose another name")
             }
+            // A revoked name may be used again: the new token replaces the revoked one's row.
+            try db.execute(sql: "DELETE FROM apiToken WHERE name = ?", arguments: [name])
             try db.execute(sql: "INSERT INTO apiToken (name, hash, channels, createdAt) VALUES (?, ?, ?, ?)",
                            arguments: [name, Data(SHA256.hash(data: Array(token.utf8))), channels.joined(separator: ","), Int64(wallClock())])
         }
@@ -185,13 +187,14 @@ extension TicketDatabase {
         return (try self.ticket(holder ?? ticket.lowercased), holder != nil)
     }
 
-    /// The ticket whose custom field `name` (one of ``TicketLookup``) holds `value`: the newest when several do.
-    public func ticket(lookup name: String, value: String) throws -> UUID? {
+    /// The ticket whose custom field `name` (one of ``TicketLookup``) holds `value`, on `channel` when
+    /// given (a thread id is the channel's own): the newest when several do.
+    public func ticket(lookup name: String, value: String, channel: String? = nil) throws -> UUID? {
         try writer.read { db in
             try String.fetchOne(db, sql: """
                 SELECT l.ticket FROM ticketLookup l JOIN ticket t ON t.id = l.ticket
-                WHERE l.name = ? AND l.value = ? ORDER BY t.createdHLC DESC LIMIT 1
-                """, arguments: [name, value]).map(Self.uuid)
+                WHERE l.name = ? AND l.value = ? AND (? IS NULL OR t.channel = ?) ORDER BY t.createdHLC DESC LIMIT 1
+                """, arguments: [name, value, channel, channel]).map(Self.uuid)
         }
     }
 

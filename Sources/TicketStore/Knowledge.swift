@@ -79,7 +79,8 @@ extension TicketDatabase {
     @discardableResult
     public func recordResolution(_ ticketRef: String, _ draft: ArticleDraft) throws -> ArticleRecord {
         for (text, what) in [(draft.title, "title"), (draft.summary, "summary"), (draft.rootCause, "root cause"), (draft.steps, "steps")] {
-            try checkText(text, what, max: what == "title" ? BlockLimits.maxTextBytes : BlockLimits.maxBodyBytes / 4, allowEmpty: false)
+            // Each is one replicated text field (4 KiB).
+            try checkText(text, what, max: BlockLimits.maxTextBytes, allowEmpty: false)
         }
         try checkText(draft.author, "author", max: BlockLimits.maxNameBytes, allowEmpty: true)
         let ticket = try resolve(ticketRef)
@@ -117,15 +118,18 @@ extension TicketDatabase {
         let f = state.customFields
         let key = state.id.lowercased
         let created = state.writes.map(\.stamp).min()
+        // The full-text row shares the article row's rowid, so it is replaced through an index, not a scan.
+        if let old = try Int64.fetchOne(db, sql: "SELECT rowid FROM article WHERE id = ?", arguments: [key]) {
+            try db.execute(sql: "DELETE FROM articleText WHERE rowid = ?", arguments: [old])
+        }
         try db.execute(sql: """
             INSERT OR REPLACE INTO article (id, title, summary, rootCause, steps, sourceTicket, author, site, createdHLC, updatedHLC, stateHash)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [key, f["title"] ?? "", f["summary"] ?? "", f["root_cause"] ?? "", f["steps"] ?? "", f["source_ticket"],
                              f["author"], created?.site.rawValue, created.map { Int64(bitPattern: $0.hlc.rawValue) },
                              state.updated.map { Int64(bitPattern: $0.hlc.rawValue) }, Data(state.stateHash)])
-        try db.execute(sql: "DELETE FROM articleText WHERE id = ?", arguments: [key])
-        try db.execute(sql: "INSERT INTO articleText (id, title, summary, rootCause, steps) VALUES (?, ?, ?, ?, ?)",
-                       arguments: [key, f["title"] ?? "", f["summary"] ?? "", f["root_cause"] ?? "", f["steps"] ?? ""])
+        try db.execute(sql: "INSERT INTO articleText (rowid, id, title, summary, rootCause, steps) VALUES (?, ?, ?, ?, ?, ?)",
+                       arguments: [db.lastInsertedRowID, key, f["title"] ?? "", f["summary"] ?? "", f["root_cause"] ?? "", f["steps"] ?? ""])
     }
 
     private static let articleColumns = """
@@ -180,11 +184,25 @@ extension TicketDatabase {
     /// Full-text search over articles (SQLite FTS5, bm25 with the title weighted most). Articles
     /// holding the exact phrase come first, then those holding every word, then those holding some.
     public func searchArticles(_ text: String, limit: Int = 10) throws -> [ArticleHit] {
-        // Words only: the query language's operators and quotes never reach FTS5 from the user.
-        let words = text.lowercased().split { !($0.isLetter || $0.isNumber) }.map(String.init).prefix(32)
+        // Words only, split on Unicode scalars (a grapheme may join a letter to a quote or an
+        // operator), each a quoted FTS5 string with any quote doubled: the query language never
+        // reaches FTS5 from the user.
+        var words: [String] = []
+        var word = String.UnicodeScalarView()
+        for scalar in text.lowercased().unicodeScalars {
+            if scalar.properties.isAlphabetic || scalar.properties.numericType != nil {
+                word.append(scalar)
+            } else if !word.isEmpty {
+                words.append(String(word))
+                word = String.UnicodeScalarView()
+            }
+        }
+        if !word.isEmpty { words.append(String(word)) }
+        words = Array(words.prefix(32))
         guard !words.isEmpty else { throw StoreError(.invalidInput, "the search text has no words; give words to look for") }
-        let quoted = words.map { "\"\($0)\"" }
-        var classes: [(String, String)] = [("phrase", "\"\(words.joined(separator: " "))\"")]
+        func quote(_ text: String) -> String { "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+        let quoted = words.map(quote)
+        var classes: [(String, String)] = [("phrase", quote(words.joined(separator: " ")))]
         if words.count > 1 { classes += [("all", quoted.joined(separator: " AND ")), ("any", quoted.joined(separator: " OR "))] }
         return try writer.read { db in
             var seen = Set<String>()
@@ -192,7 +210,7 @@ extension TicketDatabase {
             for (match, query) in classes where hits.count < limit {
                 let rows = try Row.fetchAll(db, sql: """
                     SELECT \(Self.articleColumns), bm25(articleText, 0.0, 10.0, 4.0, 2.0, 1.0) AS rank
-                    FROM articleText t JOIN article a ON a.id = t.id
+                    FROM articleText t JOIN article a ON a.rowid = t.rowid
                     WHERE articleText MATCH ? ORDER BY rank, a.id LIMIT ?
                     """, arguments: [query, limit + seen.count])
                 for row in rows where hits.count < limit && seen.insert(row["id"]).inserted {

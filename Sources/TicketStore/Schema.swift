@@ -219,6 +219,7 @@ enum Schema {
                   PRIMARY KEY (ticket, name)) WITHOUT ROWID;
                 CREATE INDEX ticketLookup_on_value ON ticketLookup (name, value);
                 CREATE INDEX ticketEvent_on_id ON ticketEvent (id);
+                CREATE INDEX ticket_on_customer ON ticket (customer);
                 """)
             // This node's intake API tokens, one per integration; only their SHA-256 is kept. Local: never replicated.
             try db.create(table: "apiToken") { t in

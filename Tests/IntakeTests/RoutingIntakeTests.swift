@@ -68,11 +68,46 @@ import TicketStore
             #expect(ticket["priority"] as? String == "urgent")  // the rule wins over the requested priority
             #expect(ticket["tags"] as? [String] == ["outage", "vip"])
             #expect(ticket["customer"] as? String == "C-1" && ticket["customerTier"] as? String == "platinum")
+            // A redelivery answers with the same routing (read back from the ticket).
+            let (_, first) = try await post(client, "/api/intake/tickets", [
+                "channel": "email", "subject": "Portal down", "message": "down again", "customer": ["email": "ada@example.com"],
+                "externalMessageId": "<r1@mail>"], token: fixture.token)
+            let (redelivered, second) = try await post(client, "/api/intake/tickets", [
+                "channel": "email", "subject": "Portal down", "message": "down again", "customer": ["email": "ada@example.com"],
+                "externalMessageId": "<r1@mail>"], token: fixture.token)
+            #expect(redelivered == .ok)
+            #expect((second["routing"] as? [String: Any])?["rule"] as? String == "platinum-outage")
+            #expect((second["routing"] as? [String: Any])?["explanation"] as? String == (first["routing"] as? [String: Any])?["explanation"] as? String)
             let number = try #require(ticket["displayNumber"] as? String)
             let (state, evaluation) = try EscalationDesk(store: fixture.store).evaluate(number, now: Int64(TicketDatabase.systemMillis()))
             let report = SLAReport(state, evaluation, now: Int64(TicketDatabase.systemMillis()))
             #expect(report.policy?.hasPrefix("platinum") == true, "policy \(report.policy ?? "none")")
             let records = try fixture.store.detail(number).events.filter { $0.kind == .escalation }.map(\.body)
+            // The ladder routing names (`standard`) is also the proactive rule `platinum-urgent`'s: it starts once.
+            let starts = records.filter { $0.contains("escalation_started") }
+            #expect(starts.count == 1 && starts.allSatisfy { $0.contains("\"standard\"") }, "\(records)")
+        }
+    }
+
+    @Test func routingStartsItsLadderWhenNoRuleDoes() async throws {
+        // A gold customer's outage: no proactive rule of Deploy/escalation.json matches it, so the
+        // ladder starts only because routing names it.
+        let rules = try RoutingRules.load(Data(#"""
+            {"rules": [{"name": "gold-outage", "when": {"customerTier": ["gold"], "keywords": ["outage"]},
+                        "then": {"group": "major-incident", "escalate": "standard"}}],
+             "fallback": {"name": "first-line", "then": {"group": "first-line"}}}
+            """#.utf8), file: "gold.json")
+        let routed = try IntakeFixture(routing: rules, role: .coordinator)
+        _ = try EscalationDesk(store: routed.store).publish(try Data(contentsOf: Self.root.appendingPathComponent("Deploy/escalation.json")),
+                                                            file: "escalation.json", actor: "ops")
+        _ = try routed.store.importCustomers([CustomerDraft(crmID: "G-1", email: "gil@example.com", tier: "gold")])
+        try await routed.live { client in
+            let (status, answer) = try await post(client, "/api/intake/tickets", [
+                "channel": "chat", "subject": "Outage", "message": "Total outage in the warehouse", "customer": ["email": "gil@example.com"],
+            ], token: routed.token)
+            #expect(status == .created)
+            let number = try #require(ticketOf(answer)["displayNumber"] as? String)
+            let records = try routed.store.detail(number).events.filter { $0.kind == .escalation }.map(\.body)
             #expect(records.contains { $0.contains("escalation_started") && $0.contains("routing at intake") }, "\(records)")
         }
     }

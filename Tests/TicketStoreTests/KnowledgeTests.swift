@@ -66,6 +66,9 @@ private func solvedTicket(_ store: TicketDatabase, _ subject: String) throws -> 
         #expect(hits.map(\.match) == ["phrase", "all", "any"])
         // Operators and quotes in the text are words, not query syntax.
         #expect(try store.searchArticles("\"printer\" OR NEAR(spooler").count == 3)
+        // A letter that joins the next character into one grapheme (U+0D4E, Prepend) cannot carry a quote in.
+        #expect(try store.searchArticles("\u{0D4E}\"").isEmpty)
+        #expect(try store.searchArticles("\u{0D4E}\"printer * NEAR(").count == 3)
         #expect(throws: StoreError.self) { try store.searchArticles("  ?! ") }
     }
 
