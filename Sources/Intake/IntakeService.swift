@@ -48,6 +48,20 @@ struct TicketSummary: Encodable, Sendable {
     }
 }
 
+/// What a survey answer answers: every key present, `comment` null when none was given.
+struct SurveyAnswered: Encodable, Sendable {
+    var ticket: String
+    var score: Int64
+    var comment: String?
+    enum CodingKeys: String, CodingKey { case ticket, score, comment }
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(ticket, forKey: .ticket)
+        try c.encode(score, forKey: .score)
+        try c.encode(comment, forKey: .comment)
+    }
+}
+
 /// How a ticket was routed, as the answer says it.
 struct RoutingSummary: Encodable, Sendable {
     var rule: String
@@ -183,14 +197,14 @@ public struct IntakeService: Sendable {
     }
 
     /// Records a survey answer.
-    func answerSurvey(_ body: JSONValue) throws -> [String: JSONValueOut] {
+    func answerSurvey(_ body: JSONValue) throws -> SurveyAnswered {
         let r = try ObjectReader(body, path: "", known: ["token", "score", "comment"])
         let token = try r.string("token", required: true, max: 200)!
         let score = try r.integer("score", required: true, 1...5)!
         let comment = try r.string("comment", max: 1000, empty: .absent)
         do {
             let record = try store.answerSurvey(token: token, score: Int(score), comment: comment)
-            return ["ticket": .string(record.displayNumber), "score": .integer(score), "comment": comment.map { .string($0) } ?? .null]
+            return SurveyAnswered(ticket: record.displayNumber, score: score, comment: comment)
         } catch let error as StoreError where error.code == .unknownToken {
             throw IntakeError(.notFound, field: "token", "no survey has this token (an unknown token, or one replaced when the ticket was solved again)")
         } catch let error as StoreError where error.code == .alreadyAnswered {
@@ -355,21 +369,6 @@ public struct IntakeService: Sendable {
                                                                 url: a.url, sha256: a.sha256)), as: UTF8.self)
             return TicketEvent(id: NameBasedID.make(["attachment", message.text, String(index)]), kind: .attachment, actor: "intake",
                                visibility: .public, body: body)
-        }
-    }
-}
-
-/// A JSON answer's value (for small answers built by hand).
-enum JSONValueOut: Encodable, Sendable {
-    case null
-    case string(String)
-    case integer(Int64)
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        switch self {
-        case .null: try c.encodeNil()
-        case .string(let s): try c.encode(s)
-        case .integer(let i): try c.encode(i)
         }
     }
 }

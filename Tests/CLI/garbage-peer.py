@@ -36,7 +36,6 @@ import os
 import random
 import select
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -494,14 +493,7 @@ def run():
         stop.set()
         for t in threads:
             t.join(timeout=10)
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait(timeout=10)
+        harness.stop_all()
         if harness.failed:
             print("node log (last lines):\n" + tail(os.path.join(work, "node.log")))
         shutil.rmtree(work, ignore_errors=True)

@@ -101,6 +101,18 @@ def tail(path, n=15):
         return ""
 
 
+def stop_all(within=10):
+    """Stops every process `start` made that still runs: SIGTERM, then SIGKILL after `within` seconds."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=within)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=within)
+
+
 def check_stops(node, log_path, within=10):
     """SIGTERM `node` and check that it exits 0 within `within` seconds."""
     node.send_signal(signal.SIGTERM)

@@ -32,7 +32,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -508,14 +507,7 @@ def run():
     except Exception:  # a crash of this script is a failure, with its traceback
         check("the script ran to the end", False, traceback.format_exc())
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait(timeout=10)
+        harness.stop_all()
         if harness.failed and os.path.exists(log_path):
             print("node log (last lines):\n" + tail(log_path))
         shutil.rmtree(work, ignore_errors=True)
