@@ -64,7 +64,8 @@ struct SessionContext: Sendable {
     var batchBytes = 1 << 20
     var pingIntervalMillis: UInt64 = 15_000
     var handshakeTimeout = TimeAmount.seconds(10)
-    var readTimeout = TimeAmount.seconds(45)
+    /// Half the idle timeout: see `applyLimits(of:)`.
+    var readTimeout = TimeAmount.milliseconds(22_500)
     var isShuttingDown: @Sendable () -> Bool = { false }
     /// The sites with an open session, for the coordinator's backstop.
     var presence = Presence()
@@ -342,11 +343,26 @@ final class SyncSession: Sendable {
                     intake: inout BatchIntake<Result<PreparedBatch, WireError>>) async throws -> Bool {
         var phase = Phase.awaitHello
         var nextBatch: UInt64 = 1
+        // Set when the read guard fired once and a ping went out; anything heard clears it.
+        var probing = false
         for try await item in inbound {
             // A write can fail because the peer closed right after sending an error frame; the
             // frames it sent are still buffered, so reading goes on to report its reason.
             do {
                 let frame: Frame
+                if case .invalid(let error) = item, error.code == .timeout {
+                    // The read guard fires after half the idle timeout of silence. The first time, the
+                    // peer gets a ping to answer; only a second silent half ends the session. So a
+                    // session never ends idle without a ping, however late the scheduler runs the
+                    // keep-alive pings of the send loop.
+                    if !probing {
+                        probing = true
+                        try await sendPing(channel)
+                        continue
+                    }
+                } else {
+                    probing = false
+                }
                 switch item {
                 case .invalid(let error):
                     try await intake.drain()

@@ -45,7 +45,7 @@ public final class FrameDecoder: ChannelInboundHandler, RemovableChannelHandler 
     /// reads only at read-complete, and a silent peer would otherwise never let the timeout through.
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            context.fireChannelRead(wrapInboundOut(.invalid(WireError(.timeout, "nothing was heard from the peer for too long"))))
+            context.fireChannelRead(wrapInboundOut(.invalid(WireError(.timeout, "nothing was heard from the peer for too long, not even an answer to a ping"))))
             context.fireChannelReadComplete()
         } else {
             context.fireUserInboundEventTriggered(event)

@@ -11,18 +11,89 @@ func printJSON(_ value: some Encodable) throws {
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
 
-/// Left-aligned columns, widths from the content, a header line. Long cells are cut with an ellipsis.
+/// Left-aligned columns, widths from the content, a header line. No value is ever cut: the last
+/// column is printed whole (a narrow terminal wraps it), and a longer cell in any other column is
+/// wrapped over continuation lines at `maxWidth` characters, at spaces where it can be. Control
+/// characters are shown escaped, so a value cannot move the cursor or recolour the terminal.
 func printTable(_ header: [String], _ rows: [[String]], maxWidth: Int = 48) {
-    let cut = rows.map { $0.map { $0.count > maxWidth ? String($0.prefix(maxWidth - 1)) + "…" : $0 } }
-    var widths = header.map(\.count)
-    for row in cut { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-    func line(_ cells: [String]) -> String {
-        cells.enumerated().map { i, cell in i == cells.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-            .joined(separator: "  ")
+    for line in tableLines(header, rows, maxWidth: maxWidth) { print(line) }
+}
+
+/// The lines `printTable` prints.
+func tableLines(_ header: [String], _ rows: [[String]], maxWidth: Int = 48) -> [String] {
+    let last = header.count - 1
+    // Each row becomes one or more physical lines: a cell's pieces, top-aligned.
+    let pieces: [[[String]]] = rows.map { row in
+        row.enumerated().map { i, cell in
+            let lines = TerminalText.visible(cell, keepingLineBreaks: true).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            return i == last ? lines : lines.flatMap { TerminalText.wrap($0, width: max(maxWidth, 8)) }
+        }
     }
-    print(line(header))
-    print(line(widths.map { String(repeating: "-", count: $0) }))
-    for row in cut { print(line(row)) }
+    var widths = header.map(\.count)
+    for row in pieces { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.map(\.count).max() ?? 0) } }
+    func line(_ cells: [String]) -> String {
+        let text = cells.enumerated().map { i, cell in i == cells.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+            .joined(separator: "  ")
+        return String(text.reversed().drop(while: { $0 == " " }).reversed())
+    }
+    var out = [line(header), line(widths.map { String(repeating: "-", count: $0) })]
+    for row in pieces {
+        let height = row.map(\.count).max() ?? 1
+        for k in 0..<height { out.append(line(row.map { k < $0.count ? $0[k] : "" })) }
+    }
+    return out
+}
+
+/// Text bound for a terminal.
+enum TerminalText {
+    /// `text` with every control character (C0, DEL, C1) written as `\u{…}`: a stored value, which a
+    /// peer or a customer may have chosen, never reaches the terminal as an escape sequence. A tab
+    /// becomes a space; with `keepingLineBreaks`, CR LF and CR become LF, and LF stays.
+    static func visible(_ text: String, keepingLineBreaks: Bool = false) -> String {
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var out = ""
+        var scalars = text.unicodeScalars.makeIterator()
+        var pending = scalars.next()
+        while let scalar = pending {
+            pending = scalars.next()
+            switch scalar {
+            case "\t": out += " "
+            case "\r" where keepingLineBreaks:
+                out += "\n"
+                if pending == "\n" { pending = scalars.next() }
+            case "\n" where keepingLineBreaks: out += "\n"
+            case _ where isControl(scalar): out += "\\u{" + String(scalar.value, radix: 16) + "}"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+    }
+
+    /// `text` in lines of at most `width` characters, broken after a space where one falls in the
+    /// line, else inside a word. Joining the lines gives back `text`.
+    static func wrap(_ text: String, width: Int) -> [String] {
+        guard text.count > width else { return [text] }
+        var lines: [String] = []
+        var rest = Substring(text)
+        while rest.count > width {
+            let window = rest.prefix(width)
+            // Break after the last space in the window, unless that leaves a very short line.
+            if let space = window.lastIndex(of: " "), rest.distance(from: rest.startIndex, to: space) >= width / 3 {
+                let end = rest.index(after: space)
+                lines.append(String(rest[..<end]))
+                rest = rest[end...]
+            } else {
+                lines.append(String(window))
+                rest = rest.dropFirst(width)
+            }
+        }
+        if !rest.isEmpty { lines.append(String(rest)) }
+        return lines
+    }
 }
 
 func printTicketSummary(_ t: TicketRecord) {
@@ -37,7 +108,7 @@ func printTicketSummary(_ t: TicketRecord) {
         ("conflicts", String(t.conflictCount)),
     ]
     let width = pairs.map(\.0.count).max() ?? 0
-    for (key, value) in pairs { print(key.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value) }
+    for (key, value) in pairs { print(key.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + TerminalText.visible(value)) }
 }
 
 /// The SLA clocks, ladder cycles and escalation history of `ticket show`.
@@ -60,9 +131,9 @@ func printSLA(_ sla: SLAReport) {
         let state = c.ended ?? (c.nextAt.map { "next: level \(c.nextLevel ?? 0) at \($0)" } ?? "running")
         print("  cycle \(c.cycle) ladder \(c.ladder) (\(c.reason ?? "")): last level \(c.level.map(String.init) ?? "—"); \(state)")
     }
-    for h in sla.pendingHandoffs { print("  pending handoff: \(h.text)") }
+    for h in sla.pendingHandoffs { print("  pending handoff: \(TerminalText.visible(h.text))") }
     if !sla.history.isEmpty {
-        printTable(["WHEN", "SITE", "RECORD"], sla.history.map { [$0.at, $0.site ?? "", $0.text] }, maxWidth: 140)
+        printTable(["WHEN", "SITE", "RECORD"], sla.history.map { [$0.at, $0.site ?? "", $0.text] })
     }
 }
 

@@ -99,8 +99,8 @@ extension TicketCommand {
             let sla = SLAReport(state, evaluation, now: at.millis)
             if options.json { return try printJSON(Output(detail: detail, sla: sla)) }
             printTicketSummary(detail.ticket)
-            if let note = detail.statusNote { print("status note  \(note)") }
-            for (name, value) in detail.customFields.sorted(by: { $0.key < $1.key }) { print("custom.\(name)  \(value)") }
+            if let note = detail.statusNote { print("status note  \(TerminalText.visible(note))") }
+            for (name, value) in detail.customFields.sorted(by: { $0.key < $1.key }) { print("custom.\(TerminalText.visible(name))  \(TerminalText.visible(value))") }
             printIntakeSections(detail)
             print("")
             printTable(["WHEN", "SITE", "KIND", "BY", "WHAT"], detail.events.filter { $0.kind != .escalation }.map {

@@ -504,6 +504,21 @@ DC=$(digest_of "$CENTRAL")
 check "digest prints one 64-hex-digit line" grep -Eqx '[0-9a-f]{64}' <<<"$DN"
 check "digest equal on north and central" same digests "$DN" "$DC"
 
+echo "== 10b. long values are shown whole"
+# 200 characters each: a table or summary that cut them would hide what the next tier must read.
+LONG_SUBJECT="North: $(printf 'the badge reader at door %03d rejects every card; ' $(seq 1 4))"
+LONG_SUBJECT=${LONG_SUBJECT:0:200}
+LONG_ACTION="$(printf 'replace reader %03d and re-enrol the cards of the east wing, ' $(seq 1 4))"
+LONG_ACTION=${LONG_ACTION:0:199}Z
+must "north creates a ticket with a 200-character subject" "$NORTH" ticket create --subject "$LONG_SUBJECT" --json
+L=$(field out id)
+must "escalate it within north with a 200-character requested action" "$NORTH" escalate "$L" --to tier2@north \
+    --summary "reader dead" --verified-facts "since Monday" --steps-tried "new badge" --requested-action "$LONG_ACTION"
+must "ticket show (table) of the long ticket" "$NORTH" ticket show "$L"
+check "ticket show prints the 200-character subject whole, on one line" grep -qF -- "$LONG_SUBJECT" "$W/out"
+check "ticket show prints the 200-character requested action whole, on one line" grep -qF -- "$LONG_ACTION" "$W/out"
+check "ticket show cuts nothing with an ellipsis" bash -c '! grep -q "…" "$0"' "$W/out"
+
 echo "== 11. bad flags"
 # The CLI prints times with milliseconds (createdAt); --at should take them back.
 CREATED_MS=$(field plat-created.json createdAt)

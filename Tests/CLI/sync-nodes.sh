@@ -392,5 +392,12 @@ check "serve with a routing file that has problems exits 2 before it listens, na
     bash -c '[[ $0 -eq 2 ]] && grep -q "rules\[0\].when.chanel: unknown key" "$1" && grep -q "rules\[0\].then" "$1" && grep -q "fallback" "$1"' "$RC" "$W/err"
 run "$LAP" serve --http 127.0.0.1:0 --routing "$CLI_DIR/../../Deploy/routing.json" --check
 check "serve --check names the routing file and its rules' version" grep -q "routing .*Deploy/routing.json (rules [0-9a-f]\{12\}" "$W/out"
+# A routing file at a path of more than 200 characters: the table prints it whole, version included.
+LONG_DIR=$W/$(printf 'a-routing-folder-with-a-long-name-%03d-' $(seq 1 5))
+mkdir -p "$LONG_DIR"
+cp "$CLI_DIR/../../Deploy/routing.json" "$LONG_DIR/routing.json"
+run "$LAP" serve --http 127.0.0.1:0 --routing "$LONG_DIR/routing.json" --check
+check "serve --check prints a routing path of ${#LONG_DIR} characters whole, with its rules' version on the same line" \
+    grep -qF -- "$LONG_DIR/routing.json (rules " "$W/out"
 
 finish
