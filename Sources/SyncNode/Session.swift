@@ -63,12 +63,16 @@ struct SessionContext: Sendable {
     var batchBlocks = 1024
     var batchBytes = 1 << 20
     var pingIntervalMillis: UInt64 = 15_000
-    var handshakeTimeout = TimeAmount.seconds(10)
+    /// A peer has this long from its connection to an open session (§2.9): a stranger's slot is short-lived.
+    var handshakeTimeout = TimeAmount.seconds(5)
     /// Half the idle timeout: see `applyLimits(of:)`.
     var readTimeout = TimeAmount.milliseconds(22_500)
     var isShuttingDown: @Sendable () -> Bool = { false }
     /// The sites with an open session, for the coordinator's backstop.
     var presence = Presence()
+    /// Where accepted connections that end before they authenticate are logged (once per address per
+    /// interval); `nil` logs each as a warning.
+    var refusals: RefusalLog?
     var metrics = SyncMetrics()
 }
 
@@ -111,6 +115,18 @@ final class Presence: Sendable {
         }
     }
     var sites: Set<SiteID> { open.withLockedValue { Set($0.keys) } }
+}
+
+/// What an accepted connection's session tells the node's ``Admission``.
+struct AcceptedHooks: Sendable {
+    /// The remote address without its port: the unit of the strangers' budget and of the refusal log.
+    var host: String
+    /// Lifted once the peer has authenticated: lines may then grow to `maxLineBytes`.
+    var prelude: PreludeGate
+    /// The member slots (`maxSessions`), for the refusal.
+    var memberSlots: Int
+    /// Called once the peer has proved its roster key; `false` when every member slot is taken.
+    var authenticated: @Sendable () -> Bool
 }
 
 /// Why a session ended early.
@@ -165,6 +181,9 @@ final class SyncSession: Sendable {
         var helloSentMillis: UInt64 = 0
         /// A write failed because the peer closed; reading goes on, to report the reason it gave.
         var writeFailed = false
+        /// The peer proved the key the roster lists for its site (§2.6). Until then nothing it says
+        /// (its address, clock, error text) is recorded.
+        var authenticated = false
     }
 
     let context: SessionContext
@@ -174,10 +193,13 @@ final class SyncSession: Sendable {
     let counter: WireCounter
     let link: NIOLockedValueBox<Link>
     let onProgress: (@Sendable (SyncProgress) -> Void)?
+    /// Set for a connection this node accepted; `nil` for one it dialed.
+    let accepted: AcceptedHooks?
 
-    init(context: SessionContext, mode: Mode, address: String, counter: WireCounter,
+    init(context: SessionContext, mode: Mode, address: String, counter: WireCounter, accepted: AcceptedHooks? = nil,
          onProgress: (@Sendable (SyncProgress) -> Void)? = nil) {
         self.context = context
+        self.accepted = accepted
         self.mode = mode
         self.address = address
         self.counter = counter
@@ -272,7 +294,12 @@ final class SyncSession: Sendable {
         if let ending {
             summary.error = (ending.fromPeer ? "peer reported " : "") + ending.error.description
             summary.errorCode = ending.error.code.rawValue
-            logger.warning("session ended: \(summary.error ?? "")")
+            if let accepted, let refusals = context.refusals, !link.withLockedValue({ $0.authenticated }) {
+                // A stranger: counted per address, not a line per connection.
+                refusals.note(host: accepted.host, "closed before it authenticated: \(Self.printable(summary.error ?? ""))")
+            } else {
+                logger.warning("session ended: \(summary.error ?? "")")
+            }
         } else {
             logger.info("session ended", metadata: ["sent": "\(summary.sentBlocks)", "received": "\(summary.receivedBlocks)"])
         }
@@ -423,6 +450,13 @@ final class SyncSession: Sendable {
                     try await adoptRoster(document: document, signature: signature, channel)
                 case (.awaitAuth, .auth(let signature)):
                     try await verify(signature, channel)
+                    if let accepted {
+                        guard accepted.authenticated() else {
+                            try await fail(channel, WireError(.internal, "this node already serves \(accepted.memberSlots) sessions (maxSessions); retry later"))
+                            continue
+                        }
+                        accepted.prelude.lift()
+                    }
                     let vector = try await context.store.run { try $0.vector() }
                     try await write(channel, .frame(.vector(vector)))
                     phase = .awaitVector
@@ -579,7 +613,10 @@ final class SyncSession: Sendable {
             logger.warning("the peer announces role \(peer.role.rawValue) but the roster lists \(member.role.rawValue); the roster's role counts")
         }
         // Every later decision (the restore fence, presence, status) uses the role the roster gives.
-        link.withLockedValue { $0.peer?.role = member.role }
+        link.withLockedValue { link in
+            link.peer?.role = member.role
+            link.authenticated = true
+        }
     }
 
     /// On an open session: sends a roster edited since, and ends the session if the peer was removed.
@@ -773,13 +810,31 @@ final class SyncSession: Sendable {
             return (link.peer, link.peerVector, link.summary, link.open, delta)
         }
         guard let peer = snapshot.0, snapshot.3 || error != nil else { return }
+        // What an accepted peer says is recorded only once it has proved its roster key: a stranger
+        // must not rewrite a member's address, clock skew or last error. The outcome of a connection
+        // this node dialed (to a configured peer) is shown either way, without the unproven clock.
+        let authenticated = link.withLockedValue { $0.authenticated }
+        guard authenticated || accepted == nil else { return }
         let address = address
         let now = context.clock()
+        let lastError = error.map(Self.printable)
         _ = try? await context.store.run { db in
             try db.recordPeer(PeerRecord(site: peer.site, role: peer.role, address: address, lastSeen: now,
-                                         vector: snapshot.1, skewMillis: snapshot.2.skewMillis, lastError: error,
+                                         vector: snapshot.1, skewMillis: authenticated ? snapshot.2.skewMillis : nil, lastError: lastError,
                                          blocksIn: UInt64(snapshot.4.0), blocksOut: UInt64(snapshot.4.1)))
         }
+    }
+}
+
+extension SyncSession {
+    /// `text` with control characters (terminal escapes among them) replaced by U+FFFD and cut to
+    /// 1000 characters: a peer's error text is stored and shown by `status` and the dashboard.
+    static func printable(_ text: String) -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars.prefix(1000) {
+            out.append(scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) ? "\u{FFFD}" : scalar)
+        }
+        return String(out)
     }
 }
 

@@ -21,11 +21,14 @@ public final class SyncNode: Service, Sendable {
     /// TLS contexts when the configuration has `tls`; `nil` for plain TCP.
     let tls: TLSContexts?
     let state = NIOLockedValueBox(State())
+    /// Slots for accepted connections: members' sessions and strangers' handshakes apart.
+    let admission: Admission
+    /// Refusals of accepted connections, logged once per address per interval.
+    let refusals: RefusalLog
 
     struct State {
         var shuttingDown = false
         var server: NIOAsyncChannel<AcceptedConnection, Never>?
-        var sessions = 0
     }
 
     /// - Parameters:
@@ -48,6 +51,9 @@ public final class SyncNode: Service, Sendable {
                                      logger: logger, clock: clock, batchBlocks: configuration.batchBlocks,
                                      isShuttingDown: { shutdownFlag.withLockedValue { $0.shuttingDown } }, metrics: metrics)
         context.applyLimits(of: configuration)
+        admission = Admission(limits: Admission.Limits(members: configuration.maxSessions))
+        refusals = RefusalLog(logger: logger, clock: clock)
+        context.refusals = refusals
         self.context = context
     }
 
@@ -72,12 +78,14 @@ public final class SyncNode: Service, Sendable {
                     // consume its async channel, and NIO traps on an async writer dropped unfinished.
                     if flags.withLockedValue({ $0.shuttingDown }) { throw ChannelError.ioOnClosedChannel }
                     let counter = WireCounter()
-                    try SyncPipeline.install(on: channel.pipeline.syncOperations, limits: limits, counter: counter, readTimeout: readTimeout)
+                    let prelude = PreludeGate()
+                    try SyncPipeline.install(on: channel.pipeline.syncOperations, limits: limits, counter: counter, readTimeout: readTimeout,
+                                             prelude: prelude)
                     let gate = try SyncTransport.install(on: channel.pipeline.syncOperations, after: counter, tls: tls, side: .accepting,
                                                          eventLoop: channel.eventLoop)
                     let wrapped = try NIOAsyncChannel<Inbound, Outbound>(wrappingChannelSynchronously: channel, configuration: .init(
                         backPressureStrategy: .init(lowWatermark: 2, highWatermark: 16)))
-                    return AcceptedConnection(channel: wrapped, counter: counter, gate: gate)
+                    return AcceptedConnection(channel: wrapped, counter: counter, gate: gate, prelude: prelude)
                 }
             }
         state.withLockedValue { $0.server = server }
@@ -104,6 +112,7 @@ public final class SyncNode: Service, Sendable {
         } onGracefulShutdown: {
             self.shutdown()
         }
+        refusals.flush(all: true)
         await context.store.close()
         context.logger.info("stopped", metadata: ["site": "\(site)"])
     }
@@ -126,39 +135,43 @@ public final class SyncNode: Service, Sendable {
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await accepted in inbound {
                         let connection = accepted.channel
-                        let maxSessions = configuration.maxSessions
-                        let admitted = state.withLockedValue { state in
-                            guard state.sessions < maxSessions else { return false }
-                            state.sessions += 1
-                            return true
+                        let raw = connection.channel
+                        let host = raw.remoteAddress?.ipAddress ?? "unknown"
+                        // Every connection starts as a stranger; a full pool makes room by closing the
+                        // oldest stranger of the address that holds the most of it.
+                        let (ticket, evicted) = admission.enter(host: host) {
+                            let error = WireError(.internal, "too many connections are waiting to authenticate; the oldest was closed; retry later")
+                            raw.writeAndFlush(Outbound.frame(.error(error))).whenComplete { _ in raw.close(promise: nil) }
+                            // A peer that does not read cannot hold the connection open.
+                            raw.eventLoop.scheduleTask(in: .seconds(2)) { raw.close(promise: nil) }
                         }
-                        guard admitted else {
-                            context.logger.warning("refused a connection: \(maxSessions) sessions are open (maxSessions)",
-                                                   metadata: ["peer": "\(connection.channel.remoteAddress.map(Self.describe) ?? "unknown")"])
-                            let error = WireError(.internal, "this node already serves \(maxSessions) sessions; retry later")
-                            connection.channel.writeAndFlush(Outbound.frame(.error(error))).whenComplete { _ in connection.channel.close(promise: nil) }
-                            continue
-                        }
+                        for stranger in evicted { stranger.evict() }
                         group.addTask {
-                            defer { self.state.withLockedValue { $0.sessions -= 1 } }
+                            let member = NIOLockedValueBox(false)
+                            defer { self.admission.leave(ticket, member: member.withLockedValue { $0 }) }
                             let address = connection.channel.remoteAddress.map(Self.describe) ?? "unknown"
                             // A connection that closed before it could be served ends here, never the listener;
                             // if TLS refused it (a plain peer, an untrusted certificate), that is logged. (The
                             // lookup runs on the channel's loop, after the channel became active.)
                             guard (try? await connection.channel.pipeline.handler(type: WireCounter.self).get()) != nil else {
-                                if let refusal = accepted.gate.refusal {
-                                    self.context.logger.warning("session refused: \(refusal)", metadata: ["peer": "\(address)"])
-                                }
+                                if let refusal = accepted.gate.refusal { self.refusals.note(host: host, "\(refusal)") }
                                 connection.channel.close(promise: nil)
                                 return
                             }
                             // With TLS, the session starts once the handshake is done.
                             do { try await accepted.gate.ready() } catch {
-                                self.context.logger.warning("session refused: \(error)", metadata: ["peer": "\(address)"])
+                                self.refusals.note(host: host, "\(error)")
                                 try? await connection.executeThenClose { _, _ in }
                                 return
                             }
-                            _ = await SyncSession(context: self.context, mode: .live, address: address, counter: accepted.counter).run(connection)
+                            let admission = self.admission
+                            let hooks = AcceptedHooks(host: host, prelude: accepted.prelude, memberSlots: admission.limits.members) {
+                                let admitted = admission.authenticated(ticket)
+                                member.withLockedValue { $0 = admitted }
+                                return admitted
+                            }
+                            _ = await SyncSession(context: self.context, mode: .live, address: address, counter: accepted.counter,
+                                                  accepted: hooks).run(connection)
                         }
                     }
                 }
@@ -222,6 +235,8 @@ public final class SyncNode: Service, Sendable {
             if let applied = try? await context.store.run({ try $0.retryQuarantined() }), applied > 0 {
                 context.logger.notice("applied \(applied) blocks held back for clock drift: this node's clock caught up with their stamps")
             }
+            refusals.flush()
+            admission.releaseMemoryIfCalm()
             guard let now = try? await context.store.run({ try $0.vector() }) else { continue }
             if now != last {
                 last = now
@@ -308,6 +323,8 @@ struct AcceptedConnection: Sendable {
     var counter: WireCounter
     /// Opens when the transport is ready (after the TLS handshake); says why it refused the peer.
     var gate: TransportGate
+    /// Bounds lines until the peer has authenticated.
+    var prelude: PreludeGate
 }
 
 /// One two-way exchange with a node, then disconnect: `tierline sync HOST:PORT`.

@@ -115,15 +115,75 @@ public final class WireCounter: ChannelDuplexHandler, Sendable {
     }
 }
 
+/// Lifted once the session is open; until then ``PreludeLimit`` bounds the lines a peer may send.
+public final class PreludeGate: Sendable {
+    private let lifted = NIOLockedValueBox(false)
+    public init() {}
+    public func lift() { lifted.withLockedValue { $0 = true } }
+    public var isLifted: Bool { lifted.withLockedValue { $0 } }
+}
+
+/// Until its ``PreludeGate`` is lifted (the peer has authenticated), a line may hold at most `limit`
+/// bytes, whatever `maxLineBytes` allows an open session: a stranger cannot make the node buffer
+/// megabytes. A longer line gets a `line-too-long` error and the connection is closed.
+public final class PreludeLimit: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = ByteBuffer
+
+    /// 256 KiB: a hello, and a roster of thousands of sites.
+    public static let standardLimit = 256 * 1024
+
+    let limit: Int
+    let gate: PreludeGate
+    /// Bytes received since the last line feed.
+    var open = 0
+    var tripped = false
+
+    public init(limit: Int = PreludeLimit.standardLimit, gate: PreludeGate) {
+        self.limit = limit
+        self.gate = gate
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if tripped { return }
+        if !gate.isLifted {
+            let bytes = unwrapInboundIn(data).readableBytesView
+            if let first = bytes.firstIndex(of: UInt8(ascii: "\n")), let last = bytes.lastIndex(of: UInt8(ascii: "\n")) {
+                // The line that ends here began in earlier reads; lines wholly inside one read are
+                // shorter than a read, far below the limit.
+                let ended = open + (first - bytes.startIndex)
+                open = bytes.endIndex - last - 1
+                if ended > limit { return trip(context) }
+            } else {
+                open += bytes.count
+            }
+            if open > limit { return trip(context) }
+        }
+        context.fireChannelRead(data)
+    }
+
+    func trip(_ context: ChannelHandlerContext) {
+        tripped = true
+        let error = WireError(.lineTooLong, "a line grew past \(limit) bytes before the session opened; until a peer has authenticated, lines are limited to \(limit) bytes")
+        var buffer = context.channel.allocator.buffer(capacity: 256)
+        buffer.writeBytes(Frame.error(error).encodeLine())
+        buffer.writeInteger(UInt8(ascii: "\n"))
+        let channel = context.channel
+        context.writeAndFlush(NIOAny(buffer)).whenComplete { _ in channel.close(promise: nil) }
+    }
+}
+
 /// The sync protocol's pipeline.
 public enum SyncPipeline {
     /// Adds, in order: a byte counter, `LineBasedFrameDecoder` bounded by the line limit (plus room
     /// for the LF; a CR before the LF counts toward the limit), an idle guard when `readTimeout` is set, the frame decoder and the frame encoder.
     /// Call on the channel's event loop.
+    /// With `prelude`, a ``PreludeLimit`` bounds lines until the gate is lifted.
     public static func install(on pipeline: ChannelPipeline.SynchronousOperations, limits: WireLimits = .standard,
-                               counter: WireCounter = WireCounter(), readTimeout: TimeAmount? = nil) throws {
+                               counter: WireCounter = WireCounter(), readTimeout: TimeAmount? = nil, prelude: PreludeGate? = nil) throws {
         try pipeline.addHandler(counter)
         if let readTimeout { try pipeline.addHandler(IdleStateHandler(readTimeout: readTimeout)) }
+        if let prelude { try pipeline.addHandler(PreludeLimit(limit: min(PreludeLimit.standardLimit, limits.maxLineBytes), gate: prelude)) }
         try pipeline.addHandler(ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: limits.maxLineBytes + 1))
         try pipeline.addHandler(FrameDecoder(limits: limits))
         try pipeline.addHandler(FrameEncoder())

@@ -7,13 +7,14 @@ A node (`tierline serve --listen 127.0.0.1:PORT`, site hub) runs. For SECONDS, t
 connect to it and write as fast as they can:
 
   random     random bytes in 64 KiB writes, reconnecting whenever the node closes;
-  long       one line that never ends ('{"type":"hello","pad":"aaa...'), past maxLineBytes (8 MiB);
+  long       one line that never ends ('{"type":"hello","pad":"aaa...'), past the 256 KiB a line may
+             hold before the peer has authenticated;
   types      well-formed JSON with wrong types or shapes ({"type": 5}, "protocol": "1", a top-level
              array, a repeated member, ...), one line per connection or the same line over and over;
   hello      a valid hello (a fresh site id and random key), then at once random bytes, a malformed
              auth, an auth with a wrong signature or a blocks frame before the handshake ends;
   churn      connections opened and dropped at once (half of them reset), or after reading the hello;
-  silent     32 connections at a time held open without a word, until the node closes them (10 s bound).
+  silent     32 connections at a time held open without a word, until the node closes them (5 s bound).
 
 Meanwhile a well-behaved peer (site field, with tickets of its own) writes a few blocks and runs
 `tierline sync` with the node again and again; the node's own store gets a ticket each round. Every
@@ -22,9 +23,10 @@ after each, and the peer the node's. Afterwards: the node still runs; its VmRSS 
 most RSS_BOUND_MIB over the baseline taken before the garbage, at the end and at every sample during the
 run; garbage connections were answered with `error` frames and closed by the node (each kind's codes are
 printed; the checks: some error frame came at all, `types` and `hello` connections got the codes
-PROTOCOL.md 2.1-2.8 give for what they sent, the silent ones got `timeout`); a last sync leaves equal
-digests; the node stops with exit 0 on SIGTERM. (With SECONDS below 12 the silent connections cannot
-reach the 10 s handshake bound, and their check is left out.)
+PROTOCOL.md 2.1-2.8 give for what they sent, the silent ones got `timeout`, except those the node closed
+to make room in its bounded pool of unauthenticated connections, which all come from 127.0.0.1 here);
+a last sync leaves equal digests; the node stops with exit 0 on SIGTERM. (With SECONDS below 12 the
+silent connections are not checked.)
 
 Standard library only. Binds 127.0.0.1 only; every wait is bounded; every process started is stopped by
 its own pid in a finally block; the temporary folder is removed. Prints PASS/FAIL lines and a summary;
@@ -100,6 +102,13 @@ WRONG = [
     (line({"type": "error", "code": 1, "message": "m", "fatal": "yes"}), "bad-field"),
     (line({"type": "ack", "batch": 1, "vector": {}, "applied": 0, "held": 0, "refused": 0}), "unexpected-frame"),
 ]
+
+
+def made_room(err):
+    """The node closed this stranger to make room for newer ones (its pool of unauthenticated
+    connections is bounded per address, and everything here comes from 127.0.0.1): a legitimate end
+    for any garbage connection, whatever it sent."""
+    return isinstance(err, dict) and err.get("code") == "internal" and "waiting to authenticate" in str(err.get("message"))
 
 
 class Tally:
@@ -238,7 +247,7 @@ def g_long(port, stop, tally):
             sent += len(chunk)
         g.wait_closed(2)
         err = g.first_error()
-        if sent > limit or (err and err.get("code") != "line-too-long"):
+        if sent > limit or (err and err.get("code") != "line-too-long" and not made_room(err)):
             with tally.lock:
                 tally.mismatch.append((f"{sent} bytes without LF", "line-too-long",
                                        err or "no error, connection still open"))
@@ -261,9 +270,9 @@ def g_types(port, stop, tally):
             g.wait_closed(1)
         else:       # one line; the answer must be its code
             g.send(data)
-            closed = g.wait_closed(5)
+            closed = g.wait_closed(30)
             err = g.first_error()
-            if not stop.is_set() and (not closed or not err or err.get("code") != code or err.get("fatal") is not True):
+            if not stop.is_set() and not made_room(err) and (not closed or not err or err.get("code") != code or err.get("fatal") is not True):
                 with tally.lock:
                     tally.mismatch.append((data[:80], code, f"{err or 'no error frame'}; closed: {closed}"))
         g.close()
@@ -292,9 +301,9 @@ def g_hello(port, stop, tally):
                         3: (line({"type": "blocks", "batch": 1, "count": 1, "size": 1, "data": "AAAA"}),
                             "unexpected-frame")}[variant]
         g.send(line(hello(site)) + follow)
-        closed = g.wait_closed(5)
+        closed = g.wait_closed(30)
         err = g.first_error()
-        if not stop.is_set() and (not closed or not err or err.get("code") != code):
+        if not stop.is_set() and not made_room(err) and (not closed or not err or err.get("code") != code):
             with tally.lock:
                 tally.mismatch.append((follow[:60], code, f"{err or 'no error frame'}; closed: {closed}; "
                                        f"frames: {[f.get('type') for f in g.frames if isinstance(f, dict)]}"))
@@ -324,7 +333,7 @@ def g_silent(port, stop, tally):
             for g in conns:
                 g.wait_closed(0.05)
         for g in conns:
-            if g.closed and (g.first_error() or {}).get("code") != "timeout":
+            if g.closed and (g.first_error() or {}).get("code") != "timeout" and not made_room(g.first_error()):
                 with tally.lock:
                     tally.mismatch.append(("nothing", "timeout", g.first_error() or "closed without an error frame"))
             g.close()
@@ -459,7 +468,7 @@ def run():
         check("garbage connections were answered with error frames", sum(all_codes.values()) > 0,
               "no error frame read on any garbage connection")
         check("the node closed garbage connections", sum(t.closed_by_node for t in tallies.values()) > 0)
-        # Silent connections are closed at the 10 s handshake bound: a shorter run cannot see it.
+        # Silent connections are closed at the 5 s handshake bound (or to make room): a short run may not see it.
         for kind in ("types", "hello", "long") + (("silent",) if GARBAGE_SECONDS >= 12 else ()):
             t = tallies[kind]
             check(f"{kind}: every checked connection got its error code and was closed ({t.connections} connections)",

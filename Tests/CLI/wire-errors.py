@@ -346,13 +346,14 @@ def main(work, port, proc, node_site, node_key):
               not any(f.get("type") == "vector" for f in c.skipped), f"frames before the error: {c.skipped!r}")
     c.close()
 
-    # 9b. a peer that connects and says nothing gets a timeout error when the 10 s handshake bound passes
+    # 9b. a peer that connects and says nothing gets a timeout error when the 5 s handshake bound passes
+    # (not before it; the upper bound is generous, for a loaded machine)
     c, _ = connect()
     started = time.monotonic()
-    err = c.error(timeout=15)
+    err = c.error(timeout=60)
     waited = time.monotonic() - started
-    check("a silent peer gets a fatal timeout error after the handshake bound",
-          isinstance(err, dict) and err.get("code") == "timeout" and err.get("fatal") is True and 8 <= waited <= 14,
+    check("a silent peer gets a fatal timeout error after the 5 s handshake bound",
+          isinstance(err, dict) and err.get("code") == "timeout" and err.get("fatal") is True and 4.5 <= waited <= 60,
           f"got {err!r} after {waited:.1f} s")
     is_closed, what = c.closed()
     check("a silent peer's connection is closed", is_closed, f"next read: {what!r}")

@@ -60,20 +60,42 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
 }
 
 @Suite(.serialized) struct LimitsTests {
+    /// Opens a session with the node at `address` as `site` (a roster member), answering nothing after.
+    func handshake(_ peer: RawPeer, as site: TestSite, then: [Outbound], within seconds: Double = 20) async throws -> (items: [Inbound], closedByNode: Bool) {
+        let me = try site.db.identity()
+        let key = site.key
+        let hello = Hello(site: me.site, role: me.role, publicKey: key.publicKey,
+                          nonce: (0..<32).map { _ in UInt8.random(in: 0...255) }, time: TicketDatabase.systemMillis())
+        return try await peer.exchange(within: seconds) { inbound, outbound in
+            try await outbound.write(.frame(.hello(hello)))
+            var seen: [Inbound] = []
+            while let item = try await inbound.next() {
+                seen.append(item)
+                if case .frame(.hello(let theirs)) = item {
+                    try await outbound.write(.frame(.auth(signature: try SessionAuth.prove(key: key, own: hello, peer: theirs))))
+                    try await outbound.write(.frame(.vector(VersionVector())))
+                }
+                if case .frame(.error) = item { break }
+                if case .frame(.vector) = item {
+                    for item in then { try await outbound.write(item) }
+                    break
+                }
+            }
+            return seen
+        }
+    }
+
     @Test func aLineOverTheConfiguredMaximumIsRefusedWithLineTooLong() async throws {
-        let limited = try TestSite("limited"), standard = try TestSite("standard")
-        try admit(limited, standard)
+        let limited = try TestSite("limited"), standard = try TestSite("standard"), laptop = try TestSite("laptop", role: .laptop)
+        try admit(limited, standard, laptop)
         let limitedAddress = try #require(try await limited.start { $0.maxLineBytes = NodeConfiguration.minimumLineBytes })
         let standardAddress = try #require(try await standard.start())
         defer { Task { await limited.stop(); await standard.stop() } }
         // Not JSON, and one byte longer than the configured limit, well under the protocol's 8 MiB.
         let line = [UInt8](repeating: UInt8(ascii: "x"), count: NodeConfiguration.minimumLineBytes + 1)
 
-        let peer = try await RawPeer.connect(to: limitedAddress)
-        let (items, closed) = try await peer.exchange(within: 20) { _, outbound in
-            try await outbound.write(RawPeer.raw(line))
-            return []
-        }
+        // A member's open session: the configured limit counts.
+        let (items, closed) = try await handshake(try await RawPeer.connect(to: limitedAddress), as: laptop, then: [RawPeer.raw(line)])
         #expect(closed, "the node closes the connection after a fatal error")
         let refused = errors(in: items)
         #expect(refused.count == 1)
@@ -81,17 +103,21 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
         #expect(refused.first?.fatal == true)
         #expect(refused.first?.message.contains("\(NodeConfiguration.minimumLineBytes)") == true, "\(refused)")
 
-        // The same line at a node with the standard limit is read whole, and is merely not JSON.
-        let other = try await RawPeer.connect(to: standardAddress)
-        let (otherItems, _) = try await other.exchange(within: 20) { _, outbound in
-            try await outbound.write(RawPeer.raw(line))
-            return []
-        }
+        // The same line in a session at a node with the standard limit is read whole, and is merely not JSON.
+        let (otherItems, _) = try await handshake(try await RawPeer.connect(to: standardAddress), as: laptop, then: [RawPeer.raw(line)])
         #expect(errors(in: otherItems).map(\.code) == ["bad-json"])
 
+        // Before it has authenticated, a peer's lines are held to 256 KiB, whatever maxLineBytes says.
+        let stranger = try await RawPeer.connect(to: standardAddress)
+        let (strangerItems, strangerClosed) = try await stranger.exchange(within: 20) { _, outbound in
+            try await outbound.write(RawPeer.raw([UInt8](repeating: UInt8(ascii: "x"), count: PreludeLimit.standardLimit + 1)))
+            return []
+        }
+        #expect(strangerClosed)
+        #expect(errors(in: strangerItems).map(\.code) == ["line-too-long"])
+        #expect(errors(in: strangerItems).first?.message.contains("before the session opened") == true, "\(strangerItems)")
+
         // The limited node still serves well-behaved peers.
-        let laptop = try TestSite("laptop", role: .laptop)
-        try admit(limited, standard, laptop)
         try laptop.create(3, prefix: "laptop")
         #expect(try await SyncClient.exchange(store: laptop.db, key: laptop.key, with: limitedAddress, logger: quietLogger()).completed)
         await limited.stop()
@@ -100,20 +126,20 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
 
     @Test func connectionsBeyondMaxSessionsAreRefusedWhileTheOpenOnesWork() async throws {
         let hub = try TestSite("hub"), north = try TestSite("north"), south = try TestSite("south")
-        try admit(hub, north, south)
+        let laptop = try TestSite("laptop", role: .laptop)
+        try admit(hub, north, south, laptop)
         let address = try #require(try await hub.start { $0.maxSessions = 2 })
         try await north.start(listen: false, peers: [address])
         try await south.start(listen: false, peers: [address])
         defer { Task { await north.stop(); await south.stop(); await hub.stop() } }
         try await eventually(20, "both sessions are open at the hub") { try hub.db.peers().count == 2 }
 
-        // A third connection gets the error frame and is closed, before any hello.
-        let third = try await RawPeer.connect(to: address)
-        let (items, closed) = try await third.exchange(within: 20)
+        // A third member proves its key, then gets the error frame and is closed: it never sees a vector.
+        let (items, closed) = try await handshake(try await RawPeer.connect(to: address), as: laptop, then: [])
         #expect(closed)
         #expect(errors(in: items).map(\.code) == ["internal"])
         #expect(errors(in: items).first?.message.contains("already serves 2 sessions") == true, "\(items)")
-        #expect(!items.contains { if case .frame(.hello) = $0 { true } else { false } })
+        #expect(!items.contains { if case .frame(.vector) = $0 { true } else { false } })
 
         // The two open sessions carry on: a ticket written at north reaches south through the hub.
         _ = try north.db.createTicket(TicketDraft(subject: "while the hub is full"))
@@ -121,8 +147,6 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
 
         // When a session ends its place is free again.
         await south.stop()
-        let laptop = try TestSite("laptop", role: .laptop)
-        try admit(hub, north, south, laptop)
         var completed = false
         for _ in 0..<40 where !completed {
             completed = (try? await SyncClient.exchange(store: laptop.db, key: laptop.key, with: address, logger: quietLogger()))?.completed ?? false
@@ -133,31 +157,43 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
         await hub.stop()
     }
 
+    @Test func strangersMakeRoomForEachOtherAndNeverForMembers() async throws {
+        // The pool: 4 in all, 2 per address. A third stranger of one address closes that address's
+        // oldest; a stranger of a new address, with the pool full, closes the oldest of the address
+        // holding the most.
+        let admission = Admission(limits: Admission.Limits(members: 1, strangers: 4, strangersPerHost: 2))
+        let closed = NIOLockedValueBox<[String]>([])
+        func enter(_ host: String, _ name: String) -> UInt64 {
+            let (ticket, evicted) = admission.enter(host: host) { closed.withLockedValue { $0.append(name) } }
+            for stranger in evicted { stranger.evict() }
+            return ticket
+        }
+        let a1 = enter("10.0.0.1", "a1"), a2 = enter("10.0.0.1", "a2")
+        let a3 = enter("10.0.0.1", "a3")
+        #expect(closed.withLockedValue { $0 } == ["a1"])
+        #expect(!admission.holds(a1) && admission.holds(a2) && admission.holds(a3))
+        let b1 = enter("10.0.0.2", "b1")
+        _ = enter("10.0.0.3", "c1")
+        #expect(admission.counts.strangers == 4)
+        _ = enter("10.0.0.4", "d1")
+        #expect(closed.withLockedValue { $0 } == ["a1", "a2"], "the pool was full: the oldest of 10.0.0.1, which held two")
+        // A stranger that authenticates takes the member slot and leaves the pool; a second is refused.
+        #expect(admission.authenticated(b1))
+        #expect(admission.counts == (members: 1, strangers: 3))
+        #expect(!admission.authenticated(a3))
+        admission.leave(b1, member: true)
+        admission.leave(a3, member: false)
+        #expect(admission.counts == (members: 0, strangers: 2))
+    }
+
     @Test func aPeerThatFallsSilentIsDisconnectedAfterTheIdleTimeout() async throws {
         let node = try TestSite("north"), idler = try TestSite("idler")
         try admit(node, idler)
         let address = try #require(try await node.start { $0.idleTimeoutMillis = 3000 })
         defer { Task { await node.stop() } }
-        let key = idler.key
-        let hello = Hello(site: try SiteID("idler"), role: .site, publicKey: key.publicKey,
-                          nonce: (0..<32).map { _ in UInt8.random(in: 0...255) }, time: TicketDatabase.systemMillis())
-
         // The idler completes the handshake, then answers nothing: not even the node's pings.
-        let peer = try await RawPeer.connect(to: address)
         let started = Date()
-        let (items, closed) = try await peer.exchange(within: 40) { inbound, outbound in
-            try await outbound.write(.frame(.hello(hello)))
-            var seen: [Inbound] = []
-            while let item = try await inbound.next() {
-                seen.append(item)
-                if case .frame(.hello(let theirs)) = item {
-                    try await outbound.write(.frame(.auth(signature: try SessionAuth.prove(key: key, own: hello, peer: theirs))))
-                    try await outbound.write(.frame(.vector(VersionVector())))
-                }
-                if case .frame(.vector) = item { break }
-            }
-            return seen
-        }
+        let (items, closed) = try await handshake(try await RawPeer.connect(to: address), as: idler, then: [], within: 40)
         let elapsed = Date().timeIntervalSince(started)
         #expect(closed, "the node closed the silent connection")
         #expect(items.contains { if case .frame(.vector) = $0 { true } else { false } }, "the session opened: \(items)")
@@ -169,7 +205,7 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
         #expect(elapsed >= 3, "not disconnected before the 3 s idle timeout (took \(elapsed) s)")
         #expect(elapsed < 30, "disconnected within a generous bound of the 3 s idle timeout (took \(elapsed) s)")
         // The node records the reason just after it closes.
-        try await eventually(10, "the idler's last error is the timeout") { try node.db.peers().first?.lastError?.hasPrefix("timeout") == true }
+        try await eventually(60, "the idler's last error is the timeout") { try node.db.peers().first?.lastError?.hasPrefix("timeout") == true }
         await node.stop()
     }
 
