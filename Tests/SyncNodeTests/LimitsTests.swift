@@ -1,4 +1,5 @@
 import Foundation
+import InMemoryLogging
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -184,6 +185,31 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
         admission.leave(b1, member: true)
         admission.leave(a3, member: false)
         #expect(admission.counts == (members: 0, strangers: 2))
+    }
+
+    @Test func refusalsAreLoggedOncePerAddressPerIntervalWithACount() {
+        let log = CapturedLog()
+        let now = NIOLockedValueBox<UInt64>(1_000_000)
+        let refusals = RefusalLog(logger: log.logger, intervalMillis: 60_000, clock: { now.withLockedValue { $0 } })
+        func lines() -> [String] { log.handler.entries.map { "\($0.message)" } }
+        for _ in 0..<500 { refusals.note(host: "203.0.113.9", "closed before it authenticated: timeout") }
+        refusals.note(host: "198.51.100.7", "line-too-long")
+        #expect(lines().count == 2, "the first refusal of each address, at once: \(lines())")
+        refusals.flush()
+        #expect(lines().count == 2, "nothing more within the interval")
+        now.withLockedValue { $0 += 60_000 }
+        refusals.flush()
+        #expect(lines().count == 3, "\(lines())")
+        #expect(lines().last?.contains("refused 499 more connection(s) from 203.0.113.9 in the last 60 s") == true, "\(lines())")
+        // An address quiet for an interval is forgotten; its next refusal is logged at once again.
+        now.withLockedValue { $0 += 60_000 }
+        refusals.flush()
+        refusals.note(host: "198.51.100.7", "line-too-long")
+        #expect(lines().count == 4 && lines().last?.hasPrefix("refused a connection from 198.51.100.7") == true, "\(lines())")
+        // As the node stops, every count still open is logged.
+        refusals.note(host: "198.51.100.7", "line-too-long")
+        refusals.flush(all: true)
+        #expect(lines().last?.contains("refused 1 more connection(s) from 198.51.100.7") == true, "\(lines())")
     }
 
     @Test func aPeerThatFallsSilentIsDisconnectedAfterTheIdleTimeout() async throws {
