@@ -157,6 +157,16 @@ def block(origin, seq):
     return BLOCKS[(origin, seq)]
 
 
+def block_hash(b):
+    """The hash of 1.8: SHA-256 of the body, without the 64-byte signature."""
+    return hashlib.sha256(b[:-64]).hexdigest()
+
+
+def heads(vec):
+    """The `heads` member of 2.2.3 for a vector over the example history: each origin's newest block."""
+    return {o: {"seq": n, "hash": block_hash(block(o, n))} for o, n in vec.items() if n}
+
+
 # ---------------------------------------------------------------------------------------------
 # Building lines
 
@@ -290,9 +300,11 @@ say(6, "south",
     "exactly that key and not removed (2.6.1): north as a site, south as a laptop. Now each sends its version "
     "vector: south has "
     "north's first block and its own two blocks, written offline at the customer.",
-    {"type": "vector", "vector": {"north": 1, "south": 2}})
-say(6, "north", "north has four blocks: three of its own and one from the coordinator, central.",
-    {"type": "vector", "vector": {"central": 1, "north": 3}})
+    {"type": "vector", "vector": {"north": 1, "south": 2}, "heads": heads({"north": 1, "south": 2})})
+say(6, "north", "north has four blocks: three of its own and one from the coordinator, central. Each vector "
+    "carries its heads, the hash of the newest block of every origin it covers: south holds north 1, which "
+    "north also holds, and the two hashes are equal, so north 1 is the same block on both sides (2.2.3).",
+    {"type": "vector", "vector": {"central": 1, "north": 3}, "heads": heads({"central": 1, "north": 3})})
 say(9, "north",
     "The session is open. north sends what south lacks, oldest stamp first: central 1 (09:02:11), north 2 "
     "(09:20:30), north 3 (09:21:00). central's block is relayed byte for byte, without keys: south takes "
@@ -405,11 +417,6 @@ def roster_member(site, role, key=None, revoked_after=None):
     return m
 
 
-def block_hash(b):
-    """The hash of 1.8: SHA-256 of the body, without the 64-byte signature."""
-    return hashlib.sha256(b[:-64]).hexdigest()
-
-
 def roster(version=3, sites=None, released=None, coordinator="central"):
     """The example fleet: central (coordinator), north (office), south (laptop) and west, removed after its
     block 12; north's block 4 released from the clock-drift quarantine."""
@@ -500,6 +507,12 @@ add_valid("vector-zero-entry", "An entry with value 0 means the same as no entry
           line({"type": "vector", "vector": {"north": 3, "south": 0}}), {"type": "vector", "vector": {"north": 3}})
 add_valid("vector-max", "An entry of 2^63-1.", line({"type": "vector", "vector": {"lab-2": INT_MAX}}),
           {"type": "vector", "vector": {"lab-2": INT_MAX}})
+_HV = {"central": 1, "north": 3}
+add_valid("vector-heads", "A version vector with the heads of 2.2.3: for each origin, the seq the vector gives and "
+          "the hash of that block.", line({"type": "vector", "vector": _HV, "heads": heads(_HV)}),
+          {"type": "vector", "vector": _HV, "heads": heads(_HV)})
+add_valid("vector-heads-empty", "An empty heads object (a new, empty store) means no heads.",
+          line({"type": "vector", "vector": {}, "heads": {}}), {"type": "vector", "vector": {}})
 
 one = [block("north", 1)]
 add_valid("blocks-one", "A batch of one block, without keys.", line(blocks_frame(1, one)), expect_blocks(1, one))
@@ -682,6 +695,23 @@ add_invalid("vector-string-value", "A vector entry given as a string.", '{"type"
             "bad-field")
 add_invalid("vector-array", "vector given as an array.", '{"type":"vector","vector":[["north",1]]}', "bad-field")
 add_invalid("vector-missing", "A vector frame without its vector.", '{"type":"vector"}', "bad-field")
+_H = "ab" * 32
+add_invalid("vector-heads-wrong-seq", "A head whose seq is not the vector's entry for its origin.",
+            line({"type": "vector", "vector": {"north": 3}, "heads": {"north": {"seq": 2, "hash": _H}}}), "bad-field")
+add_invalid("vector-heads-not-covered", "A head for an origin the vector does not cover.",
+            line({"type": "vector", "vector": {"north": 3}, "heads": {"south": {"seq": 1, "hash": _H}}}), "bad-field")
+add_invalid("vector-heads-short-hash", "A head whose hash has 62 hex digits.",
+            line({"type": "vector", "vector": {"north": 3}, "heads": {"north": {"seq": 3, "hash": _H[:62]}}}), "bad-field")
+add_invalid("vector-heads-upper-hash", "A head whose hash is upper-case hex.",
+            line({"type": "vector", "vector": {"north": 3}, "heads": {"north": {"seq": 3, "hash": _H.upper()}}}), "bad-field")
+add_invalid("vector-heads-bad-site", "A head for site North.",
+            line({"type": "vector", "vector": {"north": 3}, "heads": {"North": {"seq": 3, "hash": _H}}}), "bad-field")
+add_invalid("vector-heads-array", "heads given as an array.",
+            line({"type": "vector", "vector": {"north": 3}, "heads": [["north", 3, _H]]}), "bad-field")
+add_invalid("vector-heads-null", "heads given as null; an optional member is left out instead.",
+            '{"type":"vector","vector":{"north":3},"heads":null}', "bad-field")
+add_invalid("vector-heads-missing-hash", "A head without its hash.",
+            line({"type": "vector", "vector": {"north": 3}, "heads": {"north": {"seq": 3}}}), "bad-field")
 
 add_invalid("ack-batch-zero", "An ack of batch 0.",
             '{"type":"ack","batch":0,"vector":{"north":1},"applied":1,"held":0,"refused":0}', "bad-field")
@@ -1103,6 +1133,26 @@ def vector(obj, name):
     return out
 
 
+def decode_vector(obj):
+    """2.2.3: the vector, and the optional heads, each naming the block the vector's entry gives."""
+    out = {"type": "vector", "vector": vector(obj, "vector")}
+    if "heads" in obj:
+        raw = obj["heads"]
+        if not isinstance(raw, dict):
+            bad("heads not an object")
+        hs = {}
+        for site, head in raw.items():
+            if not SITE_RE.fullmatch(site) or not isinstance(head, dict):
+                bad("bad site id or head in heads")
+            seq = integer(head, "seq", 1)
+            if out["vector"].get(site) != seq:
+                bad("a head's seq is not the vector's entry")
+            hs[site] = {"seq": seq, "hash": matching(head, "hash", HEX64_RE)}
+        if hs:
+            out["heads"] = hs
+    return out
+
+
 def section1_decode(b):
     """Stands in for a section-1 decoder: the blocks this file uses are known valid or known invalid."""
     if len(b) > MAX_ENTRY_BYTES:
@@ -1275,7 +1325,7 @@ def decode_error(obj):
 DECODERS = {
     "hello": decode_hello,
     "auth": lambda o: {"type": "auth", "signature": matching(o, "signature", HEX128_RE)},
-    "vector": lambda o: {"type": "vector", "vector": vector(o, "vector")},
+    "vector": lambda o: decode_vector(o),
     "blocks": decode_batch,
     "ack": decode_ack,
     "synced": lambda o: {"type": "synced", "vector": vector(o, "vector")},

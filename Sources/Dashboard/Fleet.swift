@@ -28,6 +28,9 @@ public struct SiteHealth: Sendable, Encodable {
     public var quarantined: Int
     public var skewMillis: Int64?
     public var lastError: String?
+    /// The lowest seq at which a peer showed this replica another block of the site (two histories
+    /// of one site: a copied store); `nil` when none was seen.
+    public var divergedAtSeq: UInt64?
     public var conflicts: [String: Int]
     // Help-desk figures of the site's tickets (owned now): backlog and SLA state now, flow over the period.
     public var backlog: Int
@@ -138,6 +141,8 @@ public enum FleetQueries {
         let peers = Dictionary(try database.peers().map { ($0.site.rawValue, $0) }, uniquingKeysWith: { a, _ in a })
         let heard = try database.lastHeard()
         let held = try database.pendingBlocks()
+        var diverged: [String: UInt64] = [:]
+        for d in try database.divergences() { diverged[d.origin.rawValue] = min(diverged[d.origin.rawValue] ?? d.seq, d.seq) }
         return try database.writer.read { db in
             var figures: [String: SiteHealth] = [:]
             func line(_ name: String) -> SiteHealth {
@@ -208,6 +213,7 @@ public enum FleetQueries {
                 }
                 s.lastSeen = s.lastSeenMillis.map(SLAReport.iso)
                 s.quarantined = held.filter { $0.origin.rawValue == name && $0.reason.hasPrefix("stamped too far ahead") }.count
+                s.divergedAtSeq = diverged[name]
                 s.blocksPendingIn = held.filter { $0.origin.rawValue == name }.count - s.quarantined
                 figures[name] = s
             }

@@ -226,6 +226,9 @@ public struct DashboardServer: Sendable {
             registry.makeGauge(name: "tierline_blocks_pending_in", labels: labels, help: "Blocks from the site held back here").set(Double(site.blocksPendingIn))
             registry.makeGauge(name: "tierline_blocks_quarantined", labels: labels, help: "Blocks from the site stamped too far ahead")
                 .set(Double(site.quarantined))
+            registry.makeGauge(name: "tierline_sync_diverged", labels: labels,
+                               help: "1 when a peer showed this replica another block at one seq of the site (two histories), else 0")
+                .set(Double(site.divergedAtSeq == nil ? 0 : 1))
         }
         registry.makeGauge(name: "tierline_metric_facts_pending", help: "Tickets whose dashboard facts wait to be derived")
             .set(Double(summary.pendingFacts))

@@ -87,6 +87,8 @@ public struct SyncMetrics: Sendable {
     let socketBytesOut: Counter
     let sessions: Counter
     let sessionErrors: Counter
+    /// Origins found with two histories (a peer's head differs from the block held at its seq).
+    let divergences: Counter
     let openSessions: Meter
 
     /// Counters made by `factory` (by default the process-wide one, which does nothing unless bootstrapped).
@@ -100,6 +102,7 @@ public struct SyncMetrics: Sendable {
         socketBytesOut = Counter(label: "tierline_sync_socket_bytes_sent_total", factory: factory)
         sessions = Counter(label: "tierline_sync_sessions_total", factory: factory)
         sessionErrors = Counter(label: "tierline_sync_session_errors_total", factory: factory)
+        divergences = Counter(label: "tierline_sync_divergences_total", factory: factory)
         openSessions = Meter(label: "tierline_sync_sessions_open", factory: factory)
     }
 }
@@ -181,6 +184,9 @@ final class SyncSession: Sendable {
         var helloSentMillis: UInt64 = 0
         /// A write failed because the peer closed; reading goes on, to report the reason it gave.
         var writeFailed = false
+        /// Origins whose history differs between the two ends (their heads compared, §2.2.3); none
+        /// of their blocks is sent in this session.
+        var diverged: [Divergence] = []
         /// The peer proved the key the roster lists for its site (§2.6). Until then nothing it says
         /// (its address, clock, error text) is recorded.
         var authenticated = false
@@ -287,6 +293,12 @@ final class SyncSession: Sendable {
         // A one-shot sync is complete only if the peer applied everything it was sent: blocks it
         // holds back (stamped too far ahead, say) or refuses would otherwise pass unnoticed.
         let unapplied = link.withLockedValue { $0.peerVector.lacking(from: $0.sentThrough) }
+        let diverged = link.withLockedValue { $0.diverged }
+        if mode == .oneShot && ending == nil && !diverged.isEmpty {
+            summary.completed = false
+            let list = diverged.map { "\($0.origin) at seq \($0.seq)" }.joined(separator: ", ")
+            ending = SessionEnded(error: WireError(.diverged, "the peer holds other blocks of \(list) than this store: two histories of those sites, which were not exchanged; `tierline status` lists them. An operator removes the site that was copied (`tierline roster remove`) and its stores rejoin under new site ids"), fromPeer: false)
+        }
         if mode == .oneShot && completed && unapplied > 0 && ending == nil {
             summary.completed = false
             ending = SessionEnded(error: WireError(.blockRefused, "the peer did not apply \(unapplied) of the blocks sent to it (held back or refused); `tierline status` on the node says why, often a clock more than 5 minutes ahead"), fromPeer: true)
@@ -457,16 +469,23 @@ final class SyncSession: Sendable {
                         }
                         accepted.prelude.lift()
                     }
-                    let vector = try await context.store.run { try $0.vector() }
-                    try await write(channel, .frame(.vector(vector)))
+                    let (vector, heads) = try await context.store.run { try $0.vectorAndHeads() }
+                    try await write(channel, .frame(.vector(vector, heads: heads)))
                     phase = .awaitVector
-                case (.awaitVector, .vector(let peerVector)):
+                case (.awaitVector, .vector(let peerVector, let peerHeads)):
+                    // Equal counts may hide different blocks: the heads are compared before anything is sent.
+                    if !peerHeads.isEmpty, let peerSite = link.withLockedValue({ $0.peer?.site }) {
+                        let now = context.clock(), address = address
+                        let found = try await context.store.run { try $0.compareHeads(peerHeads, peer: peerSite, address: address, now: now) }
+                        if !found.isEmpty { try await diverged(found, peer: peerSite, channel) }
+                    }
                     let (ours, keys) = try await context.store.run { try ($0.vector(), $0.siteKeys()) }
                     link.withLockedValue { link in
                         link.keys = keys
                         link.open = true
                         link.peerVector = peerVector
-                        link.has = peerVector
+                        // A diverged origin is never sent: the peer "has" all of it.
+                        link.has = peerVector.merging(VersionVector(Dictionary(uniqueKeysWithValues: link.diverged.map { ($0.origin, Self.excluded) })))
                         link.progress.toSend = peerVector.lacking(from: ours)
                         link.progress.toReceive = ours.lacking(from: peerVector)
                     }
@@ -617,6 +636,37 @@ final class SyncSession: Sendable {
             link.peer?.role = member.role
             link.authenticated = true
         }
+    }
+
+    /// A seq no origin reaches: what a diverged origin counts as in ``Link/has``.
+    static let excluded = UInt64(Int64.max)
+
+    /// Reports origins the peer holds another history of. When the origin is this node's own site or
+    /// the peer's, one of the two stores is a copy: the session ends (and this store, if it is the
+    /// copy, writes no more: ``TicketDatabase/compareHeads`` recorded it). For a third origin, only that
+    /// origin stops between these two nodes; the rest of the session goes on.
+    func diverged(_ found: [Divergence], peer: SiteID, _ channel: any Channel) async throws {
+        context.metrics.divergences.increment(by: found.count)
+        link.withLockedValue { $0.diverged += found }
+        let me = context.identity.site
+        func short(_ hash: [UInt8]) -> String { String(hash.hexString.prefix(16)) }
+        for d in found {
+            logger.error("diverged: origin \(d.origin) seq \(d.seq): this node holds block \(short(d.ourHash))…, the peer \(short(d.theirHash))…")
+        }
+        let message: String
+        if let d = found.first(where: { $0.origin == me }) {
+            message = "\(peer) holds another block at seq \(d.seq) of \(me) (\(short(d.theirHash))…; this store holds \(short(d.ourHash))…): this store of \(me) is a copy of another that the fleet heard from first, and it writes nothing more as \(me); `tierline status` there says what to do"
+        } else if let d = found.first(where: { $0.origin == peer }) {
+            message = "\(peer) wrote two different blocks at seq \(d.seq): this node holds \(short(d.ourHash))…, which the fleet heard first; the peer sent \(short(d.theirHash))…. The peer's store is a copy of another store of \(peer) (a copied or reimaged store, an old backup) and must not write as \(peer) any more; `tierline status` there says what to do"
+        } else {
+            let list = found.map { "\($0.origin) at seq \($0.seq) (here \(short($0.ourHash))…, there \(short($0.theirHash))…)" }.joined(separator: "; ")
+            try await write(channel, .frame(.error(code: WireError.Code.diverged.rawValue,
+                                                   message: "two histories of \(list): those origins are not exchanged between these nodes until an operator removes the site that was copied (`tierline roster remove`) and its stores rejoin under new site ids", fatal: false)))
+            return
+        }
+        let error = WireError(.diverged, message)
+        try? await write(channel, .frame(.error(error)))
+        throw SessionEnded(error: error, fromPeer: false)
     }
 
     /// On an open session: sends a roster edited since, and ends the session if the peer was removed.

@@ -5,7 +5,8 @@ import TicketModel
 public enum Frame: Sendable, Equatable {
     case hello(Hello)
     case auth(signature: [UInt8])
-    case vector(VersionVector)
+    /// The sender's version vector and, for each origin it covers, the hash of the newest block (§2.2.3).
+    case vector(VersionVector, heads: [SiteID: Head] = [:])
     case blocks(BlockBatch)
     case ack(Ack)
     case synced(VersionVector)
@@ -147,7 +148,10 @@ extension Frame {
             case "auth":
                 let auth = try decoder.decode(WireAuth.self, from: data)
                 return .frame(.auth(signature: try Field.hex(auth.signature, bytes: 64, name: "signature")))
-            case "vector": return .frame(.vector(try Field.vector(decoder.decode(WireVector.self, from: data).vector, name: "vector")))
+            case "vector":
+                let wire = try decoder.decode(WireVectorHeads.self, from: data)
+                let vector = try Field.vector(wire.vector, name: "vector")
+                return .frame(.vector(vector, heads: try Field.heads(wire.heads ?? [:], vector: vector)))
             case "blocks": return .batch(try decoder.decode(WireBlocks.self, from: data).header(limits: limits))
             case "ack":
                 let ack = try decoder.decode(WireAck.self, from: data)
@@ -185,7 +189,7 @@ extension Frame {
     static let members: [String: Set<String>] = [
         "hello": ["protocol", "minProtocol", "schema", "site", "role", "publicKey", "nonce", "time", "software", "roster"],
         "roster": ["document", "signature"],
-        "auth": ["signature"], "vector": ["vector"], "synced": ["vector"],
+        "auth": ["signature"], "vector": ["vector", "heads"], "synced": ["vector"],
         "blocks": ["batch", "count", "size", "keys", "data"],
         "ack": ["batch", "vector", "applied", "held", "refused"],
         "ping": ["id", "time"], "pong": ["id", "time"], "bye": ["reason"], "error": ["code", "message", "fatal"],
@@ -236,6 +240,20 @@ enum Field {
             throw WireError(.badField, "member \"\(name)\" must be \(bytes * 2) lowercase hex digits (\(bytes) bytes)")
         }
         return value
+    }
+
+    /// The `heads` member: for sites of `vector` only, each with the seq the vector gives it.
+    static func heads(_ raw: [String: WireHead], vector: VersionVector) throws(WireError) -> [SiteID: Head] {
+        var heads: [SiteID: Head] = [:]
+        for (key, head) in raw {
+            let site = try Field.site(key, name: "heads.\(key.prefix(40))")
+            let seq = try Field.positive(head.seq, name: "heads.\(site).seq")
+            guard seq == vector[site] else {
+                throw WireError(.badField, "member \"heads.\(site).seq\" is \(seq) but the vector gives \(site) \(vector[site]); a head is the block the vector's entry names")
+            }
+            heads[site] = Head(seq: seq, hash: try Field.hex(head.hash, bytes: 32, name: "heads.\(site).hash"))
+        }
+        return heads
     }
 
     static func vector(_ raw: [String: Int64], name: String) throws(WireError) -> VersionVector {
@@ -296,6 +314,17 @@ struct WireAuth: Codable {
 struct WireVector: Codable {
     var type: String
     var vector: [String: Int64]
+}
+
+struct WireHead: Codable {
+    var seq: Int64
+    var hash: String
+}
+
+struct WireVectorHeads: Codable {
+    var type = "vector"
+    var vector: [String: Int64]
+    var heads: [String: WireHead]?
 }
 
 struct WireAck: Codable {
@@ -399,7 +428,10 @@ extension Frame {
                                   nonce: h.nonce.hexString, time: Int64(h.time), software: h.software,
                                   roster: h.roster == 0 ? nil : Int64(clamping: h.roster)))
         case .auth(let signature): return json(WireAuth(signature: signature.hexString))
-        case .vector(let v): return json(WireVector(type: "vector", vector: vector(v)))
+        case .vector(let v, let heads):
+            return json(WireVectorHeads(vector: vector(v), heads: heads.isEmpty ? nil : Dictionary(uniqueKeysWithValues: heads.map {
+                ($0.key.rawValue, WireHead(seq: Int64(clamping: $0.value.seq), hash: $0.value.hash.hexString))
+            })))
         case .synced(let v): return json(WireVector(type: "synced", vector: vector(v)))
         case .blocks(let batch):
             // A batch that was decoded within the limits re-encodes within them. Senders build their

@@ -18,6 +18,9 @@ public struct WireError: Error, Hashable, Sendable, CustomStringConvertible {
         case authFailed = "auth-failed"
         case duplicateSite = "duplicate-site"
         case blockRefused = "block-refused"
+        /// The two ends hold different blocks under one (origin, seq): two histories of one site
+        /// (§2.2.3). Fatal when that site is one of the two ends; otherwise only that origin stops.
+        case diverged = "diverged"
         case timeout = "timeout"
         case `internal` = "internal"
         /// One side uses TLS and the other does not (§2.12).

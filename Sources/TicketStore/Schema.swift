@@ -230,6 +230,21 @@ enum Schema {
                 t.column("revokedAt", .integer)
             }
         }
+        migrator.registerMigration("v9-divergence") { db in
+            // Two different blocks seen for one (origin, seq): one row per origin and peer that showed
+            // it. Local: what this store learned in its own sessions. A row for this store's own site
+            // means the fleet accepted another store's block at a seq this one wrote: it is a copy.
+            try db.create(table: "divergence") { t in
+                t.column("origin", .text).notNull()
+                t.column("peer", .text).notNull()
+                t.column("seq", .integer).notNull()
+                t.column("ourHash", .blob).notNull()
+                t.column("theirHash", .blob).notNull()
+                t.column("address", .text).notNull()
+                t.column("detectedAt", .integer).notNull()
+                t.primaryKey(["origin", "peer"])
+            }
+        }
         return migrator
     }
 

@@ -143,7 +143,8 @@ public struct TicketDatabase: Sendable {
     }
 
     /// The checks every local write makes inside its transaction: the key is this store's, no restore
-    /// fence is up, and none of this site's own blocks waits for earlier ones.
+    /// fence is up, no peer showed that this store is a copy, and none of this site's own blocks
+    /// waits for earlier ones.
     static func checkLocalWrite(_ db: Database, key: SiteKey) throws -> LocalIdentity {
         let me = try Self.identity(db)
         guard me.publicKey == key.publicKey else {
@@ -151,6 +152,9 @@ public struct TicketDatabase: Sendable {
         }
         if try Self.restoredAt(db) != nil {
             throw StoreError(.awaitingSync, "this store was restored from a backup and has not yet had its own newer blocks back from the coordinator; run `tierline sync HUB:PORT` (or start `tierline serve` dialing the coordinator) first, so no sequence number is reused")
+        }
+        if let refusal = try copiedStoreRefusal(db, site: me.site) {
+            throw StoreError(.refusedWrite, refusal)
         }
         if let held = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM pendingBlock WHERE origin = ?", arguments: [me.site.rawValue]) {
             throw StoreError(.refusedWrite, "this store holds its own site's block \(held) but not the ones before it (a restore from backup?); import or sync the missing blocks from a peer before writing, so no sequence number is reused")

@@ -355,9 +355,15 @@ struct StatusCommand: ParsableCommand {
         var quarantined: [QuarantinedBlock]
         /// Refused blocks and skipped changes, newest first.
         var refusals: [RefusalRecord]
+        /// Origins a peer holds another history of (different blocks at one seq).
+        var divergences: [Diverged]
+        /// Set when a peer holds another block at a seq of this store's own site: the store is a
+        /// copy and writes nothing more; the text says what to do.
+        var copiedStore: String?
 
         enum Keys: String, CodingKey {
             case site, role, publicKey, vector, restoredAt, pendingBlocks, peers, rosterVersion, coordinatorPinned, quarantined, refusals
+            case divergences, copiedStore
         }
 
         // Every key is present, `null` when empty, so scripts need not guess.
@@ -374,7 +380,19 @@ struct StatusCommand: ParsableCommand {
             try c.encode(coordinatorPinned, forKey: .coordinatorPinned)
             try c.encode(quarantined, forKey: .quarantined)
             try c.encode(refusals, forKey: .refusals)
+            try c.encode(divergences, forKey: .divergences)
+            try c.encode(copiedStore, forKey: .copiedStore)
         }
+    }
+
+    struct Diverged: Encodable {
+        var origin: String
+        var peer: String
+        var seq: UInt64
+        var ourHash: String
+        var theirHash: String
+        var address: String
+        var detectedAt: Date
     }
 
     struct Pending: Encodable {
@@ -427,7 +445,13 @@ struct StatusCommand: ParsableCommand {
         let output = Output(site: identity.site.rawValue, role: identity.role.rawValue, publicKey: identity.publicKey.hexString, vector: vector, restoredAt: restored,
                             pendingBlocks: pending, peers: peers, rosterVersion: try store.rosterVersion(),
                             coordinatorPinned: try store.pinnedCoordinatorKey() != nil, quarantined: try store.quarantined(),
-                            refusals: try store.refusals())
+                            refusals: try store.refusals(),
+                            divergences: try store.divergences().map {
+                                Diverged(origin: $0.origin.rawValue, peer: $0.peer.rawValue, seq: $0.seq, ourHash: $0.ourHash.hexString,
+                                         theirHash: $0.theirHash.hexString, address: $0.address,
+                                         detectedAt: Date(timeIntervalSince1970: Double($0.detectedAt) / 1000))
+                            },
+                            copiedStore: try store.copiedStoreRefusal())
         if options.json { return try printJSON(output) }
         print("site \(output.site) (\(output.role)), vector \(vector)")
         print("public key \(output.publicKey)")
@@ -456,6 +480,16 @@ struct StatusCommand: ParsableCommand {
         if !output.quarantined.isEmpty {
             print("\n\(output.quarantined.count) blocks quarantined for clock drift (retried as time passes; the coordinator can `tierline quarantine release SITE SEQ`):")
             printTable(["SITE", "SEQ", "AHEAD"], output.quarantined.prefix(20).map { [$0.origin, "\($0.seq)", durationText(millis: $0.aheadMillis)] })
+        }
+        if let copied = output.copiedStore {
+            print("\nTHIS STORE WRITES NOTHING: \(copied)")
+        }
+        if !output.divergences.isEmpty {
+            print("\ntwo histories of a site (different blocks at one seq; those origins are not exchanged with that peer; `--json` shows the whole hashes):")
+            printTable(["ORIGIN", "SEQ", "PEER", "HERE", "THERE", "SEEN"], output.divergences.map { d in
+                [d.origin, "\(d.seq)", "\(d.peer) (\(d.address))", String(d.ourHash.prefix(16)) + "…", String(d.theirHash.prefix(16)) + "…",
+                 ageText(Date().timeIntervalSince(d.detectedAt))]
+            })
         }
         if !output.refusals.isEmpty {
             print("\nrefused (nothing of these was applied):")

@@ -39,6 +39,9 @@ func sampleFrames() throws -> [Frame] {
         .hello(hello),
         .auth(signature: Array(repeating: 1, count: 64)),
         .vector(VersionVector([try SiteID("north"): 3, try SiteID("south"): 9])),
+        .vector(VersionVector([try SiteID("north"): 3, try SiteID("south"): 9]),
+                heads: [try SiteID("north"): Head(seq: 3, hash: Array(repeating: 0xab, count: 32)),
+                        try SiteID("south"): Head(seq: 9, hash: Array(0..<32))]),
         .blocks(batch),
         .ack(Ack(batch: 1, vector: VersionVector([try SiteID("north"): 4]), applied: 4, held: 0, refused: 0)),
         .synced(VersionVector()),
@@ -54,6 +57,24 @@ func lines(_ frames: [Frame]) -> [UInt8] { frames.flatMap { $0.encodeLine() + [0
     @Test func everyFrameRoundTrips() throws {
         let frames = try sampleFrames()
         for frame in frames { #expect(try Frame.decode(line: frame.encodeLine()) == frame, "\(frame.type)") }
+    }
+
+    @Test func headsMustNameTheBlocksTheVectorCovers() throws {
+        let hash = String(repeating: "ab", count: 32)
+        func refusal(_ line: String) -> WireError? {
+            do { _ = try Frame.decode(line: Array(line.utf8)); return nil } catch { return error }
+        }
+        #expect(refusal(#"{"type":"vector","vector":{"north":3},"heads":{"north":{"seq":3,"hash":"\#(hash)"}}}"#) == nil)
+        let wrongSeq = refusal(#"{"type":"vector","vector":{"north":3},"heads":{"north":{"seq":2,"hash":"\#(hash)"}}}"#)
+        #expect(wrongSeq?.code == .badField && wrongSeq?.detail.contains("heads.north.seq") == true, "\(String(describing: wrongSeq))")
+        let notCovered = refusal(#"{"type":"vector","vector":{},"heads":{"north":{"seq":3,"hash":"\#(hash)"}}}"#)
+        #expect(notCovered?.code == .badField, "\(String(describing: notCovered))")
+        let shortHash = refusal(#"{"type":"vector","vector":{"north":3},"heads":{"north":{"seq":3,"hash":"abcd"}}}"#)
+        #expect(shortHash?.code == .badField && shortHash?.detail.contains("heads.north.hash") == true, "\(String(describing: shortHash))")
+        let badSite = refusal(#"{"type":"vector","vector":{"north":3},"heads":{"North!":{"seq":3,"hash":"\#(hash)"}}}"#)
+        #expect(badSite?.code == .badField, "\(String(describing: badSite))")
+        // A peer of an earlier revision sends no heads: the frame is a plain vector.
+        #expect(try Frame.decode(line: Array(#"{"type":"vector","vector":{"north":3}}"#.utf8)) == .vector(VersionVector([try SiteID("north"): 3])))
     }
 
     @Test func framesSplitAtEveryByteDecode() throws {

@@ -50,7 +50,14 @@ import TicketModel
             return shape
         case .roster(let document, let signature): return ["type": "roster", "document": document, "signature": signature.hexString]
         case .auth(let signature): return ["type": "auth", "signature": signature.hexString]
-        case .vector(let v): return ["type": "vector", "vector": vector(v)]
+        case .vector(let v, let heads):
+            var shape: [String: Any] = ["type": "vector", "vector": vector(v)]
+            if !heads.isEmpty {
+                shape["heads"] = Dictionary(uniqueKeysWithValues: heads.map {
+                    ($0.key.rawValue, ["seq": Int($0.value.seq), "hash": $0.value.hash.hexString] as Any)
+                })
+            }
+            return shape
         case .synced(let v): return ["type": "synced", "vector": vector(v)]
         case .blocks(let b):
             return ["type": "blocks", "batch": Int(b.batch), "count": b.blocks.count, "size": b.size,

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""A copied store is found out, named and stopped: never two silent histories of one site.
+
+Usage: Tests/CLI/copied-store.py PATH/TO/tierline
+
+A node (site north, `tierline serve --listen … --http …`) runs; a laptop (site field) syncs with it. Then
+the laptop's store is copied (`cp -a`, as a reimaged laptop would be), each copy writes a ticket, and both
+run `tierline sync` with north: the original first. Checks, with real processes:
+  * the original's sync exits 0; the copy's exits 1, saying the store is a copy, and so does every later
+    sync of the copy (never 0 over different digests);
+  * the copy's `status --json` names the divergence (origin field, the seq, north) and says it writes
+    nothing; its next `ticket create` is refused with that reason, and nothing it wrote reached north;
+  * north's `status --json` lists the divergence, its `/metrics` has tierline_sync_diverged{site="field"} 1
+    and its `/api/sites` the seq; north and the original laptop end with equal digests, and north holds
+    the original's ticket, not the copy's.
+
+Standard library only. Binds 127.0.0.1 only; every wait is bounded; every process started is stopped by
+its own pid in a finally block; the temporary folder is removed.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import HOST, Stop, check, free_port, require, start, tail, tl  # noqa: E402
+
+harness.find_binary()
+
+
+def status(store):
+    r = tl("status", "--json", "--store", store)
+    require(f"status of {os.path.basename(store)}", r.returncode == 0, r.stderr)
+    return json.loads(r.stdout)
+
+
+def subjects(store):
+    r = tl("ticket", "list", "--json", "--store", store)
+    require(f"ticket list of {os.path.basename(store)}", r.returncode == 0, r.stderr)
+    return {t["subject"] for t in json.loads(r.stdout)}
+
+
+def get(url, timeout=30):
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.read().decode()
+
+
+def main():
+    started = time.monotonic()
+    work = tempfile.mkdtemp(prefix="tierline-copied-")
+    try:
+        harness.private_copy(work)
+        stores = harness.setup_stores(work, [("north", "north", "site"), ("lap", "field", "laptop")])
+        north, lap = stores["north"][0], stores["lap"][0]
+        copy = os.path.join(work, "lap-copy")
+        port, http = free_port(), free_port()
+        log_path = os.path.join(work, "north.log")
+        node = start(["serve", "--listen", f"{HOST}:{port}", "--http", f"{HOST}:{http}", "--store", north], log_path)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "listening" not in open(log_path, errors="replace").read():
+            time.sleep(0.1)
+        require("north listens", node.poll() is None, tail(log_path))
+
+        def sync(store):
+            return tl("sync", f"{HOST}:{port}", "--store", store, timeout=120)
+
+        require("the laptop writes a ticket",
+                tl("ticket", "create", "--subject", "before the copy", "--store", lap).returncode == 0)
+        r = sync(lap)
+        require("the laptop's first sync exits 0", r.returncode == 0, r.stderr + r.stdout)
+
+        shutil.copytree(lap, copy, symlinks=True)  # cp -a: the same site, key and history
+        require("the original writes a ticket",
+                tl("ticket", "create", "--subject", "written by the original", "--store", lap).returncode == 0)
+        require("the copy writes a ticket",
+                tl("ticket", "create", "--subject", "written by the copy", "--store", copy).returncode == 0)
+
+        r = sync(lap)
+        check("the original's sync exits 0", r.returncode == 0, r.stderr + r.stdout)
+        r = sync(copy)
+        text = r.stderr + r.stdout
+        check("the copy's sync exits 1", r.returncode == 1, text)
+        check("the copy's sync says the store is a copy and that it writes nothing more",
+              "diverged" in text and "copy" in text and "writes nothing more" in text, text)
+        r = sync(copy)
+        check("a second sync of the copy exits 1 again", r.returncode == 1, r.stderr + r.stdout)
+
+        s = status(copy)
+        divergences = s.get("divergences") or []
+        check("the copy's status names the divergence: origin field at seq 2 (the first block after the copy), shown by north",
+              any(d["origin"] == "field" and d["peer"] == "north" and d["seq"] == 2 for d in divergences), json.dumps(divergences))
+        check("the copy's status says it writes nothing, and what to do",
+              isinstance(s.get("copiedStore"), str) and "tierline init --site" in s["copiedStore"], s.get("copiedStore"))
+        r = tl("status", "--store", copy)
+        check("the copy's status table says so too", "THIS STORE WRITES NOTHING" in r.stdout, r.stdout)
+        r = tl("ticket", "create", "--subject", "after the copy was found out", "--store", copy)
+        check("the copy refuses a new ticket, saying it is a copy", r.returncode != 0 and "copy" in r.stderr, r.stderr)
+
+        s = status(north)
+        check("north's status lists the divergence of field",
+              any(d["origin"] == "field" and d["peer"] == "field" for d in s.get("divergences") or []), json.dumps(s.get("divergences")))
+        metrics = get(f"http://{HOST}:{http}/metrics")
+        check('north\'s /metrics says tierline_sync_diverged{site="field"} 1',
+              'tierline_sync_diverged{site="field"} 1' in metrics,
+              "\n".join(l for l in metrics.splitlines() if "diverged" in l))
+        sites = json.loads(get(f"http://{HOST}:{http}/api/sites"))
+        rows = sites.get("sites", sites) if isinstance(sites, dict) else sites
+        field = next((x for x in rows if x.get("site") == "field"), None)
+        check("north's /api/sites gives field's divergedAtSeq 2", field is not None and field.get("divergedAtSeq") == 2,
+              json.dumps(field))
+
+        have = subjects(north)
+        check("north holds the original's ticket and not the copy's",
+              "written by the original" in have and "written by the copy" not in have, sorted(have))
+        r = sync(lap)
+        check("the original still syncs with north (exit 0)", r.returncode == 0, r.stderr + r.stdout)
+        d_north = tl("digest", "--store", north).stdout.strip()
+        d_lap = tl("digest", "--store", lap).stdout.strip()
+        check("north and the original laptop end with equal digests", d_north == d_lap and len(d_north) == 64,
+              f"{d_north} vs {d_lap}")
+        harness.check_stops(node, log_path)
+    except Stop:
+        pass
+    finally:
+        harness.stop_all()
+        shutil.rmtree(work, ignore_errors=True)
+    harness.summary("copied-store", started)
+    sys.exit(1 if harness.failed else 0)
+
+
+if __name__ == "__main__":
+    main()
