@@ -20,7 +20,6 @@ its own pid in a finally block; the temporary folder is removed.
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import HOST, Stop, check, free_port, require, start, tail, tl  # noqa: E402
+from harness import HOST, Stop, check, free_port, require, tl  # noqa: E402
 
 harness.find_binary()
 
@@ -60,11 +59,7 @@ def main():
         copy = os.path.join(work, "lap-copy")
         port, http = free_port(), free_port()
         log_path = os.path.join(work, "north.log")
-        node = start(["serve", "--listen", f"{HOST}:{port}", "--http", f"{HOST}:{http}", "--store", north], log_path)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and "listening" not in open(log_path, errors="replace").read():
-            time.sleep(0.1)
-        require("north listens", node.poll() is None, tail(log_path))
+        node = harness.start_node(["serve", "--listen", f"{HOST}:{port}", "--http", f"{HOST}:{http}", "--store", north], log_path, "north")
 
         def sync(store):
             return tl("sync", f"{HOST}:{port}", "--store", store, timeout=120)

@@ -159,3 +159,14 @@ def admit(work, paths):
     for path in paths:
         r = tl("roster", "import", roster, "--store", path)
         require(f"{os.path.basename(path)} takes the roster", r.returncode == 0, r.stderr)
+
+
+def start_node(args, log_path, name="the node", within=60):
+    """Starts `tierline ARGS` (a serve) like `start`, then waits up to WITHIN seconds for it to log that it
+    listens; a Stop if it exits or does not. Returns the process."""
+    node = start(args, log_path)
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and node.poll() is None and "listening" not in tail(log_path, 50):
+        time.sleep(0.1)
+    require(f"{name} listens within {within} s", node.poll() is None and "listening" in tail(log_path, 50), tail(log_path))
+    return node

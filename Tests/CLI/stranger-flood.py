@@ -37,7 +37,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import HOST, Stop, check, free_port, procs, require, start, tail, tl  # noqa: E402
+from harness import HOST, Stop, check, free_port, require, tail, tl  # noqa: E402
 
 harness.find_binary()
 FLOOD_SECONDS = float(sys.argv[2]) if len(sys.argv) > 2 else 25.0
@@ -169,11 +169,7 @@ def main():
         node_dir, lap_dir = stores["node"][0], stores["lap"][0]
         port = free_port()
         log_path = os.path.join(work, "node.log")
-        node = start(["serve", "--listen", f"{HOST}:{port}", "--store", node_dir], log_path)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and "listening" not in open(log_path, errors="replace").read():
-            time.sleep(0.1)
-        require("the node listens", node.poll() is None, tail(log_path))
+        node = harness.start_node(["serve", "--listen", f"{HOST}:{port}", "--store", node_dir], log_path, "the node")
 
         def sync():
             return tl("sync", f"{HOST}:{port}", "--store", lap_dir, "--json", "--quiet", timeout=SYNC_BOUND)
