@@ -712,6 +712,11 @@ final class SyncSession: Sendable {
     /// Applies one received batch atomically, then acknowledges it.
     func receive(_ prepared: PreparedBatch, _ channel: any Channel) async throws {
         let batch = prepared.batch
+        var through = VersionVector()
+        for block in batch.blocks { through[block.origin] = max(through[block.origin], block.seq) }
+        // The peer holds what it sent, applied here or not. Noted before the store applies the blocks:
+        // noted after, the send loop could find them in the store in between and send them back (§2.7).
+        link.withLockedValue { $0.has = $0.has.merging(through) }
         let result: (report: ApplyReport, vector: VersionVector, keys: [SiteID: [UInt8]])
         do {
             result = try await context.store.run { db in
@@ -723,11 +728,8 @@ final class SyncSession: Sendable {
             try await fail(channel, WireError(.internal, "this node could not store the batch (\(error)); retry later"))
             return
         }
-        var through = VersionVector()
-        for block in batch.blocks { through[block.origin] = max(through[block.origin], block.seq) }
         let progress = link.withLockedValue { link in
             link.keys = result.keys
-            link.has = link.has.merging(through)
             link.peerVector = link.peerVector.merging(through)
             link.dirty = true
             link.summary.receivedBlocks += batch.blocks.count
