@@ -89,6 +89,89 @@ extension TicketDatabase {
         guard let row = try Row.fetchOne(db, sql: "SELECT peer, seq FROM divergence WHERE origin = ? ORDER BY seq LIMIT 1",
                                          arguments: [site.rawValue]) else { return nil }
         let peer: String = row["peer"], seq = row["seq"] as Int64
-        return "this store is a copy: \(peer) holds another block at seq \(seq) of this store's site \(site), written by another store of \(site) (a copied or reimaged store, or an old backup restored) that the fleet heard from first. It writes nothing more as \(site), so no second history of \(site) reaches anyone. Its tickets and the blocks the fleet lacks stay here; `tierline status` lists the divergence. Give this machine a new site (`tierline init --site NEW` in a new store, admitted by the coordinator) and re-enter its unsynced work there"
+        return "this store is a copy: \(peer) holds another block at seq \(seq) of this store's site \(site), written by another store of \(site) (a copied or reimaged store, or an old backup restored) that the fleet heard from first. It writes nothing more as \(site), so no second history of \(site) reaches anyone. Its tickets and the blocks the fleet lacks stay here; `tierline status` lists the divergence. To go on: make a new store with a site id of its own (`tierline init --site NEW`), have the coordinator admit it and sync it, then `tierline recover --from THIS-STORE --store NEW` re-issues this store's unsynced work there"
+    }
+}
+
+/// What ``TicketDatabase/reissue(from:)`` re-issued.
+public struct ReissueReport: Sendable, Encodable {
+    /// The copied store's site, and this store's.
+    public var from: String
+    public var to: String
+    /// The copy's own blocks the fleet does not hold as they are (its unsynced work), by seq.
+    public var blocksRead: [UInt64]
+    public var changes: Int
+    /// This store's new blocks, by seq.
+    public var blocksWritten: [UInt64]
+    /// Tickets the copy created that the fleet never had, with their new display numbers.
+    public var tickets: [Renumbered]
+
+    public struct Renumbered: Sendable, Encodable {
+        public var id: String
+        public var was: String
+        public var now: String
+    }
+}
+
+extension TicketDatabase {
+    /// The blocks of `origin` this store holds, by seq.
+    func ownBlocks(of origin: SiteID) throws -> [Block] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT bytes FROM block WHERE origin = ? ORDER BY seq", arguments: [origin.rawValue])
+                .map { try Self.decodeStored($0["bytes"]) }
+        }
+    }
+
+    /// Re-issues, as this store's own writes, the work of `copy` — a store found to be a copy of its
+    /// site (``copiedStoreRefusal()``) — that the fleet never accepted: every block of the copy's site
+    /// that this store does not hold with the same hash, oldest first, change by change. A ticket the
+    /// copy created takes this site's next display number (its id stays); a removal that observed an
+    /// addition the copy made names that addition's new position. Nothing of the copy is changed.
+    ///
+    /// This store must be a new site, admitted by the coordinator, and hold the fleet's blocks of the
+    /// copy's site at least up to where the divergence was seen (sync it with the coordinator first),
+    /// so the copy's blocks the fleet already holds are told apart from its unsynced work.
+    public func reissue(from copy: TicketDatabase) throws -> ReissueReport {
+        let source = try copy.identity().site
+        let me = try identity().site
+        guard source != me else {
+            throw StoreError(.invalidInput, "this store is \(me), like the copy: recover into a new store with a site id of its own (`tierline init --site NEW`)")
+        }
+        guard let diverged = try copy.divergences().filter({ $0.origin == source }).map(\.seq).min() else {
+            throw StoreError(.invalidInput, "the store given is \(source) and no peer has shown it another block of its own site: it is not a copy, and its work reaches the fleet by `tierline sync`")
+        }
+        let held = try vector()[source]
+        guard held >= diverged else {
+            throw StoreError(.awaitingSync, "this store holds \(source)'s blocks up to seq \(held), and the copy was found out at seq \(diverged): sync this store with the coordinator first, so the copy's blocks the fleet holds are not issued twice")
+        }
+        let fleet = Dictionary(uniqueKeysWithValues: try ownBlocks(of: source).map { ($0.seq, $0.hash) })
+        let unsynced = try copy.ownBlocks(of: source).filter { fleet[$0.seq] != $0.hash }
+        var report = ReissueReport(from: source.rawValue, to: me.rawValue, blocksRead: unsynced.map(\.seq), changes: 0, blocksWritten: [], tickets: [])
+        var moved: [Dot: Dot] = [:]
+        for block in unsynced {
+            var created: [(UUID, UInt64, UInt64)] = []
+            let written = try writeLocal { _, _, nextNumber in
+                try block.changes.map { change in
+                    switch change.operation {
+                    case .create(let number):
+                        let renumbered = try nextNumber()
+                        created.append((change.entity.id, number, renumbered))
+                        return Change(change.entity, .create(number: renumbered))
+                    case .removeElement(let set, let value, let observed):
+                        return Change(change.entity, .removeElement(set, value, observed: observed.map { moved[$0] ?? $0 }))
+                    default:
+                        return change
+                    }
+                }
+            }
+            let newDots = written.flatMap { b in b.changes.indices.map { b.dot($0) } }
+            for index in block.changes.indices where index < newDots.count { moved[block.dot(index)] = newDots[index] }
+            report.changes += block.changes.count
+            report.blocksWritten += written.map(\.seq)
+            report.tickets += created.map {
+                ReissueReport.Renumbered(id: $0.0.uuidString.lowercased(), was: "\(source.rawValue.uppercased())-\($0.1)", now: "\(me.rawValue.uppercased())-\($0.2)")
+            }
+        }
+        return report
     }
 }

@@ -11,7 +11,7 @@ struct Tierline: AsyncParsableCommand {
         abstract: "Multi-site help desk: tickets in SQLite, merged without loss across sites.",
         version: TierlineVersion.current,
         subcommands: [Init.self, TicketCommand.self, Transfer.self, Escalate.self, Handoff.self, Ack.self, SLACommand.self,
-                      ConfigCommand.self, EscalationCommand.self, Export.self, Import.self, VectorCommand.self, Digest.self,
+                      ConfigCommand.self, EscalationCommand.self, Export.self, Import.self, Recover.self, VectorCommand.self, Digest.self,
                       RoutingCommand.self, Serve.self, SyncCommand.self, StatusCommand.self, RosterCommand.self, QuarantineCommand.self,
                       Backup.self, Restore.self, DashboardCommand.self, CustomerCommand.self, KBCommand.self, IntakeCommand.self, Demo.self])
 

@@ -114,10 +114,43 @@ def main():
               "written by the original" in have and "written by the copy" not in have, sorted(have))
         r = sync(lap)
         check("the original still syncs with north (exit 0)", r.returncode == 0, r.stderr + r.stdout)
-        d_north = tl("digest", "--store", north).stdout.strip()
-        d_lap = tl("digest", "--store", lap).stdout.strip()
-        check("north and the original laptop end with equal digests", d_north == d_lap and len(d_north) == 64,
-              f"{d_north} vs {d_lap}")
+
+        # Recovery, as the copy's status says: a new store with a site id of its own, admitted by the
+        # coordinator (hq), synced, then `recover --from` the copy; nothing the copy wrote is lost.
+        hq = os.path.join(work, "hq")
+        new = os.path.join(work, "lap-new")
+        r = tl("init", "--store", new, "--site", "field2", "--role", "laptop", "--json")
+        require("init a new store for the copied laptop (site field2)", r.returncode == 0, r.stderr)
+        key = json.loads(r.stdout)["publicKey"]
+        require("hq admits field2", tl("roster", "add", "field2", "--key", key, "--role", "laptop", "--store", hq).returncode == 0)
+        hq_key = status(hq)["publicKey"]
+        require("field2 pins hq's key", tl("roster", "pin", hq_key, "--store", new).returncode == 0)
+        roster = os.path.join(work, "roster-2.json")
+        require("hq exports the new roster", tl("roster", "export", "--out", roster, "--store", hq).returncode == 0)
+        require("field2 takes it", tl("roster", "import", roster, "--store", new).returncode == 0)
+        r = sync(new)
+        require("field2's first sync with north exits 0 (north learns the roster from it)", r.returncode == 0, r.stderr + r.stdout)
+        r = tl("recover", "--from", copy, "--store", new, "--json")
+        require("tierline recover --from the copy exits 0", r.returncode == 0, r.stderr + r.stdout)
+        report = json.loads(r.stdout)
+        check("recover re-issues the copy's one unsynced block, its ticket renumbered FIELD-2 -> FIELD2-1",
+              report["blocksRead"] == [2] and [(t["was"], t["now"]) for t in report["tickets"]] == [("FIELD-2", "FIELD2-1")],
+              json.dumps(report))
+        r = tl("recover", "--from", lap, "--store", new)
+        check("recover refuses a store that is not a copy", r.returncode != 0 and "not a copy" in r.stderr, r.stderr)
+        r = sync(new)
+        check("field2's sync after the recovery exits 0", r.returncode == 0, r.stderr + r.stdout)
+        r = sync(lap)
+        check("the original's sync after it exits 0", r.returncode == 0, r.stderr + r.stdout)
+        have = subjects(north)
+        check("north now holds both laptops' tickets",
+              {"before the copy", "written by the original", "written by the copy"} <= have, sorted(have))
+        digests = {name: tl("digest", "--store", path).stdout.strip() for name, path in
+                   (("north", north), ("original", lap), ("field2", new))}
+        check("north, the original laptop and field2 end with equal digests",
+              len(set(digests.values())) == 1 and all(len(d) == 64 for d in digests.values()), json.dumps(digests))
+        check("the copy still writes nothing",
+              tl("ticket", "create", "--subject", "still a copy", "--store", copy).returncode != 0)
         harness.check_stops(node, log_path)
     except Stop:
         pass
