@@ -18,7 +18,7 @@ final class Admission: Sendable {
         /// Authenticated sessions at once (`maxSessions`).
         var members: Int
         /// Connections not yet authenticated, from all addresses together.
-        var strangers = 64
+        var strangers = 48
         /// Connections not yet authenticated from one address.
         var strangersPerHost = 16
     }

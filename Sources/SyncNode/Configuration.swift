@@ -78,8 +78,12 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
     public var http: Endpoint?
     /// The routing rules file applied to tickets arriving through the intake API; `nil` for none.
     public var routing: String?
-    /// TLS for every session this node accepts or dials; `nil` for plain TCP (see ``TLSSettings``).
+    /// TLS with an organisation's certificates for every session this node accepts or dials (see
+    /// ``TLSSettings``); `nil` for protocol 2's TLS with the sites' own keys, the default.
     public var tls: TLSSettings?
+    /// Admit plain protocol-1 sessions besides TLS ones, for an upgrade window (`Protocol/PROTOCOL.md`
+    /// §2.12): off by default, and such a link is unprotected (logged, and shown by `status`).
+    public var allowPlainSessions: Bool
     /// Longest line this node reads, bytes (`Protocol/PROTOCOL.md` §2.9; ``minimumLineBytes``…8 MiB).
     public var maxLineBytes: Int
     /// Largest inflated change set of one batch this node accepts, bytes (``minimumBatchBytes``…4 MiB).
@@ -104,8 +108,9 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
                 escalationMillis: Int = 1000, http: Endpoint? = nil, tls: TLSSettings? = nil,
                 maxLineBytes: Int = WireLimits.standard.maxLineBytes, maxBatchBytes: Int = WireLimits.standard.maxBatchBytes,
                 maxBatchCompressedBytes: Int = WireLimits.standard.maxBatchCompressedBytes, maxSessions: Int = 128,
-                idleTimeoutMillis: Int = 45_000) {
+                idleTimeoutMillis: Int = 45_000, allowPlainSessions: Bool = false) {
         self.http = http
+        self.allowPlainSessions = allowPlainSessions
         self.tls = tls
         self.maxLineBytes = maxLineBytes
         self.maxBatchBytes = maxBatchBytes
@@ -124,7 +129,7 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http, routing
-        case tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes, maxSessions, idleTimeoutMillis
+        case tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes, maxSessions, idleTimeoutMillis, allowPlainSessions
     }
 
     /// The wire limits this node enforces on what it reads.
@@ -155,6 +160,7 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
         maxBatchCompressedBytes = try c.decodeIfPresent(Int.self, forKey: .maxBatchCompressedBytes) ?? defaults.maxBatchCompressedBytes
         maxSessions = try c.decodeIfPresent(Int.self, forKey: .maxSessions) ?? defaults.maxSessions
         idleTimeoutMillis = try c.decodeIfPresent(Int.self, forKey: .idleTimeoutMillis) ?? defaults.idleTimeoutMillis
+        allowPlainSessions = try c.decodeIfPresent(Bool.self, forKey: .allowPlainSessions) ?? defaults.allowPlainSessions
     }
 
     /// Reads a JSON configuration file, rejecting unknown keys so a typo is not silently ignored.

@@ -201,11 +201,14 @@ final class SyncSession: Sendable {
     let onProgress: (@Sendable (SyncProgress) -> Void)?
     /// Set for a connection this node accepted; `nil` for one it dialed.
     let accepted: AcceptedHooks?
+    /// How the connection is protected, and the key the peer proved in TLS (`nil`: plain, in tests).
+    let transport: TransportGate?
 
     init(context: SessionContext, mode: Mode, address: String, counter: WireCounter, accepted: AcceptedHooks? = nil,
-         onProgress: (@Sendable (SyncProgress) -> Void)? = nil) {
+         transport: TransportGate? = nil, onProgress: (@Sendable (SyncProgress) -> Void)? = nil) {
         self.context = context
         self.accepted = accepted
+        self.transport = transport
         self.mode = mode
         self.address = address
         self.counter = counter
@@ -449,12 +452,22 @@ final class SyncSession: Sendable {
                         return link.ownRoster
                     }
                     // The side with the newer roster sends it before its proof, so the other side can
-                    // judge this session by it (§2.6).
+                    // judge this session by it (§2.6). A proof goes only to a peer the roster admits with
+                    // the key of its hello: after the newer roster the peer announced, if it did.
                     if ownRoster > hello.roster { try await sendRoster(channel) }
-                    try await write(channel, .frame(.auth(signature: try SessionAuth.prove(key: context.key, own: ownHello, peer: hello))))
-                    phase = hello.roster > ownRoster ? .awaitRoster : .awaitAuth
+                    if hello.roster > ownRoster {
+                        phase = .awaitRoster
+                    } else {
+                        try await checkMember(channel)
+                        try await write(channel, .frame(.auth(signature: try SessionAuth.prove(key: context.key, own: ownHello, peer: hello))))
+                        phase = .awaitAuth
+                    }
                 case (.awaitRoster, .roster(let document, let signature)):
                     try await adoptRoster(document: document, signature: signature, channel)
+                    try await checkMember(channel)
+                    if let peer = link.withLockedValue({ $0.peer }) {
+                        try await write(channel, .frame(.auth(signature: try SessionAuth.prove(key: context.key, own: ownHello, peer: peer))))
+                    }
                     phase = .awaitAuth
                 case (.awaitAuth, .roster(let document, let signature)), (.awaitVector, .roster(let document, let signature)),
                      (.open, .roster(let document, let signature)):
@@ -572,6 +585,11 @@ final class SyncSession: Sendable {
         if hello.site == ownHello.site {
             try await fail(channel, WireError(.duplicateSite, "the peer claims this node's own site id \(hello.site); each store needs its own site (was a store copied?)"))
         }
+        // With TLS on the sites' keys, the hello must name the key the peer proved on this very
+        // connection: a hello (or a proof) relayed from another connection names another key.
+        if let transport, transport.mode == .siteKeys, transport.peerKey != hello.publicKey {
+            try await fail(channel, WireError(.authFailed, "the key in the peer's hello is not the key its TLS certificate proved on this connection (a handshake relayed from elsewhere?); refusing the session"))
+        }
         if try await context.store.run({ try $0.pinnedCoordinatorKey() }) == nil {
             try await fail(channel, WireError(.authFailed, "\(ownHello.site) has not pinned its coordinator's key, so it can judge no roster and syncs with nobody; its operator runs `tierline roster pin KEY` with the coordinator's public key"))
         }
@@ -613,6 +631,14 @@ final class SyncSession: Sendable {
             try await fail(channel, WireError(.authFailed, "the peer's auth signature does not verify under the key in its hello"))
             return
         }
+        try await checkMember(channel)
+        link.withLockedValue { $0.authenticated = true }
+    }
+
+    /// Checks that the roster admits the peer's site with the key of its hello (and takes the role the
+    /// roster gives it); any other peer is refused before this node proves anything to it.
+    func checkMember(_ channel: any Channel) async throws {
+        guard let peer = link.withLockedValue({ $0.peer }) else { return }
         guard let roster = try await context.store.run({ try $0.roster()?.roster }) else {
             try await fail(channel, WireError(.authFailed, "\(ownHello.site) holds no roster yet and neither side sent one; sync with the coordinator (or a site that has its roster) first"))
             return
@@ -625,17 +651,14 @@ final class SyncSession: Sendable {
             return
         }
         guard member.key == peer.publicKey.hexString else {
-            try await fail(channel, WireError(.authFailed, "site \(peer.site) proved a key that is not the one the roster lists for it (\(member.key.prefix(16))…); refusing the session"))
+            try await fail(channel, WireError(.authFailed, "site \(peer.site) comes with a key that is not the one the roster lists for it (\(member.key.prefix(16))…); refusing the session"))
             return
         }
         if member.role != peer.role {
             logger.warning("the peer announces role \(peer.role.rawValue) but the roster lists \(member.role.rawValue); the roster's role counts")
         }
         // Every later decision (the restore fence, presence, status) uses the role the roster gives.
-        link.withLockedValue { link in
-            link.peer?.role = member.role
-            link.authenticated = true
-        }
+        link.withLockedValue { $0.peer?.role = member.role }
     }
 
     /// A seq no origin reaches: what a diverged origin counts as in ``Link/has``.

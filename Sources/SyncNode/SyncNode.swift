@@ -18,8 +18,8 @@ public final class SyncNode: Service, Sendable {
     let configuration: NodeConfiguration
     let context: SessionContext
     let group: any EventLoopGroup
-    /// TLS contexts when the configuration has `tls`; `nil` for plain TCP.
-    let tls: TLSContexts?
+    /// TLS contexts: the sites' own keys by default, an organisation's certificates with `tls`.
+    let tls: TLSContexts
     let state = NIOLockedValueBox(State())
     /// Slots for accepted connections: members' sessions and strangers' handshakes apart.
     let admission: Admission
@@ -45,7 +45,10 @@ public final class SyncNode: Service, Sendable {
         guard identity.publicKey == key.publicKey else {
             throw ConfigurationError("the site key does not match the store's site \(identity.site); use the key made by `tierline init` for this store")
         }
-        tls = try configuration.tls?.makeContexts(listening: configuration.listen != nil)
+        var tls = try configuration.tls?.makeContexts(listening: configuration.listen != nil)
+            ?? SiteTLS.contexts(key: key, site: identity.site)
+        tls.allowPlain = configuration.allowPlainSessions
+        self.tls = tls
         let shutdownFlag = state
         var context = SessionContext(identity: identity, key: key, store: StoreAccess(store, threads: 3), feed: ChangeFeed(),
                                      logger: logger, clock: clock, batchBlocks: configuration.batchBlocks,
@@ -170,8 +173,11 @@ public final class SyncNode: Service, Sendable {
                                 member.withLockedValue { $0 = admitted }
                                 return admitted
                             }
+                            if accepted.gate.mode == .plain {
+                                self.context.logger.warning("a plain protocol-1 session, unprotected (allowPlainSessions): anyone on the path reads and can change it", metadata: ["peer": "\(address)"])
+                            }
                             _ = await SyncSession(context: self.context, mode: .live, address: address, counter: accepted.counter,
-                                                  accepted: hooks).run(connection)
+                                                  accepted: hooks, transport: accepted.gate).run(connection)
                         }
                     }
                 }
@@ -193,9 +199,10 @@ public final class SyncNode: Service, Sendable {
             let started = context.clock()
             var progressed = false
             do {
-                let (channel, counter, gate) = try await Self.connectGated(to: peer, group: group, limits: context.limits,
-                                                                           readTimeout: context.readTimeout, tls: tls)
-                let summary = await SyncSession(context: context, mode: .live, address: peer.description, counter: counter).run(channel)
+                let (channel, counter, gate) = try await Self.connectSecured(to: peer, group: group, limits: context.limits,
+                                                                             readTimeout: context.readTimeout, tls: tls, logger: context.logger)
+                let summary = await SyncSession(context: context, mode: .live, address: peer.description, counter: counter,
+                                                transport: gate).run(channel)
                 if Self.endedInTransport(summary), let refusal = gate.refusal {
                     context.logger.warning("the session with \(peer) ended because TLS failed: \(refusal)")
                 }
@@ -291,6 +298,18 @@ public final class SyncNode: Service, Sendable {
         return (channel, counter)
     }
 
+    /// Opens a connection in TLS; when `tls.allowPlain` is set and the peer answers in plain text (a
+    /// protocol-1 node), opens it again without TLS, and logs that the link is unprotected.
+    static func connectSecured(to peer: Endpoint, group: any EventLoopGroup, limits: WireLimits, readTimeout: TimeAmount?,
+                               tls: TLSContexts, logger: Logger) async throws -> (NIOAsyncChannel<Inbound, Outbound>, WireCounter, TransportGate) {
+        do {
+            return try await connectGated(to: peer, group: group, limits: limits, readTimeout: readTimeout, tls: tls)
+        } catch let error as WireError where tls.allowPlain && error.code == .tlsFailed && error.detail.contains("plain text") {
+            logger.warning("\(peer) answered in plain text (a protocol-1 node): dialing it again without TLS, as allowPlainSessions admits; this link is unprotected")
+            return try await connectGated(to: peer, group: group, limits: limits, readTimeout: readTimeout, tls: nil)
+        }
+    }
+
     /// Opens a connection and, with TLS, waits for the handshake: a refused handshake throws its
     /// ``WireError`` (`tls-failed`, `tls-required`). The gate keeps a TLS failure that comes later.
     static func connectGated(to peer: Endpoint, group: any EventLoopGroup, limits: WireLimits, readTimeout: TimeAmount?,
@@ -335,14 +354,15 @@ public enum SyncClient {
     ///   for plain TCP. Bad settings throw ``ConfigurationError`` before anything is sent.
     public static func exchange(store: TicketDatabase, key: SiteKey, with peer: Endpoint,
                                 logger: Logger = Logger(label: "tierline.sync"), batchBlocks: Int = 1024,
-                                tls: TLSSettings? = nil,
+                                tls: TLSSettings? = nil, allowPlain: Bool = false,
                                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                                 onProgress: (@Sendable (SyncProgress) -> Void)? = nil) async throws -> SessionSummary {
         let identity = try store.identity()
         guard identity.publicKey == key.publicKey else {
             throw ConfigurationError("the site key does not match the store's site \(identity.site)")
         }
-        let contexts = try tls?.makeContexts(listening: false)
+        var contexts = try tls?.makeContexts(listening: false) ?? SiteTLS.contexts(key: key, site: identity.site)
+        contexts.allowPlain = allowPlain
         let access = StoreAccess(store, threads: 2)
         do {
             let summary = try await exchange(access: access, identity: identity, key: key, with: peer, logger: logger,
@@ -355,16 +375,22 @@ public enum SyncClient {
         }
     }
 
+    /// With `tls` `nil`, a plain protocol-1 session (what a node of Tierline 0.6 dials): for tests.
     static func exchange(access: StoreAccess, identity: LocalIdentity, key: SiteKey, with peer: Endpoint, logger: Logger,
-                         batchBlocks: Int, tls: TLSContexts? = nil, group: any EventLoopGroup,
+                         batchBlocks: Int, tls: TLSContexts?, group: any EventLoopGroup,
                          onProgress: (@Sendable (SyncProgress) -> Void)?) async throws -> SessionSummary {
         let context = SessionContext(identity: identity, key: key, store: access, feed: ChangeFeed(), logger: logger,
                                      batchBlocks: batchBlocks)
         let conflictsBefore = try await access.run { try $0.conflictCount() }
         let (channel, counter, gate): (NIOAsyncChannel<Inbound, Outbound>, WireCounter, TransportGate)
         do {
-            (channel, counter, gate) = try await SyncNode.connectGated(to: peer, group: group, limits: context.limits,
-                                                                       readTimeout: context.readTimeout, tls: tls)
+            if let tls {
+                (channel, counter, gate) = try await SyncNode.connectSecured(to: peer, group: group, limits: context.limits,
+                                                                             readTimeout: context.readTimeout, tls: tls, logger: logger)
+            } else {
+                (channel, counter, gate) = try await SyncNode.connectGated(to: peer, group: group, limits: context.limits,
+                                                                           readTimeout: context.readTimeout, tls: nil)
+            }
         } catch let error as WireError {
             var summary = SessionSummary(address: peer.description)
             summary.error = error.description
@@ -375,7 +401,7 @@ public enum SyncClient {
                               message: "cannot connect to \(peer): \(error); check that `tierline serve` runs there and the port is open")
         }
         var summary = await SyncSession(context: context, mode: .oneShot, address: peer.description, counter: counter,
-                                        onProgress: onProgress).run(channel)
+                                        transport: gate, onProgress: onProgress).run(channel)
         // TLS that fails after its handshake (TLS 1.3 checks this side's certificate then) can close the
         // connection under a write; report the TLS reason, not the closed channel.
         if SyncNode.endedInTransport(summary), let refusal = gate.refusal {

@@ -199,6 +199,13 @@ struct TLSContexts: Sendable {
     var server: NIOSSLContext?
     var client: NIOSSLContext
     var serverName: String?
+    /// The certificates are the sites' own keys (``SiteTLS``): each end's key is judged against the
+    /// roster by the session, not by a CA.
+    var siteKeys = false
+    /// Plain protocol-1 sessions are admitted too (`allowPlainSessions`, for an upgrade window): a
+    /// listener takes a peer that speaks plain TCP, and a dialer whose peer answers in plain text
+    /// dials it again without TLS.
+    var allowPlain = false
 
     /// The name sent in SNI and checked in the peer's certificate: ``TLSSettings/serverName``, else the
     /// dialed host; `nil` for an IP address, which NIOSSL checks against the certificate's IP addresses.
@@ -220,23 +227,46 @@ enum SyncTransport {
     /// - Returns: the gate a session waits on: open at once for plain TCP, after the handshake for TLS.
     static func install(on pipeline: ChannelPipeline.SynchronousOperations, after counter: WireCounter,
                         tls: TLSContexts?, side: Side, eventLoop: any EventLoop) throws -> TransportGate {
-        let gate = TransportGate(eventLoop: eventLoop)
         guard let tls else {
+            let gate = TransportGate(eventLoop: eventLoop, mode: .plain)
             if case .accepting = side { try pipeline.addHandler(TLSProbe(gate: gate), position: .after(counter)) }
             gate.open()
             return gate
         }
-        try pipeline.addHandler(TLSFailureGuard(gate: gate), position: .after(counter))
+        let gate = TransportGate(eventLoop: eventLoop, mode: tls.siteKeys ? .siteKeys : .certificates)
         switch side {
         case .accepting:
             guard let server = tls.server else { throw ConfigurationError("a node that listens with TLS needs tls.certificateFile and tls.keyFile") }
-            try pipeline.addHandler(NIOSSLServerHandler(context: server), position: .after(counter))
-            try pipeline.addHandler(PlaintextRefuser(), position: .after(counter))
+            // TLS sits between the socket and the byte counter, so the counter sees the protocol's own
+            // bytes (the TLS records' overhead and handshake are not counted).
+            if tls.allowPlain {
+                // The first byte decides: a TLS record (22) gets TLS, anything else a plain session.
+                try pipeline.addHandler(TransportSelector(gate: gate) { pipeline, selector in
+                    try pipeline.addHandler(TLSFailureGuard(gate: gate), position: .after(selector))
+                    try pipeline.addHandler(Self.serverHandler(server, tls: tls, gate: gate), position: .after(selector))
+                }, position: .before(counter))
+            } else {
+                try pipeline.addHandler(PlaintextRefuser(siteKeys: tls.siteKeys), position: .before(counter))
+                try pipeline.addHandler(Self.serverHandler(server, tls: tls, gate: gate), position: .before(counter))
+                try pipeline.addHandler(TLSFailureGuard(gate: gate), position: .before(counter))
+            }
         case .dialing(let host):
-            try pipeline.addHandler(NIOSSLClientHandler(context: tls.client, serverHostname: tls.expectedName(dialing: host)),
-                                    position: .after(counter))
+            let handler = tls.siteKeys
+                ? try NIOSSLClientHandler(context: tls.client, serverHostname: nil) { certificates, promise in
+                    promise.succeed(SiteTLS.verify(certificates, into: gate))
+                }
+                : try NIOSSLClientHandler(context: tls.client, serverHostname: tls.expectedName(dialing: host))
+            try pipeline.addHandler(handler, position: .before(counter))
+            try pipeline.addHandler(TLSFailureGuard(gate: gate), position: .before(counter))
         }
         return gate
+    }
+
+    static func serverHandler(_ server: NIOSSLContext, tls: TLSContexts, gate: TransportGate) -> NIOSSLServerHandler {
+        guard tls.siteKeys else { return NIOSSLServerHandler(context: server) }
+        return NIOSSLServerHandler(context: server) { certificates, promise in
+            promise.succeed(SiteTLS.verify(certificates, into: gate))
+        }
     }
 }
 
@@ -245,10 +275,38 @@ enum SyncTransport {
 /// A session starts only once the gate is open, so a TLS handshake that fails (an untrusted
 /// certificate, a plain peer) is reported as that, never as a write on a closed channel.
 final class TransportGate: Sendable {
+    /// How the connection is protected.
+    enum Mode: Sendable, Equatable {
+        /// TLS with the sites' own keys: the session checks the peer's key against its hello and the roster.
+        case siteKeys
+        /// TLS with certificates of an organisation's CA (`tls` in node.json).
+        case certificates
+        /// Plain TCP: protocol 1, admitted only with `allowPlainSessions`.
+        case plain
+    }
+
     private let promise: EventLoopPromise<Void>
     private let reason = NIOLockedValueBox<WireError?>(nil)
+    private let state: NIOLockedValueBox<(mode: Mode, peerKey: [UInt8]?)>
 
-    init(eventLoop: any EventLoop) { promise = eventLoop.makePromise(of: Void.self) }
+    init(eventLoop: any EventLoop, mode: Mode = .plain) {
+        promise = eventLoop.makePromise(of: Void.self)
+        state = NIOLockedValueBox((mode, nil))
+    }
+
+    /// How the connection is protected (a listener that admits plain sessions decides at the first byte).
+    var mode: Mode { state.withLockedValue { $0.mode } }
+
+    /// The Ed25519 key the peer's TLS certificate carries, which TLS proved it holds (``SiteTLS``).
+    var peerKey: [UInt8]? { state.withLockedValue { $0.peerKey } }
+
+    func notePeerKey(_ key: [UInt8]) { state.withLockedValue { $0.peerKey = key } }
+
+    /// The peer spoke plain TCP to a listener that admits it.
+    func openPlain() {
+        state.withLockedValue { $0.mode = .plain }
+        open()
+    }
 
     /// The transport is ready: plain TCP at once, TLS once its handshake completed.
     func open() { promise.succeed() }
@@ -275,6 +333,10 @@ final class PlaintextRefuser: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     private var decided = false
+    /// The listener runs protocol 2's TLS with site keys (else an organisation's certificates).
+    private let siteKeys: Bool
+
+    init(siteKeys: Bool = false) { self.siteKeys = siteKeys }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
@@ -287,12 +349,66 @@ final class PlaintextRefuser: ChannelInboundHandler {
             context.fireChannelRead(data)
             return
         }
-        let told = WireError(.tlsRequired, "this node accepts only TLS sessions; configure TLS on the connecting side (tls in node.json, or --tls-ca, --tls-cert and --tls-key)")
+        let told = siteKeys
+            ? WireError(.tlsRequired, "this node speaks protocol 2: every session runs in TLS with the sites' own keys, and plain protocol-1 sessions are refused; upgrade the connecting node (Tierline 0.7 or later), or, for an upgrade window, set \"allowPlainSessions\": true in this node's node.json (serve --allow-plain)")
+            : WireError(.tlsRequired, "this node accepts only TLS sessions; configure TLS on the connecting side (tls in node.json, or --tls-ca, --tls-cert and --tls-key)")
         var line = context.channel.allocator.buffer(capacity: 256)
         line.writeBytes(Frame.error(told).encodeLine())
         line.writeInteger(UInt8(ascii: "\n"))
         context.fireErrorCaught(WireError(.tlsRequired, "the peer spoke plain TCP to this TLS listener; it was told to use TLS"))
         context.writeAndFlush(wrapOutboundOut(line)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+}
+
+/// On a listener that admits plain sessions besides TLS ones (`allowPlainSessions`): the first byte
+/// decides. A TLS handshake record (type 22) gets the TLS handlers `addTLS` puts after this one; any
+/// other byte opens the gate for a plain protocol-1 session. Either way the bytes go on.
+final class TransportSelector: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let gate: TransportGate
+    private let addTLS: (ChannelPipeline.SynchronousOperations, TransportSelector) throws -> Void
+    private var decided = false
+
+    private var deadline: Scheduled<Void>?
+
+    init(gate: TransportGate, addTLS: @escaping (ChannelPipeline.SynchronousOperations, TransportSelector) throws -> Void) {
+        self.gate = gate
+        self.addTLS = addTLS
+    }
+
+    /// A peer that sends nothing is closed after the handshake limit, as a session would close it.
+    func handlerAdded(context: ChannelHandlerContext) {
+        let channel = context.channel, gate = gate
+        deadline = context.eventLoop.scheduleTask(in: .seconds(5)) {
+            gate.refuse(WireError(.timeout, "the peer sent nothing within 5 s of connecting"))
+            channel.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        if !decided { gate.refuse(WireError(.connectionLost, "the peer closed the connection before it sent anything")) }
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        guard !decided, let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else {
+            return context.fireChannelRead(data)
+        }
+        decided = true
+        deadline?.cancel()
+        if first == 0x16 {
+            do { try addTLS(context.pipeline.syncOperations, self) } catch {
+                gate.refuse(WireError(.tlsFailed, "could not start TLS: \(error)"))
+                return context.close(promise: nil)
+            }
+        } else {
+            gate.openPlain()
+        }
+        context.fireChannelRead(data)
     }
 }
 

@@ -1,4 +1,5 @@
 import NIOConcurrencyHelpers
+import TicketModel
 import NIOCore
 import NIOExtras
 
@@ -130,8 +131,9 @@ public final class PreludeLimit: ChannelInboundHandler, RemovableChannelHandler 
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
 
-    /// 256 KiB: a hello, and a roster of thousands of sites.
-    public static let standardLimit = 256 * 1024
+    /// 2 MiB + 4 KiB: a `roster` frame whose document has the largest size a roster may have (1 MiB)
+    /// with every byte of it escaped in the JSON string, and its signature.
+    public static let standardLimit = 2 * RosterLimits.maxDocumentBytes + 4096
 
     let limit: Int
     let gate: PreludeGate

@@ -50,6 +50,7 @@ struct Serve: AsyncParsableCommand {
             if let http { settings.http = try Endpoint(parsing: http) }
             if let routing { settings.routing = routing }
             settings.tls = tls.applied(to: settings.tls)
+            if tls.allowPlain { settings.allowPlainSessions = true }
             try settings.validate()
         } catch {
             throw ValidationError((error as? ConfigurationError)?.message ?? "\(error)")
@@ -208,7 +209,8 @@ struct Serve: AsyncParsableCommand {
             ["reconnectMillis", "\(output.reconnectMinMillis)…\(output.reconnectMaxMillis)"],
             ["batchBlocks", "\(output.batchBlocks)"],
             ["escalationMillis", output.escalationMillis == 0 ? "0 (ticker off)" : "\(output.escalationMillis)"],
-            ["tls", s.tls.map(Self.describe) ?? "off (plain TCP)"],
+            ["tls", s.tls.map(Self.describe) ?? "on: TLS 1.3 with the sites' own keys, checked against the roster (protocol 2)"],
+            ["allowPlainSessions", s.allowPlainSessions ? "true: plain protocol-1 sessions admitted too, unprotected (an upgrade window)" : "false: plain protocol-1 sessions refused"],
             ["maxLineBytes", "\(s.maxLineBytes)"],
             ["maxBatchBytes", "\(s.maxBatchBytes) inflated, \(s.maxBatchCompressedBytes) compressed"],
             ["maxSessions", "\(s.maxSessions)"],
@@ -237,6 +239,8 @@ struct TLSOptions: ParsableArguments {
     var ca: String?
     @Option(name: .customLong("tls-server-name"), help: ArgumentHelp("TLS: the name to check in the certificate of the node dialed (default: its HOST).", valueName: "NAME"))
     var serverName: String?
+    @Flag(name: .customLong("allow-plain"), help: "Admit plain protocol-1 sessions besides TLS ones, for an upgrade window: unprotected (node.json: allowPlainSessions).")
+    var allowPlain = false
 
     var isSet: Bool { certificate != nil || key != nil || ca != nil || serverName != nil }
 
@@ -302,7 +306,7 @@ struct SyncCommand: AsyncParsableCommand {
         var failure: String?
         do {
             summary = try await SyncClient.exchange(store: store, key: key, with: endpoint, logger: Logger(label: "tierline.sync", factory: { _ in SwiftLogNoOpLogHandler() }),
-                                                    tls: tls.applied(to: nil), onProgress: { bar.update($0) })
+                                                    tls: tls.applied(to: nil), allowPlain: tls.allowPlain, onProgress: { bar.update($0) })
         } catch let error as SyncFailure {
             summary = error.summary
             failure = error.message

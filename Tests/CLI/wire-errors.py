@@ -405,7 +405,9 @@ def run():
             return
         port = free_port()
         log = open(os.path.join(work, "node.log"), "w+")
-        proc = subprocess.Popen([BIN, "serve", "--store", node, "--listen", f"{HOST}:{port}"],
+        # --allow-plain: these raw sockets speak the line protocol without TLS (protocol 1's framing is
+        # protocol 2's, inside TLS); the TLS side is tested by the Swift suites and wire-capture.py.
+        proc = subprocess.Popen([BIN, "serve", "--store", node, "--listen", f"{HOST}:{port}", "--allow-plain"],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 10
         listening = False

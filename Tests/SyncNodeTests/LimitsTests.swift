@@ -15,10 +15,9 @@ import TicketStore
 struct RawPeer {
     let channel: NIOAsyncChannel<Inbound, Outbound>
 
-    static func connect(to address: Endpoint) async throws -> RawPeer {
-        let (channel, _) = try await SyncNode.connect(to: address, group: MultiThreadedEventLoopGroup.singleton,
-                                                      limits: .standard, readTimeout: nil)
-        return RawPeer(channel: channel)
+    /// Connects as peers do, in TLS proving `key` (a stranger's, by default).
+    static func connect(to address: Endpoint, key: SiteKey = .generate()) async throws -> RawPeer {
+        RawPeer(channel: try await connectRaw(to: address, key: key))
     }
 
     /// Writes `line` and its LF as they are, valid frame or not.
@@ -96,7 +95,7 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
         let line = [UInt8](repeating: UInt8(ascii: "x"), count: NodeConfiguration.minimumLineBytes + 1)
 
         // A member's open session: the configured limit counts.
-        let (items, closed) = try await handshake(try await RawPeer.connect(to: limitedAddress), as: laptop, then: [RawPeer.raw(line)])
+        let (items, closed) = try await handshake(try await RawPeer.connect(to: limitedAddress, key: laptop.key), as: laptop, then: [RawPeer.raw(line)])
         #expect(closed, "the node closes the connection after a fatal error")
         let refused = errors(in: items)
         #expect(refused.count == 1)
@@ -105,10 +104,10 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
         #expect(refused.first?.message.contains("\(NodeConfiguration.minimumLineBytes)") == true, "\(refused)")
 
         // The same line in a session at a node with the standard limit is read whole, and is merely not JSON.
-        let (otherItems, _) = try await handshake(try await RawPeer.connect(to: standardAddress), as: laptop, then: [RawPeer.raw(line)])
+        let (otherItems, _) = try await handshake(try await RawPeer.connect(to: standardAddress, key: laptop.key), as: laptop, then: [RawPeer.raw(line)])
         #expect(errors(in: otherItems).map(\.code) == ["bad-json"])
 
-        // Before it has authenticated, a peer's lines are held to 256 KiB, whatever maxLineBytes says.
+        // Before it has authenticated, a peer's lines are held to 2 MiB + 4 KiB, whatever maxLineBytes says.
         let stranger = try await RawPeer.connect(to: standardAddress)
         let (strangerItems, strangerClosed) = try await stranger.exchange(within: 20) { _, outbound in
             try await outbound.write(RawPeer.raw([UInt8](repeating: UInt8(ascii: "x"), count: PreludeLimit.standardLimit + 1)))
@@ -136,7 +135,7 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
         try await eventually(20, "both sessions are open at the hub") { try hub.db.peers().count == 2 }
 
         // A third member proves its key, then gets the error frame and is closed: it never sees a vector.
-        let (items, closed) = try await handshake(try await RawPeer.connect(to: address), as: laptop, then: [])
+        let (items, closed) = try await handshake(try await RawPeer.connect(to: address, key: laptop.key), as: laptop, then: [])
         #expect(closed)
         #expect(errors(in: items).map(\.code) == ["internal"])
         #expect(errors(in: items).first?.message.contains("already serves 2 sessions") == true, "\(items)")
@@ -219,7 +218,7 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
         defer { Task { await node.stop() } }
         // The idler completes the handshake, then answers nothing: not even the node's pings.
         let started = Date()
-        let (items, closed) = try await handshake(try await RawPeer.connect(to: address), as: idler, then: [], within: 40)
+        let (items, closed) = try await handshake(try await RawPeer.connect(to: address, key: idler.key), as: idler, then: [], within: 40)
         let elapsed = Date().timeIntervalSince(started)
         #expect(closed, "the node closed the silent connection")
         #expect(items.contains { if case .frame(.vector) = $0 { true } else { false } }, "the session opened: \(items)")

@@ -264,9 +264,8 @@ func quietLogger() -> Logger {
         let address = try #require(try await node.start())
         defer { Task { await node.stop() } }
         for (version, schema, expected) in [(99, 1, WireError.Code.unsupportedProtocol), (1, 99, .unsupportedSchema)] {
-            let (channel, _) = try await SyncNode.connect(to: address, group: MultiThreadedEventLoopGroup.singleton,
-                                                        limits: .standard, readTimeout: nil)
             let stranger = SiteKey.generate()
+            let channel = try await connectRaw(to: address, key: stranger)
             let hello = Hello(protocolVersion: version, minProtocol: version, schema: schema, site: try SiteID("stranger"),
                               role: .site, publicKey: stranger.publicKey, nonce: Array(repeating: 1, count: 32), time: 0)
             var received: [Inbound] = []

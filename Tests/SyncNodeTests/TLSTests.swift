@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOPosix
 @testable import SyncNode
 import Testing
 import TicketModel
@@ -79,37 +80,50 @@ enum TLSFixture {
         await north.stop()
     }
 
-    @Test func plainAndTLSPeersFailCleanlyBothWays() async throws {
-        let north = try TestSite("north"), laptop = try TestSite("laptop", role: .laptop)
-        try admit(north, laptop)
+    /// A plain protocol-1 exchange, as a node of Tierline 0.6 dials.
+    func plainExchange(_ site: TestSite, with address: Endpoint) async throws -> SessionSummary {
+        let access = StoreAccess(site.db, threads: 1)
+        defer { Task { await access.close() } }
+        return try await SyncClient.exchange(access: access, identity: try site.db.identity(), key: site.key, with: address,
+                                             logger: quietLogger(), batchBlocks: 1024, tls: nil,
+                                             group: MultiThreadedEventLoopGroup.singleton, onProgress: nil)
+    }
+
+    @Test func aPlainProtocolOnePeerIsRefusedUnlessTheUpgradeSettingAdmitsIt() async throws {
+        let north = try TestSite("north"), south = try TestSite("south"), laptop = try TestSite("laptop", role: .laptop)
+        try admit(north, south, laptop)
+        try laptop.create(2, prefix: "laptop")
         let log = CapturedLog()
-        let tlsAddress = try #require(try await north.start(logger: log.logger) { $0.tls = TLSFixture.site("north") })
+        let strict = try #require(try await north.start(logger: log.logger))
         defer { Task { await north.stop() } }
 
-        // A plain peer hears, in plain text, that the node wants TLS.
-        let told = await expectFailure(code: "tls-required", sync: laptop, with: tlsAddress, tls: nil)
-        #expect(told?.contains("peer reported tls-required: this node accepts only TLS") == true, "\(told ?? "")")
-        try? await eventually(10, "north logs the plain peer") { log.contains(.warning, "tls-required: the peer spoke plain TCP") }
-        #expect(log.contains(.warning, "tls-required: the peer spoke plain TCP"), "\(log.warnings)")
+        // By default a plain peer hears, in plain text, that the node wants protocol 2's TLS, and which
+        // setting would admit it; the node logs the refusal; nothing is exchanged.
+        do {
+            _ = try await plainExchange(laptop, with: strict)
+            Issue.record("a plain session with a protocol-2 node succeeded")
+        } catch let failure as SyncFailure {
+            #expect(failure.summary.errorCode == "tls-required", "\(failure.message)")
+            #expect(failure.message.contains("allowPlainSessions"), "\(failure.message)")
+            #expect(!failure.summary.opened && failure.summary.receivedBlocks == 0 && failure.summary.sentBlocks == 0)
+        }
+        try? await eventually(60, "north logs the plain peer") { log.contains(.warning, "tls-required") }
+        #expect(log.contains(.warning, "tls-required"), "\(log.warnings)")
+        #expect(try north.db.vector()[try SiteID("laptop")] == 0)
 
-        // A TLS peer against a plain listener: the peer says the node does not speak TLS, and the
-        // node logs that the peer began a TLS handshake.
-        let plain = try TestSite("plain")
-        try admit(north, laptop, plain)
-        let plainLog = CapturedLog()
-        let plainAddress = try #require(try await plain.start(logger: plainLog.logger))
-        defer { Task { await plain.stop() } }
-        let refused = await expectFailure(code: "tls-failed", sync: laptop, with: plainAddress, tls: TLSFixture.site("south"))
-        // Usually the node's plain hello reaches the peer first; if its close does, the peer says that.
-        #expect(refused?.contains("does not speak TLS") == true || refused?.contains("may not use TLS") == true, "\(refused ?? "")")
-        try? await eventually(10, "the plain node logs the TLS peer") { plainLog.contains(.warning, "tls-required: the peer began a TLS handshake") }
-        #expect(plainLog.contains(.warning, "tls-required: the peer began a TLS handshake"), "\(plainLog.warnings)")
-
-        // Both listeners go on serving peers that match them.
-        #expect(try await SyncClient.exchange(store: laptop.db, key: laptop.key, with: tlsAddress, logger: quietLogger(),
-                                              tls: TLSFixture.site("south")).completed)
-        #expect(try await SyncClient.exchange(store: laptop.db, key: laptop.key, with: plainAddress, logger: quietLogger()).completed)
-        await plain.stop()
+        // With allowPlainSessions, the same plain peer syncs, and says so in the log: the link is unprotected.
+        let lenientLog = CapturedLog()
+        let lenient = try #require(try await south.start(logger: lenientLog.logger) { $0.allowPlainSessions = true })
+        defer { Task { await south.stop() } }
+        #expect(try await plainExchange(laptop, with: lenient).completed)
+        #expect(try south.db.vector()[try SiteID("laptop")] == laptop.db.vector()[try SiteID("laptop")])
+        #expect(lenientLog.contains(.warning, "unprotected"), "\(lenientLog.warnings)")
+        // A protocol-2 peer still gets TLS there, and a node that admits plain sessions still speaks TLS
+        // when it dials (here: the strict north).
+        #expect(try await SyncClient.exchange(store: laptop.db, key: laptop.key, with: lenient, logger: quietLogger()).completed)
+        #expect(try await SyncClient.exchange(store: laptop.db, key: laptop.key, with: strict, logger: quietLogger(),
+                                              allowPlain: true).completed)
+        await south.stop()
         await north.stop()
     }
 

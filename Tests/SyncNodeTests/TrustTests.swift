@@ -20,13 +20,21 @@ struct RawOutcome {
     var opened: Bool { frames.contains { if case .vector = $0 { true } else { false } } }
 }
 
+/// A connection to a node as its peers make one (TLS with the sites' keys, protocol 2), proving `key`
+/// in TLS, with the sync pipeline and nothing else: the test writes and reads the frames itself.
+func connectRaw(to address: Endpoint, key: SiteKey = .generate(), readTimeout: TimeAmount? = nil) async throws -> NIOAsyncChannel<Inbound, Outbound> {
+    let tls = try SiteTLS.contexts(key: key, site: try SiteID("raw"))
+    let (channel, _, _) = try await SyncNode.connectGated(to: address, group: MultiThreadedEventLoopGroup.singleton,
+                                                        limits: .standard, readTimeout: readTimeout, tls: tls)
+    return channel
+}
+
 /// A peer driven by hand over a real socket: it introduces itself as `site`, proves with `proofKey`
 /// (by default its own key), opens the session and sends each batch as crafted, then a ping; the
 /// node handles frames in order, so every ack and error for the batches comes before the pong.
 func rawSession(_ address: Endpoint, as site: SiteID, key: SiteKey, proofKey: SiteKey? = nil,
                 batches: [[Block]]) async throws -> RawOutcome {
-    let (channel, _) = try await SyncNode.connect(to: address, group: MultiThreadedEventLoopGroup.singleton,
-                                                limits: .standard, readTimeout: .seconds(10))
+    let channel = try await connectRaw(to: address, key: key, readTimeout: .seconds(60))
     var outcome = RawOutcome()
     try await channel.executeThenClose { inbound, outbound in
         var frames = inbound.makeAsyncIterator()
