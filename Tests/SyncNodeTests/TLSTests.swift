@@ -28,7 +28,7 @@ enum TLSFixture {
         let address = try #require(try await north.start { $0.tls = TLSFixture.site("north") })
         try await south.start(listen: false, peers: [address]) { $0.tls = TLSFixture.site("south") }
         defer { Task { await south.stop(); await north.stop() } }
-        try await eventually(20, "north and south converge over TLS") {
+        try await eventually(60, "north and south converge over TLS") {
             let count = try south.db.tickets().count
             return try north.db.digest() == south.db.digest() && count == 9
         }
@@ -42,7 +42,7 @@ enum TLSFixture {
         #expect(summary.receivedBlocks > 0 && summary.sentBlocks > 0)
         // Live push still runs inside TLS: a new ticket at south reaches north.
         _ = try south.db.createTicket(TicketDraft(subject: "after the handshake"))
-        try await eventually(10, "the new ticket reaches north") { try north.db.tickets().contains { $0.subject == "after the handshake" } }
+        try await eventually(60, "the new ticket reaches north") { try north.db.tickets().contains { $0.subject == "after the handshake" } }
         await south.stop()
         await north.stop()
     }
@@ -58,7 +58,7 @@ enum TLSFixture {
 
         // rogue trusts north's CA, but north does not trust rogue's.
         await expectFailure(code: "tls-failed", sync: rogue, with: address, tls: TLSFixture.site("rogue", ca: "ca"))
-        try? await eventually(10, "north logs why it refused rogue") { log.contains(.warning, "tls-failed: the peer's certificate is not trusted here") }
+        try? await eventually(60, "north logs why it refused rogue") { log.contains(.warning, "tls-failed: the peer's certificate is not trusted here") }
         #expect(log.contains(.warning, "tls-failed: the peer's certificate is not trusted here"), "\(log.warnings)")
 
         // A client without any certificate is refused too (mutual TLS is the default with a CA).
@@ -89,7 +89,7 @@ enum TLSFixture {
         // A plain peer hears, in plain text, that the node wants TLS.
         let told = await expectFailure(code: "tls-required", sync: laptop, with: tlsAddress, tls: nil)
         #expect(told?.contains("peer reported tls-required: this node accepts only TLS") == true, "\(told ?? "")")
-        try? await eventually(10, "north logs the plain peer") { log.contains(.warning, "tls-required: the peer spoke plain TCP") }
+        try? await eventually(60, "north logs the plain peer") { log.contains(.warning, "tls-required: the peer spoke plain TCP") }
         #expect(log.contains(.warning, "tls-required: the peer spoke plain TCP"), "\(log.warnings)")
 
         // A TLS peer against a plain listener: the peer says the node does not speak TLS, and the
@@ -102,7 +102,7 @@ enum TLSFixture {
         let refused = await expectFailure(code: "tls-failed", sync: laptop, with: plainAddress, tls: TLSFixture.site("south"))
         // Usually the node's plain hello reaches the peer first; if its close does, the peer says that.
         #expect(refused?.contains("does not speak TLS") == true || refused?.contains("may not use TLS") == true, "\(refused ?? "")")
-        try? await eventually(10, "the plain node logs the TLS peer") { plainLog.contains(.warning, "tls-required: the peer began a TLS handshake") }
+        try? await eventually(60, "the plain node logs the TLS peer") { plainLog.contains(.warning, "tls-required: the peer began a TLS handshake") }
         #expect(plainLog.contains(.warning, "tls-required: the peer began a TLS handshake"), "\(plainLog.warnings)")
 
         // Both listeners go on serving peers that match them.
