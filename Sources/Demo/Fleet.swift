@@ -122,8 +122,10 @@ final class Fleet: @unchecked Sendable {
         // Kept at once, so `shutdown()` stops it whatever happens next (a cancel, a timeout).
         dashboardGroup = group
         dashboardTask = task
+        // A bound, not a wait: the dashboard binds in milliseconds; a machine with every core busy
+        // must not fail the demo.
         let started = ContinuousClock.now
-        while ContinuousClock.now - started < .seconds(10) {
+        while ContinuousClock.now - started < .seconds(60) {
             if let bound = port.withLock({ $0 }) {
                 return "http://\(endpoint.host.contains(":") ? "[\(endpoint.host)]" : endpoint.host):\(bound)/"
             }
@@ -134,7 +136,7 @@ final class Fleet: @unchecked Sendable {
             }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw DashboardBindError(message: "the dashboard did not start within 10 s")
+        throw DashboardBindError(message: "the dashboard did not start within 60 s")
     }
 
     func stop(_ member: inout Member) async {
@@ -158,8 +160,9 @@ final class Fleet: @unchecked Sendable {
         }
     }
 
-    /// Waits until `members` hold equal digests, up to `seconds`; returns how long it took.
-    func converge(_ members: [Member], within seconds: Double = 30) async throws -> Int {
+    /// Waits until `members` hold equal digests, up to `seconds` (a generous bound: it returns as soon as
+    /// they agree, within a second or two on an idle machine); returns how long it took.
+    func converge(_ members: [Member], within seconds: Double = 180) async throws -> Int {
         let started = Date()
         while Date().timeIntervalSince(started) < seconds {
             if Set(try members.map { try $0.db.digest() }).count == 1 {

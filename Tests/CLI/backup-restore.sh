@@ -36,7 +36,7 @@ save b1.json
 sleep 0.3
 must "backup 2 while writing" "$N" backup "$W/b2.sqlite" --json
 save b2.json
-reap "$WRITER" 60
+reap "$WRITER" 300
 check "the writer finished (60 tickets)" test "$RC" -eq 0
 for b in b1 b2; do
     check "$b is whole and consistent (integrity ok, tickets and blocks as reported)" py "$W/$b.sqlite" "$W/$b.json" <<'PY'
@@ -54,14 +54,14 @@ done
 
 echo "== b. north's disk dies after more writes reached the hub"
 for i in 1 2 3; do must "north writes after the backup ($i)" "$N" ticket create --subject "After backup $i"; done
-if converge 30 "$N" "$HUB"; then pass "hub holds all of north's blocks (${CONVERGE_MS} ms)"; else fail "hub holds all of north's blocks"; fi
+if converge 120 "$N" "$HUB"; then pass "hub holds all of north's blocks (${CONVERGE_MS} ms)"; else fail "hub holds all of north's blocks"; fi
 TOP=$(seq_of "$N" north)
 OLD=$(py "$W/b2.json" <<'PY'
 import json, sys; print(json.load(open(sys.argv[1]))["vector"]["north"])
 PY
 )
-kill -TERM "$NORTH_PID"; reap "$NORTH_PID" 10
-check "north's node stops on SIGTERM" test "$RC" -eq 0
+kill -TERM "$NORTH_PID"; reap "$NORTH_PID" 60
+check "north's node stops on SIGTERM (within 60 s)" test "$RC" -eq 0
 mv "$N" "$W/north.dead"
 check "the backup is behind north's last block ($OLD < $TOP)" test "$OLD" -lt "$TOP"
 
@@ -78,9 +78,9 @@ PY
 
 echo "== d. the restored node syncs, learns its highest block, writes above it"
 bg node-north2 "$BIN" serve --store "$N" --peer "127.0.0.1:${NODE_PORT[hub]}" --log-level warning
-if converge 30 "$N" "$HUB"; then pass "restored north caught up with the hub (${CONVERGE_MS} ms)"; else fail "restored north caught up with the hub"; fi
+if converge 120 "$N" "$HUB"; then pass "restored north caught up with the hub (${CONVERGE_MS} ms)"; else fail "restored north caught up with the hub"; fi
 check "north's own seq is back to $TOP" test "$(seq_of "$N" north)" -eq "$TOP"
-deadline=$(($(now_ms) + 10000))
+deadline=$(($(now_ms) + 60000))
 LIFTED=no
 while (($(now_ms) < deadline)); do
     run "$N" status --json
@@ -89,10 +89,10 @@ import json, sys; assert json.load(open(sys.argv[1]))["restoredAt"] is None
 PY
     sleep 0.1
 done
-check "the coordinator's synced lifted the fence within 10 s" test "$LIFTED" = yes
+check "the coordinator's synced lifted the fence within 60 s" test "$LIFTED" = yes
 must "a local write after the sync succeeds" "$N" ticket create --subject "After restore" --json
 check "it took seq $((TOP + 1)), not a reused one" test "$(seq_of "$N" north)" -eq $((TOP + 1))
-if converge 30 "$N" "$HUB"; then pass "the hub took it: equal digests (${CONVERGE_MS} ms)"; else fail "the hub took it"; fi
+if converge 120 "$N" "$HUB"; then pass "the hub took it: equal digests (${CONVERGE_MS} ms)"; else fail "the hub took it"; fi
 check "hub's vector has north at $((TOP + 1))" test "$(seq_of "$HUB" north)" -eq $((TOP + 1))
 run "$HUB" status --json
 check "the hub holds back nothing and recorded no error from north" py "$W/out" <<'PY'

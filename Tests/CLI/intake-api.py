@@ -45,8 +45,10 @@ import harness  # noqa: E402  (Tests/CLI/harness.py: what the Python CLI scripts
 from harness import Stop, check, procs, require, start, tail, tl  # noqa: E402
 
 harness.find_binary()
-HTTP_TIMEOUT = 15          # every HTTP request, in seconds
-START_TIMEOUT = 20         # until the node logs its port
+# Bounds only, generous so that a machine whose cores are all busy fails no check: a request takes
+# milliseconds and the node logs its port within a second.
+HTTP_TIMEOUT = 60          # every HTTP request, in seconds
+START_TIMEOUT = 120        # until the node logs its port
 CHANNELS = ["email", "chat", "phone", "social", "portal", "bot", "api"]
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 DISPLAY_NUMBER = re.compile(r"^NORTH-[0-9]+$")
@@ -365,6 +367,7 @@ def handoff_checks():
     body = handoff_body(1)
     sent = datetime.datetime.now(datetime.timezone.utc)
     a = post("/api/intake/handoffs", body)
+    answered = datetime.datetime.now(datetime.timezone.utc)
     number = a.get("ticket", "displayNumber")
     check("POST /api/intake/handoffs answers 201 with ticket.channel 'bot' (the default) and duplicate false",
           a.status == 201 and a.get("ticket", "channel") == "bot" and a.get("duplicate") is False and isinstance(number, str), a)
@@ -373,9 +376,11 @@ def handoff_checks():
         at = datetime.datetime.fromisoformat(started.replace("Z", "+00:00")) if isinstance(started, str) else None
     except ValueError:
         at = None
-    check("firstResponseClockStartedAt is an ISO 8601 time of the handoff (within a minute of the request)",
-          at is not None and at.tzinfo is not None and abs((at - sent).total_seconds()) < 60,
-          f"firstResponseClockStartedAt {started!r}; request sent at {sent.isoformat()}")
+    # Between the request and its answer (a second of slack either way for a time written in whole seconds).
+    slack = datetime.timedelta(seconds=1)
+    check("firstResponseClockStartedAt is an ISO 8601 time of the handoff (between the request and its answer)",
+          at is not None and at.tzinfo is not None and sent - slack <= at <= answered + slack,
+          f"firstResponseClockStartedAt {started!r}; request sent at {sent.isoformat()}, answered at {answered.isoformat()}")
     if a.status != 201 or not isinstance(number, str):
         return
     detail = show(number)

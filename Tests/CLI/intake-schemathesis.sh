@@ -29,7 +29,9 @@ source "$(dirname "$0")/lib.sh" "$@"
 
 EXAMPLES=${SCHEMATHESIS_EXAMPLES:-40}
 RUN_SECONDS=900        # hard bound of the whole schemathesis run
-REQUEST_SECONDS=20     # bound of each request schemathesis sends
+REQUEST_SECONDS=60     # bound of each request schemathesis sends (they take milliseconds; generous for a busy machine)
+START_SECONDS=120      # bound until the node logs its port (it does within a second)
+STOP_SECONDS=60        # bound until the node exits after SIGTERM (it does within a second)
 WANT_VERSION=4.32.5
 
 workspace intake-schemathesis
@@ -37,13 +39,13 @@ SPEC=$CLI_DIR/../../Docs/intake-openapi.yaml
 STORE=$W/north
 SERVER_PID=
 
-# stop_server: SIGTERM to the node (by its pid), SIGKILL if it still runs 10 s later. STOP_RC: its
-# exit status, or "killed".
+# stop_server: SIGTERM to the node (by its pid), SIGKILL if it still runs STOP_SECONDS later. STOP_RC:
+# its exit status, or "killed".
 STOP_RC=
 stop_server() {
     if [[ -n $SERVER_PID ]]; then
         kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 100); do
+        for _ in $(seq $((STOP_SECONDS * 10))); do
             kill -0 "$SERVER_PID" 2>/dev/null || break
             sleep 0.1
         done
@@ -97,7 +99,7 @@ fi
 "$BIN" serve --store "$STORE" --http 127.0.0.1:0 </dev/null >/dev/null 2>"$W/node.log" &
 SERVER_PID=$!
 PORT=
-for _ in $(seq 200); do
+for _ in $(seq $((START_SECONDS * 10))); do
     # swift-log writes the metadata first: "... address=http://127.0.0.1:PORT/ [tierline] dashboard listening"
     PORT=$(grep 'dashboard listening' "$W/node.log" 2>/dev/null | sed -n 's|.*address=http://127\.0\.0\.1:\([0-9][0-9]*\)/.*|\1|p' | head -n 1 || true)
     [[ -n $PORT ]] && break
@@ -107,7 +109,7 @@ done
 if [[ -n $PORT ]]; then
     pass "tierline serve --http 127.0.0.1:0 logs 'dashboard listening address=http://127.0.0.1:$PORT/'"
 else
-    fail "tierline serve --http 127.0.0.1:0 logs 'dashboard listening address=...' within 20 s" "$(tail -n 20 "$W/node.log")"
+    fail "tierline serve --http 127.0.0.1:0 logs 'dashboard listening address=...' within $START_SECONDS s" "$(tail -n 20 "$W/node.log")"
     finish
 fi
 BASE=http://127.0.0.1:$PORT
@@ -125,7 +127,7 @@ def post(path, body):
     request = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST",
                                      headers={"Content-Type": "application/json", "Authorization": "Bearer " + token})
     try:
-        with urllib.request.urlopen(request, timeout=20) as r:
+        with urllib.request.urlopen(request, timeout=60) as r:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode("utf-8", "replace")
@@ -158,7 +160,7 @@ import json, sys, urllib.request
 
 base, token = sys.argv[1:3]
 request = urllib.request.Request(base + "/api/kb/search?q=refund", headers={"Authorization": "Bearer " + token})
-with urllib.request.urlopen(request, timeout=20) as r:
+with urllib.request.urlopen(request, timeout=60) as r:
     answer = json.loads(r.read())
 if len(answer.get("results", [])) != 1:
     sys.exit(f"want 1 result, got: {json.dumps(answer)[:600]}")
@@ -257,7 +259,7 @@ stop_server
 if [[ $STOP_RC == 0 ]]; then
     pass "the node stops with exit 0 on SIGTERM"
 else
-    fail "the node stops with exit 0 on SIGTERM" "exit: $STOP_RC (killed: still running 10 s after SIGTERM)"
+    fail "the node stops with exit 0 on SIGTERM" "exit: $STOP_RC (killed: still running $STOP_SECONDS s after SIGTERM)"
 fi
 if ((FAILED > 0)); then
     echo "node log (last lines):"

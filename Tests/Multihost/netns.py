@@ -37,7 +37,9 @@ import tempfile
 import threading
 import time
 
-TOTAL_TIMEOUT_S = 300
+# Every wait below polls and ends as soon as its condition holds; the bounds are generous (several
+# times what a loaded machine needs), so a machine whose cores are all busy fails no step.
+TOTAL_TIMEOUT_S = 1200
 # The acceptance criterion's faults; the flags of the same names override them for exploring.
 LATENCY_MS, JITTER_MS, LOSS, RETRANSMIT_MS, CUT_EVERY_MS = 50, 10, 0.1, 200, 4000
 HUB_PORT = 7400
@@ -62,7 +64,7 @@ class TestTimeout(Exception):
     pass
 
 
-def run(argv, timeout=30, check=True):
+def run(argv, timeout=120, check=True):
     """Runs a command, bounded; returns the CompletedProcess; raises Failure if check and rc != 0."""
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
@@ -162,7 +164,7 @@ class Processes:
         if proc.poll() is None:
             os.kill(proc.pid, sig)
 
-    def stop(self, name, timeout=10):
+    def stop(self, name, timeout=60):
         """SIGTERM, then wait; returns the exit code, or None if it had to be killed."""
         proc = self.procs[name]
         if proc.poll() is None:
@@ -193,7 +195,7 @@ class Fleet:
         self.folder = folder
         self.stores = {site: os.path.join(folder, site) for site in ("hub", "north", "south")}
 
-    def cli(self, site, *args, timeout=60):
+    def cli(self, site, *args, timeout=120):
         """tierline ARGS --store STORE; returns stdout; Failure on a non-zero exit."""
         return run([self.bin, *args, "--store", self.stores[site]], timeout=timeout).stdout
 
@@ -206,7 +208,7 @@ class Fleet:
     def digests(self, sites=("hub", "north", "south")):
         return {site: self.digest(site) for site in sites}
 
-    def converge(self, what, sites=("hub", "north", "south"), timeout=90):
+    def converge(self, what, sites=("hub", "north", "south"), timeout=300):
         """Waits until the sites' digests are equal; returns the time it took, ms."""
         started = time.monotonic()
         while True:
@@ -286,7 +288,7 @@ def backlog(fleet, counts, label):
     for t in threads:
         t.start()
     for t in threads:
-        t.join(120)
+        t.join(600)
     if errors or any(t.is_alive() for t in threads):
         raise Failure(f"writing the {label} tickets failed: {errors or 'a writer is stuck'}")
 
@@ -307,7 +309,7 @@ def scenario(fleet, procs, topo, faultproxy, folder):
     procs.start("node-hub", [fleet.bin, "serve", "--store", fleet.stores["hub"], "--listen", hub_addr,
                              "--log-level", "warning"], ns=ns["hub"])
     if shutil.which("ss"):
-        wait_until(f"the hub listens on {hub_addr}", 20, lambda: procs.procs["node-hub"].poll() is not None or
+        wait_until(f"the hub listens on {hub_addr}", 120, lambda: procs.procs["node-hub"].poll() is not None or
                    f":{HUB_PORT}" in run(["ip", "netns", "exec", ns["hub"], "ss", "-Hltn"], check=False).stdout)
     else:
         time.sleep(1)  # no `ss`: the proxies reset clients until the hub listens, and the nodes retry
@@ -320,7 +322,7 @@ def scenario(fleet, procs, topo, faultproxy, folder):
                            "--latency-ms", str(LATENCY_MS), "--jitter-ms", str(JITTER_MS), "--loss", str(LOSS),
                            "--retransmit-ms", str(RETRANSMIT_MS), "--cut-every-ms", str(CUT_EVERY_MS),
                            "--seed", str(seed)], ns=ns["wan"])
-        line, _ = wait_until(f"{name} prints its address", 20, lambda: procs.procs[name].poll() is not None or
+        line, _ = wait_until(f"{name} prints its address", 120, lambda: procs.procs[name].poll() is not None or
                              re.search(r"listening on (\S+)", procs.text(name, "out")))
         if procs.procs[name].poll() is not None:
             raise Failure(f"{name} exited ({procs.procs[name].returncode}): {procs.text(name)[-1500:]}")
@@ -345,19 +347,19 @@ def scenario(fleet, procs, topo, faultproxy, folder):
     s1 = fleet.json("south", "ticket", "create", "--subject", "south: wifi drops", "--tag", "network")
     fleet.cli("south", "ticket", "create", "--subject", "south: projector dim", "--priority", "low")
     fleet.cli("hub", "ticket", "create", "--subject", "hub: mail quota", "--assignee", "anna")
-    fleet.converge("first tickets", timeout=90)
+    fleet.converge("first tickets", timeout=300)
     fleet.cli("hub", "ticket", "tag", s1["id"], "--add", "triaged")
     fleet.cli("south", "ticket", "comment", n1["id"], "--body", "south: same printer model here")
-    fleet.converge("edits on each other's tickets", timeout=90)
+    fleet.converge("edits on each other's tickets", timeout=300)
     started = time.monotonic()
     backlog(fleet, {"north": BACKLOG, "south": BACKLOG, "hub": BACKLOG}, "backlog")
     log(f"  {BACKLOG} tickets (a third with a comment) written at each site at once in "
         f"{int((time.monotonic() - started) * 1000)} ms while the nodes push them")
-    fleet.converge("the backlog", timeout=120)
+    fleet.converge("the backlog", timeout=600)
 
     log("== 3. partition south's proxy (SIGUSR1); both sides keep writing")
     procs.signal("proxy-south", signal.SIGUSR1)
-    wait_until("proxy-south logs the partition", 10, lambda: "SIGUSR1: partitioned" in procs.text("proxy-south"))
+    wait_until("proxy-south logs the partition", 60, lambda: "SIGUSR1: partitioned" in procs.text("proxy-south"))
     partitioned_at = time.monotonic()
     fleet.cli("north", "ticket", "update", n1["id"], "--assignee", "anna")
     fleet.cli("south", "ticket", "update", n1["id"], "--assignee", "bela")
@@ -371,7 +373,7 @@ def scenario(fleet, procs, topo, faultproxy, folder):
     backlog(fleet, {"north": BACKLOG // 2, "south": BACKLOG // 2}, "partition")
     fleet.cli("hub", "ticket", "comment", s1["id"], "--body", "hub: escalating to the network team")
     log(f"  north assigns {n1['displayNumber']} to anna, south to bela; comments, tags and {BACKLOG // 2 + 1} new tickets on each side")
-    fleet.converge("north and hub during the partition", sites=("hub", "north"), timeout=60)
+    fleet.converge("north and hub during the partition", sites=("hub", "north"), timeout=300)
     d = fleet.digests()
     if d["south"] == d["hub"]:
         raise Failure("south equals the hub during the partition: the partition did not hold")
@@ -386,12 +388,12 @@ def scenario(fleet, procs, topo, faultproxy, folder):
 
     log("== 4. heal (SIGUSR2); everything converges, the conflict is kept")
     procs.signal("proxy-south", signal.SIGUSR2)
-    wait_until("proxy-south logs the heal", 10, lambda: "SIGUSR2: healed" in procs.text("proxy-south"))
+    wait_until("proxy-south logs the heal", 60, lambda: "SIGUSR2: healed" in procs.text("proxy-south"))
     during = counters_in(procs.text("proxy-south"), "SIGUSR2: healed")
     if during:
         log(f"  proxy-south during the partition: {during['partitionResets']} open connections reset, "
             f"{during['refused']} reconnects refused")
-    heal_ms = fleet.converge("after the heal", timeout=120)
+    heal_ms = fleet.converge("after the heal", timeout=600)
     shows = {site: fleet.json(site, "ticket", "show", n1["id"]) for site in ("hub", "north", "south")}
     for site, t in shows.items():
         conflicts = [e for e in t.get("events", []) if e.get("kind") == "conflict" and e.get("field") == "assignee"]
@@ -421,7 +423,7 @@ def scenario(fleet, procs, topo, faultproxy, folder):
     names = ", ".join(f"{p['kind']} {p['name']} v{p['version']}" for p in published)
     log(f"  hub publishes {names}")
     hub_config = fleet.cli("hub", "config", "show", "--json")
-    _, ms = wait_until("north and south hold the configuration", 60, lambda: all(
+    _, ms = wait_until("north and south hold the configuration", 300, lambda: all(
         fleet.cli(site, "config", "show", "--json") == hub_config for site in ("north", "south")))
     log(f"  the configuration reached north and south in {ms} ms")
     ticket = fleet.json("north", "ticket", "create", "--subject", "north: payroll export fails", "--priority", "urgent",
@@ -435,7 +437,7 @@ def scenario(fleet, procs, topo, faultproxy, folder):
 
     def incoming():
         return [h for h in fleet.json("hub", "handoff", "list") if h.get("id") == ticket["id"] and h.get("incoming")]
-    handoffs, _ = wait_until(f"the hub lists an incoming handoff of {ticket['displayNumber']}", 90, incoming, interval=0.5)
+    handoffs, _ = wait_until(f"the hub lists an incoming handoff of {ticket['displayNumber']}", 300, incoming, interval=0.5)
     log(f"  {int((time.monotonic() - created) * 1000)} ms after creation the hub sees the handoff: "
         f"from {handoffs[0].get('fromSite')} to {handoffs[0].get('toGroup')}@{handoffs[0].get('toSite')}")
     history = [e.get("type") for e in fleet.json("north", "ticket", "show", ticket["id"])["sla"]["history"]]
@@ -443,7 +445,7 @@ def scenario(fleet, procs, topo, faultproxy, folder):
         if want not in history:
             raise Failure(f"north's history of {ticket['displayNumber']} lacks {want}: {history}")
     fleet.cli("hub", "handoff", "accept", ticket["id"], "--actor", "tier2-lead")
-    accept_ms = fleet.converge("after the hub accepted", timeout=90)
+    accept_ms = fleet.converge("after the hub accepted", timeout=300)
     owners = {}
     for site in ("hub", "north", "south"):
         t = fleet.json(site, "ticket", "show", ticket["id"])
@@ -517,13 +519,13 @@ def main():
         log("== 6. stop: SIGTERM to nodes and proxies")
         for name in ("node-north", "node-south", "node-hub"):
             t = time.monotonic()
-            rc = procs.stop(name, timeout=10)
+            rc = procs.stop(name, timeout=60)
             if rc != 0:
-                raise Failure(f"{name} did not exit 0 within 10 s of SIGTERM (exit {rc}): {procs.text(name)[-1500:]}")
+                raise Failure(f"{name} did not exit 0 within 60 s of SIGTERM (exit {rc}): {procs.text(name)[-1500:]}")
             log(f"  {name} exited 0 in {int((time.monotonic() - t) * 1000)} ms")
         totals = {}
         for name in ("proxy-north", "proxy-south"):
-            rc = procs.stop(name, timeout=10)
+            rc = procs.stop(name, timeout=60)
             c = counters_in(procs.text(name), "counters ")
             if rc != 0 or c is None:
                 raise Failure(f"{name} did not stop cleanly (exit {rc}) or printed no counters: {procs.text(name)[-1500:]}")

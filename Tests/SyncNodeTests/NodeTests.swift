@@ -20,15 +20,14 @@ final class TestSite: @unchecked Sendable {
 
     /// - Parameters:
     ///   - clockAhead: how far this site's wall clock runs ahead, ms.
-    ///   - applyDelay: a pause inside each apply transaction, to slow a transfer down deterministically.
-    init(_ site: String, role: SiteRole = .site, clockAhead: UInt64 = 0, applyDelay: Duration? = nil) throws {
+    ///   - applyGate: holds the apply of received batches where the test says (see ``ApplyGate``).
+    init(_ site: String, role: SiteRole = .site, clockAhead: UInt64 = 0, applyGate: ApplyGate? = nil) throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("tierline-node-\(site)-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var db = try TicketDatabase(TicketDatabase.openPool(path: folder + "/tierline.sqlite"), key: key,
                                     wallClock: { TicketDatabase.systemMillis() + clockAhead })
-        if let applyDelay {
-            let micros = UInt32(applyDelay.components.seconds * 1_000_000 + applyDelay.components.attoseconds / 1_000_000_000_000)
-            db.faultHook = { point in if point == "afterApplyBatch" { usleep(micros) } }
+        if let applyGate {
+            db.faultHook = { point in if point == "afterApplyBatch" { try applyGate.pass() } }
         }
         self.db = db
         try db.initialize(site: try SiteID(site), role: role)
@@ -69,6 +68,53 @@ final class TestSite: @unchecked Sendable {
             let t = try db.createTicket(TicketDraft(subject: "\(prefix) \(i)", firstMessage: "help \(i)"))
             if i % 3 == 0 { _ = try db.tag(t.id, add: ["\(prefix)-tag"], remove: []) }
         }
+    }
+}
+
+/// Holds a store's apply of received batches at a point the test chooses, so a transfer is cut
+/// mid-way whatever the machine's speed: the first `passing` batches apply; the next one waits inside
+/// its apply transaction until the test calls `cut()` (it and every later batch then fail and roll
+/// back) or `open()` (it and every later batch apply).
+final class ApplyGate: @unchecked Sendable {
+    private enum State { case counting(Int), cut, open }
+    struct Cut: Error {}
+    private let condition = NSCondition()
+    private var state: State
+    private var waiting = false
+
+    init(passing: Int) { state = .counting(passing) }
+
+    /// A batch waits at the gate.
+    var isHolding: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return waiting
+    }
+
+    func cut() { settle(.cut) }
+    func open() { settle(.open) }
+
+    private func settle(_ new: State) {
+        condition.lock()
+        state = new
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The store's fault hook at "afterApplyBatch" (on the store's writer thread).
+    func pass() throws {
+        condition.lock()
+        defer { condition.unlock() }
+        if case .counting(let n) = state, n > 0 {
+            state = .counting(n - 1)
+            return
+        }
+        while case .counting = state {
+            waiting = true
+            condition.wait()
+        }
+        waiting = false
+        if case .cut = state { throw Cut() }
     }
 }
 
@@ -134,7 +180,7 @@ func quietLogger() -> Logger {
         try await north.start(listen: false, peers: [hubAddress])
         try await south.start(listen: false, peers: [hubAddress])
         defer { Task { await north.stop(); await south.stop(); await hub.stop() } }
-        try await eventually(20, "all three digests are equal") {
+        try await eventually(60, "all three digests are equal") {
             let digests = try [north, hub, south].map { try $0.db.digest() }
             let all = try north.db.tickets().count
             return Set(digests).count == 1 && all == 12
@@ -143,7 +189,7 @@ func quietLogger() -> Logger {
 
         // Live push across the hub: a write at north reaches south.
         _ = try north.db.createTicket(TicketDraft(subject: "late news"))
-        try await eventually(5, "the new ticket reaches south") { try south.db.tickets().contains { $0.subject == "late news" } }
+        try await eventually(60, "the new ticket reaches south") { try south.db.tickets().contains { $0.subject == "late news" } }
         await north.stop(); await south.stop(); await hub.stop()
         // Each node knows its peers.
         #expect(try hub.db.peers().map(\.site.rawValue).sorted() == ["north", "south"])
@@ -172,7 +218,7 @@ func quietLogger() -> Logger {
         let task = Task { try await node.run() }
         await south.stop()
         _ = try await south.start(peers: [northAddress])
-        try await eventually(20, "north and south converge") {
+        try await eventually(60, "north and south converge") {
             let ticketCount = try south.db.tickets().count
             return try north.db.digest() == south.db.digest() && ticketCount == 8
         }
@@ -196,7 +242,7 @@ func quietLogger() -> Logger {
         #expect(first.completed)
         #expect(first.receivedBlocks == (try node.db.vector()[try SiteID("branch")]).toInt)
         #expect(first.sentBlocks == (try laptop.db.vector()[try SiteID("laptop-anna")]).toInt)
-        try await eventually(20, "the node has the laptop's work") { try node.db.digest() == laptop.db.digest() }
+        try await eventually(60, "the node has the laptop's work") { try node.db.digest() == laptop.db.digest() }
         // Already in sync: nothing moves but the handshake.
         let second = try await SyncClient.exchange(store: laptop.db, key: laptop.key, with: address, logger: quietLogger())
         #expect(second.sentBlocks == 0 && second.receivedBlocks == 0)
@@ -208,24 +254,32 @@ func quietLogger() -> Logger {
     }
 
     @Test func aTransferCutMidwayResumesWithoutLossOrDuplication() async throws {
-        // east pauses 30 ms in each apply, so the 30 batches take about a second and the cut lands mid-way.
-        let big = try TestSite("big"), east = try TestSite("east", applyDelay: .milliseconds(30))
+        // east applies the first batch of the transfer, then holds the second inside its apply
+        // transaction until the test has begun to stop the node; that batch and any after it then fail
+        // and roll back. So the cut lands mid-way on any machine, however fast or busy.
+        let gate = ApplyGate(passing: 1)
+        let big = try TestSite("big"), east = try TestSite("east", applyGate: gate)
         try admit(big, east)
         try big.create(600, prefix: "backlog")
         let total = Int(try big.db.vector()[try SiteID("big")])
         let address = try #require(try await east.start())
-        // Small batches so the cut lands mid-transfer.
+        // Small batches (of 20 blocks): the transfer has dozens.
         let transfer = Task {
             try await SyncClient.exchange(store: big.db, key: big.key, with: address, logger: quietLogger(), batchBlocks: 20)
         }
-        try await eventually(20, "east has applied part of the backlog") { try east.db.vector()[try SiteID("big")] > 0 }
+        try await eventually(60, "east has applied part of the backlog and holds the next batch") {
+            try east.db.vector()[try SiteID("big")] > 0 && gate.isHolding
+        }
+        east.node?.shutdown()
+        gate.cut()
         await east.stop()
         let cut = await transfer.result
         let partial = Int(try east.db.vector()[try SiteID("big")])
-        if case .success = cut { Issue.record("the transfer finished before the cut (\(partial) of \(total)); raise the backlog") }
-        #expect(partial < total)
+        if case .success = cut { Issue.record("the transfer finished although the node stopped mid-way (\(partial) of \(total))") }
+        #expect(partial > 0 && partial < total)
 
         // The node comes back on a new port; the next exchange sends only the rest.
+        gate.open()
         let again = try #require(try await east.start())
         let resumed = try await SyncClient.exchange(store: big.db, key: big.key, with: again, logger: quietLogger(), batchBlocks: 20)
         await east.stop()

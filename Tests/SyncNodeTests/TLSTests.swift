@@ -29,7 +29,7 @@ enum TLSFixture {
         let address = try #require(try await north.start { $0.tls = TLSFixture.site("north") })
         try await south.start(listen: false, peers: [address]) { $0.tls = TLSFixture.site("south") }
         defer { Task { await south.stop(); await north.stop() } }
-        try await eventually(20, "north and south converge over TLS") {
+        try await eventually(60, "north and south converge over TLS") {
             let count = try south.db.tickets().count
             return try north.db.digest() == south.db.digest() && count == 9
         }
@@ -43,7 +43,7 @@ enum TLSFixture {
         #expect(summary.receivedBlocks > 0 && summary.sentBlocks > 0)
         // Live push still runs inside TLS: a new ticket at south reaches north.
         _ = try south.db.createTicket(TicketDraft(subject: "after the handshake"))
-        try await eventually(10, "the new ticket reaches north") { try north.db.tickets().contains { $0.subject == "after the handshake" } }
+        try await eventually(60, "the new ticket reaches north") { try north.db.tickets().contains { $0.subject == "after the handshake" } }
         await south.stop()
         await north.stop()
     }
@@ -59,7 +59,7 @@ enum TLSFixture {
 
         // rogue trusts north's CA, but north does not trust rogue's.
         await expectFailure(code: "tls-failed", sync: rogue, with: address, tls: TLSFixture.site("rogue", ca: "ca"))
-        try? await eventually(10, "north logs why it refused rogue") { log.contains(.warning, "tls-failed: the peer's certificate is not trusted here") }
+        try? await eventually(60, "north logs why it refused rogue") { log.contains(.warning, "tls-failed: the peer's certificate is not trusted here") }
         #expect(log.contains(.warning, "tls-failed: the peer's certificate is not trusted here"), "\(log.warnings)")
 
         // A client without any certificate is refused too (mutual TLS is the default with a CA).

@@ -196,7 +196,7 @@ func block(_ origin: SiteID, _ seq: UInt64, _ changes: [Change], key: SiteKey, a
         #expect(outcome.acks.map(\.batch) == [1])
         #expect(outcome.errors.map(\.code) == ["bad-batch"])
         #expect(try hub.db.vector()[north] == 1 && hub.db.pendingCount() == 0)
-        try await eventually(10, "the hub records why the session ended") {
+        try await eventually(60, "the hub records why the session ended") {
             try hub.db.peers().first { $0.site == north }?.lastError?.hasPrefix("bad-batch") == true
         }
     }
@@ -289,21 +289,21 @@ func block(_ origin: SiteID, _ seq: UInt64, _ changes: [Change], key: SiteKey, a
         let address = try #require(try await hub.start())
         try await branch.start(listen: false, peers: [address])
         defer { Task { await branch.stop(); await hub.stop() } }
-        try await eventually(10, "the branch holds the hub's roster") { try branch.db.rosterVersion() == hub.db.rosterVersion() }
+        try await eventually(60, "the branch holds the hub's roster") { try branch.db.rosterVersion() == hub.db.rosterVersion() }
 
         // An edit made while the session is open reaches the branch over that session.
         try hub.db.editRoster { [south] roster in
             if let i = roster.sites.firstIndex(where: { $0.site == south.rawValue }) { roster.sites[i].role = .laptop }
         }
-        try await eventually(10, "the edit reaches the branch") { try branch.db.rosterVersion() == hub.db.rosterVersion() }
+        try await eventually(60, "the edit reaches the branch") { try branch.db.rosterVersion() == hub.db.rosterVersion() }
         _ = try branch.db.createTicket(TicketDraft(subject: "before removal"))
-        try await eventually(10, "the branch's ticket reaches the hub") { try hub.db.tickets().count == 1 }
+        try await eventually(60, "the branch's ticket reaches the hub") { try hub.db.tickets().count == 1 }
 
         // Removed, the branch loses its session, and what it writes afterwards never reaches the hub.
         try hub.db.editRoster { roster in
             if let i = roster.sites.firstIndex(where: { $0.site == me.rawValue }) { roster.sites[i].revokedAfter = try hub.db.vector()[me] }
         }
-        try await eventually(10, "the hub ends the branch's session") {
+        try await eventually(60, "the hub ends the branch's session") {
             try hub.db.peers().first { $0.site == me }?.lastError?.contains("removed from the roster") == true
         }
         _ = try branch.db.createTicket(TicketDraft(subject: "after removal"))
