@@ -1255,6 +1255,28 @@ class RosterRefused(Exception):
     pass
 
 
+def _strict_roster(value, depth=1, top=True):
+    """What 2.6.1 refuses in a roster beyond the rules of a frame line: a number anywhere (in any
+    member, known or not) that is not a plain integer of at most 2^63 - 1 in absolute value, null as
+    the value of a top-level member, objects or arrays nested more than 16 deep."""
+    if depth > 16:
+        raise RosterRefused("nested more than 16 deep")
+    if isinstance(value, dict):
+        for name, member in value.items():
+            if top and member is None:
+                raise RosterRefused(f"member {name} is null")
+            if isinstance(member, (dict, list)):
+                _strict_roster(member, depth + 1, False)
+            else:
+                _strict_roster(member, depth, False)
+    elif isinstance(value, list):
+        for member in value:
+            _strict_roster(member, depth + 1 if isinstance(member, (dict, list)) else depth, False)
+    elif isinstance(value, Number):
+        if not value.integral or value.text == "-0" or abs(int(value.text)) > INT_MAX:
+            raise RosterRefused(f"{value.text} is not a plain integer")
+
+
 def check_roster(document, signature, pinned_key):
     """A receiver's checks of 2.6.1: None when the roster is accepted, else why it is refused."""
     try:
@@ -1271,6 +1293,7 @@ def check_roster(document, signature, pinned_key):
             r = parse_line(raw)
         except FrameError as e:
             raise RosterRefused(f"does not parse: {e}")
+        _strict_roster(r)
         integer(r, "version", 1)
         coordinator = matching(r, "coordinator", SITE_RE)
         integer(r, "issued")
