@@ -252,6 +252,33 @@ printTable("Tierline beside plain SQLite and loopback in one run (ratio: Tierlin
     node.shutdown()
     _ = try? await nodeTask.value
 
+    // 4b. The baseline in the same run: the same sync as a plain protocol-1 session (no TLS) into a
+    // second empty node that admits plain sessions. TLS's cost is the ratio of the two times.
+    let plainKey = SiteKey.generate()
+    let plainStore = try openStore(root + "/\(label)-plain-node", site: "branch", role: .site, key: plainKey, durable: true)
+    let plainRoster = try SignedRoster.sign(Roster(version: 2, coordinator: try SiteID("hq"), issued: 2, sites: [
+        Roster.Member(site: try SiteID("branch"), key: plainKey.publicKey, role: .site),
+        Roster.Member(site: try SiteID("hq"), key: coordinatorKey.publicKey, role: .coordinator),
+        Roster.Member(site: try SiteID("laptop"), key: laptopKey.publicKey, role: .laptop),
+    ]), key: coordinatorKey)
+    try plainStore.pinCoordinator(key: coordinatorKey.publicKey)
+    for store in [laptop, plainStore] { _ = try store.adopt(document: plainRoster.document, signature: plainRoster.signature) }
+    let plainNode = try SyncNode(store: plainStore, key: plainKey, configuration: NodeConfiguration(
+        listen: Endpoint(host: "127.0.0.1", port: 0), allowPlainSessions: true), logger: logger)
+    let plainPort = try await plainNode.bind()?.port ?? 0
+    let plainTask = Task { try await plainNode.run() }
+    var plainSummary: SessionSummary?
+    let plainSeconds = try await seconds {
+        plainSummary = try await SyncClient.exchangePlain(store: laptop, key: laptopKey, with: Endpoint(host: "127.0.0.1", port: plainPort), logger: logger)
+    }
+    guard let plainSummary, try plainStore.digest() == laptop.digest() else { fatalError("\(label): the plain node did not converge with the laptop") }
+    emit(Figure(peer: "plain-tcp", workload: w, metric: "seconds", value: plainSeconds, unit: "s"))
+    emit(Figure(peer: "plain-tcp", workload: w, metric: "changes_per_s", value: Double(changes) / plainSeconds, unit: "changes/s"))
+    emit(Figure(peer: "plain-tcp", workload: w, metric: "wire_bytes_total", value: Double(plainSummary.bytesIn + plainSummary.bytesOut), unit: "bytes"))
+    emit(Figure(workload: w, metric: "tls_time_vs_plain", value: syncSeconds / plainSeconds, unit: "x"))
+    plainNode.shutdown()
+    _ = try? await plainTask.value
+
     // 5. The ceiling: the same wire bytes through a raw loopback socket, in the same run.
     let rawSeconds = try rawLoopback(bytes: wireBytes)
     emit(Figure(peer: "tcp-loopback", workload: w, metric: "same_bytes_seconds", value: rawSeconds, unit: "s"))

@@ -375,7 +375,19 @@ public enum SyncClient {
         }
     }
 
-    /// With `tls` `nil`, a plain protocol-1 session (what a node of Tierline 0.6 dials): for tests.
+    /// A plain protocol-1 exchange, without TLS, with a node that admits plain sessions
+    /// (`allowPlainSessions`): what a node of Tierline 0.6 dials. For the benchmark's baseline and tests;
+    /// a sync that should fall back to plain only when the peer is old uses `exchange(…allowPlain: true)`.
+    public static func exchangePlain(store: TicketDatabase, key: SiteKey, with peer: Endpoint,
+                                     logger: Logger = Logger(label: "tierline.sync"),
+                                     group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> SessionSummary {
+        let access = StoreAccess(store, threads: 2)
+        defer { Task { await access.close() } }
+        return try await exchange(access: access, identity: try store.identity(), key: key, with: peer, logger: logger,
+                                  batchBlocks: 1024, tls: nil, group: group, onProgress: nil)
+    }
+
+    /// With `tls` `nil`, a plain protocol-1 session (what a node of Tierline 0.6 dials).
     static func exchange(access: StoreAccess, identity: LocalIdentity, key: SiteKey, with peer: Endpoint, logger: Logger,
                          batchBlocks: Int, tls: TLSContexts?, group: any EventLoopGroup,
                          onProgress: (@Sendable (SyncProgress) -> Void)?) async throws -> SessionSummary {

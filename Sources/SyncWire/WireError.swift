@@ -71,8 +71,8 @@ public struct WireLimits: Sendable, Hashable {
 
 /// Versions this implementation speaks.
 public enum WireVersion {
-    /// Highest (and only) protocol version spoken.
-    public static let protocolVersion = 1
+    /// Highest protocol version spoken: 2, protocol 1's frames inside TLS with the sites' keys.
+    public static let protocolVersion = 2
     /// Lowest protocol version spoken.
     public static let minProtocolVersion = 1
     /// The block encoding schema written and read (`Protocol/PROTOCOL.md` §1).

@@ -132,7 +132,7 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
         try await north.start(listen: false, peers: [address])
         try await south.start(listen: false, peers: [address])
         defer { Task { await north.stop(); await south.stop(); await hub.stop() } }
-        try await eventually(20, "both sessions are open at the hub") { try hub.db.peers().count == 2 }
+        try await eventually(60, "both sessions are open at the hub") { try hub.db.peers().count == 2 }
 
         // A third member proves its key, then gets the error frame and is closed: it never sees a vector.
         let (items, closed) = try await handshake(try await RawPeer.connect(to: address, key: laptop.key), as: laptop, then: [])
@@ -143,7 +143,7 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
 
         // The two open sessions carry on: a ticket written at north reaches south through the hub.
         _ = try north.db.createTicket(TicketDraft(subject: "while the hub is full"))
-        try await eventually(20, "the ticket reaches south") { try south.db.tickets().contains { $0.subject == "while the hub is full" } }
+        try await eventually(60, "the ticket reaches south") { try south.db.tickets().contains { $0.subject == "while the hub is full" } }
 
         // When a session ends its place is free again.
         await south.stop()
@@ -243,7 +243,7 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
         let address = try #require(try await hub.start(logger: hubLog.logger) { $0.idleTimeoutMillis = 6000 })
         try await north.start(listen: false, peers: [address], logger: northLog.logger) { $0.idleTimeoutMillis = 6000 }
         defer { Task { await north.stop(); await hub.stop() } }
-        try await eventually(20, "the session opens") { try hub.db.peers().count == 1 }
+        try await eventually(60, "the session opens") { try hub.db.peers().count == 1 }
         // Nothing to send for two idle timeouts: pings (after a third of it) keep both sides hearing.
         try await Task.sleep(for: .seconds(13))
         #expect(!hubLog.contains(.warning, "session ended"), "\(hubLog.warnings)")
