@@ -31,6 +31,8 @@ public struct SiteHealth: Sendable, Encodable {
     /// The lowest seq at which a peer showed this replica another block of the site (two histories
     /// of one site: a copied store); `nil` when none was seen.
     public var divergedAtSeq: UInt64?
+    /// How the last session with the site was protected: `tls`, `tls-ca`, or `plain` (unprotected).
+    public var transport: String?
     public var conflicts: [String: Int]
     // Help-desk figures of the site's tickets (owned now): backlog and SLA state now, flow over the period.
     public var backlog: Int
@@ -202,6 +204,7 @@ public enum FleetQueries {
                     s.role = peer?.role.rawValue
                     s.skewMillis = peer?.skewMillis
                     s.lastError = peer?.lastError
+                    s.transport = peer?.transport
                     s.lastSeenMillis = siteID.flatMap { heard[$0] }.map { Int64($0) }
                     // A site's stamps grow with its seq: its newest block is its last.
                     if let newest = try Int64.fetchOne(db, sql: "SELECT hlc FROM block WHERE origin = ? ORDER BY seq DESC LIMIT 1", arguments: [name]) {

@@ -83,7 +83,7 @@ struct DashboardPage {
         for site in summary.sites {
             let conflicts = site.conflicts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             out += """
-                <tr data-site="\(escape(site.site))"><td><a href="/?\(escape(query.link(["site": site.site])))">\(escape(site.site))</a>\(site.isLocal ? " (this node)" : "")\(site.divergedAtSeq.map { " <strong class=\"bad diverged\">two histories from seq \($0)</strong>" } ?? "")</td>
+                <tr data-site="\(escape(site.site))"><td><a href="/?\(escape(query.link(["site": site.site])))">\(escape(site.site))</a>\(site.isLocal ? " (this node)" : "")\(site.divergedAtSeq.map { " <strong class=\"bad diverged\">two histories from seq \($0)</strong>" } ?? "")\(site.transport == "plain" ? " <strong class=\"bad unprotected\">plain link, unprotected</strong>" : "")</td>
                 <td>\(escape(site.role ?? "—"))</td><td class="backlog">\(site.backlog)</td><td>\(site.created)</td><td>\(site.solved)</td>
                 <td\(site.atRiskNow > 0 ? " class=\"warn\"" : "")>\(site.atRiskNow)</td><td class="breached\(site.breachedNow > 0 ? " bad" : "")">\(site.breachedNow)</td>
                 <td>\(percent(site.escalationRate))</td><td>\(percent(site.slaAttainment))</td>

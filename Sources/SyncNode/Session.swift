@@ -893,10 +893,16 @@ final class SyncSession: Sendable {
         let address = address
         let now = context.clock()
         let lastError = error.map(Self.printable)
+        let transportName: String? = switch transport?.mode {
+        case .siteKeys: "tls"
+        case .certificates: "tls-ca"
+        case .plain: "plain"
+        case nil: nil
+        }
         _ = try? await context.store.run { db in
             try db.recordPeer(PeerRecord(site: peer.site, role: peer.role, address: address, lastSeen: now,
                                          vector: snapshot.1, skewMillis: authenticated ? snapshot.2.skewMillis : nil, lastError: lastError,
-                                         blocksIn: UInt64(snapshot.4.0), blocksOut: UInt64(snapshot.4.1)))
+                                         blocksIn: UInt64(snapshot.4.0), blocksOut: UInt64(snapshot.4.1), transport: transportName))
         }
     }
 }

@@ -245,6 +245,10 @@ enum Schema {
                 t.primaryKey(["origin", "peer"])
             }
         }
+        migrator.registerMigration("v10-peer-transport") { db in
+            // How the last session with each peer was protected (protocol 2: TLS on the sites' keys).
+            try db.alter(table: "peer") { t in t.add(column: "transport", .text) }
+        }
         return migrator
     }
 

@@ -19,9 +19,14 @@ public struct PeerRecord: Sendable, Equatable {
     /// Blocks received from and sent to this peer, over all sessions.
     public var blocksIn: UInt64
     public var blocksOut: UInt64
+    /// How the last session was protected: `tls` (the sites' own keys), `tls-ca` (an organisation's
+    /// certificates) or `plain` (a protocol-1 session, unprotected); `nil` before protocol 2.
+    public var transport: String?
 
     public init(site: SiteID, role: SiteRole, address: String, lastSeen: UInt64, vector: VersionVector,
-                skewMillis: Int64? = nil, lastError: String? = nil, blocksIn: UInt64 = 0, blocksOut: UInt64 = 0) {
+                skewMillis: Int64? = nil, lastError: String? = nil, blocksIn: UInt64 = 0, blocksOut: UInt64 = 0,
+                transport: String? = nil) {
+        self.transport = transport
         self.site = site
         self.role = role
         self.address = address
@@ -99,14 +104,16 @@ extension TicketDatabase {
             }
             let text = String(decoding: try JSONEncoder().encode(vector), as: UTF8.self)
             try db.execute(sql: """
-                INSERT INTO peer (site, role, address, lastSeen, vector, skewMillis, lastError, blocksIn, blocksOut)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO peer (site, role, address, lastSeen, vector, skewMillis, lastError, blocksIn, blocksOut, transport)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(site) DO UPDATE SET role = excluded.role, address = excluded.address,
                   lastSeen = max(lastSeen, excluded.lastSeen), vector = excluded.vector,
                   skewMillis = coalesce(excluded.skewMillis, skewMillis), lastError = excluded.lastError,
-                  blocksIn = blocksIn + excluded.blocksIn, blocksOut = blocksOut + excluded.blocksOut
+                  blocksIn = blocksIn + excluded.blocksIn, blocksOut = blocksOut + excluded.blocksOut,
+                  transport = coalesce(excluded.transport, transport)
                 """, arguments: [peer.site.rawValue, peer.role.rawValue, peer.address, Int64(clamping: peer.lastSeen), text,
-                                 peer.skewMillis, peer.lastError, Int64(clamping: peer.blocksIn), Int64(clamping: peer.blocksOut)])
+                                 peer.skewMillis, peer.lastError, Int64(clamping: peer.blocksIn), Int64(clamping: peer.blocksOut),
+                                 peer.transport])
         }
     }
 
@@ -118,7 +125,8 @@ extension TicketDatabase {
                            address: row["address"], lastSeen: UInt64(row["lastSeen"] as Int64),
                            vector: try JSONDecoder().decode(VersionVector.self, from: Data((row["vector"] as String).utf8)),
                            skewMillis: row["skewMillis"], lastError: row["lastError"],
-                           blocksIn: UInt64(row["blocksIn"] as Int64), blocksOut: UInt64(row["blocksOut"] as Int64))
+                           blocksIn: UInt64(row["blocksIn"] as Int64), blocksOut: UInt64(row["blocksOut"] as Int64),
+                           transport: row["transport"])
             }
         }
     }

@@ -133,11 +133,12 @@ struct Serve: AsyncParsableCommand {
         var maxBatchCompressedBytes: Int
         var maxSessions: Int
         var idleTimeoutMillis: Int
+        var allowPlainSessions: Bool
 
         enum CodingKeys: String, CodingKey {
             case site, role, publicKey, store, config, listen, peers, http, routing, logLevel, pollMillis, reconnectMinMillis,
                  reconnectMaxMillis, batchBlocks, escalationMillis, tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes,
-                 maxSessions, idleTimeoutMillis
+                 maxSessions, idleTimeoutMillis, allowPlainSessions
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -163,6 +164,7 @@ struct Serve: AsyncParsableCommand {
             try c.encode(maxBatchCompressedBytes, forKey: .maxBatchCompressedBytes)
             try c.encode(maxSessions, forKey: .maxSessions)
             try c.encode(idleTimeoutMillis, forKey: .idleTimeoutMillis)
+            try c.encode(allowPlainSessions, forKey: .allowPlainSessions)
         }
     }
 
@@ -193,7 +195,7 @@ struct Serve: AsyncParsableCommand {
                                  batchBlocks: s.batchBlocks, escalationMillis: s.escalationMillis, tls: s.tls,
                                  maxLineBytes: s.maxLineBytes, maxBatchBytes: s.maxBatchBytes,
                                  maxBatchCompressedBytes: s.maxBatchCompressedBytes, maxSessions: s.maxSessions,
-                                 idleTimeoutMillis: s.idleTimeoutMillis)
+                                 idleTimeoutMillis: s.idleTimeoutMillis, allowPlainSessions: s.allowPlainSessions)
         if options.json { return try printJSON(output) }
         printTable(["SETTING", "VALUE"], [
             ["site", "\(output.site) (\(output.role))"],
@@ -416,8 +418,10 @@ struct StatusCommand: ParsableCommand {
         var blocksIn: UInt64
         var blocksOut: UInt64
         var lastError: String?
+        /// `tls`, `tls-ca` or `plain` (unprotected), as the last session ran.
+        var transport: String?
 
-        enum Keys: String, CodingKey { case site, role, address, lastSeen, theyLack, weLack, skewMillis, blocksIn, blocksOut, lastError }
+        enum Keys: String, CodingKey { case site, role, address, lastSeen, theyLack, weLack, skewMillis, blocksIn, blocksOut, lastError, transport }
 
         func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: Keys.self)
@@ -431,6 +435,7 @@ struct StatusCommand: ParsableCommand {
             try c.encode(blocksIn, forKey: .blocksIn)
             try c.encode(blocksOut, forKey: .blocksOut)
             try c.encode(lastError, forKey: .lastError)
+            try c.encode(transport, forKey: .transport)
         }
     }
 
@@ -442,7 +447,8 @@ struct StatusCommand: ParsableCommand {
             Peer(site: p.site.rawValue, role: p.role.rawValue, address: p.address,
                  lastSeen: Date(timeIntervalSince1970: Double(p.lastSeen) / 1000),
                  theyLack: p.vector.lacking(from: vector), weLack: vector.lacking(from: p.vector),
-                 skewMillis: p.skewMillis, blocksIn: p.blocksIn, blocksOut: p.blocksOut, lastError: p.lastError)
+                 skewMillis: p.skewMillis, blocksIn: p.blocksIn, blocksOut: p.blocksOut, lastError: p.lastError,
+                 transport: p.transport)
         }
         let pending = try store.pendingBlocks().map { Pending(origin: $0.origin.rawValue, seq: $0.seq, reason: $0.reason) }
         let restored = try store.restoredAt().map { Date(timeIntervalSince1970: Double($0) / 1000) }
@@ -472,8 +478,9 @@ struct StatusCommand: ParsableCommand {
             print("no peers yet; run `tierline sync HOST:PORT` or `tierline serve --peer HOST:PORT`")
         } else {
             let now = Date()
-            printTable(["PEER", "ROLE", "ADDRESS", "LAST SEEN", "THEY LACK", "WE LACK", "SKEW", "LAST ERROR"], peers.map { p in
-                [p.site, p.role, p.address, ageText(now.timeIntervalSince(p.lastSeen)), "\(p.theyLack)", "\(p.weLack)",
+            printTable(["PEER", "ROLE", "ADDRESS", "LINK", "LAST SEEN", "THEY LACK", "WE LACK", "SKEW", "LAST ERROR"], peers.map { p in
+                [p.site, p.role, p.address, p.transport.map { $0 == "plain" ? "PLAIN: unprotected" : $0 } ?? "—",
+                 ageText(now.timeIntervalSince(p.lastSeen)), "\(p.theyLack)", "\(p.weLack)",
                  p.skewMillis.map { "\($0) ms" } ?? "—", p.lastError ?? "—"]
             })
         }

@@ -118,9 +118,12 @@ enum TLSFixture {
         #expect(try await plainExchange(laptop, with: lenient).completed)
         #expect(try south.db.vector()[try SiteID("laptop")] == laptop.db.vector()[try SiteID("laptop")])
         #expect(lenientLog.contains(.warning, "unprotected"), "\(lenientLog.warnings)")
+        // status and the dashboard read the link's protection from the peer record.
+        try await eventually(60, "south records the laptop's plain link") { try south.db.peers().first?.transport == "plain" }
         // A protocol-2 peer still gets TLS there, and a node that admits plain sessions still speaks TLS
         // when it dials (here: the strict north).
         #expect(try await SyncClient.exchange(store: laptop.db, key: laptop.key, with: lenient, logger: quietLogger()).completed)
+        try await eventually(60, "south records the laptop's TLS link") { try south.db.peers().first?.transport == "tls" }
         #expect(try await SyncClient.exchange(store: laptop.db, key: laptop.key, with: strict, logger: quietLogger(),
                                               allowPlain: true).completed)
         await south.stop()
