@@ -618,6 +618,11 @@ final class SyncSession: Sendable {
             if adopted {
                 logger.notice("adopted roster version \(version) from the peer")
                 context.feed.signal()
+                // The roster the peer brought may remove the peer itself: it ends this session too.
+                if link.withLockedValue({ $0.authenticated }), let peer = link.withLockedValue({ $0.peer }),
+                   let roster = try await context.store.run({ try $0.roster()?.roster }), !roster.admits(peer.site, key: peer.publicKey) {
+                    try await fail(channel, WireError(.authFailed, "site \(peer.site) is not admitted by the roster it sent (version \(roster.version)); ending the session"))
+                }
             }
         } catch let error as StoreError {
             try await fail(channel, WireError(.authFailed, "the peer's roster was refused: \(error.detail)"))

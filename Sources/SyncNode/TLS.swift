@@ -362,7 +362,8 @@ final class PlaintextRefuser: ChannelInboundHandler {
 
 /// On a listener that admits plain sessions besides TLS ones (`allowPlainSessions`): the first byte
 /// decides. A TLS handshake record (type 22) gets the TLS handlers `addTLS` puts after this one; any
-/// other byte opens the gate for a plain protocol-1 session. Either way the bytes go on.
+/// other byte, or none within ``grace``, opens the gate for a plain protocol-1 session. Either way
+/// the bytes go on.
 final class TransportSelector: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -378,12 +379,16 @@ final class TransportSelector: ChannelInboundHandler, RemovableChannelHandler {
         self.addTLS = addTLS
     }
 
-    /// A peer that sends nothing is closed after the handshake limit, as a session would close it.
+    /// A TLS client writes its ClientHello as soon as it connects; a peer that has sent nothing after a
+    /// second is taken for a plain protocol-1 peer waiting for this node's hello (which protocol 1
+    /// lets a dialer do), and the session's own handshake limit applies from then on.
+    static let grace = TimeAmount.seconds(1)
+
     func handlerAdded(context: ChannelHandlerContext) {
-        let channel = context.channel, gate = gate
-        deadline = context.eventLoop.scheduleTask(in: .seconds(5)) {
-            gate.refuse(WireError(.timeout, "the peer sent nothing within 5 s of connecting"))
-            channel.close(promise: nil)
+        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: Self.grace) { [self] in
+            guard !decided else { return }
+            decided = true
+            gate.openPlain()
         }
     }
 
