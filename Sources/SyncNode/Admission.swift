@@ -57,9 +57,14 @@ final class Admission: Sendable {
             if fromHost >= limits.strangersPerHost {
                 evictOldest(of: host)
             } else if state.strangers.count >= limits.strangers {
-                var counts: [String: Int] = [:]
-                for stranger in state.strangers.values { counts[stranger.host, default: 0] += 1 }
-                if let heaviest = counts.max(by: { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) })?.key {
+                // The address holding the most; among addresses tied for it, the one whose oldest
+                // stranger is the oldest in the pool (never an order an attacker could pick addresses for).
+                var counts: [String: (count: Int, oldest: UInt64)] = [:]
+                for stranger in state.strangers.values {
+                    let entry = counts[stranger.host] ?? (0, stranger.order)
+                    counts[stranger.host] = (entry.count + 1, min(entry.oldest, stranger.order))
+                }
+                if let heaviest = counts.max(by: { $0.value.count < $1.value.count || ($0.value.count == $1.value.count && $0.value.oldest > $1.value.oldest) })?.key {
                     evictOldest(of: heaviest)
                 }
             }

@@ -187,6 +187,13 @@ final class SyncSession: Sendable {
         /// Origins whose history differs between the two ends (their heads compared, §2.2.3); none
         /// of their blocks is sent in this session.
         var diverged: [Divergence] = []
+        /// Origins left out of this session: their heads differed (proven or not), or this store is a
+        /// copy and its own site's blocks go nowhere.
+        var excluded: Set<SiteID> = []
+        /// Origins this side has sent its `fork` evidence for, and those the peer has: a one-shot sync
+        /// is not done while the peer still owes its answer to this side's evidence.
+        var forkSent: Set<SiteID> = []
+        var forkReceived: Set<SiteID> = []
         /// The peer proved the key the roster lists for its site (§2.6). Until then nothing it says
         /// (its address, clock, error text) is recorded.
         var authenticated = false
@@ -296,11 +303,19 @@ final class SyncSession: Sendable {
         // A one-shot sync is complete only if the peer applied everything it was sent: blocks it
         // holds back (stamped too far ahead, say) or refuses would otherwise pass unnoticed.
         let unapplied = link.withLockedValue { $0.peerVector.lacking(from: $0.sentThrough) }
-        let diverged = link.withLockedValue { $0.diverged }
-        if mode == .oneShot && ending == nil && !diverged.isEmpty {
+        let (diverged, excluded) = link.withLockedValue { ($0.diverged, $0.excluded) }
+        if mode == .oneShot && ending == nil && !excluded.isEmpty {
             summary.completed = false
-            let list = diverged.map { "\($0.origin) at seq \($0.seq)" }.joined(separator: ", ")
-            ending = SessionEnded(error: WireError(.diverged, "the peer holds other blocks of \(list) than this store: two histories of those sites, which were not exchanged; `tierline status` lists them. An operator removes the site that was copied (`tierline roster remove`) and its stores rejoin under new site ids"), fromPeer: false)
+            let own = context.identity.site
+            if !diverged.isEmpty {
+                let list = diverged.map { "\($0.origin) at seq \($0.seq)" }.joined(separator: ", ")
+                ending = SessionEnded(error: WireError(.diverged, "the peer holds other blocks of \(list) than this store: two histories of those sites, which were not exchanged; `tierline status` lists them. An operator removes the site that was copied (`tierline roster remove`) and its stores rejoin under new site ids"), fromPeer: false)
+            } else if excluded == [own], let refusal = try? await context.store.run({ try $0.copiedStoreRefusal() }) {
+                ending = SessionEnded(error: WireError(.diverged, "nothing of \(own) was sent: \(refusal)"), fromPeer: false)
+            } else {
+                let list = excluded.sorted().map(\.rawValue).joined(separator: ", ")
+                ending = SessionEnded(error: WireError(.diverged, "the peer's newest blocks of \(list) are not the ones this store holds at those seqs, and it proved no second history: those sites were not exchanged; sync again, and if it persists compare `tierline status` on both sides"), fromPeer: false)
+            }
         }
         if mode == .oneShot && completed && unapplied > 0 && ending == nil {
             summary.completed = false
@@ -434,7 +449,11 @@ final class SyncSession: Sendable {
                 case (_, .pong(let id, let time)):
                     notePong(id: id, peerTime: time)
                 case (_, .error(let code, let message, let fatal)):
-                    logger.warning("peer reported \(code): \(message)")
+                    // A stranger's words are not logged (a log line per error frame would let anyone
+                    // flood the journal, or forge lines in it); a member's are, made printable.
+                    if link.withLockedValue({ $0.authenticated }) || accepted == nil {
+                        logger.warning("peer reported \(Self.printable(String(code.prefix(64)))): \(Self.printable(message))")
+                    }
                     if fatal {
                         let known = WireError.Code(rawValue: code)
                         throw SessionEnded(error: WireError(known ?? .internal, known == nil ? "\(code): \(message)" : message), fromPeer: true)
@@ -454,11 +473,12 @@ final class SyncSession: Sendable {
                     // The side with the newer roster sends it before its proof, so the other side can
                     // judge this session by it (§2.6). A proof goes only to a peer the roster admits with
                     // the key of its hello: after the newer roster the peer announced, if it did.
-                    if ownRoster > hello.roster { try await sendRoster(channel) }
                     if hello.roster > ownRoster {
                         phase = .awaitRoster
                     } else {
+                        // The roster goes only to a peer it admits, like the proof.
                         try await checkMember(channel)
+                        if ownRoster > hello.roster { try await sendRoster(channel) }
                         try await write(channel, .frame(.auth(signature: try SessionAuth.prove(key: context.key, own: ownHello, peer: hello))))
                         phase = .awaitAuth
                     }
@@ -486,19 +506,25 @@ final class SyncSession: Sendable {
                     try await write(channel, .frame(.vector(vector, heads: heads)))
                     phase = .awaitVector
                 case (.awaitVector, .vector(let peerVector, let peerHeads)):
-                    // Equal counts may hide different blocks: the heads are compared before anything is sent.
-                    if !peerHeads.isEmpty, let peerSite = link.withLockedValue({ $0.peer?.site }) {
-                        let now = context.clock(), address = address
-                        let found = try await context.store.run { try $0.compareHeads(peerHeads, peer: peerSite, address: address, now: now) }
-                        if !found.isEmpty { try await diverged(found, peer: peerSite, channel) }
+                    // Equal counts may hide different blocks: the heads are compared before anything is
+                    // sent. A differing head leaves its origin out of the session, and this side sends its
+                    // own block there as evidence; only the peer's evidence, signed, is recorded (§2.2.3).
+                    if !peerHeads.isEmpty {
+                        let evidence = try await context.store.run { try $0.mismatchedHeads(peerHeads) }
+                        for block in evidence { try await sendFork(block, channel) }
+                    }
+                    // A store that is a copy sends nothing of its own site: the fleet holds another history of it.
+                    if try await context.store.run({ try $0.copiedStoreRefusal() }) != nil {
+                        let own = context.identity.site
+                        link.withLockedValue { _ = $0.excluded.insert(own) }
                     }
                     let (ours, keys) = try await context.store.run { try ($0.vector(), $0.siteKeys()) }
                     link.withLockedValue { link in
                         link.keys = keys
                         link.open = true
                         link.peerVector = peerVector
-                        // A diverged origin is never sent: the peer "has" all of it.
-                        link.has = peerVector.merging(VersionVector(Dictionary(uniqueKeysWithValues: link.diverged.map { ($0.origin, Self.excluded) })))
+                        // A left-out origin is never sent: the peer "has" all of it.
+                        link.has = peerVector.merging(VersionVector(Dictionary(uniqueKeysWithValues: link.excluded.map { ($0, Self.excluded) })))
                         link.progress.toSend = peerVector.lacking(from: ours)
                         link.progress.toReceive = ours.lacking(from: peerVector)
                     }
@@ -512,6 +538,8 @@ final class SyncSession: Sendable {
                     context.feed.signal(token)
                     // No ping yet: the hellos gave the clock skew, and a session that stays open pings
                     // once it has been quiet (a one-shot sync in step with the peer is over by then).
+                case (.open, .fork(let block)):
+                    try await receiveFork(block, channel)
                 case (.open, .ack(let ack)):
                     let due = link.withLockedValue { $0.acked + 1 }
                     guard ack.batch == due, ack.batch <= UInt64(link.withLockedValue { $0.summary.sentBatches }) else {
@@ -669,10 +697,42 @@ final class SyncSession: Sendable {
     /// A seq no origin reaches: what a diverged origin counts as in ``Link/has``.
     static let excluded = UInt64(Int64.max)
 
-    /// Reports origins the peer holds another history of. When the origin is this node's own site or
-    /// the peer's, one of the two stores is a copy: the session ends (and this store, if it is the
-    /// copy, writes no more: ``TicketDatabase/compareHeads`` recorded it). For a third origin, only that
-    /// origin stops between these two nodes; the rest of the session goes on.
+    /// Sends this side's block at an (origin, seq) whose head differed, once per origin, and leaves the
+    /// origin out of the session.
+    func sendFork(_ block: Block, _ channel: any Channel) async throws {
+        let first = link.withLockedValue { link -> Bool in
+            link.excluded.insert(block.origin)
+            link.has[block.origin] = Self.excluded
+            return link.forkSent.insert(block.origin).inserted
+        }
+        if first { try await write(channel, .frame(.fork(block))) }
+    }
+
+    /// The peer's evidence of another history: recorded only if its origin's key signed it and this
+    /// store holds another block at that seq; then this side answers with its own evidence, so both
+    /// ends know, and the divergence is reported.
+    func receiveFork(_ block: Block, _ channel: any Channel) async throws {
+        guard let peer = link.withLockedValue({ $0.peer?.site }) else { return }
+        link.withLockedValue { _ = $0.forkReceived.insert(block.origin) }
+        let now = context.clock(), address = address
+        let result = try await context.store.run { try $0.recordFork(block, peer: peer, address: address, now: now) }
+        switch result {
+        case .recorded(let divergence):
+            if let ours = try await context.store.run({ try $0.storedBlock(origin: block.origin, seq: block.seq) }) {
+                try await sendFork(ours, channel)
+            }
+            try await diverged([divergence], peer: peer, channel)
+        case .notSigned:
+            try await fail(channel, WireError(.authFailed, "the fork evidence for \(block.origin) seq \(block.seq) is not signed by the key the roster lists for \(block.origin); refusing the session"))
+        case .nothingHeld, .sameBlock:
+            logger.debug("fork evidence for \(block.origin) seq \(block.seq) shows nothing this store holds otherwise")
+        }
+    }
+
+    /// Reports origins the peer holds another history of, proven by a signed block. When the origin is
+    /// this node's own site or the peer's, one of the two stores is a copy: the session ends (and this
+    /// store, if it is the copy, writes no more: ``TicketDatabase/recordFork`` recorded it). For a third
+    /// origin, only that origin stops between these two nodes; the rest of the session goes on.
     func diverged(_ found: [Divergence], peer: SiteID, _ channel: any Channel) async throws {
         context.metrics.divergences.increment(by: found.count)
         link.withLockedValue { $0.diverged += found }
@@ -787,6 +847,18 @@ final class SyncSession: Sendable {
 
     /// Sends what the peer lacks, oldest first, within the window; then live-pushes new blocks.
     func sendLoop(_ channel: any Channel, wakes: AsyncStream<Void>) async throws -> Bool {
+        do {
+            return try await sendFrames(channel, wakes: wakes)
+        } catch let error as ChannelError where error == .ioOnClosedChannel || error == .alreadyClosed {
+            // The peer closed. What it wrote before (an error frame, fork evidence) is still to be read,
+            // and the read loop reports it; this loop waits to be cancelled rather than end the session first.
+            link.withLockedValue { $0.writeFailed = true }
+            while !Task.isCancelled { try? await Task.sleep(for: .milliseconds(200)) }
+            return false
+        }
+    }
+
+    func sendFrames(_ channel: any Channel, wakes: AsyncStream<Void>) async throws -> Bool {
         var batchNumber: UInt64 = 0
         var wakeups = wakes.makeAsyncIterator()
         while true {
@@ -830,7 +902,8 @@ final class SyncSession: Sendable {
                     room -= 1
                 }
                 let (done, quiet) = link.withLockedValue {
-                    ($0.syncedSent && $0.peerSynced && $0.inFlight == 0, elapsed(since: $0.lastSentMillis))
+                    ($0.syncedSent && $0.peerSynced && $0.inFlight == 0 && $0.forkSent.isSubset(of: $0.forkReceived),
+                     elapsed(since: $0.lastSentMillis))
                 }
                 if mode == .oneShot && done {
                     try await write(channel, .frame(.bye(reason: "sync complete")))

@@ -17,6 +17,8 @@ public enum Frame: Sendable, Equatable {
     case roster(document: String, signature: [UInt8])
     /// `code` is kept as sent: a newer peer may send codes this version does not know.
     case error(code: String, message: String, fatal: Bool)
+    /// Evidence of two histories: the sender's own block at an (origin, seq) whose head differed (§2.2.11).
+    case fork(Block)
 
     /// The `type` member.
     public var type: String {
@@ -32,6 +34,7 @@ public enum Frame: Sendable, Equatable {
         case .bye: "bye"
         case .roster: "roster"
         case .error: "error"
+        case .fork: "fork"
         }
     }
 
@@ -173,6 +176,14 @@ extension Frame {
             case "error":
                 let error = try decoder.decode(WireErrorFrame.self, from: data)
                 return .frame(.error(code: error.code, message: error.message, fatal: error.fatal))
+            case "fork":
+                let fork = try decoder.decode(WireFork.self, from: data)
+                guard let bytes = Data(base64Encoded: fork.block), bytes.count <= BlockLimits.maxBlockBytes else {
+                    throw WireError(.badField, "member \"block\" must be the base64 of one block of at most \(BlockLimits.maxBlockBytes) bytes")
+                }
+                do { return .frame(.fork(try Block(decoding: [UInt8](bytes)))) } catch {
+                    throw WireError(.badField, "member \"block\" is not a block: \(error)")
+                }
             default:
                 throw WireError(.unknownFrame, "frame type \"\(probe.type.prefix(64))\" is not known to protocol version \(WireVersion.protocolVersion); it was ignored")
             }
@@ -192,7 +203,7 @@ extension Frame {
         "auth": ["signature"], "vector": ["vector", "heads"], "synced": ["vector"],
         "blocks": ["batch", "count", "size", "keys", "data"],
         "ack": ["batch", "vector", "applied", "held", "refused"],
-        "ping": ["id", "time"], "pong": ["id", "time"], "bye": ["reason"], "error": ["code", "message", "fatal"],
+        "ping": ["id", "time"], "pong": ["id", "time"], "bye": ["reason"], "error": ["code", "message", "fatal"], "fork": ["block"],
     ]
 
     /// A short account of a JSON decoding error: which member, and what was wrong.
@@ -304,6 +315,11 @@ struct WireRoster: Codable {
     var type = "roster"
     var document: String
     var signature: String
+}
+
+struct WireFork: Codable {
+    var type = "fork"
+    var block: String
 }
 
 struct WireAuth: Codable {
@@ -446,6 +462,7 @@ extension Frame {
         case .bye(let reason): return json(WireBye(reason: reason))
         case .roster(let document, let signature): return json(WireRoster(document: document, signature: signature.hexString))
         case .error(let code, let message, let fatal): return json(WireErrorFrame(code: code, message: message, fatal: fatal))
+        case .fork(let block): return json(WireFork(block: Data(block.bytes).base64EncodedString()))
         }
     }
 }

@@ -40,27 +40,59 @@ extension TicketDatabase {
         }
     }
 
-    /// Compares a peer's heads with the blocks this store holds, and records every origin where the
-    /// peer's newest block is not the block this store holds at that seq. A head beyond this store's
-    /// own is not compared here (the peer compares ours). Returns what it found, in origin order.
-    public func compareHeads(_ theirs: [SiteID: Head], peer: SiteID, address: String, now: UInt64) throws -> [Divergence] {
-        try writer.write { db in
-            var found: [Divergence] = []
+    /// The blocks this store holds at the seqs of a peer's heads whose hashes differ: each is this
+    /// store's evidence, to send the peer in a `fork` frame (§2.2.3). A head beyond this store's own
+    /// entry is not compared (the peer compares this store's head). Nothing is recorded: a head is a
+    /// claim, and only a block signed by its origin's key is proof (``recordFork(_:peer:address:now:)``).
+    public func mismatchedHeads(_ theirs: [SiteID: Head]) throws -> [Block] {
+        try writer.read { db in
+            var out: [Block] = []
             for (origin, head) in theirs.sorted(by: { $0.key < $1.key }) where head.seq > 0 {
-                guard let ours = try Data.fetchOne(db, sql: "SELECT hash FROM block WHERE origin = ? AND seq = ?",
-                                                   arguments: [origin.rawValue, Int64(clamping: head.seq)]) else { continue }
-                guard [UInt8](ours) != head.hash else { continue }
-                let divergence = Divergence(origin: origin, peer: peer, seq: head.seq, ourHash: [UInt8](ours), theirHash: head.hash,
-                                            address: address, detectedAt: now)
-                try db.execute(sql: """
-                    INSERT INTO divergence (origin, peer, seq, ourHash, theirHash, address, detectedAt) VALUES (?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT(origin, peer) DO UPDATE SET seq = excluded.seq, ourHash = excluded.ourHash,
-                      theirHash = excluded.theirHash, address = excluded.address, detectedAt = excluded.detectedAt
-                    """, arguments: [origin.rawValue, peer.rawValue, Int64(clamping: head.seq), Data(divergence.ourHash),
-                                     Data(head.hash), address, Int64(clamping: now)])
-                found.append(divergence)
+                guard let row = try Row.fetchOne(db, sql: "SELECT hash, bytes FROM block WHERE origin = ? AND seq = ?",
+                                                 arguments: [origin.rawValue, Int64(clamping: head.seq)]) else { continue }
+                guard [UInt8](row["hash"] as Data) != head.hash else { continue }
+                out.append(try Self.decodeStored(row["bytes"]))
             }
-            return found
+            return out
+        }
+    }
+
+    /// This store's block at `origin`, `seq`, if it holds it.
+    public func storedBlock(origin: SiteID, seq: UInt64) throws -> Block? {
+        try writer.read { db in
+            try Data.fetchOne(db, sql: "SELECT bytes FROM block WHERE origin = ? AND seq = ?", arguments: [origin.rawValue, Int64(clamping: seq)])
+                .map(Self.decodeStored)
+        }
+    }
+
+    /// What a peer's `fork` evidence showed.
+    public enum ForkEvidence: Sendable, Equatable {
+        /// Proof of a second history: recorded.
+        case recorded(Divergence)
+        /// This store holds no block at that seq, or the same one: nothing to record.
+        case nothingHeld, sameBlock
+        /// The block is not signed by the key the roster lists for its origin: not evidence of anything.
+        case notSigned
+    }
+
+    /// Records a divergence if `block` — sent by a peer as evidence — is signed with the key this store
+    /// holds for its origin and is not the block this store holds at that seq: two blocks signed by one
+    /// site's key at one seq can only come from two stores of that site.
+    public func recordFork(_ block: Block, peer: SiteID, address: String, now: UInt64) throws -> ForkEvidence {
+        try writer.write { db in
+            guard let key = try Self.siteKeys(db)[block.origin], block.isSignatureValid(publicKey: key) else { return .notSigned }
+            guard let ours = try Data.fetchOne(db, sql: "SELECT hash FROM block WHERE origin = ? AND seq = ?",
+                                               arguments: [block.origin.rawValue, Int64(clamping: block.seq)]) else { return .nothingHeld }
+            guard [UInt8](ours) != block.hash else { return .sameBlock }
+            let divergence = Divergence(origin: block.origin, peer: peer, seq: block.seq, ourHash: [UInt8](ours), theirHash: block.hash,
+                                        address: address, detectedAt: now)
+            try db.execute(sql: """
+                INSERT INTO divergence (origin, peer, seq, ourHash, theirHash, address, detectedAt) VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(origin, peer) DO UPDATE SET seq = min(seq, excluded.seq), ourHash = excluded.ourHash,
+                  theirHash = excluded.theirHash, address = excluded.address, detectedAt = excluded.detectedAt
+                """, arguments: [block.origin.rawValue, peer.rawValue, Int64(clamping: block.seq), ours, Data(block.hash),
+                                 address, Int64(clamping: now)])
+            return .recorded(divergence)
         }
     }
 

@@ -184,6 +184,16 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
         admission.leave(b1, member: true)
         admission.leave(a3, member: false)
         #expect(admission.counts == (members: 0, strangers: 2))
+
+        // Every address holds one: the oldest stranger of the pool makes room, whatever the addresses'
+        // order as text (an attacker could pick addresses that sort after a member's).
+        let tied = Admission(limits: Admission.Limits(members: 1, strangers: 3, strangersPerHost: 2))
+        let tiedClosed = NIOLockedValueBox<[String]>([])
+        for (host, name) in [("10.0.0.9", "member"), ("10.0.0.10", "x"), ("10.0.0.11", "y"), ("10.0.0.12", "z")] {
+            let (_, evicted) = tied.enter(host: host) { tiedClosed.withLockedValue { $0.append(name) } }
+            for stranger in evicted { stranger.evict() }
+        }
+        #expect(tiedClosed.withLockedValue { $0 } == ["member"], "the oldest of the pool, not the lowest address")
     }
 
     @Test func refusalsAreLoggedOncePerAddressPerIntervalWithACount() {

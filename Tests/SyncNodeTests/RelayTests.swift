@@ -26,6 +26,64 @@ import TicketStore
         return frames
     }
 
+    /// Opens a session as `site` (a member) and, once the node's vector came, writes `frames`; returns
+    /// what the node wrote until it closed or went quiet.
+    func member(_ address: Endpoint, as site: TestSite, then frames: @escaping ([UInt8]) -> [Frame]) async throws -> [Frame] {
+        let me = try site.db.identity()
+        let key = site.key
+        let hello = Hello(site: me.site, role: me.role, publicKey: key.publicKey, nonce: (0..<32).map { _ in UInt8.random(in: 0...255) },
+                          time: TicketDatabase.systemMillis())
+        let channel = try await connectRaw(to: address, key: key, readTimeout: .seconds(60))
+        var seen: [Frame] = []
+        try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(.frame(.hello(hello)))
+            var iterator = inbound.makeAsyncIterator()
+            while let item = try? await iterator.next() {
+                guard case .frame(let frame) = item else { continue }
+                seen.append(frame)
+                if case .hello(let theirs) = frame {
+                    try await outbound.write(.frame(.auth(signature: try SessionAuth.prove(key: key, own: hello, peer: theirs))))
+                }
+                if case .vector = frame {
+                    for f in frames(key.publicKey) { try await outbound.write(.frame(f)) }
+                    try await outbound.write(.frame(.ping(id: 77, time: 0)))
+                }
+                if case .pong(77, _) = frame { break }
+                if case .error(_, _, true) = frame { break }
+            }
+        }
+        return seen
+    }
+
+    @Test func aMemberCannotMakeASiteBelieveItIsACopyWithoutItsSignedBlock() async throws {
+        let north = try TestSite("north"), evil = try TestSite("evil", role: .laptop)
+        try admit(north, evil)
+        try north.create(3, prefix: "north")
+        let address = try #require(try await north.start())
+        defer { Task { await north.stop() } }
+        let northSite = try SiteID("north"), seq = try north.db.vector()[SiteID("north")]
+
+        // A false head for north's own newest block: north answers with its own block as evidence and
+        // leaves its site out of the session, but records nothing and keeps writing.
+        let fake = try await member(address, as: evil) { _ in
+            [.vector(try! north.db.vector(), heads: [northSite: Head(seq: seq, hash: Array(repeating: 0xab, count: 32))])]
+        }
+        #expect(fake.contains { if case .fork(let b) = $0 { b.origin == northSite && b.seq == seq } else { false } }, "\(fake.map(\.type))")
+        #expect(try north.db.divergences().isEmpty)
+        #expect(try north.db.copiedStoreRefusal() == nil)
+        _ = try north.db.createTicket(TicketDraft(subject: "north still writes"))
+
+        // A forged block of north's (signed with evil's key) as evidence: refused, and nothing recorded.
+        let stolen = try #require(try north.db.storedBlock(origin: northSite, seq: seq))
+        let forged = try Block.make(origin: northSite, seq: seq, hlc: stolen.hlc, deps: VersionVector([northSite: seq - 1]),
+                                    changes: [Change(.ticket(UUID()), .create(number: 999))], key: evil.key)
+        let refused = try await member(address, as: evil) { _ in [.vector(VersionVector()), .fork(forged)] }
+        #expect(refused.contains { if case .error("auth-failed", let message, true) = $0 { message.contains("not signed") } else { false } },
+                "\(refused.map(\.type))")
+        #expect(try north.db.divergences().isEmpty && north.db.copiedStoreRefusal() == nil)
+        await north.stop()
+    }
+
     @Test func aPartyWithNoRosterKeyGetsNoProofAndReadsNothing() async throws {
         let hub = try TestSite("hub"), north = try TestSite("north")
         try admit(hub, north)

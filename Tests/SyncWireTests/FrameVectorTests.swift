@@ -70,6 +70,7 @@ import TicketModel
         case .pong(let id, let time): return ["type": "pong", "id": Int(id), "time": Int(time)]
         case .bye(let reason): return ["type": "bye", "reason": reason as Any? ?? NSNull()]
         case .error(let code, let message, let fatal): return ["type": "error", "code": code, "message": message, "fatal": NSNumber(value: fatal)]
+        case .fork(let block): return ["type": "fork", "block": block.bytes.hexString]
         }
     }
 
