@@ -514,6 +514,13 @@ add_valid("vector-heads", "A version vector with the heads of 2.2.3: for each or
 add_valid("vector-heads-empty", "An empty heads object (a new, empty store) means no heads.",
           line({"type": "vector", "vector": {}, "heads": {}}), {"type": "vector", "vector": {}})
 
+# fork (2.2.11): the sender's own block at an (origin, seq) whose head differed, base64, as stored.
+_FORK = block("north", 2)
+add_valid("fork", "Fork evidence: north's block 2, as the sender holds it (the receiver checks its signature "
+          "and compares it with its own block north 2).",
+          line({"type": "fork", "block": base64.b64encode(_FORK).decode()}),
+          {"type": "fork", "block": _FORK.hex()})
+
 one = [block("north", 1)]
 add_valid("blocks-one", "A batch of one block, without keys.", line(blocks_frame(1, one)), expect_blocks(1, one))
 two_origins = [block("north", 1), block("south", 1), block("south", 2), block("north", 2)]
@@ -710,6 +717,10 @@ add_invalid("vector-heads-array", "heads given as an array.",
             line({"type": "vector", "vector": {"north": 3}, "heads": [["north", 3, _H]]}), "bad-field")
 add_invalid("vector-heads-null", "heads given as null; an optional member is left out instead.",
             '{"type":"vector","vector":{"north":3},"heads":null}', "bad-field")
+add_invalid("fork-not-base64", "A fork whose block is not base64.", '{"type":"fork","block":"%%%"}', "bad-field")
+add_invalid("fork-not-a-block", "A fork whose block is 3 bytes, no block.",
+            line({"type": "fork", "block": base64.b64encode(b"abc").decode()}), "bad-field")
+add_invalid("fork-missing", "A fork frame without its block.", '{"type":"fork"}', "bad-field")
 add_invalid("vector-heads-missing-hash", "A head without its hash.",
             line({"type": "vector", "vector": {"north": 3}, "heads": {"north": {"seq": 3}}}), "bad-field")
 
@@ -1338,6 +1349,22 @@ def decode_ack(obj):
             "applied": integer(obj, "applied"), "held": integer(obj, "held"), "refused": integer(obj, "refused")}
 
 
+def decode_fork(obj):
+    """2.2.11: one block, base64 (standard alphabet, padded), that decodes as a section-1 block."""
+    text = string(obj, "block")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError:
+        bad("block is not base64")
+    if len(raw) > MAX_ENTRY_BYTES:
+        bad("block larger than a block may be")
+    try:
+        section1_decode(raw)
+    except (ValueError, AssertionError):
+        bad("block is not a block")
+    return {"type": "fork", "block": raw.hex()}
+
+
 def decode_error(obj):
     code, message = string(obj, "code"), string(obj, "message")
     if not isinstance(obj.get("fatal"), bool):
@@ -1357,6 +1384,7 @@ DECODERS = {
     "bye": lambda o: {"type": "bye", "reason": string(o, "reason", optional=True)},
     "error": decode_error,
     "roster": decode_roster,
+    "fork": lambda o: decode_fork(o),
 }
 
 
