@@ -31,6 +31,7 @@ if not (os.path.isfile(BIN) and os.access(BIN, os.X_OK)):
 BIN = os.path.abspath(BIN)
 HOST = "127.0.0.1"
 TIMEOUT = 5.0          # every socket read
+PRELUDE_LINE = 2 * 1048576 + 4096  # preludeLineBytes, PROTOCOL.md 2.1
 MAX_LINE = 8_388_608   # maxLineBytes
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -298,8 +299,10 @@ def main(work, port, proc, node_site, node_key):
     check("a blocks frame with bad data before the handshake: the node closes", is_closed, f"next read: {what!r}")
     c.close()
 
-    # 7. a line longer than 8 MiB without a newline -> line-too-long. Sent in chunks; between chunks,
-    #    look for the node's answer, and stop sending once it came (or the node closed).
+    # 7. a line without a newline from a peer that has not authenticated -> line-too-long once it passes
+    #    preludeLineBytes (2 MiB + 4 KiB, PROTOCOL.md 2.1), well before maxLineBytes (8 MiB). Sent in
+    #    chunks; between chunks, look for the node's answer, and stop sending once it came (or the node
+    #    closed). (The 8 MiB limit of an open session is checked by the Swift LimitsTests.)
     c, _ = connect()
     chunk = b"x" * 65536
     sent = 0
@@ -320,9 +323,10 @@ def main(work, port, proc, node_site, node_key):
             break
     err = c.error()
     detail = f"sent {sent} bytes without a newline" + (f", then {send_error!r}" if send_error else "") + f"; got {err!r}"
-    check("a line longer than 8 MiB: error frame with code 'line-too-long'",
+    check("a line longer than 2 MiB before the session opened: error frame with code 'line-too-long'",
           isinstance(err, dict) and err.get("code") == "line-too-long", detail)
-    check("the line-too-long came only after more than 8 MiB", sent > MAX_LINE - len(chunk) or send_error is not None,
+    check("the line-too-long names the 2101248-byte limit before authentication, and came only after that many bytes",
+          isinstance(err, dict) and "2101248" in str(err.get("message")) and (sent > PRELUDE_LINE - len(chunk) or send_error is not None),
           detail)
     if isinstance(err, dict):
         check("line-too-long is fatal", err.get("fatal") is True, f"got {err!r}")
