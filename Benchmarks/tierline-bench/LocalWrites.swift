@@ -4,8 +4,8 @@ import SyncWire
 import TicketModel
 import TicketStore
 
-// W1 (local writes) and W2 (merge of concurrent work) of ../shared/bench/WORKLOADS.md, on Tierline and
-// on plain SQLite with the peers' plain schema (bench_sqlite_plain.py: one table, tags comma-joined,
+// W1 (local writes) and W2 (merge of concurrent work) of Benchmarks/WORKLOADS.md, on Tierline and
+// on plain SQLite with the peers' plain schema ( one table, tags comma-joined,
 // WAL, synchronous=NORMAL) in the same process, so each Tierline figure has its ratio beside it.
 
 /// The peers' plain table, written with prepared statements.

@@ -1,8 +1,8 @@
 import Demo
 import Foundation
 
-// The help-desk workload of ../shared/bench/WORKLOADS.md, generated in Swift with the parameters of
-// ../shared/bench/peers/common.py: the same sizes, field values, tag pool and operation weights. Its
+// The help-desk workload of Benchmarks/WORKLOADS.md, generated in Swift with the peers' parameters:
+// the same sizes, field values, tag pool and operation weights. Its
 // random stream is its own (Demo's seeded SplitMix64), so tickets are alike in shape, not equal
 // value for value to the Python peers'.
 

@@ -3,8 +3,8 @@
 //   swift run -c release tierline-bench [--changes N] [--json-only]
 //   swift run -c release tierline-bench --dashboard [--sizes 10000,100000,1000000]
 //
-// Prints one JSON object per figure ({"peer","workload","metric","value","unit"}, the shape of
-// ../shared/bench/peers) and then a table.
+// Prints one JSON object per figure ({"peer","workload","metric","value","unit"}, the shape the
+// peers' figures in Benchmarks/WORKLOADS.md were recorded in) and then a table.
 import Escalation
 import Foundation
 import GRDB

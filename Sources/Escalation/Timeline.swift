@@ -12,8 +12,8 @@ public struct StoredRecord: Sendable, Hashable {
 
 /// What the SLA and ladder rules read of a ticket: when things happened, in milliseconds.
 ///
-/// Times are the physical part of the HLC stamps of the blocks (DESIGN.md: derived deadlines use
-/// event HLCs), except for records, which carry their own `at`.
+/// Times are the physical part of the HLC stamps of the blocks (derived deadlines use event HLCs,
+/// so every replica computes the same ones), except for records, which carry their own `at`.
 public struct TicketFacts: Sendable {
     public let id: UUID
     public let created: Int64

@@ -95,7 +95,8 @@ public struct MergeCandidate: Sendable, Hashable {
 /// The merged state of one ticket: a pure function of the set of its changes.
 ///
 /// ``fold(id:changes:)`` is commutative, associative and idempotent in its input: any order, any
-/// repetition of the same changes gives an equal state. The merge rules are those of DESIGN.md.
+/// repetition of the same changes gives an equal state. The merge rules are those of
+/// Protocol/PROTOCOL.md §1.5.6.
 ///
 /// ## Topics
 /// - ``fold(id:changes:)``

@@ -426,7 +426,8 @@ public struct TicketDatabase: Sendable {
         try writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pendingBlock") ?? 0 }
     }
 
-    /// The state digest (DESIGN.md, Digest): equal on two replicas exactly when they hold the same tickets.
+    /// The state digest: equal on two replicas exactly when they hold the same tickets, configuration
+    /// versions, customers and articles (a local diagnostic; `tierline digest`).
     public func digest() throws -> String {
         try writer.read { db in try Self.digest(db) }
     }
