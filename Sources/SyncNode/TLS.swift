@@ -5,11 +5,12 @@ import NIOSSL
 import NIOTLS
 import SyncWire
 
-/// TLS for sync sessions (`tls` in node.json; `--tls-cert`, `--tls-key`, `--tls-ca` on the CLI).
+/// TLS with an organisation's certificates (`tls` in node.json; `--tls-cert`, `--tls-key`, `--tls-ca`
+/// on the CLI), instead of protocol 2's default TLS on the sites' own keys (``SiteTLS``).
 ///
-/// TLS is for links that cross networks nobody in the fleet controls; plain TCP stays the default on a
-/// trusted LAN. TLS 1.2 or 1.3 wraps the same line protocol unchanged (`Protocol/PROTOCOL.md` §2.12),
-/// and the session's own signed `hello`/`auth` handshake still runs inside it.
+/// TLS 1.2 or 1.3 wraps the same line protocol unchanged (`Protocol/PROTOCOL.md` §2.12.1), and the
+/// session's own signed `hello`/`auth` handshake still runs inside it; the certificates are not tied
+/// to site keys.
 ///
 /// - A node that **listens** with TLS presents ``certificateFile`` (its certificate, then any
 ///   intermediates) with ``keyFile``. When ``caFile`` is set it also asks every connecting peer for a
@@ -219,17 +220,17 @@ struct TLSContexts: Sendable {
 
 // MARK: - Pipeline
 
-/// Puts TLS (or, without it, a probe for peers that speak TLS) between the byte counter and the line
-/// framing that `SyncPipeline.install` added. Call on the channel's event loop.
+/// Puts TLS between the socket and the byte counter that `SyncPipeline.install` added (so the
+/// counter sees the protocol's own bytes). Call on the channel's event loop.
 enum SyncTransport {
     enum Side { case accepting, dialing(host: String) }
 
     /// - Returns: the gate a session waits on: open at once for plain TCP, after the handshake for TLS.
     static func install(on pipeline: ChannelPipeline.SynchronousOperations, after counter: WireCounter,
                         tls: TLSContexts?, side: Side, eventLoop: any EventLoop) throws -> TransportGate {
+        // Without contexts: a plain protocol-1 connection this side dials (a listener always has them).
         guard let tls else {
             let gate = TransportGate(eventLoop: eventLoop, mode: .plain)
-            if case .accepting = side { try pipeline.addHandler(TLSProbe(gate: gate), position: .after(counter)) }
             gate.open()
             return gate
         }
@@ -414,42 +415,6 @@ final class TransportSelector: ChannelInboundHandler, RemovableChannelHandler {
             gate.openPlain()
         }
         context.fireChannelRead(data)
-    }
-}
-
-/// On a plain listener: a peer whose first bytes are a TLS handshake record uses TLS where this node
-/// does not. Nothing it could read can be sent: its bytes are dropped, and the session (which has
-/// written its plain `hello`, which the peer's TLS rejects) ends with `tls-required` in the log.
-final class TLSProbe: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-
-    private enum State { case undecided, plain, refused }
-    private let gate: TransportGate
-    private var state = State.undecided
-
-    init(gate: TransportGate) { self.gate = gate }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
-        switch state {
-        case .plain: return context.fireChannelRead(data)
-        case .refused: return
-        case .undecided: break
-        }
-        // A line of JSON starts with `{` or whitespace, never with 0x16 0x03.
-        guard buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) == 0x16,
-              buffer.readableBytes < 2 || buffer.getInteger(at: buffer.readerIndex + 1, as: UInt8.self) == 0x03 else {
-            state = .plain
-            return context.fireChannelRead(data)
-        }
-        state = .refused
-        let error = WireError(.tlsRequired, "the peer began a TLS handshake and this node does not use TLS; give this node a tls setting, or connect without TLS")
-        gate.refuse(error)
-        context.fireErrorCaught(error)
-        // The session closes the connection; this is for one whose session never started.
-        let channel = context.channel
-        context.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
     }
 }
 
