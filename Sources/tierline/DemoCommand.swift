@@ -85,7 +85,7 @@ struct Demo: AsyncParsableCommand {
         } else {
             print("")
             printTable(["SITE", "ROLE", "TICKETS", "VECTOR", "DIGEST"], outcome.sites.map {
-                [$0.site, $0.role, "\($0.tickets)", $0.vector, String($0.digest.prefix(16)) + "…"]
+                [$0.site, $0.role, "\($0.tickets)", $0.vector, $0.digest]
             }, maxWidth: 60)
             let s = outcome.stream
             func count(_ n: Int, _ what: String) -> String { "\(n) \(what)\(n == 1 ? "" : "s")" }

@@ -76,7 +76,7 @@ struct RosterList: ParsableCommand {
         }, maxWidth: 64)
         if !roster.released.isEmpty {
             print("\nreleased from the clock-drift quarantine:")
-            printTable(["SITE", "SEQ", "HASH"], roster.released.map { [$0.site, "\($0.seq)", String($0.hash.prefix(16))] })
+            printTable(["SITE", "SEQ", "HASH"], roster.released.map { [$0.site, "\($0.seq)", $0.hash] })
         }
     }
 }
@@ -213,7 +213,7 @@ struct QuarantineList: ParsableCommand {
         let blocks = try options.open().quarantined()
         if options.json { return try printJSON(blocks) }
         guard !blocks.isEmpty else { return print("no block is quarantined") }
-        printTable(["SITE", "SEQ", "AHEAD", "HASH"], blocks.map { [$0.origin, "\($0.seq)", durationText(millis: $0.aheadMillis), String($0.hash.prefix(16))] })
+        printTable(["SITE", "SEQ", "AHEAD", "HASH"], blocks.map { [$0.origin, "\($0.seq)", durationText(millis: $0.aheadMillis), $0.hash] })
     }
 }
 

@@ -496,9 +496,9 @@ struct StatusCommand: ParsableCommand {
             print("\nTHIS STORE WRITES NOTHING: \(copied)")
         }
         if !output.divergences.isEmpty {
-            print("\ntwo histories of a site (different blocks at one seq; those origins are not exchanged with that peer; `--json` shows the whole hashes):")
+            print("\ntwo histories of a site (different blocks at one seq; those origins are not exchanged with that peer):")
             printTable(["ORIGIN", "SEQ", "PEER", "HERE", "THERE", "SEEN"], output.divergences.map { d in
-                [d.origin, "\(d.seq)", "\(d.peer) (\(d.address))", String(d.ourHash.prefix(16)) + "…", String(d.theirHash.prefix(16)) + "…",
+                [d.origin, "\(d.seq)", "\(d.peer) (\(d.address))", d.ourHash, d.theirHash,
                  ageText(Date().timeIntervalSince(d.detectedAt))]
             })
         }
