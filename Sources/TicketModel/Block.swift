@@ -150,8 +150,14 @@ public struct Block: Hashable, Sendable {
 
     /// Whether a replica with `vector` can apply this block now: its predecessor and everything its
     /// author had seen are applied.
-    public func isApplicable(after vector: VersionVector) -> Bool {
-        vector[origin] == seq - 1 && vector.dominates(deps)
+    ///
+    /// `revoked` names removed sites with the last seq of theirs that stays valid: a dependency on a
+    /// later block of such a site counts as met at that seq, since every replica refuses (or takes
+    /// back) those blocks, so an honest site's block that had seen them still applies everywhere.
+    public func isApplicable(after vector: VersionVector, revoked: [SiteID: UInt64] = [:]) -> Bool {
+        guard vector[origin] == seq - 1 else { return false }
+        if revoked.isEmpty { return vector.dominates(deps) }
+        return deps.entries.allSatisfy { site, needed in vector[site] >= min(needed, revoked[site] ?? needed) }
     }
 
     struct Parsed {

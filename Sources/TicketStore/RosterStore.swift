@@ -129,8 +129,10 @@ extension TicketDatabase {
             INSERT INTO roster (id, version, document, signature) VALUES (1, ?, ?, ?)
             ON CONFLICT(id) DO UPDATE SET version = excluded.version, document = excluded.document, signature = excluded.signature
             """, arguments: [Int64(signed.roster.version), signed.document, Data(signed.signature)])
+        let oldRevocations = try Self.revocations(db)
         try db.execute(sql: "DELETE FROM siteKey")
         var newRoles: [SiteID: SiteRole] = [:]
+        var withdrawals: [(SiteID, UInt64)] = []
         for member in signed.roster.sites {
             let site = try SiteID(member.site)
             newRoles[site] = member.role
@@ -139,6 +141,7 @@ extension TicketDatabase {
                                        member.revokedAfter.map { Int64($0) }])
             if let limit = member.revokedAfter {
                 try db.execute(sql: "DELETE FROM pendingBlock WHERE origin = ? AND seq > ?", arguments: [member.site, Int64(limit)])
+                if oldRevocations[site] != limit { withdrawals.append((site, limit)) }
             }
         }
         if signed.roster.member(me.site) == nil {
@@ -151,12 +154,74 @@ extension TicketDatabase {
         if !changed.isEmpty {
             let ids = try String.fetchAll(db, sql: "SELECT DISTINCT entity FROM blockEntity WHERE origin IN (\(changed.map { _ in "?" }.joined(separator: ",")))",
                                           arguments: StatementArguments(changed.map(\.rawValue)))
-            let tickets = Set(try String.fetchAll(db, sql: "SELECT id FROM ticket"))
-            let entities = try ids.map { EntityRef(kind: tickets.contains($0) ? .ticket : .config, id: try Self.uuid($0)) }
-            try Self.materialize(db, Set(entities))
+            try Self.materialize(db, try Self.entityRefs(db, ids))
         }
-        if !signed.roster.released.isEmpty { _ = try drain(db) }
+        for (site, limit) in withdrawals { try Self.withdraw(db, site: site, above: limit) }
+        // Blocks held back for a dependency on a removed site's withdrawn blocks now apply.
+        if !signed.roster.released.isEmpty || !withdrawals.isEmpty { _ = try drain(db) }
         return true
+    }
+
+    /// The kinds of the entities `ids`, from the tables their folds fill (configuration otherwise).
+    static func entityRefs(_ db: Database, _ ids: [String]) throws -> Set<EntityRef> {
+        var out = Set<EntityRef>()
+        let kinds: [(String, EntityKind)] = [("ticket", .ticket), ("customer", .customer), ("article", .article)]
+        for text in ids {
+            var kind = EntityKind.config
+            for (table, candidate) in kinds where try Bool.fetchOne(db, sql: "SELECT 1 FROM \(table) WHERE id = ?", arguments: [text]) == true {
+                kind = candidate
+                break
+            }
+            out.insert(EntityRef(kind: kind, id: try Self.uuid(text)))
+        }
+        return out
+    }
+
+    /// Takes back the blocks of a removed `site` above `limit` that this store applied before it
+    /// learned of the removal, so that it ends with exactly the blocks every other replica keeps
+    /// (`Protocol/PROTOCOL.md` §2.6.3): the blocks leave the log, the vector steps back to `limit`, and
+    /// what they touched is folded again from what remains. An entity left with no change at all
+    /// disappears; one that other sites' blocks still touch is folded from those, as on a replica that
+    /// never held the withdrawn blocks.
+    static func withdraw(_ db: Database, site: SiteID, above limit: UInt64) throws {
+        let held = try Self.vector(db)[site]
+        guard held > limit else { return }
+        var touched = Set<EntityRef>()
+        let rows = try Row.fetchCursor(db, sql: "SELECT bytes FROM block WHERE origin = ? AND seq > ?", arguments: [site.rawValue, Int64(limit)])
+        while let row = try rows.next() { touched.formUnion(try Self.decodeStored(row["bytes"]).changes.map(\.entity)) }
+        try db.execute(sql: "DELETE FROM blockEntity WHERE origin = ? AND seq > ?", arguments: [site.rawValue, Int64(limit)])
+        try db.execute(sql: "DELETE FROM block WHERE origin = ? AND seq > ?", arguments: [site.rawValue, Int64(limit)])
+        if limit == 0 {
+            try db.execute(sql: "DELETE FROM versionEntry WHERE site = ?", arguments: [site.rawValue])
+        } else {
+            try db.execute(sql: "UPDATE versionEntry SET seq = ? WHERE site = ?", arguments: [Int64(limit), site.rawValue])
+        }
+        var remaining = Set<EntityRef>()
+        for entity in touched {
+            let key = entity.id.lowercased
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM blockEntity WHERE entity = ? LIMIT 1", arguments: [key]) == true {
+                remaining.insert(entity)
+                continue
+            }
+            switch entity.kind {
+            case .ticket:
+                for table in ["ticketElement", "ticketEvent", "ticketLookup", "ticketConflict"] {
+                    try db.execute(sql: "DELETE FROM \(table) WHERE ticket = ?", arguments: [key])
+                }
+                try db.execute(sql: "DELETE FROM ticket WHERE id = ?", arguments: [key])
+                // The dashboard drops the facts of a listed ticket that has no row.
+                try db.execute(sql: "INSERT OR IGNORE INTO metricDirty (id) VALUES (?)", arguments: [key])
+            case .customer:
+                try db.execute(sql: "DELETE FROM customer WHERE id = ?", arguments: [key])
+            case .article:
+                try db.execute(sql: "DELETE FROM articleText WHERE id = ?", arguments: [key])
+                try db.execute(sql: "DELETE FROM article WHERE id = ?", arguments: [key])
+            case .config:
+                remaining.insert(entity)
+            }
+        }
+        try Self.materialize(db, remaining)
+        try Self.resolveMerges(db)
     }
 
     // MARK: Editing (coordinator)

@@ -331,6 +331,7 @@ public struct TicketDatabase: Sendable {
         var waiting = (stored.map { ($0, true) } + arriving.map { ($0, false) })
             .sorted { ($0.0.hlc, $0.0.origin, $0.0.seq) < ($1.0.hlc, $1.0.origin, $1.0.seq) }
         var vector = try Self.vector(db)
+        let revoked = try Self.revocations(db)
         // Read (and its signature checked) only when a block is stamped too far ahead.
         var releases: Roster??
         var touched = Set<EntityRef>()
@@ -342,7 +343,7 @@ public struct TicketDatabase: Sendable {
             progress = false
             var stillWaiting: [(Block, Bool)] = []
             for (block, isStored) in waiting {
-                guard block.isApplicable(after: vector) else {
+                guard block.isApplicable(after: vector, revoked: revoked) else {
                     stillWaiting.append((block, isStored))
                     continue
                 }

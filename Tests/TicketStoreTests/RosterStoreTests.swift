@@ -94,4 +94,64 @@ import TicketStore
         #expect(kept <= 11_000 && kept >= 10_000)
         #expect(try db.tickets().isEmpty && db.vector()[ghost] == 0)
     }
+
+    /// Removal converges (issue 18): north's blocks 2 and 3 reached south before the coordinator removed
+    /// north after block 1, and south built on them. Every replica ends with the same blocks and the
+    /// same digest, whichever it learned first: the removal, north's late blocks, or south's block.
+    @Test func aRemovedSitesLateBlocksAreTakenBackWhateverTheOrder() throws {
+        let hub = try TicketDatabase(DatabaseQueue(), key: .generate())
+        try hub.initialize(site: SiteID("hub"), role: .coordinator)
+        var stores: [String: TicketDatabase] = [:]
+        for name in ["north", "south", "a", "b", "c", "d"] {
+            let key = SiteKey.generate()
+            let store = try TicketDatabase(DatabaseQueue(), key: key)
+            try store.initialize(site: SiteID(name), role: .site)
+            try store.pinCoordinator(key: try hub.identity().publicKey)
+            try hub.admit(site: SiteID(name), key: key.publicKey, role: .site)
+            stores[name] = store
+        }
+        let admitted = try #require(try hub.roster())
+        for store in stores.values { try store.adopt(document: admitted.document, signature: admitted.signature) }
+        let north = stores["north"]!, south = stores["south"]!
+        let first = try north.createTicket(TicketDraft(subject: "kept: written before the removal"))
+        _ = try hub.apply(try north.blocks(after: VersionVector()))
+        let built = try north.createTicket(TicketDraft(subject: "late, but south answered it"))
+        let late = try north.createTicket(TicketDraft(subject: "late, touched by nobody else"))
+        _ = try north.comment(first.id, body: "late comment", kind: .agentReply, visibility: .public, actor: "n")
+        #expect(try north.vector()[SiteID("north")] >= 3)
+        _ = try south.apply(try north.blocks(after: VersionVector()))
+        _ = try south.comment(built.id, body: "south's answer", kind: .agentReply, visibility: .public, actor: "s")
+        let (removal, validThrough) = try hub.removeFromRoster(SiteID("north"))
+        #expect(validThrough == 1)
+        let everything = try south.blocks(after: VersionVector())
+        let southsOwn = everything.filter { $0.origin.rawValue == "south" }
+        let northsFirst = everything.filter { $0.origin.rawValue == "north" && $0.seq == 1 }
+        func adopt(_ store: TicketDatabase) throws { try store.adopt(document: removal.document, signature: removal.signature) }
+
+        try adopt(stores["a"]!)                                   // the removal first, then every block
+        _ = try stores["a"]!.apply(everything)
+        _ = try stores["b"]!.apply(everything)                    // every block first, then the removal
+        try adopt(stores["b"]!)
+        try adopt(stores["c"]!)                                   // the removal, south's block, then north's first
+        _ = try stores["c"]!.apply(southsOwn)
+        #expect(try stores["c"]!.vector()[SiteID("south")] == 0)   // held: north's block 1 is missing
+        _ = try stores["c"]!.apply(northsFirst)
+        _ = try stores["d"]!.apply(southsOwn)                     // south's block, the removal, then all
+        try adopt(stores["d"]!)
+        _ = try stores["d"]!.apply(everything)
+        _ = try hub.apply(everything)                             // the coordinator never held the late blocks
+        try adopt(south)                                          // south built on them
+        try adopt(north)
+
+        let replicas = [hub, south] + ["a", "b", "c", "d"].map { stores[$0]! }
+        let digests = Set(try replicas.map { try $0.digest() })
+        #expect(digests.count == 1)
+        for replica in replicas {
+            #expect(try replica.vector()[SiteID("north")] == 1)
+            #expect(try replica.vector()[SiteID("south")] == 1)
+            #expect(try replica.ticket(first.id).subject == "kept: written before the removal")
+            #expect(try replica.tickets().contains { $0.id == late.id } == false)
+            #expect(try replica.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM pendingBlock") } == 0)
+        }
+    }
 }
