@@ -237,6 +237,8 @@ def expect_hello(obj):
     e["software"] = obj.get("software")
     if obj.get("roster", 0) != 0:  # absent and 0 both mean "no roster": the expect names it only when not 0
         e["roster"] = obj["roster"]
+    if obj.get("restored") is True:  # absent and false both mean "not restored"
+        e["restored"] = True
     return e
 
 
@@ -564,6 +566,18 @@ add_valid("ack-held-refused", "An ack with held and refused blocks; the 0 entry 
           line(ack), expect_of(ack))
 syn = {"type": "synced", "vector": {"central": 1, "north": 4, "south": 2}}
 add_valid("synced", "A synced frame.", line(syn), expect_of(syn))
+syn = {"type": "synced", "vector": {"central": 1, "north": 4}, "awaiting": ["lap", "south"]}
+add_valid("synced-awaiting", "The coordinator's synced to a restored site: lap and south have not synced with it "
+          "since it learned of the restore (2.2.6).", line(syn), expect_of(syn))
+syn = {"type": "synced", "vector": {"central": 1, "north": 4}, "awaiting": []}
+add_valid("synced-awaiting-none", "The coordinator has heard from every member since the restore.", line(syn),
+          expect_of(syn))
+rh = hello("north", "site", H_NONCE, H_TIME, roster=3)
+rh["restored"] = True
+add_valid("hello-restored", "A hello from a store restored from a backup whose fence is up (2.2.6).", line(rh),
+          expect_hello(rh))
+rh["restored"] = False
+add_valid("hello-restored-false", "restored false means the same as no restored member.", line(rh), expect_hello(rh))
 add_valid("ping", "A ping.", line({"type": "ping", "id": 7, "time": H_TIME}), {"type": "ping", "id": 7, "time": H_TIME})
 add_valid("pong", "A pong answering ping 7.", line({"type": "pong", "id": 7, "time": H_TIME + 2}),
           {"type": "pong", "id": 7, "time": H_TIME + 2})
@@ -672,6 +686,13 @@ add_invalid("hello-time-exponent", "time written with an exponent (1.7410827e12)
 add_invalid("hello-roster-negative", "roster -1.", hello_with(roster=-1), "bad-field")
 add_invalid("hello-roster-fraction", "roster 1.5: integers have no fraction.", hello_without("roster")[:-1]
             + ',"roster":1.5}', "bad-field")
+add_invalid("hello-restored-string", "restored given as the string \"true\".", hello_with(restored="true"), "bad-field")
+for name, awaiting, why in (("unsorted", ["south", "lap"], "not in ascending order"),
+                            ("repeated", ["lap", "lap"], "with a site twice"),
+                            ("bad-site", ["Lap"], "naming an invalid site id (upper case)"),
+                            ("string", "lap", "given as a string, not an array")):
+    add_invalid(f"synced-awaiting-{name}", f"awaiting {why}.",
+                line({"type": "synced", "vector": {"north": 4}, "awaiting": awaiting}), "bad-field")
 add_invalid("ping-id-negative-zero", "id written -0: integers have no sign.",
             '{"type":"ping","id":-0,"time":1741082700000}', "bad-field")
 add_invalid("ping-id-zero-fraction", "id written 1.0: integers have no fraction, even a zero one.",
@@ -1251,6 +1272,27 @@ def decode_hello(obj):
         version = integer(obj, "roster")
         if version:  # 0 means no roster, as when absent
             out["roster"] = version
+    if "restored" in obj:
+        if not isinstance(obj["restored"], bool):
+            bad("restored is not a boolean")
+        if obj["restored"]:  # false means the same as absent
+            out["restored"] = True
+    return out
+
+
+def decode_synced(obj):
+    """2.2.6: the vector, and the coordinator's optional list of members not yet heard from."""
+    out = {"type": "synced", "vector": vector(obj, "vector")}
+    if "awaiting" in obj:
+        sites = obj["awaiting"]
+        if not isinstance(sites, list) or len(sites) > 4096:
+            bad("awaiting is not an array of at most 4096 site ids")
+        for site in sites:
+            if not isinstance(site, str) or not SITE_RE.fullmatch(site):
+                bad("bad site id in awaiting")
+        if any(a.encode() >= b.encode() for a, b in zip(sites, sites[1:])):
+            bad("awaiting not in ascending order without repeats")
+        out["awaiting"] = list(sites)
     return out
 
 
@@ -1378,7 +1420,7 @@ DECODERS = {
     "vector": lambda o: decode_vector(o),
     "blocks": decode_batch,
     "ack": decode_ack,
-    "synced": lambda o: {"type": "synced", "vector": vector(o, "vector")},
+    "synced": decode_synced,
     "ping": lambda o: {"type": "ping", "id": integer(o, "id"), "time": integer(o, "time")},
     "pong": lambda o: {"type": "pong", "id": integer(o, "id"), "time": integer(o, "time")},
     "bye": lambda o: {"type": "bye", "reason": string(o, "reason", optional=True)},

@@ -156,6 +156,8 @@ final class SyncSession: Sendable {
         var acked: UInt64 = 0
         var peerSynced = false
         var syncedSent = false
+        /// The `awaiting` list of the last `synced` sent (coordinator to a restored site only).
+        var awaitingSent: [SiteID]?
         /// The highest seq per origin sent in this session.
         var sentThrough = VersionVector()
         /// Set when the handshake timer closed the connection.
@@ -258,7 +260,7 @@ final class SyncSession: Sendable {
                 }
                 defer { timer.cancel() }
                 var hello = ownHello
-                hello.roster = try await context.store.run { try $0.rosterVersion() }
+                (hello.roster, hello.restored) = try await context.store.run { try ($0.rosterVersion(), $0.restoredAt() != nil) }
                 link.withLockedValue { $0.ownRoster = hello.roster }
                 hello.time = context.clock()
                 link.withLockedValue { $0.helloSentMillis = hello.time }
@@ -502,6 +504,11 @@ final class SyncSession: Sendable {
                         }
                         accepted.prelude.lift()
                     }
+                    // The coordinator watches a restored site's fence: from now on, every member that
+                    // sends it everything it holds is a witness that nothing of that site is missing.
+                    if context.identity.role == .coordinator, let peer = link.withLockedValue({ $0.peer }) {
+                        try await context.store.run { try $0.watchRestore(of: peer.site, restored: peer.restored) }
+                    }
                     let (vector, heads) = try await context.store.run { try $0.vectorAndHeads() }
                     try await write(channel, .frame(.vector(vector, heads: heads)))
                     phase = .awaitVector
@@ -554,17 +561,22 @@ final class SyncSession: Sendable {
                         link.dirty = true
                     }
                     context.feed.signal(token)
-                case (.open, .synced(let vector)):
+                case (.open, .synced(let vector, let awaiting)):
                     link.withLockedValue { link in
                         link.peerSynced = true
                         link.peerVector = link.peerVector.merging(vector)
                         link.has = link.has.merging(vector)
                     }
                     // Every batch the peer sent before `synced` is applied (frames are handled in order),
-                    // so a restored store now holds all of its own blocks this peer knows.
+                    // so this store now holds everything of every site this peer held: the peer is a
+                    // witness for each restore this store watches, its own included (§2.2.6).
                     let own = context.identity.site
-                    let peerRole = link.withLockedValue { $0.peer?.role } ?? .site
-                    if try await context.store.run({ try $0.confirmOwnSequence(peer: vector, peerRole: peerRole) }) {
+                    let (peerSite, peerRole) = link.withLockedValue { ($0.peer?.site, $0.peer?.role ?? .site) }
+                    if let peerSite {
+                        // A new witness may shorten what the coordinator's other sessions tell restored sites.
+                        if try await context.store.run({ try $0.witness(member: peerSite) }) { context.feed.signal() }
+                    }
+                    if try await context.store.run({ try $0.confirmOwnSequence(peer: vector, peerRole: peerRole, awaiting: awaiting) }) {
                         logger.notice("restored store learned its own highest block from the peer; local writes resume",
                                       metadata: ["seq": "\(vector[own])"])
                     }
@@ -876,10 +888,25 @@ final class SyncSession: Sendable {
                         try $0.storedBlocks(after: has, limit: context.batchBlocks, maxBytes: context.batchBytes)
                     }
                     if page.isEmpty {
-                        if !link.withLockedValue({ $0.syncedSent }) {
-                            let vector = try await context.store.run { try $0.vector() }
-                            try await write(channel, .frame(.synced(vector)))
-                            link.withLockedValue { $0.syncedSent = true }
+                        // To a restored site, the coordinator names the members it has not heard from
+                        // since the restore (read before the vector, so no witness's blocks can be out
+                        // of the list yet missing from the vector), and says `synced` again whenever
+                        // that list shrinks while the session runs (§2.2.6).
+                        let restoredPeer = context.identity.role == .coordinator
+                            ? link.withLockedValue({ $0.peer.flatMap { $0.restored ? $0.site : nil } }) : nil
+                        let (sent, lastAwaiting) = link.withLockedValue { ($0.syncedSent, $0.awaitingSent) }
+                        if !sent || (restoredPeer != nil && lastAwaiting?.isEmpty == false) {
+                            let (vector, awaiting) = try await context.store.run { db in
+                                let awaiting = try restoredPeer.flatMap { try db.awaitingWitnesses(for: $0) }
+                                return (try db.vector(), awaiting)
+                            }
+                            if !sent || awaiting != lastAwaiting {
+                                try await write(channel, .frame(.synced(vector, awaiting: awaiting)))
+                                link.withLockedValue { link in
+                                    link.syncedSent = true
+                                    link.awaitingSent = awaiting
+                                }
+                            }
                         }
                         break
                     }

@@ -9,7 +9,9 @@ public enum Frame: Sendable, Equatable {
     case vector(VersionVector, heads: [SiteID: Head] = [:])
     case blocks(BlockBatch)
     case ack(Ack)
-    case synced(VersionVector)
+    /// The sender has sent everything it holds that the receiver lacks. `awaiting`, only from the
+    /// coordinator to a restored site: the members it has not heard from since (§2.2.6).
+    case synced(VersionVector, awaiting: [SiteID]? = nil)
     case ping(id: UInt64, time: UInt64)
     case pong(id: UInt64, time: UInt64)
     case bye(reason: String?)
@@ -58,11 +60,14 @@ public struct Hello: Sendable, Equatable {
     public var software: String?
     /// The version of the roster the sender holds; 0 for none.
     public var roster: UInt64
+    /// The sender was restored from a backup and may not write until its history is whole (§2.2.6).
+    public var restored: Bool
 
     public init(protocolVersion: Int = WireVersion.protocolVersion, minProtocol: Int = WireVersion.minProtocolVersion,
                 schema: Int = WireVersion.schema, site: SiteID, role: SiteRole, publicKey: [UInt8], nonce: [UInt8],
-                time: UInt64, software: String? = nil, roster: UInt64 = 0) {
+                time: UInt64, software: String? = nil, roster: UInt64 = 0, restored: Bool = false) {
         self.roster = roster
+        self.restored = restored
         self.protocolVersion = protocolVersion
         self.minProtocol = minProtocol
         self.schema = schema
@@ -161,7 +166,19 @@ extension Frame {
                 return .frame(.ack(Ack(batch: try Field.positive(ack.batch, name: "batch"), vector: try Field.vector(ack.vector, name: "vector"),
                                 applied: try Field.count(ack.applied, name: "applied"), held: try Field.count(ack.held, name: "held"),
                                 refused: try Field.count(ack.refused, name: "refused"))))
-            case "synced": return .frame(.synced(try Field.vector(decoder.decode(WireVector.self, from: data).vector, name: "vector")))
+            case "synced":
+                let synced = try decoder.decode(WireSynced.self, from: data)
+                let awaiting = try synced.awaiting.map { sites in
+                    guard sites.count <= RosterLimits.maxSites else {
+                        throw WireError(.tooLarge, "member \"awaiting\" names \(sites.count) sites; a roster holds at most \(RosterLimits.maxSites)")
+                    }
+                    let parsed = try sites.map { try Field.site($0, name: "awaiting") }
+                    guard zip(parsed, parsed.dropFirst()).allSatisfy({ $0 < $1 }) else {
+                        throw WireError(.badField, "member \"awaiting\" must list site ids in ascending order without repeats")
+                    }
+                    return parsed
+                }
+                return .frame(.synced(try Field.vector(synced.vector, name: "vector"), awaiting: awaiting))
             case "ping", "pong":
                 let ping = try decoder.decode(WirePing.self, from: data)
                 let id = try Field.count(ping.id, name: "id"), time = try Field.count(ping.time, name: "time")
@@ -198,9 +215,9 @@ extension Frame {
 
     /// The members each known frame type defines.
     static let members: [String: Set<String>] = [
-        "hello": ["protocol", "minProtocol", "schema", "site", "role", "publicKey", "nonce", "time", "software", "roster"],
+        "hello": ["protocol", "minProtocol", "schema", "site", "role", "publicKey", "nonce", "time", "software", "roster", "restored"],
         "roster": ["document", "signature"],
-        "auth": ["signature"], "vector": ["vector", "heads"], "synced": ["vector"],
+        "auth": ["signature"], "vector": ["vector", "heads"], "synced": ["vector", "awaiting"],
         "blocks": ["batch", "count", "size", "keys", "data"],
         "ack": ["batch", "vector", "applied", "held", "refused"],
         "ping": ["id", "time"], "pong": ["id", "time"], "bye": ["reason"], "error": ["code", "message", "fatal"], "fork": ["block"],
@@ -291,6 +308,7 @@ struct WireHello: Codable {
     var time: Int64
     var software: String?
     var roster: Int64?
+    var restored: Bool?
 
     func validated() throws(WireError) -> Hello {
         guard self.protocol >= 1 else { throw WireError(.badField, "member \"protocol\" must be at least 1") }
@@ -307,7 +325,7 @@ struct WireHello: Codable {
                      publicKey: try Field.hex(publicKey, bytes: 32, name: "publicKey"),
                      nonce: try Field.hex(nonce, bytes: 32, name: "nonce"),
                      time: try Field.count(time, name: "time"), software: software,
-                     roster: try Field.count(roster ?? 0, name: "roster"))
+                     roster: try Field.count(roster ?? 0, name: "roster"), restored: restored ?? false)
     }
 }
 
@@ -327,9 +345,10 @@ struct WireAuth: Codable {
     var signature: String
 }
 
-struct WireVector: Codable {
-    var type: String
+struct WireSynced: Codable {
+    var type = "synced"
     var vector: [String: Int64]
+    var awaiting: [String]?
 }
 
 struct WireHead: Codable {
@@ -442,13 +461,13 @@ extension Frame {
             return json(WireHello(protocol: Int64(h.protocolVersion), minProtocol: Int64(h.minProtocol), schema: Int64(h.schema),
                                   site: h.site.rawValue, role: h.role.rawValue, publicKey: h.publicKey.hexString,
                                   nonce: h.nonce.hexString, time: Int64(h.time), software: h.software,
-                                  roster: h.roster == 0 ? nil : Int64(clamping: h.roster)))
+                                  roster: h.roster == 0 ? nil : Int64(clamping: h.roster), restored: h.restored ? true : nil))
         case .auth(let signature): return json(WireAuth(signature: signature.hexString))
         case .vector(let v, let heads):
             return json(WireVectorHeads(vector: vector(v), heads: heads.isEmpty ? nil : Dictionary(uniqueKeysWithValues: heads.map {
                 ($0.key.rawValue, WireHead(seq: Int64(clamping: $0.value.seq), hash: $0.value.hash.hexString))
             })))
-        case .synced(let v): return json(WireVector(type: "synced", vector: vector(v)))
+        case .synced(let v, let awaiting): return json(WireSynced(vector: vector(v), awaiting: awaiting?.map(\.rawValue)))
         case .blocks(let batch):
             // A batch that was decoded within the limits re-encodes within them. Senders build their
             // lines with ChangeSet.encode directly and never come through here.

@@ -85,31 +85,114 @@ extension TicketDatabase {
         try Int64.fetchOne(db, sql: "SELECT restoredAt FROM localSite WHERE id = 1")
     }
 
-    /// Called when a peer has sent everything it holds (its `synced` vector): a restored store that
-    /// now holds every block of its own site the peer knows may write again, above them.
-    ///
-    /// Only a peer that can be expected to hold the site's newest blocks lifts the fence: the
-    /// coordinator, through which every site syncs (for a restored coordinator, any site). A peer
-    /// that has never received a block of this site never lifts it. The fence also stays up while
-    /// the peer claims a block of this site that this store does not hold (held back, in flight).
-    /// Returns `true` when this call lifted the fence.
+    /// Records that `member` has sent this store everything it holds that this store lacked (its
+    /// `synced` frame arrived): for every site whose restore this store watches, one more replica
+    /// whose blocks of that site are now here too.
+    /// - Returns: whether that made `member` a witness of a restore it had not yet witnessed.
     @discardableResult
-    public func confirmOwnSequence(peer: VersionVector, peerRole: SiteRole) throws -> Bool {
+    public func witness(member: SiteID) throws -> Bool {
+        try writer.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO restoreWitness (site, member) SELECT site, ? FROM restoreWatch WHERE site <> ?",
+                           arguments: [member.rawValue, member.rawValue])
+            return db.changesCount > 0
+        }
+    }
+
+    /// Coordinator: starts (or stops) watching the restore of `site`, as its hello says it is (or is no
+    /// longer) restored. Witnesses count from the first hello that said so.
+    public func watchRestore(of site: SiteID, restored: Bool) throws {
+        try writer.write { db in
+            if restored {
+                try db.execute(sql: "INSERT OR IGNORE INTO restoreWatch (site, since) VALUES (?, ?)", arguments: [site.rawValue, Int64(wallClock())])
+            } else {
+                try db.execute(sql: "DELETE FROM restoreWatch WHERE site = ?", arguments: [site.rawValue])
+                try db.execute(sql: "DELETE FROM restoreWitness WHERE site = ?", arguments: [site.rawValue])
+            }
+        }
+    }
+
+    /// Coordinator: the members that have not sent it everything they hold since it began watching
+    /// the restore of `site` (every active roster member but `site` and this store), sorted; `nil`
+    /// when it is not watching `site`.
+    public func awaitingWitnesses(for site: SiteID) throws -> [SiteID]? {
+        try writer.read { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM restoreWatch WHERE site = ?", arguments: [site.rawValue]) == true else { return nil }
+            return try Self.unwitnessed(db, site: site, excluding: [site, try Self.identity(db).site])
+        }
+    }
+
+    /// Active roster members, other than `excluding`, that have not witnessed the restore of `site`.
+    static func unwitnessed(_ db: Database, site: SiteID, excluding: Set<SiteID>) throws -> [SiteID] {
+        let seen = Set(try String.fetchAll(db, sql: "SELECT member FROM restoreWitness WHERE site = ?", arguments: [site.rawValue]))
+        let members = try Self.roster(db)?.roster.sites.filter { $0.revokedAfter == nil }.map(\.site) ?? []
+        return try members.filter { !seen.contains($0) }.map(SiteID.init).filter { !excluding.contains($0) }.sorted()
+    }
+
+    /// Who a restored store still waits for before it may write: the members that must send it (or
+    /// the coordinator) what they hold of its site. `nil` when no fence is up; empty once only the
+    /// coordinator's own session is missing.
+    public func restoreAwaiting() throws -> [SiteID]? {
+        try writer.read { db in
+            guard try Self.restoredAt(db) != nil else { return nil }
+            return try Self.missingWitnesses(db)
+        }
+    }
+
+    static func missingWitnesses(_ db: Database) throws -> [SiteID] {
+        let me = try Self.identity(db)
+        if me.role == .coordinator { return try unwitnessed(db, site: me.site, excluding: [me.site]) }
+        guard let text = try String.fetchOne(db, sql: "SELECT restoreAwaiting FROM localSite WHERE id = 1"),
+              let named = try? JSONDecoder().decode([String].self, from: Data(text.utf8)) else {
+            // Nothing heard from the coordinator yet: it is the first to wait for.
+            let coordinator = try Self.roster(db)?.roster.sites.first { $0.role == .coordinator }?.site
+            return try coordinator.map { [try SiteID($0)] } ?? []
+        }
+        let seen = Set(try String.fetchAll(db, sql: "SELECT member FROM restoreWitness WHERE site = ?", arguments: [me.site.rawValue]))
+        return try named.filter { !seen.contains($0) }.map(SiteID.init)
+    }
+
+    /// Called when a peer has sent everything it holds (its `synced` vector, after ``witness(member:)``):
+    /// lifts a restored store's fence once its own history is proved whole (PROTOCOL 2.2.6).
+    ///
+    /// Any block of this site that survived the loss is held by some replica, and each replica keeps
+    /// what it holds. So the history is whole once every active roster member has sent everything it
+    /// holds, since the restore, to this store or to the coordinator, and this store holds everything
+    /// of its site the coordinator then held. A site's fence therefore waits for a session with the
+    /// coordinator whose `synced` names no member it has not heard from since it learned of the restore
+    /// (`awaiting`), other than members that synced with this store directly; a restored coordinator's
+    /// waits for every member. The fence also stays up while this store holds a block of its own site
+    /// it cannot apply, or the peer claims one it does not hold.
+    /// - Parameter awaiting: the coordinator's list, as its `synced` frame gave it (`nil` from others).
+    /// - Returns: `true` when this call lifted the fence.
+    @discardableResult
+    public func confirmOwnSequence(peer: VersionVector, peerRole: SiteRole, awaiting: [SiteID]? = nil) throws -> Bool {
         try writer.write { db in
             guard try Self.restoredAt(db) != nil else { return false }
             let me = try Self.identity(db)
-            guard peerRole == .coordinator || me.role == .coordinator, peer[me.site] > 0 else { return false }
             let pending = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pendingBlock WHERE origin = ?", arguments: [me.site.rawValue]) ?? 0
-            guard try Self.vector(db)[me.site] >= peer[me.site], pending == 0 else { return false }
-            try db.execute(sql: "UPDATE localSite SET restoredAt = NULL WHERE id = 1")
+            let whole = try Self.vector(db)[me.site] >= peer[me.site] && pending == 0
+            // The coordinator's list counts only from a session that gave this store all it held.
+            if peerRole == .coordinator, me.role != .coordinator, let awaiting, whole {
+                let text = String(decoding: try JSONEncoder().encode(awaiting.map(\.rawValue)), as: UTF8.self)
+                try db.execute(sql: "UPDATE localSite SET restoreAwaiting = ? WHERE id = 1", arguments: [text])
+            }
+            guard whole, try Self.missingWitnesses(db).isEmpty else { return false }
+            try Self.liftFence(db)
             return true
         }
+    }
+
+    static func liftFence(_ db: Database) throws {
+        try db.execute(sql: "UPDATE localSite SET restoredAt = NULL, restoreAwaiting = NULL WHERE id = 1")
+        let me = try Self.identity(db).site.rawValue
+        try db.execute(sql: "DELETE FROM restoreWatch WHERE site = ?", arguments: [me])
+        try db.execute(sql: "DELETE FROM restoreWitness WHERE site = ?", arguments: [me])
     }
 
     /// Lifts the restore fence by hand: the operator vouches that no block of this site exists
     /// beyond what this store holds (for example, the site never wrote after the backup).
     public func releaseRestoreFence() throws {
-        try writer.write { db in try db.execute(sql: "UPDATE localSite SET restoredAt = NULL WHERE id = 1") }
+        try writer.write { db in try Self.liftFence(db) }
     }
 }
 
@@ -118,7 +201,7 @@ extension StoreDirectory {
     ///
     /// The folder must not hold a database yet. The key comes from `keyFile`, else from the folder's
     /// `site.key`, and must be the one the backup's site signs with. The restored store refuses local
-    /// writes until a sync with a peer has told it its own highest block (``TicketDatabase/confirmOwnSequence(peer:)``).
+    /// writes until its own history is proved whole (``TicketDatabase/confirmOwnSequence(peer:peerRole:awaiting:)``).
     public func restore(from file: String, keyFile: String? = nil, now: Int64) throws -> (TicketDatabase, BackupReport) {
         let files = FileManager.default
         guard files.fileExists(atPath: file) else {
@@ -168,7 +251,13 @@ extension StoreDirectory {
             let copy = try DatabaseQueue(path: staging)
             try backup.backup(to: copy)
             _ = try TicketDatabase(copy, key: key)
-            try copy.write { db in try db.execute(sql: "UPDATE localSite SET restoredAt = ? WHERE id = 1", arguments: [now]) }
+            try copy.write { db in
+                // Witnesses and watches in the backup are from before the loss: none of them counts.
+                try db.execute(sql: "DELETE FROM restoreWatch")
+                try db.execute(sql: "DELETE FROM restoreWitness")
+                try db.execute(sql: "UPDATE localSite SET restoredAt = ?, restoreAwaiting = NULL WHERE id = 1", arguments: [now])
+                try db.execute(sql: "INSERT INTO restoreWatch (site, since) SELECT site, ? FROM localSite WHERE id = 1", arguments: [now])
+            }
             // Closing checkpoints any WAL into the file, so the rename moves the whole database.
             try copy.close()
             guard rename(staging, databasePath) == 0 else {

@@ -249,6 +249,25 @@ enum Schema {
             // How the last session with each peer was protected (protocol 2: TLS on the sites' keys).
             try db.alter(table: "peer") { t in t.add(column: "transport", .text) }
         }
+        migrator.registerMigration("v11-restore-witness") { db in
+            // The restore fence lifts only on proof that the site's own history is whole (PROTOCOL
+            // 2.2.6). restoreWatch: sites whose restore this store watches (a coordinator: sites whose
+            // hello said restored; any store: itself while its fence is up). restoreWitness: members
+            // that sent everything they hold (their `synced`) to this store since it began watching.
+            // Local: never replicated.
+            try db.create(table: "restoreWatch") { t in
+                t.primaryKey("site", .text)
+                t.column("since", .integer).notNull()
+            }
+            try db.create(table: "restoreWitness") { t in
+                t.column("site", .text).notNull()
+                t.column("member", .text).notNull()
+                t.primaryKey(["site", "member"])
+            }
+            // The members the coordinator last said it had not heard from since this store's restore
+            // (a JSON array), or NULL before the coordinator said anything.
+            try db.alter(table: "localSite") { t in t.add(column: "restoreAwaiting", .text) }
+        }
         return migrator
     }
 

@@ -151,7 +151,9 @@ public struct TicketDatabase: Sendable {
             throw StoreError(.keyMismatch, "the key file does not match this store's site key; restore the store's own site.key")
         }
         if try Self.restoredAt(db) != nil {
-            throw StoreError(.awaitingSync, "this store was restored from a backup and has not yet had its own newer blocks back from the coordinator; run `tierline sync HUB:PORT` (or start `tierline serve` dialing the coordinator) first, so no sequence number is reused")
+            let missing = try Self.missingWitnesses(db).map(\.rawValue)
+            let waiting = missing.isEmpty ? "the coordinator to confirm it holds nothing newer of this site" : "news from \(missing.joined(separator: ", "))"
+            throw StoreError(.awaitingSync, "this store was restored from a backup and may not write until every block of its own site that survived elsewhere is back, so no sequence number is reused; it waits for \(waiting). Each of those sites syncs with the coordinator (or with this store), then this store syncs with the coordinator: `tierline sync HUB:PORT`, or `tierline serve` dialing it. `tierline status` shows who is still awaited; `tierline restore --release` lifts the wait by hand if you know no block of this site exists beyond what it holds")
         }
         if let refusal = try copiedStoreRefusal(db, site: me.site) {
             throw StoreError(.refusedWrite, refusal)

@@ -352,6 +352,8 @@ struct StatusCommand: ParsableCommand {
         var vector: VersionVector
         /// Set while a store restored from a backup waits for a sync to learn its own highest block.
         var restoredAt: Date?
+        /// While restored: the sites still to be heard from before local writes resume.
+        var restoreAwaiting: [String]?
         var pendingBlocks: [Pending]
         var peers: [Peer]
         /// The roster version held (0: none) and whether a coordinator key is pinned.
@@ -368,7 +370,7 @@ struct StatusCommand: ParsableCommand {
         var copiedStore: String?
 
         enum Keys: String, CodingKey {
-            case site, role, publicKey, vector, restoredAt, pendingBlocks, peers, rosterVersion, coordinatorPinned, quarantined, refusals
+            case site, role, publicKey, vector, restoredAt, restoreAwaiting, pendingBlocks, peers, rosterVersion, coordinatorPinned, quarantined, refusals
             case divergences, copiedStore
         }
 
@@ -380,6 +382,7 @@ struct StatusCommand: ParsableCommand {
             try c.encode(publicKey, forKey: .publicKey)
             try c.encode(vector, forKey: .vector)
             try c.encode(restoredAt, forKey: .restoredAt)
+            try c.encode(restoreAwaiting, forKey: .restoreAwaiting)
             try c.encode(pendingBlocks, forKey: .pendingBlocks)
             try c.encode(peers, forKey: .peers)
             try c.encode(rosterVersion, forKey: .rosterVersion)
@@ -453,6 +456,7 @@ struct StatusCommand: ParsableCommand {
         let pending = try store.pendingBlocks().map { Pending(origin: $0.origin.rawValue, seq: $0.seq, reason: $0.reason) }
         let restored = try store.restoredAt().map { Date(timeIntervalSince1970: Double($0) / 1000) }
         let output = Output(site: identity.site.rawValue, role: identity.role.rawValue, publicKey: identity.publicKey.hexString, vector: vector, restoredAt: restored,
+                            restoreAwaiting: try store.restoreAwaiting()?.map(\.rawValue),
                             pendingBlocks: pending, peers: peers, rosterVersion: try store.rosterVersion(),
                             coordinatorPinned: try store.pinnedCoordinatorKey() != nil, quarantined: try store.quarantined(),
                             refusals: try store.refusals(),
@@ -471,7 +475,10 @@ struct StatusCommand: ParsableCommand {
             print(output.rosterVersion == 0 ? "coordinator pinned; no roster yet (the first sync brings it)" : "roster version \(output.rosterVersion) (`tierline roster list`)")
         }
         if let restored {
-            print("restored from a backup \(ageText(Date().timeIntervalSince(restored))); local writes wait for a sync with the coordinator (`tierline sync HUB:PORT` or `tierline serve` dialing it; `tierline restore --release` lifts it by hand)")
+            let awaited = output.restoreAwaiting ?? []
+            let who = awaited.isEmpty ? "a sync with the coordinator that confirms nothing newer of this site exists"
+                : "news of \(awaited.joined(separator: ", ")): each must sync with the coordinator (or with this store), then this store with the coordinator"
+            print("restored from a backup \(ageText(Date().timeIntervalSince(restored))); local writes wait for \(who) (`tierline sync HUB:PORT` or `tierline serve` dialing it; `tierline restore --release` lifts the wait by hand)")
         }
         print("")
         if peers.isEmpty {

@@ -18,6 +18,20 @@ source "$(dirname "$0")/lib.sh" "$@"
 workspace backup-restore
 source "$(dirname "$0")/nodes.sh"
 
+# until_status STORE SECONDS <<'PY' ... PY: polls `status --json` until the snippet (reading the file
+# in sys.argv[1]) passes; fails after SECONDS.
+until_status() {
+    local store=$1 check deadline
+    check=$(cat)
+    deadline=$(($(now_ms) + $2 * 1000))
+    while (($(now_ms) < deadline)); do
+        run "$store" status --json
+        if py "$W/out" <<<"$check" 2>/dev/null; then return 0; fi
+        sleep 0.2
+    done
+    return 1
+}
+
 HUB=$W/hub
 N=$W/north
 must "init hub (coordinator)" "$HUB" init --site hub --role coordinator
@@ -78,17 +92,13 @@ PY
 
 echo "== d. the restored node syncs, learns its highest block, writes above it"
 bg node-north2 "$BIN" serve --store "$N" --peer "127.0.0.1:${NODE_PORT[hub]}" --log-level warning
+NORTH2_PID=$BGPID
 if converge 120 "$N" "$HUB"; then pass "restored north caught up with the hub (${CONVERGE_MS} ms)"; else fail "restored north caught up with the hub"; fi
 check "north's own seq is back to $TOP" test "$(seq_of "$N" north)" -eq "$TOP"
-deadline=$(($(now_ms) + 60000))
 LIFTED=no
-while (($(now_ms) < deadline)); do
-    run "$N" status --json
-    if py "$W/out" <<'PY' 2>/dev/null; then LIFTED=yes; break; fi
+if until_status "$N" 60 <<'PY'; then LIFTED=yes; fi
 import json, sys; assert json.load(open(sys.argv[1]))["restoredAt"] is None
 PY
-    sleep 0.1
-done
 check "the coordinator's synced lifted the fence within 60 s" test "$LIFTED" = yes
 must "a local write after the sync succeeds" "$N" ticket create --subject "After restore" --json
 check "it took seq $((TOP + 1)), not a reused one" test "$(seq_of "$N" north)" -eq $((TOP + 1))
@@ -123,5 +133,57 @@ run "$W/north-copy" restore --release "$W/b2.sqlite"
 check "restore --release with a FILE exits 2" test "$RC" -eq 2
 run "$W/missing" restore "$W/nope.sqlite"
 check "restore of a missing file exits 1 naming it" bash -c '[[ $0 -eq 1 ]] && grep -q "nope.sqlite" "$1"' "$RC" "$W/err"
+
+echo "== f. restore while a laptop holds north's later blocks: the fence waits for the laptop"
+# PROTOCOL 2.2.6: a restored site may write only once every member has sent what it holds to the
+# coordinator (or to the site) since the restore; the coordinator names who it still awaits.
+LAP=$W/lap
+must "init a laptop" "$LAP" init --site lap --role laptop
+admit "$HUB" "$LAP"
+kill -TERM "$NORTH2_PID"; reap "$NORTH2_PID" 60
+must "backup 3 of north (with the roster)" "$N" backup "$W/b3.sqlite" --json
+start_node north3 "$N"
+for i in 1 2; do must "north writes while only the laptop is connected ($i)" "$N" ticket create --subject "Laptop only $i"; done
+LTOP=$(seq_of "$N" north)
+must "the laptop syncs with north" "$LAP" sync "127.0.0.1:${NODE_PORT[north3]}"
+check "the laptop holds north up to $LTOP, the hub does not" \
+    bash -c '[[ $0 -eq $1 && $2 -lt $1 ]]' "$(seq_of "$LAP" north)" "$LTOP" "$(seq_of "$HUB" north)"
+kill -TERM "${NODE_PID[north3]}"; reap "${NODE_PID[north3]}" 60
+mv "$N" "$W/north.dead2"
+must "restore b3" "$N" restore "$W/b3.sqlite" --key "$W/north.dead2/site.key"
+bg node-north4 "$BIN" serve --store "$N" --peer "127.0.0.1:${NODE_PORT[hub]}" --log-level warning
+AWAITED=no
+if until_status "$N" 60 <<'PY'; then AWAITED=yes; fi
+import json, sys; assert json.load(open(sys.argv[1]))["restoreAwaiting"] == ["lap"]
+PY
+check "after a session with the hub, north's status says it awaits the laptop" test "$AWAITED" = yes
+run "$N" status
+check "the status table names the laptop" grep -q "news of lap" "$W/out"
+run "$N" ticket create --subject "Would reuse a seq"
+check "a write is refused, naming the laptop" bash -c '[[ $0 -eq 1 ]] && grep -q "news from lap" "$1"' "$RC" "$W/err"
+must "the laptop syncs with the hub" "$LAP" sync "127.0.0.1:${NODE_PORT[hub]}"
+LIFTED=no
+if until_status "$N" 60 <<'PY'; then LIFTED=yes; fi
+import json, sys; assert json.load(open(sys.argv[1]))["restoredAt"] is None
+PY
+check "the fence lifts on the open session with the hub within 60 s" test "$LIFTED" = yes
+check "north has its blocks back up to $LTOP" test "$(seq_of "$N" north)" -eq "$LTOP"
+must "north writes again" "$N" ticket create --subject "After the second restore"
+check "it took seq $((LTOP + 1))" test "$(seq_of "$N" north)" -eq $((LTOP + 1))
+if converge 120 "$N" "$HUB"; then pass "north and the hub converge (${CONVERGE_MS} ms)"; else fail "north and the hub converge" "$(cat "$W/converge.txt")"; fi
+must "the laptop syncs with the hub again" "$LAP" sync "127.0.0.1:${NODE_PORT[hub]}"
+check "hub, north and laptop hold equal digests" digests_equal "$HUB" "$N" "$LAP"
+run "$HUB" status --json
+check "no block was refused as an equivocation anywhere" py "$W/out" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert not [r for r in s["refusals"] if r.get("code") == "equivocation"], s["refusals"]
+PY
+run "$N" ticket list --json
+check "both laptop-only tickets survived" py "$W/out" <<'PY'
+import json, sys
+subjects = {t["subject"] for t in json.load(open(sys.argv[1]))}
+assert {"Laptop only 1", "Laptop only 2"} <= subjects, subjects
+PY
 
 finish

@@ -47,6 +47,7 @@ import TicketModel
                     "site": h.site.rawValue, "role": h.role.rawValue, "publicKey": h.publicKey.hexString,
                     "nonce": h.nonce.hexString, "time": Int(h.time), "software": h.software as Any? ?? NSNull()]
             if h.roster != 0 { shape["roster"] = Int(h.roster) }
+            if h.restored { shape["restored"] = NSNumber(value: true) }
             return shape
         case .roster(let document, let signature): return ["type": "roster", "document": document, "signature": signature.hexString]
         case .auth(let signature): return ["type": "auth", "signature": signature.hexString]
@@ -58,7 +59,10 @@ import TicketModel
                 })
             }
             return shape
-        case .synced(let v): return ["type": "synced", "vector": vector(v)]
+        case .synced(let v, let awaiting):
+            var shape: [String: Any] = ["type": "synced", "vector": vector(v)]
+            if let awaiting { shape["awaiting"] = awaiting.map(\.rawValue) }
+            return shape
         case .blocks(let b):
             return ["type": "blocks", "batch": Int(b.batch), "count": b.blocks.count, "size": b.size,
                     "keys": Dictionary(uniqueKeysWithValues: b.keys.map { ($0.key.rawValue, $0.value.hexString as Any) }),

@@ -45,44 +45,96 @@ import TicketModel
         #expect(try String(contentsOfFile: file, encoding: .utf8) == "precious")
     }
 
-    @Test func restoredStoreWaitsForAPeerBeforeWritingThenNeverReusesASequenceNumber() throws {
-        defer { cleanUp() }
+    /// A coordinator, north (made in `north`) and a laptop, one fleet under the coordinator's roster.
+    func fleetWithALaptop() throws -> (hub: TicketDatabase, north: TicketDatabase, lap: TicketDatabase) {
+        let hub = try TicketDatabase(DatabaseQueue(), key: .generate())
+        try hub.initialize(site: try SiteID("hub"), role: .coordinator)
         let store = try north.create(site: try SiteID("north"), role: .site)
-        let me = try SiteID("north")
+        let lap = try TicketDatabase(DatabaseQueue(), key: .generate())
+        try lap.initialize(site: try SiteID("lap"), role: .laptop)
+        try hub.admit(site: try SiteID("north"), key: try store.identity().publicKey, role: .site)
+        let roster = try hub.admit(site: try SiteID("lap"), key: try lap.identity().publicKey, role: .laptop)
+        for replica in [store, lap] {
+            try replica.pinCoordinator(key: try hub.identity().publicKey)
+            try replica.adopt(document: roster.document, signature: roster.signature)
+        }
+        return (hub, store, lap)
+    }
+
+    /// Restore while a laptop holds the site's later blocks (issue 18): the fence lifts only on proof
+    /// that north's history is whole, so no seq is reused, nothing is lost and the fleet converges.
+    @Test func aRestoredStoreWaitsUntilEveryMemberHasBeenHeardThenNeverReusesASequenceNumber() throws {
+        defer { cleanUp() }
+        let (hub, store, lap) = try fleetWithALaptop()
+        let me = try SiteID("north"), lapSite = try SiteID("lap")
         _ = try store.createTicket(TicketDraft(subject: "one"))
         _ = try store.backup(to: folder + "/b.sqlite")
         _ = try store.createTicket(TicketDraft(subject: "two"))
-        _ = try store.createTicket(TicketDraft(subject: "three"))
-        // The hub holds all three of north's blocks; then north's disk dies.
-        let hub = try TicketDatabase(DatabaseQueue(), key: .generate())
-        try hub.initialize(site: try SiteID("hub"), role: .coordinator)
-        try hub.editRoster { roster in roster.sites.append(.init(site: me, key: try store.identity().publicKey, role: .site)) }
         _ = try hub.apply(try store.blocks(after: VersionVector()))
+        let three = try store.createTicket(TicketDraft(subject: "three: only the laptop has it"))
+        _ = try lap.apply(try store.blocks(after: VersionVector()))
+        #expect(try hub.vector()[me] == 2 && lap.vector()[me] == 3)
 
+        // North's disk dies; its backup holds block 1.
         let restoredDir = StoreDirectory(path: folder + "/north-restored")
         let (restored, report) = try restoredDir.restore(from: folder + "/b.sqlite", keyFile: north.keyPath, now: 42)
         #expect(report.vector[me] == 1)
         #expect(try restored.restoredAt() == 42)
+        #expect(try restored.restoreAwaiting() == [try SiteID("hub")])
         #expect(storeErrorCode { _ = try restored.createTicket(TicketDraft(subject: "too early")) } == .awaitingSync)
 
-        // The hub knows north's seq 3: the fence stays up until blocks 2 and 3 are here.
-        #expect(try restored.confirmOwnSequence(peer: try hub.vector(), peerRole: .coordinator) == false)
-        #expect(try restored.restoredAt() != nil)
+        // A session with the hub: north says it is restored, the hub has not heard from the laptop
+        // since, so north gets block 2 but the fence stays up.
+        try hub.watchRestore(of: me, restored: true)
+        #expect(try hub.awaitingWitnesses(for: me) == [lapSite])
         _ = try restored.apply(try hub.blocks(after: try restored.vector()))
-        // A site that is not the coordinator may itself be behind: it does not lift the fence, nor
-        // does a peer that never heard of north.
-        #expect(try restored.confirmOwnSequence(peer: try hub.vector(), peerRole: .site) == false)
-        #expect(try restored.confirmOwnSequence(peer: VersionVector(), peerRole: .coordinator) == false)
-        #expect(try restored.confirmOwnSequence(peer: try hub.vector(), peerRole: .coordinator))
-        #expect(try restored.restoredAt() == nil)
+        try restored.witness(member: try SiteID("hub"))
+        #expect(try restored.confirmOwnSequence(peer: try hub.vector(), peerRole: .coordinator, awaiting: [lapSite]) == false)
+        #expect(try restored.restoreAwaiting() == [lapSite])
+        // A site that is not the coordinator cannot vouch for the fleet, nor can an empty claim.
+        #expect(try restored.confirmOwnSequence(peer: try hub.vector(), peerRole: .site, awaiting: []) == false)
+        #expect(storeErrorCode { _ = try restored.createTicket(TicketDraft(subject: "would reuse seq 3")) } == .awaitingSync)
+
+        // The laptop syncs with the hub: now the hub holds block 3 and has heard from everyone.
+        _ = try hub.apply(try lap.blocks(after: try hub.vector()))
+        try hub.witness(member: lapSite)
+        #expect(try hub.awaitingWitnesses(for: me) == [])
+        // A list of nobody does not lift the fence while the hub holds a block north lacks.
+        #expect(try restored.confirmOwnSequence(peer: try hub.vector(), peerRole: .coordinator, awaiting: []) == false)
+        _ = try restored.apply(try hub.blocks(after: try restored.vector()))
+        try restored.witness(member: try SiteID("hub"))
+        #expect(try restored.confirmOwnSequence(peer: try hub.vector(), peerRole: .coordinator, awaiting: []))
+        #expect(try restored.restoredAt() == nil && restored.restoreAwaiting() == nil)
+        #expect(try restored.ticket(three.id).subject == "three: only the laptop has it")
 
         let four = try restored.createTicket(TicketDraft(subject: "four"))
         #expect(four.displayNumber == "NORTH-4")
         #expect(try restored.vector()[me] == 4)
-        // The hub takes seq 4 as new, not as an equivocation of an old number.
-        let applied = try hub.apply(try restored.blocks(after: try hub.vector()))
-        #expect(applied.applied == 1 && applied.refused.isEmpty)
-        #expect(try hub.digest() == (try restored.digest()))
+        // Every replica takes seq 4 as new, not as an equivocation of an old number; nothing is lost.
+        for replica in [hub, lap] {
+            let applied = try replica.apply(try restored.blocks(after: try replica.vector()))
+            #expect(applied.applied == 1 && applied.refused.isEmpty)
+            #expect(try replica.digest() == (try restored.digest()))
+        }
+    }
+
+    /// The laptop that holds the later blocks may instead sync with the restored store itself.
+    @Test func aMemberThatSyncsWithTheRestoredStoreDirectlyCountsAsHeard() throws {
+        defer { cleanUp() }
+        let (hub, store, lap) = try fleetWithALaptop()
+        let me = try SiteID("north"), lapSite = try SiteID("lap")
+        _ = try store.backup(to: folder + "/b.sqlite")
+        _ = try store.createTicket(TicketDraft(subject: "only the laptop has it"))
+        _ = try lap.apply(try store.blocks(after: VersionVector()))
+        let (restored, _) = try StoreDirectory(path: folder + "/north-restored").restore(from: folder + "/b.sqlite", keyFile: north.keyPath, now: 42)
+        try hub.watchRestore(of: me, restored: true)
+        try restored.witness(member: try SiteID("hub"))
+        #expect(try restored.confirmOwnSequence(peer: try hub.vector(), peerRole: .coordinator, awaiting: try hub.awaitingWitnesses(for: me)) == false)
+        // The laptop sends north its block 1 back, then its `synced`.
+        _ = try restored.apply(try lap.blocks(after: try restored.vector()))
+        try restored.witness(member: lapSite)
+        #expect(try restored.confirmOwnSequence(peer: try lap.vector(), peerRole: .laptop))
+        #expect(try restored.createTicket(TicketDraft(subject: "next")).displayNumber == "NORTH-2")
     }
 
     @Test func aRestoreCutShortLeavesNoDatabaseAndTheNextOneIsFenced() throws {
