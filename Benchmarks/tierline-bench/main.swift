@@ -264,7 +264,7 @@ printTable("Tierline beside plain SQLite and loopback in one run (ratio: Tierlin
     try plainStore.pinCoordinator(key: coordinatorKey.publicKey)
     for store in [laptop, plainStore] { _ = try store.adopt(document: plainRoster.document, signature: plainRoster.signature) }
     let plainNode = try SyncNode(store: plainStore, key: plainKey, configuration: NodeConfiguration(
-        listen: Endpoint(host: "127.0.0.1", port: 0), allowPlainSessions: true), logger: logger)
+        listen: Endpoint(host: "127.0.0.1", port: 0), allowPlainSessions: [try SiteID("laptop")]), logger: logger)
     let plainPort = try await plainNode.bind()?.port ?? 0
     let plainTask = Task { try await plainNode.run() }
     var plainSummary: SessionSummary?

@@ -1,5 +1,6 @@
 import Foundation
 import SyncWire
+import TicketModel
 
 /// A `HOST:PORT` address (`[::1]:7400` for IPv6 literals).
 public struct Endpoint: Sendable, Hashable, CustomStringConvertible, Codable {
@@ -81,9 +82,11 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
     /// TLS with an organisation's certificates for every session this node accepts or dials (see
     /// ``TLSSettings``); `nil` for protocol 2's TLS with the sites' own keys, the default.
     public var tls: TLSSettings?
-    /// Admit plain protocol-1 sessions besides TLS ones, for an upgrade window (`Protocol/PROTOCOL.md`
-    /// §2.12): off by default, and such a link is unprotected (logged, and shown by `status`).
-    public var allowPlainSessions: Bool
+    /// The sites (still on protocol 1) whose plain sessions this node admits besides TLS ones, for an
+    /// upgrade window (`Protocol/PROTOCOL.md` §2.12): none by default. Such a link is unprotected
+    /// (logged, and shown by `status`), and a plain proof can be relayed, so only the named sites'
+    /// identities are exposed, never those of upgraded sites.
+    public var allowPlainSessions: [SiteID]
     /// Longest line this node reads, bytes (`Protocol/PROTOCOL.md` §2.9; ``minimumLineBytes``…8 MiB).
     public var maxLineBytes: Int
     /// Largest inflated change set of one batch this node accepts, bytes (``minimumBatchBytes``…4 MiB).
@@ -108,7 +111,7 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
                 escalationMillis: Int = 1000, http: Endpoint? = nil, tls: TLSSettings? = nil,
                 maxLineBytes: Int = WireLimits.standard.maxLineBytes, maxBatchBytes: Int = WireLimits.standard.maxBatchBytes,
                 maxBatchCompressedBytes: Int = WireLimits.standard.maxBatchCompressedBytes, maxSessions: Int = 128,
-                idleTimeoutMillis: Int = 45_000, allowPlainSessions: Bool = false) {
+                idleTimeoutMillis: Int = 45_000, allowPlainSessions: [SiteID] = []) {
         self.http = http
         self.allowPlainSessions = allowPlainSessions
         self.tls = tls
@@ -160,7 +163,10 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
         maxBatchCompressedBytes = try c.decodeIfPresent(Int.self, forKey: .maxBatchCompressedBytes) ?? defaults.maxBatchCompressedBytes
         maxSessions = try c.decodeIfPresent(Int.self, forKey: .maxSessions) ?? defaults.maxSessions
         idleTimeoutMillis = try c.decodeIfPresent(Int.self, forKey: .idleTimeoutMillis) ?? defaults.idleTimeoutMillis
-        allowPlainSessions = try c.decodeIfPresent(Bool.self, forKey: .allowPlainSessions) ?? defaults.allowPlainSessions
+        if (try? c.decodeIfPresent(Bool.self, forKey: .allowPlainSessions)) != nil {
+            throw DecodingError.dataCorruptedError(forKey: .allowPlainSessions, in: c, debugDescription: "allowPlainSessions lists the sites still on protocol 1 whose plain sessions this node admits, for example [\"north\"]; true and false are not accepted, since admitting every site in plain text would let anyone relay an upgraded site's proof")
+        }
+        allowPlainSessions = try c.decodeIfPresent([SiteID].self, forKey: .allowPlainSessions) ?? defaults.allowPlainSessions
     }
 
     /// Reads a JSON configuration file, rejecting unknown keys so a typo is not silently ignored.

@@ -74,6 +74,9 @@ struct SessionContext: Sendable {
     /// interval); `nil` logs each as a warning.
     var refusals: RefusalLog?
     var metrics = SyncMetrics()
+    /// The sites a plain (protocol-1) session may be with (`allowPlainSessions`); `nil`: any site,
+    /// only for ``SyncClient/exchangePlain(store:key:with:logger:group:)``, which dials plain on purpose.
+    var plainSites: Set<SiteID>? = []
 }
 
 /// The node's sync counters (swift-metrics): `serve --http` exports them at `/metrics`.
@@ -697,6 +700,13 @@ final class SyncSession: Sendable {
         }
         guard member.key == peer.publicKey.hexString else {
             try await fail(channel, WireError(.authFailed, "site \(peer.site) comes with a key that is not the one the roster lists for it (\(member.key.prefix(16))…); refusing the session"))
+            return
+        }
+        // Nothing binds a plain session's proof to its connection, so it can be relayed: a plain
+        // session is held only with a site named as still on protocol 1, never before this side's
+        // own proof is made (§2.12).
+        if let transport, transport.mode == .plain, let allowed = context.plainSites, !allowed.contains(peer.site) {
+            try await fail(channel, WireError(.tlsRequired, "\(peer.site) reached this node in plain text, and plain protocol-1 sessions are admitted only with the sites named in allowPlainSessions (\(allowed.isEmpty ? "none" : allowed.map(\.rawValue).sorted().joined(separator: ", "))); upgrade \(peer.site) to Tierline 0.7 or later, or, for an upgrade window, add it: \"allowPlainSessions\": [\"\(peer.site)\"] in node.json (serve --allow-plain \(peer.site))"))
             return
         }
         if member.role != peer.role {

@@ -47,13 +47,14 @@ public final class SyncNode: Service, Sendable {
         }
         var tls = try configuration.tls?.makeContexts(listening: configuration.listen != nil)
             ?? SiteTLS.contexts(key: key, site: identity.site)
-        tls.allowPlain = configuration.allowPlainSessions
+        tls.allowPlain = !configuration.allowPlainSessions.isEmpty
         self.tls = tls
         let shutdownFlag = state
         var context = SessionContext(identity: identity, key: key, store: StoreAccess(store, threads: 3), feed: ChangeFeed(),
                                      logger: logger, clock: clock, batchBlocks: configuration.batchBlocks,
                                      isShuttingDown: { shutdownFlag.withLockedValue { $0.shuttingDown } }, metrics: metrics)
         context.applyLimits(of: configuration)
+        context.plainSites = Set(configuration.allowPlainSessions)
         admission = Admission(limits: Admission.Limits(members: configuration.maxSessions))
         refusals = RefusalLog(logger: logger, clock: clock)
         context.refusals = refusals
@@ -354,7 +355,7 @@ public enum SyncClient {
     ///   for plain TCP. Bad settings throw ``ConfigurationError`` before anything is sent.
     public static func exchange(store: TicketDatabase, key: SiteKey, with peer: Endpoint,
                                 logger: Logger = Logger(label: "tierline.sync"), batchBlocks: Int = 1024,
-                                tls: TLSSettings? = nil, allowPlain: Bool = false,
+                                tls: TLSSettings? = nil, allowPlain: [SiteID] = [],
                                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                                 onProgress: (@Sendable (SyncProgress) -> Void)? = nil) async throws -> SessionSummary {
         let identity = try store.identity()
@@ -362,11 +363,12 @@ public enum SyncClient {
             throw ConfigurationError("the site key does not match the store's site \(identity.site)")
         }
         var contexts = try tls?.makeContexts(listening: false) ?? SiteTLS.contexts(key: key, site: identity.site)
-        contexts.allowPlain = allowPlain
+        contexts.allowPlain = !allowPlain.isEmpty
         let access = StoreAccess(store, threads: 2)
         do {
             let summary = try await exchange(access: access, identity: identity, key: key, with: peer, logger: logger,
-                                             batchBlocks: batchBlocks, tls: contexts, group: group, onProgress: onProgress)
+                                             batchBlocks: batchBlocks, tls: contexts, plainSites: Set(allowPlain), group: group,
+                                             onProgress: onProgress)
             await access.close()
             return summary
         } catch {
@@ -384,15 +386,16 @@ public enum SyncClient {
         let access = StoreAccess(store, threads: 2)
         defer { Task { await access.close() } }
         return try await exchange(access: access, identity: try store.identity(), key: key, with: peer, logger: logger,
-                                  batchBlocks: 1024, tls: nil, group: group, onProgress: nil)
+                                  batchBlocks: 1024, tls: nil, plainSites: nil, group: group, onProgress: nil)
     }
 
     /// With `tls` `nil`, a plain protocol-1 session (what a node of Tierline 0.6 dials).
     static func exchange(access: StoreAccess, identity: LocalIdentity, key: SiteKey, with peer: Endpoint, logger: Logger,
-                         batchBlocks: Int, tls: TLSContexts?, group: any EventLoopGroup,
+                         batchBlocks: Int, tls: TLSContexts?, plainSites: Set<SiteID>?, group: any EventLoopGroup,
                          onProgress: (@Sendable (SyncProgress) -> Void)?) async throws -> SessionSummary {
-        let context = SessionContext(identity: identity, key: key, store: access, feed: ChangeFeed(), logger: logger,
+        var context = SessionContext(identity: identity, key: key, store: access, feed: ChangeFeed(), logger: logger,
                                      batchBlocks: batchBlocks)
+        context.plainSites = plainSites
         let conflictsBefore = try await access.run { try $0.conflictCount() }
         let (channel, counter, gate): (NIOAsyncChannel<Inbound, Outbound>, WireCounter, TransportGate)
         do {

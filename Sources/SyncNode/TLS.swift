@@ -351,7 +351,7 @@ final class PlaintextRefuser: ChannelInboundHandler {
             return
         }
         let told = siteKeys
-            ? WireError(.tlsRequired, "this node speaks protocol 2: every session runs in TLS with the sites' own keys, and plain protocol-1 sessions are refused; upgrade the connecting node (Tierline 0.7 or later), or, for an upgrade window, set \"allowPlainSessions\": true in this node's node.json (serve --allow-plain)")
+            ? WireError(.tlsRequired, "this node speaks protocol 2: every session runs in TLS with the sites' own keys, and plain protocol-1 sessions are refused; upgrade the connecting node (Tierline 0.7 or later), or, for an upgrade window, list that site in this node's node.json: \"allowPlainSessions\": [\"SITE\"] (serve --allow-plain SITE)")
             : WireError(.tlsRequired, "this node accepts only TLS sessions; configure TLS on the connecting side (tls in node.json, or --tls-ca, --tls-cert and --tls-key)")
         var line = context.channel.allocator.buffer(capacity: 256)
         line.writeBytes(Frame.error(told).encodeLine())

@@ -53,3 +53,19 @@ public struct ModelError: Error, Hashable, Sendable, CustomStringConvertible {
     }
     public var description: String { "\(code.rawValue): \(detail)" }
 }
+
+/// A site id in JSON is its string, checked on decoding.
+extension SiteID: Codable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        do { try self.init(text) } catch {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "\"\(text)\" is not a site id (\(error))")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+}

@@ -50,7 +50,7 @@ struct Serve: AsyncParsableCommand {
             if let http { settings.http = try Endpoint(parsing: http) }
             if let routing { settings.routing = routing }
             settings.tls = tls.applied(to: settings.tls)
-            if tls.allowPlain { settings.allowPlainSessions = true }
+            if !tls.allowPlain.isEmpty { settings.allowPlainSessions = try tls.allowPlain.map { try SiteID($0) } }
             try settings.validate()
         } catch {
             throw ValidationError((error as? ConfigurationError)?.message ?? "\(error)")
@@ -133,7 +133,7 @@ struct Serve: AsyncParsableCommand {
         var maxBatchCompressedBytes: Int
         var maxSessions: Int
         var idleTimeoutMillis: Int
-        var allowPlainSessions: Bool
+        var allowPlainSessions: [SiteID]
 
         enum CodingKeys: String, CodingKey {
             case site, role, publicKey, store, config, listen, peers, http, routing, logLevel, pollMillis, reconnectMinMillis,
@@ -212,7 +212,8 @@ struct Serve: AsyncParsableCommand {
             ["batchBlocks", "\(output.batchBlocks)"],
             ["escalationMillis", output.escalationMillis == 0 ? "0 (ticker off)" : "\(output.escalationMillis)"],
             ["tls", s.tls.map(Self.describe) ?? "on: TLS 1.3 with the sites' own keys, checked against the roster (protocol 2)"],
-            ["allowPlainSessions", s.allowPlainSessions ? "true: plain protocol-1 sessions admitted too, unprotected (an upgrade window)" : "false: plain protocol-1 sessions refused"],
+            ["allowPlainSessions", s.allowPlainSessions.isEmpty ? "none: plain protocol-1 sessions refused"
+                : "\(s.allowPlainSessions.map(\.rawValue).joined(separator: ", ")): their plain protocol-1 sessions admitted too, unprotected (an upgrade window)"],
             ["maxLineBytes", "\(s.maxLineBytes)"],
             ["maxBatchBytes", "\(s.maxBatchBytes) inflated, \(s.maxBatchCompressedBytes) compressed"],
             ["maxSessions", "\(s.maxSessions)"],
@@ -241,8 +242,8 @@ struct TLSOptions: ParsableArguments {
     var ca: String?
     @Option(name: .customLong("tls-server-name"), help: ArgumentHelp("TLS: the name to check in the certificate of the node dialed (default: its HOST).", valueName: "NAME"))
     var serverName: String?
-    @Flag(name: .customLong("allow-plain"), help: "Admit plain protocol-1 sessions besides TLS ones, for an upgrade window: unprotected (node.json: allowPlainSessions).")
-    var allowPlain = false
+    @Option(name: .customLong("allow-plain"), help: ArgumentHelp("Admit plain protocol-1 sessions with SITE (a site not yet upgraded) besides TLS ones, for an upgrade window: unprotected; repeat for more sites (node.json: allowPlainSessions).", valueName: "SITE"))
+    var allowPlain: [String] = []
 
     var isSet: Bool { certificate != nil || key != nil || ca != nil || serverName != nil }
 
@@ -308,7 +309,7 @@ struct SyncCommand: AsyncParsableCommand {
         var failure: String?
         do {
             summary = try await SyncClient.exchange(store: store, key: key, with: endpoint, logger: Logger(label: "tierline.sync", factory: { _ in SwiftLogNoOpLogHandler() }),
-                                                    tls: tls.applied(to: nil), allowPlain: tls.allowPlain, onProgress: { bar.update($0) })
+                                                    tls: tls.applied(to: nil), allowPlain: try tls.allowPlain.map { try SiteID($0) }, onProgress: { bar.update($0) })
         } catch let error as SyncFailure {
             summary = error.summary
             failure = error.message

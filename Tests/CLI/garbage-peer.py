@@ -378,7 +378,7 @@ def run():
         node_log = os.path.join(work, "node.log")
         # --allow-plain: the garbage is written without TLS, so that it reaches the line protocol (a node
         # without the setting refuses it at the first byte); the peer's syncs use TLS all the same.
-        node = start(["serve", "--store", hub, "--listen", f"{HOST}:{port}", "--allow-plain"], node_log, stdout=subprocess.DEVNULL)
+        node = start(["serve", "--store", hub, "--listen", f"{HOST}:{port}", "--allow-plain", "field"], node_log, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and node.poll() is None and "listening" not in tail(node_log, 50):
             time.sleep(0.05)

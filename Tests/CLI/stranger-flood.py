@@ -176,7 +176,7 @@ def main():
         # --allow-plain: the floods' plain lines then reach the line protocol, the worst case for the
         # node's memory (a node without it refuses them at the first byte); TLS strangers come too, and
         # the laptop's syncs use TLS.
-        node = harness.start_node(["serve", "--listen", f"{HOST}:{port}", "--store", node_dir, "--allow-plain"], log_path, "the node")
+        node = harness.start_node(["serve", "--listen", f"{HOST}:{port}", "--store", node_dir, "--allow-plain", "field"], log_path, "the node")
 
         def sync():
             return tl("sync", f"{HOST}:{port}", "--store", lap_dir, "--json", "--quiet", timeout=SYNC_BOUND)

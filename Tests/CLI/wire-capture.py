@@ -123,7 +123,7 @@ def main():
         # The control: the same relay shows a plain exchange in clear. A node that admits plain sessions
         # answers a plain peer's first line with its own hello, readable by anyone on the path.
         harness.check_stops(node, os.path.join(work, "north.log"))
-        node = harness.start_node(["serve", "--listen", f"{HOST}:{port}", "--store", north, "--allow-plain"],
+        node = harness.start_node(["serve", "--listen", f"{HOST}:{port}", "--store", north, "--allow-plain", "field"],
                                   os.path.join(work, "north-plain.log"), "north with --allow-plain")
         with Relay(port) as relay:
             s = socket.create_connection((HOST, relay.port), timeout=10)

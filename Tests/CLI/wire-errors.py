@@ -411,7 +411,7 @@ def run():
         log = open(os.path.join(work, "node.log"), "w+")
         # --allow-plain: these raw sockets speak the line protocol without TLS (protocol 1's framing is
         # protocol 2's, inside TLS); the TLS side is tested by the Swift suites and wire-capture.py.
-        proc = subprocess.Popen([BIN, "serve", "--store", node, "--listen", f"{HOST}:{port}", "--allow-plain"],
+        proc = subprocess.Popen([BIN, "serve", "--store", node, "--listen", f"{HOST}:{port}", "--allow-plain", "src"],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 10
         listening = False

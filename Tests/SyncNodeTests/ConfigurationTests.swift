@@ -2,6 +2,7 @@ import Foundation
 import SyncNode
 import SyncWire
 import Testing
+import TicketModel
 
 @Suite struct ConfigurationTests {
     func write(_ text: String) throws -> String {
@@ -41,6 +42,10 @@ import Testing
         #expect(config.wireLimits.maxBatchBytes == 2_000_000)
         #expect(config.wireLimits.maxBatchCompressedBytes == 3_000_000)
         #expect(config.maxSessions == 16 && config.idleTimeoutMillis == 9000)
+        #expect(config.allowPlainSessions.isEmpty)
+        let plain = try write(#"{"allowPlainSessions": ["north", "field-2"]}"#)
+        defer { try? FileManager.default.removeItem(atPath: plain) }
+        #expect(try NodeConfiguration.load(path: plain).allowPlainSessions == [try SiteID("north"), try SiteID("field-2")])
     }
 
     @Test(arguments: [
@@ -54,6 +59,8 @@ import Testing
         (#"{"maxBatchCompressedBytes": 100}"#, "maxBatchCompressedBytes must be between 1114112 and 6291456"),
         (#"{"maxSessions": 0}"#, "maxSessions must be between 1 and 4096"),
         (#"{"idleTimeoutMillis": 500}"#, "idleTimeoutMillis must be between 3000 and 3600000"),
+        (#"{"allowPlainSessions": true}"#, "lists the sites still on protocol 1"),
+        (#"{"allowPlainSessions": ["North"]}"#, "not a site id"),
         (#"[1, 2]"#, "one JSON object"),
         (#"{"listen": "#, "not valid JSON"),
     ])

@@ -85,7 +85,7 @@ enum TLSFixture {
         let access = StoreAccess(site.db, threads: 1)
         defer { Task { await access.close() } }
         return try await SyncClient.exchange(access: access, identity: try site.db.identity(), key: site.key, with: address,
-                                             logger: quietLogger(), batchBlocks: 1024, tls: nil,
+                                             logger: quietLogger(), batchBlocks: 1024, tls: nil, plainSites: nil,
                                              group: MultiThreadedEventLoopGroup.singleton, onProgress: nil)
     }
 
@@ -111,10 +111,22 @@ enum TLSFixture {
         #expect(log.contains(.warning, "tls-required"), "\(log.warnings)")
         #expect(try north.db.vector()[try SiteID("laptop")] == 0)
 
-        // With allowPlainSessions, the same plain peer syncs, and says so in the log: the link is unprotected.
+        // With allowPlainSessions naming the laptop, the same plain peer syncs, and says so in the log:
+        // the link is unprotected.
         let lenientLog = CapturedLog()
-        let lenient = try #require(try await south.start(logger: lenientLog.logger) { $0.allowPlainSessions = true })
+        let oldSite = try SiteID("laptop")
+        let lenient = try #require(try await south.start(logger: lenientLog.logger) { $0.allowPlainSessions = [oldSite] })
         defer { Task { await south.stop() } }
+        // A plain proof binds to no connection and could be relayed: a site that is not named, here the
+        // upgraded north, is refused in plain text before anything is signed for it (finding F3).
+        do {
+            _ = try await plainExchange(north, with: lenient)
+            Issue.record("a plain session as a site not named in allowPlainSessions succeeded")
+        } catch let failure as SyncFailure {
+            #expect(failure.summary.errorCode == "tls-required", "\(failure.message)")
+            #expect(failure.message.contains("allowPlainSessions") && failure.message.contains("laptop"), "\(failure.message)")
+            #expect(!failure.summary.opened && failure.summary.receivedBlocks == 0)
+        }
         #expect(try await plainExchange(laptop, with: lenient).completed)
         #expect(try south.db.vector()[try SiteID("laptop")] == laptop.db.vector()[try SiteID("laptop")])
         #expect(lenientLog.contains(.warning, "unprotected"), "\(lenientLog.warnings)")
@@ -125,7 +137,7 @@ enum TLSFixture {
         #expect(try await SyncClient.exchange(store: laptop.db, key: laptop.key, with: lenient, logger: quietLogger()).completed)
         try await eventually(60, "south records the laptop's TLS link") { try south.db.peers().first?.transport == "tls" }
         #expect(try await SyncClient.exchange(store: laptop.db, key: laptop.key, with: strict, logger: quietLogger(),
-                                              allowPlain: true).completed)
+                                              allowPlain: [try SiteID("north")]).completed)
         await south.stop()
         await north.stop()
     }
