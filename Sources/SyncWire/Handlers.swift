@@ -127,6 +127,11 @@ public final class PreludeGate: Sendable {
 /// Until its ``PreludeGate`` is lifted (the peer has authenticated), a line may hold at most `limit`
 /// bytes, whatever `maxLineBytes` allows an open session: a stranger cannot make the node buffer
 /// megabytes. A longer line gets a `line-too-long` error and the connection is closed.
+///
+/// Until then it also does the buffering: it holds the line not yet ended itself and passes on only
+/// whole lines, so the line decoder behind it never keeps a stranger's bytes. The decoder keeps them
+/// in a `ByteBuffer`, whose storage is a power of two: a line of the limit (2 MiB + 4 KiB) would take
+/// 4 MiB there. Here their storage grows to the limit at most, and is let go when the line ends.
 public final class PreludeLimit: ChannelInboundHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
@@ -137,8 +142,8 @@ public final class PreludeLimit: ChannelInboundHandler, RemovableChannelHandler 
 
     let limit: Int
     let gate: PreludeGate
-    /// Bytes received since the last line feed.
-    var open = 0
+    /// The bytes received since the last line feed, while the gate is down.
+    var held: [UInt8] = []
     var tripped = false
 
     public init(limit: Int = PreludeLimit.standardLimit, gate: PreludeGate) {
@@ -148,24 +153,46 @@ public final class PreludeLimit: ChannelInboundHandler, RemovableChannelHandler 
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if tripped { return }
-        if !gate.isLifted {
-            let bytes = unwrapInboundIn(data).readableBytesView
-            if let first = bytes.firstIndex(of: UInt8(ascii: "\n")), let last = bytes.lastIndex(of: UInt8(ascii: "\n")) {
-                // The line that ends here began in earlier reads; lines wholly inside one read are
-                // shorter than a read, far below the limit.
-                let ended = open + (first - bytes.startIndex)
-                open = bytes.endIndex - last - 1
-                if ended > limit { return trip(context) }
-            } else {
-                open += bytes.count
+        var buffer = unwrapInboundIn(data)
+        if gate.isLifted {
+            // The session is open: the line decoder buffers, up to `maxLineBytes`, from the line held here on.
+            if !held.isEmpty {
+                context.fireChannelRead(wrapInboundOut(context.channel.allocator.buffer(bytes: held)))
+                held = []
             }
-            if open > limit { return trip(context) }
+            return context.fireChannelRead(data)
         }
-        context.fireChannelRead(data)
+        let bytes = buffer.readableBytesView
+        guard let first = bytes.firstIndex(of: UInt8(ascii: "\n")), let last = bytes.lastIndex(of: UInt8(ascii: "\n")) else {
+            guard held.count + bytes.count <= limit else { return trip(context) }
+            return hold(bytes)
+        }
+        // The line that ends here began in earlier reads; lines wholly inside one read are shorter
+        // than a read, far below the limit.
+        let rest = bytes.endIndex - last - 1
+        guard held.count + (first - bytes.startIndex) <= limit, rest <= limit else { return trip(context) }
+        var lines = buffer.readSlice(length: last - bytes.startIndex + 1)!
+        if !held.isEmpty {
+            var joined = context.channel.allocator.buffer(capacity: held.count + lines.readableBytes)
+            joined.writeBytes(held)
+            joined.writeBuffer(&lines)
+            lines = joined
+            held = []
+        }
+        hold(buffer.readableBytesView)
+        context.fireChannelRead(wrapInboundOut(lines))
+    }
+
+    /// Keeps `bytes` after those held, in storage that grows by doubling but never past the limit.
+    func hold(_ bytes: ByteBufferView) {
+        let count = held.count + bytes.count
+        if count > held.capacity { held.reserveCapacity(min(limit, max(count, 2 * held.capacity))) }
+        held.append(contentsOf: bytes)
     }
 
     func trip(_ context: ChannelHandlerContext) {
         tripped = true
+        held = []
         let error = WireError(.lineTooLong, "a line grew past \(limit) bytes before the session opened; until a peer has authenticated, lines are limited to \(limit) bytes")
         var buffer = context.channel.allocator.buffer(capacity: 256)
         buffer.writeBytes(Frame.error(error).encodeLine())
