@@ -244,17 +244,17 @@ enum SyncTransport {
                 // The first byte decides: a TLS record (22) gets TLS, anything else a plain session.
                 try pipeline.addHandler(TransportSelector(gate: gate) { pipeline, selector in
                     try pipeline.addHandler(TLSFailureGuard(gate: gate), position: .after(selector))
-                    try pipeline.addHandler(Self.serverHandler(server, tls: tls, gate: gate), position: .after(selector))
+                    try pipeline.addHandler(Self.serverHandler(server, tls: tls), position: .after(selector))
                 }, position: .before(counter))
             } else {
                 try pipeline.addHandler(PlaintextRefuser(siteKeys: tls.siteKeys), position: .before(counter))
-                try pipeline.addHandler(Self.serverHandler(server, tls: tls, gate: gate), position: .before(counter))
+                try pipeline.addHandler(Self.serverHandler(server, tls: tls), position: .before(counter))
                 try pipeline.addHandler(TLSFailureGuard(gate: gate), position: .before(counter))
             }
         case .dialing(let host):
             let handler = tls.siteKeys
                 ? try NIOSSLClientHandler(context: tls.client, serverHostname: nil) { certificates, promise in
-                    promise.succeed(SiteTLS.verify(certificates, into: gate))
+                    promise.succeed(SiteTLS.verify(certificates))
                 }
                 : try NIOSSLClientHandler(context: tls.client, serverHostname: tls.expectedName(dialing: host))
             try pipeline.addHandler(handler, position: .before(counter))
@@ -263,10 +263,10 @@ enum SyncTransport {
         return gate
     }
 
-    static func serverHandler(_ server: NIOSSLContext, tls: TLSContexts, gate: TransportGate) -> NIOSSLServerHandler {
+    static func serverHandler(_ server: NIOSSLContext, tls: TLSContexts) -> NIOSSLServerHandler {
         guard tls.siteKeys else { return NIOSSLServerHandler(context: server) }
         return NIOSSLServerHandler(context: server) { certificates, promise in
-            promise.succeed(SiteTLS.verify(certificates, into: gate))
+            promise.succeed(SiteTLS.verify(certificates))
         }
     }
 }
@@ -298,7 +298,8 @@ final class TransportGate: Sendable {
     /// How the connection is protected (a listener that admits plain sessions decides at the first byte).
     var mode: Mode { state.withLockedValue { $0.mode } }
 
-    /// The Ed25519 key the peer's TLS certificate carries, which TLS proved it holds (``SiteTLS``).
+    /// The Ed25519 key the peer's TLS certificate carries, which TLS proved it holds (``SiteTLS``): set
+    /// when the handshake completes, from its outcome, whether it was a full or a resumed one.
     var peerKey: [UInt8]? { state.withLockedValue { $0.peerKey } }
 
     func notePeerKey(_ key: [UInt8]) { state.withLockedValue { $0.peerKey = key } }
@@ -458,6 +459,16 @@ final class TLSFailureGuard: ChannelDuplexHandler {
         if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
             handshakeDone = true
             deadline?.cancel()
+            if gate.mode == .siteKeys {
+                // Read from the handshake's outcome, so a resumed TLS session knows it too (``SiteTLS/peerKey(in:)``).
+                guard let key = SiteTLS.peerKey(in: context.pipeline.syncOperations) else {
+                    let refusal = WireError(.tlsFailed, "the TLS handshake ended without an Ed25519 certificate of the peer; refusing the connection")
+                    failure = refusal
+                    gate.refuse(refusal)
+                    return context.close(promise: nil)
+                }
+                gate.notePeerKey(key)
+            }
             gate.open()
         }
         context.fireUserInboundEventTriggered(event)
