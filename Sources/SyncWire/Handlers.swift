@@ -130,8 +130,10 @@ public final class PreludeGate: Sendable {
 ///
 /// Until then it also does the buffering: it holds the line not yet ended itself and passes on only
 /// whole lines, so the line decoder behind it never keeps a stranger's bytes. The decoder keeps them
-/// in a `ByteBuffer`, whose storage is a power of two: a line of the limit (2 MiB + 4 KiB) would take
-/// 4 MiB there. Here their storage grows to the limit at most, and is let go when the line ends.
+/// in one `ByteBuffer`, whose storage grows by doubling to a power of two: a line of the limit
+/// (2 MiB + 4 KiB) would take 4 MiB there. Here they fill buffers of ``chunkBytes`` in turn, never
+/// copied as they grow, so their storage exceeds the limit by less than a chunk; it is let go when the
+/// line ends or is refused.
 public final class PreludeLimit: ChannelInboundHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
@@ -142,9 +144,14 @@ public final class PreludeLimit: ChannelInboundHandler, RemovableChannelHandler 
 
     let limit: Int
     let gate: PreludeGate
-    /// The bytes received since the last line feed, while the gate is down.
-    var held: [UInt8] = []
+    /// The bytes received since the last line feed, while the gate is down, in buffers of
+    /// ``chunkBytes`` filled in turn.
+    var held: [ByteBuffer] = []
+    var heldBytes = 0
     var tripped = false
+
+    /// The storage a held line takes at a time.
+    public static let chunkBytes = 1 << 16
 
     public init(limit: Int = PreludeLimit.standardLimit, gate: PreludeGate) {
         self.limit = limit
@@ -156,43 +163,51 @@ public final class PreludeLimit: ChannelInboundHandler, RemovableChannelHandler 
         var buffer = unwrapInboundIn(data)
         if gate.isLifted {
             // The session is open: the line decoder buffers, up to `maxLineBytes`, from the line held here on.
-            if !held.isEmpty {
-                context.fireChannelRead(wrapInboundOut(context.channel.allocator.buffer(bytes: held)))
-                held = []
-            }
+            for chunk in held { context.fireChannelRead(wrapInboundOut(chunk)) }
+            release()
             return context.fireChannelRead(data)
         }
         let bytes = buffer.readableBytesView
         guard let first = bytes.firstIndex(of: UInt8(ascii: "\n")), let last = bytes.lastIndex(of: UInt8(ascii: "\n")) else {
-            guard held.count + bytes.count <= limit else { return trip(context) }
-            return hold(bytes)
+            guard heldBytes + bytes.count <= limit else { return trip(context) }
+            return hold(bytes, allocator: context.channel.allocator)
         }
         // The line that ends here began in earlier reads; lines wholly inside one read are shorter
         // than a read, far below the limit.
         let rest = bytes.endIndex - last - 1
-        guard held.count + (first - bytes.startIndex) <= limit, rest <= limit else { return trip(context) }
+        guard heldBytes + (first - bytes.startIndex) <= limit, rest <= limit else { return trip(context) }
         var lines = buffer.readSlice(length: last - bytes.startIndex + 1)!
         if !held.isEmpty {
-            var joined = context.channel.allocator.buffer(capacity: held.count + lines.readableBytes)
-            joined.writeBytes(held)
+            var joined = context.channel.allocator.buffer(capacity: heldBytes + lines.readableBytes)
+            for var chunk in held { joined.writeBuffer(&chunk) }
             joined.writeBuffer(&lines)
             lines = joined
-            held = []
+            release()
         }
-        hold(buffer.readableBytesView)
+        hold(buffer.readableBytesView, allocator: context.channel.allocator)
         context.fireChannelRead(wrapInboundOut(lines))
     }
 
-    /// Keeps `bytes` after those held, in storage that grows by doubling but never past the limit.
-    func hold(_ bytes: ByteBufferView) {
-        let count = held.count + bytes.count
-        if count > held.capacity { held.reserveCapacity(min(limit, max(count, 2 * held.capacity))) }
-        held.append(contentsOf: bytes)
+    /// Keeps `bytes` after those held: in the last chunk while it has room, then in new ones.
+    func hold(_ bytes: ByteBufferView, allocator: ByteBufferAllocator) {
+        var rest = bytes
+        while !rest.isEmpty {
+            if held.last.map({ $0.writableBytes == 0 }) ?? true { held.append(allocator.buffer(capacity: Self.chunkBytes)) }
+            let part = rest.prefix(held[held.count - 1].writableBytes)
+            held[held.count - 1].writeBytes(part)
+            rest = rest.dropFirst(part.count)
+        }
+        heldBytes += bytes.count
+    }
+
+    func release() {
+        held = []
+        heldBytes = 0
     }
 
     func trip(_ context: ChannelHandlerContext) {
         tripped = true
-        held = []
+        release()
         let error = WireError(.lineTooLong, "a line grew past \(limit) bytes before the session opened; until a peer has authenticated, lines are limited to \(limit) bytes")
         var buffer = context.channel.allocator.buffer(capacity: 256)
         buffer.writeBytes(Frame.error(error).encodeLine())
