@@ -2,7 +2,7 @@
 # The test command of README.md: unit, property, codec, store and node tests, then the CLI
 # end-to-end scripts (files, nodes over 127.0.0.1, raw wire errors, crash writes, a sync killed mid-apply,
 # a node flooded with garbage while it serves a peer, 200 strangers that never authenticate while
-# members sync, a copied laptop store found out and stopped, a session's bytes on the wire, the dashboard in headless
+# members sync, a copied laptop store found out and stopped, a session's bytes on the wire, a resumed TLS session, the dashboard in headless
 # Chromium, whose screenshot lands in Tests/artifacts/dashboard.png, the intake API over HTTP and
 # against its OpenAPI file with schemathesis) and the CLI contract check (when the shared checks
 # are present next to the repository).
@@ -26,6 +26,7 @@ python3 Tests/CLI/garbage-peer.py "$bin"
 python3 Tests/CLI/stranger-flood.py "$bin"
 python3 Tests/CLI/copied-store.py "$bin"
 python3 Tests/CLI/wire-capture.py "$bin"
+python3 Tests/CLI/tls-resumption.py "$bin"
 python3 Tests/CLI/dashboard-browser.py "$bin"
 python3 Tests/CLI/intake-api.py "$bin"
 Tests/CLI/intake-schemathesis.sh "$bin"

@@ -303,6 +303,9 @@ final class SyncSession: Sendable {
         context.feed.unsubscribe(token)
         if let site = link.withLockedValue({ $0.present }) { context.presence.leave(site) }
         if ending == nil, let timeout = link.withLockedValue({ $0.timedOut }) { ending = SessionEnded(error: timeout, fromPeer: false) }
+        // The peer wrote why it closed (a node that closes a stranger to make room, §2.9.2), but a write
+        // of this side failed on the closed connection before the frame was read: its reason counts.
+        if ending?.error.code == .connectionLost, let reason = transport?.peerError { ending = SessionEnded(error: reason, fromPeer: true) }
         var summary = makeSummary(started: started)
         summary.completed = completed
         // A one-shot sync is complete only if the peer applied everything it was sent: blocks it
@@ -459,10 +462,7 @@ final class SyncSession: Sendable {
                     if link.withLockedValue({ $0.authenticated }) || accepted == nil {
                         logger.warning("peer reported \(Self.printable(String(code.prefix(64)))): \(Self.printable(message))")
                     }
-                    if fatal {
-                        let known = WireError.Code(rawValue: code)
-                        throw SessionEnded(error: WireError(known ?? .internal, known == nil ? "\(code): \(message)" : message), fromPeer: true)
-                    }
+                    if fatal { throw SessionEnded(error: WireError(reported: code, message), fromPeer: true) }
                 case (_, .bye(let reason)):
                     logger.debug("peer said bye: \(reason ?? "")")
                     return link.withLockedValue { $0.syncedSent && $0.peerSynced && $0.inFlight == 0 }

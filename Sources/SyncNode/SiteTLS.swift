@@ -68,12 +68,26 @@ enum SiteTLS {
         return Array(key.rawRepresentation)
     }
 
-    /// Accepts a peer whose certificate carries an Ed25519 key, and notes the key on the connection's
-    /// gate: whether the roster lists it for the peer's site is the session's decision, once the hello
-    /// names the site. TLS goes on to prove that the peer holds the key's private half.
-    static func verify(_ certificates: [NIOSSLCertificate], into gate: TransportGate) -> NIOSSLVerificationResult {
-        guard let leaf = certificates.first, let key = ed25519Key(of: leaf) else { return .failed }
-        gate.notePeerKey(key)
+    /// Accepts a peer whose certificate carries an Ed25519 key; TLS goes on to prove that the peer holds
+    /// the key's private half. Whether the roster lists the key for the peer's site is the session's
+    /// decision, once the hello names the site.
+    ///
+    /// The key is not noted here but read from the certificate the handshake ended with
+    /// (``peerKey(in:)``): BoringSSL issues TLS 1.3 session tickets (swift-nio-ssl has no setting to
+    /// stop it), and on a resumed session no certificate is sent, so this callback does not run.
+    static func verify(_ certificates: [NIOSSLCertificate]) -> NIOSSLVerificationResult {
+        guard let leaf = certificates.first, ed25519Key(of: leaf) != nil else { return .failed }
         return .certificateVerified
+    }
+
+    /// The Ed25519 key of the peer's certificate once the TLS handshake of `pipeline` has completed.
+    ///
+    /// A full handshake proved it with the certificate's CertificateVerify; a resumed one carries the
+    /// certificate of the handshake that issued its ticket, and proves that the peer is the party of
+    /// that handshake (only it holds the session's resumption secret). Either way it is the key the
+    /// peer proved, which ``verify(_:)``, not running on a resumption, could not always say.
+    static func peerKey(in pipeline: ChannelPipeline.SynchronousOperations) -> [UInt8]? {
+        guard let certificate = try? pipeline.nioSSL_peerCertificate() else { return nil }
+        return ed25519Key(of: certificate)
     }
 }

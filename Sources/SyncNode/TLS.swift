@@ -221,20 +221,21 @@ struct TLSContexts: Sendable {
 // MARK: - Pipeline
 
 /// Puts TLS between the socket and the byte counter that `SyncPipeline.install` added (so the
-/// counter sees the protocol's own bytes). Call on the channel's event loop.
+/// counter sees the protocol's own bytes), and a ``PeerErrorWatch`` after that pipeline's frame
+/// decoder. Call on the channel's event loop, after `SyncPipeline.install`.
 enum SyncTransport {
     enum Side { case accepting, dialing(host: String) }
 
     /// - Returns: the gate a session waits on: open at once for plain TCP, after the handshake for TLS.
     static func install(on pipeline: ChannelPipeline.SynchronousOperations, after counter: WireCounter,
                         tls: TLSContexts?, side: Side, eventLoop: any EventLoop) throws -> TransportGate {
+        let gate = TransportGate(eventLoop: eventLoop, mode: tls.map { $0.siteKeys ? .siteKeys : .certificates } ?? .plain)
+        try pipeline.addHandler(PeerErrorWatch(gate: gate))
         // Without contexts: a plain protocol-1 connection this side dials (a listener always has them).
         guard let tls else {
-            let gate = TransportGate(eventLoop: eventLoop, mode: .plain)
             gate.open()
             return gate
         }
-        let gate = TransportGate(eventLoop: eventLoop, mode: tls.siteKeys ? .siteKeys : .certificates)
         switch side {
         case .accepting:
             guard let server = tls.server else { throw ConfigurationError("a node that listens with TLS needs tls.certificateFile and tls.keyFile") }
@@ -244,17 +245,17 @@ enum SyncTransport {
                 // The first byte decides: a TLS record (22) gets TLS, anything else a plain session.
                 try pipeline.addHandler(TransportSelector(gate: gate) { pipeline, selector in
                     try pipeline.addHandler(TLSFailureGuard(gate: gate), position: .after(selector))
-                    try pipeline.addHandler(Self.serverHandler(server, tls: tls, gate: gate), position: .after(selector))
+                    try pipeline.addHandler(Self.serverHandler(server, tls: tls), position: .after(selector))
                 }, position: .before(counter))
             } else {
                 try pipeline.addHandler(PlaintextRefuser(siteKeys: tls.siteKeys), position: .before(counter))
-                try pipeline.addHandler(Self.serverHandler(server, tls: tls, gate: gate), position: .before(counter))
+                try pipeline.addHandler(Self.serverHandler(server, tls: tls), position: .before(counter))
                 try pipeline.addHandler(TLSFailureGuard(gate: gate), position: .before(counter))
             }
         case .dialing(let host):
             let handler = tls.siteKeys
                 ? try NIOSSLClientHandler(context: tls.client, serverHostname: nil) { certificates, promise in
-                    promise.succeed(SiteTLS.verify(certificates, into: gate))
+                    promise.succeed(SiteTLS.verify(certificates))
                 }
                 : try NIOSSLClientHandler(context: tls.client, serverHostname: tls.expectedName(dialing: host))
             try pipeline.addHandler(handler, position: .before(counter))
@@ -263,10 +264,10 @@ enum SyncTransport {
         return gate
     }
 
-    static func serverHandler(_ server: NIOSSLContext, tls: TLSContexts, gate: TransportGate) -> NIOSSLServerHandler {
+    static func serverHandler(_ server: NIOSSLContext, tls: TLSContexts) -> NIOSSLServerHandler {
         guard tls.siteKeys else { return NIOSSLServerHandler(context: server) }
         return NIOSSLServerHandler(context: server) { certificates, promise in
-            promise.succeed(SiteTLS.verify(certificates, into: gate))
+            promise.succeed(SiteTLS.verify(certificates))
         }
     }
 }
@@ -288,6 +289,7 @@ final class TransportGate: Sendable {
 
     private let promise: EventLoopPromise<Void>
     private let reason = NIOLockedValueBox<WireError?>(nil)
+    private let parting = NIOLockedValueBox<WireError?>(nil)
     private let state: NIOLockedValueBox<(mode: Mode, peerKey: [UInt8]?)>
 
     init(eventLoop: any EventLoop, mode: Mode = .plain) {
@@ -298,7 +300,8 @@ final class TransportGate: Sendable {
     /// How the connection is protected (a listener that admits plain sessions decides at the first byte).
     var mode: Mode { state.withLockedValue { $0.mode } }
 
-    /// The Ed25519 key the peer's TLS certificate carries, which TLS proved it holds (``SiteTLS``).
+    /// The Ed25519 key the peer's TLS certificate carries, which TLS proved it holds (``SiteTLS``): set
+    /// when the handshake completes, from its outcome, whether it was a full or a resumed one.
     var peerKey: [UInt8]? { state.withLockedValue { $0.peerKey } }
 
     func notePeerKey(_ key: [UInt8]) { state.withLockedValue { $0.peerKey = key } }
@@ -321,8 +324,35 @@ final class TransportGate: Sendable {
     /// Why the transport refused or failed, if it did.
     var refusal: WireError? { reason.withLockedValue { $0 } }
 
+    /// The first fatal `error` frame the peer sent on this connection (``PeerErrorWatch``), whether or
+    /// not the session got to read it.
+    var peerError: WireError? { parting.withLockedValue { $0 } }
+
+    func notePeerError(_ error: WireError) { parting.withLockedValue { if $0 == nil { $0 = error } } }
+
     /// Waits until the gate opens; throws the ``WireError`` that refused the connection.
     func ready() async throws { try await promise.futureResult.get() }
+}
+
+/// After the frame decoder: notes on the connection's gate the first fatal `error` frame the peer
+/// sent, as it is decoded. A node that closes a connection writes its reason first (a stranger closed
+/// to make room, `Protocol/PROTOCOL.md` §2.9.2), but the session may not get to read it: a write of its
+/// own (its hello, when the connection was closed before its session started) can fail first on the
+/// closed connection. The session then reports the peer's reason rather than a lost connection.
+final class PeerErrorWatch: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = Inbound
+    typealias InboundOut = Inbound
+
+    private let gate: TransportGate
+
+    init(gate: TransportGate) { self.gate = gate }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .frame(.error(let code, let message, true)) = unwrapInboundIn(data) {
+            gate.notePeerError(WireError(reported: code, message))
+        }
+        context.fireChannelRead(data)
+    }
 }
 
 /// On a TLS listener, below TLS: a peer whose first byte cannot start a TLS handshake (a record of
@@ -458,6 +488,16 @@ final class TLSFailureGuard: ChannelDuplexHandler {
         if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
             handshakeDone = true
             deadline?.cancel()
+            if gate.mode == .siteKeys {
+                // Read from the handshake's outcome, so a resumed TLS session knows it too (``SiteTLS/peerKey(in:)``).
+                guard let key = SiteTLS.peerKey(in: context.pipeline.syncOperations) else {
+                    let refusal = WireError(.tlsFailed, "the TLS handshake ended without an Ed25519 certificate of the peer; refusing the connection")
+                    failure = refusal
+                    gate.refuse(refusal)
+                    return context.close(promise: nil)
+                }
+                gate.notePeerKey(key)
+            }
             gate.open()
         }
         context.fireUserInboundEventTriggered(event)

@@ -127,6 +127,13 @@ public final class PreludeGate: Sendable {
 /// Until its ``PreludeGate`` is lifted (the peer has authenticated), a line may hold at most `limit`
 /// bytes, whatever `maxLineBytes` allows an open session: a stranger cannot make the node buffer
 /// megabytes. A longer line gets a `line-too-long` error and the connection is closed.
+///
+/// Until then it also does the buffering: it holds the line not yet ended itself and passes on only
+/// whole lines, so the line decoder behind it never keeps a stranger's bytes. The decoder keeps them
+/// in one `ByteBuffer`, whose storage grows by doubling to a power of two: a line of the limit
+/// (2 MiB + 4 KiB) would take 4 MiB there. Here they fill buffers of ``chunkBytes`` in turn, never
+/// copied as they grow, so their storage exceeds the limit by less than a chunk; it is let go when the
+/// line ends or is refused.
 public final class PreludeLimit: ChannelInboundHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
@@ -137,9 +144,14 @@ public final class PreludeLimit: ChannelInboundHandler, RemovableChannelHandler 
 
     let limit: Int
     let gate: PreludeGate
-    /// Bytes received since the last line feed.
-    var open = 0
+    /// The bytes received since the last line feed, while the gate is down, in buffers of
+    /// ``chunkBytes`` filled in turn.
+    var held: [ByteBuffer] = []
+    var heldBytes = 0
     var tripped = false
+
+    /// The storage a held line takes at a time.
+    public static let chunkBytes = 1 << 16
 
     public init(limit: Int = PreludeLimit.standardLimit, gate: PreludeGate) {
         self.limit = limit
@@ -148,24 +160,54 @@ public final class PreludeLimit: ChannelInboundHandler, RemovableChannelHandler 
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if tripped { return }
-        if !gate.isLifted {
-            let bytes = unwrapInboundIn(data).readableBytesView
-            if let first = bytes.firstIndex(of: UInt8(ascii: "\n")), let last = bytes.lastIndex(of: UInt8(ascii: "\n")) {
-                // The line that ends here began in earlier reads; lines wholly inside one read are
-                // shorter than a read, far below the limit.
-                let ended = open + (first - bytes.startIndex)
-                open = bytes.endIndex - last - 1
-                if ended > limit { return trip(context) }
-            } else {
-                open += bytes.count
-            }
-            if open > limit { return trip(context) }
+        var buffer = unwrapInboundIn(data)
+        if gate.isLifted {
+            // The session is open: the line decoder buffers, up to `maxLineBytes`, from the line held here on.
+            for chunk in held { context.fireChannelRead(wrapInboundOut(chunk)) }
+            release()
+            return context.fireChannelRead(data)
         }
-        context.fireChannelRead(data)
+        let bytes = buffer.readableBytesView
+        guard let first = bytes.firstIndex(of: UInt8(ascii: "\n")), let last = bytes.lastIndex(of: UInt8(ascii: "\n")) else {
+            guard heldBytes + bytes.count <= limit else { return trip(context) }
+            return hold(bytes, allocator: context.channel.allocator)
+        }
+        // The line that ends here began in earlier reads; lines wholly inside one read are shorter
+        // than a read, far below the limit.
+        let rest = bytes.endIndex - last - 1
+        guard heldBytes + (first - bytes.startIndex) <= limit, rest <= limit else { return trip(context) }
+        var lines = buffer.readSlice(length: last - bytes.startIndex + 1)!
+        if !held.isEmpty {
+            var joined = context.channel.allocator.buffer(capacity: heldBytes + lines.readableBytes)
+            for var chunk in held { joined.writeBuffer(&chunk) }
+            joined.writeBuffer(&lines)
+            lines = joined
+            release()
+        }
+        hold(buffer.readableBytesView, allocator: context.channel.allocator)
+        context.fireChannelRead(wrapInboundOut(lines))
+    }
+
+    /// Keeps `bytes` after those held: in the last chunk while it has room, then in new ones.
+    func hold(_ bytes: ByteBufferView, allocator: ByteBufferAllocator) {
+        var rest = bytes
+        while !rest.isEmpty {
+            if held.last.map({ $0.writableBytes == 0 }) ?? true { held.append(allocator.buffer(capacity: Self.chunkBytes)) }
+            let part = rest.prefix(held[held.count - 1].writableBytes)
+            held[held.count - 1].writeBytes(part)
+            rest = rest.dropFirst(part.count)
+        }
+        heldBytes += bytes.count
+    }
+
+    func release() {
+        held = []
+        heldBytes = 0
     }
 
     func trip(_ context: ChannelHandlerContext) {
         tripped = true
+        release()
         let error = WireError(.lineTooLong, "a line grew past \(limit) bytes before the session opened; until a peer has authenticated, lines are limited to \(limit) bytes")
         var buffer = context.channel.allocator.buffer(capacity: 256)
         buffer.writeBytes(Frame.error(error).encodeLine())

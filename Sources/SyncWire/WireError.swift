@@ -46,6 +46,13 @@ public struct WireError: Error, Hashable, Sendable, CustomStringConvertible {
         self.detail = detail
     }
 
+    /// The error a peer reported in an `error` frame: its code, or `internal` for a code this version
+    /// does not know, with that code kept in the detail.
+    public init(reported code: String, _ message: String) {
+        let known = Code(rawValue: code)
+        self.init(known ?? .internal, known == nil ? "\(code): \(message)" : message)
+    }
+
     public var description: String { "\(code.rawValue): \(detail)" }
 }
 

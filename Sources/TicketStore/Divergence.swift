@@ -130,8 +130,12 @@ public struct ReissueReport: Sendable, Encodable {
     /// The copied store's site, and this store's.
     public var from: String
     public var to: String
-    /// The copy's own blocks the fleet does not hold as they are (its unsynced work), by seq.
+    /// The copy's own blocks the fleet does not hold as they are (its unsynced work) that this run
+    /// re-issued, by seq.
     public var blocksRead: [UInt64]
+    /// The copy's unsynced blocks an earlier run re-issued in this store already (one cut short), by
+    /// seq: skipped.
+    public var alreadyReissued: [UInt64]
     public var changes: Int
     /// This store's new blocks, by seq.
     public var blocksWritten: [UInt64]
@@ -146,6 +150,27 @@ public struct ReissueReport: Sendable, Encodable {
 }
 
 extension TicketDatabase {
+    /// A block of a copied store that ``reissue(from:)`` re-issued in this store.
+    struct Reissued {
+        var hash: [UInt8]
+        /// This store's own blocks that carry its changes, in order.
+        var blocks: ClosedRange<UInt64>
+        var at: UInt64
+    }
+
+    /// The blocks of `origin` re-issued in this store, by their seq there.
+    func reissued(of origin: SiteID) throws -> [UInt64: Reissued] {
+        try writer.read { db in
+            var found: [UInt64: Reissued] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM reissued WHERE origin = ?", arguments: [origin.rawValue]) {
+                found[UInt64(row["seq"] as Int64)] = Reissued(hash: [UInt8](row["hash"] as Data),
+                                                              blocks: UInt64(row["firstSeq"] as Int64)...UInt64(row["lastSeq"] as Int64),
+                                                              at: UInt64(row["reissuedAt"] as Int64))
+            }
+            return found
+        }
+    }
+
     /// The blocks of `origin` this store holds, by seq.
     func ownBlocks(of origin: SiteID) throws -> [Block] {
         try writer.read { db in
@@ -163,6 +188,10 @@ extension TicketDatabase {
     /// This store must be a new site, admitted by the coordinator, and hold the fleet's blocks of the
     /// copy's site at least up to where the divergence was seen (sync it with the coordinator first),
     /// so the copy's blocks the fleet already holds are told apart from its unsynced work.
+    ///
+    /// Each block re-issued is recorded in this store (table `reissued`) in the transaction that writes
+    /// it again, so the work is never issued twice: a later run skips those blocks (it takes up a run
+    /// that was cut short), and one that finds them all re-issued already is refused.
     public func reissue(from copy: TicketDatabase) throws -> ReissueReport {
         let source = try copy.identity().site
         let me = try identity().site
@@ -178,9 +207,28 @@ extension TicketDatabase {
         }
         let fleet = Dictionary(uniqueKeysWithValues: try ownBlocks(of: source).map { ($0.seq, $0.hash) })
         let unsynced = try copy.ownBlocks(of: source).filter { fleet[$0.seq] != $0.hash }
-        var report = ReissueReport(from: source.rawValue, to: me.rawValue, blocksRead: unsynced.map(\.seq), changes: 0, blocksWritten: [], tickets: [])
+        let earlier = try reissued(of: source)
+        let done = unsynced.filter { earlier[$0.seq]?.hash == $0.hash }
+        if !unsynced.isEmpty && done.count == unsynced.count {
+            let carriers = done.compactMap { earlier[$0.seq] }
+            let first = carriers.map(\.blocks.lowerBound).min() ?? 0, last = carriers.map(\.blocks.upperBound).max() ?? 0
+            let when = carriers.map(\.at).max().map { HLC(rawValue: $0 << 16).iso8601 } ?? "earlier"
+            throw StoreError(.refusedWrite, "the copy's unsynced work (\(source)'s blocks seq \(done.map { String($0.seq) }.joined(separator: ", "))) was already re-issued in this store, as \(me)'s \(first == last ? "block \(first)" : "blocks \(first) to \(last)"), by a recover at \(when); running it again would issue the same tickets and changes twice, so nothing was written. Nothing more is needed from the copy: `tierline sync` sends this store's blocks to the fleet, and `tierline ticket list` shows the re-issued tickets here")
+        }
+        var report = ReissueReport(from: source.rawValue, to: me.rawValue, blocksRead: [], alreadyReissued: done.map(\.seq),
+                                   changes: 0, blocksWritten: [], tickets: [])
+        // Where each change of the copy now stands in this store: a removal that observed an addition
+        // the copy made names the addition's new position, re-issued now or by an earlier run.
         var moved: [Dot: Dot] = [:]
-        for block in unsynced {
+        func note(_ block: Block, carriedBy written: [Block]) {
+            let newDots = written.flatMap { b in b.changes.indices.map { b.dot($0) } }
+            for (index, dot) in zip(block.changes.indices, newDots) { moved[block.dot(index)] = dot }
+        }
+        for block in done {
+            guard let carriers = earlier[block.seq]?.blocks else { continue }
+            note(block, carriedBy: try carriers.compactMap { try storedBlock(origin: me, seq: $0) })
+        }
+        for block in unsynced where earlier[block.seq]?.hash != block.hash {
             var created: [(UUID, UInt64, UInt64)] = []
             let written = try writeLocal { _, _, nextNumber in
                 try block.changes.map { change in
@@ -195,9 +243,16 @@ extension TicketDatabase {
                         return change
                     }
                 }
+            } record: { [wallClock] db, written in
+                try db.execute(sql: """
+                    INSERT INTO reissued (origin, seq, hash, firstSeq, lastSeq, reissuedAt) VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(origin, seq) DO UPDATE SET hash = excluded.hash, firstSeq = excluded.firstSeq,
+                      lastSeq = excluded.lastSeq, reissuedAt = excluded.reissuedAt
+                    """, arguments: [source.rawValue, Int64(clamping: block.seq), Data(block.hash), Int64(clamping: written.first?.seq ?? 0),
+                                     Int64(clamping: written.last?.seq ?? 0), Int64(clamping: wallClock())])
             }
-            let newDots = written.flatMap { b in b.changes.indices.map { b.dot($0) } }
-            for index in block.changes.indices where index < newDots.count { moved[block.dot(index)] = newDots[index] }
+            note(block, carriedBy: written)
+            report.blocksRead.append(block.seq)
             report.changes += block.changes.count
             report.blocksWritten += written.map(\.seq)
             report.tickets += created.map {

@@ -268,6 +268,21 @@ enum Schema {
             // (a JSON array), or NULL before the coordinator said anything.
             try db.alter(table: "localSite") { t in t.add(column: "restoreAwaiting", .text) }
         }
+        migrator.registerMigration("v12-reissued") { db in
+            // The blocks of a copied store (`tierline recover --from`) that this store re-issued as its
+            // own, and this store's blocks (firstSeq...lastSeq) that carry them, written in the same
+            // transaction: a second recover from the copy skips them instead of issuing the work twice.
+            // Local: what this store did, never exchanged.
+            try db.create(table: "reissued") { t in
+                t.column("origin", .text).notNull()
+                t.column("seq", .integer).notNull()
+                t.column("hash", .blob).notNull()
+                t.column("firstSeq", .integer).notNull()
+                t.column("lastSeq", .integer).notNull()
+                t.column("reissuedAt", .integer).notNull()
+                t.primaryKey(["origin", "seq"])
+            }
+        }
         return migrator
     }
 

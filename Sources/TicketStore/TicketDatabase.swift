@@ -103,9 +103,11 @@ public struct TicketDatabase: Sendable {
     /// Appends `changes` as one or more consecutive blocks in one `BEGIN IMMEDIATE` transaction.
     ///
     /// `makeChanges` runs inside the transaction with this site's id and a display-number allocator, so
-    /// it sees the state it writes over.
+    /// it sees the state it writes over. `record`, when given, runs in the same transaction once the
+    /// blocks are written, to note them elsewhere.
     @discardableResult
-    func writeLocal(_ makeChanges: (Database, SiteID, () throws -> UInt64) throws -> [Change]) throws -> [Block] {
+    func writeLocal(_ makeChanges: (Database, SiteID, () throws -> UInt64) throws -> [Change],
+                    record: ((Database, [Block]) throws -> Void)? = nil) throws -> [Block] {
         guard let key else { throw StoreError(.refusedWrite, "this store was opened without its site key; local writes need it") }
         return try writer.writeWithoutTransaction { db in
             var blocks: [Block] = []
@@ -135,6 +137,7 @@ public struct TicketDatabase: Sendable {
                 }
                 try Self.materialize(db, Set(blocks.flatMap { $0.changes.map(\.entity) }), cache: cache)
                 try Self.saveClock(db, clock)
+                try record?(db, blocks)
                 try faultHook?("beforeCommit")
                 return .commit
             }

@@ -12,7 +12,10 @@ run `tierline sync` with north: the original first. Checks, with real processes:
     nothing; its next `ticket create` is refused with that reason, and nothing it wrote reached north;
   * north's `status --json` lists the divergence, its `/metrics` has tierline_sync_diverged{site="field"} 1
     and its `/api/sites` the seq; north and the original laptop end with equal digests, and north holds
-    the original's ticket, not the copy's.
+    the original's ticket, not the copy's;
+  * a new store (field2) recovers the copy's unsynced ticket with `tierline recover --from`; a second
+    recover from the copy exits non-zero saying it was already re-issued, and north ends with that ticket
+    once.
 
 Standard library only. Binds 127.0.0.1 only; every wait is bounded; every process started is stopped by
 its own pid in a finally block; the temporary folder is removed.
@@ -136,6 +139,10 @@ def main():
         check("recover re-issues the copy's one unsynced block, its ticket renumbered FIELD-2 -> FIELD2-1",
               report["blocksRead"] == [2] and [(t["was"], t["now"]) for t in report["tickets"]] == [("FIELD-2", "FIELD2-1")],
               json.dumps(report))
+        r = tl("recover", "--from", copy, "--store", new)
+        check("a second recover from the copy exits non-zero, saying the work was already re-issued and what to do instead",
+              r.returncode != 0 and "already re-issued" in r.stderr and "nothing was written" in r.stderr and "tierline sync" in r.stderr,
+              r.stderr + r.stdout)
         r = tl("recover", "--from", lap, "--store", new)
         check("recover refuses a store that is not a copy", r.returncode != 0 and "not a copy" in r.stderr, r.stderr)
         r = sync(new)
@@ -145,6 +152,10 @@ def main():
         have = subjects(north)
         check("north now holds both laptops' tickets",
               {"before the copy", "written by the original", "written by the copy"} <= have, sorted(have))
+        r = tl("ticket", "list", "--json", "--store", north)
+        copies = [t for t in json.loads(r.stdout) if t["subject"] == "written by the copy"] if r.returncode == 0 else None
+        check("north holds the copy's ticket once, as FIELD2-1", copies is not None and [t["displayNumber"] for t in copies] == ["FIELD2-1"],
+              json.dumps(copies))
         digests = {name: tl("digest", "--store", path).stdout.strip() for name, path in
                    (("north", north), ("original", lap), ("field2", new))}
         check("north, the original laptop and field2 end with equal digests",

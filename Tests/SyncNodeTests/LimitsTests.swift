@@ -196,6 +196,38 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
         #expect(tiedClosed.withLockedValue { $0 } == ["member"], "the oldest of the pool, not the lowest address")
     }
 
+    @Test func aConnectionClosedToMakeRoomIsToldWhyEvenBeforeItHasWrittenAnything() async throws {
+        let hub = try TestSite("hub"), laptop = try TestSite("laptop", role: .laptop)
+        try admit(hub, laptop)
+        let address = try #require(try await hub.start())
+        defer { Task { await hub.stop() } }
+        // The laptop's connection: TLS is done, and its session has not written its hello yet (a slow
+        // machine, a busy event loop).
+        let tls = try SiteTLS.contexts(key: laptop.key, site: try laptop.db.identity().site)
+        let (channel, counter, gate) = try await SyncNode.connectGated(to: address, group: MultiThreadedEventLoopGroup.singleton,
+                                                                     limits: .standard, readTimeout: nil, tls: tls)
+        // 16 more connections from its address that never start TLS: the last of them makes room by
+        // closing the oldest stranger of the address, the laptop's.
+        var strangers: [any Channel] = []
+        for _ in 0..<16 {
+            strangers.append(try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: address.host, port: address.port).get())
+        }
+        try await eventually(30, "the node closes the laptop's connection") { !channel.channel.isActive }
+
+        // The session `tierline sync` runs: its hello cannot be written on the closed connection, and it
+        // reports the reason the node wrote before it closed, not a lost connection.
+        let access = StoreAccess(laptop.db, threads: 1)
+        let context = SessionContext(identity: try laptop.db.identity(), key: laptop.key, store: access, feed: ChangeFeed(), logger: quietLogger())
+        let summary = await SyncSession(context: context, mode: .oneShot, address: address.description, counter: counter,
+                                        transport: gate).run(channel)
+        await access.close()
+        #expect(summary.errorCode == "internal", "\(summary.error ?? "")")
+        #expect(summary.error?.hasPrefix("peer reported internal: too many connections are waiting to authenticate") == true, "\(summary.error ?? "")")
+        #expect(!summary.opened)
+        for stranger in strangers { try? await stranger.close() }
+        await hub.stop()
+    }
+
     @Test func refusalsAreLoggedOncePerAddressPerIntervalWithACount() {
         let log = CapturedLog()
         let now = NIOLockedValueBox<UInt64>(1_000_000)

@@ -1,7 +1,9 @@
 import Foundation
 import Logging
+import NIOCore
 import NIOPosix
 @testable import SyncNode
+import SyncWire
 import Testing
 import TicketModel
 import TicketStore
@@ -157,6 +159,35 @@ enum TLSFixture {
         right.serverName = "hub.tierline.test"
         #expect(try await SyncClient.exchange(store: laptop.db, key: laptop.key, with: address, logger: quietLogger(), tls: right).completed)
         await hub.stop()
+    }
+
+    /// Each connection learns the key the other end proved from its own TLS handshake, read once the
+    /// handshake has completed rather than noted by the certificate callback, which does not run on a
+    /// resumed TLS session (the node issues session tickets; `Tests/CLI/tls-resumption.py` resumes one
+    /// with Python's ssl module, as Tierline's own dialers do not). So a second connection between the
+    /// same two nodes knows the keys as the first did.
+    @Test func consecutiveConnectionsBetweenTheSameNodesEachAuthenticateWithTheRightKey() async throws {
+        let north = try TestSite("north"), south = try TestSite("south")
+        try admit(north, south)
+        let address = try #require(try await north.start())
+        defer { Task { await north.stop() } }
+        let tls = try SiteTLS.contexts(key: south.key, site: try south.db.identity().site)
+        for round in 1...3 {
+            // The dialing end: the gate holds north's key once the handshake is done.
+            let (channel, _, gate) = try await SyncNode.connectGated(to: address, group: MultiThreadedEventLoopGroup.singleton,
+                                                                   limits: .standard, readTimeout: nil, tls: tls)
+            #expect(gate.mode == .siteKeys)
+            #expect(gate.peerKey == north.key.publicKey, "round \(round)")
+            try? await channel.executeThenClose { _, _ in }
+            // The accepting end: north's session takes south's hello only if it names the key south proved.
+            _ = try south.db.createTicket(TicketDraft(subject: "round \(round)"))
+            let summary = try await SyncClient.exchange(store: south.db, key: south.key, with: address, logger: quietLogger())
+            #expect(summary.completed && summary.sentBlocks == 1, "round \(round): \(summary.error ?? "")")
+        }
+        #expect(try north.db.tickets().count == 3)
+        #expect(try north.db.peers().first?.transport == "tls")
+        #expect(try north.db.peers().first?.lastError == nil)
+        await north.stop()
     }
 
     /// Runs a one-shot sync that must fail with `code`; returns its message.
