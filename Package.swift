@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "TicketStore", targets: ["TicketStore"]),
         .library(name: "SyncWire", targets: ["SyncWire"]),
         .library(name: "Escalation", targets: ["Escalation"]),
+        .library(name: "Desk", targets: ["Desk"]),
         .library(name: "SyncNode", targets: ["SyncNode"]),
         .library(name: "Dashboard", targets: ["Dashboard"]),
         .library(name: "Intake", targets: ["Intake"]),
@@ -66,9 +67,16 @@ let package = Package(
             name: "Escalation",
             dependencies: ["TicketModel", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
+        // The application layer: one function per help-desk use case, over the store and escalation;
+        // every edge (CLI, intake, node, demo) calls it. No networking.
+        .target(
+            name: "Desk",
+            dependencies: ["TicketModel", "TicketStore", "Escalation"],
+            swiftSettings: strict),
         .target(
             name: "SyncNode",
             dependencies: [
+                "Desk",
                 "TicketModel", "TicketStore", "SyncWire", "Escalation",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -98,7 +106,7 @@ let package = Package(
         .target(
             name: "Intake",
             dependencies: [
-                "TicketModel", "TicketStore", "Escalation", "SyncNode",
+                "TicketModel", "TicketStore", "Escalation", "Desk",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -108,7 +116,7 @@ let package = Package(
         .target(
             name: "Demo",
             dependencies: [
-                "TicketModel", "TicketStore", "SyncNode", "Escalation", "Dashboard", "FaultProxy",
+                "TicketModel", "TicketStore", "Desk", "SyncNode", "Escalation", "Dashboard", "FaultProxy",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -136,7 +144,7 @@ let package = Package(
         .executableTarget(
             name: "tierline",
             dependencies: [
-                "TicketModel", "TicketStore", "SyncWire", "SyncNode", "Escalation", "Dashboard", "Intake", "Demo",
+                "TicketModel", "TicketStore", "SyncWire", "Desk", "SyncNode", "Escalation", "Dashboard", "Intake", "Demo",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -147,7 +155,7 @@ let package = Package(
         .executableTarget(
             name: "tierline-bench",
             dependencies: [
-                "TicketModel", "TicketStore", "SyncWire", "SyncNode", "Escalation", "Dashboard", "Demo",
+                "TicketModel", "TicketStore", "SyncWire", "Desk", "SyncNode", "Escalation", "Dashboard", "Demo",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -190,7 +198,7 @@ let package = Package(
         .testTarget(
             name: "SyncNodeTests",
             dependencies: [
-                "TicketModel", "TicketStore", "SyncWire", "SyncNode", "Escalation", "TestSupport",
+                "TicketModel", "TicketStore", "SyncWire", "Desk", "SyncNode", "Escalation", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -212,7 +220,7 @@ let package = Package(
         .testTarget(
             name: "IntakeTests",
             dependencies: [
-                "TicketModel", "TicketStore", "Escalation", "SyncNode", "Dashboard", "Intake", "TestSupport",
+                "TicketModel", "TicketStore", "Escalation", "Desk", "SyncNode", "Dashboard", "Intake", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
@@ -220,7 +228,7 @@ let package = Package(
         .testTarget(
             name: "DashboardTests",
             dependencies: [
-                "TicketModel", "TicketStore", "Escalation", "SyncNode", "Dashboard", "TestSupport",
+                "TicketModel", "TicketStore", "Escalation", "Desk", "Dashboard", "TestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

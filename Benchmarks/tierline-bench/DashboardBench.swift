@@ -1,3 +1,4 @@
+import Desk
 import Dashboard
 import Escalation
 import Foundation

@@ -5,6 +5,7 @@
 //
 // Prints one JSON object per figure ({"peer","workload","metric","value","unit"}, the shape the
 // peers' figures in Benchmarks/WORKLOADS.md were recorded in) and then a table.
+import Desk
 import Escalation
 import Foundation
 import GRDB

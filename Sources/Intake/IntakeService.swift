@@ -2,7 +2,7 @@ import Escalation
 import Foundation
 import HTTPTypes
 import Logging
-import SyncNode
+import Desk
 import TicketModel
 import TicketStore
 

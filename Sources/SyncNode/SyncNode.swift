@@ -1,3 +1,4 @@
+import Desk
 import Foundation
 import Logging
 import NIOConcurrencyHelpers

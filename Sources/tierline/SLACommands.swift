@@ -1,3 +1,4 @@
+import Desk
 import ArgumentParser
 import Escalation
 import Foundation

@@ -1,7 +1,7 @@
+import Desk
 import Dashboard
 import Foundation
 import GRDB
-import SyncNode
 import Synchronization
 import Testing
 import TicketModel

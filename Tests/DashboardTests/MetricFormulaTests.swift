@@ -1,8 +1,8 @@
+import Desk
 import Dashboard
 import Escalation
 import Foundation
 import GRDB
-import SyncNode
 import Synchronization
 import Testing
 import TicketModel

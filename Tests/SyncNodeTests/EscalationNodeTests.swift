@@ -1,3 +1,4 @@
+import Desk
 import Escalation
 import Foundation
 @testable import SyncNode

@@ -1,6 +1,6 @@
 import Escalation
 import Foundation
-import NIOConcurrencyHelpers
+import Synchronization
 import TicketModel
 import TicketStore
 
@@ -253,24 +253,24 @@ public struct EscalationDesk: Sendable {
 /// What the ticker learned on its last pass: per ticket, the stamp of its latest change and when
 /// something next falls due, so unchanged tickets are not evaluated again before then.
 public final class TickSchedule: Sendable {
-    private let entries = NIOLockedValueBox<(configCount: Int, byTicket: [UUID: (updated: Int64, next: Int64?)])>((0, [:]))
+    private let entries = Mutex<(configCount: Int, byTicket: [UUID: (updated: Int64, next: Int64?)])>((0, [:]))
 
     public init() {}
 
     /// Forgets everything when the configuration changes.
     func configuration(count: Int) {
-        entries.withLockedValue { if $0.configCount != count { $0 = (count, [:]) } }
+        entries.withLock { if $0.configCount != count { $0 = (count, [:]) } }
     }
 
     func isDue(_ id: UUID, updated: Int64, now: Int64) -> Bool {
-        entries.withLockedValue { entries in
+        entries.withLock { entries in
             guard let known = entries.byTicket[id], known.updated == updated else { return true }
             return known.next.map { $0 <= now } ?? false
         }
     }
 
     func remember(_ id: UUID, updated: Int64, next: Int64?) {
-        entries.withLockedValue { $0.byTicket[id] = (updated, next) }
+        entries.withLock { $0.byTicket[id] = (updated, next) }
     }
 }
 
