@@ -192,6 +192,13 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(
+            name: "DeskTests",
+            dependencies: [
+                "TicketModel", "TicketStore", "Escalation", "Desk",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
             name: "EscalationTests",
             dependencies: ["TicketModel", "Escalation", "TestSupport"],
             swiftSettings: strict),

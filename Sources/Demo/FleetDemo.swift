@@ -203,11 +203,10 @@ struct Story {
     /// and the fleet converges with the conflict kept. Returns the conflicting ticket's number.
     mutating func partition() async throws -> String {
         say("\n3. South's link to the hub is cut; both sides keep working")
-        let printer = try fleet.north.db.createTicket(TicketDraft(subject: "Label printer in dispatch prints blank labels", priority: .high,
+        let printer = try EscalationDesk(store: fleet.north.db).openTicket(TicketDraft(subject: "Label printer in dispatch prints blank labels", priority: .high,
                                                                   customer: "orchard-logistics", channel: "email", group: "field-service",
                                                                   tags: ["printer"], firstMessage: "Every label comes out blank since this morning.",
-                                                                  category: "hardware", customerTier: "gold"))
-        try EscalationDesk(store: fleet.north.db).applyPolicy(UUID(uuidString: printer.id)!, now: Self.now())
+                                                                  category: "hardware", customerTier: "gold"), now: Self.now())
         _ = try await fleet.converge(fleet.running)
         await fleet.southLink?.partition()
         say("   (the proxy drops south's connection and refuses new ones; south's node keeps running and retrying)")
@@ -263,9 +262,8 @@ struct Story {
         let score = try fleet.hub.db.detail(number).csat?.score
         let hits = try fleet.south.db.searchArticles("scanners drop off Wi-Fi")
         let found = hits.first?.article.id == article.id
-        let fresh = try fleet.south.db.createTicket(TicketDraft(subject: "Scanners in aisle 7 keep losing Wi-Fi", priority: .high, customer: "orchard-logistics",
-                                                                channel: "email", firstMessage: "Same as last week in aisle 4?", actor: "orchard-logistics"))
-        try EscalationDesk(store: fleet.south.db).applyPolicy(UUID(uuidString: fresh.id)!, now: Self.now())
+        let fresh = try EscalationDesk(store: fleet.south.db).openTicket(TicketDraft(subject: "Scanners in aisle 7 keep losing Wi-Fi", priority: .high, customer: "orchard-logistics",
+                                                                channel: "email", firstMessage: "Same as last week in aisle 4?", actor: "orchard-logistics"), now: Self.now())
         if found { _ = try fleet.south.db.linkArticle(fresh.id, article.ref) }
         _ = try await fleet.converge(fleet.running)
         say("   at south, first line searches \"scanners drop off Wi-Fi\": \(hits.first.map { "\($0.article.ref) (\($0.match) match, written at \($0.article.site ?? "?"))" } ?? "nothing")")
@@ -281,12 +279,11 @@ struct Story {
 
     func hierarchicalEscalation() async throws -> (number: String, note: HandoffNote?, owner: String) {
         say("\n4. A hierarchical escalation across sites, with its handoff note")
-        let ticket = try fleet.north.db.createTicket(TicketDraft(subject: "Warehouse scanners drop off Wi-Fi in aisle 4", priority: .high,
+        let ticket = try EscalationDesk(store: fleet.north.db).openTicket(TicketDraft(subject: "Warehouse scanners drop off Wi-Fi in aisle 4", priority: .high,
                                                                  customer: "orchard-logistics", channel: "phone", group: "network",
                                                                  tags: ["wifi", "warehouse"],
                                                                  firstMessage: "Scanners lose the network every few minutes; picking has stopped.",
-                                                                 actor: "orchard-logistics", category: "network", customerTier: "gold"))
-        try EscalationDesk(store: fleet.north.db).applyPolicy(UUID(uuidString: ticket.id)!, now: Self.now())
+                                                                 actor: "orchard-logistics", category: "network", customerTier: "gold"), now: Self.now())
         _ = try fleet.north.db.comment(ticket.id, body: "We are on it; a network engineer is checking the access points.", kind: .agentReply,
                                        visibility: .public, actor: "chidi")
         let note = HandoffNote(summary: "Scanners in aisle 4 lose Wi-Fi every 3-5 minutes since the firmware update on Monday.",
@@ -329,10 +326,9 @@ struct Story {
     /// north's ticker starts the ladder, whose level 2 hands the ticket to tier 2 at the hub.
     func slaEscalation() async throws -> (String, [String]) {
         say("\n5. An SLA-driven escalation: nobody answers a platinum customer in time")
-        let ticket = try fleet.north.db.createTicket(TicketDraft(subject: "Payroll export fails for all employees", priority: .urgent,
+        let ticket = try EscalationDesk(store: fleet.north.db).openTicket(TicketDraft(subject: "Payroll export fails for all employees", priority: .urgent,
                                                                  customer: "kestrel-air", channel: "phone", firstMessage: "Payroll run is due today.",
-                                                                 actor: "kestrel-air", category: "payroll", customerTier: "platinum"))
-        try EscalationDesk(store: fleet.north.db).applyPolicy(UUID(uuidString: ticket.id)!, now: Self.now())
+                                                                 actor: "kestrel-air", category: "payroll", customerTier: "platinum"), now: Self.now())
         say("   north opens \(ticket.displayNumber) for kestrel-air (platinum): policy platinum-payroll v1, first response due in 3 s")
         let started = Date()
         var pending: [StoredRecord] = []

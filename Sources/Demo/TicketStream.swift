@@ -150,12 +150,11 @@ struct TicketStream {
     mutating func create(_ store: TicketDatabase, site: String, now: Int64) throws -> Step {
         let template = Self.templates[random.below(Self.templates.count)]
         let customer = Self.customers[random.below(Self.customers.count)]
-        let ticket = try store.createTicket(TicketDraft(subject: template.subject, priority: template.priority, customer: customer.name,
+        // The ticket's SLA policy is pinned as it opens, as `tierline ticket create` does.
+        let ticket = try EscalationDesk(store: store).openTicket(TicketDraft(subject: template.subject, priority: template.priority, customer: customer.name,
                                                         channel: template.channel, group: template.group, tags: template.tags,
                                                         firstMessage: template.message, actor: customer.name, category: template.category,
-                                                        customerTier: customer.tier))
-        // The ticket's SLA policy is pinned at once, as `tierline ticket create` does.
-        if let id = UUID(uuidString: ticket.id) { try EscalationDesk(store: store).applyPolicy(id, now: now) }
+                                                        customerTier: customer.tier), now: now)
         open.append((ticket.id, ticket.displayNumber))
         counts.tickets += 1
         return .created(site: site, number: ticket.displayNumber, subject: template.subject, priority: template.priority)

@@ -59,7 +59,30 @@ public struct EscalationDesk: Sendable {
     public func applyPolicy(_ id: UUID, now: Int64) throws -> [TicketEvent] {
         let library = try library()
         guard !library.isEmpty else { return [] }
-        return try store.writeRecords(id) { state in
+        return try store.writeRecords(id, policy(library, now: now))
+    }
+
+    /// Opens a ticket from `draft` and pins its SLA policy (and starts its proactive ladders) in the
+    /// same transaction: no crash leaves it opened without them.
+    /// - Returns: the ticket as stored, its policy records included.
+    @discardableResult
+    public func openTicket(_ draft: TicketDraft, now: Int64) throws -> TicketRecord {
+        let library = try library()
+        return try store.createTicket(draft, follow: library.isEmpty ? nil : policy(library, now: now))
+    }
+
+    /// Opens a ticket that arrived through a channel, with its policy, in one transaction (see
+    /// ``openTicket(_:now:)``); a redelivery is left as it is.
+    public func openIntakeTicket(_ intake: IntakeTicket, now: Int64) throws -> (ticket: TicketRecord, duplicate: Bool) {
+        let library = try library()
+        return try store.intakeCreate(intake, follow: library.isEmpty ? nil : policy(library, now: now))
+    }
+
+    /// The records that pin a ticket's matching policy and start the ladders of matching proactive
+    /// rules (or of the ladder routing chose), derived from the ticket as it stands in the write.
+    private func policy(_ library: ConfigLibrary, now: Int64) -> RecordDerivation {
+        { state in
+            let id = state.id
             let facts = TicketFacts(state)
             guard facts.pin == nil, let record = library.apply(to: facts.match, at: now) else { return [] }
             var out = [(event: event(DerivedID.record(ticket: id, "sla_applied", record.policy?.description ?? ""), record, actor: "tierline"), operations: [TicketModel.Operation]())]

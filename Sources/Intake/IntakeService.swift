@@ -263,16 +263,11 @@ public struct IntakeService: Sendable {
             if let ladder = decision.escalate { fields.append((.custom(RoutedEscalation.ladderField), .text(ladder))) }
         }
         let events = try attachmentEvents(request.attachments, ticket: request.id, message: request.messageID) + request.events
-        let (record, duplicate) = try store.intakeCreate(IntakeTicket(id: request.id, draft: draft, messageID: request.messageID, fields: fields,
-                                                                      events: events, customers: try newCustomer(request.customer).map { [$0] } ?? []))
-        if !duplicate {
-            // What a site does when it opens a ticket: pin the SLA policy, start proactive ladders.
-            do {
-                try EscalationDesk(store: store).applyPolicy(UUID(uuidString: record.id)!, now: now())
-            } catch {
-                logger.error("intake: the SLA policy of \(record.displayNumber) could not be applied now (the ticker retries): \(error)")
-            }
-        }
+        // What a site does when it opens a ticket: pin the SLA policy and start proactive ladders, in
+        // the ticket's own transaction.
+        let (record, duplicate) = try EscalationDesk(store: store).openIntakeTicket(
+            IntakeTicket(id: request.id, draft: draft, messageID: request.messageID, fields: fields, events: events,
+                         customers: try newCustomer(request.customer).map { [$0] } ?? []), now: now())
         let stored = try store.ticket(record.id)
         return (IntakeResult(ticket: try summary(stored), duplicate: duplicate, messageId: request.messageID.text,
                              routing: try routingSummary(stored.id)), !duplicate)

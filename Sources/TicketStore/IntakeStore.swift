@@ -143,13 +143,15 @@ extension TicketDatabase {
 
     /// Opens a ticket that arrived through a channel, with its customers, in one write. A ticket with
     /// the same id (a redelivery of the same message) is left as it is: `duplicate` is then true.
-    public func intakeCreate(_ intake: IntakeTicket) throws -> (ticket: TicketRecord, duplicate: Bool) {
+    /// - Parameter follow: records derived from the new ticket (its SLA policy), written in the same
+    ///   transaction; not for a duplicate.
+    public func intakeCreate(_ intake: IntakeTicket, follow: RecordDerivation? = nil) throws -> (ticket: TicketRecord, duplicate: Bool) {
         try validate(intake.draft)
         for (field, value) in intake.fields { try validate(field, value) }
         for event in intake.events { try checkText(event.body, "\(event.kind.rawValue) body", max: BlockLimits.maxBodyBytes, allowEmpty: false) }
         if let body = intake.draft.firstMessage { try checkText(body, "message", max: BlockLimits.maxBodyBytes, allowEmpty: false) }
         var duplicate = false
-        try writeLocal { db, _, nextNumber in
+        try writeLocal({ db, _, nextNumber in
             duplicate = try Bool.fetchOne(db, sql: "SELECT 1 FROM ticket WHERE id = ? AND number IS NOT NULL", arguments: [intake.id.lowercased]) ?? false
             guard !duplicate else { return [] }
             var changes: [Change] = []
@@ -161,7 +163,7 @@ extension TicketDatabase {
             changes += intake.fields.map { Change(.ticket(intake.id), .set($0.0, $0.1)) }
             changes += intake.events.map { Change(.ticket(intake.id), .event($0)) }
             return changes
-        }
+        }, followUp: follow.map { follow in { db in try Self.recordChanges(db, intake.id, follow).changes } })
         return (try ticket(intake.id.lowercased), duplicate)
     }
 

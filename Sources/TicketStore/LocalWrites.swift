@@ -35,14 +35,20 @@ public struct TicketDraft: Sendable {
     }
 }
 
+/// Records derived from a ticket as it stands inside a write (``TicketDatabase/writeRecords(_:_:)``).
+public typealias RecordDerivation = (TicketState) throws -> [(event: TicketEvent, operations: [TicketModel.Operation])]
+
 extension TicketDatabase {
     /// Opens a ticket with a new UUIDv7 and the next display number of this site.
+    /// - Parameter follow: derives records from the new ticket (its SLA policy) that are written in
+    ///   the same transaction, so no crash can leave the ticket without them.
     @discardableResult
-    public func createTicket(_ draft: TicketDraft) throws -> TicketRecord {
+    public func createTicket(_ draft: TicketDraft, follow: RecordDerivation? = nil) throws -> TicketRecord {
         try validate(draft)
         let id = UUIDv7.make(millis: wallClock(), random: Self.randomBytes(10))
         let eventID = UUIDv7.make(millis: wallClock(), random: Self.randomBytes(10))
-        try writeLocal { _, _, nextNumber in Self.changes(opening: draft, id: id, number: try nextNumber(), messageID: eventID) }
+        try writeLocal({ _, _, nextNumber in Self.changes(opening: draft, id: id, number: try nextNumber(), messageID: eventID) },
+                       followUp: follow.map { follow in { db in try Self.recordChanges(db, id, follow).changes } })
         return try ticket(id.lowercased)
     }
 

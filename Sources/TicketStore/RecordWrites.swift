@@ -67,26 +67,34 @@ extension TicketDatabase {
     public func writeRecords(_ ticket: UUID, _ prepare: (TicketState) throws -> [(event: TicketEvent, operations: [TicketModel.Operation])]) throws -> [TicketEvent] {
         var written: [TicketEvent] = []
         _ = try writeLocal { db, _, _ in
-            written = []
-            let state = try Self.fold(db, ticket)
-            guard state.isCreated else { throw StoreError(.unknownTicket, "no ticket \(ticket.uuidString.lowercased()) in this store") }
-            let held = Set(state.events.map(\.event.id))
-            var changes: [Change] = []
-            var fields = Set<String>()
-            for item in try prepare(state) where !held.contains(item.event.id) {
-                written.append(item.event)
-                changes.append(Change(.ticket(ticket), .event(item.event)))
-                for operation in item.operations {
-                    // One set per field per write: a later record's value wins within the write.
-                    if case .set(let field, _) = operation {
-                        if !fields.insert(field.description).inserted { changes.removeAll { if case .set(field, _) = $0.operation { true } else { false } } }
-                    }
-                    changes.append(Change(.ticket(ticket), operation))
-                }
-            }
-            return changes
+            let records = try Self.recordChanges(db, ticket, prepare)
+            written = records.events
+            return records.changes
         }
         return written
+    }
+
+    /// The changes that write the records `prepare` derives from ticket `ticket` as it is now in
+    /// `db`, leaving out events the ticket already holds.
+    static func recordChanges(_ db: Database, _ ticket: UUID, _ prepare: (TicketState) throws -> [(event: TicketEvent, operations: [TicketModel.Operation])]) throws -> (changes: [Change], events: [TicketEvent]) {
+        let state = try Self.fold(db, ticket)
+        guard state.isCreated else { throw StoreError(.unknownTicket, "no ticket \(ticket.uuidString.lowercased()) in this store") }
+        let held = Set(state.events.map(\.event.id))
+        var changes: [Change] = []
+        var written: [TicketEvent] = []
+        var fields = Set<String>()
+        for item in try prepare(state) where !held.contains(item.event.id) {
+            written.append(item.event)
+            changes.append(Change(.ticket(ticket), .event(item.event)))
+            for operation in item.operations {
+                // One set per field per write: a later record's value wins within the write.
+                if case .set(let field, _) = operation {
+                    if !fields.insert(field.description).inserted { changes.removeAll { if case .set(field, _) = $0.operation { true } else { false } } }
+                }
+                changes.append(Change(.ticket(ticket), operation))
+            }
+        }
+        return (changes, written)
     }
 }
 

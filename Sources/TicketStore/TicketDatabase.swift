@@ -106,7 +106,10 @@ public struct TicketDatabase: Sendable {
     /// it sees the state it writes over. `record`, when given, runs in the same transaction once the
     /// blocks are written, to note them elsewhere.
     @discardableResult
+    /// - Parameter followUp: changes derived from the state the first changes made (a new ticket's
+    ///   SLA policy), written in further blocks of the same transaction.
     func writeLocal(_ makeChanges: (Database, SiteID, () throws -> UInt64) throws -> [Change],
+                    followUp: ((Database) throws -> [Change])? = nil,
                     record: ((Database, [Block]) throws -> Void)? = nil) throws -> [Block] {
         guard let key else { throw StoreError(.refusedWrite, "this store was opened without its site key; local writes need it") }
         return try writer.writeWithoutTransaction { db in
@@ -121,21 +124,30 @@ public struct TicketDatabase: Sendable {
                 }
                 var clock = try Self.clock(db, maxDrift: maxDrift)
                 let cache = BlockCache()
-                for chunk in BlockPlanner.split(changes) {
-                    let vector = try Self.vector(db)
-                    let hlc = try clock.now(wall: wallClock())
-                    let block: Block
-                    do {
-                        block = try Block.make(origin: me.site, seq: vector[me.site] + 1, hlc: hlc, deps: vector, changes: chunk, key: key)
-                    } catch {
-                        throw StoreError(.invalidInput, "the write does not fit a block: \(error)")
+                func write(_ changes: [Change]) throws {
+                    var written: [Block] = []
+                    for chunk in BlockPlanner.split(changes) {
+                        let vector = try Self.vector(db)
+                        let hlc = try clock.now(wall: wallClock())
+                        let block: Block
+                        do {
+                            block = try Block.make(origin: me.site, seq: vector[me.site] + 1, hlc: hlc, deps: vector, changes: chunk, key: key)
+                        } catch {
+                            throw StoreError(.invalidInput, "the write does not fit a block: \(error)")
+                        }
+                        try Self.insert(db, block)
+                        try faultHook?("afterBlockInsert")
+                        cache.insert(block)
+                        written.append(block)
                     }
-                    try Self.insert(db, block)
-                    try faultHook?("afterBlockInsert")
-                    cache.insert(block)
-                    blocks.append(block)
+                    try Self.materialize(db, Set(written.flatMap { $0.changes.map(\.entity) }), cache: cache)
+                    blocks += written
                 }
-                try Self.materialize(db, Set(blocks.flatMap { $0.changes.map(\.entity) }), cache: cache)
+                try write(changes)
+                if let followUp, !blocks.isEmpty {
+                    let more = try followUp(db)
+                    if !more.isEmpty { try write(more) }
+                }
                 try Self.saveClock(db, clock)
                 try record?(db, blocks)
                 try faultHook?("beforeCommit")

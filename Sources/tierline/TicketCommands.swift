@@ -42,14 +42,11 @@ extension TicketCommand {
 
         func run() throws {
             let store = try options.open()
-            var record = try store.createTicket(TicketDraft(
+            // The matching SLA policy is pinned in the same transaction; a ticket opened before any
+            // policy is pinned by the site's ticker once one arrives.
+            let record = try EscalationDesk(store: store).openTicket(TicketDraft(
                 subject: subject, priority: priority, customer: customer, channel: channel, group: group, assignee: assignee,
-                tags: tags, firstMessage: message, actor: actor.actor, category: category, customerTier: customerTier))
-            // The matching SLA policy is pinned now; a ticket opened before any policy is pinned by the
-            // site's ticker once one arrives.
-            if try EscalationDesk(store: store).applyPolicy(UUID(uuidString: record.id)!, now: nowMillis()).isEmpty == false {
-                record = try store.ticket(record.id)
-            }
+                tags: tags, firstMessage: message, actor: actor.actor, category: category, customerTier: customerTier), now: nowMillis())
             try report(record, options, "created")
         }
     }
