@@ -237,8 +237,8 @@ def expect_hello(obj):
     e["software"] = obj.get("software")
     if obj.get("roster", 0) != 0:  # absent and 0 both mean "no roster": the expect names it only when not 0
         e["roster"] = obj["roster"]
-    if obj.get("restored") is True:  # absent and false both mean "not restored"
-        e["restored"] = True
+    if "restored" in obj:
+        e["restored"] = obj["restored"]
     return e
 
 
@@ -573,11 +573,9 @@ syn = {"type": "synced", "vector": {"central": 1, "north": 4}, "awaiting": []}
 add_valid("synced-awaiting-none", "The coordinator has heard from every member since the restore.", line(syn),
           expect_of(syn))
 rh = hello("north", "site", H_NONCE, H_TIME, roster=3)
-rh["restored"] = True
-add_valid("hello-restored", "A hello from a store restored from a backup whose fence is up (2.2.6).", line(rh),
-          expect_hello(rh))
-rh["restored"] = False
-add_valid("hello-restored-false", "restored false means the same as no restored member.", line(rh), expect_hello(rh))
+rh["restored"] = H_TIME - 60_000
+add_valid("hello-restored", "A hello from a store restored from a backup a minute earlier, whose fence is up: "
+          "restored is the restore's id, the time it was restored (2.2.6).", line(rh), expect_hello(rh))
 add_valid("ping", "A ping.", line({"type": "ping", "id": 7, "time": H_TIME}), {"type": "ping", "id": 7, "time": H_TIME})
 add_valid("pong", "A pong answering ping 7.", line({"type": "pong", "id": 7, "time": H_TIME + 2}),
           {"type": "pong", "id": 7, "time": H_TIME + 2})
@@ -686,7 +684,9 @@ add_invalid("hello-time-exponent", "time written with an exponent (1.7410827e12)
 add_invalid("hello-roster-negative", "roster -1.", hello_with(roster=-1), "bad-field")
 add_invalid("hello-roster-fraction", "roster 1.5: integers have no fraction.", hello_without("roster")[:-1]
             + ',"roster":1.5}', "bad-field")
-add_invalid("hello-restored-string", "restored given as the string \"true\".", hello_with(restored="true"), "bad-field")
+add_invalid("hello-restored-boolean", "restored given as true: it is the restore's id, an integer.",
+            hello_with(restored=True), "bad-field")
+add_invalid("hello-restored-zero", "restored 0: a restore's id is at least 1.", hello_with(restored=0), "bad-field")
 for name, awaiting, why in (("unsorted", ["south", "lap"], "not in ascending order"),
                             ("repeated", ["lap", "lap"], "with a site twice"),
                             ("bad-site", ["Lap"], "naming an invalid site id (upper case)"),
@@ -1273,10 +1273,7 @@ def decode_hello(obj):
         if version:  # 0 means no roster, as when absent
             out["roster"] = version
     if "restored" in obj:
-        if not isinstance(obj["restored"], bool):
-            bad("restored is not a boolean")
-        if obj["restored"]:  # false means the same as absent
-            out["restored"] = True
+        out["restored"] = integer(obj, "restored", 1)
     return out
 
 

@@ -70,6 +70,9 @@ struct SessionContext: Sendable {
     var isShuttingDown: @Sendable () -> Bool = { false }
     /// The sites with an open session, for the coordinator's backstop.
     var presence = Presence()
+    /// Counts the restores the coordinator began to watch: a session opened before the latest one
+    /// proves nothing about it (§2.2.6).
+    var restoreEpoch = RestoreEpoch()
     /// Where accepted connections that end before they authenticate are logged (once per address per
     /// interval); `nil` logs each as a warning.
     var refusals: RefusalLog?
@@ -111,6 +114,13 @@ public struct SyncMetrics: Sendable {
 }
 
 /// Which peer sites have a session open right now.
+/// The coordinator's count of restores it began to watch, shared by its sessions.
+final class RestoreEpoch: Sendable {
+    private let value = NIOLockedValueBox(0)
+    var current: Int { value.withLockedValue { $0 } }
+    func advance() { value.withLockedValue { $0 += 1 } }
+}
+
 final class Presence: Sendable {
     private let open = NIOLockedValueBox<[SiteID: Int]>([:])
     func enter(_ site: SiteID) { open.withLockedValue { $0[site, default: 0] += 1 } }
@@ -161,6 +171,8 @@ final class SyncSession: Sendable {
         var syncedSent = false
         /// The `awaiting` list of the last `synced` sent (coordinator to a restored site only).
         var awaitingSent: [SiteID]?
+        /// The coordinator's ``RestoreEpoch`` when this session opened.
+        var openEpoch = 0
         /// The highest seq per origin sent in this session.
         var sentThrough = VersionVector()
         /// Set when the handshake timer closed the connection.
@@ -263,7 +275,7 @@ final class SyncSession: Sendable {
                 }
                 defer { timer.cancel() }
                 var hello = ownHello
-                (hello.roster, hello.restored) = try await context.store.run { try ($0.rosterVersion(), $0.restoredAt() != nil) }
+                (hello.roster, hello.restored) = try await context.store.run { try ($0.rosterVersion(), $0.restoredAt().map { UInt64(max(1, $0)) }) }
                 link.withLockedValue { $0.ownRoster = hello.roster }
                 hello.time = context.clock()
                 link.withLockedValue { $0.helloSentMillis = hello.time }
@@ -510,7 +522,12 @@ final class SyncSession: Sendable {
                     // The coordinator watches a restored site's fence: from now on, every member that
                     // sends it everything it holds is a witness that nothing of that site is missing.
                     if context.identity.role == .coordinator, let peer = link.withLockedValue({ $0.peer }) {
-                        try await context.store.run { try $0.watchRestore(of: peer.site, restored: peer.restored) }
+                        if try await context.store.run({ try $0.watchRestore(of: peer.site, restore: peer.restored) }) {
+                            // Members whose sessions are already open sent their `synced` before the
+                            // watch began: they end those sessions and sync afresh (§2.2.6).
+                            context.restoreEpoch.advance()
+                            context.feed.signal()
+                        }
                     }
                     let (vector, heads) = try await context.store.run { try $0.vectorAndHeads() }
                     try await write(channel, .frame(.vector(vector, heads: heads)))
@@ -529,9 +546,11 @@ final class SyncSession: Sendable {
                         link.withLockedValue { _ = $0.excluded.insert(own) }
                     }
                     let (ours, keys) = try await context.store.run { try ($0.vector(), $0.siteKeys()) }
+                    let epoch = context.restoreEpoch.current
                     link.withLockedValue { link in
                         link.keys = keys
                         link.open = true
+                        link.openEpoch = epoch
                         link.peerVector = peerVector
                         // A left-out origin is never sent: the peer "has" all of it.
                         link.has = peerVector.merging(VersionVector(Dictionary(uniqueKeysWithValues: link.excluded.map { ($0, Self.excluded) })))
@@ -574,8 +593,13 @@ final class SyncSession: Sendable {
                     // so this store now holds everything of every site this peer held: the peer is a
                     // witness for each restore this store watches, its own included (§2.2.6).
                     let own = context.identity.site
-                    let (peerSite, peerRole) = link.withLockedValue { ($0.peer?.site, $0.peer?.role ?? .site) }
-                    if let peerSite {
+                    let (peerSite, peerRole, complete) = link.withLockedValue {
+                        // A witness's session left out no origin, refused no block, and opened after
+                        // the coordinator began its latest watch.
+                        ($0.peer?.site, $0.peer?.role ?? .site,
+                         $0.excluded.isEmpty && $0.summary.refused == 0 && $0.openEpoch == context.restoreEpoch.current)
+                    }
+                    if let peerSite, complete {
                         // A new witness may shorten what the coordinator's other sessions tell restored sites.
                         if try await context.store.run({ try $0.witness(member: peerSite) }) { context.feed.signal() }
                     }
@@ -888,34 +912,35 @@ final class SyncSession: Sendable {
                 try? await write(channel, .frame(.bye(reason: "node shutting down")), deadline: .seconds(2))
                 return false
             }
-            let (open, inFlight) = link.withLockedValue { ($0.open, $0.inFlight) }
+            let (open, inFlight, openEpoch, live) = link.withLockedValue { ($0.open, $0.inFlight, $0.openEpoch, $0.syncedSent && $0.peerSynced) }
+            if open && live && openEpoch < context.restoreEpoch.current {
+                // The coordinator began to watch a restore after this session opened: the peer syncs
+                // afresh in a new session, whose `synced` then makes it a witness (§2.2.6).
+                try? await write(channel, .frame(.bye(reason: "a restored site needs a fresh sync from every member")), deadline: .seconds(2))
+                return false
+            }
             if open {
                 try await checkRoster(channel)
                 var room = context.limits.window - inFlight
                 while room > 0 {
-                    let has = link.withLockedValue { $0.has }
-                    let page = try await context.store.run { [context] in
-                        try $0.storedBlocks(after: has, limit: context.batchBlocks, maxBytes: context.batchBytes)
+                    // To a restored site, the coordinator names the members it has not heard from
+                    // since the restore, and says `synced` again whenever that list shrinks while the
+                    // session runs (§2.2.6). The list is read before the vector, and the vector before
+                    // the page: an empty page then means every block the vector counts was sent.
+                    let restoredPeer = context.identity.role == .coordinator
+                        ? link.withLockedValue({ $0.peer.flatMap { $0.restored != nil ? $0.site : nil } }) : nil
+                    let (sent, lastAwaiting, has) = link.withLockedValue { ($0.syncedSent, $0.awaitingSent, $0.has) }
+                    let due = !sent || (restoredPeer != nil && lastAwaiting?.isEmpty == false)
+                    let (snapshot, page) = try await context.store.run { [context] db in
+                        let snapshot = due ? (awaiting: try restoredPeer.flatMap { try db.awaitingWitnesses(for: $0) }, vector: try db.vector()) : nil
+                        return (snapshot, try db.storedBlocks(after: has, limit: context.batchBlocks, maxBytes: context.batchBytes))
                     }
                     if page.isEmpty {
-                        // To a restored site, the coordinator names the members it has not heard from
-                        // since the restore (read before the vector, so no witness's blocks can be out
-                        // of the list yet missing from the vector), and says `synced` again whenever
-                        // that list shrinks while the session runs (§2.2.6).
-                        let restoredPeer = context.identity.role == .coordinator
-                            ? link.withLockedValue({ $0.peer.flatMap { $0.restored ? $0.site : nil } }) : nil
-                        let (sent, lastAwaiting) = link.withLockedValue { ($0.syncedSent, $0.awaitingSent) }
-                        if !sent || (restoredPeer != nil && lastAwaiting?.isEmpty == false) {
-                            let (vector, awaiting) = try await context.store.run { db in
-                                let awaiting = try restoredPeer.flatMap { try db.awaitingWitnesses(for: $0) }
-                                return (try db.vector(), awaiting)
-                            }
-                            if !sent || awaiting != lastAwaiting {
-                                try await write(channel, .frame(.synced(vector, awaiting: awaiting)))
-                                link.withLockedValue { link in
-                                    link.syncedSent = true
-                                    link.awaitingSent = awaiting
-                                }
+                        if let snapshot, !sent || snapshot.awaiting != lastAwaiting {
+                            try await write(channel, .frame(.synced(snapshot.vector, awaiting: snapshot.awaiting)))
+                            link.withLockedValue { link in
+                                link.syncedSent = true
+                                link.awaitingSent = snapshot.awaiting
                             }
                         }
                         break

@@ -60,12 +60,13 @@ public struct Hello: Sendable, Equatable {
     public var software: String?
     /// The version of the roster the sender holds; 0 for none.
     public var roster: UInt64
-    /// The sender was restored from a backup and may not write until its history is whole (§2.2.6).
-    public var restored: Bool
+    /// Set while the sender, restored from a backup, may not write until its history is whole: the
+    /// restore's id (when it was restored, ms since 1970), so a second restore is told apart (§2.2.6).
+    public var restored: UInt64?
 
     public init(protocolVersion: Int = WireVersion.protocolVersion, minProtocol: Int = WireVersion.minProtocolVersion,
                 schema: Int = WireVersion.schema, site: SiteID, role: SiteRole, publicKey: [UInt8], nonce: [UInt8],
-                time: UInt64, software: String? = nil, roster: UInt64 = 0, restored: Bool = false) {
+                time: UInt64, software: String? = nil, roster: UInt64 = 0, restored: UInt64? = nil) {
         self.roster = roster
         self.restored = restored
         self.protocolVersion = protocolVersion
@@ -308,7 +309,7 @@ struct WireHello: Codable {
     var time: Int64
     var software: String?
     var roster: Int64?
-    var restored: Bool?
+    var restored: Int64?
 
     func validated() throws(WireError) -> Hello {
         guard self.protocol >= 1 else { throw WireError(.badField, "member \"protocol\" must be at least 1") }
@@ -320,12 +321,14 @@ struct WireHello: Codable {
             throw WireError(.badField, "member \"role\" must be site, coordinator or laptop")
         }
         if let software, software.utf8.count > 64 { throw WireError(.badField, "member \"software\" is longer than 64 bytes") }
+        var restore: UInt64?
+        if let restored { restore = try Field.positive(restored, name: "restored") }
         return Hello(protocolVersion: Int(self.protocol), minProtocol: Int(minProtocol), schema: Int(schema),
                      site: try Field.site(site, name: "site"), role: role,
                      publicKey: try Field.hex(publicKey, bytes: 32, name: "publicKey"),
                      nonce: try Field.hex(nonce, bytes: 32, name: "nonce"),
                      time: try Field.count(time, name: "time"), software: software,
-                     roster: try Field.count(roster ?? 0, name: "roster"), restored: restored ?? false)
+                     roster: try Field.count(roster ?? 0, name: "roster"), restored: restore)
     }
 }
 
@@ -461,7 +464,7 @@ extension Frame {
             return json(WireHello(protocol: Int64(h.protocolVersion), minProtocol: Int64(h.minProtocol), schema: Int64(h.schema),
                                   site: h.site.rawValue, role: h.role.rawValue, publicKey: h.publicKey.hexString,
                                   nonce: h.nonce.hexString, time: Int64(h.time), software: h.software,
-                                  roster: h.roster == 0 ? nil : Int64(clamping: h.roster), restored: h.restored ? true : nil))
+                                  roster: h.roster == 0 ? nil : Int64(clamping: h.roster), restored: h.restored.map { Int64(clamping: $0) }))
         case .auth(let signature): return json(WireAuth(signature: signature.hexString))
         case .vector(let v, let heads):
             return json(WireVectorHeads(vector: vector(v), heads: heads.isEmpty ? nil : Dictionary(uniqueKeysWithValues: heads.map {

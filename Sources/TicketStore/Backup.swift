@@ -86,28 +86,37 @@ extension TicketDatabase {
     }
 
     /// Records that `member` has sent this store everything it holds that this store lacked (its
-    /// `synced` frame arrived): for every site whose restore this store watches, one more replica
-    /// whose blocks of that site are now here too.
+    /// `synced` frame arrived, and the session left nothing out): for every site whose restore this
+    /// store watches, one more replica whose blocks of that site are now here too. Not for a site of
+    /// which this store holds a block it could not apply: such a block is here but not counted, so
+    /// the member does not yet prove anything about that site.
     /// - Returns: whether that made `member` a witness of a restore it had not yet witnessed.
     @discardableResult
     public func witness(member: SiteID) throws -> Bool {
         try writer.write { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO restoreWitness (site, member) SELECT site, ? FROM restoreWatch WHERE site <> ?",
-                           arguments: [member.rawValue, member.rawValue])
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO restoreWitness (site, member)
+                SELECT w.site, ? FROM restoreWatch w
+                WHERE w.site <> ? AND NOT EXISTS (SELECT 1 FROM pendingBlock p WHERE p.origin = w.site)
+                """, arguments: [member.rawValue, member.rawValue])
             return db.changesCount > 0
         }
     }
 
-    /// Coordinator: starts (or stops) watching the restore of `site`, as its hello says it is (or is no
-    /// longer) restored. Witnesses count from the first hello that said so.
-    public func watchRestore(of site: SiteID, restored: Bool) throws {
+    /// Coordinator: starts (or stops) watching the restore of `site`, as its hello names a restore (or
+    /// none). A restore with another id than the one watched (the site was restored again) starts
+    /// afresh: witnesses of an earlier restore prove nothing about blocks written since.
+    /// - Returns: whether a new watch began.
+    @discardableResult
+    public func watchRestore(of site: SiteID, restore id: UInt64?) throws -> Bool {
         try writer.write { db in
-            if restored {
-                try db.execute(sql: "INSERT OR IGNORE INTO restoreWatch (site, since) VALUES (?, ?)", arguments: [site.rawValue, Int64(wallClock())])
-            } else {
-                try db.execute(sql: "DELETE FROM restoreWatch WHERE site = ?", arguments: [site.rawValue])
-                try db.execute(sql: "DELETE FROM restoreWitness WHERE site = ?", arguments: [site.rawValue])
-            }
+            let watched = try Int64.fetchOne(db, sql: "SELECT since FROM restoreWatch WHERE site = ?", arguments: [site.rawValue])
+            if let id, watched == Int64(clamping: id) { return false }
+            try db.execute(sql: "DELETE FROM restoreWatch WHERE site = ?", arguments: [site.rawValue])
+            try db.execute(sql: "DELETE FROM restoreWitness WHERE site = ?", arguments: [site.rawValue])
+            guard let id else { return false }
+            try db.execute(sql: "INSERT INTO restoreWatch (site, since) VALUES (?, ?)", arguments: [site.rawValue, Int64(clamping: id)])
+            return true
         }
     }
 

@@ -251,8 +251,8 @@ enum Schema {
         }
         migrator.registerMigration("v11-restore-witness") { db in
             // The restore fence lifts only on proof that the site's own history is whole (PROTOCOL
-            // 2.2.6). restoreWatch: sites whose restore this store watches (a coordinator: sites whose
-            // hello said restored; any store: itself while its fence is up). restoreWitness: members
+            // 2.2.6). restoreWatch: sites whose restore this store watches, with the restore's id
+            // (a coordinator: sites whose hello named a restore; any store: itself while its fence is up). restoreWitness: members
             // that sent everything they hold (their `synced`) to this store since it began watching.
             // Local: never replicated.
             try db.create(table: "restoreWatch") { t in
@@ -267,6 +267,8 @@ enum Schema {
             // The members the coordinator last said it had not heard from since this store's restore
             // (a JSON array), or NULL before the coordinator said anything.
             try db.alter(table: "localSite") { t in t.add(column: "restoreAwaiting", .text) }
+            // A store restored (and fenced) before this version watches its own restore from now on.
+            try db.execute(sql: "INSERT INTO restoreWatch (site, since) SELECT site, restoredAt FROM localSite WHERE restoredAt IS NOT NULL")
         }
         migrator.registerMigration("v12-reissued") { db in
             // The blocks of a copied store (`tierline recover --from`) that this store re-issued as its

@@ -139,7 +139,13 @@ echo "== f. restore while a laptop holds north's later blocks: the fence waits f
 # coordinator (or to the site) since the restore; the coordinator names who it still awaits.
 LAP=$W/lap
 must "init a laptop" "$LAP" init --site lap --role laptop
-admit "$HUB" "$LAP"
+SOUTH=$W/south
+must "init south" "$SOUTH" init --site south --role site
+admit "$HUB" "$LAP" "$SOUTH"
+# south keeps a live session with the hub throughout: its `synced` predates the restore, so the hub
+# ends that session when it begins to watch north's restore, and south's next one counts.
+bg node-south "$BIN" serve --store "$SOUTH" --peer "127.0.0.1:${NODE_PORT[hub]}" --log-level warning
+if converge 120 "$SOUTH" "$HUB"; then pass "south syncs live with the hub (${CONVERGE_MS} ms)"; else fail "south syncs live with the hub"; fi
 kill -TERM "$NORTH2_PID"; reap "$NORTH2_PID" 60
 must "backup 3 of north (with the roster)" "$N" backup "$W/b3.sqlite" --json
 start_node north3 "$N"
@@ -173,6 +179,7 @@ check "it took seq $((LTOP + 1))" test "$(seq_of "$N" north)" -eq $((LTOP + 1))
 if converge 120 "$N" "$HUB"; then pass "north and the hub converge (${CONVERGE_MS} ms)"; else fail "north and the hub converge" "$(cat "$W/converge.txt")"; fi
 must "the laptop syncs with the hub again" "$LAP" sync "127.0.0.1:${NODE_PORT[hub]}"
 check "hub, north and laptop hold equal digests" digests_equal "$HUB" "$N" "$LAP"
+if converge 120 "$SOUTH" "$HUB"; then pass "south, which stayed live, converges too (${CONVERGE_MS} ms)"; else fail "south converges"; fi
 run "$HUB" status --json
 check "no block was refused as an equivocation anywhere" py "$W/out" <<'PY'
 import json, sys

@@ -47,7 +47,7 @@ import TicketModel
                     "site": h.site.rawValue, "role": h.role.rawValue, "publicKey": h.publicKey.hexString,
                     "nonce": h.nonce.hexString, "time": Int(h.time), "software": h.software as Any? ?? NSNull()]
             if h.roster != 0 { shape["roster"] = Int(h.roster) }
-            if h.restored { shape["restored"] = NSNumber(value: true) }
+            if let restored = h.restored { shape["restored"] = Int(restored) }
             return shape
         case .roster(let document, let signature): return ["type": "roster", "document": document, "signature": signature.hexString]
         case .auth(let signature): return ["type": "auth", "signature": signature.hexString]

@@ -85,7 +85,7 @@ import TicketModel
 
         // A session with the hub: north says it is restored, the hub has not heard from the laptop
         // since, so north gets block 2 but the fence stays up.
-        try hub.watchRestore(of: me, restored: true)
+        try hub.watchRestore(of: me, restore: 42)
         #expect(try hub.awaitingWitnesses(for: me) == [lapSite])
         _ = try restored.apply(try hub.blocks(after: try restored.vector()))
         try restored.witness(member: try SiteID("hub"))
@@ -127,7 +127,7 @@ import TicketModel
         _ = try store.createTicket(TicketDraft(subject: "only the laptop has it"))
         _ = try lap.apply(try store.blocks(after: VersionVector()))
         let (restored, _) = try StoreDirectory(path: folder + "/north-restored").restore(from: folder + "/b.sqlite", keyFile: north.keyPath, now: 42)
-        try hub.watchRestore(of: me, restored: true)
+        try hub.watchRestore(of: me, restore: 42)
         try restored.witness(member: try SiteID("hub"))
         #expect(try restored.confirmOwnSequence(peer: try hub.vector(), peerRole: .coordinator, awaiting: try hub.awaitingWitnesses(for: me)) == false)
         // The laptop sends north its block 1 back, then its `synced`.
