@@ -76,8 +76,7 @@ let package = Package(
         .target(
             name: "SyncNode",
             dependencies: [
-                "Desk",
-                "TicketModel", "TicketStore", "SyncWire", "Escalation",
+                "Desk", "TicketModel", "TicketStore", "SyncWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
