@@ -69,18 +69,8 @@ public struct IntakeRoutes: Sendable {
             var ref: String
             var title: String
             var summary: String
-            var site: String?
+            @NullEncoded var site: String?
             var score: Double
-            enum CodingKeys: String, CodingKey { case id, ref, title, summary, site, score }
-            func encode(to encoder: any Encoder) throws {
-                var c = encoder.container(keyedBy: CodingKeys.self)
-                try c.encode(id, forKey: .id)
-                try c.encode(ref, forKey: .ref)
-                try c.encode(title, forKey: .title)
-                try c.encode(summary, forKey: .summary)
-                try c.encode(site, forKey: .site)
-                try c.encode(score, forKey: .score)
-            }
         }
         var query: String
         var results: [Hit]
@@ -164,13 +154,7 @@ private func json(_ status: HTTPResponse.Status, _ value: any Encodable) throws 
 private func errorResponse(_ error: IntakeError) -> Response {
     struct Body: Encodable {
         var error: String
-        var field: String?
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(error, forKey: .error)
-            try c.encode(field, forKey: .field)
-        }
-        enum CodingKeys: String, CodingKey { case error, field }
+        @NullEncoded var field: String?
     }
     return (try? json(error.status, Body(error: error.message, field: error.field))) ?? Response(status: error.status)
 }

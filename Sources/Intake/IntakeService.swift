@@ -13,11 +13,11 @@ struct TicketSummary: Encodable, Sendable {
     var subject: String
     var status: String
     var priority: String
-    var channel: String?
-    var group: String?
+    @NullEncoded var channel: String?
+    @NullEncoded var group: String?
     var tags: [String]
-    var customer: String?
-    var customerTier: String?
+    @NullEncoded var customer: String?
+    @NullEncoded var customerTier: String?
 
     init(_ record: TicketRecord, tier: String?) {
         id = record.id
@@ -32,20 +32,6 @@ struct TicketSummary: Encodable, Sendable {
         customerTier = tier
     }
 
-    enum CodingKeys: String, CodingKey { case id, displayNumber, subject, status, priority, channel, group, tags, customer, customerTier }
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(displayNumber, forKey: .displayNumber)
-        try c.encode(subject, forKey: .subject)
-        try c.encode(status, forKey: .status)
-        try c.encode(priority, forKey: .priority)
-        try c.encode(channel, forKey: .channel)
-        try c.encode(group, forKey: .group)
-        try c.encode(tags, forKey: .tags)
-        try c.encode(customer, forKey: .customer)
-        try c.encode(customerTier, forKey: .customerTier)
-    }
 }
 
 /// What a survey answer answers: every key present, `comment` null when none was given.

@@ -9,27 +9,14 @@ public struct CustomerRecord: Sendable, Equatable, Codable {
     public var id: String
     /// What tickets name the customer by: the CRM id when there is one, else the email, else the phone.
     public var key: String
-    public var name: String?
-    public var email: String?
-    public var phone: String?
-    public var organization: String?
-    public var tier: String?
+    @NullEncoded public var name: String?
+    @NullEncoded public var email: String?
+    @NullEncoded public var phone: String?
+    @NullEncoded public var organization: String?
+    @NullEncoded public var tier: String?
     /// The customer's value as the CRM states it (a number or a band), kept as text.
-    public var value: String?
+    @NullEncoded public var value: String?
 
-    enum CodingKeys: String, CodingKey { case id, key, name, email, phone, organization, tier, value }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(key, forKey: .key)
-        try c.encode(name, forKey: .name)
-        try c.encode(email, forKey: .email)
-        try c.encode(phone, forKey: .phone)
-        try c.encode(organization, forKey: .organization)
-        try c.encode(tier, forKey: .tier)
-        try c.encode(value, forKey: .value)
-    }
 }
 
 /// What a CRM file or an intake request says about a customer; `nil` leaves a field as it is.

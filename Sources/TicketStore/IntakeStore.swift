@@ -18,16 +18,7 @@ public struct APIToken: Sendable, Equatable, Encodable {
     /// The channels it may deliver; empty means every channel.
     public var channels: [String]
     public var createdAt: String
-    public var revokedAt: String?
-
-    enum CodingKeys: String, CodingKey { case name, channels, createdAt, revokedAt }
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(name, forKey: .name)
-        try c.encode(channels, forKey: .channels)
-        try c.encode(createdAt, forKey: .createdAt)
-        try c.encode(revokedAt, forKey: .revokedAt)
-    }
+    @NullEncoded public var revokedAt: String?
 
     public func allows(channel: String) -> Bool { channels.isEmpty || channels.contains(channel) }
 }

@@ -12,32 +12,14 @@ public struct ArticleRecord: Sendable, Equatable, Encodable {
     public var rootCause: String
     public var steps: String
     /// The display number of the ticket whose resolution this is.
-    public var sourceTicket: String?
-    public var author: String?
+    @NullEncoded public var sourceTicket: String?
+    @NullEncoded public var author: String?
     /// The site that wrote the article.
-    public var site: String?
-    public var createdAt: String?
-    public var updatedAt: String?
+    @NullEncoded public var site: String?
+    @NullEncoded public var createdAt: String?
+    @NullEncoded public var updatedAt: String?
     /// How many tickets link to the article (first line used it).
     public var uses: Int
-
-    enum CodingKeys: String, CodingKey { case id, ref, title, summary, rootCause, steps, sourceTicket, author, site, createdAt, updatedAt, uses }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(ref, forKey: .ref)
-        try c.encode(title, forKey: .title)
-        try c.encode(summary, forKey: .summary)
-        try c.encode(rootCause, forKey: .rootCause)
-        try c.encode(steps, forKey: .steps)
-        try c.encode(sourceTicket, forKey: .sourceTicket)
-        try c.encode(author, forKey: .author)
-        try c.encode(site, forKey: .site)
-        try c.encode(createdAt, forKey: .createdAt)
-        try c.encode(updatedAt, forKey: .updatedAt)
-        try c.encode(uses, forKey: .uses)
-    }
 
     static func ref(_ id: String) -> String { "KB-" + id.suffix(8).lowercased() }
 }

@@ -16,11 +16,11 @@ public struct TicketRecord: Sendable, Equatable, Encodable {
     public var subject: String
     public var status: String
     public var priority: String
-    public var assignee: String?
-    public var group: String?
-    public var category: String?
-    public var customer: String?
-    public var channel: String?
+    @NullEncoded public var assignee: String?
+    @NullEncoded public var group: String?
+    @NullEncoded public var category: String?
+    @NullEncoded public var customer: String?
+    @NullEncoded public var channel: String?
     public var tags: [String]
     public var watchers: [String]
     public var originSite: String
@@ -28,45 +28,12 @@ public struct TicketRecord: Sendable, Equatable, Encodable {
     public var owningEpoch: UInt64
     public var escalationCycle: UInt64
     public var escalationLevel: UInt64
-    public var mergedInto: String?
+    @NullEncoded public var mergedInto: String?
     public var deleted: Bool
     /// Creation and last change, as ISO-8601 from the clock stamps' milliseconds.
-    public var createdAt: String?
-    public var updatedAt: String?
+    @NullEncoded public var createdAt: String?
+    @NullEncoded public var updatedAt: String?
     public var conflictCount: Int
-
-    enum CodingKeys: String, CodingKey {
-        case id, displayNumber, subject, status, priority, assignee, group, category, customer, channel, tags, watchers,
-             originSite, owningSite, owningEpoch, escalationCycle, escalationLevel, mergedInto, deleted, createdAt,
-             updatedAt, conflictCount
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        // Optionals go through the generic encode, which writes `null` instead of dropping the key.
-        try c.encode(id, forKey: .id)
-        try c.encode(displayNumber, forKey: .displayNumber)
-        try c.encode(subject, forKey: .subject)
-        try c.encode(status, forKey: .status)
-        try c.encode(priority, forKey: .priority)
-        try c.encode(assignee, forKey: .assignee)
-        try c.encode(group, forKey: .group)
-        try c.encode(category, forKey: .category)
-        try c.encode(customer, forKey: .customer)
-        try c.encode(channel, forKey: .channel)
-        try c.encode(tags, forKey: .tags)
-        try c.encode(watchers, forKey: .watchers)
-        try c.encode(originSite, forKey: .originSite)
-        try c.encode(owningSite, forKey: .owningSite)
-        try c.encode(owningEpoch, forKey: .owningEpoch)
-        try c.encode(escalationCycle, forKey: .escalationCycle)
-        try c.encode(escalationLevel, forKey: .escalationLevel)
-        try c.encode(mergedInto, forKey: .mergedInto)
-        try c.encode(deleted, forKey: .deleted)
-        try c.encode(createdAt, forKey: .createdAt)
-        try c.encode(updatedAt, forKey: .updatedAt)
-        try c.encode(conflictCount, forKey: .conflictCount)
-    }
 }
 
 /// One line of a ticket's history: an event, a field change, a conflict.
@@ -78,11 +45,11 @@ public struct HistoryItem: Sendable, Encodable {
     public var id: String
     public var kind: Kind
     public var site: String
-    public var actor: String?
+    @NullEncoded public var actor: String?
     public var at: String
-    public var visibility: String?
-    public var field: String?
-    public var value: String?
+    @NullEncoded public var visibility: String?
+    @NullEncoded public var field: String?
+    @NullEncoded public var value: String?
     public var body: String
     /// Ordering key: clock stamp, then site, then a tiebreak (the change id).
     let order: (UInt64, String, String)
@@ -101,20 +68,8 @@ public struct HistoryItem: Sendable, Encodable {
         order = (stamp.hlc.rawValue, stamp.site.rawValue, tiebreak)
     }
 
+    // `order` is for sorting only, never encoded.
     enum CodingKeys: String, CodingKey { case id, kind, site, actor, at, visibility, field, value, body }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(kind, forKey: .kind)
-        try c.encode(site, forKey: .site)
-        try c.encode(actor, forKey: .actor)
-        try c.encode(at, forKey: .at)
-        try c.encode(visibility, forKey: .visibility)
-        try c.encode(field, forKey: .field)
-        try c.encode(value, forKey: .value)
-        try c.encode(body, forKey: .body)
-    }
 }
 
 /// A ticket with its whole history, as `ticket show` prints it.
@@ -135,13 +90,7 @@ public struct TicketDetail: Sendable, Encodable {
 
     public struct Satisfaction: Sendable, Encodable {
         public var score: Int
-        public var comment: String?
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(score, forKey: .score)
-            try c.encode(comment, forKey: .comment)
-        }
-        enum CodingKeys: String, CodingKey { case score, comment }
+        @NullEncoded public var comment: String?
     }
 
     enum CodingKeys: String, CodingKey { case ticket, customFields, events, statusNote, routing, customer, articles, csat }

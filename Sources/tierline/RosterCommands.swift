@@ -36,23 +36,12 @@ struct RosterList: ParsableCommand {
 
     struct Output: Encodable {
         var version: UInt64
-        var coordinator: String?
-        var pinnedKey: String?
-        var issued: Date?
+        @NullEncoded var coordinator: String?
+        @NullEncoded var pinnedKey: String?
+        @NullEncoded var issued: Date?
         var sites: [Roster.Member]
         var released: [Roster.Release]
 
-        enum Keys: String, CodingKey { case version, coordinator, pinnedKey, issued, sites, released }
-
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: Keys.self)
-            try c.encode(version, forKey: .version)
-            try c.encode(coordinator, forKey: .coordinator)
-            try c.encode(pinnedKey, forKey: .pinnedKey)
-            try c.encode(issued, forKey: .issued)
-            try c.encode(sites, forKey: .sites)
-            try c.encode(released, forKey: .released)
-        }
     }
 
     func run() throws {

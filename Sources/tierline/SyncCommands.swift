@@ -352,9 +352,9 @@ struct StatusCommand: ParsableCommand {
         var publicKey: String
         var vector: VersionVector
         /// Set while a store restored from a backup waits for a sync to learn its own highest block.
-        var restoredAt: Date?
+        @NullEncoded var restoredAt: Date?
         /// While restored: the sites still to be heard from before local writes resume.
-        var restoreAwaiting: [String]?
+        @NullEncoded var restoreAwaiting: [String]?
         var pendingBlocks: [Pending]
         var peers: [Peer]
         /// The roster version held (0: none) and whether a coordinator key is pinned.
@@ -368,31 +368,9 @@ struct StatusCommand: ParsableCommand {
         var divergences: [Diverged]
         /// Set when a peer holds another block at a seq of this store's own site: the store is a
         /// copy and writes nothing more; the text says what to do.
-        var copiedStore: String?
-
-        enum Keys: String, CodingKey {
-            case site, role, publicKey, vector, restoredAt, restoreAwaiting, pendingBlocks, peers, rosterVersion, coordinatorPinned, quarantined, refusals
-            case divergences, copiedStore
-        }
+        @NullEncoded var copiedStore: String?
 
         // Every key is present, `null` when empty, so scripts need not guess.
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: Keys.self)
-            try c.encode(site, forKey: .site)
-            try c.encode(role, forKey: .role)
-            try c.encode(publicKey, forKey: .publicKey)
-            try c.encode(vector, forKey: .vector)
-            try c.encode(restoredAt, forKey: .restoredAt)
-            try c.encode(restoreAwaiting, forKey: .restoreAwaiting)
-            try c.encode(pendingBlocks, forKey: .pendingBlocks)
-            try c.encode(peers, forKey: .peers)
-            try c.encode(rosterVersion, forKey: .rosterVersion)
-            try c.encode(coordinatorPinned, forKey: .coordinatorPinned)
-            try c.encode(quarantined, forKey: .quarantined)
-            try c.encode(refusals, forKey: .refusals)
-            try c.encode(divergences, forKey: .divergences)
-            try c.encode(copiedStore, forKey: .copiedStore)
-        }
     }
 
     struct Diverged: Encodable {
@@ -418,29 +396,13 @@ struct StatusCommand: ParsableCommand {
         var lastSeen: Date
         var theyLack: Int
         var weLack: Int
-        var skewMillis: Int64?
+        @NullEncoded var skewMillis: Int64?
         var blocksIn: UInt64
         var blocksOut: UInt64
-        var lastError: String?
+        @NullEncoded var lastError: String?
         /// `tls`, `tls-ca` or `plain` (unprotected), as the last session ran.
-        var transport: String?
+        @NullEncoded var transport: String?
 
-        enum Keys: String, CodingKey { case site, role, address, lastSeen, theyLack, weLack, skewMillis, blocksIn, blocksOut, lastError, transport }
-
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: Keys.self)
-            try c.encode(site, forKey: .site)
-            try c.encode(role, forKey: .role)
-            try c.encode(address, forKey: .address)
-            try c.encode(lastSeen, forKey: .lastSeen)
-            try c.encode(theyLack, forKey: .theyLack)
-            try c.encode(weLack, forKey: .weLack)
-            try c.encode(skewMillis, forKey: .skewMillis)
-            try c.encode(blocksIn, forKey: .blocksIn)
-            try c.encode(blocksOut, forKey: .blocksOut)
-            try c.encode(lastError, forKey: .lastError)
-            try c.encode(transport, forKey: .transport)
-        }
     }
 
     func run() throws {
