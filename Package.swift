@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "TicketStore", targets: ["TicketStore"]),
         .library(name: "SyncWire", targets: ["SyncWire"]),
         .library(name: "Escalation", targets: ["Escalation"]),
+        .library(name: "StrictJSON", targets: ["StrictJSON"]),
         .library(name: "Desk", targets: ["Desk"]),
         .library(name: "SyncNode", targets: ["SyncNode"]),
         .library(name: "Dashboard", targets: ["Dashboard"]),
@@ -67,6 +68,8 @@ let package = Package(
             name: "Escalation",
             dependencies: ["TicketModel", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
+        // Strict JSON for the files people write: positions, duplicate names refused, did-you-mean.
+        .target(name: "StrictJSON", swiftSettings: strict),
         // The application layer: one function per help-desk use case, over the store and escalation;
         // every edge (CLI, intake, node, demo) calls it. No networking.
         .target(
@@ -76,7 +79,7 @@ let package = Package(
         .target(
             name: "SyncNode",
             dependencies: [
-                "Desk", "TicketModel", "TicketStore", "SyncWire",
+                "Desk", "TicketModel", "TicketStore", "SyncWire", "StrictJSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -190,6 +193,7 @@ let package = Package(
                 .product(name: "CompressNIO", package: "compress-nio"),
             ],
             swiftSettings: strict),
+        .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"], swiftSettings: strict),
         .testTarget(
             name: "DeskTests",
             dependencies: [

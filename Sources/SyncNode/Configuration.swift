@@ -1,4 +1,5 @@
 import Foundation
+import StrictJSON
 import SyncWire
 import TicketModel
 
@@ -175,19 +176,18 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
             throw ConfigurationError("cannot read the configuration file \(path); check the path and its permissions")
         }
         do {
-            if let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] {
-                let known = Set(CodingKeys.allCases.map(\.rawValue))
-                if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
-                    throw ConfigurationError("\(path): unknown setting \"\(unknown)\"; known settings are \(known.sorted().joined(separator: ", "))")
-                }
-                if let tls = object["tls"] as? [String: Any] {
-                    let knownTLS = Set(TLSSettings.CodingKeys.allCases.map(\.rawValue))
-                    if let unknown = tls.keys.sorted().first(where: { !knownTLS.contains($0) }) {
-                        throw ConfigurationError("\(path): unknown setting \"tls.\(unknown)\"; known tls settings are \(knownTLS.sorted().joined(separator: ", "))")
-                    }
-                }
-            } else {
-                throw ConfigurationError("\(path) must hold one JSON object")
+            // Syntax first, with a line and a column; then every unknown name at once, each with the
+            // setting it most resembles; only then the types.
+            let document: StrictJSON.Node
+            do { document = try StrictJSON.parse(data) } catch {
+                throw ConfigurationError("\(path) is not valid JSON: \(error)")
+            }
+            guard case .object = document.value else { throw ConfigurationError("\(path) must hold one JSON object") }
+            let unknown = StrictJSON.unknownMembers(in: document, known: [
+                "": Set(CodingKeys.allCases.map(\.rawValue)), "tls": Set(TLSSettings.CodingKeys.allCases.map(\.rawValue)),
+            ])
+            if !unknown.isEmpty {
+                throw ConfigurationError("\(path): " + unknown.map(\.description).joined(separator: "\n\(path): "))
             }
             var config = try JSONDecoder().decode(NodeConfiguration.self, from: data)
             // File names in the file are relative to the file's folder, not to where serve was started.

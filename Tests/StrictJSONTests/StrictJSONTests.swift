@@ -1,0 +1,54 @@
+import StrictJSON
+import Testing
+
+@Suite struct StrictJSONTests {
+    func problem(_ text: String) -> StrictJSON.Problem? {
+        do { _ = try StrictJSON.parse(Array(text.utf8)); return nil } catch { return error }
+    }
+
+    @Test func aDocumentParsesWithPositions() throws {
+        let node = try StrictJSON.parse(Array(#"{"a": [1, -2.5e3, "x\u00e9\n", true, null], "b": {"c": false}}"#.utf8))
+        #expect(node["a"]?.value == .array([
+            .init(value: .number("1"), position: .init(line: 1, column: 8)),
+            .init(value: .number("-2.5e3"), position: .init(line: 1, column: 11)),
+            .init(value: .string("x\u{e9}\n"), position: .init(line: 1, column: 19)),
+            .init(value: .bool(true), position: .init(line: 1, column: 32)),
+            .init(value: .null, position: .init(line: 1, column: 38)),
+        ]))
+        #expect(node["b"]?["c"]?.value == .bool(false))
+        #expect(try StrictJSON.parse(Array(#""\ud83d\ude00""#.utf8)).value == .string("😀"))
+    }
+
+    @Test(arguments: [
+        ("{\n  \"listen\": \"0.0.0.0:7400\",\n}", 3, 1, "trailing comma"),
+        ("{\"a\": 1, \"a\": 2}", 1, 10, "appears twice"),
+        ("[1, 2,]", 1, 7, "trailing comma"),
+        ("{\n  \"a\": 1\n  \"b\": 2\n}", 3, 3, "a comma or \"}\""),
+        ("{\"a\": 'x'}", 1, 7, "double quotes"),
+        ("{\"a\": 07}", 1, 7, "may not start with 0"),
+        ("{\"a\": True}", 1, 7, "lower case"),
+        ("{\"a\": \"\\ud800\"}", 1, 14, "lone surrogate"),
+        ("{\"a\": \"tab\there\"}", 1, 11, "control character"),
+        ("{} {}", 1, 4, "text after"),
+        ("\u{FEFF}{}", 1, 1, "byte order mark"),
+        ("// hi\n{}", 1, 1, "no comments"),
+        ("{\"a\": \"\\u+123\"}", 1, 10, "four hex digits"),
+        ("", 1, 1, "empty"),
+    ])
+    func malformedDocumentsNameTheirLineAndColumn(text: String, line: Int, column: Int, says: String) {
+        let found = problem(text)
+        #expect(found?.position == StrictJSON.Position(line: line, column: column), "\(String(describing: found))")
+        #expect(found?.message.contains(says) == true, "\(String(describing: found))")
+    }
+
+    @Test func everyUnknownMemberIsReportedWithADidYouMean() throws {
+        let node = try StrictJSON.parse(Array("{\n \"peer\": [],\n \"lisen\": \"x\",\n \"tls\": {\"cafile\": \"x\", \"zzz\": 1},\n \"listen\": \"y\"\n}".utf8))
+        let problems = StrictJSON.unknownMembers(in: node, known: ["": ["peers", "listen", "tls"], "tls": ["caFile", "keyFile"]])
+        #expect(problems.map(\.path) == ["peer", "lisen", "tls.cafile", "tls.zzz"])
+        #expect(problems[0].message.hasPrefix("unknown setting \"peer\"; did you mean \"peers\"?"))
+        #expect(problems[1].message.contains("did you mean \"listen\"?"))
+        #expect(problems[1].position == StrictJSON.Position(line: 3, column: 11))
+        #expect(problems[2].message.contains("did you mean \"caFile\"?"))
+        #expect(!problems[3].message.contains("did you mean"))
+    }
+}
