@@ -66,7 +66,7 @@ let package = Package(
             swiftSettings: strict),
         .target(
             name: "Escalation",
-            dependencies: ["TicketModel", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["TicketModel", "StrictJSON", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
         // Strict JSON for the files people write: positions, duplicate names refused, did-you-mean.
         .target(name: "StrictJSON", swiftSettings: strict),

@@ -1,4 +1,5 @@
 import Foundation
+import StrictJSON
 import TicketModel
 
 /// Reading and checking configuration files before anything of them is published.
@@ -10,6 +11,11 @@ public enum ConfigReader {
     /// - Throws: every problem found, each naming the file, the key and what is wrong.
     public static func read(_ data: Data, file: String, published: ConfigLibrary) throws(ConfigErrors) -> [ConfigDocument] {
         let bundle: ConfigBundle
+        // Syntax first, strictly: a repeated key or a trailing comma is refused with its line and
+        // column (Foundation would keep the last of two keys and accept the comma).
+        do { _ = try StrictJSON.parse(data) } catch {
+            throw ConfigErrors([ConfigIssue(file: file, path: error.path, "not valid JSON at \(error.position): \(error.message)")])
+        }
         do {
             bundle = try JSONDecoder().decode(ConfigBundle.self, from: data)
         } catch let error as DecodingError {
@@ -77,20 +83,7 @@ public enum ConfigReader {
     }
 
     /// Levenshtein distance between two short keys.
-    static func distance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
-        var row = Array(0...b.count)
-        for i in 1...max(a.count, 1) where !a.isEmpty {
-            var previous = row[0]
-            row[0] = i
-            for j in stride(from: 1, through: b.count, by: 1) {
-                let held = row[j]
-                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
-                previous = held
-            }
-        }
-        return a.isEmpty ? b.count : row[b.count]
-    }
+    static func distance(_ a: String, _ b: String) -> Int { StrictJSON.distance(a, b) }
 
     private static func describe(_ type: Any.Type) -> String {
         switch type {

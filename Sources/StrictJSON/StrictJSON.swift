@@ -100,6 +100,9 @@ public enum StrictJSON {
         return best.distance <= max(1, target.count / 3) ? best.candidate : nil
     }
 
+    /// The Levenshtein distance between two short names.
+    public static func distance(_ a: String, _ b: String) -> Int { distance(Array(a), Array(b)) }
+
     static func distance(_ a: [Character], _ b: [Character]) -> Int {
         if a.isEmpty { return b.count }
         var previous = Array(0...b.count)

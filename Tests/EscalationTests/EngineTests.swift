@@ -236,6 +236,23 @@ private func levels(_ effects: [DerivedEffect]) -> [String] {
         }
     }
 
+    /// A file with a repeated key or a trailing comma is refused with the place (issue 19); Foundation
+    /// kept the last of two keys and accepted the comma.
+    @Test(arguments: [
+        ("{\n  \"matrix\": {\"version\": 1, \"version\": 2, \"entries\": []}\n}", "line 2, column 28", "matrix.version"),
+        ("{\"policies\": [],\n}", "line 2, column 1", ""),
+    ])
+    func aRepeatedKeyOrATrailingCommaIsRefusedWithItsPlace(text: String, place: String, path: String) {
+        do {
+            _ = try ConfigReader.read(Data(text.utf8), file: "esc.json", published: ConfigLibrary())
+            Issue.record("\(text) was accepted")
+        } catch {
+            #expect(error.issues.count == 1)
+            #expect(error.issues.first?.path == path)
+            #expect(error.issues.first?.message.contains(place) == true, "\(error.issues)")
+        }
+    }
+
     @Test func publishedVersionsNeverChange() throws {
         let file = try JSONEncoder().encode(ConfigBundle(calendars: nil, policies: nil, ladders: [ladder], matrix: matrix, rules: nil))
         let published = try ConfigReader.read(file, file: "f", published: ConfigLibrary())
