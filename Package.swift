@@ -108,7 +108,7 @@ let package = Package(
         .target(
             name: "Intake",
             dependencies: [
-                "TicketModel", "TicketStore", "Escalation", "Desk",
+                "TicketModel", "TicketStore", "Escalation", "Desk", "StrictJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import StrictJSON
 import TicketModel
 
 /// The routing rules a node applies at intake: functional escalation at the door.
@@ -315,6 +316,11 @@ private struct RoutingReader {
     mutating func document(_ data: Data) -> ([RoutingRule], RoutingRule)? {
         guard data.count <= RoutingRules.maximumFileBytes else {
             fail("", "the file is \(data.count) bytes; a rules file is at most \(RoutingRules.maximumFileBytes) bytes")
+            return nil
+        }
+        // Syntax first, strictly: a repeated key or a trailing comma is refused with its place.
+        do { _ = try StrictJSON.parse(data) } catch {
+            fail(error.path, "not valid JSON at \(error.position): \(error.message)")
             return nil
         }
         let root: Any

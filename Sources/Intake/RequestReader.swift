@@ -1,4 +1,5 @@
 import Foundation
+import StrictJSON
 import HTTPTypes
 
 /// A refused intake request: the HTTP status, the field at fault (a JSON path such as
@@ -52,6 +53,11 @@ enum JSONValue: Decodable, Equatable {
     }
 
     static func parse(_ bytes: [UInt8]) throws(IntakeError) -> JSONValue {
+        // Syntax first, strictly: a repeated member would otherwise keep its last value silently.
+        do { _ = try StrictJSON.parse(bytes) } catch {
+            throw IntakeError(.badRequest, field: error.path.isEmpty ? nil : error.path,
+                              "the body is not valid JSON at \(error.position): \(error.message); send one JSON object (Content-Type: application/json)")
+        }
         do {
             return try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
         } catch {

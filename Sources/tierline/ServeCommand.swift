@@ -1,0 +1,233 @@
+import ArgumentParser
+import Dashboard
+import Escalation
+import Foundation
+import Intake
+import Logging
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+import SyncNode
+import TicketModel
+import TicketStore
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a headless node: accept sessions, dial peers, push new blocks to them until SIGTERM or SIGINT.",
+        discussion: "Logs go to stderr. A --config FILE (JSON: listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http, routing, tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes, maxSessions, idleTimeoutMillis, allowPlainSessions) holds the same settings; flags win over it. Every session runs in TLS 1.3 with the sites' own keys (protocol 2); --tls-cert, --tls-key and --tls-ca use an organisation's CA instead, and --allow-plain (allowPlainSessions) admits plain protocol-1 sessions for an upgrade window. --http serves the dashboard, its JSON API, the intake API (tokens: `tierline intake token add`) and /metrics; --routing FILE routes the tickets that arrive there. --check reads the settings, opens the store and its key as serve does, prints the effective settings and exits without listening: exit 0 when serve would start, 2 for bad settings, 1 for a missing or unreadable store or key.")
+
+    @OptionGroup var options: StoreOptions
+    @Option(help: "Accept sessions on HOST:PORT (for example 0.0.0.0:7400).") var listen: String?
+    @Option(name: .customLong("peer"), help: "Dial and keep a session with HOST:PORT (repeatable).") var peers: [String] = []
+    @Option(help: "Serve the dashboard, JSON API and /metrics on HOST:PORT (for example 127.0.0.1:8080).") var http: String?
+    @Option(help: "Routing rules for tickets arriving through the intake API (JSON; `tierline routing check FILE` validates one).") var routing: String?
+    @Option(help: "A JSON configuration file.") var config: String?
+    @OptionGroup var tls: TLSOptions
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
+    @Flag(help: "Check the settings, the store and its key, print the effective settings (--json for JSON), and exit without listening.")
+    var check = false
+
+    /// What serve runs with, once the settings, the store and its key have been read and checked.
+    struct Prepared {
+        var settings: NodeConfiguration
+        var level: Logger.Level
+        var directory: StoreDirectory
+        var store: TicketDatabase
+        var key: SiteKey
+        var identity: LocalIdentity
+        var routing: RoutingRules?
+    }
+
+    /// Reads the settings (file, then flags), opens the store and its key, and checks that the key is
+    /// the store's: everything serve does before it binds a port. Bad settings throw a
+    /// `ValidationError` (exit 2); a missing store or key, or a key of another site, exit 1.
+    func prepare() throws -> Prepared {
+        var settings: NodeConfiguration
+        do {
+            settings = try config.map(NodeConfiguration.load(path:)) ?? NodeConfiguration()
+            if let listen { settings.listen = try Endpoint(parsing: listen) }
+            if !peers.isEmpty { settings.peers = try peers.map { try Endpoint(parsing: $0) } }
+            if let http { settings.http = try Endpoint(parsing: http) }
+            if let routing { settings.routing = routing }
+            settings.tls = tls.applied(to: settings.tls)
+            if !tls.allowPlain.isEmpty { settings.allowPlainSessions = try tls.allowPlain.map { try SiteID($0) } }
+            try settings.validate()
+        } catch {
+            throw ValidationError((error as? ConfigurationError)?.message ?? "\(error)")
+        }
+        guard settings.listen != nil || !settings.peers.isEmpty || settings.http != nil else {
+            throw ValidationError("nothing to do: give --listen HOST:PORT, --peer HOST:PORT, --http HOST:PORT or a --config file that sets them")
+        }
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        let directory = StoreDirectory.resolve(options.store ?? settings.store)
+        let store = try directory.open()
+        let key = try directory.loadKey()
+        let identity = try store.identity()
+        // The same check (and message) as SyncNode's initializer, so --check fails where serve would.
+        guard identity.publicKey == key.publicKey else {
+            throw CLIFailure(message: "the site key does not match the store's site \(identity.site); use the key made by `tierline init` for this store")
+        }
+        // Routing rules are validated on load: a file with problems stops serve before it listens.
+        var rules: RoutingRules?
+        if let path = settings.routing {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ValidationError("cannot read the routing file \(path); check the path and its permissions")
+            }
+            do { rules = try RoutingRules.load(data, file: path) } catch { throw ValidationError("\(error)") }
+        }
+        return Prepared(settings: settings, level: level, directory: directory, store: store, key: key, identity: identity, routing: rules)
+    }
+
+    func run() async throws {
+        let prepared = try prepare()
+        if check { return try printCheck(prepared) }
+        let settings = prepared.settings
+        let store = prepared.store
+        bootstrapLogging(prepared.level)
+        let logger = Logger(label: "tierline.node")
+        let dashboard = DashboardServer(database: store)
+        let node: SyncNode
+        do {
+            node = try SyncNode(store: store, key: prepared.key, configuration: settings, logger: logger,
+                                metrics: SyncMetrics(factory: PrometheusMetricsFactory(registry: dashboard.registry)))
+        } catch let error as ConfigurationError {
+            throw CLIFailure(message: error.message)
+        }
+        do { try await node.bind() } catch {
+            throw CLIFailure(message: "cannot listen on \(settings.listen.map { "\($0)" } ?? "?"): \(error); is another node using the port?")
+        }
+        var services: [any Service] = [node]
+        if let http = settings.http {
+            let intake = IntakeRoutes(service: try IntakeService(store: store, routing: prepared.routing, logger: Logger(label: "tierline.intake")))
+            services.append(dashboard.application(host: http.host, port: http.port, logger: Logger(label: "tierline.http"), onRunning: { port in
+                logger.info("dashboard listening", metadata: ["address": "http://\(http.host):\(port)/"])
+            }, extend: intake.register(on:)))
+        }
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+    }
+
+    /// The effective settings of `serve --check`. Every key is present; unset ones are `null`.
+    struct CheckOutput: Encodable {
+        var site: String
+        var role: String
+        var publicKey: String
+        var store: String
+        var config: String?
+        var listen: String?
+        var peers: [String]
+        var http: String?
+        /// The routing file and its rules' version (`FILE (rules 3f2a…, 5 rules)`).
+        var routing: String?
+        var logLevel: String
+        var pollMillis: Int
+        var reconnectMinMillis: Int
+        var reconnectMaxMillis: Int
+        var batchBlocks: Int
+        var escalationMillis: Int
+        var tls: TLSSettings?
+        var maxLineBytes: Int
+        var maxBatchBytes: Int
+        var maxBatchCompressedBytes: Int
+        var maxSessions: Int
+        var idleTimeoutMillis: Int
+        var allowPlainSessions: [SiteID]
+
+        enum CodingKeys: String, CodingKey {
+            case site, role, publicKey, store, config, listen, peers, http, routing, logLevel, pollMillis, reconnectMinMillis,
+                 reconnectMaxMillis, batchBlocks, escalationMillis, tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes,
+                 maxSessions, idleTimeoutMillis, allowPlainSessions
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(site, forKey: .site)
+            try c.encode(role, forKey: .role)
+            try c.encode(publicKey, forKey: .publicKey)
+            try c.encode(store, forKey: .store)
+            try c.encode(config, forKey: .config)
+            try c.encode(listen, forKey: .listen)
+            try c.encode(peers, forKey: .peers)
+            try c.encode(http, forKey: .http)
+            try c.encode(routing, forKey: .routing)
+            try c.encode(logLevel, forKey: .logLevel)
+            try c.encode(pollMillis, forKey: .pollMillis)
+            try c.encode(reconnectMinMillis, forKey: .reconnectMinMillis)
+            try c.encode(reconnectMaxMillis, forKey: .reconnectMaxMillis)
+            try c.encode(batchBlocks, forKey: .batchBlocks)
+            try c.encode(escalationMillis, forKey: .escalationMillis)
+            try c.encode(tls.map(CheckTLS.init), forKey: .tls)
+            try c.encode(maxLineBytes, forKey: .maxLineBytes)
+            try c.encode(maxBatchBytes, forKey: .maxBatchBytes)
+            try c.encode(maxBatchCompressedBytes, forKey: .maxBatchCompressedBytes)
+            try c.encode(maxSessions, forKey: .maxSessions)
+            try c.encode(idleTimeoutMillis, forKey: .idleTimeoutMillis)
+            try c.encode(allowPlainSessions, forKey: .allowPlainSessions)
+        }
+    }
+
+    /// `tls` in `--check --json`: every key, `null` when unset, and the effective client-certificate rule.
+    struct CheckTLS: Encodable {
+        var settings: TLSSettings
+
+        enum CodingKeys: String, CodingKey { case certificateFile, keyFile, caFile, requireClientCertificate, serverName }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(settings.certificateFile, forKey: .certificateFile)
+            try c.encode(settings.keyFile, forKey: .keyFile)
+            try c.encode(settings.caFile, forKey: .caFile)
+            try c.encode(settings.requiresClientCertificate, forKey: .requireClientCertificate)
+            try c.encode(settings.serverName, forKey: .serverName)
+        }
+    }
+
+    func printCheck(_ p: Prepared) throws {
+        let s = p.settings
+        let output = CheckOutput(site: p.identity.site.rawValue, role: p.identity.role.rawValue, publicKey: p.identity.publicKey.hexString,
+                                 store: p.directory.path, config: config, listen: s.listen?.description, peers: s.peers.map(\.description),
+                                 http: s.http?.description,
+                                 routing: s.routing.map { path in "\(path) (rules \(p.routing?.version ?? "?"), \(p.routing?.rules.count ?? 0) rules and a fallback)" },
+                                 logLevel: p.level.rawValue, pollMillis: s.pollMillis,
+                                 reconnectMinMillis: s.reconnectMinMillis, reconnectMaxMillis: s.reconnectMaxMillis,
+                                 batchBlocks: s.batchBlocks, escalationMillis: s.escalationMillis, tls: s.tls,
+                                 maxLineBytes: s.maxLineBytes, maxBatchBytes: s.maxBatchBytes,
+                                 maxBatchCompressedBytes: s.maxBatchCompressedBytes, maxSessions: s.maxSessions,
+                                 idleTimeoutMillis: s.idleTimeoutMillis, allowPlainSessions: s.allowPlainSessions)
+        if options.json { return try printJSON(output) }
+        printTable(["SETTING", "VALUE"], [
+            ["site", "\(output.site) (\(output.role))"],
+            ["public key", output.publicKey],
+            ["store", output.store],
+            ["config file", output.config ?? "—"],
+            ["listen", output.listen ?? "— (does not accept sessions)"],
+            ["peers", output.peers.isEmpty ? "— (dials nobody)" : output.peers.joined(separator: ", ")],
+            ["http", output.http ?? "— (no dashboard)"],
+            ["routing", output.routing ?? "— (intake tickets are not routed)"],
+            ["log level", output.logLevel],
+            ["pollMillis", "\(output.pollMillis)"],
+            ["reconnectMillis", "\(output.reconnectMinMillis)…\(output.reconnectMaxMillis)"],
+            ["batchBlocks", "\(output.batchBlocks)"],
+            ["escalationMillis", output.escalationMillis == 0 ? "0 (ticker off)" : "\(output.escalationMillis)"],
+            ["tls", s.tls.map(Self.describe) ?? "on: TLS 1.3 with the sites' own keys, checked against the roster (protocol 2)"],
+            ["allowPlainSessions", s.allowPlainSessions.isEmpty ? "none: plain protocol-1 sessions refused"
+                : "\(s.allowPlainSessions.map(\.rawValue).joined(separator: ", ")): their plain protocol-1 sessions admitted too, unprotected (an upgrade window)"],
+            ["maxLineBytes", "\(s.maxLineBytes)"],
+            ["maxBatchBytes", "\(s.maxBatchBytes) inflated, \(s.maxBatchCompressedBytes) compressed"],
+            ["maxSessions", "\(s.maxSessions)"],
+            ["idleTimeoutMillis", "\(s.idleTimeoutMillis)"],
+        ], maxWidth: 80)
+        print("")
+        print("ok: serve would start with these settings (nothing was bound)")
+    }
+
+    static func describe(_ tls: TLSSettings) -> String {
+        var parts = [tls.certificateFile.map { "certificate \($0)" } ?? "no certificate"]
+        parts.append(tls.caFile.map { "peers checked against \($0)" } ?? "peers checked against the system's CAs")
+        if tls.requiresClientCertificate { parts.append("client certificates required") }
+        if let name = tls.serverName { parts.append("server name \(name)") }
+        return parts.joined(separator: "; ")
+    }
+}
