@@ -55,8 +55,9 @@ enum JSONValue: Decodable, Equatable {
     static func parse(_ bytes: [UInt8]) throws(IntakeError) -> JSONValue {
         // Syntax first, strictly: a repeated member would otherwise keep its last value silently.
         do { _ = try StrictJSON.parse(bytes) } catch {
-            throw IntakeError(.badRequest, field: error.path.isEmpty ? nil : error.path,
-                              "the body is not valid JSON at \(error.position): \(error.message); send one JSON object (Content-Type: application/json)")
+            // A syntax error is the body's as a whole: `field` is null, as the OpenAPI file says.
+            throw IntakeError(.badRequest, field: nil,
+                              "the body is not valid JSON at \(error.position)\(error.path.isEmpty ? "" : " (\(error.path))"): \(error.message); send one JSON object (Content-Type: application/json)")
         }
         do {
             return try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
