@@ -3,6 +3,7 @@ import Dashboard
 import Foundation
 import GRDB
 import Synchronization
+import TestSupport
 import Testing
 import TicketModel
 import TicketStore
@@ -11,19 +12,19 @@ import TicketStore
 @Suite struct KnowledgeMetricTests {
     @Test func articlesLinksAndFirstLineResolutions() throws {
         let start: UInt64 = 1_790_000_000_000
-        let clock = Mutex<UInt64>(start)
-        let store = try TicketDatabase(DatabaseQueue(), key: .generate(), wallClock: { clock.withLock { $0 } })
+        let clock = TestClock(start)
+        let store = try TicketDatabase(DatabaseQueue(), key: .generate(), wallClock: { clock.now })
         try store.initialize(site: try SiteID("north"), role: .site)
         // A ticket solved earlier gives the article (outside the period, so it is not in the cohort).
         let source = try store.createTicket(TicketDraft(subject: "Spooler crash"))
         _ = try store.update(source.id, [(.status, .text("solved"))])
-        clock.withLock { $0 += 3_600_000 }
+        clock.advance(3_600_000)
         let article = try store.recordResolution(source.id, ArticleDraft(title: "Spooler crash after driver update", summary: "s",
                                                                            rootCause: "r", steps: "x", author: "anna"))
         // In the period: three tickets; two use the article; one of those is solved at first line, the
         // other is transferred to tier 2 first; the third is solved without it.
-        clock.withLock { $0 += 60_000 }
-        let from = Int64(clock.withLock { $0 })
+        clock.advance(60_000)
+        let from = Int64(clock.now)
         let a = try store.createTicket(TicketDraft(subject: "Printer crashed"))
         let b = try store.createTicket(TicketDraft(subject: "Spooler again"))
         let c = try store.createTicket(TicketDraft(subject: "Unrelated"))
@@ -31,7 +32,7 @@ import TicketStore
         _ = try store.linkArticle(b.id, article.ref)
         _ = try EscalationDesk(store: store).transfer(b.id, group: "tier2", reason: "needs a driver engineer", actor: "anna", now: from)
         for t in [a, b, c] { _ = try store.update(t.id, [(.status, .text("solved"))]) }
-        let now = Int64(clock.withLock { $0 }) + 1000
+        let now = Int64(clock.now) + 1000
         try MetricIndex(store).refresh(now: now)
         let k = try store.writer.read { db in
             try MetricQueries.metrics(db, filter: MetricFilter(), period: Period(from: from, to: now), now: now).knowledge

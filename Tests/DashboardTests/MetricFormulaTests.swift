@@ -4,6 +4,7 @@ import Escalation
 import Foundation
 import GRDB
 import Synchronization
+import TestSupport
 import Testing
 import TicketModel
 import TicketStore
@@ -22,23 +23,6 @@ private let day: Int64 = 86_400_000
 
 /// Day `d` (0 = Monday 2 March 2026, negative before it) at `h`:`m` UTC, in ms.
 private func at(_ d: Int64, _ h: Int64, _ m: Int64 = 0) -> Int64 { t0 + d * day + h * hour + m * minute }
-
-/// A wall clock the scenario moves by hand. The store's hybrid clock never goes back, so a
-/// scenario writes in time order and every block is stamped exactly when the scenario says.
-private final class ScenarioClock: Sendable {
-    private let millis = Mutex<Int64>(0)
-    var now: UInt64 { UInt64(millis.withLock { $0 }) }
-    func move(to t: Int64) throws {
-        try millis.withLock {
-            guard t >= $0 else { throw ScenarioError(description: "the scenario went back in time, to \(t) from \($0)") }
-            $0 = t
-        }
-    }
-}
-
-private struct ScenarioError: Error, CustomStringConvertible {
-    var description: String
-}
 
 // MARK: - Scenario
 
@@ -69,12 +53,12 @@ private let weekConfig = #"""
 
 /// One coordinator store (site `north`) with its escalation desk, written at chosen moments.
 private struct Scenario {
-    let clock: ScenarioClock
+    let clock: TestClock
     let store: TicketDatabase
     let desk: EscalationDesk
 
     init() throws {
-        let clock = ScenarioClock()
+        let clock = TestClock(0)
         self.clock = clock
         store = try TicketDatabase(DatabaseQueue(), key: .generate(), wallClock: { clock.now })
         try store.initialize(site: SiteID("north"), role: .coordinator)
@@ -82,7 +66,7 @@ private struct Scenario {
     }
 
     func publish(_ json: String, _ t: Int64) throws {
-        try clock.move(to: t)
+        clock.move(to: UInt64(t))
         _ = try desk.publish(Data(json.utf8), file: "test.json", actor: "ops")
     }
 
@@ -91,7 +75,7 @@ private struct Scenario {
     @discardableResult
     func open(_ t: Int64, _ subject: String, tier: String? = nil, priority: Priority = .normal, channel: String? = nil,
               message: Bool = true) throws -> String {
-        try clock.move(to: t)
+        clock.move(to: UInt64(t))
         let ticket = try store.createTicket(TicketDraft(subject: subject, priority: priority, customer: "acme", channel: channel,
                                                        firstMessage: message ? "please help" : nil, customerTier: tier))
         if tier != nil { try desk.applyPolicy(try #require(UUID(uuidString: ticket.id)), now: t) }
@@ -99,17 +83,17 @@ private struct Scenario {
     }
 
     func reply(_ id: String, _ t: Int64) throws {
-        try clock.move(to: t)
+        clock.move(to: UInt64(t))
         try store.comment(id, body: "on it", kind: .agentReply, visibility: .public, actor: "ana")
     }
 
     func customerWrites(_ id: String, _ t: Int64) throws {
-        try clock.move(to: t)
+        clock.move(to: UInt64(t))
         try store.comment(id, body: "still broken", kind: .customerMessage, visibility: .public, actor: "acme")
     }
 
     func set(_ id: String, _ fields: [(Field, FieldValue)], _ t: Int64) throws {
-        try clock.move(to: t)
+        clock.move(to: UInt64(t))
         try store.update(id, fields)
     }
 
@@ -119,26 +103,26 @@ private struct Scenario {
 
     /// One pass of the ticker at `t`; with `backstop`, it also fires for tickets other sites own.
     func tick(_ t: Int64, backstop: Bool = false) throws {
-        try clock.move(to: t)
+        clock.move(to: UInt64(t))
         _ = try desk.tick(now: t, backstop: { _, _ in backstop })
     }
 
     func escalate(_ id: String, to target: String, _ t: Int64) throws {
-        try clock.move(to: t)
+        clock.move(to: UInt64(t))
         _ = try desk.escalate(id, to: target, note: HandoffNote(summary: "renewal", verifiedFacts: "contract 42",
                                                                 stepsTried: "quote", requestedAction: "discount"),
                               actor: "ana", now: t)
     }
 
     func transfer(_ id: String, to group: String, _ t: Int64) throws {
-        try clock.move(to: t)
+        clock.move(to: UInt64(t))
         _ = try desk.transfer(id, group: group, reason: "billing question", actor: "ana", now: t)
     }
 
     /// The receiving site's answer to the ticket's latest handoff request (written here, as it
     /// would arrive by sync): an acceptance makes that site the owner.
     func answerHandoff(_ id: String, accept: Bool, _ t: Int64) throws {
-        try clock.move(to: t)
+        clock.move(to: UInt64(t))
         try store.writeRecords(try #require(UUID(uuidString: id))) { state in
             let request = try #require(TicketFacts(state).records.last { $0.record.isHandoffRequest })
             var record = EscalationRecord(type: accept ? .handoffAccepted : .handoffRejected, at: t)

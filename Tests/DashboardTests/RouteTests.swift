@@ -4,6 +4,7 @@ import GRDB
 import Hummingbird
 import HummingbirdTesting
 import Synchronization
+import TestSupport
 import Testing
 import TicketModel
 import TicketStore
@@ -16,16 +17,16 @@ struct RouteFixture {
     let now: Int64
 
     init() throws {
-        let clock = Mutex<UInt64>(Self.start)
-        store = try TicketDatabase(DatabaseQueue(), key: .generate(), wallClock: { clock.withLock { $0 } })
+        let clock = TestClock(Self.start)
+        store = try TicketDatabase(DatabaseQueue(), key: .generate(), wallClock: { clock.now })
         try store.initialize(site: try SiteID("north"), role: .coordinator)
         let printer = try store.createTicket(TicketDraft(subject: "Printer offline", priority: .high))
-        clock.withLock { $0 += 60_000 }
+        clock.advance(60_000)
         _ = try store.comment(printer.displayNumber, body: "Restarted the spooler.", kind: .agentReply, visibility: .public, actor: "anna")
         _ = try store.update(printer.displayNumber, [(.status, .text("solved"))])
-        clock.withLock { $0 += 60_000 }
+        clock.advance(60_000)
         _ = try store.createTicket(TicketDraft(subject: "VPN <drops> & \"reconnects\"", priority: .urgent))
-        let now = Int64(clock.withLock { $0 }) + 1000
+        let now = Int64(clock.now) + 1000
         self.now = now
         server = DashboardServer(database: store, now: { now })
         try MetricIndex(store).refresh(now: now)

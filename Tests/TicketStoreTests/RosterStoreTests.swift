@@ -11,8 +11,8 @@ import TicketStore
     let start: UInt64 = 1_790_000_000_000
 
     @Test func aQuarantinedBlockAppliesOnceThisNodesClockCatchesUp() throws {
-        let now = Mutex<UInt64>(start)
-        let db = try TicketDatabase(DatabaseQueue(), key: .generate(), wallClock: { now.withLock { $0 } })
+        let now = TestClock(start)
+        let db = try TicketDatabase(DatabaseQueue(), key: .generate(), wallClock: { now.now })
         try db.initialize(site: SiteID("hub"), role: .site)
         let key = SiteKey.generate(), north = try SiteID("north")
         let ahead = try Block.make(origin: north, seq: 1, hlc: HLC(millis: start + 600_000, counter: 0), deps: VersionVector(),
@@ -20,7 +20,7 @@ import TicketStore
         #expect(try db.apply([ahead], learning: [north: key.publicKey]).held == 1)
         #expect(try db.quarantined().map(\.aheadMillis) == [600_000])
         #expect(try db.retryQuarantined() == 0)
-        now.withLock { $0 += 400_000 }
+        now.advance(400_000)
         #expect(try db.retryQuarantined() == 1)
         #expect(try db.vector()[north] == 1 && db.quarantined().isEmpty)
     }

@@ -7,14 +7,7 @@ import Testing
 import TicketModel
 @testable import TicketStore
 
-/// A wall clock tests can move.
-final class TestClock: Sendable {
-    private let millis = Mutex<UInt64>(1_700_000_000_000)
-    var now: UInt64 { millis.withLock { $0 } }
-    func advance(_ ms: UInt64) { millis.withLock { $0 += ms } }
-}
-
-func makeStore(_ site: String, clock: TestClock = TestClock(), key: SiteKey = .generate()) throws -> TicketDatabase {
+func makeStore(_ site: String, clock: TestClock = TestClock(1_700_000_000_000), key: SiteKey = .generate()) throws -> TicketDatabase {
     let db = try TicketDatabase(DatabaseQueue(), key: key, wallClock: { clock.now })
     try db.initialize(site: try SiteID(site), role: .site)
     return db
