@@ -42,7 +42,7 @@ let package = Package(
     targets: [
         .target(
             name: "TicketModel",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["StrictJSON", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
         .target(
             name: "TicketStore",

@@ -224,22 +224,3 @@ enum StrictJSON {
         }
     }
 }
-
-/// The strict reading of a roster document (`Protocol/PROTOCOL.md` §2.6.1): the JSON rules of a frame
-/// line (no repeated member name, no byte order mark, integers written as integers) and no `null`.
-public enum StrictRoster {
-    /// Throws ``WireError`` `.badJSON` when `document` breaks a rule; the signature is checked elsewhere.
-    public static func check(_ document: String) throws(WireError) {
-        let findings = try StrictJSON.scan(Array(document.utf8))
-        if let member = findings.nonIntegers.sorted().first {
-            throw WireError(.badJSON, "roster member \"\(member)\" holds a number that is not a plain integer")
-        }
-        if let member = findings.nulls.sorted().first { throw WireError(.badJSON, "roster member \"\(member)\" is null") }
-    }
-
-    /// Checks `document` strictly, then verifies and checks it as ``SignedRoster`` does.
-    public static func verify(document: String, signature: [UInt8], pinnedKey: [UInt8]) throws -> SignedRoster {
-        try check(document)
-        return try SignedRoster(document: document, signature: signature, pinnedKey: pinnedKey)
-    }
-}

@@ -1,4 +1,5 @@
 import Foundation
+import StrictJSON
 
 /// The fleet's membership: each site's id, public key and role, signed by the coordinator.
 ///
@@ -132,6 +133,7 @@ public struct SignedRoster: Equatable, Sendable {
         guard document.utf8.count <= RosterLimits.maxDocumentBytes else {
             throw RosterError("the roster is \(document.utf8.count) bytes; the limit is \(RosterLimits.maxDocumentBytes)")
         }
+        try Self.readStrictly(document)
         guard SiteKey.isValid(signature: signature, of: Roster.signedMessage(document), publicKey: pinnedKey) else {
             throw RosterError("the roster's signature does not verify under the pinned coordinator key; it was not issued by this fleet's coordinator")
         }
@@ -143,6 +145,49 @@ public struct SignedRoster: Equatable, Sendable {
         self.document = document
         self.signature = signature
         self.roster = roster
+    }
+
+    /// The strict reading of §2.6.1, before anything else: RFC 8259 JSON with no repeated member
+    /// name and no byte order mark, nested at most 16 deep, every number a plain integer of at most
+    /// 2⁶³ − 1 in absolute value, and no `null` for a top-level member or a member the table defines.
+    /// Every path that adopts a roster (a session, `roster import`, an export file) goes through here.
+    static func readStrictly(_ document: String) throws(RosterError) {
+        let root: StrictJSON.Node
+        do { root = try StrictJSON.parse(Array(document.utf8)) } catch {
+            throw RosterError("the roster is not strict JSON: \(error)")
+        }
+        guard case .object(let top) = root.value else { throw RosterError("the roster must be a JSON object") }
+        let defined: [String: Set<String>] = ["sites": ["site", "key", "role", "revokedAfter"], "released": ["site", "seq", "hash"]]
+        func visit(_ node: StrictJSON.Node, path: String, depth: Int) throws(RosterError) {
+            switch node.value {
+            case .number(let text):
+                let digits = text.hasPrefix("-") ? String(text.dropFirst()) : text
+                guard digits.allSatisfy(\.isASCII) && digits.allSatisfy(\.isNumber), !digits.isEmpty,
+                      digits == "0" || !digits.hasPrefix("0"), text != "-0", UInt64(digits).map({ $0 <= UInt64(Int64.max) }) == true else {
+                    throw RosterError("roster member \(path) holds \(text), which is not a plain integer of at most 2^63 - 1")
+                }
+            case .object(let members):
+                guard depth <= 16 else { throw RosterError("the roster nests deeper than 16 at \(path)") }
+                for member in members { try visit(member.value, path: "\(path).\(member.name)", depth: depth + 1) }
+            case .array(let elements):
+                guard depth <= 16 else { throw RosterError("the roster nests deeper than 16 at \(path)") }
+                for (index, element) in elements.enumerated() { try visit(element, path: "\(path)[\(index)]", depth: depth + 1) }
+            default:
+                break
+            }
+        }
+        for member in top {
+            if member.value.value == .null { throw RosterError("roster member \"\(member.name)\" is null") }
+            try visit(member.value, path: member.name, depth: 2)
+            if let names = defined[member.name], case .array(let entries) = member.value.value {
+                for (index, entry) in entries.enumerated() {
+                    guard case .object(let fields) = entry.value else { continue }
+                    if let null = fields.first(where: { names.contains($0.name) && $0.value.value == .null }) {
+                        throw RosterError("roster member \(member.name)[\(index)].\(null.name) is null")
+                    }
+                }
+            }
+        }
     }
 
     static func check(_ roster: Roster, pinnedKey: [UInt8]) throws(RosterError) {

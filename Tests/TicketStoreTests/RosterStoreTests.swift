@@ -154,4 +154,25 @@ import TicketStore
             #expect(try replica.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM pendingBlock") } == 0)
         }
     }
+
+    /// The store reads a roster strictly wherever it comes from (issue 19): even signed by the real
+    /// coordinator, a document with a repeated member or a fractional number is refused by `adopt`,
+    /// which a session, `roster import` and an export file all go through.
+    @Test func adoptReadsTheRosterStrictlyWhateverItsSignature() throws {
+        let hubKey = SiteKey.generate()
+        let hub = try TicketDatabase(DatabaseQueue(), key: hubKey)
+        try hub.initialize(site: SiteID("hub"), role: .coordinator)
+        let site = try TicketDatabase(DatabaseQueue(), key: .generate())
+        try site.initialize(site: SiteID("north"), role: .site)
+        try site.pinCoordinator(key: hubKey.publicKey)
+        let good = try #require(try hub.roster())
+        for bad in [good.document.replacingOccurrences(of: "{\"coordinator\"", with: "{\"version\":99,\"coordinator\""),
+                    good.document.replacingOccurrences(of: "\"version\":1", with: "\"version\":1.0")] {
+            #expect(bad != good.document)
+            let signature = try hubKey.sign(Roster.signedMessage(bad))
+            #expect(throws: StoreError.self) { try site.adopt(document: bad, signature: signature) }
+        }
+        #expect(try site.rosterVersion() == 0)
+        #expect(try site.adopt(document: good.document, signature: good.signature))
+    }
 }
