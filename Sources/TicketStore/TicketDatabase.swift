@@ -22,7 +22,9 @@ import TicketModel
 ///   ``tag(_:add:remove:)``, ``reopen(_:)``
 /// - Replication: ``apply(_:)``, ``blocks(after:)``, ``vector()``, ``digest()``
 public struct TicketDatabase: Sendable {
-    public let writer: any DatabaseWriter
+    /// The database itself: visible to this package's targets (the dashboard's fact tables, tests,
+    /// the benchmark), not to code outside it, which goes through the store's API.
+    package let writer: any DatabaseWriter
     let key: SiteKey?
     let wallClock: @Sendable () -> UInt64
     /// How far ahead of local time a remote block's stamp may be before it is held back (ms).
