@@ -21,6 +21,9 @@ final class Admission: Sendable {
         var strangers = 48
         /// Connections not yet authenticated from one address.
         var strangersPerHost = 16
+        /// Authenticated sessions of one site at once: a site needs one or two (its node's dial, a
+        /// `tierline sync`), so one member cannot take every slot.
+        var sessionsPerSite = 8
     }
 
     /// A stranger's connection, to close when it must make room.
@@ -32,6 +35,8 @@ final class Admission: Sendable {
 
     private struct State {
         var members = 0
+        /// The site of each admitted member's ticket.
+        var memberSites: [UInt64: String] = [:]
         var strangers: [UInt64: Stranger] = [:]
         var next: UInt64 = 0
         /// The pool was under pressure since memory was last handed back.
@@ -75,14 +80,20 @@ final class Admission: Sendable {
         }
     }
 
-    /// The connection of `ticket` authenticated: it leaves the strangers' pool and takes a member's
-    /// slot. `false` when every member slot is taken (the connection then leaves as a stranger would).
-    func authenticated(_ ticket: UInt64) -> Bool {
+    /// Why a member was not admitted.
+    enum Refusal: Equatable { case full, siteFull }
+
+    /// The connection of `ticket` authenticated as `site`: it leaves the strangers' pool and takes a
+    /// member's slot. A refusal when every member slot is taken, or `site` already holds
+    /// ``Limits/sessionsPerSite`` (the connection then leaves as a stranger would).
+    func authenticated(_ ticket: UInt64, site: String) -> Refusal? {
         state.withLockedValue { state in
             state.strangers[ticket] = nil
-            guard state.members < limits.members else { return false }
+            guard state.members < limits.members else { return .full }
+            guard state.memberSites.values.count(where: { $0 == site }) < limits.sessionsPerSite else { return .siteFull }
             state.members += 1
-            return true
+            state.memberSites[ticket] = site
+            return nil
         }
     }
 
@@ -90,7 +101,10 @@ final class Admission: Sendable {
     func leave(_ ticket: UInt64, member: Bool) {
         state.withLockedValue { state in
             state.strangers[ticket] = nil
-            if member { state.members -= 1 }
+            if member {
+                state.members -= 1
+                state.memberSites[ticket] = nil
+            }
         }
     }
 

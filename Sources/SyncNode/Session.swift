@@ -139,10 +139,11 @@ struct AcceptedHooks: Sendable {
     var host: String
     /// Lifted once the peer has authenticated: lines may then grow to `maxLineBytes`.
     var prelude: PreludeGate
-    /// The member slots (`maxSessions`), for the refusal.
+    /// The member slots (`maxSessions`) and one site's share of them, for the refusal.
     var memberSlots: Int
-    /// Called once the peer has proved its roster key; `false` when every member slot is taken.
-    var authenticated: @Sendable () -> Bool
+    var sessionsPerSite: Int
+    /// Called once the peer has proved its roster key as a site; why it cannot be admitted, or `nil`.
+    var authenticated: @Sendable (SiteID) -> Admission.Refusal?
 }
 
 /// Why a session ended early.
@@ -513,11 +514,18 @@ final class SyncSession: Sendable {
                 case (.awaitAuth, .auth(let signature)):
                     try await verify(signature, channel)
                     if let accepted {
-                        guard accepted.authenticated() else {
+                        // A proof verified only after a hello, so the peer's site is known here.
+                        let site = link.withLockedValue { $0.peer?.site }
+                        switch site.map(accepted.authenticated) ?? .full {
+                        case .full?:
                             try await fail(channel, WireError(.internal, "this node already serves \(accepted.memberSlots) sessions (maxSessions); retry later"))
                             continue
+                        case .siteFull?:
+                            try await fail(channel, WireError(.internal, "this node already serves \(accepted.sessionsPerSite) sessions of site \(site.map(\.rawValue) ?? "?"), the most one site may hold; close one (another `tierline serve` or `sync` with the same store?) and retry"))
+                            continue
+                        case nil:
+                            accepted.prelude.lift()
                         }
-                        accepted.prelude.lift()
                     }
                     // The coordinator watches a restored site's fence: from now on, every member that
                     // sends it everything it holds is a witness that nothing of that site is missing.

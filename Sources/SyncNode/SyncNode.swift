@@ -170,10 +170,11 @@ public final class SyncNode: Service, Sendable {
                                 return
                             }
                             let admission = self.admission
-                            let hooks = AcceptedHooks(host: host, prelude: accepted.prelude, memberSlots: admission.limits.members) {
-                                let admitted = admission.authenticated(ticket)
-                                member.withLockedValue { $0 = admitted }
-                                return admitted
+                            let hooks = AcceptedHooks(host: host, prelude: accepted.prelude, memberSlots: admission.limits.members,
+                                                      sessionsPerSite: admission.limits.sessionsPerSite) { site in
+                                let refusal = admission.authenticated(ticket, site: site.rawValue)
+                                member.withLockedValue { $0 = refusal == nil }
+                                return refusal
                             }
                             if accepted.gate.mode == .plain {
                                 self.context.logger.warning("a plain protocol-1 session, unprotected (allowPlainSessions): anyone on the path reads and can change it", metadata: ["peer": "\(address)"])

@@ -178,9 +178,9 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
         _ = enter("10.0.0.4", "d1")
         #expect(closed.withLockedValue { $0 } == ["a1", "a2"], "the pool was full: the oldest of 10.0.0.1, which held two")
         // A stranger that authenticates takes the member slot and leaves the pool; a second is refused.
-        #expect(admission.authenticated(b1))
+        #expect(admission.authenticated(b1, site: "north") == nil)
         #expect(admission.counts == (members: 1, strangers: 3))
-        #expect(!admission.authenticated(a3))
+        #expect(admission.authenticated(a3, site: "south") == .full)
         admission.leave(b1, member: true)
         admission.leave(a3, member: false)
         #expect(admission.counts == (members: 0, strangers: 2))
@@ -194,6 +194,21 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
             for stranger in evicted { stranger.evict() }
         }
         #expect(tiedClosed.withLockedValue { $0 } == ["member"], "the oldest of the pool, not the lowest address")
+    }
+
+    /// One member cannot take every session slot (attack review F7): a site holds at most
+    /// `sessionsPerSite` at once, and others still get in.
+    @Test func oneSiteCannotHoldEverySessionSlot() {
+        let admission = Admission(limits: Admission.Limits(members: 10, sessionsPerSite: 2))
+        let tickets = (0..<4).map { _ in admission.enter(host: "10.0.0.1") {}.ticket }
+        #expect(admission.authenticated(tickets[0], site: "north") == nil)
+        #expect(admission.authenticated(tickets[1], site: "north") == nil)
+        #expect(admission.authenticated(tickets[2], site: "north") == .siteFull)
+        #expect(admission.authenticated(tickets[3], site: "south") == nil)
+        admission.leave(tickets[0], member: true)
+        let again = admission.enter(host: "10.0.0.1") {}.ticket
+        #expect(admission.authenticated(again, site: "north") == nil, "a slot freed by north's own session is north's again")
+        #expect(admission.counts.members == 3)
     }
 
     @Test func aConnectionClosedToMakeRoomIsToldWhyEvenBeforeItHasWrittenAnything() async throws {
