@@ -71,7 +71,8 @@ public enum StrictJSON {
             case .object(let members):
                 let allowed = known[pattern]
                 for member in members {
-                    let memberPath = path.isEmpty ? member.name : "\(path).\(member.name)"
+                    let shown = Self.printable(member.name)
+                    let memberPath = path.isEmpty ? shown : "\(path).\(shown)"
                     if let allowed, !allowed.contains(member.name) {
                         var message = "unknown setting \"\(memberPath)\""
                         if let near = nearest(member.name, in: allowed) { message += "; did you mean \"\(near)\"?" }
@@ -89,6 +90,20 @@ public enum StrictJSON {
         }
         visit(node, path: "", pattern: "")
         return problems
+    }
+
+    /// `text` with control characters written as `\u{…}`: member names from a hostile document end up
+    /// in paths and messages that reach a terminal or a log.
+    public static func printable(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
+                out += "\\u{\(String(scalar.value, radix: 16))}"
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
     }
 
     /// The known name closest to `name` by edit distance (case-insensitive), if it is close: at most
@@ -203,12 +218,13 @@ public enum StrictJSON {
                 }
                 let namePosition = position
                 let name = try string(path: path)
-                let memberPath = path.isEmpty ? name : "\(path).\(name)"
+                let shown = StrictJSON.printable(name)
+                let memberPath = path.isEmpty ? shown : "\(path).\(shown)"
                 guard names.insert(name).inserted else {
-                    throw Problem(position: namePosition, path: memberPath, message: "\"\(name)\" appears twice in one object; keep one")
+                    throw Problem(position: namePosition, path: memberPath, message: "\"\(shown)\" appears twice in one object; keep one")
                 }
                 skipSpace()
-                guard peek == UInt8(ascii: ":") else { throw fail("a colon should follow the member name \"\(name)\"", path: memberPath) }
+                guard peek == UInt8(ascii: ":") else { throw fail("a colon should follow the member name \"\(shown)\"", path: memberPath) }
                 i += 1
                 members.append(Member(name: name, value: try value(path: memberPath)))
                 skipSpace()
@@ -216,7 +232,7 @@ public enum StrictJSON {
                 case UInt8(ascii: ","): i += 1
                 case UInt8(ascii: "}"): i += 1; return .object(members)
                 case nil: throw fail("the file ends inside an object; a \"}\" is missing", path: path)
-                default: throw fail("a comma or \"}\" should follow the value of \"\(name)\"", path: memberPath)
+                default: throw fail("a comma or \"}\" should follow the value of \"\(shown)\"", path: memberPath)
                 }
             }
         }

@@ -113,7 +113,6 @@ public struct SyncMetrics: Sendable {
     }
 }
 
-/// Which peer sites have a session open right now.
 /// The coordinator's count of restores it began to watch, shared by its sessions.
 final class RestoreEpoch: Sendable {
     private let value = NIOLockedValueBox(0)
@@ -121,6 +120,7 @@ final class RestoreEpoch: Sendable {
     func advance() { value.withLockedValue { $0 += 1 } }
 }
 
+/// Which peer sites have a session open right now.
 final class Presence: Sendable {
     private let open = NIOLockedValueBox<[SiteID: Int]>([:])
     func enter(_ site: SiteID) { open.withLockedValue { $0[site, default: 0] += 1 } }
@@ -735,6 +735,10 @@ final class SyncSession: Sendable {
         if let transport, transport.mode == .plain, let allowed = context.plainSites, !allowed.contains(peer.site) {
             try await fail(channel, WireError(.tlsRequired, "\(peer.site) reached this node in plain text, and plain protocol-1 sessions are admitted only with the sites named in allowPlainSessions (\(allowed.isEmpty ? "none" : allowed.map(\.rawValue).sorted().joined(separator: ", "))); upgrade \(peer.site) to Tierline 0.7 or later, or, for an upgrade window, add it: \"allowPlainSessions\": [\"\(peer.site)\"] in node.json (serve --allow-plain \(peer.site))"))
             return
+        }
+        if let transport, transport.mode == .plain {
+            // Logged once the site is known to be a listed member, so strangers cannot flood the log.
+            logger.warning("a plain protocol-1 session with \(peer.site), unprotected (allowPlainSessions): anyone on the path reads and can change it")
         }
         if member.role != peer.role {
             logger.warning("the peer announces role \(peer.role.rawValue) but the roster lists \(member.role.rawValue); the roster's role counts")

@@ -176,9 +176,6 @@ public final class SyncNode: Service, Sendable {
                                 member.withLockedValue { $0 = refusal == nil }
                                 return refusal
                             }
-                            if accepted.gate.mode == .plain {
-                                self.context.logger.warning("a plain protocol-1 session, unprotected (allowPlainSessions): anyone on the path reads and can change it", metadata: ["peer": "\(address)"])
-                            }
                             _ = await SyncSession(context: self.context, mode: .live, address: address, counter: accepted.counter,
                                                   accepted: hooks, transport: accepted.gate).run(connection)
                         }

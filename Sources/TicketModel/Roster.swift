@@ -133,10 +133,11 @@ public struct SignedRoster: Equatable, Sendable {
         guard document.utf8.count <= RosterLimits.maxDocumentBytes else {
             throw RosterError("the roster is \(document.utf8.count) bytes; the limit is \(RosterLimits.maxDocumentBytes)")
         }
-        try Self.readStrictly(document)
+        // The signature first: it is the cheaper check, and it turns away anything a stranger made.
         guard SiteKey.isValid(signature: signature, of: Roster.signedMessage(document), publicKey: pinnedKey) else {
             throw RosterError("the roster's signature does not verify under the pinned coordinator key; it was not issued by this fleet's coordinator")
         }
+        try Self.readStrictly(document)
         let roster: Roster
         do { roster = try JSONDecoder().decode(Roster.self, from: Data(document.utf8)) } catch {
             throw RosterError("the signed roster does not parse: \(error)")

@@ -110,12 +110,12 @@ extension TicketDatabase {
     @discardableResult
     public func watchRestore(of site: SiteID, restore id: UInt64?) throws -> Bool {
         try writer.write { db in
-            let watched = try Int64.fetchOne(db, sql: "SELECT since FROM restoreWatch WHERE site = ?", arguments: [site.rawValue])
+            let watched = try Int64.fetchOne(db, sql: "SELECT restoreID FROM restoreWatch WHERE site = ?", arguments: [site.rawValue])
             if let id, watched == Int64(clamping: id) { return false }
             try db.execute(sql: "DELETE FROM restoreWatch WHERE site = ?", arguments: [site.rawValue])
             try db.execute(sql: "DELETE FROM restoreWitness WHERE site = ?", arguments: [site.rawValue])
             guard let id else { return false }
-            try db.execute(sql: "INSERT INTO restoreWatch (site, since) VALUES (?, ?)", arguments: [site.rawValue, Int64(clamping: id)])
+            try db.execute(sql: "INSERT INTO restoreWatch (site, restoreID) VALUES (?, ?)", arguments: [site.rawValue, Int64(clamping: id)])
             return true
         }
     }
@@ -265,7 +265,7 @@ extension StoreDirectory {
                 try db.execute(sql: "DELETE FROM restoreWatch")
                 try db.execute(sql: "DELETE FROM restoreWitness")
                 try db.execute(sql: "UPDATE localSite SET restoredAt = ?, restoreAwaiting = NULL WHERE id = 1", arguments: [now])
-                try db.execute(sql: "INSERT INTO restoreWatch (site, since) SELECT site, ? FROM localSite WHERE id = 1", arguments: [now])
+                try db.execute(sql: "INSERT INTO restoreWatch (site, restoreID) SELECT site, ? FROM localSite WHERE id = 1", arguments: [now])
             }
             // Closing checkpoints any WAL into the file, so the rename moves the whole database.
             try copy.close()

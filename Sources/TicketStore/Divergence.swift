@@ -88,8 +88,9 @@ extension TicketDatabase {
                                         address: address, detectedAt: now)
             try db.execute(sql: """
                 INSERT INTO divergence (origin, peer, seq, ourHash, theirHash, address, detectedAt) VALUES (?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT(origin, peer) DO UPDATE SET seq = min(seq, excluded.seq), ourHash = excluded.ourHash,
+                ON CONFLICT(origin, peer) DO UPDATE SET seq = excluded.seq, ourHash = excluded.ourHash,
                   theirHash = excluded.theirHash, address = excluded.address, detectedAt = excluded.detectedAt
+                WHERE excluded.seq < divergence.seq
                 """, arguments: [block.origin.rawValue, peer.rawValue, Int64(clamping: block.seq), ours, Data(block.hash),
                                  address, Int64(clamping: now)])
             return .recorded(divergence)

@@ -101,16 +101,20 @@ extension TicketDatabase {
     ///   coordinator's; `.invalidInput` when the document is malformed. Nothing changes then.
     @discardableResult
     public func adopt(document: String, signature: [UInt8]) throws -> Bool {
-        try writer.writeWithoutTransaction { db in
+        guard let pinned = try writer.read({ try Self.pinnedKey($0) }) else {
+            throw StoreError(.keyMismatch, "this store has no pinned coordinator key, so it cannot judge a roster; run `tierline roster pin KEY` with the coordinator's public key")
+        }
+        // Verified and read before the write lock is taken: a peer's megabyte roster never holds up
+        // the store's writers.
+        let signed: SignedRoster
+        do { signed = try SignedRoster(document: document, signature: signature, pinnedKey: pinned) } catch {
+            throw StoreError(.keyMismatch, "\(error)")
+        }
+        return try writer.writeWithoutTransaction { db in
             var adopted = false
             try db.inTransaction(.immediate) {
-                guard let pinned = try Self.pinnedKey(db) else {
-                    throw StoreError(.keyMismatch, "this store has no pinned coordinator key, so it cannot judge a roster; run `tierline roster pin KEY` with the coordinator's public key")
-                }
-                let signed: SignedRoster
-                do { signed = try SignedRoster(document: document, signature: signature, pinnedKey: pinned) } catch {
-                    throw StoreError(.keyMismatch, "\(error)")
-                }
+                // A key pinned once never changes, but a store without one may have pinned it meanwhile.
+                guard try Self.pinnedKey(db) == pinned else { throw StoreError(.keyMismatch, "the pinned coordinator key changed while the roster was read; try again") }
                 adopted = try adopt(db, signed)
                 return .commit
             }
@@ -179,7 +183,7 @@ extension TicketDatabase {
 
     /// Takes back the blocks of a removed `site` above `limit` that this store applied before it
     /// learned of the removal, so that it ends with exactly the blocks every other replica keeps
-    /// (`Protocol/PROTOCOL.md` §2.6.3): the blocks leave the log, the vector steps back to `limit`, and
+    /// (`Protocol/PROTOCOL.md` §2.6.1, "Removal converges"): the blocks leave the log, the vector steps back to `limit`, and
     /// what they touched is folded again from what remains. An entity left with no change at all
     /// disappears; one that other sites' blocks still touch is folded from those, as on a replica that
     /// never held the withdrawn blocks.

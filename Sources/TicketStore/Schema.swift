@@ -257,7 +257,7 @@ enum Schema {
             // Local: never replicated.
             try db.create(table: "restoreWatch") { t in
                 t.primaryKey("site", .text)
-                t.column("since", .integer).notNull()
+                t.column("restoreID", .integer).notNull()
             }
             try db.create(table: "restoreWitness") { t in
                 t.column("site", .text).notNull()
@@ -268,7 +268,7 @@ enum Schema {
             // (a JSON array), or NULL before the coordinator said anything.
             try db.alter(table: "localSite") { t in t.add(column: "restoreAwaiting", .text) }
             // A store restored (and fenced) before this version watches its own restore from now on.
-            try db.execute(sql: "INSERT INTO restoreWatch (site, since) SELECT site, restoredAt FROM localSite WHERE restoredAt IS NOT NULL")
+            try db.execute(sql: "INSERT INTO restoreWatch (site, restoreID) SELECT site, restoredAt FROM localSite WHERE restoredAt IS NOT NULL")
         }
         migrator.registerMigration("v12-reissued") { db in
             // The blocks of a copied store (`tierline recover --from`) that this store re-issued as its

@@ -35,7 +35,7 @@ import harness  # noqa: E402
 from harness import HOST, Stop, check, free_port, require, tl  # noqa: E402
 
 harness.find_binary()
-TIMEOUT = 10.0
+TIMEOUT = 60.0
 
 
 def openssl(*args):

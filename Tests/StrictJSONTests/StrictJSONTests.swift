@@ -41,6 +41,17 @@ import Testing
         #expect(found?.message.contains(says) == true, "\(String(describing: found))")
     }
 
+    /// A member name with terminal escapes reaches messages and paths escaped, never raw.
+    @Test func hostileMemberNamesArePrintedEscaped() throws {
+        let text = "{\"\\u001b[2J\": 1, \"\\u001b[2J\": 2}"
+        let found = try #require(problem(text))
+        #expect(!found.description.contains("\u{1b}"), "\(found)")
+        #expect(found.path == "\\u{1b}[2J")
+        let node = try StrictJSON.parse(Array("{\"x\\u0007\": 1}".utf8))
+        let unknown = StrictJSON.unknownMembers(in: node, known: ["": ["x"]])
+        #expect(unknown.count == 1 && !unknown[0].description.contains("\u{7}"))
+    }
+
     @Test func everyUnknownMemberIsReportedWithADidYouMean() throws {
         let node = try StrictJSON.parse(Array("{\n \"peer\": [],\n \"lisen\": \"x\",\n \"tls\": {\"cafile\": \"x\", \"zzz\": 1},\n \"listen\": \"y\"\n}".utf8))
         let problems = StrictJSON.unknownMembers(in: node, known: ["": ["peers", "listen", "tls"], "tls": ["caFile", "keyFile"]])

@@ -175,4 +175,34 @@ import TicketStore
         #expect(try site.rosterVersion() == 0)
         #expect(try site.adopt(document: good.document, signature: good.signature))
     }
+
+    /// A divergence row names one seq with that seq's two hashes (review): evidence at a later seq
+    /// leaves a row about an earlier one as it is, and evidence at an earlier seq replaces it whole.
+    @Test func aDivergenceRowKeepsTheEarliestSeqWithItsOwnHashes() throws {
+        let hubKey = SiteKey.generate(), xKey = SiteKey.generate()
+        let hub = try TicketDatabase(DatabaseQueue(), key: hubKey)
+        try hub.initialize(site: SiteID("hub"), role: .coordinator)
+        let x = try TicketDatabase(DatabaseQueue(), key: xKey)
+        try x.initialize(site: SiteID("x"), role: .site)
+        let roster = try hub.admit(site: SiteID("x"), key: xKey.publicKey, role: .site)
+        try x.pinCoordinator(key: hubKey.publicKey)
+        try x.adopt(document: roster.document, signature: roster.signature)
+        let copyQueue = try DatabaseQueue()
+        try x.writer.backup(to: copyQueue)
+        let copy = try TicketDatabase(copyQueue, key: xKey)
+        for store in [x, copy] {
+            _ = try store.createTicket(TicketDraft(subject: "one"))
+            _ = try store.createTicket(TicketDraft(subject: "two"))
+        }
+        _ = try hub.apply(try x.blocks(after: VersionVector()))
+        let theirs = try copy.blocks(after: VersionVector()), ours = try x.blocks(after: VersionVector())
+        let peer = try SiteID("x")
+        for seq: UInt64 in [2, 1, 2] {
+            _ = try hub.recordFork(theirs.first { $0.seq == seq }!, peer: peer, address: "test", now: 1)
+        }
+        let row = try #require(try hub.divergences().first)
+        #expect(row.seq == 1)
+        #expect(row.ourHash == ours.first { $0.seq == 1 }!.hash)
+        #expect(row.theirHash == theirs.first { $0.seq == 1 }!.hash)
+    }
 }
