@@ -1,5 +1,6 @@
-/// A strict JSON reader for the files people write (node.json, for a start): it reads RFC 8259 JSON
-/// and nothing more, and says where a problem is.
+/// The strict JSON reader: for the files people write (node.json, escalation configuration, routing
+/// files), intake bodies, rosters and every line of the sync wire. It reads RFC 8259 JSON and nothing
+/// more, and says where a problem is.
 ///
 /// Foundation's `JSONSerialization` accepts a trailing comma, keeps the last of two members with one
 /// name, and reports a syntax error without a line. This reader refuses both, gives every problem a
@@ -32,6 +33,18 @@ public enum StrictJSON {
         case number(String)
         case bool(Bool)
         case null
+
+        /// The number as a 64-bit integer, when it is written as one: digits with an optional minus,
+        /// no fraction, no exponent, not `-0`, and within `Int64`'s range. `nil` for anything else,
+        /// so `1.0`, `1e3` and `9223372036854775808` are not integers here.
+        ///
+        /// ```swift
+        /// try StrictJSON.parse(Array("42".utf8)).value.integer  // 42
+        /// ```
+        public var integer: Int64? {
+            guard case .number(let text) = self, text != "-0" else { return nil }
+            return Int64(text)
+        }
     }
 
     public struct Member: Sendable, Equatable {
@@ -286,7 +299,16 @@ public enum StrictJSON {
 
         mutating func string(path: String) throws(Problem) -> String {
             i += 1
-            var out = [UInt8]()
+            // Most strings (a frame's base64 payload above all) hold no escape: find the closing
+            // quote and take the bytes in one piece.
+            let start = i
+            while i < bytes.count, bytes[i] != UInt8(ascii: "\""), bytes[i] != UInt8(ascii: "\\"), bytes[i] >= 0x20 { i += 1 }
+            if peek == UInt8(ascii: "\"") {
+                i += 1
+                guard let text = String(validating: bytes[start..<i - 1], as: UTF8.self) else { throw fail("the string is not valid UTF-8", path: path) }
+                return text
+            }
+            var out = Array(bytes[start..<i])
             while true {
                 guard let byte = peek else { throw fail("the file ends inside a string; a closing \" is missing", path: path) }
                 i += 1

@@ -63,3 +63,28 @@ import Testing
         #expect(!problems[3].message.contains("did you mean"))
     }
 }
+
+/// What the wire reads through the parser: integers from the number's text, and strings with and
+/// without escapes (the plain ones are taken in one piece).
+@Suite struct StrictJSONValueTests {
+    @Test(arguments: [
+        ("0", 0 as Int64?), ("42", 42), ("-7", -7), ("9223372036854775807", .max), ("-9223372036854775808", .min),
+        ("9223372036854775808", nil), ("-0", nil), ("1.0", nil), ("1e3", nil), ("1E0", nil), ("\"1\"", nil), ("true", nil), ("null", nil),
+    ])
+    func integersAreReadExactlyFromTheirText(text: String, expected: Int64?) throws {
+        #expect(try StrictJSON.parse(Array(text.utf8)).value.integer == expected)
+    }
+
+    @Test func plainAndEscapedStringsReadTheSame() throws {
+        let long = String(repeating: "QUJD", count: 50_000)
+        #expect(try StrictJSON.parse(Array("\"\(long)\"".utf8)).value == .string(long))
+        #expect(try StrictJSON.parse(Array(#""plain then \"escaped\" then \u00e9 plain""#.utf8)).value == .string("plain then \"escaped\" then é plain"))
+        #expect(try StrictJSON.parse(Array(#""""#.utf8)).value == .string(""))
+    }
+
+    @Test func invalidUTF8InAPlainStringIsRefused() {
+        for bytes: [UInt8] in [[0x22, 0x61, 0xFF, 0x22], [0x22, 0xC0, 0xAE, 0x22], [0x22, 0x61, 0xFF, 0x5C, 0x6E, 0x22]] {
+            #expect(throws: StrictJSON.Problem.self) { try StrictJSON.parse(bytes) }
+        }
+    }
+}
