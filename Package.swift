@@ -57,7 +57,7 @@ let package = Package(
         .target(
             name: "SyncWire",
             dependencies: [
-                "TicketModel",
+                "TicketModel", "StrictJSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -68,7 +68,8 @@ let package = Package(
             name: "Escalation",
             dependencies: ["TicketModel", "StrictJSON", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
-        // Strict JSON for the files people write: positions, duplicate names refused, did-you-mean.
+        // Strict JSON for the files people write and the wire's lines: positions, duplicate names
+        // refused, did-you-mean.
         .target(name: "StrictJSON", swiftSettings: strict),
         // The application layer: one function per help-desk use case, over the store and escalation;
         // every edge (CLI, intake, node, demo) calls it. No networking.

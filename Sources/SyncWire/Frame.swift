@@ -136,110 +136,56 @@ extension Frame {
         guard line.count <= limits.maxLineBytes else {
             throw WireError(.lineTooLong, "the line is \(line.count) bytes; the limit is \(limits.maxLineBytes)")
         }
-        let findings = try StrictJSON.scan(line)
-        let data = Data(line)
-        let decoder = JSONDecoder()
-        let probe: TypeProbe
-        do { probe = try decoder.decode(TypeProbe.self, from: data) } catch {
-            throw WireError(.badJSON, "the line is not a JSON object with a string member \"type\" (\(Self.describe(error)))")
-        }
-        if let members = Self.members[probe.type] {
-            if let bad = members.sorted().first(where: findings.nonIntegers.contains) {
-                throw WireError(.badField, "\(probe.type) frame: member \"\(bad)\" must hold integers without fraction, exponent or minus zero")
+        let frame = try FrameObject(line: line)
+        switch frame.type {
+        case "hello": return .frame(.hello(try WireHello(frame).validated()))
+        case "auth": return .frame(.auth(signature: try Field.hex(try frame.string("signature"), bytes: 64, name: "signature")))
+        case "vector":
+            let wire = try WireVectorHeads(frame)
+            let vector = try Field.vector(wire.vector, name: "vector")
+            return .frame(.vector(vector, heads: try Field.heads(wire.heads ?? [:], vector: vector)))
+        case "blocks": return .batch(try WireBlocks(frame).header(limits: limits))
+        case "ack":
+            let ack = try WireAck(frame)
+            return .frame(.ack(Ack(batch: try Field.positive(ack.batch, name: "batch"), vector: try Field.vector(ack.vector, name: "vector"),
+                                   applied: try Field.count(ack.applied, name: "applied"), held: try Field.count(ack.held, name: "held"),
+                                   refused: try Field.count(ack.refused, name: "refused"))))
+        case "synced":
+            let synced = try WireSynced(frame)
+            var awaiting: [SiteID]?
+            if let sites = synced.awaiting {
+                guard sites.count <= RosterLimits.maxSites else {
+                    throw WireError(.tooLarge, "member \"awaiting\" names \(sites.count) sites; a roster holds at most \(RosterLimits.maxSites)")
+                }
+                var parsed: [SiteID] = []
+                for site in sites { parsed.append(try Field.site(site, name: "awaiting")) }
+                guard zip(parsed, parsed.dropFirst()).allSatisfy({ $0 < $1 }) else {
+                    throw WireError(.badField, "member \"awaiting\" must list site ids in ascending order without repeats")
+                }
+                awaiting = parsed
             }
-            if let bad = members.sorted().first(where: findings.nulls.contains) {
-                throw WireError(.badField, "\(probe.type) frame: member \"\(bad)\" is null; leave an optional member out instead")
+            return .frame(.synced(try Field.vector(synced.vector, name: "vector"), awaiting: awaiting))
+        case "ping", "pong":
+            let id = try Field.count(try frame.integer("id"), name: "id"), time = try Field.count(try frame.integer("time"), name: "time")
+            return .frame(frame.type == "ping" ? .ping(id: id, time: time) : .pong(id: id, time: time))
+        case "bye": return .frame(.bye(reason: try frame.optionalString("reason")))
+        case "roster":
+            let document = try frame.string("document"), signature = try frame.string("signature")
+            guard document.utf8.count <= RosterLimits.maxDocumentBytes else {
+                throw WireError(.tooLarge, "the roster document is \(document.utf8.count) bytes; the limit is \(RosterLimits.maxDocumentBytes)")
             }
-        }
-        do {
-            switch probe.type {
-            case "hello": return .frame(.hello(try decoder.decode(WireHello.self, from: data).validated()))
-            case "auth":
-                let auth = try decoder.decode(WireAuth.self, from: data)
-                return .frame(.auth(signature: try Field.hex(auth.signature, bytes: 64, name: "signature")))
-            case "vector":
-                let wire = try decoder.decode(WireVectorHeads.self, from: data)
-                let vector = try Field.vector(wire.vector, name: "vector")
-                return .frame(.vector(vector, heads: try Field.heads(wire.heads ?? [:], vector: vector)))
-            case "blocks": return .batch(try decoder.decode(WireBlocks.self, from: data).header(limits: limits))
-            case "ack":
-                let ack = try decoder.decode(WireAck.self, from: data)
-                return .frame(.ack(Ack(batch: try Field.positive(ack.batch, name: "batch"), vector: try Field.vector(ack.vector, name: "vector"),
-                                applied: try Field.count(ack.applied, name: "applied"), held: try Field.count(ack.held, name: "held"),
-                                refused: try Field.count(ack.refused, name: "refused"))))
-            case "synced":
-                let synced = try decoder.decode(WireSynced.self, from: data)
-                let awaiting = try synced.awaiting.map { sites in
-                    guard sites.count <= RosterLimits.maxSites else {
-                        throw WireError(.tooLarge, "member \"awaiting\" names \(sites.count) sites; a roster holds at most \(RosterLimits.maxSites)")
-                    }
-                    let parsed = try sites.map { try Field.site($0, name: "awaiting") }
-                    guard zip(parsed, parsed.dropFirst()).allSatisfy({ $0 < $1 }) else {
-                        throw WireError(.badField, "member \"awaiting\" must list site ids in ascending order without repeats")
-                    }
-                    return parsed
-                }
-                return .frame(.synced(try Field.vector(synced.vector, name: "vector"), awaiting: awaiting))
-            case "ping", "pong":
-                let ping = try decoder.decode(WirePing.self, from: data)
-                let id = try Field.count(ping.id, name: "id"), time = try Field.count(ping.time, name: "time")
-                return .frame(probe.type == "ping" ? .ping(id: id, time: time) : .pong(id: id, time: time))
-            case "bye": return .frame(.bye(reason: try decoder.decode(WireBye.self, from: data).reason))
-            case "roster":
-                let roster = try decoder.decode(WireRoster.self, from: data)
-                guard roster.document.utf8.count <= RosterLimits.maxDocumentBytes else {
-                    throw WireError(.tooLarge, "the roster document is \(roster.document.utf8.count) bytes; the limit is \(RosterLimits.maxDocumentBytes)")
-                }
-                return .frame(.roster(document: roster.document, signature: try Field.hex(roster.signature, bytes: 64, name: "signature")))
-            case "error":
-                let error = try decoder.decode(WireErrorFrame.self, from: data)
-                return .frame(.error(code: error.code, message: error.message, fatal: error.fatal))
-            case "fork":
-                let fork = try decoder.decode(WireFork.self, from: data)
-                guard let bytes = Data(base64Encoded: fork.block), bytes.count <= BlockLimits.maxBlockBytes else {
-                    throw WireError(.badField, "member \"block\" must be the base64 of one block of at most \(BlockLimits.maxBlockBytes) bytes")
-                }
-                do { return .frame(.fork(try Block(decoding: [UInt8](bytes)))) } catch {
-                    throw WireError(.badField, "member \"block\" is not a block: \(error)")
-                }
-            default:
-                throw WireError(.unknownFrame, "frame type \"\(probe.type.prefix(64))\" is not known to protocol version \(WireVersion.protocolVersion); it was ignored")
+            return .frame(.roster(document: document, signature: try Field.hex(signature, bytes: 64, name: "signature")))
+        case "error":
+            return .frame(.error(code: try frame.string("code"), message: try frame.string("message"), fatal: try frame.bool("fatal")))
+        case "fork":
+            guard let bytes = Data(base64Encoded: try frame.string("block")), bytes.count <= BlockLimits.maxBlockBytes else {
+                throw WireError(.badField, "member \"block\" must be the base64 of one block of at most \(BlockLimits.maxBlockBytes) bytes")
             }
-        } catch let error as WireError {
-            throw error
-        } catch let DecodingError.dataCorrupted(context) where context.codingPath.isEmpty {
-            throw WireError(.badJSON, "the line is not valid JSON (\(context.debugDescription))")
-        } catch {
-            throw WireError(.badField, "\(probe.type) frame: \(Self.describe(error))")
-        }
-    }
-
-    /// The members each known frame type defines.
-    static let members: [String: Set<String>] = [
-        "hello": ["protocol", "minProtocol", "schema", "site", "role", "publicKey", "nonce", "time", "software", "roster", "restored"],
-        "roster": ["document", "signature"],
-        "auth": ["signature"], "vector": ["vector", "heads"], "synced": ["vector", "awaiting"],
-        "blocks": ["batch", "count", "size", "keys", "data"],
-        "ack": ["batch", "vector", "applied", "held", "refused"],
-        "ping": ["id", "time"], "pong": ["id", "time"], "bye": ["reason"], "error": ["code", "message", "fatal"], "fork": ["block"],
-    ]
-
-    /// A short account of a JSON decoding error: which member, and what was wrong.
-    static func describe(_ error: any Error) -> String {
-        guard let error = error as? DecodingError else { return "\(error)" }
-        func path(_ keys: [any CodingKey]) -> String { keys.map(\.stringValue).joined(separator: ".") }
-        switch error {
-        case .keyNotFound(let key, let context):
-            return "missing member \"\(path(context.codingPath + [key]))\""
-        case .typeMismatch(let type, let context):
-            return "member \"\(path(context.codingPath))\" is not of type \(type)"
-        case .valueNotFound(let type, let context):
-            return "member \"\(path(context.codingPath))\" is null, expected \(type)"
-        case .dataCorrupted(let context):
-            let at = context.codingPath.isEmpty ? "" : "member \"\(path(context.codingPath))\": "
-            return at + context.debugDescription
-        @unknown default:
-            return "\(error)"
+            do { return .frame(.fork(try Block(decoding: [UInt8](bytes)))) } catch {
+                throw WireError(.badField, "member \"block\" is not a block: \(error)")
+            }
+        default:
+            throw WireError(.unknownFrame, "frame type \"\(frame.type.prefix(64))\" is not known to protocol version \(WireVersion.protocolVersion); it was ignored")
         }
     }
 }
@@ -295,9 +241,7 @@ enum Field {
     }
 }
 
-struct TypeProbe: Decodable { var type: String }
-
-struct WireHello: Codable {
+struct WireHello: Encodable {
     var type = "hello"
     var `protocol`: Int64
     var minProtocol: Int64
@@ -332,40 +276,40 @@ struct WireHello: Codable {
     }
 }
 
-struct WireRoster: Codable {
+struct WireRoster: Encodable {
     var type = "roster"
     var document: String
     var signature: String
 }
 
-struct WireFork: Codable {
+struct WireFork: Encodable {
     var type = "fork"
     var block: String
 }
 
-struct WireAuth: Codable {
+struct WireAuth: Encodable {
     var type = "auth"
     var signature: String
 }
 
-struct WireSynced: Codable {
+struct WireSynced: Encodable {
     var type = "synced"
     var vector: [String: Int64]
     var awaiting: [String]?
 }
 
-struct WireHead: Codable {
+struct WireHead: Encodable {
     var seq: Int64
     var hash: String
 }
 
-struct WireVectorHeads: Codable {
+struct WireVectorHeads: Encodable {
     var type = "vector"
     var vector: [String: Int64]
     var heads: [String: WireHead]?
 }
 
-struct WireAck: Codable {
+struct WireAck: Encodable {
     var type = "ack"
     var batch: Int64
     var vector: [String: Int64]
@@ -374,25 +318,25 @@ struct WireAck: Codable {
     var refused: Int64
 }
 
-struct WirePing: Codable {
+struct WirePing: Encodable {
     var type: String
     var id: Int64
     var time: Int64
 }
 
-struct WireBye: Codable {
+struct WireBye: Encodable {
     var type = "bye"
     var reason: String?
 }
 
-struct WireErrorFrame: Codable {
+struct WireErrorFrame: Encodable {
     var type = "error"
     var code: String
     var message: String
     var fatal: Bool
 }
 
-struct WireBlocks: Codable {
+struct WireBlocks {
     var type = "blocks"
     var batch: Int64
     var count: Int64

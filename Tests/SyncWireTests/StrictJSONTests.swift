@@ -1,17 +1,20 @@
 import SyncWire
 import Testing
 
-/// Member names are compared as the decoder reads them, escapes undone, and lone surrogates are
-/// refused (PROTOCOL.md §2.1); found by reading the scanner while fuzzing it.
-@Suite struct StrictJSONTests {
-    func code(_ line: String) -> String? {
-        do {
-            _ = try Frame.decode(line: Array(line.utf8))
-            return nil
-        } catch {
-            return error.code.rawValue
-        }
+/// The error decoding `line` gives, or `nil` when it is a frame.
+func decodingError(_ line: String) -> WireError? {
+    do {
+        _ = try Frame.decode(line: Array(line.utf8))
+        return nil
+    } catch {
+        return error
     }
+}
+
+/// Member names are compared as the decoder reads them, escapes undone, and lone surrogates are
+/// refused (PROTOCOL.md §2.1); found by reading the wire's former scanner while fuzzing it.
+@Suite struct StrictJSONTests {
+    func code(_ line: String) -> String? { decodingError(line)?.code.rawValue }
 
     @Test func escapedMemberNamesAreTheNamesTheyEscape() {
         #expect(code(#"{"type":"ping","id":1,"t\u0069me":1e3}"#) == "bad-field")
@@ -26,5 +29,32 @@ import Testing
         #expect(code(#"{"type":"bye","reason":"\udc00x"}"#) == "bad-json")
         #expect(code(#"{"type":"bye","reason":"\ud800\u0041"}"#) == "bad-json")
         #expect(code(#"{"type":"bye","reason":"\ud83d\ude00 fine"}"#) == nil)
+    }
+}
+
+/// The members' types of §2.1, read from the parsed line at any depth; members a frame does not
+/// define are ignored whatever they hold.
+@Suite struct FrameMemberTypeTests {
+    func detail(_ line: String) -> WireError? { decodingError(line) }
+
+    @Test(arguments: [
+        (#"{"type":"vector","vector":{"north":1.5}}"#, "bad-field"),
+        (#"{"type":"vector","vector":{"north":null}}"#, "bad-field"),
+        (#"{"type":"vector","vector":{"north":1},"heads":{"north":{"seq":1}}}"#, "bad-field"),
+        (#"{"type":"vector","vector":{"north":1},"heads":{"north":[]}}"#, "bad-field"),
+        (#"{"type":"synced","vector":{},"awaiting":"north"}"#, "bad-field"),
+        (#"{"type":"synced","vector":{},"awaiting":[1]}"#, "bad-field"),
+        (#"{"type":"blocks","batch":1,"count":1,"size":1,"keys":{"north":7},"data":"AAAA"}"#, "bad-field"),
+        (#"{"type":"bye","reason":null}"#, "bad-field"),
+        (#"{"type":"error","code":"x","message":"m","fatal":1}"#, "bad-field"),
+        (#"{"type":"ping","id":1,"time":5,"later":[1.5,null,{"a":-0}]}"#, nil),
+        (#"{"type":"vector","vector":{"north":1,"north":1}}"#, "bad-json"),
+    ] as [(String, String?)])
+    func membersAreTypedAtEveryDepth(line: String, expected: String?) {
+        #expect(detail(line)?.code.rawValue == expected, "\(String(describing: detail(line)))")
+    }
+
+    @Test func aSyntaxErrorNamesItsByte() {
+        #expect(detail(#"{"type":"ping","id":01}"#)?.detail.hasSuffix("at byte 20") == true, "\(String(describing: detail(#"{"type":"ping","id":01}"#)))")
     }
 }
