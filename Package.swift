@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "SyncNode", targets: ["SyncNode"]),
         .library(name: "Dashboard", targets: ["Dashboard"]),
         .library(name: "Intake", targets: ["Intake"]),
+        // For the benchmark package in Benchmarks/, which generates its workload with the demo's stream.
+        .library(name: "Demo", targets: ["Demo"]),
         .library(name: "FaultProxy", targets: ["FaultProxy"]),
         .executable(name: "tierline-faultproxy", targets: ["tierline-faultproxy"]),
     ],
@@ -154,16 +156,6 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            swiftSettings: strict),
-        .executableTarget(
-            name: "tierline-bench",
-            dependencies: [
-                "TicketModel", "TicketStore", "SyncWire", "Desk", "SyncNode", "Escalation", "Dashboard", "Demo",
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ],
-            path: "Benchmarks/tierline-bench",
             swiftSettings: strict),
         .target(
             name: "TestSupport",

@@ -10,9 +10,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build --build-tests
 swift test --skip-build --parallel
-# The benchmark at a tiny size: its figures mean nothing in a debug build, but every section checks
-# its own result (counts, convergence) and exits non-zero if one is wrong.
-.build/debug/tierline-bench --only w1,w2,sync,rss --scale 0.01 --changes 2000 --rss-changes 20000 --json-only > /dev/null
+# The benchmark, a package of its own (Benchmarks/) that the build above does not compile, at a tiny
+# size: its figures mean nothing in a debug build, but every section checks its own result (counts,
+# convergence) and exits non-zero if one is wrong. A flag it does not know is a usage error (exit 2).
+swift build --package-path Benchmarks
+bench=Benchmarks/.build/debug/tierline-bench
+"$bench" --help > /dev/null
+status=0
+"$bench" --no-such-flag > /dev/null 2>&1 || status=$?
+[ "$status" = 2 ] || { echo "tierline-bench --no-such-flag exited $status, not 2" >&2; exit 1; }
+"$bench" --only w1,w2,sync,rss --scale 0.01 --changes 2000 --rss-changes 20000 --json-only > /dev/null
 bin=.build/debug/tierline
 Tests/CLI/two-stores.sh "$bin"
 Tests/CLI/sync-nodes.sh "$bin"

@@ -97,7 +97,7 @@ enum TierlineMapping {
     let (plainCommits, plainAutocommit) = try commitEach(autocommitOps, seconds: 5) { op in try plain.queue.write { db in try plain.apply(op, db) } }
     let plainBytes = try plain.fileBytes()
 
-    let store = try openStore(root + "/w1", site: "north", role: .site, key: SiteKey.generate(), synchronous: "NORMAL")
+    let (store, pool) = try openStoreAndPool(root + "/w1", site: "north", role: .site, key: SiteKey.generate(), synchronous: "NORMAL")
     var ids: [UUID] = []
     ids.reserveCapacity(ticketCount)
     let create = try timed { try store.batch { batch in for t in tickets { ids.append(try TierlineMapping.create(t, in: &batch)) } } }
@@ -108,13 +108,13 @@ enum TierlineMapping {
     // The benchmark checks itself: every ticket is there, with the last status the workload gave it.
     var expected = tickets
     for op in (ops + autocommitOps.prefix(commits)) where op.kind == .set { expected[op.ticket].setField(op.key, op.value) }
-    let stored = try store.writer.read { db in
+    let stored = try pool.read { db in
         try Row.fetchAll(db, sql: "SELECT id, status FROM ticket").reduce(into: [String: String]()) { $0[$1["id"]] = $1["status"] }
     }
     guard stored.count == ticketCount, ids.indices.allSatisfy({ stored[ids[$0].uuidString.lowercased()] == TierlineMapping.status(expected[$0].status) }) else {
         fatalError("W1: the Tierline store does not hold the tickets the workload wrote")
     }
-    try store.writer.writeWithoutTransaction { db in _ = try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+    try pool.writeWithoutTransaction { db in _ = try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
     let bytes = try fileSize(root + "/w1/tierline.sqlite")
 
     emitPair("W1", "create", count: ticketCount, seconds: create, plainSeconds: plainCreate, unit: "tickets/s")
@@ -123,7 +123,7 @@ enum TierlineMapping {
 
     // Durable commits: synchronous=FULL (a node's setting) fsyncs the WAL at every commit, on both.
     try plain.queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
-    try store.writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+    try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
     let durableOps = Array(autocommitOps.prefix(2_000))
     let (plainDurable, plainDurableSeconds) = try commitEach(durableOps, seconds: 3) { op in try plain.queue.write { db in try plain.apply(op, db) } }
     let (durable, durableSeconds) = try commitEach(durableOps, seconds: 3) { op in

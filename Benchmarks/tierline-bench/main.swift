@@ -1,7 +1,9 @@
 // tierline-bench: sync figures beside their loopback ceiling, in one run.
 //
-//   swift run -c release tierline-bench [--changes N] [--json-only]
-//   swift run -c release tierline-bench --dashboard [--sizes 10000,100000,1000000]
+//   swift build -c release --package-path Benchmarks
+//   Benchmarks/.build/release/tierline-bench [--only w1,w2,sync,rss,escalation] [--changes N] [--json-only]
+//   Benchmarks/.build/release/tierline-bench --dashboard [--sizes 10000,100000,1000000]
+//   Benchmarks/.build/release/tierline-bench --help
 //
 // Prints one JSON object per figure ({"peer","workload","metric","value","unit"}, the shape the
 // peers' figures in Benchmarks/WORKLOADS.md were recorded in) and then a table.
@@ -30,9 +32,8 @@ struct Figure {
 }
 
 var figures: [Figure] = []
-let arguments = CommandLine.arguments
-let targetChanges = arguments.firstIndex(of: "--changes").flatMap { Int(arguments[$0 + 1]) } ?? 100_000
-let jsonOnly = arguments.contains("--json-only")
+let options = Options.parseCommandLine()
+let jsonOnly = options.jsonOnly
 
 func note(_ text: String) { if !jsonOnly { FileHandle.standardError.write(Data((text + "\n").utf8)) } }
 
@@ -56,12 +57,20 @@ func openStore(_ folder: String, site: String?, role: SiteRole, key: SiteKey, du
 
 /// A store in `folder` with the given `PRAGMA synchronous` (W1 and W2 use NORMAL, as the peers do).
 func openStore(_ folder: String, site: String?, role: SiteRole, key: SiteKey, synchronous: String) throws -> TicketDatabase {
+    try openStoreAndPool(folder, site: site, role: role, key: key, synchronous: synchronous).store
+}
+
+/// A store in `folder` and the SQLite pool under it. The bench opens the pool itself and keeps it, to
+/// read and tune SQLite beside the store (a plain count as a baseline, a checkpoint, `synchronous`),
+/// which the store's API does not offer; the store reaches its pool only from inside its own package.
+func openStoreAndPool(_ folder: String, site: String?, role: SiteRole, key: SiteKey, synchronous: String) throws -> (store: TicketDatabase, pool: DatabasePool) {
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     var config = Configuration()
     config.prepareDatabase { db in try TicketDatabase.prepare(db, synchronous: synchronous) }
-    let db = try TicketDatabase(DatabasePool(path: folder + "/tierline.sqlite", configuration: config), key: key)
+    let pool = try DatabasePool(path: folder + "/tierline.sqlite", configuration: config)
+    let db = try TicketDatabase(pool, key: key)
     if let site { try db.initialize(site: try SiteID(site), role: role) }
-    return db
+    return (db, pool)
 }
 
 /// Pushes `bytes` bytes through a raw 127.0.0.1 TCP socket in 64 KiB writes; returns seconds.
@@ -107,20 +116,19 @@ func rawLoopback(bytes: Int) throws -> Double {
 let root = FileManager.default.temporaryDirectory.appendingPathComponent("tierline-bench-\(UUID().uuidString.prefix(8))").path
 try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
 // `--keep` leaves the stores in place (to inspect them with sqlite3); the path goes to stderr.
-let keep = arguments.contains("--keep")
+let keep = options.keep
 defer { if !keep { try? FileManager.default.removeItem(atPath: root) } }
 if keep { note("stores in \(root)") }
-if arguments.contains("--dashboard") {
-    let sizes = arguments.firstIndex(of: "--sizes").map { arguments[$0 + 1].split(separator: ",").compactMap { Int($0) } } ?? [10_000, 100_000, 1_000_000]
+if options.dashboard {
+    let sizes = options.sizeList
     try dashboardBench(sizes: sizes, root: root)
     printTable("dashboard summary over \(sizes.map(String.init).joined(separator: ", ")) tickets")
     exit(0)
 }
 
 // Which sections run: all but the dashboard by default (`--only w1,w2,sync,rss,escalation`).
-let sections = Set(arguments.firstIndex(of: "--only").map { arguments[$0 + 1].split(separator: ",").map(String.init) }
-                   ?? ["w1", "w2", "sync", "rss", "escalation"])
-let scale = arguments.firstIndex(of: "--scale").flatMap { Double(arguments[$0 + 1]) } ?? 1
+let sections = options.sectionSet
+let scale = options.scale
 if sections.contains("w1") { try w1(root: root, scale: scale) }
 if sections.contains("w2") { try w2(root: root, scale: scale) }
 
@@ -128,10 +136,10 @@ var logger = Logger(label: "bench")
 logger.logLevel = .critical
 var syncedTickets = 10_000
 if sections.contains("sync") {
-    syncedTickets = try await syncBench(root: root, target: targetChanges, label: "sync", batchFill: false, sampleMemory: false)
+    syncedTickets = try await syncBench(root: root, target: options.changes, label: "sync", batchFill: false, sampleMemory: false)
 }
 if sections.contains("rss") {
-    let big = arguments.firstIndex(of: "--rss-changes").flatMap { Int(arguments[$0 + 1]) } ?? 1_000_000
+    let big = options.rssChanges
     if sections == ["rss"] {
         _ = try await syncBench(root: root, target: big, label: "sync_1m", batchFill: true, sampleMemory: true)
     } else {
@@ -308,7 +316,7 @@ printTable("Tierline beside plain SQLite and loopback in one run (ratio: Tierlin
 /// The escalation ticker: one pass over every open ticket (fold, evaluate, write what is due),
 /// beside the fold alone and a plain SQLite scan of the same blocks, in the same run.
 @MainActor func escalationBench(root: String, tickets: Int) async throws {
-    let deskStore = try openStore(root + "/desk", site: "central", role: .coordinator, key: SiteKey.generate(), durable: false)
+    let (deskStore, deskPool) = try openStoreAndPool(root + "/desk", site: "central", role: .coordinator, key: SiteKey.generate(), synchronous: "OFF")
     let desk = try EscalationDesk(store: deskStore)
     _ = try desk.publish(Data(benchConfig.utf8), file: "bench", actor: "bench")
     let deskTickets = min(tickets, 2_000)
@@ -321,7 +329,7 @@ printTable("Tierline beside plain SQLite and loopback in one run (ratio: Tierlin
     let ids = try deskStore.activeTicketIDs()
     var scanned = 0
     let scanSeconds = try await seconds {
-        scanned = try deskStore.writer.read { db in try Int.fetchOne(db, sql: "SELECT SUM(length(bytes)) FROM block") ?? 0 }
+        scanned = try deskPool.read { db in try Int.fetchOne(db, sql: "SELECT SUM(length(bytes)) FROM block") ?? 0 }
     }
     let foldSeconds = try await seconds { for id in ids { _ = try deskStore.ticketState(id.uuidString) } }
     let later = Int64(TicketDatabase.systemMillis()) + 3 * 86_400_000
