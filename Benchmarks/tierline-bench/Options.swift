@@ -14,7 +14,7 @@ struct Options: ParsableCommand {
             a table. Each section checks its own result and exits non-zero if it is wrong.
             """)
 
-    static let allSections = ["w1", "w2", "sync", "rss", "escalation"]
+    static let allSections = ["w1", "w2", "sync", "rss", "escalation", "wire"]
 
     @Option(help: ArgumentHelp("Sections to run, comma-separated: \(Options.allSections.joined(separator: ",")).", valueName: "sections"))
     var only = Options.allSections.joined(separator: ",")

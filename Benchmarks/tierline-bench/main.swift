@@ -1,7 +1,7 @@
 // tierline-bench: sync figures beside their loopback ceiling, in one run.
 //
 //   swift build -c release --package-path Benchmarks
-//   Benchmarks/.build/release/tierline-bench [--only w1,w2,sync,rss,escalation] [--changes N] [--json-only]
+//   Benchmarks/.build/release/tierline-bench [--only w1,w2,sync,rss,escalation,wire] [--changes N] [--json-only]
 //   Benchmarks/.build/release/tierline-bench --dashboard [--sizes 10000,100000,1000000]
 //   Benchmarks/.build/release/tierline-bench --help
 //
@@ -126,7 +126,7 @@ if options.dashboard {
     exit(0)
 }
 
-// Which sections run: all but the dashboard by default (`--only w1,w2,sync,rss,escalation`).
+// Which sections run: all but the dashboard by default (`--only w1,w2,sync,rss,escalation,wire`).
 let sections = options.sectionSet
 let scale = options.scale
 if sections.contains("w1") { try w1(root: root, scale: scale) }
@@ -149,6 +149,7 @@ if sections.contains("rss") {
     }
 }
 if sections.contains("escalation") { try await escalationBench(root: root, tickets: syncedTickets) }
+if sections.contains("wire") { try wireBench(root: root) }
 printTable("Tierline beside plain SQLite and loopback in one run (ratio: Tierline / baseline)")
 
 /// Runs this benchmark again in a child process with `extra` arguments and takes its figures.
