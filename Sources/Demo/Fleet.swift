@@ -1,3 +1,4 @@
+import Desk
 import Dashboard
 import FaultProxy
 import Foundation
@@ -18,6 +19,9 @@ struct Member {
     var key: SiteKey
     var node: SyncNode?
     var task: Task<Void, any Error>?
+
+    /// The help desk over this member's store: how the demo's agents work.
+    var desk: HelpDesk { get throws { try HelpDesk(store: db) } }
 }
 
 /// The running parts of the demo fleet, stopped in one place whatever happens.

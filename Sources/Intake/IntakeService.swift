@@ -251,7 +251,7 @@ public struct IntakeService: Sendable {
         let events = try attachmentEvents(request.attachments, ticket: request.id, message: request.messageID) + request.events
         // What a site does when it opens a ticket: pin the SLA policy and start proactive ladders, in
         // the ticket's own transaction.
-        let (record, duplicate) = try EscalationDesk(store: store).openIntakeTicket(
+        let (record, duplicate) = try HelpDesk(store: store).open(fromIntake: 
             IntakeTicket(id: request.id, draft: draft, messageID: request.messageID, fields: fields, events: events,
                          customers: try newCustomer(request.customer).map { [$0] } ?? []), now: now())
         let stored = try store.ticket(record.id)

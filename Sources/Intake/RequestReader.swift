@@ -1,3 +1,4 @@
+import Desk
 import Foundation
 import StrictJSON
 import HTTPTypes
@@ -13,6 +14,19 @@ public struct IntakeError: Error, Sendable, CustomStringConvertible {
         self.status = status
         self.field = field
         self.message = message
+    }
+
+    /// A refusal of the Desk layer as an HTTP answer. A reference that finds nothing names
+    /// `unknown`, the member the reference came from.
+    init(_ error: DeskError, unknown: String) {
+        switch error.code {
+        case .invalidInput, .invalidConfiguration: self.init(.badRequest, field: error.field, error.message)
+        case .notFound: self.init(.notFound, field: error.field ?? unknown, error.message)
+        case .wrongState: self.init(.conflict, field: error.field, error.message)
+        case .notPermitted: self.init(.forbidden, field: error.field, error.message)
+        // The store cannot take writes now (restored and awaiting sync, a key mismatch): try later.
+        case .storeRefused: self.init(.serviceUnavailable, field: nil, error.message)
+        }
     }
 
     static func bad(_ field: String, _ message: String) -> IntakeError { IntakeError(.badRequest, field: field, message) }

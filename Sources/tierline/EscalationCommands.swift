@@ -33,13 +33,10 @@ struct AtOption: ParsableArguments {
 
 func nowMillis() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
 
-/// Runs `body` and turns escalation refusals and configuration problems into CLI failures.
-func escalationCommand<T>(_ body: () throws -> T) throws -> T {
-    do { return try body() } catch let error as EscalationError {
-        throw CLIFailure(message: error.description)
-    } catch let errors as ConfigErrors {
-        throw CLIFailure(message: "nothing was published; fix these and publish again:\n" + errors.issues.map { "  " + $0.description }.joined(separator: "\n"))
-    }
+/// Runs one of the Desk's checks in `validate()`, so a bad flag is a usage error (exit 2) before the
+/// store is opened.
+func validating(_ check: () throws(DeskError) -> Void) throws {
+    do { try check() } catch { throw ValidationError(Tierline.render(error)) }
 }
 
 struct Transfer: ParsableCommand {
@@ -51,14 +48,12 @@ struct Transfer: ParsableCommand {
     @Option(help: "Why (kept in the history).") var reason: String?
 
     func validate() throws {
-        if group.isEmpty || group.utf8.count > 64 || group.contains("@") || group.contains(where: \.isWhitespace) {
-            throw ValidationError("--group takes a group name: 1-64 characters, no spaces and no @; got \(group.debugDescription)")
-        }
+        try validating { () throws(DeskError) in try HelpDesk.checkGroupName(group, field: "group") }
     }
 
     func run() throws {
-        let desk = try EscalationDesk(store: options.open())
-        _ = try escalationCommand { try desk.transfer(id, group: group, reason: reason, actor: actor.actor, now: nowMillis()) }
+        let desk = try HelpDesk(store: options.open())
+        try desk.transfer(id, group: group, reason: reason, actor: actor.actor, now: nowMillis())
         try report(try desk.store.ticket(id), options, "transferred")
     }
 }
@@ -80,16 +75,16 @@ struct Escalate: ParsableCommand {
         if Target(to).map({ if case .group = $0 { true } else { false } }) != true {
             throw ValidationError("--to takes GROUP@SITE, e.g. tier2@central; got \(to.debugDescription)")
         }
-        for (text, flag) in [(summary, "--summary"), (verifiedFacts, "--verified-facts"), (stepsTried, "--steps-tried"), (requestedAction, "--requested-action")]
-            where text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-            throw ValidationError("\(flag) must not be empty: the next tier reads the handoff note instead of asking the customer again")
-        }
+        try validating { () throws(DeskError) in try HelpDesk.check(note) }
+    }
+
+    var note: HandoffNote {
+        HandoffNote(summary: summary, verifiedFacts: verifiedFacts, stepsTried: stepsTried, requestedAction: requestedAction)
     }
 
     func run() throws {
-        let desk = try EscalationDesk(store: options.open())
-        let note = HandoffNote(summary: summary, verifiedFacts: verifiedFacts, stepsTried: stepsTried, requestedAction: requestedAction)
-        _ = try escalationCommand { try desk.escalate(id, to: to, note: note, actor: actor.actor, now: nowMillis()) }
+        let desk = try HelpDesk(store: options.open())
+        try desk.escalate(id, to: to, note: note, actor: actor.actor, now: nowMillis())
         try report(try desk.store.ticket(id), options, "escalated")
     }
 }
@@ -105,8 +100,8 @@ struct Handoff: ParsableCommand {
         @Argument(help: "The ticket's id or display number.") var id: String
 
         func run() throws {
-            let desk = try EscalationDesk(store: options.open())
-            _ = try escalationCommand { try desk.accept(id, actor: actor.actor, now: nowMillis()) }
+            let desk = try HelpDesk(store: options.open())
+            try desk.accept(id, actor: actor.actor, now: nowMillis())
             try report(try desk.store.ticket(id), options, "accepted")
         }
     }
@@ -118,13 +113,9 @@ struct Handoff: ParsableCommand {
         @Argument(help: "The ticket's id or display number.") var id: String
         @Option(help: "Why (the origin reads it).") var reason: String
 
-        func validate() throws {
-            if reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw ValidationError("--reason must not be empty: the origin needs to know why") }
-        }
-
         func run() throws {
-            let desk = try EscalationDesk(store: options.open())
-            _ = try escalationCommand { try desk.reject(id, reason: reason, actor: actor.actor, now: nowMillis()) }
+            let desk = try HelpDesk(store: options.open())
+            try desk.reject(id, reason: reason, actor: actor.actor, now: nowMillis())
             try report(try desk.store.ticket(id), options, "rejected")
         }
     }
@@ -171,8 +162,8 @@ struct Ack: ParsableCommand {
     @Argument(help: "The ticket's id or display number.") var id: String
 
     func run() throws {
-        let desk = try EscalationDesk(store: options.open())
-        _ = try escalationCommand { try desk.acknowledge(id, actor: actor.actor, now: nowMillis()) }
+        let desk = try HelpDesk(store: options.open())
+        try desk.acknowledge(id, actor: actor.actor, now: nowMillis())
         try report(try desk.store.ticket(id), options, "acknowledged")
     }
 }

@@ -1,3 +1,4 @@
+import Desk
 import ArgumentParser
 import Foundation
 import TicketModel
@@ -20,10 +21,8 @@ struct CustomerCommand: ParsableCommand {
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw CLIFailure(message: "cannot read \(file); check the path and its permissions")
             }
-            let drafts = try CustomerCSV.parse(data, file: file)
-            let store = try options.open()
-            let report = try store.importCustomers(drafts) { done in
-                if drafts.count > 2_000 { FileHandle.standardError.write(Data("imported \(done)/\(drafts.count) rows\n".utf8)) }
+            let report = try HelpDesk(store: options.open()).importCustomers(csv: data, file: file) { done, total in
+                if total > 2_000 { FileHandle.standardError.write(Data("imported \(done)/\(total) rows\n".utf8)) }
             }
             if options.json { return try printJSON(report) }
             print("\(report.rows) rows: \(report.created) new, \(report.updated) updated, \(report.unchanged) unchanged")
@@ -76,7 +75,7 @@ struct KBCommand: ParsableCommand {
         @Option(help: "The steps that solve it.") var steps: String
 
         func run() throws {
-            let article = try options.open().recordResolution(ticket, ArticleDraft(title: title, summary: summary, rootCause: rootCause,
+            let article = try HelpDesk(store: options.open()).writeArticle(from: ticket, ArticleDraft(title: title, summary: summary, rootCause: rootCause,
                                                                                       steps: steps, author: actor.actor))
             if options.json { return try printJSON(article) }
             print("recorded \(article.ref)  \(article.title)")
@@ -110,7 +109,7 @@ struct KBCommand: ParsableCommand {
         @Argument(help: "The article (KB-1a2b3c4d).") var article: String
 
         func run() throws {
-            let (record, linked) = try options.open().linkArticle(ticket, article)
+            let (record, linked) = try HelpDesk(store: options.open()).link(ticket, article: article)
             if options.json { return try printJSON(["ticket": record.displayNumber, "article": linked.ref]) }
             print("linked \(record.displayNumber) to \(linked.ref) (used on \(linked.uses) ticket(s))")
         }

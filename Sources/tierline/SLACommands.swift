@@ -72,7 +72,7 @@ struct ConfigCommand: ParsableCommand {
                 throw CLIFailure(message: "cannot read \(file): no such file or not readable")
             }
             let desk = try EscalationDesk(store: options.open())
-            let documents = try escalationCommand { try desk.publish(data, file: file, actor: actor.actor) }
+            let documents = try desk.publish(data, file: file, actor: actor.actor)
             let rows = documents.map { Published(kind: $0.kind.rawValue, name: $0.name, version: $0.version) }
             if options.json { return try printJSON(rows) }
             if rows.isEmpty { return print("nothing new: every version in \(file) is already published") }
@@ -123,7 +123,7 @@ struct EscalationCommand: ParsableCommand {
 
         func run() throws {
             let desk = try EscalationDesk(store: options.open())
-            let written = try escalationCommand { try desk.tick(now: at.millis) }
+            let written = try desk.tick(now: at.millis)
             var rows: [Written] = []
             for (id, events) in written.sorted(by: { $0.key.uuidString < $1.key.uuidString }) {
                 let number = try desk.store.ticket(id.uuidString).displayNumber

@@ -44,7 +44,7 @@ extension TicketCommand {
             let store = try options.open()
             // The matching SLA policy is pinned in the same transaction; a ticket opened before any
             // policy is pinned by the site's ticker once one arrives.
-            let record = try EscalationDesk(store: store).openTicket(TicketDraft(
+            let record = try HelpDesk(store: store).open(TicketDraft(
                 subject: subject, priority: priority, customer: customer, channel: channel, group: group, assignee: assignee,
                 tags: tags, firstMessage: message, actor: actor.actor, category: category, customerTier: customerTier), now: nowMillis())
             try report(record, options, "created")
@@ -125,26 +125,24 @@ extension TicketCommand {
             for pair in customFields where !pair.contains("=") || pair.hasPrefix("=") {
                 throw ValidationError("--field takes NAME=VALUE; got \(pair.debugDescription)")
             }
-            if status == .merged { throw ValidationError("--status merged is set by merging tickets, not by an update") }
-            if subject?.trimmingCharacters(in: .whitespaces).isEmpty == true { throw ValidationError("--subject must not be empty") }
+            try validating { () throws(DeskError) in try update.validate() }
+        }
+
+        var update: FieldUpdate {
+            FieldUpdate(subject: subject, status: status, priority: priority, assignee: assignee, group: group, category: category,
+                        custom: customFields.map { pair in
+                            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                            return (String(parts[0]), String(parts[1]))
+                        })
         }
 
         func run() throws {
             // Checked here, not in validate(): ArgumentParser validates before it reports an unknown
             // option, and a misspelt flag must be named as such.
-            if [subject, status?.rawValue, priority?.rawValue, assignee, group, category].allSatisfy({ $0 == nil }) && customFields.isEmpty {
+            if update == FieldUpdate() {
                 throw ValidationError("nothing to update: pass --subject, --status, --priority, --assignee, --group, --category or --field")
             }
-            func text(_ value: String?) -> FieldValue? { value.map { $0.isEmpty ? .null : .text($0) } }
-            let fields: [(Field, FieldValue?)] = [
-                (.subject, subject.map { .text($0) }), (.status, status.map { .text($0.rawValue) }),
-                (.priority, priority.map { .text($0.rawValue) }), (.assignee, text(assignee)), (.group, text(group)),
-                (.category, text(category)),
-            ] + customFields.map { pair in
-                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                return (Field.custom(String(parts[0]).precomposedStringWithCanonicalMapping), text(String(parts[1])))
-            }
-            let (record, survey) = try options.open().updateIssuingSurvey(id, fields.compactMap { field, value in value.map { (field, $0) } })
+            let (record, survey) = try HelpDesk(store: options.open()).update(id, update)
             if options.json { return try printJSON(Updated(ticket: record, surveyToken: survey)) }
             print("updated \(record.displayNumber)  \(record.id)")
             if let survey { print("CSAT survey token (send it to the customer; it is shown only now): \(survey)") }
@@ -177,9 +175,9 @@ extension TicketCommand {
         }
 
         func run() throws {
-            let kind: EventKind = fromCustomer ? .customerMessage : (`internal` ? .internalNote : .agentReply)
-            let record = try options.open().comment(id, body: body, kind: kind, visibility: `internal` ? .internal : .public,
-                                                    actor: actor.actor)
+            let desk = try HelpDesk(store: options.open())
+            let record = try fromCustomer ? desk.customerMessage(id, body: body, actor: actor.actor)
+                : `internal` ? desk.note(id, body: body, actor: actor.actor) : desk.reply(id, body: body, actor: actor.actor)
             try report(record, options, "commented on")
         }
     }
@@ -196,7 +194,7 @@ extension TicketCommand {
         }
 
         func run() throws {
-            let record = try options.open().tag(id, add: add, remove: remove)
+            let record = try HelpDesk(store: options.open()).tag(id, add: add, remove: remove)
             if options.json { return try printJSON(record) }
             print("tagged \(record.displayNumber): \(record.tags.isEmpty ? "no tags" : record.tags.joined(separator: ", "))")
         }
@@ -208,7 +206,7 @@ extension TicketCommand {
         @Argument(help: "The ticket's id or display number.") var id: String
 
         func run() throws {
-            try report(try options.open().reopen(id), options, "reopened")
+            try report(try HelpDesk(store: options.open()).reopen(id), options, "reopened")
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Desk
 import SyncNode
 import Foundation
 import TicketModel
@@ -20,6 +21,8 @@ struct Tierline: AsyncParsableCommand {
         do {
             var command = try parseAsRoot()
             if var async = command as? any AsyncParsableCommand { try await async.run() } else { try command.run() }
+        } catch let error as DeskError {
+            fail(render(error), code: error.code == .invalidInput ? 2 : 1)
         } catch let error as StoreError {
             fail(error.description, code: error.code == .invalidInput ? 2 : 1)
         } catch let error as CLIFailure {
@@ -31,6 +34,15 @@ struct Tierline: AsyncParsableCommand {
             default: fail(fullMessage(for: error).isEmpty ? "\(error)" : fullMessage(for: error), code: 1)
             }
         }
+    }
+
+    /// A refusal of the Desk layer as the CLI says it: a field by its flag (`verifiedFacts` is
+    /// `--verified-facts`), then every problem of a configuration file on its own line.
+    static func render(_ error: DeskError) -> String {
+        let flag = error.field.map { name in
+            "--" + name.reduce(into: "") { out, c in out += c.isUppercase ? "-" + c.lowercased() : String(c) } + " "
+        }
+        return (flag ?? "") + error.message + error.problems.map { "\n  " + $0 }.joined()
     }
 
     static func fail(_ message: String, code: Int32) -> Never {

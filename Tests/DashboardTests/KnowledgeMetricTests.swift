@@ -30,7 +30,7 @@ import TicketStore
         let c = try store.createTicket(TicketDraft(subject: "Unrelated"))
         _ = try store.linkArticle(a.id, article.ref)
         _ = try store.linkArticle(b.id, article.ref)
-        _ = try EscalationDesk(store: store).transfer(b.id, group: "tier2", reason: "needs a driver engineer", actor: "anna", now: from)
+        _ = try HelpDesk(store: store).transfer(b.id, group: "tier2", reason: "needs a driver engineer", actor: "anna", now: from)
         for t in [a, b, c] { _ = try store.update(t.id, [(.status, .text("solved"))]) }
         let now = Int64(clock.now) + 1000
         try MetricIndex(store).refresh(now: now)

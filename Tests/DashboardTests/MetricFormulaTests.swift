@@ -109,14 +109,14 @@ private struct Scenario {
 
     func escalate(_ id: String, to target: String, _ t: Int64) throws {
         clock.move(to: UInt64(t))
-        _ = try desk.escalate(id, to: target, note: HandoffNote(summary: "renewal", verifiedFacts: "contract 42",
+        _ = try HelpDesk(store: store).escalate(id, to: target, note: HandoffNote(summary: "renewal", verifiedFacts: "contract 42",
                                                                 stepsTried: "quote", requestedAction: "discount"),
                               actor: "ana", now: t)
     }
 
     func transfer(_ id: String, to group: String, _ t: Int64) throws {
         clock.move(to: UInt64(t))
-        _ = try desk.transfer(id, group: group, reason: "billing question", actor: "ana", now: t)
+        _ = try HelpDesk(store: store).transfer(id, group: group, reason: "billing question", actor: "ana", now: t)
     }
 
     /// The receiving site's answer to the ticket's latest handoff request (written here, as it
