@@ -26,7 +26,7 @@ struct Tierline: AsyncParsableCommand {
         } catch let error as StoreError {
             fail(error.description, code: error.code == .invalidInput ? 2 : 1)
         } catch let error as CLIFailure {
-            fail(error.message, code: 1)
+            fail(error.message, code: error.code)
         } catch {
             switch exitCode(for: error) {
             case .success: exit(withError: error)  // --help and other clean exits
@@ -52,9 +52,11 @@ struct Tierline: AsyncParsableCommand {
     }
 }
 
-/// A failure the CLI reports with exit code 1.
+/// A failure the CLI reports: exit code 1, or 2 for input that a retry cannot fix (a file named by
+/// a flag or a setting that has problems), without the usage text a flag error gets.
 struct CLIFailure: Error {
     var message: String
+    var code: Int32 = 1
 }
 
 /// Flags every command takes.

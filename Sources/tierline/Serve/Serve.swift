@@ -70,13 +70,7 @@ struct Serve: AsyncParsableCommand {
             throw CLIFailure(message: "the site key does not match the store's site \(identity.site); use the key made by `tierline init` for this store")
         }
         // Routing rules are validated on load: a file with problems stops serve before it listens.
-        var rules: RoutingRules?
-        if let path = settings.routing {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw ValidationError("cannot read the routing file \(path); check the path and its permissions")
-            }
-            do { rules = try RoutingRules.load(data, file: path) } catch { throw ValidationError("\(error)") }
-        }
+        let rules = try settings.routing.map(readRoutingRules)
         return Prepared(settings: settings, level: level, directory: directory, store: store, key: key, identity: identity, routing: rules)
     }
 
