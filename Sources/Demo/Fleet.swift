@@ -88,8 +88,11 @@ final class Fleet: @unchecked Sendable {
     }
 
     func launch(_ member: inout Member, listen: Bool, peers: [Endpoint], metrics: SyncMetrics?) async throws -> Endpoint? {
-        let config = NodeConfiguration(listen: listen ? Endpoint(host: "127.0.0.1", port: 0) : nil, peers: peers,
-                                       pollMillis: 100, reconnectMinMillis: 100, reconnectMaxMillis: 500, escalationMillis: 200)
+        let config = NodeConfiguration {
+            $0.listen = listen ? Endpoint(host: "127.0.0.1", port: 0) : nil
+            $0.peers = peers
+            ($0.pollMillis, $0.reconnectMinMillis, $0.reconnectMaxMillis, $0.escalationMillis) = (100, 100, 500, 200)
+        }
         let node = try SyncNode(store: member.db, key: member.key, configuration: config, logger: logger,
                                 metrics: metrics ?? SyncMetrics())
         member.node = node

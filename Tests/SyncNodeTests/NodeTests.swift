@@ -44,9 +44,12 @@ final class TestSite: @unchecked Sendable {
                logger: Logger? = nil, configure: (inout NodeConfiguration) -> Void = { _ in }) async throws -> Endpoint? {
         var quiet = Logger(label: "test.node")
         quiet.logLevel = .critical
-        var config = NodeConfiguration(listen: listen ? Endpoint(host: "127.0.0.1", port: 0) : nil, peers: peers,
-                                       pollMillis: 50, reconnectMinMillis: 50, reconnectMaxMillis: 400, batchBlocks: batchBlocks,
-                                       escalationMillis: escalationMillis)
+        var config = NodeConfiguration {
+            $0.listen = listen ? Endpoint(host: "127.0.0.1", port: 0) : nil
+            $0.peers = peers
+            ($0.pollMillis, $0.reconnectMinMillis, $0.reconnectMaxMillis) = (50, 50, 400)
+            ($0.batchBlocks, $0.escalationMillis) = (batchBlocks, escalationMillis)
+        }
         configure(&config)
         try config.validate()
         let node = try SyncNode(store: db, key: key, configuration: config, logger: logger ?? quiet)
@@ -211,8 +214,10 @@ func quietLogger() -> Logger {
         var logger = Logger(label: "test.node")
         logger.logLevel = .critical
         let node = try SyncNode(store: north.db, key: north.key,
-                                configuration: NodeConfiguration(listen: northAddress, peers: [southAddress, northAddress],
-                                                                 pollMillis: 50, reconnectMinMillis: 50, reconnectMaxMillis: 400),
+                                configuration: NodeConfiguration {
+                                    ($0.listen, $0.peers) = (northAddress, [southAddress, northAddress])
+                                    ($0.pollMillis, $0.reconnectMinMillis, $0.reconnectMaxMillis) = (50, 50, 400)
+                                },
                                 logger: logger)
         try await node.bind()
         let task = Task { try await node.run() }

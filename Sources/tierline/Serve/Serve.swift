@@ -53,7 +53,8 @@ struct Serve: AsyncParsableCommand {
             if !tls.allowPlain.isEmpty { settings.allowPlainSessions = try tls.allowPlain.map { try SiteID($0) } }
             try settings.validate()
         } catch {
-            throw ValidationError((error as? ConfigurationError)?.message ?? "\(error)")
+            // A setting a restart cannot fix: exit 2, without the usage text a flag error gets.
+            throw CLIFailure(message: (error as? ConfigurationError)?.message ?? "\(error)", code: 2)
         }
         guard settings.listen != nil || !settings.peers.isEmpty || settings.http != nil else {
             throw ValidationError("nothing to do: give --listen HOST:PORT, --peer HOST:PORT, --http HOST:PORT or a --config file that sets them")
