@@ -166,7 +166,7 @@ let package = Package(
             swiftSettings: strict),
         .target(
             name: "TestSupport",
-            dependencies: ["TicketModel"],
+            dependencies: ["TicketModel", "TicketStore", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Tests/TestSupport",
             swiftSettings: strict),
         .testTarget(
@@ -193,11 +193,11 @@ let package = Package(
                 .product(name: "CompressNIO", package: "compress-nio"),
             ],
             swiftSettings: strict),
-        .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"], swiftSettings: strict),
+        .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "DeskTests",
             dependencies: [
-                "TicketModel", "TicketStore", "Escalation", "Desk",
+                "TicketModel", "TicketStore", "Escalation", "Desk", "TestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict),
@@ -222,7 +222,7 @@ let package = Package(
         .testTarget(
             name: "FaultProxyTests",
             dependencies: [
-                "FaultProxy",
+                "FaultProxy", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -13,8 +13,7 @@ import TicketStore
     @Test func articlesLinksAndFirstLineResolutions() throws {
         let start: UInt64 = 1_790_000_000_000
         let clock = TestClock(start)
-        let store = try TicketDatabase(DatabaseQueue(), key: .generate(), wallClock: { clock.now })
-        try store.initialize(site: try SiteID("north"), role: .site)
+        let store = try memoryStore("north", clock: clock)
         // A ticket solved earlier gives the article (outside the period, so it is not in the cohort).
         let source = try store.createTicket(TicketDraft(subject: "Spooler crash"))
         _ = try store.update(source.id, [(.status, .text("solved"))])

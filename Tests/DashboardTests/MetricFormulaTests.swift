@@ -60,8 +60,7 @@ private struct Scenario {
     init() throws {
         let clock = TestClock(0)
         self.clock = clock
-        store = try TicketDatabase(DatabaseQueue(), key: .generate(), wallClock: { clock.now })
-        try store.initialize(site: SiteID("north"), role: .coordinator)
+        store = try memoryStore("north", role: .coordinator, clock: clock)
         desk = try EscalationDesk(store: store)
     }
 

@@ -18,8 +18,7 @@ struct RouteFixture {
 
     init() throws {
         let clock = TestClock(Self.start)
-        store = try TicketDatabase(DatabaseQueue(), key: .generate(), wallClock: { clock.now })
-        try store.initialize(site: try SiteID("north"), role: .coordinator)
+        store = try memoryStore("north", role: .coordinator, clock: clock)
         let printer = try store.createTicket(TicketDraft(subject: "Printer offline", priority: .high))
         clock.advance(60_000)
         _ = try store.comment(printer.displayNumber, body: "Restarted the spooler.", kind: .agentReply, visibility: .public, actor: "anna")

@@ -2,6 +2,7 @@ import Desk
 import Escalation
 import Foundation
 import GRDB
+import TestSupport
 import Testing
 import TicketModel
 import TicketStore
@@ -12,8 +13,7 @@ import TicketStore
     static let now: Int64 = 1_790_000_000_000
 
     func store(_ site: String = "hub", role: SiteRole = .coordinator) throws -> (TicketDatabase, HelpDesk) {
-        let store = try TicketDatabase(DatabaseQueue(), key: .generate())
-        try store.initialize(site: SiteID(site), role: role)
+        let store = try memoryStore(site, role: role)
         return (store, try HelpDesk(store: store))
     }
 

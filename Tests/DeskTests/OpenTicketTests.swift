@@ -3,6 +3,7 @@ import Escalation
 import Foundation
 import GRDB
 import Synchronization
+import TestSupport
 import Testing
 import TicketModel
 import TicketStore
@@ -15,8 +16,7 @@ import TicketStore
     """#
 
     func coordinator() throws -> (TicketDatabase, HelpDesk) {
-        let store = try TicketDatabase(DatabaseQueue(), key: .generate())
-        try store.initialize(site: SiteID("hub"), role: .coordinator)
+        let store = try memoryStore("hub", role: .coordinator)
         let desk = try HelpDesk(store: store)
         _ = try desk.escalation.publish(Data(Self.config.utf8), file: "policies.json", actor: "ops")
         return (store, desk)
@@ -56,8 +56,7 @@ import TicketStore
     }
 
     @Test func withNoPolicyPublishedATicketOpensAlone() throws {
-        let store = try TicketDatabase(DatabaseQueue(), key: .generate())
-        try store.initialize(site: SiteID("north"), role: .site)
+        let store = try memoryStore("north")
         let ticket = try HelpDesk(store: store).open(TicketDraft(subject: "No policy yet"), now: 1_790_000_000_000)
         #expect(ticket.displayNumber == "NORTH-1")
         #expect(try store.vector()[SiteID("north")] == 1)

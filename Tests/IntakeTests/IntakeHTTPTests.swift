@@ -6,6 +6,7 @@ import Hummingbird
 import HummingbirdTesting
 import Intake
 import Synchronization
+import TestSupport
 import Testing
 import TicketModel
 import TicketStore
@@ -18,8 +19,7 @@ struct IntakeFixture {
     let routes: IntakeRoutes
 
     init(routing: RoutingRules? = nil, role: SiteRole = .site) throws {
-        store = try TicketDatabase(DatabaseQueue(), key: .generate())
-        try store.initialize(site: try SiteID("north"), role: role)
+        store = try memoryStore("north", role: role)
         token = try store.addAPIToken(name: "gateway", channels: [])
         emailOnly = try store.addAPIToken(name: "mail", channels: ["email"])
         routes = IntakeRoutes(service: try IntakeService(store: store, routing: routing))

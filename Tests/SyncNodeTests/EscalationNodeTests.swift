@@ -2,6 +2,7 @@ import Desk
 import Escalation
 import Foundation
 @testable import SyncNode
+import TestSupport
 import Testing
 import TicketModel
 import TicketStore

@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 @testable import SyncNode
 @testable import SyncWire
+import TestSupport
 import Testing
 import TicketModel
 import TicketStore
@@ -284,8 +285,8 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
         #expect(timeouts.count == 1, "\(errors(in: items))")
         #expect(timeouts.first?.message.contains("handshake") == false, "the idle timeout, not the handshake timeout")
         // The read guard pings after 1.5 s of silence and closes after another 1.5 s: never before 3 s.
+        // (Only this lower bound is checked: a loaded machine can make any upper bound false.)
         #expect(elapsed >= 3, "not disconnected before the 3 s idle timeout (took \(elapsed) s)")
-        #expect(elapsed < 30, "disconnected within a generous bound of the 3 s idle timeout (took \(elapsed) s)")
         // The node records the reason just after it closes.
         try await eventually(60, "the idler's last error is the timeout") { try node.db.peers().first?.lastError?.hasPrefix("timeout") == true }
         await node.stop()

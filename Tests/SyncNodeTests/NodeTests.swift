@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 @testable import SyncNode
 import SyncWire
+import TestSupport
 import Testing
 import TicketModel
 import TicketStore
@@ -121,37 +122,9 @@ final class ApplyGate: @unchecked Sendable {
     }
 }
 
-/// The key of the coordinator that signs the rosters of tests without a coordinator of their own.
-let outsideCoordinatorKey = SiteKey.generate()
-
-/// Makes `sites` one fleet: each pins the coordinator's key and adopts a roster that lists them all.
-/// The coordinator among them signs it; without one, an outside coordinator key does.
+/// Makes `sites` one fleet (see ``TestSupport/admit(_:)``).
 func admit(_ sites: TestSite...) throws {
-    let coordinator = sites.first { (try? $0.db.identity().role) == .coordinator }
-    let signer = coordinator?.key ?? outsideCoordinatorKey
-    let hq = try coordinator?.db.identity().site ?? SiteID("hq")
-    var members = [Roster.Member(site: hq, key: signer.publicKey, role: .coordinator)]
-    for site in sites where site !== coordinator {
-        let me = try site.db.identity()
-        members.append(Roster.Member(site: me.site, key: me.publicKey, role: me.role))
-    }
-    let version = try sites.map { try $0.db.rosterVersion() }.max()! + 1
-    let signed = try SignedRoster.sign(Roster(version: version, coordinator: hq, issued: 1, sites: members), key: signer)
-    for site in sites {
-        if site !== coordinator { try site.db.pinCoordinator(key: signer.publicKey) }
-        try site.db.adopt(document: signed.document, signature: signed.signature)
-    }
-}
-
-/// Polls `condition` every 50 ms until it holds or `seconds` pass.
-func eventually(_ seconds: Double, _ what: String, _ condition: () throws -> Bool) async throws {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if try condition() { return }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    Issue.record("timed out after \(seconds) s waiting until \(what)")
-    throw CancellationError()
+    try TestSupport.admit(sites.map { ($0.db, $0.key) })
 }
 
 /// A logger that keeps what a node says, to check that a refusal is logged with its reason.

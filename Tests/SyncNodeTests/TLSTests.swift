@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 @testable import SyncNode
 import SyncWire
+import TestSupport
 import Testing
 import TicketModel
 import TicketStore
