@@ -84,6 +84,29 @@ extension HelpDesk {
         }
     }
 
+    /// Takes back a handoff this site asked for and that is not answered yet: a request to a wrong
+    /// or silent site no longer waits for ever. A concurrent accept still moves the ticket.
+    @discardableResult
+    public func withdraw(_ ref: String, reason: String?, actor: String, now: Int64) throws -> TicketEvent {
+        let library = try DeskError.translating { try escalation.library() }
+        let me = identity.site
+        return try single(ref, actor: actor, now: now) { state in
+            let pending = EscalationEngine.evaluate(state, library: library, now: now).pendingHandoffs
+            guard let request = pending.last(where: { $0.site == me }) else {
+                throw DeskError(.wrongState, pending.isEmpty
+                    ? "ticket has no pending handoff; `tierline ticket show` lists its escalation history"
+                    : "the pending handoff was asked for by \(pending.compactMap(\.site?.rawValue).joined(separator: ", ")), not this site (\(me)); only the site that asked may withdraw it")
+            }
+            var record = EscalationRecord(type: .handoffWithdrawn, at: now)
+            record.refersTo = request.id
+            record.cycle = request.record.cycle
+            record.toGroup = request.record.toGroup
+            record.toSite = request.record.toSite
+            record.reason = reason
+            return (record, [])
+        }
+    }
+
     /// Acknowledges the running ladder cycle: it holds until the ladder's ack timeout.
     @discardableResult
     public func acknowledge(_ ref: String, actor: String, now: Int64) throws -> TicketEvent {

@@ -166,3 +166,47 @@ import TicketStore
         for (store, desk) in cases { #expect(DeskError(StoreError(store, "x")).code == desk) }
     }
 }
+
+/// A handoff the requesting site takes back (issue 19's withdraw): only that site may, and only
+/// while it is unanswered.
+@Suite struct WithdrawTests {
+    static let now: Int64 = 1_790_000_000_000
+    let note = HandoffNote(summary: "s", verifiedFacts: "v", stepsTried: "t", requestedAction: "r")
+
+    @Test func theRequestingSiteWithdrawsAPendingHandoff() throws {
+        let north = try memoryStore("north")
+        let desk = try HelpDesk(store: north)
+        let ticket = try desk.open(TicketDraft(subject: "Payroll export fails", group: "tier1"), now: Self.now)
+        try desk.escalate(ticket.id, to: "tier2@hbu", note: note, actor: "ana", now: Self.now)
+        #expect(try desk.escalation.evaluate(ticket.id, now: Self.now + 1).1.pendingHandoffs.count == 1)
+        let withdrawn = try desk.withdraw(ticket.id, reason: "typo in the site", actor: "ana", now: Self.now + 2)
+        #expect(withdrawn.body.contains("handoff_withdrawn"))
+        #expect(try desk.escalation.evaluate(ticket.id, now: Self.now + 3).1.pendingHandoffs.isEmpty)
+        // Nothing left to withdraw; the origin still owns the ticket.
+        #expect(throws: DeskError.self) { try desk.withdraw(ticket.id, reason: nil, actor: "ana", now: Self.now + 4) }
+        #expect(try north.ticket(ticket.id).owningSite == "north")
+    }
+
+    @Test func onlyTheSiteThatAskedMayWithdrawAndAnotherSitesWithdrawalCountsForNothing() throws {
+        let northKey = SiteKey.generate(), hubKey = SiteKey.generate()
+        let north = try memoryStore("north", key: northKey), hub = try memoryStore("hub", role: .coordinator, key: hubKey)
+        try admit([(north, northKey), (hub, hubKey)])
+        let ticket = try HelpDesk(store: north).open(TicketDraft(subject: "Payroll export fails"), now: Self.now)
+        try HelpDesk(store: north).escalate(ticket.id, to: "tier2@hub", note: note, actor: "ana", now: Self.now)
+        _ = try hub.apply(try north.blocks(after: try hub.vector()))
+        let refused = try #require(throws: DeskError.self) { try HelpDesk(store: hub).withdraw(ticket.id, reason: nil, actor: "bo", now: Self.now + 1) }
+        #expect(refused.code == .wrongState)
+        #expect(refused.message.contains("only the site that asked"))
+        // A withdrawal record forged at the hub (bypassing the Desk) does not settle north's request.
+        var record = EscalationRecord(type: .handoffWithdrawn, at: Self.now + 2)
+        let (_, before) = try HelpDesk(store: hub).escalation.evaluate(ticket.id, now: Self.now + 2)
+        record.refersTo = try #require(before.pendingHandoffs.first).id
+        _ = try hub.writeRecords(try hub.resolve(ticket.id)) { _ in
+            [(TicketEvent(id: UUID(), kind: .escalation, actor: "bo", visibility: .internal, body: record.encoded()), [])]
+        }
+        #expect(try HelpDesk(store: hub).escalation.evaluate(ticket.id, now: Self.now + 3).1.pendingHandoffs.count == 1)
+        // The receiver can still answer it.
+        try HelpDesk(store: hub).accept(ticket.id, actor: "bo", now: Self.now + 4)
+        #expect(try hub.ticket(ticket.id).owningSite == "hub")
+    }
+}

@@ -8,6 +8,6 @@ import TicketStore
 
 struct Handoff: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Answer cross-site handoffs addressed to this site.", subcommands: [Accept.self, Reject.self, List.self])
+        abstract: "Answer cross-site handoffs addressed to this site, or withdraw one this site asked for.", subcommands: [Accept.self, Reject.self, Withdraw.self, List.self])
 
 }
