@@ -28,38 +28,34 @@ struct RulesOutput: Encodable {
 }
 
 struct RuleOutput: Encodable {
-    var rule: RoutingRule
-    var isFallback: Bool
+    /// A rule's conditions; the fallback has none (`null`).
+    struct When: Encodable {
+        @NullEncoded var channel: [String]?
+        @NullEncoded var category: [String]?
+        @NullEncoded var keywords: [String]?
+        @NullEncoded var customerTier: [String]?
+        @NullEncoded var language: [String]?
+        @NullEncoded var site: [String]?
+    }
+    struct Then: Encodable {
+        @NullEncoded var group: String?
+        @NullEncoded var priority: String?
+        @NullEncoded var tags: [String]?
+        @NullEncoded var slaPolicy: String?
+        @NullEncoded var escalate: String?
+    }
+    var name: String
+    @NullEncoded var when: When?
+    var then: Then
 
     init(_ rule: RoutingRule, isFallback: Bool) {
-        self.rule = rule
-        self.isFallback = isFallback
-    }
-
-    enum CodingKeys: String, CodingKey { case name, when, then }
-    enum WhenKeys: String, CodingKey { case channel, category, keywords, customerTier, language, site }
-    enum ThenKeys: String, CodingKey { case group, priority, tags, slaPolicy, escalate }
-
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(rule.name, forKey: .name)
-        if isFallback {
-            try c.encodeNil(forKey: .when)
-        } else {
-            let w = rule.conditions
-            var when = c.nestedContainer(keyedBy: WhenKeys.self, forKey: .when)
-            for (key, values) in [(WhenKeys.channel, w.channel), (.category, w.category), (.keywords, w.keywords),
-                                  (.customerTier, w.customerTier), (.language, w.language), (.site, w.site)] {
-                try when.encode(values, forKey: key)
-            }
-        }
+        name = rule.name
+        let w = rule.conditions
+        when = isFallback ? nil : When(channel: w.channel, category: w.category, keywords: w.keywords, customerTier: w.customerTier,
+                                       language: w.language, site: w.site)
         let a = rule.actions
-        var then = c.nestedContainer(keyedBy: ThenKeys.self, forKey: .then)
-        try then.encode(a.group, forKey: .group)
-        try then.encode(a.priority?.rawValue, forKey: .priority)
-        try then.encode(a.tags.isEmpty ? nil : a.tags, forKey: .tags)
-        try then.encode(a.slaPolicy, forKey: .slaPolicy)
-        try then.encode(a.escalate, forKey: .escalate)
+        then = Then(group: a.group, priority: a.priority?.rawValue, tags: a.tags.isEmpty ? nil : a.tags, slaPolicy: a.slaPolicy,
+                    escalate: a.escalate)
     }
 }
 
@@ -67,25 +63,18 @@ struct RuleOutput: Encodable {
 struct DecisionOutput: Encodable {
     var file: String
     var version: String
-    var decision: RoutingDecision
+    var rule: String
+    var isFallback: Bool
+    @NullEncoded var position: Int?
+    @NullEncoded var group: String?
+    @NullEncoded var priority: String?
+    var tags: [String]
+    @NullEncoded var slaPolicy: String?
+    @NullEncoded var escalate: String?
+    var explanation: String
 
-    enum CodingKeys: String, CodingKey {
-        case file, version, rule, isFallback, position, group, priority, tags, slaPolicy, escalate, explanation
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        let d = decision
-        try c.encode(file, forKey: .file)
-        try c.encode(version, forKey: .version)
-        try c.encode(d.rule, forKey: .rule)
-        try c.encode(d.isFallback, forKey: .isFallback)
-        try c.encode(d.position, forKey: .position)
-        try c.encode(d.group, forKey: .group)
-        try c.encode(d.priority?.rawValue, forKey: .priority)
-        try c.encode(d.tags, forKey: .tags)
-        try c.encode(d.slaPolicy, forKey: .slaPolicy)
-        try c.encode(d.escalate, forKey: .escalate)
-        try c.encode(d.explanation, forKey: .explanation)
+    init(file: String, version: String, decision d: RoutingDecision) {
+        (self.file, self.version, rule, isFallback, tags, explanation) = (file, version, d.rule, d.isFallback, d.tags, d.explanation)
+        (position, group, priority, slaPolicy, escalate) = (d.position, d.group, d.priority?.rawValue, d.slaPolicy, d.escalate)
     }
 }

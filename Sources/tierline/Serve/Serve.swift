@@ -110,72 +110,38 @@ struct Serve: AsyncParsableCommand {
         var role: String
         var publicKey: String
         var store: String
-        var config: String?
-        var listen: String?
+        @NullEncoded var config: String?
+        @NullEncoded var listen: String?
         var peers: [String]
-        var http: String?
+        @NullEncoded var http: String?
         /// The routing file and its rules' version (`FILE (rules 3f2a…, 5 rules)`).
-        var routing: String?
+        @NullEncoded var routing: String?
         var logLevel: String
         var pollMillis: Int
         var reconnectMinMillis: Int
         var reconnectMaxMillis: Int
         var batchBlocks: Int
         var escalationMillis: Int
-        var tls: TLSSettings?
+        @NullEncoded var tls: CheckTLS?
         var maxLineBytes: Int
         var maxBatchBytes: Int
         var maxBatchCompressedBytes: Int
         var maxSessions: Int
         var idleTimeoutMillis: Int
         var allowPlainSessions: [SiteID]
-
-        enum CodingKeys: String, CodingKey {
-            case site, role, publicKey, store, config, listen, peers, http, routing, logLevel, pollMillis, reconnectMinMillis,
-                 reconnectMaxMillis, batchBlocks, escalationMillis, tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes,
-                 maxSessions, idleTimeoutMillis, allowPlainSessions
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(site, forKey: .site)
-            try c.encode(role, forKey: .role)
-            try c.encode(publicKey, forKey: .publicKey)
-            try c.encode(store, forKey: .store)
-            try c.encode(config, forKey: .config)
-            try c.encode(listen, forKey: .listen)
-            try c.encode(peers, forKey: .peers)
-            try c.encode(http, forKey: .http)
-            try c.encode(routing, forKey: .routing)
-            try c.encode(logLevel, forKey: .logLevel)
-            try c.encode(pollMillis, forKey: .pollMillis)
-            try c.encode(reconnectMinMillis, forKey: .reconnectMinMillis)
-            try c.encode(reconnectMaxMillis, forKey: .reconnectMaxMillis)
-            try c.encode(batchBlocks, forKey: .batchBlocks)
-            try c.encode(escalationMillis, forKey: .escalationMillis)
-            try c.encode(tls.map(CheckTLS.init), forKey: .tls)
-            try c.encode(maxLineBytes, forKey: .maxLineBytes)
-            try c.encode(maxBatchBytes, forKey: .maxBatchBytes)
-            try c.encode(maxBatchCompressedBytes, forKey: .maxBatchCompressedBytes)
-            try c.encode(maxSessions, forKey: .maxSessions)
-            try c.encode(idleTimeoutMillis, forKey: .idleTimeoutMillis)
-            try c.encode(allowPlainSessions, forKey: .allowPlainSessions)
-        }
     }
 
     /// `tls` in `--check --json`: every key, `null` when unset, and the effective client-certificate rule.
     struct CheckTLS: Encodable {
-        var settings: TLSSettings
+        @NullEncoded var certificateFile: String?
+        @NullEncoded var keyFile: String?
+        @NullEncoded var caFile: String?
+        var requireClientCertificate: Bool
+        @NullEncoded var serverName: String?
 
-        enum CodingKeys: String, CodingKey { case certificateFile, keyFile, caFile, requireClientCertificate, serverName }
-
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(settings.certificateFile, forKey: .certificateFile)
-            try c.encode(settings.keyFile, forKey: .keyFile)
-            try c.encode(settings.caFile, forKey: .caFile)
-            try c.encode(settings.requiresClientCertificate, forKey: .requireClientCertificate)
-            try c.encode(settings.serverName, forKey: .serverName)
+        init(_ settings: TLSSettings) {
+            (certificateFile, keyFile, caFile) = (settings.certificateFile, settings.keyFile, settings.caFile)
+            (requireClientCertificate, serverName) = (settings.requiresClientCertificate, settings.serverName)
         }
     }
 
@@ -187,7 +153,7 @@ struct Serve: AsyncParsableCommand {
                                  routing: s.routing.map { path in "\(path) (rules \(p.routing?.version ?? "?"), \(p.routing?.rules.count ?? 0) rules and a fallback)" },
                                  logLevel: p.level.rawValue, pollMillis: s.pollMillis,
                                  reconnectMinMillis: s.reconnectMinMillis, reconnectMaxMillis: s.reconnectMaxMillis,
-                                 batchBlocks: s.batchBlocks, escalationMillis: s.escalationMillis, tls: s.tls,
+                                 batchBlocks: s.batchBlocks, escalationMillis: s.escalationMillis, tls: s.tls.map(CheckTLS.init),
                                  maxLineBytes: s.maxLineBytes, maxBatchBytes: s.maxBatchBytes,
                                  maxBatchCompressedBytes: s.maxBatchCompressedBytes, maxSessions: s.maxSessions,
                                  idleTimeoutMillis: s.idleTimeoutMillis, allowPlainSessions: s.allowPlainSessions)
