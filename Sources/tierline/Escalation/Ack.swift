@@ -6,16 +6,13 @@ import SyncNode
 import TicketModel
 import TicketStore
 
-struct Ack: ParsableCommand {
+struct Ack: TicketWrite {
     static let configuration = CommandConfiguration(
         commandName: "ack", abstract: "Acknowledge a ticket's running escalation ladder: it holds until the ladder's ack timeout.")
-    @OptionGroup var options: StoreOptions
-    @OptionGroup var actor: ActorOption
-    @Argument(help: "The ticket's id or display number.") var id: String
+    static let done = "acknowledged"
+    @OptionGroup var target: TicketTarget
 
-    func run() throws {
-        let desk = try HelpDesk(store: options.open())
-        try desk.acknowledge(id, actor: actor.actor, now: nowMillis())
-        try report(try desk.store.ticket(id), options, "acknowledged")
+    func write(_ desk: HelpDesk, _ ticket: String, actor: String, now: Int64) throws {
+        try desk.acknowledge(ticket, actor: actor, now: now)
     }
 }

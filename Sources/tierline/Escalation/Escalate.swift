@@ -6,13 +6,12 @@ import SyncNode
 import TicketModel
 import TicketStore
 
-struct Escalate: ParsableCommand {
+struct Escalate: TicketWrite {
     static let configuration = CommandConfiguration(
         abstract: "Hierarchical escalation: move a ticket up to GROUP@SITE with a handoff note.",
         discussion: "At the owning site the group changes at once; to another site it is a handoff request that the receiver accepts (`tierline handoff accept`).")
-    @OptionGroup var options: StoreOptions
-    @OptionGroup var actor: ActorOption
-    @Argument(help: "The ticket's id or display number.") var id: String
+    static let done = "escalated"
+    @OptionGroup var target: TicketTarget
     @Option(help: "The target, GROUP@SITE (e.g. tier2@central).") var to: String
     @Option(help: "What the ticket is about, in a sentence or two.") var summary: String
     @Option(help: "Facts already verified with the customer.") var verifiedFacts: String
@@ -30,9 +29,7 @@ struct Escalate: ParsableCommand {
         HandoffNote(summary: summary, verifiedFacts: verifiedFacts, stepsTried: stepsTried, requestedAction: requestedAction)
     }
 
-    func run() throws {
-        let desk = try HelpDesk(store: options.open())
-        try desk.escalate(id, to: to, note: note, actor: actor.actor, now: nowMillis())
-        try report(try desk.store.ticket(id), options, "escalated")
+    func write(_ desk: HelpDesk, _ ticket: String, actor: String, now: Int64) throws {
+        try desk.escalate(ticket, to: to, note: note, actor: actor, now: now)
     }
 }

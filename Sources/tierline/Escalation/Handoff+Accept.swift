@@ -7,16 +7,13 @@ import TicketModel
 import TicketStore
 
 extension Handoff {
-    struct Accept: ParsableCommand {
+    struct Accept: TicketWrite {
         static let configuration = CommandConfiguration(abstract: "Take the ticket: this site becomes its owning site.")
-        @OptionGroup var options: StoreOptions
-        @OptionGroup var actor: ActorOption
-        @Argument(help: "The ticket's id or display number.") var id: String
+        static let done = "accepted"
+        @OptionGroup var target: TicketTarget
 
-        func run() throws {
-            let desk = try HelpDesk(store: options.open())
-            try desk.accept(id, actor: actor.actor, now: nowMillis())
-            try report(try desk.store.ticket(id), options, "accepted")
+        func write(_ desk: HelpDesk, _ ticket: String, actor: String, now: Int64) throws {
+            try desk.accept(ticket, actor: actor, now: now)
         }
     }
 }

@@ -7,11 +7,10 @@ import TicketModel
 import TicketStore
 
 extension TicketCommand {
-    struct Comment: ParsableCommand {
+    struct Comment: TicketWrite {
         static let configuration = CommandConfiguration(abstract: "Add a reply, an internal note or a customer message.")
-        @OptionGroup var options: StoreOptions
-        @OptionGroup var actor: ActorOption
-        @Argument(help: "The ticket's id or display number.") var id: String
+        static let done = "commented on"
+        @OptionGroup var target: TicketTarget
         @Option(help: "The text.") var body: String
         @Flag(help: "An internal note, not shown to the customer.") var `internal` = false
         @Flag(help: "A message from the customer (it reopens a solved ticket).") var fromCustomer = false
@@ -20,11 +19,9 @@ extension TicketCommand {
             if `internal` && fromCustomer { throw ValidationError("--internal and --from-customer exclude each other") }
         }
 
-        func run() throws {
-            let desk = try HelpDesk(store: options.open())
-            let record = try fromCustomer ? desk.customerMessage(id, body: body, actor: actor.actor)
-                : `internal` ? desk.note(id, body: body, actor: actor.actor) : desk.reply(id, body: body, actor: actor.actor)
-            try report(record, options, "commented on")
+        func write(_ desk: HelpDesk, _ ticket: String, actor: String, now: Int64) throws {
+            _ = try fromCustomer ? desk.customerMessage(ticket, body: body, actor: actor)
+                : `internal` ? desk.note(ticket, body: body, actor: actor) : desk.reply(ticket, body: body, actor: actor)
         }
     }
 }
