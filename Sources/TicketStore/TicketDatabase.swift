@@ -92,7 +92,7 @@ public struct TicketDatabase: Sendable {
         try writer.read { db in try Self.identity(db) }
     }
 
-    static func identity(_ db: Database) throws -> LocalIdentity {
+    package static func identity(_ db: Database) throws -> LocalIdentity {
         guard let row = try Row.fetchOne(db, sql: "SELECT site, role, publicKey FROM localSite WHERE id = 1") else {
             throw StoreError(.notInitialized, "this store has no site yet; run `tierline init --site NAME` first")
         }
@@ -211,7 +211,7 @@ public struct TicketDatabase: Sendable {
         try writer.read { db in try Self.vector(db) }
     }
 
-    static func vector(_ db: Database) throws -> VersionVector {
+    package static func vector(_ db: Database) throws -> VersionVector {
         var vector = VersionVector()
         for row in try Row.fetchAll(db, sql: "SELECT site, seq FROM versionEntry") {
             vector[try SiteID(row["site"])] = UInt64(row["seq"] as Int64)
