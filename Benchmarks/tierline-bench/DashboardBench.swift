@@ -25,7 +25,10 @@ import TicketStore
         let now = Int64(TicketDatabase.systemMillis())
         note("dashboard: writing \(size) tickets from 3 sites…")
         var generators = try ["north", "south", "east"].map { try SiteWriter(site: $0) }
-        try store.learn(keys: Dictionary(uniqueKeysWithValues: generators.map { ($0.site, $0.key.publicKey) }))
+        // A coordinator takes keys from its roster only (`learn(keys:)` is ignored once one is pinned).
+        try store.editRoster { [generators] roster in
+            roster.sites += generators.map { Roster.Member(site: $0.site, key: $0.key.publicKey, role: .site) }
+        }
         let perBlock = 20
         var written = 0
         let fillSeconds = try timed {
