@@ -112,7 +112,7 @@ defer { if !keep { try? FileManager.default.removeItem(atPath: root) } }
 if keep { note("stores in \(root)") }
 if arguments.contains("--dashboard") {
     let sizes = arguments.firstIndex(of: "--sizes").map { arguments[$0 + 1].split(separator: ",").compactMap { Int($0) } } ?? [10_000, 100_000, 1_000_000]
-    try dashboardBench(sizes: sizes, root: root)
+    try await dashboardBench(sizes: sizes, root: root)
     printTable("dashboard summary over \(sizes.map(String.init).joined(separator: ", ")) tickets")
     exit(0)
 }

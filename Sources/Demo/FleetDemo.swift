@@ -139,7 +139,7 @@ struct Story {
 
     mutating func run() async throws -> FleetDemo.Outcome {
         var server: DashboardServer?
-        if options.dashboard != nil { server = DashboardServer(database: fleet.hub.db) }
+        if options.dashboard != nil { server = try await DashboardServer(database: fleet.hub.db) }
         try await fleet.start(registry: server?.registry)
         say("\n1. The fleet starts")
         say("   hub listens on \(fleet.hubAddress); north dials it; south dials it through a fault-injecting proxy (so its link can be cut)")

@@ -10,7 +10,7 @@ import TicketStore
 
 /// The dashboard's knowledge figures, from articles and `kb:` links written into a real store.
 @Suite struct KnowledgeMetricTests {
-    @Test func articlesLinksAndFirstLineResolutions() throws {
+    @Test func articlesLinksAndFirstLineResolutions() async throws {
         let start: UInt64 = 1_790_000_000_000
         let clock = TestClock(start)
         let store = try memoryStore("north", clock: clock)
@@ -32,10 +32,8 @@ import TicketStore
         _ = try HelpDesk(store: store).transfer(b.id, group: "tier2", reason: "needs a driver engineer", actor: "anna", now: from)
         for t in [a, b, c] { _ = try store.update(t.id, [(.status, .text("solved"))]) }
         let now = Int64(clock.now) + 1000
-        try MetricIndex(store).refresh(now: now)
-        let k = try store.writer.read { db in
-            try MetricQueries.metrics(db, filter: MetricFilter(), period: Period(from: from, to: now), now: now).knowledge
-        }
+        try await MetricIndex(store).refresh(now: now)
+        let k = try await FleetQueries(store).metrics(period: Period(from: from, to: now), now: now).knowledge
         #expect(k.articles == 1)
         #expect(k.written == 0)  // written an hour before the period
         #expect(k.linkRate.part == 2 && k.linkRate.whole == 3)  // a and b of the cohort a, b, c

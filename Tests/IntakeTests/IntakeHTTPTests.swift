@@ -26,7 +26,7 @@ struct IntakeFixture {
     }
 
     func live(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        let router = DashboardServer(database: store).router()
+        let router = try await DashboardServer(database: store).router()
         routes.register(on: router)
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await app.test(.live, body)

@@ -82,11 +82,12 @@ struct Serve: AsyncParsableCommand {
         let store = prepared.store
         bootstrapLogging(prepared.level)
         let logger = Logger(label: "tierline.node")
-        let dashboard = DashboardServer(database: store)
+        // The dashboard's tables come with the dashboard: a node without --http leaves the store without them.
+        let registry = PrometheusCollectorRegistry()
         let node: SyncNode
         do {
             node = try SyncNode(store: store, key: prepared.key, configuration: settings, logger: logger,
-                                metrics: SyncMetrics(factory: PrometheusMetricsFactory(registry: dashboard.registry)))
+                                metrics: SyncMetrics(factory: PrometheusMetricsFactory(registry: registry)))
         } catch let error as ConfigurationError {
             throw CLIFailure(message: error.message)
         }
@@ -96,6 +97,7 @@ struct Serve: AsyncParsableCommand {
         var services: [any Service] = [node]
         if let http = settings.http {
             let intake = IntakeRoutes(service: try IntakeService(store: store, routing: prepared.routing, logger: Logger(label: "tierline.intake")))
+            let dashboard = try await DashboardServer(database: store, registry: registry)
             services.append(dashboard.application(host: http.host, port: http.port, logger: Logger(label: "tierline.http"), onRunning: { port in
                 logger.info("dashboard listening", metadata: ["address": "http://\(http.host):\(port)/"])
             }, extend: intake.register(on:)))
