@@ -64,6 +64,15 @@ let package = Package(
                 .product(name: "CompressNIO", package: "compress-nio"),
             ],
             swiftSettings: strict),
+        // The sync session's rules as a pure state machine: frames and answers in, actions out. No
+        // sockets, no store, no clock: SyncNode's session is the I/O around it.
+        .target(
+            name: "SyncProtocol",
+            dependencies: [
+                "TicketModel", "SyncWire",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "Escalation",
             dependencies: ["TicketModel", "StrictJSON", .product(name: "Crypto", package: "swift-crypto")],
@@ -79,7 +88,7 @@ let package = Package(
         .target(
             name: "SyncNode",
             dependencies: [
-                "Desk", "TicketModel", "TicketStore", "SyncWire", "StrictJSON",
+                "Desk", "TicketModel", "TicketStore", "SyncWire", "SyncProtocol", "StrictJSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -192,6 +201,11 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "CompressNIO", package: "compress-nio"),
             ],
+            swiftSettings: strict),
+        // Builds without NIOPosix or the store: the session's rules, tested without sockets.
+        .testTarget(
+            name: "SyncProtocolTests",
+            dependencies: ["TicketModel", "SyncWire", "SyncProtocol", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"], swiftSettings: strict),
         .testTarget(
