@@ -50,19 +50,18 @@ extension SessionMachine {
             has = has.merging(Self.through(batch.blocks))
             return [.applyBatch]
         case .batchApplied(let batch, let result):
-            batchesPending = max(0, batchesPending - 1)
             applied(batch, result, into: &out)
         case .batchUnreadable(let error):
-            batchesPending = max(0, batchesPending - 1)
             fail(error, into: &out)
         case .batchNotStored(let detail):
-            batchesPending = max(0, batchesPending - 1)
             fail(WireError(.internal, "this node could not store the batch (\(detail)); retry later"), into: &out)
         }
         return out
     }
 
-    /// Holds `event` until the pending batches are applied, if there are any.
+    /// Holds `event` until the batches accepted since the last drain are applied and acknowledged, if
+    /// there are any: counted until the drain, not until each batch's result, since its ack is still
+    /// being written when the result comes in.
     private mutating func held(_ event: Event) -> [Action]? {
         guard batchesPending > 0 else { return nil }
         deferred = event

@@ -134,7 +134,7 @@ package struct SessionMachine: Sendable {
     var sentBatch: UInt64 = 0
     /// The batch number the peer's next `blocks` frame must carry.
     var nextBatch: UInt64 = 1
-    /// Batches accepted for the store and not yet applied: other frames wait for them.
+    /// Batches accepted for the store since the last ``Event/drained``: other frames wait for them.
     var batchesPending = 0
     var peerSynced = false
     var syncedSent = false

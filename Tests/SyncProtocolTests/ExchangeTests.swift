@@ -36,6 +36,9 @@ import TicketModel
         let actions = machine.receive(.batchApplied(batch(1, sent), .init(applied: 2, vector: vector, keys: [hub: hubKey.publicKey])), at: now)
         #expect(actions == [.reportProgress, .send(.ack(Ack(batch: 1, vector: vector, applied: 2, held: 0, refused: 0))), .signalAll])
         #expect(machine.tally.receivedBlocks == 2 && machine.tally.applied == 2 && machine.isDirty)
+        // Its ack may still be on its way out: a frame after it waits until the batches are drained.
+        #expect(machine.receive(.frame(.ping(id: 1, time: t0)), at: now) == [.drainBatches])
+        #expect(machine.receive(.drained, at: now) == [.send(.pong(id: 1, time: t0))])
     }
 
     @Test func aFrameAfterBatchesWaitsForTheirAcks() {
