@@ -217,6 +217,21 @@ import TicketModel
         #expect(machine.receive(.frame(.ping(id: 1, time: t0)), at: now).frames == [.pong(id: 1, time: t0)], "the session goes on")
     }
 
+    @Test func eachSideWaitsForItsOwnAnswer() {
+        var machine = makeMachine(branch)
+        open(&machine, with: makeHello(hub))
+        let theirs = blocks(1, of: "hub")[0]
+        // The reader waits for the store to record a fork while the sender pages.
+        #expect(machine.receive(.frame(.fork(theirs)), at: now) == [.ask(.recordFork(theirs, peer: hub, now: t0))])
+        #expect(machine.send(.wake, at: now) == [.ask(.rosterVersion)])
+        #expect(machine.send(.answer(.rosterVersion(1)), at: now) == [.ask(.page(after: VersionVector(), snapshot: true, awaitingFor: nil))])
+        #expect(machine.receive(.answer(.fork(.nothingHeld)), at: now).count == 1)
+        #expect(machine.send(.answer(.page(.init(awaiting: nil, vector: VersionVector()), [])), at: now)
+                == [.send(.synced(VersionVector(), awaiting: nil)), .idle])
+        // An answer nobody asked for is not taken for another side's.
+        #expect(machine.receive(.answer(.rosterVersion(1)), at: now) == [])
+    }
+
     @Test func unsignedForkEvidenceIsRefused() {
         var machine = makeMachine(branch)
         open(&machine, with: makeHello(hub))
