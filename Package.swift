@@ -59,10 +59,21 @@ let package = Package(
             dependencies: [
                 "TicketModel",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "CompressNIO", package: "compress-nio"),
             ],
+            swiftSettings: strict),
+        // The line protocol's channel pipeline. Apart from SyncWire because NIOExtras (its line decoder)
+        // brings in NIOPosix, which SyncWire and SyncProtocol do without.
+        .target(
+            name: "WirePipeline",
+            dependencies: ["SyncWire", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOExtras", package: "swift-nio-extras")],
+            swiftSettings: strict),
+        // The sync session's rules as a pure state machine: frames and answers in, actions out. No
+        // sockets, no store, no clock: SyncNode's session is the I/O around it.
+        .target(
+            name: "SyncProtocol",
+            dependencies: ["TicketModel", "SyncWire", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .target(
             name: "Escalation",
@@ -79,7 +90,7 @@ let package = Package(
         .target(
             name: "SyncNode",
             dependencies: [
-                "Desk", "TicketModel", "TicketStore", "SyncWire", "StrictJSON",
+                "Desk", "TicketModel", "TicketStore", "SyncWire", "SyncProtocol", "WirePipeline", "StrictJSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -186,11 +197,16 @@ let package = Package(
         .testTarget(
             name: "SyncWireTests",
             dependencies: [
-                "TicketModel", "SyncWire", "TestSupport",
+                "TicketModel", "SyncWire", "WirePipeline", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "CompressNIO", package: "compress-nio"),
             ],
+            swiftSettings: strict),
+        // Builds without NIOPosix or the store: the session's rules, tested without sockets.
+        .testTarget(
+            name: "SyncProtocolTests",
+            dependencies: ["TicketModel", "SyncWire", "SyncProtocol", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON", "TestSupport"], swiftSettings: strict),
         .testTarget(

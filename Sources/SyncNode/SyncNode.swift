@@ -8,6 +8,7 @@ import ServiceLifecycle
 import SyncWire
 import TicketModel
 import TicketStore
+import WirePipeline
 
 /// A headless node: accepts sessions on its listen address, dials its peers (reconnecting with
 /// backoff), pushes new blocks to every connected peer within a second, and relays blocks of every
