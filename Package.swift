@@ -203,7 +203,7 @@ let package = Package(
                 .product(name: "CompressNIO", package: "compress-nio"),
             ],
             swiftSettings: strict),
-        // Builds without NIOPosix or the store: the session's rules, tested without sockets.
+        // Builds without NIOPosix: the session's rules, tested without sockets.
         .testTarget(
             name: "SyncProtocolTests",
             dependencies: ["TicketModel", "SyncWire", "SyncProtocol", "TestSupport", .product(name: "Logging", package: "swift-log")],

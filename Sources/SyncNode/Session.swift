@@ -268,11 +268,13 @@ final class SyncSession: Sendable {
         if final.needsCopiedRefusal(ending) { copiedRefusal = try? await context.store.run { try $0.copiedStoreRefusal() } }
         (ending, summary.completed) = final.conclude(ending, completed: completed, copiedRefusal: copiedRefusal)
         if let ending {
-            summary.error = (ending.fromPeer ? "peer reported " : "") + ending.error.description
+            // A peer's own words reach the log, `sync`'s output and `status`: control characters
+            // (terminal escapes) never pass, whoever the peer is.
+            summary.error = SessionMachine.printable((ending.fromPeer ? "peer reported " : "") + ending.error.description)
             summary.errorCode = ending.error.code.rawValue
             if let accepted, let refusals = context.refusals, !final.isAuthenticated {
                 // A stranger: counted per address, not a line per connection.
-                refusals.note(host: accepted.host, "closed before it authenticated: \(SessionMachine.printable(summary.error ?? ""))")
+                refusals.note(host: accepted.host, "closed before it authenticated: \(summary.error ?? "")")
             } else {
                 logger.warning("session ended: \(summary.error ?? "")")
             }

@@ -86,6 +86,26 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
         }
     }
 
+    /// A member's error text reaches the node's log and its peer record: a terminal escape in it must
+    /// not (a member could otherwise write to an operator's terminal through `serve`'s log or `sync`).
+    @Test func aMembersErrorTextReachesTheLogWithoutControlCharacters() async throws {
+        let node = try TestSite("north"), laptop = try TestSite("laptop", role: .laptop)
+        try admit(node, laptop)
+        let log = CapturedLog()
+        let address = try #require(try await node.start(logger: log.logger))
+        defer { Task { await node.stop() } }
+        let hostile = "closing \u{1B}]0;pwned\u{07}\u{1B}[2J now"
+        _ = try await handshake(try await RawPeer.connect(to: address, key: laptop.key), as: laptop,
+                                then: [.frame(.error(code: "internal", message: hostile, fatal: true))])
+        try await eventually(60, "the node logs the session's end") { log.contains(.warning, "session ended") }
+        let ended = log.handler.entries.filter { "\($0.message)".contains("session ended") }.map { "\($0.message)" }
+        #expect(ended.allSatisfy { !$0.unicodeScalars.contains { $0.value < 0x20 } }, "\(ended)")
+        #expect(ended.contains { $0.contains("closing") && $0.contains("now") }, "the rest of the text is kept: \(ended)")
+        try await eventually(60, "the peer record holds the error") { try node.db.peers().first?.lastError != nil }
+        let stored = try #require(try node.db.peers().first?.lastError)
+        #expect(!stored.unicodeScalars.contains { $0.value < 0x20 }, "\(stored)")
+    }
+
     @Test func aLineOverTheConfiguredMaximumIsRefusedWithLineTooLong() async throws {
         let limited = try TestSite("limited"), standard = try TestSite("standard"), laptop = try TestSite("laptop", role: .laptop)
         try admit(limited, standard, laptop)
