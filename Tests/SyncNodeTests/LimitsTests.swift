@@ -252,11 +252,10 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
 
         // The session `tierline sync` runs: its hello cannot be written on the closed connection, and it
         // reports the reason the node wrote before it closed, not a lost connection.
-        let access = StoreAccess(laptop.db, threads: 1)
+        let access = StoreAccess(laptop.db)
         let context = SessionContext(identity: try laptop.db.identity(), key: laptop.key, store: access, feed: ChangeFeed(), logger: quietLogger())
         let summary = await SyncSession(context: context, mode: .oneShot, address: address.description, counter: counter,
                                         transport: gate).run(channel)
-        await access.close()
         #expect(summary.errorCode == "internal", "\(summary.error ?? "")")
         #expect(summary.error?.hasPrefix("peer reported internal: too many connections are waiting to authenticate") == true, "\(summary.error ?? "")")
         #expect(!summary.opened)
