@@ -61,10 +61,21 @@ let package = Package(
             dependencies: [
                 "TicketModel", "StrictJSON",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "CompressNIO", package: "compress-nio"),
             ],
+            swiftSettings: strict),
+        // The line protocol's channel pipeline. Apart from SyncWire because NIOExtras (its line decoder)
+        // brings in NIOPosix, which SyncWire and SyncProtocol do without.
+        .target(
+            name: "WirePipeline",
+            dependencies: ["SyncWire", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOExtras", package: "swift-nio-extras")],
+            swiftSettings: strict),
+        // The sync session's rules as a pure state machine: frames and answers in, actions out. No
+        // sockets, no store, no clock: SyncNode's session is the I/O around it.
+        .target(
+            name: "SyncProtocol",
+            dependencies: ["TicketModel", "SyncWire", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .target(
             name: "Escalation",
@@ -82,7 +93,7 @@ let package = Package(
         .target(
             name: "SyncNode",
             dependencies: [
-                "Desk", "TicketModel", "TicketStore", "SyncWire", "StrictJSON",
+                "Desk", "TicketModel", "TicketStore", "SyncWire", "SyncProtocol", "WirePipeline", "StrictJSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -104,7 +115,6 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
@@ -159,7 +169,7 @@ let package = Package(
             swiftSettings: strict),
         .target(
             name: "TestSupport",
-            dependencies: ["TicketModel"],
+            dependencies: ["TicketModel", "TicketStore", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Tests/TestSupport",
             swiftSettings: strict),
         .testTarget(
@@ -180,17 +190,22 @@ let package = Package(
         .testTarget(
             name: "SyncWireTests",
             dependencies: [
-                "TicketModel", "SyncWire", "TestSupport",
+                "TicketModel", "SyncWire", "WirePipeline", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "CompressNIO", package: "compress-nio"),
             ],
             swiftSettings: strict),
-        .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"], swiftSettings: strict),
+        // Builds without NIOPosix: the session's rules, tested without sockets.
+        .testTarget(
+            name: "SyncProtocolTests",
+            dependencies: ["TicketModel", "SyncWire", "SyncProtocol", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+        .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "DeskTests",
             dependencies: [
-                "TicketModel", "TicketStore", "Escalation", "Desk",
+                "TicketModel", "TicketStore", "Escalation", "Desk", "TestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict),
@@ -215,7 +230,7 @@ let package = Package(
         .testTarget(
             name: "FaultProxyTests",
             dependencies: [
-                "FaultProxy",
+                "FaultProxy", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -14,7 +14,7 @@ import TicketStore
 /// The tickets come from three sites as signed blocks, applied as a sync would apply them: created over
 /// the last 90 days, each with a customer message and a pinned SLA policy; most get a public reply and
 /// an assignee later, half are solved.
-@MainActor func dashboardBench(sizes: [Int], root: String) throws {
+@MainActor func dashboardBench(sizes: [Int], root: String) async throws {
     for size in sizes {
         let folder = root + "/dashboard-\(size)"
         let coordinatorKey = SiteKey.generate()
@@ -25,7 +25,10 @@ import TicketStore
         let now = Int64(TicketDatabase.systemMillis())
         note("dashboard: writing \(size) tickets from 3 sites…")
         var generators = try ["north", "south", "east"].map { try SiteWriter(site: $0) }
-        try store.learn(keys: Dictionary(uniqueKeysWithValues: generators.map { ($0.site, $0.key.publicKey) }))
+        // A coordinator takes keys from its roster only (`learn(keys:)` is ignored once one is pinned).
+        try store.editRoster { [generators] roster in
+            roster.sites += generators.map { Roster.Member(site: $0.site, key: $0.key.publicKey, role: .site) }
+        }
         let perBlock = 20
         var written = 0
         let fillSeconds = try timed {
@@ -43,43 +46,35 @@ import TicketStore
             }
         }
         note("dashboard: deriving facts for \(size) tickets…")
-        let index = MetricIndex(store)
+        let index = try await MetricIndex(store)
+        let queries = try await FleetQueries(store)
         var derived = 0
-        let deriveSeconds = try timed { derived = try index.refresh(now: now, batch: 1000).derived }
-        guard derived == size, try index.pending() == 0 else { fatalError("derived \(derived) of \(size) tickets") }
+        let deriveSeconds = try await seconds { derived = try await index.refresh(now: now, batch: 1000).derived }
+        guard derived == size, try await index.pending() == 0 else { fatalError("derived \(derived) of \(size) tickets") }
         let period = Period.last(days: 30, now: now)
-        func best(_ runs: Int = 5, _ work: () throws -> Void) throws -> Double {
+        func best(_ runs: Int = 5, _ work: () async throws -> Void) async throws -> Double {
             var times: [Double] = []
-            for _ in 0..<runs { times.append(try timed { try work() }) }
+            for _ in 0..<runs { times.append(try await seconds { try await work() }) }
             return times.min()!
         }
         var summary: FleetSummary?
-        let summarySeconds = try best { summary = try FleetQueries.summary(store, period: period, now: now) }
-        let closed = try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM metricTicket WHERE NOT open") ?? 0 }
-        guard let summary, summary.totals.backlog + closed == size else {
+        let summarySeconds = try await best { summary = try await queries.summary(period: period, now: now) }
+        let all = try await queries.metrics(period: Period(from: 0, to: now + 1), now: now)
+        guard let summary, summary.totals.backlog == all.backlog.total, all.created == size else {
             fatalError("the summary's backlog does not add up to \(size) tickets")
         }
-        let metricsSeconds = try best {
-            _ = try pool.read { db in try MetricQueries.metrics(db, filter: MetricFilter(), period: period, now: now) }
-        }
-        let siteSeconds = try best {
-            _ = try pool.read { db in try MetricQueries.metrics(db, filter: MetricFilter(site: "north", priority: "high"), period: period, now: now) }
-        }
-        let seriesSeconds = try best {
-            _ = try pool.read { db in
-                (try FleetQueries.backlogSeries(db, period: Period.last(days: 90, now: now), site: nil),
-                 try FleetQueries.escalationTrend(db, period: Period.last(days: 90, now: now), site: nil))
-            }
-        }
-        let plainSeconds = try best {
-            _ = try pool.read { db in
+        let metricsSeconds = try await best { _ = try await queries.metrics(period: period, now: now) }
+        let siteSeconds = try await best { _ = try await queries.metrics(MetricFilter(site: "north", priority: "high"), period: period, now: now) }
+        let seriesSeconds = try await best { _ = try await queries.series(period: Period.last(days: 90, now: now)) }
+        let plainSeconds = try await best {
+            _ = try await pool.read { db in
                 try Row.fetchAll(db, sql: "SELECT owningSite, status, COUNT(*) FROM ticket GROUP BY owningSite, status")
             }
         }
         // One ticket changes: what keeping the facts current costs per change.
-        let one = try pool.read { db in try String.fetchOne(db, sql: "SELECT displayNumber FROM ticket WHERE status != 'solved' LIMIT 1") } ?? ""
+        let one = try await pool.read { db in try String.fetchOne(db, sql: "SELECT displayNumber FROM ticket WHERE status != 'solved' LIMIT 1") } ?? ""
         _ = try store.comment(one, body: "Any news?", kind: .customerMessage, visibility: .public, actor: "customer")
-        let incrementalSeconds = try timed { _ = try index.refresh(now: now) }
+        let incrementalSeconds = try await seconds { _ = try await index.refresh(now: now) }
         let w = "dashboard_\(size)"
         emit(Figure(workload: w, metric: "fill_tickets_per_s", value: Double(size) / fillSeconds, unit: "tickets/s"))
         emit(Figure(workload: w, metric: "derive_facts_tickets_per_s", value: Double(size) / deriveSeconds, unit: "tickets/s"))

@@ -121,7 +121,7 @@ defer { if !keep { try? FileManager.default.removeItem(atPath: root) } }
 if keep { note("stores in \(root)") }
 if options.dashboard {
     let sizes = options.sizeList
-    try dashboardBench(sizes: sizes, root: root)
+    try await dashboardBench(sizes: sizes, root: root)
     printTable("dashboard summary over \(sizes.map(String.init).joined(separator: ", ")) tickets")
     exit(0)
 }
@@ -227,7 +227,7 @@ printTable("Tierline beside plain SQLite and loopback in one run (ratio: Tierlin
         try store.pinCoordinator(key: coordinatorKey.publicKey)
         _ = try store.adopt(document: roster.document, signature: roster.signature)
     }
-    let node = try SyncNode(store: nodeStore, key: nodeKey, configuration: NodeConfiguration(listen: Endpoint(host: "127.0.0.1", port: 0)), logger: logger)
+    let node = try SyncNode(store: nodeStore, key: nodeKey, configuration: NodeConfiguration { $0.listen = Endpoint(host: "127.0.0.1", port: 0) }, logger: logger)
     let port = try await node.bind()?.port ?? 0
     let nodeTask = Task { try await node.run() }
     let endpoint = Endpoint(host: "127.0.0.1", port: port)
@@ -273,8 +273,11 @@ printTable("Tierline beside plain SQLite and loopback in one run (ratio: Tierlin
     ]), key: coordinatorKey)
     try plainStore.pinCoordinator(key: coordinatorKey.publicKey)
     for store in [laptop, plainStore] { _ = try store.adopt(document: plainRoster.document, signature: plainRoster.signature) }
-    let plainNode = try SyncNode(store: plainStore, key: plainKey, configuration: NodeConfiguration(
-        listen: Endpoint(host: "127.0.0.1", port: 0), allowPlainSessions: [try SiteID("laptop")]), logger: logger)
+    func plainSettings() throws -> NodeConfiguration {
+        let laptop = try SiteID("laptop")
+        return NodeConfiguration { ($0.listen, $0.allowPlainSessions) = (Endpoint(host: "127.0.0.1", port: 0), [laptop]) }
+    }
+    let plainNode = try SyncNode(store: plainStore, key: plainKey, configuration: try plainSettings(), logger: logger)
     let plainPort = try await plainNode.bind()?.port ?? 0
     let plainTask = Task { try await plainNode.run() }
     var plainSummary: SessionSummary?

@@ -11,18 +11,40 @@ import TicketStore
 /// transaction); a new configuration version lists every ticket. ``refresh(now:batch:progress:)``
 /// re-derives listed tickets in bounded transactions, each of which also clears what it derived, so a
 /// crash at any point leaves the facts either current or still listed, never silently stale.
+///
+/// Every method waits for SQLite through GRDB's async API: it blocks neither an event loop nor a
+/// cooperative thread.
+///
+/// ```swift
+/// let index = try await MetricIndex(store)
+/// let report = try await index.refresh(now: now)
+/// ```
 public struct MetricIndex: Sendable {
     public let database: TicketDatabase
 
-    public init(_ database: TicketDatabase) { self.database = database }
+    /// Attaches to `database`, applying the dashboard's migrations (the first time, every ticket the
+    /// store holds is listed).
+    /// - Throws: a `StoreError` if a newer Tierline's dashboard migrated the store; SQLite errors.
+    public init(_ database: TicketDatabase) async throws {
+        try await FactSchema.attach(database)
+        self.database = database
+    }
 
     /// Tickets whose facts wait to be derived again.
-    public func pending() throws -> Int {
-        try database.writer.read { db in
-            let configChanged = try Int.fetchOne(db, sql: "SELECT value FROM metricState WHERE key = 'configChanged'") ?? 0
-            return configChanged != 0 ? try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticket") ?? 0
-                : try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM metricDirty") ?? 0
-        }
+    public func pending() async throws -> Int {
+        try await database.writer.read { db in try Self.pending(db) }
+    }
+
+    static func pending(_ db: Database) throws -> Int {
+        let configChanged = try Int.fetchOne(db, sql: "SELECT value FROM metricState WHERE key = 'configChanged'") ?? 0
+        return configChanged != 0 ? try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticket") ?? 0 : try dirtyCount(db)
+    }
+
+    static func dirtyCount(_ db: Database) throws -> Int { try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM metricDirty") ?? 0 }
+
+    /// The ids of the tickets listed for deriving, in order (for tests).
+    package func listed() async throws -> [String] {
+        try await database.writer.read { db in try String.fetchAll(db, sql: "SELECT id FROM metricDirty ORDER BY id") }
     }
 
     /// What one ``refresh(now:batch:progress:shouldContinue:)`` did.
@@ -45,23 +67,21 @@ public struct MetricIndex: Sendable {
     ///   - progress: called after each batch with (done, total).
     @discardableResult
     public func refresh(now: Int64, batch: Int = 200, progress: ((Int, Int) -> Void)? = nil,
-                        shouldContinue: () -> Bool = { true }) throws -> RefreshReport {
+                        shouldContinue: () -> Bool = { true }) async throws -> RefreshReport {
         var report = RefreshReport()
-        var total = 0
-        var library = ConfigLibrary()
-        try database.writer.write { db in
+        let (library, total) = try await database.writer.write { db in
             // The configuration is read in the transaction that clears its flag: a version arriving
             // after this sets the flag again.
             if try Int.fetchOne(db, sql: "SELECT value FROM metricState WHERE key = 'configChanged'") != 0 {
                 try db.execute(sql: "INSERT OR IGNORE INTO metricDirty (id) SELECT id FROM ticket")
                 try db.execute(sql: "UPDATE metricState SET value = 0 WHERE key = 'configChanged'")
             }
-            library = ConfigLibrary(bodies: try String.fetchAll(db, sql: "SELECT body FROM configVersion ORDER BY id"))
-            total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM metricDirty") ?? 0
+            return (ConfigLibrary(bodies: try String.fetchAll(db, sql: "SELECT body FROM configVersion ORDER BY id")), try Self.dirtyCount(db))
         }
         while shouldContinue() {
-            let count = try database.writer.write { [library] db -> Int in
+            let (count, failed) = try await database.writer.write { db in
                 let ids = try String.fetchAll(db, sql: "SELECT id FROM metricDirty LIMIT ?", arguments: [batch])
+                var failed: [(id: String, error: String)] = []
                 for id in ids {
                     do {
                         try db.inSavepoint {
@@ -71,17 +91,18 @@ public struct MetricIndex: Sendable {
                     } catch {
                         // One bad ticket must not hold back the others: drop its facts and go on.
                         try Self.removeFacts(db, id)
-                        report.failed.append((id, "\(error)"))
+                        failed.append((id, "\(error)"))
                     }
                 }
-                return ids.count
+                return (ids.count, failed)
             }
             guard count > 0 else { break }
             report.derived += count
+            report.failed += failed
             progress?(min(report.derived, total), max(total, report.derived))
         }
         report.derived -= report.failed.count
-        report.remaining = try database.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM metricDirty") ?? 0 }
+        report.remaining = try await database.writer.read { db in try Self.dirtyCount(db) }
         return report
     }
 
@@ -107,7 +128,9 @@ public struct MetricIndex: Sendable {
             row.lastSolvedAt = row.lastSolvedAt ?? state.updated.map { Int64($0.hlc.millis) } ?? row.createdAt
             row.clocks.removeAll { $0.stop == nil }
         }
-        try insert(db, row)
+        try row.insert(db)
+        for clock in row.clocks { try clock.insert(db) }
+        for handoff in row.handoffs { try handoff.insert(db) }
         try addToDays(db, try contributions(db, id), sign: 1)
     }
 
@@ -115,23 +138,27 @@ public struct MetricIndex: Sendable {
     static func removeFacts(_ db: Database, _ id: String) throws {
         try db.execute(sql: "DELETE FROM metricDirty WHERE id = ?", arguments: [id])
         try addToDays(db, try contributions(db, id), sign: -1)
-        try db.execute(sql: "DELETE FROM metricTicket WHERE id = ?", arguments: [id])
-        try db.execute(sql: "DELETE FROM metricClock WHERE ticket = ?", arguments: [id])
-        try db.execute(sql: "DELETE FROM metricHandoff WHERE ticket = ?", arguments: [id])
+        try TicketMetricRow.deleteOne(db, key: id)
+        try ClockRow.filter(ClockRow.Columns.ticket == id).deleteAll(db)
+        try HandoffRow.filter(HandoffRow.Columns.ticket == id).deleteAll(db)
     }
 
     /// What one ticket's stored facts add to `metricDay`: (day, site, column) once each.
     static func contributions(_ db: Database, _ id: String) throws -> [(day: Int64, site: String, column: String)] {
-        guard let ticket = try Row.fetchOne(db, sql: """
-            SELECT site, createdAt, lastSolvedAt, firstSolvedAt, escalatedAt FROM metricTicket WHERE id = ?
-            """, arguments: [id]) else { return [] }
-        let site: String = ticket["site"]
-        var out: [(Int64, String, String)] = [(day(ticket["createdAt"]), site, "created")]
-        if let t: Int64 = ticket["lastSolvedAt"] { out.append((day(t), site, "solved")) }
-        if let t: Int64 = ticket["firstSolvedAt"] { out.append((day(t), site, "firstSolved")) }
-        if ticket["escalatedAt"] as Int64? != nil { out.append((day(ticket["createdAt"]), site, "escalated")) }
-        for clock in try Row.fetchAll(db, sql: "SELECT deadline, stop FROM metricClock WHERE ticket = ? AND target IS NOT NULL", arguments: [id]) {
-            let deadline: Int64? = clock["deadline"], stop: Int64? = clock["stop"]
+        typealias Columns = TicketMetricRow.Columns
+        guard let ticket = try TicketMetricRow.select(Columns.site, Columns.createdAt, Columns.lastSolvedAt, Columns.firstSolvedAt,
+                                                      Columns.escalatedAt)
+            .filter(key: id).asRequest(of: Row.self).fetchOne(db) else { return [] }
+        let site: String = ticket[Columns.site]
+        let createdAt: Int64 = ticket[Columns.createdAt]
+        var out: [(Int64, String, String)] = [(day(createdAt), site, "created")]
+        if let t: Int64 = ticket[Columns.lastSolvedAt] { out.append((day(t), site, "solved")) }
+        if let t: Int64 = ticket[Columns.firstSolvedAt] { out.append((day(t), site, "firstSolved")) }
+        if ticket[Columns.escalatedAt] as Int64? != nil { out.append((day(createdAt), site, "escalated")) }
+        let clocks = ClockRow.select(ClockRow.Columns.deadline, ClockRow.Columns.stop)
+            .filter(ClockRow.Columns.ticket == id && ClockRow.Columns.target != nil).asRequest(of: Row.self)
+        for clock in try clocks.fetchAll(db) {
+            let deadline: Int64? = clock[ClockRow.Columns.deadline], stop: Int64? = clock[ClockRow.Columns.stop]
             if let deadline {
                 out.append((day(deadline), site, "breached"))
                 if stop == nil { out.append((day(deadline), site, "running")) }
@@ -151,34 +178,6 @@ public struct MetricIndex: Sendable {
                 INSERT INTO metricDay (day, site, \(entry.column)) VALUES (?, ?, ?)
                 ON CONFLICT(day, site) DO UPDATE SET \(entry.column) = \(entry.column) + excluded.\(entry.column)
                 """, arguments: [entry.day, entry.site, sign])
-        }
-    }
-
-    static func insert(_ db: Database, _ row: TicketMetricRow) throws {
-        try db.execute(sql: """
-            INSERT INTO metricTicket (id, site, origin, tier, channel, priority, customerTier, grp, category, status, open,
-              createdAt, firstSolvedAt, lastSolvedAt, reopens, reopenedWithin30d, publicReplies, firstResponseAt,
-              frtCalendar, frtBusiness, ttoCalendar, ttoBusiness, resolutionCalendar, resolutionBusiness, escalatedAt,
-              escalationTrigger, transferred, crossSite, maxLevel, exhausted, backstopFirings, csatScore, csatAt)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [
-                row.id, row.site, row.origin, row.tier, row.channel, row.priority, row.customerTier, row.group, row.category,
-                row.status, row.isOpen, row.createdAt, row.firstSolvedAt, row.lastSolvedAt, row.reopens, row.reopenedWithin30d,
-                row.publicReplies, row.firstResponseAt, row.frtCalendar, row.frtBusiness, row.ttoCalendar, row.ttoBusiness,
-                row.resolutionCalendar, row.resolutionBusiness, row.escalatedAt, row.escalationTrigger, row.transferred,
-                row.crossSite, row.maxLevel, row.exhausted, row.backstopFirings, row.csatScore, row.csatAt,
-            ])
-        for clock in row.clocks {
-            try db.execute(sql: """
-                INSERT INTO metricClock (ticket, site, kind, cycle, start, target, deadline, warnAt, stop, calendarMillis, businessMillis)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [row.id, row.site, clock.kind, clock.cycle, clock.start, clock.target, clock.deadline, clock.warnAt,
-                                 clock.stop, clock.calendarMillis, clock.businessMillis])
-        }
-        for handoff in row.handoffs {
-            try db.execute(sql: """
-                INSERT INTO metricHandoff (id, ticket, requestedAt, toSite, answeredAt, accepted, timedOut) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [handoff.id, row.id, handoff.requestedAt, handoff.toSite, handoff.answeredAt, handoff.accepted, handoff.timedOut])
         }
     }
 }

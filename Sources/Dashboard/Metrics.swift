@@ -236,11 +236,13 @@ public struct MetricSet: Sendable, Encodable {
 }
 
 /// The SQL behind ``MetricSet``; every query reads the derived facts under one read transaction.
-public enum MetricQueries {
+/// Prepared raw SQL on purpose: these aggregations are the dashboard's measured hot path (the
+/// benchmark's `metrics_*` figures). ``FleetQueries`` is the way in.
+enum MetricQueries {
     static let day = MetricIndex.dayMillis
     static let ageBuckets: [(String, Int64)] = [("<1d", day), ("1-3d", 3 * day), ("3-7d", 7 * day), ("7-30d", 30 * day), (">30d", .max)]
 
-    public static func metrics(_ db: Database, filter: MetricFilter, period: Period, now: Int64) throws -> MetricSet {
+    static func metrics(_ db: Database, filter: MetricFilter, period: Period, now: Int64) throws -> MetricSet {
         let (condition, filterArguments) = filter.sql()
         func args(_ more: [(any DatabaseValueConvertible)?]) -> StatementArguments {
             var all = filterArguments

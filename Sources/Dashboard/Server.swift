@@ -4,7 +4,6 @@ import GRDB
 import Hummingbird
 import Logging
 import NIOCore
-import NIOPosix
 import Prometheus
 import ServiceLifecycle
 import Synchronization
@@ -117,16 +116,25 @@ public struct SeriesReply: Sendable, Encodable {
 }
 
 /// The node's one HTTP server: the dashboard page, its JSON API, a CSV export and `/metrics`.
+///
+/// Every route reads through ``FleetQueries``, awaiting SQLite with GRDB's async API: no request
+/// blocks an event loop or a cooperative thread.
 public struct DashboardServer: Sendable {
     public let database: TicketDatabase
     /// Holds the sync counters (given to the node) and the help-desk gauges set at each scrape.
     public let registry: PrometheusCollectorRegistry
+    let queries: FleetQueries
+    let index: MetricIndex
     let now: @Sendable () -> Int64
 
+    /// Attaches to `database`, applying the dashboard's migrations.
+    /// - Throws: a `StoreError` if a newer Tierline's dashboard migrated the store; SQLite errors.
     public init(database: TicketDatabase, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
-                now: @escaping @Sendable () -> Int64 = { Int64(TicketDatabase.systemMillis()) }) {
+                now: @escaping @Sendable () -> Int64 = { Int64(TicketDatabase.systemMillis()) }) async throws {
         self.database = database
         self.registry = registry
+        self.index = try await MetricIndex(database)
+        self.queries = try await FleetQueries(database)
         self.now = now
     }
 
@@ -135,31 +143,28 @@ public struct DashboardServer: Sendable {
         router.get("/") { request, _ in try await self.page(request) }
         router.get("/api/summary") { request, _ in
             try await self.answer(request) { query, now in
-                try json(try FleetQueries.summary(self.database, period: query.period, now: now, site: query.filter.site))
+                try json(try await self.queries.summary(period: query.period, now: now, site: query.filter.site))
             }
         }
         router.get("/api/sites") { request, _ in
             try await self.answer(request) { query, now in
-                try json(try FleetQueries.summary(self.database, period: query.period, now: now, site: query.filter.site).sites)
+                try json(try await self.queries.summary(period: query.period, now: now, site: query.filter.site).sites)
             }
         }
         router.get("/api/metrics") { request, _ in
-            try await self.answer(request) { query, now in try json(try self.metrics(query, now: now)) }
+            try await self.answer(request) { query, now in try json(try await self.metrics(query, now: now)) }
         }
         router.get("/api/series") { request, _ in
             try await self.answer(request) { query, now in
-                let (backlog, trend) = try self.database.writer.read { db in
-                    (try FleetQueries.backlogSeries(db, period: query.period, site: query.filter.site),
-                     try FleetQueries.escalationTrend(db, period: query.period, site: query.filter.site))
-                }
-                return try json(SeriesReply(generatedAt: SLAReport.iso(now), backlog: backlog, escalationRate: trend))
+                let series = try await self.queries.series(period: query.period, site: query.filter.site)
+                return try json(SeriesReply(generatedAt: SLAReport.iso(now), backlog: series.backlog, escalationRate: series.escalationRate))
             }
         }
         router.get("/export.csv") { request, _ in
             try await self.answer(request) { query, now in
-                let summary = try FleetQueries.summary(self.database, period: query.period, now: now, site: query.filter.site)
                 let csv = request.uri.queryParameters.get("table") == "metrics"
-                    ? CSVExport.metrics(try self.metrics(query, now: now)) : CSVExport.sites(summary)
+                    ? CSVExport.metrics(try await self.metrics(query, now: now))
+                    : CSVExport.sites(try await self.queries.summary(period: query.period, now: now, site: query.filter.site))
                 var headers = HTTPFields()
                 headers[.contentType] = "text/csv; charset=utf-8"
                 headers[.contentDisposition] = "attachment; filename=\"tierline-\(request.uri.queryParameters.get("table") == "metrics" ? "metrics" : "sites").csv\""
@@ -175,14 +180,14 @@ public struct DashboardServer: Sendable {
         return router
     }
 
-    func metrics(_ query: DashboardQuery, now: Int64) throws -> MetricsReply {
-        let summary = try FleetQueries.summary(database, period: query.period, now: now, site: query.filter.site)
-        let set = try database.writer.read { db in try MetricQueries.metrics(db, filter: query.filter, period: query.period, now: now) }
-        return MetricsReply(generatedAt: summary.generatedAt, asOf: summary.asOf, pendingFacts: summary.pendingFacts, metrics: set)
+    func metrics(_ query: DashboardQuery, now: Int64) async throws -> MetricsReply {
+        let overview = try await queries.overview(query.filter, period: query.period, now: now, series: false)
+        let summary = overview.summary
+        return MetricsReply(generatedAt: summary.generatedAt, asOf: summary.asOf, pendingFacts: summary.pendingFacts, metrics: overview.metrics)
     }
 
-    /// Parses the query and runs `body` off the event loop; a bad query is a 400 naming the parameter.
-    func answer(_ request: Request, _ body: @escaping @Sendable (DashboardQuery, Int64) throws -> Response) async throws -> Response {
+    /// Parses the query and runs `body`; a bad query is a 400 naming the parameter.
+    func answer(_ request: Request, _ body: (DashboardQuery, Int64) async throws -> Response) async throws -> Response {
         let now = now()
         let query: DashboardQuery
         do {
@@ -190,18 +195,13 @@ public struct DashboardServer: Sendable {
         } catch {
             return errorResponse(.badRequest, parameter: error.parameter, message: error.message)
         }
-        return try await offload { try body(query, now) }
+        return try await body(query, now)
     }
 
     func page(_ request: Request) async throws -> Response {
         try await answer(request) { query, now in
-            let summary = try FleetQueries.summary(self.database, period: query.period, now: now, site: query.filter.site)
-            let (set, backlog, trend) = try self.database.writer.read { db in
-                (try MetricQueries.metrics(db, filter: query.filter, period: query.period, now: now),
-                 try FleetQueries.backlogSeries(db, period: query.period, site: query.filter.site),
-                 try FleetQueries.escalationTrend(db, period: query.period, site: query.filter.site))
-            }
-            let html = DashboardPage(query: query, summary: summary, metrics: set, backlog: backlog, trend: trend).render()
+            let o = try await self.queries.overview(query.filter, period: query.period, now: now)
+            let html = DashboardPage(query: query, summary: o.summary, metrics: o.metrics, backlog: o.backlog, trend: o.escalationRate).render()
             var headers = HTTPFields()
             headers[.contentType] = "text/html; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
@@ -211,9 +211,7 @@ public struct DashboardServer: Sendable {
     /// The Prometheus text: the registry's sync counters plus help-desk gauges set from the facts now.
     public func scrape() async throws -> String {
         let now = now()
-        let summary = try await offload {
-            try FleetQueries.summary(self.database, period: Period.last(days: 1, now: now), now: now)
-        }
+        let summary = try await queries.summary(period: Period.last(days: 1, now: now), now: now)
         for site in summary.sites {
             let labels = [("site", site.site)]
             registry.makeGauge(name: "tierline_backlog_tickets", labels: labels, help: "Open tickets owned by the site").set(Double(site.backlog))
@@ -256,15 +254,9 @@ public struct DashboardServer: Sendable {
         let router = router()
         extend(router)
         return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "tierline"),
-                    services: [MetricRefresher(index: MetricIndex(database), everyMillis: refreshMillis, logger: logger, now: now)],
+                    services: [MetricRefresher(index: index, everyMillis: refreshMillis, logger: logger, now: now)],
                     onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }
-}
-
-/// Runs GRDB's blocking calls on NIO's shared pool of blocking threads (a fixed number, so a burst
-/// of requests queues instead of piling up threads), never on a cooperative thread.
-func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-    try await NIOThreadPool.singleton.runIfActive(work)
 }
 
 func json(_ value: some Encodable) throws -> Response {
@@ -294,8 +286,7 @@ public struct MetricRefresher: Service {
         try await withGracefulShutdownHandler {
             while !Task.isCancelled && !stopping.load(ordering: .relaxed) {
                 do {
-                    let index = index, now = now()
-                    let report = try await offload { try index.refresh(now: now, shouldContinue: { !stopping.load(ordering: .relaxed) }) }
+                    let report = try await index.refresh(now: now(), shouldContinue: { !stopping.load(ordering: .relaxed) })
                     if report.derived > 0 { logger.debug("dashboard facts derived", metadata: ["tickets": "\(report.derived)"]) }
                     for failure in report.failed.prefix(5) {
                         logger.error("dashboard facts of ticket \(failure.id) could not be derived: \(failure.error)")

@@ -1,5 +1,6 @@
 import Escalation
 import Foundation
+import GRDB
 import TicketModel
 
 /// What the dashboard keeps of one ticket: its dimensions and the moments and durations the metric
@@ -10,7 +11,10 @@ import TicketModel
 /// durations are milliseconds. "Business" durations come from the pinned policy's clocks (working
 /// hours of its calendar, minus its pause statuses); tickets without a pinned policy have calendar
 /// durations only.
-public struct TicketMetricRow: Sendable, Equatable {
+///
+/// A row of the dashboard's `metricTicket` table; its ``clocks`` and ``handoffs`` are rows of
+/// `metricClock` and `metricHandoff`.
+public struct TicketMetricRow: Sendable, Equatable, Codable, FetchableRecord, PersistableRecord {
     public var id: String
     /// The owning site now (after handoffs).
     public var site: String
@@ -58,12 +62,27 @@ public struct TicketMetricRow: Sendable, Equatable {
     public var csatScore: Int?
     public var csatAt: Int64?
 
-    public var clocks: [ClockRow]
-    public var handoffs: [HandoffRow]
+    public var clocks: [ClockRow] = []
+    public var handoffs: [HandoffRow] = []
+
+    public static let databaseTableName = "metricTicket"
+
+    /// The columns of `metricTicket`: every property but the clocks and handoffs, which have tables
+    /// of their own.
+    public enum CodingKeys: String, CodingKey, ColumnExpression, CaseIterable {
+        case id, site, origin, tier, channel, priority, customerTier, group = "grp", category, status, isOpen = "open"
+        case createdAt, firstSolvedAt, lastSolvedAt, reopens, reopenedWithin30d, publicReplies, firstResponseAt
+        case frtCalendar, frtBusiness, ttoCalendar, ttoBusiness, resolutionCalendar, resolutionBusiness
+        case escalatedAt, escalationTrigger, transferred, crossSite, maxLevel, exhausted, backstopFirings, csatScore, csatAt
+    }
+    public typealias Columns = CodingKeys
 }
 
-/// One run of one SLA clock.
-public struct ClockRow: Sendable, Equatable {
+/// One run of one SLA clock: a row of `metricClock`.
+public struct ClockRow: Sendable, Equatable, Codable, FetchableRecord, PersistableRecord {
+    public var ticket: String
+    /// The ticket's owning site (the row's `site`), so per-site clock counts need no join.
+    public var site: String
     public var kind: String
     public var cycle: Int
     public var start: Int64
@@ -78,17 +97,34 @@ public struct ClockRow: Sendable, Equatable {
     public var calendarMillis: Int64?
     /// Counted business time, once stopped (pinned policy only).
     public var businessMillis: Int64?
+
+    public static let databaseTableName = "metricClock"
+
+    public enum Columns {
+        public static let ticket = Column(CodingKeys.ticket)
+        public static let site = Column(CodingKeys.site)
+        public static let target = Column(CodingKeys.target)
+        public static let deadline = Column(CodingKeys.deadline)
+        public static let stop = Column(CodingKeys.stop)
+    }
 }
 
-/// One request to move a ticket to another site, and its answer.
-public struct HandoffRow: Sendable, Equatable {
+/// One request to move a ticket to another site, and its answer: a row of `metricHandoff`.
+public struct HandoffRow: Sendable, Equatable, Codable, FetchableRecord, PersistableRecord {
     public var id: String
+    public var ticket: String
     public var requestedAt: Int64
     public var toSite: String
     public var answeredAt: Int64?
     public var accepted: Bool?
     /// Unanswered when its ladder moved on to a later level.
     public var timedOut: Bool
+
+    public static let databaseTableName = "metricHandoff"
+
+    public enum Columns {
+        public static let ticket = Column(CodingKeys.ticket)
+    }
 }
 
 extension TicketMetricRow {
@@ -127,11 +163,12 @@ extension TicketMetricRow {
         publicReplies = facts.publicReplies.count
 
         // Clocks: calendar runs for every ticket, business figures where the policy's clock ran.
+        let ticket = id, owner = site
         var clocks: [ClockRow] = []
         for kind in ClockKind.allCases {
             for run in EscalationEngine.runs(kind, facts) {
                 let report = evaluation.clocks.first { $0.kind == kind && $0.cycle == run.cycle }
-                var row = ClockRow(kind: kind.rawValue, cycle: run.cycle, start: report?.start ?? run.start, target: report?.target,
+                var row = ClockRow(ticket: ticket, site: owner, kind: kind.rawValue, cycle: run.cycle, start: report?.start ?? run.start, target: report?.target,
                                    deadline: report?.deadline, warnAt: report?.warnAt, stop: run.stop)
                 if let stop = run.stop {
                     row.calendarMillis = max(0, stop - run.start)
@@ -196,7 +233,7 @@ extension TicketMetricRow {
                 $0.record.type == .levelFired && $0.record.cycle == request.record.cycle && $0.record.at > request.record.at
                     && $0.record.at < answeredAt
             }
-            handoffs.append(HandoffRow(id: request.id.uuidString.lowercased(), requestedAt: request.record.at, toSite: request.record.toSite ?? none,
+            handoffs.append(HandoffRow(id: request.id.uuidString.lowercased(), ticket: ticket, requestedAt: request.record.at, toSite: request.record.toSite ?? none,
                                        answeredAt: answer?.record.at, accepted: answer.map { $0.record.type == .handoffAccepted },
                                        timedOut: movedOn))
         }

@@ -1,3 +1,4 @@
+import Desk
 import Dashboard
 import FaultProxy
 import Foundation
@@ -18,6 +19,9 @@ struct Member {
     var key: SiteKey
     var node: SyncNode?
     var task: Task<Void, any Error>?
+
+    /// The help desk over this member's store: how the demo's agents work.
+    var desk: HelpDesk { get throws { try HelpDesk(store: db) } }
 }
 
 /// The running parts of the demo fleet, stopped in one place whatever happens.
@@ -84,8 +88,11 @@ final class Fleet: @unchecked Sendable {
     }
 
     func launch(_ member: inout Member, listen: Bool, peers: [Endpoint], metrics: SyncMetrics?) async throws -> Endpoint? {
-        let config = NodeConfiguration(listen: listen ? Endpoint(host: "127.0.0.1", port: 0) : nil, peers: peers,
-                                       pollMillis: 100, reconnectMinMillis: 100, reconnectMaxMillis: 500, escalationMillis: 200)
+        let config = NodeConfiguration {
+            $0.listen = listen ? Endpoint(host: "127.0.0.1", port: 0) : nil
+            $0.peers = peers
+            ($0.pollMillis, $0.reconnectMinMillis, $0.reconnectMaxMillis, $0.escalationMillis) = (100, 100, 500, 200)
+        }
         let node = try SyncNode(store: member.db, key: member.key, configuration: config, logger: logger,
                                 metrics: metrics ?? SyncMetrics())
         member.node = node

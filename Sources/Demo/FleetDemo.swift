@@ -139,7 +139,7 @@ struct Story {
 
     mutating func run() async throws -> FleetDemo.Outcome {
         var server: DashboardServer?
-        if options.dashboard != nil { server = DashboardServer(database: fleet.hub.db) }
+        if options.dashboard != nil { server = try await DashboardServer(database: fleet.hub.db) }
         try await fleet.start(registry: server?.registry)
         say("\n1. The fleet starts")
         say("   hub listens on \(fleet.hubAddress); north dials it; south dials it through a fault-injecting proxy (so its link can be cut)")
@@ -203,26 +203,23 @@ struct Story {
     /// and the fleet converges with the conflict kept. Returns the conflicting ticket's number.
     mutating func partition() async throws -> String {
         say("\n3. South's link to the hub is cut; both sides keep working")
-        let printer = try EscalationDesk(store: fleet.north.db).openTicket(TicketDraft(subject: "Label printer in dispatch prints blank labels", priority: .high,
+        let printer = try fleet.north.desk.open(TicketDraft(subject: "Label printer in dispatch prints blank labels", priority: .high,
                                                                   customer: "orchard-logistics", channel: "email", group: "field-service",
                                                                   tags: ["printer"], firstMessage: "Every label comes out blank since this morning.",
                                                                   category: "hardware", customerTier: "gold"), now: Self.now())
         _ = try await fleet.converge(fleet.running)
         await fleet.southLink?.partition()
         say("   (the proxy drops south's connection and refuses new ones; south's node keeps running and retrying)")
-        _ = try fleet.north.db.update(printer.id, [(.assignee, .text("anna"))])
-        _ = try fleet.south.db.update(printer.id, [(.assignee, .text("bela"))])
-        _ = try fleet.south.db.tag(printer.id, add: ["toner"], remove: [])
-        _ = try fleet.south.db.comment(printer.id, body: "Dispatch says it happens only with the new label roll.", kind: .customerMessage,
-                                       visibility: .public, actor: "orchard-logistics")
-        _ = try fleet.north.db.comment(printer.id, body: "Updated the printer driver; labels print again here.", kind: .agentReply,
-                                       visibility: .public, actor: "anna")
-        _ = try fleet.north.db.update(printer.id, [(.status, .text("solved"))])
+        _ = try fleet.north.desk.update(printer.id, FieldUpdate(assignee: "anna"))
+        _ = try fleet.south.desk.update(printer.id, FieldUpdate(assignee: "bela"))
+        _ = try fleet.south.desk.tag(printer.id, add: ["toner"], remove: [])
+        _ = try fleet.south.desk.customerMessage(printer.id, body: "Dispatch says it happens only with the new label roll.", actor: "orchard-logistics")
+        _ = try fleet.north.desk.reply(printer.id, body: "Updated the printer driver; labels print again here.", actor: "anna")
+        _ = try fleet.north.desk.update(printer.id, FieldUpdate(status: .solved))
         say("   north assigns \(printer.displayNumber) to anna, replies and solves it, while south assigns it to bela, tags it toner")
         say("   and records a new message from the customer that north has not seen")
-        let offline = try fleet.laptop.db.createTicket(TicketDraft(subject: "Meeting room screen flickers", customer: "quarry-legal", channel: "phone"))
-        _ = try fleet.laptop.db.comment(offline.id, body: "Replaced the HDMI cable on site; the flicker is gone.", kind: .internalNote,
-                                        visibility: .internal, actor: "anna")
+        let offline = try fleet.laptop.desk.open(TicketDraft(subject: "Meeting room screen flickers", customer: "quarry-legal", channel: "phone"), now: Self.now())
+        _ = try fleet.laptop.desk.note(offline.id, body: "Replaced the HDMI cable on site; the flicker is gone.", actor: "anna")
         say("   laptop-anna, offline all day, opens \(offline.displayNumber) on site")
         try await work(steps: 8, every: 400, sites: [fleet.north, fleet.south], narrate: true)
         let southDigest = try fleet.south.db.digest(), hubDigest = try fleet.hub.db.digest()
@@ -242,10 +239,10 @@ struct Story {
     /// the survey at north; first line at south finds the article by search and uses it.
     func knowledgeAndSatisfaction(_ number: String) async throws -> Knowledge {
         say("\n6. The resolution becomes knowledge; the customer rates the help")
-        _ = try fleet.hub.db.comment(number, body: "Raised the roaming threshold on the controller; scanners in aisle 4 stay connected.",
-                                     kind: .agentReply, visibility: .public, actor: "tier2-lead")
-        let (_, survey) = try fleet.hub.db.updateIssuingSurvey(number, [(.status, .text(Status.solved.rawValue))])
-        let article = try fleet.hub.db.recordResolution(number, ArticleDraft(
+        _ = try fleet.hub.desk.reply(number, body: "Raised the roaming threshold on the controller; scanners in aisle 4 stay connected.",
+                                     actor: "tier2-lead")
+        let (_, survey) = try fleet.hub.desk.update(number, FieldUpdate(status: .solved))
+        let article = try fleet.hub.desk.writeArticle(from: number, ArticleDraft(
             title: "Warehouse scanners drop off Wi-Fi after a firmware update",
             summary: "Scanners roamed between two access points every few minutes after Monday's firmware update.",
             rootCause: "The new firmware roams at a weaker signal threshold than the controller expects.",
@@ -262,9 +259,9 @@ struct Story {
         let score = try fleet.hub.db.detail(number).csat?.score
         let hits = try fleet.south.db.searchArticles("scanners drop off Wi-Fi")
         let found = hits.first?.article.id == article.id
-        let fresh = try EscalationDesk(store: fleet.south.db).openTicket(TicketDraft(subject: "Scanners in aisle 7 keep losing Wi-Fi", priority: .high, customer: "orchard-logistics",
+        let fresh = try fleet.south.desk.open(TicketDraft(subject: "Scanners in aisle 7 keep losing Wi-Fi", priority: .high, customer: "orchard-logistics",
                                                                 channel: "email", firstMessage: "Same as last week in aisle 4?", actor: "orchard-logistics"), now: Self.now())
-        if found { _ = try fleet.south.db.linkArticle(fresh.id, article.ref) }
+        if found { _ = try fleet.south.desk.link(fresh.id, article: article.ref) }
         _ = try await fleet.converge(fleet.running)
         say("   at south, first line searches \"scanners drop off Wi-Fi\": \(hits.first.map { "\($0.article.ref) (\($0.match) match, written at \($0.article.site ?? "?"))" } ?? "nothing")")
         say("   and links it to the new \(fresh.displayNumber) instead of escalating again")
@@ -279,18 +276,17 @@ struct Story {
 
     func hierarchicalEscalation() async throws -> (number: String, note: HandoffNote?, owner: String) {
         say("\n4. A hierarchical escalation across sites, with its handoff note")
-        let ticket = try EscalationDesk(store: fleet.north.db).openTicket(TicketDraft(subject: "Warehouse scanners drop off Wi-Fi in aisle 4", priority: .high,
+        let ticket = try fleet.north.desk.open(TicketDraft(subject: "Warehouse scanners drop off Wi-Fi in aisle 4", priority: .high,
                                                                  customer: "orchard-logistics", channel: "phone", group: "network",
                                                                  tags: ["wifi", "warehouse"],
                                                                  firstMessage: "Scanners lose the network every few minutes; picking has stopped.",
                                                                  actor: "orchard-logistics", category: "network", customerTier: "gold"), now: Self.now())
-        _ = try fleet.north.db.comment(ticket.id, body: "We are on it; a network engineer is checking the access points.", kind: .agentReply,
-                                       visibility: .public, actor: "chidi")
+        _ = try fleet.north.desk.reply(ticket.id, body: "We are on it; a network engineer is checking the access points.", actor: "chidi")
         let note = HandoffNote(summary: "Scanners in aisle 4 lose Wi-Fi every 3-5 minutes since the firmware update on Monday.",
                                verifiedFacts: "Only aisle 4; both access points there show the scanners roaming back and forth.",
                                stepsTried: "Rebooted both access points; rolled one scanner back to the old firmware (it stays connected).",
                                requestedAction: "Check the roaming thresholds on the controller at the hub; roll back the firmware fleet-wide if needed.")
-        _ = try EscalationDesk(store: fleet.north.db).escalate(ticket.id, to: "tier2@hub", note: note, actor: "chidi", now: Self.now())
+        _ = try fleet.north.desk.escalate(ticket.id, to: "tier2@hub", note: note, actor: "chidi", now: Self.now())
         say("   north's agent chidi escalates \(ticket.displayNumber) to tier2@hub (level 1 → 2) with a note")
         // The hub accepts once the request has reached it (live push: a moment; the bound is generous
         // for a busy machine).
@@ -298,11 +294,9 @@ struct Story {
         var accepted = false
         while !accepted && Date().timeIntervalSince(started) < 120 {
             do {
-                _ = try EscalationDesk(store: fleet.hub.db).accept(ticket.id, actor: "tier2-lead", now: Self.now())
+                _ = try fleet.hub.desk.accept(ticket.id, actor: "tier2-lead", now: Self.now())
                 accepted = true
-            } catch is EscalationError {
-                try await Task.sleep(for: .milliseconds(50))
-            } catch let error as StoreError where error.code == .unknownTicket {
+            } catch let error as DeskError where error.code == .wrongState || error.code == .notFound {
                 try await Task.sleep(for: .milliseconds(50))
             }
         }
@@ -326,7 +320,7 @@ struct Story {
     /// north's ticker starts the ladder, whose level 2 hands the ticket to tier 2 at the hub.
     func slaEscalation() async throws -> (String, [String]) {
         say("\n5. An SLA-driven escalation: nobody answers a platinum customer in time")
-        let ticket = try EscalationDesk(store: fleet.north.db).openTicket(TicketDraft(subject: "Payroll export fails for all employees", priority: .urgent,
+        let ticket = try fleet.north.desk.open(TicketDraft(subject: "Payroll export fails for all employees", priority: .urgent,
                                                                  customer: "kestrel-air", channel: "phone", firstMessage: "Payroll run is due today.",
                                                                  actor: "kestrel-air", category: "payroll", customerTier: "platinum"), now: Self.now())
         say("   north opens \(ticket.displayNumber) for kestrel-air (platinum): policy platinum-payroll v1, first response due in 3 s")
@@ -341,7 +335,7 @@ struct Story {
         }
         guard !pending.isEmpty else { throw ConfigurationError("the demo ticket did not escalate within 120 s") }
         say("   the target passes: north's ticker records the breach, notifies the team lead, and 2 s later level 2 asks tier2@hub to take it")
-        _ = try EscalationDesk(store: fleet.hub.db).accept(ticket.id, actor: "tier2-lead", now: Self.now())
+        _ = try fleet.hub.desk.accept(ticket.id, actor: "tier2-lead", now: Self.now())
         _ = try await fleet.converge(fleet.running)
         let owner = try fleet.south.db.ticket(ticket.id)
         say("   the hub accepts: \(ticket.displayNumber) is owned by \(owner.owningSite) (epoch \(owner.owningEpoch)), priority \(owner.priority), on every site")

@@ -110,37 +110,37 @@ struct TicketStream {
             return try create(store, site: site, now: now)
         }
         let agent = Self.agents[random.below(Self.agents.count)]
+        let desk = try HelpDesk(store: store)
         switch roll {
         case ..<56:
-            _ = try store.comment(pick.id, body: Self.replies[random.below(Self.replies.count)], kind: .agentReply, visibility: .public, actor: agent)
-            if ticket.assignee == nil { _ = try store.update(pick.id, [(.assignee, .text(agent)), (.status, .text("open"))]) }
+            _ = try desk.reply(pick.id, body: Self.replies[random.below(Self.replies.count)], actor: agent)
+            if ticket.assignee == nil { _ = try desk.update(pick.id, FieldUpdate(status: .open, assignee: agent)) }
             counts.replies += 1
             return .replied(site: site, number: pick.number)
         case ..<68:
-            _ = try store.comment(pick.id, body: Self.followUps[random.below(Self.followUps.count)], kind: .customerMessage, visibility: .public,
-                                  actor: ticket.customer ?? "customer")
+            _ = try desk.customerMessage(pick.id, body: Self.followUps[random.below(Self.followUps.count)], actor: ticket.customer ?? "customer")
             counts.customerMessages += 1
             return .customerWrote(site: site, number: pick.number)
         case ..<76:
             let tag = ["needs-info", "vip", "known-issue", "follow-up"][random.below(4)]
-            _ = try store.tag(pick.id, add: [tag], remove: [])
+            _ = try desk.tag(pick.id, add: [tag], remove: [])
             counts.tags += 1
             return .tagged(site: site, number: pick.number, tag: tag)
         case ..<81:
             let raised: Priority = ticket.priority == "low" ? .normal : ticket.priority == "normal" ? .high : .urgent
-            _ = try store.update(pick.id, [(.priority, .text(raised.rawValue))])
+            _ = try desk.update(pick.id, FieldUpdate(priority: raised))
             counts.priorityRaises += 1
             return .raised(site: site, number: pick.number)
         case ..<86:
-            _ = try store.update(pick.id, [(.status, .text("pending_customer"))])
+            _ = try desk.update(pick.id, FieldUpdate(status: .pendingCustomer))
             counts.pending += 1
             return .waiting(site: site, number: pick.number)
         default:
             if ticket.assignee == nil {
-                _ = try store.comment(pick.id, body: Self.replies[2], kind: .agentReply, visibility: .public, actor: agent)
+                _ = try desk.reply(pick.id, body: Self.replies[2], actor: agent)
                 counts.replies += 1
             }
-            _ = try store.update(pick.id, [(.status, .text("solved"))])
+            _ = try desk.update(pick.id, FieldUpdate(status: .solved))
             open.removeAll { $0.id == pick.id }
             counts.solved += 1
             return .solved(site: site, number: pick.number)
@@ -151,7 +151,7 @@ struct TicketStream {
         let template = Self.templates[random.below(Self.templates.count)]
         let customer = Self.customers[random.below(Self.customers.count)]
         // The ticket's SLA policy is pinned as it opens, as `tierline ticket create` does.
-        let ticket = try EscalationDesk(store: store).openTicket(TicketDraft(subject: template.subject, priority: template.priority, customer: customer.name,
+        let ticket = try HelpDesk(store: store).open(TicketDraft(subject: template.subject, priority: template.priority, customer: customer.name,
                                                         channel: template.channel, group: template.group, tags: template.tags,
                                                         firstMessage: template.message, actor: customer.name, category: template.category,
                                                         customerTier: customer.tier), now: now)

@@ -27,13 +27,15 @@ public struct EscalationDesk: Sendable {
     /// - Returns: the documents published (already-published identical versions are skipped).
     public func publish(_ data: Data, file: String, actor: String) throws -> [ConfigDocument] {
         guard identity.role == .coordinator else {
-            throw EscalationError("this store is a \(identity.role.rawValue) (\(identity.site)); configuration is published by the coordinator, where it replicates to every site")
+            throw DeskError(.notPermitted, "this store is a \(identity.role.rawValue) (\(identity.site)); configuration is published by the coordinator, where it replicates to every site")
         }
-        let documents = try ConfigReader.read(data, file: file, published: try library())
-        try store.publish(documents.map {
-            ConfigVersionDraft(entity: ConfigDocument.entityID(key: $0.key), versionID: $0.versionID, body: $0.encoded())
-        }, actor: actor)
-        return documents
+        return try DeskError.translating {
+            let documents = try ConfigReader.read(data, file: file, published: try library())
+            try store.publish(documents.map {
+                ConfigVersionDraft(entity: ConfigDocument.entityID(key: $0.key), versionID: $0.versionID, body: $0.encoded())
+            }, actor: actor)
+            return documents
+        }
     }
 
     // MARK: Evaluation
@@ -62,25 +64,9 @@ public struct EscalationDesk: Sendable {
         return try store.writeRecords(id, policy(library, now: now))
     }
 
-    /// Opens a ticket from `draft` and pins its SLA policy (and starts its proactive ladders) in the
-    /// same transaction: no crash leaves it opened without them.
-    /// - Returns: the ticket as stored, its policy records included.
-    @discardableResult
-    public func openTicket(_ draft: TicketDraft, now: Int64) throws -> TicketRecord {
-        let library = try library()
-        return try store.createTicket(draft, follow: library.isEmpty ? nil : policy(library, now: now))
-    }
-
-    /// Opens a ticket that arrived through a channel, with its policy, in one transaction (see
-    /// ``openTicket(_:now:)``); a redelivery is left as it is.
-    public func openIntakeTicket(_ intake: IntakeTicket, now: Int64) throws -> (ticket: TicketRecord, duplicate: Bool) {
-        let library = try library()
-        return try store.intakeCreate(intake, follow: library.isEmpty ? nil : policy(library, now: now))
-    }
-
     /// The records that pin a ticket's matching policy and start the ladders of matching proactive
     /// rules (or of the ladder routing chose), derived from the ticket as it stands in the write.
-    private func policy(_ library: ConfigLibrary, now: Int64) -> RecordDerivation {
+    func policy(_ library: ConfigLibrary, now: Int64) -> RecordDerivation {
         { state in
             let id = state.id
             let facts = TicketFacts(state)
@@ -158,118 +144,10 @@ public struct EscalationDesk: Sendable {
         return written
     }
 
-    // MARK: Agents' commands
-
-    /// Functional escalation: moves the ticket sideways to `group` at its owning site.
-    public func transfer(_ ref: String, group: String, reason: String?, actor: String, now: Int64) throws -> TicketEvent {
-        try checkName(group, "group")
-        let id = try store.resolve(ref)
-        return try single(id) { state in
-            guard state.baseStatus != .closed else { throw EscalationError("ticket is closed; reopen it before transferring") }
-            var record = EscalationRecord(type: .transferred, at: now)
-            record.fromGroup = state.text(.group)
-            record.toGroup = group
-            record.reason = reason
-            return [(event(UUIDv7.make(millis: UInt64(now), random: TicketDatabase.randomBytes(10)), record, actor: actor), [.set(.group, .text(group))])]
-        }
-    }
-
-    /// Hierarchical escalation by an agent: one level up, to `group@site`, with a handoff note. At
-    /// the owning site the group changes now; to another site it is a handoff request that the
-    /// receiver accepts or rejects.
-    public func escalate(_ ref: String, to target: String, note: HandoffNote, actor: String, now: Int64) throws -> TicketEvent {
-        guard case .group(let group, let site)? = Target(target) else {
-            throw EscalationError("\"\(target)\" is not GROUP@SITE (e.g. tier2@central)")
-        }
-        for (text, what) in [(note.summary, "--summary"), (note.verifiedFacts, "--verified-facts"), (note.stepsTried, "--steps-tried"), (note.requestedAction, "--requested-action")]
-            where text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-            throw EscalationError("\(what) must not be empty: the next tier reads the handoff note instead of asking the customer again")
-        }
-        let id = try store.resolve(ref)
-        return try single(id) { state in
-            guard !state.baseStatus.isResolved else { throw EscalationError("ticket is \(state.baseStatus.rawValue); reopen it before escalating") }
-            var record = EscalationRecord(type: .escalated, at: now)
-            record.fromGroup = state.text(.group)
-            record.toGroup = group
-            record.toSite = site.rawValue
-            record.note = note
-            let level = state.escalation
-            var operations: [TicketModel.Operation] = [.set(.escalation, .level(cycle: max(level.cycle, 1), level: level.level + 1))]
-            if site == state.owner.site { operations.append(.set(.group, .text(group))) }
-            return [(event(UUIDv7.make(millis: UInt64(now), random: TicketDatabase.randomBytes(10)), record, actor: actor), operations)]
-        }
-    }
-
-    /// Accepts a pending handoff to this site: the owning site becomes this one (epoch + 1).
-    public func accept(_ ref: String, actor: String, now: Int64) throws -> TicketEvent {
-        try answer(ref, accept: true, reason: nil, actor: actor, now: now)
-    }
-
-    /// Rejects a pending handoff to this site; the origin keeps the ticket and its ladder goes on.
-    public func reject(_ ref: String, reason: String, actor: String, now: Int64) throws -> TicketEvent {
-        guard !reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-            throw EscalationError("--reason must not be empty: the origin needs to know why")
-        }
-        return try answer(ref, accept: false, reason: reason, actor: actor, now: now)
-    }
-
-    private func answer(_ ref: String, accept: Bool, reason: String?, actor: String, now: Int64) throws -> TicketEvent {
-        let id = try store.resolve(ref)
-        let library = try library()
-        let me = identity.site
-        return try single(id) { state in
-            let pending = EscalationEngine.evaluate(state, library: library, now: now).pendingHandoffs
-            guard let request = pending.last(where: { $0.record.toSite == me.rawValue }) else {
-                let elsewhere = pending.map { "\($0.record.toGroup ?? "?")@\($0.record.toSite ?? "?")" }
-                throw EscalationError(elsewhere.isEmpty
-                    ? "ticket has no pending handoff; `tierline ticket show` lists its escalation history"
-                    : "the pending handoff is for \(elsewhere.joined(separator: ", ")), not this site (\(me)); answer it there")
-            }
-            var record = EscalationRecord(type: accept ? .handoffAccepted : .handoffRejected, at: now)
-            record.refersTo = request.id
-            record.cycle = request.record.cycle
-            record.toGroup = request.record.toGroup
-            record.toSite = request.record.toSite
-            record.reason = reason
-            var operations: [TicketModel.Operation] = []
-            if accept {
-                operations.append(.set(.owner, .owner(epoch: state.owner.epoch + 1, site: me)))
-                if let group = request.record.toGroup { operations.append(.set(.group, .text(group))) }
-            }
-            return [(event(UUIDv7.make(millis: UInt64(now), random: TicketDatabase.randomBytes(10)), record, actor: actor), operations)]
-        }
-    }
-
-    /// Acknowledges the running ladder cycle: it holds until the ladder's ack timeout.
-    public func acknowledge(_ ref: String, actor: String, now: Int64) throws -> TicketEvent {
-        let id = try store.resolve(ref)
-        let library = try library()
-        return try single(id) { state in
-            let evaluation = EscalationEngine.evaluate(state, library: library, now: now)
-            guard let cycle = evaluation.cycles.last(where: { $0.ended == nil }) else {
-                throw EscalationError("ticket has no running escalation ladder to acknowledge")
-            }
-            var record = EscalationRecord(type: .acknowledged, at: now)
-            record.cycle = cycle.start.id
-            return [(event(UUIDv7.make(millis: UInt64(now), random: TicketDatabase.randomBytes(10)), record, actor: actor), [])]
-        }
-    }
-
     // MARK: Helpers
 
-    private func single(_ id: UUID, _ make: @escaping (TicketState) throws -> [(event: TicketEvent, operations: [TicketModel.Operation])]) throws -> TicketEvent {
-        guard let event = try store.writeRecords(id, make).first else { throw EscalationError("nothing was written") }
-        return event
-    }
-
-    private func event(_ id: UUID, _ record: EscalationRecord, actor: String) -> TicketEvent {
+    func event(_ id: UUID, _ record: EscalationRecord, actor: String) -> TicketEvent {
         TicketEvent(id: id, kind: .escalation, actor: actor, visibility: .internal, body: record.encoded())
-    }
-
-    private func checkName(_ name: String, _ what: String) throws {
-        if name.isEmpty || name.utf8.count > 64 || name.contains("@") || name.contains(where: \.isWhitespace) {
-            throw EscalationError("\"\(name)\" is not a \(what) name: 1-64 characters, no spaces and no @")
-        }
     }
 }
 
@@ -295,10 +173,4 @@ public final class TickSchedule: Sendable {
     func remember(_ id: UUID, updated: Int64, next: Int64?) {
         entries.withLock { $0.byTicket[id] = (updated, next) }
     }
-}
-
-/// A refused escalation command: what was wrong and what to do.
-public struct EscalationError: Error, Sendable, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
 }

@@ -157,7 +157,16 @@ public enum EscalationEngine {
 
         // Only requests written to the log are pending: one derived here and not yet fired must not
         // be answered before the owning site (or the backstop) makes it.
-        let answered = Set(facts.records.filter { $0.record.type == .handoffAccepted || $0.record.type == .handoffRejected }.compactMap(\.record.refersTo))
+        // A request is settled by an answer of the receiver, or withdrawn by the site that made it
+        // (a withdrawal written anywhere else counts for nothing).
+        let requesters = Dictionary(facts.records.filter(\.record.isHandoffRequest).map { ($0.id, $0.site) }) { first, _ in first }
+        let answered = Set(facts.records.filter { record in
+            switch record.record.type {
+            case .handoffAccepted, .handoffRejected: true
+            case .handoffWithdrawn: record.site != nil && record.record.refersTo.flatMap { requesters[$0] } == record.site
+            default: false
+            }
+        }.compactMap(\.record.refersTo))
         let pending = facts.records.filter { $0.record.isHandoffRequest && !answered.contains($0.id) && $0.record.toSite != facts.ownerSite?.rawValue }
         let ordered = settlePriorities(due.sorted { ($0.record.at, $0.id.uuidString) < ($1.record.at, $1.id.uuidString) }, facts)
         return Evaluation(pin: facts.pin, clocks: clocks, cycles: cycles, due: ordered, pendingHandoffs: pending, nextDue: nextDue)

@@ -22,6 +22,8 @@ public enum RecordType: String, Codable, Sendable, CaseIterable {
     case escalated
     case handoffAccepted = "handoff_accepted"
     case handoffRejected = "handoff_rejected"
+    /// The site that asked for a handoff takes the request back before it is answered.
+    case handoffWithdrawn = "handoff_withdrawn"
 
     /// Records that nodes derive from events and configuration, the same on every replica.
     public var isDerived: Bool {

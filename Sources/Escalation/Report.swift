@@ -106,6 +106,7 @@ public struct SLAReport: Encodable, Sendable {
             return "escalated \(r.fromGroup ?? "—") → \(r.toGroup ?? "?")@\(r.toSite ?? "?")\(note)"
         case .handoffAccepted: return "handoff accepted by \(r.toGroup ?? "?")@\(r.toSite ?? "?")"
         case .handoffRejected: return "handoff rejected by \(r.toSite ?? "?"): \(r.reason ?? "")"
+        case .handoffWithdrawn: return "handoff to \(r.toGroup ?? "?")@\(r.toSite ?? "?") withdrawn" + (r.reason.map { ": \($0)" } ?? "")
         }
     }
 

@@ -64,6 +64,19 @@ public struct RoutingRules: Sendable, Equatable {
     ///   - file: the file's name, for the messages.
     /// - Returns: the rules, with ``version`` taken from `data`.
     /// - Throws: ``RoutingError`` with every problem found, each naming the JSON path of the value.
+    /// The rules of the file at `path`: what `serve` and `routing check` both read. A file over
+    /// ``maximumFileBytes`` is refused before it is read whole.
+    public static func load(path: String) throws(RoutingError) -> RoutingRules {
+        func refuse(_ message: String) -> RoutingError { RoutingError(file: path, issues: [ConfigIssue(file: path, path: "", message)]) }
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > maximumFileBytes {
+            throw refuse("the file is \(size) bytes; a routing rules file is at most \(maximumFileBytes) bytes")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw refuse("cannot read the routing file; check the path and its permissions")
+        }
+        return try load(data, file: path)
+    }
+
     public static func load(_ data: Data, file: String) throws(RoutingError) -> RoutingRules {
         var reader = RoutingReader(file: file)
         guard case let (rules, fallback)? = reader.document(data), reader.issues.isEmpty else {

@@ -10,30 +10,79 @@ public enum ConfigReader {
     ///   out).
     /// - Throws: every problem found, each naming the file, the key and what is wrong.
     public static func read(_ data: Data, file: String, published: ConfigLibrary) throws(ConfigErrors) -> [ConfigDocument] {
-        let bundle: ConfigBundle
         // Syntax first, strictly: a repeated key or a trailing comma is refused with its line and
         // column (Foundation would keep the last of two keys and accept the comma).
-        do { _ = try StrictJSON.parse(data) } catch {
+        let root: StrictJSON.Node
+        do { root = try StrictJSON.parse(data) } catch {
             throw ConfigErrors([ConfigIssue(file: file, path: error.path, "not valid JSON at \(error.position): \(error.message)")])
         }
-        do {
-            bundle = try JSONDecoder().decode(ConfigBundle.self, from: data)
-        } catch let error as DecodingError {
-            throw ConfigErrors([issue(error, file: file)] + misspelt(error, data, file: file))
-        } catch let error as ConfigIssue {
-            throw ConfigErrors([ConfigIssue(file: file, path: error.path, error.message)])
-        } catch {
-            throw ConfigErrors([ConfigIssue(file: file, path: "", "not a JSON document: \(error)")])
+        guard case .object(let members) = root.value else {
+            throw ConfigErrors([ConfigIssue(file: file, path: "", "the file must be one JSON object; give calendars, policies, ladders, matrix or rules")])
         }
-        var issues = unknownKeys(data, bundle: bundle).map { ConfigIssue(file: file, path: $0.path, $0.message) }
+        // Each document is decoded on its own, so one broken document does not hide the problems
+        // of the others: every problem of the file is reported at once.
+        var reading = BundleReading()
+        var bundle = ConfigBundle()
+        for member in members {
+            switch member.name {
+            case "calendars": bundle.calendars = reading.list(member.value, path: member.name)
+            case "policies": bundle.policies = reading.list(member.value, path: member.name)
+            case "ladders": bundle.ladders = reading.list(member.value, path: member.name)
+            case "rules": bundle.rules = reading.list(member.value, path: member.name)
+            case "matrix": bundle.matrix = reading.one(member.value, path: member.name)
+            default:
+                let known: Set = ["calendars", "policies", "ladders", "matrix", "rules"]
+                let hint = StrictJSON.nearest(member.name, in: known).map { "; did you mean \"\($0)\"?" } ?? ""
+                reading.issues.append(ConfigIssue(path: StrictJSON.printable(member.name), "unknown key\(hint)"))
+            }
+        }
+        // Values and references are checked over the documents that could be read. A reference to
+        // a document that could not be read is left out: that document's own problem is the one to fix.
         var checker = Checker(bundle: bundle, published: published)
         checker.check()
-        issues += checker.issues.map { ConfigIssue(file: file, path: $0.path, $0.message) }
-        if bundle.documents.isEmpty && issues.isEmpty {
-            issues.append(ConfigIssue(file: file, path: "", "the file holds no documents; give calendars, policies, ladders, matrix or rules"))
+        var issues = reading.issues + checker.issues.filter { issue in
+            !reading.unreadable.contains { issue.message.contains("\"\($0)\"") }
         }
-        guard issues.isEmpty else { throw ConfigErrors(issues) }
+        if bundle.documents.isEmpty && issues.isEmpty {
+            issues.append(ConfigIssue(path: "", "the file holds no documents; give calendars, policies, ladders, matrix or rules"))
+        }
+        guard issues.isEmpty else { throw ConfigErrors(issues.map { ConfigIssue(file: file, path: $0.path, $0.message) }) }
         return bundle.documents.filter { published.document($0.kind, $0.name, version: $0.version) != $0 }
+    }
+
+    /// Reads the documents of one file, each alone, keeping every problem.
+    struct BundleReading {
+        var issues: [ConfigIssue] = []
+        /// The names of documents that could not be decoded.
+        var unreadable: Set<String> = []
+
+        mutating func list<T: Codable>(_ node: StrictJSON.Node, path: String) -> [T]? {
+            guard case .array(let elements) = node.value else {
+                issues.append(ConfigIssue(path: path, "expected a list"))
+                return nil
+            }
+            return elements.enumerated().compactMap { one($0.element, path: "\(path)[\($0.offset)]") }
+        }
+
+        mutating func one<T: Codable>(_ node: StrictJSON.Node, path: String) -> T? {
+            func within(_ inner: String) -> String { inner.isEmpty ? path : inner.hasPrefix("[") ? path + inner : "\(path).\(inner)" }
+            do {
+                let value = try JSONDecoder().decode(T.self, from: Data(node.json))
+                issues += try unknownKeys(node, known: StrictJSON.parse(JSONEncoder().encode(value)), path: path)
+                return value
+            } catch let error as DecodingError {
+                if case .string(let name)? = node["name"]?.value { unreadable.insert(name) }
+                let found = ConfigReader.issue(error, file: "")
+                issues.append(ConfigIssue(path: within(found.path), found.message))
+                issues += misspelt(error, node).map { ConfigIssue(path: within($0.path), $0.message) }
+            } catch let error as ConfigIssue {
+                if case .string(let name)? = node["name"]?.value { unreadable.insert(name) }
+                issues.append(ConfigIssue(path: within(error.path), error.message))
+            } catch {
+                issues.append(ConfigIssue(path: path, "\(error)"))
+            }
+            return nil
+        }
     }
 
     static func issue(_ error: DecodingError, file: String) -> ConfigIssue {
@@ -60,25 +109,25 @@ public enum ConfigReader {
     }
 
     /// When a required key is missing, a key beside it that is spelt almost the same is most likely
-    /// the culprit: name it too.
-    static func misspelt(_ error: DecodingError, _ data: Data, file: String) -> [ConfigIssue] {
-        guard case .keyNotFound(let key, let context) = error,
-              var node = try? JSONSerialization.jsonObject(with: data) else { return [] }
+    /// the culprit: name it too. Paths are relative to `document`.
+    static func misspelt(_ error: DecodingError, _ document: StrictJSON.Node) -> [ConfigIssue] {
+        guard case .keyNotFound(let key, let context) = error else { return [] }
+        var node = document
         var path = ""
         for step in context.codingPath {
-            if let i = step.intValue, let list = node as? [Any], i < list.count {
+            if let i = step.intValue, case .array(let list) = node.value, i < list.count {
                 node = list[i]
                 path += "[\(i)]"
-            } else if let object = node as? [String: Any], let next = object[step.stringValue] {
+            } else if let next = node[step.stringValue] {
                 node = next
                 path += path.isEmpty ? step.stringValue : ".\(step.stringValue)"
             } else {
                 return []
             }
         }
-        guard let object = node as? [String: Any] else { return [] }
-        return object.keys.sorted().filter { $0 != key.stringValue && distance($0, key.stringValue) <= 2 }.map {
-            ConfigIssue(file: file, path: path.isEmpty ? $0 : "\(path).\($0)", "unknown key; did you mean \"\(key.stringValue)\"?")
+        guard case .object(let members) = node.value else { return [] }
+        return members.map(\.name).sorted().filter { $0 != key.stringValue && distance($0, key.stringValue) <= 2 }.map {
+            ConfigIssue(path: path.isEmpty ? $0 : "\(path).\($0)", "unknown key; did you mean \"\(key.stringValue)\"?")
         }
     }
 
@@ -94,26 +143,29 @@ public enum ConfigReader {
         }
     }
 
-    /// Keys of the file that the decoded documents do not hold: typos and unsupported options.
-    static func unknownKeys(_ data: Data, bundle: ConfigBundle) -> [ConfigIssue] {
-        guard let original = try? JSONSerialization.jsonObject(with: data),
-              let known = try? JSONSerialization.jsonObject(with: JSONEncoder().encode(bundle)) else { return [] }
+    /// Keys of a document that its decoded form does not hold: typos and unsupported options.
+    static func unknownKeys(_ original: StrictJSON.Node, known: StrictJSON.Node, path: String) -> [ConfigIssue] {
         var out: [ConfigIssue] = []
-        func walk(_ a: Any, _ b: Any, _ path: String) {
-            if let a = a as? [String: Any], let b = b as? [String: Any] {
-                for key in a.keys.sorted() {
-                    let here = path.isEmpty ? key : "\(path).\(key)"
-                    if let sub = b[key] { walk(a[key]!, sub, here) } else if a[key] is NSNull {
+        func walk(_ a: StrictJSON.Node, _ b: StrictJSON.Node, _ path: String) {
+            switch (a.value, b.value) {
+            case (.object(let members), .object):
+                for member in members.sorted(by: { $0.name < $1.name }) {
+                    let here = path.isEmpty ? StrictJSON.printable(member.name) : "\(path).\(StrictJSON.printable(member.name))"
+                    if let sub = b[member.name] {
+                        walk(member.value, sub, here)
+                    } else if member.value.value == .null {
                         out.append(ConfigIssue(path: here, "null is not a value here; leave the key out"))
                     } else {
                         out.append(ConfigIssue(path: here, "unknown key"))
                     }
                 }
-            } else if let a = a as? [Any], let b = b as? [Any] {
-                for (i, pair) in zip(a, b).enumerated() { walk(pair.0, pair.1, "\(path)[\(i)]") }
+            case (.array(let left), .array(let right)):
+                for (i, pair) in zip(left, right).enumerated() { walk(pair.0, pair.1, "\(path)[\(i)]") }
+            default:
+                break
             }
         }
-        walk(original, known, "")
+        walk(original, known, path)
         return out
     }
 }

@@ -1,3 +1,4 @@
+import Desk
 import Foundation
 import Hummingbird
 import NIOCore
@@ -111,12 +112,9 @@ public struct IntakeRoutes: Sendable {
                 do {
                     return try work(body)
                 } catch let error as StoreError {
-                    switch error.code {
-                    case .invalidInput: throw IntakeError(.badRequest, field: nil, error.detail)
-                    case .unknownTicket: throw IntakeError(.notFound, field: "ticket", error.detail)
-                    // The store cannot take writes now (restored and awaiting sync, a key mismatch): try later.
-                    default: throw IntakeError(.serviceUnavailable, field: nil, error.detail)
-                    }
+                    throw IntakeError(DeskError(error), unknown: "ticket")
+                } catch let error as DeskError {
+                    throw IntakeError(error, unknown: "ticket")
                 }
             }
             return try json(status, answer)

@@ -38,14 +38,7 @@ struct TicketSummary: Encodable, Sendable {
 struct SurveyAnswered: Encodable, Sendable {
     var ticket: String
     var score: Int64
-    var comment: String?
-    enum CodingKeys: String, CodingKey { case ticket, score, comment }
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(ticket, forKey: .ticket)
-        try c.encode(score, forKey: .score)
-        try c.encode(comment, forKey: .comment)
-    }
+    @NullEncoded var comment: String?
 }
 
 /// How a ticket was routed, as the answer says it.
@@ -60,19 +53,9 @@ struct IntakeResult: Encodable, Sendable {
     var ticket: TicketSummary
     var duplicate: Bool
     var messageId: String
-    var routing: RoutingSummary?
-    /// Handoffs only: when the human first-response clock started.
+    @NullEncoded var routing: RoutingSummary?
+    /// Handoffs only (the key is left out otherwise): when the human first-response clock started.
     var firstResponseClockStartedAt: String?
-
-    enum CodingKeys: String, CodingKey { case ticket, duplicate, messageId, routing, firstResponseClockStartedAt }
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(ticket, forKey: .ticket)
-        try c.encode(duplicate, forKey: .duplicate)
-        try c.encode(messageId, forKey: .messageId)
-        try c.encode(routing, forKey: .routing)
-        if let firstResponseClockStartedAt { try c.encode(firstResponseClockStartedAt, forKey: .firstResponseClockStartedAt) }
-    }
 }
 
 /// The intake side of a node: tickets and messages from channels, bot handoffs and survey answers,
@@ -251,7 +234,7 @@ public struct IntakeService: Sendable {
         let events = try attachmentEvents(request.attachments, ticket: request.id, message: request.messageID) + request.events
         // What a site does when it opens a ticket: pin the SLA policy and start proactive ladders, in
         // the ticket's own transaction.
-        let (record, duplicate) = try EscalationDesk(store: store).openIntakeTicket(
+        let (record, duplicate) = try HelpDesk(store: store).open(fromIntake: 
             IntakeTicket(id: request.id, draft: draft, messageID: request.messageID, fields: fields, events: events,
                          customers: try newCustomer(request.customer).map { [$0] } ?? []), now: now())
         let stored = try store.ticket(record.id)

@@ -1,3 +1,4 @@
+import Desk
 import Foundation
 import StrictJSON
 import HTTPTypes
@@ -15,13 +16,26 @@ public struct IntakeError: Error, Sendable, CustomStringConvertible {
         self.message = message
     }
 
+    /// A refusal of the Desk layer as an HTTP answer. A reference that finds nothing names
+    /// `unknown`, the member the reference came from.
+    init(_ error: DeskError, unknown: String) {
+        switch error.code {
+        case .invalidInput, .invalidConfiguration: self.init(.badRequest, field: error.field, error.message)
+        case .notFound: self.init(.notFound, field: error.field ?? unknown, error.message)
+        case .wrongState: self.init(.conflict, field: error.field, error.message)
+        case .notPermitted: self.init(.forbidden, field: error.field, error.message)
+        // The store cannot take writes now (restored and awaiting sync, a key mismatch): try later.
+        case .storeRefused: self.init(.serviceUnavailable, field: nil, error.message)
+        }
+    }
+
     static func bad(_ field: String, _ message: String) -> IntakeError { IntakeError(.badRequest, field: field, message) }
 
     public var description: String { "\(status.code) \(field.map { "\($0): " } ?? "")\(message)" }
 }
 
 /// A JSON document as decoded, keeping integers apart from other numbers and `null` apart from absence.
-enum JSONValue: Decodable, Equatable {
+enum JSONValue: Equatable {
     case null
     case bool(Bool)
     case integer(Int64)
@@ -29,17 +43,6 @@ enum JSONValue: Decodable, Equatable {
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
-
-    init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let i = try? c.decode(Int64.self) { self = .integer(i) }
-        else if let d = try? c.decode(Double.self) { self = .number(d) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
-    }
 
     var typeName: String {
         switch self {
@@ -53,16 +56,32 @@ enum JSONValue: Decodable, Equatable {
     }
 
     static func parse(_ bytes: [UInt8]) throws(IntakeError) -> JSONValue {
-        // Syntax first, strictly: a repeated member would otherwise keep its last value silently.
-        do { _ = try StrictJSON.parse(bytes) } catch {
+        // One strict pass: a repeated member would otherwise keep its last value silently.
+        do { return JSONValue(try StrictJSON.parse(bytes)) } catch {
             // A syntax error is the body's as a whole: `field` is null, as the OpenAPI file says.
             throw IntakeError(.badRequest, field: nil,
                               "the body is not valid JSON at \(error.position)\(error.path.isEmpty ? "" : " (\(error.path))"): \(error.message); send one JSON object (Content-Type: application/json)")
         }
-        do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
-        } catch {
-            throw IntakeError(.badRequest, field: nil, "the body is not valid JSON; send one JSON object (Content-Type: application/json)")
+    }
+
+    /// The value of a strictly parsed document. A number is an integer when it has an integral value
+    /// that fits 64 bits, else a double.
+    init(_ node: StrictJSON.Node) {
+        switch node.value {
+        case .null: self = .null
+        case .bool(let flag): self = .bool(flag)
+        case .string(let text): self = .string(text)
+        case .number(let text):
+            let double = Double(text) ?? .nan
+            if let integer = Int64(text) {
+                self = .integer(integer)
+            } else if double == double.rounded(), abs(double) < 9.2e18 {
+                self = .integer(Int64(double))  // 5.0 and 1e3 are integers, as they were to JSONDecoder
+            } else {
+                self = .number(double)
+            }
+        case .array(let elements): self = .array(elements.map(JSONValue.init))
+        case .object(let members): self = .object(Dictionary(members.map { ($0.name, JSONValue($0.value)) }) { first, _ in first })
         }
     }
 }

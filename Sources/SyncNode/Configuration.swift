@@ -64,18 +64,18 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
     /// Address for incoming sessions; `nil` for a node that only dials.
     public var listen: Endpoint?
     /// Peers to dial and keep connected.
-    public var peers: [Endpoint]
+    public var peers: [Endpoint] = []
     /// The store folder (the CLI's `--store` wins over it).
     public var store: String?
     /// How often the node looks for blocks written by other processes (the CLI) into its store, ms.
-    public var pollMillis: Int
+    public var pollMillis: Int = 250
     /// Reconnect backoff bounds, ms.
-    public var reconnectMinMillis: Int
-    public var reconnectMaxMillis: Int
+    public var reconnectMinMillis: Int = 250
+    public var reconnectMaxMillis: Int = 30_000
     /// Most blocks per `blocks` frame this node sends (1…4096).
-    public var batchBlocks: Int
+    public var batchBlocks: Int = 1024
     /// How often the escalation ticker writes due SLA and ladder records, ms; 0 turns it off.
-    public var escalationMillis: Int
+    public var escalationMillis: Int = 1000
     /// Address of the node's HTTP server (dashboard, JSON API, `/metrics`); `nil` for none.
     public var http: Endpoint?
     /// The routing rules file applied to tickets arriving through the intake API; `nil` for none.
@@ -87,18 +87,18 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
     /// upgrade window (`Protocol/PROTOCOL.md` §2.12): none by default. Such a link is unprotected
     /// (logged, and shown by `status`), and a plain proof can be relayed, so only the named sites'
     /// identities are exposed, never those of upgraded sites.
-    public var allowPlainSessions: [SiteID]
+    public var allowPlainSessions: [SiteID] = []
     /// Longest line this node reads, bytes (`Protocol/PROTOCOL.md` §2.9; ``minimumLineBytes``…8 MiB).
-    public var maxLineBytes: Int
+    public var maxLineBytes: Int = WireLimits.standard.maxLineBytes
     /// Largest inflated change set of one batch this node accepts, bytes (``minimumBatchBytes``…4 MiB).
-    public var maxBatchBytes: Int
+    public var maxBatchBytes: Int = WireLimits.standard.maxBatchBytes
     /// Largest zlib stream of one batch this node accepts, bytes (``minimumBatchBytes``…6 MiB, what an
     /// 8 MiB line carries).
-    public var maxBatchCompressedBytes: Int
+    public var maxBatchCompressedBytes: Int = WireLimits.standard.maxBatchCompressedBytes
     /// Most incoming sessions at once; further connections get an `internal` error frame and are closed.
-    public var maxSessions: Int
+    public var maxSessions: Int = 128
     /// Silence after which a session ends with `timeout`, ms; the node pings after a third of it.
-    public var idleTimeoutMillis: Int
+    public var idleTimeoutMillis: Int = 45_000
 
     /// The smallest `maxLineBytes` a node may be configured with: a batch of this implementation's
     /// senders (at most 1 MiB of blocks, or one block of the largest size) always fits in its line.
@@ -107,28 +107,9 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
     /// prefixes and zlib's worst case, always fits.
     public static let minimumBatchBytes = (1 << 20) + (64 << 10)
 
-    public init(listen: Endpoint? = nil, peers: [Endpoint] = [], store: String? = nil, pollMillis: Int = 250,
-                reconnectMinMillis: Int = 250, reconnectMaxMillis: Int = 30_000, batchBlocks: Int = 1024,
-                escalationMillis: Int = 1000, http: Endpoint? = nil, tls: TLSSettings? = nil,
-                maxLineBytes: Int = WireLimits.standard.maxLineBytes, maxBatchBytes: Int = WireLimits.standard.maxBatchBytes,
-                maxBatchCompressedBytes: Int = WireLimits.standard.maxBatchCompressedBytes, maxSessions: Int = 128,
-                idleTimeoutMillis: Int = 45_000, allowPlainSessions: [SiteID] = []) {
-        self.http = http
-        self.allowPlainSessions = allowPlainSessions
-        self.tls = tls
-        self.maxLineBytes = maxLineBytes
-        self.maxBatchBytes = maxBatchBytes
-        self.maxBatchCompressedBytes = maxBatchCompressedBytes
-        self.maxSessions = maxSessions
-        self.idleTimeoutMillis = idleTimeoutMillis
-        self.batchBlocks = batchBlocks
-        self.escalationMillis = escalationMillis
-        self.listen = listen
-        self.peers = peers
-        self.store = store
-        self.pollMillis = pollMillis
-        self.reconnectMinMillis = reconnectMinMillis
-        self.reconnectMaxMillis = reconnectMaxMillis
+    /// The defaults, changed by `configure`: `NodeConfiguration { $0.listen = address }`.
+    public init(_ configure: (inout NodeConfiguration) -> Void = { _ in }) {
+        configure(&self)
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -145,29 +126,15 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
         return limits
     }
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let defaults = NodeConfiguration()
-        listen = try c.decodeIfPresent(Endpoint.self, forKey: .listen)
-        peers = try c.decodeIfPresent([Endpoint].self, forKey: .peers) ?? []
-        store = try c.decodeIfPresent(String.self, forKey: .store)
-        pollMillis = try c.decodeIfPresent(Int.self, forKey: .pollMillis) ?? defaults.pollMillis
-        reconnectMinMillis = try c.decodeIfPresent(Int.self, forKey: .reconnectMinMillis) ?? defaults.reconnectMinMillis
-        reconnectMaxMillis = try c.decodeIfPresent(Int.self, forKey: .reconnectMaxMillis) ?? defaults.reconnectMaxMillis
-        batchBlocks = try c.decodeIfPresent(Int.self, forKey: .batchBlocks) ?? defaults.batchBlocks
-        escalationMillis = try c.decodeIfPresent(Int.self, forKey: .escalationMillis) ?? defaults.escalationMillis
-        http = try c.decodeIfPresent(Endpoint.self, forKey: .http)
-        routing = try c.decodeIfPresent(String.self, forKey: .routing)
-        tls = try c.decodeIfPresent(TLSSettings.self, forKey: .tls)
-        maxLineBytes = try c.decodeIfPresent(Int.self, forKey: .maxLineBytes) ?? defaults.maxLineBytes
-        maxBatchBytes = try c.decodeIfPresent(Int.self, forKey: .maxBatchBytes) ?? defaults.maxBatchBytes
-        maxBatchCompressedBytes = try c.decodeIfPresent(Int.self, forKey: .maxBatchCompressedBytes) ?? defaults.maxBatchCompressedBytes
-        maxSessions = try c.decodeIfPresent(Int.self, forKey: .maxSessions) ?? defaults.maxSessions
-        idleTimeoutMillis = try c.decodeIfPresent(Int.self, forKey: .idleTimeoutMillis) ?? defaults.idleTimeoutMillis
-        if (try? c.decodeIfPresent(Bool.self, forKey: .allowPlainSessions)) != nil {
-            throw DecodingError.dataCorruptedError(forKey: .allowPlainSessions, in: c, debugDescription: "allowPlainSessions lists the sites still on protocol 1 whose plain sessions this node admits, for example [\"north\"]; true and false are not accepted, since admitting every site in plain text would let anyone relay an upgraded site's proof")
+    /// The file's settings over the defaults: a setting the file leaves out keeps its default, so
+    /// the decoder needs no list of its own.
+    static func withDefaults(_ document: StrictJSON.Node) throws -> StrictJSON.Node {
+        guard case .object(var members) = try StrictJSON.parse(JSONEncoder().encode(NodeConfiguration())).value,
+              case .object(let given) = document.value else { return document }
+        for member in given {
+            if let index = members.firstIndex(where: { $0.name == member.name }) { members[index] = member } else { members.append(member) }
         }
-        allowPlainSessions = try c.decodeIfPresent([SiteID].self, forKey: .allowPlainSessions) ?? defaults.allowPlainSessions
+        return StrictJSON.Node(value: .object(members), position: document.position)
     }
 
     /// Reads a JSON configuration file, rejecting unknown keys so a typo is not silently ignored.
@@ -189,7 +156,10 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
             if !unknown.isEmpty {
                 throw ConfigurationError("\(path): " + unknown.map(\.description).joined(separator: "\n\(path): "))
             }
-            var config = try JSONDecoder().decode(NodeConfiguration.self, from: data)
+            if case .bool? = document["allowPlainSessions"]?.value {
+                throw ConfigurationError("\(path): allowPlainSessions lists the sites still on protocol 1 whose plain sessions this node admits, for example [\"north\"]; true and false are not accepted, since admitting every site in plain text would let anyone relay an upgraded site's proof")
+            }
+            var config = try JSONDecoder().decode(NodeConfiguration.self, from: Data(Self.withDefaults(document).json))
             // File names in the file are relative to the file's folder, not to where serve was started.
             config.tls = config.tls?.resolvingPaths(relativeTo: URL(fileURLWithPath: path).deletingLastPathComponent().path)
             do { try config.validate() } catch { throw ConfigurationError("\(path): \(error.message)") }
@@ -197,7 +167,7 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
         } catch let error as ConfigurationError {
             throw error
         } catch let error as DecodingError {
-            throw ConfigurationError("\(path): \(Self.explain(error))")
+            throw ConfigurationError("\(path): \(Self.explain(error, in: try? StrictJSON.parse(data)))")
         } catch {
             throw ConfigurationError("\(path) is not valid JSON: \(error.localizedDescription)")
         }
@@ -230,13 +200,49 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
         try tls?.validate(listening: listen != nil)
     }
 
-    static func explain(_ error: DecodingError) -> String {
+    /// A decoding error in the words of the file: where the value is (line and column), which
+    /// setting, and what kind of value it needs.
+    static func explain(_ error: DecodingError, in document: StrictJSON.Node?) -> String {
+        func kind(_ type: Any.Type) -> String {
+            switch type {
+            case is String.Type: "a string"
+            case is Int.Type: "an integer"
+            case is Bool.Type: "true or false"
+            case is Endpoint.Type: "a \"HOST:PORT\" string"
+            default: type is any Collection.Type ? "a list" : "an object"
+            }
+        }
+        func found(_ node: StrictJSON.Node?) -> String {
+            switch node?.value {
+            case .string?: "a string"
+            case .number?: "a number"
+            case .bool?: "true or false"
+            case .null?: "null"
+            case .array?: "a list"
+            case .object?: "an object"
+            case nil: "nothing"
+            }
+        }
+        let context: DecodingError.Context
+        var what: String
         switch error {
-        case .dataCorrupted(let c), .typeMismatch(_, let c), .valueNotFound(_, let c), .keyNotFound(_, let c):
-            let path = c.codingPath.map(\.stringValue).joined(separator: ".")
-            return (path.isEmpty ? "" : "\(path): ") + c.debugDescription
+        case .typeMismatch(let type, let c), .valueNotFound(let type, let c):
+            context = c
+            what = "expected \(kind(type))"
+        case .dataCorrupted(let c), .keyNotFound(_, let c):
+            context = c
+            what = c.debugDescription
         @unknown default:
             return "\(error)"
         }
+        var node = document
+        for key in context.codingPath {
+            if let index = key.intValue, case .array(let elements)? = node?.value { node = index < elements.count ? elements[index] : nil } else { node = node?[key.stringValue] }
+        }
+        if case .typeMismatch = error { what += ", found \(found(node))" }
+        var path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        if path.hasPrefix(".") { path.removeFirst() }
+        let place = [node.map { "\($0.position)" }, path.isEmpty ? nil : "(\(path))"].compactMap { $0 }.joined(separator: " ")
+        return (place.isEmpty ? "" : "\(place): ") + what
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import SyncProtocol
 import SyncWire
 import TicketModel
 import TicketStore
@@ -146,83 +147,21 @@ struct AcceptedHooks: Sendable {
     var authenticated: @Sendable (SiteID) -> Admission.Refusal?
 }
 
-/// Why a session ended early.
-struct SessionEnded: Error {
-    var error: WireError
-    /// The peer sent the error (we did not).
-    var fromPeer: Bool
-}
-
 /// One sync session over one connection, either side: handshake, then exchange and live push until
 /// `bye`, an error, or (for a one-shot `sync`) both sides caught up.
+///
+/// The session's rules are a ``SessionMachine`` (module `SyncProtocol`); this class is the I/O around
+/// it. It reads frames and feeds them in, answers the machine's questions from the store, writes what
+/// it says, runs the batch pipeline (``BatchIntake``), the handshake timer, the sender's wake-ups and
+/// the peer record, and turns the ending into a ``SessionSummary``.
 final class SyncSession: Sendable {
     enum Mode: Sendable { case live, oneShot }
-
-    struct Link {
-        var peer: Hello?
-        var open = false
-        /// Announced, acknowledged or received: what the peer certainly holds.
-        var peerVector = VersionVector()
-        /// `peerVector` plus every block sent in this session: never send these again.
-        var has = VersionVector()
-        var inFlight = 0
-        /// The last batch the peer acknowledged.
-        var acked: UInt64 = 0
-        var peerSynced = false
-        var syncedSent = false
-        /// The `awaiting` list of the last `synced` sent (coordinator to a restored site only).
-        var awaitingSent: [SiteID]?
-        /// The coordinator's ``RestoreEpoch`` when this session opened.
-        var openEpoch = 0
-        /// The highest seq per origin sent in this session.
-        var sentThrough = VersionVector()
-        /// Set when the handshake timer closed the connection.
-        var timedOut: WireError?
-        /// The peer site counted in ``Presence`` while this session is open.
-        var present: SiteID?
-        var lastSentMillis: UInt64 = 0
-        var pings: [UInt64: UInt64] = [:]
-        var progress = SyncProgress()
-        /// Counts so far; the socket counts and duration are filled in at the end.
-        var summary: SessionSummary
-        /// The peer's vector changed since it was last saved.
-        var dirty = false
-        /// Blocks in and out already added to the peer's record.
-        var recordedIn = 0
-        var recordedOut = 0
-        /// The roster version this side announced in its hello.
-        var ownRoster: UInt64 = 0
-        /// The newest roster version the peer is known to hold (announced, sent to it, or received from it).
-        var peerRoster: UInt64 = 0
-        /// The site keys this store held when it last read them (at open, after each batch applied): what
-        /// received batches are verified with before they reach the store, which checks again any
-        /// block whose origin's key has changed since.
-        var keys: [SiteID: [UInt8]] = [:]
-        /// When this side wrote its hello (own clock), to estimate the peer's clock from its hello.
-        var helloSentMillis: UInt64 = 0
-        /// A write failed because the peer closed; reading goes on, to report the reason it gave.
-        var writeFailed = false
-        /// Origins whose history differs between the two ends (their heads compared, §2.2.3); none
-        /// of their blocks is sent in this session.
-        var diverged: [Divergence] = []
-        /// Origins left out of this session: their heads differed (proven or not), or this store is a
-        /// copy and its own site's blocks go nowhere.
-        var excluded: Set<SiteID> = []
-        /// Origins this side has sent its `fork` evidence for, and those the peer has: a one-shot sync
-        /// is not done while the peer still owes its answer to this side's evidence.
-        var forkSent: Set<SiteID> = []
-        var forkReceived: Set<SiteID> = []
-        /// The peer proved the key the roster lists for its site (§2.6). Until then nothing it says
-        /// (its address, clock, error text) is recorded.
-        var authenticated = false
-    }
 
     let context: SessionContext
     let mode: Mode
     let address: String
-    let ownHello: Hello
     let counter: WireCounter
-    let link: NIOLockedValueBox<Link>
+    let machine: NIOLockedValueBox<SessionMachine>
     let onProgress: (@Sendable (SyncProgress) -> Void)?
     /// Set for a connection this node accepted; `nil` for one it dialed.
     let accepted: AcceptedHooks?
@@ -238,19 +177,27 @@ final class SyncSession: Sendable {
         self.address = address
         self.counter = counter
         self.onProgress = onProgress
-        link = NIOLockedValueBox(Link(summary: SessionSummary(address: address)))
         var nonce = [UInt8](repeating: 0, count: 32)
         var rng = SystemRandomNumberGenerator()
         for i in nonce.indices { nonce[i] = UInt8.random(in: .min ... .max, using: &rng) }
-        ownHello = Hello(site: context.identity.site, role: context.identity.role, publicKey: context.identity.publicKey,
-                         nonce: nonce, time: context.clock(), software: "tierline \(TierlineVersion.current)")
+        let hello = Hello(site: context.identity.site, role: context.identity.role, publicKey: context.identity.publicKey,
+                          nonce: nonce, time: context.clock(), software: "tierline \(TierlineVersion.current)")
+        machine = NIOLockedValueBox(SessionMachine(SessionMachine.Configuration(
+            hello: hello, key: context.key, mode: mode == .oneShot ? .oneShot : .live,
+            slots: accepted.map { SessionMachine.Slots(members: $0.memberSlots, perSite: $0.sessionsPerSite) },
+            plainSites: context.plainSites, window: context.limits.window, pingIntervalMillis: context.pingIntervalMillis)))
     }
 
     var logger: Logger {
         var logger = context.logger
         logger[metadataKey: "peer"] = "\(address)"
-        if let site = link.withLockedValue({ $0.peer?.site }) { logger[metadataKey: "site"] = "\(site)" }
+        if let site = machine.withLockedValue({ $0.peer?.site }) { logger[metadataKey: "site"] = "\(site)" }
         return logger
+    }
+
+    /// What the machine is told the node knows now.
+    var moment: SessionMachine.Moment {
+        SessionMachine.Moment(now: context.clock(), restoreEpoch: context.restoreEpoch.current, isShuttingDown: context.isShuttingDown())
     }
 
     /// Runs the session to its end and closes the connection.
@@ -266,30 +213,26 @@ final class SyncSession: Sendable {
             try await channel.executeThenClose { inbound, _ in
                 let raw = channel.channel
                 let timer = raw.eventLoop.scheduleTask(in: context.handshakeTimeout) { [self] in
-                    if !link.withLockedValue({ $0.open }) {
-                        let error = WireError(.timeout, "the handshake did not finish within \(context.handshakeTimeout.nanoseconds / 1_000_000_000) s")
-                        link.withLockedValue { $0.timedOut = error }
-                        raw.writeAndFlush(Outbound.frame(.error(error))).whenComplete { _ in raw.close(promise: nil) }
+                    let error = WireError(.timeout, "the handshake did not finish within \(context.handshakeTimeout.nanoseconds / 1_000_000_000) s")
+                    if let frame = machine.withLockedValue({ $0.expireHandshake(error) }) {
+                        raw.writeAndFlush(Outbound.frame(frame)).whenComplete { _ in raw.close(promise: nil) }
                         // A peer that does not read cannot hold the connection open.
                         raw.eventLoop.scheduleTask(in: .seconds(2)) { raw.close(promise: nil) }
                     }
                 }
                 defer { timer.cancel() }
-                var hello = ownHello
-                (hello.roster, hello.restored) = try await context.store.run { try ($0.rosterVersion(), $0.restoredAt().map { UInt64(max(1, $0)) }) }
-                link.withLockedValue { $0.ownRoster = hello.roster }
-                hello.time = context.clock()
-                link.withLockedValue { $0.helloSentMillis = hello.time }
+                let (roster, restored) = try await context.store.run { try ($0.rosterVersion(), $0.restoredAt().map { UInt64(max(1, $0)) }) }
+                let hello = machine.withLockedValue { $0.start(roster: roster, restored: restored, at: context.clock()) }
                 try await write(raw, .frame(.hello(hello)))
                 try await withThrowingTaskGroup(of: Bool.self) { group in
                     group.addTask { try await self.readLoop(inbound, raw, token: token) }
-                    group.addTask { try await self.sendLoop(raw, wakes: wakes) }
+                    group.addTask { try await self.sendLoop(raw, token: token, wakes: wakes) }
                     group.addTask {
                         // A tick a second keeps pings going and wakes a one-shot sender to check it is done.
                         while !Task.isCancelled {
                             try? await Task.sleep(for: .seconds(1))
                             self.context.feed.signal(token)
-                            if self.link.withLockedValue({ $0.dirty }) { await self.recordPeer(error: nil) }
+                            if self.machine.withLockedValue({ $0.isDirty }) { await self.recordPeer(error: nil) }
                         }
                         return false
                     }
@@ -314,40 +257,24 @@ final class SyncSession: Sendable {
             ending = SessionEnded(error: WireError(.internal, "\(error)"), fromPeer: false)
         }
         context.feed.unsubscribe(token)
-        if let site = link.withLockedValue({ $0.present }) { context.presence.leave(site) }
-        if ending == nil, let timeout = link.withLockedValue({ $0.timedOut }) { ending = SessionEnded(error: timeout, fromPeer: false) }
+        let final = machine.withLockedValue { $0 }
+        if let site = final.present { context.presence.leave(site) }
+        if ending == nil, let timeout = final.timedOut { ending = SessionEnded(error: timeout, fromPeer: false) }
         // The peer wrote why it closed (a node that closes a stranger to make room, §2.9.2), but a write
         // of this side failed on the closed connection before the frame was read: its reason counts.
         if ending?.error.code == .connectionLost, let reason = transport?.peerError { ending = SessionEnded(error: reason, fromPeer: true) }
-        var summary = makeSummary(started: started)
-        summary.completed = completed
-        // A one-shot sync is complete only if the peer applied everything it was sent: blocks it
-        // holds back (stamped too far ahead, say) or refuses would otherwise pass unnoticed.
-        let unapplied = link.withLockedValue { $0.peerVector.lacking(from: $0.sentThrough) }
-        let (diverged, excluded) = link.withLockedValue { ($0.diverged, $0.excluded) }
-        if mode == .oneShot && ending == nil && !excluded.isEmpty {
-            summary.completed = false
-            let own = context.identity.site
-            if !diverged.isEmpty {
-                let list = diverged.map { "\($0.origin) at seq \($0.seq)" }.joined(separator: ", ")
-                ending = SessionEnded(error: WireError(.diverged, "the peer holds other blocks of \(list) than this store: two histories of those sites, which were not exchanged; `tierline status` lists them. An operator removes the site that was copied (`tierline roster remove`) and its stores rejoin under new site ids"), fromPeer: false)
-            } else if excluded == [own], let refusal = try? await context.store.run({ try $0.copiedStoreRefusal() }) {
-                ending = SessionEnded(error: WireError(.diverged, "nothing of \(own) was sent: \(refusal)"), fromPeer: false)
-            } else {
-                let list = excluded.sorted().map(\.rawValue).joined(separator: ", ")
-                ending = SessionEnded(error: WireError(.diverged, "the peer's newest blocks of \(list) are not the ones this store holds at those seqs, and it proved no second history: those sites were not exchanged; sync again, and if it persists compare `tierline status` on both sides"), fromPeer: false)
-            }
-        }
-        if mode == .oneShot && completed && unapplied > 0 && ending == nil {
-            summary.completed = false
-            ending = SessionEnded(error: WireError(.blockRefused, "the peer did not apply \(unapplied) of the blocks sent to it (held back or refused); `tierline status` on the node says why, often a clock more than 5 minutes ahead"), fromPeer: true)
-        }
+        var summary = makeSummary(final, started: started)
+        var copiedRefusal: String?
+        if final.needsCopiedRefusal(ending) { copiedRefusal = try? await context.store.run { try $0.copiedStoreRefusal() } }
+        (ending, summary.completed) = final.conclude(ending, completed: completed, copiedRefusal: copiedRefusal)
         if let ending {
-            summary.error = (ending.fromPeer ? "peer reported " : "") + ending.error.description
+            // A peer's own words reach the log, `sync`'s output and `status`: control characters
+            // (terminal escapes) never pass, whoever the peer is.
+            summary.error = SessionMachine.printable((ending.fromPeer ? "peer reported " : "") + ending.error.description)
             summary.errorCode = ending.error.code.rawValue
-            if let accepted, let refusals = context.refusals, !link.withLockedValue({ $0.authenticated }) {
+            if let accepted, let refusals = context.refusals, !final.isAuthenticated {
                 // A stranger: counted per address, not a line per connection.
-                refusals.note(host: accepted.host, "closed before it authenticated: \(Self.printable(summary.error ?? ""))")
+                refusals.note(host: accepted.host, "closed before it authenticated: \(summary.error ?? "")")
             } else {
                 logger.warning("session ended: \(summary.error ?? "")")
             }
@@ -361,24 +288,164 @@ final class SyncSession: Sendable {
         return summary
     }
 
-    func makeSummary(started: UInt64) -> SessionSummary {
-        var summary = link.withLockedValue { link in
-            var summary = link.summary
-            summary.peerSite = link.peer?.site.rawValue
-            summary.peerRole = link.peer?.role.rawValue
-            summary.opened = link.open
-            return summary
-        }
+    func makeSummary(_ machine: SessionMachine, started: UInt64) -> SessionSummary {
+        var summary = SessionSummary(address: address)
+        let tally = machine.tally
+        summary.peerSite = machine.peer?.site.rawValue
+        summary.peerRole = machine.peer?.role.rawValue
+        summary.opened = machine.isOpen
+        let counts: [(WritableKeyPath<SessionSummary, Int>, KeyPath<SessionMachine.Tally, Int>)] = [
+            (\.sentBlocks, \.sentBlocks), (\.sentBatches, \.sentBatches), (\.receivedBlocks, \.receivedBlocks), (\.applied, \.applied),
+            (\.held, \.held), (\.duplicates, \.duplicates), (\.refused, \.refused),
+            (\.changeSetBytesIn, \.changeSetBytesIn), (\.changeSetBytesOut, \.changeSetBytesOut)]
+        for (field, count) in counts { summary[keyPath: field] = tally[keyPath: count] }
+        summary.skewMillis = tally.skewMillis
         summary.bytesIn = counter.bytesRead
         summary.bytesOut = counter.bytesWritten
-        summary.durationMillis = Int(clamping: elapsed(since: started))
+        let now = context.clock()
+        // Zero if the wall clock stepped back.
+        summary.durationMillis = Int(clamping: now >= started ? now - started : 0)
         return summary
     }
 
-    /// Milliseconds since `start`; zero if the wall clock stepped back.
-    func elapsed(since start: UInt64) -> UInt64 {
-        let now = context.clock()
-        return now >= start ? now - start : 0
+    // MARK: Performing the machine's actions
+
+    /// Where one side stopped performing the machine's actions.
+    enum Pause: Equatable {
+        /// Nothing more to do until the next frame or wake-up.
+        case idle
+        /// The side is done; `completed`: both sides caught up.
+        case finished(Bool)
+        /// The blocks frame just read is to be decoded and queued.
+        case prepareBatch
+        /// The batches queued are to be applied before the machine goes on.
+        case drainBatches
+    }
+
+    enum Side { case reading, sending }
+
+    /// Performs `actions` in order for one side, answering the machine's questions from the store
+    /// and feeding the answers back, until the side pauses.
+    func perform(_ actions: [SessionMachine.Action], _ side: Side, _ channel: any Channel, token: Int) async throws -> Pause {
+        for action in actions {
+            switch action {
+            case .send(let frame): try await write(channel, .frame(frame))
+            case .sendBatch(let batch):
+                try await write(channel, .batch(batch.encoded))
+                context.metrics.blocksOut.increment(by: batch.encoded.blockCount)
+                context.metrics.changeSetBytesOut.increment(by: batch.encoded.size)
+            case .fail(let error): try await fail(channel, error)
+            case .end(let ending): throw ending
+            case .ask(let request):
+                let answer = try await answer(request)
+                let next = machine.withLockedValue { [moment] machine in
+                    side == .reading ? machine.receive(.answer(answer), at: moment) : machine.send(.answer(answer), at: moment)
+                }
+                return try await perform(next, side, channel, token: token)
+            case .prepareBatch: return .prepareBatch
+            case .drainBatches: return .drainBatches
+            case .applyBatch: break
+            case .liftPrelude: accepted?.prelude.lift()
+            case .enterPresence(let site): context.presence.enter(site)
+            case .advanceRestoreEpoch: context.restoreEpoch.advance()
+            case .signalAll: context.feed.signal()
+            case .wakeSender: context.feed.signal(token)
+            case .recordPeer: await recordPeer(error: nil)
+            case .reportProgress: report()
+            case .log(let level, let message, let metadata):
+                logger.log(level: level, "\(message)", metadata: metadata.isEmpty ? nil : metadata.mapValues { .string($0) })
+            case .finishReading(let completed): return .finished(completed)
+            case .stopSending(let bye, let completed):
+                if completed {
+                    try await write(channel, .frame(.bye(reason: bye)))
+                } else {
+                    try? await write(channel, .frame(.bye(reason: bye)), deadline: .seconds(2))
+                }
+                return .finished(completed)
+            case .idle: return .idle
+            }
+        }
+        return .idle
+    }
+
+    /// Answers one of the machine's questions from the store (or the node).
+    func answer(_ request: SessionMachine.Request) async throws -> SessionMachine.Answer {
+        let store = context.store
+        switch request {
+        case .membership:
+            let (pinned, roster) = try await store.run { try ($0.pinnedCoordinatorKey() != nil, $0.roster()) }
+            return .membership(SessionMachine.Membership(pinnedCoordinator: pinned, roster: roster, transport: transportFacts))
+        case .adoptRoster(let document, let signature):
+            do {
+                // The store reads the document strictly (§2.6.1) before it trusts anything of it.
+                let (adopted, version, roster) = try await store.run { db in
+                    (try db.adopt(document: document, signature: signature), try db.rosterVersion(), try db.roster())
+                }
+                return .rosterAdopted(adopted: adopted, version: version, roster: roster)
+            } catch let error as StoreError {
+                return .rosterRefused(error.detail)
+            }
+        case .admission(let site):
+            switch accepted?.authenticated(site) {
+            case .full?: return .admission(.full)
+            case .siteFull?: return .admission(.siteFull)
+            case nil: return .admission(nil)
+            }
+        case .watchRestore(let site, let restore):
+            return .restoreWatched(try await store.run { try $0.watchRestore(of: site, restore: restore) })
+        case .vectorAndHeads:
+            let (vector, heads) = try await store.run { try $0.vectorAndHeads() }
+            return .vectorAndHeads(vector, heads)
+        case .opening(let heads):
+            var evidence: [Block] = []
+            if let heads { evidence = try await store.run { try $0.mismatchedHeads(heads) } }
+            let isCopy = try await store.run { try $0.copiedStoreRefusal() } != nil
+            let (vector, keys) = try await store.run { try ($0.vector(), $0.siteKeys()) }
+            return .opening(SessionMachine.Opening(evidence: evidence, isCopy: isCopy, vector: vector, keys: keys))
+        case .recordFork(let block, let peer, let now):
+            let address = address
+            switch try await store.run({ try $0.recordFork(block, peer: peer, address: address, now: now) }) {
+            case .recorded(let d):
+                context.metrics.divergences.increment()
+                return .fork(.recorded(HistoryFork(origin: d.origin, seq: d.seq, ourHash: d.ourHash, theirHash: d.theirHash)))
+            case .notSigned: return .fork(.notSigned)
+            case .nothingHeld, .sameBlock: return .fork(.nothingHeld)
+            }
+        case .storedBlock(let origin, let seq):
+            return .storedBlock(try await store.run { try $0.storedBlock(origin: origin, seq: seq) })
+        case .witness(let site):
+            return .witnessed(try await store.run { try $0.witness(member: site) })
+        case .confirmOwnSequence(let vector, let role, let awaiting):
+            return .ownSequenceConfirmed(try await store.run { try $0.confirmOwnSequence(peer: vector, peerRole: role, awaiting: awaiting) })
+        case .rosterVersion:
+            return .rosterVersion(try await store.run { try $0.rosterVersion() })
+        case .page(let has, let snapshot, let restoredPeer):
+            let (batchBlocks, batchBytes) = (context.batchBlocks, context.batchBytes)
+            let (synced, page) = try await store.run { db in
+                let synced = snapshot ? SessionMachine.SyncedSnapshot(awaiting: try restoredPeer.flatMap { try db.awaitingWitnesses(for: $0) },
+                                                                      vector: try db.vector()) : nil
+                return (synced, try db.storedBlocks(after: has, limit: batchBlocks, maxBytes: batchBytes))
+            }
+            return .page(synced, page.map { PageBlock(origin: $0.origin, seq: $0.seq, bytes: $0.bytes) })
+        case .encode(let page, let batch):
+            do {
+                return .encoded(OutgoingBatch(try ChangeSet.encode(stored: page.map { ($0.origin, $0.seq, $0.bytes) }, batch: batch,
+                                                                   keys: [:], limits: context.limits)))
+            } catch {
+                return .encodeFailed(error)
+            }
+        }
+    }
+
+    /// How the connection is protected, as the machine judges it.
+    var transportFacts: SessionMachine.Transport? {
+        guard let transport else { return nil }
+        let kind: SessionMachine.Transport.Kind = switch transport.mode {
+        case .siteKeys: .siteKeys
+        case .certificates: .certificates
+        case .plain: .plain
+        }
+        return SessionMachine.Transport(kind: kind, peerKey: transport.peerKey)
     }
 
     // MARK: Writing
@@ -389,7 +456,8 @@ final class SyncSession: Sendable {
         let guardTimer = channel.eventLoop.scheduleTask(in: deadline) { channel.close(promise: nil) }
         defer { guardTimer.cancel() }
         try await channel.writeAndFlush(item).get()
-        link.withLockedValue { $0.lastSentMillis = context.clock() }
+        let now = context.clock()
+        machine.withLockedValue { $0.noteWrite(at: now) }
     }
 
     /// Sends an error frame; a fatal one ends the session.
@@ -400,12 +468,11 @@ final class SyncSession: Sendable {
 
     // MARK: Reading
 
-    enum Phase { case awaitHello, awaitRoster, awaitAuth, awaitVector, open }
-
     /// Handles every inbound frame in order. Returns when the peer says `bye` or closes.
     ///
     /// Batches go through a ``BatchIntake``: each is decoded and its signatures checked as it arrives,
-    /// while the batches before it apply; every other frame waits until they are applied and acked.
+    /// while the batches before it apply; the machine holds every other frame until they are applied
+    /// and acked.
     func readLoop(_ inbound: NIOAsyncChannelInboundStream<Inbound>, _ channel: any Channel, token: Int) async throws -> Bool {
         var intake = BatchIntake<Result<PreparedBatch, WireError>>(depth: context.limits.window)
         do {
@@ -419,405 +486,48 @@ final class SyncSession: Sendable {
 
     func readFrames(_ inbound: NIOAsyncChannelInboundStream<Inbound>, _ channel: any Channel, token: Int,
                     intake: inout BatchIntake<Result<PreparedBatch, WireError>>) async throws -> Bool {
-        var phase = Phase.awaitHello
-        var nextBatch: UInt64 = 1
-        // Set when the read guard fired once and a ping went out; anything heard clears it.
-        var probing = false
         for try await item in inbound {
             // A write can fail because the peer closed right after sending an error frame; the
             // frames it sent are still buffered, so reading goes on to report its reason.
             do {
-                let frame: Frame
-                if case .invalid(let error) = item, error.code == .timeout {
-                    // The read guard fires after half the idle timeout of silence. The first time, the
-                    // peer gets a ping to answer; only a second silent half ends the session. So a
-                    // session never ends idle without a ping, however late the scheduler runs the
-                    // keep-alive pings of the send loop.
-                    if !probing {
-                        probing = true
-                        try await sendPing(channel)
-                        continue
-                    }
-                } else {
-                    probing = false
+                let event: SessionMachine.Event = switch item {
+                case .frame(let frame): .frame(frame)
+                case .batch(let raw): .batchArrived(raw.batch)
+                case .invalid(let error): .invalid(error)
                 }
-                switch item {
-                case .invalid(let error):
+                var pause = try await feed(event, channel, token: token)
+                while pause == .drainBatches {
                     try await intake.drain()
-                    try await fail(channel, error)
-                    continue
-                case .batch(let raw):
+                    pause = try await feed(.drained, channel, token: token)
+                }
+                switch pause {
+                case .prepareBatch:
+                    guard case .batch(let raw) = item else { break }
                     // The payload is decoded only here, after the handshake, and off the event loop.
-                    guard phase == .open, raw.batch == nextBatch else {
-                        try await intake.drain()
-                        try await fail(channel, phase != .open
-                            ? WireError(.unexpectedFrame, "a blocks frame is not allowed \(Self.describe(phase))")
-                            : WireError(.badBatch, "batch \(raw.batch) arrived where batch \(nextBatch) was due"))
-                        continue
-                    }
-                    nextBatch += 1
                     let limits = context.limits
                     try await intake.enqueue(prepare: { ahead in await self.prepare(raw, limits: limits, ahead: ahead) }) { prepared in
-                        try await self.receive(prepared, channel)
+                        try await self.receive(prepared, channel, token: token)
                     }
-                    continue
-                case .frame(let f): frame = f
-                }
-                try await intake.drain()
-                switch (phase, frame) {
-                case (_, .ping(let id, _)):
-                    try await write(channel, .frame(.pong(id: id, time: context.clock())))
-                case (_, .pong(let id, let time)):
-                    notePong(id: id, peerTime: time)
-                case (_, .error(let code, let message, let fatal)):
-                    // A stranger's words are not logged (a log line per error frame would let anyone
-                    // flood the journal, or forge lines in it); a member's are, made printable.
-                    if link.withLockedValue({ $0.authenticated }) || accepted == nil {
-                        logger.warning("peer reported \(Self.printable(String(code.prefix(64)))): \(Self.printable(message))")
-                    }
-                    if fatal { throw SessionEnded(error: WireError(reported: code, message), fromPeer: true) }
-                case (_, .bye(let reason)):
-                    logger.debug("peer said bye: \(reason ?? "")")
-                    return link.withLockedValue { $0.syncedSent && $0.peerSynced && $0.inFlight == 0 }
-                case (.awaitHello, .hello(let hello)):
-                    try await accept(hello, channel)
-                    let now = context.clock()
-                    let ownRoster = link.withLockedValue { link in
-                        link.peer = hello
-                        link.peerRoster = hello.roster
-                        link.summary.skewMillis = Self.skew(peerTime: hello.time, sent: link.helloSentMillis, received: now)
-                        return link.ownRoster
-                    }
-                    // The side with the newer roster sends it before its proof, so the other side can
-                    // judge this session by it (§2.6). A proof goes only to a peer the roster admits with
-                    // the key of its hello: after the newer roster the peer announced, if it did.
-                    if hello.roster > ownRoster {
-                        phase = .awaitRoster
-                    } else {
-                        // The roster goes only to a peer it admits, like the proof.
-                        try await checkMember(channel)
-                        if ownRoster > hello.roster { try await sendRoster(channel) }
-                        try await write(channel, .frame(.auth(signature: try SessionAuth.prove(key: context.key, own: ownHello, peer: hello))))
-                        phase = .awaitAuth
-                    }
-                case (.awaitRoster, .roster(let document, let signature)):
-                    try await adoptRoster(document: document, signature: signature, channel)
-                    try await checkMember(channel)
-                    if let peer = link.withLockedValue({ $0.peer }) {
-                        try await write(channel, .frame(.auth(signature: try SessionAuth.prove(key: context.key, own: ownHello, peer: peer))))
-                    }
-                    phase = .awaitAuth
-                case (.awaitAuth, .roster(let document, let signature)), (.awaitVector, .roster(let document, let signature)),
-                     (.open, .roster(let document, let signature)):
-                    // A roster edited while the session runs.
-                    try await adoptRoster(document: document, signature: signature, channel)
-                case (.awaitAuth, .auth(let signature)):
-                    try await verify(signature, channel)
-                    if let accepted {
-                        // A proof verified only after a hello, so the peer's site is known here.
-                        let site = link.withLockedValue { $0.peer?.site }
-                        switch site.map(accepted.authenticated) ?? .full {
-                        case .full?:
-                            try await fail(channel, WireError(.internal, "this node already serves \(accepted.memberSlots) sessions (maxSessions); retry later"))
-                            continue
-                        case .siteFull?:
-                            try await fail(channel, WireError(.internal, "this node already serves \(accepted.sessionsPerSite) sessions of site \(site.map(\.rawValue) ?? "?"), the most one site may hold; close one (another `tierline serve` or `sync` with the same store?) and retry"))
-                            continue
-                        case nil:
-                            accepted.prelude.lift()
-                        }
-                    }
-                    // The coordinator watches a restored site's fence: from now on, every member that
-                    // sends it everything it holds is a witness that nothing of that site is missing.
-                    if context.identity.role == .coordinator, let peer = link.withLockedValue({ $0.peer }) {
-                        if try await context.store.run({ try $0.watchRestore(of: peer.site, restore: peer.restored) }) {
-                            // Members whose sessions are already open sent their `synced` before the
-                            // watch began: they end those sessions and sync afresh (§2.2.6).
-                            context.restoreEpoch.advance()
-                            context.feed.signal()
-                        }
-                    }
-                    let (vector, heads) = try await context.store.run { try $0.vectorAndHeads() }
-                    try await write(channel, .frame(.vector(vector, heads: heads)))
-                    phase = .awaitVector
-                case (.awaitVector, .vector(let peerVector, let peerHeads)):
-                    // Equal counts may hide different blocks: the heads are compared before anything is
-                    // sent. A differing head leaves its origin out of the session, and this side sends its
-                    // own block there as evidence; only the peer's evidence, signed, is recorded (§2.2.3).
-                    if !peerHeads.isEmpty {
-                        let evidence = try await context.store.run { try $0.mismatchedHeads(peerHeads) }
-                        for block in evidence { try await sendFork(block, channel) }
-                    }
-                    // A store that is a copy sends nothing of its own site: the fleet holds another history of it.
-                    if try await context.store.run({ try $0.copiedStoreRefusal() }) != nil {
-                        let own = context.identity.site
-                        link.withLockedValue { _ = $0.excluded.insert(own) }
-                    }
-                    let (ours, keys) = try await context.store.run { try ($0.vector(), $0.siteKeys()) }
-                    let epoch = context.restoreEpoch.current
-                    link.withLockedValue { link in
-                        link.keys = keys
-                        link.open = true
-                        link.openEpoch = epoch
-                        link.peerVector = peerVector
-                        // A left-out origin is never sent: the peer "has" all of it.
-                        link.has = peerVector.merging(VersionVector(Dictionary(uniqueKeysWithValues: link.excluded.map { ($0, Self.excluded) })))
-                        link.progress.toSend = peerVector.lacking(from: ours)
-                        link.progress.toReceive = ours.lacking(from: peerVector)
-                    }
-                    phase = .open
-                    if let site = link.withLockedValue({ $0.peer?.site }) {
-                        context.presence.enter(site)
-                        link.withLockedValue { $0.present = site }
-                    }
-                    logger.info("session open", metadata: ["role": "\(link.withLockedValue { $0.peer?.role.rawValue ?? "" })"])
-                    await recordPeer(error: nil)
-                    context.feed.signal(token)
-                    // No ping yet: the hellos gave the clock skew, and a session that stays open pings
-                    // once it has been quiet (a one-shot sync in step with the peer is over by then).
-                case (.open, .fork(let block)):
-                    try await receiveFork(block, channel)
-                case (.open, .ack(let ack)):
-                    let due = link.withLockedValue { $0.acked + 1 }
-                    guard ack.batch == due, ack.batch <= UInt64(link.withLockedValue { $0.summary.sentBatches }) else {
-                        try await fail(channel, WireError(.unexpectedFrame, "ack of batch \(ack.batch) where batch \(due) was the oldest unacknowledged"))
-                        continue
-                    }
-                    link.withLockedValue { link in
-                        link.acked = ack.batch
-                        link.inFlight = max(0, link.inFlight - 1)
-                        link.peerVector = link.peerVector.merging(ack.vector)
-                        link.has = link.has.merging(ack.vector)
-                        link.dirty = true
-                    }
-                    context.feed.signal(token)
-                case (.open, .synced(let vector, let awaiting)):
-                    link.withLockedValue { link in
-                        link.peerSynced = true
-                        link.peerVector = link.peerVector.merging(vector)
-                        link.has = link.has.merging(vector)
-                    }
-                    // Every batch the peer sent before `synced` is applied (frames are handled in order),
-                    // so this store now holds everything of every site this peer held: the peer is a
-                    // witness for each restore this store watches, its own included (§2.2.6).
-                    let own = context.identity.site
-                    let (peerSite, peerRole, complete) = link.withLockedValue {
-                        // A witness's session left out no origin, refused no block, and opened after
-                        // the coordinator began its latest watch.
-                        ($0.peer?.site, $0.peer?.role ?? .site,
-                         $0.excluded.isEmpty && $0.summary.refused == 0 && $0.openEpoch == context.restoreEpoch.current)
-                    }
-                    if let peerSite, complete {
-                        // A new witness may shorten what the coordinator's other sessions tell restored sites.
-                        if try await context.store.run({ try $0.witness(member: peerSite) }) { context.feed.signal() }
-                    }
-                    if try await context.store.run({ try $0.confirmOwnSequence(peer: vector, peerRole: peerRole, awaiting: awaiting) }) {
-                        logger.notice("restored store learned its own highest block from the peer; local writes resume",
-                                      metadata: ["seq": "\(vector[own])"])
-                    }
-                    context.feed.signal(token)
-                default:
-                    try await fail(channel, WireError(.unexpectedFrame, "a \(frame.type) frame is not allowed \(Self.describe(phase))"))
+                case .finished(let completed): return completed
+                case .idle, .drainBatches: break
                 }
             } catch let error as ChannelError where error == .ioOnClosedChannel || error == .alreadyClosed {
-                link.withLockedValue { $0.writeFailed = true }
+                machine.withLockedValue { $0.noteWriteFailed() }
             }
         }
-        try await intake.drain()
         // The peer closed without bye.
-        let (done, timedOut, writeFailed) = link.withLockedValue {
-            ($0.syncedSent && $0.peerSynced && $0.inFlight == 0, $0.timedOut, $0.writeFailed)
+        var pause = try await feed(.peerClosed, channel, token: token)
+        while pause == .drainBatches {
+            try await intake.drain()
+            pause = try await feed(.drained, channel, token: token)
         }
-        if let timedOut { throw SessionEnded(error: timedOut, fromPeer: false) }
-        if writeFailed && !done {
-            throw SessionEnded(error: WireError(.connectionLost, "the peer closed the connection without saying why; its log or `tierline status` there may"), fromPeer: false)
-        }
-        if mode == .oneShot && !done {
-            throw SessionEnded(error: WireError(.connectionLost, "the peer closed the connection before the exchange finished"), fromPeer: false)
-        }
-        return done
+        return pause == .finished(true)
     }
 
-    static func describe(_ phase: Phase) -> String {
-        switch phase {
-        case .awaitHello: "before hello"
-        case .awaitRoster: "while waiting for the roster the peer's hello announced"
-        case .awaitAuth: "while waiting for auth"
-        case .awaitVector: "while waiting for the vector"
-        case .open: "after the handshake"
-        }
-    }
-
-    /// Version, schema and identity checks on the peer's hello.
-    func accept(_ hello: Hello, _ channel: any Channel) async throws {
-        let negotiated = min(hello.protocolVersion, ownHello.protocolVersion)
-        if negotiated < max(hello.minProtocol, ownHello.minProtocol) {
-            try await fail(channel, WireError(.unsupportedProtocol, "the peer speaks protocol \(hello.minProtocol)…\(hello.protocolVersion); this node speaks \(ownHello.minProtocol)…\(ownHello.protocolVersion); upgrade the older node"))
-        }
-        if hello.schema > ownHello.schema {
-            try await fail(channel, WireError(.unsupportedSchema, "the peer writes block schema \(hello.schema); this node reads up to \(ownHello.schema); upgrade this node"))
-        }
-        if hello.site == ownHello.site {
-            try await fail(channel, WireError(.duplicateSite, "the peer claims this node's own site id \(hello.site); each store needs its own site (was a store copied?)"))
-        }
-        // With TLS on the sites' keys, the hello must name the key the peer proved on this very
-        // connection: a hello (or a proof) relayed from another connection names another key.
-        if let transport, transport.mode == .siteKeys, transport.peerKey != hello.publicKey {
-            try await fail(channel, WireError(.authFailed, "the key in the peer's hello is not the key its TLS certificate proved on this connection (a handshake relayed from elsewhere?); refusing the session"))
-        }
-        if try await context.store.run({ try $0.pinnedCoordinatorKey() }) == nil {
-            try await fail(channel, WireError(.authFailed, "\(ownHello.site) has not pinned its coordinator's key, so it can judge no roster and syncs with nobody; its operator runs `tierline roster pin KEY` with the coordinator's public key"))
-        }
-    }
-
-    /// Sends this store's roster and notes that the peer now holds it.
-    func sendRoster(_ channel: any Channel) async throws {
-        guard let signed = try await context.store.run({ try $0.roster() }) else { return }
-        try await write(channel, .frame(.roster(document: signed.document, signature: signed.signature)))
-        link.withLockedValue { $0.peerRoster = max($0.peerRoster, signed.roster.version) }
-    }
-
-    /// Adopts a roster the peer sent if it is newer; one that is not the coordinator's ends the session.
-    func adoptRoster(document: String, signature: [UInt8], _ channel: any Channel) async throws {
-        do {
-            // The store reads the document strictly (§2.6.1) before it trusts anything of it.
-            let (adopted, version) = try await context.store.run { db in
-                (try db.adopt(document: document, signature: signature), try db.rosterVersion())
-            }
-            link.withLockedValue { $0.peerRoster = max($0.peerRoster, version) }
-            if adopted {
-                logger.notice("adopted roster version \(version) from the peer")
-                context.feed.signal()
-                // The roster the peer brought may remove the peer itself: it ends this session too.
-                if link.withLockedValue({ $0.authenticated }), let peer = link.withLockedValue({ $0.peer }),
-                   let roster = try await context.store.run({ try $0.roster()?.roster }), !roster.admits(peer.site, key: peer.publicKey) {
-                    try await fail(channel, WireError(.authFailed, "site \(peer.site) is not admitted by the roster it sent (version \(roster.version)); ending the session"))
-                }
-            }
-        } catch let error as StoreError {
-            try await fail(channel, WireError(.authFailed, "the peer's roster was refused: \(error.detail)"))
-        }
-    }
-
-    /// Checks the peer's proof of its key, and that the key is the one this store knows for that site.
-    func verify(_ signature: [UInt8], _ channel: any Channel) async throws {
-        guard let peer = link.withLockedValue({ $0.peer }) else { return }
-        guard SessionAuth.verify(signature: signature, own: ownHello, peer: peer) else {
-            try await fail(channel, WireError(.authFailed, "the peer's auth signature does not verify under the key in its hello"))
-            return
-        }
-        try await checkMember(channel)
-        link.withLockedValue { $0.authenticated = true }
-    }
-
-    /// Checks that the roster admits the peer's site with the key of its hello (and takes the role the
-    /// roster gives it); any other peer is refused before this node proves anything to it.
-    func checkMember(_ channel: any Channel) async throws {
-        guard let peer = link.withLockedValue({ $0.peer }) else { return }
-        guard let roster = try await context.store.run({ try $0.roster()?.roster }) else {
-            try await fail(channel, WireError(.authFailed, "\(ownHello.site) holds no roster yet and neither side sent one; sync with the coordinator (or a site that has its roster) first"))
-            return
-        }
-        guard let member = roster.member(peer.site), member.revokedAfter == nil else {
-            let removed = roster.member(peer.site)?.revokedAfter != nil
-            try await fail(channel, WireError(.authFailed, removed
-                ? "site \(peer.site) was removed from the roster (version \(roster.version)); it may not sync"
-                : "site \(peer.site) is not in the roster (version \(roster.version)); the coordinator adds it with `tierline roster add \(peer.site) --key \(peer.publicKey.hexString) --role \(peer.role == .coordinator ? "site" : peer.role.rawValue)`"))
-            return
-        }
-        guard member.key == peer.publicKey.hexString else {
-            try await fail(channel, WireError(.authFailed, "site \(peer.site) comes with a key that is not the one the roster lists for it (\(member.key.prefix(16))…); refusing the session"))
-            return
-        }
-        // Nothing binds a plain session's proof to its connection, so it can be relayed: a plain
-        // session is held only with a site named as still on protocol 1, never before this side's
-        // own proof is made (§2.12).
-        if let transport, transport.mode == .plain, let allowed = context.plainSites, !allowed.contains(peer.site) {
-            try await fail(channel, WireError(.tlsRequired, "\(peer.site) reached this node in plain text, and plain protocol-1 sessions are admitted only with the sites named in allowPlainSessions (\(allowed.isEmpty ? "none" : allowed.map(\.rawValue).sorted().joined(separator: ", "))); upgrade \(peer.site) to Tierline 0.7 or later, or, for an upgrade window, add it: \"allowPlainSessions\": [\"\(peer.site)\"] in node.json (serve --allow-plain \(peer.site))"))
-            return
-        }
-        if let transport, transport.mode == .plain {
-            // Logged once the site is known to be a listed member, so strangers cannot flood the log.
-            logger.warning("a plain protocol-1 session with \(peer.site), unprotected (allowPlainSessions): anyone on the path reads and can change it")
-        }
-        if member.role != peer.role {
-            logger.warning("the peer announces role \(peer.role.rawValue) but the roster lists \(member.role.rawValue); the roster's role counts")
-        }
-        // Every later decision (the restore fence, presence, status) uses the role the roster gives.
-        link.withLockedValue { $0.peer?.role = member.role }
-    }
-
-    /// A seq no origin reaches: what a diverged origin counts as in ``Link/has``.
-    static let excluded = UInt64(Int64.max)
-
-    /// Sends this side's block at an (origin, seq) whose head differed, once per origin, and leaves the
-    /// origin out of the session.
-    func sendFork(_ block: Block, _ channel: any Channel) async throws {
-        let first = link.withLockedValue { link -> Bool in
-            link.excluded.insert(block.origin)
-            link.has[block.origin] = Self.excluded
-            return link.forkSent.insert(block.origin).inserted
-        }
-        if first { try await write(channel, .frame(.fork(block))) }
-    }
-
-    /// The peer's evidence of another history: recorded only if its origin's key signed it and this
-    /// store holds another block at that seq; then this side answers with its own evidence, so both
-    /// ends know, and the divergence is reported.
-    func receiveFork(_ block: Block, _ channel: any Channel) async throws {
-        guard let peer = link.withLockedValue({ $0.peer?.site }) else { return }
-        link.withLockedValue { _ = $0.forkReceived.insert(block.origin) }
-        let now = context.clock(), address = address
-        let result = try await context.store.run { try $0.recordFork(block, peer: peer, address: address, now: now) }
-        switch result {
-        case .recorded(let divergence):
-            if let ours = try await context.store.run({ try $0.storedBlock(origin: block.origin, seq: block.seq) }) {
-                try await sendFork(ours, channel)
-            }
-            try await diverged([divergence], peer: peer, channel)
-        case .notSigned:
-            try await fail(channel, WireError(.authFailed, "the fork evidence for \(block.origin) seq \(block.seq) is not signed by the key the roster lists for \(block.origin); refusing the session"))
-        case .nothingHeld, .sameBlock:
-            logger.debug("fork evidence for \(block.origin) seq \(block.seq) shows nothing this store holds otherwise")
-        }
-    }
-
-    /// Reports origins the peer holds another history of, proven by a signed block. When the origin is
-    /// this node's own site or the peer's, one of the two stores is a copy: the session ends (and this
-    /// store, if it is the copy, writes no more: ``TicketDatabase/recordFork`` recorded it). For a third
-    /// origin, only that origin stops between these two nodes; the rest of the session goes on.
-    func diverged(_ found: [Divergence], peer: SiteID, _ channel: any Channel) async throws {
-        context.metrics.divergences.increment(by: found.count)
-        link.withLockedValue { $0.diverged += found }
-        let me = context.identity.site
-        func short(_ hash: [UInt8]) -> String { String(hash.hexString.prefix(16)) }
-        for d in found {
-            logger.error("diverged: origin \(d.origin) seq \(d.seq): this node holds block \(short(d.ourHash))…, the peer \(short(d.theirHash))…")
-        }
-        let message: String
-        if let d = found.first(where: { $0.origin == me }) {
-            message = "\(peer) holds another block at seq \(d.seq) of \(me) (\(short(d.theirHash))…; this store holds \(short(d.ourHash))…): this store of \(me) is a copy of another that the fleet heard from first, and it writes nothing more as \(me); `tierline status` there says what to do"
-        } else if let d = found.first(where: { $0.origin == peer }) {
-            message = "\(peer) wrote two different blocks at seq \(d.seq): this node holds \(short(d.ourHash))…, which the fleet heard first; the peer sent \(short(d.theirHash))…. The peer's store is a copy of another store of \(peer) (a copied or reimaged store, an old backup) and must not write as \(peer) any more; `tierline status` there says what to do"
-        } else {
-            let list = found.map { "\($0.origin) at seq \($0.seq) (here \(short($0.ourHash))…, there \(short($0.theirHash))…)" }.joined(separator: "; ")
-            try await write(channel, .frame(.error(code: WireError.Code.diverged.rawValue,
-                                                   message: "two histories of \(list): those origins are not exchanged between these nodes until an operator removes the site that was copied (`tierline roster remove`) and its stores rejoin under new site ids", fatal: false)))
-            return
-        }
-        let error = WireError(.diverged, message)
-        try? await write(channel, .frame(.error(error)))
-        throw SessionEnded(error: error, fromPeer: false)
-    }
-
-    /// On an open session: sends a roster edited since, and ends the session if the peer was removed.
-    func checkRoster(_ channel: any Channel) async throws {
-        let version = try await context.store.run { try $0.rosterVersion() }
-        guard version > link.withLockedValue({ $0.peerRoster }), let peer = link.withLockedValue({ $0.peer }) else { return }
-        try await sendRoster(channel)
-        if let roster = try await context.store.run({ try $0.roster()?.roster }), !roster.admits(peer.site, key: peer.publicKey) {
-            try await fail(channel, WireError(.authFailed, "site \(peer.site) was removed from the roster (version \(roster.version)); ending the session"))
-        }
+    /// Hands one event to the machine's reading side and performs what it says.
+    func feed(_ event: SessionMachine.Event, _ channel: any Channel, token: Int) async throws -> Pause {
+        let actions = machine.withLockedValue { [moment] in $0.receive(event, at: moment) }
+        return try await perform(actions, .reading, channel, token: token)
     }
 
     /// Decodes a batch and checks its signatures with the keys last read from the store; runs while
@@ -828,7 +538,7 @@ final class SyncSession: Sendable {
         do { batch = try raw.decode(limits: limits) } catch { return .failure(error) }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         // Keys come from the roster only (§2.6.1); a batch's `keys` member is ignored.
-        let verified = await SignatureCheck.verifiedKeys(batch.blocks, keys: link.withLockedValue { $0.keys },
+        let verified = await SignatureCheck.verifiedKeys(batch.blocks, keys: machine.withLockedValue { $0.keys },
                                                          width: ahead == 0 ? cores : cores - 1)
         return .success(PreparedBatch(batch: batch, verified: verified))
     }
@@ -836,28 +546,27 @@ final class SyncSession: Sendable {
     /// Applies one prepared batch atomically and acknowledges it, or reports why it could not be
     /// decoded. A fatal error closes the connection, which ends the read loop (and so the session)
     /// with that error.
-    func receive(_ prepared: Result<PreparedBatch, WireError>, _ channel: any Channel) async throws {
+    func receive(_ prepared: Result<PreparedBatch, WireError>, _ channel: any Channel, token: Int) async throws {
         do {
             switch prepared {
-            case .success(let batch): try await receive(batch, channel)
-            case .failure(let error): try await fail(channel, error)
+            case .success(let prepared):
+                let ready = machine.withLockedValue { [moment] in $0.receive(.batchReady(prepared.batch), at: moment) }
+                guard ready.contains(.applyBatch) else { return }
+                _ = try await feed(try await apply(prepared), channel, token: token)
+            case .failure(let error):
+                _ = try await feed(.batchUnreadable(error), channel, token: token)
             }
         } catch let error as ChannelError where error == .ioOnClosedChannel || error == .alreadyClosed {
-            link.withLockedValue { $0.writeFailed = true }
+            machine.withLockedValue { $0.noteWriteFailed() }
         } catch {
             channel.close(promise: nil)
             throw error
         }
     }
 
-    /// Applies one received batch atomically, then acknowledges it.
-    func receive(_ prepared: PreparedBatch, _ channel: any Channel) async throws {
+    /// Applies one received batch in one transaction: what the store made of it, for the machine.
+    func apply(_ prepared: PreparedBatch) async throws -> SessionMachine.Event {
         let batch = prepared.batch
-        var through = VersionVector()
-        for block in batch.blocks { through[block.origin] = max(through[block.origin], block.seq) }
-        // The peer holds what it sent, applied here or not. Noted before the store applies the blocks:
-        // noted after, the send loop could find them in the store in between and send them back (§2.7).
-        link.withLockedValue { $0.has = $0.has.merging(through) }
         let result: (report: ApplyReport, vector: VersionVector, keys: [SiteID: [UInt8]])
         do {
             result = try await context.store.run { db in
@@ -866,180 +575,56 @@ final class SyncSession: Sendable {
                 return (report, try db.vector(), try db.siteKeys())
             }
         } catch {
-            try await fail(channel, WireError(.internal, "this node could not store the batch (\(error)); retry later"))
-            return
+            return .batchNotStored("\(error)")
         }
-        let progress = link.withLockedValue { link in
-            link.keys = result.keys
-            link.peerVector = link.peerVector.merging(through)
-            link.dirty = true
-            link.summary.receivedBlocks += batch.blocks.count
-            link.summary.applied += result.report.applied
-            link.summary.held += result.report.held
-            link.summary.duplicates += result.report.duplicates
-            link.summary.refused += result.report.refused.count
-            link.summary.changeSetBytesIn += batch.size
-            link.progress.received += batch.blocks.count
-            return link.progress
-        }
-        report(progress)
         context.metrics.blocksIn.increment(by: batch.blocks.count)
         context.metrics.blocksApplied.increment(by: result.report.applied)
         context.metrics.changeSetBytesIn.increment(by: batch.size)
-        try await write(channel, .frame(.ack(Ack(batch: batch.batch, vector: result.vector, applied: UInt64(result.report.applied),
-                                                 held: UInt64(result.report.held), refused: UInt64(result.report.refused.count)))))
-        if !result.report.refused.isEmpty {
-            let list = result.report.refused.prefix(5).map { "\($0.origin) seq \($0.seq): \($0.code)" }.joined(separator: "; ")
-            logger.warning("refused \(result.report.refused.count) blocks: \(list)")
-            try await fail(channel, WireError(.blockRefused, "\(result.report.refused.count) blocks refused: \(list)"))
-        }
-        if result.report.applied > 0 { context.feed.signal() }
+        let report = result.report
+        return .batchApplied(batch, SessionMachine.Applied(
+            applied: report.applied, held: report.held, duplicates: report.duplicates,
+            refused: report.refused.map { "\($0.origin) seq \($0.seq): \($0.code)" }, vector: result.vector, keys: result.keys))
     }
 
     // MARK: Sending
 
     /// Sends what the peer lacks, oldest first, within the window; then live-pushes new blocks.
-    func sendLoop(_ channel: any Channel, wakes: AsyncStream<Void>) async throws -> Bool {
+    func sendLoop(_ channel: any Channel, token: Int, wakes: AsyncStream<Void>) async throws -> Bool {
         do {
-            return try await sendFrames(channel, wakes: wakes)
+            var wakeups = wakes.makeAsyncIterator()
+            while true {
+                let actions = machine.withLockedValue { [moment] in $0.send(.wake, at: moment) }
+                if case .finished(let completed) = try await perform(actions, .sending, channel, token: token) { return completed }
+                guard await wakeups.next() != nil else { return false }
+            }
         } catch let error as ChannelError where error == .ioOnClosedChannel || error == .alreadyClosed {
             // The peer closed. What it wrote before (an error frame, fork evidence) is still to be read,
             // and the read loop reports it; this loop waits to be cancelled rather than end the session first.
-            link.withLockedValue { $0.writeFailed = true }
+            machine.withLockedValue { $0.noteWriteFailed() }
             while !Task.isCancelled { try? await Task.sleep(for: .milliseconds(200)) }
             return false
         }
     }
 
-    func sendFrames(_ channel: any Channel, wakes: AsyncStream<Void>) async throws -> Bool {
-        var batchNumber: UInt64 = 0
-        var wakeups = wakes.makeAsyncIterator()
-        while true {
-            if context.isShuttingDown() {
-                try? await write(channel, .frame(.bye(reason: "node shutting down")), deadline: .seconds(2))
-                return false
-            }
-            let (open, inFlight, openEpoch, live) = link.withLockedValue { ($0.open, $0.inFlight, $0.openEpoch, $0.syncedSent && $0.peerSynced) }
-            if open && live && openEpoch < context.restoreEpoch.current {
-                // The coordinator began to watch a restore after this session opened: the peer syncs
-                // afresh in a new session, whose `synced` then makes it a witness (§2.2.6).
-                try? await write(channel, .frame(.bye(reason: "a restored site needs a fresh sync from every member")), deadline: .seconds(2))
-                return false
-            }
-            if open {
-                try await checkRoster(channel)
-                var room = context.limits.window - inFlight
-                while room > 0 {
-                    // To a restored site, the coordinator names the members it has not heard from
-                    // since the restore, and says `synced` again whenever that list shrinks while the
-                    // session runs (§2.2.6). The list is read before the vector, and the vector before
-                    // the page: an empty page then means every block the vector counts was sent.
-                    let restoredPeer = context.identity.role == .coordinator
-                        ? link.withLockedValue({ $0.peer.flatMap { $0.restored != nil ? $0.site : nil } }) : nil
-                    let (sent, lastAwaiting, has) = link.withLockedValue { ($0.syncedSent, $0.awaitingSent, $0.has) }
-                    let due = !sent || (restoredPeer != nil && lastAwaiting?.isEmpty == false)
-                    let (snapshot, page) = try await context.store.run { [context] db in
-                        let snapshot = due ? (awaiting: try restoredPeer.flatMap { try db.awaitingWitnesses(for: $0) }, vector: try db.vector()) : nil
-                        return (snapshot, try db.storedBlocks(after: has, limit: context.batchBlocks, maxBytes: context.batchBytes))
-                    }
-                    if page.isEmpty {
-                        if let snapshot, !sent || snapshot.awaiting != lastAwaiting {
-                            try await write(channel, .frame(.synced(snapshot.vector, awaiting: snapshot.awaiting)))
-                            link.withLockedValue { link in
-                                link.syncedSent = true
-                                link.awaitingSent = snapshot.awaiting
-                            }
-                        }
-                        break
-                    }
-                    batchNumber += 1
-                    let encoded = try ChangeSet.encode(stored: page, batch: batchNumber, keys: [:], limits: context.limits)
-                    let progress = link.withLockedValue { link in
-                        link.has = link.has.merging(encoded.through)
-                        link.sentThrough = link.sentThrough.merging(encoded.through)
-                        link.inFlight += 1
-                        link.summary.sentBatches += 1
-                        link.summary.sentBlocks += encoded.blockCount
-                        link.summary.changeSetBytesOut += encoded.size
-                        link.progress.sent += encoded.blockCount
-                        return link.progress
-                    }
-                    try await write(channel, .batch(encoded))
-                    context.metrics.blocksOut.increment(by: encoded.blockCount)
-                    context.metrics.changeSetBytesOut.increment(by: encoded.size)
-                    report(progress)
-                    room -= 1
-                }
-                let (done, quiet) = link.withLockedValue {
-                    ($0.syncedSent && $0.peerSynced && $0.inFlight == 0 && $0.forkSent.isSubset(of: $0.forkReceived),
-                     elapsed(since: $0.lastSentMillis))
-                }
-                if mode == .oneShot && done {
-                    try await write(channel, .frame(.bye(reason: "sync complete")))
-                    return true
-                }
-                if quiet >= context.pingIntervalMillis { try await sendPing(channel) }
-            }
-            guard await wakeups.next() != nil else { return false }
-        }
-    }
-
-    func sendPing(_ channel: any Channel) async throws {
-        let now = context.clock()
-        let id = link.withLockedValue { link in
-            let id = UInt64(link.pings.count + 1) + (link.pings.keys.max() ?? 0)
-            link.pings[id] = now
-            if link.pings.count > 16, let oldest = link.pings.keys.min() { link.pings.removeValue(forKey: oldest) }
-            return id
-        }
-        try await write(channel, .frame(.ping(id: id, time: now)))
-    }
-
-    /// Skew = the peer's clock at the pong minus the midpoint of our round trip.
-    func notePong(id: UInt64, peerTime: UInt64) {
-        let now = context.clock()
-        link.withLockedValue { link in
-            guard let sent = link.pings.removeValue(forKey: id) else { return }
-            link.summary.skewMillis = Self.skew(peerTime: peerTime, sent: sent, received: now)
-        }
-    }
-
-    /// The peer's clock minus ours: `peerTime` is its clock when it wrote a frame that we read at
-    /// `received`, in a round trip that began when we wrote at `sent`; the frame is taken to be
-    /// written at the midpoint. A pong answers our ping; the peer's hello is written, like ours, as the
-    /// connection opens, so the two hellos make the first round trip (§2.2.1: `time` lets the peer
-    /// show a clock offset) and later pongs refine it.
+    /// The peer's clock minus ours, as ``SessionMachine/skew(peerTime:sent:received:)`` estimates it.
     static func skew(peerTime: UInt64, sent: UInt64, received: UInt64) -> Int64 {
-        let midpoint = Int64(sent) + (Int64(received) - Int64(sent)) / 2
-        return Int64(peerTime) - midpoint
+        SessionMachine.skew(peerTime: peerTime, sent: sent, received: received)
     }
 
-    func report(_ progress: SyncProgress) {
+    func report() {
         guard let onProgress else { return }
-        var progress = progress
-        progress.bytesIn = counter.bytesRead
-        progress.bytesOut = counter.bytesWritten
-        onProgress(progress)
+        let tally = machine.withLockedValue { $0.tally }
+        onProgress(SyncProgress(toSend: tally.toSend, sent: tally.sentBlocks, toReceive: tally.toReceive, received: tally.receivedBlocks,
+                                bytesIn: counter.bytesRead, bytesOut: counter.bytesWritten))
     }
 
     // MARK: Peer records
 
     func recordPeer(error: String?) async {
-        let snapshot = link.withLockedValue { link in
-            let delta = (link.summary.receivedBlocks - link.recordedIn, link.summary.sentBlocks - link.recordedOut)
-            (link.recordedIn, link.recordedOut) = (link.summary.receivedBlocks, link.summary.sentBlocks)
-            link.dirty = false
-            return (link.peer, link.peerVector, link.summary, link.open, delta)
-        }
-        guard let peer = snapshot.0, snapshot.3 || error != nil else { return }
-        // What an accepted peer says is recorded only once it has proved its roster key: a stranger
-        // must not rewrite a member's address, clock skew or last error. The outcome of a connection
-        // this node dialed (to a configured peer) is shown either way, without the unproven clock.
-        let authenticated = link.withLockedValue { $0.authenticated }
-        guard authenticated || accepted == nil else { return }
+        guard let snapshot = machine.withLockedValue({ $0.peerRecord(error: error) }) else { return }
         let address = address
         let now = context.clock()
-        let lastError = error.map(Self.printable)
+        let lastError = error.map(SessionMachine.printable)
         let transportName: String? = switch transport?.mode {
         case .siteKeys: "tls"
         case .certificates: "tls-ca"
@@ -1047,22 +632,10 @@ final class SyncSession: Sendable {
         case nil: nil
         }
         _ = try? await context.store.run { db in
-            try db.recordPeer(PeerRecord(site: peer.site, role: peer.role, address: address, lastSeen: now,
-                                         vector: snapshot.1, skewMillis: authenticated ? snapshot.2.skewMillis : nil, lastError: lastError,
-                                         blocksIn: UInt64(snapshot.4.0), blocksOut: UInt64(snapshot.4.1), transport: transportName))
+            try db.recordPeer(PeerRecord(site: snapshot.site, role: snapshot.role, address: address, lastSeen: now,
+                                         vector: snapshot.vector, skewMillis: snapshot.skewMillis, lastError: lastError,
+                                         blocksIn: UInt64(snapshot.blocksIn), blocksOut: UInt64(snapshot.blocksOut), transport: transportName))
         }
-    }
-}
-
-extension SyncSession {
-    /// `text` with control characters (terminal escapes among them) replaced by U+FFFD and cut to
-    /// 1000 characters: a peer's error text is stored and shown by `status` and the dashboard.
-    static func printable(_ text: String) -> String {
-        var out = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars.prefix(1000) {
-            out.append(scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) ? "\u{FFFD}" : scalar)
-        }
-        return String(out)
     }
 }
 

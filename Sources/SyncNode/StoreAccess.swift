@@ -2,27 +2,18 @@ import NIOConcurrencyHelpers
 import NIOPosix
 import TicketStore
 
-/// Runs the store's blocking SQLite calls on a thread pool, never on an event loop or a cooperative
-/// thread of Swift concurrency.
+/// Runs the store's blocking SQLite calls on NIO's shared pool of blocking threads, never on an
+/// event loop or a cooperative thread of Swift concurrency. Intake uses the same pool, so a process
+/// has one fixed set of threads that wait on SQLite, however many sessions and requests it serves.
 public final class StoreAccess: Sendable {
     public let database: TicketDatabase
-    let pool: NIOThreadPool
 
-    public init(_ database: TicketDatabase, threads: Int = 2) {
-        self.database = database
-        pool = NIOThreadPool(numberOfThreads: threads)
-        pool.start()
-    }
+    public init(_ database: TicketDatabase) { self.database = database }
 
     /// Runs `work` with the store on the pool.
     public func run<T: Sendable>(_ work: @escaping @Sendable (TicketDatabase) throws -> T) async throws -> T {
         let database = database
-        return try await pool.runIfActive { try work(database) }
-    }
-
-    /// Stops the pool after the work already queued.
-    public func close() async {
-        try? await pool.shutdownGracefully()
+        return try await NIOThreadPool.singleton.runIfActive { try work(database) }
     }
 }
 

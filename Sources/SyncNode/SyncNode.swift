@@ -8,6 +8,7 @@ import ServiceLifecycle
 import SyncWire
 import TicketModel
 import TicketStore
+import WirePipeline
 
 /// A headless node: accepts sessions on its listen address, dials its peers (reconnecting with
 /// backoff), pushes new blocks to every connected peer within a second, and relays blocks of every
@@ -51,7 +52,7 @@ public final class SyncNode: Service, Sendable {
         tls.allowPlain = !configuration.allowPlainSessions.isEmpty
         self.tls = tls
         let shutdownFlag = state
-        var context = SessionContext(identity: identity, key: key, store: StoreAccess(store, threads: 3), feed: ChangeFeed(),
+        var context = SessionContext(identity: identity, key: key, store: StoreAccess(store), feed: ChangeFeed(),
                                      logger: logger, clock: clock, batchBlocks: configuration.batchBlocks,
                                      isShuttingDown: { shutdownFlag.withLockedValue { $0.shuttingDown } }, metrics: metrics)
         context.applyLimits(of: configuration)
@@ -118,7 +119,6 @@ public final class SyncNode: Service, Sendable {
             self.shutdown()
         }
         refusals.flush(all: true)
-        await context.store.close()
         context.logger.info("stopped", metadata: ["site": "\(site)"])
     }
 
@@ -363,17 +363,9 @@ public enum SyncClient {
         }
         var contexts = try tls?.makeContexts(listening: false) ?? SiteTLS.contexts(key: key, site: identity.site)
         contexts.allowPlain = !allowPlain.isEmpty
-        let access = StoreAccess(store, threads: 2)
-        do {
-            let summary = try await exchange(access: access, identity: identity, key: key, with: peer, logger: logger,
-                                             batchBlocks: batchBlocks, tls: contexts, plainSites: Set(allowPlain), group: group,
-                                             onProgress: onProgress)
-            await access.close()
-            return summary
-        } catch {
-            await access.close()
-            throw error
-        }
+        return try await exchange(access: StoreAccess(store), identity: identity, key: key, with: peer, logger: logger,
+                                  batchBlocks: batchBlocks, tls: contexts, plainSites: Set(allowPlain), group: group,
+                                  onProgress: onProgress)
     }
 
     /// A plain protocol-1 exchange, without TLS, with a node that admits plain sessions
@@ -382,8 +374,7 @@ public enum SyncClient {
     public static func exchangePlain(store: TicketDatabase, key: SiteKey, with peer: Endpoint,
                                      logger: Logger = Logger(label: "tierline.sync"),
                                      group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> SessionSummary {
-        let access = StoreAccess(store, threads: 2)
-        defer { Task { await access.close() } }
+        let access = StoreAccess(store)
         return try await exchange(access: access, identity: try store.identity(), key: key, with: peer, logger: logger,
                                   batchBlocks: 1024, tls: nil, plainSites: nil, group: group, onProgress: nil)
     }

@@ -102,7 +102,7 @@ extension TicketDatabase {
         try writer.read { db in try Self.divergences(db) }
     }
 
-    static func divergences(_ db: Database) throws -> [Divergence] {
+    package static func divergences(_ db: Database) throws -> [Divergence] {
         try Row.fetchAll(db, sql: "SELECT * FROM divergence ORDER BY origin, peer").map { row in
             Divergence(origin: try SiteID(row["origin"] as String), peer: try SiteID(row["peer"] as String),
                        seq: UInt64(row["seq"] as Int64), ourHash: [UInt8](row["ourHash"] as Data),

@@ -8,8 +8,10 @@ extension TicketDatabase {
     public func resolve(_ ref: String) throws -> UUID {
         try writer.read { db in
             let trimmed = ref.trimmingCharacters(in: .whitespaces)
-            let ids = try String.fetchAll(db, sql: "SELECT id FROM ticket WHERE (id = ? OR displayNumber = ?) AND number IS NOT NULL ORDER BY id",
-                                          arguments: [trimmed.lowercased(), trimmed.uppercased()])
+            let columns = TicketRow.Columns.self
+            let ids = try String.fetchAll(db, TicketRow.select(columns.id)
+                .filter((columns.id == trimmed.lowercased() || columns.displayNumber == trimmed.uppercased()) && columns.number != nil)
+                .order(columns.id))
             guard let text = ids.first else {
                 throw StoreError(.unknownTicket, "no ticket \(trimmed.debugDescription) in this store; `tierline ticket list` shows ids and display numbers")
             }
@@ -24,50 +26,19 @@ extension TicketDatabase {
     public func ticket(_ ref: String) throws -> TicketRecord {
         let id = try resolve(ref)
         return try writer.read { db in
-            guard let record = try Self.records(db, where: "id = ?", [id.lowercased]).first else {
+            guard let row = try TicketRow.fetch(db, TicketRow.Columns.id == id.lowercased).first else {
                 throw StoreError(.unknownTicket, "no ticket \(ref) in this store")
             }
-            return record
+            return row.record
         }
     }
 
     /// Tickets, newest first, filtered by status and origin site. Deleted tickets are left out.
     public func tickets(status: Status? = nil, site: SiteID? = nil, limit: Int = 10_000) throws -> [TicketRecord] {
-        try writer.read { db in
-            var clauses = ["NOT deleted"]
-            var args: [(any DatabaseValueConvertible)?] = []
-            if let status { clauses.append("status = ?"); args.append(status.rawValue) }
-            if let site { clauses.append("originSite = ?"); args.append(site.rawValue) }
-            return try Self.records(db, where: clauses.joined(separator: " AND "), StatementArguments(args)!, limit: limit)
-        }
-    }
-
-    static func records(_ db: Database, where clause: String, _ args: StatementArguments, limit: Int = 10_000) throws -> [TicketRecord] {
-        let rows = try Row.fetchAll(db, sql: """
-            SELECT t.*, (SELECT json_group_array(element) FROM (SELECT element FROM ticketElement e
-                          WHERE e.ticket = t.id AND e.setName = 'tags' ORDER BY element)) AS tagList,
-                        (SELECT json_group_array(element) FROM (SELECT element FROM ticketElement e
-                          WHERE e.ticket = t.id AND e.setName = 'watchers' ORDER BY element)) AS watcherList
-            FROM ticket t WHERE number IS NOT NULL AND (\(clause)) ORDER BY createdHLC DESC, id LIMIT \(limit)
-            """, arguments: args)
-        return rows.map { row in
-            // Elements travel as a JSON array, so any text (even control characters) survives.
-            func list(_ column: String) -> [String] {
-                guard let json = row[column] as String? else { return [] }
-                let items = (try? JSONDecoder().decode([String].self, from: Data(json.utf8))) ?? []
-                return items.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-            }
-            return TicketRecord(
-                id: row["id"], displayNumber: row["displayNumber"], subject: row["subject"], status: row["status"],
-                priority: row["priority"], assignee: row["assignee"], group: row["group"], category: row["category"],
-                customer: row["customer"], channel: row["channel"], tags: list("tagList"), watchers: list("watcherList"),
-                originSite: row["originSite"], owningSite: row["owningSite"], owningEpoch: UInt64(row["owningEpoch"] as Int64),
-                escalationCycle: UInt64(row["escalationCycle"] as Int64), escalationLevel: UInt64(row["escalationLevel"] as Int64),
-                mergedInto: row["mergedInto"], deleted: row["deleted"],
-                createdAt: (row["createdHLC"] as Int64?).map { HLC(rawValue: UInt64(bitPattern: $0)).iso8601 },
-                updatedAt: (row["updatedHLC"] as Int64?).map { HLC(rawValue: UInt64(bitPattern: $0)).iso8601 },
-                conflictCount: row["conflictCount"])
-        }
+        var filter = !TicketRow.Columns.deleted
+        if let status { filter = filter && TicketRow.Columns.status == status.rawValue }
+        if let site { filter = filter && TicketRow.Columns.originSite == site.rawValue }
+        return try writer.read { db in try TicketRow.fetch(db, filter, limit: limit).map(\.record) }
     }
 
     /// A ticket with its whole history: events, field changes and conflicts as one timeline.

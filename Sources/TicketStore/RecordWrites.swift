@@ -102,22 +102,24 @@ extension TicketDatabase {
     /// When this replica last heard from each site: the newest of its block stamps and, for peers
     /// synced directly, the end of the last session.
     public func lastHeard() throws -> [SiteID: UInt64] {
-        try writer.read { db in
-            var out: [SiteID: UInt64] = [:]
-            // A site's stamps grow with its seq, so its newest block is its last: one index lookup per
-            // origin instead of a scan of the whole log.
-            for row in try Row.fetchAll(db, sql: """
-                SELECT v.site AS origin, (SELECT b.hlc FROM block b WHERE b.origin = v.site ORDER BY b.seq DESC LIMIT 1) AS hlc
-                FROM versionEntry v
-                """) {
-                guard row["hlc"] as Int64? != nil else { continue }
-                if let site = try? SiteID(row["origin"] as String) { out[site] = HLC(rawValue: UInt64(bitPattern: row["hlc"] as Int64)).millis }
-            }
-            for row in try Row.fetchAll(db, sql: "SELECT site, lastSeen FROM peer") {
-                if let site = try? SiteID(row["site"] as String) { out[site] = max(out[site] ?? 0, UInt64(row["lastSeen"] as Int64)) }
-            }
-            return out
+        try writer.read { db in try Self.lastHeard(db) }
+    }
+
+    package static func lastHeard(_ db: Database) throws -> [SiteID: UInt64] {
+        var out: [SiteID: UInt64] = [:]
+        // A site's stamps grow with its seq, so its newest block is its last: one index lookup per
+        // origin instead of a scan of the whole log.
+        for row in try Row.fetchAll(db, sql: """
+            SELECT v.site AS origin, (SELECT b.hlc FROM block b WHERE b.origin = v.site ORDER BY b.seq DESC LIMIT 1) AS hlc
+            FROM versionEntry v
+            """) {
+            guard row["hlc"] as Int64? != nil else { continue }
+            if let site = try? SiteID(row["origin"] as String) { out[site] = HLC(rawValue: UInt64(bitPattern: row["hlc"] as Int64)).millis }
         }
+        for row in try Row.fetchAll(db, sql: "SELECT site, lastSeen FROM peer") {
+            if let site = try? SiteID(row["site"] as String) { out[site] = max(out[site] ?? 0, UInt64(row["lastSeen"] as Int64)) }
+        }
+        return out
     }
 }
 

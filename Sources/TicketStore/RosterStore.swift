@@ -212,9 +212,8 @@ extension TicketDatabase {
                 for table in ["ticketElement", "ticketEvent", "ticketLookup", "ticketConflict"] {
                     try db.execute(sql: "DELETE FROM \(table) WHERE ticket = ?", arguments: [key])
                 }
+                // A dashboard attached to this store lists the deleted row (its trigger) and drops its facts.
                 try db.execute(sql: "DELETE FROM ticket WHERE id = ?", arguments: [key])
-                // The dashboard drops the facts of a listed ticket that has no row.
-                try db.execute(sql: "INSERT OR IGNORE INTO metricDirty (id) VALUES (?)", arguments: [key])
             case .customer:
                 try db.execute(sql: "DELETE FROM customer WHERE id = ?", arguments: [key])
             case .article:

@@ -138,8 +138,10 @@ enum Schema {
                 t.column("body", .text).notNull()
             }
         }
-        migrator.registerMigration("v4-metrics") { db in
-            try createMetricTables(db)
+        migrator.registerMigration("v4-metrics") { _ in
+            // Created the dashboard's fact tables until the dashboard kept its own migrations
+            // (`Dashboard/FactSchema.swift`). Kept by name, so stores that applied it open; a new store
+            // records it and creates nothing.
         }
         migrator.registerMigration("v5-restore") { db in
             // Set when the store was restored from a backup: local writes wait until a peer has told
@@ -285,124 +287,15 @@ enum Schema {
                 t.primaryKey(["origin", "seq"])
             }
         }
+        migrator.registerMigration("v13-facts-apart") { _ in
+            // Nothing to change: it marks a store whose schema no longer holds the dashboard's facts
+            // (they come with the dashboard's own migrations, when it first attaches), so a Tierline
+            // from before refuses the store instead of writing to tables that may not be there.
+        }
         return migrator
     }
 
-    /// Per-ticket facts the dashboard aggregates, derived from the materialized tickets by the
-    /// `Dashboard` target and kept current through a dirty list that triggers fill in the same
-    /// transaction as every ticket write (so a crash can never leave a changed ticket unlisted).
-    static func createMetricTables(_ db: Database) throws {
-        try db.create(table: "metricTicket") { t in
-            t.primaryKey("id", .text)
-            t.column("site", .text).notNull()
-            t.column("origin", .text).notNull()
-            t.column("tier", .integer).notNull()
-            t.column("channel", .text).notNull()
-            t.column("priority", .text).notNull()
-            t.column("customerTier", .text).notNull()
-            t.column("grp", .text).notNull()
-            t.column("category", .text).notNull()
-            t.column("status", .text).notNull()
-            t.column("open", .boolean).notNull()
-            t.column("createdAt", .integer).notNull()
-            t.column("firstSolvedAt", .integer)
-            t.column("lastSolvedAt", .integer)
-            t.column("reopens", .integer).notNull()
-            t.column("reopenedWithin30d", .boolean).notNull()
-            t.column("publicReplies", .integer).notNull()
-            t.column("firstResponseAt", .integer)
-            t.column("frtCalendar", .integer)
-            t.column("frtBusiness", .integer)
-            t.column("ttoCalendar", .integer)
-            t.column("ttoBusiness", .integer)
-            t.column("resolutionCalendar", .integer)
-            t.column("resolutionBusiness", .integer)
-            t.column("escalatedAt", .integer)
-            t.column("escalationTrigger", .text)
-            t.column("transferred", .boolean).notNull()
-            t.column("crossSite", .boolean).notNull()
-            t.column("maxLevel", .integer).notNull()
-            t.column("exhausted", .integer).notNull()
-            t.column("backstopFirings", .integer).notNull()
-            t.column("csatScore", .integer)
-            t.column("csatAt", .integer)
-        }
-        try db.create(index: "metricTicket_on_createdAt", on: "metricTicket", columns: ["createdAt"])
-        try db.create(index: "metricTicket_on_firstSolvedAt", on: "metricTicket", columns: ["firstSolvedAt"])
-        try db.create(index: "metricTicket_on_open", on: "metricTicket", columns: ["open", "site", "status", "createdAt"])
-        try db.create(index: "metricTicket_on_site", on: "metricTicket", columns: ["site", "createdAt"])
-        try db.create(index: "metricTicket_on_firstResponseAt", on: "metricTicket", columns: ["firstResponseAt"])
-        try db.create(index: "metricTicket_on_lastSolvedAt", on: "metricTicket", columns: ["lastSolvedAt"])
-        try db.create(index: "metricTicket_on_csatAt", on: "metricTicket", columns: ["csatAt"])
-        // One row per run of an SLA clock (next response has one per customer message).
-        try db.create(table: "metricClock") { t in
-            t.column("ticket", .text).notNull()
-            t.column("site", .text).notNull()
-            t.column("kind", .text).notNull()
-            t.column("cycle", .integer).notNull()
-            t.column("start", .integer).notNull()
-            t.column("target", .integer)
-            t.column("deadline", .integer)
-            t.column("warnAt", .integer)
-            t.column("stop", .integer)
-            t.column("calendarMillis", .integer)
-            t.column("businessMillis", .integer)
-            t.primaryKey(["ticket", "kind", "cycle"])
-        }
-        try db.create(index: "metricClock_on_ticket", on: "metricClock", columns: ["ticket"])
-        try db.create(index: "metricClock_on_stop", on: "metricClock", columns: ["stop"])
-        try db.create(index: "metricClock_on_deadline", on: "metricClock", columns: ["deadline"])
-        // Running runs with a target: the few with a deadline ahead or none (paused) decide "at risk now".
-        try db.execute(sql: "CREATE INDEX metricClock_running ON metricClock (deadline, warnAt, site) WHERE stop IS NULL AND target IS NOT NULL")
-        // One row per handoff request (an agent's escalation or a ladder's site transfer).
-        try db.create(table: "metricHandoff") { t in
-            t.column("id", .text).notNull()
-            t.column("ticket", .text).notNull().indexed()
-            t.column("requestedAt", .integer).notNull()
-            t.column("toSite", .text).notNull()
-            t.column("answeredAt", .integer)
-            t.column("accepted", .boolean)
-            t.column("timedOut", .boolean).notNull()
-            t.primaryKey(["ticket", "id"])
-        }
-        try db.create(index: "metricHandoff_on_requestedAt", on: "metricHandoff", columns: ["requestedAt"])
-        // Per UTC day and owning site, kept exact by the dashboard as facts change, so the summary adds
-        // up a few hundred rows instead of scanning every ticket: tickets created that day, tickets whose
-        // last solve fell that day (and are still solved), tickets first solved that day, tickets created
-        // that day that were escalated; SLA runs (with a target) achieved that day (by stop), with a
-        // deadline that day (breached, or breaching if still running), and still running with a deadline that day.
-        try db.create(table: "metricDay") { t in
-            t.column("day", .integer).notNull()
-            t.column("site", .text).notNull()
-            t.column("created", .integer).notNull().defaults(to: 0)
-            t.column("solved", .integer).notNull().defaults(to: 0)
-            t.column("firstSolved", .integer).notNull().defaults(to: 0)
-            t.column("escalated", .integer).notNull().defaults(to: 0)
-            t.column("achieved", .integer).notNull().defaults(to: 0)
-            t.column("breached", .integer).notNull().defaults(to: 0)
-            t.column("running", .integer).notNull().defaults(to: 0)
-            t.primaryKey(["day", "site"])
-        }
-        // Tickets whose facts are stale; the triggers fill it, the dashboard drains it.
-        try db.create(table: "metricDirty") { t in
-            t.primaryKey("id", .text)
-        }
-        try db.create(table: "metricState") { t in
-            t.primaryKey("key", .text)
-            t.column("value", .integer).notNull()
-        }
-        try db.execute(sql: """
-            CREATE TRIGGER metricDirty_insert AFTER INSERT ON ticket BEGIN
-              INSERT OR IGNORE INTO metricDirty (id) VALUES (NEW.id);
-            END;
-            CREATE TRIGGER metricDirty_update AFTER UPDATE ON ticket BEGIN
-              INSERT OR IGNORE INTO metricDirty (id) VALUES (NEW.id);
-            END;
-            CREATE TRIGGER metricConfig_insert AFTER INSERT ON configVersion BEGIN
-              INSERT OR REPLACE INTO metricState (key, value) VALUES ('configChanged', 1);
-            END;
-            INSERT INTO metricDirty (id) SELECT id FROM ticket;
-            INSERT INTO metricState (key, value) VALUES ('configChanged', 0);
-            """)
-    }
+    /// Migrations of a module that keeps its own tables in the store are named `MODULE/NAME`
+    /// (`dashboard/v1-facts`): the store leaves them to that module, which checks them when it attaches.
+    static func isOwnMigration(_ identifier: String) -> Bool { !identifier.contains("/") }
 }

@@ -119,24 +119,28 @@ extension TicketDatabase {
 
     /// Every peer this store has synced with, by site.
     public func peers() throws -> [PeerRecord] {
-        try writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM peer ORDER BY site").map { row in
-                PeerRecord(site: try SiteID(row["site"] as String), role: SiteRole(rawValue: row["role"]) ?? .site,
-                           address: row["address"], lastSeen: UInt64(row["lastSeen"] as Int64),
-                           vector: try JSONDecoder().decode(VersionVector.self, from: Data((row["vector"] as String).utf8)),
-                           skewMillis: row["skewMillis"], lastError: row["lastError"],
-                           blocksIn: UInt64(row["blocksIn"] as Int64), blocksOut: UInt64(row["blocksOut"] as Int64),
-                           transport: row["transport"])
-            }
+        try writer.read { db in try Self.peers(db) }
+    }
+
+    package static func peers(_ db: Database) throws -> [PeerRecord] {
+        try Row.fetchAll(db, sql: "SELECT * FROM peer ORDER BY site").map { row in
+            PeerRecord(site: try SiteID(row["site"] as String), role: SiteRole(rawValue: row["role"]) ?? .site,
+                       address: row["address"], lastSeen: UInt64(row["lastSeen"] as Int64),
+                       vector: try JSONDecoder().decode(VersionVector.self, from: Data((row["vector"] as String).utf8)),
+                       skewMillis: row["skewMillis"], lastError: row["lastError"],
+                       blocksIn: UInt64(row["blocksIn"] as Int64), blocksOut: UInt64(row["blocksOut"] as Int64),
+                       transport: row["transport"])
         }
     }
 
     /// Held-back blocks with the reason each waits.
     public func pendingBlocks() throws -> [(origin: SiteID, seq: UInt64, reason: String)] {
-        try writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT origin, seq, reason FROM pendingBlock ORDER BY origin, seq").map {
-                (try SiteID($0["origin"] as String), UInt64($0["seq"] as Int64), $0["reason"] as String)
-            }
+        try writer.read { db in try Self.pendingBlocks(db) }
+    }
+
+    package static func pendingBlocks(_ db: Database) throws -> [(origin: SiteID, seq: UInt64, reason: String)] {
+        try Row.fetchAll(db, sql: "SELECT origin, seq, reason FROM pendingBlock ORDER BY origin, seq").map {
+            (try SiteID($0["origin"] as String), UInt64($0["seq"] as Int64), $0["reason"] as String)
         }
     }
 }

@@ -44,11 +44,35 @@ public struct TicketDatabase: Sendable {
         let migrator = Schema.migrator
         // A store a newer Tierline has migrated may hold tables and rules this binary does not know:
         // writing to it could break them, so an older binary refuses it instead of going back.
-        let unknown = try writer.read { db in try migrator.appliedIdentifiers(db).subtracting(migrator.migrations) }
-        guard unknown.isEmpty else {
-            throw StoreError(.refusedWrite, "this store was upgraded by a newer Tierline (migration \(unknown.sorted().joined(separator: ", "))); run that version or newer (`tierline --version` shows this one's)")
-        }
+        let unknown = try writer.read { db in try Self.unknownMigrations(db, migrator) { Schema.isOwnMigration($0) } }
+        guard unknown.isEmpty else { throw Self.newerStore(unknown) }
         try migrator.migrate(writer)
+    }
+
+    /// Applies the migrations of a module that keeps its own tables in this store (the dashboard's
+    /// facts), each named `namespace/NAME` so it cannot clash with the store's own or another module's.
+    ///
+    /// Waits for the writer without blocking the calling thread (GRDB's barrier write, so no read runs
+    /// meanwhile); a store whose `namespace/` migrations include one `migrator` does not know (a newer
+    /// Tierline's) is refused, as ``init(_:key:wallClock:)`` refuses one of the store's own.
+    /// - Throws: ``StoreError`` `refusedWrite` for a newer store; what the migrations throw.
+    package func migrate(_ migrator: DatabaseMigrator, namespace: String) async throws {
+        let prefix = namespace + "/"
+        precondition(migrator.migrations.allSatisfy { $0.hasPrefix(prefix) }, "every migration of \(namespace) is named \(prefix)NAME")
+        let unknown = try await writer.read { db in try Self.unknownMigrations(db, migrator) { $0.hasPrefix(prefix) } }
+        guard unknown.isEmpty else { throw Self.newerStore(unknown) }
+        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+            migrator.asyncMigrate(writer) { result in done.resume(with: result.map { _ in () }) }
+        }
+    }
+
+    /// Applied migrations of one owner (`owns`) that `migrator` does not know.
+    static func unknownMigrations(_ db: Database, _ migrator: DatabaseMigrator, owns: (String) -> Bool) throws -> [String] {
+        try migrator.appliedIdentifiers(db).filter(owns).subtracting(migrator.migrations).sorted()
+    }
+
+    static func newerStore(_ unknown: [String]) -> StoreError {
+        StoreError(.refusedWrite, "this store was upgraded by a newer Tierline (migration \(unknown.joined(separator: ", "))); run that version or newer (`tierline --version` shows this one's)")
     }
 
     /// The system's wall time in milliseconds.
@@ -92,7 +116,7 @@ public struct TicketDatabase: Sendable {
         try writer.read { db in try Self.identity(db) }
     }
 
-    static func identity(_ db: Database) throws -> LocalIdentity {
+    package static func identity(_ db: Database) throws -> LocalIdentity {
         guard let row = try Row.fetchOne(db, sql: "SELECT site, role, publicKey FROM localSite WHERE id = 1") else {
             throw StoreError(.notInitialized, "this store has no site yet; run `tierline init --site NAME` first")
         }
@@ -211,7 +235,7 @@ public struct TicketDatabase: Sendable {
         try writer.read { db in try Self.vector(db) }
     }
 
-    static func vector(_ db: Database) throws -> VersionVector {
+    package static func vector(_ db: Database) throws -> VersionVector {
         var vector = VersionVector()
         for row in try Row.fetchAll(db, sql: "SELECT site, seq FROM versionEntry") {
             vector[try SiteID(row["site"])] = UInt64(row["seq"] as Int64)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Desk
 import SyncNode
 import Foundation
 import TicketModel
@@ -20,10 +21,12 @@ struct Tierline: AsyncParsableCommand {
         do {
             var command = try parseAsRoot()
             if var async = command as? any AsyncParsableCommand { try await async.run() } else { try command.run() }
+        } catch let error as DeskError {
+            fail(render(error), code: error.code == .invalidInput ? 2 : 1)
         } catch let error as StoreError {
             fail(error.description, code: error.code == .invalidInput ? 2 : 1)
         } catch let error as CLIFailure {
-            fail(error.message, code: 1)
+            fail(error.message, code: error.code)
         } catch {
             switch exitCode(for: error) {
             case .success: exit(withError: error)  // --help and other clean exits
@@ -33,6 +36,15 @@ struct Tierline: AsyncParsableCommand {
         }
     }
 
+    /// A refusal of the Desk layer as the CLI says it: a field by its flag (`verifiedFacts` is
+    /// `--verified-facts`), then every problem of a configuration file on its own line.
+    static func render(_ error: DeskError) -> String {
+        let flag = error.field.map { name in
+            "--" + name.reduce(into: "") { out, c in out += c.isUppercase ? "-" + c.lowercased() : String(c) } + " "
+        }
+        return (flag ?? "") + error.message + error.problems.map { "\n  " + $0 }.joined()
+    }
+
     static func fail(_ message: String, code: Int32) -> Never {
         let text = message.hasPrefix("Error: ") ? "error: " + message.dropFirst(7) : "error: " + message
         FileHandle.standardError.write(Data((text + "\n").utf8))
@@ -40,9 +52,11 @@ struct Tierline: AsyncParsableCommand {
     }
 }
 
-/// A failure the CLI reports with exit code 1.
+/// A failure the CLI reports: exit code 1, or 2 for input that a retry cannot fix (a file named by
+/// a flag or a setting that has problems), without the usage text a flag error gets.
 struct CLIFailure: Error {
     var message: String
+    var code: Int32 = 1
 }
 
 /// Flags every command takes.

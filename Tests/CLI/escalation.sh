@@ -519,6 +519,21 @@ check "ticket show prints the 200-character subject whole, on one line" grep -qF
 check "ticket show prints the 200-character requested action whole, on one line" grep -qF -- "$LONG_ACTION" "$W/out"
 check "ticket show cuts nothing with an ellipsis" bash -c '! grep -q "…" "$0"' "$W/out"
 
+echo "== 10c. a handoff to a wrong site is withdrawn by the site that asked"
+must "north creates a ticket to escalate to a site that does not exist" "$NORTH" ticket create --subject "Badge printer jams" --json
+WD=$(field out id)
+must "north escalates it to tier2@hbu (a typo)" "$NORTH" escalate "$WD" --to tier2@hbu \
+    --summary "jams" --verified-facts "every card" --steps-tried "cleaned it" --requested-action "replace the roller"
+must "handoff list at north" "$NORTH" handoff list --json
+check "the request to hbu is pending, outgoing" grep -q '"toSite" *: *"hbu"' "$W/out"
+must "north withdraws it" "$NORTH" handoff withdraw "$WD" --reason "meant the hub"
+check "handoff withdraw says what it did" grep -q "withdrew the handoff of NORTH-" "$W/out"
+must "handoff list at north after the withdrawal" "$NORTH" handoff list --json
+check "the request to hbu is no longer pending" bash -c '! grep -q "hbu" "$0"' "$W/out"
+refused "a second withdraw has nothing to take back: exit 1" "$NORTH" 1 'no pending handoff' handoff withdraw "$WD"
+must "ticket show lists the withdrawal in the history" "$NORTH" ticket show "$WD"
+check "ticket show says the handoff was withdrawn, with the reason" grep -q "withdrawn: meant the hub" "$W/out"
+
 echo "== 11. bad flags"
 # The CLI prints times with milliseconds (createdAt); --at should take them back.
 CREATED_MS=$(field plat-created.json createdAt)

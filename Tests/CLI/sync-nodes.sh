@@ -393,6 +393,9 @@ printf '{"rules":[{"name":"x","when":{"chanel":["email"]}}]}' >"$W/bad-routing.j
 run "$LAP" serve --http 127.0.0.1:0 --routing "$W/bad-routing.json"
 check "serve with a routing file that has problems exits 2 before it listens, naming every problem's path" \
     bash -c '[[ $0 -eq 2 ]] && grep -q "rules\[0\].when.chanel: unknown key" "$1" && grep -q "rules\[0\].then" "$1" && grep -q "fallback" "$1"' "$RC" "$W/err"
+set +e; timeout -k 2 60 "$BIN" routing check "$W/bad-routing.json" >"$W/out" 2>"$W/err"; RC=$?; set -e
+check "routing check refuses the same file as serve, with the same exit code (2) and problems" \
+    bash -c '[[ $0 -eq 2 ]] && grep -q "rules\[0\].when.chanel: unknown key" "$1" && grep -q "fallback" "$1"' "$RC" "$W/err"
 run "$LAP" serve --http 127.0.0.1:0 --routing "$CLI_DIR/../../Deploy/routing.json" --check
 check "serve --check names the routing file and its rules' version" grep -q "routing .*Deploy/routing.json (rules [0-9a-f]\{12\}" "$W/out"
 # A routing file at a path of more than 200 characters: the table prints it whole, version included.

@@ -10,11 +10,10 @@ import TicketStore
 
 /// The dashboard's knowledge figures, from articles and `kb:` links written into a real store.
 @Suite struct KnowledgeMetricTests {
-    @Test func articlesLinksAndFirstLineResolutions() throws {
+    @Test func articlesLinksAndFirstLineResolutions() async throws {
         let start: UInt64 = 1_790_000_000_000
         let clock = TestClock(start)
-        let store = try TicketDatabase(DatabaseQueue(), key: .generate(), wallClock: { clock.now })
-        try store.initialize(site: try SiteID("north"), role: .site)
+        let store = try memoryStore("north", clock: clock)
         // A ticket solved earlier gives the article (outside the period, so it is not in the cohort).
         let source = try store.createTicket(TicketDraft(subject: "Spooler crash"))
         _ = try store.update(source.id, [(.status, .text("solved"))])
@@ -30,13 +29,11 @@ import TicketStore
         let c = try store.createTicket(TicketDraft(subject: "Unrelated"))
         _ = try store.linkArticle(a.id, article.ref)
         _ = try store.linkArticle(b.id, article.ref)
-        _ = try EscalationDesk(store: store).transfer(b.id, group: "tier2", reason: "needs a driver engineer", actor: "anna", now: from)
+        _ = try HelpDesk(store: store).transfer(b.id, group: "tier2", reason: "needs a driver engineer", actor: "anna", now: from)
         for t in [a, b, c] { _ = try store.update(t.id, [(.status, .text("solved"))]) }
         let now = Int64(clock.now) + 1000
-        try MetricIndex(store).refresh(now: now)
-        let k = try store.writer.read { db in
-            try MetricQueries.metrics(db, filter: MetricFilter(), period: Period(from: from, to: now), now: now).knowledge
-        }
+        try await MetricIndex(store).refresh(now: now)
+        let k = try await FleetQueries(store).metrics(period: Period(from: from, to: now), now: now).knowledge
         #expect(k.articles == 1)
         #expect(k.written == 0)  // written an hour before the period
         #expect(k.linkRate.part == 2 && k.linkRate.whole == 3)  // a and b of the cohort a, b, c

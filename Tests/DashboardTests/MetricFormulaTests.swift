@@ -60,8 +60,7 @@ private struct Scenario {
     init() throws {
         let clock = TestClock(0)
         self.clock = clock
-        store = try TicketDatabase(DatabaseQueue(), key: .generate(), wallClock: { clock.now })
-        try store.initialize(site: SiteID("north"), role: .coordinator)
+        store = try memoryStore("north", role: .coordinator, clock: clock)
         desk = try EscalationDesk(store: store)
     }
 
@@ -109,14 +108,14 @@ private struct Scenario {
 
     func escalate(_ id: String, to target: String, _ t: Int64) throws {
         clock.move(to: UInt64(t))
-        _ = try desk.escalate(id, to: target, note: HandoffNote(summary: "renewal", verifiedFacts: "contract 42",
+        _ = try HelpDesk(store: store).escalate(id, to: target, note: HandoffNote(summary: "renewal", verifiedFacts: "contract 42",
                                                                 stepsTried: "quote", requestedAction: "discount"),
                               actor: "ana", now: t)
     }
 
     func transfer(_ id: String, to group: String, _ t: Int64) throws {
         clock.move(to: UInt64(t))
-        _ = try desk.transfer(id, group: group, reason: "billing question", actor: "ana", now: t)
+        _ = try HelpDesk(store: store).transfer(id, group: group, reason: "billing question", actor: "ana", now: t)
     }
 
     /// The receiving site's answer to the ticket's latest handoff request (written here, as it
@@ -141,10 +140,14 @@ private struct Scenario {
     }
 
     @discardableResult
-    func refresh(now: Int64) throws -> Int { try MetricIndex(store).refresh(now: now).derived }
+    func refresh(now: Int64) async throws -> Int { try await MetricIndex(store).refresh(now: now).derived }
 
-    func metrics(_ period: Period, now: Int64, _ filter: MetricFilter = MetricFilter()) throws -> MetricSet {
-        try store.writer.read { db in try MetricQueries.metrics(db, filter: filter, period: period, now: now) }
+    func metrics(_ period: Period, now: Int64, _ filter: MetricFilter = MetricFilter()) async throws -> MetricSet {
+        try await FleetQueries(store).metrics(filter, period: period, now: now)
+    }
+
+    func backlogSeries(_ period: Period, site: String? = nil) async throws -> [SeriesPoint] {
+        try await FleetQueries(store).series(period: period, site: site).backlog
     }
 }
 
@@ -171,7 +174,7 @@ private struct Week {
     let s: Scenario
     let a: String, b: String, c: String, d: String, e: String, f: String, g: String, h: String, i: String, j: String, k: String, l: String
 
-    init() throws {
+    init() async throws {
         let s = try Scenario()
         self.s = s
         i = try s.open(at(-40, 10), "Old VPN issue")
@@ -231,11 +234,11 @@ private struct Week {
         try s.status(l, "pending_customer", at(5, 10, 31))
         k = try s.open(at(7, 0, 20), "Mail bounces", tier: "silver")
         try s.csat(j, "4", at(7, 0, 30))
-        try s.refresh(now: Week.now)
+        try await s.refresh(now: Week.now)
     }
 
-    func metrics(_ filter: MetricFilter = MetricFilter(), period: Period = Week.period, now: Int64 = Week.now) throws -> MetricSet {
-        try s.metrics(period, now: now, filter)
+    func metrics(_ filter: MetricFilter = MetricFilter(), period: Period = Week.period, now: Int64 = Week.now) async throws -> MetricSet {
+        try await s.metrics(period, now: now, filter)
     }
 }
 
@@ -243,21 +246,20 @@ private struct Week {
 
 @Suite struct MetricFormulaTests {
     /// The scenario did what the table says, so the figures below test the formulas, not the setup.
-    @Test func theWeekScenarioUnfoldsAsDescribed() throws {
-        let week = try Week()
+    @Test func theWeekScenarioUnfoldsAsDescribed() async throws {
+        let week = try await Week()
         let c = try week.s.store.ticket(week.c), d = try week.s.store.ticket(week.d)
         #expect(c.owningSite == "central" && c.escalationLevel == 3)
         #expect(d.owningSite == "north" && d.escalationLevel == 3 && d.status == "solved")
         #expect(try week.s.store.ticket(week.h).escalationLevel == 2)
         #expect(try week.s.store.ticket(week.g).escalationLevel == 1)
         #expect(try week.s.store.ticket(week.e).group == "billing")
-        #expect(try MetricIndex(week.s.store).pending() == 0)
-        let rows = try week.s.store.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM metricTicket") }
-        #expect(rows == 12)
+        #expect(try await MetricIndex(week.s.store).pending() == 0)
+        #expect(try await facts(week.s.store).count == 12)
     }
 
-    @Test func volumeAndBacklog() throws {
-        let m = try Week().metrics()
+    @Test func volumeAndBacklog() async throws {
+        let m = try await Week().metrics()
         // Created in the period: A, C, D, E, F, G, H, L (not I, B, J before it, nor K after it).
         #expect(m.created == 8)
         // First solved in the period: J (day 0 08:00), A, D, E, F (first solve day 2 11:00).
@@ -272,8 +274,8 @@ private struct Week {
         #expect(m.backlog.oldestOpenAgeMillis == 4_028_400_000)
     }
 
-    @Test func firstResponseTimeCalendarAndBusiness() throws {
-        let frt = try Week().metrics().speed.firstResponse
+    @Test func firstResponseTimeCalendarAndBusiness() async throws {
+        let frt = try await Week().metrics().speed.firstResponse
         // First responses in the period (G left out: the agent wrote before the customer did):
         //   F 10 min = 600_000; D 20 min = 1_200_000; L 30 min = 1_800_000; A 1 h 40 = 6_000_000;
         //   E 2 h = 7_200_000; C 20 h = 72_000_000; B Fri 16:00 → Mon 09:30 = 65.5 h = 235_800_000.
@@ -289,8 +291,8 @@ private struct Week {
         #expect(frt.business.meanMillis == 6_750_000)       // 27_000_000 / 4
     }
 
-    @Test func timeToOwnResolutionAndNextResponse() throws {
-        let speed = try Week().metrics().speed
+    @Test func timeToOwnResolutionAndNextResponse() async throws {
+        let speed = try await Week().metrics().speed
         // Time to own over the cohort: A 30 min, C 10 min, D 10 min (B was assigned before the period).
         #expect(speed.timeToOwn.calendar.count == 3)
         #expect(speed.timeToOwn.calendar.medianMillis == 600_000)
@@ -314,8 +316,8 @@ private struct Week {
         #expect(speed.nextResponse.business.count == 0)  // F has no policy
     }
 
-    @Test func slaAttainmentPerClockKind() throws {
-        let sla = try Week().metrics().sla
+    @Test func slaAttainmentPerClockKind() async throws {
+        let sla = try await Week().metrics().sla
         // First response: achieved in the period A (10:40), B (09:30), D (09:20); breached C (deadline
         // day 0 16:00, answered late) and H (deadline day 3 15:00, still running). K's deadline is after the period.
         #expect(sla.clocks["firstResponse"]?.achieved == 3)
@@ -342,21 +344,21 @@ private struct Week {
         #expect(sla.breachedNow == 3)
     }
 
-    @Test func slaFiguresFollowNowAndThePeriod() throws {
-        let week = try Week()
+    @Test func slaFiguresFollowNowAndThePeriod() async throws {
+        let week = try await Week()
         // At 01:30 K's deadline (01:20) has passed too: no longer at risk, breached now.
-        let later = try week.metrics(now: at(7, 1, 30)).sla
+        let later = try await week.metrics(now: at(7, 1, 30)).sla
         #expect(later.atRiskNow == 0)
         #expect(later.breachedNow == 4)
         // The next week holds K's breach (deadline day 7 01:20, before now) and nothing achieved.
-        let next = try week.metrics(period: Period(from: t0 + 7 * day, to: t0 + 14 * day), now: at(7, 1, 30)).sla
+        let next = try await week.metrics(period: Period(from: t0 + 7 * day, to: t0 + 14 * day), now: at(7, 1, 30)).sla
         #expect(next.clocks["firstResponse"]?.breached == 1)
         #expect(next.clocks["firstResponse"]?.achieved == 0)
         #expect(next.overall.attainment == 0)
     }
 
-    @Test func escalationRateAndItsSplitByTrigger() throws {
-        let escalation = try Week().metrics().escalation
+    @Test func escalationRateAndItsSplitByTrigger() async throws {
+        let escalation = try await Week().metrics().escalation
         // Cohort of 8; escalated: C (first-response breach), D (proactive rule), G (agent), H (first-response warning).
         #expect(escalation.rate.part == 4 && escalation.rate.whole == 8)
         #expect(escalation.rate.rate == 0.5)
@@ -376,8 +378,8 @@ private struct Week {
         #expect(escalation.backstopFirings == 1)
     }
 
-    @Test func handoffAcceptanceAndTimeouts() throws {
-        let handoffs = try Week().metrics().escalation.handoffs
+    @Test func handoffAcceptanceAndTimeouts() async throws {
+        let handoffs = try await Week().metrics().escalation.handoffs
         // Requests: C level 2 (accepted after 30 min), D level 2 (level 3 fired before the rejection:
         // timed out), H level 2 (unanswered). G's escalation to its own site asks nobody to take it.
         #expect(handoffs.requested == 3)
@@ -389,8 +391,8 @@ private struct Week {
         #expect(handoffs.acceptance.medianMillis == 1_800_000)
     }
 
-    @Test func firstContactResolutionReopensAndCSAT() throws {
-        let quality = try Week().metrics().quality
+    @Test func firstContactResolutionReopensAndCSAT() async throws {
+        let quality = try await Week().metrics().quality
         // Solved in the period: A (1 reply), J (none), D (escalated), E (transferred), F (3 replies, reopened).
         #expect(quality.firstContactResolution.part == 2 && quality.firstContactResolution.whole == 5)
         #expect(quality.firstContactResolution.rate == 0.4)
@@ -402,29 +404,29 @@ private struct Week {
         #expect(quality.csat.part == 1 && quality.csat.whole == 2 && quality.csat.rate == 0.5)
     }
 
-    @Test func filtersNarrowEveryFigure() throws {
-        let week = try Week()
-        let central = try week.metrics(MetricFilter(site: "central"))
+    @Test func filtersNarrowEveryFigure() async throws {
+        let week = try await Week()
+        let central = try await week.metrics(MetricFilter(site: "central"))
         #expect(central.created == 1)                                          // C
         #expect(central.backlog.total == 1)
         #expect(central.escalation.crossSiteRate.rate == 1)
         #expect(central.sla.clocks["firstResponse"]?.breached == 1)
         #expect(central.sla.clocks["firstResponse"]?.achieved == 0)
-        let gold = try week.metrics(MetricFilter(customerTier: "gold"))
+        let gold = try await week.metrics(MetricFilter(customerTier: "gold"))
         #expect(gold.created == 3)                                             // A, C, D
         #expect(gold.speed.firstResponse.calendar.count == 4)                  // A, B, C, D
         #expect(gold.speed.firstResponse.calendar.medianMillis == 6_000_000)   // 2nd of 1.2M, 6.0M, 72M, 235.8M
-        let phone = try week.metrics(MetricFilter(channel: "phone"))
+        let phone = try await week.metrics(MetricFilter(channel: "phone"))
         #expect(phone.solved == 1 && phone.quality.reopenRate.rate == 1)       // F
-        let urgent = try week.metrics(MetricFilter(priority: "urgent"))
+        let urgent = try await week.metrics(MetricFilter(priority: "urgent"))
         #expect(urgent.escalation.byTrigger == ["rule": 1])                    // D
-        let tier3 = try week.metrics(MetricFilter(tier: 3))
+        let tier3 = try await week.metrics(MetricFilter(tier: 3))
         #expect(tier3.created == 2)                                            // C, D
-        let tier1 = try week.metrics(MetricFilter(tier: 1))
+        let tier1 = try await week.metrics(MetricFilter(tier: 1))
         #expect(tier1.escalation.byTrigger == ["manual": 1])                   // G
     }
 
-    @Test func thirtyDayResolutionGoal() throws {
+    @Test func thirtyDayResolutionGoal() async throws {
         let s = try Scenario()
         // Before the week: created day −1, solved day 0 (not in the cohort).
         let before = try s.open(at(-1, 10), "before")
@@ -441,12 +443,12 @@ private struct Week {
         try s.status(g2, "solved", at(31, 10))
         try s.status(g3, "solved", at(33, 10))
         try s.status(g7, "solved", at(35, 11) + 1)
-        try s.refresh(now: at(36, 0))
+        try await s.refresh(now: at(36, 0))
         let week = Period(from: t0, to: t0 + 7 * day)
 
         // Cohort g1–g7 minus `before`: 6. Met: g1 (10 d), g2 (30 d exactly). Not met: g3 (31 d),
         // g7 (30 d + 1 ms), g4 (open again), the never-solved one.
-        let goal = try s.metrics(week, now: at(36, 0)).quality.resolutionGoal30d
+        let goal = try await s.metrics(week, now: at(36, 0)).quality.resolutionGoal30d
         #expect(goal.cohort == 6)
         #expect(goal.met == 2)
         #expect(goal.attainment == 2.0 / 6.0)
@@ -455,51 +457,37 @@ private struct Week {
         // Final once now ≥ end of the week (day 7) + 30 days = day 37.
         #expect(goal.final == false)
         // At day 34 09:00 the never-solved one (day 4 10:00) is 1 h short of 30 days.
-        #expect(try s.metrics(week, now: at(34, 9)).quality.resolutionGoal30d.openOver30d == 1)
-        #expect(try s.metrics(week, now: at(37, 0) - 1).quality.resolutionGoal30d.final == false)
-        #expect(try s.metrics(week, now: at(37, 0)).quality.resolutionGoal30d.final == true)
+        #expect(try await s.metrics(week, now: at(34, 9)).quality.resolutionGoal30d.openOver30d == 1)
+        #expect(try await s.metrics(week, now: at(37, 0) - 1).quality.resolutionGoal30d.final == false)
+        #expect(try await s.metrics(week, now: at(37, 0)).quality.resolutionGoal30d.final == true)
     }
 
-    @Test func aLaterChangeRederivesExactlyThatTicket() throws {
-        let week = try Week()
-        let index = MetricIndex(week.s.store)
-        func snapshot() throws -> [String: [Row]] {
-            try week.s.store.writer.read { db in
-                var out: [String: [Row]] = [:]
-                for table in ["metricTicket", "metricClock", "metricHandoff"] {
-                    let key = table == "metricTicket" ? "id" : "ticket"
-                    for row in try Row.fetchAll(db, sql: "SELECT * FROM \(table) ORDER BY \(key), rowid") {
-                        let id: String = row[key]
-                        out[id, default: []].append(row)
-                    }
-                }
-                return out
-            }
-        }
-        let before = try snapshot()
-        #expect(try index.refresh(now: Week.now).derived == 0, "nothing is listed after a refresh")
+    @Test func aLaterChangeRederivesExactlyThatTicket() async throws {
+        let week = try await Week()
+        let index = try await MetricIndex(week.s.store)
+        let before = try await facts(week.s.store)
+        #expect(try await index.refresh(now: Week.now).derived == 0, "nothing is listed after a refresh")
 
         // H is solved at day 7 00:50 (after the week fixture's last write at 00:30).
         try week.s.status(week.h, "solved", at(7, 0, 50))
-        let dirty = try week.s.store.writer.read { db in try String.fetchAll(db, sql: "SELECT id FROM metricDirty") }
-        #expect(dirty == [week.h])
-        #expect(try index.pending() == 1)
-        #expect(try index.refresh(now: Week.now).derived == 1)
-        #expect(try index.pending() == 0)
+        #expect(try await index.listed() == [week.h])
+        #expect(try await index.pending() == 1)
+        #expect(try await index.refresh(now: Week.now).derived == 1)
+        #expect(try await index.pending() == 0)
 
-        let after = try snapshot()
+        let after = try await facts(week.s.store)
         #expect(Set(after.keys) == Set(before.keys))
-        for (id, rows) in before where id != week.h {
-            #expect(after[id] == rows, "ticket \(id) did not change")
+        for (id, row) in before where id != week.h {
+            #expect(after[id] == row, "ticket \(id) did not change")
         }
         #expect(after[week.h] != before[week.h])
-        let h = try #require(after[week.h]?.first)
-        #expect(h["status"] as String == "solved")
-        #expect(h["open"] as Bool == false)
-        #expect(h["firstSolvedAt"] as Int64? == at(7, 0, 50))
+        let h = try #require(after[week.h])
+        #expect(h.status == "solved")
+        #expect(h.isOpen == false)
+        #expect(h.firstSolvedAt == at(7, 0, 50))
 
         // Backlog now loses H (a "new" ticket) and its breached first-response run stops.
-        let m = try week.metrics()
+        let m = try await week.metrics()
         #expect(m.backlog.total == 6)
         #expect(m.backlog.byStatus == ["open": 4, "new": 1, "pending_customer": 1])
         #expect(m.sla.breachedNow == 2)
@@ -508,7 +496,7 @@ private struct Week {
         #expect(m.sla.clocks["firstResponse"]?.breached == 2)
     }
 
-    @Test func aNewConfigurationVersionRederivesEveryTicket() throws {
+    @Test func aNewConfigurationVersionRederivesEveryTicket() async throws {
         let s = try Scenario()
         let v1 = #"""
             {"calendars": [{"name": "office", "version": 1, "timezone": "UTC",
@@ -535,11 +523,11 @@ private struct Week {
         try s.reply(x, at(0, 9, 30))
         try s.reply(z, at(0, 10, 2))
         try s.reply(y, at(0, 12, 1))
-        #expect(try s.refresh(now: at(0, 18)) == 3)
+        #expect(try await s.refresh(now: at(0, 18)) == 3)
         let day0 = Period(from: t0, to: t0 + day)
 
         // Y (v1: 2 h, deadline 11:01) answered at 12:01: breached; X measured but without a target.
-        let first = try s.metrics(day0, now: at(0, 18))
+        let first = try await s.metrics(day0, now: at(0, 18))
         #expect(first.sla.clocks["firstResponse"]?.achieved == 0)
         #expect(first.sla.clocks["firstResponse"]?.breached == 1)
         #expect(first.speed.firstResponse.business.count == 1)             // Y: 3 h
@@ -547,14 +535,14 @@ private struct Week {
         #expect(first.speed.firstResponse.calendar.count == 3)             // X 30 min, Z 1 h, Y 3 h
 
         try s.publish(v2, at(0, 18))
-        let index = MetricIndex(s.store)
-        #expect(try index.pending() == 3, "a new version lists every ticket")
-        #expect(try index.refresh(now: at(0, 18, 1)).derived == 3)
-        #expect(try index.pending() == 0)
-        #expect(try index.refresh(now: at(0, 18, 1)).derived == 0)
+        let index = try await MetricIndex(s.store)
+        #expect(try await index.pending() == 3, "a new version lists every ticket")
+        #expect(try await index.refresh(now: at(0, 18, 1)).derived == 3)
+        #expect(try await index.pending() == 0)
+        #expect(try await index.refresh(now: at(0, 18, 1)).derived == 0)
 
         // X now reads v2 (1 h): answered after 30 min, achieved; Y keeps its pinned v1 and its breach.
-        let second = try s.metrics(day0, now: at(0, 18, 1))
+        let second = try await s.metrics(day0, now: at(0, 18, 1))
         #expect(second.sla.clocks["firstResponse"]?.achieved == 1)
         #expect(second.sla.clocks["firstResponse"]?.breached == 1)
         #expect(second.sla.clocks["firstResponse"]?.attainment == 0.5)
@@ -562,51 +550,48 @@ private struct Week {
         #expect(second.speed.firstResponse.business.medianMillis == 1_800_000)
     }
 
-    @Test func backlogSeriesAndEscalationTrendFromDailySums() throws {
-        let week = try Week()
+    @Test func backlogSeriesAndEscalationTrendFromDailySums() async throws {
+        let week = try await Week()
         let days = (2...8).map { String(format: "2026-03-%02d", $0) }
-        let series = { (site: String?) throws -> [SeriesPoint] in
-            try week.s.store.writer.read { db in try FleetQueries.backlogSeries(db, period: Week.period, site: site) }
-        }
+        let series = { (site: String?) async throws -> [SeriesPoint] in try await week.s.backlogSeries(Week.period, site: site) }
         // Open at the end of each day = created up to then − tickets whose last solve (still solved) fell
         // up to then. Before day 0: I, B, J created → 3.
         // Day 0: +A +C, −J −A → 3. Day 1: +D +E, −D −E → 3. Day 2: +F +G → 5. Day 3: +H, −F (last
         // solve day 3) → 5. Day 4: 5. Day 5: +L → 6. Day 6: 6.
-        let all = try series(nil)
+        let all = try await series(nil)
         #expect(all.map(\.day) == days)
         #expect(all.map(\.value) == [3, 3, 5, 5, 5, 6, 6])
         // By owning site: C belongs to central now.
-        #expect(try series("north").map(\.value) == [2, 2, 4, 4, 4, 5, 5])
-        #expect(try series("central").map(\.value) == [1, 1, 1, 1, 1, 1, 1])
+        #expect(try await series("north").map(\.value) == [2, 2, 4, 4, 4, 5, 5])
+        #expect(try await series("central").map(\.value) == [1, 1, 1, 1, 1, 1, 1])
 
         // Weekly escalation rate of the creation cohorts of two weeks: Feb 23–Mar 1 created B and J, none
         // escalated; Mar 2–8 created 8, of which C, D, G, H escalated.
-        let trend = try week.s.store.writer.read { db in
-            try FleetQueries.escalationTrend(db, period: Period(from: t0 - 7 * day, to: t0 + 7 * day), site: nil)
-        }
+        let trend = try await FleetQueries(week.s.store).series(period: Period(from: t0 - 7 * day, to: t0 + 7 * day)).escalationRate
         #expect(trend.map(\.day) == ["2026-02-23", "2026-03-02"])
         #expect(trend.map(\.value) == [0, 0.5])
     }
 
-    @Test func aMergedTicketLeavesTheBacklogAndItsSeries() throws {
+    @Test func aMergedTicketLeavesTheBacklogAndItsSeries() async throws {
         let s = try Scenario()
         let x = try s.open(at(0, 10), "VPN drops")
         let y = try s.open(at(0, 11), "VPN drops again")
         try s.set(y, [(.mergedInto, .ticket(try #require(UUID(uuidString: x))))], at(1, 12))
-        try s.refresh(now: at(2, 0))
-        let m = try s.metrics(Period(from: at(0, 0), to: at(2, 0)), now: at(2, 0))
+        try await s.refresh(now: at(2, 0))
+        let m = try await s.metrics(Period(from: at(0, 0), to: at(2, 0)), now: at(2, 0))
         // Both were created; only X is still open (Y is merged into it).
         #expect(m.created == 2)
         #expect(m.backlog.total == 1)
         #expect(m.backlog.byStatus == ["new": 1])
         // End of day 0: X and Y open → 2; end of day 1: Y merged at 12:00 → 1.
-        let series = try s.store.writer.read { db in try FleetQueries.backlogSeries(db, period: Period(from: at(0, 0), to: at(2, 0)), site: nil) }
+        let series = try await s.backlogSeries(Period(from: at(0, 0), to: at(2, 0)))
         #expect(series.map(\.value) == [2, 1])
     }
 
-    @Test func fleetSummaryPerOwningSite() throws {
-        let week = try Week()
-        let summary = try FleetQueries.summary(week.s.store, period: Week.period, now: Week.now)
+    @Test func fleetSummaryPerOwningSite() async throws {
+        let week = try await Week()
+        let queries = try await FleetQueries(week.s.store)
+        let summary = try await queries.summary(period: Week.period, now: Week.now)
         #expect(summary.sites.map(\.site) == ["central", "north"])
         #expect(summary.pendingFacts == 0)
         let north = try #require(summary.sites.first { $0.site == "north" })
@@ -620,18 +605,18 @@ private struct Week {
         // Achieved: A ×3, B first response, D ×3; breached: B resolution, H first response.
         #expect(north.slaAttainment == 7.0 / 9.0)
         // First responses at north: 0.6M, 1.2M, 1.8M, 6.0M, 7.2M, 235.8M → 3rd (the site's metric set).
-        #expect(try week.metrics(MetricFilter(site: "north")).speed.firstResponse.calendar.medianMillis == 1_800_000)
+        #expect(try await week.metrics(MetricFilter(site: "north")).speed.firstResponse.calendar.medianMillis == 1_800_000)
         #expect(central.backlog == 1 && central.created == 1 && central.solved == 0)
         #expect(central.escalationRate == 1)
         #expect(central.breachedNow == 1 && central.atRiskNow == 0)
         #expect(central.slaAttainment == 1.0 / 3.0)   // C: time to own achieved; first response, resolution breached
-        #expect(try week.metrics(MetricFilter(site: "central")).speed.firstResponse.calendar.medianMillis == 72_000_000)
+        #expect(try await week.metrics(MetricFilter(site: "central")).speed.firstResponse.calendar.medianMillis == 72_000_000)
         #expect(summary.totals.created == 8 && summary.totals.solved == 5 && summary.totals.backlog == 7)
         #expect(summary.totals.escalationRate == 0.5)
         #expect(summary.totals.slaAttainment == 8.0 / 12.0)
         #expect(summary.totals.atRiskNow == 1 && summary.totals.breachedNow == 3)
 
-        let onlyCentral = try FleetQueries.summary(week.s.store, period: Week.period, now: Week.now, site: "central")
+        let onlyCentral = try await queries.summary(period: Week.period, now: Week.now, site: "central")
         #expect(onlyCentral.sites.map(\.site) == ["central"])
         #expect(onlyCentral.totals.slaAttainment == 1.0 / 3.0)
         #expect(onlyCentral.totals.created == 1)
@@ -648,5 +633,15 @@ private struct Week {
         #expect(one.medianMillis == 7 && one.p90Millis == 7 && one.meanMillis == 7)
         let none = DurationStats([])
         #expect(none.count == 0 && none.medianMillis == nil && none.p90Millis == nil && none.meanMillis == nil)
+    }
+}
+
+/// Every ticket's stored facts, by ticket id, read back as the dashboard's records.
+private func facts(_ store: TicketDatabase) async throws -> [String: TicketMetricRow] {
+    try await store.writer.read { db in
+        var out = Dictionary(uniqueKeysWithValues: try TicketMetricRow.fetchAll(db).map { ($0.id, $0) })
+        for clock in try ClockRow.order(ClockRow.Columns.ticket, Column("kind"), Column("cycle")).fetchAll(db) { out[clock.ticket]?.clocks.append(clock) }
+        for handoff in try HandoffRow.order(HandoffRow.Columns.ticket, Column("id")).fetchAll(db) { out[handoff.ticket]?.handoffs.append(handoff) }
+        return out
     }
 }

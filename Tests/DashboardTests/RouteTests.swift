@@ -16,10 +16,9 @@ struct RouteFixture {
     let server: DashboardServer
     let now: Int64
 
-    init() throws {
+    init() async throws {
         let clock = TestClock(Self.start)
-        store = try TicketDatabase(DatabaseQueue(), key: .generate(), wallClock: { clock.now })
-        try store.initialize(site: try SiteID("north"), role: .coordinator)
+        store = try memoryStore("north", role: .coordinator, clock: clock)
         let printer = try store.createTicket(TicketDraft(subject: "Printer offline", priority: .high))
         clock.advance(60_000)
         _ = try store.comment(printer.displayNumber, body: "Restarted the spooler.", kind: .agentReply, visibility: .public, actor: "anna")
@@ -28,8 +27,8 @@ struct RouteFixture {
         _ = try store.createTicket(TicketDraft(subject: "VPN <drops> & \"reconnects\"", priority: .urgent))
         let now = Int64(clock.now) + 1000
         self.now = now
-        server = DashboardServer(database: store, now: { now })
-        try MetricIndex(store).refresh(now: now)
+        server = try await DashboardServer(database: store, now: { now })
+        try await MetricIndex(store).refresh(now: now)
     }
 
     func test(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
@@ -43,7 +42,7 @@ func object(_ buffer: ByteBuffer) throws -> [String: Any] {
 
 @Suite struct RouteTests {
     @Test func summaryCountsTheSiteTickets() async throws {
-        let fixture = try RouteFixture()
+        let fixture = try await RouteFixture()
         try await fixture.test { client in
             try await client.execute(uri: "/api/summary", method: .get) { response in
                 #expect(response.status == .ok)
@@ -62,7 +61,7 @@ func object(_ buffer: ByteBuffer) throws -> [String: Any] {
     }
 
     @Test func metricsHonourFiltersAndPeriod() async throws {
-        let fixture = try RouteFixture()
+        let fixture = try await RouteFixture()
         try await fixture.test { client in
             try await client.execute(uri: "/api/metrics?priority=urgent", method: .get) { response in
                 #expect(response.status == .ok)
@@ -94,7 +93,7 @@ func object(_ buffer: ByteBuffer) throws -> [String: Any] {
         ("/api/metrics?from=2025-02-01&to=2025-01-01", "from"),
     ])
     func badQueriesAreRefusedNamingTheParameter(uri: String, parameter: String) async throws {
-        let fixture = try RouteFixture()
+        let fixture = try await RouteFixture()
         try await fixture.test { client in
             try await client.execute(uri: uri, method: .get) { response in
                 #expect(response.status == .badRequest)
@@ -106,7 +105,7 @@ func object(_ buffer: ByteBuffer) throws -> [String: Any] {
     }
 
     @Test func pageShowsSitesChartsAndEscapedText() async throws {
-        let fixture = try RouteFixture()
+        let fixture = try await RouteFixture()
         try await fixture.test { client in
             try await client.execute(uri: "/?site=north&channel=%3Cscript%3E", method: .get) { response in
                 #expect(response.status == .ok)
@@ -124,7 +123,7 @@ func object(_ buffer: ByteBuffer) throws -> [String: Any] {
     }
 
     @Test func csvHasOneLinePerSiteAndQuotesFields() async throws {
-        let fixture = try RouteFixture()
+        let fixture = try await RouteFixture()
         try await fixture.test { client in
             try await client.execute(uri: "/export.csv", method: .get) { response in
                 #expect(response.status == .ok)
@@ -143,7 +142,7 @@ func object(_ buffer: ByteBuffer) throws -> [String: Any] {
     }
 
     @Test func prometheusTextHasOneGaugePerSite() async throws {
-        let fixture = try RouteFixture()
+        let fixture = try await RouteFixture()
         try await fixture.test { client in
             try await client.execute(uri: "/metrics", method: .get) { response in
                 #expect(response.status == .ok)
@@ -160,7 +159,7 @@ func object(_ buffer: ByteBuffer) throws -> [String: Any] {
     }
 
     @Test func seriesEndsWithTheBacklogOfToday() async throws {
-        let fixture = try RouteFixture()
+        let fixture = try await RouteFixture()
         try await fixture.test { client in
             try await client.execute(uri: "/api/series?days=7", method: .get) { response in
                 let json = try object(response.body)

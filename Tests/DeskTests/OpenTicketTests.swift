@@ -3,6 +3,7 @@ import Escalation
 import Foundation
 import GRDB
 import Synchronization
+import TestSupport
 import Testing
 import TicketModel
 import TicketStore
@@ -14,19 +15,18 @@ import TicketStore
                    "clocks": {"firstResponse": {"targets": {"urgent": "30m", "high": "1h", "normal": "4h", "low": "1d"}}}}]}
     """#
 
-    func coordinator() throws -> (TicketDatabase, EscalationDesk) {
-        let store = try TicketDatabase(DatabaseQueue(), key: .generate())
-        try store.initialize(site: SiteID("hub"), role: .coordinator)
-        let desk = try EscalationDesk(store: store)
-        _ = try desk.publish(Data(Self.config.utf8), file: "policies.json", actor: "ops")
+    func coordinator() throws -> (TicketDatabase, HelpDesk) {
+        let store = try memoryStore("hub", role: .coordinator)
+        let desk = try HelpDesk(store: store)
+        _ = try desk.escalation.publish(Data(Self.config.utf8), file: "policies.json", actor: "ops")
         return (store, desk)
     }
 
     @Test func aTicketOpensWithItsPolicyPinned() throws {
         let (store, desk) = try coordinator()
         let before = try store.vector()[SiteID("hub")]
-        let ticket = try desk.openTicket(TicketDraft(subject: "VPN drops every hour"), now: 1_790_000_000_000)
-        let (state, evaluation) = try desk.evaluate(ticket.id, now: 1_790_000_000_000)
+        let ticket = try desk.open(TicketDraft(subject: "VPN drops every hour"), now: 1_790_000_000_000)
+        let (state, evaluation) = try desk.escalation.evaluate(ticket.id, now: 1_790_000_000_000)
         #expect(state.events.contains { $0.event.kind == .escalation && $0.event.body.contains("sla_applied") })
         #expect(evaluation.clocks.isEmpty == false)
         // The ticket and its policy records: two blocks, one write.
@@ -44,21 +44,20 @@ import TicketStore
             let count = inserts.withLock { $0 += 1; return $0 }
             if count == 2 { throw CocoaError(.fileWriteUnknown) }
         }
-        desk = try EscalationDesk(store: store)
-        #expect(throws: (any Error).self) { try desk.openTicket(TicketDraft(subject: "Printer offline"), now: 1_790_000_000_000) }
+        desk = try HelpDesk(store: store)
+        #expect(throws: (any Error).self) { try desk.open(TicketDraft(subject: "Printer offline"), now: 1_790_000_000_000) }
         #expect(inserts.withLock { $0 } == 2)
         #expect(try store.tickets().isEmpty)
         #expect(try store.vector() == before)
         store.faultHook = nil
-        desk = try EscalationDesk(store: store)
-        let ticket = try desk.openTicket(TicketDraft(subject: "Printer offline"), now: 1_790_000_000_000)
-        #expect(try desk.evaluate(ticket.id, now: 1_790_000_000_000).0.events.contains { $0.event.body.contains("sla_applied") })
+        desk = try HelpDesk(store: store)
+        let ticket = try desk.open(TicketDraft(subject: "Printer offline"), now: 1_790_000_000_000)
+        #expect(try desk.escalation.evaluate(ticket.id, now: 1_790_000_000_000).0.events.contains { $0.event.body.contains("sla_applied") })
     }
 
     @Test func withNoPolicyPublishedATicketOpensAlone() throws {
-        let store = try TicketDatabase(DatabaseQueue(), key: .generate())
-        try store.initialize(site: SiteID("north"), role: .site)
-        let ticket = try EscalationDesk(store: store).openTicket(TicketDraft(subject: "No policy yet"), now: 1_790_000_000_000)
+        let store = try memoryStore("north")
+        let ticket = try HelpDesk(store: store).open(TicketDraft(subject: "No policy yet"), now: 1_790_000_000_000)
         #expect(ticket.displayNumber == "NORTH-1")
         #expect(try store.vector()[SiteID("north")] == 1)
     }

@@ -6,6 +6,7 @@ import Hummingbird
 import HummingbirdTesting
 import Intake
 import Synchronization
+import TestSupport
 import Testing
 import TicketModel
 import TicketStore
@@ -18,15 +19,14 @@ struct IntakeFixture {
     let routes: IntakeRoutes
 
     init(routing: RoutingRules? = nil, role: SiteRole = .site) throws {
-        store = try TicketDatabase(DatabaseQueue(), key: .generate())
-        try store.initialize(site: try SiteID("north"), role: role)
+        store = try memoryStore("north", role: role)
         token = try store.addAPIToken(name: "gateway", channels: [])
         emailOnly = try store.addAPIToken(name: "mail", channels: ["email"])
         routes = IntakeRoutes(service: try IntakeService(store: store, routing: routing))
     }
 
     func live(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        let router = DashboardServer(database: store).router()
+        let router = try await DashboardServer(database: store).router()
         routes.register(on: router)
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await app.test(.live, body)

@@ -51,7 +51,9 @@ import TicketModel
     @Test(arguments: [
         (#"{"listen": "0.0.0.0:7400", "peer": ["hub:7400"]}"#, "unknown setting \"peer\""),
         (#"{"listen": "nowhere"}"#, "HOST:PORT"),
-        (#"{"peers": "hub:7400"}"#, "peers"),
+        (#"{"peers": "hub:7400"}"#, "line 1, column 11 (peers): expected a list, found a string"),
+        (#"{"peers": ["hub:7400", 7]}"#, "(peers[1]): expected a string, found a number"),
+        (#"{"tls": {"certificateFile": true}}"#, "(tls.certificateFile): expected a string, found true or false"),
         (#"{"pollMillis": 1}"#, "pollMillis"),
         (#"{"batchBlocks": 5000}"#, "batchBlocks"),
         (#"{"maxLineBytes": 1024}"#, "maxLineBytes must be between 2097152 and 8388608"),

@@ -2,6 +2,7 @@ import Desk
 import Escalation
 import Foundation
 @testable import SyncNode
+import TestSupport
 import Testing
 import TicketModel
 import TicketStore
@@ -88,7 +89,7 @@ private func records(_ db: TicketDatabase, _ ref: String) throws -> [(id: UUID, 
         let note = HandoffNote(summary: "double charge in March", verifiedFacts: "two card payments on 03-02",
                                stepsTried: "refund tool refused", requestedAction: "refund one payment")
         let now = { Int64(TicketDatabase.systemMillis()) }
-        _ = try EscalationDesk(store: north.db).escalate(ticket.id, to: "billing-l2@central", note: note, actor: "ana", now: now())
+        _ = try HelpDesk(store: north.db).escalate(ticket.id, to: "billing-l2@central", note: note, actor: "ana", now: now())
         #expect(try north.db.ticket(ticket.id).owningSite == "north", "the origin keeps the ticket until the receiver accepts")
 
         // South too: otherwise its refusal below could be "unknown ticket" rather than "not for this site".
@@ -98,8 +99,8 @@ private func records(_ db: TicketDatabase, _ ref: String) throws -> [(id: UUID, 
             }
         }
         // Only the receiving site can accept.
-        #expect(throws: EscalationError.self) { try EscalationDesk(store: south.db).accept(ticket.id, actor: "sam", now: now()) }
-        _ = try EscalationDesk(store: central.db).accept(ticket.id, actor: "bo", now: now())
+        #expect(throws: DeskError.self) { try HelpDesk(store: south.db).accept(ticket.id, actor: "sam", now: now()) }
+        _ = try HelpDesk(store: central.db).accept(ticket.id, actor: "bo", now: now())
 
         try await eventually(60, "every replica has central as the owning site") {
             try [north, central, south].allSatisfy { site in

@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 @testable import SyncNode
 @testable import SyncWire
+import TestSupport
 import Testing
 import TicketModel
 import TicketStore
@@ -83,6 +84,26 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
             }
             return seen
         }
+    }
+
+    /// A member's error text reaches the node's log and its peer record: a terminal escape in it must
+    /// not (a member could otherwise write to an operator's terminal through `serve`'s log or `sync`).
+    @Test func aMembersErrorTextReachesTheLogWithoutControlCharacters() async throws {
+        let node = try TestSite("north"), laptop = try TestSite("laptop", role: .laptop)
+        try admit(node, laptop)
+        let log = CapturedLog()
+        let address = try #require(try await node.start(logger: log.logger))
+        defer { Task { await node.stop() } }
+        let hostile = "closing \u{1B}]0;pwned\u{07}\u{1B}[2J now"
+        _ = try await handshake(try await RawPeer.connect(to: address, key: laptop.key), as: laptop,
+                                then: [.frame(.error(code: "internal", message: hostile, fatal: true))])
+        try await eventually(60, "the node logs the session's end") { log.contains(.warning, "session ended") }
+        let ended = log.handler.entries.filter { "\($0.message)".contains("session ended") }.map { "\($0.message)" }
+        #expect(ended.allSatisfy { !$0.unicodeScalars.contains { $0.value < 0x20 } }, "\(ended)")
+        #expect(ended.contains { $0.contains("closing") && $0.contains("now") }, "the rest of the text is kept: \(ended)")
+        try await eventually(60, "the peer record holds the error") { try node.db.peers().first?.lastError != nil }
+        let stored = try #require(try node.db.peers().first?.lastError)
+        #expect(!stored.unicodeScalars.contains { $0.value < 0x20 }, "\(stored)")
     }
 
     @Test func aLineOverTheConfiguredMaximumIsRefusedWithLineTooLong() async throws {
@@ -231,11 +252,10 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
 
         // The session `tierline sync` runs: its hello cannot be written on the closed connection, and it
         // reports the reason the node wrote before it closed, not a lost connection.
-        let access = StoreAccess(laptop.db, threads: 1)
+        let access = StoreAccess(laptop.db)
         let context = SessionContext(identity: try laptop.db.identity(), key: laptop.key, store: access, feed: ChangeFeed(), logger: quietLogger())
         let summary = await SyncSession(context: context, mode: .oneShot, address: address.description, counter: counter,
                                         transport: gate).run(channel)
-        await access.close()
         #expect(summary.errorCode == "internal", "\(summary.error ?? "")")
         #expect(summary.error?.hasPrefix("peer reported internal: too many connections are waiting to authenticate") == true, "\(summary.error ?? "")")
         #expect(!summary.opened)
@@ -284,8 +304,8 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
         #expect(timeouts.count == 1, "\(errors(in: items))")
         #expect(timeouts.first?.message.contains("handshake") == false, "the idle timeout, not the handshake timeout")
         // The read guard pings after 1.5 s of silence and closes after another 1.5 s: never before 3 s.
+        // (Only this lower bound is checked: a loaded machine can make any upper bound false.)
         #expect(elapsed >= 3, "not disconnected before the 3 s idle timeout (took \(elapsed) s)")
-        #expect(elapsed < 30, "disconnected within a generous bound of the 3 s idle timeout (took \(elapsed) s)")
         // The node records the reason just after it closes.
         try await eventually(60, "the idler's last error is the timeout") { try node.db.peers().first?.lastError?.hasPrefix("timeout") == true }
         await node.stop()

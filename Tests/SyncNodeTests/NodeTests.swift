@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 @testable import SyncNode
 import SyncWire
+import TestSupport
 import Testing
 import TicketModel
 import TicketStore
@@ -44,9 +45,12 @@ final class TestSite: @unchecked Sendable {
                logger: Logger? = nil, configure: (inout NodeConfiguration) -> Void = { _ in }) async throws -> Endpoint? {
         var quiet = Logger(label: "test.node")
         quiet.logLevel = .critical
-        var config = NodeConfiguration(listen: listen ? Endpoint(host: "127.0.0.1", port: 0) : nil, peers: peers,
-                                       pollMillis: 50, reconnectMinMillis: 50, reconnectMaxMillis: 400, batchBlocks: batchBlocks,
-                                       escalationMillis: escalationMillis)
+        var config = NodeConfiguration {
+            $0.listen = listen ? Endpoint(host: "127.0.0.1", port: 0) : nil
+            $0.peers = peers
+            ($0.pollMillis, $0.reconnectMinMillis, $0.reconnectMaxMillis) = (50, 50, 400)
+            ($0.batchBlocks, $0.escalationMillis) = (batchBlocks, escalationMillis)
+        }
         configure(&config)
         try config.validate()
         let node = try SyncNode(store: db, key: key, configuration: config, logger: logger ?? quiet)
@@ -118,37 +122,9 @@ final class ApplyGate: @unchecked Sendable {
     }
 }
 
-/// The key of the coordinator that signs the rosters of tests without a coordinator of their own.
-let outsideCoordinatorKey = SiteKey.generate()
-
-/// Makes `sites` one fleet: each pins the coordinator's key and adopts a roster that lists them all.
-/// The coordinator among them signs it; without one, an outside coordinator key does.
+/// Makes `sites` one fleet (see ``TestSupport/admit(_:)``).
 func admit(_ sites: TestSite...) throws {
-    let coordinator = sites.first { (try? $0.db.identity().role) == .coordinator }
-    let signer = coordinator?.key ?? outsideCoordinatorKey
-    let hq = try coordinator?.db.identity().site ?? SiteID("hq")
-    var members = [Roster.Member(site: hq, key: signer.publicKey, role: .coordinator)]
-    for site in sites where site !== coordinator {
-        let me = try site.db.identity()
-        members.append(Roster.Member(site: me.site, key: me.publicKey, role: me.role))
-    }
-    let version = try sites.map { try $0.db.rosterVersion() }.max()! + 1
-    let signed = try SignedRoster.sign(Roster(version: version, coordinator: hq, issued: 1, sites: members), key: signer)
-    for site in sites {
-        if site !== coordinator { try site.db.pinCoordinator(key: signer.publicKey) }
-        try site.db.adopt(document: signed.document, signature: signed.signature)
-    }
-}
-
-/// Polls `condition` every 50 ms until it holds or `seconds` pass.
-func eventually(_ seconds: Double, _ what: String, _ condition: () throws -> Bool) async throws {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if try condition() { return }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    Issue.record("timed out after \(seconds) s waiting until \(what)")
-    throw CancellationError()
+    try TestSupport.admit(sites.map { ($0.db, $0.key) })
 }
 
 /// A logger that keeps what a node says, to check that a refusal is logged with its reason.
@@ -211,8 +187,10 @@ func quietLogger() -> Logger {
         var logger = Logger(label: "test.node")
         logger.logLevel = .critical
         let node = try SyncNode(store: north.db, key: north.key,
-                                configuration: NodeConfiguration(listen: northAddress, peers: [southAddress, northAddress],
-                                                                 pollMillis: 50, reconnectMinMillis: 50, reconnectMaxMillis: 400),
+                                configuration: NodeConfiguration {
+                                    ($0.listen, $0.peers) = (northAddress, [southAddress, northAddress])
+                                    ($0.pollMillis, $0.reconnectMinMillis, $0.reconnectMaxMillis) = (50, 50, 400)
+                                },
                                 logger: logger)
         try await node.bind()
         let task = Task { try await node.run() }

@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 @testable import SyncNode
 import SyncWire
+import TestSupport
 import Testing
 import TicketModel
 import TicketStore
@@ -84,8 +85,7 @@ enum TLSFixture {
 
     /// A plain protocol-1 exchange, as a node of Tierline 0.6 dials.
     func plainExchange(_ site: TestSite, with address: Endpoint) async throws -> SessionSummary {
-        let access = StoreAccess(site.db, threads: 1)
-        defer { Task { await access.close() } }
+        let access = StoreAccess(site.db)
         return try await SyncClient.exchange(access: access, identity: try site.db.identity(), key: site.key, with: address,
                                              logger: quietLogger(), batchBlocks: 1024, tls: nil, plainSites: nil,
                                              group: MultiThreadedEventLoopGroup.singleton, onProgress: nil)

@@ -5,6 +5,7 @@ import NIOEmbedded
 import SyncWire
 import Testing
 import TicketModel
+import WirePipeline
 
 /// The sync pipeline on an `EmbeddedChannel`: bytes in, `Inbound` values out.
 func pipeline(limits: WireLimits = .standard, readTimeout: TimeAmount? = nil) throws -> EmbeddedChannel {

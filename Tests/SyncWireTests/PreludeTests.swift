@@ -2,6 +2,7 @@ import NIOCore
 import NIOEmbedded
 @testable import SyncWire
 import Testing
+import WirePipeline
 
 /// Counts the bytes that pass it with no line feed after them: what the line decoder behind it must
 /// keep until their line ends.

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import TestSupport
 import Testing
 import TicketModel
 @testable import TicketStore
@@ -47,11 +48,9 @@ import TicketModel
 
     /// A coordinator, north (made in `north`) and a laptop, one fleet under the coordinator's roster.
     func fleetWithALaptop() throws -> (hub: TicketDatabase, north: TicketDatabase, lap: TicketDatabase) {
-        let hub = try TicketDatabase(DatabaseQueue(), key: .generate())
-        try hub.initialize(site: try SiteID("hub"), role: .coordinator)
+        let hub = try memoryStore("hub", role: .coordinator)
         let store = try north.create(site: try SiteID("north"), role: .site)
-        let lap = try TicketDatabase(DatabaseQueue(), key: .generate())
-        try lap.initialize(site: try SiteID("lap"), role: .laptop)
+        let lap = try memoryStore("lap", role: .laptop)
         try hub.admit(site: try SiteID("north"), key: try store.identity().publicKey, role: .site)
         let roster = try hub.admit(site: try SiteID("lap"), key: try lap.identity().publicKey, role: .laptop)
         for replica in [store, lap] {

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Synchronization
+import TestSupport
 import Testing
 import TicketModel
 import TicketStore
@@ -16,8 +17,7 @@ import TicketStore
         try hub.initialize(site: try SiteID("hub"), role: .coordinator)
         let northDir = StoreDirectory(path: folder + "/north")
         let north = try northDir.create(site: try SiteID("north"), role: .site)
-        let lap = try TicketDatabase(DatabaseQueue(), key: .generate())
-        try lap.initialize(site: try SiteID("lap"), role: .laptop)
+        let lap = try memoryStore("lap", role: .laptop)
         try admitAll(hub, [(north, .site), (lap, .laptop)])
         return (northDir, north, lap)
     }

@@ -12,8 +12,7 @@ import TicketStore
 
     @Test func aQuarantinedBlockAppliesOnceThisNodesClockCatchesUp() throws {
         let now = TestClock(start)
-        let db = try TicketDatabase(DatabaseQueue(), key: .generate(), wallClock: { now.now })
-        try db.initialize(site: SiteID("hub"), role: .site)
+        let db = try memoryStore("hub", clock: now)
         let key = SiteKey.generate(), north = try SiteID("north")
         let ahead = try Block.make(origin: north, seq: 1, hlc: HLC(millis: start + 600_000, counter: 0), deps: VersionVector(),
                                    changes: create(ticketID(1), number: 1), key: key)
@@ -26,11 +25,9 @@ import TicketStore
     }
 
     @Test func aRosterIsAdoptedOnlyUnderThePinnedKeyAndOnlyWhenNewer() throws {
-        let hub = try TicketDatabase(DatabaseQueue(), key: .generate())
-        try hub.initialize(site: SiteID("hub"), role: .coordinator)
+        let hub = try memoryStore("hub", role: .coordinator)
         let siteKey = SiteKey.generate()
-        let site = try TicketDatabase(DatabaseQueue(), key: siteKey)
-        try site.initialize(site: SiteID("north"), role: .site)
+        let site = try memoryStore("north", key: siteKey)
         let v2 = try hub.editRoster { roster in roster.sites.append(.init(site: try SiteID("north"), key: siteKey.publicKey, role: .site)) }
         // Nothing pinned: no roster can be judged.
         #expect(throws: StoreError.self) { try site.adopt(document: v2.document, signature: v2.signature) }
@@ -56,8 +53,7 @@ import TicketStore
     }
 
     @Test func aRoleChangeReFoldsWhatThatSiteWrote() throws {
-        let hub = try TicketDatabase(DatabaseQueue(), key: .generate())
-        try hub.initialize(site: SiteID("hub"), role: .coordinator)
+        let hub = try memoryStore("hub", role: .coordinator)
         let lapKey = SiteKey.generate(), lap = try SiteID("lap")
         try hub.editRoster { roster in roster.sites.append(.init(site: lap, key: lapKey.publicKey, role: .laptop)) }
         let id = ticketID(2)
@@ -75,8 +71,7 @@ import TicketStore
     }
 
     @Test func refusalsAreCountedAndTheirTableStaysBounded() throws {
-        let db = try TicketDatabase(DatabaseQueue(), key: .generate())
-        try db.initialize(site: SiteID("hub"), role: .coordinator)
+        let db = try memoryStore("hub", role: .coordinator)
         let stranger = SiteKey.generate(), ghost = try SiteID("ghost")
         let first = try Block.make(origin: ghost, seq: 1, hlc: HLC(millis: 1, counter: 0), deps: VersionVector(),
                                    changes: create(ticketID(1), number: 1), key: stranger)
@@ -99,8 +94,7 @@ import TicketStore
     /// north after block 1, and south built on them. Every replica ends with the same blocks and the
     /// same digest, whichever it learned first: the removal, north's late blocks, or south's block.
     @Test func aRemovedSitesLateBlocksAreTakenBackWhateverTheOrder() throws {
-        let hub = try TicketDatabase(DatabaseQueue(), key: .generate())
-        try hub.initialize(site: SiteID("hub"), role: .coordinator)
+        let hub = try memoryStore("hub", role: .coordinator)
         var stores: [String: TicketDatabase] = [:]
         for name in ["north", "south", "a", "b", "c", "d"] {
             let key = SiteKey.generate()
@@ -160,10 +154,8 @@ import TicketStore
     /// which a session, `roster import` and an export file all go through.
     @Test func adoptReadsTheRosterStrictlyWhateverItsSignature() throws {
         let hubKey = SiteKey.generate()
-        let hub = try TicketDatabase(DatabaseQueue(), key: hubKey)
-        try hub.initialize(site: SiteID("hub"), role: .coordinator)
-        let site = try TicketDatabase(DatabaseQueue(), key: .generate())
-        try site.initialize(site: SiteID("north"), role: .site)
+        let hub = try memoryStore("hub", role: .coordinator, key: hubKey)
+        let site = try memoryStore("north")
         try site.pinCoordinator(key: hubKey.publicKey)
         let good = try #require(try hub.roster())
         for bad in [good.document.replacingOccurrences(of: "{\"coordinator\"", with: "{\"version\":99,\"coordinator\""),
@@ -180,10 +172,8 @@ import TicketStore
     /// leaves a row about an earlier one as it is, and evidence at an earlier seq replaces it whole.
     @Test func aDivergenceRowKeepsTheEarliestSeqWithItsOwnHashes() throws {
         let hubKey = SiteKey.generate(), xKey = SiteKey.generate()
-        let hub = try TicketDatabase(DatabaseQueue(), key: hubKey)
-        try hub.initialize(site: SiteID("hub"), role: .coordinator)
-        let x = try TicketDatabase(DatabaseQueue(), key: xKey)
-        try x.initialize(site: SiteID("x"), role: .site)
+        let hub = try memoryStore("hub", role: .coordinator, key: hubKey)
+        let x = try memoryStore("x", key: xKey)
         let roster = try hub.admit(site: SiteID("x"), key: xKey.publicKey, role: .site)
         try x.pinCoordinator(key: hubKey.publicKey)
         try x.adopt(document: roster.document, signature: roster.signature)

@@ -8,9 +8,7 @@ import TicketModel
 @testable import TicketStore
 
 func makeStore(_ site: String, clock: TestClock = TestClock(1_700_000_000_000), key: SiteKey = .generate()) throws -> TicketDatabase {
-    let db = try TicketDatabase(DatabaseQueue(), key: key, wallClock: { clock.now })
-    try db.initialize(site: try SiteID(site), role: .site)
-    return db
+    try memoryStore(site, clock: clock, key: key)
 }
 
 /// Makes `store` know the keys of `sites` (the roster's job in a later issue).

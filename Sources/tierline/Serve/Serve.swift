@@ -53,7 +53,8 @@ struct Serve: AsyncParsableCommand {
             if !tls.allowPlain.isEmpty { settings.allowPlainSessions = try tls.allowPlain.map { try SiteID($0) } }
             try settings.validate()
         } catch {
-            throw ValidationError((error as? ConfigurationError)?.message ?? "\(error)")
+            // A setting a restart cannot fix: exit 2, without the usage text a flag error gets.
+            throw CLIFailure(message: (error as? ConfigurationError)?.message ?? "\(error)", code: 2)
         }
         guard settings.listen != nil || !settings.peers.isEmpty || settings.http != nil else {
             throw ValidationError("nothing to do: give --listen HOST:PORT, --peer HOST:PORT, --http HOST:PORT or a --config file that sets them")
@@ -70,13 +71,7 @@ struct Serve: AsyncParsableCommand {
             throw CLIFailure(message: "the site key does not match the store's site \(identity.site); use the key made by `tierline init` for this store")
         }
         // Routing rules are validated on load: a file with problems stops serve before it listens.
-        var rules: RoutingRules?
-        if let path = settings.routing {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw ValidationError("cannot read the routing file \(path); check the path and its permissions")
-            }
-            do { rules = try RoutingRules.load(data, file: path) } catch { throw ValidationError("\(error)") }
-        }
+        let rules = try settings.routing.map(readRoutingRules)
         return Prepared(settings: settings, level: level, directory: directory, store: store, key: key, identity: identity, routing: rules)
     }
 
@@ -87,11 +82,12 @@ struct Serve: AsyncParsableCommand {
         let store = prepared.store
         bootstrapLogging(prepared.level)
         let logger = Logger(label: "tierline.node")
-        let dashboard = DashboardServer(database: store)
+        // The dashboard's tables come with the dashboard: a node without --http leaves the store without them.
+        let registry = PrometheusCollectorRegistry()
         let node: SyncNode
         do {
             node = try SyncNode(store: store, key: prepared.key, configuration: settings, logger: logger,
-                                metrics: SyncMetrics(factory: PrometheusMetricsFactory(registry: dashboard.registry)))
+                                metrics: SyncMetrics(factory: PrometheusMetricsFactory(registry: registry)))
         } catch let error as ConfigurationError {
             throw CLIFailure(message: error.message)
         }
@@ -101,6 +97,7 @@ struct Serve: AsyncParsableCommand {
         var services: [any Service] = [node]
         if let http = settings.http {
             let intake = IntakeRoutes(service: try IntakeService(store: store, routing: prepared.routing, logger: Logger(label: "tierline.intake")))
+            let dashboard = try await DashboardServer(database: store, registry: registry)
             services.append(dashboard.application(host: http.host, port: http.port, logger: Logger(label: "tierline.http"), onRunning: { port in
                 logger.info("dashboard listening", metadata: ["address": "http://\(http.host):\(port)/"])
             }, extend: intake.register(on:)))
@@ -115,72 +112,38 @@ struct Serve: AsyncParsableCommand {
         var role: String
         var publicKey: String
         var store: String
-        var config: String?
-        var listen: String?
+        @NullEncoded var config: String?
+        @NullEncoded var listen: String?
         var peers: [String]
-        var http: String?
+        @NullEncoded var http: String?
         /// The routing file and its rules' version (`FILE (rules 3f2a…, 5 rules)`).
-        var routing: String?
+        @NullEncoded var routing: String?
         var logLevel: String
         var pollMillis: Int
         var reconnectMinMillis: Int
         var reconnectMaxMillis: Int
         var batchBlocks: Int
         var escalationMillis: Int
-        var tls: TLSSettings?
+        @NullEncoded var tls: CheckTLS?
         var maxLineBytes: Int
         var maxBatchBytes: Int
         var maxBatchCompressedBytes: Int
         var maxSessions: Int
         var idleTimeoutMillis: Int
         var allowPlainSessions: [SiteID]
-
-        enum CodingKeys: String, CodingKey {
-            case site, role, publicKey, store, config, listen, peers, http, routing, logLevel, pollMillis, reconnectMinMillis,
-                 reconnectMaxMillis, batchBlocks, escalationMillis, tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes,
-                 maxSessions, idleTimeoutMillis, allowPlainSessions
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(site, forKey: .site)
-            try c.encode(role, forKey: .role)
-            try c.encode(publicKey, forKey: .publicKey)
-            try c.encode(store, forKey: .store)
-            try c.encode(config, forKey: .config)
-            try c.encode(listen, forKey: .listen)
-            try c.encode(peers, forKey: .peers)
-            try c.encode(http, forKey: .http)
-            try c.encode(routing, forKey: .routing)
-            try c.encode(logLevel, forKey: .logLevel)
-            try c.encode(pollMillis, forKey: .pollMillis)
-            try c.encode(reconnectMinMillis, forKey: .reconnectMinMillis)
-            try c.encode(reconnectMaxMillis, forKey: .reconnectMaxMillis)
-            try c.encode(batchBlocks, forKey: .batchBlocks)
-            try c.encode(escalationMillis, forKey: .escalationMillis)
-            try c.encode(tls.map(CheckTLS.init), forKey: .tls)
-            try c.encode(maxLineBytes, forKey: .maxLineBytes)
-            try c.encode(maxBatchBytes, forKey: .maxBatchBytes)
-            try c.encode(maxBatchCompressedBytes, forKey: .maxBatchCompressedBytes)
-            try c.encode(maxSessions, forKey: .maxSessions)
-            try c.encode(idleTimeoutMillis, forKey: .idleTimeoutMillis)
-            try c.encode(allowPlainSessions, forKey: .allowPlainSessions)
-        }
     }
 
     /// `tls` in `--check --json`: every key, `null` when unset, and the effective client-certificate rule.
     struct CheckTLS: Encodable {
-        var settings: TLSSettings
+        @NullEncoded var certificateFile: String?
+        @NullEncoded var keyFile: String?
+        @NullEncoded var caFile: String?
+        var requireClientCertificate: Bool
+        @NullEncoded var serverName: String?
 
-        enum CodingKeys: String, CodingKey { case certificateFile, keyFile, caFile, requireClientCertificate, serverName }
-
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(settings.certificateFile, forKey: .certificateFile)
-            try c.encode(settings.keyFile, forKey: .keyFile)
-            try c.encode(settings.caFile, forKey: .caFile)
-            try c.encode(settings.requiresClientCertificate, forKey: .requireClientCertificate)
-            try c.encode(settings.serverName, forKey: .serverName)
+        init(_ settings: TLSSettings) {
+            (certificateFile, keyFile, caFile) = (settings.certificateFile, settings.keyFile, settings.caFile)
+            (requireClientCertificate, serverName) = (settings.requiresClientCertificate, settings.serverName)
         }
     }
 
@@ -192,7 +155,7 @@ struct Serve: AsyncParsableCommand {
                                  routing: s.routing.map { path in "\(path) (rules \(p.routing?.version ?? "?"), \(p.routing?.rules.count ?? 0) rules and a fallback)" },
                                  logLevel: p.level.rawValue, pollMillis: s.pollMillis,
                                  reconnectMinMillis: s.reconnectMinMillis, reconnectMaxMillis: s.reconnectMaxMillis,
-                                 batchBlocks: s.batchBlocks, escalationMillis: s.escalationMillis, tls: s.tls,
+                                 batchBlocks: s.batchBlocks, escalationMillis: s.escalationMillis, tls: s.tls.map(CheckTLS.init),
                                  maxLineBytes: s.maxLineBytes, maxBatchBytes: s.maxBatchBytes,
                                  maxBatchCompressedBytes: s.maxBatchCompressedBytes, maxSessions: s.maxSessions,
                                  idleTimeoutMillis: s.idleTimeoutMillis, allowPlainSessions: s.allowPlainSessions)

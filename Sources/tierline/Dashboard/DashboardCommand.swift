@@ -34,7 +34,7 @@ struct DashboardCommand: AsyncParsableCommand {
         let store = try options.open()
         bootstrapLogging(Logger.Level(rawValue: logLevel) ?? .info)
         let logger = Logger(label: "tierline.dashboard")
-        let server = DashboardServer(database: store)
+        let server = try await DashboardServer(database: store)
         let app = server.application(host: endpoint.host, port: endpoint.port, refreshMillis: refreshMillis, logger: logger) { port in
             logger.info("dashboard listening", metadata: ["address": "http://\(endpoint.host):\(port)/"])
         }

@@ -1,0 +1,160 @@
+import Escalation
+import Foundation
+import TicketModel
+import TicketStore
+
+/// The help desk's use cases, one function each, over one store: what the CLI, the intake API, the
+/// node's ticker and the demo call (and the agent workspace and notifications will).
+///
+/// Every function reads time from its `now` argument where a decision depends on it, returns a typed
+/// result, and throws only ``DeskError``. Reads that are plain lookups (`ticket show`, `list`) stay on
+/// the store.
+public struct HelpDesk: Sendable {
+    public let store: TicketDatabase
+    public let escalation: EscalationDesk
+    public var identity: LocalIdentity { escalation.identity }
+
+    public init(store: TicketDatabase) throws {
+        self.store = store
+        escalation = try DeskError.translating { try EscalationDesk(store: store) }
+    }
+
+    // MARK: Opening
+
+    /// Opens a ticket from `draft` and pins its SLA policy (and starts its proactive ladders) in the
+    /// same transaction: no crash leaves it opened without them. A ticket opened before any policy is
+    /// published is pinned by the site's ticker once one arrives.
+    /// - Returns: the ticket as stored, its policy records included.
+    @discardableResult
+    public func open(_ draft: TicketDraft, now: Int64) throws -> TicketRecord {
+        try DeskError.translating {
+            let library = try escalation.library()
+            return try store.createTicket(draft, follow: library.isEmpty ? nil : escalation.policy(library, now: now))
+        }
+    }
+
+    /// Opens a ticket that arrived through a channel, with its policy, in one transaction (see
+    /// ``open(_:now:)``); a redelivery is left as it is.
+    public func open(fromIntake intake: IntakeTicket, now: Int64) throws -> (ticket: TicketRecord, duplicate: Bool) {
+        try DeskError.translating {
+            let library = try escalation.library()
+            return try store.intakeCreate(intake, follow: library.isEmpty ? nil : escalation.policy(library, now: now))
+        }
+    }
+
+    // MARK: Conversation
+
+    /// A public reply to the customer.
+    @discardableResult
+    public func reply(_ ref: String, body: String, actor: String) throws -> TicketRecord {
+        try DeskError.translating { try store.comment(ref, body: body, kind: .agentReply, visibility: .public, actor: actor) }
+    }
+
+    /// An internal note, never shown to the customer.
+    @discardableResult
+    public func note(_ ref: String, body: String, actor: String) throws -> TicketRecord {
+        try DeskError.translating { try store.comment(ref, body: body, kind: .internalNote, visibility: .internal, actor: actor) }
+    }
+
+    /// A message from the customer, taken down by an agent (it reopens a solved ticket).
+    @discardableResult
+    public func customerMessage(_ ref: String, body: String, actor: String) throws -> TicketRecord {
+        try DeskError.translating { try store.comment(ref, body: body, kind: .customerMessage, visibility: .public, actor: actor) }
+    }
+
+    // MARK: Fields and tags
+
+    /// Writes the fields `update` names. When the write solves the ticket, a survey token is issued
+    /// with it (only its hash replicates) and returned in the clear, once.
+    public func update(_ ref: String, _ update: FieldUpdate) throws -> (ticket: TicketRecord, surveyToken: String?) {
+        let fields = try update.changes()
+        return try DeskError.translating { try store.updateIssuingSurvey(ref, fields) }
+    }
+
+    /// Adds and removes tags; a remove takes away only the additions this replica has seen.
+    @discardableResult
+    public func tag(_ ref: String, add: [String], remove: [String]) throws -> TicketRecord {
+        guard !add.isEmpty || !remove.isEmpty else { throw DeskError(.invalidInput, "name at least one tag to add or to remove") }
+        return try DeskError.translating { try store.tag(ref, add: add, remove: remove) }
+    }
+
+    /// Opens a solved or closed ticket again: the one way out of `closed`.
+    @discardableResult
+    public func reopen(_ ref: String) throws -> TicketRecord {
+        try DeskError.translating { try store.reopen(ref) }
+    }
+
+    // MARK: Knowledge and customers
+
+    /// Writes a solved ticket's resolution as a knowledge article.
+    public func writeArticle(from ticketRef: String, _ draft: ArticleDraft) throws -> ArticleRecord {
+        try DeskError.translating { try store.recordResolution(ticketRef, draft) }
+    }
+
+    /// Records that an article was used on a ticket.
+    public func link(_ ticketRef: String, article articleRef: String) throws -> (ticket: TicketRecord, article: ArticleRecord) {
+        try DeskError.translating { try store.linkArticle(ticketRef, articleRef) }
+    }
+
+    /// Imports or updates customers from a CRM's CSV export; unchanged fields are not written again.
+    /// - Parameter progress: rows done so far, after each chunk.
+    public func importCustomers(csv data: Data, file: String, progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> CustomerImportReport {
+        try DeskError.translating {
+            let drafts = try CustomerCSV.parse(data, file: file)
+            return try store.importCustomers(drafts) { progress($0, drafts.count) }
+        }
+    }
+}
+
+/// The fields one update writes; `nil` leaves a field as it is, an empty text clears it.
+public struct FieldUpdate: Sendable, Equatable {
+    public var subject: String?
+    public var status: Status?
+    public var priority: Priority?
+    public var assignee: String?
+    public var group: String?
+    public var category: String?
+    /// Custom fields by name; an empty value clears one.
+    public var custom: [(name: String, value: String)]
+
+    public init(subject: String? = nil, status: Status? = nil, priority: Priority? = nil, assignee: String? = nil,
+                group: String? = nil, category: String? = nil, custom: [(name: String, value: String)] = []) {
+        self.subject = subject
+        self.status = status
+        self.priority = priority
+        self.assignee = assignee
+        self.group = group
+        self.category = category
+        self.custom = custom
+    }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        (a.subject, a.status, a.priority, a.assignee, a.group, a.category) == (b.subject, b.status, b.priority, b.assignee, b.group, b.category)
+            && a.custom.elementsEqual(b.custom) { $0 == $1 }
+    }
+
+    /// The first thing wrong with the values given, if any: an edge may check before it opens a store.
+    public func validate() throws(DeskError) {
+        if status == .merged { throw DeskError(.invalidInput, field: "status", "merged is set by merging tickets, not by an update") }
+        if subject?.trimmingCharacters(in: .whitespaces).isEmpty == true { throw DeskError(.invalidInput, field: "subject", "must not be empty") }
+        if let bad = custom.first(where: { $0.name.isEmpty }) {
+            throw DeskError(.invalidInput, field: "field", "needs a name before its value; got \("=\(bad.value)".debugDescription)")
+        }
+    }
+
+    /// The changes to write, or the first thing wrong with the update.
+    func changes() throws(DeskError) -> [(Field, FieldValue)] {
+        try validate()
+        func text(_ value: String?) -> FieldValue? { value.map { $0.isEmpty ? .null : .text($0) } }
+        let fields: [(Field, FieldValue?)] = [
+            (.subject, subject.map { .text($0) }), (.status, status.map { .text($0.rawValue) }),
+            (.priority, priority.map { .text($0.rawValue) }), (.assignee, text(assignee)), (.group, text(group)),
+            (.category, text(category)),
+        ] + custom.map { (Field.custom($0.name.precomposedStringWithCanonicalMapping), text($0.value)) }
+        let changes = fields.compactMap { field, value in value.map { (field, $0) } }
+        guard !changes.isEmpty else {
+            throw DeskError(.invalidInput, "nothing to update: name at least one of subject, status, priority, assignee, group, category or a custom field")
+        }
+        return changes
+    }
+}

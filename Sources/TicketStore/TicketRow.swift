@@ -1,0 +1,74 @@
+import Foundation
+import GRDB
+import TicketModel
+
+/// A row of the materialized `ticket` table as GRDB reads it, with its tags and watchers, and its
+/// columns by name for queries (`TicketRow.Columns.status == "open"`).
+struct TicketRow: Decodable, FetchableRecord, TableRecord {
+    static let databaseTableName = "ticket"
+
+    enum Columns {
+        static let id = Column(CodingKeys.id)
+        static let displayNumber = Column(CodingKeys.displayNumber)
+        static let number = Column("number")
+        static let status = Column(CodingKeys.status)
+        static let originSite = Column(CodingKeys.originSite)
+        static let deleted = Column(CodingKeys.deleted)
+        static let createdHLC = Column(CodingKeys.createdHLC)
+    }
+
+    var id: String
+    var displayNumber: String
+    var subject: String
+    var status: String
+    var priority: String
+    var assignee: String?
+    var group: String?
+    var category: String?
+    var customer: String?
+    var channel: String?
+    var originSite: String
+    var owningSite: String
+    var owningEpoch: Int64
+    var escalationCycle: Int64
+    var escalationLevel: Int64
+    var mergedInto: String?
+    var deleted: Bool
+    var createdHLC: Int64?
+    var updatedHLC: Int64?
+    var conflictCount: Int
+    /// The ticket's tags and watchers as JSON arrays (any text, control characters too, survives).
+    var tagList: String
+    var watcherList: String
+
+    /// Tickets that have been created (a row made only by a stray change has no number), matching
+    /// `filter`, newest first, with their tags and watchers.
+    static func fetch(_ db: Database, _ filter: SQLExpression, limit: Int = 10_000) throws -> [TicketRow] {
+        func elements(_ set: String) -> SQL {
+            """
+            (SELECT json_group_array(element) FROM (SELECT element FROM ticketElement e
+              WHERE e.ticket = t.id AND e.setName = \(set) ORDER BY element))
+            """
+        }
+        let request: SQLRequest<TicketRow> = """
+            SELECT t.*, \(elements("tags")) AS tagList, \(elements("watchers")) AS watcherList
+            FROM ticket t WHERE \(Columns.number) IS NOT NULL AND \(filter)
+            ORDER BY \(Columns.createdHLC.desc), \(Columns.id) LIMIT \(limit)
+            """
+        return try request.fetchAll(db)
+    }
+
+    var record: TicketRecord {
+        func list(_ json: String) -> [String] {
+            let items = (try? JSONDecoder().decode([String].self, from: Data(json.utf8))) ?? []
+            return items.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        }
+        func iso(_ stamp: Int64?) -> String? { stamp.map { HLC(rawValue: UInt64(bitPattern: $0)).iso8601 } }
+        return TicketRecord(
+            id: id, displayNumber: displayNumber, subject: subject, status: status, priority: priority, assignee: assignee,
+            group: group, category: category, customer: customer, channel: channel, tags: list(tagList), watchers: list(watcherList),
+            originSite: originSite, owningSite: owningSite, owningEpoch: UInt64(owningEpoch), escalationCycle: UInt64(escalationCycle),
+            escalationLevel: UInt64(escalationLevel), mergedInto: mergedInto, deleted: deleted, createdAt: iso(createdHLC),
+            updatedAt: iso(updatedHLC), conflictCount: conflictCount)
+    }
+}

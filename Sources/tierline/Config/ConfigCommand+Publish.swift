@@ -1,0 +1,37 @@
+import Desk
+import ArgumentParser
+import Escalation
+import Foundation
+import SyncNode
+import TicketModel
+import TicketStore
+
+extension ConfigCommand {
+    struct Publish: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate a configuration file and publish its new versions (coordinator only); they replicate to every site.",
+            discussion: "Nothing of an invalid file is published. Each problem is reported with the file, the key and what is wrong. See Deploy/escalation.json.")
+        @OptionGroup var options: StoreOptions
+        @OptionGroup var actor: ActorOption
+        @Argument(help: "The JSON file.") var file: String
+
+        struct Published: Encodable {
+            var kind: String
+            var name: String
+            var version: Int
+        }
+
+        func run() throws {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw CLIFailure(message: "cannot read \(file): no such file or not readable")
+            }
+            let desk = try EscalationDesk(store: options.open())
+            let documents = try desk.publish(data, file: file, actor: actor.actor)
+            let rows = documents.map { Published(kind: $0.kind.rawValue, name: $0.name, version: $0.version) }
+            if options.json { return try printJSON(rows) }
+            if rows.isEmpty { return print("nothing new: every version in \(file) is already published") }
+            print("published \(rows.count) document version(s) from \(file):")
+            printTable(["KIND", "NAME", "VERSION"], rows.map { [$0.kind, $0.name, String($0.version)] })
+        }
+    }
+}

@@ -1,0 +1,26 @@
+import Desk
+import ArgumentParser
+import Foundation
+import TicketModel
+import TicketStore
+
+extension CustomerCommand {
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Import or update customers from a CRM's CSV export.",
+            discussion: "Columns: id, name, email, phone, organization, tier, value (header row required; each row needs an id, email or phone). Fields that are unchanged are not written again, so importing the same file twice writes nothing.")
+        @OptionGroup var options: StoreOptions
+        @Argument(help: "The CSV file.") var file: String
+
+        func run() throws {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw CLIFailure(message: "cannot read \(file); check the path and its permissions")
+            }
+            let report = try HelpDesk(store: options.open()).importCustomers(csv: data, file: file) { done, total in
+                if total > 2_000 { FileHandle.standardError.write(Data("imported \(done)/\(total) rows\n".utf8)) }
+            }
+            if options.json { return try printJSON(report) }
+            print("\(report.rows) rows: \(report.created) new, \(report.updated) updated, \(report.unchanged) unchanged")
+        }
+    }
+}

@@ -1,0 +1,30 @@
+import Desk
+import ArgumentParser
+import Foundation
+import TicketModel
+import TicketStore
+
+extension IntakeCommand.Token {
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Make a token for an integration; it is printed once.")
+        @OptionGroup var options: StoreOptions
+        @Argument(help: "The integration's name (a-z, 0-9, . _ -).") var name: String
+        @Option(name: .customLong("channel"), help: "A channel it may deliver (repeat; none = every channel): email, chat, phone, social, portal, bot, api.")
+        var channels: [String] = []
+
+        func validate() throws {
+            for channel in channels where !IntakeChannel.all.contains(channel) {
+                throw ValidationError("unknown channel '\(channel)'; channels: \(IntakeChannel.all.joined(separator: ", "))")
+            }
+        }
+
+        func run() throws {
+            let token = try options.open().addAPIToken(name: name, channels: channels)
+            if options.json {
+                struct Made: Encodable { var name: String; var token: String; var channels: [String] }
+                return try printJSON(Made(name: name, token: token, channels: channels))
+            }
+            print("token for \(name) (shown only now; the store keeps its SHA-256):\n\(token)")
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+import GRDB
+import Testing
+import TicketModel
+import TicketStore
+
+/// A store in memory, initialized as `site` with `role`. Its wall clock is `clock` when one is given,
+/// so the test decides what time every write is stamped with.
+public func memoryStore(_ site: String, role: SiteRole = .site, clock: TestClock? = nil, key: SiteKey = .generate()) throws -> TicketDatabase {
+    let store = if let clock {
+        try TicketDatabase(DatabaseQueue(), key: key, wallClock: { clock.now })
+    } else {
+        try TicketDatabase(DatabaseQueue(), key: key)
+    }
+    try store.initialize(site: try SiteID(site), role: role)
+    return store
+}
+
+/// The key of the coordinator that signs the rosters of tests without a coordinator of their own.
+public let outsideCoordinatorKey = SiteKey.generate()
+
+/// Makes `members` one fleet: each pins the coordinator's key and adopts one signed roster that
+/// lists them all. The coordinator among them signs it; without one, ``outsideCoordinatorKey`` does.
+public func admit(_ members: [(db: TicketDatabase, key: SiteKey)]) throws {
+    let coordinator = members.firstIndex { (try? $0.db.identity().role) == .coordinator }
+    let signer = coordinator.map { members[$0].key } ?? outsideCoordinatorKey
+    let hq = try coordinator.map { try members[$0].db.identity().site } ?? SiteID("hq")
+    var sites = [Roster.Member(site: hq, key: signer.publicKey, role: .coordinator)]
+    for (index, member) in members.enumerated() where index != coordinator {
+        let me = try member.db.identity()
+        sites.append(Roster.Member(site: me.site, key: me.publicKey, role: me.role))
+    }
+    let version = try members.map { try $0.db.rosterVersion() }.max()! + 1
+    let signed = try SignedRoster.sign(Roster(version: version, coordinator: hq, issued: 1, sites: sites), key: signer)
+    for (index, member) in members.enumerated() {
+        if index != coordinator { try member.db.pinCoordinator(key: signer.publicKey) }
+        try member.db.adopt(document: signed.document, signature: signed.signature)
+    }
+}
+
+/// Polls `condition` every 50 ms until it holds. The bound only ends a test that would otherwise
+/// hang: it is generous (at least 60 s, whatever `seconds` asks) so that a loaded machine does not
+/// fail a test whose condition is merely late. With `clock`, each poll also moves the injected clock
+/// by `step` ms, for conditions that wait on the store's or ticker's time rather than on sockets.
+public func eventually(_ seconds: Double, _ what: String, clock: TestClock? = nil, step: UInt64 = 0,
+                       _ condition: () throws -> Bool) async throws {
+    let deadline = Date().addingTimeInterval(max(seconds, 60))
+    while Date() < deadline {
+        if try condition() { return }
+        clock?.advance(step)
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    Issue.record("timed out after \(max(seconds, 60)) s waiting until \(what)")
+    throw CancellationError()
+}
