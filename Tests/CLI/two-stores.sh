@@ -266,55 +266,10 @@ for t in "ABC":
         diff = {k: (n.get(k), s.get(k)) for k in sorted(set(n) | set(s)) if n.get(k) != s.get(k)}
         h.fail(f"ticket {t} differs (north, south): {json.dumps(diff)[:1500]}")
 PY
-check "A shows one conflict on assignee naming alice and bob, same id on both" py "$W" <<'PY'
-import sys, h
-ids = {}
-for who in ("north", "south"):
-    t = h.load(f"{sys.argv[1]}/show-A-{who}.json")
-    conflicts = [e for e in h.events(t, who) if e["kind"] == "conflict"]
-    h.ensure(conflicts, f"{who}: no event of kind conflict in {[e['kind'] for e in t['events']]}")
-    both = [e for e in conflicts if "alice" in str(e["body"]) and "bob" in str(e["body"])]
-    h.ensure(len(both) == 1, f"{who}: want one conflict mentioning alice and bob, got {conflicts}")
-    h.ensure(both[0]["id"], f"{who}: conflict without id")
-    ids[who] = both[0]["id"]
-    h.ensure(t["assignee"] in ("alice", "bob"), f"{who}: assignee {t['assignee']!r}")
-h.ensure(ids["north"] == ids["south"], f"conflict ids differ: {ids}")
-PY
-check "A keeps tag printer (south's re-add wins over north's remove)" py "$W" <<'PY'
-import sys, h
-for who in ("north", "south"):
-    t = h.load(f"{sys.argv[1]}/show-A-{who}.json")
-    h.ensure(t["tags"] == ["hw", "printer"], f"{who}: tags {t['tags']}")
-PY
-check "B is open on both (solved, reopened by the unseen customer message)" py "$W" <<'PY'
-import sys, h
-for who in ("north", "south"):
-    t = h.load(f"{sys.argv[1]}/show-B-{who}.json")
-    h.ensure(t["status"] == "open", f"{who}: status {t['status']!r}, want open")
-PY
-check "every comment from both sides is in the events" py "$W" <<'PY'
-import sys, h
-want = {
-    "A": [("north", "north-reply: technician on the way"), ("north", "north-note: toner recall"),
-          ("south", "south-reply: laptop user confirms fire")],
-    "B": [("north", "VPN drops every minute"), ("south", "customer-south: still broken after the fix")],
-    "C": [("south", "south-reply: replacement ordered")],
-}
-for who in ("north", "south"):
-    for t, items in want.items():
-        ev = h.events(h.load(f"{sys.argv[1]}/show-{t}-{who}.json"), f"{t} {who}")
-        for site, body in items:
-            h.ensure(any(e["site"] == site and e["body"] == body for e in ev),
-                     f"{who}: ticket {t} lacks the comment {body!r} from {site}; events: {[(e['site'], e['body']) for e in ev]}")
-    b = h.events(h.load(f"{sys.argv[1]}/show-B-{who}.json"), who)
-    m = [e for e in b if e["body"] == "customer-south: still broken after the fix"]
-    h.ensure(m and m[0]["kind"] == "customer_message", f"{who}: the customer message has kind {m and m[0]['kind']}")
-PY
-check "C came from south, with its own display number" py "$W/show-C-north.json" <<'PY'
-import sys, h
-t = h.load(sys.argv[1])
-h.ensure(t["originSite"] == "south" and t["displayNumber"].upper().startswith("SOUTH-"), f"C: {t['originSite']} {t['displayNumber']}")
-PY
+# What the merge made of the edits (A's assignee conflict, the re-added tag, B reopened by the
+# customer's message, every comment kept, C's own number) is the store's logic, checked in Swift:
+# Tests/DeskTests/TwoSitesApartTests.swift. This script checks what the binary shows: the files
+# exchanged, the exit codes, and that both stores print the same tickets.
 
 echo "== 4. re-importing is a no-op"
 for pair in "south:$SOUTH:n2.tlx" "north:$NORTH:s2.tlx"; do

@@ -53,3 +53,14 @@ public func eventually(_ seconds: Double, _ what: String, clock: TestClock? = ni
     Issue.record("timed out after \(max(seconds, 60)) s waiting until \(what)")
     throw CancellationError()
 }
+
+/// ``eventually(_:_:clock:step:_:)`` for a condition that must be awaited (an actor's state).
+public func eventually(_ seconds: Double, _ what: String, _ condition: () async throws -> Bool) async throws {
+    let deadline = Date().addingTimeInterval(max(seconds, 60))
+    while Date() < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    Issue.record("timed out after \(max(seconds, 60)) s waiting until \(what)")
+    throw CancellationError()
+}
