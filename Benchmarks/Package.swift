@@ -2,7 +2,10 @@
 // tierline-bench: a package of its own, so the root `swift build` does not compile it. It reaches the
 // root package only through its products, as code outside the repository would.
 //
-//   swift build -c release --package-path Benchmarks
+//   swift build -c release --package-path Benchmarks --disable-build-manifest-caching
+//
+// The flag makes SwiftPM plan the build afresh: it otherwise misses a file added to or removed from
+// the root package since the last build of this one.
 //   Benchmarks/.build/release/tierline-bench --help
 import PackageDescription
 

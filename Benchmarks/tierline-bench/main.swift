@@ -1,6 +1,6 @@
 // tierline-bench: sync figures beside their loopback ceiling, in one run.
 //
-//   swift build -c release --package-path Benchmarks
+//   swift build -c release --package-path Benchmarks --disable-build-manifest-caching
 //   Benchmarks/.build/release/tierline-bench [--only w1,w2,sync,rss,escalation,wire] [--changes N] [--json-only]
 //   Benchmarks/.build/release/tierline-bench --dashboard [--sizes 10000,100000,1000000]
 //   Benchmarks/.build/release/tierline-bench --help
