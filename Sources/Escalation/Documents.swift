@@ -27,14 +27,6 @@ public struct MatchDocument: Codable, Sendable, Hashable {
     public var channel: [String]?
     public var site: [String]?
     public var category: [String]?
-
-    public init(priority: [String]? = nil, customerTier: [String]? = nil, channel: [String]? = nil, site: [String]? = nil, category: [String]? = nil) {
-        self.priority = priority
-        self.customerTier = customerTier
-        self.channel = channel
-        self.site = site
-        self.category = category
-    }
 }
 
 /// One clock of an SLA policy.
@@ -50,15 +42,6 @@ public struct ClockDocument: Codable, Sendable, Hashable {
     /// Actions on warning and on breach: `notify`, `escalate` (start the policy's ladder), `raise_priority`.
     public var onWarn: [String]?
     public var onBreach: [String]?
-
-    public init(targets: [String: String], businessHours: Bool? = nil, pauseWhen: [String]? = nil, warnAt: Int? = nil, onWarn: [String]? = nil, onBreach: [String]? = nil) {
-        self.targets = targets
-        self.businessHours = businessHours
-        self.pauseWhen = pauseWhen
-        self.warnAt = warnAt
-        self.onWarn = onWarn
-        self.onBreach = onBreach
-    }
 }
 
 public struct ClocksDocument: Codable, Sendable, Hashable {
@@ -66,13 +49,6 @@ public struct ClocksDocument: Codable, Sendable, Hashable {
     public var nextResponse: ClockDocument?
     public var resolution: ClockDocument?
     public var timeToOwn: ClockDocument?
-
-    public init(firstResponse: ClockDocument? = nil, nextResponse: ClockDocument? = nil, resolution: ClockDocument? = nil, timeToOwn: ClockDocument? = nil) {
-        self.firstResponse = firstResponse
-        self.nextResponse = nextResponse
-        self.resolution = resolution
-        self.timeToOwn = timeToOwn
-    }
 
     public subscript(kind: ClockKind) -> ClockDocument? {
         switch kind {
@@ -95,16 +71,6 @@ public struct PolicyDocument: Codable, Sendable, Hashable {
     /// The ladder the `escalate` action starts.
     public var ladder: String?
     public var clocks: ClocksDocument
-
-    public init(name: String, version: Int, position: Int, match: MatchDocument? = nil, calendar: String, ladder: String? = nil, clocks: ClocksDocument) {
-        self.name = name
-        self.version = version
-        self.position = position
-        self.match = match
-        self.calendar = calendar
-        self.ladder = ladder
-        self.clocks = clocks
-    }
 }
 
 /// One level of an escalation ladder.
@@ -116,13 +82,6 @@ public struct LevelDocument: Codable, Sendable, Hashable {
     public var assignment: Assignment
     /// `notify`, `raise_priority`, `watch:NAME`, `tag:NAME`.
     public var actions: [String]?
-
-    public init(delay: String, targets: [String], assignment: Assignment, actions: [String]? = nil) {
-        self.delay = delay
-        self.targets = targets
-        self.assignment = assignment
-        self.actions = actions
-    }
 }
 
 /// A hierarchical escalation ladder.
@@ -138,16 +97,6 @@ public struct LadderDocument: Codable, Sendable, Hashable {
     /// Statuses during which the ladder's timers freeze.
     public var pauseWhen: [String]?
     public var levels: [LevelDocument]
-
-    public init(name: String, version: Int, loops: Int, ackTimeout: String? = nil, calendar: String? = nil, pauseWhen: [String]? = nil, levels: [LevelDocument]) {
-        self.name = name
-        self.version = version
-        self.loops = loops
-        self.ackTimeout = ackTimeout
-        self.calendar = calendar
-        self.pauseWhen = pauseWhen
-        self.levels = levels
-    }
 }
 
 /// One row of the escalation matrix.
@@ -159,13 +108,6 @@ public struct MatrixEntry: Codable, Sendable, Hashable {
     public var tier: Int
     /// `group@site`.
     public var target: String
-
-    public init(site: String, category: String, tier: Int, target: String) {
-        self.site = site
-        self.category = category
-        self.tier = tier
-        self.target = target
-    }
 }
 
 /// The coordinator's escalation matrix: (site, category, tier) → target group and site.
@@ -174,12 +116,6 @@ public struct MatrixDocument: Codable, Sendable, Hashable {
     /// How long the owning site may be silent before the coordinator fires its levels.
     public var grace: String
     public var entries: [MatrixEntry]
-
-    public init(version: Int, grace: String, entries: [MatrixEntry]) {
-        self.version = version
-        self.grace = grace
-        self.entries = entries
-    }
 
     public var name: String { "matrix" }
 
@@ -192,13 +128,6 @@ public struct RuleDocument: Codable, Sendable, Hashable {
     public var version: Int
     public var match: MatchDocument
     public var ladder: String
-
-    public init(name: String, version: Int, match: MatchDocument, ladder: String) {
-        self.name = name
-        self.version = version
-        self.match = match
-        self.ladder = ladder
-    }
 }
 
 /// A file given to `tierline config publish`: any of the document lists.
@@ -208,14 +137,6 @@ public struct ConfigBundle: Codable, Sendable, Hashable {
     public var ladders: [LadderDocument]?
     public var matrix: MatrixDocument?
     public var rules: [RuleDocument]?
-
-    public init(calendars: [CalendarDocument]? = nil, policies: [PolicyDocument]? = nil, ladders: [LadderDocument]? = nil, matrix: MatrixDocument? = nil, rules: [RuleDocument]? = nil) {
-        self.calendars = calendars
-        self.policies = policies
-        self.ladders = ladders
-        self.matrix = matrix
-        self.rules = rules
-    }
 
     /// Every document of the bundle, in a stable order.
     public var documents: [ConfigDocument] {
