@@ -61,7 +61,7 @@ public struct ClocksDocument: Codable, Sendable, Hashable {
 }
 
 /// An SLA policy, matched by position (lowest first).
-public struct PolicyDocument: Codable, Sendable, Hashable {
+public struct PolicyDocument: VersionedDocument {
     public var name: String
     public var version: Int
     public var position: Int
@@ -85,7 +85,7 @@ public struct LevelDocument: Codable, Sendable, Hashable {
 }
 
 /// A hierarchical escalation ladder.
-public struct LadderDocument: Codable, Sendable, Hashable {
+public struct LadderDocument: VersionedDocument {
     public var name: String
     public var version: Int
     /// Times the ladder runs again from level 1 after its last level (0–9).
@@ -111,7 +111,7 @@ public struct MatrixEntry: Codable, Sendable, Hashable {
 }
 
 /// The coordinator's escalation matrix: (site, category, tier) → target group and site.
-public struct MatrixDocument: Codable, Sendable, Hashable {
+public struct MatrixDocument: VersionedDocument {
     public var version: Int
     /// How long the owning site may be silent before the coordinator fires its levels.
     public var grace: String
@@ -123,7 +123,7 @@ public struct MatrixDocument: Codable, Sendable, Hashable {
 }
 
 /// A proactive rule: a ladder that starts at creation for the tickets it matches.
-public struct RuleDocument: Codable, Sendable, Hashable {
+public struct RuleDocument: VersionedDocument {
     public var name: String
     public var version: Int
     public var match: MatchDocument
@@ -144,6 +144,13 @@ public struct ConfigBundle: Codable, Sendable, Hashable {
             + (policies ?? []).map(ConfigDocument.policy) + (matrix.map { [ConfigDocument.matrix($0)] } ?? [])
             + (rules ?? []).map(ConfigDocument.rule)
     }
+}
+
+/// What every kind of configuration document has: a name, and a version that only grows.
+public protocol VersionedDocument: Codable, Sendable, Hashable {
+    /// The document's name, unique within its kind (the matrix is always `matrix`).
+    var name: String { get }
+    var version: Int { get }
 }
 
 /// One versioned configuration document, as it replicates.
@@ -168,25 +175,20 @@ public enum ConfigDocument: Sendable, Hashable, Codable {
         }
     }
 
-    public var name: String {
+    /// The document itself, whatever its kind.
+    public var document: any VersionedDocument {
         switch self {
-        case .calendar(let d): d.name
-        case .policy(let d): d.name
-        case .ladder(let d): d.name
-        case .matrix(let d): d.name
-        case .rule(let d): d.name
+        case .calendar(let d): d
+        case .policy(let d): d
+        case .ladder(let d): d
+        case .matrix(let d): d
+        case .rule(let d): d
         }
     }
 
-    public var version: Int {
-        switch self {
-        case .calendar(let d): d.version
-        case .policy(let d): d.version
-        case .ladder(let d): d.version
-        case .matrix(let d): d.version
-        case .rule(let d): d.version
-        }
-    }
+    public var name: String { document.name }
+
+    public var version: Int { document.version }
 
     public var pin: Pin { Pin(name: name, version: version) }
 
@@ -222,14 +224,7 @@ public enum ConfigDocument: Sendable, Hashable, Codable {
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: Key.self)
-        let key = Key(stringValue: kind.rawValue)
-        switch self {
-        case .calendar(let d): try c.encode(d, forKey: key)
-        case .policy(let d): try c.encode(d, forKey: key)
-        case .ladder(let d): try c.encode(d, forKey: key)
-        case .matrix(let d): try c.encode(d, forKey: key)
-        case .rule(let d): try c.encode(d, forKey: key)
-        }
+        try c.encode(document, forKey: Key(stringValue: kind.rawValue))
     }
 
     /// The canonical body of the version's event.
