@@ -467,7 +467,7 @@ private func checkHolidays(_ holidays: [String]) throws(ConfigIssue) {
 ///
 /// Decoding rejects unknown keys, missing keys and values of the wrong type with a `ConfigIssue`
 /// whose `path` starts from the root of the decoded data, e.g. `calendars[0].colour`.
-public struct CalendarDocument: Codable, Sendable, Hashable {
+public struct CalendarDocument: VersionedDocument {
     public var name: String
     public var version: Int
     /// An IANA time zone identifier.

@@ -27,14 +27,6 @@ public struct MatchDocument: Codable, Sendable, Hashable {
     public var channel: [String]?
     public var site: [String]?
     public var category: [String]?
-
-    public init(priority: [String]? = nil, customerTier: [String]? = nil, channel: [String]? = nil, site: [String]? = nil, category: [String]? = nil) {
-        self.priority = priority
-        self.customerTier = customerTier
-        self.channel = channel
-        self.site = site
-        self.category = category
-    }
 }
 
 /// One clock of an SLA policy.
@@ -50,15 +42,6 @@ public struct ClockDocument: Codable, Sendable, Hashable {
     /// Actions on warning and on breach: `notify`, `escalate` (start the policy's ladder), `raise_priority`.
     public var onWarn: [String]?
     public var onBreach: [String]?
-
-    public init(targets: [String: String], businessHours: Bool? = nil, pauseWhen: [String]? = nil, warnAt: Int? = nil, onWarn: [String]? = nil, onBreach: [String]? = nil) {
-        self.targets = targets
-        self.businessHours = businessHours
-        self.pauseWhen = pauseWhen
-        self.warnAt = warnAt
-        self.onWarn = onWarn
-        self.onBreach = onBreach
-    }
 }
 
 public struct ClocksDocument: Codable, Sendable, Hashable {
@@ -66,13 +49,6 @@ public struct ClocksDocument: Codable, Sendable, Hashable {
     public var nextResponse: ClockDocument?
     public var resolution: ClockDocument?
     public var timeToOwn: ClockDocument?
-
-    public init(firstResponse: ClockDocument? = nil, nextResponse: ClockDocument? = nil, resolution: ClockDocument? = nil, timeToOwn: ClockDocument? = nil) {
-        self.firstResponse = firstResponse
-        self.nextResponse = nextResponse
-        self.resolution = resolution
-        self.timeToOwn = timeToOwn
-    }
 
     public subscript(kind: ClockKind) -> ClockDocument? {
         switch kind {
@@ -85,7 +61,7 @@ public struct ClocksDocument: Codable, Sendable, Hashable {
 }
 
 /// An SLA policy, matched by position (lowest first).
-public struct PolicyDocument: Codable, Sendable, Hashable {
+public struct PolicyDocument: VersionedDocument {
     public var name: String
     public var version: Int
     public var position: Int
@@ -95,16 +71,6 @@ public struct PolicyDocument: Codable, Sendable, Hashable {
     /// The ladder the `escalate` action starts.
     public var ladder: String?
     public var clocks: ClocksDocument
-
-    public init(name: String, version: Int, position: Int, match: MatchDocument? = nil, calendar: String, ladder: String? = nil, clocks: ClocksDocument) {
-        self.name = name
-        self.version = version
-        self.position = position
-        self.match = match
-        self.calendar = calendar
-        self.ladder = ladder
-        self.clocks = clocks
-    }
 }
 
 /// One level of an escalation ladder.
@@ -116,17 +82,10 @@ public struct LevelDocument: Codable, Sendable, Hashable {
     public var assignment: Assignment
     /// `notify`, `raise_priority`, `watch:NAME`, `tag:NAME`.
     public var actions: [String]?
-
-    public init(delay: String, targets: [String], assignment: Assignment, actions: [String]? = nil) {
-        self.delay = delay
-        self.targets = targets
-        self.assignment = assignment
-        self.actions = actions
-    }
 }
 
 /// A hierarchical escalation ladder.
-public struct LadderDocument: Codable, Sendable, Hashable {
+public struct LadderDocument: VersionedDocument {
     public var name: String
     public var version: Int
     /// Times the ladder runs again from level 1 after its last level (0–9).
@@ -138,16 +97,6 @@ public struct LadderDocument: Codable, Sendable, Hashable {
     /// Statuses during which the ladder's timers freeze.
     public var pauseWhen: [String]?
     public var levels: [LevelDocument]
-
-    public init(name: String, version: Int, loops: Int, ackTimeout: String? = nil, calendar: String? = nil, pauseWhen: [String]? = nil, levels: [LevelDocument]) {
-        self.name = name
-        self.version = version
-        self.loops = loops
-        self.ackTimeout = ackTimeout
-        self.calendar = calendar
-        self.pauseWhen = pauseWhen
-        self.levels = levels
-    }
 }
 
 /// One row of the escalation matrix.
@@ -159,27 +108,14 @@ public struct MatrixEntry: Codable, Sendable, Hashable {
     public var tier: Int
     /// `group@site`.
     public var target: String
-
-    public init(site: String, category: String, tier: Int, target: String) {
-        self.site = site
-        self.category = category
-        self.tier = tier
-        self.target = target
-    }
 }
 
 /// The coordinator's escalation matrix: (site, category, tier) → target group and site.
-public struct MatrixDocument: Codable, Sendable, Hashable {
+public struct MatrixDocument: VersionedDocument {
     public var version: Int
     /// How long the owning site may be silent before the coordinator fires its levels.
     public var grace: String
     public var entries: [MatrixEntry]
-
-    public init(version: Int, grace: String, entries: [MatrixEntry]) {
-        self.version = version
-        self.grace = grace
-        self.entries = entries
-    }
 
     public var name: String { "matrix" }
 
@@ -187,18 +123,11 @@ public struct MatrixDocument: Codable, Sendable, Hashable {
 }
 
 /// A proactive rule: a ladder that starts at creation for the tickets it matches.
-public struct RuleDocument: Codable, Sendable, Hashable {
+public struct RuleDocument: VersionedDocument {
     public var name: String
     public var version: Int
     public var match: MatchDocument
     public var ladder: String
-
-    public init(name: String, version: Int, match: MatchDocument, ladder: String) {
-        self.name = name
-        self.version = version
-        self.match = match
-        self.ladder = ladder
-    }
 }
 
 /// A file given to `tierline config publish`: any of the document lists.
@@ -209,20 +138,19 @@ public struct ConfigBundle: Codable, Sendable, Hashable {
     public var matrix: MatrixDocument?
     public var rules: [RuleDocument]?
 
-    public init(calendars: [CalendarDocument]? = nil, policies: [PolicyDocument]? = nil, ladders: [LadderDocument]? = nil, matrix: MatrixDocument? = nil, rules: [RuleDocument]? = nil) {
-        self.calendars = calendars
-        self.policies = policies
-        self.ladders = ladders
-        self.matrix = matrix
-        self.rules = rules
-    }
-
     /// Every document of the bundle, in a stable order.
     public var documents: [ConfigDocument] {
         (calendars ?? []).map(ConfigDocument.calendar) + (ladders ?? []).map(ConfigDocument.ladder)
             + (policies ?? []).map(ConfigDocument.policy) + (matrix.map { [ConfigDocument.matrix($0)] } ?? [])
             + (rules ?? []).map(ConfigDocument.rule)
     }
+}
+
+/// What every kind of configuration document has: a name, and a version that only grows.
+public protocol VersionedDocument: Codable, Sendable, Hashable {
+    /// The document's name, unique within its kind (the matrix is always `matrix`).
+    var name: String { get }
+    var version: Int { get }
 }
 
 /// One versioned configuration document, as it replicates.
@@ -247,25 +175,20 @@ public enum ConfigDocument: Sendable, Hashable, Codable {
         }
     }
 
-    public var name: String {
+    /// The document itself, whatever its kind.
+    public var document: any VersionedDocument {
         switch self {
-        case .calendar(let d): d.name
-        case .policy(let d): d.name
-        case .ladder(let d): d.name
-        case .matrix(let d): d.name
-        case .rule(let d): d.name
+        case .calendar(let d): d
+        case .policy(let d): d
+        case .ladder(let d): d
+        case .matrix(let d): d
+        case .rule(let d): d
         }
     }
 
-    public var version: Int {
-        switch self {
-        case .calendar(let d): d.version
-        case .policy(let d): d.version
-        case .ladder(let d): d.version
-        case .matrix(let d): d.version
-        case .rule(let d): d.version
-        }
-    }
+    public var name: String { document.name }
+
+    public var version: Int { document.version }
 
     public var pin: Pin { Pin(name: name, version: version) }
 
@@ -301,14 +224,7 @@ public enum ConfigDocument: Sendable, Hashable, Codable {
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: Key.self)
-        let key = Key(stringValue: kind.rawValue)
-        switch self {
-        case .calendar(let d): try c.encode(d, forKey: key)
-        case .policy(let d): try c.encode(d, forKey: key)
-        case .ladder(let d): try c.encode(d, forKey: key)
-        case .matrix(let d): try c.encode(d, forKey: key)
-        case .rule(let d): try c.encode(d, forKey: key)
-        }
+        try c.encode(document, forKey: Key(stringValue: kind.rawValue))
     }
 
     /// The canonical body of the version's event.

@@ -109,12 +109,6 @@ public struct RoutingRule: Sendable, Equatable {
     public var conditions: RoutingConditions
     /// The file's `then`: at least one action.
     public var actions: RoutingActions
-
-    public init(name: String, conditions: RoutingConditions = RoutingConditions(), actions: RoutingActions) {
-        self.name = name
-        self.conditions = conditions
-        self.actions = actions
-    }
 }
 
 /// The conditions of a rule. A condition left out (`nil`) holds for every ticket; a listed one holds
@@ -134,16 +128,6 @@ public struct RoutingConditions: Sendable, Equatable, CustomStringConvertible {
     public var language: [String]?
     /// Sites the ticket was opened at, compared case-insensitively.
     public var site: [String]?
-
-    public init(channel: [String]? = nil, category: [String]? = nil, keywords: [String]? = nil,
-                customerTier: [String]? = nil, language: [String]? = nil, site: [String]? = nil) {
-        self.channel = channel
-        self.category = category
-        self.keywords = keywords
-        self.customerTier = customerTier
-        self.language = language
-        self.site = site
-    }
 
     /// `true` when the rule has no conditions and so matches every ticket.
     public var isEmpty: Bool {
@@ -190,19 +174,11 @@ public struct RoutingActions: Sendable, Equatable, CustomStringConvertible {
     public var group: String?
     public var priority: Priority?
     /// Tags added to the ticket.
-    public var tags: [String]
+    public var tags: [String] = []
     /// The name of the SLA policy to apply.
     public var slaPolicy: String?
     /// The name of an escalation ladder to start at creation (a proactive escalation).
     public var escalate: String?
-
-    public init(group: String? = nil, priority: Priority? = nil, tags: [String] = [], slaPolicy: String? = nil, escalate: String? = nil) {
-        self.group = group
-        self.priority = priority
-        self.tags = tags
-        self.slaPolicy = slaPolicy
-        self.escalate = escalate
-    }
 
     /// E.g. `group major-incident; priority urgent; tags vip; SLA platinum-sla; escalate platinum-ladder`.
     public var description: String {

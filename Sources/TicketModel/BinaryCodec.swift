@@ -1,17 +1,11 @@
 import Foundation
 
 /// Why bytes are not a valid canonical encoding.
-public struct CodecError: Error, Hashable, Sendable, CustomStringConvertible {
-    public enum Code: String, Sendable {
-        case truncated, trailingBytes, nonCanonical, badVersion, badTag, tooLarge, invalidValue, unsorted
-    }
-    public var code: Code
-    public var detail: String
-    public init(_ code: Code, _ detail: String) {
-        self.code = code
-        self.detail = detail
-    }
-    public var description: String { "\(code.rawValue): \(detail)" }
+public typealias CodecError = CodedError<CodecErrorCode>
+
+/// The codes of ``CodecError``.
+public enum CodecErrorCode: String, Sendable {
+    case truncated, trailingBytes, nonCanonical, badVersion, badTag, tooLarge, invalidValue, unsorted
 }
 
 /// Appends the primitives of the canonical encoding (see `Protocol/PROTOCOL.md`, section 1).

@@ -2,24 +2,18 @@ import Crypto
 import struct Foundation.UUID
 
 /// Why a block was refused. Nothing of a refused block is kept.
-public struct ApplyError: Error, Hashable, Sendable, CustomStringConvertible {
-    public enum Code: String, Sendable {
-        /// The same `(origin, seq)` is already held under a different hash.
-        case equivocation
-        /// The signature does not verify against the origin's key.
-        case badSignature
-        /// No key is known for the origin.
-        case unknownSite
-        /// The origin was removed from the roster before it wrote this block.
-        case revoked
-    }
-    public var code: Code
-    public var detail: String
-    public init(_ code: Code, _ detail: String) {
-        self.code = code
-        self.detail = detail
-    }
-    public var description: String { "\(code.rawValue): \(detail)" }
+public typealias ApplyError = CodedError<ApplyErrorCode>
+
+/// The codes of ``ApplyError``.
+public enum ApplyErrorCode: String, Sendable {
+    /// The same `(origin, seq)` is already held under a different hash.
+    case equivocation
+    /// The signature does not verify against the origin's key.
+    case badSignature
+    /// No key is known for the origin.
+    case unknownSite
+    /// The origin was removed from the roster before it wrote this block.
+    case revoked
 }
 
 /// What happened to a received block.

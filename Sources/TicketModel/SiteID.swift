@@ -41,17 +41,11 @@ public enum SiteRole: String, CaseIterable, Sendable, Codable {
     case site, coordinator, laptop
 }
 
-public struct ModelError: Error, Hashable, Sendable, CustomStringConvertible {
-    public enum Code: String, Sendable {
-        case invalidSiteID, invalidValue, clockAhead, clockExhausted, blockTooLarge
-    }
-    public var code: Code
-    public var detail: String
-    public init(_ code: Code, _ detail: String) {
-        self.code = code
-        self.detail = detail
-    }
-    public var description: String { "\(code.rawValue): \(detail)" }
+public typealias ModelError = CodedError<ModelErrorCode>
+
+/// The codes of ``ModelError``.
+public enum ModelErrorCode: String, Sendable {
+    case invalidSiteID, invalidValue, clockAhead, clockExhausted, blockTooLarge
 }
 
 /// A site id in JSON is its string, checked on decoding.

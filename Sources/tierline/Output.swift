@@ -1,3 +1,4 @@
+import ArgumentParser
 import Escalation
 import Foundation
 import TicketModel
@@ -152,4 +153,32 @@ func printIntakeSections(_ detail: TicketDetail) {
     }
     for article in detail.articles { print("knowledge    \(article.ref)  \(article.title)") }
     if let csat = detail.csat { print("CSAT         \(csat.score)/5" + (csat.comment.map { "  \"\($0)\"" } ?? "")) }
+}
+
+/// A command that lists one kind of the store's records: with `--json` the array of them, otherwise a
+/// table with a row for each.
+///
+/// A conforming command names its records, its columns and a record's cells; opening the store and
+/// printing are the same for every list.
+protocol StoreListing: ParsableCommand {
+    associatedtype Item: Encodable
+    var options: StoreOptions { get }
+    /// The table's header.
+    static var columns: [String] { get }
+    /// How wide a column other than the last grows before it wraps (`printTable`'s `maxWidth`).
+    static var maxWidth: Int { get }
+    /// The records to list, read from the open store.
+    func items(in store: TicketDatabase) throws -> [Item]
+    /// One record's cells, in the order of ``columns``.
+    func row(_ item: Item) -> [String]
+}
+
+extension StoreListing {
+    static var maxWidth: Int { 48 }
+
+    func run() throws {
+        let records = try items(in: options.open())
+        if options.json { return try printJSON(records) }
+        printTable(Self.columns, records.map(row), maxWidth: Self.maxWidth)
+    }
 }

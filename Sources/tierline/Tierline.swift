@@ -59,6 +59,17 @@ struct CLIFailure: Error {
     var code: Int32 = 1
 }
 
+/// The bytes of the file at `path`, for a command that reads a file named by an argument.
+///
+/// - Parameter hint: what follows `cannot read PATH` in the failure, saying what to check.
+/// - Throws: ``CLIFailure`` (exit 1) when the file is missing or not readable.
+func contents(of path: String, hint: String) throws -> Data {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw CLIFailure(message: "cannot read \(path)\(hint)")
+    }
+    return data
+}
+
 /// Flags every command takes.
 struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: "The store folder (else $TIERLINE_STORE, else ~/.tierline).")

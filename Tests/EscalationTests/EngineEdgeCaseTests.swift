@@ -1,4 +1,4 @@
-import Escalation
+@testable import Escalation
 import Foundation
 import TestSupport
 import Testing

@@ -22,9 +22,7 @@ extension ConfigCommand {
         }
 
         func run() throws {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw CLIFailure(message: "cannot read \(file): no such file or not readable")
-            }
+            let data = try contents(of: file, hint: ": no such file or not readable")
             let desk = try EscalationDesk(store: options.open())
             let documents = try desk.publish(data, file: file, actor: actor.actor)
             let rows = documents.map { Published(kind: $0.kind.rawValue, name: $0.name, version: $0.version) }

@@ -13,9 +13,7 @@ extension CustomerCommand {
         @Argument(help: "The CSV file.") var file: String
 
         func run() throws {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw CLIFailure(message: "cannot read \(file); check the path and its permissions")
-            }
+            let data = try contents(of: file, hint: "; check the path and its permissions")
             let report = try HelpDesk(store: options.open()).importCustomers(csv: data, file: file) { done, total in
                 if total > 2_000 { FileHandle.standardError.write(Data("imported \(done)/\(total) rows\n".utf8)) }
             }

@@ -5,15 +5,15 @@ import TicketModel
 import TicketStore
 
 extension CustomerCommand {
-    struct List: ParsableCommand {
+    struct List: StoreListing {
         static let configuration = CommandConfiguration(abstract: "Customers this replica holds.")
+        static let columns = ["KEY", "NAME", "ORGANIZATION", "TIER", "VALUE", "EMAIL", "PHONE"]
         @OptionGroup var options: StoreOptions
-        func run() throws {
-            let customers = try options.open().customers()
-            if options.json { return try printJSON(customers) }
-            printTable(["KEY", "NAME", "ORGANIZATION", "TIER", "VALUE", "EMAIL", "PHONE"], customers.map {
-                [$0.key, $0.name ?? "—", $0.organization ?? "—", $0.tier ?? "—", $0.value ?? "—", $0.email ?? "—", $0.phone ?? "—"]
-            })
+
+        func items(in store: TicketDatabase) throws -> [CustomerRecord] { try store.customers() }
+
+        func row(_ c: CustomerRecord) -> [String] {
+            [c.key, c.name ?? "—", c.organization ?? "—", c.tier ?? "—", c.value ?? "—", c.email ?? "—", c.phone ?? "—"]
         }
     }
 }

@@ -5,15 +5,15 @@ import TicketModel
 import TicketStore
 
 extension IntakeCommand.Token {
-    struct List: ParsableCommand {
+    struct List: StoreListing {
         static let configuration = CommandConfiguration(abstract: "Tokens of this node (names and channels, never the tokens).")
+        static let columns = ["NAME", "CHANNELS", "CREATED", "REVOKED"]
         @OptionGroup var options: StoreOptions
-        func run() throws {
-            let tokens = try options.open().apiTokens()
-            if options.json { return try printJSON(tokens) }
-            printTable(["NAME", "CHANNELS", "CREATED", "REVOKED"], tokens.map {
-                [$0.name, $0.channels.isEmpty ? "all" : $0.channels.joined(separator: ","), $0.createdAt, $0.revokedAt ?? "—"]
-            })
+
+        func items(in store: TicketDatabase) throws -> [APIToken] { try store.apiTokens() }
+
+        func row(_ t: APIToken) -> [String] {
+            [t.name, t.channels.isEmpty ? "all" : t.channels.joined(separator: ","), t.createdAt, t.revokedAt ?? "—"]
         }
     }
 }

@@ -5,15 +5,16 @@ import TicketModel
 import TicketStore
 
 extension KBCommand {
-    struct List: ParsableCommand {
+    struct List: StoreListing {
         static let configuration = CommandConfiguration(abstract: "Every article, newest first.")
+        static let columns = ["ARTICLE", "CREATED", "SITE", "FROM", "USES", "TITLE"]
+        static let maxWidth = 80
         @OptionGroup var options: StoreOptions
-        func run() throws {
-            let articles = try options.open().articles()
-            if options.json { return try printJSON(articles) }
-            printTable(["ARTICLE", "CREATED", "SITE", "FROM", "USES", "TITLE"], articles.map {
-                [$0.ref, $0.createdAt ?? "—", $0.site ?? "—", $0.sourceTicket ?? "—", String($0.uses), $0.title]
-            }, maxWidth: 80)
+
+        func items(in store: TicketDatabase) throws -> [ArticleRecord] { try store.articles() }
+
+        func row(_ a: ArticleRecord) -> [String] {
+            [a.ref, a.createdAt ?? "—", a.site ?? "—", a.sourceTicket ?? "—", String(a.uses), a.title]
         }
     }
 }

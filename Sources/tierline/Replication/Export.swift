@@ -19,9 +19,7 @@ struct Export: ParsableCommand {
     func run() throws {
         var vector = VersionVector()
         if let sinceVector {
-            guard let data = FileManager.default.contents(atPath: sinceVector) else {
-                throw CLIFailure(message: "cannot read \(sinceVector); write it with `tierline vector > FILE` on the receiving store")
-            }
+            let data = try contents(of: sinceVector, hint: "; write it with `tierline vector > FILE` on the receiving store")
             do { vector = try JSONDecoder().decode(VersionVector.self, from: data) } catch {
                 throw CLIFailure(message: "\(sinceVector) is not a version vector (a JSON object of site → seq): \(error.localizedDescription)")
             }

@@ -9,9 +9,7 @@ struct Import: ParsableCommand {
     @Argument(help: "The file written by `tierline export`.") var file: String
 
     func run() throws {
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw CLIFailure(message: "cannot read \(file); check the path")
-        }
+        let data = try contents(of: file, hint: "; check the path")
         let report = try options.open().importArchive([UInt8](data))
         if options.json { try printJSON(report) } else {
             print("received \(report.received) blocks: \(report.applied) applied, \(report.duplicates) already here, \(report.held) held back")

@@ -12,9 +12,7 @@ struct RosterImport: ParsableCommand {
     @Argument(help: "The file written by `tierline roster export`.") var file: String
 
     func run() throws {
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw CLIFailure(message: "cannot read \(file); check the path and its permissions")
-        }
+        let data = try contents(of: file, hint: "; check the path and its permissions")
         let parsed: RosterFile
         do { parsed = try JSONDecoder().decode(RosterFile.self, from: data) } catch {
             throw CLIFailure(message: "\(file) is not a roster file (a JSON object with \"document\" and \"signature\", as `tierline roster export` writes)")
