@@ -173,9 +173,9 @@ public enum StrictJSON {
         }
 
         mutating func document() throws(Problem) -> Node {
-            if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { throw fail("the file starts with a byte order mark; save it as UTF-8 without one") }
+            if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { throw fail("the text starts with a byte order mark; save it as UTF-8 without one") }
             skipSpace()
-            guard peek != nil else { throw fail("the file is empty; it must hold one JSON object") }
+            guard peek != nil else { throw fail("the text is empty; it must hold one JSON object") }
             let node = try value(path: "")
             skipSpace()
             guard peek == nil else { throw fail("text after the JSON value (a second object, or a stray character)") }
@@ -185,7 +185,7 @@ public enum StrictJSON {
         mutating func value(path: String) throws(Problem) -> Node {
             skipSpace()
             let start = position
-            guard let byte = peek else { throw fail("the file ends where a value should be", path: path) }
+            guard let byte = peek else { throw fail("the text ends where a value should be", path: path) }
             switch byte {
             case UInt8(ascii: "{"): return Node(value: try object(path: path), position: start)
             case UInt8(ascii: "["): return Node(value: try array(path: path), position: start)
@@ -244,7 +244,7 @@ public enum StrictJSON {
                 switch peek {
                 case UInt8(ascii: ","): i += 1
                 case UInt8(ascii: "}"): i += 1; return .object(members)
-                case nil: throw fail("the file ends inside an object; a \"}\" is missing", path: path)
+                case nil: throw fail("the text ends inside an object; a \"}\" is missing", path: path)
                 default: throw fail("a comma or \"}\" should follow the value of \"\(shown)\"", path: memberPath)
                 }
             }
@@ -264,7 +264,7 @@ public enum StrictJSON {
                 switch peek {
                 case UInt8(ascii: ","): i += 1
                 case UInt8(ascii: "]"): i += 1; return .array(elements)
-                case nil: throw fail("the file ends inside an array; a \"]\" is missing", path: path)
+                case nil: throw fail("the text ends inside an array; a \"]\" is missing", path: path)
                 default: throw fail("a comma or \"]\" should follow an element", path: path)
                 }
             }
@@ -310,14 +310,14 @@ public enum StrictJSON {
             }
             var out = Array(bytes[start..<i])
             while true {
-                guard let byte = peek else { throw fail("the file ends inside a string; a closing \" is missing", path: path) }
+                guard let byte = peek else { throw fail("the text ends inside a string; a closing \" is missing", path: path) }
                 i += 1
                 switch byte {
                 case UInt8(ascii: "\""):
                     guard let text = String(validating: out, as: UTF8.self) else { throw fail("the string is not valid UTF-8", path: path) }
                     return text
                 case UInt8(ascii: "\\"):
-                    guard let escape = peek else { throw fail("the file ends inside an escape", path: path) }
+                    guard let escape = peek else { throw fail("the text ends inside an escape", path: path) }
                     i += 1
                     switch escape {
                     case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(escape)

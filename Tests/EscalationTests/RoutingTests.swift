@@ -165,7 +165,7 @@ private let broken: [BrokenFile] = [
     BrokenFile(why: "blank keyword", json: file(#"{"name": "a", "when": {"keywords": ["  "]}, "then": {"group": "g"}}"#),
                path: "rules[0].when.keywords[0]", message: "empty string; give a value"),
     BrokenFile(why: "not JSON", json: #"{"rules": ["#, path: "rules[0]",
-               message: "not valid JSON at line 1, column 12: the file ends where a value should be"),
+               message: "not valid JSON at line 1, column 12: the text ends where a value should be"),
     BrokenFile(why: "a repeated key", json: #"{"rules": [], "rules": []}"#, path: "rules",
                message: "not valid JSON at line 1, column 15: \"rules\" appears twice in one object; keep one"),
     BrokenFile(why: "not an object", json: #"["rules"]"#, path: "", message: "expected a JSON object {\"rules\": [...], \"fallback\": {...}}"),
