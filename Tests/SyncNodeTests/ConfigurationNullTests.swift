@@ -1,0 +1,15 @@
+import Foundation
+import SyncNode
+import Testing
+
+/// `null` for a setting keeps its default, as node.json read it before the file was overlaid on the
+/// encoded defaults (review of issue 19): a file that started a node yesterday still does.
+@Suite struct ConfigurationNullTests {
+    @Test func aNullSettingKeepsItsDefault() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tierline-null-\(UUID().uuidString.prefix(8)).json").path
+        try Data(#"{"listen": null, "peers": null, "pollMillis": null, "allowPlainSessions": null, "maxSessions": null, "tls": null}"#.utf8)
+            .write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(try NodeConfiguration.load(path: path) == NodeConfiguration())
+    }
+}
