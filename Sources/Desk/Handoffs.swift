@@ -60,6 +60,11 @@ extension HelpDesk {
     }
 
     private func answer(_ ref: String, accept: Bool, reason: String?, actor: String, now: Int64) throws -> TicketEvent {
+        // Every replica skips a laptop's change of the owning site (PROTOCOL 1.5.5): its accept would
+        // settle the request and leave the ticket where it was.
+        if accept && identity.role == .laptop {
+            throw DeskError(.notPermitted, "this store is a laptop (\(identity.site)), which cannot own a ticket; reject the handoff, or accept it at a site")
+        }
         let library = try DeskError.translating { try escalation.library() }
         let me = identity.site
         return try single(ref, actor: actor, now: now) { state in

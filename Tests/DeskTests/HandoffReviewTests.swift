@@ -23,6 +23,18 @@ import TicketStore
         }
     }
 
+    /// North and a `receiver` in one fleet, north's ticket escalated to `tier2@RECEIVER`, and the
+    /// receiver holding it.
+    func escalatedFromNorth(to receiver: String, role: SiteRole) throws -> (north: TicketDatabase, receiver: TicketDatabase, ticket: String) {
+        let northKey = SiteKey.generate(), receiverKey = SiteKey.generate()
+        let north = try memoryStore("north", key: northKey), other = try memoryStore(receiver, role: role, key: receiverKey)
+        try admit([(north, northKey), (other, receiverKey)])
+        let ticket = try HelpDesk(store: north).open(TicketDraft(subject: "Payroll export fails", group: "tier1"), now: Self.now)
+        try HelpDesk(store: north).escalate(ticket.id, to: "tier2@\(receiver)", note: note, actor: "ana", now: Self.now)
+        _ = try other.apply(try north.blocks(after: try other.vector()))
+        return (north, other, ticket.id)
+    }
+
     /// `transfer` refuses a group with a space; `escalate` wrote one, and the receiver's accept then
     /// made it the ticket's group.
     @Test func escalateRefusesAGroupNameThatTransferRefuses() throws {
@@ -45,12 +57,8 @@ import TicketStore
     /// North withdraws while the hub accepts, neither having seen the other: both replicas end with
     /// the request settled, the hub owning the ticket, and the requested group.
     @Test func aWithdrawalAndAnAcceptWrittenConcurrentlyConverge() throws {
-        let northKey = SiteKey.generate(), hubKey = SiteKey.generate()
-        let north = try memoryStore("north", key: northKey), hub = try memoryStore("hub", role: .coordinator, key: hubKey)
-        try admit([(north, northKey), (hub, hubKey)])
-        let ticket = try HelpDesk(store: north).open(TicketDraft(subject: "Payroll export fails", group: "tier1"), now: Self.now)
-        try HelpDesk(store: north).escalate(ticket.id, to: "tier2@hub", note: note, actor: "ana", now: Self.now)
-        _ = try hub.apply(try north.blocks(after: try hub.vector()))
+        let (north, hub, id) = try escalatedFromNorth(to: "hub", role: .coordinator)
+        let ticket = try north.ticket(id)
         try HelpDesk(store: north).withdraw(ticket.id, reason: "wrong site", actor: "ana", now: Self.now + 1)
         try HelpDesk(store: hub).accept(ticket.id, actor: "bo", now: Self.now + 2)
         let fromNorth = try north.blocks(after: try hub.vector()), fromHub = try hub.blocks(after: try north.vector())
@@ -115,5 +123,22 @@ import TicketStore
         withKnownIssue("handoff_accepted and handoff_rejected settle a request whichever site wrote them") {
             #expect(left.count == 1)
         }
+    }
+
+    /// A laptop may not set a ticket's owning site (PROTOCOL 1.5.5): its accept wrote the record, which
+    /// settled the request, while every replica skipped the owner change, so the ticket stayed where it
+    /// was with its handoff answered.
+    @Test func aLaptopCannotAcceptAHandoff() throws {
+        let (_, lap, id) = try escalatedFromNorth(to: "lap", role: .laptop)
+        let ticket = try lap.ticket(id)
+        let before = try lap.vector()
+        do {
+            try HelpDesk(store: lap).accept(ticket.id, actor: "bo", now: Self.now + 1)
+            Issue.record("a laptop accepted a handoff")
+        } catch let error as DeskError {
+            #expect(error.code == .notPermitted)
+        }
+        #expect(try lap.vector() == before, "a refusal writes nothing")
+        #expect(try pending(lap, ticket.id, at: Self.now + 2).count == 1, "the request still waits for an answer")
     }
 }
