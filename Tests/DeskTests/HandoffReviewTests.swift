@@ -142,3 +142,19 @@ import TicketStore
         #expect(try pending(lap, ticket.id, at: Self.now + 2).count == 1, "the request still waits for an answer")
     }
 }
+
+/// EscalationDesk throws only ``DeskError``, as HelpDesk does (ARCHITECTURE: "Both throw only
+/// DeskError"): its reads passed the store's own error through.
+@Suite struct EscalationDeskErrorTests {
+    @Test func anUnknownTicketIsNotFound() throws {
+        let desk = try EscalationDesk(store: try memoryStore("hub", role: .coordinator))
+        do {
+            _ = try desk.evaluate("HUB-99", now: 0)
+            Issue.record("an unknown ticket was evaluated")
+        } catch let error as DeskError {
+            #expect(error.code == .notFound)
+        } catch {
+            Issue.record("\(type(of: error)) is not a DeskError: \(error)")
+        }
+    }
+}
