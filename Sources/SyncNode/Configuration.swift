@@ -239,7 +239,10 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
         for key in context.codingPath {
             if let index = key.intValue, case .array(let elements)? = node?.value { node = index < elements.count ? elements[index] : nil } else { node = node?[key.stringValue] }
         }
-        if case .typeMismatch = error { what += ", found \(found(node))" }
+        switch error {
+        case .typeMismatch, .valueNotFound: what += ", found \(found(node))"
+        default: break
+        }
         var path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
         if path.hasPrefix(".") { path.removeFirst() }
         let place = [node.map { "\($0.position)" }, path.isEmpty ? nil : "(\(path))"].compactMap { $0 }.joined(separator: " ")

@@ -12,4 +12,17 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         #expect(try NodeConfiguration.load(path: path) == NodeConfiguration())
     }
+
+    /// A null where a value is needed says it found null (it said only "expected a string").
+    @Test func aNullInAListSaysItIsNull() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tierline-null-\(UUID().uuidString.prefix(8)).json").path
+        try Data(#"{"peers": ["hub:7400", null]}"#.utf8).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            _ = try NodeConfiguration.load(path: path)
+            Issue.record("a null peer was accepted")
+        } catch {
+            #expect(error.message.contains("(peers[1]): expected a string, found null"), "\(error.message)")
+        }
+    }
 }
