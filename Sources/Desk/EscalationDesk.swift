@@ -18,7 +18,7 @@ public struct EscalationDesk: Sendable {
         identity = try store.identity()
     }
 
-    public func library() throws -> ConfigLibrary { ConfigLibrary(bodies: try store.configBodies()) }
+    public func library() throws -> ConfigLibrary { try DeskError.translating { ConfigLibrary(bodies: try store.configBodies()) } }
 
     // MARK: Configuration
 
@@ -41,7 +41,7 @@ public struct EscalationDesk: Sendable {
     // MARK: Evaluation
 
     public func evaluate(_ ref: String, now: Int64) throws -> (TicketState, Evaluation) {
-        let state = try store.ticketState(ref)
+        let state = try DeskError.translating { try store.ticketState(ref) }
         return (state, EscalationEngine.evaluate(state, library: try library(), now: now))
     }
 
@@ -49,9 +49,11 @@ public struct EscalationDesk: Sendable {
     /// dashboard read.
     public func evaluations(now: Int64) throws -> [(state: TicketState, evaluation: Evaluation)] {
         let library = try library()
-        return try store.activeTicketIDs().map { id in
-            let state = try store.ticketState(id.uuidString)
-            return (state, EscalationEngine.evaluate(state, library: library, now: now))
+        return try DeskError.translating {
+            try store.activeTicketIDs().map { id in
+                let state = try store.ticketState(id.uuidString)
+                return (state, EscalationEngine.evaluate(state, library: library, now: now))
+            }
         }
     }
 
@@ -61,7 +63,7 @@ public struct EscalationDesk: Sendable {
     public func applyPolicy(_ id: UUID, now: Int64) throws -> [TicketEvent] {
         let library = try library()
         guard !library.isEmpty else { return [] }
-        return try store.writeRecords(id, policy(library, now: now))
+        return try DeskError.translating { try store.writeRecords(id, policy(library, now: now)) }
     }
 
     /// The records that pin a ticket's matching policy and start the ladders of matching proactive

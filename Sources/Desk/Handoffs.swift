@@ -28,6 +28,7 @@ extension HelpDesk {
         guard case .group(let group, let site)? = Target(target) else {
             throw DeskError(.invalidInput, field: "to", "takes GROUP@SITE, e.g. tier2@central; got \(target.debugDescription)")
         }
+        try Self.checkGroupName(group, field: "to")
         try Self.check(note)
         return try single(ref, actor: actor, now: now) { state in
             guard !state.baseStatus.isResolved else { throw DeskError(.wrongState, "ticket is \(state.baseStatus.rawValue); reopen it before escalating") }
@@ -59,6 +60,11 @@ extension HelpDesk {
     }
 
     private func answer(_ ref: String, accept: Bool, reason: String?, actor: String, now: Int64) throws -> TicketEvent {
+        // Every replica skips a laptop's change of the owning site (PROTOCOL 1.5.5): its accept would
+        // settle the request and leave the ticket where it was.
+        if accept && identity.role == .laptop {
+            throw DeskError(.notPermitted, "this store is a laptop (\(identity.site)), which cannot own a ticket; reject the handoff, or accept it at a site")
+        }
         let library = try DeskError.translating { try escalation.library() }
         let me = identity.site
         return try single(ref, actor: actor, now: now) { state in
@@ -124,10 +130,12 @@ extension HelpDesk {
 
     // MARK: Rules an edge may check before it calls
 
-    /// A group name: 1–64 bytes, no spaces and no `@` (`@` separates a group from its site).
+    /// A group name: 1–64 bytes, no spaces, no control characters and no `@` (`@` separates a group
+    /// from its site).
     public static func checkGroupName(_ name: String, field: String) throws(DeskError) {
-        if name.isEmpty || name.utf8.count > 64 || name.contains("@") || name.contains(where: \.isWhitespace) {
-            throw DeskError(.invalidInput, field: field, "takes a group name: 1-64 characters, no spaces and no @; got \(name.debugDescription)")
+        if name.isEmpty || name.utf8.count > 64 || name.contains("@") || name.contains(where: \.isWhitespace)
+            || name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            throw DeskError(.invalidInput, field: field, "takes a group name: 1-64 characters, no spaces, no control characters and no @; got \(name.debugDescription)")
         }
     }
 

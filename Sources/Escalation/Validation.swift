@@ -36,12 +36,13 @@ public enum ConfigReader {
                 reading.issues.append(ConfigIssue(path: StrictJSON.printable(member.name), "unknown key\(hint)"))
             }
         }
-        // Values and references are checked over the documents that could be read. A reference to
-        // a document that could not be read is left out: that document's own problem is the one to fix.
+        // Values and references are checked over the documents that could be read, and each problem
+        // is placed at its document's index in the file. A reference to a document that could not be
+        // read is left out: that document's own problem is the one to fix.
         var checker = Checker(bundle: bundle, published: published)
         checker.check()
-        var issues = reading.issues + checker.issues.filter { issue in
-            !reading.unreadable.contains { issue.message.contains("\"\($0)\"") }
+        var issues = reading.issues + checker.issues.map(reading.placed).filter { issue in
+            !reading.unreadable.contains { issue.message.hasPrefix($0) }
         }
         if bundle.documents.isEmpty && issues.isEmpty {
             issues.append(ConfigIssue(path: "", "the file holds no documents; give calendars, policies, ladders, matrix or rules"))
@@ -53,15 +54,35 @@ public enum ConfigReader {
     /// Reads the documents of one file, each alone, keeping every problem.
     struct BundleReading {
         var issues: [ConfigIssue] = []
-        /// The names of documents that could not be decoded.
+        /// How the checks name a reference to each document that could not be decoded
+        /// (`no calendar named "std"`): those references are not problems of their own.
         var unreadable: Set<String> = []
+        /// For each list, the index in the file of each document that could be decoded.
+        var positions: [String: [Int]] = [:]
 
         mutating func list<T: Codable>(_ node: StrictJSON.Node, path: String) -> [T]? {
             guard case .array(let elements) = node.value else {
                 issues.append(ConfigIssue(path: path, "expected a list"))
                 return nil
             }
-            return elements.enumerated().compactMap { one($0.element, path: "\(path)[\($0.offset)]") }
+            var read: [T] = []
+            for (index, element) in elements.enumerated() {
+                guard let value: T = one(element, path: "\(path)[\(index)]") else { continue }
+                read.append(value)
+                positions[path, default: []].append(index)
+            }
+            return read
+        }
+
+        /// `issue` of the checks, which count only the documents that could be decoded, at its
+        /// document's index in the file (`policies[0]` is the file's `policies[1]` when the first
+        /// could not be decoded).
+        func placed(_ issue: ConfigIssue) -> ConfigIssue {
+            let path = issue.path
+            guard let open = path.firstIndex(of: "["), let close = path[open...].firstIndex(of: "]"),
+                  let index = Int(path[path.index(after: open)..<close]),
+                  let inFile = positions[String(path[..<open])], index < inFile.count else { return issue }
+            return ConfigIssue(path: "\(path[..<open])[\(inFile[index])]\(path[path.index(after: close)...])", issue.message)
         }
 
         mutating func one<T: Codable>(_ node: StrictJSON.Node, path: String) -> T? {
@@ -71,17 +92,25 @@ public enum ConfigReader {
                 issues += try unknownKeys(node, known: StrictJSON.parse(JSONEncoder().encode(value)), path: path)
                 return value
             } catch let error as DecodingError {
-                if case .string(let name)? = node["name"]?.value { unreadable.insert(name) }
+                noteUnreadable(node, path: path)
                 let found = ConfigReader.issue(error, file: "")
                 issues.append(ConfigIssue(path: within(found.path), found.message))
                 issues += misspelt(error, node).map { ConfigIssue(path: within($0.path), $0.message) }
             } catch let error as ConfigIssue {
-                if case .string(let name)? = node["name"]?.value { unreadable.insert(name) }
+                noteUnreadable(node, path: path)
                 issues.append(ConfigIssue(path: within(error.path), error.message))
             } catch {
                 issues.append(ConfigIssue(path: path, "\(error)"))
             }
             return nil
+        }
+
+        /// Remembers how a reference to the document at `path` reads, if it has a name.
+        mutating func noteUnreadable(_ node: StrictJSON.Node, path: String) {
+            let kinds = ["calendars": "calendar", "policies": "policy", "ladders": "ladder", "rules": "rule"]
+            guard case .string(let name)? = node["name"]?.value,
+                  let kind = kinds[String(path.prefix { $0 != "[" })] else { return }
+            unreadable.insert("no \(kind) named \"\(name)\"")
         }
     }
 

@@ -126,12 +126,12 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
         return limits
     }
 
-    /// The file's settings over the defaults: a setting the file leaves out keeps its default, so
-    /// the decoder needs no list of its own.
+    /// The file's settings over the defaults: a setting the file leaves out, or sets to `null`, keeps
+    /// its default (as node.json has always been read), so the decoder needs no list of its own.
     static func withDefaults(_ document: StrictJSON.Node) throws -> StrictJSON.Node {
         guard case .object(var members) = try StrictJSON.parse(JSONEncoder().encode(NodeConfiguration())).value,
               case .object(let given) = document.value else { return document }
-        for member in given {
+        for member in given where member.value.value != .null {
             if let index = members.firstIndex(where: { $0.name == member.name }) { members[index] = member } else { members.append(member) }
         }
         return StrictJSON.Node(value: .object(members), position: document.position)
@@ -239,7 +239,10 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
         for key in context.codingPath {
             if let index = key.intValue, case .array(let elements)? = node?.value { node = index < elements.count ? elements[index] : nil } else { node = node?[key.stringValue] }
         }
-        if case .typeMismatch = error { what += ", found \(found(node))" }
+        switch error {
+        case .typeMismatch, .valueNotFound: what += ", found \(found(node))"
+        default: break
+        }
         var path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
         if path.hasPrefix(".") { path.removeFirst() }
         let place = [node.map { "\($0.position)" }, path.isEmpty ? nil : "(\(path))"].compactMap { $0 }.joined(separator: " ")

@@ -45,7 +45,11 @@ struct Tierline: AsyncParsableCommand {
         return (flag ?? "") + error.message + error.problems.map { "\n  " + $0 }.joined()
     }
 
+    /// Prints `message` to stderr and exits. Control characters are shown escaped: a message may
+    /// quote a flag's value, or a record a peer wrote, and must not move the cursor or recolour the
+    /// terminal.
     static func fail(_ message: String, code: Int32) -> Never {
+        let message = TerminalText.visible(message, keepingLineBreaks: true)
         let text = message.hasPrefix("Error: ") ? "error: " + message.dropFirst(7) : "error: " + message
         FileHandle.standardError.write(Data((text + "\n").utf8))
         Foundation.exit(code)

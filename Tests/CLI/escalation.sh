@@ -546,5 +546,15 @@ refused "escalate with a blank --summary: exit 2" "$NORTH" 2 'summary' escalate 
     --summary "  " --verified-facts a --steps-tried b --requested-action c
 refused "escalate --to without @SITE: exit 2" "$NORTH" 2 'GROUP@SITE' escalate "$Y" --to tier2 \
     --summary a --verified-facts b --steps-tried c --requested-action d
+# transfer refuses a group with a space; escalate wrote one, and an accept made it the ticket's group.
+refused "escalate --to a group with a space: exit 2, nothing written" "$NORTH" 2 'group name' escalate "$Y" --to "tier 2@central" \
+    --summary a --verified-facts b --steps-tried c --requested-action d
+# An error quotes what it was given: a terminal escape in it reaches the terminal escaped.
+run "$NORTH" ticket show "$Y" --bogus$'\e[2J'
+if ((RC == 2)) && ! grep -q $'\e' "$W/err" && grep -qF 'u{1b}' "$W/err"; then
+    pass "an error that quotes a flag shows its escape character escaped: exit 2"
+else
+    fail "an error that quotes a flag shows its escape character escaped: exit 2" "$(last_output | cat -v)"
+fi
 
 finish

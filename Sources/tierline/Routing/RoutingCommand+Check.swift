@@ -7,7 +7,7 @@ extension RoutingCommand {
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Validate a routing rules file and list its rules in the order they are tried.",
-            discussion: "Exit 0 for a valid file; 1 with every problem (file: JSON path: what is wrong) on stderr for an invalid or unreadable one.")
+            discussion: "Exit 0 for a valid file; 2 with every problem (file: JSON path: what is wrong) on stderr for an invalid or unreadable one, as serve --routing refuses it.")
         @Argument(help: "The JSON rules file.") var file: String
         @Flag(help: "Print one JSON document instead of a table.") var json = false
 
