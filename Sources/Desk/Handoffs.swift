@@ -90,18 +90,20 @@ extension HelpDesk {
         }
     }
 
-    /// Takes back a handoff this site asked for and that is not answered yet: a request to a wrong
-    /// or silent site no longer waits for ever. A concurrent accept still moves the ticket.
+    /// Takes back the newest handoff request of a ticket this site owns that is not answered yet: a
+    /// request to a wrong or silent site no longer waits for ever. A concurrent accept still moves the
+    /// ticket. Only the owning site may (PROTOCOL §3).
     @discardableResult
     public func withdraw(_ ref: String, reason: String?, actor: String, now: Int64) throws -> TicketEvent {
         let library = try DeskError.translating { try escalation.library() }
         let me = identity.site
         return try single(ref, actor: actor, now: now) { state in
             let pending = EscalationEngine.evaluate(state, library: library, now: now).pendingHandoffs
-            guard let request = pending.last(where: { $0.site == me }) else {
-                throw DeskError(.wrongState, pending.isEmpty
-                    ? "ticket has no pending handoff; `tierline ticket show` lists its escalation history"
-                    : "the pending handoff was asked for by \(pending.compactMap(\.site?.rawValue).joined(separator: ", ")), not this site (\(me)); only the site that asked may withdraw it")
+            guard let owner = state.owner.site, owner == me else {
+                throw DeskError(.notPermitted, "the ticket is owned by \(state.owner.site?.rawValue ?? "another site"), not this site (\(me)); only the owning site may withdraw its handoff requests")
+            }
+            guard let request = pending.last else {
+                throw DeskError(.wrongState, "ticket has no pending handoff; `tierline ticket show` lists its escalation history")
             }
             var record = EscalationRecord(type: .handoffWithdrawn, at: now)
             record.refersTo = request.id

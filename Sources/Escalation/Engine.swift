@@ -157,14 +157,18 @@ public enum EscalationEngine {
 
         // Only requests written to the log are pending: one derived here and not yet fired must not
         // be answered before the owning site (or the backstop) makes it.
-        // A request is settled by an answer of the receiver, or withdrawn by the site that made it
-        // (a withdrawal written anywhere else counts for nothing).
-        let requesters = Dictionary(facts.records.filter(\.record.isHandoffRequest).map { ($0.id, $0.site) }) { first, _ in first }
+        // A request is settled by an answer written at the site it asks (the receiver), or by a
+        // withdrawal written at the site that owned the ticket when it withdrew. A record written
+        // anywhere else settles nothing, so no third site, and not the requester, can answer for
+        // the receiver; and a request fired by both the owner and the coordinator's backstop can
+        // still be withdrawn by the owner.
+        let requests = Dictionary(facts.records.filter(\.record.isHandoffRequest).map { ($0.id, $0.record) }) { first, _ in first }
         let answered = Set(facts.records.filter { record in
+            guard let site = record.site, let request = record.record.refersTo.flatMap({ requests[$0] }) else { return false }
             switch record.record.type {
-            case .handoffAccepted, .handoffRejected: true
-            case .handoffWithdrawn: record.site != nil && record.record.refersTo.flatMap { requesters[$0] } == record.site
-            default: false
+            case .handoffAccepted, .handoffRejected: return request.toSite == site.rawValue
+            case .handoffWithdrawn: return facts.owner(at: record.record.at) == site
+            default: return false
             }
         }.compactMap(\.record.refersTo))
         let pending = facts.records.filter { $0.record.isHandoffRequest && !answered.contains($0.id) && $0.record.toSite != facts.ownerSite?.rawValue }

@@ -73,10 +73,10 @@ import TicketStore
         #expect(try north.ticketState(ticket.id) == hub.ticketState(ticket.id))
     }
 
-    /// Not fixed. A request fired by two sites (a derived record, same id: the owner and the
-    /// coordinator's backstop while they were apart) belongs to whichever copy sorts first. The
-    /// owner's withdrawal, accepted by its Desk before the sync, counts for nothing after it, and the
-    /// request is pending again on every replica.
+    /// A request fired by two sites (a derived record, same id: the owner and the coordinator's
+    /// backstop while they were apart) belongs to whichever copy sorts first. The owner's withdrawal
+    /// counted for nothing once the copies met, when the rule was "the requester withdraws"; the rule
+    /// is now "the owning site withdraws" (PROTOCOL §3).
     @Test func aWithdrawnRequestThatAnotherSiteAlsoFiredStaysWithdrawn() throws {
         let northKey = SiteKey.generate(), hubKey = SiteKey.generate()
         let northClock = TestClock(UInt64(Self.now)), hubClock = TestClock(UInt64(Self.now))
@@ -100,14 +100,12 @@ import TicketStore
         _ = try hub.apply(fromNorth)
         _ = try north.apply(fromHub)
         let left = try pending(north, ticket.id, at: Self.now + 12)
-        withKnownIssue("the requester of a request carried by two blocks is the first copy's origin (PROTOCOL §3)") {
-            #expect(left.isEmpty)
-        }
+        #expect(left.isEmpty)
     }
 
-    /// Not fixed. Only the requester's withdrawal settles its request, but an accept or a rejection
-    /// settles it whoever wrote it: the requester itself (or any third site) can settle by writing a
-    /// rejection, which the Desk would refuse to write there.
+    /// An accept or a rejection settled a request whoever wrote it: the requester itself (or any third
+    /// site) could settle it by writing a rejection the Desk would refuse to write there. Only the
+    /// receiver's answer counts now (PROTOCOL §3).
     @Test func onlyTheReceiverSettlesARequestByAnswering() throws {
         let north = try memoryStore("north")
         let desk = try HelpDesk(store: north)
@@ -120,9 +118,7 @@ import TicketStore
         rejection.reason = "written at north"
         try forge(north, ticket.id, rejection)
         let left = try pending(north, ticket.id, at: Self.now + 2)
-        withKnownIssue("handoff_accepted and handoff_rejected settle a request whichever site wrote them") {
-            #expect(left.count == 1)
-        }
+        #expect(left.count == 1)
     }
 
     /// A laptop may not set a ticket's owning site (PROTOCOL 1.5.5): its accept wrote the record, which

@@ -195,8 +195,8 @@ import TicketStore
         try HelpDesk(store: north).escalate(ticket.id, to: "tier2@hub", note: note, actor: "ana", now: Self.now)
         _ = try hub.apply(try north.blocks(after: try hub.vector()))
         let refused = try #require(throws: DeskError.self) { try HelpDesk(store: hub).withdraw(ticket.id, reason: nil, actor: "bo", now: Self.now + 1) }
-        #expect(refused.code == .wrongState)
-        #expect(refused.message.contains("only the site that asked"))
+        #expect(refused.code == .notPermitted)
+        #expect(refused.message.contains("only the owning site"))
         // A withdrawal record forged at the hub (bypassing the Desk) does not settle north's request.
         var record = EscalationRecord(type: .handoffWithdrawn, at: Self.now + 2)
         let (_, before) = try HelpDesk(store: hub).escalation.evaluate(ticket.id, now: Self.now + 2)
