@@ -90,7 +90,7 @@ let package = Package(
         // every edge (CLI, intake, node, demo) calls it. No networking.
         .target(
             name: "Desk",
-            dependencies: ["TicketModel", "TicketStore", "Escalation"],
+            dependencies: ["TicketModel", "TicketStore", "Escalation", "StrictJSON"],
             swiftSettings: strict),
         .target(
             name: "SyncNode",

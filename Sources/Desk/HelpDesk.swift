@@ -1,5 +1,6 @@
 import Escalation
 import Foundation
+import StrictJSON
 import TicketModel
 import TicketStore
 
@@ -25,11 +26,26 @@ public struct HelpDesk: Sendable {
     /// same transaction: no crash leaves it opened without them. A ticket opened before any policy is
     /// published is pinned by the site's ticker once one arrives.
     /// - Returns: the ticket as stored, its policy records included.
+    /// - Parameter allowUnknown: admits a channel intake does not know (a new one, on purpose);
+    ///   otherwise it is refused with the nearest.
     @discardableResult
-    public func open(_ draft: TicketDraft, now: Int64) throws -> TicketRecord {
+    public func open(_ draft: TicketDraft, now: Int64, allowUnknown: Bool = false) throws -> TicketRecord {
         try DeskError.translating {
             let library = try escalation.library()
+            if !allowUnknown { try check(draft, library: library) }
             return try store.createTicket(draft, follow: library.isEmpty ? nil : escalation.policy(library, now: now))
+        }
+    }
+
+    /// A misspelt channel is stored as it is and silently misses the SLA policies and routing that
+    /// match on it: refuse one intake does not know, with the nearest.
+    func check(_ draft: TicketDraft, library: ConfigLibrary) throws {
+        if let channel = draft.channel, !IntakeChannel.all.contains(channel) {
+            // Two edits: a swapped pair of letters ("emial") is one slip of the fingers.
+            let near = StrictJSON.nearest(channel, in: Set(IntakeChannel.all), within: 2).map { " Did you mean \"\($0)\"?" } ?? ""
+            throw DeskError(.invalidInput, field: "channel",
+                            "\(StrictJSON.printable(channel).debugDescription) is not a channel (\(IntakeChannel.all.joined(separator: ", ")))." + near
+                                + " A new one is taken only when allowed on purpose (--allow-unknown).")
         }
     }
 

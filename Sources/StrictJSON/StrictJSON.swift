@@ -121,11 +121,12 @@ public enum StrictJSON {
 
     /// The known name closest to `name` by edit distance (case-insensitive), if it is close: at most
     /// a third of the name's length, and at least one edit.
-    public static func nearest(_ name: String, in known: Set<String>) -> String? {
+    /// - Parameter within: the most edits that still count as close (default: a third of the name).
+    public static func nearest(_ name: String, in known: Set<String>, within: Int? = nil) -> String? {
         let target = Array(name.lowercased())
         let scored = known.map { (candidate: $0, distance: distance(target, Array($0.lowercased()))) }
         guard let best = scored.min(by: { ($0.distance, $0.candidate) < ($1.distance, $1.candidate) }) else { return nil }
-        return best.distance <= max(1, target.count / 3) ? best.candidate : nil
+        return best.distance <= (within ?? max(1, target.count / 3)) ? best.candidate : nil
     }
 
     /// The Levenshtein distance between two short names.

@@ -544,6 +544,10 @@ refused "escalate without --summary: exit 2" "$NORTH" 2 'summary' escalate "$Y" 
     --verified-facts a --steps-tried b --requested-action c
 refused "escalate with a blank --summary: exit 2" "$NORTH" 2 'summary' escalate "$Y" --to tier2@central \
     --summary "  " --verified-facts a --steps-tried b --requested-action c
+refused "ticket create --channel emial: exit 2, naming the nearest channel" "$NORTH" 2 'Did you mean "email"' \
+    ticket create --subject "Typo in the channel" --channel emial
+run "$NORTH" ticket create --subject "From the lobby kiosk" --channel kiosk --allow-unknown --json
+if ((RC == 0)) && grep -q '"channel" *: *"kiosk"' "$W/out"; then pass "ticket create --channel kiosk --allow-unknown takes a new channel"; else fail "ticket create --channel kiosk --allow-unknown takes a new channel" "$(last_output)"; fi
 refused "escalate --to without @SITE: exit 2" "$NORTH" 2 'GROUP@SITE' escalate "$Y" --to tier2 \
     --summary a --verified-facts b --steps-tried c --requested-action d
 # transfer refuses a group with a space; escalate wrote one, and an accept made it the ticket's group.

@@ -210,3 +210,22 @@ import TicketStore
         #expect(try hub.ticket(ticket.id).owningSite == "hub")
     }
 }
+
+/// A misspelt channel would be stored as it is and miss every policy and routing rule that matches on
+/// it (issue 22): the desk refuses it with the nearest, and takes a new one only when asked to.
+@Suite struct ChannelTests {
+    @Test func aMisspeltChannelIsRefusedWithTheNearest() throws {
+        let store = try memoryStore("north")
+        let desk = try HelpDesk(store: store)
+        do {
+            try desk.open(TicketDraft(subject: "VPN drops", channel: "emial"), now: 1_790_000_000_000)
+            Issue.record("a misspelt channel was taken")
+        } catch let error as DeskError {
+            #expect(error.code == .invalidInput && error.field == "channel")
+            #expect(error.message.contains("Did you mean \"email\"?"))
+        }
+        #expect(try store.tickets().isEmpty)
+        #expect(try desk.open(TicketDraft(subject: "VPN drops", channel: "email"), now: 1_790_000_000_000).channel == "email")
+        #expect(try desk.open(TicketDraft(subject: "From the kiosk", channel: "kiosk"), now: 1_790_000_000_000, allowUnknown: true).channel == "kiosk")
+    }
+}
