@@ -79,7 +79,31 @@ public struct SLAReport: Encodable, Sendable {
         escalationCycle = Int(state.escalation.cycle)
         escalationLevel = Int(state.escalation.level)
         pendingHandoffs = evaluation.pendingHandoffs.map(SLAReport.entry)
-        history = facts.records.map(SLAReport.entry)
+        history = facts.records.sorted(by: SLAReport.readingOrder).map(SLAReport.entry)
+    }
+
+    /// How the history reads: by time, then, at one instant, cause before effect (a policy before the
+    /// ladder it starts, a warning before its breach, a start before its levels, the levels in order,
+    /// the ladder's end last, a request before its answer), then by id. Record ids at one instant are
+    /// random (name-based), so without the middle key a ladder could print as exhausted before its
+    /// last level fired.
+    static func readingOrder(_ a: StoredRecord, _ b: StoredRecord) -> Bool {
+        func position(_ r: EscalationRecord) -> (Int, Int, Int) {
+            let rank = switch r.type {
+            case .slaApplied: 0
+            case .slaWarning: 1
+            case .slaBreach: 2
+            case .escalationStarted: 3
+            case .levelFired: 4
+            case .escalationExhausted: 5
+            case .transferred, .escalated: 6
+            case .handoffAccepted, .handoffRejected, .handoffWithdrawn: 7
+            case .acknowledged, .escalationStopped: 8
+            }
+            return (rank, r.loop ?? 0, r.level ?? 0)
+        }
+        let (left, right) = (position(a.record), position(b.record))
+        return (a.record.at, left.0, left.1, left.2, a.id.uuidString) < (b.record.at, right.0, right.1, right.2, b.id.uuidString)
     }
 
     static func entry(_ stored: StoredRecord) -> Entry {
