@@ -51,7 +51,7 @@ let package = Package(
         .target(
             name: "TicketStore",
             dependencies: [
-                "TicketModel",
+                "TicketModel", "StrictJSON",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CompressNIO", package: "compress-nio"),

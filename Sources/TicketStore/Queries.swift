@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import StrictJSON
 import TicketModel
 
 extension TicketDatabase {
@@ -51,9 +52,11 @@ extension TicketDatabase {
                 items.append(HistoryItem(id: "created", kind: .created, stamp: created, tiebreak: "", body: "created \(number)"))
             }
             for entry in state.events {
-                items.append(HistoryItem(id: entry.event.id.lowercased, kind: HistoryItem.Kind(rawValue: entry.event.kind.rawValue) ?? .internalNote,
-                                         stamp: entry.stamp, tiebreak: entry.dot.sortKey, body: entry.event.body,
-                                         actor: entry.event.actor, visibility: entry.event.visibility.rawValue))
+                var item = HistoryItem(id: entry.event.id.lowercased, kind: HistoryItem.Kind(rawValue: entry.event.kind.rawValue) ?? .internalNote,
+                                       stamp: entry.stamp, tiebreak: entry.dot.sortKey, body: entry.event.body,
+                                       actor: entry.event.actor, visibility: entry.event.visibility.rawValue)
+                if entry.event.kind == .escalation { item.record = try? StrictJSON.parse(Array(entry.event.body.utf8)) }
+                items.append(item)
             }
             for write in state.writes {
                 items.append(HistoryItem(id: write.dot.description, kind: .fieldChange, stamp: write.stamp, tiebreak: write.dot.sortKey,

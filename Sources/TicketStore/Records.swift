@@ -1,4 +1,5 @@
 import Foundation
+import StrictJSON
 import TicketModel
 
 
@@ -51,6 +52,9 @@ public struct HistoryItem: Sendable, Encodable {
     @NullEncoded public var field: String?
     @NullEncoded public var value: String?
     public var body: String
+    /// An escalation event's record as structured JSON beside its text in `body` (`null` for other
+    /// kinds), so a script reads the handoff note's parts without parsing a string.
+    @NullEncoded public var record: StrictJSON.Node?
     /// Ordering key: clock stamp, then site, then a tiebreak (the change id).
     let order: (UInt64, String, String)
 
@@ -69,7 +73,7 @@ public struct HistoryItem: Sendable, Encodable {
     }
 
     // `order` is for sorting only, never encoded.
-    enum CodingKeys: String, CodingKey { case id, kind, site, actor, at, visibility, field, value, body }
+    enum CodingKeys: String, CodingKey { case id, kind, site, actor, at, visibility, field, value, body, record }
 }
 
 /// A ticket with its whole history, as `ticket show` prints it.

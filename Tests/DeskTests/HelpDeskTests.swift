@@ -229,3 +229,25 @@ import TicketStore
         #expect(try desk.open(TicketDraft(subject: "From the kiosk", channel: "kiosk"), now: 1_790_000_000_000, allowUnknown: true).channel == "kiosk")
     }
 }
+
+/// `ticket show --json` gives an escalation event's record as structured JSON beside its text
+/// (issue 22), so a script reads the handoff note's four parts without parsing a string.
+@Suite struct HistoryRecordTests {
+    @Test func anEscalationEventCarriesItsRecordAsJSON() throws {
+        let store = try memoryStore("north")
+        let desk = try HelpDesk(store: store)
+        let ticket = try desk.open(TicketDraft(subject: "Payroll export fails"), now: 1_790_000_000_000)
+        let note = HandoffNote(summary: "exports fail", verifiedFacts: "since 9:00", stepsTried: "rerun", requestedAction: "check the job")
+        try desk.escalate(ticket.id, to: "tier2@hub", note: note, actor: "ana", now: 1_790_000_000_000)
+        let detail = try store.detail(ticket.id)
+        let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(detail)) as? [String: Any]
+        let events = try #require(json?["events"] as? [[String: Any]])
+        let escalated = try #require(events.first { ($0["record"] as? [String: Any])?["type"] as? String == "escalated" })
+        let record = try #require(escalated["record"] as? [String: Any])
+        #expect((record["note"] as? [String: Any])?["requestedAction"] as? String == "check the job")
+        #expect(record["toSite"] as? String == "hub")
+        #expect(escalated["body"] is String, "body stays text, as the CLI contract expects")
+        // Other kinds carry the key, null.
+        #expect(events.filter { $0["kind"] as? String != "escalation" }.allSatisfy { $0["record"] is NSNull })
+    }
+}
