@@ -6,7 +6,7 @@ import TicketStore
 
 /// One site as this replica sees it: its help-desk figures and the health of its replication.
 ///
-/// Sync health (helpdesk-anchors §7, multi-site operations):
+/// Sync health (README.md, "Dashboard": multi-site operations):
 /// - `lastSeen` = the newest of: the last frame heard from the site in a session, and the newest block
 ///   stamp from it (this replica's own site: now).
 /// - `lagMillis` = now − the physical time of the newest block received from the site.

@@ -112,7 +112,7 @@ public struct Share: Sendable, Equatable, Encodable {
 
 func ratio(_ a: Int, _ b: Int) -> Double? { b == 0 ? nil : Double(a) / Double(b) }
 
-/// Every help-desk figure of helpdesk-anchors §7 that Tierline's data supports, for one filter and period.
+/// Every help-desk figure of README.md's "Dashboard" table that Tierline's data supports, for one filter and period.
 ///
 /// Formulas (P = the period, "cohort" = tickets created in P, all times in ms):
 /// - `created` = |{t : createdAt ∈ P}|; `solved` = |{t : firstSolvedAt ∈ P}|; `netFlow` = created − solved.

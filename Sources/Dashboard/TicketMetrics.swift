@@ -4,7 +4,7 @@ import GRDB
 import TicketModel
 
 /// What the dashboard keeps of one ticket: its dimensions and the moments and durations the metric
-/// formulas read (helpdesk-anchors §7). A pure function of the merged ticket and its evaluation, so
+/// formulas read (README.md, "Dashboard"). A pure function of the merged ticket and its evaluation, so
 /// every replica that holds the same blocks derives the same row.
 ///
 /// Times are milliseconds since 1970 (the physical part of the HLC stamps, records' own `at`);

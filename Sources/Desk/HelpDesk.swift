@@ -32,14 +32,14 @@ public struct HelpDesk: Sendable {
     public func open(_ draft: TicketDraft, now: Int64, allowUnknown: Bool = false) throws -> TicketRecord {
         try DeskError.translating {
             let library = try escalation.library()
-            if !allowUnknown { try check(draft, library: library) }
+            if !allowUnknown { try check(draft) }
             return try store.createTicket(draft, follow: library.isEmpty ? nil : escalation.policy(library, now: now))
         }
     }
 
     /// A misspelt channel is stored as it is and silently misses the SLA policies and routing that
     /// match on it: refuse one intake does not know, with the nearest.
-    func check(_ draft: TicketDraft, library: ConfigLibrary) throws {
+    func check(_ draft: TicketDraft) throws {
         if let channel = draft.channel, !IntakeChannel.all.contains(channel) {
             // Two edits: a swapped pair of letters ("emial") is one slip of the fingers.
             let near = StrictJSON.nearest(channel, in: Set(IntakeChannel.all), within: 2).map { " Did you mean \"\($0)\"?" } ?? ""

@@ -10,7 +10,7 @@ import TicketModel
 import TicketStore
 
 // Every figure of `MetricSet` checked against answers worked out by hand from a week of tickets
-// written at chosen moments into a real store, then derived by `MetricIndex` (helpdesk-anchors §7).
+// written at chosen moments into a real store, then derived by `MetricIndex` (the formulas of README.md, "Dashboard").
 // Expected values are literals with their arithmetic in comments: none comes from the code under test.
 
 // MARK: - Time

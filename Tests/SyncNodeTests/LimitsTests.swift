@@ -168,12 +168,9 @@ func errors(in items: [Inbound]) -> [(code: String, message: String, fatal: Bool
 
         // When a session ends its place is free again.
         await south.stop()
-        var completed = false
-        for _ in 0..<40 where !completed {
-            completed = (try? await SyncClient.exchange(store: laptop.db, key: laptop.key, with: address, logger: quietLogger()))?.completed ?? false
-            if !completed { try await Task.sleep(for: .milliseconds(250)) }
+        try await eventually(60, "a session is admitted once one of the two has ended") { () async throws -> Bool in
+            (try? await SyncClient.exchange(store: laptop.db, key: laptop.key, with: address, logger: quietLogger()))?.completed ?? false
         }
-        #expect(completed, "a session is admitted once one of the two has ended")
         await north.stop()
         await hub.stop()
     }
