@@ -68,8 +68,11 @@ public enum StrictJSON {
     /// trailing comma, a comment, a single-quoted string, a leading zero, a control character in a
     /// string, a lone surrogate), a byte order mark, nesting deeper than 64, text after the value, and
     /// a member name used twice in one object.
-    public static func parse(_ bytes: some Collection<UInt8>) throws(Problem) -> Node {
-        var parser = Parser(bytes: Array(bytes))
+    /// - Parameter maxValues: the most values (of any kind, containers included) the text may hold:
+    ///   each costs a node in memory, so a reader of untrusted text (the wire) bounds the tree it
+    ///   builds, not only the bytes it reads.
+    public static func parse(_ bytes: some Collection<UInt8>, maxValues: Int = .max) throws(Problem) -> Node {
+        var parser = Parser(bytes: Array(bytes), maxValues: maxValues)
         return try parser.document()
     }
 
@@ -151,8 +154,13 @@ public enum StrictJSON {
         var line = 1
         var lineStart = 0
         var depth = 0
+        let maxValues: Int
+        var values = 0
 
-        init(bytes: [UInt8]) { self.bytes = bytes }
+        init(bytes: [UInt8], maxValues: Int = .max) {
+            self.bytes = bytes
+            self.maxValues = maxValues
+        }
 
         var position: Position { Position(line: line, column: i - lineStart + 1) }
 
@@ -186,6 +194,8 @@ public enum StrictJSON {
         mutating func value(path: String) throws(Problem) -> Node {
             skipSpace()
             let start = position
+            values += 1
+            guard values <= maxValues else { throw fail("the text holds more than \(maxValues) values", path: path) }
             guard let byte = peek else { throw fail("the text ends where a value should be", path: path) }
             switch byte {
             case UInt8(ascii: "{"): return Node(value: try object(path: path), position: start)

@@ -101,7 +101,8 @@ extension SessionMachine {
             }
             if fatal { end(SessionEnded(error: WireError(reported: code, message), fromPeer: true), into: &out) }
         case (_, .bye(let reason)):
-            out.append(.log(.debug, "peer said bye: \(Self.printable(reason ?? ""))"))
+            // As for error frames: a stranger's words are not logged.
+            if isAuthenticated || !configuration.isAccepted { out.append(.log(.debug, "peer said bye: \(Self.printable(reason ?? ""))")) }
             out.append(.finishReading(completed: isDone))
         case (.awaitHello, .hello(let hello)):
             accept(hello, into: &out)

@@ -1,4 +1,5 @@
 import StrictJSON
+import TicketModel
 
 /// One line read as a frame (`Protocol/PROTOCOL.md` §2.1): strict JSON, an object, a string `type`,
 /// and its members read as the protocol types them.
@@ -12,9 +13,14 @@ struct FrameObject {
     let type: String
     let root: StrictJSON.Node
 
+    /// The most JSON values one line may hold (PROTOCOL §2.1). The largest frame a node sends, a
+    /// `vector` with `heads` for a roster of 4096 sites, holds about 3 × 4096; the bound keeps the
+    /// tree a stranger's 2 MiB line can make in memory to a few megabytes.
+    static let maxValues = 16 * RosterLimits.maxSites
+
     /// Parses `line`; anything that is not a JSON object with a string `type` is `bad-json`.
     init(line: some Collection<UInt8>) throws(WireError) {
-        do { root = try StrictJSON.parse(line) } catch {
+        do { root = try StrictJSON.parse(line, maxValues: Self.maxValues) } catch {
             // A frame holds no LF, so its problems are all on line 1 and the column counts bytes.
             let place = error.position.line == 1 ? "byte \(error.position.column - 1)" : "\(error.position)"
             throw WireError(.badJSON, "the line is not one valid JSON object: \(error.message.prefix(200)) at \(place)")

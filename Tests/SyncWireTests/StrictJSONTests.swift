@@ -58,3 +58,26 @@ func decodingError(_ line: String) -> WireError? {
         #expect(detail(#"{"type":"ping","id":01}"#)?.detail.hasSuffix("at byte 20") == true, "\(String(describing: detail(#"{"type":"ping","id":01}"#)))")
     }
 }
+
+/// A line's tree is bounded by the number of values, not only by its bytes (PROTOCOL §2.1): `[0,0,…]`
+/// is two bytes a value, so a stranger's 2 MiB prelude line could otherwise build a tree of tens of
+/// megabytes.
+@Suite struct FrameValueBudgetTests {
+    @Test func aLineWithMoreThan65536ValuesIsBadJSON() {
+        let zeros = Array(repeating: "0", count: 70_000).joined(separator: ",")
+        let line = Array(#"{"type":"ping","id":1,"time":1,"pad":[\#(zeros)]}"#.utf8)
+        do {
+            _ = try Frame.decode(line: line)
+            Issue.record("a line of 70,000 values was read")
+        } catch {
+            #expect(error.code == .badJSON)
+            #expect(error.description.contains("more than 65536 values"), "\(error)")
+        }
+    }
+
+    @Test func aLineUnderTheBudgetIsRead() throws {
+        let zeros = Array(repeating: "0", count: 60_000).joined(separator: ",")
+        let line = Array(#"{"type":"ping","id":1,"time":1,"pad":[\#(zeros)]}"#.utf8)
+        guard case .ping = try Frame.decode(line: line) else { Issue.record("not a ping"); return }
+    }
+}
