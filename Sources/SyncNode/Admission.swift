@@ -34,8 +34,7 @@ final class Admission: Sendable {
     }
 
     private struct State {
-        var members = 0
-        /// The site of each admitted member's ticket.
+        /// The site of each admitted member's ticket: as many as hold a member's slot.
         var memberSites: [UInt64: String] = [:]
         var strangers: [UInt64: Stranger] = [:]
         var next: UInt64 = 0
@@ -89,9 +88,8 @@ final class Admission: Sendable {
     func authenticated(_ ticket: UInt64, site: String) -> Refusal? {
         state.withLockedValue { state in
             state.strangers[ticket] = nil
-            guard state.members < limits.members else { return .full }
+            guard state.memberSites.count < limits.members else { return .full }
             guard state.memberSites.values.count(where: { $0 == site }) < limits.sessionsPerSite else { return .siteFull }
-            state.members += 1
             state.memberSites[ticket] = site
             return nil
         }
@@ -101,17 +99,14 @@ final class Admission: Sendable {
     func leave(_ ticket: UInt64, member: Bool) {
         state.withLockedValue { state in
             state.strangers[ticket] = nil
-            if member {
-                state.members -= 1
-                state.memberSites[ticket] = nil
-            }
+            if member { state.memberSites[ticket] = nil }
         }
     }
 
     /// Whether `ticket` still holds a stranger's slot (it was not evicted).
     func holds(_ ticket: UInt64) -> Bool { state.withLockedValue { $0.strangers[ticket] != nil } }
 
-    var counts: (members: Int, strangers: Int) { state.withLockedValue { ($0.members, $0.strangers.count) } }
+    var counts: (members: Int, strangers: Int) { state.withLockedValue { ($0.memberSites.count, $0.strangers.count) } }
 
     /// After a flood has passed (the pool was crowded and is now empty), hands the memory its buffers
     /// took back to the system: glibc keeps freed heap pages otherwise. Returns whether it did.

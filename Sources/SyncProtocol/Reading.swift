@@ -370,7 +370,6 @@ extension SessionMachine {
         // A store that is a copy sends nothing of its own site: the fleet holds another history of it.
         if opening.isCopy { excluded.insert(configuration.hello.site) }
         keys = opening.keys
-        isOpen = true
         openEpoch = moment.restoreEpoch
         peerVector = vector
         // A left-out origin is never sent: the peer "has" all of it.

@@ -108,7 +108,7 @@ package struct SessionMachine: Sendable {
     /// The peer's hello, with the role the roster gives it once checked.
     package internal(set) var peer: Hello?
     /// The handshake finished: both sides proved their keys and exchanged vectors.
-    package internal(set) var isOpen = false
+    package var isOpen: Bool { phase == .open }
     /// The peer proved the key the roster lists for its site (§2.6). Until then nothing it says is recorded.
     package internal(set) var isAuthenticated = false
     package internal(set) var tally = Tally()
