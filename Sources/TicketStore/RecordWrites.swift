@@ -34,8 +34,10 @@ extension TicketDatabase {
 
     /// The bodies of every published configuration version this replica holds.
     public func configBodies() throws -> [String] {
-        try writer.read { db in try String.fetchAll(db, sql: "SELECT body FROM configVersion ORDER BY id") }
+        try writer.read { db in try Self.configBodies(db) }
     }
+
+    static func configBodies(_ db: Database) throws -> [String] { try String.fetchAll(db, sql: "SELECT body FROM configVersion ORDER BY id") }
 
     /// The merged state of one ticket, folded from its blocks.
     public func ticketState(_ ref: String) throws -> TicketState {

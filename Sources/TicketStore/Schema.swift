@@ -292,6 +292,36 @@ enum Schema {
             // (they come with the dashboard's own migrations, when it first attaches), so a Tierline
             // from before refuses the store instead of writing to tables that may not be there.
         }
+        migrator.registerMigration("v14-outbox") { db in
+            // Notices and customer replies waiting to be sent: local to this node, written in the
+            // same transaction as the write that causes them. One row per (key, channel, recipient),
+            // so a notice derived twice is sent once.
+            try db.create(table: "outbox") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("key", .text).notNull()
+                t.column("channel", .text).notNull()
+                t.column("recipient", .text).notNull()
+                t.column("kind", .text).notNull()
+                t.column("ticket", .text)
+                t.column("subject", .text).notNull()
+                t.column("body", .text).notNull()
+                t.column("notBefore", .integer).notNull()
+                t.column("state", .text).notNull()
+                t.column("attempts", .integer).notNull()
+                t.column("nextAttempt", .integer).notNull()
+                t.column("lastError", .text)
+                t.column("createdAt", .integer).notNull()
+                t.column("sentAt", .integer)
+                t.uniqueKey(["key", "channel", "recipient"])
+            }
+            try db.create(index: "outbox_due", on: "outbox", columns: ["state", "nextAttempt"])
+            // An integration's reply webhook: where public replies on its tickets go, and the secret
+            // that signs them (kept here only, never replicated).
+            try db.alter(table: "apiToken") { t in
+                t.add(column: "replyURL", .text)
+                t.add(column: "replySecret", .text)
+            }
+        }
         return migrator
     }
 

@@ -31,6 +31,9 @@ public struct TicketDatabase: Sendable {
     public var maxDrift: UInt64 = 300_000
     /// Called at named points inside write transactions; tests throw from it to prove atomicity.
     public var faultHook: (@Sendable (String) throws -> Void)?
+    /// Derives the notices of each local write, which go to the outbox in the write's transaction:
+    /// installed by the application layer (the Desk), absent in a bare store.
+    public var notices: NoticePlanner?
 
     /// Opens a store over `writer`, migrating its schema.
     /// - Parameters:
@@ -176,6 +179,11 @@ public struct TicketDatabase: Sendable {
                 }
                 try Self.saveClock(db, clock)
                 try record?(db, blocks)
+                if let notices, !blocks.isEmpty {
+                    let now = wallClock()
+                    try Self.enqueue(db, try notices(WriteContext(db: db, blocks: blocks, site: me.site, now: now)), now: now)
+                    try faultHook?("afterOutbox")
+                }
                 try faultHook?("beforeCommit")
                 return .commit
             }
