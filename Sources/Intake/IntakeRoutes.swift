@@ -16,25 +16,25 @@ public struct IntakeRoutes: Sendable {
 
     public func register(on router: Router<BasicRequestContext>) {
         router.post("/api/intake/tickets") { request, _ in
-            try await handle(request, channel: .fromBody(default: nil)) { body in
-                let (result, created) = try service.create(body)
+            try await handle(request, channel: .fromBody(default: nil)) { body, integration in
+                let (result, created) = try service.create(body, integration: integration)
                 return (created ? .created : .ok, result)
             }
         }
         router.post("/api/intake/messages") { request, _ in
-            try await handle(request, channel: .fromBody(default: nil)) { body in
+            try await handle(request, channel: .fromBody(default: nil)) { body, _ in
                 let (result, created) = try service.append(body)
                 return (created ? .created : .ok, result)
             }
         }
         router.post("/api/intake/handoffs") { request, _ in
-            try await handle(request, channel: .fromBody(default: "bot")) { body in
-                let (result, created) = try service.handoff(body)
+            try await handle(request, channel: .fromBody(default: "bot")) { body, integration in
+                let (result, created) = try service.handoff(body, integration: integration)
                 return (created ? .created : .ok, result)
             }
         }
         router.post("/api/intake/csat") { request, _ in
-            try await handle(request, channel: .none) { body in (.created, try service.answerSurvey(body)) }
+            try await handle(request, channel: .none) { body, _ in (.created, try service.answerSurvey(body)) }
         }
         router.get("/api/kb/search") { request, _ in
             do {
@@ -86,9 +86,10 @@ public struct IntakeRoutes: Sendable {
     }
 
     /// Authenticates, reads the JSON body, checks the token may deliver the body's channel, and runs
-    /// `work` off the event loop; every refusal is a JSON error naming the field.
+    /// `work` off the event loop with the body and the token's integration name; every refusal is a
+    /// JSON error naming the field.
     private func handle(_ request: Request, channel source: ChannelSource,
-                        _ work: @escaping @Sendable (JSONValue) throws -> (HTTPResponse.Status, any Encodable & Sendable)) async throws -> Response {
+                        _ work: @escaping @Sendable (JSONValue, String) throws -> (HTTPResponse.Status, any Encodable & Sendable)) async throws -> Response {
         do {
             let token = try await authenticate(request)
             guard let type = request.headers[.contentType], type.lowercased().hasPrefix("application/json") else {
@@ -110,7 +111,7 @@ public struct IntakeRoutes: Sendable {
             }
             let (status, answer) = try await NIOThreadPool.singleton.runIfActive { () throws -> (HTTPResponse.Status, any Encodable & Sendable) in
                 do {
-                    return try work(body)
+                    return try work(body, token.name)
                 } catch let error as StoreError {
                     throw IntakeError(DeskError(error), unknown: "ticket")
                 } catch let error as DeskError {

@@ -82,7 +82,9 @@ public struct IntakeService: Sendable {
     static let attachmentKeys: Set = ["name", "contentType", "size", "url", "sha256"]
 
     /// Opens a ticket from a channel.
-    func create(_ body: JSONValue) throws -> (IntakeResult, created: Bool) {
+    /// - Parameter integration: the name of the token it came with: public replies go back through
+    ///   that integration's reply webhook, when one is registered.
+    func create(_ body: JSONValue, integration: String? = nil) throws -> (IntakeResult, created: Bool) {
         let r = try ObjectReader(body, path: "", known: ["channel", "subject", "message", "customer", "externalMessageId", "externalThreadId",
                                                          "attachments", "category", "language", "priority", "tags"])
         let channel = try r.choice("channel", IntakeChannel.all, required: true)!
@@ -99,7 +101,7 @@ public struct IntakeService: Sendable {
         let ids = Self.ids(channel: channel, externalMessageID: messageID)
         return try open(TicketRequest(id: ids.ticket, messageID: ids.message, channel: channel, subject: subject, firstMessage: message,
                                       customer: customer, thread: thread, attachments: attachments, category: category, language: language,
-                                      priority: priority, tags: tags, events: [], fields: []))
+                                      priority: priority, tags: tags, events: [], fields: [], integration: integration))
     }
 
     /// Appends a customer's message to the ticket it answers.
@@ -125,7 +127,7 @@ public struct IntakeService: Sendable {
     }
 
     /// Turns a bot conversation into a ticket for a human.
-    func handoff(_ body: JSONValue) throws -> (IntakeResult, created: Bool) {
+    func handoff(_ body: JSONValue, integration: String? = nil) throws -> (IntakeResult, created: Bool) {
         let r = try ObjectReader(body, path: "", known: ["bot", "customer", "subject", "transcript", "reason", "channel", "externalThreadId",
                                                          "externalMessageId", "category", "language"])
         let bot = try r.string("bot", required: true, max: 200)!
@@ -159,7 +161,7 @@ public struct IntakeService: Sendable {
         var (result, created) = try open(TicketRequest(id: ids.ticket, messageID: ids.message, channel: channel, subject: subject, firstMessage: nil,
                                                        routingText: customerText, customer: customer, thread: thread, attachments: [], category: category,
                                                        language: language, priority: nil, tags: [], events: events,
-                                                       fields: [(.custom("handoff_bot"), .text(bot))]))
+                                                       fields: [(.custom("handoff_bot"), .text(bot))], integration: integration))
         let record = try store.ticket(result.ticket.id)
         result.firstResponseClockStartedAt = record.createdAt
         return (result, created)
@@ -199,6 +201,7 @@ public struct IntakeService: Sendable {
         var tags: [String]
         var events: [TicketEvent]
         var fields: [(Field, FieldValue)]
+        var integration: String? = nil
     }
 
     struct Attachment {
@@ -218,6 +221,7 @@ public struct IntakeService: Sendable {
                                 category: request.category, customerTier: tier)
         var fields = request.fields
         if let thread = request.thread { fields.append((.custom(TicketLookup.thread), .text(thread))) }
+        if let integration = request.integration { fields.append((.custom(TicketLookup.integration), .text(integration))) }
         if let language = request.language { fields.append((.custom("language"), .text(language))) }
         if let routing {
             let decision = routing.route(RoutingFacts(channel: request.channel, category: request.category, subject: request.subject,

@@ -9,6 +9,9 @@ public enum TicketLookup {
     public static let thread = "external_thread"
     /// SHA-256 (hex) of the survey token issued when the ticket was last solved.
     public static let surveyToken = "csat_token"
+    /// The intake integration (its token's name) that opened the ticket: public replies go back
+    /// through its reply webhook.
+    public static let integration = "intake_integration"
     static let names = [thread, surveyToken]
 }
 

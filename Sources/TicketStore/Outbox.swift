@@ -100,6 +100,12 @@ public struct WriteContext {
     /// The bodies of every published configuration version, as inside the write.
     public func configBodies() throws -> [String] { try TicketDatabase.configBodies(db) }
 
+    /// The names of the node's webhooks that receive every notice.
+    public func noticeWebhooks() throws -> [String] { try String.fetchAll(db, sql: "SELECT name FROM noticeWebhook ORDER BY name") }
+
+    /// A customer record by key, email or phone, as inside the write.
+    public func customer(_ ref: String) throws -> CustomerRecord? { try TicketDatabase.customer(db, ref) }
+
     /// An intake integration's reply webhook, if one is registered on this node.
     public func replyWebhook(integration name: String) throws -> ReplyWebhook? { try TicketDatabase.replyWebhook(db, name: name) }
 }
@@ -208,6 +214,19 @@ extension TicketDatabase {
             }
             return db.changesCount
         }
+    }
+
+    /// Sets the webhooks that receive every notice written to this store (the node's settings name
+    /// them; `serve` sets them at start).
+    public func setNoticeWebhooks(_ names: [String]) throws {
+        try writer.write { db in
+            try db.execute(sql: "DELETE FROM noticeWebhook")
+            for name in Set(names) { try db.execute(sql: "INSERT INTO noticeWebhook (name) VALUES (?)", arguments: [name]) }
+        }
+    }
+
+    public func noticeWebhooks() throws -> [String] {
+        try writer.read { db in try String.fetchAll(db, sql: "SELECT name FROM noticeWebhook ORDER BY name") }
     }
 
     // MARK: Reply webhooks (local to this node)

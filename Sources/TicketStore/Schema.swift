@@ -321,6 +321,9 @@ enum Schema {
                 t.add(column: "replyURL", .text)
                 t.add(column: "replySecret", .text)
             }
+            // The webhooks of the node's settings that receive every notice: kept here so a write
+            // made by the CLI on the same store enqueues for them as the node's own writes do.
+            try db.create(table: "noticeWebhook") { t in t.primaryKey("name", .text) }
         }
         return migrator
     }
