@@ -292,6 +292,13 @@ enum Schema {
             // (they come with the dashboard's own migrations, when it first attaches), so a Tierline
             // from before refuses the store instead of writing to tables that may not be there.
         }
+        migrator.registerMigration("v14-local-settings") { db in
+            // Settings of this store alone, never replicated (`tierline agent use`).
+            try db.create(table: "localSetting") { t in
+                t.primaryKey("name", .text)
+                t.column("value", .text).notNull()
+            }
+        }
         return migrator
     }
 
