@@ -88,24 +88,14 @@ public struct AgentDesk: Sendable {
             lines.append(row.line)
         }
         // The documents' own checks (e-mail, site, groups, roles, calendar), by the file's lines.
-        if !documents.isEmpty {
-            let bundle = try JSONEncoder().encode(ConfigBundle(agents: documents))
-            do {
-                _ = try ConfigReader.read(bundle, file: "", published: library)
-            } catch {
-                for issue in error.issues {
-                    let path = issue.path
-                    guard path.hasPrefix("agents["), let close = path.firstIndex(of: "]"),
-                          let index = Int(path.dropFirst(7).prefix { $0 != "]" }), index < lines.count else {
-                        problems.append((0, "\(file): \(issue.message)"))
-                        continue
-                    }
-                    let key = String(path[path.index(after: close)...].drop { $0 == "." }.prefix { $0 != "[" })
-                    let line: Int = lines[index]
-                    let column: String = key.isEmpty ? "" : ", " + AgentCSV.column(forKey: key)
-                    problems.append((line, "\(file) line \(line)\(column): \(issue.message)"))
-                }
+        if !documents.isEmpty { try checkPermitted() }
+        for issue in try issues(of: documents, library: library) {
+            guard let index = issue.index, index < lines.count else {
+                problems.append((0, "\(file): \(issue.message)"))
+                continue
             }
+            let column = issue.key.isEmpty ? "" : ", " + AgentCSV.column(forKey: issue.key)
+            problems.append((lines[index], "\(file) line \(lines[index])\(column): \(issue.message)"))
         }
         guard problems.isEmpty else {
             throw DeskError(.invalidInput, field: "file", "has problems; nothing was published",
@@ -119,9 +109,9 @@ public struct AgentDesk: Sendable {
     /// to this store, never replicated; `nil` clears it.
     public func use(_ name: String?, allowUnknown: Bool = false) throws {
         if let name {
-            try AgentDesk.checkName(name, field: "name")
+            try AgentDesk.checkName(name, field: nil)
             let directory = try directory()
-            if directory.isPublished && !allowUnknown { try DirectoryCheck(directory).agent(name, field: "name") }
+            if directory.isPublished && !allowUnknown { try DirectoryCheck(directory).agent(name, field: nil) }
         }
         try DeskError.translating { try store.setLocalSetting(.actor, to: name) }
     }
@@ -130,17 +120,52 @@ public struct AgentDesk: Sendable {
     public func localActor() throws -> String? { try DeskError.translating { try store.localSetting(.actor) } }
 
     /// An agent's id: 1–64 of a-z, 0-9, `.`, `_` and `-`, starting with a letter or digit.
-    public static func checkName(_ name: String, field: String) throws(DeskError) {
+    /// - Parameter field: the input that holds it, if it is not the command's argument.
+    public static func checkName(_ name: String, field: String?) throws(DeskError) {
         if (try? #/[a-z0-9][a-z0-9._-]{0,63}/#.wholeMatch(in: name)) == nil {
             throw DeskError(.invalidInput, field: field, "takes an agent id: 1-64 of a-z, 0-9, ., _ and -, starting with a letter or digit; got \(StrictJSON.printable(name).debugDescription)")
         }
     }
 
+    /// Publishes agents checked first: the first bad value is refused as invalid input naming its
+    /// field (`email`), the others listed with it.
     private func publish(_ documents: [AgentDocument], actor: String) throws -> [AgentDocument] {
-        let encoder = JSONEncoder()
-        let data = try encoder.encode(ConfigBundle(agents: documents))
+        try checkPermitted()
+        let found = try issues(of: documents, library: try escalation.library())
+        if let first = found.first {
+            // The command's argument is the name; `groups` is given one `--group` at a time.
+            let field: String? = ["name": nil, "version": nil, "groups": "group"][first.key] ?? (first.key.isEmpty ? nil : first.key)
+            throw DeskError(.invalidInput, field: field, first.message,
+                            problems: found.dropFirst().map { "\($0.key.isEmpty ? "" : $0.key + ": ")\($0.message)" })
+        }
+        let data = try JSONEncoder().encode(ConfigBundle(agents: documents))
         return try escalation.publish(data, file: "agents", actor: actor).compactMap { doc in
             if case .agent(let a) = doc { return a } else { return nil }
+        }
+    }
+
+    /// Only the coordinator publishes; said before any value is checked.
+    private func checkPermitted() throws {
+        let me = escalation.identity
+        guard me.role == .coordinator else {
+            throw DeskError(.notPermitted, "this store is a \(me.role.rawValue) (\(me.site)); agents are published by the coordinator, where they replicate to every site: run it at the coordinator")
+        }
+    }
+
+    /// The configuration reader's problems of `documents`, each by the document's index and the key
+    /// within it (`email`, `groups`).
+    private func issues(of documents: [AgentDocument], library: ConfigLibrary) throws -> [(index: Int?, key: String, message: String)] {
+        guard !documents.isEmpty else { return [] }
+        do {
+            _ = try ConfigReader.read(try JSONEncoder().encode(ConfigBundle(agents: documents)), file: "", published: library)
+            return []
+        } catch let errors as ConfigErrors {
+            return errors.issues.map { issue in
+                let path = issue.path
+                guard path.hasPrefix("agents["), let close = path.firstIndex(of: "]") else { return (nil, "", issue.message) }
+                let key = String(path[path.index(after: close)...].drop { $0 == "." }.prefix { $0 != "[" })
+                return (Int(path.dropFirst(7).prefix { $0 != "]" }), key, issue.message)
+            }
         }
     }
 }
@@ -226,7 +251,7 @@ struct DirectoryCheck {
     init(_ directory: AgentDirectory) { self.directory = directory }
 
     /// `name` must be an active agent of the directory.
-    func agent(_ name: String, field: String, allowUnknown: Bool = false) throws(DeskError) {
+    func agent(_ name: String, field: String?, allowUnknown: Bool = false) throws(DeskError) {
         guard directory.isPublished, !name.isEmpty else { return }
         guard let agent = directory.agent(name) else {
             if allowUnknown { return }

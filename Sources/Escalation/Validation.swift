@@ -350,8 +350,16 @@ private struct Checker {
             if level.assignment != .notify, let first = level.targets.first, case .role? = Target(first) {
                 fail("\(here).targets[0]", "\(level.assignment.rawValue) needs a group@site or tier:N target first")
             }
-            for (j, action) in (level.actions ?? []).enumerated() where LevelAction(action) == nil {
-                fail("\(here).actions[\(j)]", "\"\(action)\" is not an action; use notify, raise_priority, watch:NAME or tag:NAME")
+            for (j, action) in (level.actions ?? []).enumerated() {
+                switch LevelAction(action) {
+                case nil:
+                    fail("\(here).actions[\(j)]", "\"\(action)\" is not an action; use notify, raise_priority, watch:NAME or tag:NAME")
+                case .watch(let name)? where directory.isPublished && !allowUnknownTargets && directory.agent(name)?.active != true:
+                    let why = directory.agent(name) == nil ? "is not in the agent directory" : "is deactivated in the agent directory"
+                    let near = directory.agent(name) == nil ? directory.suggestion(for: name).map { "; did you mean \"watch:\($0)\"?" } ?? "" : ""
+                    fail("\(here).actions[\(j)]", "watcher \(name) \(why)\(near)")
+                default: break
+                }
             }
         }
     }

@@ -53,8 +53,8 @@ import TicketStore
     @Test func aBadAgentIsRefusedAndNothingIsPublished() throws {
         let (store, agents, _) = try hub()
         let error = try refusal { try agents.add(AgentDocument(name: "alice", version: 1, displayName: "Alice", email: "nope", site: "hub", calendar: "office"), actor: "root") }
-        #expect(error.code == .invalidConfiguration)
-        #expect(error.problems.contains { $0.contains("email") } && error.problems.contains { $0.contains("calendar") })
+        #expect(error.code == .invalidInput && error.field == "email")
+        #expect(error.problems.contains { $0.hasPrefix("calendar: no calendar named \"office\"") }, "\(error.problems)")
         #expect(try store.configBodies().isEmpty)
     }
 

@@ -115,10 +115,13 @@ import TicketModel
         let library = ConfigLibrary(Self.agents.map(ConfigDocument.agent))
         let ladder = #"""
             {"ladders": [{"name": "l", "version": 1, "loops": 0, "levels": [
-              {"delay": "0s", "targets": ["biling-L1@north", "role:team_leed", "role:team_lead@central", "tier2@central"], "assignment": "notify"}]}]}
+              {"delay": "0s", "targets": ["biling-L1@north", "role:team_leed", "role:team_lead@central", "tier2@central"], "assignment": "notify",
+               "actions": ["watch:alcie", "watch:carol", "watch:bob"]}]}]}
             """#
         let found = problems(ladder, published: library)
-        #expect(found.count == 2, "\(found)")
+        #expect(found.count == 4, "\(found)")
+        #expect(found.contains { $0.contains("levels[0].actions[0]") && $0.contains("did you mean \"watch:alice\"") })
+        #expect(found.contains { $0.contains("levels[0].actions[1]") && $0.contains("deactivated") })
         #expect(found.contains { $0.contains("levels[0].targets[0]") && $0.contains("did you mean \"billing-L1@north\"") })
         #expect(found.contains { $0.contains("levels[0].targets[1]") && $0.contains("did you mean \"role:team_lead\"") })
         // Allowed on purpose, or with no agent published, they pass.

@@ -20,7 +20,7 @@ extension AgentCommand {
         @Option(help: "A published calendar giving the agent's working hours.") var calendar: String?
 
         func validate() throws {
-            try validating { () throws(DeskError) in try AgentDesk.checkName(name, field: "name") }
+            try validating { () throws(DeskError) in try AgentDesk.checkName(name, field: nil) }
         }
 
         func run() throws {
