@@ -28,6 +28,7 @@ Tests/CLI/sync-nodes.sh "$bin"
 Tests/CLI/backup-restore.sh "$bin"
 Tests/CLI/demo.sh "$bin"
 Tests/CLI/escalation.sh "$bin"
+Tests/CLI/agents.sh "$bin"
 python3 Tests/CLI/wire-errors.py "$bin"
 python3 Tests/CLI/crash-writes.py "$bin" 40
 python3 Tests/CLI/crash-sync.py "$bin" 25

@@ -38,7 +38,8 @@ RECORD_KINDS = {ENTITY_CUSTOMER, ENTITY_ARTICLE}
 OP_CREATE, OP_SET, OP_ADD, OP_REMOVE, OP_EVENT = 1, 2, 3, 4, 5
 SETS = {"tags": 1, "watchers": 2, "links": 3}
 EVENT_KINDS = {"customer_message": 1, "agent_reply": 2, "internal_note": 3, "handoff_note": 4,
-               "auto_reply": 5, "escalation": 6, "config_version": 7, "attachment": 8}
+               "auto_reply": 5, "escalation": 6, "config_version": 7, "attachment": 8,
+               "attribution": 9}
 VISIBILITY = {"public": 1, "internal": 2}
 TAG_NULL, TAG_TEXT, TAG_INTEGER, TAG_FLAG, TAG_TICKET, TAG_LEVEL, TAG_OWNER = range(7)
 CUSTOM = 0xFF
@@ -414,6 +415,17 @@ add_valid(
      event(T1, E5, "attachment", "public", "intake",
            '{"contentType":"application/pdf","message":"' + E1 + '","name":"invoice.pdf","size":48213}')])
 
+# Schema 4: an attribution event (empty body) saying who made the block's field and tag changes.
+add_valid(
+    "schema4-attribution",
+    "Block 4 of central (schema 4): an attribution event naming alice, then the assignee and status she set "
+    "and a tag she added, in the same block.",
+    "central", 4, hlc(1_700_000_400_000, 0), {"central": 3},
+    [event(T1, E7, "attribution", "internal", "alice", ""),
+     set_(T1, "assignee", ("text", "alice")),
+     set_(T1, "status", ("text", "open")),
+     add(T1, "tags", "billing")])
+
 SITE32 = "z" + "0123456789-abcdefghijklmnopqrst"  # 32 bytes
 assert len(SITE32) == 32
 add_valid(
@@ -541,8 +553,8 @@ add_invalid("field-code-zero", "Field code 0.", head() + changes(set_raw(0, byte
 add_invalid("unknown-value-tag", "Value tag 7 on subject.", head() + changes(set_raw(1, bytes([7]))), "badTag")
 add_invalid("unknown-set", "Set byte 4 in an add.",
             head() + changes(ticket(OP_ADD, bytes([4]) + raw_string("x"))), "badTag")
-add_invalid("unknown-event-kind", "Event kind 9.",
-            head() + changes(ticket(OP_EVENT, uuid(E1) + bytes([9, 1]) + raw_string("a") + raw_string("b"))),
+add_invalid("unknown-event-kind", "Event kind 10.",
+            head() + changes(ticket(OP_EVENT, uuid(E1) + bytes([10, 1]) + raw_string("a") + raw_string("b"))),
             "badTag")
 add_invalid("unknown-visibility", "Visibility 3.",
             head() + changes(ticket(OP_EVENT, uuid(E1) + bytes([1, 3]) + raw_string("a") + raw_string("b"))),

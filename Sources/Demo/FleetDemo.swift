@@ -210,12 +210,12 @@ struct Story {
         _ = try await fleet.converge(fleet.running)
         await fleet.southLink?.partition()
         say("   (the proxy drops south's connection and refuses new ones; south's node keeps running and retrying)")
-        _ = try fleet.north.desk.update(printer.id, FieldUpdate(assignee: "anna"))
-        _ = try fleet.south.desk.update(printer.id, FieldUpdate(assignee: "bela"))
-        _ = try fleet.south.desk.tag(printer.id, add: ["toner"], remove: [])
+        _ = try fleet.north.desk.update(printer.id, FieldUpdate(assignee: "anna"), actor: "anna")
+        _ = try fleet.south.desk.update(printer.id, FieldUpdate(assignee: "bela"), actor: "bela")
+        _ = try fleet.south.desk.tag(printer.id, add: ["toner"], remove: [], actor: "bela")
         _ = try fleet.south.desk.customerMessage(printer.id, body: "Dispatch says it happens only with the new label roll.", actor: "orchard-logistics")
         _ = try fleet.north.desk.reply(printer.id, body: "Updated the printer driver; labels print again here.", actor: "anna")
-        _ = try fleet.north.desk.update(printer.id, FieldUpdate(status: .solved))
+        _ = try fleet.north.desk.update(printer.id, FieldUpdate(status: .solved), actor: "anna")
         say("   north assigns \(printer.displayNumber) to anna, replies and solves it, while south assigns it to bela, tags it toner")
         say("   and records a new message from the customer that north has not seen")
         let offline = try fleet.laptop.desk.open(TicketDraft(subject: "Meeting room screen flickers", customer: "quarry-legal", channel: "phone"), now: Self.now())
@@ -241,7 +241,7 @@ struct Story {
         say("\n6. The resolution becomes knowledge; the customer rates the help")
         _ = try fleet.hub.desk.reply(number, body: "Raised the roaming threshold on the controller; scanners in aisle 4 stay connected.",
                                      actor: "tier2-lead")
-        let (_, survey) = try fleet.hub.desk.update(number, FieldUpdate(status: .solved))
+        let (_, survey) = try fleet.hub.desk.update(number, FieldUpdate(status: .solved), actor: "tier2-lead")
         let article = try fleet.hub.desk.writeArticle(from: number, ArticleDraft(
             title: "Warehouse scanners drop off Wi-Fi after a firmware update",
             summary: "Scanners roamed between two access points every few minutes after Monday's firmware update.",
@@ -261,7 +261,7 @@ struct Story {
         let found = hits.first?.article.id == article.id
         let fresh = try fleet.south.desk.open(TicketDraft(subject: "Scanners in aisle 7 keep losing Wi-Fi", priority: .high, customer: "orchard-logistics",
                                                                 channel: "email", firstMessage: "Same as last week in aisle 4?", actor: "orchard-logistics"), now: Self.now())
-        if found { _ = try fleet.south.desk.link(fresh.id, article: article.ref) }
+        if found { _ = try fleet.south.desk.link(fresh.id, article: article.ref, actor: "bela") }
         _ = try await fleet.converge(fleet.running)
         say("   at south, first line searches \"scanners drop off Wi-Fi\": \(hits.first.map { "\($0.article.ref) (\($0.match) match, written at \($0.article.site ?? "?"))" } ?? "nothing")")
         say("   and links it to the new \(fresh.displayNumber) instead of escalating again")

@@ -114,7 +114,7 @@ struct TicketStream {
         switch roll {
         case ..<56:
             _ = try desk.reply(pick.id, body: Self.replies[random.below(Self.replies.count)], actor: agent)
-            if ticket.assignee == nil { _ = try desk.update(pick.id, FieldUpdate(status: .open, assignee: agent)) }
+            if ticket.assignee == nil { _ = try desk.update(pick.id, FieldUpdate(status: .open, assignee: agent), actor: agent) }
             counts.replies += 1
             return .replied(site: site, number: pick.number)
         case ..<68:
@@ -123,16 +123,16 @@ struct TicketStream {
             return .customerWrote(site: site, number: pick.number)
         case ..<76:
             let tag = ["needs-info", "vip", "known-issue", "follow-up"][random.below(4)]
-            _ = try desk.tag(pick.id, add: [tag], remove: [])
+            _ = try desk.tag(pick.id, add: [tag], remove: [], actor: agent)
             counts.tags += 1
             return .tagged(site: site, number: pick.number, tag: tag)
         case ..<81:
             let raised: Priority = ticket.priority == "low" ? .normal : ticket.priority == "normal" ? .high : .urgent
-            _ = try desk.update(pick.id, FieldUpdate(priority: raised))
+            _ = try desk.update(pick.id, FieldUpdate(priority: raised), actor: agent)
             counts.priorityRaises += 1
             return .raised(site: site, number: pick.number)
         case ..<86:
-            _ = try desk.update(pick.id, FieldUpdate(status: .pendingCustomer))
+            _ = try desk.update(pick.id, FieldUpdate(status: .pendingCustomer), actor: agent)
             counts.pending += 1
             return .waiting(site: site, number: pick.number)
         default:
@@ -140,7 +140,7 @@ struct TicketStream {
                 _ = try desk.reply(pick.id, body: Self.replies[2], actor: agent)
                 counts.replies += 1
             }
-            _ = try desk.update(pick.id, FieldUpdate(status: .solved))
+            _ = try desk.update(pick.id, FieldUpdate(status: .solved), actor: agent)
             open.removeAll { $0.id == pick.id }
             counts.solved += 1
             return .solved(site: site, number: pick.number)

@@ -24,13 +24,14 @@ public struct EscalationDesk: Sendable {
 
     /// Validates a configuration file and publishes the documents that are new, in one write.
     /// Only a coordinator publishes.
+    /// - Parameter allowUnknownTargets: takes ladder targets that name nobody in the agent directory.
     /// - Returns: the documents published (already-published identical versions are skipped).
-    public func publish(_ data: Data, file: String, actor: String) throws -> [ConfigDocument] {
+    public func publish(_ data: Data, file: String, actor: String, allowUnknownTargets: Bool = false) throws -> [ConfigDocument] {
         guard identity.role == .coordinator else {
             throw DeskError(.notPermitted, "this store is a \(identity.role.rawValue) (\(identity.site)); configuration is published by the coordinator, where it replicates to every site")
         }
         return try DeskError.translating {
-            let documents = try ConfigReader.read(data, file: file, published: try library())
+            let documents = try ConfigReader.read(data, file: file, published: try library(), allowUnknownTargets: allowUnknownTargets)
             try store.publish(documents.map {
                 ConfigVersionDraft(entity: ConfigDocument.entityID(key: $0.key), versionID: $0.versionID, body: $0.encoded())
             }, actor: actor)

@@ -8,10 +8,15 @@ import TicketStore
 extension HelpDesk {
     /// Functional escalation: moves the ticket sideways to `group` at its owning site.
     @discardableResult
-    public func transfer(_ ref: String, group: String, reason: String?, actor: String, now: Int64) throws -> TicketEvent {
+    /// - Parameter allowUnknown: takes a group no agent of the directory works in (with no agent
+    ///   published, any group is taken).
+    public func transfer(_ ref: String, group: String, reason: String?, actor: String, now: Int64,
+                         allowUnknown: Bool = false) throws -> TicketEvent {
         try Self.checkGroupName(group, field: "group")
+        let directory = DirectoryCheck(AgentDirectory(library: try escalation.library()))
         return try single(ref, actor: actor, now: now) { state in
             guard state.baseStatus != .closed else { throw DeskError(.wrongState, "ticket is closed; reopen it before transferring") }
+            try directory.group(group, at: state.owner.site, field: "group", allowUnknown: allowUnknown)
             var record = EscalationRecord(type: .transferred, at: now)
             record.fromGroup = state.text(.group)
             record.toGroup = group
@@ -24,12 +29,15 @@ extension HelpDesk {
     /// the owning site the group changes now; to another site it is a handoff request that the
     /// receiver accepts or rejects.
     @discardableResult
-    public func escalate(_ ref: String, to target: String, note: HandoffNote, actor: String, now: Int64) throws -> TicketEvent {
+    /// - Parameter allowUnknown: takes a group no agent of the directory works in.
+    public func escalate(_ ref: String, to target: String, note: HandoffNote, actor: String, now: Int64,
+                         allowUnknown: Bool = false) throws -> TicketEvent {
         guard case .group(let group, let site)? = Target(target) else {
             throw DeskError(.invalidInput, field: "to", "takes GROUP@SITE, e.g. tier2@central; got \(target.debugDescription)")
         }
         try Self.checkGroupName(group, field: "to")
         try Self.check(note)
+        try DirectoryCheck(AgentDirectory(library: try escalation.library())).group(group, at: site, field: "to", allowUnknown: allowUnknown)
         return try single(ref, actor: actor, now: now) { state in
             guard !state.baseStatus.isResolved else { throw DeskError(.wrongState, "ticket is \(state.baseStatus.rawValue); reopen it before escalating") }
             var record = EscalationRecord(type: .escalated, at: now)

@@ -29,10 +29,15 @@ public struct HelpDesk: Sendable {
     /// - Parameter allowUnknown: admits a channel intake does not know (a new one, on purpose);
     ///   otherwise it is refused with the nearest.
     @discardableResult
+    ///   Once agents are published, an assignee or group that names nobody in the directory is
+    ///   refused the same way, and a deactivated assignee always.
     public func open(_ draft: TicketDraft, now: Int64, allowUnknown: Bool = false) throws -> TicketRecord {
         try DeskError.translating {
             let library = try escalation.library()
             if !allowUnknown { try check(draft) }
+            let directory = DirectoryCheck(AgentDirectory(library: library))
+            if let assignee = draft.assignee { try directory.agent(assignee, field: "assignee", allowUnknown: allowUnknown) }
+            if let group = draft.group { try directory.group(group, at: identity.site, field: "group", allowUnknown: allowUnknown) }
             return try store.createTicket(draft, follow: library.isEmpty ? nil : escalation.policy(library, now: now))
         }
     }
@@ -72,32 +77,53 @@ public struct HelpDesk: Sendable {
         try DeskError.translating { try store.comment(ref, body: body, kind: .internalNote, visibility: .internal, actor: actor) }
     }
 
-    /// A message from the customer, taken down by an agent (it reopens a solved ticket).
+    /// A message from the customer, taken down by an agent (it reopens a solved ticket). The
+    /// history shows it by the ticket's customer (or `customer`); `actor`, the agent who typed it, is
+    /// kept in the block's attribution.
     @discardableResult
     public func customerMessage(_ ref: String, body: String, actor: String) throws -> TicketRecord {
-        try DeskError.translating { try store.comment(ref, body: body, kind: .customerMessage, visibility: .public, actor: actor) }
+        try DeskError.translating {
+            let customer = try store.ticket(ref).customer
+            return try store.comment(ref, body: body, kind: .customerMessage, visibility: .public,
+                                     actor: TicketDatabase.actorName(customer ?? "customer"),
+                                     recordedBy: actor == customer ? nil : actor)
+        }
     }
 
     // MARK: Fields and tags
 
-    /// Writes the fields `update` names. When the write solves the ticket, a survey token is issued
-    /// with it (only its hash replicates) and returned in the clear, once.
-    public func update(_ ref: String, _ update: FieldUpdate) throws -> (ticket: TicketRecord, surveyToken: String?) {
+    /// Writes the fields `update` names, attributed to `actor` on every replica. When the write
+    /// solves the ticket, a survey token is issued with it (only its hash replicates) and returned in
+    /// the clear, once.
+    /// - Parameter allowUnknown: takes an assignee or group from outside the agent directory (a
+    ///   deactivated assignee is refused all the same). With no agent published, names are free.
+    public func update(_ ref: String, _ update: FieldUpdate, actor: String,
+                       allowUnknown: Bool = false) throws -> (ticket: TicketRecord, surveyToken: String?) {
         let fields = try update.changes()
-        return try DeskError.translating { try store.updateIssuingSurvey(ref, fields) }
+        return try DeskError.translating {
+            let directory = DirectoryCheck(AgentDirectory(library: try escalation.library()))
+            if directory.directory.isPublished {
+                if let assignee = update.assignee { try directory.agent(assignee, field: "assignee", allowUnknown: allowUnknown) }
+                if let group = update.group, !group.isEmpty {
+                    try directory.group(group, at: try? SiteID(try store.ticket(ref).owningSite), field: "group", allowUnknown: allowUnknown)
+                }
+            }
+            return try store.updateIssuingSurvey(ref, fields, actor: actor)
+        }
     }
 
-    /// Adds and removes tags; a remove takes away only the additions this replica has seen.
+    /// Adds and removes tags, attributed to `actor`; a remove takes away only the additions this
+    /// replica has seen.
     @discardableResult
-    public func tag(_ ref: String, add: [String], remove: [String]) throws -> TicketRecord {
+    public func tag(_ ref: String, add: [String], remove: [String], actor: String) throws -> TicketRecord {
         guard !add.isEmpty || !remove.isEmpty else { throw DeskError(.invalidInput, "name at least one tag to add or to remove") }
-        return try DeskError.translating { try store.tag(ref, add: add, remove: remove) }
+        return try DeskError.translating { try store.tag(ref, add: add, remove: remove, actor: actor) }
     }
 
-    /// Opens a solved or closed ticket again: the one way out of `closed`.
+    /// Opens a solved or closed ticket again, attributed to `actor`: the one way out of `closed`.
     @discardableResult
-    public func reopen(_ ref: String) throws -> TicketRecord {
-        try DeskError.translating { try store.reopen(ref) }
+    public func reopen(_ ref: String, actor: String) throws -> TicketRecord {
+        try DeskError.translating { try store.reopen(ref, actor: actor) }
     }
 
     // MARK: Knowledge and customers
@@ -108,8 +134,8 @@ public struct HelpDesk: Sendable {
     }
 
     /// Records that an article was used on a ticket.
-    public func link(_ ticketRef: String, article articleRef: String) throws -> (ticket: TicketRecord, article: ArticleRecord) {
-        try DeskError.translating { try store.linkArticle(ticketRef, articleRef) }
+    public func link(_ ticketRef: String, article articleRef: String, actor: String) throws -> (ticket: TicketRecord, article: ArticleRecord) {
+        try DeskError.translating { try store.linkArticle(ticketRef, articleRef, actor: actor) }
     }
 
     /// Imports or updates customers from a CRM's CSV export; unchanged fields are not written again.

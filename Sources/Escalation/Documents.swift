@@ -130,6 +130,81 @@ public struct RuleDocument: VersionedDocument {
     public var ladder: String
 }
 
+/// An agent's position in the organisation: what `tierline agent add --role` takes.
+public enum AgentRole: String, Codable, Sendable, CaseIterable {
+    case agent, lead, manager
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let role = AgentRole(rawValue: text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                    debugDescription: "\(text.debugDescription) is not a role; use agent, lead or manager"))
+        }
+        self = role
+    }
+}
+
+/// One agent of the directory: who `--actor`, an assignee, a watcher and a ladder's targets name.
+///
+/// Published by the coordinator like the escalation configuration and replicated to every site; the
+/// newest version of each agent is the one that counts (``AgentDirectory``). An agent is never
+/// deleted: a new version with `active` false retires it, and the history keeps its name.
+///
+/// ```swift
+/// let alice = AgentDocument(name: "alice", version: 1, displayName: "Alice Martin", email: "alice@example.com",
+///                           site: "north", groups: ["billing-L1"], role: .lead, roles: ["team_lead"])
+/// ```
+public struct AgentDocument: VersionedDocument {
+    /// The agent's id: 1-64 of a-z, 0-9, `.`, `_` and `-`, starting with a letter or digit.
+    public var name: String
+    public var version: Int
+    /// How the agent is shown to people (`Alice Martin`).
+    public var displayName: String
+    public var email: String?
+    /// The agent's home site.
+    public var site: String
+    /// The groups the agent works in at the home site (`billing-L1`): what `group@site` targets name.
+    public var groups: [String]
+    public var role: AgentRole
+    /// Free-form roles (`team_lead`, `site_manager`, `duty_manager`…): what `role:` targets name.
+    public var roles: [String]
+    /// A retired agent is kept with `active` false: it receives nothing and is refused as an assignee.
+    public var active: Bool
+    /// A published calendar's name giving the agent's working hours; notices outside it wait.
+    public var calendar: String?
+
+    public init(name: String, version: Int, displayName: String, email: String? = nil, site: String, groups: [String] = [],
+                role: AgentRole = .agent, roles: [String] = [], active: Bool = true, calendar: String? = nil) {
+        self.name = name
+        self.version = version
+        self.displayName = displayName
+        self.email = email
+        self.site = site
+        self.groups = groups
+        self.role = role
+        self.roles = roles
+        self.active = active
+        self.calendar = calendar
+    }
+
+    private enum CodingKeys: String, CodingKey { case name, version, displayName, email, site, groups, role, roles, active, calendar }
+
+    /// `groups`, `roles` (empty) and `active` (true) may be left out of a file.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        version = try c.decode(Int.self, forKey: .version)
+        displayName = try c.decode(String.self, forKey: .displayName)
+        email = try c.decodeIfPresent(String.self, forKey: .email)
+        site = try c.decode(String.self, forKey: .site)
+        groups = try c.decodeIfPresent([String].self, forKey: .groups) ?? []
+        role = try c.decodeIfPresent(AgentRole.self, forKey: .role) ?? .agent
+        roles = try c.decodeIfPresent([String].self, forKey: .roles) ?? []
+        active = try c.decodeIfPresent(Bool.self, forKey: .active) ?? true
+        calendar = try c.decodeIfPresent(String.self, forKey: .calendar)
+    }
+}
+
 /// A file given to `tierline config publish`: any of the document lists.
 public struct ConfigBundle: Codable, Sendable, Hashable {
     public var calendars: [CalendarDocument]?
@@ -137,12 +212,23 @@ public struct ConfigBundle: Codable, Sendable, Hashable {
     public var ladders: [LadderDocument]?
     public var matrix: MatrixDocument?
     public var rules: [RuleDocument]?
+    public var agents: [AgentDocument]?
+
+    public init(calendars: [CalendarDocument]? = nil, policies: [PolicyDocument]? = nil, ladders: [LadderDocument]? = nil,
+                matrix: MatrixDocument? = nil, rules: [RuleDocument]? = nil, agents: [AgentDocument]? = nil) {
+        self.calendars = calendars
+        self.policies = policies
+        self.ladders = ladders
+        self.matrix = matrix
+        self.rules = rules
+        self.agents = agents
+    }
 
     /// Every document of the bundle, in a stable order.
     public var documents: [ConfigDocument] {
         (calendars ?? []).map(ConfigDocument.calendar) + (ladders ?? []).map(ConfigDocument.ladder)
             + (policies ?? []).map(ConfigDocument.policy) + (matrix.map { [ConfigDocument.matrix($0)] } ?? [])
-            + (rules ?? []).map(ConfigDocument.rule)
+            + (rules ?? []).map(ConfigDocument.rule) + (agents ?? []).map(ConfigDocument.agent)
     }
 }
 
@@ -160,9 +246,11 @@ public enum ConfigDocument: Sendable, Hashable, Codable {
     case ladder(LadderDocument)
     case matrix(MatrixDocument)
     case rule(RuleDocument)
+    /// An agent of the directory (``AgentDirectory``).
+    case agent(AgentDocument)
 
     public enum Kind: String, Sendable, Codable, CaseIterable {
-        case calendar, policy, ladder, matrix, rule
+        case calendar, policy, ladder, matrix, rule, agent
     }
 
     public var kind: Kind {
@@ -172,6 +260,7 @@ public enum ConfigDocument: Sendable, Hashable, Codable {
         case .ladder: .ladder
         case .matrix: .matrix
         case .rule: .rule
+        case .agent: .agent
         }
     }
 
@@ -183,6 +272,7 @@ public enum ConfigDocument: Sendable, Hashable, Codable {
         case .ladder(let d): d
         case .matrix(let d): d
         case .rule(let d): d
+        case .agent(let d): d
         }
     }
 
@@ -211,7 +301,7 @@ public enum ConfigDocument: Sendable, Hashable, Codable {
         let c = try decoder.container(keyedBy: Key.self)
         guard c.allKeys.count == 1, let key = c.allKeys.first, let kind = Kind(rawValue: key.stringValue) else {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
-                                                    debugDescription: "a configuration version holds exactly one of calendar, policy, ladder, matrix, rule"))
+                                                    debugDescription: "a configuration version holds exactly one of calendar, policy, ladder, matrix, rule, agent"))
         }
         switch kind {
         case .calendar: self = .calendar(try c.decode(CalendarDocument.self, forKey: key))
@@ -219,6 +309,7 @@ public enum ConfigDocument: Sendable, Hashable, Codable {
         case .ladder: self = .ladder(try c.decode(LadderDocument.self, forKey: key))
         case .matrix: self = .matrix(try c.decode(MatrixDocument.self, forKey: key))
         case .rule: self = .rule(try c.decode(RuleDocument.self, forKey: key))
+        case .agent: self = .agent(try c.decode(AgentDocument.self, forKey: key))
         }
     }
 

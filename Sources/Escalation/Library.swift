@@ -92,6 +92,11 @@ public struct ConfigLibrary: Sendable {
         return record
     }
 
+    /// The newest version of every agent document, by name.
+    public var agents: [AgentDocument] {
+        current.compactMap { doc -> AgentDocument? in if case .agent(let a) = doc { return a } else { return nil } }
+    }
+
     /// The proactive rules (newest versions) that match `facts`, by name.
     public func rules(matching facts: MatchFacts) -> [RuleDocument] {
         current.compactMap { doc -> RuleDocument? in if case .rule(let r) = doc, facts.matches(r.match) { return r } else { return nil } }
@@ -141,7 +146,7 @@ extension ConfigDocument {
             return (0...9).contains(l.loops) && (1...16).contains(l.levels.count) && durations([l.ackTimeout] + l.levels.map(\.delay))
         case .matrix(let m):
             return durations([m.grace])
-        case .rule:
+        case .rule, .agent:
             return true
         }
     }

@@ -6,8 +6,9 @@ public enum Target: Sendable, Hashable, CustomStringConvertible {
     case group(String, site: SiteID)
     /// A tier looked up in the escalation matrix for the ticket's owning site and category.
     case tier(Int)
-    /// A role, e.g. `role:site_manager`: notified, never assigned.
-    case role(String)
+    /// A role, e.g. `role:site_manager`: notified, never assigned. Without a site (`role:x`) it
+    /// means the agents with that role at the ticket's owning site; `role:x@site` names the site.
+    case role(String, site: SiteID?)
     /// The coordinator's on-call.
     case coordinator
 
@@ -17,7 +18,14 @@ public enum Target: Sendable, Hashable, CustomStringConvertible {
         } else if text.hasPrefix("tier:"), let n = Int(text.dropFirst(5)), (1...9).contains(n) {
             self = .tier(n)
         } else if text.hasPrefix("role:"), text.count > 5 {
-            self = .role(String(text.dropFirst(5)))
+            let parts = text.dropFirst(5).split(separator: "@", omittingEmptySubsequences: false)
+            guard !parts[0].isEmpty, parts[0].count <= 64, parts.count <= 2 else { return nil }
+            if parts.count == 2 {
+                guard let site = try? SiteID(String(parts[1])) else { return nil }
+                self = .role(String(parts[0]), site: site)
+            } else {
+                self = .role(String(parts[0]), site: nil)
+            }
         } else {
             let parts = text.split(separator: "@", omittingEmptySubsequences: false)
             guard parts.count == 2, !parts[0].isEmpty, parts[0].count <= 64, let site = try? SiteID(String(parts[1])) else { return nil }
@@ -29,7 +37,7 @@ public enum Target: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .group(let g, let site): "\(g)@\(site.rawValue)"
         case .tier(let n): "tier:\(n)"
-        case .role(let r): "role:\(r)"
+        case .role(let r, let site): "role:\(r)" + (site.map { "@\($0.rawValue)" } ?? "")
         case .coordinator: "coordinator"
         }
     }

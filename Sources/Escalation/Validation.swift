@@ -6,10 +6,13 @@ import TicketModel
 public enum ConfigReader {
     /// Decodes a bundle file and checks it against itself and the versions already published.
     ///
+    /// Once agents are published (in the file or before), a ladder's `group@site` and `role:` targets
+    /// must name someone in the directory, unless `allowUnknownTargets`.
     /// - Returns: the documents to publish (versions already published with the same content are left
     ///   out).
     /// - Throws: every problem found, each naming the file, the key and what is wrong.
-    public static func read(_ data: Data, file: String, published: ConfigLibrary) throws(ConfigErrors) -> [ConfigDocument] {
+    public static func read(_ data: Data, file: String, published: ConfigLibrary,
+                            allowUnknownTargets: Bool = false) throws(ConfigErrors) -> [ConfigDocument] {
         // Syntax first, strictly: a repeated key or a trailing comma is refused with its line and
         // column (Foundation would keep the last of two keys and accept the comma).
         let root: StrictJSON.Node
@@ -17,7 +20,7 @@ public enum ConfigReader {
             throw ConfigErrors([ConfigIssue(file: file, path: error.path, "not valid JSON at \(error.position): \(error.message)")])
         }
         guard case .object(let members) = root.value else {
-            throw ConfigErrors([ConfigIssue(file: file, path: "", "the file must be one JSON object; give calendars, policies, ladders, matrix or rules")])
+            throw ConfigErrors([ConfigIssue(file: file, path: "", "the file must be one JSON object; give calendars, policies, ladders, matrix, rules or agents")])
         }
         // Each document is decoded on its own, so one broken document does not hide the problems
         // of the others: every problem of the file is reported at once.
@@ -29,9 +32,10 @@ public enum ConfigReader {
             case "policies": bundle.policies = reading.list(member.value, path: member.name)
             case "ladders": bundle.ladders = reading.list(member.value, path: member.name)
             case "rules": bundle.rules = reading.list(member.value, path: member.name)
+            case "agents": bundle.agents = reading.list(member.value, path: member.name)
             case "matrix": bundle.matrix = reading.one(member.value, path: member.name)
             default:
-                let known: Set = ["calendars", "policies", "ladders", "matrix", "rules"]
+                let known: Set = ["calendars", "policies", "ladders", "matrix", "rules", "agents"]
                 let hint = StrictJSON.nearest(member.name, in: known).map { "; did you mean \"\($0)\"?" } ?? ""
                 reading.issues.append(ConfigIssue(path: StrictJSON.printable(member.name), "unknown key\(hint)"))
             }
@@ -40,12 +44,13 @@ public enum ConfigReader {
         // is placed at its document's index in the file. A reference to a document that could not be
         // read is left out: that document's own problem is the one to fix.
         var checker = Checker(bundle: bundle, published: published)
+        checker.allowUnknownTargets = allowUnknownTargets
         checker.check()
         var issues = reading.issues + checker.issues.map(reading.placed).filter { issue in
             !reading.unreadable.contains { issue.message.hasPrefix($0) }
         }
         if bundle.documents.isEmpty && issues.isEmpty {
-            issues.append(ConfigIssue(path: "", "the file holds no documents; give calendars, policies, ladders, matrix or rules"))
+            issues.append(ConfigIssue(path: "", "the file holds no documents; give calendars, policies, ladders, matrix, rules or agents"))
         }
         guard issues.isEmpty else { throw ConfigErrors(issues.map { ConfigIssue(file: file, path: $0.path, $0.message) }) }
         return bundle.documents.filter { published.document($0.kind, $0.name, version: $0.version) != $0 }
@@ -107,7 +112,7 @@ public enum ConfigReader {
 
         /// Remembers how a reference to the document at `path` reads, if it has a name.
         mutating func noteUnreadable(_ node: StrictJSON.Node, path: String) {
-            let kinds = ["calendars": "calendar", "policies": "policy", "ladders": "ladder", "rules": "rule"]
+            let kinds = ["calendars": "calendar", "policies": "policy", "ladders": "ladder", "rules": "rule", "agents": "agent"]
             guard case .string(let name)? = node["name"]?.value,
                   let kind = kinds[String(path.prefix { $0 != "[" })] else { return }
             unreadable.insert("no \(kind) named \"\(name)\"")
@@ -211,13 +216,20 @@ private struct Checker {
     let bundle: ConfigBundle
     let published: ConfigLibrary
     var issues: [ConfigIssue] = []
+    var allowUnknownTargets = false
+    /// The agents as they will stand once the file is published: published ones, replaced by the
+    /// file's versions.
+    let directory: AgentDirectory
 
     init(bundle: ConfigBundle, published: ConfigLibrary) {
         self.bundle = bundle
         self.published = published
+        let fromFile = Dictionary((bundle.agents ?? []).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        directory = AgentDirectory(published.agents.filter { fromFile[$0.name] == nil } + fromFile.values)
     }
 
     static var namePattern: Regex<Substring> { #/[a-z0-9][a-z0-9_-]{0,63}/# }
+    static var agentPattern: Regex<Substring> { #/[a-z0-9][a-z0-9._-]{0,63}/# }
     static var sitePattern: Regex<Substring> { #/[a-z][a-z0-9-]{0,31}/# }
 
     mutating func fail(_ path: String, _ message: String) { issues.append(ConfigIssue(path: path, message)) }
@@ -240,6 +252,7 @@ private struct Checker {
             checkMatch(r.match, "rules[\(i)].match")
             if !exists(.ladder, r.ladder) { fail("rules[\(i)].ladder", "no ladder named \"\(r.ladder)\" in this file or published") }
         }
+        for (i, a) in (bundle.agents ?? []).enumerated() { checkAgent(a, "agents[\(i)]") }
         checkVersions()
     }
 
@@ -322,19 +335,53 @@ private struct Checker {
             if level.targets.isEmpty { fail("\(here).targets", "a level needs at least one target") }
             for (j, target) in level.targets.enumerated() {
                 switch Target(target) {
-                case nil: fail("\(here).targets[\(j)]", "\"\(target)\" is not a target; use group@site, tier:N, role:NAME or coordinator")
+                case nil: fail("\(here).targets[\(j)]", "\"\(target)\" is not a target; use group@site, tier:N, role:NAME, role:NAME@site or coordinator")
                 case .tier?:
                     if bundle.matrix == nil && published.matrix == nil { fail("\(here).targets[\(j)]", "tier targets need an escalation matrix; publish one") }
+                case .group(let group, let site)? where directory.isPublished && !allowUnknownTargets && !directory.hasGroup(group, at: site):
+                    let near = directory.suggestion(group: group, at: site).map { "; did you mean \"\($0)\"?" } ?? ""
+                    fail("\(here).targets[\(j)]", "no active agent in group \(group) at \(site) in the agent directory\(near) (publish the agents first, or allow unknown targets)")
+                case .role(let role, let site)? where directory.isPublished && !allowUnknownTargets && !directory.hasRole(role, at: site):
+                    let near = directory.suggestion(role: role).map { "; did you mean \"role:\($0)\"?" } ?? ""
+                    fail("\(here).targets[\(j)]", "no active agent has the role \(role)\(site.map { " at \($0)" } ?? "") in the agent directory\(near) (publish the agents first, or allow unknown targets)")
                 default: break
                 }
             }
             if level.assignment != .notify, let first = level.targets.first, case .role? = Target(first) {
                 fail("\(here).targets[0]", "\(level.assignment.rawValue) needs a group@site or tier:N target first")
             }
-            for (j, action) in (level.actions ?? []).enumerated() where LevelAction(action) == nil {
-                fail("\(here).actions[\(j)]", "\"\(action)\" is not an action; use notify, raise_priority, watch:NAME or tag:NAME")
+            for (j, action) in (level.actions ?? []).enumerated() {
+                switch LevelAction(action) {
+                case nil:
+                    fail("\(here).actions[\(j)]", "\"\(action)\" is not an action; use notify, raise_priority, watch:NAME or tag:NAME")
+                case .watch(let name)? where directory.isPublished && !allowUnknownTargets && directory.agent(name)?.active != true:
+                    let why = directory.agent(name) == nil ? "is not in the agent directory" : "is deactivated in the agent directory"
+                    let near = directory.agent(name) == nil ? directory.suggestion(for: name).map { "; did you mean \"watch:\($0)\"?" } ?? "" : ""
+                    fail("\(here).actions[\(j)]", "watcher \(name) \(why)\(near)")
+                default: break
+                }
             }
         }
+    }
+
+    mutating func checkAgent(_ a: AgentDocument, _ path: String) {
+        if (try? Self.agentPattern.wholeMatch(in: a.name)) == nil {
+            fail("\(path).name", "\"\(a.name)\" is not an agent name; use 1-64 of a-z, 0-9, ., _ and -, starting with a letter or digit")
+        }
+        if a.displayName.trimmingCharacters(in: .whitespaces).isEmpty || a.displayName.utf8.count > 256 {
+            fail("\(path).displayName", "give the name people see, 1-256 bytes")
+        }
+        if let email = a.email, !AgentDocument.isEmail(email) {
+            fail("\(path).email", "\"\(email)\" is not an e-mail address; write e.g. alice@example.com")
+        }
+        if (try? Self.sitePattern.wholeMatch(in: a.site)) == nil { fail("\(path).site", "\"\(a.site)\" is not a site id") }
+        for (i, group) in a.groups.enumerated()
+            where group.isEmpty || group.utf8.count > 64 || group.contains("@") || group.contains(where: { $0.isWhitespace || $0.isNewline }) {
+            fail("\(path).groups[\(i)]", "\"\(group)\" is not a group name: 1-64 characters, no spaces and no @")
+        }
+        if Set(a.groups).count != a.groups.count { fail("\(path).groups", "names a group twice") }
+        for (i, role) in a.roles.enumerated() { checkName(role, "\(path).roles[\(i)]") }
+        if let calendar = a.calendar { checkCalendarRef(calendar, "\(path).calendar") }
     }
 
     mutating func checkMatrix(_ m: MatrixDocument, _ path: String) {
@@ -350,7 +397,7 @@ private struct Checker {
     /// rewrite a published version.
     mutating func checkVersions() {
         var seen = Set<String>()
-        let paths: [ConfigDocument.Kind: String] = [.calendar: "calendars", .policy: "policies", .ladder: "ladders", .rule: "rules"]
+        let paths: [ConfigDocument.Kind: String] = [.calendar: "calendars", .policy: "policies", .ladder: "ladders", .rule: "rules", .agent: "agents"]
         var index: [ConfigDocument.Kind: Int] = [:]
         for doc in bundle.documents {
             let i = index[doc.kind, default: 0]

@@ -83,5 +83,5 @@ public enum WireVersion {
     /// Lowest protocol version spoken.
     public static let minProtocolVersion = 1
     /// The block encoding schema written and read (`Protocol/PROTOCOL.md` §1).
-    public static let schema = 3
+    public static let schema = 4
 }

@@ -43,6 +43,10 @@ public enum EventKind: String, CaseIterable, Sendable, Codable {
     /// The metadata of a file a customer sent (name, type, size, link, digest), as canonical JSON;
     /// the file itself stays where the channel keeps it (schema 3).
     case attachment
+    /// Who made the other changes of its block (field sets, tag adds and removes): the actor, with
+    /// an empty body. It carries no text of its own; histories show its actor on those changes
+    /// instead of listing it (schema 4).
+    case attribution
 
     var code: UInt8 { UInt8(EventKind.allCases.firstIndex(of: self)! + 1) }
 }

@@ -45,8 +45,9 @@ public enum CustomerCSV {
         return out
     }
 
-    /// The records of `text` with the line each starts on.
-    static func records(_ text: String, file: String) throws -> [(line: Int, fields: [String])] {
+    /// The records of `text` with the line each starts on: RFC 4180 fields, as the CRM reader takes
+    /// them (the agent directory's import reads its file with it too).
+    public static func records(_ text: String, file: String) throws -> [(line: Int, fields: [String])] {
         var out: [(line: Int, fields: [String])] = []
         var fields: [String] = []
         var field = ""

@@ -198,10 +198,14 @@ extension TicketDatabase {
 
     /// Writes fields of a ticket like ``update(_:_:)``; when the write solves the ticket, a survey
     /// token is issued with it (its hash is replicated with the ticket) and returned in the clear.
-    /// - Parameter issue: `false` writes the fields only (``update(_:_:)``).
-    public func updateIssuingSurvey(_ ref: String, _ fields: [(Field, FieldValue)], issue: Bool = true) throws -> (ticket: TicketRecord, surveyToken: String?) {
+    /// - Parameters:
+    ///   - issue: `false` writes the fields only (``update(_:_:actor:)``).
+    ///   - actor: who writes; recorded with the fields in an `attribution` event of the same block.
+    public func updateIssuingSurvey(_ ref: String, _ fields: [(Field, FieldValue)], issue: Bool = true,
+                                    actor: String? = nil) throws -> (ticket: TicketRecord, surveyToken: String?) {
         guard !fields.isEmpty else { throw StoreError(.invalidInput, "nothing to update; pass at least one field") }
         for (field, value) in fields { try validate(field, value) }
+        if let actor { try checkText(actor, "actor", max: BlockLimits.maxNameBytes, allowEmpty: true) }
         let id = try resolve(ref)
         var token: String?
         try writeLocal { db, _, _ in
@@ -214,7 +218,7 @@ extension TicketDatabase {
                 token = issued
                 changes.append(Change(.ticket(id), .set(.custom(TicketLookup.surveyToken), .text(SurveyToken.hash(issued)))))
             }
-            return changes
+            return attributed(changes, to: id, actor: actor)
         }
         return (try ticket(id.lowercased), token)
     }

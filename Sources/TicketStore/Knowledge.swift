@@ -83,14 +83,15 @@ extension TicketDatabase {
 
     /// Records that first line used an article on a ticket (a `kb:` link in the ticket's links).
     /// Linking twice changes nothing.
-    public func linkArticle(_ ticketRef: String, _ articleRef: String) throws -> (ticket: TicketRecord, article: ArticleRecord) {
+    /// - Parameter actor: who linked it, attributed with the link.
+    public func linkArticle(_ ticketRef: String, _ articleRef: String, actor: String? = nil) throws -> (ticket: TicketRecord, article: ArticleRecord) {
         let ticket = try resolve(ticketRef)
         let article = try article(articleRef)
         let articleID = try Self.uuid(article.id)
         try writeLocal { db, _, _ in
             let linked = try Bool.fetchOne(db, sql: "SELECT 1 FROM ticketElement WHERE ticket = ? AND setName = 'links' AND element = ?",
                                            arguments: [ticket.lowercased, ArticleLink.element(articleID)]) ?? false
-            return linked ? [] : [Change(.ticket(ticket), .addElement(.links, ArticleLink.element(articleID)))]
+            return linked ? [] : attributed([Change(.ticket(ticket), .addElement(.links, ArticleLink.element(articleID)))], to: ticket, actor: actor)
         }
         return (try self.ticket(ticket.lowercased), try self.article(article.id))
     }

@@ -47,7 +47,11 @@ extension TicketDatabase {
         try validate(draft)
         let id = UUIDv7.make(millis: wallClock(), random: Self.randomBytes(10))
         let eventID = UUIDv7.make(millis: wallClock(), random: Self.randomBytes(10))
-        try writeLocal({ _, _, nextNumber in Self.changes(opening: draft, id: id, number: try nextNumber(), messageID: eventID) },
+        try writeLocal({ _, _, nextNumber in
+                           let changes = Self.changes(opening: draft, id: id, number: try nextNumber(), messageID: eventID)
+                           // The opening's fields are the opener's: attributed after the create.
+                           return [changes[0]] + attributed(Array(changes.dropFirst()), to: id, actor: draft.actor)
+                       },
                        followUp: follow.map { follow in { db in try Self.recordChanges(db, id, follow).changes } })
         return try ticket(id.lowercased)
     }
@@ -78,9 +82,20 @@ extension TicketDatabase {
 
     /// Writes fields of a ticket. A closed ticket leaves `closed` only through ``reopen(_:)``; `merged`
     /// is never written directly.
+    /// - Parameter actor: who writes; recorded with the fields (``attributed(_:to:actor:)``).
     @discardableResult
-    public func update(_ ref: String, _ fields: [(Field, FieldValue)]) throws -> TicketRecord {
-        try updateIssuingSurvey(ref, fields, issue: false).ticket
+    public func update(_ ref: String, _ fields: [(Field, FieldValue)], actor: String? = nil) throws -> TicketRecord {
+        try updateIssuingSurvey(ref, fields, issue: false, actor: actor).ticket
+    }
+
+    /// `changes` with an `attribution` event naming `actor` in front, so the block that carries the
+    /// field and tag changes says who made them on every replica (PROTOCOL §1.5.4). The changes of
+    /// one local write are few and fit one block; `nil` or an empty actor adds nothing.
+    func attributed(_ changes: [Change], to id: UUID, actor: String?) -> [Change] {
+        guard let actor, !actor.isEmpty, !changes.isEmpty else { return changes }
+        let event = TicketEvent(id: UUIDv7.make(millis: wallClock(), random: Self.randomBytes(10)),
+                                kind: .attribution, actor: Self.actorName(actor), visibility: .internal, body: "")
+        return [Change(.ticket(id), .event(event))] + changes
     }
 
     /// Checks a field's value and the size of its text.
@@ -100,20 +115,23 @@ extension TicketDatabase {
 
     /// Appends a reply, an internal note or a customer message.
     @discardableResult
-    public func comment(_ ref: String, body: String, kind: EventKind, visibility: Visibility, actor: String) throws -> TicketRecord {
+    /// - Parameter recordedBy: the agent who wrote it down, when that is not `actor` (a customer's
+    ///   message taken by phone): kept in an `attribution` event of the same block.
+    public func comment(_ ref: String, body: String, kind: EventKind, visibility: Visibility, actor: String,
+                        recordedBy: String? = nil) throws -> TicketRecord {
         try checkText(body, "body", max: BlockLimits.maxBodyBytes, allowEmpty: false)
         try checkText(actor, "actor", max: BlockLimits.maxNameBytes, allowEmpty: true)
         let id = try resolve(ref)
         let event = TicketEvent(id: UUIDv7.make(millis: wallClock(), random: Self.randomBytes(10)), kind: kind, actor: actor,
                                 visibility: visibility, body: body)
-        try writeLocal { _, _, _ in [Change(.ticket(id), .event(event))] }
+        try writeLocal { _, _, _ in attributed([Change(.ticket(id), .event(event))], to: id, actor: recordedBy) }
         return try ticket(id.lowercased)
     }
 
     /// Adds and removes tags. A remove takes away the additions this replica has seen (observed-remove):
     /// a concurrent add elsewhere survives.
     @discardableResult
-    public func tag(_ ref: String, add: [String], remove: [String]) throws -> TicketRecord {
+    public func tag(_ ref: String, add: [String], remove: [String], actor: String? = nil) throws -> TicketRecord {
         guard !add.isEmpty || !remove.isEmpty else { throw StoreError(.invalidInput, "pass --add or --remove") }
         for tag in add + remove { try checkText(tag, "tag", max: BlockLimits.maxNameBytes, allowEmpty: false) }
         let add = add.map(\.precomposedStringWithCanonicalMapping)
@@ -126,16 +144,16 @@ extension TicketDatabase {
                 let observed = state.elements[.tags]?[tag] ?? []
                 if !observed.isEmpty { changes.append(Change(.ticket(id), .removeElement(.tags, tag, observed: observed))) }
             }
-            return changes
+            return attributed(changes, to: id, actor: actor)
         }
         return try ticket(id.lowercased)
     }
 
     /// Opens a solved or closed ticket again: the one way out of `closed`.
     @discardableResult
-    public func reopen(_ ref: String) throws -> TicketRecord {
+    public func reopen(_ ref: String, actor: String? = nil) throws -> TicketRecord {
         let id = try resolve(ref)
-        try writeLocal { _, _, _ in [Change(.ticket(id), .set(.status, .text(Status.open.rawValue)))] }
+        try writeLocal { _, _, _ in attributed([Change(.ticket(id), .set(.status, .text(Status.open.rawValue)))], to: id, actor: actor) }
         return try ticket(id.lowercased)
     }
 

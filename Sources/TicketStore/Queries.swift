@@ -51,7 +51,17 @@ extension TicketDatabase {
             if let created = state.created, let number = state.displayNumber {
                 items.append(HistoryItem(id: "created", kind: .created, stamp: created, tiebreak: "", body: "created \(number)"))
             }
-            for entry in state.events {
+            // Who made a block's field and tag changes: its `attribution` event (PROTOCOL §1.5.4; the
+            // lowest change index counts), else the agent's escalation record that implied them (a
+            // transfer, an accepted handoff). The attribution itself is not a history item.
+            var byBlock: [String: String] = [:]
+            for entry in state.events.sorted(by: { $0.dot.index < $1.dot.index }) where entry.event.kind == .attribution {
+                if byBlock[entry.dot.blockKey] == nil { byBlock[entry.dot.blockKey] = entry.event.actor }
+            }
+            for entry in state.events where entry.event.kind == .escalation && entry.event.actor != "tierline" {
+                if byBlock[entry.dot.blockKey] == nil { byBlock[entry.dot.blockKey] = entry.event.actor }
+            }
+            for entry in state.events where entry.event.kind != .attribution {
                 var item = HistoryItem(id: entry.event.id.lowercased, kind: HistoryItem.Kind(rawValue: entry.event.kind.rawValue) ?? .internalNote,
                                        stamp: entry.stamp, tiebreak: entry.dot.sortKey, body: entry.event.body,
                                        actor: entry.event.actor, visibility: entry.event.visibility.rawValue)
@@ -60,13 +70,13 @@ extension TicketDatabase {
             }
             for write in state.writes {
                 items.append(HistoryItem(id: write.dot.description, kind: .fieldChange, stamp: write.stamp, tiebreak: write.dot.sortKey,
-                                         body: "\(write.field) → \(write.value)", field: write.field.description,
+                                         body: "\(write.field) → \(write.value)", actor: byBlock[write.dot.blockKey], field: write.field.description,
                                          value: write.value == .null ? nil : write.value.description))
             }
             for write in state.elementWrites {
                 items.append(HistoryItem(id: write.dot.description, kind: .fieldChange, stamp: write.stamp, tiebreak: write.dot.sortKey,
                                          body: "\(write.set.name.dropLast()) \(write.isAddition ? "+" : "−") \(write.element)",
-                                         field: write.set.name, value: write.element))
+                                         actor: byBlock[write.dot.blockKey], field: write.set.name, value: write.element))
             }
             for conflict in state.conflicts {
                 let kept = [conflict.first, conflict.second].first { $0.dot == conflict.winner }
@@ -96,6 +106,9 @@ extension TicketDatabase {
 }
 
 extension Dot {
+    /// The block that carries the change: its origin and seq.
+    var blockKey: String { "\(origin):\(seq)" }
+
     /// Orders like the dot itself as text: origin, then seq and index as fixed-width numbers (so
     /// change 10 of a block sorts after change 9).
     var sortKey: String {

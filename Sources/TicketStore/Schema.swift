@@ -292,7 +292,14 @@ enum Schema {
             // (they come with the dashboard's own migrations, when it first attaches), so a Tierline
             // from before refuses the store instead of writing to tables that may not be there.
         }
-        migrator.registerMigration("v14-outbox") { db in
+        migrator.registerMigration("v14-local-settings") { db in
+            // Settings of this store alone, never replicated (`tierline agent use`).
+            try db.create(table: "localSetting") { t in
+                t.primaryKey("name", .text)
+                t.column("value", .text).notNull()
+            }
+        }
+        migrator.registerMigration("v15-outbox") { db in
             // Notices and customer replies waiting to be sent: local to this node, written in the
             // same transaction as the write that causes them. One row per (key, channel, recipient),
             // so a notice derived twice is sent once.

@@ -63,13 +63,13 @@ import TicketStore
         let (store, desk) = try store()
         let ticket = try desk.open(TicketDraft(subject: "VPN drops"), now: Self.now)
         let before = try store.vector()
-        let merged = try refusal { _ = try desk.update(ticket.id, FieldUpdate(status: .merged)) }
+        let merged = try refusal { _ = try desk.update(ticket.id, FieldUpdate(status: .merged), actor: "ana") }
         #expect(merged.code == .invalidInput && merged.field == "status")
-        let blank = try refusal { _ = try desk.update(ticket.id, FieldUpdate(subject: "  ")) }
+        let blank = try refusal { _ = try desk.update(ticket.id, FieldUpdate(subject: "  "), actor: "ana") }
         #expect(blank.code == .invalidInput && blank.field == "subject")
-        let nothing = try refusal { _ = try desk.update(ticket.id, FieldUpdate()) }
+        let nothing = try refusal { _ = try desk.update(ticket.id, FieldUpdate(), actor: "ana") }
         #expect(nothing.code == .invalidInput && nothing.field == nil)
-        let unnamed = try refusal { _ = try desk.update(ticket.id, FieldUpdate(custom: [(name: "", value: "x")])) }
+        let unnamed = try refusal { _ = try desk.update(ticket.id, FieldUpdate(custom: [(name: "", value: "x")]), actor: "ana") }
         #expect(unnamed.field == "field")
         #expect(try store.vector() == before)
     }
@@ -77,18 +77,18 @@ import TicketStore
     @Test func solvingIssuesASurveyTokenOnce() throws {
         let (_, desk) = try store()
         let ticket = try desk.open(TicketDraft(subject: "VPN drops"), now: Self.now)
-        let (solved, token) = try desk.update(ticket.id, FieldUpdate(status: .solved, custom: [(name: "cause", value: "mtu")]))
+        let (solved, token) = try desk.update(ticket.id, FieldUpdate(status: .solved, custom: [(name: "cause", value: "mtu")]), actor: "ana")
         #expect(solved.status == "solved")
         #expect(token != nil)
-        #expect(try desk.update(ticket.id, FieldUpdate(status: .solved)).surveyToken == nil)
+        #expect(try desk.update(ticket.id, FieldUpdate(status: .solved), actor: "ana").surveyToken == nil)
     }
 
     @Test func tagsNeedSomethingToDo() throws {
         let (_, desk) = try store()
         let ticket = try desk.open(TicketDraft(subject: "VPN drops"), now: Self.now)
-        #expect(try refusal { try desk.tag(ticket.id, add: [], remove: []) }.code == .invalidInput)
-        #expect(try desk.tag(ticket.id, add: ["vpn", "vip"], remove: []).tags == ["vip", "vpn"])
-        #expect(try desk.tag(ticket.id, add: [], remove: ["vip"]).tags == ["vpn"])
+        #expect(try refusal { try desk.tag(ticket.id, add: [], remove: [], actor: "ana") }.code == .invalidInput)
+        #expect(try desk.tag(ticket.id, add: ["vpn", "vip"], remove: [], actor: "ana").tags == ["vip", "vpn"])
+        #expect(try desk.tag(ticket.id, add: [], remove: ["vip"], actor: "ana").tags == ["vpn"])
     }
 
     @Test func escalationRefusalsNameTheirField() throws {
@@ -108,7 +108,7 @@ import TicketStore
         // Nothing pending, nothing running: the ticket's state, not the request, is in the way.
         #expect(try refusal { try desk.accept(ticket.id, actor: "ana", now: Self.now) }.code == .wrongState)
         #expect(try refusal { try desk.acknowledge(ticket.id, actor: "ana", now: Self.now) }.code == .wrongState)
-        _ = try desk.update(ticket.id, FieldUpdate(status: .closed))
+        _ = try desk.update(ticket.id, FieldUpdate(status: .closed), actor: "ana")
         #expect(try refusal { try desk.transfer(ticket.id, group: "billing", reason: nil, actor: "ana", now: Self.now) }.code == .wrongState)
         #expect(try store.ticket(ticket.id).group == nil)
     }

@@ -38,11 +38,11 @@ import TicketStore
 
         // Apart: both assign A, north removes a tag south adds again, north solves B while south
         // takes down a customer message on it, and each side writes comments and tickets of its own.
-        _ = try n.update(a.id, FieldUpdate(assignee: "alice"))
-        _ = try s.update(a.id, FieldUpdate(assignee: "bob"))
-        #expect(try n.tag(a.id, add: [], remove: ["printer"]).tags == ["hw"])
-        _ = try s.tag(a.id, add: ["printer"], remove: [])
-        #expect(try n.update(b.id, FieldUpdate(status: .solved)).ticket.status == "solved")
+        _ = try n.update(a.id, FieldUpdate(assignee: "alice"), actor: "ana")
+        _ = try s.update(a.id, FieldUpdate(assignee: "bob"), actor: "ana")
+        #expect(try n.tag(a.id, add: [], remove: ["printer"], actor: "ana").tags == ["hw"])
+        _ = try s.tag(a.id, add: ["printer"], remove: [], actor: "ana")
+        #expect(try n.update(b.id, FieldUpdate(status: .solved), actor: "ana").ticket.status == "solved")
         try s.customerMessage(b.id, body: "customer-south: still broken after the fix", actor: "customer")
         let c = try s.open(TicketDraft(subject: "Laptop battery swollen", priority: .low, tags: ["hw"]), now: Self.now)
         try n.reply(a.id, body: "north-reply: technician on the way", actor: "ana")

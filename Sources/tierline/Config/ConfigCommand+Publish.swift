@@ -14,6 +14,7 @@ extension ConfigCommand {
         @OptionGroup var options: StoreOptions
         @OptionGroup var actor: ActorOption
         @Argument(help: "The JSON file.") var file: String
+        @Flag(help: "Take ladder targets that name nobody in the agent directory (once agents are published).") var allowUnknown = false
 
         struct Published: Encodable {
             var kind: String
@@ -23,8 +24,9 @@ extension ConfigCommand {
 
         func run() throws {
             let data = try contents(of: file, hint: ": no such file or not readable")
-            let desk = try EscalationDesk(store: options.open())
-            let documents = try desk.publish(data, file: file, actor: actor.actor)
+            let store = try options.open()
+            let desk = try EscalationDesk(store: store)
+            let documents = try desk.publish(data, file: file, actor: try actor.name(in: store), allowUnknownTargets: allowUnknown)
             let rows = documents.map { Published(kind: $0.kind.rawValue, name: $0.name, version: $0.version) }
             if options.json { return try printJSON(rows) }
             if rows.isEmpty { return print("nothing new: every version in \(file) is already published") }

@@ -17,6 +17,7 @@ struct Escalate: TicketWrite {
     @Option(help: "Facts already verified with the customer.") var verifiedFacts: String
     @Option(help: "What was tried, and what happened.") var stepsTried: String
     @Option(help: "What the next tier is asked to do.") var requestedAction: String
+    @Flag(help: "Take a group no agent of the directory works in (on purpose) instead of refusing it.") var allowUnknown = false
 
     func validate() throws {
         if Target(to).map({ if case .group = $0 { true } else { false } }) != true {
@@ -30,6 +31,6 @@ struct Escalate: TicketWrite {
     }
 
     func write(_ desk: HelpDesk, _ ticket: String, actor: String, now: Int64) throws {
-        try desk.escalate(ticket, to: to, note: note, actor: actor, now: now)
+        try desk.escalate(ticket, to: to, note: note, actor: actor, now: now, allowUnknown: allowUnknown)
     }
 }

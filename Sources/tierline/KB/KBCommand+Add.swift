@@ -16,8 +16,9 @@ extension KBCommand {
         @Option(help: "The steps that solve it.") var steps: String
 
         func run() throws {
-            let article = try HelpDesk(store: options.open()).writeArticle(from: ticket, ArticleDraft(title: title, summary: summary, rootCause: rootCause,
-                                                                                      steps: steps, author: actor.actor))
+            let store = try options.open()
+            let article = try HelpDesk(store: store).writeArticle(from: ticket, ArticleDraft(title: title, summary: summary, rootCause: rootCause,
+                                                                                      steps: steps, author: try actor.name(in: store)))
             if options.json { return try printJSON(article) }
             print("recorded \(article.ref)  \(article.title)")
         }

@@ -22,7 +22,7 @@ extension TicketCommand {
 
         @Option(help: "The customer's tier (e.g. platinum): SLA policies and proactive rules match on it.") var customerTier: String?
         @Option(help: "The category (e.g. billing): the escalation matrix routes on it.") var category: String?
-        @Flag(help: "Take a channel intake does not know (a new one, on purpose) instead of refusing it.") var allowUnknown = false
+        @Flag(help: "Take a channel intake does not know, or an assignee or group from outside the agent directory (on purpose), instead of refusing it.") var allowUnknown = false
 
         func run() throws {
             let store = try options.open()
@@ -30,7 +30,7 @@ extension TicketCommand {
             // policy is pinned by the site's ticker once one arrives.
             let record = try HelpDesk(store: store).open(TicketDraft(
                 subject: subject, priority: priority, customer: customer, channel: channel, group: group, assignee: assignee,
-                tags: tags, firstMessage: message, actor: actor.actor, category: category, customerTier: customerTier), now: nowMillis(), allowUnknown: allowUnknown)
+                tags: tags, firstMessage: message, actor: try actor.name(in: store), category: category, customerTier: customerTier), now: nowMillis(), allowUnknown: allowUnknown)
             try report(record, options, "created")
         }
     }

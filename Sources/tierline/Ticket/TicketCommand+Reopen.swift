@@ -10,10 +10,12 @@ extension TicketCommand {
     struct Reopen: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Open a solved or closed ticket again.")
         @OptionGroup var options: StoreOptions
+        @OptionGroup var actor: ActorOption
         @Argument(help: "The ticket's id or display number.") var id: String
 
         func run() throws {
-            try report(try HelpDesk(store: options.open()).reopen(id), options, "reopened")
+            let store = try options.open()
+            try report(try HelpDesk(store: store).reopen(id, actor: try actor.name(in: store)), options, "reopened")
         }
     }
 }

@@ -10,6 +10,7 @@ extension TicketCommand {
     struct Tag: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add and remove tags.")
         @OptionGroup var options: StoreOptions
+        @OptionGroup var actor: ActorOption
         @Argument(help: "The ticket's id or display number.") var id: String
         @Option(help: "A tag to add (repeat for more).") var add: [String] = []
         @Option(help: "A tag to remove (repeat for more).") var remove: [String] = []
@@ -19,7 +20,8 @@ extension TicketCommand {
         }
 
         func run() throws {
-            let record = try HelpDesk(store: options.open()).tag(id, add: add, remove: remove)
+            let store = try options.open()
+            let record = try HelpDesk(store: store).tag(id, add: add, remove: remove, actor: try actor.name(in: store))
             if options.json { return try printJSON(record) }
             print("tagged \(record.displayNumber): \(record.tags.isEmpty ? "no tags" : record.tags.joined(separator: ", "))")
         }

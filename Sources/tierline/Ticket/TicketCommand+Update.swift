@@ -10,6 +10,7 @@ extension TicketCommand {
     struct Update: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Change fields of a ticket (an empty value clears a field).")
         @OptionGroup var options: StoreOptions
+        @OptionGroup var actor: ActorOption
         @Argument(help: "The ticket's id or display number.") var id: String
         @Option var subject: String?
         @Option(help: "new, open, pending_customer, pending_third_party, on_hold, solved, closed.") var status: Status?
@@ -19,6 +20,7 @@ extension TicketCommand {
         @Option var category: String?
         @Option(name: .customLong("field"), help: "A custom field as NAME=VALUE (repeat for more; an empty value clears it).")
         var customFields: [String] = []
+        @Flag(help: "Take an assignee or group from outside the agent directory (on purpose) instead of refusing it.") var allowUnknown = false
 
         func validate() throws {
             for pair in customFields where !pair.contains("=") || pair.hasPrefix("=") {
@@ -41,7 +43,8 @@ extension TicketCommand {
             if update == FieldUpdate() {
                 throw ValidationError("nothing to update: pass --subject, --status, --priority, --assignee, --group, --category or --field")
             }
-            let (record, survey) = try HelpDesk(store: options.open()).update(id, update)
+            let store = try options.open()
+            let (record, survey) = try HelpDesk(store: store).update(id, update, actor: try actor.name(in: store), allowUnknown: allowUnknown)
             if options.json { return try printJSON(Updated(ticket: record, surveyToken: survey)) }
             print("updated \(record.displayNumber)  \(record.id)")
             if let survey { print("CSAT survey token (send it to the customer; it is shown only now): \(survey)") }

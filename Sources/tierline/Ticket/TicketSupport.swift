@@ -6,10 +6,20 @@ import SyncNode
 import TicketModel
 import TicketStore
 
-/// Who the write is recorded as.
+/// Who the write is recorded as: `--actor`, else `$TIERLINE_ACTOR`, else the store's own setting
+/// (`tierline agent use NAME`), else `$USER`.
 struct ActorOption: ParsableArguments {
-    @Option(help: "Who is writing (default: $USER).")
-    var actor: String = ProcessInfo.processInfo.environment["USER"] ?? "agent"
+    @Option(name: .customLong("actor"), help: "Who is writing (default: $TIERLINE_ACTOR, else the store's `tierline agent use`, else $USER).")
+    var given: String?
+
+    /// The actor for a write to `store`.
+    func name(in store: TicketDatabase) throws -> String {
+        let environment = ProcessInfo.processInfo.environment
+        if let given, !given.isEmpty { return given }
+        if let name = environment["TIERLINE_ACTOR"], !name.isEmpty { return name }
+        if let name = try store.localSetting(.actor) { return name }
+        return environment["USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "agent"
+    }
 }
 
 func report(_ record: TicketRecord, _ options: StoreOptions, _ verb: String) throws {
@@ -35,8 +45,9 @@ protocol TicketWrite: ParsableCommand {
 
 extension TicketWrite {
     func run() throws {
-        let desk = try HelpDesk(store: target.options.open())
-        try write(desk, target.id, actor: target.actor.actor, now: nowMillis())
+        let store = try target.options.open()
+        let desk = try HelpDesk(store: store)
+        try write(desk, target.id, actor: try target.actor.name(in: store), now: nowMillis())
         try report(try desk.store.ticket(target.id), target.options, Self.done)
     }
 }
