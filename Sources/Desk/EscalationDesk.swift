@@ -14,6 +14,8 @@ public struct EscalationDesk: Sendable {
     public let identity: LocalIdentity
 
     public init(store: TicketDatabase) throws {
+        var store = store
+        store.notices = Notices.planner
         self.store = store
         identity = try store.identity()
     }

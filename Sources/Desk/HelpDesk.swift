@@ -16,8 +16,9 @@ public struct HelpDesk: Sendable {
     public var identity: LocalIdentity { escalation.identity }
 
     public init(store: TicketDatabase) throws {
-        self.store = store
         escalation = try DeskError.translating { try EscalationDesk(store: store) }
+        // Every write through the Desk puts its notices in the outbox in the same transaction.
+        self.store = escalation.store
     }
 
     // MARK: Opening

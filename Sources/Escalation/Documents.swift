@@ -82,6 +82,9 @@ public struct LevelDocument: Codable, Sendable, Hashable {
     public var assignment: Assignment
     /// `notify`, `raise_priority`, `watch:NAME`, `tag:NAME`.
     public var actions: [String]?
+    /// Whether its notices page at any hour; otherwise a notice outside a recipient's working hours
+    /// (the agent's calendar) waits for the next opening.
+    public var pageAnytime: Bool?
 }
 
 /// A hierarchical escalation ladder.

@@ -100,6 +100,12 @@ public struct WriteContext {
     /// The bodies of every published configuration version, as inside the write.
     public func configBodies() throws -> [String] { try TicketDatabase.configBodies(db) }
 
+    /// The coordinator's site, as the adopted roster names it.
+    public func coordinator() throws -> SiteID? {
+        guard let roster = try TicketDatabase.roster(db)?.roster else { return nil }
+        return try? SiteID(roster.coordinator)
+    }
+
     /// The names of the node's webhooks that receive every notice.
     public func noticeWebhooks() throws -> [String] { try String.fetchAll(db, sql: "SELECT name FROM noticeWebhook ORDER BY name") }
 

@@ -1,0 +1,174 @@
+import Desk
+import Escalation
+import Foundation
+import Synchronization
+import TestSupport
+import Testing
+import TicketModel
+import TicketStore
+
+/// Which writes reach people (issue 20): the notices and customer copies the Desk's planner puts in
+/// the outbox, in the write's own transaction.
+@Suite struct NoticeTests {
+    /// Monday 2026-09-21 16:00 UTC.
+    static let monday1600: UInt64 = 1_790_006_400_000
+    static let hour: UInt64 = 3_600_000
+
+    static let config = #"""
+    {"calendars": [{"name": "office", "version": 1, "timezone": "UTC",
+                    "weekly": {"mon": ["09:00-17:00"], "tue": ["09:00-17:00"], "wed": ["09:00-17:00"], "thu": ["09:00-17:00"], "fri": ["09:00-17:00"]}}],
+     "ladders": [{"name": "breach", "version": 1, "loops": 0,
+                  "levels": [{"delay": "0m", "targets": ["role:team_lead"], "assignment": "notify"}]},
+                 {"name": "page", "version": 1, "loops": 0,
+                  "levels": [{"delay": "0m", "targets": ["role:team_lead"], "assignment": "notify", "pageAnytime": true}]}],
+     "policies": [{"name": "standard", "version": 1, "position": 2, "match": {}, "calendar": "24x7", "ladder": "breach",
+                   "clocks": {"firstResponse": {"targets": {"normal": "1h", "urgent": "1h"}, "onBreach": ["notify", "escalate"]}}},
+                  {"name": "urgent", "version": 1, "position": 1, "match": {"priority": ["urgent"]}, "calendar": "24x7", "ladder": "page",
+                   "clocks": {"firstResponse": {"targets": {"urgent": "1h"}, "onBreach": ["escalate"]}}}],
+     "agents": [{"name": "lena", "version": 1, "displayName": "Lena Lead", "email": "lena@example.com", "site": "hub",
+                 "groups": ["tier1"], "role": "lead", "roles": ["team_lead"], "calendar": "office"},
+                {"name": "ana", "version": 1, "displayName": "Ana Agent", "email": "ana@example.com", "site": "hub", "groups": ["tier1"]}]}
+    """#
+
+    func hub(_ clock: TestClock, key: SiteKey = .generate()) throws -> (TicketDatabase, HelpDesk) {
+        let store = try memoryStore("hub", role: .coordinator, clock: clock, key: key)
+        let desk = try HelpDesk(store: store)
+        _ = try desk.escalation.publish(Data(Self.config.utf8), file: "config.json", actor: "ops")
+        return (store, desk)
+    }
+
+    func pending(_ store: TicketDatabase) throws -> [OutboxEntry] { try store.outbox(state: .pending).sorted { $0.id! < $1.id! } }
+
+    @Test func aPublicReplyReachesAnEmailCustomerAndANoteDoesNot() throws {
+        let clock = TestClock(Self.monday1600)
+        let (store, desk) = try hub(clock)
+        _ = try desk.importCustomers(csv: Data("id,name,email\nC-7,Ada,ada@customer.example\n".utf8), file: "crm.csv")
+        let ticket = try desk.open(TicketDraft(subject: "Invoice missing", customer: "C-7", channel: "email"), now: Int64(clock.now))
+        let before = try pending(store).count
+        try desk.note(ticket.id, body: "internal: check the billing run", actor: "ana")
+        #expect(try pending(store).count == before, "an internal note reaches no customer")
+        let reply = try desk.reply(ticket.id, body: "We have re-sent the invoice.", actor: "ana")
+        let copies = try pending(store).filter { $0.kind == "reply" }
+        #expect(copies.count == 1)
+        let copy = try #require(copies.first)
+        #expect(copy.channel == "email" && copy.recipient == "ada@customer.example")
+        #expect(copy.subject == "[\(reply.displayNumber)] Re: Invoice missing")
+        #expect(copy.body.hasPrefix("We have re-sent the invoice."))
+        #expect(copy.notBefore == Int64(clock.now))
+    }
+
+    @Test func aReplyOnAnIntegrationsTicketGoesToItsReplyWebhook() throws {
+        let clock = TestClock(Self.monday1600)
+        let (store, desk) = try hub(clock)
+        _ = try store.addAPIToken(name: "chatbridge", channels: [])
+        let secret = try store.setReplyWebhook(integration: "chatbridge", url: "http://127.0.0.1:9/replies")
+        #expect(secret.hasPrefix("whsec_"))
+        let ticket = try desk.open(TicketDraft(subject: "Chat: cannot log in", channel: "chat"), now: Int64(clock.now))
+        _ = try store.update(ticket.id, [(.custom(TicketLookup.integration), .text("chatbridge"))])
+        try desk.reply(ticket.id, body: "Try the reset link.", actor: "ana")
+        let copy = try #require(try pending(store).first { $0.kind == "reply" })
+        #expect(copy.channel == "integration:chatbridge")
+        let body = try JSONSerialization.jsonObject(with: Data(copy.body.utf8)) as? [String: Any]
+        let data = body?["data"] as? [String: Any]
+        #expect(body?["type"] as? String == "reply")
+        #expect(data?["text"] as? String == "Try the reset link.")
+        #expect((data?["ticket"] as? [String: Any])?["id"] as? String == ticket.id)
+    }
+
+    @Test func aBreachReachesTheAssigneeAndTheTeamLeadAndTheLadderTheLead() throws {
+        let clock = TestClock(Self.monday1600 - 6 * Self.hour)   // 10:00, inside office hours
+        let (store, desk) = try hub(clock)
+        try store.setNoticeWebhooks(["ops"])
+        let ticket = try desk.open(TicketDraft(subject: "VPN down", group: "tier1", assignee: "ana"), now: Int64(clock.now))
+        _ = try store.outbox().map { try store.markSent($0.id!) }
+        clock.advance(2 * Self.hour)
+        _ = try desk.escalation.tick(now: Int64(clock.now))
+        let entries = try pending(store)
+        let breach = entries.filter { $0.kind == "sla_breach" && $0.channel == "email" }
+        #expect(Set(breach.map(\.recipient)) == ["ana@example.com", "lena@example.com"])
+        #expect(breach.allSatisfy { $0.subject.hasPrefix("[\(ticket.displayNumber)]") && $0.notBefore == Int64(clock.now) })
+        let level = entries.filter { $0.kind == "level_fired" && $0.channel == "email" }
+        #expect(level.map(\.recipient) == ["lena@example.com"])
+        // The webhook gets each notice once, keyed by the record alone, with its recipients listed.
+        let hooks = entries.filter { $0.channel == "webhook:ops" }
+        #expect(Set(hooks.map(\.kind)) == ["sla_breach", "level_fired", "ladder_exhausted"])
+        #expect(Set(hooks.map(\.key)).count == hooks.count)
+        let state = try store.ticketState(ticket.id)
+        let breachRecord = try #require(state.events.first { $0.event.kind == .escalation && $0.event.body.contains("sla_breach") })
+        #expect(hooks.contains { $0.key == "tl-\(breachRecord.event.id.uuidString.lowercased())" })
+    }
+
+    /// A breach at 18:30 on a calendar that ends at 17:00 waits for 09:00 the next working day; an
+    /// agent without a calendar, and a level marked to page at any time, are told at once.
+    @Test func aNoticeOutsideWorkingHoursWaitsForTheNextOpening() throws {
+        let clock = TestClock(Self.monday1600)
+        let (store, desk) = try hub(clock)
+        let normal = try desk.open(TicketDraft(subject: "Printer jam", group: "tier1", assignee: "ana"), now: Int64(clock.now))
+        let urgent = try desk.open(TicketDraft(subject: "Payroll down", priority: .urgent, group: "tier1", assignee: "ana"), now: Int64(clock.now))
+        _ = try store.outbox().map { try store.markSent($0.id!) }
+        let at1830 = Self.monday1600 + 5 * Self.hour / 2
+        clock.move(to: at1830)
+        _ = try desk.escalation.tick(now: Int64(clock.now))
+        let tuesday0900: Int64 = 1_790_067_600_000
+        let entries = try pending(store)
+        func due(_ ticket: TicketRecord, _ kind: String, _ to: String) -> [Int64] {
+            entries.filter { $0.ticket == ticket.id && $0.kind == kind && $0.recipient == to }.map(\.notBefore)
+        }
+        #expect(due(normal, "sla_breach", "lena@example.com") == [tuesday0900])
+        #expect(due(normal, "sla_breach", "ana@example.com") == [Int64(at1830)])
+        #expect(due(normal, "level_fired", "lena@example.com") == [tuesday0900])
+        #expect(due(urgent, "level_fired", "lena@example.com") == [Int64(at1830)], "the page level rings at any hour")
+        // Not due yet: the dispatcher does not see it before 09:00.
+        #expect(try store.dueDeliveries(now: at1830).allSatisfy { $0.recipient != "lena@example.com" || $0.ticket == urgent.id })
+        #expect(try store.dueDeliveries(now: UInt64(tuesday0900)).contains { $0.recipient == "lena@example.com" && $0.ticket == normal.id })
+    }
+
+    @Test func aRetiredAgentIsToldNothing() throws {
+        let clock = TestClock(Self.monday1600 - 6 * Self.hour)
+        let (store, desk) = try hub(clock)
+        _ = try desk.escalation.publish(Data(#"{"agents": [{"name": "lena", "version": 2, "displayName": "Lena Lead", "email": "lena@example.com", "site": "hub", "groups": ["tier1"], "role": "lead", "roles": ["team_lead"], "active": false}]}"#.utf8), file: "retire.json", actor: "ops")
+        _ = try desk.open(TicketDraft(subject: "VPN down", group: "tier1"), now: Int64(clock.now))
+        clock.advance(2 * Self.hour)
+        _ = try desk.escalation.tick(now: Int64(clock.now))
+        #expect(try store.outbox().allSatisfy { $0.recipient != "lena@example.com" })
+    }
+
+    /// A crash after the outbox rows but before the commit leaves neither the reply nor its copy.
+    @Test func aCrashLeavesNeitherTheEventNorItsDelivery() throws {
+        let clock = TestClock(Self.monday1600)
+        var (store, desk) = try hub(clock)
+        let ticket = try desk.open(TicketDraft(subject: "Invoice missing", customer: "ada@customer.example", channel: "email"), now: Int64(clock.now))
+        let before = (try store.vector(), try store.outbox().count)
+        store.faultHook = { if $0 == "afterOutbox" { throw CocoaError(.fileWriteUnknown) } }
+        desk = try HelpDesk(store: store)
+        #expect(throws: (any Error).self) { try desk.reply(ticket.id, body: "Re-sent.", actor: "ana") }
+        #expect(try store.vector() == before.0 && store.outbox().count == before.1)
+        store.faultHook = nil
+        try HelpDesk(store: store).reply(ticket.id, body: "Re-sent.", actor: "ana")
+        #expect(try store.outbox().count == before.1 + 1)
+    }
+
+    /// The owner and the coordinator both fire a level while apart: the two notices carry the same
+    /// key, so a receiver keeps one.
+    @Test func theOwnerAndTheBackstopDeriveTheSameKeys() throws {
+        let clock = TestClock(Self.monday1600 - 6 * Self.hour)
+        let hubKey = SiteKey.generate(), northKey = SiteKey.generate()
+        let (hub, hubDesk) = try hub(clock, key: hubKey)
+        let north = try memoryStore("north", clock: clock, key: northKey)
+        try admit([(hub, hubKey), (north, northKey)])
+        _ = try north.apply(try hub.blocks(after: try north.vector()))
+        try hub.setNoticeWebhooks(["ops"])
+        try north.setNoticeWebhooks(["ops"])
+        let northDesk = try HelpDesk(store: north)
+        let ticket = try northDesk.open(TicketDraft(subject: "VPN down"), now: Int64(clock.now))
+        _ = try hub.apply(try north.blocks(after: try hub.vector()))
+        clock.advance(3 * Self.hour)
+        _ = try northDesk.escalation.tick(now: Int64(clock.now))
+        _ = try hubDesk.escalation.tick(now: Int64(clock.now), backstop: { _, _ in true })
+        func keys(_ store: TicketDatabase) throws -> Set<String> {
+            Set(try store.outbox().filter { $0.channel == "webhook:ops" && $0.ticket == ticket.id && $0.kind == "level_fired" }.map(\.key))
+        }
+        #expect(try !keys(north).isEmpty)
+        #expect(try keys(north) == keys(hub))
+    }
+}
