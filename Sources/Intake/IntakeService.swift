@@ -69,7 +69,8 @@ public struct IntakeService: Sendable {
 
     public init(store: TicketDatabase, routing: RoutingRules?, logger: Logger = Logger(label: "tierline.intake"),
                 now: @escaping @Sendable () -> Int64 = { Int64(TicketDatabase.systemMillis()) }) throws {
-        self.store = store
+        // Through the Desk: every intake write puts its notices (a customer reply to the assignee) in the outbox.
+        self.store = try HelpDesk(store: store).store
         self.routing = routing
         self.logger = logger
         self.now = now
