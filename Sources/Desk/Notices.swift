@@ -273,10 +273,10 @@ public enum Notices {
             var ticket: Ticket
             var subject: String
             var text: String
-            var author: String?
+            @NullEncoded var author: String?
             var recipients: [Recipient]
-            var record: StrictJSON.Node?
-            var externalThreadId: String?
+            @NullEncoded var record: StrictJSON.Node?
+            @NullEncoded var externalThreadId: String?
         }
         var type: String
         var timestamp: String
