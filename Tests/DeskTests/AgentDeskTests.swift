@@ -46,7 +46,10 @@ import TicketStore
         let store = try memoryStore("north")
         let error = try refusal { try AgentDesk(store: store).add(AgentDocument(name: "alice", version: 1, displayName: "Alice", site: "north"), actor: "x") }
         #expect(error.code == .notPermitted)
-        #expect(error.message.contains("coordinator"))
+        #expect(error.message.contains("run it at the coordinator"))
+        // Said before any value of a file is read.
+        #expect(try refusal { _ = try AgentDesk(store: store).importAgents(csv: Data("nonsense".utf8), file: "a.csv", actor: "x") }.code == .notPermitted)
+        #expect(try refusal { _ = try AgentDesk(store: store).deactivate("alice", actor: "x") }.code == .notPermitted)
         #expect(try store.configBodies().isEmpty)
     }
 
