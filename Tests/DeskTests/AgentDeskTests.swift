@@ -151,6 +151,7 @@ import TicketStore
         #expect(by("tag + vpn") == "bob")
         #expect(by("status → open") == "carol")
         #expect(by("subject → VPN") == "olga")
+        #expect(items.first { $0.kind == .created }?.actor == "olga")
         // The attribution is not a history item of its own.
         #expect(!items.contains { $0.kind.rawValue == "attribution" })
         #expect(items.filter { $0.kind == .fieldChange }.allSatisfy { $0.actor != nil }, "\(items.map { ($0.body, $0.actor) })")
