@@ -44,6 +44,7 @@ public struct AgentDesk: Sendable {
     /// receives nothing more and is refused as an assignee. Its name stays in every history.
     @discardableResult
     public func deactivate(_ name: String, actor: String) throws -> AgentDocument {
+        try checkPermitted()
         let directory = try directory()
         guard var document = directory.agent(name) else {
             throw DeskError(.notFound, "no agent \(StrictJSON.printable(name).debugDescription) in the directory"
@@ -63,6 +64,7 @@ public struct AgentDesk: Sendable {
     /// directory gets its next version; a row equal to the published agent is left out.
     /// - Returns: the versions published.
     public func importAgents(csv data: Data, file: String, actor: String) throws -> [AgentDocument] {
+        try checkPermitted()
         let (rows, rowProblems) = try AgentCSV.parse(data, file: file)
         let library = try escalation.library()
         let directory = AgentDirectory(library: library)
@@ -88,7 +90,6 @@ public struct AgentDesk: Sendable {
             lines.append(row.line)
         }
         // The documents' own checks (e-mail, site, groups, roles, calendar), by the file's lines.
-        if !documents.isEmpty { try checkPermitted() }
         for issue in try issues(of: documents, library: library) {
             guard let index = issue.index, index < lines.count else {
                 problems.append((0, "\(file): \(issue.message)"))

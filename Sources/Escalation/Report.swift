@@ -40,7 +40,11 @@ public struct SLAReport: Encodable, Sendable {
         /// The site that wrote it (for a derived record: the site that fired it).
         public var site: String?
         public var text: String
-        public init(id: String, type: String, at: String, site: String?, text: String) {
+        /// The agent who wrote it (an escalate, a transfer, an answer to a handoff); absent for a
+        /// record automation derived.
+        public var actor: String?
+        public init(id: String, type: String, at: String, site: String?, text: String, actor: String? = nil) {
+            self.actor = actor
             self.id = id
             self.type = type
             self.at = at
@@ -108,7 +112,7 @@ public struct SLAReport: Encodable, Sendable {
 
     static func entry(_ stored: StoredRecord) -> Entry {
         Entry(id: stored.id.uuidString.lowercased(), type: stored.record.type.rawValue, at: iso(stored.record.at),
-              site: stored.site?.rawValue, text: describe(stored.record))
+              site: stored.site?.rawValue, text: describe(stored.record), actor: stored.actor)
     }
 
     /// One line saying what a record means.

@@ -8,6 +8,8 @@ public struct StoredRecord: Sendable, Hashable {
     /// Who wrote (or fired) it: the origin of the block that carried it; `nil` for a record derived
     /// now and not yet written.
     public var site: SiteID?
+    /// The agent who wrote it (`--actor`), or `nil` for a record automation derived (`tierline`).
+    public var actor: String? = nil
 }
 
 /// What the SLA and ladder rules read of a ticket: when things happened, in milliseconds.
@@ -51,7 +53,8 @@ public struct TicketFacts: Sendable {
         ownedAt = state.writes.filter { $0.field == .assignee && $0.value != .null }.map { ms($0.stamp) }.min()
         records = state.events.compactMap { entry in
             guard entry.event.kind == .escalation, let record = EscalationRecord.decode(entry.event.body) else { return nil }
-            return StoredRecord(id: entry.event.id, record: record, site: entry.stamp.site)
+            return StoredRecord(id: entry.event.id, record: record, site: entry.stamp.site,
+                                actor: entry.event.actor == "tierline" || entry.event.actor.isEmpty ? nil : entry.event.actor)
         }.sorted { ($0.record.at, $0.id.uuidString) < ($1.record.at, $1.id.uuidString) }
         eventIDs = Set(state.events.map(\.event.id))
         statuses = TicketFacts.timeline(state)

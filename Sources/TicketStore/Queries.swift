@@ -49,7 +49,9 @@ extension TicketDatabase {
             let state = try Self.fold(db, try Self.uuid(record.id))
             var items: [HistoryItem] = []
             if let created = state.created, let number = state.displayNumber {
-                items.append(HistoryItem(id: "created", kind: .created, stamp: created, tiebreak: "", body: "created \(number)"))
+                // The opener: the attribution written with the create, in the same block.
+                let opener = state.events.first { $0.event.kind == .attribution && $0.stamp == created }?.event.actor
+                items.append(HistoryItem(id: "created", kind: .created, stamp: created, tiebreak: "", body: "created \(number)", actor: opener))
             }
             // Who made a block's field and tag changes: its `attribution` event (PROTOCOL §1.5.4; the
             // lowest change index counts), else the agent's escalation record that implied them (a

@@ -134,7 +134,7 @@ func printSLA(_ sla: SLAReport) {
     }
     for h in sla.pendingHandoffs { print("  pending handoff: \(TerminalText.visible(h.text))") }
     if !sla.history.isEmpty {
-        printTable(["WHEN", "SITE", "RECORD"], sla.history.map { [$0.at, $0.site ?? "", $0.text] })
+        printTable(["WHEN", "SITE", "BY", "RECORD"], sla.history.map { [$0.at, $0.site ?? "", $0.actor ?? "", $0.text] })
     }
 }
 

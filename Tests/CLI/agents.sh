@@ -156,6 +156,13 @@ for body in ["priority → high", "status → solved", "tag + vpn", "status → 
     h.ensure(h.by(d, body) == "alice", f"{body}: {h.by(d, body)}")
 h.ensure(not [e for e in d["events"] if e.get("kind") == "attribution"], "an attribution is listed as an item")
 PY
+check "the transfer by bob names him in the SLA history and on the group change" py "$W/out" <<'PY'
+import sys, h
+d = h.load(sys.argv[1])
+moves = h.where(d["sla"]["history"], type="transferred")
+h.ensure(moves and moves[-1].get("actor") == "bob", f"{d['sla']['history']}")
+h.ensure(h.by(d, "group → billing-L1") == "bob", "group change BY")
+PY
 must "ticket show (table)" "$HQ" ticket show "$T1"
 check "the BY column of the table shows alice for the field changes" \
     bash -c "grep -E 'field_change +alice +(priority → high|tag \\+ vpn|status → open)' '$W/out' | wc -l | grep -qx 3"

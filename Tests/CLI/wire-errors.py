@@ -228,7 +228,7 @@ def main(work, port, proc, node_site, node_key):
             problems.append(f"protocol {h.get('protocol')!r}…{h.get('minProtocol')!r}, want 2 (speaking 1…2)")
         if not isinstance(h.get("minProtocol"), int) or not 1 <= h["minProtocol"] <= 1:
             problems.append(f"minProtocol {h.get('minProtocol')!r}")
-        if h.get("schema") != 3:
+        if h.get("schema") != 4:
             problems.append(f"schema {h.get('schema')!r}")
         if h.get("site") != node_site:
             problems.append(f"site {h.get('site')!r}, want {node_site!r}")

@@ -46,7 +46,10 @@ import TicketStore
         let store = try memoryStore("north")
         let error = try refusal { try AgentDesk(store: store).add(AgentDocument(name: "alice", version: 1, displayName: "Alice", site: "north"), actor: "x") }
         #expect(error.code == .notPermitted)
-        #expect(error.message.contains("coordinator"))
+        #expect(error.message.contains("run it at the coordinator"))
+        // Said before any value of a file is read.
+        #expect(try refusal { _ = try AgentDesk(store: store).importAgents(csv: Data("nonsense".utf8), file: "a.csv", actor: "x") }.code == .notPermitted)
+        #expect(try refusal { _ = try AgentDesk(store: store).deactivate("alice", actor: "x") }.code == .notPermitted)
         #expect(try store.configBodies().isEmpty)
     }
 
@@ -148,6 +151,7 @@ import TicketStore
         #expect(by("tag + vpn") == "bob")
         #expect(by("status → open") == "carol")
         #expect(by("subject → VPN") == "olga")
+        #expect(items.first { $0.kind == .created }?.actor == "olga")
         // The attribution is not a history item of its own.
         #expect(!items.contains { $0.kind.rawValue == "attribution" })
         #expect(items.filter { $0.kind == .fieldChange }.allSatisfy { $0.actor != nil }, "\(items.map { ($0.body, $0.actor) })")
