@@ -27,7 +27,8 @@ import TicketStore
                    "clocks": {"firstResponse": {"targets": {"urgent": "1h"}, "onBreach": ["escalate"]}}}],
      "agents": [{"name": "lena", "version": 1, "displayName": "Lena Lead", "email": "lena@example.com", "site": "hub",
                  "groups": ["tier1"], "role": "lead", "roles": ["team_lead"], "calendar": "office"},
-                {"name": "ana", "version": 1, "displayName": "Ana Agent", "email": "ana@example.com", "site": "hub", "groups": ["tier1"]}]}
+                {"name": "ana", "version": 1, "displayName": "Ana Agent", "email": "ana@example.com", "site": "hub", "groups": ["tier1"]},
+                {"name": "tom", "version": 1, "displayName": "Tom Tier2", "email": "tom@example.com", "site": "hub", "groups": ["tier2"]}]}
     """#
 
     func hub(_ clock: TestClock, key: SiteKey = .generate()) throws -> (TicketDatabase, HelpDesk) {
@@ -170,5 +171,21 @@ import TicketStore
         }
         #expect(try !keys(north).isEmpty)
         #expect(try keys(north) == keys(hub))
+    }
+
+    @Test func anAssignmentACustomersAnswerAndAHandoffReachTheAgentsConcerned() throws {
+        let clock = TestClock(Self.monday1600 - 6 * Self.hour)
+        let (store, desk) = try hub(clock)
+        let ticket = try desk.open(TicketDraft(subject: "VPN down", group: "tier1"), now: Int64(clock.now))
+        _ = try desk.update(ticket.id, FieldUpdate(assignee: "ana"), actor: "lena")
+        #expect(try pending(store).filter { $0.kind == "assigned" }.map(\.recipient) == ["ana@example.com"])
+        try desk.customerMessage(ticket.id, body: "It is down again", actor: "customer")
+        let answer = try #require(try pending(store).first { $0.kind == "customer_reply" })
+        #expect(answer.recipient == "ana@example.com" && answer.body.contains("It is down again"))
+        let note = HandoffNote(summary: "VPN flaps", verifiedFacts: "two sites", stepsTried: "restart", requestedAction: "check the concentrator")
+        try desk.escalate(ticket.id, to: "tier2@hub", note: note, actor: "ana", now: Int64(clock.now))
+        let request = try #require(try pending(store).first { $0.kind == "handoff_requested" })
+        #expect(request.recipient == "tom@example.com")
+        #expect(request.body.contains("check the concentrator") && request.body.contains("by ana"))
     }
 }
