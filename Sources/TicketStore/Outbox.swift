@@ -128,6 +128,13 @@ extension TicketDatabase {
         }
     }
 
+    /// Writes `drafts` to the outbox in a transaction of their own: notices that no ticket write
+    /// causes, such as `tierline notify test`'s. A draft already there (same key, channel and
+    /// recipient) is left out.
+    public func enqueue(_ drafts: [OutboxDraft]) throws {
+        try writer.write { db in try Self.enqueue(db, drafts, now: wallClock()) }
+    }
+
     /// Deliveries that are due at `now`, oldest first.
     public func dueDeliveries(now: UInt64, limit: Int = 64) throws -> [OutboxEntry] {
         try writer.read { db in
@@ -153,19 +160,26 @@ extension TicketDatabase {
     }
 
     public func outboxSummary() throws -> OutboxSummary {
-        try writer.read { db in
-            var summary = OutboxSummary()
-            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n, MIN(nextAttempt) AS oldest FROM outbox GROUP BY state") {
-                let n: Int = row["n"]
-                switch DeliveryState(rawValue: row["state"]) {
-                case .pending?: summary.pending = n; summary.oldestPending = row["oldest"]
-                case .sent?: summary.sent = n
-                case .dead?: summary.dead = n
-                case nil: break
-                }
+        try writer.read(Self.outboxSummary)
+    }
+
+    /// The same from async code (the dashboard, `/metrics`), without blocking a cooperative thread.
+    public func outboxSummary() async throws -> OutboxSummary {
+        try await writer.read(Self.outboxSummary)
+    }
+
+    static func outboxSummary(_ db: Database) throws -> OutboxSummary {
+        var summary = OutboxSummary()
+        for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n, MIN(nextAttempt) AS oldest FROM outbox GROUP BY state") {
+            let n: Int = row["n"]
+            switch DeliveryState(rawValue: row["state"]) {
+            case .pending?: summary.pending = n; summary.oldestPending = row["oldest"]
+            case .sent?: summary.sent = n
+            case .dead?: summary.dead = n
+            case nil: break
             }
-            return summary
         }
+        return summary
     }
 
     /// Marks delivery `id` sent.
