@@ -116,8 +116,12 @@ public struct NotificationSettings: Sendable, Codable, Equatable {
             }
             secrets.webhookKeys[hook.name] = key
         }
-        if let smtp, let caFile = smtp.caFile, !FileManager.default.isReadableFile(atPath: caFile) {
-            throw NotifyError(.settings, "notifications.smtp.caFile: cannot read \(caFile); name a PEM file of the CA that signs the relay's certificate", transient: false)
+        if let smtp, let caFile = smtp.caFile {
+            guard FileManager.default.isReadableFile(atPath: caFile) else {
+                throw NotifyError(.settings, "notifications.smtp.caFile: cannot read \(caFile); name a PEM file of the CA that signs the relay's certificate", transient: false)
+            }
+            // Parses the CA file now, so a bad one stops serve instead of killing every e-mail.
+            _ = try SMTPClient(settings: smtp, password: nil).makeTLSContext()
         }
         return secrets
     }

@@ -107,10 +107,19 @@ public struct SMTPClient: Sendable {
             }
             throw NotifyError(.connection, "\(step) failed: \(error)", transient: true)
         } catch let error as NIOSSLError {
-            throw NotifyError(.connection, "\(step) failed: TLS \(error); the relay's certificate must be valid for \(settings.host) and signed by \(settings.caFile ?? "a CA the system trusts")", transient: true)
+            throw tlsFailure("\(error)")
+        } catch let error as NIOSSLExtraError {
+            throw tlsFailure("\(error)")
         } catch {
             throw NotifyError(.connection, "\(step) failed: \(error)", transient: true)
         }
+    }
+
+    /// A failed TLS handshake, in words: the certificate check, else BoringSSL's error.
+    func tlsFailure(_ text: String) -> NotifyError {
+        let why = text.contains("CERTIFICATE_VERIFY_FAILED") ? "the relay's certificate did not verify"
+            : text.contains("failedToValidateHostname") ? "the relay's certificate is not for \(settings.host)" : text
+        return NotifyError(.connection, "the TLS handshake with \(settings.host):\(settings.port) failed: \(why); the certificate must be valid for \(settings.host) and signed by \(settings.caFile.map { "the CA in \($0)" } ?? "a CA the system trusts (notifications.smtp.caFile names your own)"); nothing was sent", transient: true)
     }
 
     /// AUTH PLAIN, else LOGIN, as the server offers.

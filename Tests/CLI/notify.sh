@@ -7,7 +7,9 @@
 #   a. e-mail: a test notice reaches an aiosmtpd server that requires STARTTLS and AUTH (its
 #      self-signed certificate, made here with openssl, trusted through smtp.caFile), with the right
 #      envelope, To, Subject and Message-ID <KEY@tierline>.
+#      The same over TLS from the first byte (security "tls").
 #   b. a server that offers no STARTTLS gets nothing: the delivery fails naming STARTTLS.
+#      A relay whose certificate is not trusted (no caFile) gets nothing either.
 #   c. a wrong password: the delivery fails naming AUTH.
 #   d. webhooks: a delivery verifies at a receiver that checks the Standard Webhooks signature; one
 #      signed with another secret is refused (401) and is dead at once with the status.
@@ -61,19 +63,22 @@ helper() {
 }
 SMTP_PORT=$(helper smtp smtp_server.py --out "$W/mail.jsonl" --cert "$W/smtp-cert.pem" --key "$W/smtp-key.pem" \
     --user tierline --password-file "$W/smtp-password")
+TLS_PORT=$(helper smtp-tls smtp_server.py --out "$W/tls-mail.jsonl" --implicit-tls --cert "$W/smtp-cert.pem" --key "$W/smtp-key.pem" \
+    --user tierline --password-file "$W/smtp-password")
 PLAIN_PORT=$(helper smtp-plain smtp_server.py --out "$W/plain-mail.jsonl" --no-starttls --user tierline --password-file "$W/smtp-password")
 HOOK_PORT=$(helper hook webhook_receiver.py --secret-file "$W/hook.whsec")
 BURST_PORT=$(helper burst webhook_receiver.py --secret-file "$W/hook.whsec" --fail-every 3 --delay-ms 20)
 FAST_PORT=$(helper fast webhook_receiver.py --secret-file "$W/hook.whsec")
 pass "SMTP servers on $SMTP_PORT (STARTTLS+AUTH) and $PLAIN_PORT (no STARTTLS), receivers on $HOOK_PORT, $BURST_PORT, $FAST_PORT"
 
-# config FILE SMTP_PORT PASSWORD_FILE WEBHOOKS_JSON: a node.json with a notifications section.
+# config FILE SMTP_PORT PASSWORD_FILE WEBHOOKS_JSON [SECURITY]: a node.json with a notifications section.
 config() {
     python3 - "$@" <<'PY'
 import json, sys
 path, port, password, hooks = sys.argv[1], int(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])
+security = sys.argv[5] if len(sys.argv) > 5 else "starttls"
 json.dump({"notifications": {
-    "smtp": {"host": "127.0.0.1", "port": port, "security": "starttls", "username": "tierline", "passwordFile": password,
+    "smtp": {"host": "127.0.0.1", "port": port, "security": security, "username": "tierline", "passwordFile": password,
              "from": "Help desk <help@example.org>", "caFile": "smtp-cert.pem", "timeoutMillis": 5000},
     "webhooks": hooks, "maxAttempts": 8, "backoffMinMillis": 50, "backoffMaxMillis": 400, "pollMillis": 100}}, open(path, "w"))
 PY
@@ -81,6 +86,7 @@ PY
 hook() { printf '{"name": "%s", "url": "http://127.0.0.1:%s/hook", "secretFile": "%s"}' "$1" "$2" "$3"; }
 config "$W/node.json" "$SMTP_PORT" smtp-password "[$(hook hook "$HOOK_PORT" hook.whsec)]"
 config "$W/plain.json" "$PLAIN_PORT" smtp-password "[]"
+config "$W/tls.json" "$TLS_PORT" smtp-password "[]" tls
 config "$W/wrong.json" "$SMTP_PORT" wrong-password "[]"
 config "$W/other-secret.json" "$SMTP_PORT" smtp-password "[$(hook hook "$HOOK_PORT" other.whsec)]"
 config "$W/spare.json" "$SMTP_PORT" smtp-password "[$(hook hook "$HOOK_PORT" hook.whsec), $(hook spare "$HOOK_PORT" hook.whsec)]"
@@ -122,6 +128,13 @@ assert m["Message-ID"] == f"<{sys.argv[2]}@tierline>", m["Message-ID"]
 assert sys.argv[2] in m.get_payload(decode=True).decode(), "the body names the key"
 PY
 
+enqueue tls "$W/tls.json" --email dave@example.org
+must "outbox send over implicit TLS (security tls)" "$S" outbox send --config "$W/tls.json"
+check "the implicit-TLS server received it in TLS, authenticated" python3 -c '
+import json, sys
+r = [json.loads(line) for line in open(sys.argv[1])]
+assert len(r) == 1 and r[0]["tls"] and r[0]["authenticated"] and r[0]["rcpt_tos"] == ["dave@example.org"], r' "$W/tls-mail.jsonl"
+
 echo "== b. a server without STARTTLS gets nothing"
 enqueue plain "$W/plain.json" --email anna@example.org
 must "outbox send (no STARTTLS) runs" "$S" outbox send --config "$W/plain.json"
@@ -129,6 +142,15 @@ ERR=$(entry "$(cat "$W/plain.keys")" lastError)
 check "the delivery failed naming STARTTLS, and is not sent" bash -c '[[ $1 == *STARTTLS* && $2 == pending ]]' _ "$ERR" "$(entry "$(cat "$W/plain.keys")" state)"
 echo "      lastError: $ERR"
 check "the server without STARTTLS received no message" test ! -s "$W/plain-mail.jsonl"
+
+echo "== b2. a certificate the node does not trust (no caFile: the system's CAs) gets nothing"
+python3 -c 'import json,sys; c = json.load(open(sys.argv[1])); del c["notifications"]["smtp"]["caFile"]; json.dump(c, open(sys.argv[2], "w"))' "$W/node.json" "$W/untrusted.json"
+enqueue untrusted "$W/untrusted.json" --email erin@example.org
+must "outbox send (untrusted certificate) runs" "$S" outbox send --config "$W/untrusted.json"
+ERR=$(entry "$(cat "$W/untrusted.keys")" lastError)
+check "the delivery failed in the TLS handshake, naming the certificate" bash -c '[[ $1 == *"TLS handshake"* && $1 == *certificate* && $2 == pending ]]' _ "$ERR" "$(entry "$(cat "$W/untrusted.keys")" state)"
+echo "      lastError: $ERR"
+check "the server received nothing more" test "$(wc -l <"$W/mail.jsonl")" = 1
 
 echo "== c. a wrong password"
 enqueue wrong "$W/wrong.json" --email bob@example.org

@@ -54,7 +54,7 @@ extension NotifyCommand {
                 struct Output: Encodable { var channel: String; var recipient: String; var keys: [String] }
                 return try printJSON(Output(channel: channel, recipient: email ?? webhook ?? "", keys: drafts.map(\.key)))
             }
-            print("\(count) test \(count == 1 ? "notice" : "notices") for \(channel) \(email ?? webhook ?? "") in the outbox (keys test.\(site).\(run).1…\(count)); `tierline serve` or `tierline outbox send --config \(config)` sends them, `tierline outbox list` shows how they went")
+            print("\(count) test \(count == 1 ? "notice" : "notices") \(email.map { "for \($0)" } ?? "for webhook \(webhook ?? "")") in the outbox (keys test.\(site).\(run).1…\(count)); `tierline serve` or `tierline outbox send --config \(config)` sends them, `tierline outbox list` shows how they went")
         }
     }
 }
