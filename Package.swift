@@ -277,7 +277,13 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "NotifyTests",
-            dependencies: ["Notify", "TicketStore", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Notify", "TicketStore", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -111,14 +111,14 @@ public struct NotificationDispatcher: Service {
             while !Task.isCancelled {
                 let now = now()
                 if inFlight.count < concurrency {
-                    let due = try store.dueDeliveries(now: now, limit: concurrency * 2).filter { $0.id.map { !inFlight.contains($0) } ?? false }
+                    let due = try await store.dueDeliveries(now: now, limit: concurrency * 2).filter { $0.id.map { !inFlight.contains($0) } ?? false }
                     for entry in due.prefix(concurrency - inFlight.count) {
                         guard let id = entry.id else { continue }
                         inFlight.insert(id)
                         group.addTask { .delivery(id, await deliver(entry, sender: sender)) }
                     }
                 }
-                let next = inFlight.isEmpty ? try store.nextDeliveryDue() : nil
+                let next = inFlight.isEmpty ? try await store.nextDeliveryDue() : nil
                 if inFlight.isEmpty {
                     switch until {
                     case .nothingDue?: if next.map({ $0 > Int64(now) }) ?? true { return report }
@@ -158,7 +158,7 @@ public struct NotificationDispatcher: Service {
         var meta: Logger.Metadata = ["outbox.id": "\(id)", "outbox.channel": "\(entry.channel)", "outbox.kind": "\(entry.kind)"]
         do {
             try await send(entry, sender: sender)
-            do { try store.markSent(id) } catch {
+            do { try await store.markSent(id) } catch {
                 // Sent but not marked: it will be sent again, with the same key.
                 logger.error("outbox: delivery \(id) was sent but could not be marked: \(error)", metadata: meta)
                 return .interrupted
@@ -174,7 +174,7 @@ public struct NotificationDispatcher: Service {
                 .delay(afterAttempt: attempt, using: &random)) : nil
             meta["outbox.attempt"] = "\(attempt)"
             meta["error"] = "\(error.detail)"
-            do { try store.markFailed(id, error: error.detail, retryAt: retryAt) } catch {
+            do { try await store.markFailed(id, error: error.detail, retryAt: retryAt) } catch {
                 logger.error("outbox: delivery \(id) failed and could not be marked: \(error)", metadata: meta)
                 return .interrupted
             }
@@ -205,7 +205,7 @@ public struct NotificationDispatcher: Service {
         } else if entry.channel.hasPrefix("integration:") {
             let name = String(entry.channel.dropFirst("integration:".count))
             let registered: ReplyWebhook?
-            do { registered = try store.replyWebhook(integration: name) } catch {
+            do { registered = try await store.replyWebhook(integration: name) } catch {
                 throw NotifyError(.connection, "cannot read the reply webhook of integration \(name): \(error)", transient: true)
             }
             guard let hook = registered, let key = WebhookSignature.key(fromSecret: hook.secret) else {
