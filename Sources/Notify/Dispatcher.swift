@@ -73,6 +73,10 @@ public struct NotificationDispatcher: Service {
     /// Runs until graceful shutdown (or cancellation). A failing store read is logged and retried
     /// after ``NotificationSettings/pollMillis``.
     public func run() async throws {
+        logger.info("outbox: sending", metadata: [
+            "smtp": "\(settings.smtp.map { "\($0.host):\($0.port) \($0.security.rawValue)" } ?? "none")",
+            "webhooks": "\(settings.webhooks.map(\.name).joined(separator: ","))",
+        ])
         try await HTTPClient.withHTTPClient(configuration: WebhookSender.configuration) { client in
             try? await cancelWhenGracefulShutdown {
                 while !Task.isCancelled {

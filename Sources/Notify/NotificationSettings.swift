@@ -145,6 +145,15 @@ public enum SMTPSecurity: String, Sendable, Codable, CaseIterable {
     /// No TLS: only for a relay on the same host or network, and only without a username (a password
     /// is never sent in the clear).
     case none
+
+    public init(from decoder: any Decoder) throws {
+        let text = try String(from: decoder)
+        guard let value = SMTPSecurity(rawValue: text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                    debugDescription: "security must be \"starttls\", \"tls\" or \"none\", not \(text.debugDescription)"))
+        }
+        self = value
+    }
 }
 
 /// The mail relay of ``NotificationSettings``.
