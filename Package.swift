@@ -239,7 +239,7 @@ let package = Package(
         .testTarget(
             name: "SyncNodeTests",
             dependencies: [
-                "TicketModel", "TicketStore", "SyncWire", "Desk", "SyncNode", "Escalation", "TestSupport",
+                "TicketModel", "TicketStore", "SyncWire", "Desk", "SyncNode", "Escalation", "TestSupport", "Notify",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
