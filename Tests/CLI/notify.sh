@@ -13,6 +13,8 @@
 #   c. a wrong password: the delivery fails naming AUTH.
 #   d. webhooks: a delivery verifies at a receiver that checks the Standard Webhooks signature; one
 #      signed with another secret is refused (401) and is dead at once with the status.
+#      An intake integration's reply webhook: `intake token reply-url` prints the secret, the
+#      integration's receiver verifies a delivery with it.
 #   e. a webhook the settings do not name: dead, listed by `outbox list --state dead`, put back by
 #      `outbox retry`, then sent.
 #   f. kill -9 of `serve` mid-burst: 200 test notices to a receiver that fails every third request;
@@ -176,6 +178,21 @@ import json, sys
 s = json.loads(sys.argv[1])
 assert s["rejected"] == 1 and sys.argv[2] not in s["ids"], s
 assert sys.argv[3] == "dead" and "HTTP 401" in sys.argv[4], sys.argv[3:]' "$(stats "$HOOK_PORT")" "$KEY" "$(entry "$KEY" state)" "$(entry "$KEY" lastError)"
+
+echo "== d2. an intake integration's reply webhook"
+REPLY_PORT=$(helper reply webhook_receiver.py --secret-file "$W/reply.whsec")
+must "intake token add chat" "$S" intake token add chat
+run "$S" notify test --integration chat
+check "notify test --integration without a reply webhook exits 2 naming reply-url" bash -c '(( $1 == 2 )) && grep -q "intake token reply-url chat URL" "$2"' _ "$RC" "$W/err"
+must "intake token reply-url chat URL" "$S" intake token reply-url chat "http://127.0.0.1:$REPLY_PORT/replies" --json
+python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["secret"])' "$W/out" >"$W/reply.whsec"
+check "the reply webhook's secret is a whsec_ secret" grep -q '^whsec_' "$W/reply.whsec"
+enqueue reply "$W/node.json" --integration chat
+must "outbox send delivers it" "$S" outbox send --config "$W/node.json"
+check "the integration's receiver verified it with the secret reply-url printed" python3 -c '
+import json, sys
+s = json.loads(sys.argv[1]); key = open(sys.argv[2]).read().strip()
+assert s["ids"] == {key: 1} and s["rejected"] == 0, s' "$(stats "$REPLY_PORT")" "$W/reply.keys"
 
 echo "== e. a webhook the settings do not name"
 enqueue spare "$W/spare.json" --webhook spare
