@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import Notify
 import TestSupport
 import Testing
@@ -30,6 +31,12 @@ import TicketStore
         #expect(try await store.outboxSummary().pending == 4)
     }
 
+    /// The dispatcher's time, set by the test: a retry is due when the test says, however slow the machine.
+    final class FixedTime: Sendable {
+        let millis = Atomic<UInt64>(1_800_000_000_000)
+        var now: UInt64 { millis.load(ordering: .relaxed) }
+    }
+
     @Test func aRefusedConnectionIsRetriedLaterThenDead() async throws {
         let store = try memoryStore("north")
         let hook = WebhookSettings(name: "closed", url: "http://127.0.0.1:9/hook", secretFile: "/unused")
@@ -37,17 +44,19 @@ import TicketStore
         var secrets = NotificationSecrets()
         secrets.webhookKeys["closed"] = Array(repeating: 7, count: 32)
         let settings = NotificationSettings { $0.webhooks = [hook]; $0.maxAttempts = 2; $0.backoffMinMillis = 50; $0.backoffMaxMillis = 100; $0.webhookTimeoutMillis = 500 }
+        let time = FixedTime()
         let sender = NotificationDispatcher(store: store, settings: settings, secrets: secrets,
-                                            logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
-        let before = TicketDatabase.systemMillis()
+                                            logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, now: { time.now })
         let first = try await sender.drain(until: .nothingDue)
-        #expect(first.retrying == 1)
+        #expect(first.retrying == 1 && first.dead == 0)
         let entry = try #require(try store.outbox().first)
         #expect(entry.state == .pending && entry.attempts == 1)
-        #expect(entry.nextAttempt >= Int64(before) + 50 && entry.nextAttempt <= Int64(TicketDatabase.systemMillis()) + 100)
+        #expect((Int64(time.now) + 50...Int64(time.now) + 100).contains(entry.nextAttempt), "the first retry waits backoffMinMillis…2×")
         #expect(entry.lastError?.contains("POST http://127.0.0.1:9/hook") == true)
-        let second = try await sender.drain(until: .nothingPending)
-        #expect(second.dead == 1)
+        #expect(try await sender.drain(until: .nothingDue) == NotificationDispatcher.Report(), "nothing is due before the retry")
+        time.millis.add(100, ordering: .relaxed)
+        let second = try await sender.drain(until: .nothingDue)
+        #expect(second.dead == 1, "the second of maxAttempts 2 failed: dead")
         #expect(try await store.outboxSummary().dead == 1)
     }
 }
