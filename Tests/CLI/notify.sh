@@ -7,7 +7,7 @@
 #   a. e-mail: a test notice reaches an aiosmtpd server that requires STARTTLS and AUTH (its
 #      self-signed certificate, made here with openssl, trusted through smtp.caFile), with the right
 #      envelope, To, Subject and Message-ID <KEY@tierline>.
-#      The same over TLS from the first byte (security "tls").
+#      The same over TLS from the first byte (security "tls"), and with AUTH LOGIN where PLAIN is not offered.
 #   b. a server that offers no STARTTLS gets nothing: the delivery fails naming STARTTLS.
 #      A relay whose certificate is not trusted (no caFile) gets nothing either.
 #   c. a wrong password: the delivery fails naming AUTH.
@@ -67,6 +67,8 @@ SMTP_PORT=$(helper smtp smtp_server.py --out "$W/mail.jsonl" --cert "$W/smtp-cer
     --user tierline --password-file "$W/smtp-password")
 TLS_PORT=$(helper smtp-tls smtp_server.py --out "$W/tls-mail.jsonl" --implicit-tls --cert "$W/smtp-cert.pem" --key "$W/smtp-key.pem" \
     --user tierline --password-file "$W/smtp-password")
+LOGIN_PORT=$(helper smtp-login smtp_server.py --out "$W/login-mail.jsonl" --login-only --cert "$W/smtp-cert.pem" --key "$W/smtp-key.pem" \
+    --user tierline --password-file "$W/smtp-password")
 PLAIN_PORT=$(helper smtp-plain smtp_server.py --out "$W/plain-mail.jsonl" --no-starttls --user tierline --password-file "$W/smtp-password")
 HOOK_PORT=$(helper hook webhook_receiver.py --secret-file "$W/hook.whsec")
 BURST_PORT=$(helper burst webhook_receiver.py --secret-file "$W/hook.whsec" --fail-every 3 --delay-ms 20)
@@ -89,6 +91,7 @@ hook() { printf '{"name": "%s", "url": "http://127.0.0.1:%s/hook", "secretFile":
 config "$W/node.json" "$SMTP_PORT" smtp-password "[$(hook hook "$HOOK_PORT" hook.whsec)]"
 config "$W/plain.json" "$PLAIN_PORT" smtp-password "[]"
 config "$W/tls.json" "$TLS_PORT" smtp-password "[]" tls
+config "$W/login.json" "$LOGIN_PORT" smtp-password "[]"
 config "$W/wrong.json" "$SMTP_PORT" wrong-password "[]"
 config "$W/other-secret.json" "$SMTP_PORT" smtp-password "[$(hook hook "$HOOK_PORT" other.whsec)]"
 config "$W/spare.json" "$SMTP_PORT" smtp-password "[$(hook hook "$HOOK_PORT" hook.whsec), $(hook spare "$HOOK_PORT" hook.whsec)]"
@@ -136,6 +139,13 @@ check "the implicit-TLS server received it in TLS, authenticated" python3 -c '
 import json, sys
 r = [json.loads(line) for line in open(sys.argv[1])]
 assert len(r) == 1 and r[0]["tls"] and r[0]["authenticated"] and r[0]["rcpt_tos"] == ["dave@example.org"], r' "$W/tls-mail.jsonl"
+
+enqueue login "$W/login.json" --email frank@example.org
+must "outbox send to a relay that offers only AUTH LOGIN" "$S" outbox send --config "$W/login.json"
+check "the LOGIN-only server received it in TLS, authenticated" python3 -c '
+import json, sys
+r = [json.loads(line) for line in open(sys.argv[1])]
+assert len(r) == 1 and r[0]["tls"] and r[0]["authenticated"] and r[0]["rcpt_tos"] == ["frank@example.org"], r' "$W/login-mail.jsonl"
 
 echo "== b. a server without STARTTLS gets nothing"
 enqueue plain "$W/plain.json" --email anna@example.org

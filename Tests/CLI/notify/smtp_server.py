@@ -2,10 +2,11 @@
 """An SMTP server on 127.0.0.1 for Tests/CLI/notify.sh, on aiosmtpd: STARTTLS and AUTH required (or,
 with --no-starttls, a server that offers no STARTTLS at all). Every message it takes is appended to
 --out as one JSON line: envelope (mail_from, rcpt_tos), the raw message, and whether the session was
-in TLS and authenticated. --implicit-tls serves TLS from the first byte instead. Writes its port to --port-file once it listens; runs until killed.
+in TLS and authenticated. --implicit-tls serves TLS from the first byte instead; --login-only offers
+AUTH LOGIN and not PLAIN. Writes its port to --port-file once it listens; runs until killed.
 
     python3 smtp_server.py --out messages.jsonl --port-file port --cert cert.pem --key key.pem \
-        --user tierline --password-file pw [--no-starttls]
+        --user tierline --password-file pw [--no-starttls | --implicit-tls] [--login-only]
 """
 import argparse
 import json
@@ -25,6 +26,7 @@ parser.add_argument("--user", required=True)
 parser.add_argument("--password-file", required=True)
 parser.add_argument("--no-starttls", action="store_true")
 parser.add_argument("--implicit-tls", action="store_true", help="TLS from the first byte (port 465 style), no STARTTLS")
+parser.add_argument("--login-only", action="store_true", help="offer AUTH LOGIN, not PLAIN")
 args = parser.parse_args()
 password = open(args.password_file).read().strip().encode()
 lock = threading.Lock()
@@ -56,13 +58,14 @@ if not args.no_starttls:
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(args.cert, args.key)
 port = free_port()
+extra = {"auth_exclude_mechanism": ["PLAIN"]} if args.login_only else {}
 if args.implicit_tls:
     # aiosmtpd counts only STARTTLS as TLS for auth_require_tls; this connection is TLS from its first byte.
     controller = Controller(Handler(), hostname="127.0.0.1", port=port, ssl_context=tls,
-                            authenticator=authenticator, auth_required=True, auth_require_tls=False)
+                            authenticator=authenticator, auth_required=True, auth_require_tls=False, **extra)
 else:
     controller = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=tls, require_starttls=tls is not None,
-                            authenticator=authenticator, auth_required=True, auth_require_tls=tls is not None)
+                            authenticator=authenticator, auth_required=True, auth_require_tls=tls is not None, **extra)
 controller.start()
 open(args.out, "a").close()
 with open(args.port_file + ".tmp", "w") as f:
