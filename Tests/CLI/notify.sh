@@ -257,6 +257,13 @@ rows = json.loads(subprocess.run([sys.argv[1], "outbox", "list", "--json", "--li
 keys = set(open(sys.argv[3]).read().split())
 states = [r["state"] for r in rows if r["key"] in keys]
 assert len(states) == 200 and set(states) == {"sent"}, {s: states.count(s) for s in set(states)}' "$BIN" "$S" "$W/burst.keys"
+enqueue live "$W/burst.json" --webhook burst
+deadline=$(($(now_ms) + 30000))
+arrived() { stats "$BURST_PORT" | python3 -c 'import json,sys; print(1 if sys.argv[1] in json.load(sys.stdin)["ids"] else 0)' "$(cat "$W/live.keys")"; }
+until (($(arrived) == 1)) || (($(now_ms) >= deadline)); do sleep 0.05; done
+check "a notice the CLI writes while serve runs is sent by serve (picked up within pollMillis)" test "$(arrived)" = 1
+# The receiver counts a delivery before the node marks it sent.
+while (($(pending) > 0)) && (($(now_ms) < deadline)); do sleep 0.05; done
 run "$S" status
 check "status shows the outbox (0 pending, the one dead delivery of d.)" grep -q "^outbox: 0 pending, 1 dead" "$W/out"
 METRICS=$(python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=10).read().decode())' "$HTTP_PORT" 2>&1 || true)
