@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "SyncNode", targets: ["SyncNode"]),
         .library(name: "Dashboard", targets: ["Dashboard"]),
         .library(name: "Intake", targets: ["Intake"]),
+        .library(name: "Notify", targets: ["Notify"]),
         // For the benchmark package in Benchmarks/, which generates its workload with the demo's stream.
         .library(name: "Demo", targets: ["Demo"]),
         .library(name: "FaultProxy", targets: ["FaultProxy"]),
@@ -42,6 +43,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .target(
@@ -95,7 +97,7 @@ let package = Package(
         .target(
             name: "SyncNode",
             dependencies: [
-                "Desk", "TicketModel", "TicketStore", "SyncWire", "SyncProtocol", "WirePipeline", "StrictJSON",
+                "Desk", "TicketModel", "TicketStore", "SyncWire", "SyncProtocol", "WirePipeline", "StrictJSON", "Notify",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -132,6 +134,23 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        // Sends what is in the outbox: SMTP (a small hand-written client over NIO and NIOSSL) and
+        // signed webhooks (async-http-client). I/O only; which events become notices is Desk's.
+        .target(
+            name: "Notify",
+            dependencies: [
+                "TicketStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "Demo",
             dependencies: [
@@ -163,7 +182,7 @@ let package = Package(
         .executableTarget(
             name: "tierline",
             dependencies: [
-                "TicketModel", "TicketStore", "SyncWire", "Desk", "SyncNode", "Escalation", "Dashboard", "Intake", "Demo",
+                "TicketModel", "TicketStore", "SyncWire", "Desk", "SyncNode", "Escalation", "Dashboard", "Intake", "Demo", "Notify",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -220,7 +239,7 @@ let package = Package(
         .testTarget(
             name: "SyncNodeTests",
             dependencies: [
-                "TicketModel", "TicketStore", "SyncWire", "Desk", "SyncNode", "Escalation", "TestSupport",
+                "TicketModel", "TicketStore", "SyncWire", "Desk", "SyncNode", "Escalation", "TestSupport", "Notify",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -254,6 +273,16 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "NotifyTests",
+            dependencies: [
+                "Notify", "TicketStore", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
     ],

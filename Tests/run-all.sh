@@ -4,7 +4,8 @@
 # a node flooded with garbage while it serves a peer, 200 strangers that never authenticate while
 # members sync, a copied laptop store found out and stopped, a session's bytes on the wire, a resumed TLS session, the dashboard in headless
 # Chromium, whose screenshot lands in Tests/artifacts/dashboard.png, the intake API over HTTP and
-# against its OpenAPI file with schemathesis) and the CLI contract check (when the shared checks
+# against its OpenAPI file with schemathesis, the outbox sent to a real SMTP server and webhook
+# receivers, through a kill -9) and the CLI contract check (when the shared checks
 # are present next to the repository).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,8 @@ Tests/CLI/backup-restore.sh "$bin"
 Tests/CLI/demo.sh "$bin"
 Tests/CLI/escalation.sh "$bin"
 Tests/CLI/agents.sh "$bin"
+Tests/CLI/notify.sh "$bin"
+Tests/CLI/notices.sh "$bin"
 python3 Tests/CLI/wire-errors.py "$bin"
 python3 Tests/CLI/crash-writes.py "$bin" 40
 python3 Tests/CLI/crash-sync.py "$bin" 25

@@ -1,4 +1,5 @@
 import Foundation
+import TicketStore
 
 /// The dashboard page: plain HTML with inline SVG charts, rendered on the server. The filter form is
 /// an ordinary GET form, so the page works without script.
@@ -8,6 +9,8 @@ struct DashboardPage {
     var metrics: MetricSet
     var backlog: [SeriesPoint]
     var trend: [SeriesPoint]
+    /// This node's outbox: its dead letters are shown when there are any.
+    var outbox = OutboxSummary()
 
     func render() -> String {
         var html = """
@@ -22,6 +25,12 @@ struct DashboardPage {
             · period \(escape(String(summary.from.prefix(10)))) to \(escape(String(summary.to.prefix(10))))\(summary.pendingFacts > 0 ? " · <strong>\(summary.pendingFacts) ticket(s) still being counted</strong>" : "")</p>
             </header>
             """
+        if outbox.dead > 0 {
+            html += """
+                <p class="bad" id="outbox-dead"><strong>\(outbox.dead) dead \(outbox.dead == 1 ? "delivery" : "deliveries")</strong> in this node's outbox
+                (notices and replies that could not be sent): <code>tierline outbox list --state dead</code>, then <code>tierline outbox retry</code></p>
+                """
+        }
         html += filterForm()
         html += siteTable()
         html += charts()

@@ -201,7 +201,9 @@ public struct DashboardServer: Sendable {
     func page(_ request: Request) async throws -> Response {
         try await answer(request) { query, now in
             let o = try await self.queries.overview(query.filter, period: query.period, now: now)
-            let html = DashboardPage(query: query, summary: o.summary, metrics: o.metrics, backlog: o.backlog, trend: o.escalationRate).render()
+            let outbox = try await self.database.outboxSummary()
+            let html = DashboardPage(query: query, summary: o.summary, metrics: o.metrics, backlog: o.backlog, trend: o.escalationRate,
+                                     outbox: outbox).render()
             var headers = HTTPFields()
             headers[.contentType] = "text/html; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
@@ -230,6 +232,12 @@ public struct DashboardServer: Sendable {
         }
         registry.makeGauge(name: "tierline_metric_facts_pending", help: "Tickets whose dashboard facts wait to be derived")
             .set(Double(summary.pendingFacts))
+        let outbox = try await database.outboxSummary()
+        for (state, count) in [("pending", outbox.pending), ("sent", outbox.sent), ("dead", outbox.dead)] {
+            registry.makeGauge(name: "tierline_outbox_deliveries", labels: [("state", state)],
+                               help: "Deliveries (e-mails, webhooks) in this node's outbox by state; dead ones wait for `tierline outbox retry`")
+                .set(Double(count))
+        }
         return registry.emitToString()
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Notify
 import StrictJSON
 import SyncWire
 import TicketModel
@@ -99,6 +100,9 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
     public var maxSessions: Int = 128
     /// Silence after which a session ends with `timeout`, ms; the node pings after a third of it.
     public var idleTimeoutMillis: Int = 45_000
+    /// Where the node's dispatcher sends the outbox: the mail relay, the webhooks, retries (see
+    /// ``NotificationSettings``). Secrets are in files it names, read when serve starts.
+    public var notifications = NotificationSettings()
 
     /// The smallest `maxLineBytes` a node may be configured with: a batch of this implementation's
     /// senders (at most 1 MiB of blocks, or one block of the largest size) always fits in its line.
@@ -114,7 +118,7 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http, routing
-        case tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes, maxSessions, idleTimeoutMillis, allowPlainSessions
+        case tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes, maxSessions, idleTimeoutMillis, allowPlainSessions, notifications
     }
 
     /// The wire limits this node enforces on what it reads.
@@ -150,9 +154,9 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
                 throw ConfigurationError("\(path) is not valid JSON: \(error)")
             }
             guard case .object = document.value else { throw ConfigurationError("\(path) must hold one JSON object") }
-            let unknown = StrictJSON.unknownMembers(in: document, known: [
-                "": Set(CodingKeys.allCases.map(\.rawValue)), "tls": Set(TLSSettings.CodingKeys.allCases.map(\.rawValue)),
-            ])
+            var known = ["": Set(CodingKeys.allCases.map(\.rawValue)), "tls": Set(TLSSettings.CodingKeys.allCases.map(\.rawValue))]
+            for (place, names) in NotificationSettings.knownNames { known[place.isEmpty ? "notifications" : "notifications.\(place)"] = names }
+            let unknown = StrictJSON.unknownMembers(in: document, known: known)
             if !unknown.isEmpty {
                 throw ConfigurationError("\(path): " + unknown.map(\.description).joined(separator: "\n\(path): "))
             }
@@ -161,7 +165,9 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
             }
             var config = try JSONDecoder().decode(NodeConfiguration.self, from: Data(Self.withDefaults(document).json))
             // File names in the file are relative to the file's folder, not to where serve was started.
-            config.tls = config.tls?.resolvingPaths(relativeTo: URL(fileURLWithPath: path).deletingLastPathComponent().path)
+            let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            config.tls = config.tls?.resolvingPaths(relativeTo: folder)
+            config.notifications = config.notifications.resolvingPaths(relativeTo: folder)
             do { try config.validate() } catch { throw ConfigurationError("\(path): \(error.message)") }
             return config
         } catch let error as ConfigurationError {
@@ -198,6 +204,7 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
             throw ConfigurationError("idleTimeoutMillis must be between 3000 and 3600000")
         }
         try tls?.validate(listening: listen != nil)
+        do { try notifications.validate() } catch { throw ConfigurationError(error.detail) }
     }
 
     /// A decoding error in the words of the file: where the value is (line and column), which

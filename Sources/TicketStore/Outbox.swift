@@ -140,19 +140,40 @@ extension TicketDatabase {
         }
     }
 
+    /// Writes `drafts` to the outbox in a transaction of their own: notices that no ticket write
+    /// causes, such as `tierline notify test`'s. A draft already there (same key, channel and
+    /// recipient) is left out.
+    public func enqueue(_ drafts: [OutboxDraft]) throws {
+        try writer.write { db in try Self.enqueue(db, drafts, now: wallClock()) }
+    }
+
     /// Deliveries that are due at `now`, oldest first.
     public func dueDeliveries(now: UInt64, limit: Int = 64) throws -> [OutboxEntry] {
-        try writer.read { db in
-            try OutboxEntry.filter(OutboxEntry.Columns.state == DeliveryState.pending.rawValue && OutboxEntry.Columns.nextAttempt <= Int64(now))
-                .order(OutboxEntry.Columns.nextAttempt, OutboxEntry.Columns.id).limit(limit).fetchAll(db)
-        }
+        try writer.read { db in try Self.dueDeliveries(db, now: now, limit: limit) }
+    }
+
+    /// The same from async code (the dispatcher), without blocking a cooperative thread.
+    public func dueDeliveries(now: UInt64, limit: Int = 64) async throws -> [OutboxEntry] {
+        try await writer.read { db in try Self.dueDeliveries(db, now: now, limit: limit) }
+    }
+
+    static func dueDeliveries(_ db: Database, now: UInt64, limit: Int) throws -> [OutboxEntry] {
+        try OutboxEntry.filter(OutboxEntry.Columns.state == DeliveryState.pending.rawValue && OutboxEntry.Columns.nextAttempt <= Int64(now))
+            .order(OutboxEntry.Columns.nextAttempt, OutboxEntry.Columns.id).limit(limit).fetchAll(db)
     }
 
     /// When the next pending delivery is due (ms), if any: how long the dispatcher may sleep.
     public func nextDeliveryDue() throws -> Int64? {
-        try writer.read { db in
-            try Int64.fetchOne(db, sql: "SELECT MIN(nextAttempt) FROM outbox WHERE state = 'pending'")
-        }
+        try writer.read(Self.nextDeliveryDue)
+    }
+
+    /// The same from async code.
+    public func nextDeliveryDue() async throws -> Int64? {
+        try await writer.read(Self.nextDeliveryDue)
+    }
+
+    static func nextDeliveryDue(_ db: Database) throws -> Int64? {
+        try Int64.fetchOne(db, sql: "SELECT MIN(nextAttempt) FROM outbox WHERE state = 'pending'")
     }
 
     /// Outbox rows, newest first, optionally in one state.
@@ -165,37 +186,60 @@ extension TicketDatabase {
     }
 
     public func outboxSummary() throws -> OutboxSummary {
-        try writer.read { db in
-            var summary = OutboxSummary()
-            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n, MIN(nextAttempt) AS oldest FROM outbox GROUP BY state") {
-                let n: Int = row["n"]
-                switch DeliveryState(rawValue: row["state"]) {
-                case .pending?: summary.pending = n; summary.oldestPending = row["oldest"]
-                case .sent?: summary.sent = n
-                case .dead?: summary.dead = n
-                case nil: break
-                }
+        try writer.read(Self.outboxSummary)
+    }
+
+    /// The same from async code (the dashboard, `/metrics`), without blocking a cooperative thread.
+    public func outboxSummary() async throws -> OutboxSummary {
+        try await writer.read(Self.outboxSummary)
+    }
+
+    static func outboxSummary(_ db: Database) throws -> OutboxSummary {
+        var summary = OutboxSummary()
+        for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n, MIN(nextAttempt) AS oldest FROM outbox GROUP BY state") {
+            let n: Int = row["n"]
+            switch DeliveryState(rawValue: row["state"]) {
+            case .pending?: summary.pending = n; summary.oldestPending = row["oldest"]
+            case .sent?: summary.sent = n
+            case .dead?: summary.dead = n
+            case nil: break
             }
-            return summary
         }
+        return summary
     }
 
     /// Marks delivery `id` sent.
     public func markSent(_ id: Int64) throws {
-        try writer.write { db in
-            try db.execute(sql: "UPDATE outbox SET state = 'sent', sentAt = ?, attempts = attempts + 1, lastError = NULL WHERE id = ?",
-                           arguments: [Int64(wallClock()), id])
-        }
+        let now = wallClock()
+        try writer.write { db in try Self.markSent(db, id, now: now) }
+    }
+
+    /// The same from async code (the dispatcher), without blocking a cooperative thread.
+    public func markSent(_ id: Int64) async throws {
+        let now = wallClock()
+        try await writer.write { db in try Self.markSent(db, id, now: now) }
+    }
+
+    static func markSent(_ db: Database, _ id: Int64, now: UInt64) throws {
+        try db.execute(sql: "UPDATE outbox SET state = 'sent', sentAt = ?, attempts = attempts + 1, lastError = NULL WHERE id = ?",
+                       arguments: [Int64(now), id])
     }
 
     /// Records a failed attempt: the delivery is tried again at `retryAt`, or, with `retryAt` nil,
     /// it is dead (kept for `tierline outbox retry`).
     public func markFailed(_ id: Int64, error: String, retryAt: UInt64?) throws {
-        try writer.write { db in
-            try db.execute(sql: """
-                UPDATE outbox SET attempts = attempts + 1, lastError = ?, state = ?, nextAttempt = COALESCE(?, nextAttempt) WHERE id = ?
-                """, arguments: [String(error.prefix(500)), (retryAt == nil ? DeliveryState.dead : .pending).rawValue, retryAt.map(Int64.init), id])
-        }
+        try writer.write { db in try Self.markFailed(db, id, error: error, retryAt: retryAt) }
+    }
+
+    /// The same from async code.
+    public func markFailed(_ id: Int64, error: String, retryAt: UInt64?) async throws {
+        try await writer.write { db in try Self.markFailed(db, id, error: error, retryAt: retryAt) }
+    }
+
+    static func markFailed(_ db: Database, _ id: Int64, error: String, retryAt: UInt64?) throws {
+        try db.execute(sql: """
+            UPDATE outbox SET attempts = attempts + 1, lastError = ?, state = ?, nextAttempt = COALESCE(?, nextAttempt) WHERE id = ?
+            """, arguments: [String(error.prefix(500)), (retryAt == nil ? DeliveryState.dead : .pending).rawValue, retryAt.map(Int64.init), id])
     }
 
     /// Sends dead deliveries again from now (all of them, or those with the given ids).
@@ -263,5 +307,10 @@ extension TicketDatabase {
     /// The reply webhook of integration `name`, if registered and its token is live.
     public func replyWebhook(integration name: String) throws -> ReplyWebhook? {
         try writer.read { db in try Self.replyWebhook(db, name: name) }
+    }
+
+    /// The same from async code.
+    public func replyWebhook(integration name: String) async throws -> ReplyWebhook? {
+        try await writer.read { db in try Self.replyWebhook(db, name: name) }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Notify
 import SyncNode
 import SyncWire
 import Testing
@@ -68,6 +69,13 @@ import TicketModel
         (#"{"allowPlainSessions": ["North"]}"#, "not a site id"),
         (#"[1, 2]"#, "one JSON object"),
         (#"{"listen": "#, "not valid JSON"),
+        ("{\n  \"notifications\": {\"maxAtempts\": 3}\n}", "line 2, column 35 (notifications.maxAtempts): unknown setting \"notifications.maxAtempts\"; did you mean \"maxAttempts\"?"),
+        (#"{"notifications": {"smtp": {"host": "h", "from": "a@b", "usrname": "x"}}}"#, "unknown setting \"notifications.smtp.usrname\"; did you mean \"username\"?"),
+        (#"{"notifications": {"webhooks": [{"name": "a", "url": "https://x.example/h", "secretfile": "s"}]}}"#, "unknown setting \"notifications.webhooks[0].secretfile\"; did you mean \"secretFile\"?"),
+        (#"{"notifications": {"smtp": {"host": "h", "from": "a@b", "security": "ssl"}}}"#, "security must be \"starttls\", \"tls\" or \"none\""),
+        (#"{"notifications": {"smtp": {"host": "h", "from": "a@b", "security": "none", "username": "u", "passwordFile": "p"}}}"#, "the password would cross the network in the clear"),
+        (#"{"notifications": {"pollMillis": 5000}}"#, "notifications.pollMillis must be between 10 and 1000"),
+        (#"{"notifications": {"webhooks": [{"name": "a", "url": "ftp://x", "secretFile": "s"}]}}"#, "notifications.webhooks[0].url must be an http(s) URL"),
     ])
     func badFilesSayWhatIsWrong(text: String, expected: String) throws {
         let path = try write(text)
@@ -78,6 +86,16 @@ import TicketModel
         } catch {
             #expect(error.message.contains(expected), "\(error.message)")
         }
+    }
+
+    @Test func notificationsKeepTheirDefaultsAndNameFilesBesideTheConfiguration() throws {
+        let path = try write(#"{"notifications": {"smtp": {"host": "relay.example.org", "from": "help@example.org", "username": "t", "passwordFile": "smtp-password"}, "maxAttempts": 3}}"#)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let notifications = try NodeConfiguration.load(path: path).notifications
+        #expect(notifications.maxAttempts == 3 && notifications.backoffMinMillis == 1000 && notifications.pollMillis == 1000)
+        #expect(notifications.smtp?.port == 587 && notifications.smtp?.security == .starttls)
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("smtp-password").standardizedFileURL.path
+        #expect(notifications.smtp?.passwordFile == folder)
     }
 
     @Test func aMissingFileSaysSo() {

@@ -4,6 +4,7 @@ import Escalation
 import Foundation
 import Intake
 import Logging
+import Notify
 import Prometheus
 import ServiceLifecycle
 import UnixSignals
@@ -14,7 +15,7 @@ import TicketStore
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a headless node: accept sessions, dial peers, push new blocks to them until SIGTERM or SIGINT.",
-        discussion: "Logs go to stderr. A --config FILE (JSON: listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http, routing, tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes, maxSessions, idleTimeoutMillis, allowPlainSessions) holds the same settings; flags win over it. Every session runs in TLS 1.3 with the sites' own keys (protocol 2); --tls-cert, --tls-key and --tls-ca use an organisation's CA instead, and --allow-plain (allowPlainSessions) admits plain protocol-1 sessions for an upgrade window. --http serves the dashboard, its JSON API, the intake API (tokens: `tierline intake token add`) and /metrics; --routing FILE routes the tickets that arrive there. --check reads the settings, opens the store and its key as serve does, prints the effective settings and exits without listening: exit 0 when serve would start, 2 for bad settings, 1 for a missing or unreadable store or key.")
+        discussion: "Logs go to stderr. A --config FILE (JSON: listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http, routing, tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes, maxSessions, idleTimeoutMillis, allowPlainSessions, notifications) holds the same settings; flags win over it. Every session runs in TLS 1.3 with the sites' own keys (protocol 2); --tls-cert, --tls-key and --tls-ca use an organisation's CA instead, and --allow-plain (allowPlainSessions) admits plain protocol-1 sessions for an upgrade window. --http serves the dashboard, its JSON API, the intake API (tokens: `tierline intake token add`) and /metrics; --routing FILE routes the tickets that arrive there. The node sends its outbox (notices, replies) through notifications' mail relay and webhooks (`tierline outbox list` shows it). --check reads the settings, opens the store and its key as serve does, prints the effective settings and exits without listening: exit 0 when serve would start, 2 for bad settings, 1 for a missing or unreadable store or key.")
 
     @OptionGroup var options: StoreOptions
     @Option(help: "Accept sessions on HOST:PORT (for example 0.0.0.0:7400).") var listen: String?
@@ -36,6 +37,8 @@ struct Serve: AsyncParsableCommand {
         var key: SiteKey
         var identity: LocalIdentity
         var routing: RoutingRules?
+        /// The notification secrets, read from the files the settings name.
+        var secrets: NotificationSecrets
     }
 
     /// Reads the settings (file, then flags), opens the store and its key, and checks that the key is
@@ -62,6 +65,10 @@ struct Serve: AsyncParsableCommand {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
+        let secrets: NotificationSecrets
+        do { secrets = try settings.notifications.loadSecrets() } catch {
+            throw CLIFailure(message: (config.map { "\($0): " } ?? "") + error.detail, code: 2)
+        }
         let directory = StoreDirectory.resolve(options.store ?? settings.store)
         let store = try directory.open()
         let key = try directory.loadKey()
@@ -72,7 +79,7 @@ struct Serve: AsyncParsableCommand {
         }
         // Routing rules are validated on load: a file with problems stops serve before it listens.
         let rules = try settings.routing.map(readRoutingRules)
-        return Prepared(settings: settings, level: level, directory: directory, store: store, key: key, identity: identity, routing: rules)
+        return Prepared(settings: settings, level: level, directory: directory, store: store, key: key, identity: identity, routing: rules, secrets: secrets)
     }
 
     func run() async throws {
@@ -94,7 +101,10 @@ struct Serve: AsyncParsableCommand {
         do { try await node.bind() } catch {
             throw CLIFailure(message: "cannot listen on \(settings.listen.map { "\($0)" } ?? "?"): \(error); is another node using the port?")
         }
-        var services: [any Service] = [node]
+        // The outbox's sender: after the node (started before, stopped after it), so that what the
+        // node's ticker writes is sent while it runs.
+        var services: [any Service] = [node, NotificationDispatcher(store: store, settings: settings.notifications, secrets: prepared.secrets,
+                                                                    logger: Logger(label: "tierline.notify"))]
         if let http = settings.http {
             let intake = IntakeRoutes(service: try IntakeService(store: store, routing: prepared.routing, logger: Logger(label: "tierline.intake")))
             let dashboard = try await DashboardServer(database: store, registry: registry)
@@ -131,6 +141,8 @@ struct Serve: AsyncParsableCommand {
         var maxSessions: Int
         var idleTimeoutMillis: Int
         var allowPlainSessions: [SiteID]
+        /// The mail relay and webhooks the outbox is sent to (never the secrets).
+        var notifications: String
     }
 
     /// `tls` in `--check --json`: every key, `null` when unset, and the effective client-certificate rule.
@@ -158,7 +170,8 @@ struct Serve: AsyncParsableCommand {
                                  batchBlocks: s.batchBlocks, escalationMillis: s.escalationMillis, tls: s.tls.map(CheckTLS.init),
                                  maxLineBytes: s.maxLineBytes, maxBatchBytes: s.maxBatchBytes,
                                  maxBatchCompressedBytes: s.maxBatchCompressedBytes, maxSessions: s.maxSessions,
-                                 idleTimeoutMillis: s.idleTimeoutMillis, allowPlainSessions: s.allowPlainSessions)
+                                 idleTimeoutMillis: s.idleTimeoutMillis, allowPlainSessions: s.allowPlainSessions,
+                                 notifications: Self.describe(s.notifications))
         if options.json { return try printJSON(output) }
         printTable(["SETTING", "VALUE"], [
             ["site", "\(output.site) (\(output.role))"],
@@ -181,9 +194,17 @@ struct Serve: AsyncParsableCommand {
             ["maxBatchBytes", "\(s.maxBatchBytes) inflated, \(s.maxBatchCompressedBytes) compressed"],
             ["maxSessions", "\(s.maxSessions)"],
             ["idleTimeoutMillis", "\(s.idleTimeoutMillis)"],
+            ["notifications", output.notifications],
         ], maxWidth: 80)
         print("")
         print("ok: serve would start with these settings (nothing was bound)")
+    }
+
+    static func describe(_ n: NotificationSettings) -> String {
+        let smtp = n.smtp.map { "smtp \($0.host):\($0.port) (\($0.security.rawValue)\($0.username.map { ", AUTH as \($0)" } ?? ", no AUTH"))" }
+            ?? "no mail relay (e-mail deliveries go to the dead letters)"
+        let hooks = n.webhooks.isEmpty ? "no webhooks" : "webhooks " + n.webhooks.map(\.name).joined(separator: ", ")
+        return "\(smtp); \(hooks); \(n.maxAttempts) attempts, backoff \(n.backoffMinMillis)…\(n.backoffMaxMillis) ms"
     }
 
     static func describe(_ tls: TLSSettings) -> String {

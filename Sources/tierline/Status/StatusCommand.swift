@@ -42,6 +42,8 @@ struct StatusCommand: ParsableCommand {
         /// Set when a peer holds another block at a seq of this store's own site: the store is a
         /// copy and writes nothing more; the text says what to do.
         @NullEncoded var copiedStore: String?
+        /// The outbox's deliveries by state (pending, sent, dead) and the oldest pending one's due time (ms).
+        var outbox: OutboxSummary
 
         // Every key is present, `null` when empty, so scripts need not guess.
     }
@@ -101,7 +103,7 @@ struct StatusCommand: ParsableCommand {
                                          theirHash: $0.theirHash.hexString, address: $0.address,
                                          detectedAt: Date(timeIntervalSince1970: Double($0.detectedAt) / 1000))
                             },
-                            copiedStore: try store.copiedStoreRefusal())
+                            copiedStore: try store.copiedStoreRefusal(), outbox: try store.outboxSummary())
         if options.json { return try printJSON(output) }
         print("site \(output.site) (\(output.role)), vector \(vector)")
         print("public key \(output.publicKey)")
@@ -116,6 +118,9 @@ struct StatusCommand: ParsableCommand {
                 : "news of \(awaited.joined(separator: ", ")): each must sync with the coordinator (or with this store), then this store with the coordinator"
             print("restored from a backup \(ageText(Date().timeIntervalSince(restored))); local writes wait for \(who) (`tierline sync HUB:PORT` or `tierline serve` dialing it; `tierline restore --release` lifts the wait by hand)")
         }
+        let outbox = output.outbox
+        print("outbox: \(outbox.pending) pending, \(outbox.dead) dead"
+              + (outbox.dead > 0 ? " (`tierline outbox list --state dead`, then `tierline outbox retry`)" : ""))
         print("")
         if peers.isEmpty {
             print("no peers yet; run `tierline sync HOST:PORT` or `tierline serve --peer HOST:PORT`")

@@ -1,0 +1,204 @@
+import Foundation
+import NIOCore
+import NIOExtras
+import NIOPosix
+import NIOSSL
+
+/// A small SMTP client (RFC 5321) for the organisation's mail relay: one connection per message.
+///
+/// The session: connect (within the timeout), the 220 greeting, EHLO, STARTTLS and EHLO again (or TLS
+/// from the first byte), AUTH PLAIN or LOGIN as the server offers (only inside TLS), MAIL FROM, RCPT
+/// TO for each recipient, DATA with the message dot-stuffed, QUIT. Every reply is awaited within
+/// `timeoutMillis` of the last line read; a reply that is not positive ends the session with an
+/// error that names the command and quotes the server.
+///
+/// ```swift
+/// let client = SMTPClient(settings: smtp, password: secrets.smtpPassword)
+/// try await client.send(message)
+/// ```
+///
+/// Runs on NIO's singleton event loop group; the caller's task waits for the session and nothing
+/// blocks a loop. The server's certificate is verified against ``SMTPSettings/caFile`` or the system's
+/// trust roots, and the host name (or the IP address dialed); verification cannot be turned off.
+public struct SMTPClient: Sendable {
+    public var settings: SMTPSettings
+    var password: String?
+    /// The name this client gives in EHLO.
+    public var heloName: String
+
+    public init(settings: SMTPSettings, password: String?, heloName: String = "tierline") {
+        self.settings = settings
+        self.password = password
+        self.heloName = heloName
+    }
+
+    /// Sends `message` to `recipients` (by default its `To`).
+    /// - Throws: ``NotifyError``; its `isTransient` says whether a later attempt may succeed.
+    public func send(_ message: MailMessage, recipients: [String]? = nil) async throws(NotifyError) {
+        let data = try MailMessage.dotStuffed(message.rendered())
+        let recipients = recipients ?? [message.to]
+        for recipient in recipients { try MailAddress.check(recipient, field: "the recipient") }
+        if settings.username != nil, settings.security == .none {
+            throw NotifyError(.settings, "notifications.smtp: AUTH needs TLS; set security to starttls or tls", transient: false)
+        }
+        let tls = try makeTLSContext()
+        var step = "connect to \(settings.host):\(settings.port)"
+        do {
+            let channel = try await connect(tls: settings.security == .tls ? tls : nil)
+            try await channel.executeThenClose { inbound, outbound in
+                var lines = inbound.makeAsyncIterator()
+                var reader = SMTPReplyReader()
+                func reply(to command: String) async throws -> SMTPReply {
+                    step = command
+                    while true {
+                        let line: ByteBuffer?
+                        do { line = try await lines.next() } catch let error as NotifyError where error.code == .timeout {
+                            throw NotifyError(.timeout, "\(command) timed out: \(error.detail)", transient: true)
+                        }
+                        guard let buffer = line else {
+                            throw NotifyError(.connection, "the SMTP server closed the connection while \(command) waited for its reply", transient: true)
+                        }
+                        if let reply = try reader.consume(String(buffer: buffer)) { return reply }
+                    }
+                }
+                func command(_ line: String, shown: String? = nil, expect: Int) async throws -> SMTPReply {
+                    try await outbound.write(ByteBuffer(string: line + "\r\n"))
+                    let name = shown ?? line
+                    let answer = try await reply(to: name)
+                    guard answer.code == expect || (expect == 250 && answer.code == 251) else {
+                        throw NotifyError(.smtpReply, "\(name) failed: the server answered \(answer.summary)",
+                                          transient: answer.isTransientFailure || !Self.isMessageCommand(name))
+                    }
+                    return answer
+                }
+                let greeting = try await reply(to: "the greeting")
+                guard greeting.code == 220 else {
+                    throw NotifyError(.smtpReply, "the SMTP server refused the session: \(greeting.summary)", transient: true)
+                }
+                var ehlo = try await command("EHLO \(heloName)", expect: 250)
+                if settings.security == .starttls {
+                    guard ehlo.extensions["STARTTLS"] != nil else {
+                        throw NotifyError(.smtpUnsupported, "the SMTP server \(settings.host):\(settings.port) does not offer STARTTLS, which security \"starttls\" requires; nothing was sent in plain text (use a relay that offers it, or security \"tls\" on its TLS port)", transient: true)
+                    }
+                    _ = try await command("STARTTLS", expect: 220)
+                    step = "the TLS handshake after STARTTLS"
+                    try await startTLS(on: channel.channel, context: tls)
+                    ehlo = try await command("EHLO \(heloName)", expect: 250)
+                }
+                if let username = settings.username {
+                    try await authenticate(username: username, offered: ehlo.extensions["AUTH"] ?? [], command: command)
+                }
+                _ = try await command("MAIL FROM:<\(settings.fromAddress)>", expect: 250)
+                for recipient in recipients { _ = try await command("RCPT TO:<\(recipient)>", expect: 250) }
+                _ = try await command("DATA", expect: 354)
+                try await outbound.write(ByteBuffer(string: data + ".\r\n"))
+                let accepted = try await reply(to: "the end of DATA")
+                guard accepted.code == 250 else {
+                    throw NotifyError(.smtpReply, "DATA failed: the server answered \(accepted.summary)", transient: accepted.isTransientFailure)
+                }
+                // The relay has the message: a failing QUIT changes nothing.
+                _ = try? await command("QUIT", expect: 221)
+            }
+        } catch let error as NotifyError {
+            throw error
+        } catch let error as ChannelError {
+            if case .connectTimeout = error {
+                throw NotifyError(.timeout, "\(step) timed out after \(settings.timeoutMillis) ms", transient: true)
+            }
+            throw NotifyError(.connection, "\(step) failed: \(error)", transient: true)
+        } catch let error as NIOSSLError {
+            throw tlsFailure("\(error)")
+        } catch let error as NIOSSLExtraError {
+            throw tlsFailure("\(error)")
+        } catch {
+            throw NotifyError(.connection, "\(step) failed: \(error)", transient: true)
+        }
+    }
+
+    /// A failed TLS handshake, in words: the certificate check, else BoringSSL's error.
+    func tlsFailure(_ text: String) -> NotifyError {
+        let why = text.contains("CERTIFICATE_VERIFY_FAILED") ? "the relay's certificate did not verify"
+            : text.contains("failedToValidateHostname") ? "the relay's certificate is not for \(settings.host)" : text
+        return NotifyError(.connection, "the TLS handshake with \(settings.host):\(settings.port) failed: \(why); the certificate must be valid for \(settings.host) and signed by \(settings.caFile.map { "the CA in \($0)" } ?? "a CA the system trusts (notifications.smtp.caFile names your own)"); nothing was sent", transient: true)
+    }
+
+    /// AUTH PLAIN, else LOGIN, as the server offers.
+    func authenticate(username: String, offered: [String],
+                      command: (String, String?, Int) async throws -> SMTPReply) async throws {
+        let password = password ?? ""
+        func b64(_ text: String) -> String { Data(text.utf8).base64EncodedString() }
+        if offered.contains("PLAIN") {
+            _ = try await command("AUTH PLAIN " + b64("\0\(username)\0\(password)"), "AUTH PLAIN", 235)
+        } else if offered.contains("LOGIN") {
+            _ = try await command("AUTH LOGIN", nil, 334)
+            _ = try await command(b64(username), "AUTH LOGIN (username)", 334)
+            _ = try await command(b64(password), "AUTH LOGIN (password)", 235)
+        } else {
+            throw NotifyError(.smtpUnsupported, "AUTH failed: the SMTP server offers \(offered.isEmpty ? "no AUTH" : "AUTH " + offered.joined(separator: " ")), and this client speaks PLAIN and LOGIN", transient: true)
+        }
+    }
+
+    /// Commands whose permanent failure is about this message (a recipient refused), not the relay or
+    /// the settings: those deliveries go to the dead letters at once.
+    static func isMessageCommand(_ name: String) -> Bool { name.hasPrefix("MAIL FROM") || name.hasPrefix("RCPT TO") }
+
+    func makeTLSContext() throws(NotifyError) -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.certificateVerification = .fullVerification
+        if let caFile = settings.caFile {
+            do { configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile)) } catch {
+                throw NotifyError(.settings, "notifications.smtp.caFile: \(caFile) holds no PEM certificate (\(error))", transient: false)
+            }
+        }
+        do { return try NIOSSLContext(configuration: configuration) } catch {
+            throw NotifyError(.settings, "notifications.smtp: cannot set up TLS: \(error)", transient: false)
+        }
+    }
+
+    /// The name the certificate is checked for; an IP address is checked against the address dialed.
+    var serverHostname: String? {
+        settings.host.contains(":") || settings.host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : settings.host
+    }
+
+    func connect(tls: NIOSSLContext?) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
+        let timeout = TimeAmount.milliseconds(Int64(settings.timeoutMillis))
+        let hostname = serverHostname
+        return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(timeout)
+            .connect(host: settings.host, port: settings.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: hostname)) }
+                    try channel.pipeline.syncOperations.addHandlers(
+                        IdleStateHandler(readTimeout: timeout), ReplyTimeoutHandler(timeoutMillis: settings.timeoutMillis),
+                        ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: 4096))
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+    }
+
+    /// Puts TLS under the line decoder of a connection that just had `220` to STARTTLS.
+    func startTLS(on channel: any Channel, context: NIOSSLContext) async throws {
+        let hostname = serverHostname
+        try await channel.eventLoop.submit {
+            try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: hostname), position: .first)
+        }.get()
+    }
+}
+
+/// Turns the idle handler's read timeout into an error for the session (and closes the connection).
+final class ReplyTimeoutHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    let timeoutMillis: Int
+
+    init(timeoutMillis: Int) { self.timeoutMillis = timeoutMillis }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            context.fireErrorCaught(NotifyError(.timeout, "no reply from the SMTP server within \(timeoutMillis) ms", transient: true))
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+}

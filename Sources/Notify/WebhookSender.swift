@@ -1,0 +1,82 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Where a webhook delivery goes: the URL and the key it is signed with.
+public struct WebhookTarget: Sendable, Equatable {
+    public var url: String
+    public var key: [UInt8]
+
+    public init(url: String, key: [UInt8]) {
+        self.url = url
+        self.key = key
+    }
+}
+
+/// Posts signed webhooks (Standard Webhooks) with async-http-client.
+///
+/// Each request carries `webhook-id` (the outbox key: the receiver's idempotency key),
+/// `webhook-timestamp` (unix seconds) and `webhook-signature` (``WebhookSignature``), with the JSON
+/// body as the outbox holds it. A 2xx answer is a delivery; 408, 429, 5xx, a connection error or a
+/// timeout is worth another attempt; any other status is final. Redirects are not followed: a signed
+/// POST goes where the settings say or nowhere.
+public struct WebhookSender: Sendable {
+    let client: HTTPClient
+    public var timeout: TimeAmount
+
+    /// - Parameter client: a client made with ``makeClient()`` (the caller shuts it down).
+    public init(client: HTTPClient, timeoutMillis: Int) {
+        self.client = client
+        self.timeout = .milliseconds(Int64(timeoutMillis))
+    }
+
+    /// The client configuration the dispatcher uses: no redirects.
+    public static var configuration: HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        return configuration
+    }
+
+    /// Posts `body` to `target`, signed, and waits for the answer.
+    /// - Parameters:
+    ///   - id: the idempotency key (`webhook-id`).
+    ///   - now: the time to put in `webhook-timestamp` (ms since 1970).
+    /// - Throws: ``NotifyError``: `httpStatus` (transient or not by the status), `timeout`, `connection`.
+    public func send(id: String, body: String, to target: WebhookTarget, now: UInt64) async throws(NotifyError) {
+        let timestamp = Int64(now / 1000)
+        var request = HTTPClientRequest(url: target.url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "tierline")
+        request.headers.add(name: "webhook-id", value: id)
+        request.headers.add(name: "webhook-timestamp", value: String(timestamp))
+        request.headers.add(name: "webhook-signature", value: WebhookSignature.sign(id: id, timestamp: timestamp, body: body, key: target.key))
+        request.body = .bytes(ByteBuffer(string: body))
+        let status: Int
+        do {
+            let response = try await client.execute(request, timeout: timeout)
+            status = Int(response.status.code)
+            // Read (a little of) the answer so the connection can be reused.
+            _ = try? await response.body.collect(upTo: 64 << 10)
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            throw NotifyError(.timeout, "POST \(Self.shown(target.url)) got no answer within \(timeout.nanoseconds / 1_000_000) ms", transient: true)
+        } catch {
+            throw NotifyError(.connection, "POST \(Self.shown(target.url)) failed: \(error)", transient: true)
+        }
+        guard !(200..<300).contains(status) else { return }
+        throw NotifyError(.httpStatus, "POST \(Self.shown(target.url)) answered HTTP \(status)", transient: Self.isRetryable(status: status))
+    }
+
+    /// Whether a delivery answered with `status` is worth another attempt: 408, 429 and 5xx.
+    public static func isRetryable(status: Int) -> Bool { status == 408 || status == 429 || (500..<600).contains(status) }
+
+    /// A URL for an error message: scheme, host, port and path, no query (it may hold a token).
+    static func shown(_ url: String) -> String {
+        guard var parts = URLComponents(string: url) else { return "the webhook URL" }
+        parts.query = nil
+        parts.user = nil
+        parts.password = nil
+        return parts.string ?? "the webhook URL"
+    }
+}
