@@ -101,6 +101,8 @@ struct Serve: AsyncParsableCommand {
         do { try await node.bind() } catch {
             throw CLIFailure(message: "cannot listen on \(settings.listen.map { "\($0)" } ?? "?"): \(error); is another node using the port?")
         }
+        // Every write to this store, the CLI's too, addresses its notices to the webhooks named here.
+        try store.setNoticeWebhooks(settings.notifications.webhooks.map(\.name))
         // The outbox's sender: after the node (started before, stopped after it), so that what the
         // node's ticker writes is sent while it runs.
         var services: [any Service] = [node, NotificationDispatcher(store: store, settings: settings.notifications, secrets: prepared.secrets,

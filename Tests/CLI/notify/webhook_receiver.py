@@ -23,6 +23,8 @@ parser.add_argument("--port-file", required=True)
 parser.add_argument("--secret-file", required=True)
 parser.add_argument("--fail-every", type=int, default=0)
 parser.add_argument("--delay-ms", type=int, default=0)
+parser.add_argument("--out", help="append each verified, taken delivery as a JSON line: id, type, ticket number, "
+                    "received_ms, record_at (the record's time, if any) and body")
 args = parser.parse_args()
 
 
@@ -86,6 +88,16 @@ class Receiver(BaseHTTPRequestHandler):
                     stats["first_at"] = stats["first_at"] or now
                     stats["last_at"] = now
                     status = 204
+                    if args.out:
+                        try:
+                            payload = json.loads(body)
+                        except ValueError:
+                            payload = None
+                        data = (payload or {}).get("data") or {}
+                        row = {"id": wid, "type": (payload or {}).get("type"), "ticket": (data.get("ticket") or {}).get("number"),
+                               "received_ms": int(now * 1000), "record_at": (data.get("record") or {}).get("at"), "body": payload}
+                        with open(args.out, "a") as f:
+                            f.write(json.dumps(row) + "\n")
         self.answer(status)
 
 
