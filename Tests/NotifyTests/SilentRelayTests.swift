@@ -35,7 +35,7 @@ final class SilentRelay: Sendable {
 }
 
 @Suite struct SilentRelayTests {
-    @Test func gracefulShutdownStopsAtOnceAndLeavesTheDeliveryInFlightPending() async throws {
+    @Test(.timeLimit(.minutes(1))) func gracefulShutdownStopsAtOnceAndLeavesTheDeliveryInFlightPending() async throws {
         let relay = try await SilentRelay()
         let store = try memoryStore("north")
         try store.enqueue([OutboxDraft(key: "slow", channel: "email", recipient: "anna@example.org", kind: "test", ticket: nil,
@@ -49,7 +49,8 @@ final class SilentRelay: Sendable {
                 let asked = ContinuousClock.now
                 trigger.triggerGracefulShutdown()
                 try await group.waitForAll()
-                #expect(ContinuousClock.now - asked < .seconds(5), "the dispatcher waited for the relay's 60 s timeout")
+                // Well under the relay's 60 s timeout, with room for a machine busy with the whole suite.
+                #expect(ContinuousClock.now - asked < .seconds(30), "the dispatcher waited for the relay's 60 s timeout")
             }
         }
         let entry = try #require(try store.outbox().first)
@@ -57,7 +58,7 @@ final class SilentRelay: Sendable {
         try await relay.channel.close()
     }
 
-    @Test func aRelayThatNeverGreetsTimesOutNamingTheStep() async throws {
+    @Test(.timeLimit(.minutes(1))) func aRelayThatNeverGreetsTimesOutNamingTheStep() async throws {
         let relay = try await SilentRelay()
         let message = MailMessage(from: "help@example.org", to: "anna@example.org", subject: "s", body: "b", key: "k", date: .now)
         let started = ContinuousClock.now
@@ -68,7 +69,7 @@ final class SilentRelay: Sendable {
             #expect(error.code == .timeout && error.isTransient)
             #expect(error.detail.contains("the greeting timed out"), "\(error.detail)")
         }
-        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(ContinuousClock.now - started < .seconds(30), "a silent relay holds a delivery only about timeoutMillis")
         try await relay.channel.close()
     }
 }
