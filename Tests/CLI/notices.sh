@@ -24,7 +24,7 @@ source "$(dirname "$0")/lib.sh" "$@"
 
 workspace notices
 source "$(dirname "$0")/nodes.sh"
-HELPERS=$CLI_DIR/notify
+source "$(dirname "$0")/notify/servers.sh"
 
 python3 -c 'import aiosmtpd' 2>/dev/null || { echo "FAIL: python3 has no aiosmtpd (pip install aiosmtpd, as .ci/run does)"; exit 1; }
 
@@ -39,19 +39,6 @@ wait_for() {
     done
     fail "$what (waited $seconds s)" "$("$@" 2>&1 | tail -n 20)"
     return 1
-}
-wait_file() {
-    local deadline=$(($(now_ms) + 30000))
-    while [[ ! -s $1 ]] && (($(now_ms) < deadline)); do sleep 0.05; done
-    [[ -s $1 ]]
-}
-# helper NAME SCRIPT ARGS...: a Python helper in the background that writes its port to $W/NAME.port.
-helper() {
-    local name=$1 script=$2
-    shift 2
-    bg "$name" python3 "$HELPERS/$script" --port-file "$W/$name.port" "$@"
-    wait_file "$W/$name.port" || { fail "$name starts" "$(cat "$W/$name.log")"; finish; }
-    cat "$W/$name.port"
 }
 
 echo "== setup: a certificate, secrets, an SMTP server requiring STARTTLS and AUTH, webhook receivers"
@@ -229,7 +216,8 @@ assert len(keys) == 1, keys' "$W/dedup.jsonl" "$T3"
 python3 -c '
 import json, sys
 rows = [r for r in map(json.loads, open(sys.argv[1])) if r["type"] == "level_fired" and r["ticket"] == sys.argv[2]]
-print(f"MEASURE: partition: {len(rows)} deliveries of the level reached the receiver, {len({r[\"id\"] for r in rows})} after de-duplication")' "$W/dedup.jsonl" "$T3"
+keys = {r["id"] for r in rows}
+print(f"MEASURE: partition: {len(rows)} deliveries of the level reached the receiver, {len(keys)} after de-duplication")' "$W/dedup.jsonl" "$T3"
 for store in "$NORTH" "$HQ"; do
     run "$store" outbox list --state sent --json
     check "$(basename "$store") sent the level itself" python3 -c '

@@ -32,7 +32,7 @@ source "$(dirname "$0")/lib.sh" "$@"
 
 workspace notify
 source "$(dirname "$0")/nodes.sh"
-HELPERS=$CLI_DIR/notify
+source "$(dirname "$0")/notify/servers.sh"
 
 python3 -c 'import aiosmtpd' 2>/dev/null || { echo "FAIL: python3 has no aiosmtpd (pip install aiosmtpd, as .ci/run does)"; exit 1; }
 
@@ -49,20 +49,6 @@ python3 -c 'import os, base64; print("whsec_" + base64.b64encode(os.urandom(32))
 python3 -c 'import os, base64; print("whsec_" + base64.b64encode(os.urandom(32)).decode())' >"$W/other.whsec"
 chmod 600 "$W"/*.whsec "$W"/*password
 
-# wait_file FILE: waits (bounded, 30 s) until FILE exists.
-wait_file() {
-    local deadline=$(($(now_ms) + 30000))
-    while [[ ! -s $1 ]] && (($(now_ms) < deadline)); do sleep 0.05; done
-    [[ -s $1 ]]
-}
-# helper NAME SCRIPT ARGS...: a Python helper in the background that writes its port to $W/NAME.port.
-helper() {
-    local name=$1 script=$2
-    shift 2
-    bg "$name" python3 "$HELPERS/$script" --port-file "$W/$name.port" "$@"
-    wait_file "$W/$name.port" || { fail "$name starts" "$(cat "$W/$name.log")"; finish; }
-    cat "$W/$name.port"
-}
 SMTP_PORT=$(helper smtp smtp_server.py --out "$W/mail.jsonl" --cert "$W/smtp-cert.pem" --key "$W/smtp-key.pem" \
     --user tierline --password-file "$W/smtp-password")
 TLS_PORT=$(helper smtp-tls smtp_server.py --out "$W/tls-mail.jsonl" --implicit-tls --cert "$W/smtp-cert.pem" --key "$W/smtp-key.pem" \
