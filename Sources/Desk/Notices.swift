@@ -1,5 +1,6 @@
 import Escalation
 import Foundation
+import Synchronization
 import StrictJSON
 import TicketModel
 import TicketStore
@@ -27,12 +28,13 @@ public enum Notices {
     public static let planner: NoticePlanner = { context in try plan(context) }
 
     static func plan(_ context: WriteContext) throws -> [OutboxDraft] {
+        if context.remote { return try copiesForOurIntegrations(context) }
         var drafts: [OutboxDraft] = []
         var setting: Setting?
         func current() throws -> Setting {
             if let setting { return setting }
-            let made = Setting(library: ConfigLibrary(bodies: try context.configBodies()), webhooks: try context.noticeWebhooks(),
-                               coordinator: try context.coordinator(), now: context.now)
+            let made = Setting(library: try library(context), webhooks: try context.noticeWebhooks(), coordinator: try context.coordinator(),
+                               now: context.now)
             setting = made
             return made
         }
@@ -67,8 +69,9 @@ public enum Notices {
             return try customerCopy(of: event, ticket: try context.state(of: id), context)
         case .customerMessage where !opening:
             let state = try context.state(of: id)
+            guard let name = state.text(.assignee) else { return [] }
             let setting = try current()
-            guard let name = state.text(.assignee), let agent = setting.directory.agent(name), agent.active else { return [] }
+            guard let agent = setting.directory.agent(name), agent.active else { return [] }
             let notice = Notice(kind: .customerReply, id: event.id.uuidString.lowercased(), ticket: state, text: "The customer wrote on \(state.displayNumber ?? ""):\n\n\(event.body)")
             return setting.deliver(notice, to: [agent])
         case .escalation:
@@ -113,7 +116,7 @@ public enum Notices {
                 recipients = setting.recipients(targets, owner: owner, state: state, matrix: nil)
             } else {
                 let author = request.flatMap { r in state.events.first { $0.event.id == r.id }?.event.actor }
-                recipients = author.flatMap { directory.agent($0) }.map { [$0] } ?? []
+                recipients = author.flatMap { directory.agent($0) }.map { [$0] }?.filter(\.active) ?? []
             }
             let verb = ["handoff_accepted": "accepted", "handoff_rejected": "rejected", "handoff_withdrawn": "withdrew"][record.type.rawValue] ?? ""
             text = "\(actor) \(verb) the handoff of \(number)" + (record.reason.map { ": \($0)" } ?? "")
@@ -136,19 +139,74 @@ public enum Notices {
         let number = state.displayNumber ?? ""
         let key = "tl-\(event.id.uuidString.lowercased())-customer"
         let subject = "[\(number)] Re: \(state.subject)"
-        if let name = state.customFields[TicketLookup.integration], let webhook = try context.replyWebhook(integration: name) {
+        // An e-mail ticket's copy goes by e-mail from whichever site wrote the reply. Another
+        // channel's goes back through the integration it came from, sent by that integration's own
+        // site (its token, its reply URL): another site leaves it to that one, which plans the copy
+        // when the reply reaches it.
+        if state.text(.channel) != "email", let origin = IntakeOrigin(state) {
+            guard origin.site == nil || origin.site == context.site, let webhook = try context.replyWebhook(integration: origin.name) else { return [] }
             let body = Payload(type: Kind.reply.rawValue, timestamp: isoTime(context.now), data: .init(
                 ticket: .init(state), subject: subject, text: event.body, author: event.actor, recipients: [], record: nil,
                 externalThreadId: state.customFields[TicketLookup.thread]))
             return [OutboxDraft(key: key, channel: "integration:\(webhook.integration)", recipient: webhook.integration, kind: Kind.reply.rawValue,
                                 ticket: state.id, subject: subject, body: body.json, notBefore: context.now)]
         }
-        guard state.text(.channel) == "email", let customer = state.text(.customer),
-              let address = try context.customer(customer)?.email ?? (customer.contains("@") ? customer : nil) else { return [] }
+        // The address the mail came from; for a ticket opened by hand, the customer's key when it is
+        // an address, else the customer record's e-mail.
+        guard state.text(.channel) == "email", let customer = state.customFields[TicketLookup.replyAddress] ?? state.text(.customer),
+              let address = customer.contains("@") ? customer : try context.customer(customer)?.email else { return [] }
         let text = event.body + "\n\n-- \nTo answer, reply to this message and keep [\(number)] in the subject."
         return [OutboxDraft(key: key, channel: "email", recipient: address, kind: Kind.reply.rawValue, ticket: state.id,
                             subject: subject, body: text, notBefore: context.now)]
     }
+
+    /// The customer's copies of public replies written at other sites on tickets that came through
+    /// this node's integrations: only this node holds their reply webhooks.
+    private static func copiesForOurIntegrations(_ context: WriteContext) throws -> [OutboxDraft] {
+        var drafts: [OutboxDraft] = []
+        for block in context.blocks where block.origin != context.site {
+            for change in block.changes where change.entity.kind == .ticket {
+                guard case .event(let event) = change.operation, event.kind == .agentReply, event.visibility == .public else { continue }
+                let state = try context.state(of: change.entity.id)
+                guard state.text(.channel) != "email", let origin = IntakeOrigin(state), origin.site == context.site else { continue }
+                drafts += try customerCopy(of: event, ticket: state, context)
+            }
+        }
+        return drafts
+    }
+
+    /// Where an intake ticket came from: `SITE/NAME` (a bare name from before sites were noted).
+    struct IntakeOrigin {
+        var site: SiteID?
+        var name: String
+        init?(_ state: TicketState) {
+            guard let text = state.customFields[TicketLookup.integration] else { return nil }
+            let parts = text.split(separator: "/", maxSplits: 1)
+            if parts.count == 2 {
+                site = try? SiteID(String(parts[0]))
+                name = String(parts[1])
+            } else {
+                name = text
+            }
+        }
+    }
+
+    /// The configuration as a library, parsed once per distinct set of versions (parsing every
+    /// body inside each write would cost every intake write with a large directory).
+    static func library(_ context: WriteContext) throws -> ConfigLibrary {
+        let bodies = try context.configBodies()
+        var hasher = Hasher()
+        hasher.combine(bodies)
+        let key = hasher.finalize()
+        if let cached = libraries.withLock({ $0[key] }) { return cached }
+        let made = ConfigLibrary(bodies: bodies)
+        libraries.withLock { cache in
+            if cache.count > 16 { cache.removeAll() }
+            cache[key] = made
+        }
+        return made
+    }
+    private static let libraries = Mutex<[Int: ConfigLibrary]>([:])
 
     /// One notice before it is addressed.
     struct Notice {

@@ -222,7 +222,11 @@ public struct IntakeService: Sendable {
                                 category: request.category, customerTier: tier)
         var fields = request.fields
         if let thread = request.thread { fields.append((.custom(TicketLookup.thread), .text(thread))) }
-        if let integration = request.integration { fields.append((.custom(TicketLookup.integration), .text(integration))) }
+        if let integration = request.integration { fields.append((.custom(TicketLookup.integration), .text("\(site.rawValue)/\(integration)"))) }
+        // The address the mail came from, as the gateway reports it: the customer's copy of a public
+        // reply goes there, not to whatever e-mail a customer record (which any integration may
+        // write) holds.
+        if request.channel == "email", let address = request.customer.email { fields.append((.custom(TicketLookup.replyAddress), .text(address))) }
         if let language = request.language { fields.append((.custom("language"), .text(language))) }
         if let routing {
             let decision = routing.route(RoutingFacts(channel: request.channel, category: request.category, subject: request.subject,
@@ -311,6 +315,11 @@ public struct IntakeService: Sendable {
                                   email: try c.string("email", max: 200, empty: .absent), phone: try c.string("phone", max: 64, empty: .absent),
                                   organization: try c.string("organization", max: 200, empty: .absent))
         guard draft.key != nil else { throw IntakeError.bad(c.path, "give at least one of id, email or phone, so the customer can be found again") }
+        // An id that is an address names that mailbox: a record keyed by one address with another
+        // as its e-mail would let a caller steer replies meant for the first to the second.
+        if let id = draft.crmID, id.contains("@"), let email = draft.email, id.lowercased() != email.lowercased() {
+            throw IntakeError.bad(c.at("id"), "is an e-mail address other than email (\(email)); give the CRM's own id, or the same address")
+        }
         return draft
     }
 

@@ -9,9 +9,11 @@ public enum TicketLookup {
     public static let thread = "external_thread"
     /// SHA-256 (hex) of the survey token issued when the ticket was last solved.
     public static let surveyToken = "csat_token"
-    /// The intake integration (its token's name) that opened the ticket: public replies go back
-    /// through its reply webhook.
+    /// The intake integration that opened the ticket, as `SITE/NAME` (tokens are a node's own):
+    /// public replies go back through its reply webhook, sent by that site.
     public static let integration = "intake_integration"
+    /// The address an e-mail ticket came from: where the customer's copies of public replies go.
+    public static let replyAddress = "reply_address"
     static let names = [thread, surveyToken]
 }
 

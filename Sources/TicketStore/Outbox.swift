@@ -93,6 +93,8 @@ public struct WriteContext {
     public let site: SiteID
     /// The store's clock at the write (ms since 1970).
     public let now: UInt64
+    /// Whether the blocks arrived from a peer (a sync or an import) rather than being written here.
+    public var remote = false
 
     /// A ticket as it stands inside the write.
     public func state(of ticket: UUID) throws -> TicketState { try TicketDatabase.ticketState(db, id: ticket) }

@@ -331,6 +331,14 @@ public struct TicketDatabase: Sendable {
                     }
                 }
                 (report.applied, report.held) = try drain(db, arriving: accepted)
+                // What this node alone must send for blocks written elsewhere (a reply on a ticket
+                // of one of its intake integrations), in the same transaction as the blocks.
+                if let notices, !accepted.isEmpty {
+                    let now = wallClock()
+                    var context = WriteContext(db: db, blocks: accepted, site: try Self.identity(db).site, now: now)
+                    context.remote = true
+                    try Self.enqueue(db, try notices(context), now: now)
+                }
                 try faultHook?("beforeCommit")
                 return .commit
             }

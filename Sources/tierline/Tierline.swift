@@ -85,7 +85,13 @@ struct StoreOptions: ParsableArguments {
 
     var directory: StoreDirectory { StoreDirectory.resolve(store) }
 
-    func open() throws -> TicketDatabase { try directory.open() }
+    /// The store, with the Desk's notice planner: whatever this command writes or imports puts its
+    /// notices in the outbox in the same transaction.
+    func open() throws -> TicketDatabase {
+        var store = try directory.open()
+        store.notices = Notices.planner
+        return store
+    }
 }
 
 extension Priority: ExpressibleByArgument {}

@@ -188,4 +188,31 @@ import TicketStore
         #expect(request.recipient == "tom@example.com")
         #expect(request.body.contains("check the concentrator") && request.body.contains("by ana"))
     }
+
+    /// A reply written at another site on a ticket of hub's chat integration: the writer sends
+    /// nothing, the hub plans the copy when the reply reaches it (attack review of issue 20).
+    @Test func aReplyWrittenElsewhereIsSentByTheIntegrationsOwnSite() throws {
+        let clock = TestClock(Self.monday1600)
+        let hubKey = SiteKey.generate(), northKey = SiteKey.generate()
+        let (hub, hubDesk) = try hub(clock, key: hubKey)
+        let north = try memoryStore("north", clock: clock, key: northKey)
+        try admit([(hub, hubKey), (north, northKey)])
+        _ = try hub.addAPIToken(name: "chat", channels: [])
+        _ = try hub.setReplyWebhook(integration: "chat", url: "http://127.0.0.1:9/replies")
+        _ = try north.addAPIToken(name: "chat", channels: [])
+        _ = try north.setReplyWebhook(integration: "chat", url: "http://127.0.0.1:9/north")
+        let ticket = try hubDesk.open(TicketDraft(subject: "Chat: locked out", channel: "chat"), now: Int64(clock.now))
+        _ = try hubDesk.update(ticket.id, FieldUpdate(custom: [(name: TicketLookup.integration, value: "hub/chat")]), actor: "ana")
+        _ = try north.apply(try hub.blocks(after: try north.vector()))
+        var northStore = north
+        northStore.notices = Notices.planner
+        try HelpDesk(store: northStore).reply(ticket.id, body: "Unlocked.", actor: "nils")
+        #expect(try north.outbox().isEmpty, "north has no business with hub's integration")
+        var hubStore = hub
+        hubStore.notices = Notices.planner
+        _ = try hubStore.apply(try north.blocks(after: try hub.vector()))
+        let copies = try hub.outbox().filter { $0.kind == "reply" }
+        #expect(copies.map(\.channel) == ["integration:chat"])
+        #expect(copies.first?.body.contains("Unlocked.") == true)
+    }
 }

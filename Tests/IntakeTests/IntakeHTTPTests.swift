@@ -1,4 +1,5 @@
 import Dashboard
+import Desk
 import Escalation
 import Foundation
 import GRDB
@@ -66,6 +67,30 @@ func ticketOf(_ answer: [String: Any]) -> [String: Any] { answer["ticket"] as? [
                 #expect(messages.map(\.body) == ["First words by \(channel)"])
             }
             #expect(try fixture.store.tickets().count == IntakeChannel.all.count)
+        }
+    }
+
+    /// An attack review of issue 20: a caller made a customer keyed by the victim's address with its
+    /// own as the e-mail, and the victim's replies went to it. Such a customer is refused, and an
+    /// e-mail ticket's copy goes to the address the mail came from.
+    @Test func aCustomerKeyedByAnotherAddressIsRefusedAndRepliesGoWhereTheMailCameFrom() async throws {
+        let fixture = try IntakeFixture()
+        try await fixture.live { client in
+            let (refused, why) = try await post(client, "/api/intake/tickets", [
+                "channel": "portal", "subject": "x", "message": "x",
+                "customer": ["id": "victim@corp.example", "email": "attacker@evil.example"],
+            ], token: fixture.token)
+            #expect(refused == .badRequest && why["field"] as? String == "customer.id", "\(why)")
+            #expect(try fixture.store.customer("victim@corp.example") == nil)
+            let (created, answer) = try await post(client, "/api/intake/tickets", [
+                "channel": "email", "subject": "Password reset", "message": "Please reset it",
+                "customer": ["email": "victim@corp.example"],
+            ], token: fixture.token)
+            #expect(created == .created)
+            let number = try #require(ticketOf(answer)["displayNumber"] as? String)
+            try HelpDesk(store: fixture.store).reply(number, body: "Done.", actor: "ana")
+            let copies = try fixture.store.outbox().filter { $0.kind == "reply" }
+            #expect(copies.map(\.recipient) == ["victim@corp.example"])
         }
     }
 

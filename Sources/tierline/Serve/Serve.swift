@@ -1,3 +1,4 @@
+import Desk
 import ArgumentParser
 import Dashboard
 import Escalation
@@ -70,7 +71,10 @@ struct Serve: AsyncParsableCommand {
             throw CLIFailure(message: (config.map { "\($0): " } ?? "") + error.detail, code: 2)
         }
         let directory = StoreDirectory.resolve(options.store ?? settings.store)
-        let store = try directory.open()
+        var store = try directory.open()
+        // Blocks a peer sends may need this node to send something (a reply on one of its
+        // integrations' tickets), planned in the sync's own transaction.
+        store.notices = Notices.planner
         let key = try directory.loadKey()
         let identity = try store.identity()
         // The same check (and message) as SyncNode's initializer, so --check fails where serve would.
