@@ -132,7 +132,14 @@ public struct AgentDesk: Sendable {
     /// field (`email`), the others listed with it.
     private func publish(_ documents: [AgentDocument], actor: String) throws -> [AgentDocument] {
         try checkPermitted()
-        let found = try issues(of: documents, library: try escalation.library())
+        var found = try issues(of: documents, library: try escalation.library())
+        // A home site the fleet does not have would resolve no target and receive no notice.
+        if let sites = try DeskError.translating({ try store.roster()?.roster.sites.map { $0.site } }) {
+            for (index, agent) in documents.enumerated() where !sites.contains(agent.site) {
+                let near = StrictJSON.nearest(agent.site, in: Set(sites), within: 2).map { " Did you mean \"\($0)\"?" } ?? ""
+                found.append((index, "site", "\(StrictJSON.printable(agent.site).debugDescription) is not a site of the roster (\(sites.sorted().joined(separator: ", "))).\(near)"))
+            }
+        }
         if let first = found.first {
             // The command's argument is the name; `groups` is given one `--group` at a time.
             let field: String? = ["name": nil, "version": nil, "groups": "group"][first.key] ?? (first.key.isEmpty ? nil : first.key)

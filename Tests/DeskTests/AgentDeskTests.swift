@@ -30,6 +30,19 @@ import TicketStore
         try agents.deactivate("carol", actor: "root")
     }
 
+    /// A home site the roster does not have is refused, with the sites it has (attack review).
+    @Test func anAgentAtASiteOutsideTheRosterIsRefused() throws {
+        let hubKey = SiteKey.generate(), northKey = SiteKey.generate()
+        let store = try memoryStore("hub", role: .coordinator, key: hubKey), north = try memoryStore("north", key: northKey)
+        try admit([(store, hubKey), (north, northKey)])
+        let agents = try AgentDesk(store: store)
+        let error = try refusal { try agents.add(AgentDocument(name: "nils", version: 1, displayName: "Nils", site: "nroth"), actor: "root") }
+        #expect(error.code == .invalidInput && error.field == "site")
+        #expect(error.message.contains("Did you mean \"north\""))
+        #expect(try store.configBodies().isEmpty)
+        #expect(try agents.add(AgentDocument(name: "nils", version: 1, displayName: "Nils", site: "north"), actor: "root").site == "north")
+    }
+
     @Test func addGivesVersionOneThenTheNextAndDeactivateRaisesIt() throws {
         let (_, agents, _) = try hub()
         #expect(try agents.add(AgentDocument(name: "alice", version: 1, displayName: "Alice", site: "hub"), actor: "root").version == 1)
