@@ -117,6 +117,22 @@ public struct AgentDesk: Sendable {
         try DeskError.translating { try store.setLocalSetting(.actor, to: name) }
     }
 
+    /// Refuses to record an agent's work as `name` once a directory is published and `name` is not
+    /// an active agent of it: the history would name nobody, or a retired agent. Until agents sign
+    /// in, the actor is what the agent says; this catches slips, not impostors.
+    public func checkActor(_ name: String) throws {
+        let directory = try directory()
+        guard directory.isPublished else { return }
+        guard let agent = directory.agent(name) else {
+            let near = directory.suggestion(for: name).map { " Did you mean \"\($0)\"?" } ?? ""
+            throw DeskError(.invalidInput, field: "actor", "\(StrictJSON.printable(name).debugDescription) is not an agent of the directory.\(near) "
+                            + "Pass --actor NAME, set TIERLINE_ACTOR, or make one the default with `tierline agent use NAME`")
+        }
+        guard agent.active else {
+            throw DeskError(.invalidInput, field: "actor", "agent \(name) is deactivated; write as an active agent")
+        }
+    }
+
     /// The agent this store's writes are recorded as by default, if set (``use(_:allowUnknown:)``).
     public func localActor() throws -> String? { try DeskError.translating { try store.localSetting(.actor) } }
 

@@ -120,6 +120,8 @@ h.ensure(sorted(a["name"] for a in h.load(sys.argv[1])) == ["alice", "bob", "nor
 PY
 
 echo "== 4. names are checked against the directory; nothing is written on refusal"
+# Once agents are published, an agent's write must name an active agent: these run as alice.
+export TIERLINE_ACTOR=alice
 BEFORE=$(events_of "$HQ" "$T1")
 run "$HQ" vector
 save vector-before
@@ -176,7 +178,13 @@ import sys, h
 h.ensure(h.by(h.load(sys.argv[1]), "still broken") == "acme", "customer message BY")
 PY
 
-echo "== 6. the default actor: TIERLINE_ACTOR, then agent use, then USER"
+echo "== 6. the default actor: TIERLINE_ACTOR, then agent use, then USER; it must be an active agent"
+BEFORE=$(events_of "$HQ" "$T1")
+EXPECT='--actor "alcie" is not an agent of the directory. Did you mean "alice"?' refused "an unknown --actor is refused (exit 2) with a did-you-mean" \
+    "$HQ" ticket tag "$T1" --add x --actor alcie
+EXPECT="--actor agent carol is deactivated" refused "a deactivated agent's --actor is refused (exit 2)" "$HQ" ticket tag "$T1" --add x --actor carol
+check "the refused writes left the history as it was" test "$(events_of "$HQ" "$T1")" = "$BEFORE"
+unset TIERLINE_ACTOR
 EXPECT='"bbo" is not in the agent directory. Did you mean "bob"?' refused "agent use of an unknown name suggests the nearest" "$HQ" agent use bbo
 must "agent use bob" "$HQ" agent use bob
 must "update without --actor" "$HQ" ticket update "$T1" --category billing
@@ -195,13 +203,18 @@ h.ensure(h.by(h.load(sys.argv[1]), "tag + env") == "nora", "TIERLINE_ACTOR")
 PY
 must "agent use --clear" "$HQ" agent use --clear
 set +e
-USER=someone-else timeout 60 "$BIN" ticket tag "$T1" --add user --store "$HQ" >/dev/null 2>&1
+USER=bob timeout 60 "$BIN" ticket tag "$T1" --add user --store "$HQ" >/dev/null 2>&1
 set -e
 run "$HQ" ticket show "$T1" --json
 check "without either, USER is the actor" py "$W/out" <<'PY'
 import sys, h
-h.ensure(h.by(h.load(sys.argv[1]), "tag + user") == "someone-else", "USER")
+h.ensure(h.by(h.load(sys.argv[1]), "tag + user") == "bob", "USER")
 PY
+set +e
+USER=someone-else timeout 60 "$BIN" ticket tag "$T1" --add stranger --store "$HQ" >"$W/out" 2>"$W/err"
+RC=$?
+set -e
+check "a USER who is no agent is refused, naming how to say who writes" bash -c '(( $1 == 2 )) && grep -q "agent use NAME" "$2"' _ "$RC" "$W/err"
 
 echo "== 7. the directory and the actors replicate"
 must "hq exports everything" "$HQ" export --out "$W/hq.tlx"
@@ -218,6 +231,6 @@ d = h.load(sys.argv[1])
 for body in ["priority → high", "tag + vpn", "status → open"]:
     h.ensure(h.by(d, body) == "alice", f"{body}: {h.by(d, body)}")
 PY
-EXPECT='--assignee "alcie" is not in the agent directory' refused "north refuses an unknown assignee too" "$NORTH" ticket create --subject y --assignee alcie
+EXPECT='--assignee "alcie" is not in the agent directory' refused "north refuses an unknown assignee too" "$NORTH" ticket create --subject y --assignee alcie --actor nora
 
 finish

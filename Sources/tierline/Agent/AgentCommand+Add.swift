@@ -28,7 +28,7 @@ extension AgentCommand {
             let given = AgentDocument(name: name, version: 1, displayName: displayName ?? name, email: email, site: site, groups: groups, role: role,
                                       roles: roles.flatMap { $0.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) } }.filter { !$0.isEmpty },
                                       calendar: calendar)
-            let agent = try AgentDesk(store: store).add(given, actor: try actor.name(in: store))
+            let agent = try AgentDesk(store: store).add(given, actor: try actor.name(in: store, agent: false))
             try AgentCommand.report([agent], options, "published")
         }
     }

@@ -14,7 +14,7 @@ extension AgentCommand {
 
         func run() throws {
             let store = try options.open()
-            let agent = try AgentDesk(store: store).deactivate(name, actor: try actor.name(in: store))
+            let agent = try AgentDesk(store: store).deactivate(name, actor: try actor.name(in: store, agent: false))
             try AgentCommand.report([agent], options, "deactivated")
         }
     }

@@ -16,7 +16,7 @@ extension AgentCommand {
         func run() throws {
             let data = try contents(of: file, hint: "; check the path and its permissions")
             let store = try options.open()
-            let agents = try AgentDesk(store: store).importAgents(csv: data, file: file, actor: try actor.name(in: store))
+            let agents = try AgentDesk(store: store).importAgents(csv: data, file: file, actor: try actor.name(in: store, agent: false))
             try AgentCommand.report(agents, options, "published")
         }
     }

@@ -26,7 +26,7 @@ extension ConfigCommand {
             let data = try contents(of: file, hint: ": no such file or not readable")
             let store = try options.open()
             let desk = try EscalationDesk(store: store)
-            let documents = try desk.publish(data, file: file, actor: try actor.name(in: store), allowUnknownTargets: allowUnknown)
+            let documents = try desk.publish(data, file: file, actor: try actor.name(in: store, agent: false), allowUnknownTargets: allowUnknown)
             let rows = documents.map { Published(kind: $0.kind.rawValue, name: $0.name, version: $0.version) }
             if options.json { return try printJSON(rows) }
             if rows.isEmpty { return print("nothing new: every version in \(file) is already published") }

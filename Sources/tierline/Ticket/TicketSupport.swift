@@ -13,7 +13,16 @@ struct ActorOption: ParsableArguments {
     var given: String?
 
     /// The actor for a write to `store`.
-    func name(in store: TicketDatabase) throws -> String {
+    /// - Parameter agent: whether the write is an agent's work on tickets, so that once agents are
+    ///   published it must name an active one (publishing configuration and agents is an
+    ///   administrator's, who need not be an agent).
+    func name(in store: TicketDatabase, agent: Bool = true) throws -> String {
+        let name = try unchecked(in: store)
+        if agent { try AgentDesk(store: store).checkActor(name) }
+        return name
+    }
+
+    private func unchecked(in store: TicketDatabase) throws -> String {
         let environment = ProcessInfo.processInfo.environment
         if let given, !given.isEmpty { return given }
         if let name = environment["TIERLINE_ACTOR"], !name.isEmpty { return name }
