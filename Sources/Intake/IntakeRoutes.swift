@@ -16,20 +16,20 @@ public struct IntakeRoutes: Sendable {
 
     public func register(on router: Router<BasicRequestContext>) {
         router.post("/api/intake/tickets") { request, _ in
-            try await handle(request, channel: .fromBody(default: nil)) { body, integration in
-                let (result, created) = try service.create(body, integration: integration)
+            try await handle(request, channel: .fromBody(default: nil)) { body, token in
+                let (result, created) = try service.create(body, integration: token.name)
                 return (created ? .created : .ok, result)
             }
         }
         router.post("/api/intake/messages") { request, _ in
-            try await handle(request, channel: .fromBody(default: nil)) { body, _ in
-                let (result, created) = try service.append(body)
+            try await handle(request, channel: .fromBody(default: nil)) { body, token in
+                let (result, created) = try service.append(body, token: token)
                 return (created ? .created : .ok, result)
             }
         }
         router.post("/api/intake/handoffs") { request, _ in
-            try await handle(request, channel: .fromBody(default: "bot")) { body, integration in
-                let (result, created) = try service.handoff(body, integration: integration)
+            try await handle(request, channel: .fromBody(default: "bot")) { body, token in
+                let (result, created) = try service.handoff(body, integration: token.name)
                 return (created ? .created : .ok, result)
             }
         }
@@ -86,10 +86,10 @@ public struct IntakeRoutes: Sendable {
     }
 
     /// Authenticates, reads the JSON body, checks the token may deliver the body's channel, and runs
-    /// `work` off the event loop with the body and the token's integration name; every refusal is a
-    /// JSON error naming the field.
+    /// `work` off the event loop with the body and the token; every refusal is a JSON error naming
+    /// the field.
     private func handle(_ request: Request, channel source: ChannelSource,
-                        _ work: @escaping @Sendable (JSONValue, String) throws -> (HTTPResponse.Status, any Encodable & Sendable)) async throws -> Response {
+                        _ work: @escaping @Sendable (JSONValue, APIToken) throws -> (HTTPResponse.Status, any Encodable & Sendable)) async throws -> Response {
         do {
             let token = try await authenticate(request)
             guard let type = request.headers[.contentType], type.lowercased().hasPrefix("application/json") else {
@@ -111,7 +111,7 @@ public struct IntakeRoutes: Sendable {
             }
             let (status, answer) = try await NIOThreadPool.singleton.runIfActive { () throws -> (HTTPResponse.Status, any Encodable & Sendable) in
                 do {
-                    return try work(body, token.name)
+                    return try work(body, token)
                 } catch let error as StoreError {
                     throw IntakeError(DeskError(error), unknown: "ticket")
                 } catch let error as DeskError {

@@ -106,7 +106,10 @@ public struct IntakeService: Sendable {
     }
 
     /// Appends a customer's message to the ticket it answers.
-    func append(_ body: JSONValue) throws -> (IntakeResult, created: Bool) {
+    /// - Parameter token: the integration's; it may append only to tickets of a channel it may
+    ///   deliver, so an integration limited to one channel cannot write into another's tickets by
+    ///   their (guessable) numbers.
+    func append(_ body: JSONValue, token: APIToken? = nil) throws -> (IntakeResult, created: Bool) {
         let r = try ObjectReader(body, path: "", known: ["channel", "message", "ticket", "externalThreadId", "subject", "externalMessageId",
                                                          "from", "attachments"])
         let channel = try r.choice("channel", IntakeChannel.all, required: true)!
@@ -120,6 +123,9 @@ public struct IntakeService: Sendable {
         let ticket = try matchTicket(ticket: ticketRef, thread: thread, channel: channel, subject: subject)
         let ids = Self.ids(channel: channel, externalMessageID: externalID)
         let known = try store.ticket(ticket.text)
+        if let token, let held = known.channel, !token.allows(channel: held) {
+            throw IntakeError(.forbidden, field: "ticket", "token \(token.name) may deliver \(token.channels.joined(separator: ", ")); \(known.displayNumber) is a \(held) ticket")
+        }
         let event = TicketEvent(id: ids.message, kind: .customerMessage, actor: TicketDatabase.actorName(from?.key ?? known.customer ?? "customer"),
                                 visibility: .public, body: message)
         let (record, duplicate) = try store.intakeAppend(ticket, message: event, events: try attachmentEvents(attachments, ticket: ticket, message: ids.message),

@@ -94,6 +94,28 @@ func ticketOf(_ answer: [String: Any]) -> [String: Any] { answer["ticket"] as? [
         }
     }
 
+    /// An integration limited to e-mail cannot write into a chat ticket by its number (attack review
+    /// of issue 20: each such message e-mails the assignee).
+    @Test func anIntegrationAppendsOnlyToTicketsOfItsChannels() async throws {
+        let fixture = try IntakeFixture()
+        try await fixture.live { client in
+            let (created, answer) = try await post(client, "/api/intake/tickets", [
+                "channel": "chat", "subject": "Locked out", "message": "help", "customer": ["email": "bo@example.com"],
+            ], token: fixture.token)
+            #expect(created == .created)
+            let number = try #require(ticketOf(answer)["displayNumber"] as? String)
+            let before = try fixture.store.detail(number).events.count
+            let (refused, why) = try await post(client, "/api/intake/messages", [
+                "channel": "email", "ticket": number, "message": "URGENT from IT: log in at https://evil.example",
+            ], token: fixture.emailOnly)
+            #expect(refused == .forbidden && why["field"] as? String == "ticket", "\(why)")
+            #expect(try fixture.store.detail(number).events.count == before)
+            let (taken, _) = try await post(client, "/api/intake/messages", ["channel": "chat", "ticket": number, "message": "still locked"],
+                                            token: fixture.token)
+            #expect(taken == .created)
+        }
+    }
+
     @Test func repliesLandOnTheirTicketAndRedeliveriesAreStoredOnce() async throws {
         let fixture = try IntakeFixture()
         try await fixture.live { client in
