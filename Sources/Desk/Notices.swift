@@ -18,7 +18,7 @@ public enum Notices {
     public enum Kind: String, Sendable, CaseIterable {
         case slaWarning = "sla_warning", slaBreach = "sla_breach", levelFired = "level_fired"
         case handoffRequested = "handoff_requested", handoffAccepted = "handoff_accepted", handoffRejected = "handoff_rejected"
-        case handoffWithdrawn = "handoff_withdrawn", ladderExhausted = "ladder_exhausted"
+        case handoffWithdrawn = "handoff_withdrawn", handoffTimedOut = "handoff_timed_out", ladderExhausted = "ladder_exhausted"
         case assigned, customerReply = "customer_reply"
         /// A public agent reply, sent to the customer.
         case reply
@@ -120,6 +120,16 @@ public enum Notices {
             }
             let verb = ["handoff_accepted": "accepted", "handoff_rejected": "rejected", "handoff_withdrawn": "withdrew"][record.type.rawValue] ?? ""
             text = "\(actor) \(verb) the handoff of \(number)" + (record.reason.map { ": \($0)" } ?? "")
+        case .handoffTimedOut:
+            // The request's author and the group it asks: both must act (answer, or withdraw and go
+            // elsewhere).
+            kind = .handoffTimedOut
+            let request = facts.records.first { $0.id == record.refersTo }
+            let author = request.flatMap { r in state.events.first { $0.event.id == r.id }?.event.actor }
+            let asked = record.toGroup.map { ["\($0)@\(record.toSite ?? owner?.rawValue ?? "")"] } ?? []
+            recipients = (author.flatMap { directory.agent($0) }.map { [$0] }?.filter(\.active) ?? [])
+                + setting.recipients(asked, owner: owner, state: state, matrix: nil)
+            text = "\(number): the handoff to \(asked.joined(separator: ", ")) has had no answer"
         case .escalationExhausted:
             kind = .ladderExhausted
             recipients = setting.responsible(for: state, owner: owner)

@@ -119,10 +119,13 @@ public struct MatrixDocument: VersionedDocument {
     /// How long the owning site may be silent before the coordinator fires its levels.
     public var grace: String
     public var entries: [MatrixEntry]
+    /// How long a handoff request may wait for an answer before a `handoff_timed_out` record tells
+    /// the people concerned (absent: requests wait without one).
+    public var handoffTimeout: String?
 
     public var name: String { "matrix" }
 
-    private enum CodingKeys: String, CodingKey { case version, grace, entries }
+    private enum CodingKeys: String, CodingKey { case version, grace, entries, handoffTimeout }
 }
 
 /// A proactive rule: a ladder that starts at creation for the tickets it matches.

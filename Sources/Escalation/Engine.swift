@@ -172,6 +172,19 @@ public enum EscalationEngine {
             }
         }.compactMap(\.record.refersTo))
         let pending = facts.records.filter { $0.record.isHandoffRequest && !answered.contains($0.id) && $0.record.toSite != facts.ownerSite?.rawValue }
+        // A request unanswered for the pinned matrix's handoffTimeout (wall-clock time) gets one
+        // record that says so; it stays pending.
+        if let matrixPin = facts.pin?.matrix, let timeout = library.matrix(matrixPin)?.handoffTimeout.flatMap(DurationText.millis) {
+            for request in pending {
+                let at = request.record.at + timeout
+                guard at <= now else { note(at); continue }
+                var record = EscalationRecord(type: .handoffTimedOut, at: at)
+                record.refersTo = request.id
+                record.toGroup = request.record.toGroup
+                record.toSite = request.record.toSite
+                add(DerivedEffect(id: DerivedID.record(ticket: facts.id, "handoff_timed_out", request.id.uuidString.lowercased()), record: record, operations: []))
+            }
+        }
         let ordered = settlePriorities(due.sorted { ($0.record.at, $0.id.uuidString) < ($1.record.at, $1.id.uuidString) }, facts)
         return Evaluation(pin: facts.pin, clocks: clocks, cycles: cycles, due: ordered, pendingHandoffs: pending, nextDue: nextDue)
     }

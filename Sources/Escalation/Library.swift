@@ -145,7 +145,7 @@ extension ConfigDocument {
         case .ladder(let l):
             return (0...9).contains(l.loops) && (1...16).contains(l.levels.count) && durations([l.ackTimeout] + l.levels.map(\.delay))
         case .matrix(let m):
-            return durations([m.grace])
+            return durations([m.grace, m.handoffTimeout])
         case .rule, .agent:
             return true
         }

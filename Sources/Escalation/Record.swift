@@ -24,11 +24,14 @@ public enum RecordType: String, Codable, Sendable, CaseIterable {
     case handoffRejected = "handoff_rejected"
     /// The site that asked for a handoff takes the request back before it is answered.
     case handoffWithdrawn = "handoff_withdrawn"
+    /// A handoff request has waited the matrix's `handoffTimeout` with no answer: it stays open (the
+    /// receiver may still answer), and the people concerned are told.
+    case handoffTimedOut = "handoff_timed_out"
 
     /// Records that nodes derive from events and configuration, the same on every replica.
     public var isDerived: Bool {
         switch self {
-        case .slaWarning, .slaBreach, .escalationStarted, .levelFired, .escalationExhausted: true
+        case .slaWarning, .slaBreach, .escalationStarted, .levelFired, .escalationExhausted, .handoffTimedOut: true
         default: false
         }
     }

@@ -101,7 +101,7 @@ public struct SLAReport: Encodable, Sendable {
             case .levelFired: 4
             case .escalationExhausted: 5
             case .transferred, .escalated: 6
-            case .handoffAccepted, .handoffRejected, .handoffWithdrawn: 7
+            case .handoffAccepted, .handoffRejected, .handoffWithdrawn, .handoffTimedOut: 7
             case .acknowledged, .escalationStopped: 8
             }
             return (rank, r.loop ?? 0, r.level ?? 0)
@@ -134,6 +134,7 @@ public struct SLAReport: Encodable, Sendable {
             return "escalated \(r.fromGroup ?? "—") → \(r.toGroup ?? "?")@\(r.toSite ?? "?")\(note)"
         case .handoffAccepted: return "handoff accepted by \(r.toGroup ?? "?")@\(r.toSite ?? "?")"
         case .handoffRejected: return "handoff rejected by \(r.toSite ?? "?"): \(r.reason ?? "")"
+        case .handoffTimedOut: return "handoff to \(r.toGroup ?? "?")@\(r.toSite ?? "?") still unanswered"
         case .handoffWithdrawn: return "handoff to \(r.toGroup ?? "?")@\(r.toSite ?? "?") withdrawn" + (r.reason.map { ": \($0)" } ?? "")
         }
     }

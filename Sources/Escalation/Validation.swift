@@ -386,6 +386,7 @@ private struct Checker {
 
     mutating func checkMatrix(_ m: MatrixDocument, _ path: String) {
         checkDuration(m.grace, "\(path).grace", allowZero: false)
+        if let timeout = m.handoffTimeout { checkDuration(timeout, "\(path).handoffTimeout", allowZero: false) }
         for (i, e) in m.entries.enumerated() {
             if e.site != "*", (try? Self.sitePattern.wholeMatch(in: e.site)) == nil { fail("\(path).entries[\(i)].site", "\"\(e.site)\" is not a site id or *") }
             if e.tier < 1 || e.tier > 9 { fail("\(path).entries[\(i)].tier", "a tier from 1 to 9") }

@@ -215,4 +215,33 @@ import TicketStore
         #expect(copies.map(\.channel) == ["integration:chat"])
         #expect(copies.first?.body.contains("Unlocked.") == true)
     }
+
+    /// A cross-site handoff unanswered past the matrix's handoffTimeout: one derived record, and the
+    /// requester and the group asked are told; the request stays pending.
+    @Test func aHandoffUnansweredPastItsTimeoutTellsTheRequesterAndTheGroupAsked() throws {
+        let clock = TestClock(Self.monday1600 - 6 * Self.hour)
+        let hubKey = SiteKey.generate(), northKey = SiteKey.generate()
+        let (hub, hubDesk) = try hub(clock, key: hubKey)
+        _ = try hubDesk.escalation.publish(Data(#"{"matrix": {"version": 1, "grace": "5m", "handoffTimeout": "30m", "entries": []}}"#.utf8),
+                                           file: "matrix.json", actor: "ops")
+        let north = try memoryStore("north", clock: clock, key: northKey)
+        try admit([(hub, hubKey), (north, northKey)])
+        _ = try north.apply(try hub.blocks(after: try north.vector()))
+        let desk = try HelpDesk(store: north)
+        let ticket = try desk.open(TicketDraft(subject: "Payroll export fails"), now: Int64(clock.now))
+        let note = HandoffNote(summary: "s", verifiedFacts: "v", stepsTried: "t", requestedAction: "r")
+        try desk.escalate(ticket.id, to: "tier2@hub", note: note, actor: "ana", now: Int64(clock.now))
+        clock.advance(29 * 60_000)
+        _ = try desk.escalation.tick(now: Int64(clock.now))
+        #expect(try north.outbox().allSatisfy { $0.kind != "handoff_timed_out" }, "not before the timeout")
+        clock.advance(2 * 60_000)
+        _ = try desk.escalation.tick(now: Int64(clock.now))
+        let told = try north.outbox().filter { $0.kind == "handoff_timed_out" }
+        #expect(Set(told.map(\.recipient)) == ["ana@example.com", "tom@example.com"])
+        #expect(told.allSatisfy { $0.subject.contains("tier2@hub") })
+        let (_, evaluation) = try desk.escalation.evaluate(ticket.id, now: Int64(clock.now))
+        #expect(evaluation.pendingHandoffs.count == 1, "the request stays open")
+        _ = try desk.escalation.tick(now: Int64(clock.now) + 60_000)
+        #expect(try north.outbox().filter { $0.kind == "handoff_timed_out" }.count == told.count, "said once")
+    }
 }
