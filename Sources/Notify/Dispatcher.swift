@@ -225,3 +225,15 @@ public struct NotificationDispatcher: Service {
 extension Comparable {
     func clamped(to range: ClosedRange<Self>) -> Self { min(max(self, range.lowerBound), range.upperBound) }
 }
+
+/// The dispatcher prints what it sends to (relay host, webhook names), never its secrets, its store
+/// (with the site key) or webhook URLs (whose paths may hold tokens): ServiceLifecycle logs each
+/// service with `String(describing:)`.
+extension NotificationDispatcher: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String {
+        let smtp = settings.smtp.map { "\($0.host):\($0.port)" } ?? "none"
+        return "NotificationDispatcher(smtp \(smtp), webhooks [\(settings.webhooks.map(\.name).joined(separator: ","))], concurrency \(concurrency), secrets redacted)"
+    }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["dispatcher": description], displayStyle: .struct) }
+}

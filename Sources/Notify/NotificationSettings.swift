@@ -248,3 +248,13 @@ public struct NotificationSecrets: Sendable {
     public var webhookKeys: [String: [UInt8]] = [:]
     public init() {}
 }
+
+/// Secrets print which ones are set, never their bytes: a `dump`, a log line or an error that
+/// includes them shows `redacted`.
+extension NotificationSecrets: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String {
+        "NotificationSecrets(smtp password \(smtpPassword == nil ? "not set" : "redacted"), webhook keys \(webhookKeys.isEmpty ? "none" : webhookKeys.keys.sorted().joined(separator: ",") + " redacted"))"
+    }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["secrets": description], displayStyle: .struct) }
+}

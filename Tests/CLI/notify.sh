@@ -21,6 +21,8 @@
 #      the node is killed by its pid while sending, restarted, and the outbox drains: every key
 #      arrived at least once, none is dead; the number of repeats is printed. `status` and /metrics
 #      show the outbox.
+#   h. serve --log-level debug: the log names the services but holds no password, webhook key or
+#      site key.
 #   g. measure (printed, not asserted): deliveries per second to a local webhook receiver, and of
 #      e-mails to the local SMTP server.
 #
@@ -259,6 +261,28 @@ check "the dashboard page shows the dead delivery" bash -c 'grep -q "id=\"outbox
 kill -TERM "$SERVE"
 reap "$SERVE" 30
 check "serve stops on SIGTERM with exit 0" test "$RC" = 0
+
+echo "== h. serve --log-level debug prints no secret (ServiceLifecycle logs every service it starts)"
+HTTP_PORT=$(free_port)
+bg serve-debug "$BIN" serve --config "$W/node.json" --http "127.0.0.1:$HTTP_PORT" --store "$S" --log-level debug
+SERVE=$BGPID
+deadline=$(($(now_ms) + 30000))
+until grep -q "outbox: sending" "$W/serve-debug.log" || ! alive "$SERVE" || (($(now_ms) >= deadline)); do sleep 0.05; done
+kill -TERM "$SERVE" 2>/dev/null || true
+reap "$SERVE" 30
+check "the debug log names the services it starts" grep -q "NotificationDispatcher(smtp 127.0.0.1" "$W/serve-debug.log"
+check "the debug log holds neither the SMTP password, the webhook key nor the site key (hex, base64 or bytes)" python3 - "$W/serve-debug.log" "$W/smtp-password" "$W/hook.whsec" "$S/site.key" <<'PY'
+import base64, sys
+log = open(sys.argv[1]).read()
+password = open(sys.argv[2]).read().strip()
+secret = open(sys.argv[3]).read().strip()
+hook = base64.b64decode(secret[len("whsec_"):])
+site = bytes.fromhex(open(sys.argv[4]).read().strip())
+def forms(b): return [b.hex(), str(list(b))[:-1], ", ".join(map(str, b[:8]))]
+for name, texts in [("the SMTP password", [password]), ("the webhook secret", [secret, secret[6:]] + forms(hook)), ("the site key", forms(site))]:
+    for text in texts:
+        assert text not in log, f"{name} is in the log ({len(log)} bytes)"
+PY
 
 echo "== g. measure: deliveries per second to a local receiver"
 enqueue fast "$W/fast.json" --webhook fast --count 500
