@@ -55,10 +55,7 @@ public struct WebhookSender: Sendable {
         request.body = .bytes(ByteBuffer(string: body))
         let status: Int
         do {
-            let response = try await client.execute(request, timeout: timeout)
-            status = Int(response.status.code)
-            // Read (a little of) the answer so the connection can be reused.
-            _ = try? await response.body.collect(upTo: 64 << 10)
+            status = try await Self.post(request, client: client, timeout: timeout)
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
             throw NotifyError(.timeout, "POST \(Self.shown(target.url)) got no answer within \(timeout.nanoseconds / 1_000_000) ms", transient: true)
         } catch {
@@ -66,6 +63,27 @@ public struct WebhookSender: Sendable {
         }
         guard !(200..<300).contains(status) else { return }
         throw NotifyError(.httpStatus, "POST \(Self.shown(target.url)) answered HTTP \(status)", transient: Self.isRetryable(status: status))
+    }
+
+    /// Posts `request` and returns the answer's status, all within `timeout`: the connection, the
+    /// answer's head and then at most 4 KiB of its body share one deadline.
+    ///
+    /// async-http-client's own deadline ends at the head, and a body can be dripped forever: the body
+    /// is read (so the connection can be reused) in a task raced against the deadline; at the deadline
+    /// or past 4 KiB the read is cancelled (the connection is dropped) and the status stands, since the
+    /// receiver gave its answer with the head.
+    static func post(_ request: HTTPClientRequest, client: HTTPClient, timeout: TimeAmount) async throws -> Int {
+        let deadline = NIODeadline.now() + timeout
+        let response = try await client.execute(request, deadline: deadline)
+        let status = Int(response.status.code)
+        let remaining = deadline - NIODeadline.now()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { _ = try? await response.body.collect(upTo: 4 << 10) }
+            group.addTask { try? await Task.sleep(for: .nanoseconds(max(remaining.nanoseconds, 0))) }
+            await group.next()
+            group.cancelAll()
+        }
+        return status
     }
 
     /// Whether a delivery answered with `status` is worth another attempt: 408, 429 and 5xx.
