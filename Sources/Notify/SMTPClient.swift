@@ -80,6 +80,7 @@ public struct SMTPClient: Sendable {
                     guard ehlo.extensions["STARTTLS"] != nil else {
                         throw NotifyError(.smtpUnsupported, "the SMTP server \(settings.host):\(settings.port) does not offer STARTTLS, which security \"starttls\" requires; nothing was sent in plain text (use a relay that offers it, or security \"tls\" on its TLS port)", transient: true)
                     }
+                    try await armStartTLSGuard(on: channel.channel)
                     _ = try await command("STARTTLS", expect: 220)
                     step = "the TLS handshake after STARTTLS"
                     try await startTLS(on: channel.channel, context: tls)
@@ -168,6 +169,7 @@ public struct SMTPClient: Sendable {
             .connect(host: settings.host, port: settings.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: hostname)) }
+                    if tls == nil, settings.security == .starttls { try channel.pipeline.syncOperations.addHandler(StartTLSGuard()) }
                     try channel.pipeline.syncOperations.addHandlers(
                         IdleStateHandler(readTimeout: timeout), ReplyTimeoutHandler(timeoutMillis: settings.timeoutMillis),
                         ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: 4096))
@@ -176,12 +178,61 @@ public struct SMTPClient: Sendable {
             }
     }
 
+    /// Starts watching the plain bytes for what follows the reply to STARTTLS (RFC 3207 §5).
+    func armStartTLSGuard(on channel: any Channel) async throws {
+        try await channel.eventLoop.submit {
+            try channel.pipeline.syncOperations.handler(type: StartTLSGuard.self).isArmed = true
+        }.get()
+    }
+
     /// Puts TLS under the line decoder of a connection that just had `220` to STARTTLS.
+    ///
+    /// Anything the server sent after that `220` arrived in plain text and could be an attacker's
+    /// (CVE-2021-33515): if any byte came, or any line is still unread, the session ends with a
+    /// transient error and those bytes are never read as replies. The check and the insertion run
+    /// in one event-loop turn, so no plain byte slips between them.
     func startTLS(on channel: any Channel, context: NIOSSLContext) async throws {
         let hostname = serverHostname
+        let host = "\(settings.host):\(settings.port)"
         try await channel.eventLoop.submit {
+            let guardHandler = try channel.pipeline.syncOperations.handler(type: StartTLSGuard.self)
+            guard !guardHandler.sawBytesAfterReply else {
+                throw NotifyError(.smtpProtocol, "the SMTP server \(host) sent data after its 220 to STARTTLS, before the TLS handshake (RFC 3207 forbids it: an injection attempt?); the session was ended and nothing was sent", transient: true)
+            }
+            guardHandler.isArmed = false
             try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: hostname), position: .first)
         }.get()
+    }
+}
+
+/// Watches the plain bytes of a STARTTLS session once armed (just before STARTTLS is sent): it
+/// notes the end of the server's reply and whether any byte follows it before TLS starts.
+final class StartTLSGuard: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    var isArmed = false
+    /// The bytes of the reply line being read, up to its 4th (the separator).
+    var line: [UInt8] = []
+    var replyEnded = false
+    var sawBytesAfterReply = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if isArmed {
+            for byte in unwrapInboundIn(data).readableBytesView {
+                if replyEnded {
+                    sawBytesAfterReply = true
+                    break
+                }
+                if byte == UInt8(ascii: "\n") {
+                    // `220 go` or `220`: the last line; `220-…` continues.
+                    if line.count < 4 || line[3] != UInt8(ascii: "-") { replyEnded = true }
+                    line = []
+                } else if line.count < 4 {
+                    line.append(byte)
+                }
+            }
+        }
+        context.fireChannelRead(data)
     }
 }
 
