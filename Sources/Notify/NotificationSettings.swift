@@ -170,7 +170,8 @@ public struct SMTPSettings: Sendable, Codable, Equatable {
     /// PEM file of the CA that signs the relay's certificate, for an organisation's own CA; `nil` for
     /// the system's trust roots. Verification is never turned off.
     public var caFile: String?
-    /// Longest wait for the connection and for each reply, ms (the DATA reply may take 4 times it).
+    /// Longest wait for the connection and for each complete reply, ms, however slowly its bytes come
+    /// (the DATA reply may take 4 times it); a whole session may take at most 8 times it.
     public var timeoutMillis: Int
 
     public init(host: String, port: Int? = nil, security: SMTPSecurity = .starttls, username: String? = nil, passwordFile: String? = nil,

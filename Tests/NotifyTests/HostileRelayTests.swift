@@ -93,4 +93,15 @@ final class ScriptedRelay: Sendable {
         #expect(text.hasPrefix("smtpProtocol true") && text.contains("STARTTLS"), "\(text)")
         try await relay.channel.close()
     }
+
+    /// The reply timeout is a deadline, not an idle timer: a greeting dripped one byte every 50 ms
+    /// (never ending) fails after about `timeoutMillis`.
+    @Test(.timeLimit(.minutes(1))) func aDrippedGreetingTimesOut() async throws {
+        let relay = try await ScriptedRelay(greeting: "220-" + String(repeating: "a", count: 30) + "\r\n", dripMillis: 50)
+        let settings = SMTPSettings(host: "127.0.0.1", port: relay.port, security: .none, from: "help@example.org", timeoutMillis: 400)
+        let outcome = try await attempt(settings)
+        let text = try #require(outcome, "a dripping relay held the delivery past 30 s (its timeoutMillis is 400)")
+        #expect(text.hasPrefix("timeout true") && text.contains("the greeting"), "\(text)")
+        try await relay.channel.close()
+    }
 }
