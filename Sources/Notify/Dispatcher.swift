@@ -6,12 +6,13 @@ import TicketStore
 
 /// Sends what is in the outbox: the node's one sender of e-mails and webhooks.
 ///
-/// A loop reads the due deliveries (``TicketDatabase/dueDeliveries(now:limit:)``), sends up to
-/// ``concurrency`` at once, and marks each: sent once the receiver confirmed it (the relay's `250`
-/// after DATA, a 2xx answer), else tried again after a ``Backoff`` wait, or dead after
-/// ``NotificationSettings/maxAttempts`` or at once when retrying cannot help. It sleeps until the next
-/// delivery is due, or ``NotificationSettings/pollMillis`` at most, to notice rows other processes
-/// write.
+/// A loop reads the due deliveries (``TicketDatabase/dueDeliveries(now:limit:perDestination:)``),
+/// sends up to ``concurrency`` at once, at most ``maxPerDestination`` of them to one destination (so
+/// a receiver that hangs delays only its own deliveries), and marks each: sent once the receiver
+/// confirmed it (the relay's `250` after DATA, a 2xx answer), else tried again after a ``Backoff``
+/// wait, or dead after ``NotificationSettings/maxAttempts`` or at once when retrying cannot help. It
+/// sleeps until the next delivery is due, or ``NotificationSettings/pollMillis`` at most, to notice
+/// rows other processes write.
 ///
 /// Delivery is at least once: a crash between the receiver's confirmation and the mark sends the
 /// delivery again after the restart, with the same key (`Message-ID`, `webhook-id`), so the receiver
@@ -36,6 +37,9 @@ public struct NotificationDispatcher: Service {
     let clock: any Clock<Duration>
     /// Most deliveries in flight at once.
     public var concurrency = 8
+    /// Most deliveries in flight at once to one destination (channel and recipient): a receiver that
+    /// hangs holds at most these slots, and the others keep flowing.
+    public var maxPerDestination = 2
 
     /// - Parameters:
     ///   - secrets: what ``NotificationSettings/loadSecrets()`` read.
@@ -109,16 +113,21 @@ public struct NotificationDispatcher: Service {
         let sender = WebhookSender(client: client, timeoutMillis: settings.webhookTimeoutMillis)
         return try await withThrowingTaskGroup(of: Finished.self) { group in
             var report = Report()
-            var inFlight = Set<Int64>()
+            // The deliveries in flight, by id, with their destinations; how many each destination has.
+            var inFlight: [Int64: String] = [:]
+            var busy: [String: Int] = [:]
             var timerRunning = false
             defer { group.cancelAll() }
             while !Task.isCancelled {
                 let now = now()
                 if inFlight.count < concurrency {
-                    let due = try await store.dueDeliveries(now: now, limit: concurrency * 2).filter { $0.id.map { !inFlight.contains($0) } ?? false }
-                    for entry in due.prefix(concurrency - inFlight.count) {
-                        guard let id = entry.id else { continue }
-                        inFlight.insert(id)
+                    let due = try await store.dueDeliveries(now: now, limit: concurrency * 2 + inFlight.count, perDestination: maxPerDestination)
+                    for entry in due where inFlight.count < concurrency {
+                        guard let id = entry.id, inFlight[id] == nil else { continue }
+                        let destination = entry.channel + "\u{0}" + entry.recipient
+                        guard busy[destination, default: 0] < maxPerDestination else { continue }
+                        inFlight[id] = destination
+                        busy[destination, default: 0] += 1
                         group.addTask { .delivery(id, await deliver(entry, sender: sender)) }
                     }
                 }
@@ -141,7 +150,10 @@ public struct NotificationDispatcher: Service {
                 }
                 switch try await group.next() {
                 case .delivery(let id, let outcome)?:
-                    inFlight.remove(id)
+                    if let destination = inFlight.removeValue(forKey: id) {
+                        busy[destination, default: 1] -= 1
+                        if busy[destination] == 0 { busy[destination] = nil }
+                    }
                     switch outcome {
                     case .sent: report.sent += 1
                     case .retrying: report.retrying += 1

@@ -148,18 +148,30 @@ extension TicketDatabase {
     }
 
     /// Deliveries that are due at `now`, oldest first.
-    public func dueDeliveries(now: UInt64, limit: Int = 64) throws -> [OutboxEntry] {
-        try writer.read { db in try Self.dueDeliveries(db, now: now, limit: limit) }
+    ///
+    /// With `perDestination`, at most that many of each destination (channel and recipient), its
+    /// oldest: a destination with a long backlog does not fill the page, so the dispatcher sees the
+    /// others' deliveries too.
+    public func dueDeliveries(now: UInt64, limit: Int = 64, perDestination: Int? = nil) throws -> [OutboxEntry] {
+        try writer.read { db in try Self.dueDeliveries(db, now: now, limit: limit, perDestination: perDestination) }
     }
 
     /// The same from async code (the dispatcher), without blocking a cooperative thread.
-    public func dueDeliveries(now: UInt64, limit: Int = 64) async throws -> [OutboxEntry] {
-        try await writer.read { db in try Self.dueDeliveries(db, now: now, limit: limit) }
+    public func dueDeliveries(now: UInt64, limit: Int = 64, perDestination: Int? = nil) async throws -> [OutboxEntry] {
+        try await writer.read { db in try Self.dueDeliveries(db, now: now, limit: limit, perDestination: perDestination) }
     }
 
-    static func dueDeliveries(_ db: Database, now: UInt64, limit: Int) throws -> [OutboxEntry] {
-        try OutboxEntry.filter(OutboxEntry.Columns.state == DeliveryState.pending.rawValue && OutboxEntry.Columns.nextAttempt <= Int64(now))
-            .order(OutboxEntry.Columns.nextAttempt, OutboxEntry.Columns.id).limit(limit).fetchAll(db)
+    static func dueDeliveries(_ db: Database, now: UInt64, limit: Int, perDestination: Int? = nil) throws -> [OutboxEntry] {
+        guard let perDestination else {
+            return try OutboxEntry.filter(OutboxEntry.Columns.state == DeliveryState.pending.rawValue && OutboxEntry.Columns.nextAttempt <= Int64(now))
+                .order(OutboxEntry.Columns.nextAttempt, OutboxEntry.Columns.id).limit(limit).fetchAll(db)
+        }
+        return try OutboxEntry.fetchAll(db, sql: """
+            SELECT * FROM (
+                SELECT *, ROW_NUMBER() OVER (PARTITION BY channel, recipient ORDER BY nextAttempt, id) AS destinationRank
+                FROM outbox WHERE state = 'pending' AND nextAttempt <= ?)
+            WHERE destinationRank <= ? ORDER BY nextAttempt, id LIMIT ?
+            """, arguments: [Int64(now), perDestination, limit])
     }
 
     /// When the next pending delivery is due (ms), if any: how long the dispatcher may sleep.

@@ -74,3 +74,68 @@ func within<T: Sendable>(_ seconds: Int, _ body: @escaping @Sendable () async th
         try await receiver.channel.close()
     }
 }
+
+/// A webhook receiver that answers every request `200` at once, calling `onRequest` first.
+final class HealthyReceiver: Sendable {
+    let channel: any Channel
+
+    final class Answer: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+        let onRequest: @Sendable () -> Void
+        var answered = false
+        init(onRequest: @escaping @Sendable () -> Void) { self.onRequest = onRequest }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            guard !answered else { return }
+            answered = true
+            onRequest()
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")), promise: nil)
+        }
+    }
+
+    init(onRequest: @escaping @Sendable () -> Void) async throws {
+        channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Answer(onRequest: onRequest)) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+    }
+
+    var port: Int { channel.localAddress?.port ?? 0 }
+}
+
+@Suite struct FairnessTests {
+    /// 20 deliveries to a receiver that never answers, queued before 1 to a healthy receiver: the
+    /// healthy one does not wait for the slots the hanging receiver holds. Ordering, not wall time:
+    /// when the healthy receiver is asked, the hanging one has had at most its 2 slots' connections.
+    @Test(.timeLimit(.minutes(2))) func aHangingReceiverDoesNotStarveAHealthyOne() async throws {
+        let hanging = try await SilentRelay()
+        final class Seen: Sendable { let connections = Atomic<Int>(-1) }
+        let seenAtArrival = Seen()
+        let healthy = try await HealthyReceiver { seenAtArrival.connections.store(hanging.connections, ordering: .relaxed) }
+        let store = try memoryStore("north")
+        func draft(_ key: String, _ hook: String) -> OutboxDraft {
+            OutboxDraft(key: key, channel: "webhook:\(hook)", recipient: hook, kind: "test", ticket: nil, subject: "s", body: "{}", notBefore: 0)
+        }
+        try store.enqueue((1...20).map { draft("hang.\($0)", "hang") })
+        try store.enqueue([draft("ok", "ok")])
+        var secrets = NotificationSecrets()
+        secrets.webhookKeys["hang"] = Array(repeating: 7, count: 32)
+        secrets.webhookKeys["ok"] = Array(repeating: 8, count: 32)
+        let settings = NotificationSettings {
+            $0.webhooks = [WebhookSettings(name: "hang", url: "http://127.0.0.1:\(hanging.port)/hook", secretFile: "/unused"),
+                           WebhookSettings(name: "ok", url: "http://127.0.0.1:\(healthy.port)/hook", secretFile: "/unused")]
+            $0.webhookTimeoutMillis = 300
+            $0.maxAttempts = 1
+        }
+        let dispatcher = NotificationDispatcher(store: store, settings: settings, secrets: secrets,
+                                                logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        let report = try await dispatcher.drain(until: .nothingDue)
+        #expect(report.sent == 1 && report.dead == 20, "\(report)")
+        let seen = seenAtArrival.connections.load(ordering: .relaxed)
+        #expect((0...2).contains(seen), "the healthy receiver was asked only after \(seen) connections to the hanging one")
+        try await hanging.channel.close()
+        try await healthy.channel.close()
+    }
+}
