@@ -217,7 +217,7 @@ public struct NotificationDispatcher: Service {
             guard let hook = settings.webhooks.first(where: { $0.name == name }), let key = secrets.webhookKeys[name] else {
                 throw NotifyError(.unknownChannel, "no webhook named \(name): add {\"name\": \"\(name)\", \"url\": …, \"secretFile\": …} to notifications.webhooks in node.json, then `tierline outbox retry`", transient: false)
             }
-            try await sender.send(id: entry.key, body: entry.body, to: WebhookTarget(url: hook.url, key: key), now: now())
+            try await sender.send(id: entry.key, body: entry.body, to: WebhookTarget(url: hook.url, key: key, name: "integration \(name)"), now: now())
         } else if entry.channel.hasPrefix("integration:") {
             let name = String(entry.channel.dropFirst("integration:".count))
             let registered: ReplyWebhook?
@@ -227,7 +227,7 @@ public struct NotificationDispatcher: Service {
             guard let hook = registered, let key = WebhookSignature.key(fromSecret: hook.secret) else {
                 throw NotifyError(.unknownChannel, "integration \(name) has no reply webhook (or its token is revoked): `tierline intake token reply-url \(name) URL` registers one, then `tierline outbox retry`", transient: false)
             }
-            try await sender.send(id: entry.key, body: entry.body, to: WebhookTarget(url: hook.url, key: key), now: now())
+            try await sender.send(id: entry.key, body: entry.body, to: WebhookTarget(url: hook.url, key: key, name: "webhook \(name)"), now: now())
         } else {
             throw NotifyError(.unknownChannel, "unknown channel \(entry.channel.debugDescription): channels are email, webhook:NAME and integration:NAME", transient: false)
         }

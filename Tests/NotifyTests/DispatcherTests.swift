@@ -39,7 +39,8 @@ import TicketStore
 
     @Test func aRefusedConnectionIsRetriedLaterThenDead() async throws {
         let store = try memoryStore("north")
-        let hook = WebhookSettings(name: "closed", url: "http://127.0.0.1:9/hook", secretFile: "/unused")
+        // A Slack-style URL: the token is the path's last part.
+        let hook = WebhookSettings(name: "closed", url: "http://127.0.0.1:9/services/T0/B0/SECRETPATH?token=q", secretFile: "/unused")
         try store.enqueue([draft("k", channel: "webhook:closed")])
         var secrets = NotificationSecrets()
         secrets.webhookKeys["closed"] = Array(repeating: 7, count: 32)
@@ -52,7 +53,8 @@ import TicketStore
         let entry = try #require(try store.outbox().first)
         #expect(entry.state == .pending && entry.attempts == 1)
         #expect((Int64(time.now) + 50...Int64(time.now) + 100).contains(entry.nextAttempt), "the first retry waits backoffMinMillis…2×")
-        #expect(entry.lastError?.contains("POST http://127.0.0.1:9/hook") == true)
+        #expect(entry.lastError?.contains("POST http://127.0.0.1:9 (webhook closed)") == true, "\(entry.lastError ?? "")")
+        #expect(entry.lastError?.contains("SECRETPATH") == false && entry.lastError?.contains("services") == false, "the URL's path stays out of lastError")
         #expect(try await sender.drain(until: .nothingDue) == NotificationDispatcher.Report(), "nothing is due before the retry")
         time.millis.add(100, ordering: .relaxed)
         let second = try await sender.drain(until: .nothingDue)
