@@ -189,8 +189,10 @@ public struct NotificationDispatcher: Service {
             let retryAt = retry ? now() + UInt64(Backoff(minMillis: settings.backoffMinMillis, maxMillis: settings.backoffMaxMillis)
                 .delay(afterAttempt: attempt, using: &random)) : nil
             meta["outbox.attempt"] = "\(attempt)"
-            meta["error"] = "\(error.detail)"
-            do { try await store.markFailed(id, error: error.detail, retryAt: retryAt) } catch {
+            // Servers' words are in the detail: no control character reaches the logs or `outbox list`.
+            let detail = SMTPReply.printable(error.detail)
+            meta["error"] = "\(detail)"
+            do { try await store.markFailed(id, error: detail, retryAt: retryAt) } catch {
                 logger.error("outbox: delivery \(id) failed and could not be marked: \(error)", metadata: meta)
                 return .interrupted
             }
