@@ -103,6 +103,12 @@ print(rows[0][sys.argv[2]] if rows and rows[0][sys.argv[2]] is not None else "")
 stats() { python3 -c 'import json,sys,urllib.request; print(json.dumps(json.load(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/stats", timeout=10))))' "$1"; }
 
 echo "== a. e-mail over STARTTLS and AUTH"
+for bad in 'x(y)@example.org' 'a"b@example.org' 'a;b@example.org' 'jörg@example.org'; do
+    run "$S" notify test --config "$W/node.json" --email "$bad"
+    check "notify test --email $bad is refused with exit 2 (the sender would refuse it), nothing queued" \
+        bash -c '(( $1 == 2 )) && grep -q "not an address the sender takes" "$2" && [[ $3 == 0 ]]' _ "$RC" "$W/err" \
+        "$("$BIN" outbox list --json --store "$S" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')"
+done
 enqueue mail "$W/node.json" --email anna@example.org
 KEY=$(cat "$W/mail.keys")
 must "outbox send delivers it" "$S" outbox send --config "$W/node.json" --json
