@@ -117,9 +117,14 @@ public struct NotificationDispatcher: Service {
             var inFlight: [Int64: String] = [:]
             var busy: [String: Int] = [:]
             var timerRunning = false
+            var lastPrune: UInt64?
             defer { group.cancelAll() }
             while !Task.isCancelled {
                 let now = now()
+                if lastPrune.map({ now >= $0 + 60_000 }) ?? true {
+                    lastPrune = now
+                    await pruneSent(now: now)
+                }
                 if inFlight.count < concurrency {
                     let due = try await store.dueDeliveries(now: now, limit: concurrency * 2 + inFlight.count, perDestination: maxPerDestination)
                     for entry in due where inFlight.count < concurrency {
@@ -166,6 +171,24 @@ public struct NotificationDispatcher: Service {
             }
             throw CancellationError()
         }
+    }
+
+    /// Deletes the sent deliveries older than ``NotificationSettings/keepSentDays``, in batches of 500
+    /// (each its own short transaction, so a write waits for one batch at most), 20 batches at most
+    /// per call. A failure is logged; the next call tries again.
+    func pruneSent(now: UInt64) async {
+        let before = now - min(now, UInt64(settings.keepSentDays) * 86_400_000)
+        var deleted = 0
+        do {
+            for _ in 0..<20 {
+                let batch = try await store.pruneDeliveries(before: before, limit: 500)
+                deleted += batch
+                if batch < 500 { break }
+            }
+        } catch {
+            logger.error("outbox: cannot delete old sent deliveries: \(error)")
+        }
+        if deleted > 0 { logger.info("outbox: deleted sent deliveries older than keepSentDays", metadata: ["outbox.deleted": "\(deleted)", "outbox.keepSentDays": "\(settings.keepSentDays)"]) }
     }
 
     /// Sends one delivery and records how it went. Never throws: a failure is the delivery's state.
@@ -219,7 +242,7 @@ public struct NotificationDispatcher: Service {
             guard let hook = settings.webhooks.first(where: { $0.name == name }), let key = secrets.webhookKeys[name] else {
                 throw NotifyError(.unknownChannel, "no webhook named \(name): add {\"name\": \"\(name)\", \"url\": …, \"secretFile\": …} to notifications.webhooks in node.json, then `tierline outbox retry`", transient: false)
             }
-            try await sender.send(id: entry.key, body: entry.body, to: WebhookTarget(url: hook.url, key: key, name: "integration \(name)"), now: now())
+            try await sender.send(id: entry.key, body: entry.body, to: WebhookTarget(url: hook.url, key: key, name: "webhook \(name)"), now: now())
         } else if entry.channel.hasPrefix("integration:") {
             let name = String(entry.channel.dropFirst("integration:".count))
             let registered: ReplyWebhook?
@@ -229,7 +252,7 @@ public struct NotificationDispatcher: Service {
             guard let hook = registered, let key = WebhookSignature.key(fromSecret: hook.secret) else {
                 throw NotifyError(.unknownChannel, "integration \(name) has no reply webhook (or its token is revoked): `tierline intake token reply-url \(name) URL` registers one, then `tierline outbox retry`", transient: false)
             }
-            try await sender.send(id: entry.key, body: entry.body, to: WebhookTarget(url: hook.url, key: key, name: "webhook \(name)"), now: now())
+            try await sender.send(id: entry.key, body: entry.body, to: WebhookTarget(url: hook.url, key: key, name: "integration \(name)"), now: now())
         } else {
             throw NotifyError(.unknownChannel, "unknown channel \(entry.channel.debugDescription): channels are email, webhook:NAME and integration:NAME", transient: false)
         }

@@ -254,6 +254,29 @@ extension TicketDatabase {
             """, arguments: [String(error.prefix(500)), (retryAt == nil ? DeliveryState.dead : .pending).rawValue, retryAt.map(Int64.init), id])
     }
 
+    /// Deletes at most `limit` sent deliveries sent before `before` (ms since 1970), oldest first, in
+    /// one short transaction; with `includingDead`, dead deliveries created before it too. Pending
+    /// deliveries are never deleted.
+    /// - Returns: how many rows were deleted (fewer than `limit`: none of the kind is left).
+    @discardableResult
+    public func pruneDeliveries(before: UInt64, includingDead: Bool = false, limit: Int = 500) throws -> Int {
+        try writer.write { db in try Self.pruneDeliveries(db, before: before, includingDead: includingDead, limit: limit) }
+    }
+
+    /// The same from async code (the dispatcher).
+    @discardableResult
+    public func pruneDeliveries(before: UInt64, includingDead: Bool = false, limit: Int = 500) async throws -> Int {
+        try await writer.write { db in try Self.pruneDeliveries(db, before: before, includingDead: includingDead, limit: limit) }
+    }
+
+    static func pruneDeliveries(_ db: Database, before: UInt64, includingDead: Bool, limit: Int) throws -> Int {
+        try db.execute(sql: """
+            DELETE FROM outbox WHERE id IN (SELECT id FROM outbox
+                WHERE (state = 'sent' AND sentAt < ?1) OR (?2 AND state = 'dead' AND createdAt < ?1) ORDER BY id LIMIT ?3)
+            """, arguments: [Int64(clamping: before), includingDead, limit])
+        return db.changesCount
+    }
+
     /// Sends dead deliveries again from now (all of them, or those with the given ids).
     /// - Returns: how many were put back.
     @discardableResult

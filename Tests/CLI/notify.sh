@@ -23,6 +23,7 @@
 #      show the outbox.
 #   h. serve --log-level debug: the log names the services but holds no password, webhook key or
 #      site key.
+#   i. `outbox prune` deletes sent deliveries, and dead ones only with --dead.
 #   g. measure (printed, not asserted): deliveries per second to a local webhook receiver, and of
 #      e-mails to the local SMTP server.
 #
@@ -307,5 +308,17 @@ r = json.load(open(sys.argv[1]))
 print(f"      MEASURE: {r['sent']} e-mails in {r['seconds']:.2f} s = {r['sent'] / max(r['seconds'], 1e-9):.0f} deliveries/s (one SMTP session each: STARTTLS, AUTH, to a local aiosmtpd)")
 PY
 check "all 50 e-mails were sent" python3 -c 'import json,sys; r = json.load(open(sys.argv[1])); assert r["sent"] == 50, r' "$W/out"
+
+echo "== i. outbox prune: sent deliveries go, dead ones stay unless --dead"
+must "outbox prune --older-than-days 0" "$S" outbox prune --older-than-days 0 --json
+check "it deleted the sent deliveries, kept the dead one" python3 - "$W/out" "$BIN" "$S" <<'PY'
+import json, subprocess, sys
+r = json.load(open(sys.argv[1]))
+rows = json.loads(subprocess.run([sys.argv[2], "outbox", "list", "--json", "--limit", "5000", "--store", sys.argv[3]], capture_output=True, check=True).stdout)
+states = [row["state"] for row in rows]
+assert r["deleted"] >= 700 and "sent" not in states and states.count("dead") == 1, (r, {s: states.count(s) for s in set(states)})
+PY
+must "outbox prune --older-than-days 0 --dead" "$S" outbox prune --older-than-days 0 --dead --json
+check "with --dead it deleted the dead one too" python3 -c 'import json,sys; r = json.load(open(sys.argv[1])); assert r["deleted"] == 1, r' "$W/out"
 
 finish

@@ -63,6 +63,46 @@ import TicketStore
     }
 }
 
+@Suite struct PruneTests {
+    func draft(_ key: String) -> OutboxDraft {
+        OutboxDraft(key: key, channel: "webhook:gone", recipient: "gone", kind: "test", ticket: nil, subject: "s", body: "customer text", notBefore: 0)
+    }
+
+    /// Sent rows older than keepSentDays are deleted by the dispatcher; newer sent rows, dead rows and
+    /// pending rows stay; `pruneDeliveries(includingDead:)` deletes old dead rows too.
+    @Test func theDispatcherDeletesOldSentDeliveriesOnly() async throws {
+        let day: UInt64 = 86_400_000
+        let clock = TestClock()
+        let store = try memoryStore("north", clock: clock)
+        try store.enqueue([draft("old"), draft("dead"), draft("new"), draft("later")])
+        let ids = Dictionary(uniqueKeysWithValues: try store.outbox().map { ($0.key, $0.id!) })
+        try await store.markSent(ids["old"]!)
+        try await store.markFailed(ids["dead"]!, error: "x", retryAt: nil)
+        clock.advance(5 * day)
+        try await store.markSent(ids["new"]!)
+        // "later" stays pending, not due for a long time.
+        try await store.markFailed(ids["later"]!, error: "x", retryAt: clock.now + 3650 * day)
+        let start = clock.now
+        let dispatcher = NotificationDispatcher(store: store, settings: NotificationSettings { $0.keepSentDays = 30 }, secrets: NotificationSecrets(),
+                                                logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, now: { start + 24 * day })
+        _ = try await dispatcher.drain(until: .nothingDue)
+        #expect(Set(try store.outbox().map(\.key)) == ["old", "dead", "new", "later"], "30 days have not passed since any was sent")
+        let after = NotificationDispatcher(store: store, settings: NotificationSettings { $0.keepSentDays = 30 }, secrets: NotificationSecrets(),
+                                           logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, now: { start + 28 * day })
+        _ = try await after.drain(until: .nothingDue)
+        #expect(Set(try store.outbox().map(\.key)) == ["dead", "new", "later"], "the row sent 33 days ago is deleted, the dead and pending ones stay")
+        #expect(try await store.pruneDeliveries(before: start + 28 * day, includingDead: true) == 2)
+        #expect(Set(try store.outbox().map(\.key)) == ["later"], "pending rows are never pruned")
+    }
+
+    @Test func keepSentDaysIsBounded() throws {
+        #expect(NotificationSettings().keepSentDays == 30)
+        #expect(throws: NotifyError.self) { try NotificationSettings { $0.keepSentDays = 0 }.validate() }
+        let decoded = try JSONDecoder().decode(NotificationSettings.self, from: Data(#"{"keepSentDays": 7}"#.utf8))
+        #expect(decoded.keepSentDays == 7)
+    }
+}
+
 @Suite struct SettingsTests {
     func decode(_ json: String) throws -> NotificationSettings {
         try JSONDecoder().decode(NotificationSettings.self, from: Data(json.utf8))
