@@ -52,16 +52,23 @@ python3 -c 'import os, base64; print("whsec_" + base64.b64encode(os.urandom(32))
 python3 -c 'import os, base64; print("whsec_" + base64.b64encode(os.urandom(32)).decode())' >"$W/other.whsec"
 chmod 600 "$W"/*.whsec "$W"/*password
 
-SMTP_PORT=$(helper smtp smtp_server.py --out "$W/mail.jsonl" --cert "$W/smtp-cert.pem" --key "$W/smtp-key.pem" \
-    --user tierline --password-file "$W/smtp-password")
-TLS_PORT=$(helper smtp-tls smtp_server.py --out "$W/tls-mail.jsonl" --implicit-tls --cert "$W/smtp-cert.pem" --key "$W/smtp-key.pem" \
-    --user tierline --password-file "$W/smtp-password")
-LOGIN_PORT=$(helper smtp-login smtp_server.py --out "$W/login-mail.jsonl" --login-only --cert "$W/smtp-cert.pem" --key "$W/smtp-key.pem" \
-    --user tierline --password-file "$W/smtp-password")
-PLAIN_PORT=$(helper smtp-plain smtp_server.py --out "$W/plain-mail.jsonl" --no-starttls --user tierline --password-file "$W/smtp-password")
-HOOK_PORT=$(helper hook webhook_receiver.py --secret-file "$W/hook.whsec")
-BURST_PORT=$(helper burst webhook_receiver.py --secret-file "$W/hook.whsec" --fail-every 3 --delay-ms 20)
-FAST_PORT=$(helper fast webhook_receiver.py --secret-file "$W/hook.whsec")
+helper smtp smtp_server.py --out "$W/mail.jsonl" --cert "$W/smtp-cert.pem" --key "$W/smtp-key.pem" \
+    --user tierline --password-file "$W/smtp-password"
+SMTP_PORT=$HELPER_PORT
+helper smtp-tls smtp_server.py --out "$W/tls-mail.jsonl" --implicit-tls --cert "$W/smtp-cert.pem" --key "$W/smtp-key.pem" \
+    --user tierline --password-file "$W/smtp-password"
+TLS_PORT=$HELPER_PORT
+helper smtp-login smtp_server.py --out "$W/login-mail.jsonl" --login-only --cert "$W/smtp-cert.pem" --key "$W/smtp-key.pem" \
+    --user tierline --password-file "$W/smtp-password"
+LOGIN_PORT=$HELPER_PORT
+helper smtp-plain smtp_server.py --out "$W/plain-mail.jsonl" --no-starttls --user tierline --password-file "$W/smtp-password"
+PLAIN_PORT=$HELPER_PORT
+helper hook webhook_receiver.py --secret-file "$W/hook.whsec"
+HOOK_PORT=$HELPER_PORT
+helper burst webhook_receiver.py --secret-file "$W/hook.whsec" --fail-every 3 --delay-ms 20
+BURST_PORT=$HELPER_PORT
+helper fast webhook_receiver.py --secret-file "$W/hook.whsec"
+FAST_PORT=$HELPER_PORT
 pass "SMTP servers on $SMTP_PORT (STARTTLS+AUTH) and $PLAIN_PORT (no STARTTLS), receivers on $HOOK_PORT, $BURST_PORT, $FAST_PORT"
 
 # config FILE SMTP_PORT PASSWORD_FILE WEBHOOKS_JSON [SECURITY]: a node.json with a notifications section.
@@ -185,7 +192,8 @@ assert s["rejected"] == 1 and sys.argv[2] not in s["ids"], s
 assert sys.argv[3] == "dead" and "HTTP 401" in sys.argv[4], sys.argv[3:]' "$(stats "$HOOK_PORT")" "$KEY" "$(entry "$KEY" state)" "$(entry "$KEY" lastError)"
 
 echo "== d2. an intake integration's reply webhook"
-REPLY_PORT=$(helper reply webhook_receiver.py --secret-file "$W/reply.whsec")
+helper reply webhook_receiver.py --secret-file "$W/reply.whsec"
+REPLY_PORT=$HELPER_PORT
 must "intake token add chat" "$S" intake token add chat
 run "$S" notify test --integration chat
 check "notify test --integration without a reply webhook exits 2 naming reply-url" bash -c '(( $1 == 2 )) && grep -q "intake token reply-url chat URL" "$2"' _ "$RC" "$W/err"
