@@ -139,7 +139,7 @@ let package = Package(
         .target(
             name: "Notify",
             dependencies: [
-                "TicketStore",
+                "TicketModel", "TicketStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

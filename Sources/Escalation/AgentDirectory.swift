@@ -100,12 +100,10 @@ public struct AgentDirectory: Sendable {
 }
 
 extension AgentDocument {
-    /// A plausible e-mail address: one `@` with text on both sides, a dot in the domain, no spaces or
-    /// control characters, at most 254 bytes. Delivery is the proof; this catches slips.
+    /// An address the mail sender accepts (``EmailAddress/isValid(_:)``: a plain dot-atom local part,
+    /// an ASCII domain, at most 254 bytes) whose domain has a dot. Delivery is the proof; this catches
+    /// slips, and never lets in an address every notice to which would go to the dead letters.
     public static func isEmail(_ text: String) -> Bool {
-        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
-              text.utf8.count <= 254 else { return false }
-        return !text.unicodeScalars.contains { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F || $0 == "," || $0 == "<" || $0 == ">" }
+        EmailAddress.isValid(text) && text.split(separator: "@").last?.contains(".") == true
     }
 }

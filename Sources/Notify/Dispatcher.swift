@@ -6,12 +6,13 @@ import TicketStore
 
 /// Sends what is in the outbox: the node's one sender of e-mails and webhooks.
 ///
-/// A loop reads the due deliveries (``TicketDatabase/dueDeliveries(now:limit:)``), sends up to
-/// ``concurrency`` at once, and marks each: sent once the receiver confirmed it (the relay's `250`
-/// after DATA, a 2xx answer), else tried again after a ``Backoff`` wait, or dead after
-/// ``NotificationSettings/maxAttempts`` or at once when retrying cannot help. It sleeps until the next
-/// delivery is due, or ``NotificationSettings/pollMillis`` at most, to notice rows other processes
-/// write.
+/// A loop reads the due deliveries (``TicketDatabase/dueDeliveries(now:limit:perDestination:)``),
+/// sends up to ``concurrency`` at once, at most ``maxPerDestination`` of them to one destination (so
+/// a receiver that hangs delays only its own deliveries), and marks each: sent once the receiver
+/// confirmed it (the relay's `250` after DATA, a 2xx answer), else tried again after a ``Backoff``
+/// wait, or dead after ``NotificationSettings/maxAttempts`` or at once when retrying cannot help. It
+/// sleeps until the next delivery is due, or ``NotificationSettings/pollMillis`` at most, to notice
+/// rows other processes write.
 ///
 /// Delivery is at least once: a crash between the receiver's confirmation and the mark sends the
 /// delivery again after the restart, with the same key (`Message-ID`, `webhook-id`), so the receiver
@@ -36,6 +37,9 @@ public struct NotificationDispatcher: Service {
     let clock: any Clock<Duration>
     /// Most deliveries in flight at once.
     public var concurrency = 8
+    /// Most deliveries in flight at once to one destination (channel and recipient): a receiver that
+    /// hangs holds at most these slots, and the others keep flowing.
+    public var maxPerDestination = 2
 
     /// - Parameters:
     ///   - secrets: what ``NotificationSettings/loadSecrets()`` read.
@@ -109,16 +113,26 @@ public struct NotificationDispatcher: Service {
         let sender = WebhookSender(client: client, timeoutMillis: settings.webhookTimeoutMillis)
         return try await withThrowingTaskGroup(of: Finished.self) { group in
             var report = Report()
-            var inFlight = Set<Int64>()
+            // The deliveries in flight, by id, with their destinations; how many each destination has.
+            var inFlight: [Int64: String] = [:]
+            var busy: [String: Int] = [:]
             var timerRunning = false
+            var lastPrune: UInt64?
             defer { group.cancelAll() }
             while !Task.isCancelled {
                 let now = now()
+                if lastPrune.map({ now >= $0 + 60_000 }) ?? true {
+                    lastPrune = now
+                    await pruneSent(now: now)
+                }
                 if inFlight.count < concurrency {
-                    let due = try await store.dueDeliveries(now: now, limit: concurrency * 2).filter { $0.id.map { !inFlight.contains($0) } ?? false }
-                    for entry in due.prefix(concurrency - inFlight.count) {
-                        guard let id = entry.id else { continue }
-                        inFlight.insert(id)
+                    let due = try await store.dueDeliveries(now: now, limit: concurrency * 2 + inFlight.count, perDestination: maxPerDestination)
+                    for entry in due where inFlight.count < concurrency {
+                        guard let id = entry.id, inFlight[id] == nil else { continue }
+                        let destination = entry.channel + "\u{0}" + entry.recipient
+                        guard busy[destination, default: 0] < maxPerDestination else { continue }
+                        inFlight[id] = destination
+                        busy[destination, default: 0] += 1
                         group.addTask { .delivery(id, await deliver(entry, sender: sender)) }
                     }
                 }
@@ -141,7 +155,10 @@ public struct NotificationDispatcher: Service {
                 }
                 switch try await group.next() {
                 case .delivery(let id, let outcome)?:
-                    inFlight.remove(id)
+                    if let destination = inFlight.removeValue(forKey: id) {
+                        busy[destination, default: 1] -= 1
+                        if busy[destination] == 0 { busy[destination] = nil }
+                    }
                     switch outcome {
                     case .sent: report.sent += 1
                     case .retrying: report.retrying += 1
@@ -154,6 +171,24 @@ public struct NotificationDispatcher: Service {
             }
             throw CancellationError()
         }
+    }
+
+    /// Deletes the sent deliveries older than ``NotificationSettings/keepSentDays``, in batches of 500
+    /// (each its own short transaction, so a write waits for one batch at most), 20 batches at most
+    /// per call. A failure is logged; the next call tries again.
+    func pruneSent(now: UInt64) async {
+        let before = now - min(now, UInt64(settings.keepSentDays) * 86_400_000)
+        var deleted = 0
+        do {
+            for _ in 0..<20 {
+                let batch = try await store.pruneDeliveries(before: before, limit: 500)
+                deleted += batch
+                if batch < 500 { break }
+            }
+        } catch {
+            logger.error("outbox: cannot delete old sent deliveries: \(error)")
+        }
+        if deleted > 0 { logger.info("outbox: deleted sent deliveries older than keepSentDays", metadata: ["outbox.deleted": "\(deleted)", "outbox.keepSentDays": "\(settings.keepSentDays)"]) }
     }
 
     /// Sends one delivery and records how it went. Never throws: a failure is the delivery's state.
@@ -177,8 +212,10 @@ public struct NotificationDispatcher: Service {
             let retryAt = retry ? now() + UInt64(Backoff(minMillis: settings.backoffMinMillis, maxMillis: settings.backoffMaxMillis)
                 .delay(afterAttempt: attempt, using: &random)) : nil
             meta["outbox.attempt"] = "\(attempt)"
-            meta["error"] = "\(error.detail)"
-            do { try await store.markFailed(id, error: error.detail, retryAt: retryAt) } catch {
+            // Servers' words are in the detail: no control character reaches the logs or `outbox list`.
+            let detail = SMTPReply.printable(error.detail)
+            meta["error"] = "\(detail)"
+            do { try await store.markFailed(id, error: detail, retryAt: retryAt) } catch {
                 logger.error("outbox: delivery \(id) failed and could not be marked: \(error)", metadata: meta)
                 return .interrupted
             }
@@ -205,7 +242,7 @@ public struct NotificationDispatcher: Service {
             guard let hook = settings.webhooks.first(where: { $0.name == name }), let key = secrets.webhookKeys[name] else {
                 throw NotifyError(.unknownChannel, "no webhook named \(name): add {\"name\": \"\(name)\", \"url\": …, \"secretFile\": …} to notifications.webhooks in node.json, then `tierline outbox retry`", transient: false)
             }
-            try await sender.send(id: entry.key, body: entry.body, to: WebhookTarget(url: hook.url, key: key), now: now())
+            try await sender.send(id: entry.key, body: entry.body, to: WebhookTarget(url: hook.url, key: key, name: "webhook \(name)"), now: now())
         } else if entry.channel.hasPrefix("integration:") {
             let name = String(entry.channel.dropFirst("integration:".count))
             let registered: ReplyWebhook?
@@ -215,7 +252,7 @@ public struct NotificationDispatcher: Service {
             guard let hook = registered, let key = WebhookSignature.key(fromSecret: hook.secret) else {
                 throw NotifyError(.unknownChannel, "integration \(name) has no reply webhook (or its token is revoked): `tierline intake token reply-url \(name) URL` registers one, then `tierline outbox retry`", transient: false)
             }
-            try await sender.send(id: entry.key, body: entry.body, to: WebhookTarget(url: hook.url, key: key), now: now())
+            try await sender.send(id: entry.key, body: entry.body, to: WebhookTarget(url: hook.url, key: key, name: "integration \(name)"), now: now())
         } else {
             throw NotifyError(.unknownChannel, "unknown channel \(entry.channel.debugDescription): channels are email, webhook:NAME and integration:NAME", transient: false)
         }
@@ -224,4 +261,16 @@ public struct NotificationDispatcher: Service {
 
 extension Comparable {
     func clamped(to range: ClosedRange<Self>) -> Self { min(max(self, range.lowerBound), range.upperBound) }
+}
+
+/// The dispatcher prints what it sends to (relay host, webhook names), never its secrets, its store
+/// (with the site key) or webhook URLs (whose paths may hold tokens): ServiceLifecycle logs each
+/// service with `String(describing:)`.
+extension NotificationDispatcher: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String {
+        let smtp = settings.smtp.map { "\($0.host):\($0.port)" } ?? "none"
+        return "NotificationDispatcher(smtp \(smtp), webhooks [\(settings.webhooks.map(\.name).joined(separator: ","))], concurrency \(concurrency), secrets redacted)"
+    }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["dispatcher": description], displayStyle: .struct) }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TicketModel
 
 /// An e-mail address as SMTP and the headers carry it: checked so that it cannot change the shape of
 /// a command or a header.
@@ -6,10 +7,8 @@ enum MailAddress {
     /// Checks `address` (`local@domain`, no display name).
     /// - Throws: ``NotifyError`` (`invalidMessage`, permanent) naming `field`.
     static func check(_ address: String, field: String) throws(NotifyError) {
-        let forbidden = address.unicodeScalars.contains { $0.value < 0x21 || $0.value == 0x7F || "<>()[],;:\\\"".unicodeScalars.contains($0) }
-        let parts = address.split(separator: "@", omittingEmptySubsequences: false)
-        guard !forbidden, parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty, address.utf8.count <= 254 else {
-            throw NotifyError(.invalidMessage, "\(field) is not an e-mail address (local@domain, no spaces, brackets or line breaks)", transient: false)
+        guard EmailAddress.isValid(address) else {
+            throw NotifyError(.invalidMessage, "\(field) is not an e-mail address this sender takes (local@domain: the local part ASCII letters, digits and !#$%&'*+/=?^_`{|}~.-, the domain ASCII labels)", transient: false)
         }
     }
 }

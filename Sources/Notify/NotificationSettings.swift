@@ -7,7 +7,8 @@ import Foundation
 ///   "smtp": {"host": "relay.example.org", "port": 587, "security": "starttls", "username": "tierline",
 ///            "passwordFile": "/etc/tierline/smtp-password", "from": "Help desk <help@example.org>"},
 ///   "webhooks": [{"name": "oncall", "url": "https://bridge.example.org/tierline", "secretFile": "/etc/tierline/oncall.whsec"}],
-///   "maxAttempts": 8, "backoffMinMillis": 1000, "backoffMaxMillis": 600000, "pollMillis": 1000, "webhookTimeoutMillis": 10000
+///   "maxAttempts": 8, "backoffMinMillis": 1000, "backoffMaxMillis": 600000, "pollMillis": 1000, "webhookTimeoutMillis": 10000,
+///   "keepSentDays": 30
 /// }
 /// ```
 ///
@@ -30,11 +31,15 @@ public struct NotificationSettings: Sendable, Codable, Equatable {
     public var pollMillis = 1000
     /// Longest wait for a webhook receiver's answer, ms (100…120000); past it the attempt is retried.
     public var webhookTimeoutMillis = 10_000
+    /// Days a sent delivery (with its body, customer text) stays in the outbox (1…3650): the
+    /// dispatcher deletes older ones, at most once a minute. Dead ones stay until retried or pruned
+    /// with `tierline outbox prune --dead`.
+    public var keepSentDays = 30
 
     public init(_ configure: (inout NotificationSettings) -> Void = { _ in }) { configure(&self) }
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
-        case smtp, webhooks, maxAttempts, backoffMinMillis, backoffMaxMillis, pollMillis, webhookTimeoutMillis
+        case smtp, webhooks, maxAttempts, backoffMinMillis, backoffMaxMillis, pollMillis, webhookTimeoutMillis, keepSentDays
     }
 
     public init(from decoder: any Decoder) throws {
@@ -47,6 +52,7 @@ public struct NotificationSettings: Sendable, Codable, Equatable {
         backoffMaxMillis = try c.decodeIfPresent(Int.self, forKey: .backoffMaxMillis) ?? defaults.backoffMaxMillis
         pollMillis = try c.decodeIfPresent(Int.self, forKey: .pollMillis) ?? defaults.pollMillis
         webhookTimeoutMillis = try c.decodeIfPresent(Int.self, forKey: .webhookTimeoutMillis) ?? defaults.webhookTimeoutMillis
+        keepSentDays = try c.decodeIfPresent(Int.self, forKey: .keepSentDays) ?? defaults.keepSentDays
     }
 
     /// The names a configuration file may use, by place, for a strict reader's unknown-setting check.
@@ -66,6 +72,7 @@ public struct NotificationSettings: Sendable, Codable, Equatable {
         }
         guard (10...1000).contains(pollMillis) else { throw bad("pollMillis must be between 10 and 1000") }
         guard (100...120_000).contains(webhookTimeoutMillis) else { throw bad("webhookTimeoutMillis must be between 100 and 120000") }
+        guard (1...3650).contains(keepSentDays) else { throw bad("keepSentDays must be between 1 and 3650") }
         var names = Set<String>()
         for (index, hook) in webhooks.enumerated() {
             guard hook.name.range(of: #"^[a-z0-9][a-z0-9._-]{0,63}$"#, options: .regularExpression) != nil else {
@@ -170,7 +177,8 @@ public struct SMTPSettings: Sendable, Codable, Equatable {
     /// PEM file of the CA that signs the relay's certificate, for an organisation's own CA; `nil` for
     /// the system's trust roots. Verification is never turned off.
     public var caFile: String?
-    /// Longest wait for the connection and for each reply, ms (the DATA reply may take 4 times it).
+    /// Longest wait for the connection and for each complete reply, ms, however slowly its bytes come
+    /// (the DATA reply may take 4 times it); a whole session may take at most 8 times it.
     public var timeoutMillis: Int
 
     public init(host: String, port: Int? = nil, security: SMTPSecurity = .starttls, username: String? = nil, passwordFile: String? = nil,
@@ -247,4 +255,14 @@ public struct NotificationSecrets: Sendable {
     /// Signing keys of the webhooks, by name.
     public var webhookKeys: [String: [UInt8]] = [:]
     public init() {}
+}
+
+/// Secrets print which ones are set, never their bytes: a `dump`, a log line or an error that
+/// includes them shows `redacted`.
+extension NotificationSecrets: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String {
+        "NotificationSecrets(smtp password \(smtpPassword == nil ? "not set" : "redacted"), webhook keys \(webhookKeys.isEmpty ? "none" : webhookKeys.keys.sorted().joined(separator: ",") + " redacted"))"
+    }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["secrets": description], displayStyle: .struct) }
 }

@@ -8,9 +8,10 @@ import NIOSSL
 ///
 /// The session: connect (within the timeout), the 220 greeting, EHLO, STARTTLS and EHLO again (or TLS
 /// from the first byte), AUTH PLAIN or LOGIN as the server offers (only inside TLS), MAIL FROM, RCPT
-/// TO for each recipient, DATA with the message dot-stuffed, QUIT. Every reply is awaited within
-/// `timeoutMillis` of the last line read; a reply that is not positive ends the session with an
-/// error that names the command and quotes the server.
+/// TO for each recipient, DATA with the message dot-stuffed, QUIT. Every reply must be complete within
+/// `timeoutMillis` of its command (4 times it after DATA), and the whole session within 8 times it,
+/// however the server paces its bytes (``ReplyDeadlineHandler``); a reply that is not positive ends
+/// the session with an error that names the command and quotes the server.
 ///
 /// ```swift
 /// let client = SMTPClient(settings: smtp, password: secrets.smtpPassword)
@@ -80,6 +81,7 @@ public struct SMTPClient: Sendable {
                     guard ehlo.extensions["STARTTLS"] != nil else {
                         throw NotifyError(.smtpUnsupported, "the SMTP server \(settings.host):\(settings.port) does not offer STARTTLS, which security \"starttls\" requires; nothing was sent in plain text (use a relay that offers it, or security \"tls\" on its TLS port)", transient: true)
                     }
+                    try await armStartTLSGuard(on: channel.channel)
                     _ = try await command("STARTTLS", expect: 220)
                     step = "the TLS handshake after STARTTLS"
                     try await startTLS(on: channel.channel, context: tls)
@@ -168,37 +170,148 @@ public struct SMTPClient: Sendable {
             .connect(host: settings.host, port: settings.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: hostname)) }
+                    if tls == nil, settings.security == .starttls { try channel.pipeline.syncOperations.addHandler(StartTLSGuard()) }
                     try channel.pipeline.syncOperations.addHandlers(
-                        IdleStateHandler(readTimeout: timeout), ReplyTimeoutHandler(timeoutMillis: settings.timeoutMillis),
-                        ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: 4096))
+                        ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: 4096),
+                        ReplyDeadlineHandler(timeoutMillis: settings.timeoutMillis))
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
     }
 
+    /// Starts watching the plain bytes for what follows the reply to STARTTLS (RFC 3207 §5).
+    func armStartTLSGuard(on channel: any Channel) async throws {
+        try await channel.eventLoop.submit {
+            try channel.pipeline.syncOperations.handler(type: StartTLSGuard.self).isArmed = true
+        }.get()
+    }
+
     /// Puts TLS under the line decoder of a connection that just had `220` to STARTTLS.
+    ///
+    /// Anything the server sent after that `220` arrived in plain text and could be an attacker's
+    /// (CVE-2021-33515): if any byte came, or any line is still unread, the session ends with a
+    /// transient error and those bytes are never read as replies. The check and the insertion run
+    /// in one event-loop turn, so no plain byte slips between them.
     func startTLS(on channel: any Channel, context: NIOSSLContext) async throws {
         let hostname = serverHostname
+        let host = "\(settings.host):\(settings.port)"
         try await channel.eventLoop.submit {
+            let guardHandler = try channel.pipeline.syncOperations.handler(type: StartTLSGuard.self)
+            guard !guardHandler.sawBytesAfterReply else {
+                throw NotifyError(.smtpProtocol, "the SMTP server \(host) sent data after its 220 to STARTTLS, before the TLS handshake (RFC 3207 forbids it: an injection attempt?); the session was ended and nothing was sent", transient: true)
+            }
+            guardHandler.isArmed = false
             try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: hostname), position: .first)
         }.get()
     }
 }
 
-/// Turns the idle handler's read timeout into an error for the session (and closes the connection).
-final class ReplyTimeoutHandler: ChannelInboundHandler {
+/// Watches the plain bytes of a STARTTLS session once armed (just before STARTTLS is sent): it
+/// notes the end of the server's reply and whether any byte follows it before TLS starts.
+final class StartTLSGuard: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
+    var isArmed = false
+    /// The bytes of the reply line being read, up to its 4th (the separator).
+    var line: [UInt8] = []
+    var replyEnded = false
+    var sawBytesAfterReply = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if isArmed {
+            for byte in unwrapInboundIn(data).readableBytesView {
+                if replyEnded {
+                    sawBytesAfterReply = true
+                    break
+                }
+                if byte == UInt8(ascii: "\n") {
+                    // `220 go` or `220`: the last line; `220-…` continues.
+                    if line.count < 4 || line[3] != UInt8(ascii: "-") { replyEnded = true }
+                    line = []
+                } else if line.count < 4 {
+                    line.append(byte)
+                }
+            }
+        }
+        context.fireChannelRead(data)
+    }
+}
+
+/// Deadlines for the server's replies, by the clock and not by the bytes: a relay that drips one
+/// byte a second cannot hold a delivery longer than the settings allow.
+///
+/// Sits after the line decoder. Each reply (the greeting from the connection, then the answer to each
+/// command written) must be complete within `timeoutMillis`, the reply to the end of DATA within 4
+/// times it; the whole session within ``sessionFactor`` times it. A missed deadline is an error for
+/// the session (`timeout`, transient) and closes the connection.
+final class ReplyDeadlineHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    /// The whole session's limit, in units of `timeoutMillis`.
+    static let sessionFactor = 8
     let timeoutMillis: Int
+    var reply: Scheduled<Void>?
+    var session: Scheduled<Void>?
 
     init(timeoutMillis: Int) { self.timeoutMillis = timeoutMillis }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            context.fireErrorCaught(NotifyError(.timeout, "no reply from the SMTP server within \(timeoutMillis) ms", transient: true))
-            context.close(promise: nil)
-        } else {
-            context.fireUserInboundEventTriggered(event)
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { start(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if session == nil { start(context) }
+        context.fireChannelActive()
+    }
+
+    /// From the connection on: the session's deadline, and the greeting's.
+    func start(_ context: ChannelHandlerContext) {
+        let millis = timeoutMillis * Self.sessionFactor
+        session = schedule(context, after: millis, NotifyError(.timeout, "the SMTP session took longer than \(millis) ms (\(Self.sessionFactor) × timeoutMillis)", transient: true))
+        // The greeting is awaited from the start (the connection is made by then).
+        arm(context, millis: timeoutMillis)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        reply?.cancel()
+        session?.cancel()
+    }
+
+    func arm(_ context: ChannelHandlerContext, millis: Int) {
+        guard reply == nil else { return }
+        reply = schedule(context, after: millis, NotifyError(.timeout, "no complete reply from the SMTP server within \(millis) ms", transient: true))
+    }
+
+    func schedule(_ context: ChannelHandlerContext, after millis: Int, _ error: NotifyError) -> Scheduled<Void> {
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        return context.eventLoop.scheduleTask(in: .milliseconds(Int64(millis))) {
+            bound.value.fireErrorCaught(error)
+            bound.value.close(promise: nil)
         }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let line = unwrapInboundIn(data).readableBytesView
+        // `250 ok` or `250` ends a reply; `250-…` continues it.
+        if line.count < 4 || line[line.startIndex + 3] != UInt8(ascii: "-") {
+            reply?.cancel()
+            reply = nil
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let bytes = unwrapOutboundIn(data).readableBytesView
+        let endsData = bytes.count >= 5 && Array(bytes.suffix(5)) == Array("\r\n.\r\n".utf8)
+        arm(context, millis: endsData ? timeoutMillis * 4 : timeoutMillis)
+        context.write(data, promise: promise)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        reply?.cancel()
+        session?.cancel()
+        context.fireChannelInactive()
     }
 }

@@ -14,10 +14,22 @@ public struct SMTPReply: Sendable, Equatable {
     public var isTransientFailure: Bool { (400..<500).contains(code) }
 
     /// The reply as one line for an error message: `550 5.1.1 no such user`, control characters
-    /// dropped and at most 300 characters, as the server's text lands in logs and `outbox list`.
+    /// dropped (``printable(_:)``) and at most 300 characters, as the server's text lands in logs and
+    /// `outbox list`.
     public var summary: String {
-        let text = "\(code) " + lines.joined(separator: " / ")
-        return String(String.UnicodeScalarView(text.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }).prefix(300))
+        String(Self.printable("\(code) " + lines.joined(separator: " / ")).prefix(300))
+    }
+
+    /// `text` without the characters that could rewrite a terminal or a log line: C0 and C1 controls
+    /// (U+0000–U+001F, U+007F–U+009F, so ESC and CSI), and the bidirectional controls that reorder
+    /// what is shown (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069).
+    public static func printable(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.filter { scalar in
+            switch scalar.value {
+            case 0..<0x20, 0x7F...0x9F, 0x061C, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: false
+            default: true
+            }
+        }))
     }
 
     /// The EHLO reply's extensions (the lines after the greeting), upper-cased keywords with their

@@ -440,3 +440,13 @@ extension SessionContext {
         pingIntervalMillis = min(pingIntervalMillis, UInt64(configuration.idleTimeoutMillis / 3))
     }
 }
+
+/// A node prints its site and listen address, never its context (the site key, the store) or TLS
+/// keys: ServiceLifecycle logs each service with `String(describing:)`.
+extension SyncNode: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String {
+        "SyncNode(site \(site), listen \(configuration.listen.map { "\($0)" } ?? "none"), \(configuration.peers.count) peers, keys redacted)"
+    }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["node": description], displayStyle: .class) }
+}

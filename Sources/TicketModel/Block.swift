@@ -56,6 +56,13 @@ public struct SiteKey: Sendable {
     }
 }
 
+/// A site key prints its public key only: the private key never reaches a log, a `dump`, or an error.
+extension SiteKey: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String { "SiteKey(public key \(publicKey.hexString), private key redacted)" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["publicKey": publicKey.hexString, "privateKey": "redacted"], displayStyle: .struct) }
+}
+
 /// The changes of one local write, from one origin, numbered by that origin's gap-free `seq`.
 ///
 /// A block carries one HLC stamp, the author's version vector at write time (``deps``) and the

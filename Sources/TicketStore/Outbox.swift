@@ -150,18 +150,30 @@ extension TicketDatabase {
     }
 
     /// Deliveries that are due at `now`, oldest first.
-    public func dueDeliveries(now: UInt64, limit: Int = 64) throws -> [OutboxEntry] {
-        try writer.read { db in try Self.dueDeliveries(db, now: now, limit: limit) }
+    ///
+    /// With `perDestination`, at most that many of each destination (channel and recipient), its
+    /// oldest: a destination with a long backlog does not fill the page, so the dispatcher sees the
+    /// others' deliveries too.
+    public func dueDeliveries(now: UInt64, limit: Int = 64, perDestination: Int? = nil) throws -> [OutboxEntry] {
+        try writer.read { db in try Self.dueDeliveries(db, now: now, limit: limit, perDestination: perDestination) }
     }
 
     /// The same from async code (the dispatcher), without blocking a cooperative thread.
-    public func dueDeliveries(now: UInt64, limit: Int = 64) async throws -> [OutboxEntry] {
-        try await writer.read { db in try Self.dueDeliveries(db, now: now, limit: limit) }
+    public func dueDeliveries(now: UInt64, limit: Int = 64, perDestination: Int? = nil) async throws -> [OutboxEntry] {
+        try await writer.read { db in try Self.dueDeliveries(db, now: now, limit: limit, perDestination: perDestination) }
     }
 
-    static func dueDeliveries(_ db: Database, now: UInt64, limit: Int) throws -> [OutboxEntry] {
-        try OutboxEntry.filter(OutboxEntry.Columns.state == DeliveryState.pending.rawValue && OutboxEntry.Columns.nextAttempt <= Int64(now))
-            .order(OutboxEntry.Columns.nextAttempt, OutboxEntry.Columns.id).limit(limit).fetchAll(db)
+    static func dueDeliveries(_ db: Database, now: UInt64, limit: Int, perDestination: Int? = nil) throws -> [OutboxEntry] {
+        guard let perDestination else {
+            return try OutboxEntry.filter(OutboxEntry.Columns.state == DeliveryState.pending.rawValue && OutboxEntry.Columns.nextAttempt <= Int64(now))
+                .order(OutboxEntry.Columns.nextAttempt, OutboxEntry.Columns.id).limit(limit).fetchAll(db)
+        }
+        return try OutboxEntry.fetchAll(db, sql: """
+            SELECT * FROM (
+                SELECT *, ROW_NUMBER() OVER (PARTITION BY channel, recipient ORDER BY nextAttempt, id) AS destinationRank
+                FROM outbox WHERE state = 'pending' AND nextAttempt <= ?)
+            WHERE destinationRank <= ? ORDER BY nextAttempt, id LIMIT ?
+            """, arguments: [Int64(now), perDestination, limit])
     }
 
     /// When the next pending delivery is due (ms), if any: how long the dispatcher may sleep.
@@ -242,6 +254,29 @@ extension TicketDatabase {
         try db.execute(sql: """
             UPDATE outbox SET attempts = attempts + 1, lastError = ?, state = ?, nextAttempt = COALESCE(?, nextAttempt) WHERE id = ?
             """, arguments: [String(error.prefix(500)), (retryAt == nil ? DeliveryState.dead : .pending).rawValue, retryAt.map(Int64.init), id])
+    }
+
+    /// Deletes at most `limit` sent deliveries sent before `before` (ms since 1970), oldest first, in
+    /// one short transaction; with `includingDead`, dead deliveries created before it too. Pending
+    /// deliveries are never deleted.
+    /// - Returns: how many rows were deleted (fewer than `limit`: none of the kind is left).
+    @discardableResult
+    public func pruneDeliveries(before: UInt64, includingDead: Bool = false, limit: Int = 500) throws -> Int {
+        try writer.write { db in try Self.pruneDeliveries(db, before: before, includingDead: includingDead, limit: limit) }
+    }
+
+    /// The same from async code (the dispatcher).
+    @discardableResult
+    public func pruneDeliveries(before: UInt64, includingDead: Bool = false, limit: Int = 500) async throws -> Int {
+        try await writer.write { db in try Self.pruneDeliveries(db, before: before, includingDead: includingDead, limit: limit) }
+    }
+
+    static func pruneDeliveries(_ db: Database, before: UInt64, includingDead: Bool, limit: Int) throws -> Int {
+        try db.execute(sql: """
+            DELETE FROM outbox WHERE id IN (SELECT id FROM outbox
+                WHERE (state = 'sent' AND sentAt < ?1) OR (?2 AND state = 'dead' AND createdAt < ?1) ORDER BY id LIMIT ?3)
+            """, arguments: [Int64(clamping: before), includingDead, limit])
+        return db.changesCount
     }
 
     /// Sends dead deliveries again from now (all of them, or those with the given ids).

@@ -516,6 +516,14 @@ public struct TicketDatabase: Sendable {
     }
 }
 
+/// A store prints what it is, never its site key (which signs every block) nor its rows: services
+/// holding a store are logged with `String(describing:)` by ServiceLifecycle.
+extension TicketDatabase: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String { "TicketDatabase(a SQLite store, \(key == nil ? "no site key" : "site key redacted"))" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["store": description], displayStyle: .struct) }
+}
+
 extension UUID {
     var lowercased: String { uuidString.lowercased() }
 }

@@ -48,11 +48,15 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/smtp-key.pem" -out "$W/smt
 printf 'correct horse battery staple\n' >"$W/smtp-password"
 python3 -c 'import os, base64; print("whsec_" + base64.b64encode(os.urandom(32)).decode())' >"$W/ops.whsec"
 chmod 600 "$W/ops.whsec" "$W/smtp-password"
-SMTP_PORT=$(helper smtp smtp_server.py --out "$W/mail.jsonl" --cert "$W/smtp-cert.pem" --key "$W/smtp-key.pem" \
-    --user tierline --password-file "$W/smtp-password")
-OPS_PORT=$(helper ops webhook_receiver.py --secret-file "$W/ops.whsec" --out "$W/ops.jsonl")
-REPLY_PORT=$(helper replies webhook_receiver.py --secret-file "$W/reply.whsec" --out "$W/replies.jsonl")
-DEDUP_PORT=$(helper dedup webhook_receiver.py --secret-file "$W/ops.whsec" --out "$W/dedup.jsonl")
+helper smtp smtp_server.py --out "$W/mail.jsonl" --cert "$W/smtp-cert.pem" --key "$W/smtp-key.pem" \
+    --user tierline --password-file "$W/smtp-password"
+SMTP_PORT=$HELPER_PORT
+helper ops webhook_receiver.py --secret-file "$W/ops.whsec" --out "$W/ops.jsonl"
+OPS_PORT=$HELPER_PORT
+helper replies webhook_receiver.py --secret-file "$W/reply.whsec" --out "$W/replies.jsonl"
+REPLY_PORT=$HELPER_PORT
+helper dedup webhook_receiver.py --secret-file "$W/ops.whsec" --out "$W/dedup.jsonl"
+DEDUP_PORT=$HELPER_PORT
 pass "SMTP on $SMTP_PORT, receivers on $OPS_PORT (ops), $REPLY_PORT (chat replies), $DEDUP_PORT (partition)"
 
 # node_json FILE HTTP_PORT WEBHOOK_PORT: a node.json with intake on HTTP_PORT and notifications to

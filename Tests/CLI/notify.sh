@@ -21,6 +21,9 @@
 #      the node is killed by its pid while sending, restarted, and the outbox drains: every key
 #      arrived at least once, none is dead; the number of repeats is printed. `status` and /metrics
 #      show the outbox.
+#   h. serve --log-level debug: the log names the services but holds no password, webhook key or
+#      site key.
+#   i. `outbox prune` deletes sent deliveries, and dead ones only with --dead.
 #   g. measure (printed, not asserted): deliveries per second to a local webhook receiver, and of
 #      e-mails to the local SMTP server.
 #
@@ -49,16 +52,23 @@ python3 -c 'import os, base64; print("whsec_" + base64.b64encode(os.urandom(32))
 python3 -c 'import os, base64; print("whsec_" + base64.b64encode(os.urandom(32)).decode())' >"$W/other.whsec"
 chmod 600 "$W"/*.whsec "$W"/*password
 
-SMTP_PORT=$(helper smtp smtp_server.py --out "$W/mail.jsonl" --cert "$W/smtp-cert.pem" --key "$W/smtp-key.pem" \
-    --user tierline --password-file "$W/smtp-password")
-TLS_PORT=$(helper smtp-tls smtp_server.py --out "$W/tls-mail.jsonl" --implicit-tls --cert "$W/smtp-cert.pem" --key "$W/smtp-key.pem" \
-    --user tierline --password-file "$W/smtp-password")
-LOGIN_PORT=$(helper smtp-login smtp_server.py --out "$W/login-mail.jsonl" --login-only --cert "$W/smtp-cert.pem" --key "$W/smtp-key.pem" \
-    --user tierline --password-file "$W/smtp-password")
-PLAIN_PORT=$(helper smtp-plain smtp_server.py --out "$W/plain-mail.jsonl" --no-starttls --user tierline --password-file "$W/smtp-password")
-HOOK_PORT=$(helper hook webhook_receiver.py --secret-file "$W/hook.whsec")
-BURST_PORT=$(helper burst webhook_receiver.py --secret-file "$W/hook.whsec" --fail-every 3 --delay-ms 20)
-FAST_PORT=$(helper fast webhook_receiver.py --secret-file "$W/hook.whsec")
+helper smtp smtp_server.py --out "$W/mail.jsonl" --cert "$W/smtp-cert.pem" --key "$W/smtp-key.pem" \
+    --user tierline --password-file "$W/smtp-password"
+SMTP_PORT=$HELPER_PORT
+helper smtp-tls smtp_server.py --out "$W/tls-mail.jsonl" --implicit-tls --cert "$W/smtp-cert.pem" --key "$W/smtp-key.pem" \
+    --user tierline --password-file "$W/smtp-password"
+TLS_PORT=$HELPER_PORT
+helper smtp-login smtp_server.py --out "$W/login-mail.jsonl" --login-only --cert "$W/smtp-cert.pem" --key "$W/smtp-key.pem" \
+    --user tierline --password-file "$W/smtp-password"
+LOGIN_PORT=$HELPER_PORT
+helper smtp-plain smtp_server.py --out "$W/plain-mail.jsonl" --no-starttls --user tierline --password-file "$W/smtp-password"
+PLAIN_PORT=$HELPER_PORT
+helper hook webhook_receiver.py --secret-file "$W/hook.whsec"
+HOOK_PORT=$HELPER_PORT
+helper burst webhook_receiver.py --secret-file "$W/hook.whsec" --fail-every 3 --delay-ms 20
+BURST_PORT=$HELPER_PORT
+helper fast webhook_receiver.py --secret-file "$W/hook.whsec"
+FAST_PORT=$HELPER_PORT
 pass "SMTP servers on $SMTP_PORT (STARTTLS+AUTH) and $PLAIN_PORT (no STARTTLS), receivers on $HOOK_PORT, $BURST_PORT, $FAST_PORT"
 
 # config FILE SMTP_PORT PASSWORD_FILE WEBHOOKS_JSON [SECURITY]: a node.json with a notifications section.
@@ -101,6 +111,12 @@ print(rows[0][sys.argv[2]] if rows and rows[0][sys.argv[2]] is not None else "")
 stats() { python3 -c 'import json,sys,urllib.request; print(json.dumps(json.load(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/stats", timeout=10))))' "$1"; }
 
 echo "== a. e-mail over STARTTLS and AUTH"
+for bad in 'x(y)@example.org' 'a"b@example.org' 'a;b@example.org' 'jörg@example.org'; do
+    run "$S" notify test --config "$W/node.json" --email "$bad"
+    check "notify test --email $bad is refused with exit 2 (the sender would refuse it), nothing queued" \
+        bash -c '(( $1 == 2 )) && grep -q "not an address the sender takes" "$2" && [[ $3 == 0 ]]' _ "$RC" "$W/err" \
+        "$("$BIN" outbox list --json --store "$S" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')"
+done
 enqueue mail "$W/node.json" --email anna@example.org
 KEY=$(cat "$W/mail.keys")
 must "outbox send delivers it" "$S" outbox send --config "$W/node.json" --json
@@ -176,7 +192,8 @@ assert s["rejected"] == 1 and sys.argv[2] not in s["ids"], s
 assert sys.argv[3] == "dead" and "HTTP 401" in sys.argv[4], sys.argv[3:]' "$(stats "$HOOK_PORT")" "$KEY" "$(entry "$KEY" state)" "$(entry "$KEY" lastError)"
 
 echo "== d2. an intake integration's reply webhook"
-REPLY_PORT=$(helper reply webhook_receiver.py --secret-file "$W/reply.whsec")
+helper reply webhook_receiver.py --secret-file "$W/reply.whsec"
+REPLY_PORT=$HELPER_PORT
 must "intake token add chat" "$S" intake token add chat
 run "$S" notify test --integration chat
 check "notify test --integration without a reply webhook exits 2 naming reply-url" bash -c '(( $1 == 2 )) && grep -q "intake token reply-url chat URL" "$2"' _ "$RC" "$W/err"
@@ -260,6 +277,28 @@ kill -TERM "$SERVE"
 reap "$SERVE" 30
 check "serve stops on SIGTERM with exit 0" test "$RC" = 0
 
+echo "== h. serve --log-level debug prints no secret (ServiceLifecycle logs every service it starts)"
+HTTP_PORT=$(free_port)
+bg serve-debug "$BIN" serve --config "$W/node.json" --http "127.0.0.1:$HTTP_PORT" --store "$S" --log-level debug
+SERVE=$BGPID
+deadline=$(($(now_ms) + 30000))
+until grep -q "outbox: sending" "$W/serve-debug.log" || ! alive "$SERVE" || (($(now_ms) >= deadline)); do sleep 0.05; done
+kill -TERM "$SERVE" 2>/dev/null || true
+reap "$SERVE" 30
+check "the debug log names the services it starts" grep -q "NotificationDispatcher(smtp 127.0.0.1" "$W/serve-debug.log"
+check "the debug log holds neither the SMTP password, the webhook key nor the site key (hex, base64 or bytes)" python3 - "$W/serve-debug.log" "$W/smtp-password" "$W/hook.whsec" "$S/site.key" <<'PY'
+import base64, sys
+log = open(sys.argv[1]).read()
+password = open(sys.argv[2]).read().strip()
+secret = open(sys.argv[3]).read().strip()
+hook = base64.b64decode(secret[len("whsec_"):])
+site = bytes.fromhex(open(sys.argv[4]).read().strip())
+def forms(b): return [b.hex(), str(list(b))[:-1], ", ".join(map(str, b[:8]))]
+for name, texts in [("the SMTP password", [password]), ("the webhook secret", [secret, secret[6:]] + forms(hook)), ("the site key", forms(site))]:
+    for text in texts:
+        assert text not in log, f"{name} is in the log ({len(log)} bytes)"
+PY
+
 echo "== g. measure: deliveries per second to a local receiver"
 enqueue fast "$W/fast.json" --webhook fast --count 500
 must "outbox send 500 webhooks" "$S" outbox send --config "$W/fast.json" --json
@@ -277,5 +316,17 @@ r = json.load(open(sys.argv[1]))
 print(f"      MEASURE: {r['sent']} e-mails in {r['seconds']:.2f} s = {r['sent'] / max(r['seconds'], 1e-9):.0f} deliveries/s (one SMTP session each: STARTTLS, AUTH, to a local aiosmtpd)")
 PY
 check "all 50 e-mails were sent" python3 -c 'import json,sys; r = json.load(open(sys.argv[1])); assert r["sent"] == 50, r' "$W/out"
+
+echo "== i. outbox prune: sent deliveries go, dead ones stay unless --dead"
+must "outbox prune --older-than-days 0" "$S" outbox prune --older-than-days 0 --json
+check "it deleted the sent deliveries, kept the dead one" python3 - "$W/out" "$BIN" "$S" <<'PY'
+import json, subprocess, sys
+r = json.load(open(sys.argv[1]))
+rows = json.loads(subprocess.run([sys.argv[2], "outbox", "list", "--json", "--limit", "5000", "--store", sys.argv[3]], capture_output=True, check=True).stdout)
+states = [row["state"] for row in rows]
+assert r["deleted"] >= 700 and "sent" not in states and states.count("dead") == 1, (r, {s: states.count(s) for s in set(states)})
+PY
+must "outbox prune --older-than-days 0 --dead" "$S" outbox prune --older-than-days 0 --dead --json
+check "with --dead it deleted the dead one too" python3 -c 'import json,sys; r = json.load(open(sys.argv[1])); assert r["deleted"] == 1, r' "$W/out"
 
 finish

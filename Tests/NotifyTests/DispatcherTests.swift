@@ -39,7 +39,8 @@ import TicketStore
 
     @Test func aRefusedConnectionIsRetriedLaterThenDead() async throws {
         let store = try memoryStore("north")
-        let hook = WebhookSettings(name: "closed", url: "http://127.0.0.1:9/hook", secretFile: "/unused")
+        // A Slack-style URL: the token is the path's last part.
+        let hook = WebhookSettings(name: "closed", url: "http://127.0.0.1:9/services/T0/B0/SECRETPATH?token=q", secretFile: "/unused")
         try store.enqueue([draft("k", channel: "webhook:closed")])
         var secrets = NotificationSecrets()
         secrets.webhookKeys["closed"] = Array(repeating: 7, count: 32)
@@ -52,12 +53,53 @@ import TicketStore
         let entry = try #require(try store.outbox().first)
         #expect(entry.state == .pending && entry.attempts == 1)
         #expect((Int64(time.now) + 50...Int64(time.now) + 100).contains(entry.nextAttempt), "the first retry waits backoffMinMillis…2×")
-        #expect(entry.lastError?.contains("POST http://127.0.0.1:9/hook") == true)
+        #expect(entry.lastError?.contains("POST http://127.0.0.1:9 (webhook closed)") == true, "\(entry.lastError ?? "")")
+        #expect(entry.lastError?.contains("SECRETPATH") == false && entry.lastError?.contains("services") == false, "the URL's path stays out of lastError")
         #expect(try await sender.drain(until: .nothingDue) == NotificationDispatcher.Report(), "nothing is due before the retry")
         time.millis.add(100, ordering: .relaxed)
         let second = try await sender.drain(until: .nothingDue)
         #expect(second.dead == 1, "the second of maxAttempts 2 failed: dead")
         #expect(try await store.outboxSummary().dead == 1)
+    }
+}
+
+@Suite struct PruneTests {
+    func draft(_ key: String) -> OutboxDraft {
+        OutboxDraft(key: key, channel: "webhook:gone", recipient: "gone", kind: "test", ticket: nil, subject: "s", body: "customer text", notBefore: 0)
+    }
+
+    /// Sent rows older than keepSentDays are deleted by the dispatcher; newer sent rows, dead rows and
+    /// pending rows stay; `pruneDeliveries(includingDead:)` deletes old dead rows too.
+    @Test func theDispatcherDeletesOldSentDeliveriesOnly() async throws {
+        let day: UInt64 = 86_400_000
+        let clock = TestClock()
+        let store = try memoryStore("north", clock: clock)
+        try store.enqueue([draft("old"), draft("dead"), draft("new"), draft("later")])
+        let ids = Dictionary(uniqueKeysWithValues: try store.outbox().map { ($0.key, $0.id!) })
+        try await store.markSent(ids["old"]!)
+        try await store.markFailed(ids["dead"]!, error: "x", retryAt: nil)
+        clock.advance(5 * day)
+        try await store.markSent(ids["new"]!)
+        // "later" stays pending, not due for a long time.
+        try await store.markFailed(ids["later"]!, error: "x", retryAt: clock.now + 3650 * day)
+        let start = clock.now
+        let dispatcher = NotificationDispatcher(store: store, settings: NotificationSettings { $0.keepSentDays = 30 }, secrets: NotificationSecrets(),
+                                                logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, now: { start + 24 * day })
+        _ = try await dispatcher.drain(until: .nothingDue)
+        #expect(Set(try store.outbox().map(\.key)) == ["old", "dead", "new", "later"], "30 days have not passed since any was sent")
+        let after = NotificationDispatcher(store: store, settings: NotificationSettings { $0.keepSentDays = 30 }, secrets: NotificationSecrets(),
+                                           logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, now: { start + 28 * day })
+        _ = try await after.drain(until: .nothingDue)
+        #expect(Set(try store.outbox().map(\.key)) == ["dead", "new", "later"], "the row sent 33 days ago is deleted, the dead and pending ones stay")
+        #expect(try await store.pruneDeliveries(before: start + 28 * day, includingDead: true) == 2)
+        #expect(Set(try store.outbox().map(\.key)) == ["later"], "pending rows are never pruned")
+    }
+
+    @Test func keepSentDaysIsBounded() throws {
+        #expect(NotificationSettings().keepSentDays == 30)
+        #expect(throws: NotifyError.self) { try NotificationSettings { $0.keepSentDays = 0 }.validate() }
+        let decoded = try JSONDecoder().decode(NotificationSettings.self, from: Data(#"{"keepSentDays": 7}"#.utf8))
+        #expect(decoded.keepSentDays == 7)
     }
 }
 

@@ -22,6 +22,10 @@ extension NotifyCommand {
                 throw ValidationError("give one of --email ADDRESS, --webhook NAME or --integration NAME")
             }
             guard (1...10_000).contains(count) else { throw ValidationError("--count must be between 1 and 10000") }
+            if let email, !EmailAddress.isValid(email) {
+                // Queued, it could only go to the dead letters: the sender refuses it.
+                throw ValidationError("--email \(email.debugDescription) is not an address the sender takes: local@domain, the local part ASCII letters, digits and !#$%&'*+/=?^_`{|}~.- (no quotes, brackets or spaces), the domain ASCII labels")
+            }
             guard config != nil || integration != nil else { throw ValidationError("--email and --webhook need --config, the node's settings file") }
         }
 

@@ -9,9 +9,9 @@ import TicketStore
 struct OutboxCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "outbox",
-        abstract: "The notices and replies this node sends: list them, retry dead ones, send in the foreground.",
+        abstract: "The notices and replies this node sends: list them, retry dead ones, send in the foreground, prune old ones.",
         discussion: "`tierline serve` sends the outbox by itself; `outbox send` does the same in the foreground, for cron or a check.",
-        subcommands: [List.self, Retry.self, Send.self])
+        subcommands: [List.self, Retry.self, Send.self, Prune.self])
 }
 
 /// The node's settings and notification secrets, as serve reads them, for the commands that send or

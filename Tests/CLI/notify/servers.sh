@@ -7,11 +7,13 @@ wait_file() {
     while [[ ! -s $1 ]] && (($(now_ms) < deadline)); do sleep 0.05; done
     [[ -s $1 ]]
 }
-# helper NAME SCRIPT ARGS...: a Python helper in the background that writes its port to $W/NAME.port.
+# helper NAME SCRIPT ARGS...: a Python helper in the background that writes its port to $W/NAME.port;
+# sets HELPER_PORT to it. Call it as a command, never inside $(...): in a subshell, bg's PIDS+= would
+# be lost and the EXIT trap would leave the helper running.
 helper() {
     local name=$1 script=$2
     shift 2
     bg "$name" python3 "$HELPERS/$script" --port-file "$W/$name.port" "$@"
     wait_file "$W/$name.port" || { fail "$name starts" "$(cat "$W/$name.log")"; finish; }
-    cat "$W/$name.port"
+    HELPER_PORT=$(cat "$W/$name.port")
 }
