@@ -183,6 +183,9 @@ public struct FieldUpdate: Sendable, Equatable {
         if let bad = custom.first(where: { $0.name.isEmpty }) {
             throw DeskError(.invalidInput, field: "field", "needs a name before its value; got \("=\(bad.value)".debugDescription)")
         }
+        if let reserved = custom.first(where: { TicketLookup.reserved.contains($0.name.precomposedStringWithCanonicalMapping) }) {
+            throw DeskError(.invalidInput, field: "field", "\(reserved.name) is written by intake when it opens a ticket (it says where replies go); an update may not set it")
+        }
     }
 
     /// The changes to write, or the first thing wrong with the update.

@@ -154,16 +154,17 @@ public enum Notices {
         // site (its token, its reply URL): another site leaves it to that one, which plans the copy
         // when the reply reaches it.
         if state.text(.channel) != "email", let origin = IntakeOrigin(state) {
-            guard origin.site == nil || origin.site == context.site, let webhook = try context.replyWebhook(integration: origin.name) else { return [] }
+            guard origin.site == context.site, let webhook = try context.replyWebhook(integration: origin.name),
+                  webhook.allows(channel: state.text(.channel) ?? "") else { return [] }
             let body = Payload(type: Kind.reply.rawValue, timestamp: isoTime(context.now), data: .init(
                 ticket: .init(state), subject: subject, text: event.body, author: event.actor, recipients: [], record: nil,
-                externalThreadId: state.customFields[TicketLookup.thread]))
+                externalThreadId: Self.openingValue(TicketLookup.thread, state)))
             return [OutboxDraft(key: key, channel: "integration:\(webhook.integration)", recipient: webhook.integration, kind: Kind.reply.rawValue,
                                 ticket: state.id, subject: subject, body: body.json, notBefore: context.now)]
         }
         // The address the mail came from; for a ticket opened by hand, the customer's key when it is
         // an address, else the customer record's e-mail.
-        guard state.text(.channel) == "email", let customer = state.customFields[TicketLookup.replyAddress] ?? state.text(.customer),
+        guard state.text(.channel) == "email", let customer = Self.openingValue(TicketLookup.replyAddress, state) ?? state.text(.customer),
               let address = customer.contains("@") ? customer : try context.customer(customer)?.email else { return [] }
         let text = event.body + "\n\n-- \nTo answer, reply to this message and keep [\(number)] in the subject."
         return [OutboxDraft(key: key, channel: "email", recipient: address, kind: Kind.reply.rawValue, ticket: state.id,
@@ -185,20 +186,25 @@ public enum Notices {
         return drafts
     }
 
-    /// Where an intake ticket came from: `SITE/NAME` (a bare name from before sites were noted).
+    /// Where an intake ticket came from: `SITE/NAME`, as the site that opened it wrote it.
     struct IntakeOrigin {
-        var site: SiteID?
+        var site: SiteID
         var name: String
         init?(_ state: TicketState) {
-            guard let text = state.customFields[TicketLookup.integration] else { return nil }
+            guard let text = Notices.openingValue(TicketLookup.integration, state) else { return nil }
             let parts = text.split(separator: "/", maxSplits: 1)
-            if parts.count == 2 {
-                site = try? SiteID(String(parts[0]))
-                name = String(parts[1])
-            } else {
-                name = text
-            }
+            guard parts.count == 2, let site = try? SiteID(String(parts[0])), site == state.originSite else { return nil }
+            self.site = site
+            name = String(parts[1])
         }
+    }
+
+    /// A custom field's value if the block that opened the ticket wrote it and no later write
+    /// replaced it: the fields that say where replies go count only as intake wrote them at the
+    /// door, not as a peer or an update rewrote them later.
+    static func openingValue(_ name: String, _ state: TicketState) -> String? {
+        guard let write = state.registers[.custom(name)], let created = state.created, write.stamp == created else { return nil }
+        return write.value.text
     }
 
     /// The configuration as a library, parsed once per distinct set of versions (parsing every

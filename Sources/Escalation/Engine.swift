@@ -176,7 +176,9 @@ public enum EscalationEngine {
         // record that says so; it stays pending.
         if let matrixPin = facts.pin?.matrix, let timeout = library.matrix(matrixPin)?.handoffTimeout.flatMap(DurationText.millis) {
             for request in pending {
-                let at = request.record.at + timeout
+                // A peer's record can carry any `at`: an instant past the clock's range never comes.
+                let (at, overflow) = request.record.at.addingReportingOverflow(timeout)
+                guard !overflow else { continue }
                 guard at <= now else { note(at); continue }
                 var record = EscalationRecord(type: .handoffTimedOut, at: at)
                 record.refersTo = request.id

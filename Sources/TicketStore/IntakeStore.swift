@@ -14,6 +14,9 @@ public enum TicketLookup {
     public static let integration = "intake_integration"
     /// The address an e-mail ticket came from: where the customer's copies of public replies go.
     public static let replyAddress = "reply_address"
+    /// Fields only intake writes, when it opens a ticket: they steer where replies go and which
+    /// thread a message lands on, so an agent's update may not set them.
+    public static let reserved: Set = [thread, surveyToken, integration, replyAddress]
     static let names = [thread, surveyToken]
 }
 

@@ -127,6 +127,11 @@ public struct ReplyWebhook: Sendable, Equatable {
     public var integration: String
     public var url: String
     public var secret: String
+    /// The channels the integration's token may deliver (empty: every channel): only tickets of
+    /// those channels are answered through it.
+    public var channels: [String]
+
+    public func allows(channel: String) -> Bool { channels.isEmpty || channels.contains(channel) }
 }
 
 extension TicketDatabase {
@@ -336,9 +341,11 @@ extension TicketDatabase {
     }
 
     static func replyWebhook(_ db: Database, name: String) throws -> ReplyWebhook? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT replyURL, replySecret FROM apiToken WHERE name = ? AND revokedAt IS NULL AND replyURL IS NOT NULL",
+        guard let row = try Row.fetchOne(db, sql: "SELECT replyURL, replySecret, channels FROM apiToken WHERE name = ? AND revokedAt IS NULL AND replyURL IS NOT NULL",
                                          arguments: [name]) else { return nil }
-        return ReplyWebhook(integration: name, url: row["replyURL"], secret: row["replySecret"])
+        let channels: String = row["channels"]
+        return ReplyWebhook(integration: name, url: row["replyURL"], secret: row["replySecret"],
+                            channels: channels.split(separator: ",").map(String.init))
     }
 
     /// The reply webhook of integration `name`, if registered and its token is live.

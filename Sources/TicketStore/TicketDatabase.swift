@@ -330,12 +330,15 @@ public struct TicketDatabase: Sendable {
                                                reason: error.detail, at: wallClock())
                     }
                 }
-                (report.applied, report.held) = try drain(db, arriving: accepted)
+                let drained = try drain(db, arriving: accepted)
+                (report.applied, report.held) = (drained.applied, drained.held)
                 // What this node alone must send for blocks written elsewhere (a reply on a ticket
-                // of one of its intake integrations), in the same transaction as the blocks.
-                if let notices, !accepted.isEmpty {
+                // of one of its intake integrations), in the same transaction as the blocks: only
+                // for blocks applied now (an arriving one held back, or one released from the held
+                // ones, counts when it applies).
+                if let notices, !drained.blocks.isEmpty {
                     let now = wallClock()
-                    var context = WriteContext(db: db, blocks: accepted, site: try Self.identity(db).site, now: now)
+                    var context = WriteContext(db: db, blocks: drained.blocks, site: try Self.identity(db).site, now: now)
                     context.remote = true
                     try Self.enqueue(db, try notices(context), now: now)
                 }
@@ -384,7 +387,7 @@ public struct TicketDatabase: Sendable {
     /// usually applies in one pass; an arriving block that applies at once is written to the log only,
     /// never to the pending table; touched tickets are re-folded once at the end.
     /// - Returns: how many blocks were applied, and how many wait.
-    func drain(_ db: Database, arriving: [Block] = []) throws -> (applied: Int, held: Int) {
+    func drain(_ db: Database, arriving: [Block] = []) throws -> (applied: Int, held: Int, blocks: [Block]) {
         var clock = try Self.clock(db, maxDrift: maxDrift)
         let stored = try Row.fetchAll(db, sql: "SELECT bytes FROM pendingBlock").map { try Self.decodeStored($0["bytes"]) }
         var waiting = (stored.map { ($0, true) } + arriving.map { ($0, false) })
@@ -397,6 +400,7 @@ public struct TicketDatabase: Sendable {
         let cache = BlockCache()
         var tooFarAhead: [Dot: String] = [:]
         var count = 0
+        var appliedBlocks: [Block] = []
         var progress = true
         while progress && !waiting.isEmpty {
             progress = false
@@ -424,6 +428,7 @@ public struct TicketDatabase: Sendable {
                 vector[block.origin] = block.seq
                 touched.formUnion(block.changes.map(\.entity))
                 count += 1
+                appliedBlocks.append(block)
                 progress = true
             }
             waiting = stillWaiting
@@ -438,7 +443,7 @@ public struct TicketDatabase: Sendable {
         try faultHook?("afterApplyBatch")
         try Self.materialize(db, touched, cache: cache)
         try Self.saveClock(db, clock)
-        return (count, waiting.count)
+        return (count, waiting.count, appliedBlocks)
     }
 
     static func decodeStored(_ bytes: Data) throws -> Block {

@@ -40,6 +40,15 @@ import TicketStore
 
     func pending(_ store: TicketDatabase) throws -> [OutboxEntry] { try store.outbox(state: .pending).sorted { $0.id! < $1.id! } }
 
+    /// A chat ticket opened as intake opens one for integration `name` of `site`: the integration
+    /// and the thread written in the opening block.
+    func chatTicket(_ desk: HelpDesk, site: String, integration name: String, now: UInt64) throws -> TicketRecord {
+        let id = UUID()
+        return try desk.open(fromIntake: IntakeTicket(id: id, draft: TicketDraft(subject: "Chat: locked out", channel: "chat"), messageID: UUID(),
+                                                      fields: [(.custom(TicketLookup.integration), .text("\(site)/\(name)")),
+                                                               (.custom(TicketLookup.thread), .text("chat-77"))]), now: Int64(now)).ticket
+    }
+
     @Test func aPublicReplyReachesAnEmailCustomerAndANoteDoesNot() throws {
         let clock = TestClock(Self.monday1600)
         let (store, desk) = try hub(clock)
@@ -64,8 +73,7 @@ import TicketStore
         _ = try store.addAPIToken(name: "chatbridge", channels: [])
         let secret = try store.setReplyWebhook(integration: "chatbridge", url: "http://127.0.0.1:9/replies")
         #expect(secret.hasPrefix("whsec_"))
-        let ticket = try desk.open(TicketDraft(subject: "Chat: cannot log in", channel: "chat"), now: Int64(clock.now))
-        _ = try store.update(ticket.id, [(.custom(TicketLookup.integration), .text("chatbridge"))])
+        let ticket = try chatTicket(desk, site: "hub", integration: "chatbridge", now: clock.now)
         try desk.reply(ticket.id, body: "Try the reset link.", actor: "ana")
         let copy = try #require(try pending(store).first { $0.kind == "reply" })
         #expect(copy.channel == "integration:chatbridge")
@@ -74,6 +82,40 @@ import TicketStore
         #expect(body?["type"] as? String == "reply")
         #expect(data?["text"] as? String == "Try the reset link.")
         #expect((data?["ticket"] as? [String: Any])?["id"] as? String == ticket.id)
+        #expect(data?["externalThreadId"] as? String == "chat-77")
+    }
+
+    /// The fields that say where a reply goes count only as the opening block wrote them: an
+    /// update may not set them, and a peer's later write of them steers nothing (second attack
+    /// review of issue 20).
+    @Test func whereARepliesGoesCannotBeRewrittenAfterTheTicketOpens() throws {
+        let clock = TestClock(Self.monday1600)
+        let hubKey = SiteKey.generate(), northKey = SiteKey.generate()
+        let (hub, hubDesk) = try hub(clock, key: hubKey)
+        let north = try memoryStore("north", clock: clock, key: northKey)
+        try admit([(hub, hubKey), (north, northKey)])
+        _ = try hub.addAPIToken(name: "chat", channels: ["chat"])
+        _ = try hub.setReplyWebhook(integration: "chat", url: "http://127.0.0.1:9/replies")
+        for name in [TicketLookup.integration, TicketLookup.replyAddress, TicketLookup.thread] {
+            let ticket = try hubDesk.open(TicketDraft(subject: "x", channel: "email"), now: Int64(clock.now))
+            #expect(throws: DeskError.self) { try hubDesk.update(ticket.id, FieldUpdate(custom: [(name: name, value: "hub/chat")]), actor: "ana") }
+        }
+        // A peer opens its own chat ticket naming hub's integration, and rewrites an e-mail
+        // ticket's reply address; hub's own agent then replies on both.
+        let email = try hubDesk.open(fromIntake: IntakeTicket(id: UUID(), draft: TicketDraft(subject: "Invoice", customer: "ada@customer.example", channel: "email"),
+                                                              messageID: UUID(), fields: [(.custom(TicketLookup.replyAddress), .text("ada@customer.example"))]),
+                                     now: Int64(clock.now)).ticket
+        _ = try north.apply(try hub.blocks(after: try north.vector()))
+        let forged = try north.createTicket(TicketDraft(subject: "Chat", channel: "chat"))
+        _ = try north.update(forged.id, [(.custom(TicketLookup.integration), .text("hub/chat")), (.custom(TicketLookup.thread), .text("victim"))])
+        _ = try north.update(email.id, [(.custom(TicketLookup.replyAddress), .text("eve@evil.example"))])
+        var hubStore = hub
+        hubStore.notices = Notices.planner
+        _ = try hubStore.apply(try north.blocks(after: try hub.vector()))
+        try hubDesk.reply(forged.id, body: "ours", actor: "ana")
+        try hubDesk.reply(email.id, body: "Your invoice", actor: "ana")
+        let copies = try hub.outbox().filter { $0.kind == "reply" }
+        #expect(copies.map(\.recipient) == ["ada@customer.example"], "\(copies.map(\.recipient))")
     }
 
     @Test func aBreachReachesTheAssigneeAndTheTeamLeadAndTheLadderTheLead() throws {
@@ -201,8 +243,7 @@ import TicketStore
         _ = try hub.setReplyWebhook(integration: "chat", url: "http://127.0.0.1:9/replies")
         _ = try north.addAPIToken(name: "chat", channels: [])
         _ = try north.setReplyWebhook(integration: "chat", url: "http://127.0.0.1:9/north")
-        let ticket = try hubDesk.open(TicketDraft(subject: "Chat: locked out", channel: "chat"), now: Int64(clock.now))
-        _ = try hubDesk.update(ticket.id, FieldUpdate(custom: [(name: TicketLookup.integration, value: "hub/chat")]), actor: "ana")
+        let ticket = try chatTicket(hubDesk, site: "hub", integration: "chat", now: clock.now)
         _ = try north.apply(try hub.blocks(after: try north.vector()))
         var northStore = north
         northStore.notices = Notices.planner
@@ -243,5 +284,24 @@ import TicketStore
         #expect(evaluation.pendingHandoffs.count == 1, "the request stays open")
         _ = try desk.escalation.tick(now: Int64(clock.now) + 60_000)
         #expect(try north.outbox().filter { $0.kind == "handoff_timed_out" }.count == told.count, "said once")
+    }
+
+    /// A request whose `at` is near the end of time (a peer can write any) must not trap the
+    /// engine when the timeout is added (second attack review of issue 20).
+    @Test func aRequestAtTheEndOfTimeDoesNotTrapTheTimeout() throws {
+        let clock = TestClock(Self.monday1600)
+        let (store, desk) = try hub(clock)
+        _ = try desk.escalation.publish(Data(#"{"matrix": {"version": 1, "grace": "5m", "handoffTimeout": "30m", "entries": []}}"#.utf8),
+                                        file: "matrix.json", actor: "ops")
+        let ticket = try desk.open(TicketDraft(subject: "x"), now: Int64(clock.now))
+        var request = EscalationRecord(type: .escalated, at: Int64.max - 5)
+        request.toGroup = "tier2"
+        request.toSite = "north"
+        _ = try store.writeRecords(try store.resolve(ticket.id)) { _ in
+            [(TicketEvent(id: UUID(), kind: .escalation, actor: "peer", visibility: .internal, body: request.encoded()), [])]
+        }
+        let (_, evaluation) = try desk.escalation.evaluate(ticket.id, now: Int64(clock.now))
+        #expect(evaluation.pendingHandoffs.count == 1)
+        #expect(try desk.escalation.tick(now: Int64(clock.now)).values.flatMap { $0 }.allSatisfy { !$0.body.contains("handoff_timed_out") })
     }
 }
