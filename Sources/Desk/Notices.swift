@@ -289,7 +289,10 @@ public enum Notices {
         /// webhooks (with every recipient listed), held to the earliest working time among them.
         func deliver(_ notice: Notice, to recipients: [AgentDocument]) -> [OutboxDraft] {
             let number = notice.ticket.displayNumber ?? ""
-            let subject = "[\(number)] \(notice.text.split(separator: "\n").first.map(String.init) ?? notice.text)"
+            // The first line of the text, without the number the subject already starts with.
+            var line = Substring(notice.text.split(separator: "\n").first ?? Substring(notice.text))
+            if !number.isEmpty, line.hasPrefix(number) { line = line.dropFirst(number.count).drop { $0 == ":" || $0 == " " } }
+            let subject = "[\(number)] \(line)"
             var drafts: [OutboxDraft] = []
             for agent in recipients {
                 guard let email = agent.email else { continue }
