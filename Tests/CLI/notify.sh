@@ -305,7 +305,7 @@ must "outbox send 500 webhooks" "$S" outbox send --config "$W/fast.json" --json
 python3 - "$W/out" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-print(f"      MEASURE: {r['sent']} webhooks in {r['seconds']:.2f} s = {r['sent'] / max(r['seconds'], 1e-9):.0f} deliveries/s (tierline outbox send, 8 at a time, to a local Python receiver; debug build unless given a release binary)")
+print(f"      MEASURE: {r['sent']} webhooks in {r['seconds']:.2f} s = {r['sent'] / max(r['seconds'], 1e-9):.0f} deliveries/s (tierline outbox send to one local Python receiver: at most 2 in flight per destination; debug build unless given a release binary)")
 PY
 check "all 500 were sent" python3 -c 'import json,sys; r = json.load(open(sys.argv[1])); assert r["sent"] == 500, r' "$W/out"
 enqueue mails "$W/node.json" --email carol@example.org --count 50
