@@ -108,15 +108,14 @@ public enum Notices {
             recipients = setting.recipients(targets, owner: owner, state: state, matrix: nil)
             text = "\(number) is handed to \(targets.joined(separator: ", ")) by \(actor)" + (record.note.map { "\n\nSummary: \($0.summary)\nVerified: \($0.verifiedFacts)\nTried: \($0.stepsTried)\nRequested: \($0.requestedAction)" } ?? "")
         case .handoffAccepted, .handoffRejected, .handoffWithdrawn:
-            kind = record.type == .handoffAccepted ? .handoffAccepted : record.type == .handoffRejected ? .handoffRejected : .handoffWithdrawn
+            kind = Kind(rawValue: record.type.rawValue) ?? .handoffWithdrawn
             // The request's author hears the answer; a withdrawal reaches the group that was asked.
             let request = facts.records.first { $0.id == record.refersTo }
             if record.type == .handoffWithdrawn {
                 let targets = request.flatMap { r in r.record.toGroup.map { "\($0)@\(r.record.toSite ?? owner?.rawValue ?? "")" } }.map { [$0] } ?? []
                 recipients = setting.recipients(targets, owner: owner, state: state, matrix: nil)
             } else {
-                let author = request.flatMap { r in state.events.first { $0.event.id == r.id }?.event.actor }
-                recipients = author.flatMap { directory.agent($0) }.map { [$0] }?.filter(\.active) ?? []
+                recipients = setting.requester(of: record, state)
             }
             let verb = ["handoff_accepted": "accepted", "handoff_rejected": "rejected", "handoff_withdrawn": "withdrew"][record.type.rawValue] ?? ""
             text = "\(actor) \(verb) the handoff of \(number)" + (record.reason.map { ": \($0)" } ?? "")
@@ -124,11 +123,8 @@ public enum Notices {
             // The request's author and the group it asks: both must act (answer, or withdraw and go
             // elsewhere).
             kind = .handoffTimedOut
-            let request = facts.records.first { $0.id == record.refersTo }
-            let author = request.flatMap { r in state.events.first { $0.event.id == r.id }?.event.actor }
             let asked = record.toGroup.map { ["\($0)@\(record.toSite ?? owner?.rawValue ?? "")"] } ?? []
-            recipients = (author.flatMap { directory.agent($0) }.map { [$0] }?.filter(\.active) ?? [])
-                + setting.recipients(asked, owner: owner, state: state, matrix: nil)
+            recipients = setting.requester(of: record, state) + setting.recipients(asked, owner: owner, state: state, matrix: nil)
             text = "\(number): the handoff to \(asked.joined(separator: ", ")) has had no answer"
         case .escalationExhausted:
             kind = .ladderExhausted
@@ -156,7 +152,7 @@ public enum Notices {
         if state.text(.channel) != "email", let origin = IntakeOrigin(state) {
             guard origin.site == context.site, let webhook = try context.replyWebhook(integration: origin.name),
                   webhook.allows(channel: state.text(.channel) ?? "") else { return [] }
-            let body = Payload(type: Kind.reply.rawValue, timestamp: isoTime(context.now), data: .init(
+            let body = Payload(type: Kind.reply.rawValue, timestamp: HLC(rawValue: context.now << 16).iso8601, data: .init(
                 ticket: .init(state), subject: subject, text: event.body, author: event.actor, recipients: [], record: nil,
                 externalThreadId: Self.openingValue(TicketLookup.thread, state)))
             return [OutboxDraft(key: key, channel: "integration:\(webhook.integration)", recipient: webhook.integration, kind: Kind.reply.rawValue,
@@ -262,6 +258,13 @@ public enum Notices {
             }.filter { seen.insert($0.name).inserted }
         }
 
+        /// The active agent who wrote the request `record` refers to, if the directory has them.
+        func requester(of record: EscalationRecord, _ state: TicketState) -> [AgentDocument] {
+            guard let id = record.refersTo, let actor = state.events.first(where: { $0.event.id == id })?.event.actor,
+                  let agent = directory.agent(actor), agent.active else { return [] }
+            return [agent]
+        }
+
         /// Who answers for a ticket's SLA: its assignee and the leads of its group at the owning site.
         func responsible(for state: TicketState, owner: SiteID?) -> [AgentDocument] {
             var out: [AgentDocument] = []
@@ -302,7 +305,7 @@ public enum Notices {
                                           notBefore: due(for: agent, anytime: notice.pagesAnytime)))
             }
             guard !webhooks.isEmpty else { return drafts }
-            let payload = Payload(type: notice.kind.rawValue, timestamp: isoTime(now), data: .init(
+            let payload = Payload(type: notice.kind.rawValue, timestamp: HLC(rawValue: now << 16).iso8601, data: .init(
                 ticket: .init(notice.ticket), subject: subject, text: notice.text, author: nil,
                 recipients: recipients.map { .init(name: $0.name, displayName: $0.displayName, email: $0.email) },
                 record: notice.record.flatMap { try? StrictJSON.parse(Array($0.encoded().utf8)) }, externalThreadId: nil))
@@ -313,10 +316,6 @@ public enum Notices {
             }
             return drafts
         }
-    }
-
-    static func isoTime(_ millis: UInt64) -> String {
-        Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(Date(timeIntervalSince1970: Double(millis) / 1000))
     }
 
     /// A webhook's JSON body: `type`, `timestamp` and `data`, as Standard Webhooks payloads are.
@@ -359,10 +358,6 @@ public enum Notices {
         var timestamp: String
         var data: Data
 
-        var json: String {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            return (try? String(decoding: encoder.encode(self), as: UTF8.self)) ?? "{}"
-        }
+        var json: String { CanonicalJSON.string(self) }
     }
 }

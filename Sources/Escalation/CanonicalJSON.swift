@@ -2,7 +2,7 @@ import Foundation
 
 /// The encoding of record and configuration bodies (PROTOCOL.md §3): sorted keys, no whitespace,
 /// `/` not escaped, absent members left out, so equal values are equal bytes.
-enum CanonicalJSON {
+public enum CanonicalJSON {
     private static let encoder: JSONEncoder = {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -10,7 +10,7 @@ enum CanonicalJSON {
     }()
 
     /// Encoding these documents (strings, integers, arrays and objects of them) cannot fail.
-    static func string(_ value: some Encodable) -> String {
+    public static func string(_ value: some Encodable) -> String {
         String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)
     }
 }

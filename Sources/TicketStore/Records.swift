@@ -132,7 +132,7 @@ public struct ApplyReport: Sendable, Equatable, Encodable {
 
 extension HLC {
     /// The stamp's wall time as ISO-8601 with milliseconds.
-    var iso8601: String {
+    public var iso8601: String {
         let date = Date(timeIntervalSince1970: Double(millis) / 1000)
         return Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)
     }

