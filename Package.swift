@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "Dashboard", targets: ["Dashboard"]),
         .library(name: "Intake", targets: ["Intake"]),
         .library(name: "Notify", targets: ["Notify"]),
+        .library(name: "Workspace", targets: ["Workspace"]),
         // For the benchmark package in Benchmarks/, which generates its workload with the demo's stream.
         .library(name: "Demo", targets: ["Demo"]),
         .library(name: "FaultProxy", targets: ["FaultProxy"]),
@@ -44,6 +45,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         .target(
@@ -92,7 +95,11 @@ let package = Package(
         // every edge (CLI, intake, node, demo) calls it. No networking.
         .target(
             name: "Desk",
-            dependencies: ["TicketModel", "TicketStore", "Escalation", "StrictJSON"],
+            dependencies: [
+                "TicketModel", "TicketStore", "Escalation", "StrictJSON",
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strict),
         .target(
             name: "SyncNode",
@@ -151,6 +158,25 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
+        // The agent workspace: the node's HTTP server for people — sign-in, sessions and roles, the
+        // ticket API, the server-rendered pages and their live updates — over the Desk layer, with the
+        // dashboard's and intake's routes mounted behind the same gate.
+        .target(
+            name: "Workspace",
+            dependencies: [
+                "TicketModel", "TicketStore", "Escalation", "Desk", "Dashboard", "Intake", "StrictJSON",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "Demo",
             dependencies: [
@@ -182,7 +208,7 @@ let package = Package(
         .executableTarget(
             name: "tierline",
             dependencies: [
-                "TicketModel", "TicketStore", "SyncWire", "Desk", "SyncNode", "Escalation", "Dashboard", "Intake", "Demo", "Notify",
+                "TicketModel", "TicketStore", "SyncWire", "Desk", "SyncNode", "Escalation", "Dashboard", "Intake", "Demo", "Notify", "Workspace",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -270,6 +296,15 @@ let package = Package(
             name: "DashboardTests",
             dependencies: [
                 "TicketModel", "TicketStore", "Escalation", "Desk", "Dashboard", "TestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "WorkspaceTests",
+            dependencies: [
+                "TicketModel", "TicketStore", "Escalation", "Desk", "Dashboard", "Intake", "Workspace", "TestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -138,8 +138,25 @@ public struct DashboardServer: Sendable {
         self.now = now
     }
 
+    /// The dashboard's routes on a router of its own (for tests).
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
+        register(on: router)
+        router.get("/metrics") { _, _ in try await self.metricsResponse() }
+        return router
+    }
+
+    /// The Prometheus scrape as a response.
+    public func metricsResponse() async throws -> Response {
+        let text = try await self.scrape()
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// Adds the dashboard page, its JSON API and the CSV export to `router` (a group behind the
+    /// workspace's sign-in in a node). `/metrics` is the caller's to mount.
+    public func register<Methods: RouterMethods>(on router: Methods) {
         router.get("/") { request, _ in try await self.page(request) }
         router.get("/api/summary") { request, _ in
             try await self.answer(request) { query, now in
@@ -171,13 +188,6 @@ public struct DashboardServer: Sendable {
                 return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: csv)))
             }
         }
-        router.get("/metrics") { _, _ in
-            let text = try await self.scrape()
-            var headers = HTTPFields()
-            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
-        }
-        return router
     }
 
     func metrics(_ query: DashboardQuery, now: Int64) async throws -> MetricsReply {
@@ -252,6 +262,11 @@ public struct DashboardServer: Sendable {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// The service that keeps the dashboard's facts current, for a server that mounts ``register(on:)``.
+    public func refresher(everyMillis: Int, logger: Logger) -> MetricRefresher {
+        MetricRefresher(index: index, everyMillis: everyMillis, logger: logger, now: now)
     }
 
     /// An application serving ``router()`` on `host:port`, refreshing the facts every `refreshMillis`.

@@ -14,7 +14,7 @@ public struct IntakeRoutes: Sendable {
 
     public init(service: IntakeService) { self.service = service }
 
-    public func register(on router: Router<BasicRequestContext>) {
+    public func register<Methods: RouterMethods>(on router: Methods) {
         router.post("/api/intake/tickets") { request, _ in
             try await handle(request, channel: .fromBody(default: nil)) { body, token in
                 let (result, created) = try service.create(body, integration: token.name)

@@ -332,6 +332,31 @@ enum Schema {
             // made by the CLI on the same store enqueues for them as the node's own writes do.
             try db.create(table: "noticeWebhook") { t in t.primaryKey("name", .text) }
         }
+        migrator.registerMigration("v16-agent-credentials") { db in
+            // How agents sign in at this node: kept here only, never in a block. A password is a
+            // bcrypt hash; tokens and sessions are kept as SHA-256 digests of the secret handed out.
+            try db.create(table: "agentPassword") { t in
+                t.primaryKey("agent", .text)
+                t.column("hash", .text).notNull()
+                t.column("changedAt", .integer).notNull()
+            }
+            try db.create(table: "agentToken") { t in
+                t.primaryKey("digest", .blob)
+                t.column("agent", .text).notNull()
+                t.column("label", .text).notNull()
+                t.column("createdAt", .integer).notNull()
+                t.column("lastUsedAt", .integer)
+            }
+            try db.create(index: "agentToken_agent", on: "agentToken", columns: ["agent"])
+            try db.create(table: "agentSession") { t in
+                t.primaryKey("digest", .blob)
+                t.column("agent", .text).notNull()
+                t.column("csrf", .text).notNull()
+                t.column("createdAt", .integer).notNull()
+                t.column("expiresAt", .integer).notNull()
+            }
+            try db.create(index: "agentSession_agent", on: "agentSession", columns: ["agent"])
+        }
         return migrator
     }
 

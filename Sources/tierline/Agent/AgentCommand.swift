@@ -10,7 +10,7 @@ struct AgentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent", abstract: "The agent directory (who assignees, watchers, --actor and ladder targets name), published by the coordinator.",
         discussion: "Once any agent is published, an assignee, a group or a ladder target that names nobody in the directory is refused with a did-you-mean (--allow-unknown admits a name from outside).",
-        subcommands: [Add.self, List.self, Show.self, Deactivate.self, Import.self, Use.self])
+        subcommands: [Add.self, List.self, Show.self, Deactivate.self, Import.self, Use.self, Password.self, Token.self])
 
     /// One agent as `list`, `show` and the writes print it with `--json`.
     struct Row: Encodable {

@@ -5,6 +5,7 @@ import Logging
 import ServiceLifecycle
 import SyncNode
 import UnixSignals
+import Workspace
 
 struct DashboardCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,7 +13,9 @@ struct DashboardCommand: AsyncParsableCommand {
         abstract: "Serve the dashboard over a store, without syncing, until SIGTERM or SIGINT.",
         discussion: """
             Pages: / (fleet overview, charts, metrics; ?site=NAME drills down), /api/summary, /api/sites, /api/metrics, \
-            /api/series, /export.csv, /metrics (Prometheus). Query parameters: days, from, to, site, tier, channel, priority, \
+            /api/series, /export.csv, /metrics (Prometheus). Every page but /metrics needs an agent signed in with the dashboard permission (role manager, or the grant \
+            "dashboard"): a password (`tierline agent password NAME`) at /login, or a token (`tierline agent token NAME`) as Authorization: Bearer. \
+            Query parameters: days, from, to, site, tier, channel, priority, \
             customer_tier, group, category. A node that syncs serves the same pages with `tierline serve --http HOST:PORT`.
             """)
 
@@ -34,7 +37,7 @@ struct DashboardCommand: AsyncParsableCommand {
         let store = try options.open()
         bootstrapLogging(Logger.Level(rawValue: logLevel) ?? .info)
         let logger = Logger(label: "tierline.dashboard")
-        let server = try await DashboardServer(database: store)
+        let server = try WorkspaceServer(store: store, dashboard: try await DashboardServer(database: store), intake: nil)
         let app = server.application(host: endpoint.host, port: endpoint.port, refreshMillis: refreshMillis, logger: logger) { port in
             logger.info("dashboard listening", metadata: ["address": "http://\(endpoint.host):\(port)/"])
         }

@@ -9,6 +9,7 @@ import Notify
 import Prometheus
 import ServiceLifecycle
 import UnixSignals
+import Workspace
 import SyncNode
 import TicketModel
 import TicketStore
@@ -114,9 +115,10 @@ struct Serve: AsyncParsableCommand {
         if let http = settings.http {
             let intake = IntakeRoutes(service: try IntakeService(store: store, routing: prepared.routing, logger: Logger(label: "tierline.intake")))
             let dashboard = try await DashboardServer(database: store, registry: registry)
-            services.append(dashboard.application(host: http.host, port: http.port, logger: Logger(label: "tierline.http"), onRunning: { port in
-                logger.info("dashboard listening", metadata: ["address": "http://\(http.host):\(port)/"])
-            }, extend: intake.register(on:)))
+            let workspace = try WorkspaceServer(store: store, dashboard: dashboard, intake: intake)
+            services.append(workspace.application(host: http.host, port: http.port, logger: Logger(label: "tierline.http"), onRunning: { port in
+                logger.info("workspace listening", metadata: ["address": "http://\(http.host):\(port)/desk"])
+            }))
         }
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()

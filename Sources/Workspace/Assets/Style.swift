@@ -1,0 +1,28 @@
+enum Assets {}
+
+extension Assets {
+    /// The workspace's one style sheet.
+    static let css = #"""
+:root { --fg: #1b1f24; --muted: #59636e; --line: #d0d7de; --bg: #fff; --accent: #0b57d0; --bad: #b3261e; --warn: #8a5a00; --ok: #1a7f37; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.45 system-ui, sans-serif; color: var(--fg); background: var(--bg); }
+a { color: var(--accent); }
+a:focus, button:focus, input:focus, select:focus, textarea:focus { outline: 3px solid #8ab4f8; outline-offset: 1px; }
+.skip { position: absolute; left: -1000px; }
+.skip:focus { left: 8px; top: 8px; background: #fff; padding: 4px 8px; }
+header.top { display: flex; flex-wrap: wrap; gap: 12px; align-items: center; padding: 8px 16px; border-bottom: 1px solid var(--line); }
+header.top nav { display: flex; flex-wrap: wrap; gap: 10px; flex: 1; }
+.brand { font-weight: 700; text-decoration: none; color: var(--fg); }
+.site { font-weight: 400; color: var(--muted); }
+.signout { display: flex; gap: 8px; align-items: center; }
+.banner { background: #fff4ce; border-bottom: 1px solid #e0c060; padding: 6px 16px; }
+main { padding: 12px 16px; max-width: 1400px; }
+.signin { max-width: 360px; margin: 48px auto; display: grid; gap: 8px; }
+.signin form { display: grid; gap: 6px; }
+.error, .refusal p[role=alert] { color: var(--bad); }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+input, select, textarea, button { font: inherit; }
+button { padding: 4px 12px; }
+"""#
+}

@@ -1,0 +1,123 @@
+import Desk
+import Escalation
+import Foundation
+import HTTPTypes
+import HummingbirdAuth
+import Hummingbird
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Slows password guessing: at most `maxFailures` failed sign-ins per agent name in `windowMillis`,
+/// and at most `maxConcurrent` bcrypt checks at once, so that a flood of guesses cannot take every
+/// core from the rest of the node. Kept in memory: a restart forgets it, which costs a guesser a
+/// restart's worth of tries, not more.
+final class SignInThrottle: Sendable {
+    let maxFailures: Int
+    let windowMillis: Int64
+    let maxConcurrent: Int
+    private let state = NIOLockedValueBox<(failures: [String: [Int64]], running: Int)>(([:], 0))
+
+    init(maxFailures: Int = 10, windowMillis: Int64 = 300_000, maxConcurrent: Int = 2) {
+        self.maxFailures = maxFailures
+        self.windowMillis = windowMillis
+        self.maxConcurrent = maxConcurrent
+    }
+
+    /// Whether `name` may try now; when it may, a check slot is taken and must be given back with ``finish(_:failed:now:)``.
+    func begin(_ name: String, now: Int64) -> Bool {
+        state.withLockedValue { state in
+            let recent = (state.failures[name] ?? []).filter { $0 > now - windowMillis }
+            state.failures[name] = recent
+            guard recent.count < maxFailures, state.running < maxConcurrent else { return false }
+            state.running += 1
+            return true
+        }
+    }
+
+    func finish(_ name: String, failed: Bool, now: Int64) {
+        state.withLockedValue { state in
+            state.running -= 1
+            if failed {
+                state.failures[name, default: []].append(now)
+                // A flood of invented names must not grow the table without bound.
+                if state.failures.count > 10_000 { state.failures = state.failures.filter { $0.value.contains { $0 > now - windowMillis } } }
+            }
+        }
+    }
+}
+
+/// `GET /login`, `POST /login` and `POST /logout`.
+struct SignInRoutes: Sendable {
+    let access: AccessDesk
+    let pages: Pages
+    let throttle: SignInThrottle
+    /// Whether the cookie is marked `Secure` (the node is reached over HTTPS through a proxy).
+    let secureCookies: Bool
+    let now: @Sendable () -> Int64
+
+    func register(on router: Router<AgentContext>) {
+        router.get("/login") { request, context in
+            if context.identity != nil { return redirect(to: Self.safeNext(request.uri.queryParameters.get("next"))) }
+            return pages.render("login", agent: nil, ["next": Self.safeNext(request.uri.queryParameters.get("next"))])
+        }
+        router.post("/login") { request, _ in try await signIn(request) }
+        router.post("/logout") { request, context in
+            // Signing out needs the session's anti-forgery token: a foreign page must not sign an agent out.
+            if let agent = context.identity, case .session(let csrf) = agent.proof {
+                var request = request
+                let form = FormBody(try await request.collectBody(upTo: 1 << 16))
+                guard constantTimeEqual(form.values["csrf"] ?? request.headers[.csrfToken] ?? "", csrf) else {
+                    return WorkspaceError(.forbidden, field: "csrf", "the anti-forgery token is missing or stale; reload the page and sign out again").response
+                }
+                if let secret = request.cookies[SessionCookie.name]?.value {
+                    let access = access
+                    try await offload { try access.signOut(secret) }
+                }
+            }
+            var response = redirect(to: "/login")
+            response.setCookie(Cookie(name: SessionCookie.name, value: "", maxAge: 0, path: "/", secure: secureCookies, httpOnly: true, sameSite: .strict))
+            return response
+        }
+    }
+
+    func signIn(_ request: Request) async throws -> Response {
+        var request = request
+        let form = FormBody(try await request.collectBody(upTo: 1 << 16))
+        let name = (form.values["name"] ?? "").trimmingCharacters(in: .whitespaces)
+        let password = form.values["password"] ?? ""
+        let next = Self.safeNext(form.values["next"])
+        if let origin = request.headers[.origin], let host = request.head.authority, !RequireAgent.sameOrigin(origin, host: host) {
+            return WorkspaceError(.forbidden, field: "Origin", "sign in from this node's own page").response
+        }
+        func again(_ status: HTTPResponse.Status, _ message: String) -> Response {
+            pages.render("login", agent: nil, status: status, ["next": next, "name": name, "error": message])
+        }
+        guard !name.isEmpty, !password.isEmpty else { return again(.badRequest, "Give your agent name and your password.") }
+        let started = now()
+        guard throttle.begin(name, now: started) else {
+            return again(.tooManyRequests, "Too many sign-in attempts for \(name) just now; wait a few minutes and try again.")
+        }
+        let access = access
+        do {
+            let session = try await offload { try access.signIn(name, password: password, now: started) }
+            throttle.finish(name, failed: false, now: started)
+            var response = redirect(to: next)
+            response.setCookie(Cookie(name: SessionCookie.name, value: session.secret, maxAge: Int(AccessDesk.sessionMillis / 1000), path: "/",
+                                      secure: secureCookies, httpOnly: true, sameSite: .strict))
+            return response
+        } catch let error as DeskError {
+            throttle.finish(name, failed: true, now: started)
+            return again(error.code == .notPermitted ? .unauthorized : WorkspaceError(error).status, error.message)
+        } catch {
+            throttle.finish(name, failed: false, now: started)
+            throw error
+        }
+    }
+
+    /// Where to go after signing in: a path on this node only (never `//host` or a full URL).
+    static func safeNext(_ given: String?) -> String {
+        guard let given, given.hasPrefix("/"), !given.hasPrefix("//"), !given.contains("\\"),
+              !given.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return "/desk" }
+        return given
+    }
+}
