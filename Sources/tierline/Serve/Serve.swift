@@ -117,7 +117,7 @@ struct Serve: AsyncParsableCommand {
             let dashboard = try await DashboardServer(database: store, registry: registry)
             let workspace = try WorkspaceServer(store: store, dashboard: dashboard, intake: intake)
             services.append(workspace.application(host: http.host, port: http.port, logger: Logger(label: "tierline.http"), onRunning: { port in
-                logger.info("workspace listening", metadata: ["address": "http://\(http.host):\(port)/desk"])
+                logger.info("dashboard listening", metadata: ["address": "http://\(http.host):\(port)/"])
             }))
         }
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
