@@ -123,7 +123,7 @@ public struct DashboardServer: Sendable {
     public let database: TicketDatabase
     /// Holds the sync counters (given to the node) and the help-desk gauges set at each scrape.
     public let registry: PrometheusCollectorRegistry
-    let queries: FleetQueries
+    public let queries: FleetQueries
     let index: MetricIndex
     let now: @Sendable () -> Int64
 

@@ -357,6 +357,13 @@ enum Schema {
             }
             try db.create(index: "agentSession_agent", on: "agentSession", columns: ["agent"])
         }
+        migrator.registerMigration("v17-queue-order") { db in
+            // The workspace's queues: most recent activity first, whole or by assignee, group or owner.
+            try db.execute(sql: "CREATE INDEX ticket_on_updated ON ticket (COALESCE(updatedHLC, 0) DESC, id)")
+            try db.execute(sql: "CREATE INDEX ticket_on_assignee_updated ON ticket (assignee, COALESCE(updatedHLC, 0) DESC, id)")
+            try db.execute(sql: "CREATE INDEX ticket_on_group_updated ON ticket (\"group\", COALESCE(updatedHLC, 0) DESC, id)")
+            try db.execute(sql: "CREATE INDEX ticket_on_owner_updated ON ticket (owningSite, COALESCE(updatedHLC, 0) DESC, id)")
+        }
         return migrator
     }
 

@@ -9,7 +9,7 @@ import NIOCore
 /// The workspace's templates, compiled into the binary (no files to install beside it). Every
 /// value is inserted with `{{…}}`, which escapes HTML; no template uses the unescaped forms.
 enum Templates {
-    static let all: [String: String] = ["layout": layout, "login": login, "error": error]
+    static let all: [String: String] = ["layout": layout, "login": login, "error": error, "queue": queue, "ticket": ticket]
 }
 
 /// Renders the workspace's pages for one node.
@@ -33,6 +33,7 @@ struct Pages: Sendable {
         if let agent {
             var csrf = ""
             if case .session(let token) = agent.proof { csrf = token }
+            values["csrf"] = csrf
             values["agent"] = [
                 "csrf": csrf, "displayName": agent.agent.displayName, "role": agent.agent.role.rawValue,
                 "mayDashboard": agent.may(.dashboard), "timeZone": "",
@@ -45,8 +46,39 @@ struct Pages: Sendable {
     func render(_ template: String, agent: SignedIn?, status: HTTPResponse.Status = .ok, _ values: [String: Any] = [:]) -> Response {
         var context = frame(agent)
         for (key, value) in values { context[key] = value }
-        let html = Self.library.render(context, withTemplate: template) ?? "template \(template) is missing"
+        let html = Self.library.render(Self.clean(context), withTemplate: template) ?? "template \(template) is missing"
         return htmlResponse(html, status: status)
+    }
+
+    /// `value` with every text made safe for the templates' escaping: swift-mustache escapes `<`, `>`,
+    /// `&`, `"` and `'` per Character, so a quote followed by a combining mark (one Character, `"\u{301}`)
+    /// would pass unescaped and end an attribute. Such a Character is cut down to its ASCII mark; control
+    /// characters other than line breaks and tabs are dropped.
+    static func clean(_ value: Any) -> Any {
+        switch value {
+        case let text as String: return cleanText(text)
+        case let dictionary as [String: Any]: return dictionary.mapValues(clean)
+        case let array as [Any]: return array.map(clean)
+        case let array as [String]: return array.map(cleanText)
+        case let array as [[String: Any]]: return array.map { $0.mapValues(clean) }
+        default: return value
+        }
+    }
+
+    static func cleanText(_ text: String) -> String {
+        let special: Set<Unicode.Scalar> = ["<", ">", "&", "\"", "'"]
+        var out = String.UnicodeScalarView()
+        for character in text {
+            let scalars = character.unicodeScalars
+            if scalars.count > 1, let mark = scalars.first(where: special.contains) {
+                out.append(mark)
+                continue
+            }
+            for scalar in scalars where scalar.properties.generalCategory != .control || scalar == "\n" || scalar == "\t" {
+                out.append(scalar)
+            }
+        }
+        return String(out)
     }
 
     func errorPage(_ error: WorkspaceError, agent: SignedIn?) -> Response {

@@ -80,9 +80,9 @@ public struct WorkspaceServer: Sendable {
         let managers = router.group().add(middleware: RequireAgent(permission: .dashboard, pages: pages))
         dashboard.register(on: managers)
         let agents = router.group().add(middleware: RequireAgent(permission: .work, pages: pages))
-        agents.get("/desk") { _, context in
-            pages.render("error", agent: context.identity, ["status": "Tierline", "message": "The queues come next."])
-        }
+        let queues = Queues(store: store, facts: dashboard.queries, site: pages.site)
+        ReadRoutes(queues: queues, now: now).register(on: agents)
+        DeskPages(queues: queues, pages: pages, now: now).register(on: agents)
         return router
     }
 

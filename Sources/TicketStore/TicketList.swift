@@ -1,0 +1,89 @@
+import Foundation
+import GRDB
+import TicketModel
+
+/// Which tickets a queue shows: every filter given must hold. Pages of `limit`, newest activity
+/// first, continued with the `cursor` the previous page returned.
+public struct TicketListQuery: Sendable, Equatable {
+    /// Only these statuses (`nil`: any).
+    public var statuses: [Status]?
+    public var group: String?
+    public var groups: [String]?
+    public var assignee: String?
+    /// Only tickets with no assignee.
+    public var unassigned: Bool
+    /// Only tickets owned by this site.
+    public var owningSite: String?
+    /// Only tickets with (true) or without (false) a conflict to review.
+    public var conflicted: Bool?
+    /// Words in the subject, or a display number or id.
+    public var text: String?
+    /// Only these ticket ids (a queue narrowed by another index: SLA state, pending handoffs).
+    public var ids: [String]?
+    public var limit: Int
+    public var cursor: String?
+
+    public init(statuses: [Status]? = nil, group: String? = nil, groups: [String]? = nil, assignee: String? = nil, unassigned: Bool = false,
+                owningSite: String? = nil, conflicted: Bool? = nil, text: String? = nil, ids: [String]? = nil, limit: Int = 50, cursor: String? = nil) {
+        (self.statuses, self.group, self.groups, self.assignee, self.unassigned) = (statuses, group, groups, assignee, unassigned)
+        (self.owningSite, self.conflicted, self.text, self.ids, self.limit, self.cursor) = (owningSite, conflicted, text, ids, limit, cursor)
+    }
+
+    /// The statuses of work not yet done.
+    public static let unresolved: [Status] = Status.allCases.filter { !$0.isResolved }
+}
+
+/// One page of a queue.
+public struct TicketPage: Sendable {
+    public var tickets: [TicketRecord]
+    /// Continues the list after the last ticket of this page; `nil` when it was the last page.
+    public var next: String?
+}
+
+extension TicketDatabase {
+    /// A page of the tickets `query` selects, most recently changed first (then by id).
+    /// - Throws: `.invalidInput` for a cursor this store did not make.
+    public func listTickets(_ query: TicketListQuery) throws -> TicketPage {
+        var conditions: [SQL] = ["t.number IS NOT NULL", "NOT t.deleted"]
+        if let statuses = query.statuses { conditions.append("t.status IN \(statuses.map(\.rawValue))") }
+        if let group = query.group { conditions.append("t.\"group\" = \(group)") }
+        if let groups = query.groups { conditions.append("t.\"group\" IN \(groups)") }
+        if let assignee = query.assignee { conditions.append("t.assignee = \(assignee)") }
+        if query.unassigned { conditions.append("(t.assignee IS NULL OR t.assignee = '')") }
+        if let site = query.owningSite { conditions.append("t.owningSite = \(site)") }
+        if let conflicted = query.conflicted { conditions.append(conflicted ? "t.conflictCount > 0" : "t.conflictCount = 0") }
+        if let ids = query.ids { conditions.append("t.id IN \(ids.map { $0.lowercased() })") }
+        if let text = query.text?.trimmingCharacters(in: .whitespaces), !text.isEmpty {
+            // LIKE's wildcards in the words are matched as themselves.
+            let escaped = text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+            conditions.append("(t.subject LIKE \("%" + escaped + "%") ESCAPE '\\' OR t.displayNumber = \(text.uppercased()) OR t.id = \(text.lowercased()))")
+        }
+        if let cursor = query.cursor {
+            guard let (stamp, id) = Self.parseCursor(cursor) else {
+                throw StoreError(.invalidInput, "is not a cursor this node gave out; start again without it")
+            }
+            conditions.append("(COALESCE(t.updatedHLC, 0) < \(stamp) OR (COALESCE(t.updatedHLC, 0) = \(stamp) AND t.id > \(id)))")
+        }
+        let limit = max(1, min(query.limit, 1_000))
+        let filter = conditions.joined(operator: .and)
+        let rows: [TicketRow] = try writer.read { db in
+            try SQLRequest<TicketRow>("""
+                SELECT t.*,
+                  (SELECT json_group_array(element) FROM (SELECT element FROM ticketElement e WHERE e.ticket = t.id AND e.setName = 'tags' ORDER BY element)) AS tagList,
+                  (SELECT json_group_array(element) FROM (SELECT element FROM ticketElement e WHERE e.ticket = t.id AND e.setName = 'watchers' ORDER BY element)) AS watcherList
+                FROM ticket t WHERE \(filter)
+                ORDER BY COALESCE(t.updatedHLC, 0) DESC, t.id LIMIT \(limit + 1)
+                """).fetchAll(db)
+        }
+        let page = rows.prefix(limit)
+        let next = rows.count > limit ? page.last.map { "\($0.updatedHLC ?? 0).\($0.id)" } : nil
+        return TicketPage(tickets: page.map(\.record), next: next)
+    }
+
+    static func parseCursor(_ text: String) -> (Int64, String)? {
+        let parts = text.split(separator: ".", maxSplits: 1)
+        guard parts.count == 2, let stamp = Int64(parts[0]), parts[1].count == 36,
+              parts[1].allSatisfy({ $0.isHexDigit || $0 == "-" }) else { return nil }
+        return (stamp, String(parts[1]))
+    }
+}
