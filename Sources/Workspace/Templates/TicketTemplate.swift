@@ -5,6 +5,8 @@ extension Templates {
 {{<layout}}
 {{$title}}{{number}} {{subject}}{{/title}}
 {{$main}}
+<div class="ticket-layout">
+<div class="primary">
 <div id="ticket" data-live="ticket" data-ticket-id="{{id}}">
 <h1><span class="number">{{number}}</span> {{subject}}</h1>
 {{#done}}<p class="done" role="status">{{done}}</p>{{/done}}
@@ -162,6 +164,7 @@ extension Templates {
   {{#escalation}}<li><time datetime="{{at}}">{{at}}</time> {{text}}{{#actor}} — {{actor}}{{/actor}}</li>{{/escalation}}
   </ul>
 </section>
+</div>
 
 <aside class="side" aria-label="Customer and knowledge base">
   <section class="customer" aria-labelledby="customer-h">
@@ -209,6 +212,7 @@ extension Templates {
     {{/mayArticles}}
   </section>
 </aside>
+</div>
 {{/main}}
 {{/layout}}
 """#
