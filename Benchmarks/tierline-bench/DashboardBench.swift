@@ -3,9 +3,12 @@ import Dashboard
 import Escalation
 import Foundation
 import GRDB
+import Hummingbird
+import HummingbirdTesting
 import SyncNode
 import TicketModel
 import TicketStore
+import Workspace
 
 /// The dashboard's figures at `sizes` tickets: deriving the facts, then the summary the page and
 /// `/api/summary` answer, the full metric set, the charts' series; beside a plain SQLite GROUP BY
@@ -71,6 +74,22 @@ import TicketStore
                 try Row.fetchAll(db, sql: "SELECT owningSite, status, COUNT(*) FROM ticket GROUP BY owningSite, status")
             }
         }
+        // The workspace's first page: an agent's queue over the whole store, as the browser asks for it.
+        let dashboard = try await DashboardServer(database: store)
+        let workspace = try WorkspaceServer(store: store, dashboard: dashboard, intake: nil, bcryptCost: 4)
+        _ = try AgentDesk(store: store).add(AgentDocument(name: "bench", version: 1, displayName: "Bench", site: "hub", role: .manager), actor: "bench")
+        let token = try AccessDesk(store: store, cost: 4).issueToken("bench", label: "bench", now: now)
+        var pageSeconds: [String: Double] = [:]
+        let app = Application(router: workspace.router())
+        try await app.test(.router) { client in
+            for (name, path) in [("all", "/desk?view=all&site=all"), ("breached", "/desk?view=breached&site=all"), ("api", "/api/tickets?view=all&site=all")] {
+                pageSeconds[name] = try await best {
+                    try await client.execute(uri: path, method: .get, headers: [.authorization: "Bearer \(token)"]) { response in
+                        guard response.status == .ok else { fatalError("\(path) answered \(response.status)") }
+                    }
+                }
+            }
+        }
         // One ticket changes: what keeping the facts current costs per change.
         let one = try await pool.read { db in try String.fetchOne(db, sql: "SELECT displayNumber FROM ticket WHERE status != 'solved' LIMIT 1") } ?? ""
         _ = try store.comment(one, body: "Any news?", kind: .customerMessage, visibility: .public, actor: "customer")
@@ -83,6 +102,9 @@ import TicketStore
         emit(Figure(workload: w, metric: "metrics_fleet_30d_ms", value: metricsSeconds * 1000, unit: "ms"))
         emit(Figure(workload: w, metric: "metrics_site_priority_30d_ms", value: siteSeconds * 1000, unit: "ms"))
         emit(Figure(workload: w, metric: "series_90d_ms", value: seriesSeconds * 1000, unit: "ms"))
+        emit(Figure(workload: w, metric: "workspace_first_page_ms", value: (pageSeconds["all"] ?? 0) * 1000, unit: "ms"))
+        emit(Figure(workload: w, metric: "workspace_breached_page_ms", value: (pageSeconds["breached"] ?? 0) * 1000, unit: "ms"))
+        emit(Figure(workload: w, metric: "workspace_api_list_ms", value: (pageSeconds["api"] ?? 0) * 1000, unit: "ms"))
         emit(Figure(peer: "sqlite", workload: w, metric: "group_by_site_status_ms", value: plainSeconds * 1000, unit: "ms"))
         try? FileManager.default.removeItem(atPath: folder)
     }

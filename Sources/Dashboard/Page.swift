@@ -3,7 +3,7 @@ import TicketStore
 
 /// The dashboard page: plain HTML with inline SVG charts, rendered on the server. The filter form is
 /// an ordinary GET form, so the page works without script.
-struct DashboardPage {
+public struct DashboardPage {
     var query: DashboardQuery
     var summary: FleetSummary
     var metrics: MetricSet
@@ -18,7 +18,7 @@ struct DashboardPage {
             <html lang="en"><head><meta charset="utf-8">
             <meta name="viewport" content="width=device-width, initial-scale=1">
             <title>Tierline dashboard\(query.filter.site.map { " · " + escape($0) } ?? "")</title>
-            <style>\(Self.style)</style></head><body>
+            <link rel="stylesheet" href="/static/dashboard.css"></head><body>
             <header><h1>Tierline dashboard</h1>
             <p class="fresh" id="freshness">Generated <time>\(escape(summary.generatedAt))</time> · figures as of
             <time id="as-of">\(escape(summary.asOf ?? "never"))</time> (the oldest last-seen of the sites shown)
@@ -44,7 +44,8 @@ struct DashboardPage {
         return html
     }
 
-    static let style = """
+    /// The page's style sheet, served at `/static/dashboard.css` (the pages' policy allows no inline style).
+    public static let style = """
         body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#1d2430;background:#fafbfc}
         h1{font-size:1.4em;margin:0} h2{font-size:1.1em;margin:1.4em 0 .4em}
         .fresh{color:#555;margin:.2em 0 1em} table{border-collapse:collapse;background:#fff}
@@ -82,6 +83,11 @@ struct DashboardPage {
         return out
     }
 
+    /// A count linked to the workspace's list of the tickets behind it (`view` may carry more parameters).
+    func queue(_ view: String, _ site: String, _ count: Int) -> String {
+        "<a href=\"/desk?view=\(escape(view))&amp;site=\(escape(site))\">\(count)</a>"
+    }
+
     func siteTable() -> String {
         var out = """
             <h2>Fleet overview by site</h2>
@@ -93,18 +99,18 @@ struct DashboardPage {
             let conflicts = site.conflicts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             out += """
                 <tr data-site="\(escape(site.site))"><td><a href="/?\(escape(query.link(["site": site.site])))">\(escape(site.site))</a>\(site.isLocal ? " (this node)" : "")\(site.divergedAtSeq.map { " <strong class=\"bad diverged\">two histories from seq \($0)</strong>" } ?? "")\(site.transport == "plain" ? " <strong class=\"bad unprotected\">plain link, unprotected</strong>" : "")</td>
-                <td>\(escape(site.role ?? "—"))</td><td class="backlog">\(site.backlog)</td><td>\(site.created)</td><td>\(site.solved)</td>
-                <td\(site.atRiskNow > 0 ? " class=\"warn\"" : "")>\(site.atRiskNow)</td><td class="breached\(site.breachedNow > 0 ? " bad" : "")">\(site.breachedNow)</td>
+                <td>\(escape(site.role ?? "—"))</td><td class="backlog">\(queue("all&status=unresolved", site.site, site.backlog))</td><td>\(site.created)</td><td>\(site.solved)</td>
+                <td\(site.atRiskNow > 0 ? " class=\"warn\"" : "")>\(queue("at_risk", site.site, site.atRiskNow))</td><td class="breached\(site.breachedNow > 0 ? " bad" : "")">\(queue("breached", site.site, site.breachedNow))</td>
                 <td>\(percent(site.escalationRate))</td><td>\(percent(site.slaAttainment))</td>
                 <td><time>\(escape(site.lastSeen ?? "never"))</time></td><td>\(duration(site.lagMillis))</td>
                 <td>\(site.blocksPendingIn) / \(site.blocksPendingOut.map(String.init) ?? "—")</td><td>\(site.skewMillis.map { "\($0) ms" } ?? "—")</td>
-                <td\(site.quarantined > 0 ? " class=\"bad\"" : "")>\(site.quarantined)</td><td>\(conflicts.isEmpty ? "0" : escape(conflicts))</td></tr>
+                <td\(site.quarantined > 0 ? " class=\"bad\"" : "")>\(site.quarantined)</td><td>\(conflicts.isEmpty ? "0" : "<a href=\"/desk?view=conflicts&amp;site=\(escape(site.site))\">\(escape(conflicts))</a>")</td></tr>
                 """
         }
         let t = summary.totals
         out += """
-            </tbody><tfoot><tr id="fleet-total"><th>Fleet</th><td></td><td>\(t.backlog)</td><td>\(t.created)</td><td>\(t.solved)</td>
-            <td>\(t.atRiskNow)</td><td>\(t.breachedNow)</td><td>\(percent(t.escalationRate))</td><td>\(percent(t.slaAttainment))</td>
+            </tbody><tfoot><tr id="fleet-total"><th>Fleet</th><td></td><td>\(queue("all&status=unresolved", "all", t.backlog))</td><td>\(t.created)</td><td>\(t.solved)</td>
+            <td>\(queue("at_risk", "all", t.atRiskNow))</td><td>\(queue("breached", "all", t.breachedNow))</td><td>\(percent(t.escalationRate))</td><td>\(percent(t.slaAttainment))</td>
             <td colspan="6"></td></tr></tfoot></table>
             """
         return out

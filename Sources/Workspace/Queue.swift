@@ -43,6 +43,8 @@ public enum QueueView: String, Sendable, CaseIterable, Codable {
 struct QueueRequest: Sendable, Equatable {
     var view: QueueView = .mine
     var status: Status?
+    /// `status=unresolved`: every status of work not yet done.
+    var unresolved = false
     var group: String?
     var assignee: String?
     /// The owning site; `nil` means this node's site for the site-bound views, and `all` lifts it.
@@ -68,9 +70,11 @@ struct QueueRequest: Sendable, Equatable {
             }
             self.view = view
         }
-        if let text = given["status"] {
+        if given["status"] == "unresolved" {
+            unresolved = true
+        } else if let text = given["status"] {
             guard let status = Status(rawValue: text) else {
-                throw WorkspaceError(.badRequest, field: "status", "expected one of \(Status.allCases.map(\.rawValue).joined(separator: ", ")), got \(text.debugDescription)")
+                throw WorkspaceError(.badRequest, field: "status", "expected unresolved or one of \(Status.allCases.map(\.rawValue).joined(separator: ", ")), got \(text.debugDescription)")
             }
             self.status = status
         }
@@ -103,6 +107,7 @@ struct QueueRequest: Sendable, Equatable {
     func link(_ changes: [String: String?] = [:]) -> String {
         var items: [String: String] = ["view": view.rawValue]
         if let status { items["status"] = status.rawValue }
+        if unresolved { items["status"] = "unresolved" }
         if let group { items["group"] = group }
         if let assignee { items["assignee"] = assignee }
         if let site { items["site"] = site }
@@ -185,7 +190,7 @@ struct Queues: Sendable {
         case .all:
             query.owningSite = request.site == "all" ? nil : request.site
         }
-        if request.status == nil && [.mine, .groups, .unassigned, .conflicts].contains(request.view) {
+        if request.unresolved || (request.status == nil && [.mine, .groups, .unassigned, .conflicts].contains(request.view)) {
             query.statuses = TicketListQuery.unresolved
         }
         if let sla {

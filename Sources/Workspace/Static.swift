@@ -1,3 +1,4 @@
+import Dashboard
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -8,6 +9,7 @@ enum StaticFiles {
     static func register(on router: Router<AgentContext>) {
         router.get("/static/app.css") { _, _ in file(Assets.css, type: "text/css; charset=utf-8") }
         router.get("/static/app.js") { _, _ in file(Assets.js, type: "text/javascript; charset=utf-8") }
+        router.get("/static/dashboard.css") { _, _ in file(DashboardPage.style, type: "text/css; charset=utf-8") }
     }
 
     static func file(_ text: String, type: String) -> Response {
