@@ -43,6 +43,9 @@ public struct SignedIn: Sendable, Equatable {
 
     public var agent: AgentDocument
     public var proof: Proof
+    /// The time zone of the agent's working calendar (an IANA name), when it has one: the pages show
+    /// times in it; otherwise in the browser's.
+    public var timeZone: String? = nil
 
     public var name: String { agent.name }
 
@@ -150,8 +153,7 @@ public struct AccessDesk: Sendable {
     public func session(_ secret: String, now: Int64) throws -> SignedIn? {
         guard Self.isWellFormed(secret) else { return nil }
         guard let row = try DeskError.translating({ try store.agentSession(digest: Self.digest(secret), now: now) }) else { return nil }
-        guard let agent = try agents.directory().agent(row.agent), agent.active else { return nil }
-        return SignedIn(agent: agent, proof: .session(csrf: row.csrf))
+        return try signedIn(row.agent, proof: .session(csrf: row.csrf))
     }
 
     /// Ends the session of a cookie's secret (signing out). Unknown secrets are ignored.
@@ -176,8 +178,15 @@ public struct AccessDesk: Sendable {
     public func agent(token: String, now: Int64) throws -> SignedIn? {
         guard token.hasPrefix("tla_"), Self.isWellFormed(String(token.dropFirst(4))) else { return nil }
         guard let name = try DeskError.translating({ try store.agentForToken(digest: Self.digest(token), now: now) }) else { return nil }
-        guard let agent = try agents.directory().agent(name), agent.active else { return nil }
-        return SignedIn(agent: agent, proof: .token)
+        return try signedIn(name, proof: .token)
+    }
+
+    /// `name` as signed in, read from the directory now: `nil` when it is no longer an active agent.
+    func signedIn(_ name: String, proof: SignedIn.Proof) throws -> SignedIn? {
+        let library = try agents.escalation.library()
+        guard let agent = AgentDirectory(library: library).agent(name), agent.active else { return nil }
+        let zone = agent.calendar.flatMap(library.currentPin(calendar:)).flatMap(library.calendar)?.timeZone
+        return SignedIn(agent: agent, proof: proof, timeZone: zone)
     }
 
     /// 32 random bytes from the system's generator, base64url without padding (43 characters).

@@ -36,7 +36,7 @@ struct Pages: Sendable {
             values["csrf"] = csrf
             values["agent"] = [
                 "csrf": csrf, "displayName": agent.agent.displayName, "role": agent.agent.role.rawValue,
-                "mayDashboard": agent.may(.dashboard), "timeZone": "",
+                "mayDashboard": agent.may(.dashboard), "timeZone": agent.timeZone ?? "",
             ] as [String: Any]
         }
         return values
