@@ -143,4 +143,28 @@ private func events(_ text: String) throws -> [(name: String, data: [String: Any
         #expect(!fired, "the stream outlived the server's graceful shutdown")
         #expect(feed.subscriberCount == 0)
     }
+
+    /// The page script parses (`node --check`), where node is installed; the browser test runs it.
+    @Test func theScriptParses() async throws {
+        let fixture = try await LiveFixture()
+        let script = try await Application(router: fixture.server.router()).test(.router) { client in
+            try await client.execute(uri: "/static/app.js", method: .get) { String(buffer: $0.body) }
+        }
+        #expect(script.contains("new EventSource(\"/api/events\")"))
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tierline-app-\(UUID().uuidString).js")
+        try Data(script.utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let node = Process()
+        node.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        node.arguments = ["node", "--check", file.path]
+        node.standardOutput = FileHandle.nullDevice
+        let errors = Pipe()
+        node.standardError = errors
+        try node.run()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        node.waitUntilExit()
+        // 127: env found no node; the browser test checks the script instead.
+        guard node.terminationStatus != 127 else { return }
+        #expect(node.terminationStatus == 0, "node --check: \(message)")
+    }
 }
