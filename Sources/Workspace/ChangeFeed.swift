@@ -1,7 +1,7 @@
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
 import ServiceLifecycle
+import Synchronization
 import TicketModel
 import TicketStore
 
@@ -174,7 +174,7 @@ public final class ChangeFeed: Service, Sendable {
         var failing = false
     }
 
-    private let state = NIOLockedValueBox(State())
+    private let state = Mutex(State())
 
     /// - Parameters:
     ///   - connectedSites: the sites a sync session is open with now (the node's `SyncNode.connectedSites`):
@@ -193,21 +193,21 @@ public final class ChangeFeed: Service, Sendable {
     }
 
     /// The version last read (``FeedChange/version``), `nil` before the first poll.
-    public var version: Int64? { state.withLockedValue { $0.mark?.block } }
+    public var version: Int64? { state.withLock { $0.mark?.block } }
 
     /// The hub's health as last assessed; `nil` before the first poll or when there is no hub.
-    public var health: HubHealth? { state.withLockedValue { $0.health } }
+    public var health: HubHealth? { state.withLock { $0.health } }
 
     /// How many subscriptions are open.
-    public var subscriberCount: Int { state.withLockedValue { $0.subscribers.count } }
+    public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
 
     /// Whether another subscription would be refused.
-    public var isFull: Bool { state.withLockedValue { $0.finished || $0.subscribers.count >= settings.maxStreams } }
+    public var isFull: Bool { state.withLock { $0.finished || $0.subscribers.count >= settings.maxStreams } }
 
     /// A new subscription to every event from now on, or `nil` when ``Settings/maxStreams`` are
     /// open or the feed has finished. End it with ``FeedSubscription/cancel()``.
     public func subscribe() -> FeedSubscription? {
-        state.withLockedValue { state -> FeedSubscription? in
+        state.withLock { state -> FeedSubscription? in
             guard !state.finished, state.subscribers.count < settings.maxStreams else { return nil }
             state.nextID += 1
             let id = state.nextID
@@ -218,13 +218,13 @@ public final class ChangeFeed: Service, Sendable {
     }
 
     private func remove(_ id: Int) {
-        state.withLockedValue { _ = $0.subscribers.removeValue(forKey: id) }
+        state.withLock { _ = $0.subscribers.removeValue(forKey: id) }
     }
 
     /// The current version and health, polling first if the feed has not polled yet.
     public func snapshot() async throws -> (version: Int64, health: HubHealth?) {
         if version == nil { try await poll() }
-        return state.withLockedValue { ($0.mark?.block ?? 0, $0.health) }
+        return state.withLock { ($0.mark?.block ?? 0, $0.health) }
     }
 
     /// One round: reads the store's version and the hub's contact (one read, on `NIOThreadPool`), and
@@ -233,12 +233,12 @@ public final class ChangeFeed: Service, Sendable {
     /// - Throws: what the store throws; nothing is posted then.
     public func poll() async throws {
         let store = store, limit = settings.maxListedTickets
-        let since = state.withLockedValue { $0.mark }
+        let since = state.withLock { $0.mark }
         let (scan, contact) = try await offload { (try store.changes(since: since, limit: limit), try store.hubContact()) }
         let now = now()
         let connected = contact.map { connectedSites().contains($0.hub) } ?? false
         let health = HubHealth.assess(contact, connected: connected, now: now, quietMillis: Int64(settings.hubQuietMillis))
-        let (events, subscribers) = state.withLockedValue { state -> ([FeedEvent], [FeedSubscription]) in
+        let (events, subscribers) = state.withLock { state -> ([FeedEvent], [FeedSubscription]) in
             // Two rounds at once (the loop and a first snapshot): the later one to finish has nothing new.
             guard state.mark == since else { return ([], []) }
             var events: [FeedEvent] = []
@@ -270,14 +270,14 @@ public final class ChangeFeed: Service, Sendable {
     /// subscription (``finish()``). A failed round is logged (once until one succeeds) and retried.
     public func run() async throws {
         await withGracefulShutdownHandler {
-            while !Task.isCancelled && !state.withLockedValue({ $0.finished }) {
+            while !Task.isCancelled && !state.withLock({ $0.finished }) {
                 do {
                     try await poll()
-                    if state.withLockedValue({ state in defer { state.failing = false }; return state.failing }) {
+                    if state.withLock({ state in defer { state.failing = false }; return state.failing }) {
                         logger.info("live updates resumed")
                     }
                 } catch {
-                    if !state.withLockedValue({ state in defer { state.failing = true }; return state.failing }) {
+                    if !state.withLock({ state in defer { state.failing = true }; return state.failing }) {
                         logger.warning("live updates cannot read the store; retrying", metadata: ["error": "\(error)"])
                     }
                 }
@@ -291,7 +291,7 @@ public final class ChangeFeed: Service, Sendable {
 
     /// Ends every subscription (their event streams close) and refuses new ones.
     public func finish() {
-        let subscribers = state.withLockedValue { state in
+        let subscribers = state.withLock { state in
             state.finished = true
             return Array(state.subscribers.values)
         }
@@ -315,7 +315,7 @@ public final class FeedSubscription: AsyncSequence, Sendable {
         var heartbeat = false
     }
 
-    private let pending = NIOLockedValueBox(Pending())
+    private let pending = Mutex(Pending())
     private let signals: AsyncStream<Void>
     private let continuation: AsyncStream<Void>.Continuation
     private let limit: Int
@@ -329,7 +329,7 @@ public final class FeedSubscription: AsyncSequence, Sendable {
 
     func post(_ events: [FeedEvent]) {
         let limit = limit
-        pending.withLockedValue { pending in
+        pending.withLock { pending in
             for event in events {
                 switch event {
                 case .change(let change): pending.change = pending.change.map { $0.merged(with: change, limit: limit) } ?? change
@@ -343,7 +343,7 @@ public final class FeedSubscription: AsyncSequence, Sendable {
 
     /// The events waiting now, without waiting for any: what came since the last batch taken.
     public func drain() -> [FeedEvent] {
-        pending.withLockedValue { pending in
+        pending.withLock { pending in
             var out: [FeedEvent] = []
             if let change = pending.change { out.append(.change(change)) }
             if let health = pending.health { out.append(.health(health)) }
