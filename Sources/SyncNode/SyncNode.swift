@@ -66,6 +66,11 @@ public final class SyncNode: Service, Sendable {
     /// The site this node writes as.
     public var site: SiteID { context.identity.site }
 
+    /// The sites a session is open with now (handshake done, not yet ended). A quiet session writes
+    /// its peer's `lastSeen` to the store only at its start and end, so the workspace's hub banner
+    /// asks here too.
+    public var connectedSites: Set<SiteID> { context.presence.sites }
+
     /// Binds the listen address (if any) and returns it; port 0 picks a free port. Idempotent.
     @discardableResult
     public func bind() async throws -> SocketAddress? {

@@ -27,9 +27,11 @@ struct Pages: Sendable {
         return library
     }()
 
-    /// The values every page's frame reads: the site, and the agent signed in (if any).
+    /// The values every page's frame reads: the site, the live version, and the agent signed in (if any).
     func frame(_ agent: SignedIn?) -> [String: Any] {
         var values: [String: Any] = ["site": site]
+        // The change feed's version as the request began (the live script compares it with /api/events).
+        if let version = LivePage.version { values["liveVersion"] = String(version) }
         if let agent {
             var csrf = ""
             if case .session(let token) = agent.proof { csrf = token }

@@ -22,12 +22,19 @@ public struct WorkspaceSettings: Sendable, Equatable {
     public var idleTimeoutMillis: Int
     /// The most connections served at once; past it, new ones wait in the listen backlog.
     public var maxConnections: Int
+    /// How long the node may go without news from its hub before the workspace's banner says so.
+    public var hubQuietMillis: Int
+    /// The most live pages (event streams, `/api/events`) open at once; past it the stream answers 503.
+    public var maxEventStreams: Int
 
-    public init(metricsToken: String? = nil, secureCookies: Bool = false, idleTimeoutMillis: Int = 60_000, maxConnections: Int = 4_096) {
+    public init(metricsToken: String? = nil, secureCookies: Bool = false, idleTimeoutMillis: Int = 60_000, maxConnections: Int = 4_096,
+                hubQuietMillis: Int = 60_000, maxEventStreams: Int = 256) {
         self.metricsToken = metricsToken
         self.secureCookies = secureCookies
         self.idleTimeoutMillis = idleTimeoutMillis
         self.maxConnections = maxConnections
+        self.hubQuietMillis = hubQuietMillis
+        self.maxEventStreams = maxEventStreams
     }
 }
 
@@ -47,11 +54,16 @@ public struct WorkspaceServer: Sendable {
     public let intake: IntakeRoutes?
     public let access: AccessDesk
     public let settings: WorkspaceSettings
+    /// What tells open pages that tickets changed (`/api/events`); ``application(host:port:refreshMillis:logger:onRunning:)`` runs it.
+    public let feed: ChangeFeed
     let pages: Pages
     let now: @Sendable () -> Int64
 
+    /// - Parameter connectedSites: the sites a sync session is open with now (`SyncNode.connectedSites`),
+    ///   so that a quiet session with the hub counts as hearing from it.
     public init(store: TicketDatabase, dashboard: DashboardServer, intake: IntakeRoutes?, settings: WorkspaceSettings = WorkspaceSettings(),
-                bcryptCost: UInt8 = 12, now: @escaping @Sendable () -> Int64 = { Int64(TicketDatabase.systemMillis()) }) throws {
+                bcryptCost: UInt8 = 12, now: @escaping @Sendable () -> Int64 = { Int64(TicketDatabase.systemMillis()) },
+                connectedSites: @escaping @Sendable () -> Set<SiteID> = { [] }) throws {
         self.store = store
         self.dashboard = dashboard
         self.intake = intake
@@ -59,11 +71,14 @@ public struct WorkspaceServer: Sendable {
         self.access = try AccessDesk(store: store, cost: bcryptCost)
         self.pages = Pages(site: try store.identity().site.rawValue)
         self.now = now
+        self.feed = ChangeFeed(store: store, settings: ChangeFeed.Settings(hubQuietMillis: settings.hubQuietMillis, maxStreams: settings.maxEventStreams),
+                               connectedSites: connectedSites, now: now)
     }
 
     public func router() -> Router<AgentContext> {
         let router = Router(context: AgentContext.self)
         router.add(middleware: SecurityHeaders())
+        router.add(middleware: LiveVersion(feed: feed))
         router.add(middleware: Authenticate(access: access, now: now))
         SignInRoutes(access: access, pages: pages, throttle: SignInThrottle(), secureCookies: settings.secureCookies, now: now).register(on: router)
         StaticFiles.register(on: router)
@@ -83,10 +98,11 @@ public struct WorkspaceServer: Sendable {
         let queues = Queues(store: store, facts: dashboard.queries, site: pages.site)
         ReadRoutes(queues: queues, now: now).register(on: agents)
         DeskPages(queues: queues, pages: pages, now: now).register(on: agents)
+        EventStream(feed: feed).register(on: agents)
         return router
     }
 
-    /// An application serving ``router()`` on `host:port`, with the dashboard's fact refresher.
+    /// An application serving ``router()`` on `host:port`, with the dashboard's fact refresher and the change feed.
     public func application(host: String, port: Int, refreshMillis: Int = 1000, logger: Logger,
                             onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let configuration = ApplicationConfiguration(address: .hostname(host, port: port), serverName: "tierline",
@@ -94,7 +110,7 @@ public struct WorkspaceServer: Sendable {
         return Application(router: router(),
                            server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(settings.idleTimeoutMillis)))),
                            configuration: configuration,
-                           services: [dashboard.refresher(everyMillis: refreshMillis, logger: logger)],
+                           services: [dashboard.refresher(everyMillis: refreshMillis, logger: logger), feed],
                            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }
 }

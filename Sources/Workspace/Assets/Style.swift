@@ -16,6 +16,9 @@ header.top nav { display: flex; flex-wrap: wrap; gap: 10px; flex: 1; }
 .site { font-weight: 400; color: var(--muted); }
 .signout { display: flex; gap: 8px; align-items: center; }
 .banner { background: #fff4ce; border-bottom: 1px solid #e0c060; padding: 6px 16px; }
+time[data-deadline] { white-space: nowrap; }
+.sla-at-risk { color: var(--warn); font-weight: 600; }
+.sla-breached { color: var(--bad); font-weight: 600; }
 main { padding: 12px 16px; max-width: 1400px; }
 .signin { max-width: 360px; margin: 48px auto; display: grid; gap: 8px; }
 .signin form { display: grid; gap: 6px; }

@@ -1,6 +1,11 @@
 extension Templates {
     /// Every page's frame: the header with the views and who is signed in, the live-update banner,
     /// and the page's `main`. Pages fill the blocks `title` and `main`.
+    ///
+    /// Live updates (`/static/app.js`, `Docs/workspace-live.md`): an element with `data-live` and a
+    /// unique `id` is replaced by the element of the same `id` in a fresh copy of the page when the
+    /// store changes (`data-live="ticket"` with `data-ticket-id` only when that ticket changed); keep
+    /// forms outside such regions. `<time datetime>` shows local time, `<time data-deadline>` a countdown.
     static let layout = #"""
 <!doctype html>
 <html lang="en">
@@ -11,7 +16,7 @@ extension Templates {
 <link rel="stylesheet" href="/static/app.css">
 <script src="/static/app.js" defer></script>
 </head>
-<body{{#agent}} data-csrf="{{csrf}}" data-time-zone="{{timeZone}}"{{/agent}}>
+<body data-version="{{liveVersion}}"{{#agent}} data-csrf="{{csrf}}" data-time-zone="{{timeZone}}"{{/agent}}>
 <a class="skip" href="#main">Skip to the content</a>
 <header class="top">
   <a class="brand" href="/desk">Tierline <span class="site">{{site}}</span></a>

@@ -115,7 +115,7 @@ struct Serve: AsyncParsableCommand {
         if let http = settings.http {
             let intake = IntakeRoutes(service: try IntakeService(store: store, routing: prepared.routing, logger: Logger(label: "tierline.intake")))
             let dashboard = try await DashboardServer(database: store, registry: registry)
-            let workspace = try WorkspaceServer(store: store, dashboard: dashboard, intake: intake)
+            let workspace = try WorkspaceServer(store: store, dashboard: dashboard, intake: intake, connectedSites: { node.connectedSites })
             services.append(workspace.application(host: http.host, port: http.port, logger: Logger(label: "tierline.http"), onRunning: { port in
                 logger.info("dashboard listening", metadata: ["address": "http://\(http.host):\(port)/"])
             }))
