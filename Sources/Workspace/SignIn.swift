@@ -1,10 +1,10 @@
 import Desk
 import Escalation
 import Foundation
+import Synchronization
 import HTTPTypes
 import HummingbirdAuth
 import Hummingbird
-import NIOConcurrencyHelpers
 import NIOCore
 
 /// Slows password guessing: at most `maxFailures` failed sign-ins per agent name in `windowMillis`,
@@ -15,7 +15,7 @@ final class SignInThrottle: Sendable {
     let maxFailures: Int
     let windowMillis: Int64
     let maxConcurrent: Int
-    private let state = NIOLockedValueBox<(failures: [String: [Int64]], running: Int)>(([:], 0))
+    private let state = Mutex<(failures: [String: [Int64]], running: Int)>(([:], 0))
 
     init(maxFailures: Int = 10, windowMillis: Int64 = 300_000, maxConcurrent: Int = 2) {
         self.maxFailures = maxFailures
@@ -25,7 +25,7 @@ final class SignInThrottle: Sendable {
 
     /// Whether `name` may try now; when it may, a check slot is taken and must be given back with ``finish(_:failed:now:)``.
     func begin(_ name: String, now: Int64) -> Bool {
-        state.withLockedValue { state in
+        state.withLock { state in
             let recent = (state.failures[name] ?? []).filter { $0 > now - windowMillis }
             state.failures[name] = recent
             guard recent.count < maxFailures, state.running < maxConcurrent else { return false }
@@ -35,7 +35,7 @@ final class SignInThrottle: Sendable {
     }
 
     func finish(_ name: String, failed: Bool, now: Int64) {
-        state.withLockedValue { state in
+        state.withLock { state in
             state.running -= 1
             if failed {
                 state.failures[name, default: []].append(now)
