@@ -98,7 +98,7 @@ def node_config(work, name, listen, peers, http):
     path = os.path.join(work, f"{name}.json")
     settings = {"listen": f"127.0.0.1:{listen}", "peers": [f"127.0.0.1:{p}" for p in peers], "http": f"127.0.0.1:{http}",
                 "pollMillis": 100, "reconnectMinMillis": 100, "reconnectMaxMillis": 1000,
-                "workspace": {"hubSilenceMillis": 3000}}
+                "workspace": {"hubQuietMillis": 3000}}
     with open(path, "w") as f:
         json.dump(settings, f)
     return path
