@@ -80,6 +80,7 @@ public struct WorkspaceServer: Sendable {
         let managers = router.group().add(middleware: RequireAgent(permission: .dashboard, pages: pages))
         dashboard.register(on: managers)
         let agents = router.group().add(middleware: RequireAgent(permission: .work, pages: pages))
+        TicketActions(store: store, now: now).register(on: agents)
         agents.get("/desk") { _, context in
             pages.render("error", agent: context.identity, ["status": "Tierline", "message": "The queues come next."])
         }
