@@ -4,7 +4,7 @@
 # a node flooded with garbage while it serves a peer, 200 strangers that never authenticate while
 # members sync, a copied laptop store found out and stopped, a session's bytes on the wire, a resumed TLS session, the dashboard in headless
 # Chromium, whose screenshot lands in Tests/artifacts/dashboard.png, the intake API over HTTP and
-# against its OpenAPI file with schemathesis, the outbox sent to a real SMTP server and webhook
+# against its OpenAPI file with schemathesis, the workspace's ticket actions against theirs, the outbox sent to a real SMTP server and webhook
 # receivers, through a kill -9) and the CLI contract check (when the shared checks
 # are present next to the repository).
 set -euo pipefail
@@ -46,6 +46,7 @@ python3 Tests/CLI/target-deps.py
 python3 Tests/CLI/dashboard-browser.py "$bin"
 python3 Tests/CLI/intake-api.py "$bin"
 Tests/CLI/intake-schemathesis.sh "$bin"
+Tests/CLI/workspace-schemathesis.sh "$bin"
 Tests/CLI/deploy-check.sh "$bin"
 python3 Tests/Multihost/netns.py "$bin" .build/debug/tierline-faultproxy
 contract=../shared/checks/cli_contract.py

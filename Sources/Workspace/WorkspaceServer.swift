@@ -99,6 +99,7 @@ public struct WorkspaceServer: Sendable {
         ReadRoutes(queues: queues, now: now).register(on: agents)
         DeskPages(queues: queues, pages: pages, now: now).register(on: agents)
         EventStream(feed: feed).register(on: agents)
+        TicketActions(store: store, now: now).register(on: agents)
         return router
     }
 
