@@ -119,7 +119,7 @@ extension Templates {
   <form method="post" action="/api/tickets/{{ticketId}}/escalate" class="box grid escalate">
     <input type="hidden" name="csrf" value="{{csrf}}">
     <p class="legend">Escalate with a handoff note: all four parts are required.</p>
-    <label for="e-to">To (group@site or tier:N)</label>
+    <label for="e-to">To (group@site)</label>
     <input id="e-to" name="to" required placeholder="tier2@hq">
     <label for="e-summary">Summary</label>
     <textarea id="e-summary" name="summary" rows="2" required></textarea>
@@ -203,10 +203,10 @@ extension Templates {
     <form method="post" action="/api/tickets/{{ticketId}}/articles/new" class="box grid">
       <input type="hidden" name="csrf" value="{{csrf}}">
       <p class="legend">Write an article from this ticket (published to every site)</p>
-      <label for="a-title">Title</label><input id="a-title" name="title" required>
-      <label for="a-summary">Summary</label><textarea id="a-summary" name="summary" rows="2" required></textarea>
+      <label for="a-title">Article title</label><input id="a-title" name="title" required>
+      <label for="a-summary">Article summary</label><textarea id="a-summary" name="summary" rows="2" required></textarea>
       <label for="a-cause">Root cause</label><textarea id="a-cause" name="rootCause" rows="2" required></textarea>
-      <label for="a-steps">Steps</label><textarea id="a-steps" name="steps" rows="3" required></textarea>
+      <label for="a-steps">Steps that solve it</label><textarea id="a-steps" name="steps" rows="3" required></textarea>
       <button type="submit">Publish article</button>
     </form>
     {{/mayArticles}}
