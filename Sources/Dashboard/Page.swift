@@ -18,7 +18,7 @@ struct DashboardPage {
             <html lang="en"><head><meta charset="utf-8">
             <meta name="viewport" content="width=device-width, initial-scale=1">
             <title>Tierline dashboard\(query.filter.site.map { " · " + escape($0) } ?? "")</title>
-            <style>\(Self.style)</style></head><body>
+            <link rel="stylesheet" href="/static/dashboard.css"></head><body>
             <header><h1>Tierline dashboard</h1>
             <p class="fresh" id="freshness">Generated <time>\(escape(summary.generatedAt))</time> · figures as of
             <time id="as-of">\(escape(summary.asOf ?? "never"))</time> (the oldest last-seen of the sites shown)
