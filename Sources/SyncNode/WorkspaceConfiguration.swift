@@ -61,7 +61,7 @@ public struct WorkspaceConfiguration: Sendable, Codable, Equatable {
     /// configuration file's folder).
     public func resolvingPaths(relativeTo folder: String) -> WorkspaceConfiguration {
         var copy = self
-        if let file = metricsTokenFile, !file.hasPrefix("/") {
+        if let file = metricsTokenFile, !file.isEmpty, !file.hasPrefix("/") {
             copy.metricsTokenFile = URL(fileURLWithPath: folder).appendingPathComponent(file).standardizedFileURL.path
         }
         return copy
