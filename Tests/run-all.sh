@@ -3,7 +3,8 @@
 # end-to-end scripts (files, nodes over 127.0.0.1, raw wire errors, crash writes, a sync killed mid-apply,
 # a node flooded with garbage while it serves a peer, 200 strangers that never authenticate while
 # members sync, a copied laptop store found out and stopped, a session's bytes on the wire, a resumed TLS session, the dashboard in headless
-# Chromium, whose screenshot lands in Tests/artifacts/dashboard.png, the intake API over HTTP and
+# Chromium (signed in through /login), whose screenshot lands in Tests/artifacts/dashboard.png, the node's
+# HTTP server under 1,000 held connections and a slowloris, the intake API over HTTP and
 # against its OpenAPI file with schemathesis, the workspace's ticket actions against theirs, the outbox sent to a real SMTP server and webhook
 # receivers, through a kill -9) and the CLI contract check (when the shared checks
 # are present next to the repository).
@@ -45,6 +46,7 @@ python3 Tests/CLI/public-api.py
 python3 Tests/CLI/target-deps.py
 python3 Tests/CLI/dashboard-browser.py "$bin"
 python3 Tests/CLI/intake-api.py "$bin"
+python3 Tests/CLI/http-hardening.py "$bin"
 Tests/CLI/intake-schemathesis.sh "$bin"
 Tests/CLI/workspace-schemathesis.sh "$bin"
 Tests/CLI/deploy-check.sh "$bin"

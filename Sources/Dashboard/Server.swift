@@ -126,16 +126,22 @@ public struct DashboardServer: Sendable {
     public let queries: FleetQueries
     let index: MetricIndex
     let now: @Sendable () -> Int64
+    /// Every answer of the dashboard's routes and `/metrics` is computed through it: identical
+    /// queries share one computation, and only a few run at once (``ComputationLimits``).
+    public let computations: SharedComputations<Response>
 
     /// Attaches to `database`, applying the dashboard's migrations.
+    /// - Parameter limits: how many computations run or wait at once, and how long an answer is shared.
     /// - Throws: a `StoreError` if a newer Tierline's dashboard migrated the store; SQLite errors.
     public init(database: TicketDatabase, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+                limits: ComputationLimits = ComputationLimits(),
                 now: @escaping @Sendable () -> Int64 = { Int64(TicketDatabase.systemMillis()) }) async throws {
         self.database = database
         self.registry = registry
         self.index = try await MetricIndex(database)
         self.queries = try await FleetQueries(database)
         self.now = now
+        self.computations = SharedComputations(limits: limits)
     }
 
     /// The dashboard's routes on a router of its own (for tests).
@@ -146,18 +152,40 @@ public struct DashboardServer: Sendable {
         return router
     }
 
-    /// The Prometheus scrape as a response.
+    /// The Prometheus scrape as a response (shared and bounded like the dashboard's answers).
     public func metricsResponse() async throws -> Response {
-        let text = try await self.scrape()
-        var headers = HTTPFields()
-        headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+        try await bounded(key: "/metrics") {
+            let text = try await self.scrape()
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+    }
+
+    /// `compute`'s answer through ``computations``; a `503` with `Retry-After` when they are all busy.
+    /// - Parameter fresh: not a shared answer (the request said `Cache-Control: no-cache` or `max-age=0`).
+    func bounded(key: String, fresh: Bool = false, _ compute: @escaping @Sendable () async throws -> Response) async throws -> Response {
+        do {
+            return try await computations.value(for: key, fresh: fresh, compute)
+        } catch let busy as ComputationsBusy {
+            var response = errorResponse(.serviceUnavailable, parameter: nil, message: busy.description)
+            response.headers[.retryAfter] = "1"
+            return response
+        }
     }
 
     /// Adds the dashboard page, its JSON API and the CSV export to `router` (a group behind the
     /// workspace's sign-in in a node). `/metrics` is the caller's to mount.
     public func register<Methods: RouterMethods>(on router: Methods) {
         router.get("/") { request, _ in try await self.page(request) }
+        // The page's style is a file of its own, not inline: the workspace's Content-Security-Policy
+        // allows style sheets from this node only.
+        router.get("/static/dashboard.css") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/css; charset=utf-8"
+            headers[.cacheControl] = "max-age=300"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: DashboardPage.style)))
+        }
         router.get("/api/summary") { request, _ in
             try await self.answer(request) { query, now in
                 try json(try await self.queries.summary(period: query.period, now: now, site: query.filter.site))
@@ -196,16 +224,21 @@ public struct DashboardServer: Sendable {
         return MetricsReply(generatedAt: summary.generatedAt, asOf: summary.asOf, pendingFacts: summary.pendingFacts, metrics: overview.metrics)
     }
 
-    /// Parses the query and runs `body`; a bad query is a 400 naming the parameter.
-    func answer(_ request: Request, _ body: (DashboardQuery, Int64) async throws -> Response) async throws -> Response {
+    /// Parses the query and runs `body` through ``bounded(key:_:)``, keyed by the route and its
+    /// parameters; a bad query is a 400 naming the parameter.
+    func answer(_ request: Request, _ body: @escaping @Sendable (DashboardQuery, Int64) async throws -> Response) async throws -> Response {
         let now = now()
+        let given = parameters(request)
         let query: DashboardQuery
         do {
-            query = try DashboardQuery(parameters(request), now: now)
+            query = try DashboardQuery(given, now: now)
         } catch {
             return errorResponse(.badRequest, parameter: error.parameter, message: error.message)
         }
-        return try await body(query, now)
+        let key = request.uri.path + "?" + given.sorted { $0.key < $1.key }.map { "\($0.key.debugDescription)=\($0.value.debugDescription)" }.joined(separator: "&")
+        let cacheControl = request.headers[.cacheControl]?.lowercased() ?? ""
+        let fresh = cacheControl.contains("no-cache") || cacheControl.contains("max-age=0")
+        return try await bounded(key: key, fresh: fresh) { try await body(query, now) }
     }
 
     func page(_ request: Request) async throws -> Response {
@@ -257,8 +290,8 @@ public struct DashboardServer: Sendable {
         return out
     }
 
-    func errorResponse(_ status: HTTPResponse.Status, parameter: String, message: String) -> Response {
-        let body = (try? JSONEncoder().encode(["error": message, "parameter": parameter])) ?? Data()
+    func errorResponse(_ status: HTTPResponse.Status, parameter: String?, message: String) -> Response {
+        let body = (try? JSONEncoder().encode(["error": message, "parameter": parameter].compactMapValues { $0 })) ?? Data()
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
@@ -266,7 +299,8 @@ public struct DashboardServer: Sendable {
 
     /// The service that keeps the dashboard's facts current, for a server that mounts ``register(on:)``.
     public func refresher(everyMillis: Int, logger: Logger) -> MetricRefresher {
-        MetricRefresher(index: index, everyMillis: everyMillis, logger: logger, now: now)
+        let computations = computations
+        return MetricRefresher(index: index, everyMillis: everyMillis, logger: logger, now: now, onDerived: { await computations.invalidate() })
     }
 
     /// An application serving ``router()`` on `host:port`, refreshing the facts every `refreshMillis`.
@@ -277,7 +311,7 @@ public struct DashboardServer: Sendable {
         let router = router()
         extend(router)
         return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "tierline"),
-                    services: [MetricRefresher(index: index, everyMillis: refreshMillis, logger: logger, now: now)],
+                    services: [refresher(everyMillis: refreshMillis, logger: logger)],
                     onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }
 }
@@ -296,12 +330,16 @@ public struct MetricRefresher: Service {
     let everyMillis: Int
     let logger: Logger
     let now: @Sendable () -> Int64
+    /// Called after a refresh that derived facts (the dashboard's shared answers are stale).
+    let onDerived: @Sendable () async -> Void
 
-    public init(index: MetricIndex, everyMillis: Int, logger: Logger, now: @escaping @Sendable () -> Int64) {
+    public init(index: MetricIndex, everyMillis: Int, logger: Logger, now: @escaping @Sendable () -> Int64,
+                onDerived: @escaping @Sendable () async -> Void = {}) {
         self.index = index
         self.everyMillis = everyMillis
         self.logger = logger
         self.now = now
+        self.onDerived = onDerived
     }
 
     public func run() async throws {
@@ -310,7 +348,10 @@ public struct MetricRefresher: Service {
             while !Task.isCancelled && !stopping.load(ordering: .relaxed) {
                 do {
                     let report = try await index.refresh(now: now(), shouldContinue: { !stopping.load(ordering: .relaxed) })
-                    if report.derived > 0 { logger.debug("dashboard facts derived", metadata: ["tickets": "\(report.derived)"]) }
+                    if report.derived > 0 {
+                        logger.debug("dashboard facts derived", metadata: ["tickets": "\(report.derived)"])
+                        await onDerived()
+                    }
                     for failure in report.failed.prefix(5) {
                         logger.error("dashboard facts of ticket \(failure.id) could not be derived: \(failure.error)")
                     }

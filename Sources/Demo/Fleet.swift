@@ -10,6 +10,7 @@ import Synchronization
 import SyncNode
 import TicketModel
 import TicketStore
+import Workspace
 
 /// One site of the demo fleet: its store on disk and, while it runs, its node.
 struct Member {
@@ -101,9 +102,9 @@ final class Fleet: @unchecked Sendable {
         return address?.port.map { Endpoint(host: "127.0.0.1", port: $0) }
     }
 
-    /// Serves the dashboard over the hub's store on `endpoint`; if that port is taken, on a free one.
-    /// Returns the address it serves on.
-    func startDashboard(_ server: DashboardServer, at endpoint: Endpoint, say: (String) -> Void) async throws -> String {
+    /// Serves the hub's workspace (sign-in, the dashboard behind it, `/metrics`) on `endpoint`; if
+    /// that port is taken, on a free one. Returns the address it serves on.
+    func startDashboard(_ server: WorkspaceServer, at endpoint: Endpoint, say: (String) -> Void) async throws -> String {
         do {
             return try await serveDashboard(server, at: endpoint)
         } catch let error as DashboardBindError where endpoint.port != 0 {
@@ -112,7 +113,7 @@ final class Fleet: @unchecked Sendable {
         }
     }
 
-    private func serveDashboard(_ server: DashboardServer, at endpoint: Endpoint) async throws -> String {
+    private func serveDashboard(_ server: WorkspaceServer, at endpoint: Endpoint) async throws -> String {
         let port = Mutex<Int?>(nil)
         let app = server.application(host: endpoint.host, port: endpoint.port, refreshMillis: 1000, logger: logger) { bound in
             port.withLock { $0 = bound }

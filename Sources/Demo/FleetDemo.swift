@@ -6,6 +6,7 @@ import Foundation
 import SyncNode
 import TicketModel
 import TicketStore
+import Workspace
 
 /// How the demo runs.
 public struct FleetDemoOptions: Sendable {
@@ -77,11 +78,30 @@ public enum FleetDemo {
         public var solved = 0
     }
 
+    /// The agent (role manager, at the hub) who signs in to the demo's dashboard.
+    public static let managerName = "demo-manager"
+
+    /// The demo's agent directory: first line at each office covers every queue the stream of work
+    /// names, tier 2 sits at the hub with its lead (the ladder's `role:team_lead`), and a manager
+    /// reads the dashboard.
+    static let people: [AgentDocument] = {
+        let queues = ["service-desk", "billing", "network", "applications", "retail-systems", "field-service"]
+        return [
+            AgentDocument(name: "anna", version: 1, displayName: "Anna Lind", site: "north", groups: queues),
+            AgentDocument(name: "chidi", version: 1, displayName: "Chidi Okafor", site: "north", groups: queues),
+            AgentDocument(name: "bela", version: 1, displayName: "Bela Kovacs", site: "south", groups: queues),
+            AgentDocument(name: "dana", version: 1, displayName: "Dana Reyes", site: "south", groups: queues),
+            AgentDocument(name: "emre", version: 1, displayName: "Emre Demir", site: "hub", groups: queues),
+            AgentDocument(name: "tier2-lead", version: 1, displayName: "Tier 2 Lead", site: "hub", groups: ["tier2"], role: .lead, roles: ["team_lead"]),
+            AgentDocument(name: managerName, version: 1, displayName: "Demo Manager", site: "hub", role: .manager),
+        ]
+    }()
+
     /// The demo's escalation configuration: targets of seconds, so breaches show within a minute.
     static let escalationConfig = #"""
     {
       "ladders": [{"name": "platinum-payroll", "version": 1, "loops": 0, "ackTimeout": "30m", "calendar": "24x7",
-                   "levels": [{"delay": "0", "targets": ["role:team_lead"], "assignment": "notify", "actions": ["watch:team-lead"]},
+                   "levels": [{"delay": "0", "targets": ["role:team_lead"], "assignment": "notify", "actions": ["watch:tier2-lead"]},
                               {"delay": "2s", "targets": ["tier:2"], "assignment": "transfer_site", "actions": ["raise_priority"]}]}],
       "policies": [{"name": "platinum-payroll", "version": 1, "position": 1,
                     "match": {"customerTier": ["platinum"], "category": ["payroll"]},
@@ -143,10 +163,21 @@ struct Story {
         try await fleet.start(registry: server?.registry)
         say("\n1. The fleet starts")
         say("   hub listens on \(fleet.hubAddress); north dials it; south dials it through a fault-injecting proxy (so its link can be cut)")
+        // The people of the demo, published by the hub before the escalation configuration that names
+        // their groups and roles; from then on every assignee and group is checked against them.
+        let agents = try AgentDesk(store: fleet.hub.db)
+        for agent in FleetDemo.people { try agents.add(agent, actor: "ops") }
+        say("   the hub publishes its agent directory: " + FleetDemo.people.map { "\($0.name)@\($0.site)" }.joined(separator: ", "))
         if let server, let endpoint = options.dashboard {
-            let url = try await fleet.startDashboard(server, at: endpoint, say: say)
+            // The dashboard is behind the workspace's sign-in, as at any node: the demo's manager signs
+            // in with a password made now and shown once.
+            let password = AccessDesk.generatePassword()
+            try AccessDesk(store: fleet.hub.db).setPassword(FleetDemo.managerName, password: password, now: Self.now())
+            let workspace = try WorkspaceServer(store: fleet.hub.db, dashboard: server, intake: nil)
+            let url = try await fleet.startDashboard(workspace, at: endpoint, say: say)
             dashboardURL = url
             say("   dashboard: open \(url) (fleet overview, SLA, escalations; /api/summary for JSON, /metrics for Prometheus)")
+            say("   sign in at \(url)login as \(FleetDemo.managerName) with password \(password) (made for this demo; the API takes a token from `tierline agent token`)")
         }
         let published = try EscalationDesk(store: fleet.hub.db).publish(Data(FleetDemo.escalationConfig.utf8), file: "demo escalation", actor: "ops")
         say("   the hub publishes \(published.map { "\($0.kind.rawValue) \($0.name) v\($0.version)" }.joined(separator: ", "))")

@@ -189,6 +189,14 @@ public struct AccessDesk: Sendable {
         return SignedIn(agent: agent, proof: proof, timeZone: zone)
     }
 
+    /// A new random password of 20 characters from an alphabet without look-alikes (about 113 bits),
+    /// for `tierline agent password --generate` and the demo's manager.
+    public static func generatePassword() -> String {
+        let alphabet = Array("abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<20).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] })
+    }
+
     /// 32 random bytes from the system's generator, base64url without padding (43 characters).
     static func randomSecret() -> String {
         var generator = SystemRandomNumberGenerator()

@@ -103,6 +103,9 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
     /// Where the node's dispatcher sends the outbox: the mail relay, the webhooks, retries (see
     /// ``NotificationSettings``). Secrets are in files it names, read when serve starts.
     public var notifications = NotificationSettings()
+    /// How the HTTP server (``http``) treats its clients: the `/metrics` token, the session cookie,
+    /// its timeouts and connection limit (see ``WorkspaceConfiguration``).
+    public var workspace = WorkspaceConfiguration()
 
     /// The smallest `maxLineBytes` a node may be configured with: a batch of this implementation's
     /// senders (at most 1 MiB of blocks, or one block of the largest size) always fits in its line.
@@ -119,6 +122,7 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http, routing
         case tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes, maxSessions, idleTimeoutMillis, allowPlainSessions, notifications
+        case workspace
     }
 
     /// The wire limits this node enforces on what it reads.
@@ -154,7 +158,8 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
                 throw ConfigurationError("\(path) is not valid JSON: \(error)")
             }
             guard case .object = document.value else { throw ConfigurationError("\(path) must hold one JSON object") }
-            var known = ["": Set(CodingKeys.allCases.map(\.rawValue)), "tls": Set(TLSSettings.CodingKeys.allCases.map(\.rawValue))]
+            var known = ["": Set(CodingKeys.allCases.map(\.rawValue)), "tls": Set(TLSSettings.CodingKeys.allCases.map(\.rawValue)),
+                         "workspace": Set(WorkspaceConfiguration.CodingKeys.allCases.map(\.rawValue))]
             for (place, names) in NotificationSettings.knownNames { known[place.isEmpty ? "notifications" : "notifications.\(place)"] = names }
             let unknown = StrictJSON.unknownMembers(in: document, known: known)
             if !unknown.isEmpty {
@@ -168,6 +173,7 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
             let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
             config.tls = config.tls?.resolvingPaths(relativeTo: folder)
             config.notifications = config.notifications.resolvingPaths(relativeTo: folder)
+            config.workspace = config.workspace.resolvingPaths(relativeTo: folder)
             do { try config.validate() } catch { throw ConfigurationError("\(path): \(error.message)") }
             return config
         } catch let error as ConfigurationError {
@@ -203,6 +209,7 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
         guard (3000...3_600_000).contains(idleTimeoutMillis) else {
             throw ConfigurationError("idleTimeoutMillis must be between 3000 and 3600000")
         }
+        try workspace.validate()
         try tls?.validate(listening: listen != nil)
         do { try notifications.validate() } catch { throw ConfigurationError(error.detail) }
     }

@@ -15,19 +15,29 @@ final class SignInThrottle: Sendable {
     let maxFailures: Int
     let windowMillis: Int64
     let maxConcurrent: Int
+    /// The most names whose failures are remembered: a flood of invented names must not grow the
+    /// table without bound. Past it, the names whose last failure is oldest are forgotten first.
+    let maxNames: Int
+    /// Names are counted by their first characters only (agent ids have at most 64), so that a
+    /// guesser's long names cost no memory.
+    static let keyLength = 64
     private let state = Mutex<(failures: [String: [Int64]], running: Int)>(([:], 0))
 
-    init(maxFailures: Int = 10, windowMillis: Int64 = 300_000, maxConcurrent: Int = 2) {
+    init(maxFailures: Int = 10, windowMillis: Int64 = 300_000, maxConcurrent: Int = 2, maxNames: Int = 10_000) {
         self.maxFailures = maxFailures
         self.windowMillis = windowMillis
         self.maxConcurrent = maxConcurrent
+        self.maxNames = maxNames
     }
+
+    static func key(_ name: String) -> String { String(name.prefix(keyLength)) }
 
     /// Whether `name` may try now; when it may, a check slot is taken and must be given back with ``finish(_:failed:now:)``.
     func begin(_ name: String, now: Int64) -> Bool {
-        state.withLock { state in
-            let recent = (state.failures[name] ?? []).filter { $0 > now - windowMillis }
-            state.failures[name] = recent
+        let key = Self.key(name)
+        return state.withLock { state in
+            let recent = (state.failures[key] ?? []).filter { $0 > now - windowMillis }
+            state.failures[key] = recent.isEmpty ? nil : recent
             guard recent.count < maxFailures, state.running < maxConcurrent else { return false }
             state.running += 1
             return true
@@ -35,15 +45,25 @@ final class SignInThrottle: Sendable {
     }
 
     func finish(_ name: String, failed: Bool, now: Int64) {
+        let key = Self.key(name)
         state.withLock { state in
             state.running -= 1
-            if failed {
-                state.failures[name, default: []].append(now)
-                // A flood of invented names must not grow the table without bound.
-                if state.failures.count > 10_000 { state.failures = state.failures.filter { $0.value.contains { $0 > now - windowMillis } } }
+            guard failed else { return }
+            // Only the failures within the window count, so no name keeps more than maxFailures of them.
+            state.failures[key, default: []].append(now)
+            state.failures[key] = Array(state.failures[key, default: []].suffix(maxFailures))
+            if state.failures.count > maxNames {
+                state.failures = state.failures.filter { $0.value.contains { $0 > now - windowMillis } }
+                if state.failures.count > maxNames {
+                    let oldestFirst = state.failures.sorted { ($0.value.last ?? 0) < ($1.value.last ?? 0) }
+                    for (name, _) in oldestFirst.prefix(state.failures.count - maxNames) { state.failures[name] = nil }
+                }
             }
         }
     }
+
+    /// How many names have failures remembered now (for tests).
+    var trackedNames: Int { state.withLock { $0.failures.count } }
 }
 
 /// `GET /login`, `POST /login` and `POST /logout`.
@@ -64,6 +84,9 @@ struct SignInRoutes: Sendable {
         router.post("/logout") { request, context in
             // Signing out needs the session's anti-forgery token: a foreign page must not sign an agent out.
             if let agent = context.identity, case .session(let csrf) = agent.proof {
+                if let origin = request.headers[.origin], let host = request.head.authority, !RequireAgent.sameOrigin(origin, host: host) {
+                    return WorkspaceError(.forbidden, field: "Origin", "sign out from this node's own page").response
+                }
                 var request = request
                 let form = FormBody(try await request.collectBody(upTo: 1 << 16))
                 guard constantTimeEqual(form.values["csrf"] ?? request.headers[.csrfToken] ?? "", csrf) else {

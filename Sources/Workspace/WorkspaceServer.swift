@@ -20,6 +20,9 @@ public struct WorkspaceSettings: Sendable, Equatable {
     public var secureCookies: Bool
     /// A connection with no request for this long is closed.
     public var idleTimeoutMillis: Int
+    /// A connection whose request head has not fully arrived this long after it opened, or after
+    /// the previous response, is closed (``HeaderTimeoutHandler``).
+    public var headerTimeoutMillis: Int
     /// The most connections served at once; past it, new ones wait in the listen backlog.
     public var maxConnections: Int
     /// How long the node may go without news from its hub before the workspace's banner says so.
@@ -27,11 +30,12 @@ public struct WorkspaceSettings: Sendable, Equatable {
     /// The most live pages (event streams, `/api/events`) open at once; past it the stream answers 503.
     public var maxEventStreams: Int
 
-    public init(metricsToken: String? = nil, secureCookies: Bool = false, idleTimeoutMillis: Int = 60_000, maxConnections: Int = 4_096,
-                hubQuietMillis: Int = 60_000, maxEventStreams: Int = 256) {
+    public init(metricsToken: String? = nil, secureCookies: Bool = false, idleTimeoutMillis: Int = 60_000, headerTimeoutMillis: Int = 10_000,
+                maxConnections: Int = 4_096, hubQuietMillis: Int = 60_000, maxEventStreams: Int = 256) {
         self.metricsToken = metricsToken
         self.secureCookies = secureCookies
         self.idleTimeoutMillis = idleTimeoutMillis
+        self.headerTimeoutMillis = headerTimeoutMillis
         self.maxConnections = maxConnections
         self.hubQuietMillis = hubQuietMillis
         self.maxEventStreams = maxEventStreams
@@ -104,12 +108,20 @@ public struct WorkspaceServer: Sendable {
     }
 
     /// An application serving ``router()`` on `host:port`, with the dashboard's fact refresher and the change feed.
+    ///
+    /// Bounded by ``settings``: at most `maxConnections` connections are accepted at once (the
+    /// rest wait in the kernel's backlog, so the HTTP port cannot take every file descriptor the
+    /// sync port needs), a connection must send each request head within `headerTimeoutMillis`,
+    /// and one idle for `idleTimeoutMillis` is closed.
     public func application(host: String, port: Int, refreshMillis: Int = 1000, logger: Logger,
                             onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let configuration = ApplicationConfiguration(address: .hostname(host, port: port), serverName: "tierline",
                                                      availableConnectionsDelegate: MaximumAvailableConnections(settings.maxConnections, logger: logger))
+        let headerTimeout = TimeAmount.milliseconds(Int64(settings.headerTimeoutMillis))
+        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [HeaderTimeoutHandler(timeout: headerTimeout, logger: logger)],
+                                               idleTimeout: .milliseconds(Int64(settings.idleTimeoutMillis)))
         return Application(router: router(),
-                           server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(settings.idleTimeoutMillis)))),
+                           server: .http1(configuration: http1),
                            configuration: configuration,
                            services: [dashboard.refresher(everyMillis: refreshMillis, logger: logger), feed],
                            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)

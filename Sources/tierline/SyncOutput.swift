@@ -75,3 +75,14 @@ func bootstrapLogging(_ level: Logger.Level) {
         return handler
     }
 }
+
+/// Logs the open-file limit a long-running command runs with (after raising it): a node near it
+/// refuses connections on both ports, so the operator sees it at start.
+func logOpenFileLimit(_ limit: OpenFileLimit, logger: Logger) {
+    let metadata: Logger.Metadata = ["nofile.soft": "\(limit.soft)", "nofile.hard": "\(limit.hard)", "nofile.raised": "\(limit.raised)"]
+    if let problem = limit.problem {
+        logger.warning("open-file limit left as it was: \(problem)", metadata: metadata)
+    } else {
+        logger.info("open-file limit", metadata: metadata)
+    }
+}

@@ -11,7 +11,8 @@ run `tierline sync` with north: the original first. Checks, with real processes:
   * the copy's `status --json` names the divergence (origin field, the seq, north) and says it writes
     nothing; its next `ticket create` is refused with that reason, and nothing it wrote reached north;
   * north's `status --json` lists the divergence, its `/metrics` has tierline_sync_diverged{site="field"} 1
-    and its `/api/sites` the seq; north and the original laptop end with equal digests, and north holds
+    and its `/api/sites` the seq (read with the API token of a manager `ops`, published by the coordinator
+    hq and synced to north); north and the original laptop end with equal digests, and north holds
     the original's ticket, not the copy's;
   * a new store (field2) recovers the copy's unsynced ticket with `tierline recover --from`; a second
     recover from the copy exits non-zero saying it was already re-issued, and north ends with that ticket
@@ -47,8 +48,9 @@ def subjects(store):
     return {t["subject"] for t in json.loads(r.stdout)}
 
 
-def get(url, timeout=30):
-    with urllib.request.urlopen(url, timeout=timeout) as response:
+def get(url, token=None, timeout=30):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as response:
         return response.read().decode()
 
 
@@ -66,6 +68,19 @@ def main():
 
         def sync(store):
             return tl("sync", f"{HOST}:{port}", "--store", store, timeout=120)
+
+        # The dashboard's API needs a manager: hq publishes one, hands it to north over sync, and north
+        # (where it signs in) issues its token. Once an agent is published, every ticket write must be
+        # recorded as an active agent: the stores write as ops from here on.
+        os.environ["TIERLINE_ACTOR"] = "ops"
+        hq = os.path.join(work, "hq")
+        r = tl("agent", "add", "ops", "--site", "hq", "--role", "manager", "--store", hq)
+        require("hq publishes a manager ops", r.returncode == 0, r.stderr)
+        r = sync(hq)
+        require("hq syncs with north (the agent directory)", r.returncode == 0, r.stderr + r.stdout)
+        r = tl("agent", "token", "ops", "--label", "copied-store", "--json", "--store", north)
+        require("north issues an API token for ops", r.returncode == 0, r.stderr)
+        token = json.loads(r.stdout)["token"]
 
         require("the laptop writes a ticket",
                 tl("ticket", "create", "--subject", "before the copy", "--store", lap).returncode == 0)
@@ -106,7 +121,7 @@ def main():
         check('north\'s /metrics says tierline_sync_diverged{site="field"} 1',
               'tierline_sync_diverged{site="field"} 1' in metrics,
               "\n".join(l for l in metrics.splitlines() if "diverged" in l))
-        sites = json.loads(get(f"http://{HOST}:{http}/api/sites"))
+        sites = json.loads(get(f"http://{HOST}:{http}/api/sites", token))
         rows = sites.get("sites", sites) if isinstance(sites, dict) else sites
         field = next((x for x in rows if x.get("site") == "field"), None)
         check("north's /api/sites gives field's divergedAtSeq 2", field is not None and field.get("divergedAtSeq") == 2,
@@ -120,7 +135,6 @@ def main():
 
         # Recovery, as the copy's status says: a new store with a site id of its own, admitted by the
         # coordinator (hq), synced, then `recover --from` the copy; nothing the copy wrote is lost.
-        hq = os.path.join(work, "hq")
         new = os.path.join(work, "lap-new")
         r = tl("init", "--store", new, "--site", "field2", "--role", "laptop", "--json")
         require("init a new store for the copied laptop (site field2)", r.returncode == 0, r.stderr)

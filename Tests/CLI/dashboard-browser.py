@@ -4,7 +4,9 @@ would see against the node's own JSON, Prometheus text and CSV.
 
 Usage: Tests/CLI/dashboard-browser.py [PATH/TO/tierline]      (default: .build/debug/tierline)
 
-Runs `tierline demo --dir TMP/fleet --short --dashboard off` (a local fleet: hub, north, south and a laptop), then serves the
+Runs `tierline demo --dir TMP/fleet --short --dashboard off` (a local fleet: hub, north, south and a laptop), publishes
+an agent `viewer` with role manager at the hub (`tierline agent add`), gives it a password (`tierline agent password
+--generate`) and an API token (`tierline agent token`, sent by this script's own requests), then serves the
 hub's store with `tierline serve --http 127.0.0.1:0` and a --config file that turns the escalation ticker off
 (`"escalationMillis": 0`, so nothing writes to the store while the checks run; the port is read from the log
 line `dashboard listening address=http://HOST:PORT/`) and waits until /api/summary says pendingFacts 0.
@@ -12,10 +14,14 @@ Breached-now counts grow by themselves as the demo's SLA deadlines pass, so each
 CSV) is compared with /api/summary fetched just before and just after it: a breached count must lie between
 the two, a backlog must equal them.
 Then:
-  - renders / in headless Chromium (--dump-dom) and parses the DOM: one tr[data-site] per site of
+  - drives headless Chromium over the DevTools protocol (on a pipe, --remote-debugging-pipe): it opens /,
+    lands on the sign-in form, types the agent name and password and presses "Sign in" like a person, is
+    taken back to /, and the dashboard's style sheet is applied under the Content-Security-Policy;
+  - parses the signed-in page's DOM: one tr[data-site] per site of
     /api/summary with its backlog and breached-now cells, the fleet total row, the three SVG charts,
     the metric rows m-created, m-escalation-rate, m-fcr against /api/metrics;
-  - takes a 1400x1800 screenshot to Tests/artifacts/dashboard.png (kept for people to look at);
+  - takes a 1400x1800 screenshot of the signed-in page to Tests/artifacts/dashboard.png (kept for people to
+    look at);
   - parses /metrics with prometheus_client (tierline_backlog_tickets per site, the sync counters);
   - parses /export.csv (and ?table=metrics) with the csv module;
   - checks that /api/metrics?days=0 is a 400 whose JSON names the parameter `days`.
@@ -24,6 +30,7 @@ Needs Debian's `chromium` package (apt-get install -y chromium fonts-dejavu-core
 prometheus-client; a missing one is a FAIL, not a skip. Prints one PASS/FAIL line per check; exits 1
 if any check fails.
 """
+import base64
 import csv
 import io
 import json
@@ -39,6 +46,7 @@ import traceback
 import urllib.error
 import urllib.request
 from html.parser import HTMLParser
+import select
 
 BIN = sys.argv[1] if len(sys.argv) > 1 else ".build/debug/tierline"
 if not (os.path.isfile(BIN) and os.access(BIN, os.X_OK)):
@@ -54,6 +62,8 @@ HTTP_TIMEOUT = 60.0       # every HTTP request
 BROWSER_TIMEOUT = 300     # every chromium run, in seconds
 START_TIMEOUT = 120       # until the node logs 'dashboard listening', and until pendingFacts is 0
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+AGENT = "viewer"          # the manager this script signs in as
+TOKEN = None              # its API token, sent with every request of this script
 
 # The header of /export.csv (CSVExport.sites in Sources/Dashboard/Page.swift).
 SITES_CSV_HEADER = ["site", "role", "backlog", "created", "solved", "at_risk_now", "breached_now", "escalation_rate",
@@ -101,9 +111,14 @@ def run_bounded(args, timeout, **kwargs):
 
 
 def http_get(url):
-    """(status, content type, body text) of a GET; HTTP errors are answers too."""
+    """(status, content type, body text) of a GET as the agent (its token), asking for an answer computed
+    now (`Cache-Control: no-cache`: the dashboard may otherwise share one from the last 2 s, which could
+    predate the page it is compared with); HTTP errors are answers too."""
+    headers = {"Cache-Control": "no-cache"}
+    if TOKEN:
+        headers["Authorization"] = f"Bearer {TOKEN}"
     try:
-        with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT) as r:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=HTTP_TIMEOUT) as r:
             return r.status, r.headers.get("Content-Type", ""), r.read().decode("utf-8")
     except urllib.error.HTTPError as e:
         return e.code, e.headers.get("Content-Type", ""), e.read().decode("utf-8", "replace")
@@ -243,14 +258,137 @@ def chromium_flags(work):
             "--no-default-browser-check", "--hide-scrollbars", f"--user-data-dir={os.path.join(work, 'chromium-profile')}"]
 
 
-def browser_checks(chromium, work, base, metrics):
+class Browser:
+    """Headless Chromium driven over the DevTools protocol on a pipe (--remote-debugging-pipe: it reads
+    commands from its fd 3 and writes answers and events to its fd 4, each a JSON text ending in NUL), so
+    that the standard library is enough. One page target, attached in flat mode."""
+
+    def __init__(self, chromium, work):
+        to_browser, self.commands = os.pipe()
+        self.answers, from_browser = os.pipe()
+
+        def child():
+            os.dup2(to_browser, 3)
+            os.dup2(from_browser, 4)
+        self.log = open(os.path.join(work, "chromium.log"), "w")
+        self.proc = subprocess.Popen([chromium, *chromium_flags(work), "--remote-debugging-pipe", "about:blank"],
+                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, close_fds=False,
+                                     preexec_fn=child, start_new_session=True)
+        os.close(to_browser)
+        os.close(from_browser)
+        self.buffer = b""
+        self.events = []
+        self.next_id = 0
+        self.session = None
+        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        self.session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        self.send("Page.enable")
+
+    def _read(self, deadline):
+        """One message, waiting until DEADLINE (time.monotonic()) at most."""
+        while b"\0" not in self.buffer:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self.answers], [], [], max(0, left))
+            if not ready:
+                raise TimeoutError("chromium did not answer in time")
+            chunk = os.read(self.answers, 1 << 20)
+            if not chunk:
+                raise EOFError("chromium closed its DevTools pipe")
+            self.buffer += chunk
+        message, self.buffer = self.buffer.split(b"\0", 1)
+        return json.loads(message)
+
+    def send(self, method, params=None):
+        """Sends a command (to the page once attached) and returns its result; an error answer raises."""
+        self.next_id += 1
+        message = {"id": self.next_id, "method": method, "params": params or {}}
+        if self.session:
+            message["sessionId"] = self.session
+        os.write(self.commands, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + BROWSER_TIMEOUT
+        while True:
+            answer = self._read(deadline)
+            if answer.get("id") == self.next_id:
+                if "error" in answer:
+                    raise RuntimeError(f"{method}: {answer['error']}")
+                return answer.get("result", {})
+            self.events.append(answer)
+
+    def wait_event(self, method):
+        """Waits for the next event METHOD (one already received counts)."""
+        deadline = time.monotonic() + BROWSER_TIMEOUT
+        while True:
+            for i, event in enumerate(self.events):
+                if event.get("method") == method:
+                    return self.events.pop(i)
+            self.events.append(self._read(deadline))
+
+    def evaluate(self, expression):
+        result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True})
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression[:80]}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def navigate(self, url):
+        self.events.clear()
+        self.send("Page.navigate", {"url": url})
+        self.wait_event("Page.loadEventFired")
+
+    def close(self):
+        try:
+            self.send("Browser.close")
+        except (OSError, EOFError, TimeoutError, RuntimeError, ValueError):
+            pass
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
+        for fd in (self.commands, self.answers):
+            os.close(fd)
+        self.log.close()
+
+
+def sign_in(browser, base, password):
+    """Opens / signed out, and signs in on the form it is sent to, as a person would. Returns whether it
+    ended on the dashboard."""
+    browser.navigate(base + "/")
+    here = browser.evaluate("location.pathname + location.search")
+    form = browser.evaluate("!!document.querySelector('form[action=\"/login\"] input[name=password]')")
+    check("a signed-out browser opening / is sent to the sign-in form (/login?next=%2F)", here == "/login?next=%2F" and form,
+          f"at {here!r}, form {form}")
+    browser.events.clear()
+    browser.evaluate(f"""document.getElementById('name').value = {json.dumps(AGENT)};
+        document.getElementById('password').value = {json.dumps(password)};
+        document.querySelector('form[action="/login"] button[type=submit]').click(); true""")
+    browser.wait_event("Page.loadEventFired")
+    here = browser.evaluate("location.pathname")
+    title = browser.evaluate("document.title")
+    return check(f"after typing {AGENT}'s name and password and pressing Sign in, the browser is on the dashboard (/)",
+                 here == "/" and "Tierline dashboard" in (title or ""), f"at {here!r}, title {title!r}")
+
+
+def browser_checks(chromium, work, base, metrics, password):
+    browser = Browser(chromium, work)
+    try:
+        if sign_in(browser, base, password):
+            signed_in_checks(browser, base, metrics)
+    finally:
+        browser.close()
+
+
+def signed_in_checks(browser, base, metrics):
+    # The style sheet is a file of this node's (the CSP refuses inline styles): applied, not blocked.
+    rules = browser.evaluate("Array.from(document.styleSheets).reduce((n, s) => n + s.cssRules.length, 0)")
+    background = browser.evaluate("getComputedStyle(document.body).backgroundColor")
+    check("the dashboard's style sheet is applied under the Content-Security-Policy (rules loaded, body background set)",
+          isinstance(rules, int) and rules > 5 and background == "rgb(250, 251, 252)", f"{rules} rules, background {background!r}")
+
     # 1. the rendered DOM, between two answers of /api/summary
-    summary, (rc, out, err), after = around(
-        base, lambda: run_bounded([chromium, *chromium_flags(work), "--dump-dom", base + "/"], BROWSER_TIMEOUT))
-    html = out.decode("utf-8", "replace")
-    if not check("chromium --headless=new --dump-dom / exits 0 with a document",
-                 rc == 0 and "<html" in html and "</html>" in html,
-                 f"exit {rc}; {len(html)} bytes of DOM\nstderr (last lines):\n" + "\n".join(err.decode("utf-8", "replace").splitlines()[-10:])):
+    browser.navigate(base + "/")
+    summary, html, after = around(base, lambda: browser.evaluate("document.documentElement.outerHTML"))
+    if not check("the signed-in browser renders / as a document", isinstance(html, str) and "<html" in html and "</html>" in html,
+                 f"{len(html or '')} characters of DOM"):
         return
     dom = parse_dom(html)
 
@@ -346,13 +484,14 @@ def browser_checks(chromium, work, base, metrics):
           and "table=metrics" in (links["csv-metrics"].attrs.get("href", "") if links["csv-metrics"] else ""),
           {k: (a.attrs if a else None) for k, a in links.items()})
 
-    # 2. the screenshot
+    # 2. the screenshot of the signed-in page
     os.makedirs(ARTIFACTS, exist_ok=True)
-    rc, out, err = run_bounded([chromium, *chromium_flags(work), f"--screenshot={SCREENSHOT}", "--window-size=1400,1800",
-                                base + "/"], BROWSER_TIMEOUT)
-    data = open(SCREENSHOT, "rb").read() if os.path.exists(SCREENSHOT) else b""
-    check(f"chromium --screenshot writes {os.path.relpath(SCREENSHOT, REPO)}", rc == 0 and data,
-          f"exit {rc}\nstderr (last lines):\n" + "\n".join(err.decode("utf-8", "replace").splitlines()[-10:]))
+    browser.send("Emulation.setDeviceMetricsOverride", {"width": 1400, "height": 1800, "deviceScaleFactor": 1, "mobile": False})
+    data = base64.b64decode(browser.send("Page.captureScreenshot", {"format": "png"}).get("data", ""))
+    if data:
+        with open(SCREENSHOT, "wb") as f:
+            f.write(data)
+    check(f"the signed-in page's screenshot is written to {os.path.relpath(SCREENSHOT, REPO)}", bool(data))
     if data:
         size = (int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")) if data[12:16] == b"IHDR" else None
         check(f"the screenshot is a non-trivial PNG (signature, IHDR 1400x1800, {len(data)} bytes > 20 kB)",
@@ -506,6 +645,23 @@ def run():
                      f"fleet folder: {sorted(os.listdir(fleet)) if os.path.isdir(fleet) else 'missing'}"):
             return
 
+        # A manager to sign in as, published by the hub (the coordinator) and given a password and a token there.
+        global TOKEN
+        rc, out, err = run_bounded([BIN, "agent", "add", AGENT, "--display-name", "Dashboard Viewer", "--site", os.path.basename(hub),
+                                    "--role", "manager", "--store", hub], 60)
+        if not check(f"tierline agent add {AGENT} --role manager at the hub exits 0", rc == 0, err.decode(errors="replace")):
+            return
+        rc, out, err = run_bounded([BIN, "agent", "password", AGENT, "--generate", "--json", "--store", hub], 60)
+        password = json.loads(out).get("password") if rc == 0 else None
+        if not check(f"tierline agent password {AGENT} --generate --json prints a password", isinstance(password, str) and len(password) >= 10,
+                     err.decode(errors="replace")):
+            return
+        rc, out, err = run_bounded([BIN, "agent", "token", AGENT, "--label", "dashboard-browser", "--json", "--store", hub], 60)
+        TOKEN = json.loads(out).get("token") if rc == 0 else None
+        if not check(f"tierline agent token {AGENT} --json prints a tla_ token", isinstance(TOKEN, str) and TOKEN.startswith("tla_"),
+                     err.decode(errors="replace")):
+            return
+
         # The escalation ticker off: it would write SLA and ladder records while the checks compare the
         # artefacts with /api/summary (those records are escalation.sh's and the node tests' business).
         config = os.path.join(work, "node.json")
@@ -555,7 +711,7 @@ def run():
         metrics = get_json(base + "/api/metrics")
 
         if chromium is not None:
-            browser_checks(chromium, work, base, metrics)
+            browser_checks(chromium, work, base, metrics, password)
         prometheus_checks(base)
         csv_checks(base, metrics)
         bad_query_checks(base)

@@ -6,7 +6,9 @@
 #   a. `demo --short --json` runs the whole story to its end: four replicas with equal digests, a
 #      conflict kept, a solved ticket reopened by a customer message its resolver had not seen, a handoff note read at the hub and the ticket owned there, an SLA breach that
 #      climbed the ladder to a handoff, the laptop's sync; its temporary stores are removed.
-#   b. `demo` (the full run) serves the dashboard; Ctrl-C in the middle of the story stops it with exit
+#   b. `demo` (the full run) serves the dashboard behind the sign-in, and prints once how to sign in
+#      (agent demo-manager, a password made for the run): the printed password signs in at /login and
+#      opens the dashboard, a wrong one does not; Ctrl-C in the middle of the story stops it with exit
 #      130: the dashboard's port is closed and no temporary store is left.
 #   Every wait polls and ends as soon as its condition holds; the bounds (60-600 s) are generous so a
 #   machine with every core busy does not fail a check.
@@ -54,6 +56,8 @@ PY
 check "the narration went to stderr and names each act" \
     bash -c 'for act in "South.s link to the hub is cut" "handoff note" "SLA-driven escalation" "resolution becomes knowledge" "a second answer is refused" "laptop-anna comes back online"; do grep -q "$act" "$0" || { echo "missing: $act"; exit 1; }; done' "$W/short.err"
 check "no temporary store is left" bash -c '[[ -z $(ls -A "$0") ]]' "$DEMO_TMP"
+check "the narration says once how to sign in to the dashboard (demo-manager and a password)" \
+    bash -c '[[ $(grep -c "login as demo-manager with password [A-Za-z0-9]\{20\} " "$0") == 1 ]]' "$W/short.err"
 
 # start_demo NAME: the full demo in the background, dashboard on a free port; waits for its URL.
 start_demo() {
@@ -76,10 +80,37 @@ try:
 except Exception as e: print("error", type(e).__name__)
 PY
 }
+# sign_in URL NAME PASSWORD: signs in at URL/login with the form, as a browser would, then opens the
+# dashboard with the session cookie; prints "signed-in" when it shows, else what went wrong.
+sign_in() { python3 - "$@" <<'PY'
+import sys, urllib.error, urllib.parse, urllib.request
+base, name, password = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]
+class Keep(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs): return None
+form = urllib.parse.urlencode({"name": name, "password": password, "next": "/"}).encode()
+request = urllib.request.Request(base + "/login", data=form, headers={"Content-Type": "application/x-www-form-urlencoded"})
+try:
+    urllib.request.build_opener(Keep).open(request, timeout=60)
+    print("no redirect after sign-in"); sys.exit()
+except urllib.error.HTTPError as e:
+    if e.code != 303: print(f"sign-in answered {e.code}"); sys.exit()
+    cookie = (e.headers.get("Set-Cookie") or "").split(";")[0]
+with urllib.request.urlopen(urllib.request.Request(base + "/", headers={"Cookie": cookie}), timeout=60) as r:
+    page = r.read().decode()
+print("signed-in" if r.status == 200 and "Tierline dashboard" in page else f"dashboard answered {r.status}")
+PY
+}
 
 echo "== b. Ctrl-C in the middle of the story"
 start_demo interrupted
-check "the dashboard answers at $URL while the demo runs" bash -c '[[ $0 == "200 "* ]]' "$(http_status "$URL")"
+check "the dashboard answers at $URL while the demo runs (its sign-in page)" bash -c '[[ $0 == "200 "* ]]' "$(http_status "$URL")"
+deadline=$(($(now_ms) + 60000))
+until grep -q "login as demo-manager with password" "$W/interrupted.out" || (($(now_ms) > deadline)); do sleep 0.1; done
+PASSWORD=$(sed -n 's/.*login as demo-manager with password \([A-Za-z0-9]*\) .*/\1/p' "$W/interrupted.out" | head -n 1)
+check "the demo prints a password for demo-manager" test -n "$PASSWORD"
+check "demo-manager signs in with the printed password and sees the dashboard" \
+    bash -c '[[ $0 == signed-in ]] || { echo "$0"; exit 1; }' "$(sign_in "$URL" demo-manager "$PASSWORD")"
+check "a wrong password does not sign in" bash -c '[[ $0 == "sign-in answered 401" ]] || { echo "$0"; exit 1; }' "$(sign_in "$URL" demo-manager "not-the-password")"
 sleep 2
 kill -INT "$DEMO_PID"
 reap "$DEMO_PID" 60

@@ -264,6 +264,10 @@ for s in hub:coordinator north:site field-1:laptop; do
 done
 admit "$FW/hub" "$FW/north" "$FW/field-1"
 must "the hub publishes fleet/escalation.json" "$FW/hub" config publish "$FLEET/escalation.json"
+# The dashboard is behind the workspace's sign-in: a manager with an API token (OPERATOR.md, "Sign-in").
+must "the hub publishes a manager ops" "$FW/hub" agent add ops --site hub --role manager
+must "the hub issues ops an API token" "$FW/hub" agent token ops --label deploy-check
+OPS_TOKEN=$(cat "$W/out")
 must "north records a ticket" "$FW/north" ticket create --subject "VPN drops" --category network --priority high
 must "the laptop records a ticket offline" "$FW/field-1" ticket create --subject "Printer jam at the customer" --priority low
 if ((${#AS[@]})); then chown -R 65534:65534 "$FW"; fi
@@ -307,9 +311,20 @@ if digests_equal "$FW/hub" "$FW/north" "$FW/field-1" >"$W/digests.txt"; then
 else
     fail "hub, north and the laptop hold the same tickets and configuration" "$(cat "$W/digests.txt")"
 fi
-check "the hub serves the dashboard on its http address" \
-    python3 -c 'import sys, urllib.request; sys.exit(None if urllib.request.urlopen(sys.argv[1], timeout=60).status == 200 else "not 200")' \
-    "http://127.0.0.1:$HTTP_PORT/"
+check "the hub serves the dashboard on its http address to ops's token, and sends a stranger to /login" python3 - "http://127.0.0.1:$HTTP_PORT" "$OPS_TOKEN" <<'PY'
+import sys, urllib.error, urllib.request
+base, token = sys.argv[1:]
+class Keep(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs): return None
+try:
+    urllib.request.build_opener(Keep).open(base + "/", timeout=60)
+    sys.exit("GET / without a token was answered")
+except urllib.error.HTTPError as e:
+    if e.code != 303 or not e.headers.get("Location", "").startswith("/login"): sys.exit(f"GET / without a token: {e.code} {e.headers.get('Location')}")
+with urllib.request.urlopen(urllib.request.Request(base + "/", headers={"Authorization": f"Bearer {token}"}), timeout=60) as r:
+    page = r.read().decode()
+    if r.status != 200 or "Tierline dashboard" not in page: sys.exit(f"GET / with the token: {r.status} {page[:300]}")
+PY
 for n in north hub; do
     pid=HUB_PID
     [[ $n == north ]] && pid=NORTH_PID

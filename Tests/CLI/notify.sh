@@ -40,7 +40,13 @@ source "$(dirname "$0")/notify/servers.sh"
 python3 -c 'import aiosmtpd' 2>/dev/null || { echo "FAIL: python3 has no aiosmtpd (pip install aiosmtpd, as .ci/run does)"; exit 1; }
 
 S=$W/store
-must "init the store (north)" "$S" init --site north --role site
+# A coordinator, so that it can publish the manager who reads its dashboard (step g).
+must "init the store (north, a coordinator)" "$S" init --site north --role coordinator
+must "north publishes a manager ops (the dashboard needs one signed in)" "$S" agent add ops --site north --role manager
+must "north issues ops an API token" "$S" agent token ops --label notify-test
+OPS_TOKEN=$(cat "$W/out")
+# With an agent published, every ticket write must be recorded as an active agent.
+export TIERLINE_ACTOR=ops
 
 echo "== setup: a certificate, secrets, an SMTP server with STARTTLS and AUTH required, webhook receivers"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/smtp-key.pem" -out "$W/smtp-cert.pem" -days 1 \
@@ -271,7 +277,7 @@ run "$S" status
 check "status shows the outbox (0 pending, the one dead delivery of d.)" grep -q "^outbox: 0 pending, 1 dead" "$W/out"
 METRICS=$(python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=10).read().decode())' "$HTTP_PORT" 2>&1 || true)
 check "/metrics has tierline_outbox_deliveries by state" bash -c 'grep -q "^tierline_outbox_deliveries{state=\"pending\"} 0" <<<"$1" && grep -q "^tierline_outbox_deliveries{state=\"dead\"} 1" <<<"$1" && grep -q "^tierline_outbox_deliveries{state=\"sent\"} [1-9]" <<<"$1"' _ "$METRICS"
-PAGE=$(python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/", timeout=30).read().decode())' "$HTTP_PORT" 2>&1 || true)
+PAGE=$(python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/", headers={"Authorization": "Bearer " + sys.argv[2]}), timeout=30).read().decode())' "$HTTP_PORT" "$OPS_TOKEN" 2>&1 || true)
 check "the dashboard page shows the dead delivery" bash -c 'grep -q "id=\"outbox-dead\"><strong>1 dead delivery</strong>" <<<"$1"' _ "$PAGE"
 kill -TERM "$SERVE"
 reap "$SERVE" 30

@@ -24,7 +24,7 @@ extension AgentCommand {
         func run() throws {
             let password: String
             if generate {
-                password = Self.randomPassword()
+                password = AccessDesk.generatePassword()
             } else if let passwordFile {
                 guard let data = FileManager.default.contents(atPath: passwordFile), let text = String(data: data, encoding: .utf8) else {
                     throw CLIFailure(message: "cannot read \(passwordFile); give a readable UTF-8 file whose first line is the password", code: 2)
@@ -51,13 +51,6 @@ extension AgentCommand {
         static func prompt(_ text: String) -> String {
             guard let pointer = getpass(text) else { return "" }
             return String(cString: pointer)
-        }
-
-        /// 20 characters from an alphabet without look-alikes (about 113 bits).
-        static func randomPassword() -> String {
-            let alphabet = Array("abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
-            var generator = SystemRandomNumberGenerator()
-            return String((0..<20).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] })
         }
     }
 

@@ -16,7 +16,11 @@ struct DashboardCommand: AsyncParsableCommand {
             /api/series, /export.csv, /metrics (Prometheus). Every page but /metrics needs an agent signed in with the dashboard permission (role manager, or the grant \
             "dashboard"): a password (`tierline agent password NAME`) at /login, or a token (`tierline agent token NAME`) as Authorization: Bearer. \
             Query parameters: days, from, to, site, tier, channel, priority, \
-            customer_tier, group, category. A node that syncs serves the same pages with `tierline serve --http HOST:PORT`.
+            customer_tier, group, category. Identical queries within 2 s share one computation and at most 2 run at once \
+            (more wait, then get 503 with Retry-After); a connection must send each request head within 10 s, and at most \
+            4096 are served at once. The open-file limit is raised to the hard limit at start. A node that syncs serves the \
+            same pages with `tierline serve --http HOST:PORT` (its node.json's workspace section sets these limits and a \
+            /metrics token).
             """)
 
     @OptionGroup var options: StoreOptions
@@ -37,6 +41,7 @@ struct DashboardCommand: AsyncParsableCommand {
         let store = try options.open()
         bootstrapLogging(Logger.Level(rawValue: logLevel) ?? .info)
         let logger = Logger(label: "tierline.dashboard")
+        logOpenFileLimit(OpenFileLimit.raiseToHard(), logger: logger)
         let server = try WorkspaceServer(store: store, dashboard: try await DashboardServer(database: store), intake: nil)
         let app = server.application(host: endpoint.host, port: endpoint.port, refreshMillis: refreshMillis, logger: logger) { port in
             logger.info("dashboard listening", metadata: ["address": "http://\(endpoint.host):\(port)/"])

@@ -12,7 +12,9 @@ struct Demo: AsyncParsableCommand {
             Tickets stream in, south's link is cut and heals, north escalates a ticket to tier 2 at the hub with a handoff note, \
             a platinum ticket misses its SLA target and climbs its ladder, the laptop syncs, and every replica ends equal. \
             Then the fleet keeps running (the dashboard shows breaches within a minute) until Ctrl-C, which stops every node \
-            and removes the temporary stores. --short runs the story quickly and exits (exit 0 when the replicas converged); \
+            and removes the temporary stores. The hub's dashboard is behind the workspace's sign-in like any node's: the demo \
+            publishes an agent demo-manager (role manager) and prints a password made for the run, once, to sign in at /login. \
+            --short runs the story quickly and exits (exit 0 when the replicas converged); \
             --files runs the network-free two-store variant.
             """)
 

@@ -17,7 +17,7 @@ import TicketStore
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a headless node: accept sessions, dial peers, push new blocks to them until SIGTERM or SIGINT.",
-        discussion: "Logs go to stderr. A --config FILE (JSON: listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http, routing, tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes, maxSessions, idleTimeoutMillis, allowPlainSessions, notifications) holds the same settings; flags win over it. Every session runs in TLS 1.3 with the sites' own keys (protocol 2); --tls-cert, --tls-key and --tls-ca use an organisation's CA instead, and --allow-plain (allowPlainSessions) admits plain protocol-1 sessions for an upgrade window. --http serves the dashboard, its JSON API, the intake API (tokens: `tierline intake token add`) and /metrics; --routing FILE routes the tickets that arrive there. The node sends its outbox (notices, replies) through notifications' mail relay and webhooks (`tierline outbox list` shows it). --check reads the settings, opens the store and its key as serve does, prints the effective settings and exits without listening: exit 0 when serve would start, 2 for bad settings, 1 for a missing or unreadable store or key.")
+        discussion: "Logs go to stderr. A --config FILE (JSON: listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http, routing, tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes, maxSessions, idleTimeoutMillis, allowPlainSessions, notifications, workspace) holds the same settings; flags win over it. Every session runs in TLS 1.3 with the sites' own keys (protocol 2); --tls-cert, --tls-key and --tls-ca use an organisation's CA instead, and --allow-plain (allowPlainSessions) admits plain protocol-1 sessions for an upgrade window. --http serves the node's HTTP server: agents sign in at /login with a password (`tierline agent password NAME`) or send an API token (`tierline agent token NAME`) to reach the dashboard and its JSON API (role manager, or the grant \"dashboard\"); the intake API takes its own tokens (`tierline intake token add`); /metrics is open unless workspace.metricsTokenFile names a token. The workspace section bounds it: maxConnections (4096), headerTimeoutMillis (10000: a connection must send each request head within it), idleTimeoutMillis (60000), secureCookies, hubQuietMillis (60000: open pages show a banner when the hub has been silent this long), maxEventStreams (256). The node raises its open-file limit to the hard limit at start and logs it. --routing FILE routes the tickets that arrive there. The node sends its outbox (notices, replies) through notifications' mail relay and webhooks (`tierline outbox list` shows it). --check reads the settings, opens the store and its key as serve does, prints the effective settings and exits without listening: exit 0 when serve would start, 2 for bad settings, 1 for a missing or unreadable store or key.")
 
     @OptionGroup var options: StoreOptions
     @Option(help: "Accept sessions on HOST:PORT (for example 0.0.0.0:7400).") var listen: String?
@@ -41,6 +41,16 @@ struct Serve: AsyncParsableCommand {
         var routing: RoutingRules?
         /// The notification secrets, read from the files the settings name.
         var secrets: NotificationSecrets
+        /// The `/metrics` bearer token, read from `workspace.metricsTokenFile`; `nil` for an open `/metrics`.
+        var metricsToken: String?
+
+        /// How the HTTP server treats its clients (node.json's `workspace`).
+        var workspace: WorkspaceSettings {
+            let w = settings.workspace
+            return WorkspaceSettings(metricsToken: metricsToken, secureCookies: w.secureCookies, idleTimeoutMillis: w.idleTimeoutMillis,
+                                     headerTimeoutMillis: w.headerTimeoutMillis, maxConnections: w.maxConnections,
+                                     hubQuietMillis: w.hubQuietMillis, maxEventStreams: w.maxEventStreams)
+        }
     }
 
     /// Reads the settings (file, then flags), opens the store and its key, and checks that the key is
@@ -71,6 +81,10 @@ struct Serve: AsyncParsableCommand {
         do { secrets = try settings.notifications.loadSecrets() } catch {
             throw CLIFailure(message: (config.map { "\($0): " } ?? "") + error.detail, code: 2)
         }
+        let metricsToken: String?
+        do { metricsToken = try settings.workspace.loadMetricsToken() } catch {
+            throw CLIFailure(message: (config.map { "\($0): " } ?? "") + error.message, code: 2)
+        }
         let directory = StoreDirectory.resolve(options.store ?? settings.store)
         var store = try directory.open()
         // Blocks a peer sends may need this node to send something (a reply on one of its
@@ -84,7 +98,8 @@ struct Serve: AsyncParsableCommand {
         }
         // Routing rules are validated on load: a file with problems stops serve before it listens.
         let rules = try settings.routing.map(readRoutingRules)
-        return Prepared(settings: settings, level: level, directory: directory, store: store, key: key, identity: identity, routing: rules, secrets: secrets)
+        return Prepared(settings: settings, level: level, directory: directory, store: store, key: key, identity: identity, routing: rules, secrets: secrets,
+                        metricsToken: metricsToken)
     }
 
     func run() async throws {
@@ -94,6 +109,7 @@ struct Serve: AsyncParsableCommand {
         let store = prepared.store
         bootstrapLogging(prepared.level)
         let logger = Logger(label: "tierline.node")
+        logOpenFileLimit(OpenFileLimit.raiseToHard(), logger: logger)
         // The dashboard's tables come with the dashboard: a node without --http leaves the store without them.
         let registry = PrometheusCollectorRegistry()
         let node: SyncNode
@@ -115,7 +131,8 @@ struct Serve: AsyncParsableCommand {
         if let http = settings.http {
             let intake = IntakeRoutes(service: try IntakeService(store: store, routing: prepared.routing, logger: Logger(label: "tierline.intake")))
             let dashboard = try await DashboardServer(database: store, registry: registry)
-            let workspace = try WorkspaceServer(store: store, dashboard: dashboard, intake: intake, connectedSites: { node.connectedSites })
+            let workspace = try WorkspaceServer(store: store, dashboard: dashboard, intake: intake, settings: prepared.workspace,
+                                                connectedSites: { node.connectedSites })
             services.append(workspace.application(host: http.host, port: http.port, logger: Logger(label: "tierline.http"), onRunning: { port in
                 logger.info("dashboard listening", metadata: ["address": "http://\(http.host):\(port)/"])
             }))
@@ -151,6 +168,25 @@ struct Serve: AsyncParsableCommand {
         var allowPlainSessions: [SiteID]
         /// The mail relay and webhooks the outbox is sent to (never the secrets).
         var notifications: String
+        /// The HTTP server's limits and `/metrics` token file (never the token).
+        var workspace: CheckWorkspace
+    }
+
+    /// `workspace` in `--check --json`: every key, `null` when unset.
+    struct CheckWorkspace: Encodable {
+        @NullEncoded var metricsTokenFile: String?
+        var secureCookies: Bool
+        var idleTimeoutMillis: Int
+        var headerTimeoutMillis: Int
+        var maxConnections: Int
+        var hubQuietMillis: Int
+        var maxEventStreams: Int
+
+        init(_ w: WorkspaceConfiguration) {
+            (metricsTokenFile, secureCookies) = (w.metricsTokenFile, w.secureCookies)
+            (hubQuietMillis, maxEventStreams) = (w.hubQuietMillis, w.maxEventStreams)
+            (idleTimeoutMillis, headerTimeoutMillis, maxConnections) = (w.idleTimeoutMillis, w.headerTimeoutMillis, w.maxConnections)
+        }
     }
 
     /// `tls` in `--check --json`: every key, `null` when unset, and the effective client-certificate rule.
@@ -179,7 +215,7 @@ struct Serve: AsyncParsableCommand {
                                  maxLineBytes: s.maxLineBytes, maxBatchBytes: s.maxBatchBytes,
                                  maxBatchCompressedBytes: s.maxBatchCompressedBytes, maxSessions: s.maxSessions,
                                  idleTimeoutMillis: s.idleTimeoutMillis, allowPlainSessions: s.allowPlainSessions,
-                                 notifications: Self.describe(s.notifications))
+                                 notifications: Self.describe(s.notifications), workspace: CheckWorkspace(s.workspace))
         if options.json { return try printJSON(output) }
         printTable(["SETTING", "VALUE"], [
             ["site", "\(output.site) (\(output.role))"],
@@ -203,6 +239,7 @@ struct Serve: AsyncParsableCommand {
             ["maxSessions", "\(s.maxSessions)"],
             ["idleTimeoutMillis", "\(s.idleTimeoutMillis)"],
             ["notifications", output.notifications],
+            ["workspace", Self.describe(s.workspace)],
         ], maxWidth: 80)
         print("")
         print("ok: serve would start with these settings (nothing was bound)")
@@ -213,6 +250,13 @@ struct Serve: AsyncParsableCommand {
             ?? "no mail relay (e-mail deliveries go to the dead letters)"
         let hooks = n.webhooks.isEmpty ? "no webhooks" : "webhooks " + n.webhooks.map(\.name).joined(separator: ", ")
         return "\(smtp); \(hooks); \(n.maxAttempts) attempts, backoff \(n.backoffMinMillis)…\(n.backoffMaxMillis) ms"
+    }
+
+    static func describe(_ w: WorkspaceConfiguration) -> String {
+        let metrics = w.metricsTokenFile.map { "/metrics needs the token in \($0)" } ?? "/metrics open (no metricsTokenFile)"
+        return "\(metrics); \(w.secureCookies ? "Secure" : "plain-HTTP") session cookie; at most \(w.maxConnections) connections, "
+            + "request heads within \(w.headerTimeoutMillis) ms, idle ones closed after \(w.idleTimeoutMillis) ms; "
+            + "hub banner after \(w.hubQuietMillis) ms without news, at most \(w.maxEventStreams) live-update streams"
     }
 
     static func describe(_ tls: TLSSettings) -> String {
