@@ -178,14 +178,6 @@ public struct DashboardServer: Sendable {
     /// workspace's sign-in in a node). `/metrics` is the caller's to mount.
     public func register<Methods: RouterMethods>(on router: Methods) {
         router.get("/") { request, _ in try await self.page(request) }
-        // The page's style is a file of its own, not inline: the workspace's Content-Security-Policy
-        // allows style sheets from this node only.
-        router.get("/static/dashboard.css") { _, _ in
-            var headers = HTTPFields()
-            headers[.contentType] = "text/css; charset=utf-8"
-            headers[.cacheControl] = "max-age=300"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: DashboardPage.style)))
-        }
         router.get("/api/summary") { request, _ in
             try await self.answer(request) { query, now in
                 try json(try await self.queries.summary(period: query.period, now: now, site: query.filter.site))
