@@ -54,6 +54,9 @@ public struct MetricIndex: Sendable {
         public var failed: [(id: String, error: String)] = []
         /// Tickets still listed when `shouldContinue` said stop.
         public var remaining = 0
+        /// The tickets derived (lowercase ids), up to ``listedLimit``; `nil` past it.
+        public var tickets: [String]? = []
+        public static let listedLimit = 200
 
         public static func == (a: RefreshReport, b: RefreshReport) -> Bool {
             a.derived == b.derived && a.remaining == b.remaining && a.failed.map(\.id) == b.failed.map(\.id)
@@ -79,7 +82,7 @@ public struct MetricIndex: Sendable {
             return (ConfigLibrary(bodies: try String.fetchAll(db, sql: "SELECT body FROM configVersion ORDER BY id")), try Self.dirtyCount(db))
         }
         while shouldContinue() {
-            let (count, failed) = try await database.writer.write { db in
+            let (ids, failed) = try await database.writer.write { db in
                 let ids = try String.fetchAll(db, sql: "SELECT id FROM metricDirty LIMIT ?", arguments: [batch])
                 var failed: [(id: String, error: String)] = []
                 for id in ids {
@@ -94,7 +97,11 @@ public struct MetricIndex: Sendable {
                         failed.append((id, "\(error)"))
                     }
                 }
-                return (ids.count, failed)
+                return (ids, failed)
+            }
+            let count = ids.count
+            if let listed = report.tickets {
+                report.tickets = listed.count + count > RefreshReport.listedLimit ? nil : listed + ids
             }
             guard count > 0 else { break }
             report.derived += count

@@ -290,9 +290,14 @@ public struct DashboardServer: Sendable {
     }
 
     /// The service that keeps the dashboard's facts current, for a server that mounts ``register(on:)``.
-    public func refresher(everyMillis: Int, logger: Logger) -> MetricRefresher {
+    /// - Parameter onDerived: told the tickets whose facts were derived (`nil`: too many to list), so that
+    ///   pages listing tickets by their facts (the SLA queues) can refresh.
+    public func refresher(everyMillis: Int, logger: Logger, onDerived: @escaping @Sendable ([String]?) -> Void = { _ in }) -> MetricRefresher {
         let computations = computations
-        return MetricRefresher(index: index, everyMillis: everyMillis, logger: logger, now: now, onDerived: { await computations.invalidate() })
+        return MetricRefresher(index: index, everyMillis: everyMillis, logger: logger, now: now, onDerived: { tickets in
+            await computations.invalidate()
+            onDerived(tickets)
+        })
     }
 
     /// An application serving ``router()`` on `host:port`, refreshing the facts every `refreshMillis`.
@@ -322,11 +327,12 @@ public struct MetricRefresher: Service {
     let everyMillis: Int
     let logger: Logger
     let now: @Sendable () -> Int64
-    /// Called after a refresh that derived facts (the dashboard's shared answers are stale).
-    let onDerived: @Sendable () async -> Void
+    /// Called after a refresh that derived facts (the dashboard's shared answers are stale), with the
+    /// tickets derived (`nil`: too many to list).
+    let onDerived: @Sendable ([String]?) async -> Void
 
     public init(index: MetricIndex, everyMillis: Int, logger: Logger, now: @escaping @Sendable () -> Int64,
-                onDerived: @escaping @Sendable () async -> Void = {}) {
+                onDerived: @escaping @Sendable ([String]?) async -> Void = { _ in }) {
         self.index = index
         self.everyMillis = everyMillis
         self.logger = logger
@@ -342,7 +348,7 @@ public struct MetricRefresher: Service {
                     let report = try await index.refresh(now: now(), shouldContinue: { !stopping.load(ordering: .relaxed) })
                     if report.derived > 0 {
                         logger.debug("dashboard facts derived", metadata: ["tickets": "\(report.derived)"])
-                        await onDerived()
+                        await onDerived(report.tickets)
                     }
                     for failure in report.failed.prefix(5) {
                         logger.error("dashboard facts of ticket \(failure.id) could not be derived: \(failure.error)")

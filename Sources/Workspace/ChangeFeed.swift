@@ -261,6 +261,18 @@ public final class ChangeFeed: Service, Sendable {
         for subscriber in subscribers { subscriber.post(events) }
     }
 
+    /// Tells subscribers that what the dashboard's facts say of `tickets` (`nil`: many) changed: the
+    /// SLA and handoff queues read the facts, which are derived a moment after the change that caused
+    /// them, so a page refreshed on the change alone could miss it.
+    public func factsDerived(_ tickets: [String]?) {
+        let (event, subscribers) = state.withLock { state -> (FeedEvent?, [FeedSubscription]) in
+            guard let mark = state.mark else { return (nil, []) }
+            return (.change(FeedChange(version: mark.block, tickets: tickets)), Array(state.subscribers.values))
+        }
+        guard let event else { return }
+        for subscriber in subscribers { subscriber.post([event]) }
+    }
+
     static func isDue(_ last: Int64?, every millis: Int, now: Int64) -> Bool {
         guard let last else { return true }
         return now - last >= Int64(millis)

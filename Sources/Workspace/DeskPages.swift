@@ -51,7 +51,7 @@ struct DeskPages: Sendable {
         }
         return [
             "heading": query.view.title, "view": query.view.rawValue, "q": query.text ?? "", "group": query.group ?? "",
-            "assignee": query.assignee ?? "", "site": query.site ?? "", "ownSite": queues.site,
+            "assignee": query.assignee ?? "", "siteFilter": query.site ?? "", "ownSite": queues.site,
             "views": QueueView.allCases.map { ["name": $0.rawValue, "title": $0.title, "current": $0 == query.view] as [String: Any] },
             "statuses": Status.allCases.map { ["value": $0.rawValue, "selected": $0 == query.status] as [String: Any] },
             "empty": rows.isEmpty, "rows": rows,

@@ -123,7 +123,7 @@ public struct WorkspaceServer: Sendable {
         return Application(router: router(),
                            server: .http1(configuration: http1),
                            configuration: configuration,
-                           services: [dashboard.refresher(everyMillis: refreshMillis, logger: logger), feed],
+                           services: [dashboard.refresher(everyMillis: refreshMillis, logger: logger, onDerived: { [feed] in feed.factsDerived($0) }), feed],
                            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }
 }

@@ -22,7 +22,7 @@ extension Templates {
   <label for="f-assignee">Assignee</label>
   <input id="f-assignee" name="assignee" value="{{assignee}}" size="10">
   <label for="f-site">Owner site</label>
-  <input id="f-site" name="site" value="{{site}}" size="8" placeholder="{{ownSite}}">
+  <input id="f-site" name="site" value="{{siteFilter}}" size="8" placeholder="{{ownSite}}">
   <button type="submit">Filter</button>
 </form>
 <section id="queue" data-live="queue" aria-label="Tickets">

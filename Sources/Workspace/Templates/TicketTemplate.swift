@@ -142,7 +142,7 @@ extension Templates {
   </form>
 </section>
 
-<section class="history" aria-labelledby="history-h" data-live="history" id="history">
+<section class="history" aria-labelledby="history-h" data-live="ticket" data-ticket-id="{{id}}" id="history">
   <h2 id="history-h">History</h2>
   <table>
     <thead><tr><th scope="col">When</th><th scope="col">Site</th><th scope="col">What</th><th scope="col">By</th><th scope="col">Detail</th></tr></thead>
