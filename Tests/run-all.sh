@@ -45,6 +45,7 @@ python3 Tests/CLI/json-keys.py "$bin"
 python3 Tests/CLI/public-api.py
 python3 Tests/CLI/target-deps.py
 python3 Tests/CLI/dashboard-browser.py "$bin"
+python3 Tests/CLI/workspace-browser.py "$bin"
 python3 Tests/CLI/intake-api.py "$bin"
 python3 Tests/CLI/http-hardening.py "$bin"
 Tests/CLI/intake-schemathesis.sh "$bin"

@@ -61,15 +61,18 @@ struct DeskPages: Sendable {
 
     func ticketValues(_ view: TicketView, agent: SignedIn, done: String?, error: String?, field: String?) -> [String: Any] {
         let t = view.detail.ticket
+        // An escalation event's body is its record as JSON: the page shows the SLA report's sentence for it.
+        let sentences = Dictionary(view.sla.history.map { ($0.id.lowercased(), $0.text) }, uniquingKeysWith: { first, _ in first })
         let events: [[String: Any]] = view.detail.events.map { e in
             [
                 "kind": e.kind.rawValue, "label": Self.label(e.kind), "conflict": e.kind == .conflict, "internal": e.visibility == "internal",
-                "at": e.at, "site": e.site, "actor": e.actor ?? "", "body": e.body,
+                "at": e.at, "site": e.site, "actor": e.actor ?? "",
+                "body": e.kind == .escalation ? sentences[e.id.lowercased()] ?? e.body : e.body,
             ]
         }
         var values: [String: Any] = [
             "id": t.id, "ticketId": t.id, "number": t.displayNumber, "subject": t.subject, "status": t.status, "priority": t.priority,
-            "assignee": t.assignee ?? "", "group": t.group ?? "—", "owner": t.owningSite, "channel": t.channel ?? "—", "tags": t.tags,
+            "assignee": t.assignee ?? "—", "group": t.group ?? "—", "owner": t.owningSite, "channel": t.channel ?? "—", "tags": t.tags,
             "created": t.createdAt ?? false as Any, "updated": t.updatedAt ?? false as Any,
             "conflicts": t.conflictCount > 0 ? String(t.conflictCount) as Any : false,
             "done": done.map(Self.doneText) ?? false as Any, "error": error ?? false as Any, "errorField": field ?? false as Any,
