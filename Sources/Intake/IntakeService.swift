@@ -321,10 +321,11 @@ public struct IntakeService: Sendable {
                                   email: try c.string("email", max: 200, empty: .absent), phone: try c.string("phone", max: 64, empty: .absent),
                                   organization: try c.string("organization", max: 200, empty: .absent))
         guard draft.key != nil else { throw IntakeError.bad(c.path, "give at least one of id, email or phone, so the customer can be found again") }
-        // An id that is an address names that mailbox: a record keyed by one address with another
-        // as its e-mail would let a caller steer replies meant for the first to the second.
-        if let id = draft.crmID, id.contains("@"), let email = draft.email, id.lowercased() != email.lowercased() {
-            throw IntakeError.bad(c.at("id"), "is an e-mail address other than email (\(email)); give the CRM's own id, or the same address")
+        // An id that is an address would name that mailbox: a record keyed by one address with another
+        // as its e-mail would let a caller steer replies meant for the first to the second. Addresses
+        // go in `email`, where they are checked as addresses; an id holds no `@`.
+        if let id = draft.crmID, id.contains("@") {
+            throw IntakeError.bad(c.at("id"), "holds an @: give the CRM's own id here and the address as email")
         }
         return draft
     }

@@ -18,7 +18,7 @@ struct DeskPages: Sendable {
         router.get("/desk") { request, context in
             let agent = try context.requireIdentity()
             do {
-                let query = try QueueRequest(parameters(request))
+                let query = try QueueRequest(parameters(request), emptyMeansUnset: true)
                 let answer = try await queues.page(query, agent: agent, now: now())
                 return pages.render("queue", agent: agent, queueValues(query, answer))
             } catch let error as WorkspaceError {

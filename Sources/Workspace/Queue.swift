@@ -59,7 +59,12 @@ struct QueueRequest: Sendable, Equatable {
 
     init() {}
 
-    init(_ query: [String: String]) throws(WorkspaceError) {
+    /// - Parameter emptyMeansUnset: a page's form sends its empty fields (`site=`), which mean "any";
+    ///   the JSON API refuses an empty value instead, naming it.
+    init(_ query: [String: String], emptyMeansUnset: Bool = false) throws(WorkspaceError) {
+        if !emptyMeansUnset, let empty = query.filter({ $0.value.isEmpty }).keys.sorted().first {
+            throw WorkspaceError(.badRequest, field: empty, "is empty; leave the parameter out for any value")
+        }
         let given = query.filter { !$0.value.isEmpty }
         if let unknown = given.keys.sorted().first(where: { !Self.parameters.contains($0) }) {
             throw WorkspaceError(.badRequest, field: unknown, "is not a query parameter here; known: \(Self.parameters.sorted().joined(separator: ", "))")
@@ -99,6 +104,9 @@ struct QueueRequest: Sendable, Equatable {
             guard value.count <= 200, !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
                 throw WorkspaceError(.badRequest, field: name, "must be at most 200 printable characters")
             }
+        }
+        if let site = given["site"], site != "all", (try? SiteID(site)) == nil {
+            throw WorkspaceError(.badRequest, field: "site", "expected a site id (a-z, 0-9 and -, starting with a letter, at most 32) or all, got \(site.debugDescription)")
         }
         (group, assignee, site, text, cursor) = (given["group"], given["assignee"], given["site"], given["q"], given["cursor"])
     }
