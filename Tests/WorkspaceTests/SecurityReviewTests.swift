@@ -32,4 +32,25 @@ import Testing
     func csvQuotesSeparatorsHiddenInOneCharacter(_ text: String) {
         #expect(CSVExport.quote(text).hasPrefix("\""))
     }
+
+    /// Two guesses at a time kept both bcrypt slots busy, and every other sign-in was refused at once
+    /// (429, "too many attempts for NAME") although that name had never failed: a stranger with two
+    /// connections locked every agent out. A sign-in now waits for a slot.
+    @Test func aSignInWaitsForASlotInsteadOfFailingWhileOthersAreChecked() async throws {
+        let throttle = SignInThrottle(maxConcurrent: 1)
+        #expect(throttle.begin("guesser", now: 0))
+        async let entry = throttle.enter("mia", now: 0, maxWaitMillis: 5_000)
+        try await Task.sleep(for: .milliseconds(100))
+        throttle.finish("guesser", failed: true, now: 0)
+        #expect(await entry == .go)
+        throttle.finish("mia", failed: false, now: 0)
+    }
+
+    @Test func aSignInThatWaitsTooLongIsBusyAndAStoppedNameIsStopped() async {
+        let throttle = SignInThrottle(maxFailures: 1, maxConcurrent: 1)
+        #expect(throttle.begin("guesser", now: 0))
+        #expect(await throttle.enter("mia", now: 0, maxWaitMillis: 50) == .busy)
+        throttle.finish("guesser", failed: true, now: 0)
+        #expect(await throttle.enter("guesser", now: 1, maxWaitMillis: 50) == .stopped)
+    }
 }
