@@ -289,22 +289,26 @@ enum CSVExport {
 
     static func quote(_ text: String) -> String {
         // A cell starting like a formula is kept as text in spreadsheets.
-        let field = text.first.map { "=+-@\t\r".contains($0) } == true && Double(text) == nil ? "'" + text : text
-        guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return field }
+        // Per Unicode scalar: "\r\n", or a comma or quote followed by a combining mark, is one Character equal to none of these.
+        let field = text.unicodeScalars.first.map { "=+-@\t\r".unicodeScalars.contains($0) } == true && Double(text) == nil ? "'" + text : text
+        guard field.unicodeScalars.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return field }
         return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }
 
+/// `text` safe in HTML text and in a quoted attribute. Escaped per Unicode scalar, not per Character:
+/// a quote followed by a combining mark (`"\u{301}`) is one Character that equals no `"`, yet the
+/// browser reads its quote and the attribute ends.
 func escape(_ text: String) -> String {
     var out = ""
-    for c in text {
-        switch c {
+    for scalar in text.unicodeScalars {
+        switch scalar {
         case "&": out += "&amp;"
         case "<": out += "&lt;"
         case ">": out += "&gt;"
         case "\"": out += "&quot;"
         case "'": out += "&#39;"
-        default: out.append(c)
+        default: out.unicodeScalars.append(scalar)
         }
     }
     return out

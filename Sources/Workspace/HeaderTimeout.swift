@@ -3,11 +3,12 @@ import NIOCore
 import NIOHTTPTypes
 
 /// Closes a connection whose request head has not fully arrived in time: `timeout` after the
-/// connection opened, or after the previous response was written. A client that trickles a header
-/// byte by byte (slowloris), or opens a connection and says nothing, holds it no longer than that.
+/// connection opened, or after the previous response was written; and one whose request body has
+/// not fully arrived `timeout` after its head. A client that trickles a header or a body byte by
+/// byte (slowloris), or opens a connection and says nothing, holds it no longer than that.
 ///
 /// Sits after the HTTP/1 decoder (HTTP1Channel's `additionalChannelHandlers`), so it sees a
-/// request's head only once the decoder has it whole; while a request is being answered no timer
+/// request's head only once the decoder has it whole; once a request has arrived whole, while it is answered, no timer
 /// runs (a slow handler, such as the dashboard's, is not the client's fault). Pipelined requests are
 /// counted: the timer starts again when the last one has been answered.
 ///
@@ -53,9 +54,18 @@ public final class HeaderTimeoutHandler: ChannelDuplexHandler, RemovableChannelH
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head = unwrapInboundIn(data) {
+        switch unwrapInboundIn(data) {
+        case .head:
             unanswered += 1
-            stopTimer()
+            // The body has the same time again to arrive whole: a client that trickles it (every
+            // body here is at most 1 MiB) must not hold the connection for ever.
+            startTimer(context)
+        case .end:
+            // While a request is answered no timer runs; once every response has ended, the timer
+            // started then (for the next head) keeps running.
+            if unanswered > 0 { stopTimer() }
+        case .body:
+            break
         }
         context.fireChannelRead(data)
     }

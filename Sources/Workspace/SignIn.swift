@@ -44,6 +44,35 @@ final class SignInThrottle: Sendable {
         }
     }
 
+    /// Whether `name` has used up its failures for now (whatever the checks running).
+    func isStopped(_ name: String, now: Int64) -> Bool {
+        let key = Self.key(name)
+        return state.withLock { state in (state.failures[key] ?? []).filter { $0 > now - windowMillis }.count >= maxFailures }
+    }
+
+    /// What ``enter(_:now:maxWaitMillis:)`` decided.
+    enum Entry: Equatable {
+        /// A check slot is taken: give it back with ``finish(_:failed:now:)``.
+        case go
+        /// The name has failed too often lately.
+        case stopped
+        /// Every slot stayed busy for the whole wait.
+        case busy
+    }
+
+    /// Takes a check slot for `name`, waiting up to `maxWaitMillis` for one to free up: others' checks
+    /// running (a guesser's flood) make a sign-in wait its turn, not fail at once.
+    func enter(_ name: String, now: Int64, maxWaitMillis: Int = 10_000) async -> Entry {
+        var waited = 0
+        while true {
+            if begin(name, now: now) { return .go }
+            if isStopped(name, now: now) { return .stopped }
+            guard waited < maxWaitMillis else { return .busy }
+            try? await Task.sleep(for: .milliseconds(20))
+            waited += 20
+        }
+    }
+
     func finish(_ name: String, failed: Bool, now: Int64) {
         let key = Self.key(name)
         state.withLock { state in
@@ -117,8 +146,10 @@ struct SignInRoutes: Sendable {
         }
         guard !name.isEmpty, !password.isEmpty else { return again(.badRequest, "Give your agent name and your password.") }
         let started = now()
-        guard throttle.begin(name, now: started) else {
-            return again(.tooManyRequests, "Too many sign-in attempts for \(name) just now; wait a few minutes and try again.")
+        switch await throttle.enter(name, now: started) {
+        case .go: break
+        case .stopped: return again(.tooManyRequests, "Too many sign-in attempts for \(name) just now; wait a few minutes and try again.")
+        case .busy: return again(.serviceUnavailable, "The node is busy checking other sign-ins; try again in a moment.")
         }
         let access = access
         do {

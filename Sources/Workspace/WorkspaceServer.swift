@@ -21,7 +21,7 @@ public struct WorkspaceSettings: Sendable, Equatable {
     /// A connection with no request for this long is closed.
     public var idleTimeoutMillis: Int
     /// A connection whose request head has not fully arrived this long after it opened, or after
-    /// the previous response, is closed (``HeaderTimeoutHandler``).
+    /// the previous response, or whose body has not this long after its head, is closed (``HeaderTimeoutHandler``).
     public var headerTimeoutMillis: Int
     /// The most connections served at once; past it, new ones wait in the listen backlog.
     public var maxConnections: Int

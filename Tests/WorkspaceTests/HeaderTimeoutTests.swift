@@ -50,6 +50,29 @@ func expectClosed(_ channel: EmbeddedChannel, after deadline: TimeAmount, source
         expectClosed(channel, after: .milliseconds(100))
     }
 
+    @Test func aTrickledBodyIsClosedWhenTheTimeoutEnds() throws {
+        let channel = try headerTimeoutChannel()
+        // A whole head, then a body a byte now and then: it held the connection for ever.
+        try send(channel, "POST /login HTTP/1.1\r\nHost: node\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 65536\r\n\r\n")
+        for _ in 0..<9 {
+            channel.embeddedEventLoop.advanceTime(by: .milliseconds(100))
+            try send(channel, "n")
+        }
+        // The body's deadline counts from its head.
+        expectClosed(channel, after: .milliseconds(100))
+    }
+
+    @Test func aBodyThatArrivesInTimeStopsTheTimer() throws {
+        let channel = try headerTimeoutChannel()
+        try send(channel, "POST /login HTTP/1.1\r\nHost: node\r\nContent-Length: 4\r\n\r\nna")
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(900))
+        try send(channel, "me")
+        channel.embeddedEventLoop.advanceTime(by: .seconds(30))
+        #expect(channel.isActive)
+        try answer(channel)
+        expectClosed(channel, after: .seconds(1))
+    }
+
     @Test func aSilentConnectionIsClosed() throws {
         let channel = try headerTimeoutChannel(.milliseconds(500))
         expectClosed(channel, after: .milliseconds(500))
