@@ -79,16 +79,22 @@ import Workspace
         let workspace = try WorkspaceServer(store: store, dashboard: dashboard, intake: nil, bcryptCost: 4)
         _ = try AgentDesk(store: store).add(AgentDocument(name: "bench", version: 1, displayName: "Bench", site: "hub", role: .manager), actor: "bench")
         let token = try AccessDesk(store: store, cost: 4).issueToken("bench", label: "bench", now: now)
-        var pageSeconds: [String: Double] = [:]
         let app = Application(router: workspace.router())
-        try await app.test(.router) { client in
+        // The best of 5 of each page, timed inside the test client (its closure is @Sendable).
+        let pageSeconds: [String: Double] = try await app.test(.router) { client in
+            var out: [String: Double] = [:]
             for (name, path) in [("all", "/desk?view=all&site=all"), ("breached", "/desk?view=breached&site=all"), ("api", "/api/tickets?view=all&site=all")] {
-                pageSeconds[name] = try await best {
+                var runs: [Double] = []
+                for _ in 0..<5 {
+                    let start = DispatchTime.now().uptimeNanoseconds
                     try await client.execute(uri: path, method: .get, headers: [.authorization: "Bearer \(token)"]) { response in
                         guard response.status == .ok else { fatalError("\(path) answered \(response.status)") }
                     }
+                    runs.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
                 }
+                out[name] = runs.min()
             }
+            return out
         }
         // One ticket changes: what keeping the facts current costs per change.
         let one = try await pool.read { db in try String.fetchOne(db, sql: "SELECT displayNumber FROM ticket WHERE status != 'solved' LIMIT 1") } ?? ""
