@@ -24,6 +24,9 @@ import Workspace
         let (store, pool) = try openStoreAndPool(folder, site: "hub", role: .coordinator, key: coordinatorKey, synchronous: "OFF")
         let desk = try EscalationDesk(store: store)
         _ = try desk.publish(Data(benchConfig.utf8), file: "bench", actor: "bench")
+        // The agent the workspace's pages are read as: published before the facts are derived (a new
+        // configuration version has every ticket's facts derived again).
+        _ = try AgentDesk(store: store).add(AgentDocument(name: "bench", version: 1, displayName: "Bench", site: "hub", role: .manager), actor: "bench")
         let library = try desk.library()
         let now = Int64(TicketDatabase.systemMillis())
         note("dashboard: writing \(size) tickets from 3 sites…")
@@ -77,7 +80,6 @@ import Workspace
         // The workspace's first page: an agent's queue over the whole store, as the browser asks for it.
         let dashboard = try await DashboardServer(database: store)
         let workspace = try WorkspaceServer(store: store, dashboard: dashboard, intake: nil, bcryptCost: 4)
-        _ = try AgentDesk(store: store).add(AgentDocument(name: "bench", version: 1, displayName: "Bench", site: "hub", role: .manager), actor: "bench")
         let token = try AccessDesk(store: store, cost: 4).issueToken("bench", label: "bench", now: now)
         let app = Application(router: workspace.router())
         // The best of 5 of each page, timed inside the test client (its closure is @Sendable).

@@ -30,6 +30,17 @@ enum FactSchema {
                 END;
                 """)
         }
+        migrator.registerMigration("dashboard/v3-agents-apart") { db in
+            // An agent document changes no clock, deadline or level: publishing one (`tierline agent
+            // add`) re-derived every ticket's facts, 104 s at 100,000 tickets. Only the documents the
+            // facts read (calendars, policies, ladders, the matrix, rules) mark them stale.
+            try db.execute(sql: """
+                DROP TRIGGER IF EXISTS metricConfig_insert;
+                CREATE TRIGGER metricConfig_insert AFTER INSERT ON configVersion WHEN json_type(NEW.body, '$.agent') IS NULL BEGIN
+                  INSERT OR REPLACE INTO metricState (key, value) VALUES ('configChanged', 1);
+                END;
+                """)
+        }
         return migrator
     }
 

@@ -1,4 +1,6 @@
 import Dashboard
+import Desk
+import Escalation
 import Foundation
 import GRDB
 import TestSupport
@@ -118,5 +120,21 @@ import TicketStore
         } catch let error as StoreError {
             #expect(error.code == .refusedWrite && "\(error)".contains("dashboard/v99-future"))
         }
+    }
+
+    /// An agent document changes no fact: publishing one leaves the facts current, while a calendar
+    /// (which the clocks read) has every ticket derived again.
+    @Test func publishingAnAgentLeavesTheFactsCurrent() async throws {
+        let store = try memoryStore("hq", role: .coordinator)
+        _ = try store.createTicket(TicketDraft(subject: "Printer offline"))
+        _ = try store.createTicket(TicketDraft(subject: "VPN drops"))
+        let index = try await MetricIndex(store)
+        try await index.refresh(now: Self.now)
+        #expect(try await index.pending() == 0)
+        _ = try AgentDesk(store: store).add(AgentDocument(name: "nina", version: 1, displayName: "Nina", site: "hq"), actor: "root")
+        #expect(try await index.pending() == 0, "an agent changes no clock")
+        let calendar = #"{"calendars": [{"name": "office", "version": 1, "timezone": "UTC", "weekly": {"mon": ["08:00-12:00"]}}]}"#
+        _ = try EscalationDesk(store: store).publish(Data(calendar.utf8), file: "calendar.json", actor: "root")
+        #expect(try await index.pending() == 2, "a calendar has every ticket's facts derived again")
     }
 }
