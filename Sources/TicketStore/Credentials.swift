@@ -46,13 +46,20 @@ extension TicketDatabase {
 
     /// The agent whose token has this digest, noting its use; `nil` for no such token.
     public func agentForToken(digest: Data, now: Int64) throws -> String? {
-        try writer.write { db in
-            guard let agent = try String.fetchOne(db, sql: "SELECT agent FROM agentToken WHERE digest = ?", arguments: [digest]) else { return nil }
-            // Noted at most once a minute: a busy script does not turn every read into a write.
-            try db.execute(sql: "UPDATE agentToken SET lastUsedAt = ? WHERE digest = ? AND (lastUsedAt IS NULL OR lastUsedAt < ?)",
-                           arguments: [now, digest, now - 60_000])
-            return agent
+        // A read first: a stranger's unknown tokens, and a busy script's known ones, cost no write.
+        let found = try writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT agent, lastUsedAt FROM agentToken WHERE digest = ?", arguments: [digest])
+                .map { (agent: $0["agent"] as String, lastUsedAt: $0["lastUsedAt"] as Int64?) }
         }
+        guard let found else { return nil }
+        // Noted at most once a minute.
+        if (found.lastUsedAt ?? .min) < now - 60_000 {
+            try writer.write { db in
+                try db.execute(sql: "UPDATE agentToken SET lastUsedAt = ? WHERE digest = ? AND (lastUsedAt IS NULL OR lastUsedAt < ?)",
+                               arguments: [now, digest, now - 60_000])
+            }
+        }
+        return found.agent
     }
 
     /// Every API token of `agent` (all agents' when `nil`), oldest first.
