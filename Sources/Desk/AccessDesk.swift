@@ -145,7 +145,7 @@ public struct AccessDesk: Sendable {
         let secret = Self.randomSecret()
         let csrf = Self.randomSecret()
         let expires = now + Self.sessionMillis
-        try DeskError.translating { try store.addAgentSession(digest: Self.digest(secret), agent: name, csrf: csrf, now: now, expiresAt: expires) }
+        try DeskError.translating { try store.addAgentSession(digest: Self.digest(secret), agent: name, agentVersion: agent.version, csrf: csrf, now: now, expiresAt: expires) }
         return NewSession(secret: secret, csrf: csrf, agent: agent, expiresAt: expires)
     }
 
@@ -153,7 +153,7 @@ public struct AccessDesk: Sendable {
     public func session(_ secret: String, now: Int64) throws -> SignedIn? {
         guard Self.isWellFormed(secret) else { return nil }
         guard let row = try DeskError.translating({ try store.agentSession(digest: Self.digest(secret), now: now) }) else { return nil }
-        return try signedIn(row.agent, proof: .session(csrf: row.csrf))
+        return try signedIn(row.agent, since: row.agentVersion, proof: .session(csrf: row.csrf))
     }
 
     /// Ends the session of a cookie's secret (signing out). Unknown secrets are ignored.
@@ -164,27 +164,32 @@ public struct AccessDesk: Sendable {
 
     /// Issues a new API token for `name`. The secret is returned once and kept here only as a digest.
     public func issueToken(_ name: String, label: String, now: Int64) throws -> String {
-        _ = try activeAgent(name)
+        let agent = try activeAgent(name)
         let label = label.trimmingCharacters(in: .whitespaces)
         guard !label.isEmpty, label.count <= 100, !label.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw DeskError(.invalidInput, field: "label", "say what the token is for in 1 to 100 printable characters")
         }
         let secret = "tla_" + Self.randomSecret()
-        try DeskError.translating { try store.addAgentToken(digest: Self.digest(secret), agent: name, label: label, now: now) }
+        try DeskError.translating { try store.addAgentToken(digest: Self.digest(secret), agent: name, agentVersion: agent.version, label: label, now: now) }
         return secret
     }
 
     /// The agent of an API token, if the token is known and the agent still active.
     public func agent(token: String, now: Int64) throws -> SignedIn? {
         guard token.hasPrefix("tla_"), Self.isWellFormed(String(token.dropFirst(4))) else { return nil }
-        guard let name = try DeskError.translating({ try store.agentForToken(digest: Self.digest(token), now: now) }) else { return nil }
-        return try signedIn(name, proof: .token)
+        guard let found = try DeskError.translating({ try store.agentForToken(digest: Self.digest(token), now: now) }) else { return nil }
+        return try signedIn(found.agent, since: found.agentVersion, proof: .token)
     }
 
-    /// `name` as signed in, read from the directory now: `nil` when it is no longer an active agent.
-    func signedIn(_ name: String, proof: SignedIn.Proof) throws -> SignedIn? {
+    /// `name` as signed in, read from the directory now: `nil` when it is no longer an active agent, or
+    /// was deactivated at any version after `since` (the version the credential was given under), so
+    /// that adding an agent again does not bring back what it held before.
+    func signedIn(_ name: String, since: Int, proof: SignedIn.Proof) throws -> SignedIn? {
         let library = try agents.escalation.library()
         guard let agent = AgentDirectory(library: library).agent(name), agent.active else { return nil }
+        for version in stride(from: since + 1, to: agent.version, by: 1) {
+            if case .agent(let earlier) = library.document(.agent, name, version: version), !earlier.active { return nil }
+        }
         let zone = agent.calendar.flatMap(library.currentPin(calendar:)).flatMap(library.calendar)?.timeZone
         return SignedIn(agent: agent, proof: proof, timeZone: zone)
     }

@@ -14,6 +14,8 @@ public struct AgentTokenInfo: Sendable, Equatable, Codable {
 /// A signed-in browser session as the store keeps it.
 public struct AgentSessionRow: Sendable, Equatable {
     public var agent: String
+    /// The agent document's version when the session was opened.
+    public var agentVersion: Int
     /// The session's anti-forgery token: every form and script write must echo it.
     public var csrf: String
     public var expiresAt: Int64
@@ -37,19 +39,20 @@ extension TicketDatabase {
     }
 
     /// Keeps a new API token's digest for `agent`.
-    public func addAgentToken(digest: Data, agent: String, label: String, now: Int64) throws {
+    public func addAgentToken(digest: Data, agent: String, agentVersion: Int, label: String, now: Int64) throws {
         try writer.write { db in
-            try db.execute(sql: "INSERT INTO agentToken (digest, agent, label, createdAt) VALUES (?, ?, ?, ?)",
-                           arguments: [digest, agent, label, now])
+            try db.execute(sql: "INSERT INTO agentToken (digest, agent, agentVersion, label, createdAt) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [digest, agent, agentVersion, label, now])
         }
     }
 
-    /// The agent whose token has this digest, noting its use; `nil` for no such token.
-    public func agentForToken(digest: Data, now: Int64) throws -> String? {
+    /// The agent whose token has this digest, and the agent document's version it was issued under,
+    /// noting its use; `nil` for no such token.
+    public func agentForToken(digest: Data, now: Int64) throws -> (agent: String, agentVersion: Int)? {
         // A read first: a stranger's unknown tokens, and a busy script's known ones, cost no write.
         let found = try writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT agent, lastUsedAt FROM agentToken WHERE digest = ?", arguments: [digest])
-                .map { (agent: $0["agent"] as String, lastUsedAt: $0["lastUsedAt"] as Int64?) }
+            try Row.fetchOne(db, sql: "SELECT agent, agentVersion, lastUsedAt FROM agentToken WHERE digest = ?", arguments: [digest])
+                .map { (agent: $0["agent"] as String, agentVersion: $0["agentVersion"] as Int, lastUsedAt: $0["lastUsedAt"] as Int64?) }
         }
         guard let found else { return nil }
         // Noted at most once a minute.
@@ -59,7 +62,7 @@ extension TicketDatabase {
                                arguments: [now, digest, now - 60_000])
             }
         }
-        return found.agent
+        return (found.agent, found.agentVersion)
     }
 
     /// Every API token of `agent` (all agents' when `nil`), oldest first.
@@ -91,19 +94,20 @@ extension TicketDatabase {
     }
 
     /// Keeps a new browser session; expired sessions are dropped on the way.
-    public func addAgentSession(digest: Data, agent: String, csrf: String, now: Int64, expiresAt: Int64) throws {
+    public func addAgentSession(digest: Data, agent: String, agentVersion: Int, csrf: String, now: Int64, expiresAt: Int64) throws {
         try writer.write { db in
             try db.execute(sql: "DELETE FROM agentSession WHERE expiresAt <= ?", arguments: [now])
-            try db.execute(sql: "INSERT INTO agentSession (digest, agent, csrf, createdAt, expiresAt) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [digest, agent, csrf, now, expiresAt])
+            try db.execute(sql: "INSERT INTO agentSession (digest, agent, agentVersion, csrf, createdAt, expiresAt) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [digest, agent, agentVersion, csrf, now, expiresAt])
         }
     }
 
     /// The live session with this digest, or `nil` (unknown or expired).
     public func agentSession(digest: Data, now: Int64) throws -> AgentSessionRow? {
         try writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT agent, csrf, expiresAt FROM agentSession WHERE digest = ? AND expiresAt > ?", arguments: [digest, now])
-                .map { AgentSessionRow(agent: $0["agent"], csrf: $0["csrf"], expiresAt: $0["expiresAt"]) }
+            try Row.fetchOne(db, sql: "SELECT agent, agentVersion, csrf, expiresAt FROM agentSession WHERE digest = ? AND expiresAt > ?",
+                             arguments: [digest, now])
+                .map { AgentSessionRow(agent: $0["agent"], agentVersion: $0["agentVersion"], csrf: $0["csrf"], expiresAt: $0["expiresAt"]) }
         }
     }
 

@@ -364,6 +364,12 @@ enum Schema {
             try db.execute(sql: "CREATE INDEX ticket_on_group_updated ON ticket (\"group\", COALESCE(updatedHLC, 0) DESC, id)")
             try db.execute(sql: "CREATE INDEX ticket_on_owner_updated ON ticket (owningSite, COALESCE(updatedHLC, 0) DESC, id)")
         }
+        migrator.registerMigration("v18-credential-agent-version") { db in
+            // The agent document's version a session or token was given under: a deactivation published
+            // after it ends the credential for good, even if the agent is added again later.
+            try db.alter(table: "agentSession") { t in t.add(column: "agentVersion", .integer).notNull().defaults(to: 0) }
+            try db.alter(table: "agentToken") { t in t.add(column: "agentVersion", .integer).notNull().defaults(to: 0) }
+        }
         return migrator
     }
 

@@ -115,6 +115,28 @@ func deskError(_ body: () throws -> Void) -> DeskError? {
         #expect(deskError { _ = try f.access.signIn("ada", password: "the right password", now: now) }?.code == .notPermitted)
     }
 
+    /// Adding a deactivated agent again gives it a new start: what it held before stays ended, and it
+    /// signs in and gets tokens anew.
+    @Test func anAgentAddedAgainDoesNotGetItsOldSessionsAndTokensBack() throws {
+        let f = try AccessFixture()
+        let now = AccessFixture.now
+        try f.access.setPassword("ada", password: "the right password", now: now)
+        let session = try f.access.signIn("ada", password: "the right password", now: now)
+        let token = try f.access.issueToken("ada", label: "api", now: now)
+        let agents = try AgentDesk(store: f.store)
+        try agents.deactivate("ada", actor: "root")
+        try agents.add(AgentDocument(name: "ada", version: 1, displayName: "Ada", site: "hq"), actor: "root")
+        #expect(try f.access.session(session.secret, now: now) == nil)
+        #expect(try f.access.agent(token: token, now: now) == nil)
+        let again = try f.access.signIn("ada", password: "the right password", now: now)
+        #expect(try f.access.session(again.secret, now: now)?.name == "ada")
+        let newToken = try f.access.issueToken("ada", label: "api", now: now)
+        #expect(try f.access.agent(token: newToken, now: now)?.name == "ada")
+        // An unrelated new version (a new group) keeps what was given since the comeback.
+        try agents.add(AgentDocument(name: "ada", version: 1, displayName: "Ada", site: "hq", groups: ["tier1"]), actor: "root")
+        #expect(try f.access.agent(token: newToken, now: now)?.name == "ada")
+    }
+
     @Test func permissionsFollowRoleAndGrants() {
         func signedIn(_ role: AgentRole, roles: [String] = []) -> SignedIn {
             SignedIn(agent: AgentDocument(name: "x", version: 1, displayName: "X", site: "hq", role: role, roles: roles), proof: .token)
