@@ -1,8 +1,11 @@
+import Desk
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdAuth
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 
 /// `GET /api/events`: the ``ChangeFeed`` as server-sent events, for the page script
 /// (`Docs/workspace-live.md` describes the events and their data).
@@ -12,15 +15,28 @@ import ServiceLifecycle
 /// feed finishes, and, for a client that went away, at the next write (a heartbeat at the latest).
 struct EventStream: Sendable {
     let feed: ChangeFeed
+    /// Streams open per agent: one agent's tabs (or a script) must not take every stream of the node.
+    let open = OpenStreams()
+    /// The most streams one agent holds at once.
+    static let maxPerAgent = 16
 
     /// The header that asks a buffering proxy (nginx) to pass the stream through as it comes.
     static let accelBuffering = HTTPField.Name("X-Accel-Buffering")!
 
     func register(on group: RouterGroup<AgentContext>) {
-        group.get("/api/events") { _, _ in response() }
+        group.get("/api/events") { _, context in response(agent: context.identity?.name ?? "") }
     }
 
-    func response() -> Response {
+    func response(agent: String) -> Response {
+        guard open.take(agent, max: Self.maxPerAgent) else {
+            var refusal = WorkspaceError(.tooManyRequests, field: nil,
+                                         "agent \(agent) already has \(Self.maxPerAgent) live pages open at this node; close some tabs").response
+            refusal.headers[.retryAfter] = "30"
+            return refusal
+        }
+        let open = open
+        var handedOver = false
+        defer { if !handedOver { open.give(agent) } }
         if feed.isFull {
             var refusal = WorkspaceError(.serviceUnavailable, field: nil,
                                          "too many live pages are open at this node (\(feed.settings.maxStreams)); close some tabs, or reload later").response
@@ -32,7 +48,9 @@ struct EventStream: Sendable {
         headers[.cacheControl] = "no-store"
         headers[Self.accelBuffering] = "no"
         let feed = feed
+        handedOver = true
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            defer { open.give(agent) }
             // Subscribed inside the body: a response never written leaves no subscription behind.
             guard let subscription = feed.subscribe() else {
                 // Filled up meanwhile: the browser tries again after `retry`.
@@ -112,5 +130,26 @@ struct LiveVersion: RouterMiddleware {
 
     func handle(_ request: Request, context: AgentContext, next: (Request, AgentContext) async throws -> Response) async throws -> Response {
         try await LivePage.$version.withValue(feed.version) { try await next(request, context) }
+    }
+}
+
+/// How many event streams each agent has open.
+final class OpenStreams: Sendable {
+    private let counts = Mutex<[String: Int]>([:])
+
+    /// Takes a stream for `agent` unless it holds `max` already.
+    func take(_ agent: String, max: Int) -> Bool {
+        counts.withLock { counts in
+            guard counts[agent, default: 0] < max else { return false }
+            counts[agent, default: 0] += 1
+            return true
+        }
+    }
+
+    func give(_ agent: String) {
+        counts.withLock { counts in
+            let left = counts[agent, default: 1] - 1
+            counts[agent] = left > 0 ? left : nil
+        }
     }
 }
