@@ -54,12 +54,12 @@ public struct IntakeRoutes: Sendable {
                 let hits = try await NIOThreadPool.singleton.runIfActive { () throws -> [ArticleHit] in
                     do { return try store.searchArticles(q, limit: max) } catch let error as StoreError where error.code == .invalidInput { return [] }
                 }
-                return try json(.ok, SearchAnswer(query: q, results: hits.map {
+                return try jsonResponse(.ok, SearchAnswer(query: q, results: hits.map {
                     SearchAnswer.Hit(id: $0.article.id, ref: $0.article.ref, title: $0.article.title, summary: $0.article.summary,
                                      site: $0.article.site, score: $0.score)
                 }))
             } catch let error as IntakeError {
-                return errorResponse(error)
+                return error.response
             }
         }
     }
@@ -118,9 +118,9 @@ public struct IntakeRoutes: Sendable {
                     throw IntakeError(error, unknown: "ticket")
                 }
             }
-            return try json(status, answer)
+            return try jsonResponse(status, answer)
         } catch let error as IntakeError {
-            return errorResponse(error)
+            return error.response
         }
     }
 
@@ -142,7 +142,9 @@ public struct IntakeRoutes: Sendable {
     }
 }
 
-private func json(_ status: HTTPResponse.Status, _ value: any Encodable) throws -> Response {
+/// `value` as the node's APIs answer JSON: sorted keys, `/` unescaped. The intake API and the
+/// workspace's ticket API both answer through it.
+public func jsonResponse(_ status: HTTPResponse.Status, _ value: any Encodable) throws -> Response {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     var headers = HTTPFields()
@@ -150,10 +152,14 @@ private func json(_ status: HTTPResponse.Status, _ value: any Encodable) throws 
     return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
 }
 
-private func errorResponse(_ error: IntakeError) -> Response {
-    struct Body: Encodable {
-        var error: String
-        @NullEncoded var field: String?
+extension IntakeError {
+    /// The refusal as JSON, `{"error": …, "field": …}` (`field` null when none is at fault): the shape
+    /// of every refusal of the node's APIs.
+    public var response: Response {
+        struct Body: Encodable {
+            var error: String
+            @NullEncoded var field: String?
+        }
+        return (try? jsonResponse(status, Body(error: message, field: field))) ?? Response(status: status)
     }
-    return (try? json(error.status, Body(error: error.message, field: error.field))) ?? Response(status: error.status)
 }

@@ -17,8 +17,9 @@ public struct IntakeError: Error, Sendable, CustomStringConvertible {
     }
 
     /// A refusal of the Desk layer as an HTTP answer. A reference that finds nothing names
-    /// `unknown`, the member the reference came from.
-    init(_ error: DeskError, unknown: String) {
+    /// `unknown`, the member the reference came from. The node's other API (the workspace's) answers
+    /// the Desk's refusals through this same mapping.
+    public init(_ error: DeskError, unknown: String?) {
         switch error.code {
         case .invalidInput, .invalidConfiguration: self.init(.badRequest, field: error.field, error.message)
         case .notFound: self.init(.notFound, field: error.field ?? unknown, error.message)

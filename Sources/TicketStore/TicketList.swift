@@ -68,10 +68,7 @@ extension TicketDatabase {
         let filter = conditions.joined(operator: .and)
         let rows: [TicketRow] = try writer.read { db in
             try SQLRequest<TicketRow>("""
-                SELECT t.*,
-                  (SELECT json_group_array(element) FROM (SELECT element FROM ticketElement e WHERE e.ticket = t.id AND e.setName = 'tags' ORDER BY element)) AS tagList,
-                  (SELECT json_group_array(element) FROM (SELECT element FROM ticketElement e WHERE e.ticket = t.id AND e.setName = 'watchers' ORDER BY element)) AS watcherList
-                FROM ticket t WHERE \(filter)
+                SELECT \(TicketRow.columns) FROM ticket t WHERE \(filter)
                 ORDER BY COALESCE(t.updatedHLC, 0) DESC, t.id LIMIT \(limit + 1)
                 """).fetchAll(db)
         }

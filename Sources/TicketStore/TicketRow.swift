@@ -44,18 +44,22 @@ struct TicketRow: Decodable, FetchableRecord, TableRecord {
     /// Tickets that have been created (a row made only by a stray change has no number), matching
     /// `filter`, newest first, with their tags and watchers.
     static func fetch(_ db: Database, _ filter: SQLExpression, limit: Int = 10_000) throws -> [TicketRow] {
+        let request: SQLRequest<TicketRow> = """
+            SELECT \(columns) FROM ticket t WHERE \(Columns.number) IS NOT NULL AND \(filter)
+            ORDER BY \(Columns.createdHLC.desc), \(Columns.id) LIMIT \(limit)
+            """
+        return try request.fetchAll(db)
+    }
+
+    /// What a row is read from, over `ticket t`: its columns, and its tags and watchers as JSON arrays.
+    static var columns: SQL {
         func elements(_ set: String) -> SQL {
             """
             (SELECT json_group_array(element) FROM (SELECT element FROM ticketElement e
               WHERE e.ticket = t.id AND e.setName = \(set) ORDER BY element))
             """
         }
-        let request: SQLRequest<TicketRow> = """
-            SELECT t.*, \(elements("tags")) AS tagList, \(elements("watchers")) AS watcherList
-            FROM ticket t WHERE \(Columns.number) IS NOT NULL AND \(filter)
-            ORDER BY \(Columns.createdHLC.desc), \(Columns.id) LIMIT \(limit)
-            """
-        return try request.fetchAll(db)
+        return "t.*, \(elements("tags")) AS tagList, \(elements("watchers")) AS watcherList"
     }
 
     var record: TicketRecord {

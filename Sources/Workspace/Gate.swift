@@ -3,6 +3,7 @@ import Escalation
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Intake
 import HummingbirdAuth
 import NIOCore
 import NIOPosix
@@ -29,45 +30,23 @@ public struct WorkspaceError: Error, Sendable, CustomStringConvertible {
         self.message = message
     }
 
-    /// A Desk refusal as an HTTP answer; a reference that finds nothing names `unknown`.
+    /// A Desk refusal as an HTTP answer, mapped as the intake API maps it; a reference that finds
+    /// nothing names `unknown`.
     public init(_ error: DeskError, unknown: String? = nil) {
-        switch error.code {
-        case .invalidInput, .invalidConfiguration: self.init(.badRequest, field: error.field, error.message)
-        case .notFound: self.init(.notFound, field: error.field ?? unknown, error.message)
-        case .wrongState: self.init(.conflict, field: error.field, error.message)
-        case .notPermitted: self.init(.forbidden, field: error.field, error.message)
-        case .storeRefused: self.init(.serviceUnavailable, field: nil, error.message)
-        }
+        let answer = IntakeError(error, unknown: unknown)
+        self.init(answer.status, field: answer.field, answer.message)
     }
 
     public var description: String { "\(status.code) \(field.map { "\($0): " } ?? "")\(message)" }
 
     /// The JSON answer.
     public var response: Response {
-        struct Body: Encodable {
-            var error: String
-            var field: String?
-            func encode(to encoder: any Encoder) throws {
-                var c = encoder.container(keyedBy: CodingKeys.self)
-                try c.encode(error, forKey: .error)
-                try c.encode(field, forKey: .field)
-            }
-            enum CodingKeys: String, CodingKey { case error, field }
-        }
-        var response = (try? jsonResponse(status, Body(error: message, field: field))) ?? Response(status: status)
+        var response = IntakeError(status, field: field, message).response
         if status == .unauthorized { response.headers[.wwwAuthenticate] = "Bearer realm=\"tierline\"" }
         return response
     }
 }
 
-/// Encodes `value` as the API's JSON (sorted keys, `/` unescaped).
-public func jsonResponse(_ status: HTTPResponse.Status, _ value: some Encodable) throws -> Response {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    var headers = HTTPFields()
-    headers[.contentType] = "application/json; charset=utf-8"
-    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
-}
 
 /// Runs blocking store work off the event loops and the cooperative pool.
 func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {

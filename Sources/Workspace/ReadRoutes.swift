@@ -2,6 +2,7 @@ import Dashboard
 import Desk
 import Foundation
 import Hummingbird
+import Intake
 import HummingbirdAuth
 import TicketStore
 

@@ -3,6 +3,7 @@ import Escalation
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Intake
 import HummingbirdAuth
 import NIOCore
 import StrictJSON
