@@ -20,7 +20,7 @@ public struct EscalationDesk: Sendable {
         identity = try store.identity()
     }
 
-    public func library() throws -> ConfigLibrary { try DeskError.translating { ConfigLibrary(bodies: try store.configBodies()) } }
+    public func library() throws -> ConfigLibrary { try DeskError.translating { ParsedLibraries.library(try store.configBodies()) } }
 
     // MARK: Configuration
 
@@ -178,4 +178,25 @@ public final class TickSchedule: Sendable {
     func remember(_ id: UUID, updated: Int64, next: Int64?) {
         entries.withLock { $0.byTicket[id] = (updated, next) }
     }
+}
+
+/// Configuration libraries parsed once per distinct set of document versions. Every write plans its
+/// notices, and every workspace request checks its agent, against the library: parsing every body each
+/// time would cost each of them the whole configuration, agents included.
+enum ParsedLibraries {
+    static func library(_ bodies: [String]) -> ConfigLibrary {
+        var hasher = Hasher()
+        hasher.combine(bodies)
+        let key = hasher.finalize()
+        // The bodies are compared too: a hash alone could, however rarely, hand out another library.
+        if let cached = cache.withLock({ $0[key] }), cached.bodies == bodies { return cached.library }
+        let made = ConfigLibrary(bodies: bodies)
+        cache.withLock { cache in
+            if cache.count > 16 { cache.removeAll() }
+            cache[key] = (bodies, made)
+        }
+        return made
+    }
+
+    private static let cache = Mutex<[Int: (bodies: [String], library: ConfigLibrary)]>([:])
 }

@@ -203,22 +203,10 @@ public enum Notices {
         return write.value.text
     }
 
-    /// The configuration as a library, parsed once per distinct set of versions (parsing every
-    /// body inside each write would cost every intake write with a large directory).
+    /// The configuration as a library (parsed once per distinct set of versions: ``ParsedLibraries``).
     static func library(_ context: WriteContext) throws -> ConfigLibrary {
-        let bodies = try context.configBodies()
-        var hasher = Hasher()
-        hasher.combine(bodies)
-        let key = hasher.finalize()
-        if let cached = libraries.withLock({ $0[key] }) { return cached }
-        let made = ConfigLibrary(bodies: bodies)
-        libraries.withLock { cache in
-            if cache.count > 16 { cache.removeAll() }
-            cache[key] = made
-        }
-        return made
+        ParsedLibraries.library(try context.configBodies())
     }
-    private static let libraries = Mutex<[Int: ConfigLibrary]>([:])
 
     /// One notice before it is addressed.
     struct Notice {
