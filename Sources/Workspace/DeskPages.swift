@@ -54,6 +54,9 @@ struct DeskPages: Sendable {
             "assignee": query.assignee ?? "", "siteFilter": query.site ?? "", "ownSite": queues.site,
             "views": QueueView.allCases.map { ["name": $0.rawValue, "title": $0.title, "current": $0 == query.view] as [String: Any] },
             "statuses": Status.allCases.map { ["value": $0.rawValue, "selected": $0 == query.status] as [String: Any] },
+            // What an empty status means for this view: open work where the view is about it, else any.
+            "defaultStatus": [.mine, .groups, .unassigned, .conflicts].contains(query.view) ? "open work" : "any",
+            "unresolved": query.unresolved,
             "empty": rows.isEmpty, "rows": rows,
             "next": answer.next.map { query.link(["cursor": $0]) } ?? false as Any,
         ]

@@ -14,7 +14,8 @@ extension Templates {
   <input id="f-q" name="q" value="{{q}}" placeholder="subject or number">
   <label for="f-status">Status</label>
   <select id="f-status" name="status">
-    <option value="">open work</option>
+    <option value="">{{defaultStatus}}</option>
+    <option value="unresolved"{{#unresolved}} selected{{/unresolved}}>unresolved</option>
     {{#statuses}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{value}}</option>{{/statuses}}
   </select>
   <label for="f-group">Group</label>
