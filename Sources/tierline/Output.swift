@@ -4,6 +4,18 @@ import Foundation
 import TicketModel
 import TicketStore
 
+/// Writes a line to stdout, as the standard library's `print` does, with every control character
+/// shown escaped (``TerminalText/visible(_:keepingLineBreaks:)``; line breaks stay).
+///
+/// It shadows `Swift.print` in this module, so every text printer of the CLI goes through it: a
+/// subject, a customer's name or a message that intake or a peer wrote can never reach the
+/// operator's terminal as an escape sequence (an OSC 52 would write to the clipboard, others move the
+/// cursor or recolour the screen). JSON output passes unchanged: the encoder escapes every control
+/// character in a string already.
+func print(_ items: Any..., separator: String = " ", terminator: String = "\n") {
+    Swift.print(TerminalText.visible(items.map { "\($0)" }.joined(separator: separator), keepingLineBreaks: true), terminator: terminator)
+}
+
 /// Prints `value` as one JSON document: sorted keys, ISO-8601 dates.
 func printJSON(_ value: some Encodable) throws {
     let encoder = JSONEncoder()
