@@ -237,7 +237,8 @@ struct Story {
         let printer = try fleet.north.desk.open(TicketDraft(subject: "Label printer in dispatch prints blank labels", priority: .high,
                                                                   customer: "orchard-logistics", channel: "email", group: "field-service",
                                                                   tags: ["printer"], firstMessage: "Every label comes out blank since this morning.",
-                                                                  category: "hardware", customerTier: "gold"), now: Self.now())
+                                                                  category: "hardware", customerTier: "gold"), now: Self.now(),
+                                                     allowUnknown: true)  // the demo's customers are in no CRM: "gold" is taken as given
         _ = try await fleet.converge(fleet.running)
         await fleet.southLink?.partition()
         say("   (the proxy drops south's connection and refuses new ones; south's node keeps running and retrying)")
@@ -311,7 +312,8 @@ struct Story {
                                                                  customer: "orchard-logistics", channel: "phone", group: "network",
                                                                  tags: ["wifi", "warehouse"],
                                                                  firstMessage: "Scanners lose the network every few minutes; picking has stopped.",
-                                                                 actor: "orchard-logistics", category: "network", customerTier: "gold"), now: Self.now())
+                                                                 actor: "orchard-logistics", category: "network", customerTier: "gold"), now: Self.now(),
+                                               allowUnknown: true)
         _ = try fleet.north.desk.reply(ticket.id, body: "We are on it; a network engineer is checking the access points.", actor: "chidi")
         let note = HandoffNote(summary: "Scanners in aisle 4 lose Wi-Fi every 3-5 minutes since the firmware update on Monday.",
                                verifiedFacts: "Only aisle 4; both access points there show the scanners roaming back and forth.",

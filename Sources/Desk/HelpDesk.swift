@@ -27,15 +27,16 @@ public struct HelpDesk: Sendable {
     /// same transaction: no crash leaves it opened without them. A ticket opened before any policy is
     /// published is pinned by the site's ticker once one arrives.
     /// - Returns: the ticket as stored, its policy records included.
-    /// - Parameter allowUnknown: admits a channel intake does not know (a new one, on purpose);
-    ///   otherwise it is refused with the nearest.
-    @discardableResult
+    /// - Parameter allowUnknown: admits a channel intake does not know, or a customer tier nothing
+    ///   names (a new one, on purpose); otherwise each is refused with the nearest (see
+    ///   ``knownTiers(_:)``).
     ///   Once agents are published, an assignee or group that names nobody in the directory is
     ///   refused the same way, and a deactivated assignee always.
+    @discardableResult
     public func open(_ draft: TicketDraft, now: Int64, allowUnknown: Bool = false) throws -> TicketRecord {
         try DeskError.translating {
             let library = try escalation.library()
-            if !allowUnknown { try check(draft) }
+            if !allowUnknown { try check(draft, library: library) }
             let directory = DirectoryCheck(AgentDirectory(library: library))
             if let assignee = draft.assignee { try directory.agent(assignee, field: "assignee", allowUnknown: allowUnknown) }
             if let group = draft.group { try directory.group(group, at: identity.site, field: "group", allowUnknown: allowUnknown) }
@@ -43,9 +44,16 @@ public struct HelpDesk: Sendable {
         }
     }
 
-    /// A misspelt channel is stored as it is and silently misses the SLA policies and routing that
-    /// match on it: refuse one intake does not know, with the nearest.
-    func check(_ draft: TicketDraft) throws {
+    /// A misspelt channel or customer tier is stored as it is and silently misses the SLA policies
+    /// and routing that match on it: refuse a channel intake does not know, and a tier nothing names,
+    /// with the nearest.
+    func check(_ draft: TicketDraft, library: ConfigLibrary) throws {
+        if let tier = draft.customerTier {
+            let known = try knownTiers(library)
+            if !known.tiers.isEmpty, !known.tiers.contains(tier) {
+                throw DeskError(.invalidInput, field: "customerTier", Self.unknownTier(tier, known))
+            }
+        }
         if let channel = draft.channel, !IntakeChannel.all.contains(channel) {
             // Two edits: a swapped pair of letters ("emial") is one slip of the fingers.
             let near = StrictJSON.nearest(channel, in: Set(IntakeChannel.all), within: 2).map { " Did you mean \"\($0)\"?" } ?? ""
@@ -53,6 +61,23 @@ public struct HelpDesk: Sendable {
                             "\(StrictJSON.printable(channel).debugDescription) is not a channel (\(IntakeChannel.all.joined(separator: ", ")))." + near
                                 + " A new one is taken only when allowed on purpose (--allow-unknown).")
         }
+    }
+
+    /// The customer tiers a ticket or a customer record may name: those the published policies and
+    /// proactive rules match on, and those customer records hold (so a tier admitted once, by a CRM
+    /// import with `allowUnknown`, is known from then on). An empty set (a new store, no tier
+    /// anywhere) checks nothing.
+    public func knownTiers(_ library: ConfigLibrary) throws -> (tiers: Set<String>, source: String) {
+        let named = library.customerTiers, held = try store.customerTiers()
+        let source = named.isEmpty ? "customer records hold" : held.isEmpty ? "the published configuration names"
+            : "the published configuration or customer records name"
+        return (named.union(held), source)
+    }
+
+    static func unknownTier(_ tier: String, _ known: (tiers: Set<String>, source: String)) -> String {
+        let near = StrictJSON.nearest(tier, in: known.tiers, within: 2).map { " Did you mean \"\($0)\"?" } ?? ""
+        return "\(StrictJSON.printable(tier).debugDescription) is not a customer tier \(known.source) (\(known.tiers.sorted().joined(separator: ", ")))."
+            + near + " A new one is taken only when allowed on purpose (--allow-unknown)."
     }
 
     /// Opens a ticket that arrived through a channel, with its policy, in one transaction (see
@@ -140,10 +165,22 @@ public struct HelpDesk: Sendable {
     }
 
     /// Imports or updates customers from a CRM's CSV export; unchanged fields are not written again.
+    /// A value that is not a number is always refused, and a tier that ``knownTiers(_:)`` does not
+    /// hold unless `allowUnknown`, each with its line and column; nothing is written then.
     /// - Parameter progress: rows done so far, after each chunk.
-    public func importCustomers(csv data: Data, file: String, progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> CustomerImportReport {
+    public func importCustomers(csv data: Data, file: String, allowUnknown: Bool = false,
+                                progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> CustomerImportReport {
         try DeskError.translating {
-            let drafts = try CustomerCSV.parse(data, file: file)
+            let sheet = try CustomerCSV.sheet(data, file: file)
+            if !allowUnknown {
+                let known = try knownTiers(try escalation.library())
+                // Stored tiers are lowercased, so a file's "Gold" is the tier "gold".
+                if !known.tiers.isEmpty, let row = sheet.rows.first(where: { $0.draft.tier.map { !known.tiers.contains($0.lowercased()) } ?? false }) {
+                    throw DeskError(.invalidInput, "\(file) line \(row.line), column \(sheet.tierColumn ?? 0) (tier): "
+                                    + Self.unknownTier(row.draft.tier!.lowercased(), known) + " Nothing was imported.")
+                }
+            }
+            let drafts = sheet.rows.map(\.draft)
             return try store.importCustomers(drafts) { progress($0, drafts.count) }
         }
     }

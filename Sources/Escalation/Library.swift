@@ -41,6 +41,18 @@ public struct ConfigLibrary: Sendable {
             .sorted { ($0.kind.rawValue, $0.name) < ($1.kind.rawValue, $1.name) }
     }
 
+    /// The customer tiers the newest policies and proactive rules match on: the tiers a ticket or a
+    /// customer record may name without being taken for a typo.
+    public var customerTiers: Set<String> {
+        Set(current.flatMap { doc -> [String] in
+            switch doc {
+            case .policy(let p): p.match?.customerTier ?? []
+            case .rule(let r): r.match.customerTier ?? []
+            default: []
+            }
+        })
+    }
+
     public var matrix: MatrixDocument? {
         if case .matrix(let m)? = latest(.matrix, "matrix") { return m }
         return nil

@@ -13,6 +13,19 @@ public enum CustomerCSV {
     ]
 
     public static func parse(_ data: Data, file: String) throws -> [CustomerDraft] {
+        try sheet(data, file: file).rows.map(\.draft)
+    }
+
+    /// A CRM file as read: its customers with the line each starts on, and where the tier column is.
+    public struct Sheet: Sendable {
+        public var rows: [(line: Int, draft: CustomerDraft)]
+        /// The tier column's number (1 is the first), if the file has one.
+        public var tierColumn: Int?
+    }
+
+    /// The customers of a CRM's CSV export with the line each starts on. A `value` that is not a
+    /// number is refused with its line and column: the CRM's figure is what reports sum and sort.
+    public static func sheet(_ data: Data, file: String) throws -> Sheet {
         guard var text = String(data: data, encoding: .utf8) else {
             throw StoreError(.invalidInput, "\(file) is not UTF-8 text; export the CSV as UTF-8")
         }
@@ -28,7 +41,7 @@ public enum CustomerCSV {
             guard !paths.contains(path) else { throw StoreError(.invalidInput, "\(file) line 1: column \(name.debugDescription) names a field twice") }
             paths.append(path)
         }
-        var out: [CustomerDraft] = []
+        var out: [(line: Int, draft: CustomerDraft)] = []
         for row in rows.dropFirst() {
             if row.fields.allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) { continue }
             guard row.fields.count == paths.count else {
@@ -40,9 +53,18 @@ public enum CustomerCSV {
                 draft[keyPath: path] = trimmed.isEmpty ? nil : trimmed
             }
             guard draft.key != nil else { throw StoreError(.invalidInput, "\(file) line \(row.line): no id, email or phone; each customer needs one") }
-            out.append(draft)
+            if let value = draft.value, !isNumber(value) {
+                let column = paths.firstIndex(of: \.value).map { $0 + 1 } ?? 0
+                throw StoreError(.invalidInput, "\(file) line \(row.line), column \(column) (value): \(value.debugDescription) is not a number; give the customer's value as a number (e.g. 12500 or 12500.50), or leave it empty; nothing was imported")
+            }
+            out.append((row.line, draft))
         }
-        return out
+        return Sheet(rows: out, tierColumn: paths.firstIndex(of: \.tier).map { $0 + 1 })
+    }
+
+    /// A plain decimal number (`12500`, `-3`, `0.5`): no thousands separators, units or exponents.
+    static func isNumber(_ text: String) -> Bool {
+        text.range(of: #"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"#, options: .regularExpression) != nil
     }
 
     /// The records of `text` with the line each starts on: RFC 4180 fields, as the CRM reader takes

@@ -14,8 +14,12 @@ public struct CustomerRecord: Sendable, Equatable, Codable {
     @NullEncoded public var phone: String?
     @NullEncoded public var organization: String?
     @NullEncoded public var tier: String?
-    /// The customer's value as the CRM states it (a number or a band), kept as text.
+    /// The customer's value as the CRM states it (a number), kept as text.
     @NullEncoded public var value: String?
+
+    /// A record keyed by its own e-mail or phone, with no CRM id: what intake makes for a sender
+    /// the store does not know. A record with a CRM id and the same e-mail or phone takes it over.
+    public var isStub: Bool { key == email?.lowercased() || key == phone }
 
 }
 
@@ -172,7 +176,8 @@ extension TicketDatabase {
                        organization: row["organization"], tier: row["tier"], value: row["value"])
     }
 
-    /// The customer a ticket or a person names: by key, then by email, then by phone.
+    /// The customer a ticket or a person names: by key, then by email, then by phone; a stub that a
+    /// CRM record took over answers with that record (``CustomerRecord/isStub``).
     public func customer(_ ref: String) throws -> CustomerRecord? {
         try writer.read { db in try Self.customer(db, ref) }
     }
@@ -183,9 +188,28 @@ extension TicketDatabase {
         for sql in ["SELECT * FROM customer WHERE key = ? ORDER BY id LIMIT 1",
                     "SELECT * FROM customer WHERE email = ? COLLATE NOCASE ORDER BY id LIMIT 1",
                     "SELECT * FROM customer WHERE phone = ? ORDER BY id LIMIT 1"] {
-            if let row = try Row.fetchOne(db.cachedStatement(sql: sql), arguments: [text]) { return customerRecord(row) }
+            if let row = try Row.fetchOne(db.cachedStatement(sql: sql), arguments: [text]) { return try owner(db, customerRecord(row)) }
         }
         return nil
+    }
+
+    /// One customer per identity: a stub (a record keyed by its own e-mail or phone, as intake makes
+    /// for a sender before the CRM import names them) belongs to the record with a CRM id that has
+    /// the same e-mail or phone, the one with the lowest id when several do; any other record is its
+    /// own. The answer is a function of the replicated customer records alone, so every replica
+    /// gives the same one once they hold the same records, whichever arrived first; the stub itself
+    /// is left as it is (its tickets keep naming it, and ``customerHistory(ofTicket:)`` finds them).
+    static func owner(_ db: Database, _ record: CustomerRecord) throws -> CustomerRecord {
+        guard record.isStub else { return record }
+        let rows = try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT * FROM customer WHERE id <> ? AND ((? IS NOT NULL AND email = ? COLLATE NOCASE) OR (? IS NOT NULL AND phone = ?)) ORDER BY id
+            """), arguments: [record.id, record.email, record.email, record.phone, record.phone])
+        return rows.lazy.map(customerRecord).first { !$0.isStub } ?? record
+    }
+
+    /// The tiers customer records hold, lowercased as they are stored.
+    public func customerTiers() throws -> Set<String> {
+        try writer.read { db in Set(try String.fetchAll(db, sql: "SELECT DISTINCT tier FROM customer WHERE tier IS NOT NULL")) }
     }
 
     /// Customers, by key.

@@ -141,6 +141,35 @@ private func solvedTicket(_ store: TicketDatabase, _ subject: String) throws -> 
         #expect(history.ticketCount == 2 && history.openCount == 1)
     }
 
+    /// One customer per identity (issue 22): a stub that intake made for a sender before the CRM
+    /// import named them is taken over by the CRM record with the same e-mail or phone, on every
+    /// replica alike, whichever replica wrote which and in whichever order they sync.
+    @Test(arguments: [true, false])
+    func aCRMRecordTakesOverTheStubWithItsAddressOnEveryReplica(stubSyncsFirst: Bool) throws {
+        let (north, south) = try pair()
+        // North's intake met the sender first: a tierless record keyed by the address, and one by a phone.
+        _ = try north.importCustomers([CustomerDraft(name: "Dana", email: "dana@example.com"), CustomerDraft(phone: "+4930123")])
+        let stubTicket = try north.createTicket(TicketDraft(subject: "Invoice charged twice", customer: "dana@example.com"))
+        // South imports the CRM, which knows the customer by its id.
+        _ = try south.importCustomers([CustomerDraft(crmID: "C-9", name: "Dana Reyes", email: "Dana@Example.com", tier: "platinum"),
+                                       CustomerDraft(crmID: "C-10", phone: "+4930123", tier: "gold")])
+        if stubSyncsFirst { try sync(north, south) } else { try sync(south, north) }
+        for store in [north, south] {
+            let dana = try #require(try store.customer("dana@example.com"))
+            #expect(dana.key == "C-9" && dana.tier == "platinum")
+            #expect(try store.customer("+4930123")?.key == "C-10")
+            // The CRM record is its own; a record with a CRM id is never taken over.
+            #expect(try store.customer("C-9")?.key == "C-9")
+            // The stub's earlier ticket shows the CRM customer, with its tier.
+            let history = try #require(try store.customerHistory(ofTicket: stubTicket.id))
+            #expect(history.customer?.key == "C-9" && history.customer?.tier == "platinum" && history.ticketCount == 1)
+        }
+        #expect(try north.digest() == south.digest())
+        // Without a CRM record for it, a stub stays its own customer.
+        _ = try north.importCustomers([CustomerDraft(email: "eve@example.com")])
+        #expect(try north.customer("eve@example.com")?.key == "eve@example.com")
+    }
+
     @Test(arguments: [
         ("id,nam\nC-1,x\n", "unknown column \"nam\""),
         ("id,name\nC-1\n", "line 2: 1 fields, the header has 2"),
@@ -148,6 +177,8 @@ private func solvedTicket(_ store: TicketDatabase, _ subject: String) throws -> 
         ("id,name\nC-1,\"open\n", "a quoted field never ends"),
         ("id,name\nC-1,a\"b\n", "a quote inside an unquoted field"),
         ("", "is empty"),
+        ("id,value\nC-1,12000\nC-2,abc\n", "line 3, column 2 (value): \"abc\" is not a number"),
+        ("id,value\nC-1,12 000\n", "line 2, column 2 (value)"),
     ])
     func aBadCRMFileSaysWhereAndWhat(text: String, expected: String) throws {
         do {

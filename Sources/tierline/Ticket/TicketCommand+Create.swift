@@ -22,7 +22,7 @@ extension TicketCommand {
 
         @Option(help: "The customer's tier (e.g. platinum): SLA policies and proactive rules match on it.") var customerTier: String?
         @Option(help: "The category (e.g. billing): the escalation matrix routes on it.") var category: String?
-        @Flag(help: "Take a channel intake does not know, or an assignee or group from outside the agent directory (on purpose), instead of refusing it.") var allowUnknown = false
+        @Flag(help: "Take a channel intake does not know, a customer tier nothing names, or an assignee or group from outside the agent directory (on purpose), instead of refusing it.") var allowUnknown = false
 
         func run() throws {
             let store = try options.open()
