@@ -121,6 +121,10 @@ public struct IntakeRoutes: Sendable {
             return try jsonResponse(status, answer)
         } catch let error as IntakeError {
             return error.response
+        } catch {
+            // A full disk or an I/O error while writing (or while noting the token's use): JSON 503.
+            guard let refusal = IntakeError(storage: error) else { throw error }
+            return refusal.response
         }
     }
 

@@ -56,6 +56,9 @@ struct IntakeResult: Encodable, Sendable {
     @NullEncoded var routing: RoutingSummary?
     /// Handoffs only (the key is left out otherwise): when the human first-response clock started.
     var firstResponseClockStartedAt: String?
+    /// Messages only (the key is left out otherwise): whether the message matched no ticket and
+    /// opened one (the integration's ``UnmatchedReplies/open``).
+    var openedTicket: Bool?
 }
 
 /// The intake side of a node: tickets and messages from channels, bot handoffs and survey answers,
@@ -105,23 +108,50 @@ public struct IntakeService: Sendable {
                                       priority: priority, tags: tags, events: [], fields: [], integration: integration))
     }
 
-    /// Appends a customer's message to the ticket it answers.
+    /// Appends a customer's message to the ticket it answers; a message that matches none opens a
+    /// ticket, unless the integration refuses those (``UnmatchedReplies``).
     /// - Parameter token: the integration's; it may append only to tickets of a channel it may
     ///   deliver, so an integration limited to one channel cannot write into another's tickets by
     ///   their (guessable) numbers.
     func append(_ body: JSONValue, token: APIToken? = nil) throws -> (IntakeResult, created: Bool) {
         let r = try ObjectReader(body, path: "", known: ["channel", "message", "ticket", "externalThreadId", "subject", "externalMessageId",
-                                                         "from", "attachments"])
+                                                         "customer", "from", "attachments"])
         let channel = try r.choice("channel", IntakeChannel.all, required: true)!
         let message = try r.string("message", required: true, max: 16000, empty: .text)!
         let ticketRef = try r.string("ticket", max: 200, empty: .text)
         let thread = try r.string("externalThreadId", max: 200)
         let subject = try r.string("subject", max: 1000, empty: .text)
         let externalID = try r.string("externalMessageId", max: 200)
-        let from = try Self.customer(r, "from", required: false)
+        // `from` is the old name of `customer` (as /tickets calls it), kept for one release.
+        if case .object(let members) = body, members["customer"] != nil, members["from"] != nil {
+            throw IntakeError.bad("from", "is the old name of customer; give customer only")
+        }
+        let from = try Self.customer(r, "customer", required: false) ?? Self.customer(r, "from", required: false)
         let attachments = try Self.attachments(r)
-        let ticket = try matchTicket(ticket: ticketRef, thread: thread, channel: channel, subject: subject)
         let ids = Self.ids(channel: channel, externalMessageID: externalID)
+        let ticket: UUID
+        switch try matchTicket(ticket: ticketRef, thread: thread, channel: channel, subject: subject) {
+        case .ticket(let id): ticket = id
+        case .none(var refusal):
+            guard (token?.unmatchedReplies ?? .open) == .open else {
+                refusal.message += "; this integration refuses messages that match no ticket (`tierline intake token unmatched-replies` changes that)"
+                throw refusal
+            }
+            // A new ticket needs its customer: without one, the message is refused as unplaced.
+            guard let from else {
+                refusal.message += "; or give customer, to open a new ticket with this message"
+                throw refusal
+            }
+            // The first line of the message stands in for a missing subject.
+            let title = subject ?? String(message.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+                .first { !$0.isEmpty }?.prefix(120) ?? "")
+            var (result, created) = try open(TicketRequest(id: ids.ticket, messageID: ids.message, channel: channel, subject: title,
+                                                           firstMessage: message, customer: from, thread: thread, attachments: attachments,
+                                                           category: nil, language: nil, priority: nil, tags: [], events: [], fields: [],
+                                                           integration: token?.name))
+            result.openedTicket = true
+            return (result, created)
+        }
         let known = try store.ticket(ticket.text)
         if let token, let held = known.channel, !token.allows(channel: held) {
             throw IntakeError(.forbidden, field: "ticket", "token \(token.name) may deliver \(token.channels.joined(separator: ", ")); \(known.displayNumber) is a \(held) ticket")
@@ -130,7 +160,7 @@ public struct IntakeService: Sendable {
                                 visibility: .public, body: message)
         let (record, duplicate) = try store.intakeAppend(ticket, message: event, events: try attachmentEvents(attachments, ticket: ticket, message: ids.message),
                                                          customers: try newCustomer(from).map { [$0] } ?? [])
-        return (IntakeResult(ticket: try summary(record), duplicate: duplicate, messageId: ids.message.text, routing: nil), !duplicate)
+        return (IntakeResult(ticket: try summary(record), duplicate: duplicate, messageId: ids.message.text, routing: nil, openedTicket: false), !duplicate)
     }
 
     /// Turns a bot conversation into a ticket for a human.
@@ -278,26 +308,35 @@ public struct IntakeService: Sendable {
         TicketSummary(record, tier: try record.customer.flatMap { try store.customer($0)?.tier })
     }
 
-    /// The ticket a reply answers: by `ticket`, else by thread id, else by a `[NORTH-12]` in the subject.
-    private func matchTicket(ticket: String?, thread: String?, channel: String, subject: String?) throws -> UUID {
+    /// What a message's references find.
+    enum Match {
+        case ticket(UUID)
+        /// No ticket: none was named, or the thread id or the `[NUMBER]` found none. `refusal` says
+        /// which, for an integration that refuses such messages.
+        case none(refusal: IntakeError)
+    }
+
+    /// The ticket a reply answers: by `ticket`, else by thread id, else by a `[NORTH-12]` in the
+    /// subject. A `ticket` that names nothing is refused here: the caller said which ticket it meant.
+    private func matchTicket(ticket: String?, thread: String?, channel: String, subject: String?) throws -> Match {
         if let ticket {
-            do { return try store.resolve(ticket) } catch {
+            do { return .ticket(try store.resolve(ticket)) } catch {
                 throw IntakeError(.notFound, field: "ticket", "no ticket \(ticket.debugDescription) at this node; give a display number (NORTH-12) or a ticket id")
             }
         }
         if let thread {
             guard let id = try store.ticket(lookup: TicketLookup.thread, value: thread, channel: channel) else {
-                throw IntakeError(.notFound, field: "externalThreadId", "no \(channel) ticket has the thread id \(thread.debugDescription); open one with POST /api/intake/tickets")
+                return .none(refusal: IntakeError(.notFound, field: "externalThreadId", "no \(channel) ticket has the thread id \(thread.debugDescription)"))
             }
-            return id
+            return .ticket(id)
         }
         if let subject, let number = Self.displayNumber(in: subject) {
             guard let id = try? store.resolve(number) else {
-                throw IntakeError(.notFound, field: "subject", "the subject names \(number), which is no ticket at this node")
+                return .none(refusal: IntakeError(.notFound, field: "subject", "the subject names \(number), which is no ticket at this node"))
             }
-            return id
+            return .ticket(id)
         }
-        throw IntakeError.bad("ticket", "say which ticket the message answers: give ticket, externalThreadId, or a subject holding [SITE-NUMBER]")
+        return .none(refusal: IntakeError.bad("ticket", "say which ticket the message answers: give ticket, externalThreadId, or a subject holding [SITE-NUMBER]"))
     }
 
     /// The first `[SITE-NUMBER]` in `subject` (as replies keep it from the notification's subject).

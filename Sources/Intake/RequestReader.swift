@@ -1,6 +1,7 @@
 import Desk
 import Foundation
 import StrictJSON
+import TicketStore
 import HTTPTypes
 
 /// A refused intake request: the HTTP status, the field at fault (a JSON path such as
@@ -27,6 +28,20 @@ public struct IntakeError: Error, Sendable, CustomStringConvertible {
         case .notPermitted: self.init(.forbidden, field: error.field, error.message)
         // The store cannot take writes now (restored and awaiting sync, a key mismatch): try later.
         case .storeRefused: self.init(.serviceUnavailable, field: nil, error.message)
+        }
+    }
+
+    /// SQLite's failure to write the store as an HTTP answer: 503 with JSON, nothing stored, retry
+    /// later. `nil` for any other error.
+    public init?(storage error: any Error) {
+        switch StorageFailure(error) {
+        case .full?:
+            self.init(.serviceUnavailable, field: nil,
+                      "the node's disk is full, so nothing was stored; retry later (the node's operator must free space where its store is)")
+        case .io?:
+            self.init(.serviceUnavailable, field: nil,
+                      "the node could not write its store (an I/O error), so nothing was stored; retry later (the node's log says more)")
+        case nil: return nil
         }
     }
 

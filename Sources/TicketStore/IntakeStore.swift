@@ -27,8 +27,19 @@ public struct APIToken: Sendable, Equatable, Encodable {
     public var channels: [String]
     public var createdAt: String
     @NullEncoded public var revokedAt: String?
+    /// What a message that matches no ticket does when this integration delivers it.
+    public var unmatchedReplies: UnmatchedReplies = .open
 
     public func allows(channel: String) -> Bool { channels.isEmpty || channels.contains(channel) }
+}
+
+/// What the intake API does with a message (`POST /api/intake/messages`) that names no ticket, or
+/// whose thread id or `[NUMBER]` finds none: a choice of each integration.
+public enum UnmatchedReplies: String, Sendable, Codable, CaseIterable {
+    /// Open a new ticket with it, as a mail gateway expects (the default).
+    case open
+    /// Refuse it (400, or 404 when the reference it gave names nothing).
+    case refuse
 }
 
 /// A ticket that arrives through a channel: the draft, the ids it is known by, and what to write with it.
@@ -89,7 +100,8 @@ extension TicketDatabase {
     // MARK: API tokens (local to this node)
 
     /// Makes a token for integration `name`. Returns it in the clear: it is shown once and kept only hashed.
-    public func addAPIToken(name: String, channels: [String]) throws -> String {
+    /// - Parameter unmatchedReplies: what a message it delivers that matches no ticket does.
+    public func addAPIToken(name: String, channels: [String], unmatchedReplies: UnmatchedReplies = .open) throws -> String {
         guard name.range(of: "^[a-z0-9][a-z0-9._-]{0,63}$", options: .regularExpression) != nil else {
             throw StoreError(.invalidInput, "token name \(name.debugDescription) must be 1–64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit")
         }
@@ -100,10 +112,21 @@ extension TicketDatabase {
             }
             // A revoked name may be used again: the new token replaces the revoked one's row.
             try db.execute(sql: "DELETE FROM apiToken WHERE name = ?", arguments: [name])
-            try db.execute(sql: "INSERT INTO apiToken (name, hash, channels, createdAt) VALUES (?, ?, ?, ?)",
-                           arguments: [name, Data(SHA256.hash(data: Array(token.utf8))), channels.joined(separator: ","), Int64(wallClock())])
+            try db.execute(sql: "INSERT INTO apiToken (name, hash, channels, createdAt, unmatchedReplies) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [name, Data(SHA256.hash(data: Array(token.utf8))), channels.joined(separator: ","), Int64(wallClock()),
+                                       unmatchedReplies.rawValue])
         }
         return token
+    }
+
+    /// Sets what a message that integration `name` delivers does when it matches no ticket.
+    public func setUnmatchedReplies(integration name: String, _ choice: UnmatchedReplies) throws {
+        try writer.write { db in
+            try db.execute(sql: "UPDATE apiToken SET unmatchedReplies = ? WHERE name = ? AND revokedAt IS NULL", arguments: [choice.rawValue, name])
+            guard db.changesCount > 0 else {
+                throw StoreError(.unknownToken, "no live token named \(name); `tierline intake token list` shows them")
+            }
+        }
     }
 
     /// Every token, revoked ones too.
@@ -135,7 +158,8 @@ extension TicketDatabase {
         func iso(_ ms: Int64?) -> String? { ms.map { HLC(rawValue: UInt64($0) << 16).iso8601 } }
         let channels: String = row["channels"]
         return APIToken(name: row["name"], channels: channels.split(separator: ",").map(String.init),
-                        createdAt: iso(row["createdAt"]) ?? "", revokedAt: iso(row["revokedAt"]))
+                        createdAt: iso(row["createdAt"]) ?? "", revokedAt: iso(row["revokedAt"]),
+                        unmatchedReplies: (row["unmatchedReplies"] as String?).flatMap(UnmatchedReplies.init(rawValue:)) ?? .open)
     }
 
     // MARK: Intake writes

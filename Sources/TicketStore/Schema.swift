@@ -370,6 +370,11 @@ enum Schema {
             try db.alter(table: "agentSession") { t in t.add(column: "agentVersion", .integer).notNull().defaults(to: 0) }
             try db.alter(table: "agentToken") { t in t.add(column: "agentVersion", .integer).notNull().defaults(to: 0) }
         }
+        migrator.registerMigration("v19-intake-unmatched-replies") { db in
+            // What a message an integration delivers does when it matches no ticket: open one (the
+            // default, as mail gateways expect) or be refused. Local to this node, as tokens are.
+            try db.alter(table: "apiToken") { t in t.add(column: "unmatchedReplies", .text).notNull().defaults(to: "open") }
+        }
         return migrator
     }
 

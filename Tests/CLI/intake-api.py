@@ -21,7 +21,13 @@ Makes a store (site north) and API tokens with `tierline intake token add`, serv
     `firstResponseClockStartedAt`;
   - CSAT: the survey token printed by `ticket update --status solved --json` takes one answer (201,
     then 409), an unknown token is 404, and `ticket show` has custom field `csat_score`;
-  - knowledge search answers 200 and names a bad `q` or `limit`.
+  - knowledge search answers 200 and names a bad `q` or `limit`;
+  - a reply that matches no ticket opens one for its `customer` (or `from`, the old name) by default,
+    and is refused (400/404) by a token made with `--unmatched-replies refuse`;
+  - `ticket list`, `ticket show`, `customer list` and `customer show` print ESC, BEL and OSC
+    sequences of intake text escaped (`--json` keeps the text exactly);
+  - on a full disk (the store on a 4 MiB tmpfs, filled by another file; skipped with the reason when
+    no tmpfs can be mounted) a new ticket is answered JSON 503, and 201 again once there is room.
 
 Standard library only. Binds 127.0.0.1 only; every request and command is bounded; the node is stopped
 by its own pid in a finally block; the temporary folder is removed. Prints PASS/FAIL lines and a
@@ -32,6 +38,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -58,6 +65,7 @@ MIB = 1 << 20
 STORE = None
 BASE = None
 TOKEN = None
+TOKENS = {}
 
 
 class Answer:
@@ -320,14 +328,28 @@ def bad_request_checks(email_number):
     check("none of the refused requests opened a ticket", ticket_count() == count, f"{count} before, {ticket_count()} after")
 
     reply = {"channel": "email", "message": "Where is my ticket?"}
-    check_error("a reply naming no ticket, thread or subject: 400 with field 'ticket'",
-                post("/api/intake/messages", reply), 400, "ticket")
+    strict = TOKENS["strict"]  # made with --unmatched-replies refuse
+    check_error("a reply naming no ticket, thread or subject, by an integration that refuses unmatched replies: 400 with field 'ticket'",
+                post("/api/intake/messages", reply, token=strict), 400, "ticket")
     check_error("a reply to an unknown ticket: 404 with field 'ticket'",
                 post("/api/intake/messages", dict(reply, ticket="NORTH-99999")), 404, "ticket")
-    check_error("a reply to an unknown thread: 404 with field 'externalThreadId'",
+    check_error("a reply to an unknown thread (refusing integration): 404 with field 'externalThreadId'",
+                post("/api/intake/messages", dict(reply, externalThreadId="e2e-no-such-thread"), token=strict), 404, "externalThreadId")
+    check_error("a reply whose subject names an unknown ticket (refusing integration): 404 with field 'subject'",
+                post("/api/intake/messages", dict(reply, subject="Re: [NORTH-99999] lost"), token=strict), 404, "subject")
+    check_error("a reply to an unknown thread by the default integration, without customer (nobody to open a ticket for): 404 with field 'externalThreadId'",
                 post("/api/intake/messages", dict(reply, externalThreadId="e2e-no-such-thread")), 404, "externalThreadId")
-    check_error("a reply whose subject names an unknown ticket: 404 with field 'subject'",
-                post("/api/intake/messages", dict(reply, subject="Re: [NORTH-99999] lost")), 404, "subject")
+    check_error("a reply naming nothing, without customer: 400 with field 'ticket'", post("/api/intake/messages", reply), 400, "ticket")
+    check("none of the refused replies opened a ticket", ticket_count() == count, f"{count} before, {ticket_count()} after")
+    a = post("/api/intake/messages", dict(reply, externalThreadId="e2e-lost-thread", externalMessageId="e2e-lost-1",
+                                          customer={"email": "lost@example.com"}))
+    check("a reply to an unknown thread with its customer, by the default integration: 201, openedTicket true, a new ticket",
+          a.status == 201 and a.get("openedTicket") is True and a.get("ticket", "customer") == "lost@example.com"
+          and ticket_count() == count + 1, a)
+    a = post("/api/intake/messages", dict(reply, externalThreadId="e2e-lost-thread", message="Hello?", externalMessageId="e2e-lost-2",
+                                          **{"from": {"email": "lost@example.com"}}))
+    check("the next message of that thread (customer given as `from`, its old name) lands on it: 201, openedTicket false",
+          a.status == 201 and a.get("openedTicket") is False and ticket_count() == count + 1, a)
     before = customer_messages(show(email_number))
     check_error("a reply with an unknown key: 400 with field 'cc'",
                 post("/api/intake/messages", dict(reply, ticket=email_number, cc="x@example.com")), 400, "cc")
@@ -458,6 +480,111 @@ def kb_checks(solved):
     check_error("GET /api/kb/search?q=x&limit=51: 400 with field 'limit'", call("GET", "/api/kb/search?q=x&limit=51"), 400, "limit")
 
 
+def serve(store, log_path):
+    """Starts `tierline serve --store STORE --http 127.0.0.1:0`; returns the process and its base URL."""
+    node = start(["serve", "--store", store, "--http", "127.0.0.1:0"], log_path, stdout=subprocess.DEVNULL)
+    base = None
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline and node.poll() is None and base is None:
+        # swift-log writes the metadata first: "... address=http://127.0.0.1:PORT/ [tierline] dashboard listening"
+        with open(log_path, errors="replace") as f:
+            for line in f:
+                m = re.search(r"address=(http://127\.0\.0\.1:\d+)/", line) if "dashboard listening" in line else None
+                if m:
+                    base = m.group(1)
+                    break
+        if base is None:
+            time.sleep(0.05)
+    require(f"tierline serve --http 127.0.0.1:0 logs 'dashboard listening address=http://127.0.0.1:PORT/' within {START_TIMEOUT} s",
+            base is not None, f"exit code {node.poll()}\n{tail(log_path)}")
+    return node, base
+
+
+def terminal_checks():
+    """Intake text with ESC, BEL and OSC sequences reaches the terminal escaped: an OSC 52 would
+    write to the operator's clipboard, others move the cursor or recolour the screen."""
+    nasty = "Printer \x1b]52;c;cm0gLXJmIH4=\x07 jams \x1b[31mred\x1b[0m \x07 \x9b2J"
+    body = new_ticket("chat", 70, subject=nasty, message="It prints \x1b[2J garbage\nand beeps \x07",
+                      customer={"email": "esc@example.com", "name": "Eve \x1b[2J", "organization": "Acme \x1b]0;pwned\x07"})
+    a = post("/api/intake/tickets", body)
+    require("a ticket whose subject, message and customer hold ESC, BEL and OSC sequences is taken: 201", a.status == 201, a)
+    number = a.get("ticket", "displayNumber")
+    for args in [("ticket", "list"), ("ticket", "show", number), ("customer", "list"), ("customer", "show", "esc@example.com")]:
+        r = tl(*args, "--store", STORE)
+        raw = [c for c in ("\x1b", "\x07", "\x9b") if c in r.stdout]
+        check(f"tierline {' '.join(args)} writes no ESC, BEL or CSI character; they show as \\u{{1b}}, \\u{{7}}",
+              r.returncode == 0 and not raw and ("ticket" not in args or "\\u{1b}]52;c;cm0gLXJmIH4=\\u{7}" in r.stdout),
+              f"exit {r.returncode}; raw {raw!r}\n{r.stdout[-1500:]}{r.stderr[-500:]}")
+    detail = show(number)
+    check("ticket show --json keeps the subject exactly (JSON escapes the control characters itself)",
+          detail.get("subject") == nasty and customer_messages(detail) == [body["message"]], detail.get("subject"))
+
+
+def disk_full_checks(work):
+    """A node whose disk is full answers JSON 503 (not an empty 500) and takes requests again once
+    there is room: its store on a small tmpfs, filled up by another file."""
+    if os.geteuid() != 0:
+        print("SKIP the full-disk check: mounting a small tmpfs needs root")
+        return
+    mount = os.path.join(work, "small-disk")
+    os.makedirs(mount)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mount], capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        print(f"SKIP the full-disk check: cannot mount a tmpfs here ({r.stderr.strip() or r.returncode})")
+        return
+    node = None
+    try:
+        store = os.path.join(mount, "north")
+        r = tl("init", "--site", "north", "--role", "site", "--store", store)
+        require("tierline init on a 4 MiB tmpfs", r.returncode == 0, r.stderr)
+        r = tl("intake", "token", "add", "small", "--json", "--store", store)
+        require("intake token add on the tmpfs store", r.returncode == 0, r.stderr)
+        token = json.loads(r.stdout)["token"]
+        log_path = os.path.join(work, "small-node.log")
+        node, base = serve(store, log_path)
+
+        def deliver(n):
+            body = json.dumps(new_ticket("email", 800 + n, message=f"full disk {n} " + "x" * 15000)).encode()
+            request = urllib.request.Request(base + "/api/intake/tickets", data=body, method="POST",
+                                             headers={"Content-Type": "application/json", "Authorization": "Bearer " + token})
+            try:
+                with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as answer:
+                    return Answer(answer.status, answer.headers, answer.read().decode("utf-8", "replace"))
+            except urllib.error.HTTPError as e:
+                return Answer(e.code, e.headers, e.read().decode("utf-8", "replace"))
+
+        check("the node on the tmpfs takes a ticket: 201", deliver(0).status == 201)
+        filler = os.path.join(mount, "filler")
+        with open(filler, "wb") as f:
+            try:
+                for _ in range(4096):  # at most 64 MiB; the tmpfs holds 4
+                    f.write(b"\0" * 16384)
+                    f.flush()
+            except OSError:
+                pass
+        # SQLite may still have room in its WAL: deliver until a request is refused (bounded).
+        refused = None
+        for n in range(1, 60):
+            a = deliver(n)
+            if a.status != 201:
+                refused = a
+                break
+        check_error("with the disk full, a new ticket is answered 503 with a JSON error (field null)", refused or Answer(201, {}, ""), 503, None,
+                    tail(log_path))
+        os.remove(filler)
+        check("with room again, the node takes the ticket: 201", deliver(99).status == 201)
+        check("the node still runs", node.poll() is None, tail(log_path))
+    finally:
+        if node is not None and node.poll() is None:
+            node.send_signal(signal.SIGTERM)
+            try:
+                node.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                node.kill()
+                node.wait(timeout=30)
+        subprocess.run(["umount", mount], capture_output=True, timeout=30)
+
+
 def run():
     global STORE, BASE, TOKEN
     started = time.monotonic()
@@ -470,30 +597,22 @@ def run():
         r = tl("init", "--site", "north", "--role", "site", "--store", STORE)
         require("tierline init --site north --role site", r.returncode == 0, r.stderr)
         tokens = {}
-        for name, channels in [("e2e", []), ("mail-only", ["email"]), ("later-revoked", [])]:
-            made = cli_json("intake", "token", "add", name, *[a for c in channels for a in ("--channel", c)])
+        for name, channels in [("e2e", []), ("mail-only", ["email"]), ("later-revoked", []), ("strict", [])]:
+            made = cli_json("intake", "token", "add", name, *[a for c in channels for a in ("--channel", c)],
+                            *(["--unmatched-replies", "refuse"] if name == "strict" else []))
             tokens[name] = made.get("token")
             check(f"intake token add {name} --json: name, a tl_ token of 43 base64url characters, channels {channels}",
                   made.get("name") == name and isinstance(made.get("token"), str)
                   and re.fullmatch(r"tl_[A-Za-z0-9_-]{43}", made["token"]) is not None and made.get("channels") == channels,
                   json.dumps(made)[:500])
         TOKEN = tokens["e2e"]
+        TOKENS.update(tokens)
+        check("intake token list --json: strict refuses unmatched replies, the others open a ticket",
+              {t.get("name"): t.get("unmatchedReplies") for t in cli_json("intake", "token", "list")}
+              == {"e2e": "open", "mail-only": "open", "later-revoked": "open", "strict": "refuse"})
         require("the tokens were made", all(isinstance(t, str) for t in tokens.values()), tokens)
 
-        node = start(["serve", "--store", STORE, "--http", "127.0.0.1:0"], log_path, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline and node.poll() is None and BASE is None:
-            # swift-log writes the metadata first: "... address=http://127.0.0.1:PORT/ [tierline] dashboard listening"
-            with open(log_path, errors="replace") as f:
-                for line in f:
-                    m = re.search(r"address=(http://127\.0\.0\.1:\d+)/", line) if "dashboard listening" in line else None
-                    if m:
-                        BASE = m.group(1)
-                        break
-            if BASE is None:
-                time.sleep(0.05)
-        require(f"tierline serve --http 127.0.0.1:0 logs 'dashboard listening address=http://127.0.0.1:PORT/' within {START_TIMEOUT} s",
-                BASE is not None, f"exit code {node.poll()}\n{tail(log_path)}")
+        node, BASE = serve(STORE, log_path)
         print(f"intake API: {BASE}/api/intake/")
 
         opened = channel_checks()
@@ -505,6 +624,8 @@ def run():
         handoff_checks()
         csat_checks(email_number, opened["phone"][1].get("ticket", "displayNumber"))
         kb_checks(email_number)
+        terminal_checks()
+        disk_full_checks(work)
         check("the node still runs after all requests", node.poll() is None, f"exit code {node.poll()}\n{tail(log_path)}")
         harness.check_stops(node, log_path)
     except Stop:

@@ -149,15 +149,86 @@ func ticketOf(_ answer: [String: Any]) -> [String: Any] { answer["ticket"] as? [
             let attachment = try #require(detail.events.first { $0.kind == .attachment })
             #expect(attachment.body.contains("\"name\":\"invoice.pdf\"") && attachment.body.contains("\"size\":48213"))
 
-            // A thread id is the channel's own: the same id from chat finds no email ticket.
+            // A thread id is the channel's own: the same id from chat finds no email ticket (an
+            // integration that refuses unmatched messages says so).
+            let strict = try fixture.store.addAPIToken(name: "strict", channels: [], unmatchedReplies: .refuse)
             let (otherChannel, miss) = try await post(client, "/api/intake/messages", ["channel": "chat", "externalThreadId": "thread-7", "message": "hi"],
-                                                     token: fixture.token)
+                                                     token: strict)
             #expect(otherChannel == .notFound && miss["field"] as? String == "externalThreadId")
             let (unknown, refusal) = try await post(client, "/api/intake/messages", ["channel": "email", "ticket": "NORTH-99", "message": "x"], token: fixture.token)
             #expect(unknown == .notFound && refusal["field"] as? String == "ticket")
-            let (unmatched, why) = try await post(client, "/api/intake/messages", ["channel": "email", "message": "x"], token: fixture.token)
+            let (unmatched, why) = try await post(client, "/api/intake/messages", ["channel": "email", "message": "x"], token: strict)
             #expect(unmatched == .badRequest && why["field"] as? String == "ticket")
+            #expect(try fixture.store.tickets().count == 1)
         }
+    }
+
+    /// A mail gateway expects a reply it cannot place to open a ticket (issue 22): by default it
+    /// does, for the message's `customer` (or `from`, its old name); an integration may refuse them.
+    @Test func aMessageThatMatchesNoTicketOpensOneUnlessItsIntegrationRefuses() async throws {
+        let fixture = try IntakeFixture()
+        try await fixture.live { client in
+            let reply: [String: Any] = ["channel": "email", "externalThreadId": "<lost@mail>", "message": "\n  Still waiting for the refund\nthanks",
+                                        "externalMessageId": "<r1@mail>", "customer": ["email": "dana@example.com"]]
+            let (status, answer) = try await post(client, "/api/intake/messages", reply, token: fixture.token)
+            #expect(status == .created && answer["openedTicket"] as? Bool == true && answer["duplicate"] as? Bool == false, "\(answer)")
+            let number = try #require(ticketOf(answer)["displayNumber"] as? String)
+            let detail = try fixture.store.detail(number)
+            #expect(detail.ticket.subject == "Still waiting for the refund" && detail.ticket.customer == "dana@example.com")
+            // The next message of the thread finds that ticket; a redelivery stores nothing.
+            let (next, appended) = try await post(client, "/api/intake/messages", ["channel": "email", "externalThreadId": "<lost@mail>", "message": "Hello?",
+                                                                                  "from": ["email": "dana@example.com"]], token: fixture.token)
+            #expect(next == .created && ticketOf(appended)["displayNumber"] as? String == number && appended["openedTicket"] as? Bool == false)
+            let (again, duplicate) = try await post(client, "/api/intake/messages", reply, token: fixture.token)
+            #expect(again == .ok && duplicate["duplicate"] as? Bool == true && ticketOf(duplicate)["displayNumber"] as? String == number)
+            #expect(try fixture.store.tickets().count == 1)
+            // A new ticket needs its customer: without one the message is refused as unplaced.
+            let (noCustomer, why) = try await post(client, "/api/intake/messages", ["channel": "email", "message": "x"], token: fixture.token)
+            #expect(noCustomer == .badRequest && why["field"] as? String == "ticket", "\(why)")
+            #expect((why["error"] as? String)?.contains("give customer") == true)
+            let (lost, unknownThread) = try await post(client, "/api/intake/messages", ["channel": "email", "message": "x", "externalThreadId": "<gone@mail>"],
+                                                      token: fixture.token)
+            #expect(lost == .notFound && unknownThread["field"] as? String == "externalThreadId")
+            // customer and from together are one too many.
+            let (both, twice) = try await post(client, "/api/intake/messages", ["channel": "email", "message": "x", "customer": ["id": "C-1"],
+                                                                               "from": ["id": "C-1"]], token: fixture.token)
+            #expect(both == .badRequest && twice["field"] as? String == "from")
+            // The integration's choice: refuse.
+            try fixture.store.setUnmatchedReplies(integration: "gateway", .refuse)
+            #expect(try fixture.store.apiTokens().first { $0.name == "gateway" }?.unmatchedReplies == .refuse)
+            let (refused, refusal) = try await post(client, "/api/intake/messages", ["channel": "email", "message": "x", "customer": ["id": "C-1"]],
+                                                   token: fixture.token)
+            #expect(refused == .badRequest && refusal["field"] as? String == "ticket")
+            #expect(try fixture.store.tickets().count == 1)
+        }
+    }
+
+    /// An e-mail that came before the CRM import made a tierless customer; once the CRM record with
+    /// that address is imported, the sender's new tickets are the CRM customer's, with its tier.
+    @Test func aSenderMetBeforeTheCRMImportGetsTheCRMCustomersTier() async throws {
+        let fixture = try IntakeFixture()
+        try await fixture.live { client in
+            let mail: (Int) -> [String: Any] = { n in
+                ["channel": "email", "subject": "Printer \(n)", "message": "It jams", "customer": ["email": "Dana@Example.com"], "externalMessageId": "<p\(n)@mail>"]
+            }
+            let (_, before) = try await post(client, "/api/intake/tickets", mail(1), token: fixture.token)
+            #expect(ticketOf(before)["customer"] as? String == "dana@example.com" && ticketOf(before)["customerTier"] is NSNull)
+            _ = try HelpDesk(store: fixture.store).importCustomers(csv: Data("id,email,tier\nC-9,dana@example.com,platinum\n".utf8), file: "crm.csv")
+            let (_, after) = try await post(client, "/api/intake/tickets", mail(2), token: fixture.token)
+            #expect(ticketOf(after)["customer"] as? String == "C-9" && ticketOf(after)["customerTier"] as? String == "platinum", "\(after)")
+            let number = try #require(ticketOf(after)["displayNumber"] as? String)
+            #expect(try fixture.store.ticketState(number).customFields["customer_tier"] == "platinum")
+        }
+    }
+
+    /// SQLite's "disk full" while writing answers JSON 503, not an empty 500 (issue 22); a full
+    /// disk itself is tested on a small tmpfs by Tests/CLI/intake-api.py.
+    @Test func aFullDiskIsAJSONServiceUnavailable() throws {
+        let full = try #require(IntakeError(storage: DatabaseError(resultCode: .SQLITE_FULL, message: "database or disk is full")))
+        #expect(full.status == .serviceUnavailable && full.field == nil && full.message.contains("disk is full"))
+        #expect(IntakeError(storage: DatabaseError(resultCode: .SQLITE_IOERR))?.status == .serviceUnavailable)
+        #expect(IntakeError(storage: DatabaseError(resultCode: .SQLITE_CONSTRAINT)) == nil)
+        #expect(IntakeError(storage: CancellationError()) == nil)
     }
 
     @Test func requestsWithoutAValidTokenAreRefused() async throws {
