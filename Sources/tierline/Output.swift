@@ -16,12 +16,25 @@ func print(_ items: Any..., separator: String = " ", terminator: String = "\n") 
     Swift.print(TerminalText.visible(items.map { "\($0)" }.joined(separator: separator), keepingLineBreaks: true), terminator: terminator)
 }
 
-/// Prints `value` as one JSON document: sorted keys, ISO-8601 dates.
+/// Prints `value` as one JSON document: sorted keys, ISO-8601 dates. Every control character is
+/// escaped as JSON escapes it (`\u001b`): the encoder does so for C0, and DEL and C1 (which JSON
+/// lets pass raw, and a terminal may read as CSI) are escaped here, so the text is exact and inert.
 func printJSON(_ value: some Encodable) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
     encoder.dateEncodingStrategy = .iso8601
-    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    let json = String(decoding: try encoder.encode(value), as: UTF8.self)
+    guard json.unicodeScalars.contains(where: { $0.value >= 0x7F && TerminalText.isControl($0) }) else { return Swift.print(json) }
+    var out = ""
+    for scalar in json.unicodeScalars {
+        // Outside strings a JSON document holds only printable ASCII, spaces and line breaks.
+        if scalar.value >= 0x7F, TerminalText.isControl(scalar) {
+            out += "\\u00" + String(scalar.value, radix: 16)
+        } else {
+            out.unicodeScalars.append(scalar)
+        }
+    }
+    Swift.print(out)
 }
 
 /// Left-aligned columns, widths from the content, a header line. No value is ever cut: the last

@@ -515,9 +515,12 @@ def terminal_checks():
         check(f"tierline {' '.join(args)} writes no ESC, BEL or CSI character; they show as \\u{{1b}}, \\u{{7}}",
               r.returncode == 0 and not raw and ("ticket" not in args or "\\u{1b}]52;c;cm0gLXJmIH4=\\u{7}" in r.stdout),
               f"exit {r.returncode}; raw {raw!r}\n{r.stdout[-1500:]}{r.stderr[-500:]}")
-    detail = show(number)
-    check("ticket show --json keeps the subject exactly (JSON escapes the control characters itself)",
-          detail.get("subject") == nasty and customer_messages(detail) == [body["message"]], detail.get("subject"))
+    r = tl("ticket", "show", number, "--json", "--store", STORE)
+    detail = json.loads(r.stdout) if r.returncode == 0 else {}
+    raw = [c for c in ("\x1b", "\x07", "\x9b") if c in r.stdout]
+    check("ticket show --json keeps the subject exactly, every control character (C1 too) written as a JSON \\u escape",
+          not raw and detail.get("subject") == nasty and customer_messages(detail) == [body["message"]],
+          f"raw {raw!r}; subject {detail.get('subject')!r}")
 
 
 def disk_full_checks(work):
