@@ -17,6 +17,10 @@ public struct CustomerRecord: Sendable, Equatable, Codable {
     /// The customer's value as the CRM states it (a number), kept as text.
     @NullEncoded public var value: String?
 
+    /// The key of the CRM record that took this stub over (``isStub``), as ``TicketDatabase/customers(limit:)``
+    /// lists it; `null` for any other record. A lookup of the stub answers with that record.
+    @NullEncoded public var mergedInto: String? = nil
+
     /// A record keyed by its own e-mail or phone, with no CRM id: what intake makes for a sender
     /// the store does not know. A record with a CRM id and the same e-mail or phone takes it over.
     public var isStub: Bool { key == email?.lowercased() || key == phone }
@@ -212,10 +216,17 @@ extension TicketDatabase {
         try writer.read { db in Set(try String.fetchAll(db, sql: "SELECT DISTINCT tier FROM customer WHERE tier IS NOT NULL")) }
     }
 
-    /// Customers, by key.
+    /// Customers, by key; a stub that a CRM record took over names it in ``CustomerRecord/mergedInto``.
     public func customers(limit: Int = 10_000) throws -> [CustomerRecord] {
         try writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM customer ORDER BY key LIMIT ?", arguments: [limit]).map(Self.customerRecord)
+            try Row.fetchAll(db, sql: "SELECT * FROM customer ORDER BY key LIMIT ?", arguments: [limit]).map { row in
+                var record = Self.customerRecord(row)
+                if record.isStub {
+                    let owner = try Self.owner(db, record)
+                    if owner.id != record.id { record.mergedInto = owner.key }
+                }
+                return record
+            }
         }
     }
 

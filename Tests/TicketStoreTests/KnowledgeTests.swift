@@ -165,6 +165,8 @@ private func solvedTicket(_ store: TicketDatabase, _ subject: String) throws -> 
             #expect(history.customer?.key == "C-9" && history.customer?.tier == "platinum" && history.ticketCount == 1)
         }
         #expect(try north.digest() == south.digest())
+        // The list keeps the stub, naming the record that took it over.
+        #expect(try north.customers().map { "\($0.key)>\($0.mergedInto ?? "-")" } == ["+4930123>C-10", "C-10>-", "C-9>-", "dana@example.com>C-9"])
         // Without a CRM record for it, a stub stays its own customer.
         _ = try north.importCustomers([CustomerDraft(email: "eve@example.com")])
         #expect(try north.customer("eve@example.com")?.key == "eve@example.com")
