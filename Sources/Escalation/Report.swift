@@ -88,9 +88,11 @@ public struct SLAReport: Encodable, Sendable {
 
     /// How the history reads: by time, then, at one instant, cause before effect (a policy before the
     /// ladder it starts, a warning before its breach, a start before its levels, the levels in order,
-    /// the ladder's end last, a request before its answer), then by id. Record ids at one instant are
-    /// random (name-based), so without the middle key a ladder could print as exhausted before its
-    /// last level fired.
+    /// the ladder's end last, a request before its answer), then by the stamp of the event that
+    /// carries it (hybrid clock: the order the writes happened in; a record not written yet last),
+    /// then by id. Record ids at one instant are random (name-based), so without the middle keys a
+    /// ladder could print as exhausted before its last level fired, and two transfers in one
+    /// millisecond in either order.
     static func readingOrder(_ a: StoredRecord, _ b: StoredRecord) -> Bool {
         func position(_ r: EscalationRecord) -> (Int, Int, Int) {
             let rank = switch r.type {
@@ -107,7 +109,15 @@ public struct SLAReport: Encodable, Sendable {
             return (rank, r.loop ?? 0, r.level ?? 0)
         }
         let (left, right) = (position(a.record), position(b.record))
-        return (a.record.at, left.0, left.1, left.2, a.id.uuidString) < (b.record.at, right.0, right.1, right.2, b.id.uuidString)
+        if (a.record.at, left.0, left.1, left.2) != (b.record.at, right.0, right.1, right.2) {
+            return (a.record.at, left.0, left.1, left.2) < (b.record.at, right.0, right.1, right.2)
+        }
+        switch (a.stamp, b.stamp) {
+        case let (x?, y?) where x != y: return x < y
+        case (.some, nil): return true
+        case (nil, .some): return false
+        default: return a.id.uuidString < b.id.uuidString
+        }
     }
 
     static func entry(_ stored: StoredRecord) -> Entry {
