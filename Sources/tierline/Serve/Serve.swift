@@ -39,6 +39,8 @@ struct Serve: AsyncParsableCommand {
         var key: SiteKey
         var identity: LocalIdentity
         var routing: RoutingRules?
+        /// Whether the routing file's names were checked against the store (not when it has no configuration yet).
+        var routingNamesChecked = true
         /// The notification secrets, read from the files the settings name.
         var secrets: NotificationSecrets
         /// The `/metrics` bearer token, read from `workspace.metricsTokenFile`; `nil` for an open `/metrics`.
@@ -98,8 +100,14 @@ struct Serve: AsyncParsableCommand {
         }
         // Routing rules are validated on load: a file with problems stops serve before it listens.
         let rules = try settings.routing.map(readRoutingRules)
-        return Prepared(settings: settings, level: level, directory: directory, store: store, key: key, identity: identity, routing: rules, secrets: secrets,
-                        metricsToken: metricsToken)
+        // So are the names they use, against this store: a ladder it does not have would never start.
+        // With no configuration here yet (a new site before its first sync) serve starts and says so.
+        var routingNamesChecked = true
+        if let rules, let file = settings.routing { routingNamesChecked = try checkRoutingNames(rules, file: file, store: store, code: 2) }
+        var prepared = Prepared(settings: settings, level: level, directory: directory, store: store, key: key, identity: identity, routing: rules, secrets: secrets,
+                                metricsToken: metricsToken)
+        prepared.routingNamesChecked = routingNamesChecked
+        return prepared
     }
 
     func run() async throws {
@@ -110,6 +118,10 @@ struct Serve: AsyncParsableCommand {
         bootstrapLogging(prepared.level)
         let logger = Logger(label: "tierline.node")
         logOpenFileLimit(OpenFileLimit.raiseToHard(), logger: logger)
+        if let file = settings.routing, !prepared.routingNamesChecked {
+            logger.warning("routing names not checked: the store has no configuration published yet; `tierline routing check FILE --store DIR` checks them once it has",
+                           metadata: ["routing.file": "\(file)"])
+        }
         // The dashboard's tables come with the dashboard: a node without --http leaves the store without them.
         let registry = PrometheusCollectorRegistry()
         let node: SyncNode
@@ -208,7 +220,8 @@ struct Serve: AsyncParsableCommand {
         let output = CheckOutput(site: p.identity.site.rawValue, role: p.identity.role.rawValue, publicKey: p.identity.publicKey.hexString,
                                  store: p.directory.path, config: config, listen: s.listen?.description, peers: s.peers.map(\.description),
                                  http: s.http?.description,
-                                 routing: s.routing.map { path in "\(path) (rules \(p.routing?.version ?? "?"), \(p.routing?.rules.count ?? 0) rules and a fallback)" },
+                                 routing: s.routing.map { path in "\(path) (rules \(p.routing?.version ?? "?"), \(p.routing?.rules.count ?? 0) rules and a fallback"
+                                     + (p.routingNamesChecked ? "; names known to the store)" : "; names not checked: no configuration published here yet)") },
                                  logLevel: p.level.rawValue, pollMillis: s.pollMillis,
                                  reconnectMinMillis: s.reconnectMinMillis, reconnectMaxMillis: s.reconnectMaxMillis,
                                  batchBlocks: s.batchBlocks, escalationMillis: s.escalationMillis, tls: s.tls.map(CheckTLS.init),
