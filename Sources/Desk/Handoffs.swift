@@ -40,7 +40,6 @@ extension HelpDesk {
         try Self.check(note)
         let library = try DeskError.translating { try escalation.library() }
         try DirectoryCheck(AgentDirectory(library: library)).group(group, at: site, field: "to", allowUnknown: allowUnknown)
-        try Self.checkNamed(group, at: site, library: library, allowUnknown: allowUnknown)
         let receiver = try HandoffReceiver(site, roster: try DeskError.translating { try store.roster()?.roster })
         return try single(ref, actor: actor, now: now) { state in
             guard !state.baseStatus.isResolved else { throw DeskError(.wrongState, "ticket is \(state.baseStatus.rawValue); reopen it before escalating") }
@@ -152,18 +151,6 @@ extension HelpDesk {
             || name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             throw DeskError(.invalidInput, field: field, "takes a group name: 1-64 characters, no spaces, no control characters and no @; got \(name.debugDescription)")
         }
-    }
-
-    /// With no agent directory published, a group at a site the configuration's ladders or matrix
-    /// name groups at must be one of those; at a site they name none, any group is taken.
-    static func checkNamed(_ group: String, at site: SiteID, library: ConfigLibrary, allowUnknown: Bool) throws(DeskError) {
-        guard !allowUnknown, !AgentDirectory(library: library).isPublished else { return }
-        let here = library.namedGroups.filter { $0.hasSuffix("@\(site)") }
-        guard !here.isEmpty, !here.contains("\(group)@\(site)") else { return }
-        let near = StrictJSON.nearest("\(group)@\(site)", in: here, within: 3).map { " Did you mean \"\($0)\"?" } ?? ""
-        throw DeskError(.invalidInput, field: "to", "the published configuration names no group \(StrictJSON.printable(group).debugDescription) at \(site)"
-                        + " (known there: \(here.sorted().joined(separator: ", "))).\(near)"
-                        + " A group from outside is taken only when allowed on purpose (--allow-unknown).")
     }
 
     /// A handoff note needs all four parts: the next tier reads it instead of asking the customer again.

@@ -92,24 +92,6 @@ public struct ConfigLibrary: Sendable {
         return record
     }
 
-    /// Every `group@site` the newest ladders and the escalation matrix name: the groups the
-    /// configuration knows besides the agent directory's.
-    public var namedGroups: Set<String> {
-        var names = Set<String>()
-        for doc in current {
-            switch doc {
-            case .ladder(let ladder):
-                for target in ladder.levels.flatMap(\.targets) {
-                    if case .group? = Target(target) { names.insert(target) }
-                }
-            case .matrix(let matrix):
-                for entry in matrix.entries { if case .group? = Target(entry.target) { names.insert(entry.target) } }
-            default: break
-            }
-        }
-        return names
-    }
-
     /// The newest version of every agent document, by name.
     public var agents: [AgentDocument] {
         current.compactMap { doc -> AgentDocument? in if case .agent(let a) = doc { return a } else { return nil } }

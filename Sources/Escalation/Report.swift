@@ -43,14 +43,20 @@ public struct SLAReport: Encodable, Sendable {
         /// The agent who wrote it (an escalate, a transfer, an answer to a handoff); absent for a
         /// record automation derived.
         public var actor: String?
-        public init(id: String, type: String, at: String, site: String?, text: String, actor: String? = nil) {
+        /// ``text`` in lines for a terminal: a handoff note's parts each on a line of its own (a
+        /// part may contain `|` itself). Not encoded: JSON readers have ``text`` and the record.
+        public var lines: [String]
+        public init(id: String, type: String, at: String, site: String?, text: String, actor: String? = nil, lines: [String]? = nil) {
             self.actor = actor
             self.id = id
             self.type = type
             self.at = at
             self.site = site
             self.text = text
+            self.lines = lines ?? [text]
         }
+
+        private enum CodingKeys: String, CodingKey { case id, type, at, site, text, actor }
     }
 
     public var policy: String?
@@ -122,7 +128,14 @@ public struct SLAReport: Encodable, Sendable {
 
     static func entry(_ stored: StoredRecord) -> Entry {
         Entry(id: stored.id.uuidString.lowercased(), type: stored.record.type.rawValue, at: iso(stored.record.at),
-              site: stored.site?.rawValue, text: describe(stored.record), actor: stored.actor)
+              site: stored.site?.rawValue, text: describe(stored.record), actor: stored.actor, lines: describeLines(stored.record))
+    }
+
+    /// What a record means, its handoff note (if any) a part a line: `describe` joins them with ` | `.
+    public static func describeLines(_ r: EscalationRecord) -> [String] {
+        guard r.type == .escalated, let note = r.note else { return [describe(r)] }
+        return ["escalated \(r.fromGroup ?? "—") → \(r.toGroup ?? "?")@\(r.toSite ?? "?")", "summary: \(note.summary)", "verified: \(note.verifiedFacts)",
+                "tried: \(note.stepsTried)", "requested: \(note.requestedAction)"]
     }
 
     /// One line saying what a record means.
@@ -140,8 +153,7 @@ public struct SLAReport: Encodable, Sendable {
         case .escalationStopped: return "ladder stopped" + (r.reason.map { ": \($0)" } ?? "")
         case .transferred: return "transferred \(r.fromGroup ?? "—") → \(r.toGroup ?? "?")" + (r.reason.map { ": \($0)" } ?? "")
         case .escalated:
-            let note = r.note.map { " | summary: \($0.summary) | verified: \($0.verifiedFacts) | tried: \($0.stepsTried) | requested: \($0.requestedAction)" } ?? ""
-            return "escalated \(r.fromGroup ?? "—") → \(r.toGroup ?? "?")@\(r.toSite ?? "?")\(note)"
+            return describeLines(r).joined(separator: " | ")
         case .handoffAccepted: return "handoff accepted by \(r.toGroup ?? "?")@\(r.toSite ?? "?")"
         case .handoffRejected: return "handoff rejected by \(r.toSite ?? "?"): \(r.reason ?? "")"
         case .handoffTimedOut: return "handoff to \(r.toGroup ?? "?")@\(r.toSite ?? "?") still unanswered"

@@ -549,6 +549,19 @@ must "lap opens a ticket of its own" "$LAP" ticket create --subject "Meeting roo
 LT=$(field out id)
 refused "handoff accept on a laptop: exit 1, with the reason, nothing written" "$LAP" 1 \
     'laptop.*may not move a ticket.*accept it at a site' handoff accept "$LT"
+must "south (no configuration, so no SLA policy) opens a ticket" "$SOUTH" ticket create --subject "Door reader offline" --json
+ST=$(field out id)
+must "south escalates it within south with a handoff note" "$SOUTH" escalate "$ST" --to tier2@south --summary "reader offline since noon" \
+    --verified-facts "power is on | the LED is red" --steps-tried "rebooted the controller" --requested-action "replace the reader"
+must "ticket show of a ticket with no SLA policy" "$SOUTH" ticket show "$ST"
+check "ticket show prints the handoff note without a policy, each part whole on a line of its own" py "$W/out" <<'PY'
+import sys
+lines = [l.strip() for l in open(sys.argv[1]).read().splitlines()]
+for part in ["summary: reader offline since noon", "verified: power is on | the LED is red",
+             "tried: rebooted the controller", "requested: replace the reader"]:
+    if not any(l.endswith(part) for l in lines):
+        sys.exit(f"no line ending in {part!r} in:\n" + "\n".join(lines[-12:]))
+PY
 
 echo "== 10d. a routing file is checked against the store's configuration"
 ROUTING=$CLI_DIR/../../Deploy/routing.json

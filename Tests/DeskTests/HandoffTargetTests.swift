@@ -62,22 +62,6 @@ import TicketStore
         #expect(try desk.escalation.evaluate(ticket.id, now: Self.now + 4).1.pendingHandoffs.isEmpty)
     }
 
-    /// With no agent published, the groups the matrix and the ladders name at a site are the ones
-    /// known there; a site they name no group at takes any.
-    @Test func aGroupTheConfigurationDoesNotNameAtItsSiteIsRefused() throws {
-        let (north, hub) = try fleet()
-        _ = try HelpDesk(store: hub).escalation.publish(Data(#"{"matrix": {"version": 1, "grace": "5m", "entries": [{"site": "*", "category": "*", "tier": 2, "target": "tier2@hub"}]}}"#.utf8),
-                                                        file: "matrix.json", actor: "ops")
-        _ = try north.apply(try hub.blocks(after: try north.vector()))
-        let desk = try HelpDesk(store: north)
-        let ticket = try desk.open(TicketDraft(subject: "Badge printer jams"), now: Self.now)
-        let error = try refusal { try desk.escalate(ticket.id, to: "tier3@hub", note: note, actor: "ana", now: Self.now + 1) }
-        #expect(error.code == .invalidInput)
-        #expect(error.message.contains("known there: tier2@hub"))
-        try desk.escalate(ticket.id, to: "tier3@hub", note: note, actor: "ana", now: Self.now + 2, allowUnknown: true)
-        try desk.escalate(ticket.id, to: "tier2@north", note: note, actor: "ana", now: Self.now + 3)
-    }
-
     /// Records at one millisecond read in the order they were written (their hybrid clock), not by
     /// their random ids: two transfers in one millisecond print in either order otherwise.
     @Test func recordsAtOneInstantReadInTheOrderTheyWereWritten() throws {
