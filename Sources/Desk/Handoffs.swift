@@ -38,9 +38,10 @@ extension HelpDesk {
         }
         try Self.checkGroupName(group, field: "to")
         try Self.check(note)
+        // The site first: for a mistyped site, "no agent works there" would hide what is wrong.
+        let receiver = try HandoffReceiver(site, roster: try DeskError.translating { try store.roster()?.roster })
         let library = try DeskError.translating { try escalation.library() }
         try DirectoryCheck(AgentDirectory(library: library)).group(group, at: site, field: "to", allowUnknown: allowUnknown)
-        let receiver = try HandoffReceiver(site, roster: try DeskError.translating { try store.roster()?.roster })
         return try single(ref, actor: actor, now: now) { state in
             guard !state.baseStatus.isResolved else { throw DeskError(.wrongState, "ticket is \(state.baseStatus.rawValue); reopen it before escalating") }
             if site != state.owner.site { try receiver.checkCanAccept() }
