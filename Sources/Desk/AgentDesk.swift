@@ -292,7 +292,9 @@ struct DirectoryCheck {
     func group(_ group: String, at site: SiteID?, field: String, allowUnknown: Bool = false) throws(DeskError) {
         guard directory.isPublished, !allowUnknown, !group.isEmpty, let site, !directory.hasGroup(group, at: site) else { return }
         let near = directory.suggestion(group: group, at: site).map { " Did you mean \"\($0)\"?" } ?? ""
-        throw DeskError(.invalidInput, field: field, "no active agent of the directory works in group \(StrictJSON.printable(group).debugDescription) at \(site).\(near)"
+        let known = Set(directory.agents.filter { $0.active && $0.site == site.rawValue }.flatMap(\.groups)).sorted()
+        throw DeskError(.invalidInput, field: field, "no active agent of the directory works in group \(StrictJSON.printable(group).debugDescription) at \(site)"
+                        + " (groups there: \(known.isEmpty ? "none" : known.joined(separator: ", "))).\(near)"
                         + " A group from outside is taken only when allowed on purpose (--allow-unknown).")
     }
 }

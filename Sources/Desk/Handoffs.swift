@@ -1,5 +1,6 @@
 import Escalation
 import Foundation
+import StrictJSON
 import TicketModel
 import TicketStore
 
@@ -37,9 +38,13 @@ extension HelpDesk {
         }
         try Self.checkGroupName(group, field: "to")
         try Self.check(note)
-        try DirectoryCheck(AgentDirectory(library: try escalation.library())).group(group, at: site, field: "to", allowUnknown: allowUnknown)
+        // The site first: for a mistyped site, "no agent works there" would hide what is wrong.
+        let receiver = try HandoffReceiver(site, roster: try DeskError.translating { try store.roster()?.roster })
+        let library = try DeskError.translating { try escalation.library() }
+        try DirectoryCheck(AgentDirectory(library: library)).group(group, at: site, field: "to", allowUnknown: allowUnknown)
         return try single(ref, actor: actor, now: now) { state in
             guard !state.baseStatus.isResolved else { throw DeskError(.wrongState, "ticket is \(state.baseStatus.rawValue); reopen it before escalating") }
+            if site != state.owner.site { try receiver.checkCanAccept() }
             var record = EscalationRecord(type: .escalated, at: now)
             record.fromGroup = state.text(.group)
             record.toGroup = group
@@ -70,8 +75,8 @@ extension HelpDesk {
     private func answer(_ ref: String, accept: Bool, reason: String?, actor: String, now: Int64) throws -> TicketEvent {
         // Every replica skips a laptop's change of the owning site (PROTOCOL 1.5.5): its accept would
         // settle the request and leave the ticket where it was.
-        if accept && identity.role == .laptop {
-            throw DeskError(.notPermitted, "this store is a laptop (\(identity.site)), which cannot own a ticket; reject the handoff, or accept it at a site")
+        if accept, let refusal = HandoffReceiver.refusal(role: identity.role, site: identity.site) {
+            throw DeskError(.notPermitted, "this store is a laptop (\(identity.site)) and every replica would skip its accept: \(refusal). Reject the handoff, or accept it at a site")
         }
         let library = try DeskError.translating { try escalation.library() }
         let me = identity.site
@@ -171,5 +176,38 @@ extension HelpDesk {
         }
         guard let event = events.first else { throw DeskError(.wrongState, "nothing was written") }
         return event
+    }
+}
+
+/// The site a handoff goes to, checked against the adopted roster before anything is written: a
+/// request to a site the roster does not list, or to one whose accept every replica would skip,
+/// would stay pending for ever. Without a roster (a store that never joined a fleet) sites are free.
+struct HandoffReceiver {
+    let site: SiteID
+    let role: SiteRole?
+
+    init(_ site: SiteID, roster: Roster?) throws(DeskError) {
+        self.site = site
+        guard let roster else { role = nil; return }
+        let members = roster.sites.filter { $0.revokedAfter == nil }
+        guard let member = members.first(where: { $0.site == site.rawValue }) else {
+            let known = members.map(\.site).sorted()
+            let near = StrictJSON.nearest(site.rawValue, in: Set(known), within: 2).map { " Did you mean \"\($0)\"?" } ?? ""
+            throw DeskError(.invalidInput, field: "to", "\(site) is not a site of the roster (known: \(known.joined(separator: ", "))).\(near)"
+                            + " `tierline roster list` shows them; a site that was removed takes no handoff.")
+        }
+        role = member.role
+    }
+
+    /// Why a store with `role` cannot accept a handoff: the rule by which every replica skips the
+    /// change of the owning site that an accept writes (``Authorization``), or `nil`.
+    static func refusal(role: SiteRole, site: SiteID) -> String? {
+        Authorization.refusal(.set(.owner, .owner(epoch: 1, site: site)), on: .ticket(UUID()), by: role)
+    }
+
+    /// Refuses a request that the receiver could never accept.
+    func checkCanAccept() throws(DeskError) {
+        guard let role, let refusal = Self.refusal(role: role, site: site) else { return }
+        throw DeskError(.notPermitted, field: "to", "\(site) is a \(role.rawValue), which could never accept the handoff: \(refusal). Escalate to a site or the coordinator")
     }
 }

@@ -43,14 +43,20 @@ public struct SLAReport: Encodable, Sendable {
         /// The agent who wrote it (an escalate, a transfer, an answer to a handoff); absent for a
         /// record automation derived.
         public var actor: String?
-        public init(id: String, type: String, at: String, site: String?, text: String, actor: String? = nil) {
+        /// ``text`` in lines for a terminal: a handoff note's parts each on a line of its own (a
+        /// part may contain `|` itself). Not encoded: JSON readers have ``text`` and the record.
+        public var lines: [String]
+        public init(id: String, type: String, at: String, site: String?, text: String, actor: String? = nil, lines: [String]? = nil) {
             self.actor = actor
             self.id = id
             self.type = type
             self.at = at
             self.site = site
             self.text = text
+            self.lines = lines ?? [text]
         }
+
+        private enum CodingKeys: String, CodingKey { case id, type, at, site, text, actor }
     }
 
     public var policy: String?
@@ -88,9 +94,11 @@ public struct SLAReport: Encodable, Sendable {
 
     /// How the history reads: by time, then, at one instant, cause before effect (a policy before the
     /// ladder it starts, a warning before its breach, a start before its levels, the levels in order,
-    /// the ladder's end last, a request before its answer), then by id. Record ids at one instant are
-    /// random (name-based), so without the middle key a ladder could print as exhausted before its
-    /// last level fired.
+    /// the ladder's end last, a request before its answer), then by the stamp of the event that
+    /// carries it (hybrid clock: the order the writes happened in; a record not written yet last),
+    /// then by id. Record ids at one instant are random (name-based), so without the middle keys a
+    /// ladder could print as exhausted before its last level fired, and two transfers in one
+    /// millisecond in either order.
     static func readingOrder(_ a: StoredRecord, _ b: StoredRecord) -> Bool {
         func position(_ r: EscalationRecord) -> (Int, Int, Int) {
             let rank = switch r.type {
@@ -107,12 +115,27 @@ public struct SLAReport: Encodable, Sendable {
             return (rank, r.loop ?? 0, r.level ?? 0)
         }
         let (left, right) = (position(a.record), position(b.record))
-        return (a.record.at, left.0, left.1, left.2, a.id.uuidString) < (b.record.at, right.0, right.1, right.2, b.id.uuidString)
+        if (a.record.at, left.0, left.1, left.2) != (b.record.at, right.0, right.1, right.2) {
+            return (a.record.at, left.0, left.1, left.2) < (b.record.at, right.0, right.1, right.2)
+        }
+        switch (a.stamp, b.stamp) {
+        case let (x?, y?) where x != y: return x < y
+        case (.some, nil): return true
+        case (nil, .some): return false
+        default: return a.id.uuidString < b.id.uuidString
+        }
     }
 
     static func entry(_ stored: StoredRecord) -> Entry {
         Entry(id: stored.id.uuidString.lowercased(), type: stored.record.type.rawValue, at: iso(stored.record.at),
-              site: stored.site?.rawValue, text: describe(stored.record), actor: stored.actor)
+              site: stored.site?.rawValue, text: describe(stored.record), actor: stored.actor, lines: describeLines(stored.record))
+    }
+
+    /// What a record means, its handoff note (if any) a part a line: `describe` joins them with ` | `.
+    public static func describeLines(_ r: EscalationRecord) -> [String] {
+        guard r.type == .escalated, let note = r.note else { return [describe(r)] }
+        return ["escalated \(r.fromGroup ?? "—") → \(r.toGroup ?? "?")@\(r.toSite ?? "?")", "summary: \(note.summary)", "verified: \(note.verifiedFacts)",
+                "tried: \(note.stepsTried)", "requested: \(note.requestedAction)"]
     }
 
     /// One line saying what a record means.
@@ -130,8 +153,7 @@ public struct SLAReport: Encodable, Sendable {
         case .escalationStopped: return "ladder stopped" + (r.reason.map { ": \($0)" } ?? "")
         case .transferred: return "transferred \(r.fromGroup ?? "—") → \(r.toGroup ?? "?")" + (r.reason.map { ": \($0)" } ?? "")
         case .escalated:
-            let note = r.note.map { " | summary: \($0.summary) | verified: \($0.verifiedFacts) | tried: \($0.stepsTried) | requested: \($0.requestedAction)" } ?? ""
-            return "escalated \(r.fromGroup ?? "—") → \(r.toGroup ?? "?")@\(r.toSite ?? "?")\(note)"
+            return describeLines(r).joined(separator: " | ")
         case .handoffAccepted: return "handoff accepted by \(r.toGroup ?? "?")@\(r.toSite ?? "?")"
         case .handoffRejected: return "handoff rejected by \(r.toSite ?? "?"): \(r.reason ?? "")"
         case .handoffTimedOut: return "handoff to \(r.toGroup ?? "?")@\(r.toSite ?? "?") still unanswered"

@@ -10,6 +10,9 @@ public struct StoredRecord: Sendable, Hashable {
     public var site: SiteID?
     /// The agent who wrote it (`--actor`), or `nil` for a record automation derived (`tierline`).
     public var actor: String? = nil
+    /// The stamp (hybrid clock, then site) of the event that carries it: its causal position among
+    /// records written at one instant; `nil` for a record derived now and not yet written.
+    public var stamp: Stamp? = nil
 }
 
 /// What the SLA and ladder rules read of a ticket: when things happened, in milliseconds.
@@ -54,7 +57,8 @@ public struct TicketFacts: Sendable {
         records = state.events.compactMap { entry in
             guard entry.event.kind == .escalation, let record = EscalationRecord.decode(entry.event.body) else { return nil }
             return StoredRecord(id: entry.event.id, record: record, site: entry.stamp.site,
-                                actor: entry.event.actor == "tierline" || entry.event.actor.isEmpty ? nil : entry.event.actor)
+                                actor: entry.event.actor == "tierline" || entry.event.actor.isEmpty ? nil : entry.event.actor,
+                                stamp: entry.stamp)
         }.sorted { ($0.record.at, $0.id.uuidString) < ($1.record.at, $1.id.uuidString) }
         eventIDs = Set(state.events.map(\.event.id))
         statuses = TicketFacts.timeline(state)

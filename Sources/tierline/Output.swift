@@ -140,8 +140,10 @@ func printTicketSummary(_ t: TicketRecord) {
 /// The SLA clocks, ladder cycles and escalation history of `ticket show`.
 func printSLA(_ sla: SLAReport) {
     print("")
+    // A ticket escalated by hand has a history (and a handoff note to read) without any policy.
     guard let policy = sla.policy else {
         print("SLA: no policy applied")
+        if !sla.history.isEmpty { printEscalation(sla) }
         return
     }
     print("SLA policy \(policy), calendar \(sla.calendar ?? "—")" + (sla.ladder.map { ", ladder \($0)" } ?? ""))
@@ -151,15 +153,24 @@ func printSLA(_ sla: SLAReport) {
              c.remainingMillis.map { $0 < 0 ? "over by " + DurationText.render(-$0) : DurationText.render($0) } ?? "—", c.deadline ?? "—"]
         })
     }
+    printEscalation(sla)
+}
+
+/// The escalation part of `ticket show`: cycles, pending handoffs and the history, each handoff
+/// note whole with each of its parts on a line of its own.
+func printEscalation(_ sla: SLAReport) {
     print("")
     print("escalation  cycle \(sla.escalationCycle), level \(sla.escalationLevel)")
     for c in sla.cycles {
         let state = c.ended ?? (c.nextAt.map { "next: level \(c.nextLevel ?? 0) at \($0)" } ?? "running")
         print("  cycle \(c.cycle) ladder \(c.ladder) (\(c.reason ?? "")): last level \(c.level.map(String.init) ?? "—"); \(state)")
     }
-    for h in sla.pendingHandoffs { print("  pending handoff: \(TerminalText.visible(h.text))") }
+    // The request's note is printed whole in the history below.
+    for h in sla.pendingHandoffs { print("  pending handoff: \(TerminalText.visible(h.lines[0]))") }
     if !sla.history.isEmpty {
-        printTable(["WHEN", "SITE", "BY", "RECORD"], sla.history.map { [$0.at, $0.site ?? "", $0.actor ?? "", $0.text] })
+        printTable(["WHEN", "SITE", "BY", "RECORD"], sla.history.map {
+            [$0.at, $0.site ?? "", $0.actor ?? "", $0.lines.enumerated().map { $0.offset == 0 ? $0.element : "  " + $0.element }.joined(separator: "\n")]
+        })
     }
 }
 

@@ -129,7 +129,7 @@ EXPECT='--assignee "alcie" is not in the agent directory. Did you mean "alice"?'
     "$HQ" ticket update "$T1" --assignee alcie
 EXPECT="--assignee carol is deactivated" refused "a deactivated agent is refused as assignee (exit 2)" "$HQ" ticket update "$T1" --assignee carol
 EXPECT="--assignee carol is deactivated" refused "a deactivated agent is refused even with --allow-unknown" "$HQ" ticket update "$T1" --assignee carol --allow-unknown
-EXPECT='--group no active agent of the directory works in group "biling-L1" at hq' refused "an unknown group is refused on transfer (exit 2)" \
+EXPECT='--group no active agent of the directory works in group "biling-L1" at hq (groups there: ' refused "an unknown group is refused on transfer (exit 2)" \
     "$HQ" transfer "$T1" --group biling-L1
 EXPECT="--to no active agent" refused "an unknown group is refused on escalate (exit 2)" "$HQ" escalate "$T1" --to tier9@north \
     --summary s --verified-facts f --steps-tried t --requested-action a

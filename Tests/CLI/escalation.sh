@@ -519,20 +519,74 @@ check "ticket show prints the 200-character subject whole, on one line" grep -qF
 check "ticket show prints the 200-character requested action whole, on one line" grep -qF -- "$LONG_ACTION" "$W/out"
 check "ticket show cuts nothing with an ellipsis" bash -c '! grep -q "…" "$0"' "$W/out"
 
-echo "== 10c. a handoff to a wrong site is withdrawn by the site that asked"
-must "north creates a ticket to escalate to a site that does not exist" "$NORTH" ticket create --subject "Badge printer jams" --json
+echo "== 10c. a handoff to a site not in the roster is refused; one to a silent site is withdrawn by the site that asked"
+SOUTH=$W/south
+LAP=$W/lap
+must "init south (a site that never answers)" "$SOUTH" init --site south --role site
+must "init lap (role laptop)" "$LAP" init --site lap --role laptop
+admit "$CENTRAL" "$SOUTH" "$LAP"
+must "north takes the roster listing south and lap" "$NORTH" roster import "$W/roster.json"
+must "north creates a ticket to escalate" "$NORTH" ticket create --subject "Badge printer jams" --json
 WD=$(field out id)
-must "north escalates it to tier2@hbu (a typo)" "$NORTH" escalate "$WD" --to tier2@hbu \
+refused "escalate to tier2@hbu (no such site): exit 2, naming it and the known sites" "$NORTH" 2 \
+    'hbu is not a site of the roster \(known: central, lap, north, south\)' escalate "$WD" --to tier2@hbu \
+    --summary "jams" --verified-facts "every card" --steps-tried "cleaned it" --requested-action "replace the roller"
+refused "escalate to tier2@lap (a laptop): exit 1, saying a laptop could never accept it" "$NORTH" 1 \
+    'lap is a laptop.*may not move a ticket' escalate "$WD" --to tier2@lap \
+    --summary "jams" --verified-facts "every card" --steps-tried "cleaned it" --requested-action "replace the roller"
+must "north escalates it to tier2@south (a site that never answers)" "$NORTH" escalate "$WD" --to tier2@south \
     --summary "jams" --verified-facts "every card" --steps-tried "cleaned it" --requested-action "replace the roller"
 must "handoff list at north" "$NORTH" handoff list --json
-check "the request to hbu is pending, outgoing" grep -q '"toSite" *: *"hbu"' "$W/out"
-must "north withdraws it" "$NORTH" handoff withdraw "$WD" --reason "meant the hub"
+check "the request to south is pending, outgoing" grep -q '"toSite" *: *"south"' "$W/out"
+must "north withdraws it" "$NORTH" handoff withdraw "$WD" --reason "south is closed today"
 check "handoff withdraw says what it did" grep -q "withdrew the handoff of NORTH-" "$W/out"
 must "handoff list at north after the withdrawal" "$NORTH" handoff list --json
-check "the request to hbu is no longer pending" bash -c '! grep -q "hbu" "$0"' "$W/out"
+check "the request to south is no longer pending" bash -c '! grep -q "south" "$0"' "$W/out"
 refused "a second withdraw has nothing to take back: exit 1" "$NORTH" 1 'no pending handoff' handoff withdraw "$WD"
 must "ticket show lists the withdrawal in the history" "$NORTH" ticket show "$WD"
-check "ticket show says the handoff was withdrawn, with the reason" grep -q "withdrawn: meant the hub" "$W/out"
+check "ticket show says the handoff was withdrawn, with the reason" grep -q "withdrawn: south is closed today" "$W/out"
+must "lap opens a ticket of its own" "$LAP" ticket create --subject "Meeting room screen flickers" --json
+LT=$(field out id)
+refused "handoff accept on a laptop: exit 1, with the reason, nothing written" "$LAP" 1 \
+    'laptop.*may not move a ticket.*accept it at a site' handoff accept "$LT"
+must "south (no configuration, so no SLA policy) opens a ticket" "$SOUTH" ticket create --subject "Door reader offline" --json
+ST=$(field out id)
+must "south escalates it within south with a handoff note" "$SOUTH" escalate "$ST" --to tier2@south --summary "reader offline since noon" \
+    --verified-facts "power is on | the LED is red" --steps-tried "rebooted the controller" --requested-action "replace the reader"
+must "ticket show of a ticket with no SLA policy" "$SOUTH" ticket show "$ST"
+check "ticket show prints the handoff note without a policy, each part whole on a line of its own" py "$W/out" <<'PY'
+import sys
+lines = [l.strip() for l in open(sys.argv[1]).read().splitlines()]
+for part in ["summary: reader offline since noon", "verified: power is on | the LED is red",
+             "tried: rebooted the controller", "requested: replace the reader"]:
+    if not any(l.endswith(part) for l in lines):
+        sys.exit(f"no line ending in {part!r} in:\n" + "\n".join(lines[-12:]))
+PY
+
+echo "== 10d. a routing file is checked against the store's configuration"
+ROUTING=$CLI_DIR/../../Deploy/routing.json
+set +e; timeout -k 2 60 "$BIN" routing check "$ROUTING" --store "$CENTRAL" >"$W/out" 2>"$W/err"; RC=$?; set -e
+check "routing check --store: the example routing file names only what central publishes: exit 0" \
+    bash -c '[[ $0 -eq 0 ]] && [[ ! -s $1 ]]' "$RC" "$W/err"
+sed -e 's/"escalate": "standard"/"escalate": "standrd"/' -e 's/"slaPolicy": "platinum"/"slaPolicy": "platnum"/' "$ROUTING" >"$W/typo-routing.json"
+set +e; timeout -k 2 60 "$BIN" routing check "$W/typo-routing.json" --store "$CENTRAL" >"$W/out" 2>"$W/err"; RC=$?; set -e
+check "routing check --store names the unknown ladder and policy with their paths: exit 1" \
+    bash -c '[[ $0 -eq 1 ]] && grep -q "rules\[0\].then.escalate: ladder \"standrd\".*Did you mean \"standard\"" "$1" \
+             && grep -q "rules\[0\].then.slaPolicy: SLA policy \"platnum\"" "$1"' "$RC" "$W/err"
+set +e; timeout -k 2 60 "$BIN" routing check "$W/typo-routing.json" >"$W/out" 2>"$W/err"; RC=$?; set -e
+check "routing check without --store checks the file alone: exit 0" test "$RC" -eq 0
+set +e; timeout -k 2 60 "$BIN" routing check "$W/typo-routing.json" --store "$SOUTH" >"$W/out" 2>"$W/err"; RC=$?; set -e
+check "routing check --store of a store with no configuration yet warns that names were not checked: exit 0" \
+    bash -c '[[ $0 -eq 0 ]] && grep -q "no configuration published yet" "$1"' "$RC" "$W/err"
+run "$CENTRAL" serve --http 127.0.0.1:0 --routing "$W/typo-routing.json" --check
+check "serve --check refuses the routing file naming an unknown ladder: exit 2, naming it" \
+    bash -c '[[ $0 -eq 2 ]] && grep -q "ladder \"standrd\"" "$1"' "$RC" "$W/err"
+run "$CENTRAL" serve --http 127.0.0.1:0 --routing "$W/typo-routing.json"
+check "serve refuses to start with it (exit 2) before it listens" \
+    bash -c '[[ $0 -eq 2 ]] && grep -q "ladder \"standrd\"" "$1"' "$RC" "$W/err"
+run "$CENTRAL" serve --http 127.0.0.1:0 --routing "$ROUTING" --check
+check "serve --check with the example routing file says its names are known: exit 0" \
+    bash -c '[[ $0 -eq 0 ]] && grep -q "names known to the store" "$1"' "$RC" "$W/out"
 
 echo "== 11. bad flags"
 # The CLI prints times with milliseconds (createdAt); --at should take them back.

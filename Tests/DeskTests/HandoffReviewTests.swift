@@ -28,9 +28,11 @@ import TicketStore
     func escalatedFromNorth(to receiver: String, role: SiteRole) throws -> (north: TicketDatabase, receiver: TicketDatabase, ticket: String) {
         let northKey = SiteKey.generate(), receiverKey = SiteKey.generate()
         let north = try memoryStore("north", key: northKey), other = try memoryStore(receiver, role: role, key: receiverKey)
-        try admit([(north, northKey), (other, receiverKey)])
+        // Escalated before north adopts a roster: once it lists the receiver as a laptop, the Desk
+        // refuses the request itself (issue 22); an older release could still have written one.
         let ticket = try HelpDesk(store: north).open(TicketDraft(subject: "Payroll export fails", group: "tier1"), now: Self.now)
         try HelpDesk(store: north).escalate(ticket.id, to: "tier2@\(receiver)", note: note, actor: "ana", now: Self.now)
+        try admit([(north, northKey), (other, receiverKey)])
         _ = try other.apply(try north.blocks(after: try other.vector()))
         return (north, other, ticket.id)
     }
@@ -133,6 +135,8 @@ import TicketStore
             Issue.record("a laptop accepted a handoff")
         } catch let error as DeskError {
             #expect(error.code == .notPermitted)
+            // The reason is the rule by which every replica would skip the change (Authorization).
+            #expect(error.message.contains("may not move a ticket's owning site"))
         }
         #expect(try lap.vector() == before, "a refusal writes nothing")
         #expect(try pending(lap, ticket.id, at: Self.now + 2).count == 1, "the request still waits for an answer")

@@ -115,6 +115,8 @@ import TicketStore
 
     @Test func escalatingWithinTheSiteMovesTheGroupAndToAnotherSiteAsksIt() throws {
         let (store, desk) = try store()
+        // A handoff goes only to a site of the roster (issue 22).
+        _ = try store.admit(site: try SiteID("central"), key: SiteKey.generate().publicKey, role: .site)
         let ticket = try desk.open(TicketDraft(subject: "VPN drops", group: "tier1"), now: Self.now)
         let note = HandoffNote(summary: "s", verifiedFacts: "v", stepsTried: "t", requestedAction: "r")
         try desk.escalate(ticket.id, to: "tier2@hub", note: note, actor: "ana", now: Self.now)

@@ -181,6 +181,22 @@ func refusal(_ response: TestResponse, _ status: HTTPResponse.Status, sourceLoca
         #expect(try fixture.store.vector() == before, "a refusal writes nothing")
     }
 
+    /// A handoff to a site the roster does not list would wait for ever: the API refuses it as the
+    /// CLI does, naming the known sites, and writes nothing (issue 22).
+    @Test func anEscalationToASiteOutsideTheRosterIsRefused() async throws {
+        let fixture = try await ActionFixture()
+        let before = try fixture.store.vector()
+        try await fixture.test { client in
+            let response = try await client.post("/api/tickets/\(fixture.ticket.displayNumber)/escalate", json: """
+                {"to": "tier2@hbu", "summary": "s", "verifiedFacts": "v", "stepsTried": "t", "requestedAction": "r"}
+                """, as: .token(fixture.ana))
+            let (field, error) = try refusal(response, .badRequest)
+            #expect(field == "to")
+            #expect(error.contains("hbu is not a site of the roster (known: hub, north, south)"))
+        }
+        #expect(try fixture.store.vector() == before, "a refusal writes nothing")
+    }
+
     @Test func anUnknownMemberIsNamedWithTheNearestKnownOne() async throws {
         let fixture = try await ActionFixture()
         try await fixture.test { client in

@@ -2,6 +2,8 @@ import ArgumentParser
 import Escalation
 import Foundation
 import TicketModel
+import TicketStore
+import Desk
 
 /// The rules of `file`, or a usage failure (exit 2) naming every problem: `serve` refuses the
 /// same file the same way.
@@ -77,4 +79,22 @@ struct DecisionOutput: Encodable {
         (self.file, self.version, rule, isFallback, tags, explanation) = (file, version, d.rule, d.isFallback, d.tags, d.explanation)
         (position, group, priority, slaPolicy, escalate) = (d.position, d.group, d.priority?.rawValue, d.slaPolicy, d.escalate)
     }
+}
+
+/// Refuses `rules` when they name a policy, ladder, group or site that the store's published
+/// configuration and roster do not have: such a ladder never starts and such a policy never applies.
+/// What `routing check --store` and `serve` (and `serve --check`) run.
+/// - Returns: `false` when the store has no configuration published yet, so names could not be
+///   checked (the caller says so); `true` when every name is known.
+/// - Throws: ``CLIFailure`` (exit `code`) listing every unknown name.
+@discardableResult
+func checkRoutingNames(_ rules: RoutingRules, file: String, store: TicketDatabase, code: Int32) throws -> Bool {
+    let library = try EscalationDesk(store: store).library()
+    let sites = try store.roster().map { $0.roster.sites.filter { $0.revokedAfter == nil }.map(\.site) }
+    guard !library.isEmpty else { return false }
+    let issues = rules.unknownNames(library: library, file: file, sites: sites)
+    guard !issues.isEmpty else { return true }
+    throw CLIFailure(message: "\(file) names what this store does not have; publish it at the coordinator (or `tierline sync` with it"
+                         + " if it was published since), or fix the routing file:\n" + issues.map { "  " + $0.description }.joined(separator: "\n"),
+                     code: code)
 }

@@ -17,7 +17,7 @@ import TicketStore
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a headless node: accept sessions, dial peers, push new blocks to them until SIGTERM or SIGINT.",
-        discussion: "Logs go to stderr. A --config FILE (JSON: listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http, routing, tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes, maxSessions, idleTimeoutMillis, allowPlainSessions, notifications, workspace) holds the same settings; flags win over it. Every session runs in TLS 1.3 with the sites' own keys (protocol 2); --tls-cert, --tls-key and --tls-ca use an organisation's CA instead, and --allow-plain (allowPlainSessions) admits plain protocol-1 sessions for an upgrade window. --http serves the node's HTTP server: agents sign in at /login with a password (`tierline agent password NAME`) or send an API token (`tierline agent token NAME`) to reach the dashboard and its JSON API (role manager, or the grant \"dashboard\"); the intake API takes its own tokens (`tierline intake token add`); /metrics is open unless workspace.metricsTokenFile names a token. The workspace section bounds it: maxConnections (4096), headerTimeoutMillis (10000: a connection must send each request head within it), idleTimeoutMillis (60000), secureCookies, hubQuietMillis (60000: open pages show a banner when the hub has been silent this long), maxEventStreams (256). The node raises its open-file limit to the hard limit at start and logs it. --routing FILE routes the tickets that arrive there. The node sends its outbox (notices, replies) through notifications' mail relay and webhooks (`tierline outbox list` shows it). --check reads the settings, opens the store and its key as serve does, prints the effective settings and exits without listening: exit 0 when serve would start, 2 for bad settings, 1 for a missing or unreadable store or key.")
+        discussion: "Logs go to stderr. A --config FILE (JSON: listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http, routing, tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes, maxSessions, idleTimeoutMillis, allowPlainSessions, notifications, workspace) holds the same settings; flags win over it. Every session runs in TLS 1.3 with the sites' own keys (protocol 2); --tls-cert, --tls-key and --tls-ca use an organisation's CA instead, and --allow-plain (allowPlainSessions) admits plain protocol-1 sessions for an upgrade window. --http serves the node's HTTP server: agents sign in at /login with a password (`tierline agent password NAME`) or send an API token (`tierline agent token NAME`) to reach the dashboard and its JSON API (role manager, or the grant \"dashboard\"); the intake API takes its own tokens (`tierline intake token add`); /metrics is open unless workspace.metricsTokenFile names a token. The workspace section bounds it: maxConnections (4096), headerTimeoutMillis (10000: a connection must send each request head within it), idleTimeoutMillis (60000), secureCookies, hubQuietMillis (60000: open pages show a banner when the hub has been silent this long), maxEventStreams (256). The node raises its open-file limit to the hard limit at start and logs it. --routing FILE routes the tickets that arrive there; serve refuses to start (exit 2) when it names a ladder, SLA policy, group or site the store's published configuration and roster do not have (`tierline routing check FILE --store DIR` lists them), and warns when the store has no configuration yet. The node sends its outbox (notices, replies) through notifications' mail relay and webhooks (`tierline outbox list` shows it). --check reads the settings, opens the store and its key as serve does, prints the effective settings and exits without listening: exit 0 when serve would start, 2 for bad settings, 1 for a missing or unreadable store or key.")
 
     @OptionGroup var options: StoreOptions
     @Option(help: "Accept sessions on HOST:PORT (for example 0.0.0.0:7400).") var listen: String?
@@ -39,6 +39,8 @@ struct Serve: AsyncParsableCommand {
         var key: SiteKey
         var identity: LocalIdentity
         var routing: RoutingRules?
+        /// Whether the routing file's names were checked against the store (not when it has no configuration yet).
+        var routingNamesChecked = true
         /// The notification secrets, read from the files the settings name.
         var secrets: NotificationSecrets
         /// The `/metrics` bearer token, read from `workspace.metricsTokenFile`; `nil` for an open `/metrics`.
@@ -98,8 +100,14 @@ struct Serve: AsyncParsableCommand {
         }
         // Routing rules are validated on load: a file with problems stops serve before it listens.
         let rules = try settings.routing.map(readRoutingRules)
-        return Prepared(settings: settings, level: level, directory: directory, store: store, key: key, identity: identity, routing: rules, secrets: secrets,
-                        metricsToken: metricsToken)
+        // So are the names they use, against this store: a ladder it does not have would never start.
+        // With no configuration here yet (a new site before its first sync) serve starts and says so.
+        var routingNamesChecked = true
+        if let rules, let file = settings.routing { routingNamesChecked = try checkRoutingNames(rules, file: file, store: store, code: 2) }
+        var prepared = Prepared(settings: settings, level: level, directory: directory, store: store, key: key, identity: identity, routing: rules, secrets: secrets,
+                                metricsToken: metricsToken)
+        prepared.routingNamesChecked = routingNamesChecked
+        return prepared
     }
 
     func run() async throws {
@@ -110,6 +118,10 @@ struct Serve: AsyncParsableCommand {
         bootstrapLogging(prepared.level)
         let logger = Logger(label: "tierline.node")
         logOpenFileLimit(OpenFileLimit.raiseToHard(), logger: logger)
+        if let file = settings.routing, !prepared.routingNamesChecked {
+            logger.warning("routing names not checked: the store has no configuration published yet; `tierline routing check FILE --store DIR` checks them once it has",
+                           metadata: ["routing.file": "\(file)"])
+        }
         // The dashboard's tables come with the dashboard: a node without --http leaves the store without them.
         let registry = PrometheusCollectorRegistry()
         let node: SyncNode
@@ -208,7 +220,8 @@ struct Serve: AsyncParsableCommand {
         let output = CheckOutput(site: p.identity.site.rawValue, role: p.identity.role.rawValue, publicKey: p.identity.publicKey.hexString,
                                  store: p.directory.path, config: config, listen: s.listen?.description, peers: s.peers.map(\.description),
                                  http: s.http?.description,
-                                 routing: s.routing.map { path in "\(path) (rules \(p.routing?.version ?? "?"), \(p.routing?.rules.count ?? 0) rules and a fallback)" },
+                                 routing: s.routing.map { path in "\(path) (rules \(p.routing?.version ?? "?"), \(p.routing?.rules.count ?? 0) rules and a fallback"
+                                     + (p.routingNamesChecked ? "; names known to the store)" : "; names not checked: no configuration published here yet)") },
                                  logLevel: p.level.rawValue, pollMillis: s.pollMillis,
                                  reconnectMinMillis: s.reconnectMinMillis, reconnectMaxMillis: s.reconnectMaxMillis,
                                  batchBlocks: s.batchBlocks, escalationMillis: s.escalationMillis, tls: s.tls.map(CheckTLS.init),
