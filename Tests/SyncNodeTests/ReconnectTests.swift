@@ -53,6 +53,13 @@ import TicketStore
         #expect(!SocketFailure.isAnswer(ChannelError.connectTimeout(.seconds(5))))
         #expect(SocketFailure.connecting(to: "127.0.0.1:7499", IOError(errnoCode: ECONNREFUSED, reason: "connect"))
                 == "could not connect to 127.0.0.1:7499: connection refused; is `tierline serve` listening there?")
+        #expect(SocketFailure.connecting(to: "10.9.9.9:7400", ChannelError.connectTimeout(.seconds(5))).contains("no answer within 5 s (timed out)"))
+        #expect(SocketFailure.connecting(to: "10.9.9.9:7400", IOError(errnoCode: EHOSTUNREACH, reason: "connect")).contains("no route to the host"))
+        let busy = IOError(errnoCode: EADDRINUSE, reason: "bind(descriptor:ptr:bytes:)")
+        #expect(SocketFailure.binding("0.0.0.0:7400", setting: "--listen", busy)
+                == "cannot listen on 0.0.0.0:7400: the address is already in use (another node or program listens there); stop it, or choose another port with --listen")
+        // Not a bind: the caller keeps its own wording.
+        #expect(SocketFailure.binding("0.0.0.0:7400", setting: "--listen", ChannelError.ioOnClosedChannel) == nil)
     }
 }
 
