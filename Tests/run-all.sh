@@ -27,6 +27,7 @@ status=0
 bin=.build/debug/tierline
 Tests/CLI/two-stores.sh "$bin"
 Tests/CLI/sync-nodes.sh "$bin"
+Tests/CLI/operator-messages.sh "$bin"
 Tests/CLI/backup-restore.sh "$bin"
 Tests/CLI/demo.sh "$bin"
 Tests/CLI/escalation.sh "$bin"

@@ -25,12 +25,16 @@ public final class SyncNode: Service, Sendable {
     let state = NIOLockedValueBox(State())
     /// Slots for accepted connections: members' sessions and strangers' handshakes apart.
     let admission: Admission
+    /// The dialers' state, reported to the store for `tierline status`.
+    let links: LinkBoard
     /// Refusals of accepted connections, logged once per address per interval.
     let refusals: RefusalLog
 
     struct State {
         var shuttingDown = false
         var server: NIOAsyncChannel<AcceptedConnection, Never>?
+        /// Raised by ``reconnectNow()``: a dialer sleeping through its backoff wakes when it changes.
+        var wakeups: UInt64 = 0
     }
 
     /// - Parameters:
@@ -58,6 +62,7 @@ public final class SyncNode: Service, Sendable {
         context.applyLimits(of: configuration)
         context.plainSites = Set(configuration.allowPlainSessions)
         admission = Admission(limits: Admission.Limits(members: configuration.maxSessions))
+        links = LinkBoard(addresses: configuration.peers.map(\.description))
         refusals = RefusalLog(logger: logger, clock: clock)
         context.refusals = refusals
         self.context = context
@@ -107,6 +112,21 @@ public final class SyncNode: Service, Sendable {
 
     public func run() async throws {
         try await bind()
+        // A cancelled task (the service group cancels every service when one fails, such as an HTTP
+        // server that cannot bind) stops the node as a graceful shutdown would: its loops sleep in
+        // slices that cancellation cuts short, and would otherwise spin.
+        await withTaskCancellationHandler {
+            await runUntilShutdown()
+        } onCancel: {
+            self.shutdown()
+        }
+        refusals.flush(all: true)
+        // The last report says nothing is connected; its age then tells `status` the node stopped.
+        await links.report(to: context.store, at: context.clock(), connected: [], force: true)
+        context.logger.info("stopped", metadata: ["site": "\(site)"])
+    }
+
+    private func runUntilShutdown() async {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 if let server = state.withLockedValue({ $0.server }) {
@@ -123,8 +143,6 @@ public final class SyncNode: Service, Sendable {
         } onGracefulShutdown: {
             self.shutdown()
         }
-        refusals.flush(all: true)
-        context.logger.info("stopped", metadata: ["site": "\(site)"])
     }
 
     /// Starts a graceful shutdown: sessions end with `bye`, the listener closes, dialers stop.
@@ -199,50 +217,88 @@ public final class SyncNode: Service, Sendable {
     }
 
     func dial(_ peer: Endpoint) async {
-        var backoff = configuration.reconnectMinMillis
+        var backoff = ReconnectBackoff(minMillis: configuration.reconnectMinMillis, maxMillis: configuration.reconnectMaxMillis)
         while !isShuttingDown {
+            // Taken before the attempt: a reconnectNow() while it runs ends the wait that follows.
+            let wakeups = state.withLockedValue { $0.wakeups }
             let started = context.clock()
-            var progressed = false
+            var outcome = ReconnectBackoff.Outcome.answered
+            var failure: String?
+            var (site, opened): (SiteID?, Bool) = (nil, false)
+            links.attempting(peer.description)
             do {
                 let (channel, counter, gate) = try await Self.connectSecured(to: peer, group: group, limits: context.limits,
                                                                              readTimeout: context.readTimeout, tls: tls, logger: context.logger)
+                links.connected(peer.description)
                 let summary = await SyncSession(context: context, mode: .live, address: peer.description, counter: counter,
                                                 transport: gate).run(channel)
                 if Self.endedInTransport(summary), let refusal = gate.refusal {
                     context.logger.warning("the session with \(peer) ended because TLS failed: \(refusal)")
                 }
                 // A session that opened shows the link works: a reset while idle (a NAT timeout, a
-                // cut) must not stretch the next reconnect toward the 30 s cap.
-                // A peer that keeps refusing after the handshake still backs off.
+                // cut) must not stretch the next reconnect toward the cap.
                 let transport = summary.errorCode == nil || Self.endedInTransport(summary)
-                progressed = summary.errorCode == nil || (summary.opened && transport) || summary.receivedBlocks + summary.sentBlocks > 0
+                if summary.errorCode == nil || (summary.opened && transport) || summary.receivedBlocks + summary.sentBlocks > 0 {
+                    outcome = .progressed
+                }
+                failure = summary.error
+                (site, opened) = (summary.peerSite.flatMap { try? SiteID($0) }, summary.opened)
             } catch {
-                context.logger.warning("cannot reach \(peer): \(error); retrying in \(backoff) ms")
+                // A refusal (TLS, a peer that is not a node) or a refused TCP connection is an answer.
+                outcome = error is WireError || SocketFailure.isAnswer(error) ? .answered : .silent
+                failure = error is WireError ? "cannot reach \(peer): \(error)" : SocketFailure.connecting(to: peer.description, error)
             }
             if isShuttingDown { break }
             let now = context.clock()
-            if progressed || (now >= started && now - started > 10_000) { backoff = configuration.reconnectMinMillis }
-            let jittered = backoff / 2 + Int.random(in: 0...max(1, backoff / 2))
-            await sleep(millis: jittered)
-            backoff = min(backoff * 2, configuration.reconnectMaxMillis)
+            if now >= started && now - started > 10_000 { outcome = .progressed }
+            let wait = backoff.delay(after: outcome) { Int.random(in: $0) }
+            if let failure { context.logger.warning("\(failure); retrying in \(wait) ms") }
+            links.waiting(peer.description, site: site, opened: opened, error: outcome == .progressed ? nil : failure, until: now + UInt64(wait))
+            if await sleep(millis: wait, wakeableSince: wakeups) {
+                // SIGHUP or a new roster: dial now, and back off from the minimum again.
+                backoff.reset()
+            }
         }
     }
 
-    /// Sleeps in short slices so a shutdown is noticed quickly.
-    func sleep(millis: Int) async {
+    /// Dials every configured peer now, starting each backoff again from `reconnectMinMillis`: what
+    /// `serve` does on SIGHUP, and what a change of this node's roster does. Sessions already open
+    /// are not touched.
+    public func reconnectNow() {
+        state.withLockedValue { $0.wakeups &+= 1 }
+    }
+
+    /// Sleeps in short slices so a shutdown is noticed quickly; with `wakeableSince` (a count of
+    /// ``reconnectNow()`` calls), it also ends as soon as the count differs.
+    /// - Returns: whether ``reconnectNow()`` ended it.
+    @discardableResult
+    func sleep(millis: Int, wakeableSince wakeups: UInt64? = nil) async -> Bool {
         var left = millis
         while left > 0 && !isShuttingDown {
+            if let wakeups, state.withLockedValue({ $0.wakeups }) != wakeups { return true }
             let slice = min(left, 100)
             try? await Task.sleep(for: .milliseconds(slice))
             left -= slice
         }
+        return false
     }
 
     /// Notices blocks written into the store by other processes (the CLI) and wakes the sessions.
     func watchStore() async {
         var last = try? await context.store.run { try $0.vector() }
+        var roster = try? await context.store.run { try $0.rosterVersion() }
         while !isShuttingDown {
             await sleep(millis: configuration.pollMillis)
+            // A new roster (`roster add` here, or one a peer brought) may admit a peer that refused
+            // this node until now: dial it at once rather than after the backoff.
+            if let version = try? await context.store.run({ try $0.rosterVersion() }), version != roster {
+                if roster != nil {
+                    context.logger.info("the roster changed (version \(version)): dialing every peer now")
+                    reconnectNow()
+                }
+                roster = version
+            }
+            await links.report(to: context.store, at: context.clock(), connected: context.presence.sites)
             // A block held for clock drift applies once this node's clock catches up with it.
             if let applied = try? await context.store.run({ try $0.retryQuarantined() }), applied > 0 {
                 context.logger.notice("applied \(applied) blocks held back for clock drift: this node's clock caught up with their stamps")
@@ -405,10 +461,10 @@ public enum SyncClient {
             var summary = SessionSummary(address: peer.description)
             summary.error = error.description
             summary.errorCode = error.code.rawValue
-            throw SyncFailure(summary: summary, message: "sync with \(peer) did not finish: \(error)")
+            throw SyncFailure(summary: summary, message: "sync with \(peer) did not finish: \(error)", sessionStarted: false)
         } catch {
             throw SyncFailure(summary: SessionSummary(address: peer.description),
-                              message: "cannot connect to \(peer): \(error); check that `tierline serve` runs there and the port is open")
+                              message: SocketFailure.connecting(to: peer.description, error), sessionStarted: false)
         }
         var summary = await SyncSession(context: context, mode: .oneShot, address: peer.description, counter: counter,
                                         transport: gate, onProgress: onProgress).run(channel)
@@ -431,6 +487,9 @@ public enum SyncClient {
 public struct SyncFailure: Error, CustomStringConvertible {
     public var summary: SessionSummary
     public var message: String
+    /// `false` when no session started (the connection or its TLS handshake failed): nothing was
+    /// exchanged, so `tierline sync` prints no summary, only ``message``.
+    public var sessionStarted = true
     public var description: String { message }
 }
 

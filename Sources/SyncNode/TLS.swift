@@ -231,6 +231,7 @@ enum SyncTransport {
                         tls: TLSContexts?, side: Side, eventLoop: any EventLoop) throws -> TransportGate {
         let gate = TransportGate(eventLoop: eventLoop, mode: tls.map { $0.siteKeys ? .siteKeys : .certificates } ?? .plain)
         try pipeline.addHandler(PeerErrorWatch(gate: gate))
+        if case .dialing = side { try pipeline.addHandler(HTTPAnswerSniffer(gate: gate), position: .first) }
         // Without contexts: a plain protocol-1 connection this side dials (a listener always has them).
         guard let tls else {
             gate.open()
@@ -352,6 +353,31 @@ final class PeerErrorWatch: ChannelInboundHandler, RemovableChannelHandler {
             gate.notePeerError(WireError(reported: code, message))
         }
         context.fireChannelRead(data)
+    }
+}
+
+/// On a dialing connection, below everything: a peer whose first bytes are `HTTP/` is a web server,
+/// most often a node's own `--http` port dialed by mistake for its sync port. TLS would call that
+/// "plain text" and the line protocol a bad frame; this says what it is, refuses the gate with it,
+/// and closes the connection. It steps aside after the first bytes.
+final class HTTPAnswerSniffer: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let gate: TransportGate
+
+    init(gate: TransportGate) { self.gate = gate }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        guard buffer.readableBytes > 0 else { return context.fireChannelRead(data) }
+        if buffer.readableBytesView.starts(with: "HTTP/".utf8.prefix(buffer.readableBytes)) {
+            gate.refuse(WireError(.connectionLost, "the peer answered HTTP; that is a node's dashboard/API port (--http), use its sync port (--listen, listen in node.json)"))
+            return context.close(promise: nil)
+        }
+        // The bytes go on before this handler leaves: a context that left the pipeline forwards nothing.
+        context.fireChannelRead(data)
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }
 

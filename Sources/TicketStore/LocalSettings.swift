@@ -5,6 +5,8 @@ public enum LocalSetting: String, Sendable, CaseIterable {
     /// The agent this store's writes are recorded as when no `--actor` or `TIERLINE_ACTOR` is given
     /// (`tierline agent use NAME`).
     case actor
+    /// The running node's report of its links (``NodeLinks``), for `tierline status`.
+    case links
 }
 
 extension TicketDatabase {

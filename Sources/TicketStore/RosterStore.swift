@@ -37,7 +37,13 @@ extension TicketDatabase {
     }
 
     /// Pins the coordinator's public key (a site or laptop, at setup). Pinning the same key again is a
-    /// no-op; another key is refused, because every roster this store holds was judged by the first.
+    /// no-op. Another key replaces the pinned one only while this store has adopted no roster: until
+    /// then nothing was judged by the first, and a key pinned by mistake (a site's, not the
+    /// coordinator's) would otherwise refuse every roster for life. Once a roster is adopted, another
+    /// key is refused.
+    ///
+    /// A key this store knows as a site's (its own, or a non-coordinator entry of the roster it
+    /// holds) is refused with that reason: it is the most common wrong key to paste.
     public func pinCoordinator(key: [UInt8]) throws {
         guard key.count == 32 else { throw StoreError(.invalidInput, "a coordinator key is 64 hex digits (32 bytes); got \(key.count) bytes") }
         try writer.write { db in
@@ -45,11 +51,18 @@ extension TicketDatabase {
             if me.role == .coordinator && key != me.publicKey {
                 throw StoreError(.invalidInput, "this store is the coordinator; its own key is the pinned one")
             }
+            if me.role != .coordinator && key == me.publicKey {
+                throw StoreError(.invalidInput, "that is this store's own key (site \(me.site)), not the coordinator's; pin the public key `tierline status` prints at the coordinator")
+            }
+            let roster = try Self.roster(db)
+            if let member = roster?.roster.sites.first(where: { $0.key == key.hexString && $0.role != .coordinator }) {
+                throw StoreError(.invalidInput, "that is the key of site \(member.site) (\(member.role.rawValue)) in the roster this store holds, not the coordinator's (\(roster?.roster.coordinator ?? "?")); pin the public key `tierline status` prints at the coordinator")
+            }
             if let pinned = try Self.pinnedKey(db) {
-                guard pinned == key else {
-                    throw StoreError(.keyMismatch, "this store already pinned another coordinator key (\(pinned.hexString.prefix(16))…); a store trusts one coordinator for life; make a new store for another fleet")
+                guard pinned != key else { return }
+                guard roster == nil else {
+                    throw StoreError(.keyMismatch, "this store already pinned another coordinator key (\(pinned.hexString.prefix(16))…) and adopted roster version \(roster?.roster.version ?? 0) under it; a store trusts one coordinator for life; make a new store for another fleet")
                 }
-                return
             }
             try db.execute(sql: "UPDATE localSite SET coordinatorKey = ? WHERE id = 1", arguments: [Data(key)])
         }
@@ -108,6 +121,9 @@ extension TicketDatabase {
         // the store's writers.
         let signed: SignedRoster
         do { signed = try SignedRoster(document: document, signature: signature, pinnedKey: pinned) } catch {
+            if try rosterVersion() == 0, let hint = Self.wrongPinHint(document: document, signature: signature, pinned: pinned) {
+                throw StoreError(.keyMismatch, hint)
+            }
             throw StoreError(.keyMismatch, "\(error)")
         }
         return try writer.writeWithoutTransaction { db in
@@ -120,6 +136,22 @@ extension TicketDatabase {
             }
             return adopted
         }
+    }
+
+    /// For a store that has adopted no roster yet: when a roster's signature fails under the pinned
+    /// key but verifies under the key of one of its own entries, the pinned key is probably wrong
+    /// (a site's key pasted for the coordinator's). Says which key signed it and how to re-pin.
+    /// `nil` when no entry's key verifies (then the roster is not that fleet's, and the usual
+    /// refusal stands).
+    static func wrongPinHint(document: String, signature: [UInt8], pinned: [UInt8]) -> String? {
+        guard document.utf8.count <= RosterLimits.maxDocumentBytes,
+              let roster = try? JSONDecoder().decode(Roster.self, from: Data(document.utf8)) else { return nil }
+        let message = Roster.signedMessage(document)
+        guard let signer = roster.sites.first(where: { member in
+            [UInt8](hex: member.key).map { SiteKey.isValid(signature: signature, of: message, publicKey: $0) } == true
+        }) else { return nil }
+        let pinnedAs = roster.sites.first { $0.key == pinned.hexString }.map { " (that is the key of site \($0.site), a \($0.role.rawValue))" } ?? ""
+        return "the peer's roster is signed by \(signer.key) (site \(signer.site), the \(signer.role.rawValue)), not by the pinned coordinator key \(pinned.hexString)\(pinnedAs); the pinned key is probably wrong: this store has adopted no roster yet, so pin the coordinator's key again with `tierline roster pin \(signer.key)` after checking it at the coordinator (`tierline status` there prints it)"
     }
 
     /// Stores `signed` if newer, rebuilds the key table from it, re-folds what a role change affects and

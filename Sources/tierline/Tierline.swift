@@ -19,10 +19,22 @@ struct Tierline: AsyncParsableCommand {
 
     /// Exit codes: 0 ok, 1 failure, 2 usage. ArgumentParser's own usage code (64) becomes 2.
     static func main() async {
+        var command: any ParsableCommand
+        do { command = try parseAsRoot() } catch { report(error) }
         do {
-            var command = try parseAsRoot()
             if var async = command as? any AsyncParsableCommand { try await async.run() } else { try command.run() }
-        } catch let error as DeskError {
+        } catch let error as ValidationError {
+            // Thrown by a command's run, after its flags parsed: a setting or a file's content is
+            // wrong, which the root's usage line would not help with.
+            fail(error.message, code: 2)
+        } catch {
+            report(error)
+        }
+    }
+
+    /// Prints `error` as the CLI says it and exits with its code.
+    static func report(_ error: any Error) -> Never {
+        do { throw error } catch let error as DeskError {
             fail(render(error), code: error.code == .invalidInput ? 2 : 1)
         } catch let error as StoreError {
             fail(error.description, code: error.code == .invalidInput ? 2 : 1)

@@ -32,7 +32,6 @@ import TicketStore
         // Nothing pinned: no roster can be judged.
         #expect(throws: StoreError.self) { try site.adopt(document: v2.document, signature: v2.signature) }
         try site.pinCoordinator(key: try hub.identity().publicKey)
-        #expect(throws: StoreError.self) { try site.pinCoordinator(key: SiteKey.generate().publicKey) }
         // A rogue coordinator's roster, even a higher version, is refused.
         let rogue = SiteKey.generate()
         var forged = v2.roster
@@ -48,8 +47,38 @@ import TicketStore
         #expect(try site.adopt(document: v2.document, signature: v2.signature))
         #expect(try site.adopt(document: v2.document, signature: v2.signature) == false)
         #expect(try site.rosterVersion() == 2)
+        // Once a roster was judged by the pinned key, another key is refused for life.
+        #expect(throws: StoreError.self) { try site.pinCoordinator(key: SiteKey.generate().publicKey) }
+        #expect(try site.pinnedCoordinatorKey() == (try hub.identity().publicKey))
         // Only the coordinator edits.
         #expect(throws: StoreError.self) { try site.editRoster { roster in roster.version += 0 } }
+    }
+
+    @Test func aWrongPinIsExplainedAtTheFirstRosterAndMayBeReplacedUntilOneIsAdopted() throws {
+        let hub = try memoryStore("hub", role: .coordinator)
+        let northKey = SiteKey.generate(), southKey = SiteKey.generate()
+        let north = try memoryStore("north", key: northKey)
+        let v2 = try hub.editRoster { roster in
+            roster.sites.append(.init(site: try SiteID("north"), key: northKey.publicKey, role: .site))
+            roster.sites.append(.init(site: try SiteID("south"), key: southKey.publicKey, role: .site))
+        }
+        // Its own key is refused with that reason.
+        #expect { try north.pinCoordinator(key: northKey.publicKey) } throws: { "\($0)".contains("this store's own key") }
+        // South's key pinned by mistake: the hub's roster is refused, saying which key signed it.
+        try north.pinCoordinator(key: southKey.publicKey)
+        let hubKey = try hub.identity().publicKey
+        #expect { try north.adopt(document: v2.document, signature: v2.signature) } throws: { error in
+            let text = "\(error)"
+            return text.contains("probably wrong") && text.contains(hubKey.hexString) && text.contains("site south")
+                && text.contains("roster pin \(hubKey.hexString)")
+        }
+        // Nothing was adopted under the wrong key, so it may be replaced.
+        try north.pinCoordinator(key: hubKey)
+        #expect(try north.adopt(document: v2.document, signature: v2.signature))
+        // Now a site's key from the roster held is refused with that reason, and any other key for life.
+        #expect { try north.pinCoordinator(key: southKey.publicKey) } throws: { "\($0)".contains("key of site south") }
+        #expect { try north.pinCoordinator(key: SiteKey.generate().publicKey) } throws: { "\($0)".contains("for life") }
+        #expect(try north.pinnedCoordinatorKey() == hubKey)
     }
 
     @Test func aRoleChangeReFoldsWhatThatSiteWrote() throws {

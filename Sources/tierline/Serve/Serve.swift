@@ -16,7 +16,7 @@ import TicketStore
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a headless node: accept sessions, dial peers, push new blocks to them until SIGTERM or SIGINT.",
+        abstract: "Run a headless node: accept sessions, dial peers, push new blocks to them until SIGTERM or SIGINT (SIGHUP dials every peer now).",
         discussion: "Logs go to stderr. A --config FILE (JSON: listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http, routing, tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes, maxSessions, idleTimeoutMillis, allowPlainSessions, notifications, workspace) holds the same settings; flags win over it. Every session runs in TLS 1.3 with the sites' own keys (protocol 2); --tls-cert, --tls-key and --tls-ca use an organisation's CA instead, and --allow-plain (allowPlainSessions) admits plain protocol-1 sessions for an upgrade window. --http serves the node's HTTP server: agents sign in at /login with a password (`tierline agent password NAME`) or send an API token (`tierline agent token NAME`) to reach the dashboard and its JSON API (role manager, or the grant \"dashboard\"); the intake API takes its own tokens (`tierline intake token add`); /metrics is open unless workspace.metricsTokenFile names a token. The workspace section bounds it: maxConnections (4096), headerTimeoutMillis (10000: a connection must send each request head within it), idleTimeoutMillis (60000), secureCookies, hubQuietMillis (60000: open pages show a banner when the hub has been silent this long), maxEventStreams (256). The node raises its open-file limit to the hard limit at start and logs it. --routing FILE routes the tickets that arrive there; serve refuses to start (exit 2) when it names a ladder, SLA policy, group or site the store's published configuration and roster do not have (`tierline routing check FILE --store DIR` lists them), and warns when the store has no configuration yet. The node sends its outbox (notices, replies) through notifications' mail relay and webhooks (`tierline outbox list` shows it). --check reads the settings, opens the store and its key as serve does, prints the effective settings and exits without listening: exit 0 when serve would start, 2 for bad settings, 1 for a missing or unreadable store or key.")
 
     @OptionGroup var options: StoreOptions
@@ -132,13 +132,14 @@ struct Serve: AsyncParsableCommand {
             throw CLIFailure(message: error.message)
         }
         do { try await node.bind() } catch {
-            throw CLIFailure(message: "cannot listen on \(settings.listen.map { "\($0)" } ?? "?"): \(error); is another node using the port?")
+            let address = settings.listen.map { "\($0)" } ?? "?"
+            throw CLIFailure(message: SocketFailure.binding(address, setting: Self.listenSetting, error) ?? "cannot listen on \(address): \(error)")
         }
         // Every write to this store, the CLI's too, addresses its notices to the webhooks named here.
         try store.setNoticeWebhooks(settings.notifications.webhooks.map(\.name))
         // The outbox's sender: after the node (started before, stopped after it), so that what the
         // node's ticker writes is sent while it runs.
-        var services: [any Service] = [node, NotificationDispatcher(store: store, settings: settings.notifications, secrets: prepared.secrets,
+        var services: [any Service] = [node, ReconnectOnHangup(node: node, logger: logger), NotificationDispatcher(store: store, settings: settings.notifications, secrets: prepared.secrets,
                                                                     logger: Logger(label: "tierline.notify"))]
         if let http = settings.http {
             let intake = IntakeRoutes(service: try IntakeService(store: store, routing: prepared.routing, logger: Logger(label: "tierline.intake")))
@@ -150,8 +151,18 @@ struct Serve: AsyncParsableCommand {
             }))
         }
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        try await group.run()
+        do { try await group.run() } catch {
+            // The sync listener is bound above, so a bind that fails here is the HTTP server's.
+            if let message = SocketFailure.binding(settings.http.map { "\($0)" } ?? "?", setting: Self.httpSetting, error) {
+                throw CLIFailure(message: message)
+            }
+            throw error
+        }
     }
+
+    /// The settings that choose the addresses serve binds, as a bind failure names them.
+    static let listenSetting = "--listen (listen in node.json)"
+    static let httpSetting = "--http (http in node.json)"
 
     /// The effective settings of `serve --check`. Every key is present; unset ones are `null`.
     struct CheckOutput: Encodable {
@@ -278,5 +289,22 @@ struct Serve: AsyncParsableCommand {
         if tls.requiresClientCertificate { parts.append("client certificates required") }
         if let name = tls.serverName { parts.append("server name \(name)") }
         return parts.joined(separator: "; ")
+    }
+}
+
+/// SIGHUP tells the node to dial every configured peer now, with each backoff started again from
+/// `reconnectMinMillis` (after the hub came back, or a site was added to the roster), rather than
+/// after the wait a run of failures built up. Sessions already open are not touched.
+struct ReconnectOnHangup: Service {
+    let node: SyncNode
+    let logger: Logger
+
+    func run() async throws {
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        logger.info("SIGHUP dials every peer now")
+        for await _ in hangups.cancelOnGracefulShutdown() {
+            logger.notice("SIGHUP: dialing every peer now")
+            node.reconnectNow()
+        }
     }
 }

@@ -44,6 +44,12 @@ struct StatusCommand: ParsableCommand {
         @NullEncoded var copiedStore: String?
         /// The outbox's deliveries by state (pending, sent, dead) and the oldest pending one's due time (ms).
         var outbox: OutboxSummary
+        /// Whether a node (`tierline serve`) runs on this store now: it reported its links within the
+        /// last few seconds. Without one, `peers[].session` is `null`.
+        var nodeRunning: Bool
+        /// The peers the node dials, as it last reported them: `connected`, `connecting` or `waiting`,
+        /// with the last attempt's error; `everConnected` is `false` for one no session ever opened with.
+        var dialed: [NodeLinks.Dialed]
 
         // Every key is present, `null` when empty, so scripts need not guess.
     }
@@ -77,6 +83,9 @@ struct StatusCommand: ParsableCommand {
         @NullEncoded var lastError: String?
         /// `tls`, `tls-ca` or `plain` (unprotected), as the last session ran.
         @NullEncoded var transport: String?
+        /// `open` while the running node has a session with this peer (an idle one too, however
+        /// old `lastSeen` is), `closed` when it has none; `null` when no node runs on this store.
+        @NullEncoded var session: String?
 
     }
 
@@ -84,12 +93,20 @@ struct StatusCommand: ParsableCommand {
         let store = try options.open()
         let identity = try store.identity()
         let vector = try store.vector()
-        let peers = try store.peers().map { p in
+        let links = try store.nodeLinks()
+        let running = links?.isLive(at: UInt64(Date().timeIntervalSince1970 * 1000)) ?? false
+        let open = Set(running ? links?.connected ?? [] : [])
+        let records = try store.peers()
+        let peers = records.map { p in
             Peer(site: p.site.rawValue, role: p.role.rawValue, address: p.address,
                  lastSeen: Date(timeIntervalSince1970: Double(p.lastSeen) / 1000),
                  theyLack: p.vector.lacking(from: vector), weLack: vector.lacking(from: p.vector),
                  skewMillis: p.skewMillis, blocksIn: p.blocksIn, blocksOut: p.blocksOut, lastError: p.lastError,
-                 transport: p.transport)
+                 transport: p.transport, session: running ? (open.contains(p.site.rawValue) ? "open" : "closed") : nil)
+        }
+        // A dialed address no session has opened with: not in the peer table under its site or address.
+        let unheard = (links?.dialed ?? []).filter { link in
+            !records.contains { $0.address == link.address || $0.site.rawValue == link.site }
         }
         let pending = try store.pendingBlocks().map { Pending(origin: $0.origin.rawValue, seq: $0.seq, reason: $0.reason) }
         let restored = try store.restoredAt().map { Date(timeIntervalSince1970: Double($0) / 1000) }
@@ -103,7 +120,8 @@ struct StatusCommand: ParsableCommand {
                                          theirHash: $0.theirHash.hexString, address: $0.address,
                                          detectedAt: Date(timeIntervalSince1970: Double($0.detectedAt) / 1000))
                             },
-                            copiedStore: try store.copiedStoreRefusal(), outbox: try store.outboxSummary())
+                            copiedStore: try store.copiedStoreRefusal(), outbox: try store.outboxSummary(),
+                            nodeRunning: running, dialed: links?.dialed ?? [])
         if options.json { return try printJSON(output) }
         print("site \(output.site) (\(output.role)), vector \(vector)")
         print("public key \(output.publicKey)")
@@ -122,15 +140,25 @@ struct StatusCommand: ParsableCommand {
         print("outbox: \(outbox.pending) pending, \(outbox.dead) dead"
               + (outbox.dead > 0 ? " (`tierline outbox list --state dead`, then `tierline outbox retry`)" : ""))
         print("")
-        if peers.isEmpty {
+        if !running, links != nil {
+            print("no node runs on this store now (`tierline serve`); SESSION is unknown, LAST SEEN is the last session's")
+        }
+        if peers.isEmpty && unheard.isEmpty {
             print("no peers yet; run `tierline sync HOST:PORT` or `tierline serve --peer HOST:PORT`")
         } else {
             let now = Date()
-            printTable(["PEER", "ROLE", "ADDRESS", "LINK", "LAST SEEN", "THEY LACK", "WE LACK", "SKEW", "LAST ERROR"], peers.map { p in
+            let heard = peers.map { p in
                 [p.site, p.role, p.address, p.transport.map { $0 == "plain" ? "PLAIN: unprotected" : $0 } ?? "—",
-                 ageText(now.timeIntervalSince(p.lastSeen)), "\(p.theyLack)", "\(p.weLack)",
+                 p.session.map { $0 == "open" ? "open" : "closed" } ?? "—",
+                 // A quiet open session is idle, not stale: its lastSeen is written only now and then.
+                 p.session == "open" ? "now (session open)" : ageText(now.timeIntervalSince(p.lastSeen)), "\(p.theyLack)", "\(p.weLack)",
                  p.skewMillis.map { "\($0) ms" } ?? "—", p.lastError ?? "—"]
-            })
+            }
+            let never = unheard.map { link in
+                ["?", "—", link.address, "—", link.state == "connected" ? "opening" : "—", "never connected", "—", "—", "—",
+                 link.lastError ?? (running ? "— (connecting)" : "—")]
+            }
+            printTable(["PEER", "ROLE", "ADDRESS", "LINK", "SESSION", "LAST SEEN", "THEY LACK", "WE LACK", "SKEW", "LAST ERROR"], heard + never)
         }
         if !pending.isEmpty {
             print("\n\(pending.count) blocks held back:")

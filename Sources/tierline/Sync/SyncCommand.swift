@@ -63,6 +63,11 @@ struct SyncCommand: AsyncParsableCommand {
             summary = try await SyncClient.exchange(store: store, key: key, with: endpoint, logger: Logger(label: "tierline.sync", factory: { _ in SwiftLogNoOpLogHandler() }),
                                                     tls: tls.applied(to: nil), allowPlain: try tls.allowPlain.map { try SiteID($0) }, onProgress: { bar.update($0) })
         } catch let error as SyncFailure {
+            // Nothing was exchanged: a summary of zeros would read like a sync that found nothing to do.
+            guard error.sessionStarted else {
+                bar.finish()
+                throw CLIFailure(message: error.message)
+            }
             summary = error.summary
             failure = error.message
         }
