@@ -22,12 +22,13 @@ Then:
     the metric rows m-created, m-escalation-rate, m-fcr against /api/metrics;
   - takes a 1400x1800 screenshot of the signed-in page to Tests/artifacts/dashboard.png (kept for people to
     look at);
-  - parses /metrics with prometheus_client (tierline_backlog_tickets per site, the sync counters);
+  - parses /metrics with prometheus_client (tierline_backlog_tickets per site, the sync counters) and
+    has Prometheus's `promtool check metrics` lint it (every family with # HELP and # TYPE);
   - parses /export.csv (and ?table=metrics) with the csv module;
   - checks that /api/metrics?days=0 is a 400 whose JSON names the parameter `days`.
 
-Needs Debian's `chromium` package (apt-get install -y chromium fonts-dejavu-core) and the PyPI package
-prometheus-client; a missing one is a FAIL, not a skip. Prints one PASS/FAIL line per check; exits 1
+Needs Debian's `chromium` and `prometheus` packages (apt-get install -y chromium fonts-dejavu-core
+prometheus) and the PyPI package prometheus-client; a missing one is a FAIL, not a skip. Prints one PASS/FAIL line per check; exits 1
 if any check fails.
 """
 import base64
@@ -523,6 +524,7 @@ def prometheus_checks(base):
         check("prometheus_client parses /metrics", False, f"{e!r}\n{text[:1500]}")
         return
     check(f"prometheus_client parses /metrics ({len(families)} families)", bool(families), text[:1500])
+    promtool_checks(text)
     samples = {}
     types = {}
     for f in families:
@@ -585,6 +587,25 @@ def csv_checks(base, metrics):
     check("/export.csv?table=metrics: a metric,value table whose 'created' is the JSON's created count",
           status == 200 and rows[:1] == [["metric", "value"]] and values.get("created") == str(metrics["metrics"]["created"]),
           f"status {status}; header {rows[:1]}; created {values.get('created')!r}, JSON {metrics['metrics']['created']}")
+
+
+def promtool_checks(text):
+    """Prometheus's own linter accepts the text: every family has # HELP and # TYPE, names follow its rules."""
+    helped = set(re.findall(r"^# HELP (\S+) ", text, re.M))
+    typed = set(re.findall(r"^# TYPE (\S+) ", text, re.M))
+    check(f"every family of /metrics has a # HELP line ({len(typed)} families)", typed and typed <= helped,
+          f"no # HELP: {sorted(typed - helped)}")
+    promtool = shutil.which("promtool")
+    if not check("promtool is installed (Debian's prometheus package; see .ci/run)", promtool is not None,
+                 "install it: apt-get install -y prometheus"):
+        return
+    try:
+        done = subprocess.run([promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=60)
+        rc, out, err = done.returncode, done.stdout, done.stderr
+    except subprocess.TimeoutExpired:
+        rc, out, err = 124, b"", b"(timed out after 60 s)"
+    check("promtool check metrics accepts /metrics (exit 0)", rc == 0,
+          f"exit {rc}\n{(out + err).decode(errors='replace')[:1500]}")
 
 
 def bad_query_checks(base):

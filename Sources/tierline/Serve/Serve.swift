@@ -115,7 +115,7 @@ struct Serve: AsyncParsableCommand {
         let node: SyncNode
         do {
             node = try SyncNode(store: store, key: prepared.key, configuration: settings, logger: logger,
-                                metrics: SyncMetrics(factory: PrometheusMetricsFactory(registry: registry)))
+                                metrics: SyncMetrics(factory: DescribedMetricsFactory(registry: registry, help: SyncMetrics.help)))
         } catch let error as ConfigurationError {
             throw CLIFailure(message: error.message)
         }
