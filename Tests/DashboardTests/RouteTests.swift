@@ -104,6 +104,48 @@ func object(_ buffer: ByteBuffer) throws -> [String: Any] {
         }
     }
 
+    /// `?site=nrth` used to show zeros everywhere, as if the site had no tickets (issue 22).
+    @Test(arguments: ["/api/summary?site=nrth", "/api/metrics?site=nrth", "/api/series?site=nrth", "/export.csv?site=nrth", "/?site=nrth"])
+    func anUnknownSiteIsRefusedListingTheKnownOnes(uri: String) async throws {
+        let fixture = try await RouteFixture()
+        try await fixture.test { client in
+            try await client.execute(uri: uri, method: .get) { response in
+                #expect(response.status == .badRequest)
+                let json = try object(response.body)
+                #expect(json["parameter"] as? String == "site")
+                let message = try #require(json["error"] as? String)
+                #expect(message.contains("'nrth'") && message.contains("known sites: north"))
+            }
+            // A site the replica knows is shown.
+            try await client.execute(uri: uri.replacingOccurrences(of: "nrth", with: "north"), method: .get) { response in
+                #expect(response.status == .ok)
+            }
+        }
+    }
+
+    /// A browser gets a page saying what was wrong, not raw JSON; the API stays JSON whatever it accepts.
+    @Test(arguments: [("/?site=nrth", "site", "known sites: north"), ("/?days=0", "days", "from 1 to 3650"),
+                      ("/export.csv?priority=critical", "priority", "got &#39;critical&#39;")])
+    func aBrowserGetsAPageForABadFilter(uri: String, parameter: String, says: String) async throws {
+        let fixture = try await RouteFixture()
+        var headers = HTTPFields()
+        headers[.accept] = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        try await fixture.test { client in
+            try await client.execute(uri: uri, method: .get, headers: headers) { response in
+                #expect(response.status == .badRequest)
+                #expect(response.headers[.contentType] == "text/html; charset=utf-8")
+                let html = String(buffer: response.body)
+                #expect(html.contains("id=\"error\" data-parameter=\"\(parameter)\""))
+                #expect(html.contains(says))
+                #expect(html.contains("<a href=\"/\" id=\"whole-fleet\">"))
+            }
+            try await client.execute(uri: "/api/metrics?site=nrth", method: .get, headers: headers) { response in
+                #expect(response.status == .badRequest)
+                #expect(response.headers[.contentType] == "application/json")
+            }
+        }
+    }
+
     @Test func pageShowsSitesChartsAndEscapedText() async throws {
         let fixture = try await RouteFixture()
         try await fixture.test { client in
