@@ -370,6 +370,17 @@ enum Schema {
             try db.alter(table: "agentSession") { t in t.add(column: "agentVersion", .integer).notNull().defaults(to: 0) }
             try db.alter(table: "agentToken") { t in t.add(column: "agentVersion", .integer).notNull().defaults(to: 0) }
         }
+        migrator.registerMigration("v19-kb-stemming") { db in
+            // Article search matches word forms ("printer" finds "printers", "crashed" finds "crash"):
+            // the porter stemmer over the same unicode61 words. The index is local, rebuilt from the articles.
+            try db.execute(sql: """
+                DROP TABLE articleText;
+                CREATE VIRTUAL TABLE articleText USING fts5 (id UNINDEXED, title, summary, rootCause, steps,
+                  tokenize = 'porter unicode61 remove_diacritics 2');
+                INSERT INTO articleText (rowid, id, title, summary, rootCause, steps)
+                  SELECT rowid, id, title, summary, rootCause, steps FROM article;
+                """)
+        }
         return migrator
     }
 
