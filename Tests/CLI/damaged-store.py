@@ -67,12 +67,15 @@ def every_command(store, port):
 def damaged_checks(work):
     store = make_store(work, "north", tickets=40)
     db = os.path.join(store, "tierline.sqlite")
-    require("the CLI left no write-ahead log behind (the database file holds every page)",
-            not os.path.exists(db + "-wal") or os.path.getsize(db + "-wal") == 0, os.listdir(store))
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
-        page_size = c.execute("PRAGMA page_size").fetchone()[0]
-        pages = [p for (p,) in c.execute("SELECT pageno FROM dbstat WHERE name = 'block' AND pagetype = 'leaf' ORDER BY pageno")]
+    # Every page into the database file first (the write-ahead log may still hold the newest ones), so
+    # the page overwritten below is the one SQLite reads.
+    c = sqlite3.connect(db)
+    c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page_size = c.execute("PRAGMA page_size").fetchone()[0]
+    pages = [p for (p,) in c.execute("SELECT pageno FROM dbstat WHERE name = 'block' AND pagetype = 'leaf' ORDER BY pageno")]
     c.close()
+    require("the write-ahead log is empty (the database file holds every page)",
+            not os.path.exists(db + "-wal") or os.path.getsize(db + "-wal") == 0, os.listdir(store))
     require(f"the block table spans several leaf pages ({len(pages)})", len(pages) >= 3, pages)
     victim = pages[len(pages) // 2]
     with open(db, "r+b") as f:

@@ -128,8 +128,7 @@ func object(_ buffer: ByteBuffer) throws -> [String: Any] {
                       ("/export.csv?priority=critical", "priority", "got &#39;critical&#39;")])
     func aBrowserGetsAPageForABadFilter(uri: String, parameter: String, says: String) async throws {
         let fixture = try await RouteFixture()
-        var headers = HTTPFields()
-        headers[.accept] = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        let headers: HTTPFields = [.accept: "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"]
         try await fixture.test { client in
             try await client.execute(uri: uri, method: .get, headers: headers) { response in
                 #expect(response.status == .badRequest)
