@@ -1,8 +1,10 @@
 import Dashboard
 import Foundation
 import GRDB
+import CoreMetrics
 import Hummingbird
 import HummingbirdTesting
+import Prometheus
 import Synchronization
 import TestSupport
 import Testing
@@ -210,5 +212,22 @@ func object(_ buffer: ByteBuffer) throws -> [String: Any] {
                 #expect(backlog.first?["value"] as? Double == 0)
             }
         }
+    }
+}
+
+/// `promtool check metrics` refuses a family without `# HELP`: swift-metrics families made through
+/// the described factory carry their text (issue 22: the ten sync counters had none).
+@Suite struct DescribedMetricsFactoryTests {
+    @Test func familiesWithHelpTextEmitIt() {
+        let registry = PrometheusCollectorRegistry()
+        let factory = DescribedMetricsFactory(registry: registry, help: ["demo_sessions_total": "Sessions started", "demo_open": "Sessions open now"])
+        CoreMetrics.Counter(label: "demo_sessions_total", factory: factory).increment(by: 2)
+        CoreMetrics.Meter(label: "demo_open", factory: factory).set(3)
+        CoreMetrics.Counter(label: "demo_plain_total", factory: factory).increment()
+        let text = registry.emitToString()
+        #expect(text.contains("# HELP demo_sessions_total Sessions started\n# TYPE demo_sessions_total counter\ndemo_sessions_total 2"))
+        #expect(text.contains("# HELP demo_open Sessions open now\n# TYPE demo_open gauge\ndemo_open 3"))
+        // A label without text is made as swift-prometheus makes it.
+        #expect(text.contains("# TYPE demo_plain_total counter"))
     }
 }
