@@ -62,6 +62,8 @@ public struct StoreDirectory: Sendable {
             // writes to the file (GRDB makes sure of a write-ahead log), which a damaged one must not get.
             var readOnly = Configuration()
             readOnly.readonly = true
+            // Waits for other processes' writes as the store's own connections do (`openPool`).
+            readOnly.busyMode = .timeout(10)
             let check = try DatabaseQueue(path: databasePath, configuration: readOnly)
             defer { try? check.close() }
             try TicketDatabase.checkIntegrity(check)
