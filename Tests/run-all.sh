@@ -40,6 +40,7 @@ python3 Tests/CLI/crash-sync.py "$bin" 25
 python3 Tests/CLI/garbage-peer.py "$bin"
 python3 Tests/CLI/stranger-flood.py "$bin"
 python3 Tests/CLI/copied-store.py "$bin"
+python3 Tests/CLI/damaged-store.py "$bin"
 python3 Tests/CLI/wire-capture.py "$bin"
 python3 Tests/CLI/tls-resumption.py "$bin"
 python3 Tests/CLI/json-keys.py "$bin"

@@ -166,6 +166,13 @@ public struct FleetQueries: Sendable {
         try await database.writer.read { db in try Self.summary(db, period: period, now: now, site: site) }
     }
 
+    /// Every site ``summary(period:now:site:)`` has a line for, sorted: the sites a `site` filter may name.
+    public func sites(now: Int64) async throws -> [String] {
+        try await database.writer.read { db in
+            try Self.summary(db, period: Period(from: now - Self.dayMillis, to: now), now: now, site: nil).sites.map(\.site).sorted()
+        }
+    }
+
     /// Every help-desk figure of ``MetricSet`` over the tickets `filter` matches, for `period`.
     public func metrics(_ filter: MetricFilter = MetricFilter(), period: Period, now: Int64) async throws -> MetricSet {
         try await database.writer.read { db in try MetricQueries.metrics(db, filter: filter, period: period, now: now) }

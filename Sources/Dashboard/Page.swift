@@ -44,6 +44,21 @@ public struct DashboardPage {
         return html
     }
 
+    /// The page a browser gets for a bad filter: what was wrong, and links back to the dashboard.
+    static func badQuery(_ error: DashboardQueryError) -> String {
+        """
+        <!doctype html>
+        <html lang="en"><head><meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>Tierline dashboard · bad filter</title>
+        <link rel="stylesheet" href="/static/dashboard.css"></head><body>
+        <header><h1>Tierline dashboard</h1></header>
+        <p class="bad" id="error" data-parameter="\(escape(error.parameter))">The filter <code>\(escape(error.parameter))</code> cannot be shown: \(escape(error.message)).</p>
+        <p><a href="/" id="whole-fleet">Show the whole fleet</a> or use the browser's Back button to correct the filter.</p>
+        </body></html>
+        """
+    }
+
     /// The page's style sheet, served at `/static/dashboard.css` (the pages' policy allows no inline style).
     public static let style = """
         body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#1d2430;background:#fafbfc}

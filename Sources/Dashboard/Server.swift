@@ -217,20 +217,42 @@ public struct DashboardServer: Sendable {
     }
 
     /// Parses the query and runs `body` through ``bounded(key:_:)``, keyed by the route and its
-    /// parameters; a bad query is a 400 naming the parameter.
+    /// parameters; a bad query, or a site this replica does not know, is a 400 naming the parameter:
+    /// JSON for the API (and for clients that do not ask for HTML), a page for a browser.
     func answer(_ request: Request, _ body: @escaping @Sendable (DashboardQuery, Int64) async throws -> Response) async throws -> Response {
         let now = now()
         let given = parameters(request)
+        let wantsPage = !request.uri.path.hasPrefix("/api/") && (request.headers[.accept] ?? "").contains("text/html")
         let query: DashboardQuery
         do {
             query = try DashboardQuery(given, now: now)
         } catch {
-            return errorResponse(.badRequest, parameter: error.parameter, message: error.message)
+            return badQuery(error, page: wantsPage)
         }
         let key = request.uri.path + "?" + given.sorted { $0.key < $1.key }.map { "\($0.key.debugDescription)=\($0.value.debugDescription)" }.joined(separator: "&")
+            + (wantsPage ? "#page" : "")
         let cacheControl = request.headers[.cacheControl]?.lowercased() ?? ""
         let fresh = cacheControl.contains("no-cache") || cacheControl.contains("max-age=0")
-        return try await bounded(key: key, fresh: fresh) { try await body(query, now) }
+        return try await bounded(key: key, fresh: fresh) {
+            if let site = query.filter.site {
+                // A site nobody knows would show zeros everywhere, as if it had no tickets.
+                let known = try await self.queries.sites(now: now)
+                guard known.contains(site) else {
+                    let listed = known.isEmpty ? "none yet" : known.joined(separator: ", ")
+                    return self.badQuery(DashboardQueryError(parameter: "site", message: "no site '\(site)' is known here; known sites: \(listed)"),
+                                         page: wantsPage)
+                }
+            }
+            return try await body(query, now)
+        }
+    }
+
+    /// A 400 for a bad query: the JSON error, or for a browser a page saying what was wrong.
+    func badQuery(_ error: DashboardQueryError, page: Bool) -> Response {
+        guard page else { return errorResponse(.badRequest, parameter: error.parameter, message: error.message) }
+        var headers = HTTPFields()
+        headers[.contentType] = "text/html; charset=utf-8"
+        return Response(status: .badRequest, headers: headers, body: .init(byteBuffer: ByteBuffer(string: DashboardPage.badQuery(error))))
     }
 
     func page(_ request: Request) async throws -> Response {

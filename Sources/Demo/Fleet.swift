@@ -74,7 +74,7 @@ final class Fleet: @unchecked Sendable {
     /// Starts the hub (listening on a free port, with the dashboard's registry for its counters),
     /// the proxy for south's link, and north and south dialing the hub.
     func start(registry: PrometheusCollectorRegistry?) async throws {
-        let metrics = registry.map { SyncMetrics(factory: PrometheusMetricsFactory(registry: $0)) }
+        let metrics = registry.map { SyncMetrics(factory: DescribedMetricsFactory(registry: $0, help: SyncMetrics.help)) }
         guard let address = try await launch(&hub, listen: true, peers: [], metrics: metrics) else {
             throw ConfigurationError("the hub did not bind a port")
         }

@@ -98,6 +98,23 @@ public struct SyncMetrics: Sendable {
     let divergences: Counter
     let openSessions: Meter
 
+    /// What each of these families counts: the `# HELP` line of `/metrics`, which Prometheus tools
+    /// (`promtool check metrics`) require of every family. swift-metrics has no place for it, so the
+    /// factory that exports them looks the text up here by label.
+    public static let help: [String: String] = [
+        "tierline_sync_blocks_received_total": "Blocks received from peers in sync sessions",
+        "tierline_sync_blocks_applied_total": "Received blocks this replica applied (new to it)",
+        "tierline_sync_blocks_sent_total": "Blocks sent to peers in sync sessions",
+        "tierline_sync_changeset_bytes_received_total": "Change-set bytes received from peers, inflated",
+        "tierline_sync_changeset_bytes_sent_total": "Change-set bytes sent to peers, inflated",
+        "tierline_sync_socket_bytes_received_total": "Bytes read from sync connections, counted when a session ends",
+        "tierline_sync_socket_bytes_sent_total": "Bytes written to sync connections, counted when a session ends",
+        "tierline_sync_sessions_total": "Sync sessions started, dialed or accepted",
+        "tierline_sync_session_errors_total": "Sync sessions that ended with an error",
+        "tierline_sync_divergences_total": "Times a peer showed another block at a seq this replica holds (two histories of a site)",
+        "tierline_sync_sessions_open": "Sync sessions open now",
+    ]
+
     /// Counters made by `factory` (by default the process-wide one, which does nothing unless bootstrapped).
     public init(factory: any MetricsFactory = MetricsSystem.factory) {
         blocksIn = Counter(label: "tierline_sync_blocks_received_total", factory: factory)

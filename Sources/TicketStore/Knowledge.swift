@@ -48,6 +48,9 @@ public struct ArticleHit: Sendable, Encodable {
     public var match: String
     /// FTS5's bm25 rank within its match class (lower is better), negated so that higher is better.
     public var score: Double
+    /// How well the article matches, 1 to 100, for people: 100 for the first hit, the others by their
+    /// ``score`` against it, never more than a hit ranked before them.
+    public var relevance: Int
 }
 
 /// The element of a ticket's `links` set that records a knowledge article used on it.
@@ -197,8 +200,16 @@ extension TicketDatabase {
                     WHERE articleText MATCH ? ORDER BY rank, a.id LIMIT ?
                     """, arguments: [query, limit + seen.count])
                 for row in rows where hits.count < limit && seen.insert(row["id"]).inserted {
-                    hits.append(ArticleHit(article: Self.articleRecord(row), match: match, score: -(row["rank"] as Double)))
+                    hits.append(ArticleHit(article: Self.articleRecord(row), match: match, score: -(row["rank"] as Double), relevance: 100))
                 }
+            }
+            // bm25's raw figures (often tiny, like 1e-06 in a small knowledge base) mean nothing to a reader.
+            let top = hits.first?.score ?? 0
+            var ceiling = 100
+            for index in hits.indices {
+                let share = top > 0 ? Int((100 * hits[index].score / top).rounded()) : 100
+                ceiling = max(1, min(ceiling, share))
+                hits[index].relevance = ceiling
             }
             return hits
         }

@@ -375,6 +375,17 @@ enum Schema {
             // default, as mail gateways expect) or be refused. Local to this node, as tokens are.
             try db.alter(table: "apiToken") { t in t.add(column: "unmatchedReplies", .text).notNull().defaults(to: "open") }
         }
+        migrator.registerMigration("v20-kb-stemming") { db in
+            // Article search matches word forms ("printer" finds "printers", "crashed" finds "crash"):
+            // the porter stemmer over the same unicode61 words. The index is local, rebuilt from the articles.
+            try db.execute(sql: """
+                DROP TABLE articleText;
+                CREATE VIRTUAL TABLE articleText USING fts5 (id UNINDEXED, title, summary, rootCause, steps,
+                  tokenize = 'porter unicode61 remove_diacritics 2');
+                INSERT INTO articleText (rowid, id, title, summary, rootCause, steps)
+                  SELECT rowid, id, title, summary, rootCause, steps FROM article;
+                """)
+        }
         return migrator
     }
 

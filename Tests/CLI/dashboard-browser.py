@@ -22,12 +22,14 @@ Then:
     the metric rows m-created, m-escalation-rate, m-fcr against /api/metrics;
   - takes a 1400x1800 screenshot of the signed-in page to Tests/artifacts/dashboard.png (kept for people to
     look at);
-  - parses /metrics with prometheus_client (tierline_backlog_tickets per site, the sync counters);
+  - parses /metrics with prometheus_client (tierline_backlog_tickets per site, the sync counters) and
+    has Prometheus's `promtool check metrics` lint it (every family with # HELP and # TYPE);
   - parses /export.csv (and ?table=metrics) with the csv module;
-  - checks that /api/metrics?days=0 is a 400 whose JSON names the parameter `days`.
+  - checks that /api/metrics?days=0 is a 400 whose JSON names the parameter `days`, that ?site=nrth (no
+    such site) is a 400 listing the known sites, as JSON from the API and as a page in the browser.
 
-Needs Debian's `chromium` package (apt-get install -y chromium fonts-dejavu-core) and the PyPI package
-prometheus-client; a missing one is a FAIL, not a skip. Prints one PASS/FAIL line per check; exits 1
+Needs Debian's `chromium` and `prometheus` packages (apt-get install -y chromium fonts-dejavu-core
+prometheus) and the PyPI package prometheus-client; a missing one is a FAIL, not a skip. Prints one PASS/FAIL line per check; exits 1
 if any check fails.
 """
 import base64
@@ -484,6 +486,16 @@ def signed_in_checks(browser, base, metrics):
           and "table=metrics" in (links["csv-metrics"].attrs.get("href", "") if links["csv-metrics"] else ""),
           {k: (a.attrs if a else None) for k, a in links.items()})
 
+    # a filter naming no known site: the browser shows a page saying so, not zeros and not raw JSON
+    browser.navigate(base + "/?site=nrth")
+    html = browser.evaluate("document.documentElement.outerHTML") or ""
+    error = parse_dom(html).find("p", id="error")
+    text = error.clean_text() if error else ""
+    check("the browser at /?site=nrth shows p#error naming the site and listing the known ones (not raw JSON, not a table of zeros)",
+          error is not None and "'nrth'" in text and all(n in text for n in names) and parse_dom(html).find("table", id="sites") is None,
+          f"p#error {text!r}; page {html[:800]!r}")
+    browser.navigate(base + "/")
+
     # 2. the screenshot of the signed-in page
     os.makedirs(ARTIFACTS, exist_ok=True)
     browser.send("Emulation.setDeviceMetricsOverride", {"width": 1400, "height": 1800, "deviceScaleFactor": 1, "mobile": False})
@@ -523,6 +535,7 @@ def prometheus_checks(base):
         check("prometheus_client parses /metrics", False, f"{e!r}\n{text[:1500]}")
         return
     check(f"prometheus_client parses /metrics ({len(families)} families)", bool(families), text[:1500])
+    promtool_checks(text)
     samples = {}
     types = {}
     for f in families:
@@ -587,7 +600,36 @@ def csv_checks(base, metrics):
           f"status {status}; header {rows[:1]}; created {values.get('created')!r}, JSON {metrics['metrics']['created']}")
 
 
-def bad_query_checks(base):
+def promtool_checks(text):
+    """Prometheus's own linter accepts the text: every family has # HELP and # TYPE, names follow its rules."""
+    helped = set(re.findall(r"^# HELP (\S+) ", text, re.M))
+    typed = set(re.findall(r"^# TYPE (\S+) ", text, re.M))
+    check(f"every family of /metrics has a # HELP line ({len(typed)} families)", typed and typed <= helped,
+          f"no # HELP: {sorted(typed - helped)}")
+    promtool = shutil.which("promtool")
+    if not check("promtool is installed (Debian's prometheus package; see .ci/run)", promtool is not None,
+                 "install it: apt-get install -y prometheus"):
+        return
+    try:
+        done = subprocess.run([promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=60)
+        rc, out, err = done.returncode, done.stdout, done.stderr
+    except subprocess.TimeoutExpired:
+        rc, out, err = 124, b"", b"(timed out after 60 s)"
+    check("promtool check metrics accepts /metrics (exit 0)", rc == 0,
+          f"exit {rc}\n{(out + err).decode(errors='replace')[:1500]}")
+
+
+def bad_query_checks(base, names):
+    for path in ("/api/summary?site=nrth", "/api/metrics?site=nrth"):
+        status, ctype, body = http_get(base + path)
+        try:
+            err = json.loads(body)
+        except ValueError:
+            err = None
+        check(f"GET {path} answers 400 with a JSON error naming the parameter 'site' and the known sites, not zeros",
+              status == 400 and ctype.startswith("application/json") and isinstance(err, dict) and err.get("parameter") == "site"
+              and all(n in err.get("error", "") for n in names),
+              f"status {status}, content type {ctype!r}, body {body[:500]!r}")
     status, ctype, body = http_get(base + "/api/metrics?days=0")
     try:
         err = json.loads(body)
@@ -714,7 +756,7 @@ def run():
             browser_checks(chromium, work, base, metrics, password)
         prometheus_checks(base)
         csv_checks(base, metrics)
-        bad_query_checks(base)
+        bad_query_checks(base, names)
         usage_checks(work)
         check("the node is still running after all requests", proc.poll() is None, f"exit code {proc.poll()}")
     except Exception:  # a crash of this script is a failure, with its traceback

@@ -1,8 +1,10 @@
 import Dashboard
 import Foundation
 import GRDB
+import CoreMetrics
 import Hummingbird
 import HummingbirdTesting
+import Prometheus
 import Synchronization
 import TestSupport
 import Testing
@@ -104,6 +106,47 @@ func object(_ buffer: ByteBuffer) throws -> [String: Any] {
         }
     }
 
+    /// `?site=nrth` used to show zeros everywhere, as if the site had no tickets (issue 22).
+    @Test(arguments: ["/api/summary?site=nrth", "/api/metrics?site=nrth", "/api/series?site=nrth", "/export.csv?site=nrth", "/?site=nrth"])
+    func anUnknownSiteIsRefusedListingTheKnownOnes(uri: String) async throws {
+        let fixture = try await RouteFixture()
+        try await fixture.test { client in
+            try await client.execute(uri: uri, method: .get) { response in
+                #expect(response.status == .badRequest)
+                let json = try object(response.body)
+                #expect(json["parameter"] as? String == "site")
+                let message = try #require(json["error"] as? String)
+                #expect(message.contains("'nrth'") && message.contains("known sites: north"))
+            }
+            // A site the replica knows is shown.
+            try await client.execute(uri: uri.replacingOccurrences(of: "nrth", with: "north"), method: .get) { response in
+                #expect(response.status == .ok)
+            }
+        }
+    }
+
+    /// A browser gets a page saying what was wrong, not raw JSON; the API stays JSON whatever it accepts.
+    @Test(arguments: [("/?site=nrth", "site", "known sites: north"), ("/?days=0", "days", "from 1 to 3650"),
+                      ("/export.csv?priority=critical", "priority", "got &#39;critical&#39;")])
+    func aBrowserGetsAPageForABadFilter(uri: String, parameter: String, says: String) async throws {
+        let fixture = try await RouteFixture()
+        let headers: HTTPFields = [.accept: "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"]
+        try await fixture.test { client in
+            try await client.execute(uri: uri, method: .get, headers: headers) { response in
+                #expect(response.status == .badRequest)
+                #expect(response.headers[.contentType] == "text/html; charset=utf-8")
+                let html = String(buffer: response.body)
+                #expect(html.contains("id=\"error\" data-parameter=\"\(parameter)\""))
+                #expect(html.contains(says))
+                #expect(html.contains("<a href=\"/\" id=\"whole-fleet\">"))
+            }
+            try await client.execute(uri: "/api/metrics?site=nrth", method: .get, headers: headers) { response in
+                #expect(response.status == .badRequest)
+                #expect(response.headers[.contentType] == "application/json")
+            }
+        }
+    }
+
     @Test func pageShowsSitesChartsAndEscapedText() async throws {
         let fixture = try await RouteFixture()
         try await fixture.test { client in
@@ -169,5 +212,22 @@ func object(_ buffer: ByteBuffer) throws -> [String: Any] {
                 #expect(backlog.first?["value"] as? Double == 0)
             }
         }
+    }
+}
+
+/// `promtool check metrics` refuses a family without `# HELP`: swift-metrics families made through
+/// the described factory carry their text (issue 22: the ten sync counters had none).
+@Suite struct DescribedMetricsFactoryTests {
+    @Test func familiesWithHelpTextEmitIt() {
+        let registry = PrometheusCollectorRegistry()
+        let factory = DescribedMetricsFactory(registry: registry, help: ["demo_sessions_total": "Sessions started", "demo_open": "Sessions open now"])
+        CoreMetrics.Counter(label: "demo_sessions_total", factory: factory).increment(by: 2)
+        CoreMetrics.Meter(label: "demo_open", factory: factory).set(3)
+        CoreMetrics.Counter(label: "demo_plain_total", factory: factory).increment()
+        let text = registry.emitToString()
+        #expect(text.contains("# HELP demo_sessions_total Sessions started\n# TYPE demo_sessions_total counter\ndemo_sessions_total 2"))
+        #expect(text.contains("# HELP demo_open Sessions open now\n# TYPE demo_open gauge\ndemo_open 3"))
+        // A label without text is made as swift-prometheus makes it.
+        #expect(text.contains("# TYPE demo_plain_total counter"))
     }
 }

@@ -72,6 +72,49 @@ private func solvedTicket(_ store: TicketDatabase, _ subject: String) throws -> 
         #expect(throws: StoreError.self) { try store.searchArticles("  ?! ") }
     }
 
+    /// `kb search printer` found nothing where `printers` matched (issue 22): words match in any form.
+    @Test func aWordFindsItsOtherForms() throws {
+        let store = try makeStore("north")
+        let t = try solvedTicket(store, "printing")
+        let printers = try store.recordResolution(t.id, ArticleDraft(
+            title: "Printers offline after the update", summary: "Every printer lost its queue.",
+            rootCause: "The spooler crashed", steps: "Restarting the spooler", author: "a"))
+        let other = try store.recordResolution(t.id, ArticleDraft(
+            title: "Scanner jams", summary: "Paper jams in the feeder; a printer nearby was fine.",
+            rootCause: "Worn rollers", steps: "Replace the rollers", author: "a"))
+        #expect(try store.searchArticles("printers").map(\.article.id) == [printers.id, other.id])
+        #expect(try store.searchArticles("spooler crash").map(\.article.id) == [printers.id])
+        #expect(try store.searchArticles("restart").map(\.article.id) == [printers.id])
+        // A person reads relevance: 100 for the best hit, no more than that for the others, never 0.
+        let hits = try store.searchArticles("printer offline")
+        #expect(hits.map(\.article.id) == [printers.id, other.id])
+        #expect(hits.first?.relevance == 100)
+        #expect(hits.allSatisfy { (1...100).contains($0.relevance) })
+        #expect(zip(hits, hits.dropFirst()).allSatisfy { $0.relevance >= $1.relevance })
+    }
+
+    /// A store made before stemming gets its index rebuilt by the migration, articles and all.
+    @Test func theStemmingMigrationRebuildsAnOlderIndex() throws {
+        let store = try makeStore("north")
+        let t = try solvedTicket(store, "printing")
+        let article = try store.recordResolution(t.id, ArticleDraft(
+            title: "Printers offline", summary: "s", rootCause: "r", steps: "x", author: "a"))
+        // Back to the index of v8 (whole words only), as a store of an older Tierline has it.
+        try store.writer.write { db in
+            try db.execute(sql: """
+                DROP TABLE articleText;
+                CREATE VIRTUAL TABLE articleText USING fts5 (id UNINDEXED, title, summary, rootCause, steps,
+                  tokenize = 'unicode61 remove_diacritics 2');
+                INSERT INTO articleText (rowid, id, title, summary, rootCause, steps) SELECT rowid, id, title, summary, rootCause, steps FROM article;
+                DELETE FROM grdb_migrations WHERE identifier = 'v20-kb-stemming';
+                """)
+        }
+        #expect(try store.searchArticles("printer").isEmpty)
+        let migrated = try TicketDatabase(store.writer, key: nil)
+        #expect(try migrated.searchArticles("printer").map(\.article.id) == [article.id])
+        #expect(try migrated.searchArticles("printers offline").map(\.match) == ["phrase"])
+    }
+
     @Test func onlyASolvedTicketGivesAnArticle() throws {
         let store = try makeStore("north")
         let open = try store.createTicket(TicketDraft(subject: "still open"))
