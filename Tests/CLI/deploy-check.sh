@@ -308,7 +308,7 @@ set -e
 check "a second laptop sync (north now holds the hub's configuration): exit 0" bash -c '(( $1 == 0 ))' _ "$RC"
 # A block the hub wrote after the convergence above (its ticker) reaches north in a moment and the
 # laptop at its next sync: on a busy machine, sync again until the three agree (bounded).
-deadline=$(($(now_ms) + 120000))
+deadline=$(($(now_ms) + 240000))
 until digests_equal "$FW/hub" "$FW/north" "$FW/field-1" >"$W/digests.txt" || (($(now_ms) > deadline)); do
     sleep 1
     timeout -k 2 120 "${AS[@]}" "$BIN" sync "127.0.0.1:$NORTH_PORT" --store "$FW/field-1" --quiet >/dev/null 2>&1 || true
