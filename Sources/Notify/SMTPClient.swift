@@ -3,6 +3,7 @@ import NIOCore
 import NIOExtras
 import NIOPosix
 import NIOSSL
+import NIOTLS
 
 /// A small SMTP client (RFC 5321) for the organisation's mail relay: one connection per message.
 ///
@@ -186,23 +187,68 @@ public struct SMTPClient: Sendable {
         }.get()
     }
 
-    /// Puts TLS under the line decoder of a connection that just had `220` to STARTTLS.
+    /// Puts TLS under the line decoder of a connection that just had `220` to STARTTLS, and returns
+    /// once the handshake has completed.
     ///
     /// Anything the server sent after that `220` arrived in plain text and could be an attacker's
     /// (CVE-2021-33515): if any byte came, or any line is still unread, the session ends with a
     /// transient error and those bytes are never read as replies. The check and the insertion run
     /// in one event-loop turn, so no plain byte slips between them.
+    ///
+    /// Waiting for the handshake keeps its own error: a certificate that does not verify closes the
+    /// connection, and the next command's write would otherwise fail first, with "I/O on closed
+    /// channel" in place of the reason.
     func startTLS(on channel: any Channel, context: NIOSSLContext) async throws {
         let hostname = serverHostname
         let host = "\(settings.host):\(settings.port)"
+        let handshake = channel.eventLoop.makePromise(of: Void.self)
+        // A promise never completed is a bug NIO stops on: fail it when the handler is not added.
+        defer { handshake.fail(ChannelError.ioOnClosedChannel) }
         try await channel.eventLoop.submit {
             let guardHandler = try channel.pipeline.syncOperations.handler(type: StartTLSGuard.self)
             guard !guardHandler.sawBytesAfterReply else {
                 throw NotifyError(.smtpProtocol, "the SMTP server \(host) sent data after its 220 to STARTTLS, before the TLS handshake (RFC 3207 forbids it: an injection attempt?); the session was ended and nothing was sent", transient: true)
             }
             guardHandler.isArmed = false
-            try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: hostname), position: .first)
+            let tls = try NIOSSLClientHandler(context: context, serverHostname: hostname)
+            try channel.pipeline.syncOperations.addHandler(tls, position: .first)
+            try channel.pipeline.syncOperations.addHandler(HandshakeWatch(handshake), position: .after(tls))
         }.get()
+        try await handshake.futureResult.get()
+    }
+}
+
+/// Completes its promise when the TLS handshake under it completes, and fails it with the
+/// handshake's error, or when the connection closes first. It passes everything on.
+final class HandshakeWatch: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    private var promise: EventLoopPromise<Void>?
+
+    init(_ promise: EventLoopPromise<Void>) { self.promise = promise }
+
+    private func finish(_ result: Result<Void, any Error>) {
+        promise?.completeWith(result)
+        promise = nil
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted? = event as? TLSUserEvent { finish(.success(())) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        finish(.failure(error))
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        finish(.failure(ChannelError.ioOnClosedChannel))
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        finish(.failure(ChannelError.ioOnClosedChannel))
     }
 }
 
