@@ -37,6 +37,13 @@ public struct WorkspaceError: Error, Sendable, CustomStringConvertible {
         self.init(answer.status, field: answer.field, answer.message)
     }
 
+    /// SQLite's failure to write the store (a full disk, an I/O error) as the intake API answers it:
+    /// 503 with JSON, nothing stored, retry later. `nil` for any other error.
+    public init?(storage error: any Error) {
+        guard let answer = IntakeError(storage: error) else { return nil }
+        self.init(answer.status, field: answer.field, answer.message)
+    }
+
     public var description: String { "\(status.code) \(field.map { "\($0): " } ?? "")\(message)" }
 
     /// The JSON answer.

@@ -242,6 +242,10 @@ struct TicketActions: Sendable {
                     return (call.ticket.displayNumber, .failure(WorkspaceError(DeskError(error), unknown: unknown)))
                 } catch let error as DeskError {
                     return (call.ticket.displayNumber, .failure(WorkspaceError(error, unknown: unknown)))
+                } catch {
+                    // A full disk or an I/O error while writing: JSON 503, as the intake API answers.
+                    guard let refusal = WorkspaceError(storage: error) else { throw error }
+                    return (call.ticket.displayNumber, .failure(refusal))
                 }
             }
             if let number { shown = number }

@@ -2,6 +2,7 @@ import Dashboard
 import Desk
 import Escalation
 import Foundation
+import GRDB
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -139,6 +140,24 @@ func refusal(_ response: TestResponse, _ status: HTTPResponse.Status, sourceLoca
         #expect((replies + notes).allSatisfy { $0.actor == "ana" })
         let changes = detail.events.filter { $0.kind == .fieldChange && $0.field == "priority" && $0.value == "urgent" }
         #expect(!changes.isEmpty && changes.allSatisfy { $0.actor == "ana" })
+    }
+
+    /// A store that cannot grow (SQLite's page limit stands in for a full disk: the same
+    /// SQLITE_FULL) answers an action as the intake API does: JSON 503, nothing stored.
+    @Test func aFullStoreAnswersJSON503AndStoresNothing() async throws {
+        let fixture = try await ActionFixture()
+        try await fixture.store.writer.writeWithoutTransaction { db in
+            let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+            try db.execute(sql: "PRAGMA max_page_count = \(pages)")
+        }
+        let body = String(repeating: "A long note that needs new pages. ", count: 400)
+        try await fixture.test { client in
+            let response = try await client.post("/api/tickets/\(fixture.ticket.displayNumber)/notes",
+                                                 json: #"{"body": "\#(body)"}"#, as: .token(fixture.ana))
+            let answer = try refusal(response, .serviceUnavailable)
+            #expect(answer.error.contains("disk is full"), "\(answer.error)")
+        }
+        #expect(try fixture.store.detail(fixture.ticket.id).events.allSatisfy { $0.kind != .internalNote })
     }
 
     @Test func aBodyCannotNameAnotherActor() async throws {
