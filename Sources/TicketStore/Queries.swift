@@ -36,10 +36,35 @@ extension TicketDatabase {
 
     /// Tickets, newest first, filtered by status and origin site. Deleted tickets are left out.
     public func tickets(status: Status? = nil, site: SiteID? = nil, limit: Int = 10_000) throws -> [TicketRecord] {
+        try scanTickets(status: status, site: site, limit: limit) { scan in
+            var records: [TicketRecord] = []
+            try scan.forEach { records.append($0) }
+            return records
+        }
+    }
+
+    /// The tickets ``tickets(status:site:limit:)`` returns, read as `body` walks them: a row is
+    /// decoded when `body` asks for it and dropped after, so memory stays bounded whatever `limit`.
+    ///
+    /// `body` runs inside one read transaction, on the calling thread: every walk of the
+    /// ``TicketScan`` it gets (a table printer walks twice, to size its columns and then to print)
+    /// reads the same snapshot, while writers of other connections go on (WAL).
+    /// ```swift
+    /// try store.scanTickets(status: .open, limit: 1_000_000) { scan in
+    ///     try scan.forEach { print($0.displayNumber) }
+    /// }
+    /// ```
+    public func scanTickets<T>(status: Status? = nil, site: SiteID? = nil, limit: Int = 10_000, _ body: (TicketScan) throws -> T) throws -> T {
+        let request = Self.ticketsRequest(status: status, site: site, limit: limit)
+        return try writer.read { db in try body(TicketScan(db: db, request: request)) }
+    }
+
+    /// The statement behind ``tickets(status:site:limit:)``.
+    static func ticketsRequest(status: Status? = nil, site: SiteID? = nil, limit: Int = 10_000) -> SQLRequest<TicketRow> {
         var filter = !TicketRow.Columns.deleted
         if let status { filter = filter && TicketRow.Columns.status == status.rawValue }
         if let site { filter = filter && TicketRow.Columns.originSite == site.rawValue }
-        return try writer.read { db in try TicketRow.fetch(db, filter, limit: limit).map(\.record) }
+        return TicketRow.request(filter, limit: limit)
     }
 
     /// A ticket with its whole history: events, field changes and conflicts as one timeline.
@@ -104,6 +129,18 @@ extension TicketDatabase {
         detail.customer = try customerHistory(ofTicket: record.id)
         detail.articles = try articles(linkedTo: record.id)
         return detail
+    }
+}
+
+/// The tickets of a ``TicketDatabase/scanTickets(status:site:limit:_:)`` call; valid only inside it.
+public struct TicketScan {
+    let db: Database
+    let request: SQLRequest<TicketRow>
+
+    /// Reads the tickets in order, handing each to `body` as it is read.
+    public func forEach(_ body: (TicketRecord) throws -> Void) throws {
+        let rows = try request.fetchCursor(db)
+        while let row = try rows.next() { try body(row.record) }
     }
 }
 
