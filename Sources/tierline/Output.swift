@@ -24,10 +24,7 @@ func printJSON(_ value: some Encodable) throws {
 }
 
 /// The text ``printJSON(_:)`` prints for `value`.
-func jsonText(_ value: some Encodable) throws -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-    encoder.dateEncodingStrategy = .iso8601
+func jsonText(_ value: some Encodable, encoder: JSONEncoder = .cli) throws -> String {
     let json = String(decoding: try encoder.encode(value), as: UTF8.self)
     guard json.unicodeScalars.contains(where: { $0.value >= 0x7F && TerminalText.isControl($0) }) else { return json }
     var out = ""
@@ -42,21 +39,48 @@ func jsonText(_ value: some Encodable) throws -> String {
     return out
 }
 
-/// Prints a JSON array one element at a time, byte for byte as ``printJSON(_:)`` prints the whole
-/// array, so a long listing is never held in memory: call ``add(_:)`` per element, then ``finish()``.
-struct JSONArrayPrinter {
+extension JSONEncoder {
+    /// The CLI's encoder: sorted keys, indented, ISO-8601 dates.
+    static var cli: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }
+}
+
+/// Prints a JSON array as its elements come, byte for byte as ``printJSON(_:)`` prints the whole
+/// array, holding at most a chunk of them: call ``add(_:)`` per element, then ``finish()``.
+struct JSONArrayPrinter<Element: Encodable> {
+    private let encoder = JSONEncoder.cli
+    private let chunkSize: Int
+    private var chunk: [Element] = []
     private var isEmpty = true
 
-    mutating func add(_ element: some Encodable) throws {
-        // The encoder indents an array's elements by two spaces and leaves the blank line of an
-        // empty nested array blank.
-        let lines = try jsonText(element).split(separator: "\n", omittingEmptySubsequences: false)
-        let indented = lines.map { $0.isEmpty ? "" : "  " + $0 }.joined(separator: "\n")
-        Swift.print(isEmpty ? "[\n" : ",\n", indented, separator: "", terminator: "")
-        isEmpty = false
+    init(chunkSize: Int = 256) {
+        self.chunkSize = chunkSize
+        chunk.reserveCapacity(chunkSize)
     }
 
-    func finish() { Swift.print(isEmpty ? "[\n\n]" : "\n]") }
+    mutating func add(_ element: Element) throws {
+        chunk.append(element)
+        if chunk.count == chunkSize { try flush() }
+    }
+
+    /// A chunk encodes as `[\n` + its elements, indented as in any array + `\n]`: the elements are
+    /// printed as they are, joined to the previous chunk's by `,\n`.
+    private mutating func flush() throws {
+        guard !chunk.isEmpty else { return }
+        let text = try jsonText(chunk, encoder: encoder)
+        Swift.print(isEmpty ? "[\n" : ",\n", text.dropFirst(2).dropLast(2), separator: "", terminator: "")
+        (chunk, isEmpty) = ([], false)
+        chunk.reserveCapacity(chunkSize)
+    }
+
+    mutating func finish() throws {
+        try flush()
+        Swift.print(isEmpty ? "[\n\n]" : "\n]")
+    }
 }
 
 /// Left-aligned columns, widths from the content, a header line. No value is ever cut: the last

@@ -23,9 +23,9 @@ extension TicketCommand {
         func run() throws {
             try options.open().scanTickets(status: status, site: site, limit: limit) { scan in
                 if options.json {
-                    var printer = JSONArrayPrinter()
+                    var printer = JSONArrayPrinter<TicketRecord>()
                     try scan.forEach { try printer.add($0) }
-                    return printer.finish()
+                    return try printer.finish()
                 }
                 try printTable(["NUMBER", "STATUS", "PRIORITY", "ASSIGNEE", "OWNER", "TAGS", "SUBJECT"], whenEmpty: "no tickets") { each in
                     try scan.forEach {
