@@ -55,10 +55,16 @@ import TicketModel
     @Test func ticketListReadsTheCreatedOrderOfAnIndex() throws {
         let store = try store()
         try store.writer.read { db in
+            // The first page, and the next ones after a stamped ticket and among unstamped ones.
+            let pages: [TicketListPosition?] = [nil, .created(1_700_000_000_000, "00000000-0000-0000-0000-000000000000"),
+                                                .unstamped(afterID: nil), .unstamped(afterID: "00000000-0000-0000-0000-000000000000")]
             for status in [nil, Status.open] {
                 for site in [nil, try SiteID("north")] {
-                    let request = TicketDatabase.ticketsRequest(status: status, site: site, limit: 500)
-                    expectIndexed("ticket list --status \(status?.rawValue ?? "-") --site \(site?.rawValue ?? "-")", try plan(db, request), walks: "t")
+                    for after in pages {
+                        let request = TicketDatabase.ticketsRequest(status: status, site: site, after: after, limit: 500)
+                        expectIndexed("ticket list --status \(status?.rawValue ?? "-") --site \(site?.rawValue ?? "-") after \(String(describing: after))",
+                                      try plan(db, request), walks: "t")
+                    }
                 }
             }
         }
@@ -139,15 +145,28 @@ import TicketModel
         #expect(try ids(TicketListQuery(assignee: "anna")) == [anna.id])
     }
 
-    @Test func scanningTicketsReadsWhatTicketsReturns() throws {
+    /// Paged reading lists what one read lists, in its order: across page ends, with tickets created
+    /// while it reads (left out: they sort before the page reached) and with a ticket that has no
+    /// creation stamp (last).
+    @Test func readingInPagesListsWhatOneReadLists() throws {
         let store = try store()
-        let listed = try store.tickets(limit: 3)
-        var scanned: [TicketRecord] = []
-        var again = 0
-        try store.scanTickets(limit: 3) { scan in
-            try scan.forEach { scanned.append($0) }
-            try scan.forEach { _ in again += 1 }
+        for (pageSize, limit) in [(1, 10), (2, 10), (2, 3), (5, 5), (500, 2)] {
+            let all = try store.tickets()
+            var read: [String] = []
+            try store.forEachTicket(limit: limit, pageSize: pageSize) { ticket in
+                if read.isEmpty { _ = try store.createTicket(TicketDraft(subject: "created while listing")) }
+                read.append(ticket.id)
+            }
+            #expect(read == all.prefix(limit).map(\.id), "page \(pageSize), limit \(limit)")
         }
-        #expect(scanned.map(\.id) == listed.map(\.id) && listed.count == 3 && again == 3)
+        let unstamped = try store.tickets()[1].id
+        try store.writer.write { db in try db.execute(sql: "UPDATE ticket SET createdHLC = NULL WHERE id = ?", arguments: [unstamped]) }
+        let now = try store.tickets()
+        #expect(now.last?.id == unstamped)
+        for pageSize in [1, 2, 3, 100] {
+            var read: [String] = []
+            try store.forEachTicket(limit: 100, pageSize: pageSize) { read.append($0.id) }
+            #expect(read == now.map(\.id), "page \(pageSize)")
+        }
     }
 }

@@ -18,20 +18,19 @@ extension TicketCommand {
             guard limit > 0 else { throw ValidationError("--limit must be at least 1") }
         }
 
-        /// Streams: rows are printed as the store reads them (a table reads them twice, to size its
-        /// columns first), so `--limit 1000000` needs no more memory than `--limit 10`.
+        /// Streams: rows are printed as the store reads them, a page at a time (a table reads them
+        /// twice, to size its columns first), so `--limit 1000000` needs no more memory than `--limit 10`.
         func run() throws {
-            try options.open().scanTickets(status: status, site: site, limit: limit) { scan in
-                if options.json {
-                    var printer = JSONArrayPrinter<TicketRecord>()
-                    try scan.forEach { try printer.add($0) }
-                    return try printer.finish()
-                }
-                try printTable(["NUMBER", "STATUS", "PRIORITY", "ASSIGNEE", "OWNER", "TAGS", "SUBJECT"], whenEmpty: "no tickets") { each in
-                    try scan.forEach {
-                        try each([$0.displayNumber, $0.status, $0.priority, $0.assignee ?? "—", $0.owningSite, $0.tags.joined(separator: ","),
-                                  $0.subject + ($0.conflictCount > 0 ? "  ⚠ \($0.conflictCount) conflict(s)" : "")])
-                    }
+            let store = try options.open()
+            if options.json {
+                var printer = JSONArrayPrinter<TicketRecord>()
+                try store.forEachTicket(status: status, site: site, limit: limit) { try printer.add($0) }
+                return try printer.finish()
+            }
+            try printTable(["NUMBER", "STATUS", "PRIORITY", "ASSIGNEE", "OWNER", "TAGS", "SUBJECT"], whenEmpty: "no tickets") { each in
+                try store.forEachTicket(status: status, site: site, limit: limit) {
+                    try each([$0.displayNumber, $0.status, $0.priority, $0.assignee ?? "—", $0.owningSite, $0.tags.joined(separator: ","),
+                              $0.subject + ($0.conflictCount > 0 ? "  ⚠ \($0.conflictCount) conflict(s)" : "")])
                 }
             }
         }
