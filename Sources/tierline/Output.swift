@@ -99,7 +99,7 @@ func tableLines(_ header: [String], _ rows: [[String]], maxWidth: Int = 48) -> [
 }
 
 /// `printTable` over rows that `rows` hands out twice, in the same order: once to size the columns,
-/// once to print, so no row is kept (a listing read twice from one snapshot of the store). With no
+/// once to print, so no row is kept (a listing the store reads twice). With no
 /// row, prints `whenEmpty` instead.
 func printTable(_ header: [String], maxWidth: Int = 48, whenEmpty: String, rows: (_ each: ([String]) throws -> Void) throws -> Void) throws {
     var layout = TableLayout(header, maxWidth: maxWidth)
@@ -133,8 +133,12 @@ struct TableLayout {
         for (i, cell) in pieces(row).enumerated() where i < widths.count { widths[i] = max(widths[i], cell.map(\.count).max() ?? 0) }
     }
 
+    /// A cell wider than its column (a row that changed between the two reads of a streamed table)
+    /// is printed whole, out of line, never cut.
     private func line(_ cells: [String]) -> String {
-        let text = cells.enumerated().map { i, cell in i == cells.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+        let text = cells.enumerated().map { i, cell in
+            i == cells.count - 1 ? cell : cell.padding(toLength: max(widths[i], cell.count), withPad: " ", startingAt: 0)
+        }
             .joined(separator: "  ")
         return String(text.reversed().drop(while: { $0 == " " }).reversed())
     }

@@ -4,7 +4,7 @@
 `--json` is written in chunks of rows; the document must still be the one JSON array the encoder
 makes of the whole list, byte for byte: checked against the same data rendered in the encoder's
 layout (sorted keys, `key : value`, two-space indent, an empty array as `[`, a blank line, `]`) for
-lists that end before, at and past a chunk's end. A table is read twice from one snapshot (to size
+lists that end before, at and past a chunk's end. A table is read twice (to size
 its columns, then to print): every row must fit the widths its header line gives.
 
     python3 Tests/CLI/ticket-list.py [PATH/TO/tierline]

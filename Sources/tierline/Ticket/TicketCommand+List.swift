@@ -20,6 +20,7 @@ extension TicketCommand {
 
         /// Streams: rows are printed as the store reads them, a page at a time (a table reads them
         /// twice, to size its columns first), so `--limit 1000000` needs no more memory than `--limit 10`.
+        /// Scripts read `--json`, which reads once; a table lists what the second read finds.
         func run() throws {
             let store = try options.open()
             if options.json {
