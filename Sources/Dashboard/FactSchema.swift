@@ -41,6 +41,13 @@ enum FactSchema {
                 END;
                 """)
         }
+        migrator.registerMigration("dashboard/v4-waiting-handoffs") { db in
+            // The workspace's handoff queue reads the handoffs still waiting for a site's answer; without
+            // an index it walked every handoff ever requested. Partial: answered ones are left out.
+            try db.execute(sql: """
+                CREATE INDEX metricHandoff_waiting ON metricHandoff (toSite, ticket, requestedAt) WHERE answeredAt IS NULL AND NOT timedOut
+                """)
+        }
         return migrator
     }
 

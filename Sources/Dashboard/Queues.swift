@@ -32,19 +32,26 @@ extension FleetQueries {
     /// Tickets with a running clock in `state` at `now`, owned by `site` when given: at most `limit`,
     /// the most urgent first.
     public func tickets(in state: SLAState, now: Int64, site: String? = nil, limit: Int = 1_000) async throws -> [SLADue] {
+        try await database.writer.read { db in
+            try Row.fetchAll(db, Self.ticketsRequest(in: state, now: now, site: site, limit: limit))
+                .map { SLADue(ticket: $0["ticket"], deadline: $0["deadline"], warnAt: $0["warnAt"], kind: $0["kind"]) }
+        }
+    }
+
+    /// The statement behind ``tickets(in:now:site:limit:)``: the running clocks through
+    /// `metricClock_running`; only the tickets found are sorted, by their nearest deadline.
+    static func ticketsRequest(in state: SLAState, now: Int64, site: String?, limit: Int) -> SQLRequest<Row> {
         let condition: SQL = switch state {
         case .breached: "deadline <= \(now)"
         case .atRisk: "(deadline > \(now) OR deadline IS NULL) AND warnAt <= \(now)"
         case .ok: "(deadline > \(now) OR deadline IS NULL) AND (warnAt > \(now) OR warnAt IS NULL)"
         }
         let siteCondition: SQL = site.map { "AND site = \($0)" } ?? ""
-        return try await database.writer.read { db in
-            try Row.fetchAll(db, SQLRequest<Row>("""
-                SELECT ticket, MIN(deadline) AS deadline, MIN(warnAt) AS warnAt, kind FROM metricClock INDEXED BY metricClock_running
-                WHERE stop IS NULL AND target IS NOT NULL AND \(condition) \(siteCondition)
-                GROUP BY ticket ORDER BY MIN(deadline), ticket LIMIT \(limit)
-                """)).map { SLADue(ticket: $0["ticket"], deadline: $0["deadline"], warnAt: $0["warnAt"], kind: $0["kind"]) }
-        }
+        return SQLRequest<Row>("""
+            SELECT ticket, MIN(deadline) AS deadline, MIN(warnAt) AS warnAt, kind FROM metricClock INDEXED BY metricClock_running
+            WHERE stop IS NULL AND target IS NOT NULL AND \(condition) \(siteCondition)
+            GROUP BY ticket ORDER BY MIN(deadline), ticket LIMIT \(limit)
+            """)
     }
 
     /// The nearest running deadline of each of `tickets` that has one.
@@ -65,11 +72,13 @@ extension FleetQueries {
 
     /// Tickets with a handoff to `site` not yet answered (nor timed out), oldest request first.
     public func ticketsAwaitingHandoff(to site: String, limit: Int = 1_000) async throws -> [String] {
-        try await database.writer.read { db in
-            try String.fetchAll(db, sql: """
-                SELECT ticket FROM metricHandoff WHERE toSite = ? AND answeredAt IS NULL AND NOT timedOut
-                GROUP BY ticket ORDER BY MIN(requestedAt), ticket LIMIT ?
-                """, arguments: [site, limit])
-        }
+        try await database.writer.read { db in try String.fetchAll(db, sql: Self.awaitingHandoffSQL, arguments: [site, limit]) }
     }
+
+    /// The statement behind ``ticketsAwaitingHandoff(to:limit:)``: the waiting handoffs to one site
+    /// through `metricHandoff_waiting`; only their tickets are sorted, oldest request first.
+    static let awaitingHandoffSQL = """
+        SELECT ticket FROM metricHandoff WHERE toSite = ? AND answeredAt IS NULL AND NOT timedOut
+        GROUP BY ticket ORDER BY MIN(requestedAt), ticket LIMIT ?
+        """
 }

@@ -216,10 +216,13 @@ extension TicketDatabase {
         try writer.read { db in Set(try String.fetchAll(db, sql: "SELECT DISTINCT tier FROM customer WHERE tier IS NOT NULL")) }
     }
 
+    /// The statement behind ``customers(limit:)``, read in `customer_on_key`'s order.
+    static let customersSQL = "SELECT * FROM customer ORDER BY key LIMIT ?"
+
     /// Customers, by key; a stub that a CRM record took over names it in ``CustomerRecord/mergedInto``.
     public func customers(limit: Int = 10_000) throws -> [CustomerRecord] {
         try writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM customer ORDER BY key LIMIT ?", arguments: [limit]).map { row in
+            try Row.fetchAll(db, sql: Self.customersSQL, arguments: [limit]).map { row in
                 var record = Self.customerRecord(row)
                 if record.isStub {
                     let owner = try Self.owner(db, record)

@@ -148,11 +148,14 @@ extension TicketDatabase {
         }
     }
 
+    /// The statement behind ``articles(limit:)``, read in `article_on_created`'s order; an article's
+    /// uses are counted in `ticketElement_links`.
+    static let articlesSQL = "SELECT \(articleColumns) FROM article a ORDER BY a.createdHLC DESC LIMIT ?"
+
     /// Every article, newest first.
     public func articles(limit: Int = 1_000) throws -> [ArticleRecord] {
         try writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT \(Self.articleColumns) FROM article a ORDER BY a.createdHLC DESC LIMIT ?", arguments: [limit])
-                .map(Self.articleRecord)
+            try Row.fetchAll(db, sql: Self.articlesSQL, arguments: [limit]).map(Self.articleRecord)
         }
     }
 

@@ -197,11 +197,14 @@ extension TicketDatabase {
 
     /// Outbox rows, newest first, optionally in one state.
     public func outbox(state: DeliveryState? = nil, limit: Int = 1000) throws -> [OutboxEntry] {
-        try writer.read { db in
-            var request = OutboxEntry.order(OutboxEntry.Columns.id.desc).limit(limit)
-            if let state { request = request.filter(OutboxEntry.Columns.state == state.rawValue) }
-            return try request.fetchAll(db)
-        }
+        try writer.read { db in try Self.outboxRequest(state: state, limit: limit).fetchAll(db) }
+    }
+
+    /// The statement behind ``outbox(state:limit:)``: the table in id order, or `outbox_on_state`'s.
+    static func outboxRequest(state: DeliveryState?, limit: Int) -> QueryInterfaceRequest<OutboxEntry> {
+        var request = OutboxEntry.order(OutboxEntry.Columns.id.desc).limit(limit)
+        if let state { request = request.filter(OutboxEntry.Columns.state == state.rawValue) }
+        return request
     }
 
     public func outboxSummary() throws -> OutboxSummary {

@@ -36,10 +36,53 @@ extension TicketDatabase {
 
     /// Tickets, newest first, filtered by status and origin site. Deleted tickets are left out.
     public func tickets(status: Status? = nil, site: SiteID? = nil, limit: Int = 10_000) throws -> [TicketRecord] {
+        let request = Self.ticketsRequest(status: status, site: site, limit: limit)
+        return try writer.read { db in try request.fetchAll(db).map(\.record) }
+    }
+
+    /// The tickets ``tickets(status:site:limit:)`` returns, handed to `body` one at a time, read in
+    /// pages of `pageSize`: memory stays bounded whatever `limit`.
+    ///
+    /// Each page is its own short read, and `body` runs between them, outside any transaction: a
+    /// reader that stops (a pager left open on `ticket list | less`) holds no snapshot that would
+    /// keep SQLite from checkpointing the log. Pages continue after the last ticket handed out (its
+    /// creation stamp and id), so a ticket created meanwhile is not listed and none is listed twice.
+    /// Blocks the calling thread.
+    /// ```swift
+    /// try store.forEachTicket(status: .open, limit: 1_000_000) { print($0.displayNumber) }
+    /// ```
+    public func forEachTicket(status: Status? = nil, site: SiteID? = nil, limit: Int = 10_000, pageSize: Int = 500,
+                              _ body: (TicketRecord) throws -> Void) throws {
+        var remaining = limit, after: TicketListPosition? = nil
+        while remaining > 0 {
+            let size = min(max(1, pageSize), remaining)
+            let request = Self.ticketsRequest(status: status, site: site, after: after, limit: size)
+            let rows = try writer.read { db in try request.fetchAll(db) }
+            for row in rows { try body(row.record) }
+            remaining -= rows.count
+            guard let last = rows.last, rows.count == size else {
+                // A short page ends the stamped tickets; a ticket without a creation stamp sorts after them.
+                guard case .created = after else { return }
+                after = .unstamped(afterID: nil)
+                continue
+            }
+            after = last.createdHLC.map { .created($0, last.id) } ?? .unstamped(afterID: last.id)
+        }
+    }
+
+    /// The statement behind ``tickets(status:site:limit:)``, and each page of
+    /// ``forEachTicket(status:site:limit:pageSize:_:)``: those after `after`.
+    static func ticketsRequest(status: Status? = nil, site: SiteID? = nil, after: TicketListPosition? = nil, limit: Int = 10_000) -> SQLRequest<TicketRow> {
         var filter = !TicketRow.Columns.deleted
         if let status { filter = filter && TicketRow.Columns.status == status.rawValue }
         if let site { filter = filter && TicketRow.Columns.originSite == site.rawValue }
-        return try writer.read { db in try TicketRow.fetch(db, filter, limit: limit).map(\.record) }
+        let created = TicketRow.Columns.createdHLC, id = TicketRow.Columns.id
+        switch after {
+        case nil: break
+        case let .created(stamp, last): filter = filter && (created < stamp || (created == stamp && id > last))
+        case let .unstamped(last): filter = filter && created == nil && (last.map { id > $0 } ?? true.sqlExpression)
+        }
+        return TicketRow.request(filter, limit: limit)
     }
 
     /// A ticket with its whole history: events, field changes and conflicts as one timeline.
@@ -105,6 +148,13 @@ extension TicketDatabase {
         detail.articles = try articles(linkedTo: record.id)
         return detail
     }
+}
+
+/// Where a page of ``TicketDatabase/forEachTicket(status:site:limit:pageSize:_:)`` ended, newest
+/// created first: after a creation stamp and id, or among the tickets without a stamp (listed last).
+enum TicketListPosition {
+    case created(Int64, String)
+    case unstamped(afterID: String?)
 }
 
 extension Dot {

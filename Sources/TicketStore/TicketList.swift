@@ -44,13 +44,39 @@ extension TicketDatabase {
     /// A page of the tickets `query` selects, most recently changed first (then by id).
     /// - Throws: `.invalidInput` for a cursor this store did not make.
     public func listTickets(_ query: TicketListQuery) throws -> TicketPage {
+        let limit = Self.pageSize(query)
+        let request = try Self.listRequest(query)
+        let rows: [TicketRow] = try writer.read { db in try request.fetchAll(db) }
+        let page = rows.prefix(limit)
+        let next = rows.count > limit ? page.last.map { "\($0.updatedHLC ?? 0).\($0.id)" } : nil
+        return TicketPage(tickets: page.map(\.record), next: next)
+    }
+
+    static func pageSize(_ query: TicketListQuery) -> Int { max(1, min(query.limit, 1_000)) }
+
+    /// The statement ``listTickets(_:)`` runs: one row more than the page, to tell whether another follows.
+    ///
+    /// Every page is read in the order of an index, never sorted whole (`TicketListPlanTests` checks
+    /// the plans): `ticket_on_updated`, or its per-assignee, per-group, per-owner and per-status
+    /// forms for an equality on one of those, or `ticket_conflicted_updated` for the conflicts queue.
+    /// A list of several statuses or groups would make SQLite look each value up and sort what it
+    /// found, so those terms are written `+t.status IN …` (the `+` keeps SQLite from using an index
+    /// for the term) and the order's index is walked, filtered, up to the page's end. Only a list
+    /// of ids sorts: at most as many rows as ids given.
+    /// - Throws: `.invalidInput` for a cursor this store did not make.
+    static func listRequest(_ query: TicketListQuery) throws -> SQLRequest<TicketRow> {
         var conditions: [SQL] = ["t.number IS NOT NULL", "NOT t.deleted"]
-        if let statuses = query.statuses { conditions.append("t.status IN \(statuses.map(\.rawValue))") }
+        if let statuses = query.statuses {
+            let values = statuses.map(\.rawValue)
+            conditions.append(values.count > 1 ? "+t.status IN \(values)" : "t.status IN \(values)")
+        }
         if let group = query.group { conditions.append("t.\"group\" = \(group)") }
-        if let groups = query.groups { conditions.append("t.\"group\" IN \(groups)") }
+        if let groups = query.groups { conditions.append(groups.count > 1 ? "+t.\"group\" IN \(groups)" : "t.\"group\" IN \(groups)") }
         if let assignee = query.assignee { conditions.append("t.assignee = \(assignee)") }
-        if query.unassigned { conditions.append("(t.assignee IS NULL OR t.assignee = '')") }
+        // No assignee: NULL or empty. One term, not an OR that SQLite would answer with two lookups and a sort.
+        if query.unassigned { conditions.append("COALESCE(t.assignee, '') = ''") }
         if let site = query.owningSite { conditions.append("t.owningSite = \(site)") }
+        // Written as `ticket_conflicted_updated`'s condition, so that partial index serves it.
         if let conflicted = query.conflicted { conditions.append(conflicted ? "t.conflictCount > 0" : "t.conflictCount = 0") }
         if let ids = query.ids { conditions.append("t.id IN \(ids.map { $0.lowercased() })") }
         if let text = query.text?.trimmingCharacters(in: .whitespaces), !text.isEmpty {
@@ -64,17 +90,11 @@ extension TicketDatabase {
             }
             conditions.append("(COALESCE(t.updatedHLC, 0) < \(stamp) OR (COALESCE(t.updatedHLC, 0) = \(stamp) AND t.id > \(id)))")
         }
-        let limit = max(1, min(query.limit, 1_000))
         let filter = conditions.joined(operator: .and)
-        let rows: [TicketRow] = try writer.read { db in
-            try SQLRequest<TicketRow>("""
-                SELECT \(TicketRow.columns) FROM ticket t WHERE \(filter)
-                ORDER BY COALESCE(t.updatedHLC, 0) DESC, t.id LIMIT \(limit + 1)
-                """).fetchAll(db)
-        }
-        let page = rows.prefix(limit)
-        let next = rows.count > limit ? page.last.map { "\($0.updatedHLC ?? 0).\($0.id)" } : nil
-        return TicketPage(tickets: page.map(\.record), next: next)
+        return """
+            SELECT \(TicketRow.columns) FROM ticket t WHERE \(filter)
+            ORDER BY COALESCE(t.updatedHLC, 0) DESC, t.id LIMIT \(pageSize(query) + 1)
+            """
     }
 
     static func parseCursor(_ text: String) -> (Int64, String)? {

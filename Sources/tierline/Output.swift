@@ -20,11 +20,13 @@ func print(_ items: Any..., separator: String = " ", terminator: String = "\n") 
 /// escaped as JSON escapes it (`\u001b`): the encoder does so for C0, and DEL and C1 (which JSON
 /// lets pass raw, and a terminal may read as CSI) are escaped here, so the text is exact and inert.
 func printJSON(_ value: some Encodable) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-    encoder.dateEncodingStrategy = .iso8601
+    Swift.print(try jsonText(value))
+}
+
+/// The text ``printJSON(_:)`` prints for `value`.
+func jsonText(_ value: some Encodable, encoder: JSONEncoder = .cli) throws -> String {
     let json = String(decoding: try encoder.encode(value), as: UTF8.self)
-    guard json.unicodeScalars.contains(where: { $0.value >= 0x7F && TerminalText.isControl($0) }) else { return Swift.print(json) }
+    guard json.unicodeScalars.contains(where: { $0.value >= 0x7F && TerminalText.isControl($0) }) else { return json }
     var out = ""
     for scalar in json.unicodeScalars {
         // Outside strings a JSON document holds only printable ASCII, spaces and line breaks.
@@ -34,7 +36,51 @@ func printJSON(_ value: some Encodable) throws {
             out.unicodeScalars.append(scalar)
         }
     }
-    Swift.print(out)
+    return out
+}
+
+extension JSONEncoder {
+    /// The CLI's encoder: sorted keys, indented, ISO-8601 dates.
+    static var cli: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }
+}
+
+/// Prints a JSON array as its elements come, byte for byte as ``printJSON(_:)`` prints the whole
+/// array, holding at most a chunk of them: call ``add(_:)`` per element, then ``finish()``.
+struct JSONArrayPrinter<Element: Encodable> {
+    private let encoder = JSONEncoder.cli
+    private let chunkSize: Int
+    private var chunk: [Element] = []
+    private var isEmpty = true
+
+    init(chunkSize: Int = 256) {
+        self.chunkSize = chunkSize
+        chunk.reserveCapacity(chunkSize)
+    }
+
+    mutating func add(_ element: Element) throws {
+        chunk.append(element)
+        if chunk.count == chunkSize { try flush() }
+    }
+
+    /// A chunk encodes as `[\n` + its elements, indented as in any array + `\n]`: the elements are
+    /// printed as they are, joined to the previous chunk's by `,\n`.
+    private mutating func flush() throws {
+        guard !chunk.isEmpty else { return }
+        let text = try jsonText(chunk, encoder: encoder)
+        Swift.print(isEmpty ? "[\n" : ",\n", text.dropFirst(2).dropLast(2), separator: "", terminator: "")
+        (chunk, isEmpty) = ([], false)
+        chunk.reserveCapacity(chunkSize)
+    }
+
+    mutating func finish() throws {
+        try flush()
+        Swift.print(isEmpty ? "[\n\n]" : "\n]")
+    }
 }
 
 /// Left-aligned columns, widths from the content, a header line. No value is ever cut: the last
@@ -47,27 +93,63 @@ func printTable(_ header: [String], _ rows: [[String]], maxWidth: Int = 48) {
 
 /// The lines `printTable` prints.
 func tableLines(_ header: [String], _ rows: [[String]], maxWidth: Int = 48) -> [String] {
-    let last = header.count - 1
-    // Each row becomes one or more physical lines: a cell's pieces, top-aligned.
-    let pieces: [[[String]]] = rows.map { row in
-        row.enumerated().map { i, cell in
+    var layout = TableLayout(header, maxWidth: maxWidth)
+    for row in rows { layout.measure(row) }
+    return layout.headerLines() + rows.flatMap(layout.lines)
+}
+
+/// `printTable` over rows that `rows` hands out twice, in the same order: once to size the columns,
+/// once to print, so no row is kept (a listing the store reads twice). With no
+/// row, prints `whenEmpty` instead.
+func printTable(_ header: [String], maxWidth: Int = 48, whenEmpty: String, rows: (_ each: ([String]) throws -> Void) throws -> Void) throws {
+    var layout = TableLayout(header, maxWidth: maxWidth)
+    var isEmpty = true
+    try rows { layout.measure($0); isEmpty = false }
+    if isEmpty { return print(whenEmpty) }
+    for line in layout.headerLines() { print(line) }
+    try rows { row in for line in layout.lines(row) { print(line) } }
+}
+
+/// The widths of a table's columns, from its header and every row measured, and its lines.
+struct TableLayout {
+    private let header: [String]
+    private let maxWidth: Int
+    private var widths: [Int]
+
+    init(_ header: [String], maxWidth: Int) {
+        (self.header, self.maxWidth, widths) = (header, maxWidth, header.map(\.count))
+    }
+
+    /// Each row becomes one or more physical lines: a cell's pieces, top-aligned.
+    private func pieces(_ row: [String]) -> [[String]] {
+        let last = header.count - 1
+        return row.enumerated().map { i, cell in
             let lines = TerminalText.visible(cell, keepingLineBreaks: true).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             return i == last ? lines : lines.flatMap { TerminalText.wrap($0, width: max(maxWidth, 8)) }
         }
     }
-    var widths = header.map(\.count)
-    for row in pieces { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.map(\.count).max() ?? 0) } }
-    func line(_ cells: [String]) -> String {
-        let text = cells.enumerated().map { i, cell in i == cells.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+
+    mutating func measure(_ row: [String]) {
+        for (i, cell) in pieces(row).enumerated() where i < widths.count { widths[i] = max(widths[i], cell.map(\.count).max() ?? 0) }
+    }
+
+    /// A cell wider than its column (a row that changed between the two reads of a streamed table)
+    /// is printed whole, out of line, never cut.
+    private func line(_ cells: [String]) -> String {
+        let text = cells.enumerated().map { i, cell in
+            i == cells.count - 1 ? cell : cell.padding(toLength: max(widths[i], cell.count), withPad: " ", startingAt: 0)
+        }
             .joined(separator: "  ")
         return String(text.reversed().drop(while: { $0 == " " }).reversed())
     }
-    var out = [line(header), line(widths.map { String(repeating: "-", count: $0) })]
-    for row in pieces {
+
+    func headerLines() -> [String] { [line(header), line(widths.map { String(repeating: "-", count: $0) })] }
+
+    func lines(_ row: [String]) -> [String] {
+        let row = pieces(row)
         let height = row.map(\.count).max() ?? 1
-        for k in 0..<height { out.append(line(row.map { k < $0.count ? $0[k] : "" })) }
+        return (0..<height).map { k in line(row.map { k < $0.count ? $0[k] : "" }) }
     }
-    return out
 }
 
 /// Text bound for a terminal.

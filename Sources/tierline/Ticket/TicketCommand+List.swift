@@ -18,14 +18,22 @@ extension TicketCommand {
             guard limit > 0 else { throw ValidationError("--limit must be at least 1") }
         }
 
+        /// Streams: rows are printed as the store reads them, a page at a time (a table reads them
+        /// twice, to size its columns first), so `--limit 1000000` needs no more memory than `--limit 10`.
+        /// Scripts read `--json`, which reads once; a table lists what the second read finds.
         func run() throws {
-            let records = try options.open().tickets(status: status, site: site, limit: limit)
-            if options.json { return try printJSON(records) }
-            if records.isEmpty { return print("no tickets") }
-            printTable(["NUMBER", "STATUS", "PRIORITY", "ASSIGNEE", "OWNER", "TAGS", "SUBJECT"], records.map {
-                [$0.displayNumber, $0.status, $0.priority, $0.assignee ?? "—", $0.owningSite, $0.tags.joined(separator: ","),
-                 $0.subject + ($0.conflictCount > 0 ? "  ⚠ \($0.conflictCount) conflict(s)" : "")]
-            })
+            let store = try options.open()
+            if options.json {
+                var printer = JSONArrayPrinter<TicketRecord>()
+                try store.forEachTicket(status: status, site: site, limit: limit) { try printer.add($0) }
+                return try printer.finish()
+            }
+            try printTable(["NUMBER", "STATUS", "PRIORITY", "ASSIGNEE", "OWNER", "TAGS", "SUBJECT"], whenEmpty: "no tickets") { each in
+                try store.forEachTicket(status: status, site: site, limit: limit) {
+                    try each([$0.displayNumber, $0.status, $0.priority, $0.assignee ?? "—", $0.owningSite, $0.tags.joined(separator: ","),
+                              $0.subject + ($0.conflictCount > 0 ? "  ⚠ \($0.conflictCount) conflict(s)" : "")])
+                }
+            }
         }
     }
 }

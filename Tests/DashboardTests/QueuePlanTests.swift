@@ -1,0 +1,35 @@
+import GRDB
+import TestSupport
+import Testing
+import TicketModel
+import TicketStore
+@testable import Dashboard
+
+/// The workspace's SLA and handoff queues read the dashboard's facts through an index: no plan walks
+/// `metricClock` or `metricHandoff` whole. Each sorts only what it found (its order is an aggregate
+/// of the rows it groups, so no index can give it): one row per ticket in the queue.
+@Suite struct QueuePlanTests {
+    private func plan(_ db: Database, _ sql: String, _ arguments: StatementArguments) throws -> [String] {
+        try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments).map { $0["detail"] }
+    }
+
+    @Test func slaAndHandoffQueuesSearchAnIndex() async throws {
+        let store = try memoryStore("north")
+        _ = try await FleetQueries(store)
+        try await store.writer.read { db in
+            for state in SLAState.allCases {
+                for site in [nil, "north"] {
+                    let statement = try FleetQueries.ticketsRequest(in: state, now: 1_700_000_000_000, site: site, limit: 1_000)
+                        .makePreparedRequest(db, forSingleResult: false).statement
+                    let lines = try plan(db, statement.sql, statement.arguments)
+                    // The partial index holds running clocks only: walking it (at risk, ok) reads no stopped one.
+                    let reads = lines.filter { $0.hasPrefix("SEARCH metricClock") || $0.hasPrefix("SCAN metricClock") }
+                    #expect(!reads.isEmpty && reads.allSatisfy { $0.contains("USING INDEX metricClock_running") }, "\(state) \(site ?? "-"): \(lines)")
+                }
+            }
+            let lines = try plan(db, FleetQueries.awaitingHandoffSQL, ["north", 1_000])
+            #expect(lines.contains { $0.hasPrefix("SEARCH metricHandoff USING INDEX metricHandoff_waiting (toSite=?)") }, "\(lines)")
+            #expect(!lines.contains { $0.hasPrefix("SCAN metricHandoff") }, "\(lines)")
+        }
+    }
+}
