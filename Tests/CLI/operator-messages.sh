@@ -9,7 +9,8 @@
 #   b. `serve` on a busy sync port and on a busy --http port names the address and the flag;
 #      a setting refused at run time (nothing to do) ends without the root usage line.
 #   c. `roster pin` refuses the store's own key; a site's key pinned by mistake is explained at the
-#      first session (which key signed the roster) and may be replaced until a roster is adopted.
+#      first session (which key signed the roster, with no summary of zeros on stdout) and may be
+#      replaced until a roster is adopted.
 #   d. `status` lists a dialed peer that never connected, with the reason; a node whose dialer waits
 #      out a 10-minute backoff dials at once on SIGHUP; once connected, `status` shows the session
 #      open and no stale LAST ERROR.
@@ -90,6 +91,9 @@ must "north pins south's key by mistake" "$NORTH" roster pin "$SOUTH_KEY"
 run "$NORTH" sync "127.0.0.1:${NODE_PORT[hq]}"
 check "the first sync says the pinned key is probably wrong and which key signed the roster" \
     bash -c '[[ $0 -eq 1 ]] && grep -q "probably wrong" "$1" && grep -q "$2" "$1"' "$RC" "$W/err" "$HQ_KEY"
+check "that refused session prints no summary of zeros (stdout empty)" test ! -s "$W/out"
+run "$NORTH" sync "127.0.0.1:${NODE_PORT[hq]}" --json
+check "nor JSON with --json, and exits 1" bash -c '[[ $0 -eq 1 ]] && [[ ! -s $1 ]]' "$RC" "$W/out"
 must "north pins the hub's key instead (no roster adopted yet)" "$NORTH" roster pin "$HQ_KEY"
 must "north syncs with the hub" "$NORTH" sync "127.0.0.1:${NODE_PORT[hq]}"
 run "$NORTH" status --json
