@@ -6,7 +6,8 @@
 #
 #   a. `sync` to a closed port, to a node's --http port and to a name that does not resolve: exit 1,
 #      a sentence on stderr saying what to do, and no summary on stdout (nor JSON with --json).
-#   b. `serve` on a busy sync port and on a busy --http port names the address and the flag;
+#   b. `serve` on a busy sync port and on a busy --http port, or on a name that does not resolve,
+#      names the address and the flag;
 #      a setting refused at run time (nothing to do) ends without the root usage line.
 #   c. `roster pin` refuses the store's own key; a site's key pinned by mistake is explained at the
 #      first session (which key signed the roster, with no summary of zeros on stdout) and may be
@@ -76,6 +77,12 @@ run "$SOUTH" serve --http "127.0.0.1:$HTTP_PORT"
 check "serve on a busy --http port names the address and --http" \
     bash -c '[[ $0 -eq 1 ]] && grep -qF "cannot listen on 127.0.0.1:$1: the address is already in use" "$2" && grep -q -- "--http" "$2"' \
     "$RC" "$HTTP_PORT" "$W/err"
+run "$SOUTH" serve --listen "no-such-host.invalid:$(free_port)"
+check "serve --listen on a name that does not resolve says so with --listen, not NIO's words" \
+    bash -c '[[ $0 -eq 1 ]] && grep -q "the host no-such-host.invalid does not resolve" "$1" && grep -q -- "--listen" "$1" && ! grep -q "SocketAddressError" "$1"' "$RC" "$W/err"
+run "$SOUTH" serve --http "no-such-host.invalid:$(free_port)"
+check "serve --http on a name that does not resolve says so with --http, not NIO's words" \
+    bash -c '[[ $0 -eq 1 ]] && grep -q "cannot listen on no-such-host.invalid:.*does not resolve" "$1" && grep -q -- "--http" "$1" && ! grep -q "SocketAddressError" "$1"' "$RC" "$W/err"
 run "$SOUTH" serve
 check "serve with nothing to do exits 2 without the root usage line" \
     bash -c '[[ $0 -eq 2 ]] && grep -q "nothing to do" "$1" && ! grep -qi "usage:" "$1"' "$RC" "$W/err"
