@@ -8,7 +8,8 @@
 #      a sentence on stderr saying what to do, and no summary on stdout (nor JSON with --json).
 #   b. `serve` on a busy sync port and on a busy --http port, or on a name that does not resolve,
 #      names the address and the flag;
-#      a setting refused at run time (nothing to do) ends without the root usage line.
+#      a setting refused at run time (nothing to do) ends without the root usage line, and `sync`
+#      with a certificate file that is not PEM without its usage line.
 #   c. `roster pin` refuses the store's own key; a site's key pinned by mistake is explained at the
 #      first session (which key signed the roster, with no summary of zeros on stdout) and may be
 #      replaced until a roster is adopted.
@@ -83,6 +84,10 @@ check "serve --listen on a name that does not resolve says so with --listen, not
 run "$SOUTH" serve --http "no-such-host.invalid:$(free_port)"
 check "serve --http on a name that does not resolve says so with --http, not NIO's words" \
     bash -c '[[ $0 -eq 1 ]] && grep -q "cannot listen on no-such-host.invalid:.*does not resolve" "$1" && grep -q -- "--http" "$1" && ! grep -q "SocketAddressError" "$1"' "$RC" "$W/err"
+echo "not a certificate" >"$W/bad.pem"
+run "$SOUTH" sync "127.0.0.1:${NODE_PORT[hq]}" --tls-cert "$W/bad.pem" --tls-key "$W/bad.pem" --tls-ca "$W/bad.pem"
+check "sync with a certificate file that is not PEM exits 2 saying so, without the usage line" \
+    bash -c '[[ $0 -eq 2 ]] && grep -q "is not a PEM file" "$1" && ! grep -qi "usage:" "$1" && [[ ! -s $2 ]]' "$RC" "$W/err" "$W/out"
 run "$SOUTH" serve
 check "serve with nothing to do exits 2 without the root usage line" \
     bash -c '[[ $0 -eq 2 ]] && grep -q "nothing to do" "$1" && ! grep -qi "usage:" "$1"' "$RC" "$W/err"

@@ -48,10 +48,11 @@ struct SyncCommand: AsyncParsableCommand {
 
     func validate() throws {
         do { _ = try Endpoint(parsing: peer) } catch { throw ValidationError(error.message) }
-        do { try tls.applied(to: nil)?.validate(listening: false) } catch { throw ValidationError(error.message) }
     }
 
     func run() async throws {
+        // A certificate or key file with problems is not a usage mistake: exit 2 without the usage line.
+        do { try tls.applied(to: nil)?.validate(listening: false) } catch { throw CLIFailure(message: error.message, code: 2) }
         let endpoint = try Endpoint(parsing: peer)
         let directory = options.directory
         let store = try directory.open()
