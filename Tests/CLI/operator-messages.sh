@@ -16,6 +16,8 @@
 #   d. `status` lists a dialed peer that never connected, with the reason; a node whose dialer waits
 #      out a 10-minute backoff dials at once on SIGHUP; once connected, `status` shows the session
 #      open and no stale LAST ERROR.
+#   e. `config publish` of ladders or a matrix whose targets name a site the roster lacks warns
+#      (a handoff there would stay pending) and still publishes (a site may join later).
 #
 # Every process runs in the background with its pid recorded and is killed by that pid on exit.
 # Waits are bounded loops (60 s) that end as soon as their condition holds; nothing is timed.
@@ -151,5 +153,15 @@ run "$SOUTH" status
 check "status shows the idle session open and no LAST ERROR" \
     bash -c 'grep -E "^hq .* open +now \(session open\)" "$0" | grep -qv "connection refused"' "$W/out"
 check "the never-connected row is gone once the peer connected" bash -c '! grep -q "never connected" "$0"' "$W/out"
+
+echo "== e. configuration naming a site the roster lacks"
+# Deploy/escalation.json's matrix hands tickets to central, which this fleet (hq, north, south) lacks.
+run "$HQ" config publish "$CLI_DIR/../../Deploy/escalation.json" --actor ops
+check "config publish warns on stderr of each matrix target at a site the roster lacks, and still publishes" \
+    bash -c '[[ $0 -eq 0 ]] && grep -q "^published" "$1" && grep -q "names sites the roster does not list" "$2" && grep -q "matrix tier 2 (site \*, category \*): tier2@central" "$2"' \
+    "$RC" "$W/out" "$W/err"
+printf '{"ladders": [{"name": "local", "version": 1, "loops": 0, "levels": [{"delay": "1h", "targets": ["tier2@north"], "assignment": "transfer_site"}]}]}' >"$W/local.json"
+run "$HQ" config publish "$W/local.json" --actor ops
+check "a file whose sites the roster lists publishes without the warning" bash -c '[[ $0 -eq 0 ]] && ! grep -q "warning" "$1"' "$RC" "$W/err"
 
 finish
