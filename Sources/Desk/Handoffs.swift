@@ -86,7 +86,9 @@ extension HelpDesk {
                 let elsewhere = pending.map { "\($0.record.toGroup ?? "?")@\($0.record.toSite ?? "?")" }
                 throw DeskError(.wrongState, elsewhere.isEmpty
                     ? "ticket has no pending handoff; `tierline ticket show` lists its escalation history"
-                    : "the pending handoff is for \(elsewhere.joined(separator: ", ")), not this site (\(me)); answer it there")
+                    : "the pending handoff is for \(elsewhere.joined(separator: ", ")), not this site (\(me)); answer it there"
+                        // The owning site cannot answer its own request, but it may take it back.
+                        + (state.owner.site == me ? ", or take it back here with `tierline handoff withdraw \(ref)`" : ""))
             }
             var record = EscalationRecord(type: accept ? .handoffAccepted : .handoffRejected, at: now)
             record.refersTo = request.id

@@ -54,3 +54,39 @@ extension RoutingRules {
         return issues
     }
 }
+
+extension ConfigDocument {
+    /// The sites the ladders' and the matrix's targets name (`group@site`, `role:NAME@site`, a
+    /// matrix entry's target) that `roster` does not list, each with where: a handoff a ladder makes
+    /// to such a site stays pending until the owning site withdraws it.
+    ///
+    /// Configuration may be published before a site joins, so this is for a warning, not a refusal.
+    /// Pure; runs on the caller's thread.
+    /// - Returns: `"ladder standard level 2: tier2@central"`-like lines; empty when every site is listed.
+    public static func unlistedSites(in documents: [ConfigDocument], roster sites: Set<String>) -> [String] {
+        func site(_ text: String) -> String? {
+            switch Target(text) {
+            case .group(_, let site)?: site.rawValue
+            case .role(_, let site?)?: site.rawValue
+            default: nil
+            }
+        }
+        var found: [String] = []
+        for document in documents {
+            switch document {
+            case .ladder(let ladder):
+                for (i, level) in ladder.levels.enumerated() {
+                    for target in level.targets where site(target).map({ !sites.contains($0) }) ?? false {
+                        found.append("ladder \(ladder.name) level \(i + 1): \(target)")
+                    }
+                }
+            case .matrix(let matrix):
+                for entry in matrix.entries where site(entry.target).map({ !sites.contains($0) }) ?? false {
+                    found.append("matrix tier \(entry.tier) (site \(entry.site), category \(entry.category)): \(entry.target)")
+                }
+            default: break
+            }
+        }
+        return found
+    }
+}

@@ -318,23 +318,26 @@ public struct IntakeService: Sendable {
 
     /// The ticket a reply answers: by `ticket`, else by thread id, else by a `[NORTH-12]` in the
     /// subject. A `ticket` that names nothing is refused here: the caller said which ticket it meant.
+    /// A thread id that finds nothing leaves the subject to decide: a reply to a notification whose
+    /// thread this node never recorded (sent by another node, or before the ticket had a thread)
+    /// still names its ticket in the subject, and opening a new one would split the conversation.
     private func matchTicket(ticket: String?, thread: String?, channel: String, subject: String?) throws -> Match {
         if let ticket {
             do { return .ticket(try store.resolve(ticket)) } catch {
                 throw IntakeError(.notFound, field: "ticket", "no ticket \(ticket.debugDescription) at this node; give a display number (NORTH-12) or a ticket id")
             }
         }
-        if let thread {
-            guard let id = try store.ticket(lookup: TicketLookup.thread, value: thread, channel: channel) else {
-                return .none(refusal: IntakeError(.notFound, field: "externalThreadId", "no \(channel) ticket has the thread id \(thread.debugDescription)"))
-            }
+        if let thread, let id = try store.ticket(lookup: TicketLookup.thread, value: thread, channel: channel) {
             return .ticket(id)
         }
         if let subject, let number = Self.displayNumber(in: subject) {
-            guard let id = try? store.resolve(number) else {
+            if let id = try? store.resolve(number) { return .ticket(id) }
+            if thread == nil {
                 return .none(refusal: IntakeError(.notFound, field: "subject", "the subject names \(number), which is no ticket at this node"))
             }
-            return .ticket(id)
+        }
+        if let thread {
+            return .none(refusal: IntakeError(.notFound, field: "externalThreadId", "no \(channel) ticket has the thread id \(thread.debugDescription)"))
         }
         return .none(refusal: IntakeError.bad("ticket", "say which ticket the message answers: give ticket, externalThreadId, or a subject holding [SITE-NUMBER]"))
     }

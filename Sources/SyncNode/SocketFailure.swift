@@ -55,8 +55,13 @@ public enum SocketFailure {
     }
 
     /// Why `address` could not be bound, naming the setting that chooses it (for example `--listen
-    /// (listen in node.json)`), or `nil` when `error` is not a failed bind.
+    /// (listen in node.json)`), or `nil` when `error` is not a failed bind (or a host to bind that
+    /// does not resolve).
     public static func binding(_ address: String, setting: String, _ error: any Error) -> String? {
+        // A name to listen on is resolved first; NIO's words for one that does not resolve name no setting.
+        if let unknown = error as? SocketAddressError.UnknownHost {
+            return "cannot listen on \(address): the host \(unknown.host) does not resolve; give one of this machine's addresses (or 0.0.0.0) with \(setting)"
+        }
         // NIO names the failed system call first: `bind(descriptor:ptr:bytes:): …`.
         guard let io = error as? IOError, "\(io)".hasPrefix("bind(") else { return nil }
         let reason: String

@@ -532,7 +532,7 @@ final class TLSFailureGuard: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         deadline?.cancel()
         if !handshakeDone {
-            gate.refuse(failure ?? WireError(.tlsFailed, "the peer closed the connection during the TLS handshake: it may not use TLS, or it refused this node's certificate (its log says which)"))
+            gate.refuse(failure ?? WireError(.tlsFailed, Self.closedDuringHandshake))
         }
         context.fireChannelInactive()
     }
@@ -562,6 +562,9 @@ final class TLSFailureGuard: ChannelDuplexHandler {
         }
     }
 
+    static let closedDuringHandshake = "the peer closed the connection during the TLS handshake: it may not use TLS, "
+        + "or it refused this node's certificate (its log says which), or it is not a Tierline sync port"
+
     /// A TLS error in words, or `nil` for an error that is not about TLS.
     static func translate(_ error: any Error) -> WireError? {
         if let wire = error as? WireError { return wire }
@@ -573,6 +576,11 @@ final class TLSFailureGuard: ChannelDuplexHandler {
             return WireError(.tlsFailed, "TLS failed: \(text)")
         }
         guard error is NIOSSLError || error is BoringSSLError else { return nil }
+        // A peer that accepts and closes at once (a full node, a firewall, a port forwarder with
+        // nothing behind it) ends the handshake so; its description is NIO's, not words.
+        if let nio = error as? NIOSSLError, case .handshakeFailed(.sslError(let stack)) = nio, stack.contains(.eofDuringHandshake) {
+            return WireError(.tlsFailed, Self.closedDuringHandshake)
+        }
         let text = "\(error)"
         let reason: String
         if text.contains("CERTIFICATE_VERIFY_FAILED") {
@@ -587,7 +595,7 @@ final class TLSFailureGuard: ChannelDuplexHandler {
         } else if text.contains("WRONG_VERSION_NUMBER") || text.contains("HTTP_REQUEST") || text.contains("PACKET_LENGTH_TOO_LONG") {
             reason = "the peer does not speak TLS (it answered in plain text); connect without TLS, or give the peer a tls setting"
         } else if text.contains("eofDuringHandshake") || text.contains("UNEXPECTED_EOF") {
-            reason = "the peer closed the connection during the TLS handshake: it may not use TLS, or it refused this node's certificate (its log says which)"
+            reason = closedDuringHandshake
         } else if text.contains("UNSUPPORTED_PROTOCOL") || text.contains("ALERT_PROTOCOL_VERSION") {
             reason = "the peer offers no TLS version this node accepts (TLS 1.2 or 1.3)"
         } else {

@@ -6,13 +6,18 @@
 #
 #   a. `sync` to a closed port, to a node's --http port and to a name that does not resolve: exit 1,
 #      a sentence on stderr saying what to do, and no summary on stdout (nor JSON with --json).
-#   b. `serve` on a busy sync port and on a busy --http port names the address and the flag;
-#      a setting refused at run time (nothing to do) ends without the root usage line.
+#   b. `serve` on a busy sync port and on a busy --http port, or on a name that does not resolve,
+#      names the address and the flag;
+#      a setting refused at run time (nothing to do) ends without the root usage line, and `sync`
+#      with a certificate file that is not PEM without its usage line.
 #   c. `roster pin` refuses the store's own key; a site's key pinned by mistake is explained at the
-#      first session (which key signed the roster) and may be replaced until a roster is adopted.
+#      first session (which key signed the roster, with no summary of zeros on stdout) and may be
+#      replaced until a roster is adopted.
 #   d. `status` lists a dialed peer that never connected, with the reason; a node whose dialer waits
 #      out a 10-minute backoff dials at once on SIGHUP; once connected, `status` shows the session
 #      open and no stale LAST ERROR.
+#   e. `config publish` of ladders or a matrix whose targets name a site the roster lacks warns
+#      (a handoff there would stay pending) and still publishes (a site may join later).
 #
 # Every process runs in the background with its pid recorded and is killed by that pid on exit.
 # Waits are bounded loops (60 s) that end as soon as their condition holds; nothing is timed.
@@ -75,6 +80,16 @@ run "$SOUTH" serve --http "127.0.0.1:$HTTP_PORT"
 check "serve on a busy --http port names the address and --http" \
     bash -c '[[ $0 -eq 1 ]] && grep -qF "cannot listen on 127.0.0.1:$1: the address is already in use" "$2" && grep -q -- "--http" "$2"' \
     "$RC" "$HTTP_PORT" "$W/err"
+run "$SOUTH" serve --listen "no-such-host.invalid:$(free_port)"
+check "serve --listen on a name that does not resolve says so with --listen, not NIO's words" \
+    bash -c '[[ $0 -eq 1 ]] && grep -q "the host no-such-host.invalid does not resolve" "$1" && grep -q -- "--listen" "$1" && ! grep -q "SocketAddressError" "$1"' "$RC" "$W/err"
+run "$SOUTH" serve --http "no-such-host.invalid:$(free_port)"
+check "serve --http on a name that does not resolve says so with --http, not NIO's words" \
+    bash -c '[[ $0 -eq 1 ]] && grep -q "cannot listen on no-such-host.invalid:.*does not resolve" "$1" && grep -q -- "--http" "$1" && ! grep -q "SocketAddressError" "$1"' "$RC" "$W/err"
+echo "not a certificate" >"$W/bad.pem"
+run "$SOUTH" sync "127.0.0.1:${NODE_PORT[hq]}" --tls-cert "$W/bad.pem" --tls-key "$W/bad.pem" --tls-ca "$W/bad.pem"
+check "sync with a certificate file that is not PEM exits 2 saying so, without the usage line" \
+    bash -c '[[ $0 -eq 2 ]] && grep -q "is not a PEM file" "$1" && ! grep -qi "usage:" "$1" && [[ ! -s $2 ]]' "$RC" "$W/err" "$W/out"
 run "$SOUTH" serve
 check "serve with nothing to do exits 2 without the root usage line" \
     bash -c '[[ $0 -eq 2 ]] && grep -q "nothing to do" "$1" && ! grep -qi "usage:" "$1"' "$RC" "$W/err"
@@ -90,6 +105,9 @@ must "north pins south's key by mistake" "$NORTH" roster pin "$SOUTH_KEY"
 run "$NORTH" sync "127.0.0.1:${NODE_PORT[hq]}"
 check "the first sync says the pinned key is probably wrong and which key signed the roster" \
     bash -c '[[ $0 -eq 1 ]] && grep -q "probably wrong" "$1" && grep -q "$2" "$1"' "$RC" "$W/err" "$HQ_KEY"
+check "that refused session prints no summary of zeros (stdout empty)" test ! -s "$W/out"
+run "$NORTH" sync "127.0.0.1:${NODE_PORT[hq]}" --json
+check "nor JSON with --json, and exits 1" bash -c '[[ $0 -eq 1 ]] && [[ ! -s $1 ]]' "$RC" "$W/out"
 must "north pins the hub's key instead (no roster adopted yet)" "$NORTH" roster pin "$HQ_KEY"
 must "north syncs with the hub" "$NORTH" sync "127.0.0.1:${NODE_PORT[hq]}"
 run "$NORTH" status --json
@@ -135,5 +153,15 @@ run "$SOUTH" status
 check "status shows the idle session open and no LAST ERROR" \
     bash -c 'grep -E "^hq .* open +now \(session open\)" "$0" | grep -qv "connection refused"' "$W/out"
 check "the never-connected row is gone once the peer connected" bash -c '! grep -q "never connected" "$0"' "$W/out"
+
+echo "== e. configuration naming a site the roster lacks"
+# Deploy/escalation.json's matrix hands tickets to central, which this fleet (hq, north, south) lacks.
+run "$HQ" config publish "$CLI_DIR/../../Deploy/escalation.json" --actor ops
+check "config publish warns on stderr of each matrix target at a site the roster lacks, and still publishes" \
+    bash -c '[[ $0 -eq 0 ]] && grep -q "^published" "$1" && grep -q "names sites the roster does not list" "$2" && grep -q "matrix tier 2 (site \*, category \*): tier2@central" "$2"' \
+    "$RC" "$W/out" "$W/err"
+printf '{"ladders": [{"name": "local", "version": 1, "loops": 0, "levels": [{"delay": "1h", "targets": ["tier2@north"], "assignment": "transfer_site"}]}]}' >"$W/local.json"
+run "$HQ" config publish "$W/local.json" --actor ops
+check "a file whose sites the roster lists publishes without the warning" bash -c '[[ $0 -eq 0 ]] && ! grep -q "warning" "$1"' "$RC" "$W/err"
 
 finish

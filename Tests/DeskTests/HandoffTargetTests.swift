@@ -58,6 +58,9 @@ import TicketStore
         let ticket = try desk.open(TicketDraft(subject: "Badge printer jams"), now: Self.now)
         try desk.escalate(ticket.id, to: "tier2@south", note: note, actor: "ana", now: Self.now + 1)
         #expect(try desk.escalation.evaluate(ticket.id, now: Self.now + 2).1.pendingHandoffs.count == 1)
+        // Rejecting it here, where it cannot be answered, points to the withdraw.
+        let refusal = try #require(throws: DeskError.self) { try desk.reject(ticket.id, reason: "no", actor: "ana", now: Self.now + 2) }
+        #expect(refusal.message.contains("answer it there, or take it back here with `tierline handoff withdraw"), "\(refusal.message)")
         try desk.withdraw(ticket.id, reason: "south is closed", actor: "ana", now: Self.now + 3)
         #expect(try desk.escalation.evaluate(ticket.id, now: Self.now + 4).1.pendingHandoffs.isEmpty)
     }

@@ -34,4 +34,20 @@ import Testing
         // No agent published: groups are free text; no roster: sites are not checked.
         #expect(try RoutingRules.load(Data(file.utf8), file: "r.json").unknownNames(library: ladderOnly, file: "r.json", sites: nil).isEmpty)
     }
+
+    /// A ladder or matrix that hands tickets to a site the roster lacks makes handoffs that stay
+    /// pending: `config publish` warns with each target and where it is.
+    @Test func targetsAtSitesTheRosterLacksAreListed() {
+        let documents: [ConfigDocument] = [
+            .ladder(LadderDocument(name: "standard", version: 1, loops: 0, levels: [
+                LevelDocument(delay: "0", targets: ["role:lead", "coordinator", "tier:2"], assignment: .notify),
+                LevelDocument(delay: "1h", targets: ["tier2@hbu", "role:lead@hub", "role:duty@sout"], assignment: .transferSite)])),
+            .matrix(MatrixDocument(version: 1, grace: "2m", entries: [MatrixEntry(site: "*", category: "*", tier: 2, target: "tier2@central"),
+                                                                      MatrixEntry(site: "north", category: "*", tier: 3, target: "eng@hub")])),
+        ]
+        #expect(ConfigDocument.unlistedSites(in: documents, roster: ["hub", "north"]) == [
+            "ladder standard level 2: tier2@hbu", "ladder standard level 2: role:duty@sout",
+            "matrix tier 2 (site *, category *): tier2@central"])
+        #expect(ConfigDocument.unlistedSites(in: documents, roster: ["hub", "north", "hbu", "sout", "central"]).isEmpty)
+    }
 }

@@ -189,6 +189,13 @@ func ticketOf(_ answer: [String: Any]) -> [String: Any] { answer["ticket"] as? [
             let (lost, unknownThread) = try await post(client, "/api/intake/messages", ["channel": "email", "message": "x", "externalThreadId": "<gone@mail>"],
                                                       token: fixture.token)
             #expect(lost == .notFound && unknownThread["field"] as? String == "externalThreadId")
+            // A thread id this node never recorded, with the ticket's number in the subject (a reply
+            // to another node's notification): the subject places it, no second ticket is opened.
+            let (placed, bySubject) = try await post(client, "/api/intake/messages", ["channel": "email", "message": "Any news?", "externalThreadId": "<other-node@mail>",
+                                                                                     "subject": "Re: [\(number)] refund", "customer": ["email": "dana@example.com"]],
+                                                    token: fixture.token)
+            #expect(placed == .created && bySubject["openedTicket"] as? Bool == false && ticketOf(bySubject)["displayNumber"] as? String == number, "\(bySubject)")
+            #expect(try fixture.store.tickets().count == 1)
             // customer and from together are one too many.
             let (both, twice) = try await post(client, "/api/intake/messages", ["channel": "email", "message": "x", "customer": ["id": "C-1"],
                                                                                "from": ["id": "C-1"]], token: fixture.token)

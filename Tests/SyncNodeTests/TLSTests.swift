@@ -161,6 +161,21 @@ enum TLSFixture {
         await hub.stop()
     }
 
+    /// A port that accepts and closes at once (a full node, a firewall, a forwarder with nothing
+    /// behind it) ends the handshake with NIO's `handshakeFailed(...EOF during handshake)`, which
+    /// `sync` printed as it was: the failure says in words what happened and what to check.
+    @Test func aPeerThatClosesDuringTheHandshakeIsSaidInWords() async throws {
+        let laptop = try TestSite("laptop", role: .laptop)
+        let closer = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in channel.close() }
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { closer.close(promise: nil) }
+        let address = Endpoint(host: "127.0.0.1", port: try #require(closer.localAddress?.port))
+        let message = await expectFailure(code: "tls-failed", sync: laptop, with: address, tls: nil)
+        #expect(message?.contains("closed the connection during the TLS handshake") == true, "\(message ?? "")")
+        #expect(message?.contains("NIOSSL") == false && message?.contains("handshakeFailed") == false, "\(message ?? "")")
+    }
+
     /// Each connection learns the key the other end proved from its own TLS handshake, read once the
     /// handshake has completed rather than noted by the certificate callback, which does not run on a
     /// resumed TLS session (the node issues session tickets; `Tests/CLI/tls-resumption.py` resumes one

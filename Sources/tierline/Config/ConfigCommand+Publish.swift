@@ -27,6 +27,16 @@ extension ConfigCommand {
             let store = try options.open()
             let desk = try EscalationDesk(store: store)
             let documents = try desk.publish(data, file: file, actor: try actor.name(in: store, agent: false), allowUnknownTargets: allowUnknown)
+            // A ladder's handoff to a site the roster lacks would stay pending; a site may join later.
+            if let roster = try store.roster()?.roster {
+                let unlisted = ConfigDocument.unlistedSites(in: documents, roster: Set(roster.sites.filter { $0.revokedAfter == nil }.map(\.site)))
+                if !unlisted.isEmpty {
+                    FileHandle.standardError.write(Data(TerminalText.visible(
+                        "warning: \(file) names sites the roster does not list; a handoff to one stays pending until withdrawn. "
+                        + "Add the site (`tierline roster add`) before a ticket escalates there, or fix the file:\n"
+                        + unlisted.map { "  " + $0 }.joined(separator: "\n") + "\n", keepingLineBreaks: true).utf8))
+                }
+            }
             let rows = documents.map { Published(kind: $0.kind.rawValue, name: $0.name, version: $0.version) }
             if options.json { return try printJSON(rows) }
             if rows.isEmpty { return print("nothing new: every version in \(file) is already published") }

@@ -48,10 +48,11 @@ struct SyncCommand: AsyncParsableCommand {
 
     func validate() throws {
         do { _ = try Endpoint(parsing: peer) } catch { throw ValidationError(error.message) }
-        do { try tls.applied(to: nil)?.validate(listening: false) } catch { throw ValidationError(error.message) }
     }
 
     func run() async throws {
+        // A certificate or key file with problems is not a usage mistake: exit 2 without the usage line.
+        do { try tls.applied(to: nil)?.validate(listening: false) } catch { throw CLIFailure(message: error.message, code: 2) }
         let endpoint = try Endpoint(parsing: peer)
         let directory = options.directory
         let store = try directory.open()
@@ -72,6 +73,9 @@ struct SyncCommand: AsyncParsableCommand {
             failure = error.message
         }
         bar.finish()
+        // A session refused after hello (a wrong pinned key, a roster either side refuses) moved no
+        // block: its zeros would read like a sync that found nothing to do, so only the error is said.
+        if let failure, summary.sentBlocks == 0, summary.receivedBlocks == 0 { throw CLIFailure(message: failure) }
         let output = Output(peer: endpoint.description, peerSite: summary.peerSite,
                             sent: Direction(blocks: summary.sentBlocks, batches: summary.sentBatches, wireBytes: summary.bytesOut,
                                             changeSetBytes: summary.changeSetBytesOut),
@@ -88,7 +92,8 @@ struct SyncCommand: AsyncParsableCommand {
                 ["received", "\(output.received.blocks)", byteText(output.received.wireBytes), byteText(output.received.changeSetBytes)],
             ])
             print("")
-            print("peer \(output.peerSite ?? "?") at \(output.peer): applied \(output.applied), held back \(output.held), refused \(output.refused), new conflicts \(output.conflicts), \(output.durationMillis) ms"
+            // Cut mid-way: what was exchanged is kept, and the line says the sync did not finish.
+            print("peer \(output.peerSite ?? "?") at \(output.peer)\(failure == nil ? "" : " (did not finish)"): applied \(output.applied), held back \(output.held), refused \(output.refused), new conflicts \(output.conflicts), \(output.durationMillis) ms"
                   + (output.skewMillis.map { ", clock skew \($0) ms" } ?? ""))
         }
         if let failure { throw CLIFailure(message: failure) }
