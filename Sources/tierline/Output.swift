@@ -31,7 +31,8 @@ func jsonText(_ value: some Encodable, encoder: JSONEncoder = .cli) throws -> St
     for scalar in json.unicodeScalars {
         // Outside strings a JSON document holds only printable ASCII, spaces and line breaks.
         if scalar.value >= 0x7F, TerminalText.isControl(scalar) {
-            out += "\\u00" + String(scalar.value, radix: 16)
+            let hex = String(scalar.value, radix: 16)
+            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
         } else {
             out.unicodeScalars.append(scalar)
         }
@@ -154,7 +155,7 @@ struct TableLayout {
 
 /// Text bound for a terminal.
 enum TerminalText {
-    /// `text` with every control character (C0, DEL, C1) written as `\u{…}`: a stored value, which a
+    /// `text` with every control character (C0, DEL, C1, bidirectional controls) written as `\u{…}`: a stored value, which a
     /// peer or a customer may have chosen, never reaches the terminal as an escape sequence. A tab
     /// becomes a space; with `keepingLineBreaks`, CR LF and CR become LF, and LF stays.
     static func visible(_ text: String, keepingLineBreaks: Bool = false) -> String {
@@ -178,7 +179,17 @@ enum TerminalText {
     }
 
     static func isControl(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || isBidiControl(scalar)
+    }
+
+    /// The marks, embeddings, overrides and isolates that reorder text as a terminal shows it: a
+    /// subject holding U+202E reads backwards from there on, so what the operator reads is not what
+    /// is stored (CVE-2021-42574, "Trojan Source"). They are shown escaped too.
+    static func isBidiControl(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x061C, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: true
+        default: false
+        }
     }
 
     /// `text` in lines of at most `width` characters, broken after a space where one falls in the

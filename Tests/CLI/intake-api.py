@@ -503,7 +503,7 @@ def serve(store, log_path):
 def terminal_checks():
     """Intake text with ESC, BEL and OSC sequences reaches the terminal escaped: an OSC 52 would
     write to the operator's clipboard, others move the cursor or recolour the screen."""
-    nasty = "Printer \x1b]52;c;cm0gLXJmIH4=\x07 jams \x1b[31mred\x1b[0m \x07 \x9b2J"
+    nasty = "Printer \x1b]52;c;cm0gLXJmIH4=\x07 jams \x1b[31mred\x1b[0m \x07 \x9b2J \u202egnp.exe"
     body = new_ticket("chat", 70, subject=nasty, message="It prints \x1b[2J garbage\nand beeps \x07",
                       customer={"email": "esc@example.com", "name": "Eve \x1b[2J", "organization": "Acme \x1b]0;pwned\x07"})
     a = post("/api/intake/tickets", body)
@@ -511,10 +511,14 @@ def terminal_checks():
     number = a.get("ticket", "displayNumber")
     for args in [("ticket", "list"), ("ticket", "show", number), ("customer", "list"), ("customer", "show", "esc@example.com")]:
         r = tl(*args, "--store", STORE)
-        raw = [c for c in ("\x1b", "\x07", "\x9b") if c in r.stdout]
-        check(f"tierline {' '.join(args)} writes no ESC, BEL or CSI character; they show as \\u{{1b}}, \\u{{7}}",
+        raw = [c for c in ("\x1b", "\x07", "\x9b", "\u202e") if c in r.stdout]
+        check(f"tierline {' '.join(args)} writes no ESC, BEL, CSI or right-to-left override; they show as \\u{{1b}}, \\u{{7}}, \\u{{202e}}",
               r.returncode == 0 and not raw and ("ticket" not in args or "\\u{1b}]52;c;cm0gLXJmIH4=\\u{7}" in r.stdout),
               f"exit {r.returncode}; raw {raw!r}\n{r.stdout[-1500:]}{r.stderr[-500:]}")
+    r = tl("customer", "list", "--limit", "1", "--json", "--store", STORE)
+    listed = json.loads(r.stdout) if r.returncode == 0 else None
+    check("customer list --limit 1 lists one customer and says on stderr that there are more",
+          isinstance(listed, list) and len(listed) == 1 and "there are more" in r.stderr, f"exit {r.returncode}; {r.stdout[-300:]}{r.stderr[-300:]}")
     r = tl("ticket", "show", number, "--json", "--store", STORE)
     detail = json.loads(r.stdout) if r.returncode == 0 else {}
     raw = [c for c in ("\x1b", "\x07", "\x9b") if c in r.stdout]
