@@ -375,6 +375,9 @@ public struct MetricRefresher: Service {
                     for failure in report.failed.prefix(5) {
                         logger.error("dashboard facts of ticket \(failure.id) could not be derived: \(failure.error)")
                     }
+                } catch is CancellationError {
+                    // The node is stopping (or failed to start): not a failure of the facts.
+                    break
                 } catch {
                     logger.error("dashboard facts could not be derived: \(error)")
                 }
