@@ -538,6 +538,10 @@ must "north escalates it to tier2@south (a site that never answers)" "$NORTH" es
     --summary "jams" --verified-facts "every card" --steps-tried "cleaned it" --requested-action "replace the roller"
 must "handoff list at north" "$NORTH" handoff list --json
 check "the request to south is pending, outgoing" grep -q '"toSite" *: *"south"' "$W/out"
+must "north exports its blocks" "$NORTH" export --out "$W/north-wd.tlx"
+must "lap imports them" "$LAP" import "$W/north-wd.tlx"
+must "handoff list at lap (neither sender nor receiver)" "$LAP" handoff list
+check "lap lists north's request to south as elsewhere, not outgoing" bash -c 'grep -q "elsewhere" "$0" && ! grep -q "outgoing" "$0"' "$W/out"
 must "north withdraws it" "$NORTH" handoff withdraw "$WD" --reason "south is closed today"
 check "handoff withdraw says what it did" grep -q "withdrew the handoff of NORTH-" "$W/out"
 must "handoff list at north after the withdrawal" "$NORTH" handoff list --json

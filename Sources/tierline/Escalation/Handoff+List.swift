@@ -8,7 +8,7 @@ import TicketStore
 
 extension Handoff {
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Pending handoffs: to this site, and from it.")
+        static let configuration = CommandConfiguration(abstract: "Pending handoffs: to this site (incoming), from it (outgoing), and between other sites (elsewhere).")
         @OptionGroup var options: StoreOptions
 
         func run() throws {
@@ -24,8 +24,11 @@ extension Handoff {
             }
             if options.json { return try printJSON(rows) }
             if rows.isEmpty { return print("no pending handoffs") }
+            // Every replica holds the fleet's requests: one between two other sites is neither.
+            let own = desk.identity.site.rawValue
             printTable(["TICKET", "DIRECTION", "FROM", "TO", "REQUESTED"], rows.map {
-                [$0.ticket, $0.incoming ? "incoming" : "outgoing", $0.fromSite, "\($0.toGroup)@\($0.toSite)", $0.requestedAt]
+                [$0.ticket, $0.incoming ? "incoming" : $0.fromSite == own ? "outgoing" : "elsewhere", $0.fromSite,
+                 "\($0.toGroup)@\($0.toSite)", $0.requestedAt]
             })
         }
     }
