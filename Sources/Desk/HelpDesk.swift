@@ -59,7 +59,7 @@ public struct HelpDesk: Sendable {
             let near = StrictJSON.nearest(channel, in: Set(IntakeChannel.all), within: 2).map { " Did you mean \"\($0)\"?" } ?? ""
             throw DeskError(.invalidInput, field: "channel",
                             "\(StrictJSON.printable(channel).debugDescription) is not a channel (\(IntakeChannel.all.joined(separator: ", ")))." + near
-                                + " A new one is taken only when allowed on purpose (--allow-unknown).")
+                                + " A new one is taken only when its operator allows it on purpose (`--allow-unknown` on `tierline ticket create`).")
         }
     }
 
@@ -77,7 +77,7 @@ public struct HelpDesk: Sendable {
     static func unknownTier(_ tier: String, _ known: (tiers: Set<String>, source: String)) -> String {
         let near = StrictJSON.nearest(tier, in: known.tiers, within: 2).map { " Did you mean \"\($0)\"?" } ?? ""
         return "\(StrictJSON.printable(tier).debugDescription) is not a customer tier \(known.source) (\(known.tiers.sorted().joined(separator: ", ")))."
-            + near + " A new one is taken only when allowed on purpose (--allow-unknown)."
+            + near + " A new one is taken only when its operator allows it on purpose (`--allow-unknown` on `tierline ticket create` or `customer import`), or once the published configuration names it."
     }
 
     /// Opens a ticket that arrived through a channel, with its policy, in one transaction (see
