@@ -203,11 +203,16 @@ extension TicketDatabase {
     /// own. The answer is a function of the replicated customer records alone, so every replica
     /// gives the same one once they hold the same records, whichever arrived first; the stub itself
     /// is left as it is (its tickets keep naming it, and ``customerHistory(ofTicket:)`` finds them).
+    ///
+    /// A stub is matched by what it is keyed by only: one keyed by an e-mail address by that address,
+    /// one keyed by a phone number by that number. A phone the stub merely holds may be a shared
+    /// line, and would hand one person's tickets (and tier) to a colleague's record.
     static func owner(_ db: Database, _ record: CustomerRecord) throws -> CustomerRecord {
         guard record.isStub else { return record }
-        let rows = try Row.fetchAll(db.cachedStatement(sql: """
-            SELECT * FROM customer WHERE id <> ? AND ((? IS NOT NULL AND email = ? COLLATE NOCASE) OR (? IS NOT NULL AND phone = ?)) ORDER BY id
-            """), arguments: [record.id, record.email, record.email, record.phone, record.phone])
+        let byEmail = record.email.map { record.key == $0.lowercased() } ?? false
+        let sql = byEmail ? "SELECT * FROM customer WHERE id <> ? AND email = ? COLLATE NOCASE ORDER BY id"
+            : "SELECT * FROM customer WHERE id <> ? AND phone = ? ORDER BY id"
+        let rows = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: [record.id, byEmail ? record.email : record.phone])
         return rows.lazy.map(customerRecord).first { !$0.isStub } ?? record
     }
 

@@ -213,6 +213,11 @@ private func solvedTicket(_ store: TicketDatabase, _ subject: String) throws -> 
         // Without a CRM record for it, a stub stays its own customer.
         _ = try north.importCustomers([CustomerDraft(email: "eve@example.com")])
         #expect(try north.customer("eve@example.com")?.key == "eve@example.com")
+        // A stub keyed by its address is taken over by that address only: a CRM record that shares
+        // the phone it holds (an office line) is someone else.
+        _ = try north.importCustomers([CustomerDraft(name: "Ann", email: "ann@example.com", phone: "+4930999"),
+                                       CustomerDraft(crmID: "C-11", name: "Bob", email: "bob@example.com", phone: "+4930999", tier: "gold")])
+        #expect(try north.customer("ann@example.com")?.key == "ann@example.com")
     }
 
     @Test(arguments: [
