@@ -140,9 +140,11 @@ extension TicketDatabase {
 
     /// For a store that has adopted no roster yet: when a roster's signature fails under the pinned
     /// key but verifies under the key of one of its own entries, the pinned key is probably wrong
-    /// (a site's key pasted for the coordinator's). Says which key signed it and how to re-pin.
+    /// (a site's key pasted for the coordinator's). Says so, with the start of the key that signed
+    /// it to compare, and how to re-pin. It never offers the peer's key as the one to pin: anyone
+    /// can sign a roster that lists their own key, so the key to pin is read at the coordinator.
     /// `nil` when no entry's key verifies (then the roster is not that fleet's, and the usual
-    /// refusal stands).
+    /// refusal stands). At most ``RosterLimits`` entries are tried, once per session.
     static func wrongPinHint(document: String, signature: [UInt8], pinned: [UInt8]) -> String? {
         guard document.utf8.count <= RosterLimits.maxDocumentBytes,
               let roster = try? JSONDecoder().decode(Roster.self, from: Data(document.utf8)) else { return nil }
@@ -150,8 +152,10 @@ extension TicketDatabase {
         guard let signer = roster.sites.first(where: { member in
             [UInt8](hex: member.key).map { SiteKey.isValid(signature: signature, of: message, publicKey: $0) } == true
         }) else { return nil }
-        let pinnedAs = roster.sites.first { $0.key == pinned.hexString }.map { " (that is the key of site \($0.site), a \($0.role.rawValue))" } ?? ""
-        return "the peer's roster is signed by \(signer.key) (site \(signer.site), the \(signer.role.rawValue)), not by the pinned coordinator key \(pinned.hexString)\(pinnedAs); the pinned key is probably wrong: this store has adopted no roster yet, so pin the coordinator's key again with `tierline roster pin \(signer.key)` after checking it at the coordinator (`tierline status` there prints it)"
+        // Names from a peer's document reach a terminal and a log: only a valid site name is repeated.
+        func name(_ site: String) -> String { (try? SiteID(site))?.rawValue ?? "(an invalid site name)" }
+        let pinnedAs = roster.sites.first { $0.key == pinned.hexString }.map { " (the roster lists it as the key of site \(name($0.site)), a \($0.role.rawValue))" } ?? ""
+        return "the peer's roster is not signed by the pinned coordinator key \(pinned.hexString)\(pinnedAs), but by a key beginning \(signer.key.prefix(16)) that it lists for \(name(signer.site)); the pinned key is probably wrong. This store has adopted no roster yet, so it may be pinned again: read the coordinator's key at the coordinator (`tierline status` there prints it), compare its start, and run `tierline roster pin KEY` with it"
     }
 
     /// Stores `signed` if newer, rebuilds the key table from it, re-folds what a role change affects and

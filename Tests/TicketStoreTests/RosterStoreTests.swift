@@ -69,8 +69,9 @@ import TicketStore
         let hubKey = try hub.identity().publicKey
         #expect { try north.adopt(document: v2.document, signature: v2.signature) } throws: { error in
             let text = "\(error)"
-            return text.contains("probably wrong") && text.contains(hubKey.hexString) && text.contains("site south")
-                && text.contains("roster pin \(hubKey.hexString)")
+            // The start of the signer's key to compare, never a ready command with the peer's key.
+            return text.contains("probably wrong") && text.contains(String(hubKey.hexString.prefix(16))) && text.contains("site south")
+                && !text.contains(hubKey.hexString) && text.contains("roster pin KEY")
         }
         // Nothing was adopted under the wrong key, so it may be replaced.
         try north.pinCoordinator(key: hubKey)
