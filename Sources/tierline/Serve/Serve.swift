@@ -17,7 +17,7 @@ import TicketStore
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a headless node: accept sessions, dial peers, push new blocks to them until SIGTERM or SIGINT (SIGHUP dials every peer now).",
-        discussion: "Logs go to stderr. A --config FILE (JSON: listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http, routing, tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes, maxSessions, idleTimeoutMillis, allowPlainSessions, notifications, workspace) holds the same settings; flags win over it. Every session runs in TLS 1.3 with the sites' own keys (protocol 2); --tls-cert, --tls-key and --tls-ca use an organisation's CA instead, and --allow-plain (allowPlainSessions) admits plain protocol-1 sessions for an upgrade window. --http serves the node's HTTP server: agents sign in at /login with a password (`tierline agent password NAME`) or send an API token (`tierline agent token NAME`) to reach the dashboard and its JSON API (role manager, or the grant \"dashboard\"); the intake API takes its own tokens (`tierline intake token add`); /metrics is open unless workspace.metricsTokenFile names a token. The workspace section bounds it: maxConnections (4096), headerTimeoutMillis (10000: a connection must send each request head within it), idleTimeoutMillis (60000), secureCookies, hubQuietMillis (60000: open pages show a banner when the hub has been silent this long), maxEventStreams (256). The node raises its open-file limit to the hard limit at start and logs it. --routing FILE routes the tickets that arrive there; serve refuses to start (exit 2) when it names a ladder, SLA policy, group or site the store's published configuration and roster do not have (`tierline routing check FILE --store DIR` lists them), and warns when the store has no configuration yet. The node sends its outbox (notices, replies) through notifications' mail relay and webhooks (`tierline outbox list` shows it). --check reads the settings, opens the store and its key as serve does, runs SQLite's integrity_check on the database, prints the effective settings and exits without listening: exit 0 when serve would start, 2 for bad settings, 1 for a missing, unreadable or damaged store or key. Every command refuses a store that fails SQLite's quick_check, saying how to restore it.")
+        discussion: "Logs go to stderr. A --config FILE (JSON: listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http, routing, tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes, maxSessions, idleTimeoutMillis, allowPlainSessions, notifications, workspace) holds the same settings; flags win over it. Every session runs in TLS 1.3 with the sites' own keys (protocol 2); --tls-cert, --tls-key and --tls-ca use an organisation's CA instead, and --allow-plain (allowPlainSessions) admits plain protocol-1 sessions for an upgrade window. --http serves the node's HTTP server: agents sign in at /login with a password (`tierline agent password NAME`) or send an API token (`tierline agent token NAME`) to reach the dashboard and its JSON API (role manager, or the grant \"dashboard\"); the intake API takes its own tokens (`tierline intake token add`); /metrics is open unless workspace.metricsTokenFile names a token. The workspace section bounds it: maxConnections (4096), headerTimeoutMillis (10000: a connection must send each request head within it), idleTimeoutMillis (60000), secureCookies, hubQuietMillis (60000: open pages show a banner when the hub has been silent this long), maxEventStreams (256). The node raises its open-file limit to the hard limit at start and logs it. --routing FILE routes the tickets that arrive there; serve --check refuses (exit 2) a file that names a ladder, SLA policy, group or site the store's published configuration and roster do not have (`tierline routing check FILE --store DIR` lists them); serve itself starts and logs them as errors (the running node is what brings a newer configuration), and warns when the store has no configuration yet. The node sends its outbox (notices, replies) through notifications' mail relay and webhooks (`tierline outbox list` shows it). --check reads the settings, opens the store and its key as serve does, runs SQLite's integrity_check on the database, prints the effective settings and exits without listening: exit 0 when serve would start, 2 for bad settings, 1 for a missing, unreadable or damaged store or key. Every command refuses a store that fails SQLite's quick_check, saying how to restore it.")
 
     @OptionGroup var options: StoreOptions
     @Option(help: "Accept sessions on HOST:PORT (for example 0.0.0.0:7400).") var listen: String?
@@ -41,6 +41,8 @@ struct Serve: AsyncParsableCommand {
         var routing: RoutingRules?
         /// Whether the routing file's names were checked against the store (not when it has no configuration yet).
         var routingNamesChecked = true
+        /// What the routing file names that this store does not have (serve logs it and starts).
+        var routingNameIssues: String?
         /// The notification secrets, read from the files the settings name.
         var secrets: NotificationSecrets
         /// The `/metrics` bearer token, read from `workspace.metricsTokenFile`; `nil` for an open `/metrics`.
@@ -103,12 +105,22 @@ struct Serve: AsyncParsableCommand {
         // Routing rules are validated on load: a file with problems stops serve before it listens.
         let rules = try settings.routing.map(readRoutingRules)
         // So are the names they use, against this store: a ladder it does not have would never start.
-        // With no configuration here yet (a new site before its first sync) serve starts and says so.
+        // --check refuses such a file (exit 2). serve itself starts and logs every unknown name: the
+        // running node is what brings a configuration published since, so a node whose copy is only
+        // behind must not refuse to run. With no configuration here yet it starts and says so.
         var routingNamesChecked = true
-        if let rules, let file = settings.routing { routingNamesChecked = try checkRoutingNames(rules, file: file, store: store, code: 2) }
+        var routingNameIssues: String?
+        if let rules, let file = settings.routing {
+            do {
+                routingNamesChecked = try checkRoutingNames(rules, file: file, store: store, code: 2)
+            } catch let failure as CLIFailure where !check {
+                routingNameIssues = failure.message
+            }
+        }
         var prepared = Prepared(settings: settings, level: level, directory: directory, store: store, key: key, identity: identity, routing: rules, secrets: secrets,
                                 metricsToken: metricsToken)
         prepared.routingNamesChecked = routingNamesChecked
+        prepared.routingNameIssues = routingNameIssues
         return prepared
     }
 
@@ -120,6 +132,9 @@ struct Serve: AsyncParsableCommand {
         bootstrapLogging(prepared.level)
         let logger = Logger(label: "tierline.node")
         logOpenFileLimit(OpenFileLimit.raiseToHard(), logger: logger)
+        if let issues = prepared.routingNameIssues {
+            logger.error("routing rules name what this store's configuration lacks (serve started anyway: a configuration published since arrives by sync); until then no such ladder starts and no such policy applies to the tickets they route: \(issues)")
+        }
         if let file = settings.routing, !prepared.routingNamesChecked {
             logger.warning("routing names not checked: the store has no configuration published yet; `tierline routing check FILE --store DIR` checks them once it has",
                            metadata: ["routing.file": "\(file)"])
