@@ -79,7 +79,9 @@ extension TicketDatabase {
         let created = TicketRow.Columns.createdHLC, id = TicketRow.Columns.id
         switch after {
         case nil: break
-        case let .created(stamp, last): filter = filter && (created < stamp || (created == stamp && id > last))
+        // `created <= stamp` repeats what the OR implies, so SQLite starts the index read at the
+        // cursor instead of walking from the newest ticket and skipping every row listed before.
+        case let .created(stamp, last): filter = filter && created <= stamp && (created < stamp || (created == stamp && id > last))
         case let .unstamped(last): filter = filter && created == nil && (last.map { id > $0 } ?? true.sqlExpression)
         }
         return TicketRow.request(filter, limit: limit)

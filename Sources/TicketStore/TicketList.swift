@@ -88,6 +88,9 @@ extension TicketDatabase {
             guard let (stamp, id) = Self.parseCursor(cursor) else {
                 throw StoreError(.invalidInput, "is not a cursor this node gave out; start again without it")
             }
+            // The first term repeats what the OR implies, so SQLite starts the index read at the
+            // cursor instead of walking from the top and skipping every row of the pages before.
+            conditions.append("COALESCE(t.updatedHLC, 0) <= \(stamp)")
             conditions.append("(COALESCE(t.updatedHLC, 0) < \(stamp) OR (COALESCE(t.updatedHLC, 0) = \(stamp) AND t.id > \(id)))")
         }
         let filter = conditions.joined(operator: .and)

@@ -70,6 +70,27 @@ import TicketModel
         }
     }
 
+    /// A next page starts its index read at the cursor (a range on the order's column), not at the
+    /// top with every row of the pages before skipped: `--limit 1000000` reads 2,000 pages.
+    @Test func aNextPageStartsAtItsCursor() throws {
+        let store = try store()
+        try store.writer.read { db in
+            for status in [nil, Status.open] {
+                for site in [nil, try SiteID("north")] {
+                    let request = TicketDatabase.ticketsRequest(status: status, site: site, after: .created(1_700_000_000_000, "00000000-0000-0000-0000-000000000000"), limit: 500)
+                    let lines = try plan(db, request)
+                    #expect(lines.contains { $0.hasPrefix("SEARCH t USING") && $0.contains("createdHLC<") }, "ticket list --status \(status?.rawValue ?? "-") --site \(site?.rawValue ?? "-"): \(lines)")
+                }
+            }
+            for query in [TicketListQuery(), TicketListQuery(statuses: [.open]), TicketListQuery(statuses: TicketListQuery.unresolved, conflicted: true)] {
+                var next = query
+                next.cursor = "1700000000000.00000000-0000-0000-0000-000000000000"
+                let lines = try plan(db, try TicketDatabase.listRequest(next))
+                #expect(lines.contains { $0.hasPrefix("SEARCH t USING") && $0.contains("<expr><") }, "\(query): \(lines)")
+            }
+        }
+    }
+
     /// The queues `GET /api/tickets` and the workspace build (`Workspace/Queue.swift`): each view
     /// with and without a site, with the filters a request may add, first page and next.
     @Test func everyQueueReadsTheUpdatedOrderOfAnIndex() throws {
