@@ -24,6 +24,9 @@ status=0
 "$bench" --no-such-flag > /dev/null 2>&1 || status=$?
 [ "$status" = 2 ] || { echo "tierline-bench --no-such-flag exited $status, not 2" >&2; exit 1; }
 "$bench" --only w1,w2,sync,rss --scale 0.01 --changes 2000 --rss-changes 20000 --json-only > /dev/null
+# The dashboard section (a flag of its own, not in --only): its hub must admit the sites whose blocks
+# it applies, derive every ticket's facts and have the summary add up (a few seconds at 2,000 tickets).
+"$bench" --dashboard --sizes 2000 --json-only > /dev/null
 bin=.build/debug/tierline
 Tests/CLI/two-stores.sh "$bin"
 Tests/CLI/sync-nodes.sh "$bin"

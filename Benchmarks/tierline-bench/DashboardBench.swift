@@ -31,12 +31,12 @@ import Workspace
         let now = Int64(TicketDatabase.systemMillis())
         note("dashboard: writing \(size) tickets from 3 sites…")
         var generators = try ["north", "south", "east"].map { try SiteWriter(site: $0) }
-        // A coordinator takes keys from its roster only (`learn(keys:)` is ignored once one is pinned).
-        try store.editRoster { [generators] roster in
-            roster.sites += generators.map { Roster.Member(site: $0.site, key: $0.key.publicKey, role: .site) }
-        }
+        // A coordinator takes keys from its roster only (`learn(keys:)` is ignored once one is pinned):
+        // the hub admits the three sites as `tierline roster add` does, or it refuses their blocks.
+        for g in generators { try store.admit(site: g.site, key: g.key.publicKey, role: .site) }
         let perBlock = 20
         var written = 0
+        var held = 0
         let fillSeconds = try timed {
             while written < size {
                 let count = min(perBlock, size - written)
@@ -47,16 +47,23 @@ import Workspace
                     let created = now - 92 * 86_400_000 + Int64(Double(written) / Double(size) * 90 * 86_400_000)
                     blocks += try generators[g].tickets(count: count / 3 + (g < count % 3 ? 1 : 0), created: created, library: library)
                 }
-                _ = try store.apply(blocks)
+                // A refused block would only show later as tickets the facts never see: stop at the first.
+                let report = try store.apply(blocks)
+                if let refused = report.refused.first {
+                    fatalError("dashboard: the hub refused \(refused.origin) seq \(refused.seq) (\(refused.code)): \(refused.reason)")
+                }
+                held = report.held
                 written += count
             }
         }
+        guard held == 0 else { fatalError("dashboard: the hub holds \(held) blocks back instead of applying them") }
         note("dashboard: deriving facts for \(size) tickets…")
         let index = try await MetricIndex(store)
         let queries = try await FleetQueries(store)
         var derived = 0
         let deriveSeconds = try await seconds { derived = try await index.refresh(now: now, batch: 1000).derived }
-        guard derived == size, try await index.pending() == 0 else { fatalError("derived \(derived) of \(size) tickets") }
+        let pending = try await index.pending()
+        guard derived == size, pending == 0 else { fatalError("dashboard: derived \(derived) of \(size) tickets (\(pending) still pending)") }
         let period = Period.last(days: 30, now: now)
         func best(_ runs: Int = 5, _ work: () async throws -> Void) async throws -> Double {
             var times: [Double] = []

@@ -358,11 +358,14 @@ printTable("Tierline beside plain SQLite and loopback in one run (ratio: Tierlin
     guard !jsonOnly else { return }
     print("")
     print(title)
+    // Columns as wide as their longest entry (a dashboard workload's name is longer than W1's).
+    let workloadWidth = (figures.map(\.workload.count).max() ?? 0) + 2
+    let metricWidth = max(42, (figures.map(\.metric.count).max() ?? 0) + 2)
     for f in figures {
         let value = f.value >= 100 ? String(format: "%.0f", f.value) : String(format: "%.3f", f.value)
         let ratio = f.ratio.map { String(format: "%.2f×", $0) } ?? ""
-        print(f.peer.padding(toLength: 14, withPad: " ", startingAt: 0) + f.workload.padding(toLength: 11, withPad: " ", startingAt: 0)
-              + f.metric.padding(toLength: 42, withPad: " ", startingAt: 0)
+        print(f.peer.padding(toLength: 14, withPad: " ", startingAt: 0) + f.workload.padding(toLength: max(11, workloadWidth), withPad: " ", startingAt: 0)
+              + f.metric.padding(toLength: metricWidth, withPad: " ", startingAt: 0)
               + value.padding(toLength: 14, withPad: " ", startingAt: 0) + f.unit.padding(toLength: 11, withPad: " ", startingAt: 0) + ratio)
     }
 }
