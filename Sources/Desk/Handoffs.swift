@@ -75,8 +75,14 @@ extension HelpDesk {
     private func answer(_ ref: String, accept: Bool, reason: String?, actor: String, now: Int64) throws -> TicketEvent {
         // Every replica skips a laptop's change of the owning site (PROTOCOL 1.5.5): its accept would
         // settle the request and leave the ticket where it was.
-        if accept, let refusal = HandoffReceiver.refusal(role: identity.role, site: identity.site) {
-            throw DeskError(.notPermitted, "this store is a laptop (\(identity.site)) and every replica would skip its accept: \(refusal). Reject the handoff, or accept it at a site")
+        // Replicas judge by the role the roster gives this site, which may differ from the one it
+        // was initialised with (a site the coordinator made a laptop).
+        if accept {
+            let listed = try DeskError.translating { try store.roster()?.roster.sites.first { $0.site == identity.site.rawValue && $0.revokedAfter == nil }?.role }
+            let role = listed ?? identity.role
+            if let refusal = HandoffReceiver.refusal(role: role, site: identity.site) {
+                throw DeskError(.notPermitted, "this store is a \(role.rawValue) (\(identity.site)) and every replica would skip its accept: \(refusal). Reject the handoff, or accept it at a site")
+            }
         }
         let library = try DeskError.translating { try escalation.library() }
         let me = identity.site

@@ -51,6 +51,27 @@ import TicketStore
         #expect(try north.vector() == before, "a refusal writes nothing")
     }
 
+    /// A site the roster has made a laptop accepts nothing, whatever role it was initialised with:
+    /// replicas judge its change of the owning site by the roster's role.
+    @Test func aSiteTheRosterMadeALaptopIsRefusedItsAccept() throws {
+        let hubKey = SiteKey.generate(), westKey = SiteKey.generate()
+        let hub = try memoryStore("hub", role: .coordinator, key: hubKey), west = try memoryStore("west", key: westKey)
+        try admit([(hub, hubKey), (west, westKey)])
+        let demoted = try hub.editRoster { roster in
+            roster.sites = roster.sites.map { member in
+                var member = member
+                if member.site == "west" { member.role = .laptop }
+                return member
+            }
+        }
+        try west.adopt(document: demoted.document, signature: demoted.signature)
+        let desk = try HelpDesk(store: west)
+        let ticket = try desk.open(TicketDraft(subject: "Badge printer jams"), now: Self.now)
+        let error = try refusal { try desk.accept(ticket.id, actor: "ana", now: Self.now + 1) }
+        #expect(error.code == .notPermitted, "\(error.message)")
+        #expect(error.message.contains("is a laptop (west)"), "\(error.message)")
+    }
+
     /// A request to a listed site that never answers: the owning site withdraws it.
     @Test func aRequestToASilentSiteIsWithdrawnByTheOwningSite() throws {
         let (north, _) = try fleet()
