@@ -22,6 +22,17 @@ public struct EscalationDesk: Sendable {
 
     public func library() throws -> ConfigLibrary { try DeskError.translating { ParsedLibraries.library(try store.configBodies()) } }
 
+    /// What `rules` name that this store does not have: a ladder or SLA policy its published
+    /// configuration lacks, a group no published agent works in, a site its roster does not list
+    /// (such a ladder never starts, such a policy never applies). `nil` when nothing is published
+    /// here yet, so the names cannot be checked; empty when every name is known.
+    public func unknownRoutingNames(_ rules: RoutingRules, file: String) throws -> [ConfigIssue]? {
+        let library = try library()
+        guard !library.isEmpty else { return nil }
+        let sites = try DeskError.translating { try store.roster()?.roster.activeMembers.map(\.site) }
+        return rules.unknownNames(library: library, file: file, sites: sites)
+    }
+
     // MARK: Configuration
 
     /// Validates a configuration file and publishes the documents that are new, in one write.

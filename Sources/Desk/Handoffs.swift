@@ -78,7 +78,7 @@ extension HelpDesk {
         // Replicas judge by the role the roster gives this site, which may differ from the one it
         // was initialised with (a site the coordinator made a laptop).
         if accept {
-            let listed = try DeskError.translating { try store.roster()?.roster.sites.first { $0.site == identity.site.rawValue && $0.revokedAfter == nil }?.role }
+            let listed = try DeskError.translating { try store.roster()?.roster.activeMembers.first { $0.site == identity.site.rawValue }?.role }
             let role = listed ?? identity.role
             if let refusal = HandoffReceiver.refusal(role: role, site: identity.site) {
                 throw DeskError(.notPermitted, "this store is a \(role.rawValue) (\(identity.site)) and every replica would skip its accept: \(refusal). Reject the handoff, or accept it at a site")
@@ -197,7 +197,7 @@ struct HandoffReceiver {
     init(_ site: SiteID, roster: Roster?) throws(DeskError) {
         self.site = site
         guard let roster else { role = nil; return }
-        let members = roster.sites.filter { $0.revokedAfter == nil }
+        let members = roster.activeMembers
         guard let member = members.first(where: { $0.site == site.rawValue }) else {
             let known = members.map(\.site).sorted()
             let near = StrictJSON.nearest(site.rawValue, in: Set(known), within: 2).map { " Did you mean \"\($0)\"?" } ?? ""

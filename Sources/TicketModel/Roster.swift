@@ -79,6 +79,9 @@ public struct Roster: Codable, Equatable, Sendable {
     /// The entry of `site`, removed or not.
     public func member(_ site: SiteID) -> Member? { sites.first { $0.site == site.rawValue } }
 
+    /// The sites that were not removed: those a handoff, a routing file or a backup's fence may name.
+    public var activeMembers: [Member] { sites.filter { $0.revokedAfter == nil } }
+
     /// Whether `site` may open sessions: listed, not removed, with exactly `key`.
     public func admits(_ site: SiteID, key: [UInt8]) -> Bool {
         guard let member = member(site) else { return false }

@@ -133,7 +133,7 @@ extension TicketDatabase {
     /// Active roster members, other than `excluding`, that have not witnessed the restore of `site`.
     static func unwitnessed(_ db: Database, site: SiteID, excluding: Set<SiteID>) throws -> [SiteID] {
         let seen = Set(try String.fetchAll(db, sql: "SELECT member FROM restoreWitness WHERE site = ?", arguments: [site.rawValue]))
-        let members = try Self.roster(db)?.roster.sites.filter { $0.revokedAfter == nil }.map(\.site) ?? []
+        let members = try Self.roster(db)?.roster.activeMembers.map(\.site) ?? []
         return try members.filter { !seen.contains($0) }.map(SiteID.init).filter { !excluding.contains($0) }.sorted()
     }
 

@@ -29,7 +29,7 @@ extension ConfigCommand {
             let documents = try desk.publish(data, file: file, actor: try actor.name(in: store, agent: false), allowUnknownTargets: allowUnknown)
             // A ladder's handoff to a site the roster lacks would stay pending; a site may join later.
             if let roster = try store.roster()?.roster {
-                let unlisted = ConfigDocument.unlistedSites(in: documents, roster: Set(roster.sites.filter { $0.revokedAfter == nil }.map(\.site)))
+                let unlisted = ConfigDocument.unlistedSites(in: documents, roster: Set(roster.activeMembers.map(\.site)))
                 if !unlisted.isEmpty {
                     FileHandle.standardError.write(Data(TerminalText.visible(
                         "warning: \(file) names sites the roster does not list; a handoff to one stays pending until withdrawn. "

@@ -89,10 +89,7 @@ struct DecisionOutput: Encodable {
 /// - Throws: ``CLIFailure`` (exit `code`) listing every unknown name.
 @discardableResult
 func checkRoutingNames(_ rules: RoutingRules, file: String, store: TicketDatabase, code: Int32) throws -> Bool {
-    let library = try EscalationDesk(store: store).library()
-    let sites = try store.roster().map { $0.roster.sites.filter { $0.revokedAfter == nil }.map(\.site) }
-    guard !library.isEmpty else { return false }
-    let issues = rules.unknownNames(library: library, file: file, sites: sites)
+    guard let issues = try EscalationDesk(store: store).unknownRoutingNames(rules, file: file) else { return false }
     guard !issues.isEmpty else { return true }
     throw CLIFailure(message: "\(file) names what this store does not have; publish it at the coordinator (or `tierline sync` with it"
                          + " if it was published since), or fix the routing file:\n" + issues.map { "  " + $0.description }.joined(separator: "\n"),
