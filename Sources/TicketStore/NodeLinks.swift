@@ -1,4 +1,5 @@
 import Foundation
+import TicketModel
 
 /// What a running node reports about its links, for `tierline status`: the peers it dials (with
 /// those that never connected) and the sites it has a session open with now, so an idle link is
@@ -43,6 +44,19 @@ public struct NodeLinks: Codable, Sendable, Equatable {
 
     /// Whether the node that wrote this still runs, judged at `now` (ms): it wrote within three heartbeats.
     public func isLive(at now: UInt64) -> Bool { now <= writtenAt || now - writtenAt <= 3 * Self.heartbeatMillis }
+
+    /// `open` while the running node has a session with `site` (an idle one too, however old its
+    /// `lastSeen`), `closed` when it has none; `nil` when the node no longer runs at `now`.
+    public func session(with site: String, at now: UInt64) -> String? {
+        guard isLive(at: now) else { return nil }
+        return connected.contains(site) ? "open" : "closed"
+    }
+
+    /// The dialed addresses no session has opened with: neither their address nor the site that
+    /// answered there is in the peer table.
+    public func neverConnected(given peers: [PeerRecord]) -> [Dialed] {
+        dialed.filter { link in !peers.contains { $0.address == link.address || $0.site.rawValue == link.site } }
+    }
 }
 
 extension TicketDatabase {

@@ -94,20 +94,17 @@ struct StatusCommand: ParsableCommand {
         let identity = try store.identity()
         let vector = try store.vector()
         let links = try store.nodeLinks()
-        let running = links?.isLive(at: UInt64(Date().timeIntervalSince1970 * 1000)) ?? false
-        let open = Set(running ? links?.connected ?? [] : [])
+        let now = UInt64(nowMillis())
+        let running = links?.isLive(at: now) ?? false
         let records = try store.peers()
         let peers = records.map { p in
             Peer(site: p.site.rawValue, role: p.role.rawValue, address: p.address,
                  lastSeen: Date(timeIntervalSince1970: Double(p.lastSeen) / 1000),
                  theyLack: p.vector.lacking(from: vector), weLack: vector.lacking(from: p.vector),
                  skewMillis: p.skewMillis, blocksIn: p.blocksIn, blocksOut: p.blocksOut, lastError: p.lastError,
-                 transport: p.transport, session: running ? (open.contains(p.site.rawValue) ? "open" : "closed") : nil)
+                 transport: p.transport, session: links?.session(with: p.site.rawValue, at: now))
         }
-        // A dialed address no session has opened with: not in the peer table under its site or address.
-        let unheard = (links?.dialed ?? []).filter { link in
-            !records.contains { $0.address == link.address || $0.site.rawValue == link.site }
-        }
+        let unheard = links?.neverConnected(given: records) ?? []
         let pending = try store.pendingBlocks().map { Pending(origin: $0.origin.rawValue, seq: $0.seq, reason: $0.reason) }
         let restored = try store.restoredAt().map { Date(timeIntervalSince1970: Double($0) / 1000) }
         let output = Output(site: identity.site.rawValue, role: identity.role.rawValue, publicKey: identity.publicKey.hexString, vector: vector, restoredAt: restored,
