@@ -39,7 +39,9 @@ import Testing
     @Test func aSignInWaitsForASlotInsteadOfFailingWhileOthersAreChecked() async throws {
         let throttle = SignInThrottle(maxConcurrent: 1)
         #expect(throttle.begin("guesser", now: 0))
-        async let entry = throttle.enter("mia", now: 0, maxWaitMillis: 5_000)
+        async let entry = throttle.enter("mia", now: 0, maxWaitMillis: 60_000)
+        // Lets mia start waiting; if she starts later she finds the slot free: .go either way. The
+        // bound (a minute) only ends a test that would hang.
         try await Task.sleep(for: .milliseconds(100))
         throttle.finish("guesser", failed: true, now: 0)
         #expect(await entry == .go)
