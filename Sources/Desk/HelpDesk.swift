@@ -48,9 +48,12 @@ public struct HelpDesk: Sendable {
     /// and routing that match on it: refuse a channel intake does not know, and a tier nothing names,
     /// with the nearest.
     func check(_ draft: TicketDraft, library: ConfigLibrary) throws {
-        if let tier = draft.customerTier {
+        // Every ticket that names a tier passes here (the intake API's too): the configuration's
+        // tiers answer first, then a probe that stops at the first customer holding it; the whole set of
+        // known tiers is read only to word a refusal.
+        if let tier = draft.customerTier, !library.customerTiers.contains(tier), try !store.holdsCustomerTier(tier) {
             let known = try knownTiers(library)
-            if !known.tiers.isEmpty, !known.tiers.contains(tier) {
+            if !known.tiers.isEmpty {
                 throw DeskError(.invalidInput, field: "customerTier", Self.unknownTier(tier, known))
             }
         }

@@ -216,6 +216,11 @@ extension TicketDatabase {
         return rows.lazy.map(customerRecord).first { !$0.isStub } ?? record
     }
 
+    /// Whether some customer record holds `tier` (stored lowercased): stops at the first.
+    public func holdsCustomerTier(_ tier: String) throws -> Bool {
+        try writer.read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM customer WHERE tier = ?)", arguments: [tier]) ?? false }
+    }
+
     /// The tiers customer records hold, lowercased as they are stored.
     public func customerTiers() throws -> Set<String> {
         try writer.read { db in Set(try String.fetchAll(db, sql: "SELECT DISTINCT tier FROM customer WHERE tier IS NOT NULL")) }
