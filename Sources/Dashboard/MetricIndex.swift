@@ -85,18 +85,24 @@ public struct MetricIndex: Sendable {
             let (ids, failed) = try await database.writer.write { db in
                 let ids = try String.fetchAll(db, sql: "SELECT id FROM metricDirty LIMIT ?", arguments: [batch])
                 var failed: [(id: String, error: String)] = []
+                let reader = try TicketDatabase.StateReader(db)
+                // The batch's moves of the per-day sums, written once at its end.
+                var days = DayMoves()
                 for id in ids {
                     do {
+                        var moved = DayMoves()
                         try db.inSavepoint {
-                            try Self.derive(db, id, library: library, now: now)
+                            try Self.derive(db, id, library: library, now: now, reader: reader, days: &moved)
                             return .commit
                         }
+                        days.add(moved)
                     } catch {
                         // One bad ticket must not hold back the others: drop its facts and go on.
-                        try Self.removeFacts(db, id)
+                        try Self.removeFacts(db, id, days: &days)
                         failed.append((id, "\(error)"))
                     }
                 }
+                try days.write(db)
                 return (ids, failed)
             }
             let count = ids.count
@@ -121,12 +127,21 @@ public struct MetricIndex: Sendable {
 
     /// Replaces the facts of one ticket and moves its contribution to the per-day sums.
     static func derive(_ db: Database, _ id: String, library: ConfigLibrary, now: Int64) throws {
-        try removeFacts(db, id)
-        guard let stored = try Row.fetchOne(db, sql: "SELECT status, deleted FROM ticket WHERE id = ?", arguments: [id]),
+        var days = DayMoves()
+        try derive(db, id, library: library, now: now, reader: TicketDatabase.StateReader(db), days: &days)
+        try days.write(db)
+    }
+
+    /// Replaces the facts of one ticket, adding the moves of its per-day sums to `days`.
+    static func derive(_ db: Database, _ id: String, library: ConfigLibrary, now: Int64,
+                       reader: TicketDatabase.StateReader, days: inout DayMoves) throws {
+        try removeFacts(db, id, days: &days)
+        guard let stored = try Row.fetchOne(db.cachedStatement(sql: "SELECT status, deleted FROM ticket WHERE id = ?"), arguments: [id]),
               !(stored["deleted"] as Bool), let uuid = UUID(uuidString: id) else { return }
-        let state = try TicketDatabase.ticketState(db, id: uuid)
+        let state = try reader.state(db, id: uuid)
         guard state.isCreated else { return }  // changes arrived before the ticket's creation
-        var row = TicketMetricRow(state, evaluation: EscalationEngine.evaluate(state, library: library, now: now))
+        let facts = TicketFacts(state)
+        var row = TicketMetricRow(state, facts: facts, evaluation: EscalationEngine.evaluate(facts, library: library, now: now))
         if stored["status"] as String == Status.merged.rawValue {
             row.status = Status.merged.rawValue
             row.isOpen = false
@@ -138,53 +153,99 @@ public struct MetricIndex: Sendable {
         try row.insert(db)
         for clock in row.clocks { try clock.insert(db) }
         for handoff in row.handoffs { try handoff.insert(db) }
-        try addToDays(db, try contributions(db, id), sign: 1)
+        days.add(Self.contributions(row), sign: 1)
     }
 
     /// Unlists a ticket and takes its facts, and their share of the per-day sums, away.
     static func removeFacts(_ db: Database, _ id: String) throws {
-        try db.execute(sql: "DELETE FROM metricDirty WHERE id = ?", arguments: [id])
-        try addToDays(db, try contributions(db, id), sign: -1)
-        try TicketMetricRow.deleteOne(db, key: id)
-        try ClockRow.filter(ClockRow.Columns.ticket == id).deleteAll(db)
-        try HandoffRow.filter(HandoffRow.Columns.ticket == id).deleteAll(db)
+        var days = DayMoves()
+        try removeFacts(db, id, days: &days)
+        try days.write(db)
     }
 
-    /// What one ticket's stored facts add to `metricDay`: (day, site, column) once each.
-    static func contributions(_ db: Database, _ id: String) throws -> [(day: Int64, site: String, column: String)] {
-        typealias Columns = TicketMetricRow.Columns
-        guard let ticket = try TicketMetricRow.select(Columns.site, Columns.createdAt, Columns.lastSolvedAt, Columns.firstSolvedAt,
-                                                      Columns.escalatedAt)
-            .filter(key: id).asRequest(of: Row.self).fetchOne(db) else { return [] }
-        let site: String = ticket[Columns.site]
-        let createdAt: Int64 = ticket[Columns.createdAt]
-        var out: [(Int64, String, String)] = [(day(createdAt), site, "created")]
-        if let t: Int64 = ticket[Columns.lastSolvedAt] { out.append((day(t), site, "solved")) }
-        if let t: Int64 = ticket[Columns.firstSolvedAt] { out.append((day(t), site, "firstSolved")) }
-        if ticket[Columns.escalatedAt] as Int64? != nil { out.append((day(createdAt), site, "escalated")) }
-        let clocks = ClockRow.select(ClockRow.Columns.deadline, ClockRow.Columns.stop)
-            .filter(ClockRow.Columns.ticket == id && ClockRow.Columns.target != nil).asRequest(of: Row.self)
-        for clock in try clocks.fetchAll(db) {
-            let deadline: Int64? = clock[ClockRow.Columns.deadline], stop: Int64? = clock[ClockRow.Columns.stop]
-            if let deadline {
-                out.append((day(deadline), site, "breached"))
-                if stop == nil { out.append((day(deadline), site, "running")) }
-            } else if let stop {
-                out.append((day(stop), site, "achieved"))
+    /// Unlists a ticket and takes its facts away, adding the moves of its per-day sums to `days`.
+    static func removeFacts(_ db: Database, _ id: String, days: inout DayMoves) throws {
+        try db.cachedStatement(sql: "DELETE FROM metricDirty WHERE id = ?").execute(arguments: [id])
+        let held = try contributions(db, id)
+        // A ticket without a facts row has no clocks or handoffs either: they are written and
+        // removed together. Most tickets of a first derivation have none.
+        guard let held else { return }
+        days.add(held, sign: -1)
+        try db.cachedStatement(sql: "DELETE FROM metricTicket WHERE id = ?").execute(arguments: [id])
+        try db.cachedStatement(sql: "DELETE FROM metricClock WHERE ticket = ?").execute(arguments: [id])
+        try db.cachedStatement(sql: "DELETE FROM metricHandoff WHERE ticket = ?").execute(arguments: [id])
+    }
+
+    /// What one ticket's stored facts add to `metricDay`, or `nil` if the ticket has no facts row.
+    static func contributions(_ db: Database, _ id: String) throws -> [DayMoves.Key]? {
+        guard let ticket = try Row.fetchOne(db.cachedStatement(sql: """
+            SELECT site, createdAt, lastSolvedAt, firstSolvedAt, escalatedAt FROM metricTicket WHERE id = ?
+            """), arguments: [id]) else { return nil }
+        let clocks = try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT deadline, stop FROM metricClock WHERE ticket = ? AND target IS NOT NULL
+            """), arguments: [id])
+        return contributions(site: ticket["site"], createdAt: ticket["createdAt"], lastSolvedAt: ticket["lastSolvedAt"],
+                             firstSolvedAt: ticket["firstSolvedAt"], escalatedAt: ticket["escalatedAt"],
+                             clocks: clocks.map { ($0["deadline"], $0["stop"]) })
+    }
+
+    /// What a derived row adds to `metricDay` (the same as ``contributions(_:_:)`` reads back once it
+    /// is stored).
+    static func contributions(_ row: TicketMetricRow) -> [DayMoves.Key] {
+        contributions(site: row.site, createdAt: row.createdAt, lastSolvedAt: row.lastSolvedAt, firstSolvedAt: row.firstSolvedAt,
+                      escalatedAt: row.escalatedAt, clocks: row.clocks.filter { $0.target != nil }.map { ($0.deadline, $0.stop) })
+    }
+
+    /// (day, site, column) once for each per-day sum a ticket counts in.
+    static func contributions(site: String, createdAt: Int64, lastSolvedAt: Int64?, firstSolvedAt: Int64?, escalatedAt: Int64?,
+                              clocks: [(deadline: Int64?, stop: Int64?)]) -> [DayMoves.Key] {
+        var out = [DayMoves.Key(day: day(createdAt), site: site, column: .created)]
+        if let t = lastSolvedAt { out.append(.init(day: day(t), site: site, column: .solved)) }
+        if let t = firstSolvedAt { out.append(.init(day: day(t), site: site, column: .firstSolved)) }
+        if escalatedAt != nil { out.append(.init(day: day(createdAt), site: site, column: .escalated)) }
+        for clock in clocks {
+            if let deadline = clock.deadline {
+                out.append(.init(day: day(deadline), site: site, column: .breached))
+                if clock.stop == nil { out.append(.init(day: day(deadline), site: site, column: .running)) }
+            } else if let stop = clock.stop {
+                out.append(.init(day: day(stop), site: site, column: .achieved))
             }
         }
         return out
     }
+}
 
-    static let dayColumns: Set = ["created", "solved", "firstSolved", "escalated", "achieved", "breached", "running"]
+/// Moves of the per-day sums (`metricDay`) gathered in memory and written once: a batch of tickets
+/// touches a few days and sites, so each (day, site, column) is one upsert, not one per ticket.
+struct DayMoves {
+    enum Column: String, CaseIterable {
+        case created, solved, firstSolved, escalated, achieved, breached, running
+    }
 
-    static func addToDays(_ db: Database, _ entries: [(day: Int64, site: String, column: String)], sign: Int) throws {
-        for entry in entries {
-            precondition(dayColumns.contains(entry.column))
-            try db.execute(sql: """
-                INSERT INTO metricDay (day, site, \(entry.column)) VALUES (?, ?, ?)
-                ON CONFLICT(day, site) DO UPDATE SET \(entry.column) = \(entry.column) + excluded.\(entry.column)
-                """, arguments: [entry.day, entry.site, sign])
+    struct Key: Hashable {
+        var day: Int64
+        var site: String
+        var column: Column
+    }
+
+    private(set) var moves: [Key: Int] = [:]
+
+    mutating func add(_ keys: [Key], sign: Int) {
+        for key in keys { moves[key, default: 0] += sign }
+    }
+
+    mutating func add(_ other: DayMoves) {
+        moves.merge(other.moves, uniquingKeysWith: +)
+    }
+
+    /// Adds the moves to `metricDay` (zero moves are skipped).
+    func write(_ db: Database) throws {
+        for (key, amount) in moves where amount != 0 {
+            let column = key.column.rawValue
+            try db.cachedStatement(sql: """
+                INSERT INTO metricDay (day, site, \(column)) VALUES (?, ?, ?)
+                ON CONFLICT(day, site) DO UPDATE SET \(column) = \(column) + excluded.\(column)
+                """).execute(arguments: [key.day, key.site, amount])
         }
     }
 }

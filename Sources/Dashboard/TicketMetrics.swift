@@ -132,7 +132,11 @@ extension TicketMetricRow {
 
     /// Derives the row of `state`; `evaluation` supplies the pinned policy's clocks.
     public init(_ state: TicketState, evaluation: Evaluation) {
-        let facts = TicketFacts(state)
+        self.init(state, facts: TicketFacts(state), evaluation: evaluation)
+    }
+
+    /// Derives the row of `state`, whose records `facts` holds already read.
+    public init(_ state: TicketState, facts: TicketFacts, evaluation: Evaluation) {
         let none = "none"
         id = state.id.uuidString.lowercased()
         origin = state.originSite?.rawValue ?? none

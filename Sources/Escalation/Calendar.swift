@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 private let minutesPerDay = 1_440
 private let millisPerDay: Int64 = 86_400_000
@@ -51,6 +52,8 @@ public struct WorkingCalendar: Sendable, Hashable {
     private let zone: TimeZone
     private let gregorian: Calendar
     private let holidayDates: Set<Holiday>
+    /// Each local day's working spans once computed (shared by the calendar's copies).
+    private let daySpans = DaySpanMemo()
 
     /// How far `add` looks for working time before giving up: three years (1,096 days).
     public static let horizon: Int64 = 1_096 * millisPerDay
@@ -177,6 +180,11 @@ public struct WorkingCalendar: Sendable, Hashable {
 private extension WorkingCalendar {
     /// The working intervals of one local day (days counted from 1970-01-01) as UTC spans.
     func spans(onDay day: Int) -> [TimeSpan] {
+        daySpans.spans(day, computeSpans(onDay:))
+    }
+
+    /// ``spans(onDay:)`` worked out through Foundation's calendar, the costly part of every clock.
+    func computeSpans(onDay day: Int) -> [TimeSpan] {
         guard let intervals = weekly[weekday(daysSince1970: day)], !isHoliday(day) else { return [] }
         return intervals.compactMap { interval in
             guard let start = instant(day: day, minute: interval.start),
@@ -205,6 +213,25 @@ private extension WorkingCalendar {
         let parts = DateComponents(year: date.year, month: date.month, day: date.day,
                                    hour: minuteOfDay / 60, minute: minuteOfDay % 60)
         return gregorian.date(from: parts).map { Int64(($0.timeIntervalSince1970 * 1_000).rounded()) }
+    }
+}
+
+/// The working spans of a calendar's local days, each worked out once: the tickets of a fleet share a
+/// few calendars and the same days, and resolving local wall times through Foundation costs far more
+/// than the rest of a clock's arithmetic. A cache of a pure function, so it changes no answer; bounded
+/// by ``limit`` days (it starts afresh past it).
+private final class DaySpanMemo: Sendable {
+    static let limit = 16_384
+    private let table = Mutex<[Int: [TimeSpan]]>([:])
+
+    func spans(_ day: Int, _ compute: (Int) -> [TimeSpan]) -> [TimeSpan] {
+        if let held = table.withLock({ $0[day] }) { return held }
+        let spans = compute(day)
+        table.withLock { table in
+            if table.count >= Self.limit { table.removeAll(keepingCapacity: true) }
+            table[day] = spans
+        }
+        return spans
     }
 }
 

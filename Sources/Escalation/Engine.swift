@@ -72,7 +72,12 @@ public struct Evaluation: Sendable {
 public enum EscalationEngine {
     /// Evaluates `state` at `now` (milliseconds) against the versions it pinned in `library`.
     public static func evaluate(_ state: TicketState, library: ConfigLibrary, now: Int64) -> Evaluation {
-        let facts = TicketFacts(state)
+        evaluate(TicketFacts(state), library: library, now: now)
+    }
+
+    /// ``evaluate(_:library:now:)`` over facts already read from the ticket (a caller that needs
+    /// them too reads the ticket's records once).
+    public static func evaluate(_ facts: TicketFacts, library: ConfigLibrary, now: Int64) -> Evaluation {
         var records = facts.records
         var due: [DerivedEffect] = []
         var nextDue: Int64?

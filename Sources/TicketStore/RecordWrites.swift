@@ -136,4 +136,19 @@ extension TicketDatabase {
     public static func ticketState(_ db: Database, id: UUID) throws -> TicketState {
         try fold(db, id)
     }
+
+    /// Folds many tickets inside one transaction the caller holds: the roster's roles are read once
+    /// and each block is decoded once, however many of the tickets it touches. Use it in that
+    /// transaction only (the roles and blocks it holds are those the transaction sees).
+    public final class StateReader {
+        private let roles: [SiteID: SiteRole]
+        private let cache = BlockCache()
+
+        public init(_ db: Database) throws { roles = try TicketDatabase.roles(db) }
+
+        /// The merged state of ticket `id`, as ``TicketDatabase/ticketState(_:id:)`` folds it.
+        public func state(_ db: Database, id: UUID) throws -> TicketState {
+            try TicketDatabase.fold(db, id, roles: roles, cache: cache)
+        }
+    }
 }
