@@ -84,6 +84,13 @@ import Workspace
                 try Row.fetchAll(db, sql: "SELECT owningSite, status, COUNT(*) FROM ticket GROUP BY owningSite, status")
             }
         }
+        // `tierline ticket list`'s first page (its default of 500 rows), newest first, over the whole
+        // store and filtered by status and by site: through indexes, it should barely grow with the store.
+        var listed = 0
+        let listSeconds = try await best { listed = 0; try store.forEachTicket(limit: 500) { _ in listed += 1 } }
+        let listStatusSeconds = try await best { try store.forEachTicket(status: .open, limit: 500) { _ in } }
+        let listSiteSeconds = try await best { try store.forEachTicket(site: try SiteID("north"), limit: 500) { _ in } }
+        guard listed == min(500, size) else { fatalError("ticket list gave \(listed) rows of \(min(500, size))") }
         // The workspace's first page: an agent's queue over the whole store, as the browser asks for it.
         let dashboard = try await DashboardServer(database: store)
         let workspace = try WorkspaceServer(store: store, dashboard: dashboard, intake: nil, bcryptCost: 4)
@@ -117,6 +124,9 @@ import Workspace
         emit(Figure(workload: w, metric: "metrics_fleet_30d_ms", value: metricsSeconds * 1000, unit: "ms"))
         emit(Figure(workload: w, metric: "metrics_site_priority_30d_ms", value: siteSeconds * 1000, unit: "ms"))
         emit(Figure(workload: w, metric: "series_90d_ms", value: seriesSeconds * 1000, unit: "ms"))
+        emit(Figure(workload: w, metric: "ticket_list_first_page_ms", value: listSeconds * 1000, unit: "ms"))
+        emit(Figure(workload: w, metric: "ticket_list_open_first_page_ms", value: listStatusSeconds * 1000, unit: "ms"))
+        emit(Figure(workload: w, metric: "ticket_list_site_first_page_ms", value: listSiteSeconds * 1000, unit: "ms"))
         emit(Figure(workload: w, metric: "workspace_first_page_ms", value: (pageSeconds["all"] ?? 0) * 1000, unit: "ms"))
         emit(Figure(workload: w, metric: "workspace_breached_page_ms", value: (pageSeconds["breached"] ?? 0) * 1000, unit: "ms"))
         emit(Figure(workload: w, metric: "workspace_api_list_ms", value: (pageSeconds["api"] ?? 0) * 1000, unit: "ms"))
