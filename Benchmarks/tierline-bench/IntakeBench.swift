@@ -3,6 +3,7 @@ import GRDB
 import Hummingbird
 import HummingbirdTesting
 import Intake
+import Logging
 import NIOCore
 import TicketModel
 import TicketStore
@@ -20,7 +21,7 @@ import TicketStore
         let routes = IntakeRoutes(service: try IntakeService(store: store, routing: nil, maxBatch: maxBatch))
         let router = Router()
         routes.register(on: router)
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
         let elapsed = try await app.test(.live) { client in
             guard let port = client.port else { fatalError("intake: the test server has no port") }
             let start = DispatchTime.now().uptimeNanoseconds

@@ -179,13 +179,17 @@ struct PeerComparison {
 
 let harnessPlain = "sqlite3-plain"
 
-/// The peers' figures a comparison reads, with the apply rate derived from the apply time (the
-/// scripts print milliseconds; the updates applied are W2's count at this scale).
+/// The peers' figures (not the bench's own baselines), the failures left out.
 func peerFigures(_ figures: [Figure], scale: Double) -> [Figure] {
-    let tierlineNames: Set = ["tierline", "sqlite-plain", "plain-tcp", "tcp-loopback", "zlib-1", "zlib-6", "sqlite", "intake-unbatched", "harness"]
-    let peers = figures.filter { !tierlineNames.contains($0.peer) && $0.error == nil }
+    let peers = Set(PeerHarness.peers.map(\.name))
+    return figures.filter { peers.contains($0.peer) && $0.error == nil }
+}
+
+/// Each peer's W2 apply as updates per second, from its apply time (the scripts print milliseconds;
+/// the updates applied are W2's count at this scale), to stand beside Tierline's.
+func derivedPeerFigures(_ figures: [Figure], scale: Double) -> [Figure] {
     let updates = Double(max(1, Int(50_000 * scale)))
-    return peers + peers.filter { $0.workload == "W2" && $0.metric == "apply_ms" && $0.value > 0 }.map {
+    return peerFigures(figures, scale: scale).filter { $0.workload == "W2" && $0.metric == "apply_ms" && $0.value > 0 }.map {
         Figure(peer: $0.peer, workload: "W2", metric: "apply_updates_per_s", value: updates / ($0.value / 1000), unit: "ops/s", note: $0.note)
     }
 }

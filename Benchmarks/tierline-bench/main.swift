@@ -40,7 +40,9 @@ var figures: [Figure] = []
 let options = Options.parseCommandLine()
 let jsonOnly = options.jsonOnly
 
-func note(_ text: String) { if !jsonOnly { FileHandle.standardError.write(Data((text + "\n").utf8)) } }
+func note(_ text: String) { if !jsonOnly { warn(text) } }
+/// A problem the run goes on past (a peer that failed): on stderr even with `--json-only`.
+func warn(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
 
 /// With `--runs` above 1 or `--peers`, a round's figures are held here and only their medians are
 /// printed, once every round ran.
@@ -158,7 +160,7 @@ logger.logLevel = .critical
 var syncedTickets = 10_000
 if harness != nil && !runsPeers { note("peers: the peers run W1 and W2, and --only names neither: they do not run") }
 if runsPeers, let problem = harness?.problem {
-    note("peers: \(problem); the peers' figures are left out, the rest runs")
+    warn("peers: \(problem); the peers' figures are left out, the rest runs")
     peerFailures.append(Figure(peer: "harness", workload: "peers", metric: "failed", value: 1, unit: "", error: problem))
 }
 // Rounds are interleaved: each runs every section and then every peer, so a slow spell of the
@@ -192,7 +194,7 @@ for round in 1...runCount {
             let outcome = harness.run(peer, scale: scale, workdir: runRoot + "/peers")
             roundFigures += outcome.figures
             if let error = outcome.error {
-                note("peers: \(peer.name) failed: \(error); going on without it")
+                warn("peers: \(peer.name) failed: \(error); going on without it")
                 peerFailures.append(Figure(peer: peer.name, workload: "peers", metric: "failed", value: 1, unit: "",
                                            error: runCount > 1 ? "run \(round): \(error)" : error))
             }
@@ -204,7 +206,10 @@ for round in 1...runCount {
 if collecting {
     collecting = false
     for figure in medians(rounds) { record(figure) }
-    if runsPeers { for figure in peerComparisons(figures, scale: scale) { record(figure) } }
+    if runsPeers {
+        for figure in derivedPeerFigures(figures, scale: scale) { record(figure) }
+        for figure in peerComparisons(figures, scale: scale) { record(figure) }
+    }
     for failure in peerFailures { record(failure) }
 }
 printTable("Tierline beside plain SQLite and loopback in one run (ratio: Tierline / baseline)"
