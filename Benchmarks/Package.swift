@@ -34,6 +34,7 @@ let package = Package(
                 .product(name: "Dashboard", package: "tierline"),
                 .product(name: "Demo", package: "tierline"),
                 .product(name: "Workspace", package: "tierline"),
+                .product(name: "Intake", package: "tierline"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

@@ -27,6 +27,10 @@ status=0
 # The dashboard section (a flag of its own, not in --only): its hub must admit the sites whose blocks
 # it applies, derive every ticket's facts and have the summary add up (a few seconds at 2,000 tickets).
 "$bench" --dashboard --sizes 2000 --json-only > /dev/null
+# The intake section (concurrent clients over 127.0.0.1; it checks every ticket was stored), and the
+# peers read, compared and reported when they fail, through a stand-in harness of fixed figures.
+"$bench" --only intake --intake-clients 4 --intake-requests 5 --json-only > /dev/null
+Tests/CLI/bench-peers.sh "$bench"
 bin=.build/debug/tierline
 Tests/CLI/two-stores.sh "$bin"
 Tests/CLI/sync-nodes.sh "$bin"

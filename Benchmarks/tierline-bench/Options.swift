@@ -12,9 +12,19 @@ struct Options: ParsableCommand {
         discussion: """
             Prints one JSON object per figure ({"peer","workload","metric","value","unit","ratio"}), then \
             a table. Each section checks its own result and exits non-zero if it is wrong.
+
+            With --peers DIR, the peer harness in DIR (bench_sqlite_plain.py, bench_sqlite_session.py, \
+            bench_pycrdt.py, bench_loro.py, and a .venv with their libraries) runs W1 and W2 in the same \
+            run, each peer in a process of its own, and every Tierline figure of W1 and W2 gets its ratio \
+            to each peer and to the best one. A peer that is missing, fails or times out is reported \
+            (on stderr, in the table, and as a JSON line with an "error" member) and the run goes on.
+
+            Exit status: 0 when every section passed and every peer asked for gave its figures; 3 when \
+            the sections passed but the harness or a peer did not (the figures printed are good); 2 for a \
+            usage error; any other non-zero status when a section failed its own check.
             """)
 
-    static let allSections = ["w1", "w2", "sync", "rss", "escalation", "wire"]
+    static let allSections = ["w1", "w2", "sync", "rss", "escalation", "wire", "intake"]
 
     @Option(help: ArgumentHelp("Sections to run, comma-separated: \(Options.allSections.joined(separator: ",")).", valueName: "sections"))
     var only = Options.allSections.joined(separator: ",")
@@ -34,6 +44,24 @@ struct Options: ParsableCommand {
     @Option(help: ArgumentHelp("Ticket counts of the dashboard's stores, comma-separated.", valueName: "sizes"))
     var sizes = "10000,100000,1000000"
 
+    @Option(help: ArgumentHelp("Runs of every section (and peer), interleaved; each figure is their median.", valueName: "n"))
+    var runs = 1
+
+    @Option(help: ArgumentHelp("The peer harness's folder: run its W1/W2 benches in this run, at the same --scale.", valueName: "dir"))
+    var peers: String?
+
+    @Option(help: ArgumentHelp("The Python that runs the peers (default: DIR/.venv/bin/python).", valueName: "path"))
+    var peersPython: String?
+
+    @Option(help: ArgumentHelp("Seconds each peer's process may take before it is stopped and reported.", valueName: "seconds"))
+    var peersTimeout = 600
+
+    @Option(help: "Concurrent clients of the intake section.")
+    var intakeClients = 16
+
+    @Option(help: "Tickets each intake client posts, one after another.")
+    var intakeRequests = 25
+
     @Flag(help: "Print the JSON lines only: no table, no progress on stderr.")
     var jsonOnly = false
 
@@ -52,6 +80,11 @@ struct Options: ParsableCommand {
             throw ValidationError("--sizes takes positive ticket counts separated by commas, such as 10000,100000")
         }
         guard changes > 0, rssChanges > 0, scale > 0 else { throw ValidationError("--changes, --rss-changes and --scale must be positive") }
+        guard (1...99).contains(runs) else { throw ValidationError("--runs takes 1 to 99 (3 gives a median of three)") }
+        guard peersTimeout > 0, intakeClients > 0, intakeRequests > 0 else {
+            throw ValidationError("--peers-timeout, --intake-clients and --intake-requests must be positive")
+        }
+        if peersPython != nil && peers == nil { throw ValidationError("--peers-python needs --peers DIR, the harness it runs") }
     }
 
     /// The options of this process: `--help` exits 0 with the help, a usage error exits 2 with the

@@ -1,7 +1,8 @@
 // tierline-bench: sync figures beside their loopback ceiling, in one run.
 //
 //   swift build -c release --package-path Benchmarks --disable-build-manifest-caching
-//   Benchmarks/.build/release/tierline-bench [--only w1,w2,sync,rss,escalation,wire] [--changes N] [--json-only]
+//   Benchmarks/.build/release/tierline-bench [--only w1,w2,sync,rss,escalation,wire,intake] [--changes N] [--json-only]
+//   Benchmarks/.build/release/tierline-bench --runs 3 --peers PEER_HARNESS_DIR   # medians of 3, the peers in the same run
 //   Benchmarks/.build/release/tierline-bench --dashboard [--sizes 10000,100000,1000000]
 //   Benchmarks/.build/release/tierline-bench --help
 //
@@ -29,19 +30,38 @@ struct Figure {
     var unit: String
     /// Tierline's figure over its baseline in the same run (plain SQLite), or over a recorded peer's.
     var ratio: Double?
+    /// Why a peer gave no figures (its line then carries no figure of its own).
+    var error: String? = nil
+    /// What the figure was measured with (a peer's library version).
+    var note: String? = nil
 }
 
 var figures: [Figure] = []
 let options = Options.parseCommandLine()
 let jsonOnly = options.jsonOnly
 
-func note(_ text: String) { if !jsonOnly { FileHandle.standardError.write(Data((text + "\n").utf8)) } }
+func note(_ text: String) { if !jsonOnly { warn(text) } }
+/// A problem the run goes on past (a peer that failed): on stderr even with `--json-only`.
+func warn(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
+
+/// With `--runs` above 1 or `--peers`, a round's figures are held here and only their medians are
+/// printed, once every round ran.
+var collecting = false
+var roundFigures: [Figure] = []
 
 @MainActor func emit(_ figure: Figure) {
+    if collecting { roundFigures.append(figure) } else { record(figure) }
+}
+
+/// Prints `figure` as its JSON line and keeps it for the table.
+@MainActor func record(_ figure: Figure) {
     figures.append(figure)
-    let value = figure.value.rounded() == figure.value ? String(Int(figure.value)) : String(format: figure.value < 0.1 ? "%.6f" : "%.3f", figure.value)
+    let value = figure.value.rounded() == figure.value && abs(figure.value) < 1e15 ? String(Int(figure.value))
+        : String(format: figure.value < 0.1 ? "%.6f" : "%.3f", figure.value)
     let ratio = figure.ratio.map { String(format: ",\"ratio\":%.3f", $0) } ?? ""
-    print("{\"peer\":\"\(figure.peer)\",\"workload\":\"\(figure.workload)\",\"metric\":\"\(figure.metric)\",\"value\":\(value),\"unit\":\"\(figure.unit)\"\(ratio)}")
+    func quoted(_ text: String) -> String { String(decoding: try! JSONEncoder().encode(text), as: UTF8.self) }
+    let extra = (figure.error.map { ",\"error\":" + quoted($0) } ?? "") + (figure.note.map { ",\"note\":" + quoted($0) } ?? "")
+    print("{\"peer\":\(quoted(figure.peer)),\"workload\":\"\(figure.workload)\",\"metric\":\"\(figure.metric)\",\"value\":\(value),\"unit\":\"\(figure.unit)\"\(ratio)\(extra)}")
 }
 
 @MainActor func seconds(_ work: () async throws -> Void) async rethrows -> Double {
@@ -126,31 +146,79 @@ if options.dashboard {
     exit(0)
 }
 
-// Which sections run: all but the dashboard by default (`--only w1,w2,sync,rss,escalation,wire`).
+// Which sections run: all but the dashboard by default (`--only w1,w2,sync,rss,escalation,wire,intake`).
 let sections = options.sectionSet
 let scale = options.scale
-if sections.contains("w1") { try w1(root: root, scale: scale) }
-if sections.contains("w2") { try w2(root: root, scale: scale) }
-
+let runCount = options.runs
+let harness = options.peers.map { PeerHarness(folder: $0, python: options.peersPython, timeout: options.peersTimeout) }
+let runsPeers = harness != nil && !sections.isDisjoint(with: ["w1", "w2"])
+collecting = runCount > 1 || harness != nil
+var rounds: [[Figure]] = []
+var peerFailures: [Figure] = []
 var logger = Logger(label: "bench")
 logger.logLevel = .critical
 var syncedTickets = 10_000
-if sections.contains("sync") {
-    syncedTickets = try await syncBench(root: root, target: options.changes, label: "sync", batchFill: false, sampleMemory: false)
+if harness != nil && !runsPeers { note("peers: the peers run W1 and W2, and --only names neither: they do not run") }
+if runsPeers, let problem = harness?.problem {
+    warn("peers: \(problem); the peers' figures are left out, the rest runs")
+    peerFailures.append(Figure(peer: "harness", workload: "peers", metric: "failed", value: 1, unit: "", error: problem))
 }
-if sections.contains("rss") {
-    let big = options.rssChanges
-    if sections == ["rss"] {
-        _ = try await syncBench(root: root, target: big, label: "sync_1m", batchFill: true, sampleMemory: true)
-    } else {
-        // Peak memory is measured in a process of its own: what earlier sections left on the heap
-        // would otherwise count.
-        try isolated(["--only", "rss", "--rss-changes", String(big), "--json-only"])
+// Rounds are interleaved: each runs every section and then every peer, so a slow spell of the
+// shared machine falls on all of them rather than on one.
+for round in 1...runCount {
+    if runCount > 1 { note("run \(round) of \(runCount)") }
+    let runRoot = runCount > 1 ? root + "/run\(round)" : root
+    try FileManager.default.createDirectory(atPath: runRoot, withIntermediateDirectories: true)
+    roundFigures = []
+    if sections.contains("w1") { try w1(root: runRoot, scale: scale) }
+    if sections.contains("w2") { try w2(root: runRoot, scale: scale) }
+    if sections.contains("sync") {
+        syncedTickets = try await syncBench(root: runRoot, target: options.changes, label: "sync", batchFill: false, sampleMemory: false)
     }
+    if sections.contains("rss") {
+        let big = options.rssChanges
+        if sections == ["rss"] && runCount == 1 {
+            _ = try await syncBench(root: runRoot, target: big, label: "sync_1m", batchFill: true, sampleMemory: true)
+        } else {
+            // Peak memory is measured in a process of its own: what earlier sections left on the heap
+            // would otherwise count.
+            try isolated(["--only", "rss", "--rss-changes", String(big), "--json-only"])
+        }
+    }
+    if sections.contains("escalation") { try await escalationBench(root: runRoot, tickets: syncedTickets) }
+    if sections.contains("wire") { try wireBench(root: runRoot) }
+    if sections.contains("intake") { try await intakeBench(root: runRoot, clients: options.intakeClients, requests: options.intakeRequests) }
+    if runsPeers, let harness, harness.problem == nil {
+        for peer in PeerHarness.peers {
+            note("peers: \(peer.name) (\(peer.script)) at scale \(scale)…")
+            let outcome = harness.run(peer, scale: scale, workdir: runRoot + "/peers")
+            roundFigures += outcome.figures
+            if let error = outcome.error {
+                warn("peers: \(peer.name) failed: \(error); going on without it")
+                peerFailures.append(Figure(peer: peer.name, workload: "peers", metric: "failed", value: 1, unit: "",
+                                           error: runCount > 1 ? "run \(round): \(error)" : error))
+            }
+        }
+    }
+    rounds.append(roundFigures)
+    if runCount > 1 && !keep { try? FileManager.default.removeItem(atPath: runRoot) }
 }
-if sections.contains("escalation") { try await escalationBench(root: root, tickets: syncedTickets) }
-if sections.contains("wire") { try wireBench(root: root) }
-printTable("Tierline beside plain SQLite and loopback in one run (ratio: Tierline / baseline)")
+if collecting {
+    collecting = false
+    for figure in medians(rounds) { record(figure) }
+    if runsPeers {
+        for figure in derivedPeerFigures(figures, scale: scale) { record(figure) }
+        for figure in peerComparisons(figures, scale: scale) { record(figure) }
+    }
+    for failure in peerFailures { record(failure) }
+}
+printTable("Tierline beside plain SQLite and loopback in one run (ratio: Tierline / baseline)"
+           + (runCount > 1 ? ", median of \(runCount) interleaved runs" : ""))
+if runsPeers { printPeerTable(runs: runCount, scale: scale) }
+// 3: the sections passed, but a peer asked for gave no figures (documented in `--help`). `exit`
+// skips the `defer` above, so the folder goes first.
+if !keep { try? FileManager.default.removeItem(atPath: root) }
+exit(peerFailures.isEmpty ? 0 : 3)
 
 /// Runs this benchmark again in a child process with `extra` arguments and takes its figures.
 @MainActor func isolated(_ extra: [String]) throws {
@@ -363,7 +431,7 @@ printTable("Tierline beside plain SQLite and loopback in one run (ratio: Tierlin
     let metricWidth = max(42, (figures.map(\.metric.count).max() ?? 0) + 2)
     for f in figures {
         let value = f.value >= 100 ? String(format: "%.0f", f.value) : String(format: "%.3f", f.value)
-        let ratio = f.ratio.map { String(format: "%.2f×", $0) } ?? ""
+        let ratio = f.error.map { "FAILED: \($0)" } ?? f.ratio.map { String(format: "%.2f×", $0) } ?? ""
         print(f.peer.padding(toLength: 14, withPad: " ", startingAt: 0) + f.workload.padding(toLength: max(11, workloadWidth), withPad: " ", startingAt: 0)
               + f.metric.padding(toLength: metricWidth, withPad: " ", startingAt: 0)
               + value.padding(toLength: 14, withPad: " ", startingAt: 0) + f.unit.padding(toLength: 11, withPad: " ", startingAt: 0) + ratio)

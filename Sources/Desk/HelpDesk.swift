@@ -92,6 +92,19 @@ public struct HelpDesk: Sendable {
         }
     }
 
+    /// ``open(fromIntake:now:)`` through `commits`: the ticket and its policy commit in one
+    /// transaction with the intake requests that arrive with it (see ``GroupCommit``). Waits on no
+    /// thread: `library` (``EscalationDesk/library()``, a blocking read) is the caller's to read.
+    public func open(fromIntake intake: IntakeTicket, library: ConfigLibrary, now: Int64,
+                     through commits: GroupCommit) async throws -> (ticket: TicketRecord, duplicate: Bool) {
+        let escalation = self.escalation
+        do {
+            return try await store.intakeCreate(intake, follow: library.isEmpty ? nil : { @Sendable in escalation.policy(library, now: now) }, through: commits)
+        } catch let error as StoreError {
+            throw DeskError(error)
+        }
+    }
+
     // MARK: Conversation
 
     /// A public reply to the customer.

@@ -17,24 +17,26 @@ public struct IntakeRoutes: Sendable {
     public func register<Methods: RouterMethods>(on router: Methods) {
         router.post("/api/intake/tickets") { request, _ in
             try await handle(request, channel: .fromBody(default: nil)) { body, token in
-                let (result, created) = try service.create(body, integration: token.name)
+                let (result, created) = try await service.create(body, integration: token.name)
                 return (created ? .created : .ok, result)
             }
         }
         router.post("/api/intake/messages") { request, _ in
             try await handle(request, channel: .fromBody(default: nil)) { body, token in
-                let (result, created) = try service.append(body, token: token)
+                let (result, created) = try await service.append(body, token: token)
                 return (created ? .created : .ok, result)
             }
         }
         router.post("/api/intake/handoffs") { request, _ in
             try await handle(request, channel: .fromBody(default: "bot")) { body, token in
-                let (result, created) = try service.handoff(body, integration: token.name)
+                let (result, created) = try await service.handoff(body, integration: token.name)
                 return (created ? .created : .ok, result)
             }
         }
         router.post("/api/intake/csat") { request, _ in
-            try await handle(request, channel: .none) { body, _ in (.created, try service.answerSurvey(body)) }
+            try await handle(request, channel: .none) { body, _ in
+                (.created, try await NIOThreadPool.singleton.runIfActive { try service.answerSurvey(body) })
+            }
         }
         router.get("/api/kb/search") { request, _ in
             do {
@@ -86,10 +88,11 @@ public struct IntakeRoutes: Sendable {
     }
 
     /// Authenticates, reads the JSON body, checks the token may deliver the body's channel, and runs
-    /// `work` off the event loop with the body and the token; every refusal is a JSON error naming
-    /// the field.
+    /// `work` with the body and the token (it keeps the store's blocking reads off the event loop, and
+    /// its writes go through the service's ``GroupCommit``); every refusal is a JSON error naming the
+    /// field.
     private func handle(_ request: Request, channel source: ChannelSource,
-                        _ work: @escaping @Sendable (JSONValue, APIToken) throws -> (HTTPResponse.Status, any Encodable & Sendable)) async throws -> Response {
+                        _ work: @escaping @Sendable (JSONValue, APIToken) async throws -> (HTTPResponse.Status, any Encodable & Sendable)) async throws -> Response {
         do {
             let token = try await authenticate(request)
             guard let type = request.headers[.contentType], type.lowercased().hasPrefix("application/json") else {
@@ -109,16 +112,15 @@ public struct IntakeRoutes: Sendable {
                IntakeChannel.all.contains(channel), !token.allows(channel: channel) {
                 throw IntakeError(.forbidden, field: "channel", "token \(token.name) may deliver \(token.channels.joined(separator: ", ")), not \(channel)")
             }
-            let (status, answer) = try await NIOThreadPool.singleton.runIfActive { () throws -> (HTTPResponse.Status, any Encodable & Sendable) in
-                do {
-                    return try work(body, token)
-                } catch let error as StoreError {
-                    throw IntakeError(DeskError(error), unknown: "ticket")
-                } catch let error as DeskError {
-                    throw IntakeError(error, unknown: "ticket")
-                }
+            let answer: (status: HTTPResponse.Status, body: any Encodable & Sendable)
+            do {
+                answer = try await work(body, token)
+            } catch let error as StoreError {
+                throw IntakeError(DeskError(error), unknown: "ticket")
+            } catch let error as DeskError {
+                throw IntakeError(error, unknown: "ticket")
             }
-            return try jsonResponse(status, answer)
+            return try jsonResponse(answer.status, answer.body)
         } catch let error as IntakeError {
             return error.response
         } catch {

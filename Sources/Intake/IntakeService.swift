@@ -2,6 +2,7 @@ import Escalation
 import Foundation
 import HTTPTypes
 import Logging
+import NIOPosix
 import Desk
 import TicketModel
 import TicketStore
@@ -66,14 +67,20 @@ struct IntakeResult: Encodable, Sendable {
 public struct IntakeService: Sendable {
     public let store: TicketDatabase
     public let routing: RoutingRules?
+    /// Groups concurrent intake writes into one transaction each (see ``GroupCommit``).
+    public let commits: GroupCommit
+    let desk: HelpDesk
     let site: SiteID
     let now: @Sendable () -> Int64
     let logger: Logger
 
-    public init(store: TicketDatabase, routing: RoutingRules?, logger: Logger = Logger(label: "tierline.intake"),
+    /// - Parameter maxBatch: the most requests one transaction takes (1: a transaction each).
+    public init(store: TicketDatabase, routing: RoutingRules?, logger: Logger = Logger(label: "tierline.intake"), maxBatch: Int = 128,
                 now: @escaping @Sendable () -> Int64 = { Int64(TicketDatabase.systemMillis()) }) throws {
         // Through the Desk: every intake write puts its notices (a customer reply to the assignee) in the outbox.
-        self.store = try HelpDesk(store: store).store
+        desk = try HelpDesk(store: store)
+        self.store = desk.store
+        commits = GroupCommit(store: desk.store, maxBatch: maxBatch)
         self.routing = routing
         self.logger = logger
         self.now = now
@@ -88,7 +95,7 @@ public struct IntakeService: Sendable {
     /// Opens a ticket from a channel.
     /// - Parameter integration: the name of the token it came with: public replies go back through
     ///   that integration's reply webhook, when one is registered.
-    func create(_ body: JSONValue, integration: String? = nil) throws -> (IntakeResult, created: Bool) {
+    func create(_ body: JSONValue, integration: String? = nil) async throws -> (IntakeResult, created: Bool) {
         let r = try ObjectReader(body, path: "", known: ["channel", "subject", "message", "customer", "externalMessageId", "externalThreadId",
                                                          "attachments", "category", "language", "priority", "tags"])
         let channel = try r.choice("channel", IntakeChannel.all, required: true)!
@@ -103,7 +110,7 @@ public struct IntakeService: Sendable {
         let priority = try r.choice("priority", Priority.allCases.map(\.rawValue)).flatMap(Priority.init(rawValue:))
         let tags = try r.strings("tags", max: 20, maxLength: 64)
         let ids = Self.ids(channel: channel, externalMessageID: messageID)
-        return try open(TicketRequest(id: ids.ticket, messageID: ids.message, channel: channel, subject: subject, firstMessage: message,
+        return try await open(TicketRequest(id: ids.ticket, messageID: ids.message, channel: channel, subject: subject, firstMessage: message,
                                       customer: customer, thread: thread, attachments: attachments, category: category, language: language,
                                       priority: priority, tags: tags, events: [], fields: [], integration: integration))
     }
@@ -113,7 +120,7 @@ public struct IntakeService: Sendable {
     /// - Parameter token: the integration's; it may append only to tickets of a channel it may
     ///   deliver, so an integration limited to one channel cannot write into another's tickets by
     ///   their (guessable) numbers.
-    func append(_ body: JSONValue, token: APIToken? = nil) throws -> (IntakeResult, created: Bool) {
+    func append(_ body: JSONValue, token: APIToken? = nil) async throws -> (IntakeResult, created: Bool) {
         let r = try ObjectReader(body, path: "", known: ["channel", "message", "ticket", "externalThreadId", "subject", "externalMessageId",
                                                          "customer", "from", "attachments"])
         let channel = try r.choice("channel", IntakeChannel.all, required: true)!
@@ -130,7 +137,7 @@ public struct IntakeService: Sendable {
         let attachments = try Self.attachments(r)
         let ids = Self.ids(channel: channel, externalMessageID: externalID)
         let ticket: UUID
-        switch try matchTicket(ticket: ticketRef, thread: thread, channel: channel, subject: subject) {
+        switch try await blocking({ try self.matchTicket(ticket: ticketRef, thread: thread, channel: channel, subject: subject) }) {
         case .ticket(let id): ticket = id
         case .none(var refusal):
             guard (token?.unmatchedReplies ?? .open) == .open else {
@@ -145,26 +152,27 @@ public struct IntakeService: Sendable {
             // The first line of the message stands in for a missing subject.
             let title = subject ?? String(message.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
                 .first { !$0.isEmpty }?.prefix(120) ?? "")
-            var (result, created) = try open(TicketRequest(id: ids.ticket, messageID: ids.message, channel: channel, subject: title,
+            var (result, created) = try await open(TicketRequest(id: ids.ticket, messageID: ids.message, channel: channel, subject: title,
                                                            firstMessage: message, customer: from, thread: thread, attachments: attachments,
                                                            category: nil, language: nil, priority: nil, tags: [], events: [], fields: [],
                                                            integration: token?.name))
             result.openedTicket = true
             return (result, created)
         }
-        let known = try store.ticket(ticket.text)
+        let (known, customers) = try await blocking { (try self.store.ticket(ticket.text), try self.newCustomer(from).map { [$0] } ?? []) }
         if let token, let held = known.channel, !token.allows(channel: held) {
             throw IntakeError(.forbidden, field: "ticket", "token \(token.name) may deliver \(token.channels.joined(separator: ", ")); \(known.displayNumber) is a \(held) ticket")
         }
         let event = TicketEvent(id: ids.message, kind: .customerMessage, actor: TicketDatabase.actorName(from?.key ?? known.customer ?? "customer"),
                                 visibility: .public, body: message)
-        let (record, duplicate) = try store.intakeAppend(ticket, message: event, events: try attachmentEvents(attachments, ticket: ticket, message: ids.message),
-                                                         customers: try newCustomer(from).map { [$0] } ?? [])
-        return (IntakeResult(ticket: try summary(record), duplicate: duplicate, messageId: ids.message.text, routing: nil, openedTicket: false), !duplicate)
+        let (record, duplicate) = try await store.intakeAppend(ticket, message: event, events: try attachmentEvents(attachments, ticket: ticket, message: ids.message),
+                                                               customers: customers, through: commits)
+        let answer = try await blocking { try self.summary(record) }
+        return (IntakeResult(ticket: answer, duplicate: duplicate, messageId: ids.message.text, routing: nil, openedTicket: false), !duplicate)
     }
 
     /// Turns a bot conversation into a ticket for a human.
-    func handoff(_ body: JSONValue, integration: String? = nil) throws -> (IntakeResult, created: Bool) {
+    func handoff(_ body: JSONValue, integration: String? = nil) async throws -> (IntakeResult, created: Bool) {
         let r = try ObjectReader(body, path: "", known: ["bot", "customer", "subject", "transcript", "reason", "channel", "externalThreadId",
                                                          "externalMessageId", "category", "language"])
         let bot = try r.string("bot", required: true, max: 200)!
@@ -195,12 +203,12 @@ public struct IntakeService: Sendable {
         events.append(TicketEvent(id: NameBasedID.make(["handoff-note", ids.ticket.text]), kind: .internalNote, actor: botActor, visibility: .internal,
                                   body: "Handed to a human by bot \(bot)" + (reason.map { ": \($0)" } ?? "") + ". The first-response clock starts now."))
         let customerText = lines.filter { $0.from == "customer" }.map(\.text).joined(separator: "\n")
-        var (result, created) = try open(TicketRequest(id: ids.ticket, messageID: ids.message, channel: channel, subject: subject, firstMessage: nil,
+        var (result, created) = try await open(TicketRequest(id: ids.ticket, messageID: ids.message, channel: channel, subject: subject, firstMessage: nil,
                                                        routingText: customerText, customer: customer, thread: thread, attachments: [], category: category,
                                                        language: language, priority: nil, tags: [], events: events,
                                                        fields: [(.custom("handoff_bot"), .text(bot))], integration: integration))
-        let record = try store.ticket(result.ticket.id)
-        result.firstResponseClockStartedAt = record.createdAt
+        let id = result.ticket.id
+        result.firstResponseClockStartedAt = try await blocking { try self.store.ticket(id).createdAt }
         return (result, created)
     }
 
@@ -249,7 +257,19 @@ public struct IntakeService: Sendable {
         var sha256: String?
     }
 
-    private func open(_ request: TicketRequest) throws -> (IntakeResult, created: Bool) {
+    private func open(_ request: TicketRequest) async throws -> (IntakeResult, created: Bool) {
+        let (intake, library) = try await blocking { (try self.intakeTicket(request), try self.desk.escalation.library()) }
+        // What a site does when it opens a ticket: pin the SLA policy and start proactive ladders, in
+        // the ticket's own write, which commits with the requests that arrive with it.
+        let (record, duplicate) = try await desk.open(fromIntake: intake, library: library, now: now(), through: commits)
+        return try await blocking {
+            (IntakeResult(ticket: try self.summary(record), duplicate: duplicate, messageId: request.messageID.text,
+                          routing: try self.routingSummary(record.id)), !duplicate)
+        }
+    }
+
+    /// The ticket `request` opens: its customer looked up, routed by the node's rules.
+    private func intakeTicket(_ request: TicketRequest) throws -> IntakeTicket {
         let known = try store.customer(request.customer.key ?? "") ?? request.customer.email.flatMap { try? store.customer($0) }
         let customerKey = known?.key ?? request.customer.key
         let tier = known?.tier
@@ -277,14 +297,13 @@ public struct IntakeService: Sendable {
             if let ladder = decision.escalate { fields.append((.custom(RoutedEscalation.ladderField), .text(ladder))) }
         }
         let events = try attachmentEvents(request.attachments, ticket: request.id, message: request.messageID) + request.events
-        // What a site does when it opens a ticket: pin the SLA policy and start proactive ladders, in
-        // the ticket's own transaction.
-        let (record, duplicate) = try HelpDesk(store: store).open(fromIntake: 
-            IntakeTicket(id: request.id, draft: draft, messageID: request.messageID, fields: fields, events: events,
-                         customers: try newCustomer(request.customer).map { [$0] } ?? []), now: now())
-        let stored = try store.ticket(record.id)
-        return (IntakeResult(ticket: try summary(stored), duplicate: duplicate, messageId: request.messageID.text,
-                             routing: try routingSummary(stored.id)), !duplicate)
+        return IntakeTicket(id: request.id, draft: draft, messageID: request.messageID, fields: fields, events: events,
+                            customers: try newCustomer(request.customer).map { [$0] } ?? [])
+    }
+
+    /// `body` on the thread pool: the store's reads block their thread.
+    private func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(body)
     }
 
     /// The customer record to create for a sender the store does not know (`nil` when it knows them:

@@ -169,10 +169,33 @@ extension TicketDatabase {
     /// - Parameter follow: records derived from the new ticket (its SLA policy), written in the same
     ///   transaction; not for a duplicate.
     public func intakeCreate(_ intake: IntakeTicket, follow: RecordDerivation? = nil) throws -> (ticket: TicketRecord, duplicate: Bool) {
+        try checkIntake(intake)
+        let duplicate = try writeIntake(intake, follow: follow, within: nil)
+        return (try ticket(intake.id.lowercased), duplicate)
+    }
+
+    /// ``intakeCreate(_:follow:)`` through `commits`: the write shares a transaction with the
+    /// requests that arrive with it, and this returns once that transaction committed. The ticket's
+    /// own checks come first, so a bad request is refused without joining a batch.
+    /// - Parameter follow: makes the records derived from the new ticket, inside the write.
+    public func intakeCreate(_ intake: IntakeTicket, follow: (@Sendable () -> RecordDerivation?)?,
+                             through commits: GroupCommit) async throws -> (ticket: TicketRecord, duplicate: Bool) {
+        try checkIntake(intake)
+        let duplicate = try await commits.commit { db in try self.writeIntake(intake, follow: follow?(), within: db) }
+        return (try await committedTicket(intake.id.lowercased), duplicate)
+    }
+
+    /// The checks of an intake ticket that need no transaction.
+    func checkIntake(_ intake: IntakeTicket) throws {
         try validate(intake.draft)
         for (field, value) in intake.fields { try validate(field, value) }
         for event in intake.events { try checkText(event.body, "\(event.kind.rawValue) body", max: BlockLimits.maxBodyBytes, allowEmpty: false) }
         if let body = intake.draft.firstMessage { try checkText(body, "message", max: BlockLimits.maxBodyBytes, allowEmpty: false) }
+    }
+
+    /// The write of an intake ticket, in its own transaction or in a group commit's savepoint.
+    /// - Returns: whether the store held the ticket already (nothing was written).
+    func writeIntake(_ intake: IntakeTicket, follow: RecordDerivation?, within group: Database?) throws -> Bool {
         var duplicate = false
         try writeLocal({ db, _, nextNumber in
             duplicate = try Bool.fetchOne(db, sql: "SELECT 1 FROM ticket WHERE id = ? AND number IS NOT NULL", arguments: [intake.id.lowercased]) ?? false
@@ -186,8 +209,18 @@ extension TicketDatabase {
             changes += intake.fields.map { Change(.ticket(intake.id), .set($0.0, $0.1)) }
             changes += intake.events.map { Change(.ticket(intake.id), .event($0)) }
             return changes
-        }, followUp: follow.map { follow in { db in try Self.recordChanges(db, intake.id, follow).changes } })
-        return (try ticket(intake.id.lowercased), duplicate)
+        }, followUp: follow.map { follow in { db in try Self.recordChanges(db, intake.id, follow).changes } }, within: group)
+        return duplicate
+    }
+
+    /// A ticket as a committed write left it, read without blocking the caller's thread.
+    func committedTicket(_ id: String) async throws -> TicketRecord {
+        try await writer.read { db in
+            guard let row = try TicketRow.fetch(db, TicketRow.Columns.id == id).first else {
+                throw StoreError(.unknownTicket, "no ticket \(id) in this store")
+            }
+            return row.record
+        }
     }
 
     /// Appends a customer's message (and its attachments) to ticket `ticket`. A message whose id this
@@ -195,10 +228,33 @@ extension TicketDatabase {
     /// `ticket` is the ticket that holds it.
     public func intakeAppend(_ ticket: UUID, message: TicketEvent, events: [TicketEvent] = [], fields: [(Field, FieldValue)] = [],
                              customers: [CustomerDraft] = []) throws -> (ticket: TicketRecord, duplicate: Bool) {
+        try checkAppend(message: message, events: events, fields: fields)
+        let holder = try writeAppend(ticket, message: message, events: events, fields: fields, customers: customers, within: nil)
+        return (try self.ticket(holder ?? ticket.lowercased), holder != nil)
+    }
+
+    /// ``intakeAppend(_:message:events:fields:customers:)`` through `commits` (see
+    /// ``intakeCreate(_:follow:through:)``).
+    public func intakeAppend(_ ticket: UUID, message: TicketEvent, events: [TicketEvent] = [], customers: [CustomerDraft] = [],
+                             through commits: GroupCommit) async throws -> (ticket: TicketRecord, duplicate: Bool) {
+        try checkAppend(message: message, events: events, fields: [])
+        let holder = try await commits.commit { db in
+            try self.writeAppend(ticket, message: message, events: events, fields: [], customers: customers, within: db)
+        }
+        return (try await committedTicket(holder ?? ticket.lowercased), holder != nil)
+    }
+
+    func checkAppend(message: TicketEvent, events: [TicketEvent], fields: [(Field, FieldValue)]) throws {
         for event in [message] + events { try checkText(event.body, "\(event.kind.rawValue) body", max: BlockLimits.maxBodyBytes, allowEmpty: false) }
         for (field, value) in fields { try validate(field, value) }
+    }
+
+    /// The write of an appended message, in its own transaction or in a group commit's savepoint.
+    /// - Returns: the ticket that holds the message already (nothing was written), or `nil`.
+    func writeAppend(_ ticket: UUID, message: TicketEvent, events: [TicketEvent], fields: [(Field, FieldValue)],
+                     customers: [CustomerDraft], within group: Database?) throws -> String? {
         var holder: String?
-        try writeLocal { db, _, _ in
+        try writeLocal({ db, _, _ in
             holder = try String.fetchOne(db, sql: "SELECT ticket FROM ticketEvent WHERE id = ? LIMIT 1", arguments: [message.id.lowercased])
             guard holder == nil else { return [] }
             var changes: [Change] = []
@@ -208,8 +264,8 @@ extension TicketDatabase {
             }
             return changes + [Change(.ticket(ticket), .event(message))] + events.map { Change(.ticket(ticket), .event($0)) }
                 + fields.map { Change(.ticket(ticket), .set($0.0, $0.1)) }
-        }
-        return (try self.ticket(holder ?? ticket.lowercased), holder != nil)
+        }, within: group)
+        return holder
     }
 
     /// The ticket whose custom field `name` (one of ``TicketLookup``) holds `value`, on `channel` when

@@ -137,13 +137,16 @@ public struct TicketDatabase: Sendable {
     @discardableResult
     /// - Parameter followUp: changes derived from the state the first changes made (a new ticket's
     ///   SLA policy), written in further blocks of the same transaction.
+    /// - Parameter group: the connection of a ``GroupCommit`` batch: the write runs in the savepoint
+    ///   the batch opened for it, and commits with the batch, instead of in a transaction of its own.
     func writeLocal(_ makeChanges: (Database, SiteID, () throws -> UInt64) throws -> [Change],
                     followUp: ((Database) throws -> [Change])? = nil,
-                    record: ((Database, [Block]) throws -> Void)? = nil) throws -> [Block] {
+                    record: ((Database, [Block]) throws -> Void)? = nil,
+                    within group: Database? = nil) throws -> [Block] {
         guard let key else { throw StoreError(.refusedWrite, "this store was opened without its site key; local writes need it") }
-        return try writer.writeWithoutTransaction { db in
+        return try GroupCommit.writing(writer, within: group) { db in
             var blocks: [Block] = []
-            try db.inTransaction(.immediate) {
+            try GroupCommit.transaction(db, grouped: group != nil) {
                 blocks = []
                 let me = try Self.checkLocalWrite(db, key: key)
                 let changes = try makeChanges(db, me.site) {

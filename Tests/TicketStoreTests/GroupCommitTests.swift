@@ -1,0 +1,112 @@
+import Foundation
+import GRDB
+import TestSupport
+import Testing
+import TicketModel
+@testable import TicketStore
+
+/// A ticket as intake opens it, named by `n`.
+private func intake(_ n: Int, message: String = "It does not start.") -> IntakeTicket {
+    IntakeTicket(id: UUID(), draft: TicketDraft(subject: "Request \(n)", customer: "c-\(n)", channel: "chat", firstMessage: message),
+                 messageID: UUID())
+}
+
+/// Holds the writer with a first write until `count` more wait, so they all land in the next batch:
+/// which writes share a batch is then fixed, not left to the scheduler.
+private func holdingWriter(_ commits: GroupCommit, until count: Int, _ submit: @escaping @Sendable () async -> Void) async throws {
+    let gate = DispatchSemaphore(value: 0)
+    let first = Task { try await commits.commit { _ in gate.wait() } }
+    for _ in 0..<6_000 where await commits.batches == 0 { try await Task.sleep(for: .milliseconds(5)) }
+    let writes = Task { await submit() }
+    for _ in 0..<6_000 where await commits.waitingWrites < count { try await Task.sleep(for: .milliseconds(5)) }
+    #expect(await commits.waitingWrites == count)
+    gate.signal()
+    try await first.value
+    await writes.value
+}
+
+@Suite struct GroupCommitTests {
+    /// Writes that wait during a commit share the next one; a write that throws is rolled back
+    /// alone (its own savepoint) and its caller gets its error, while the others commit.
+    @Test func writesThatWaitShareOneTransactionAndABadOneFailsAlone() async throws {
+        let store = try memoryStore("north")
+        let commits = GroupCommit(store: store)
+        let outcomes = Outcomes()
+        try await holdingWriter(commits, until: 21) {
+            await withTaskGroup(of: Void.self) { group in
+                for n in 0..<20 {
+                    group.addTask {
+                        do { await outcomes.add(n, .success(try await store.intakeCreate(intake(n), follow: nil, through: commits).ticket.subject)) }
+                        catch { await outcomes.add(n, .failure(error)) }
+                    }
+                }
+                group.addTask {
+                    do {
+                        _ = try await commits.commit { db in
+                            // Half a write, then a refusal: the savepoint takes the half back.
+                            try db.execute(sql: "INSERT INTO apiToken (name, hash, channels, createdAt) VALUES ('half', x'00', '', 0)")
+                            throw StoreError(.invalidInput, "this write's own data is bad")
+                        }
+                        await outcomes.add(20, .success("written"))
+                    } catch { await outcomes.add(20, .failure(error)) }
+                }
+            }
+        }
+        #expect(await commits.largestBatch == 21)
+        let results = await outcomes.all
+        #expect((0..<20).allSatisfy { (try? results[$0]?.get()) == "Request \($0)" })
+        #expect((results[20].map { if case .failure(let error as StoreError) = $0 { error.code == .invalidInput } else { false } }) == true)
+        #expect(Set(try store.tickets().map(\.subject)) == Set((0..<20).map { "Request \($0)" }))
+        #expect(try store.apiTokens().isEmpty)
+    }
+
+    /// A full disk (SQLite's page limit stands in for it: the same SQLITE_FULL) fails the batch as a
+    /// whole: every write in it gets the error, and nothing of it is stored, not even the writes
+    /// that came before the one that ran out of room.
+    @Test func aFullDiskFailsEveryWriteOfTheBatchAndStoresNothing() async throws {
+        let store = try memoryStore("north")
+        try await store.writer.writeWithoutTransaction { db in
+            let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+            try db.execute(sql: "PRAGMA max_page_count = \(pages)")
+        }
+        let commits = GroupCommit(store: store)
+        let outcomes = Outcomes()
+        let long = String(repeating: "A long message that needs new pages. ", count: 400)
+        try await holdingWriter(commits, until: 8) {
+            await withTaskGroup(of: Void.self) { group in
+                for n in 0..<8 {
+                    group.addTask {
+                        do { await outcomes.add(n, .success(try await store.intakeCreate(intake(n, message: n == 7 ? long : "short"), follow: nil, through: commits).ticket.subject)) }
+                        catch { await outcomes.add(n, .failure(error)) }
+                    }
+                }
+            }
+        }
+        #expect(await commits.largestBatch == 8)
+        let results = await outcomes.all
+        for n in 0..<8 {
+            guard case .failure(let error)? = results[n] else { Issue.record("write \(n) was not refused: \(String(describing: results[n]))"); continue }
+            #expect(StorageFailure(error) == .full, "\(error)")
+        }
+        #expect(try store.tickets().isEmpty)
+    }
+
+    /// With room again, the same writer commits: a failed batch leaves no transaction open.
+    @Test func theWriterCommitsAgainAfterAFailedBatch() async throws {
+        let store = try memoryStore("north")
+        let commits = GroupCommit(store: store)
+        await #expect(throws: StoreError.self) { try await commits.commit { _ in throw StoreError(.invalidInput, "bad") } }
+        let record = try await store.intakeCreate(intake(1), follow: nil, through: commits)
+        #expect(try store.ticket(record.ticket.id).subject == "Request 1")
+        // A redelivery in a later batch finds the ticket: nothing is written twice.
+        let again = try await store.intakeCreate(IntakeTicket(id: UUID(uuidString: record.ticket.id)!, draft: intake(1).draft, messageID: UUID()),
+                                                 follow: nil, through: commits)
+        #expect(again.duplicate)
+        #expect(try store.tickets().count == 1)
+    }
+}
+
+private actor Outcomes {
+    var all: [Int: Result<String, any Error>] = [:]
+    func add(_ n: Int, _ outcome: Result<String, any Error>) { all[n] = outcome }
+}
