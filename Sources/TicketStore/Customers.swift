@@ -101,7 +101,7 @@ extension TicketDatabase {
     /// Writes customers from a CRM: each draft's fields that differ from the stored ones, in
     /// transactions of `chunk` customers. Writing the same file twice writes nothing the second time.
     /// - Parameter progress: called after each transaction with the rows done so far.
-    public func importCustomers(_ drafts: [CustomerDraft], chunk: Int = 2_000, progress: (Int) -> Void = { _ in }) throws -> CustomerImportReport {
+    public func importCustomers(_ drafts: [CustomerDraft], chunk: Int = 10_000, progress: (Int) -> Void = { _ in }) throws -> CustomerImportReport {
         var report = CustomerImportReport()
         for (index, draft) in drafts.enumerated() {
             guard draft.key != nil else { throw StoreError(.invalidInput, "customer \(index + 1) has no id, email or phone; give at least one") }
