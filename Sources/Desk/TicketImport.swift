@@ -47,7 +47,8 @@ extension HelpDesk {
                     try store.check(draft)
                     if passed.insert(key).inserted { try checkOpening(draft, library: library, directory: directory, allowUnknown: allowUnknown) }
                 } catch let error as DeskError {
-                    throw DeskError(error.code, field: error.field, "\(file) \(row.place(error.field)): \(error.message) Nothing was imported.")
+                    // The file is the input at fault; the row's place names the field.
+                    throw DeskError(error.code, "\(file) \(row.place(error.field)): \(error.message) Nothing was imported.")
                 } catch let error as StoreError {
                     throw DeskError(.invalidInput, "\(file) \(row.place(nil)): \(error.detail); nothing was imported")
                 }

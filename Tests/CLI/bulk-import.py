@@ -70,7 +70,8 @@ def main():
         p = tl("ticket", "show", "NORTH-2", "--store", north, "--json")
         shown = json.loads(p.stdout) if p.returncode == 0 else {}
         check("a row's fields are the ticket's", shown.get("subject") == "Printer 1, floor 1" and shown.get("priority") == "normal"
-              and shown.get("tags") == ["floor-1", "printer"] and shown.get("customer") == "C-1", p.stdout[:800] or p.stderr)
+              and shown.get("tags") == ["floor-1", "printer"] and (shown.get("customer") or {}).get("key") == "C-1"
+              and any(e.get("kind") == "customer_message" for e in shown.get("events", [])), p.stdout[:800] or p.stderr)
 
         # 2. JSON lines, with the summary table.
         jsonl = os.path.join(work, "more.jsonl")
@@ -87,30 +88,31 @@ def main():
             f.write("subject,priority\nfine,high\nalso fine,low\nbroken,hihg\n")
         before = count_tickets(north)
         p = tl("ticket", "import", bad, "--store", north)
-        check("a bad row: exit 1, its line and column named, nothing imported",
-              p.returncode == 1 and "line 4, column 2 (priority)" in p.stderr and "nothing was imported" in p.stderr
+        check("a bad row: exit 2, its line and column named, nothing imported",
+              p.returncode == 2 and "line 4, column 2 (priority)" in p.stderr and "nothing was imported" in p.stderr
               and count_tickets(north) == before, p.stderr)
         with open(bad, "w", encoding="utf-8") as f:
             f.write("subject,channel\nfine,email\ntypo,emial\n")
         p = tl("ticket", "import", bad, "--store", north)
         check("a channel ticket create refuses is refused the same way, with its place",
-              p.returncode == 1 and "line 3, column 2 (channel)" in p.stderr and "Did you mean \"email\"" in p.stderr
+              p.returncode == 2 and p.stderr.startswith("error: " + bad + " line 3, column 2 (channel)") and "Did you mean \"email\"" in p.stderr
               and count_tickets(north) == before, p.stderr)
         p = tl("ticket", "import", os.path.join(work, "tickets.txt"), "--store", north)
         check("a file whose format its name does not tell: exit 2, asks for --format", p.returncode == 2 and "--format" in p.stderr, p.stderr)
         p = tl("ticket", "import", jsonl, "--store", north, "--format", "csv")
-        check("--format overrides the extension (a JSON line is no CSV header)", p.returncode == 1 and "unknown column" in p.stderr, p.stderr)
+        check("--format overrides the extension (JSON lines read as CSV are refused)", p.returncode == 2 and "more.jsonl line 1" in p.stderr, p.stderr)
 
         # 4. export → import, streamed, in batches; again is a no-op.
         out = os.path.join(work, "north.tlx")
         p = tl("export", "--store", north, "--out", out, "--json", timeout=600)
         exported = json.loads(p.stdout) if p.returncode == 0 else {}
-        check("export writes every block", exported.get("blocks", 0) >= rows and os.path.getsize(out) == exported.get("bytes")
+        blocks = exported.get("blocks", 0)
+        check("export writes every block", blocks > 40 and os.path.getsize(out) == exported.get("bytes")
               and not os.path.exists(out + ".partial"), p.stderr or p.stdout)
-        p = tl("import", out, "--store", south, "--batch", "300", "--json", timeout=600)
+        p = tl("import", out, "--store", south, "--batch", "20", "--json", timeout=600)
         imported = json.loads(p.stdout) if p.returncode == 0 else {}
-        check("import applies every block, in batches, with progress", imported.get("applied") == exported.get("blocks")
-              and "applying" in p.stderr and "checking" in p.stderr, p.stderr[-600:] or p.stdout)
+        check("import applies every block, in batches, with progress", imported.get("applied") == blocks
+              and f"applying): {blocks}/{blocks}" in p.stderr, p.stderr[-600:] or p.stdout)
         digests = [tl("digest", "--store", s).stdout for s in (north, south)]
         check("the two stores are equal", digests[0] == digests[1] and len(digests[0].strip()) == 64, digests)
         p = tl("import", out, "--store", south, "--json", "--quiet", timeout=600)

@@ -20,7 +20,7 @@ struct Import: ParsableCommand {
         guard FileManager.default.isReadableFile(atPath: file) else {
             throw CLIFailure(message: "cannot read \(file); check the path")
         }
-        let bar = CountProgress("import", enabled: !quiet)
+        let bar = CountProgress("import", enabled: !quiet, minimum: 2 * batch)
         let report = try options.open().importArchive(from: file, batching: ImportBatching(blocks: batch)) { pass, done, total in
             bar.update(done, of: total, pass == .check ? "checking" : "applying")
         }
