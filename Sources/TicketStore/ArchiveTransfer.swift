@@ -7,7 +7,7 @@ import TicketModel
 public struct ImportBatching: Sendable, Equatable {
     public var blocks: Int
     public var bytes: Int
-    public init(blocks: Int = 2_000, bytes: Int = 8 << 20) {
+    public init(blocks: Int = 500, bytes: Int = 2 << 20) {
         self.blocks = max(1, blocks)
         self.bytes = max(1, bytes)
     }

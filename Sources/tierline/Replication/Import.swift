@@ -9,7 +9,7 @@ struct Import: ParsableCommand {
         discussion: "The file is streamed: it is checked whole first (nothing is imported from a damaged file), then applied in transactions of at most --batch blocks, with progress on stderr. If the import is interrupted, what was applied stays and is consistent; run the same import again to apply the rest.")
     @OptionGroup var options: StoreOptions
     @Argument(help: "The file written by `tierline export`.") var file: String
-    @Option(help: "Blocks per transaction (at most about 8 MiB of them).") var batch = 2_000
+    @Option(help: "Blocks per transaction (at most about 2 MiB of them).") var batch = 500
     @Flag(help: "No progress on stderr.") var quiet = false
 
     func validate() throws {
