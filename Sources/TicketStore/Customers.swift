@@ -167,10 +167,11 @@ extension TicketDatabase {
     static func materializeCustomer(_ db: Database, _ state: TicketState) throws {
         let fields = state.customFields
         // A record without a key (only possible from a faulty writer) is kept under its id.
-        try db.execute(sql: """
+        // Compiled once per connection: an import writes this row for every customer it touches.
+        try db.cachedStatement(sql: """
             INSERT OR REPLACE INTO customer (id, key, name, email, phone, organization, tier, value, updatedHLC, stateHash)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [state.id.lowercased, fields["key"] ?? state.id.lowercased, fields["name"], fields["email"], fields["phone"],
+            """).execute(arguments: [state.id.lowercased, fields["key"] ?? state.id.lowercased, fields["name"], fields["email"], fields["phone"],
                              fields["organization"], fields["tier"], fields["value"],
                              state.updated.map { Int64(bitPattern: $0.hlc.rawValue) }, Data(state.stateHash)])
     }
