@@ -52,6 +52,7 @@ python3 Tests/CLI/wire-capture.py "$bin"
 python3 Tests/CLI/tls-resumption.py "$bin"
 python3 Tests/CLI/json-keys.py "$bin"
 python3 Tests/CLI/ticket-list.py "$bin"
+python3 Tests/CLI/bulk-import.py "$bin"
 python3 Tests/CLI/public-api.py
 python3 Tests/CLI/target-deps.py
 python3 Tests/CLI/dashboard-browser.py "$bin"

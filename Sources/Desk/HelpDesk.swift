@@ -36,12 +36,16 @@ public struct HelpDesk: Sendable {
     public func open(_ draft: TicketDraft, now: Int64, allowUnknown: Bool = false) throws -> TicketRecord {
         try DeskError.translating {
             let library = try escalation.library()
-            if !allowUnknown { try check(draft, library: library) }
-            let directory = DirectoryCheck(AgentDirectory(library: library))
-            if let assignee = draft.assignee { try directory.agent(assignee, field: "assignee", allowUnknown: allowUnknown) }
-            if let group = draft.group { try directory.group(group, at: identity.site, field: "group", allowUnknown: allowUnknown) }
+            try checkOpening(draft, library: library, directory: DirectoryCheck(AgentDirectory(library: library)), allowUnknown: allowUnknown)
             return try store.createTicket(draft, follow: library.isEmpty ? nil : escalation.policy(library, now: now))
         }
+    }
+
+    /// What ``open(_:now:allowUnknown:)`` checks before it writes (a bulk import checks every row so).
+    func checkOpening(_ draft: TicketDraft, library: ConfigLibrary, directory: DirectoryCheck, allowUnknown: Bool) throws {
+        if !allowUnknown { try check(draft, library: library) }
+        if let assignee = draft.assignee { try directory.agent(assignee, field: "assignee", allowUnknown: allowUnknown) }
+        if let group = draft.group { try directory.group(group, at: identity.site, field: "group", allowUnknown: allowUnknown) }
     }
 
     /// A misspelt channel or customer tier is stored as it is and silently misses the SLA policies

@@ -38,12 +38,16 @@ public struct LocalBatch: ~Copyable {
     /// Live tag additions (their dots) of the tickets this batch tagged, read once per ticket.
     var tagDots: [UUID: [String: [Dot]]] = [:]
     var summary = Summary()
+    /// Records to derive from created tickets once they are folded (``follow(_:with:)``).
+    var follows: [(id: UUID, derive: RecordDerivation)] = []
 
     /// Opens a ticket (as ``TicketDatabase/createTicket(_:)``) and returns its id.
     /// - Parameter fields: further fields to set in the same changes, replacing the draft's value of
     ///   a field it also sets (an import sets `status` this way).
+    /// - Parameter attributed: records the draft's actor with the opening's fields, as
+    ///   ``TicketDatabase/createTicket(_:follow:)`` does (an `attribution` event after the create).
     @discardableResult
-    public mutating func create(_ draft: TicketDraft, fields: [(Field, FieldValue)] = []) throws -> UUID {
+    public mutating func create(_ draft: TicketDraft, fields: [(Field, FieldValue)] = [], attributed: Bool = false) throws -> UUID {
         try store.validate(draft)
         for (field, value) in fields { try store.validate(field, value) }
         let id = UUIDv7.make(millis: store.wallClock(), random: TicketDatabase.randomBytes(10))
@@ -59,6 +63,7 @@ public struct LocalBatch: ~Copyable {
                 changes.append(change)
             }
         }
+        if attributed { changes = [changes[0]] + store.attributed(Array(changes.dropFirst()), to: id, actor: draft.actor) }
         for change in changes {
             let dot = try append(change)
             if case .addElement(.tags, let tag) = change.operation { tagDots[id]?[tag, default: []].append(dot) }
@@ -143,10 +148,27 @@ public struct LocalBatch: ~Copyable {
         summary.blocks += 1
     }
 
-    /// Seals the last block, folds every touched ticket once and saves the clock and counter.
+    /// Derives records (the SLA policy ``TicketDatabase/createTicket(_:follow:)`` pins) from ticket
+    /// `id` once the batch has folded it, written in the same transaction.
+    public mutating func follow(_ id: UUID, with derive: @escaping RecordDerivation) {
+        follows.append((id, derive))
+    }
+
+    /// Seals the last block, folds every touched ticket once (twice for those with follow-ups) and
+    /// saves the clock and counter.
     consuming func finish() throws -> Summary {
         try seal(fill.take())
         try TicketDatabase.materialize(db, touched, cache: cache, fresh: created)
+        if !follows.isEmpty {
+            let folded = touched
+            touched = []
+            for (id, derive) in follows {
+                for change in try TicketDatabase.recordChanges(db, id, derive).changes { try append(change) }
+            }
+            try seal(fill.take())
+            try TicketDatabase.materialize(db, touched, cache: cache)
+            touched.formUnion(folded)
+        }
         try TicketDatabase.saveClock(db, clock)
         try TicketDatabase.setNextNumber(db, number)
         summary.tickets = touched.count
@@ -174,4 +196,10 @@ extension TicketDatabase {
             return summary
         }
     }
+}
+
+extension TicketDatabase {
+    /// Checks a draft as ``createTicket(_:follow:)`` does, writing nothing: for a caller that must
+    /// refuse a whole file before its first transaction.
+    public func check(_ draft: TicketDraft) throws { try validate(draft) }
 }

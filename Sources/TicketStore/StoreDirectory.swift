@@ -177,16 +177,4 @@ extension TicketDatabase {
             return error
         }
     }
-
-    /// An export of the blocks a peer with `vector` lacks (all blocks for an empty vector).
-    public func exportArchive(after vector: VersionVector = VersionVector()) throws -> (bytes: [UInt8], blockCount: Int) {
-        let blocks = try blocks(after: vector)
-        return (try BlockArchive.encode(blocks: blocks, keys: try siteKeys()), blocks.count)
-    }
-
-    /// Imports an export file: learns the keys of new sites and applies the blocks, in one transaction.
-    public func importArchive(_ file: [UInt8]) throws -> ApplyReport {
-        let archive = try BlockArchive.decode(file)
-        return try apply(archive.blocks, learning: archive.keys)
-    }
 }

@@ -4,11 +4,13 @@ import TicketModel
 import TicketStore
 
 struct Export: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Write blocks to a file (zlib) for another store to import.")
+    static let configuration = CommandConfiguration(abstract: "Write blocks to a file (zlib) for another store to import.",
+        discussion: "The file is written a block at a time from one snapshot of the store (memory stays bounded), as FILE.partial, renamed to FILE once whole.")
     @OptionGroup var options: StoreOptions
     @Option(help: "The file to write.") var out: String
     @Option(help: "A version vector (JSON from `tierline vector` of the receiving store): export only what it lacks.")
     var sinceVector: String?
+    @Flag(help: "No progress on stderr.") var quiet = false
 
     struct Output: Encodable {
         var file: String
@@ -24,15 +26,10 @@ struct Export: ParsableCommand {
                 throw CLIFailure(message: "\(sinceVector) is not a version vector (a JSON object of site → seq): \(error.localizedDescription)")
             }
         }
-        let archive = try options.open().exportArchive(after: vector)
-        let tmp = out + ".partial"
-        // Write then rename, so a reader never sees half a file.
-        guard FileManager.default.createFile(atPath: tmp, contents: Data(archive.bytes)) else {
-            throw CLIFailure(message: "cannot write \(out); check the folder exists and is writable")
-        }
-        _ = try? FileManager.default.removeItem(atPath: out)
-        try FileManager.default.moveItem(atPath: tmp, toPath: out)
-        let output = Output(file: out, blocks: archive.blockCount, bytes: archive.bytes.count)
+        let bar = CountProgress("export", enabled: !quiet)
+        let written = try options.open().exportArchive(to: out, after: vector) { done, total in bar.update(done, of: total) }
+        bar.finish()
+        let output = Output(file: out, blocks: written.blocks, bytes: written.bytes)
         if options.json { return try printJSON(output) }
         print("exported \(output.blocks) blocks (\(output.bytes) bytes) to \(out)")
     }

@@ -9,5 +9,5 @@ import TicketStore
 struct TicketCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ticket", abstract: "Agents' daily work on tickets.",
-        subcommands: [Create.self, List.self, Show.self, Update.self, Comment.self, Tag.self, Reopen.self])
+        subcommands: [Create.self, List.self, Show.self, Update.self, Comment.self, Tag.self, Reopen.self, Import.self])
 }
