@@ -184,13 +184,29 @@ extension TicketDatabase {
     /// ticket) compared with the stored ones and changed where they differ.
     private static func writeTicketChildren(_ db: Database, _ state: TicketState, stored: String?) throws {
         let key = state.id.lowercased
-        let arguments: StatementArguments = [key]
+        // The stored rows, read in one statement.
+        var oldElements = Set<[String]>()
+        var oldEvents: [String: (hlc: Int64, site: String)] = [:]
+        var oldLookups: [String: String] = [:]
+        var oldConflicts = Set<String>()
+        if stored != nil {
+            let rows = try Row.fetchCursor(db.cachedStatement(sql: """
+                SELECT 0, setName, element, NULL FROM ticketElement WHERE ticket = ?1
+                UNION ALL SELECT 1, id, site, hlc FROM ticketEvent WHERE ticket = ?1
+                UNION ALL SELECT 2, name, value, NULL FROM ticketLookup WHERE ticket = ?1
+                UNION ALL SELECT 3, id, NULL, NULL FROM ticketConflict WHERE ticket = ?1
+                """), arguments: [key])
+            while let row = try rows.next() {
+                switch row[0] as Int {
+                case 0: oldElements.insert([row[1], row[2]])
+                case 1: oldEvents[row[1]] = (row[3], row[2])
+                case 2: oldLookups[row[1]] = row[2]
+                default: oldConflicts.insert(row[1])
+                }
+            }
+        }
         var elements = Set<[String]>()
         for (set, byElement) in state.elements { for element in byElement.keys { elements.insert([set.name, element]) } }
-        let oldElements = try stored.map { _ in
-            Set(try Row.fetchAll(db.cachedStatement(sql: "SELECT setName, element FROM ticketElement WHERE ticket = ?"), arguments: arguments)
-                .map { [$0[0] as String, $0[1] as String] })
-        } ?? []
         for gone in oldElements.subtracting(elements) {
             try db.cachedStatement(sql: "DELETE FROM ticketElement WHERE ticket = ? AND setName = ? AND element = ?").execute(arguments: [key, gone[0], gone[1]])
         }
@@ -199,12 +215,6 @@ extension TicketDatabase {
         }
 
         // An event row is the fold's copy: rewritten when another copy of its id won (an earlier stamp).
-        var oldEvents: [String: (hlc: Int64, site: String)] = [:]
-        if stored != nil {
-            for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT id, hlc, site FROM ticketEvent WHERE ticket = ?"), arguments: arguments) {
-                oldEvents[row[0]] = (row[1], row[2])
-            }
-        }
         for entry in state.events {
             let id = entry.event.id.lowercased, hlc = Int64(bitPattern: entry.stamp.hlc.rawValue), site = entry.stamp.site.rawValue
             let old = oldEvents.removeValue(forKey: id)
@@ -222,12 +232,6 @@ extension TicketDatabase {
         for name in TicketLookup.names {
             if case .text(let value)? = state.registers[.custom(name)]?.value { lookups[name] = value }
         }
-        var oldLookups: [String: String] = [:]
-        if stored != nil {
-            for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT name, value FROM ticketLookup WHERE ticket = ?"), arguments: arguments) {
-                oldLookups[row[0]] = row[1]
-            }
-        }
         for (name, value) in lookups where oldLookups.removeValue(forKey: name) != value {
             try db.cachedStatement(sql: "INSERT OR REPLACE INTO ticketLookup (ticket, name, value) VALUES (?, ?, ?)").execute(arguments: [key, name, value])
         }
@@ -236,9 +240,6 @@ extension TicketDatabase {
         }
 
         // A conflict's row follows from its id (the two change ids it names).
-        var oldConflicts = Set(try stored.map { _ in
-            try String.fetchAll(db.cachedStatement(sql: "SELECT id FROM ticketConflict WHERE ticket = ?"), arguments: arguments)
-        } ?? [])
         for conflict in state.conflicts where oldConflicts.remove(conflict.id) == nil {
             try db.cachedStatement(sql: """
                 INSERT INTO ticketConflict (id, ticket, field, firstValue, firstSite, secondValue, secondSite) VALUES (?, ?, ?, ?, ?, ?, ?)
