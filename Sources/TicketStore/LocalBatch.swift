@@ -167,14 +167,14 @@ public struct LocalBatch: ~Copyable {
     private mutating func absorb(_ block: Block) throws {
         let byTicket = TicketDatabase.authorizedChanges(block, roles: [site: role])
         for entity in Set(block.changes.map(\.entity)) {
-            guard entity.kind == .ticket, var state = opened[entity.id] else {
+            // Taken out of the table while it changes, so its storage is not copied.
+            guard entity.kind == .ticket, var state = opened.removeValue(forKey: entity.id) else {
                 refold.insert(entity)
                 continue
             }
             if state.absorb(byTicket[entity.id] ?? []) {
                 opened[entity.id] = state
             } else {
-                opened[entity.id] = nil
                 unwritten.insert(entity.id)
                 refold.insert(entity)
             }

@@ -100,7 +100,8 @@ extension TicketDatabase {
             }
         }
         for id in ids {
-            let known = folds?.states[id]
+            // Taken out of the cache while it changes, so its storage is not copied.
+            let known = folds?.states.removeValue(forKey: id)
             var state: TicketState?
             if folds != nil, var base = known ?? (fresh.contains(id) ? TicketState(id: id) : nil) {
                 var absorbed = true
