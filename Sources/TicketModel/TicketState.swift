@@ -124,6 +124,9 @@ public struct TicketState: Sendable, Equatable {
     public private(set) var mergeCandidate: MergeCandidate?
     /// Why the status differs from the last status write, when a domain rule decided it.
     public private(set) var statusNote: String?
+    /// The highest `seq` of each origin among the changes folded in: enough to tell whether a new
+    /// block had seen all of them (``isDominated(byBlockOf:)``), as the log is causally closed.
+    public private(set) var held = VersionVector()
 
     public var isCreated: Bool { number != nil }
 
@@ -167,7 +170,8 @@ public struct TicketState: Sendable, Equatable {
         return out
     }
 
-    init(id: UUID) { self.id = id }
+    /// The state of a ticket no change has touched yet: ``absorb(_:)`` folds its first block.
+    public init(id: UUID) { self.id = id }
 
     /// Folds the changes of one ticket into its state.
     public static func fold(id: UUID, changes input: some Sequence<EntityChange>) -> TicketState {
@@ -194,6 +198,7 @@ public struct TicketState: Sendable, Equatable {
 
         for change in changes {
             state.updated = change.stamp
+            state.held[change.dot.origin] = max(state.held[change.dot.origin], change.dot.seq)
             switch change.operation {
             case .create(let number):
                 if state.created == nil {
@@ -274,7 +279,7 @@ public struct TicketState: Sendable, Equatable {
         recordConflicts(field, sets)
     }
 
-    private static func rank(_ value: FieldValue, _ stamp: Stamp) -> (UInt64, UInt64, String, Stamp) {
+    static func rank(_ value: FieldValue, _ stamp: Stamp) -> (UInt64, UInt64, String, Stamp) {
         switch value {
         case .level(let cycle, let level): (cycle, level, "", stamp)
         case .owner(let epoch, let site): (epoch, 0, site.rawValue, stamp)
@@ -367,6 +372,172 @@ public struct TicketState: Sendable, Equatable {
         w.uvarint(UInt64(conflicts.count))
         for conflict in conflicts { w.string(conflict.id) }
         return Array(SHA256.hash(data: w.bytes))
+    }
+}
+
+// MARK: Incremental folding
+
+extension TicketState {
+    /// Whether the block holding `change` had seen every change this state holds: its own site's
+    /// earlier blocks and, through its `deps`, every other site's.
+    ///
+    /// Always true of a local write (its deps are the store's whole vector), and of a remote block
+    /// that arrives after everything concurrent with it.
+    public func isDominated(byBlockOf change: EntityChange) -> Bool {
+        held.entries.allSatisfy { site, seq in
+            site == change.dot.origin ? seq < change.dot.seq : change.deps[site] >= seq
+        }
+    }
+
+    /// Folds one block's changes of this ticket into the state directly, without its history, when
+    /// that block had seen every change the state holds.
+    ///
+    /// Such a block is concurrent with nothing held, so each merge rule reduces to a comparison with
+    /// the current winner: a set beats the register by its rule (the largest rank for escalation and
+    /// owner, the largest stamp for plain fields, always for `deleted` and `status`, the smallest stamp
+    /// for `mergedInto`), adds the block makes are live, a remove takes the live additions it observed,
+    /// and no new conflict appears. The result equals ``fold(id:changes:)`` over the held changes plus
+    /// these (the model tests check it over random histories and arrival orders). Runs in time
+    /// proportional to the block and the ticket's field count, not its history.
+    ///
+    /// ```swift
+    /// var state = TicketState(id: id)
+    /// if !state.absorb(blockChanges) { state = TicketState.fold(id: id, changes: everything) }
+    /// ```
+    /// - Parameter changes: this ticket's changes of one block (same origin, seq, stamp and deps),
+    ///   each at most once. The held changes must be causally closed (a store's log is).
+    /// - Returns: `false`, leaving the state as it was, when the block did not see everything held
+    ///   or holds what needs the full fold (a second create, a field set twice, an event id already
+    ///   held); the caller then folds the whole history.
+    public mutating func absorb(_ changes: [EntityChange]) -> Bool {
+        guard let first = changes.first else { return true }
+        guard changes.allSatisfy({ $0.dot.origin == first.dot.origin && $0.dot.seq == first.dot.seq && $0.hlc == first.hlc && $0.deps == first.deps }),
+              isDominated(byBlockOf: first) else { return false }
+        let changes = changes.sorted { $0.dot < $1.dot }
+        var fields = Set<Field>()
+        var eventIDs = Set<UUID>()
+        var creates = 0
+        for (index, change) in changes.enumerated() {
+            if index > 0, changes[index - 1].dot == change.dot { return false }
+            switch change.operation {
+            case .create:
+                creates += 1
+                if created != nil || creates > 1 { return false }
+            case .set(let field, _):
+                if !fields.insert(field).inserted { return false }
+            case .event(let event):
+                if !eventIDs.insert(event.id).inserted || events.contains(where: { $0.event.id == event.id }) { return false }
+            case .addElement, .removeElement:
+                break
+            }
+        }
+
+        let stamp = first.stamp
+        if updated.map({ $0 < stamp }) ?? true { updated = stamp }
+        held[first.dot.origin] = first.dot.seq
+        var removes: [(set: ElementSet, element: String, observed: [Dot])] = []
+        var customerMessage = false
+        for change in changes {
+            switch change.operation {
+            case .create(let number):
+                self.number = number
+                originSite = change.dot.origin
+                created = stamp
+            case .set(let field, let value):
+                let write = FieldWrite(field: field, value: value, stamp: stamp, dot: change.dot)
+                TicketState.insertSorted(write, into: &writes) { ($0.stamp, $0.dot) }
+                absorbSet(write)
+            case .addElement(let set, let element):
+                TicketState.insertSorted(ElementWrite(set: set, element: element, isAddition: true, stamp: stamp, dot: change.dot),
+                                         into: &elementWrites) { ($0.stamp, $0.dot) }
+                elements[set, default: [:]][element, default: []].append(change.dot)
+                elements[set]![element]!.sort()
+            case .removeElement(let set, let element, let observed):
+                TicketState.insertSorted(ElementWrite(set: set, element: element, isAddition: false, stamp: stamp, dot: change.dot),
+                                         into: &elementWrites) { ($0.stamp, $0.dot) }
+                removes.append((set, element, observed))
+            case .event(let event):
+                TicketState.insertSorted(EventEntry(event: event, stamp: stamp, dot: change.dot), into: &events) { ($0.stamp, $0.dot) }
+                if event.kind == .customerMessage { customerMessage = true }
+            }
+        }
+        // Every live addition is one the remove's author had seen (held, or of its own block).
+        for remove in removes {
+            guard let live = elements[remove.set]?[remove.element] else { continue }
+            let observed = Set(remove.observed)
+            let kept = live.filter { !observed.contains($0) }
+            elements[remove.set]![remove.element] = kept.isEmpty ? nil : kept
+            if elements[remove.set]!.isEmpty { elements[remove.set] = nil }
+        }
+        // A customer message the status winner had not seen reopens a solved ticket. A status set
+        // of this block saw the block's messages; a close is reopened only by a concurrent message.
+        if customerMessage, !fields.contains(.status), let winner = registers[.status],
+           winner.value.text.flatMap(Status.init(rawValue:)) == .solved {
+            baseStatus = .open
+            statusNote = "reopened: a customer message the resolver had not seen"
+        }
+        for field in fields { refreshConflictWinners(field) }
+        return true
+    }
+
+    /// Applies one set of a dominating block to its field's register.
+    private mutating func absorbSet(_ write: FieldWrite) {
+        let field = write.field
+        // The full fold keeps the first of equal maxima in (stamp, change id) order.
+        func beats(_ held: FieldWrite?, _ isGreater: (FieldWrite, FieldWrite) -> Bool, _ isEqual: (FieldWrite, FieldWrite) -> Bool) -> Bool {
+            guard let held else { return true }
+            return isGreater(write, held) || (isEqual(write, held) && write.dot < held.dot)
+        }
+        switch field {
+        case .escalation, .owner:
+            let rank = { (w: FieldWrite) in TicketState.rank(w.value, w.stamp) }
+            if beats(registers[field], { rank($0) > rank($1) }, { rank($0) == rank($1) }) { registers[field] = write }
+        case .deleted:
+            // The only write of the frontier: nothing held is concurrent with it.
+            registers[field] = write
+        case .mergedInto:
+            // First writer wins: the smallest stamp among the non-null writes, all of them held in `writes`.
+            if let first = writes.filter({ $0.field == .mergedInto && $0.value != .null }).min(by: { $0.stamp < $1.stamp }),
+               case .ticket(let target) = first.value {
+                mergeCandidate = MergeCandidate(target: target, stamp: first.stamp, dot: first.dot)
+                registers[field] = first
+            } else {
+                mergeCandidate = nil
+                registers[field] = nil
+            }
+        case .status:
+            // The frontier's only write, which saw every customer message held or in its block.
+            registers[field] = write
+            baseStatus = write.value.text.flatMap(Status.init(rawValue:)) ?? .open
+            statusNote = nil
+        default:
+            if beats(registers[field], { $0.stamp > $1.stamp }, { $0.stamp == $1.stamp }) { registers[field] = write }
+        }
+    }
+
+    /// Conflicts keep naming the register's winner when it is one of their two writes.
+    private mutating func refreshConflictWinners(_ field: Field) {
+        let winner = registers[field]?.dot
+        for index in conflicts.indices where conflicts[index].field == field {
+            let conflict = conflicts[index]
+            conflicts[index].winner = winner == conflict.first.dot || winner == conflict.second.dot ? winner : nil
+        }
+    }
+
+    /// Inserts `element` after every element not ordered after it by (stamp, change id): appending,
+    /// in the usual case of a block stamped after everything held.
+    private static func insertSorted<T>(_ element: T, into array: inout [T], key: (T) -> (Stamp, Dot)) {
+        func isAfter(_ a: T, _ b: T) -> Bool { key(b) < key(a) }
+        var low = array.count
+        if let last = array.last, isAfter(last, element) {
+            low = 0
+            var high = array.count
+            while low < high {
+                let mid = (low + high) / 2
+                if isAfter(array[mid], element) { high = mid } else { low = mid + 1 }
+            }
+        }
+        array.insert(element, at: low)
     }
 }
 

@@ -6,8 +6,10 @@ import TicketModel
 ///
 /// Each write is checked as the single-write methods check it, and its changes go into the block
 /// being filled; a block is signed and appended when it is full (256 changes or its byte budget) or
-/// when a write sets a field the block already sets. Touched tickets are folded once, at the end.
-/// The batch is all or nothing: a write that throws rolls every earlier one back.
+/// when a write sets a field the block already sets. A ticket the batch opens is folded as its
+/// blocks are sealed, from the changes in hand (``TicketState/absorb(_:)``), and its rows inserted
+/// once it leaves the bounded set of open states; every other touched ticket is folded once, at the
+/// end. The batch is all or nothing: a write that throws rolls every earlier one back.
 ///
 /// ```swift
 /// try db.batch { batch in
@@ -35,6 +37,19 @@ public struct LocalBatch: ~Copyable {
     let cache = BlockCache()
     var touched = Set<EntityRef>()
     var created = Set<UUID>()
+    /// The role this site writes with, for the changes the fold would skip.
+    let role: SiteRole
+    /// States of tickets opened by this batch whose rows are not written yet, in opening order.
+    var opened: [UUID: TicketState] = [:]
+    var openedOrder: [UUID] = []
+    var openedStart = 0
+    /// Tickets folded at the end from the log: those touched again after their rows were written,
+    /// and those opened here whose blocks the state could not absorb (`unwritten`: no rows yet).
+    var refold = Set<EntityRef>()
+    var unwritten = Set<UUID>()
+    var mergesChanged = false
+    /// Opened states held at most before the oldest are written out (bounds a large import's memory).
+    static let openedCapacity = 4_096
     /// Live tag additions (their dots) of the tickets this batch tagged, read once per ticket.
     var tagDots: [UUID: [String: [Dot]]] = [:]
     var summary = Summary()
@@ -53,6 +68,8 @@ public struct LocalBatch: ~Copyable {
         let id = UUIDv7.make(millis: store.wallClock(), random: TicketDatabase.randomBytes(10))
         let messageID = UUIDv7.make(millis: store.wallClock(), random: TicketDatabase.randomBytes(10))
         created.insert(id)
+        opened[id] = TicketState(id: id)
+        openedOrder.append(id)
         tagDots[id] = [:]
         var changes = TicketDatabase.changes(opening: draft, id: id, number: number, messageID: messageID)
         for (field, value) in fields {
@@ -77,7 +94,8 @@ public struct LocalBatch: ~Copyable {
     public mutating func set(_ id: UUID, _ field: Field, _ value: FieldValue) throws {
         try store.validate(field, value)
         try requireTicket(id)
-        try TicketDatabase.checkNotClosed(db, id, [(field, value)])
+        // A ticket this batch opened had no state before it (its rows may be written already).
+        if !created.contains(id) { try TicketDatabase.checkNotClosed(db, id, [(field, value)]) }
         try append(Change(.ticket(id), .set(field, value)))
     }
 
@@ -146,6 +164,38 @@ public struct LocalBatch: ~Copyable {
         cache.insert(block)
         vector[site] = block.seq
         summary.blocks += 1
+        try absorb(block)
+    }
+
+    /// Folds a sealed block into the states of the tickets this batch opened; its other tickets wait
+    /// for the end. Writes out the oldest opened states past ``openedCapacity``.
+    private mutating func absorb(_ block: Block) throws {
+        let byTicket = TicketDatabase.authorizedChanges(block, roles: [site: role])
+        for entity in Set(block.changes.map(\.entity)) {
+            // Taken out of the table while it changes, so its storage is not copied.
+            guard entity.kind == .ticket, var state = opened.removeValue(forKey: entity.id) else {
+                refold.insert(entity)
+                continue
+            }
+            if state.absorb(byTicket[entity.id] ?? []) {
+                opened[entity.id] = state
+            } else {
+                unwritten.insert(entity.id)
+                refold.insert(entity)
+            }
+        }
+        while opened.count > Self.openedCapacity { try writeOldestOpened() }
+    }
+
+    /// Inserts the rows of the oldest ticket opened here whose state is still held.
+    private mutating func writeOldestOpened() throws {
+        while openedStart < openedOrder.count {
+            let id = openedOrder[openedStart]
+            openedStart += 1
+            guard let state = opened.removeValue(forKey: id) else { continue }
+            if try TicketDatabase.writeTicketRows(db, state, isNew: true) { mergesChanged = true }
+            return
+        }
     }
 
     /// Derives records (the SLA policy ``TicketDatabase/createTicket(_:follow:)`` pins) from ticket
@@ -158,17 +208,20 @@ public struct LocalBatch: ~Copyable {
     /// saves the clock and counter.
     consuming func finish() throws -> Summary {
         try seal(fill.take())
-        try TicketDatabase.materialize(db, touched, cache: cache, fresh: created)
+        while !opened.isEmpty { try writeOldestOpened() }
+        try TicketDatabase.materialize(db, refold, cache: cache, fresh: unwritten)
         if !follows.isEmpty {
-            let folded = touched
-            touched = []
+            // The records are derived from the tickets as the batch left them, and go in blocks of
+            // their own; no state is held open any more, so sealing them lists every ticket to refold.
+            refold = []
+            unwritten = []
             for (id, derive) in follows {
                 for change in try TicketDatabase.recordChanges(db, id, derive).changes { try append(change) }
             }
             try seal(fill.take())
-            try TicketDatabase.materialize(db, touched, cache: cache)
-            touched.formUnion(folded)
+            try TicketDatabase.materialize(db, refold, cache: cache)
         }
+        if mergesChanged { try TicketDatabase.resolveMerges(db, cache: cache) }
         try TicketDatabase.saveClock(db, clock)
         try TicketDatabase.setNextNumber(db, number)
         summary.tickets = touched.count
@@ -187,7 +240,8 @@ extension TicketDatabase {
             try db.inTransaction(.immediate) {
                 let me = try Self.checkLocalWrite(db, key: key)
                 var batch = LocalBatch(db: db, store: self, site: me.site, key: key, clock: try Self.clock(db, maxDrift: maxDrift),
-                                       vector: try Self.vector(db), number: try Self.nextNumber(db, site: me.site))
+                                       vector: try Self.vector(db), number: try Self.nextNumber(db, site: me.site),
+                                       role: try Self.roles(db)[me.site] ?? .site)
                 try writes(&batch)
                 summary = try batch.finish()
                 try faultHook?("beforeCommit")

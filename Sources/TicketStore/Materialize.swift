@@ -34,8 +34,10 @@ extension TicketDatabase {
     }
 
     /// Rewrites the materialized rows of the touched entities: tickets and configuration documents.
-    static func materialize(_ db: Database, _ entities: Set<EntityRef>, cache: BlockCache = BlockCache(), fresh: Set<UUID> = []) throws {
-        try materialize(db, Set(entities.filter { $0.kind == .ticket }.map(\.id)), cache: cache, fresh: fresh)
+    /// The ticket parameters are those of ``materialize(_:_:cache:fresh:folds:written:)``.
+    static func materialize(_ db: Database, _ entities: Set<EntityRef>, cache: BlockCache = BlockCache(), fresh: Set<UUID> = [],
+                            folds: FoldCache? = nil, written: [Block] = []) throws {
+        try materialize(db, Set(entities.filter { $0.kind == .ticket }.map(\.id)), cache: cache, fresh: fresh, folds: folds, written: written)
         for entity in entities where entity.kind == .config { try materializeConfig(db, entity.id) }
         let records = entities.filter(\.kind.isRecord)
         if !records.isEmpty {
@@ -74,73 +76,181 @@ extension TicketDatabase {
         }
     }
 
-    /// Re-folds `ids` and rewrites their materialized rows, then resolves merges across tickets if any
-    /// of them asks for (or asked for) a merge.
-    /// - Parameter fresh: tickets created in this transaction, which have no rows to replace yet.
-    static func materialize(_ db: Database, _ ids: Set<UUID>, cache: BlockCache = BlockCache(), fresh: Set<UUID> = []) throws {
+    /// Folds `ids` and brings their materialized rows up to date, then resolves merges across
+    /// tickets if any of them asks for (or asked for) a merge.
+    ///
+    /// A ticket is folded from its history, except when `folds` holds its state from earlier in this
+    /// transaction (or it is `fresh`, so its state is empty) and each of `written`'s blocks saw all
+    /// of that state: then the blocks are absorbed into it (``TicketState/absorb(_:)``) and the
+    /// history is not read. Only the rows that differ from the stored ones are written.
+    /// - Parameters:
+    ///   - fresh: tickets created in this transaction, which have no rows yet.
+    ///   - folds: states of this transaction's earlier folds, updated with these.
+    ///   - written: the blocks this call materializes, in log order: the only blocks of `ids` that
+    ///     `folds` (or, for a `fresh` ticket, the empty state) does not hold yet.
+    static func materialize(_ db: Database, _ ids: Set<UUID>, cache: BlockCache = BlockCache(), fresh: Set<UUID> = [],
+                            folds: FoldCache? = nil, written: [Block] = []) throws {
         guard !ids.isEmpty else { return }
         var mergesChanged = false
         let roles = try Self.roles(db)
-        // Statements compiled once per connection and reused for every ticket.
-        let readCandidate = try db.cachedStatement(sql: "SELECT mergeCandidate FROM ticket WHERE id = ?")
-        let writeTicket = try db.cachedStatement(sql: """
-            INSERT OR REPLACE INTO ticket (id, displayNumber, number, originSite, owningSite, owningEpoch, subject, status,
-              baseStatus, priority, assignee, "group", category, customer, channel, pendingUntil, escalationCycle,
-              escalationLevel, mergeCandidate, mergedInto, mergeRejected, deleted, createdHLC, updatedHLC, conflictCount, stateHash)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, ?, ?, ?, ?, ?)
-            """)
-        let clearElements = try db.cachedStatement(sql: "DELETE FROM ticketElement WHERE ticket = ?")
-        let writeElement = try db.cachedStatement(sql: "INSERT INTO ticketElement (ticket, setName, element) VALUES (?, ?, ?)")
-        let clearEvents = try db.cachedStatement(sql: "DELETE FROM ticketEvent WHERE ticket = ?")
-        let writeEvent = try db.cachedStatement(sql: """
-            INSERT INTO ticketEvent (id, ticket, hlc, site, kind, actor, visibility, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """)
-        let clearLookups = try db.cachedStatement(sql: "DELETE FROM ticketLookup WHERE ticket = ?")
-        let writeLookup = try db.cachedStatement(sql: "INSERT INTO ticketLookup (ticket, name, value) VALUES (?, ?, ?)")
-        let clearConflicts = try db.cachedStatement(sql: "DELETE FROM ticketConflict WHERE ticket = ?")
-        let writeConflict = try db.cachedStatement(sql: """
-            INSERT INTO ticketConflict (id, ticket, field, firstValue, firstSite, secondValue, secondSite) VALUES (?, ?, ?, ?, ?, ?, ?)
-            """)
-        for id in ids {
-            let state = try fold(db, id, roles: roles, cache: cache)
-            let key = id.lowercased
-            let isFresh = fresh.contains(id)
-            let previousCandidate = isFresh ? nil : try String.fetchOne(readCandidate, arguments: [key])
-            let candidate = state.mergeCandidate?.target.lowercased
-            if previousCandidate != nil || candidate != nil { mergesChanged = true }
-            let owner = state.owner
-            let origin = state.originSite?.rawValue
-            try writeTicket.execute(arguments: [
-                    key, state.displayNumber, state.number.map { Int64($0) }, origin, owner.site?.rawValue ?? origin,
-                    Int64(owner.epoch), state.subject, state.baseStatus.rawValue, state.baseStatus.rawValue,
-                    state.priority.rawValue, state.text(.assignee), state.text(.group), state.text(.category),
-                    state.text(.customer), state.text(.channel), pendingUntil(state), Int64(state.escalation.cycle),
-                    Int64(state.escalation.level), candidate, state.isDeleted,
-                    state.created.map { Int64(bitPattern: $0.hlc.rawValue) }, state.updated.map { Int64(bitPattern: $0.hlc.rawValue) },
-                    state.conflicts.count, Data(state.stateHash),
-                ])
-            if !isFresh { try clearElements.execute(arguments: [key]) }
-            for (set, byElement) in state.elements {
-                for element in byElement.keys { try writeElement.execute(arguments: [key, set.name, element]) }
-            }
-            if !isFresh { try clearEvents.execute(arguments: [key]) }
-            for entry in state.events {
-                try writeEvent.execute(arguments: [entry.event.id.lowercased, key, Int64(bitPattern: entry.stamp.hlc.rawValue),
-                                     entry.stamp.site.rawValue, entry.event.kind.rawValue, entry.event.actor,
-                                     entry.event.visibility.rawValue, entry.event.body])
-            }
-            if !isFresh { try clearLookups.execute(arguments: [key]) }
-            for name in TicketLookup.names {
-                if case .text(let value)? = state.registers[.custom(name)]?.value { try writeLookup.execute(arguments: [key, name, value]) }
-            }
-            if !isFresh { try clearConflicts.execute(arguments: [key]) }
-            for conflict in state.conflicts {
-                try writeConflict.execute(arguments: [conflict.id, key, conflict.field.description, conflict.first.value.description,
-                                     conflict.first.stamp.site.rawValue, conflict.second.value.description,
-                                     conflict.second.stamp.site.rawValue])
+        var absorbable: [UUID: [[EntityChange]]] = [:]
+        if folds != nil {
+            for block in written {
+                for (id, changes) in authorizedChanges(block, roles: roles) where ids.contains(id) { absorbable[id, default: []].append(changes) }
             }
         }
+        for id in ids {
+            // Taken out of the cache while it changes, so its storage is not copied.
+            let known = folds?.states.removeValue(forKey: id)
+            var state: TicketState?
+            if folds != nil, var base = known ?? (fresh.contains(id) ? TicketState(id: id) : nil) {
+                var absorbed = true
+                for changes in absorbable[id] ?? [] where !base.absorb(changes) {
+                    absorbed = false
+                    break
+                }
+                if absorbed { state = base }
+            }
+            let folded = try state ?? fold(db, id, roles: roles, cache: cache)
+            if try writeTicketRows(db, folded, isNew: fresh.contains(id) && known == nil) { mergesChanged = true }
+            folds?.states[id] = folded
+        }
         if mergesChanged { try resolveMerges(db, cache: cache) }
+    }
+
+    /// A block's ticket changes by ticket, without those its author's role may not make, as
+    /// ``fold(_:_:roles:cache:)`` skips them.
+    static func authorizedChanges(_ block: Block, roles: [SiteID: SiteRole]) -> [UUID: [EntityChange]] {
+        let role = roles[block.origin] ?? .site
+        var out: [UUID: [EntityChange]] = [:]
+        for (index, change) in block.changes.enumerated() where change.entity.kind == .ticket {
+            guard Authorization.refusal(change.operation, on: change.entity, by: role) == nil else { continue }
+            out[change.entity.id, default: []].append(EntityChange(dot: block.dot(index), hlc: block.hlc, deps: block.deps, operation: change.operation))
+        }
+        return out
+    }
+
+    /// Brings a ticket's materialized rows to `state`: inserts them all for a ticket that has none
+    /// (`isNew`), else reads the stored rows and writes only what differs (the ticket row's changed
+    /// columns, added or removed elements, new or changed events, lookups and conflicts).
+    ///
+    /// The stored `status`, `mergedInto` and `mergeRejected` are ``resolveMerges(_:cache:)``'s: a
+    /// ticket that asks for no merge and never did is never merged, so its status is its base status.
+    /// - Returns: whether the ticket asks, or asked, for a merge (the caller then resolves merges).
+    static func writeTicketRows(_ db: Database, _ state: TicketState, isNew: Bool) throws -> Bool {
+        let key = state.id.lowercased
+        let owner = state.owner
+        let origin = state.originSite?.rawValue
+        let candidate = state.mergeCandidate?.target.lowercased
+        let values: [(any DatabaseValueConvertible)?] = [
+            state.displayNumber, state.number.map { Int64($0) }, origin, owner.site?.rawValue ?? origin, Int64(owner.epoch),
+            state.subject, state.baseStatus.rawValue, state.priority.rawValue, state.text(.assignee), state.text(.group),
+            state.text(.category), state.text(.customer), state.text(.channel), pendingUntil(state), Int64(state.escalation.cycle),
+            Int64(state.escalation.level), candidate, state.isDeleted, state.created.map { Int64(bitPattern: $0.hlc.rawValue) },
+            state.updated.map { Int64(bitPattern: $0.hlc.rawValue) }, state.conflicts.count, Data(state.stateHash),
+        ]
+        let stored = isNew ? nil : try Row.fetchOne(db.cachedStatement(sql: "SELECT \(foldedColumnList), status, mergedInto FROM ticket WHERE id = ?"),
+                                                    arguments: [key])
+        guard let stored else {
+            try db.cachedStatement(sql: """
+                INSERT INTO ticket (id, \(foldedColumnList), status, mergedInto, mergeRejected)
+                VALUES (?, \(Array(repeating: "?", count: foldedColumns.count).joined(separator: ", ")), ?, NULL, 0)
+                """).execute(arguments: StatementArguments([key] + values + [state.baseStatus.rawValue]))
+            try writeTicketChildren(db, state, stored: isNew ? nil : key)
+            return candidate != nil
+        }
+        var changed: [(column: String, value: (any DatabaseValueConvertible)?)] = []
+        for (index, column) in foldedColumns.enumerated() where (values[index]?.databaseValue ?? .null) != stored[index] as DatabaseValue {
+            changed.append((column, values[index]))
+        }
+        let status = (stored["mergedInto"] as String?) == nil ? state.baseStatus.rawValue : Status.merged.rawValue
+        if (stored["status"] as String?) != status { changed.append(("status", status)) }
+        if !changed.isEmpty {
+            try db.cachedStatement(sql: "UPDATE ticket SET \(changed.map { "\"\($0.column)\" = ?" }.joined(separator: ", ")) WHERE id = ?")
+                .execute(arguments: StatementArguments(changed.map(\.value) + [key]))
+        }
+        try writeTicketChildren(db, state, stored: key)
+        return candidate != nil || (stored["mergeCandidate"] as String?) != nil
+    }
+
+    /// The ticket columns a fold decides, in the order ``writeTicketRows(_:_:isNew:)`` lists their values.
+    private static let foldedColumns = [
+        "displayNumber", "number", "originSite", "owningSite", "owningEpoch", "subject", "baseStatus", "priority", "assignee",
+        "group", "category", "customer", "channel", "pendingUntil", "escalationCycle", "escalationLevel", "mergeCandidate",
+        "deleted", "createdHLC", "updatedHLC", "conflictCount", "stateHash",
+    ]
+    private static let foldedColumnList = foldedColumns.map { "\"\($0)\"" }.joined(separator: ", ")
+
+    /// The element, event, lookup and conflict rows of a ticket: inserted, or (`stored` names the
+    /// ticket) compared with the stored ones and changed where they differ.
+    private static func writeTicketChildren(_ db: Database, _ state: TicketState, stored: String?) throws {
+        let key = state.id.lowercased
+        // The stored rows, read in one statement.
+        var oldElements = Set<[String]>()
+        var oldEvents: [String: (hlc: Int64, site: String)] = [:]
+        var oldLookups: [String: String] = [:]
+        var oldConflicts = Set<String>()
+        if stored != nil {
+            let rows = try Row.fetchCursor(db.cachedStatement(sql: """
+                SELECT 0, setName, element, NULL FROM ticketElement WHERE ticket = ?1
+                UNION ALL SELECT 1, id, site, hlc FROM ticketEvent WHERE ticket = ?1
+                UNION ALL SELECT 2, name, value, NULL FROM ticketLookup WHERE ticket = ?1
+                UNION ALL SELECT 3, id, NULL, NULL FROM ticketConflict WHERE ticket = ?1
+                """), arguments: [key])
+            while let row = try rows.next() {
+                switch row[0] as Int {
+                case 0: oldElements.insert([row[1], row[2]])
+                case 1: oldEvents[row[1]] = (row[3], row[2])
+                case 2: oldLookups[row[1]] = row[2]
+                default: oldConflicts.insert(row[1])
+                }
+            }
+        }
+        var elements = Set<[String]>()
+        for (set, byElement) in state.elements { for element in byElement.keys { elements.insert([set.name, element]) } }
+        for gone in oldElements.subtracting(elements) {
+            try db.cachedStatement(sql: "DELETE FROM ticketElement WHERE ticket = ? AND setName = ? AND element = ?").execute(arguments: [key, gone[0], gone[1]])
+        }
+        for new in elements.subtracting(oldElements) {
+            try db.cachedStatement(sql: "INSERT INTO ticketElement (ticket, setName, element) VALUES (?, ?, ?)").execute(arguments: [key, new[0], new[1]])
+        }
+
+        // An event row is the fold's copy: rewritten when another copy of its id won (an earlier stamp).
+        for entry in state.events {
+            let id = entry.event.id.lowercased, hlc = Int64(bitPattern: entry.stamp.hlc.rawValue), site = entry.stamp.site.rawValue
+            let old = oldEvents.removeValue(forKey: id)
+            if let old, old.hlc == hlc, old.site == site { continue }
+            try db.cachedStatement(sql: """
+                INSERT OR REPLACE INTO ticketEvent (id, ticket, hlc, site, kind, actor, visibility, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [id, key, hlc, site, entry.event.kind.rawValue, entry.event.actor,
+                                         entry.event.visibility.rawValue, entry.event.body])
+        }
+        for id in oldEvents.keys {
+            try db.cachedStatement(sql: "DELETE FROM ticketEvent WHERE ticket = ? AND id = ?").execute(arguments: [key, id])
+        }
+
+        var lookups: [String: String] = [:]
+        for name in TicketLookup.names {
+            if case .text(let value)? = state.registers[.custom(name)]?.value { lookups[name] = value }
+        }
+        for (name, value) in lookups where oldLookups.removeValue(forKey: name) != value {
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO ticketLookup (ticket, name, value) VALUES (?, ?, ?)").execute(arguments: [key, name, value])
+        }
+        for name in oldLookups.keys {
+            try db.cachedStatement(sql: "DELETE FROM ticketLookup WHERE ticket = ? AND name = ?").execute(arguments: [key, name])
+        }
+
+        // A conflict's row follows from its id (the two change ids it names).
+        for conflict in state.conflicts where oldConflicts.remove(conflict.id) == nil {
+            try db.cachedStatement(sql: """
+                INSERT INTO ticketConflict (id, ticket, field, firstValue, firstSite, secondValue, secondSite) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [conflict.id, key, conflict.field.description, conflict.first.value.description,
+                                         conflict.first.stamp.site.rawValue, conflict.second.value.description,
+                                         conflict.second.stamp.site.rawValue])
+        }
+        for id in oldConflicts {
+            try db.cachedStatement(sql: "DELETE FROM ticketConflict WHERE id = ?").execute(arguments: [id])
+        }
     }
 
     private static func pendingUntil(_ state: TicketState) -> Int64? {
@@ -168,6 +278,13 @@ extension TicketDatabase {
                 """, arguments: [target?.lowercased, graph.rejected.contains(id), target?.lowercased, text])
         }
     }
+}
+
+/// The states of tickets folded earlier in one transaction, so a later write of the same
+/// transaction absorbs its blocks (``TicketState/absorb(_:)``) instead of reading the history again.
+/// Valid for that transaction only: another process may write the store between two.
+final class FoldCache {
+    var states: [UUID: TicketState] = [:]
 }
 
 /// Blocks decoded within one transaction, each with the positions of its changes by entity: folding

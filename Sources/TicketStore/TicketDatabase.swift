@@ -156,6 +156,8 @@ public struct TicketDatabase: Sendable {
                 }
                 var clock = try Self.clock(db, maxDrift: maxDrift)
                 let cache = BlockCache()
+                // A follow-up write absorbs its blocks into the states the first write folded.
+                let folds = FoldCache()
                 func write(_ changes: [Change]) throws {
                     var written: [Block] = []
                     for chunk in BlockPlanner.split(changes) {
@@ -172,7 +174,8 @@ public struct TicketDatabase: Sendable {
                         cache.insert(block)
                         written.append(block)
                     }
-                    try Self.materialize(db, Set(written.flatMap { $0.changes.map(\.entity) }), cache: cache)
+                    let entities = Set(written.flatMap { $0.changes.map(\.entity) })
+                    try Self.materialize(db, entities, cache: cache, fresh: try Self.opened(db, by: written), folds: folds, written: written)
                     blocks += written
                 }
                 try write(changes)
@@ -192,6 +195,25 @@ public struct TicketDatabase: Sendable {
             }
             return blocks
         }
+    }
+
+    /// The tickets `written` opens that no other block of the log touches: their state is folded
+    /// from these blocks alone. (A re-issued copy's create may name a ticket the log already holds.)
+    static func opened(_ db: Database, by written: [Block]) throws -> Set<UUID> {
+        var carriers: [UUID: Int] = [:]
+        for block in written {
+            for id in Set(block.changes.lazy.filter { $0.entity.kind == .ticket }.map(\.entity.id)) { carriers[id, default: 0] += 1 }
+        }
+        var opened = Set<UUID>()
+        for block in written {
+            for change in block.changes where change.entity.kind == .ticket {
+                guard case .create = change.operation, !opened.contains(change.entity.id) else { continue }
+                let held = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM blockEntity WHERE entity = ?"),
+                                            arguments: [change.entity.id.lowercased]) ?? 0
+                if held == carriers[change.entity.id] { opened.insert(change.entity.id) }
+            }
+        }
+        return opened
     }
 
     /// The checks every local write makes inside its transaction: the key is this store's, no restore

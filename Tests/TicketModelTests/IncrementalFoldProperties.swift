@@ -1,0 +1,154 @@
+import Foundation
+import TestSupport
+import Testing
+@testable import TicketModel
+
+/// `TicketState.absorb` against the reference `TicketState.fold`: a replica receiving blocks in a
+/// causal order absorbs each block that saw everything it holds, folds the whole history otherwise,
+/// and after every block must equal the full fold of what it received.
+@Suite struct IncrementalFoldProperties {
+    let id = ticketID(1)
+    let other = ticketID(2)
+
+    /// Three sites write blocks of one to four random changes to one ticket (and a second one, which
+    /// the fold of the first must ignore), exchanging now and then.
+    func history(seed: UInt64) -> [Block] {
+        var rng = SplitMix(state: seed)
+        var sites = [SimSite("north"), SimSite("south"), SimSite("central")]
+        sites[0].write(create(id, number: 1) + [Change(.ticket(id), .addElement(.tags, "vip"))])
+        for s in 1..<3 where Bool.random(using: &rng) { sites[s].sync(from: sites[0]) }
+        var events: [UUID] = []
+        let tags = ["printer", "vip", "network"]
+        for step in 0..<Int.random(in: 8...30, using: &rng) {
+            let s = Int.random(in: 0..<3, using: &rng)
+            if Int.random(in: 0..<4, using: &rng) == 0 {
+                sites[s].sync(from: sites[Int.random(in: 0..<3, using: &rng)])
+                continue
+            }
+            // Now and then a site's clock lags (a released block it did not move its clock for).
+            sites[s].wall += Int.random(in: 0..<8, using: &rng) == 0 ? 0 : UInt64.random(in: 0...3, using: &rng)
+            var changes: [Change] = []
+            for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                let change = randomChange(&rng, site: sites[s], events: &events, tags: tags, step: step, sites: sites.map(\.site))
+                // A block sets a field of an entity at most once (the codec refuses a second set).
+                if case .set(let field, _) = change.operation,
+                   changes.contains(where: { if case .set(field, _) = $0.operation { $0.entity == change.entity } else { false } }) { continue }
+                changes.append(change)
+            }
+            sites[s].write(changes)
+        }
+        var all: [Block] = []
+        for site in sites { all += site.replica.blocks(after: VersionVector()).filter { $0.origin == site.site } }
+        return all
+    }
+
+    func randomChange(_ rng: inout SplitMix, site: SimSite, events: inout [UUID], tags: [String], step: Int, sites: [SiteID]) -> Change {
+        let statuses = Status.writable.map(\.rawValue)
+        switch Int.random(in: 0..<16, using: &rng) {
+        case 0, 1: return set(id, .status, .text(statuses.randomElement(using: &rng)!))
+        case 2: return set(id, .assignee, Bool.random(using: &rng) ? .null : .text(["anna", "bela"].randomElement(using: &rng)!))
+        case 3: return set(id, .custom("region"), .text(["eu", "us"].randomElement(using: &rng)!))
+        case 4, 5:
+            // Mostly fresh events; sometimes an id already used, which the fold keeps once.
+            let reuse = !events.isEmpty && Int.random(in: 0..<6, using: &rng) == 0
+            let event = reuse ? events.randomElement(using: &rng)! : UUID(uuid: (UInt8(step & 0xff), UInt8.random(in: 0...255, using: &rng), 0, 0, 0, 0, 0x70, 0, 0x80, 0, 0, 0, 0, 0, 0, UInt8.random(in: 0...255, using: &rng)))
+            events.append(event)
+            return message(id, event, [.customerMessage, .customerMessage, .agentReply].randomElement(using: &rng)!, body: "m\(step)")
+        case 6: return set(id, .escalation, .level(cycle: UInt64.random(in: 0...1, using: &rng), level: UInt64.random(in: 0...3, using: &rng)))
+        case 7: return set(id, .owner, .owner(epoch: UInt64.random(in: 0...2, using: &rng), site: sites.randomElement(using: &rng)!))
+        case 8: return set(id, .mergedInto, [.ticket(other), .ticket(ticketID(3)), .null].randomElement(using: &rng)!)
+        case 9: return set(id, .deleted, .flag(Bool.random(using: &rng)))
+        case 10, 11: return Change(.ticket(id), .addElement(.tags, tags.randomElement(using: &rng)!))
+        case 12, 13:
+            let tag = tags.randomElement(using: &rng)!
+            return Change(.ticket(id), .removeElement(.tags, tag, observed: site.observedDots(id, .tags, tag)))
+        case 14: return Int.random(in: 0..<3, using: &rng) == 0 ? Change(.ticket(id), .create(number: 9)) : set(other, .subject, .text("other"))
+        default: return set(id, .priority, .text(Priority.allCases.randomElement(using: &rng)!.rawValue))
+        }
+    }
+
+    /// Delivers `blocks` in a random order that respects each block's deps and its origin's sequence,
+    /// as a store applies them. Returns how many blocks were absorbed and how many folded in full.
+    func deliver(_ blocks: [Block], rng: inout SplitMix) -> (absorbed: Int, folded: Int) {
+        var waiting = blocks
+        var vector = VersionVector()
+        var received: [EntityChange] = []
+        var state = TicketState(id: id)
+        var counts = (absorbed: 0, folded: 0)
+        while !waiting.isEmpty {
+            let ready = waiting.indices.filter { i in
+                let block = waiting[i]
+                return block.seq == vector[block.origin] + 1
+                    && block.deps.entries.allSatisfy { $0.key == block.origin || vector[$0.key] >= $0.value }
+            }
+            guard let pick = ready.randomElement(using: &rng) else {
+                Issue.record("no block is deliverable: the history is not causal")
+                return counts
+            }
+            let block = waiting.remove(at: pick)
+            vector[block.origin] = block.seq
+            let mine = block.entityChanges.filter { $0.entity.id == id }.map(\.change)
+            received += mine
+            if mine.isEmpty { continue }
+            let before = state
+            if state.absorb(mine) {
+                counts.absorbed += 1
+            } else {
+                #expect(state == before, "a refused absorb leaves the state as it was")
+                state = TicketState.fold(id: id, changes: received)
+                counts.folded += 1
+            }
+            let reference = TicketState.fold(id: id, changes: received)
+            #expect(state == reference)
+            #expect(state.stateHash == reference.stateHash)
+            if state != reference { return counts }
+        }
+        return counts
+    }
+
+    @Test func absorbingEqualsTheFullFoldOverRandomHistoriesAndOrders() {
+        var totals = (absorbed: 0, folded: 0)
+        for seed in 0..<150 as Range<UInt64> {
+            let blocks = history(seed: seed)
+            var rng = SplitMix(state: seed ^ 0x5EED)
+            for _ in 0..<3 {
+                let counts = deliver(blocks, rng: &rng)
+                totals.absorbed += counts.absorbed
+                totals.folded += counts.folded
+            }
+        }
+        // Both paths ran (these sites exchange rarely, so many blocks are concurrent and fold in full).
+        #expect(totals.absorbed > 500)
+        #expect(totals.folded > 500)
+    }
+
+    @Test func oneSitesOwnWritesAreAlwaysAbsorbed() {
+        var north = SimSite("north")
+        var blocks = [north.write(create(id, number: 1))]
+        var rng = SplitMix(state: 7)
+        var events: [UUID] = []
+        for step in 0..<60 {
+            var change = randomChange(&rng, site: north, events: &events, tags: ["a", "b"], step: step, sites: [north.site])
+            // No second create and no repeated event id: those need the full fold by design.
+            if case .create = change.operation { change = set(id, .assignee, .text("anna")) }
+            if case .event(let event) = change.operation, events.dropLast().contains(event.id) { change = set(id, .group, .text("l2")) }
+            blocks.append(north.write([change]))
+        }
+        let counts = deliver(blocks, rng: &rng)
+        #expect(counts.folded == 0)
+        #expect(counts.absorbed == blocks.filter { $0.changes.contains { $0.entity.id == id } }.count)
+    }
+
+    @Test func aSolvedTicketReopensWhenALaterCustomerMessageIsAbsorbed() {
+        var north = SimSite("north")
+        let blocks = [north.write(create(id, number: 1)), north.write([set(id, .status, .text("solved"))]),
+                      north.write([message(id, eventID(1))])]
+        var state = TicketState(id: id)
+        for block in blocks {
+            let absorbed = state.absorb(block.entityChanges.map(\.change))
+            #expect(absorbed)
+        }
+        #expect(state.baseStatus == .open)
+        #expect(state == TicketState.fold(id: id, changes: blocks.flatMap { $0.entityChanges.map(\.change) }))
+    }
+}
