@@ -106,6 +106,9 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
     /// How the HTTP server (``http``) treats its clients: the `/metrics` token, the session cookie,
     /// its timeouts and connection limit (see ``WorkspaceConfiguration``).
     public var workspace = WorkspaceConfiguration()
+    /// The highest protocol version the node's hellos name; not a node.json setting (tests hold a node
+    /// at an older version to check that versions meet, `Protocol/PROTOCOL.md` §2.5).
+    var highestProtocol = WireVersion.protocolVersion
 
     /// The smallest `maxLineBytes` a node may be configured with: a batch of this implementation's
     /// senders (at most 1 MiB of blocks, or one block of the largest size) always fits in its line.

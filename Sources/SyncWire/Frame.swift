@@ -122,10 +122,12 @@ public struct BlockBatch: Sendable, Equatable {
 extension Frame {
     /// Decodes one line (without its LF) strictly; every failure is a ``WireError`` with the code
     /// `Protocol/PROTOCOL.md` §2.8 gives it.
-    public static func decode(line: some Collection<UInt8>, limits: WireLimits = .standard) throws(WireError) -> Frame {
+    /// - Parameter format: how a `blocks` frame's change set is laid out: the negotiated protocol's.
+    public static func decode(line: some Collection<UInt8>, limits: WireLimits = .standard,
+                              format: ChangeSet.Format = .plain) throws(WireError) -> Frame {
         switch try decodeDeferringBatches(line: line, limits: limits) {
         case .frame(let frame): return frame
-        case .batch(let raw): return .blocks(try raw.decode(limits: limits))
+        case .batch(let raw): return .blocks(try raw.decode(limits: limits, format: format))
         case .invalid(let error): throw error
         }
     }
@@ -376,8 +378,8 @@ public struct RawBatch: Sendable, Equatable {
     var data: String
 
     /// Decodes the payload (base64, zlib, blocks) and checks it against the header.
-    public func decode(limits: WireLimits = .standard) throws(WireError) -> BlockBatch {
-        let blocks = try ChangeSet.decode(base64: data, count: count, size: size, limits: limits)
+    public func decode(limits: WireLimits = .standard, format: ChangeSet.Format = .plain) throws(WireError) -> BlockBatch {
+        let blocks = try ChangeSet.decode(base64: data, count: count, size: size, limits: limits, format: format)
         for (earlier, later) in zip(blocks, blocks.dropFirst()) {
             guard (earlier.hlc, earlier.origin, earlier.seq) < (later.hlc, later.origin, later.seq) else {
                 throw WireError(.badBatch, "blocks must be in stamp order without repeats (\(later.origin) seq \(later.seq) follows \(earlier.origin) seq \(earlier.seq))")

@@ -1,0 +1,178 @@
+import struct Foundation.UUID
+import TicketModel
+
+/// The compact change set of protocol 3 (`Protocol/PROTOCOL.md` §2.3.1): the batch's blocks taken
+/// apart so that each site id and each entity id is written once per batch, and put back together on
+/// arrival into exactly the bytes their origins signed.
+///
+/// ```
+/// compact = siteCount site{siteCount} entityCount uuid{entityCount} entry{count}
+/// entry   = originIndex seq hlc depCount (siteIndex seq){depCount} changeCount change{changeCount} signature
+/// change  = kind entityRef op payloadLength payload
+/// ```
+/// `entityRef` 0 is the entity of the change before it in the change set; `n` ≥ 1 is entry `n` − 1 of
+/// the entity table. Everything else of a change (its payload) is copied as the block holds it.
+///
+/// ```swift
+/// let raw = try CompactChangeSet.encode(blocks)
+/// let same = try CompactChangeSet.decode(raw, count: blocks.count, limits: .standard)  // == blocks
+/// ```
+public enum CompactChangeSet {
+    /// Most distinct site ids one compact change set may list: origins and `deps` entries together.
+    public static let maxSites = 8192
+    /// Most distinct entity ids one compact change set may list: a full batch of full blocks.
+    public static let maxEntities = 4096 * 256
+
+    /// Takes `blocks` (in the order given) apart into one compact change set.
+    /// - Throws: ``WireError`` `.tooLarge` when the blocks name more sites or entities than a compact
+    ///   change set may list (the caller sends fewer blocks per batch).
+    public static func encode(_ blocks: [Block]) throws(WireError) -> [UInt8] {
+        var sites: [SiteID: Int] = [:], siteOrder: [SiteID] = []
+        var entities: [UUID: Int] = [:], entityOrder: [UUID] = []
+        func site(_ id: SiteID) -> Int {
+            if let index = sites[id] { return index }
+            sites[id] = siteOrder.count
+            siteOrder.append(id)
+            return siteOrder.count - 1
+        }
+        var entries = ByteWriter()
+        var previous: Int?
+        for block in blocks {
+            entries.uvarint(UInt64(site(block.origin)))
+            entries.uvarint(block.seq)
+            entries.u64(block.hlc.rawValue)
+            let deps = block.deps.sorted
+            entries.uvarint(UInt64(deps.count))
+            for dep in deps {
+                entries.uvarint(UInt64(site(dep.site)))
+                entries.uvarint(dep.seq)
+            }
+            entries.uvarint(UInt64(block.changes.count))
+            let body = block.body
+            for (i, change) in block.changes.enumerated() {
+                let start = Int(block.changeOffsets[i])
+                let end = i + 1 < block.changeOffsets.count ? Int(block.changeOffsets[i + 1]) : body.count
+                let id = change.entity.id
+                let index: Int
+                if let known = entities[id] { index = known } else {
+                    index = entityOrder.count
+                    entities[id] = index
+                    entityOrder.append(id)
+                }
+                entries.u8(body[start])
+                entries.uvarint(previous == index ? 0 : UInt64(index + 1))
+                previous = index
+                // kind (1 byte) and entity id (16) come before the op; the payload follows the op.
+                entries.u8(body[start + 17])
+                entries.uvarint(UInt64(end - start - 18))
+                entries.bytes.append(contentsOf: body[(start + 18)..<end])
+            }
+            entries.bytes.append(contentsOf: block.signature)
+        }
+        guard siteOrder.count <= maxSites, entityOrder.count <= maxEntities else {
+            throw WireError(.tooLarge, "the batch names \(siteOrder.count) sites and \(entityOrder.count) entities; a compact change set lists at most \(maxSites) and \(maxEntities)")
+        }
+        var out = ByteWriter()
+        out.bytes.reserveCapacity(entries.bytes.count + siteOrder.count * 12 + entityOrder.count * 16 + 8)
+        out.uvarint(UInt64(siteOrder.count))
+        for id in siteOrder { out.string(id.rawValue) }
+        out.uvarint(UInt64(entityOrder.count))
+        for id in entityOrder { out.uuid(id) }
+        out.bytes.append(contentsOf: entries.bytes)
+        return out.bytes
+    }
+
+    /// Puts `count` blocks back together from a compact change set and decodes each (§1.10).
+    ///
+    /// Every failure is `bad-batch` with the step that failed, except blocks that together exceed
+    /// `limits.maxBatchBytes` once put back together, which is `too-large`.
+    public static func decode(_ bytes: [UInt8], count: Int, limits: WireLimits = .standard) throws(WireError) -> [Block] {
+        var r = ByteReader(bytes)
+        func fail(_ detail: String) -> WireError { WireError(.badBatch, "compact change set: \(detail)") }
+        func read<T>(_ what: String, _ body: (inout ByteReader) throws(CodecError) -> T) throws(WireError) -> T {
+            do { return try body(&r) } catch { throw fail("\(what): \(error.code.rawValue)") }
+        }
+        let siteCount = try read("site count") { try $0.uvarint() }
+        guard siteCount >= 1, siteCount <= UInt64(maxSites) else { throw fail("the site table lists \(siteCount) sites; 1 to \(maxSites) are allowed") }
+        var siteBytes: [[UInt8]] = []
+        var seenSites = Set<SiteID>()
+        for i in 0..<Int(siteCount) {
+            let id = try read("site \(i)") { try $0.siteID() }
+            guard seenSites.insert(id).inserted else { throw fail("site \(id) is listed twice") }
+            var w = ByteWriter()
+            w.string(id.rawValue)
+            siteBytes.append(w.bytes)
+        }
+        let entityCount = try read("entity count") { try $0.uvarint() }
+        guard entityCount <= UInt64(maxEntities) else { throw fail("the entity table lists \(entityCount) ids; at most \(maxEntities) are allowed") }
+        guard entityCount * 16 <= UInt64(r.remaining) else { throw fail("the entity table of \(entityCount) ids: truncated") }
+        var entityBytes: [ArraySlice<UInt8>] = []
+        entityBytes.reserveCapacity(Int(entityCount))
+        var seenEntities = Set<ArraySlice<UInt8>>()
+        for i in 0..<Int(entityCount) {
+            let id = try read("entity \(i)") { try $0.take(16) }
+            guard seenEntities.insert(id).inserted else { throw fail("entity \(i) repeats an earlier id") }
+            entityBytes.append(id)
+        }
+        var blocks: [Block] = []
+        blocks.reserveCapacity(count)
+        var previous: Int?
+        var total = 0
+        var body = ByteWriter()
+        for index in 0..<count {
+            let at = "block \(index + 1) of \(count)"
+            body.bytes.removeAll(keepingCapacity: true)
+            body.u8(BlockLimits.encodingVersion)
+            let origin = try read("\(at), origin") { try $0.uvarint() }
+            guard origin < siteCount else { throw fail("\(at): origin index \(origin) is outside the site table of \(siteCount)") }
+            body.raw(siteBytes[Int(origin)])
+            body.uvarint(try read("\(at), seq") { try $0.uvarint() })
+            body.u64(try read("\(at), hlc") { try $0.u64() })
+            let depCount = try read("\(at), dep count") { try $0.uvarint() }
+            guard depCount <= UInt64(BlockLimits.maxDeps) else { throw fail("\(at): \(depCount) deps; the limit is \(BlockLimits.maxDeps)") }
+            body.uvarint(depCount)
+            for _ in 0..<depCount {
+                let site = try read("\(at), dep site") { try $0.uvarint() }
+                guard site < siteCount else { throw fail("\(at): dep site index \(site) is outside the site table of \(siteCount)") }
+                body.raw(siteBytes[Int(site)])
+                body.uvarint(try read("\(at), dep seq") { try $0.uvarint() })
+            }
+            let changeCount = try read("\(at), change count") { try $0.uvarint() }
+            guard changeCount >= 1, changeCount <= UInt64(BlockLimits.maxChanges) else {
+                throw fail("\(at): \(changeCount) changes; a block holds 1 to \(BlockLimits.maxChanges)")
+            }
+            body.uvarint(changeCount)
+            for _ in 0..<changeCount {
+                body.u8(try read("\(at), entity kind") { try $0.u8() })
+                let ref = try read("\(at), entity") { try $0.uvarint() }
+                let entity: Int
+                if ref == 0 {
+                    guard let previous else { throw fail("\(at): entity 0 (the previous change's) on the first change of the change set") }
+                    entity = previous
+                } else {
+                    guard ref <= entityCount else { throw fail("\(at): entity \(ref) is outside the entity table of \(entityCount)") }
+                    entity = Int(ref - 1)
+                }
+                previous = entity
+                body.raw(Array(entityBytes[entity]))
+                body.u8(try read("\(at), op") { try $0.u8() })
+                let length = try read("\(at), payload length") { try $0.uvarint() }
+                guard length <= UInt64(BlockLimits.maxBlockBytes) else { throw fail("\(at): a payload of \(length) bytes; a block is at most \(BlockLimits.maxBlockBytes)") }
+                body.bytes.append(contentsOf: try read("\(at), payload") { try $0.take(Int(length)) })
+                guard body.bytes.count + BlockLimits.signatureBytes <= BlockLimits.maxBlockBytes else {
+                    throw fail("\(at): tooLarge: the block is over \(BlockLimits.maxBlockBytes) bytes")
+                }
+            }
+            body.bytes.append(contentsOf: try read("\(at), signature") { try $0.take(BlockLimits.signatureBytes) })
+            total += body.bytes.count
+            guard total <= limits.maxBatchBytes else {
+                throw WireError(.tooLarge, "the blocks of the compact change set come to more than \(limits.maxBatchBytes) bytes")
+            }
+            do { blocks.append(try Block(decoding: body.bytes)) } catch {
+                throw WireError(.badBatch, "\(at): \(error.code.rawValue): \(error.detail)")
+            }
+        }
+        guard r.isAtEnd else { throw fail("\(r.remaining) bytes follow block \(count)") }
+        return blocks
+    }
+}
