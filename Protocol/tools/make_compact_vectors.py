@@ -64,9 +64,10 @@ def encode_compact(blocks):
         for kind, entity, op, payload in b.changes:
             if entity not in entities:
                 entities.append(entity)
-            index = entities.index(entity)
-            ref = 0 if index == previous else index + 1
-            previous = index
+                ref = 1
+            else:
+                ref = 0 if entities.index(entity) == previous else entities.index(entity) + 2
+            previous = entities.index(entity)
             entries += bytes([kind]) + mv.uvarint(ref) + bytes([op]) + mv.uvarint(len(payload)) + payload
         entries += b.signature
     out = mv.uvarint(len(sites)) + b"".join(mv.site(s) for s in sites)
@@ -133,7 +134,7 @@ def decode_compact(data, count, max_batch_bytes=MAX_BATCH_BYTES):
         if entity in entities:
             raise Bad("bad-batch", "entity twice")
         entities.append(entity)
-    blocks, previous, total = [], None, 0
+    blocks, previous, introduced, total = [], None, 0, 0
     for _ in range(count):
         origin, pos = read_uvarint(data, pos)
         if origin >= n:
@@ -163,10 +164,15 @@ def decode_compact(data, count, max_batch_bytes=MAX_BATCH_BYTES):
                 if previous is None:
                     raise Bad("bad-batch", "entity 0 on the first change")
                 index = previous
-            elif ref > m:
+            elif ref == 1:
+                if introduced >= m:
+                    raise Bad("bad-batch", "entity 1 with every entity introduced")
+                index = introduced
+                introduced += 1
+            elif ref - 2 >= m:
                 raise Bad("bad-batch", "entity index")
             else:
-                index = ref - 1
+                index = ref - 2
             previous = index
             op, pos = take(data, pos, 1)
             length, pos = read_uvarint(data, pos)
@@ -246,8 +252,8 @@ def add_invalid(name, description, compact, count, error):
 
 
 ALL = [north1, north2, south1, central1]
-add_valid("one-block", "One block of one origin: a site table of one, an entity table of one, entity 0 after the first change.", [north1])
-add_valid("two-tickets", "Two blocks of north: the second refers back to ticket A (entity 1) and brings ticket B.", [north1, north2])
+add_valid("one-block", "One block of one origin: a site table of one, an entity table of one, entity 1 (introduced) on the first change and 0 (the previous change's) after it.", [north1])
+add_valid("two-tickets", "Two blocks of north: the second refers back to ticket A (entity 2, entry 0) and introduces ticket B (entity 1).", [north1, north2])
 good = add_valid("relay-three-origins", "Four blocks of three origins, as a relay sends them: deps name sites by index; a remove's dots stay in its payload.", ALL)
 
 
@@ -267,6 +273,14 @@ def tables(sites, entities):
 
 
 A, B = mv.uuid(TICKET_A), mv.uuid(TICKET_B)
+
+
+def second_change_as_new(entries):
+    """`entries` of north 1 with the second change's entity 0 written as 1."""
+    first_payload = len(north1.changes[0][3])
+    at = 12 + 3 + 1 + first_payload  # kind, entity, op, length, payload of the first change
+    assert entries[at + 1] == 0
+    return entries[:at + 1] + mv.uvarint(1) + entries[at + 2:]
 one = encode_compact([north1])
 one_entries = entries_of([north1], None, None)
 add_invalid("empty", "No bytes at all: the site count is missing.", b"", 1, "bad-batch")
@@ -288,8 +302,10 @@ add_invalid("dep-index-outside", "north 2's deps entry names site index 1 of a s
             head2 + two_entries[:n1_len] + n2[:11] + mv.uvarint(1) + n2[12:], 2, "bad-batch")
 add_invalid("entity-zero-first", "The first change of the change set refers to entity 0 (the previous change's).",
             tables(["north"], [A]) + one_entries[:13] + mv.uvarint(0) + one_entries[14:], 1, "bad-batch")
-add_invalid("entity-index-outside", "A change refers to entity 2 of an entity table of 1.",
-            tables(["north"], [A]) + one_entries[:13] + mv.uvarint(2) + one_entries[14:], 1, "bad-batch")
+add_invalid("entity-index-outside", "A change refers to entity 3 (entry 1) of an entity table of 1.",
+            tables(["north"], [A]) + one_entries[:13] + mv.uvarint(3) + one_entries[14:], 1, "bad-batch")
+add_invalid("entity-none-left-to-introduce", "The second change of ticket A says entity 1 (the next new one), but the table of 1 was used up by the first.",
+            tables(["north"], [A]) + second_change_as_new(one_entries), 1, "bad-batch")
 add_invalid("zero-changes", "A block entry with a change count of 0.",
             tables(["north"], [A]) + one_entries[:11] + mv.uvarint(0) + one_entries[12:], 1, "bad-batch")
 add_invalid("257-changes", "A block entry with a change count of 257.",

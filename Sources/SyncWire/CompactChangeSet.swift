@@ -10,8 +10,10 @@ import TicketModel
 /// entry   = originIndex seq hlc depCount (siteIndex seq){depCount} changeCount change{changeCount} signature
 /// change  = kind entityRef op payloadLength payload
 /// ```
-/// `entityRef` 0 is the entity of the change before it in the change set; `n` ≥ 1 is entry `n` − 1 of
-/// the entity table. Everything else of a change (its payload) is copied as the block holds it.
+/// `entityRef` 0 is the entity of the change before it in the change set; 1 is the next entry of the
+/// entity table not yet introduced so (the table is in order of first use, so a writer introduces each
+/// entity with 1); `n` ≥ 2 is entry `n` − 2. Everything else of a change (its payload) is copied as
+/// the block holds it.
 ///
 /// ```swift
 /// let raw = try CompactChangeSet.encode(blocks)
@@ -53,15 +55,16 @@ public enum CompactChangeSet {
                 let start = Int(block.changeOffsets[i])
                 let end = i + 1 < block.changeOffsets.count ? Int(block.changeOffsets[i + 1]) : body.count
                 let id = change.entity.id
-                let index: Int
-                if let known = entities[id] { index = known } else {
-                    index = entityOrder.count
-                    entities[id] = index
-                    entityOrder.append(id)
-                }
                 entries.u8(body[start])
-                entries.uvarint(previous == index ? 0 : UInt64(index + 1))
-                previous = index
+                if let index = entities[id] {
+                    entries.uvarint(previous == index ? 0 : UInt64(index + 2))
+                    previous = index
+                } else {
+                    entities[id] = entityOrder.count
+                    previous = entityOrder.count
+                    entityOrder.append(id)
+                    entries.uvarint(1)
+                }
                 // kind (1 byte) and entity id (16) come before the op; the payload follows the op.
                 entries.u8(body[start + 17])
                 entries.uvarint(UInt64(end - start - 18))
@@ -117,6 +120,7 @@ public enum CompactChangeSet {
         var blocks: [Block] = []
         blocks.reserveCapacity(count)
         var previous: Int?
+        var introduced = 0
         var total = 0
         var body = ByteWriter()
         for index in 0..<count {
@@ -146,12 +150,17 @@ public enum CompactChangeSet {
                 body.u8(try read("\(at), entity kind") { try $0.u8() })
                 let ref = try read("\(at), entity") { try $0.uvarint() }
                 let entity: Int
-                if ref == 0 {
+                switch ref {
+                case 0:
                     guard let previous else { throw fail("\(at): entity 0 (the previous change's) on the first change of the change set") }
                     entity = previous
-                } else {
-                    guard ref <= entityCount else { throw fail("\(at): entity \(ref) is outside the entity table of \(entityCount)") }
-                    entity = Int(ref - 1)
+                case 1:
+                    guard introduced < Int(entityCount) else { throw fail("\(at): entity 1 (the next new one) after all \(entityCount) of the table were introduced") }
+                    entity = introduced
+                    introduced += 1
+                default:
+                    guard ref - 2 < entityCount else { throw fail("\(at): entity \(ref) is outside the entity table of \(entityCount) (entity n is entry n - 2)") }
+                    entity = Int(ref - 2)
                 }
                 previous = entity
                 body.raw(Array(entityBytes[entity]))

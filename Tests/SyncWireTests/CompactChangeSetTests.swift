@@ -1,0 +1,141 @@
+import CompressNIO
+import Foundation
+import NIOCore
+import SyncWire
+import TestSupport
+import Testing
+import TicketModel
+
+/// The compact change set of protocol 3 (`Protocol/PROTOCOL.md` §2.3.1), against its own round trip
+/// and `Protocol/vectors/compact.json`, written by `Protocol/tools/make_compact_vectors.py`, an
+/// independent implementation.
+@Suite struct CompactChangeSetTests {
+    struct Valid: Decodable {
+        var name: String
+        var count: Int
+        var compact: String
+        var blocks: [String]
+    }
+
+    struct Invalid: Decodable {
+        var name: String
+        var count: Int
+        var compact: String?
+        var compactZlibBase64: String?
+        var error: String
+    }
+
+    struct Framed: Decodable {
+        var name: String
+        var line: String
+        var blocks: [String]
+    }
+
+    struct File: Decodable {
+        var valid: [Valid]
+        var invalid: [Invalid]
+        var frames: [Framed]
+    }
+
+    static func load() throws -> File {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Protocol/vectors/compact.json")
+        return try JSONDecoder().decode(File.self, from: Data(contentsOf: url))
+    }
+
+    static func stampOrdered(_ blocks: [Block]) -> [Block] {
+        blocks.sorted { ($0.hlc, $0.origin, $0.seq) < ($1.hlc, $1.origin, $1.seq) }
+    }
+
+    @Test func roundTripsThroughAFrame() throws {
+        for seed: UInt64 in 1...4 {
+            let blocks = Self.stampOrdered(sampleBlocks(12, seed: seed).blocks)
+            let encoded = try ChangeSet.encode(blocks, batch: 3, keys: [:], format: .compact)
+            guard case .blocks(let batch) = try Frame.decode(line: encoded.line, format: .compact) else {
+                Issue.record("not a blocks frame")
+                return
+            }
+            #expect(batch.blocks == blocks)
+            #expect(batch.blocks.map(\.bytes) == blocks.map(\.bytes), "the exact signed bytes come back")
+            #expect(batch.size == encoded.size)
+            let stored = try ChangeSet.encode(stored: blocks.map { ($0.origin, $0.seq, $0.bytes) }, batch: 3, keys: [:], format: .compact)
+            #expect(stored.line == encoded.line)
+            #expect(stored.through == encoded.through)
+        }
+    }
+
+    @Test func isSmallerThanThePlainChangeSet() throws {
+        let blocks = Self.stampOrdered(sampleBlocks(12, seed: 2).blocks)
+        let plain = try ChangeSet.encode(blocks, batch: 1, keys: [:])
+        let compact = try ChangeSet.encode(blocks, batch: 1, keys: [:], format: .compact)
+        #expect(compact.size < plain.size)
+    }
+
+    @Test func theWrongLayoutIsABadBatchNeverACrash() throws {
+        let blocks = Self.stampOrdered(sampleBlocks(4, seed: 5).blocks)
+        for (write, read) in [(ChangeSet.Format.plain, ChangeSet.Format.compact), (.compact, .plain)] {
+            let line = try ChangeSet.encode(blocks, batch: 1, keys: [:], format: write).line
+            #expect(throws: WireError.self) { try Frame.decode(line: line, format: read) }
+            do { _ = try Frame.decode(line: line, format: read) } catch {
+                #expect(error.code == .badBatch, "\(error)")
+            }
+        }
+    }
+
+    @Test func theFormatFollowsTheNegotiatedProtocol() {
+        #expect(ChangeSet.Format(protocolVersion: 1) == .plain)
+        #expect(ChangeSet.Format(protocolVersion: 2) == .plain)
+        #expect(ChangeSet.Format(protocolVersion: 3) == .compact)
+        #expect(WireVersion.protocolVersion == 3 && WireVersion.minProtocolVersion == 1)
+    }
+
+    @Test func decodesAndEncodesTheValidVectors() throws {
+        let file = try Self.load()
+        #expect(file.valid.count >= 3)
+        for vector in file.valid {
+            let compact = try #require([UInt8](hex: vector.compact), "\(vector.name)")
+            let blocks = try CompactChangeSet.decode(compact, count: vector.count)
+            #expect(blocks.map { $0.bytes.hexString } == vector.blocks, "\(vector.name): decoding")
+            #expect(try CompactChangeSet.encode(blocks) == compact, "\(vector.name): encoding")
+        }
+    }
+
+    @Test func refusesEveryInvalidVectorWithItsCode() throws {
+        let file = try Self.load()
+        #expect(file.invalid.count >= 19)
+        for vector in file.invalid {
+            var compact: [UInt8]
+            if let hex = vector.compact {
+                compact = try #require([UInt8](hex: hex), "\(vector.name)")
+            } else {
+                let text = try #require(vector.compactZlibBase64, "\(vector.name)")
+                compact = try #require(inflated(text), "\(vector.name)")
+            }
+            do {
+                _ = try CompactChangeSet.decode(compact, count: vector.count)
+                Issue.record("\(vector.name): decoded")
+            } catch {
+                #expect(error.code.rawValue == vector.error, "\(vector.name): \(error)")
+            }
+        }
+    }
+
+    @Test func decodesTheProtocol3Frames() throws {
+        let file = try Self.load()
+        for vector in file.frames {
+            guard case .blocks(let batch) = try Frame.decode(line: Array(vector.line.utf8), format: .compact) else {
+                Issue.record("\(vector.name): not a blocks frame")
+                continue
+            }
+            #expect(batch.blocks.map { $0.bytes.hexString } == vector.blocks, "\(vector.name)")
+        }
+    }
+
+    /// The bytes of a base64 zlib stream, as a `blocks` frame's `data` carries them.
+    func inflated(_ text: String) -> [UInt8]? {
+        guard let data = Data(base64Encoded: text) else { return nil }
+        var buffer = ByteBuffer(bytes: data)
+        guard let raw = try? buffer.decompress(with: .zlib(), maxSize: 16 << 20) else { return nil }
+        return Array(raw.readableBytesView)
+    }
+}
