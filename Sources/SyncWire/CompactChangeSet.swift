@@ -90,30 +90,27 @@ public enum CompactChangeSet {
     /// Every failure is `bad-batch` with the step that failed, except blocks that together exceed
     /// `limits.maxBatchBytes` once put back together, which is `too-large`.
     public static func decode(_ bytes: [UInt8], count: Int, limits: WireLimits = .standard) throws(WireError) -> [Block] {
-        var r = ByteReader(bytes)
+        var r = CompactReader(bytes: ByteReader(bytes))
         func fail(_ detail: String) -> WireError { WireError(.badBatch, "compact change set: \(detail)") }
-        func read<T>(_ what: String, _ body: (inout ByteReader) throws(CodecError) -> T) throws(WireError) -> T {
-            do { return try body(&r) } catch { throw fail("\(what): \(error.code.rawValue)") }
-        }
-        let siteCount = try read("site count") { try $0.uvarint() }
+        let siteCount = try r.uvarint("site count")
         guard siteCount >= 1, siteCount <= UInt64(maxSites) else { throw fail("the site table lists \(siteCount) sites; 1 to \(maxSites) are allowed") }
         var siteBytes: [[UInt8]] = []
         var seenSites = Set<SiteID>()
         for i in 0..<Int(siteCount) {
-            let id = try read("site \(i)") { try $0.siteID() }
+            let id = try r.siteID("site \(i)")
             guard seenSites.insert(id).inserted else { throw fail("site \(id) is listed twice") }
             var w = ByteWriter()
             w.string(id.rawValue)
             siteBytes.append(w.bytes)
         }
-        let entityCount = try read("entity count") { try $0.uvarint() }
+        let entityCount = try r.uvarint("entity count")
         guard entityCount <= UInt64(maxEntities) else { throw fail("the entity table lists \(entityCount) ids; at most \(maxEntities) are allowed") }
-        guard entityCount * 16 <= UInt64(r.remaining) else { throw fail("the entity table of \(entityCount) ids: truncated") }
+        guard entityCount * 16 <= UInt64(r.bytes.remaining) else { throw fail("the entity table of \(entityCount) ids: truncated") }
         var entityBytes: [ArraySlice<UInt8>] = []
         entityBytes.reserveCapacity(Int(entityCount))
         var seenEntities = Set<ArraySlice<UInt8>>()
         for i in 0..<Int(entityCount) {
-            let id = try read("entity \(i)") { try $0.take(16) }
+            let id = try r.take(16, "entity \(i)")
             guard seenEntities.insert(id).inserted else { throw fail("entity \(i) repeats an earlier id") }
             entityBytes.append(id)
         }
@@ -127,28 +124,28 @@ public enum CompactChangeSet {
             let at = "block \(index + 1) of \(count)"
             body.bytes.removeAll(keepingCapacity: true)
             body.u8(BlockLimits.encodingVersion)
-            let origin = try read("\(at), origin") { try $0.uvarint() }
+            let origin = try r.uvarint("\(at), origin")
             guard origin < siteCount else { throw fail("\(at): origin index \(origin) is outside the site table of \(siteCount)") }
             body.raw(siteBytes[Int(origin)])
-            body.uvarint(try read("\(at), seq") { try $0.uvarint() })
-            body.u64(try read("\(at), hlc") { try $0.u64() })
-            let depCount = try read("\(at), dep count") { try $0.uvarint() }
+            body.uvarint(try r.uvarint("\(at), seq"))
+            body.u64(try r.u64("\(at), hlc"))
+            let depCount = try r.uvarint("\(at), dep count")
             guard depCount <= UInt64(BlockLimits.maxDeps) else { throw fail("\(at): \(depCount) deps; the limit is \(BlockLimits.maxDeps)") }
             body.uvarint(depCount)
             for _ in 0..<depCount {
-                let site = try read("\(at), dep site") { try $0.uvarint() }
+                let site = try r.uvarint("\(at), dep site")
                 guard site < siteCount else { throw fail("\(at): dep site index \(site) is outside the site table of \(siteCount)") }
                 body.raw(siteBytes[Int(site)])
-                body.uvarint(try read("\(at), dep seq") { try $0.uvarint() })
+                body.uvarint(try r.uvarint("\(at), dep seq"))
             }
-            let changeCount = try read("\(at), change count") { try $0.uvarint() }
+            let changeCount = try r.uvarint("\(at), change count")
             guard changeCount >= 1, changeCount <= UInt64(BlockLimits.maxChanges) else {
                 throw fail("\(at): \(changeCount) changes; a block holds 1 to \(BlockLimits.maxChanges)")
             }
             body.uvarint(changeCount)
             for _ in 0..<changeCount {
-                body.u8(try read("\(at), entity kind") { try $0.u8() })
-                let ref = try read("\(at), entity") { try $0.uvarint() }
+                body.u8(try r.u8("\(at), entity kind"))
+                let ref = try r.uvarint("\(at), entity")
                 let entity: Int
                 switch ref {
                 case 0:
@@ -164,15 +161,15 @@ public enum CompactChangeSet {
                 }
                 previous = entity
                 body.raw(Array(entityBytes[entity]))
-                body.u8(try read("\(at), op") { try $0.u8() })
-                let length = try read("\(at), payload length") { try $0.uvarint() }
+                body.u8(try r.u8("\(at), op"))
+                let length = try r.uvarint("\(at), payload length")
                 guard length <= UInt64(BlockLimits.maxBlockBytes) else { throw fail("\(at): a payload of \(length) bytes; a block is at most \(BlockLimits.maxBlockBytes)") }
-                body.bytes.append(contentsOf: try read("\(at), payload") { try $0.take(Int(length)) })
+                body.bytes.append(contentsOf: try r.take(Int(length), "\(at), payload"))
                 guard body.bytes.count + BlockLimits.signatureBytes <= BlockLimits.maxBlockBytes else {
                     throw fail("\(at): tooLarge: the block is over \(BlockLimits.maxBlockBytes) bytes")
                 }
             }
-            body.bytes.append(contentsOf: try read("\(at), signature") { try $0.take(BlockLimits.signatureBytes) })
+            body.bytes.append(contentsOf: try r.take(BlockLimits.signatureBytes, "\(at), signature"))
             total += body.bytes.count
             guard total <= limits.maxBatchBytes else {
                 throw WireError(.tooLarge, "the blocks of the compact change set come to more than \(limits.maxBatchBytes) bytes")
@@ -181,7 +178,36 @@ public enum CompactChangeSet {
                 throw WireError(.badBatch, "\(at): \(error.code.rawValue): \(error.detail)")
             }
         }
-        guard r.isAtEnd else { throw fail("\(r.remaining) bytes follow block \(count)") }
+        guard r.bytes.isAtEnd else { throw fail("\(r.bytes.remaining) bytes follow block \(count)") }
         return blocks
+    }
+}
+
+/// Reads a compact change set; a failure is `bad-batch` naming what was read and the section-1 code.
+private struct CompactReader {
+    var bytes: ByteReader
+
+    private func failed(_ what: String, _ error: CodecError) -> WireError {
+        WireError(.badBatch, "compact change set: \(what): \(error.code.rawValue)")
+    }
+
+    mutating func uvarint(_ what: String) throws(WireError) -> UInt64 {
+        do { return try bytes.uvarint() } catch { throw failed(what, error) }
+    }
+
+    mutating func u64(_ what: String) throws(WireError) -> UInt64 {
+        do { return try bytes.u64() } catch { throw failed(what, error) }
+    }
+
+    mutating func u8(_ what: String) throws(WireError) -> UInt8 {
+        do { return try bytes.u8() } catch { throw failed(what, error) }
+    }
+
+    mutating func siteID(_ what: String) throws(WireError) -> SiteID {
+        do { return try bytes.siteID() } catch { throw failed(what, error) }
+    }
+
+    mutating func take(_ count: Int, _ what: String) throws(WireError) -> ArraySlice<UInt8> {
+        do { return try bytes.take(count) } catch { throw failed(what, error) }
     }
 }
