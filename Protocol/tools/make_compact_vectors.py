@@ -360,14 +360,39 @@ for name, blocks in [("frame-relay", ALL), ("frame-one", [north1])]:
                    "line": text, "blocks": [b.bytes.hex() for b in blocks]})
 
 
+# Binary members of protocol 3 (2.5): base64 instead of hex in `auth` and in `heads`.
+import hashlib  # noqa: E402
+
+auth_signature = mv.sign(b"tierline-auth-v1\x00" + bytes(64) + b"south\x00north")
+binary = [
+    {"name": "auth-base64", "description": "An auth frame of protocol 3: the signature in 88 characters of base64.",
+     "line": json.dumps({"type": "auth", "signature": base64.b64encode(auth_signature).decode("ascii")}, separators=(",", ":")),
+     "expect": {"signature": auth_signature.hex()}},
+    {"name": "vector-heads-base64", "description": "A vector frame of protocol 3: the head's hash in 44 characters of base64.",
+     "line": json.dumps({"type": "vector", "vector": {"north": 2},
+                         "heads": {"north": {"seq": 2, "hash": base64.b64encode(hashlib.sha256(north2.bytes[:-SIGNATURE]).digest()).decode("ascii")}}},
+                        separators=(",", ":")),
+     "expect": {"hash": hashlib.sha256(north2.bytes[:-SIGNATURE]).hexdigest()}},
+]
+binary_invalid = [
+    {"name": "auth-base64-not-canonical", "description": "88 characters of base64 whose last character before the padding has a low bit set.",
+     "line": json.dumps({"type": "auth", "signature": base64.b64encode(auth_signature).decode("ascii")[:85] + "B=="}, separators=(",", ":")),
+     "error": "bad-field"},
+    {"name": "auth-87-characters", "description": "A signature of 87 characters: neither hex nor base64 of 64 bytes.",
+     "line": json.dumps({"type": "auth", "signature": base64.b64encode(auth_signature).decode("ascii")[:87]}, separators=(",", ":")),
+     "error": "bad-field"},
+]
+
+
 if __name__ == "__main__":
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     path = os.path.join(root, "vectors", "compact.json")
-    names = [v["name"] for v in valid + invalid + frames]
+    names = [v["name"] for v in valid + invalid + frames + binary + binary_invalid]
     assert len(names) == len(set(names)), "vector names must be unique"
     with open(path, "w", encoding="utf-8") as f:
         json.dump({"comment": "Compact change sets of protocol 3 (Protocol/PROTOCOL.md 2.3.1), written by tools/make_compact_vectors.py.",
                    "keys": {"north": mv.public_hex(mv.KEY), "south": mv.public_hex(mv.OTHER_KEY), "central": mv.public_hex(mv.OTHER_KEY)},
-                   "valid": valid, "invalid": invalid, "frames": frames}, f, indent=2)
+                   "valid": valid, "invalid": invalid, "frames": frames,
+                   "binaryFrames": binary, "binaryInvalid": binary_invalid}, f, indent=2)
         f.write("\n")
     print(f"wrote {path}: {len(valid)} valid, {len(invalid)} invalid, {len(frames)} frames")

@@ -348,7 +348,10 @@ final class SyncSession: Sendable {
     func perform(_ actions: [SessionMachine.Action], _ side: Side, _ channel: any Channel, token: Int) async throws -> Pause {
         for action in actions {
             switch action {
-            case .send(let frame): try await write(channel, .frame(frame))
+            case .send(let frame):
+                // From protocol 3, binary members after the hello go in base64 (§2.5).
+                let compact = machine.withLockedValue { ($0.negotiatedProtocol ?? 1) >= 3 }
+                try await write(channel, compact ? .compactFrame(frame) : .frame(frame))
             case .sendBatch(let batch):
                 try await write(channel, .batch(batch.encoded))
                 context.metrics.blocksOut.increment(by: batch.encoded.blockCount)
