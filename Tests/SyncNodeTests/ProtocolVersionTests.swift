@@ -19,7 +19,7 @@ import TicketStore
                                              group: MultiThreadedEventLoopGroup.singleton, onProgress: nil, protocolVersion: highest)
     }
 
-    @Test(arguments: zip([2, 3, 3], [3, 2, 3]))
+    @Test(.serialized, arguments: zip([2, 3, 3], [3, 2, 3]))
     func nodesOfEitherVersionConverge(nodeVersion: Int, laptopVersion: Int) async throws {
         let node = try TestSite("branch"), laptop = try TestSite("laptop", role: .laptop)
         try admit(node, laptop)
