@@ -114,7 +114,8 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
     /// senders (at most 1 MiB of blocks, or one block of the largest size) always fits in its line.
     public static let minimumLineBytes = 2 << 20
     /// The smallest `maxBatchBytes` and `maxBatchCompressedBytes`: such a batch, with its length
-    /// prefixes and zlib's worst case, always fits.
+    /// prefixes and zlib's worst case, always fits, as does a compact change set of protocol 3, which
+    /// senders keep within `ChangeSet.maxCompactBytes`.
     public static let minimumBatchBytes = (1 << 20) + (64 << 10)
 
     /// The defaults, changed by `configure`: `NodeConfiguration { $0.listen = address }`.

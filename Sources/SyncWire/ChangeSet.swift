@@ -7,6 +7,7 @@ import TicketModel
 public struct EncodedBatch: Sendable {
     public var batch: UInt64
     public var line: [UInt8]
+    /// How many blocks the line carries: the first `blockCount` of those given to encode.
     public var blockCount: Int
     /// Inflated size of the change set.
     public var size: Int
@@ -32,24 +33,44 @@ public enum ChangeSet {
     /// fraction of the time (see the sync benchmark); receivers accept any level.
     public static let defaultLevel: Int32 = 1
 
+    /// Most bytes of compact change set (§2.3.1) a sender puts in one batch: 1 MiB and 32 KiB, so that
+    /// with zlib's worst case a batch stays within the lowest `maxBatchBytes` and
+    /// `maxBatchCompressedBytes` a receiver may set (1 114 112, §2.9.1). One block of the largest size
+    /// always fits: its compact form is at most 5 bytes a change longer than the block.
+    public static let maxCompactBytes = (1 << 20) + (32 << 10)
+
     /// Encodes `blocks` (in order) as one `blocks` frame line.
+    ///
+    /// In the `.compact` format, when the compact change set of all of `blocks` would be longer than
+    /// ``maxCompactBytes`` (or `limits.maxBatchBytes`), only the first blocks that fit are encoded:
+    /// ``EncodedBatch/blockCount`` and ``EncodedBatch/through`` say which, and the caller sends the
+    /// rest in a later batch.
     /// - Throws: ``WireError`` `.tooLarge` if they exceed a batch's limits.
     public static func encode(_ blocks: [Block], batch: UInt64, keys: [SiteID: [UInt8]],
                               level: Int32 = defaultLevel, limits: WireLimits = .standard, format: Format = .plain) throws(WireError) -> EncodedBatch {
         guard format == .compact else {
             return try encode(stored: blocks.map { ($0.origin, $0.seq, $0.bytes) }, batch: batch, keys: keys, level: level, limits: limits)
         }
-        var through = VersionVector()
-        for block in blocks { through[block.origin] = max(through[block.origin], block.seq) }
         let blockBytes = blocks.reduce(0) { $0 + $1.body.count + $1.signature.count }
         guard !blocks.isEmpty, blocks.count <= limits.maxBatchBlocks, blockBytes <= limits.maxBatchBytes else {
             throw WireError(.tooLarge, "a batch of \(blocks.count) blocks and \(blockBytes) bytes is outside the limits (1…\(limits.maxBatchBlocks) blocks, \(limits.maxBatchBytes) bytes)")
         }
-        var raw = ByteBuffer(bytes: try CompactChangeSet.encode(blocks))
-        guard raw.readableBytes <= limits.maxBatchBytes else {
-            throw WireError(.tooLarge, "a compact change set of \(raw.readableBytes) bytes is over the limit of \(limits.maxBatchBytes)")
+        // A change on an entity new to the batch is a few bytes longer compact than in its block, so a
+        // page of such changes can come out longer than the page: send the first blocks that fit.
+        let budget = min(limits.maxBatchBytes, maxCompactBytes)
+        var sent = blocks[...]
+        var compact = try CompactChangeSet.encode(Array(sent))
+        while compact.count > budget {
+            guard sent.count > 1 else {
+                throw WireError(.tooLarge, "a compact change set of \(compact.count) bytes is over the limit of \(budget)")
+            }
+            sent = blocks.prefix(max(1, min(sent.count - 1, sent.count * budget / compact.count)))
+            compact = try CompactChangeSet.encode(Array(sent))
         }
-        return try line(&raw, blockCount: blocks.count, through: through, batch: batch, keys: keys, origins: Set(blocks.map(\.origin)), level: level)
+        var through = VersionVector()
+        for block in sent { through[block.origin] = max(through[block.origin], block.seq) }
+        var raw = ByteBuffer(bytes: compact)
+        return try line(&raw, blockCount: sent.count, through: through, batch: batch, keys: keys, origins: Set(sent.map(\.origin)), level: level)
     }
 
     /// Encodes blocks given as their canonical bytes (in stamp order) as one `blocks` frame line,
@@ -61,6 +82,8 @@ public enum ChangeSet {
     /// ```
     /// - Parameter stored: each block's origin, `seq` and bytes; the origin and `seq` make the batch's
     ///   ``EncodedBatch/through`` vector and must be those the bytes hold.
+    ///   In the `.compact` format, as for ``encode(_:batch:keys:level:limits:format:)``, only the
+    ///   first blocks may be encoded; ``EncodedBatch/through`` covers those.
     /// - Throws: ``WireError`` `.tooLarge` if they exceed a batch's limits.
     public static func encode(stored blocks: [(origin: SiteID, seq: UInt64, bytes: [UInt8])], batch: UInt64, keys: [SiteID: [UInt8]],
                               level: Int32 = defaultLevel, limits: WireLimits = .standard, format: Format = .plain) throws(WireError) -> EncodedBatch {

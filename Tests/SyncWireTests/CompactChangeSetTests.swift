@@ -80,6 +80,44 @@ import TicketModel
         #expect(compact.size < plain.size)
     }
 
+    /// A page of 1 MiB of blocks whose every change touches an entity of its own comes out longer
+    /// compact than plain; a receiver at the lowest limits a node may set (§2.9.1) still takes every
+    /// batch, the sender sending fewer blocks per batch.
+    @Test func aPageOfNewEntitiesFitsAReceiverAtTheLowestLimits() throws {
+        let floor = (1 << 20) + (64 << 10)  // NodeConfiguration.minimumBatchBytes
+        let key = SiteKey.generate()
+        let site = try SiteID("north")
+        var blocks: [Block] = []
+        var total = 0
+        for seq in UInt64(1)... {
+            let deps = seq == 1 ? VersionVector() : VersionVector([site: seq - 1])
+            let changes = (0..<BlockLimits.maxChanges).map { _ in set(UUID(), .deleted, .flag(true)) }
+            let block = try Block.make(origin: site, seq: seq, hlc: HLC(millis: 1_700_000_000_000 + seq, counter: 0),
+                                       deps: deps, changes: changes, key: key)
+            guard total + block.bytes.count <= 1 << 20 else { break }
+            total += block.bytes.count
+            blocks.append(block)
+        }
+        #expect(try CompactChangeSet.encode(blocks).count > floor, "the page's compact form is over the floor")
+        var receiver = WireLimits()
+        (receiver.maxLineBytes, receiver.maxBatchBytes, receiver.maxBatchCompressedBytes) = (2 << 20, floor, floor)
+        var received: [Block] = []
+        var batch: UInt64 = 0
+        while received.count < blocks.count, batch < 8 {
+            batch += 1
+            let page = blocks[received.count...].map { ($0.origin, $0.seq, $0.bytes) }
+            let encoded = try ChangeSet.encode(stored: page, batch: batch, keys: [:], format: .compact)
+            guard case .blocks(let frame) = try Frame.decode(line: encoded.line, limits: receiver, format: .compact) else {
+                Issue.record("not a blocks frame")
+                return
+            }
+            #expect(frame.blocks.count == encoded.blockCount && encoded.through[site] == frame.blocks.last?.seq)
+            received += frame.blocks
+        }
+        #expect(received == blocks)
+        #expect(batch == 2, "one batch of all the blocks but the last few, then the rest")
+    }
+
     @Test func theWrongLayoutIsABadBatchNeverACrash() throws {
         let blocks = Self.stampOrdered(sampleBlocks(4, seed: 5).blocks)
         for (write, read) in [(ChangeSet.Format.plain, ChangeSet.Format.compact), (.compact, .plain)] {
