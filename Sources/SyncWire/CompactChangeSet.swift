@@ -88,8 +88,13 @@ public enum CompactChangeSet {
     /// Puts `count` blocks back together from a compact change set and decodes each (§1.10).
     ///
     /// Every failure is `bad-batch` with the step that failed, except blocks that together exceed
-    /// `limits.maxBatchBytes` once put back together, which is `too-large`.
+    /// `limits.maxBatchBytes` once put back together, which is `too-large`, and a `count` outside
+    /// 1…`limits.maxBatchBlocks`, refused as the frame's `count` is (`bad-field`, `too-large`).
     public static func decode(_ bytes: [UInt8], count: Int, limits: WireLimits = .standard) throws(WireError) -> [Block] {
+        guard count >= 1 else { throw WireError(.badField, "a batch holds at least 1 block, not \(count)") }
+        guard count <= limits.maxBatchBlocks else {
+            throw WireError(.tooLarge, "the batch holds \(count) blocks; the limit is \(limits.maxBatchBlocks)")
+        }
         var r = CompactReader(bytes: ByteReader(bytes))
         func fail(_ detail: String) -> WireError { WireError(.badBatch, "compact change set: \(detail)") }
         let siteCount = try r.uvarint("site count")

@@ -167,6 +167,67 @@ import TicketModel
         }
     }
 
+    /// Counts and lengths chosen to overflow or to make the decoder allocate are refused with the
+    /// code §2.3.1 gives (or the frame's `count` would get), never a trap.
+    @Test func hostileCountsAndLengthsAreRefusedNeverATrap() throws {
+        func refusal(_ bytes: [UInt8], count: Int = 1) -> WireError? {
+            do { _ = try CompactChangeSet.decode(bytes, count: count) } catch { return error }
+            return nil
+        }
+        /// A site table of one site, then an entity table of `entities` entries of which `ids` follow.
+        func tables(entities: UInt64, ids: Int = 0) -> ByteWriter {
+            var w = ByteWriter()
+            w.uvarint(1)
+            w.string("north")
+            w.uvarint(entities)
+            for _ in 0..<ids { w.uuid(UUID()) }
+            return w
+        }
+        /// An entry's fields up to its changes: origin 0, seq 1, no deps.
+        func entry(_ w: inout ByteWriter, changes: UInt64) {
+            w.uvarint(0)
+            w.uvarint(1)
+            w.u64(1_700_000_000_000 << 16)
+            w.uvarint(0)
+            w.uvarint(changes)
+        }
+        for count in [-1, 0, Int.min] { #expect(refusal(tables(entities: 0).bytes, count: count)?.code == .badField, "count \(count)") }
+        for count in [4097, Int.max] { #expect(refusal(tables(entities: 0).bytes, count: count)?.code == .tooLarge, "count \(count)") }
+        for entities: UInt64 in [(1 << 20) + 1, 1 << 60, 1 << 62, .max] {
+            #expect(refusal(tables(entities: entities).bytes)?.code == .badBatch, "entity count \(entities)")
+        }
+        var sites = ByteWriter()
+        sites.uvarint(UInt64(CompactChangeSet.maxSites) + 1)
+        #expect(refusal(sites.bytes)?.code == .badBatch, "8193 sites")
+        var longSite = ByteWriter()
+        longSite.uvarint(1)
+        longSite.string(String(repeating: "a", count: 33))
+        longSite.uvarint(0)
+        #expect(refusal(longSite.bytes)?.code == .badBatch, "a site of 33 bytes")
+        for length: UInt64 in [(1 << 20) + 1, 1 << 63, .max] {
+            var w = tables(entities: 1, ids: 1)
+            entry(&w, changes: 1)
+            w.u8(1)
+            w.uvarint(1)
+            w.u8(1)
+            w.uvarint(length)
+            #expect(refusal(w.bytes)?.code == .badBatch, "payload length \(length)")
+        }
+        var big = tables(entities: 1, ids: 1)
+        entry(&big, changes: 2)
+        for ref: UInt64 in [1, 0] {
+            big.u8(1)
+            big.uvarint(ref)
+            big.u8(1)
+            big.uvarint(600_000)
+            big.raw([UInt8](repeating: 0, count: 600_000))
+        }
+        big.raw([UInt8](repeating: 0, count: BlockLimits.signatureBytes))
+        let refused = refusal(big.bytes)
+        #expect(refused?.code == .badBatch && refused?.detail.contains("over \(BlockLimits.maxBlockBytes) bytes") == true,
+                "a block put back together over 1 MiB: \(String(describing: refused))")
+    }
+
     @Test func decodesTheProtocol3Frames() throws {
         let file = try Self.load()
         for vector in file.frames {
