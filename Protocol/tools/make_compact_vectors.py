@@ -322,23 +322,31 @@ add_invalid("block-bad-payload", "Put back together, the block does not decode: 
             one.replace(bytes([2, 6, 2, 1, 3]) + b"new", bytes([2, 6, 2, 9, 3]) + b"new"), 1, "bad-batch")
 
 
-def big_blocks(total):
-    """Blocks of one origin whose bytes together exceed `total`: each holds one event with a large body."""
+def many_small_changes(total):
+    """Blocks of one origin whose bytes together exceed `total`: each holds 256 short notes on ticket A,
+    so after the first every change refers to its entity with 0 and costs 2 bytes where its block
+    spends 17 on the kind and id; the compact change set stays well under `total`."""
     blocks, seq = [], 1
     size = 0
     while size <= total:
-        body = "x" * 60000
-        b = Block("north", seq, H + seq, {"north": seq - 1} if seq > 1 else {}, [
-            mv.event(TICKET_A, "01955f3a-0b4c-7d2e-9f10-%012d" % seq, "internal_note", "internal", "agent", body)])
+        notes = [mv.event(TICKET_A, "01955f3a-0b4c-7d2e-9f10-%06d%06d" % (seq, i), "internal_note", "internal", "agent", "n")
+                 for i in range(256)]
+        b = Block("north", seq, H + seq, {"north": seq - 1} if seq > 1 else {}, notes)
         blocks.append(b)
         size += len(b.bytes)
         seq += 1
-    return blocks
+    return blocks, size
 
 
-big = big_blocks(MAX_BATCH_BYTES)
-add_invalid("blocks-over-max-batch-bytes", "%d blocks of about 60 KB each that come to more than 4 194 304 bytes put back together (the compact change set itself is far smaller once zlib runs; its own length is under the limit)." % len(big),
-            encode_compact(big), len(big), "too-large")
+many, many_bytes = many_small_changes(MAX_BATCH_BYTES)
+many_compact = encode_compact(many)
+# Step 11d is what refuses it: the compact change set is within step 4's limit, so a frame carrying it
+# passes steps 1 to 10, and only the blocks put back together go over.
+assert len(many_compact) <= MAX_BATCH_BYTES < many_bytes and len(many) <= 4096, (len(many_compact), many_bytes)
+add_invalid("blocks-over-max-batch-bytes",
+            "%d blocks of 256 short notes on one ticket: %d bytes put back together, over the 4 194 304 of maxBatchBytes, "
+            "from a compact change set of %d bytes, under it (step 11d, not step 4)." % (len(many), many_bytes, len(many_compact)),
+            many_compact, len(many), "too-large")
 
 
 # ---------------------------------------------------------------------------------------------

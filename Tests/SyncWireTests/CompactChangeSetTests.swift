@@ -158,6 +158,10 @@ import TicketModel
                 let text = try #require(vector.compactZlibBase64, "\(vector.name)")
                 compact = try #require(inflated(text), "\(vector.name)")
             }
+            if vector.error == "too-large" {
+                // Only step 11d may refuse it: a frame carrying it passes step 4's limit on `size`.
+                #expect(compact.count <= WireLimits.standard.maxBatchBytes, "\(vector.name): \(compact.count) bytes compact")
+            }
             do {
                 _ = try CompactChangeSet.decode(compact, count: vector.count)
                 Issue.record("\(vector.name): decoded")
