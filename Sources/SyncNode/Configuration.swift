@@ -106,12 +106,16 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
     /// How the HTTP server (``http``) treats its clients: the `/metrics` token, the session cookie,
     /// its timeouts and connection limit (see ``WorkspaceConfiguration``).
     public var workspace = WorkspaceConfiguration()
+    /// The highest protocol version the node's hellos name; not a node.json setting (tests hold a node
+    /// at an older version to check that versions meet, `Protocol/PROTOCOL.md` §2.5).
+    var highestProtocol = WireVersion.protocolVersion
 
     /// The smallest `maxLineBytes` a node may be configured with: a batch of this implementation's
     /// senders (at most 1 MiB of blocks, or one block of the largest size) always fits in its line.
     public static let minimumLineBytes = 2 << 20
     /// The smallest `maxBatchBytes` and `maxBatchCompressedBytes`: such a batch, with its length
-    /// prefixes and zlib's worst case, always fits.
+    /// prefixes and zlib's worst case, always fits, as does a compact change set of protocol 3, which
+    /// senders keep within `ChangeSet.maxCompactBytes`.
     public static let minimumBatchBytes = (1 << 20) + (64 << 10)
 
     /// The defaults, changed by `configure`: `NodeConfiguration { $0.listen = address }`.

@@ -81,6 +81,8 @@ struct SessionContext: Sendable {
     /// The sites a plain (protocol-1) session may be with (`allowPlainSessions`); `nil`: any site,
     /// only for ``SyncClient/exchangePlain(store:key:with:logger:group:)``, which dials plain on purpose.
     var plainSites: Set<SiteID>? = []
+    /// The highest protocol version this node's hellos name (tests hold a node at an older one).
+    var protocolVersion = WireVersion.protocolVersion
 }
 
 /// The node's sync counters (swift-metrics): `serve --http` exports them at `/metrics`.
@@ -197,7 +199,7 @@ final class SyncSession: Sendable {
         var nonce = [UInt8](repeating: 0, count: 32)
         var rng = SystemRandomNumberGenerator()
         for i in nonce.indices { nonce[i] = UInt8.random(in: .min ... .max, using: &rng) }
-        let hello = Hello(site: context.identity.site, role: context.identity.role, publicKey: context.identity.publicKey,
+        let hello = Hello(protocolVersion: context.protocolVersion, site: context.identity.site, role: context.identity.role, publicKey: context.identity.publicKey,
                           nonce: nonce, time: context.clock(), software: "tierline \(TierlineVersion.current)")
         machine = NIOLockedValueBox(SessionMachine(SessionMachine.Configuration(
             hello: hello, key: context.key, mode: mode == .oneShot ? .oneShot : .live,
@@ -346,7 +348,10 @@ final class SyncSession: Sendable {
     func perform(_ actions: [SessionMachine.Action], _ side: Side, _ channel: any Channel, token: Int) async throws -> Pause {
         for action in actions {
             switch action {
-            case .send(let frame): try await write(channel, .frame(frame))
+            case .send(let frame):
+                // From protocol 3, binary members after the hello go in base64 (§2.5).
+                let compact = machine.withLockedValue { ($0.negotiatedProtocol ?? 1) >= 3 }
+                try await write(channel, compact ? .compactFrame(frame) : .frame(frame))
             case .sendBatch(let batch):
                 try await write(channel, .batch(batch.encoded))
                 context.metrics.blocksOut.increment(by: batch.encoded.blockCount)
@@ -446,8 +451,9 @@ final class SyncSession: Sendable {
             return .page(synced, page.map { PageBlock(origin: $0.origin, seq: $0.seq, bytes: $0.bytes) })
         case .encode(let page, let batch):
             do {
+                let format = machine.withLockedValue { $0.changeSetFormat }
                 return .encoded(OutgoingBatch(try ChangeSet.encode(stored: page.map { ($0.origin, $0.seq, $0.bytes) }, batch: batch,
-                                                                   keys: [:], limits: context.limits)))
+                                                                   keys: [:], limits: context.limits, format: format)))
             } catch {
                 return .encodeFailed(error)
             }
@@ -552,7 +558,8 @@ final class SyncSession: Sendable {
     /// the session waits for; with none, it takes every core.
     func prepare(_ raw: RawBatch, limits: WireLimits, ahead: Int) async -> Result<PreparedBatch, WireError> {
         let batch: BlockBatch
-        do { batch = try raw.decode(limits: limits) } catch { return .failure(error) }
+        let format = machine.withLockedValue { $0.changeSetFormat }
+        do { batch = try raw.decode(limits: limits, format: format) } catch { return .failure(error) }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         // Keys come from the roster only (§2.6.1); a batch's `keys` member is ignored.
         let verified = await SignatureCheck.verifiedKeys(batch.blocks, keys: machine.withLockedValue { $0.keys },

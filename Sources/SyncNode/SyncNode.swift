@@ -61,6 +61,7 @@ public final class SyncNode: Service, Sendable {
                                      isShuttingDown: { shutdownFlag.withLockedValue { $0.shuttingDown } }, metrics: metrics)
         context.applyLimits(of: configuration)
         context.plainSites = Set(configuration.allowPlainSessions)
+        context.protocolVersion = configuration.highestProtocol
         admission = Admission(limits: Admission.Limits(members: configuration.maxSessions))
         links = LinkBoard(addresses: configuration.peers.map(\.description))
         refusals = RefusalLog(logger: logger, clock: clock)
@@ -443,10 +444,12 @@ public enum SyncClient {
     /// With `tls` `nil`, a plain protocol-1 session (what a node of Tierline 0.6 dials).
     static func exchange(access: StoreAccess, identity: LocalIdentity, key: SiteKey, with peer: Endpoint, logger: Logger,
                          batchBlocks: Int, tls: TLSContexts?, plainSites: Set<SiteID>?, group: any EventLoopGroup,
-                         onProgress: (@Sendable (SyncProgress) -> Void)?) async throws -> SessionSummary {
+                         onProgress: (@Sendable (SyncProgress) -> Void)?,
+                         protocolVersion: Int = WireVersion.protocolVersion) async throws -> SessionSummary {
         var context = SessionContext(identity: identity, key: key, store: access, feed: ChangeFeed(), logger: logger,
                                      batchBlocks: batchBlocks)
         context.plainSites = plainSites
+        context.protocolVersion = protocolVersion
         let conflictsBefore = try await access.run { try $0.conflictCount() }
         let (channel, counter, gate): (NIOAsyncChannel<Inbound, Outbound>, WireCounter, TransportGate)
         do {

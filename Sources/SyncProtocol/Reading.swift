@@ -165,6 +165,7 @@ extension SessionMachine {
             fail(WireError(.duplicateSite, "the peer claims this node's own site id \(hello.site); each store needs its own site (was a store copied?)"), into: &out)
             if ended { return }
         }
+        negotiatedProtocol = negotiated
         reading = .hello(hello)
         out.append(.ask(.membership))
     }

@@ -105,6 +105,10 @@ package struct SessionMachine: Sendable {
 
     package let configuration: Configuration
     package internal(set) var phase = Phase.awaitHello
+    /// The protocol version both hellos agree on (§2.5), once the peer's hello is accepted.
+    package internal(set) var negotiatedProtocol: Int?
+    /// How this session's `blocks` frames lay out their change sets, both ways: compact from protocol 3.
+    package var changeSetFormat: ChangeSet.Format { ChangeSet.Format(protocolVersion: negotiatedProtocol ?? 1) }
     /// The peer's hello, with the role the roster gives it once checked.
     package internal(set) var peer: Hello?
     /// The handshake finished: both sides proved their keys and exchanged vectors.

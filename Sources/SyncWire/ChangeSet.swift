@@ -7,6 +7,7 @@ import TicketModel
 public struct EncodedBatch: Sendable {
     public var batch: UInt64
     public var line: [UInt8]
+    /// How many blocks the line carries: the first `blockCount` of those given to encode.
     public var blockCount: Int
     /// Inflated size of the change set.
     public var size: Int
@@ -17,15 +18,59 @@ public struct EncodedBatch: Sendable {
 /// The change-set payload of a `blocks` frame (`Protocol/PROTOCOL.md` §2.3): length-prefixed canonical
 /// blocks, compressed with zlib (RFC 1950) and written in base64.
 public enum ChangeSet {
+    /// How the blocks are laid out before compression: one per protocol version range.
+    public enum Format: Sendable, Equatable {
+        /// Protocols 1 and 2: each block's bytes behind its length (§2.3).
+        case plain
+        /// Protocol 3: site and entity ids once per batch (§2.3.1, ``CompactChangeSet``).
+        case compact
+
+        /// The format a session of the negotiated `protocolVersion` uses.
+        public init(protocolVersion: Int) { self = protocolVersion >= 3 ? .compact : .plain }
+    }
+
     /// zlib level used by senders. Level 1 deflates these batches almost as well as level 6 at a
     /// fraction of the time (see the sync benchmark); receivers accept any level.
     public static let defaultLevel: Int32 = 1
 
+    /// Most bytes of compact change set (§2.3.1) a sender puts in one batch: 1 MiB and 32 KiB, so that
+    /// with zlib's worst case a batch stays within the lowest `maxBatchBytes` and
+    /// `maxBatchCompressedBytes` a receiver may set (1 114 112, §2.9.1). One block of the largest size
+    /// always fits: its compact form is at most 5 bytes a change longer than the block.
+    public static let maxCompactBytes = (1 << 20) + (32 << 10)
+
     /// Encodes `blocks` (in order) as one `blocks` frame line.
+    ///
+    /// In the `.compact` format, when the compact change set of all of `blocks` would be longer than
+    /// ``maxCompactBytes`` (or `limits.maxBatchBytes`), only the first blocks that fit are encoded:
+    /// ``EncodedBatch/blockCount`` and ``EncodedBatch/through`` say which, and the caller sends the
+    /// rest in a later batch.
     /// - Throws: ``WireError`` `.tooLarge` if they exceed a batch's limits.
     public static func encode(_ blocks: [Block], batch: UInt64, keys: [SiteID: [UInt8]],
-                              level: Int32 = defaultLevel, limits: WireLimits = .standard) throws(WireError) -> EncodedBatch {
-        try encode(stored: blocks.map { ($0.origin, $0.seq, $0.bytes) }, batch: batch, keys: keys, level: level, limits: limits)
+                              level: Int32 = defaultLevel, limits: WireLimits = .standard, format: Format = .plain) throws(WireError) -> EncodedBatch {
+        guard format == .compact else {
+            return try encode(stored: blocks.map { ($0.origin, $0.seq, $0.bytes) }, batch: batch, keys: keys, level: level, limits: limits)
+        }
+        let blockBytes = blocks.reduce(0) { $0 + $1.body.count + $1.signature.count }
+        guard !blocks.isEmpty, blocks.count <= limits.maxBatchBlocks, blockBytes <= limits.maxBatchBytes else {
+            throw WireError(.tooLarge, "a batch of \(blocks.count) blocks and \(blockBytes) bytes is outside the limits (1…\(limits.maxBatchBlocks) blocks, \(limits.maxBatchBytes) bytes)")
+        }
+        // A change on an entity new to the batch is a few bytes longer compact than in its block, so a
+        // page of such changes can come out longer than the page: send the first blocks that fit.
+        let budget = min(limits.maxBatchBytes, maxCompactBytes)
+        var sent = blocks[...]
+        var compact = try CompactChangeSet.encode(Array(sent))
+        while compact.count > budget {
+            guard sent.count > 1 else {
+                throw WireError(.tooLarge, "a compact change set of \(compact.count) bytes is over the limit of \(budget)")
+            }
+            sent = blocks.prefix(max(1, min(sent.count - 1, sent.count * budget / compact.count)))
+            compact = try CompactChangeSet.encode(Array(sent))
+        }
+        var through = VersionVector()
+        for block in sent { through[block.origin] = max(through[block.origin], block.seq) }
+        var raw = ByteBuffer(bytes: compact)
+        return try line(&raw, blockCount: sent.count, through: through, batch: batch, keys: keys, origins: Set(sent.map(\.origin)), level: level)
     }
 
     /// Encodes blocks given as their canonical bytes (in stamp order) as one `blocks` frame line,
@@ -37,9 +82,21 @@ public enum ChangeSet {
     /// ```
     /// - Parameter stored: each block's origin, `seq` and bytes; the origin and `seq` make the batch's
     ///   ``EncodedBatch/through`` vector and must be those the bytes hold.
+    ///   In the `.compact` format, as for ``encode(_:batch:keys:level:limits:format:)``, only the
+    ///   first blocks may be encoded; ``EncodedBatch/through`` covers those.
     /// - Throws: ``WireError`` `.tooLarge` if they exceed a batch's limits.
     public static func encode(stored blocks: [(origin: SiteID, seq: UInt64, bytes: [UInt8])], batch: UInt64, keys: [SiteID: [UInt8]],
-                              level: Int32 = defaultLevel, limits: WireLimits = .standard) throws(WireError) -> EncodedBatch {
+                              level: Int32 = defaultLevel, limits: WireLimits = .standard, format: Format = .plain) throws(WireError) -> EncodedBatch {
+        if format == .compact {
+            var parsed: [Block] = []
+            parsed.reserveCapacity(blocks.count)
+            for block in blocks {
+                do { parsed.append(try Block(decoding: block.bytes)) } catch {
+                    throw WireError(.internal, "a stored block of \(block.origin) seq \(block.seq) does not decode (\(error)); the store is damaged")
+                }
+            }
+            return try encode(parsed, batch: batch, keys: keys, level: level, limits: limits, format: .compact)
+        }
         var raw = ByteBuffer()
         raw.reserveCapacity(blocks.reduce(0) { $0 + $1.bytes.count + 3 })
         var through = VersionVector()
@@ -55,11 +112,17 @@ public enum ChangeSet {
         guard blocks.count <= limits.maxBatchBlocks, size <= limits.maxBatchBytes, !blocks.isEmpty else {
             throw WireError(.tooLarge, "a batch of \(blocks.count) blocks and \(size) bytes is outside the limits (1…\(limits.maxBatchBlocks) blocks, \(limits.maxBatchBytes) bytes)")
         }
+        return try line(&raw, blockCount: blocks.count, through: through, batch: batch, keys: keys, origins: Set(blocks.map(\.origin)), level: level)
+    }
+
+    /// Compresses a change set and writes the `blocks` line around it.
+    private static func line(_ raw: inout ByteBuffer, blockCount: Int, through: VersionVector, batch: UInt64, keys: [SiteID: [UInt8]],
+                             origins: Set<SiteID>, level: Int32) throws(WireError) -> EncodedBatch {
+        let size = raw.readableBytes
         let compressed: ByteBuffer
         do { compressed = try raw.compress(with: .zlib(configuration: .init(compressionLevel: level))) } catch {
             throw WireError(.internal, "zlib failed to compress a batch: \(error)")
         }
-        let origins = Set(blocks.map(\.origin))
         var keyText: [String: String] = [:]
         for (site, key) in keys where origins.contains(site) { keyText[site.rawValue] = key.hexString }
         // Hand-built JSON: the members are fixed and the base64 text needs no escaping, so the large
@@ -67,12 +130,12 @@ public enum ChangeSet {
         var line: [UInt8] = []
         let data = Data(compressed.readableBytesView).base64EncodedString()
         line.reserveCapacity(data.utf8.count + 128 + keyText.count * 100)
-        line += Array("{\"batch\":\(batch),\"count\":\(blocks.count),\"data\":\"".utf8)
+        line += Array("{\"batch\":\(batch),\"count\":\(blockCount),\"data\":\"".utf8)
         line += Array(data.utf8)
         line += Array("\",\"keys\":{".utf8)
         line += Array(keyText.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\"\($0.value)\"" }.joined(separator: ",").utf8)
         line += Array("},\"size\":\(size),\"type\":\"blocks\"}".utf8)
-        return EncodedBatch(batch: batch, line: line, blockCount: blocks.count, size: size, through: through)
+        return EncodedBatch(batch: batch, line: line, blockCount: blockCount, size: size, through: through)
     }
 
     /// Decodes the `data` member: base64, then zlib inflated to exactly `size` bytes, then exactly
@@ -81,7 +144,7 @@ public enum ChangeSet {
     /// `count` and `size` are checked against `limits` first (`Protocol/PROTOCOL.md` §2.3 steps 3
     /// and 4), as the frame header already was: `size` is how much the inflater sets aside.
     public static func decode(base64 text: String, count: Int, size: Int,
-                              limits: WireLimits = .standard) throws(WireError) -> [Block] {
+                              limits: WireLimits = .standard, format: Format = .plain) throws(WireError) -> [Block] {
         guard count >= 1 else { throw WireError(.badField, "a batch holds at least 1 block, not \(count)") }
         guard count <= limits.maxBatchBlocks else {
             throw WireError(.tooLarge, "the batch holds \(count) blocks; the limit is \(limits.maxBatchBlocks)")
@@ -92,6 +155,7 @@ public enum ChangeSet {
         }
         var compressed = try Self.base64(text)
         var raw = try inflate(&compressed, size: size)
+        if format == .compact { return try CompactChangeSet.decode(Array(raw.readableBytesView), count: count, limits: limits) }
         var reader = ByteReader(Array(raw.readBytes(length: raw.readableBytes) ?? []))
         var blocks: [Block] = []
         blocks.reserveCapacity(count)

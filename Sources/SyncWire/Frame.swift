@@ -122,10 +122,12 @@ public struct BlockBatch: Sendable, Equatable {
 extension Frame {
     /// Decodes one line (without its LF) strictly; every failure is a ``WireError`` with the code
     /// `Protocol/PROTOCOL.md` §2.8 gives it.
-    public static func decode(line: some Collection<UInt8>, limits: WireLimits = .standard) throws(WireError) -> Frame {
+    /// - Parameter format: how a `blocks` frame's change set is laid out: the negotiated protocol's.
+    public static func decode(line: some Collection<UInt8>, limits: WireLimits = .standard,
+                              format: ChangeSet.Format = .plain) throws(WireError) -> Frame {
         switch try decodeDeferringBatches(line: line, limits: limits) {
         case .frame(let frame): return frame
-        case .batch(let raw): return .blocks(try raw.decode(limits: limits))
+        case .batch(let raw): return .blocks(try raw.decode(limits: limits, format: format))
         case .invalid(let error): throw error
         }
     }
@@ -139,7 +141,7 @@ extension Frame {
         let frame = try FrameObject(line: line)
         switch frame.type {
         case "hello": return .frame(.hello(try WireHello(frame).validated()))
-        case "auth": return .frame(.auth(signature: try Field.hex(try frame.string("signature"), bytes: 64, name: "signature")))
+        case "auth": return .frame(.auth(signature: try Field.binary(try frame.string("signature"), bytes: 64, name: "signature")))
         case "vector":
             let wire = try WireVectorHeads(frame)
             let vector = try Field.vector(wire.vector, name: "vector")
@@ -217,6 +219,18 @@ enum Field {
         return value
     }
 
+    /// A binary member after the handshake's hello: hex (protocols 1 and 2) or, as protocol 3 writes
+    /// it, standard padded base64 (§2.5). The two forms have different lengths, so either is read
+    /// whatever the session's version.
+    static func binary(_ text: String, bytes: Int, name: String) throws(WireError) -> [UInt8] {
+        let base64Length = (bytes + 2) / 3 * 4
+        guard text.utf8.count == base64Length else { return try hex(text, bytes: bytes, name: name) }
+        guard let data = Data(base64Encoded: text), data.count == bytes, data.base64EncodedString() == text else {
+            throw WireError(.badField, "member \"\(name)\" must be \(bytes * 2) lowercase hex digits or \(base64Length) characters of padded base64 (\(bytes) bytes)")
+        }
+        return [UInt8](data)
+    }
+
     /// The `heads` member: for sites of `vector` only, each with the seq the vector gives it.
     static func heads(_ raw: [String: WireHead], vector: VersionVector) throws(WireError) -> [SiteID: Head] {
         var heads: [SiteID: Head] = [:]
@@ -226,7 +240,7 @@ enum Field {
             guard seq == vector[site] else {
                 throw WireError(.badField, "member \"heads.\(site).seq\" is \(seq) but the vector gives \(site) \(vector[site]); a head is the block the vector's entry names")
             }
-            heads[site] = Head(seq: seq, hash: try Field.hex(head.hash, bytes: 32, name: "heads.\(site).hash"))
+            heads[site] = Head(seq: seq, hash: try Field.binary(head.hash, bytes: 32, name: "heads.\(site).hash"))
         }
         return heads
     }
@@ -376,8 +390,8 @@ public struct RawBatch: Sendable, Equatable {
     var data: String
 
     /// Decodes the payload (base64, zlib, blocks) and checks it against the header.
-    public func decode(limits: WireLimits = .standard) throws(WireError) -> BlockBatch {
-        let blocks = try ChangeSet.decode(base64: data, count: count, size: size, limits: limits)
+    public func decode(limits: WireLimits = .standard, format: ChangeSet.Format = .plain) throws(WireError) -> BlockBatch {
+        let blocks = try ChangeSet.decode(base64: data, count: count, size: size, limits: limits, format: format)
         for (earlier, later) in zip(blocks, blocks.dropFirst()) {
             guard (earlier.hlc, earlier.origin, earlier.seq) < (later.hlc, later.origin, later.seq) else {
                 throw WireError(.badBatch, "blocks must be in stamp order without repeats (\(later.origin) seq \(later.seq) follows \(earlier.origin) seq \(earlier.seq))")
@@ -394,8 +408,14 @@ public struct RawBatch: Sendable, Equatable {
 // MARK: - Encoding
 
 extension Frame {
+    /// How binary members after the hello are written: hex in protocols 1 and 2, base64 in protocol 3.
+    public enum Binary: Sendable { case hex, base64 }
+
     /// The frame as one line of JSON with sorted keys, without the LF.
-    public func encodeLine() -> [UInt8] {
+    /// - Parameter binary: how `auth`'s signature and the `heads` hashes are written (§2.5); the
+    ///   `hello`, written before versions are known, is hex in every version.
+    public func encodeLine(binary: Binary = .hex) -> [UInt8] {
+        func text(_ bytes: [UInt8]) -> String { binary == .hex ? bytes.hexString : Data(bytes).base64EncodedString() }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         func vector(_ v: VersionVector) -> [String: Int64] {
@@ -409,10 +429,10 @@ extension Frame {
                                   site: h.site.rawValue, role: h.role.rawValue, publicKey: h.publicKey.hexString,
                                   nonce: h.nonce.hexString, time: Int64(h.time), software: h.software,
                                   roster: h.roster == 0 ? nil : Int64(clamping: h.roster), restored: h.restored.map { Int64(clamping: $0) }))
-        case .auth(let signature): return json(WireAuth(signature: signature.hexString))
+        case .auth(let signature): return json(WireAuth(signature: text(signature)))
         case .vector(let v, let heads):
             return json(WireVectorHeads(vector: vector(v), heads: heads.isEmpty ? nil : Dictionary(uniqueKeysWithValues: heads.map {
-                ($0.key.rawValue, WireHead(seq: Int64(clamping: $0.value.seq), hash: $0.value.hash.hexString))
+                ($0.key.rawValue, WireHead(seq: Int64(clamping: $0.value.seq), hash: text($0.value.hash)))
             })))
         case .synced(let v, let awaiting): return json(WireSynced(vector: vector(v), awaiting: awaiting?.map(\.rawValue)))
         case .blocks(let batch):

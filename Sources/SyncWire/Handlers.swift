@@ -19,6 +19,8 @@ public enum Inbound: Sendable, Equatable {
 public enum Outbound: Sendable {
     case frame(Frame)
     case batch(EncodedBatch)
+    /// A frame written the protocol-3 way: binary members in base64 (`Protocol/PROTOCOL.md` §2.5).
+    case compactFrame(Frame)
 }
 
 /// Writes each ``Outbound`` as one line with its LF.
@@ -33,6 +35,7 @@ public final class FrameEncoder: ChannelOutboundHandler, RemovableChannelHandler
         switch unwrapOutboundIn(data) {
         case .frame(let frame): line = frame.encodeLine()
         case .batch(let batch): line = batch.line
+        case .compactFrame(let frame): line = frame.encodeLine(binary: .base64)
         }
         var buffer = context.channel.allocator.buffer(capacity: line.count + 1)
         buffer.writeBytes(line)

@@ -78,8 +78,9 @@ public struct WireLimits: Sendable, Hashable {
 
 /// Versions this implementation speaks.
 public enum WireVersion {
-    /// Highest protocol version spoken: 2, protocol 1's frames inside TLS with the sites' keys.
-    public static let protocolVersion = 2
+    /// Highest protocol version spoken: 3, protocol 2 with compact change sets (`Protocol/PROTOCOL.md`
+    /// §2.3.1). Protocol 2 is protocol 1's frames inside TLS with the sites' keys.
+    public static let protocolVersion = 3
     /// Lowest protocol version spoken.
     public static let minProtocolVersion = 1
     /// The block encoding schema written and read (`Protocol/PROTOCOL.md` §1).

@@ -68,7 +68,9 @@ func rawSession(_ address: Endpoint, as site: SiteID, key: SiteKey, proofKey: Si
         }
         await send(.frame(.vector(VersionVector())))
         for (index, blocks) in batches.enumerated() {
-            await send(.batch(try ChangeSet.encode(blocks, batch: UInt64(index + 1), keys: [:], limits: .standard)))
+            // The layout of the version both hellos agree on (§2.5): compact from protocol 3.
+            let format = ChangeSet.Format(protocolVersion: min(hello.protocolVersion, nodeHello.protocolVersion))
+            await send(.batch(try ChangeSet.encode(blocks, batch: UInt64(index + 1), keys: [:], limits: .standard, format: format)))
         }
         await send(.frame(.ping(id: 4242, time: 0)))
         while let frame = await next() {

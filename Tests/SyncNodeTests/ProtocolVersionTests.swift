@@ -1,0 +1,78 @@
+import Foundation
+import NIOPosix
+@testable import SyncNode
+import SyncWire
+import TestSupport
+import Testing
+import TicketModel
+import TicketStore
+
+/// Nodes of protocol 3 (compact change sets) and nodes still on protocol 2 meet as
+/// `Protocol/PROTOCOL.md` §2.5 says: on the lower version, whichever side is older.
+@Suite struct ProtocolVersionTests {
+    /// A one-shot sync from `laptop` to `address`, with the laptop's hello naming `highest`.
+    func sync(_ laptop: TestSite, to address: Endpoint, highest: Int) async throws -> SessionSummary {
+        let identity = try laptop.db.identity()
+        return try await SyncClient.exchange(access: StoreAccess(laptop.db), identity: identity, key: laptop.key, with: address,
+                                             logger: quietLogger(), batchBlocks: 1024,
+                                             tls: SiteTLS.contexts(key: laptop.key, site: identity.site), plainSites: [],
+                                             group: MultiThreadedEventLoopGroup.singleton, onProgress: nil, protocolVersion: highest)
+    }
+
+    @Test(.serialized, arguments: zip([2, 3, 3], [3, 2, 3]))
+    func nodesOfEitherVersionConverge(nodeVersion: Int, laptopVersion: Int) async throws {
+        let node = try TestSite("branch"), laptop = try TestSite("laptop", role: .laptop)
+        try admit(node, laptop)
+        try node.create(15, prefix: "branch")
+        try laptop.create(15, prefix: "offline")
+        let address = try #require(try await node.start { $0.highestProtocol = nodeVersion })
+        defer { Task { await node.stop() } }
+        let summary = try await sync(laptop, to: address, highest: laptopVersion)
+        #expect(summary.completed, "\(summary)")
+        #expect(summary.sentBlocks > 0 && summary.receivedBlocks > 0)
+        try await eventually(60, "both stores hold the same tickets") { try node.db.digest() == laptop.db.digest() }
+        await node.stop()
+    }
+
+    @Test func protocol3SendsTheCompactChangeSetAndProtocol2ThePlainOne() async throws {
+        // The same blocks go to two empty nodes, one held at protocol 2: the compact change set is
+        // the smaller one, so the laptop used each node's format.
+        let laptop = try TestSite("laptop", role: .laptop)
+        let old = try TestSite("old"), current = try TestSite("current")
+        try admit(old, current, laptop)
+        try laptop.create(40, prefix: "offline")
+        let oldAddress = try #require(try await old.start { $0.highestProtocol = 2 })
+        let currentAddress = try #require(try await current.start())
+        defer { Task { await old.stop(); await current.stop() } }
+        let toOld = try await sync(laptop, to: oldAddress, highest: 3)
+        let toCurrent = try await sync(laptop, to: currentAddress, highest: 3)
+        #expect(toOld.completed && toCurrent.completed)
+        #expect(toOld.sentBlocks == toCurrent.sentBlocks)
+        #expect(toCurrent.changeSetBytesOut < toOld.changeSetBytesOut, "compact \(toCurrent.changeSetBytesOut), plain \(toOld.changeSetBytesOut)")
+        try await eventually(60, "both nodes hold the laptop's tickets") {
+            try old.db.digest() == laptop.db.digest() && current.db.digest() == laptop.db.digest()
+        }
+        await old.stop()
+        await current.stop()
+    }
+
+    @Test func aSessionInSyncCostsLessInProtocol3() async throws {
+        // Two stores already in sync exchange only the handshake; protocol 3 writes the auth signature
+        // and the heads' hashes in base64 (§2.5): 40 bytes less for each signature and 20 for each head.
+        let node = try TestSite("branch"), laptop = try TestSite("laptop", role: .laptop)
+        try admit(node, laptop)
+        try laptop.create(3, prefix: "offline")
+        let address = try #require(try await node.start())
+        defer { Task { await node.stop() } }
+        _ = try await sync(laptop, to: address, highest: 3)
+        try await eventually(60, "the node has the laptop's tickets") { try node.db.digest() == laptop.db.digest() }
+        let old = try await sync(laptop, to: address, highest: 2)
+        let new = try await sync(laptop, to: address, highest: 3)
+        #expect(old.completed && new.completed)
+        #expect(old.sentBlocks == 0 && new.sentBlocks == 0 && new.receivedBlocks == 0)
+        let (oldBytes, newBytes) = (old.bytesIn + old.bytesOut, new.bytesIn + new.bytesOut)
+        print("in-sync session inside TLS: protocol 2 \(oldBytes) bytes, protocol 3 \(newBytes) bytes")
+        #expect(oldBytes - newBytes >= 2 * 40 + 2 * 20, "protocol 2: \(oldBytes) bytes, protocol 3: \(newBytes)")
+        await node.stop()
+    }
+}
