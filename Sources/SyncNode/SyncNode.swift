@@ -431,17 +431,21 @@ public enum SyncClient {
     }
 
     /// A plain protocol-1 exchange, without TLS, with a node that admits plain sessions
-    /// (`allowPlainSessions`): what a node of Tierline 0.6 dials. For the benchmark's baseline and tests;
-    /// a sync that should fall back to plain only when the peer is old uses `exchange(…allowPlain: true)`.
+    /// (`allowPlainSessions`): what a node of Tierline 0.6 dials, its hello naming protocol 1 (the
+    /// transport does not choose the version, `Protocol/PROTOCOL.md` §2.12). For the benchmark's
+    /// baseline and tests; a sync that should fall back to plain only when the peer is old uses
+    /// `exchange(…allowPlain: true)`.
     public static func exchangePlain(store: TicketDatabase, key: SiteKey, with peer: Endpoint,
                                      logger: Logger = Logger(label: "tierline.sync"),
                                      group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> SessionSummary {
         let access = StoreAccess(store)
         return try await exchange(access: access, identity: try store.identity(), key: key, with: peer, logger: logger,
-                                  batchBlocks: 1024, tls: nil, plainSites: nil, group: group, onProgress: nil)
+                                  batchBlocks: 1024, tls: nil, plainSites: nil, group: group, onProgress: nil,
+                                  protocolVersion: 1)
     }
 
-    /// With `tls` `nil`, a plain protocol-1 session (what a node of Tierline 0.6 dials).
+    /// With `tls` `nil`, a plain session; its version comes from the hellos as in TLS, the highest being
+    /// `protocolVersion` (``exchangePlain(store:key:with:logger:group:)`` names 1, as Tierline 0.6 did).
     static func exchange(access: StoreAccess, identity: LocalIdentity, key: SiteKey, with peer: Endpoint, logger: Logger,
                          batchBlocks: Int, tls: TLSContexts?, plainSites: Set<SiteID>?, group: any EventLoopGroup,
                          onProgress: (@Sendable (SyncProgress) -> Void)?,

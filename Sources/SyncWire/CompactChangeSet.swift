@@ -111,13 +111,12 @@ public enum CompactChangeSet {
         let entityCount = try r.uvarint("entity count")
         guard entityCount <= UInt64(maxEntities) else { throw fail("the entity table lists \(entityCount) ids; at most \(maxEntities) are allowed") }
         guard entityCount * 16 <= UInt64(r.bytes.remaining) else { throw fail("the entity table of \(entityCount) ids: truncated") }
-        var entityBytes: [ArraySlice<UInt8>] = []
-        entityBytes.reserveCapacity(Int(entityCount))
-        var seenEntities = Set<ArraySlice<UInt8>>()
+        // Entry i of the table is read where it stands in `bytes`; only the duplicate check keeps the
+        // ids, 16 bytes each.
+        let table = r.bytes.offset
+        var seenEntities = Set<UUID>(minimumCapacity: Int(entityCount))
         for i in 0..<Int(entityCount) {
-            let id = try r.take(16, "entity \(i)")
-            guard seenEntities.insert(id).inserted else { throw fail("entity \(i) repeats an earlier id") }
-            entityBytes.append(id)
+            guard seenEntities.insert(try r.uuid("entity \(i)")).inserted else { throw fail("entity \(i) repeats an earlier id") }
         }
         var blocks: [Block] = []
         blocks.reserveCapacity(count)
@@ -125,62 +124,65 @@ public enum CompactChangeSet {
         var introduced = 0
         var total = 0
         var body = ByteWriter()
-        for index in 0..<count {
-            let at = "block \(index + 1) of \(count)"
+        var index = 0
+        // Messages are built only on failure: the reads take them as autoclosures.
+        func at() -> String { "block \(index + 1) of \(count)" }
+        for current in 0..<count {
+            index = current
             body.bytes.removeAll(keepingCapacity: true)
             body.u8(BlockLimits.encodingVersion)
-            let origin = try r.uvarint("\(at), origin")
-            guard origin < siteCount else { throw fail("\(at): origin index \(origin) is outside the site table of \(siteCount)") }
+            let origin = try r.uvarint("\(at()), origin")
+            guard origin < siteCount else { throw fail("\(at()): origin index \(origin) is outside the site table of \(siteCount)") }
             body.raw(siteBytes[Int(origin)])
-            body.uvarint(try r.uvarint("\(at), seq"))
-            body.u64(try r.u64("\(at), hlc"))
-            let depCount = try r.uvarint("\(at), dep count")
-            guard depCount <= UInt64(BlockLimits.maxDeps) else { throw fail("\(at): \(depCount) deps; the limit is \(BlockLimits.maxDeps)") }
+            body.uvarint(try r.uvarint("\(at()), seq"))
+            body.u64(try r.u64("\(at()), hlc"))
+            let depCount = try r.uvarint("\(at()), dep count")
+            guard depCount <= UInt64(BlockLimits.maxDeps) else { throw fail("\(at()): \(depCount) deps; the limit is \(BlockLimits.maxDeps)") }
             body.uvarint(depCount)
             for _ in 0..<depCount {
-                let site = try r.uvarint("\(at), dep site")
-                guard site < siteCount else { throw fail("\(at): dep site index \(site) is outside the site table of \(siteCount)") }
+                let site = try r.uvarint("\(at()), dep site")
+                guard site < siteCount else { throw fail("\(at()): dep site index \(site) is outside the site table of \(siteCount)") }
                 body.raw(siteBytes[Int(site)])
-                body.uvarint(try r.uvarint("\(at), dep seq"))
+                body.uvarint(try r.uvarint("\(at()), dep seq"))
             }
-            let changeCount = try r.uvarint("\(at), change count")
+            let changeCount = try r.uvarint("\(at()), change count")
             guard changeCount >= 1, changeCount <= UInt64(BlockLimits.maxChanges) else {
-                throw fail("\(at): \(changeCount) changes; a block holds 1 to \(BlockLimits.maxChanges)")
+                throw fail("\(at()): \(changeCount) changes; a block holds 1 to \(BlockLimits.maxChanges)")
             }
             body.uvarint(changeCount)
             for _ in 0..<changeCount {
-                body.u8(try r.u8("\(at), entity kind"))
-                let ref = try r.uvarint("\(at), entity")
+                body.u8(try r.u8("\(at()), entity kind"))
+                let ref = try r.uvarint("\(at()), entity")
                 let entity: Int
                 switch ref {
                 case 0:
-                    guard let previous else { throw fail("\(at): entity 0 (the previous change's) on the first change of the change set") }
+                    guard let previous else { throw fail("\(at()): entity 0 (the previous change's) on the first change of the change set") }
                     entity = previous
                 case 1:
-                    guard introduced < Int(entityCount) else { throw fail("\(at): entity 1 (the next new one) after all \(entityCount) of the table were introduced") }
+                    guard introduced < Int(entityCount) else { throw fail("\(at()): entity 1 (the next new one) after all \(entityCount) of the table were introduced") }
                     entity = introduced
                     introduced += 1
                 default:
-                    guard ref - 2 < entityCount else { throw fail("\(at): entity \(ref) is outside the entity table of \(entityCount) (entity n is entry n - 2)") }
+                    guard ref - 2 < entityCount else { throw fail("\(at()): entity \(ref) is outside the entity table of \(entityCount) (entity n is entry n - 2)") }
                     entity = Int(ref - 2)
                 }
                 previous = entity
-                body.raw(Array(entityBytes[entity]))
-                body.u8(try r.u8("\(at), op"))
-                let length = try r.uvarint("\(at), payload length")
-                guard length <= UInt64(BlockLimits.maxBlockBytes) else { throw fail("\(at): a payload of \(length) bytes; a block is at most \(BlockLimits.maxBlockBytes)") }
-                body.bytes.append(contentsOf: try r.take(Int(length), "\(at), payload"))
+                body.bytes.append(contentsOf: bytes[(table + 16 * entity)..<(table + 16 * entity + 16)])
+                body.u8(try r.u8("\(at()), op"))
+                let length = try r.uvarint("\(at()), payload length")
+                guard length <= UInt64(BlockLimits.maxBlockBytes) else { throw fail("\(at()): a payload of \(length) bytes; a block is at most \(BlockLimits.maxBlockBytes)") }
+                body.bytes.append(contentsOf: try r.take(Int(length), "\(at()), payload"))
                 guard body.bytes.count + BlockLimits.signatureBytes <= BlockLimits.maxBlockBytes else {
-                    throw fail("\(at): tooLarge: the block is over \(BlockLimits.maxBlockBytes) bytes")
+                    throw fail("\(at()): tooLarge: the block is over \(BlockLimits.maxBlockBytes) bytes")
                 }
             }
-            body.bytes.append(contentsOf: try r.take(BlockLimits.signatureBytes, "\(at), signature"))
+            body.bytes.append(contentsOf: try r.take(BlockLimits.signatureBytes, "\(at()), signature"))
             total += body.bytes.count
             guard total <= limits.maxBatchBytes else {
                 throw WireError(.tooLarge, "the blocks of the compact change set come to more than \(limits.maxBatchBytes) bytes")
             }
             do { blocks.append(try Block(decoding: body.bytes)) } catch {
-                throw WireError(.badBatch, "\(at): \(error.code.rawValue): \(error.detail)")
+                throw WireError(.badBatch, "\(at()): \(error.code.rawValue): \(error.detail)")
             }
         }
         guard r.bytes.isAtEnd else { throw fail("\(r.bytes.remaining) bytes follow block \(count)") }
@@ -192,27 +194,31 @@ public enum CompactChangeSet {
 private struct CompactReader {
     var bytes: ByteReader
 
-    private func failed(_ what: String, _ error: CodecError) -> WireError {
-        WireError(.badBatch, "compact change set: \(what): \(error.code.rawValue)")
+    private func failed(_ what: () -> String, _ error: CodecError) -> WireError {
+        WireError(.badBatch, "compact change set: \(what()): \(error.code.rawValue)")
     }
 
-    mutating func uvarint(_ what: String) throws(WireError) -> UInt64 {
+    mutating func uvarint(_ what: @autoclosure () -> String) throws(WireError) -> UInt64 {
         do { return try bytes.uvarint() } catch { throw failed(what, error) }
     }
 
-    mutating func u64(_ what: String) throws(WireError) -> UInt64 {
+    mutating func u64(_ what: @autoclosure () -> String) throws(WireError) -> UInt64 {
         do { return try bytes.u64() } catch { throw failed(what, error) }
     }
 
-    mutating func u8(_ what: String) throws(WireError) -> UInt8 {
+    mutating func u8(_ what: @autoclosure () -> String) throws(WireError) -> UInt8 {
         do { return try bytes.u8() } catch { throw failed(what, error) }
     }
 
-    mutating func siteID(_ what: String) throws(WireError) -> SiteID {
+    mutating func uuid(_ what: @autoclosure () -> String) throws(WireError) -> UUID {
+        do { return try bytes.uuid() } catch { throw failed(what, error) }
+    }
+
+    mutating func siteID(_ what: @autoclosure () -> String) throws(WireError) -> SiteID {
         do { return try bytes.siteID() } catch { throw failed(what, error) }
     }
 
-    mutating func take(_ count: Int, _ what: String) throws(WireError) -> ArraySlice<UInt8> {
+    mutating func take(_ count: Int, _ what: @autoclosure () -> String) throws(WireError) -> ArraySlice<UInt8> {
         do { return try bytes.take(count) } catch { throw failed(what, error) }
     }
 }

@@ -413,7 +413,9 @@ extension Frame {
 
     /// The frame as one line of JSON with sorted keys, without the LF.
     /// - Parameter binary: how `auth`'s signature and the `heads` hashes are written (§2.5); the
-    ///   `hello`, written before versions are known, is hex in every version.
+    ///   `hello`, written before versions are known, is hex in every version. It does not choose a
+    ///   `blocks` frame's layout: that is always the change set of §2.3 here; a protocol-3 sender writes
+    ///   its batches with `ChangeSet.encode(…, format: .compact)`.
     public func encodeLine(binary: Binary = .hex) -> [UInt8] {
         func text(_ bytes: [UInt8]) -> String { binary == .hex ? bytes.hexString : Data(bytes).base64EncodedString() }
         let encoder = JSONEncoder()

@@ -56,6 +56,26 @@ import TicketStore
         await current.stop()
     }
 
+    @Test func thePlainDialerSpeaksProtocol1AsTierline06Did() async throws {
+        // exchangePlain stands for a 0.6 node (the benchmark's baseline): its hello names protocol 1,
+        // so a node that admits it sends the plain change set, not protocol 3's compact one (§2.12).
+        let laptop = try TestSite("laptop", role: .laptop)
+        let lenient = try TestSite("lenient"), current = try TestSite("current")
+        try admit(lenient, current, laptop)
+        try laptop.create(40, prefix: "offline")
+        let laptopSite = try SiteID("laptop")
+        let lenientAddress = try #require(try await lenient.start { $0.allowPlainSessions = [laptopSite] })
+        let currentAddress = try #require(try await current.start())
+        defer { Task { await lenient.stop(); await current.stop() } }
+        let plain = try await SyncClient.exchangePlain(store: laptop.db, key: laptop.key, with: lenientAddress, logger: quietLogger())
+        let compact = try await sync(laptop, to: currentAddress, highest: 3)
+        #expect(plain.completed && compact.completed)
+        #expect(plain.sentBlocks == compact.sentBlocks)
+        #expect(plain.changeSetBytesOut > compact.changeSetBytesOut, "plain \(plain.changeSetBytesOut), compact \(compact.changeSetBytesOut)")
+        await lenient.stop()
+        await current.stop()
+    }
+
     @Test func aSessionInSyncCostsLessInProtocol3() async throws {
         // Two stores already in sync exchange only the handshake; protocol 3 writes the auth signature
         // and the heads' hashes in base64 (§2.5): 40 bytes less for each signature and 20 for each head.

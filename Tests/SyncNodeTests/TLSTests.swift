@@ -88,7 +88,7 @@ enum TLSFixture {
         let access = StoreAccess(site.db)
         return try await SyncClient.exchange(access: access, identity: try site.db.identity(), key: site.key, with: address,
                                              logger: quietLogger(), batchBlocks: 1024, tls: nil, plainSites: nil,
-                                             group: MultiThreadedEventLoopGroup.singleton, onProgress: nil)
+                                             group: MultiThreadedEventLoopGroup.singleton, onProgress: nil, protocolVersion: 1)
     }
 
     @Test func aPlainProtocolOnePeerIsRefusedUnlessTheUpgradeSettingAdmitsIt() async throws {

@@ -232,6 +232,26 @@ import TicketModel
                 "a block put back together over 1 MiB: \(String(describing: refused))")
     }
 
+    /// The tables only serve to put blocks back together (§2.3.1): ids that no block uses are
+    /// accepted and change nothing, even a change set's worth of them.
+    @Test func unusedEntityIdsMeanNothing() throws {
+        let blocks = Self.stampOrdered(sampleBlocks(6, seed: 7).blocks)
+        let compact = try CompactChangeSet.encode(blocks)
+        var reader = ByteReader(compact)
+        for _ in 0..<(try reader.uvarint()) { _ = try reader.siteID() }
+        let countAt = reader.offset
+        let used = Int(try reader.uvarint())
+        let idsAt = reader.offset
+        let unused = (4 << 20) / 16 - used - 64
+        var padded = ByteWriter()
+        padded.raw(Array(compact[..<countAt]))
+        padded.uvarint(UInt64(used + unused))
+        padded.raw(Array(compact[idsAt..<(idsAt + 16 * used)]))
+        for _ in 0..<unused { padded.uuid(UUID()) }
+        padded.raw(Array(compact[(idsAt + 16 * used)...]))
+        #expect(try CompactChangeSet.decode(padded.bytes, count: blocks.count) == blocks)
+    }
+
     @Test func decodesTheProtocol3Frames() throws {
         let file = try Self.load()
         for vector in file.frames {
