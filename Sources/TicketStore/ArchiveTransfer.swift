@@ -26,7 +26,10 @@ extension TicketDatabase {
                               progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> (blocks: Int, bytes: Int) {
         let files = FileManager.default
         let partial = path + ".partial"
-        try? files.removeItem(atPath: partial)
+        try Self.checkExportDestination(path)
+        // A `.partial` left by an export that stopped is ours to replace; anything else there is not.
+        if try Self.fileKind(partial) == .regular { try? files.removeItem(atPath: partial) }
+        try Self.checkExportDestination(partial, partial: true)
         guard files.createFile(atPath: partial, contents: nil), let handle = FileHandle(forWritingAtPath: partial) else {
             throw StoreError(.refusedWrite, "cannot write \(path); check the folder exists and is writable")
         }
@@ -38,14 +41,51 @@ extension TicketDatabase {
             }
             try handle.synchronize()
             try handle.close()
-            _ = try? files.removeItem(atPath: path)
-            try files.moveItem(atPath: partial, toPath: path)
+            // rename(2) replaces an earlier export in one step; a folder or other file was refused above.
+            guard rename(partial, path) == 0 else {
+                throw StoreError(.refusedWrite, "cannot rename \(partial) to \(path): \(String(cString: strerror(errno)))")
+            }
             return (blocks, bytes)
         } catch {
             try? handle.close()
             try? files.removeItem(atPath: partial)
             if error is StoreError { throw error }
             throw StoreError(.refusedWrite, "writing \(path) failed (\(error)); check the folder is writable and has room")
+        }
+    }
+
+    enum FileKind: Equatable { case none, regular, other(mode_t) }
+
+    /// What is at `path`, without following a symbolic link.
+    static func fileKind(_ path: String) throws -> FileKind {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return .none }
+        return info.st_mode & S_IFMT == S_IFREG ? .regular : .other(info.st_mode & S_IFMT)
+    }
+
+    /// Refuses a destination an export must not replace: a folder, anything that is not a regular
+    /// file (a device, pipe, socket or symbolic link), or a file that is not an earlier export (a
+    /// store's database or key, any other file). An export replaces only an export.
+    static func checkExportDestination(_ path: String, partial: Bool = false) throws {
+        switch try fileKind(path) {
+        case .none:
+            return
+        case .other(let kind) where kind == S_IFDIR:
+            throw StoreError(.invalidInput, "\(path) is a folder; give the export a file name, such as \(path)/fleet.tlx")
+        case .other:
+            throw StoreError(.invalidInput, "\(path) is not a regular file (a device, pipe, socket or symbolic link); give the export a new file name")
+        case .regular:
+            guard !partial else { return }
+            let handle = FileHandle(forReadingAtPath: path)
+            defer { try? handle?.close() }
+            let isEmpty = (try? handle?.seekToEnd()) == 0
+            try? handle?.seek(toOffset: 0)
+            let isExport = handle.map { handle in
+                (try? BlockArchive.Reader(source: { try handle.read(upToCount: BlockArchive.window).map { [UInt8]($0) } ?? [] })) != nil
+            } ?? false
+            guard isEmpty || isExport else {
+                throw StoreError(.invalidInput, "\(path) exists and is not an export file, so it is left alone; give a new file name, or move that file away first")
+            }
         }
     }
 

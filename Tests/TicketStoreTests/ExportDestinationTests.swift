@@ -1,0 +1,73 @@
+import Foundation
+import TestSupport
+import Testing
+import TicketModel
+@testable import TicketStore
+
+/// `export --out PATH` replaces only an earlier export: a folder, a store's files, any other file, a
+/// pipe or a link at PATH is refused and left exactly as it was.
+@Suite struct ExportDestinationTests {
+    let folder = NSTemporaryDirectory() + "tl-export-out-\(UUID().uuidString)"
+
+    init() throws { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+
+    func store() throws -> TicketDatabase {
+        let north = try memoryStore("north")
+        try north.createTicket(TicketDraft(subject: "Printer offline"))
+        return north
+    }
+
+    func refusal(_ path: String) throws -> String {
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let error = #expect(throws: StoreError.self) { try store().exportArchive(to: path) }
+        return error?.detail ?? ""
+    }
+
+    @Test func aFolderIsRefusedAndKeepsItsFiles() throws {
+        let out = folder + "/out"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try Data("precious".utf8).write(to: URL(fileURLWithPath: out + "/keep.txt"))
+        let store = try store()
+        let error = #expect(throws: StoreError.self) { try store.exportArchive(to: out) }
+        #expect(error?.detail.contains("is a folder") == true)
+        #expect(try String(contentsOfFile: out + "/keep.txt", encoding: .utf8) == "precious")
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    @Test func aFileThatIsNotAnExportIsLeftAlone() throws {
+        let file = folder + "/tierline.sqlite"
+        let bytes = Data("SQLite format 3\u{0}".utf8 + [UInt8](repeating: 7, count: 4096))
+        try bytes.write(to: URL(fileURLWithPath: file))
+        let store = try store()
+        let error = #expect(throws: StoreError.self) { try store.exportArchive(to: file) }
+        #expect(error?.detail.contains("not an export file") == true)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == bytes)
+        #expect(!FileManager.default.fileExists(atPath: file + ".partial"))
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    @Test func aPipeAndALinkAreRefused() throws {
+        let pipe = folder + "/pipe"
+        #expect(mkfifo(pipe, 0o600) == 0)
+        #expect(try refusal(pipe).contains("not a regular file"))
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let target = folder + "/target.txt"
+        try Data("kept".utf8).write(to: URL(fileURLWithPath: target))
+        try FileManager.default.createSymbolicLink(atPath: folder + "/link", withDestinationPath: target)
+        #expect(try refusal(folder + "/link").contains("not a regular file"))
+    }
+
+    @Test func anEarlierExportIsReplacedWhole() throws {
+        let file = folder + "/fleet.tlx"
+        let store = try store()
+        _ = try store.exportArchive(to: file)
+        try store.createTicket(TicketDraft(subject: "VPN drops"))
+        #expect(try store.exportArchive(to: file).blocks == 2)
+        #expect(try BlockArchive.decode([UInt8](Data(contentsOf: URL(fileURLWithPath: file)))).blocks.count == 2)
+        // An empty file (made by `touch`, say) may be written over too.
+        let empty = folder + "/empty.tlx"
+        FileManager.default.createFile(atPath: empty, contents: nil)
+        #expect(try store.exportArchive(to: empty).blocks == 2)
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+}
