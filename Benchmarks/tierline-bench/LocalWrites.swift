@@ -174,19 +174,26 @@ struct Delta {
 func encodeDelta(from store: TicketDatabase, to peer: VersionVector) throws -> Delta {
     var delta = Delta()
     var blocks: [Block] = []
+    // A compact line carries the first blocks of a page that fit its size bound (PROTOCOL 2.3.1), so
+    // each line starts where the previous one stopped, as a session's next batch does.
+    var slices: [Range<Int>] = []
     delta.encodeSeconds = try timed {
         blocks = try store.blocks(after: peer)
-        for start in stride(from: 0, to: blocks.count, by: 1024) {
+        var start = 0
+        while start < blocks.count {
             let encoded = try ChangeSet.encode(Array(blocks[start..<min(start + 1024, blocks.count)]), batch: 1, keys: [:], level: 1, format: .compact)
             delta.lines.append(encoded.line)
             delta.raw += encoded.size
             delta.zlib1 += compressedBytes(encoded.line)
+            slices.append(start..<start + encoded.blockCount)
+            start += encoded.blockCount
         }
     }
-    for start in stride(from: 0, to: blocks.count, by: 1024) {
-        let slice = Array(blocks[start..<min(start + 1024, blocks.count)])
-        delta.zlib6 += compressedBytes(try ChangeSet.encode(slice, batch: 1, keys: [:], level: 6, format: .compact).line)
-        delta.zlib6Protocol2 += compressedBytes(try ChangeSet.encode(slice, batch: 1, keys: [:], level: 6).line)
+    for slice in slices {
+        let compact = try ChangeSet.encode(Array(blocks[slice]), batch: 1, keys: [:], level: 6, format: .compact)
+        guard compact.blockCount == slice.count else { fatalError("W2: a slice that fit at zlib level 1 does not fit at level 6") }
+        delta.zlib6 += compressedBytes(compact.line)
+        delta.zlib6Protocol2 += compressedBytes(try ChangeSet.encode(Array(blocks[slice]), batch: 1, keys: [:], level: 6).line)
     }
     return delta
 }
