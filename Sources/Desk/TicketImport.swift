@@ -1,3 +1,4 @@
+import Crypto
 import Escalation
 import Foundation
 import TicketModel
@@ -5,9 +6,11 @@ import TicketStore
 
 /// What `ticket import` did.
 public struct TicketImportReport: Sendable, Equatable, Encodable {
-    /// Rows read from the file (each opened one ticket).
+    /// Rows read from the file: each opened one ticket now (`created`) or on an earlier run of the
+    /// same file (`alreadyImported`).
     public var rows = 0
     public var created = 0
+    public var alreadyImported = 0
     /// Signed blocks written, and the transactions they were written in.
     public var blocks = 0
     public var transactions = 0
@@ -29,6 +32,11 @@ extension HelpDesk {
     /// written. Imported tickets are written as local writes, in batches (``TicketDatabase/batch(_:)``);
     /// they put no notices in the outbox (an assignee is not told of each imported ticket). A crash
     /// between two transactions keeps the tickets of those before it.
+    ///
+    /// A re-run of the same file resumes: each row's ticket id is a ``NameUUID`` of this site, the
+    /// file's SHA-256 and the row's line, and a row whose ticket is stored already is skipped and
+    /// counted as `alreadyImported`. A failure in a transaction throws a message that says how many
+    /// rows are stored and to run the same file again.
     /// - Parameter progress: tickets opened so far and the file's total, after each transaction.
     public func importTickets(_ data: Data, format: TicketSheet.Format, file: String, actor: String, now: Int64,
                               allowUnknown: Bool = false, batchSize: Int = 1_000,
@@ -54,27 +62,42 @@ extension HelpDesk {
                 }
             }
             let follow = library.isEmpty ? nil : escalation.policy(library, now: now)
+            let digest = Array(SHA256.hash(data: data))
             var report = TicketImportReport()
             var first: UUID?, last: UUID?
             var start = 0
             let size = max(1, batchSize)
             while start < rows.count {
                 let part = rows[start..<min(start + size, rows.count)]
-                let summary = try store.batch { batch in
-                    for row in part {
-                        var draft = row.draft
-                        draft.actor = actor
-                        let id = try batch.create(draft, attributed: true)
-                        if let follow { batch.follow(id, with: follow) }
-                        if first == nil { first = id }
-                        last = id
+                var made: [UUID] = []
+                var skipped = 0
+                let summary: LocalBatch.Summary
+                do {
+                    summary = try store.batch { batch in
+                        for row in part {
+                            let id = Self.importID(site: batch.site, digest: digest, line: row.line)
+                            if try batch.contains(id) { skipped += 1; continue }
+                            var draft = row.draft
+                            draft.actor = actor
+                            try batch.create(draft, id: id, attributed: true)
+                            if let follow { batch.follow(id, with: follow) }
+                            made.append(id)
+                        }
                     }
+                } catch {
+                    let stored = report.rows
+                    let cause = (error as? StoreError)?.detail ?? (error as? DeskError)?.message ?? "\(error)"
+                    throw DeskError((error as? StoreError).map { DeskError($0).code } ?? .storeRefused,
+                                    "\(file) line \(part.first!.line): the import stopped: \(cause). The \(stored) row(s) before that line are stored (\(report.created) opened now, \(report.alreadyImported) before); fix the cause and run the same command on the unchanged file: rows already imported are skipped")
                 }
+                first = first ?? made.first
+                last = made.last ?? last
                 for row in part { report.byPriority[row.draft.priority.rawValue, default: 0] += 1 }
                 report.rows += part.count
-                report.created += part.count
+                report.created += made.count
+                report.alreadyImported += skipped
                 report.blocks += summary.blocks
-                report.transactions += 1
+                report.transactions += made.isEmpty ? 0 : 1
                 start += part.count
                 progress(start, rows.count)
             }
@@ -82,5 +105,13 @@ extension HelpDesk {
             report.lastNumber = try last.map { try store.ticket($0.uuidString.lowercased()).displayNumber }
             return report
         }
+    }
+
+    /// The id `ticket import` gives the ticket of a file's row: a ``NameUUID`` of the site, the
+    /// file's SHA-256 and the row's line, so a re-run of the same file finds what it wrote.
+    static func importID(site: SiteID, digest: [UInt8], line: Int) -> UUID {
+        var name = Array("tierline ticket import\u{0}\(site.rawValue)\u{0}".utf8) + digest
+        withUnsafeBytes(of: UInt64(line).bigEndian) { name.append(contentsOf: $0) }
+        return NameUUID.make(name)
     }
 }

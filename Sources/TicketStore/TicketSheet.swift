@@ -189,6 +189,9 @@ public enum TicketSheet {
         for case let (field, value?, limit) in limits where value.utf8.count > limit {
             throw refuse(field, "\(value.utf8.count) bytes; the limit is \(limit)")
         }
+        for case let (field, value?, _) in limits + [("tags", row.draft.tags.joined(), 0)] where value.utf8.contains(0) {
+            throw refuse(field, "contains a NUL character (U+0000); remove it")
+        }
         for tag in row.draft.tags where tag.utf8.count > BlockLimits.maxNameBytes {
             throw refuse("tags", "a tag of \(tag.utf8.count) bytes; the limit is \(BlockLimits.maxNameBytes)")
         }

@@ -1,6 +1,7 @@
 import Desk
 import Foundation
 import TestSupport
+import Synchronization
 import Testing
 import TicketModel
 import TicketStore
@@ -116,5 +117,48 @@ import TicketStore
         }
         #expect(channel.message.contains("t.csv line 2, column 2 (channel)"))
         #expect(try desk.importTickets(Data(lines.utf8), format: .jsonl, file: "t.jsonl", actor: "ops", now: Self.now, allowUnknown: true).created == 2)
+    }
+
+    /// A failure after two committed batches keeps their tickets and says so; running the same file
+    /// again opens the rest only: one ticket per row (issue 23: a re-run used to import every row again).
+    @Test func aStoppedImportResumesOnTheSameFileWithOneTicketPerRow() throws {
+        var store = try memoryStore("hub", role: .coordinator)
+        var csv = "subject,priority\n"
+        for index in 1...25 { csv += "Ticket \(index),normal\n" }
+        let commits = Mutex(0)
+        store.faultHook = { point in
+            guard point == "beforeCommit" else { return }
+            if commits.withLock({ $0 += 1; return $0 }) == 3 { throw CocoaError(.fileWriteOutOfSpace) }
+        }
+        let error = try refusal {
+            _ = try HelpDesk(store: store).importTickets(Data(csv.utf8), format: .csv, file: "t.csv", actor: "ops", now: Self.now, batchSize: 10)
+        }
+        #expect(error.message.contains("t.csv line 22: the import stopped"))
+        #expect(error.message.contains("The 20 row(s) before that line are stored") && error.message.contains("run the same command on the unchanged file"))
+        #expect(try store.tickets().count == 20)
+        store.faultHook = nil
+        let report = try HelpDesk(store: store).importTickets(Data(csv.utf8), format: .csv, file: "t.csv", actor: "ops", now: Self.now, batchSize: 10)
+        #expect(report.rows == 25 && report.created == 5 && report.alreadyImported == 20)
+        #expect(report.firstNumber == "HUB-21" && report.lastNumber == "HUB-25")
+        let again = try HelpDesk(store: store).importTickets(Data(csv.utf8), format: .csv, file: "t.csv", actor: "ops", now: Self.now, batchSize: 7)
+        #expect(again.created == 0 && again.alreadyImported == 25 && again.firstNumber == nil)
+        let tickets = try store.tickets()
+        #expect(tickets.count == 25 && Set(tickets.map(\.subject)).count == 25)
+        // The same rows in an edited file are another import.
+        #expect(try HelpDesk(store: store).importTickets(Data((csv + "One more,low\n").utf8), format: .csv, file: "t.csv", actor: "ops", now: Self.now).created == 26)
+    }
+
+    /// SQLite cuts a stored text at U+0000, so a NUL is refused: with its place in a file, and by
+    /// every local write (`ticket create`, intake) through the shared check.
+    @Test func aNULIsRefusedWithItsPlaceAndByEveryWrite() throws {
+        #expect {
+            _ = try TicketSheet.parse(Data("subject,customer\nA,C\u{0}1\n".utf8), format: .csv, file: "t.csv")
+        } throws: { error in
+            (error as? StoreError)?.detail.contains("t.csv line 2, column 2 (customer): contains a NUL character") == true
+        }
+        let store = try memoryStore("hub", role: .coordinator)
+        #expect(throws: StoreError.self) { try store.createTicket(TicketDraft(subject: "A\u{0}B")) }
+        #expect(throws: StoreError.self) { try store.createTicket(TicketDraft(subject: "A", firstMessage: "x\u{0}")) }
+        #expect(try store.tickets().isEmpty)
     }
 }
