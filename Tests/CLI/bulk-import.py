@@ -203,6 +203,24 @@ def main():
         report = json.loads(p.stdout) if p.returncode == 0 else {}
         check("a third run opens nothing", report.get("created") == 0 and report.get("alreadyImported") == rows and count_tickets(resumed) == rows,
               p.stderr or p.stdout)
+
+        # 8. Refusals name what is wrong and what to do: a folder, a 0-byte file, held-back blocks.
+        p = tl("import", work, "--store", resumed)
+        check("import of a folder: exit 2, 'is a folder; give the export file'", p.returncode == 2 and "is a folder; give the export file" in p.stderr, p.stderr)
+        zero = os.path.join(work, "zero.tlx")
+        open(zero, "wb").close()
+        p = tl("import", zero, "--store", resumed)
+        check("import of a 0-byte file says it is empty", p.returncode != 0 and "the file is empty (0 bytes)" in p.stderr, p.stderr)
+        since = os.path.join(work, "since.json")
+        with open(since, "w") as f:
+            json.dump({"north": 1}, f)
+        part = os.path.join(work, "part.tlx")
+        require("export of north's later blocks", tl("export", "--store", north, "--out", part, "--since-vector", since, "--quiet").returncode == 0)
+        lone = os.path.join(work, "lone")
+        require("init lone", tl("init", "--site", "lone", "--store", lone).returncode == 0)
+        p = tl("import", part, "--store", lone, "--quiet")
+        check("blocks held back: the import says to import or sync the missing ones", p.returncode == 0 and "held back" in p.stdout
+              and "note:" in p.stderr and "tierline sync" in p.stderr, p.stdout + p.stderr)
     harness.summary("bulk-import", started)
     return 1 if harness.failed else 0
 
