@@ -26,7 +26,7 @@ extension HelpDesk {
     /// Opens a ticket for each row of a CSV or JSON-lines file (``TicketSheet``), in transactions of
     /// `batchSize` tickets, each with its SLA policy pinned as ``open(_:now:allowUnknown:)`` pins it.
     ///
-    /// Every row is checked first, as `open` checks a draft (texts and their limits, a known channel
+    /// The file is read twice, a row at a time. Every row is checked first, as `open` checks a draft (texts and their limits, a known channel
     /// and customer tier, assignee and group in the agent directory once one is published, unless
     /// `allowUnknown`): one bad row refuses the whole file, naming its line and column, and nothing is
     /// written. Imported tickets are written as local writes, in batches (``TicketDatabase/batch(_:)``);
@@ -38,16 +38,44 @@ extension HelpDesk {
     /// counted as `alreadyImported`. A failure in a transaction throws a message that says how many
     /// rows are stored and to run the same file again.
     /// - Parameter progress: tickets opened so far and the file's total, after each transaction.
+    /// - Parameter checking: rows checked so far and the bytes of the file read, during the check.
     public func importTickets(_ data: Data, format: TicketSheet.Format, file: String, actor: String, now: Int64,
                               allowUnknown: Bool = false, batchSize: Int = 1_000,
-                              progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> TicketImportReport {
+                              progress: (_ done: Int, _ total: Int) -> Void = { _, _ in },
+                              checking: (_ rows: Int, _ bytes: Int) -> Void = { _, _ in }) throws -> TicketImportReport {
+        try importTickets(format: format, file: file, actor: actor, now: now, allowUnknown: allowUnknown, batchSize: batchSize,
+                          checking: checking, progress: progress) { TicketSheet.Reader.source(data) }
+    }
+
+    /// Imports the file at `path` (see ``importTickets(_:format:file:actor:now:allowUnknown:batchSize:progress:checking:)``),
+    /// reading it twice, a window at a time: memory holds a batch of rows, not the file.
+    public func importTickets(from path: String, format: TicketSheet.Format, actor: String, now: Int64,
+                              allowUnknown: Bool = false, batchSize: Int = 1_000,
+                              progress: (_ done: Int, _ total: Int) -> Void = { _, _ in },
+                              checking: (_ rows: Int, _ bytes: Int) -> Void = { _, _ in }) throws -> TicketImportReport {
+        try importTickets(format: format, file: path, actor: actor, now: now, allowUnknown: allowUnknown, batchSize: batchSize,
+                          checking: checking, progress: progress) {
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue,
+                  let handle = FileHandle(forReadingAtPath: path) else {
+                throw DeskError(.invalidInput, "cannot read \(path)\(isFolder.boolValue ? ": it is a folder; give the CSV or JSON-lines file" : "; check the path and its permissions")")
+            }
+            return { try handle.read(upToCount: 1 << 16).map { [UInt8]($0) } ?? [] }
+        }
+    }
+
+    func importTickets(format: TicketSheet.Format, file: String, actor: String, now: Int64, allowUnknown: Bool, batchSize: Int,
+                       checking: (Int, Int) -> Void, progress: (Int, Int) -> Void,
+                       open: () throws -> (() throws -> [UInt8])) throws -> TicketImportReport {
         try DeskError.translating {
-            let rows = try TicketSheet.parse(data, format: format, file: file)
             let library = try escalation.library()
             let directory = DirectoryCheck(AgentDirectory(library: library))
+            // The check pass: every row, before anything is written.
+            let check = TicketSheet.Reader(format: format, file: file, source: try open())
             // Rows naming the same channel, tier, assignee and group pass or fail alike: checked once.
             var passed = Set<[String?]>()
-            for row in rows {
+            var total = 0
+            while let row = try check.next() {
                 var draft = row.draft
                 draft.actor = actor
                 let key = [draft.channel, draft.customerTier, draft.assignee, draft.group]
@@ -60,15 +88,22 @@ extension HelpDesk {
                 } catch let error as StoreError {
                     throw DeskError(.invalidInput, "\(file) \(row.place(nil)): \(error.detail); nothing was imported")
                 }
+                total += 1
+                if total % 1_000 == 0 { checking(total, check.bytesRead) }
             }
+            guard total > 0, let digest = check.digest else { throw StoreError(.invalidInput, "\(file) holds no tickets; nothing was imported") }
+            checking(total, check.bytesRead)
             let follow = library.isEmpty ? nil : escalation.policy(library, now: now)
-            let digest = Array(SHA256.hash(data: data))
             var report = TicketImportReport()
             var first: UUID?, last: UUID?
-            var start = 0
             let size = max(1, batchSize)
-            while start < rows.count {
-                let part = rows[start..<min(start + size, rows.count)]
+            // The write pass reads the file again, a batch of rows at a time.
+            let rows = TicketSheet.Reader(format: format, file: file, source: try open())
+            var part: [TicketSheet.Row] = []
+            repeat {
+                part.removeAll(keepingCapacity: true)
+                while part.count < size, let row = try rows.next() { part.append(row) }
+                if part.isEmpty { break }
                 var made: [UUID] = []
                 var skipped = 0
                 let summary: LocalBatch.Summary
@@ -85,10 +120,9 @@ extension HelpDesk {
                         }
                     }
                 } catch {
-                    let stored = report.rows
                     let cause = (error as? StoreError)?.detail ?? (error as? DeskError)?.message ?? "\(error)"
                     throw DeskError((error as? StoreError).map { DeskError($0).code } ?? .storeRefused,
-                                    "\(file) line \(part.first!.line): the import stopped: \(cause). The \(stored) row(s) before that line are stored (\(report.created) opened now, \(report.alreadyImported) before); fix the cause and run the same command on the unchanged file: rows already imported are skipped")
+                                    "\(file) line \(part[0].line): the import stopped: \(cause). The \(report.rows) row(s) before that line are stored (\(report.created) opened now, \(report.alreadyImported) before); fix the cause and run the same command on the unchanged file: rows already imported are skipped")
                 }
                 first = first ?? made.first
                 last = made.last ?? last
@@ -98,8 +132,10 @@ extension HelpDesk {
                 report.alreadyImported += skipped
                 report.blocks += summary.blocks
                 report.transactions += made.isEmpty ? 0 : 1
-                start += part.count
-                progress(start, rows.count)
+                progress(report.rows, total)
+            } while part.count == size
+            if report.rows != total || rows.digest != digest {
+                throw DeskError(.invalidInput, "\(file) changed during the import (\(report.created) ticket(s) opened from it); import a file nothing is writing to")
             }
             report.firstNumber = try first.map { try store.ticket($0.uuidString.lowercased()).displayNumber }
             report.lastNumber = try last.map { try store.ticket($0.uuidString.lowercased()).displayNumber }

@@ -161,4 +161,41 @@ import TicketStore
         #expect(throws: StoreError.self) { try store.createTicket(TicketDraft(subject: "A", firstMessage: "x\u{0}")) }
         #expect(try store.tickets().isEmpty)
     }
+
+    /// The reader hands out rows as it reads, holding a window and a record, not the file (issue 23:
+    /// an import held ~20 times its file); its digest is the file's SHA-256.
+    @Test func theReaderStreamsRowsAndTakesTheFilesDigest() throws {
+        var csv = "subject,first message\n"
+        for index in 1...10_000 { csv += "Ticket \(index),\"line one\nline, two \(index)\"\n" }
+        let data = Data(csv.utf8)
+        let reader = TicketSheet.Reader(format: .csv, file: "t.csv", source: TicketSheet.Reader.source(data))
+        let first = try #require(try reader.next())
+        #expect(first.line == 2 && first.draft.firstMessage == "line one\nline, two 1")
+        #expect(reader.bytesRead < data.count / 2 && reader.digest == nil)
+        var last = first
+        var count = 1
+        while let row = try reader.next() { (last, count) = (row, count + 1) }
+        #expect(count == 10_000 && last.line == 2 + 2 * 9_999 && last.draft.subject == "Ticket 10000")
+        let other = TicketSheet.Reader(format: .csv, file: "t.csv", source: TicketSheet.Reader.source(data + Data("One more,\n".utf8)))
+        while try other.next() != nil {}
+        #expect(reader.digest?.count == 32 && other.digest?.count == 32 && reader.digest != other.digest)
+        #expect(try TicketSheet.parse(data, format: .csv, file: "t.csv").map(\.line) == (0..<10_000).map { 2 + 2 * $0 })
+    }
+
+    /// The file is read twice; one that changes between the reads is refused, not imported under
+    /// the first read's ids.
+    @Test func aFileChangedBetweenTheCheckAndTheWritesIsRefused() throws {
+        let path = NSTemporaryDirectory() + "tl-import-\(UUID().uuidString).csv"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Data("subject\nA\nB\n".utf8).write(to: URL(fileURLWithPath: path))
+        let store = try memoryStore("hub", role: .coordinator)
+        let error = try refusal {
+            _ = try HelpDesk(store: store).importTickets(from: path, format: .csv, actor: "ops", now: Self.now) { _, _ in } checking: { _, _ in
+                try? Data("subject\nA\nB\nC\n".utf8).write(to: URL(fileURLWithPath: path))
+            }
+        }
+        #expect(error.message.contains("changed during the import"))
+        let folder = try refusal { _ = try HelpDesk(store: store).importTickets(from: NSTemporaryDirectory(), format: .csv, actor: "ops", now: Self.now) }
+        #expect(folder.message.contains("it is a folder"))
+    }
 }

@@ -13,7 +13,7 @@ extension TicketCommand {
             discussion: """
                 Each CSV row (header row required) or JSON line (one object) is a ticket: subject (required), priority (low, normal, high, urgent), customer, channel, group, assignee, tags (a JSON array, or tags separated by ';'), category, customer_tier, first_message. \
                 The format comes from the file's extension (.csv, .jsonl, .ndjson) unless --format says it. \
-                Every row is checked as `ticket create` checks its flags before anything is written: one bad row refuses the whole file with its line and column, and nothing is imported. \
+                The file is read twice, a row at a time (memory holds a batch, not the file): every row is checked as `ticket create` checks its flags before anything is written, with progress: one bad row refuses the whole file with its line and column, and nothing is imported. \
                 Tickets are then written --batch at a time, each transaction with their SLA policies; progress goes to stderr. Imported tickets send no notices. \
                 An import that stops (a crash, a full disk) keeps the batches it committed and says so; run the same command on the unchanged file to finish it: each row's ticket id comes from this site, the file's SHA-256 and the row's line, so rows already imported are skipped and counted as "already imported". An edited file is a new file: every row of it is imported again.
                 """)
@@ -33,12 +33,16 @@ extension TicketCommand {
         }
 
         func run() throws {
-            let data = try contents(of: file, hint: "; check the path and its permissions")
             let store = try options.open()
+            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+            let checkBar = CountProgress("ticket import", enabled: !quiet, minimum: 2_048)
             let bar = CountProgress("ticket import", enabled: !quiet, minimum: 2 * batch)
             let report = try HelpDesk(store: store).importTickets(
-                data, format: format ?? TicketSheet.format(forFile: file)!, file: file, actor: try actor.name(in: store), now: nowMillis(),
-                allowUnknown: allowUnknown, batchSize: batch) { done, total in bar.update(done, of: total) }
+                from: file, format: format ?? TicketSheet.format(forFile: file)!, actor: try actor.name(in: store), now: nowMillis(),
+                allowUnknown: allowUnknown, batchSize: batch,
+                progress: { done, total in bar.update(done, of: total) },
+                checking: { rows, bytes in checkBar.update(bytes >> 10, of: size >> 10, "checking, \(rows) rows; KiB") })
+            checkBar.finish()
             bar.finish()
             if options.json { return try printJSON(report) }
             printTable(["rows", "created", "already imported", "blocks", "transactions", "first", "last"],
