@@ -144,6 +144,8 @@ import TicketStore
         #expect(again.created == 0 && again.alreadyImported == 25 && again.firstNumber == nil)
         let tickets = try store.tickets()
         #expect(tickets.count == 25 && Set(tickets.map(\.subject)).count == 25)
+        // Name-based ids of version 8 and the RFC 9562 variant (PROTOCOL.md, intake on tickets).
+        #expect(tickets.allSatisfy { Array($0.id)[14] == "8" && "89ab".contains(Array($0.id)[19]) })
         // The same rows in an edited file are another import.
         #expect(try HelpDesk(store: store).importTickets(Data((csv + "One more,low\n").utf8), format: .csv, file: "t.csv", actor: "ops", now: Self.now).created == 26)
     }
