@@ -1,3 +1,4 @@
+import Crypto
 import Escalation
 import Foundation
 import TicketModel
@@ -5,9 +6,11 @@ import TicketStore
 
 /// What `ticket import` did.
 public struct TicketImportReport: Sendable, Equatable, Encodable {
-    /// Rows read from the file (each opened one ticket).
+    /// Rows read from the file: each opened one ticket now (`created`) or on an earlier run of the
+    /// same file (`alreadyImported`).
     public var rows = 0
     public var created = 0
+    public var alreadyImported = 0
     /// Signed blocks written, and the transactions they were written in.
     public var blocks = 0
     public var transactions = 0
@@ -23,23 +26,56 @@ extension HelpDesk {
     /// Opens a ticket for each row of a CSV or JSON-lines file (``TicketSheet``), in transactions of
     /// `batchSize` tickets, each with its SLA policy pinned as ``open(_:now:allowUnknown:)`` pins it.
     ///
-    /// Every row is checked first, as `open` checks a draft (texts and their limits, a known channel
+    /// The file is read twice, a row at a time. Every row is checked first, as `open` checks a draft (texts and their limits, a known channel
     /// and customer tier, assignee and group in the agent directory once one is published, unless
     /// `allowUnknown`): one bad row refuses the whole file, naming its line and column, and nothing is
     /// written. Imported tickets are written as local writes, in batches (``TicketDatabase/batch(_:)``);
     /// they put no notices in the outbox (an assignee is not told of each imported ticket). A crash
     /// between two transactions keeps the tickets of those before it.
+    ///
+    /// A re-run of the same file resumes: each row's ticket id is a ``NameUUID`` of this site, the
+    /// file's SHA-256 and the row's line, and a row whose ticket is stored already is skipped and
+    /// counted as `alreadyImported`. A failure in a transaction throws a message that says how many
+    /// rows are stored and to run the same file again.
     /// - Parameter progress: tickets opened so far and the file's total, after each transaction.
+    /// - Parameter checking: rows checked so far and the bytes of the file read, during the check.
     public func importTickets(_ data: Data, format: TicketSheet.Format, file: String, actor: String, now: Int64,
                               allowUnknown: Bool = false, batchSize: Int = 1_000,
-                              progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> TicketImportReport {
+                              progress: (_ done: Int, _ total: Int) -> Void = { _, _ in },
+                              checking: (_ rows: Int, _ bytes: Int) -> Void = { _, _ in }) throws -> TicketImportReport {
+        try importTickets(format: format, file: file, actor: actor, now: now, allowUnknown: allowUnknown, batchSize: batchSize,
+                          checking: checking, progress: progress) { TicketSheet.Reader.source(data) }
+    }
+
+    /// Imports the file at `path` (see ``importTickets(_:format:file:actor:now:allowUnknown:batchSize:progress:checking:)``),
+    /// reading it twice, a window at a time: memory holds a batch of rows, not the file.
+    public func importTickets(from path: String, format: TicketSheet.Format, actor: String, now: Int64,
+                              allowUnknown: Bool = false, batchSize: Int = 1_000,
+                              progress: (_ done: Int, _ total: Int) -> Void = { _, _ in },
+                              checking: (_ rows: Int, _ bytes: Int) -> Void = { _, _ in }) throws -> TicketImportReport {
+        try importTickets(format: format, file: path, actor: actor, now: now, allowUnknown: allowUnknown, batchSize: batchSize,
+                          checking: checking, progress: progress) {
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue,
+                  let handle = FileHandle(forReadingAtPath: path) else {
+                throw DeskError(.invalidInput, "cannot read \(path)\(isFolder.boolValue ? ": it is a folder; give the CSV or JSON-lines file" : "; check the path and its permissions")")
+            }
+            return { try handle.read(upToCount: 1 << 16).map { [UInt8]($0) } ?? [] }
+        }
+    }
+
+    func importTickets(format: TicketSheet.Format, file: String, actor: String, now: Int64, allowUnknown: Bool, batchSize: Int,
+                       checking: (Int, Int) -> Void, progress: (Int, Int) -> Void,
+                       open: () throws -> (() throws -> [UInt8])) throws -> TicketImportReport {
         try DeskError.translating {
-            let rows = try TicketSheet.parse(data, format: format, file: file)
             let library = try escalation.library()
             let directory = DirectoryCheck(AgentDirectory(library: library))
+            // The check pass: every row, before anything is written.
+            let check = TicketSheet.Reader(format: format, file: file, source: try open())
             // Rows naming the same channel, tier, assignee and group pass or fail alike: checked once.
             var passed = Set<[String?]>()
-            for row in rows {
+            var total = 0
+            while let row = try check.next() {
                 var draft = row.draft
                 draft.actor = actor
                 let key = [draft.channel, draft.customerTier, draft.assignee, draft.group]
@@ -52,35 +88,66 @@ extension HelpDesk {
                 } catch let error as StoreError {
                     throw DeskError(.invalidInput, "\(file) \(row.place(nil)): \(error.detail); nothing was imported")
                 }
+                total += 1
+                if total % 1_000 == 0 { checking(total, check.bytesRead) }
             }
+            guard total > 0, let digest = check.digest else { throw StoreError(.invalidInput, "\(file) holds no tickets; nothing was imported") }
+            checking(total, check.bytesRead)
             let follow = library.isEmpty ? nil : escalation.policy(library, now: now)
             var report = TicketImportReport()
             var first: UUID?, last: UUID?
-            var start = 0
             let size = max(1, batchSize)
-            while start < rows.count {
-                let part = rows[start..<min(start + size, rows.count)]
-                let summary = try store.batch { batch in
-                    for row in part {
-                        var draft = row.draft
-                        draft.actor = actor
-                        let id = try batch.create(draft, attributed: true)
-                        if let follow { batch.follow(id, with: follow) }
-                        if first == nil { first = id }
-                        last = id
+            // The write pass reads the file again, a batch of rows at a time.
+            let rows = TicketSheet.Reader(format: format, file: file, source: try open())
+            var part: [TicketSheet.Row] = []
+            repeat {
+                part.removeAll(keepingCapacity: true)
+                while part.count < size, let row = try rows.next() { part.append(row) }
+                if part.isEmpty { break }
+                var made: [UUID] = []
+                var skipped = 0
+                let summary: LocalBatch.Summary
+                do {
+                    summary = try store.batch { batch in
+                        for row in part {
+                            let id = Self.importID(site: batch.site, digest: digest, line: row.line)
+                            if try batch.contains(id) { skipped += 1; continue }
+                            var draft = row.draft
+                            draft.actor = actor
+                            try batch.create(draft, id: id, attributed: true)
+                            if let follow { batch.follow(id, with: follow) }
+                            made.append(id)
+                        }
                     }
+                } catch {
+                    let cause = (error as? StoreError)?.detail ?? (error as? DeskError)?.message ?? "\(error)"
+                    throw DeskError((error as? StoreError).map { DeskError($0).code } ?? .storeRefused,
+                                    "\(file) line \(part[0].line): the import stopped: \(cause). The \(report.rows) row(s) before that line are stored (\(report.created) opened now, \(report.alreadyImported) before); fix the cause and run the same command on the unchanged file: rows already imported are skipped")
                 }
+                first = first ?? made.first
+                last = made.last ?? last
                 for row in part { report.byPriority[row.draft.priority.rawValue, default: 0] += 1 }
                 report.rows += part.count
-                report.created += part.count
+                report.created += made.count
+                report.alreadyImported += skipped
                 report.blocks += summary.blocks
-                report.transactions += 1
-                start += part.count
-                progress(start, rows.count)
+                report.transactions += made.isEmpty ? 0 : 1
+                progress(report.rows, total)
+            } while part.count == size
+            if report.rows != total || rows.digest != digest {
+                throw DeskError(.invalidInput, "\(file) changed during the import (\(report.created) ticket(s) opened from it); import a file nothing is writing to")
             }
             report.firstNumber = try first.map { try store.ticket($0.uuidString.lowercased()).displayNumber }
             report.lastNumber = try last.map { try store.ticket($0.uuidString.lowercased()).displayNumber }
             return report
         }
+    }
+
+    /// The id `ticket import` gives the ticket of a file's row: a ``NameUUID`` of the site, the
+    /// file's SHA-256 and the row's line, so a re-run of the same file finds what it wrote.
+    static func importID(site: SiteID, digest: [UInt8], line: Int) -> UUID {
+        var name = Array("tierline ticket import\u{0}\(site.rawValue)\u{0}".utf8) + digest
+        withUnsafeBytes(of: UInt64(line).bigEndian) { name.append(contentsOf: $0) }
+        return NameUUID.make(name)
     }
 }

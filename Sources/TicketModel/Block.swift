@@ -302,6 +302,20 @@ public enum UUIDv7 {
     }
 }
 
+/// Name-based version 8 UUIDs (RFC 9562, section 5.8): the first 16 bytes of the SHA-256 of a name,
+/// with the version and variant bits set. The same name always gives the same id, so a writer that
+/// derives its ids from what it reads (`ticket import`: the site, the file's digest and the row's
+/// line) can tell on a second run which of them it already wrote. Nothing reads a time from an id
+/// (lists order tickets by their created stamp, ids only break ties), so these sit beside UUIDv7s.
+public enum NameUUID {
+    public static func make(_ name: [UInt8]) -> UUID {
+        var b = Array(SHA256.hash(data: name).prefix(16))
+        b[6] = 0x80 | (b[6] & 0x0f)
+        b[8] = 0x80 | (b[8] & 0x3f)
+        return UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+    }
+}
+
 /// A stored block read for some of its changes only: its header is decoded once, each change when
 /// asked for, at an offset from ``Block/changeOffsets``. Nothing is verified beyond the codec's
 /// rules: this reads a replica's own log.

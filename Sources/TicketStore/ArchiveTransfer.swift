@@ -134,6 +134,10 @@ extension TicketDatabase {
     public func importArchive(from path: String, batching: ImportBatching = ImportBatching(),
                               progress: (_ pass: ImportPass, _ done: Int, _ total: Int) -> Void = { _, _, _ in }) throws -> ApplyReport {
         try importArchive(batching: batching, progress: progress) {
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+                throw StoreError(.invalidInput, "\(path) is a folder; give the export file (written by `tierline export --out FILE`)")
+            }
             guard let handle = FileHandle(forReadingAtPath: path) else {
                 throw StoreError(.notInitialized, "cannot read \(path); check the path and its permissions")
             }

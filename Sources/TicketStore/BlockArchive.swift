@@ -136,6 +136,9 @@ public enum BlockArchive {
         public init(source: @escaping () throws -> [UInt8]) throws {
             self.source = source
             decompressor = try ZlibDecompressor(algorithm: .zlib)
+            guard try readSource() else {
+                throw StoreError(.corruptFile, "the file is empty (0 bytes): it is not an export; export it again, or check you named the right file")
+            }
             guard try fill(1) else { throw StoreError(.corruptFile, "the file is empty (or its zlib stream holds nothing); export it again") }
             try readHeader()
         }

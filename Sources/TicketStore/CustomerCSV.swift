@@ -81,12 +81,13 @@ public enum CustomerCSV {
 
     /// The records of `text` with the line each starts on: RFC 4180 fields, as the CRM reader takes
     /// them (the agent directory's import reads its file with it too).
-    public static func records(_ text: String, file: String) throws -> [(line: Int, fields: [String])] {
+    /// - Parameter firstLine: the line `text` starts on in its file (a reader fed a record at a time).
+    public static func records(_ text: String, file: String, firstLine: Int = 1) throws -> [(line: Int, fields: [String])] {
         var out: [(line: Int, fields: [String])] = []
         var fields: [String] = []
         var field = ""
         var quoted = false, wasQuoted = false
-        var line = 1, start = 1
+        var line = firstLine, start = firstLine
         var chars = text.unicodeScalars.makeIterator()
         var pending: Unicode.Scalar? = nil
         func next() -> Unicode.Scalar? {

@@ -28,7 +28,8 @@ public struct LocalBatch: ~Copyable {
 
     let db: Database
     let store: TicketDatabase
-    let site: SiteID
+    /// The site this batch writes as.
+    public let site: SiteID
     let key: SiteKey
     var clock: HybridClock
     var vector: VersionVector
@@ -61,11 +62,13 @@ public struct LocalBatch: ~Copyable {
     ///   a field it also sets (an import sets `status` this way).
     /// - Parameter attributed: records the draft's actor with the opening's fields, as
     ///   ``TicketDatabase/createTicket(_:follow:)`` does (an `attribution` event after the create).
+    /// - Parameter id: the new ticket's id (``NameUUID``, so a re-run can tell it is there with
+    ///   ``contains(_:)``); a fresh UUIDv7 when `nil`. The caller makes sure no ticket has it.
     @discardableResult
-    public mutating func create(_ draft: TicketDraft, fields: [(Field, FieldValue)] = [], attributed: Bool = false) throws -> UUID {
+    public mutating func create(_ draft: TicketDraft, id: UUID? = nil, fields: [(Field, FieldValue)] = [], attributed: Bool = false) throws -> UUID {
         try store.validate(draft)
         for (field, value) in fields { try store.validate(field, value) }
-        let id = UUIDv7.make(millis: store.wallClock(), random: TicketDatabase.randomBytes(10))
+        let id = id ?? UUIDv7.make(millis: store.wallClock(), random: TicketDatabase.randomBytes(10))
         let messageID = UUIDv7.make(millis: store.wallClock(), random: TicketDatabase.randomBytes(10))
         created.insert(id)
         opened[id] = TicketState(id: id)
@@ -122,6 +125,12 @@ public struct LocalBatch: ~Copyable {
         try store.checkText(tag, "tag", max: BlockLimits.maxNameBytes, allowEmpty: false)
         try requireTicket(id)
         return tag.precomposedStringWithCanonicalMapping
+    }
+
+    /// Whether a ticket with this id is stored or opened by this batch.
+    public func contains(_ id: UUID) throws -> Bool {
+        if created.contains(id) { return true }
+        return try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM ticket WHERE id = ?)"), arguments: [id.lowercased]) ?? false
     }
 
     private func requireTicket(_ id: UUID) throws {

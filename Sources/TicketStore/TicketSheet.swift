@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import StrictJSON
 import TicketModel
@@ -52,16 +53,134 @@ public enum TicketSheet {
     /// one is at fault, the column.
     /// - Throws: ``StoreError`` `.invalidInput`; nothing is written by this function.
     public static func parse(_ data: Data, format: Format, file: String) throws -> [Row] {
-        guard var text = String(data: data, encoding: .utf8) else {
-            throw StoreError(.invalidInput, "\(file) is not UTF-8 text; save it as UTF-8")
-        }
-        if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
-        let rows = switch format {
-        case .csv: try csvRows(text, file: file)
-        case .jsonl: try jsonRows(text, file: file)
-        }
+        let reader = Reader(format: format, file: file, source: Reader.source(data))
+        var rows: [Row] = []
+        while let row = try reader.next() { rows.append(row) }
         guard !rows.isEmpty else { throw StoreError(.invalidInput, "\(file) holds no tickets; nothing was imported") }
         return rows
+    }
+
+    /// Reads a file's rows one at a time, holding one record and a window of the file (`ticket
+    /// import` reads a file twice this way, so its memory does not grow with the file), and takes the
+    /// file's SHA-256 as it goes.
+    ///
+    /// ```swift
+    /// let reader = TicketSheet.Reader(format: .csv, file: "t.csv", source: TicketSheet.Reader.source(data))
+    /// while let row = try reader.next() { print(row.line, row.draft.subject) }
+    /// print(reader.digest!)
+    /// ```
+    public final class Reader {
+        /// The longest record taken (a first message of the largest size, escaped, fits many times).
+        public static let maxRecordBytes = 8 << 20
+        static let window = 1 << 16
+        let format: Format
+        let file: String
+        let source: () throws -> [UInt8]
+        var buffer: [UInt8] = []
+        var start = 0
+        var sourceEnded = false
+        var hasher = SHA256()
+        /// The next line's number.
+        var line = 1
+        var fields: [String]?
+        var known: [String: String] = [:]
+        /// Bytes read from the file so far.
+        public private(set) var bytesRead = 0
+        /// The file's SHA-256, once ``next()`` has returned `nil`.
+        public private(set) var digest: [UInt8]?
+
+        /// - Parameter source: returns the file's next bytes, empty at its end.
+        public init(format: Format, file: String, source: @escaping () throws -> [UInt8]) {
+            (self.format, self.file, self.source) = (format, file, source)
+            for (name, others) in names { for spelling in [name] + others { known[spelling] = name } }
+        }
+
+        /// A source handing out `data` a window at a time.
+        public static func source(_ data: Data) -> () throws -> [UInt8] {
+            var offset = 0
+            return {
+                let end = min(data.count, offset + window)
+                defer { offset = end }
+                return [UInt8](data[data.startIndex + offset..<data.startIndex + end])
+            }
+        }
+
+        /// The next row, or `nil` after the last one.
+        /// - Throws: ``StoreError`` `.invalidInput` naming the line and, where one is at fault, the column.
+        public func next() throws -> Row? {
+            while let (number, text) = try nextRecord() {
+                switch format {
+                case .jsonl:
+                    if text.allSatisfy(\.isWhitespace) { continue }
+                    return try jsonRow(text, line: number, known: known, file: file)
+                case .csv:
+                    for record in try CustomerCSV.records(text, file: file, firstLine: number) {
+                        guard let fields else {
+                            fields = try csvHeader(record.fields, file: file)
+                            continue
+                        }
+                        if record.fields.allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) { continue }
+                        return try csvRow(record, fields: fields, file: file)
+                    }
+                }
+            }
+            if format == .csv, fields == nil {
+                throw StoreError(.invalidInput, "\(file) is empty; it needs a header row (subject,priority,customer,…)")
+            }
+            return nil
+        }
+
+        /// The next record's first line and text: a line, or for CSV as many lines as a quoted field
+        /// spans (a record ends at a line end outside quotes, where its quotes so far are even).
+        func nextRecord() throws -> (Int, String)? {
+            let first = line
+            var record: [UInt8] = []
+            var quotes = 0
+            while let part = try nextLine() {
+                line += 1
+                record += part
+                if format == .csv { quotes += part.reduce(0) { $0 + ($1 == 0x22 ? 1 : 0) } }
+                guard record.count <= Self.maxRecordBytes else {
+                    throw StoreError(.invalidInput, "\(file) line \(first): a record of over \(Self.maxRecordBytes >> 20) MiB; a ticket's fields are far smaller (is a quote left open?)")
+                }
+                if quotes % 2 == 0 { break }
+            }
+            if record.isEmpty { return nil }
+            if first == 1, record.starts(with: [0xEF, 0xBB, 0xBF]) { record.removeFirst(3) }
+            guard let text = String(validating: record, as: UTF8.self) else {
+                throw StoreError(.invalidInput, "\(file) line \(first) is not UTF-8 text; save the file as UTF-8")
+            }
+            return (first, text)
+        }
+
+        /// The next line with its line end, or `nil` at the end of the file.
+        func nextLine() throws -> ArraySlice<UInt8>? {
+            while true {
+                if let end = buffer[start...].firstIndex(of: 0x0A) {
+                    defer { start = end + 1 }
+                    return buffer[start...end]
+                }
+                if sourceEnded {
+                    guard start < buffer.count else {
+                        if digest == nil { digest = Array(hasher.finalize()) }
+                        return nil
+                    }
+                    defer { start = buffer.count }
+                    return buffer[start...]
+                }
+                if buffer.count - start > Self.maxRecordBytes {
+                    throw StoreError(.invalidInput, "\(file) line \(line): a line of over \(Self.maxRecordBytes >> 20) MiB; a ticket's fields are far smaller")
+                }
+                buffer.removeFirst(start)
+                start = 0
+                let bytes = try source()
+                if bytes.isEmpty { sourceEnded = true } else {
+                    hasher.update(data: bytes)
+                    bytesRead += bytes.count
+                    buffer += bytes
+                }
+            }
+        }
     }
 
     static func fieldName(csvHeader header: String) -> String? {
@@ -72,11 +191,9 @@ public enum TicketSheet {
         return nil
     }
 
-    static func csvRows(_ text: String, file: String) throws -> [Row] {
-        let records = try CustomerCSV.records(text, file: file)
-        guard let header = records.first else { throw StoreError(.invalidInput, "\(file) is empty; it needs a header row (subject,priority,customer,…)") }
+    static func csvHeader(_ header: [String], file: String) throws -> [String] {
         var fields: [String] = []
-        for (index, name) in header.fields.enumerated() {
+        for (index, name) in header.enumerated() {
             guard let field = fieldName(csvHeader: name) else {
                 throw StoreError(.invalidInput, "\(file) line 1, column \(index + 1): unknown column \(name.debugDescription); known: \(names.keys.sorted().joined(separator: ", "))")
             }
@@ -84,65 +201,57 @@ public enum TicketSheet {
             fields.append(field)
         }
         guard fields.contains("subject") else { throw StoreError(.invalidInput, "\(file) line 1: no subject column; every ticket needs a subject") }
-        var rows: [Row] = []
-        for record in records.dropFirst() {
-            if record.fields.allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) { continue }
-            guard record.fields.count == fields.count else {
-                throw StoreError(.invalidInput, "\(file) line \(record.line): \(record.fields.count) fields, the header has \(fields.count)")
-            }
-            var values: [String: (value: Value, column: Int)] = [:]
-            for (index, (field, value)) in zip(fields, record.fields).enumerated() {
-                values[field] = (field == "tags" ? .list(splitTags(value)) : .text(value), index + 1)
-            }
-            rows.append(try row(line: record.line, values, file: file))
-        }
-        return rows
+        return fields
     }
 
-    static func jsonRows(_ text: String, file: String) throws -> [Row] {
-        var rows: [Row] = []
-        var known: [String: String] = [:]
-        for (name, others) in names { for spelling in [name] + others { known[spelling] = name } }
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let number = index + 1
-            let content = line.hasSuffix("\r") ? line.dropLast() : line[...]
-            if content.allSatisfy(\.isWhitespace) { continue }
-            let node: StrictJSON.Node
-            do { node = try StrictJSON.parse(Array(content.utf8)) } catch {
-                throw StoreError(.invalidInput, "\(file) line \(number), column \(error.position.column): \(error.message); each line must be one JSON object")
-            }
-            guard case .object(let members) = node.value else {
-                throw StoreError(.invalidInput, "\(file) line \(number): not a JSON object; each line must be one object such as {\"subject\": \"…\"}")
-            }
-            var values: [String: (value: Value, column: Int)] = [:]
-            for member in members {
-                let column = member.value.position.column
-                guard let field = known[member.name] else {
-                    let near = StrictJSON.nearest(member.name, in: Set(known.keys)).map { "; did you mean \"\($0)\"?" } ?? ""
-                    throw StoreError(.invalidInput, "\(file) line \(number), column \(column): unknown member \"\(StrictJSON.printable(member.name))\"\(near); known: \(names.keys.sorted().joined(separator: ", "))")
-                }
-                guard values[field] == nil else {
-                    throw StoreError(.invalidInput, "\(file) line \(number), column \(column): \(field) is given twice (as \"\(StrictJSON.printable(member.name))\")")
-                }
-                switch member.value.value {
-                case .string(let text): values[field] = (field == "tags" ? .list(splitTags(text)) : .text(text), column)
-                case .null: values[field] = (.text(""), column)
-                case .array(let items) where field == "tags":
-                    var tags: [String] = []
-                    for item in items {
-                        guard case .string(let tag) = item.value else {
-                            throw StoreError(.invalidInput, "\(file) line \(number), column \(item.position.column) (tags): each tag must be a JSON string")
-                        }
-                        tags.append(tag)
-                    }
-                    values[field] = (.list(tags), column)
-                default:
-                    throw StoreError(.invalidInput, "\(file) line \(number), column \(column) (\(field)): must be a JSON string\(field == "tags" ? " or an array of strings" : "")")
-                }
-            }
-            rows.append(try row(line: number, values, file: file))
+    static func csvRow(_ record: (line: Int, fields: [String]), fields: [String], file: String) throws -> Row {
+        guard record.fields.count == fields.count else {
+            throw StoreError(.invalidInput, "\(file) line \(record.line): \(record.fields.count) fields, the header has \(fields.count)")
         }
-        return rows
+        var values: [String: (value: Value, column: Int)] = [:]
+        for (index, (field, value)) in zip(fields, record.fields).enumerated() {
+            values[field] = (field == "tags" ? .list(splitTags(value)) : .text(value), index + 1)
+        }
+        return try row(line: record.line, values, file: file)
+    }
+
+    static func jsonRow(_ line: String, line number: Int, known: [String: String], file: String) throws -> Row {
+        var content = Array(line.utf8)
+        while let last = content.last, last == 0x0A || last == 0x0D { content.removeLast() }
+        let node: StrictJSON.Node
+        do { node = try StrictJSON.parse(content) } catch {
+            throw StoreError(.invalidInput, "\(file) line \(number), column \(error.position.column): \(error.message); each line must be one JSON object")
+        }
+        guard case .object(let members) = node.value else {
+            throw StoreError(.invalidInput, "\(file) line \(number): not a JSON object; each line must be one object such as {\"subject\": \"…\"}")
+        }
+        var values: [String: (value: Value, column: Int)] = [:]
+        for member in members {
+            let column = member.value.position.column
+            guard let field = known[member.name] else {
+                let near = StrictJSON.nearest(member.name, in: Set(known.keys)).map { "; did you mean \"\($0)\"?" } ?? ""
+                throw StoreError(.invalidInput, "\(file) line \(number), column \(column): unknown member \"\(StrictJSON.printable(member.name))\"\(near); known: \(names.keys.sorted().joined(separator: ", "))")
+            }
+            guard values[field] == nil else {
+                throw StoreError(.invalidInput, "\(file) line \(number), column \(column): \(field) is given twice (as \"\(StrictJSON.printable(member.name))\")")
+            }
+            switch member.value.value {
+            case .string(let text): values[field] = (field == "tags" ? .list(splitTags(text)) : .text(text), column)
+            case .null: values[field] = (.text(""), column)
+            case .array(let items) where field == "tags":
+                var tags: [String] = []
+                for item in items {
+                    guard case .string(let tag) = item.value else {
+                        throw StoreError(.invalidInput, "\(file) line \(number), column \(item.position.column) (tags): each tag must be a JSON string")
+                    }
+                    tags.append(tag)
+                }
+                values[field] = (.list(tags), column)
+            default:
+                throw StoreError(.invalidInput, "\(file) line \(number), column \(column) (\(field)): must be a JSON string\(field == "tags" ? " or an array of strings" : "")")
+            }
+        }
+        return try row(line: number, values, file: file)
     }
 
     enum Value {
@@ -188,6 +297,9 @@ public enum TicketSheet {
                                                 ("firstMessage", row.draft.firstMessage, BlockLimits.maxBodyBytes)]
         for case let (field, value?, limit) in limits where value.utf8.count > limit {
             throw refuse(field, "\(value.utf8.count) bytes; the limit is \(limit)")
+        }
+        for case let (field, value?, _) in limits + [("tags", row.draft.tags.joined(), 0)] where value.utf8.contains(0) {
+            throw refuse(field, "contains a NUL character (U+0000); remove it")
         }
         for tag in row.draft.tags where tag.utf8.count > BlockLimits.maxNameBytes {
             throw refuse("tags", "a tag of \(tag.utf8.count) bytes; the limit is \(BlockLimits.maxNameBytes)")

@@ -1,6 +1,7 @@
 import Desk
 import Foundation
 import TestSupport
+import Synchronization
 import Testing
 import TicketModel
 import TicketStore
@@ -116,5 +117,87 @@ import TicketStore
         }
         #expect(channel.message.contains("t.csv line 2, column 2 (channel)"))
         #expect(try desk.importTickets(Data(lines.utf8), format: .jsonl, file: "t.jsonl", actor: "ops", now: Self.now, allowUnknown: true).created == 2)
+    }
+
+    /// A failure after two committed batches keeps their tickets and says so; running the same file
+    /// again opens the rest only: one ticket per row (issue 23: a re-run used to import every row again).
+    @Test func aStoppedImportResumesOnTheSameFileWithOneTicketPerRow() throws {
+        var store = try memoryStore("hub", role: .coordinator)
+        var csv = "subject,priority\n"
+        for index in 1...25 { csv += "Ticket \(index),normal\n" }
+        let commits = Mutex(0)
+        store.faultHook = { point in
+            guard point == "beforeCommit" else { return }
+            if commits.withLock({ $0 += 1; return $0 }) == 3 { throw CocoaError(.fileWriteOutOfSpace) }
+        }
+        let error = try refusal {
+            _ = try HelpDesk(store: store).importTickets(Data(csv.utf8), format: .csv, file: "t.csv", actor: "ops", now: Self.now, batchSize: 10)
+        }
+        #expect(error.message.contains("t.csv line 22: the import stopped"))
+        #expect(error.message.contains("The 20 row(s) before that line are stored") && error.message.contains("run the same command on the unchanged file"))
+        #expect(try store.tickets().count == 20)
+        store.faultHook = nil
+        let report = try HelpDesk(store: store).importTickets(Data(csv.utf8), format: .csv, file: "t.csv", actor: "ops", now: Self.now, batchSize: 10)
+        #expect(report.rows == 25 && report.created == 5 && report.alreadyImported == 20)
+        #expect(report.firstNumber == "HUB-21" && report.lastNumber == "HUB-25")
+        let again = try HelpDesk(store: store).importTickets(Data(csv.utf8), format: .csv, file: "t.csv", actor: "ops", now: Self.now, batchSize: 7)
+        #expect(again.created == 0 && again.alreadyImported == 25 && again.firstNumber == nil)
+        let tickets = try store.tickets()
+        #expect(tickets.count == 25 && Set(tickets.map(\.subject)).count == 25)
+        // Name-based ids of version 8 and the RFC 9562 variant (PROTOCOL.md, intake on tickets).
+        #expect(tickets.allSatisfy { Array($0.id)[14] == "8" && "89ab".contains(Array($0.id)[19]) })
+        // The same rows in an edited file are another import.
+        #expect(try HelpDesk(store: store).importTickets(Data((csv + "One more,low\n").utf8), format: .csv, file: "t.csv", actor: "ops", now: Self.now).created == 26)
+    }
+
+    /// SQLite cuts a stored text at U+0000, so a NUL is refused: with its place in a file, and by
+    /// every local write (`ticket create`, intake) through the shared check.
+    @Test func aNULIsRefusedWithItsPlaceAndByEveryWrite() throws {
+        #expect {
+            _ = try TicketSheet.parse(Data("subject,customer\nA,C\u{0}1\n".utf8), format: .csv, file: "t.csv")
+        } throws: { error in
+            (error as? StoreError)?.detail.contains("t.csv line 2, column 2 (customer): contains a NUL character") == true
+        }
+        let store = try memoryStore("hub", role: .coordinator)
+        #expect(throws: StoreError.self) { try store.createTicket(TicketDraft(subject: "A\u{0}B")) }
+        #expect(throws: StoreError.self) { try store.createTicket(TicketDraft(subject: "A", firstMessage: "x\u{0}")) }
+        #expect(try store.tickets().isEmpty)
+    }
+
+    /// The reader hands out rows as it reads, holding a window and a record, not the file (issue 23:
+    /// an import held ~20 times its file); its digest is the file's SHA-256.
+    @Test func theReaderStreamsRowsAndTakesTheFilesDigest() throws {
+        var csv = "subject,first message\n"
+        for index in 1...10_000 { csv += "Ticket \(index),\"line one\nline, two \(index)\"\n" }
+        let data = Data(csv.utf8)
+        let reader = TicketSheet.Reader(format: .csv, file: "t.csv", source: TicketSheet.Reader.source(data))
+        let first = try #require(try reader.next())
+        #expect(first.line == 2 && first.draft.firstMessage == "line one\nline, two 1")
+        #expect(reader.bytesRead < data.count / 2 && reader.digest == nil)
+        var last = first
+        var count = 1
+        while let row = try reader.next() { (last, count) = (row, count + 1) }
+        #expect(count == 10_000 && last.line == 2 + 2 * 9_999 && last.draft.subject == "Ticket 10000")
+        let other = TicketSheet.Reader(format: .csv, file: "t.csv", source: TicketSheet.Reader.source(data + Data("One more,\n".utf8)))
+        while try other.next() != nil {}
+        #expect(reader.digest?.count == 32 && other.digest?.count == 32 && reader.digest != other.digest)
+        #expect(try TicketSheet.parse(data, format: .csv, file: "t.csv").map(\.line) == (0..<10_000).map { 2 + 2 * $0 })
+    }
+
+    /// The file is read twice; one that changes between the reads is refused, not imported under
+    /// the first read's ids.
+    @Test func aFileChangedBetweenTheCheckAndTheWritesIsRefused() throws {
+        let path = NSTemporaryDirectory() + "tl-import-\(UUID().uuidString).csv"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Data("subject\nA\nB\n".utf8).write(to: URL(fileURLWithPath: path))
+        let store = try memoryStore("hub", role: .coordinator)
+        let error = try refusal {
+            _ = try HelpDesk(store: store).importTickets(from: path, format: .csv, actor: "ops", now: Self.now) { _, _ in } checking: { _, _ in
+                try? Data("subject\nA\nB\nC\n".utf8).write(to: URL(fileURLWithPath: path))
+            }
+        }
+        #expect(error.message.contains("changed during the import"))
+        let folder = try refusal { _ = try HelpDesk(store: store).importTickets(from: NSTemporaryDirectory(), format: .csv, actor: "ops", now: Self.now) }
+        #expect(folder.message.contains("it is a folder"))
     }
 }

@@ -140,6 +140,26 @@ import TicketModel
         #expect(try south.vector() == VersionVector())
         #expect(try south.siteKeys().count == 1)
     }
+
+    /// A 0-byte file and a folder are named for what they are, not as a damaged stream or a raw
+    /// system error (issue 23).
+    @Test func anEmptyFileOrAFolderIsRefusedForWhatItIs() throws {
+        let folder = try Folder()
+        let empty = folder.file("empty.tlx")
+        _ = FileManager.default.createFile(atPath: empty, contents: Data())
+        let south = try memoryStore("south")
+        #expect {
+            try south.importArchive(from: empty)
+        } throws: { error in
+            (error as? StoreError)?.detail.contains("the file is empty (0 bytes)") == true
+        }
+        #expect {
+            try south.importArchive(from: folder.path)
+        } throws: { error in
+            (error as? StoreError).map { $0.code == .invalidInput && $0.detail.contains("is a folder; give the export file") } == true
+        }
+        #expect(try south.vector() == VersionVector())
+    }
 }
 
 /// Counts calls from a `@Sendable` hook.

@@ -29,6 +29,9 @@ struct Import: ParsableCommand {
             print("received \(report.received) blocks: \(report.applied) applied, \(report.duplicates) already here, \(report.held) held back")
             for refusal in report.refused { print("refused \(refusal.origin) seq \(refusal.seq): \(refusal.code): \(refusal.reason)") }
         }
+        if report.held > 0 {
+            FileHandle.standardError.write(Data("note: \(report.held) block(s) are held back: they follow blocks of their site this store has not got. Import the export that holds those blocks, or sync with a node that has them (`tierline sync HOST:PORT`); the held blocks apply then by themselves\n".utf8))
+        }
         if !report.refused.isEmpty {
             throw CLIFailure(message: "\(report.refused.count) block(s) refused; the others were applied")
         }
