@@ -168,6 +168,13 @@ extension TicketDatabase {
         if !changed.isEmpty {
             try db.cachedStatement(sql: "UPDATE ticket SET \(changed.map { "\"\($0.column)\" = ?" }.joined(separator: ", ")) WHERE id = ?")
                 .execute(arguments: StatementArguments(changed.map(\.value) + [key]))
+        } else {
+            // A change can leave every column as it was (a concurrent write of the same value with an
+            // earlier stamp) and still be part of the history readers derive from: the dashboard's
+            // facts read every status, priority and owner write. Updating the row keeps the promise
+            // that every change folded into a ticket updates its row, which the dashboard's trigger
+            // listens for.
+            try db.cachedStatement(sql: "UPDATE ticket SET stateHash = stateHash WHERE id = ?").execute(arguments: [key])
         }
         try writeTicketChildren(db, state, stored: key)
         return candidate != nil || (stored["mergeCandidate"] as String?) != nil
