@@ -75,7 +75,13 @@ extension HelpDesk {
             // Rows naming the same channel, tier, assignee and group pass or fail alike: checked once.
             var passed = Set<[String?]>()
             var total = 0
+            let size = max(1, batchSize)
+            // A fingerprint of each batch's rows as checked: the write pass writes a batch only if it
+            // reads the same rows, so a file edited between the passes never writes an unchecked row.
+            var fingerprints: [[UInt8]] = []
+            var hasher = SHA256()
             while let row = try check.next() {
+                Self.fingerprint(row, into: &hasher)
                 var draft = row.draft
                 draft.actor = actor
                 let key = [draft.channel, draft.customerTier, draft.assignee, draft.group]
@@ -89,14 +95,18 @@ extension HelpDesk {
                     throw DeskError(.invalidInput, "\(file) \(row.place(nil)): \(error.detail); nothing was imported")
                 }
                 total += 1
+                if total % size == 0 {
+                    fingerprints.append(Array(hasher.finalize()))
+                    hasher = SHA256()
+                }
                 if total % 1_000 == 0 { checking(total, check.bytesRead) }
             }
+            if total % size != 0 { fingerprints.append(Array(hasher.finalize())) }
             guard total > 0, let digest = check.digest else { throw StoreError(.invalidInput, "\(file) holds no tickets; nothing was imported") }
             checking(total, check.bytesRead)
             let follow = library.isEmpty ? nil : escalation.policy(library, now: now)
             var report = TicketImportReport()
             var first: UUID?, last: UUID?
-            let size = max(1, batchSize)
             // The write pass reads the file again, a batch of rows at a time.
             let rows = TicketSheet.Reader(format: format, file: file, source: try open())
             var part: [TicketSheet.Row] = []
@@ -104,7 +114,14 @@ extension HelpDesk {
                 part.removeAll(keepingCapacity: true)
                 while part.count < size, let row = try rows.next() { part.append(row) }
                 if part.isEmpty { break }
+                var read = SHA256()
+                for row in part { Self.fingerprint(row, into: &read) }
+                let batchIndex = report.rows / size
+                guard batchIndex < fingerprints.count, Array(read.finalize()) == fingerprints[batchIndex] else {
+                    throw DeskError(.invalidInput, "\(file) changed during the import, at line \(part[0].line): the \(report.rows) row(s) before it are stored (\(report.created) opened now); import a file nothing is writing to")
+                }
                 var made: [UUID] = []
+                var madePriorities: [String: Int] = [:]
                 var skipped = 0
                 let summary: LocalBatch.Summary
                 do {
@@ -117,6 +134,7 @@ extension HelpDesk {
                             try batch.create(draft, id: id, attributed: true)
                             if let follow { batch.follow(id, with: follow) }
                             made.append(id)
+                            madePriorities[row.draft.priority.rawValue, default: 0] += 1
                         }
                     }
                 } catch {
@@ -126,7 +144,7 @@ extension HelpDesk {
                 }
                 first = first ?? made.first
                 last = made.last ?? last
-                for row in part { report.byPriority[row.draft.priority.rawValue, default: 0] += 1 }
+                report.byPriority.merge(madePriorities, uniquingKeysWith: +)
                 report.rows += part.count
                 report.created += made.count
                 report.alreadyImported += skipped
@@ -141,6 +159,11 @@ extension HelpDesk {
             report.lastNumber = try last.map { try store.ticket($0.uuidString.lowercased()).displayNumber }
             return report
         }
+    }
+
+    /// Adds a checked row to a batch's fingerprint: its line and every value of its draft.
+    static func fingerprint(_ row: TicketSheet.Row, into hasher: inout SHA256) {
+        hasher.update(data: Array("\(row.line)\u{0}\(String(reflecting: row.draft))\u{0}".utf8))
     }
 
     /// The id `ticket import` gives the ticket of a file's row: a ``NameUUID`` of the site, the

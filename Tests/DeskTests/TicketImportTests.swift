@@ -197,6 +197,16 @@ import TicketStore
             }
         }
         #expect(error.message.contains("changed during the import"))
+        #expect(try store.tickets().isEmpty, "rows read after the check are not written")
+        // A row edited (not added) between the passes: its batch is refused before it is written.
+        try Data("subject\nA\nB\n".utf8).write(to: URL(fileURLWithPath: path))
+        let edited = try refusal {
+            _ = try HelpDesk(store: store).importTickets(from: path, format: .csv, actor: "ops", now: Self.now) { _, _ in } checking: { _, _ in
+                try? Data("subject\nA\nX\n".utf8).write(to: URL(fileURLWithPath: path))
+            }
+        }
+        #expect(edited.message.contains("changed during the import, at line 2"))
+        #expect(try store.tickets().isEmpty)
         let folder = try refusal { _ = try HelpDesk(store: store).importTickets(from: NSTemporaryDirectory(), format: .csv, actor: "ops", now: Self.now) }
         #expect(folder.message.contains("it is a folder"))
     }

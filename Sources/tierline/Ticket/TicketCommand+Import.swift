@@ -37,11 +37,19 @@ extension TicketCommand {
             let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
             let checkBar = CountProgress("ticket import", enabled: !quiet, minimum: 2_048)
             let bar = CountProgress("ticket import", enabled: !quiet, minimum: 2 * batch)
-            let report = try HelpDesk(store: store).importTickets(
-                from: file, format: format ?? TicketSheet.format(forFile: file)!, actor: try actor.name(in: store), now: nowMillis(),
-                allowUnknown: allowUnknown, batchSize: batch,
-                progress: { done, total in bar.update(done, of: total) },
-                checking: { rows, bytes in checkBar.update(bytes >> 10, of: size >> 10, "checking, \(rows) rows; KiB") })
+            let report: TicketImportReport
+            do {
+                report = try HelpDesk(store: store).importTickets(
+                    from: file, format: format ?? TicketSheet.format(forFile: file)!, actor: try actor.name(in: store), now: nowMillis(),
+                    allowUnknown: allowUnknown, batchSize: batch,
+                    progress: { done, total in bar.update(done, of: total) },
+                    checking: { rows, bytes in checkBar.update(bytes >> 10, of: size >> 10, "checking, \(rows) rows; KiB") })
+            } catch {
+                // Ended on failure too, so the error starts on a line of its own, not after a progress line.
+                checkBar.finish()
+                bar.finish()
+                throw error
+            }
             checkBar.finish()
             bar.finish()
             if options.json { return try printJSON(report) }
