@@ -60,9 +60,6 @@ extension TicketDatabase {
     func validate(_ draft: TicketDraft) throws {
         try checkText(draft.subject, "subject", max: BlockLimits.maxTextBytes, allowEmpty: false)
         for tag in draft.tags { try checkText(tag, "tag", max: BlockLimits.maxNameBytes, allowEmpty: false) }
-        let texts: [(String, String?)] = [("customer", draft.customer), ("channel", draft.channel), ("group", draft.group), ("assignee", draft.assignee),
-                                          ("category", draft.category), ("customer tier", draft.customerTier), ("first message", draft.firstMessage)]
-        for case let (what, text?) in texts { try Self.refuseNUL(text, what) }
     }
 
     /// The changes that open ticket `id` from `draft`: its creation, fields, tags and first message.
@@ -165,13 +162,6 @@ extension TicketDatabase {
             throw StoreError(.invalidInput, "\(what) must not be empty")
         }
         if text.utf8.count > max { throw StoreError(.invalidInput, "\(what) is \(text.utf8.count) bytes; the limit is \(max)") }
-        try Self.refuseNUL(text, what)
-    }
-
-    /// Refuses a text holding U+0000: SQLite cuts the stored copy of a text at its first NUL, so
-    /// the list and search would show less than the log holds.
-    package static func refuseNUL(_ text: String, _ what: String) throws {
-        if text.utf8.contains(0) { throw StoreError(.invalidInput, "\(what) contains a NUL character (U+0000); remove it") }
     }
 
     /// `count` bytes from the system's secure generator (for UUIDv7 ids).
