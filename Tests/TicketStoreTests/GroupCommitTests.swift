@@ -16,9 +16,9 @@ private func intake(_ n: Int, message: String = "It does not start.") -> IntakeT
 private func holdingWriter(_ commits: GroupCommit, until count: Int, _ submit: @escaping @Sendable () async -> Void) async throws {
     let gate = DispatchSemaphore(value: 0)
     let first = Task { try await commits.commit { _ in gate.wait() } }
-    for _ in 0..<6_000 where await commits.batches == 0 { try await Task.sleep(for: .milliseconds(5)) }
+    try await eventually(60, "the first write holds the writer") { await commits.batches > 0 }
     let writes = Task { await submit() }
-    for _ in 0..<6_000 where await commits.waitingWrites < count { try await Task.sleep(for: .milliseconds(5)) }
+    try await eventually(60, "\(count) writes wait behind it") { await commits.waitingWrites >= count }
     #expect(await commits.waitingWrites == count)
     gate.signal()
     try await first.value
