@@ -81,8 +81,8 @@ extension TicketDatabase {
         case nil: break
         // `created <= stamp` repeats what the OR implies, so SQLite starts the index read at the
         // cursor instead of walking from the newest ticket and skipping every row listed before.
-        case let .created(stamp, last): filter = filter && created <= stamp && (created < stamp || (created == stamp && id > last))
-        case let .unstamped(last): filter = filter && created == nil && (last.map { id > $0 } ?? true.sqlExpression)
+        case let .created(stamp, last): filter = filter && created <= stamp && (created < stamp || (created == stamp && id < last))
+        case let .unstamped(last): filter = filter && created == nil && (last.map { id < $0 } ?? true.sqlExpression)
         }
         return TicketRow.request(filter, limit: limit)
     }

@@ -407,6 +407,36 @@ enum Schema {
                 CREATE INDEX ticketElement_links ON ticketElement (element) WHERE setName = 'links';
                 """)
         }
+        migrator.registerMigration("v22-ascending-list-indexes") { db in
+            // The list indexes of v17 and v21 held their stamp descending, so every new ticket (and
+            // every write, for the `updated` ones) went in at the left end of a b-tree. SQLite packs
+            // pages full only for keys appended at the right end; at the left, each split leaves two
+            // half-empty pages, so those indexes took about twice their bytes and write work. They
+            // are rebuilt ascending, and the lists read them backwards (`DESC, id DESC`: newest first,
+            // and among tickets with the same stamp, the larger id first).
+            try db.execute(sql: """
+                DROP INDEX ticket_on_updated;
+                DROP INDEX ticket_on_assignee_updated;
+                DROP INDEX ticket_on_group_updated;
+                DROP INDEX ticket_on_owner_updated;
+                DROP INDEX ticket_on_created;
+                DROP INDEX ticket_on_status_created;
+                DROP INDEX ticket_on_originSite_created;
+                DROP INDEX ticket_on_status_updated;
+                DROP INDEX ticket_conflicted_updated;
+                DROP INDEX article_on_created;
+                CREATE INDEX ticket_on_updated ON ticket (COALESCE(updatedHLC, 0), id);
+                CREATE INDEX ticket_on_assignee_updated ON ticket (assignee, COALESCE(updatedHLC, 0), id);
+                CREATE INDEX ticket_on_group_updated ON ticket ("group", COALESCE(updatedHLC, 0), id);
+                CREATE INDEX ticket_on_owner_updated ON ticket (owningSite, COALESCE(updatedHLC, 0), id);
+                CREATE INDEX ticket_on_created ON ticket (createdHLC, id);
+                CREATE INDEX ticket_on_status_created ON ticket (status, createdHLC, id);
+                CREATE INDEX ticket_on_originSite_created ON ticket (originSite, createdHLC, id);
+                CREATE INDEX ticket_on_status_updated ON ticket (status, COALESCE(updatedHLC, 0), id);
+                CREATE INDEX ticket_conflicted_updated ON ticket (COALESCE(updatedHLC, 0), id) WHERE conflictCount > 0;
+                CREATE INDEX article_on_created ON article (createdHLC, id);
+                """)
+        }
         return migrator
     }
 

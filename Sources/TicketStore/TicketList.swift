@@ -41,7 +41,7 @@ public struct TicketPage: Sendable {
 }
 
 extension TicketDatabase {
-    /// A page of the tickets `query` selects, most recently changed first (then by id).
+    /// A page of the tickets `query` selects, most recently changed first (then by id, larger first).
     /// - Throws: `.invalidInput` for a cursor this store did not make.
     public func listTickets(_ query: TicketListQuery) throws -> TicketPage {
         let limit = Self.pageSize(query)
@@ -91,12 +91,12 @@ extension TicketDatabase {
             // The first term repeats what the OR implies, so SQLite starts the index read at the
             // cursor instead of walking from the top and skipping every row of the pages before.
             conditions.append("COALESCE(t.updatedHLC, 0) <= \(stamp)")
-            conditions.append("(COALESCE(t.updatedHLC, 0) < \(stamp) OR (COALESCE(t.updatedHLC, 0) = \(stamp) AND t.id > \(id)))")
+            conditions.append("(COALESCE(t.updatedHLC, 0) < \(stamp) OR (COALESCE(t.updatedHLC, 0) = \(stamp) AND t.id < \(id)))")
         }
         let filter = conditions.joined(operator: .and)
         return """
             SELECT \(TicketRow.columns) FROM ticket t WHERE \(filter)
-            ORDER BY COALESCE(t.updatedHLC, 0) DESC, t.id LIMIT \(pageSize(query) + 1)
+            ORDER BY COALESCE(t.updatedHLC, 0) DESC, t.id DESC LIMIT \(pageSize(query) + 1)
             """
     }
 

@@ -53,7 +53,7 @@ struct TicketRow: Decodable, FetchableRecord, TableRecord {
     static func request(_ filter: SQLExpression, limit: Int = 10_000) -> SQLRequest<TicketRow> {
         """
         SELECT \(columns) FROM ticket t WHERE \(Columns.number) IS NOT NULL AND \(filter)
-        ORDER BY \(Columns.createdHLC.desc), \(Columns.id) LIMIT \(limit)
+        ORDER BY \(Columns.createdHLC.desc), \(Columns.id.desc) LIMIT \(limit)
         """
     }
 

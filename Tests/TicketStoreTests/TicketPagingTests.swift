@@ -1,0 +1,48 @@
+import Foundation
+import GRDB
+import Testing
+import TicketModel
+@testable import TicketStore
+
+/// Pages continue where the last one stopped, also among tickets with the same stamp: a batch's
+/// tickets share their block's stamp, so only the id tells their order.
+@Suite struct TicketPagingTests {
+    /// Eleven tickets from one batch (one block, one stamp) and two written alone after them.
+    private func store() throws -> (TicketDatabase, [String]) {
+        let store = try makeStore("north")
+        var ids: [UUID] = []
+        try store.batch { batch in for n in 0..<11 { ids.append(try batch.create(TicketDraft(subject: "printer \(n)"))) } }
+        for n in 0..<2 { ids.append(try #require(UUID(uuidString: try store.createTicket(TicketDraft(subject: "late \(n)")).id))) }
+        return (store, ids.map(\.lowercased))
+    }
+
+    @Test func theWorkspaceListPagesThroughTiedStampsOnceEach() throws {
+        let (store, ids) = try store()
+        var seen: [TicketRecord] = [], query = TicketListQuery(limit: 3)
+        for _ in 0..<20 {
+            let page = try store.listTickets(query)
+            seen += page.tickets
+            guard let next = page.next else { break }
+            query.cursor = next
+        }
+        #expect(seen.map(\.id).sorted() == ids.sorted())
+        // Newest change first; among equal stamps, the larger id first.
+        let stamps = try store.writer.read { db in
+            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT id, updatedHLC FROM ticket").map { ($0["id"] as String, $0["updatedHLC"] as Int64) })
+        }
+        let keys = seen.map { (stamp: stamps[$0.id] ?? 0, id: $0.id) }
+        #expect(Set(stamps.values).count < ids.count, "the batch's tickets share a stamp")
+        #expect(zip(keys, keys.dropFirst()).allSatisfy { $0.stamp > $1.stamp || ($0.stamp == $1.stamp && $0.id > $1.id) })
+    }
+
+    @Test func ticketListPagesThroughTiedStampsOnceEach() throws {
+        let (store, ids) = try store()
+        var seen: [String] = []
+        try store.forEachTicket(limit: 100, pageSize: 2) { seen.append($0.id) }
+        #expect(seen.sorted() == ids.sorted())
+        #expect(Set(seen).count == seen.count)
+        // The two tickets written alone come first, newest first; the batch's follow by id, larger first.
+        #expect(seen.prefix(2) == [ids[12], ids[11]])
+        #expect(Array(seen.dropFirst(2)) == ids.prefix(11).sorted(by: >))
+    }
+}
