@@ -13,8 +13,13 @@ struct PlainTable {
     let queue: DatabaseQueue
     let path: String
 
-    init(path: String) throws {
+    /// Whether the table has the indexes a help desk's lists need, and every update moves its
+    /// last-activity stamp (`updated_at`), as each Tierline write moves a ticket's.
+    let listIndexed: Bool
+
+    init(path: String, listIndexed: Bool = false) throws {
         self.path = path
+        self.listIndexed = listIndexed
         var config = Configuration()
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         queue = try DatabaseQueue(path: path, configuration: config)
@@ -24,6 +29,19 @@ struct PlainTable {
                 CREATE TABLE tickets(id INTEGER PRIMARY KEY, title TEXT, status TEXT, priority TEXT,
                   assignee TEXT, site TEXT, tags TEXT, created_at TEXT, updated_at TEXT)
                 """)
+            // Tierline's list indexes on the plain columns: newest activity first (whole, by
+            // assignee, by site, by status) and newest created first (whole, by status, by site).
+            if listIndexed {
+                try db.execute(sql: """
+                    CREATE INDEX tickets_on_updated ON tickets (updated_at, id);
+                    CREATE INDEX tickets_on_assignee_updated ON tickets (assignee, updated_at, id);
+                    CREATE INDEX tickets_on_site_updated ON tickets (site, updated_at, id);
+                    CREATE INDEX tickets_on_status_updated ON tickets (status, updated_at, id);
+                    CREATE INDEX tickets_on_created ON tickets (created_at, id);
+                    CREATE INDEX tickets_on_status_created ON tickets (status, created_at, id);
+                    CREATE INDEX tickets_on_site_created ON tickets (site, created_at, id);
+                    """)
+            }
         }
     }
 
@@ -37,10 +55,16 @@ struct PlainTable {
         }
     }
 
-    func apply(_ op: WorkOp, _ db: Database) throws {
+    func apply(_ op: WorkOp, _ db: Database, serial: Int = 0) throws {
         let column = op.kind == .set ? op.key : "tags"
-        try db.cachedStatement(sql: "UPDATE tickets SET \(column) = ? WHERE id = ?")
-            .execute(arguments: [op.kind == .set ? op.value : op.tagsAfter, op.ticket])
+        let value = op.kind == .set ? op.value : op.tagsAfter
+        if listIndexed, column != "updated_at" {
+            // A stamp later than every created_at and updated_at the workload writes.
+            try db.cachedStatement(sql: "UPDATE tickets SET \(column) = ?, updated_at = ? WHERE id = ?")
+                .execute(arguments: [value, String(format: "9999-%08d", serial), op.ticket])
+        } else {
+            try db.cachedStatement(sql: "UPDATE tickets SET \(column) = ? WHERE id = ?").execute(arguments: [value, op.ticket])
+        }
     }
 
     func fileBytes() throws -> Int {
@@ -96,6 +120,9 @@ enum TierlineMapping {
     let plainUpdate = try timed { try plain.queue.write { db in for op in ops { try plain.apply(op, db) } } }
     let (plainCommits, plainAutocommit) = try commitEach(autocommitOps, seconds: 5) { op in try plain.queue.write { db in try plain.apply(op, db) } }
     let plainBytes = try plain.fileBytes()
+    let indexed = try PlainTable(path: root + "/plain-indexed-w1.sqlite", listIndexed: true)
+    let indexedCreate = try timed { try indexed.create(tickets) }
+    let indexedUpdate = try timed { try indexed.queue.write { db in for (i, op) in ops.enumerated() { try indexed.apply(op, db, serial: i) } } }
 
     let (store, pool) = try openStoreAndPool(root + "/w1", site: "north", role: .site, key: SiteKey.generate(), synchronous: "NORMAL")
     var ids: [UUID] = []
@@ -119,6 +146,9 @@ enum TierlineMapping {
 
     emitPair("W1", "create", count: ticketCount, seconds: create, plainSeconds: plainCreate, unit: "tickets/s")
     emitPair("W1", "update_one_transaction", count: updateCount, seconds: update, plainSeconds: plainUpdate, unit: "ops/s")
+    // What the list indexes alone cost plain SQLite: the ceiling a store that keeps them can reach.
+    emitIndexed("create", count: ticketCount, seconds: indexedCreate, plainSeconds: plainCreate, tierlineSeconds: create, unit: "tickets/s")
+    emitIndexed("update_one_transaction", count: updateCount, seconds: indexedUpdate, plainSeconds: plainUpdate, tierlineSeconds: update, unit: "ops/s")
     emitPair("W1", "update_autocommit", count: commits, seconds: autocommit, plainCount: plainCommits, plainSeconds: plainAutocommit, unit: "ops/s")
 
     // Durable commits: synchronous=FULL (a node's setting) fsyncs the WAL at every commit, on both.
@@ -158,6 +188,13 @@ func commitEach(_ ops: [WorkOp], seconds limit: Double, _ commit: (WorkOp) throw
     let plainRate = Double(plainCount ?? count) / plainSeconds, rate = Double(count) / seconds
     emit(Figure(peer: "sqlite-plain", workload: workload, metric: metric, value: plainRate, unit: unit))
     emit(Figure(workload: workload, metric: metric, value: rate, unit: unit, ratio: rate / plainRate))
+}
+
+/// Plain SQLite with the list indexes beside plain SQLite, and Tierline beside it.
+@MainActor func emitIndexed(_ metric: String, count: Int, seconds: Double, plainSeconds: Double, tierlineSeconds: Double, unit: String) {
+    let rate = Double(count) / seconds
+    emit(Figure(peer: "sqlite-plain-indexed", workload: "W1", metric: metric, value: rate, unit: unit, ratio: rate * plainSeconds / Double(count)))
+    emit(Figure(workload: "W1", metric: metric + "_vs_indexed", value: Double(count) / tierlineSeconds, unit: unit, ratio: seconds / tierlineSeconds))
 }
 
 /// What one replica sends the other: its delta as change-set lines, and the bytes that takes.

@@ -430,10 +430,11 @@ exit(peerFailures.isEmpty ? 0 : 3)
     // Columns as wide as their longest entry (a dashboard workload's name is longer than W1's).
     let workloadWidth = (figures.map(\.workload.count).max() ?? 0) + 2
     let metricWidth = max(42, (figures.map(\.metric.count).max() ?? 0) + 2)
+    let peerWidth = max(14, (figures.map(\.peer.count).max() ?? 0) + 2)
     for f in figures {
         let value = f.value >= 100 ? String(format: "%.0f", f.value) : String(format: "%.3f", f.value)
         let ratio = f.error.map { "FAILED: \($0)" } ?? f.ratio.map { String(format: "%.2f×", $0) } ?? ""
-        print(f.peer.padding(toLength: 14, withPad: " ", startingAt: 0) + f.workload.padding(toLength: max(11, workloadWidth), withPad: " ", startingAt: 0)
+        print(f.peer.padding(toLength: peerWidth, withPad: " ", startingAt: 0) + f.workload.padding(toLength: max(11, workloadWidth), withPad: " ", startingAt: 0)
               + f.metric.padding(toLength: metricWidth, withPad: " ", startingAt: 0)
               + value.padding(toLength: 14, withPad: " ", startingAt: 0) + f.unit.padding(toLength: 11, withPad: " ", startingAt: 0) + ratio)
     }
