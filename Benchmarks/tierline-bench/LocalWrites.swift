@@ -123,6 +123,7 @@ enum TierlineMapping {
     let indexed = try PlainTable(path: root + "/plain-indexed-w1.sqlite", listIndexed: true)
     let indexedCreate = try timed { try indexed.create(tickets) }
     let indexedUpdate = try timed { try indexed.queue.write { db in for (i, op) in ops.enumerated() { try indexed.apply(op, db, serial: i) } } }
+    let indexedBytes = try indexed.fileBytes()
 
     let (store, pool) = try openStoreAndPool(root + "/w1", site: "north", role: .site, key: SiteKey.generate(), synchronous: "NORMAL")
     var ids: [UUID] = []
@@ -162,6 +163,8 @@ enum TierlineMapping {
     emitPair("W1", "update_durable_commit", count: durable, seconds: durableSeconds, plainCount: plainDurable, plainSeconds: plainDurableSeconds,
              unit: "ops/s")
     emit(Figure(peer: "sqlite-plain", workload: "W1", metric: "file_bytes_per_ticket", value: Double(plainBytes) / Double(ticketCount), unit: "bytes"))
+    emit(Figure(peer: "sqlite-plain-indexed", workload: "W1", metric: "file_bytes_per_ticket", value: Double(indexedBytes) / Double(ticketCount),
+                unit: "bytes", ratio: Double(indexedBytes) / Double(plainBytes)))
     emit(Figure(workload: "W1", metric: "file_bytes_per_ticket", value: Double(bytes) / Double(ticketCount), unit: "bytes",
                 ratio: Double(bytes) / Double(plainBytes)))
     emit(Figure(workload: "W1", metric: "metadata_bytes_per_ticket", value: Double(bytes - plainBytes) / Double(ticketCount), unit: "bytes"))
