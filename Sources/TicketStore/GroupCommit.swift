@@ -7,9 +7,11 @@ import GRDB
 /// every waiting write, up to ``maxBatch``. Each write runs in a savepoint of its own inside the
 /// batch's transaction, so a write that throws (a refusal of its own data) is rolled back alone and
 /// its caller gets its error while the others commit. A failure of the store itself (a full disk,
-/// an I/O error: ``StorageFailure``), or of the commit, rolls the whole batch back and every caller
-/// in it gets that error: nothing of the batch is stored. Each caller resumes only once its batch
-/// has committed (or failed).
+/// an I/O error: ``StorageFailure``) rolls the whole batch back and every caller in it gets that
+/// error; any other failure that ends the batch's transaction (SQLite ending it, a failed commit)
+/// reaches every caller as ``Refusal/aborted``: nothing of the batch is stored. Each caller resumes
+/// only once its batch has committed (or failed). At most ``maxWaiting`` writes wait; a write past
+/// that is refused at once (``Refusal/overloaded``) rather than queued without bound.
 ///
 /// ```swift
 /// let commits = GroupCommit(store: store)
@@ -21,6 +23,8 @@ import GRDB
 public actor GroupCommit {
     /// The most writes one transaction takes.
     public let maxBatch: Int
+    /// The most writes that wait for the next batch.
+    public let maxWaiting: Int
     let writer: any DatabaseWriter
     private var waiting: [Entry] = []
     private var isCommitting = false
@@ -35,16 +39,35 @@ public actor GroupCommit {
         let continuation: CheckedContinuation<any Sendable, any Error>
     }
 
-    public init(store: TicketDatabase, maxBatch: Int = 128) {
+    /// Why a write was not committed, though its own data was not at fault: nothing of it is stored,
+    /// and the same write may be tried again later.
+    public enum Refusal: Error, Sendable, Equatable, CustomStringConvertible {
+        /// The batch's transaction ended before its commit (`reason`: SQLite's words).
+        case aborted(reason: String)
+        /// `waiting` writes already wait for the store.
+        case overloaded(waiting: Int)
+
+        public var description: String {
+            switch self {
+            case .aborted(let reason): "the transaction this write shared with others ended before its commit (\(reason)); nothing of it was stored"
+            case .overloaded(let waiting): "\(waiting) writes already wait for the store; this one was not taken"
+            }
+        }
+    }
+
+    public init(store: TicketDatabase, maxBatch: Int = 128, maxWaiting: Int = 4_096) {
         writer = store.writer
         self.maxBatch = max(1, maxBatch)
+        self.maxWaiting = max(1, maxWaiting)
     }
 
     /// Runs `write` in the next batch, in a savepoint of its own, and returns what it returned once
     /// the batch committed.
     /// - Throws: what `write` threw (its savepoint rolled back, the rest of the batch unharmed), or the
-    ///   batch's failure (``StorageFailure``, a failed commit) when nothing of the batch was stored.
+    ///   batch's failure (SQLite's ``StorageFailure`` errors, ``Refusal/aborted``) when nothing of the
+    ///   batch was stored; ``Refusal/overloaded`` when ``maxWaiting`` writes wait already.
     public func commit<Value: Sendable>(_ write: @escaping @Sendable (Database) throws -> Value) async throws -> Value {
+        guard waiting.count < maxWaiting else { throw Refusal.overloaded(waiting: waiting.count) }
         let value = try await withCheckedThrowingContinuation { continuation in
             waiting.append(Entry(write: { try write($0) }, continuation: continuation))
             if !isCommitting {
@@ -99,7 +122,10 @@ public actor GroupCommit {
                 return outcomes
             }
         } catch {
-            return writes.map { _ in .failure(error) }
+            // SQLite's own "cannot write now" stays as it is; anything else that ended the batch is
+            // reported as the batch's end, not as a fault of each write's data.
+            let failure: any Error = StorageFailure(error) != nil ? error : Refusal.aborted(reason: "\(error)")
+            return writes.map { _ in .failure(failure) }
         }
     }
 

@@ -91,6 +91,71 @@ private func holdingWriter(_ commits: GroupCommit, until count: Int, _ submit: @
         #expect(try store.tickets().isEmpty)
     }
 
+    /// A write that makes SQLite end the batch's transaction (here it rolls it back itself) fails the
+    /// batch: every write in it is told so as ``GroupCommit/Refusal/aborted`` (503 at the intake
+    /// API: retry), not as a fault of its own data, and nothing of the batch is stored.
+    @Test func aTransactionEndedEarlyFailsTheBatchAsAborted() async throws {
+        let store = try memoryStore("north")
+        let commits = GroupCommit(store: store)
+        let outcomes = Outcomes()
+        try await holdingWriter(commits, until: 4) {
+            await withTaskGroup(of: Void.self) { group in
+                for n in 0..<3 {
+                    group.addTask {
+                        do { await outcomes.add(n, .success(try await store.intakeCreate(intake(n), follow: nil, through: commits).ticket.subject)) }
+                        catch { await outcomes.add(n, .failure(error)) }
+                    }
+                }
+                group.addTask {
+                    do {
+                        _ = try await commits.commit { db in try db.execute(sql: "ROLLBACK") }
+                        await outcomes.add(3, .success("written"))
+                    } catch { await outcomes.add(3, .failure(error)) }
+                }
+            }
+        }
+        let results = await outcomes.all
+        for n in 0..<4 {
+            guard case .failure(let error)? = results[n] else { Issue.record("write \(n) was not refused: \(String(describing: results[n]))"); continue }
+            #expect(StorageFailure(error) == .aborted, "\(error)")
+        }
+        #expect(try store.tickets().isEmpty)
+        // The writer is free again.
+        #expect(try await store.intakeCreate(intake(9), follow: nil, through: commits).ticket.subject == "Request 9")
+    }
+
+    /// Past `maxWaiting` writes waiting, a write is refused at once instead of queued; the ones
+    /// that waited commit when the writer is free.
+    @Test func writesPastTheWaitingLimitAreRefusedAtOnce() async throws {
+        let store = try memoryStore("north")
+        let commits = GroupCommit(store: store, maxWaiting: 3)
+        let outcomes = Outcomes()
+        let gate = DispatchSemaphore(value: 0)
+        let first = Task { try await commits.commit { _ in gate.wait() } }
+        try await eventually(60, "the first write holds the writer") { await commits.batches > 0 }
+        let writes = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for n in 0..<5 {
+                    group.addTask {
+                        do { await outcomes.add(n, .success(try await store.intakeCreate(intake(n), follow: nil, through: commits).ticket.subject)) }
+                        catch { await outcomes.add(n, .failure(error)) }
+                    }
+                }
+            }
+        }
+        try await eventually(60, "three writes wait and two are refused") {
+            let refused = await outcomes.all.count, waiting = await commits.waitingWrites
+            return refused == 2 && waiting == 3
+        }
+        gate.signal()
+        try await first.value
+        await writes.value
+        let results = await outcomes.all.values
+        #expect(results.filter { if case .failure(let error) = $0 { StorageFailure(error) == .overloaded } else { false } }.count == 2)
+        #expect(results.filter { if case .success = $0 { true } else { false } }.count == 3)
+        #expect(try store.tickets().count == 3)
+    }
+
     /// With room again, the same writer commits: a failed batch leaves no transaction open.
     @Test func theWriterCommitsAgainAfterAFailedBatch() async throws {
         let store = try memoryStore("north")
