@@ -18,21 +18,25 @@ extension TicketDatabase {
     /// streaming: blocks are read from one snapshot of the log in stamp order and compressed as they
     /// go, so memory stays bounded whatever the store's size.
     ///
-    /// The file is written as `FILE.partial` and renamed to `path` once whole, so no reader ever sees
-    /// half a file. Runs on the calling thread and holds a read transaction (never the write lock).
+    /// The file is written as `FILE.partial-XXXXXX` (a new name, `mkstemp(3)`, so no file already
+    /// there is touched) and renamed to `path` once whole, so no reader ever sees half a file. Runs
+    /// on the calling thread and holds a read transaction (never the write lock).
     /// - Parameter progress: blocks written so far and the total, every few hundred blocks.
     /// - Returns: how many blocks the file holds and its size in bytes.
     public func exportArchive(to path: String, after vector: VersionVector = VersionVector(),
                               progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> (blocks: Int, bytes: Int) {
         let files = FileManager.default
-        let partial = path + ".partial"
         try Self.checkExportDestination(path)
-        // A `.partial` left by an export that stopped is ours to replace; anything else there is not.
-        if try Self.fileKind(partial) == .regular { try? files.removeItem(atPath: partial) }
-        try Self.checkExportDestination(partial, partial: true)
-        guard files.createFile(atPath: partial, contents: nil), let handle = FileHandle(forWritingAtPath: partial) else {
-            throw StoreError(.refusedWrite, "cannot write \(path); check the folder exists and is writable")
+        // A name of its own beside the destination (so the rename stays on one file system), created
+        // exclusively: an earlier export's leftover or anyone's file of that name is never replaced.
+        var template = Array((path + ".partial-XXXXXX").utf8CString)
+        let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard descriptor >= 0 else {
+            throw StoreError(.refusedWrite, "cannot write \(path) (\(String(cString: strerror(errno)))); check the folder exists and is writable")
         }
+        let partial = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        // mkstemp makes it 0600, which the export keeps: it holds every ticket of the fleet.
+        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
         do {
             var bytes = 0
             let blocks = try exportArchive(after: vector, progress: progress) { piece in
@@ -66,7 +70,7 @@ extension TicketDatabase {
     /// Refuses a destination an export must not replace: a folder, anything that is not a regular
     /// file (a device, pipe, socket or symbolic link), or a file that is not an earlier export (a
     /// store's database or key, any other file). An export replaces only an export.
-    static func checkExportDestination(_ path: String, partial: Bool = false) throws {
+    static func checkExportDestination(_ path: String) throws {
         switch try fileKind(path) {
         case .none:
             return
@@ -75,7 +79,6 @@ extension TicketDatabase {
         case .other:
             throw StoreError(.invalidInput, "\(path) is not a regular file (a device, pipe, socket or symbolic link); give the export a new file name")
         case .regular:
-            guard !partial else { return }
             let handle = FileHandle(forReadingAtPath: path)
             defer { try? handle?.close() }
             let isEmpty = (try? handle?.seekToEnd()) == 0

@@ -36,7 +36,7 @@ import TicketModel
         #expect(written.blocks == 60)
         #expect(written.bytes == (try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int))
         #expect(exported.last.map { $0 == (60, 60) } == true)
-        #expect(!FileManager.default.fileExists(atPath: file + ".partial"))
+        #expect(try leftovers(beside: file).isEmpty)
 
         let south = try memoryStore("south")
         var steps: [Int] = []

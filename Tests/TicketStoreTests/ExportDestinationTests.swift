@@ -42,7 +42,7 @@ import TicketModel
         let error = #expect(throws: StoreError.self) { try store.exportArchive(to: file) }
         #expect(error?.detail.contains("not an export file") == true)
         #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == bytes)
-        #expect(!FileManager.default.fileExists(atPath: file + ".partial"))
+        #expect(try leftovers(beside: file).isEmpty)
         try? FileManager.default.removeItem(atPath: folder)
     }
 
@@ -70,4 +70,24 @@ import TicketModel
         #expect(try store.exportArchive(to: empty).blocks == 2)
         try? FileManager.default.removeItem(atPath: folder)
     }
+
+    /// The file an export writes before its rename has a name of its own: a file that happens to be
+    /// called `FILE.partial` is not the export's to remove. The export is readable by its owner only.
+    @Test func aFileNamedLikeTheExportsPartialIsLeftAlone() throws {
+        let file = folder + "/fleet.tlx"
+        let bystander = Data("someone's notes".utf8)
+        try bystander.write(to: URL(fileURLWithPath: file + ".partial"))
+        let store = try store()
+        #expect(try store.exportArchive(to: file).blocks == 1)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file + ".partial")) == bystander)
+        #expect(try leftovers(beside: file) == [file + ".partial"])
+        #expect((try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int) == 0o600)
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+}
+
+/// The files next to `file` whose names start with its name and `.partial`.
+func leftovers(beside file: String) throws -> [String] {
+    let folder = (file as NSString).deletingLastPathComponent, name = (file as NSString).lastPathComponent
+    return try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix(name + ".partial") }.map { folder + "/" + $0 }.sorted()
 }

@@ -5,7 +5,7 @@ import TicketStore
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Write blocks to a file (zlib) for another store to import.",
-        discussion: "The file is written a block at a time from one snapshot of the store (memory stays bounded), as FILE.partial, renamed to FILE once whole.")
+        discussion: "The file is written a block at a time from one snapshot of the store (memory stays bounded), as a new FILE.partial-XXXXXX (owner-only), renamed to FILE once whole.")
     @OptionGroup var options: StoreOptions
     @Option(help: "The file to write.") var out: String
     @Option(help: "A version vector (JSON from `tierline vector` of the receiving store): export only what it lacks.")
