@@ -37,6 +37,8 @@ public struct LocalBatch: ~Copyable {
     var fill = BlockFill()
     let cache = BlockCache()
     var touched = Set<EntityRef>()
+    /// The entity of the last change appended (already in `touched`).
+    var lastTouched: EntityRef?
     var created = Set<UUID>()
     /// The role this site writes with, for the changes the fold would skip.
     let role: SiteRole
@@ -124,7 +126,7 @@ public struct LocalBatch: ~Copyable {
     private func checkedTag(_ id: UUID, _ tag: String) throws -> String {
         try store.checkText(tag, "tag", max: BlockLimits.maxNameBytes, allowEmpty: false)
         try requireTicket(id)
-        return tag.precomposedStringWithCanonicalMapping
+        return tag.canonicalTag
     }
 
     /// Whether a ticket with this id is stored or opened by this batch.
@@ -154,7 +156,11 @@ public struct LocalBatch: ~Copyable {
     private mutating func append(_ change: Change) throws -> Dot {
         if let full = fill.place(change) { try seal(full) }
         let dot = Dot(origin: site, seq: vector[site] + 1, index: UInt32(fill.changes.count - 1))
-        touched.insert(change.entity)
+        // A ticket's changes come in a row (a create is a dozen): one set insert for the run.
+        if change.entity != lastTouched {
+            touched.insert(change.entity)
+            lastTouched = change.entity
+        }
         summary.changes += 1
         return dot
     }
@@ -180,7 +186,13 @@ public struct LocalBatch: ~Copyable {
     /// for the end. Writes out the oldest opened states past ``openedCapacity``.
     private mutating func absorb(_ block: Block) throws {
         let byTicket = TicketDatabase.authorizedChanges(block, roles: [site: role])
-        for entity in Set(block.changes.map(\.entity)) {
+        var entities = Set<EntityRef>(minimumCapacity: byTicket.count + 1)
+        var last: EntityRef?
+        for change in block.changes where change.entity != last {
+            last = change.entity
+            entities.insert(change.entity)
+        }
+        for entity in entities {
             // Taken out of the table while it changes, so its storage is not copied.
             guard entity.kind == .ticket, var state = opened.removeValue(forKey: entity.id) else {
                 refold.insert(entity)
