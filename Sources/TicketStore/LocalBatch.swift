@@ -37,6 +37,11 @@ public struct LocalBatch: ~Copyable {
     var fill = BlockFill()
     let cache = BlockCache()
     var touched = Set<EntityRef>()
+    /// Stored tickets this batch writes to, as they were before it: closed or not.
+    var before: [UUID: Before] = [:]
+    enum Before { case open, closed
+        var closed: Bool { self == .closed }
+    }
     /// The entity of the last change appended (already in `touched`).
     var lastTouched: EntityRef?
     var created = Set<UUID>()
@@ -100,7 +105,9 @@ public struct LocalBatch: ~Copyable {
         try store.validate(field, value)
         try requireTicket(id)
         // A ticket this batch opened had no state before it (its rows may be written already).
-        if !created.contains(id) { try TicketDatabase.checkNotClosed(db, id, [(field, value)]) }
+        if !created.contains(id), field == .status, value != .text(Status.closed.rawValue), before[id]?.closed == true {
+            throw StoreError(.refusedWrite, "ticket is closed; use `tierline ticket reopen` to open it again")
+        }
         try append(Change(.ticket(id), .set(field, value)))
     }
 
@@ -123,7 +130,7 @@ public struct LocalBatch: ~Copyable {
         tagDots[id]?[tag] = []
     }
 
-    private func checkedTag(_ id: UUID, _ tag: String) throws -> String {
+    private mutating func checkedTag(_ id: UUID, _ tag: String) throws -> String {
         try store.checkText(tag, "tag", max: BlockLimits.maxNameBytes, allowEmpty: false)
         try requireTicket(id)
         return tag.canonicalTag
@@ -135,11 +142,16 @@ public struct LocalBatch: ~Copyable {
         return try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM ticket WHERE id = ?)"), arguments: [id.lowercased]) ?? false
     }
 
-    private func requireTicket(_ id: UUID) throws {
+    /// Checks that ticket `id` is stored or opened here, reading a stored one's row once per batch
+    /// (into ``before``: the rows are not rewritten before the batch ends, except those it opened).
+    private mutating func requireTicket(_ id: UUID) throws {
         guard !created.contains(id) else { return }
-        let exists = try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM ticket WHERE id = ? AND number IS NOT NULL)"),
-                                       arguments: [id.lowercased]) ?? false
-        guard exists else { throw StoreError(.unknownTicket, "no ticket \(id.lowercased) in this store") }
+        if before[id] == nil {
+            let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT status FROM ticket WHERE id = ? AND number IS NOT NULL"),
+                                       arguments: [id.lowercased])
+            guard let row else { throw StoreError(.unknownTicket, "no ticket \(id.lowercased) in this store") }
+            before[id] = (row["status"] as String?) == Status.closed.rawValue ? .closed : .open
+        }
     }
 
     /// Reads a ticket's live tag additions before this batch first tags it. Every tag write of the
@@ -147,7 +159,15 @@ public struct LocalBatch: ~Copyable {
     /// ticket yet, and the open block none either.
     private mutating func loadTags(_ id: UUID) throws {
         guard tagDots[id] == nil else { return }
-        tagDots[id] = try TicketDatabase.fold(db, id, cache: cache).elements[.tags] ?? [:]
+        // The live tags depend on the tag changes alone (an observed-remove set), so only those are folded.
+        tagDots[id] = try TicketDatabase.fold(db, id, cache: cache, keep: Self.isTagChange).elements[.tags] ?? [:]
+    }
+
+    private static func isTagChange(_ operation: TicketModel.Operation) -> Bool {
+        switch operation {
+        case .addElement(.tags, _), .removeElement(.tags, _, _): true
+        default: false
+        }
     }
 
     /// Adds a change to the block being filled, sealing that block first if the change does not fit.

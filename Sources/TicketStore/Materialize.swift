@@ -7,13 +7,16 @@ extension TicketDatabase {
     /// Changes the author's role may not make (``Authorization``) are skipped.
     /// - Parameter cache: blocks already decoded in this transaction; folding many tickets with one
     ///   cache decodes each block once.
-    static func fold(_ db: Database, _ id: UUID, roles known: [SiteID: SiteRole]? = nil, cache: BlockCache = BlockCache()) throws -> TicketState {
+    /// - Parameter keep: the changes to fold (all by default); a caller that needs one part of the
+    ///   state (a ticket's tags) folds only the changes that decide it, and skips the rest's merge.
+    static func fold(_ db: Database, _ id: UUID, roles known: [SiteID: SiteRole]? = nil, cache: BlockCache = BlockCache(),
+                     keep: (TicketModel.Operation) -> Bool = { _ in true }) throws -> TicketState {
         let roles = try known ?? Self.roles(db)
         let slots = try Row.fetchAll(db.cachedStatement(sql: "SELECT origin, seq, offsets FROM blockEntity WHERE entity = ?"),
                                      arguments: [id.lowercased])
         var changes: [EntityChange] = []
         func take(_ origin: SiteID, _ seq: UInt64, _ hlc: HLC, _ deps: VersionVector, _ index: Int, _ change: Change) {
-            guard Authorization.refusal(change.operation, on: change.entity, by: roles[origin] ?? .site) == nil else { return }
+            guard keep(change.operation), Authorization.refusal(change.operation, on: change.entity, by: roles[origin] ?? .site) == nil else { return }
             changes.append(EntityChange(dot: Dot(origin: origin, seq: seq, index: UInt32(index)), hlc: hlc, deps: deps, operation: change.operation))
         }
         for slot in slots {

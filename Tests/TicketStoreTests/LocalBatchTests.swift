@@ -137,6 +137,16 @@ private func visible(_ store: TicketDatabase) throws -> [String] {
         #expect(throws: StoreError.self) {
             try store.batch { batch in try batch.set(UUID(uuidString: t.id)!, .status, .text("open")) }
         }
+        // Also when an earlier write of the batch read the ticket's row first (the batch keeps it).
+        #expect(throws: StoreError.self) {
+            try store.batch { batch in
+                try batch.set(UUID(uuidString: t.id)!, .priority, .text("high"))
+                try batch.addTag(UUID(uuidString: t.id)!, "late")
+                try batch.set(UUID(uuidString: t.id)!, .status, .text("open"))
+            }
+        }
+        #expect(try store.ticket(t.id).status == "closed")
+        #expect(try store.ticket(t.id).tags.isEmpty)
     }
 }
 
