@@ -30,10 +30,15 @@ public struct SiteKey: Sendable {
     public let rawRepresentation: [UInt8]
     /// The 32-byte public key.
     public let publicKey: [UInt8]
+    /// The key, expanded once: making it from the raw bytes derives the public key, which took
+    /// about half of each signature's time when every block did it again. swift-crypto does not
+    /// mark it `Sendable`; it is an immutable value whose storage is only read after `init` (signing
+    /// reads the key bytes), so sharing it across threads is safe.
+    nonisolated(unsafe) private let key: Curve25519.Signing.PrivateKey
 
     /// Wraps a 32-byte Ed25519 private key.
     public init(rawRepresentation: [UInt8]) throws {
-        let key = try Curve25519.Signing.PrivateKey(rawRepresentation: rawRepresentation)
+        key = try Curve25519.Signing.PrivateKey(rawRepresentation: rawRepresentation)
         self.rawRepresentation = rawRepresentation
         publicKey = Array(key.publicKey.rawRepresentation)
     }
@@ -46,7 +51,7 @@ public struct SiteKey: Sendable {
 
     /// An Ed25519 signature of `message` by this key.
     public func sign(_ message: [UInt8]) throws -> [UInt8] {
-        Array(try Curve25519.Signing.PrivateKey(rawRepresentation: rawRepresentation).signature(for: message))
+        Array(try key.signature(for: message))
     }
 
     /// Whether `signature` is a valid Ed25519 signature of `message` under `publicKey`.
