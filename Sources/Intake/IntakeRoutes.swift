@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import NIOPosix
+import Logging
 import TicketModel
 import TicketStore
 
@@ -124,9 +125,13 @@ public struct IntakeRoutes: Sendable {
         } catch let error as IntakeError {
             return error.response
         } catch {
-            // A full disk or an I/O error while writing (or while noting the token's use): JSON 503.
+            // A full disk or an I/O error while writing (or while noting the token's use), a batch
+            // ended by a busy store, too many requests waiting: JSON 503, and the cause in the log.
             guard let refusal = IntakeError(storage: error) else { throw error }
-            return refusal.response
+            service.logger.warning("intake request not stored: \(error)")
+            var response = refusal.response
+            if case .overloaded? = StorageFailure(error) { response.headers[.retryAfter] = "1" }
+            return response
         }
     }
 

@@ -43,7 +43,7 @@ public struct IntakeError: Error, Sendable, CustomStringConvertible {
                       "the node could not write its store (an I/O error), so nothing was stored; retry later (the node's log says more)")
         case .aborted?:
             self.init(.serviceUnavailable, field: nil,
-                      "the transaction this request was written in ended before its commit, so nothing was stored; retry the same request")
+                      "the store was busy and the transaction this request was written in ended before its commit, so nothing was stored; retry the same request")
         case .overloaded?:
             self.init(.serviceUnavailable, field: nil, "the node has more requests waiting for its store than it queues; retry later")
         case nil: return nil

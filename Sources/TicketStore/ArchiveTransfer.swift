@@ -18,24 +18,16 @@ extension TicketDatabase {
     /// streaming: blocks are read from one snapshot of the log in stamp order and compressed as they
     /// go, so memory stays bounded whatever the store's size.
     ///
-    /// The file is written as `FILE.partial-XXXXXX` (a new name, `mkstemp(3)`, so no file already
-    /// there is touched) and renamed to `path` once whole, so no reader ever sees half a file. Runs
-    /// on the calling thread and holds a read transaction (never the write lock).
+    /// The file is written as a new ``PartialFile`` (owner-only; no file already there is touched)
+    /// and renamed to `path` once whole, so no reader ever sees half a file. Runs on the calling
+    /// thread and holds a read transaction (never the write lock).
     /// - Parameter progress: blocks written so far and the total, every few hundred blocks.
     /// - Returns: how many blocks the file holds and its size in bytes.
     public func exportArchive(to path: String, after vector: VersionVector = VersionVector(),
                               progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> (blocks: Int, bytes: Int) {
         let files = FileManager.default
         try Self.checkExportDestination(path)
-        // A name of its own beside the destination (so the rename stays on one file system), created
-        // exclusively: an earlier export's leftover or anyone's file of that name is never replaced.
-        var template = Array((path + ".partial-XXXXXX").utf8CString)
-        let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard descriptor >= 0 else {
-            throw StoreError(.refusedWrite, "cannot write \(path) (\(String(cString: strerror(errno)))); check the folder exists and is writable")
-        }
-        let partial = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        // mkstemp makes it 0600, which the export keeps: it holds every ticket of the fleet.
+        let (partial, descriptor) = try PartialFile.create(beside: path)
         let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
         do {
             var bytes = 0

@@ -18,16 +18,18 @@ extension TicketDatabase {
     /// Writes a consistent copy of this store's database to `file` with SQLite's online backup,
     /// while other connections (a running node, the CLI) keep reading and writing.
     ///
-    /// The copy is read in one WAL snapshot, written to `FILE.partial`, checked with
-    /// `PRAGMA integrity_check`, and only then renamed to `file`, so `file` is either absent or whole.
-    /// An existing `file` is never overwritten. The site's private key is not part of the copy.
+    /// The copy is read in one WAL snapshot, written to a new ``PartialFile`` (owner-only), checked
+    /// with `PRAGMA integrity_check`, and only then renamed to `file`, so `file` is either absent or
+    /// whole. An existing `file` is never overwritten, nor any other file removed. The site's private
+    /// key is not part of the copy.
     public func backup(to file: String, progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> BackupReport {
         let files = FileManager.default
         guard !files.fileExists(atPath: file) else {
             throw StoreError(.invalidInput, "\(file) already exists; a backup never overwrites a file, so name a new one")
         }
-        let partial = file + ".partial"
-        try? files.removeItem(atPath: partial)
+        let (partial, descriptor) = try PartialFile.create(beside: file)
+        // SQLite opens the empty file by its name and writes the copy into it.
+        close(descriptor)
         do {
             let copy = try DatabaseQueue(path: partial)
             try writer.backup(to: copy, pagesPerStep: 256) { step in

@@ -255,7 +255,7 @@ extension TicketDatabase {
             let marks = names.map { _ in "?" }.joined(separator: ", ")
             let rows = try Row.fetchAll(db, sql: """
                 SELECT displayNumber, subject, status, channel, createdHLC FROM ticket
-                WHERE customer IN (\(marks)) AND number IS NOT NULL AND NOT deleted ORDER BY createdHLC DESC
+                WHERE customer IN (\(marks)) AND number IS NOT NULL AND NOT deleted ORDER BY createdHLC DESC, id DESC
                 """, arguments: StatementArguments(names))
             let open = rows.filter { !(Status(rawValue: $0["status"])?.isResolved ?? false) }.count
             let recent = rows.prefix(10).map { row in

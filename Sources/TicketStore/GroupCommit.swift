@@ -8,8 +8,9 @@ import GRDB
 /// batch's transaction, so a write that throws (a refusal of its own data) is rolled back alone and
 /// its caller gets its error while the others commit. A failure of the store itself (a full disk,
 /// an I/O error: ``StorageFailure``) rolls the whole batch back and every caller in it gets that
-/// error; any other failure that ends the batch's transaction (SQLite ending it, a failed commit)
-/// reaches every caller as ``Refusal/aborted``: nothing of the batch is stored. Each caller resumes
+/// error; a transient end of the batch's transaction (the store busy or locked, an interrupt)
+/// reaches every caller as ``Refusal/aborted``, any other as SQLite's error: nothing of the batch
+/// is stored either way. Each caller resumes
 /// only once its batch has committed (or failed). At most ``maxWaiting`` writes wait; a write past
 /// that is refused at once (``Refusal/overloaded``) rather than queued without bound.
 ///
@@ -42,7 +43,8 @@ public actor GroupCommit {
     /// Why a write was not committed, though its own data was not at fault: nothing of it is stored,
     /// and the same write may be tried again later.
     public enum Refusal: Error, Sendable, Equatable, CustomStringConvertible {
-        /// The batch's transaction ended before its commit (`reason`: SQLite's words).
+        /// The batch's transaction ended before its commit for a transient reason (`reason`:
+        /// SQLite's words): the store was busy or locked, or the statement was interrupted.
         case aborted(reason: String)
         /// `waiting` writes already wait for the store.
         case overloaded(waiting: Int)
@@ -122,11 +124,18 @@ public actor GroupCommit {
                 return outcomes
             }
         } catch {
-            // SQLite's own "cannot write now" stays as it is; anything else that ended the batch is
-            // reported as the batch's end, not as a fault of each write's data.
-            let failure: any Error = StorageFailure(error) != nil ? error : Refusal.aborted(reason: "\(error)")
-            return writes.map { _ in .failure(failure) }
+            // A transient end (the store busy or locked, the statement interrupted) is the batch's,
+            // not a fault of each write's data: retry. Anything else (a full disk, a corrupt or
+            // read-only file, a write that broke the transaction) reaches every caller as it is.
+            return writes.map { _ in .failure(Self.isTransient(error) ? Refusal.aborted(reason: "\(error)") : error) }
         }
+    }
+
+    /// Whether SQLite ended a transaction for a reason that passes: another connection holding the
+    /// store (`SQLITE_BUSY`, `SQLITE_LOCKED`) or an interrupt.
+    static func isTransient(_ error: any Error) -> Bool {
+        guard let error = error as? DatabaseError else { return false }
+        return [.SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_INTERRUPT].contains(error.resultCode)
     }
 
     /// `body` over the writer's connection, or over `group`'s when a batch runs it.

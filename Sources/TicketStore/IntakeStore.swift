@@ -274,7 +274,7 @@ extension TicketDatabase {
         try writer.read { db in
             try String.fetchOne(db, sql: """
                 SELECT l.ticket FROM ticketLookup l JOIN ticket t ON t.id = l.ticket
-                WHERE l.name = ? AND l.value = ? AND (? IS NULL OR t.channel = ?) ORDER BY t.createdHLC DESC LIMIT 1
+                WHERE l.name = ? AND l.value = ? AND (? IS NULL OR t.channel = ?) ORDER BY t.createdHLC DESC, t.id DESC LIMIT 1
                 """, arguments: [name, value, channel, channel]).map(Self.uuid)
         }
     }

@@ -150,7 +150,7 @@ extension TicketDatabase {
 
     /// The statement behind ``articles(limit:)``, read in `article_on_created`'s order; an article's
     /// uses are counted in `ticketElement_links`.
-    static let articlesSQL = "SELECT \(articleColumns) FROM article a ORDER BY a.createdHLC DESC LIMIT ?"
+    static let articlesSQL = "SELECT \(articleColumns) FROM article a ORDER BY a.createdHLC DESC, a.id DESC LIMIT ?"
 
     /// Every article, newest first.
     public func articles(limit: Int = 1_000) throws -> [ArticleRecord] {

@@ -7,8 +7,8 @@ public enum StorageFailure: Sendable, Equatable {
     case full
     /// The operating system refused a read or write (`SQLITE_IOERR`).
     case io
-    /// The transaction a write shared with others (``GroupCommit``) ended before its commit, for a
-    /// reason of SQLite's or of another write in it: nothing of it was stored.
+    /// The transaction a write shared with others (``GroupCommit``) ended before its commit for a
+    /// transient reason (the store busy or locked, an interrupt): nothing of it was stored.
     case aborted
     /// More writes wait for the store than ``GroupCommit/maxWaiting``: this one was not taken.
     case overloaded

@@ -34,7 +34,20 @@ import TicketModel
             let integrity = try await copy.writer.read { try String.fetchAll($0, sql: "PRAGMA integrity_check") }
             #expect(integrity == ["ok"])
         }
-        #expect(!FileManager.default.fileExists(atPath: folder + "/copy-1.sqlite.partial"))
+        #expect(try leftovers(beside: folder + "/copy-1.sqlite").isEmpty)
+        // The copy holds every ticket and the agents' credential hashes: its owner alone reads it.
+        #expect((try FileManager.default.attributesOfItem(atPath: folder + "/copy-1.sqlite")[.posixPermissions] as? Int) == 0o600)
+    }
+
+    /// A file named like the backup's own working file is someone else's, and stays.
+    @Test func aFileNamedLikeTheBackupsPartialIsLeftAlone() throws {
+        defer { cleanUp() }
+        let store = try north.create(site: try SiteID("north"), role: .site)
+        let file = folder + "/copy.sqlite"
+        try Data("notes".utf8).write(to: URL(fileURLWithPath: file + ".partial"))
+        _ = try store.backup(to: file)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file + ".partial")) == Data("notes".utf8))
+        #expect(try leftovers(beside: file) == [file + ".partial"])
     }
 
     @Test func backupNeverOverwritesAFile() throws {

@@ -91,11 +91,8 @@ private func holdingWriter(_ commits: GroupCommit, until count: Int, _ submit: @
         #expect(try store.tickets().isEmpty)
     }
 
-    /// A write that makes SQLite end the batch's transaction (here it rolls it back itself) fails the
-    /// batch: every write in it is told so as ``GroupCommit/Refusal/aborted`` (503 at the intake
-    /// API: retry), not as a fault of its own data, and nothing of the batch is stored.
-    @Test func aTransactionEndedEarlyFailsTheBatchAsAborted() async throws {
-        let store = try memoryStore("north")
+    /// Runs three intake writes and `breaking` in one batch, and returns each one's outcome.
+    private func batchWithOneBreakingWrite(_ store: TicketDatabase, _ breaking: @escaping @Sendable (Database) throws -> Void) async throws -> [Int: Result<String, any Error>] {
         let commits = GroupCommit(store: store)
         let outcomes = Outcomes()
         try await holdingWriter(commits, until: 4) {
@@ -108,20 +105,43 @@ private func holdingWriter(_ commits: GroupCommit, until count: Int, _ submit: @
                 }
                 group.addTask {
                     do {
-                        _ = try await commits.commit { db in try db.execute(sql: "ROLLBACK") }
+                        _ = try await commits.commit(breaking)
                         await outcomes.add(3, .success("written"))
                     } catch { await outcomes.add(3, .failure(error)) }
                 }
             }
         }
-        let results = await outcomes.all
+        // Nothing of the batch is stored, and the writer is free again.
+        #expect(try store.tickets().isEmpty)
+        #expect(try await store.intakeCreate(intake(9), follow: nil, through: commits).ticket.subject == "Request 9")
+        return await outcomes.all
+    }
+
+    /// A batch whose transaction ends for a transient reason (here a write that found the store
+    /// busy after the transaction was gone) fails as a whole: every write in it is told so as
+    /// ``GroupCommit/Refusal/aborted`` (503 at the intake API: retry), not as a fault of its data.
+    @Test func aBatchEndedByABusyStoreFailsAsAborted() async throws {
+        let store = try memoryStore("north")
+        let results = try await batchWithOneBreakingWrite(store) { db in
+            try db.execute(sql: "ROLLBACK")
+            throw DatabaseError(resultCode: .SQLITE_BUSY, message: "database is locked")
+        }
         for n in 0..<4 {
             guard case .failure(let error)? = results[n] else { Issue.record("write \(n) was not refused: \(String(describing: results[n]))"); continue }
             #expect(StorageFailure(error) == .aborted, "\(error)")
         }
-        #expect(try store.tickets().isEmpty)
-        // The writer is free again.
-        #expect(try await store.intakeCreate(intake(9), follow: nil, through: commits).ticket.subject == "Request 9")
+    }
+
+    /// Any other end (here a write that rolled the transaction back itself) is not called transient:
+    /// every write gets SQLite's error as it is (a 500 at the intake API, logged), and nothing is stored.
+    @Test func aBatchEndedForAnotherReasonReportsThatReason() async throws {
+        let store = try memoryStore("north")
+        let results = try await batchWithOneBreakingWrite(store) { db in try db.execute(sql: "ROLLBACK") }
+        for n in 0..<4 {
+            guard case .failure(let error)? = results[n] else { Issue.record("write \(n) was not refused: \(String(describing: results[n]))"); continue }
+            #expect(StorageFailure(error) == nil, "\(error)")
+            #expect(error is DatabaseError, "\(error)")
+        }
     }
 
     /// Past `maxWaiting` writes waiting, a write is refused at once instead of queued; the ones
