@@ -212,7 +212,7 @@ if collecting {
     }
     for failure in peerFailures { record(failure) }
 }
-printTable("Tierline beside plain SQLite and loopback in one run (ratio: Tierline / baseline)"
+printTable("Tierline beside plain SQLite and loopback in one run (ratio: Tierline / baseline; on sqlite-plain-indexed lines, indexed / plain)"
            + (runCount > 1 ? ", median of \(runCount) interleaved runs" : ""))
 if runsPeers { printPeerTable(runs: runCount, scale: scale) }
 // 3: the sections passed, but a peer asked for gave no figures (documented in `--help`). `exit`
