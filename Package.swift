@@ -213,11 +213,10 @@ let package = Package(
         .target(
             name: "Mirror",
             dependencies: [
-                "TicketModel", "TicketStore", "Dashboard",
+                "TicketModel", "TicketStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],

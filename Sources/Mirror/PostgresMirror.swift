@@ -51,7 +51,7 @@ public struct MirrorStatus: Sendable, Equatable, Codable {
 /// mirror killed at any point resumes from its cursor with nothing missing and nothing doubled.
 ///
 /// ```swift
-/// let mirror = PostgresMirror(store: store, target: target, logger: logger)
+/// let mirror = PostgresMirror(store: store, target: target)
 /// let status = try await mirror.run(live: false) { print($0.behindBlocks) }
 /// ```
 ///
@@ -99,6 +99,9 @@ public struct PostgresMirror: Sendable {
                     failures = 0
                     while true {
                         try Task.checkCancellation()
+                        // A query sent on a connection the server closed meanwhile (a restart) never
+                        // answers: look first, and reconnect.
+                        guard !connection.isClosed else { throw MirrorError(.postgres, "the server closed the connection") }
                         let moved = try await step(connection, status: &status)
                         report(status)
                         if !moved {
@@ -107,7 +110,9 @@ public struct PostgresMirror: Sendable {
                         }
                     }
                 } catch {
+                    logger.debug("mirror.closing", metadata: ["mirror.error": "\(Self.describe(error))"])
                     try? await connection.close()
+                    logger.debug("mirror.closed")
                     throw error
                 }
             } catch let error as MirrorError where error.code != .postgres {
@@ -144,18 +149,16 @@ public struct PostgresMirror: Sendable {
     func migrate(_ connection: PostgresConnection) async throws {
         let s = target.schema
         let site = try await store.writer.read { db in try String.fetchOne(db, sql: "SELECT site FROM localSite WHERE id = 1") } ?? ""
-        try await connection.withTransaction(logger: logger) { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(hashtext('tierline-mirror:' || $1))",
-                                                     binds: bindings { $0.append(s) }), logger: logger)
-            let exists = try await connection.query(PostgresQuery(unsafeSQL: "SELECT 1 FROM pg_namespace WHERE nspname = $1", binds: bindings { $0.append(s) }),
-                                                    logger: logger).collect()
+        try await transaction(connection) { connection in
+            try await query(connection, PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(hashtext('tierline-mirror:' || $1))",
+                                                     binds: bindings { $0.append(s) }))
+            let exists = try await query(connection, PostgresQuery(unsafeSQL: "SELECT 1 FROM pg_namespace WHERE nspname = $1", binds: bindings { $0.append(s) })).collect()
             if exists.isEmpty {
-                try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(s)"), logger: logger)
+                try await query(connection, PostgresQuery(unsafeSQL: "CREATE SCHEMA \(s)"))
             }
-            try await connection.query(PostgresQuery(unsafeSQL: "CREATE TABLE IF NOT EXISTS \(s).mirror_schema (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"),
-                                       logger: logger)
+            try await query(connection, PostgresQuery(unsafeSQL: "CREATE TABLE IF NOT EXISTS \(s).mirror_schema (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"))
             var version = 0
-            for try await (v) in try await connection.query(PostgresQuery(unsafeSQL: "SELECT COALESCE(MAX(version), 0) FROM \(s).mirror_schema"), logger: logger).decode(Int.self) {
+            for try await (v) in try await query(connection, PostgresQuery(unsafeSQL: "SELECT COALESCE(MAX(version), 0) FROM \(s).mirror_schema")).decode(Int.self) {
                 version = v
             }
             let migrations = MirrorSchema.migrations(schema: s)
@@ -163,19 +166,18 @@ public struct PostgresMirror: Sendable {
                 throw MirrorError(.newerSchema, "schema \(s) was made by a newer Tierline (version \(version), this one knows \(migrations.count)); run that version, or mirror into another --schema")
             }
             for (index, statements) in migrations.enumerated().dropFirst(version) {
-                for sql in statements { try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger) }
-                try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(s).mirror_schema (version) VALUES ($1)", binds: bindings { $0.append(index + 1) }),
-                                           logger: logger)
+                for sql in statements { try await query(connection, PostgresQuery(unsafeSQL: sql)) }
+                try await query(connection, PostgresQuery(unsafeSQL: "INSERT INTO \(s).mirror_schema (version) VALUES ($1)", binds: bindings { $0.append(index + 1) }))
             }
             var owner: String?
-            for try await (o) in try await connection.query(PostgresQuery(unsafeSQL: "SELECT site FROM \(s).source WHERE id = 1"), logger: logger).decode(String.self) {
+            for try await (o) in try await query(connection, PostgresQuery(unsafeSQL: "SELECT site FROM \(s).source WHERE id = 1")).decode(String.self) {
                 owner = o
             }
             if let owner, owner != site {
                 throw MirrorError(.badTarget, "schema \(s) mirrors the store of site \(owner), not this one (\(site)); mirror into another --schema")
             }
             if owner == nil {
-                try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(s).source (id, site) VALUES (1, $1)", binds: bindings { $0.append(site) }), logger: logger)
+                try await query(connection, PostgresQuery(unsafeSQL: "INSERT INTO \(s).source (id, site) VALUES (1, $1)", binds: bindings { $0.append(site) }))
             }
         }
     }
@@ -184,7 +186,7 @@ public struct PostgresMirror: Sendable {
     func step(_ connection: PostgresConnection, status: inout MirrorStatus) async throws -> Bool {
         let s = target.schema
         var cursors: [String: Int64] = [:]
-        for try await (origin, seq) in try await connection.query(PostgresQuery(unsafeSQL: "SELECT origin, seq FROM \(s).cursor"), logger: logger)
+        for try await (origin, seq) in try await query(connection, PostgresQuery(unsafeSQL: "SELECT origin, seq FROM \(s).cursor"))
             .decode((String, Int64).self) {
             cursors[origin] = seq
         }
@@ -213,10 +215,10 @@ public struct PostgresMirror: Sendable {
     func write(_ batch: StoreBatch, on connection: PostgresConnection) async throws {
         let s = target.schema
         let logger = self.logger
-        try await connection.withTransaction(logger: logger) { connection in
+        try await transaction(connection) { connection in
             // One writer per schema: a second mirror of the same schema waits here.
-            try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(hashtext('tierline-mirror:' || $1))",
-                                                     binds: bindings { $0.append(s) }), logger: logger)
+            try await query(connection, PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(hashtext('tierline-mirror:' || $1))",
+                                                     binds: bindings { $0.append(s) }))
             let entities: [(MirrorSchema.Table, [String])] = [
                 (MirrorSchema.ticket, batch.tickets), (MirrorSchema.customer, batch.customers), (MirrorSchema.article, batch.articles),
             ]
@@ -234,13 +236,12 @@ public struct PostgresMirror: Sendable {
             }
             try await upsert(MirrorSchema.site, batch.sites, on: connection)
             let sites = batch.sites.compactMap { String.fromDatabaseValue($0[0]) }
-            try await connection.query(PostgresQuery(unsafeSQL: "DELETE FROM \(s).site WHERE site <> ALL($1::text[])", binds: bindings { $0.append(sites) }),
-                                       logger: logger)
+            try await query(connection, PostgresQuery(unsafeSQL: "DELETE FROM \(s).site WHERE site <> ALL($1::text[])", binds: bindings { $0.append(sites) }))
             for cursor in batch.cursors {
-                try await connection.query(PostgresQuery(unsafeSQL: """
+                try await query(connection, PostgresQuery(unsafeSQL: """
                     INSERT INTO \(s).cursor (origin, seq, newest_hlc, mirrored_at) VALUES ($1, $2, $3, now())
                     ON CONFLICT (origin) DO UPDATE SET seq = EXCLUDED.seq, newest_hlc = EXCLUDED.newest_hlc, mirrored_at = now()
-                    """, binds: bindings { $0.append(cursor.origin); $0.append(cursor.seq); $0.append(cursor.hlc) }), logger: logger)
+                    """, binds: bindings { $0.append(cursor.origin); $0.append(cursor.seq); $0.append(cursor.hlc) }))
             }
         }
     }
@@ -278,7 +279,7 @@ public struct PostgresMirror: Sendable {
                 tuples.append("(" + marks.joined(separator: ",") + ")")
             }
             let sql = "INSERT INTO \(target.schema).\(table.name) AS t (\(names)) VALUES \(tuples.joined(separator: ",")) ON CONFLICT (\(table.key.map { "\"\($0)\"" }.joined(separator: ", "))) \(conflict)"
-            try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+            try await query(connection, PostgresQuery(unsafeSQL: sql, binds: binds))
         }
     }
 
@@ -299,7 +300,7 @@ public struct PostgresMirror: Sendable {
             DELETE FROM \(target.schema).\(table.name) d WHERE d."\(parent)" = ANY($1::text[])
               AND NOT EXISTS (SELECT 1 FROM unnest(\(unnest)) AS k(\(names)) WHERE \(match))
             """
-        try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+        try await query(connection, PostgresQuery(unsafeSQL: sql, binds: binds))
     }
 
     /// Binds a SQLite value as a value of `type`.
@@ -341,6 +342,31 @@ public struct PostgresMirror: Sendable {
             return "a PostgreSQL transaction failed"
         }
         return "\(error)"
+    }
+}
+
+extension PostgresMirror {
+    /// Runs `sql` on `connection`, unless the server closed it: postgres-nio 1.33 sends a query on a
+    /// closed connection into the void, and its answer never comes (seen on a PostgreSQL restart).
+    @discardableResult
+    func query(_ connection: PostgresConnection, _ sql: PostgresQuery) async throws -> PostgresRowSequence {
+        guard !connection.isClosed else { throw MirrorError(.postgres, "the server closed the connection") }
+        return try await connection.query(sql, logger: logger)
+    }
+
+    /// `body` between BEGIN and COMMIT; ROLLBACK when it throws and the connection is still open
+    /// (a connection the server closed has rolled back already).
+    func transaction<T>(_ connection: PostgresConnection, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await query(connection, "BEGIN")
+        let value: T
+        do {
+            value = try await body(connection)
+        } catch {
+            if !connection.isClosed { _ = try? await query(connection, "ROLLBACK") }
+            throw error
+        }
+        try await query(connection, "COMMIT")
+        return value
     }
 }
 

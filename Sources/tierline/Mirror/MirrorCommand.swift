@@ -61,8 +61,11 @@ struct MirrorCommand: AsyncParsableCommand {
             throw ValidationError("--postgres: \(error.detail)")
         }
         let store = try options.directory.open()
+        // TIERLINE_MIRROR_LOG=debug (or trace: every PostgreSQL message) logs to stderr.
+        let level = ProcessInfo.processInfo.environment["TIERLINE_MIRROR_LOG"].flatMap(Logger.Level.init(rawValue:))
+        if let level { bootstrapLogging(level) }
         var logger = Logger(label: "tierline.mirror")
-        logger.logLevel = .error
+        logger.logLevel = level ?? .error
         let mirror = PostgresMirror(store: store, target: target, logger: logger, limits: BatchLimits(blocks: batchBlocks))
         let progress = MirrorProgress(enabled: !quiet)
         let started = Date()
