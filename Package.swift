@@ -338,6 +338,10 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(
+            name: "MirrorTests",
+            dependencies: ["Mirror", "TicketModel", "TicketStore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict),
+        .testTarget(
             name: "NotifyTests",
             dependencies: [
                 "Notify", "TicketStore", "TestSupport",
