@@ -190,9 +190,21 @@ public struct PostgresMirror: Sendable {
             .decode((String, Int64).self) {
             cursors[origin] = seq
         }
+        var roster: Int64 = 0
+        for try await (version) in try await query(connection, PostgresQuery(unsafeSQL: "SELECT roster_version FROM \(s).source WHERE id = 1")).decode(Int64.self) {
+            roster = version
+        }
         let limits = self.limits
         let known = cursors
         let batch = try await store.writer.read { db in try StoreBatch.read(db, after: known, limits: limits) }
+        // A roster adoption can fold tickets again without a new block (a site's role changed, a
+        // removed site's blocks taken back): no cursor tells which, so the mirror starts over.
+        if !cursors.isEmpty && (batch.rosterVersion != roster || batch.logShrank) {
+            try await restart(on: connection, roster: batch.rosterVersion)
+            logger.info("mirror.restart", metadata: ["mirror.roster": "\(batch.rosterVersion)"])
+            status.cursors = [:]
+            return true
+        }
         if !batch.isEmpty {
             try await write(batch, on: connection)
             for cursor in batch.cursors { cursors[cursor.origin] = cursor.seq }
@@ -209,6 +221,18 @@ public struct PostgresMirror: Sendable {
         status.behindBlocks = lag.blocks
         status.behindSeconds = lag.oldestHLC.map { max(0, Date().timeIntervalSince1970 - Double(HLC(rawValue: UInt64(bitPattern: $0)).millis) / 1000) } ?? 0
         return !batch.isEmpty
+    }
+
+    /// Empties the mirrored tables and the cursor, and records the roster version the next batches
+    /// are read under, in one transaction.
+    func restart(on connection: PostgresConnection, roster: Int64) async throws {
+        let s = target.schema
+        try await transaction(connection) { connection in
+            try await query(connection, PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(hashtext('tierline-mirror:' || $1))", binds: bindings { $0.append(s) }))
+            let tables = ([MirrorSchema.ticket, MirrorSchema.customer, MirrorSchema.article, MirrorSchema.site] + MirrorSchema.ticketChildren).map { "\(s).\($0.name)" }
+            try await query(connection, PostgresQuery(unsafeSQL: "TRUNCATE \(tables.joined(separator: ", ")), \(s).cursor"))
+            try await query(connection, PostgresQuery(unsafeSQL: "UPDATE \(s).source SET roster_version = $1", binds: bindings { $0.append(roster) }))
+        }
     }
 
     /// Writes `batch` and its cursor in one PostgreSQL transaction.
@@ -237,6 +261,7 @@ public struct PostgresMirror: Sendable {
             try await upsert(MirrorSchema.site, batch.sites, on: connection)
             let sites = batch.sites.compactMap { String.fromDatabaseValue($0[0]) }
             try await query(connection, PostgresQuery(unsafeSQL: "DELETE FROM \(s).site WHERE site <> ALL($1::text[])", binds: bindings { $0.append(sites) }))
+            try await query(connection, PostgresQuery(unsafeSQL: "UPDATE \(s).source SET roster_version = $1", binds: bindings { $0.append(batch.rosterVersion) }))
             for cursor in batch.cursors {
                 try await query(connection, PostgresQuery(unsafeSQL: """
                     INSERT INTO \(s).cursor (origin, seq, newest_hlc, mirrored_at) VALUES ($1, $2, $3, now())

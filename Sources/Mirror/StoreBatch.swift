@@ -29,6 +29,11 @@ struct StoreBatch {
     /// Current rows by mirrored table name, in the table's column order.
     var rows: [String: [[DatabaseValue]]] = [:]
     var sites: [[DatabaseValue]] = []
+    /// The store's adopted roster version (0: none) when the batch was read.
+    var rosterVersion: Int64 = 0
+    /// Whether the store no longer holds blocks the cursor covers (a removed site's blocks taken
+    /// back): what they touched was folded again without a new block, so the mirror starts over.
+    var logShrank = false
 
     var isEmpty: Bool { cursors.isEmpty }
 
@@ -37,6 +42,9 @@ struct StoreBatch {
         var batch = StoreBatch()
         var tickets = Set<String>(), customers = Set<String>(), articles = Set<String>()
         let heads = try Row.fetchAll(db, sql: "SELECT site, seq FROM versionEntry ORDER BY site")
+        batch.rosterVersion = try Int64.fetchOne(db, sql: "SELECT version FROM roster WHERE id = 1") ?? 0
+        let held = Dictionary(heads.map { ($0["site"] as String, $0["seq"] as Int64) }, uniquingKeysWith: max)
+        batch.logShrank = cursors.contains { origin, seq in seq > held[origin] ?? 0 }
         for head in heads {
             let origin: String = head["site"], top: Int64 = head["seq"]
             let from = cursors[origin] ?? 0

@@ -12,7 +12,8 @@
 #      of a fresh mirror into another schema (sslmode=verify-full with the test CA).
 #   c. re-running the caught-up mirror changes nothing.
 #   d. the live mirror follows new tickets; PostgreSQL restarted mid-stream (pg_ctl restart): the
-#      mirror reconnects and ends equal to a fresh mirror again, its connections all TLS.
+#      mirror reconnects; a roster change: the mirror starts over; it ends equal to a fresh mirror
+#      again, its connections all TLS.
 #   Every wait polls with a bound; the cluster is stopped by its pid and removed even on failure.
 set -euo pipefail
 
@@ -175,6 +176,18 @@ for _ in $(seq 1 1200); do
 done
 check "the live mirror reconnected and caught up with the store ($TOTAL blocks)" test "$(cursor_total tl)" = "$TOTAL"
 check "... and said it was retrying" grep -q "retrying" "$W/live.err"
+# A roster change may fold tickets again without a new block: the mirror starts over, and ends equal.
+must "a new site's store" "$W/east" init --site east --role site
+must "the hub adds east to its roster (a new roster version)" "$HUB" roster add east --key "$(status_field "$W/east" publicKey)" --role site
+ROSTER=$(python3 -c "import sqlite3; print(sqlite3.connect('file:$HUB/tierline.sqlite?mode=ro', uri=True).execute('SELECT version FROM roster').fetchone()[0])")
+TOTAL=$(store_total)
+for _ in $(seq 1 1200); do
+    if [[ $(pg_admin reports "SELECT roster_version FROM tl.source") == "$ROSTER" && $(cursor_total tl) == "$TOTAL" ]]; then break; fi
+    if ! kill -0 "$MIRROR_PID" 2>/dev/null; then break; fi
+    sleep 0.1
+done
+check "after the roster change the mirror started over and caught up again (roster $ROSTER)" \
+    test "$(pg_admin reports "SELECT roster_version || ':' || (SELECT sum(seq) FROM tl.cursor) FROM tl.source")" = "$ROSTER:$TOTAL"
 kill -TERM "$MIRROR_PID"
 set +e
 for _ in $(seq 1 300); do kill -0 "$MIRROR_PID" 2>/dev/null || break; sleep 0.1; done
