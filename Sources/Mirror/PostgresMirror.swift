@@ -63,6 +63,9 @@ public struct PostgresMirror: Sendable {
     public var limits: BatchLimits
     /// Between two looks at the store when nothing is left to mirror (live mode).
     public var pollInterval: Duration
+    /// Longest wait for one batch (its queries and transaction): past it the connection is dropped
+    /// and the mirror reconnects, as after a lost connection.
+    public var stepLimit: Duration = .seconds(120)
     /// Reported after every batch and every retry.
     public typealias Report = @Sendable (MirrorStatus) -> Void
 
@@ -102,7 +105,13 @@ public struct PostgresMirror: Sendable {
                         // A query sent on a connection the server closed meanwhile (a restart) never
                         // answers: look first, and reconnect.
                         guard !connection.isClosed else { throw MirrorError(.postgres, "the server closed the connection") }
-                        let moved = try await step(connection, status: &status)
+                        let (moved, next) = try await bounded(stepLimit, timeout: { MirrorError(.postgres, "no answer from PostgreSQL within \(stepLimit)") }) {
+                            [self, status] in
+                            var status = status
+                            let moved = try await step(connection, status: &status)
+                            return (moved, status)
+                        }
+                        status = next
                         report(status)
                         if !moved {
                             if !live { try? await connection.close(); return status }

@@ -89,3 +89,29 @@ struct StoreBatchTests {
         #expect(PostgresMirror.clean("plain") == "plain")
     }
 }
+
+struct BoundedTests {
+    struct Late: Error {}
+
+    @Test func returnsTheWorksResult() async throws {
+        let value = try await bounded(.seconds(60), timeout: { Late() }) { 42 }
+        #expect(value == 42)
+    }
+
+    @Test func givesUpOnWorkThatNeverAnswers() async {
+        // The work waits for an answer nobody sends, as a query on a vanished connection does.
+        let never = AsyncStream<Int> { _ in }
+        await #expect(throws: Late.self) {
+            _ = try await bounded(.milliseconds(50), timeout: { Late() }) {
+                for await value in never { return value }
+                return 0
+            }
+        }
+    }
+
+    @Test func cancellingTheCallerEndsItAtOnce() async {
+        let task = Task { try await bounded(.seconds(600), timeout: { Late() }) { try await Task.sleep(for: .seconds(600)) } }
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+    }
+}
