@@ -14,6 +14,9 @@
 #   d. the live mirror follows new tickets; PostgreSQL restarted mid-stream (pg_ctl restart): the
 #      mirror reconnects; a roster change: the mirror starts over; it ends equal to a fresh mirror
 #      again, its connections all TLS.
+#   e. node.json's mirror section: serve --check refuses a wrong URL (exit 2); serve runs the mirror
+#      (password from passwordFile, verify-full TLS), which catches up and follows new tickets, its
+#      lag and connection in /metrics.
 #   Every wait polls with a bound; the cluster is stopped by its pid and removed even on failure.
 set -euo pipefail
 
@@ -54,7 +57,7 @@ if ! pg_cluster_start >"$W/pg.err" 2>&1; then
     finish
 fi
 pass "a throw-away PostgreSQL cluster on 127.0.0.1:$PG_PORT with ssl=on"
-pg_cluster_add_mirror_role "s3cret-mirror" reports tl fresh fresh2 >/dev/null
+pg_cluster_add_mirror_role "s3cret-mirror" reports tl fresh fresh2 served >/dev/null
 export PGPASSWORD=s3cret-mirror
 URL="postgres://mirror@127.0.0.1:$PG_PORT/reports"
 check "the mirror's role is not a superuser" test "$(pg_admin reports "SELECT rolsuper FROM pg_roles WHERE rolname = 'mirror'")" = f
@@ -89,6 +92,17 @@ for pg, lite in [("ticket", "ticket"), ("ticket_element", "ticketElement"), ("ti
     print(pg, db.execute(f"SELECT count(*) FROM {lite}").fetchone()[0])
 print("cursor", ",".join(f"{s}:{q}" for s, q in db.execute("SELECT site, seq FROM versionEntry ORDER BY site")))
 PY
+}
+# stop_mirror: SIGTERM to the background mirror (or serve), waiting at most 30 s; its exit code in RC.
+stop_mirror() {
+    kill -TERM "$MIRROR_PID"
+    set +e
+    for _ in $(seq 1 300); do kill -0 "$MIRROR_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$MIRROR_PID" 2>/dev/null
+    wait "$MIRROR_PID"
+    RC=$?
+    set -e
+    MIRROR_PID=""
 }
 counts_of() { awk '{ if ($1 == "cursor") print $0; else print $1, $2 }' <<<"$1"; }
 cursor_total() { pg_admin reports "SELECT COALESCE(sum(seq), 0) FROM $1.cursor" 2>/dev/null || echo 0; }
@@ -188,17 +202,49 @@ for _ in $(seq 1 1200); do
 done
 check "after the roster change the mirror started over and caught up again (roster $ROSTER)" \
     test "$(pg_admin reports "SELECT roster_version || ':' || (SELECT sum(seq) FROM tl.cursor) FROM tl.source")" = "$ROSTER:$TOTAL"
-kill -TERM "$MIRROR_PID"
-set +e
-for _ in $(seq 1 300); do kill -0 "$MIRROR_PID" 2>/dev/null || break; sleep 0.1; done
-wait "$MIRROR_PID"
-RC=$?
-set -e
-MIRROR_PID=""
+stop_mirror
 check "SIGTERM stops the live mirror with exit 0" test "$RC" -eq 0
 mirror_once fresh2 "sslmode=require" --batch-blocks 5000
 C=$(checksum tl)
 check "after the restart: the live mirror equals a fresh mirror" test "$C" = "$(checksum fresh2)"
 check "... and holds every row of the store" test "$(counts_of "$C")" = "$(store_counts)"
+
+echo "== e. serve runs the mirror of node.json's mirror section"
+printf '%s\n' "$PGPASSWORD" >"$W/pg-password"
+HTTP_PORT=$(pg_free_port)
+cat >"$W/bad.json" <<JSON
+{"http": "127.0.0.1:$HTTP_PORT", "mirror": {"postgres": "mysql://mirror@127.0.0.1/reports"}}
+JSON
+set +e
+env -u PGPASSWORD timeout 60 "$BIN" serve --store "$HUB" --config "$W/bad.json" --check >"$W/out" 2>"$W/err"
+RC=$?
+set -e
+check "serve --check refuses a mirror URL that is not postgres:// (exit 2)" bash -c "test $RC -eq 2 && grep -q 'mirror.postgres' '$W/err'"
+cat >"$W/node.json" <<JSON
+{"http": "127.0.0.1:$HTTP_PORT",
+ "mirror": {"postgres": "postgres://mirror@localhost:$PG_PORT/reports?sslmode=verify-full&sslrootcert=$PG_CA", "schema": "served", "passwordFile": "pg-password"}}
+JSON
+env -u PGPASSWORD "$BIN" serve --store "$HUB" --config "$W/node.json" >"$W/serve.out" 2>"$W/serve.err" &
+MIRROR_PID=$!
+# served_caught_up: /metrics says the mirror is connected and 0 blocks behind, and its cursor covers the store.
+served_caught_up() {
+    python3 - "$HTTP_PORT" <<'PY' && [[ $(cursor_total served) == "$(store_total)" ]]
+import sys, urllib.request
+try:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=5).read().decode()
+except Exception:
+    sys.exit(1)
+values = {l.split()[0]: float(l.split()[1]) for l in text.splitlines() if l.startswith("tierline_mirror_")}
+sys.exit(0 if values.get("tierline_mirror_connected") == 1 and values.get("tierline_mirror_behind_blocks") == 0 else 1)
+PY
+}
+wait_served() { for _ in $(seq 1 1200); do served_caught_up && return 0; kill -0 "$MIRROR_PID" 2>/dev/null || return 1; sleep 0.1; done; return 1; }
+check "serve's mirror caught up: /metrics shows it connected and 0 blocks behind" wait_served
+make_csv "$W/d.csv" 9001 500
+must "import 500 more tickets while serve runs" "$HUB" ticket import "$W/d.csv" --quiet --actor demo-manager
+check "serve's mirror follows them" wait_served
+check "... and its rows equal the store's" test "$(counts_of "$(checksum served)")" = "$(store_counts)"
+stop_mirror
+check "SIGTERM stops serve and its mirror with exit 0" test "$RC" -eq 0
 
 finish
