@@ -124,6 +124,43 @@ enum MirrorSchema {
                   AS $$ SELECT to_timestamp((hlc >> 16) / 1000.0) $$
                 """,
             ],
+            // 2: views for reports (Docs/postgres-mirror.md, Deploy/grafana-tierline.json).
+            [
+                // Tickets with their stamps as times and the dashboard's notion of open: not deleted,
+                // not solved, closed or merged.
+                """
+                CREATE VIEW \(s).ticket_report AS
+                SELECT t.*, \(s).hlc_time(t.created_hlc) AS created_at, \(s).hlc_time(t.updated_hlc) AS updated_at,
+                       (NOT t.deleted AND t.base_status NOT IN ('solved', 'closed', 'merged') AND t.status <> 'merged') AS is_open
+                FROM \(s).ticket t WHERE NOT t.deleted
+                """,
+                """
+                CREATE VIEW \(s).event_report AS
+                SELECT e.*, \(s).hlc_time(e.hlc) AS at FROM \(s).ticket_event e
+                """,
+                // The open tickets by status and by owning site.
+                """
+                CREATE VIEW \(s).backlog AS
+                SELECT owning_site AS site, status, priority, count(*) AS tickets
+                FROM \(s).ticket_report WHERE is_open GROUP BY owning_site, status, priority
+                """,
+                // Tickets created per day, and how many of them are still open.
+                """
+                CREATE VIEW \(s).created_per_day AS
+                SELECT date_trunc('day', created_at) AS day, origin_site AS site, count(*) AS created,
+                       count(*) FILTER (WHERE is_open) AS still_open
+                FROM \(s).ticket_report WHERE created_at IS NOT NULL GROUP BY 1, 2
+                """,
+                // Per origin site: what the mirror holds and when it last moved, and how far behind the
+                // store's log it was at its last batch.
+                """
+                CREATE VIEW \(s).mirror_lag AS
+                SELECT c.origin, c.seq AS mirrored_seq, st.applied_seq AS store_seq,
+                       GREATEST(COALESCE(st.applied_seq, 0) - c.seq, 0) AS behind_blocks,
+                       c.mirrored_at, \(s).hlc_time(c.newest_hlc) AS newest_block_at
+                FROM \(s).cursor c LEFT JOIN \(s).site st ON st.site = c.origin
+                """,
+            ],
         ]
     }
 }

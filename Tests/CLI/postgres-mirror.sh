@@ -17,6 +17,8 @@
 #   e. node.json's mirror section: serve --check refuses a wrong URL (exit 2); serve runs the mirror
 #      (password from passwordFile, verify-full TLS), which catches up and follows new tickets, its
 #      lag and connection in /metrics.
+#   f. every panel's SQL of Deploy/grafana-tierline.json runs against the mirror (as a read-only
+#      role) and returns rows.
 #   Every wait polls with a bound; the cluster is stopped by its pid and removed even on failure.
 set -euo pipefail
 
@@ -246,5 +248,26 @@ check "serve's mirror follows them" wait_served
 check "... and its rows equal the store's" test "$(counts_of "$(checksum served)")" = "$(store_counts)"
 stop_mirror
 check "SIGTERM stops serve and its mirror with exit 0" test "$RC" -eq 0
+
+echo "== f. the example Grafana dashboard's panels"
+pg_admin reports "CREATE ROLE reader LOGIN PASSWORD 'r3ader'; GRANT CONNECT ON DATABASE reports TO reader; GRANT USAGE ON SCHEMA tl TO reader; GRANT SELECT ON ALL TABLES IN SCHEMA tl TO reader" >/dev/null
+check "every panel's SQL returns rows" python3 - "$CLI_DIR/../../Deploy/grafana-tierline.json" "$PG_BIN/psql" "host=127.0.0.1 port=$PG_PORT user=reader password=r3ader dbname=reports sslmode=require" <<'PY'
+import json, re, subprocess, sys
+dashboard, psql, conninfo = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
+count = 0
+for panel in dashboard["panels"]:
+    for target in panel["targets"]:
+        sql = target["rawSql"].replace("${schema}", "tl")
+        # Grafana's time macro, for a window that holds the test's tickets.
+        sql = re.sub(r"\$__timeFilter\(([^)]+)\)", r"\1 BETWEEN now() - interval '400 days' AND now() + interval '1 day'", sql)
+        assert "$" not in sql, ("an unexpanded macro", panel["title"], sql)
+        out = subprocess.run([psql, "-X", "-At", "-v", "ON_ERROR_STOP=1", conninfo, "-c", sql], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, (panel["title"], out.stderr)
+        rows = [line for line in out.stdout.splitlines() if line.strip()]
+        assert rows and rows[0].strip("|"), ("no rows", panel["title"], out.stdout)
+        count += 1
+assert count == len(dashboard["panels"]) >= 5, count
+print(f"{count} panels returned rows")
+PY
 
 finish
