@@ -16,7 +16,8 @@
 #      again, its connections all TLS.
 #   e. node.json's mirror section: serve --check refuses a wrong URL (exit 2); serve runs the mirror
 #      (password from passwordFile, verify-full TLS), which catches up and follows new tickets, its
-#      lag and connection in /metrics.
+#      lag and connection in /metrics; the views' backlog (total, by status) and tickets created equal
+#      the node's /api/metrics for the same period.
 #   f. every panel's SQL of Deploy/grafana-tierline.json runs against the mirror (as a read-only
 #      role) and returns rows.
 #   Every wait polls with a bound; the cluster is stopped by its pid and removed even on failure.
@@ -246,6 +247,24 @@ make_csv "$W/d.csv" 9001 500
 must "import 500 more tickets while serve runs" "$HUB" ticket import "$W/d.csv" --quiet --actor demo-manager
 check "serve's mirror follows them" wait_served
 check "... and its rows equal the store's" test "$(counts_of "$(checksum served)")" = "$(store_counts)"
+# The views' figures against the dashboard's /api/metrics of the same node, signed in with an API token.
+TOKEN=$("$BIN" agent token demo-manager --label mirror-test --json --store "$HUB" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+pg_admin reports "SELECT json_build_object('total', COALESCE((SELECT sum(tickets) FROM served.backlog), 0),
+    'byStatus', COALESCE((SELECT json_object_agg(status, n) FROM (SELECT status, sum(tickets) AS n FROM served.backlog GROUP BY status) b), '{}'),
+    'created', (SELECT count(*) FROM served.ticket_report WHERE created_at >= now() - interval '30 days'))" >"$W/views.json"
+check "the views' backlog (total, by status) and tickets created equal /api/metrics for the last 30 days" python3 - "$HTTP_PORT" "$TOKEN" "$W/views.json" <<'PY'
+import json, sys, time, urllib.request
+port, token, views = sys.argv[1], sys.argv[2], json.load(open(sys.argv[3]))
+for _ in range(600):  # the dashboard derives its facts in the background: wait until none is pending
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/metrics?days=30", headers={"Authorization": f"Bearer {token}"})
+    reply = json.load(urllib.request.urlopen(request, timeout=10))
+    if reply["pendingFacts"] == 0:
+        break
+    time.sleep(0.2)
+m = reply["metrics"]
+api = {"total": m["backlog"]["total"], "byStatus": {k: v for k, v in m["backlog"]["byStatus"].items() if v}, "created": m["created"]}
+assert api == views, ("api", api, "views", views)
+PY
 stop_mirror
 check "SIGTERM stops serve and its mirror with exit 0" test "$RC" -eq 0
 
