@@ -223,8 +223,9 @@ env -u PGPASSWORD timeout 60 "$BIN" serve --store "$HUB" --config "$W/bad.json" 
 RC=$?
 set -e
 check "serve --check refuses a mirror URL that is not postgres:// (exit 2)" bash -c "test $RC -eq 2 && grep -q 'mirror.postgres' '$W/err'"
+# No escalation ticker: its SLA records would change the store between a wait and a comparison.
 cat >"$W/node.json" <<JSON
-{"http": "127.0.0.1:$HTTP_PORT",
+{"http": "127.0.0.1:$HTTP_PORT", "escalationMillis": 0,
  "mirror": {"postgres": "postgres://mirror@localhost:$PG_PORT/reports?sslmode=verify-full&sslrootcert=$PG_CA", "schema": "served", "passwordFile": "pg-password"}}
 JSON
 env -u PGPASSWORD "$BIN" serve --store "$HUB" --config "$W/node.json" >"$W/serve.out" 2>"$W/serve.err" &
@@ -247,6 +248,10 @@ make_csv "$W/d.csv" 9001 500
 must "import 500 more tickets while serve runs" "$HUB" ticket import "$W/d.csv" --quiet --actor demo-manager
 check "serve's mirror follows them" wait_served
 check "... and its rows equal the store's" test "$(counts_of "$(checksum served)")" = "$(store_counts)"
+status_mirror() { "$BIN" status --json --store "$HUB" | python3 -c 'import json,sys; m = json.load(sys.stdin)["mirror"]; sys.exit(0 if m and m["running"] and m["connected"] and m["behindBlocks"] == 0 and "localhost" in m["target"] else 1)'; }
+wait_status_mirror() { for _ in $(seq 1 100); do status_mirror && return 0; sleep 0.1; done; return 1; }
+check "tierline status --json shows the node's mirror running, connected and 0 blocks behind" wait_status_mirror
+check "... and its table says so" bash -c "'$BIN' status --store '$HUB' | grep -q 'PostgreSQL mirror postgres://mirror@localhost.*: 0 blocks behind'"
 # The views' figures against the dashboard's /api/metrics of the same node, signed in with an API token.
 TOKEN=$("$BIN" agent token demo-manager --label mirror-test --json --store "$HUB" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 pg_admin reports "SELECT json_build_object('total', COALESCE((SELECT sum(tickets) FROM served.backlog), 0),

@@ -9,6 +9,7 @@ import Mirror
 import Notify
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 import Workspace
 import SyncNode
@@ -205,7 +206,17 @@ struct Serve: AsyncParsableCommand {
                                                help: "Age of the oldest block the PostgreSQL mirror has not copied yet (0: caught up).")
         let connected = registry.makeGauge(name: "tierline_mirror_connected", help: "1 while the PostgreSQL mirror is connected, else 0.")
         let mirror = PostgresMirror(store: store, target: target, logger: Logger(label: "tierline.mirror"))
+        // The report for `tierline status`: written when the mirror's state changes, else every few seconds.
+        let lastReport = Mutex<(written: UInt64, status: MirrorStatus?)>((0, nil))
         return MirrorService(mirror: mirror) { status in
+            let now = UInt64(Date().timeIntervalSince1970 * 1000)
+            let due = lastReport.withLock { last in
+                let changed = last.status.map { ($0.connected, $0.behindBlocks, $0.lastError) != (status.connected, status.behindBlocks, status.lastError) } ?? true
+                guard changed || now - last.written >= MirrorReport.heartbeatMillis else { return false }
+                last = (now, status)
+                return true
+            }
+            if due { try? MirrorReport(writtenAt: now, status: status).write(to: store) }
             connected.set(Double(status.connected ? 1 : 0))
             // Unknown while it has never connected: the gauges keep their last figure.
             guard status.connected else { return }
