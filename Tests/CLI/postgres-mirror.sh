@@ -207,6 +207,7 @@ check "after the roster change the mirror started over and caught up again (rost
     test "$(pg_admin reports "SELECT roster_version || ':' || (SELECT sum(seq) FROM tl.cursor) FROM tl.source")" = "$ROSTER:$TOTAL"
 stop_mirror
 check "SIGTERM stops the live mirror with exit 0" test "$RC" -eq 0
+check "... printing the run's summary" grep -q "^mirrored into postgres://mirror@127.0.0.1" "$W/live.out"
 mirror_once fresh2 "sslmode=require" --batch-blocks 5000
 C=$(checksum tl)
 check "after the restart: the live mirror equals a fresh mirror" test "$C" = "$(checksum fresh2)"

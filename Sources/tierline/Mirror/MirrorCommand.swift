@@ -82,13 +82,21 @@ struct MirrorCommand: AsyncParsableCommand {
         } catch is CancellationError {
             progress.finish()
             FileHandle.standardError.write(Data("mirror stopped; run the same command to resume from PostgreSQL's cursor\n".utf8))
-            return
+            // Following the store, Ctrl-C or SIGTERM is how it ends: the summary of the run, exit 0.
+            // Stopped before --once caught up: exit 130, as an interrupted command.
+            guard !once else { Foundation.exit(130) }
+            return try summarize(progress.last ?? MirrorStatus(target: target.description), target: target, since: started)
         } catch let error as MirrorError {
             progress.finish()
             throw CLIFailure(message: error.detail, code: error.code == .badTarget ? 2 : 1)
         }
         progress.finish()
-        let output = Output(target: target.description, schema: schema, caughtUp: status.behindBlocks == 0, batches: status.batches,
+        try summarize(status, target: target, since: started)
+    }
+
+    /// The summary: a table, or one JSON document with `--json`.
+    func summarize(_ status: MirrorStatus, target: PostgresTarget, since started: Date) throws {
+        let output = Output(target: target.description, schema: schema, caughtUp: status.connected && status.behindBlocks == 0, batches: status.batches,
                             blocks: status.blocks, tickets: status.tickets, events: status.events, customers: status.customers,
                             articles: status.articles, behindBlocks: status.behindBlocks, cursors: status.cursors,
                             seconds: Date().timeIntervalSince(started))
@@ -111,13 +119,16 @@ final class MirrorProgress: @unchecked Sendable {
     var lastDraw = Date.distantPast
     var lastError: String?
     var drawn = false
+    /// The last status reported, for the summary of a run that was stopped.
+    var last: MirrorStatus?
 
     init(enabled: Bool) { self.enabled = enabled }
 
     func show(_ status: MirrorStatus) {
-        guard enabled else { return }
         lock.lock()
         defer { lock.unlock() }
+        last = status
+        guard enabled else { return }
         if let error = status.lastError, error != lastError {
             FileHandle.standardError.write(Data(((drawn && tty ? "\n" : "") + "mirror: PostgreSQL unreachable, retrying: \(error)\n").utf8))
             drawn = false
