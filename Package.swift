@@ -25,6 +25,7 @@ let package = Package(
         // For the benchmark package in Benchmarks/, which generates its workload with the demo's stream.
         .library(name: "Demo", targets: ["Demo"]),
         .library(name: "FaultProxy", targets: ["FaultProxy"]),
+        .library(name: "Mirror", targets: ["Mirror"]),
         .executable(name: "tierline-faultproxy", targets: ["tierline-faultproxy"]),
     ],
     dependencies: [
@@ -47,6 +48,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .target(
@@ -207,10 +209,23 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict),
+        // One-way live mirror of the replicated state into PostgreSQL, for organisation-wide reporting.
+        .target(
+            name: "Mirror",
+            dependencies: [
+                "TicketModel", "TicketStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
         .executableTarget(
             name: "tierline",
             dependencies: [
-                "TicketModel", "TicketStore", "SyncWire", "Desk", "SyncNode", "Escalation", "Dashboard", "Intake", "Demo", "Notify", "Workspace",
+                "TicketModel", "TicketStore", "SyncWire", "Desk", "SyncNode", "Escalation", "Dashboard", "Intake", "Demo", "Notify", "Workspace", "Mirror",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -322,6 +337,10 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
             ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "MirrorTests",
+            dependencies: ["Mirror", "TicketModel", "TicketStore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
         .testTarget(
             name: "NotifyTests",

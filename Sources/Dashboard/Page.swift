@@ -11,6 +11,10 @@ public struct DashboardPage {
     var trend: [SeriesPoint]
     /// This node's outbox: its dead letters are shown when there are any.
     var outbox = OutboxSummary()
+    /// The PostgreSQL mirror the node runs, as it last reported it; `nil` for none.
+    var mirror: MirrorNote?
+    /// Now, ms since 1970: a mirror report older than three heartbeats is from a node that stopped.
+    var now: Int64 = 0
 
     func render() -> String {
         var html = """
@@ -30,6 +34,9 @@ public struct DashboardPage {
                 <p class="bad" id="outbox-dead"><strong>\(outbox.dead) dead \(outbox.dead == 1 ? "delivery" : "deliveries")</strong> in this node's outbox
                 (notices and replies that could not be sent): <code>tierline outbox list --state dead</code>, then <code>tierline outbox retry</code></p>
                 """
+        }
+        if let mirror {
+            html += "<p class=\"\(mirror.isBehind(at: now) ? "bad" : "fresh")\" id=\"mirror\">\(escape(mirror.text(at: now)))</p>\n"
         }
         html += filterForm()
         html += siteTable()
@@ -341,4 +348,29 @@ func duration(_ ms: Int64?) -> String {
     if s < 3600 { return String(format: "%.0f min", s / 60) }
     if s < 86_400 { return String(format: "%.1f h", s / 3600) }
     return String(format: "%.1f d", s / 86_400)
+}
+
+/// The PostgreSQL mirror's report that a node running one keeps in the store's local settings
+/// (written by the Mirror module; only the members the page shows are read here).
+struct MirrorNote: Decodable {
+    struct Status: Decodable {
+        var target: String
+        var connected: Bool
+        var behindBlocks: Int64
+        var behindSeconds: Double
+        var lastError: String?
+    }
+    var writtenAt: Int64
+    var status: Status
+
+    func isRunning(at now: Int64) -> Bool { now - writtenAt <= 15_000 }
+    /// Stopped, disconnected, or more than a minute behind.
+    func isBehind(at now: Int64) -> Bool { !isRunning(at: now) || !status.connected || status.behindSeconds > 60 }
+
+    func text(at now: Int64) -> String {
+        let state = !isRunning(at: now) ? "not running (its node stopped)"
+            : !status.connected ? "not connected: \(status.lastError ?? "connecting")"
+            : status.behindBlocks == 0 ? "caught up" : "\(status.behindBlocks) blocks (\(Int(status.behindSeconds)) s) behind"
+        return "PostgreSQL mirror \(status.target): \(state)"
+    }
 }

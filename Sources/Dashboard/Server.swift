@@ -259,8 +259,11 @@ public struct DashboardServer: Sendable {
         try await answer(request) { query, now in
             let o = try await self.queries.overview(query.filter, period: query.period, now: now)
             let outbox = try await self.database.outboxSummary()
+            let mirror = try await self.database.writer.read { db in
+                try String.fetchOne(db, sql: "SELECT value FROM localSetting WHERE name = ?", arguments: [LocalSetting.mirror.rawValue])
+            }.flatMap { try? JSONDecoder().decode(MirrorNote.self, from: Data($0.utf8)) }
             let html = DashboardPage(query: query, summary: o.summary, metrics: o.metrics, backlog: o.backlog, trend: o.escalationRate,
-                                     outbox: outbox).render()
+                                     outbox: outbox, mirror: mirror, now: now).render()
             var headers = HTTPFields()
             headers[.contentType] = "text/html; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))

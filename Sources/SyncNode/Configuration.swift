@@ -106,6 +106,8 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
     /// How the HTTP server (``http``) treats its clients: the `/metrics` token, the session cookie,
     /// its timeouts and connection limit (see ``WorkspaceConfiguration``).
     public var workspace = WorkspaceConfiguration()
+    /// A PostgreSQL mirror the node keeps current (see ``MirrorSettings``); `nil` for none.
+    public var mirror: MirrorSettings?
     /// The highest protocol version the node's hellos name; not a node.json setting (tests hold a node
     /// at an older version to check that versions meet, `Protocol/PROTOCOL.md` §2.5).
     var highestProtocol = WireVersion.protocolVersion
@@ -126,7 +128,7 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http, routing
         case tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes, maxSessions, idleTimeoutMillis, allowPlainSessions, notifications
-        case workspace
+        case workspace, mirror
     }
 
     /// The wire limits this node enforces on what it reads.
@@ -163,7 +165,8 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
             }
             guard case .object = document.value else { throw ConfigurationError("\(path) must hold one JSON object") }
             var known = ["": Set(CodingKeys.allCases.map(\.rawValue)), "tls": Set(TLSSettings.CodingKeys.allCases.map(\.rawValue)),
-                         "workspace": Set(WorkspaceConfiguration.CodingKeys.allCases.map(\.rawValue))]
+                         "workspace": Set(WorkspaceConfiguration.CodingKeys.allCases.map(\.rawValue)),
+                         "mirror": Set(MirrorSettings.CodingKeys.allCases.map(\.rawValue))]
             for (place, names) in NotificationSettings.knownNames { known[place.isEmpty ? "notifications" : "notifications.\(place)"] = names }
             let unknown = StrictJSON.unknownMembers(in: document, known: known)
             if !unknown.isEmpty {
@@ -178,6 +181,7 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
             config.tls = config.tls?.resolvingPaths(relativeTo: folder)
             config.notifications = config.notifications.resolvingPaths(relativeTo: folder)
             config.workspace = config.workspace.resolvingPaths(relativeTo: folder)
+            config.mirror = config.mirror?.resolvingPaths(relativeTo: folder)
             do { try config.validate() } catch { throw ConfigurationError("\(path): \(error.message)") }
             return config
         } catch let error as ConfigurationError {

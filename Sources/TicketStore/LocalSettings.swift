@@ -7,6 +7,8 @@ public enum LocalSetting: String, Sendable, CaseIterable {
     case actor
     /// The running node's report of its links (``NodeLinks``), for `tierline status`.
     case links
+    /// The running node's report of its PostgreSQL mirror (JSON, written by the Mirror module), for `tierline status`.
+    case mirror
 }
 
 extension TicketDatabase {

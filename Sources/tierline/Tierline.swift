@@ -15,7 +15,7 @@ struct Tierline: AsyncParsableCommand {
                       ConfigCommand.self, EscalationCommand.self, Export.self, Import.self, Recover.self, VectorCommand.self, Digest.self,
                       RoutingCommand.self, Serve.self, SyncCommand.self, StatusCommand.self, RosterCommand.self, QuarantineCommand.self,
                       Backup.self, Restore.self, DashboardCommand.self, CustomerCommand.self, KBCommand.self, AgentCommand.self, IntakeCommand.self,
-                      OutboxCommand.self, NotifyCommand.self, Demo.self])
+                      OutboxCommand.self, NotifyCommand.self, MirrorCommand.self, Demo.self])
 
     /// Exit codes: 0 ok, 1 failure, 2 usage. ArgumentParser's own usage code (64) becomes 2.
     static func main() async {

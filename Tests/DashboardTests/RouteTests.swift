@@ -165,6 +165,32 @@ func object(_ buffer: ByteBuffer) throws -> [String: Any] {
         }
     }
 
+    @Test func pageShowsTheMirrorsLagWhenTheNodeRunsOne() async throws {
+        let fixture = try await RouteFixture()
+        // A server of its own per look: the page is shared between requests for a moment.
+        func page() async throws -> String {
+            let server = try await DashboardServer(database: fixture.store, now: { fixture.now })
+            let html = Mutex("")
+            try await Application(router: server.router()).test(.router) { client in
+                try await client.execute(uri: "/", method: .get) { response in html.withLock { $0 = String(buffer: response.body) } }
+            }
+            return html.withLock { $0 }
+        }
+        #expect(try await !page().contains("id=\"mirror\""), "no mirror, no line")
+        // What the Mirror module writes for a node's mirror 42 blocks behind, reported 2 s ago.
+        try fixture.store.setLocalSetting(.mirror, to: """
+            {"writtenAt": \(fixture.now - 2000), "status": {"target": "postgres://m@db:5432/r (schema tl, sslmode verify-full)",
+             "connected": true, "behindBlocks": 42, "behindSeconds": 3.5, "cursors": {}, "batches": 1, "blocks": 2, "tickets": 3,
+             "events": 4, "customers": 0, "articles": 0}}
+            """)
+        #expect(try await page().contains("id=\"mirror\">PostgreSQL mirror postgres://m@db:5432/r (schema tl, sslmode verify-full): 42 blocks (3 s) behind</p>"))
+        // A report older than three heartbeats: the node stopped.
+        try fixture.store.setLocalSetting(.mirror, to: """
+            {"writtenAt": \(fixture.now - 60_000), "status": {"target": "postgres://m@db/r", "connected": true, "behindBlocks": 0, "behindSeconds": 0}}
+            """)
+        #expect(try await page().contains("class=\"bad\" id=\"mirror\">PostgreSQL mirror postgres://m@db/r: not running"))
+    }
+
     @Test func csvHasOneLinePerSiteAndQuotesFields() async throws {
         let fixture = try await RouteFixture()
         try await fixture.test { client in

@@ -4,6 +4,7 @@ import Escalation
 import Foundation
 import Intake
 import Logging
+import Mirror
 import Prometheus
 import ServiceLifecycle
 import UnixSignals
@@ -50,8 +51,23 @@ struct StatusCommand: ParsableCommand {
         /// The peers the node dials, as it last reported them: `connected`, `connecting` or `waiting`,
         /// with the last attempt's error; `everConnected` is `false` for one no session ever opened with.
         var dialed: [NodeLinks.Dialed]
+        /// The PostgreSQL mirror the node runs (node.json's `mirror` section), as it last reported it;
+        /// `null` when no node has run one on this store.
+        @NullEncoded var mirror: MirrorLine?
 
         // Every key is present, `null` when empty, so scripts need not guess.
+    }
+
+    struct MirrorLine: Encodable {
+        /// The target, without its password.
+        var target: String
+        /// Whether the node that runs it still runs (it reported within the last 15 s).
+        var running: Bool
+        var connected: Bool
+        var behindBlocks: Int64
+        var behindSeconds: Double
+        @NullEncoded var lastError: String?
+        var reportedAt: Date
     }
 
     struct Diverged: Encodable {
@@ -118,7 +134,13 @@ struct StatusCommand: ParsableCommand {
                                          detectedAt: Date(timeIntervalSince1970: Double($0.detectedAt) / 1000))
                             },
                             copiedStore: try store.copiedStoreRefusal(), outbox: try store.outboxSummary(),
-                            nodeRunning: running, dialed: links?.dialed ?? [])
+                            nodeRunning: running, dialed: links?.dialed ?? [],
+                            mirror: try MirrorReport.read(from: store).map { report in
+                                MirrorLine(target: report.status.target, running: report.isLive(at: now), connected: report.status.connected,
+                                       behindBlocks: report.status.behindBlocks, behindSeconds: report.status.behindSeconds,
+                                       lastError: report.status.lastError,
+                                       reportedAt: Date(timeIntervalSince1970: Double(report.writtenAt) / 1000))
+                            })
         if options.json { return try printJSON(output) }
         print("site \(output.site) (\(output.role)), vector \(vector)")
         print("public key \(output.publicKey)")
@@ -134,6 +156,12 @@ struct StatusCommand: ParsableCommand {
             print("restored from a backup \(ageText(Date().timeIntervalSince(restored))); local writes wait for \(who) (`tierline sync HUB:PORT` or `tierline serve` dialing it; `tierline restore --release` lifts the wait by hand)")
         }
         let outbox = output.outbox
+        if let mirror = output.mirror {
+            let state = !mirror.running ? "not running (last report \(ageText(Date().timeIntervalSince(mirror.reportedAt))))"
+                : mirror.connected ? "\(mirror.behindBlocks) blocks behind" + (mirror.behindBlocks > 0 ? " (\(Int(mirror.behindSeconds)) s)" : "")
+                : "not connected: \(mirror.lastError ?? "connecting")"
+            print("PostgreSQL mirror \(mirror.target): \(state)")
+        }
         print("outbox: \(outbox.pending) pending, \(outbox.dead) dead"
               + (outbox.dead > 0 ? " (`tierline outbox list --state dead`, then `tierline outbox retry`)" : ""))
         print("")

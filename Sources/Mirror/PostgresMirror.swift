@@ -1,0 +1,412 @@
+import Foundation
+import GRDB
+import Logging
+import NIOCore
+import PostgresNIO
+import TicketModel
+import TicketStore
+
+/// Where a mirror stands: what it has copied, how far behind the store it is, whether it is connected.
+public struct MirrorStatus: Sendable, Equatable, Codable {
+    /// The target, without its password.
+    public var target: String
+    public var connected: Bool
+    /// Blocks of the store's log not mirrored yet.
+    public var behindBlocks: Int64
+    /// Seconds between the oldest block not mirrored and now (0 when none is behind).
+    public var behindSeconds: Double
+    /// Per origin site, the highest seq mirrored.
+    public var cursors: [String: Int64]
+    /// Since this run started.
+    public var batches: Int
+    public var blocks: Int
+    public var tickets: Int
+    public var events: Int
+    public var customers: Int
+    public var articles: Int
+    /// The last error, while the mirror retries.
+    public var lastError: String?
+
+    public init(target: String) {
+        self.target = target
+        connected = false
+        behindBlocks = 0
+        behindSeconds = 0
+        cursors = [:]
+        batches = 0
+        blocks = 0
+        tickets = 0
+        events = 0
+        customers = 0
+        articles = 0
+    }
+}
+
+/// Keeps a PostgreSQL schema current from a store, one way: the store is never written.
+///
+/// Reads the store's log in (origin, seq) order after the schema's cursor, a batch at a time; for
+/// each batch it reads the current rows of every ticket, customer and article the blocks touched
+/// (one SQLite read transaction), and in one PostgreSQL transaction upserts them, deletes the child
+/// rows that vanished, and advances the cursor. Re-running a batch writes the same rows, so a
+/// mirror killed at any point resumes from its cursor with nothing missing and nothing doubled.
+///
+/// ```swift
+/// let mirror = PostgresMirror(store: store, target: target)
+/// let status = try await mirror.run(live: false) { print($0.behindBlocks) }
+/// ```
+///
+/// Runs on the calling task; SQLite reads go through GRDB's async reads, off the event loops.
+public struct PostgresMirror: Sendable {
+    public var store: TicketDatabase
+    public var target: PostgresTarget
+    public var logger: Logger
+    public var limits: BatchLimits
+    /// Between two looks at the store when nothing is left to mirror (live mode).
+    public var pollInterval: Duration
+    /// Longest wait for one batch (its queries and transaction): past it the connection is dropped
+    /// and the mirror reconnects, as after a lost connection.
+    public var stepLimit: Duration = .seconds(120)
+    /// Reported after every batch and every retry.
+    public typealias Report = @Sendable (MirrorStatus) -> Void
+
+    public init(store: TicketDatabase, target: PostgresTarget, logger: Logger, limits: BatchLimits = BatchLimits(),
+                pollInterval: Duration = .milliseconds(500)) {
+        self.store = store
+        self.target = target
+        self.logger = logger
+        self.limits = limits
+        self.pollInterval = pollInterval
+    }
+
+    /// Mirrors until the store's log is covered (`live == false`), or forever, following the store
+    /// (`live == true`) until the task is cancelled.
+    ///
+    /// A connection that fails before the first batch ends the run with its error (a wrong password
+    /// or URL does not heal by itself); once connected, a lost connection or a failed statement is
+    /// retried with a growing pause (at most 10 s), from the cursor PostgreSQL holds.
+    /// - Returns: the status at the end.
+    /// - Throws: ``MirrorError``, or `CancellationError` when cancelled.
+    public func run(live: Bool, report: Report = { _ in }) async throws -> MirrorStatus {
+        var status = MirrorStatus(target: target.description)
+        var everConnected = false
+        var failures = 0
+        while true {
+            try Task.checkCancellation()
+            do {
+                let connection = try await connect()
+                do {
+                    try await migrate(connection)
+                    everConnected = true
+                    status.connected = true
+                    status.lastError = nil
+                    failures = 0
+                    while true {
+                        try Task.checkCancellation()
+                        // A query sent on a connection the server closed meanwhile (a restart) never
+                        // answers: look first, and reconnect.
+                        guard !connection.isClosed else { throw MirrorError(.postgres, "the server closed the connection") }
+                        let (moved, next) = try await bounded(stepLimit, timeout: { MirrorError(.postgres, "no answer from PostgreSQL within \(stepLimit)") }) {
+                            [self, status] in
+                            var status = status
+                            let moved = try await step(connection, status: &status)
+                            return (moved, status)
+                        }
+                        status = next
+                        report(status)
+                        if !moved {
+                            if !live { try? await connection.close(); return status }
+                            try await Task.sleep(for: pollInterval)
+                        }
+                    }
+                } catch {
+                    logger.debug("mirror.closing", metadata: ["mirror.error": "\(Self.describe(error))"])
+                    try? await connection.close()
+                    logger.debug("mirror.closed")
+                    throw error
+                }
+            } catch let error as MirrorError where error.code != .postgres {
+                throw error
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                let text = Self.describe(error)
+                guard everConnected, live || failures < 5 else { throw MirrorError(.postgres, "\(target): \(text)") }
+                failures += 1
+                status.connected = false
+                status.lastError = text
+                report(status)
+                logger.info("mirror.retry", metadata: ["mirror.error": "\(text)", "mirror.attempt": "\(failures)"])
+                try await Task.sleep(for: .milliseconds(min(10_000, 250 << min(failures, 6))))
+            }
+        }
+    }
+
+    func connect() async throws -> PostgresConnection {
+        let configuration: PostgresConnection.Configuration
+        do { configuration = try target.configuration() } catch {
+            throw MirrorError(.badTarget, "the TLS settings for \(target) do not load: \(error)")
+        }
+        do {
+            return try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
+        } catch {
+            throw MirrorError(.postgres, "cannot connect to \(target): \(Self.describe(error))")
+        }
+    }
+
+    /// Creates or upgrades the schema to ``MirrorSchema/migrations(schema:)``, and claims it for this
+    /// store: a schema holding another store's mirror is refused.
+    func migrate(_ connection: PostgresConnection) async throws {
+        let s = target.schema
+        let site = try await store.writer.read { db in try String.fetchOne(db, sql: "SELECT site FROM localSite WHERE id = 1") } ?? ""
+        try await transaction(connection) { connection in
+            try await query(connection, PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(hashtext('tierline-mirror:' || $1))",
+                                                     binds: bindings { $0.append(s) }))
+            let exists = try await query(connection, PostgresQuery(unsafeSQL: "SELECT 1 FROM pg_namespace WHERE nspname = $1", binds: bindings { $0.append(s) })).collect()
+            if exists.isEmpty {
+                try await query(connection, PostgresQuery(unsafeSQL: "CREATE SCHEMA \(s)"))
+            }
+            try await query(connection, PostgresQuery(unsafeSQL: "CREATE TABLE IF NOT EXISTS \(s).mirror_schema (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"))
+            var version = 0
+            for try await (v) in try await query(connection, PostgresQuery(unsafeSQL: "SELECT COALESCE(MAX(version), 0) FROM \(s).mirror_schema")).decode(Int.self) {
+                version = v
+            }
+            let migrations = MirrorSchema.migrations(schema: s)
+            guard version <= migrations.count else {
+                throw MirrorError(.newerSchema, "schema \(s) was made by a newer Tierline (version \(version), this one knows \(migrations.count)); run that version, or mirror into another --schema")
+            }
+            for (index, statements) in migrations.enumerated().dropFirst(version) {
+                for sql in statements { try await query(connection, PostgresQuery(unsafeSQL: sql)) }
+                try await query(connection, PostgresQuery(unsafeSQL: "INSERT INTO \(s).mirror_schema (version) VALUES ($1)", binds: bindings { $0.append(index + 1) }))
+            }
+            var owner: String?
+            for try await (o) in try await query(connection, PostgresQuery(unsafeSQL: "SELECT site FROM \(s).source WHERE id = 1")).decode(String.self) {
+                owner = o
+            }
+            if let owner, owner != site {
+                throw MirrorError(.badTarget, "schema \(s) mirrors the store of site \(owner), not this one (\(site)); mirror into another --schema")
+            }
+            if owner == nil {
+                try await query(connection, PostgresQuery(unsafeSQL: "INSERT INTO \(s).source (id, site) VALUES (1, $1)", binds: bindings { $0.append(site) }))
+            }
+        }
+    }
+
+    /// Mirrors one batch. - Returns: whether the cursor moved.
+    func step(_ connection: PostgresConnection, status: inout MirrorStatus) async throws -> Bool {
+        let s = target.schema
+        var cursors: [String: Int64] = [:]
+        for try await (origin, seq) in try await query(connection, PostgresQuery(unsafeSQL: "SELECT origin, seq FROM \(s).cursor"))
+            .decode((String, Int64).self) {
+            cursors[origin] = seq
+        }
+        var roster: Int64 = 0
+        for try await (version) in try await query(connection, PostgresQuery(unsafeSQL: "SELECT roster_version FROM \(s).source WHERE id = 1")).decode(Int64.self) {
+            roster = version
+        }
+        let limits = self.limits
+        let known = cursors
+        let batch = try await store.writer.read { db in try StoreBatch.read(db, after: known, limits: limits) }
+        // A roster adoption can fold tickets again without a new block (a site's role changed, a
+        // removed site's blocks taken back): no cursor tells which, so the mirror starts over.
+        if !cursors.isEmpty && (batch.rosterVersion != roster || batch.logShrank) {
+            try await restart(on: connection, roster: batch.rosterVersion)
+            logger.info("mirror.restart", metadata: ["mirror.roster": "\(batch.rosterVersion)"])
+            status.cursors = [:]
+            return true
+        }
+        if !batch.isEmpty {
+            try await write(batch, on: connection)
+            for cursor in batch.cursors { cursors[cursor.origin] = cursor.seq }
+            status.batches += 1
+            status.blocks += batch.blocks
+            status.tickets += batch.tickets.count
+            status.customers += batch.customers.count
+            status.articles += batch.articles.count
+            status.events += batch.rows[MirrorSchema.event.name]?.count ?? 0
+        }
+        let after = cursors
+        let lag = try await store.writer.read { db in try StoreBatch.lag(db, after: after) }
+        status.cursors = cursors
+        status.behindBlocks = lag.blocks
+        status.behindSeconds = lag.oldestHLC.map { max(0, Date().timeIntervalSince1970 - Double(HLC(rawValue: UInt64(bitPattern: $0)).millis) / 1000) } ?? 0
+        return !batch.isEmpty
+    }
+
+    /// Empties the mirrored tables and the cursor, and records the roster version the next batches
+    /// are read under, in one transaction.
+    func restart(on connection: PostgresConnection, roster: Int64) async throws {
+        let s = target.schema
+        try await transaction(connection) { connection in
+            try await query(connection, PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(hashtext('tierline-mirror:' || $1))", binds: bindings { $0.append(s) }))
+            let tables = ([MirrorSchema.ticket, MirrorSchema.customer, MirrorSchema.article, MirrorSchema.site] + MirrorSchema.ticketChildren).map { "\(s).\($0.name)" }
+            try await query(connection, PostgresQuery(unsafeSQL: "TRUNCATE \(tables.joined(separator: ", ")), \(s).cursor"))
+            try await query(connection, PostgresQuery(unsafeSQL: "UPDATE \(s).source SET roster_version = $1", binds: bindings { $0.append(roster) }))
+        }
+    }
+
+    /// Writes `batch` and its cursor in one PostgreSQL transaction.
+    func write(_ batch: StoreBatch, on connection: PostgresConnection) async throws {
+        let s = target.schema
+        let logger = self.logger
+        try await transaction(connection) { connection in
+            // One writer per schema: a second mirror of the same schema waits here.
+            try await query(connection, PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(hashtext('tierline-mirror:' || $1))",
+                                                     binds: bindings { $0.append(s) }))
+            let entities: [(MirrorSchema.Table, [String])] = [
+                (MirrorSchema.ticket, batch.tickets), (MirrorSchema.customer, batch.customers), (MirrorSchema.article, batch.articles),
+            ]
+            for (table, ids) in entities where !ids.isEmpty {
+                let rows = batch.rows[table.name] ?? []
+                try await upsert(table, rows, on: connection)
+                try await deleteVanished(table, parents: ids, rows: rows, on: connection)
+            }
+            if !batch.tickets.isEmpty {
+                for table in MirrorSchema.ticketChildren {
+                    let rows = batch.rows[table.name] ?? []
+                    try await upsert(table, rows, on: connection)
+                    try await deleteVanished(table, parents: batch.tickets, rows: rows, on: connection)
+                }
+            }
+            try await upsert(MirrorSchema.site, batch.sites, on: connection)
+            let sites = batch.sites.compactMap { String.fromDatabaseValue($0[0]) }
+            try await query(connection, PostgresQuery(unsafeSQL: "DELETE FROM \(s).site WHERE site <> ALL($1::text[])", binds: bindings { $0.append(sites) }))
+            try await query(connection, PostgresQuery(unsafeSQL: "UPDATE \(s).source SET roster_version = $1", binds: bindings { $0.append(batch.rosterVersion) }))
+            for cursor in batch.cursors {
+                try await query(connection, PostgresQuery(unsafeSQL: """
+                    INSERT INTO \(s).cursor (origin, seq, newest_hlc, mirrored_at) VALUES ($1, $2, $3, now())
+                    ON CONFLICT (origin) DO UPDATE SET seq = EXCLUDED.seq, newest_hlc = EXCLUDED.newest_hlc, mirrored_at = now()
+                    """, binds: bindings { $0.append(cursor.origin); $0.append(cursor.seq); $0.append(cursor.hlc) }))
+            }
+        }
+    }
+
+    /// `INSERT … ON CONFLICT DO UPDATE` of `rows`, several hundred rows a statement; a row equal to
+    /// the stored one is not rewritten.
+    func upsert(_ table: MirrorSchema.Table, _ rows: [[DatabaseValue]], on connection: PostgresConnection) async throws {
+        guard !rows.isEmpty else { return }
+        let columns = table.columns
+        let names = columns.map { "\"\($0.name)\"" }.joined(separator: ", ")
+        let others = columns.filter { !table.key.contains($0.name) }.map { "\"\($0.name)\"" }
+        let conflict: String
+        if others.isEmpty {
+            conflict = "DO NOTHING"
+        } else {
+            let set = others.map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
+            let old = others.map { "t.\($0)" }.joined(separator: ", ")
+            let new = others.map { "EXCLUDED.\($0)" }.joined(separator: ", ")
+            conflict = "DO UPDATE SET \(set) WHERE (\(old)) IS DISTINCT FROM (\(new))"
+        }
+        let perStatement = max(1, min(1_000, 30_000 / columns.count))
+        var start = 0
+        while start < rows.count {
+            let chunk = rows[start..<min(rows.count, start + perStatement)]
+            start += chunk.count
+            var binds = PostgresBindings(capacity: chunk.count * columns.count)
+            var tuples: [String] = []
+            tuples.reserveCapacity(chunk.count)
+            for row in chunk {
+                var marks: [String] = []
+                for (value, column) in zip(row, columns) {
+                    Self.bind(value, as: column.type, into: &binds)
+                    marks.append("$\(binds.count)::\(column.type.rawValue)")
+                }
+                tuples.append("(" + marks.joined(separator: ",") + ")")
+            }
+            let sql = "INSERT INTO \(target.schema).\(table.name) AS t (\(names)) VALUES \(tuples.joined(separator: ",")) ON CONFLICT (\(table.key.map { "\"\($0)\"" }.joined(separator: ", "))) \(conflict)"
+            try await query(connection, PostgresQuery(unsafeSQL: sql, binds: binds))
+        }
+    }
+
+    /// Deletes the rows of `table` that belong to `parents` (child tables: by ticket; entity tables:
+    /// by id) but are not among `rows`: gone from the store since the last mirror of them.
+    func deleteVanished(_ table: MirrorSchema.Table, parents: [String], rows: [[DatabaseValue]], on connection: PostgresConnection) async throws {
+        let keyIndexes = table.key.map { key in table.columns.firstIndex { $0.name == key }! }
+        var binds = PostgresBindings()
+        binds.append(parents)
+        for index in keyIndexes {
+            binds.append(rows.map { String.fromDatabaseValue($0[index]).map(Self.clean) ?? "" })
+        }
+        let parent = table.parent ?? table.key[0]
+        let unnest = keyIndexes.indices.map { "$\($0 + 2)::text[]" }.joined(separator: ", ")
+        let names = table.key.map { "\"\($0)\"" }.joined(separator: ", ")
+        let match = table.key.map { "k.\"\($0)\" = d.\"\($0)\"" }.joined(separator: " AND ")
+        let sql = """
+            DELETE FROM \(target.schema).\(table.name) d WHERE d."\(parent)" = ANY($1::text[])
+              AND NOT EXISTS (SELECT 1 FROM unnest(\(unnest)) AS k(\(names)) WHERE \(match))
+            """
+        try await query(connection, PostgresQuery(unsafeSQL: sql, binds: binds))
+    }
+
+    /// Binds a SQLite value as a value of `type`.
+    static func bind(_ value: DatabaseValue, as type: MirrorSchema.ColumnType, into binds: inout PostgresBindings) {
+        switch (value.storage, type) {
+        case (.null, _): binds.appendNull()
+        case let (.int64(i), .boolean): binds.append(i != 0)
+        case let (.int64(i), .bigint): binds.append(i)
+        case let (.int64(i), _): binds.append(String(i))
+        case let (.double(d), .bigint): binds.append(Int64(d))
+        case let (.double(d), .boolean): binds.append(d != 0)
+        case let (.double(d), _): binds.append(String(d))
+        case let (.string(text), .bigint): binds.append(Int64(text))
+        case let (.string(text), .boolean): binds.append(text == "1" || text == "true")
+        case let (.string(text), .bytea): binds.append(ByteBuffer(string: text))
+        case let (.string(text), .text): binds.append(clean(text))
+        case let (.blob(data), .bytea): binds.append(ByteBuffer(bytes: data))
+        case let (.blob(data), _): binds.append(clean(String(decoding: data, as: UTF8.self)))
+        }
+    }
+
+    /// PostgreSQL text cannot hold U+0000, which the store's text may (intake takes it): it becomes U+FFFD.
+    static func clean(_ text: String) -> String {
+        text.utf8.contains(0) ? text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : text
+    }
+
+    /// An error as the mirror reports it: PostgreSQL's message and SQLSTATE, never the statement's values.
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? MirrorError { return error.detail }
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] {
+                return "PostgreSQL: \(message) (SQLSTATE \(error.serverInfo?[.sqlState] ?? "?"))"
+            }
+            if let underlying = error.underlying { return "\(error.code): \(underlying)" }
+            return "\(error.code)"
+        }
+        if let error = error as? PostgresTransactionError {
+            if let inner = error.beginError ?? error.closureError ?? error.commitError ?? error.rollbackError { return describe(inner) }
+            return "a PostgreSQL transaction failed"
+        }
+        return "\(error)"
+    }
+}
+
+extension PostgresMirror {
+    /// Runs `sql` on `connection`, unless the server closed it: postgres-nio 1.33 sends a query on a
+    /// closed connection into the void, and its answer never comes (seen on a PostgreSQL restart).
+    @discardableResult
+    func query(_ connection: PostgresConnection, _ sql: PostgresQuery) async throws -> PostgresRowSequence {
+        guard !connection.isClosed else { throw MirrorError(.postgres, "the server closed the connection") }
+        return try await connection.query(sql, logger: logger)
+    }
+
+    /// `body` between BEGIN and COMMIT; ROLLBACK when it throws and the connection is still open
+    /// (a connection the server closed has rolled back already).
+    func transaction<T>(_ connection: PostgresConnection, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await query(connection, "BEGIN")
+        let value: T
+        do {
+            value = try await body(connection)
+        } catch {
+            if !connection.isClosed { _ = try? await query(connection, "ROLLBACK") }
+            throw error
+        }
+        try await query(connection, "COMMIT")
+        return value
+    }
+}
+
+/// Bindings built in a closure, for one-line queries.
+func bindings(_ fill: (inout PostgresBindings) -> Void) -> PostgresBindings {
+    var binds = PostgresBindings()
+    fill(&binds)
+    return binds
+}
