@@ -3,6 +3,7 @@ import GRDB
 import Logging
 import NIOCore
 import PostgresNIO
+import Synchronization
 import TicketModel
 import TicketStore
 
@@ -92,10 +93,19 @@ public struct PostgresMirror: Sendable {
         var failures = 0
         while true {
             try Task.checkCancellation()
-            do {
-                let connection = try await connect()
-                do {
-                    try await migrate(connection)
+            // Closed on cancellation (SIGTERM, Ctrl-C, a node's shutdown) and on a timeout: a query
+            // PostgreSQL never answers fails then, and the task ends; cancelling alone does not stop it.
+            let holder = ConnectionHolder()
+            do { do {
+                return try await withTaskCancellationHandler {
+                    let connection = try await bounded(stepLimit, timeout: { MirrorError(.postgres, "no answer from PostgreSQL within \(stepLimit) while connecting") }) {
+                        [self] in
+                        let connection = try await connect()
+                        try holder.keep(connection)
+                        try await limitSession(connection)
+                        try await migrate(connection)
+                        return connection
+                    }
                     everConnected = true
                     status.connected = true
                     status.lastError = nil
@@ -118,13 +128,14 @@ public struct PostgresMirror: Sendable {
                             try await Task.sleep(for: pollInterval)
                         }
                     }
-                } catch {
-                    logger.debug("mirror.closing", metadata: ["mirror.error": "\(Self.describe(error))"])
-                    try? await connection.close()
-                    logger.debug("mirror.closed")
-                    throw error
+                } onCancel: {
+                    holder.close()
                 }
-            } catch let error as MirrorError where error.code != .postgres {
+            } catch {
+                logger.debug("mirror.closing", metadata: ["mirror.error": "\(Self.describe(error))"])
+                holder.close()
+                throw error
+            } } catch let error as MirrorError where error.code != .postgres {
                 throw error
             } catch is CancellationError {
                 throw CancellationError()
@@ -134,6 +145,8 @@ public struct PostgresMirror: Sendable {
                 failures += 1
                 status.connected = false
                 status.lastError = text
+                // The store moves on while PostgreSQL is away: the lag grows from the last cursors.
+                status = await withLag(status)
                 report(status)
                 logger.info("mirror.retry", metadata: ["mirror.error": "\(text)", "mirror.attempt": "\(failures)"])
                 try await Task.sleep(for: .milliseconds(min(10_000, 250 << min(failures, 6))))
@@ -224,12 +237,32 @@ public struct PostgresMirror: Sendable {
             status.articles += batch.articles.count
             status.events += batch.rows[MirrorSchema.event.name]?.count ?? 0
         }
-        let after = cursors
-        let lag = try await store.writer.read { db in try StoreBatch.lag(db, after: after) }
         status.cursors = cursors
+        try await measureLag(&status)
+        return !batch.isEmpty
+    }
+
+    /// Sets `status`'s behind-blocks and -seconds from the store against `status.cursors` (none:
+    /// nothing mirrored yet, so every block is behind).
+    func measureLag(_ status: inout MirrorStatus) async throws {
+        let after = status.cursors
+        let lag = try await store.writer.read { db in try StoreBatch.lag(db, after: after) }
         status.behindBlocks = lag.blocks
         status.behindSeconds = lag.oldestHLC.map { max(0, Date().timeIntervalSince1970 - Double(HLC(rawValue: UInt64(bitPattern: $0)).millis) / 1000) } ?? 0
-        return !batch.isEmpty
+    }
+
+    /// `status` with its lag measured now; unchanged when the store cannot be read.
+    public func withLag(_ status: MirrorStatus) async -> MirrorStatus {
+        var measured = status
+        do { try await measureLag(&measured) } catch { return status }
+        return measured
+    }
+
+    /// Bounds every statement and lock wait of the session on PostgreSQL's side too.
+    func limitSession(_ connection: PostgresConnection) async throws {
+        let millis = stepLimit.components.seconds * 1000 + stepLimit.components.attoseconds / 1_000_000_000_000_000
+        try await query(connection, PostgresQuery(unsafeSQL: "SET statement_timeout = \(max(1, millis))"))
+        try await query(connection, PostgresQuery(unsafeSQL: "SET lock_timeout = \(max(1, millis / 2))"))
     }
 
     /// Empties the mirrored tables and the cursor, and records the roster version the next batches
@@ -401,6 +434,32 @@ extension PostgresMirror {
         }
         try await query(connection, "COMMIT")
         return value
+    }
+}
+
+/// The connection of one attempt, closed from a cancellation handler or a timeout without waiting:
+/// closing fails its pending query, which cancelling the task does not.
+final class ConnectionHolder: Sendable {
+    let state = Mutex<(connection: PostgresConnection?, closed: Bool)>((nil, false))
+
+    /// Keeps `connection`; closes it and throws `CancellationError` when the holder was closed first.
+    func keep(_ connection: PostgresConnection) throws {
+        let closed = state.withLock { state in
+            if !state.closed { state.connection = connection }
+            return state.closed
+        }
+        if closed {
+            let _: EventLoopFuture<Void> = connection.close()
+            throw CancellationError()
+        }
+    }
+
+    func close() {
+        let connection = state.withLock { state in
+            defer { state.connection = nil; state.closed = true }
+            return state.connection
+        }
+        if let connection { let _: EventLoopFuture<Void> = connection.close() }
     }
 }
 
