@@ -218,8 +218,7 @@ struct Serve: AsyncParsableCommand {
             }
             if due { try? MirrorReport(writtenAt: now, status: status).write(to: store) }
             connected.set(Double(status.connected ? 1 : 0))
-            // Unknown while it has never connected: the gauges keep their last figure.
-            guard status.connected else { return }
+            // Disconnected, the mirror measures its lag from the store against its last cursors.
             behindBlocks.set(Double(status.behindBlocks))
             behindSeconds.set(status.behindSeconds)
         }
