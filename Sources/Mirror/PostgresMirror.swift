@@ -288,7 +288,8 @@ public struct PostgresMirror: Sendable {
             let entities: [(MirrorSchema.Table, [String])] = [
                 (MirrorSchema.ticket, batch.tickets), (MirrorSchema.customer, batch.customers), (MirrorSchema.article, batch.articles),
             ]
-            for (table, ids) in entities where !ids.isEmpty {
+            // Tickets: also the rows of merging tickets no block of the batch touched (StoreBatch).
+            for (table, ids) in entities where !ids.isEmpty || !(batch.rows[table.name] ?? []).isEmpty {
                 let rows = batch.rows[table.name] ?? []
                 try await upsert(table, rows, on: connection)
                 try await deleteVanished(table, parents: ids, rows: rows, on: connection)
