@@ -101,7 +101,7 @@ public struct PostgresMirror: Sendable {
                     let connection = try await bounded(stepLimit, timeout: { MirrorError(.postgres, "no answer from PostgreSQL within \(stepLimit) while connecting") }) {
                         [self] in
                         let connection = try await connect()
-                        try holder.keep(connection)
+                        try await holder.keep(connection)
                         try await limitSession(connection)
                         try await migrate(connection)
                         return connection
@@ -133,7 +133,8 @@ public struct PostgresMirror: Sendable {
                 }
             } catch {
                 logger.debug("mirror.closing", metadata: ["mirror.error": "\(Self.describe(error))"])
-                holder.close()
+                await holder.closed()
+                logger.debug("mirror.closed")
                 throw error
             } } catch let error as MirrorError where error.code != .postgres {
                 throw error
@@ -439,28 +440,37 @@ extension PostgresMirror {
 }
 
 /// The connection of one attempt, closed from a cancellation handler or a timeout without waiting:
-/// closing fails its pending query, which cancelling the task does not.
+/// closing fails its pending query, which cancelling the task does not. ``closed()`` then waits for
+/// the close to finish (postgres-nio wants a connection closed before it goes).
 final class ConnectionHolder: Sendable {
     let state = Mutex<(connection: PostgresConnection?, closed: Bool)>((nil, false))
 
     /// Keeps `connection`; closes it and throws `CancellationError` when the holder was closed first.
-    func keep(_ connection: PostgresConnection) throws {
+    func keep(_ connection: PostgresConnection) async throws {
         let closed = state.withLock { state in
-            if !state.closed { state.connection = connection }
+            state.connection = connection
             return state.closed
         }
         if closed {
-            let _: EventLoopFuture<Void> = connection.close()
+            try? await connection.close()
             throw CancellationError()
         }
     }
 
+    /// Starts closing the connection, if any; later ones handed to ``keep(_:)`` are closed at once.
     func close() {
         let connection = state.withLock { state in
-            defer { state.connection = nil; state.closed = true }
+            state.closed = true
             return state.connection
         }
         if let connection { let _: EventLoopFuture<Void> = connection.close() }
+    }
+
+    /// Closes the connection, if any, and waits until it is closed.
+    func closed() async {
+        close()
+        guard let connection = state.withLock({ $0.connection }) else { return }
+        try? await connection.closeFuture.get()
     }
 }
 
