@@ -342,7 +342,7 @@ public struct PostgresMirror: Sendable {
             for row in chunk {
                 var marks: [String] = []
                 for (value, column) in zip(row, columns) {
-                    Self.bind(value, as: column.type, into: &binds)
+                    try Self.bind(value, as: column.type, into: &binds)
                     marks.append("$\(binds.count)::\(column.type.rawValue)")
                 }
                 tuples.append("(" + marks.joined(separator: ",") + ")")
@@ -373,13 +373,18 @@ public struct PostgresMirror: Sendable {
     }
 
     /// Binds a SQLite value as a value of `type`.
-    static func bind(_ value: DatabaseValue, as type: MirrorSchema.ColumnType, into binds: inout PostgresBindings) {
+    /// - Throws: ``MirrorError`` `badValue` for a number no `bigint` holds (NaN, infinite, out of range).
+    static func bind(_ value: DatabaseValue, as type: MirrorSchema.ColumnType, into binds: inout PostgresBindings) throws(MirrorError) {
         switch (value.storage, type) {
         case (.null, _): binds.appendNull()
         case let (.int64(i), .boolean): binds.append(i != 0)
         case let (.int64(i), .bigint): binds.append(i)
         case let (.int64(i), _): binds.append(String(i))
-        case let (.double(d), .bigint): binds.append(Int64(d))
+        case let (.double(d), .bigint):
+            guard let whole = Int64(exactly: d.rounded(.towardZero)) else {
+                throw MirrorError(.badValue, "the store holds \(d) where PostgreSQL takes a bigint; nothing of this batch was written (check the store with `tierline status`)")
+            }
+            binds.append(whole)
         case let (.double(d), .boolean): binds.append(d != 0)
         case let (.double(d), _): binds.append(String(d))
         case let (.string(text), .bigint): binds.append(Int64(text))

@@ -224,10 +224,10 @@ env -u PGPASSWORD timeout 60 "$BIN" serve --store "$HUB" --config "$W/bad.json" 
 RC=$?
 set -e
 check "serve --check refuses a mirror URL that is not postgres:// (exit 2)" bash -c "test $RC -eq 2 && grep -q 'mirror.postgres' '$W/err'"
-# No escalation ticker: its SLA records would change the store between a wait and a comparison.
+# passwordFile wins over the URL's (wrong) password. No escalation ticker: its SLA records would change the store between a wait and a comparison.
 cat >"$W/node.json" <<JSON
 {"http": "127.0.0.1:$HTTP_PORT", "escalationMillis": 0,
- "mirror": {"postgres": "postgres://mirror@localhost:$PG_PORT/reports?sslmode=verify-full&sslrootcert=$PG_CA", "schema": "served", "passwordFile": "pg-password"}}
+ "mirror": {"postgres": "postgres://mirror:not-this-one@localhost:$PG_PORT/reports?sslmode=verify-full&sslrootcert=$PG_CA", "schema": "served", "passwordFile": "pg-password"}}
 JSON
 env -u PGPASSWORD "$BIN" serve --store "$HUB" --config "$W/node.json" >"$W/serve.out" 2>"$W/serve.err" &
 MIRROR_PID=$!

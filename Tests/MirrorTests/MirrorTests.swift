@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import PostgresNIO
 import Testing
 import TestSupport
 import TicketModel
@@ -37,7 +38,7 @@ struct PostgresTargetTests {
         }
     }
 
-    @Test(arguments: ["Tierline", "1abc", "a-b", "a;drop", ""])
+    @Test(arguments: ["Tierline", "1abc", "a-b", "a;drop", "", "user", "select", "order", "pg_catalog"])
     func refusesASchemaThatIsNotAPlainName(schema: String) {
         #expect(throws: MirrorError.self) { _ = try PostgresTarget(url: "postgres://a@b/c", schema: schema, environment: [:]) }
     }
@@ -103,6 +104,12 @@ struct StoreBatchTests {
         for n in 1...6 { _ = try store.createTicket(TicketDraft(subject: "ticket \(n)")) }
         let batch = try store.writer.read { db in try StoreBatch.read(db, after: [:], limits: BatchLimits(blocks: 100, entities: 2)) }
         #expect(batch.tickets.count == 2 && batch.blocks == 2)
+    }
+
+    @Test(arguments: [Double.infinity, -.infinity, 1e300, -1e19])
+    func refusesADoubleThatIsNoBigint(value: Double) {
+        var binds = PostgresBindings()
+        #expect(throws: MirrorError.self) { try PostgresMirror.bind(value.databaseValue, as: .bigint, into: &binds) }
     }
 
     @Test func textWithNULIsStoredWithAReplacementCharacter() {

@@ -188,10 +188,12 @@ struct Serve: AsyncParsableCommand {
     /// The PostgreSQL target of node.json's `mirror` section; a wrong URL or an unreadable password
     /// file stops serve before it starts (exit 2), as other bad settings do.
     static func mirrorTarget(_ settings: MirrorSettings) throws -> PostgresTarget {
-        var environment = ProcessInfo.processInfo.environment
         do {
-            if let password = try settings.password() { environment["PGPASSWORD"] = password }
-            return try PostgresTarget(url: settings.postgres, schema: settings.schema, environment: environment)
+            // passwordFile wins over the URL's password, which wins over $PGPASSWORD.
+            let password = try settings.password()
+            var target = try PostgresTarget(url: settings.postgres, schema: settings.schema, environment: ProcessInfo.processInfo.environment)
+            if let password { target.password = password }
+            return target
         } catch let error as ConfigurationError {
             throw CLIFailure(message: error.message, code: 2)
         } catch let error as MirrorError {
