@@ -88,7 +88,9 @@ public struct PostgresMirror: Sendable {
     /// - Returns: the status at the end.
     /// - Throws: ``MirrorError``, or `CancellationError` when cancelled.
     public func run(live: Bool, report: Report = { _ in }) async throws -> MirrorStatus {
-        var status = MirrorStatus(target: target.description)
+        // Before the first connection nothing is known mirrored: every block is behind, and says so.
+        var status = await withLag(MirrorStatus(target: target.description))
+        report(status)
         var everConnected = false
         var failures = 0
         while true {

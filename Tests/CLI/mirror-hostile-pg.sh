@@ -12,6 +12,7 @@ SP=""; MP=""
 trap 'kill -9 $PGP $SP $MP 2>/dev/null; rm -rf "$W"' EXIT
 FAILS=0
 "$BIN" init --store "$W/st" --site hq >/dev/null 2>&1
+for i in 1 2 3; do "$BIN" ticket create --store "$W/st" --subject "t $i" >/dev/null 2>&1; done
 sleep 0.5
 # 1. tierline mirror: SIGTERM after 5 s must stop it within 10 s.
 PGPASSWORD=x "$BIN" mirror --store "$W/st" --postgres "postgres://m@127.0.0.1:$PORT/db?sslmode=disable" >"$W/m.out" 2>"$W/m.err" & MP=$!
@@ -22,7 +23,11 @@ if kill -0 $MP 2>/dev/null; then echo "FAIL: tierline mirror ignores SIGTERM whi
 echo x >"$W/pw"
 printf '{"store": "%s", "listen": "127.0.0.1:0", "mirror": {"postgres": "postgres://m@127.0.0.1:%s/db?sslmode=disable", "passwordFile": "pw"}}\n' "$W/st" "$PORT" >"$W/node.json"
 "$BIN" serve --config "$W/node.json" >"$W/s.out" 2>"$W/s.err" & SP=$!
-sleep 6; kill -TERM $SP
+sleep 6
+# Never connected, nothing is mirrored: status must say the store's blocks are behind, not 0.
+B=$("$BIN" status --store "$W/st" --json 2>/dev/null | python3 -c 'import json,sys; m = json.load(sys.stdin)["mirror"]; print(m["behindBlocks"] if m and not m["connected"] else -1)')
+if [[ ${B:--1} -ge 3 ]]; then echo "PASS: before its first connection the mirror reports $B blocks behind"; else echo "FAIL: before its first connection status says behindBlocks=${B:-?}"; FAILS=$((FAILS+1)); fi
+kill -TERM $SP
 for _ in $(seq 1 200); do kill -0 $SP 2>/dev/null || break; sleep 0.1; done
 if kill -0 $SP 2>/dev/null; then echo "FAIL: serve ignores SIGTERM while its mirror waits on PostgreSQL"; FAILS=$((FAILS+1)); else echo "PASS: serve stopped"; fi
 exit $FAILS
