@@ -161,6 +161,30 @@ enum MirrorSchema {
                 FROM \(s).cursor c LEFT JOIN \(s).site st ON st.site = c.origin
                 """,
             ],
+            // 3: the dashboard's rules exactly. Days are UTC days whatever the session's TimeZone; open
+            // is the dashboard's (a created ticket, not deleted, whose base status is not solved, closed
+            // or merged, and not merged into another); the backlog groups by base status, as the
+            // dashboard does. CREATE OR REPLACE keeps the views' names, columns and grants.
+            [
+                """
+                CREATE OR REPLACE VIEW \(s).ticket_report AS
+                SELECT t.*, \(s).hlc_time(t.created_hlc) AS created_at, \(s).hlc_time(t.updated_hlc) AS updated_at,
+                       (NOT t.deleted AND t.number IS NOT NULL AND t.base_status NOT IN ('solved', 'closed', 'merged')
+                        AND t.status <> 'merged') AS is_open
+                FROM \(s).ticket t WHERE NOT t.deleted
+                """,
+                """
+                CREATE OR REPLACE VIEW \(s).backlog AS
+                SELECT owning_site AS site, base_status AS status, priority, count(*) AS tickets
+                FROM \(s).ticket_report WHERE is_open GROUP BY owning_site, base_status, priority
+                """,
+                """
+                CREATE OR REPLACE VIEW \(s).created_per_day AS
+                SELECT date_trunc('day', created_at, 'UTC') AS day, origin_site AS site, count(*) AS created,
+                       count(*) FILTER (WHERE is_open) AS still_open
+                FROM \(s).ticket_report WHERE created_at IS NOT NULL GROUP BY 1, 2
+                """,
+            ],
         ]
     }
 }

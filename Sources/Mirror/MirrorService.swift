@@ -1,5 +1,6 @@
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// The mirror as one of a node's services (node.json's `mirror` section): it follows the store until
 /// the node shuts down, and never stops the node. A failure at start (PostgreSQL down, a wrong
@@ -16,7 +17,13 @@ public struct MirrorService: Service {
     }
 
     public func run() async throws {
-        let mirror = self.mirror, report = self.report, retry = self.retry
+        let mirror = self.mirror, retry = self.retry
+        // The last status reported, so a failure keeps its cursors and the lag keeps growing from them.
+        let last = Mutex<MirrorStatus?>(nil)
+        let report: PostgresMirror.Report = { [report = self.report] status in
+            last.withLock { $0 = status }
+            report(status)
+        }
         try await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
@@ -24,9 +31,11 @@ public struct MirrorService: Service {
                 } catch is CancellationError {
                     return
                 } catch {
-                    var status = MirrorStatus(target: mirror.target.description)
+                    var status = last.withLock { $0 } ?? MirrorStatus(target: mirror.target.description)
+                    status.connected = false
                     status.lastError = PostgresMirror.describe(error)
-                    report(status)
+                    // Never connected: nothing is mirrored, so every block of the store is behind.
+                    report(await mirror.withLag(status))
                     mirror.logger.error("the PostgreSQL mirror cannot run; trying again", metadata: ["mirror.error": "\(status.lastError ?? "")"])
                     try? await Task.sleep(for: retry)
                 }

@@ -3,6 +3,7 @@ import GRDB
 import Logging
 import NIOCore
 import PostgresNIO
+import Synchronization
 import TicketModel
 import TicketStore
 
@@ -87,15 +88,26 @@ public struct PostgresMirror: Sendable {
     /// - Returns: the status at the end.
     /// - Throws: ``MirrorError``, or `CancellationError` when cancelled.
     public func run(live: Bool, report: Report = { _ in }) async throws -> MirrorStatus {
-        var status = MirrorStatus(target: target.description)
+        // Before the first connection nothing is known mirrored: every block is behind, and says so.
+        var status = await withLag(MirrorStatus(target: target.description))
+        report(status)
         var everConnected = false
         var failures = 0
         while true {
             try Task.checkCancellation()
-            do {
-                let connection = try await connect()
-                do {
-                    try await migrate(connection)
+            // Closed on cancellation (SIGTERM, Ctrl-C, a node's shutdown) and on a timeout: a query
+            // PostgreSQL never answers fails then, and the task ends; cancelling alone does not stop it.
+            let holder = ConnectionHolder()
+            do { do {
+                return try await withTaskCancellationHandler {
+                    let connection = try await bounded(stepLimit, timeout: { MirrorError(.postgres, "no answer from PostgreSQL within \(stepLimit) while connecting") }) {
+                        [self] in
+                        let connection = try await connect()
+                        try await holder.keep(connection)
+                        try await limitSession(connection)
+                        try await migrate(connection)
+                        return connection
+                    }
                     everConnected = true
                     status.connected = true
                     status.lastError = nil
@@ -118,13 +130,15 @@ public struct PostgresMirror: Sendable {
                             try await Task.sleep(for: pollInterval)
                         }
                     }
-                } catch {
-                    logger.debug("mirror.closing", metadata: ["mirror.error": "\(Self.describe(error))"])
-                    try? await connection.close()
-                    logger.debug("mirror.closed")
-                    throw error
+                } onCancel: {
+                    holder.close()
                 }
-            } catch let error as MirrorError where error.code != .postgres {
+            } catch {
+                logger.debug("mirror.closing", metadata: ["mirror.error": "\(Self.describe(error))"])
+                await holder.closed()
+                logger.debug("mirror.closed")
+                throw error
+            } } catch let error as MirrorError where error.code != .postgres {
                 throw error
             } catch is CancellationError {
                 throw CancellationError()
@@ -134,6 +148,8 @@ public struct PostgresMirror: Sendable {
                 failures += 1
                 status.connected = false
                 status.lastError = text
+                // The store moves on while PostgreSQL is away: the lag grows from the last cursors.
+                status = await withLag(status)
                 report(status)
                 logger.info("mirror.retry", metadata: ["mirror.error": "\(text)", "mirror.attempt": "\(failures)"])
                 try await Task.sleep(for: .milliseconds(min(10_000, 250 << min(failures, 6))))
@@ -224,12 +240,32 @@ public struct PostgresMirror: Sendable {
             status.articles += batch.articles.count
             status.events += batch.rows[MirrorSchema.event.name]?.count ?? 0
         }
-        let after = cursors
-        let lag = try await store.writer.read { db in try StoreBatch.lag(db, after: after) }
         status.cursors = cursors
+        try await measureLag(&status)
+        return !batch.isEmpty
+    }
+
+    /// Sets `status`'s behind-blocks and -seconds from the store against `status.cursors` (none:
+    /// nothing mirrored yet, so every block is behind).
+    func measureLag(_ status: inout MirrorStatus) async throws {
+        let after = status.cursors
+        let lag = try await store.writer.read { db in try StoreBatch.lag(db, after: after) }
         status.behindBlocks = lag.blocks
         status.behindSeconds = lag.oldestHLC.map { max(0, Date().timeIntervalSince1970 - Double(HLC(rawValue: UInt64(bitPattern: $0)).millis) / 1000) } ?? 0
-        return !batch.isEmpty
+    }
+
+    /// `status` with its lag measured now; unchanged when the store cannot be read.
+    public func withLag(_ status: MirrorStatus) async -> MirrorStatus {
+        var measured = status
+        do { try await measureLag(&measured) } catch { return status }
+        return measured
+    }
+
+    /// Bounds every statement and lock wait of the session on PostgreSQL's side too.
+    func limitSession(_ connection: PostgresConnection) async throws {
+        let millis = stepLimit.components.seconds * 1000 + stepLimit.components.attoseconds / 1_000_000_000_000_000
+        try await query(connection, PostgresQuery(unsafeSQL: "SET statement_timeout = \(max(1, millis))"))
+        try await query(connection, PostgresQuery(unsafeSQL: "SET lock_timeout = \(max(1, millis / 2))"))
     }
 
     /// Empties the mirrored tables and the cursor, and records the roster version the next batches
@@ -255,7 +291,8 @@ public struct PostgresMirror: Sendable {
             let entities: [(MirrorSchema.Table, [String])] = [
                 (MirrorSchema.ticket, batch.tickets), (MirrorSchema.customer, batch.customers), (MirrorSchema.article, batch.articles),
             ]
-            for (table, ids) in entities where !ids.isEmpty {
+            // Tickets: also the rows of merging tickets no block of the batch touched (StoreBatch).
+            for (table, ids) in entities where !ids.isEmpty || !(batch.rows[table.name] ?? []).isEmpty {
                 let rows = batch.rows[table.name] ?? []
                 try await upsert(table, rows, on: connection)
                 try await deleteVanished(table, parents: ids, rows: rows, on: connection)
@@ -307,7 +344,7 @@ public struct PostgresMirror: Sendable {
             for row in chunk {
                 var marks: [String] = []
                 for (value, column) in zip(row, columns) {
-                    Self.bind(value, as: column.type, into: &binds)
+                    try Self.bind(value, as: column.type, into: &binds)
                     marks.append("$\(binds.count)::\(column.type.rawValue)")
                 }
                 tuples.append("(" + marks.joined(separator: ",") + ")")
@@ -338,13 +375,18 @@ public struct PostgresMirror: Sendable {
     }
 
     /// Binds a SQLite value as a value of `type`.
-    static func bind(_ value: DatabaseValue, as type: MirrorSchema.ColumnType, into binds: inout PostgresBindings) {
+    /// - Throws: ``MirrorError`` `badValue` for a number no `bigint` holds (NaN, infinite, out of range).
+    static func bind(_ value: DatabaseValue, as type: MirrorSchema.ColumnType, into binds: inout PostgresBindings) throws(MirrorError) {
         switch (value.storage, type) {
         case (.null, _): binds.appendNull()
         case let (.int64(i), .boolean): binds.append(i != 0)
         case let (.int64(i), .bigint): binds.append(i)
         case let (.int64(i), _): binds.append(String(i))
-        case let (.double(d), .bigint): binds.append(Int64(d))
+        case let (.double(d), .bigint):
+            guard let whole = Int64(exactly: d.rounded(.towardZero)) else {
+                throw MirrorError(.badValue, "the store holds \(d) where PostgreSQL takes a bigint; nothing of this batch was written (check the store with `tierline status`)")
+            }
+            binds.append(whole)
         case let (.double(d), .boolean): binds.append(d != 0)
         case let (.double(d), _): binds.append(String(d))
         case let (.string(text), .bigint): binds.append(Int64(text))
@@ -401,6 +443,41 @@ extension PostgresMirror {
         }
         try await query(connection, "COMMIT")
         return value
+    }
+}
+
+/// The connection of one attempt, closed from a cancellation handler or a timeout without waiting:
+/// closing fails its pending query, which cancelling the task does not. ``closed()`` then waits for
+/// the close to finish (postgres-nio wants a connection closed before it goes).
+final class ConnectionHolder: Sendable {
+    let state = Mutex<(connection: PostgresConnection?, closed: Bool)>((nil, false))
+
+    /// Keeps `connection`; closes it and throws `CancellationError` when the holder was closed first.
+    func keep(_ connection: PostgresConnection) async throws {
+        let closed = state.withLock { state in
+            state.connection = connection
+            return state.closed
+        }
+        if closed {
+            try? await connection.close()
+            throw CancellationError()
+        }
+    }
+
+    /// Starts closing the connection, if any; later ones handed to ``keep(_:)`` are closed at once.
+    func close() {
+        let connection = state.withLock { state in
+            state.closed = true
+            return state.connection
+        }
+        if let connection { let _: EventLoopFuture<Void> = connection.close() }
+    }
+
+    /// Closes the connection, if any, and waits until it is closed.
+    func closed() async {
+        close()
+        guard let connection = state.withLock({ $0.connection }) else { return }
+        try? await connection.closeFuture.get()
     }
 }
 

@@ -54,6 +54,9 @@ public struct PostgresTarget: Sendable, CustomStringConvertible {
         guard Self.isIdentifier(schema) else {
             throw MirrorError(.badTarget, "schema '\(schema)' is not a plain PostgreSQL name: use lowercase letters, digits and _, starting with a letter or _")
         }
+        guard !Self.reservedWords.contains(schema), !schema.hasPrefix("pg_") else {
+            throw MirrorError(.badTarget, "schema '\(schema)' is a word PostgreSQL reserves (or starts with pg_, which it keeps for itself): choose another --schema, such as tierline")
+        }
         self.host = host
         self.port = parts.port ?? 5432
         self.user = user
@@ -82,6 +85,21 @@ public struct PostgresTarget: Sendable, CustomStringConvertible {
     }
 
     /// Lowercase letters, digits and `_`, not starting with a digit, at most 63 bytes.
+    /// PostgreSQL's keywords that cannot name a schema unquoted (reserved, and reserved except as a
+    /// function or type name).
+    static let reservedWords: Set<String> = [
+        "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "authorization", "binary", "both",
+        "case", "cast", "check", "collate", "collation", "column", "concurrently", "constraint", "create", "cross",
+        "current_catalog", "current_date", "current_role", "current_schema", "current_time", "current_timestamp",
+        "current_user", "default", "deferrable", "desc", "distinct", "do", "else", "end", "except", "false", "fetch",
+        "for", "foreign", "freeze", "from", "full", "grant", "group", "having", "ilike", "in", "initially", "inner",
+        "intersect", "into", "is", "isnull", "join", "lateral", "leading", "left", "like", "limit", "localtime",
+        "localtimestamp", "natural", "not", "notnull", "null", "offset", "on", "only", "or", "order", "outer",
+        "overlaps", "placing", "primary", "references", "returning", "right", "select", "session_user", "similar",
+        "some", "symmetric", "system_user", "table", "tablesample", "then", "to", "trailing", "true", "union", "unique",
+        "user", "using", "variadic", "verbose", "when", "where", "window", "with",
+    ]
+
     static func isIdentifier(_ name: String) -> Bool {
         guard let first = name.utf8.first, name.utf8.count <= 63, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else { return false }
         return name.utf8.allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "_") }
@@ -126,6 +144,8 @@ public struct MirrorError: Error, CustomStringConvertible, LocalizedError {
         case postgres
         /// The PostgreSQL schema was made by a newer Tierline.
         case newerSchema
+        /// A value of the store that PostgreSQL's column cannot hold: retrying does not help.
+        case badValue
     }
     public var code: Code
     public var detail: String

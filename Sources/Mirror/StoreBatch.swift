@@ -82,7 +82,12 @@ struct StoreBatch {
         batch.tickets = tickets.sorted()
         batch.customers = customers.sorted()
         batch.articles = articles.sorted()
-        batch.rows[MirrorSchema.ticket.name] = try fetch(db, MirrorSchema.ticket, keyColumn: "id", ids: batch.tickets)
+        // A merge resolves over every ticket that asks for one, so a block touching one ticket can
+        // change another's mergedInto, mergeRejected and status: those rows come along in every batch
+        // (merges are rare; an unchanged row is not rewritten), their child rows only when touched.
+        let touched = Set(batch.tickets)
+        let merging = try String.fetchAll(db, sql: Self.mergingTickets).filter { !touched.contains($0) }
+        batch.rows[MirrorSchema.ticket.name] = try fetch(db, MirrorSchema.ticket, keyColumn: "id", ids: batch.tickets + merging)
         for child in MirrorSchema.ticketChildren {
             batch.rows[child.name] = try fetch(db, child, keyColumn: "ticket", ids: batch.tickets)
         }
@@ -91,6 +96,12 @@ struct StoreBatch {
         batch.sites = try Row.fetchAll(db, sql: MirrorSchema.siteQuery).map { row in row.databaseValues.map { $0 } }
         return batch
     }
+
+    /// The tickets whose rows the store's merge resolution rewrites after any write, and their targets.
+    static let mergingTickets = """
+        SELECT id FROM ticket WHERE mergeCandidate IS NOT NULL OR mergedInto IS NOT NULL OR mergeRejected
+        UNION SELECT mergedInto FROM ticket WHERE mergedInto IS NOT NULL
+        """
 
     /// The rows of `table` whose `keyColumn` is one of `ids`, in chunks the SQLite bind limit allows.
     static func fetch(_ db: Database, _ table: MirrorSchema.Table, keyColumn: String, ids: [String]) throws -> [[DatabaseValue]] {

@@ -13,7 +13,8 @@ public struct MirrorSettings: Sendable, Codable, Equatable {
     public var postgres: String
     /// The schema the mirror owns.
     public var schema: String
-    /// A file holding the role's password (else the URL's, else `$PGPASSWORD`), read when serve starts.
+    /// A file holding the role's password, read when serve starts; it wins over the URL's password,
+    /// which wins over `$PGPASSWORD`.
     public var passwordFile: String?
 
     public init(postgres: String, schema: String = "tierline", passwordFile: String? = nil) {

@@ -224,10 +224,10 @@ env -u PGPASSWORD timeout 60 "$BIN" serve --store "$HUB" --config "$W/bad.json" 
 RC=$?
 set -e
 check "serve --check refuses a mirror URL that is not postgres:// (exit 2)" bash -c "test $RC -eq 2 && grep -q 'mirror.postgres' '$W/err'"
-# No escalation ticker: its SLA records would change the store between a wait and a comparison.
+# passwordFile wins over the URL's (wrong) password. No escalation ticker: its SLA records would change the store between a wait and a comparison.
 cat >"$W/node.json" <<JSON
 {"http": "127.0.0.1:$HTTP_PORT", "escalationMillis": 0,
- "mirror": {"postgres": "postgres://mirror@localhost:$PG_PORT/reports?sslmode=verify-full&sslrootcert=$PG_CA", "schema": "served", "passwordFile": "pg-password"}}
+ "mirror": {"postgres": "postgres://mirror:not-this-one@localhost:$PG_PORT/reports?sslmode=verify-full&sslrootcert=$PG_CA", "schema": "served", "passwordFile": "pg-password"}}
 JSON
 env -u PGPASSWORD "$BIN" serve --store "$HUB" --config "$W/node.json" >"$W/serve.out" 2>"$W/serve.err" &
 MIRROR_PID=$!
@@ -271,6 +271,10 @@ m = reply["metrics"]
 api = {"total": m["backlog"]["total"], "byStatus": {k: v for k, v in m["backlog"]["byStatus"].items() if v}, "created": m["created"]}
 assert api == views, ("api", api, "views", views)
 PY
+# Days are UTC days, as the dashboard's: the session's TimeZone changes neither the buckets nor their counts.
+days_in() { pg_admin reports "SET TIME ZONE '$1'; SELECT string_agg(to_char(day AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' ' || site || ' ' || created, ',' ORDER BY day, site) FROM served.created_per_day"; }
+check "created_per_day buckets by UTC day whatever the session's TimeZone (UTC vs Pacific/Kiritimati)" \
+    bash -c '[[ -n $1 && $1 == "$2" && $1 != *" "0[1-9]:* && $1 != *" "[1-2][0-9]:* ]]' _ "$(days_in UTC)" "$(days_in Pacific/Kiritimati)"
 stop_mirror
 check "SIGTERM stops serve and its mirror with exit 0" test "$RC" -eq 0
 

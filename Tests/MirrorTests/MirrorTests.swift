@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import PostgresNIO
 import Testing
 import TestSupport
 import TicketModel
@@ -37,7 +38,7 @@ struct PostgresTargetTests {
         }
     }
 
-    @Test(arguments: ["Tierline", "1abc", "a-b", "a;drop", ""])
+    @Test(arguments: ["Tierline", "1abc", "a-b", "a;drop", "", "user", "select", "order", "pg_catalog"])
     func refusesASchemaThatIsNotAPlainName(schema: String) {
         #expect(throws: MirrorError.self) { _ = try PostgresTarget(url: "postgres://a@b/c", schema: schema, environment: [:]) }
     }
@@ -77,11 +78,38 @@ struct StoreBatchTests {
         #expect(behind.blocks == cursors.values.reduce(0, +) && behind.oldestHLC != nil)
     }
 
+    @Test func everyBatchCarriesTheRowsOfMergingTicketsItDidNotTouch() throws {
+        let store = try memoryStore("north")
+        let a = try store.createTicket(TicketDraft(subject: "a")).id
+        let b = try store.createTicket(TicketDraft(subject: "b")).id
+        _ = try store.update(a, [(.mergedInto, .ticket(UUID(uuidString: b)!))])
+        var cursors: [String: Int64] = [:]
+        while true {
+            let batch = try store.writer.read { db in try StoreBatch.read(db, after: cursors, limits: BatchLimits()) }
+            if batch.isEmpty { break }
+            for cursor in batch.cursors { cursors[cursor.origin] = cursor.seq }
+        }
+        // A later block touches only b, asking to merge it back into a: the store's merge
+        // resolution rewrites a's row too, so the batch must carry a's current row.
+        _ = try store.update(b, [(.mergedInto, .ticket(UUID(uuidString: a)!))])
+        let batch = try store.writer.read { db in try StoreBatch.read(db, after: cursors, limits: BatchLimits()) }
+        #expect(batch.tickets == [b.lowercased()])
+        let rows = batch.rows["ticket"] ?? []
+        let current = try store.writer.read { db in try StoreBatch.fetch(db, MirrorSchema.ticket, keyColumn: "id", ids: [a.lowercased(), b.lowercased()]) }
+        #expect(Set(rows.map { $0.map(\.description) }) == Set(current.map { $0.map(\.description) }))
+    }
+
     @Test func aBatchStopsAtTheEntityLimit() throws {
         let store = try memoryStore("north")
         for n in 1...6 { _ = try store.createTicket(TicketDraft(subject: "ticket \(n)")) }
         let batch = try store.writer.read { db in try StoreBatch.read(db, after: [:], limits: BatchLimits(blocks: 100, entities: 2)) }
         #expect(batch.tickets.count == 2 && batch.blocks == 2)
+    }
+
+    @Test(arguments: [Double.infinity, -.infinity, 1e300, -1e19])
+    func refusesADoubleThatIsNoBigint(value: Double) {
+        var binds = PostgresBindings()
+        #expect(throws: MirrorError.self) { try PostgresMirror.bind(value.databaseValue, as: .bigint, into: &binds) }
     }
 
     @Test func textWithNULIsStoredWithAReplacementCharacter() {

@@ -15,7 +15,7 @@ struct MirrorCommand: AsyncParsableCommand {
             written in the same transaction as the rows it covers: a mirror stopped at any point \
             resumes where it stopped. Catches up in batches (progress on stderr), then follows the \
             store until Ctrl-C; --once stops when caught up. The password comes from the URL, else \
-            $PGPASSWORD. sslmode is disable, prefer (default), require, verify-ca or verify-full \
+            $PGPASSWORD (prefer $PGPASSWORD: a URL's password shows in ps). sslmode is disable, prefer (default), require, verify-ca or verify-full \
             (with sslrootcert=FILE). Docs/postgres-mirror.md describes the tables and views.
             """)
 

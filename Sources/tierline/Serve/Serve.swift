@@ -188,10 +188,12 @@ struct Serve: AsyncParsableCommand {
     /// The PostgreSQL target of node.json's `mirror` section; a wrong URL or an unreadable password
     /// file stops serve before it starts (exit 2), as other bad settings do.
     static func mirrorTarget(_ settings: MirrorSettings) throws -> PostgresTarget {
-        var environment = ProcessInfo.processInfo.environment
         do {
-            if let password = try settings.password() { environment["PGPASSWORD"] = password }
-            return try PostgresTarget(url: settings.postgres, schema: settings.schema, environment: environment)
+            // passwordFile wins over the URL's password, which wins over $PGPASSWORD.
+            let password = try settings.password()
+            var target = try PostgresTarget(url: settings.postgres, schema: settings.schema, environment: ProcessInfo.processInfo.environment)
+            if let password { target.password = password }
+            return target
         } catch let error as ConfigurationError {
             throw CLIFailure(message: error.message, code: 2)
         } catch let error as MirrorError {
@@ -218,8 +220,7 @@ struct Serve: AsyncParsableCommand {
             }
             if due { try? MirrorReport(writtenAt: now, status: status).write(to: store) }
             connected.set(Double(status.connected ? 1 : 0))
-            // Unknown while it has never connected: the gauges keep their last figure.
-            guard status.connected else { return }
+            // Disconnected, the mirror measures its lag from the store against its last cursors.
             behindBlocks.set(Double(status.behindBlocks))
             behindSeconds.set(status.behindSeconds)
         }

@@ -157,9 +157,10 @@ struct StatusCommand: ParsableCommand {
         }
         let outbox = output.outbox
         if let mirror = output.mirror {
+            let behind = "\(mirror.behindBlocks) blocks behind" + (mirror.behindBlocks > 0 ? " (\(Int(mirror.behindSeconds)) s)" : "")
             let state = !mirror.running ? "not running (last report \(ageText(Date().timeIntervalSince(mirror.reportedAt))))"
-                : mirror.connected ? "\(mirror.behindBlocks) blocks behind" + (mirror.behindBlocks > 0 ? " (\(Int(mirror.behindSeconds)) s)" : "")
-                : "not connected: \(mirror.lastError ?? "connecting")"
+                : mirror.connected ? behind
+                : "not connected, \(behind): \(mirror.lastError ?? "connecting")"
             print("PostgreSQL mirror \(mirror.target): \(state)")
         }
         print("outbox: \(outbox.pending) pending, \(outbox.dead) dead"
