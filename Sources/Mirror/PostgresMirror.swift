@@ -266,6 +266,9 @@ public struct PostgresMirror: Sendable {
         let millis = stepLimit.components.seconds * 1000 + stepLimit.components.attoseconds / 1_000_000_000_000_000
         try await query(connection, PostgresQuery(unsafeSQL: "SET statement_timeout = \(max(1, millis))"))
         try await query(connection, PostgresQuery(unsafeSQL: "SET lock_timeout = \(max(1, millis / 2))"))
+        // A session this mirror left (a client that timed out, a connection that dropped) must not hold
+        // its transaction, and the schema's advisory lock, until TCP notices.
+        try await query(connection, PostgresQuery(unsafeSQL: "SET idle_in_transaction_session_timeout = \(max(1, millis))"))
     }
 
     /// Empties the mirrored tables and the cursor, and records the roster version the next batches

@@ -82,11 +82,10 @@ struct StoreBatch {
         batch.tickets = tickets.sorted()
         batch.customers = customers.sorted()
         batch.articles = articles.sorted()
-        // A merge resolves over every ticket that asks for one, so a block touching one ticket can
-        // change another's mergedInto, mergeRejected and status: those rows come along in every batch
-        // (merges are rare; an unchanged row is not rewritten), their child rows only when touched.
-        let touched = Set(batch.tickets)
-        let merging = try String.fetchAll(db, sql: Self.mergingTickets).filter { !touched.contains($0) }
+        // A merge resolves over the tickets its requests link, so a block touching one ticket can
+        // change the mergedInto, mergeRejected and status of another in its merge graph: those rows
+        // come along (an unchanged row is not rewritten), their child rows only when touched.
+        let merging = try Self.mergeNeighbours(db, of: Set(batch.tickets))
         batch.rows[MirrorSchema.ticket.name] = try fetch(db, MirrorSchema.ticket, keyColumn: "id", ids: batch.tickets + merging)
         for child in MirrorSchema.ticketChildren {
             batch.rows[child.name] = try fetch(db, child, keyColumn: "ticket", ids: batch.tickets)
@@ -97,11 +96,34 @@ struct StoreBatch {
         return batch
     }
 
-    /// The tickets whose rows the store's merge resolution rewrites after any write, and their targets.
-    static let mergingTickets = """
-        SELECT id FROM ticket WHERE mergeCandidate IS NOT NULL OR mergedInto IS NOT NULL OR mergeRejected
-        UNION SELECT mergedInto FROM ticket WHERE mergedInto IS NOT NULL
-        """
+    /// The tickets linked to `touched` by merge requests and merges, either way and transitively
+    /// (their merge graph components), `touched` left out. The store's merge resolution decides a
+    /// ticket's merge from the requests of its component alone, so these are the only rows a write
+    /// to `touched` can change besides their own. Read through the store's partial indexes on
+    /// `mergeCandidate` and `mergedInto`: a fleet's many merged tickets are not read every batch.
+    static func mergeNeighbours(_ db: Database, of touched: Set<String>) throws -> [String] {
+        var seen = touched, frontier = Array(touched), found: [String] = []
+        // A component is a chain of requests; 64 steps is far past any real one.
+        for _ in 0..<64 where !frontier.isEmpty {
+            var next: [String] = []
+            var start = 0
+            while start < frontier.count {
+                let chunk = Array(frontier[start..<min(frontier.count, start + 300)])
+                start += chunk.count
+                let marks = chunk.map { _ in "?" }.joined(separator: ",")
+                let linked = try String.fetchAll(db, sql: """
+                    SELECT id FROM ticket WHERE mergeCandidate IN (\(marks))
+                    UNION SELECT id FROM ticket WHERE mergedInto IN (\(marks))
+                    UNION SELECT mergeCandidate FROM ticket WHERE id IN (\(marks)) AND mergeCandidate IS NOT NULL
+                    UNION SELECT mergedInto FROM ticket WHERE id IN (\(marks)) AND mergedInto IS NOT NULL
+                    """, arguments: StatementArguments(chunk + chunk + chunk + chunk))
+                for id in linked where seen.insert(id).inserted { next.append(id) }
+            }
+            found += next
+            frontier = next
+        }
+        return found.sorted()
+    }
 
     /// The rows of `table` whose `keyColumn` is one of `ids`, in chunks the SQLite bind limit allows.
     static func fetch(_ db: Database, _ table: MirrorSchema.Table, keyColumn: String, ids: [String]) throws -> [[DatabaseValue]] {

@@ -437,6 +437,15 @@ enum Schema {
                 CREATE INDEX article_on_created ON article (createdHLC, id);
                 """)
         }
+        migrator.registerMigration("v23-merge-links") { db in
+            // The tickets a merge request links, found from either end without reading every ticket
+            // (the PostgreSQL mirror carries a touched ticket's merge graph in each batch). Partial:
+            // only the few tickets with a request or a merge are in them.
+            try db.execute(sql: """
+                CREATE INDEX ticket_on_mergeCandidate ON ticket (mergeCandidate) WHERE mergeCandidate IS NOT NULL;
+                CREATE INDEX ticket_on_mergedInto ON ticket (mergedInto) WHERE mergedInto IS NOT NULL;
+                """)
+        }
         return migrator
     }
 

@@ -99,6 +99,25 @@ struct StoreBatchTests {
         #expect(Set(rows.map { $0.map(\.description) }) == Set(current.map { $0.map(\.description) }))
     }
 
+    /// Only the touched tickets' merge graphs come along: another merged pair is not read again.
+    @Test func aBatchCarriesTheMergeGraphOfWhatItTouchedOnly() throws {
+        let store = try memoryStore("north")
+        let ids = try (0..<5).map { try store.createTicket(TicketDraft(subject: "t\($0)")).id.lowercased() }
+        // 0 → 1 → 2 in one graph; 3 → 4 in another.
+        _ = try store.update(ids[0], [(.mergedInto, .ticket(UUID(uuidString: ids[1])!))])
+        _ = try store.update(ids[1], [(.mergedInto, .ticket(UUID(uuidString: ids[2])!))])
+        _ = try store.update(ids[3], [(.mergedInto, .ticket(UUID(uuidString: ids[4])!))])
+        let linked = try store.writer.read { db in try StoreBatch.mergeNeighbours(db, of: [ids[2]]) }
+        #expect(linked == [ids[0], ids[1]].sorted())
+        #expect(try store.writer.read { db in try StoreBatch.mergeNeighbours(db, of: [ids[4]]) } == [ids[3]])
+        // The lookups read the partial indexes, not the whole table.
+        let plan = try store.writer.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN SELECT id FROM ticket WHERE mergeCandidate IN (?, ?) UNION SELECT id FROM ticket WHERE mergedInto IN (?)",
+                             arguments: ["x", "y", "z"]).map { $0["detail"] as String }
+        }
+        #expect(plan.contains { $0.contains("ticket_on_mergeCandidate") } && plan.contains { $0.contains("ticket_on_mergedInto") }, "\(plan)")
+    }
+
     @Test func aBatchStopsAtTheEntityLimit() throws {
         let store = try memoryStore("north")
         for n in 1...6 { _ = try store.createTicket(TicketDraft(subject: "ticket \(n)")) }
