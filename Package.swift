@@ -340,7 +340,8 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "MirrorTests",
-            dependencies: ["Mirror", "TicketModel", "TicketStore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Mirror", "TicketModel", "TicketStore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: strict),
         .testTarget(
             name: "NotifyTests",
