@@ -12,7 +12,7 @@ public struct DashboardPage {
     /// This node's outbox: its dead letters are shown when there are any.
     var outbox = OutboxSummary()
     /// The PostgreSQL mirror the node runs, as it last reported it; `nil` for none.
-    var mirror: MirrorNote?
+    var mirror: MirrorReport?
     /// Now, ms since 1970: a mirror report older than three heartbeats is from a node that stopped.
     var now: Int64 = 0
 
@@ -350,20 +350,9 @@ func duration(_ ms: Int64?) -> String {
     return String(format: "%.1f d", s / 86_400)
 }
 
-/// The PostgreSQL mirror's report that a node running one keeps in the store's local settings
-/// (written by the Mirror module; only the members the page shows are read here).
-struct MirrorNote: Decodable {
-    struct Status: Decodable {
-        var target: String
-        var connected: Bool
-        var behindBlocks: Int64
-        var behindSeconds: Double
-        var lastError: String?
-    }
-    var writtenAt: Int64
-    var status: Status
-
-    func isRunning(at now: Int64) -> Bool { now - writtenAt <= 15_000 }
+/// The page's line for the PostgreSQL mirror a node runs, from the report it keeps.
+extension MirrorReport {
+    func isRunning(at now: Int64) -> Bool { isLive(at: UInt64(max(0, now))) }
     /// Stopped, disconnected, or more than a minute behind.
     func isBehind(at now: Int64) -> Bool { !isRunning(at: now) || !status.connected || status.behindSeconds > 60 }
 

@@ -259,9 +259,7 @@ public struct DashboardServer: Sendable {
         try await answer(request) { query, now in
             let o = try await self.queries.overview(query.filter, period: query.period, now: now)
             let outbox = try await self.database.outboxSummary()
-            let mirror = try await self.database.writer.read { db in
-                try String.fetchOne(db, sql: "SELECT value FROM localSetting WHERE name = ?", arguments: [LocalSetting.mirror.rawValue])
-            }.flatMap { try? JSONDecoder().decode(MirrorNote.self, from: Data($0.utf8)) }
+            let mirror = try await self.database.writer.read { db in try MirrorReport.read(db) }
             let html = DashboardPage(query: query, summary: o.summary, metrics: o.metrics, backlog: o.backlog, trend: o.escalationRate,
                                      outbox: outbox, mirror: mirror, now: now).render()
             var headers = HTTPFields()

@@ -1,6 +1,7 @@
 import Logging
 import ServiceLifecycle
 import Synchronization
+import TicketStore
 
 /// The mirror as one of a node's services (node.json's `mirror` section): it follows the store until
 /// the node shuts down, and never stops the node. A failure at start (PostgreSQL down, a wrong

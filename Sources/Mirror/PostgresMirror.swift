@@ -7,42 +7,6 @@ import Synchronization
 import TicketModel
 import TicketStore
 
-/// Where a mirror stands: what it has copied, how far behind the store it is, whether it is connected.
-public struct MirrorStatus: Sendable, Equatable, Codable {
-    /// The target, without its password.
-    public var target: String
-    public var connected: Bool
-    /// Blocks of the store's log not mirrored yet.
-    public var behindBlocks: Int64
-    /// Seconds between the oldest block not mirrored and now (0 when none is behind).
-    public var behindSeconds: Double
-    /// Per origin site, the highest seq mirrored.
-    public var cursors: [String: Int64]
-    /// Since this run started.
-    public var batches: Int
-    public var blocks: Int
-    public var tickets: Int
-    public var events: Int
-    public var customers: Int
-    public var articles: Int
-    /// The last error, while the mirror retries.
-    public var lastError: String?
-
-    public init(target: String) {
-        self.target = target
-        connected = false
-        behindBlocks = 0
-        behindSeconds = 0
-        cursors = [:]
-        batches = 0
-        blocks = 0
-        tickets = 0
-        events = 0
-        customers = 0
-        articles = 0
-    }
-}
-
 /// Keeps a PostgreSQL schema current from a store, one way: the store is never written.
 ///
 /// Reads the store's log in (origin, seq) order after the schema's cursor, a batch at a time; for

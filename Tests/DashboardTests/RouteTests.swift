@@ -186,7 +186,8 @@ func object(_ buffer: ByteBuffer) throws -> [String: Any] {
         #expect(try await page().contains("id=\"mirror\">PostgreSQL mirror postgres://m@db:5432/r (schema tl, sslmode verify-full): 42 blocks (3 s) behind</p>"))
         // A report older than three heartbeats: the node stopped.
         try fixture.store.setLocalSetting(.mirror, to: """
-            {"writtenAt": \(fixture.now - 60_000), "status": {"target": "postgres://m@db/r", "connected": true, "behindBlocks": 0, "behindSeconds": 0}}
+            {"writtenAt": \(fixture.now - 60_000), "status": {"target": "postgres://m@db/r", "connected": true, "behindBlocks": 0, "behindSeconds": 0,
+             "cursors": {}, "batches": 0, "blocks": 0, "tickets": 0, "events": 0, "customers": 0, "articles": 0}}
             """)
         #expect(try await page().contains("class=\"bad\" id=\"mirror\">PostgreSQL mirror postgres://m@db/r: not running"))
     }
