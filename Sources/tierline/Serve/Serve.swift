@@ -164,7 +164,8 @@ struct Serve: AsyncParsableCommand {
         var services: [any Service] = [node, ReconnectOnHangup(node: node, logger: logger), NotificationDispatcher(store: store, settings: settings.notifications, secrets: prepared.secrets,
                                                                     logger: Logger(label: "tierline.notify"))]
         if let target = prepared.mirror {
-            services.append(Self.mirrorService(target, store: store, registry: registry))
+            // The mirror copies the dashboard's facts too, so it attaches the dashboard's tables.
+            services.append(Self.mirrorService(target, store: store, facts: try await MetricIndex(store), registry: registry))
         }
         if let http = settings.http {
             let intake = IntakeRoutes(service: try IntakeService(store: store, routing: prepared.routing, logger: Logger(label: "tierline.intake")))
@@ -202,12 +203,15 @@ struct Serve: AsyncParsableCommand {
     }
 
     /// The mirror's service, its lag and connection as gauges of the node's `/metrics`.
-    static func mirrorService(_ target: PostgresTarget, store: TicketDatabase, registry: PrometheusCollectorRegistry) -> MirrorService {
+    static func mirrorService(_ target: PostgresTarget, store: TicketDatabase, facts: MetricIndex, registry: PrometheusCollectorRegistry) -> MirrorService {
         let behindBlocks = registry.makeGauge(name: "tierline_mirror_behind_blocks", help: "Blocks of the store's log the PostgreSQL mirror has not copied yet.")
         let behindSeconds = registry.makeGauge(name: "tierline_mirror_behind_seconds",
                                                help: "Age of the oldest block the PostgreSQL mirror has not copied yet (0: caught up).")
         let connected = registry.makeGauge(name: "tierline_mirror_connected", help: "1 while the PostgreSQL mirror is connected, else 0.")
-        let mirror = PostgresMirror(store: store, target: target, logger: Logger(label: "tierline.mirror"))
+        let behindFacts = registry.makeGauge(name: "tierline_mirror_behind_facts",
+                                             help: "Tickets whose dashboard facts the PostgreSQL mirror has not copied yet (derived or still to derive).")
+        var mirror = PostgresMirror(store: store, target: target, logger: Logger(label: "tierline.mirror"))
+        mirror.facts = facts
         // The report for `tierline status`: written when the mirror's state changes, else every few seconds.
         let lastReport = Mutex<(written: UInt64, status: MirrorStatus?)>((0, nil))
         return MirrorService(mirror: mirror) { status in
@@ -223,6 +227,7 @@ struct Serve: AsyncParsableCommand {
             // Disconnected, the mirror measures its lag from the store against its last cursors.
             behindBlocks.set(Double(status.behindBlocks))
             behindSeconds.set(status.behindSeconds)
+            if let facts = status.factsBehind { behindFacts.set(Double(facts)) }
         }
     }
 
