@@ -35,7 +35,7 @@ public struct PostgresMirror: Sendable {
     /// The dashboard's facts, mirrored after each batch of blocks (`nil`: not mirrored).
     public var facts: MetricIndex?
     /// How long one step derives facts at most before it mirrors what is derived.
-    public var factSlice: Duration = .seconds(2)
+    public var factSlice: Duration = .milliseconds(500)
     /// Reported after every batch and every retry.
     public typealias Report = @Sendable (MirrorStatus) -> Void
 
@@ -210,7 +210,8 @@ public struct PostgresMirror: Sendable {
             status.events += batch.rows[MirrorSchema.event.name]?.count ?? 0
         }
         status.cursors = cursors
-        let factsMoved = try await stepFacts(connection, status: &status)
+        // Blocks first: while whole batches of them wait, the facts wait (they follow the blocks).
+        let factsMoved = batch.blocks >= limits.blocks ? false : try await stepFacts(connection, status: &status)
         try await measureLag(&status)
         return !batch.isEmpty || factsMoved
     }
