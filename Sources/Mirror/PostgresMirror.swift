@@ -211,7 +211,7 @@ public struct PostgresMirror: Sendable {
         }
         status.cursors = cursors
         // Blocks first: while whole batches of them wait, the facts wait (they follow the blocks).
-        let factsMoved = batch.blocks >= limits.blocks ? false : try await stepFacts(connection, status: &status)
+        let factsMoved = batch.isFull ? false : try await stepFacts(connection, status: &status)
         try await measureLag(&status)
         return !batch.isEmpty || factsMoved
     }

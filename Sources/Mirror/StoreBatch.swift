@@ -39,6 +39,8 @@ struct StoreBatch {
     var logShrank = false
 
     var isEmpty: Bool { cursors.isEmpty }
+    /// Whether the batch stopped at one of its limits: more blocks may wait.
+    var isFull = false
 
     /// The next batch after `cursors` (per origin, the highest seq mirrored).
     static func read(_ db: Database, after cursors: [String: Int64], limits: BatchLimits) throws -> StoreBatch {
@@ -82,6 +84,7 @@ struct StoreBatch {
             batch.cursors.append((origin, covered.seq, covered.hlc))
         }
         guard !batch.isEmpty else { return batch }
+        batch.isFull = batch.blocks >= limits.blocks || tickets.count + customers.count + articles.count >= limits.entities
         batch.tickets = tickets.sorted()
         batch.customers = customers.sorted()
         batch.articles = articles.sorted()
