@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Logging
 import Mirror
+import SyncNode
+import TicketModel
 import TicketStore
 import UnixSignals
 
@@ -33,11 +35,17 @@ struct MirrorCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Blocks of the log per PostgreSQL transaction, at most.")
     var batchBlocks = 256
 
+    @Option(name: .long, help: "Longest wait, in ms, for PostgreSQL to answer one batch, or a connection with its migration (1000-3600000); past it the mirror gives up (--once) or reconnects.")
+    var timeoutMillis = MirrorSettings.defaultTimeoutMillis
+
     @Flag(name: .long, help: "No progress on stderr.")
     var quiet = false
 
     func validate() throws {
         guard (1...100_000).contains(batchBlocks) else { throw ValidationError("--batch-blocks takes 1 to 100000, not \(batchBlocks)") }
+        guard MirrorSettings.timeoutRange.contains(timeoutMillis) else {
+            throw ValidationError("--timeout-millis takes \(MirrorSettings.timeoutRange.lowerBound) to \(MirrorSettings.timeoutRange.upperBound), not \(timeoutMillis)")
+        }
     }
 
     struct Output: Encodable {
@@ -66,7 +74,8 @@ struct MirrorCommand: AsyncParsableCommand {
         if let level { bootstrapLogging(level) }
         var logger = Logger(label: "tierline.mirror")
         logger.logLevel = level ?? .error
-        let mirror = PostgresMirror(store: store, target: target, logger: logger, limits: BatchLimits(blocks: batchBlocks))
+        var mirror = PostgresMirror(store: store, target: target, logger: logger, limits: BatchLimits(blocks: batchBlocks))
+        mirror.stepLimit = .milliseconds(timeoutMillis)
         let progress = MirrorProgress(enabled: !quiet)
         let started = Date()
         let trapped = await UnixSignalsSequence(trapping: .sigint, .sigterm)
