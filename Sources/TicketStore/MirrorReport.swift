@@ -9,11 +9,14 @@ public struct MirrorStatus: Sendable, Equatable, Codable {
     /// The target, without its password.
     public var target: String
     public var connected: Bool
-    /// Blocks of the store's log not mirrored yet.
-    public var behindBlocks: Int64
-    /// Seconds between the oldest block not mirrored and now (0 when none is behind).
-    public var behindSeconds: Double
-    /// Per origin site, the highest seq mirrored.
+    /// Blocks of the store's log not mirrored yet; `nil` while unknown: before the mirror's first
+    /// connection, when no earlier report of the same target and schema gave its cursors.
+    public var behindBlocks: Int64?
+    /// Seconds between the oldest block not mirrored and now (0 when none is behind); `nil` while
+    /// unknown, as ``behindBlocks``.
+    public var behindSeconds: Double?
+    /// Per origin site, the highest seq mirrored; meaningful only while the lag is known
+    /// (``isLagKnown``): before that it is empty, which says nothing about PostgreSQL.
     public var cursors: [String: Int64]
     /// Since this run started.
     public var batches: Int
@@ -25,11 +28,15 @@ public struct MirrorStatus: Sendable, Equatable, Codable {
     /// The last error, while the mirror retries.
     public var lastError: String?
 
+    /// Whether ``cursors`` are PostgreSQL's (read there, or from an earlier report of the same
+    /// target), so that the lag measured from them means something.
+    public var isLagKnown: Bool { behindBlocks != nil }
+
     public init(target: String) {
         self.target = target
         connected = false
-        behindBlocks = 0
-        behindSeconds = 0
+        behindBlocks = nil
+        behindSeconds = nil
         cursors = [:]
         batches = 0
         blocks = 0

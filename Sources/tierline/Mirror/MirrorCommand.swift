@@ -58,7 +58,8 @@ struct MirrorCommand: AsyncParsableCommand {
         var events: Int
         var customers: Int
         var articles: Int
-        var behindBlocks: Int64
+        /// `null` when the run never read PostgreSQL's cursors.
+        @NullEncoded var behindBlocks: Int64?
         var cursors: [String: Int64]
         var seconds: Double
     }
@@ -113,7 +114,7 @@ struct MirrorCommand: AsyncParsableCommand {
         print("mirrored into \(output.target)")
         printTable(["BATCHES", "BLOCKS", "TICKETS", "EVENTS", "CUSTOMERS", "ARTICLES", "BEHIND", "SECONDS"], [[
             "\(output.batches)", "\(output.blocks)", "\(output.tickets)", "\(output.events)", "\(output.customers)",
-            "\(output.articles)", "\(output.behindBlocks)", String(format: "%.1f", output.seconds),
+            "\(output.articles)", output.behindBlocks.map { "\($0)" } ?? "unknown", String(format: "%.1f", output.seconds),
         ]])
         printTable(["ORIGIN", "MIRRORED SEQ"], output.cursors.sorted { $0.key < $1.key }.map { [$0.key, "\($0.value)"] })
     }
@@ -146,7 +147,7 @@ final class MirrorProgress: @unchecked Sendable {
         let now = Date()
         guard now.timeIntervalSince(lastDraw) >= (tty ? 0.2 : 2.0), status.blocks > 0 else { return }
         lastDraw = now
-        let text = "mirror: \(status.blocks) blocks, \(status.tickets) tickets, \(status.events) events in \(status.batches) batches; \(status.behindBlocks) blocks behind"
+        let text = "mirror: \(status.blocks) blocks, \(status.tickets) tickets, \(status.events) events in \(status.batches) batches; \(status.behindBlocks.map { "\($0)" } ?? "unknown") blocks behind"
         FileHandle.standardError.write(Data(((tty ? "\r\u{1B}[K" : "") + text + (tty ? "" : "\n")).utf8))
         drawn = true
     }
