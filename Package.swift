@@ -213,7 +213,7 @@ let package = Package(
         .target(
             name: "Mirror",
             dependencies: [
-                "TicketModel", "TicketStore",
+                "TicketModel", "TicketStore", "Dashboard",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -48,6 +48,15 @@ enum FactSchema {
                 CREATE INDEX metricHandoff_waiting ON metricHandoff (toSite, ticket, requestedAt) WHERE answeredAt IS NULL AND NOT timedOut
                 """)
         }
+        migrator.registerMigration("dashboard/v5-fact-feed") { db in
+            // What changed in the facts, in order, for readers that copy them elsewhere (the PostgreSQL
+            // mirror): each derivation or removal of a ticket's facts gives it the next number.
+            try db.execute(sql: """
+                CREATE TABLE metricFeed (ticket TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+                CREATE UNIQUE INDEX metricFeed_on_seq ON metricFeed (seq);
+                INSERT INTO metricFeed (ticket, seq) SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM metricTicket;
+                """)
+        }
         return migrator
     }
 

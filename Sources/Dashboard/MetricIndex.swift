@@ -166,6 +166,12 @@ public struct MetricIndex: Sendable {
     /// Unlists a ticket and takes its facts away, adding the moves of its per-day sums to `days`.
     static func removeFacts(_ db: Database, _ id: String, days: inout DayMoves) throws {
         try db.cachedStatement(sql: "DELETE FROM metricDirty WHERE id = ?").execute(arguments: [id])
+        // Every derivation starts here, and so does every removal: the ticket's facts take the next
+        // number of the feed (its writes serialize, so numbers grow in commit order).
+        try db.cachedStatement(sql: """
+            INSERT INTO metricFeed (ticket, seq) VALUES (?, COALESCE((SELECT MAX(seq) FROM metricFeed), 0) + 1)
+            ON CONFLICT(ticket) DO UPDATE SET seq = excluded.seq
+            """).execute(arguments: [id])
         let held = try contributions(db, id)
         // A ticket without a facts row has no clocks or handoffs either: they are written and
         // removed together. Most tickets of a first derivation have none.

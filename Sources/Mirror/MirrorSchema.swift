@@ -89,6 +89,41 @@ enum MirrorSchema {
 
     static let ticketChildren = [element, event, conflict]
 
+    /// The dashboard's per-ticket facts (its `metricTicket`), read through ``Dashboard/MetricIndex``'s
+    /// feed: `source` names the fact's stored column. Times end in `_ms` (ms since 1970), as stored.
+    static let factTicket = Table(name: "fact_ticket", source: "metricTicket", columns: [
+        col("id", notNull: true), col("site", notNull: true), col("origin", notNull: true), col("tier", nil, .bigint, notNull: true),
+        col("channel", notNull: true), col("priority", notNull: true), col("customer_tier", "customerTier", notNull: true),
+        col("group", "grp", notNull: true), col("category", notNull: true), col("status", notNull: true), col("open", nil, .boolean, notNull: true),
+        col("created_ms", "createdAt", .bigint, notNull: true), col("first_solved_ms", "firstSolvedAt", .bigint),
+        col("last_solved_ms", "lastSolvedAt", .bigint), col("reopens", nil, .bigint, notNull: true),
+        col("reopened_within_30d", "reopenedWithin30d", .boolean, notNull: true), col("public_replies", "publicReplies", .bigint, notNull: true),
+        col("first_response_ms", "firstResponseAt", .bigint), col("frt_calendar_ms", "frtCalendar", .bigint),
+        col("frt_business_ms", "frtBusiness", .bigint), col("tto_calendar_ms", "ttoCalendar", .bigint), col("tto_business_ms", "ttoBusiness", .bigint),
+        col("resolution_calendar_ms", "resolutionCalendar", .bigint), col("resolution_business_ms", "resolutionBusiness", .bigint),
+        col("escalated_ms", "escalatedAt", .bigint), col("escalation_trigger", "escalationTrigger"),
+        col("transferred", nil, .boolean, notNull: true), col("cross_site", "crossSite", .boolean, notNull: true),
+        col("max_level", "maxLevel", .bigint, notNull: true), col("exhausted", nil, .bigint, notNull: true),
+        col("backstop_firings", "backstopFirings", .bigint, notNull: true), col("csat_score", "csatScore", .bigint), col("csat_ms", "csatAt", .bigint),
+    ], key: ["id"], parent: nil)
+
+    /// One run of one SLA clock (the dashboard's `metricClock`).
+    static let factClock = Table(name: "fact_clock", source: "metricClock", columns: [
+        col("ticket", notNull: true), col("site", notNull: true), col("kind", notNull: true), col("cycle", nil, .bigint, notNull: true),
+        col("start_ms", "start", .bigint, notNull: true), col("target_ms", "target", .bigint), col("deadline_ms", "deadline", .bigint),
+        col("warn_ms", "warnAt", .bigint), col("stop_ms", "stop", .bigint), col("calendar_ms", "calendarMillis", .bigint),
+        col("business_ms", "businessMillis", .bigint),
+    ], key: ["ticket", "kind", "cycle"], parent: "ticket")
+
+    /// One request to move a ticket to another site, and its answer (the dashboard's `metricHandoff`).
+    static let factHandoff = Table(name: "fact_handoff", source: "metricHandoff", columns: [
+        col("ticket", notNull: true), col("id", notNull: true), col("requested_ms", "requestedAt", .bigint, notNull: true),
+        col("to_site", "toSite", notNull: true), col("answered_ms", "answeredAt", .bigint), col("accepted", nil, .boolean),
+        col("timed_out", "timedOut", .boolean, notNull: true),
+    ], key: ["ticket", "id"], parent: "ticket")
+
+    static let factChildren = [factClock, factHandoff]
+
     static func createTable(_ table: Table, in schema: String) -> String {
         let columns = table.columns.map { "\"\($0.name)\" \($0.type.rawValue)\($0.notNull ? " NOT NULL" : "")" }
         return "CREATE TABLE \(schema).\(table.name) (\(columns.joined(separator: ", ")), PRIMARY KEY (\(table.key.map { "\"\($0)\"" }.joined(separator: ", "))))"
@@ -185,6 +220,194 @@ enum MirrorSchema {
                 FROM \(s).ticket_report WHERE created_at IS NOT NULL GROUP BY 1, 2
                 """,
             ],
+            factsMigration(schema: s),
         ]
+    }
+
+    /// 4: the dashboard's per-ticket facts, views over them, and `metrics(…)`, the whole of
+    /// `/api/metrics` in SQL (Docs/postgres-mirror.md gives the formulas).
+    static func factsMigration(schema s: String) -> [String] {
+        [
+            createTable(factTicket, in: s),
+            "CREATE INDEX fact_ticket_on_created ON \(s).fact_ticket (created_ms)",
+            "CREATE INDEX fact_ticket_on_first_solved ON \(s).fact_ticket (first_solved_ms)",
+            "CREATE INDEX fact_ticket_on_open ON \(s).fact_ticket (site, status) WHERE open",
+            createTable(factClock, in: s),
+            "CREATE INDEX fact_clock_on_stop ON \(s).fact_clock (stop_ms)",
+            "CREATE INDEX fact_clock_on_deadline ON \(s).fact_clock (deadline_ms)",
+            createTable(factHandoff, in: s),
+            "CREATE INDEX fact_handoff_on_requested ON \(s).fact_handoff (requested_ms)",
+            // The last feed number whose facts are here, written with the rows it covers.
+            "CREATE TABLE \(s).fact_cursor (id int PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL, mirrored_at timestamptz NOT NULL DEFAULT now())",
+            """
+            CREATE FUNCTION \(s).ms_time(ms bigint) RETURNS timestamptz LANGUAGE sql IMMUTABLE PARALLEL SAFE
+              AS $$ SELECT to_timestamp(ms / 1000.0) $$
+            """,
+            """
+            CREATE FUNCTION \(s).time_ms(t timestamptz) RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE
+              AS $$ SELECT floor(extract(epoch FROM t) * 1000)::bigint $$
+            """,
+            // The facts with their moments as times, for reports.
+            """
+            CREATE VIEW \(s).ticket_facts AS
+            SELECT f.*, \(s).ms_time(f.created_ms) AS created_at, \(s).ms_time(f.first_solved_ms) AS first_solved_at,
+                   \(s).ms_time(f.last_solved_ms) AS last_solved_at, \(s).ms_time(f.first_response_ms) AS first_response_at,
+                   \(s).ms_time(f.escalated_ms) AS escalated_at, \(s).ms_time(f.csat_ms) AS csat_at
+            FROM \(s).fact_ticket f
+            """,
+            // SLA runs with their ticket's dimensions: achieved (stopped before any deadline) by their
+            // stop, breached by their deadline once it has passed.
+            """
+            CREATE VIEW \(s).sla_run AS
+            SELECT c.*, f.tier, f.channel, f.priority, f.customer_tier, f."group", f.category,
+                   \(s).ms_time(c.start_ms) AS started_at, \(s).ms_time(c.stop_ms) AS stopped_at, \(s).ms_time(c.deadline_ms) AS deadline_at,
+                   (c.target_ms IS NOT NULL AND c.stop_ms IS NOT NULL AND c.deadline_ms IS NULL) AS achieved,
+                   (c.target_ms IS NOT NULL AND c.deadline_ms <= \(s).time_ms(now())) AS breached
+            FROM \(s).fact_clock c JOIN \(s).fact_ticket f ON f.id = c.ticket
+            """,
+            """
+            CREATE VIEW \(s).handoff_report AS
+            SELECT h.*, f.site AS owning_site, f.origin, \(s).ms_time(h.requested_ms) AS requested_at, \(s).ms_time(h.answered_ms) AS answered_at
+            FROM \(s).fact_handoff h JOIN \(s).fact_ticket f ON f.id = h.ticket
+            """,
+            // Median and 90th percentile by nearest rank (the ⌈p·n⌉-th of n sorted samples, which is
+            // percentile_disc), mean truncated to whole ms: the dashboard's DurationStats.
+            """
+            CREATE FUNCTION \(s).duration_stats(samples bigint[]) RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+              SELECT jsonb_build_object('count', count(x),
+                'medianMillis', percentile_disc(0.5) WITHIN GROUP (ORDER BY x),
+                'p90Millis', percentile_disc(0.9) WITHIN GROUP (ORDER BY x),
+                'meanMillis', trunc(sum(x) / NULLIF(count(x), 0))::bigint)
+              FROM unnest(samples) AS x WHERE x IS NOT NULL
+            $$
+            """,
+            """
+            CREATE FUNCTION \(s).share(part bigint, whole bigint) RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+              SELECT jsonb_build_object('part', part, 'whole', whole, 'rate', part::float8 / NULLIF(whole, 0)::float8)
+            $$
+            """,
+            """
+            CREATE FUNCTION \(s).attainment(achieved bigint, breached bigint) RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+              SELECT jsonb_build_object('achieved', achieved, 'breached', breached,
+                'attainment', achieved::float8 / NULLIF(achieved + breached, 0)::float8,
+                'breachRate', breached::float8 / NULLIF(achieved + breached, 0)::float8)
+            $$
+            """,
+            metricsFunction(schema: s),
+        ]
+    }
+
+    /// `metrics(from, to, now, site, tier, channel, priority, customer_tier, group, category)`: the
+    /// document `/api/metrics` answers as `metrics`, over the mirrored facts, by the same formulas
+    /// (Sources/Dashboard/Metrics.swift) — a period [from, to), `now` for what is open, at risk or
+    /// breached now, and the same filter. Absent values are left out, as the API leaves them out.
+    static func metricsFunction(schema s: String) -> String {
+        """
+        CREATE FUNCTION \(s).metrics(p_from timestamptz, p_to timestamptz, p_now timestamptz DEFAULT now(),
+            p_site text DEFAULT NULL, p_tier int DEFAULT NULL, p_channel text DEFAULT NULL, p_priority text DEFAULT NULL,
+            p_customer_tier text DEFAULT NULL, p_group text DEFAULT NULL, p_category text DEFAULT NULL)
+        RETURNS jsonb LANGUAGE sql STABLE AS $fn$
+        WITH p AS (
+          SELECT \(s).time_ms(p_from) AS f, \(s).time_ms(p_to) AS t, \(s).time_ms(p_now) AS n, 86400000::bigint AS d
+        ), tk AS (
+          SELECT x.*, (x.created_ms >= p.f AND x.created_ms < p.t) AS cohort,
+                 (x.first_solved_ms >= p.f AND x.first_solved_ms < p.t) IS TRUE AS solved_in,
+                 CASE WHEN (x.created_ms >= p.f AND x.created_ms < p.t) OR (x.first_solved_ms >= p.f AND x.first_solved_ms < p.t)
+                      THEN EXISTS (SELECT 1 FROM \(s).ticket_element e WHERE e.ticket = x.id AND e.set_name = 'links' AND e.element LIKE 'kb:%')
+                      ELSE false END AS linked
+          FROM \(s).fact_ticket x, p
+          WHERE (p_site IS NULL OR x.site = p_site) AND (p_tier IS NULL OR x.tier = p_tier) AND (p_channel IS NULL OR x.channel = p_channel)
+            AND (p_priority IS NULL OR x.priority = p_priority) AND (p_customer_tier IS NULL OR x.customer_tier = p_customer_tier)
+            AND (p_group IS NULL OR x."group" = p_group) AND (p_category IS NULL OR x.category = p_category)
+        ), runs AS (
+          SELECT c.*, (c.stop_ms >= p.f AND c.stop_ms < p.t AND c.deadline_ms IS NULL AND c.target_ms IS NOT NULL) IS TRUE AS achieved,
+                 (c.deadline_ms >= p.f AND c.deadline_ms < p.t AND c.deadline_ms <= p.n AND c.target_ms IS NOT NULL) IS TRUE AS breached
+          FROM \(s).fact_clock c JOIN tk ON tk.id = c.ticket, p
+        ), kinds AS (
+          SELECT kind, count(*) FILTER (WHERE achieved) AS a, count(*) FILTER (WHERE breached) AS b
+          FROM runs GROUP BY kind HAVING count(*) FILTER (WHERE achieved OR breached) > 0
+        ), hand AS (
+          SELECT h.* FROM \(s).fact_handoff h JOIN tk ON tk.id = h.ticket, p WHERE h.requested_ms >= p.f AND h.requested_ms < p.t
+        ), c AS (
+          SELECT count(*) FILTER (WHERE cohort) AS created, count(*) FILTER (WHERE solved_in) AS solved,
+                 count(*) FILTER (WHERE cohort AND linked) AS linked, count(*) FILTER (WHERE solved_in AND linked) AS linked_solved,
+                 count(*) FILTER (WHERE cohort AND last_solved_ms IS NOT NULL AND status <> 'merged' AND last_solved_ms - created_ms <= 30 * p.d) AS goal_met
+          FROM tk, p GROUP BY p.d
+        ), a AS (
+          SELECT (SELECT COALESCE(SUM(a), 0) FROM kinds) AS achieved, (SELECT COALESCE(SUM(b), 0) FROM kinds) AS breached
+        )
+        SELECT jsonb_strip_nulls(jsonb_build_object(
+          'filter', jsonb_build_object('site', p_site, 'tier', p_tier, 'channel', p_channel, 'priority', p_priority,
+                                       'customerTier', p_customer_tier, 'group', p_group, 'category', p_category),
+          'from', to_char(p_from AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+          'to', to_char(p_to AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+          'created', COALESCE(c.created, 0), 'solved', COALESCE(c.solved, 0), 'netFlow', COALESCE(c.created, 0) - COALESCE(c.solved, 0),
+          'backlog', jsonb_build_object(
+            'total', (SELECT count(*) FROM tk WHERE open),
+            'byStatus', COALESCE((SELECT jsonb_object_agg(status, n) FROM (SELECT status, count(*) AS n FROM tk WHERE open GROUP BY status) b), '{}'),
+            'byAge', (SELECT jsonb_build_object('<1d', count(*) FILTER (WHERE tk.created_ms > p.n - p.d),
+                        '1-3d', count(*) FILTER (WHERE tk.created_ms <= p.n - p.d AND tk.created_ms > p.n - 3 * p.d),
+                        '3-7d', count(*) FILTER (WHERE tk.created_ms <= p.n - 3 * p.d AND tk.created_ms > p.n - 7 * p.d),
+                        '7-30d', count(*) FILTER (WHERE tk.created_ms <= p.n - 7 * p.d AND tk.created_ms > p.n - 30 * p.d),
+                        '>30d', count(*) FILTER (WHERE tk.created_ms <= p.n - 30 * p.d)) FROM tk WHERE open),
+            'oldestOpenAgeMillis', (SELECT CASE WHEN count(*) > 0 THEN GREATEST(0, p.n - MIN(created_ms)) END FROM tk WHERE open)),
+          'speed', jsonb_build_object(
+            'firstResponse', jsonb_build_object(
+              'calendar', \(s).duration_stats(ARRAY(SELECT frt_calendar_ms FROM tk WHERE first_response_ms >= p.f AND first_response_ms < p.t)),
+              'business', \(s).duration_stats(ARRAY(SELECT frt_business_ms FROM tk WHERE first_response_ms >= p.f AND first_response_ms < p.t))),
+            'nextResponse', jsonb_build_object(
+              'calendar', \(s).duration_stats(ARRAY(SELECT calendar_ms FROM runs WHERE kind = 'nextResponse' AND stop_ms >= p.f AND stop_ms < p.t)),
+              'business', \(s).duration_stats(ARRAY(SELECT business_ms FROM runs WHERE kind = 'nextResponse' AND stop_ms >= p.f AND stop_ms < p.t))),
+            'timeToOwn', jsonb_build_object(
+              'calendar', \(s).duration_stats(ARRAY(SELECT tto_calendar_ms FROM tk WHERE cohort)),
+              'business', \(s).duration_stats(ARRAY(SELECT tto_business_ms FROM tk WHERE cohort))),
+            'resolution', jsonb_build_object(
+              'calendar', \(s).duration_stats(ARRAY(SELECT resolution_calendar_ms FROM tk WHERE last_solved_ms >= p.f AND last_solved_ms < p.t)),
+              'business', \(s).duration_stats(ARRAY(SELECT resolution_business_ms FROM tk WHERE last_solved_ms >= p.f AND last_solved_ms < p.t)))),
+          'sla', jsonb_build_object(
+            'clocks', COALESCE((SELECT jsonb_object_agg(kind, \(s).attainment(kinds.a, kinds.b)) FROM kinds), '{}'),
+            'overall', \(s).attainment(a.achieved::bigint, a.breached::bigint),
+            'breachRate', \(s).share((SELECT count(DISTINCT ticket) FROM runs WHERE breached),
+                                     (SELECT count(DISTINCT ticket) FROM runs WHERE achieved OR breached)),
+            'atRiskNow', (SELECT count(*) FROM runs WHERE stop_ms IS NULL AND target_ms IS NOT NULL AND warn_ms <= p.n AND (deadline_ms IS NULL OR deadline_ms > p.n)),
+            'breachedNow', (SELECT count(*) FROM runs WHERE stop_ms IS NULL AND target_ms IS NOT NULL AND deadline_ms <= p.n)),
+          'escalation', jsonb_build_object(
+            'rate', \(s).share((SELECT count(*) FROM tk WHERE cohort AND escalated_ms IS NOT NULL), COALESCE(c.created, 0)),
+            'byTrigger', COALESCE((SELECT jsonb_object_agg(escalation_trigger, n) FROM (SELECT escalation_trigger, count(*) AS n FROM tk
+                                   WHERE cohort AND escalation_trigger IS NOT NULL GROUP BY escalation_trigger) b), '{}'),
+            'transferRate', \(s).share((SELECT count(*) FROM tk WHERE cohort AND transferred), COALESCE(c.created, 0)),
+            'crossSiteRate', \(s).share((SELECT count(*) FROM tk WHERE cohort AND cross_site), COALESCE(c.created, 0)),
+            'maxLevel', COALESCE((SELECT jsonb_object_agg(max_level::text, n) FROM (SELECT max_level, count(*) AS n FROM tk WHERE cohort GROUP BY max_level) b), '{}'),
+            'timeToEscalate', \(s).duration_stats(ARRAY(SELECT escalated_ms - created_ms FROM tk WHERE cohort AND escalated_ms IS NOT NULL)),
+            'handoffs', (SELECT jsonb_build_object('requested', count(*), 'accepted', count(*) FILTER (WHERE accepted),
+                           'rejected', count(*) FILTER (WHERE NOT accepted), 'timedOut', count(*) FILTER (WHERE timed_out),
+                           'timeoutRate', (count(*) FILTER (WHERE timed_out))::float8 / NULLIF(count(*), 0)::float8,
+                           'acceptance', \(s).duration_stats(array_agg(answered_ms - requested_ms) FILTER (WHERE accepted)))
+                         FROM hand),
+            'exhausted', (SELECT COALESCE(SUM(exhausted), 0) FROM tk WHERE cohort),
+            'backstopFirings', (SELECT COALESCE(SUM(backstop_firings), 0) FROM tk WHERE cohort)),
+          'quality', jsonb_build_object(
+            'firstContactResolution', \(s).share((SELECT count(*) FROM tk WHERE solved_in AND public_replies <= 1 AND reopens = 0
+                                                  AND escalated_ms IS NULL AND NOT transferred), COALESCE(c.solved, 0)),
+            'firstContactResolutionZendesk', \(s).share((SELECT count(*) FROM tk WHERE solved_in AND public_replies < 2 AND NOT open), COALESCE(c.solved, 0)),
+            'reopenRate', \(s).share((SELECT count(*) FROM tk WHERE solved_in AND reopened_within_30d), COALESCE(c.solved, 0)),
+            'csat', \(s).share((SELECT count(*) FROM tk WHERE csat_ms >= p.f AND csat_ms < p.t AND csat_score >= 4),
+                               (SELECT count(*) FROM tk WHERE csat_ms >= p.f AND csat_ms < p.t)),
+            'resolutionGoal30d', jsonb_build_object('cohort', COALESCE(c.created, 0), 'met', COALESCE(c.goal_met, 0),
+              'openOver30d', (SELECT count(*) FROM tk WHERE cohort AND open AND p.n - created_ms > 30 * p.d),
+              'attainment', COALESCE(c.goal_met, 0)::float8 / NULLIF(COALESCE(c.created, 0), 0)::float8,
+              'final', p.n >= p.t + 30 * p.d)),
+          'knowledge', jsonb_build_object(
+            'articles', (SELECT count(*) FROM \(s).article),
+            'written', (SELECT count(*) FROM \(s).article WHERE created_hlc >= (p.f << 16) AND created_hlc < (p.t << 16)),
+            'linkRate', \(s).share(COALESCE(c.linked, 0), COALESCE(c.created, 0)),
+            'firstLineWithArticle', \(s).share((SELECT count(*) FROM tk WHERE solved_in AND linked AND escalated_ms IS NULL AND NOT transferred),
+                                               COALESCE(c.linked_solved, 0)),
+            'top', COALESCE((SELECT jsonb_agg(jsonb_build_object('ref', 'KB-' || right(id, 8), 'title', title, 'uses', uses) ORDER BY uses DESC, id COLLATE "C")
+                             FROM (SELECT a.id, a.title, count(*) AS uses FROM \(s).ticket_element e JOIN \(s).article a ON e.element = 'kb:' || a.id
+                                   WHERE e.set_name = 'links' GROUP BY a.id, a.title ORDER BY uses DESC, a.id COLLATE "C" LIMIT 5) top), '[]'))))
+        FROM p LEFT JOIN c ON true, a
+        $fn$
+        """
     }
 }

@@ -1,3 +1,4 @@
+import Dashboard
 import Foundation
 import GRDB
 import Logging
@@ -36,6 +37,10 @@ public struct PostgresMirror: Sendable {
     /// The oldest PostgreSQL the mirror writes to (`server_version_num`): its views use
     /// `date_trunc(…, 'UTC')` (PostgreSQL 12).
     public static let minimumServerVersion = 120_000
+    /// The dashboard's facts, mirrored after each batch of blocks (`nil`: not mirrored).
+    public var facts: MetricIndex?
+    /// How long one step derives facts at most before it mirrors what is derived.
+    public var factSlice: Duration = .seconds(2)
     /// Reported after every batch and every retry.
     public typealias Report = @Sendable (MirrorStatus) -> Void
 
@@ -264,8 +269,68 @@ public struct PostgresMirror: Sendable {
             status.events += batch.rows[MirrorSchema.event.name]?.count ?? 0
         }
         status.cursors = cursors
+        let factsMoved = try await stepFacts(connection, status: &status)
         try await measureLag(&status)
-        return !batch.isEmpty
+        return !batch.isEmpty || factsMoved
+    }
+
+    /// Brings the dashboard's facts up to date for a while (the dashboard does the same; they share
+    /// the work), then mirrors one page of the facts that changed after the schema's fact cursor, and
+    /// the cursor, in one PostgreSQL transaction. - Returns: whether the fact cursor moved.
+    func stepFacts(_ connection: PostgresConnection, status: inout MirrorStatus) async throws -> Bool {
+        guard let facts else { return false }
+        let s = target.schema
+        // A slice, not the whole backlog: a first derivation of a large store takes minutes, and the
+        // blocks (and this step's time limit) must not wait for it.
+        let until = ContinuousClock.now + factSlice
+        try await facts.refresh(now: Int64(Date().timeIntervalSince1970 * 1000), shouldContinue: { ContinuousClock.now < until })
+        var cursor: Int64 = 0
+        for try await (seq) in try await query(connection, PostgresQuery(unsafeSQL: "SELECT seq FROM \(s).fact_cursor WHERE id = 1")).decode(Int64.self) {
+            cursor = seq
+        }
+        var page = try await facts.facts(after: cursor, limit: limits.facts)
+        let restart = cursor > page.head
+        if restart {
+            // The facts were made again from nothing (the dashboard's tables rebuilt): so is the copy.
+            logger.info("mirror.facts.restart", metadata: ["mirror.factCursor": "\(cursor)", "mirror.factHead": "\(page.head)"])
+            cursor = 0
+            page = try await facts.facts(after: 0, limit: limits.facts)
+        }
+        status.factsBehind = Int64(page.pending) + max(0, page.head - page.cursor)
+        guard !page.changes.isEmpty || restart else {
+            status.factCursor = page.cursor
+            return false
+        }
+        try await transaction(connection) { connection in
+            try await query(connection, PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(hashtext('tierline-mirror:' || $1))",
+                                                     binds: bindings { $0.append(s) })).collect()
+            if restart {
+                try await query(connection, PostgresQuery(unsafeSQL: "TRUNCATE \(s).fact_ticket, \(s).fact_clock, \(s).fact_handoff"))
+            }
+            let tickets = page.changes.map(\.ticket)
+            let gone = page.changes.filter { $0.facts == nil }.map(\.ticket)
+            let rows = page.changes.compactMap(\.facts)
+            try await query(connection, PostgresQuery(unsafeSQL: "DELETE FROM \(s).fact_clock WHERE ticket = ANY($1::text[])", binds: bindings { $0.append(tickets) }))
+            try await query(connection, PostgresQuery(unsafeSQL: "DELETE FROM \(s).fact_handoff WHERE ticket = ANY($1::text[])", binds: bindings { $0.append(tickets) }))
+            try await query(connection, PostgresQuery(unsafeSQL: "DELETE FROM \(s).fact_ticket WHERE id = ANY($1::text[])", binds: bindings { $0.append(gone) }))
+            try await upsert(MirrorSchema.factTicket, try rows.map { try Self.values($0, MirrorSchema.factTicket) }, on: connection)
+            try await upsert(MirrorSchema.factClock, try rows.flatMap { try $0.clocks.map { try Self.values($0, MirrorSchema.factClock) } }, on: connection)
+            try await upsert(MirrorSchema.factHandoff, try rows.flatMap { try $0.handoffs.map { try Self.values($0, MirrorSchema.factHandoff) } }, on: connection)
+            try await query(connection, PostgresQuery(unsafeSQL: """
+                INSERT INTO \(s).fact_cursor (id, seq, mirrored_at) VALUES (1, $1, now())
+                ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, mirrored_at = now()
+                """, binds: bindings { $0.append(page.cursor) }))
+        }
+        status.facts += page.changes.count
+        status.factCursor = page.cursor
+        status.factsBehind = Int64(page.pending) + max(0, page.head - page.cursor)
+        return !page.changes.isEmpty
+    }
+
+    /// A fact row's values in `table`'s column order, by each column's stored name.
+    static func values(_ record: some EncodableRecord, _ table: MirrorSchema.Table) throws -> [DatabaseValue] {
+        let stored = try record.databaseDictionary
+        return table.columns.map { stored[$0.source] ?? .null }
     }
 
     /// Sets `status`'s behind-blocks and -seconds from the store against `status.cursors`, which are

@@ -9,10 +9,13 @@ public struct BatchLimits: Sendable, Equatable {
     public var blocks: Int
     /// Tickets, customers and articles per batch: a batch stops taking blocks once this many are touched.
     public var entities: Int
+    /// Tickets whose dashboard facts one transaction carries, at most.
+    public var facts: Int
 
-    public init(blocks: Int = 256, entities: Int = 2_000) {
+    public init(blocks: Int = 256, entities: Int = 2_000, facts: Int = 1_000) {
         self.blocks = max(1, blocks)
         self.entities = max(1, entities)
+        self.facts = max(1, facts)
     }
 }
 

@@ -27,6 +27,12 @@ public struct MirrorStatus: Sendable, Equatable, Codable {
     public var articles: Int
     /// The last error, while the mirror retries.
     public var lastError: String?
+    /// Tickets whose dashboard facts were mirrored since this run started.
+    public var facts = 0
+    /// The last feed number of the dashboard's facts that is mirrored (`nil`: facts not mirrored yet).
+    public var factCursor: Int64?
+    /// Tickets whose facts are not mirrored yet: derived and not copied, or waiting to be derived.
+    public var factsBehind: Int64?
 
     /// Whether ``cursors`` are PostgreSQL's (read there, or from an earlier report of the same
     /// target), so that the lag measured from them means something.
@@ -44,6 +50,30 @@ public struct MirrorStatus: Sendable, Equatable, Codable {
         events = 0
         customers = 0
         articles = 0
+    }
+}
+
+extension MirrorStatus {
+    /// Reads a report written by this version or an earlier one (which had no fact figures, and
+    /// always a lag).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        target = try c.decode(String.self, forKey: .target)
+        connected = try c.decode(Bool.self, forKey: .connected)
+        // Absent (or null) while the lag is unknown.
+        behindBlocks = try c.decodeIfPresent(Int64.self, forKey: .behindBlocks)
+        behindSeconds = try c.decodeIfPresent(Double.self, forKey: .behindSeconds)
+        cursors = try c.decode([String: Int64].self, forKey: .cursors)
+        batches = try c.decode(Int.self, forKey: .batches)
+        blocks = try c.decode(Int.self, forKey: .blocks)
+        tickets = try c.decode(Int.self, forKey: .tickets)
+        events = try c.decode(Int.self, forKey: .events)
+        customers = try c.decode(Int.self, forKey: .customers)
+        articles = try c.decode(Int.self, forKey: .articles)
+        lastError = try c.decodeIfPresent(String.self, forKey: .lastError)
+        facts = try c.decodeIfPresent(Int.self, forKey: .facts) ?? 0
+        factCursor = try c.decodeIfPresent(Int64.self, forKey: .factCursor)
+        factsBehind = try c.decodeIfPresent(Int64.self, forKey: .factsBehind)
     }
 }
 

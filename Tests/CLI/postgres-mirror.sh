@@ -17,7 +17,8 @@
 #   e. node.json's mirror section: serve --check refuses a wrong URL (exit 2); serve runs the mirror
 #      (password from passwordFile, verify-full TLS), which catches up and follows new tickets, its
 #      lag and connection in /metrics; the views' backlog (total, by status) and tickets created equal
-#      the node's /api/metrics for the same period.
+#      the node's /api/metrics for the same period, and so does the whole document of the SQL
+#      function metrics(…) over the mirrored dashboard facts, with and without filters.
 #   f. every panel's SQL of Deploy/grafana-tierline.json runs against the mirror (as a read-only
 #      role) and returns rows.
 #   Every wait polls with a bound; the cluster is stopped by its pid and removed even on failure.
@@ -79,7 +80,7 @@ mirror_once() {
 # checksum SCHEMA: per mirrored table, its row count and the md5 of its rows in order.
 checksum() {
     local s=$1 t out=""
-    for t in ticket ticket_element ticket_event ticket_conflict customer article; do
+    for t in ticket ticket_element ticket_event ticket_conflict customer article fact_ticket fact_clock fact_handoff; do
         out+="$t $(pg_admin reports "SELECT count(*) || ' ' || COALESCE(md5(string_agg(x::text, '|' ORDER BY x::text)), '-') FROM $s.$t x")"$'\n'
     done
     out+="cursor $(pg_admin reports "SELECT string_agg(origin || ':' || seq, ',' ORDER BY origin) FROM $s.cursor")"
@@ -91,7 +92,8 @@ store_counts() {
 import sqlite3, sys
 db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
 for pg, lite in [("ticket", "ticket"), ("ticket_element", "ticketElement"), ("ticket_event", "ticketEvent"),
-                 ("ticket_conflict", "ticketConflict"), ("customer", "customer"), ("article", "article")]:
+                 ("ticket_conflict", "ticketConflict"), ("customer", "customer"), ("article", "article"),
+                 ("fact_ticket", "metricTicket"), ("fact_clock", "metricClock"), ("fact_handoff", "metricHandoff")]:
     print(pg, db.execute(f"SELECT count(*) FROM {lite}").fetchone()[0])
 print("cursor", ",".join(f"{s}:{q}" for s, q in db.execute("SELECT site, seq FROM versionEntry ORDER BY site")))
 PY
@@ -107,6 +109,14 @@ stop_mirror() {
     set -e
     MIRROR_PID=""
 }
+# facts_caught_up SCHEMA: no ticket waits for its facts in the store, and the schema's fact cursor
+# is the store's newest feed number.
+facts_caught_up() {
+    local head
+    head=$(python3 -c "import sqlite3; db = sqlite3.connect('file:$HUB/tierline.sqlite?mode=ro', uri=True); print(db.execute('SELECT COALESCE(max(seq), 0) FROM metricFeed').fetchone()[0] if db.execute('SELECT count(*) FROM metricDirty').fetchone()[0] == 0 else -1)" 2>/dev/null || echo -1)
+    [[ $head != -1 && $(pg_admin reports "SELECT seq FROM $1.fact_cursor" 2>/dev/null) == "$head" ]]
+}
+wait_facts() { for _ in $(seq 1 1200); do facts_caught_up "$1" && return 0; sleep 0.1; done; return 1; }
 counts_of() { awk '{ if ($1 == "cursor") print $0; else print $1, $2 }' <<<"$1"; }
 cursor_total() { pg_admin reports "SELECT COALESCE(sum(seq), 0) FROM $1.cursor" 2>/dev/null || echo 0; }
 store_total() { python3 -c "import sqlite3,sys; print(sqlite3.connect('file:$HUB/tierline.sqlite?mode=ro', uri=True).execute('SELECT sum(seq) FROM versionEntry').fetchone()[0])"; }
@@ -150,7 +160,7 @@ assert o["caughtUp"] is True and o["behindBlocks"] == 0, o
 assert o["blocks"] > 0, o
 PY
 A=$(checksum tl)
-check "every ticket, event, tag, conflict, customer and article of the store is mirrored" \
+check "every ticket, event, tag, conflict, customer, article and dashboard fact of the store is mirrored" \
     test "$(counts_of "$A")" = "$(store_counts)"
 KINDS=$(python3 -c "import sqlite3; print(','.join(r[0] for r in sqlite3.connect('file:$HUB/tierline.sqlite?mode=ro', uri=True).execute('SELECT DISTINCT kind FROM ticketEvent ORDER BY kind')))")
 check "every kind of event of the store is mirrored ($KINDS)" test "$(pg_admin reports "SELECT string_agg(DISTINCT kind, ',' ORDER BY kind) FROM tl.ticket_event")" = "$KINDS"
@@ -199,7 +209,7 @@ must "the hub adds east to its roster (a new roster version)" "$HUB" roster add 
 ROSTER=$(python3 -c "import sqlite3; print(sqlite3.connect('file:$HUB/tierline.sqlite?mode=ro', uri=True).execute('SELECT version FROM roster').fetchone()[0])")
 TOTAL=$(store_total)
 for _ in $(seq 1 1200); do
-    if [[ $(pg_admin reports "SELECT roster_version FROM tl.source") == "$ROSTER" && $(cursor_total tl) == "$TOTAL" ]]; then break; fi
+    if [[ $(pg_admin reports "SELECT roster_version FROM tl.source") == "$ROSTER" && $(cursor_total tl) == "$TOTAL" ]] && facts_caught_up tl; then break; fi
     if ! kill -0 "$MIRROR_PID" 2>/dev/null; then break; fi
     sleep 0.1
 done
@@ -271,6 +281,59 @@ m = reply["metrics"]
 api = {"total": m["backlog"]["total"], "byStatus": {k: v for k, v in m["backlog"]["byStatus"].items() if v}, "created": m["created"]}
 assert api == views, ("api", api, "views", views)
 PY
+check "serve's mirror copies the dashboard's facts as the dashboard derives them" wait_facts served
+# The whole /api/metrics document against served.metrics(…), for the period and filters given.
+# The API's `now` lies within the second its generatedAt names: the SQL runs at both ends of that
+# second, and each figure must equal one end's (or lie between them: the oldest open ticket's age).
+check "served.metrics(…) equals /api/metrics: no filter, and filtered by site, priority, channel and tier" python3 - "$HTTP_PORT" "$TOKEN" "$PG_BIN/psql" "$PG_DIR/data" "$PG_PORT" <<'PY'
+import datetime, json, subprocess, sys, urllib.parse, urllib.request
+port, token, psql, host, pgport = sys.argv[1:6]
+def api(query):
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/metrics?{urllib.parse.urlencode(query)}", headers={"Authorization": f"Bearer {token}"})
+    return json.load(urllib.request.urlopen(request, timeout=30))
+def sql(reply, query, shift_ms):
+    m = reply["metrics"]
+    now = datetime.datetime.strptime(reply["generatedAt"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc) + datetime.timedelta(milliseconds=shift_ms)
+    args = [f"'{m['from']}'::timestamptz", f"'{m['to']}'::timestamptz", f"'{now.isoformat()}'::timestamptz"]
+    names = {"site": "p_site", "priority": "p_priority", "channel": "p_channel", "tier": "p_tier"}
+    for key, value in query.items():
+        if key in names:
+            args.append(f"{names[key]} => " + (str(int(value)) if key == "tier" else "'" + value.replace("'", "''") + "'"))
+    out = subprocess.run([psql, "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", pgport, "-U", "postgres", "-d", "reports",
+                          "-c", f"SELECT served.metrics({', '.join(args)})"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+def same(a, lo, hi, path):
+    if isinstance(a, dict):
+        keys = set(a) | set(lo or {}) | set(hi or {})
+        for k in keys:
+            assert k in a, ("missing in the API", path + k)
+            same(a[k], (lo or {}).get(k), (hi or {}).get(k), path + k + ".")
+        return
+    if isinstance(a, list):
+        assert a == lo or a == hi, (path, a, lo, hi)
+        return
+    if isinstance(a, bool) or a is None or isinstance(a, str):
+        assert a in (lo, hi), (path, a, lo, hi)
+        return
+    ends = [x for x in (lo, hi) if x is not None]
+    assert ends, (path, "absent in SQL", a)
+    assert any(abs(a - x) <= 1e-12 * max(1, abs(a)) for x in ends) or (len(ends) == 2 and min(ends) <= a <= max(ends)), (path, a, lo, hi)
+queries = [{"days": "30"}, {"days": "3650"}, {"days": "30", "site": "north"}, {"days": "30", "priority": "high"},
+           {"days": "30", "channel": "email"}, {"days": "30", "tier": "0"}, {"days": "30", "tier": "1"}]
+compared = 0
+for query in queries:
+    reply = api(query)
+    assert reply["pendingFacts"] == 0, reply["pendingFacts"]
+    lo, hi = sql(reply, query, 0), sql(reply, query, 1000)
+    same(reply["metrics"], lo, hi, "")
+    compared += 1
+m = api({"days": "30"})["metrics"]
+# The demo fleet exercises the figures compared: SLA runs, first responses, escalations.
+assert m["created"] > 0 and m["sla"]["overall"]["achieved"] + m["sla"]["overall"]["breached"] > 0, m["sla"]
+assert m["speed"]["firstResponse"]["calendar"]["count"] > 0 and m["escalation"]["rate"]["part"] > 0, m
+print(f"{compared} documents equal")
+PY
 # Days are UTC days, as the dashboard's: the session's TimeZone changes neither the buckets nor their counts.
 days_in() { pg_admin reports "SET TIME ZONE '$1'; SELECT string_agg(to_char(day AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' ' || site || ' ' || created, ',' ORDER BY day, site) FROM served.created_per_day"; }
 check "created_per_day buckets by UTC day whatever the session's TimeZone (UTC vs Pacific/Kiritimati)" \
@@ -289,13 +352,14 @@ for panel in dashboard["panels"]:
         sql = target["rawSql"].replace("${schema}", "tl")
         # Grafana's time macro, for a window that holds the test's tickets.
         sql = re.sub(r"\$__timeFilter\(([^)]+)\)", r"\1 BETWEEN now() - interval '400 days' AND now() + interval '1 day'", sql)
+        sql = sql.replace("$__timeFrom()", "(now() - interval '400 days')").replace("$__timeTo()", "(now() + interval '1 day')")
         assert "$" not in sql, ("an unexpanded macro", panel["title"], sql)
         out = subprocess.run([psql, "-X", "-At", "-v", "ON_ERROR_STOP=1", conninfo, "-c", sql], capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, (panel["title"], out.stderr)
         rows = [line for line in out.stdout.splitlines() if line.strip()]
         assert rows and rows[0].strip("|"), ("no rows", panel["title"], out.stdout)
         count += 1
-assert count == len(dashboard["panels"]) >= 5, count
+assert count == len(dashboard["panels"]) >= 10, count
 print(f"{count} panels returned rows")
 PY
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dashboard
 import Foundation
 import Logging
 import Mirror
@@ -12,7 +13,8 @@ struct MirrorCommand: AsyncParsableCommand {
         commandName: "mirror",
         abstract: "Keep a PostgreSQL schema current from this store, one way, for reports in SQL.",
         discussion: """
-            Copies tickets (every field), their events, tags, conflicts, customers, articles and sites \
+            Copies tickets (every field), their events, tags, conflicts, customers, articles, sites \
+            and the dashboard's per-ticket facts (deriving those still pending, as the dashboard does) \
             into tables of --schema, creating and upgrading them itself, with a cursor per origin site \
             written in the same transaction as the rows it covers: a mirror stopped at any point \
             resumes where it stopped. Catches up in batches (progress on stderr), then follows the \
@@ -58,8 +60,12 @@ struct MirrorCommand: AsyncParsableCommand {
         var events: Int
         var customers: Int
         var articles: Int
+        /// Tickets whose dashboard facts were mirrored.
+        var facts: Int
         /// `null` when the run never read PostgreSQL's cursors.
         @NullEncoded var behindBlocks: Int64?
+        /// Tickets whose facts are not mirrored yet (derived and not copied, or not derived yet).
+        var factsBehind: Int64
         var cursors: [String: Int64]
         var seconds: Double
     }
@@ -77,6 +83,7 @@ struct MirrorCommand: AsyncParsableCommand {
         logger.logLevel = level ?? .error
         var mirror = PostgresMirror(store: store, target: target, logger: logger, limits: BatchLimits(blocks: batchBlocks))
         mirror.stepLimit = .milliseconds(timeoutMillis)
+        mirror.facts = try await MetricIndex(store)
         let progress = MirrorProgress(enabled: !quiet)
         let started = Date()
         let trapped = await UnixSignalsSequence(trapping: .sigint, .sigterm)
@@ -106,15 +113,16 @@ struct MirrorCommand: AsyncParsableCommand {
 
     /// The summary: a table, or one JSON document with `--json`.
     func summarize(_ status: MirrorStatus, target: PostgresTarget, since started: Date) throws {
-        let output = Output(target: target.description, schema: schema, caughtUp: status.connected && status.behindBlocks == 0, batches: status.batches,
+        let output = Output(target: target.description, schema: schema, caughtUp: status.connected && status.behindBlocks == 0 && (status.factsBehind ?? 0) == 0, batches: status.batches,
                             blocks: status.blocks, tickets: status.tickets, events: status.events, customers: status.customers,
-                            articles: status.articles, behindBlocks: status.behindBlocks, cursors: status.cursors,
+                            articles: status.articles, facts: status.facts, behindBlocks: status.behindBlocks,
+                            factsBehind: status.factsBehind ?? 0, cursors: status.cursors,
                             seconds: Date().timeIntervalSince(started))
         if options.json { return try printJSON(output) }
         print("mirrored into \(output.target)")
-        printTable(["BATCHES", "BLOCKS", "TICKETS", "EVENTS", "CUSTOMERS", "ARTICLES", "BEHIND", "SECONDS"], [[
+        printTable(["BATCHES", "BLOCKS", "TICKETS", "EVENTS", "CUSTOMERS", "ARTICLES", "FACTS", "BEHIND", "FACTS BEHIND", "SECONDS"], [[
             "\(output.batches)", "\(output.blocks)", "\(output.tickets)", "\(output.events)", "\(output.customers)",
-            "\(output.articles)", output.behindBlocks.map { "\($0)" } ?? "unknown", String(format: "%.1f", output.seconds),
+            "\(output.articles)", "\(output.facts)", output.behindBlocks.map { "\($0)" } ?? "unknown", "\(output.factsBehind)", String(format: "%.1f", output.seconds),
         ]])
         printTable(["ORIGIN", "MIRRORED SEQ"], output.cursors.sorted { $0.key < $1.key }.map { [$0.key, "\($0.value)"] })
     }

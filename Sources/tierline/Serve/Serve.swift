@@ -165,7 +165,8 @@ struct Serve: AsyncParsableCommand {
                                                                     logger: Logger(label: "tierline.notify"))]
         if let target = prepared.mirror {
             let limit = Duration.milliseconds(settings.mirror?.timeoutMillis ?? MirrorSettings.defaultTimeoutMillis)
-            services.append(Self.mirrorService(target, stepLimit: limit, store: store, registry: registry))
+            // The mirror copies the dashboard's facts too, so it attaches the dashboard's tables.
+            services.append(Self.mirrorService(target, stepLimit: limit, store: store, facts: try await MetricIndex(store), registry: registry))
         }
         if let http = settings.http {
             let intake = IntakeRoutes(service: try IntakeService(store: store, routing: prepared.routing, logger: Logger(label: "tierline.intake")))
@@ -205,11 +206,15 @@ struct Serve: AsyncParsableCommand {
     /// The mirror's service, its lag and connection as gauges of the node's `/metrics`. While the lag
     /// is unknown (before the first connection, with no earlier report to start from) the two lag
     /// gauges have no sample: a 0 would say caught up, a count of every block a false backlog.
-    static func mirrorService(_ target: PostgresTarget, stepLimit: Duration, store: TicketDatabase, registry: PrometheusCollectorRegistry) -> MirrorService {
+    static func mirrorService(_ target: PostgresTarget, stepLimit: Duration, store: TicketDatabase, facts: MetricIndex,
+                              registry: PrometheusCollectorRegistry) -> MirrorService {
         let lag = MirrorLagGauges(registry: registry)
         let connected = registry.makeGauge(name: "tierline_mirror_connected", help: "1 while the PostgreSQL mirror is connected, else 0.")
+        let behindFacts = registry.makeGauge(name: "tierline_mirror_behind_facts",
+                                             help: "Tickets whose dashboard facts the PostgreSQL mirror has not copied yet (derived or still to derive).")
         var mirror = PostgresMirror(store: store, target: target, logger: Logger(label: "tierline.mirror"))
         mirror.stepLimit = stepLimit
+        mirror.facts = facts
         // The report for `tierline status`: written when the mirror's state changes, else every few seconds.
         let lastReport = Mutex<(written: UInt64, status: MirrorStatus?)>((0, nil))
         return MirrorService(mirror: mirror) { status in
@@ -225,6 +230,7 @@ struct Serve: AsyncParsableCommand {
             connected.set(Double(status.connected ? 1 : 0))
             // Disconnected, the mirror measures its lag from the store against its last cursors.
             lag.set(blocks: status.behindBlocks, seconds: status.behindSeconds)
+            if let facts = status.factsBehind { behindFacts.set(Double(facts)) }
         }
     }
 
