@@ -341,7 +341,7 @@ let package = Package(
         .testTarget(
             name: "MirrorTests",
             dependencies: ["Mirror", "TicketModel", "TicketStore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
-                           .product(name: "PostgresNIO", package: "postgres-nio")],
+                           .product(name: "Logging", package: "swift-log"), .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: strict),
         .testTarget(
             name: "NotifyTests",

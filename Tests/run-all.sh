@@ -44,6 +44,7 @@ Tests/CLI/notices.sh "$bin"
 Tests/CLI/postgres-mirror.sh "$bin"
 Tests/CLI/mirror-hostile-pg.sh "$bin"
 Tests/CLI/mirror-lag-outage.sh "$bin"
+Tests/CLI/mirror-harden.sh "$bin"
 python3 Tests/CLI/wire-errors.py "$bin"
 python3 Tests/CLI/crash-writes.py "$bin" 40
 python3 Tests/CLI/crash-sync.py "$bin" 25

@@ -354,12 +354,15 @@ func duration(_ ms: Int64?) -> String {
 extension MirrorReport {
     func isRunning(at now: Int64) -> Bool { isLive(at: UInt64(max(0, now))) }
     /// Stopped, disconnected, or more than a minute behind.
-    func isBehind(at now: Int64) -> Bool { !isRunning(at: now) || !status.connected || status.behindSeconds > 60 }
+    func isBehind(at now: Int64) -> Bool { !isRunning(at: now) || !status.connected || (status.behindSeconds ?? 0) > 60 }
 
     func text(at now: Int64) -> String {
+        let lag = status.behindBlocks.map { blocks in
+            blocks == 0 ? "caught up" : "\(blocks) blocks (\(Int(status.behindSeconds ?? 0)) s) behind"
+        } ?? "lag unknown"
         let state = !isRunning(at: now) ? "not running (its node stopped)"
-            : !status.connected ? "not connected: \(status.lastError ?? "connecting")"
-            : status.behindBlocks == 0 ? "caught up" : "\(status.behindBlocks) blocks (\(Int(status.behindSeconds)) s) behind"
+            : !status.connected ? "not connected (\(lag)): \(status.lastError ?? "connecting")"
+            : lag
         return "PostgreSQL mirror \(status.target): \(state)"
     }
 }

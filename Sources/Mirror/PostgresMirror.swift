@@ -29,9 +29,14 @@ public struct PostgresMirror: Sendable {
     public var limits: BatchLimits
     /// Between two looks at the store when nothing is left to mirror (live mode).
     public var pollInterval: Duration
-    /// Longest wait for one batch (its queries and transaction): past it the connection is dropped
-    /// and the mirror reconnects, as after a lost connection.
+    /// Longest wait for one batch (its queries and transaction), or for a connection with its
+    /// migration: past it the connection is dropped and the mirror reconnects, as after a lost
+    /// connection. PostgreSQL's `statement_timeout` is set to it too (`lock_timeout` to half of it).
+    /// `tierline mirror --timeout-millis`, node.json's `mirror.timeoutMillis`.
     public var stepLimit: Duration = .seconds(120)
+    /// The oldest PostgreSQL the mirror writes to (`server_version_num`): its views use
+    /// `date_trunc(…, 'UTC')` (PostgreSQL 12).
+    public static let minimumServerVersion = 120_000
     /// The dashboard's facts, mirrored after each batch of blocks (`nil`: not mirrored).
     public var facts: MetricIndex?
     /// How long one step derives facts at most before it mirrors what is derived.
@@ -54,11 +59,18 @@ public struct PostgresMirror: Sendable {
     /// A connection that fails before the first batch ends the run with its error (a wrong password
     /// or URL does not heal by itself); once connected, a lost connection or a failed statement is
     /// retried with a growing pause (at most 10 s), from the cursor PostgreSQL holds.
+    ///
+    /// One mirror writes a schema at a time: after connecting, the run takes the schema's
+    /// session-level advisory lock (`pg_try_advisory_lock`), held until its connection ends; when
+    /// another mirror holds it, the run ends with ``MirrorError`` `schemaBusy` and writes nothing.
+    ///
+    /// Before its first connection the run reports the cursors of the last ``MirrorReport`` kept in
+    /// the store for the same target and schema, with the lag measured from them; without one the
+    /// lag is unknown (`nil`) until PostgreSQL's cursors are read.
     /// - Returns: the status at the end.
     /// - Throws: ``MirrorError``, or `CancellationError` when cancelled.
     public func run(live: Bool, report: Report = { _ in }) async throws -> MirrorStatus {
-        // Before the first connection nothing is known mirrored: every block is behind, and says so.
-        var status = await withLag(MirrorStatus(target: target.description))
+        var status = await startingStatus()
         report(status)
         var everConnected = false
         var failures = 0
@@ -73,7 +85,9 @@ public struct PostgresMirror: Sendable {
                         [self] in
                         let connection = try await connect()
                         try await holder.keep(connection)
-                        try await limitSession(connection)
+                        let version = try await checkServerVersion(connection)
+                        try await limitSession(connection, serverVersion: version)
+                        try await lockSchema(connection)
                         try await migrate(connection)
                         return connection
                     }
@@ -138,14 +152,59 @@ public struct PostgresMirror: Sendable {
         }
     }
 
+    /// Reads the server's version. - Returns: its `server_version_num`.
+    /// - Throws: ``MirrorError`` `oldServer` below ``minimumServerVersion``.
+    func checkServerVersion(_ connection: PostgresConnection) async throws -> Int64 {
+        var number: Int64 = 0, text = "?"
+        for try await (n, t) in try await query(connection, "SELECT current_setting('server_version_num')::int8, current_setting('server_version')")
+            .decode((Int64, String).self) {
+            (number, text) = (n, t)
+        }
+        try Self.requireServerVersion(number, text, target: target)
+        return number
+    }
+
+    /// - Throws: ``MirrorError`` `oldServer` when `number` (`server_version_num`) is below ``minimumServerVersion``.
+    static func requireServerVersion(_ number: Int64, _ text: String, target: PostgresTarget) throws(MirrorError) {
+        guard number < minimumServerVersion else { return }
+        throw MirrorError(.oldServer, "\(target) runs PostgreSQL \(text) (server_version_num \(number)); the mirror needs PostgreSQL 12 or newer (server_version_num \(minimumServerVersion)): upgrade the server, or mirror into a newer one")
+    }
+
+    /// Takes the schema's lock for the session: one mirror writes a schema at a time, and this
+    /// connection keeps the lock until it ends (PostgreSQL releases it with the session).
+    /// - Throws: ``MirrorError`` `schemaBusy` when another session holds it.
+    func lockSchema(_ connection: PostgresConnection) async throws {
+        let s = target.schema
+        var locked = false
+        for try await (held) in try await query(connection, PostgresQuery(unsafeSQL: "SELECT pg_try_advisory_lock(hashtext('tierline-mirror:' || $1))",
+                                                                         binds: bindings { $0.append(s) })).decode(Bool.self) {
+            locked = held
+        }
+        guard locked else {
+            throw MirrorError(.schemaBusy, "another mirror is writing schema \(s) of \(target) (it holds the schema's lock); this one writes nothing. Stop the other one (pg_stat_activity shows it as application_name tierline-mirror), or mirror into another --schema")
+        }
+    }
+
+    /// The status a run starts from: the cursors of the last report kept in the store for this same
+    /// target and schema (a node restarted during an outage keeps counting its lag from them), with
+    /// the lag measured now; else the lag is unknown until PostgreSQL's cursors are read.
+    func startingStatus() async -> MirrorStatus {
+        let fresh = MirrorStatus(target: target.description)
+        let report = try? await store.writer.read { db in try MirrorReport.read(db) }
+        guard let report, report.status.target == target.description, report.status.isLagKnown else { return fresh }
+        var status = fresh
+        status.cursors = report.status.cursors
+        do { try await measureLag(&status) } catch { return fresh }
+        return status
+    }
+
     /// Creates or upgrades the schema to ``MirrorSchema/migrations(schema:)``, and claims it for this
     /// store: a schema holding another store's mirror is refused.
     func migrate(_ connection: PostgresConnection) async throws {
         let s = target.schema
         let site = try await store.writer.read { db in try String.fetchOne(db, sql: "SELECT site FROM localSite WHERE id = 1") } ?? ""
+        // Under the schema's session lock (lockSchema): no other mirror migrates or writes meanwhile.
         try await transaction(connection) { connection in
-            try await query(connection, PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(hashtext('tierline-mirror:' || $1))",
-                                                     binds: bindings { $0.append(s) }))
             let exists = try await query(connection, PostgresQuery(unsafeSQL: "SELECT 1 FROM pg_namespace WHERE nspname = $1", binds: bindings { $0.append(s) })).collect()
             if exists.isEmpty {
                 try await query(connection, PostgresQuery(unsafeSQL: "CREATE SCHEMA \(s)"))
@@ -275,8 +334,8 @@ public struct PostgresMirror: Sendable {
         return table.columns.map { stored[$0.source] ?? .null }
     }
 
-    /// Sets `status`'s behind-blocks and -seconds from the store against `status.cursors` (none:
-    /// nothing mirrored yet, so every block is behind).
+    /// Sets `status`'s behind-blocks and -seconds from the store against `status.cursors`, which are
+    /// PostgreSQL's (none: nothing mirrored yet, so every block is behind).
     func measureLag(_ status: inout MirrorStatus) async throws {
         let after = status.cursors
         let lag = try await store.writer.read { db in try StoreBatch.lag(db, after: after) }
@@ -284,21 +343,28 @@ public struct PostgresMirror: Sendable {
         status.behindSeconds = lag.oldestHLC.map { max(0, Date().timeIntervalSince1970 - Double(HLC(rawValue: UInt64(bitPattern: $0)).millis) / 1000) } ?? 0
     }
 
-    /// `status` with its lag measured now; unchanged when the store cannot be read.
+    /// `status` with its lag measured now; unchanged when the store cannot be read, or when the lag
+    /// is unknown (no cursor of PostgreSQL's known yet: measuring from none would count every block).
     public func withLag(_ status: MirrorStatus) async -> MirrorStatus {
+        guard status.isLagKnown else { return status }
         var measured = status
         do { try await measureLag(&measured) } catch { return status }
         return measured
     }
 
     /// Bounds every statement and lock wait of the session on PostgreSQL's side too.
-    func limitSession(_ connection: PostgresConnection) async throws {
+    func limitSession(_ connection: PostgresConnection, serverVersion: Int64) async throws {
         let millis = stepLimit.components.seconds * 1000 + stepLimit.components.attoseconds / 1_000_000_000_000_000
         try await query(connection, PostgresQuery(unsafeSQL: "SET statement_timeout = \(max(1, millis))"))
         try await query(connection, PostgresQuery(unsafeSQL: "SET lock_timeout = \(max(1, millis / 2))"))
         // A session this mirror left (a client that timed out, a connection that dropped) must not hold
         // its transaction, and the schema's advisory lock, until TCP notices.
         try await query(connection, PostgresQuery(unsafeSQL: "SET idle_in_transaction_session_timeout = \(max(1, millis))"))
+        // Nor, idle, the schema's session lock after the mirror lost it (a vanished network): a live
+        // mirror speaks at least every step. PostgreSQL 14 and newer only.
+        if serverVersion >= 140_000 {
+            try await query(connection, PostgresQuery(unsafeSQL: "SET idle_session_timeout = \(max(1, 2 * millis))"))
+        }
     }
 
     /// Empties the mirrored tables and the cursor, and records the roster version the next batches
@@ -306,7 +372,6 @@ public struct PostgresMirror: Sendable {
     func restart(on connection: PostgresConnection, roster: Int64) async throws {
         let s = target.schema
         try await transaction(connection) { connection in
-            try await query(connection, PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(hashtext('tierline-mirror:' || $1))", binds: bindings { $0.append(s) }))
             let tables = ([MirrorSchema.ticket, MirrorSchema.customer, MirrorSchema.article, MirrorSchema.site] + MirrorSchema.ticketChildren).map { "\(s).\($0.name)" }
             try await query(connection, PostgresQuery(unsafeSQL: "TRUNCATE \(tables.joined(separator: ", ")), \(s).cursor"))
             try await query(connection, PostgresQuery(unsafeSQL: "UPDATE \(s).source SET roster_version = $1", binds: bindings { $0.append(roster) }))
@@ -317,10 +382,9 @@ public struct PostgresMirror: Sendable {
     func write(_ batch: StoreBatch, on connection: PostgresConnection) async throws {
         let s = target.schema
         let logger = self.logger
+        // One writer per schema: this session holds the schema's lock (lockSchema), so the cursors
+        // `step` read are still PostgreSQL's.
         try await transaction(connection) { connection in
-            // One writer per schema: a second mirror of the same schema waits here.
-            try await query(connection, PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(hashtext('tierline-mirror:' || $1))",
-                                                     binds: bindings { $0.append(s) }))
             let entities: [(MirrorSchema.Table, [String])] = [
                 (MirrorSchema.ticket, batch.tickets), (MirrorSchema.customer, batch.customers), (MirrorSchema.article, batch.articles),
             ]

@@ -146,7 +146,16 @@ public struct MirrorError: Error, CustomStringConvertible, LocalizedError {
         case newerSchema
         /// A value of the store that PostgreSQL's column cannot hold: retrying does not help.
         case badValue
+        /// Another mirror holds the schema's lock: it writes there, this one does not.
+        case schemaBusy
+        /// The server is older than the mirror needs (``PostgresMirror/minimumServerVersion``).
+        case oldServer
     }
+
+    /// Whether the error may go away without anyone acting: a lost or refused connection, a
+    /// statement that failed, the schema's lock held by a mirror that may stop. A wrong setting, a
+    /// newer schema, an old server or a value PostgreSQL cannot take stays until someone acts.
+    public var mayHealByItself: Bool { code == .postgres || code == .schemaBusy }
     public var code: Code
     public var detail: String
     public init(_ code: Code, _ detail: String) {

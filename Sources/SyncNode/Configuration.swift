@@ -218,6 +218,7 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
             throw ConfigurationError("idleTimeoutMillis must be between 3000 and 3600000")
         }
         try workspace.validate()
+        try mirror?.validate()
         try tls?.validate(listening: listen != nil)
         do { try notifications.validate() } catch { throw ConfigurationError(error.detail) }
     }

@@ -16,15 +16,23 @@ public struct MirrorSettings: Sendable, Codable, Equatable {
     /// A file holding the role's password, read when serve starts; it wins over the URL's password,
     /// which wins over `$PGPASSWORD`.
     public var passwordFile: String?
+    /// Longest wait, in ms, for PostgreSQL to answer one batch, or a connection with its migration:
+    /// past it the mirror drops the connection and tries again (`tierline mirror --timeout-millis`).
+    public var timeoutMillis: Int
 
-    public init(postgres: String, schema: String = "tierline", passwordFile: String? = nil) {
+    /// The range ``timeoutMillis`` takes, and its default.
+    public static let timeoutRange = 1000...3_600_000
+    public static let defaultTimeoutMillis = 120_000
+
+    public init(postgres: String, schema: String = "tierline", passwordFile: String? = nil, timeoutMillis: Int = Self.defaultTimeoutMillis) {
         self.postgres = postgres
         self.schema = schema
         self.passwordFile = passwordFile
+        self.timeoutMillis = timeoutMillis
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case postgres, schema, passwordFile
+        case postgres, schema, passwordFile, timeoutMillis
     }
 
     public init(from decoder: any Decoder) throws {
@@ -32,6 +40,14 @@ public struct MirrorSettings: Sendable, Codable, Equatable {
         postgres = try values.decode(String.self, forKey: .postgres)
         schema = try values.decodeIfPresent(String.self, forKey: .schema) ?? "tierline"
         passwordFile = try values.decodeIfPresent(String.self, forKey: .passwordFile)
+        timeoutMillis = try values.decodeIfPresent(Int.self, forKey: .timeoutMillis) ?? Self.defaultTimeoutMillis
+    }
+
+    /// - Throws: ``ConfigurationError`` for a ``timeoutMillis`` out of range.
+    public func validate() throws(ConfigurationError) {
+        guard Self.timeoutRange.contains(timeoutMillis) else {
+            throw ConfigurationError("mirror.timeoutMillis must be between \(Self.timeoutRange.lowerBound) and \(Self.timeoutRange.upperBound) (the default is \(Self.defaultTimeoutMillis)), not \(timeoutMillis)")
+        }
     }
 
     /// The same settings with the password file, and the URL's `sslrootcert`, taken relative to `folder`.

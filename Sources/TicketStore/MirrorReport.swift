@@ -9,11 +9,14 @@ public struct MirrorStatus: Sendable, Equatable, Codable {
     /// The target, without its password.
     public var target: String
     public var connected: Bool
-    /// Blocks of the store's log not mirrored yet.
-    public var behindBlocks: Int64
-    /// Seconds between the oldest block not mirrored and now (0 when none is behind).
-    public var behindSeconds: Double
-    /// Per origin site, the highest seq mirrored.
+    /// Blocks of the store's log not mirrored yet; `nil` while unknown: before the mirror's first
+    /// connection, when no earlier report of the same target and schema gave its cursors.
+    public var behindBlocks: Int64?
+    /// Seconds between the oldest block not mirrored and now (0 when none is behind); `nil` while
+    /// unknown, as ``behindBlocks``.
+    public var behindSeconds: Double?
+    /// Per origin site, the highest seq mirrored; meaningful only while the lag is known
+    /// (``isLagKnown``): before that it is empty, which says nothing about PostgreSQL.
     public var cursors: [String: Int64]
     /// Since this run started.
     public var batches: Int
@@ -31,11 +34,15 @@ public struct MirrorStatus: Sendable, Equatable, Codable {
     /// Tickets whose facts are not mirrored yet: derived and not copied, or waiting to be derived.
     public var factsBehind: Int64?
 
+    /// Whether ``cursors`` are PostgreSQL's (read there, or from an earlier report of the same
+    /// target), so that the lag measured from them means something.
+    public var isLagKnown: Bool { behindBlocks != nil }
+
     public init(target: String) {
         self.target = target
         connected = false
-        behindBlocks = 0
-        behindSeconds = 0
+        behindBlocks = nil
+        behindSeconds = nil
         cursors = [:]
         batches = 0
         blocks = 0
@@ -47,13 +54,15 @@ public struct MirrorStatus: Sendable, Equatable, Codable {
 }
 
 extension MirrorStatus {
-    /// Reads a report written by this version or an earlier one (which had no fact figures).
+    /// Reads a report written by this version or an earlier one (which had no fact figures, and
+    /// always a lag).
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         target = try c.decode(String.self, forKey: .target)
         connected = try c.decode(Bool.self, forKey: .connected)
-        behindBlocks = try c.decode(Int64.self, forKey: .behindBlocks)
-        behindSeconds = try c.decode(Double.self, forKey: .behindSeconds)
+        // Absent (or null) while the lag is unknown.
+        behindBlocks = try c.decodeIfPresent(Int64.self, forKey: .behindBlocks)
+        behindSeconds = try c.decodeIfPresent(Double.self, forKey: .behindSeconds)
         cursors = try c.decode([String: Int64].self, forKey: .cursors)
         batches = try c.decode(Int.self, forKey: .batches)
         blocks = try c.decode(Int.self, forKey: .blocks)

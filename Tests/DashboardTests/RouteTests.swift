@@ -190,6 +190,13 @@ func object(_ buffer: ByteBuffer) throws -> [String: Any] {
              "cursors": {}, "batches": 0, "blocks": 0, "tickets": 0, "events": 0, "customers": 0, "articles": 0}}
             """)
         #expect(try await page().contains("class=\"bad\" id=\"mirror\">PostgreSQL mirror postgres://m@db/r: not running"))
+        // Not connected yet and nothing to count from: the lag is unknown (no behind keys), neither
+        // 0 nor every block.
+        try fixture.store.setLocalSetting(.mirror, to: """
+            {"writtenAt": \(fixture.now - 1000), "status": {"target": "postgres://m@db/r", "connected": false, "lastError": "cannot connect",
+             "cursors": {}, "batches": 0, "blocks": 0, "tickets": 0, "events": 0, "customers": 0, "articles": 0}}
+            """)
+        #expect(try await page().contains("class=\"bad\" id=\"mirror\">PostgreSQL mirror postgres://m@db/r: not connected (lag unknown): cannot connect</p>"))
     }
 
     @Test func csvHasOneLinePerSiteAndQuotesFields() async throws {

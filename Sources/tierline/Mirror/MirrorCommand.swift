@@ -3,6 +3,8 @@ import Dashboard
 import Foundation
 import Logging
 import Mirror
+import SyncNode
+import TicketModel
 import TicketStore
 import UnixSignals
 
@@ -35,11 +37,17 @@ struct MirrorCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Blocks of the log per PostgreSQL transaction, at most.")
     var batchBlocks = 256
 
+    @Option(name: .long, help: "Longest wait, in ms, for PostgreSQL to answer one batch, or a connection with its migration (1000-3600000); past it the mirror gives up (--once) or reconnects.")
+    var timeoutMillis = MirrorSettings.defaultTimeoutMillis
+
     @Flag(name: .long, help: "No progress on stderr.")
     var quiet = false
 
     func validate() throws {
         guard (1...100_000).contains(batchBlocks) else { throw ValidationError("--batch-blocks takes 1 to 100000, not \(batchBlocks)") }
+        guard MirrorSettings.timeoutRange.contains(timeoutMillis) else {
+            throw ValidationError("--timeout-millis takes \(MirrorSettings.timeoutRange.lowerBound) to \(MirrorSettings.timeoutRange.upperBound), not \(timeoutMillis)")
+        }
     }
 
     struct Output: Encodable {
@@ -54,7 +62,8 @@ struct MirrorCommand: AsyncParsableCommand {
         var articles: Int
         /// Tickets whose dashboard facts were mirrored.
         var facts: Int
-        var behindBlocks: Int64
+        /// `null` when the run never read PostgreSQL's cursors.
+        @NullEncoded var behindBlocks: Int64?
         /// Tickets whose facts are not mirrored yet (derived and not copied, or not derived yet).
         var factsBehind: Int64
         var cursors: [String: Int64]
@@ -73,6 +82,7 @@ struct MirrorCommand: AsyncParsableCommand {
         var logger = Logger(label: "tierline.mirror")
         logger.logLevel = level ?? .error
         var mirror = PostgresMirror(store: store, target: target, logger: logger, limits: BatchLimits(blocks: batchBlocks))
+        mirror.stepLimit = .milliseconds(timeoutMillis)
         mirror.facts = try await MetricIndex(store)
         let progress = MirrorProgress(enabled: !quiet)
         let started = Date()
@@ -112,7 +122,7 @@ struct MirrorCommand: AsyncParsableCommand {
         print("mirrored into \(output.target)")
         printTable(["BATCHES", "BLOCKS", "TICKETS", "EVENTS", "CUSTOMERS", "ARTICLES", "FACTS", "BEHIND", "FACTS BEHIND", "SECONDS"], [[
             "\(output.batches)", "\(output.blocks)", "\(output.tickets)", "\(output.events)", "\(output.customers)",
-            "\(output.articles)", "\(output.facts)", "\(output.behindBlocks)", "\(output.factsBehind)", String(format: "%.1f", output.seconds),
+            "\(output.articles)", "\(output.facts)", output.behindBlocks.map { "\($0)" } ?? "unknown", "\(output.factsBehind)", String(format: "%.1f", output.seconds),
         ]])
         printTable(["ORIGIN", "MIRRORED SEQ"], output.cursors.sorted { $0.key < $1.key }.map { [$0.key, "\($0.value)"] })
     }
@@ -145,7 +155,7 @@ final class MirrorProgress: @unchecked Sendable {
         let now = Date()
         guard now.timeIntervalSince(lastDraw) >= (tty ? 0.2 : 2.0), status.blocks > 0 else { return }
         lastDraw = now
-        let text = "mirror: \(status.blocks) blocks, \(status.tickets) tickets, \(status.events) events in \(status.batches) batches; \(status.behindBlocks) blocks behind"
+        let text = "mirror: \(status.blocks) blocks, \(status.tickets) tickets, \(status.events) events in \(status.batches) batches; \(status.behindBlocks.map { "\($0)" } ?? "unknown") blocks behind"
         FileHandle.standardError.write(Data(((tty ? "\r\u{1B}[K" : "") + text + (tty ? "" : "\n")).utf8))
         drawn = true
     }

@@ -19,7 +19,7 @@ import TicketStore
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a headless node: accept sessions, dial peers, push new blocks to them until SIGTERM or SIGINT (SIGHUP dials every peer now).",
-        discussion: "Logs go to stderr. A --config FILE (JSON: listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http, routing, tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes, maxSessions, idleTimeoutMillis, allowPlainSessions, notifications, workspace, mirror) holds the same settings; flags win over it. Every session runs in TLS 1.3 with the sites' own keys (protocol 2); --tls-cert, --tls-key and --tls-ca use an organisation's CA instead, and --allow-plain (allowPlainSessions) admits plain protocol-1 sessions for an upgrade window. --http serves the node's HTTP server: agents sign in at /login with a password (`tierline agent password NAME`) or send an API token (`tierline agent token NAME`) to reach the dashboard and its JSON API (role manager, or the grant \"dashboard\"); the intake API takes its own tokens (`tierline intake token add`); /metrics is open unless workspace.metricsTokenFile names a token. The workspace section bounds it: maxConnections (4096), headerTimeoutMillis (10000: a connection must send each request head within it), idleTimeoutMillis (60000), secureCookies, hubQuietMillis (60000: open pages show a banner when the hub has been silent this long), maxEventStreams (256). The node raises its open-file limit to the hard limit at start and logs it. --routing FILE routes the tickets that arrive there; serve --check refuses (exit 2) a file that names a ladder, SLA policy, group or site the store's published configuration and roster do not have (`tierline routing check FILE --store DIR` lists them); serve itself starts and logs them as errors (the running node is what brings a newer configuration), and warns when the store has no configuration yet. The node sends its outbox (notices, replies) through notifications' mail relay and webhooks (`tierline outbox list` shows it). A mirror section (postgres: a URL as `tierline mirror --postgres` takes it, schema, passwordFile) keeps a PostgreSQL schema current from the store, its lag in /metrics (tierline_mirror_behind_blocks, tierline_mirror_behind_seconds, tierline_mirror_connected). --check reads the settings, opens the store and its key as serve does, runs SQLite's integrity_check on the database, prints the effective settings and exits without listening: exit 0 when serve would start, 2 for bad settings, 1 for a missing, unreadable or damaged store or key. Every command refuses a store that fails SQLite's quick_check, saying how to restore it.")
+        discussion: "Logs go to stderr. A --config FILE (JSON: listen, peers, store, pollMillis, reconnectMinMillis, reconnectMaxMillis, batchBlocks, escalationMillis, http, routing, tls, maxLineBytes, maxBatchBytes, maxBatchCompressedBytes, maxSessions, idleTimeoutMillis, allowPlainSessions, notifications, workspace, mirror) holds the same settings; flags win over it. Every session runs in TLS 1.3 with the sites' own keys (protocol 2); --tls-cert, --tls-key and --tls-ca use an organisation's CA instead, and --allow-plain (allowPlainSessions) admits plain protocol-1 sessions for an upgrade window. --http serves the node's HTTP server: agents sign in at /login with a password (`tierline agent password NAME`) or send an API token (`tierline agent token NAME`) to reach the dashboard and its JSON API (role manager, or the grant \"dashboard\"); the intake API takes its own tokens (`tierline intake token add`); /metrics is open unless workspace.metricsTokenFile names a token. The workspace section bounds it: maxConnections (4096), headerTimeoutMillis (10000: a connection must send each request head within it), idleTimeoutMillis (60000), secureCookies, hubQuietMillis (60000: open pages show a banner when the hub has been silent this long), maxEventStreams (256). The node raises its open-file limit to the hard limit at start and logs it. --routing FILE routes the tickets that arrive there; serve --check refuses (exit 2) a file that names a ladder, SLA policy, group or site the store's published configuration and roster do not have (`tierline routing check FILE --store DIR` lists them); serve itself starts and logs them as errors (the running node is what brings a newer configuration), and warns when the store has no configuration yet. The node sends its outbox (notices, replies) through notifications' mail relay and webhooks (`tierline outbox list` shows it). A mirror section (postgres: a URL as `tierline mirror --postgres` takes it, schema, passwordFile, timeoutMillis) keeps a PostgreSQL schema current from the store, its lag in /metrics (tierline_mirror_behind_blocks, tierline_mirror_behind_seconds: no sample while unknown; tierline_mirror_connected). --check reads the settings, opens the store and its key as serve does, runs SQLite's integrity_check on the database, prints the effective settings and exits without listening: exit 0 when serve would start, 2 for bad settings, 1 for a missing, unreadable or damaged store or key. Every command refuses a store that fails SQLite's quick_check, saying how to restore it.")
 
     @OptionGroup var options: StoreOptions
     @Option(help: "Accept sessions on HOST:PORT (for example 0.0.0.0:7400).") var listen: String?
@@ -164,8 +164,9 @@ struct Serve: AsyncParsableCommand {
         var services: [any Service] = [node, ReconnectOnHangup(node: node, logger: logger), NotificationDispatcher(store: store, settings: settings.notifications, secrets: prepared.secrets,
                                                                     logger: Logger(label: "tierline.notify"))]
         if let target = prepared.mirror {
+            let limit = Duration.milliseconds(settings.mirror?.timeoutMillis ?? MirrorSettings.defaultTimeoutMillis)
             // The mirror copies the dashboard's facts too, so it attaches the dashboard's tables.
-            services.append(Self.mirrorService(target, store: store, facts: try await MetricIndex(store), registry: registry))
+            services.append(Self.mirrorService(target, stepLimit: limit, store: store, facts: try await MetricIndex(store), registry: registry))
         }
         if let http = settings.http {
             let intake = IntakeRoutes(service: try IntakeService(store: store, routing: prepared.routing, logger: Logger(label: "tierline.intake")))
@@ -202,22 +203,25 @@ struct Serve: AsyncParsableCommand {
         }
     }
 
-    /// The mirror's service, its lag and connection as gauges of the node's `/metrics`.
-    static func mirrorService(_ target: PostgresTarget, store: TicketDatabase, facts: MetricIndex, registry: PrometheusCollectorRegistry) -> MirrorService {
-        let behindBlocks = registry.makeGauge(name: "tierline_mirror_behind_blocks", help: "Blocks of the store's log the PostgreSQL mirror has not copied yet.")
-        let behindSeconds = registry.makeGauge(name: "tierline_mirror_behind_seconds",
-                                               help: "Age of the oldest block the PostgreSQL mirror has not copied yet (0: caught up).")
+    /// The mirror's service, its lag and connection as gauges of the node's `/metrics`. While the lag
+    /// is unknown (before the first connection, with no earlier report to start from) the two lag
+    /// gauges have no sample: a 0 would say caught up, a count of every block a false backlog.
+    static func mirrorService(_ target: PostgresTarget, stepLimit: Duration, store: TicketDatabase, facts: MetricIndex,
+                              registry: PrometheusCollectorRegistry) -> MirrorService {
+        let lag = MirrorLagGauges(registry: registry)
         let connected = registry.makeGauge(name: "tierline_mirror_connected", help: "1 while the PostgreSQL mirror is connected, else 0.")
         let behindFacts = registry.makeGauge(name: "tierline_mirror_behind_facts",
                                              help: "Tickets whose dashboard facts the PostgreSQL mirror has not copied yet (derived or still to derive).")
         var mirror = PostgresMirror(store: store, target: target, logger: Logger(label: "tierline.mirror"))
+        mirror.stepLimit = stepLimit
         mirror.facts = facts
         // The report for `tierline status`: written when the mirror's state changes, else every few seconds.
         let lastReport = Mutex<(written: UInt64, status: MirrorStatus?)>((0, nil))
         return MirrorService(mirror: mirror) { status in
             let now = UInt64(Date().timeIntervalSince1970 * 1000)
             let due = lastReport.withLock { last in
-                let changed = last.status.map { ($0.connected, $0.behindBlocks, $0.lastError) != (status.connected, status.behindBlocks, status.lastError) } ?? true
+                // The cursors too: a node restarted during an outage counts its lag from the report's.
+                let changed = last.status.map { ($0.connected, $0.behindBlocks, $0.lastError, $0.cursors) != (status.connected, status.behindBlocks, status.lastError, status.cursors) } ?? true
                 guard changed || now - last.written >= MirrorReport.heartbeatMillis else { return false }
                 last = (now, status)
                 return true
@@ -225,8 +229,7 @@ struct Serve: AsyncParsableCommand {
             if due { try? MirrorReport(writtenAt: now, status: status).write(to: store) }
             connected.set(Double(status.connected ? 1 : 0))
             // Disconnected, the mirror measures its lag from the store against its last cursors.
-            behindBlocks.set(Double(status.behindBlocks))
-            behindSeconds.set(status.behindSeconds)
+            lag.set(blocks: status.behindBlocks, seconds: status.behindSeconds)
             if let facts = status.factsBehind { behindFacts.set(Double(facts)) }
         }
     }
@@ -376,6 +379,34 @@ struct ReconnectOnHangup: Service {
         for await _ in hangups.cancelOnGracefulShutdown() {
             logger.notice("SIGHUP: dialing every peer now")
             node.reconnectNow()
+        }
+    }
+}
+
+/// The mirror's lag gauges, registered only while the lag is known: Prometheus has no "unknown"
+/// sample, so an unknown lag is a missing series (alert on `absent(tierline_mirror_behind_blocks)`).
+final class MirrorLagGauges: Sendable {
+    let registry: PrometheusCollectorRegistry
+    let gauges = Mutex<(blocks: Gauge, seconds: Gauge)?>(nil)
+
+    init(registry: PrometheusCollectorRegistry) { self.registry = registry }
+
+    func set(blocks: Int64?, seconds: Double?) {
+        gauges.withLock { gauges in
+            guard let blocks, let seconds else {
+                if let old = gauges {
+                    registry.unregisterGauge(old.blocks)
+                    registry.unregisterGauge(old.seconds)
+                }
+                gauges = nil
+                return
+            }
+            let made = gauges ?? (registry.makeGauge(name: "tierline_mirror_behind_blocks", help: "Blocks of the store's log the PostgreSQL mirror has not copied yet (no sample while unknown)."),
+                                  registry.makeGauge(name: "tierline_mirror_behind_seconds",
+                                                     help: "Age of the oldest block the PostgreSQL mirror has not copied yet (0: caught up; no sample while unknown)."))
+            made.blocks.set(Double(blocks))
+            made.seconds.set(seconds)
+            gauges = made
         }
     }
 }

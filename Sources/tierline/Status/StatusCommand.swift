@@ -64,8 +64,10 @@ struct StatusCommand: ParsableCommand {
         /// Whether the node that runs it still runs (it reported within the last 15 s).
         var running: Bool
         var connected: Bool
-        var behindBlocks: Int64
-        var behindSeconds: Double
+        /// `null` while unknown: the mirror has not connected yet, and no earlier report of the same
+        /// target gave its cursors.
+        @NullEncoded var behindBlocks: Int64?
+        @NullEncoded var behindSeconds: Double?
         @NullEncoded var lastError: String?
         var reportedAt: Date
     }
@@ -157,7 +159,9 @@ struct StatusCommand: ParsableCommand {
         }
         let outbox = output.outbox
         if let mirror = output.mirror {
-            let behind = "\(mirror.behindBlocks) blocks behind" + (mirror.behindBlocks > 0 ? " (\(Int(mirror.behindSeconds)) s)" : "")
+            let behind = mirror.behindBlocks.map { blocks in
+                "\(blocks) blocks behind" + (blocks > 0 ? " (\(Int(mirror.behindSeconds ?? 0)) s)" : "")
+            } ?? "lag unknown until it connects"
             let state = !mirror.running ? "not running (last report \(ageText(Date().timeIntervalSince(mirror.reportedAt))))"
                 : mirror.connected ? behind
                 : "not connected, \(behind): \(mirror.lastError ?? "connecting")"
