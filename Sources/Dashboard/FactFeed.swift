@@ -71,3 +71,23 @@ extension MetricIndex {
         return FactPage(changes: changes, cursor: changes.last?.seq ?? cursor, head: head, pending: try pending(db))
     }
 }
+
+extension MetricIndex {
+    /// The feed's newest number (0: nothing derived yet).
+    public func feedHead() async throws -> Int64 {
+        try await database.writer.read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM metricFeed") ?? 0 }
+    }
+
+    /// The tickets whose facts changed after `cursor`, whoever derived them (this process or
+    /// another one on the same store, such as a mirror), up to `limit`; `nil` tickets when more
+    /// changed than that. Only ids are read. - Returns: the tickets and the cursor to ask after next.
+    public func changedTickets(after cursor: Int64, limit: Int) async throws -> (tickets: [String]?, cursor: Int64) {
+        try await database.writer.read { db in
+            let head = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM metricFeed") ?? 0
+            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (SELECT 1 FROM metricFeed WHERE seq > ? LIMIT ?)", arguments: [cursor, limit + 1]) ?? 0
+            guard count <= limit else { return (nil, head) }
+            let tickets = try String.fetchAll(db, sql: "SELECT ticket FROM metricFeed WHERE seq > ? AND seq <= ? ORDER BY seq", arguments: [cursor, head])
+            return (tickets, max(cursor, head))
+        }
+    }
+}

@@ -365,13 +365,20 @@ public struct MetricRefresher: Service {
 
     public func run() async throws {
         let stopping = Atomic<Bool>(false)
+        // What the facts feed held when this started: later changes are told to `onDerived`, whoever
+        // derived them (this refresher, or a mirror deriving on the same store).
+        var told = (try? await index.feedHead()) ?? 0
         try await withGracefulShutdownHandler {
             while !Task.isCancelled && !stopping.load(ordering: .relaxed) {
                 do {
                     let report = try await index.refresh(now: now(), shouldContinue: { !stopping.load(ordering: .relaxed) })
                     if report.derived > 0 {
                         logger.debug("dashboard facts derived", metadata: ["tickets": "\(report.derived)"])
-                        await onDerived(report.tickets)
+                    }
+                    let changed = try await index.changedTickets(after: told, limit: MetricIndex.RefreshReport.listedLimit)
+                    if changed.cursor != told {
+                        told = changed.cursor
+                        await onDerived(changed.tickets)
                     }
                     for failure in report.failed.prefix(5) {
                         logger.error("dashboard facts of ticket \(failure.id) could not be derived: \(failure.error)")

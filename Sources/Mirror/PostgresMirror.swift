@@ -303,8 +303,6 @@ public struct PostgresMirror: Sendable {
             return false
         }
         try await transaction(connection) { connection in
-            try await query(connection, PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(hashtext('tierline-mirror:' || $1))",
-                                                     binds: bindings { $0.append(s) })).collect()
             if restart {
                 try await query(connection, PostgresQuery(unsafeSQL: "TRUNCATE \(s).fact_ticket, \(s).fact_clock, \(s).fact_handoff"))
             }

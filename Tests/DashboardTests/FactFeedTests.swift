@@ -123,4 +123,28 @@ import TicketStore
         let page = try await again.facts(after: 0, limit: 10)
         #expect(page.changes.map(\.seq) == [1, 2, 3] && page.changes.allSatisfy { $0.facts != nil } && page.pending == 0)
     }
+
+    /// The dashboard's refresher tells the workspace which tickets' facts changed from the feed, so
+    /// a derivation by another deriver on the store (a mirror) is told as well as its own.
+    @Test func changedTicketsListsWhatAnyDeriverDerivedSinceACursor() async throws {
+        let store = try store()
+        _ = try store.createTicket(TicketDraft(subject: "Before"))
+        let dashboard = try await MetricIndex(store)
+        try await dashboard.refresh(now: Self.now)
+        let start = try await dashboard.feedHead()
+        #expect(start == 1)
+        let printer = try store.createTicket(TicketDraft(subject: "Printer offline"))
+        let vpn = try store.createTicket(TicketDraft(subject: "VPN drops"))
+        // Another deriver (a mirror's index on the same store) derives them first.
+        try await MetricIndex(store).refresh(now: Self.now)
+        #expect(try await dashboard.refresh(now: Self.now).derived == 0)
+        let changed = try await dashboard.changedTickets(after: start, limit: 10)
+        let expected: Set<String> = [printer.id.lowercased(), vpn.id.lowercased()]
+        #expect(changed.tickets.map(Set.init) == expected && changed.tickets?.count == 2)
+        #expect(changed.cursor == start + 2)
+        let none = try await dashboard.changedTickets(after: changed.cursor, limit: 10)
+        #expect(none.tickets == [] && none.cursor == changed.cursor)
+        let tooMany = try await dashboard.changedTickets(after: start, limit: 1)
+        #expect(tooMany.tickets == nil && tooMany.cursor == start + 2)
+    }
 }

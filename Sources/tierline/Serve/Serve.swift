@@ -210,8 +210,6 @@ struct Serve: AsyncParsableCommand {
                               registry: PrometheusCollectorRegistry) -> MirrorService {
         let lag = MirrorLagGauges(registry: registry)
         let connected = registry.makeGauge(name: "tierline_mirror_connected", help: "1 while the PostgreSQL mirror is connected, else 0.")
-        let behindFacts = registry.makeGauge(name: "tierline_mirror_behind_facts",
-                                             help: "Tickets whose dashboard facts the PostgreSQL mirror has not copied yet (derived or still to derive).")
         var mirror = PostgresMirror(store: store, target: target, logger: Logger(label: "tierline.mirror"))
         mirror.stepLimit = stepLimit
         mirror.facts = facts
@@ -230,7 +228,7 @@ struct Serve: AsyncParsableCommand {
             connected.set(Double(status.connected ? 1 : 0))
             // Disconnected, the mirror measures its lag from the store against its last cursors.
             lag.set(blocks: status.behindBlocks, seconds: status.behindSeconds)
-            if let facts = status.factsBehind { behindFacts.set(Double(facts)) }
+            lag.set(facts: status.factsBehind)
         }
     }
 
@@ -388,8 +386,20 @@ struct ReconnectOnHangup: Service {
 final class MirrorLagGauges: Sendable {
     let registry: PrometheusCollectorRegistry
     let gauges = Mutex<(blocks: Gauge, seconds: Gauge)?>(nil)
+    let facts = Mutex<Gauge?>(nil)
 
     init(registry: PrometheusCollectorRegistry) { self.registry = registry }
+
+    /// Tickets whose facts are not mirrored yet: no sample until the mirror has looked at the feed.
+    func set(facts behind: Int64?) {
+        facts.withLock { gauge in
+            guard let behind else { return }
+            let made = gauge ?? registry.makeGauge(name: "tierline_mirror_behind_facts",
+                                                   help: "Tickets whose dashboard facts the PostgreSQL mirror has not copied yet, derived or still to derive (no sample until known).")
+            made.set(Double(behind))
+            gauge = made
+        }
+    }
 
     func set(blocks: Int64?, seconds: Double?) {
         gauges.withLock { gauges in
