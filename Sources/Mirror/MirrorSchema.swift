@@ -309,30 +309,73 @@ enum MirrorSchema {
         RETURNS jsonb LANGUAGE sql STABLE AS $fn$
         WITH p AS (
           SELECT \(s).time_ms(p_from) AS f, \(s).time_ms(p_to) AS t, \(s).time_ms(p_now) AS n, 86400000::bigint AS d
-        ), tk AS (
-          SELECT x.*, (x.created_ms >= p.f AND x.created_ms < p.t) AS cohort,
+        ), linked AS (
+          SELECT DISTINCT e.ticket FROM \(s).ticket_element e WHERE e.set_name = 'links' AND e.element LIKE 'kb:%'
+        ), tk AS MATERIALIZED (
+          SELECT x.id, x.status, x.open, x.created_ms, x.first_solved_ms, x.last_solved_ms, x.first_response_ms, x.frt_calendar_ms,
+                 x.frt_business_ms, x.tto_calendar_ms, x.tto_business_ms, x.resolution_calendar_ms, x.resolution_business_ms,
+                 x.escalated_ms, x.escalation_trigger, x.transferred, x.cross_site, x.max_level, x.exhausted, x.backstop_firings,
+                 x.public_replies, x.reopens, x.reopened_within_30d, x.csat_score, x.csat_ms,
+                 (x.created_ms >= p.f AND x.created_ms < p.t) AS cohort,
                  (x.first_solved_ms >= p.f AND x.first_solved_ms < p.t) IS TRUE AS solved_in,
-                 CASE WHEN (x.created_ms >= p.f AND x.created_ms < p.t) OR (x.first_solved_ms >= p.f AND x.first_solved_ms < p.t)
-                      THEN EXISTS (SELECT 1 FROM \(s).ticket_element e WHERE e.ticket = x.id AND e.set_name = 'links' AND e.element LIKE 'kb:%')
-                      ELSE false END AS linked
-          FROM \(s).fact_ticket x, p
+                 (l.ticket IS NOT NULL) AS linked
+          FROM \(s).fact_ticket x CROSS JOIN p LEFT JOIN linked l ON l.ticket = x.id
           WHERE (p_site IS NULL OR x.site = p_site) AND (p_tier IS NULL OR x.tier = p_tier) AND (p_channel IS NULL OR x.channel = p_channel)
             AND (p_priority IS NULL OR x.priority = p_priority) AND (p_customer_tier IS NULL OR x.customer_tier = p_customer_tier)
             AND (p_group IS NULL OR x."group" = p_group) AND (p_category IS NULL OR x.category = p_category)
-        ), runs AS (
-          SELECT c.*, (c.stop_ms >= p.f AND c.stop_ms < p.t AND c.deadline_ms IS NULL AND c.target_ms IS NOT NULL) IS TRUE AS achieved,
-                 (c.deadline_ms >= p.f AND c.deadline_ms < p.t AND c.deadline_ms <= p.n AND c.target_ms IS NOT NULL) IS TRUE AS breached
-          FROM \(s).fact_clock c JOIN tk ON tk.id = c.ticket, p
+        ), c AS (
+          -- One pass over the tickets for every count, sum and sample of a ticket's own facts.
+          SELECT count(*) FILTER (WHERE cohort) AS created, count(*) FILTER (WHERE solved_in) AS solved,
+                 count(*) FILTER (WHERE open) AS open,
+                 count(*) FILTER (WHERE open AND created_ms > p.n - p.d) AS age0,
+                 count(*) FILTER (WHERE open AND created_ms <= p.n - p.d AND created_ms > p.n - 3 * p.d) AS age1,
+                 count(*) FILTER (WHERE open AND created_ms <= p.n - 3 * p.d AND created_ms > p.n - 7 * p.d) AS age2,
+                 count(*) FILTER (WHERE open AND created_ms <= p.n - 7 * p.d AND created_ms > p.n - 30 * p.d) AS age3,
+                 count(*) FILTER (WHERE open AND created_ms <= p.n - 30 * p.d) AS age4,
+                 min(created_ms) FILTER (WHERE open) AS oldest_open,
+                 array_agg(frt_calendar_ms) FILTER (WHERE first_response_ms >= p.f AND first_response_ms < p.t) AS frt_calendar,
+                 array_agg(frt_business_ms) FILTER (WHERE first_response_ms >= p.f AND first_response_ms < p.t) AS frt_business,
+                 array_agg(tto_calendar_ms) FILTER (WHERE cohort) AS tto_calendar,
+                 array_agg(tto_business_ms) FILTER (WHERE cohort) AS tto_business,
+                 array_agg(resolution_calendar_ms) FILTER (WHERE last_solved_ms >= p.f AND last_solved_ms < p.t) AS resolution_calendar,
+                 array_agg(resolution_business_ms) FILTER (WHERE last_solved_ms >= p.f AND last_solved_ms < p.t) AS resolution_business,
+                 count(*) FILTER (WHERE cohort AND escalated_ms IS NOT NULL) AS escalated,
+                 count(*) FILTER (WHERE cohort AND transferred) AS transferred,
+                 count(*) FILTER (WHERE cohort AND cross_site) AS cross_site,
+                 array_agg(escalated_ms - created_ms) FILTER (WHERE cohort AND escalated_ms IS NOT NULL) AS to_escalate,
+                 COALESCE(sum(exhausted) FILTER (WHERE cohort), 0) AS exhausted,
+                 COALESCE(sum(backstop_firings) FILTER (WHERE cohort), 0) AS backstop,
+                 count(*) FILTER (WHERE solved_in AND public_replies <= 1 AND reopens = 0 AND escalated_ms IS NULL AND NOT transferred) AS fcr,
+                 count(*) FILTER (WHERE solved_in AND public_replies < 2 AND NOT open) AS fcr_zendesk,
+                 count(*) FILTER (WHERE solved_in AND reopened_within_30d) AS reopened,
+                 count(*) FILTER (WHERE csat_ms >= p.f AND csat_ms < p.t) AS csat,
+                 count(*) FILTER (WHERE csat_ms >= p.f AND csat_ms < p.t AND csat_score >= 4) AS csat_good,
+                 count(*) FILTER (WHERE cohort AND last_solved_ms IS NOT NULL AND status <> 'merged' AND last_solved_ms - created_ms <= 30 * p.d) AS goal_met,
+                 count(*) FILTER (WHERE cohort AND open AND p.n - created_ms > 30 * p.d) AS open_over_30d,
+                 count(*) FILTER (WHERE cohort AND linked) AS linked,
+                 count(*) FILTER (WHERE solved_in AND linked) AS linked_solved,
+                 count(*) FILTER (WHERE solved_in AND linked AND escalated_ms IS NULL AND NOT transferred) AS linked_first_line
+          FROM tk CROSS JOIN p
+        ), runs AS MATERIALIZED (
+          SELECT c.kind, c.ticket, c.stop_ms, c.calendar_ms, c.business_ms,
+                 (c.stop_ms >= p.f AND c.stop_ms < p.t AND c.deadline_ms IS NULL AND c.target_ms IS NOT NULL) IS TRUE AS achieved,
+                 (c.deadline_ms >= p.f AND c.deadline_ms < p.t AND c.deadline_ms <= p.n AND c.target_ms IS NOT NULL) IS TRUE AS breached,
+                 (c.stop_ms IS NULL AND c.target_ms IS NOT NULL AND c.warn_ms <= p.n AND (c.deadline_ms IS NULL OR c.deadline_ms > p.n)) IS TRUE AS at_risk,
+                 (c.stop_ms IS NULL AND c.target_ms IS NOT NULL AND c.deadline_ms <= p.n) IS TRUE AS breached_now
+          FROM \(s).fact_clock c JOIN tk ON tk.id = c.ticket CROSS JOIN p
         ), kinds AS (
           SELECT kind, count(*) FILTER (WHERE achieved) AS a, count(*) FILTER (WHERE breached) AS b
           FROM runs GROUP BY kind HAVING count(*) FILTER (WHERE achieved OR breached) > 0
+        ), r AS (
+          -- One pass over the runs for the figures that are not per kind.
+          SELECT count(DISTINCT ticket) FILTER (WHERE breached) AS breached_tickets,
+                 count(DISTINCT ticket) FILTER (WHERE achieved OR breached) AS completed_tickets,
+                 count(*) FILTER (WHERE at_risk) AS at_risk, count(*) FILTER (WHERE breached_now) AS breached_now,
+                 array_agg(calendar_ms) FILTER (WHERE kind = 'nextResponse' AND stop_ms >= p.f AND stop_ms < p.t) AS next_calendar,
+                 array_agg(business_ms) FILTER (WHERE kind = 'nextResponse' AND stop_ms >= p.f AND stop_ms < p.t) AS next_business
+          FROM runs CROSS JOIN p
         ), hand AS (
           SELECT h.* FROM \(s).fact_handoff h JOIN tk ON tk.id = h.ticket, p WHERE h.requested_ms >= p.f AND h.requested_ms < p.t
-        ), c AS (
-          SELECT count(*) FILTER (WHERE cohort) AS created, count(*) FILTER (WHERE solved_in) AS solved,
-                 count(*) FILTER (WHERE cohort AND linked) AS linked, count(*) FILTER (WHERE solved_in AND linked) AS linked_solved,
-                 count(*) FILTER (WHERE cohort AND last_solved_ms IS NOT NULL AND status <> 'merged' AND last_solved_ms - created_ms <= 30 * p.d) AS goal_met
-          FROM tk, p GROUP BY p.d
         ), a AS (
           SELECT (SELECT COALESCE(SUM(a), 0) FROM kinds) AS achieved, (SELECT COALESCE(SUM(b), 0) FROM kinds) AS breached
         )
@@ -341,72 +384,54 @@ enum MirrorSchema {
                                        'customerTier', p_customer_tier, 'group', p_group, 'category', p_category),
           'from', to_char(p_from AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
           'to', to_char(p_to AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-          'created', COALESCE(c.created, 0), 'solved', COALESCE(c.solved, 0), 'netFlow', COALESCE(c.created, 0) - COALESCE(c.solved, 0),
+          'created', c.created, 'solved', c.solved, 'netFlow', c.created - c.solved,
           'backlog', jsonb_build_object(
-            'total', (SELECT count(*) FROM tk WHERE open),
+            'total', c.open,
             'byStatus', COALESCE((SELECT jsonb_object_agg(status, n) FROM (SELECT status, count(*) AS n FROM tk WHERE open GROUP BY status) b), '{}'),
-            'byAge', (SELECT jsonb_build_object('<1d', count(*) FILTER (WHERE tk.created_ms > p.n - p.d),
-                        '1-3d', count(*) FILTER (WHERE tk.created_ms <= p.n - p.d AND tk.created_ms > p.n - 3 * p.d),
-                        '3-7d', count(*) FILTER (WHERE tk.created_ms <= p.n - 3 * p.d AND tk.created_ms > p.n - 7 * p.d),
-                        '7-30d', count(*) FILTER (WHERE tk.created_ms <= p.n - 7 * p.d AND tk.created_ms > p.n - 30 * p.d),
-                        '>30d', count(*) FILTER (WHERE tk.created_ms <= p.n - 30 * p.d)) FROM tk WHERE open),
-            'oldestOpenAgeMillis', (SELECT CASE WHEN count(*) > 0 THEN GREATEST(0, p.n - MIN(created_ms)) END FROM tk WHERE open)),
+            'byAge', jsonb_build_object('<1d', c.age0, '1-3d', c.age1, '3-7d', c.age2, '7-30d', c.age3, '>30d', c.age4),
+            'oldestOpenAgeMillis', CASE WHEN c.oldest_open IS NOT NULL THEN GREATEST(0, p.n - c.oldest_open) END),
           'speed', jsonb_build_object(
-            'firstResponse', jsonb_build_object(
-              'calendar', \(s).duration_stats(ARRAY(SELECT frt_calendar_ms FROM tk WHERE first_response_ms >= p.f AND first_response_ms < p.t)),
-              'business', \(s).duration_stats(ARRAY(SELECT frt_business_ms FROM tk WHERE first_response_ms >= p.f AND first_response_ms < p.t))),
-            'nextResponse', jsonb_build_object(
-              'calendar', \(s).duration_stats(ARRAY(SELECT calendar_ms FROM runs WHERE kind = 'nextResponse' AND stop_ms >= p.f AND stop_ms < p.t)),
-              'business', \(s).duration_stats(ARRAY(SELECT business_ms FROM runs WHERE kind = 'nextResponse' AND stop_ms >= p.f AND stop_ms < p.t))),
-            'timeToOwn', jsonb_build_object(
-              'calendar', \(s).duration_stats(ARRAY(SELECT tto_calendar_ms FROM tk WHERE cohort)),
-              'business', \(s).duration_stats(ARRAY(SELECT tto_business_ms FROM tk WHERE cohort))),
-            'resolution', jsonb_build_object(
-              'calendar', \(s).duration_stats(ARRAY(SELECT resolution_calendar_ms FROM tk WHERE last_solved_ms >= p.f AND last_solved_ms < p.t)),
-              'business', \(s).duration_stats(ARRAY(SELECT resolution_business_ms FROM tk WHERE last_solved_ms >= p.f AND last_solved_ms < p.t)))),
+            'firstResponse', jsonb_build_object('calendar', \(s).duration_stats(c.frt_calendar), 'business', \(s).duration_stats(c.frt_business)),
+            'nextResponse', jsonb_build_object('calendar', \(s).duration_stats(r.next_calendar), 'business', \(s).duration_stats(r.next_business)),
+            'timeToOwn', jsonb_build_object('calendar', \(s).duration_stats(c.tto_calendar), 'business', \(s).duration_stats(c.tto_business)),
+            'resolution', jsonb_build_object('calendar', \(s).duration_stats(c.resolution_calendar), 'business', \(s).duration_stats(c.resolution_business))),
           'sla', jsonb_build_object(
             'clocks', COALESCE((SELECT jsonb_object_agg(kind, \(s).attainment(kinds.a, kinds.b)) FROM kinds), '{}'),
             'overall', \(s).attainment(a.achieved::bigint, a.breached::bigint),
-            'breachRate', \(s).share((SELECT count(DISTINCT ticket) FROM runs WHERE breached),
-                                     (SELECT count(DISTINCT ticket) FROM runs WHERE achieved OR breached)),
-            'atRiskNow', (SELECT count(*) FROM runs WHERE stop_ms IS NULL AND target_ms IS NOT NULL AND warn_ms <= p.n AND (deadline_ms IS NULL OR deadline_ms > p.n)),
-            'breachedNow', (SELECT count(*) FROM runs WHERE stop_ms IS NULL AND target_ms IS NOT NULL AND deadline_ms <= p.n)),
+            'breachRate', \(s).share(r.breached_tickets, r.completed_tickets),
+            'atRiskNow', r.at_risk,
+            'breachedNow', r.breached_now),
           'escalation', jsonb_build_object(
-            'rate', \(s).share((SELECT count(*) FROM tk WHERE cohort AND escalated_ms IS NOT NULL), COALESCE(c.created, 0)),
+            'rate', \(s).share(c.escalated, c.created),
             'byTrigger', COALESCE((SELECT jsonb_object_agg(escalation_trigger, n) FROM (SELECT escalation_trigger, count(*) AS n FROM tk
                                    WHERE cohort AND escalation_trigger IS NOT NULL GROUP BY escalation_trigger) b), '{}'),
-            'transferRate', \(s).share((SELECT count(*) FROM tk WHERE cohort AND transferred), COALESCE(c.created, 0)),
-            'crossSiteRate', \(s).share((SELECT count(*) FROM tk WHERE cohort AND cross_site), COALESCE(c.created, 0)),
+            'transferRate', \(s).share(c.transferred, c.created),
+            'crossSiteRate', \(s).share(c.cross_site, c.created),
             'maxLevel', COALESCE((SELECT jsonb_object_agg(max_level::text, n) FROM (SELECT max_level, count(*) AS n FROM tk WHERE cohort GROUP BY max_level) b), '{}'),
-            'timeToEscalate', \(s).duration_stats(ARRAY(SELECT escalated_ms - created_ms FROM tk WHERE cohort AND escalated_ms IS NOT NULL)),
+            'timeToEscalate', \(s).duration_stats(c.to_escalate),
             'handoffs', (SELECT jsonb_build_object('requested', count(*), 'accepted', count(*) FILTER (WHERE accepted),
                            'rejected', count(*) FILTER (WHERE NOT accepted), 'timedOut', count(*) FILTER (WHERE timed_out),
                            'timeoutRate', (count(*) FILTER (WHERE timed_out))::float8 / NULLIF(count(*), 0)::float8,
                            'acceptance', \(s).duration_stats(array_agg(answered_ms - requested_ms) FILTER (WHERE accepted)))
                          FROM hand),
-            'exhausted', (SELECT COALESCE(SUM(exhausted), 0) FROM tk WHERE cohort),
-            'backstopFirings', (SELECT COALESCE(SUM(backstop_firings), 0) FROM tk WHERE cohort)),
+            'exhausted', c.exhausted,
+            'backstopFirings', c.backstop),
           'quality', jsonb_build_object(
-            'firstContactResolution', \(s).share((SELECT count(*) FROM tk WHERE solved_in AND public_replies <= 1 AND reopens = 0
-                                                  AND escalated_ms IS NULL AND NOT transferred), COALESCE(c.solved, 0)),
-            'firstContactResolutionZendesk', \(s).share((SELECT count(*) FROM tk WHERE solved_in AND public_replies < 2 AND NOT open), COALESCE(c.solved, 0)),
-            'reopenRate', \(s).share((SELECT count(*) FROM tk WHERE solved_in AND reopened_within_30d), COALESCE(c.solved, 0)),
-            'csat', \(s).share((SELECT count(*) FROM tk WHERE csat_ms >= p.f AND csat_ms < p.t AND csat_score >= 4),
-                               (SELECT count(*) FROM tk WHERE csat_ms >= p.f AND csat_ms < p.t)),
-            'resolutionGoal30d', jsonb_build_object('cohort', COALESCE(c.created, 0), 'met', COALESCE(c.goal_met, 0),
-              'openOver30d', (SELECT count(*) FROM tk WHERE cohort AND open AND p.n - created_ms > 30 * p.d),
-              'attainment', COALESCE(c.goal_met, 0)::float8 / NULLIF(COALESCE(c.created, 0), 0)::float8,
-              'final', p.n >= p.t + 30 * p.d)),
+            'firstContactResolution', \(s).share(c.fcr, c.solved),
+            'firstContactResolutionZendesk', \(s).share(c.fcr_zendesk, c.solved),
+            'reopenRate', \(s).share(c.reopened, c.solved),
+            'csat', \(s).share(c.csat_good, c.csat),
+            'resolutionGoal30d', jsonb_build_object('cohort', c.created, 'met', c.goal_met, 'openOver30d', c.open_over_30d,
+              'attainment', c.goal_met::float8 / NULLIF(c.created, 0)::float8, 'final', p.n >= p.t + 30 * p.d)),
           'knowledge', jsonb_build_object(
             'articles', (SELECT count(*) FROM \(s).article),
             'written', (SELECT count(*) FROM \(s).article WHERE created_hlc >= (p.f << 16) AND created_hlc < (p.t << 16)),
-            'linkRate', \(s).share(COALESCE(c.linked, 0), COALESCE(c.created, 0)),
-            'firstLineWithArticle', \(s).share((SELECT count(*) FROM tk WHERE solved_in AND linked AND escalated_ms IS NULL AND NOT transferred),
-                                               COALESCE(c.linked_solved, 0)),
+            'linkRate', \(s).share(c.linked, c.created),
+            'firstLineWithArticle', \(s).share(c.linked_first_line, c.linked_solved),
             'top', COALESCE((SELECT jsonb_agg(jsonb_build_object('ref', 'KB-' || right(id, 8), 'title', title, 'uses', uses) ORDER BY uses DESC, id COLLATE "C")
                              FROM (SELECT a.id, a.title, count(*) AS uses FROM \(s).ticket_element e JOIN \(s).article a ON e.element = 'kb:' || a.id
                                    WHERE e.set_name = 'links' GROUP BY a.id, a.title ORDER BY uses DESC, a.id COLLATE "C" LIMIT 5) top), '[]'))))
-        FROM p LEFT JOIN c ON true, a
+        FROM p, c, r, a
         $fn$
         """
     }
