@@ -29,6 +29,9 @@ public struct FactPage: Sendable, Equatable {
     public var cursor: Int64
     /// The feed's newest number when the page was read (0: nothing derived yet).
     public var head: Int64
+    /// Tickets whose changed facts come after ``cursor``: exact up to 10,000, past that the count of
+    /// feed numbers after it (a ticket derived twice since counts twice there).
+    public var after: Int
     /// Tickets listed for deriving and not derived yet: they join the feed when the dashboard (or
     /// ``MetricIndex/refresh(now:batch:progress:shouldContinue:)``) derives them.
     public var pending: Int
@@ -68,7 +71,11 @@ extension MetricIndex {
             }
         }
         let changes = listed.map { FactPage.Change(ticket: $0["ticket"], seq: $0["seq"], facts: rows[$0["ticket"] as String]) }
-        return FactPage(changes: changes, cursor: changes.last?.seq ?? cursor, head: head, pending: try pending(db))
+        let next = changes.last?.seq ?? cursor
+        // One number per ticket: counted exactly while few (a bounded index range), else bounded by the numbers.
+        let exact = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (SELECT 1 FROM metricFeed WHERE seq > ? LIMIT 10001)", arguments: [next]) ?? 0
+        let after = exact <= 10_000 ? exact : Int(max(0, head - next))
+        return FactPage(changes: changes, cursor: next, head: head, after: after, pending: try pending(db))
     }
 }
 

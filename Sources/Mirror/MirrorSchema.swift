@@ -224,6 +224,18 @@ enum MirrorSchema {
         ]
     }
 
+    /// Every function of the schema runs with this search path, whoever calls it: a function's body
+    /// is resolved when it runs, and a caller's `public` could otherwise hold a closer match for a
+    /// built-in (a reader's `jsonb_object_agg(text, bigint)` would run as whoever calls `metrics`).
+    static let pinned = "SET search_path = pg_catalog, pg_temp"
+
+    /// A time from ms since 1970, written inline in views (bound when the view is made, under the
+    /// migration's pinned search path).
+    static func msTime(_ ms: String) -> String { "to_timestamp((\(ms)) / 1000.0)" }
+
+    /// A time from an HLC stamp, inline as ``msTime(_:)``.
+    static func hlcTime(_ hlc: String) -> String { "to_timestamp(((\(hlc)) >> 16) / 1000.0)" }
+
     /// 4: the dashboard's per-ticket facts, views over them, and `metrics(…)`, the whole of
     /// `/api/metrics` in SQL (Docs/postgres-mirror.md gives the formulas).
     static func factsMigration(schema s: String) -> [String] {
@@ -240,19 +252,43 @@ enum MirrorSchema {
             // The last feed number whose facts are here, written with the rows it covers.
             "CREATE TABLE \(s).fact_cursor (id int PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL, mirrored_at timestamptz NOT NULL DEFAULT now())",
             """
-            CREATE FUNCTION \(s).ms_time(ms bigint) RETURNS timestamptz LANGUAGE sql IMMUTABLE PARALLEL SAFE
+            CREATE FUNCTION \(s).ms_time(ms bigint) RETURNS timestamptz LANGUAGE sql IMMUTABLE PARALLEL SAFE \(pinned)
               AS $$ SELECT to_timestamp(ms / 1000.0) $$
             """,
             """
-            CREATE FUNCTION \(s).time_ms(t timestamptz) RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE
+            CREATE FUNCTION \(s).time_ms(t timestamptz) RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE \(pinned)
               AS $$ SELECT floor(extract(epoch FROM t) * 1000)::bigint $$
+            """,
+            // v1's function again, pinned the same way; the views of versions 2 and 3 again, with
+            // their times computed inline (bound when the view is made) instead of through it.
+            """
+            CREATE OR REPLACE FUNCTION \(s).hlc_time(hlc bigint) RETURNS timestamptz LANGUAGE sql IMMUTABLE PARALLEL SAFE \(pinned)
+              AS $$ SELECT to_timestamp((hlc >> 16) / 1000.0) $$
+            """,
+            """
+            CREATE OR REPLACE VIEW \(s).ticket_report AS
+            SELECT t.*, \(hlcTime("t.created_hlc")) AS created_at, \(hlcTime("t.updated_hlc")) AS updated_at,
+                   (NOT t.deleted AND t.number IS NOT NULL AND t.base_status NOT IN ('solved', 'closed', 'merged')
+                    AND t.status <> 'merged') AS is_open
+            FROM \(s).ticket t WHERE NOT t.deleted
+            """,
+            """
+            CREATE OR REPLACE VIEW \(s).event_report AS
+            SELECT e.*, \(hlcTime("e.hlc")) AS at FROM \(s).ticket_event e
+            """,
+            """
+            CREATE OR REPLACE VIEW \(s).mirror_lag AS
+            SELECT c.origin, c.seq AS mirrored_seq, st.applied_seq AS store_seq,
+                   GREATEST(COALESCE(st.applied_seq, 0) - c.seq, 0) AS behind_blocks,
+                   c.mirrored_at, \(hlcTime("c.newest_hlc")) AS newest_block_at
+            FROM \(s).cursor c LEFT JOIN \(s).site st ON st.site = c.origin
             """,
             // The facts with their moments as times, for reports.
             """
             CREATE VIEW \(s).ticket_facts AS
-            SELECT f.*, \(s).ms_time(f.created_ms) AS created_at, \(s).ms_time(f.first_solved_ms) AS first_solved_at,
-                   \(s).ms_time(f.last_solved_ms) AS last_solved_at, \(s).ms_time(f.first_response_ms) AS first_response_at,
-                   \(s).ms_time(f.escalated_ms) AS escalated_at, \(s).ms_time(f.csat_ms) AS csat_at
+            SELECT f.*, \(msTime("f.created_ms")) AS created_at, \(msTime("f.first_solved_ms")) AS first_solved_at,
+                   \(msTime("f.last_solved_ms")) AS last_solved_at, \(msTime("f.first_response_ms")) AS first_response_at,
+                   \(msTime("f.escalated_ms")) AS escalated_at, \(msTime("f.csat_ms")) AS csat_at
             FROM \(s).fact_ticket f
             """,
             // SLA runs with their ticket's dimensions: achieved (stopped before any deadline) by their
@@ -260,20 +296,20 @@ enum MirrorSchema {
             """
             CREATE VIEW \(s).sla_run AS
             SELECT c.*, f.tier, f.channel, f.priority, f.customer_tier, f."group", f.category,
-                   \(s).ms_time(c.start_ms) AS started_at, \(s).ms_time(c.stop_ms) AS stopped_at, \(s).ms_time(c.deadline_ms) AS deadline_at,
+                   \(msTime("c.start_ms")) AS started_at, \(msTime("c.stop_ms")) AS stopped_at, \(msTime("c.deadline_ms")) AS deadline_at,
                    (c.target_ms IS NOT NULL AND c.stop_ms IS NOT NULL AND c.deadline_ms IS NULL) AS achieved,
-                   (c.target_ms IS NOT NULL AND c.deadline_ms <= \(s).time_ms(now())) AS breached
+                   (c.target_ms IS NOT NULL AND c.deadline_ms <= floor(extract(epoch FROM now()) * 1000)::bigint) AS breached
             FROM \(s).fact_clock c JOIN \(s).fact_ticket f ON f.id = c.ticket
             """,
             """
             CREATE VIEW \(s).handoff_report AS
-            SELECT h.*, f.site AS owning_site, f.origin, \(s).ms_time(h.requested_ms) AS requested_at, \(s).ms_time(h.answered_ms) AS answered_at
+            SELECT h.*, f.site AS owning_site, f.origin, \(msTime("h.requested_ms")) AS requested_at, \(msTime("h.answered_ms")) AS answered_at
             FROM \(s).fact_handoff h JOIN \(s).fact_ticket f ON f.id = h.ticket
             """,
             // Median and 90th percentile by nearest rank (the ⌈p·n⌉-th of n sorted samples, which is
             // percentile_disc), mean truncated to whole ms: the dashboard's DurationStats.
             """
-            CREATE FUNCTION \(s).duration_stats(samples bigint[]) RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+            CREATE FUNCTION \(s).duration_stats(samples bigint[]) RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE \(pinned) AS $$
               SELECT jsonb_build_object('count', count(x),
                 'medianMillis', percentile_disc(0.5) WITHIN GROUP (ORDER BY x),
                 'p90Millis', percentile_disc(0.9) WITHIN GROUP (ORDER BY x),
@@ -282,12 +318,12 @@ enum MirrorSchema {
             $$
             """,
             """
-            CREATE FUNCTION \(s).share(part bigint, whole bigint) RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+            CREATE FUNCTION \(s).share(part bigint, whole bigint) RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE \(pinned) AS $$
               SELECT jsonb_build_object('part', part, 'whole', whole, 'rate', part::float8 / NULLIF(whole, 0)::float8)
             $$
             """,
             """
-            CREATE FUNCTION \(s).attainment(achieved bigint, breached bigint) RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+            CREATE FUNCTION \(s).attainment(achieved bigint, breached bigint) RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE \(pinned) AS $$
               SELECT jsonb_build_object('achieved', achieved, 'breached', breached,
                 'attainment', achieved::float8 / NULLIF(achieved + breached, 0)::float8,
                 'breachRate', breached::float8 / NULLIF(achieved + breached, 0)::float8)
@@ -306,11 +342,12 @@ enum MirrorSchema {
         CREATE FUNCTION \(s).metrics(p_from timestamptz, p_to timestamptz, p_now timestamptz DEFAULT now(),
             p_site text DEFAULT NULL, p_tier int DEFAULT NULL, p_channel text DEFAULT NULL, p_priority text DEFAULT NULL,
             p_customer_tier text DEFAULT NULL, p_group text DEFAULT NULL, p_category text DEFAULT NULL)
-        RETURNS jsonb LANGUAGE sql STABLE AS $fn$
+        RETURNS jsonb LANGUAGE sql STABLE \(pinned) AS $fn$
         WITH p AS (
           SELECT \(s).time_ms(p_from) AS f, \(s).time_ms(p_to) AS t, \(s).time_ms(p_now) AS n, 86400000::bigint AS d
         ), linked AS (
-          SELECT DISTINCT e.ticket FROM \(s).ticket_element e WHERE e.set_name = 'links' AND e.element LIKE 'kb:%'
+          -- SQLite's LIKE ignores ASCII case, as the dashboard's query does: 'KB:' links count too.
+          SELECT DISTINCT e.ticket FROM \(s).ticket_element e WHERE e.set_name = 'links' AND e.element ~ '^[kK][bB]:'
         ), tk AS MATERIALIZED (
           SELECT x.id, x.status, x.open, x.created_ms, x.first_solved_ms, x.last_solved_ms, x.first_response_ms, x.frt_calendar_ms,
                  x.frt_business_ms, x.tto_calendar_ms, x.tto_business_ms, x.resolution_calendar_ms, x.resolution_business_ms,

@@ -94,19 +94,23 @@ public struct PostgresMirror: Sendable {
                     everConnected = true
                     status.connected = true
                     status.lastError = nil
-                    failures = 0
+                    // Counted down only by progress: a step that times out every time (too short a
+                    // --timeout-millis for a batch) must end a --once run, not reconnect for ever.
                     while true {
                         try Task.checkCancellation()
                         // A query sent on a connection the server closed meanwhile (a restart) never
                         // answers: look first, and reconnect.
                         guard !connection.isClosed else { throw MirrorError(.postgres, "the server closed the connection") }
-                        let (moved, next) = try await bounded(stepLimit, timeout: { MirrorError(.postgres, "no answer from PostgreSQL within \(stepLimit)") }) {
+                        let (moved, next) = try await bounded(stepLimit, timeout: {
+                            MirrorError(.postgres, "a batch did not finish within \(stepLimit) (PostgreSQL did not answer, or reading the store and deriving its facts took longer); if PostgreSQL is reachable, raise --timeout-millis (mirror.timeoutMillis)")
+                        }) {
                             [self, status] in
                             var status = status
                             let moved = try await step(connection, status: &status)
                             return (moved, status)
                         }
                         status = next
+                        if moved { failures = 0 }
                         report(status)
                         if !moved {
                             if !live { try? await connection.close(); return status }
@@ -218,6 +222,9 @@ public struct PostgresMirror: Sendable {
             guard version <= migrations.count else {
                 throw MirrorError(.newerSchema, "schema \(s) was made by a newer Tierline (version \(version), this one knows \(migrations.count)); run that version, or mirror into another --schema")
             }
+            // Names in what the migrations make resolve to the built-ins, not to what a role that can
+            // create in `public` put there.
+            try await query(connection, PostgresQuery(unsafeSQL: "SET LOCAL search_path = pg_catalog, pg_temp"))
             for (index, statements) in migrations.enumerated().dropFirst(version) {
                 for sql in statements { try await query(connection, PostgresQuery(unsafeSQL: sql)) }
                 try await query(connection, PostgresQuery(unsafeSQL: "INSERT INTO \(s).mirror_schema (version) VALUES ($1)", binds: bindings { $0.append(index + 1) }))
@@ -297,7 +304,7 @@ public struct PostgresMirror: Sendable {
             cursor = 0
             page = try await facts.facts(after: 0, limit: limits.facts)
         }
-        status.factsBehind = Int64(page.pending) + max(0, page.head - page.cursor)
+        status.factsBehind = Int64(page.pending + page.after)
         guard !page.changes.isEmpty || restart else {
             status.factCursor = page.cursor
             return false
@@ -322,7 +329,7 @@ public struct PostgresMirror: Sendable {
         }
         status.facts += page.changes.count
         status.factCursor = page.cursor
-        status.factsBehind = Int64(page.pending) + max(0, page.head - page.cursor)
+        status.factsBehind = Int64(page.pending + page.after)
         return !page.changes.isEmpty
     }
 
@@ -358,6 +365,12 @@ public struct PostgresMirror: Sendable {
         // A session this mirror left (a client that timed out, a connection that dropped) must not hold
         // its transaction, and the schema's advisory lock, until TCP notices.
         try await query(connection, PostgresQuery(unsafeSQL: "SET idle_in_transaction_session_timeout = \(max(1, millis))"))
+        // A connection lost without a reset (a network gone) keeps this session, and the schema's
+        // lock, until the server notices: probe it after a minute of silence, give up after a minute
+        // more (PostgreSQL 12 and 13 have no idle_session_timeout).
+        try await query(connection, "SET tcp_keepalives_idle = 60")
+        try await query(connection, "SET tcp_keepalives_interval = 10")
+        try await query(connection, "SET tcp_keepalives_count = 6")
         // Nor, idle, the schema's session lock after the mirror lost it (a vanished network): a live
         // mirror speaks at least every step. PostgreSQL 14 and newer only.
         if serverVersion >= 140_000 {

@@ -21,6 +21,8 @@
 #      function metrics(…) over the mirrored dashboard facts, with and without filters.
 #   f. every panel's SQL of Deploy/grafana-tierline.json runs against the mirror (as a read-only
 #      role) and returns rows.
+#   g. a role that may create in public (as PostgreSQL 12-14 allow) cannot change what metrics(…)
+#      and the views compute, nor run its code as a superuser who calls them.
 #   Every wait polls with a bound; the cluster is stopped by its pid and removed even on failure.
 set -euo pipefail
 
@@ -366,5 +368,27 @@ for panel in dashboard["panels"]:
 assert count == len(dashboard["panels"]) >= 10, count
 print(f"{count} panels returned rows")
 PY
+
+echo "== g. a reader who may create in public cannot change the figures, nor run code as their caller"
+# As PostgreSQL 12-14 leave it: every role may create in public. The reader adds closer matches for
+# built-ins the functions and views use (an aggregate taking text and bigint, to_timestamp(numeric)).
+pg_admin reports "GRANT CREATE ON SCHEMA public TO PUBLIC; CREATE ROLE hijacker LOGIN; GRANT USAGE ON SCHEMA tl TO hijacker" >/dev/null
+honest=$(pg_admin reports "SELECT tl.metrics(now() - interval '400 days', now() + interval '1 day') -> 'backlog' -> 'byStatus'")
+times=$(pg_admin reports "SELECT min(created_at) || ' ' || min(first_response_at) || ' ' || (SELECT min(created_at) FROM tl.ticket_report) || ' ' || (SELECT min(at) FROM tl.event_report) FROM tl.ticket_facts")
+"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_DIR/data" -p "$PG_PORT" -U hijacker -d reports >/dev/null <<'SQL'
+CREATE FUNCTION public.hijack(state jsonb, k text, v bigint) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+  IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN EXECUTE 'ALTER ROLE hijacker SUPERUSER'; END IF;
+  RETURN COALESCE(state, '{}'::jsonb) || jsonb_build_object(k, v + 1000);
+END $$;
+CREATE AGGREGATE public.jsonb_object_agg(text, bigint) (sfunc = public.hijack, stype = jsonb);
+CREATE FUNCTION public.to_timestamp(numeric) RETURNS timestamptz LANGUAGE sql AS $$ SELECT '1999-01-01'::timestamptz $$;
+SQL
+check "metrics() called by a superuser ignores the reader's public.jsonb_object_agg(text, bigint)" \
+    test "$(pg_admin reports "SELECT tl.metrics(now() - interval '400 days', now() + interval '1 day') -> 'backlog' -> 'byStatus'")" = "$honest"
+check "... and did not run the reader's code as the superuser" test "$(pg_admin reports "SELECT rolsuper FROM pg_roles WHERE rolname = 'hijacker'")" = f
+check "the views' times ignore the reader's public.to_timestamp(numeric)" \
+    test "$(pg_admin reports "SELECT min(created_at) || ' ' || min(first_response_at) || ' ' || (SELECT min(created_at) FROM tl.ticket_report) || ' ' || (SELECT min(at) FROM tl.event_report) FROM tl.ticket_facts")" = "$times"
+check "... nor does hlc_time(…)" test "$(pg_admin reports "SELECT tl.hlc_time(1 << 16) = '1970-01-01T00:00:00.001Z'::timestamptz")" = t
 
 finish

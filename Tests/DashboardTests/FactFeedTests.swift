@@ -147,4 +147,23 @@ import TicketStore
         let tooMany = try await dashboard.changedTickets(after: start, limit: 1)
         #expect(tooMany.tickets == nil && tooMany.cursor == start + 2)
     }
+
+    /// What waits after a cursor counts tickets, not feed numbers: a ticket derived five times is one.
+    @Test func whatWaitsCountsTicketsNotDerivations() async throws {
+        let store = try store()
+        let printer = try store.createTicket(TicketDraft(subject: "Printer offline"))
+        let vpn = try store.createTicket(TicketDraft(subject: "VPN drops"))
+        let index = try await MetricIndex(store)
+        try await index.refresh(now: Self.now)
+        for status in ["solved", "open", "solved", "open", "solved"] {
+            _ = try store.update(printer.id, [(.status, .text(status))])
+            try await index.refresh(now: Self.now)
+        }
+        #expect(try await index.feedHead() == 7)
+        let first = try await index.facts(after: 0, limit: 1)
+        #expect(first.changes.map(\.ticket) == [vpn.id.lowercased()])
+        #expect(first.after == 1, "one ticket waits after it, though five numbers do")
+        let last = try await index.facts(after: first.cursor, limit: 10)
+        #expect(last.changes.map(\.ticket) == [printer.id.lowercased()] && last.after == 0)
+    }
 }
