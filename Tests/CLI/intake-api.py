@@ -562,7 +562,9 @@ def disk_full_checks(work):
 
         check("the node on the tmpfs takes a ticket: 201", deliver(0).status == 201)
         filler = os.path.join(mount, "filler")
-        with open(filler, "wb") as f:
+        # Unbuffered: a buffered file keeps what a full disk refused and tries it again on close,
+        # which raises ENOSPC out of the `with`.
+        with open(filler, "wb", buffering=0) as f:
             try:
                 for _ in range(4096):  # at most 64 MiB; the tmpfs holds 4
                     f.write(b"\0" * 16384)
