@@ -8,7 +8,9 @@ import Synchronization
 import TicketModel
 import TicketStore
 
-/// Keeps a PostgreSQL schema current from a store, one way: the store is never written.
+/// Keeps a PostgreSQL schema current from a store, one way: nothing replicated is written to the
+/// store (with ``facts`` set, each step brings the dashboard's derived facts up to date first, as
+/// the dashboard does, then copies them).
 ///
 /// Reads the store's log in (origin, seq) order after the schema's cursor, a batch at a time; for
 /// each batch it reads the current rows of every ticket, customer and article the blocks touched
@@ -392,7 +394,6 @@ public struct PostgresMirror: Sendable {
     /// Writes `batch` and its cursor in one PostgreSQL transaction.
     func write(_ batch: StoreBatch, on connection: PostgresConnection) async throws {
         let s = target.schema
-        let logger = self.logger
         // One writer per schema: this session holds the schema's lock (lockSchema), so the cursors
         // `step` read are still PostgreSQL's.
         try await transaction(connection) { connection in

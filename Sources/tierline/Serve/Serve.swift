@@ -203,33 +203,14 @@ struct Serve: AsyncParsableCommand {
         }
     }
 
-    /// The mirror's service, its lag and connection as gauges of the node's `/metrics`. While the lag
-    /// is unknown (before the first connection, with no earlier report to start from) the two lag
-    /// gauges have no sample: a 0 would say caught up, a count of every block a false backlog.
+    /// The mirror's service, publishing its status to the node's `/metrics` and to the store's report.
     static func mirrorService(_ target: PostgresTarget, stepLimit: Duration, store: TicketDatabase, facts: MetricIndex,
                               registry: PrometheusCollectorRegistry) -> MirrorService {
-        let lag = MirrorLagGauges(registry: registry)
-        let connected = registry.makeGauge(name: "tierline_mirror_connected", help: "1 while the PostgreSQL mirror is connected, else 0.")
         var mirror = PostgresMirror(store: store, target: target, logger: Logger(label: "tierline.mirror"))
         mirror.stepLimit = stepLimit
         mirror.facts = facts
-        // The report for `tierline status`: written when the mirror's state changes, else every few seconds.
-        let lastReport = Mutex<(written: UInt64, status: MirrorStatus?)>((0, nil))
-        return MirrorService(mirror: mirror) { status in
-            let now = UInt64(Date().timeIntervalSince1970 * 1000)
-            let due = lastReport.withLock { last in
-                // The cursors too: a node restarted during an outage counts its lag from the report's.
-                let changed = last.status.map { ($0.connected, $0.behindBlocks, $0.lastError, $0.cursors) != (status.connected, status.behindBlocks, status.lastError, status.cursors) } ?? true
-                guard changed || now - last.written >= MirrorReport.heartbeatMillis else { return false }
-                last = (now, status)
-                return true
-            }
-            if due { try? MirrorReport(writtenAt: now, status: status).write(to: store) }
-            connected.set(Double(status.connected ? 1 : 0))
-            // Disconnected, the mirror measures its lag from the store against its last cursors.
-            lag.set(blocks: status.behindBlocks, seconds: status.behindSeconds)
-            lag.set(facts: status.factsBehind)
-        }
+        let publisher = MirrorPublisher(store: store, registry: registry)
+        return MirrorService(mirror: mirror) { publisher.publish($0) }
     }
 
     /// The settings that choose the addresses serve binds, as a bind failure names them.
@@ -377,46 +358,6 @@ struct ReconnectOnHangup: Service {
         for await _ in hangups.cancelOnGracefulShutdown() {
             logger.notice("SIGHUP: dialing every peer now")
             node.reconnectNow()
-        }
-    }
-}
-
-/// The mirror's lag gauges, registered only while the lag is known: Prometheus has no "unknown"
-/// sample, so an unknown lag is a missing series (alert on `absent(tierline_mirror_behind_blocks)`).
-final class MirrorLagGauges: Sendable {
-    let registry: PrometheusCollectorRegistry
-    let gauges = Mutex<(blocks: Gauge, seconds: Gauge)?>(nil)
-    let facts = Mutex<Gauge?>(nil)
-
-    init(registry: PrometheusCollectorRegistry) { self.registry = registry }
-
-    /// Tickets whose facts are not mirrored yet: no sample until the mirror has looked at the feed.
-    func set(facts behind: Int64?) {
-        facts.withLock { gauge in
-            guard let behind else { return }
-            let made = gauge ?? registry.makeGauge(name: "tierline_mirror_behind_facts",
-                                                   help: "Tickets whose dashboard facts the PostgreSQL mirror has not copied yet, derived or still to derive (no sample until known).")
-            made.set(Double(behind))
-            gauge = made
-        }
-    }
-
-    func set(blocks: Int64?, seconds: Double?) {
-        gauges.withLock { gauges in
-            guard let blocks, let seconds else {
-                if let old = gauges {
-                    registry.unregisterGauge(old.blocks)
-                    registry.unregisterGauge(old.seconds)
-                }
-                gauges = nil
-                return
-            }
-            let made = gauges ?? (registry.makeGauge(name: "tierline_mirror_behind_blocks", help: "Blocks of the store's log the PostgreSQL mirror has not copied yet (no sample while unknown)."),
-                                  registry.makeGauge(name: "tierline_mirror_behind_seconds",
-                                                     help: "Age of the oldest block the PostgreSQL mirror has not copied yet (0: caught up; no sample while unknown)."))
-            made.blocks.set(Double(blocks))
-            made.seconds.set(seconds)
-            gauges = made
         }
     }
 }
