@@ -150,9 +150,7 @@ public struct MetricIndex: Sendable {
             row.lastSolvedAt = row.lastSolvedAt ?? state.updated.map { Int64($0.hlc.millis) } ?? row.createdAt
             row.clocks.removeAll { $0.stop == nil }
         }
-        try row.insert(db)
-        for clock in row.clocks { try clock.insert(db) }
-        for handoff in row.handoffs { try handoff.insert(db) }
+        try row.insertWithClocksAndHandoffs(db)
         days.add(Self.contributions(row), sign: 1)
     }
 

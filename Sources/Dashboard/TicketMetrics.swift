@@ -251,3 +251,109 @@ extension TicketMetricRow {
         }
     }
 }
+
+// MARK: - Writing the rows
+
+extension TicketMetricRow {
+    /// Inserts this row, its clocks and its handoffs through prepared statements.
+    ///
+    /// The same as GRDB's `insert(db)` of each (a test checks that they read back equal), without
+    /// its Codable encoding, which took a quarter of every first-time derivation.
+    func insertWithClocksAndHandoffs(_ db: Database) throws {
+        try db.cachedStatement(sql: Self.insertSQL).execute(arguments: StatementArguments(CodingKeys.allCases.map(value)))
+        let clockInsert = try db.cachedStatement(sql: ClockRow.insertSQL)
+        for clock in clocks { try clockInsert.execute(arguments: StatementArguments(ClockRow.CodingKeys.allCases.map(clock.value))) }
+        let handoffInsert = try db.cachedStatement(sql: HandoffRow.insertSQL)
+        for handoff in handoffs { try handoffInsert.execute(arguments: StatementArguments(HandoffRow.CodingKeys.allCases.map(handoff.value))) }
+    }
+
+    static let insertSQL = insertStatement(databaseTableName, CodingKeys.allCases.map(\.stringValue))
+
+    /// The value of one column (every column is named here: the switch is exhaustive).
+    private func value(_ column: CodingKeys) -> (any DatabaseValueConvertible)? {
+        switch column {
+        case .id: id
+        case .site: site
+        case .origin: origin
+        case .tier: tier
+        case .channel: channel
+        case .priority: priority
+        case .customerTier: customerTier
+        case .group: group
+        case .category: category
+        case .status: status
+        case .isOpen: isOpen
+        case .createdAt: createdAt
+        case .firstSolvedAt: firstSolvedAt
+        case .lastSolvedAt: lastSolvedAt
+        case .reopens: reopens
+        case .reopenedWithin30d: reopenedWithin30d
+        case .publicReplies: publicReplies
+        case .firstResponseAt: firstResponseAt
+        case .frtCalendar: frtCalendar
+        case .frtBusiness: frtBusiness
+        case .ttoCalendar: ttoCalendar
+        case .ttoBusiness: ttoBusiness
+        case .resolutionCalendar: resolutionCalendar
+        case .resolutionBusiness: resolutionBusiness
+        case .escalatedAt: escalatedAt
+        case .escalationTrigger: escalationTrigger
+        case .transferred: transferred
+        case .crossSite: crossSite
+        case .maxLevel: maxLevel
+        case .exhausted: exhausted
+        case .backstopFirings: backstopFirings
+        case .csatScore: csatScore
+        case .csatAt: csatAt
+        }
+    }
+}
+
+extension ClockRow {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case ticket, site, kind, cycle, start, target, deadline, warnAt, stop, calendarMillis, businessMillis
+    }
+
+    static let insertSQL = insertStatement(databaseTableName, CodingKeys.allCases.map(\.stringValue))
+
+    fileprivate func value(_ column: CodingKeys) -> (any DatabaseValueConvertible)? {
+        switch column {
+        case .ticket: ticket
+        case .site: site
+        case .kind: kind
+        case .cycle: cycle
+        case .start: start
+        case .target: target
+        case .deadline: deadline
+        case .warnAt: warnAt
+        case .stop: stop
+        case .calendarMillis: calendarMillis
+        case .businessMillis: businessMillis
+        }
+    }
+}
+
+extension HandoffRow {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case id, ticket, requestedAt, toSite, answeredAt, accepted, timedOut
+    }
+
+    static let insertSQL = insertStatement(databaseTableName, CodingKeys.allCases.map(\.stringValue))
+
+    fileprivate func value(_ column: CodingKeys) -> (any DatabaseValueConvertible)? {
+        switch column {
+        case .id: id
+        case .ticket: ticket
+        case .requestedAt: requestedAt
+        case .toSite: toSite
+        case .answeredAt: answeredAt
+        case .accepted: accepted
+        case .timedOut: timedOut
+        }
+    }
+}
+
+/// `INSERT INTO "table" ("a", "b", …) VALUES (?, ?, …)`.
+private func insertStatement(_ table: String, _ columns: [String]) -> String {
+    "INSERT INTO \(table.quotedDatabaseIdentifier) (\(columns.map(\.quotedDatabaseIdentifier).joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))"
+}
