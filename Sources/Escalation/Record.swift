@@ -104,7 +104,7 @@ public struct EscalationRecord: Codable, Sendable, Hashable {
 
     /// Reads a record body; `nil` if it is not one (a future record type, or damage).
     public static func decode(_ body: String) -> EscalationRecord? {
-        try? JSONDecoder().decode(EscalationRecord.self, from: Data(body.utf8))
+        decodeCanonical(body) ?? (try? JSONDecoder().decode(EscalationRecord.self, from: Data(body.utf8)))
     }
 
     /// Whether this record is a request to move the ticket to another site.
