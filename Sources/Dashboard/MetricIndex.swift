@@ -83,7 +83,9 @@ public struct MetricIndex: Sendable {
         }
         while shouldContinue() {
             let (ids, failed) = try await database.writer.write { db in
-                let ids = try String.fetchAll(db, sql: "SELECT id FROM metricDirty LIMIT ?", arguments: [batch])
+                // In the order listed (a first derivation lists tickets in the store's order): tickets
+                // written together share blocks, which the reader then decodes once.
+                let ids = try String.fetchAll(db, sql: "SELECT id FROM metricDirty ORDER BY rowid LIMIT ?", arguments: [batch])
                 var failed: [(id: String, error: String)] = []
                 let reader = try TicketDatabase.StateReader(db)
                 // The batch's moves of the per-day sums, written once at its end.

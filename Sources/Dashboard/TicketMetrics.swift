@@ -270,41 +270,41 @@ extension TicketMetricRow {
     static let insertSQL = insertStatement(databaseTableName, CodingKeys.allCases.map(\.stringValue))
 
     /// The value of one column (every column is named here: the switch is exhaustive).
-    private func value(_ column: CodingKeys) -> (any DatabaseValueConvertible)? {
+    private func value(_ column: CodingKeys) -> DatabaseValue {
         switch column {
-        case .id: id
-        case .site: site
-        case .origin: origin
-        case .tier: tier
-        case .channel: channel
-        case .priority: priority
-        case .customerTier: customerTier
-        case .group: group
-        case .category: category
-        case .status: status
-        case .isOpen: isOpen
-        case .createdAt: createdAt
-        case .firstSolvedAt: firstSolvedAt
-        case .lastSolvedAt: lastSolvedAt
-        case .reopens: reopens
-        case .reopenedWithin30d: reopenedWithin30d
-        case .publicReplies: publicReplies
-        case .firstResponseAt: firstResponseAt
-        case .frtCalendar: frtCalendar
-        case .frtBusiness: frtBusiness
-        case .ttoCalendar: ttoCalendar
-        case .ttoBusiness: ttoBusiness
-        case .resolutionCalendar: resolutionCalendar
-        case .resolutionBusiness: resolutionBusiness
-        case .escalatedAt: escalatedAt
-        case .escalationTrigger: escalationTrigger
-        case .transferred: transferred
-        case .crossSite: crossSite
-        case .maxLevel: maxLevel
-        case .exhausted: exhausted
-        case .backstopFirings: backstopFirings
-        case .csatScore: csatScore
-        case .csatAt: csatAt
+        case .id: dv(id)
+        case .site: dv(site)
+        case .origin: dv(origin)
+        case .tier: dv(tier)
+        case .channel: dv(channel)
+        case .priority: dv(priority)
+        case .customerTier: dv(customerTier)
+        case .group: dv(group)
+        case .category: dv(category)
+        case .status: dv(status)
+        case .isOpen: dv(isOpen)
+        case .createdAt: dv(createdAt)
+        case .firstSolvedAt: dv(firstSolvedAt)
+        case .lastSolvedAt: dv(lastSolvedAt)
+        case .reopens: dv(reopens)
+        case .reopenedWithin30d: dv(reopenedWithin30d)
+        case .publicReplies: dv(publicReplies)
+        case .firstResponseAt: dv(firstResponseAt)
+        case .frtCalendar: dv(frtCalendar)
+        case .frtBusiness: dv(frtBusiness)
+        case .ttoCalendar: dv(ttoCalendar)
+        case .ttoBusiness: dv(ttoBusiness)
+        case .resolutionCalendar: dv(resolutionCalendar)
+        case .resolutionBusiness: dv(resolutionBusiness)
+        case .escalatedAt: dv(escalatedAt)
+        case .escalationTrigger: dv(escalationTrigger)
+        case .transferred: dv(transferred)
+        case .crossSite: dv(crossSite)
+        case .maxLevel: dv(maxLevel)
+        case .exhausted: dv(exhausted)
+        case .backstopFirings: dv(backstopFirings)
+        case .csatScore: dv(csatScore)
+        case .csatAt: dv(csatAt)
         }
     }
 }
@@ -316,19 +316,19 @@ extension ClockRow {
 
     static let insertSQL = insertStatement(databaseTableName, CodingKeys.allCases.map(\.stringValue))
 
-    fileprivate func value(_ column: CodingKeys) -> (any DatabaseValueConvertible)? {
+    fileprivate func value(_ column: CodingKeys) -> DatabaseValue {
         switch column {
-        case .ticket: ticket
-        case .site: site
-        case .kind: kind
-        case .cycle: cycle
-        case .start: start
-        case .target: target
-        case .deadline: deadline
-        case .warnAt: warnAt
-        case .stop: stop
-        case .calendarMillis: calendarMillis
-        case .businessMillis: businessMillis
+        case .ticket: dv(ticket)
+        case .site: dv(site)
+        case .kind: dv(kind)
+        case .cycle: dv(cycle)
+        case .start: dv(start)
+        case .target: dv(target)
+        case .deadline: dv(deadline)
+        case .warnAt: dv(warnAt)
+        case .stop: dv(stop)
+        case .calendarMillis: dv(calendarMillis)
+        case .businessMillis: dv(businessMillis)
         }
     }
 }
@@ -340,18 +340,21 @@ extension HandoffRow {
 
     static let insertSQL = insertStatement(databaseTableName, CodingKeys.allCases.map(\.stringValue))
 
-    fileprivate func value(_ column: CodingKeys) -> (any DatabaseValueConvertible)? {
+    fileprivate func value(_ column: CodingKeys) -> DatabaseValue {
         switch column {
-        case .id: id
-        case .ticket: ticket
-        case .requestedAt: requestedAt
-        case .toSite: toSite
-        case .answeredAt: answeredAt
-        case .accepted: accepted
-        case .timedOut: timedOut
+        case .id: dv(id)
+        case .ticket: dv(ticket)
+        case .requestedAt: dv(requestedAt)
+        case .toSite: dv(toSite)
+        case .answeredAt: dv(answeredAt)
+        case .accepted: dv(accepted)
+        case .timedOut: dv(timedOut)
         }
     }
 }
+
+/// A value as GRDB binds it; NULL for `nil`.
+private func dv<T: DatabaseValueConvertible>(_ value: T?) -> DatabaseValue { value?.databaseValue ?? .null }
 
 /// `INSERT INTO "table" ("a", "b", …) VALUES (?, ?, …)`.
 private func insertStatement(_ table: String, _ columns: [String]) -> String {
