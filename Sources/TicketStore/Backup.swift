@@ -84,7 +84,7 @@ extension TicketDatabase {
     }
 
     static func restoredAt(_ db: Database) throws -> Int64? {
-        try Int64.fetchOne(db, sql: "SELECT restoredAt FROM localSite WHERE id = 1")
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT restoredAt FROM localSite WHERE id = 1"))
     }
 
     /// Records that `member` has sent this store everything it holds that this store lacked (its

@@ -119,7 +119,7 @@ extension TicketDatabase {
     /// Why this store may not write: a peer holds another block at a seq of this store's own site,
     /// so this store is a copy of the store the fleet heard from first. `nil` if it may.
     static func copiedStoreRefusal(_ db: Database, site: SiteID) throws -> String? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT peer, seq FROM divergence WHERE origin = ? ORDER BY seq LIMIT 1",
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT peer, seq FROM divergence WHERE origin = ? ORDER BY seq LIMIT 1"),
                                          arguments: [site.rawValue]) else { return nil }
         let peer: String = row["peer"], seq = row["seq"] as Int64
         return "this store is a copy: \(peer) holds another block at seq \(seq) of this store's site \(site), written by another store of \(site) (a copied or reimaged store, or an old backup restored) that the fleet heard from first. It writes nothing more as \(site), so no second history of \(site) reaches anyone. Its tickets and the blocks the fleet lacks stay here; `tierline status` lists the divergence. To go on: make a new store with a site id of its own (`tierline init --site NEW`), have the coordinator admit it and sync it, then `tierline recover --from THIS-STORE --store NEW` re-issues this store's unsynced work there"

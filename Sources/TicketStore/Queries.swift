@@ -9,10 +9,10 @@ extension TicketDatabase {
     public func resolve(_ ref: String) throws -> UUID {
         try writer.read { db in
             let trimmed = ref.trimmingCharacters(in: .whitespaces)
-            let columns = TicketRow.Columns.self
-            let ids = try String.fetchAll(db, TicketRow.select(columns.id)
-                .filter((columns.id == trimmed.lowercased() || columns.displayNumber == trimmed.uppercased()) && columns.number != nil)
-                .order(columns.id))
+            // A prepared statement: every write that answers with its ticket resolves it first.
+            let ids = try String.fetchAll(db.cachedStatement(sql: """
+                SELECT id FROM ticket WHERE (id = ? OR displayNumber = ?) AND number IS NOT NULL ORDER BY id
+                """), arguments: [trimmed.lowercased(), trimmed.uppercased()])
             guard let text = ids.first else {
                 throw StoreError(.unknownTicket, "no ticket \(trimmed.debugDescription) in this store; `tierline ticket list` shows ids and display numbers")
             }

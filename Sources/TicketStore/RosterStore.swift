@@ -91,7 +91,7 @@ extension TicketDatabase {
     /// Roles by site from the roster (an entry without a role counts as an office site).
     static func roles(_ db: Database) throws -> [SiteID: SiteRole] {
         var roles: [SiteID: SiteRole] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT site, role FROM siteKey WHERE role IS NOT NULL") {
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT site, role FROM siteKey WHERE role IS NOT NULL")) {
             roles[try SiteID(row["site"] as String)] = SiteRole(rawValue: row["role"]) ?? .site
         }
         return roles
@@ -100,7 +100,7 @@ extension TicketDatabase {
     /// Highest valid `seq` of each removed site.
     static func revocations(_ db: Database) throws -> [SiteID: UInt64] {
         var out: [SiteID: UInt64] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT site, revokedAfter FROM siteKey WHERE revokedAfter IS NOT NULL") {
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT site, revokedAfter FROM siteKey WHERE revokedAfter IS NOT NULL")) {
             out[try SiteID(row["site"] as String)] = UInt64(row["revokedAfter"] as Int64)
         }
         return out

@@ -120,7 +120,7 @@ public struct TicketDatabase: Sendable {
     }
 
     package static func identity(_ db: Database) throws -> LocalIdentity {
-        guard let row = try Row.fetchOne(db, sql: "SELECT site, role, publicKey FROM localSite WHERE id = 1") else {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT site, role, publicKey FROM localSite WHERE id = 1")) else {
             throw StoreError(.notInitialized, "this store has no site yet; run `tierline init --site NAME` first")
         }
         return LocalIdentity(site: try SiteID(row["site"]), role: SiteRole(rawValue: row["role"]) ?? .site,
@@ -232,7 +232,7 @@ public struct TicketDatabase: Sendable {
         if let refusal = try copiedStoreRefusal(db, site: me.site) {
             throw StoreError(.refusedWrite, refusal)
         }
-        if let held = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM pendingBlock WHERE origin = ?", arguments: [me.site.rawValue]) {
+        if let held = try Int64.fetchOne(db.cachedStatement(sql: "SELECT MIN(seq) FROM pendingBlock WHERE origin = ?"), arguments: [me.site.rawValue]) {
             throw StoreError(.refusedWrite, "this store holds its own site's block \(held) but not the ones before it (a restore from backup?); import or sync the missing blocks from a peer before writing, so no sequence number is reused")
         }
         return me
@@ -241,24 +241,24 @@ public struct TicketDatabase: Sendable {
     /// The next display number of this site. Never below a number it already used: a restored store
     /// learns its own tickets from peers, and its counter must move past them.
     static func nextNumber(_ db: Database, site: SiteID) throws -> UInt64 {
-        UInt64(try Int64.fetchOne(db, sql: """
+        UInt64(try Int64.fetchOne(db.cachedStatement(sql: """
             SELECT MAX(nextNumber, COALESCE((SELECT MAX(number) + 1 FROM ticket WHERE originSite = ?), 1))
             FROM localSite WHERE id = 1
-            """, arguments: [site.rawValue]) ?? 1)
+            """), arguments: [site.rawValue]) ?? 1)
     }
 
     static func setNextNumber(_ db: Database, _ number: UInt64) throws {
-        try db.execute(sql: "UPDATE localSite SET nextNumber = ? WHERE id = 1", arguments: [Int64(number)])
+        try db.cachedStatement(sql: "UPDATE localSite SET nextNumber = ? WHERE id = 1").execute(arguments: [Int64(number)])
     }
 
     /// The persisted clock of this site.
     static func clock(_ db: Database, maxDrift: UInt64) throws -> HybridClock {
-        HybridClock(last: HLC(rawValue: UInt64(bitPattern: try Int64.fetchOne(db, sql: "SELECT hlc FROM localSite WHERE id = 1") ?? 0)),
+        HybridClock(last: HLC(rawValue: UInt64(bitPattern: try Int64.fetchOne(db.cachedStatement(sql: "SELECT hlc FROM localSite WHERE id = 1")) ?? 0)),
                     maxDrift: maxDrift)
     }
 
     static func saveClock(_ db: Database, _ clock: HybridClock) throws {
-        try db.execute(sql: "UPDATE localSite SET hlc = ? WHERE id = 1", arguments: [Int64(bitPattern: clock.last.rawValue)])
+        try db.cachedStatement(sql: "UPDATE localSite SET hlc = ? WHERE id = 1").execute(arguments: [Int64(bitPattern: clock.last.rawValue)])
     }
 
     // MARK: Replication
@@ -270,7 +270,7 @@ public struct TicketDatabase: Sendable {
 
     package static func vector(_ db: Database) throws -> VersionVector {
         var vector = VersionVector()
-        for row in try Row.fetchAll(db, sql: "SELECT site, seq FROM versionEntry") {
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT site, seq FROM versionEntry")) {
             vector[try SiteID(row["site"])] = UInt64(row["seq"] as Int64)
         }
         return vector
