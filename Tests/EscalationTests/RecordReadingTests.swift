@@ -89,13 +89,47 @@ import Testing
         #expect(canonicalTaken > 50)
     }
 
+    /// Bytes inserted, removed or replaced at random in canonical bodies: wherever the canonical
+    /// reader takes the result, JSONDecoder reads the same record from it.
+    @Test func bodiesAlteredByteByByteReadAsJSONDecoderReadsThem() {
+        var rng = SplitMix(state: 11)
+        let alphabet: [UInt8] = [0x00, 0x0A, 0x1F, 0x20, 0x22, 0x2C, 0x2D, 0x2E, 0x30, 0x31, 0x3A, 0x45, 0x4B, 0x5C, 0x65, 0x7B, 0x7D, 0x7F]
+            + Array("é".utf8) + Array("\u{2028}".utf8)
+        var taken = 0
+        for _ in 0..<20_000 {
+            var bytes = Array(Self.randomRecord(&rng).encoded().utf8)
+            let at = Int(rng.next() % UInt64(bytes.count))
+            let byte = alphabet[Int(rng.next() % UInt64(alphabet.count))]
+            switch rng.next() % 3 {
+            case 0: bytes.insert(byte, at: at)
+            case 1: bytes.remove(at: at)
+            default: bytes[at] = byte
+            }
+            let body = String(decoding: bytes, as: UTF8.self)
+            if let record = EscalationRecord.decodeCanonical(body) {
+                taken += 1
+                #expect(record == Self.reference(body), "\(body.debugDescription)")
+            }
+        }
+        #expect(taken > 100, "some altered bodies are still canonical (a changed digit or letter)")
+    }
+
     @Test func theCanonicalReaderTakesOnlyBodiesItReadsExactly() {
         let record = EscalationRecord(type: .levelFired, at: 1_780_000_000_000)
         #expect(EscalationRecord.decodeCanonical(record.encoded()) == record)
+        // Taken, and read as JSONDecoder reads them: minus zero, a lowercase id, DEL and U+2028 raw.
+        for body in ["{\"at\":-0,\"type\":\"sla_breach\"}", "{\"at\":1,\"cycle\":\"\(UUID().uuidString.lowercased())\",\"type\":\"sla_breach\"}",
+                     "{\"at\":1,\"reason\":\"a\u{7F}\u{2028}b\",\"type\":\"sla_breach\"}"] {
+            #expect(EscalationRecord.decodeCanonical(body) != nil, "\(body)")
+            #expect(EscalationRecord.decodeCanonical(body) == Self.reference(body), "\(body)")
+        }
         for body in ["{\"at\":1,\"type\":\"sla_breach\"} ", "{\"at\":01,\"type\":\"sla_breach\"}", "{\"at\":1,\"reason\":\"a\\nb\",\"type\":\"sla_breach\"}",
                      "{\"at\":1,\"level\":null,\"type\":\"sla_breach\"}", "{\"at\":1,\"type\":\"sla_breach\",\"type\":\"sla_warning\"}",
                      "{\"at\":1e3,\"type\":\"sla_breach\"}", "{\"at\":9223372036854775808,\"type\":\"sla_breach\"}",
-                     "{\"at\":1,\"type\":\"sla_breach\",\"future\":1}", "{\"at\":1}"] {
+                     "{\"at\":1,\"type\":\"sla_breach\",\"future\":1}", "{\"at\":1}",
+                     // Raw control characters in a string: JSON forbids them, so JSONDecoder refuses.
+                     "{\"at\":1,\"reason\":\"a\u{0}b\",\"type\":\"sla_breach\"}", "{\"at\":1,\"reason\":\"a\nb\",\"type\":\"sla_breach\"}",
+                     "{\"at\":1,\"reason\":\"a\u{1F}b\",\"type\":\"sla_breach\"}"] {
             #expect(EscalationRecord.decodeCanonical(body) == nil, "\(body)")
             #expect(EscalationRecord.decode(body) == Self.reference(body), "\(body)")
         }
