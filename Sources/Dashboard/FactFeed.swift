@@ -52,7 +52,7 @@ extension MetricIndex {
     static func facts(_ db: Database, after cursor: Int64, limit: Int) throws -> FactPage {
         let listed = try Row.fetchAll(db, sql: "SELECT ticket, seq FROM metricFeed WHERE seq > ? ORDER BY seq LIMIT ?",
                                       arguments: [cursor, max(1, limit)])
-        let head = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM metricFeed") ?? 0
+        let head = try feedHead(db)
         let ids: [String] = listed.map { $0["ticket"] }
         var rows: [String: TicketMetricRow] = [:]
         if !ids.isEmpty {
@@ -73,7 +73,7 @@ extension MetricIndex {
         let changes = listed.map { FactPage.Change(ticket: $0["ticket"], seq: $0["seq"], facts: rows[$0["ticket"] as String]) }
         let next = changes.last?.seq ?? cursor
         // One number per ticket: counted exactly while few (a bounded index range), else bounded by the numbers.
-        let exact = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (SELECT 1 FROM metricFeed WHERE seq > ? LIMIT 10001)", arguments: [next]) ?? 0
+        let exact = try feedCount(db, after: next, atMost: 10_001)
         let after = exact <= 10_000 ? exact : Int(max(0, head - next))
         return FactPage(changes: changes, cursor: next, head: head, after: after, pending: try pending(db))
     }
@@ -82,19 +82,29 @@ extension MetricIndex {
 extension MetricIndex {
     /// The feed's newest number (0: nothing derived yet).
     public func feedHead() async throws -> Int64 {
-        try await database.writer.read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM metricFeed") ?? 0 }
+        try await database.writer.read { db in try Self.feedHead(db) }
+    }
+
+    static func feedHead(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM metricFeed") ?? 0
+    }
+
+    /// Feed numbers after `seq`, counted up to `atMost` (a bounded read of the index).
+    static func feedCount(_ db: Database, after seq: Int64, atMost: Int) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (SELECT 1 FROM metricFeed WHERE seq > ? LIMIT ?)", arguments: [seq, atMost]) ?? 0
     }
 
     /// The tickets whose facts changed after `cursor`, whoever derived them (this process or
     /// another one on the same store, such as a mirror), up to `limit`; `nil` tickets when more
-    /// changed than that. Only ids are read. - Returns: the tickets and the cursor to ask after next.
+    /// changed than that, or when `cursor` is past the feed's head (its facts were made again from
+    /// nothing, as ``facts(after:limit:)`` says). Only ids are read.
+    /// - Returns: the tickets and the cursor to ask after next.
     public func changedTickets(after cursor: Int64, limit: Int) async throws -> (tickets: [String]?, cursor: Int64) {
         try await database.writer.read { db in
-            let head = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM metricFeed") ?? 0
-            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (SELECT 1 FROM metricFeed WHERE seq > ? LIMIT ?)", arguments: [cursor, limit + 1]) ?? 0
-            guard count <= limit else { return (nil, head) }
+            let head = try Self.feedHead(db)
+            guard cursor <= head, try Self.feedCount(db, after: cursor, atMost: limit + 1) <= limit else { return (nil, head) }
             let tickets = try String.fetchAll(db, sql: "SELECT ticket FROM metricFeed WHERE seq > ? AND seq <= ? ORDER BY seq", arguments: [cursor, head])
-            return (tickets, max(cursor, head))
+            return (tickets, head)
         }
     }
 }

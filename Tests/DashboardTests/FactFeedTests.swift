@@ -146,6 +146,9 @@ import TicketStore
         #expect(none.tickets == [] && none.cursor == changed.cursor)
         let tooMany = try await dashboard.changedTickets(after: start, limit: 1)
         #expect(tooMany.tickets == nil && tooMany.cursor == start + 2)
+        // A cursor past the head (the facts made again from nothing): everything may have changed.
+        let rebuilt = try await dashboard.changedTickets(after: start + 100, limit: 10)
+        #expect(rebuilt.tickets == nil && rebuilt.cursor == start + 2)
     }
 
     /// What waits after a cursor counts tickets, not feed numbers: a ticket derived five times is one.
