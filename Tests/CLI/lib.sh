@@ -33,6 +33,9 @@ fail() {
     if [[ -n ${2:-} ]]; then printf '%s\n' "$2" | head -n 30 | sed 's/^/      /'; fi
     FAILED=$((FAILED + 1))
 }
+wait_exit() { # wait_exit PID [TENTHS]: until PID has ended, at most TENTHS tenths of a second (200).
+    for _ in $(seq 1 "${2:-200}"); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+}
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 elapsed_ms() { echo $((($(date +%s%N) - START_NS) / 1000000)); }
 finish() {

@@ -83,7 +83,7 @@ else
 fi
 check "... while the first mirror still runs" kill -0 "$A_PID"
 kill -TERM "$A_PID"
-for _ in $(seq 1 200); do kill -0 "$A_PID" 2>/dev/null || break; sleep 0.1; done
+wait_exit "$A_PID"
 if kill -0 "$A_PID" 2>/dev/null; then fail "the first mirror stops on SIGTERM"; else A_PID=""; pass "the first mirror stops on SIGTERM"; fi
 took_over() { metrics && [[ $(metric tierline_mirror_connected) == 1 && $(metric tierline_mirror_behind_blocks) == 0 ]]; }
 check "serve's mirror takes the schema over once the first stops (connected, 0 blocks behind)" wait_for 120 took_over
@@ -94,7 +94,7 @@ check "... and follows the store" wait_for 120 has_tickets tl 12
 echo "== b. a node restarted during a PostgreSQL outage counts its lag from its last report"
 check "status has the caught-up report" wait_for 60 bash -c "'$BIN' status --store '$ST' --json | python3 -c 'import json,sys; m = json.load(sys.stdin)[\"mirror\"]; sys.exit(0 if m[\"connected\"] and m[\"behindBlocks\"] == 0 else 1)'"
 kill -TERM "$S_PID"
-for _ in $(seq 1 200); do kill -0 "$S_PID" 2>/dev/null || break; sleep 0.1; done
+wait_exit "$S_PID"
 if kill -0 "$S_PID" 2>/dev/null; then fail "serve stops on SIGTERM"; kill -9 "$S_PID"; fi
 S_PID=""
 pg_cluster_down >/dev/null 2>&1
@@ -110,7 +110,7 @@ caught_up() { metrics && [[ $(metric tierline_mirror_connected) == 1 && $(metric
 check "PostgreSQL back: the mirror catches up" wait_for 120 caught_up
 check "... with every ticket" has_tickets tl 17
 kill -TERM "$S_PID"
-for _ in $(seq 1 200); do kill -0 "$S_PID" 2>/dev/null || break; sleep 0.1; done
+wait_exit "$S_PID"
 if kill -0 "$S_PID" 2>/dev/null; then fail "serve stops on SIGTERM"; kill -9 "$S_PID"; fi
 S_PID=""
 

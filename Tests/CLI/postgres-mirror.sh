@@ -104,7 +104,7 @@ PY
 stop_mirror() {
     kill -TERM "$MIRROR_PID"
     set +e
-    for _ in $(seq 1 300); do kill -0 "$MIRROR_PID" 2>/dev/null || break; sleep 0.1; done
+    wait_exit "$MIRROR_PID" 300
     kill -9 "$MIRROR_PID" 2>/dev/null
     wait "$MIRROR_PID"
     RC=$?
