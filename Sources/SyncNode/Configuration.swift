@@ -111,6 +111,9 @@ public struct NodeConfiguration: Sendable, Codable, Equatable {
     /// The highest protocol version the node's hellos name; not a node.json setting (tests hold a node
     /// at an older version to check that versions meet, `Protocol/PROTOCOL.md` §2.5).
     var highestProtocol = WireVersion.protocolVersion
+    /// How long a peer has from its connection to an open session, ms (§2.9); not a node.json setting
+    /// (tests on a loaded machine give a peer longer, so a slow proof is not refused as `timeout`).
+    var handshakeMillis = 5_000
 
     /// The smallest `maxLineBytes` a node may be configured with: a batch of this implementation's
     /// senders (at most 1 MiB of blocks, or one block of the largest size) always fits in its line.

@@ -509,6 +509,7 @@ extension SessionContext {
         limits = configuration.wireLimits
         readTimeout = .milliseconds(Int64(configuration.idleTimeoutMillis / 2))
         pingIntervalMillis = min(pingIntervalMillis, UInt64(configuration.idleTimeoutMillis / 3))
+        handshakeTimeout = .milliseconds(Int64(configuration.handshakeMillis))
     }
 }
 

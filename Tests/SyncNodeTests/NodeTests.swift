@@ -50,6 +50,8 @@ final class TestSite: @unchecked Sendable {
             $0.peers = peers
             ($0.pollMillis, $0.reconnectMinMillis, $0.reconnectMaxMillis) = (50, 50, 400)
             ($0.batchBlocks, $0.escalationMillis) = (batchBlocks, escalationMillis)
+            // A peer's proof may take seconds on a loaded machine; no test here waits for the window.
+            $0.handshakeMillis = 60_000
         }
         configure(&config)
         try config.validate()

@@ -39,7 +39,7 @@ public func admit(_ members: [(db: TicketDatabase, key: SiteKey)]) throws {
 }
 
 /// Polls `condition` every 50 ms until it holds. The bound only ends a test that would otherwise
-/// hang: it is generous (at least 60 s, whatever `seconds` asks) so that a loaded machine does not
+/// hang: it is generous (at least 120 s, whatever `seconds` asks) so that a loaded machine does not
 /// fail a test whose condition is merely late. With `clock`, each poll also moves the injected clock
 /// by `step` ms, for conditions that wait on the store's or ticker's time rather than on sockets.
 public func eventually(_ seconds: Double, _ what: String, clock: TestClock? = nil, step: UInt64 = 0,
@@ -53,11 +53,11 @@ public func eventually(_ seconds: Double, _ what: String, clock: TestClock? = ni
 
 /// ``eventually(_:_:clock:step:_:)`` for a condition that must be awaited (an actor's state).
 public func eventually(_ seconds: Double, _ what: String, _ condition: () async throws -> Bool) async throws {
-    let deadline = Date().addingTimeInterval(max(seconds, 60))
+    let deadline = Date().addingTimeInterval(max(seconds, 120))
     while Date() < deadline {
         if try await condition() { return }
         try await Task.sleep(for: .milliseconds(50))
     }
-    Issue.record("timed out after \(max(seconds, 60)) s waiting until \(what)")
+    Issue.record("timed out after \(max(seconds, 120)) s waiting until \(what)")
     throw CancellationError()
 }
