@@ -63,6 +63,8 @@ public struct LocalBatch: ~Copyable {
     var summary = Summary()
     /// Records to derive from created tickets once they are folded (``follow(_:with:)``).
     var follows: [(id: UUID, derive: RecordDerivation)] = []
+    /// The connection's page cache, grown as the batch rewrites stored tickets.
+    let pageCache: PageCacheBudget
 
     /// Opens a ticket (as ``TicketDatabase/createTicket(_:)``) and returns its id.
     /// - Parameter fields: further fields to set in the same changes, replacing the draft's value of
@@ -151,6 +153,7 @@ public struct LocalBatch: ~Copyable {
                                        arguments: [id.lowercased])
             guard let row else { throw StoreError(.unknownTicket, "no ticket \(id.lowercased) in this store") }
             before[id] = (row["status"] as String?) == Status.closed.rawValue ? .closed : .open
+            try pageCache.hold(storedTickets: before.count)
         }
     }
 
@@ -278,11 +281,14 @@ extension TicketDatabase {
         guard let key else { throw StoreError(.refusedWrite, "this store was opened without its site key; local writes need it") }
         return try writer.writeWithoutTransaction { db in
             var summary = LocalBatch.Summary()
+            let pageCache = PageCacheBudget(db)
+            // After the commit or rollback: the batch's pages are clean then, and the cache frees them.
+            defer { pageCache.restore() }
             try db.inTransaction(.immediate) {
                 let me = try Self.checkLocalWrite(db, key: key)
                 var batch = LocalBatch(db: db, store: self, site: me.site, key: key, clock: try Self.clock(db, maxDrift: maxDrift),
                                        vector: try Self.vector(db), number: try Self.nextNumber(db, site: me.site),
-                                       role: try Self.roles(db)[me.site] ?? .site)
+                                       role: try Self.roles(db)[me.site] ?? .site, pageCache: pageCache)
                 try writes(&batch)
                 summary = try batch.finish()
                 try faultHook?("beforeCommit")
@@ -297,4 +303,43 @@ extension TicketDatabase {
     /// Checks a draft as ``createTicket(_:follow:)`` does, writing nothing: for a caller that must
     /// refuse a whole file before its first transaction.
     public func check(_ draft: TicketDraft) throws { try validate(draft) }
+}
+
+/// Lets a batch's connection cache about as many pages as the stored tickets it rewrites take in the
+/// store, up to ``maxKiB``. An update of a stored ticket dirties pages all over the store's b-trees
+/// (its row, a dozen index entries, its tag rows); a cache too small for them spills them to the WAL
+/// in the middle of the transaction and reads them back for the next write, which took a third of a
+/// 200,000-update batch (`tierline-bench --only w1`). Creates append at the b-trees' right edges and
+/// gain nothing from it, so only rewritten stored tickets count, and a batch of the sizes the import
+/// and single writes use never grows it.
+final class PageCacheBudget {
+    /// Store bytes per ticket, KiB, rounded up (W1's store: about 1.8 KB a ticket with its indexes and blocks).
+    static let kibPerStoredTicket = 2
+    static let maxKiB = 262_144
+    private let db: Database
+    /// The connection's own setting (`PRAGMA cache_size`'s value), read when the batch first grows it.
+    private var original: Int?
+    /// The cache the batch has: the store's own (``TicketDatabase/pageCacheKiB``) until it grows it.
+    private var kib = TicketDatabase.pageCacheKiB
+
+    init(_ db: Database) { self.db = db }
+
+    /// Grows the cache to hold `storedTickets` rewritten tickets, doubling it at least, so a large
+    /// batch sets it a handful of times and a small one never.
+    func hold(storedTickets: Int) throws {
+        let needed = min(Self.maxKiB, storedTickets * Self.kibPerStoredTicket)
+        guard needed > kib else { return }
+        if original == nil { original = try Int.fetchOne(db, sql: "PRAGMA cache_size") }
+        kib = min(Self.maxKiB, max(needed, kib * 2))
+        try db.execute(sql: "PRAGMA cache_size = \(-kib)")
+    }
+
+    /// Sets the connection's own setting back if the batch grew it (lowering the limit frees the
+    /// clean pages above it). Setting `cache_size` on an open connection does not fail.
+    func restore() {
+        guard let original else { return }
+        try? db.execute(sql: "PRAGMA cache_size = \(original)")
+        self.original = nil
+        kib = TicketDatabase.pageCacheKiB
+    }
 }

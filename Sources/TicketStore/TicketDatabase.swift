@@ -93,8 +93,11 @@ public struct TicketDatabase: Sendable {
     /// to 16 MiB (SQLite's default of 2 MiB spills a large write to the WAL and reads it back).
     public static func prepare(_ db: Database, synchronous: String) throws {
         try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
-        try db.execute(sql: "PRAGMA cache_size = -16384")
+        try db.execute(sql: "PRAGMA cache_size = \(-pageCacheKiB)")
     }
+
+    /// The page cache of a store's connections, KiB (a large batch grows its own: ``PageCacheBudget``).
+    static let pageCacheKiB = 16_384
 
     // MARK: Identity
 
