@@ -41,7 +41,8 @@ public struct TicketPage: Sendable {
 }
 
 extension TicketDatabase {
-    /// A page of the tickets `query` selects, most recently changed first (then by id, larger first).
+    /// A page of the tickets `query` selects, most recently changed first (then the one this store
+    /// took in last first: the list indexes' rowid, which no other replica shares).
     /// - Throws: `.invalidInput` for a cursor this store did not make.
     public func listTickets(_ query: TicketListQuery) throws -> TicketPage {
         let limit = Self.pageSize(query)
@@ -90,13 +91,18 @@ extension TicketDatabase {
             }
             // The first term repeats what the OR implies, so SQLite starts the index read at the
             // cursor instead of walking from the top and skipping every row of the pages before.
+            // Among tickets with the cursor's stamp, those after its ticket in rowid order follow (the
+            // subquery is read once).
             conditions.append("COALESCE(t.updatedHLC, 0) <= \(stamp)")
-            conditions.append("(COALESCE(t.updatedHLC, 0) < \(stamp) OR (COALESCE(t.updatedHLC, 0) = \(stamp) AND t.id < \(id)))")
+            conditions.append("""
+                (COALESCE(t.updatedHLC, 0) < \(stamp) OR (COALESCE(t.updatedHLC, 0) = \(stamp) \
+                AND t.rowid < (SELECT rowid FROM ticket WHERE id = \(id))))
+                """)
         }
         let filter = conditions.joined(operator: .and)
         return """
             SELECT \(TicketRow.columns) FROM ticket t WHERE \(filter)
-            ORDER BY COALESCE(t.updatedHLC, 0) DESC, t.id DESC LIMIT \(pageSize(query) + 1)
+            ORDER BY COALESCE(t.updatedHLC, 0) DESC, t.rowid DESC LIMIT \(pageSize(query) + 1)
             """
     }
 

@@ -26,13 +26,17 @@ import TicketModel
             query.cursor = next
         }
         #expect(seen.map(\.id).sorted() == ids.sorted())
-        // Newest change first; among equal stamps, the larger id first.
-        let stamps = try store.writer.read { db in
-            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT id, updatedHLC FROM ticket").map { ($0["id"] as String, $0["updatedHLC"] as Int64) })
+        #expect(Set(seen.map(\.id)).count == seen.count, "no ticket twice")
+        // Newest change first; among equal stamps, the one this store took in last first (its rowid).
+        let keys = try store.writer.read { db in
+            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT id, updatedHLC, rowid FROM ticket").map {
+                ($0["id"] as String, (stamp: $0["updatedHLC"] as Int64, rowid: $0["rowid"] as Int64))
+            })
         }
-        let keys = seen.map { (stamp: stamps[$0.id] ?? 0, id: $0.id) }
-        #expect(Set(stamps.values).count < ids.count, "the batch's tickets share a stamp")
-        #expect(zip(keys, keys.dropFirst()).allSatisfy { $0.stamp > $1.stamp || ($0.stamp == $1.stamp && $0.id > $1.id) })
+        let listed = seen.compactMap { keys[$0.id] }
+        #expect(Set(listed.map(\.stamp)).count < ids.count, "the batch's tickets share a stamp")
+        #expect(zip(listed, listed.dropFirst()).allSatisfy { $0.stamp > $1.stamp || ($0.stamp == $1.stamp && $0.rowid > $1.rowid) })
+        #expect(Array(seen.map(\.id).suffix(11)) == ids.prefix(11).reversed(), "the batch's tickets, last created first")
     }
 
     @Test func ticketListPagesThroughTiedStampsOnceEach() throws {
