@@ -85,9 +85,7 @@ func openStore(_ folder: String, site: String?, role: SiteRole, key: SiteKey, sy
 /// which the store's API does not offer; the store reaches its pool only from inside its own package.
 func openStoreAndPool(_ folder: String, site: String?, role: SiteRole, key: SiteKey, synchronous: String) throws -> (store: TicketDatabase, pool: DatabasePool) {
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-    var config = Configuration()
-    config.prepareDatabase { db in try TicketDatabase.prepare(db, synchronous: synchronous) }
-    let pool = try DatabasePool(path: folder + "/tierline.sqlite", configuration: config)
+    let pool = try TicketDatabase.openPool(path: folder + "/tierline.sqlite", synchronous: synchronous)
     let db = try TicketDatabase(pool, key: key)
     if let site { try db.initialize(site: try SiteID(site), role: role) }
     return (db, pool)

@@ -68,3 +68,20 @@ import TicketModel
         }
     }
 }
+
+/// Every connection of a store file has the store's settings: the writer and each reader.
+@Suite struct StoreConnectionSettingsTests {
+    @Test func theWriterAndReadersOfAStoreFileHaveTheStoresSettings() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("settings-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let pool = try TicketDatabase.openPool(path: folder + "/tierline.sqlite")
+        let settings = { (db: Database) throws -> [String] in
+            try ["synchronous", "cache_size", "wal_autocheckpoint", "journal_mode"].map { try String.fetchOne(db, sql: "PRAGMA \($0)") ?? "-" }
+        }
+        let expected = ["2", "\(-TicketDatabase.pageCacheKiB)", "\(TicketDatabase.checkpointPages)", "wal"]
+        let writer = try pool.writeWithoutTransaction(settings)
+        #expect(writer == expected, "the writer: synchronous FULL, the cache, the checkpoint interval, WAL: \(writer)")
+        #expect(try pool.read(settings) == expected, "a reader")
+    }
+}
