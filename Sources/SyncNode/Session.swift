@@ -52,6 +52,17 @@ public struct SyncProgress: Sendable, Equatable {
 }
 
 /// Settings every session of a node shares.
+extension SessionContext {
+    /// The handshake window of the sessions this process dials (``SyncClient``): 5 s, as
+    /// `Protocol/PROTOCOL.md` §2.4 says. Not a setting: tests on a loaded machine lengthen it, as they
+    /// do a node's own window (``NodeConfiguration/handshakeMillis``).
+    static var dialedHandshakeTimeout: TimeAmount {
+        get { dialedHandshakeWindow.withLockedValue { $0 } }
+        set { dialedHandshakeWindow.withLockedValue { $0 = newValue } }
+    }
+    private static let dialedHandshakeWindow = NIOLockedValueBox(TimeAmount.seconds(5))
+}
+
 struct SessionContext: Sendable {
     var identity: LocalIdentity
     var key: SiteKey

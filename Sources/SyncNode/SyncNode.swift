@@ -452,6 +452,7 @@ public enum SyncClient {
                          protocolVersion: Int = WireVersion.protocolVersion) async throws -> SessionSummary {
         var context = SessionContext(identity: identity, key: key, store: access, feed: ChangeFeed(), logger: logger,
                                      batchBlocks: batchBlocks)
+        context.handshakeTimeout = SessionContext.dialedHandshakeTimeout
         context.plainSites = plainSites
         context.protocolVersion = protocolVersion
         let conflictsBefore = try await access.run { try $0.conflictCount() }

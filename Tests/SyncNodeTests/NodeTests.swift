@@ -23,6 +23,9 @@ final class TestSite: @unchecked Sendable {
     ///   - clockAhead: how far this site's wall clock runs ahead, ms.
     ///   - applyGate: holds the apply of received batches where the test says (see ``ApplyGate``).
     init(_ site: String, role: SiteRole = .site, clockAhead: UInt64 = 0, applyGate: ApplyGate? = nil) throws {
+        // The sessions the tests dial may take seconds to prove themselves on a loaded machine, as
+        // the nodes' own (``start``); no test here waits for a handshake window.
+        SessionContext.dialedHandshakeTimeout = .seconds(60)
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("tierline-node-\(site)-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var db = try TicketDatabase(TicketDatabase.openPool(path: folder + "/tierline.sqlite"), key: key,
