@@ -41,8 +41,9 @@ public struct TicketPage: Sendable {
 }
 
 extension TicketDatabase {
-    /// A page of the tickets `query` selects, most recently changed first (then the one this store
-    /// took in last first: the list indexes' rowid, which no other replica shares).
+    /// A page of the tickets `query` selects, most recently changed first, and tickets changed at the
+    /// same stamp in descending order of their rows here (rowid: for a batch's new tickets, the last
+    /// created first; another replica may order such a tie differently).
     /// - Throws: `.invalidInput` for a cursor this store did not make.
     public func listTickets(_ query: TicketListQuery) throws -> TicketPage {
         let limit = Self.pageSize(query)
@@ -92,11 +93,12 @@ extension TicketDatabase {
             // The first term repeats what the OR implies, so SQLite starts the index read at the
             // cursor instead of walking from the top and skipping every row of the pages before.
             // Among tickets with the cursor's stamp, those after its ticket in rowid order follow (the
-            // subquery is read once).
+            // subquery is read once). A cursor whose ticket is gone (a withdrawn site's, 2.6.1) lists
+            // that stamp's tickets again from the first: a page may repeat, none is skipped.
             conditions.append("COALESCE(t.updatedHLC, 0) <= \(stamp)")
             conditions.append("""
                 (COALESCE(t.updatedHLC, 0) < \(stamp) OR (COALESCE(t.updatedHLC, 0) = \(stamp) \
-                AND t.rowid < (SELECT rowid FROM ticket WHERE id = \(id))))
+                AND t.rowid < COALESCE((SELECT rowid FROM ticket WHERE id = \(id)), \(Int64.max))))
                 """)
         }
         let filter = conditions.joined(operator: .and)

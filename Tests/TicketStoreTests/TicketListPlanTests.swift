@@ -131,6 +131,11 @@ import TicketModel
             let lines = try plan(db, try TicketDatabase.listRequest(ids))
             #expect(lines.contains { $0.contains("USING INDEX sqlite_autoindex_ticket_1 (id=?)") }, "\(lines)")
             expectIndexed("ids", lines, walks: "t", sorts: "only the ids given")
+            var idsNext = ids
+            idsNext.cursor = "1700000000000.00000000-0000-0000-0000-000000000000"
+            let nextLines = try plan(db, try TicketDatabase.listRequest(idsNext))
+            #expect(nextLines.contains { $0.contains("USING INDEX sqlite_autoindex_ticket_1 (id=?)") }, "\(nextLines)")
+            expectIndexed("ids, next page", nextLines, walks: "t", sorts: "only the ids given")
         }
     }
 

@@ -5,7 +5,8 @@ import TicketModel
 @testable import TicketStore
 
 /// Pages continue where the last one stopped, also among tickets with the same stamp: a batch's
-/// tickets share their block's stamp, so only the id tells their order.
+/// tickets share their block's stamp, so the lists by last activity tell them apart by rowid, and
+/// the lists by creation by id.
 @Suite struct TicketPagingTests {
     /// Eleven tickets from one batch (one block, one stamp) and two written alone after them.
     private func store() throws -> (TicketDatabase, [String]) {
@@ -37,6 +38,27 @@ import TicketModel
         #expect(Set(listed.map(\.stamp)).count < ids.count, "the batch's tickets share a stamp")
         #expect(zip(listed, listed.dropFirst()).allSatisfy { $0.stamp > $1.stamp || ($0.stamp == $1.stamp && $0.rowid > $1.rowid) })
         #expect(Array(seen.map(\.id).suffix(11)) == ids.prefix(11).reversed(), "the batch's tickets, last created first")
+    }
+
+    /// A withdrawn site's tickets leave the store (`RosterStore.withdraw`): a cursor naming one lists
+    /// its stamp's tickets again from the first rather than skip the rest of them.
+    @Test func aCursorWhoseTicketIsGoneSkipsNoTicketOfItsTie() throws {
+        let store = try makeStore("north")
+        var ids: [UUID] = []
+        try store.batch { batch in for n in 0..<10 { ids.append(try batch.create(TicketDraft(subject: "tied \(n)"))) } }
+        let first = try store.listTickets(TicketListQuery(limit: 3))
+        let cursor = try #require(first.next)
+        let named = String(try #require(cursor.split(separator: ".", maxSplits: 1).last))
+        try store.writer.write { db in try db.execute(sql: "DELETE FROM ticket WHERE id = ?", arguments: [named]) }
+        var seen = first.tickets.map(\.id), query = TicketListQuery(limit: 3, cursor: cursor)
+        for _ in 0..<20 {
+            let page = try store.listTickets(query)
+            seen += page.tickets.map(\.id)
+            guard let next = page.next else { break }
+            query.cursor = next
+        }
+        #expect(Set(seen) == Set(ids.map(\.lowercased)), "every ticket listed, the gone one from the first page too")
+        #expect(seen.count == 3 + 9, "the tie listed again from its first ticket, once")
     }
 
     @Test func ticketListPagesThroughTiedStampsOnceEach() throws {
