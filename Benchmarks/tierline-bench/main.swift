@@ -133,14 +133,17 @@ func rawLoopback(bytes: Int) throws -> Double {
 
 let root = FileManager.default.temporaryDirectory.appendingPathComponent("tierline-bench-\(UUID().uuidString.prefix(8))").path
 try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-// `--keep` leaves the stores in place (to inspect them with sqlite3); the path goes to stderr.
+// `--keep` leaves the stores in place (to inspect them with sqlite3); the path goes to stderr, also
+// with `--json-only` (whose stdout stays JSON lines alone).
 let keep = options.keep
 defer { if !keep { try? FileManager.default.removeItem(atPath: root) } }
-if keep { note("stores in \(root)") }
+if keep { warn("stores in \(root)") }
 if options.dashboard {
     let sizes = options.sizeList
     try await dashboardBench(sizes: sizes, root: root)
     printTable("dashboard summary over \(sizes.map(String.init).joined(separator: ", ")) tickets")
+    // `exit` skips the `defer` above.
+    if !keep { try? FileManager.default.removeItem(atPath: root) }
     exit(0)
 }
 
