@@ -99,6 +99,7 @@ public struct TicketDatabase: Sendable {
     /// 16 MiB (SQLite's default of 2 MiB spills a large write to the WAL and reads it back), and a
     /// checkpoint once the WAL holds ``checkpointPages`` pages.
     public static func prepare(_ db: Database, synchronous: String) throws {
+        precondition(["OFF", "NORMAL", "FULL", "EXTRA"].contains(synchronous), "synchronous is OFF, NORMAL, FULL or EXTRA")
         try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
         try db.execute(sql: "PRAGMA cache_size = \(-pageCacheKiB)")
         try db.execute(sql: "PRAGMA wal_autocheckpoint = \(checkpointPages)")
