@@ -51,7 +51,6 @@ public struct SyncProgress: Sendable, Equatable {
     public var bytesOut = 0
 }
 
-/// Settings every session of a node shares.
 extension SessionContext {
     /// The handshake window of the sessions this process dials (``SyncClient``): 5 s, as
     /// `Protocol/PROTOCOL.md` §2.4 says. Not a setting: tests on a loaded machine lengthen it, as they
@@ -63,6 +62,7 @@ extension SessionContext {
     private static let dialedHandshakeWindow = NIOLockedValueBox(TimeAmount.seconds(5))
 }
 
+/// Settings every session of a node shares.
 struct SessionContext: Sendable {
     var identity: LocalIdentity
     var key: SiteKey
