@@ -21,7 +21,7 @@ import Workspace
     for size in sizes {
         let folder = root + "/dashboard-\(size)"
         let coordinatorKey = SiteKey.generate()
-        let (store, pool) = try openStoreAndPool(folder, site: "hub", role: .coordinator, key: coordinatorKey, synchronous: "OFF")
+        let (store, pool) = try openStoreAndPool(folder, site: "hub", role: .coordinator, key: coordinatorKey, synchronous: .off)
         let desk = try EscalationDesk(store: store)
         _ = try desk.publish(Data(benchConfig.utf8), file: "bench", actor: "bench")
         // The agent the workspace's pages are read as: published before the facts are derived (a new

@@ -16,7 +16,7 @@ import TicketStore
     note("intake: \(clients) clients × \(requests) tickets, a transaction each, then grouped…")
     var rates: [Int: Double] = [:]
     for maxBatch in [1, 128] {
-        let (store, pool) = try openStoreAndPool(root + "/intake-\(maxBatch)", site: "north", role: .site, key: SiteKey.generate(), synchronous: "FULL")
+        let (store, pool) = try openStoreAndPool(root + "/intake-\(maxBatch)", site: "north", role: .site, key: SiteKey.generate(), synchronous: .full)
         let token = try store.addAPIToken(name: "bench", channels: [])
         let routes = IntakeRoutes(service: try IntakeService(store: store, routing: nil, maxBatch: maxBatch))
         let router = Router()

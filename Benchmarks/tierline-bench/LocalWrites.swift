@@ -127,7 +127,7 @@ enum TierlineMapping {
     let indexedUpdate = try timed { try indexed.queue.write { db in for (i, op) in ops.enumerated() { try indexed.apply(op, db, serial: i) } } }
     let indexedBytes = try indexed.fileBytes()
 
-    let (store, pool) = try openStoreAndPool(root + "/w1", site: "north", role: .site, key: SiteKey.generate(), synchronous: "NORMAL")
+    let (store, pool) = try openStoreAndPool(root + "/w1", site: "north", role: .site, key: SiteKey.generate(), synchronous: .normal)
     var ids: [UUID] = []
     ids.reserveCapacity(ticketCount)
     let create = try timed { try store.batch { batch in for t in tickets { ids.append(try TierlineMapping.create(t, in: &batch)) } } }
@@ -265,8 +265,8 @@ func applyDelta(_ delta: Delta, to store: TicketDatabase) throws -> ApplyReport 
     note("W2: \(base) shared tickets, \(updates) concurrent updates on each of two replicas, \(perCommit) per commit…")
     let tickets = Workload.tickets(base, seed: 42)
     let eastKey = SiteKey.generate(), westKey = SiteKey.generate()
-    let east = try openStore(root + "/w2-east", site: "east", role: .site, key: eastKey, synchronous: "NORMAL")
-    let west = try openStore(root + "/w2-west", site: "west", role: .site, key: westKey, synchronous: "NORMAL")
+    let east = try openStore(root + "/w2-east", site: "east", role: .site, key: eastKey, synchronous: .normal)
+    let west = try openStore(root + "/w2-west", site: "west", role: .site, key: westKey, synchronous: .normal)
     try east.learn(keys: [try SiteID("west"): westKey.publicKey])
     try west.learn(keys: [try SiteID("east"): eastKey.publicKey])
     var ids: [UUID] = []

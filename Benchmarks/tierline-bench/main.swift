@@ -72,18 +72,18 @@ var roundFigures: [Figure] = []
 
 /// A store in `folder`; `durable: false` skips fsync (only to fill the laptop quickly).
 func openStore(_ folder: String, site: String?, role: SiteRole, key: SiteKey, durable: Bool) throws -> TicketDatabase {
-    try openStore(folder, site: site, role: role, key: key, synchronous: durable ? "FULL" : "OFF")
+    try openStore(folder, site: site, role: role, key: key, synchronous: durable ? .full : .off)
 }
 
 /// A store in `folder` with the given `PRAGMA synchronous` (W1 and W2 use NORMAL, as the peers do).
-func openStore(_ folder: String, site: String?, role: SiteRole, key: SiteKey, synchronous: String) throws -> TicketDatabase {
+func openStore(_ folder: String, site: String?, role: SiteRole, key: SiteKey, synchronous: TicketDatabase.Synchronous) throws -> TicketDatabase {
     try openStoreAndPool(folder, site: site, role: role, key: key, synchronous: synchronous).store
 }
 
 /// A store in `folder` and the SQLite pool under it. The bench opens the pool itself and keeps it, to
 /// read and tune SQLite beside the store (a plain count as a baseline, a checkpoint, `synchronous`),
 /// which the store's API does not offer; the store reaches its pool only from inside its own package.
-func openStoreAndPool(_ folder: String, site: String?, role: SiteRole, key: SiteKey, synchronous: String) throws -> (store: TicketDatabase, pool: DatabasePool) {
+func openStoreAndPool(_ folder: String, site: String?, role: SiteRole, key: SiteKey, synchronous: TicketDatabase.Synchronous) throws -> (store: TicketDatabase, pool: DatabasePool) {
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     let pool = try TicketDatabase.openPool(path: folder + "/tierline.sqlite", synchronous: synchronous)
     let db = try TicketDatabase(pool, key: key)
@@ -390,7 +390,7 @@ exit(peerFailures.isEmpty ? 0 : 3)
 /// The escalation ticker: one pass over every open ticket (fold, evaluate, write what is due),
 /// beside the fold alone and a plain SQLite scan of the same blocks, in the same run.
 @MainActor func escalationBench(root: String, tickets: Int) async throws {
-    let (deskStore, deskPool) = try openStoreAndPool(root + "/desk", site: "central", role: .coordinator, key: SiteKey.generate(), synchronous: "OFF")
+    let (deskStore, deskPool) = try openStoreAndPool(root + "/desk", site: "central", role: .coordinator, key: SiteKey.generate(), synchronous: .off)
     let desk = try EscalationDesk(store: deskStore)
     _ = try desk.publish(Data(benchConfig.utf8), file: "bench", actor: "bench")
     let deskTickets = min(tickets, 2_000)

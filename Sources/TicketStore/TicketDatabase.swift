@@ -81,9 +81,19 @@ public struct TicketDatabase: Sendable {
     /// The system's wall time in milliseconds.
     public static func systemMillis() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
 
+    /// How a commit waits for the disk (SQLite's `PRAGMA synchronous`).
+    public enum Synchronous: String, Sendable {
+        /// On disk when the commit returns: a store's setting.
+        case full = "FULL"
+        /// On disk at the next checkpoint (the peers' setting in the benchmarks).
+        case normal = "NORMAL"
+        /// Left to the operating system (benchmarks that fill a store to read it).
+        case off = "OFF"
+    }
+
     /// Opens (or creates) a WAL database file with `synchronous=FULL`: a write is on disk when it
-    /// returns. (`synchronous` other than FULL is for benchmarks and bulk tools that say so.)
-    public static func openPool(path: String, synchronous: String = "FULL") throws -> DatabasePool {
+    /// returns. (Another `synchronous` is for benchmarks that say so.)
+    public static func openPool(path: String, synchronous: Synchronous = .full) throws -> DatabasePool {
         var config = Configuration()
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in try Self.prepare(db, synchronous: synchronous) }
@@ -91,16 +101,15 @@ public struct TicketDatabase: Sendable {
         // GRDB sets up WAL on a pool's writer after `prepareDatabase`, and with it `synchronous =
         // NORMAL`, under which a commit is not on disk until the next checkpoint: the writer, the
         // only connection that commits, gets the store's setting again.
-        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)") }
         return pool
     }
 
     /// The settings of every connection to a store: `synchronous` as given, a page cache of up to
     /// 16 MiB (SQLite's default of 2 MiB spills a large write to the WAL and reads it back), and a
     /// checkpoint once the WAL holds ``checkpointPages`` pages.
-    public static func prepare(_ db: Database, synchronous: String) throws {
-        precondition(["OFF", "NORMAL", "FULL", "EXTRA"].contains(synchronous), "synchronous is OFF, NORMAL, FULL or EXTRA")
-        try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+    public static func prepare(_ db: Database, synchronous: Synchronous) throws {
+        try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
         try db.execute(sql: "PRAGMA cache_size = \(-pageCacheKiB)")
         try db.execute(sql: "PRAGMA wal_autocheckpoint = \(checkpointPages)")
     }
