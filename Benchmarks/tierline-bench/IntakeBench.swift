@@ -28,7 +28,9 @@ import TicketStore
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for c in 0..<clients {
                     group.addTask {
-                        try await TestClient.withClient(host: "127.0.0.1", port: port) { http in
+                        // A read timeout far past any answer's time on a loaded machine (the client's own is 15 s):
+                        // the rate is the figure here, and a slow answer must not end the run.
+                        try await TestClient.withClient(host: "127.0.0.1", port: port, configuration: .init(timeout: .seconds(300))) { http in
                             for r in 0..<requests {
                                 var headers = HTTPFields()
                                 headers[.contentType] = "application/json"
