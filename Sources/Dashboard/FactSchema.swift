@@ -57,6 +57,30 @@ enum FactSchema {
                 INSERT INTO metricFeed (ticket, seq) SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM metricTicket;
                 """)
         }
+        migrator.registerMigration("dashboard/v6-dirty-versions") { db in
+            // ``MetricIndex/refresh(now:batch:progress:shouldContinue:)`` derives a batch from a read
+            // snapshot while it writes the one before. It writes what it derived only if the ticket was
+            // not written since: every write lists the ticket again under a new number, never used
+            // before (AUTOINCREMENT), so an unchanged number means an unchanged ticket.
+            try db.execute(sql: """
+                DROP TRIGGER IF EXISTS metricDirty_insert;
+                DROP TRIGGER IF EXISTS metricDirty_update;
+                DROP TRIGGER IF EXISTS metricDirty_delete;
+                CREATE TABLE metricDirty_new (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE);
+                INSERT INTO metricDirty_new (id) SELECT id FROM metricDirty ORDER BY rowid;
+                DROP TABLE metricDirty;
+                ALTER TABLE metricDirty_new RENAME TO metricDirty;
+                CREATE TRIGGER metricDirty_insert AFTER INSERT ON ticket BEGIN
+                  INSERT OR REPLACE INTO metricDirty (id) VALUES (NEW.id);
+                END;
+                CREATE TRIGGER metricDirty_update AFTER UPDATE ON ticket BEGIN
+                  INSERT OR REPLACE INTO metricDirty (id) VALUES (NEW.id);
+                END;
+                CREATE TRIGGER metricDirty_delete AFTER DELETE ON ticket BEGIN
+                  INSERT OR REPLACE INTO metricDirty (id) VALUES (OLD.id);
+                END;
+                """)
+        }
         return migrator
     }
 

@@ -71,6 +71,15 @@ public struct MetricIndex: Sendable {
     @discardableResult
     public func refresh(now: Int64, batch: Int = 200, progress: ((Int, Int) -> Void)? = nil,
                         shouldContinue: () -> Bool = { true }) async throws -> RefreshReport {
+        try await refresh(now: now, batch: batch, progress: progress, shouldContinue: shouldContinue, afterPreparing: nil)
+    }
+
+    /// ``refresh(now:batch:progress:shouldContinue:)``, calling `afterPreparing` with the tickets of
+    /// each batch once their facts are derived from the read snapshot and before they are stored
+    /// (tests write there, as another writer could).
+    @discardableResult
+    package func refresh(now: Int64, batch: Int = 200, progress: ((Int, Int) -> Void)? = nil, shouldContinue: () -> Bool = { true },
+                         afterPreparing: (@Sendable ([String]) async throws -> Void)?) async throws -> RefreshReport {
         var report = RefreshReport()
         let (library, total) = try await database.writer.write { db in
             // The configuration is read in the transaction that clears its flag: a version arriving
@@ -81,37 +90,29 @@ public struct MetricIndex: Sendable {
             }
             return (ConfigLibrary(bodies: try String.fetchAll(db, sql: "SELECT body FROM configVersion ORDER BY id")), try Self.dirtyCount(db))
         }
-        while shouldContinue() {
+        // Two stages, so that a store's two cores both work: a read snapshot folds and evaluates the
+        // next batch (most of the work) while the writer stores the batch before it.
+        let database = database
+        @Sendable func prepare(after: Int64?) async throws -> [Prepared] {
+            let prepared = try await database.writer.read { db in try Self.prepare(db, after: after, limit: batch, library: library, now: now) }
+            try await afterPreparing?(prepared.map(\.id))
+            return prepared
+        }
+        var next = try await prepare(after: nil)
+        while shouldContinue(), !next.isEmpty {
+            let prepared = next
+            async let following = prepare(after: prepared.last?.version)
             let (ids, failed) = try await database.writer.write { db in
-                // In the order listed (a first derivation lists tickets in the store's order): tickets
-                // written together share blocks, which the reader then decodes once.
-                let ids = try String.fetchAll(db, sql: "SELECT id FROM metricDirty ORDER BY rowid LIMIT ?", arguments: [batch])
-                var failed: [(id: String, error: String)] = []
-                let reader = try TicketDatabase.StateReader(db)
-                // The batch's moves of the per-day sums, written once at its end.
-                var days = DayMoves()
-                for id in ids {
-                    do {
-                        var moved = DayMoves()
-                        try db.inSavepoint {
-                            try Self.derive(db, id, library: library, now: now, reader: reader, days: &moved)
-                            return .commit
-                        }
-                        days.add(moved)
-                    } catch {
-                        // One bad ticket must not hold back the others: drop its facts and go on.
-                        try Self.removeFacts(db, id, days: &days)
-                        failed.append((id, "\(error)"))
-                    }
-                }
-                try days.write(db)
-                return (ids, failed)
+                try Self.store(db, prepared, library: library, now: now)
             }
+            next = try await following
+            // Listing numbers only grow, so what follows the last one holds every ticket listed since;
+            // the last round looks from the start, for a ticket this refresh found listed and left so.
+            if next.isEmpty { next = try await prepare(after: nil) }
             let count = ids.count
             if let listed = report.tickets {
                 report.tickets = listed.count + count > RefreshReport.listedLimit ? nil : listed + ids
             }
-            guard count > 0 else { break }
             report.derived += count
             report.failed += failed
             progress?(min(report.derived, total), max(total, report.derived))
@@ -138,10 +139,17 @@ public struct MetricIndex: Sendable {
     static func derive(_ db: Database, _ id: String, library: ConfigLibrary, now: Int64,
                        reader: TicketDatabase.StateReader, days: inout DayMoves) throws {
         try removeFacts(db, id, days: &days)
+        if let row = try facts(db, id, library: library, now: now, reader: reader) { try insert(db, row, days: &days) }
+    }
+
+    /// The facts of one ticket as `db` sees it, written nowhere: `nil` for a ticket with none (deleted,
+    /// gone, or not created yet).
+    static func facts(_ db: Database, _ id: String, library: ConfigLibrary, now: Int64,
+                      reader: TicketDatabase.StateReader) throws -> TicketMetricRow? {
         guard let stored = try Row.fetchOne(db.cachedStatement(sql: "SELECT status, deleted FROM ticket WHERE id = ?"), arguments: [id]),
-              !(stored["deleted"] as Bool), let uuid = UUID(uuidString: id) else { return }
+              !(stored["deleted"] as Bool), let uuid = UUID(uuidString: id) else { return nil }
         let state = try reader.state(db, id: uuid)
-        guard state.isCreated else { return }  // changes arrived before the ticket's creation
+        guard state.isCreated else { return nil }  // changes arrived before the ticket's creation
         let facts = TicketFacts(state)
         var row = TicketMetricRow(state, facts: facts, evaluation: EscalationEngine.evaluate(facts, library: library, now: now))
         if stored["status"] as String == Status.merged.rawValue {
@@ -152,8 +160,85 @@ public struct MetricIndex: Sendable {
             row.lastSolvedAt = row.lastSolvedAt ?? state.updated.map { Int64($0.hlc.millis) } ?? row.createdAt
             row.clocks.removeAll { $0.stop == nil }
         }
+        return row
+    }
+
+    private static func insert(_ db: Database, _ row: TicketMetricRow, days: inout DayMoves) throws {
         try row.insertWithClocksAndHandoffs(db)
         days.add(Self.contributions(row), sign: 1)
+    }
+
+    /// One listed ticket's facts, derived from a read snapshot, with the number its listing had there.
+    struct Prepared: Sendable {
+        let id: String
+        /// The listing's `seq`: a write to the ticket after the snapshot lists it under a larger one.
+        let version: Int64
+        /// The facts (`nil`: none), or why they could not be derived from the snapshot.
+        let facts: Result<TicketMetricRow?, PreparationFailure>
+    }
+
+    struct PreparationFailure: Error, Sendable {
+        let message: String
+    }
+
+    /// Derives, without writing, the facts of up to `limit` listed tickets, in the order listed, after
+    /// the listing number `after`.
+    static func prepare(_ db: Database, after: Int64?, limit: Int, library: ConfigLibrary, now: Int64) throws -> [Prepared] {
+        // In the order listed (a first derivation lists tickets in the store's order): tickets
+        // written together share blocks, which the reader then decodes once.
+        let listed = try Row.fetchAll(db, sql: "SELECT id, seq FROM metricDirty WHERE seq > ? ORDER BY seq LIMIT ?",
+                                      arguments: [after ?? 0, limit])
+        let reader = try TicketDatabase.StateReader(db)
+        return listed.map { entry in
+            let id: String = entry["id"]
+            let facts: Result<TicketMetricRow?, PreparationFailure>
+            do {
+                facts = .success(try Self.facts(db, id, library: library, now: now, reader: reader))
+            } catch {
+                facts = .failure(PreparationFailure(message: "\(error)"))
+            }
+            return Prepared(id: id, version: entry["seq"], facts: facts)
+        }
+    }
+
+    /// Stores the prepared facts of a batch in the caller's write transaction: each as prepared when
+    /// its ticket is listed under the same number, derived again here when the ticket was written
+    /// since the snapshot, skipped when its facts were stored since (it is no longer listed).
+    /// - Returns: the tickets derived, and those whose facts could not be (their rows removed).
+    static func store(_ db: Database, _ prepared: [Prepared], library: ConfigLibrary, now: Int64) throws
+        -> (ids: [String], failed: [(id: String, error: String)]) {
+        var ids: [String] = []
+        var failed: [(id: String, error: String)] = []
+        var reader: TicketDatabase.StateReader?
+        // The batch's moves of the per-day sums, written once at its end.
+        var days = DayMoves()
+        for entry in prepared {
+            guard let version = try Int64.fetchOne(db.cachedStatement(sql: "SELECT seq FROM metricDirty WHERE id = ?"),
+                                                   arguments: [entry.id]) else { continue }
+            ids.append(entry.id)
+            do {
+                var moved = DayMoves()
+                try db.inSavepoint {
+                    if version == entry.version, case .success(let row) = entry.facts {
+                        try removeFacts(db, entry.id, days: &moved)
+                        if let row { try insert(db, row, days: &moved) }
+                    } else {
+                        // Written since the snapshot, or its derivation failed there: derived here, as
+                        // the transaction sees it (a failure then is the ticket's own).
+                        if reader == nil { reader = try TicketDatabase.StateReader(db) }
+                        try derive(db, entry.id, library: library, now: now, reader: reader!, days: &moved)
+                    }
+                    return .commit
+                }
+                days.add(moved)
+            } catch {
+                // One bad ticket must not hold back the others: drop its facts and go on.
+                try removeFacts(db, entry.id, days: &days)
+                failed.append((entry.id, "\(error)"))
+            }
+        }
+        try days.write(db)
+        return (ids, failed)
     }
 
     /// Unlists a ticket and takes its facts, and their share of the per-day sums, away.

@@ -1,0 +1,101 @@
+import Dashboard
+import Foundation
+import GRDB
+import Synchronization
+import TestSupport
+import Testing
+import TicketModel
+import TicketStore
+
+/// ``MetricIndex/refresh(now:batch:progress:shouldContinue:)`` derives a batch from a read snapshot
+/// while the writer stores the one before: a ticket written in between must not keep the facts of its
+/// older state, and none may be left listed or derived twice over.
+@Suite struct PipelinedRefreshTests {
+    static let now: Int64 = 1_790_000_000_000
+
+    func listing(_ store: TicketDatabase) async throws -> [String: Int64] {
+        try await store.writer.read { db in
+            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, seq FROM metricDirty").map { ($0["id"], $0["seq"]) })
+        }
+    }
+
+    func facts(_ store: TicketDatabase) async throws -> [String: TicketMetricRow] {
+        try await store.writer.read { db in
+            var out = Dictionary(uniqueKeysWithValues: try TicketMetricRow.fetchAll(db).map { ($0.id, $0) })
+            for clock in try ClockRow.order(ClockRow.Columns.ticket, Column("kind"), Column("cycle")).fetchAll(db) { out[clock.ticket]?.clocks.append(clock) }
+            return out
+        }
+    }
+
+    @Test func everyWriteListsItsTicketUnderANumberNeverUsedBefore() async throws {
+        let store = try memoryStore("north")
+        let index = try await MetricIndex(store)
+        let ticket = try store.createTicket(TicketDraft(subject: "Printer offline"))
+        let id = ticket.id.lowercased()
+        let created = try #require(try await listing(store)[id])
+        _ = try store.update(ticket.id, [(.priority, .text("high"))])
+        let updated = try #require(try await listing(store)[id])
+        #expect(updated > created, "a write to a listed ticket lists it again under a larger number")
+        try await index.refresh(now: Self.now)
+        #expect(try await listing(store).isEmpty)
+        // The list is empty: a table without AUTOINCREMENT would start its numbers again at 1.
+        _ = try store.update(ticket.id, [(.priority, .text("urgent"))])
+        let again = try #require(try await listing(store)[id])
+        #expect(again > updated, "numbers are never used twice, even after the list was drained")
+    }
+
+    @Test func aTicketWrittenAfterItsFactsWerePreparedGetsTheFactsOfItsNewState() async throws {
+        let store = try memoryStore("north")
+        let printer = try store.createTicket(TicketDraft(subject: "Printer offline"))
+        _ = try store.createTicket(TicketDraft(subject: "VPN drops"))
+        let index = try await MetricIndex(store)
+        let once = Mutex(false)
+        let report = try await index.refresh(now: Self.now, afterPreparing: { _ in
+            guard once.withLock({ done in defer { done = true }; return !done }) else { return }
+            _ = try store.update(printer.id, [(.status, .text("solved"))])
+        })
+        #expect(report.derived == 2, "each ticket counted once: \(report.derived)")
+        #expect(try await index.pending() == 0)
+        let row = try #require(try await facts(store)[printer.id.lowercased()])
+        #expect(row.status == "solved" && !row.isOpen, "the facts of the state after the write, not of the snapshot: \(row.status)")
+    }
+
+    /// Writes land between every preparation and its store, on tickets of the batch being stored, of
+    /// the next and of batches already stored, through a store file's own reader and writer
+    /// connections. The facts then equal those derived again from scratch with no write in between.
+    @Test func factsEqualADerivationFromScratchWhateverLandsBetweenTheStages() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pipeline-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let store = try TicketDatabase(TicketDatabase.openPool(path: folder + "/tierline.sqlite"), key: .generate())
+        try store.initialize(site: try SiteID("north"), role: .site)
+        var ids: [String] = []
+        for n in 0..<40 { ids.append(try store.createTicket(TicketDraft(subject: "Ticket \(n)")).id) }
+        let index = try await MetricIndex(store)
+        let statuses = ["open", "pending_customer", "solved", "open"]
+        let round = Mutex(0)
+        let ticketIDs = ids
+        let report = try await index.refresh(now: Self.now, batch: 3, afterPreparing: { prepared in
+            let n = round.withLock { n in defer { n += 1 }; return n }
+            guard n < 60 else { return }
+            // A ticket of this batch, one stored before it and one listed after it.
+            let targets: [String?] = [prepared.first, ticketIDs[(n * 7) % ticketIDs.count], ticketIDs[(n * 3 + 11) % ticketIDs.count]]
+            for (k, target) in targets.enumerated() {
+                guard let target else { continue }
+                _ = try store.update(target, [(.status, .text(statuses[(n + k) % statuses.count])), (.priority, .text(n % 2 == 0 ? "high" : "low"))])
+            }
+        })
+        #expect(try await index.pending() == 0, "nothing is left listed")
+        #expect(report.failed.isEmpty)
+        let pipelined = try await facts(store)
+        #expect(pipelined.count == ticketIDs.count)
+
+        try await store.writer.write { db in try db.execute(sql: "UPDATE metricState SET value = 1 WHERE key = 'configChanged'") }
+        #expect(try await index.refresh(now: Self.now).derived == ticketIDs.count)
+        let fromScratch = try await facts(store)
+        for (id, row) in fromScratch {
+            let same = pipelined[id] == row
+            #expect(same, "ticket \(id): status \(pipelined[id]?.status ?? "-"), priority \(pipelined[id]?.priority ?? "-"); from scratch \(row.status), \(row.priority)")
+        }
+    }
+}
