@@ -32,4 +32,21 @@ import TicketStore
             #expect(!lines.contains { $0.hasPrefix("SCAN metricHandoff") }, "\(lines)")
         }
     }
+
+    /// Deriving a ticket again reads and removes its clocks and handoffs by the primary keys, which
+    /// begin with the ticket: no index of the ticket alone is kept beside them (migration v7).
+    @Test func aTicketsClocksAndHandoffsAreFoundByThePrimaryKeys() async throws {
+        let store = try memoryStore("north")
+        _ = try await FleetQueries(store)
+        try await store.writer.read { db in
+            let indexes = try String.fetchSet(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('metricClock', 'metricHandoff')")
+            #expect(indexes.isDisjoint(with: ["metricClock_on_ticket", "metricHandoff_on_ticket"]), "\(indexes)")
+            for sql in ["DELETE FROM metricClock WHERE ticket = ?", "SELECT deadline, stop FROM metricClock WHERE ticket = ? AND target IS NOT NULL",
+                        "DELETE FROM metricHandoff WHERE ticket = ?"] {
+                let lines = try plan(db, sql, ["t"])
+                #expect(lines.count == 1 && lines[0].hasPrefix("SEARCH") && lines[0].contains("sqlite_autoindex") && lines[0].contains("(ticket=?)"),
+                        "\(sql): \(lines)")
+            }
+        }
+    }
 }
