@@ -61,7 +61,9 @@ enum FactSchema {
             // ``MetricIndex/refresh(now:batch:progress:shouldContinue:)`` derives a batch from a read
             // snapshot while it writes the one before. It writes what it derived only if the ticket was
             // not written since: every write lists the ticket again under a new number, never used
-            // before (AUTOINCREMENT), so an unchanged number means an unchanged ticket.
+            // before (AUTOINCREMENT), so an unchanged number means an unchanged ticket. The triggers
+            // delete, then insert: an `INSERT OR REPLACE` would take the conflict clause of a statement
+            // that has one (`UPDATE OR IGNORE ticket` would keep the old number).
             try db.execute(sql: """
                 DROP TRIGGER IF EXISTS metricDirty_insert;
                 DROP TRIGGER IF EXISTS metricDirty_update;
@@ -71,13 +73,16 @@ enum FactSchema {
                 DROP TABLE metricDirty;
                 ALTER TABLE metricDirty_new RENAME TO metricDirty;
                 CREATE TRIGGER metricDirty_insert AFTER INSERT ON ticket BEGIN
-                  INSERT OR REPLACE INTO metricDirty (id) VALUES (NEW.id);
+                  DELETE FROM metricDirty WHERE id = NEW.id;
+                  INSERT INTO metricDirty (id) VALUES (NEW.id);
                 END;
                 CREATE TRIGGER metricDirty_update AFTER UPDATE ON ticket BEGIN
-                  INSERT OR REPLACE INTO metricDirty (id) VALUES (NEW.id);
+                  DELETE FROM metricDirty WHERE id = NEW.id;
+                  INSERT INTO metricDirty (id) VALUES (NEW.id);
                 END;
                 CREATE TRIGGER metricDirty_delete AFTER DELETE ON ticket BEGIN
-                  INSERT OR REPLACE INTO metricDirty (id) VALUES (OLD.id);
+                  DELETE FROM metricDirty WHERE id = OLD.id;
+                  INSERT INTO metricDirty (id) VALUES (OLD.id);
                 END;
                 """)
         }

@@ -1,6 +1,7 @@
 import Escalation
 import Foundation
 import GRDB
+import Synchronization
 import TicketModel
 import TicketStore
 
@@ -8,9 +9,10 @@ import TicketStore
 /// per-day sums (`metricDay`) current.
 ///
 /// Every write to a ticket row lists the ticket in `metricDirty` (a trigger, in the writer's own
-/// transaction); a new configuration version lists every ticket. ``refresh(now:batch:progress:)``
-/// re-derives listed tickets in bounded transactions, each of which also clears what it derived, so a
-/// crash at any point leaves the facts either current or still listed, never silently stale.
+/// transaction); a new configuration version lists every ticket.
+/// ``refresh(now:batch:progress:shouldContinue:)`` re-derives listed tickets in bounded transactions,
+/// each of which also clears what it derived, so a crash at any point leaves the facts either current
+/// or still listed, never silently stale.
 ///
 /// Every method waits for SQLite through GRDB's async API: it blocks neither an event loop nor a
 /// cooperative thread.
@@ -63,8 +65,14 @@ public struct MetricIndex: Sendable {
         }
     }
 
-    /// Derives the facts of every listed ticket, `batch` tickets per transaction, checking
-    /// `shouldContinue` between transactions (a stopping server does not wait for a long backlog).
+    /// Derives the facts of every listed ticket, `batch` tickets per transaction, on two threads: a
+    /// read snapshot folds and evaluates the next batch while the writer stores the one before. A
+    /// ticket written after its snapshot is derived again in the writer's transaction, and tickets
+    /// another refresh of this store in this process is deriving are left to it.
+    ///
+    /// `shouldContinue` is asked before the first batch and before each store; once it says stop,
+    /// the batch already derived is stored and no other is started (a stopping server does not wait
+    /// for a long backlog).
     /// - Parameters:
     ///   - now: the evaluation time (ms): it decides nothing stored except which clock deadlines are known.
     ///   - progress: called after each batch with (done, total).
@@ -93,22 +101,45 @@ public struct MetricIndex: Sendable {
         // Two stages, so that a store's two cores both work: a read snapshot folds and evaluates the
         // next batch (most of the work) while the writer stores the batch before it.
         let database = database
+        let claims = Claims(database)
         @Sendable func prepare(after: Int64?) async throws -> [Prepared] {
-            let prepared = try await database.writer.read { db in try Self.prepare(db, after: after, limit: batch, library: library, now: now) }
-            try await afterPreparing?(prepared.map(\.id))
+            let prepared = try await database.writer.read { db in
+                try Self.prepare(db, after: after, limit: batch, library: library, now: now, claims: claims)
+            }
+            do {
+                try await afterPreparing?(prepared.map(\.id))
+            } catch {
+                claims.release(prepared)
+                throw error
+            }
             return prepared
         }
+        guard shouldContinue() else {
+            report.remaining = try await database.writer.read { db in try Self.dirtyCount(db) }
+            return report
+        }
         var next = try await prepare(after: nil)
-        while shouldContinue(), !next.isEmpty {
+        // The batch prepared and not stored when the loop ends (a stop, an error) is left to the next refresh.
+        defer { claims.release(next) }
+        while !next.isEmpty {
             let prepared = next
-            async let following = prepare(after: prepared.last?.version)
-            let (ids, failed) = try await database.writer.write { db in
-                try Self.store(db, prepared, library: library, now: now)
+            // Asked before the store, so that no batch is prepared only to be dropped.
+            let more = shouldContinue()
+            async let following = more ? prepare(after: prepared.last?.version) : []
+            let stored: (ids: [String], failed: [(id: String, error: String)])
+            do {
+                stored = try await database.writer.write { db in try Self.store(db, prepared, library: library, now: now) }
+                claims.release(prepared)
+            } catch {
+                claims.release(prepared)
+                next = (try? await following) ?? []
+                throw error
             }
             next = try await following
             // Listing numbers only grow, so what follows the last one holds every ticket listed since;
             // the last round looks from the start, for a ticket this refresh found listed and left so.
-            if next.isEmpty { next = try await prepare(after: nil) }
+            if more, next.isEmpty { next = try await prepare(after: nil) }
+            let (ids, failed) = stored
             let count = ids.count
             if let listed = report.tickets {
                 report.tickets = listed.count + count > RefreshReport.listedLimit ? nil : listed + ids
@@ -116,6 +147,7 @@ public struct MetricIndex: Sendable {
             report.derived += count
             report.failed += failed
             progress?(min(report.derived, total), max(total, report.derived))
+            if !more { break }
         }
         report.derived -= report.failed.count
         report.remaining = try await database.writer.read { db in try Self.dirtyCount(db) }
@@ -181,24 +213,32 @@ public struct MetricIndex: Sendable {
         let message: String
     }
 
-    /// Derives, without writing, the facts of up to `limit` listed tickets, in the order listed, after
-    /// the listing number `after`.
-    static func prepare(_ db: Database, after: Int64?, limit: Int, library: ConfigLibrary, now: Int64) throws -> [Prepared] {
+    /// Derives, without writing, the facts of up to `limit` listed tickets after the listing number
+    /// `after`, in the order listed, leaving out those another refresh of this process is deriving.
+    static func prepare(_ db: Database, after: Int64?, limit: Int, library: ConfigLibrary, now: Int64, claims: Claims) throws -> [Prepared] {
         // In the order listed (a first derivation lists tickets in the store's order): tickets
         // written together share blocks, which the reader then decodes once.
-        let listed = try Row.fetchAll(db, sql: "SELECT id, seq FROM metricDirty WHERE seq > ? ORDER BY seq LIMIT ?",
-                                      arguments: [after ?? 0, limit])
-        let reader = try TicketDatabase.StateReader(db)
-        return listed.map { entry in
-            let id: String = entry["id"]
-            let facts: Result<TicketMetricRow?, PreparationFailure>
-            do {
-                facts = .success(try Self.facts(db, id, library: library, now: now, reader: reader))
-            } catch {
-                facts = .failure(PreparationFailure(message: "\(error)"))
+        let listing = try Row.fetchCursor(db.cachedStatement(sql: "SELECT id, seq FROM metricDirty WHERE seq > ? ORDER BY seq"),
+                                          arguments: [after ?? 0])
+        var prepared: [Prepared] = []
+        do {
+            let reader = try TicketDatabase.StateReader(db)
+            while prepared.count < limit, let entry = try listing.next() {
+                let id: String = entry["id"]
+                guard claims.take(id) else { continue }
+                let facts: Result<TicketMetricRow?, PreparationFailure>
+                do {
+                    facts = .success(try Self.facts(db, id, library: library, now: now, reader: reader))
+                } catch {
+                    facts = .failure(PreparationFailure(message: "\(error)"))
+                }
+                prepared.append(Prepared(id: id, version: entry["seq"], facts: facts))
             }
-            return Prepared(id: id, version: entry["seq"], facts: facts)
+        } catch {
+            claims.release(prepared)
+            throw error
         }
+        return prepared
     }
 
     /// Stores the prepared facts of a batch in the caller's write transaction: each as prepared when
@@ -337,6 +377,29 @@ struct DayMoves {
                 INSERT INTO metricDay (day, site, \(column)) VALUES (?, ?, ?)
                 ON CONFLICT(day, site) DO UPDATE SET \(column) = \(column) + excluded.\(column)
                 """).execute(arguments: [key.day, key.site, amount])
+        }
+    }
+}
+
+/// The tickets each refresh in this process is deriving, by store: the dashboard's refresher and a
+/// mirror's can refresh one store at once, and each leaves the other's tickets to it instead of
+/// folding and evaluating them twice. (Refreshes in two processes still may.)
+final class Claims: Sendable {
+    private static let held = Mutex<[ObjectIdentifier: Set<String>]>([:])
+    private let store: ObjectIdentifier
+
+    init(_ database: TicketDatabase) { store = ObjectIdentifier(database.writer) }
+
+    /// Claims ticket `id` for this refresh; `false` if another refresh of the store holds it.
+    func take(_ id: String) -> Bool {
+        Self.held.withLock { held in held[store, default: []].insert(id).inserted }
+    }
+
+    func release(_ prepared: [MetricIndex.Prepared]) {
+        guard !prepared.isEmpty else { return }
+        Self.held.withLock { held in
+            held[store]?.subtract(prepared.lazy.map(\.id))
+            if held[store]?.isEmpty == true { held[store] = nil }
         }
     }
 }

@@ -131,8 +131,8 @@ extension TicketDatabase {
 }
 
 extension TicketDatabase {
-    /// The merged state of one ticket inside a transaction the caller holds (the dashboard derives
-    /// its facts in the same transaction that clears the ticket from its dirty list).
+    /// The merged state of one ticket inside a transaction the caller holds: the state that
+    /// transaction sees.
     public static func ticketState(_ db: Database, id: UUID) throws -> TicketState {
         try fold(db, id)
     }

@@ -61,8 +61,21 @@ import TicketStore
         try await MetricIndex(old).refresh(now: Self.now)
         try await queue.write { db in
             try db.execute(sql: """
-                DELETE FROM grdb_migrations WHERE identifier IN ('v13-facts-apart', 'dashboard/v1-facts', 'dashboard/v2-ticket-removal');
+                DELETE FROM grdb_migrations WHERE identifier IN ('v13-facts-apart', 'dashboard/v1-facts', 'dashboard/v2-ticket-removal',
+                  'dashboard/v6-dirty-versions', 'dashboard/v7-no-redundant-indexes');
                 DROP TRIGGER metricDirty_delete;
+                DROP TRIGGER metricDirty_insert;
+                DROP TRIGGER metricDirty_update;
+                DROP TABLE metricDirty;
+                CREATE TABLE metricDirty (id TEXT PRIMARY KEY);
+                CREATE TRIGGER metricDirty_insert AFTER INSERT ON ticket BEGIN
+                  INSERT OR IGNORE INTO metricDirty (id) VALUES (NEW.id);
+                END;
+                CREATE TRIGGER metricDirty_update AFTER UPDATE ON ticket BEGIN
+                  INSERT OR IGNORE INTO metricDirty (id) VALUES (NEW.id);
+                END;
+                CREATE INDEX metricClock_on_ticket ON metricClock (ticket);
+                CREATE INDEX metricHandoff_on_ticket ON metricHandoff (ticket);
                 """)
         }
         #expect(try await migrations(old).contains("v4-metrics"))
@@ -79,6 +92,10 @@ import TicketStore
         _ = try store.update(printer.id, [(.status, .text("open"))])
         #expect(try await index.listed() == [printer.id.lowercased()])
         #expect(try await tables(store).contains("metricDirty_delete"))
+        let triggers = try await store.writer.read { db in
+            try String.fetchAll(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'metricDirty_%'")
+        }
+        #expect(triggers.count == 3 && triggers.allSatisfy { $0.contains("DELETE FROM metricDirty") }, "each write lists its ticket anew: \(triggers)")
         #expect(try await index.refresh(now: Self.now).derived == 1)
         #expect(try await queries.summary(period: period, now: Self.now).totals.backlog == 2)
     }

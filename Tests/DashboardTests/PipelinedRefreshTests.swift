@@ -44,6 +44,60 @@ import TicketStore
         #expect(again > updated, "numbers are never used twice, even after the list was drained")
     }
 
+    /// SQLite gives a trigger's statements the conflict clause of the statement that fired them, if it
+    /// has one: the listing must be renewed whatever clause a later writer of `ticket` uses.
+    @Test func aWriteWithItsOwnConflictClauseListsTheTicketAgainToo() async throws {
+        let store = try memoryStore("north")
+        _ = try await MetricIndex(store)
+        let id = try store.createTicket(TicketDraft(subject: "Printer offline")).id.lowercased()
+        var last = try #require(try await listing(store)[id])
+        for clause in ["OR IGNORE", "OR ROLLBACK", "OR FAIL", "OR ABORT", "OR REPLACE"] {
+            try await store.writer.write { db in try db.execute(sql: "UPDATE \(clause) ticket SET priority = priority WHERE id = ?", arguments: [id]) }
+            let now = try #require(try await listing(store)[id])
+            #expect(now > last, "UPDATE \(clause): listed under \(now), was \(last)")
+            last = now
+        }
+    }
+
+    @Test func aRefreshToldToStopFirstDerivesNothing() async throws {
+        let store = try memoryStore("north")
+        for n in 0..<5 { _ = try store.createTicket(TicketDraft(subject: "Ticket \(n)")) }
+        let index = try await MetricIndex(store)
+        let prepared = Mutex(0)
+        let report = try await index.refresh(now: Self.now, shouldContinue: { false }, afterPreparing: { ids in prepared.withLock { $0 += ids.count } })
+        #expect(report.derived == 0 && report.remaining == 5)
+        #expect(prepared.withLock { $0 } == 0, "no batch is prepared only to be dropped")
+        // Told to stop after one batch: the batch is stored, and the next is not prepared.
+        let calls = Mutex(0)
+        let one = try await index.refresh(now: Self.now, batch: 2, shouldContinue: { calls.withLock { n in defer { n += 1 }; return n == 0 } },
+                                          afterPreparing: { ids in prepared.withLock { $0 += ids.count } })
+        #expect(one.derived == 2 && one.remaining == 3)
+        #expect(prepared.withLock { $0 } == 2)
+    }
+
+    /// The dashboard's refresher and a mirror's can refresh one store at once: each ticket is folded
+    /// and evaluated by one of them, and the sums come out as one refresh would leave them.
+    @Test func twoRefreshesOfOneStoreShareTheTickets() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pipeline-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let store = try TicketDatabase(TicketDatabase.openPool(path: folder + "/tierline.sqlite"), key: .generate())
+        try store.initialize(site: try SiteID("north"), role: .site)
+        for n in 0..<300 { _ = try store.createTicket(TicketDraft(subject: "Ticket \(n)")) }
+        let index = try await MetricIndex(store)
+        let seen = Mutex<[String: Int]>([:])
+        let count: @Sendable ([String]) async throws -> Void = { ids in seen.withLock { for id in ids { $0[id, default: 0] += 1 } } }
+        async let first = index.refresh(now: Self.now, batch: 20, afterPreparing: count)
+        async let second = index.refresh(now: Self.now, batch: 20, afterPreparing: count)
+        let (a, b) = try await (first, second)
+        #expect(a.derived + b.derived == 300, "\(a.derived) + \(b.derived)")
+        let twice = seen.withLock { $0.values.filter { $0 > 1 }.count }
+        #expect(twice == 0, "tickets prepared by both refreshes")
+        #expect(try await index.pending() == 0)
+        let sums = try await store.writer.read { db in try Int.fetchOne(db, sql: "SELECT SUM(created) FROM metricDay") }
+        #expect(sums == 300)
+    }
+
     @Test func aTicketWrittenAfterItsFactsWerePreparedGetsTheFactsOfItsNewState() async throws {
         let store = try memoryStore("north")
         let printer = try store.createTicket(TicketDraft(subject: "Printer offline"))
