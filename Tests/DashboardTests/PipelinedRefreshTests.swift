@@ -19,6 +19,15 @@ import TicketStore
         }
     }
 
+    /// A store file with its own reader and writer connections, and the folder to remove after.
+    func fileStore() throws -> (TicketDatabase, String) {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pipeline-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let store = try TicketDatabase(TicketDatabase.openPool(path: folder + "/tierline.sqlite"), key: .generate())
+        try store.initialize(site: try SiteID("north"), role: .site)
+        return (store, folder)
+    }
+
     func facts(_ store: TicketDatabase) async throws -> [String: TicketMetricRow] {
         try await store.writer.read { db in
             var out = Dictionary(uniqueKeysWithValues: try TicketMetricRow.fetchAll(db).map { ($0.id, $0) })
@@ -78,11 +87,8 @@ import TicketStore
     /// The dashboard's refresher and a mirror's can refresh one store at once: each ticket is folded
     /// and evaluated by one of them, and the sums come out as one refresh would leave them.
     @Test func twoRefreshesOfOneStoreShareTheTickets() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pipeline-\(UUID())").path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let (store, folder) = try fileStore()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let store = try TicketDatabase(TicketDatabase.openPool(path: folder + "/tierline.sqlite"), key: .generate())
-        try store.initialize(site: try SiteID("north"), role: .site)
         for n in 0..<300 { _ = try store.createTicket(TicketDraft(subject: "Ticket \(n)")) }
         let index = try await MetricIndex(store)
         let seen = Mutex<[String: Int]>([:])
@@ -118,11 +124,8 @@ import TicketStore
     /// the next and of batches already stored, through a store file's own reader and writer
     /// connections. The facts then equal those derived again from scratch with no write in between.
     @Test func factsEqualADerivationFromScratchWhateverLandsBetweenTheStages() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pipeline-\(UUID())").path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let (store, folder) = try fileStore()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let store = try TicketDatabase(TicketDatabase.openPool(path: folder + "/tierline.sqlite"), key: .generate())
-        try store.initialize(site: try SiteID("north"), role: .site)
         var ids: [String] = []
         for n in 0..<40 { ids.append(try store.createTicket(TicketDraft(subject: "Ticket \(n)")).id) }
         let index = try await MetricIndex(store)
