@@ -3,6 +3,7 @@ import GRDB
 import Hummingbird
 import HummingbirdTesting
 import Intake
+import TestSupport
 import Testing
 import TicketModel
 import TicketStore
@@ -69,10 +70,7 @@ private func ticketBody(_ n: Int, subject: Bool = true, message: String? = nil) 
         let fixture = try IntakeFixture()
         try await fixture.live { client in
             // Once the server made its tables: the store cannot grow from here on.
-            try await fixture.store.writer.writeWithoutTransaction { db in
-                let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
-                try db.execute(sql: "PRAGMA max_page_count = \(pages)")
-            }
+            try await fillDisk(fixture.store)
             let port = try #require(client.port)
             let token = fixture.token
             let long = String(repeating: "A long message that needs new pages. ", count: 200)

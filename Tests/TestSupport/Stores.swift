@@ -16,6 +16,17 @@ public func memoryStore(_ site: String, role: SiteRole = .site, clock: TestClock
     return store
 }
 
+/// Leaves `store` as full as a full disk would: no free page inside the file (a dropped table or
+/// index leaves some, which a write would take) and no page more (SQLite's page limit stands in for
+/// the disk; a write that needs one fails with the same SQLITE_FULL).
+public func fillDisk(_ store: TicketDatabase) async throws {
+    try await store.writer.writeWithoutTransaction { db in
+        try db.execute(sql: "VACUUM")
+        let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+        try db.execute(sql: "PRAGMA max_page_count = \(pages)")
+    }
+}
+
 /// The key of the coordinator that signs the rosters of tests without a coordinator of their own.
 public let outsideCoordinatorKey = SiteKey.generate()
 

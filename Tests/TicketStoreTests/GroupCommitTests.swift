@@ -65,10 +65,7 @@ private func holdingWriter(_ commits: GroupCommit, until count: Int, _ submit: @
     /// that came before the one that ran out of room.
     @Test func aFullDiskFailsEveryWriteOfTheBatchAndStoresNothing() async throws {
         let store = try memoryStore("north")
-        try await store.writer.writeWithoutTransaction { db in
-            let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
-            try db.execute(sql: "PRAGMA max_page_count = \(pages)")
-        }
+        try await fillDisk(store)
         let commits = GroupCommit(store: store)
         let outcomes = Outcomes()
         let long = String(repeating: "A long message that needs new pages. ", count: 400)

@@ -146,10 +146,7 @@ func refusal(_ response: TestResponse, _ status: HTTPResponse.Status, sourceLoca
     /// SQLITE_FULL) answers an action as the intake API does: JSON 503, nothing stored.
     @Test func aFullStoreAnswersJSON503AndStoresNothing() async throws {
         let fixture = try await ActionFixture()
-        try await fixture.store.writer.writeWithoutTransaction { db in
-            let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
-            try db.execute(sql: "PRAGMA max_page_count = \(pages)")
-        }
+        try await fillDisk(fixture.store)
         let body = String(repeating: "A long note that needs new pages. ", count: 400)
         try await fixture.test { client in
             let response = try await client.post("/api/tickets/\(fixture.ticket.displayNumber)/notes",
