@@ -54,7 +54,8 @@ public struct MetricIndex: Sendable {
         public var derived = 0
         /// Tickets whose facts could not be derived (their rows are removed, not left stale), with why.
         public var failed: [(id: String, error: String)] = []
-        /// Tickets still listed when `shouldContinue` said stop.
+        /// Tickets still listed when the refresh ended: those left when `shouldContinue` said stop or
+        /// a configuration arrived, written since, or held by another refresh of the store.
         public var remaining = 0
         /// The tickets derived (lowercase ids), up to ``listedLimit``; `nil` past it.
         public var tickets: [String]? = []
@@ -75,7 +76,8 @@ public struct MetricIndex: Sendable {
     /// for a long backlog).
     /// - Parameters:
     ///   - now: the evaluation time (ms): it decides nothing stored except which clock deadlines are known.
-    ///   - progress: called after each batch with (done, total).
+    ///   - progress: called after each batch with (done, total): the tickets this refresh derived, and
+    ///     those listed when it began (another refresh of the store may derive some of them).
     @discardableResult
     public func refresh(now: Int64, batch: Int = 200, progress: ((Int, Int) -> Void)? = nil,
                         shouldContinue: () -> Bool = { true }) async throws -> RefreshReport {
@@ -89,14 +91,20 @@ public struct MetricIndex: Sendable {
     package func refresh(now: Int64, batch: Int = 200, progress: ((Int, Int) -> Void)? = nil, shouldContinue: () -> Bool = { true },
                          afterPreparing: (@Sendable ([String]) async throws -> Void)?) async throws -> RefreshReport {
         var report = RefreshReport()
-        let (library, total) = try await database.writer.write { db in
+        let (library, generation, total) = try await database.writer.write { db in
             // The configuration is read in the transaction that clears its flag: a version arriving
-            // after this sets the flag again.
+            // after this sets the flag again. Clearing it starts a new generation, which ends every
+            // other refresh still deriving with the configuration before.
             if try Int.fetchOne(db, sql: "SELECT value FROM metricState WHERE key = 'configChanged'") != 0 {
                 try db.execute(sql: "INSERT OR IGNORE INTO metricDirty (id) SELECT id FROM ticket")
                 try db.execute(sql: "UPDATE metricState SET value = 0 WHERE key = 'configChanged'")
+                try db.execute(sql: """
+                    INSERT INTO metricState (key, value) VALUES ('configGeneration', 1)
+                    ON CONFLICT(key) DO UPDATE SET value = value + 1
+                    """)
             }
-            return (ConfigLibrary(bodies: try String.fetchAll(db, sql: "SELECT body FROM configVersion ORDER BY id")), try Self.dirtyCount(db))
+            return (ConfigLibrary(bodies: try String.fetchAll(db, sql: "SELECT body FROM configVersion ORDER BY id")),
+                    try Self.configGeneration(db), try Self.dirtyCount(db))
         }
         // Two stages, so that a store's two cores both work: a read snapshot folds and evaluates the
         // next batch (most of the work) while the writer stores the batch before it.
@@ -126,16 +134,22 @@ public struct MetricIndex: Sendable {
             // Asked before the store, so that no batch is prepared only to be dropped.
             let more = shouldContinue()
             async let following = more ? prepare(after: prepared.last?.version) : []
-            let stored: (ids: [String], failed: [(id: String, error: String)])
+            let stored: (ids: [String], failed: [(id: String, error: String)])?
             do {
-                stored = try await database.writer.write { db in try Self.store(db, prepared, library: library, now: now) }
+                stored = try await database.writer.write { db in
+                    try Self.store(db, prepared, library: library, generation: generation, now: now)
+                }
                 claims.release(prepared)
             } catch {
                 claims.release(prepared)
                 next = (try? await following) ?? []
+                // A cancelled refresh's interrupted transaction fails as a database error.
+                if Task.isCancelled { throw CancellationError() }
                 throw error
             }
             next = try await following
+            // A newer configuration came into force: its refresh derives every ticket again.
+            guard let stored else { break }
             // Listing numbers only grow, so what follows the last one holds every ticket listed since;
             // the last round looks from the start, for a ticket this refresh found listed and left so.
             if more, next.isEmpty { next = try await prepare(after: nil) }
@@ -241,12 +255,20 @@ public struct MetricIndex: Sendable {
         return prepared
     }
 
+    /// The configuration generation: a refresh that reads a changed configuration starts the next.
+    static func configGeneration(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM metricState WHERE key = 'configGeneration'")) ?? 0
+    }
+
     /// Stores the prepared facts of a batch in the caller's write transaction: each as prepared when
     /// its ticket is listed under the same number, derived again here when the ticket was written
     /// since the snapshot, skipped when its facts were stored since (it is no longer listed).
-    /// - Returns: the tickets derived, and those whose facts could not be (their rows removed).
-    static func store(_ db: Database, _ prepared: [Prepared], library: ConfigLibrary, now: Int64) throws
-        -> (ids: [String], failed: [(id: String, error: String)]) {
+    /// - Returns: the tickets derived, and those whose facts could not be (their rows removed);
+    ///   `nil`, storing nothing, when `library` is no longer the configuration in force (a refresh
+    ///   started since read a newer one, `generation` is past).
+    static func store(_ db: Database, _ prepared: [Prepared], library: ConfigLibrary, generation: Int64, now: Int64) throws
+        -> (ids: [String], failed: [(id: String, error: String)])? {
+        guard try configGeneration(db) == generation else { return nil }
         var ids: [String] = []
         var failed: [(id: String, error: String)] = []
         var reader: TicketDatabase.StateReader?
@@ -381,24 +403,32 @@ struct DayMoves {
     }
 }
 
-/// The tickets each refresh in this process is deriving, by store: the dashboard's refresher and a
-/// mirror's can refresh one store at once, and each leaves the other's tickets to it instead of
-/// folding and evaluating them twice. (Refreshes in two processes still may.)
+/// The tickets one refresh is deriving, in a table of every refresh in this process by store: the
+/// dashboard's refresher and a mirror's can refresh one store (one `TicketDatabase`) at once, and
+/// each leaves the other's tickets to it instead of folding and evaluating them twice. (Refreshes in
+/// two processes, or through two `TicketDatabase`s of one file, still may.)
 final class Claims: Sendable {
     private static let held = Mutex<[ObjectIdentifier: Set<String>]>([:])
     private let store: ObjectIdentifier
+    /// This refresh's own claims: a release never takes another refresh's.
+    private let mine = Mutex<Set<String>>([])
 
     init(_ database: TicketDatabase) { store = ObjectIdentifier(database.writer) }
 
     /// Claims ticket `id` for this refresh; `false` if another refresh of the store holds it.
     func take(_ id: String) -> Bool {
-        Self.held.withLock { held in held[store, default: []].insert(id).inserted }
+        let taken = Self.held.withLock { held in held[store, default: []].insert(id).inserted }
+        if taken { mine.withLock { _ = $0.insert(id) } }
+        return taken
     }
 
+    /// Gives up this refresh's claims on `prepared` (claims it no longer holds are left alone).
     func release(_ prepared: [MetricIndex.Prepared]) {
         guard !prepared.isEmpty else { return }
+        let own = mine.withLock { mine in prepared.compactMap { mine.remove($0.id) } }
+        guard !own.isEmpty else { return }
         Self.held.withLock { held in
-            held[store]?.subtract(prepared.lazy.map(\.id))
+            held[store]?.subtract(own)
             if held[store]?.isEmpty == true { held[store] = nil }
         }
     }

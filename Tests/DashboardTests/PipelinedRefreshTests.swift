@@ -1,4 +1,4 @@
-import Dashboard
+@testable import Dashboard
 import Foundation
 import GRDB
 import Synchronization
@@ -102,6 +102,44 @@ import TicketStore
         #expect(try await index.pending() == 0)
         let sums = try await store.writer.read { db in try Int.fetchOne(db, sql: "SELECT SUM(created) FROM metricDay") }
         #expect(sums == 300)
+    }
+
+    /// A refresh that gives up a claim twice (a failure after its store) must not take the claim
+    /// another refresh holds on the same ticket since.
+    @Test func aRefreshReleasesOnlyItsOwnClaims() throws {
+        let store = try memoryStore("north")
+        let first = Claims(store), second = Claims(store), third = Claims(store)
+        let ticket = MetricIndex.Prepared(id: "t", version: 1, facts: .success(nil))
+        #expect(first.take("t"))
+        first.release([ticket])
+        #expect(second.take("t"), "released, so another refresh may claim it")
+        first.release([ticket])
+        #expect(!third.take("t"), "the second refresh still holds it")
+        second.release([ticket])
+        #expect(third.take("t"))
+        third.release([ticket])
+    }
+
+    /// A refresh that reads a changed configuration starts a new generation: a refresh still holding
+    /// facts derived with the configuration before stores none of them, and leaves its tickets listed.
+    @Test func factsOfAnOlderConfigurationAreNotStoredOnceANewerOneIsInForce() async throws {
+        let store = try memoryStore("north")
+        for n in 0..<6 { _ = try store.createTicket(TicketDraft(subject: "Ticket \(n)")) }
+        let index = try await MetricIndex(store)
+        let once = Mutex(false)
+        let newer = Mutex<MetricIndex.RefreshReport?>(nil)
+        let older = try await index.refresh(now: Self.now, batch: 2, afterPreparing: { _ in
+            guard once.withLock({ done in defer { done = true }; return !done }) else { return }
+            // A configuration version arrives, and another refresh reads it and runs to the end.
+            try await store.writer.write { db in try db.execute(sql: "UPDATE metricState SET value = 1 WHERE key = 'configChanged'") }
+            let report = try await index.refresh(now: Self.now)
+            newer.withLock { $0 = report }
+        })
+        #expect(older.derived == 0, "nothing derived with the older configuration is stored: \(older.derived)")
+        #expect(newer.withLock { $0?.derived } == 4, "the newer refresh left the two tickets the older one held")
+        #expect(try await index.pending() == 2, "those two stay listed")
+        #expect(try await index.refresh(now: Self.now).derived == 2)
+        #expect(try await index.pending() == 0)
     }
 
     @Test func aTicketWrittenAfterItsFactsWerePreparedGetsTheFactsOfItsNewState() async throws {
