@@ -88,7 +88,7 @@ enum FactSchema {
         }
         migrator.registerMigration("dashboard/v7-no-redundant-indexes") { db in
             // Both tables' primary keys begin with the ticket, so their index on it alone only cost a
-            // write per clock and handoff row (three clocks a ticket) and ~40 bytes each.
+            // write per clock and handoff row (three clocks a ticket) and about 50 bytes each.
             try db.execute(sql: """
                 DROP INDEX IF EXISTS metricClock_on_ticket;
                 DROP INDEX IF EXISTS metricHandoff_on_ticket;
