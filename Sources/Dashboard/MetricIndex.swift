@@ -219,12 +219,16 @@ public struct MetricIndex: Sendable {
         let id: String
         /// The listing's `seq`: a write to the ticket after the snapshot lists it under a larger one.
         let version: Int64
-        /// The facts (`nil`: none), or why they could not be derived from the snapshot.
-        let facts: Result<TicketMetricRow?, PreparationFailure>
+        let snapshot: Snapshot
     }
 
-    struct PreparationFailure: Error, Sendable {
-        let message: String
+    /// What the read snapshot made of a ticket.
+    enum Snapshot: Sendable {
+        /// Its facts (`nil`: it has none: deleted, gone, or not created yet).
+        case facts(TicketMetricRow?)
+        /// Its facts could not be derived there; the writer derives it again, and records the error
+        /// it meets then.
+        case failed
     }
 
     /// Derives, without writing, the facts of up to `limit` listed tickets after the listing number
@@ -240,13 +244,10 @@ public struct MetricIndex: Sendable {
             while prepared.count < limit, let entry = try listing.next() {
                 let id: String = entry["id"]
                 guard claims.take(id) else { continue }
-                let facts: Result<TicketMetricRow?, PreparationFailure>
-                do {
-                    facts = .success(try Self.facts(db, id, library: library, now: now, reader: reader))
-                } catch {
-                    facts = .failure(PreparationFailure(message: "\(error)"))
-                }
-                prepared.append(Prepared(id: id, version: entry["seq"], facts: facts))
+                // (`try?` would flatten "no facts" into a failure.)
+                let snapshot: Snapshot
+                do { snapshot = .facts(try Self.facts(db, id, library: library, now: now, reader: reader)) } catch { snapshot = .failed }
+                prepared.append(Prepared(id: id, version: entry["seq"], snapshot: snapshot))
             }
         } catch {
             claims.release(prepared)
@@ -281,7 +282,7 @@ public struct MetricIndex: Sendable {
             do {
                 var moved = DayMoves()
                 try db.inSavepoint {
-                    if version == entry.version, case .success(let row) = entry.facts {
+                    if version == entry.version, case .facts(let row) = entry.snapshot {
                         try removeFacts(db, entry.id, days: &moved)
                         if let row { try insert(db, row, days: &moved) }
                     } else {

@@ -109,7 +109,7 @@ import TicketStore
     @Test func aRefreshReleasesOnlyItsOwnClaims() throws {
         let store = try memoryStore("north")
         let first = Claims(store), second = Claims(store), third = Claims(store)
-        let ticket = MetricIndex.Prepared(id: "t", version: 1, facts: .success(nil))
+        let ticket = MetricIndex.Prepared(id: "t", version: 1, snapshot: .facts(nil))
         #expect(first.take("t"))
         first.release([ticket])
         #expect(second.take("t"), "released, so another refresh may claim it")
@@ -140,6 +140,26 @@ import TicketStore
         #expect(try await index.pending() == 2, "those two stay listed")
         #expect(try await index.refresh(now: Self.now).derived == 2)
         #expect(try await index.pending() == 0)
+    }
+
+    /// A ticket whose history no longer decodes fails in the snapshot and again in the writer: it is
+    /// reported with the writer's error, its facts are dropped, and the others are derived.
+    @Test func aTicketThatCannotBeDerivedIsReportedAndHoldsNoOtherBack() async throws {
+        let store = try memoryStore("north")
+        let damaged = try store.createTicket(TicketDraft(subject: "Printer offline")).id.lowercased()
+        let sound = try store.createTicket(TicketDraft(subject: "VPN drops")).id.lowercased()
+        let index = try await MetricIndex(store)
+        try await store.writer.write { db in
+            try db.execute(sql: """
+                UPDATE block SET bytes = x'00' WHERE (origin, seq) IN (SELECT origin, seq FROM blockEntity WHERE entity = ?)
+                """, arguments: [damaged])
+        }
+        let report = try await index.refresh(now: Self.now)
+        #expect(report.failed.map(\.id) == [damaged])
+        #expect(report.failed.first?.error.contains("damaged") == true, "\(report.failed)")
+        #expect(report.derived == 1)
+        #expect(try await index.pending() == 0, "dropped, not left listed")
+        #expect(Set(try await facts(store).keys) == [sound])
     }
 
     @Test func aTicketWrittenAfterItsFactsWerePreparedGetsTheFactsOfItsNewState() async throws {
