@@ -138,7 +138,7 @@ extension TicketMetricRow {
     /// Derives the row of `state`, whose records `facts` holds already read.
     public init(_ state: TicketState, facts: TicketFacts, evaluation: Evaluation) {
         let none = "none"
-        id = state.id.uuidString.lowercased()
+        id = state.id.lowercaseText
         origin = state.originSite?.rawValue ?? none
         site = state.owner.site?.rawValue ?? origin
         tier = Int(state.escalation.level)
@@ -237,7 +237,7 @@ extension TicketMetricRow {
                 $0.record.type == .levelFired && $0.record.cycle == request.record.cycle && $0.record.at > request.record.at
                     && $0.record.at < answeredAt
             }
-            handoffs.append(HandoffRow(id: request.id.uuidString.lowercased(), ticket: ticket, requestedAt: request.record.at, toSite: request.record.toSite ?? none,
+            handoffs.append(HandoffRow(id: request.id.lowercaseText, ticket: ticket, requestedAt: request.record.at, toSite: request.record.toSite ?? none,
                                        answeredAt: answer?.record.at, accepted: answer.map { $0.record.type == .handoffAccepted },
                                        timedOut: movedOn))
         }

@@ -66,7 +66,7 @@ struct StoreBatch {
                     throw MirrorError(.postgres, "block \(origin) \(row["seq"] as Int64) of the store does not decode (\(error)); check the store with `tierline status`")
                 }
                 for change in block.changes {
-                    let id = change.entity.id.uuidString.lowercased()
+                    let id = change.entity.id.lowercaseText
                     switch change.entity.kind {
                     case .ticket: tickets.insert(id)
                     case .customer: customers.insert(id)

@@ -109,7 +109,10 @@ public struct ByteReader {
         let length = try uvarint()
         guard length <= UInt64(max) else { throw CodecError(.tooLarge, "string at byte \(start) is \(length) bytes; the limit is \(max)") }
         let slice = try take(Int(length))
-        guard let s = String(validating: slice, as: UTF8.self) else {
+        // Decoding repairs what is not UTF-8, so the bytes come back unchanged exactly when they
+        // were valid (the generic `String(validating:as:)` costs a type lookup on every call).
+        let s = slice.withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) }
+        guard s.utf8.elementsEqual(slice) else {
             throw CodecError(.invalidValue, "string at byte \(start) is not valid UTF-8")
         }
         return s

@@ -212,16 +212,45 @@ public extension [UInt8] {
     }
 }
 
+private let hexDigits = Array("0123456789abcdef".utf8)
+
 public extension Sequence<UInt8> {
     /// Lowercase hexadecimal.
     var hexString: String {
-        let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
+        out.reserveCapacity(underestimatedCount * 2)
         for b in self {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 15)])
+            out.append(hexDigits[Int(b >> 4)])
+            out.append(hexDigits[Int(b & 15)])
         }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+public extension UUID {
+    /// The canonical lowercase text, `8-4-4-4-12` hexadecimal digits: the form every table, frame and
+    /// export names an entity by. Formatted here, as Foundation's `uuidString` goes through `sprintf`
+    /// and then needs lowercasing; stores format an id for every row they touch.
+    var lowercaseText: String {
+        withUnsafeBytes(of: uuid) { bytes in
+            String(unsafeUninitializedCapacity: 36) { out in
+                var at = 0
+                for (index, byte) in bytes.enumerated() {
+                    if index == 4 || index == 6 || index == 8 || index == 10 {
+                        out[at] = UInt8(ascii: "-")
+                        at += 1
+                    }
+                    out[at] = UUID.hexDigit(byte >> 4)
+                    out[at + 1] = UUID.hexDigit(byte & 15)
+                    at += 2
+                }
+                return at
+            }
+        }
+    }
+
+    private static func hexDigit(_ value: UInt8) -> UInt8 {
+        value < 10 ? value + UInt8(ascii: "0") : value - 10 + UInt8(ascii: "a")
     }
 }
 

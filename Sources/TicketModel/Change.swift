@@ -44,6 +44,28 @@ public struct Dot: Hashable, Comparable, Sendable, CustomStringConvertible {
         (lhs.origin, lhs.seq, lhs.index) < (rhs.origin, rhs.seq, rhs.index)
     }
     public var description: String { "\(origin):\(seq):\(index)" }
+
+    /// Appends the bytes of ``description`` without building the string.
+    func appendText(to bytes: inout [UInt8]) {
+        // Numbers of up to 15 digits are small strings, held inline: no allocation.
+        let seq = String(seq), index = String(index)
+        bytes.append(contentsOf: origin.rawValue.utf8)
+        bytes.append(UInt8(ascii: ":"))
+        bytes.append(contentsOf: seq.utf8)
+        bytes.append(UInt8(ascii: ":"))
+        bytes.append(contentsOf: index.utf8)
+    }
+
+    /// The byte count of ``description``.
+    var textCount: Int { origin.rawValue.utf8.count + String(seq).utf8.count + String(index).utf8.count + 2 }
+}
+
+extension ByteWriter {
+    /// Writes `dot`'s ``Dot/description`` as ``string(_:)`` would, without building the string.
+    mutating func dotText(_ dot: Dot) {
+        uvarint(UInt64(dot.textCount))
+        dot.appendText(to: &bytes)
+    }
 }
 
 /// What one change does to its entity.

@@ -230,7 +230,7 @@ public enum FieldValue: Hashable, Sendable, CustomStringConvertible {
         case .text(let s): s
         case .integer(let i): String(i)
         case .flag(let b): b ? "true" : "false"
-        case .ticket(let id): id.uuidString.lowercased()
+        case .ticket(let id): id.lowercaseText
         case .level(let c, let l): "cycle \(c) level \(l)"
         case .owner(let e, let s): "\(s) (epoch \(e))"
         }

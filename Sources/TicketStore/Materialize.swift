@@ -12,28 +12,34 @@ extension TicketDatabase {
     static func fold(_ db: Database, _ id: UUID, roles known: [SiteID: SiteRole]? = nil, cache: BlockCache = BlockCache(),
                      keep: (TicketModel.Operation) -> Bool = { _ in true }) throws -> TicketState {
         let roles = try known ?? Self.roles(db)
-        let slots = try Row.fetchAll(db.cachedStatement(sql: "SELECT origin, seq, offsets FROM blockEntity WHERE entity = ?"),
-                                     arguments: [id.lowercased])
+        // Read through one cursor by position: a fetched row per slot, and names, cost more than the fold.
+        var slots: [(origin: String, seq: Int64, offsets: Data?)] = []
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT origin, seq, offsets FROM blockEntity WHERE entity = ?"),
+                                       arguments: [id.lowercased])
+        while let row = try rows.next() {
+            slots.append((row[0], row[1], row.hasNull(atIndex: 2) ? nil : row[2] as Data))
+        }
         var changes: [EntityChange] = []
-        func take(_ origin: SiteID, _ seq: UInt64, _ hlc: HLC, _ deps: VersionVector, _ index: Int, _ change: Change) {
-            guard keep(change.operation), Authorization.refusal(change.operation, on: change.entity, by: roles[origin] ?? .site) == nil else { return }
+        changes.reserveCapacity(slots.count * 2)
+        func take(_ origin: SiteID, _ role: SiteRole, _ seq: UInt64, _ hlc: HLC, _ deps: VersionVector, _ index: Int, _ change: Change) {
+            guard keep(change.operation), Authorization.refusal(change.operation, on: change.entity, by: role) == nil else { return }
             changes.append(EntityChange(dot: Dot(origin: origin, seq: seq, index: UInt32(index)), hlc: hlc, deps: deps, operation: change.operation))
         }
-        for slot in slots {
-            let origin: String = slot[0], seq: Int64 = slot[1]
-            if let offsets: Data = slot[2], !cache.holds(origin: origin, seq: seq) {
+        for (origin, seq, offsets) in slots {
+            if let offsets, !cache.holds(origin: origin, seq: seq) {
                 // Only this ticket's changes of the block are decoded.
                 let part = try cache.part(db, origin: origin, seq: seq, offsets: offsets)
+                let block = part.block, role = roles[block.origin] ?? .site
                 for (index, change) in part.changes where change.entity.id == id {
-                    take(part.block.origin, part.block.seq, part.block.hlc, part.block.deps, index, change)
+                    take(block.origin, role, block.seq, block.hlc, block.deps, index, change)
                 }
                 continue
             }
             let entry = try cache.entry(db, origin: origin, seq: seq)
-            let block = entry.block
-            for index in entry.positions[id] ?? [] { take(block.origin, block.seq, block.hlc, block.deps, index, block.changes[index]) }
+            let block = entry.block, role = roles[block.origin] ?? .site
+            for index in entry.positions[id] ?? [] { take(block.origin, role, block.seq, block.hlc, block.deps, index, block.changes[index]) }
         }
-        return TicketState.fold(id: id, changes: changes)
+        return TicketState.fold(id: id, unsorted: changes)
     }
 
     /// Rewrites the materialized rows of the touched entities: tickets and configuration documents.
@@ -166,8 +172,8 @@ extension TicketDatabase {
         for (index, column) in foldedColumns.enumerated() where (values[index]?.databaseValue ?? .null) != stored[index] as DatabaseValue {
             changed.append((column, values[index]))
         }
-        let status = (stored["mergedInto"] as String?) == nil ? state.baseStatus.rawValue : Status.merged.rawValue
-        if (stored["status"] as String?) != status { changed.append(("status", status)) }
+        let status = stored.hasNull(atIndex: mergedIntoIndex) ? state.baseStatus.rawValue : Status.merged.rawValue
+        if stored.hasNull(atIndex: statusIndex) || stored[statusIndex] as String != status { changed.append(("status", status)) }
         if !changed.isEmpty {
             try db.cachedStatement(sql: "UPDATE ticket SET \(changed.map { "\"\($0.column)\" = ?" }.joined(separator: ", ")) WHERE id = ?")
                 .execute(arguments: StatementArguments(changed.map(\.value) + [key]))
@@ -180,7 +186,7 @@ extension TicketDatabase {
             try db.cachedStatement(sql: "UPDATE ticket SET stateHash = stateHash WHERE id = ?").execute(arguments: [key])
         }
         try writeTicketChildren(db, state, stored: key)
-        return candidate != nil || (stored["mergeCandidate"] as String?) != nil
+        return candidate != nil || !stored.hasNull(atIndex: mergeCandidateIndex)
     }
 
     /// The ticket columns a fold decides, in the order ``writeTicketRows(_:_:isNew:)`` lists their values.
@@ -190,13 +196,17 @@ extension TicketDatabase {
         "deleted", "createdHLC", "updatedHLC", "conflictCount", "stateHash",
     ]
     private static let foldedColumnList = foldedColumns.map { "\"\($0)\"" }.joined(separator: ", ")
+    /// Positions in the stored row ``writeTicketRows(_:_:isNew:)`` reads (a column read by name costs a lookup).
+    private static let statusIndex = foldedColumns.count, mergedIntoIndex = foldedColumns.count + 1
+    private static let mergeCandidateIndex = foldedColumns.firstIndex(of: "mergeCandidate")!
 
     /// The element, event, lookup and conflict rows of a ticket: inserted, or (`stored` names the
     /// ticket) compared with the stored ones and changed where they differ.
     private static func writeTicketChildren(_ db: Database, _ state: TicketState, stored: String?) throws {
         let key = state.id.lowercased
         // The stored rows, read in one statement.
-        var oldElements = Set<[String]>()
+        struct Element: Hashable { let set: String, element: String }
+        var oldElements = Set<Element>()
         var oldEvents: [String: (hlc: Int64, site: String)] = [:]
         var oldLookups: [String: String] = [:]
         var oldConflicts = Set<String>()
@@ -209,20 +219,20 @@ extension TicketDatabase {
                 """), arguments: [key])
             while let row = try rows.next() {
                 switch row[0] as Int {
-                case 0: oldElements.insert([row[1], row[2]])
+                case 0: oldElements.insert(Element(set: row[1], element: row[2]))
                 case 1: oldEvents[row[1]] = (row[3], row[2])
                 case 2: oldLookups[row[1]] = row[2]
                 default: oldConflicts.insert(row[1])
                 }
             }
         }
-        var elements = Set<[String]>()
-        for (set, byElement) in state.elements { for element in byElement.keys { elements.insert([set.name, element]) } }
+        var elements = Set<Element>()
+        for (set, byElement) in state.elements { for element in byElement.keys { elements.insert(Element(set: set.name, element: element)) } }
         for gone in oldElements.subtracting(elements) {
-            try db.cachedStatement(sql: "DELETE FROM ticketElement WHERE ticket = ? AND setName = ? AND element = ?").execute(arguments: [key, gone[0], gone[1]])
+            try db.cachedStatement(sql: "DELETE FROM ticketElement WHERE ticket = ? AND setName = ? AND element = ?").execute(arguments: [key, gone.set, gone.element])
         }
         for new in elements.subtracting(oldElements) {
-            try db.cachedStatement(sql: "INSERT INTO ticketElement (ticket, setName, element) VALUES (?, ?, ?)").execute(arguments: [key, new[0], new[1]])
+            try db.cachedStatement(sql: "INSERT INTO ticketElement (ticket, setName, element) VALUES (?, ?, ?)").execute(arguments: [key, new.set, new.element])
         }
 
         // An event row is the fold's copy: rewritten when another copy of its id won (an earlier stamp).

@@ -583,5 +583,5 @@ extension TicketDatabase: CustomStringConvertible, CustomDebugStringConvertible,
 }
 
 extension UUID {
-    var lowercased: String { uuidString.lowercased() }
+    var lowercased: String { lowercaseText }
 }
