@@ -53,6 +53,8 @@ public struct WorkingCalendar: Sendable, Hashable {
         let holidayDates: Set<Holiday>
         /// Each local day's working spans once computed (shared by the calendar's copies).
         let daySpans = DaySpanMemo()
+        /// Working time summed by day (shared by the calendar's copies).
+        let totals = Mutex(DayTotals())
 
         init(name: String, version: Int, timeZone: String, zone: TimeZone, weekly: [Int: [DayInterval]], holidays: Set<String>) {
             self.name = name
@@ -147,6 +149,14 @@ public struct WorkingCalendar: Sendable, Hashable {
 
     /// Milliseconds of working time within `[from, to)`; 0 if `to <= from`.
     public func businessMillis(from: Int64, to: Int64) -> Int64 {
+        guard from < to else { return 0 }
+        if let before = workingBefore([from, to]) { return before[1] - before[0] }
+        return businessMillisByDays(from: from, to: to)
+    }
+
+    /// ``businessMillis(from:to:)`` walked day by day: the reference, and what a calendar the
+    /// day totals cannot hold (below) uses.
+    func businessMillisByDays(from: Int64, to: Int64) -> Int64 {
         var total: Int64 = 0
         forEachSpan(in: TimeSpan(start: from, end: to)) { span in
             total += span.length
@@ -255,6 +265,76 @@ private final class DaySpanMemo: Sendable {
     }
 }
 
+/// A calendar's working time summed over consecutive local days, so that the working time between
+/// two instants costs a look-up at each end instead of a walk over every day between them (an SLA
+/// clock open for a month walked 30 days at every evaluation).
+///
+/// `workingBefore(t)` is the working time of the days held that lies before `t`: the sum of the
+/// whole days before `t`'s day less one, plus the parts before `t` of the three days around it (a
+/// local day's spans can reach into its neighbours' UTC days). Two such values subtract to the
+/// working time between them when each day's spans are sorted and disjoint and every day's spans
+/// lie after the previous day's, as a calendar's are: every span is then counted once. A
+/// calendar whose resolved spans break that (no known time zone does) is marked and walked day
+/// by day, as before.
+struct DayTotals {
+    /// The first day held.
+    var first = 0
+    /// The spans of day `first + i`.
+    var spans: [[TimeSpan]] = []
+    /// `before[i]`: the working time of days `first ..< first + i`; one more entry than `spans`.
+    var before: [Int64] = [0]
+    var irregular = false
+
+    var last: Int { first + spans.count - 1 }
+
+    /// Holds days `low ... high`: appends what is missing above, or starts afresh from `low`
+    /// (keeping the days held above it while the whole stays within the limit).
+    mutating func cover(_ low: Int, _ high: Int, _ spansOf: (Int) -> [TimeSpan]) {
+        if !spans.isEmpty, low >= first, high - first < DaySpanMemo.limit {
+            while last < high { append(spansOf(last + 1)) }
+            return
+        }
+        let top = !spans.isEmpty && last > high && last - low < DaySpanMemo.limit ? last : high
+        self = DayTotals()
+        first = low
+        for day in low ... top { append(spansOf(day)) }
+    }
+
+    private mutating func append(_ day: [TimeSpan]) {
+        var previousEnd = spans.last(where: { !$0.isEmpty })?.last?.end ?? .min
+        for span in day {
+            if span.start > span.end || span.start < previousEnd { irregular = true }
+            previousEnd = span.end
+        }
+        spans.append(day)
+        before.append(before[before.count - 1] + day.reduce(0) { $0 + $1.length })
+    }
+
+    /// The working time held before `instant`, whose local day is `day` (held with both neighbours).
+    func workingBefore(_ instant: Int64, day: Int) -> Int64 {
+        var total = before[day - 1 - first]
+        for index in day - 1 - first ... day + 1 - first {
+            for span in spans[index] where span.start < instant { total += TimeSpan(start: span.start, end: min(span.end, instant)).length }
+        }
+        return total
+    }
+}
+
+extension WorkingCalendar {
+    /// The working time before each of `instants`, counted from one origin (so only differences
+    /// mean anything), or nil when the day totals cannot answer: the instants lie more than
+    /// ``DaySpanMemo/limit`` days apart, or the calendar's spans are irregular (``DayTotals``).
+    fileprivate func workingBefore(_ instants: [Int64]) -> [Int64]? {
+        let days = instants.map(localDay(of:))
+        guard let low = days.min(), let high = days.max(), high - low + 2 < DaySpanMemo.limit else { return nil }
+        return storage.totals.withLock { totals -> [Int64]? in
+            totals.cover(low - 1, high + 1) { spans(onDay: $0) }
+            guard !totals.irregular else { return nil }
+            return zip(instants, days).map { totals.workingBefore($0, day: $1) }
+        }
+    }
+}
+
 /// Working time of a calendar minus paused spans: the time an SLA clock runs.
 public struct ActiveTime: Sendable {
     public let calendar: WorkingCalendar
@@ -269,6 +349,25 @@ public struct ActiveTime: Sendable {
 
     /// Milliseconds of working time within `[from, to)` that fall in no pause.
     public func elapsed(from: Int64, to: Int64) -> Int64 {
+        guard from < to else { return 0 }
+        // The working time in the range less the working time in each pause within it: the
+        // pauses are merged, so none is counted twice.
+        var points = [from, to]
+        for pause in pauses where pause.end > from && pause.start < to {
+            points.append(max(pause.start, from))
+            points.append(min(pause.end, to))
+        }
+        if let before = calendar.workingBefore(points) {
+            var total = before[1] - before[0]
+            for pause in stride(from: 2, to: points.count, by: 2) { total -= before[pause + 1] - before[pause] }
+            return total
+        }
+        return elapsedByDays(from: from, to: to)
+    }
+
+    /// ``elapsed(from:to:)`` walked day by day: the reference, and what a calendar the day
+    /// totals cannot hold uses.
+    func elapsedByDays(from: Int64, to: Int64) -> Int64 {
         var total: Int64 = 0
         calendar.forEachSpan(in: TimeSpan(start: from, end: to)) { span in
             total += unpaused(span).reduce(0) { $0 + $1.length }
