@@ -288,9 +288,11 @@ struct DayTotals {
     var last: Int { first + spans.count - 1 }
 
     /// Holds days `low ... high`: appends what is missing above, or starts afresh from `low`
-    /// (keeping the days held above it while the whole stays within the limit).
+    /// (keeping the days held above it while the whole stays within the limit). A range that
+    /// starts more than a year past the days held starts afresh too, rather than resolving every
+    /// day of the gap while other clocks of the calendar wait for the lock.
     mutating func cover(_ low: Int, _ high: Int, _ spansOf: (Int) -> [TimeSpan]) {
-        if !spans.isEmpty, low >= first, high - first < DaySpanMemo.limit {
+        if !spans.isEmpty, low >= first, low - last <= 366, high - first < DaySpanMemo.limit {
             while last < high { append(spansOf(last + 1)) }
             return
         }
