@@ -97,7 +97,7 @@ public struct EscalationDesk: Sendable {
                 start.ladderCalendar = library.currentPin(calendar: ladder.calendar ?? WorkingCalendar.always.name)
                 start.matrix = record.matrix
                 start.reason = reason
-                out.append((event(DerivedID.make([id.uuidString.lowercased(), "escalation_started"] + idParts), start, actor: "tierline"), []))
+                out.append((event(DerivedID.make([id.lowercaseText, "escalation_started"] + idParts), start, actor: "tierline"), []))
             }
             // Proactive rules run once, when the policy is first applied.
             for rule in library.rules(matching: facts.match) { start(rule.ladder, reason: "rule \(rule.name) v\(rule.version)", "rule", rule.name) }

@@ -72,7 +72,7 @@ public enum Notices {
             guard let name = state.text(.assignee) else { return [] }
             let setting = try current()
             guard let agent = setting.directory.agent(name), agent.active else { return [] }
-            let notice = Notice(kind: .customerReply, id: event.id.uuidString.lowercased(), ticket: state, text: "The customer wrote on \(state.displayNumber ?? ""):\n\n\(event.body)")
+            let notice = Notice(kind: .customerReply, id: event.id.lowercaseText, ticket: state, text: "The customer wrote on \(state.displayNumber ?? ""):\n\n\(event.body)")
             return setting.deliver(notice, to: [agent])
         case .escalation:
             guard let record = EscalationRecord.decode(event.body) else { return [] }
@@ -133,7 +133,7 @@ public enum Notices {
         default:
             return []
         }
-        var notice = Notice(kind: kind, id: id.uuidString.lowercased(), ticket: state, text: text)
+        var notice = Notice(kind: kind, id: id.lowercaseText, ticket: state, text: text)
         notice.record = record
         notice.pagesAnytime = anytime
         return setting.deliver(notice, to: recipients)
@@ -143,7 +143,7 @@ public enum Notices {
     /// it registered a reply webhook here, else by e-mail for an e-mail ticket.
     private static func customerCopy(of event: TicketEvent, ticket state: TicketState, _ context: WriteContext) throws -> [OutboxDraft] {
         let number = state.displayNumber ?? ""
-        let key = "tl-\(event.id.uuidString.lowercased())-customer"
+        let key = "tl-\(event.id.lowercaseText)-customer"
         let subject = "[\(number)] Re: \(state.subject)"
         // An e-mail ticket's copy goes by e-mail from whichever site wrote the reply. Another
         // channel's goes back through the integration it came from, sent by that integration's own
@@ -318,7 +318,7 @@ public enum Notices {
             @NullEncoded var assignee: String?
             @NullEncoded var owningSite: String?
             init(_ state: TicketState) {
-                id = state.id.uuidString.lowercased()
+                id = state.id.lowercaseText
                 number = state.displayNumber ?? ""
                 subject = state.subject
                 status = state.text(.status) ?? ""

@@ -155,8 +155,8 @@ extension HelpDesk {
             if report.rows != total || rows.digest != digest {
                 throw DeskError(.invalidInput, "\(file) changed during the import (\(report.created) ticket(s) opened from it); import a file nothing is writing to")
             }
-            report.firstNumber = try first.map { try store.ticket($0.uuidString.lowercased()).displayNumber }
-            report.lastNumber = try last.map { try store.ticket($0.uuidString.lowercased()).displayNumber }
+            report.firstNumber = try first.map { try store.ticket($0.lowercaseText).displayNumber }
+            report.lastNumber = try last.map { try store.ticket($0.lowercaseText).displayNumber }
             return report
         }
     }

@@ -274,8 +274,9 @@ private final class DaySpanMemo: Sendable {
 /// local day's spans can reach into its neighbours' UTC days). Two such values subtract to the
 /// working time between them when each day's spans are sorted and disjoint and every day's spans
 /// lie after the previous day's, as a calendar's are: every span is then counted once. A
-/// calendar whose resolved spans break that (no known time zone does) is marked and walked day
-/// by day, as before.
+/// calendar whose resolved spans break that (Samoa's skipped 2011-12-30 resolves onto the next
+/// day) is marked and walked day by day, as before. The spans are the day memo's arrays, shared,
+/// not copies.
 struct DayTotals {
     /// The first day held.
     var first = 0

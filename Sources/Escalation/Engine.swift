@@ -189,7 +189,7 @@ public enum EscalationEngine {
                 record.refersTo = request.id
                 record.toGroup = request.record.toGroup
                 record.toSite = request.record.toSite
-                add(DerivedEffect(id: DerivedID.record(ticket: facts.id, "handoff_timed_out", request.id.uuidString.lowercased()), record: record, operations: []))
+                add(DerivedEffect(id: DerivedID.record(ticket: facts.id, "handoff_timed_out", request.id.lowercaseText), record: record, operations: []))
             }
         }
         let ordered = settlePriorities(due.sorted { ($0.record.at, $0.id.uuidString) < ($1.record.at, $1.id.uuidString) }, facts)
@@ -312,7 +312,7 @@ public enum EscalationEngine {
         }
         var exhausted = EscalationRecord(type: .escalationExhausted, at: t)
         exhausted.cycle = start.id
-        add(DerivedEffect(id: DerivedID.record(ticket: facts.id, "escalation_exhausted", start.id.uuidString.lowercased()),
+        add(DerivedEffect(id: DerivedID.record(ticket: facts.id, "escalation_exhausted", start.id.lowercaseText),
                           record: exhausted, operations: []))
         report.ended = "exhausted after \(ladder.loops + 1) pass(es)"
         return report
@@ -351,7 +351,7 @@ public enum EscalationEngine {
             case .tag(let tag): operations.append(.addElement(.tags, tag))
             }
         }
-        let id = DerivedID.record(ticket: facts.id, "level_fired", start.id.uuidString.lowercased(), String(number), String(loop))
+        let id = DerivedID.record(ticket: facts.id, "level_fired", start.id.lowercaseText, String(number), String(loop))
         return DerivedEffect(id: id, record: record, operations: operations)
     }
 

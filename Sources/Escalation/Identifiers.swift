@@ -17,6 +17,6 @@ public enum DerivedID {
 
     /// The id of a derived record of `ticket`: kind, clock or ladder path, cycle, level, loop.
     public static func record(ticket: UUID, _ parts: String...) -> UUID {
-        make([ticket.uuidString.lowercased()] + parts)
+        make([ticket.lowercaseText] + parts)
     }
 }

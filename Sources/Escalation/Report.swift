@@ -127,7 +127,7 @@ public struct SLAReport: Encodable, Sendable {
     }
 
     static func entry(_ stored: StoredRecord) -> Entry {
-        Entry(id: stored.id.uuidString.lowercased(), type: stored.record.type.rawValue, at: iso(stored.record.at),
+        Entry(id: stored.id.lowercaseText, type: stored.record.type.rawValue, at: iso(stored.record.at),
               site: stored.site?.rawValue, text: describe(stored.record), actor: stored.actor, lines: describeLines(stored.record))
     }
 

@@ -240,17 +240,13 @@ public extension UUID {
                         out[at] = UInt8(ascii: "-")
                         at += 1
                     }
-                    out[at] = UUID.hexDigit(byte >> 4)
-                    out[at + 1] = UUID.hexDigit(byte & 15)
+                    out[at] = hexDigits[Int(byte >> 4)]
+                    out[at + 1] = hexDigits[Int(byte & 15)]
                     at += 2
                 }
                 return at
             }
         }
-    }
-
-    private static func hexDigit(_ value: UInt8) -> UInt8 {
-        value < 10 ? value + UInt8(ascii: "0") : value - 10 + UInt8(ascii: "a")
     }
 }
 

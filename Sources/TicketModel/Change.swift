@@ -43,9 +43,14 @@ public struct Dot: Hashable, Comparable, Sendable, CustomStringConvertible {
     public static func < (lhs: Dot, rhs: Dot) -> Bool {
         (lhs.origin, lhs.seq, lhs.index) < (rhs.origin, rhs.seq, rhs.index)
     }
-    public var description: String { "\(origin):\(seq):\(index)" }
+    /// `origin:seq:index`, the change id conflict ids and state hashes are made of.
+    public var description: String {
+        var text: [UInt8] = []
+        appendText(to: &text)
+        return String(decoding: text, as: UTF8.self)
+    }
 
-    /// Appends the bytes of ``description`` without building the string.
+    /// Appends the bytes of ``description`` (its one definition) without building the string.
     func appendText(to bytes: inout [UInt8]) {
         // Numbers of up to 15 digits are small strings, held inline: no allocation.
         let seq = String(seq), index = String(index)

@@ -193,7 +193,7 @@ public struct TicketState: Sendable, Equatable {
     public static func fold(id: UUID, unsorted: consuming [EntityChange]) -> TicketState {
         // In stamp order; a change given twice (same dot, so same stamp) ends up adjacent and counts once.
         var changes = unsorted
-        if !changes.indices.dropFirst().allSatisfy({ !precedes(changes[$0], changes[$0 - 1]) }) {
+        if changes.indices.dropFirst().contains(where: { precedes(changes[$0], changes[$0 - 1]) }) {
             changes.sort(by: precedes)
         }
         var kept = 0

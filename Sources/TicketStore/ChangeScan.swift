@@ -94,7 +94,7 @@ extension TicketDatabase {
             let rows = try Row.fetchCursor(db, sql: "SELECT bytes FROM block WHERE rowid > ? AND rowid <= ?", arguments: [earlier.block, now.block])
             while let row = try rows.next() {
                 for change in try Self.decodeStored(row["bytes"]).changes where change.entity.kind == .ticket {
-                    tickets.insert(change.entity.id.lowercased)
+                    tickets.insert(change.entity.id.lowercaseText)
                 }
                 if tickets.count > limit { return ChangeScan(version: now, tickets: nil) }
             }

@@ -153,7 +153,7 @@ extension TicketDatabase {
     /// The register writes that bring customer `key` to `draft` (fields the draft leaves out stay).
     static func customerChanges(_ db: Database, key: String, draft: CustomerDraft) throws -> (changes: [Change], isNew: Bool, isEmpty: Bool) {
         let id = CustomerDraft.entityID(key: key)
-        let stored = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM customer WHERE id = ?"), arguments: [id.lowercased])
+        let stored = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM customer WHERE id = ?"), arguments: [id.lowercaseText])
         var changes: [Change] = []
         let ref = EntityRef(kind: .customer, id: id)
         if stored?["key"] as String? != key { changes.append(Change(ref, .set(.custom("key"), .text(key)))) }
@@ -171,7 +171,7 @@ extension TicketDatabase {
         try db.cachedStatement(sql: """
             INSERT OR REPLACE INTO customer (id, key, name, email, phone, organization, tier, value, updatedHLC, stateHash)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [state.id.lowercased, fields["key"] ?? state.id.lowercased, fields["name"], fields["email"], fields["phone"],
+            """).execute(arguments: [state.id.lowercaseText, fields["key"] ?? state.id.lowercaseText, fields["name"], fields["email"], fields["phone"],
                              fields["organization"], fields["tier"], fields["value"],
                              state.updated.map { Int64(bitPattern: $0.hlc.rawValue) }, Data(state.stateHash)])
     }
@@ -248,7 +248,7 @@ extension TicketDatabase {
     public func customerHistory(ofTicket ref: String) throws -> CustomerHistory? {
         let id = try resolve(ref)
         return try writer.read { db in
-            guard let key = try String.fetchOne(db, sql: "SELECT customer FROM ticket WHERE id = ?", arguments: [id.lowercased]) else { return nil }
+            guard let key = try String.fetchOne(db, sql: "SELECT customer FROM ticket WHERE id = ?", arguments: [id.lowercaseText]) else { return nil }
             let record = try Self.customer(db, key)
             // Tickets name a customer by its key; earlier ones may have used the email or phone.
             let names = Array(Set([key] + [record?.key, record?.email, record?.phone].compactMap { $0 }))

@@ -257,7 +257,7 @@ extension TicketDatabase {
             report.changes += block.changes.count
             report.blocksWritten += written.map(\.seq)
             report.tickets += created.map {
-                ReissueReport.Renumbered(id: $0.0.uuidString.lowercased(), was: "\(source.rawValue.uppercased())-\($0.1)", now: "\(me.rawValue.uppercased())-\($0.2)")
+                ReissueReport.Renumbered(id: $0.0.lowercaseText, was: "\(source.rawValue.uppercased())-\($0.1)", now: "\(me.rawValue.uppercased())-\($0.2)")
             }
         }
         return report

@@ -171,7 +171,7 @@ extension TicketDatabase {
     public func intakeCreate(_ intake: IntakeTicket, follow: RecordDerivation? = nil) throws -> (ticket: TicketRecord, duplicate: Bool) {
         try checkIntake(intake)
         let duplicate = try writeIntake(intake, follow: follow, within: nil)
-        return (try ticket(intake.id.lowercased), duplicate)
+        return (try ticket(intake.id.lowercaseText), duplicate)
     }
 
     /// ``intakeCreate(_:follow:)`` through `commits`: the write shares a transaction with the
@@ -182,7 +182,7 @@ extension TicketDatabase {
                              through commits: GroupCommit) async throws -> (ticket: TicketRecord, duplicate: Bool) {
         try checkIntake(intake)
         let duplicate = try await commits.commit { db in try self.writeIntake(intake, follow: follow?(), within: db) }
-        return (try await committedTicket(intake.id.lowercased), duplicate)
+        return (try await committedTicket(intake.id.lowercaseText), duplicate)
     }
 
     /// The checks of an intake ticket that need no transaction.
@@ -198,7 +198,7 @@ extension TicketDatabase {
     func writeIntake(_ intake: IntakeTicket, follow: RecordDerivation?, within group: Database?) throws -> Bool {
         var duplicate = false
         try writeLocal({ db, _, nextNumber in
-            duplicate = try Bool.fetchOne(db, sql: "SELECT 1 FROM ticket WHERE id = ? AND number IS NOT NULL", arguments: [intake.id.lowercased]) ?? false
+            duplicate = try Bool.fetchOne(db, sql: "SELECT 1 FROM ticket WHERE id = ? AND number IS NOT NULL", arguments: [intake.id.lowercaseText]) ?? false
             guard !duplicate else { return [] }
             var changes: [Change] = []
             for customer in intake.customers {
@@ -230,7 +230,7 @@ extension TicketDatabase {
                              customers: [CustomerDraft] = []) throws -> (ticket: TicketRecord, duplicate: Bool) {
         try checkAppend(message: message, events: events, fields: fields)
         let holder = try writeAppend(ticket, message: message, events: events, fields: fields, customers: customers, within: nil)
-        return (try self.ticket(holder ?? ticket.lowercased), holder != nil)
+        return (try self.ticket(holder ?? ticket.lowercaseText), holder != nil)
     }
 
     /// ``intakeAppend(_:message:events:fields:customers:)`` through `commits` (see
@@ -241,7 +241,7 @@ extension TicketDatabase {
         let holder = try await commits.commit { db in
             try self.writeAppend(ticket, message: message, events: events, fields: [], customers: customers, within: db)
         }
-        return (try await committedTicket(holder ?? ticket.lowercased), holder != nil)
+        return (try await committedTicket(holder ?? ticket.lowercaseText), holder != nil)
     }
 
     func checkAppend(message: TicketEvent, events: [TicketEvent], fields: [(Field, FieldValue)]) throws {
@@ -255,7 +255,7 @@ extension TicketDatabase {
                      customers: [CustomerDraft], within group: Database?) throws -> String? {
         var holder: String?
         try writeLocal({ db, _, _ in
-            holder = try String.fetchOne(db, sql: "SELECT ticket FROM ticketEvent WHERE id = ? LIMIT 1", arguments: [message.id.lowercased])
+            holder = try String.fetchOne(db, sql: "SELECT ticket FROM ticketEvent WHERE id = ? LIMIT 1", arguments: [message.id.lowercaseText])
             guard holder == nil else { return [] }
             var changes: [Change] = []
             for customer in customers {
@@ -298,14 +298,14 @@ extension TicketDatabase {
             token = nil
             var changes = fields.map { Change(.ticket(id), .set($0.0, $0.1)) }
             if issue, fields.contains(where: { $0.0 == .status && $0.1 == .text(Status.solved.rawValue) }),
-               try String.fetchOne(db, sql: "SELECT baseStatus FROM ticket WHERE id = ?", arguments: [id.lowercased]) != Status.solved.rawValue {
+               try String.fetchOne(db, sql: "SELECT baseStatus FROM ticket WHERE id = ?", arguments: [id.lowercaseText]) != Status.solved.rawValue {
                 let issued = SurveyToken.make()
                 token = issued
                 changes.append(Change(.ticket(id), .set(.custom(TicketLookup.surveyToken), .text(SurveyToken.hash(issued)))))
             }
             return attributed(changes, to: id, actor: actor)
         }
-        return (try ticket(id.lowercased), token)
+        return (try ticket(id.lowercaseText), token)
     }
 
     /// Records a customer's answer to the survey of `token`: once per token.
@@ -331,6 +331,6 @@ extension TicketDatabase {
                     Change(ref, .set(.custom("csat_comment"), comment.map { .text($0) } ?? .null)),
                     Change(ref, .set(.custom("csat_answered"), .text(hash)))]
         }
-        return try ticket(id.lowercased)
+        return try ticket(id.lowercaseText)
     }
 }

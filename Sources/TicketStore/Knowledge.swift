@@ -56,7 +56,7 @@ public struct ArticleHit: Sendable, Encodable {
 /// The element of a ticket's `links` set that records a knowledge article used on it.
 enum ArticleLink {
     static let prefix = "kb:"
-    static func element(_ article: UUID) -> String { prefix + article.lowercased }
+    static func element(_ article: UUID) -> String { prefix + article.lowercaseText }
 }
 
 extension TicketDatabase {
@@ -77,11 +77,11 @@ extension TicketDatabase {
             }
             let ref = EntityRef(kind: .article, id: id)
             let fields = [("title", draft.title), ("summary", draft.summary), ("root_cause", draft.rootCause), ("steps", draft.steps),
-                          ("source_ticket", state.displayNumber ?? ticket.lowercased), ("author", draft.author)]
+                          ("source_ticket", state.displayNumber ?? ticket.lowercaseText), ("author", draft.author)]
             // The source ticket is named by the article, not linked: links count the tickets that used it.
             return fields.map { Change(ref, .set(.custom($0.0), .text($0.1))) }
         }
-        return try article(id.lowercased)
+        return try article(id.lowercaseText)
     }
 
     /// Records that first line used an article on a ticket (a `kb:` link in the ticket's links).
@@ -93,16 +93,16 @@ extension TicketDatabase {
         let articleID = try Self.uuid(article.id)
         try writeLocal { db, _, _ in
             let linked = try Bool.fetchOne(db, sql: "SELECT 1 FROM ticketElement WHERE ticket = ? AND setName = 'links' AND element = ?",
-                                           arguments: [ticket.lowercased, ArticleLink.element(articleID)]) ?? false
+                                           arguments: [ticket.lowercaseText, ArticleLink.element(articleID)]) ?? false
             return linked ? [] : attributed([Change(.ticket(ticket), .addElement(.links, ArticleLink.element(articleID)))], to: ticket, actor: actor)
         }
-        return (try self.ticket(ticket.lowercased), try self.article(article.id))
+        return (try self.ticket(ticket.lowercaseText), try self.article(article.id))
     }
 
     /// Rewrites an article's row and its full-text entry from its fold.
     static func materializeArticle(_ db: Database, _ state: TicketState) throws {
         let f = state.customFields
-        let key = state.id.lowercased
+        let key = state.id.lowercaseText
         let created = state.writes.map(\.stamp).min()
         // The full-text row shares the article row's rowid, so it is replaced through an index, not a scan.
         if let old = try Int64.fetchOne(db, sql: "SELECT rowid FROM article WHERE id = ?", arguments: [key]) {
@@ -166,7 +166,7 @@ extension TicketDatabase {
             try Row.fetchAll(db, sql: """
                 SELECT \(Self.articleColumns) FROM article a JOIN ticketElement l ON l.element = 'kb:' || a.id
                 WHERE l.ticket = ? AND l.setName = 'links' ORDER BY a.createdHLC
-                """, arguments: [id.lowercased]).map(Self.articleRecord)
+                """, arguments: [id.lowercaseText]).map(Self.articleRecord)
         }
     }
 

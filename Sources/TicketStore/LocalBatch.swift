@@ -141,7 +141,7 @@ public struct LocalBatch: ~Copyable {
     /// Whether a ticket with this id is stored or opened by this batch.
     public func contains(_ id: UUID) throws -> Bool {
         if created.contains(id) { return true }
-        return try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM ticket WHERE id = ?)"), arguments: [id.lowercased]) ?? false
+        return try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM ticket WHERE id = ?)"), arguments: [id.lowercaseText]) ?? false
     }
 
     /// Checks that ticket `id` is stored or opened here, reading a stored one's row once per batch
@@ -150,8 +150,8 @@ public struct LocalBatch: ~Copyable {
         guard !created.contains(id) else { return }
         if before[id] == nil {
             let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT status FROM ticket WHERE id = ? AND number IS NOT NULL"),
-                                       arguments: [id.lowercased])
-            guard let row else { throw StoreError(.unknownTicket, "no ticket \(id.lowercased) in this store") }
+                                       arguments: [id.lowercaseText])
+            guard let row else { throw StoreError(.unknownTicket, "no ticket \(id.lowercaseText) in this store") }
             before[id] = (row["status"] as String?) == Status.closed.rawValue ? .closed : .open
             try pageCache.hold(storedTickets: before.count)
         }

@@ -53,7 +53,7 @@ extension TicketDatabase {
                            return [changes[0]] + attributed(Array(changes.dropFirst()), to: id, actor: draft.actor)
                        },
                        followUp: follow.map { follow in { db in try Self.recordChanges(db, id, follow).changes } })
-        return try ticket(id.lowercased)
+        return try ticket(id.lowercaseText)
     }
 
     /// Checks what a draft's texts may hold.
@@ -107,7 +107,7 @@ extension TicketDatabase {
     /// Refuses to move a closed ticket's status anywhere but `closed`.
     static func checkNotClosed(_ db: Database, _ id: UUID, _ fields: [(Field, FieldValue)]) throws {
         guard fields.contains(where: { $0.0 == .status && $0.1 != .text(Status.closed.rawValue) }) else { return }
-        let status = try String.fetchOne(db.cachedStatement(sql: "SELECT status FROM ticket WHERE id = ?"), arguments: [id.lowercased])
+        let status = try String.fetchOne(db.cachedStatement(sql: "SELECT status FROM ticket WHERE id = ?"), arguments: [id.lowercaseText])
         if status == Status.closed.rawValue {
             throw StoreError(.refusedWrite, "ticket is closed; use `tierline ticket reopen` to open it again")
         }
@@ -125,7 +125,7 @@ extension TicketDatabase {
         let event = TicketEvent(id: UUIDv7.make(millis: wallClock(), random: Self.randomBytes(10)), kind: kind, actor: actor,
                                 visibility: visibility, body: body)
         try writeLocal { _, _, _ in attributed([Change(.ticket(id), .event(event))], to: id, actor: recordedBy) }
-        return try ticket(id.lowercased)
+        return try ticket(id.lowercaseText)
     }
 
     /// Adds and removes tags. A remove takes away the additions this replica has seen (observed-remove):
@@ -146,7 +146,7 @@ extension TicketDatabase {
             }
             return attributed(changes, to: id, actor: actor)
         }
-        return try ticket(id.lowercased)
+        return try ticket(id.lowercaseText)
     }
 
     /// Opens a solved or closed ticket again: the one way out of `closed`.
@@ -154,7 +154,7 @@ extension TicketDatabase {
     public func reopen(_ ref: String, actor: String? = nil) throws -> TicketRecord {
         let id = try resolve(ref)
         try writeLocal { _, _, _ in attributed([Change(.ticket(id), .set(.status, .text(Status.open.rawValue)))], to: id, actor: actor) }
-        return try ticket(id.lowercased)
+        return try ticket(id.lowercaseText)
     }
 
     func checkText(_ text: String, _ what: String, max: Int, allowEmpty: Bool) throws {

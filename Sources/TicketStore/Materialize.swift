@@ -15,7 +15,7 @@ extension TicketDatabase {
         // Read through one cursor by position: a fetched row per slot, and names, cost more than the fold.
         var slots: [(origin: String, seq: Int64, offsets: Data?)] = []
         let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT origin, seq, offsets FROM blockEntity WHERE entity = ?"),
-                                       arguments: [id.lowercased])
+                                       arguments: [id.lowercaseText])
         while let row = try rows.next() {
             slots.append((row[0], row[1], row.hasNull(atIndex: 2) ? nil : row[2] as Data))
         }
@@ -63,7 +63,7 @@ extension TicketDatabase {
     static func materializeConfig(_ db: Database, _ id: UUID) throws {
         let rows = try Row.fetchAll(db, sql: """
             SELECT b.bytes FROM blockEntity e JOIN block b ON b.origin = e.origin AND b.seq = e.seq WHERE e.entity = ?
-            """, arguments: [id.lowercased])
+            """, arguments: [id.lowercaseText])
         var versions: [UUID: EventEntry] = [:]
         let roles = try Self.roles(db)
         for row in rows {
@@ -77,10 +77,10 @@ extension TicketDatabase {
                 versions[event.id] = entry
             }
         }
-        try db.execute(sql: "DELETE FROM configVersion WHERE entity = ?", arguments: [id.lowercased])
+        try db.execute(sql: "DELETE FROM configVersion WHERE entity = ?", arguments: [id.lowercaseText])
         for (versionID, entry) in versions {
             try db.execute(sql: "INSERT INTO configVersion (id, entity, hlc, origin, actor, body) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [versionID.lowercased, id.lowercased, Int64(bitPattern: entry.stamp.hlc.rawValue),
+                           arguments: [versionID.lowercaseText, id.lowercaseText, Int64(bitPattern: entry.stamp.hlc.rawValue),
                                        entry.stamp.site.rawValue, entry.event.actor, entry.event.body])
         }
     }
@@ -147,10 +147,10 @@ extension TicketDatabase {
     /// ticket that asks for no merge and never did is never merged, so its status is its base status.
     /// - Returns: whether the ticket asks, or asked, for a merge (the caller then resolves merges).
     static func writeTicketRows(_ db: Database, _ state: TicketState, isNew: Bool) throws -> Bool {
-        let key = state.id.lowercased
+        let key = state.id.lowercaseText
         let owner = state.owner
         let origin = state.originSite?.rawValue
-        let candidate = state.mergeCandidate?.target.lowercased
+        let candidate = state.mergeCandidate?.target.lowercaseText
         let values: [(any DatabaseValueConvertible)?] = [
             state.displayNumber, state.number.map { Int64($0) }, origin, owner.site?.rawValue ?? origin, Int64(owner.epoch),
             state.subject, state.baseStatus.rawValue, state.priority.rawValue, state.text(.assignee), state.text(.group),
@@ -203,7 +203,7 @@ extension TicketDatabase {
     /// The element, event, lookup and conflict rows of a ticket: inserted, or (`stored` names the
     /// ticket) compared with the stored ones and changed where they differ.
     private static func writeTicketChildren(_ db: Database, _ state: TicketState, stored: String?) throws {
-        let key = state.id.lowercased
+        let key = state.id.lowercaseText
         // The stored rows, read in one statement.
         struct Element: Hashable { let set: String, element: String }
         var oldElements = Set<Element>()
@@ -237,7 +237,7 @@ extension TicketDatabase {
 
         // An event row is the fold's copy: rewritten when another copy of its id won (an earlier stamp).
         for entry in state.events {
-            let id = entry.event.id.lowercased, hlc = Int64(bitPattern: entry.stamp.hlc.rawValue), site = entry.stamp.site.rawValue
+            let id = entry.event.id.lowercaseText, hlc = Int64(bitPattern: entry.stamp.hlc.rawValue), site = entry.stamp.site.rawValue
             let old = oldEvents.removeValue(forKey: id)
             if let old, old.hlc == hlc, old.site == site { continue }
             try db.cachedStatement(sql: """
@@ -295,7 +295,7 @@ extension TicketDatabase {
                 UPDATE ticket SET mergedInto = ?, mergeRejected = ?,
                   status = CASE WHEN ? IS NULL THEN baseStatus ELSE 'merged' END
                 WHERE id = ?
-                """, arguments: [target?.lowercased, graph.rejected.contains(id), target?.lowercased, text])
+                """, arguments: [target?.lowercaseText, graph.rejected.contains(id), target?.lowercaseText, text])
         }
     }
 }

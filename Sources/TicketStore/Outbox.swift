@@ -140,7 +140,7 @@ extension TicketDatabase {
     static func enqueue(_ db: Database, _ drafts: [OutboxDraft], now: UInt64) throws {
         for draft in drafts {
             let entry = OutboxEntry(id: nil, key: draft.key, channel: draft.channel, recipient: draft.recipient, kind: draft.kind,
-                                    ticket: draft.ticket?.lowercased, subject: draft.subject, body: draft.body,
+                                    ticket: draft.ticket?.lowercaseText, subject: draft.subject, body: draft.body,
                                     notBefore: Int64(draft.notBefore), state: .pending, attempts: 0, nextAttempt: Int64(draft.notBefore),
                                     lastError: nil, createdAt: Int64(now), sentAt: nil)
             try entry.insert(db, onConflict: .ignore)

@@ -27,7 +27,7 @@ extension TicketDatabase {
     public func ticket(_ ref: String) throws -> TicketRecord {
         let id = try resolve(ref)
         return try writer.read { db in
-            guard let row = try TicketRow.fetch(db, TicketRow.Columns.id == id.lowercased).first else {
+            guard let row = try TicketRow.fetch(db, TicketRow.Columns.id == id.lowercaseText).first else {
                 throw StoreError(.unknownTicket, "no ticket \(ref) in this store")
             }
             return row.record
@@ -109,7 +109,7 @@ extension TicketDatabase {
                 if byBlock[entry.dot.blockKey] == nil { byBlock[entry.dot.blockKey] = entry.event.actor }
             }
             for entry in state.events where entry.event.kind != .attribution {
-                var item = HistoryItem(id: entry.event.id.lowercased, kind: HistoryItem.Kind(rawValue: entry.event.kind.rawValue) ?? .internalNote,
+                var item = HistoryItem(id: entry.event.id.lowercaseText, kind: HistoryItem.Kind(rawValue: entry.event.kind.rawValue) ?? .internalNote,
                                        stamp: entry.stamp, tiebreak: entry.dot.sortKey, body: entry.event.body,
                                        actor: entry.event.actor, visibility: entry.event.visibility.rawValue)
                 if entry.event.kind == .escalation { item.record = try? StrictJSON.parse(Array(entry.event.body.utf8)) }
@@ -136,7 +136,7 @@ extension TicketDatabase {
             let rejected = try Bool.fetchOne(db, sql: "SELECT mergeRejected FROM ticket WHERE id = ?", arguments: [record.id]) ?? false
             if rejected, let candidate = state.mergeCandidate {
                 items.append(HistoryItem(id: "merge-" + candidate.dot.description, kind: .conflict, stamp: candidate.stamp, tiebreak: "~merge",
-                                         body: "merge into \(candidate.target.lowercased) refused: an earlier merge makes it a cycle",
+                                         body: "merge into \(candidate.target.lowercaseText) refused: an earlier merge makes it a cycle",
                                          field: Field.mergedInto.description))
             }
             items.sort { $0.order < $1.order }

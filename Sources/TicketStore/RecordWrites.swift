@@ -85,7 +85,7 @@ extension TicketDatabase {
     /// `db`, leaving out events the ticket already holds.
     static func recordChanges(_ db: Database, _ ticket: UUID, _ prepare: (TicketState) throws -> [(event: TicketEvent, operations: [TicketModel.Operation])]) throws -> (changes: [Change], events: [TicketEvent]) {
         let state = try Self.fold(db, ticket)
-        guard state.isCreated else { throw StoreError(.unknownTicket, "no ticket \(ticket.uuidString.lowercased()) in this store") }
+        guard state.isCreated else { throw StoreError(.unknownTicket, "no ticket \(ticket.lowercaseText) in this store") }
         let held = Set(state.events.map(\.event.id))
         var changes: [Change] = []
         var written: [TicketEvent] = []

@@ -238,7 +238,7 @@ extension TicketDatabase {
         }
         var remaining = Set<EntityRef>()
         for entity in touched {
-            let key = entity.id.lowercased
+            let key = entity.id.lowercaseText
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM blockEntity WHERE entity = ? LIMIT 1", arguments: [key]) == true {
                 remaining.insert(entity)
                 continue

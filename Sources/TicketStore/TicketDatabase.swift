@@ -237,7 +237,7 @@ public struct TicketDatabase: Sendable {
             for change in block.changes where change.entity.kind == .ticket {
                 guard case .create = change.operation, !opened.contains(change.entity.id) else { continue }
                 let held = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM blockEntity WHERE entity = ?"),
-                                            arguments: [change.entity.id.lowercased]) ?? 0
+                                            arguments: [change.entity.id.lowercaseText]) ?? 0
                 if held == carriers[change.entity.id] { opened.insert(change.entity.id) }
             }
         }
@@ -521,7 +521,7 @@ public struct TicketDatabase: Sendable {
             positions[change.entity.id]!.uvarint(UInt64(block.changeOffsets[index]))
         }
         for entity in order {
-            try link.execute(arguments: [entity.lowercased, block.origin.rawValue, Int64(block.seq), Data(positions[entity]!.bytes)])
+            try link.execute(arguments: [entity.lowercaseText, block.origin.rawValue, Int64(block.seq), Data(positions[entity]!.bytes)])
         }
     }
 
@@ -580,8 +580,4 @@ extension TicketDatabase: CustomStringConvertible, CustomDebugStringConvertible,
     public var description: String { "TicketDatabase(a SQLite store, \(key == nil ? "no site key" : "site key redacted"))" }
     public var debugDescription: String { description }
     public var customMirror: Mirror { Mirror(self, children: ["store": description], displayStyle: .struct) }
-}
-
-extension UUID {
-    var lowercased: String { lowercaseText }
 }

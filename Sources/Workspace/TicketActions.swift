@@ -309,7 +309,7 @@ struct TicketActions: Sendable {
         @NullEncoded var record: StrictJSON.Node?
 
         init(_ event: TicketEvent) {
-            id = event.id.uuidString.lowercased()
+            id = event.id.lowercaseText
             kind = event.kind.rawValue
             actor = event.actor
             visibility = event.visibility.rawValue

@@ -66,7 +66,7 @@ struct TicketView: Sendable, Encodable {
             let (state, evaluation) = try EscalationDesk(store: store).evaluate(ref, now: now)
             let sla = SLAReport(state, evaluation, now: now)
             let pending = evaluation.pendingHandoffs.last.map { request in
-                HandoffView(id: request.id.uuidString.lowercased(), fromSite: request.site?.rawValue, toSite: request.record.toSite,
+                HandoffView(id: request.id.lowercaseText, fromSite: request.site?.rawValue, toSite: request.record.toSite,
                             toGroup: request.record.toGroup, requestedAt: SLAReport.iso(request.record.at), requestedBy: request.actor,
                             note: request.record.note, incoming: request.record.toSite == site)
             }

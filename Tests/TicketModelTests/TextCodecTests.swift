@@ -35,6 +35,7 @@ import Testing
     @Test func aDotIsWrittenAsItsDescription() throws {
         let dots = [Dot(origin: try SiteID("a"), seq: 0, index: 0), Dot(origin: try SiteID("east"), seq: 1, index: 7),
                     Dot(origin: try SiteID("site-with-a-long-name-0123456789"), seq: .max, index: .max)]
+        #expect(dots.map(\.description) == ["a:0:0", "east:1:7", "site-with-a-long-name-0123456789:18446744073709551615:4294967295"])
         for dot in dots {
             var text: [UInt8] = []
             dot.appendText(to: &text)

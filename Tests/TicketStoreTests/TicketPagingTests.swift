@@ -14,7 +14,7 @@ import TicketModel
         var ids: [UUID] = []
         try store.batch { batch in for n in 0..<11 { ids.append(try batch.create(TicketDraft(subject: "printer \(n)"))) } }
         for n in 0..<2 { ids.append(try #require(UUID(uuidString: try store.createTicket(TicketDraft(subject: "late \(n)")).id))) }
-        return (store, ids.map(\.lowercased))
+        return (store, ids.map(\.lowercaseText))
     }
 
     @Test func theWorkspaceListPagesThroughTiedStampsOnceEach() throws {
@@ -57,7 +57,7 @@ import TicketModel
             guard let next = page.next else { break }
             query.cursor = next
         }
-        #expect(Set(seen) == Set(ids.map(\.lowercased)), "every ticket listed, the gone one from the first page too")
+        #expect(Set(seen) == Set(ids.map(\.lowercaseText)), "every ticket listed, the gone one from the first page too")
         #expect(seen.count == 3 + 9, "the tie listed again from its first ticket, once")
     }
 

@@ -33,9 +33,9 @@ extension EscalationCommand {
             var rows: [Written] = []
             for (id, events) in written.sorted(by: { $0.key.uuidString < $1.key.uuidString }) {
                 let number = try desk.store.ticket(id.uuidString).displayNumber
-                rows.append(Written(ticket: number, id: id.uuidString.lowercased(), records: events.compactMap { event in
+                rows.append(Written(ticket: number, id: id.lowercaseText, records: events.compactMap { event in
                     EscalationRecord.decode(event.body).map {
-                        SLAReport.Entry(id: event.id.uuidString.lowercased(), type: $0.type.rawValue, at: SLAReport.iso($0.at), site: desk.identity.site.rawValue, text: SLAReport.describe($0))
+                        SLAReport.Entry(id: event.id.lowercaseText, type: $0.type.rawValue, at: SLAReport.iso($0.at), site: desk.identity.site.rawValue, text: SLAReport.describe($0))
                     }
                 }))
             }

@@ -16,7 +16,7 @@ extension Handoff {
             var rows: [PendingHandoff] = []
             for (state, evaluation) in try desk.evaluations(now: nowMillis()) {
                 for request in evaluation.pendingHandoffs {
-                    rows.append(PendingHandoff(ticket: state.displayNumber ?? "", id: state.id.uuidString.lowercased(),
+                    rows.append(PendingHandoff(ticket: state.displayNumber ?? "", id: state.id.lowercaseText,
                                                fromSite: state.owner.site?.rawValue ?? "", toSite: request.record.toSite ?? "",
                                                toGroup: request.record.toGroup ?? "", requestedAt: SLAReport.iso(request.record.at),
                                                incoming: request.record.toSite == desk.identity.site.rawValue))

@@ -30,7 +30,7 @@ struct SLACommand: ParsableCommand {
         for (state, evaluation) in try desk.evaluations(now: now) {
             for clock in SLAReport(state, evaluation, now: now).clocks where clock.state != "met" {
                 if atRisk || breached, !((atRisk && clock.atRisk) || (breached && clock.state == "breached")) { continue }
-                rows.append(Row(ticket: state.displayNumber ?? "", id: state.id.uuidString.lowercased(), subject: state.subject,
+                rows.append(Row(ticket: state.displayNumber ?? "", id: state.id.lowercaseText, subject: state.subject,
                                 owningSite: state.owner.site?.rawValue ?? "", clock: clock))
             }
         }
