@@ -94,6 +94,12 @@ enum FactSchema {
                 DROP INDEX IF EXISTS metricHandoff_on_ticket;
                 """)
         }
+        migrator.registerMigration("dashboard/v8-indexes-aside") { db in
+            // A refresh that derives most facts afresh builds the fact tables' secondary indexes once at
+            // its end instead of inserting into each of them row by row (``FactIndexes``); what it set
+            // aside is kept here until then, in the store, so a crash in between loses no index.
+            try db.execute(sql: "CREATE TABLE metricIndexAside (name TEXT PRIMARY KEY, sql TEXT NOT NULL)")
+        }
         return migrator
     }
 
@@ -220,5 +226,75 @@ enum FactSchema {
             INSERT INTO metricDirty (id) SELECT id FROM ticket;
             INSERT INTO metricState (key, value) VALUES ('configChanged', 0);
             """)
+    }
+}
+
+/// The fact tables' secondary indexes, set aside while a refresh derives most facts afresh.
+///
+/// A first derivation (or one after a new configuration) writes every ticket's facts: one row in
+/// `metricTicket` and its seven indexes, about three in `metricClock` and its three. Inserting row by
+/// row into ten b-trees keyed in no particular order was most of the writer's time (a profile of
+/// `tierline-bench --dashboard`); SQLite builds an index over rows already stored by sorting them,
+/// far faster. So such a refresh drops the indexes in the transaction that starts it, keeping their
+/// SQL in `metricIndexAside`, and builds each again, one transaction apiece, when it ends. A crash in
+/// between leaves them listed there, and the next refresh to end builds them. Nothing depends on them
+/// but speed: the dashboard's queries give the same answers meanwhile, scanning instead.
+///
+/// The tables' primary keys and `metricFeed`'s index stay: the derivation itself reads through them.
+/// So does `metricClock_running`: the at-risk queries name it (`INDEXED BY`), and would fail without it.
+enum FactIndexes {
+    static let tables = ["metricTicket", "metricClock", "metricHandoff"]
+    static let kept = ["metricClock_running"]
+
+    /// A refresh sets the indexes aside when it has at least this many tickets to derive, and at
+    /// least as many as hold facts already (below that, rebuilding the indexes costs more than
+    /// inserting into them).
+    static let minimum = 2_000
+
+    static func worthSettingAside(listed: Int, minimum: Int, _ db: Database) throws -> Bool {
+        guard listed >= minimum else { return false }
+        return listed >= (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM metricTicket") ?? 0)
+    }
+
+    /// Drops the secondary indexes of the fact tables, keeping their SQL for ``restore(_:)``.
+    /// - Returns: how many were set aside (none when another refresh holds them aside already).
+    @discardableResult
+    static func setAside(_ db: Database) throws -> Int {
+        func placeholders(_ names: [String]) -> String { names.map { _ in "?" }.joined(separator: ", ") }
+        // Automatic indexes (primary keys, UNIQUE) have no SQL and cannot be dropped.
+        let indexes = try Row.fetchAll(db, sql: """
+            SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL
+            AND tbl_name IN (\(placeholders(tables))) AND name NOT IN (\(placeholders(kept)))
+            """, arguments: StatementArguments(tables + kept))
+        for index in indexes {
+            let name: String = index[0]
+            try db.execute(sql: "INSERT OR REPLACE INTO metricIndexAside (name, sql) VALUES (?, ?)", arguments: [name, index[1] as String])
+            try db.execute(sql: "DROP INDEX \(name.quotedDatabaseIdentifier)")
+        }
+        return indexes.count
+    }
+
+    /// The names of the indexes set aside and not built again yet.
+    static func aside(_ db: Database) throws -> [String] {
+        try String.fetchAll(db, sql: "SELECT name FROM metricIndexAside ORDER BY name")
+    }
+
+    /// Builds one index set aside, in the caller's transaction, and unlists it.
+    /// - Returns: `false` when none is left.
+    static func restoreOne(_ db: Database) throws -> Bool {
+        guard let row = try Row.fetchOne(db, sql: "SELECT name, sql FROM metricIndexAside ORDER BY name LIMIT 1") else { return false }
+        let name: String = row[0]
+        // (A migration may have made it again meanwhile.)
+        let exists = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?)",
+                                       arguments: [name]) ?? false
+        if !exists { try db.execute(sql: row[1]) }
+        try db.execute(sql: "DELETE FROM metricIndexAside WHERE name = ?", arguments: [name])
+        return true
+    }
+
+    /// Builds every index set aside, each in a transaction of its own so that writers of the store
+    /// wait for one index at a time, not for all of them.
+    static func restore(_ writer: some DatabaseWriter) async throws {
+        while try await writer.write({ db in try restoreOne(db) }) {}
     }
 }

@@ -89,8 +89,8 @@ public struct MetricIndex: Sendable {
     /// (tests write there, as another writer could).
     @discardableResult
     package func refresh(now: Int64, batch: Int = 200, progress: ((Int, Int) -> Void)? = nil, shouldContinue: () -> Bool = { true },
+                         setAsideAt: Int = FactIndexes.minimum,
                          afterPreparing: (@Sendable ([String]) async throws -> Void)?) async throws -> RefreshReport {
-        var report = RefreshReport()
         let (library, generation, total) = try await database.writer.write { db in
             // The configuration is read in the transaction that clears its flag: a version arriving
             // after this sets the flag again. Clearing it starts a new generation, which ends every
@@ -103,9 +103,31 @@ public struct MetricIndex: Sendable {
                     ON CONFLICT(key) DO UPDATE SET value = value + 1
                     """)
             }
+            let listed = try Self.dirtyCount(db)
+            if try FactIndexes.worthSettingAside(listed: listed, minimum: setAsideAt, db) { try FactIndexes.setAside(db) }
             return (ConfigLibrary(bodies: try String.fetchAll(db, sql: "SELECT body FROM configVersion ORDER BY id")),
-                    try Self.configGeneration(db), try Self.dirtyCount(db))
+                    try Self.configGeneration(db), listed)
         }
+        // Indexes set aside, by this refresh or one that crashed, are built again however it ends
+        // (after a failure, the next refresh tries again).
+        let report: RefreshReport
+        do {
+            report = try await deriveListed(now: now, batch: batch, progress: progress, shouldContinue: shouldContinue,
+                                            afterPreparing: afterPreparing, library: library, generation: generation, total: total)
+        } catch {
+            try? await FactIndexes.restore(database.writer)
+            throw error
+        }
+        try await FactIndexes.restore(database.writer)
+        return report
+    }
+
+    /// The derivation of ``refresh(now:batch:progress:shouldContinue:setAsideAt:afterPreparing:)``,
+    /// once it has read the configuration and what is listed.
+    private func deriveListed(now: Int64, batch: Int, progress: ((Int, Int) -> Void)?, shouldContinue: () -> Bool,
+                              afterPreparing: (@Sendable ([String]) async throws -> Void)?,
+                              library: ConfigLibrary, generation: Int64, total: Int) async throws -> RefreshReport {
+        var report = RefreshReport()
         // Two stages, so that a store's two cores both work: a read snapshot folds and evaluates the
         // next batch (most of the work) while the writer stores the batch before it.
         let database = database

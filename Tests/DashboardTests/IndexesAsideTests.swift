@@ -1,0 +1,149 @@
+@testable import Dashboard
+import Foundation
+import GRDB
+import Synchronization
+import TestSupport
+import Testing
+import TicketModel
+import TicketStore
+
+/// A refresh that derives most facts afresh sets the fact tables' secondary indexes aside and builds
+/// them again when it ends (``FactIndexes``): the facts and sums are those of a refresh that kept them,
+/// the indexes come back exactly as they were however the refresh ends, and a crash in between leaves
+/// them listed for the next refresh to build.
+@Suite struct IndexesAsideTests {
+    static let now: Int64 = 1_790_000_000_000
+
+    /// The secondary indexes of the fact tables, by name, with their SQL.
+    func indexes(_ store: TicketDatabase) async throws -> [String: String] {
+        try await store.writer.read { db in
+            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: """
+                SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL
+                AND tbl_name IN ('metricTicket', 'metricClock', 'metricHandoff')
+                """).map { ($0[0], $0[1]) })
+        }
+    }
+
+    func aside(_ store: TicketDatabase) async throws -> [String] {
+        try await store.writer.read { db in try FactIndexes.aside(db) }
+    }
+
+    /// Every fact row and sum, as text, in a fixed order.
+    func everything(_ store: TicketDatabase) async throws -> [String] {
+        try await store.writer.read { db in
+            var out: [String] = []
+            for table in ["metricTicket ORDER BY id", "metricClock ORDER BY ticket, kind, cycle", "metricHandoff ORDER BY ticket, id",
+                          "metricDay WHERE created + solved + firstSolved + escalated + achieved + breached + running != 0 ORDER BY day, site"] {
+                out += try Row.fetchAll(db, sql: "SELECT * FROM \(table)").map { "\($0)" }
+            }
+            return out
+        }
+    }
+
+    /// A store of `count` tickets, some solved, some urgent, over a few days.
+    func store(_ count: Int) throws -> TicketDatabase {
+        let clock = Mutex<Int64>(Self.now - 10 * 86_400_000)
+        let store = try TicketDatabase(DatabaseQueue(), key: .generate(), wallClock: { UInt64(clock.withLock { $0 }) })
+        try store.initialize(site: try SiteID("north"), role: .site)
+        for n in 0..<count {
+            clock.withLock { $0 += 3_600_000 }
+            let ticket = try store.createTicket(TicketDraft(subject: "Ticket \(n)"))
+            if n % 3 == 0 { _ = try store.update(ticket.id, [(.status, .text("solved"))]) }
+            if n % 4 == 1 { _ = try store.update(ticket.id, [(.priority, .text("urgent"))]) }
+        }
+        return store
+    }
+
+    @Test func aFirstDerivationSetsTheIndexesAsideAndLeavesWhatARefreshKeepingThemLeaves() async throws {
+        let store = try store(30)
+        let index = try await MetricIndex(store)
+        let before = try await indexes(store)
+        #expect(before.count >= 10, "the fact tables' indexes: \(before.keys.sorted())")
+        let during = Mutex<[String: String]?>(nil)
+        let report = try await index.refresh(now: Self.now, batch: 7, setAsideAt: 10, afterPreparing: { _ in
+            let seen = try await indexes(store)
+            during.withLock { $0 = $0 ?? seen }
+            #expect(Set(try await aside(store)) == Set(before.keys).subtracting(FactIndexes.kept), "every other index is listed aside while the refresh runs")
+        })
+        #expect(report.derived == 30)
+        #expect(during.withLock { $0?.keys.sorted() } == FactIndexes.kept, "no other secondary index while the refresh inserts")
+        #expect(try await indexes(store) == before, "the same indexes, with the same definitions, once it ends")
+        #expect(try await aside(store).isEmpty)
+        let bulk = try await everything(store)
+
+        // A new configuration lists every ticket again; this refresh keeps the indexes.
+        try await store.writer.write { db in try db.execute(sql: "UPDATE metricState SET value = 1 WHERE key = 'configChanged'") }
+        let kept = Mutex(true)
+        #expect(try await index.refresh(now: Self.now, batch: 7, setAsideAt: .max, afterPreparing: { _ in
+            let seen = try await indexes(store)
+            kept.withLock { $0 = $0 && seen == before }
+        }).derived == 30)
+        #expect(kept.withLock { $0 }, "a refresh below the threshold keeps the indexes")
+        #expect(try await everything(store) == bulk, "the facts and sums do not depend on the indexes")
+    }
+
+    @Test func aRefreshOfAFewTicketsAmongManyKeepsTheIndexes() async throws {
+        let store = try store(12)
+        let index = try await MetricIndex(store)
+        #expect(try await index.refresh(now: Self.now, setAsideAt: 1, afterPreparing: nil).derived == 12)
+        let before = try await indexes(store)
+        for id in try await store.writer.read({ db in try String.fetchAll(db, sql: "SELECT id FROM ticket LIMIT 3") }) {
+            _ = try store.update(id, [(.priority, .text("high"))])
+        }
+        let kept = Mutex(true)
+        #expect(try await index.refresh(now: Self.now, setAsideAt: 1, afterPreparing: { _ in
+            let seen = try await indexes(store)
+            kept.withLock { $0 = $0 && seen == before }
+        }).derived == 3)
+        #expect(kept.withLock { $0 }, "3 tickets listed among 12 with facts: inserting into the indexes is cheaper")
+    }
+
+    @Test func theIndexesComeBackWhenARefreshStopsOrFails() async throws {
+        let store = try store(20)
+        let index = try await MetricIndex(store)
+        let before = try await indexes(store)
+        // Told to stop after its first batch.
+        let calls = Mutex(0)
+        let stopped = try await index.refresh(now: Self.now, batch: 5, shouldContinue: { calls.withLock { n in defer { n += 1 }; return n == 0 } },
+                                              setAsideAt: 10, afterPreparing: nil)
+        #expect(stopped.derived == 5 && stopped.remaining == 15)
+        #expect(try await indexes(store) == before)
+        #expect(try await aside(store).isEmpty)
+
+        // Failing after its first batch was prepared.
+        struct Refused: Error {}
+        await #expect(throws: Refused.self) {
+            try await index.refresh(now: Self.now, batch: 5, setAsideAt: 10, afterPreparing: { _ in throw Refused() })
+        }
+        #expect(try await indexes(store) == before)
+        #expect(try await aside(store).isEmpty)
+        #expect(try await index.refresh(now: Self.now).derived == 15)
+    }
+
+    /// A process that dies between setting the indexes aside and building them again: the queries answer
+    /// as before (scanning), and the next refresh builds them, even one with nothing to derive.
+    @Test func indexesLeftAsideByACrashAreBuiltByTheNextRefresh() async throws {
+        let store = try store(15)
+        let index = try await MetricIndex(store)
+        try await index.refresh(now: Self.now)
+        let queries = try await FleetQueries(store)
+        let period = Period.last(days: 30, now: Self.now)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        func answers() async throws -> Data {
+            try encoder.encode(try await queries.summary(period: period, now: Self.now)) + encoder.encode(try await queries.metrics(period: period, now: Self.now))
+        }
+        let answered = try await answers()
+        let before = try await indexes(store)
+
+        let setAside = try await store.writer.write { db in try FactIndexes.setAside(db) }
+        #expect(setAside == before.count - FactIndexes.kept.count)
+        #expect(try await indexes(store).keys.sorted() == FactIndexes.kept)
+        #expect(try await answers() == answered, "the summary and metrics do not depend on the indexes")
+
+        let report = try await index.refresh(now: Self.now)
+        #expect(report.derived == 0)
+        #expect(try await indexes(store) == before)
+        #expect(try await aside(store).isEmpty)
+    }
+}
