@@ -1,4 +1,5 @@
 @testable import Dashboard
+import Escalation
 import Foundation
 import GRDB
 import Synchronization
@@ -7,11 +8,15 @@ import Testing
 import TicketModel
 import TicketStore
 
+/// What makes a first derivation fast leaves the facts a slower one would.
+///
 /// A refresh that derives most facts afresh sets the fact tables' secondary indexes aside and builds
 /// them again when it ends (``FactIndexes``): the facts and sums are those of a refresh that kept them,
 /// the indexes come back exactly as they were however the refresh ends, and a crash in between leaves
-/// them listed for the next refresh to build.
-@Suite struct IndexesAsideTests {
+/// them listed for the next refresh to build. The writer stores a batch's prepared facts under one
+/// savepoint: the same facts as a savepoint per ticket, and a ticket whose facts cannot be stored
+/// still fails alone.
+@Suite struct FirstDerivationTests {
     static let now: Int64 = 1_790_000_000_000
 
     /// The secondary indexes of the fact tables, by name, with their SQL.
@@ -30,14 +35,16 @@ import TicketStore
 
     /// Every fact row and sum, as text, in a fixed order.
     func everything(_ store: TicketDatabase) async throws -> [String] {
-        try await store.writer.read { db in
+        try await store.writer.read { db in try everything(db) }
+    }
+
+    func everything(_ db: Database) throws -> [String] {
             var out: [String] = []
             for table in ["metricTicket ORDER BY id", "metricClock ORDER BY ticket, kind, cycle", "metricHandoff ORDER BY ticket, id",
                           "metricDay WHERE created + solved + firstSolved + escalated + achieved + breached + running != 0 ORDER BY day, site"] {
                 out += try Row.fetchAll(db, sql: "SELECT * FROM \(table)").map { "\($0)" }
             }
             return out
-        }
     }
 
     /// A store of `count` tickets, some solved, some urgent, over a few days.
@@ -145,5 +152,62 @@ import TicketStore
         #expect(report.derived == 0)
         #expect(try await indexes(store) == before)
         #expect(try await aside(store).isEmpty)
+    }
+
+    /// The prepared facts of every listed ticket, with the configuration generation they were read at.
+    func prepared(_ store: TicketDatabase) async throws -> (prepared: [MetricIndex.Prepared], generation: Int64) {
+        try await store.writer.read { db in
+            let claims = Claims(store)
+            let prepared = try MetricIndex.prepare(db, after: nil, limit: 1_000, library: ConfigLibrary(), now: Self.now, claims: claims)
+            claims.release(prepared)
+            return (prepared, try MetricIndex.configGeneration(db))
+        }
+    }
+
+    @Test func aBatchStoredTogetherLeavesWhatOneSavepointPerTicketLeaves() async throws {
+        let store = try store(25)
+        _ = try await MetricIndex(store)
+        let (prepared, generation) = try await prepared(store)
+        #expect(prepared.count == 25)
+        let copy = try DatabaseQueue()
+        try store.writer.backup(to: copy)
+        let together = try await store.writer.write { db in
+            try MetricIndex.store(db, prepared, library: ConfigLibrary(), generation: generation, now: Self.now)
+        }
+        let apart = try await copy.write { db in
+            try MetricIndex.store(db, prepared, library: ConfigLibrary(), generation: generation, now: Self.now, together: false)
+        }
+        #expect(together?.ids == apart?.ids && together?.ids.count == 25)
+        #expect(together?.failed.isEmpty == true && apart?.failed.isEmpty == true)
+        let stored = try await everything(store)
+        #expect(stored.count > 25, "facts rows, clock rows and sums")
+        #expect(try await copy.read { db in try everything(db) } == stored)
+    }
+
+    /// Two clock runs of one kind and cycle break `metricClock`'s primary key: the batch's savepoint
+    /// takes everything back, and the batch is stored again ticket by ticket, so only that ticket fails.
+    @Test func aTicketWhoseFactsBreakAConstraintFailsAloneInABatchStoredTogether() async throws {
+        let store = try store(6)
+        _ = try await MetricIndex(store)
+        let (fromSnapshot, generation) = try await prepared(store)
+        var prepared = fromSnapshot
+        let bad = prepared[2].id
+        guard case .facts(var row?) = prepared[2].snapshot else { Issue.record("no facts for \(bad)"); return }
+        let run = ClockRow(ticket: bad, site: row.site, kind: "first_response", cycle: 0, start: row.createdAt)
+        row.clocks = [run, run]
+        prepared[2] = MetricIndex.Prepared(id: bad, version: prepared[2].version, snapshot: .facts(row))
+        let batch = prepared
+        let report = try await store.writer.write { db in
+            try MetricIndex.store(db, batch, library: ConfigLibrary(), generation: generation, now: Self.now)
+        }
+        #expect(report?.ids.count == 6)
+        #expect(report?.failed.map(\.id) == [bad])
+        let (facts, listed, created) = try await store.writer.read { db in
+            (try String.fetchSet(db, sql: "SELECT id FROM metricTicket"), try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM metricDirty"),
+             try Int.fetchOne(db, sql: "SELECT SUM(created) FROM metricDay"))
+        }
+        #expect(facts == Set(prepared.map(\.id)).subtracting([bad]), "the other five keep their facts; the bad one has none")
+        #expect(listed == 0, "none is left listed")
+        #expect(created == 5, "the sums count the five stored, once each")
     }
 }
