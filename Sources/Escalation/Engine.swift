@@ -149,7 +149,7 @@ public enum EscalationEngine {
 
         // Ladder cycles, oldest first; a new cycle ends the one before it.
         let starts = records.filter { $0.record.type == .escalationStarted }
-            .sorted { ($0.record.at, $0.id.uuidString) < ($1.record.at, $1.id.uuidString) }
+            .sorted { $0.record.at != $1.record.at ? $0.record.at < $1.record.at : $0.id.textPrecedes($1.id) }
         var cycles: [CycleReport] = []
         for (i, start) in starts.enumerated() {
             guard let ladderPin = start.record.ladder, let ladder = library.ladder(ladderPin) else { continue }
@@ -192,7 +192,7 @@ public enum EscalationEngine {
                 add(DerivedEffect(id: DerivedID.record(ticket: facts.id, "handoff_timed_out", request.id.lowercaseText), record: record, operations: []))
             }
         }
-        let ordered = settlePriorities(due.sorted { ($0.record.at, $0.id.uuidString) < ($1.record.at, $1.id.uuidString) }, facts)
+        let ordered = settlePriorities(due.sorted { $0.record.at != $1.record.at ? $0.record.at < $1.record.at : $0.id.textPrecedes($1.id) }, facts)
         return Evaluation(pin: facts.pin, clocks: clocks, cycles: cycles, due: ordered, pendingHandoffs: pending, nextDue: nextDue)
     }
 

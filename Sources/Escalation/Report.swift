@@ -122,7 +122,7 @@ public struct SLAReport: Encodable, Sendable {
         case let (x?, y?) where x != y: return x < y
         case (.some, nil): return true
         case (nil, .some): return false
-        default: return a.id.uuidString < b.id.uuidString
+        default: return a.id.textPrecedes(b.id)
         }
     }
 

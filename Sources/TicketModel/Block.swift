@@ -248,6 +248,13 @@ public extension UUID {
             }
         }
     }
+
+    /// Whether this id sorts before `other` in the order of their texts (`uuidString` and
+    /// ``lowercaseText`` sort alike: digits before letters, dashes at the same places), compared as
+    /// bytes without formatting either.
+    func textPrecedes(_ other: UUID) -> Bool {
+        withUnsafeBytes(of: uuid) { a in withUnsafeBytes(of: other.uuid) { b in a.lexicographicallyPrecedes(b) } }
+    }
 }
 
 /// Cuts a write's changes into consecutive blocks that respect every bound of a block.

@@ -14,6 +14,21 @@ import Testing
         }
     }
 
+    /// The escalation engine orders records of one moment by id as bytes; it used to by `uuidString`.
+    @Test func idsSortAsBytesAsTheirTextsSort() {
+        // Ids that differ in one byte, high and low digits, letters and numbers: each pair both ways.
+        var ids = (0..<16).flatMap { index in [0x00, 0x09, 0x0a, 0x90, 0xa0, 0xff].map { byte -> UUID in
+            var bytes = [UInt8](repeating: 0x5a, count: 16)
+            bytes[index] = UInt8(byte)
+            return bytes.withUnsafeBytes { UUID(uuid: $0.load(as: uuid_t.self)) }
+        } }
+        ids += (0..<500).map { _ in UUID() }
+        for a in ids.prefix(120) {
+            for b in ids { #expect(a.textPrecedes(b) == (a.uuidString < b.uuidString), "\(a) \(b)") }
+        }
+        #expect(ids.sorted { $0.textPrecedes($1) } == ids.sorted { $0.uuidString < $1.uuidString })
+    }
+
     /// Every string of the codec is read as UTF-8 that must come back byte for byte; these are the
     /// ways bytes fail to be UTF-8, and valid text in each length of sequence.
     @Test(arguments: [
