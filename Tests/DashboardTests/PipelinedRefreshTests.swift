@@ -86,15 +86,16 @@ import TicketStore
 
     /// The dashboard's refresher and a mirror's can refresh one store at once: each ticket is folded
     /// and evaluated by one of them, and the sums come out as one refresh would leave them.
-    @Test func twoRefreshesOfOneStoreShareTheTickets() async throws {
+    /// (A batch of 70 is prepared in two halves at once, each from its own snapshot.)
+    @Test(arguments: [20, 70]) func twoRefreshesOfOneStoreShareTheTickets(batch: Int) async throws {
         let (store, folder) = try fileStore()
         defer { try? FileManager.default.removeItem(atPath: folder) }
         for n in 0..<300 { _ = try store.createTicket(TicketDraft(subject: "Ticket \(n)")) }
         let index = try await MetricIndex(store)
         let seen = Mutex<[String: Int]>([:])
         let count: @Sendable ([String]) async throws -> Void = { ids in seen.withLock { for id in ids { $0[id, default: 0] += 1 } } }
-        async let first = index.refresh(now: Self.now, batch: 20, afterPreparing: count)
-        async let second = index.refresh(now: Self.now, batch: 20, afterPreparing: count)
+        async let first = index.refresh(now: Self.now, batch: batch, afterPreparing: count)
+        async let second = index.refresh(now: Self.now, batch: batch, afterPreparing: count)
         let (a, b) = try await (first, second)
         #expect(a.derived + b.derived == 300, "\(a.derived) + \(b.derived)")
         let twice = seen.withLock { $0.values.filter { $0 > 1 }.count }
@@ -181,16 +182,17 @@ import TicketStore
     /// Writes land between every preparation and its store, on tickets of the batch being stored, of
     /// the next and of batches already stored, through a store file's own reader and writer
     /// connections. The facts then equal those derived again from scratch with no write in between.
-    @Test func factsEqualADerivationFromScratchWhateverLandsBetweenTheStages() async throws {
+    /// (A batch of 70 is prepared in two halves at once, each from its own snapshot.)
+    @Test(arguments: [3, 70]) func factsEqualADerivationFromScratchWhateverLandsBetweenTheStages(batch: Int) async throws {
         let (store, folder) = try fileStore()
         defer { try? FileManager.default.removeItem(atPath: folder) }
         var ids: [String] = []
-        for n in 0..<40 { ids.append(try store.createTicket(TicketDraft(subject: "Ticket \(n)")).id) }
+        for n in 0..<(batch < 64 ? 40 : 250) { ids.append(try store.createTicket(TicketDraft(subject: "Ticket \(n)")).id) }
         let index = try await MetricIndex(store)
         let statuses = ["open", "pending_customer", "solved", "open"]
         let round = Mutex(0)
         let ticketIDs = ids
-        let report = try await index.refresh(now: Self.now, batch: 3, afterPreparing: { prepared in
+        let report = try await index.refresh(now: Self.now, batch: batch, afterPreparing: { prepared in
             let n = round.withLock { n in defer { n += 1 }; return n }
             guard n < 60 else { return }
             // A ticket of this batch, one stored before it and one listed after it.
