@@ -251,7 +251,7 @@ public struct MetricIndex: Sendable {
         let state = try reader.state(db, id: uuid)
         guard state.isCreated else { return nil }  // changes arrived before the ticket's creation
         let facts = TicketFacts(state)
-        var row = TicketMetricRow(state, facts: facts, evaluation: EscalationEngine.evaluate(facts, library: library, now: now))
+        var row = TicketMetricRow(state, facts: facts, clocks: EscalationEngine.clocks(facts, library: library, now: now))
         if status == Status.merged.rawValue {
             row.status = Status.merged.rawValue
             row.isOpen = false

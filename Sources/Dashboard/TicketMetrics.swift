@@ -132,11 +132,12 @@ extension TicketMetricRow {
 
     /// Derives the row of `state`; `evaluation` supplies the pinned policy's clocks.
     public init(_ state: TicketState, evaluation: Evaluation) {
-        self.init(state, facts: TicketFacts(state), evaluation: evaluation)
+        self.init(state, facts: TicketFacts(state), clocks: evaluation.clocks)
     }
 
-    /// Derives the row of `state`, whose records `facts` holds already read.
-    public init(_ state: TicketState, facts: TicketFacts, evaluation: Evaluation) {
+    /// Derives the row of `state`, whose records `facts` holds already read, with the pinned
+    /// policy's clock runs (``EscalationEngine/clocks(_:library:now:)``).
+    public init(_ state: TicketState, facts: TicketFacts, clocks reports: [ClockReport]) {
         let none = "none"
         id = state.id.lowercaseText
         origin = state.originSite?.rawValue ?? none
@@ -171,7 +172,7 @@ extension TicketMetricRow {
         var clocks: [ClockRow] = []
         for kind in ClockKind.allCases {
             for run in EscalationEngine.runs(kind, facts) {
-                let report = evaluation.clocks.first { $0.kind == kind && $0.cycle == run.cycle }
+                let report = reports.first { $0.kind == kind && $0.cycle == run.cycle }
                 var row = ClockRow(ticket: ticket, site: owner, kind: kind.rawValue, cycle: run.cycle, start: report?.start ?? run.start, target: report?.target,
                                    deadline: report?.deadline, warnAt: report?.warnAt, stop: run.stop)
                 if let stop = run.stop {

@@ -88,64 +88,7 @@ public enum EscalationEngine {
             records.append(StoredRecord(id: effect.id, record: effect.record, site: nil))
         }
 
-        var clocks: [ClockReport] = []
-        // A replica that lacks a pinned version (not replicated yet, or from a newer release) derives
-        // nothing from it rather than guessing.
-        if let pin = facts.pin, let policyPin = pin.policy, let policy = library.policy(policyPin),
-           let calendarPin = pin.calendar, let calendar = library.calendar(calendarPin) {
-            // Clocks count from the pin, not from before it: a policy applied late does not backdate breaches.
-            let floor = max(facts.created, pin.at)
-            for kind in ClockKind.allCases {
-                guard let doc = policy.clocks[kind] else { continue }
-                let clockCalendar = doc.businessHours == false ? WorkingCalendar.always : calendar
-                for var run in runs(kind, facts) {
-                    run.start = max(run.start, floor)
-                    if let stop = run.stop, stop < run.start { continue }
-                    // The target is the one for the priority the run started with, whenever it is evaluated.
-                    guard let text = doc.targets[facts.priority(at: run.start).rawValue], let target = DurationText.millis(text) else { continue }
-                    var pauses = facts.spans { Set(doc.pauseWhen ?? []).contains($0.rawValue) }
-                    pauses += run.pauses
-                    let active = ActiveTime(calendar: clockCalendar, pauses: pauses)
-                    let deadline = active.add(target, to: run.start)
-                    let warnAt = doc.warnAt.flatMap { active.add(target * Int64($0) / 100, to: run.start) }
-                    let elapsed = active.elapsed(from: run.start, to: max(run.start, now))
-                    let state: ClockReport.State
-                    if let deadline, deadline <= now { state = .breached }
-                    else if run.stop.map({ $0 <= now }) ?? false { state = .met }
-                    else if pauses.contains(where: { $0.start <= now && now < $0.end }) { state = .paused }
-                    else { state = .running }
-                    clocks.append(ClockReport(kind: kind, cycle: run.cycle, target: target, businessHours: doc.businessHours != false,
-                                              start: run.start, deadline: deadline, warnAt: warnAt, elapsed: elapsed, state: state,
-                                              stop: run.stop))
-                    for (type, at, actions) in [(RecordType.slaWarning, warnAt, doc.onWarn), (.slaBreach, deadline, doc.onBreach)] {
-                        guard let at else { continue }
-                        guard at <= now else { note(at); continue }
-                        var record = EscalationRecord(type: type, at: at)
-                        record.clock = kind
-                        record.clockCycle = run.cycle
-                        record.policy = policyPin
-                        let phase = type == .slaWarning ? "warning" : "breach"
-                        var operations: [TicketModel.Operation] = []
-                        if actions?.contains(SLAAction.raisePriority.rawValue) == true {
-                            operations.append(.set(.priority, .text(Priority.urgent.rawValue)))  // settled in `settlePriorities`
-                        }
-                        add(DerivedEffect(id: DerivedID.record(ticket: facts.id, type.rawValue, kind.rawValue, String(run.cycle)),
-                                          record: record, operations: operations))
-                        if actions?.contains(SLAAction.escalate.rawValue) == true, let ladder = pin.ladder {
-                            var start = EscalationRecord(type: .escalationStarted, at: at)
-                            start.ladder = ladder
-                            start.ladderCalendar = pin.ladderCalendar
-                            start.matrix = pin.matrix
-                            start.clock = kind
-                            start.clockCycle = run.cycle
-                            start.reason = "\(kind.rawValue) \(phase)"
-                            add(DerivedEffect(id: DerivedID.record(ticket: facts.id, "escalation_started", "sla", kind.rawValue, String(run.cycle), phase),
-                                              record: start, operations: []))
-                        }
-                    }
-                }
-            }
-        }
+        let clocks = clockRuns(facts, library: library, now: now, effects: true, add: add, note: note)
 
         // Ladder cycles, oldest first; a new cycle ends the one before it.
         let starts = records.filter { $0.record.type == .escalationStarted }
@@ -194,6 +137,80 @@ public enum EscalationEngine {
         }
         let ordered = settlePriorities(due.sorted { $0.record.at != $1.record.at ? $0.record.at < $1.record.at : $0.id.textPrecedes($1.id) }, facts)
         return Evaluation(pin: facts.pin, clocks: clocks, cycles: cycles, due: ordered, pendingHandoffs: pending, nextDue: nextDue)
+    }
+
+    /// The runs of the pinned policy's SLA clocks at `now`, as ``evaluate(_:library:now:)`` reports
+    /// them, without the records they make due, the ladders or the handoffs (the dashboard reads
+    /// only the clocks, for every ticket it derives).
+    public static func clocks(_ facts: TicketFacts, library: ConfigLibrary, now: Int64) -> [ClockReport] {
+        clockRuns(facts, library: library, now: now, effects: false, add: { _ in }, note: { _ in })
+    }
+
+    /// The clock runs; with `effects`, also the warnings and breaches due by `now` (to `add`) and the
+    /// next one to come (to `note`).
+    private static func clockRuns(_ facts: TicketFacts, library: ConfigLibrary, now: Int64, effects: Bool,
+                                  add: (DerivedEffect) -> Void, note: (Int64?) -> Void) -> [ClockReport] {
+        var clocks: [ClockReport] = []
+        // A replica that lacks a pinned version (not replicated yet, or from a newer release) derives
+        // nothing from it rather than guessing.
+        if let pin = facts.pin, let policyPin = pin.policy, let policy = library.policy(policyPin),
+           let calendarPin = pin.calendar, let calendar = library.calendar(calendarPin) {
+            // Clocks count from the pin, not from before it: a policy applied late does not backdate breaches.
+            let floor = max(facts.created, pin.at)
+            for kind in ClockKind.allCases {
+                guard let doc = policy.clocks[kind] else { continue }
+                let clockCalendar = doc.businessHours == false ? WorkingCalendar.always : calendar
+                let pauseWhen = Set(doc.pauseWhen ?? [])
+                for var run in runs(kind, facts) {
+                    run.start = max(run.start, floor)
+                    if let stop = run.stop, stop < run.start { continue }
+                    // The target is the one for the priority the run started with, whenever it is evaluated.
+                    guard let text = doc.targets[facts.priority(at: run.start).rawValue], let target = DurationText.millis(text) else { continue }
+                    var pauses = facts.spans { pauseWhen.contains($0.rawValue) }
+                    pauses += run.pauses
+                    let active = ActiveTime(calendar: clockCalendar, pauses: pauses)
+                    let deadline = active.add(target, to: run.start)
+                    let warnAt = doc.warnAt.flatMap { active.add(target * Int64($0) / 100, to: run.start) }
+                    let elapsed = active.elapsed(from: run.start, to: max(run.start, now))
+                    let state: ClockReport.State
+                    if let deadline, deadline <= now { state = .breached }
+                    else if run.stop.map({ $0 <= now }) ?? false { state = .met }
+                    else if pauses.contains(where: { $0.start <= now && now < $0.end }) { state = .paused }
+                    else { state = .running }
+                    clocks.append(ClockReport(kind: kind, cycle: run.cycle, target: target, businessHours: doc.businessHours != false,
+                                              start: run.start, deadline: deadline, warnAt: warnAt, elapsed: elapsed, state: state,
+                                              stop: run.stop))
+                    guard effects else { continue }
+                    for (type, at, actions) in [(RecordType.slaWarning, warnAt, doc.onWarn), (.slaBreach, deadline, doc.onBreach)] {
+                        guard let at else { continue }
+                        guard at <= now else { note(at); continue }
+                        var record = EscalationRecord(type: type, at: at)
+                        record.clock = kind
+                        record.clockCycle = run.cycle
+                        record.policy = policyPin
+                        let phase = type == .slaWarning ? "warning" : "breach"
+                        var operations: [TicketModel.Operation] = []
+                        if actions?.contains(SLAAction.raisePriority.rawValue) == true {
+                            operations.append(.set(.priority, .text(Priority.urgent.rawValue)))  // settled in `settlePriorities`
+                        }
+                        add(DerivedEffect(id: DerivedID.record(ticket: facts.id, type.rawValue, kind.rawValue, String(run.cycle)),
+                                          record: record, operations: operations))
+                        if actions?.contains(SLAAction.escalate.rawValue) == true, let ladder = pin.ladder {
+                            var start = EscalationRecord(type: .escalationStarted, at: at)
+                            start.ladder = ladder
+                            start.ladderCalendar = pin.ladderCalendar
+                            start.matrix = pin.matrix
+                            start.clock = kind
+                            start.clockCycle = run.cycle
+                            start.reason = "\(kind.rawValue) \(phase)"
+                            add(DerivedEffect(id: DerivedID.record(ticket: facts.id, "escalation_started", "sla", kind.rawValue, String(run.cycle), phase),
+                                              record: start, operations: []))
+                        }
+                    }
+                }
+            }
+        }
+        return clocks
     }
 
     /// Each `raise_priority` raises one step from the priority at its record's time, counting the

@@ -136,6 +136,33 @@ private func levels(_ effects: [DerivedEffect]) -> [String] {
 }
 
 @Suite struct ClockTests {
+    /// The dashboard asks for the clocks alone; they are the ones the whole evaluation reports, at
+    /// every moment of a ticket that pauses, gets replies and customer messages, and is solved.
+    @Test func theClocksAloneAreTheEvaluationsClocks() {
+        var (north, id) = desk()
+        let steps: [(Int64, [Change])] = [
+            (5, [Change(.ticket(id), .event(TicketEvent(id: eventID(2), kind: .internalNote, actor: "a", visibility: .internal, body: "looking")))]),
+            (12, [Change(.ticket(id), .event(TicketEvent(id: eventID(3), kind: .agentReply, actor: "a", visibility: .public, body: "on it")))]),
+            (20, [set(id, .status, .text("pending_customer"))]),
+            (45, [Change(.ticket(id), .event(TicketEvent(id: eventID(4), kind: .customerMessage, actor: "c", visibility: .public, body: "still broken")))]),
+            (46, [set(id, .status, .text("open"))]),
+            (130, [Change(.ticket(id), .event(TicketEvent(id: eventID(5), kind: .agentReply, actor: "a", visibility: .public, body: "fixed")))]),
+            (131, [set(id, .status, .text("solved"))]),
+        ]
+        var compared = 0
+        for (minute, changes) in steps {
+            for now in stride(from: max(0, minute - 10), through: minute + 200, by: 7).map(at) {
+                let state = north.view(id).state
+                let whole = EscalationEngine.evaluate(state, library: library, now: now).clocks
+                #expect(EscalationEngine.clocks(TicketFacts(state), library: library, now: now) == whole, "at \(now)")
+                compared += whole.count
+            }
+            north.wall = UInt64(at(minute)) - 1
+            north.write(changes)
+        }
+        #expect(compared > 100, "clock runs compared: \(compared)")
+    }
+
     @Test func waitingOnTheCustomerDoesNotCount() throws {
         var (north, id) = desk()
         north.wall = UInt64(at(10)) - 1
