@@ -158,13 +158,9 @@ extension TicketDatabase {
             Int64(state.escalation.level), candidate, state.isDeleted, state.created.map { Int64(bitPattern: $0.hlc.rawValue) },
             state.updated.map { Int64(bitPattern: $0.hlc.rawValue) }, state.conflicts.count, Data(state.stateHash),
         ]
-        let stored = isNew ? nil : try Row.fetchOne(db.cachedStatement(sql: "SELECT \(foldedColumnList), status, mergedInto FROM ticket WHERE id = ?"),
-                                                    arguments: [key])
+        let stored = isNew ? nil : try Row.fetchOne(db.cachedStatement(sql: selectStoredSQL), arguments: [key])
         guard let stored else {
-            try db.cachedStatement(sql: """
-                INSERT INTO ticket (id, \(foldedColumnList), status, mergedInto, mergeRejected)
-                VALUES (?, \(Array(repeating: "?", count: foldedColumns.count).joined(separator: ", ")), ?, NULL, 0)
-                """).execute(arguments: StatementArguments([key] + values + [state.baseStatus.rawValue]))
+            try db.cachedStatement(sql: insertSQL).execute(arguments: StatementArguments([key] + values + [state.baseStatus.rawValue]))
             try writeTicketChildren(db, state, stored: isNew ? nil : key)
             return candidate != nil
         }
@@ -196,6 +192,12 @@ extension TicketDatabase {
         "deleted", "createdHLC", "updatedHLC", "conflictCount", "stateHash",
     ]
     private static let foldedColumnList = foldedColumns.map { "\"\($0)\"" }.joined(separator: ", ")
+    /// Built once, not for every ticket written (the statement cache is keyed by the SQL text).
+    private static let selectStoredSQL = "SELECT \(foldedColumnList), status, mergedInto FROM ticket WHERE id = ?"
+    private static let insertSQL = """
+        INSERT INTO ticket (id, \(foldedColumnList), status, mergedInto, mergeRejected)
+        VALUES (?, \(Array(repeating: "?", count: foldedColumns.count).joined(separator: ", ")), ?, NULL, 0)
+        """
     /// Positions in the stored row ``writeTicketRows(_:_:isNew:)`` reads (a column read by name costs a lookup).
     private static let statusIndex = foldedColumns.count, mergedIntoIndex = foldedColumns.count + 1
     private static let mergeCandidateIndex = foldedColumns.firstIndex(of: "mergeCandidate")!
