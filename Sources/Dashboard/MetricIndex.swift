@@ -91,7 +91,7 @@ public struct MetricIndex: Sendable {
     package func refresh(now: Int64, batch: Int = 200, progress: ((Int, Int) -> Void)? = nil, shouldContinue: () -> Bool = { true },
                          setAsideAt: Int = FactIndexes.minimum,
                          afterPreparing: (@Sendable ([String]) async throws -> Void)?) async throws -> RefreshReport {
-        let (library, generation, total) = try await database.writer.write { db in
+        let (library, generation, total, aside) = try await database.writer.write { db in
             // The configuration is read in the transaction that clears its flag: a version arriving
             // after this sets the flag again. Clearing it starts a new generation, which ends every
             // other refresh still deriving with the configuration before.
@@ -106,19 +106,20 @@ public struct MetricIndex: Sendable {
             let listed = try Self.dirtyCount(db)
             if try FactIndexes.worthSettingAside(listed: listed, minimum: setAsideAt, db) { try FactIndexes.setAside(db) }
             return (ConfigLibrary(bodies: try String.fetchAll(db, sql: "SELECT body FROM configVersion ORDER BY id")),
-                    try Self.configGeneration(db), listed)
+                    try Self.configGeneration(db), listed, try !FactIndexes.aside(db).isEmpty)
         }
         // Indexes set aside, by this refresh or one that crashed, are built again however it ends
-        // (after a failure, the next refresh tries again).
+        // (after a failure, the next refresh tries again). A refresh that found none aside takes no
+        // write transaction for them: `tierline serve` refreshes every second.
         let report: RefreshReport
         do {
             report = try await deriveListed(now: now, batch: batch, progress: progress, shouldContinue: shouldContinue,
                                             afterPreparing: afterPreparing, library: library, generation: generation, total: total)
         } catch {
-            try? await FactIndexes.restore(database.writer)
+            if aside { try? await FactIndexes.restore(database.writer) }
             throw error
         }
-        try await FactIndexes.restore(database.writer)
+        if aside { try await FactIndexes.restore(database.writer) }
         return report
     }
 
