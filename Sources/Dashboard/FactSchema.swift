@@ -232,23 +232,29 @@ enum FactSchema {
 /// The fact tables' secondary indexes, set aside while a refresh derives most facts afresh.
 ///
 /// A first derivation (or one after a new configuration) writes every ticket's facts: one row in
-/// `metricTicket` and its seven indexes, about three in `metricClock` and its three. Inserting row by
-/// row into ten b-trees keyed in no particular order was most of the writer's time (a profile of
-/// `tierline-bench --dashboard`); SQLite builds an index over rows already stored by sorting them,
-/// far faster. So such a refresh drops the indexes in the transaction that starts it, keeping their
-/// SQL in `metricIndexAside`, and builds each again, one transaction apiece, when it ends. A crash in
-/// between leaves them listed there, and the next refresh to end builds them. Nothing depends on them
-/// but speed: the dashboard's queries give the same answers meanwhile, scanning instead.
+/// `metricTicket` and its seven indexes, about three in `metricClock` and its three, and the
+/// ticket's handoffs in `metricHandoff` and its two. Inserting row by row into those b-trees, keyed
+/// in no particular order, was most of the writer's time (a profile of `tierline-bench
+/// --dashboard`); SQLite builds an index over rows already stored by sorting them, far faster.
+///
+/// So a refresh with a large backlog drops eleven of the twelve in the transaction that starts it,
+/// keeping their SQL in `metricIndexAside`, and a refresh that ends with a small backlog again
+/// builds each, one transaction apiece (``settle(_:minimum:)``). A refresh stopped, cancelled or
+/// failed with much left keeps them aside for the refresh that carries on (the mirror derives in
+/// half-second slices); a crash leaves them listed too. Nothing depends on them but speed: the
+/// dashboard's queries give the same answers meanwhile, scanning instead.
 ///
 /// The tables' primary keys and `metricFeed`'s index stay: the derivation itself reads through them.
-/// So does `metricClock_running`: the at-risk queries name it (`INDEXED BY`), and would fail without it.
+/// So does `metricClock_running`: the at-risk queries name it (`INDEXED BY`), and would fail without
+/// it. A migration that changes a fact-table index must also change or drop its row here, or a
+/// refresh may build the old definition again.
 enum FactIndexes {
     static let tables = ["metricTicket", "metricClock", "metricHandoff"]
     static let kept = ["metricClock_running"]
 
     /// A refresh sets the indexes aside when it has at least this many tickets to derive, and at
     /// least as many as hold facts already (below that, rebuilding the indexes costs more than
-    /// inserting into them).
+    /// inserting into them); they are built again once fewer than this many are left.
     static let minimum = 2_000
 
     static func worthSettingAside(listed: Int, minimum: Int, _ db: Database) throws -> Bool {
@@ -256,7 +262,7 @@ enum FactIndexes {
         return listed >= (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM metricTicket") ?? 0)
     }
 
-    /// Drops the secondary indexes of the fact tables, keeping their SQL for ``restore(_:)``.
+    /// Drops the secondary indexes of the fact tables, keeping their SQL for ``settle(_:minimum:)``.
     /// - Returns: how many were set aside (none when another refresh holds them aside already).
     @discardableResult
     static func setAside(_ db: Database) throws -> Int {
@@ -279,22 +285,47 @@ enum FactIndexes {
         try String.fetchAll(db, sql: "SELECT name FROM metricIndexAside ORDER BY name")
     }
 
-    /// Builds one index set aside, in the caller's transaction, and unlists it.
-    /// - Returns: `false` when none is left.
-    static func restoreOne(_ db: Database) throws -> Bool {
-        guard let row = try Row.fetchOne(db, sql: "SELECT name, sql FROM metricIndexAside ORDER BY name LIMIT 1") else { return false }
-        let name: String = row[0]
+    /// Builds the index set aside as `name`, in the caller's transaction, and unlists it.
+    static func restore(_ db: Database, name: String) throws {
+        guard let sql = try String.fetchOne(db, sql: "SELECT sql FROM metricIndexAside WHERE name = ?", arguments: [name]) else { return }
         // (A migration may have made it again meanwhile.)
         let exists = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?)",
                                        arguments: [name]) ?? false
-        if !exists { try db.execute(sql: row[1]) }
+        if !exists { try db.execute(sql: sql) }
         try db.execute(sql: "DELETE FROM metricIndexAside WHERE name = ?", arguments: [name])
-        return true
     }
 
-    /// Builds every index set aside, each in a transaction of its own so that writers of the store
-    /// wait for one index at a time, not for all of them.
-    static func restore(_ writer: some DatabaseWriter) async throws {
-        while try await writer.write({ db in try restoreOne(db) }) {}
+    /// What ``settle(_:minimum:)`` left.
+    struct Settled: Sendable, Equatable {
+        /// Indexes still set aside.
+        var aside: [String] = []
+        /// Why building one failed (it stays listed, for the next refresh to try).
+        var error: String?
+    }
+
+    /// Builds every index set aside once fewer than `minimum` tickets wait for their facts, each in a
+    /// transaction of its own so that writers of the store wait for one index at a time. Never
+    /// throws: the indexes only speed queries up, and a refresh's facts are stored whatever becomes
+    /// of them. It runs in a task of its own, so that a cancelled refresh still builds them.
+    static func settle(_ writer: some DatabaseWriter, minimum: Int) async -> Settled {
+        await Task {
+            var settled = Settled()
+            do {
+                let (listed, names) = try await writer.read { db in (try MetricIndex.dirtyCount(db), try aside(db)) }
+                settled.aside = names
+                guard listed < minimum else { return settled }
+                for name in names {
+                    do {
+                        try await writer.write { db in try restore(db, name: name) }
+                        settled.aside.removeAll { $0 == name }
+                    } catch {
+                        settled.error = settled.error ?? "index \(name): \(error)"
+                    }
+                }
+            } catch {
+                settled.error = "\(error)"
+            }
+            return settled
+        }.value
     }
 }

@@ -59,6 +59,11 @@ public struct MetricIndex: Sendable {
         public var remaining = 0
         /// The tickets derived (lowercase ids), up to ``listedLimit``; `nil` past it.
         public var tickets: [String]? = []
+        /// Fact-table indexes still set aside when the refresh ended (a large backlog is left, or
+        /// building them failed): the dashboard's queries scan until they are built.
+        public var indexesAside = 0
+        /// Why building a set-aside index failed; the next refresh tries again.
+        public var indexError: String?
         public static let listedLimit = 200
 
         public static func == (a: RefreshReport, b: RefreshReport) -> Bool {
@@ -74,6 +79,10 @@ public struct MetricIndex: Sendable {
     /// `shouldContinue` is asked before the first batch and before each store; once it says stop,
     /// the batch already derived is stored and no other is started (a stopping server does not wait
     /// for a long backlog).
+    ///
+    /// With a large backlog (a first derivation, or one after a configuration change) the fact
+    /// tables' secondary indexes are set aside while facts are derived, and built again by the
+    /// refresh that ends with a small one (``FactIndexes``); meanwhile the dashboard's queries scan.
     /// - Parameters:
     ///   - now: the evaluation time (ms): it decides nothing stored except which clock deadlines are known.
     ///   - progress: called after each batch with (done, total): the tickets this refresh derived, and
@@ -108,18 +117,22 @@ public struct MetricIndex: Sendable {
             return (ConfigLibrary(bodies: try String.fetchAll(db, sql: "SELECT body FROM configVersion ORDER BY id")),
                     try Self.configGeneration(db), listed, try !FactIndexes.aside(db).isEmpty)
         }
-        // Indexes set aside, by this refresh or one that crashed, are built again however it ends
-        // (after a failure, the next refresh tries again). A refresh that found none aside takes no
-        // write transaction for them: `tierline serve` refreshes every second.
-        let report: RefreshReport
+        // Indexes set aside, by this refresh or another (one that crashed too), are built again by
+        // the refresh that ends with a small backlog, however it ends. A refresh that found none
+        // aside takes no transaction for them: `tierline serve` refreshes every second.
+        var report: RefreshReport
         do {
             report = try await deriveListed(now: now, batch: batch, progress: progress, shouldContinue: shouldContinue,
                                             afterPreparing: afterPreparing, library: library, generation: generation, total: total)
         } catch {
-            if aside { try? await FactIndexes.restore(database.writer) }
+            if aside { _ = await FactIndexes.settle(database.writer, minimum: setAsideAt) }
             throw error
         }
-        if aside { try await FactIndexes.restore(database.writer) }
+        if aside {
+            let settled = await FactIndexes.settle(database.writer, minimum: setAsideAt)
+            report.indexesAside = settled.aside.count
+            report.indexError = settled.error
+        }
         return report
     }
 
@@ -286,8 +299,12 @@ public struct MetricIndex: Sendable {
         case failed
     }
 
+    /// The number a ticket is listed under (no row: it is not listed).
+    static let listedUnderSQL = "SELECT seq FROM metricDirty WHERE id = ?"
+
     /// Derives, without writing, the facts of up to `limit` listed tickets after the listing number
-    /// `after`, in the order listed, leaving out those another refresh of this process is deriving.
+    /// `after`, in the order listed, leaving out those another refresh of this process is deriving,
+    /// from one snapshot (the refresh itself claims, then prepares in two; tests call this).
     static func prepare(_ db: Database, after: Int64?, limit: Int, library: ConfigLibrary, now: Int64, claims: Claims) throws -> [Prepared] {
         try prepare(db, claimListed(db, after: after, limit: limit, claims: claims), library: library, now: now, claims: claims)
     }
@@ -335,7 +352,7 @@ public struct MetricIndex: Sendable {
         var prepared: [Prepared] = []
         do {
             let reader = try TicketDatabase.StateReader(db)
-            let version = try db.cachedStatement(sql: "SELECT seq FROM metricDirty WHERE id = ?")
+            let version = try db.cachedStatement(sql: listedUnderSQL)
             for entry in listed {
                 guard let seq = try Int64.fetchOne(version, arguments: [entry.id]) else {
                     claims.release(ids: [entry.id])
@@ -371,7 +388,7 @@ public struct MetricIndex: Sendable {
         // Each ticket still listed, with the number it is listed under now.
         var listed: [(entry: Prepared, version: Int64)] = []
         for entry in prepared {
-            guard let version = try Int64.fetchOne(db.cachedStatement(sql: "SELECT seq FROM metricDirty WHERE id = ?"),
+            guard let version = try Int64.fetchOne(db.cachedStatement(sql: listedUnderSQL),
                                                    arguments: [entry.id]) else { continue }
             listed.append((entry, version))
         }

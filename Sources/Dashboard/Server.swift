@@ -368,6 +368,8 @@ public struct MetricRefresher: Service {
         // What the facts feed held when this started: later changes are told to `onDerived`, whoever
         // derived them (this refresher, or a mirror deriving on the same store).
         var told = (try? await index.feedHead()) ?? 0
+        // Told once until it changes: a refresh every second would repeat it every second.
+        var indexError: String?
         try await withGracefulShutdownHandler {
             while !Task.isCancelled && !stopping.load(ordering: .relaxed) {
                 do {
@@ -383,6 +385,10 @@ public struct MetricRefresher: Service {
                     for failure in report.failed.prefix(5) {
                         logger.error("dashboard facts of ticket \(failure.id) could not be derived: \(failure.error)")
                     }
+                    if let problem = report.indexError, problem != indexError {
+                        logger.error("dashboard fact indexes could not be built again; its queries scan until they are: \(problem)")
+                    }
+                    indexError = report.indexError
                 } catch is CancellationError {
                     // The node is stopping (or failed to start): not a failure of the facts.
                     break

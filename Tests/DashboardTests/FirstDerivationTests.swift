@@ -10,10 +10,10 @@ import TicketStore
 
 /// What makes a first derivation fast leaves the facts a slower one would.
 ///
-/// A refresh that derives most facts afresh sets the fact tables' secondary indexes aside and builds
-/// them again when it ends (``FactIndexes``): the facts and sums are those of a refresh that kept them,
-/// the indexes come back exactly as they were however the refresh ends, and a crash in between leaves
-/// them listed for the next refresh to build. The writer stores a batch's prepared facts under one
+/// A refresh that derives most facts afresh sets the fact tables' secondary indexes aside, and the
+/// refresh that ends with a small backlog builds them again (``FactIndexes``): the facts and sums are
+/// those of a refresh that kept them, the indexes come back exactly as they were however that
+/// refresh ends, and a crash in between leaves them listed for the next refresh to build. The writer stores a batch's prepared facts under one
 /// savepoint: the same facts as a savepoint per ticket, and a ticket whose facts cannot be stored
 /// still fails alone.
 @Suite struct FirstDerivationTests {
@@ -105,26 +105,69 @@ import TicketStore
         #expect(kept.withLock { $0 }, "3 tickets listed among 12 with facts: inserting into the indexes is cheaper")
     }
 
-    @Test func theIndexesComeBackWhenARefreshStopsOrFails() async throws {
+    /// A refresh stopped or failed with a large backlog leaves the indexes aside for the refresh that
+    /// carries on (the mirror derives in slices); the one that ends with a small backlog builds them.
+    @Test func aRefreshLeftWithALargeBacklogKeepsTheIndexesAsideForTheNext() async throws {
         let store = try store(20)
         let index = try await MetricIndex(store)
         let before = try await indexes(store)
-        // Told to stop after its first batch.
+        let setAside = before.count - FactIndexes.kept.count
+        // Told to stop after its first batch: 15 left, above the threshold of 10.
         let calls = Mutex(0)
         let stopped = try await index.refresh(now: Self.now, batch: 5, shouldContinue: { calls.withLock { n in defer { n += 1 }; return n == 0 } },
                                               setAsideAt: 10, afterPreparing: nil)
         #expect(stopped.derived == 5 && stopped.remaining == 15)
-        #expect(try await indexes(store) == before)
-        #expect(try await aside(store).isEmpty)
+        #expect(stopped.indexesAside == setAside && stopped.indexError == nil)
+        #expect(try await aside(store).count == setAside)
 
-        // Failing after its first batch was prepared.
+        // Failing in its first batch.
         struct Refused: Error {}
         await #expect(throws: Refused.self) {
             try await index.refresh(now: Self.now, batch: 5, setAsideAt: 10, afterPreparing: { _ in throw Refused() })
         }
+        #expect(try await aside(store).count == setAside, "15 still wait: the indexes stay aside")
+
+        let drained = try await index.refresh(now: Self.now, batch: 5, setAsideAt: 10, afterPreparing: nil)
+        #expect(drained.derived == 15 && drained.remaining == 0 && drained.indexesAside == 0)
         #expect(try await indexes(store) == before)
         #expect(try await aside(store).isEmpty)
-        #expect(try await index.refresh(now: Self.now).derived == 15)
+    }
+
+    /// A cancelled refresh still builds the indexes (GRDB refuses a cancelled task's transactions).
+    @Test func theIndexesAreBuiltFromACancelledTask() async throws {
+        let store = try store(8)
+        let index = try await MetricIndex(store)
+        try await index.refresh(now: Self.now)
+        let before = try await indexes(store)
+        try await store.writer.write { db in _ = try FactIndexes.setAside(db) }
+        let settled = await Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            #expect(Task.isCancelled)
+            return await FactIndexes.settle(store.writer, minimum: 10)
+        }.value
+        #expect(settled == FactIndexes.Settled())
+        #expect(try await indexes(store) == before)
+    }
+
+    /// Building an index can fail (a full disk): the refresh still reports what it derived, builds
+    /// the others, and leaves that one listed for the next refresh.
+    @Test func anIndexThatCannotBeBuiltFailsNoRefresh() async throws {
+        let store = try store(8)
+        let index = try await MetricIndex(store)
+        try await index.refresh(now: Self.now)
+        let before = try await indexes(store)
+        try await store.writer.write { db in
+            _ = try FactIndexes.setAside(db)
+            try db.execute(sql: "INSERT INTO metricIndexAside (name, sql) VALUES ('broken', 'CREATE INDEX broken ON noSuchTable (x)')")
+        }
+        let id = try await store.writer.read { db in try String.fetchOne(db, sql: "SELECT id FROM ticket LIMIT 1") }
+        _ = try store.update(try #require(id), [(.priority, .text("urgent"))])
+        let report = try await index.refresh(now: Self.now)
+        #expect(report.derived == 1)
+        #expect(report.indexesAside == 1)
+        #expect(report.indexError?.contains("noSuchTable") == true, "\(report.indexError ?? "-")")
+        #expect(try await indexes(store) == before, "the others are built")
+        #expect(try await aside(store) == ["broken"])
     }
 
     /// A process that dies between setting the indexes aside and building them again: the queries answer
