@@ -120,19 +120,17 @@ public struct MetricIndex: Sendable {
         // Indexes set aside, by this refresh or another (one that crashed too), are built again by
         // the refresh that ends with a small backlog, however it ends. A refresh that found none
         // aside takes no transaction for them: `tierline serve` refreshes every second.
-        var report: RefreshReport
+        let derived: Result<RefreshReport, any Error>
         do {
-            report = try await deriveListed(now: now, batch: batch, progress: progress, shouldContinue: shouldContinue,
-                                            afterPreparing: afterPreparing, library: library, generation: generation, total: total)
+            derived = .success(try await deriveListed(now: now, batch: batch, progress: progress, shouldContinue: shouldContinue,
+                                                      afterPreparing: afterPreparing, library: library, generation: generation, total: total))
         } catch {
-            if aside { _ = await FactIndexes.settle(database.writer, minimum: setAsideAt) }
-            throw error
+            derived = .failure(error)
         }
-        if aside {
-            let settled = await FactIndexes.settle(database.writer, minimum: setAsideAt)
-            report.indexesAside = settled.aside.count
-            report.indexError = settled.error
-        }
+        let settled = aside ? await FactIndexes.settle(database.writer, minimum: setAsideAt) : FactIndexes.Settled()
+        var report = try derived.get()
+        report.indexesAside = settled.aside.count
+        report.indexError = settled.error
         return report
     }
 
@@ -149,7 +147,7 @@ public struct MetricIndex: Sendable {
         // The snapshot's stage folds and evaluates a batch in two halves at once, each from a read
         // snapshot of its own, so that it keeps pace with the writer: alone it took about half as
         // long again as the writer's stage (`perf` over `tierline-bench --dashboard`).
-        let parts = max(1, min(2, ProcessInfo.processInfo.activeProcessorCount))
+        let split = ProcessInfo.processInfo.activeProcessorCount > 1
         @Sendable func prepare(after: Int64?) async throws -> PreparedBatch {
             var after = after
             while true {
@@ -158,7 +156,7 @@ public struct MetricIndex: Sendable {
                 guard let last = listed.last?.seq else { return PreparedBatch(prepared: [], last: nil) }
                 do {
                     let prepared: [Prepared]
-                    if parts > 1, listed.count >= 2 * Self.partMinimum {
+                    if split, listed.count >= 2 * Self.partMinimum {
                         let half = listed.count / 2
                         async let first = database.writer.read { db in
                             try Self.prepare(db, Array(listed[..<half]), library: library, now: now, claims: claims)
@@ -251,8 +249,14 @@ public struct MetricIndex: Sendable {
     /// Replaces the facts of one ticket, adding the moves of its per-day sums to `days`.
     static func derive(_ db: Database, _ id: String, library: ConfigLibrary, now: Int64,
                        reader: TicketDatabase.StateReader, days: inout DayMoves) throws {
+        try replaceFacts(db, id, with: try facts(db, id, library: library, now: now, reader: reader), days: &days)
+    }
+
+    /// Unlists a ticket and replaces its facts with `row` (none: it has no facts), adding the moves
+    /// of its per-day sums to `days`.
+    static func replaceFacts(_ db: Database, _ id: String, with row: TicketMetricRow?, days: inout DayMoves) throws {
         try removeFacts(db, id, days: &days)
-        if let row = try facts(db, id, library: library, now: now, reader: reader) { try insert(db, row, days: &days) }
+        if let row { try insert(db, row, days: &days) }
     }
 
     /// The facts of one ticket as `db` sees it, written nowhere: `nil` for a ticket with none (deleted,
@@ -301,13 +305,6 @@ public struct MetricIndex: Sendable {
 
     /// The number a ticket is listed under (no row: it is not listed).
     static let listedUnderSQL = "SELECT seq FROM metricDirty WHERE id = ?"
-
-    /// Derives, without writing, the facts of up to `limit` listed tickets after the listing number
-    /// `after`, in the order listed, leaving out those another refresh of this process is deriving,
-    /// from one snapshot (the refresh itself claims, then prepares in two; tests call this).
-    static func prepare(_ db: Database, after: Int64?, limit: Int, library: ConfigLibrary, now: Int64, claims: Claims) throws -> [Prepared] {
-        try prepare(db, claimListed(db, after: after, limit: limit, claims: claims), library: library, now: now, claims: claims)
-    }
 
     /// A batch is prepared in two parts at once when each would hold at least this many tickets.
     static let partMinimum = 32
@@ -388,56 +385,53 @@ public struct MetricIndex: Sendable {
         // Each ticket still listed, with the number it is listed under now.
         var listed: [(entry: Prepared, version: Int64)] = []
         for entry in prepared {
-            guard let version = try Int64.fetchOne(db.cachedStatement(sql: listedUnderSQL),
-                                                   arguments: [entry.id]) else { continue }
+            guard let version = try Int64.fetchOne(db.cachedStatement(sql: listedUnderSQL), arguments: [entry.id]) else { continue }
             listed.append((entry, version))
         }
-        let ids = listed.map(\.entry.id)
+        // The batch's moves of the per-day sums, written once at its end.
+        var days = DayMoves()
+        var rest = listed
         // The tickets unchanged since their snapshot (in a first derivation, all of them) take their
         // prepared facts under one savepoint for the whole batch: a savepoint per ticket took a fifth
         // of the writer's time. If storing one of them fails (its facts break a constraint), the
-        // savepoint takes them all back, and the batch goes ticket by ticket below, where the
+        // savepoint takes them all back, and the whole batch goes ticket by ticket below, where the
         // failure stays that ticket's own.
-        if together, listed.contains(where: { $0.version == $0.entry.version }) {
-            var days = DayMoves()
-            var rest: [(entry: Prepared, version: Int64)] = []
+        if together {
+            var moved = DayMoves()
+            var left: [(entry: Prepared, version: Int64)] = []
             do {
                 try db.inSavepoint {
                     for (entry, version) in listed {
                         guard version == entry.version, case .facts(let row) = entry.snapshot else {
-                            rest.append((entry, version))
+                            left.append((entry, version))
                             continue
                         }
-                        try removeFacts(db, entry.id, days: &days)
-                        if let row { try insert(db, row, days: &days) }
+                        try replaceFacts(db, entry.id, with: row, days: &moved)
                     }
                     return .commit
                 }
-            } catch {
-                return try oneByOne(db, listed, days: DayMoves(), library: library, now: now)
-            }
-            return try oneByOne(db, rest, days: days, library: library, now: now, ids: ids)
+                days = moved
+                rest = left
+            } catch {}
         }
-        return try oneByOne(db, listed, days: DayMoves(), library: library, now: now)
+        let failed = try oneByOne(db, rest, days: &days, library: library, now: now)
+        try days.write(db)
+        return (listed.map(\.entry.id), failed)
     }
 
     /// Stores the facts of each of `listed`, ticket by ticket: each as prepared when its listing is
     /// unchanged, derived again here when it was written since its snapshot (or failed there). A
     /// ticket whose facts cannot be stored has them removed and is reported; the others go on.
-    private static func oneByOne(_ db: Database, _ listed: [(entry: Prepared, version: Int64)], days: DayMoves,
-                                 library: ConfigLibrary, now: Int64, ids: [String]? = nil) throws
-        -> (ids: [String], failed: [(id: String, error: String)]) {
+    private static func oneByOne(_ db: Database, _ listed: [(entry: Prepared, version: Int64)], days: inout DayMoves,
+                                 library: ConfigLibrary, now: Int64) throws -> [(id: String, error: String)] {
         var failed: [(id: String, error: String)] = []
         var reader: TicketDatabase.StateReader?
-        // The batch's moves of the per-day sums, written once at its end.
-        var days = days
         for (entry, version) in listed {
             do {
                 var moved = DayMoves()
                 try db.inSavepoint {
                     if version == entry.version, case .facts(let row) = entry.snapshot {
-                        try removeFacts(db, entry.id, days: &moved)
-                        if let row { try insert(db, row, days: &moved) }
+                        try replaceFacts(db, entry.id, with: row, days: &moved)
                     } else {
                         // Written since the snapshot, or its derivation failed there: derived here, as
                         // the transaction sees it (a failure then is the ticket's own).
@@ -453,8 +447,7 @@ public struct MetricIndex: Sendable {
                 failed.append((entry.id, "\(error)"))
             }
         }
-        try days.write(db)
-        return (ids ?? listed.map(\.entry.id), failed)
+        return failed
     }
 
     /// Unlists a ticket and takes its facts, and their share of the per-day sums, away.

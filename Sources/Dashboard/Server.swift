@@ -386,7 +386,7 @@ public struct MetricRefresher: Service {
                         logger.error("dashboard facts of ticket \(failure.id) could not be derived: \(failure.error)")
                     }
                     if let problem = report.indexError, problem != indexError {
-                        logger.error("dashboard fact indexes could not be built again; its queries scan until they are: \(problem)")
+                        logger.error("dashboard fact indexes could not be built again; the dashboard's queries scan until they are: \(problem)")
                     }
                     indexError = report.indexError
                 } catch is CancellationError {

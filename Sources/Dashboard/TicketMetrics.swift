@@ -130,11 +130,6 @@ public struct HandoffRow: Sendable, Equatable, Codable, FetchableRecord, Persist
 extension TicketMetricRow {
     static let thirtyDays: Int64 = 30 * 86_400_000
 
-    /// Derives the row of `state`; `evaluation` supplies the pinned policy's clocks.
-    public init(_ state: TicketState, evaluation: Evaluation) {
-        self.init(state, facts: TicketFacts(state), clocks: evaluation.clocks)
-    }
-
     /// Derives the row of `state`, whose records `facts` holds already read, with the pinned
     /// policy's clock runs (``EscalationEngine/clocks(_:library:now:)``).
     public init(_ state: TicketState, facts: TicketFacts, clocks reports: [ClockReport]) {

@@ -55,6 +55,23 @@ public struct DerivedEffect: Sendable, Hashable {
     }
 }
 
+/// A record with the event id it is (or will be) stored under.
+protocol IdentifiedRecord {
+    var id: UUID { get }
+    var record: EscalationRecord { get }
+}
+
+extension StoredRecord: IdentifiedRecord {}
+extension DerivedEffect: IdentifiedRecord {}
+
+extension Sequence where Element: IdentifiedRecord {
+    /// Oldest first; records of one moment in the order of their ids' text, so every replica
+    /// orders them alike.
+    func inRecordOrder() -> [Element] {
+        sorted { $0.record.at != $1.record.at ? $0.record.at < $1.record.at : $0.id.textPrecedes($1.id) }
+    }
+}
+
 /// Everything the escalation rules say about one ticket at one moment.
 public struct Evaluation: Sendable {
     public var pin: EscalationRecord?
@@ -92,7 +109,7 @@ public enum EscalationEngine {
 
         // Ladder cycles, oldest first; a new cycle ends the one before it.
         let starts = records.filter { $0.record.type == .escalationStarted }
-            .sorted { $0.record.at != $1.record.at ? $0.record.at < $1.record.at : $0.id.textPrecedes($1.id) }
+            .inRecordOrder()
         var cycles: [CycleReport] = []
         for (i, start) in starts.enumerated() {
             guard let ladderPin = start.record.ladder, let ladder = library.ladder(ladderPin) else { continue }
@@ -135,7 +152,7 @@ public enum EscalationEngine {
                 add(DerivedEffect(id: DerivedID.record(ticket: facts.id, "handoff_timed_out", request.id.lowercaseText), record: record, operations: []))
             }
         }
-        let ordered = settlePriorities(due.sorted { $0.record.at != $1.record.at ? $0.record.at < $1.record.at : $0.id.textPrecedes($1.id) }, facts)
+        let ordered = settlePriorities(due.inRecordOrder(), facts)
         return Evaluation(pin: facts.pin, clocks: clocks, cycles: cycles, due: ordered, pendingHandoffs: pending, nextDue: nextDue)
     }
 

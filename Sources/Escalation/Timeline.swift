@@ -59,7 +59,7 @@ public struct TicketFacts: Sendable {
             return StoredRecord(id: entry.event.id, record: record, site: entry.stamp.site,
                                 actor: entry.event.actor == "tierline" || entry.event.actor.isEmpty ? nil : entry.event.actor,
                                 stamp: entry.stamp)
-        }.sorted { $0.record.at != $1.record.at ? $0.record.at < $1.record.at : $0.id.textPrecedes($1.id) }
+        }.inRecordOrder()
         eventIDs = Set(state.events.map(\.event.id))
         statuses = TicketFacts.timeline(state)
         func history<T>(_ field: Field, _ value: (FieldValue) -> T?) -> [(at: Int64, value: T)] {

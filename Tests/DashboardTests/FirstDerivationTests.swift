@@ -201,7 +201,8 @@ import TicketStore
     func prepared(_ store: TicketDatabase) async throws -> (prepared: [MetricIndex.Prepared], generation: Int64) {
         try await store.writer.read { db in
             let claims = Claims(store)
-            let prepared = try MetricIndex.prepare(db, after: nil, limit: 1_000, library: ConfigLibrary(), now: Self.now, claims: claims)
+            let listed = try MetricIndex.claimListed(db, after: nil, limit: 1_000, claims: claims)
+            let prepared = try MetricIndex.prepare(db, listed, library: ConfigLibrary(), now: Self.now, claims: claims)
             claims.release(prepared)
             return (prepared, try MetricIndex.configGeneration(db))
         }
