@@ -64,12 +64,23 @@ import TicketStore
 }
 
 @Suite(.serialized) struct ReconnectNodeTests {
-    /// A port nothing listens on now (bound, then closed).
+    /// A port nothing listens on now (bound, then closed), below the kernel's ephemeral range: the
+    /// test leaves it unbound until the hub starts, and a port the kernel hands out for another
+    /// test's bind to port 0, or for an outgoing connection, could be taken meanwhile (it was, once,
+    /// under `swift test --parallel`: "Address already in use").
     func freePort() async throws -> Int {
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
-        let port = try #require(channel.localAddress?.port)
-        try await channel.close()
-        return port
+        let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
+            .split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) }
+        let below = max(12_000, range ?? 32_768)
+        for _ in 0..<100 {
+            let port = Int.random(in: 10_000..<below)
+            guard let channel = try? await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: port).get()
+            else { continue }
+            try await channel.close()
+            return port
+        }
+        struct NoFreePort: Error {}
+        throw NoFreePort()
     }
 
     @Test func reconnectNowDialsAPeerThatCameBackWithoutWaitingOutTheBackoff() async throws {
