@@ -114,6 +114,8 @@ extension SessionMachine {
             // A roster edited while the session runs.
             reading = .liveRoster
             out.append(.ask(.adoptRoster(document: document, signature: signature)))
+        case (_, .auth) where keyProvedByTLS:
+            fail(WireError(.unexpectedFrame, "an auth frame is not part of a protocol-4 session over TLS on the sites' keys: the TLS handshake proved the key (§2.5)"), into: &out)
         case (.awaitAuth, .auth(let signature)):
             guard let peer, SessionAuth.verify(signature: signature, own: configuration.hello, peer: peer) else {
                 fail(WireError(.authFailed, "the peer's auth signature does not verify under the key in its hello"), into: &out)
@@ -183,6 +185,7 @@ extension SessionMachine {
             if ended { return }
         }
         peer = hello
+        transportKind = facts.transport?.kind
         peerRoster = hello.roster
         tally.skewMillis = Self.skew(peerTime: hello.time, sent: helloSentMillis, received: moment.now)
         // The side with the newer roster sends it before its proof, so the other side can judge this
@@ -196,8 +199,34 @@ extension SessionMachine {
         checkMember(facts, into: &out)
         if ended { return }
         if ownRoster > hello.roster, let signed = facts.roster { sendRoster(signed, into: &out) }
-        prove(into: &out)
-        phase = .awaitAuth
+        proveOrAdmit(into: &out)
+    }
+
+    /// Whether TLS on the sites' keys proved the peer's key on this connection and both sides speak
+    /// protocol 4: then neither side writes `auth`, which would prove it again (§2.5, §2.12).
+    package var keyProvedByTLS: Bool { (negotiatedProtocol ?? 1) >= 4 && transportKind == .siteKeys }
+
+    /// Once the roster admits the peer: sends this side's `auth` and waits for the peer's, or, where TLS
+    /// proved the peer's key (``keyProvedByTLS``), takes the peer as authenticated now.
+    private mutating func proveOrAdmit(into out: inout [Action]) {
+        if keyProvedByTLS {
+            admitAuthenticated(into: &out)
+        } else {
+            prove(into: &out)
+            phase = .awaitAuth
+        }
+    }
+
+    /// The peer proved its key and the roster admits it: a node that accepted the connection checks
+    /// its member slots first, then this side sends its vector.
+    private mutating func admitAuthenticated(into out: inout [Action]) {
+        isAuthenticated = true
+        if configuration.isAccepted, let site = peer?.site {
+            reading = .admission
+            out.append(.ask(.admission(site)))
+        } else {
+            authenticated(into: &out)
+        }
     }
 
     /// Sends this side's `auth`.
@@ -272,18 +301,11 @@ extension SessionMachine {
         case (.rosterMembership, .membership(let facts)):
             checkMember(facts, into: &out)
             if ended { return }
-            prove(into: &out)
-            phase = .awaitAuth
+            proveOrAdmit(into: &out)
         case (.authMembership, .membership(let facts)):
             checkMember(facts, into: &out)
             if ended { return }
-            isAuthenticated = true
-            if configuration.isAccepted, let site = peer?.site {
-                reading = .admission
-                out.append(.ask(.admission(site)))
-            } else {
-                authenticated(into: &out)
-            }
+            admitAuthenticated(into: &out)
         case (.admission, .admission(let refusal)):
             let site = peer?.site.rawValue ?? "?"
             let slots = configuration.slots ?? Slots(members: 0, perSite: 0)

@@ -15,7 +15,10 @@ but any TLS client may. With Python's ssl module this script:
   * connects again with that session: the node resumes it, and answers the same hello with its `auth`
     too, not with `auth-failed` ("not the key its TLS certificate proved");
   * resumes once more with a hello that names another key: `auth-failed`, the binding of hello to TLS
-    key holds on a resumed session too.
+    key holds on a resumed session too;
+  * does the same in protocol 4, where neither side writes `auth` over TLS on the sites' keys: the node
+    answers a hello naming the proved key with its `vector`, on a full and on a resumed handshake, and
+    one naming another key with `auth-failed`.
 
 Standard library and the openssl command only. Binds 127.0.0.1 only; every wait is bounded; every
 process started is stopped by its own pid in a finally block; the temporary folder is removed.
@@ -85,18 +88,19 @@ class Session:
     def send(self, obj):
         self.sock.sendall((json.dumps(obj, separators=(",", ":")) + "\n").encode())
 
-    def answer_to_hello(self, key):
-        """Reads the node's hello, writes ours naming KEY, and returns the node's answer: its `auth` or
-        an `error` frame (or "EOF" / "TIMEOUT")."""
+    def answer_to_hello(self, key, protocol=2):
+        """Reads the node's hello, writes ours naming KEY and PROTOCOL, and returns the node's answer: its
+        `auth` (protocols 2 and 3), its `vector` (protocol 4: TLS proved the keys, so no `auth`) or an
+        `error` frame (or "EOF" / "TIMEOUT")."""
         theirs = self.frame()
         if not isinstance(theirs, dict) or theirs.get("type") != "hello":
             return theirs
-        self.send({"type": "hello", "protocol": 2, "minProtocol": 1, "schema": 3, "site": "probe", "role": "site",
+        self.send({"type": "hello", "protocol": protocol, "minProtocol": 1, "schema": 3, "site": "probe", "role": "site",
                    "publicKey": key, "nonce": os.urandom(32).hex(), "time": int(time.time() * 1000),
                    "roster": theirs.get("roster", 0), "software": "tls-resumption.py"})
         while True:
             f = self.frame()
-            if not isinstance(f, dict) or f.get("type") in ("auth", "error"):
+            if not isinstance(f, dict) or f.get("type") in ("auth", "vector", "error"):
                 return f
 
     def close(self):
@@ -133,6 +137,11 @@ def main():
         ticket = first.sock.session
         first.close()
         require("the node issued a session ticket", ticket is not None and ticket.has_ticket, repr(ticket))
+        lean = Session(context, port)
+        answer = lean.answer_to_hello(key, protocol=4)
+        lean.close()
+        check("protocol 4, full handshake: the node answers probe's hello with its vector, writing no auth",
+              isinstance(answer, dict) and answer.get("type") == "vector", repr(answer))
 
         again = Session(context, port, session=ticket)
         resumed = again.sock.session_reused
@@ -150,6 +159,16 @@ def main():
             check("a resumed session whose hello names another key is refused with auth-failed",
                   isinstance(answer, dict) and answer.get("code") == "auth-failed" and "TLS certificate" in answer.get("message", ""),
                   repr(answer))
+            lean = Session(context, port, session=ticket)
+            answer = lean.answer_to_hello(key, protocol=4)
+            lean.close()
+            check("protocol 4, resumed session: the node answers with its vector, the key proved by the resumption",
+                  isinstance(answer, dict) and answer.get("type") == "vector", repr(answer))
+            stranger = Session(context, port, session=ticket)
+            answer = stranger.answer_to_hello(os.urandom(32).hex(), protocol=4)
+            stranger.close()
+            check("protocol 4, resumed session naming another key: auth-failed, and no vector",
+                  isinstance(answer, dict) and answer.get("code") == "auth-failed", repr(answer))
         harness.check_stops(node, log_path)
     except Stop:
         pass

@@ -41,7 +41,7 @@ import TicketStore
             while let item = try? await iterator.next() {
                 guard case .frame(let frame) = item else { continue }
                 seen.append(frame)
-                if case .hello(let theirs) = frame {
+                if case .hello(let theirs) = frame, !keyProvedByTLS(hello, theirs) {
                     try await outbound.write(.frame(.auth(signature: try SessionAuth.prove(key: key, own: hello, peer: theirs))))
                 }
                 if case .vector = frame {

@@ -29,9 +29,14 @@ func connectRaw(to address: Endpoint, key: SiteKey = .generate(), readTimeout: T
     return channel
 }
 
+/// Whether a raw peer (TLS on the sites' keys, ``connectRaw(to:key:readTimeout:)``) and the node skip
+/// `auth`: both hellos name protocol 4 or later, so TLS proved the keys (§2.5).
+func keyProvedByTLS(_ own: Hello, _ theirs: Hello) -> Bool { min(own.protocolVersion, theirs.protocolVersion) >= 4 }
+
 /// A peer driven by hand over a real socket: it introduces itself as `site`, proves with `proofKey`
 /// (by default its own key), opens the session and sends each batch as crafted, then a ping; the
 /// node handles frames in order, so every ack and error for the batches comes before the pong.
+/// With a `proofKey`, it speaks protocol 3, where `auth` frames are exchanged and checked.
 func rawSession(_ address: Endpoint, as site: SiteID, key: SiteKey, proofKey: SiteKey? = nil,
                 batches: [[Block]]) async throws -> RawOutcome {
     let channel = try await connectRaw(to: address, key: key, readTimeout: .seconds(60))
@@ -52,16 +57,19 @@ func rawSession(_ address: Endpoint, as site: SiteID, key: SiteKey, proofKey: Si
         func send(_ item: Outbound) async { try? await outbound.write(item) }
         guard case .hello(let nodeHello)? = await next() else { return }
         // Claim the node's roster version, so neither side sends a roster.
-        let hello = Hello(site: site, role: .site, publicKey: key.publicKey, nonce: (0..<32).map { _ in UInt8.random(in: 0...255) },
+        let hello = Hello(protocolVersion: proofKey == nil ? WireVersion.protocolVersion : 3,
+                          site: site, role: .site, publicKey: key.publicKey, nonce: (0..<32).map { _ in UInt8.random(in: 0...255) },
                           time: TicketDatabase.systemMillis(), roster: nodeHello.roster)
         // One step at a time, so that when the node refuses, nothing of ours is left unread on its side
         // (closing with unread data sends a reset, which could overtake its error frame).
         await send(.frame(.hello(hello)))
-        while let frame = await next() {
-            if case .auth = frame { break }
-            if case .error(_, _, true) = frame { return }
+        if !keyProvedByTLS(hello, nodeHello) {
+            while let frame = await next() {
+                if case .auth = frame { break }
+                if case .error(_, _, true) = frame { return }
+            }
+            await send(.frame(.auth(signature: try SessionAuth.prove(key: proofKey ?? key, own: hello, peer: nodeHello))))
         }
-        await send(.frame(.auth(signature: try SessionAuth.prove(key: proofKey ?? key, own: hello, peer: nodeHello))))
         while let frame = await next() {
             if case .vector = frame { break }
             if case .error(_, _, true) = frame { return }

@@ -181,6 +181,74 @@ import TicketModel
         #expect(answerHello(makeHello(hub), membership(transport: proved)).failures == [])
     }
 
+    /// TLS on the sites' keys proved the hub's key on this connection.
+    static let hubProvedInTLS = SessionMachine.Transport(kind: .siteKeys, peerKey: hubKey.publicKey)
+
+    @Test func inProtocol4OverSiteKeyTLSNeitherSideWritesAuth() {
+        var machine = makeMachine(hub, slots: SessionMachine.Slots(members: 4, perSite: 2))
+        _ = machine.start(roster: 1, restored: nil, at: t0)
+        let branchHello = makeHello(branch)
+        let branchInTLS = SessionMachine.Transport(kind: .siteKeys, peerKey: branchKey.publicKey)
+        #expect(machine.receive(.frame(.hello(branchHello)), at: now) == [.ask(.membership)])
+        // The roster admits the key TLS proved: the peer is authenticated at once, and the node goes on
+        // to its member slots without writing a proof of its own.
+        let admitted = machine.receive(membership(transport: branchInTLS), at: now)
+        #expect(admitted == [.ask(.admission(branch))], "\(admitted)")
+        #expect(machine.isAuthenticated && machine.keyProvedByTLS)
+        #expect(machine.receive(.answer(.admission(nil)), at: now) == [.liftPrelude, .ask(.watchRestore(branch, restore: nil))])
+        #expect(machine.receive(.answer(.restoreWatched(false)), at: now) == [.ask(.vectorAndHeads)])
+        let vector = VersionVector([hub: 2])
+        #expect(machine.receive(.answer(.vectorAndHeads(vector, [:])), at: now) == [.send(.vector(vector, heads: [:]))])
+        // An auth frame has no place in such a session.
+        var strict = machine
+        let refused = strict.receive(.frame(peerAuth(machine, from: branchHello)), at: now)
+        #expect(refused.failures == [.unexpectedFrame] && refused.failureDetail.contains("proved the key"))
+        #expect(machine.receive(.frame(.vector(VersionVector(), heads: [:])), at: now) == [.ask(.opening(compareHeads: nil))])
+        #expect(machine.receive(.answer(.opening(.init(vector: vector, keys: [:]))), at: now).contains(.enterPresence(branch)))
+        #expect(machine.isOpen)
+    }
+
+    @Test func theRosterStillComesFirstAndANonMemberIsStillRefusedInProtocol4() {
+        // The newer roster goes out before the vector, as it would before the proof.
+        var machine = makeMachine(hub)
+        _ = machine.start(roster: 2, restored: nil, at: t0)
+        _ = machine.receive(.frame(.hello(makeHello(branch, roster: 1))), at: now)
+        let newer = signedRoster(version: 2)
+        let inTLS = SessionMachine.Transport(kind: .siteKeys, peerKey: branchKey.publicKey)
+        let actions = machine.receive(membership(newer, transport: inTLS), at: now)
+        #expect(actions == [.send(.roster(document: newer.document, signature: newer.signature)), .ask(.watchRestore(branch, restore: nil))])
+        // A key TLS proved that the roster does not list for the site is refused before any vector.
+        let other = SessionMachine.Transport(kind: .siteKeys, peerKey: SiteKey.generate().publicKey)
+        var hello = makeHello(hub)
+        hello.publicKey = other.peerKey!
+        let refused = answerHello(hello, membership(transport: other))
+        #expect(refused.failures == [.authFailed] && refused.frames.allSatisfy { if case .vector = $0 { false } else { true } })
+    }
+
+    @Test func authIsStillExchangedBelowProtocol4OrWithoutSiteKeyTLS() {
+        // A protocol-3 peer over site-key TLS, and a protocol-4 peer over an organisation's
+        // certificates (whose keys are not the sites'), each get this side's auth and must send theirs.
+        var older = makeHello(hub)
+        older.protocolVersion = 3
+        let certificates = SessionMachine.Transport(kind: .certificates, peerKey: nil)
+        for (hello, transport) in [(older, Self.hubProvedInTLS), (makeHello(hub), certificates)] {
+            var machine = makeMachine(branch)
+            let actions = answerHello(hello, membership(transport: transport), machine: machine)
+            guard case .auth? = actions.frames.first else {
+                Issue.record("expected an auth, got \(actions)")
+                continue
+            }
+            machine = makeMachine(branch)
+            _ = machine.start(roster: 1, restored: nil, at: t0)
+            _ = machine.receive(.frame(.hello(hello)), at: now)
+            _ = machine.receive(membership(transport: transport), at: now)
+            #expect(machine.phase == .awaitAuth && !machine.isAuthenticated && !machine.keyProvedByTLS)
+        }
+        // Protocol 4 over site-key TLS: no auth.
+        let current = answerHello(makeHello(hub), membership(transport: Self.hubProvedInTLS))
+        #expect(current == [.ask(.vectorAndHeads)], "\(current)")
+    }
+
     @Test func aPlainSessionIsHeldOnlyWithListedSites() {
         let plain = SessionMachine.Transport(kind: .plain, peerKey: nil)
         let refused = answerHello(makeHello(hub), membership(transport: plain))

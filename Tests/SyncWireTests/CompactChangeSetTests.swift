@@ -133,7 +133,8 @@ import TicketModel
         #expect(ChangeSet.Format(protocolVersion: 1) == .plain)
         #expect(ChangeSet.Format(protocolVersion: 2) == .plain)
         #expect(ChangeSet.Format(protocolVersion: 3) == .compact)
-        #expect(WireVersion.protocolVersion == 3 && WireVersion.minProtocolVersion == 1)
+        #expect(ChangeSet.Format(protocolVersion: 4) == .compact)
+        #expect(WireVersion.protocolVersion == 4 && WireVersion.minProtocolVersion == 1)
     }
 
     @Test func decodesAndEncodesTheValidVectors() throws {
