@@ -10,12 +10,16 @@ public enum SLAState: String, Sendable, Codable, CaseIterable {
 }
 
 /// A ticket's nearest running SLA deadline, as the facts hold it.
+///
+/// It names no clock kind: the deadline and the warning are each the earliest of the ticket's
+/// running clocks, and may be two different clocks'. (A bare `kind` beside the two `MIN()`s was
+/// taken from either row, so it could name the clock of neither.)
 public struct SLADue: Sendable, Equatable {
     public var ticket: String
     /// The earliest deadline of the ticket's running clocks (`nil`: paused or none).
     public var deadline: Int64?
+    /// The earliest warning point of the ticket's running clocks.
     public var warnAt: Int64?
-    public var kind: String
 
     /// The state at `now`: breached past the deadline, at risk past the warning point.
     public func state(now: Int64) -> SLAState {
@@ -34,7 +38,7 @@ extension FleetQueries {
     public func tickets(in state: SLAState, now: Int64, site: String? = nil, limit: Int = 1_000) async throws -> [SLADue] {
         try await database.writer.read { db in
             try Row.fetchAll(db, Self.ticketsRequest(in: state, now: now, site: site, limit: limit))
-                .map { SLADue(ticket: $0["ticket"], deadline: $0["deadline"], warnAt: $0["warnAt"], kind: $0["kind"]) }
+                .map { SLADue(ticket: $0["ticket"], deadline: $0["deadline"], warnAt: $0["warnAt"]) }
         }
     }
 
@@ -48,7 +52,7 @@ extension FleetQueries {
         }
         let siteCondition: SQL = site.map { "AND site = \($0)" } ?? ""
         return SQLRequest<Row>("""
-            SELECT ticket, MIN(deadline) AS deadline, MIN(warnAt) AS warnAt, kind FROM metricClock INDEXED BY metricClock_running
+            SELECT ticket, MIN(deadline) AS deadline, MIN(warnAt) AS warnAt FROM metricClock INDEXED BY metricClock_running
             WHERE stop IS NULL AND target IS NOT NULL AND \(condition) \(siteCondition)
             GROUP BY ticket ORDER BY MIN(deadline), ticket LIMIT \(limit)
             """)
@@ -60,10 +64,10 @@ extension FleetQueries {
         return try await database.writer.read { db in
             var out: [String: SLADue] = [:]
             for row in try Row.fetchAll(db, SQLRequest<Row>("""
-                SELECT ticket, MIN(deadline) AS deadline, MIN(warnAt) AS warnAt, kind FROM metricClock
+                SELECT ticket, MIN(deadline) AS deadline, MIN(warnAt) AS warnAt FROM metricClock
                 WHERE ticket IN \(tickets) AND stop IS NULL AND target IS NOT NULL GROUP BY ticket
                 """)) {
-                let due = SLADue(ticket: row["ticket"], deadline: row["deadline"], warnAt: row["warnAt"], kind: row["kind"])
+                let due = SLADue(ticket: row["ticket"], deadline: row["deadline"], warnAt: row["warnAt"])
                 out[due.ticket] = due
             }
             return out

@@ -33,6 +33,29 @@ import TicketStore
         }
     }
 
+    /// A ticket's deadline and warning are each the earliest of its running clocks, here two clocks'
+    /// (the first response warns first, the resolution is due first): at risk from the first response's
+    /// warning, breached from the resolution's deadline; stopped clocks and clocks without a target
+    /// count for nothing.
+    @Test func aTicketsDueIsTheEarliestOfItsRunningClocks() async throws {
+        let store = try memoryStore("north")
+        let facts = try await FleetQueries(store)
+        try await store.writer.write { db in
+            for (kind, cycle, target, deadline, warnAt, stop) in [("firstResponse", 0, 1, 300, 50, nil), ("resolution", 0, 1, 200, 150, nil),
+                                                                  ("nextResponse", 1, 1, 100, 10, 90), ("pending", 0, nil, 20, 5, nil)] as [(String, Int, Int?, Int, Int, Int?)] {
+                try db.execute(sql: """
+                    INSERT INTO metricClock (ticket, site, kind, cycle, start, target, deadline, warnAt, stop) VALUES ('t', 'north', ?, ?, 0, ?, ?, ?, ?)
+                    """, arguments: [kind, cycle, target, deadline, warnAt, stop])
+            }
+        }
+        let due = try #require(try await facts.due(["t", "unknown"])["t"])
+        #expect(due == SLADue(ticket: "t", deadline: 200, warnAt: 50))
+        #expect(due.state(now: 49) == .ok && due.state(now: 50) == .atRisk && due.state(now: 200) == .breached)
+        #expect(try await facts.tickets(in: .atRisk, now: 60).map(\.ticket) == ["t"])
+        #expect(try await facts.tickets(in: .breached, now: 60).isEmpty)
+        #expect(try await facts.tickets(in: .breached, now: 250).map(\.ticket) == ["t"])
+    }
+
     /// Deriving a ticket again reads and removes its clocks and handoffs by the primary keys, which
     /// begin with the ticket: no index of the ticket alone is kept beside them (migration v7).
     @Test func aTicketsClocksAndHandoffsAreFoundByThePrimaryKeys() async throws {
