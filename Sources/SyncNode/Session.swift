@@ -20,9 +20,13 @@ public struct SessionSummary: Sendable, Codable, Equatable {
     public var held = 0
     public var duplicates = 0
     public var refused = 0
-    /// Bytes on the socket, both ways.
+    /// The protocol's bytes, both ways: the lines, inside TLS when the session runs in it.
     public var bytesIn = 0
     public var bytesOut = 0
+    /// Bytes on the TCP socket, both ways: the lines, and in a TLS session also the TLS handshake
+    /// and each record's framing (0 where no transport was counted).
+    public var socketBytesIn = 0
+    public var socketBytesOut = 0
     /// Inflated change-set bytes, both ways.
     public var changeSetBytesIn = 0
     public var changeSetBytesOut = 0
@@ -120,8 +124,8 @@ public struct SyncMetrics: Sendable {
         "tierline_sync_blocks_sent_total": "Blocks sent to peers in sync sessions",
         "tierline_sync_changeset_bytes_received_total": "Change-set bytes received from peers, inflated",
         "tierline_sync_changeset_bytes_sent_total": "Change-set bytes sent to peers, inflated",
-        "tierline_sync_socket_bytes_received_total": "Bytes read from sync connections, counted when a session ends",
-        "tierline_sync_socket_bytes_sent_total": "Bytes written to sync connections, counted when a session ends",
+        "tierline_sync_socket_bytes_received_total": "Bytes read from sync connections' sockets, TLS included, counted when a session ends",
+        "tierline_sync_socket_bytes_sent_total": "Bytes written to sync connections' sockets, TLS included, counted when a session ends",
         "tierline_sync_sessions_total": "Sync sessions started, dialed or accepted",
         "tierline_sync_session_errors_total": "Sync sessions that ended with an error",
         "tierline_sync_divergences_total": "Times a peer showed another block at a seq this replica holds (two histories of a site)",
@@ -311,8 +315,9 @@ final class SyncSession: Sendable {
         } else {
             logger.info("session ended", metadata: ["sent": "\(summary.sentBlocks)", "received": "\(summary.receivedBlocks)"])
         }
-        context.metrics.socketBytesIn.increment(by: summary.bytesIn)
-        context.metrics.socketBytesOut.increment(by: summary.bytesOut)
+        // What crossed the socket, TLS included (the protocol's own bytes where no transport was counted).
+        context.metrics.socketBytesIn.increment(by: summary.socketBytesIn > 0 ? summary.socketBytesIn : summary.bytesIn)
+        context.metrics.socketBytesOut.increment(by: summary.socketBytesOut > 0 ? summary.socketBytesOut : summary.bytesOut)
         if summary.error != nil { context.metrics.sessionErrors.increment() }
         await recordPeer(error: summary.error)
         return summary
@@ -332,6 +337,8 @@ final class SyncSession: Sendable {
         summary.skewMillis = tally.skewMillis
         summary.bytesIn = counter.bytesRead
         summary.bytesOut = counter.bytesWritten
+        summary.socketBytesIn = transport?.socket.bytesRead ?? 0
+        summary.socketBytesOut = transport?.socket.bytesWritten ?? 0
         let now = context.clock()
         // Zero if the wall clock stepped back.
         summary.durationMillis = Int(clamping: now >= started ? now - started : 0)

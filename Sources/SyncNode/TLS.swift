@@ -232,6 +232,8 @@ enum SyncTransport {
         let gate = TransportGate(eventLoop: eventLoop, mode: tls.map { $0.siteKeys ? .siteKeys : .certificates } ?? .plain)
         try pipeline.addHandler(PeerErrorWatch(gate: gate))
         if case .dialing = side { try pipeline.addHandler(HTTPAnswerSniffer(gate: gate), position: .first) }
+        // Next to the socket, before anything TLS adds or takes away.
+        try pipeline.addHandler(gate.socket, position: .first)
         // Without contexts: a plain protocol-1 connection this side dials (a listener always has them).
         guard let tls else {
             gate.open()
@@ -288,6 +290,9 @@ final class TransportGate: Sendable {
         case plain
     }
 
+    /// Bytes as they cross the TCP socket, outside TLS: the protocol's own bytes, each TLS record's
+    /// framing and the TLS handshake (the session's ``WireCounter`` sees the protocol's bytes only).
+    let socket = WireCounter()
     private let promise: EventLoopPromise<Void>
     private let reason = NIOLockedValueBox<WireError?>(nil)
     private let parting = NIOLockedValueBox<WireError?>(nil)

@@ -72,6 +72,9 @@ import TicketStore
         #expect(plain.completed && compact.completed)
         #expect(plain.sentBlocks == compact.sentBlocks)
         #expect(plain.changeSetBytesOut > compact.changeSetBytesOut, "plain \(plain.changeSetBytesOut), compact \(compact.changeSetBytesOut)")
+        // A plain session's socket carries its lines and nothing else; TLS adds to the compact one's.
+        #expect(plain.socketBytesIn == plain.bytesIn && plain.socketBytesOut == plain.bytesOut, "\(plain)")
+        #expect(compact.socketBytesIn > compact.bytesIn && compact.socketBytesOut > compact.bytesOut, "\(compact)")
         await lenient.stop()
         await current.stop()
     }
@@ -99,6 +102,8 @@ import TicketStore
         let (oldBytes, newBytes) = (old.bytesIn + old.bytesOut, new.bytesIn + new.bytesOut)
         print("in-sync session inside TLS: protocol \(older) \(oldBytes) bytes, protocol \(newer) \(newBytes) bytes")
         #expect(oldBytes - newBytes == saved, "protocol \(older): \(oldBytes) bytes, protocol \(newer): \(newBytes)")
+        // On the socket, TLS adds its handshake (both certificates, at least) and each record's framing.
+        #expect(new.socketBytesIn > new.bytesIn && new.socketBytesOut > new.bytesOut, "\(new)")
         await node.stop()
     }
 }
