@@ -185,7 +185,8 @@ extension SessionMachine {
             if ended { return }
         }
         peer = hello
-        transportKind = facts.transport?.kind
+        // Noted here, after the binding check above, and checked again rather than assumed from it.
+        tlsProvedHelloKey = facts.transport.map { $0.kind == .siteKeys && $0.peerKey == hello.publicKey } ?? false
         peerRoster = hello.roster
         tally.skewMillis = Self.skew(peerTime: hello.time, sent: helloSentMillis, received: moment.now)
         // The side with the newer roster sends it before its proof, so the other side can judge this
@@ -204,12 +205,14 @@ extension SessionMachine {
 
     /// Whether TLS on the sites' keys proved the peer's key on this connection and both sides speak
     /// protocol 4: then neither side writes `auth`, which would prove it again (§2.5, §2.12).
-    package var keyProvedByTLS: Bool { (negotiatedProtocol ?? 1) >= 4 && transportKind == .siteKeys }
+    package var keyProvedByTLS: Bool { (negotiatedProtocol ?? 1) >= 4 && tlsProvedHelloKey }
 
     /// Once the roster admits the peer: sends this side's `auth` and waits for the peer's, or, where TLS
     /// proved the peer's key (``keyProvedByTLS``), takes the peer as authenticated now.
     private mutating func proveOrAdmit(into out: inout [Action]) {
         if keyProvedByTLS {
+            // As after a verified auth: nothing of the handshake before the vector is taken any more.
+            phase = .awaitVector
             admitAuthenticated(into: &out)
         } else {
             prove(into: &out)

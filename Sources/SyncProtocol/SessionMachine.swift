@@ -111,8 +111,8 @@ package struct SessionMachine: Sendable {
     package var changeSetFormat: ChangeSet.Format { ChangeSet.Format(protocolVersion: negotiatedProtocol ?? 1) }
     /// The peer's hello, with the role the roster gives it once checked.
     package internal(set) var peer: Hello?
-    /// How the connection is protected, as the store said when the peer's hello was checked.
-    package internal(set) var transportKind: Transport.Kind?
+    /// TLS on the sites' keys proved, on this connection, the key the peer's hello names.
+    package internal(set) var tlsProvedHelloKey = false
     /// The handshake finished: both sides proved their keys and exchanged vectors.
     package var isOpen: Bool { phase == .open }
     /// The peer proved the key the roster lists for its site (§2.6). Until then nothing it says is recorded.

@@ -194,7 +194,10 @@ import TicketModel
         // to its member slots without writing a proof of its own.
         let admitted = machine.receive(membership(transport: branchInTLS), at: now)
         #expect(admitted == [.ask(.admission(branch))], "\(admitted)")
-        #expect(machine.isAuthenticated && machine.keyProvedByTLS)
+        #expect(machine.isAuthenticated && machine.keyProvedByTLS && machine.phase == .awaitVector)
+        // The handshake before the vector is over: a second hello is out of phase.
+        var twice = machine
+        #expect(twice.receive(.frame(.hello(branchHello)), at: now).failures == [.unexpectedFrame])
         #expect(machine.receive(.answer(.admission(nil)), at: now) == [.liftPrelude, .ask(.watchRestore(branch, restore: nil))])
         #expect(machine.receive(.answer(.restoreWatched(false)), at: now) == [.ask(.vectorAndHeads)])
         let vector = VersionVector([hub: 2])
