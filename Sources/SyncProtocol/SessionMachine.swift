@@ -22,7 +22,8 @@ import TicketModel
 /// actions = machine.receive(.frame(.hello(peerHello)), at: Moment(now: now))
 /// // [.ask(.membership)]: the caller reads the roster and answers
 /// actions = machine.receive(.answer(.membership(facts)), at: Moment(now: now))
-/// // [.send(.auth(signature: …))]
+/// // [.send(.auth(signature: …))] below protocol 4 or without TLS on the sites' keys;
+/// // in protocol 4 over that TLS, [.ask(.vectorAndHeads)] (no auth, §2.5)
 /// ```
 ///
 /// ## Topics
