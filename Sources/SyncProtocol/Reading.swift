@@ -177,7 +177,7 @@ extension SessionMachine {
         // With TLS on the sites' keys, the hello must name the key the peer proved on this very
         // connection: a hello (or a proof) relayed from another connection names another key.
         if let transport = facts.transport, transport.kind == .siteKeys, transport.peerKey != hello.publicKey {
-            fail(WireError(.authFailed, "the key in the peer's hello is not the key its TLS certificate proved on this connection (a handshake relayed from elsewhere?); refusing the session"), into: &out)
+            fail(WireError(.authFailed, "the key in the peer's hello is not the key its TLS certificate proved on this connection; refusing the session. Either the handshake was relayed from elsewhere, or the peer uses certificates of an organisation's CA (\"tls\" in node.json) while this node uses the sites' own keys: configure both ends of the link alike"), into: &out)
             if ended { return }
         }
         if !facts.pinnedCoordinator {
