@@ -315,9 +315,8 @@ final class SyncSession: Sendable {
         } else {
             logger.info("session ended", metadata: ["sent": "\(summary.sentBlocks)", "received": "\(summary.receivedBlocks)"])
         }
-        // What crossed the socket, TLS included (the protocol's own bytes where no transport was counted).
-        context.metrics.socketBytesIn.increment(by: summary.socketBytesIn > 0 ? summary.socketBytesIn : summary.bytesIn)
-        context.metrics.socketBytesOut.increment(by: summary.socketBytesOut > 0 ? summary.socketBytesOut : summary.bytesOut)
+        context.metrics.socketBytesIn.increment(by: summary.socketBytesIn)
+        context.metrics.socketBytesOut.increment(by: summary.socketBytesOut)
         if summary.error != nil { context.metrics.sessionErrors.increment() }
         await recordPeer(error: summary.error)
         return summary
