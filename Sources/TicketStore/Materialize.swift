@@ -88,10 +88,11 @@ extension TicketDatabase {
     /// Folds `ids` and brings their materialized rows up to date, then resolves merges across
     /// tickets if any of them asks for (or asked for) a merge.
     ///
-    /// A ticket is folded from its history, except when `folds` holds its state from earlier in this
-    /// transaction (or it is `fresh`, so its state is empty) and each of `written`'s blocks saw all
-    /// of that state: then the blocks are absorbed into it (``TicketState/absorb(_:)``) and the
-    /// history is not read. Only the rows that differ from the stored ones are written.
+    /// A ticket is folded from its history, except when `folds` is given and either the ticket is
+    /// `fresh` (all its changes are in `written`: they are folded without reading the log) or `folds`
+    /// holds its state from earlier in this transaction and each of `written`'s blocks saw all of that
+    /// state: then the blocks are absorbed into it (``TicketState/absorb(_:)``) and the history is
+    /// not read. Only the rows that differ from the stored ones are written.
     /// - Parameters:
     ///   - fresh: tickets created in this transaction, which have no rows yet.
     ///   - folds: states of this transaction's earlier folds, updated with these.
@@ -112,7 +113,11 @@ extension TicketDatabase {
             // Taken out of the cache while it changes, so its storage is not copied.
             let known = folds?.states.removeValue(forKey: id)
             var state: TicketState?
-            if folds != nil, var base = known ?? (fresh.contains(id) ? TicketState(id: id) : nil) {
+            if folds != nil, known == nil, fresh.contains(id) {
+                // Every change of a ticket these blocks open is in hand: the full fold, without the log.
+                // (Absorbing them block by block from the empty state costs more than this fold.)
+                state = TicketState.fold(id: id, unsorted: (absorbable[id] ?? []).flatMap { $0 })
+            } else if folds != nil, var base = known {
                 var absorbed = true
                 for changes in absorbable[id] ?? [] where !base.absorb(changes) {
                     absorbed = false

@@ -438,7 +438,8 @@ public struct TicketDatabase: Sendable {
     ///
     /// Blocks are decoded once and visited in stamp order, which respects causality, so a backlog
     /// usually applies in one pass; an arriving block that applies at once is written to the log only,
-    /// never to the pending table; touched tickets are re-folded once at the end.
+    /// never to the pending table; touched tickets are re-folded once at the end (those the blocks open,
+    /// from the blocks in hand).
     /// - Returns: how many blocks were applied, and how many wait.
     func drain(_ db: Database, arriving: [Block] = []) throws -> (applied: Int, held: Int, blocks: [Block]) {
         var clock = try Self.clock(db, maxDrift: maxDrift)
@@ -494,7 +495,9 @@ public struct TicketDatabase: Sendable {
                                  tooFarAhead[block.dot(0)] ?? "waiting for earlier blocks"])
         }
         try faultHook?("afterApplyBatch")
-        try Self.materialize(db, touched, cache: cache)
+        // A ticket these blocks open (a laptop's offline work, a first sync) is folded from its
+        // blocks in hand, as a local write's is, and its rows inserted without reading any back.
+        try Self.materialize(db, touched, cache: cache, fresh: try Self.opened(db, by: appliedBlocks), folds: FoldCache(), written: appliedBlocks)
         try Self.saveClock(db, clock)
         return (count, waiting.count, appliedBlocks)
     }

@@ -101,6 +101,49 @@ import TicketModel
         #expect(try north.digest() == south.digest())
     }
 
+    /// A sync that brings a ticket's whole life at once (a laptop's offline work) folds the tickets
+    /// its blocks open from the blocks in hand, skipping a change the author's role may not make, and
+    /// falls back to the full fold where a ticket also has a concurrent block from another site.
+    @Test func blocksThatOpenTicketsInOneApplyMatchARebuild() throws {
+        let laptopKey = SiteKey.generate(), northKey = SiteKey.generate(), southKey = SiteKey.generate()
+        let laptop = try memoryStore("laptop", role: .laptop, key: laptopKey)
+        let north = try memoryStore("north", key: northKey), south = try memoryStore("south", key: southKey)
+        try admit([(laptop, laptopKey), (north, northKey), (south, southKey)])
+        var ids: [UUID] = []
+        try laptop.batch { batch in
+            for n in 0..<5 {
+                ids.append(try batch.create(TicketDraft(subject: "offline \(n)", tags: ["vpn", "printer"], firstMessage: "it broke (\(n))")))
+            }
+        }
+        let first = ids[0].uuidString.lowercased(), second = ids[1].uuidString.lowercased()
+        _ = try laptop.update(first, [(.assignee, .text("ana")), (.priority, .text("high"))])
+        _ = try laptop.tag(first, add: ["urgent"], remove: ["vpn"])
+        _ = try laptop.comment(second, body: "more detail", kind: .customerMessage, visibility: .public, actor: "cu")
+        _ = try laptop.update(second, [(.status, .text("solved"))])
+        // A laptop may not move a ticket's owning site: a block that tries is stored, and the fold skips it.
+        let vector = try laptop.vector()
+        let last = try laptop.blocks(after: VersionVector()).last!
+        let refused = try Block.make(origin: try SiteID("laptop"), seq: vector[try SiteID("laptop")] + 1, hlc: HLC(rawValue: last.hlc.rawValue + 1),
+                                     deps: vector, changes: [Change(.ticket(ids[2]), .set(.owner, .owner(epoch: 9, site: try SiteID("laptop"))))],
+                                     key: laptopKey)
+        // South hears of the first ticket early and changes it, concurrently with the laptop's later work.
+        _ = try south.apply(Array(try laptop.blocks(after: VersionVector()).prefix(1)))
+        _ = try south.update(first, [(.assignee, .text("bo"))])
+
+        let laptopBlocks = try laptop.blocks(after: VersionVector()) + [refused]
+        let applied = try north.apply(laptopBlocks + (try south.blocks(after: VersionVector()).filter { $0.origin.rawValue == "south" }))
+        #expect(applied.applied == laptopBlocks.count + 1)
+        let (stored, rebuilt) = try Self.storedAndRebuilt(north)
+        #expect(stored.count > 0)
+        #expect(stored == rebuilt)
+        let ticket = try north.ticket(first)
+        #expect(ticket.tags == ["printer", "urgent"])
+        #expect(try north.ticket(second).status == "solved")
+        #expect(try north.ticket(ids[2].uuidString.lowercased()).owningEpoch == 0)
+        // The laptop's assignee and south's were concurrent: one conflict, kept on both stores' rows.
+        #expect(ticket.conflictCount == 1)
+    }
+
     @Test func aBatchOpeningMoreTicketsThanItHoldsStatesForMatchesARebuild() throws {
         let store = try memoryStore("north")
         var ids: [UUID] = []
