@@ -6,10 +6,10 @@ import TicketModel
 ///
 /// Each write is checked as the single-write methods check it, and its changes go into the block
 /// being filled; a block is signed and appended when it is full (256 changes or its byte budget) or
-/// when a write sets a field the block already sets. A ticket the batch opens is folded as its
-/// blocks are sealed, from the changes in hand (``TicketState/absorb(_:)``), and its rows inserted
-/// once it leaves the bounded set of open states; every other touched ticket is folded once, at the
-/// end. The batch is all or nothing: a write that throws rolls every earlier one back.
+/// when a write sets a field the block already sets. A ticket the batch opens keeps its changes in
+/// hand as its blocks are sealed, and is folded from them once, without reading the log, when it
+/// leaves the bounded set of open tickets (its rows are then inserted); every other touched ticket
+/// is folded once, at the end. The batch is all or nothing: a write that throws rolls every earlier one back.
 ///
 /// ```swift
 /// try db.batch { batch in
@@ -47,14 +47,14 @@ public struct LocalBatch: ~Copyable {
     var created = Set<UUID>()
     /// The role this site writes with, for the changes the fold would skip.
     let role: SiteRole
-    /// States of tickets opened by this batch whose rows are not written yet, in opening order.
-    var opened: [UUID: TicketState] = [:]
+    /// The changes of tickets opened by this batch whose rows are not written yet, in opening order:
+    /// every change such a ticket has, so it is folded once, without the log, when its rows are written.
+    var opened: [UUID: [EntityChange]] = [:]
     var openedOrder: [UUID] = []
     var openedStart = 0
-    /// Tickets folded at the end from the log: those touched again after their rows were written,
-    /// and those opened here whose blocks the state could not absorb (`unwritten`: no rows yet).
+    /// Tickets folded at the end from the log: stored tickets the batch writes to, and those opened
+    /// here that it touched again after their rows were written.
     var refold = Set<EntityRef>()
-    var unwritten = Set<UUID>()
     var mergesChanged = false
     /// Opened states held at most before the oldest are written out (bounds a large import's memory).
     static let openedCapacity = 4_096
@@ -80,7 +80,7 @@ public struct LocalBatch: ~Copyable {
         let id = id ?? UUIDv7.make(millis: store.wallClock(), random: TicketDatabase.randomBytes(10))
         let messageID = UUIDv7.make(millis: store.wallClock(), random: TicketDatabase.randomBytes(10))
         created.insert(id)
-        opened[id] = TicketState(id: id)
+        opened[id] = []
         openedOrder.append(id)
         tagDots[id] = [:]
         var changes = TicketDatabase.changes(opening: draft, id: id, number: number, messageID: messageID)
@@ -202,12 +202,12 @@ public struct LocalBatch: ~Copyable {
         cache.insert(block)
         vector[site] = block.seq
         summary.blocks += 1
-        try absorb(block)
+        try collect(block)
     }
 
-    /// Folds a sealed block into the states of the tickets this batch opened; its other tickets wait
-    /// for the end. Writes out the oldest opened states past ``openedCapacity``.
-    private mutating func absorb(_ block: Block) throws {
+    /// Adds a sealed block's changes to those of the tickets this batch opened; its other tickets
+    /// wait for the end. Writes out the oldest opened tickets past ``openedCapacity``.
+    private mutating func collect(_ block: Block) throws {
         let byTicket = TicketDatabase.authorizedChanges(block, roles: [site: role])
         var entities = Set<EntityRef>(minimumCapacity: byTicket.count + 1)
         var last: EntityRef?
@@ -217,27 +217,22 @@ public struct LocalBatch: ~Copyable {
         }
         for entity in entities {
             // Taken out of the table while it changes, so its storage is not copied.
-            guard entity.kind == .ticket, var state = opened.removeValue(forKey: entity.id) else {
+            guard entity.kind == .ticket, opened[entity.id] != nil else {
                 refold.insert(entity)
                 continue
             }
-            if state.absorb(byTicket[entity.id] ?? []) {
-                opened[entity.id] = state
-            } else {
-                unwritten.insert(entity.id)
-                refold.insert(entity)
-            }
+            opened[entity.id]!.append(contentsOf: byTicket[entity.id] ?? [])
         }
         while opened.count > Self.openedCapacity { try writeOldestOpened() }
     }
 
-    /// Inserts the rows of the oldest ticket opened here whose state is still held.
+    /// Folds the oldest ticket opened here whose changes are still held, and inserts its rows.
     private mutating func writeOldestOpened() throws {
         while openedStart < openedOrder.count {
             let id = openedOrder[openedStart]
             openedStart += 1
-            guard let state = opened.removeValue(forKey: id) else { continue }
-            if try TicketDatabase.writeTicketRows(db, state, isNew: true) { mergesChanged = true }
+            guard let changes = opened.removeValue(forKey: id) else { continue }
+            if try TicketDatabase.writeTicketRows(db, TicketState.fold(id: id, unsorted: changes), isNew: true) { mergesChanged = true }
             return
         }
     }
@@ -253,12 +248,11 @@ public struct LocalBatch: ~Copyable {
     consuming func finish() throws -> Summary {
         try seal(fill.take())
         while !opened.isEmpty { try writeOldestOpened() }
-        try TicketDatabase.materialize(db, refold, cache: cache, fresh: unwritten)
+        try TicketDatabase.materialize(db, refold, cache: cache)
         if !follows.isEmpty {
             // The records are derived from the tickets as the batch left them, and go in blocks of
             // their own; no state is held open any more, so sealing them lists every ticket to refold.
             refold = []
-            unwritten = []
             for (id, derive) in follows {
                 for change in try TicketDatabase.recordChanges(db, id, derive).changes { try append(change) }
             }
