@@ -45,7 +45,7 @@ extension TicketDatabase {
     /// Rewrites the materialized rows of the touched entities: tickets and configuration documents.
     /// The ticket parameters are those of ``materialize(_:_:cache:fresh:folds:written:)``.
     static func materialize(_ db: Database, _ entities: Set<EntityRef>, cache: BlockCache = BlockCache(), fresh: Set<UUID> = [],
-                            folds: FoldCache? = nil, written: [Block] = []) throws {
+                            folds: FoldCache? = nil, written: [Block]? = nil) throws {
         try materialize(db, Set(entities.filter { $0.kind == .ticket }.map(\.id)), cache: cache, fresh: fresh, folds: folds, written: written)
         for entity in entities where entity.kind == .config { try materializeConfig(db, entity.id) }
         let records = entities.filter(\.kind.isRecord)
@@ -88,38 +88,37 @@ extension TicketDatabase {
     /// Folds `ids` and brings their materialized rows up to date, then resolves merges across
     /// tickets if any of them asks for (or asked for) a merge.
     ///
-    /// A ticket is folded from its history, except when `folds` is given and either the ticket is
-    /// `fresh` (all its changes are in `written`: they are folded without reading the log) or `folds`
-    /// holds its state from earlier in this transaction and each of `written`'s blocks saw all of that
-    /// state: then the blocks are absorbed into it (``TicketState/absorb(_:)``) and the history is
-    /// not read. Only the rows that differ from the stored ones are written.
+    /// A ticket is folded from its history, except when `written` is given and the ticket is `fresh`
+    /// (every change it has is in `written`: they are folded without reading the log), or when
+    /// `folds` holds its state from earlier in this transaction and each of `written`'s blocks saw
+    /// all of that state: then the blocks are absorbed into it (``TicketState/absorb(_:)``) and the
+    /// history is not read. Only the rows that differ from the stored ones are written.
     /// - Parameters:
     ///   - fresh: tickets created in this transaction, which have no rows yet.
     ///   - folds: states of this transaction's earlier folds, updated with these.
     ///   - written: the blocks this call materializes, in log order: the only blocks of `ids` that
-    ///     `folds` (or, for a `fresh` ticket, the empty state) does not hold yet.
+    ///     `folds` (or, for a `fresh` ticket, the empty state) does not hold yet. `nil`: a `fresh`
+    ///     ticket is folded from the log too (a rebuild of rows from scratch).
     static func materialize(_ db: Database, _ ids: Set<UUID>, cache: BlockCache = BlockCache(), fresh: Set<UUID> = [],
-                            folds: FoldCache? = nil, written: [Block] = []) throws {
+                            folds: FoldCache? = nil, written: [Block]? = nil) throws {
         guard !ids.isEmpty else { return }
         var mergesChanged = false
         let roles = try Self.roles(db)
-        var absorbable: [UUID: [[EntityChange]]] = [:]
-        if folds != nil {
-            for block in written {
-                for (id, changes) in authorizedChanges(block, roles: roles) where ids.contains(id) { absorbable[id, default: []].append(changes) }
-            }
+        var inHand: [UUID: [[EntityChange]]] = [:]
+        for block in written ?? [] {
+            for (id, changes) in authorizedChanges(block, roles: roles) where ids.contains(id) { inHand[id, default: []].append(changes) }
         }
         for id in ids {
             // Taken out of the cache while it changes, so its storage is not copied.
             let known = folds?.states.removeValue(forKey: id)
             var state: TicketState?
-            if folds != nil, known == nil, fresh.contains(id) {
+            if written != nil, known == nil, fresh.contains(id) {
                 // Every change of a ticket these blocks open is in hand: the full fold, without the log.
                 // (Absorbing them block by block from the empty state costs more than this fold.)
-                state = TicketState.fold(id: id, unsorted: (absorbable[id] ?? []).flatMap { $0 })
-            } else if folds != nil, var base = known {
+                state = TicketState.fold(id: id, unsorted: (inHand[id] ?? []).flatMap { $0 })
+            } else if written != nil, var base = known {
                 var absorbed = true
-                for changes in absorbable[id] ?? [] where !base.absorb(changes) {
+                for changes in inHand[id] ?? [] where !base.absorb(changes) {
                     absorbed = false
                     break
                 }

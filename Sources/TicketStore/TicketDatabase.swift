@@ -497,7 +497,7 @@ public struct TicketDatabase: Sendable {
         try faultHook?("afterApplyBatch")
         // A ticket these blocks open (a laptop's offline work, a first sync) is folded from its
         // blocks in hand, as a local write's is, and its rows inserted without reading any back.
-        try Self.materialize(db, touched, cache: cache, fresh: try Self.opened(db, by: appliedBlocks), folds: FoldCache(), written: appliedBlocks)
+        try Self.materialize(db, touched, cache: cache, fresh: try Self.opened(db, by: appliedBlocks), written: appliedBlocks)
         try Self.saveClock(db, clock)
         return (count, waiting.count, appliedBlocks)
     }
