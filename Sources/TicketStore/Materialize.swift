@@ -104,9 +104,12 @@ extension TicketDatabase {
         guard !ids.isEmpty else { return }
         var mergesChanged = false
         let roles = try Self.roles(db)
+        // The changes of the tickets that can take them: the fresh ones, and with `folds` the known ones.
         var inHand: [UUID: [[EntityChange]]] = [:]
         for block in written ?? [] {
-            for (id, changes) in authorizedChanges(block, roles: roles) where ids.contains(id) { inHand[id, default: []].append(changes) }
+            for (id, changes) in authorizedChanges(block, roles: roles) where ids.contains(id) && (folds != nil || fresh.contains(id)) {
+                inHand[id, default: []].append(changes)
+            }
         }
         for id in ids {
             // Taken out of the cache while it changes, so its storage is not copied.

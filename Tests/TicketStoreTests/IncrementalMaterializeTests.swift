@@ -144,6 +144,26 @@ import TicketModel
         #expect(ticket.conflictCount == 1)
     }
 
+    /// A block may give a ticket and a record one id. The fold from the log reads a block's changes
+    /// by id, so such a ticket is folded from the log even when the blocks in hand open it: a store
+    /// that receives it in one sync and a rebuild give the same rows.
+    @Test func aTicketSharingItsIDWithARecordInOneBlockMatchesARebuild() throws {
+        let northKey = SiteKey.generate(), southKey = SiteKey.generate()
+        let north = try memoryStore("north", key: northKey), south = try memoryStore("south", key: southKey)
+        try admit([(north, northKey), (south, southKey)])
+        let id = UUID()
+        let changes = [Change(.ticket(id), .create(number: 1)), Change(.ticket(id), .set(.subject, .text("shared id"))),
+                       Change(EntityRef(kind: .customer, id: id), .set(.custom(TicketLookup.thread), .text("thread-1")))]
+        let south1 = try SiteID("south")
+        let block = try Block.make(origin: south1, seq: 1, hlc: HLC(millis: 1_700_000_000_000, counter: 0), deps: VersionVector(),
+                                   changes: changes, key: southKey)
+        let report = try north.apply([block])
+        #expect(report.applied == 1)
+        let (stored, rebuilt) = try Self.storedAndRebuilt(north)
+        #expect(stored.contains { $0.hasPrefix("ticket: ") })
+        #expect(stored == rebuilt)
+    }
+
     @Test func aBatchOpeningMoreTicketsThanItHoldsStatesForMatchesARebuild() throws {
         let store = try memoryStore("north")
         var ids: [UUID] = []
