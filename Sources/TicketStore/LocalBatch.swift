@@ -47,8 +47,9 @@ public struct LocalBatch: ~Copyable {
     var created = Set<UUID>()
     /// The role this site writes with, for the changes the fold would skip.
     let role: SiteRole
-    /// The changes of tickets opened by this batch whose rows are not written yet, in opening order:
-    /// every change such a ticket has, so it is folded once, without the log, when its rows are written.
+    /// The changes of tickets opened by this batch whose rows are not written yet (their opening
+    /// order is `openedOrder`): every change such a ticket has, so it is folded once, without the
+    /// log, when its rows are written.
     var opened: [UUID: [EntityChange]] = [:]
     var openedOrder: [UUID] = []
     var openedStart = 0
@@ -56,7 +57,8 @@ public struct LocalBatch: ~Copyable {
     /// here that it touched again after their rows were written.
     var refold = Set<EntityRef>()
     var mergesChanged = false
-    /// Opened states held at most before the oldest are written out (bounds a large import's memory).
+    /// Opened tickets whose changes are held at most before the oldest are written out (bounds a
+    /// large import's memory).
     static let openedCapacity = 4_096
     /// Live tag additions (their dots) of the tickets this batch tagged, read once per ticket.
     var tagDots: [UUID: [String: [Dot]]] = [:]
@@ -216,12 +218,11 @@ public struct LocalBatch: ~Copyable {
             entities.insert(change.entity)
         }
         for entity in entities {
-            // Taken out of the table while it changes, so its storage is not copied.
-            guard entity.kind == .ticket, opened[entity.id] != nil else {
+            if entity.kind == .ticket, opened[entity.id] != nil {
+                opened[entity.id]!.append(contentsOf: byTicket[entity.id] ?? [])
+            } else {
                 refold.insert(entity)
-                continue
             }
-            opened[entity.id]!.append(contentsOf: byTicket[entity.id] ?? [])
         }
         while opened.count > Self.openedCapacity { try writeOldestOpened() }
     }

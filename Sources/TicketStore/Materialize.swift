@@ -3,13 +3,15 @@ import GRDB
 import TicketModel
 
 extension TicketDatabase {
-    /// Folds one ticket from the blocks that touch it (the pure rules of ``TicketState``).
-    /// Changes the author's role may not make (``Authorization``) are skipped.
+    /// Folds one ticket (or, with `kind`, one record) from the blocks that touch it (the pure rules of
+    /// ``TicketState``): the changes to the entity of that kind and id, as the reference replica folds
+    /// them; an entity of another kind that shares the id is not part of it. Changes the author's role
+    /// may not make (``Authorization``) are skipped.
     /// - Parameter cache: blocks already decoded in this transaction; folding many tickets with one
     ///   cache decodes each block once.
     /// - Parameter keep: the changes to fold (all by default); a caller that needs one part of the
     ///   state (a ticket's tags) folds only the changes that decide it, and skips the rest's merge.
-    static func fold(_ db: Database, _ id: UUID, roles known: [SiteID: SiteRole]? = nil, cache: BlockCache = BlockCache(),
+    static func fold(_ db: Database, _ id: UUID, kind: EntityKind = .ticket, roles known: [SiteID: SiteRole]? = nil, cache: BlockCache = BlockCache(),
                      keep: (TicketModel.Operation) -> Bool = { _ in true }) throws -> TicketState {
         let roles = try known ?? Self.roles(db)
         // Read through one cursor by position: a fetched row per slot, and names, cost more than the fold.
@@ -30,14 +32,16 @@ extension TicketDatabase {
                 // Only this ticket's changes of the block are decoded.
                 let part = try cache.part(db, origin: origin, seq: seq, offsets: offsets)
                 let block = part.block, role = roles[block.origin] ?? .site
-                for (index, change) in part.changes where change.entity.id == id {
+                for (index, change) in part.changes where change.entity.id == id && change.entity.kind == kind {
                     take(block.origin, role, block.seq, block.hlc, block.deps, index, change)
                 }
                 continue
             }
             let entry = try cache.entry(db, origin: origin, seq: seq)
             let block = entry.block, role = roles[block.origin] ?? .site
-            for index in entry.positions[id] ?? [] { take(block.origin, role, block.seq, block.hlc, block.deps, index, block.changes[index]) }
+            for index in entry.positions[id] ?? [] where block.changes[index].entity.kind == kind {
+                take(block.origin, role, block.seq, block.hlc, block.deps, index, block.changes[index])
+            }
         }
         return TicketState.fold(id: id, unsorted: changes)
     }
@@ -52,7 +56,7 @@ extension TicketDatabase {
         if !records.isEmpty {
             let roles = try Self.roles(db)
             for entity in records {
-                let state = try fold(db, entity.id, roles: roles, cache: cache)
+                let state = try fold(db, entity.id, kind: entity.kind, roles: roles, cache: cache)
                 if entity.kind == .customer { try materializeCustomer(db, state) } else { try materializeArticle(db, state) }
             }
         }

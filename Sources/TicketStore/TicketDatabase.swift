@@ -227,19 +227,15 @@ public struct TicketDatabase: Sendable {
 
     /// The tickets `written` opens that no other block of the log touches: their state is folded
     /// from these blocks alone. (A re-issued copy's create may name a ticket the log already holds.)
-    /// An id these blocks also give an entity of another kind (a customer, an article, a document)
-    /// is left to the fold from the log, which reads a block's changes by id alone.
     static func opened(_ db: Database, by written: [Block]) throws -> Set<UUID> {
         var carriers: [UUID: Int] = [:]
-        var sharedIDs = Set<UUID>()
         for block in written {
             for id in Set(block.changes.lazy.filter { $0.entity.kind == .ticket }.map(\.entity.id)) { carriers[id, default: 0] += 1 }
-            for change in block.changes where change.entity.kind != .ticket { sharedIDs.insert(change.entity.id) }
         }
         var opened = Set<UUID>()
         for block in written {
             for change in block.changes where change.entity.kind == .ticket {
-                guard case .create = change.operation, !opened.contains(change.entity.id), !sharedIDs.contains(change.entity.id) else { continue }
+                guard case .create = change.operation, !opened.contains(change.entity.id) else { continue }
                 let held = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM blockEntity WHERE entity = ?"),
                                             arguments: [change.entity.id.lowercaseText]) ?? 0
                 if held == carriers[change.entity.id] { opened.insert(change.entity.id) }
