@@ -244,6 +244,7 @@ let package = Package(
             dependencies: [
                 "TicketModel", "TestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),
         .testTarget(

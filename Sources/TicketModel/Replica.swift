@@ -148,17 +148,9 @@ public struct TicketView: Sendable, Equatable {
         var hasher = SHA256()
         // In the order of the ids' text (upper-case hex), which is the order of their bytes: the
         // text itself, formatted for every comparison, took most of a large store's digest.
-        for entry in entries.sorted(by: { $0.id.precedesInText($1.id) }) {
+        for entry in entries.sorted(by: { $0.id.textPrecedes($1.id) }) {
             hasher.update(data: digestEntry(id: entry.id, stateHash: entry.stateHash, mergedInto: entry.mergedInto))
         }
         return Array(hasher.finalize()).hexString
-    }
-}
-
-extension UUID {
-    /// Whether this id's text (``uuidString``) sorts before `other`'s, compared through the bytes:
-    /// hex digits and the dashes at fixed places order the text as the bytes order.
-    public func precedesInText(_ other: UUID) -> Bool {
-        withUnsafeBytes(of: uuid) { mine in withUnsafeBytes(of: other.uuid) { theirs in mine.lexicographicallyPrecedes(theirs) } }
     }
 }

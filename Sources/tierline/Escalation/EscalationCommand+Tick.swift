@@ -31,7 +31,7 @@ extension EscalationCommand {
             let desk = try EscalationDesk(store: options.open())
             let written = try desk.tick(now: at.millis)
             var rows: [Written] = []
-            for (id, events) in written.sorted(by: { $0.key.precedesInText($1.key) }) {
+            for (id, events) in written.sorted(by: { $0.key.textPrecedes($1.key) }) {
                 let number = try desk.store.ticket(id.uuidString).displayNumber
                 rows.append(Written(ticket: number, id: id.lowercaseText, records: events.compactMap { event in
                     EscalationRecord.decode(event.body).map {
