@@ -219,7 +219,8 @@ final class SyncSession: Sendable {
         machine = NIOLockedValueBox(SessionMachine(SessionMachine.Configuration(
             hello: hello, key: context.key, mode: mode == .oneShot ? .oneShot : .live,
             slots: accepted.map { SessionMachine.Slots(members: $0.memberSlots, perSite: $0.sessionsPerSite) },
-            plainSites: context.plainSites, window: context.limits.window, pingIntervalMillis: context.pingIntervalMillis)))
+            plainSites: context.plainSites, window: context.limits.window, pingIntervalMillis: context.pingIntervalMillis,
+            readGuardMillis: UInt64(max(0, context.readTimeout.nanoseconds / 1_000_000)))))
     }
 
     var logger: Logger {

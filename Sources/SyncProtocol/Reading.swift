@@ -16,21 +16,25 @@ extension SessionMachine {
         guard !ended else { return [] }
         var out: [Action] = []
         switch event {
-        case .invalid(let error) where error.code == .timeout && !probing:
+        case .invalid(let error) where error.code == .timeout && !silentSinceProbe(at: moment):
             // The read guard fires after half the idle timeout of silence. The first time, the peer
-            // gets a ping to answer; only a second silent half ends the session. So a session never
-            // ends idle without a ping, however late the scheduler runs the sender's keep-alive pings.
-            probing = true
+            // gets a ping to answer; only a silence of another half after that ping ends the session.
+            // So a session never ends idle without a ping, however late the scheduler runs the
+            // sender's keep-alive pings. A guard event that comes sooner after the ping was queued
+            // while this side was not reading (a session that started late, a starved scheduler) and
+            // says nothing of the peer: it is dropped, and the guard fires again if the silence goes on.
+            if probedAt != nil { return [] }
+            probedAt = moment.now
             return ping(at: moment.now)
         case .batchArrived(let number):
-            probing = false
+            probedAt = nil
             // The payload is decoded only after the handshake, and only in order.
             guard phase == .open, number == nextBatch else { return held(event) ?? refuseBatch(number) }
             nextBatch += 1
             batchesPending += 1
             return [.prepareBatch]
         case .frame, .invalid, .peerClosed:
-            if case .peerClosed = event {} else { probing = false }
+            if case .peerClosed = event {} else { probedAt = nil }
             if let wait = held(event) { return wait }
             handle(event, at: moment, into: &out)
         case .drained:
@@ -62,6 +66,13 @@ extension SessionMachine {
     /// Holds `event` until the batches accepted since the last drain are applied and acknowledged, if
     /// there are any: counted until the drain, not until each batch's result, since its ack is still
     /// being written when the result comes in.
+    /// Whether the guard's ping went out at least ``Configuration/readGuardMillis`` ago (or the wall
+    /// clock stepped back past it) with nothing heard since.
+    private func silentSinceProbe(at moment: Moment) -> Bool {
+        guard let probedAt else { return false }
+        return moment.now < probedAt || moment.now - probedAt >= configuration.readGuardMillis
+    }
+
     private mutating func held(_ event: Event) -> [Action]? {
         guard batchesPending > 0 else { return nil }
         deferred = event

@@ -69,11 +69,14 @@ package struct SessionMachine: Sendable {
         /// Batches in flight at most (§2.9).
         package var window: Int
         package var pingIntervalMillis: UInt64
+        /// The silence after which the read guard fires (half the idle timeout): after the guard's ping,
+        /// only a silence this long ends the session (§2.4).
+        package var readGuardMillis: UInt64
 
         package init(hello: Hello, key: SiteKey, mode: Mode, slots: Slots? = nil, plainSites: Set<SiteID>? = [],
-                     window: Int = WireLimits.standard.window, pingIntervalMillis: UInt64 = 15_000) {
+                     window: Int = WireLimits.standard.window, pingIntervalMillis: UInt64 = 15_000, readGuardMillis: UInt64 = 22_500) {
             (self.hello, self.key, self.mode, self.slots) = (hello, key, mode, slots)
-            (self.plainSites, self.window, self.pingIntervalMillis) = (plainSites, window, pingIntervalMillis)
+            (self.plainSites, self.window, self.pingIntervalMillis, self.readGuardMillis) = (plainSites, window, pingIntervalMillis, readGuardMillis)
         }
 
         var isAccepted: Bool { slots != nil }
@@ -151,8 +154,8 @@ package struct SessionMachine: Sendable {
     var openEpoch = 0
     var lastSentMillis: UInt64 = 0
     var pings: [UInt64: UInt64] = [:]
-    /// The read guard fired once and a ping went out; anything heard clears it.
-    var probing = false
+    /// When the read guard fired and a ping went out; anything heard clears it.
+    var probedAt: UInt64?
     var recordedIn = 0
     var recordedOut = 0
     /// The roster version this side announced, and the newest the peer is known to hold.

@@ -313,13 +313,33 @@ import TicketModel
         var machine = makeMachine(branch)
         let silence = WireError(.timeout, "no line for 22 s")
         #expect(machine.receive(.invalid(silence), at: now).frames.count == 1)
-        #expect(machine.receive(.invalid(silence), at: now) == [.fail(silence)])
+        #expect(machine.receive(.invalid(silence), at: Moment(now: t0 + 22_500)) == [.fail(silence)])
 
         // Anything heard in between starts the count again.
         var heard = makeMachine(branch)
         _ = heard.receive(.invalid(silence), at: now)
         _ = heard.receive(.frame(.ping(id: 1, time: t0)), at: now)
-        #expect(heard.receive(.invalid(silence), at: now).frames.count == 1)
+        #expect(heard.receive(.invalid(silence), at: Moment(now: t0 + 22_500)).frames.count == 1)
+    }
+
+    /// Guard events queued while this side did not read (the session's task started late, or the
+    /// scheduler was starved) come one after the other: the peer, waiting for this side, was never
+    /// given its ping's half to answer, so only the first counts, until that half has passed.
+    @Test func silencesQueuedWhileThisSideDidNotReadEndNothing() {
+        var machine = makeMachine(branch)
+        _ = machine.start(roster: 1, restored: nil, at: t0)
+        let silence = WireError(.timeout, "no line for 22 s")
+        #expect(machine.receive(.invalid(silence), at: now) == [.send(.ping(id: 1, time: t0))])
+        #expect(machine.receive(.invalid(silence), at: Moment(now: t0 + 5)).isEmpty)
+        #expect(machine.receive(.invalid(silence), at: Moment(now: t0 + 22_499)).isEmpty)
+        // The peer's hello, read after them, opens the handshake as ever.
+        _ = machine.receive(.frame(.hello(makeHello(hub))), at: Moment(now: t0 + 22_499))
+        #expect(machine.receive(membership(), at: Moment(now: t0 + 22_499)).frames.contains { if case .auth = $0 { true } else { false } })
+        // A silence a whole half after the ping still ends a session whose peer never answered.
+        var silent = makeMachine(branch)
+        _ = silent.receive(.invalid(silence), at: now)
+        _ = silent.receive(.invalid(silence), at: Moment(now: t0 + 10))
+        #expect(silent.receive(.invalid(silence), at: Moment(now: t0 + 22_500)) == [.fail(silence)])
     }
 
     @Test func aQuietSenderPingsAfterTheInterval() {
