@@ -66,11 +66,15 @@ extension SessionMachine {
     /// Holds `event` until the batches accepted since the last drain are applied and acknowledged, if
     /// there are any: counted until the drain, not until each batch's result, since its ack is still
     /// being written when the result comes in.
-    /// Whether the guard's ping went out at least ``Configuration/readGuardMillis`` ago (or the wall
+    /// Whether the guard's ping went out about ``Configuration/readGuardMillis`` ago (or the wall
     /// clock stepped back past it) with nothing heard since.
+    ///
+    /// "About": nine tenths of it. The guard's next event is due a whole period after its last one,
+    /// which this side handled a moment later, so the two are a period apart less that moment; guard
+    /// events queued while this side did not read come a moment apart, not most of a period.
     private func silentSinceProbe(at moment: Moment) -> Bool {
         guard let probedAt else { return false }
-        return moment.now < probedAt || moment.now - probedAt >= configuration.readGuardMillis
+        return moment.now < probedAt || moment.now - probedAt >= configuration.readGuardMillis / 10 * 9
     }
 
     private mutating func held(_ event: Event) -> [Action]? {
