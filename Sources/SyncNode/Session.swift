@@ -232,7 +232,8 @@ final class SyncSession: Sendable {
 
     /// What the machine is told the node knows now.
     var moment: SessionMachine.Moment {
-        SessionMachine.Moment(now: context.clock(), restoreEpoch: context.restoreEpoch.current, isShuttingDown: context.isShuttingDown())
+        SessionMachine.Moment(now: context.clock(), restoreEpoch: context.restoreEpoch.current, isShuttingDown: context.isShuttingDown(),
+                              uptimeMillis: NIODeadline.now().uptimeNanoseconds / 1_000_000)
     }
 
     /// Runs the session to its end and closes the connection.

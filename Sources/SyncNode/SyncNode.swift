@@ -505,7 +505,8 @@ extension SessionContext {
     /// Takes the node's configured limits: what it reads (`maxLineBytes`, `maxBatchBytes`,
     /// `maxBatchCompressedBytes`) and how long a silent peer may stay (`idleTimeoutMillis`, with a ping
     /// after a third of it, so that two nodes with the same setting keep an idle link up). The read
-    /// guard fires at half of it: the first time it sends a ping, the second ends the session.
+    /// guard fires at half of it: the first time it sends a ping; once about another half has passed
+    /// since that ping with nothing heard, the next ends the session (§2.4).
     mutating func applyLimits(of configuration: NodeConfiguration) {
         limits = configuration.wireLimits
         readTimeout = .milliseconds(Int64(configuration.idleTimeoutMillis / 2))

@@ -24,7 +24,7 @@ extension SessionMachine {
             // while this side was not reading (a session that started late, a starved scheduler) and
             // says nothing of the peer: it is dropped, and the guard fires again if the silence goes on.
             if probedAt != nil { return [] }
-            probedAt = moment.now
+            probedAt = moment.uptimeMillis
             return ping(at: moment.now)
         case .batchArrived(let number):
             probedAt = nil
@@ -63,20 +63,20 @@ extension SessionMachine {
         return out
     }
 
-    /// Holds `event` until the batches accepted since the last drain are applied and acknowledged, if
-    /// there are any: counted until the drain, not until each batch's result, since its ack is still
-    /// being written when the result comes in.
-    /// Whether the guard's ping went out about ``Configuration/readGuardMillis`` ago (or the wall
-    /// clock stepped back past it) with nothing heard since.
+    /// Whether the guard's ping went out about ``Configuration/readGuardMillis`` ago, by the clock
+    /// that does not jump, with nothing heard since.
     ///
     /// "About": nine tenths of it. The guard's next event is due a whole period after its last one,
     /// which this side handled a moment later, so the two are a period apart less that moment; guard
     /// events queued while this side did not read come a moment apart, not most of a period.
     private func silentSinceProbe(at moment: Moment) -> Bool {
         guard let probedAt else { return false }
-        return moment.now < probedAt || moment.now - probedAt >= configuration.readGuardMillis / 10 * 9
+        return moment.uptimeMillis < probedAt || moment.uptimeMillis - probedAt >= configuration.readGuardMillis / 10 * 9
     }
 
+    /// Holds `event` until the batches accepted since the last drain are applied and acknowledged, if
+    /// there are any: counted until the drain, not until each batch's result, since its ack is still
+    /// being written when the result comes in.
     private mutating func held(_ event: Event) -> [Action]? {
         guard batchesPending > 0 else { return nil }
         deferred = event

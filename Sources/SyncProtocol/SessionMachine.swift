@@ -74,7 +74,7 @@ package struct SessionMachine: Sendable {
         package var readGuardMillis: UInt64
 
         package init(hello: Hello, key: SiteKey, mode: Mode, slots: Slots? = nil, plainSites: Set<SiteID>? = [],
-                     window: Int = WireLimits.standard.window, pingIntervalMillis: UInt64 = 15_000, readGuardMillis: UInt64 = 22_500) {
+                     window: Int = WireLimits.standard.window, pingIntervalMillis: UInt64 = 15_000, readGuardMillis: UInt64) {
             (self.hello, self.key, self.mode, self.slots) = (hello, key, mode, slots)
             (self.plainSites, self.window, self.pingIntervalMillis, self.readGuardMillis) = (plainSites, window, pingIntervalMillis, readGuardMillis)
         }
@@ -90,8 +90,12 @@ package struct SessionMachine: Sendable {
         /// proves nothing about it (§2.2.6).
         package var restoreEpoch: Int
         package var isShuttingDown: Bool
-        package init(now: UInt64, restoreEpoch: Int = 0, isShuttingDown: Bool = false) {
+        /// A clock that does not jump (ms since some start): what the read guard's silences are
+        /// measured by, whatever the wall clock does. The wall clock's reading when not given.
+        package var uptimeMillis: UInt64
+        package init(now: UInt64, restoreEpoch: Int = 0, isShuttingDown: Bool = false, uptimeMillis: UInt64? = nil) {
             (self.now, self.restoreEpoch, self.isShuttingDown) = (now, restoreEpoch, isShuttingDown)
+            self.uptimeMillis = uptimeMillis ?? now
         }
     }
 
@@ -154,7 +158,7 @@ package struct SessionMachine: Sendable {
     var openEpoch = 0
     var lastSentMillis: UInt64 = 0
     var pings: [UInt64: UInt64] = [:]
-    /// When the read guard fired and a ping went out; anything heard clears it.
+    /// When the read guard fired and a ping went out (``Moment/uptimeMillis``); anything heard clears it.
     var probedAt: UInt64?
     var recordedIn = 0
     var recordedOut = 0

@@ -341,6 +341,22 @@ import TicketModel
         _ = silent.receive(.invalid(silence), at: now)
         _ = silent.receive(.invalid(silence), at: Moment(now: t0 + 10))
         #expect(silent.receive(.invalid(silence), at: Moment(now: t0 + 20_250)) == [.fail(silence)])
+        // A first event handled late (a starved side pings 2.5 s after it came) drops the next, due
+        // 20 s after the ping; the one after that ends the session.
+        var late = makeMachine(branch)
+        _ = late.receive(.invalid(silence), at: Moment(now: t0 + 2_500))
+        #expect(late.receive(.invalid(silence), at: Moment(now: t0 + 22_500)).isEmpty)
+        #expect(late.receive(.invalid(silence), at: Moment(now: t0 + 45_000)) == [.fail(silence)])
+    }
+
+    /// Silences are measured by the clock that does not jump: a wall clock stepped forward between
+    /// the guard's ping and a guard event queued behind it does not make that event fatal.
+    @Test func theWallClockStepsNotTheSilence() {
+        var machine = makeMachine(branch)
+        let silence = WireError(.timeout, "no line for 22 s")
+        #expect(machine.receive(.invalid(silence), at: Moment(now: t0, uptimeMillis: 1_000)).frames.count == 1)
+        #expect(machine.receive(.invalid(silence), at: Moment(now: t0 + 3_600_000, uptimeMillis: 1_003)).isEmpty)
+        #expect(machine.receive(.invalid(silence), at: Moment(now: t0 - 3_600_000, uptimeMillis: 23_500)) == [.fail(silence)])
     }
 
     @Test func aQuietSenderPingsAfterTheInterval() {

@@ -30,7 +30,7 @@ func makeMachine(_ site: SiteID = branch, mode: SessionMachine.Mode = .live, slo
                  plainSites: Set<SiteID>? = [], window: Int = 4, pingInterval: UInt64 = 15_000) -> SessionMachine {
     SessionMachine(SessionMachine.Configuration(hello: makeHello(site, roster: 0, nonce: 7), key: site == hub ? hubKey : branchKey,
                                                 mode: mode, slots: slots, plainSites: plainSites, window: window,
-                                                pingIntervalMillis: pingInterval))
+                                                pingIntervalMillis: pingInterval, readGuardMillis: 22_500))
 }
 
 func membership(_ roster: SignedRoster? = signedRoster(), pinned: Bool = true,

@@ -98,7 +98,7 @@ import TicketModel
     /// agree on 3 and exchange auth.
     @Test func v3AndV4Meet() {
         var v3 = SessionMachine(SessionMachine.Configuration(hello: { var h = makeHello(hub, roster: 0, nonce: 7); h.protocolVersion = 3; return h }(),
-                                                             key: hubKey, mode: .live, slots: .init(members: 4, perSite: 2)))
+                                                             key: hubKey, mode: .live, slots: .init(members: 4, perSite: 2), readGuardMillis: 22_500))
         let out = answer(&v3, makeHello(branch), siteKeys(branchKey.publicKey))
         #expect(v3.negotiatedProtocol == 3 && v3.phase == .awaitAuth)
         guard case .auth? = out.frames.first else { Issue.record("\(out)"); return }
