@@ -18,11 +18,12 @@ extension SessionMachine {
         switch event {
         case .invalid(let error) where error.code == .timeout && !silentSinceProbe(at: moment):
             // The read guard fires after half the idle timeout of silence. The first time, the peer
-            // gets a ping to answer; only a silence of another half after that ping ends the session.
-            // So a session never ends idle without a ping, however late the scheduler runs the
-            // sender's keep-alive pings. A guard event that comes sooner after the ping was queued
-            // while this side was not reading (a session that started late, a starved scheduler) and
-            // says nothing of the peer: it is dropped, and the guard fires again if the silence goes on.
+            // gets a ping to answer; only a silence of about another half after that ping ends the
+            // session (``silentSinceProbe(at:)``). So a session never ends idle without a ping,
+            // however late the scheduler runs the sender's keep-alive pings. A guard event that comes
+            // sooner was queued while this side was not reading (a session that started late, a
+            // starved scheduler) and says nothing of the peer: it is dropped, and the guard fires
+            // again if the silence goes on.
             if probedAt != nil { return [] }
             probedAt = moment.uptimeMillis
             return ping(at: moment.now)
