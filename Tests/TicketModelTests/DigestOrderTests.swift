@@ -22,7 +22,7 @@ import TicketModel
         for entry in entries.sorted(by: { $0.id.uuidString < $1.id.uuidString }) {
             hasher.update(data: TicketView.digestEntry(id: entry.id, stateHash: entry.stateHash, mergedInto: entry.mergedInto))
         }
-        #expect(digest == hasher.finalize().map { String(format: "%02x", $0) }.joined())
+        #expect(digest == Array(hasher.finalize()).hexString)
     }
 
     private func randomBytes(_ rng: inout SplitMix) -> uuid_t {
