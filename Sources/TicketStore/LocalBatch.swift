@@ -57,6 +57,10 @@ public struct LocalBatch: ~Copyable {
     /// here that it touched again after their rows were written.
     var refold = Set<EntityRef>()
     var mergesChanged = false
+    /// States of tickets folded before (``StateCache``) and by this batch: a ticket it holds absorbs
+    /// the batch's blocks (their changes collected in `absorbing`) instead of being folded from the log.
+    let folds: FoldCache
+    var absorbing: [UUID: [[EntityChange]]] = [:]
     /// Opened tickets whose changes are held at most before the oldest are written out (bounds a
     /// large import's memory).
     static let openedCapacity = 4_096
@@ -164,6 +168,10 @@ public struct LocalBatch: ~Copyable {
     /// ticket yet, and the open block none either.
     private mutating func loadTags(_ id: UUID) throws {
         guard tagDots[id] == nil else { return }
+        if let state = folds.states[id] {
+            tagDots[id] = state.elements[.tags] ?? [:]
+            return
+        }
         // The live tags depend on the tag changes alone (an observed-remove set), so only those are folded.
         tagDots[id] = try TicketDatabase.fold(db, id, cache: cache, keep: Self.isTagChange).elements[.tags] ?? [:]
     }
@@ -222,6 +230,9 @@ public struct LocalBatch: ~Copyable {
                 opened[entity.id]!.append(contentsOf: byTicket[entity.id] ?? [])
             } else {
                 refold.insert(entity)
+                if entity.kind == .ticket, folds.states[entity.id] != nil, let changes = byTicket[entity.id] {
+                    absorbing[entity.id, default: []].append(changes)
+                }
             }
         }
         while opened.count > Self.openedCapacity { try writeOldestOpened() }
@@ -233,7 +244,9 @@ public struct LocalBatch: ~Copyable {
             let id = openedOrder[openedStart]
             openedStart += 1
             guard let changes = opened.removeValue(forKey: id) else { continue }
-            if try TicketDatabase.writeTicketRows(db, TicketState.fold(id: id, unsorted: changes), isNew: true) { mergesChanged = true }
+            let state = TicketState.fold(id: id, unsorted: changes)
+            if try TicketDatabase.writeTicketRows(db, state, isNew: true) { mergesChanged = true }
+            folds.keep(id, state)
             return
         }
     }
@@ -249,16 +262,17 @@ public struct LocalBatch: ~Copyable {
     consuming func finish() throws -> Summary {
         try seal(fill.take())
         while !opened.isEmpty { try writeOldestOpened() }
-        try TicketDatabase.materialize(db, refold, cache: cache)
+        try TicketDatabase.materialize(db, refold, cache: cache, folds: folds, inHand: absorbing)
         if !follows.isEmpty {
             // The records are derived from the tickets as the batch left them, and go in blocks of
             // their own; no state is held open any more, so sealing them lists every ticket to refold.
             refold = []
+            absorbing = [:]
             for (id, derive) in follows {
                 for change in try TicketDatabase.recordChanges(db, id, derive).changes { try append(change) }
             }
             try seal(fill.take())
-            try TicketDatabase.materialize(db, refold, cache: cache)
+            try TicketDatabase.materialize(db, refold, cache: cache, folds: folds, inHand: absorbing)
         }
         if mergesChanged { try TicketDatabase.resolveMerges(db, cache: cache) }
         try TicketDatabase.saveClock(db, clock)
@@ -279,16 +293,19 @@ extension TicketDatabase {
             let pageCache = PageCacheBudget(db)
             // After the commit or rollback: the batch's pages are clean then, and the cache frees them.
             defer { pageCache.restore() }
+            var lease: StateCache.Lease?
             try db.inTransaction(.immediate) {
+                lease = try foldStates.checkOut(db)
                 let me = try Self.checkLocalWrite(db, key: key)
                 var batch = LocalBatch(db: db, store: self, site: me.site, key: key, clock: try Self.clock(db, maxDrift: maxDrift),
                                        vector: try Self.vector(db), number: try Self.nextNumber(db, site: me.site),
-                                       role: try Self.roles(db)[me.site] ?? .site, pageCache: pageCache)
+                                       role: try Self.roles(db)[me.site] ?? .site, folds: lease!.folds, pageCache: pageCache)
                 try writes(&batch)
                 summary = try batch.finish()
                 try faultHook?("beforeCommit")
                 return .commit
             }
+            if let lease { foldStates.checkIn(lease, db) }
             return summary
         }
     }

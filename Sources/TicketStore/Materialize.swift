@@ -51,6 +51,20 @@ extension TicketDatabase {
     static func materialize(_ db: Database, _ entities: Set<EntityRef>, cache: BlockCache = BlockCache(), fresh: Set<UUID> = [],
                             folds: FoldCache? = nil, written: [Block]? = nil) throws {
         try materialize(db, Set(entities.filter { $0.kind == .ticket }.map(\.id)), cache: cache, fresh: fresh, folds: folds, written: written)
+        try materializeOthers(db, entities, cache: cache)
+    }
+
+    /// ``materialize(_:_:cache:fresh:folds:written:)`` with the written blocks' changes already
+    /// sorted by ticket (``authorizedChanges(_:roles:)`` of each block, in log order): a batch
+    /// collects them as it seals its blocks, for the tickets `folds` holds.
+    static func materialize(_ db: Database, _ entities: Set<EntityRef>, cache: BlockCache, folds: FoldCache,
+                            inHand: [UUID: [[EntityChange]]]) throws {
+        try materialize(db, Set(entities.filter { $0.kind == .ticket }.map(\.id)), cache: cache, fresh: [], folds: folds, inHand: inHand)
+        try materializeOthers(db, entities, cache: cache)
+    }
+
+    /// The configuration documents and records among `entities`, each folded from the log.
+    private static func materializeOthers(_ db: Database, _ entities: Set<EntityRef>, cache: BlockCache) throws {
         for entity in entities where entity.kind == .config { try materializeConfig(db, entity.id) }
         let records = entities.filter(\.kind.isRecord)
         if !records.isEmpty {
@@ -106,24 +120,38 @@ extension TicketDatabase {
     static func materialize(_ db: Database, _ ids: Set<UUID>, cache: BlockCache = BlockCache(), fresh: Set<UUID> = [],
                             folds: FoldCache? = nil, written: [Block]? = nil) throws {
         guard !ids.isEmpty else { return }
+        var inHand: [UUID: [[EntityChange]]]?
+        if let written {
+            // The changes of the tickets that can take them: the fresh ones, and with `folds` the known ones.
+            let roles = try Self.roles(db)
+            var changesByTicket: [UUID: [[EntityChange]]] = [:]
+            for block in written {
+                for (id, changes) in authorizedChanges(block, roles: roles) where ids.contains(id) && (folds != nil || fresh.contains(id)) {
+                    changesByTicket[id, default: []].append(changes)
+                }
+            }
+            inHand = changesByTicket
+        }
+        try materialize(db, ids, cache: cache, fresh: fresh, folds: folds, inHand: inHand)
+    }
+
+    /// The ticket part of the two above. `inHand`: the changes of the written blocks by ticket, in
+    /// log order, for every ticket of `ids` that is `fresh` or in `folds`; `nil` when nothing was
+    /// written (every ticket is folded from the log).
+    private static func materialize(_ db: Database, _ ids: Set<UUID>, cache: BlockCache, fresh: Set<UUID>, folds: FoldCache?,
+                                    inHand: [UUID: [[EntityChange]]]?) throws {
+        guard !ids.isEmpty else { return }
         var mergesChanged = false
         let roles = try Self.roles(db)
-        // The changes of the tickets that can take them: the fresh ones, and with `folds` the known ones.
-        var inHand: [UUID: [[EntityChange]]] = [:]
-        for block in written ?? [] {
-            for (id, changes) in authorizedChanges(block, roles: roles) where ids.contains(id) && (folds != nil || fresh.contains(id)) {
-                inHand[id, default: []].append(changes)
-            }
-        }
         for id in ids {
             // Taken out of the cache while it changes, so its storage is not copied.
             let known = folds?.states.removeValue(forKey: id)
             var state: TicketState?
-            if written != nil, known == nil, fresh.contains(id) {
+            if let inHand, known == nil, fresh.contains(id) {
                 // Every change of a ticket these blocks open is in hand: the full fold, without the log.
                 // (Absorbing them block by block from the empty state costs more than this fold.)
                 state = TicketState.fold(id: id, unsorted: (inHand[id] ?? []).flatMap { $0 })
-            } else if written != nil, var base = known {
+            } else if let inHand, var base = known {
                 var absorbed = true
                 for changes in inHand[id] ?? [] where !base.absorb(changes) {
                     absorbed = false
@@ -133,7 +161,7 @@ extension TicketDatabase {
             }
             let folded = try state ?? fold(db, id, roles: roles, cache: cache)
             if try writeTicketRows(db, folded, isNew: fresh.contains(id) && known == nil) { mergesChanged = true }
-            folds?.states[id] = folded
+            folds?.keep(id, folded)
         }
         if mergesChanged { try resolveMerges(db, cache: cache) }
     }
@@ -313,11 +341,24 @@ extension TicketDatabase {
     }
 }
 
-/// The states of tickets folded earlier in one transaction, so a later write of the same
-/// transaction absorbs its blocks (``TicketState/absorb(_:)``) instead of reading the history again.
-/// Valid for that transaction only: another process may write the store between two.
+/// The states of tickets folded earlier, so a later write absorbs its blocks
+/// (``TicketState/absorb(_:)``) instead of reading the history again: each state is that of every
+/// block the log held for its ticket when it was kept. Within one transaction that holds by itself;
+/// between transactions ``StateCache`` checks that nothing else wrote the store.
+///
+/// Bounded: past ``capacity`` states it starts afresh. A ticket it does not hold is folded from the
+/// log, so dropping states is always safe.
 final class FoldCache {
     var states: [UUID: TicketState] = [:]
+    let capacity: Int
+
+    init(capacity: Int = .max) { self.capacity = capacity }
+
+    /// Keeps `state` as ticket `id`'s.
+    func keep(_ id: UUID, _ state: TicketState) {
+        if states.count >= capacity, states[id] == nil { states.removeAll(keepingCapacity: true) }
+        states[id] = state
+    }
 }
 
 /// Blocks decoded within one transaction, each with the positions of its changes by entity: folding

@@ -34,6 +34,8 @@ public struct TicketDatabase: Sendable {
     /// Derives the notices of each local write, which go to the outbox in the write's transaction:
     /// installed by the application layer (the Desk), absent in a bare store.
     public var notices: NoticePlanner?
+    /// The ticket states of this store's recent local writes (shared by copies of this value).
+    let foldStates = StateCache()
 
     /// Opens a store over `writer`, migrating its schema.
     /// - Parameters:
@@ -174,8 +176,11 @@ public struct TicketDatabase: Sendable {
         guard let key else { throw StoreError(.refusedWrite, "this store was opened without its site key; local writes need it") }
         return try GroupCommit.writing(writer, within: group) { db in
             var blocks: [Block] = []
+            // A grouped write commits with others, or not, after it returns: it keeps no states.
+            var lease: StateCache.Lease?
             try GroupCommit.transaction(db, grouped: group != nil) {
                 blocks = []
+                lease = group == nil ? try foldStates.checkOut(db) : nil
                 let me = try Self.checkLocalWrite(db, key: key)
                 let changes = try makeChanges(db, me.site) {
                     let number = try Self.nextNumber(db, site: me.site)
@@ -184,8 +189,9 @@ public struct TicketDatabase: Sendable {
                 }
                 var clock = try Self.clock(db, maxDrift: maxDrift)
                 let cache = BlockCache()
-                // A follow-up write absorbs its blocks into the states the first write folded.
-                let folds = FoldCache()
+                // A follow-up write absorbs its blocks into the states the first write folded, and
+                // the first into those of earlier writes (``StateCache``).
+                let folds = lease?.folds ?? FoldCache()
                 func write(_ changes: [Change]) throws {
                     var written: [Block] = []
                     for chunk in BlockPlanner.split(changes) {
@@ -221,6 +227,7 @@ public struct TicketDatabase: Sendable {
                 try faultHook?("beforeCommit")
                 return .commit
             }
+            if let lease { foldStates.checkIn(lease, db) }
             return blocks
         }
     }

@@ -1,0 +1,114 @@
+import Foundation
+import GRDB
+import TestSupport
+import Testing
+import TicketModel
+@testable import TicketStore
+
+/// A local write absorbs its block into the state an earlier write of the same store kept
+/// (``StateCache``), and folds from the log whenever anything else wrote the store in between:
+/// another connection, a sync on this one, a write that rolled back. In each case below a state
+/// kept across the other write would leave rows that differ from a rebuild of the log.
+@Suite struct StateCacheTests {
+    struct Refused: Error {}
+
+    static func ticketRowsMatchARebuild(_ store: TicketDatabase) throws {
+        let (stored, rebuilt) = try IncrementalMaterializeTests.storedAndRebuilt(store)
+        #expect(stored.count > 0)
+        #expect(stored == rebuilt)
+    }
+
+    @Test func aWriteByAnotherConnectionIsNotHiddenByAKeptState() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("state-cache-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let key = SiteKey.generate()
+        // Two processes on one store (the CLI beside `tierline serve`): two pools over one file.
+        let serve = try TicketDatabase(try TicketDatabase.openPool(path: folder + "/tierline.sqlite"), key: key)
+        try serve.initialize(site: try SiteID("north"), role: .site)
+        let cli = try TicketDatabase(try TicketDatabase.openPool(path: folder + "/tierline.sqlite"), key: key)
+
+        let id = try serve.createTicket(TicketDraft(subject: "VPN drops")).id
+        _ = try serve.update(id, [(.assignee, .text("ana"))])
+        _ = try cli.tag(id, add: ["vpn"], remove: [])
+        _ = try cli.update(id, [(.group, .text("tier2"))])
+        _ = try serve.update(id, [(.priority, .text("high"))])
+
+        let ticket = try serve.ticket(id)
+        #expect(ticket.tags == ["vpn"])
+        #expect(ticket.group == "tier2")
+        #expect(ticket.priority == "high" && ticket.assignee == "ana")
+        try Self.ticketRowsMatchARebuild(serve)
+    }
+
+    @Test func aSyncOnTheSameConnectionIsNotHiddenByAKeptState() throws {
+        let northKey = SiteKey.generate(), southKey = SiteKey.generate()
+        let north = try memoryStore("north", key: northKey), south = try memoryStore("south", key: southKey)
+        try admit([(north, northKey), (south, southKey)])
+        let id = try north.createTicket(TicketDraft(subject: "Printer offline", tags: ["printer"])).id
+        _ = try north.update(id, [(.assignee, .text("ana"))])
+        _ = try south.apply(try north.blocks(after: south.vector()))
+        _ = try south.update(id, [(.assignee, .text("bo")), (.group, .text("field"))])
+        _ = try south.tag(id, add: ["onsite"], remove: ["printer"])
+        _ = try north.apply(try south.blocks(after: north.vector()))
+        // North's next local write sees south's blocks (its deps hold them); the state its last
+        // write kept does not.
+        _ = try north.update(id, [(.priority, .text("urgent"))])
+        try north.batch { batch in try batch.set(UUID(uuidString: id)!, .category, .text("hardware")) }
+
+        let ticket = try north.ticket(id)
+        #expect(ticket.assignee == "bo" && ticket.group == "field")
+        #expect(ticket.tags == ["onsite"])
+        #expect(ticket.priority == "urgent" && ticket.category == "hardware")
+        try Self.ticketRowsMatchARebuild(north)
+    }
+
+    @Test func aWriteThatRollsBackKeepsNothing() throws {
+        let north = try memoryStore("north")
+        let id = try north.createTicket(TicketDraft(subject: "Mail bounces")).id
+        _ = try north.update(id, [(.assignee, .text("ana"))])
+        var failing = north
+        failing.faultHook = { point in if point == "beforeCommit" { throw Refused() } }
+        #expect(throws: Refused.self) { _ = try failing.update(id, [(.assignee, .text("bo")), (.priority, .text("high"))]) }
+        #expect(throws: Refused.self) { try failing.batch { batch in try batch.addTag(UUID(uuidString: id)!, "lost") } }
+        _ = try north.update(id, [(.group, .text("tier1"))])
+
+        let ticket = try north.ticket(id)
+        #expect(ticket.assignee == "ana" && ticket.priority == "normal" && ticket.tags.isEmpty)
+        #expect(ticket.group == "tier1")
+        try Self.ticketRowsMatchARebuild(north)
+    }
+
+    /// Batches and single writes one after another: creates, sets, tags added and removed (the
+    /// removal's observed additions read from the kept state), follow-ups, comments.
+    @Test(arguments: [5, 17] as [UInt64])
+    func writesInARowMatchARebuild(seed: UInt64) throws {
+        let north = try memoryStore("north")
+        var rng = SplitMix(state: seed)
+        var ids: [UUID] = []
+        let tags = ["vpn", "printer", "urgent"]
+        for step in 0..<120 {
+            if ids.isEmpty || Int.random(in: 0..<6, using: &rng) == 0 {
+                ids.append(UUID(uuidString: try north.createTicket(TicketDraft(subject: "t\(step)", tags: [tags[step % 3]])).id)!)
+                continue
+            }
+            let id = ids.randomElement(using: &rng)!
+            let ref = id.uuidString.lowercased()
+            switch Int.random(in: 0..<6, using: &rng) {
+            case 0: _ = try north.update(ref, [(.assignee, .text(["ana", "bo"].randomElement(using: &rng)!))])
+            case 1: _ = try north.tag(ref, add: [tags.randomElement(using: &rng)!], remove: [tags.randomElement(using: &rng)!])
+            case 2: _ = try north.comment(ref, body: "c\(step)", kind: .customerMessage, visibility: .public, actor: "cu")
+            default:
+                try north.batch { batch in
+                    try batch.set(id, .priority, .text(["low", "high"].randomElement(using: &rng)!))
+                    try batch.addTag(id, tags.randomElement(using: &rng)!)
+                    try batch.removeTag(id, tags.randomElement(using: &rng)!)
+                    let other = ids.randomElement(using: &rng)!
+                    try batch.set(other, .group, .text("g\(step % 4)"))
+                    if Bool.random(using: &rng) { ids.append(try batch.create(TicketDraft(subject: "b\(step)", tags: [tags[0]]))) }
+                }
+            }
+        }
+        try Self.ticketRowsMatchARebuild(north)
+    }
+}
