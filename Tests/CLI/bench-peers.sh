@@ -77,7 +77,7 @@ EOF
 # A peer that fails and one that outlives its time limit: reported, the others compared, exit 3.
 printf 'import sys\nprint("loro broke", file=sys.stderr)\nsys.exit(4)\n' > "$harness/bench_loro.py"
 printf 'import time\ntime.sleep(60)\n' > "$harness/bench_pycrdt.py"
-run failing --peers "$harness" --peers-timeout 2
+run failing --peers "$harness" --peers-timeout 20
 check "a failing peer: exit 3" test "$(cat "$work/failing.rc")" = 3
 check "each failure is a JSON line saying why, and the rest is compared" python3 - "$work/failing.out" <<'EOF'
 import json, sys

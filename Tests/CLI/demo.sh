@@ -111,11 +111,17 @@ check "the demo prints a password for demo-manager" test -n "$PASSWORD"
 check "demo-manager signs in with the printed password and sees the dashboard" \
     bash -c '[[ $0 == signed-in ]] || { echo "$0"; exit 1; }' "$(sign_in "$URL" demo-manager "$PASSWORD")"
 check "a wrong password does not sign in" bash -c '[[ $0 == "sign-in answered 401" ]] || { echo "$0"; exit 1; }' "$(sign_in "$URL" demo-manager "not-the-password")"
-sleep 2
 kill -INT "$DEMO_PID"
 reap "$DEMO_PID" 60
-check "Ctrl-C stops it (within 60 s) with exit 130" test "$RC" -eq 130
-check "it says what it stopped" grep -q "Interrupted: every node, the proxy and the dashboard are stopped" "$W/interrupted.out"
+# The story runs about a dozen seconds; on a busy machine the sign-ins above can outlast it, and a
+# Ctrl-C in the live phase that follows ends the demo as its normal stop (exit 0, the summary).
+if grep -q "Press Ctrl-C to stop" "$W/interrupted.out" && ((RC == 0)); then
+    check "Ctrl-C (which came in the live phase, after the story) stops it with exit 0 and says so" \
+        grep -q "every node, the proxy and the dashboard are stopped" "$W/interrupted.out"
+else
+    check "Ctrl-C in the middle of the story stops it (within 60 s) with exit 130" test "$RC" -eq 130
+    check "it says what it stopped" grep -q "Interrupted: every node, the proxy and the dashboard are stopped" "$W/interrupted.out"
+fi
 check "the dashboard's port is closed" bash -c '[[ $0 == error* ]]' "$(http_status "$URL")"
 check "no temporary store is left" bash -c '[[ -z $(ls -A "$0") ]]' "$DEMO_TMP"
 

@@ -379,7 +379,7 @@ def run():
         # --allow-plain: the garbage is written without TLS, so that it reaches the line protocol (a node
         # without the setting refuses it at the first byte); the peer's syncs use TLS all the same.
         node = start(["serve", "--store", hub, "--listen", f"{HOST}:{port}", "--allow-plain", "field"], node_log, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline and node.poll() is None and "listening" not in tail(node_log, 50):
             time.sleep(0.05)
         require(f"node hub listens on {HOST}:{port} within 10 s", node.poll() is None and "listening" in tail(node_log, 50),

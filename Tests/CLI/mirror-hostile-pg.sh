@@ -15,23 +15,27 @@ FAILS=0
 "$BIN" init --store "$W/st" --site hq >/dev/null 2>&1
 for i in 1 2 3; do "$BIN" ticket create --store "$W/st" --subject "t $i" >/dev/null 2>&1; done
 sleep 0.5
-# 1. tierline mirror: SIGTERM after 5 s must stop it within 10 s.
+# 1. tierline mirror: SIGTERM after 5 s must stop it (within 60 s: a bound for a busy machine).
 PGPASSWORD=x "$BIN" mirror --store "$W/st" --postgres "postgres://m@127.0.0.1:$PORT/db?sslmode=disable" >"$W/m.out" 2>"$W/m.err" & MP=$!
 sleep 5; kill -TERM $MP
-for _ in $(seq 1 100); do kill -0 $MP 2>/dev/null || break; sleep 0.1; done
+for _ in $(seq 1 600); do kill -0 $MP 2>/dev/null || break; sleep 0.1; done
 if kill -0 $MP 2>/dev/null; then echo "FAIL: tierline mirror ignores SIGTERM while PostgreSQL does not answer"; FAILS=$((FAILS+1)); else echo "PASS: mirror stopped"; fi
-# 2. serve with a mirror section: SIGTERM must stop the node within 20 s.
+# 2. serve with a mirror section: SIGTERM must stop the node (within 60 s).
 echo x >"$W/pw"
 printf '{"store": "%s", "listen": "127.0.0.1:0", "mirror": {"postgres": "postgres://m@127.0.0.1:%s/db?sslmode=disable", "passwordFile": "pw"}}\n' "$W/st" "$PORT" >"$W/node.json"
 "$BIN" serve --config "$W/node.json" >"$W/s.out" 2>"$W/s.err" & SP=$!
-sleep 6
+# Until serve has written its first mirror report (bounded: a busy machine may take a while to start it).
+for _ in $(seq 1 600); do
+    "$BIN" status --store "$W/st" --json 2>/dev/null | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin).get("mirror") else 1)' 2>/dev/null && break
+    sleep 0.1
+done
 # Never connected and no earlier report: what PostgreSQL holds is unknown, so is the lag (null), neither
 # 0 (caught up) nor every block of the store.
 B=$("$BIN" status --store "$W/st" --json 2>/dev/null | python3 -c 'import json,sys; m = json.load(sys.stdin)["mirror"]; print("null" if m and not m["connected"] and m["behindBlocks"] is None and m["behindSeconds"] is None else m and m["behindBlocks"])')
 if [[ $B == null ]]; then echo "PASS: before its first connection the mirror reports its lag as unknown"; else echo "FAIL: before its first connection status says behindBlocks=${B:-?}"; FAILS=$((FAILS+1)); fi
 if "$BIN" status --store "$W/st" 2>/dev/null | grep -q "lag unknown"; then echo "PASS: status says the lag is unknown"; else echo "FAIL: status does not say the lag is unknown: $("$BIN" status --store "$W/st" 2>&1 | grep -i mirror)"; FAILS=$((FAILS+1)); fi
 kill -TERM $SP
-for _ in $(seq 1 200); do kill -0 $SP 2>/dev/null || break; sleep 0.1; done
+for _ in $(seq 1 600); do kill -0 $SP 2>/dev/null || break; sleep 0.1; done
 if kill -0 $SP 2>/dev/null; then echo "FAIL: serve ignores SIGTERM while its mirror waits on PostgreSQL"; FAILS=$((FAILS+1)); else echo "PASS: serve stopped"; fi
 # 3. --once with a 2 s limit gives up with the reason (the outer timeout only bounds the test).
 timeout -k 5 120 env PGPASSWORD=x "$BIN" mirror --store "$W/st" --postgres "postgres://m@127.0.0.1:$PORT/db?sslmode=disable" --once --quiet --timeout-millis 2000 >"$W/t.out" 2>"$W/t.err"
@@ -49,7 +53,7 @@ if [[ $RC == 2 ]] && grep -q "mirror.timeoutMillis must be between 1000 and 3600
 OLD=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 python3 "$(dirname "$0")/hostile-pg.py" "$OLD" --version 110022 11.22 2>"$W/old.err" & OP=$!
 trap 'kill -9 $PGP $OP $SP $MP 2>/dev/null; rm -rf "$W"' EXIT
-for _ in $(seq 1 50); do python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $OLD), 1)" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 600); do python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $OLD), 1)" 2>/dev/null && break; sleep 0.1; done
 timeout -k 5 120 env PGPASSWORD=x "$BIN" mirror --store "$W/st" --postgres "postgres://m@127.0.0.1:$OLD/db?sslmode=disable" --once --quiet --timeout-millis 10000 >"$W/o.out" 2>"$W/o.err"
 RC=$?
 if [[ $RC == 1 ]] && grep -q "runs PostgreSQL 11.22" "$W/o.err" && grep -q "needs PostgreSQL 12 or newer" "$W/o.err"; then echo "PASS: PostgreSQL 11 is refused: $(head -c 250 "$W/o.err")"

@@ -307,7 +307,7 @@ PY
 
 echo "== g. measure: deliveries per second to a local receiver"
 enqueue fast "$W/fast.json" --webhook fast --count 500
-must "outbox send 500 webhooks" "$S" outbox send --config "$W/fast.json" --json
+must "outbox send 500 webhooks (until none is pending: a delivery that timed out on a busy machine is retried)" "$S" outbox send --config "$W/fast.json" --until-empty --json
 python3 - "$W/out" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -315,7 +315,7 @@ print(f"      MEASURE: {r['sent']} webhooks in {r['seconds']:.2f} s = {r['sent']
 PY
 check "all 500 were sent" python3 -c 'import json,sys; r = json.load(open(sys.argv[1])); assert r["sent"] == 500, r' "$W/out"
 enqueue mails "$W/node.json" --email carol@example.org --count 50
-must "outbox send 50 e-mails" "$S" outbox send --config "$W/node.json" --json
+must "outbox send 50 e-mails (until none is pending)" "$S" outbox send --config "$W/node.json" --until-empty --json
 python3 - "$W/out" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

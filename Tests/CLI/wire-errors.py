@@ -30,7 +30,7 @@ if not (os.path.isfile(BIN) and os.access(BIN, os.X_OK)):
     sys.exit(1)
 BIN = os.path.abspath(BIN)
 HOST = "127.0.0.1"
-TIMEOUT = 5.0          # every socket read
+TIMEOUT = 30.0         # every socket read (a bound for a busy machine; the node answers in milliseconds)
 PRELUDE_LINE = 2 * 1048576 + 4096  # preludeLineBytes, PROTOCOL.md 2.1
 MAX_LINE = 8_388_608   # maxLineBytes
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -352,8 +352,9 @@ def main(work, port, proc, node_site, node_key):
 
     # 9b. a peer that connects and says nothing gets a timeout error when the 5 s handshake bound passes
     # (not before it; the upper bound is generous, for a loaded machine)
-    c, _ = connect()
+    # (timed from before the connection: the node's timer starts before its hello reaches us)
     started = time.monotonic()
+    c, _ = connect()
     err = c.error(timeout=60)
     waited = time.monotonic() - started
     check("a silent peer gets a fatal timeout error after the 5 s handshake bound",
@@ -413,7 +414,7 @@ def run():
         # protocol 2's, inside TLS); the TLS side is tested by the Swift suites and wire-capture.py.
         proc = subprocess.Popen([BIN, "serve", "--store", node, "--listen", f"{HOST}:{port}", "--allow-plain", "src"],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         listening = False
         while time.monotonic() < deadline and proc.poll() is None:
             with open(os.path.join(work, "node.log")) as f:
