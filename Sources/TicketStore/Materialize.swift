@@ -122,11 +122,12 @@ extension TicketDatabase {
         guard !ids.isEmpty else { return }
         var inHand: [UUID: [[EntityChange]]]?
         if let written {
-            // The changes of the tickets that can take them: the fresh ones, and with `folds` the known ones.
+            // The changes of the tickets that can take them: the fresh ones and those `folds` holds.
             let roles = try Self.roles(db)
             var changesByTicket: [UUID: [[EntityChange]]] = [:]
             for block in written {
-                for (id, changes) in authorizedChanges(block, roles: roles) where ids.contains(id) && (folds != nil || fresh.contains(id)) {
+                for (id, changes) in authorizedChanges(block, roles: roles)
+                where ids.contains(id) && (fresh.contains(id) || folds?.states[id] != nil) {
                     changesByTicket[id, default: []].append(changes)
                 }
             }
