@@ -134,6 +134,10 @@ public struct TicketState: Sendable, Equatable {
     /// block had seen all of them (``isDominated(byBlockOf:)``), as the log is causally closed.
     public private(set) var held = VersionVector()
 
+    /// How many changes this state keeps (field and element writes, events, conflicts): a measure
+    /// of its size for caches that bound the states they hold.
+    public var heldChanges: Int { writes.count + elementWrites.count + events.count + conflicts.count + 1 }
+
     public var isCreated: Bool { number != nil }
 
     public var displayNumber: String? {

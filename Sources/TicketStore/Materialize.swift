@@ -146,7 +146,7 @@ extension TicketDatabase {
         let roles = try Self.roles(db)
         for id in ids {
             // Taken out of the cache while it changes, so its storage is not copied.
-            let known = folds?.states.removeValue(forKey: id)
+            let known = folds?.take(id)
             var state: TicketState?
             if let inHand, known == nil, fresh.contains(id) {
                 // Every change of a ticket these blocks open is in hand: the full fold, without the log.
@@ -347,18 +347,33 @@ extension TicketDatabase {
 /// block the log held for its ticket when it was kept. Within one transaction that holds by itself;
 /// between transactions ``StateCache`` checks that nothing else wrote the store.
 ///
-/// Bounded: past ``capacity`` states it starts afresh. A ticket it does not hold is folded from the
-/// log, so dropping states is always safe.
+/// Bounded by the changes its states hold (``TicketState/heldChanges``): past ``capacity`` it
+/// starts afresh. A ticket it does not hold is folded from the log, so dropping states is always safe.
 final class FoldCache {
-    var states: [UUID: TicketState] = [:]
+    private(set) var states: [UUID: TicketState] = [:]
+    private var held = 0
     let capacity: Int
 
     init(capacity: Int = .max) { self.capacity = capacity }
 
+    /// Takes ticket `id`'s state out (so that changing it does not copy its storage).
+    func take(_ id: UUID) -> TicketState? {
+        guard let state = states.removeValue(forKey: id) else { return nil }
+        held -= state.heldChanges
+        return state
+    }
+
     /// Keeps `state` as ticket `id`'s.
     func keep(_ id: UUID, _ state: TicketState) {
-        if states.count >= capacity, states[id] == nil { states.removeAll(keepingCapacity: true) }
+        if let old = states[id] { held -= old.heldChanges }
+        let weight = state.heldChanges
+        if held + weight > capacity {
+            states.removeAll(keepingCapacity: false)
+            held = 0
+            guard weight <= capacity else { return }
+        }
         states[id] = state
+        held += weight
     }
 }
 

@@ -18,10 +18,11 @@ import TicketModel
 /// A write transaction checks the states out at its start, inside `BEGIN IMMEDIATE` (no other
 /// connection can commit until it ends); if either mark moved, it starts with none. Only a commit
 /// checks them back in, with the marks read then; a write that fails leaves the cache empty.
-/// Bounded by ``capacity`` states (about 10,000 recent tickets).
+/// Bounded by ``capacity``.
 final class StateCache: @unchecked Sendable {
-    /// Tickets kept at most (a ticket's state holds its field writes: a few KiB).
-    static let capacity = 10_000
+    /// Changes the kept states hold at most (``TicketState/heldChanges``): a few hundred bytes
+    /// each, so some MiB; a few thousand recently written tickets.
+    static let capacity = 50_000
 
     private struct Marks: Equatable {
         let dataVersion: Int64

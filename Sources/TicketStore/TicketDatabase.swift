@@ -361,13 +361,8 @@ public struct TicketDatabase: Sendable {
                       verified: [SiteID: [UInt8]] = [:]) throws -> ApplyReport {
         try writer.writeWithoutTransaction { db in
             var report = ApplyReport()
-            // Blocks that build on what a ticket held (a site's work on a ticket the hub sent it)
-            // absorb into its kept state, as a local write's do (``StateCache``). Keys learned from
-            // a file change the store's trust: that apply keeps no state.
-            var lease: StateCache.Lease?
             try db.inTransaction(.immediate) {
                 report = ApplyReport()
-                lease = keys.isEmpty ? try foldStates.checkOut(db) : nil
                 try Self.learn(db, keys: keys)
                 report.received = blocks.count
                 let keys = try Self.siteKeys(db)
@@ -395,7 +390,7 @@ public struct TicketDatabase: Sendable {
                                                reason: error.detail, at: wallClock())
                     }
                 }
-                let drained = try drain(db, arriving: accepted, folds: lease?.folds)
+                let drained = try drain(db, arriving: accepted)
                 (report.applied, report.held) = (drained.applied, drained.held)
                 // What this node alone must send for blocks written elsewhere (a reply on a ticket
                 // of one of its intake integrations), in the same transaction as the blocks: only
@@ -410,7 +405,6 @@ public struct TicketDatabase: Sendable {
                 try faultHook?("beforeCommit")
                 return .commit
             }
-            if let lease { foldStates.checkIn(lease, db) }
             return report
         }
     }
@@ -454,9 +448,7 @@ public struct TicketDatabase: Sendable {
     /// never to the pending table; touched tickets are re-folded once at the end (those the blocks open,
     /// from the blocks in hand).
     /// - Returns: how many blocks were applied, and how many wait.
-    /// - Parameter folds: states of the store's tickets before these blocks (``StateCache``); a
-    ///   ticket's blocks that saw its whole state are absorbed into it, and the states kept.
-    func drain(_ db: Database, arriving: [Block] = [], folds: FoldCache? = nil) throws -> (applied: Int, held: Int, blocks: [Block]) {
+    func drain(_ db: Database, arriving: [Block] = []) throws -> (applied: Int, held: Int, blocks: [Block]) {
         var clock = try Self.clock(db, maxDrift: maxDrift)
         let stored = try Row.fetchAll(db, sql: "SELECT bytes FROM pendingBlock").map { try Self.decodeStored($0["bytes"]) }
         var waiting = (stored.map { ($0, true) } + arriving.map { ($0, false) })
@@ -512,7 +504,7 @@ public struct TicketDatabase: Sendable {
         try faultHook?("afterApplyBatch")
         // A ticket these blocks open (a laptop's offline work, a first sync) is folded from its
         // blocks in hand, as a local write's is, and its rows inserted without reading any back.
-        try Self.materialize(db, touched, cache: cache, fresh: try Self.opened(db, by: appliedBlocks), folds: folds, written: appliedBlocks)
+        try Self.materialize(db, touched, cache: cache, fresh: try Self.opened(db, by: appliedBlocks), written: appliedBlocks)
         try Self.saveClock(db, clock)
         return (count, waiting.count, appliedBlocks)
     }

@@ -5,10 +5,9 @@ import Testing
 import TicketModel
 @testable import TicketStore
 
-/// A local write, or an applied block that saw all of a ticket, absorbs into the state an earlier
-/// write of the same store kept (``StateCache``), and the ticket is folded from the log whenever
-/// anything else wrote the store in between: another connection, another path on this one, a write
-/// that rolled back. In each case below a state kept across the other write would leave rows that
+/// A local write absorbs its block into the state an earlier write of the same store kept
+/// (``StateCache``), and the ticket is folded from the log whenever anything else wrote the store
+/// in between: another connection, a sync or another path on this one, a write that rolled back. In each case below a state kept across the other write would leave rows that
 /// differ from a rebuild of the log.
 @Suite struct StateCacheTests {
     struct Refused: Error {}
@@ -42,9 +41,9 @@ import TicketModel
         try Self.ticketRowsMatchARebuild(serve)
     }
 
-    /// South's first blocks saw all of north's ticket: north's apply absorbs them into its kept
-    /// state. Its second ones are concurrent with a write of north's: north folds from the log.
-    @Test func aSyncAbsorbsWorkThatSawTheTicketAndFoldsConcurrentWork() throws {
+    /// A sync between two local writes: of work that saw all of north's ticket, then of work
+    /// concurrent with a write of north's. The apply keeps no state; the writes after it keep theirs.
+    @Test func syncsBetweenLocalWritesMatchARebuild() throws {
         let northKey = SiteKey.generate(), southKey = SiteKey.generate()
         let north = try memoryStore("north", key: northKey), south = try memoryStore("south", key: southKey)
         try admit([(north, northKey), (south, southKey)])
