@@ -134,9 +134,16 @@ public struct TicketState: Sendable, Equatable {
     /// block had seen all of them (``isDominated(byBlockOf:)``), as the log is causally closed.
     public private(set) var held = VersionVector()
 
-    /// How many changes this state keeps (field and element writes, events, conflicts): a measure
-    /// of its size for caches that bound the states they hold.
-    public var heldChanges: Int { writes.count + elementWrites.count + events.count + conflicts.count + 1 }
+    /// About how many bytes this state takes in memory: a fixed cost per kept change (each write
+    /// is held twice, in its list and in its register or element) plus the texts it holds, which
+    /// may be long (a message body). For caches that bound the states they hold.
+    public var approximateBytes: Int {
+        var bytes = 512
+        for write in writes { bytes += 160 + (write.value.text?.utf8.count ?? 0) }
+        for write in elementWrites { bytes += 160 + write.element.utf8.count }
+        for entry in events { bytes += 160 + entry.event.body.utf8.count + entry.event.actor.utf8.count }
+        return bytes + conflicts.count * 256
+    }
 
     public var isCreated: Bool { number != nil }
 

@@ -61,6 +61,8 @@ public struct LocalBatch: ~Copyable {
     /// the batch's blocks (their changes collected in `absorbing`) instead of being folded from the log.
     let folds: FoldCache
     var absorbing: [UUID: [[EntityChange]]] = [:]
+    /// Set when sealing a block or writing rows failed: the batch leaves `folds` empty.
+    var keepsNoStates = false
     /// Opened tickets whose changes are held at most before the oldest are written out (bounds a
     /// large import's memory).
     static let openedCapacity = 4_096
@@ -208,11 +210,18 @@ public struct LocalBatch: ~Copyable {
         } catch {
             throw StoreError(.invalidInput, "the write does not fit a block: \(error)")
         }
-        try TicketDatabase.insert(db, block)
-        cache.insert(block)
-        vector[site] = block.seq
-        summary.blocks += 1
-        try collect(block)
+        do {
+            try TicketDatabase.insert(db, block)
+            cache.insert(block)
+            vector[site] = block.seq
+            summary.blocks += 1
+            try collect(block)
+        } catch {
+            // A caller that goes on after this error could commit a block the held states did
+            // not take in: the batch keeps none.
+            keepsNoStates = true
+            throw error
+        }
     }
 
     /// Adds a sealed block's changes to those of the tickets this batch opened; its other tickets
@@ -245,7 +254,12 @@ public struct LocalBatch: ~Copyable {
             openedStart += 1
             guard let changes = opened.removeValue(forKey: id) else { continue }
             let state = TicketState.fold(id: id, unsorted: changes)
-            if try TicketDatabase.writeTicketRows(db, state, isNew: true) { mergesChanged = true }
+            do {
+                if try TicketDatabase.writeTicketRows(db, state, isNew: true) { mergesChanged = true }
+            } catch {
+                keepsNoStates = true
+                throw error
+            }
             folds.keep(id, state)
             return
         }
@@ -275,6 +289,7 @@ public struct LocalBatch: ~Copyable {
             try TicketDatabase.materialize(db, refold, cache: cache, folds: folds, inHand: absorbing)
         }
         if mergesChanged { try TicketDatabase.resolveMerges(db, cache: cache) }
+        if keepsNoStates { folds.clear() }
         try TicketDatabase.saveClock(db, clock)
         try TicketDatabase.setNextNumber(db, number)
         summary.tickets = touched.count

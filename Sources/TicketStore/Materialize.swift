@@ -347,10 +347,13 @@ extension TicketDatabase {
 /// block the log held for its ticket when it was kept. Within one transaction that holds by itself;
 /// between transactions ``StateCache`` checks that nothing else wrote the store.
 ///
-/// Bounded by the changes its states hold (``TicketState/heldChanges``): past ``capacity`` it
-/// starts afresh. A ticket it does not hold is folded from the log, so dropping states is always safe.
+/// Bounded by the memory its states take (``TicketState/approximateBytes``): past ``capacity``
+/// bytes it starts afresh. A ticket it does not hold is folded from the log, so dropping states is
+/// always safe.
 final class FoldCache {
     private(set) var states: [UUID: TicketState] = [:]
+    /// Each state's weight when it was kept (a state does not change while it is kept).
+    private var weights: [UUID: Int] = [:]
     private var held = 0
     let capacity: Int
 
@@ -359,21 +362,28 @@ final class FoldCache {
     /// Takes ticket `id`'s state out (so that changing it does not copy its storage).
     func take(_ id: UUID) -> TicketState? {
         guard let state = states.removeValue(forKey: id) else { return nil }
-        held -= state.heldChanges
+        held -= weights.removeValue(forKey: id) ?? 0
         return state
     }
 
     /// Keeps `state` as ticket `id`'s.
     func keep(_ id: UUID, _ state: TicketState) {
-        if let old = states[id] { held -= old.heldChanges }
-        let weight = state.heldChanges
+        _ = take(id)
+        let weight = capacity == .max ? 0 : state.approximateBytes
         if held + weight > capacity {
-            states.removeAll(keepingCapacity: false)
-            held = 0
+            clear()
             guard weight <= capacity else { return }
         }
         states[id] = state
+        weights[id] = weight
         held += weight
+    }
+
+    /// Drops every state.
+    func clear() {
+        states.removeAll()
+        weights.removeAll()
+        held = 0
     }
 }
 

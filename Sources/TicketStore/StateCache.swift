@@ -17,12 +17,14 @@ import TicketModel
 ///
 /// A write transaction checks the states out at its start, inside `BEGIN IMMEDIATE` (no other
 /// connection can commit until it ends); if either mark moved, it starts with none. Only a commit
-/// checks them back in, with the marks read then; a write that fails leaves the cache empty.
-/// Bounded by ``capacity``.
+/// checks them back in, with this connection's count of changed rows read then and the
+/// `data_version` read at the start: read after the commit, outside any transaction, it could take
+/// in a commit another process made in between, which the next check would then miss. A write
+/// that fails leaves the cache empty. Bounded by ``capacity``.
 final class StateCache: @unchecked Sendable {
-    /// Changes the kept states hold at most (``TicketState/heldChanges``): a few hundred bytes
-    /// each, so some MiB; a few thousand recently written tickets.
-    static let capacity = 50_000
+    /// Bytes the kept states take at most (``TicketState/approximateBytes``): some thousands of
+    /// recently written tickets, fewer with long messages.
+    static let capacity = 8 << 20
 
     private struct Marks: Equatable {
         let dataVersion: Int64

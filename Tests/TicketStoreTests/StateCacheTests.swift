@@ -110,6 +110,28 @@ import TicketModel
         try Self.ticketRowsMatchARebuild(north)
     }
 
+    /// The kept states are bounded by the memory they take, long texts counted: past the bound
+    /// the cache starts afresh, and a state larger than the whole bound is not kept.
+    @Test func keptStatesAreBoundedByTheirSize() throws {
+        func withBody(_ n: UInt8, bytes: Int) throws -> TicketState {
+            var state = TicketState(id: ticketID(n))
+            let event = TicketEvent(id: eventID(n), kind: .customerMessage, actor: "cu", visibility: .public, body: String(repeating: "x", count: bytes))
+            #expect(state.absorb([EntityChange(dot: Dot(origin: try SiteID("north"), seq: 1, index: 0), hlc: HLC(rawValue: 1), deps: VersionVector(),
+                                               operation: .event(event))]))
+            return state
+        }
+        let cache = FoldCache(capacity: 10_000)
+        try cache.keep(ticketID(1), withBody(1, bytes: 3_000))
+        try cache.keep(ticketID(2), withBody(2, bytes: 3_000))
+        try cache.keep(ticketID(1), withBody(1, bytes: 3_000))
+        #expect(Set(cache.states.keys) == [ticketID(1), ticketID(2)], "a state kept again replaces its own weight")
+        try cache.keep(ticketID(3), withBody(3, bytes: 3_000))
+        #expect(Set(cache.states.keys) == [ticketID(3)], "past the bound the cache starts afresh")
+        try cache.keep(ticketID(4), withBody(4, bytes: 20_000))
+        #expect(cache.states.isEmpty, "a state larger than the bound is not kept")
+        #expect(cache.take(ticketID(3)) == nil)
+    }
+
     /// Batches and single writes one after another: creates, sets, tags added and removed (the
     /// removal's observed additions read from the kept state), follow-ups, comments.
     @Test(arguments: [5, 17] as [UInt64])
