@@ -318,9 +318,10 @@ extension TicketDatabase {
                 try writes(&batch)
                 summary = try batch.finish()
                 try faultHook?("beforeCommit")
+                try lease?.close(db)
                 return .commit
             }
-            if let lease { foldStates.checkIn(lease, db) }
+            if let lease { foldStates.checkIn(lease) }
             return summary
         }
     }

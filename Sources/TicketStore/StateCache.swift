@@ -6,63 +6,72 @@ import TicketModel
 /// so that a write to a ticket written a moment ago absorbs its new block instead of folding the
 /// ticket's whole history again.
 ///
-/// A kept state is that of every block the log held for its ticket at the commit that kept it. It
-/// stays true only while nothing else writes the store, and two marks taken at that commit tell
-/// whether anything did:
-/// - SQLite's `PRAGMA data_version`, which changes when another connection (another process: the
-///   CLI beside `tierline serve`, a restore) commits;
-/// - the writer connection's count of changed rows (`sqlite3_total_changes`), which changes when
-///   this connection writes anything else: an applied sync, a withdrawal, a rebuild, a batch of
-///   grouped intake writes, or a transaction that rolled back.
+/// A kept state is the fold of every block the log held for its ticket, under the roster's roles,
+/// when the write that kept it committed. That stays true exactly as long as the log and the roles
+/// stay as they were, and two marks, read inside that write's transaction, tell whether they did:
+/// - the store's vector: a block enters the log only with the next `seq` of its origin, which
+///   raises the vector (a sync, another process's write, a write of this site outside the cache),
+///   and leaves it only by a withdrawal, which steps the vector back;
+/// - the roles by site, which decide which changes a fold skips.
+/// Writes that touch neither (the dashboard's facts, the outbox, session bookkeeping, a
+/// transaction that rolled back) leave the kept states valid.
 ///
 /// A write transaction checks the states out at its start, inside `BEGIN IMMEDIATE` (no other
-/// connection can commit until it ends); if either mark moved, it starts with none. Only a commit
-/// checks them back in, with this connection's count of changed rows read then and the
-/// `data_version` read at the start: read after the commit, outside any transaction, it could take
-/// in a commit another process made in between, which the next check would then miss. A write
-/// that fails leaves the cache empty. Bounded by ``capacity``.
+/// connection can commit until it ends): if either mark moved, it starts with none. It reads the
+/// marks again at its end, still inside the transaction, so they are those of what it commits; an
+/// other process's commit right after it moves them. Only a commit checks the states back in; a
+/// write that fails leaves the cache empty. Bounded by ``capacity``.
 final class StateCache: @unchecked Sendable {
     /// Bytes the kept states take at most (``TicketState/approximateBytes``): some thousands of
     /// recently written tickets, fewer with long messages.
     static let capacity = 8 << 20
 
-    private struct Marks: Equatable {
-        let dataVersion: Int64
-        let changedRows: Int
+    fileprivate struct Marks: Equatable {
+        let vector: VersionVector
+        let roles: [SiteID: SiteRole]
+
+        init(_ db: Database) throws {
+            vector = try TicketDatabase.vector(db)
+            roles = try TicketDatabase.roles(db)
+        }
     }
 
-    /// The states checked out by a write, with the `data_version` read at its start.
-    struct Lease {
+    /// The states checked out by a write, and the marks of what it commits.
+    final class Lease {
         let folds: FoldCache
-        fileprivate let dataVersion: Int64
+        fileprivate var marks: Marks?
+
+        fileprivate init(folds: FoldCache) { self.folds = folds }
+
+        /// Reads the marks of what the write commits: the last step of its transaction.
+        func close(_ db: Database) throws { marks = try Marks(db) }
     }
 
     private let lock = NSLock()
     private var folds: FoldCache?
     private var marks: Marks?
+    /// How many states the last check-out handed over (for tests).
+    private(set) var lastHandedOver = 0
 
     /// Takes the kept states for a write that has just begun its transaction on `db` (the writer):
-    /// all of them if nothing wrote the store since they were kept, else none.
+    /// all of them if the log and the roles are as they were when they were kept, else none.
     func checkOut(_ db: Database) throws -> Lease {
-        let now = Marks(dataVersion: try Self.dataVersion(db), changedRows: db.totalChangesCount)
+        let now = try Marks(db)
         return lock.withLock {
             let held = marks == now ? folds : nil
             folds = nil
             marks = nil
-            return Lease(folds: held ?? FoldCache(capacity: Self.capacity), dataVersion: now.dataVersion)
+            lastHandedOver = held?.states.count ?? 0
+            return Lease(folds: held ?? FoldCache(capacity: Self.capacity))
         }
     }
 
-    /// Keeps a lease's states once its transaction has committed on `db`.
-    func checkIn(_ lease: Lease, _ db: Database) {
-        let now = Marks(dataVersion: lease.dataVersion, changedRows: db.totalChangesCount)
+    /// Keeps a lease's states once its transaction has committed (after ``Lease/close(_:)``).
+    func checkIn(_ lease: Lease) {
+        guard let marks = lease.marks else { return }
         lock.withLock {
             folds = lease.folds
-            marks = now
+            self.marks = marks
         }
-    }
-
-    private static func dataVersion(_ db: Database) throws -> Int64 {
-        try Int64.fetchOne(db.cachedStatement(sql: "PRAGMA data_version")) ?? 0
     }
 }

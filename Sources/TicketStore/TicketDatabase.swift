@@ -225,9 +225,10 @@ public struct TicketDatabase: Sendable {
                     try faultHook?("afterOutbox")
                 }
                 try faultHook?("beforeCommit")
+                try lease?.close(db)
                 return .commit
             }
-            if let lease { foldStates.checkIn(lease, db) }
+            if let lease { foldStates.checkIn(lease) }
             return blocks
         }
     }

@@ -6,8 +6,9 @@ import TicketModel
 @testable import TicketStore
 
 /// A local write absorbs its block into the state an earlier write of the same store kept
-/// (``StateCache``), and the ticket is folded from the log whenever anything else wrote the store
-/// in between: another connection, a sync or another path on this one, a write that rolled back. In each case below a state kept across the other write would leave rows that
+/// (``StateCache``), and the ticket is folded from the log whenever the log changed in between by
+/// another way: another connection, a sync or another path on this one; a write that rolled back
+/// keeps nothing. In each case below a state kept across the other write would leave rows that
 /// differ from a rebuild of the log.
 @Suite struct StateCacheTests {
     struct Refused: Error {}
@@ -33,6 +34,7 @@ import TicketModel
         _ = try cli.tag(id, add: ["vpn"], remove: [])
         _ = try cli.update(id, [(.group, .text("tier2"))])
         _ = try serve.update(id, [(.priority, .text("high"))])
+        #expect(serve.foldStates.lastHandedOver == 0, "the other process's blocks moved the vector")
 
         let ticket = try serve.ticket(id)
         #expect(ticket.tags == ["vpn"])
@@ -88,9 +90,25 @@ import TicketModel
             try TicketDatabase.materialize(db, [UUID(uuidString: id)!])
         }
         _ = try north.update(id, [(.priority, .text("high"))])
+        #expect(north.foldStates.lastHandedOver == 0)
 
         let ticket = try north.ticket(id)
         #expect(ticket.group == "storage" && ticket.assignee == "ana" && ticket.priority == "high")
+        try Self.ticketRowsMatchARebuild(north)
+    }
+
+    /// What `tierline serve` writes besides tickets (the dashboard's facts, the outbox, a session's
+    /// bookkeeping) leaves the block log and the roles alone: the states stay kept.
+    @Test func writesThatTouchNoBlockKeepTheStates() throws {
+        let north = try memoryStore("north")
+        let id = try north.createTicket(TicketDraft(subject: "Badge reader")).id
+        _ = try north.update(id, [(.assignee, .text("ana"))])
+        try north.writer.write { db in
+            try db.execute(sql: "INSERT INTO apiToken (name, hash, channels, createdAt) VALUES ('ops', x'00', '', 0)")
+        }
+        _ = try north.update(id, [(.priority, .text("high"))])
+        #expect(north.foldStates.lastHandedOver == 1)
+        #expect(try north.ticket(id).priority == "high")
         try Self.ticketRowsMatchARebuild(north)
     }
 
