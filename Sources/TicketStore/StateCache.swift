@@ -8,16 +8,19 @@ import TicketModel
 ///
 /// A kept state is the fold of every block the log held for its ticket, under the roster's roles,
 /// when the write that kept it committed. That stays true exactly as long as the log and the roles
-/// stay as they were, and two marks, read inside that write's transaction, tell whether they did:
+/// stay as they were, and three marks, read inside that write's transaction, tell whether they did:
 /// - the store's vector: a block enters the log only with the next `seq` of its origin, which
 ///   raises the vector (a sync, another process's write, a write of this site outside the cache),
 ///   and leaves it only by a withdrawal, which steps the vector back;
-/// - the roles by site, which decide which changes a fold skips.
-/// Writes that touch neither (the dashboard's facts, the outbox, session bookkeeping, a
+/// - the roles by site, which decide which changes a fold skips;
+/// - the removed sites and their limits: a withdrawal comes only with a new limit, and a vector
+///   stepped back by one could climb to the same value again with other blocks (this store's own
+///   site, writing on after the coordinator removed it, reuses the withdrawn numbers).
+/// Writes that touch none of them (the dashboard's facts, the outbox, session bookkeeping, a
 /// transaction that rolled back) leave the kept states valid.
 ///
 /// A write transaction checks the states out at its start, inside `BEGIN IMMEDIATE` (no other
-/// connection can commit until it ends): if either mark moved, it starts with none. It reads the
+/// connection can commit until it ends): if any mark moved, it starts with none. It reads the
 /// marks again at its end, still inside the transaction, so they are those of what it commits; an
 /// other process's commit right after it moves them. Only a commit checks the states back in; a
 /// write that fails leaves the cache empty. Bounded by ``capacity``.
@@ -29,10 +32,13 @@ final class StateCache: @unchecked Sendable {
     fileprivate struct Marks: Equatable {
         let vector: VersionVector
         let roles: [SiteID: SiteRole]
+        /// The sites removed from the roster, each with the last of its blocks the fleet keeps.
+        let revoked: [SiteID: UInt64]
 
         init(_ db: Database) throws {
             vector = try TicketDatabase.vector(db)
             roles = try TicketDatabase.roles(db)
+            revoked = try TicketDatabase.revocations(db)
         }
     }
 
