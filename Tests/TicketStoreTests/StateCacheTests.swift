@@ -112,6 +112,41 @@ import TicketModel
         try Self.ticketRowsMatchARebuild(north)
     }
 
+    /// The coordinator removes this store's own site: the blocks above the limit are withdrawn and
+    /// the vector steps back. Writes outside the kept states (another process) then reuse those
+    /// numbers, with other content, until the vector is back where it was: the states kept
+    /// before the removal must not come back with it.
+    @Test func aRemovalThatStepsTheVectorBackDropsTheStatesEvenWhenItClimbsBack() throws {
+        let hub = try memoryStore("hub", role: .coordinator)
+        let key = SiteKey.generate()
+        let north = try TicketDatabase(DatabaseQueue(), key: key)
+        try north.initialize(site: try SiteID("north"), role: .site)
+        try north.pinCoordinator(key: try hub.identity().publicKey)
+        try hub.admit(site: try SiteID("north"), key: key.publicKey, role: .site)
+        let admitted = try #require(try hub.roster())
+        _ = try north.adopt(document: admitted.document, signature: admitted.signature)
+
+        let id = try north.createTicket(TicketDraft(subject: "Scanner jams")).id
+        _ = try hub.apply(try north.blocks(after: VersionVector()))
+        let kept = try north.vector()[try SiteID("north")]
+        _ = try north.update(id, [(.assignee, .text("late-1"))])
+        _ = try north.update(id, [(.assignee, .text("late-2"))])
+        let high = try north.vector()[try SiteID("north")]
+        let (removal, _) = try hub.removeFromRoster(try SiteID("north"))
+        _ = try north.adopt(document: removal.document, signature: removal.signature)
+        #expect(try north.vector()[try SiteID("north")] == kept)
+
+        let other = try TicketDatabase(north.writer, key: key)
+        for n in 0..<(high - kept) { _ = try other.update(id, [(.group, .text("g\(n)"))]) }
+        #expect(try north.vector()[try SiteID("north")] == high)
+        _ = try north.update(id, [(.priority, .text("high"))])
+
+        let ticket = try north.ticket(id)
+        #expect(ticket.assignee == nil)
+        #expect(ticket.group == "g\(high - kept - 1)" && ticket.priority == "high")
+        try Self.ticketRowsMatchARebuild(north)
+    }
+
     @Test func aWriteThatRollsBackKeepsNothing() throws {
         let north = try memoryStore("north")
         let id = try north.createTicket(TicketDraft(subject: "Mail bounces")).id
