@@ -310,15 +310,16 @@ extension TicketDatabase {
             defer { pageCache.restore() }
             var lease: StateCache.Lease?
             try db.inTransaction(.immediate) {
-                lease = try foldStates.checkOut(db)
+                let leased = try foldStates.checkOut(db)
+                lease = leased
                 let me = try Self.checkLocalWrite(db, key: key)
                 var batch = LocalBatch(db: db, store: self, site: me.site, key: key, clock: try Self.clock(db, maxDrift: maxDrift),
                                        vector: try Self.vector(db), number: try Self.nextNumber(db, site: me.site),
-                                       role: try Self.roles(db)[me.site] ?? .site, folds: lease!.folds, pageCache: pageCache)
+                                       role: try Self.roles(db)[me.site] ?? .site, folds: leased.folds, pageCache: pageCache)
                 try writes(&batch)
                 summary = try batch.finish()
                 try faultHook?("beforeCommit")
-                try lease?.close(db)
+                try leased.close(db)
                 return .commit
             }
             if let lease { foldStates.checkIn(lease) }

@@ -59,7 +59,8 @@ extension TicketDatabase {
     /// collects them as it seals its blocks, for the tickets `folds` holds.
     static func materialize(_ db: Database, _ entities: Set<EntityRef>, cache: BlockCache, folds: FoldCache,
                             inHand: [UUID: [[EntityChange]]]) throws {
-        try materialize(db, Set(entities.filter { $0.kind == .ticket }.map(\.id)), cache: cache, fresh: [], folds: folds, inHand: inHand)
+        try materialize(db, Set(entities.filter { $0.kind == .ticket }.map(\.id)), cache: cache, fresh: [], folds: folds, inHand: inHand,
+                        roles: try Self.roles(db))
         try materializeOthers(db, entities, cache: cache)
     }
 
@@ -120,10 +121,10 @@ extension TicketDatabase {
     static func materialize(_ db: Database, _ ids: Set<UUID>, cache: BlockCache = BlockCache(), fresh: Set<UUID> = [],
                             folds: FoldCache? = nil, written: [Block]? = nil) throws {
         guard !ids.isEmpty else { return }
+        let roles = try Self.roles(db)
         var inHand: [UUID: [[EntityChange]]]?
         if let written {
             // The changes of the tickets that can take them: the fresh ones and those `folds` holds.
-            let roles = try Self.roles(db)
             var changesByTicket: [UUID: [[EntityChange]]] = [:]
             for block in written {
                 for (id, changes) in authorizedChanges(block, roles: roles)
@@ -133,17 +134,16 @@ extension TicketDatabase {
             }
             inHand = changesByTicket
         }
-        try materialize(db, ids, cache: cache, fresh: fresh, folds: folds, inHand: inHand)
+        try materialize(db, ids, cache: cache, fresh: fresh, folds: folds, inHand: inHand, roles: roles)
     }
 
-    /// The ticket part of the two above. `inHand`: the changes of the written blocks by ticket, in
+    /// The ticket part of the two above, under `roles` (read once by the caller). `inHand`: the changes of the written blocks by ticket, in
     /// log order, for every ticket of `ids` that is `fresh` or in `folds`; `nil` when nothing was
     /// written (every ticket is folded from the log).
     private static func materialize(_ db: Database, _ ids: Set<UUID>, cache: BlockCache, fresh: Set<UUID>, folds: FoldCache?,
-                                    inHand: [UUID: [[EntityChange]]]?) throws {
+                                    inHand: [UUID: [[EntityChange]]]?, roles: [SiteID: SiteRole]) throws {
         guard !ids.isEmpty else { return }
         var mergesChanged = false
-        let roles = try Self.roles(db)
         for id in ids {
             // Taken out of the cache while it changes, so its storage is not copied.
             let known = folds?.take(id)
