@@ -327,8 +327,11 @@ public final class SyncNode: Service, Sendable {
             guard !isShuttingDown else { break }
             do {
                 let written = try await context.store.run { db -> Int in
-                    // A restored store writes nothing until a peer has told it its own highest block.
-                    guard try db.restoredAt() == nil else { return 0 }
+                    // A restored store writes nothing until a peer has told it its own highest block;
+                    // a copied store, or one whose site the coordinator removed, writes nothing more
+                    // (`tierline status` says why; the ticker does not repeat it every tick).
+                    guard try db.restoredAt() == nil, try db.copiedStoreRefusal() == nil,
+                          try db.removedSiteRefusal() == nil else { return 0 }
                     let now = Int64(clock())
                     let heard = isCoordinator ? try db.lastHeard() : [:]
                     let live = presence.sites

@@ -106,6 +106,22 @@ extension TicketDatabase {
         return out
     }
 
+    /// Why this store may not write because the coordinator removed its own site; `nil` if it was not.
+    /// Every replica keeps the site's blocks up to the limit and refuses later ones, and this store
+    /// took its own later blocks back when it adopted the removal: a new block would reuse a seq the
+    /// fleet saw withdrawn, a second history of the site under the same key.
+    static func removedSiteRefusal(_ db: Database, site: SiteID) throws -> String? {
+        guard let limit = try Int64.fetchOne(db.cachedStatement(sql: "SELECT revokedAfter FROM siteKey WHERE site = ?"),
+                                             arguments: [site.rawValue]) else { return nil }
+        return "the coordinator removed this store's site \(site) from the fleet: every replica keeps its blocks up to seq \(limit) and refuses later ones, so this store writes nothing more as \(site). Its tickets stay readable here. To write at this place again, make a new store with a site id of its own (`tierline init --site NEW`), have the coordinator admit it (`tierline roster add NEW --key KEY` there), and sync it"
+    }
+
+    /// Why this store writes nothing because its own site was removed (``removedSiteRefusal(_:site:)``);
+    /// `nil` if it was not.
+    public func removedSiteRefusal() throws -> String? {
+        try writer.read { db in try Self.removedSiteRefusal(db, site: try Self.identity(db).site) }
+    }
+
     // MARK: Adopting
 
     /// Adopts a roster received from a peer if it verifies under the pinned key and is newer.

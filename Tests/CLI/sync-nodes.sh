@@ -338,6 +338,11 @@ must "hq exports the roster again" "$W/hq" roster export --out "$W/roster3.json"
 must "the hub node's store takes it" "$B" roster import "$W/roster3.json"
 run "$R" sync "127.0.0.1:${NODE_PORT[b]}"
 check "a removed site is refused: exit 1, removed from the roster" test "$RC" -eq 1 -a -n "$(grep -F 'removed from the roster' "$W/err")"
+must "the removed visitor imports the roster that removed it" "$R" roster import "$W/roster3.json"
+run "$R" ticket create --subject "written after the removal"
+check "the removed store refuses to write: exit 1, says its site was removed" test "$RC" -eq 1 -a -n "$(grep -F "removed this store's site visitor" "$W/err")"
+run "$R" status
+check "its status says it writes nothing" grep -qF "THIS STORE WRITES NOTHING" "$W/out"
 run "$B" roster add intruder --key "$HQKEY"
 check "roster add on a store that is not the coordinator exits 1" test "$RC" -eq 1 -a -n "$(grep -F 'only the coordinator' "$W/err")"
 must "init another coordinator" "$W/other-hq" init --site hq --role coordinator

@@ -120,6 +120,47 @@ import TicketStore
         #expect(try db.tickets().isEmpty && db.vector()[ghost] == 0)
     }
 
+    /// A store whose own site the coordinator removed takes back its blocks above the limit and then
+    /// writes nothing: a new block would reuse a seq the fleet saw withdrawn, a second history of the
+    /// site under the same key. Single writes and batches are refused alike, through this value and
+    /// another one on the same file, and nothing is stored; reads go on.
+    @Test func aRemovedSiteWritesNothingMore() throws {
+        let hub = try memoryStore("hub", role: .coordinator)
+        let key = SiteKey.generate()
+        let north = try TicketDatabase(DatabaseQueue(), key: key)
+        try north.initialize(site: try SiteID("north"), role: .site)
+        try north.pinCoordinator(key: try hub.identity().publicKey)
+        try hub.admit(site: try SiteID("north"), key: key.publicKey, role: .site)
+        let admitted = try #require(try hub.roster())
+        _ = try north.adopt(document: admitted.document, signature: admitted.signature)
+        let id = try north.createTicket(TicketDraft(subject: "Scanner jams")).id
+        _ = try hub.apply(try north.blocks(after: VersionVector()))
+        _ = try north.update(id, [(.assignee, .text("late"))])
+        #expect(try north.removedSiteRefusal() == nil)
+
+        let (removal, validThrough) = try hub.removeFromRoster(try SiteID("north"))
+        _ = try north.adopt(document: removal.document, signature: removal.signature)
+        let refusal = try #require(try north.removedSiteRefusal())
+        #expect(refusal.contains("removed this store's site north") && refusal.contains("seq \(validThrough)"))
+        let before = try north.digest()
+        let other = try TicketDatabase(north.writer, key: key)
+        for store in [north, other] {
+            do {
+                _ = try store.update(id, [(.priority, .text("high"))])
+                Issue.record("a removed site's update was stored")
+            } catch let error as StoreError {
+                #expect(error.code == .refusedWrite && error.detail == refusal)
+            }
+            #expect(throws: StoreError.self) { _ = try store.createTicket(TicketDraft(subject: "another")) }
+            #expect(throws: StoreError.self) {
+                try store.batch { batch in _ = try batch.create(TicketDraft(subject: "in a batch")) }
+            }
+        }
+        #expect(try north.digest() == before)
+        #expect(try north.vector()[try SiteID("north")] == validThrough)
+        #expect(try north.ticket(id).assignee == nil)
+    }
+
     /// Removal converges (issue 18): north's blocks 2 and 3 reached south before the coordinator removed
     /// north after block 1, and south built on them. Every replica ends with the same blocks and the
     /// same digest, whichever it learned first: the removal, north's late blocks, or south's block.

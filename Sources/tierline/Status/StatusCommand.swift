@@ -43,6 +43,9 @@ struct StatusCommand: ParsableCommand {
         /// Set when a peer holds another block at a seq of this store's own site: the store is a
         /// copy and writes nothing more; the text says what to do.
         @NullEncoded var copiedStore: String?
+        /// Set when the roster this store holds removed its own site: it writes nothing more; the
+        /// text says what to do.
+        @NullEncoded var removedSite: String?
         /// The outbox's deliveries by state (pending, sent, dead) and the oldest pending one's due time (ms).
         var outbox: OutboxSummary
         /// Whether a node (`tierline serve`) runs on this store now: it reported its links within the
@@ -135,7 +138,7 @@ struct StatusCommand: ParsableCommand {
                                          theirHash: $0.theirHash.hexString, address: $0.address,
                                          detectedAt: Date(timeIntervalSince1970: Double($0.detectedAt) / 1000))
                             },
-                            copiedStore: try store.copiedStoreRefusal(), outbox: try store.outboxSummary(),
+                            copiedStore: try store.copiedStoreRefusal(), removedSite: try store.removedSiteRefusal(), outbox: try store.outboxSummary(),
                             nodeRunning: running, dialed: links?.dialed ?? [],
                             mirror: try MirrorReport.read(from: store).map { report in
                                 MirrorLine(target: report.status.target, running: report.isLive(at: now), connected: report.status.connected,
@@ -198,8 +201,8 @@ struct StatusCommand: ParsableCommand {
             print("\n\(output.quarantined.count) blocks quarantined for clock drift (retried as time passes; the coordinator can `tierline quarantine release SITE SEQ`):")
             printTable(["SITE", "SEQ", "AHEAD"], output.quarantined.prefix(20).map { [$0.origin, "\($0.seq)", durationText(millis: $0.aheadMillis)] })
         }
-        if let copied = output.copiedStore {
-            print("\nTHIS STORE WRITES NOTHING: \(copied)")
+        if let refusal = output.copiedStore ?? output.removedSite {
+            print("\nTHIS STORE WRITES NOTHING: \(refusal)")
         }
         if !output.divergences.isEmpty {
             print("\ntwo histories of a site (different blocks at one seq; those origins are not exchanged with that peer):")
