@@ -63,12 +63,20 @@ public func eventually(_ seconds: Double, _ what: String, clock: TestClock? = ni
 }
 
 /// ``eventually(_:_:clock:step:_:)`` for a condition that must be awaited (an actor's state).
+///
+/// The bound is also counted in polls (600, half a minute of polling): a process whose tasks wait
+/// for a thread (a busy machine, the parallel tests holding the cooperative pool) polls seldom, and
+/// what the condition waits for was held up just as long, so the clock alone would end the test
+/// before it had a fair chance.
 public func eventually(_ seconds: Double, _ what: String, _ condition: () async throws -> Bool) async throws {
     let deadline = Date().addingTimeInterval(max(seconds, 120))
-    while Date() < deadline {
+    var polls = 0
+    while Date() < deadline || polls < 600 {
         if try await condition() { return }
+        polls += 1
         try await Task.sleep(for: .milliseconds(50))
     }
-    Issue.record("timed out after \(max(seconds, 120)) s waiting until \(what)")
+    if try await condition() { return }
+    Issue.record("timed out after \(max(seconds, 120)) s and \(polls) polls waiting until \(what)")
     throw CancellationError()
 }
