@@ -297,6 +297,9 @@ public final class SyncNode: Service, Sendable {
                     context.logger.info("the roster changed (version \(version)): dialing every peer now")
                     reconnectNow()
                 }
+                if let removed = try? await context.store.run({ try $0.removedSiteRefusal() }) {
+                    context.logger.warning("\(removed)")
+                }
                 roster = version
             }
             await links.report(to: context.store, at: context.clock(), connected: context.presence.sites)

@@ -113,7 +113,8 @@ extension TicketDatabase {
     static func removedSiteRefusal(_ db: Database, site: SiteID) throws -> String? {
         guard let limit = try Int64.fetchOne(db.cachedStatement(sql: "SELECT revokedAfter FROM siteKey WHERE site = ?"),
                                              arguments: [site.rawValue]) else { return nil }
-        return "the coordinator removed this store's site \(site) from the fleet: every replica keeps its blocks up to seq \(limit) and refuses later ones, so this store writes nothing more as \(site). Its tickets stay readable here. To write at this place again, make a new store with a site id of its own (`tierline init --site NEW`), have the coordinator admit it (`tierline roster add NEW --key KEY` there), and sync it"
+        let kept = limit == 0 ? "refuses every block of it" : "keeps its blocks up to seq \(limit) and refuses later ones"
+        return "the coordinator removed this store's site \(site) from the fleet: every replica that holds that roster \(kept), so this store writes nothing more as \(site). What it holds stays readable here (without its blocks after that seq, which it took back). To write at this place again, make a new store with a site id of its own (`tierline init --site NEW`), have the coordinator admit it (`tierline roster add NEW --key KEY` there), and sync it"
     }
 
     /// Why this store writes nothing because its own site was removed (``removedSiteRefusal(_:site:)``);
@@ -186,6 +187,12 @@ extension TicketDatabase {
             ON CONFLICT(id) DO UPDATE SET version = excluded.version, document = excluded.document, signature = excluded.signature
             """, arguments: [Int64(signed.roster.version), signed.document, Data(signed.signature)])
         let oldRevocations = try Self.revocations(db)
+        // A removal is for good (PROTOCOL.md §2.6.1): a roster that lifted one would let the removed
+        // site sign blocks again at numbers the fleet saw withdrawn.
+        for (site, limit) in oldRevocations.sorted(by: { $0.key.rawValue < $1.key.rawValue })
+        where signed.roster.member(site)?.revokedAfter != limit {
+            throw StoreError(.invalidInput, "roster version \(signed.roster.version) does not keep the removal of site \(site) (blocks after seq \(limit) refused) that this store's roster holds; a removal is for good, so that roster is refused and this store keeps the one it has. Ask the coordinator's operator to sign a roster that lists \(site) with revokedAfter \(limit)")
+        }
         try db.execute(sql: "DELETE FROM siteKey")
         var newRoles: [SiteID: SiteRole] = [:]
         var withdrawals: [(SiteID, UInt64)] = []

@@ -14,8 +14,8 @@ import TicketModel
 ///   and leaves it only by a withdrawal, which steps the vector back;
 /// - the roles by site, which decide which changes a fold skips;
 /// - the removed sites and their limits: a withdrawal comes only with a new limit, and a vector
-///   stepped back by one could climb to the same value again with other blocks (this store's own
-///   site, writing on after the coordinator removed it, reuses the withdrawn numbers).
+///   stepped back by one could climb to the same value again with other blocks (were this store's
+///   own site to write on after the coordinator removed it, which ``TicketDatabase`` refuses).
 /// Writes that touch none of them (the dashboard's facts, the outbox, session bookkeeping, a
 /// transaction that rolled back) leave the kept states valid.
 ///

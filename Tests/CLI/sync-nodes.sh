@@ -339,10 +339,11 @@ must "the hub node's store takes it" "$B" roster import "$W/roster3.json"
 run "$R" sync "127.0.0.1:${NODE_PORT[b]}"
 check "a removed site is refused: exit 1, removed from the roster" test "$RC" -eq 1 -a -n "$(grep -F 'removed from the roster' "$W/err")"
 must "the removed visitor imports the roster that removed it" "$R" roster import "$W/roster3.json"
+check "roster import says the store writes nothing more" grep -qF "THIS STORE WRITES NOTHING: the coordinator removed this store's site visitor" "$W/out"
 run "$R" ticket create --subject "written after the removal"
 check "the removed store refuses to write: exit 1, says its site was removed" test "$RC" -eq 1 -a -n "$(grep -F "removed this store's site visitor" "$W/err")"
 run "$R" status
-check "its status says it writes nothing" grep -qF "THIS STORE WRITES NOTHING" "$W/out"
+check "its status says it writes nothing, and why" grep -qF "THIS STORE WRITES NOTHING: the coordinator removed this store's site visitor" "$W/out"
 run "$B" roster add intruder --key "$HQKEY"
 check "roster add on a store that is not the coordinator exits 1" test "$RC" -eq 1 -a -n "$(grep -F 'only the coordinator' "$W/err")"
 must "init another coordinator" "$W/other-hq" init --site hq --role coordinator

@@ -151,14 +151,64 @@ import TicketStore
             } catch let error as StoreError {
                 #expect(error.code == .refusedWrite && error.detail == refusal)
             }
-            #expect(throws: StoreError.self) { _ = try store.createTicket(TicketDraft(subject: "another")) }
-            #expect(throws: StoreError.self) {
+            #expect(throws: StoreError(.refusedWrite, refusal)) { _ = try store.createTicket(TicketDraft(subject: "another")) }
+            #expect(throws: StoreError(.refusedWrite, refusal)) {
                 try store.batch { batch in _ = try batch.create(TicketDraft(subject: "in a batch")) }
             }
         }
         #expect(try north.digest() == before)
         #expect(try north.vector()[try SiteID("north")] == validThrough)
         #expect(try north.ticket(id).assignee == nil)
+    }
+
+    /// A removal is for good (PROTOCOL.md §2.6.1): a later roster that lists the removed site without
+    /// its limit, with another one, or not at all is refused by a store that holds the removal, the
+    /// removed store included (it goes on refusing to write), and the coordinator cannot sign one.
+    @Test func aRemovalIsForGood() throws {
+        let hubKey = SiteKey.generate()
+        let hub = try memoryStore("hub", role: .coordinator, key: hubKey)
+        let keys = (north: SiteKey.generate(), south: SiteKey.generate())
+        var stores: [TicketDatabase] = []
+        for (name, key) in [("north", keys.north), ("south", keys.south)] {
+            let store = try TicketDatabase(DatabaseQueue(), key: key)
+            try store.initialize(site: try SiteID(name), role: .site)
+            try store.pinCoordinator(key: hubKey.publicKey)
+            try hub.admit(site: try SiteID(name), key: key.publicKey, role: .site)
+            stores.append(store)
+        }
+        let north = stores[0], south = stores[1]
+        _ = try north.createTicket(TicketDraft(subject: "kept"))
+        _ = try hub.apply(try north.blocks(after: VersionVector()))
+        let (removal, limit) = try hub.removeFromRoster(try SiteID("north"))
+        for store in stores { _ = try store.adopt(document: removal.document, signature: removal.signature) }
+
+        var lifted = removal.roster, moved = removal.roster, dropped = removal.roster
+        lifted.version += 1
+        moved.version += 1
+        dropped.version += 1
+        let index = try #require(removal.roster.sites.firstIndex { $0.site == "north" })
+        lifted.sites[index].revokedAfter = nil
+        moved.sites[index].revokedAfter = limit + 1
+        dropped.sites.remove(at: index)
+        for roster in [lifted, moved, dropped] {
+            let signed = try SignedRoster.sign(roster, key: hubKey)
+            for store in [north, south] {
+                #expect(throws: StoreError.self) { try store.adopt(document: signed.document, signature: signed.signature) }
+                #expect(try store.rosterVersion() == removal.roster.version)
+            }
+        }
+        #expect(throws: StoreError.self) {
+            try hub.editRoster { roster in
+                if let i = roster.sites.firstIndex(where: { $0.site == "north" }) { roster.sites[i].revokedAfter = nil }
+            }
+        }
+        #expect(try hub.rosterVersion() == removal.roster.version)
+        #expect(throws: StoreError.self) { _ = try north.createTicket(TicketDraft(subject: "after a lifted removal")) }
+        // A roster that keeps the removal as it is adopts as usual.
+        let later = try hub.editRoster { roster in
+            if let i = roster.sites.firstIndex(where: { $0.site == "south" }) { roster.sites[i].role = .laptop }
+        }
+        for store in [north, south] { #expect(try store.adopt(document: later.document, signature: later.signature)) }
     }
 
     /// Removal converges (issue 18): north's blocks 2 and 3 reached south before the coordinator removed
