@@ -197,20 +197,39 @@ extension TicketDatabase {
     /// - Returns: whether the store held the ticket already (nothing was written).
     func writeIntake(_ intake: IntakeTicket, follow: RecordDerivation?, within group: Database?) throws -> Bool {
         var duplicate = false
-        try writeLocal({ db, _, nextNumber in
-            duplicate = try Bool.fetchOne(db, sql: "SELECT 1 FROM ticket WHERE id = ? AND number IS NOT NULL", arguments: [intake.id.lowercaseText]) ?? false
-            guard !duplicate else { return [] }
-            var changes: [Change] = []
-            for customer in intake.customers {
-                guard let key = customer.key else { continue }
-                changes += try Self.customerChanges(db, key: key, draft: customer).changes
-            }
-            changes += Self.changes(opening: intake.draft, id: intake.id, number: try nextNumber(), messageID: intake.messageID)
-            changes += intake.fields.map { Change(.ticket(intake.id), .set($0.0, $0.1)) }
-            changes += intake.events.map { Change(.ticket(intake.id), .event($0)) }
-            return changes
-        }, followUp: follow.map { follow in { db in try Self.recordChanges(db, intake.id, follow).changes } }, within: group)
+        let isStored = { (db: Database) throws -> Bool in
+            try Bool.fetchOne(db, sql: "SELECT 1 FROM ticket WHERE id = ? AND number IS NOT NULL", arguments: [intake.id.lowercaseText]) ?? false
+        }
+        try answeringRedeliveries(of: isStored, within: group) {
+            try writeLocal({ db, _, nextNumber in
+                duplicate = try isStored(db)
+                guard !duplicate else { return [] }
+                var changes: [Change] = []
+                for customer in intake.customers {
+                    guard let key = customer.key else { continue }
+                    changes += try Self.customerChanges(db, key: key, draft: customer).changes
+                }
+                changes += Self.changes(opening: intake.draft, id: intake.id, number: try nextNumber(), messageID: intake.messageID)
+                changes += intake.fields.map { Change(.ticket(intake.id), .set($0.0, $0.1)) }
+                changes += intake.events.map { Change(.ticket(intake.id), .event($0)) }
+                return changes
+            }, followUp: follow.map { follow in { db in try Self.recordChanges(db, intake.id, follow).changes } }, within: group)
+        } redelivered: { duplicate = true }
         return duplicate
+    }
+
+    /// Runs `write`; when this store refuses to write (a copy, a removed site, a restore that waits)
+    /// and `isStored` finds what the request would write already stored (a redelivery of a request
+    /// it took before), calls `redelivered` instead of failing: the sender gets its answer, not a
+    /// refusal it would retry for ever. Any other request still gets the refusal.
+    private func answeringRedeliveries(of isStored: (Database) throws -> Bool, within group: Database?,
+                                       _ write: () throws -> Void, redelivered: () throws -> Void) throws {
+        do {
+            try write()
+        } catch let error as StoreError where error.code == .refusedWrite || error.code == .awaitingSync {
+            guard try GroupCommit.writing(writer, within: group, isStored) else { throw error }
+            try redelivered()
+        }
     }
 
     /// A ticket as a committed write left it, read without blocking the caller's thread.
@@ -254,17 +273,25 @@ extension TicketDatabase {
     func writeAppend(_ ticket: UUID, message: TicketEvent, events: [TicketEvent], fields: [(Field, FieldValue)],
                      customers: [CustomerDraft], within group: Database?) throws -> String? {
         var holder: String?
-        try writeLocal({ db, _, _ in
-            holder = try String.fetchOne(db, sql: "SELECT ticket FROM ticketEvent WHERE id = ? LIMIT 1", arguments: [message.id.lowercaseText])
-            guard holder == nil else { return [] }
-            var changes: [Change] = []
-            for customer in customers {
-                guard let key = customer.key else { continue }
-                changes += try Self.customerChanges(db, key: key, draft: customer).changes
-            }
-            return changes + [Change(.ticket(ticket), .event(message))] + events.map { Change(.ticket(ticket), .event($0)) }
-                + fields.map { Change(.ticket(ticket), .set($0.0, $0.1)) }
-        }, within: group)
+        let storedIn = { (db: Database) throws -> String? in
+            try String.fetchOne(db, sql: "SELECT ticket FROM ticketEvent WHERE id = ? LIMIT 1", arguments: [message.id.lowercaseText])
+        }
+        try answeringRedeliveries(of: { db in
+            holder = try storedIn(db)
+            return holder != nil
+        }, within: group) {
+            try writeLocal({ db, _, _ in
+                holder = try storedIn(db)
+                guard holder == nil else { return [] }
+                var changes: [Change] = []
+                for customer in customers {
+                    guard let key = customer.key else { continue }
+                    changes += try Self.customerChanges(db, key: key, draft: customer).changes
+                }
+                return changes + [Change(.ticket(ticket), .event(message))] + events.map { Change(.ticket(ticket), .event($0)) }
+                    + fields.map { Change(.ticket(ticket), .set($0.0, $0.1)) }
+            }, within: group)
+        } redelivered: {}
         return holder
     }
 

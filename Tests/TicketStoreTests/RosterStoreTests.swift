@@ -161,6 +161,39 @@ import TicketStore
         #expect(try north.ticket(id).assignee == nil)
     }
 
+    /// A store that refuses to write still answers a redelivery of an intake request it took
+    /// before: the sender gets its ticket, not a refusal it would retry for ever. A new request gets
+    /// the refusal, alone and through a group commit.
+    @Test func aRemovedSiteStillAnswersARedelivery() async throws {
+        let hub = try memoryStore("hub", role: .coordinator)
+        let key = SiteKey.generate()
+        let north = try TicketDatabase(DatabaseQueue(), key: key)
+        try north.initialize(site: try SiteID("north"), role: .site)
+        try north.pinCoordinator(key: try hub.identity().publicKey)
+        try hub.admit(site: try SiteID("north"), key: key.publicKey, role: .site)
+        let admitted = try #require(try hub.roster())
+        _ = try north.adopt(document: admitted.document, signature: admitted.signature)
+        func intake(_ subject: String) -> IntakeTicket {
+            IntakeTicket(id: UUID(), draft: TicketDraft(subject: subject, customer: "c-1", channel: "chat", firstMessage: "It does not start."),
+                         messageID: UUID())
+        }
+        let taken = intake("taken before the removal")
+        let first = try north.intakeCreate(taken)
+        #expect(!first.duplicate)
+        _ = try hub.apply(try north.blocks(after: VersionVector()))
+        let (removal, _) = try hub.removeFromRoster(try SiteID("north"))
+        _ = try north.adopt(document: removal.document, signature: removal.signature)
+
+        let commits = GroupCommit(store: north)
+        let again = try north.intakeCreate(taken)
+        #expect(again.duplicate && again.ticket.id == first.ticket.id)
+        let grouped = try await north.intakeCreate(taken, follow: nil, through: commits)
+        #expect(grouped.duplicate && grouped.ticket.id == first.ticket.id)
+        #expect(throws: StoreError.self) { _ = try north.intakeCreate(intake("new after the removal")) }
+        await #expect(throws: StoreError.self) { _ = try await north.intakeCreate(intake("new, grouped"), follow: nil, through: commits) }
+        #expect(try north.tickets().count == 1)
+    }
+
     /// A removal is for good (PROTOCOL.md §2.6.1): a later roster that lists the removed site without
     /// its limit, with another one, or not at all is refused by a store that holds the removal, the
     /// removed store included (it goes on refusing to write), and the coordinator cannot sign one.
