@@ -120,11 +120,8 @@ import TicketStore
         #expect(try db.tickets().isEmpty && db.vector()[ghost] == 0)
     }
 
-    /// A store whose own site the coordinator removed takes back its blocks above the limit and then
-    /// writes nothing: a new block would reuse a seq the fleet saw withdrawn, a second history of the
-    /// site under the same key. Single writes and batches are refused alike, through this value and
-    /// another one on the same file, and nothing is stored; reads go on.
-    @Test func aRemovedSiteWritesNothingMore() throws {
+    /// A coordinator and a site `north` it admitted, holding that roster.
+    static func hubAndAdmittedNorth() throws -> (hub: TicketDatabase, north: TicketDatabase, key: SiteKey) {
         let hub = try memoryStore("hub", role: .coordinator)
         let key = SiteKey.generate()
         let north = try TicketDatabase(DatabaseQueue(), key: key)
@@ -133,6 +130,15 @@ import TicketStore
         try hub.admit(site: try SiteID("north"), key: key.publicKey, role: .site)
         let admitted = try #require(try hub.roster())
         _ = try north.adopt(document: admitted.document, signature: admitted.signature)
+        return (hub, north, key)
+    }
+
+    /// A store whose own site the coordinator removed takes back its blocks above the limit and then
+    /// writes nothing: a new block would reuse a seq the fleet saw withdrawn, a second history of the
+    /// site under the same key. Single writes and batches are refused alike, through this value and
+    /// another one on the same file, and nothing is stored; reads go on.
+    @Test func aRemovedSiteWritesNothingMore() throws {
+        let (hub, north, key) = try Self.hubAndAdmittedNorth()
         let id = try north.createTicket(TicketDraft(subject: "Scanner jams")).id
         _ = try hub.apply(try north.blocks(after: VersionVector()))
         _ = try north.update(id, [(.assignee, .text("late"))])
@@ -165,14 +171,7 @@ import TicketStore
     /// before: the sender gets its ticket, not a refusal it would retry for ever. A new request gets
     /// the refusal, alone and through a group commit.
     @Test func aRemovedSiteStillAnswersARedelivery() async throws {
-        let hub = try memoryStore("hub", role: .coordinator)
-        let key = SiteKey.generate()
-        let north = try TicketDatabase(DatabaseQueue(), key: key)
-        try north.initialize(site: try SiteID("north"), role: .site)
-        try north.pinCoordinator(key: try hub.identity().publicKey)
-        try hub.admit(site: try SiteID("north"), key: key.publicKey, role: .site)
-        let admitted = try #require(try hub.roster())
-        _ = try north.adopt(document: admitted.document, signature: admitted.signature)
+        let (hub, north, _) = try Self.hubAndAdmittedNorth()
         func intake(_ subject: String) -> IntakeTicket {
             IntakeTicket(id: UUID(), draft: TicketDraft(subject: subject, customer: "c-1", channel: "chat", firstMessage: "It does not start."),
                          messageID: UUID())
