@@ -288,6 +288,9 @@ public final class SyncNode: Service, Sendable {
     func watchStore() async {
         var last = try? await context.store.run { try $0.vector() }
         var roster = try? await context.store.run { try $0.rosterVersion() }
+        if let removed = try? await context.store.run({ try $0.removedSiteRefusal() }) {
+            context.logger.warning("\(removed)")
+        }
         while !isShuttingDown {
             await sleep(millis: configuration.pollMillis)
             // A new roster (`roster add` here, or one a peer brought) may admit a peer that refused

@@ -123,6 +123,15 @@ extension TicketDatabase {
         try writer.read { db in try Self.removedSiteRefusal(db, site: try Self.identity(db).site) }
     }
 
+    /// The removed sites, each with the last valid `seq` and its key.
+    static func removedMembers(_ db: Database) throws -> [SiteID: (limit: UInt64, key: [UInt8])] {
+        var out: [SiteID: (limit: UInt64, key: [UInt8])] = [:]
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT site, revokedAfter, publicKey FROM siteKey WHERE revokedAfter IS NOT NULL")) {
+            out[try SiteID(row["site"] as String)] = (UInt64(row["revokedAfter"] as Int64), [UInt8](row["publicKey"] as Data))
+        }
+        return out
+    }
+
     // MARK: Adopting
 
     /// Adopts a roster received from a peer if it verifies under the pinned key and is newer.
@@ -182,17 +191,19 @@ extension TicketDatabase {
         guard signed.roster.version > current else { return false }
         let oldRoles = try Self.roles(db)
         let me = try Self.identity(db)
+        // A removal is for good (PROTOCOL.md §2.6.1): a roster that lifted one would let the removed
+        // site sign blocks again at numbers the fleet saw withdrawn, and one that changed its key
+        // would make its kept blocks fail to verify where they have not arrived yet.
+        for (site, removed) in try Self.removedMembers(db).sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            let member = signed.roster.member(site)
+            guard member?.revokedAfter != removed.limit || member?.key != removed.key.hexString else { continue }
+            throw StoreError(.refusedWrite, "roster version \(signed.roster.version) does not keep the removal of site \(site) (its blocks after seq \(removed.limit) refused, key \(removed.key.hexString.prefix(16))…) that this store's roster holds; a removal is for good, so that roster is refused and this store keeps the one it has. A coordinator restored from an older backup signs the removal again: `tierline roster remove \(site) --after \(removed.limit)` there (after `tierline roster add \(site) --key \(removed.key.hexString)` if its roster no longer lists \(site))")
+        }
         try db.execute(sql: """
             INSERT INTO roster (id, version, document, signature) VALUES (1, ?, ?, ?)
             ON CONFLICT(id) DO UPDATE SET version = excluded.version, document = excluded.document, signature = excluded.signature
             """, arguments: [Int64(signed.roster.version), signed.document, Data(signed.signature)])
         let oldRevocations = try Self.revocations(db)
-        // A removal is for good (PROTOCOL.md §2.6.1): a roster that lifted one would let the removed
-        // site sign blocks again at numbers the fleet saw withdrawn.
-        for (site, limit) in oldRevocations.sorted(by: { $0.key.rawValue < $1.key.rawValue })
-        where signed.roster.member(site)?.revokedAfter != limit {
-            throw StoreError(.invalidInput, "roster version \(signed.roster.version) does not keep the removal of site \(site) (blocks after seq \(limit) refused) that this store's roster holds; a removal is for good, so that roster is refused and this store keeps the one it has. Ask the coordinator's operator to sign a roster that lists \(site) with revokedAfter \(limit)")
-        }
         try db.execute(sql: "DELETE FROM siteKey")
         var newRoles: [SiteID: SiteRole] = [:]
         var withdrawals: [(SiteID, UInt64)] = []
@@ -358,16 +369,25 @@ extension TicketDatabase {
     /// Removes a site (coordinator only): its blocks up to the newest one this store holds stay valid
     /// everywhere, later ones are refused, and its sessions end.
     /// - Returns: the new roster and the last valid `seq`.
-    public func removeFromRoster(_ site: SiteID) throws -> (roster: SignedRoster, validThrough: UInt64) {
-        let held = try vector()[site]
+    /// - Parameter after: the last valid `seq`, when the operator gives it (a removal the fleet
+    ///   already holds, which a coordinator restored from an older backup must sign again with the
+    ///   same limit); by default the newest block of the site this store holds.
+    public func removeFromRoster(_ site: SiteID, after: UInt64? = nil) throws -> (roster: SignedRoster, validThrough: UInt64) {
+        let limit = try after ?? vector()[site]
         let signed = try editRoster { roster in
             guard let index = roster.sites.firstIndex(where: { $0.site == site.rawValue }) else {
-                throw StoreError(.invalidInput, "\(site) is not in the roster; `tierline roster list` shows who is")
+                throw StoreError(.invalidInput, "\(site) is not in the roster; `tierline roster list` shows who is (to sign again a removal the fleet holds for a site this roster lost, add it first with `tierline roster add \(site) --key KEY`, the key `tierline roster list` shows at a site)")
             }
             guard roster.sites[index].role != .coordinator else { throw StoreError(.refusedWrite, "the coordinator cannot remove itself") }
-            if roster.sites[index].revokedAfter == nil { roster.sites[index].revokedAfter = held }
+            if let standing = roster.sites[index].revokedAfter {
+                if let after, after != standing {
+                    throw StoreError(.refusedWrite, "\(site) was removed already with its blocks after seq \(standing) refused; a removal is for good, and its limit does not change")
+                }
+            } else {
+                roster.sites[index].revokedAfter = limit
+            }
         }
-        return (signed, signed.roster.member(site)?.revokedAfter ?? held)
+        return (signed, signed.roster.member(site)?.revokedAfter ?? limit)
     }
 
     /// Releases a quarantined block through the roster (coordinator only): every replica that holds

@@ -260,12 +260,17 @@ public struct TicketDatabase: Sendable {
         guard me.publicKey == key.publicKey else {
             throw StoreError(.keyMismatch, "the key file does not match this store's site key; restore the store's own site.key")
         }
+        // Removed is for good: said before the restore's wait, which could otherwise send the
+        // operator to lift that wait first.
+        if let refusal = try removedSiteRefusal(db, site: me.site) {
+            throw StoreError(.refusedWrite, refusal)
+        }
         if try Self.restoredAt(db) != nil {
             let missing = try Self.missingWitnesses(db).map(\.rawValue)
             let waiting = missing.isEmpty ? "the coordinator to confirm it holds nothing newer of this site" : "news from \(missing.joined(separator: ", "))"
             throw StoreError(.awaitingSync, "this store was restored from a backup and may not write until every block of its own site that survived elsewhere is back, so no sequence number is reused; it waits for \(waiting). Each of those sites syncs with the coordinator (or with this store), then this store syncs with the coordinator: `tierline sync HUB:PORT`, or `tierline serve` dialing it. `tierline status` shows who is still awaited; `tierline restore --release` lifts the wait by hand if you know no block of this site exists beyond what it holds")
         }
-        if let refusal = try copiedStoreRefusal(db, site: me.site) ?? removedSiteRefusal(db, site: me.site) {
+        if let refusal = try copiedStoreRefusal(db, site: me.site) {
             throw StoreError(.refusedWrite, refusal)
         }
         if let held = try Int64.fetchOne(db.cachedStatement(sql: "SELECT MIN(seq) FROM pendingBlock WHERE origin = ?"), arguments: [me.site.rawValue]) {

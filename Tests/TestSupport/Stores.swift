@@ -69,7 +69,8 @@ public func eventually(_ seconds: Double, _ what: String, clock: TestClock? = ni
 /// what the condition waits for was held up just as long, so the clock alone would end the test
 /// before it had a fair chance.
 public func eventually(_ seconds: Double, _ what: String, _ condition: () async throws -> Bool) async throws {
-    let deadline = Date().addingTimeInterval(max(seconds, 120))
+    let started = Date()
+    let deadline = started.addingTimeInterval(max(seconds, 120))
     var polls = 0
     while Date() < deadline || polls < 600 {
         if try await condition() { return }
@@ -77,6 +78,6 @@ public func eventually(_ seconds: Double, _ what: String, _ condition: () async 
         try await Task.sleep(for: .milliseconds(50))
     }
     if try await condition() { return }
-    Issue.record("timed out after \(max(seconds, 120)) s and \(polls) polls waiting until \(what)")
+    Issue.record("timed out after \(Int(Date().timeIntervalSince(started))) s and \(polls) polls waiting until \(what)")
     throw CancellationError()
 }

@@ -222,10 +222,18 @@ import TicketStore
         lifted.sites[index].revokedAfter = nil
         moved.sites[index].revokedAfter = limit + 1
         dropped.sites.remove(at: index)
-        for roster in [lifted, moved, dropped] {
+        var rekeyed = removal.roster
+        rekeyed.version += 1
+        rekeyed.sites[index].key = SiteKey.generate().publicKey.hexString
+        for roster in [lifted, moved, dropped, rekeyed] {
             let signed = try SignedRoster.sign(roster, key: hubKey)
             for store in [north, south] {
-                #expect(throws: StoreError.self) { try store.adopt(document: signed.document, signature: signed.signature) }
+                do {
+                    try store.adopt(document: signed.document, signature: signed.signature)
+                    Issue.record("a roster that does not keep north's removal was adopted")
+                } catch let error as StoreError {
+                    #expect(error.code == .refusedWrite && error.detail.contains("roster remove north --after \(limit)"))
+                }
                 #expect(try store.rosterVersion() == removal.roster.version)
             }
         }
@@ -235,12 +243,49 @@ import TicketStore
             }
         }
         #expect(try hub.rosterVersion() == removal.roster.version)
+        #expect(throws: StoreError.self) { _ = try hub.removeFromRoster(try SiteID("north"), after: limit + 1) }
+        #expect(try north.removedSiteRefusal() != nil)
         #expect(throws: StoreError.self) { _ = try north.createTicket(TicketDraft(subject: "after a lifted removal")) }
         // A roster that keeps the removal as it is adopts as usual.
         let later = try hub.editRoster { roster in
             if let i = roster.sites.firstIndex(where: { $0.site == "south" }) { roster.sites[i].role = .laptop }
         }
         for store in [north, south] { #expect(try store.adopt(document: later.document, signature: later.signature)) }
+    }
+
+    /// A coordinator restored from a backup older than a removal signs rosters without it; the
+    /// sites refuse them, and their message names the command that signs the removal again. Once
+    /// the coordinator has run it, the sites adopt its rosters again.
+    @Test func aCoordinatorFromAnOlderBackupSignsTheRemovalAgain() throws {
+        let hubKey = SiteKey.generate()
+        let hub = try memoryStore("hub", role: .coordinator, key: hubKey)
+        let (northKey, southKey) = (SiteKey.generate(), SiteKey.generate())
+        let south = try TicketDatabase(DatabaseQueue(), key: southKey)
+        try south.initialize(site: try SiteID("south"), role: .site)
+        try south.pinCoordinator(key: hubKey.publicKey)
+        try hub.admit(site: try SiteID("north"), key: northKey.publicKey, role: .site)
+        try hub.admit(site: try SiteID("south"), key: southKey.publicKey, role: .site)
+        let older = try TicketDatabase(DatabaseQueue(), key: hubKey)
+        try hub.writer.backup(to: older.writer as! DatabaseQueue)
+        let (removal, limit) = try hub.removeFromRoster(try SiteID("north"), after: 3)
+        #expect(limit == 3)
+        _ = try south.adopt(document: removal.document, signature: removal.signature)
+
+        // The restored coordinator edits on from before the removal, past its version.
+        var signed = try older.editRoster { roster in roster.issued += 1 }
+        signed = try older.editRoster { roster in
+            if let i = roster.sites.firstIndex(where: { $0.site == "south" }) { roster.sites[i].role = .laptop }
+        }
+        #expect(signed.roster.version > removal.roster.version)
+        do {
+            _ = try south.adopt(document: signed.document, signature: signed.signature)
+            Issue.record("south adopted a roster that lifts north's removal")
+        } catch let error as StoreError {
+            #expect(error.detail.contains("`tierline roster remove north --after 3`"))
+        }
+        let (again, _) = try older.removeFromRoster(try SiteID("north"), after: 3)
+        #expect(try south.adopt(document: again.document, signature: again.signature))
+        #expect(try south.roster()?.roster.member(try SiteID("north"))?.revokedAfter == 3)
     }
 
     /// Removal converges (issue 18): north's blocks 2 and 3 reached south before the coordinator removed

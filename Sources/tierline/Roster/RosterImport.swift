@@ -25,7 +25,7 @@ struct RosterImport: ParsableCommand {
         let version = try store.rosterVersion()
         if options.json { return try printJSON(["adopted": adopted ? 1 : 0, "version": Int(version)]) }
         print(adopted ? "adopted roster version \(version)" : "this store already holds roster version \(version), as new or newer; nothing changed")
-        if adopted, let removed = try store.removedSiteRefusal() {
+        if let removed = try store.removedSiteRefusal() {
             print("THIS STORE WRITES NOTHING: \(removed)")
         }
     }
