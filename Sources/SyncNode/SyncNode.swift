@@ -288,9 +288,11 @@ public final class SyncNode: Service, Sendable {
     func watchStore() async {
         var last = try? await context.store.run { try $0.vector() }
         var roster = try? await context.store.run { try $0.rosterVersion() }
-        if let removed = try? await context.store.run({ try $0.removedSiteRefusal() }) {
-            context.logger.warning("\(removed)")
+        // Said at start and whenever the roster changes: the store writes nothing more.
+        func warnIfRemoved() async {
+            if let removed = try? await context.store.run({ try $0.removedSiteRefusal() }) { context.logger.warning("\(removed)") }
         }
+        await warnIfRemoved()
         while !isShuttingDown {
             await sleep(millis: configuration.pollMillis)
             // A new roster (`roster add` here, or one a peer brought) may admit a peer that refused
@@ -300,9 +302,7 @@ public final class SyncNode: Service, Sendable {
                     context.logger.info("the roster changed (version \(version)): dialing every peer now")
                     reconnectNow()
                 }
-                if let removed = try? await context.store.run({ try $0.removedSiteRefusal() }) {
-                    context.logger.warning("\(removed)")
-                }
+                await warnIfRemoved()
                 roster = version
             }
             await links.report(to: context.store, at: context.clock(), connected: context.presence.sites)
@@ -333,11 +333,9 @@ public final class SyncNode: Service, Sendable {
             guard !isShuttingDown else { break }
             do {
                 let written = try await context.store.run { db -> Int in
-                    // A restored store writes nothing until a peer has told it its own highest block;
-                    // a copied store, or one whose site the coordinator removed, writes nothing more
-                    // (`tierline status` says why; the ticker does not repeat it every tick).
-                    guard try db.restoredAt() == nil, try db.copiedStoreRefusal() == nil,
-                          try db.removedSiteRefusal() == nil else { return 0 }
+                    // A store that may not write now (a restore that waits, a copy, a removed site:
+                    // `tierline status` says why) skips the round rather than warn every tick.
+                    guard try db.localWriteRefusal() == nil else { return 0 }
                     let now = Int64(clock())
                     let heard = isCoordinator ? try db.lastHeard() : [:]
                     let live = presence.sites

@@ -200,7 +200,7 @@ extension TicketDatabase {
         let isStored = { (db: Database) throws -> Bool in
             try Bool.fetchOne(db, sql: "SELECT 1 FROM ticket WHERE id = ? AND number IS NOT NULL", arguments: [intake.id.lowercaseText]) ?? false
         }
-        try answeringRedeliveries(of: isStored, within: group) {
+        let redelivered = try answeringRedeliveries({ try isStored($0) ? true : nil }, within: group) {
             try writeLocal({ db, _, nextNumber in
                 duplicate = try isStored(db)
                 guard !duplicate else { return [] }
@@ -214,21 +214,23 @@ extension TicketDatabase {
                 changes += intake.events.map { Change(.ticket(intake.id), .event($0)) }
                 return changes
             }, followUp: follow.map { follow in { db in try Self.recordChanges(db, intake.id, follow).changes } }, within: group)
-        } redelivered: { duplicate = true }
-        return duplicate
+        }
+        return duplicate || redelivered != nil
     }
 
     /// Runs `write`; when this store refuses to write (a copy, a removed site, a restore that waits)
-    /// and `isStored` finds what the request would write already stored (a redelivery of a request
-    /// it took before), calls `redelivered` instead of failing: the sender gets its answer, not a
+    /// and `lookup` finds what the request would write already stored (a redelivery of a request it
+    /// took before), returns what it found instead of failing: the sender gets its answer, not a
     /// refusal it would retry for ever. Any other request still gets the refusal.
-    private func answeringRedeliveries(of isStored: (Database) throws -> Bool, within group: Database?,
-                                       _ write: () throws -> Void, redelivered: () throws -> Void) throws {
+    /// - Returns: `nil` when `write` ran.
+    private func answeringRedeliveries<Found>(_ lookup: (Database) throws -> Found?, within group: Database?,
+                                              _ write: () throws -> Void) throws -> Found? {
         do {
             try write()
+            return nil
         } catch let error as StoreError where error.code == .refusedWrite || error.code == .awaitingSync {
-            guard try GroupCommit.writing(writer, within: group, isStored) else { throw error }
-            try redelivered()
+            guard let found = try GroupCommit.writing(writer, within: group, lookup) else { throw error }
+            return found
         }
     }
 
@@ -276,10 +278,7 @@ extension TicketDatabase {
         let storedIn = { (db: Database) throws -> String? in
             try String.fetchOne(db, sql: "SELECT ticket FROM ticketEvent WHERE id = ? LIMIT 1", arguments: [message.id.lowercaseText])
         }
-        try answeringRedeliveries(of: { db in
-            holder = try storedIn(db)
-            return holder != nil
-        }, within: group) {
+        let redelivered = try answeringRedeliveries(storedIn, within: group) {
             try writeLocal({ db, _, _ in
                 holder = try storedIn(db)
                 guard holder == nil else { return [] }
@@ -291,8 +290,8 @@ extension TicketDatabase {
                 return changes + [Change(.ticket(ticket), .event(message))] + events.map { Change(.ticket(ticket), .event($0)) }
                     + fields.map { Change(.ticket(ticket), .set($0.0, $0.1)) }
             }, within: group)
-        } redelivered: {}
-        return holder
+        }
+        return redelivered ?? holder
     }
 
     /// The ticket whose custom field `name` (one of ``TicketLookup``) holds `value`, on `channel` when

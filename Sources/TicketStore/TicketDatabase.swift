@@ -255,6 +255,21 @@ public struct TicketDatabase: Sendable {
     /// The checks every local write makes inside its transaction: the key is this store's, no restore
     /// fence is up, no peer showed that this store is a copy, and none of this site's own blocks
     /// waits for earlier ones.
+    /// Why a local write would be refused now (a restore that waits, a copy, a removed site, a
+    /// stranded block of this site, another key), read without writing; `nil` when it may write.
+    /// For writers that run unattended (the escalation ticker), which skip a round rather than fail it.
+    public func localWriteRefusal() throws -> StoreError? {
+        guard let key else { return StoreError(.refusedWrite, "this store was opened without its site key; local writes need it") }
+        return try writer.read { db in
+            do {
+                _ = try Self.checkLocalWrite(db, key: key)
+                return nil
+            } catch let error as StoreError {
+                return error
+            }
+        }
+    }
+
     static func checkLocalWrite(_ db: Database, key: SiteKey) throws -> LocalIdentity {
         let me = try Self.identity(db)
         guard me.publicKey == key.publicKey else {

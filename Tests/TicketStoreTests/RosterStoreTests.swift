@@ -179,17 +179,23 @@ import TicketStore
         let taken = intake("taken before the removal")
         let first = try north.intakeCreate(taken)
         #expect(!first.duplicate)
+        let commits = GroupCommit(store: north)
+        let reply = TicketEvent(id: UUID(), kind: .customerMessage, actor: "c-1", visibility: .public, body: "Still broken.")
+        #expect(try await !north.intakeAppend(taken.id, message: reply, through: commits).duplicate)
         _ = try hub.apply(try north.blocks(after: VersionVector()))
         let (removal, _) = try hub.removeFromRoster(try SiteID("north"))
         _ = try north.adopt(document: removal.document, signature: removal.signature)
 
-        let commits = GroupCommit(store: north)
         let again = try north.intakeCreate(taken)
         #expect(again.duplicate && again.ticket.id == first.ticket.id)
         let grouped = try await north.intakeCreate(taken, follow: nil, through: commits)
         #expect(grouped.duplicate && grouped.ticket.id == first.ticket.id)
         #expect(throws: StoreError.self) { _ = try north.intakeCreate(intake("new after the removal")) }
         await #expect(throws: StoreError.self) { _ = try await north.intakeCreate(intake("new, grouped"), follow: nil, through: commits) }
+        let redelivered = try await north.intakeAppend(taken.id, message: reply, through: commits)
+        #expect(redelivered.duplicate && redelivered.ticket.id == first.ticket.id)
+        let another = TicketEvent(id: UUID(), kind: .customerMessage, actor: "c-1", visibility: .public, body: "And now?")
+        await #expect(throws: StoreError.self) { _ = try await north.intakeAppend(taken.id, message: another, through: commits) }
         #expect(try north.tickets().count == 1)
     }
 
