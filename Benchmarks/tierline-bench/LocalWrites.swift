@@ -210,90 +210,54 @@ struct Delta {
     var raw = 0
     var zlib1 = 0
     var zlib6 = 0
+    /// The same delta in protocol 3's compact change set (§2.3.1), zlib level 6.
+    var zlib6Protocol3 = 0
     /// The same delta in protocol 2's change set (length-prefixed blocks), zlib level 6.
     var zlib6Protocol2 = 0
-    /// The estimate of ``entitiesByReference(_:held:)``, zlib level 6.
-    var zlib6EntitiesByReference = 0
-    /// The compact change sets' site and entity tables, each deflated on its own at level 6.
-    var zlib6Tables = 0
+    /// How many entities went by a change the receiver holds instead of their id (§2.3.3).
+    var heldEntities = 0
     /// The blocks' signatures (64 bytes each, which zlib does not shorten).
     var signatures = 0
     var encodeSeconds = 0.0
 }
 
-func encodeDelta(from store: TicketDatabase, to peer: VersionVector, held: [UUID: Dot] = [:]) throws -> Delta {
+/// What `store` would send a peer that holds `peer`, as a session of protocol 5 sends it (§2.3.3):
+/// pages of up to 1,024 blocks, each line the first blocks of its page that fit, entities the peer
+/// holds named by one of their changes (looked up in the store, as a session does).
+func encodeDelta(from store: TicketDatabase, to peer: VersionVector) throws -> Delta {
     var delta = Delta()
     var blocks: [Block] = []
-    // A compact line carries the first blocks of a page that fit its size bound (PROTOCOL 2.3.1), so
-    // each line starts where the previous one stopped, as a session's next batch does.
-    var slices: [Range<Int>] = []
+    var slices: [(range: Range<Int>, held: [UUID: Dot])] = []
     delta.encodeSeconds = try timed {
         blocks = try store.blocks(after: peer)
         var start = 0
         while start < blocks.count {
-            let encoded = try ChangeSet.encode(Array(blocks[start..<min(start + 1024, blocks.count)]), batch: 1, keys: [:], level: 1, format: .compact)
+            let page = Array(blocks[start..<min(start + 1024, blocks.count)])
+            let held = try store.heldChanges(for: ColumnarChangeSet.entitiesToLookUp(page), within: peer)
+            let encoded = try ChangeSet.encode(page, batch: 1, keys: [:], level: 1, format: .columnar, held: held)
             delta.lines.append(encoded.line)
             delta.raw += encoded.size
             delta.zlib1 += compressedBytes(encoded.line)
-            slices.append(start..<start + encoded.blockCount)
+            slices.append((start..<start + encoded.blockCount, held))
             start += encoded.blockCount
         }
     }
-    for slice in slices {
-        let compact = try ChangeSet.encode(Array(blocks[slice]), batch: 1, keys: [:], level: 6, format: .compact)
-        guard compact.blockCount == slice.count else { fatalError("W2: a slice that fit at zlib level 1 does not fit at level 6") }
-        delta.zlib6 += compressedBytes(compact.line)
-        delta.zlib6Protocol2 += compressedBytes(try ChangeSet.encode(Array(blocks[slice]), batch: 1, keys: [:], level: 6).line)
-        let (estimate, tables) = try entitiesByReference(Array(blocks[slice]), held: held)
-        delta.zlib6EntitiesByReference += estimate
-        delta.zlib6Tables += tables
+    for (slice, held) in slices {
+        let page = Array(blocks[slice])
+        let columnar = try ChangeSet.encode(page, batch: 1, keys: [:], level: 6, format: .columnar, held: held)
+        guard columnar.blockCount == slice.count else { fatalError("W2: a slice that fit at zlib level 1 does not fit at level 6") }
+        delta.zlib6 += compressedBytes(columnar.line)
+        delta.heldEntities += Set(page.flatMap { $0.changes.map(\.entity.id) }).intersection(held.keys).count
+        var start = 0
+        while start < page.count {
+            let compact = try ChangeSet.encode(Array(page[start...]), batch: 1, keys: [:], level: 6, format: .compact)
+            delta.zlib6Protocol3 += compressedBytes(compact.line)
+            start += compact.blockCount
+        }
+        delta.zlib6Protocol2 += compressedBytes(try ChangeSet.encode(page, batch: 1, keys: [:], level: 6).line)
         delta.signatures += slice.count * 64
     }
     return delta
-}
-
-/// Where each entity first appears in `blocks`: the change id of its first change.
-func firstChanges(_ blocks: [Block]) -> [UUID: Dot] {
-    var first: [UUID: Dot] = [:]
-    for block in blocks {
-        for (index, change) in block.changes.enumerated() where first[change.entity.id] == nil { first[change.entity.id] = block.dot(index) }
-    }
-    return first
-}
-
-/// An estimate, not a protocol: the zlib-6 bytes of `blocks`' compact change set (§2.3.1) if its
-/// entity table named each entity the receiver already holds by the change id of one of its
-/// changes (`held`: in blocks the receiver holds) instead of its 16 bytes. Each entry of the table
-/// becomes a tag byte, then either the id (tag 0) or the origin's index in the site table, the seq
-/// and the change's index as uvarints (tag 1); everything after the table is the real change set's.
-/// The receiver would read the id from its own copy of that block.
-/// - Returns: that estimate, and the real change set's tables (site and entity ids, the part the
-///   estimate replaces) deflated on their own: their share of the delta.
-func entitiesByReference(_ blocks: [Block], held: [UUID: Dot]) throws -> (estimate: Int, tables: Int) {
-    let compact = try CompactChangeSet.encode(blocks)
-    var reader = ByteReader(compact)
-    var sites: [SiteID: Int] = [:]
-    let siteCount = Int(try reader.uvarint())
-    for index in 0..<siteCount { sites[try SiteID(try reader.string(max: 32))] = index }
-    var out = ByteWriter()
-    out.bytes.append(contentsOf: compact[..<reader.offset])
-    let entityCount = try reader.uvarint()
-    out.uvarint(entityCount)
-    for _ in 0..<entityCount {
-        let id = try reader.uuid()
-        if let dot = held[id], let site = sites[dot.origin] {
-            out.u8(1)
-            out.uvarint(UInt64(site))
-            out.uvarint(dot.seq)
-            out.uvarint(UInt64(dot.index))
-        } else {
-            out.u8(0)
-            out.uuid(id)
-        }
-    }
-    let tableEnd = reader.offset
-    out.bytes.append(contentsOf: compact[reader.offset...])
-    return (try deflated(out.bytes), try deflated(Array(compact[..<tableEnd])))
 }
 
 /// The length of `bytes` deflated by zlib at level 6.
@@ -309,11 +273,14 @@ func compressedBytes(_ line: [UInt8]) -> Int {
     return ChangeSet.decodedLength(base64: String(text[start.upperBound..<end]))
 }
 
-/// Decodes and applies a delta as a receiving node would (one transaction per line).
+/// Decodes and applies a delta as a receiving node would (one transaction per line): held entities
+/// are looked up in the store, then the blocks put together are applied.
 func applyDelta(_ delta: Delta, to store: TicketDatabase) throws -> ApplyReport {
     var total = ApplyReport()
     for line in delta.lines {
-        guard case .blocks(let batch) = try Frame.decode(line: line, format: .compact) else { fatalError("W2: a delta line is not a batch") }
+        guard case .batch(let raw) = try Frame.decodeDeferringBatches(line: line) else { fatalError("W2: a delta line is not a batch") }
+        let parsed = try raw.parseColumnar()
+        let batch = try raw.batch(of: try parsed.blocks(resolved: try store.entityIDs(at: parsed.heldChanges)))
         let report = try store.apply(batch.blocks)
         total.applied += report.applied
         total.held += report.held
@@ -355,10 +322,8 @@ func applyDelta(_ delta: Delta, to store: TicketDatabase) throws -> ApplyReport 
         }
     }
     let eastVector = try east.vector(), westVector = try west.vector()
-    // Both replicas hold the blocks that created the tickets.
-    let held = firstChanges(created)
-    let eastDelta = try encodeDelta(from: east, to: westVector, held: held)
-    let westDelta = try encodeDelta(from: west, to: eastVector, held: held)
+    let eastDelta = try encodeDelta(from: east, to: westVector)
+    let westDelta = try encodeDelta(from: west, to: eastVector)
     var reports: [ApplyReport] = []
     let westApplies = try timed { reports.append(try applyDelta(eastDelta, to: west)) }
     let eastApplies = try timed { reports.append(try applyDelta(westDelta, to: east)) }
@@ -374,12 +339,10 @@ func applyDelta(_ delta: Delta, to store: TicketDatabase) throws -> ApplyReport 
     emit(Figure(workload: "W2", metric: "delta_bytes_raw", value: Double(eastDelta.raw), unit: "bytes"))
     emit(Figure(workload: "W2", metric: "delta_bytes_zlib1", value: Double(eastDelta.zlib1), unit: "bytes"))
     emit(Figure(workload: "W2", metric: "delta_bytes_zlib6", value: Double(eastDelta.zlib6), unit: "bytes", ratio: Double(eastDelta.zlib6) / 338_044))
+    emit(Figure(workload: "W2", metric: "delta_bytes_zlib6_protocol3", value: Double(eastDelta.zlib6Protocol3), unit: "bytes"))
     emit(Figure(workload: "W2", metric: "delta_bytes_zlib6_protocol2", value: Double(eastDelta.zlib6Protocol2), unit: "bytes"))
-    // Where the bytes go, and what naming held entities by reference would leave (an estimate).
-    emit(Figure(workload: "W2", metric: "delta_bytes_zlib6_of_which_id_tables", value: Double(eastDelta.zlib6Tables), unit: "bytes"))
+    emit(Figure(workload: "W2", metric: "delta_entities_by_held_change", value: Double(eastDelta.heldEntities), unit: "entities"))
     emit(Figure(workload: "W2", metric: "delta_bytes_of_which_signatures", value: Double(eastDelta.signatures), unit: "bytes"))
-    emit(Figure(workload: "W2", metric: "delta_bytes_zlib6_estimate_entities_by_reference", value: Double(eastDelta.zlib6EntitiesByReference),
-                unit: "bytes", ratio: Double(eastDelta.zlib6EntitiesByReference) / 338_044))
     emit(Figure(workload: "W2", metric: "encode_ms", value: eastDelta.encodeSeconds * 1000, unit: "ms"))
     emit(Figure(workload: "W2", metric: "apply_ms", value: westApplies * 1000, unit: "ms", ratio: westApplies * 1000 / 249))
     emit(Figure(workload: "W2", metric: "apply_ms_other_way", value: eastApplies * 1000, unit: "ms"))

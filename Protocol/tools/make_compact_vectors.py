@@ -104,9 +104,9 @@ def take(data, pos, n):
     return data[pos:pos + n], pos + n
 
 
-def decode_compact(data, count, max_batch_bytes=MAX_BATCH_BYTES):
-    """Puts `count` blocks back together; returns their bytes (section-1 decoding is left to the
-    caller, as step 11 of 2.3.1 says)."""
+def read_sites(data):
+    """The site table at the start of a compact or columnar change set (step 11a): the site ids, and
+    where the table ends."""
     n, pos = read_uvarint(data, 0)
     if not 1 <= n <= MAX_SITES:
         raise Bad("bad-batch", "site count")
@@ -120,9 +120,41 @@ def decode_compact(data, count, max_batch_bytes=MAX_BATCH_BYTES):
             mv.check_site(raw.decode("ascii"))
         except (AssertionError, UnicodeDecodeError):
             raise Bad("bad-batch", "not a site id")
-        if raw in [s[1:] for s in sites]:
+        if raw.decode("ascii") in sites:
             raise Bad("bad-batch", "site twice")
-        sites.append(mv.uvarint(len(raw)) + raw)
+        sites.append(raw.decode("ascii"))
+    return sites, pos
+
+
+def read_header(data, pos, n):
+    """A block's header in a compact or columnar change set, against a site table of `n`: origin
+    index, seq, the 8 stamp bytes, the deps as (site index, seq), the change count; and where it ends."""
+    origin, pos = read_uvarint(data, pos)
+    if origin >= n:
+        raise Bad("bad-batch", "origin index")
+    seq, pos = read_uvarint(data, pos)
+    stamp, pos = take(data, pos, 8)
+    dep_count, pos = read_uvarint(data, pos)
+    if dep_count > mv.MAX_DEPS:
+        raise Bad("bad-batch", "dep count")
+    deps = []
+    for _ in range(dep_count):
+        s, pos = read_uvarint(data, pos)
+        if s >= n:
+            raise Bad("bad-batch", "dep site index")
+        dep_seq, pos = read_uvarint(data, pos)
+        deps.append((s, dep_seq))
+    change_count, pos = read_uvarint(data, pos)
+    if not 1 <= change_count <= mv.MAX_CHANGES:
+        raise Bad("bad-batch", "change count")
+    return origin, seq, stamp, deps, change_count, pos
+
+
+def decode_compact(data, count, max_batch_bytes=MAX_BATCH_BYTES):
+    """Puts `count` blocks back together; returns their bytes (section-1 decoding is left to the
+    caller, as step 11 of 2.3.1 says)."""
+    names, pos = read_sites(data)
+    n, sites = len(names), [mv.site(s) for s in names]
     m, pos = read_uvarint(data, pos)
     if m > MAX_ENTITIES:
         raise Bad("bad-batch", "entity count")
@@ -136,26 +168,10 @@ def decode_compact(data, count, max_batch_bytes=MAX_BATCH_BYTES):
         entities.append(entity)
     blocks, previous, introduced, total = [], None, 0, 0
     for _ in range(count):
-        origin, pos = read_uvarint(data, pos)
-        if origin >= n:
-            raise Bad("bad-batch", "origin index")
-        body = bytes([1]) + sites[origin]
-        seq, pos = read_uvarint(data, pos)
-        stamp, pos = take(data, pos, 8)
-        body += mv.uvarint(seq) + stamp
-        dep_count, pos = read_uvarint(data, pos)
-        if dep_count > mv.MAX_DEPS:
-            raise Bad("bad-batch", "dep count")
-        body += mv.uvarint(dep_count)
-        for _ in range(dep_count):
-            s, pos = read_uvarint(data, pos)
-            if s >= n:
-                raise Bad("bad-batch", "dep site index")
-            dep_seq, pos = read_uvarint(data, pos)
+        origin, seq, stamp, deps, change_count, pos = read_header(data, pos, n)
+        body = bytes([1]) + sites[origin] + mv.uvarint(seq) + stamp + mv.uvarint(len(deps))
+        for s, dep_seq in deps:
             body += sites[s] + mv.uvarint(dep_seq)
-        change_count, pos = read_uvarint(data, pos)
-        if not 1 <= change_count <= mv.MAX_CHANGES:
-            raise Bad("bad-batch", "change count")
         body += mv.uvarint(change_count)
         for _ in range(change_count):
             kind, pos = take(data, pos, 1)

@@ -470,11 +470,23 @@ final class SyncSession: Sendable {
             return .page(synced, page.map { PageBlock(origin: $0.origin, seq: $0.seq, bytes: $0.bytes) })
         case .encode(let page, let batch):
             do {
-                let format = machine.withLockedValue { $0.changeSetFormat }
-                return .encoded(OutgoingBatch(try ChangeSet.encode(stored: page.map { ($0.origin, $0.seq, $0.bytes) }, batch: batch,
-                                                                   keys: [:], limits: context.limits, format: format)))
-            } catch {
+                let (format, peerHolds) = machine.withLockedValue { ($0.changeSetFormat, $0.peerHolds) }
+                var held: [UUID: Dot] = [:]
+                var parsed: [Block] = []
+                if format == .columnar {
+                    // Entities the peer already holds go by one of their changes (§2.3.3).
+                    parsed = try page.map { try Block(decoding: $0.bytes) }
+                    let ids = ColumnarChangeSet.entitiesToLookUp(parsed)
+                    held = try await store.run { try $0.heldChanges(for: ids, within: peerHolds) }
+                }
+                let encoded = format == .columnar
+                    ? try ChangeSet.encode(parsed, batch: batch, keys: [:], limits: context.limits, format: format, held: held)
+                    : try ChangeSet.encode(stored: page.map { ($0.origin, $0.seq, $0.bytes) }, batch: batch, keys: [:], limits: context.limits, format: format)
+                return .encoded(OutgoingBatch(encoded))
+            } catch let error as WireError {
                 return .encodeFailed(error)
+            } catch {
+                return .encodeFailed(WireError(.internal, "a batch could not be put together: \(error)"))
             }
         }
     }
@@ -578,7 +590,21 @@ final class SyncSession: Sendable {
     func prepare(_ raw: RawBatch, limits: WireLimits, ahead: Int) async -> Result<PreparedBatch, WireError> {
         let batch: BlockBatch
         let format = machine.withLockedValue { $0.changeSetFormat }
-        do { batch = try raw.decode(limits: limits, format: format) } catch { return .failure(error) }
+        do {
+            if format == .columnar {
+                // The held entities are looked up in the store between reading and putting together.
+                let parsed = try raw.parseColumnar(limits: limits)
+                let dots = parsed.heldChanges
+                let ids = dots.isEmpty ? [] : try await context.store.run { try $0.entityIDs(at: dots) }
+                batch = try raw.batch(of: try parsed.blocks(resolved: ids))
+            } else {
+                batch = try raw.decode(limits: limits, format: format)
+            }
+        } catch let error as WireError {
+            return .failure(error)
+        } catch {
+            return .failure(WireError(.internal, "the store could not look up the batch's held entities: \(error)"))
+        }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         // Keys come from the roster only (§2.6.1); a batch's `keys` member is ignored.
         let verified = await SignatureCheck.verifiedKeys(batch.blocks, keys: machine.withLockedValue { $0.keys },

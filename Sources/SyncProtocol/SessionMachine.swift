@@ -117,6 +117,14 @@ package struct SessionMachine: Sendable {
     package internal(set) var negotiatedProtocol: Int?
     /// How this session's `blocks` frames lay out their change sets, both ways: compact from protocol 3.
     package var changeSetFormat: ChangeSet.Format { ChangeSet.Format(protocolVersion: negotiatedProtocol ?? 1) }
+    /// What the peer is known to hold: its vector, what it acknowledged, and what it sent; less the
+    /// origins left out of the session, whose blocks may differ between the two sides. A columnar
+    /// batch names held entities only by changes within it (§2.3.3).
+    package var peerHolds: VersionVector {
+        var holds = peerVector
+        for site in excluded { holds[site] = 0 }
+        return holds
+    }
     /// The peer's hello, with the role the roster gives it once checked.
     package internal(set) var peer: Hello?
     /// TLS on the sites' keys proved, on this connection, the key the peer's hello names.

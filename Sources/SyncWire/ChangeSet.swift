@@ -22,11 +22,17 @@ public enum ChangeSet {
     public enum Format: Sendable, Equatable {
         /// Protocols 1 and 2: each block's bytes behind its length (§2.3).
         case plain
-        /// Protocol 3: site and entity ids once per batch (§2.3.1, ``CompactChangeSet``).
+        /// Protocols 3 and 4: site and entity ids once per batch (§2.3.1, ``CompactChangeSet``).
         case compact
+        /// Protocol 5: columns of like bytes, and held entities named by a change the receiver
+        /// holds (§2.3.3, ``ColumnarChangeSet``).
+        case columnar
 
         /// The format a session of the negotiated `protocolVersion` uses.
-        public init(protocolVersion: Int) { self = protocolVersion >= 3 ? .compact : .plain }
+        public init(protocolVersion: Int) { self = protocolVersion >= 5 ? .columnar : protocolVersion >= 3 ? .compact : .plain }
+
+        /// Whether the blocks are taken apart (compact or columnar), so a page may not all fit.
+        var takesApart: Bool { self != .plain }
     }
 
     /// zlib level used by senders. Level 1 deflates these batches almost as well as level 6 at a
@@ -47,9 +53,13 @@ public enum ChangeSet {
     /// rest in a later batch.
     /// - Throws: ``WireError`` `.tooLarge` if they exceed a batch's limits.
     public static func encode(_ blocks: [Block], batch: UInt64, keys: [SiteID: [UInt8]],
-                              level: Int32 = defaultLevel, limits: WireLimits = .standard, format: Format = .plain) throws(WireError) -> EncodedBatch {
-        guard format == .compact else {
+                              level: Int32 = defaultLevel, limits: WireLimits = .standard, format: Format = .plain,
+                              held: [UUID: Dot] = [:]) throws(WireError) -> EncodedBatch {
+        guard format.takesApart else {
             return try encode(stored: blocks.map { ($0.origin, $0.seq, $0.bytes) }, batch: batch, keys: keys, level: level, limits: limits)
+        }
+        func takeApart(_ blocks: [Block]) throws(WireError) -> [UInt8] {
+            format == .columnar ? try ColumnarChangeSet.encode(blocks, held: held) : try CompactChangeSet.encode(blocks)
         }
         let blockBytes = blocks.reduce(0) { $0 + $1.body.count + $1.signature.count }
         guard !blocks.isEmpty, blocks.count <= limits.maxBatchBlocks, blockBytes <= limits.maxBatchBytes else {
@@ -59,13 +69,13 @@ public enum ChangeSet {
         // page of such changes can come out longer than the page: send the first blocks that fit.
         let budget = min(limits.maxBatchBytes, maxCompactBytes)
         var sent = blocks[...]
-        var compact = try CompactChangeSet.encode(Array(sent))
+        var compact = try takeApart(Array(sent))
         while compact.count > budget {
             guard sent.count > 1 else {
                 throw WireError(.tooLarge, "a compact change set of \(compact.count) bytes is over the limit of \(budget)")
             }
             sent = blocks.prefix(max(1, min(sent.count - 1, sent.count * budget / compact.count)))
-            compact = try CompactChangeSet.encode(Array(sent))
+            compact = try takeApart(Array(sent))
         }
         var through = VersionVector()
         for block in sent { through[block.origin] = max(through[block.origin], block.seq) }
@@ -86,8 +96,9 @@ public enum ChangeSet {
     ///   first blocks may be encoded; ``EncodedBatch/through`` covers those.
     /// - Throws: ``WireError`` `.tooLarge` if they exceed a batch's limits.
     public static func encode(stored blocks: [(origin: SiteID, seq: UInt64, bytes: [UInt8])], batch: UInt64, keys: [SiteID: [UInt8]],
-                              level: Int32 = defaultLevel, limits: WireLimits = .standard, format: Format = .plain) throws(WireError) -> EncodedBatch {
-        if format == .compact {
+                              level: Int32 = defaultLevel, limits: WireLimits = .standard, format: Format = .plain,
+                              held: [UUID: Dot] = [:]) throws(WireError) -> EncodedBatch {
+        if format.takesApart {
             var parsed: [Block] = []
             parsed.reserveCapacity(blocks.count)
             for block in blocks {
@@ -95,7 +106,7 @@ public enum ChangeSet {
                     throw WireError(.internal, "a stored block of \(block.origin) seq \(block.seq) does not decode (\(error)); the store is damaged")
                 }
             }
-            return try encode(parsed, batch: batch, keys: keys, level: level, limits: limits, format: .compact)
+            return try encode(parsed, batch: batch, keys: keys, level: level, limits: limits, format: format, held: held)
         }
         var raw = ByteBuffer()
         raw.reserveCapacity(blocks.reduce(0) { $0 + $1.bytes.count + 3 })
@@ -143,19 +154,17 @@ public enum ChangeSet {
     ///
     /// `count` and `size` are checked against `limits` first (`Protocol/PROTOCOL.md` §2.3 steps 3
     /// and 4), as the frame header already was: `size` is how much the inflater sets aside.
+    /// - Parameter resolve: in the `.columnar` format, the entity id of each change given, as this
+    ///   node holds it (`nil` where it does not); without it the node holds none.
     public static func decode(base64 text: String, count: Int, size: Int,
-                              limits: WireLimits = .standard, format: Format = .plain) throws(WireError) -> [Block] {
-        guard count >= 1 else { throw WireError(.badField, "a batch holds at least 1 block, not \(count)") }
-        guard count <= limits.maxBatchBlocks else {
-            throw WireError(.tooLarge, "the batch holds \(count) blocks; the limit is \(limits.maxBatchBlocks)")
+                              limits: WireLimits = .standard, format: Format = .plain,
+                              resolve: ([Dot]) throws(WireError) -> [UUID?] = { $0.map { _ in nil } }) throws(WireError) -> [Block] {
+        var raw = try inflated(base64: text, count: count, size: size, limits: limits)
+        switch format {
+        case .compact: return try CompactChangeSet.decode(Array(raw.readableBytesView), count: count, limits: limits)
+        case .columnar: return try ColumnarChangeSet.decode(Array(raw.readableBytesView), count: count, limits: limits, resolve: resolve)
+        case .plain: break
         }
-        guard size >= 1 else { throw WireError(.badField, "a change set holds at least 1 byte, not \(size)") }
-        guard size <= limits.maxBatchBytes else {
-            throw WireError(.tooLarge, "the batch inflates to \(size) bytes; the limit is \(limits.maxBatchBytes)")
-        }
-        var compressed = try Self.base64(text)
-        var raw = try inflate(&compressed, size: size)
-        if format == .compact { return try CompactChangeSet.decode(Array(raw.readableBytesView), count: count, limits: limits) }
         var reader = ByteReader(Array(raw.readBytes(length: raw.readableBytes) ?? []))
         var blocks: [Block] = []
         blocks.reserveCapacity(count)
@@ -176,6 +185,28 @@ public enum ChangeSet {
             throw WireError(.badBatch, "the change set does not hold \(count) whole blocks and nothing else (\(error))")
         }
         return blocks
+    }
+
+    /// Reads a `.columnar` `data` member up to the look-up of its held entities (§2.3.3).
+    public static func parseColumnar(base64 text: String, count: Int, size: Int,
+                                     limits: WireLimits = .standard) throws(WireError) -> ColumnarChangeSet.Parsed {
+        let raw = try inflated(base64: text, count: count, size: size, limits: limits)
+        return try ColumnarChangeSet.parse(Array(raw.readableBytesView), count: count, limits: limits)
+    }
+
+    /// Steps 3, 4 and 7 to 10 of §2.3: `count` and `size` within `limits`, then base64, then zlib
+    /// inflated to exactly `size` bytes.
+    private static func inflated(base64 text: String, count: Int, size: Int, limits: WireLimits) throws(WireError) -> ByteBuffer {
+        guard count >= 1 else { throw WireError(.badField, "a batch holds at least 1 block, not \(count)") }
+        guard count <= limits.maxBatchBlocks else {
+            throw WireError(.tooLarge, "the batch holds \(count) blocks; the limit is \(limits.maxBatchBlocks)")
+        }
+        guard size >= 1 else { throw WireError(.badField, "a change set holds at least 1 byte, not \(size)") }
+        guard size <= limits.maxBatchBytes else {
+            throw WireError(.tooLarge, "the batch inflates to \(size) bytes; the limit is \(limits.maxBatchBytes)")
+        }
+        var compressed = try Self.base64(text)
+        return try inflate(&compressed, size: size)
     }
 
     /// How many bytes the base64 `text` stands for, counted without decoding it: three per four

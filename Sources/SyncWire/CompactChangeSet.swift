@@ -29,27 +29,12 @@ public enum CompactChangeSet {
     /// - Throws: ``WireError`` `.tooLarge` when the blocks name more sites or entities than a compact
     ///   change set may list (the caller sends fewer blocks per batch).
     public static func encode(_ blocks: [Block]) throws(WireError) -> [UInt8] {
-        var sites: [SiteID: Int] = [:], siteOrder: [SiteID] = []
+        var sites = SiteTable()
         var entities: [UUID: Int] = [:], entityOrder: [UUID] = []
-        func site(_ id: SiteID) -> Int {
-            if let index = sites[id] { return index }
-            sites[id] = siteOrder.count
-            siteOrder.append(id)
-            return siteOrder.count - 1
-        }
         var entries = ByteWriter()
         var previous: Int?
         for block in blocks {
-            entries.uvarint(UInt64(site(block.origin)))
-            entries.uvarint(block.seq)
-            entries.u64(block.hlc.rawValue)
-            let deps = block.deps.sorted
-            entries.uvarint(UInt64(deps.count))
-            for dep in deps {
-                entries.uvarint(UInt64(site(dep.site)))
-                entries.uvarint(dep.seq)
-            }
-            entries.uvarint(UInt64(block.changes.count))
+            sites.writeHeader(of: block, into: &entries)
             let body = block.body
             for (i, change) in block.changes.enumerated() {
                 let start = Int(block.changeOffsets[i])
@@ -72,13 +57,12 @@ public enum CompactChangeSet {
             }
             entries.bytes.append(contentsOf: block.signature)
         }
-        guard siteOrder.count <= maxSites, entityOrder.count <= maxEntities else {
-            throw WireError(.tooLarge, "the batch names \(siteOrder.count) sites and \(entityOrder.count) entities; a compact change set lists at most \(maxSites) and \(maxEntities)")
+        guard sites.order.count <= maxSites, entityOrder.count <= maxEntities else {
+            throw WireError(.tooLarge, "the batch names \(sites.order.count) sites and \(entityOrder.count) entities; a compact change set lists at most \(maxSites) and \(maxEntities)")
         }
         var out = ByteWriter()
-        out.bytes.reserveCapacity(entries.bytes.count + siteOrder.count * 12 + entityOrder.count * 16 + 8)
-        out.uvarint(UInt64(siteOrder.count))
-        for id in siteOrder { out.string(id.rawValue) }
+        out.bytes.reserveCapacity(entries.bytes.count + sites.order.count * 12 + entityOrder.count * 16 + 8)
+        sites.write(into: &out)
         out.uvarint(UInt64(entityOrder.count))
         for id in entityOrder { out.uuid(id) }
         out.bytes.append(contentsOf: entries.bytes)
@@ -97,17 +81,8 @@ public enum CompactChangeSet {
         }
         var r = CompactReader(bytes: ByteReader(bytes))
         func fail(_ detail: String) -> WireError { WireError(.badBatch, "compact change set: \(detail)") }
-        let siteCount = try r.uvarint("site count")
-        guard siteCount >= 1, siteCount <= UInt64(maxSites) else { throw fail("the site table lists \(siteCount) sites; 1 to \(maxSites) are allowed") }
-        var siteBytes: [[UInt8]] = []
-        var seenSites = Set<SiteID>()
-        for i in 0..<Int(siteCount) {
-            let id = try r.siteID("site \(i)")
-            guard seenSites.insert(id).inserted else { throw fail("site \(id) is listed twice") }
-            var w = ByteWriter()
-            w.string(id.rawValue)
-            siteBytes.append(w.bytes)
-        }
+        let siteBytes = try r.siteTable().encoded
+        let siteCount = UInt64(siteBytes.count)
         let entityCount = try r.uvarint("entity count")
         guard entityCount <= UInt64(maxEntities) else { throw fail("the entity table lists \(entityCount) ids; at most \(maxEntities) are allowed") }
         guard entityCount * 16 <= UInt64(r.bytes.remaining) else { throw fail("the entity table of \(entityCount) ids: truncated") }
@@ -190,16 +165,76 @@ public enum CompactChangeSet {
     }
 }
 
+/// The site table of a compact or columnar change set: each site once, in order of first use.
+struct SiteTable {
+    private(set) var index: [SiteID: Int] = [:]
+    private(set) var order: [SiteID] = []
+
+    /// The site's index, listing it first if it is new.
+    mutating func callAsFunction(_ id: SiteID) -> Int {
+        if let known = index[id] { return known }
+        index[id] = order.count
+        order.append(id)
+        return order.count - 1
+    }
+
+    /// Writes a block's origin, seq, stamp, deps and change count against the table (§2.3.1 and
+    /// §2.3.3 lay them out alike), listing the sites it names.
+    mutating func writeHeader(of block: Block, into w: inout ByteWriter) {
+        w.uvarint(UInt64(self(block.origin)))
+        w.uvarint(block.seq)
+        w.u64(block.hlc.rawValue)
+        let deps = block.deps.sorted
+        w.uvarint(UInt64(deps.count))
+        for dep in deps {
+            w.uvarint(UInt64(self(dep.site)))
+            w.uvarint(dep.seq)
+        }
+        w.uvarint(UInt64(block.changes.count))
+    }
+
+    /// The table itself: its count, then each site.
+    func write(into w: inout ByteWriter) {
+        w.uvarint(UInt64(order.count))
+        for id in order { w.string(id.rawValue) }
+    }
+}
+
 /// Reads a compact change set; a failure is `bad-batch` naming what was read and the section-1 code.
-private struct CompactReader {
+struct CompactReader {
     var bytes: ByteReader
+    /// What the failures call the change set.
+    var label = "compact change set"
 
     private func failed(_ what: () -> String, _ error: CodecError) -> WireError {
-        WireError(.badBatch, "compact change set: \(what()): \(error.code.rawValue)")
+        WireError(.badBatch, "\(label): \(what()): \(error.code.rawValue)")
+    }
+
+    /// Step 11a of both layouts: the site table, each site as its id and as the bytes a block holds.
+    mutating func siteTable() throws(WireError) -> (ids: [SiteID], encoded: [[UInt8]]) {
+        let count = try uvarint("site count")
+        guard count >= 1, count <= UInt64(CompactChangeSet.maxSites) else {
+            throw WireError(.badBatch, "\(label): the site table lists \(count) sites; 1 to \(CompactChangeSet.maxSites) are allowed")
+        }
+        var ids: [SiteID] = [], encoded: [[UInt8]] = []
+        var seen = Set<SiteID>()
+        for i in 0..<Int(count) {
+            let id = try siteID("site \(i)")
+            guard seen.insert(id).inserted else { throw WireError(.badBatch, "\(label): site \(id) is listed twice") }
+            var w = ByteWriter()
+            w.string(id.rawValue)
+            ids.append(id)
+            encoded.append(w.bytes)
+        }
+        return (ids, encoded)
     }
 
     mutating func uvarint(_ what: @autoclosure () -> String) throws(WireError) -> UInt64 {
         do { return try bytes.uvarint() } catch { throw failed(what, error) }
+    }
+
+    mutating func svarint(_ what: @autoclosure () -> String) throws(WireError) -> Int64 {
+        do { return try bytes.svarint() } catch { throw failed(what, error) }
     }
 
     mutating func u64(_ what: @autoclosure () -> String) throws(WireError) -> UInt64 {

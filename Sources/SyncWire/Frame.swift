@@ -390,8 +390,21 @@ public struct RawBatch: Sendable, Equatable {
     var data: String
 
     /// Decodes the payload (base64, zlib, blocks) and checks it against the header.
-    public func decode(limits: WireLimits = .standard, format: ChangeSet.Format = .plain) throws(WireError) -> BlockBatch {
-        let blocks = try ChangeSet.decode(base64: data, count: count, size: size, limits: limits, format: format)
+    /// - Parameter resolve: in the `.columnar` format, the entity id of each change given, as this
+    ///   node holds it (`nil` where it does not); without it the node holds none.
+    public func decode(limits: WireLimits = .standard, format: ChangeSet.Format = .plain,
+                       resolve: ([Dot]) throws(WireError) -> [UUID?] = { $0.map { _ in nil } }) throws(WireError) -> BlockBatch {
+        try batch(of: try ChangeSet.decode(base64: data, count: count, size: size, limits: limits, format: format, resolve: resolve))
+    }
+
+    /// Reads a `.columnar` payload up to the look-up of its held entities (``ColumnarChangeSet/Parsed/heldChanges``),
+    /// which the caller does in its store; ``batch(of:)`` then checks the blocks put back together.
+    public func parseColumnar(limits: WireLimits = .standard) throws(WireError) -> ColumnarChangeSet.Parsed {
+        try ChangeSet.parseColumnar(base64: data, count: count, size: size, limits: limits)
+    }
+
+    /// Checks decoded blocks against the header (stamp order, `keys`): the steps after the change set's own.
+    public func batch(of blocks: [Block]) throws(WireError) -> BlockBatch {
         for (earlier, later) in zip(blocks, blocks.dropFirst()) {
             guard (earlier.hlc, earlier.origin, earlier.seq) < (later.hlc, later.origin, later.seq) else {
                 throw WireError(.badBatch, "blocks must be in stamp order without repeats (\(later.origin) seq \(later.seq) follows \(earlier.origin) seq \(earlier.seq))")

@@ -78,10 +78,11 @@ public struct WireLimits: Sendable, Hashable {
 
 /// Versions this implementation speaks.
 public enum WireVersion {
-    /// Highest protocol version spoken: 4, protocol 3 without `auth` frames where TLS on the sites' keys
-    /// already proved them (`Protocol/PROTOCOL.md` §2.5). Protocol 3 is protocol 2 with compact change
-    /// sets (§2.3.1); protocol 2 is protocol 1's frames inside TLS with the sites' keys.
-    public static let protocolVersion = 4
+    /// Highest protocol version spoken: 5, protocol 4 with columnar change sets (`Protocol/PROTOCOL.md`
+    /// §2.3.3). Protocol 4 is protocol 3 without `auth` frames where TLS on the sites' keys already
+    /// proved them (§2.5); protocol 3 is protocol 2 with compact change sets (§2.3.1); protocol 2 is
+    /// protocol 1's frames inside TLS with the sites' keys.
+    public static let protocolVersion = 5
     /// Lowest protocol version spoken.
     public static let minProtocolVersion = 1
     /// The block encoding schema written and read (`Protocol/PROTOCOL.md` §1).

@@ -81,14 +81,14 @@ import TicketModel
         #expect(!dialer.isOpen && !acceptor.isOpen && !acceptor.isAuthenticated)
     }
 
-    /// Plain transport naming protocol 4: auth is still required, and only for listed sites.
+    /// Plain transport naming protocol 4 or later: auth is still required, and only for listed sites.
     @Test func plainV4StillNeedsAuth() {
         let plain = SessionMachine.Transport(kind: .plain, peerKey: nil)
         var m = makeMachine(hub, slots: .init(members: 4, perSite: 2), plainSites: [branch])
         _ = m.start(roster: 1, restored: nil, at: t0)
         _ = m.receive(.frame(.hello(makeHello(branch))), at: now)
         let out = m.receive(membership(transport: plain), at: now)
-        #expect(m.negotiatedProtocol == 4 && !m.keyProvedByTLS && m.phase == .awaitAuth && !m.isAuthenticated)
+        #expect(m.negotiatedProtocol == WireVersion.protocolVersion && !m.keyProvedByTLS && m.phase == .awaitAuth && !m.isAuthenticated)
         guard case .auth? = out.frames.first else { Issue.record("\(out)"); return }
         var unlisted = makeMachine(hub, slots: .init(members: 4, perSite: 2), plainSites: [])
         #expect(answer(&unlisted, makeHello(branch), plain).failures == [.tlsRequired])

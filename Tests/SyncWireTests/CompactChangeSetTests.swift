@@ -134,7 +134,8 @@ import TicketModel
         #expect(ChangeSet.Format(protocolVersion: 2) == .plain)
         #expect(ChangeSet.Format(protocolVersion: 3) == .compact)
         #expect(ChangeSet.Format(protocolVersion: 4) == .compact)
-        #expect(WireVersion.protocolVersion == 4 && WireVersion.minProtocolVersion == 1)
+        #expect(ChangeSet.Format(protocolVersion: 5) == .columnar)
+        #expect(WireVersion.protocolVersion == 5 && WireVersion.minProtocolVersion == 1)
     }
 
     @Test func decodesAndEncodesTheValidVectors() throws {
