@@ -26,6 +26,7 @@ MAX_SITES = 8192
 MAX_ENTITIES = 4096 * 256
 MAX_BATCH_BYTES = 4194304
 SIGNATURE = 64
+MAX_HELD_BLOCKS = 4096
 FIELD_OPS = {2, 3, 4}  # set, add, remove: a field or set byte follows the op
 
 
@@ -269,39 +270,43 @@ def decode_columnar(data, count, holds=(), max_batch_bytes=MAX_BATCH_BYTES):
     if len(data) - pos != count * SIGNATURE:
         raise Bad("bad-batch", "signatures")
     signatures = data[pos:]
-    # 11j
+    # 11j: sizes first, with 16 bytes for every entity: nothing is looked up for an oversized batch.
+    def put_together(entity_of):
+        blocks, change = [], 0
+        for b, (origin, block_seq, stamp, deps, change_count) in enumerate(headers):
+            body = bytes([1]) + mv.site(sites[origin]) + mv.uvarint(block_seq) + stamp + mv.uvarint(len(deps))
+            for s, dep_seq in deps:
+                body += mv.site(sites[s]) + mv.uvarint(dep_seq)
+            body += mv.uvarint(change_count)
+            for _ in range(change_count):
+                body += bytes([kinds[change]]) + entity_of(numbers[change]) + bytes([ops[change]])
+                if ops[change] in FIELD_OPS:
+                    body += bytes([fields[change]])
+                body += payloads[change]
+                change += 1
+            blocks.append(body + signatures[b * SIGNATURE:(b + 1) * SIGNATURE])
+        return blocks
+
+    total = 0
+    for block in put_together(lambda number: bytes(16)):
+        if len(block) > mv.MAX_BLOCK_BYTES:
+            raise Bad("bad-batch", "block over 1 MiB")
+        total += len(block)
+        if total > max_batch_bytes:
+            raise Bad("too-large", "blocks over maxBatchBytes")
+    # 11k
+    used = sorted(number - id_count for number in set(numbers) if number >= id_count)
+    if len({held[entry][:2] for entry in used}) > MAX_HELD_BLOCKS:
+        raise Bad("bad-batch", "held changes in too many blocks")
     resolved = {}
-    for number in sorted(set(numbers)):
-        if number < id_count:
-            continue
-        origin, seq, index = held[number - id_count]
+    for entry in used:
+        origin, seq, index = held[entry]
         block = held_blocks.get((origin, seq))
         found = change_entities(block) if block is not None else []
         if index >= len(found):
             raise Bad("bad-batch", "held entity not held")
-        resolved[number] = found[index]
-    # 11k
-    blocks, change, total = [], 0, 0
-    for b, (origin, block_seq, stamp, deps, change_count) in enumerate(headers):
-        body = bytes([1]) + mv.site(sites[origin]) + mv.uvarint(block_seq) + stamp + mv.uvarint(len(deps))
-        for s, dep_seq in deps:
-            body += mv.site(sites[s]) + mv.uvarint(dep_seq)
-        body += mv.uvarint(change_count)
-        for _ in range(change_count):
-            number = numbers[change]
-            body += bytes([kinds[change]]) + (ids[number] if number < id_count else resolved[number]) + bytes([ops[change]])
-            if ops[change] in FIELD_OPS:
-                body += bytes([fields[change]])
-            body += payloads[change]
-            change += 1
-            if len(body) + SIGNATURE > mv.MAX_BLOCK_BYTES:
-                raise Bad("bad-batch", "block over 1 MiB")
-        block = body + signatures[b * SIGNATURE:(b + 1) * SIGNATURE]
-        total += len(block)
-        if total > max_batch_bytes:
-            raise Bad("too-large", "blocks over maxBatchBytes")
-        blocks.append(block)
-    return blocks
+        resolved[id_count + entry] = found[index]
+    return put_together(lambda number: ids[number] if number < id_count else resolved[number])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -422,18 +427,38 @@ add_invalid("trailing-byte", "One byte after the signatures.", one + b"\x00", 1,
 add_invalid("count-too-high", "The frame's count says 2 blocks; the change set holds 1.", one, 2, "bad-batch")
 add_invalid("non-canonical-varint", "The site count written as 81 00 (1 in two bytes).", b"\x81\x00" + one[1:], 1, "bad-batch")
 add_invalid("held-block-not-held", "A valid change set naming tickets A and B by changes of north 1 and 2, given to a receiver "
-            "that holds only north 1 (step 11j).", held_two, 2, "bad-batch", [north1])
+            "that holds only north 1 (step 11k).", held_two, 2, "bad-batch", [north1])
 add_invalid("held-change-not-there", "south 1 naming ticket A by north 1 change 5 (ticket B by id), to a receiver that holds "
-            "north 1, whose changes are 0 … 4 (step 11j).", encode_columnar([south1], {A: ("north", 1, 5)}), 1, "bad-batch", [north1])
+            "north 1, whose changes are 0 … 4 (step 11k).", encode_columnar([south1], {A: ("north", 1, 5)}), 1, "bad-batch", [north1])
 add_invalid("block-bad-status", "Put back together, the block does not decode: the status is the text \"nwe\", not a status "
             "(section 1: invalidValue).", one.replace(bytes([1, 3]) + b"new", bytes([1, 3]) + b"nwe"), 1, "bad-batch")
+
+
+
+def held_in_many_blocks(n):
+    """Blocks of one origin whose changes use `n` held entities, each named by a change in a block of
+    its own (north seq 1 … n, change 0); the receiver holds none of them."""
+    tickets = ["01955f3a-0b4c-7d2e-9f10-%012d" % (100000 + i) for i in range(n)]
+    blocks = []
+    for b in range((n + 255) // 256):
+        part = tickets[b * 256:(b + 1) * 256]
+        blocks.append(Block("south", b + 1, cv.H + b, {"south": b} if b else {},
+                            [mv.set_(t, "deleted", ("flag", True)) for t in part], key=mv.OTHER_KEY))
+    held = {mv.uuid(t): ("north", i + 1, 0) for i, t in enumerate(tickets)}
+    return blocks, encode_columnar(blocks, held)
+
+
+wide_held_blocks, wide_held = held_in_many_blocks(4097)
+add_invalid("held-in-4097-blocks", "%d blocks whose 4097 changes each use a held entity named in a block of its own: more than "
+            "the 4096 blocks one batch may make a receiver look up (step 11k, refused before any look-up)." % len(wide_held_blocks),
+            wide_held, len(wide_held_blocks), "bad-batch")
 
 many, many_bytes = cv.many_small_changes(MAX_BATCH_BYTES)
 many_columnar = encode_columnar(many)
 assert len(many_columnar) <= MAX_BATCH_BYTES < many_bytes and len(many) <= 4096, (len(many_columnar), many_bytes)
 add_invalid("blocks-over-max-batch-bytes",
             "%d blocks of 256 short notes on one ticket: %d bytes put back together, over the 4 194 304 of maxBatchBytes, "
-            "from a columnar change set of %d bytes, under it (step 11k, not step 4)." % (len(many), many_bytes, len(many_columnar)),
+            "from a columnar change set of %d bytes, under it (step 11j, not step 4)." % (len(many), many_bytes, len(many_columnar)),
             many_columnar, len(many), "too-large")
 
 

@@ -438,11 +438,11 @@ final class SyncSession: Sendable {
             let (vector, heads) = try await store.run { try $0.vectorAndHeads() }
             return .vectorAndHeads(vector, heads)
         case .opening(let heads):
-            var evidence: [Block] = []
-            if let heads { evidence = try await store.run { try $0.mismatchedHeads(heads) } }
+            var (evidence, matched): ([Block], Set<SiteID>) = ([], [])
+            if let heads { (evidence, matched) = try await store.run { try $0.comparedHeads(heads) } }
             let isCopy = try await store.run { try $0.copiedStoreRefusal() } != nil
             let (vector, keys) = try await store.run { try ($0.vector(), $0.siteKeys()) }
-            return .opening(SessionMachine.Opening(evidence: evidence, isCopy: isCopy, vector: vector, keys: keys))
+            return .opening(SessionMachine.Opening(evidence: evidence, isCopy: isCopy, vector: vector, keys: keys, matchedHeads: matched))
         case .recordFork(let block, let peer, let now):
             let address = address
             switch try await store.run({ try $0.recordFork(block, peer: peer, address: address, now: now) }) {

@@ -31,6 +31,7 @@ extension SessionMachine {
             probedAt = nil
             // The payload is decoded only after the handshake, and only in order.
             guard phase == .open, number == nextBatch else { return held(event) ?? refuseBatch(number) }
+            peerPastOpen = true
             nextBatch += 1
             batchesPending += 1
             return [.prepareBatch]
@@ -155,6 +156,7 @@ extension SessionMachine {
                 return
             }
             acked = ack.batch
+            peerPastOpen = true
             inFlight = max(0, inFlight - 1)
             peerVector = peerVector.merging(ack.vector)
             has = has.merging(ack.vector)
@@ -414,6 +416,8 @@ extension SessionMachine {
         keys = opening.keys
         openEpoch = moment.restoreEpoch
         peerVector = vector
+        peerOpenVector = vector
+        matchedHeads = opening.matchedHeads
         // A left-out origin is never sent: the peer "has" all of it.
         has = vector.merging(VersionVector(Dictionary(uniqueKeysWithValues: excluded.map { ($0, Self.excludedSeq) })))
         tally.toSend = vector.lacking(from: opening.vector)
@@ -432,6 +436,7 @@ extension SessionMachine {
 
     private mutating func synced(_ vector: VersionVector, awaiting: [SiteID]?, at moment: Moment, into out: inout [Action]) {
         peerSynced = true
+        peerPastOpen = true
         peerVector = peerVector.merging(vector)
         has = has.merging(vector)
         // Every batch the peer sent before `synced` is applied (frames are handled in order), so this
@@ -492,6 +497,7 @@ extension SessionMachine {
     private mutating func applied(_ batch: BlockBatch, _ result: Applied, into out: inout [Action]) {
         keys = result.keys
         peerVector = peerVector.merging(Self.through(batch.blocks))
+        receivedThrough = receivedThrough.merging(Self.through(batch.blocks))
         isDirty = true
         tally.receivedBlocks += batch.blocks.count
         tally.applied += result.applied

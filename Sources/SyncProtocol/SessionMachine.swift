@@ -117,11 +117,16 @@ package struct SessionMachine: Sendable {
     package internal(set) var negotiatedProtocol: Int?
     /// How this session's `blocks` frames lay out their change sets, both ways: compact from protocol 3.
     package var changeSetFormat: ChangeSet.Format { ChangeSet.Format(protocolVersion: negotiatedProtocol ?? 1) }
-    /// What the peer is known to hold: its vector, what it acknowledged, and what it sent; less the
-    /// origins left out of the session, whose blocks may differ between the two sides. A columnar
-    /// batch names held entities only by changes within it (§2.3.3).
+    /// Where a columnar batch may name held entities (§2.3.3): blocks the peer holds in the same
+    /// version as this store. From the peer's vector, an origin whose head this store holds with the
+    /// same hash, and every origin once the peer has written a frame after its open (`blocks`, `ack`
+    /// or `synced`: any `fork` it found in this store's heads came before); and every block the peer
+    /// sent. Never an origin left out of the session.
     package var peerHolds: VersionVector {
-        var holds = peerVector
+        var holds = receivedThrough
+        for (site, seq) in peerOpenVector.entries where peerPastOpen || matchedHeads.contains(site) {
+            holds[site] = max(holds[site], seq)
+        }
         for site in excluded { holds[site] = 0 }
         return holds
     }
@@ -146,6 +151,15 @@ package struct SessionMachine: Sendable {
 
     /// Announced, acknowledged or received: what the peer certainly holds.
     var peerVector = VersionVector()
+    /// The peer's vector as it opened the session, and the origins whose heads in it this store
+    /// holds with the same hash (``peerHolds``).
+    var peerOpenVector = VersionVector()
+    var matchedHeads: Set<SiteID> = []
+    /// Whether the peer has written `blocks`, `ack` or `synced`: it has read this side's vector, and
+    /// sent every `fork` it found in it.
+    var peerPastOpen = false
+    /// The highest seq per origin of the blocks the peer sent in this session.
+    var receivedThrough = VersionVector()
     /// `peerVector` plus every block sent in this session: never send these again.
     var has = VersionVector()
     /// The highest seq per origin sent in this session.
@@ -338,8 +352,11 @@ extension SessionMachine {
         package var isCopy: Bool
         package var vector: VersionVector
         package var keys: [SiteID: [UInt8]]
-        package init(evidence: [Block] = [], isCopy: Bool = false, vector: VersionVector, keys: [SiteID: [UInt8]]) {
-            (self.evidence, self.isCopy, self.vector, self.keys) = (evidence, isCopy, vector, keys)
+        /// The origins whose head in the peer's vector this store holds with the same hash.
+        package var matchedHeads: Set<SiteID>
+        package init(evidence: [Block] = [], isCopy: Bool = false, vector: VersionVector, keys: [SiteID: [UInt8]],
+                     matchedHeads: Set<SiteID> = []) {
+            (self.evidence, self.isCopy, self.vector, self.keys, self.matchedHeads) = (evidence, isCopy, vector, keys, matchedHeads)
         }
     }
 

@@ -19,6 +19,9 @@ public enum ColumnarChangeSet {
     public static let maxSites = CompactChangeSet.maxSites
     /// Most entities one columnar change set may list, by id and by held change together.
     public static let maxEntities = CompactChangeSet.maxEntities
+    /// Most distinct blocks the held changes a columnar change set uses may lie in: what one batch
+    /// can make a receiver read from its log.
+    public static let maxHeldBlocks = 4096
 
     // MARK: Writing
 
@@ -143,10 +146,11 @@ public enum ColumnarChangeSet {
         let kinds: [UInt8]
         let ops: [UInt8]
         let fields: [UInt8]
-        let numbers: [Int]
-        let payloads: [ArraySlice<UInt8>]
-        let signatures: ArraySlice<UInt8>
-        let maxBatchBytes: Int
+        let numbers: [UInt32]
+        /// Where each change's payload stands in `source`.
+        let payloads: [Range<UInt32>]
+        let source: [UInt8]
+        let signatures: Range<Int>
 
         struct Header: Sendable {
             var origin: Int, seq: UInt64, hlc: UInt64, deps: [(site: Int, seq: UInt64)], changes: Int
@@ -176,9 +180,8 @@ public enum ColumnarChangeSet {
             var blocks: [Block] = []
             blocks.reserveCapacity(count)
             var body = ByteWriter()
-            var change = 0, total = 0
+            var change = 0
             for (index, header) in headers.enumerated() {
-                func fail(_ detail: String) -> WireError { WireError(.badBatch, "columnar change set: block \(index + 1) of \(count): \(detail)") }
                 body.bytes.removeAll(keepingCapacity: true)
                 body.u8(BlockLimits.encodingVersion)
                 body.raw(siteBytes[header.origin])
@@ -192,22 +195,17 @@ public enum ColumnarChangeSet {
                 body.uvarint(UInt64(header.changes))
                 for _ in 0..<header.changes {
                     body.u8(kinds[change])
-                    let n = numbers[change]
+                    let n = Int(numbers[change])
                     body.raw(n < ids.count ? ids[n] : heldIDs[n]!)
                     body.u8(ops[change])
                     if hasField(ops[change]) { body.u8(fields[change]) }
-                    body.bytes.append(contentsOf: payloads[change])
+                    let payload = payloads[change]
+                    body.bytes.append(contentsOf: source[Int(payload.lowerBound)..<Int(payload.upperBound)])
                     change += 1
-                    guard body.bytes.count + BlockLimits.signatureBytes <= BlockLimits.maxBlockBytes else {
-                        throw fail("tooLarge: the block is over \(BlockLimits.maxBlockBytes) bytes")
-                    }
                 }
-                let signature = signatures.dropFirst(index * BlockLimits.signatureBytes).prefix(BlockLimits.signatureBytes)
-                body.bytes.append(contentsOf: signature)
-                total += body.bytes.count
-                guard total <= maxBatchBytes else {
-                    throw WireError(.tooLarge, "the blocks of the columnar change set come to more than \(maxBatchBytes) bytes")
-                }
+                // Sizes were checked whole before any look-up (step 11j).
+                let signature = signatures.lowerBound + index * BlockLimits.signatureBytes
+                body.bytes.append(contentsOf: source[signature..<signature + BlockLimits.signatureBytes])
                 do { blocks.append(try Block(decoding: body.bytes)) } catch {
                     throw WireError(.badBatch, "block \(index + 1) of \(count): \(error.code.rawValue): \(error.detail)")
                 }
@@ -302,18 +300,18 @@ public enum ColumnarChangeSet {
         // 11g: entity numbers, most significant plane first.
         let width = planeCount(entityCount)
         guard width * changeCount <= r.bytes.remaining else { throw fail("the \(width) entity planes of \(changeCount) changes: truncated") }
-        var numbers = [Int](repeating: 0, count: changeCount)
+        var numbers = [UInt32](repeating: 0, count: changeCount)
         for _ in 0..<width {
             let plane = try r.take(changeCount, "entity plane")
-            for (i, byte) in zip(numbers.indices, plane) { numbers[i] = numbers[i] << 8 | Int(byte) }
+            for (i, byte) in zip(numbers.indices, plane) { numbers[i] = numbers[i] << 8 | UInt32(byte) }
         }
         var usedHeld = Set<Int>()
         for (i, n) in numbers.enumerated() {
             guard n < entityCount else { throw fail("change \(i + 1): entity \(n) is outside the tables' \(entityCount) entities") }
-            if n >= ids.count { usedHeld.insert(n - ids.count) }
+            if n >= ids.count { usedHeld.insert(Int(n) - ids.count) }
         }
         // 11h: payloads, grouped by operation and field, each as long as section 1.5 reads it.
-        var payloads = [ArraySlice<UInt8>](repeating: [], count: changeCount)
+        var payloads = [Range<UInt32>](repeating: 0..<0, count: changeCount)
         let order = ops.indices.sorted { (ops[$0], fields[$0], $0) < (ops[$1], fields[$1], $1) }
         for change in order {
             let start = r.bytes.offset
@@ -321,14 +319,46 @@ public enum ColumnarChangeSet {
                 throw fail("change \(change + 1), payload: \(error.code.rawValue)")
             }
             guard r.bytes.offset - start <= BlockLimits.maxBlockBytes else { throw fail("change \(change + 1): a payload over \(BlockLimits.maxBlockBytes) bytes") }
-            payloads[change] = bytes[start..<r.bytes.offset]
+            payloads[change] = UInt32(start)..<UInt32(r.bytes.offset)
         }
         // 11i: signatures, then nothing more (step 12).
-        let signatures = try r.take(count * BlockLimits.signatureBytes, "signatures")
+        let signatureStart = r.bytes.offset
+        _ = try r.take(count * BlockLimits.signatureBytes, "signatures")
         guard r.bytes.isAtEnd else { throw fail("\(r.bytes.remaining) bytes follow the signatures") }
+        // 11j: the blocks put back together, sized before anything is looked up (an id is 16 bytes
+        // whichever table gives it).
+        var total = 0, change = 0
+        for (index, header) in headers.enumerated() {
+            var size = 1 + siteBytes[header.origin].count + uvarintLength(header.seq) + 8 + uvarintLength(UInt64(header.deps.count))
+            for dep in header.deps { size += siteBytes[dep.site].count + uvarintLength(dep.seq) }
+            size += uvarintLength(UInt64(header.changes)) + BlockLimits.signatureBytes
+            for _ in 0..<header.changes {
+                size += 18 + (hasField(ops[change]) ? 1 : 0) + payloads[change].count
+                change += 1
+            }
+            guard size <= BlockLimits.maxBlockBytes else {
+                throw fail("block \(index + 1) of \(count): put back together it is \(size) bytes; a block is at most \(BlockLimits.maxBlockBytes)")
+            }
+            total += size
+            guard total <= limits.maxBatchBytes else {
+                throw WireError(.tooLarge, "the blocks of the columnar change set come to more than \(limits.maxBatchBytes) bytes")
+            }
+        }
+        // 11k, before any look-up: the held changes the blocks use lie in at most maxHeldBlocks blocks.
+        var heldBlocks = Set<HeldBlock>()
+        for entry in usedHeld { heldBlocks.insert(HeldBlock(origin: held[entry].origin, seq: held[entry].seq)) }
+        guard heldBlocks.count <= maxHeldBlocks else {
+            throw fail("the held entities the changes use lie in \(heldBlocks.count) blocks; at most \(maxHeldBlocks) may be named")
+        }
         return Parsed(count: count, held: held, usedHeld: usedHeld.sorted(), siteBytes: siteBytes, ids: ids, headers: headers, kinds: kinds,
-                      ops: ops, fields: fields, numbers: numbers, payloads: payloads, signatures: signatures, maxBatchBytes: limits.maxBatchBytes)
+                      ops: ops, fields: fields, numbers: numbers, payloads: payloads, source: bytes,
+                      signatures: signatureStart..<signatureStart + count * BlockLimits.signatureBytes)
     }
+
+    private struct HeldBlock: Hashable { var origin: SiteID, seq: UInt64 }
+
+    /// The length of `value` as a uvarint (§1.1).
+    static func uvarintLength(_ value: UInt64) -> Int { max(1, (64 - value.leadingZeroBitCount + 6) / 7) }
 
     /// Reads and decodes, looking held entities up with `resolve` (the entity id of each change
     /// given, or `nil` where the receiver does not hold it).

@@ -45,15 +45,25 @@ extension TicketDatabase {
     /// entry is not compared (the peer compares this store's head). Nothing is recorded: a head is a
     /// claim, and only a block signed by its origin's key is proof (``recordFork(_:peer:address:now:)``).
     public func mismatchedHeads(_ theirs: [SiteID: Head]) throws -> [Block] {
+        try comparedHeads(theirs).mismatched
+    }
+
+    /// A peer's heads against this store: ``mismatchedHeads(_:)``, and the origins whose head this
+    /// store holds with the same hash (a columnar batch names held entities in those, §2.3.3).
+    public func comparedHeads(_ theirs: [SiteID: Head]) throws -> (mismatched: [Block], matched: Set<SiteID>) {
         try writer.read { db in
             var out: [Block] = []
+            var matched = Set<SiteID>()
             for (origin, head) in theirs.sorted(by: { $0.key < $1.key }) where head.seq > 0 {
                 guard let row = try Row.fetchOne(db, sql: "SELECT hash, bytes FROM block WHERE origin = ? AND seq = ?",
                                                  arguments: [origin.rawValue, Int64(clamping: head.seq)]) else { continue }
-                guard [UInt8](row["hash"] as Data) != head.hash else { continue }
+                guard [UInt8](row["hash"] as Data) != head.hash else {
+                    matched.insert(origin)
+                    continue
+                }
                 out.append(try Self.decodeStored(row["bytes"]))
             }
-            return out
+            return (out, matched)
         }
     }
 

@@ -18,7 +18,9 @@ extension TicketDatabase {
             for (site, removal) in try Self.removedMembers(db) where within[site] > removal.limit { within[site] = removal.limit }
             var found: [UUID: Dot] = [:]
             var origins: [String: SiteID] = [:]
-            let statement = try db.cachedStatement(sql: "SELECT origin, seq, offsets FROM blockEntity WHERE entity = ? ORDER BY origin, seq")
+            // The first rows only: an entity with a long history in origins the peer lacks is sent by
+            // its id rather than scanned again for every batch.
+            let statement = try db.cachedStatement(sql: "SELECT origin, seq, offsets FROM blockEntity WHERE entity = ? ORDER BY origin, seq LIMIT 16")
             for id in ids where found[id] == nil {
                 let rows = try Row.fetchCursor(statement, arguments: [id.lowercaseText])
                 while let row = try rows.next() {
@@ -44,16 +46,17 @@ extension TicketDatabase {
     public func entityIDs(at dots: [Dot]) throws -> [UUID?] {
         guard !dots.isEmpty else { return [] }
         return try writer.read { db in
-            var blocks: [String: Block?] = [:]
+            // Each block is read once, and only its changes' entity ids are kept.
+            var entities: [String: [UUID]] = [:]
             let statement = try db.cachedStatement(sql: "SELECT bytes FROM block WHERE origin = ? AND seq = ?")
             return try dots.map { dot -> UUID? in
                 let key = "\(dot.origin.rawValue) \(dot.seq)"
-                if blocks[key] == nil {
+                if entities[key] == nil {
                     let bytes = try Data.fetchOne(statement, arguments: [dot.origin.rawValue, Int64(dot.seq)])
-                    blocks[key] = try bytes.map { try Block(decoding: [UInt8]($0)) }
+                    entities[key] = try bytes.map { try Block(decoding: [UInt8]($0)).changes.map(\.entity.id) } ?? []
                 }
-                guard let block = blocks[key] ?? nil, Int(dot.index) < block.changes.count else { return nil }
-                return block.changes[Int(dot.index)].entity.id
+                guard let ids = entities[key], Int(dot.index) < ids.count else { return nil }
+                return ids[Int(dot.index)]
             }
         }
     }
