@@ -35,6 +35,13 @@ let package = Package(
                 .product(name: "TicketModel", package: "tierline"),
             ]),
         .executableTarget(
+            name: "FuzzColumnar",
+            dependencies: [
+                "FuzzSupport",
+                .product(name: "SyncWire", package: "tierline"),
+                .product(name: "TicketModel", package: "tierline"),
+            ]),
+        .executableTarget(
             name: "FuzzBlock",
             dependencies: [
                 "FuzzSupport",

@@ -4,7 +4,7 @@
 #
 #   Fuzz/run.sh [SECONDS_PER_TARGET]
 #
-# FUZZ_TARGETS   targets to run (default: FuzzFrame FuzzChangeSet FuzzBlock)
+# FUZZ_TARGETS   targets to run (default: FuzzFrame FuzzChangeSet FuzzColumnar FuzzBlock)
 # FUZZ_WORK      where seeds, corpora, crash artifacts and logs go (default: Fuzz/work, gitignored)
 # FUZZ_SANITIZE  sanitizers to build with (default: fuzzer,address)
 # FUZZ_ARGS      extra libFuzzer flags, e.g. "-seed=1 -detect_leaks=0"
@@ -16,7 +16,7 @@ seconds=${1:-600}
 export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}
 here=$(cd "$(dirname "$0")" && pwd)
 work=${FUZZ_WORK:-$here/work}
-read -r -a targets <<< "${FUZZ_TARGETS:-FuzzFrame FuzzChangeSet FuzzBlock}"
+read -r -a targets <<< "${FUZZ_TARGETS:-FuzzFrame FuzzChangeSet FuzzColumnar FuzzBlock}"
 read -r -a extra <<< "${FUZZ_ARGS:-}"
 build=(swift build -c release --package-path "$here" --scratch-path "$here/.build"
        -Xswiftc "-sanitize=${FUZZ_SANITIZE:-fuzzer,address}" -Xswiftc -parse-as-library)

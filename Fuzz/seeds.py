@@ -6,6 +6,7 @@
 OUT_DIR/FuzzFrame      every line of frames.json (valid and invalid), one file each
 OUT_DIR/FuzzChangeSet  the payload of every blocks frame, in the harness's layout (FuzzChangeSet.swift)
 OUT_DIR/FuzzBlock      every block of blocks.json and every block inside a blocks frame
+OUT_DIR/FuzzColumnar   every columnar change set of columnar.json, in the harness's layout (FuzzColumnar.swift)
 OUT_DIR/FuzzChangeSet also gets single-block change sets made from blocks.json, and every target
 the files of Protocol/vectors/regressions/ meant for its decoder.
 
@@ -130,7 +131,19 @@ def main(out):
             else:
                 write(change_dir, name, change_set_seed(TEXT, vector["count"], vector["size"], content))
 
-    for directory in (frame_dir, change_dir, block_dir):
+    # FuzzColumnar: every columnar change set of columnar.json, as the receiver holding everything
+    # (flag 1) and as one holding nothing (flag 0).
+    columnar_dir = os.path.join(out, "FuzzColumnar")
+    with open(os.path.join(VECTORS, "columnar.json")) as f:
+        columnar = json.load(f)
+    for vector in columnar["valid"] + columnar["invalid"]:
+        if "columnar" not in vector:
+            continue
+        raw = bytes.fromhex(vector["columnar"])
+        for flags in (0, 1):
+            write(columnar_dir, vector["name"], struct.pack(">H", vector["count"] & 0xFFFF) + bytes([flags]) + raw)
+
+    for directory in (frame_dir, change_dir, block_dir, columnar_dir):
         print(f"{os.path.basename(directory)}: {len(os.listdir(directory))} seeds")
 
 
