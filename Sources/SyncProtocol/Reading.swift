@@ -31,7 +31,6 @@ extension SessionMachine {
             probedAt = nil
             // The payload is decoded only after the handshake, and only in order.
             guard phase == .open, number == nextBatch else { return held(event) ?? refuseBatch(number) }
-            peerPastOpen = true
             nextBatch += 1
             batchesPending += 1
             return [.prepareBatch]
@@ -132,7 +131,7 @@ extension SessionMachine {
             reading = .liveRoster
             out.append(.ask(.adoptRoster(document: document, signature: signature)))
         case (_, .auth) where keyProvedByTLS:
-            fail(WireError(.unexpectedFrame, "an auth frame is not part of a protocol-4 session over TLS on the sites' keys: the TLS handshake proved the key (§2.5)"), into: &out)
+            fail(WireError(.unexpectedFrame, "an auth frame is not part of a session of protocol 4 or later over TLS on the sites' keys: the TLS handshake proved the key (§2.5)"), into: &out)
         case (.awaitAuth, .auth(let signature)):
             guard let peer, SessionAuth.verify(signature: signature, own: configuration.hello, peer: peer) else {
                 fail(WireError(.authFailed, "the peer's auth signature does not verify under the key in its hello"), into: &out)
@@ -436,7 +435,6 @@ extension SessionMachine {
 
     private mutating func synced(_ vector: VersionVector, awaiting: [SiteID]?, at moment: Moment, into out: inout [Action]) {
         peerSynced = true
-        peerPastOpen = true
         peerVector = peerVector.merging(vector)
         has = has.merging(vector)
         // Every batch the peer sent before `synced` is applied (frames are handled in order), so this
@@ -497,7 +495,9 @@ extension SessionMachine {
     private mutating func applied(_ batch: BlockBatch, _ result: Applied, into out: inout [Action]) {
         keys = result.keys
         peerVector = peerVector.merging(Self.through(batch.blocks))
-        receivedThrough = receivedThrough.merging(Self.through(batch.blocks))
+        // Only a batch the store took whole: a refused block may be one this store holds in another
+        // version (an equivocation), and a held-back one is not in the store yet.
+        if result.refused.isEmpty && result.held == 0 { receivedThrough = receivedThrough.merging(Self.through(batch.blocks)) }
         isDirty = true
         tally.receivedBlocks += batch.blocks.count
         tally.applied += result.applied

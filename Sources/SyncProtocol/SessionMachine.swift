@@ -23,7 +23,7 @@ import TicketModel
 /// // [.ask(.membership)]: the caller reads the roster and answers
 /// actions = machine.receive(.answer(.membership(facts)), at: Moment(now: now))
 /// // [.send(.auth(signature: …))] below protocol 4 or without TLS on the sites' keys;
-/// // in protocol 4 over that TLS, [.ask(.vectorAndHeads)] (no auth, §2.5)
+/// // from protocol 4 on over that TLS, [.ask(.vectorAndHeads)] (no auth, §2.5)
 /// ```
 ///
 /// ## Topics
@@ -115,13 +115,14 @@ package struct SessionMachine: Sendable {
     package internal(set) var phase = Phase.awaitHello
     /// The protocol version both hellos agree on (§2.5), once the peer's hello is accepted.
     package internal(set) var negotiatedProtocol: Int?
-    /// How this session's `blocks` frames lay out their change sets, both ways: compact from protocol 3.
+    /// How this session's `blocks` frames lay out their change sets, both ways: compact in protocols 3
+    /// and 4, columnar from protocol 5.
     package var changeSetFormat: ChangeSet.Format { ChangeSet.Format(protocolVersion: negotiatedProtocol ?? 1) }
     /// Where a columnar batch may name held entities (§2.3.3): blocks the peer holds in the same
     /// version as this store. From the peer's vector, an origin whose head this store holds with the
-    /// same hash, and every origin once the peer has written a frame after its open (`blocks`, `ack`
-    /// or `synced`: any `fork` it found in this store's heads came before); and every block the peer
-    /// sent. Never an origin left out of the session.
+    /// same hash, and every origin once the peer has acknowledged a batch (its reading side wrote any
+    /// `fork` it found in this store's heads before it); and every block the peer sent in a batch
+    /// this store took whole. Never an origin left out of the session.
     package var peerHolds: VersionVector {
         var holds = receivedThrough
         for (site, seq) in peerOpenVector.entries where peerPastOpen || matchedHeads.contains(site) {
@@ -155,8 +156,8 @@ package struct SessionMachine: Sendable {
     /// holds with the same hash (``peerHolds``).
     var peerOpenVector = VersionVector()
     var matchedHeads: Set<SiteID> = []
-    /// Whether the peer has written `blocks`, `ack` or `synced`: it has read this side's vector, and
-    /// sent every `fork` it found in it.
+    /// Whether the peer has acknowledged a batch: it has read this side's vector, and sent every
+    /// `fork` it found in it (both by its reading side, in order).
     var peerPastOpen = false
     /// The highest seq per origin of the blocks the peer sent in this session.
     var receivedThrough = VersionVector()

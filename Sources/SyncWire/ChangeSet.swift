@@ -39,7 +39,7 @@ public enum ChangeSet {
     /// fraction of the time (see the sync benchmark); receivers accept any level.
     public static let defaultLevel: Int32 = 1
 
-    /// Most bytes of compact change set (§2.3.1) a sender puts in one batch: 1 MiB and 32 KiB, so that
+    /// Most bytes of compact or columnar change set (§2.3.1, §2.3.3) a sender puts in one batch: 1 MiB and 32 KiB, so that
     /// with zlib's worst case a batch stays within the lowest `maxBatchBytes` and
     /// `maxBatchCompressedBytes` a receiver may set (1 114 112, §2.9.1). One block of the largest size
     /// always fits: its compact form is at most 5 bytes a change longer than the block.
@@ -47,7 +47,7 @@ public enum ChangeSet {
 
     /// Encodes `blocks` (in order) as one `blocks` frame line.
     ///
-    /// In the `.compact` format, when the compact change set of all of `blocks` would be longer than
+    /// In the `.compact` and `.columnar` formats, when the change set of all of `blocks`, taken apart, would be longer than
     /// ``maxCompactBytes`` (or `limits.maxBatchBytes`), only the first blocks that fit are encoded:
     /// ``EncodedBatch/blockCount`` and ``EncodedBatch/through`` say which, and the caller sends the
     /// rest in a later batch.
@@ -65,21 +65,21 @@ public enum ChangeSet {
         guard !blocks.isEmpty, blocks.count <= limits.maxBatchBlocks, blockBytes <= limits.maxBatchBytes else {
             throw WireError(.tooLarge, "a batch of \(blocks.count) blocks and \(blockBytes) bytes is outside the limits (1…\(limits.maxBatchBlocks) blocks, \(limits.maxBatchBytes) bytes)")
         }
-        // A change on an entity new to the batch is a few bytes longer compact than in its block, so a
+        // A change on an entity new to the batch is a few bytes longer taken apart than in its block, so a
         // page of such changes can come out longer than the page: send the first blocks that fit.
         let budget = min(limits.maxBatchBytes, maxCompactBytes)
         var sent = blocks[...]
-        var compact = try takeApart(Array(sent))
-        while compact.count > budget {
+        var apart = try takeApart(Array(sent))
+        while apart.count > budget {
             guard sent.count > 1 else {
-                throw WireError(.tooLarge, "a compact change set of \(compact.count) bytes is over the limit of \(budget)")
+                throw WireError(.tooLarge, "a \(format == .columnar ? "columnar" : "compact") change set of \(apart.count) bytes is over the limit of \(budget)")
             }
-            sent = blocks.prefix(max(1, min(sent.count - 1, sent.count * budget / compact.count)))
-            compact = try takeApart(Array(sent))
+            sent = blocks.prefix(max(1, min(sent.count - 1, sent.count * budget / apart.count)))
+            apart = try takeApart(Array(sent))
         }
         var through = VersionVector()
         for block in sent { through[block.origin] = max(through[block.origin], block.seq) }
-        var raw = ByteBuffer(bytes: compact)
+        var raw = ByteBuffer(bytes: apart)
         return try line(&raw, blockCount: sent.count, through: through, batch: batch, keys: keys, origins: Set(sent.map(\.origin)), level: level)
     }
 
@@ -92,7 +92,7 @@ public enum ChangeSet {
     /// ```
     /// - Parameter stored: each block's origin, `seq` and bytes; the origin and `seq` make the batch's
     ///   ``EncodedBatch/through`` vector and must be those the bytes hold.
-    ///   In the `.compact` format, as for ``encode(_:batch:keys:level:limits:format:)``, only the
+    ///   In the `.compact` and `.columnar` formats, as for ``encode(_:batch:keys:level:limits:format:held:)``, only the
     ///   first blocks may be encoded; ``EncodedBatch/through`` covers those.
     /// - Throws: ``WireError`` `.tooLarge` if they exceed a batch's limits.
     public static func encode(stored blocks: [(origin: SiteID, seq: UInt64, bytes: [UInt8])], batch: UInt64, keys: [SiteID: [UInt8]],

@@ -27,14 +27,17 @@ public enum ColumnarChangeSet {
 
     /// Takes `blocks` (in the order given) apart into one columnar change set.
     /// - Parameter held: for entities the receiver holds, a change of each in a block the receiver
-    ///   holds (the writing rule names the smallest); any other entity goes by its id.
+    ///   holds (the writing rule names the smallest); any other entity goes by its id, and so does
+    ///   one whose change would make the held changes lie in more than ``maxHeldBlocks`` blocks.
     /// - Throws: ``WireError`` `.tooLarge` when the blocks name more sites or entities than a change
     ///   set may list (the caller sends fewer blocks per batch).
     public static func encode(_ blocks: [Block], held: [UUID: Dot] = [:]) throws(WireError) -> [UInt8] {
         var sites = SiteTable()
-        // Entities: by id in order of first use, then held ones in the order of their changes.
+        // Entities: by id in order of first use, then held ones in the order of their changes. A held
+        // entity whose change lies in a block beyond the first maxHeldBlocks named goes by id.
         var literal: [UUID: Int] = [:], literalOrder: [UUID] = []
         var heldUsed: [UUID: Dot] = [:]
+        var heldBlocks = Set<HeldBlock>()
         var headers = ByteWriter()
         var changeCount = 0
         for block in blocks {
@@ -42,9 +45,11 @@ public enum ColumnarChangeSet {
             changeCount += block.changes.count
             for change in block.changes {
                 let id = change.entity.id
-                if let dot = held[id] {
+                guard heldUsed[id] == nil, literal[id] == nil else { continue }
+                if let dot = held[id], heldBlocks.count < maxHeldBlocks || heldBlocks.contains(HeldBlock(dot)) {
+                    heldBlocks.insert(HeldBlock(dot))
                     heldUsed[id] = dot
-                } else if literal[id] == nil {
+                } else {
                     literal[id] = literalOrder.count
                     literalOrder.append(id)
                 }
@@ -214,8 +219,8 @@ public enum ColumnarChangeSet {
         }
     }
 
-    /// Reads a columnar change set of `count` blocks (§2.3.3, steps 11a to 11i); the held entities
-    /// are looked up afterwards.
+    /// Reads a columnar change set of `count` blocks (§2.3.3, steps 11a to 11j, and the bound of 11k
+    /// on the blocks to look up); the held entities are looked up afterwards.
     public static func parse(_ bytes: [UInt8], count: Int, limits: WireLimits = .standard) throws(WireError) -> Parsed {
         guard count >= 1 else { throw WireError(.badField, "a batch holds at least 1 block, not \(count)") }
         guard count <= limits.maxBatchBlocks else {
@@ -346,7 +351,7 @@ public enum ColumnarChangeSet {
         }
         // 11k, before any look-up: the held changes the blocks use lie in at most maxHeldBlocks blocks.
         var heldBlocks = Set<HeldBlock>()
-        for entry in usedHeld { heldBlocks.insert(HeldBlock(origin: held[entry].origin, seq: held[entry].seq)) }
+        for entry in usedHeld { heldBlocks.insert(HeldBlock(held[entry])) }
         guard heldBlocks.count <= maxHeldBlocks else {
             throw fail("the held entities the changes use lie in \(heldBlocks.count) blocks; at most \(maxHeldBlocks) may be named")
         }
@@ -355,7 +360,11 @@ public enum ColumnarChangeSet {
                       signatures: signatureStart..<signatureStart + count * BlockLimits.signatureBytes)
     }
 
-    private struct HeldBlock: Hashable { var origin: SiteID, seq: UInt64 }
+    /// The block a held change lies in.
+    private struct HeldBlock: Hashable {
+        var origin: SiteID, seq: UInt64
+        init(_ dot: Dot) { (origin, seq) = (dot.origin, dot.seq) }
+    }
 
     /// The length of `value` as a uvarint (§1.1).
     static func uvarintLength(_ value: UInt64) -> Int { max(1, (64 - value.leadingZeroBitCount + 6) / 7) }

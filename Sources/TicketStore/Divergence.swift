@@ -40,16 +40,12 @@ extension TicketDatabase {
         }
     }
 
-    /// The blocks this store holds at the seqs of a peer's heads whose hashes differ: each is this
-    /// store's evidence, to send the peer in a `fork` frame (§2.2.3). A head beyond this store's own
-    /// entry is not compared (the peer compares this store's head). Nothing is recorded: a head is a
-    /// claim, and only a block signed by its origin's key is proof (``recordFork(_:peer:address:now:)``).
-    public func mismatchedHeads(_ theirs: [SiteID: Head]) throws -> [Block] {
-        try comparedHeads(theirs).mismatched
-    }
-
-    /// A peer's heads against this store: ``mismatchedHeads(_:)``, and the origins whose head this
-    /// store holds with the same hash (a columnar batch names held entities in those, §2.3.3).
+    /// A peer's heads against this store. `mismatched`: the blocks this store holds at the seqs of
+    /// heads whose hashes differ, each this store's evidence to send the peer in a `fork` frame
+    /// (§2.2.3). `matched`: the origins whose head this store holds with the same hash (a columnar
+    /// batch names held entities in those, §2.3.3). A head beyond this store's own entry is not
+    /// compared (the peer compares this store's head). Nothing is recorded: a head is a claim, and
+    /// only a block signed by its origin's key is proof (``recordFork(_:peer:address:now:)``).
     public func comparedHeads(_ theirs: [SiteID: Head]) throws -> (mismatched: [Block], matched: Set<SiteID>) {
         try writer.read { db in
             var out: [Block] = []

@@ -21,7 +21,7 @@ extension TicketDatabase {
             // The first rows only: an entity with a long history in origins the peer lacks is sent by
             // its id rather than scanned again for every batch.
             let statement = try db.cachedStatement(sql: "SELECT origin, seq, offsets FROM blockEntity WHERE entity = ? ORDER BY origin, seq LIMIT 16")
-            for id in ids where found[id] == nil {
+            for id in ids {
                 let rows = try Row.fetchCursor(statement, arguments: [id.lowercaseText])
                 while let row = try rows.next() {
                     let originText: String = row[0]

@@ -224,8 +224,8 @@ def main(work, port, proc, node_site, node_key):
     check("the node sends a hello line first", ok and h.get("type") == "hello", f"first frame: {h!r}")
     if ok:
         problems = []
-        if h.get("protocol") != 4 or h.get("minProtocol") != 1:
-            problems.append(f"protocol {h.get('protocol')!r}…{h.get('minProtocol')!r}, want 4 (speaking 1…4)")
+        if h.get("protocol") != 5 or h.get("minProtocol") != 1:
+            problems.append(f"protocol {h.get('protocol')!r}…{h.get('minProtocol')!r}, want 5 (speaking 1…5)")
         if not isinstance(h.get("minProtocol"), int) or not 1 <= h["minProtocol"] <= 1:
             problems.append(f"minProtocol {h.get('minProtocol')!r}")
         if h.get("schema") != 4:
@@ -240,7 +240,7 @@ def main(work, port, proc, node_site, node_key):
             problems.append(f"time {h.get('time')!r} is not the node's wall clock in ms")
         if h.get("role") not in ("site", "coordinator", "laptop"):
             problems.append(f"role {h.get('role')!r}")
-        check("the hello has protocol 4 (minProtocol 1), the node's site, publicKey and a 64-hex nonce", not problems,
+        check("the hello has protocol 5 (minProtocol 1), the node's site, publicKey and a 64-hex nonce", not problems,
               "; ".join(problems) + f"\nhello: {h!r}")
     c.close()
 

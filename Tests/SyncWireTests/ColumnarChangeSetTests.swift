@@ -103,6 +103,26 @@ import TicketModel
         for (block, _) in changed { #expect(!block.isSignatureValid(publicKey: keys[block.origin]!)) }
     }
 
+    /// The writing rule keeps the held changes within 4096 blocks (step 11k): the 4097th entity,
+    /// whose change lies in a block of its own, goes by its id, and the receiver takes the batch.
+    @Test func aSenderNamesHeldChangesInAtMost4096Blocks() throws {
+        let key = SiteKey.generate()
+        let site = try SiteID("south"), north = try SiteID("north")
+        let ids = (0..<4097).map { _ in UUID() }
+        var blocks: [Block] = []
+        for (seq, part) in stride(from: 0, to: ids.count, by: 256).map({ Array(ids[$0..<min($0 + 256, ids.count)]) }).enumerated() {
+            let deps = seq == 0 ? VersionVector() : VersionVector([site: UInt64(seq)])
+            blocks.append(try Block.make(origin: site, seq: UInt64(seq + 1), hlc: HLC(millis: 1_700_000_000_000 + UInt64(seq), counter: 0),
+                                         deps: deps, changes: part.map { set($0, .deleted, .flag(true)) }, key: key))
+        }
+        let held = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, Dot(origin: north, seq: UInt64($0 + 1), index: 0)) })
+        let bytes = try ColumnarChangeSet.encode(blocks, held: held)
+        let parsed = try ColumnarChangeSet.parse(bytes, count: blocks.count)
+        #expect(parsed.heldChanges.count == ColumnarChangeSet.maxHeldBlocks)
+        let byDot = Dictionary(uniqueKeysWithValues: held.map { ($1, $0) })
+        #expect(try parsed.blocks(resolved: parsed.heldChanges.map { byDot[$0] }).map(\.bytes) == blocks.map(\.bytes))
+    }
+
     @Test func everyTruncationAndAnyFlippedByteIsAnErrorNeverACrash() throws {
         let (held, batch, _) = Self.split(seed: 6)
         let bytes = try ColumnarChangeSet.encode(batch, held: Self.heldChanges(batch, in: held))
