@@ -202,17 +202,8 @@ def decode_columnar(data, count, holds=(), max_batch_bytes=MAX_BATCH_BYTES):
     sites, pos = cv.read_sites(data)
     n = len(sites)
     # 11b
-    id_count, pos = read_uvarint(data, pos)
-    if id_count > MAX_ENTITIES:
-        raise Bad("bad-batch", "id count")
-    if id_count * 16 > len(data) - pos:
-        raise Bad("bad-batch", "id table truncated")
-    ids = []
-    for _ in range(id_count):
-        entity, pos = take(data, pos, 16)
-        if entity in ids:
-            raise Bad("bad-batch", "id twice")
-        ids.append(entity)
+    ids, pos = cv.read_ids(data, pos)
+    id_count = len(ids)
     # 11c
     held_count, pos = read_uvarint(data, pos)
     if held_count > MAX_ENTITIES - id_count:

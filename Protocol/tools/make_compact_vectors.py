@@ -126,6 +126,22 @@ def read_sites(data):
     return sites, pos
 
 
+def read_ids(data, pos):
+    """A table of entity ids (step 11b of 2.3.1 and of 2.3.3): the ids, and where the table ends."""
+    m, pos = read_uvarint(data, pos)
+    if m > MAX_ENTITIES:
+        raise Bad("bad-batch", "entity count")
+    if m * 16 > len(data) - pos:
+        raise Bad("bad-batch", "entity table truncated")
+    ids = []
+    for _ in range(m):
+        entity, pos = take(data, pos, 16)
+        if entity in ids:
+            raise Bad("bad-batch", "entity twice")
+        ids.append(entity)
+    return ids, pos
+
+
 def read_header(data, pos, n):
     """A block's header in a compact or columnar change set, against a site table of `n`: origin
     index, seq, the 8 stamp bytes, the deps as (site index, seq), the change count; and where it ends."""
@@ -155,17 +171,8 @@ def decode_compact(data, count, max_batch_bytes=MAX_BATCH_BYTES):
     caller, as step 11 of 2.3.1 says)."""
     names, pos = read_sites(data)
     n, sites = len(names), [mv.site(s) for s in names]
-    m, pos = read_uvarint(data, pos)
-    if m > MAX_ENTITIES:
-        raise Bad("bad-batch", "entity count")
-    if m * 16 > len(data) - pos:
-        raise Bad("bad-batch", "entity table truncated")
-    entities = []
-    for _ in range(m):
-        entity, pos = take(data, pos, 16)
-        if entity in entities:
-            raise Bad("bad-batch", "entity twice")
-        entities.append(entity)
+    entities, pos = read_ids(data, pos)
+    m = len(entities)
     blocks, previous, introduced, total = [], None, 0, 0
     for _ in range(count):
         origin, seq, stamp, deps, change_count, pos = read_header(data, pos, n)

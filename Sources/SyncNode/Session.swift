@@ -471,22 +471,19 @@ final class SyncSession: Sendable {
         case .encode(let page, let batch):
             do {
                 let (format, peerHolds) = machine.withLockedValue { ($0.changeSetFormat, $0.peerHolds) }
-                var held: [UUID: Dot] = [:]
-                var parsed: [Block] = []
-                if format == .columnar {
-                    // Entities the peer already holds go by one of their changes (§2.3.3).
-                    parsed = try page.map { try Block(decoding: $0.bytes) }
-                    let ids = ColumnarChangeSet.entitiesToLookUp(parsed)
-                    held = try await store.run { try $0.heldChanges(for: ids, within: peerHolds) }
+                let stored = page.map { ($0.origin, $0.seq, $0.bytes) }
+                guard format == .columnar else {
+                    return .encoded(OutgoingBatch(try ChangeSet.encode(stored: stored, batch: batch, keys: [:], limits: context.limits, format: format)))
                 }
-                let encoded = format == .columnar
-                    ? try ChangeSet.encode(parsed, batch: batch, keys: [:], limits: context.limits, format: format, held: held)
-                    : try ChangeSet.encode(stored: page.map { ($0.origin, $0.seq, $0.bytes) }, batch: batch, keys: [:], limits: context.limits, format: format)
-                return .encoded(OutgoingBatch(encoded))
+                // Entities the peer already holds go by one of their changes (§2.3.3).
+                let blocks = try ChangeSet.decodeStored(stored)
+                let ids = ColumnarChangeSet.entitiesToLookUp(blocks)
+                let held = try await store.run { try $0.heldChanges(for: ids, within: peerHolds) }
+                return .encoded(OutgoingBatch(try ChangeSet.encode(blocks, batch: batch, keys: [:], limits: context.limits, format: format, held: held)))
             } catch let error as WireError {
                 return .encodeFailed(error)
             } catch {
-                return .encodeFailed(WireError(.internal, "a batch could not be put together: \(error)"))
+                return .encodeFailed(WireError(.internal, "the store could not find the batch's held entities: \(error)"))
             }
         }
     }

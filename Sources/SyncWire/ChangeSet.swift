@@ -99,14 +99,7 @@ public enum ChangeSet {
                               level: Int32 = defaultLevel, limits: WireLimits = .standard, format: Format = .plain,
                               held: [UUID: Dot] = [:]) throws(WireError) -> EncodedBatch {
         if format.takesApart {
-            var parsed: [Block] = []
-            parsed.reserveCapacity(blocks.count)
-            for block in blocks {
-                do { parsed.append(try Block(decoding: block.bytes)) } catch {
-                    throw WireError(.internal, "a stored block of \(block.origin) seq \(block.seq) does not decode (\(error)); the store is damaged")
-                }
-            }
-            return try encode(parsed, batch: batch, keys: keys, level: level, limits: limits, format: format, held: held)
+            return try encode(try decodeStored(blocks), batch: batch, keys: keys, level: level, limits: limits, format: format, held: held)
         }
         var raw = ByteBuffer()
         raw.reserveCapacity(blocks.reduce(0) { $0 + $1.bytes.count + 3 })
@@ -124,6 +117,19 @@ public enum ChangeSet {
             throw WireError(.tooLarge, "a batch of \(blocks.count) blocks and \(size) bytes is outside the limits (1…\(limits.maxBatchBlocks) blocks, \(limits.maxBatchBytes) bytes)")
         }
         return try line(&raw, blockCount: blocks.count, through: through, batch: batch, keys: keys, origins: Set(blocks.map(\.origin)), level: level)
+    }
+
+    /// Decodes blocks a sender read from its store, to take them apart.
+    /// - Throws: ``WireError`` `.internal` naming the first that does not decode: the store is damaged.
+    public static func decodeStored(_ blocks: [(origin: SiteID, seq: UInt64, bytes: [UInt8])]) throws(WireError) -> [Block] {
+        var parsed: [Block] = []
+        parsed.reserveCapacity(blocks.count)
+        for block in blocks {
+            do { parsed.append(try Block(decoding: block.bytes)) } catch {
+                throw WireError(.internal, "a stored block of \(block.origin) seq \(block.seq) does not decode (\(error)); the store is damaged")
+            }
+        }
+        return parsed
     }
 
     /// Compresses a change set and writes the `blocks` line around it.

@@ -132,8 +132,7 @@ public enum ColumnarChangeSet {
     /// Bytes per entity number: 1 for up to 256 entities, 2 up to 65 536, else 3.
     static func planeCount(_ entities: Int) -> Int { entities <= 1 << 8 ? 1 : entities <= 1 << 16 ? 2 : 3 }
 
-    /// Whether a change of `op` has a field or set byte before its payload: set, add and remove.
-    static func hasField(_ op: UInt8) -> Bool { op == 2 || op == 3 || op == 4 }
+    static func hasField(_ op: UInt8) -> Bool { ChangeLayout.hasFieldByte(op: op) }
 
     // MARK: Reading
 
@@ -320,7 +319,7 @@ public enum ColumnarChangeSet {
         let order = ops.indices.sorted { (ops[$0], fields[$0], $0) < (ops[$1], fields[$1], $1) }
         for change in order {
             let start = r.bytes.offset
-            do { try skipPayload(op: ops[change], field: fields[change], &r.bytes) } catch {
+            do { try ChangeLayout.skipPayload(op: ops[change], field: fields[change], &r.bytes) } catch {
                 throw fail("change \(change + 1), payload: \(error.code.rawValue)")
             }
             guard r.bytes.offset - start <= BlockLimits.maxBlockBytes else { throw fail("change \(change + 1): a payload over \(BlockLimits.maxBlockBytes) bytes") }
@@ -375,44 +374,5 @@ public enum ColumnarChangeSet {
                               resolve: ([Dot]) throws(WireError) -> [UUID?]) throws(WireError) -> [Block] {
         let parsed = try parse(bytes, count: count, limits: limits)
         return try parsed.blocks(resolved: try resolve(parsed.heldChanges))
-    }
-
-    /// Moves past one payload of section 1.5 (after its op and field byte): only its extent is read
-    /// here; the block put back together is decoded whole afterwards.
-    static func skipPayload(op: UInt8, field: UInt8, _ r: inout ByteReader) throws(CodecError) {
-        func skipString() throws(CodecError) {
-            let length = try r.uvarint()
-            guard length <= UInt64(BlockLimits.maxBlockBytes) else { throw CodecError(.tooLarge, "a string of \(length) bytes") }
-            _ = try r.take(Int(length))
-        }
-        switch op {
-        case 1: _ = try r.uvarint()
-        case 2:
-            if field == 255 { try skipString() }
-            switch try r.u8() {
-            case 0: break
-            case 1: try skipString()
-            case 2: _ = try r.uvarint()
-            case 3: _ = try r.take(1)
-            case 4: _ = try r.take(16)
-            case 5: _ = try r.uvarint(); _ = try r.uvarint()
-            case 6: _ = try r.uvarint(); try skipString()
-            case let tag: throw CodecError(.badTag, "unknown value tag \(tag)")
-            }
-        case 3: try skipString()
-        case 4:
-            try skipString()
-            let dots = try r.uvarint()
-            guard dots <= UInt64(BlockLimits.maxObservedDots) else { throw CodecError(.tooLarge, "\(dots) observed dots") }
-            for _ in 0..<dots {
-                try skipString()
-                _ = try r.uvarint()
-                _ = try r.uvarint()
-            }
-        default:
-            _ = try r.take(18)
-            try skipString()
-            try skipString()
-        }
     }
 }

@@ -212,3 +212,58 @@ enum BlockCodec {
         }
     }
 }
+
+/// Where a change's parts end in a block, without decoding them (§1.5): what a reader that lays
+/// changes out in other orders (the columnar change sets of protocol 5) needs. Kept beside
+/// ``BlockCodec/decodeChange(_:)``, whose grammar it follows; the block put back together is then
+/// decoded whole, which checks every value.
+public enum ChangeLayout {
+    /// Whether a change of `op` has a byte between its op and its payload: the field code of a set,
+    /// the set of an add or a remove.
+    public static func hasFieldByte(op: UInt8) -> Bool {
+        op == BlockCodec.Op.set.rawValue || op == BlockCodec.Op.add.rawValue || op == BlockCodec.Op.remove.rawValue
+    }
+
+    /// Moves `r` past the payload of a change of `op` (and `field`, its byte after the op, or 0),
+    /// reading only lengths and varints.
+    /// - Throws: ``CodecError`` when the payload is cut short, names an unknown value tag, or claims
+    ///   a string longer than a block or more observed dots than a remove may hold.
+    public static func skipPayload(op: UInt8, field: UInt8, _ r: inout ByteReader) throws(CodecError) {
+        func skipString() throws(CodecError) {
+            let length = try r.uvarint()
+            guard length <= UInt64(BlockLimits.maxBlockBytes) else { throw CodecError(.tooLarge, "a string of \(length) bytes") }
+            _ = try r.take(Int(length))
+        }
+        switch BlockCodec.Op(rawValue: op) {
+        case .create: _ = try r.uvarint()
+        case .set:
+            if field == 255 { try skipString() }  // a custom field: its name comes first (decodeChange)
+            // The value tags of decodeValue.
+            switch try r.u8() {
+            case 0: break
+            case 1: try skipString()
+            case 2: _ = try r.uvarint()
+            case 3: _ = try r.take(1)
+            case 4: _ = try r.take(16)
+            case 5: _ = try r.uvarint(); _ = try r.uvarint()
+            case 6: _ = try r.uvarint(); try skipString()
+            case let tag: throw CodecError(.badTag, "unknown value tag \(tag)")
+            }
+        case .add: try skipString()
+        case .remove:
+            try skipString()
+            let dots = try r.uvarint()
+            guard dots <= UInt64(BlockLimits.maxObservedDots) else { throw CodecError(.tooLarge, "\(dots) observed dots") }
+            for _ in 0..<dots {
+                try skipString()
+                _ = try r.uvarint()
+                _ = try r.uvarint()
+            }
+        case .event:
+            _ = try r.take(18)
+            try skipString()
+            try skipString()
+        case nil: throw CodecError(.badTag, "unknown operation \(op)")
+        }
+    }
+}
