@@ -43,6 +43,9 @@ public struct FieldWrite: Sendable, Hashable {
     public var value: FieldValue
     public var stamp: Stamp
     public var dot: Dot
+    /// The `deps` of the write's block: what its author had seen, which decides whether a later
+    /// write is concurrent with it (``TicketState/absorb(_:)`` re-resolves a field from these).
+    public var deps: VersionVector
 }
 
 /// An addition to or removal from a set, as the history shows it.
@@ -59,10 +62,13 @@ public struct EventEntry: Sendable, Hashable {
     public var event: TicketEvent
     public var stamp: Stamp
     public var dot: Dot
-    public init(event: TicketEvent, stamp: Stamp, dot: Dot) {
+    /// The `deps` of the event's block (a customer message the status writer had not seen reopens).
+    public var deps: VersionVector
+    public init(event: TicketEvent, stamp: Stamp, dot: Dot, deps: VersionVector = VersionVector()) {
         self.event = event
         self.stamp = stamp
         self.dot = dot
+        self.deps = deps
     }
 }
 
@@ -246,7 +252,7 @@ public struct TicketState: Sendable, Equatable {
                     fields.append(field)
                     setsByField.append([change])
                 }
-                state.writes.append(FieldWrite(field: field, value: value, stamp: change.stamp, dot: change.dot))
+                state.writes.append(FieldWrite(field: field, value: value, stamp: change.stamp, dot: change.dot, deps: change.deps))
             case .addElement(let set, let element):
                 if let slot = adds.firstIndex(where: { $0.set == set }) {
                     adds[slot].byElement[element, default: []].append(change.dot)
@@ -259,7 +265,7 @@ public struct TicketState: Sendable, Equatable {
                 state.elementWrites.append(ElementWrite(set: set, element: element, isAddition: false, stamp: change.stamp, dot: change.dot))
             case .event(let event):
                 if eventsByID[event.id] == nil {
-                    eventsByID[event.id] = EventEntry(event: event, stamp: change.stamp, dot: change.dot)
+                    eventsByID[event.id] = EventEntry(event: event, stamp: change.stamp, dot: change.dot, deps: change.deps)
                     if event.kind == .customerMessage { customerMessages.append(change) }
                 }
             }
@@ -300,7 +306,7 @@ public struct TicketState: Sendable, Equatable {
 
     private static func write(_ field: Field, _ change: EntityChange) -> FieldWrite {
         guard case .set(_, let value) = change.operation else { preconditionFailure("not a set") }
-        return FieldWrite(field: field, value: value, stamp: change.stamp, dot: change.dot)
+        return FieldWrite(field: field, value: value, stamp: change.stamp, dot: change.dot, deps: change.deps)
     }
 
     /// The writes no other write has seen.
@@ -308,7 +314,8 @@ public struct TicketState: Sendable, Equatable {
         sets.filter { candidate in !sets.contains { $0.dot != candidate.dot && $0.covers(candidate.dot) } }
     }
 
-    private mutating func resolve(_ field: Field, _ sets: [EntityChange], customerMessages: [EntityChange]) {
+    /// Resolves `field`'s register from its writes and, when `recording`, records its conflicts.
+    private mutating func resolve(_ field: Field, _ sets: [EntityChange], customerMessages: [EntityChange], recording: Bool = true) {
         let writes = sets.map { TicketState.write(field, $0) }
         switch field {
         case .escalation, .owner:
@@ -330,7 +337,7 @@ public struct TicketState: Sendable, Equatable {
         default:
             registers[field] = writes.max { $0.stamp < $1.stamp }
         }
-        recordConflicts(field, sets)
+        if recording { recordConflicts(field, sets) }
     }
 
     static func rank(_ value: FieldValue, _ stamp: Stamp) -> (UInt64, UInt64, String, Stamp) {
@@ -363,11 +370,13 @@ public struct TicketState: Sendable, Equatable {
         }
     }
 
-    private mutating func recordConflicts(_ field: Field, _ sets: [EntityChange]) {
+    /// Records the conflicts among `sets`, or only those of the write `involving` with the others.
+    private mutating func recordConflicts(_ field: Field, _ sets: [EntityChange], involving: Dot? = nil) {
         let winner = registers[field]?.dot
         for i in sets.indices {
             for j in sets.indices where j > i {
                 let a = sets[i], b = sets[j]
+                if let involving, a.dot != involving, b.dot != involving { continue }
                 // Values compare by their canonical bytes, not by Swift's Unicode-equivalence `==`,
                 // so every implementation derives the same conflicts.
                 guard a.isConcurrent(with: b), TicketState.canonical(a.operation) != TicketState.canonical(b.operation) else { continue }
@@ -443,49 +452,120 @@ extension TicketState {
         }
     }
 
-    /// Folds one block's changes of this ticket into the state directly, without its history, when
-    /// that block had seen every change the state holds.
+    /// Folds one block's changes of this ticket into the state directly, without its history.
     ///
-    /// Such a block is concurrent with nothing held, so each merge rule reduces to a comparison with
-    /// the current winner: a set beats the register by its rule (the largest rank for escalation and
+    /// When the block had seen every change the state holds (a local write, and most remote blocks),
+    /// it is concurrent with nothing held, so each merge rule reduces to a comparison with the
+    /// current winner: a set beats the register by its rule (the largest rank for escalation and
     /// owner, the largest stamp for plain fields, always for `deleted` and `status`, the smallest stamp
     /// for `mergedInto`), adds the block makes are live, a remove takes the live additions it observed,
-    /// and no new conflict appears. The result equals ``fold(id:changes:)`` over the held changes plus
-    /// these (the model tests check it over random histories and arrival orders). Runs in time
-    /// proportional to the block and the ticket's field count, not its history.
+    /// and no new conflict appears. That runs in time proportional to the block and the ticket's field
+    /// count, not its history.
+    ///
+    /// A block concurrent with some held change goes through the full merge, but per field: each
+    /// field it sets (and the status, when it brings a customer message) is resolved again from that
+    /// field's writes, which keep their blocks' `deps`; its element changes and events are merged as
+    /// the fold merges them. Fields it does not touch keep their registers and conflicts.
+    ///
+    /// Either way the result equals ``fold(id:changes:)`` over the held changes plus these (the model
+    /// tests check it over random histories and arrival orders).
     ///
     /// ```swift
     /// var state = TicketState(id: id)
     /// if !state.absorb(blockChanges) { state = TicketState.fold(id: id, changes: everything) }
     /// ```
     /// - Parameter changes: this ticket's changes of one block (same origin, seq, stamp and deps),
-    ///   each at most once. The held changes must be causally closed (a store's log is).
-    /// - Returns: `false`, leaving the state as it was, when the block did not see everything held
-    ///   or holds what needs the full fold (a second create, a field set twice, an event id already
-    ///   held); the caller then folds the whole history.
+    ///   each at most once. The held changes must be causally closed (a store's log is), and the
+    ///   block must come after every block it depends on, as a store applies them.
+    /// - Returns: `false`, leaving the state as it was, when the block holds what needs the full fold
+    ///   (a second create, a create concurrent with held changes, a field set twice, an event id
+    ///   already held, a block of an origin already held this far); the caller then folds the whole
+    ///   history.
     public mutating func absorb(_ changes: [EntityChange]) -> Bool {
         guard let first = changes.first else { return true }
-        guard changes.allSatisfy({ $0.dot.origin == first.dot.origin && $0.dot.seq == first.dot.seq && $0.hlc == first.hlc && $0.deps == first.deps }),
-              isDominated(byBlockOf: first) else { return false }
+        guard changes.allSatisfy({ $0.dot.origin == first.dot.origin && $0.dot.seq == first.dot.seq && $0.hlc == first.hlc && $0.deps == first.deps })
+        else { return false }
+        guard isDominated(byBlockOf: first) else { return absorbConcurrent(changes, first: first) }
         let changes = changes.sorted { $0.dot < $1.dot }
-        var fields = Set<Field>()
+        guard let fields = fieldsToAbsorb(changes, allowingCreate: created == nil) else { return false }
+        let customerMessage = record(changes, of: first, settingRegisters: true)
+        // A customer message the status winner had not seen reopens a solved ticket. A status set
+        // of this block saw the block's messages; a close is reopened only by a concurrent message.
+        if customerMessage, !fields.contains(.status), let winner = registers[.status],
+           winner.value.text.flatMap(Status.init(rawValue:)) == .solved {
+            baseStatus = .open
+            statusNote = "reopened: a customer message the resolver had not seen"
+        }
+        for field in fields { refreshConflictWinners(field) }
+        return true
+    }
+
+    /// ``absorb(_:)`` of a block concurrent with some held change: each field it sets is resolved
+    /// again from its writes, as ``fold(id:changes:)`` resolves it.
+    private mutating func absorbConcurrent(_ input: [EntityChange], first: EntityChange) -> Bool {
+        // A block of an origin this state holds up to its seq or past it is a repeat or out of order.
+        guard held[first.dot.origin] < first.dot.seq else { return false }
+        let changes = input.sorted { $0.dot < $1.dot }
+        // Which create is first depends on stamps across the history: the full fold decides.
+        guard var fields = fieldsToAbsorb(changes, allowingCreate: false) else { return false }
+        let customerMessage = record(changes, of: first, settingRegisters: false)
+        // A customer message may reopen the ticket whatever the status writes saw: resolve it again.
+        if customerMessage, !fields.contains(.status), writes.contains(where: { $0.field == .status }) { fields.append(.status) }
+        guard !fields.isEmpty else { return true }
+        let messages = events.filter { $0.event.kind == .customerMessage }
+            .map { EntityChange(dot: $0.dot, hlc: $0.stamp.hlc, deps: $0.deps, operation: .event($0.event)) }
+        for field in fields {
+            let sets = writes.filter { $0.field == field }
+                .map { EntityChange(dot: $0.dot, hlc: $0.stamp.hlc, deps: $0.deps, operation: .set(field, $0.value)) }
+            registers[field] = nil
+            switch field {
+            case .mergedInto: mergeCandidate = nil
+            case .status: (baseStatus, statusNote) = (.new, nil)
+            default: break
+            }
+            resolve(field, sets, customerMessages: messages, recording: false)
+            // The pairs of held writes conflict as before (their winner may change); the new pairs
+            // are those of this block's write.
+            if let new = sets.first(where: { $0.dot.origin == first.dot.origin && $0.dot.seq == first.dot.seq }) {
+                recordConflicts(field, sets, involving: new.dot)
+            }
+            refreshConflictWinners(field)
+        }
+        conflicts.sort { $0.id < $1.id }
+        return true
+    }
+
+    /// The fields one block's changes (sorted by change id) set, in order; `nil` when absorbing them
+    /// needs the full fold: a change given twice, a field set twice, an event id given twice or
+    /// already held, or a create not allowed (only the first, in a block that saw everything held).
+    private func fieldsToAbsorb(_ changes: [EntityChange], allowingCreate: Bool) -> [Field]? {
+        var fields: [Field] = []
         var eventIDs = Set<UUID>()
         var creates = 0
         for (index, change) in changes.enumerated() {
-            if index > 0, changes[index - 1].dot == change.dot { return false }
+            if index > 0, changes[index - 1].dot == change.dot { return nil }
             switch change.operation {
             case .create:
                 creates += 1
-                if created != nil || creates > 1 { return false }
+                if !allowingCreate || creates > 1 { return nil }
             case .set(let field, _):
-                if !fields.insert(field).inserted { return false }
+                if fields.contains(field) { return nil }
+                fields.append(field)
             case .event(let event):
-                if !eventIDs.insert(event.id).inserted || events.contains(where: { $0.event.id == event.id }) { return false }
+                if !eventIDs.insert(event.id).inserted || events.contains(where: { $0.event.id == event.id }) { return nil }
             case .addElement, .removeElement:
                 break
             }
         }
+        return fields
+    }
 
+    /// Adds one block's changes (sorted by change id, each at most once) to the history lists, the
+    /// live elements and, when `settingRegisters` (a block that saw everything held), the registers.
+    /// A remove takes the live additions it observed and its author had seen; a concurrent addition
+    /// stays (no held remove can take one of this block: it would have depended on this block).
+    /// - Returns: whether the block brings a customer message.
+    private mutating func record(_ changes: [EntityChange], of first: EntityChange, settingRegisters: Bool) -> Bool {
         let stamp = first.stamp
         if updated.map({ $0 < stamp }) ?? true { updated = stamp }
         held[first.dot.origin] = first.dot.seq
@@ -498,9 +578,9 @@ extension TicketState {
                 originSite = change.dot.origin
                 created = stamp
             case .set(let field, let value):
-                let write = FieldWrite(field: field, value: value, stamp: stamp, dot: change.dot)
+                let write = FieldWrite(field: field, value: value, stamp: stamp, dot: change.dot, deps: first.deps)
                 TicketState.insertSorted(write, into: &writes) { ($0.stamp, $0.dot) }
-                absorbSet(write)
+                if settingRegisters { absorbSet(write) }
             case .addElement(let set, let element):
                 TicketState.insertSorted(ElementWrite(set: set, element: element, isAddition: true, stamp: stamp, dot: change.dot),
                                          into: &elementWrites) { ($0.stamp, $0.dot) }
@@ -511,27 +591,18 @@ extension TicketState {
                                          into: &elementWrites) { ($0.stamp, $0.dot) }
                 removes.append((set, element, observed))
             case .event(let event):
-                TicketState.insertSorted(EventEntry(event: event, stamp: stamp, dot: change.dot), into: &events) { ($0.stamp, $0.dot) }
+                TicketState.insertSorted(EventEntry(event: event, stamp: stamp, dot: change.dot, deps: first.deps), into: &events) { ($0.stamp, $0.dot) }
                 if event.kind == .customerMessage { customerMessage = true }
             }
         }
-        // Every live addition is one the remove's author had seen (held, or of its own block).
         for remove in removes {
             guard let live = elements[remove.set]?[remove.element] else { continue }
-            let observed = Set(remove.observed)
-            let kept = live.filter { !observed.contains($0) }
+            let taken = Set(remove.observed.filter { first.covers($0) })
+            let kept = live.filter { !taken.contains($0) }
             elements[remove.set]![remove.element] = kept.isEmpty ? nil : kept
             if elements[remove.set]!.isEmpty { elements[remove.set] = nil }
         }
-        // A customer message the status winner had not seen reopens a solved ticket. A status set
-        // of this block saw the block's messages; a close is reopened only by a concurrent message.
-        if customerMessage, !fields.contains(.status), let winner = registers[.status],
-           winner.value.text.flatMap(Status.init(rawValue:)) == .solved {
-            baseStatus = .open
-            statusNote = "reopened: a customer message the resolver had not seen"
-        }
-        for field in fields { refreshConflictWinners(field) }
-        return true
+        return customerMessage
     }
 
     /// Applies one set of a dominating block to its field's register.

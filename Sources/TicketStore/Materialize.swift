@@ -49,8 +49,9 @@ extension TicketDatabase {
     /// Rewrites the materialized rows of the touched entities: tickets and configuration documents.
     /// The ticket parameters are those of ``materialize(_:_:cache:fresh:folds:written:)``.
     static func materialize(_ db: Database, _ entities: Set<EntityRef>, cache: BlockCache = BlockCache(), fresh: Set<UUID> = [],
-                            folds: FoldCache? = nil, written: [Block]? = nil) throws {
-        try materialize(db, Set(entities.filter { $0.kind == .ticket }.map(\.id)), cache: cache, fresh: fresh, folds: folds, written: written)
+                            folds: FoldCache? = nil, growing: Bool = true, written: [Block]? = nil) throws {
+        try materialize(db, Set(entities.filter { $0.kind == .ticket }.map(\.id)), cache: cache, fresh: fresh, folds: folds, growing: growing,
+                        written: written)
         try materializeOthers(db, entities, cache: cache)
     }
 
@@ -115,11 +116,14 @@ extension TicketDatabase {
     /// - Parameters:
     ///   - fresh: tickets created in this transaction, which have no rows yet.
     ///   - folds: states of this transaction's earlier folds, updated with these.
+    ///   - growing: whether `folds` also keeps the states of tickets it did not hold (else it only
+    ///     keeps those it held up to date: a node receiving a million changes from a peer keeps no
+    ///     state of each ticket, which its memory bound could not afford).
     ///   - written: the blocks this call materializes, in log order: the only blocks of `ids` that
     ///     `folds` (or, for a `fresh` ticket, the empty state) does not hold yet. `nil`: a `fresh`
     ///     ticket is folded from the log too (a rebuild of rows from scratch).
     static func materialize(_ db: Database, _ ids: Set<UUID>, cache: BlockCache = BlockCache(), fresh: Set<UUID> = [],
-                            folds: FoldCache? = nil, written: [Block]? = nil) throws {
+                            folds: FoldCache? = nil, growing: Bool = true, written: [Block]? = nil) throws {
         guard !ids.isEmpty else { return }
         let roles = try Self.roles(db)
         var inHand: [UUID: [[EntityChange]]]?
@@ -134,13 +138,13 @@ extension TicketDatabase {
             }
             inHand = changesByTicket
         }
-        try materialize(db, ids, cache: cache, fresh: fresh, folds: folds, inHand: inHand, roles: roles)
+        try materialize(db, ids, cache: cache, fresh: fresh, folds: folds, growing: growing, inHand: inHand, roles: roles)
     }
 
     /// The ticket part of the two above, under `roles` (read once by the caller). `inHand`: the changes of the written blocks by ticket, in
     /// log order, for every ticket of `ids` that is `fresh` or in `folds`; `nil` when nothing was
     /// written (every ticket is folded from the log).
-    private static func materialize(_ db: Database, _ ids: Set<UUID>, cache: BlockCache, fresh: Set<UUID>, folds: FoldCache?,
+    private static func materialize(_ db: Database, _ ids: Set<UUID>, cache: BlockCache, fresh: Set<UUID>, folds: FoldCache?, growing: Bool = true,
                                     inHand: [UUID: [[EntityChange]]]?, roles: [SiteID: SiteRole]) throws {
         guard !ids.isEmpty else { return }
         var mergesChanged = false
@@ -162,7 +166,7 @@ extension TicketDatabase {
             }
             let folded = try state ?? fold(db, id, roles: roles, cache: cache)
             if try writeTicketRows(db, folded, isNew: fresh.contains(id) && known == nil) { mergesChanged = true }
-            folds?.keep(id, folded)
+            if growing || known != nil { folds?.keep(id, folded) }
         }
         if mergesChanged { try resolveMerges(db, cache: cache) }
     }

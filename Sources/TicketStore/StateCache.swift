@@ -2,9 +2,9 @@ import Foundation
 import GRDB
 import TicketModel
 
-/// The ticket states this store's local writes folded, kept from one write transaction to the next,
-/// so that a write to a ticket written a moment ago absorbs its new block instead of folding the
-/// ticket's whole history again.
+/// The ticket states this store's writes folded (local writes, and blocks applied from peers), kept
+/// from one write transaction to the next, so that a write to a ticket written a moment ago, or a
+/// peer's block on it, absorbs its new block instead of folding the ticket's whole history again.
 ///
 /// A kept state is the fold of every block the log held for its ticket, under the roster's roles,
 /// when the write that kept it committed. That stays true exactly as long as the log and the roles
@@ -17,7 +17,9 @@ import TicketModel
 ///   stepped back by one could climb to the same value again with other blocks (were this store's
 ///   own site to write on after the coordinator removed it, which ``TicketDatabase`` refuses).
 /// Writes that touch none of them (the dashboard's facts, the outbox, session bookkeeping, a
-/// transaction that rolled back) leave the kept states valid.
+/// transaction that rolled back) leave the kept states valid. A transaction that changes the roles
+/// or the removals itself (a roster applied with a peer's blocks) keeps nothing: it re-folds the
+/// tickets the change concerns without these states.
 ///
 /// A write transaction checks the states out at its start, inside `BEGIN IMMEDIATE` (no other
 /// connection can commit until it ends): if any mark moved, it starts with none. It reads the
@@ -45,12 +47,21 @@ final class StateCache: @unchecked Sendable {
     /// The states checked out by a write, and the marks of what it commits.
     final class Lease {
         let folds: FoldCache
+        /// The marks when the write began.
+        fileprivate let start: Marks
         fileprivate var marks: Marks?
 
-        fileprivate init(folds: FoldCache) { self.folds = folds }
+        fileprivate init(folds: FoldCache, start: Marks) {
+            self.folds = folds
+            self.start = start
+        }
 
-        /// Reads the marks of what the write commits: the last step of its transaction.
-        func close(_ db: Database) throws { marks = try Marks(db) }
+        /// Reads the marks of what the write commits: the last step of its transaction. A write
+        /// that changed the roles or the removals keeps no state (its own re-folds bypassed them).
+        func close(_ db: Database) throws {
+            let end = try Marks(db)
+            marks = end.roles == start.roles && end.revoked == start.revoked ? end : nil
+        }
     }
 
     private let lock = NSLock()
@@ -68,7 +79,7 @@ final class StateCache: @unchecked Sendable {
             folds = nil
             marks = nil
             lastHandedOver = held?.states.count ?? 0
-            return Lease(folds: held ?? FoldCache(capacity: Self.capacity))
+            return Lease(folds: held ?? FoldCache(capacity: Self.capacity), start: now)
         }
     }
 

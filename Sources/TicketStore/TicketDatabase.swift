@@ -382,8 +382,11 @@ public struct TicketDatabase: Sendable {
                       verified: [SiteID: [UInt8]] = [:]) throws -> ApplyReport {
         try writer.writeWithoutTransaction { db in
             var report = ApplyReport()
+            // The states earlier writes kept: a block on a ticket held there is absorbed into it.
+            var lease: StateCache.Lease?
             try db.inTransaction(.immediate) {
                 report = ApplyReport()
+                lease = try foldStates.checkOut(db)
                 try Self.learn(db, keys: keys)
                 report.received = blocks.count
                 let keys = try Self.siteKeys(db)
@@ -411,7 +414,7 @@ public struct TicketDatabase: Sendable {
                                                reason: error.detail, at: wallClock())
                     }
                 }
-                let drained = try drain(db, arriving: accepted)
+                let drained = try drain(db, arriving: accepted, folds: lease?.folds)
                 (report.applied, report.held) = (drained.applied, drained.held)
                 // What this node alone must send for blocks written elsewhere (a reply on a ticket
                 // of one of its intake integrations), in the same transaction as the blocks: only
@@ -424,8 +427,10 @@ public struct TicketDatabase: Sendable {
                     try Self.enqueue(db, try notices(context), now: now)
                 }
                 try faultHook?("beforeCommit")
+                try lease?.close(db)
                 return .commit
             }
+            if let lease { foldStates.checkIn(lease) }
             return report
         }
     }
@@ -469,7 +474,9 @@ public struct TicketDatabase: Sendable {
     /// never to the pending table; touched tickets are re-folded once at the end (those the blocks open,
     /// from the blocks in hand).
     /// - Returns: how many blocks were applied, and how many wait.
-    func drain(_ db: Database, arriving: [Block] = []) throws -> (applied: Int, held: Int, blocks: [Block]) {
+    /// - Parameter folds: states earlier writes kept, which the applied blocks are absorbed into and
+    ///   which stay up to date; no state is added (a first sync of a million changes would fill it).
+    func drain(_ db: Database, arriving: [Block] = [], folds: FoldCache? = nil) throws -> (applied: Int, held: Int, blocks: [Block]) {
         var clock = try Self.clock(db, maxDrift: maxDrift)
         let stored = try Row.fetchAll(db, sql: "SELECT bytes FROM pendingBlock").map { try Self.decodeStored($0["bytes"]) }
         var waiting = (stored.map { ($0, true) } + arriving.map { ($0, false) })
@@ -525,7 +532,8 @@ public struct TicketDatabase: Sendable {
         try faultHook?("afterApplyBatch")
         // A ticket these blocks open (a laptop's offline work, a first sync) is folded from its
         // blocks in hand, as a local write's is, and its rows inserted without reading any back.
-        try Self.materialize(db, touched, cache: cache, fresh: try Self.opened(db, by: appliedBlocks), written: appliedBlocks)
+        try Self.materialize(db, touched, cache: cache, fresh: try Self.opened(db, by: appliedBlocks), folds: folds, growing: false,
+                             written: appliedBlocks)
         try Self.saveClock(db, clock)
         return (count, waiting.count, appliedBlocks)
     }

@@ -44,7 +44,8 @@ import TicketModel
     }
 
     /// A sync between two local writes: of work that saw all of north's ticket, then of work
-    /// concurrent with a write of north's. The apply keeps no state; the writes after it keep theirs.
+    /// concurrent with a write of north's. The apply absorbs the blocks into the state north's
+    /// write kept (the concurrent ones field by field) and keeps it for the next write.
     @Test func syncsBetweenLocalWritesMatchARebuild() throws {
         let northKey = SiteKey.generate(), southKey = SiteKey.generate()
         let north = try memoryStore("north", key: northKey), south = try memoryStore("south", key: southKey)
@@ -55,13 +56,18 @@ import TicketModel
         _ = try south.update(id, [(.assignee, .text("bo")), (.group, .text("field"))])
         _ = try south.tag(id, add: ["onsite"], remove: ["printer"])
         _ = try north.apply(try south.blocks(after: north.vector()))
+        #expect(north.foldStates.lastHandedOver == 1, "the apply took the state north's write kept")
         _ = try north.update(id, [(.priority, .text("urgent"))])
+        #expect(north.foldStates.lastHandedOver == 1, "the write took the state the apply kept")
         #expect(try north.ticket(id).assignee == "bo")
         try Self.ticketRowsMatchARebuild(north)
 
         _ = try south.update(id, [(.assignee, .text("cy"))])
         _ = try north.update(id, [(.assignee, .text("dee"))])
         _ = try north.apply(try south.blocks(after: north.vector()))
+        #expect(north.foldStates.lastHandedOver == 1)
+        #expect(try north.ticket(id).conflictCount == 1, "cy and dee were written concurrently")
+        try Self.ticketRowsMatchARebuild(north)
         try north.batch { batch in try batch.set(UUID(uuidString: id)!, .category, .text("hardware")) }
         _ = try south.apply(try north.blocks(after: south.vector()))
 
