@@ -165,7 +165,7 @@ extension TicketDatabase {
                 if absorbed { state = base }
             }
             let folded = try state ?? fold(db, id, roles: roles, cache: cache)
-            if try writeTicketRows(db, folded, isNew: fresh.contains(id) && known == nil) { mergesChanged = true }
+            if try writeTicketRows(db, folded, isNew: fresh.contains(id) && known == nil, previous: known) { mergesChanged = true }
             if growing || known != nil { folds?.keep(id, folded) }
         }
         if mergesChanged { try resolveMerges(db, cache: cache) }
@@ -189,34 +189,61 @@ extension TicketDatabase {
     ///
     /// The stored `status`, `mergedInto` and `mergeRejected` are ``resolveMerges(_:cache:)``'s: a
     /// ticket that asks for no merge and never did is never merged, so its status is its base status.
+    /// - Parameter previous: the state the stored rows were written from (a kept state, see
+    ///   ``FoldCache``), if known: the rows are then compared with it instead of read back, unless a
+    ///   merge is involved (the merge columns are ``resolveMerges(_:cache:)``'s).
     /// - Returns: whether the ticket asks, or asked, for a merge (the caller then resolves merges).
-    static func writeTicketRows(_ db: Database, _ state: TicketState, isNew: Bool) throws -> Bool {
+    static func writeTicketRows(_ db: Database, _ state: TicketState, isNew: Bool, previous: TicketState? = nil) throws -> Bool {
         let key = state.id.lowercaseText
+        let candidate = state.mergeCandidate?.target.lowercaseText
+        let values = columnValues(state)
+        if !isNew, let previous, previous.mergeCandidate == nil, candidate == nil {
+            // Never merged: the stored status is the base status, and every column is previous's.
+            let old = columnValues(previous)
+            var changed: [(column: String, value: DatabaseValue)] = []
+            for (index, column) in foldedColumns.enumerated() where values[index] != old[index] { changed.append((column, values[index])) }
+            if state.baseStatus != previous.baseStatus { changed.append(("status", state.baseStatus.rawValue.databaseValue)) }
+            try updateTicketRow(db, key, changed)
+            try writeTicketChildren(db, state, stored: key, previous: previous)
+            return false
+        }
+        let stored = isNew ? nil : try Row.fetchOne(db.cachedStatement(sql: selectStoredSQL), arguments: [key])
+        guard let stored else {
+            try db.cachedStatement(sql: insertSQL).execute(arguments: StatementArguments([key.databaseValue] + values + [state.baseStatus.rawValue.databaseValue]))
+            try writeTicketChildren(db, state, stored: isNew ? nil : key)
+            return candidate != nil
+        }
+        var changed: [(column: String, value: DatabaseValue)] = []
+        for (index, column) in foldedColumns.enumerated() where values[index] != stored[index] as DatabaseValue {
+            changed.append((column, values[index]))
+        }
+        let status = stored.hasNull(atIndex: mergedIntoIndex) ? state.baseStatus.rawValue : Status.merged.rawValue
+        if stored.hasNull(atIndex: statusIndex) || stored[statusIndex] as String != status { changed.append(("status", status.databaseValue)) }
+        try updateTicketRow(db, key, changed)
+        try writeTicketChildren(db, state, stored: key)
+        return candidate != nil || !stored.hasNull(atIndex: mergeCandidateIndex)
+    }
+
+    /// The values of ``foldedColumns`` for `state`, in that order.
+    private static func columnValues(_ state: TicketState) -> [DatabaseValue] {
         let owner = state.owner
         let origin = state.originSite?.rawValue
-        let candidate = state.mergeCandidate?.target.lowercaseText
         let values: [(any DatabaseValueConvertible)?] = [
             state.displayNumber, state.number.map { Int64($0) }, origin, owner.site?.rawValue ?? origin, Int64(owner.epoch),
             state.subject, state.baseStatus.rawValue, state.priority.rawValue, state.text(.assignee), state.text(.group),
             state.text(.category), state.text(.customer), state.text(.channel), pendingUntil(state), Int64(state.escalation.cycle),
-            Int64(state.escalation.level), candidate, state.isDeleted, state.created.map { Int64(bitPattern: $0.hlc.rawValue) },
-            state.updated.map { Int64(bitPattern: $0.hlc.rawValue) }, state.conflicts.count, Data(state.stateHash),
+            Int64(state.escalation.level), state.mergeCandidate?.target.lowercaseText, state.isDeleted,
+            state.created.map { Int64(bitPattern: $0.hlc.rawValue) }, state.updated.map { Int64(bitPattern: $0.hlc.rawValue) },
+            state.conflicts.count, Data(state.stateHash),
         ]
-        let stored = isNew ? nil : try Row.fetchOne(db.cachedStatement(sql: selectStoredSQL), arguments: [key])
-        guard let stored else {
-            try db.cachedStatement(sql: insertSQL).execute(arguments: StatementArguments([key] + values + [state.baseStatus.rawValue]))
-            try writeTicketChildren(db, state, stored: isNew ? nil : key)
-            return candidate != nil
-        }
-        var changed: [(column: String, value: (any DatabaseValueConvertible)?)] = []
-        for (index, column) in foldedColumns.enumerated() where (values[index]?.databaseValue ?? .null) != stored[index] as DatabaseValue {
-            changed.append((column, values[index]))
-        }
-        let status = stored.hasNull(atIndex: mergedIntoIndex) ? state.baseStatus.rawValue : Status.merged.rawValue
-        if stored.hasNull(atIndex: statusIndex) || stored[statusIndex] as String != status { changed.append(("status", status)) }
+        return values.map { $0?.databaseValue ?? .null }
+    }
+
+    /// Writes the `changed` columns of a ticket's row.
+    private static func updateTicketRow(_ db: Database, _ key: String, _ changed: [(column: String, value: DatabaseValue)]) throws {
         if !changed.isEmpty {
             try db.cachedStatement(sql: "UPDATE ticket SET \(changed.map { "\"\($0.column)\" = ?" }.joined(separator: ", ")) WHERE id = ?")
-                .execute(arguments: StatementArguments(changed.map(\.value) + [key]))
+                .execute(arguments: StatementArguments(changed.map(\.value) + [key.databaseValue]))
         } else {
             // A change can leave every column as it was (a concurrent write of the same value with an
             // earlier stamp) and still be part of the history readers derive from: the dashboard's
@@ -225,8 +252,6 @@ extension TicketDatabase {
             // listens for.
             try db.cachedStatement(sql: "UPDATE ticket SET stateHash = stateHash WHERE id = ?").execute(arguments: [key])
         }
-        try writeTicketChildren(db, state, stored: key)
-        return candidate != nil || !stored.hasNull(atIndex: mergeCandidateIndex)
     }
 
     /// The ticket columns a fold decides, in the order ``writeTicketRows(_:_:isNew:)`` lists their values.
@@ -246,17 +271,40 @@ extension TicketDatabase {
     private static let statusIndex = foldedColumns.count, mergedIntoIndex = foldedColumns.count + 1
     private static let mergeCandidateIndex = foldedColumns.firstIndex(of: "mergeCandidate")!
 
-    /// The element, event, lookup and conflict rows of a ticket: inserted, or (`stored` names the
-    /// ticket) compared with the stored ones and changed where they differ.
-    private static func writeTicketChildren(_ db: Database, _ state: TicketState, stored: String?) throws {
-        let key = state.id.lowercaseText
-        // The stored rows, read in one statement.
+    /// The element, event, lookup and conflict rows of a ticket, as keys and the columns compared.
+    private struct ChildRows {
         struct Element: Hashable { let set: String, element: String }
-        var oldElements = Set<Element>()
-        var oldEvents: [String: (hlc: Int64, site: String)] = [:]
-        var oldLookups: [String: String] = [:]
-        var oldConflicts = Set<String>()
-        if stored != nil {
+        var elements = Set<Element>()
+        var events: [String: (hlc: Int64, site: String)] = [:]
+        var lookups: [String: String] = [:]
+        var conflicts = Set<String>()
+
+        init() {}
+
+        /// The rows ``writeTicketChildren(_:_:stored:previous:)`` writes for `state`.
+        init(_ state: TicketState) {
+            for (set, byElement) in state.elements { for element in byElement.keys { elements.insert(Element(set: set.name, element: element)) } }
+            for entry in state.events {
+                events[entry.event.id.lowercaseText] = (Int64(bitPattern: entry.stamp.hlc.rawValue), entry.stamp.site.rawValue)
+            }
+            for name in TicketLookup.names {
+                if case .text(let value)? = state.registers[.custom(name)]?.value { lookups[name] = value }
+            }
+            conflicts = Set(state.conflicts.map(\.id))
+        }
+    }
+
+    /// The element, event, lookup and conflict rows of a ticket: inserted, or (`stored` names the
+    /// ticket) compared with the stored ones and changed where they differ. The stored ones are
+    /// read, or taken from `previous`, the state they were written from.
+    private static func writeTicketChildren(_ db: Database, _ state: TicketState, stored: String?, previous: TicketState? = nil) throws {
+        let key = state.id.lowercaseText
+        typealias Element = ChildRows.Element
+        var old = ChildRows()
+        if stored != nil, let previous {
+            old = ChildRows(previous)
+        } else if stored != nil {
+            // The stored rows, read in one statement.
             let rows = try Row.fetchCursor(db.cachedStatement(sql: """
                 SELECT 0, setName, element, NULL FROM ticketElement WHERE ticket = ?1
                 UNION ALL SELECT 1, id, site, hlc FROM ticketEvent WHERE ticket = ?1
@@ -265,56 +313,51 @@ extension TicketDatabase {
                 """), arguments: [key])
             while let row = try rows.next() {
                 switch row[0] as Int {
-                case 0: oldElements.insert(Element(set: row[1], element: row[2]))
-                case 1: oldEvents[row[1]] = (row[3], row[2])
-                case 2: oldLookups[row[1]] = row[2]
-                default: oldConflicts.insert(row[1])
+                case 0: old.elements.insert(Element(set: row[1], element: row[2]))
+                case 1: old.events[row[1]] = (row[3], row[2])
+                case 2: old.lookups[row[1]] = row[2]
+                default: old.conflicts.insert(row[1])
                 }
             }
         }
-        var elements = Set<Element>()
-        for (set, byElement) in state.elements { for element in byElement.keys { elements.insert(Element(set: set.name, element: element)) } }
-        for gone in oldElements.subtracting(elements) {
+        let new = ChildRows(state)
+        for gone in old.elements.subtracting(new.elements) {
             try db.cachedStatement(sql: "DELETE FROM ticketElement WHERE ticket = ? AND setName = ? AND element = ?").execute(arguments: [key, gone.set, gone.element])
         }
-        for new in elements.subtracting(oldElements) {
-            try db.cachedStatement(sql: "INSERT INTO ticketElement (ticket, setName, element) VALUES (?, ?, ?)").execute(arguments: [key, new.set, new.element])
+        for added in new.elements.subtracting(old.elements) {
+            try db.cachedStatement(sql: "INSERT INTO ticketElement (ticket, setName, element) VALUES (?, ?, ?)").execute(arguments: [key, added.set, added.element])
         }
 
         // An event row is the fold's copy: rewritten when another copy of its id won (an earlier stamp).
         for entry in state.events {
             let id = entry.event.id.lowercaseText, hlc = Int64(bitPattern: entry.stamp.hlc.rawValue), site = entry.stamp.site.rawValue
-            let old = oldEvents.removeValue(forKey: id)
-            if let old, old.hlc == hlc, old.site == site { continue }
+            let stored = old.events.removeValue(forKey: id)
+            if let stored, stored.hlc == hlc, stored.site == site { continue }
             try db.cachedStatement(sql: """
                 INSERT OR REPLACE INTO ticketEvent (id, ticket, hlc, site, kind, actor, visibility, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """).execute(arguments: [id, key, hlc, site, entry.event.kind.rawValue, entry.event.actor,
                                          entry.event.visibility.rawValue, entry.event.body])
         }
-        for id in oldEvents.keys {
+        for id in old.events.keys {
             try db.cachedStatement(sql: "DELETE FROM ticketEvent WHERE ticket = ? AND id = ?").execute(arguments: [key, id])
         }
 
-        var lookups: [String: String] = [:]
-        for name in TicketLookup.names {
-            if case .text(let value)? = state.registers[.custom(name)]?.value { lookups[name] = value }
-        }
-        for (name, value) in lookups where oldLookups.removeValue(forKey: name) != value {
+        for (name, value) in new.lookups where old.lookups.removeValue(forKey: name) != value {
             try db.cachedStatement(sql: "INSERT OR REPLACE INTO ticketLookup (ticket, name, value) VALUES (?, ?, ?)").execute(arguments: [key, name, value])
         }
-        for name in oldLookups.keys {
+        for name in old.lookups.keys {
             try db.cachedStatement(sql: "DELETE FROM ticketLookup WHERE ticket = ? AND name = ?").execute(arguments: [key, name])
         }
 
         // A conflict's row follows from its id (the two change ids it names).
-        for conflict in state.conflicts where oldConflicts.remove(conflict.id) == nil {
+        for conflict in state.conflicts where old.conflicts.remove(conflict.id) == nil {
             try db.cachedStatement(sql: """
                 INSERT INTO ticketConflict (id, ticket, field, firstValue, firstSite, secondValue, secondSite) VALUES (?, ?, ?, ?, ?, ?, ?)
                 """).execute(arguments: [conflict.id, key, conflict.field.description, conflict.first.value.description,
                                          conflict.first.stamp.site.rawValue, conflict.second.value.description,
                                          conflict.second.stamp.site.rawValue])
         }
-        for id in oldConflicts {
+        for id in old.conflicts {
             try db.cachedStatement(sql: "DELETE FROM ticketConflict WHERE id = ?").execute(arguments: [id])
         }
     }
