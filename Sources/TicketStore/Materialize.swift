@@ -395,8 +395,8 @@ extension TicketDatabase {
 /// between transactions ``StateCache`` checks that nothing else wrote the store.
 ///
 /// Bounded by the memory its states take (``TicketState/approximateBytes``): past ``capacity``
-/// bytes it starts afresh. A ticket it does not hold is folded from the log, so dropping states is
-/// always safe.
+/// bytes it drops states down to half of it. A ticket it does not hold is folded from the log, so
+/// dropping states is always safe.
 final class FoldCache {
     private(set) var states: [UUID: TicketState] = [:]
     /// Each state's weight when it was kept (a state does not change while it is kept).
@@ -417,9 +417,17 @@ final class FoldCache {
     func keep(_ id: UUID, _ state: TicketState) {
         _ = take(id)
         let weight = capacity == .max ? 0 : state.approximateBytes
+        guard weight <= capacity else { return }
         if held + weight > capacity {
-            clear()
-            guard weight <= capacity else { return }
+            // Room for half the bound: states dropped in the dictionary's order, which has nothing
+            // to do with the tickets (a hit rate like a random choice's, without keeping an order).
+            var victims: [UUID] = []
+            var freed = 0
+            for (victim, victimWeight) in weights where held - freed + weight > capacity / 2 {
+                victims.append(victim)
+                freed += victimWeight
+            }
+            for victim in victims { _ = take(victim) }
         }
         states[id] = state
         weights[id] = weight
