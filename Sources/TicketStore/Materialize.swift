@@ -199,9 +199,12 @@ extension TicketDatabase {
         let values = columnValues(state)
         if !isNew, let previous, previous.mergeCandidate == nil, candidate == nil {
             // Never merged: the stored status is the base status, and every column is previous's.
-            let old = columnValues(previous)
+            // The state hash, last, is written without comparing (previous's would cost a second hash).
+            let old = columnValues(previous, hashed: false)
             var changed: [(column: String, value: DatabaseValue)] = []
-            for (index, column) in foldedColumns.enumerated() where values[index] != old[index] { changed.append((column, values[index])) }
+            for (index, column) in foldedColumns.enumerated() where index == old.count || values[index] != old[index] {
+                changed.append((column, values[index]))
+            }
             if state.baseStatus != previous.baseStatus { changed.append(("status", state.baseStatus.rawValue.databaseValue)) }
             try updateTicketRow(db, key, changed)
             try writeTicketChildren(db, state, stored: key, previous: previous)
@@ -224,8 +227,9 @@ extension TicketDatabase {
         return candidate != nil || !stored.hasNull(atIndex: mergeCandidateIndex)
     }
 
-    /// The values of ``foldedColumns`` for `state`, in that order.
-    private static func columnValues(_ state: TicketState) -> [DatabaseValue] {
+    /// The values of ``foldedColumns`` for `state`, in that order; without the last, the state
+    /// hash, unless `hashed`.
+    private static func columnValues(_ state: TicketState, hashed: Bool = true) -> [DatabaseValue] {
         let owner = state.owner
         let origin = state.originSite?.rawValue
         let values: [(any DatabaseValueConvertible)?] = [
@@ -234,9 +238,9 @@ extension TicketDatabase {
             state.text(.category), state.text(.customer), state.text(.channel), pendingUntil(state), Int64(state.escalation.cycle),
             Int64(state.escalation.level), state.mergeCandidate?.target.lowercaseText, state.isDeleted,
             state.created.map { Int64(bitPattern: $0.hlc.rawValue) }, state.updated.map { Int64(bitPattern: $0.hlc.rawValue) },
-            state.conflicts.count, Data(state.stateHash),
+            state.conflicts.count,
         ]
-        return values.map { $0?.databaseValue ?? .null }
+        return values.map { $0?.databaseValue ?? .null } + (hashed ? [Data(state.stateHash).databaseValue] : [])
     }
 
     /// Writes the `changed` columns of a ticket's row.
