@@ -17,9 +17,9 @@ import TicketModel
 ///   stepped back by one could climb to the same value again with other blocks (were this store's
 ///   own site to write on after the coordinator removed it, which ``TicketDatabase`` refuses).
 /// Writes that touch none of them (the dashboard's facts, the outbox, session bookkeeping, a
-/// transaction that rolled back) leave the kept states valid. A transaction that changes the roles
-/// or the removals itself (a roster applied with a peer's blocks) keeps nothing: it re-folds the
-/// tickets the change concerns without these states.
+/// transaction that rolled back) leave the kept states valid. Roles and removals change only in
+/// transactions that hold no lease (a roster's adoption, a withdrawal); should a leased one ever
+/// change them, it keeps nothing, as its re-folds of the tickets concerned would bypass the states.
 ///
 /// A write transaction checks the states out at its start, inside `BEGIN IMMEDIATE` (no other
 /// connection can commit until it ends): if any mark moved, it starts with none. It reads the
@@ -57,7 +57,7 @@ final class StateCache: @unchecked Sendable {
         }
 
         /// Reads the marks of what the write commits: the last step of its transaction. A write
-        /// that changed the roles or the removals keeps no state (its own re-folds bypassed them).
+        /// that changed the roles or the removals keeps no state (a guard: none does today).
         func close(_ db: Database) throws {
             let end = try Marks(db)
             marks = end.roles == start.roles && end.revoked == start.revoked ? end : nil

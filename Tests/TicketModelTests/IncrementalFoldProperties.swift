@@ -168,6 +168,23 @@ import Testing
         #expect(state.conflicts.count == 1, "anna and bela were written concurrently")
     }
 
+    /// A state keeps each block's `deps` for concurrent absorbs; in a fleet of many sites that is
+    /// most of its memory, so the weight the kept-state bound reads counts it, once per block.
+    @Test func aStatesWeightCountsItsBlocksDepsOncePerBlock() throws {
+        func state(sites: Int) throws -> TicketState {
+            var deps = VersionVector()
+            for n in 0..<sites { deps[try SiteID("s\(n)")] = 1 }
+            let changes = [set(id, .assignee, .text("anna")), set(id, .group, .text("l2")), message(id, eventID(1))]
+            return TicketState.fold(id: id, changes: changes.enumerated().map { index, change in
+                EntityChange(dot: Dot(origin: try! SiteID("north"), seq: 1, index: UInt32(index)), hlc: HLC(rawValue: 1), deps: deps,
+                             operation: change.operation)
+            })
+        }
+        let narrow = try state(sites: 1).approximateBytes, wide = try state(sites: 201).approximateBytes
+        // One block: its two writes count its deps once, its event once more.
+        #expect(wide - narrow == 2 * 200 * 48)
+    }
+
     @Test func aSolvedTicketReopensWhenALaterCustomerMessageIsAbsorbed() {
         var north = SimSite("north")
         let blocks = [north.write(create(id, number: 1)), north.write([set(id, .status, .text("solved"))]),
