@@ -143,6 +143,7 @@ public struct TicketState: Sendable, Equatable {
     /// About how many bytes this state takes in memory: a fixed cost per kept change (each write
     /// is held twice, in its list and in its register or element) plus the texts it holds, which
     /// may be long (a message body). For caches that bound the states they hold.
+    ///
     /// The `deps` each block's writes and events keep count once per block (one entry per site of
     /// the fleet, so in a fleet of hundreds of sites they outweigh the rest).
     public var approximateBytes: Int {
