@@ -47,7 +47,7 @@ extension TicketDatabase {
     }
 
     /// Rewrites the materialized rows of the touched entities: tickets and configuration documents.
-    /// The ticket parameters are those of ``materialize(_:_:cache:fresh:folds:written:)``.
+    /// The ticket parameters are those of ``materialize(_:_:cache:fresh:folds:growing:written:)``.
     static func materialize(_ db: Database, _ entities: Set<EntityRef>, cache: BlockCache = BlockCache(), fresh: Set<UUID> = [],
                             folds: FoldCache? = nil, growing: Bool = true, written: [Block]? = nil) throws {
         try materialize(db, Set(entities.filter { $0.kind == .ticket }.map(\.id)), cache: cache, fresh: fresh, folds: folds, growing: growing,
@@ -55,7 +55,7 @@ extension TicketDatabase {
         try materializeOthers(db, entities, cache: cache)
     }
 
-    /// ``materialize(_:_:cache:fresh:folds:written:)`` with the written blocks' changes already
+    /// ``materialize(_:_:cache:fresh:folds:growing:written:)`` with the written blocks' changes already
     /// sorted by ticket (``authorizedChanges(_:roles:)`` of each block, in log order): a batch
     /// collects them as it seals its blocks, for the tickets `folds` holds.
     static func materialize(_ db: Database, _ entities: Set<EntityRef>, cache: BlockCache, folds: FoldCache,
@@ -258,7 +258,7 @@ extension TicketDatabase {
         }
     }
 
-    /// The ticket columns a fold decides, in the order ``writeTicketRows(_:_:isNew:)`` lists their values.
+    /// The ticket columns a fold decides, in the order ``writeTicketRows(_:_:isNew:previous:)`` lists their values.
     private static let foldedColumns = [
         "displayNumber", "number", "originSite", "owningSite", "owningEpoch", "subject", "baseStatus", "priority", "assignee",
         "group", "category", "customer", "channel", "pendingUntil", "escalationCycle", "escalationLevel", "mergeCandidate",
@@ -271,7 +271,7 @@ extension TicketDatabase {
         INSERT INTO ticket (id, \(foldedColumnList), status, mergedInto, mergeRejected)
         VALUES (?, \(Array(repeating: "?", count: foldedColumns.count).joined(separator: ", ")), ?, NULL, 0)
         """
-    /// Positions in the stored row ``writeTicketRows(_:_:isNew:)`` reads (a column read by name costs a lookup).
+    /// Positions in the stored row ``writeTicketRows(_:_:isNew:previous:)`` reads (a column read by name costs a lookup).
     private static let statusIndex = foldedColumns.count, mergedIntoIndex = foldedColumns.count + 1
     private static let mergeCandidateIndex = foldedColumns.firstIndex(of: "mergeCandidate")!
 
@@ -285,16 +285,28 @@ extension TicketDatabase {
 
         init() {}
 
-        /// The rows ``writeTicketChildren(_:_:stored:previous:)`` writes for `state`.
+        /// The rows ``writeTicketChildren(_:_:stored:previous:)`` wrote for `state`.
         init(_ state: TicketState) {
-            for (set, byElement) in state.elements { for element in byElement.keys { elements.insert(Element(set: set.name, element: element)) } }
+            elements = Self.elements(state)
             for entry in state.events {
                 events[entry.event.id.lowercaseText] = (Int64(bitPattern: entry.stamp.hlc.rawValue), entry.stamp.site.rawValue)
             }
+            lookups = Self.lookups(state)
+            conflicts = Set(state.conflicts.map(\.id))
+        }
+
+        static func elements(_ state: TicketState) -> Set<Element> {
+            var elements = Set<Element>()
+            for (set, byElement) in state.elements { for element in byElement.keys { elements.insert(Element(set: set.name, element: element)) } }
+            return elements
+        }
+
+        static func lookups(_ state: TicketState) -> [String: String] {
+            var lookups: [String: String] = [:]
             for name in TicketLookup.names {
                 if case .text(let value)? = state.registers[.custom(name)]?.value { lookups[name] = value }
             }
-            conflicts = Set(state.conflicts.map(\.id))
+            return lookups
         }
     }
 
@@ -324,11 +336,12 @@ extension TicketDatabase {
                 }
             }
         }
-        let new = ChildRows(state)
-        for gone in old.elements.subtracting(new.elements) {
+        // The new events and conflicts are walked in the state itself, compared with the old keys.
+        let elements = ChildRows.elements(state)
+        for gone in old.elements.subtracting(elements) {
             try db.cachedStatement(sql: "DELETE FROM ticketElement WHERE ticket = ? AND setName = ? AND element = ?").execute(arguments: [key, gone.set, gone.element])
         }
-        for added in new.elements.subtracting(old.elements) {
+        for added in elements.subtracting(old.elements) {
             try db.cachedStatement(sql: "INSERT INTO ticketElement (ticket, setName, element) VALUES (?, ?, ?)").execute(arguments: [key, added.set, added.element])
         }
 
@@ -346,7 +359,7 @@ extension TicketDatabase {
             try db.cachedStatement(sql: "DELETE FROM ticketEvent WHERE ticket = ? AND id = ?").execute(arguments: [key, id])
         }
 
-        for (name, value) in new.lookups where old.lookups.removeValue(forKey: name) != value {
+        for (name, value) in ChildRows.lookups(state) where old.lookups.removeValue(forKey: name) != value {
             try db.cachedStatement(sql: "INSERT OR REPLACE INTO ticketLookup (ticket, name, value) VALUES (?, ?, ?)").execute(arguments: [key, name, value])
         }
         for name in old.lookups.keys {
