@@ -2,6 +2,7 @@ import Escalation
 import Foundation
 import GRDB
 import TicketModel
+import TicketStore
 
 /// What the dashboard keeps of one ticket: its dimensions and the moments and durations the metric
 /// formulas read (README.md, "Dashboard"). A pure function of the merged ticket and its evaluation, so
@@ -256,21 +257,15 @@ extension TicketMetricRow {
     /// The same as GRDB's `insert(db)` of each (a test checks that they read back equal), without
     /// its Codable encoding, which took a quarter of every first-time derivation.
     func insertWithClocksAndHandoffs(_ db: Database) throws {
-        try db.cachedStatement(sql: Self.insertSQL).execute(arguments: Self.rowArguments(CodingKeys.allCases.map(value)))
+        try db.cachedStatement(sql: Self.insertSQL).execute(arguments: StatementArguments(databaseValues: CodingKeys.allCases.map(value)))
         let clockInsert = try db.cachedStatement(sql: ClockRow.insertSQL)
-        for clock in clocks { try clockInsert.execute(arguments: Self.rowArguments(ClockRow.CodingKeys.allCases.map(clock.value))) }
+        for clock in clocks { try clockInsert.execute(arguments: StatementArguments(databaseValues: ClockRow.CodingKeys.allCases.map(clock.value))) }
         let handoffInsert = try db.cachedStatement(sql: HandoffRow.insertSQL)
-        for handoff in handoffs { try handoffInsert.execute(arguments: Self.rowArguments(HandoffRow.CodingKeys.allCases.map(handoff.value))) }
+        for handoff in handoffs { try handoffInsert.execute(arguments: StatementArguments(databaseValues: HandoffRow.CodingKeys.allCases.map(handoff.value))) }
     }
 
     static let insertSQL = insertStatement(databaseTableName, CodingKeys.allCases.map(\.stringValue))
 
-    /// A row's values as statement arguments. Passed to GRDB as optional existentials: its
-    /// initializer for a sequence of one concrete type builds a key path at every call, about a
-    /// tenth of the writer's time in a first derivation.
-    private static func rowArguments(_ values: [DatabaseValue]) -> StatementArguments {
-        StatementArguments(values.map { $0 as (any DatabaseValueConvertible)? })
-    }
 
     /// The value of one column (every column is named here: the switch is exhaustive).
     private func value(_ column: CodingKeys) -> DatabaseValue {
