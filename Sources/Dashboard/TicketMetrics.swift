@@ -266,7 +266,6 @@ extension TicketMetricRow {
 
     static let insertSQL = insertStatement(databaseTableName, CodingKeys.allCases.map(\.stringValue))
 
-
     /// The value of one column (every column is named here: the switch is exhaustive).
     private func value(_ column: CodingKeys) -> DatabaseValue {
         switch column {

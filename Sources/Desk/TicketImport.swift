@@ -126,6 +126,9 @@ extension HelpDesk {
                 let summary: LocalBatch.Summary
                 do {
                     summary = try store.batch { batch in
+                        // An import's tickets are not written again soon: keeping their states
+                        // would hold up to the whole bound of memory for nothing.
+                        batch.keepNoStates()
                         for row in part {
                             let id = Self.importID(site: batch.site, digest: digest, line: row.line)
                             if try batch.contains(id) { skipped += 1; continue }

@@ -61,7 +61,8 @@ public struct LocalBatch: ~Copyable {
     /// the batch's blocks (their changes collected in `absorbing`) instead of being folded from the log.
     let folds: FoldCache
     var absorbing: [UUID: [[EntityChange]]] = [:]
-    /// Set when sealing a block or writing rows failed: the batch leaves `folds` empty.
+    /// Set when sealing a block or writing rows failed, or by ``keepNoStates()``: the batch leaves
+    /// `folds` empty.
     var keepsNoStates = false
     /// Opened tickets whose changes are held at most before the oldest are written out (bounds a
     /// large import's memory).
@@ -260,9 +261,16 @@ public struct LocalBatch: ~Copyable {
                 keepsNoStates = true
                 throw error
             }
-            folds.keep(id, state)
+            if !keepsNoStates { folds.keep(id, state) }
             return
         }
+    }
+
+    /// Keeps none of the ticket states this batch folds for the store's next write, and drops those
+    /// kept before (``StateCache``) when it ends. For bulk writes, such as an import, whose tickets
+    /// are not written again soon: their states would fill the bound for nothing and hold its memory.
+    public mutating func keepNoStates() {
+        keepsNoStates = true
     }
 
     /// Derives records (the SLA policy ``TicketDatabase/createTicket(_:follow:)`` pins) from ticket

@@ -43,6 +43,26 @@ import TicketModel
         try Self.ticketRowsMatchARebuild(serve)
     }
 
+    /// A bulk batch (an import) keeps no state for the next write, neither its own nor those kept
+    /// before it, and its tickets' rows are those of a rebuild.
+    @Test func aBatchThatKeepsNoStatesLeavesNone() throws {
+        let store = try memoryStore("north")
+        let first = try store.createTicket(TicketDraft(subject: "Kept")).id
+        _ = try store.update(first, [(.assignee, .text("ana"))])
+        #expect(store.foldStates.lastHandedOver == 1, "the create's state was kept for the update")
+        var made: [UUID] = []
+        try store.batch { batch in
+            batch.keepNoStates()
+            for n in 0..<20 { made.append(try batch.create(TicketDraft(subject: "Imported \(n)"))) }
+            try batch.set(UUID(uuidString: first)!, .group, .text("tier2"))
+        }
+        #expect(store.foldStates.lastHandedOver == 1, "the batch itself took the state kept before")
+        _ = try store.update(made[0].uuidString.lowercased(), [(.priority, .text("high"))])
+        #expect(store.foldStates.lastHandedOver == 0, "the batch left no state")
+        #expect(try store.ticket(first).group == "tier2")
+        try Self.ticketRowsMatchARebuild(store)
+    }
+
     /// A sync between two local writes: of work that saw all of north's ticket, then of work
     /// concurrent with a write of north's. The apply absorbs the blocks into the state north's
     /// write kept (the concurrent ones field by field) and keeps it for the next write.
