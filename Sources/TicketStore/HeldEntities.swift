@@ -22,7 +22,7 @@ extension TicketDatabase {
             // its id rather than scanned again for every batch.
             let statement = try db.cachedStatement(sql: "SELECT origin, seq, offsets FROM blockEntity WHERE entity = ? ORDER BY origin, seq LIMIT 16")
             for id in ids {
-                let rows = try Row.fetchCursor(statement, arguments: [id.lowercaseText])
+                let rows = try Row.fetchCursor(statement, arguments: [id.keyBytes])
                 while let row = try rows.next() {
                     let originText: String = row[0]
                     guard let origin = origins[originText] ?? (try? SiteID(originText)) else { continue }

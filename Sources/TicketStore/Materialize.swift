@@ -17,7 +17,7 @@ extension TicketDatabase {
         // Read through one cursor by position: a fetched row per slot, and names, cost more than the fold.
         var slots: [(origin: String, seq: Int64, offsets: Data?)] = []
         let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT origin, seq, offsets FROM blockEntity WHERE entity = ?"),
-                                       arguments: [id.lowercaseText])
+                                       arguments: [id.keyBytes])
         while let row = try rows.next() {
             slots.append((row[0], row[1], row.hasNull(atIndex: 2) ? nil : row[2] as Data))
         }
@@ -83,7 +83,7 @@ extension TicketDatabase {
     static func materializeConfig(_ db: Database, _ id: UUID) throws {
         let rows = try Row.fetchAll(db, sql: """
             SELECT b.bytes FROM blockEntity e JOIN block b ON b.origin = e.origin AND b.seq = e.seq WHERE e.entity = ?
-            """, arguments: [id.lowercaseText])
+            """, arguments: [id.keyBytes])
         var versions: [UUID: EventEntry] = [:]
         let roles = try Self.roles(db)
         for row in rows {

@@ -226,8 +226,8 @@ extension TicketDatabase {
         }
         let changed = Set(oldRoles.keys).union(newRoles.keys).filter { (oldRoles[$0] ?? .site) != (newRoles[$0] ?? .site) }
         if !changed.isEmpty {
-            let ids = try String.fetchAll(db, sql: "SELECT DISTINCT entity FROM blockEntity WHERE origin IN (\(changed.map { _ in "?" }.joined(separator: ",")))",
-                                          arguments: StatementArguments(changed.map(\.rawValue)))
+            let ids = try Data.fetchAll(db, sql: "SELECT DISTINCT entity FROM blockEntity WHERE origin IN (\(changed.map { _ in "?" }.joined(separator: ",")))",
+                                        arguments: StatementArguments(changed.map(\.rawValue))).map(Self.entity(keyBytes:))
             try Self.materialize(db, try Self.entityRefs(db, ids))
         }
         for (site, limit) in withdrawals { try Self.withdraw(db, site: site, above: limit) }
@@ -237,16 +237,17 @@ extension TicketDatabase {
     }
 
     /// The kinds of the entities `ids`, from the tables their folds fill (configuration otherwise).
-    static func entityRefs(_ db: Database, _ ids: [String]) throws -> Set<EntityRef> {
+    static func entityRefs(_ db: Database, _ ids: [UUID]) throws -> Set<EntityRef> {
         var out = Set<EntityRef>()
         let kinds: [(String, EntityKind)] = [("ticket", .ticket), ("customer", .customer), ("article", .article)]
-        for text in ids {
+        for id in ids {
+            let text = id.lowercaseText
             var kind = EntityKind.config
             for (table, candidate) in kinds where try Bool.fetchOne(db, sql: "SELECT 1 FROM \(table) WHERE id = ?", arguments: [text]) == true {
                 kind = candidate
                 break
             }
-            out.insert(EntityRef(kind: kind, id: try Self.uuid(text)))
+            out.insert(EntityRef(kind: kind, id: id))
         }
         return out
     }
@@ -273,7 +274,7 @@ extension TicketDatabase {
         var remaining = Set<EntityRef>()
         for entity in touched {
             let key = entity.id.lowercaseText
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM blockEntity WHERE entity = ? LIMIT 1", arguments: [key]) == true {
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM blockEntity WHERE entity = ? LIMIT 1", arguments: [entity.id.keyBytes]) == true {
                 remaining.insert(entity)
                 continue
             }

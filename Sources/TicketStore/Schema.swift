@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 /// The store's migrations. Migration names never change.
@@ -466,6 +467,27 @@ enum Schema {
                 CREATE INDEX ticket_on_owner_updated ON ticket (owningSite, COALESCE(updatedHLC, 0));
                 CREATE INDEX ticket_on_status_updated ON ticket (status, COALESCE(updatedHLC, 0));
                 CREATE INDEX ticket_conflicted_updated ON ticket (COALESCE(updatedHLC, 0)) WHERE conflictCount > 0;
+                """)
+        }
+        migrator.registerMigration("v25-entity-index-by-bytes") { db in
+            // The log's entity index keyed each row by the entity's 36-character text; it now holds the
+            // id's 16 bytes (`UUID.keyBytes`), which sort in the same order. A row names an entity in
+            // each block that touches it, so the saving grows with a ticket's history.
+            let bytes = DatabaseFunction("tierline_entity_key", argumentCount: 1, pure: true) { values in
+                guard let text = String.fromDatabaseValue(values[0]), let id = UUID(uuidString: text) else {
+                    throw StoreError(.corruptFile, "the log's entity index names \(values[0]), which is not an entity id; the database file is damaged, restore it from a backup or a peer")
+                }
+                return id.keyBytes
+            }
+            db.add(function: bytes)
+            defer { db.remove(function: bytes) }
+            try db.execute(sql: """
+                CREATE TABLE blockEntity_v25 (entity BLOB NOT NULL, origin TEXT NOT NULL, seq INTEGER NOT NULL, offsets BLOB,
+                  PRIMARY KEY (entity, origin, seq)) WITHOUT ROWID;
+                INSERT INTO blockEntity_v25 (entity, origin, seq, offsets)
+                  SELECT tierline_entity_key(entity), origin, seq, offsets FROM blockEntity ORDER BY entity, origin, seq;
+                DROP TABLE blockEntity;
+                ALTER TABLE blockEntity_v25 RENAME TO blockEntity;
                 """)
         }
         return migrator

@@ -245,7 +245,7 @@ public struct TicketDatabase: Sendable {
             for change in block.changes where change.entity.kind == .ticket {
                 guard case .create = change.operation, !opened.contains(change.entity.id) else { continue }
                 let held = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM blockEntity WHERE entity = ?"),
-                                            arguments: [change.entity.id.lowercaseText]) ?? 0
+                                            arguments: [change.entity.id.keyBytes]) ?? 0
                 if held == carriers[change.entity.id] { opened.insert(change.entity.id) }
             }
         }
@@ -560,7 +560,7 @@ public struct TicketDatabase: Sendable {
             positions[change.entity.id]!.uvarint(UInt64(block.changeOffsets[index]))
         }
         for entity in order {
-            try link.execute(arguments: [entity.lowercaseText, block.origin.rawValue, Int64(block.seq), Data(positions[entity]!.bytes)])
+            try link.execute(arguments: [entity.keyBytes, block.origin.rawValue, Int64(block.seq), Data(positions[entity]!.bytes)])
         }
     }
 

@@ -53,6 +53,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402  (Tests/CLI/harness.py: what the Python CLI scripts share)
@@ -178,7 +179,9 @@ def log_problems(db, reference, target_site):
                          (SELECT 1 FROM blockEntity e WHERE e.origin = b.origin AND e.seq = b.seq)""").fetchone()[0]
     if orphans or bare:
         problems.append(f"blockEntity out of step with block: {orphans} rows without a block, {bare} blocks without a row")
-    unmaterialized = db.execute("""SELECT COUNT(DISTINCT e.entity) FROM blockEntity e LEFT JOIN ticket t ON t.id = e.entity
+    # The entity index keys rows by the id's 16 bytes (store migration v25); tickets by its text.
+    db.create_function("entity_text", 1, lambda key: str(uuid.UUID(bytes=bytes(key))), deterministic=True)
+    unmaterialized = db.execute("""SELECT COUNT(DISTINCT e.entity) FROM blockEntity e LEFT JOIN ticket t ON t.id = entity_text(e.entity)
                                    WHERE t.id IS NULL OR t.number IS NULL""").fetchone()[0]
     if unmaterialized:
         problems.append(f"{unmaterialized} entities with blocks but no materialized ticket")

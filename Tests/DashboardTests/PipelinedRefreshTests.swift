@@ -153,7 +153,7 @@ import TicketStore
         try await store.writer.write { db in
             try db.execute(sql: """
                 UPDATE block SET bytes = x'00' WHERE (origin, seq) IN (SELECT origin, seq FROM blockEntity WHERE entity = ?)
-                """, arguments: [damaged])
+                """, arguments: [UUID(uuidString: damaged)!.keyBytes])
         }
         let report = try await index.refresh(now: Self.now)
         #expect(report.failed.map(\.id) == [damaged])

@@ -191,16 +191,45 @@ private func visible(_ store: TicketDatabase) throws -> [String] {
 
     @Test func migrationSevenKeepsTheLinkRowsOfAnOlderStore() throws {
         let queue = try DatabaseQueue()
+        let entity = "0b0c6a4e-3f55-4d2a-9a51-7c1e2f3d4b5a"
         try Schema.migrator.migrate(queue, upTo: "v6-roster")
         try queue.write { db in
-            try db.execute(sql: "INSERT INTO blockEntity (entity, origin, seq) VALUES ('e1', 'north', 1), ('e1', 'north', 2)")
-            try db.execute(sql: "INSERT INTO ticketElement (ticket, setName, element) VALUES ('e1', 'tags', 'vpn')")
+            try db.execute(sql: "INSERT INTO blockEntity (entity, origin, seq) VALUES (?1, 'north', 1), (?1, 'north', 2)", arguments: [entity])
+            try db.execute(sql: "INSERT INTO ticketElement (ticket, setName, element) VALUES (?, 'tags', 'vpn')", arguments: [entity])
         }
         try Schema.migrator.migrate(queue)
         let rows = try queue.read { db in
-            [try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM blockEntity WHERE entity = 'e1' AND offsets IS NULL"),
+            [try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM blockEntity WHERE entity = ? AND offsets IS NULL", arguments: [UUID(uuidString: entity)!.keyBytes]),
              try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticketElement WHERE element = 'vpn'")]
         }
         #expect(rows == [2, 1])
+    }
+
+    @Test func migrationTwentyFiveKeysTheEntityIndexByTheIdsBytes() throws {
+        let queue = try DatabaseQueue()
+        let a = UUID(uuidString: "00000000-0000-4000-8000-0000000000ff")!, b = UUID(uuidString: "FFFFFFFF-0000-4000-8000-000000000001")!
+        try Schema.migrator.migrate(queue, upTo: "v24-list-indexes-by-rowid")
+        try queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO blockEntity (entity, origin, seq, offsets) VALUES (?1, 'north', 1, x'0001'), (?1, 'south', 4, NULL), (?2, 'north', 1, x'0203')
+                """, arguments: [a.lowercaseText, b.lowercaseText])
+        }
+        try Schema.migrator.migrate(queue)
+        let rows = try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT entity, origin, seq, offsets FROM blockEntity ORDER BY entity, origin, seq").map {
+                "\(UUID(keyBytes: $0[0])!) \($0[1] as String) \($0[2] as Int) \(($0[3] as Data?)?.map { String($0) } ?? [])"
+            }
+        }
+        #expect(rows == ["\(a) north 1 [\"0\", \"1\"]", "\(a) south 4 []", "\(b) north 1 [\"2\", \"3\"]"])
+        #expect(try queue.read { db in try String.fetchOne(db, sql: "SELECT typeof(entity) FROM blockEntity LIMIT 1") } == "blob")
+    }
+
+    @Test func migrationTwentyFiveRefusesAnEntityIndexRowThatNamesNoEntity() throws {
+        let queue = try DatabaseQueue()
+        try Schema.migrator.migrate(queue, upTo: "v24-list-indexes-by-rowid")
+        try queue.write { db in try db.execute(sql: "INSERT INTO blockEntity (entity, origin, seq) VALUES ('e1', 'north', 1)") }
+        #expect { try Schema.migrator.migrate(queue) } throws: { "\($0)".contains("not an entity id") && "\($0)".contains("damaged") }
+        // Nothing moved: the old table and its row are as they were.
+        #expect(try queue.read { db in try String.fetchOne(db, sql: "SELECT entity FROM blockEntity") } == "e1")
     }
 }
