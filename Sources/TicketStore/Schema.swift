@@ -490,6 +490,23 @@ enum Schema {
                 ALTER TABLE blockEntity_v25 RENAME TO blockEntity;
                 """)
         }
+        migrator.registerMigration("v26-created-lists-without-ids") { db in
+            // The three lists by creation copied the ticket's 36-character id into each entry to break
+            // ties of stamp, as converged replicas must list and export their tickets in one order.
+            // They hold the stamp alone now (and the rowid every entry ends with): a read in that
+            // order still names the id (`ORDER BY createdHLC DESC, id DESC`), and SQLite sorts only
+            // the few rows that share a stamp as it walks the index (`USE TEMP B-TREE FOR RIGHT
+            // PART OF ORDER BY`), never the whole list: a ticket's stamp is its block's, shared by
+            // at most a block's changes.
+            try db.execute(sql: """
+                DROP INDEX ticket_on_created;
+                DROP INDEX ticket_on_status_created;
+                DROP INDEX ticket_on_originSite_created;
+                CREATE INDEX ticket_on_created ON ticket (createdHLC);
+                CREATE INDEX ticket_on_status_created ON ticket (status, createdHLC);
+                CREATE INDEX ticket_on_originSite_created ON ticket (originSite, createdHLC);
+                """)
+        }
         return migrator
     }
 
