@@ -475,9 +475,16 @@ enum Schema {
             // each block that touches it, so the saving grows with a ticket's history.
             let bytes = DatabaseFunction("tierline_entity_key", argumentCount: 1, pure: true) { values in
                 guard let text = String.fromDatabaseValue(values[0]), let id = UUID(uuidString: text) else {
-                    throw StoreError(.corruptFile, "the log's entity index names \(values[0]), which is not an entity id; the database file is damaged, restore it from a backup or a peer")
+                    throw StoreError(.corruptFile, "the log's entity index holds a row that names no entity id; the database file is damaged, restore it from a backup or a peer")
                 }
                 return id.keyBytes
+            }
+            // A row that names no id is damage: said plainly, before anything moves.
+            // (The stray text is not repeated: it may hold anything, terminal controls too.)
+            if try Bool.fetchOne(db, sql: """
+                SELECT 1 FROM blockEntity WHERE typeof(entity) != 'text' OR length(entity) != 36 OR entity GLOB '*[^0-9a-f-]*' LIMIT 1
+                """) == true {
+                throw StoreError(.corruptFile, "the log's entity index holds a row that names no entity id; the database file is damaged, restore it from a backup or a peer")
             }
             db.add(function: bytes)
             defer { db.remove(function: bytes) }

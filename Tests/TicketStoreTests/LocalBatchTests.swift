@@ -224,12 +224,15 @@ private func visible(_ store: TicketDatabase) throws -> [String] {
         #expect(try queue.read { db in try String.fetchOne(db, sql: "SELECT typeof(entity) FROM blockEntity LIMIT 1") } == "blob")
     }
 
-    @Test func migrationTwentyFiveRefusesAnEntityIndexRowThatNamesNoEntity() throws {
+    /// A short key, and one of the right length and letters that still does not read as an id.
+    @Test(arguments: ["e1", "0123456789abcdef0123456789abcdef----"])
+    func migrationTwentyFiveRefusesAnEntityIndexRowThatNamesNoEntity(stray: String) throws {
         let queue = try DatabaseQueue()
         try Schema.migrator.migrate(queue, upTo: "v24-list-indexes-by-rowid")
-        try queue.write { db in try db.execute(sql: "INSERT INTO blockEntity (entity, origin, seq) VALUES ('e1', 'north', 1)") }
-        #expect { try Schema.migrator.migrate(queue) } throws: { "\($0)".contains("not an entity id") && "\($0)".contains("damaged") }
+        try queue.write { db in try db.execute(sql: "INSERT INTO blockEntity (entity, origin, seq) VALUES (?, 'north', 1)", arguments: [stray]) }
+        #expect { try Schema.migrator.migrate(queue) } throws: { "\($0)".contains("names no entity id") && "\($0)".contains("damaged") }
         // Nothing moved: the old table and its row are as they were.
-        #expect(try queue.read { db in try String.fetchOne(db, sql: "SELECT entity FROM blockEntity") } == "e1")
+        #expect(try queue.read { db in try String.fetchOne(db, sql: "SELECT entity FROM blockEntity") } == stray)
+        #expect(try queue.read { db in try Bool.fetchOne(db, sql: "SELECT 1 FROM grdb_migrations WHERE identifier LIKE 'v25%'") } == nil)
     }
 }
