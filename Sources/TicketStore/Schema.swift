@@ -472,25 +472,30 @@ enum Schema {
         migrator.registerMigration("v25-entity-index-by-bytes") { db in
             // The log's entity index keyed each row by the entity's 36-character text; it now holds the
             // id's 16 bytes (`UUID.keyBytes`), which sort in the same order. A row names an entity in
-            // each block that touches it, so the saving grows with a ticket's history.
+            // each block that touches it, so the saving grows with a ticket's history. The column
+            // takes nothing else: a process of an older release still running on the store (which
+            // would write the text) fails its write instead of adding rows no fold finds.
             let bytes = DatabaseFunction("tierline_entity_key", argumentCount: 1, pure: true) { values in
                 guard let text = String.fromDatabaseValue(values[0]), let id = UUID(uuidString: text) else {
                     throw StoreError(.corruptFile, "the log's entity index holds a row that names no entity id; the database file is damaged, restore it from a backup or a peer")
                 }
                 return id.keyBytes
             }
-            // A row that names no id is damage: said plainly, before anything moves.
-            // (The stray text is not repeated: it may hold anything, terminal controls too.)
+            // A row that names no id (ids were always written as lowercase 8-4-4-4-12 text) is damage:
+            // said plainly, before anything moves. The stray text is not repeated: it may hold
+            // anything, terminal controls too.
+            let digits = { (count: Int) in String(repeating: "[0-9a-f]", count: count) }
+            let idPattern = [8, 4, 4, 4, 12].map(digits).joined(separator: "-")
             if try Bool.fetchOne(db, sql: """
-                SELECT 1 FROM blockEntity WHERE typeof(entity) != 'text' OR length(entity) != 36 OR entity GLOB '*[^0-9a-f-]*' LIMIT 1
-                """) == true {
+                SELECT 1 FROM blockEntity WHERE typeof(entity) != 'text' OR NOT (entity GLOB ?) LIMIT 1
+                """, arguments: [idPattern]) == true {
                 throw StoreError(.corruptFile, "the log's entity index holds a row that names no entity id; the database file is damaged, restore it from a backup or a peer")
             }
             db.add(function: bytes)
             defer { db.remove(function: bytes) }
             try db.execute(sql: """
-                CREATE TABLE blockEntity_v25 (entity BLOB NOT NULL, origin TEXT NOT NULL, seq INTEGER NOT NULL, offsets BLOB,
-                  PRIMARY KEY (entity, origin, seq)) WITHOUT ROWID;
+                CREATE TABLE blockEntity_v25 (entity BLOB NOT NULL CHECK (typeof(entity) = 'blob' AND length(entity) = 16),
+                  origin TEXT NOT NULL, seq INTEGER NOT NULL, offsets BLOB, PRIMARY KEY (entity, origin, seq)) WITHOUT ROWID;
                 INSERT INTO blockEntity_v25 (entity, origin, seq, offsets)
                   SELECT tierline_entity_key(entity), origin, seq, offsets FROM blockEntity ORDER BY entity, origin, seq;
                 DROP TABLE blockEntity;
@@ -504,7 +509,7 @@ enum Schema {
             // order still names the id (`ORDER BY createdHLC DESC, id DESC`), and SQLite sorts only
             // the few rows that share a stamp as it walks the index (`USE TEMP B-TREE FOR RIGHT
             // PART OF ORDER BY`), never the whole list: a ticket's stamp is its block's, shared by
-            // at most a block's changes.
+            // that block's tickets and any other site's block that happened to take the same stamp.
             try db.execute(sql: """
                 DROP INDEX ticket_on_created;
                 DROP INDEX ticket_on_status_created;

@@ -49,7 +49,8 @@ struct TicketRow: Decodable, FetchableRecord, TableRecord {
 
     /// The statement ``fetch(_:_:limit:)`` runs. Its order is served by `ticket_on_created` (or, with
     /// an equality on status or origin site, `ticket_on_status_created` / `ticket_on_originSite_created`),
-    /// so a page reads its rows in order instead of sorting the table (`TicketListPlanTests`).
+    /// so a page reads its rows in order instead of sorting the table (`TicketListPlanTests`); those
+    /// indexes hold the stamp alone, and SQLite sorts the few tickets of one stamp by id as it walks.
     ///
     /// Its statement is kept prepared (the values are arguments, so each filter's shape is one
     /// statement): a write that answers with its ticket read it back through a statement compiled

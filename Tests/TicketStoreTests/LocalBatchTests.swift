@@ -222,17 +222,23 @@ private func visible(_ store: TicketDatabase) throws -> [String] {
         }
         #expect(rows == ["\(a) north 1 [\"0\", \"1\"]", "\(a) south 4 []", "\(b) north 1 [\"2\", \"3\"]"])
         #expect(try queue.read { db in try String.fetchOne(db, sql: "SELECT typeof(entity) FROM blockEntity LIMIT 1") } == "blob")
+        // A process of an older release, still running on the store, would write the text: refused.
+        #expect(throws: DatabaseError.self) {
+            try queue.write { db in try db.execute(sql: "INSERT INTO blockEntity (entity, origin, seq) VALUES (?, 'north', 9)", arguments: [a.lowercaseText]) }
+        }
     }
 
-    /// A short key, and one of the right length and letters that still does not read as an id.
-    @Test(arguments: ["e1", "0123456789abcdef0123456789abcdef----"])
-    func migrationTwentyFiveRefusesAnEntityIndexRowThatNamesNoEntity(stray: String) throws {
+    /// A short key, one of the right length and letters with the dashes out of place, an id in
+    /// capitals (never written so), and bytes.
+    @Test(arguments: ["e1".databaseValue, "0123456789abcdef0123456789abcdef----".databaseValue,
+                      "0B0C6A4E-3F55-4D2A-9A51-7C1E2F3D4B5A".databaseValue, Data(repeating: 7, count: 16).databaseValue])
+    func migrationTwentyFiveRefusesAnEntityIndexRowThatNamesNoEntity(stray: DatabaseValue) throws {
         let queue = try DatabaseQueue()
         try Schema.migrator.migrate(queue, upTo: "v24-list-indexes-by-rowid")
         try queue.write { db in try db.execute(sql: "INSERT INTO blockEntity (entity, origin, seq) VALUES (?, 'north', 1)", arguments: [stray]) }
-        #expect { try Schema.migrator.migrate(queue) } throws: { "\($0)".contains("names no entity id") && "\($0)".contains("damaged") }
+        #expect { try Schema.migrator.migrate(queue) } throws: { ($0 as? StoreError)?.code == .corruptFile && "\($0)".contains("names no entity id") }
         // Nothing moved: the old table and its row are as they were.
-        #expect(try queue.read { db in try String.fetchOne(db, sql: "SELECT entity FROM blockEntity") } == stray)
+        #expect(try queue.read { db in try DatabaseValue.fetchOne(db, sql: "SELECT entity FROM blockEntity") } == stray)
         #expect(try queue.read { db in try Bool.fetchOne(db, sql: "SELECT 1 FROM grdb_migrations WHERE identifier LIKE 'v25%'") } == nil)
     }
 }
