@@ -519,6 +519,15 @@ enum Schema {
                 CREATE INDEX ticket_on_originSite_created ON ticket (originSite, createdHLC);
                 """)
         }
+        migrator.registerMigration("v27-event-ids-without-attributions") { db in
+            // The index of events by id serves one question: does the store hold this intake message
+            // already (a redelivery)? Every block of field changes carries an `attribution` event,
+            // most of a store's events, and none is ever looked up by id: they leave the index.
+            try db.execute(sql: """
+                DROP INDEX ticketEvent_on_id;
+                CREATE INDEX ticketEvent_on_id ON ticketEvent (id) WHERE kind <> 'attribution';
+                """)
+        }
         return migrator
     }
 

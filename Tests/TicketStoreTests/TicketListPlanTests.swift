@@ -158,6 +158,12 @@ import TicketModel
             let active = try plan(db, TicketDatabase.activeTicketsSQL)
             #expect(active.contains { $0.contains("(status=?)") }, "\(active)")
             expectIndexed("active tickets", active, walks: "ticket", sorts: "the active tickets only")
+            // An intake message's redelivery check: one lookup in the events' id index, which holds
+            // no attribution events.
+            let held = try plan(db, TicketDatabase.heldMessageSQL, ["00000000-0000-0000-0000-000000000000"])
+            #expect(held == ["SEARCH ticketEvent USING INDEX ticketEvent_on_id (id=?)"], "\(held)")
+            let index = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_schema WHERE name = 'ticketEvent_on_id'")
+            #expect(index?.hasSuffix("WHERE kind <> 'attribution'") == true, "\(index ?? "no index")")
         }
     }
 
