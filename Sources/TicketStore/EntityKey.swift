@@ -3,7 +3,7 @@ import GRDB
 import TicketModel
 
 extension UUID {
-    /// The 16 bytes the log's entity index (`blockEntity.entity`) keys an entity by: 20 bytes fewer
+    /// The 16 bytes the log's entity index (`entityBlock.entity`) keys an entity by: 20 bytes fewer
     /// than its 36-character text in each row, and no text to format for every entity of a block.
     package var keyBytes: Data { withUnsafeBytes(of: uuid) { Data($0) } }
 

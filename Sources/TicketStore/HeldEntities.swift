@@ -20,7 +20,7 @@ extension TicketDatabase {
             var origins: [String: SiteID] = [:]
             // The first rows only: an entity with a long history in origins the peer lacks is sent by
             // its id rather than scanned again for every batch.
-            let statement = try db.cachedStatement(sql: "SELECT origin, seq, offsets FROM blockEntity WHERE entity = ? ORDER BY origin, seq LIMIT 16")
+            let statement = try db.cachedStatement(sql: "SELECT origin, seq, offsets FROM entityBlock WHERE entity = ? ORDER BY origin, seq LIMIT 16")
             for id in ids {
                 let rows = try Row.fetchCursor(statement, arguments: [id.keyBytes])
                 while let row = try rows.next() {

@@ -270,8 +270,16 @@ extension TicketDatabase {
         for (field, value) in fields { try validate(field, value) }
     }
 
-    /// The ticket that holds a message already: one lookup in `ticketEvent_on_id`.
-    static let heldMessageSQL = "SELECT ticket FROM ticketEvent WHERE id = ? AND kind <> 'attribution' LIMIT 1"
+    /// The ticket that holds a message (`?1`) already: one lookup in `ticketEvent_on_id`, which leaves
+    /// attribution events out, then one in the events of the ticket it is for (`?2`) by key. A
+    /// message is never an attribution; the second lookup covers an event of any kind that took the
+    /// message's id on that ticket (a peer's block can carry one), which the fold keeps in the
+    /// message's place, so that each redelivery is not appended again unseen.
+    static let heldMessageSQL = """
+        SELECT ticket FROM ticketEvent WHERE id = ?1 AND kind <> 'attribution'
+        UNION ALL SELECT ticket FROM ticketEvent WHERE ticket = ?2 AND id = ?1
+        LIMIT 1
+        """
 
     /// The write of an appended message, in its own transaction or in a group commit's savepoint.
     /// - Returns: the ticket that holds the message already (nothing was written), or `nil`.
@@ -279,8 +287,7 @@ extension TicketDatabase {
                      customers: [CustomerDraft], within group: Database?) throws -> String? {
         var holder: String?
         let storedIn = { (db: Database) throws -> String? in
-            // (A message is never an attribution; the term lets SQLite use the index, which leaves them out.)
-            try String.fetchOne(db, sql: Self.heldMessageSQL, arguments: [message.id.lowercaseText])
+            try String.fetchOne(db, sql: Self.heldMessageSQL, arguments: [message.id.lowercaseText, ticket.lowercaseText])
         }
         let redelivered = try answeringRedeliveries(storedIn, within: group) {
             try writeLocal({ db, _, _ in

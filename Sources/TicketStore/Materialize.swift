@@ -16,7 +16,7 @@ extension TicketDatabase {
         let roles = try known ?? Self.roles(db)
         // Read through one cursor by position: a fetched row per slot, and names, cost more than the fold.
         var slots: [(origin: String, seq: Int64, offsets: Data?)] = []
-        let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT origin, seq, offsets FROM blockEntity WHERE entity = ?"),
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT origin, seq, offsets FROM entityBlock WHERE entity = ?"),
                                        arguments: [id.keyBytes])
         while let row = try rows.next() {
             slots.append((row[0], row[1], row.hasNull(atIndex: 2) ? nil : row[2] as Data))
@@ -82,7 +82,7 @@ extension TicketDatabase {
     /// smallest (stamp, change id) when two blocks carry the same version id.
     static func materializeConfig(_ db: Database, _ id: UUID) throws {
         let rows = try Row.fetchAll(db, sql: """
-            SELECT b.bytes FROM blockEntity e JOIN block b ON b.origin = e.origin AND b.seq = e.seq WHERE e.entity = ?
+            SELECT b.bytes FROM entityBlock e JOIN block b ON b.origin = e.origin AND b.seq = e.seq WHERE e.entity = ?
             """, arguments: [id.keyBytes])
         var versions: [UUID: EventEntry] = [:]
         let roles = try Self.roles(db)
@@ -522,7 +522,7 @@ final class BlockCache {
     private func bytes(_ db: Database, origin: String, seq: Int64) throws -> [UInt8] {
         guard let bytes = try Data.fetchOne(db.cachedStatement(sql: "SELECT bytes FROM block WHERE origin = ? AND seq = ?"),
                                             arguments: [origin, seq]) else {
-            throw StoreError(.corruptFile, "blockEntity names block \(origin) \(seq), which the log does not hold; the database file is damaged, restore it from a backup or a peer")
+            throw StoreError(.corruptFile, "entityBlock names block \(origin) \(seq), which the log does not hold; the database file is damaged, restore it from a backup or a peer")
         }
         return [UInt8](bytes)
     }

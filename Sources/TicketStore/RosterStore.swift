@@ -226,7 +226,7 @@ extension TicketDatabase {
         }
         let changed = Set(oldRoles.keys).union(newRoles.keys).filter { (oldRoles[$0] ?? .site) != (newRoles[$0] ?? .site) }
         if !changed.isEmpty {
-            let ids = try Data.fetchAll(db, sql: "SELECT DISTINCT entity FROM blockEntity WHERE origin IN (\(changed.map { _ in "?" }.joined(separator: ",")))",
+            let ids = try Data.fetchAll(db, sql: "SELECT DISTINCT entity FROM entityBlock WHERE origin IN (\(changed.map { _ in "?" }.joined(separator: ",")))",
                                         arguments: StatementArguments(changed.map(\.rawValue))).map(Self.entity(keyBytes:))
             try Self.materialize(db, try Self.entityRefs(db, ids))
         }
@@ -264,7 +264,7 @@ extension TicketDatabase {
         var touched = Set<EntityRef>()
         let rows = try Row.fetchCursor(db, sql: "SELECT bytes FROM block WHERE origin = ? AND seq > ?", arguments: [site.rawValue, Int64(limit)])
         while let row = try rows.next() { touched.formUnion(try Self.decodeStored(row["bytes"]).changes.map(\.entity)) }
-        try db.execute(sql: "DELETE FROM blockEntity WHERE origin = ? AND seq > ?", arguments: [site.rawValue, Int64(limit)])
+        try db.execute(sql: "DELETE FROM entityBlock WHERE origin = ? AND seq > ?", arguments: [site.rawValue, Int64(limit)])
         try db.execute(sql: "DELETE FROM block WHERE origin = ? AND seq > ?", arguments: [site.rawValue, Int64(limit)])
         if limit == 0 {
             try db.execute(sql: "DELETE FROM versionEntry WHERE site = ?", arguments: [site.rawValue])
@@ -274,7 +274,7 @@ extension TicketDatabase {
         var remaining = Set<EntityRef>()
         for entity in touched {
             let key = entity.id.lowercaseText
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM blockEntity WHERE entity = ? LIMIT 1", arguments: [entity.id.keyBytes]) == true {
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM entityBlock WHERE entity = ? LIMIT 1", arguments: [entity.id.keyBytes]) == true {
                 remaining.insert(entity)
                 continue
             }

@@ -472,9 +472,11 @@ enum Schema {
         migrator.registerMigration("v25-entity-index-by-bytes") { db in
             // The log's entity index keyed each row by the entity's 36-character text; it now holds the
             // id's 16 bytes (`UUID.keyBytes`), which sort in the same order. A row names an entity in
-            // each block that touches it, so the saving grows with a ticket's history. The column
-            // takes nothing else: a process of an older release still running on the store (which
-            // would write the text) fails its write instead of adding rows no fold finds.
+            // each block that touches it, so the saving grows with a ticket's history. The table
+            // takes a new name, `entityBlock`: a process of an older release still running on the
+            // store (which would read and write the text) fails on the missing `blockEntity` instead
+            // of folding tickets from nothing and adding rows no fold finds (a CHECK would not do: the
+            // releases write `INSERT OR IGNORE`, which skips a row that fails a CHECK without a word).
             let bytes = DatabaseFunction("tierline_entity_key", argumentCount: 1, pure: true) { values in
                 guard let text = String.fromDatabaseValue(values[0]), let id = UUID(uuidString: text) else {
                     throw StoreError(.corruptFile, "the log's entity index holds a row that names no entity id; the database file is damaged, restore it from a backup or a peer")
@@ -494,12 +496,11 @@ enum Schema {
             db.add(function: bytes)
             defer { db.remove(function: bytes) }
             try db.execute(sql: """
-                CREATE TABLE blockEntity_v25 (entity BLOB NOT NULL CHECK (typeof(entity) = 'blob' AND length(entity) = 16),
+                CREATE TABLE entityBlock (entity BLOB NOT NULL CHECK (typeof(entity) = 'blob' AND length(entity) = 16),
                   origin TEXT NOT NULL, seq INTEGER NOT NULL, offsets BLOB, PRIMARY KEY (entity, origin, seq)) WITHOUT ROWID;
-                INSERT INTO blockEntity_v25 (entity, origin, seq, offsets)
+                INSERT INTO entityBlock (entity, origin, seq, offsets)
                   SELECT tierline_entity_key(entity), origin, seq, offsets FROM blockEntity ORDER BY entity, origin, seq;
                 DROP TABLE blockEntity;
-                ALTER TABLE blockEntity_v25 RENAME TO blockEntity;
                 """)
         }
         migrator.registerMigration("v26-created-lists-without-ids") { db in
@@ -521,8 +522,10 @@ enum Schema {
         }
         migrator.registerMigration("v27-event-ids-without-attributions") { db in
             // The index of events by id serves one question: does the store hold this intake message
-            // already (a redelivery)? Every block of field changes carries an `attribution` event,
-            // most of a store's events, and none is ever looked up by id: they leave the index.
+            // already (a redelivery)? Every block of field changes written with an actor (the CLI, the
+            // workspace, imports) carries an `attribution` event, most of such a store's events, and
+            // none is ever looked up by id: they leave the index. (The check also looks among the
+            // events of the message's own ticket by key, where an attribution may have taken its id.)
             try db.execute(sql: """
                 DROP INDEX ticketEvent_on_id;
                 CREATE INDEX ticketEvent_on_id ON ticketEvent (id) WHERE kind <> 'attribution';

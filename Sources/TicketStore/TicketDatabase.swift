@@ -244,7 +244,7 @@ public struct TicketDatabase: Sendable {
         for block in written {
             for change in block.changes where change.entity.kind == .ticket {
                 guard case .create = change.operation, !opened.contains(change.entity.id) else { continue }
-                let held = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM blockEntity WHERE entity = ?"),
+                let held = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM entityBlock WHERE entity = ?"),
                                             arguments: [change.entity.id.keyBytes]) ?? 0
                 if held == carriers[change.entity.id] { opened.insert(change.entity.id) }
             }
@@ -551,7 +551,7 @@ public struct TicketDatabase: Sendable {
                                  Data(block.hash), Data(block.bytes)])
         try db.cachedStatement(sql: "INSERT INTO versionEntry (site, seq) VALUES (?, ?) ON CONFLICT(site) DO UPDATE SET seq = excluded.seq")
             .execute(arguments: [block.origin.rawValue, Int64(block.seq)])
-        let link = try db.cachedStatement(sql: "INSERT OR IGNORE INTO blockEntity (entity, origin, seq, offsets) VALUES (?, ?, ?, ?)")
+        let link = try db.cachedStatement(sql: "INSERT OR IGNORE INTO entityBlock (entity, origin, seq, offsets) VALUES (?, ?, ?, ?)")
         var positions: [UUID: ByteWriter] = [:]
         var order: [UUID] = []
         for (index, change) in block.changes.enumerated() {

@@ -27,7 +27,7 @@ Usage: Tests/CLI/crash-sync.py PATH/TO/tierline [KILLS]      (default KILLS: 25;
    disk; the copy leaves the recovery to the next sync) is checked: PRAGMA integrity_check is ok; per
    origin the block seqs are 1..max with no gap and max equals versionEntry's seq; no (origin, seq)
    twice; nothing held in pendingBlock; every block's hash is SHA-256 of its body and equals the
-   source's; every block has its blockEntity rows and every entity they name is a materialized ticket.
+   source's; every block has its entityBlock rows and every entity they name is a materialized ticket.
    Every fourth kill also runs `tierline vector` on the store itself, which must open and agree with
    the log. A kill counts as mid-apply when the target's block count grew since the last kill but is
    not complete; at least one must be (how many is printed: the share depends on the machine's speed
@@ -173,17 +173,17 @@ def log_problems(db, reference, target_site):
         problems.append(f"{bad_hash} blocks whose hash is not the SHA-256 of their body (torn block bytes?)")
     if wrong:
         problems.append(f"{wrong} blocks whose hash differs from the source's block with that (origin, seq)")
-    orphans = db.execute("""SELECT COUNT(*) FROM blockEntity e LEFT JOIN block b ON b.origin = e.origin AND b.seq = e.seq
+    orphans = db.execute("""SELECT COUNT(*) FROM entityBlock e LEFT JOIN block b ON b.origin = e.origin AND b.seq = e.seq
                             WHERE b.seq IS NULL""").fetchone()[0]
     bare = db.execute("""SELECT COUNT(*) FROM block b WHERE NOT EXISTS
-                         (SELECT 1 FROM blockEntity e WHERE e.origin = b.origin AND e.seq = b.seq)""").fetchone()[0]
+                         (SELECT 1 FROM entityBlock e WHERE e.origin = b.origin AND e.seq = b.seq)""").fetchone()[0]
     if orphans or bare:
-        problems.append(f"blockEntity out of step with block: {orphans} rows without a block, {bare} blocks without a row")
+        problems.append(f"entityBlock out of step with block: {orphans} rows without a block, {bare} blocks without a row")
     # The entity index keys rows by the id's 16 bytes (store migration v25); tickets by its text.
     # A key of another shape names no ticket, so it is counted below rather than raising here.
     db.create_function("entity_text", 1, lambda key: str(uuid.UUID(bytes=key)) if isinstance(key, bytes) and len(key) == 16 else None,
                        deterministic=True)
-    unmaterialized = db.execute("""SELECT COUNT(DISTINCT e.entity) FROM blockEntity e LEFT JOIN ticket t ON t.id = entity_text(e.entity)
+    unmaterialized = db.execute("""SELECT COUNT(DISTINCT e.entity) FROM entityBlock e LEFT JOIN ticket t ON t.id = entity_text(e.entity)
                                    WHERE t.id IS NULL OR t.number IS NULL""").fetchone()[0]
     if unmaterialized:
         problems.append(f"{unmaterialized} entities with blocks but no materialized ticket")

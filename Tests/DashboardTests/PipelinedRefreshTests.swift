@@ -152,7 +152,7 @@ import TicketStore
         let index = try await MetricIndex(store)
         try await store.writer.write { db in
             try db.execute(sql: """
-                UPDATE block SET bytes = x'00' WHERE (origin, seq) IN (SELECT origin, seq FROM blockEntity WHERE entity = ?)
+                UPDATE block SET bytes = x'00' WHERE (origin, seq) IN (SELECT origin, seq FROM entityBlock WHERE entity = ?)
                 """, arguments: [UUID(uuidString: damaged)!.keyBytes])
         }
         let report = try await index.refresh(now: Self.now)

@@ -192,3 +192,44 @@ private actor Outcomes {
     var all: [Int: Result<String, any Error>] = [:]
     func add(_ n: Int, _ outcome: Result<String, any Error>) { all[n] = outcome }
 }
+
+/// A redelivered intake message is found whatever else took its id: store migration v27 keeps
+/// attribution events out of the index the check reads first.
+@Suite struct RedeliveryTests {
+    /// A store holding ticket `ticket`, and a peer whose block puts an attribution event with the id
+    /// `taken` on ticket `on` (ids of intake messages are name-based, so a member can know one).
+    private func store(attributionWithID taken: UUID, on: (UUID, UUID) -> UUID) throws -> (TicketDatabase, ticket: UUID, other: UUID) {
+        let north = try makeStore("north")
+        var south = SimSite("south")
+        try trust(north, [south])
+        let ticket = try north.createTicket(TicketDraft(subject: "Printer offline")).id
+        let other = try north.createTicket(TicketDraft(subject: "VPN down")).id
+        let ids = (try #require(UUID(uuidString: ticket)), try #require(UUID(uuidString: other)))
+        south.receive(try north.blocks(after: VersionVector()))
+        let block = south.write([message(on(ids.0, ids.1), taken, .attribution, body: "")])
+        #expect(try north.apply([block]).refused.isEmpty)
+        return (north, ids.0, ids.1)
+    }
+
+    @Test func aMessageWhoseIdAnAttributionOfItsTicketTookIsNotAppendedAgainUnseen() throws {
+        let id = UUID()
+        let (north, ticket, _) = try store(attributionWithID: id, on: { ticket, _ in ticket })
+        let blocks = try north.vector()
+        let message = TicketEvent(id: id, kind: .customerMessage, actor: "c-1", visibility: .public, body: "Still broken.")
+        for _ in 0..<2 {
+            let answer = try north.intakeAppend(ticket, message: message)
+            #expect(answer.duplicate && answer.ticket.id == ticket.lowercaseText)
+        }
+        #expect(try north.vector() == blocks)
+    }
+
+    @Test func aMessageWhoseIdAnAttributionOfAnotherTicketTookIsStoredOnce() throws {
+        let id = UUID()
+        let (north, ticket, _) = try store(attributionWithID: id, on: { _, other in other })
+        let message = TicketEvent(id: id, kind: .customerMessage, actor: "c-1", visibility: .public, body: "Still broken.")
+        #expect(try !north.intakeAppend(ticket, message: message).duplicate)
+        let again = try north.intakeAppend(ticket, message: message)
+        #expect(again.duplicate && again.ticket.id == ticket.lowercaseText)
+        #expect(try north.detail(ticket.lowercaseText).events.filter { $0.body == "Still broken." }.count == 1)
+    }
+}

@@ -169,11 +169,11 @@ private func visible(_ store: TicketDatabase) throws -> [String] {
         }
         for id in ids.prefix(20) { try store.comment(id.uuidString, body: "later", kind: .agentReply, visibility: .public, actor: "ana") }
         let digest = try store.digest()
-        #expect(try store.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM blockEntity WHERE offsets IS NULL") } == 0)
+        #expect(try store.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM entityBlock WHERE offsets IS NULL") } == 0)
         try refold(store)
         #expect(try store.digest() == digest)
         // Rows written before migration v7 carry no offsets: their blocks are decoded whole.
-        try store.writer.write { db in try db.execute(sql: "UPDATE blockEntity SET offsets = NULL") }
+        try store.writer.write { db in try db.execute(sql: "UPDATE entityBlock SET offsets = NULL") }
         try refold(store)
         #expect(try store.digest() == digest)
     }
@@ -182,7 +182,7 @@ private func visible(_ store: TicketDatabase) throws -> [String] {
         let key = SiteKey.generate()
         let store = try makeStore("north", key: key)
         let t = try store.createTicket(TicketDraft(subject: "t"))
-        try store.writer.write { db in try db.execute(sql: "UPDATE blockEntity SET offsets = x'0190ff'") }
+        try store.writer.write { db in try db.execute(sql: "UPDATE entityBlock SET offsets = x'0190ff'") }
         // A store opened afresh (the next command) folds the ticket from its log. (The value that
         // wrote it keeps its state, ``StateCache``, and reads the log again only when it changes.)
         let reopened = try TicketDatabase(store.writer, key: key)
@@ -199,7 +199,7 @@ private func visible(_ store: TicketDatabase) throws -> [String] {
         }
         try Schema.migrator.migrate(queue)
         let rows = try queue.read { db in
-            [try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM blockEntity WHERE entity = ? AND offsets IS NULL", arguments: [UUID(uuidString: entity)!.keyBytes]),
+            [try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM entityBlock WHERE entity = ? AND offsets IS NULL", arguments: [UUID(uuidString: entity)!.keyBytes]),
              try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticketElement WHERE element = 'vpn'")]
         }
         #expect(rows == [2, 1])
@@ -216,16 +216,23 @@ private func visible(_ store: TicketDatabase) throws -> [String] {
         }
         try Schema.migrator.migrate(queue)
         let rows = try queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT entity, origin, seq, offsets FROM blockEntity ORDER BY entity, origin, seq").map {
+            try Row.fetchAll(db, sql: "SELECT entity, origin, seq, offsets FROM entityBlock ORDER BY entity, origin, seq").map {
                 "\(UUID(keyBytes: $0[0])!) \($0[1] as String) \($0[2] as Int) \(($0[3] as Data?)?.map { String($0) } ?? [])"
             }
         }
         #expect(rows == ["\(a) north 1 [\"0\", \"1\"]", "\(a) south 4 []", "\(b) north 1 [\"2\", \"3\"]"])
-        #expect(try queue.read { db in try String.fetchOne(db, sql: "SELECT typeof(entity) FROM blockEntity LIMIT 1") } == "blob")
-        // A process of an older release, still running on the store, would write the text: refused.
-        #expect(throws: DatabaseError.self) {
-            try queue.write { db in try db.execute(sql: "INSERT INTO blockEntity (entity, origin, seq) VALUES (?, 'north', 9)", arguments: [a.lowercaseText]) }
+        #expect(try queue.read { db in try String.fetchOne(db, sql: "SELECT typeof(entity) FROM entityBlock LIMIT 1") } == "blob")
+        // A process of an older release, still running on the store, would read and write the text
+        // in the old table (with `INSERT OR IGNORE`, which skips a row a CHECK refuses): it is gone,
+        // so both fail aloud; and the new table takes no text.
+        for sql in ["INSERT OR IGNORE INTO blockEntity (entity, origin, seq) VALUES (?, 'north', 9)",
+                    "SELECT origin, seq, offsets FROM blockEntity WHERE entity = ?"] {
+            #expect { try queue.write { db in try db.execute(sql: sql, arguments: [a.lowercaseText]) } } throws: { "\($0)".contains("no such table") }
         }
+        #expect(throws: DatabaseError.self) {
+            try queue.write { db in try db.execute(sql: "INSERT INTO entityBlock (entity, origin, seq) VALUES (?, 'north', 9)", arguments: [a.lowercaseText]) }
+        }
+        #expect(try queue.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM entityBlock") } == 3)
     }
 
     /// A short key, one of the right length and letters with the dashes out of place, an id in
