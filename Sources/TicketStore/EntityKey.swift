@@ -1,6 +1,4 @@
 import Foundation
-import GRDB
-import TicketModel
 
 extension UUID {
     /// The 16 bytes the log's entity index (`entityBlock.entity`) keys an entity by: 20 bytes fewer
@@ -10,9 +8,7 @@ extension UUID {
     /// The id whose ``keyBytes`` are `bytes`; `nil` unless they are 16.
     package init?(keyBytes bytes: Data) {
         guard bytes.count == 16 else { return nil }
-        var value: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &value) { $0.copyBytes(from: bytes) }
-        self.init(uuid: value)
+        self.init(uuid: bytes.withUnsafeBytes { $0.loadUnaligned(as: uuid_t.self) })
     }
 }
 

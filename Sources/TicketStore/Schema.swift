@@ -477,10 +477,9 @@ enum Schema {
             // store (which would read and write the text) fails on the missing `blockEntity` instead
             // of folding tickets from nothing and adding rows no fold finds (a CHECK would not do: the
             // releases write `INSERT OR IGNORE`, which skips a row that fails a CHECK without a word).
+            let damaged = StoreError(.corruptFile, "the log's entity index holds a row that names no entity id; the database file is damaged, restore it from a backup or a peer")
             let bytes = DatabaseFunction("tierline_entity_key", argumentCount: 1, pure: true) { values in
-                guard let text = String.fromDatabaseValue(values[0]), let id = UUID(uuidString: text) else {
-                    throw StoreError(.corruptFile, "the log's entity index holds a row that names no entity id; the database file is damaged, restore it from a backup or a peer")
-                }
+                guard let text = String.fromDatabaseValue(values[0]), let id = UUID(uuidString: text) else { throw damaged }
                 return id.keyBytes
             }
             // A row that names no id (ids were always written as lowercase 8-4-4-4-12 text) is damage:
@@ -491,7 +490,7 @@ enum Schema {
             if try Bool.fetchOne(db, sql: """
                 SELECT 1 FROM blockEntity WHERE typeof(entity) != 'text' OR NOT (entity GLOB ?) LIMIT 1
                 """, arguments: [idPattern]) == true {
-                throw StoreError(.corruptFile, "the log's entity index holds a row that names no entity id; the database file is damaged, restore it from a backup or a peer")
+                throw damaged
             }
             db.add(function: bytes)
             defer { db.remove(function: bytes) }

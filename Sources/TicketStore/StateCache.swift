@@ -29,9 +29,10 @@ import TicketModel
 final class StateCache: @unchecked Sendable {
     /// Bytes the kept states take at most (``TicketState/approximateBytes``): some thousands of
     /// recently written tickets (about 6,000 of W2's, of six changes each; half that right after a
-    /// full cache drops to half), fewer with long messages. Over 8 MiB, 32 MiB raised the peak RSS of W2 (two stores of 10,000 tickets in one
-    /// process) by 82 MB and W1's (one store) by 60 MB, and W2's local updates from about 5,900 to
-    /// 9,400 a second (2026-12-07, `tierline-bench --only w2`, `--only w1`).
+    /// full cache drops to half), fewer with long messages. Over 8 MiB, 32 MiB raised the peak RSS
+    /// of W2 (two stores of 10,000 tickets in one process) by 82 MB and W1's (one store) by 60 MB,
+    /// and W2's local updates from about 5,900 to 9,400 a second (2026-12-07, `tierline-bench
+    /// --only w2`, `--only w1`).
     static let capacity = 32 << 20
 
     fileprivate struct Marks: Equatable {
