@@ -257,11 +257,11 @@ extension TicketMetricRow {
     /// The same as GRDB's `insert(db)` of each (a test checks that they read back equal), without
     /// its Codable encoding, which took a quarter of every first-time derivation.
     func insertWithClocksAndHandoffs(_ db: Database) throws {
-        try db.cachedStatement(sql: Self.insertSQL).execute(arguments: StatementArguments(databaseValues: CodingKeys.allCases.map(value)))
+        try db.cachedStatement(sql: Self.insertSQL).execute(values: CodingKeys.allCases.map(value))
         let clockInsert = try db.cachedStatement(sql: ClockRow.insertSQL)
-        for clock in clocks { try clockInsert.execute(arguments: StatementArguments(databaseValues: ClockRow.CodingKeys.allCases.map(clock.value))) }
+        for clock in clocks { try clockInsert.execute(values: ClockRow.CodingKeys.allCases.map(clock.value)) }
         let handoffInsert = try db.cachedStatement(sql: HandoffRow.insertSQL)
-        for handoff in handoffs { try handoffInsert.execute(arguments: StatementArguments(databaseValues: HandoffRow.CodingKeys.allCases.map(handoff.value))) }
+        for handoff in handoffs { try handoffInsert.execute(values: HandoffRow.CodingKeys.allCases.map(handoff.value)) }
     }
 
     static let insertSQL = insertStatement(databaseTableName, CodingKeys.allCases.map(\.stringValue))

@@ -212,7 +212,7 @@ extension TicketDatabase {
         }
         let stored = isNew ? nil : try Row.fetchOne(db.cachedStatement(sql: selectStoredSQL), arguments: [key])
         guard let stored else {
-            try db.cachedStatement(sql: insertSQL).execute(arguments: StatementArguments(databaseValues: [key.databaseValue] + values + [state.baseStatus.rawValue.databaseValue]))
+            try db.cachedStatement(sql: insertSQL).execute(values: [key.databaseValue] + values + [state.baseStatus.rawValue.databaseValue])
             try writeTicketChildren(db, state, stored: isNew ? nil : key)
             return candidate != nil
         }
@@ -247,7 +247,7 @@ extension TicketDatabase {
     private static func updateTicketRow(_ db: Database, _ key: String, _ changed: [(column: String, value: DatabaseValue)]) throws {
         if !changed.isEmpty {
             try db.cachedStatement(sql: "UPDATE ticket SET \(changed.map { "\"\($0.column)\" = ?" }.joined(separator: ", ")) WHERE id = ?")
-                .execute(arguments: StatementArguments(databaseValues: changed.map(\.value) + [key.databaseValue]))
+                .execute(values: changed.map(\.value) + [key.databaseValue])
         } else {
             // A change can leave every column as it was (a concurrent write of the same value with an
             // earlier stamp) and still be part of the history readers derive from: the dashboard's
@@ -551,15 +551,5 @@ final class BlockCache {
         let entry = Entry(block: block, positions: positions)
         entries[key] = entry
         return entry
-    }
-}
-
-package extension StatementArguments {
-    /// Arguments from values already converted. They go to GRDB as optional existentials: its
-    /// initializer for a sequence of one concrete type maps it through a key path, instantiated at
-    /// every call (in `perf` profiles, an eighth of the samples writing ticket rows in a sync, and
-    /// a tenth of a first derivation's writer; 1.7% of W1's and W2's instructions).
-    init(databaseValues values: [DatabaseValue]) {
-        self.init(values.map { $0 as (any DatabaseValueConvertible)? })
     }
 }
