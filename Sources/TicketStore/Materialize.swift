@@ -342,7 +342,7 @@ extension TicketDatabase {
             try db.cachedStatement(sql: "DELETE FROM ticketElement WHERE ticket = ? AND setName = ? AND element = ?").execute(arguments: [key, gone.set, gone.element])
         }
         for added in elements.subtracting(old.elements) {
-            try db.cachedStatement(sql: "INSERT INTO ticketElement (ticket, setName, element) VALUES (?, ?, ?)").execute(arguments: [key, added.set, added.element])
+            try db.cachedStatement(sql: "INSERT INTO ticketElement (ticket, setName, element) VALUES (?, ?, ?)").execute(values: [key.databaseValue, added.set.databaseValue, added.element.databaseValue])
         }
 
         // An event row is the fold's copy: rewritten when another copy of its id won (an earlier stamp).
@@ -352,15 +352,16 @@ extension TicketDatabase {
             if let stored, stored.hlc == hlc, stored.site == site { continue }
             try db.cachedStatement(sql: """
                 INSERT OR REPLACE INTO ticketEvent (id, ticket, hlc, site, kind, actor, visibility, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [id, key, hlc, site, entry.event.kind.rawValue, entry.event.actor,
-                                         entry.event.visibility.rawValue, entry.event.body])
+                """).execute(values: [id.databaseValue, key.databaseValue, hlc.databaseValue, site.databaseValue,
+                                      entry.event.kind.rawValue.databaseValue, entry.event.actor.databaseValue,
+                                      entry.event.visibility.rawValue.databaseValue, entry.event.body.databaseValue])
         }
         for id in old.events.keys {
             try db.cachedStatement(sql: "DELETE FROM ticketEvent WHERE ticket = ? AND id = ?").execute(arguments: [key, id])
         }
 
         for (name, value) in ChildRows.lookups(state) where old.lookups.removeValue(forKey: name) != value {
-            try db.cachedStatement(sql: "INSERT OR REPLACE INTO ticketLookup (ticket, name, value) VALUES (?, ?, ?)").execute(arguments: [key, name, value])
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO ticketLookup (ticket, name, value) VALUES (?, ?, ?)").execute(values: [key.databaseValue, name.databaseValue, value.databaseValue])
         }
         for name in old.lookups.keys {
             try db.cachedStatement(sql: "DELETE FROM ticketLookup WHERE ticket = ? AND name = ?").execute(arguments: [key, name])
