@@ -23,6 +23,9 @@ package extension Statement {
                                 message: "wrong number of statement arguments: \(values.count), where the statement takes \(expected)",
                                 sql: sql)
         }
+        // A statement whose last step failed returns that step's error from its reset, and is reset
+        // all the same: the error was thrown then. (GRDB's reset below would stop the process on it.)
+        _ = sqlite3_reset(statement)
         // Resets the statement, clears its bindings and marks its (empty) arguments as bound, so that
         // `execute()` below keeps the bindings made here.
         setUncheckedArguments(StatementArguments())

@@ -56,6 +56,20 @@ struct BoundValuesTests {
         #expect(stored == ["v0", "v1", "v2"])
     }
 
+    /// A statement kept by its caller after a failed step (GRDB takes it out of its cache, a caller
+    /// may still hold it) runs again with the next values.
+    @Test func aStatementRunsAgainAfterItsStepFailed() throws {
+        let queue = try database()
+        let stored = try queue.write { db in
+            let insert = try db.makeStatement(sql: "INSERT INTO t (n, v, how) VALUES (?, ?, ?)")
+            try insert.execute(values: [1.databaseValue, "same".databaseValue, "x".databaseValue])
+            #expect(throws: DatabaseError.self) { try insert.execute(values: [2.databaseValue, "same".databaseValue, "x".databaseValue]) }
+            try insert.execute(values: [3.databaseValue, "other".databaseValue, "x".databaseValue])
+            return try String.fetchAll(db, sql: "SELECT v FROM t ORDER BY n")
+        }
+        #expect(stored == ["same", "other"])
+    }
+
     @Test func theWrongNumberOfValuesIsRefusedAndNothingIsWritten() throws {
         let queue = try database()
         for values: [DatabaseValue] in [[1.databaseValue, "a".databaseValue], [1.databaseValue, "a".databaseValue, "b".databaseValue, "c".databaseValue]] {
