@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import Testing
 @testable import TicketStore
 
@@ -10,6 +11,8 @@ struct BoundValuesTests {
         .null, 0.databaseValue, Int64.min.databaseValue, Int64.max.databaseValue, (-2.5).databaseValue,
         "".databaseValue, "plain".databaseValue, "zwölf – 十二 – \u{1F600}".databaseValue, "nul\u{0}inside".databaseValue,
         Data().databaseValue, Data([0, 1, 2, 255]).databaseValue, true.databaseValue,
+        Double.nan.databaseValue, Double.infinity.databaseValue, (-Double.infinity).databaseValue, (-0.0).databaseValue,
+        Data([9, 8, 7, 6])[1...].databaseValue, Data([9, 8])[2...].databaseValue, "\u{0}".databaseValue, false.databaseValue,
     ]
 
     private func database() throws -> DatabaseQueue {
@@ -68,6 +71,28 @@ struct BoundValuesTests {
             return try String.fetchAll(db, sql: "SELECT v FROM t ORDER BY n")
         }
         #expect(stored == ["same", "other"])
+    }
+
+    /// A value longer than the connection stores is refused before anything is bound: the statement
+    /// keeps no half of the values for a later run.
+    @Test func aValueTooLongIsRefusedBeforeAnythingIsBound() throws {
+        let queue = try database()
+        let stored = try queue.write { db in
+            sqlite3_limit(db.sqliteConnection, SQLITE_LIMIT_LENGTH, 100)
+            let insert = try db.makeStatement(sql: "INSERT INTO t (n, v, how) VALUES (?, ?, ?)")
+            try insert.execute(values: [1.databaseValue, "first".databaseValue, "x".databaseValue])
+            for long: DatabaseValue in [String(repeating: "a", count: 101).databaseValue, Data(count: 101).databaseValue] {
+                #expect {
+                    try insert.execute(values: [2.databaseValue, long, "x".databaseValue])
+                } throws: { error in
+                    (error as? DatabaseError)?.resultCode == .SQLITE_TOOBIG && "\(error)".contains("argument 2 holds 101 bytes")
+                }
+            }
+            // A value within the limit is stored (the limit also bounds the whole row).
+            try insert.execute(values: [3.databaseValue, String(repeating: "b", count: 50).databaseValue, "x".databaseValue])
+            return try Int.fetchAll(db, sql: "SELECT n FROM t ORDER BY n")
+        }
+        #expect(stored == [1, 3])
     }
 
     @Test func theWrongNumberOfValuesIsRefusedAndNothingIsWritten() throws {
