@@ -546,11 +546,11 @@ public struct TicketDatabase: Sendable {
 
     /// Appends a block to the log and advances the vector. The caller materializes its entities.
     static func insert(_ db: Database, _ block: Block) throws {
+        let origin = block.origin.rawValue.databaseValue, seq = Int64(block.seq).databaseValue
         try db.cachedStatement(sql: "INSERT INTO block (origin, seq, hlc, hash, bytes) VALUES (?, ?, ?, ?, ?)")
-            .execute(values: [block.origin.rawValue.databaseValue, Int64(block.seq).databaseValue,
-                              Int64(bitPattern: block.hlc.rawValue).databaseValue, Data(block.hash).databaseValue, Data(block.bytes).databaseValue])
+            .execute(values: [origin, seq, Int64(bitPattern: block.hlc.rawValue).databaseValue, Data(block.hash).databaseValue, Data(block.bytes).databaseValue])
         try db.cachedStatement(sql: "INSERT INTO versionEntry (site, seq) VALUES (?, ?) ON CONFLICT(site) DO UPDATE SET seq = excluded.seq")
-            .execute(values: [block.origin.rawValue.databaseValue, Int64(block.seq).databaseValue])
+            .execute(values: [origin, seq])
         let link = try db.cachedStatement(sql: "INSERT OR IGNORE INTO entityBlock (entity, origin, seq, offsets) VALUES (?, ?, ?, ?)")
         var positions: [UUID: ByteWriter] = [:]
         var order: [UUID] = []
@@ -559,7 +559,6 @@ public struct TicketDatabase: Sendable {
             positions[change.entity.id, default: ByteWriter()].uvarint(UInt64(index))
             positions[change.entity.id]!.uvarint(UInt64(block.changeOffsets[index]))
         }
-        let origin = block.origin.rawValue.databaseValue, seq = Int64(block.seq).databaseValue
         for entity in order {
             try link.execute(values: [entity.keyBytes.databaseValue, origin, seq, Data(positions[entity]!.bytes).databaseValue])
         }
